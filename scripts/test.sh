@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs, builds and runs the whole test suite (unit, integration, security).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh build
+cd build
+ctest --output-on-failure --timeout 900 -j1 "$@"

@@ -1,0 +1,225 @@
+// `wand exec`: one program with a readable report (or --json), or a batch as JSON lines.
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <mutex>
+
+#include "cli/commands.h"
+#include "common/progress.h"
+#include "common/thread_pool.h"
+#include "sandbox/sandbox.h"
+
+namespace wand::cli {
+namespace {
+
+struct ExecArgs {
+  std::string file;
+  std::string lang;
+  std::string stdin_file;
+  double timeout = 10;
+  std::size_t memory = 512;
+  std::string limit_by = "wall";
+  std::size_t max_output = 1 << 20;
+  std::vector<std::string> preload;
+  bool preload_set = false;
+  std::size_t cells = 0;
+  bool json = false, jsonl = false;
+  std::vector<std::string> args;
+};
+
+std::string read_stream(std::istream& in) {
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::string human_size(std::size_t kb) {
+  return kb >= 1024 ? fmt::format("{:.1f} MiB", kb / 1024.0) : fmt::format("{} KiB", kb);
+}
+
+void print_report(const sandbox::ExecResult& r) {
+  fmt::print("status     {}{}\n", to_string(r.status), r.limit_hit.empty() ? "" : " (" + r.limit_hit + " limit)");
+  if (r.signal)
+    fmt::print("signal     {} ({})\n", r.signal, strsignal(r.signal));
+  else
+    fmt::print("exit code  {}\n", r.exit_code);
+  fmt::print("time       wall {:.3f} s, cpu {:.3f} s{}\n", r.wall_s, r.cpu_s,
+             r.compile_s > 0 ? fmt::format(", compile {:.3f} s", r.compile_s) : "");
+  fmt::print("memory     peak {}\n", human_size(r.peak_memory_kb));
+  if (r.exception)
+    fmt::print("exception  {}: {} (line {})\n", r.exception->type, r.exception->message, r.exception->line);
+  if (!r.error.empty()) fmt::print("error      {}\n", r.error);
+  if (!r.compile_output.empty()) fmt::print("--- compiler ---\n{}\n", r.compile_output);
+  auto section = [](const char* name, const std::string& s, bool truncated) {
+    if (s.empty() && !truncated) return;
+    fmt::print("--- {}{} ---\n{}{}", name, truncated ? " (truncated)" : "", s,
+               s.empty() || s.back() == '\n' ? "" : "\n");
+  };
+  section("stdout", r.stdout_data, r.stdout_truncated);
+  section("stderr", r.stderr_data, r.stderr_truncated);
+}
+
+sandbox::ExecRequest defaults_from(const ExecArgs& a) {
+  sandbox::ExecRequest d;
+  d.limits.timeout_s = a.timeout;
+  d.limits.memory_mb = a.memory;
+  d.limits.limit_by = a.limit_by == "cpu" ? sandbox::LimitBy::cpu : sandbox::LimitBy::wall;
+  d.limits.max_output_bytes = a.max_output;
+  return d;
+}
+
+Result<std::unique_ptr<sandbox::Sandbox>> make_sandbox(const ExecArgs& a, std::size_t cells,
+                                                       std::vector<std::string> default_preload) {
+  sandbox::Options o;
+  o.cells = cells;
+  o.preload = a.preload_set ? a.preload : std::move(default_preload);
+  return sandbox::Sandbox::create(o);
+}
+
+int run_one(const ExecArgs& a) {
+  std::string code;
+  if (a.file == "-") {
+    code = read_stream(std::cin);
+  } else {
+    auto c = read_file(a.file);
+    if (!c) {
+      fmt::print(stderr, "wand exec: {}\n", c.error().message);
+      return kExitBadInput;
+    }
+    code = std::move(c.value());
+  }
+  sandbox::ExecRequest req = defaults_from(a);
+  req.code = std::move(code);
+  req.args = a.args;
+  const sandbox::Language* lang =
+      !a.lang.empty() ? sandbox::find_language(a.lang) : sandbox::language_for_path(a.file);
+  if (!lang && a.lang.empty() && a.file != "-") {
+    fmt::print(stderr, "wand exec: {}: cannot tell the language from the name; use --lang\n", a.file);
+    return kExitBadInput;
+  }
+  req.language = lang ? lang->name : "python";
+  if (!a.stdin_file.empty()) {
+    auto s = read_file(a.stdin_file);
+    if (!s) {
+      fmt::print(stderr, "wand exec: --stdin {}\n", s.error().message);
+      return kExitBadInput;
+    }
+    req.stdin_data = std::move(s.value());
+  }
+  // One program: nothing is gained by preloading modules it may not import.
+  auto sb = make_sandbox(a, 1, {});
+  if (!sb) {
+    fmt::print(stderr, "wand exec: sandbox unavailable: {}\n", sb.error().message);
+    return kExitSandbox;
+  }
+  sandbox::ExecResult r = (*sb)->run(req);
+  if (a.json)
+    fmt::print("{}\n", to_json(r).dump(-1, ' ', false, Json::error_handler_t::replace));
+  else
+    print_report(r);
+  if (r.status == sandbox::Status::sandbox_error) return kExitSandbox;
+  return r.status == sandbox::Status::ok ? kExitOk : kExitFailed;
+}
+
+// Requests as JSON lines on stdin, results as JSON lines on stdout, in input order, each
+// written as soon as every earlier one is done (so a long batch streams).
+int run_jsonl(const ExecArgs& a) {
+  struct Line {
+    Json id;
+    std::optional<sandbox::ExecRequest> req;
+    std::string error;
+  };
+  std::vector<Line> lines;
+  sandbox::ExecRequest defaults = defaults_from(a);
+  std::size_t n = 0;
+  for (std::string text; std::getline(std::cin, text);) {
+    ++n;
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    Line line;
+    auto j = parse_json(text, fmt::format("stdin line {}", n));
+    if (!j) {
+      line.error = j.error().message;
+    } else {
+      if (j->is_object() && j->contains("id")) line.id = (*j)["id"];
+      auto req = sandbox::request_from_json(*j, defaults);
+      if (req)
+        line.req = std::move(req.value());
+      else
+        line.error = fmt::format("stdin line {}: {}", n, req.error().message);
+    }
+    lines.push_back(std::move(line));
+  }
+  auto sb = make_sandbox(a, a.cells, {"numpy", "sympy"});
+  if (!sb) {
+    fmt::print(stderr, "wand exec: sandbox unavailable: {}\n", sb.error().message);
+    return kExitSandbox;
+  }
+  std::vector<std::optional<Json>> out(lines.size());
+  std::size_t next = 0;
+  std::mutex mu;
+  Progress progress("exec", lines.size());
+  auto emit = [&](std::size_t i, Json j) {
+    if (!lines[i].id.is_null()) j["id"] = lines[i].id;
+    std::lock_guard lk(mu);
+    out[i] = std::move(j);
+    for (; next < out.size() && out[next]; ++next) {
+      std::string s = out[next]->dump(-1, ' ', false, Json::error_handler_t::replace);
+      fmt::print("{}\n", s);
+      out[next].reset();
+    }
+    std::fflush(stdout);
+  };
+  bool invalid = false;
+  std::vector<sandbox::ExecRequest> reqs;
+  std::vector<std::size_t> where;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].req) {
+      reqs.push_back(std::move(*lines[i].req));
+      where.push_back(i);
+    } else {
+      invalid = true;
+      fmt::print(stderr, "wand exec: {}\n", lines[i].error);
+      emit(i, Json{{"status", "invalid_request"}, {"error", lines[i].error}});
+      progress.tick();
+    }
+  }
+  parallel_for(reqs.size(), (*sb)->cells(), [&](std::size_t, std::size_t k) {
+    emit(where[k], to_json((*sb)->run(reqs[k])));
+    progress.tick();
+  });
+  progress.finish();
+  return invalid ? kExitBadInput : kExitOk;
+}
+
+}  // namespace
+
+Command add_exec(CLI::App& app) {
+  auto a = std::make_shared<ExecArgs>();
+  auto* cmd = app.add_subcommand("exec", "Run untrusted code in the sandbox");
+  cmd->footer(
+      "Exit status: 0 the program ran and ended ok; 1 it ended otherwise (error, timeout, limit);\n"
+      "2 bad input; 3 the sandbox is unavailable on this host (see `wand doctor`).\n"
+      "With --jsonl: 0 when every line was a valid request (whatever the programs did), 2 otherwise.");
+  cmd->add_option("file", a->file, "Program to run, or - for standard input")->default_val("-");
+  cmd->add_option("--lang", a->lang, "python, c, cpp, js or bash (default: from the file name, else python)");
+  cmd->add_option("--timeout", a->timeout, "Time limit in seconds")->default_val(10)->check(CLI::PositiveNumber);
+  cmd->add_option("--memory", a->memory, "Memory limit in MiB")->default_val(512)->check(CLI::PositiveNumber);
+  cmd->add_option("--limit-by", a->limit_by, "Apply --timeout to wall-clock or CPU time")
+      ->default_val("wall")
+      ->check(CLI::IsMember({"wall", "cpu"}));
+  cmd->add_option("--max-output", a->max_output, "Bytes kept per output stream before the run is stopped")
+      ->default_val(1 << 20);
+  cmd->add_option("--stdin", a->stdin_file, "File to feed to the program's standard input");
+  cmd->add_option("--arg", a->args, "Argument passed to the program (repeatable)");
+  cmd->add_option("--preload", a->preload,
+                  "Modules the Python fork-server imports once (default: none for one program, "
+                  "numpy,sympy for --jsonl)")
+      ->delimiter(',')
+      ->each([a](const std::string&) { a->preload_set = true; });
+  cmd->add_option("--cells", a->cells, "Parallel cells for --jsonl (default: number of cores)");
+  cmd->add_flag("--json", a->json, "Print the result as one JSON object");
+  cmd->add_flag("--jsonl", a->jsonl,
+                "Batch: requests as JSON lines on stdin, results as JSON lines on stdout (schema in README)");
+  return [a] { return a->jsonl ? run_jsonl(*a) : run_one(*a); };
+}
+
+}  // namespace wand::cli

@@ -1,0 +1,21 @@
+// The `wand` subcommands. Each registers its options on the app and returns the function
+// that runs it; the function's return value is the process exit code.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace wand::cli {
+
+using Command = std::function<int()>;
+
+// Exit codes shared by all subcommands.
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;     // the work ran and its outcome was not ok
+constexpr int kExitBadInput = 2;   // unreadable or invalid input, bad usage
+constexpr int kExitSandbox = 3;    // the sandbox could not run on this host
+
+Command add_exec(CLI::App& app);
+Command add_doctor(CLI::App& app);
+
+}  // namespace wand::cli

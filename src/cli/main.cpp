@@ -1,0 +1,23 @@
+#include <fmt/core.h>
+
+#include <map>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"wand — language models that reason, act and improve through code"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "wand 0.1.0");
+  std::map<std::string, wand::cli::Command> commands = {
+      {"exec", wand::cli::add_exec(app)},
+      {"doctor", wand::cli::add_doctor(app)},
+  };
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : wand::cli::kExitBadInput;
+  }
+  for (auto* sub : app.get_subcommands()) return commands.at(sub->get_name())();
+  return wand::cli::kExitBadInput;
+}

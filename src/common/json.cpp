@@ -1,0 +1,29 @@
+#include "common/json.h"
+
+#include <fmt/core.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace wand {
+
+Result<Json> parse_json(std::string_view text, std::string_view what) {
+  try {
+    return Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    return Error{fmt::format("{}: invalid JSON: {}", what, e.what())};
+  }
+}
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error{fmt::format("{}: cannot open: {}", path, std::strerror(errno))};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return Error{fmt::format("{}: read error", path)};
+  return ss.str();
+}
+
+}  // namespace wand

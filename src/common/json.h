@@ -1,0 +1,21 @@
+// JSON is nlohmann::json throughout; this header adds helpers that turn parse failures
+// into Results naming the input.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace wand {
+
+using Json = nlohmann::json;
+
+// Parses `text`; `what` names the input in the error ("stdin line 3", "config.json").
+Result<Json> parse_json(std::string_view text, std::string_view what);
+
+// Reads a whole file; errors name the path and the reason.
+Result<std::string> read_file(const std::string& path);
+
+}  // namespace wand

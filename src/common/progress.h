@@ -1,0 +1,31 @@
+// Progress of long work on stderr: count, rate, ETA. Draws only when stderr is a terminal,
+// so logs and CI output stay clean.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <mutex>
+#include <string>
+
+namespace wand {
+
+class Progress {
+ public:
+  Progress(std::string label, std::size_t total, bool enabled = true);
+  ~Progress();  // finishes the line
+  void tick(std::size_t n = 1);
+  void finish();
+  bool drawing() const { return draw_; }
+
+ private:
+  void draw(bool final);
+  std::string label_;
+  std::size_t total_;
+  std::atomic<std::size_t> done_{0};
+  bool draw_;
+  bool finished_ = false;
+  std::chrono::steady_clock::time_point start_, last_;
+  std::mutex mu_;
+};
+
+}  // namespace wand

@@ -1,0 +1,91 @@
+// A cell: fresh namespaces around a Python fork-server (zygote), and the host side of the
+// protocol that drives one execution at a time in it. Internal to the sandbox module.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/sandbox.h"
+
+namespace wand::sandbox {
+
+struct CellConfig {
+  std::vector<std::string> preload;
+  std::size_t work_mb = 256;
+  std::string name;  // names the run cgroup
+};
+
+// One step executed in a cell: Python code in the fork-server, or a program exec'd.
+struct Step {
+  std::vector<std::string> argv;  // empty: Python `code`
+  std::string code;
+  std::vector<std::string> args;
+  std::string stdin_data;
+  std::map<std::string, std::string> files;
+  std::vector<std::string> collect;
+  std::map<std::string, std::string> env;
+  Limits limits;
+  bool keep_work = false;  // leave the working directory for the next step (compile, then run)
+};
+
+class Cell {
+ public:
+  static Result<std::unique_ptr<Cell>> start(const CellConfig& config);
+  ~Cell();
+  Cell(const Cell&) = delete;
+  Cell& operator=(const Cell&) = delete;
+
+  ExecResult execute(const Step& step);
+  void reset_work();  // empty the working directory (after a failed compile)
+  bool alive() const { return alive_; }
+  pid_t pid() const { return pid_; }  // the zygote, as the host sees it
+  const Json& ready_info() const { return ready_; }
+
+  // A persistent Python process; blocks go to `cmd`, results come back on `res`.
+  struct SessionPipes {
+    int cmd_w = -1, res_r = -1, out_r = -1, err_r = -1;
+  };
+  Result<SessionPipes> start_session(const Limits& limits);
+  // Prepares limits and counters before a session block; returns the session's cgroup.
+  RunCgroup& cgroup() { return *cgroup_; }
+  // Asks the zygote to kill the current run and waits for its report.
+  Json kill_and_wait(double wait_s);
+  // Reads the zygote's 'done' message if one is ready within `wait_s`.
+  std::optional<Json> poll_done(double wait_s);
+  int control_fd() const { return ctl_; }
+
+ private:
+  Cell() = default;
+  VoidResult send(const Json& msg, const std::vector<int>& fds = {});
+  void mark_dead(const std::string& why);
+  Json run_message(const Step& step) const;
+
+  pid_t pid_ = -1;
+  int ctl_ = -1;       // stream socket to the zygote
+  int diag_ = -1;      // the zygote's stderr, read when it dies
+  bool alive_ = false;
+  std::string death_;
+  std::unique_ptr<RunCgroup> cgroup_;
+  Json ready_;
+};
+
+// Wire helpers shared with the session code.
+Result<Json> read_frame(int fd);
+std::map<std::string, std::string> default_env();
+Json rlimits_for(const Limits& l, bool cgroups);
+// Counters of the run cgroup taken before a run, to report the run's own share.
+struct Baseline {
+  std::uint64_t oom_kills = 0, memory = 0;
+  double cpu = -1;
+  static Baseline take(RunCgroup& cg);
+};
+void fill_status(ExecResult& r, const Json& done, const Limits& limits, bool wall_hit,
+                 bool output_hit, const Baseline& before, RunCgroup& cg);
+
+}  // namespace wand::sandbox

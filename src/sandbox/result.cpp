@@ -1,0 +1,188 @@
+// ExecResult and ExecRequest as JSON (the `wand exec --jsonl` schema), and the Python
+// traceback parser.
+#include <fmt/core.h>
+
+#include <regex>
+#include <sstream>
+
+#include "common/base64.h"
+#include "sandbox/sandbox.h"
+
+namespace wand::sandbox {
+
+namespace {
+constexpr const char* kStatusNames[] = {"ok",           "runtime_error", "timeout", "memory_limit",
+                                        "output_limit", "compile_error", "killed",  "sandbox_error"};
+
+bool valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    unsigned char c = s[i];
+    int n = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : -1;
+    if (n < 0 || i + n >= s.size()) return false;
+    for (int k = 1; k <= n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+Json bytes_json(const std::string& data) {
+  if (valid_utf8(data)) return {{"text", data}};
+  return {{"base64", base64_encode(data)}};
+}
+}  // namespace
+
+const char* to_string(Status s) { return kStatusNames[static_cast<int>(s)]; }
+
+std::optional<Status> status_from_string(std::string_view s) {
+  for (int i = 0; i < 8; ++i)
+    if (s == kStatusNames[i]) return static_cast<Status>(i);
+  return std::nullopt;
+}
+
+Limits default_compile_limits() {
+  Limits l;
+  l.timeout_s = 60;
+  l.memory_mb = 1024;
+  l.max_processes = 64;
+  l.max_output_bytes = 64 * 1024;
+  return l;
+}
+
+Json to_json(const ExecResult& r) {
+  Json j = {{"status", to_string(r.status)},
+            {"exit_code", r.exit_code},
+            {"signal", r.signal},
+            {"stdout", r.stdout_data},
+            {"stderr", r.stderr_data},
+            {"stdout_truncated", r.stdout_truncated},
+            {"stderr_truncated", r.stderr_truncated},
+            {"wall_time", r.wall_s},
+            {"cpu_time", r.cpu_s},
+            {"peak_memory_kb", r.peak_memory_kb}};
+  j["limit_hit"] = r.limit_hit.empty() ? Json(nullptr) : Json(r.limit_hit);
+  if (r.exception)
+    j["exception"] = {{"type", r.exception->type}, {"message", r.exception->message}, {"line", r.exception->line}};
+  else
+    j["exception"] = nullptr;
+  if (!r.error.empty()) j["error"] = r.error;
+  if (!r.compile_output.empty() || r.compile_s > 0) {
+    j["compile_output"] = r.compile_output;
+    j["compile_time"] = r.compile_s;
+  }
+  if (!r.files.empty()) {
+    Json files = Json::object();
+    for (const auto& [name, f] : r.files) {
+      Json e = f.error.empty() ? bytes_json(f.data) : Json{{"error", f.error}};
+      if (f.truncated) e["truncated"] = true;
+      files[name] = e;
+    }
+    j["files"] = files;
+  }
+  return j;
+}
+
+Result<ExecRequest> request_from_json(const Json& j, const ExecRequest& defaults) {
+  if (!j.is_object()) return Error{"a request must be a JSON object"};
+  ExecRequest r = defaults;
+  auto bad = [](const std::string& field, const std::string& why) {
+    return Error{fmt::format("field '{}': {}", field, why)};
+  };
+  auto positive = [&](const Json& v, const std::string& field) -> Result<double> {
+    if (!v.is_number() || v.get<double>() <= 0) return bad(field, "must be a positive number");
+    return v.get<double>();
+  };
+  bool has_code = false;
+  for (const auto& [key, v] : j.items()) {
+    if (key == "id") continue;
+    if (key == "code") {
+      if (!v.is_string()) return bad(key, "must be a string");
+      r.code = v.get<std::string>();
+      has_code = true;
+    } else if (key == "language") {
+      if (!v.is_string() || !find_language(v.get<std::string>()))
+        return bad(key, "unknown language (python, c, cpp, js, bash)");
+      r.language = find_language(v.get<std::string>())->name;
+    } else if (key == "stdin") {
+      if (!v.is_string()) return bad(key, "must be a string");
+      r.stdin_data = v.get<std::string>();
+    } else if (key == "args" || key == "collect") {
+      if (!v.is_array()) return bad(key, "must be an array of strings");
+      auto& out = key == "args" ? r.args : r.collect;
+      out.clear();
+      for (const auto& a : v) {
+        if (!a.is_string()) return bad(key, "must be an array of strings");
+        out.push_back(a.get<std::string>());
+      }
+    } else if (key == "files") {
+      if (!v.is_object()) return bad(key, "must be an object of name -> text or {\"base64\": ...}");
+      for (const auto& [name, content] : v.items()) {
+        if (name.empty() || name[0] == '/' || name.find("..") != std::string::npos)
+          return bad(key, fmt::format("'{}' is not a relative path inside the working directory", name));
+        if (content.is_string())
+          r.files[name] = content.get<std::string>();
+        else if (content.is_object() && content.contains("base64") && content["base64"].is_string())
+          r.files[name] = base64_decode(content["base64"].get<std::string>());
+        else
+          return bad(key, fmt::format("'{}' must be text or {{\"base64\": ...}}", name));
+      }
+    } else if (key == "env") {
+      if (!v.is_object()) return bad(key, "must be an object of strings");
+      for (const auto& [k, val] : v.items()) {
+        if (!val.is_string()) return bad(key, "must be an object of strings");
+        r.env[k] = val.get<std::string>();
+      }
+    } else if (key == "timeout" || key == "compile_timeout") {
+      auto t = positive(v, key);
+      if (!t) return t.error();
+      if (key == "timeout") {
+        r.limits.timeout_s = *t;
+      } else {
+        if (!r.compile_limits) r.compile_limits = default_compile_limits();
+        r.compile_limits->timeout_s = *t;
+      }
+    } else if (key == "memory_mb" || key == "max_processes" || key == "max_output_bytes" ||
+               key == "max_file_mb" || key == "max_open_files") {
+      if (!v.is_number_integer() || v.get<long long>() <= 0) return bad(key, "must be a positive integer");
+      auto n = v.get<long long>();
+      if (key == "memory_mb") r.limits.memory_mb = n;
+      if (key == "max_processes") r.limits.max_processes = static_cast<int>(n);
+      if (key == "max_output_bytes") r.limits.max_output_bytes = n;
+      if (key == "max_file_mb") r.limits.max_file_mb = n;
+      if (key == "max_open_files") r.limits.max_open_files = static_cast<int>(n);
+    } else if (key == "limit_by") {
+      if (v == "wall") r.limits.limit_by = LimitBy::wall;
+      else if (v == "cpu") r.limits.limit_by = LimitBy::cpu;
+      else return bad(key, "must be \"wall\" or \"cpu\"");
+    } else {
+      return bad(key, "unknown field");
+    }
+  }
+  if (!has_code) return Error{"field 'code' is required"};
+  return r;
+}
+
+std::optional<ExceptionInfo> parse_python_traceback(std::string_view text) {
+  static const std::regex file_re(R"re(^\s*File "main\.py", line (\d+))re");
+  static const std::regex exc_re(R"re(^([A-Za-z_][\w.]*)(?::\s?(.*))?$)re");
+  std::istringstream in{std::string(text)};
+  std::optional<ExceptionInfo> found;
+  int line = 0;
+  bool in_tb = false;
+  for (std::string s; std::getline(in, s);) {
+    std::smatch m;
+    if (s.rfind("Traceback (most recent call last):", 0) == 0) {
+      in_tb = true;
+      line = 0;
+    } else if (std::regex_search(s, m, file_re)) {
+      in_tb = true;
+      line = std::stoi(m[1]);
+    } else if (in_tb && !s.empty() && s[0] != ' ' && std::regex_match(s, m, exc_re)) {
+      found = ExceptionInfo{m[1], m[2], line};
+      in_tb = false;
+    }
+  }
+  return found;
+}
+
+}  // namespace wand::sandbox

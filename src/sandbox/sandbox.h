@@ -1,0 +1,176 @@
+// The sandbox: runs untrusted code in isolated cells and reports what happened as data.
+//
+//   auto sb = wand::sandbox::Sandbox::create({});
+//   ExecResult r = (*sb)->run({.language = "python", .code = "print(6*7)"});
+//   // r.status == Status::ok, r.stdout_data == "42\n"
+//
+// A cell is a set of fresh namespaces (user, pid, net, mount, ipc, uts) holding a read-only
+// view of the system, a private /proc, a minimal /dev and size-limited tmpfs for work. Python
+// runs from a pre-warmed fork-server inside the cell; other languages are exec'd from it.
+// Every execution gets its own pid namespace, cgroup limits (or rlimits where the host has no
+// cgroups), no capabilities and a seccomp filter. Results are values, never exceptions.
+#pragma once
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+
+namespace wand::sandbox {
+
+enum class Status {
+  ok,
+  runtime_error,  // non-zero exit or uncaught exception
+  timeout,        // wall or CPU limit; `limit_hit` says which
+  memory_limit,
+  output_limit,   // stdout or stderr exceeded max_output_bytes; the run was stopped
+  compile_error,
+  killed,         // ended by a signal that no limit explains; `signal` says which
+  sandbox_error,  // the sandbox could not run the request; `error` says why
+};
+const char* to_string(Status s);
+std::optional<Status> status_from_string(std::string_view s);
+
+enum class LimitBy { wall, cpu };
+
+struct Limits {
+  double timeout_s = 10;            // applies to wall time, or to CPU time if limit_by == cpu
+  LimitBy limit_by = LimitBy::wall;  // with cpu, wall time is still capped at 2x + 1 s
+  std::size_t memory_mb = 512;
+  int max_processes = 64;
+  std::size_t max_file_mb = 64;     // largest file a run may write
+  int max_open_files = 256;
+  std::size_t max_output_bytes = 1 << 20;  // per stream (stdout, stderr)
+};
+
+// Limits for the compile step of C and C++: compilers need more room than the programs.
+Limits default_compile_limits();
+
+struct ExecRequest {
+  std::string language = "python";  // python, c, cpp, js, bash
+  std::string code;
+  std::string stdin_data;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> files;  // name (relative) -> bytes, placed in the working dir
+  std::vector<std::string> collect;          // files to bring back after the run
+  std::map<std::string, std::string> env;    // added to a minimal environment; host's is never passed
+  Limits limits;
+  std::optional<Limits> compile_limits;
+};
+
+struct ExceptionInfo {
+  std::string type;
+  std::string message;
+  int line = 0;  // in the submitted code; 0 if unknown
+};
+
+struct CollectedFile {
+  std::string data;
+  bool truncated = false;
+  std::string error;  // set when the file could not be collected (missing, symlink, ...)
+};
+
+struct ExecResult {
+  Status status = Status::sandbox_error;
+  int exit_code = -1;  // -1 when ended by a signal
+  int signal = 0;
+  std::string stdout_data, stderr_data;
+  bool stdout_truncated = false, stderr_truncated = false;
+  double wall_s = 0, cpu_s = 0;
+  std::size_t peak_memory_kb = 0;
+  std::string limit_hit;  // "wall", "cpu", "memory", "output" or empty
+  std::optional<ExceptionInfo> exception;  // Python: parsed from the traceback
+  std::map<std::string, CollectedFile> files;
+  std::string error;            // sandbox_error detail
+  std::string compile_output;   // compiler diagnostics (compile_error, or warnings)
+  double compile_s = 0;
+};
+
+Json to_json(const ExecResult& r);
+// Request from the JSON-lines schema (see README); errors name the offending field.
+Result<ExecRequest> request_from_json(const Json& j, const ExecRequest& defaults = {});
+
+// The exception type, message and line of the last Python traceback in `stderr_text`.
+std::optional<ExceptionInfo> parse_python_traceback(std::string_view stderr_text);
+
+// Languages: one table entry each (see languages.cpp).
+struct Language {
+  std::string name;
+  std::string source_file;                  // where the code is written in the working dir
+  std::vector<std::string> compile_argv;    // empty: interpreted
+  std::vector<std::string> run_argv;        // empty: Python in the fork-server
+  std::vector<std::string> extensions;      // for guessing from a file name
+};
+const std::vector<Language>& languages();
+const Language* find_language(std::string_view name);
+const Language* language_for_path(std::string_view path);
+
+struct Options {
+  std::size_t cells = 0;  // concurrent executions; 0 = number of cores
+  // Imported once in every fork-server, so runs that use them pay nothing for the import.
+  std::vector<std::string> preload = {"numpy", "sympy"};
+  std::size_t work_mb = 256;  // size of the tmpfs working directory (and of /tmp)
+};
+
+class Cell;
+class Session;
+
+// A pool of cells. Thread-safe: run() from any number of threads uses a free cell.
+class Sandbox {
+ public:
+  static Result<std::unique_ptr<Sandbox>> create(Options options = {});
+  ~Sandbox();
+
+  ExecResult run(const ExecRequest& req);
+  // Runs all requests in parallel over the cells; results in request order.
+  // on_done(i) is called (from worker threads) as each request finishes.
+  std::vector<ExecResult> run_batch(const std::vector<ExecRequest>& reqs,
+                                    const std::function<void(std::size_t)>& on_done = {});
+  // A persistent Python interpreter in a cell of its own.
+  Result<std::unique_ptr<Session>> open_session(Limits per_block = {});
+
+  std::size_t cells() const;
+  const Options& options() const { return options_; }
+
+ private:
+  explicit Sandbox(Options o);
+  struct Pool;
+  Options options_;
+  std::unique_ptr<Pool> pool_;
+};
+
+// Successive Python blocks sharing variables, files and imports; each block gets the
+// session's limits. A block that times out ends the session (its state cannot be trusted).
+class Session {
+ public:
+  ~Session();
+  ExecResult run(const std::string& code);
+  bool alive() const;
+  void close();
+
+ private:
+  friend class Sandbox;
+  struct Impl;
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// What this host offers for isolation and limits, and what falls back (`wand doctor`).
+struct HostReport {
+  struct Check {
+    std::string name;
+    bool ok;
+    std::string detail;
+  };
+  std::vector<Check> checks;
+  std::vector<std::string> warnings;
+  Json to_json() const;
+};
+HostReport doctor();
+
+}  // namespace wand::sandbox
