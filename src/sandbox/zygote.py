@@ -387,11 +387,14 @@ def main():
         req, fds = recv()
         if req is None:
             os._exit(0)
-        if req.get("op") == "run":
+        op = req.get("op")
+        if op == "run":
             serve(req, fds)
-        else:
-            for fd in fds:
-                os.close(fd)
+            continue
+        for fd in fds:
+            os.close(fd)
+        if op == "reset":
+            fresh_tmpfs()
 
 
 main()

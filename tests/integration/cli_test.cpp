@@ -1,0 +1,89 @@
+// The `wand` command as a user runs it: exit codes, messages, JSON lines.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "support.h"
+
+namespace wand::test {
+namespace {
+
+struct CliRun {
+  int rc;
+  std::string out;
+};
+
+// Runs `wand ARGS` with `input` on stdin; stderr goes to a file read into err.
+CliRun wand(const std::string& args, const std::string& input = "", std::string* err = nullptr) {
+  std::string in_path = ::testing::TempDir() + "wand_cli_in", err_path = ::testing::TempDir() + "wand_cli_err";
+  std::ofstream(in_path) << input;
+  std::string cmd = std::string(WAND_BINARY) + " " + args + " < " + in_path + " 2> " + err_path;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  int st = ::pclose(p);
+  if (err) *err = slurp(err_path);
+  return {WEXITSTATUS(st), out};
+}
+
+TEST(Cli, ExecReportsAndExitsByStatus) {
+  CliRun ok = wand("exec -", "print('hi')");
+  EXPECT_EQ(ok.rc, 0);
+  EXPECT_NE(ok.out.find("status     ok"), std::string::npos) << ok.out;
+  CliRun fail = wand("exec --json -", "raise SystemExit(4)");
+  EXPECT_EQ(fail.rc, 1);
+  auto j = Json::parse(fail.out);
+  EXPECT_EQ(j["status"], "runtime_error");
+  EXPECT_EQ(j["exit_code"], 4);
+}
+
+TEST(Cli, MissingFileIsBadInput) {
+  std::string err;
+  CliRun r = wand("exec /nonexistent/prog.py", "", &err);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(err.find("/nonexistent/prog.py"), std::string::npos) << err;
+}
+
+TEST(Cli, JsonlKeepsOrderAndReportsBadLines) {
+  std::string input =
+      "{\"id\": 1, \"code\": \"print(1)\"}\n"
+      "{not json\n"
+      "\n"
+      "{\"id\": \"three\", \"language\": \"bash\", \"code\": \"echo 3\"}\n"
+      "{\"code\": \"print(4)\", \"timeout\": \"soon\"}\n";
+  std::string err;
+  CliRun r = wand("exec --jsonl --preload ''", input, &err);
+  EXPECT_EQ(r.rc, 2);
+  std::vector<Json> lines;
+  std::istringstream in(r.out);
+  for (std::string l; std::getline(in, l);) lines.push_back(Json::parse(l));
+  ASSERT_EQ(lines.size(), 4u) << r.out;  // the blank line is skipped
+  EXPECT_EQ(lines[0]["id"], 1);
+  EXPECT_EQ(lines[0]["stdout"], "1\n");
+  EXPECT_EQ(lines[1]["status"], "invalid_request");
+  EXPECT_NE(lines[1]["error"].get<std::string>().find("line 2"), std::string::npos);
+  EXPECT_EQ(lines[2]["id"], "three");
+  EXPECT_EQ(lines[2]["stdout"], "3\n");
+  EXPECT_EQ(lines[3]["status"], "invalid_request");
+  EXPECT_NE(lines[3]["error"].get<std::string>().find("timeout"), std::string::npos);
+  EXPECT_NE(err.find("line 2"), std::string::npos);
+}
+
+TEST(Cli, DoctorSaysTheSandboxIsReady) {
+  CliRun r = wand("doctor --json");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  auto j = Json::parse(r.out);
+  EXPECT_TRUE(j["ok"].get<bool>());
+  bool saw_cgroups = false;
+  for (auto& c : j["checks"]) saw_cgroups |= c["name"] == "cgroups";
+  EXPECT_TRUE(saw_cgroups);
+}
+
+TEST(Cli, UnknownOptionIsBadInput) {
+  EXPECT_EQ(wand("exec --no-such-flag -").rc, 2);
+}
+
+}  // namespace
+}  // namespace wand::test

@@ -1,0 +1,219 @@
+// The sandbox through its public API, with real cells: what programs see, what comes back.
+#include <atomic>
+#include <thread>
+
+#include "support.h"
+
+namespace wand::test {
+namespace {
+using sandbox::ExecRequest;
+using sandbox::ExecResult;
+using sandbox::Status;
+
+ExecResult py(const std::string& code, ExecRequest req = {}) {
+  req.code = code;
+  return shared_sandbox().run(req);
+}
+
+TEST(Python, StdoutStdinArgsAndExitCode) {
+  ExecRequest req;
+  req.stdin_data = "21\n";
+  req.args = {"a", "b"};
+  ExecResult r = py("import sys\nx = int(input())\nprint(x * 2, sys.argv[1:])\nsys.exit(3)", req);
+  EXPECT_EQ(r.status, Status::runtime_error);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.stdout_data, "42 ['a', 'b']\n");
+  EXPECT_FALSE(r.exception);  // SystemExit is not an exception report
+}
+
+TEST(Python, ExceptionTypeMessageAndLine) {
+  ExecResult r = py("x = 1\n\ndef f():\n    return [][x]\nf()\n");
+  EXPECT_EQ(r.status, Status::runtime_error);
+  ASSERT_TRUE(r.exception);
+  EXPECT_EQ(r.exception->type, "IndexError");
+  EXPECT_EQ(r.exception->message, "list index out of range");
+  EXPECT_EQ(r.exception->line, 4);
+  EXPECT_NE(r.stderr_data.find("return [][x]"), std::string::npos);  // source line in the traceback
+}
+
+TEST(Python, SyntaxErrorIsReportedWithItsLine) {
+  ExecResult r = py("print(1)\nif True print(2)\n");
+  EXPECT_EQ(r.status, Status::runtime_error);
+  ASSERT_TRUE(r.exception);
+  EXPECT_EQ(r.exception->type, "SyntaxError");
+  EXPECT_EQ(r.exception->line, 2);
+  EXPECT_EQ(r.stdout_data, "");  // nothing ran
+}
+
+TEST(Python, NumpyAndSympyAreAvailable) {
+  ExecResult r = py("import numpy as np, sympy as sp\nx = sp.Symbol('x')\n"
+                    "print(int(np.arange(5).sum()), sp.factor(x**2 - 1))");
+  EXPECT_EQ(r.status, Status::ok) << r.stderr_data;
+  EXPECT_EQ(r.stdout_data, "10 (x - 1)*(x + 1)\n");
+}
+
+TEST(Python, EveryRunStartsClean) {
+  // Two runs on a one-cell sandbox: the second sees nothing of the first.
+  sandbox::Options o;
+  o.cells = 1;
+  o.preload = {};
+  auto sb = sandbox::Sandbox::create(o);
+  ASSERT_TRUE(sb.ok()) << sb.error().message;
+  ExecRequest a;
+  a.code =
+      "import os, sys, json\nleak = 1\njson.LEAK = 2\nopen('/work/f', 'w').write('x')\n"
+      "open('/tmp/g', 'w').write('x')\nsys.modules['evil'] = 1\nos.environ['E'] = '1'\n";
+  ASSERT_EQ((*sb)->run(a).status, Status::ok);
+  ExecRequest b;
+  b.code =
+      "import os, sys, json\nprint('leak' in globals(), hasattr(json, 'LEAK'), os.listdir('/work'),"
+      " os.listdir('/tmp'), 'evil' in sys.modules, 'E' in os.environ)";
+  ExecResult r = (*sb)->run(b);
+  EXPECT_EQ(r.stdout_data, "False False [] [] False False\n") << r.stderr_data;
+}
+
+TEST(Files, PlacedBeforeAndCollectedAfter) {
+  ExecRequest req;
+  req.files = {{"data/in.txt", "3 4\n"}, {"helper.py", "def add(a, b):\n    return a + b\n"}};
+  req.collect = {"out.txt", "missing.txt"};
+  ExecResult r = py("from helper import add\na, b = map(int, open('data/in.txt').read().split())\n"
+                    "open('out.txt', 'w').write(str(add(a, b)))",
+                    req);
+  EXPECT_EQ(r.status, Status::ok) << r.stderr_data;
+  EXPECT_EQ(r.files["out.txt"].data, "7");
+  EXPECT_TRUE(r.files["out.txt"].error.empty());
+  EXPECT_FALSE(r.files["missing.txt"].error.empty());
+}
+
+TEST(Limits, PeakMemoryIsMeasured) {
+  ExecResult r = py("x = bytearray(64 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1");
+  EXPECT_EQ(r.status, Status::ok);
+  EXPECT_GE(r.peak_memory_kb, 60u * 1024);
+  EXPECT_LE(r.peak_memory_kb, 200u * 1024);
+}
+
+TEST(Limits, TimeoutKeepsTheOutputProducedSoFar) {
+  ExecRequest req;
+  req.limits.timeout_s = 0.5;
+  ExecResult r = py("import time\nprint('before', flush=True)\ntime.sleep(5)\nprint('after')", req);
+  EXPECT_EQ(r.status, Status::timeout);
+  EXPECT_EQ(r.stdout_data, "before\n");
+  EXPECT_LT(r.cpu_s, 0.4);  // sleeping costs no CPU: the wall limit did it
+}
+
+TEST(Limits, SignalIsReported) {
+  ExecResult r = py("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)");
+  // A pid-1 cannot be sent a default-action signal by itself, so use a child.
+  ExecResult c = py("import os, signal\npid = os.fork()\nif pid == 0:\n    os.kill(os.getpid(), signal.SIGSEGV)\n"
+                    "_, st = os.waitpid(pid, 0)\nprint(os.WTERMSIG(st))");
+  EXPECT_EQ(c.stdout_data, "11\n");
+  ExecRequest req;
+  req.language = "c";
+  req.code = "int main(void){ volatile int* p = 0; return *p; }";
+  ExecResult s = shared_sandbox().run(req);
+  EXPECT_EQ(s.status, Status::killed) << s.error << s.compile_output;
+  EXPECT_EQ(s.signal, 11);
+  (void)r;
+}
+
+TEST(Languages, AllFiveRun) {
+  struct Case {
+    const char* lang;
+    const char* code;
+    const char* out;
+  } cases[] = {
+      {"python", "print(input()[::-1])", "cba\n"},
+      {"c", "#include <stdio.h>\nint main(void){char s[8]; scanf(\"%7s\", s); printf(\"c:%s\\n\", s);}", "c:abc\n"},
+      {"cpp", "#include <iostream>\n#include <string>\nint main(){std::string s; std::cin >> s; std::cout << s.size() << '\\n';}", "3\n"},
+      {"js", "const s = require('fs').readFileSync(0, 'utf8').trim(); console.log(s.toUpperCase())", "ABC\n"},
+      {"bash", "read s; echo \"${#s}:$s\"", "3:abc\n"},
+  };
+  for (const auto& c : cases) {
+    ExecRequest req;
+    req.language = c.lang;
+    req.code = c.code;
+    req.stdin_data = "abc\n";
+    ExecResult r = shared_sandbox().run(req);
+    EXPECT_EQ(r.status, Status::ok) << c.lang << ": " << r.error << r.stderr_data << r.compile_output;
+    EXPECT_EQ(r.stdout_data, c.out) << c.lang;
+  }
+}
+
+TEST(Languages, CompileErrorCarriesTheDiagnostics) {
+  ExecRequest req;
+  req.language = "cpp";
+  req.code = "int main() { return undefined_thing; }";
+  ExecResult r = shared_sandbox().run(req);
+  EXPECT_EQ(r.status, Status::compile_error);
+  EXPECT_NE(r.compile_output.find("undefined_thing"), std::string::npos) << r.compile_output;
+  // The failed build leaves nothing behind for the next request in that cell.
+  ExecRequest ls;
+  ls.code = "import os\nprint(os.listdir('.'))";
+  EXPECT_EQ(shared_sandbox().run(ls).stdout_data, "[]\n");
+}
+
+TEST(Batch, ResultsComeBackInRequestOrder) {
+  std::vector<ExecRequest> reqs(40);
+  for (std::size_t i = 0; i < reqs.size(); ++i) reqs[i].code = "print(" + std::to_string(i) + " ** 2)";
+  std::atomic<int> done{0};
+  auto results = shared_sandbox().run_batch(reqs, [&](std::size_t) { ++done; });
+  EXPECT_EQ(done.load(), 40);
+  for (std::size_t i = 0; i < results.size(); ++i)
+    EXPECT_EQ(results[i].stdout_data, std::to_string(i * i) + "\n");
+}
+
+TEST(Session, BlocksShareStateUntilClosed) {
+  auto s = shared_sandbox().open_session();
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  auto& session = *s.value();
+  EXPECT_EQ(session.run("x = 20\nimport math").status, Status::ok);
+  ExecResult r = session.run("print(x + 22, math.pi > 3)");
+  EXPECT_EQ(r.status, Status::ok) << r.stderr_data;
+  EXPECT_EQ(r.stdout_data, "42 True\n");
+  ExecResult e = session.run("y = 1\nraise ValueError('boom')");
+  EXPECT_EQ(e.status, Status::runtime_error);
+  ASSERT_TRUE(e.exception);
+  EXPECT_EQ(e.exception->type, "ValueError");
+  EXPECT_EQ(e.exception->line, 2);
+  EXPECT_EQ(e.stdout_data, "");  // output of earlier blocks is not repeated
+  EXPECT_EQ(session.run("print(y)").stdout_data, "1\n");  // state survives an error
+  session.close();
+  EXPECT_FALSE(session.alive());
+  EXPECT_EQ(session.run("print(1)").status, Status::sandbox_error);
+}
+
+TEST(Session, TimeoutEndsTheSession) {
+  sandbox::Limits l;
+  l.timeout_s = 0.5;
+  auto s = shared_sandbox().open_session(l);
+  ASSERT_TRUE(s.ok());
+  ExecResult r = (*s)->run("while True: pass");
+  EXPECT_EQ(r.status, Status::timeout);
+  EXPECT_FALSE((*s)->alive());
+  EXPECT_EQ(run_processes(), 0);
+}
+
+TEST(Session, MemoryLimitPerBlock) {
+  sandbox::Limits l;
+  l.memory_mb = 128;
+  auto s = shared_sandbox().open_session(l);
+  ASSERT_TRUE(s.ok());
+  ExecResult r = (*s)->run("a = []\nwhile True: a.append(bytearray(16 << 20))");
+  EXPECT_EQ(r.status, Status::memory_limit);
+}
+
+TEST(Pool, ConcurrentCallersShareTheCells) {
+  std::vector<std::thread> ts;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i)
+        if (py("print(" + std::to_string(t * 100 + i) + ")").stdout_data == std::to_string(t * 100 + i) + "\n")
+          ++ok;
+    });
+  for (auto& th : ts) th.join();
+  EXPECT_EQ(ok.load(), 20);
+}
+
+}  // namespace
+}  // namespace wand::test

