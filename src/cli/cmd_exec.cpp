@@ -72,6 +72,7 @@ Result<std::unique_ptr<sandbox::Sandbox>> make_sandbox(const ExecArgs& a, std::s
   sandbox::Options o;
   o.cells = cells;
   o.preload = a.preload_set ? a.preload : std::move(default_preload);
+  std::erase(o.preload, "");  // --preload '' means none
   return sandbox::Sandbox::create(o);
 }
 
@@ -214,6 +215,8 @@ Command add_exec(CLI::App& app) {
                   "Modules the Python fork-server imports once (default: none for one program, "
                   "numpy,sympy for --jsonl)")
       ->delimiter(',')
+      ->expected(1)  // one comma-separated token: `--preload numpy,sympy -` keeps its `-`
+      ->allow_extra_args(false)
       ->each([a](const std::string&) { a->preload_set = true; });
   cmd->add_option("--cells", a->cells, "Parallel cells for --jsonl (default: number of cores)");
   cmd->add_flag("--json", a->json, "Print the result as one JSON object");

@@ -7,7 +7,10 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
+#include <linux/openat2.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -26,6 +29,7 @@
 #include "sandbox/seccomp.h"
 
 extern const std::string_view wand_embedded_zygote;
+extern const std::string_view wand_embedded_cellserver;
 
 namespace wand::sandbox {
 namespace {
@@ -101,7 +105,7 @@ std::vector<MountStep> build_plan(std::size_t work_mb) {
 struct ChildArgs {
   const std::vector<MountStep>* plan;
   int sync_r, err_w, ctl, diag_w;
-  const std::vector<int>* pass_fds;  // land on 4, 5, ...
+  int lib_fd;  // the fork-server's C loop (a memfd), lands on 4
   bool host_root;
   char* const* argv;
   char* const* envp;
@@ -193,22 +197,18 @@ int child_main(void* p) {
     }
     ::close(s);
   }
-  // Descriptors: 0,1 /dev/null, 2 diagnostics, 3 control, 4.. cgroup.procs, then the error pipe.
+  // Descriptors: 0,1 /dev/null, 2 diagnostics, 3 control, 4 the C loop, 5 the error pipe.
   // Move everything high first so that no dup2 clobbers a descriptor still to be moved.
-  int n = static_cast<int>(a->pass_fds->size());
   int hi_ctl = ::fcntl(a->ctl, F_DUPFD_CLOEXEC, 100);
   int hi_diag = ::fcntl(a->diag_w, F_DUPFD_CLOEXEC, 100);
   int hi_err = ::fcntl(a->err_w, F_DUPFD_CLOEXEC, 100);
-  int hi_pass[16];
-  for (int i = 0; i < n && i < 16; ++i) hi_pass[i] = ::fcntl((*a->pass_fds)[i], F_DUPFD_CLOEXEC, 100);
+  int hi_lib = ::fcntl(a->lib_fd, F_DUPFD_CLOEXEC, 100);
   int null = ::open("/dev/null", O_RDWR);
-  if (null < 0 || hi_ctl < 0 || hi_diag < 0 || hi_err < 0) child_fail(a->err_w, "descriptors");
-  int err_fd = 4 + n;
+  if (null < 0 || hi_ctl < 0 || hi_diag < 0 || hi_err < 0 || hi_lib < 0) child_fail(a->err_w, "descriptors");
+  const int err_fd = 5;
   if (::dup2(null, 0) < 0 || ::dup2(null, 1) < 0 || ::dup2(hi_diag, 2) < 0 || ::dup2(hi_ctl, 3) < 0 ||
-      ::dup3(hi_err, err_fd, O_CLOEXEC) < 0)
+      ::dup2(hi_lib, 4) < 0 || ::dup3(hi_err, err_fd, O_CLOEXEC) < 0)
     child_fail(hi_err, "dup2");
-  for (int i = 0; i < n; ++i)
-    if (::dup2(hi_pass[i], 4 + i) < 0) child_fail(err_fd, "dup2");
   ::syscall(SYS_close_range, err_fd + 1, ~0U, 0);
   sigset_t all;
   sigemptyset(&all);
@@ -219,6 +219,21 @@ int child_main(void* p) {
 }
 
 // ------------------------------------------------------------------ wire format
+
+// Mirrors struct wire_request / wire_reply in cellserver.c.
+enum : uint32_t { kOpRun = 1, kOpKill = 2, kOpReset = 3 };
+enum : uint32_t { kKeepWork = 1, kSession = 2, kExec = 4 };
+struct WireRequest {
+  uint32_t magic = 0x4e555257u, op = kOpRun, flags = 0, payload_len = 0;
+  int64_t rlimits[7] = {-1, -1, -1, -1, -1, -1, -1};  // cpu fsize nofile core memlock nproc data
+};
+struct WireReply {
+  uint32_t magic;
+  int32_t exit_code, signal, error_len;
+  double cpu_s;
+  int64_t maxrss_kb;
+};
+static_assert(sizeof(WireRequest) == 72 && sizeof(WireReply) == 32);
 
 bool write_all(int fd, const char* p, size_t n) {
   while (n > 0) {
@@ -233,7 +248,7 @@ bool write_all(int fd, const char* p, size_t n) {
 
 bool read_all(int fd, char* p, size_t n) {
   while (n > 0) {
-    ssize_t r = ::recv(fd, p, n, 0);
+    ssize_t r = ::read(fd, p, n);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return false;
     p += r;
@@ -257,6 +272,28 @@ void close_fd(int& fd) {
 
 void set_nonblock(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
+// The exec payload: argv, an empty string, the environment, an empty string.
+std::string exec_payload(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+  std::string p;
+  for (const auto& a : argv) p += a + '\0';
+  p += '\0';
+  for (const auto& [k, v] : env) p += k + "=" + v + '\0';
+  p += '\0';
+  return p;
+}
+
+// ------------------------------------------------------------------ the working directory, from the host
+
+// Opens `name` under `dir` refusing symlinks, "..", magic links and absolute paths: whatever a
+// run left in its working directory, the host never reads or writes outside it.
+int open_beneath(int dir, const std::string& name, int flags, mode_t mode = 0) {
+  struct open_how how {};
+  how.flags = flags | O_CLOEXEC | O_NOFOLLOW;
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(::syscall(SYS_openat2, dir, name.c_str(), &how, sizeof how));
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------ shared helpers
@@ -276,20 +313,10 @@ std::map<std::string, std::string> default_env() {
           {"OMP_NUM_THREADS", "1"}};
 }
 
-Json rlimits_for(const Limits& l, bool cgroups) {
-  // CPU: a hard backstop per process in wall mode; the limit itself in cpu mode (the kernel
-  // SIGKILLs at the hard limit even a pid-1 that ignores SIGXCPU).
-  double cpu = l.limit_by == LimitBy::cpu ? l.timeout_s : l.timeout_s + 1;
-  Json j = {{"cpu", static_cast<long>(std::ceil(cpu))},
-            {"fsize", static_cast<long>(l.max_file_mb) << 20},
-            {"nofile", l.max_open_files},
-            {"core", 0},
-            {"memlock", 0}};
-  if (!cgroups) {  // the fall-back: coarser, but bounded
-    j["nproc"] = l.max_processes;
-    j["data"] = static_cast<long>(l.memory_mb) << 20;
-  }
-  return j;
+long cpu_rlimit(const Limits& l) {
+  // In cpu mode this is the limit itself (the kernel SIGKILLs at the hard limit, even a pid 1
+  // that ignores SIGXCPU); in wall mode, a backstop per process.
+  return static_cast<long>(std::ceil(l.limit_by == LimitBy::cpu ? l.timeout_s : l.timeout_s + 1));
 }
 
 Baseline Baseline::take(RunCgroup& cg) {
@@ -305,11 +332,11 @@ void fill_status(ExecResult& r, const Json& done, const Limits& limits, bool wal
   r.signal = done.value("signal", 0);
   r.exit_code = r.signal ? -1 : done.value("exit_code", -1);
   double cpu = cg.cpu_seconds();
-  r.cpu_s = before.cpu >= 0 && cpu >= 0 ? cpu - before.cpu : done.value("cpu", 0.0);
+  // A finished run's own rusage is exact; a live session's blocks are measured on the cgroup.
+  r.cpu_s = done.contains("cpu") ? done["cpu"].get<double>() : before.cpu >= 0 && cpu >= 0 ? cpu - before.cpu : 0;
   std::uint64_t peak = cg.peak_bytes();
   r.peak_memory_kb = peak ? (peak - std::min(peak, before.memory)) / 1024 : done.value("maxrss_kb", 0);
   bool oom = cg.oom_kills() > before.oom_kills;
-  double cpu_cap = rlimits_for(limits, true)["cpu"].get<long>();
   if (done.contains("setup_error")) {
     r.status = Status::sandbox_error;
     r.error = done["setup_error"].get<std::string>();
@@ -320,7 +347,7 @@ void fill_status(ExecResult& r, const Json& done, const Limits& limits, bool wal
     r.status = Status::timeout;
     r.limit_hit = "wall";
   } else if ((limits.limit_by == LimitBy::cpu && r.cpu_s > limits.timeout_s) ||
-             (r.signal == SIGKILL && !oom && r.cpu_s >= cpu_cap - 0.05)) {
+             (r.signal == SIGKILL && !oom && r.cpu_s >= cpu_rlimit(limits) - 0.05)) {
     r.status = Status::timeout;
     r.limit_hit = "cpu";
   } else if (oom) {
@@ -349,7 +376,11 @@ Result<std::unique_ptr<Cell>> Cell::start(const CellConfig& config) {
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return Error{fmt::format("socketpair: {}", std::strerror(errno))};
   Pipe sync, err, diag;
-  if (sync.r < 0 || err.r < 0 || diag.r < 0) return Error{fmt::format("pipe: {}", std::strerror(errno))};
+  int lib = ::memfd_create("wand-cellserver", MFD_CLOEXEC);
+  if (sync.r < 0 || err.r < 0 || diag.r < 0 || lib < 0 ||
+      ::write(lib, wand_embedded_cellserver.data(), wand_embedded_cellserver.size()) !=
+          static_cast<ssize_t>(wand_embedded_cellserver.size()))
+    return Error{fmt::format("pipe/memfd: {}", std::strerror(errno))};
 
   std::vector<MountStep> plan = build_plan(config.work_mb);
   std::string code(wand_embedded_zygote);
@@ -362,16 +393,12 @@ Result<std::unique_ptr<Cell>> Cell::start(const CellConfig& config) {
   argv.push_back(nullptr);
   envp.push_back(nullptr);
 
-  ChildArgs args{&plan,     sync.r,   err.w, sv[1], diag.w, &cell->cgroup_->procs_fds(),
-                 ::geteuid() == 0, argv.data(), envp.data()};
+  ChildArgs args{&plan, sync.r, err.w, sv[1], diag.w, lib, ::geteuid() == 0, argv.data(), envp.data()};
   std::vector<char> stack(256 * 1024);
   int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
   pid_t pid = ::clone(child_main, stack.data() + stack.size(), flags | SIGCHLD, &args);
   int clone_errno = errno;
-  ::close(sync.r);
-  ::close(err.w);
-  ::close(diag.w);
-  ::close(sv[1]);
+  for (int fd : {sync.r, err.w, diag.w, sv[1], lib}) ::close(fd);
   if (pid < 0) {
     ::close(sync.w), ::close(err.r), ::close(diag.r), ::close(sv[0]);
     return Error{fmt::format("cannot create namespaces (clone): {}{}", std::strerror(clone_errno),
@@ -393,23 +420,27 @@ Result<std::unique_ptr<Cell>> Cell::start(const CellConfig& config) {
   };
   bool mapped;
   if (::geteuid() == 0) {
+    cell->owner_uid_ = cell->owner_gid_ = 65534;
     mapped = write_proc("uid_map", "0 65534 1\n") && write_proc("gid_map", "0 65534 1\n");
   } else {
+    cell->owner_uid_ = ::geteuid(), cell->owner_gid_ = ::getegid();
     mapped = write_proc("setgroups", "deny") &&
              write_proc("uid_map", fmt::format("0 {} 1\n", ::geteuid())) &&
              write_proc("gid_map", fmt::format("0 {} 1\n", ::getegid()));
   }
   int map_errno = errno;
+  auto joined = cell->cgroup_->add(pid);
   (void)!::write(sync.w, "x", 1);
   ::close(sync.w);
   char buf[512];
   ssize_t n = ::read(err.r, buf, sizeof buf);
   ::close(err.r);
-  if (!mapped || n > 0) {
+  if (!mapped || !joined || n > 0) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     cell->pid_ = -1;
     if (!mapped) return Error{fmt::format("cannot write uid/gid map of the cell: {}", std::strerror(map_errno))};
+    if (!joined) return joined.error();
     return Error{fmt::format("cell set-up failed at {}", std::string(buf, n))};
   }
   cell->alive_ = true;
@@ -419,14 +450,15 @@ Result<std::unique_ptr<Cell>> Cell::start(const CellConfig& config) {
   tmpfs.push_back({{"path", "/work"}, {"options", size + ",mode=0755"}});
   tmpfs.push_back({{"path", "/tmp"}, {"options", size + ",mode=1777"}});
   tmpfs.push_back({{"path", "/dev/shm"}, {"options", size + ",mode=1777"}});
-  Json fds = Json::array();
-  for (std::size_t i = 0; i < cell->cgroup_->procs_fds().size(); ++i) fds.push_back(4 + i);
   std::string hex;
   hex.reserve(bpf.value().size() * 2);
   for (unsigned char ch : bpf.value()) hex += fmt::format("{:02x}", ch);
-  if (auto s = cell->send({{"seccomp", hex}, {"cgroup_fds", fds}, {"tmpfs", tmpfs}, {"preload", config.preload}});
-      !s)
-    return Error{"cannot configure the fork-server: " + s.error().message};
+  std::string body = Json{{"seccomp", hex}, {"lib_fd", 4}, {"tmpfs", tmpfs}, {"preload", config.preload}}.dump();
+  uint32_t len = body.size();
+  if (!write_all(cell->ctl_, reinterpret_cast<char*>(&len), 4) || !write_all(cell->ctl_, body.data(), len)) {
+    cell->mark_dead("cannot configure the fork-server");
+    return Error{cell->death_};
+  }
   auto ready = read_frame(cell->ctl_);
   if (!ready) {
     cell->mark_dead("fork-server did not start");
@@ -434,8 +466,7 @@ Result<std::unique_ptr<Cell>> Cell::start(const CellConfig& config) {
   }
   cell->ready_ = ready.value();
   Json preload_errors = cell->ready_.value("preload_errors", Json::object());
-  for (auto& [name, why] : preload_errors.items())
-    log::warn("preload {}: {}", name, why.get<std::string>());
+  for (auto& [name, why] : preload_errors.items()) log::warn("preload {}: {}", name, why.get<std::string>());
   return cell;
 }
 
@@ -467,17 +498,25 @@ void Cell::mark_dead(const std::string& why) {
   log::warn("cell {}", death_);
 }
 
-VoidResult Cell::send(const Json& msg, const std::vector<int>& fds) {
-  std::string body = msg.dump(-1, ' ', false, Json::error_handler_t::replace);
-  uint32_t n = body.size();
-  std::string frame(reinterpret_cast<char*>(&n), 4);
-  frame += body;
-  // The descriptors travel with the first byte; the rest is plain stream data.
+VoidResult Cell::send(uint32_t op, uint32_t flags, const Limits* limits, const std::string& payload,
+                      const std::vector<int>& fds) {
+  WireRequest h;
+  h.op = op;
+  h.flags = flags;
+  h.payload_len = payload.size();
+  if (limits) {
+    bool fallback = cgroup_host().mode == CgroupMode::none;  // rlimits stand in for cgroups
+    int64_t v[7] = {cpu_rlimit(*limits), static_cast<int64_t>(limits->max_file_mb) << 20,
+                    limits->max_open_files, 0, 0, fallback ? limits->max_processes : -1,
+                    fallback ? static_cast<int64_t>(limits->memory_mb) << 20 : -1};
+    std::memcpy(h.rlimits, v, sizeof v);
+  }
+  // The descriptors travel with the header; the payload follows as plain stream data.
   struct msghdr mh {};
-  struct iovec iov {frame.data(), 1};
+  struct iovec iov {&h, sizeof h};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
-  alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 16)];
+  alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 8)];
   if (!fds.empty()) {
     mh.msg_control = cbuf;
     mh.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
@@ -487,56 +526,98 @@ VoidResult Cell::send(const Json& msg, const std::vector<int>& fds) {
     cm->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
     std::memcpy(CMSG_DATA(cm), fds.data(), sizeof(int) * fds.size());
   }
-  if (::sendmsg(ctl_, &mh, MSG_NOSIGNAL) != 1 || !write_all(ctl_, frame.data() + 1, frame.size() - 1)) {
+  ssize_t w = ::sendmsg(ctl_, &mh, MSG_NOSIGNAL);
+  if (w < 0 || !write_all(ctl_, reinterpret_cast<char*>(&h) + w, sizeof h - w) ||
+      !write_all(ctl_, payload.data(), payload.size())) {
     mark_dead(fmt::format("fork-server channel broken: {}", std::strerror(errno)));
     return Error{death_};
   }
   return ok_status();
 }
 
-Json Cell::run_message(const Step& step) const {
-  Json files = Json::object();
-  for (auto& [name, data] : step.files) files[name] = base64_encode(data);
-  auto env = default_env();
-  for (auto& [k, v] : step.env) env[k] = v;
-  Json msg = {{"op", "run"},
-              {"rlimits", rlimits_for(step.limits, cgroup_host().mode != CgroupMode::none)},
-              {"env", env},
-              {"files", files},
-              {"args", step.args},
-              {"keep_work", step.keep_work}};
-  if (step.argv.empty()) {
-    msg["code"] = step.code;
-  } else {
-    std::vector<std::string> argv = step.argv;
-    argv.insert(argv.end(), step.args.begin(), step.args.end());
-    msg["argv"] = argv;
+std::optional<Json> Cell::read_reply() {
+  WireReply rep;
+  if (!read_all(ctl_, reinterpret_cast<char*>(&rep), sizeof rep) || rep.magic != 0x4e4f4457u) {
+    mark_dead("fork-server closed its channel");
+    return std::nullopt;
   }
-  if (!step.collect.empty()) msg["collect"] = step.collect;
-  return msg;
+  std::string err(std::max(0, rep.error_len), '\0');
+  if (!err.empty() && !read_all(ctl_, err.data(), err.size())) {
+    mark_dead("fork-server closed its channel mid-reply");
+    return std::nullopt;
+  }
+  Json done = {{"cpu", rep.cpu_s}, {"maxrss_kb", rep.maxrss_kb}};
+  if (rep.signal) done["signal"] = rep.signal;
+  else done["exit_code"] = rep.exit_code;
+  if (!err.empty()) done["setup_error"] = err;
+  return done;
 }
 
 void Cell::reset_work() {
-  if (alive_) (void)send({{"op", "reset"}});
+  if (alive_ && send(kOpReset, 0, nullptr, "", {}) && !poll_done(5)) mark_dead("fork-server did not reset");
 }
 
 std::optional<Json> Cell::poll_done(double wait_s) {
   struct pollfd p {ctl_, POLLIN, 0};
   if (::poll(&p, 1, static_cast<int>(wait_s * 1000)) <= 0) return std::nullopt;
-  auto msg = read_frame(ctl_);
-  if (!msg) {
-    mark_dead(msg.error().message);
-    return std::nullopt;
-  }
-  return msg.value();
+  return read_reply();
 }
 
 Json Cell::kill_and_wait(double wait_s) {
   if (!alive_) return Json::object();
-  (void)send({{"op", "kill"}});
+  (void)send(kOpKill, 0, nullptr, "", {});
   if (auto done = poll_done(wait_s)) return *done;
   mark_dead("fork-server did not report a killed run");
   return Json::object();
+}
+
+VoidResult Cell::write_inputs(const std::map<std::string, std::string>& files) {
+  if (files.empty()) return ok_status();
+  int dir = ::open(fmt::format("/proc/{}/root/work", pid_).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return Error{fmt::format("cannot reach the cell's working directory: {}", std::strerror(errno))};
+  // Files are created as the cell's root: the cell's tmpfs takes no owner its namespace cannot
+  // map, and the program then owns its inputs. setfsuid changes this thread only.
+  uid_t old_uid = ::setfsuid(owner_uid_);
+  gid_t old_gid = ::setfsgid(owner_gid_);
+  std::string failure;
+  for (const auto& [name, data] : files) {
+    for (std::size_t slash = name.find('/'); slash != std::string::npos; slash = name.find('/', slash + 1))
+      ::mkdirat(dir, name.substr(0, slash).c_str(), 0755);  // parent directories, one at a time
+    bool exec = name.size() > 3 && name.compare(name.size() - 3, 3, ".sh") == 0;
+    int fd = open_beneath(dir, name, O_WRONLY | O_CREAT | O_TRUNC, exec ? 0755 : 0644);
+    bool ok = fd >= 0 && ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+    if (!ok && failure.empty()) failure = fmt::format("cannot write input file {}: {}", name, std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+  }
+  ::setfsuid(old_uid);
+  ::setfsgid(old_gid);
+  ::close(dir);
+  if (!failure.empty()) return Error{failure};
+  return ok_status();
+}
+
+std::map<std::string, CollectedFile> Cell::collect(const std::vector<std::string>& names, std::size_t cap) {
+  std::map<std::string, CollectedFile> out;
+  int dir = ::open(fmt::format("/proc/{}/root/work", pid_).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  for (const auto& name : names) {
+    CollectedFile& f = out[name];
+    int fd = dir < 0 ? -1 : open_beneath(dir, name, O_RDONLY | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0) {
+      f.error = errno == ELOOP || errno == EXDEV ? "refused: a symlink or a path leaving the working directory"
+                                                 : std::strerror(errno);
+    } else if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      f.error = "not a regular file";
+    } else {
+      f.data.resize(cap + 1);
+      ssize_t n = ::read(fd, f.data.data(), cap + 1);
+      f.data.resize(std::max<ssize_t>(n, 0));
+      if (f.data.size() > cap) f.data.resize(cap), f.truncated = true;
+    }
+    if (fd >= 0) ::close(fd);
+  }
+  if (dir >= 0) ::close(dir);
+  return out;
 }
 
 ExecResult Cell::execute(const Step& step) {
@@ -546,11 +627,32 @@ ExecResult Cell::execute(const Step& step) {
     r.error = death_;
     return r;
   }
-  if (auto s = cgroup_->set_limits(static_cast<std::uint64_t>(L.memory_mb) << 20, L.max_processes); !s) {
+  // The fork-server lives in the run cgroup, so the run's share is what grows past it.
+  Baseline before = Baseline::take(*cgroup_);
+  if (auto s = cgroup_->set_limits(before.memory + (static_cast<std::uint64_t>(L.memory_mb) << 20),
+                                   L.max_processes + 1);
+      !s) {
     r.error = s.error().message;
     return r;
   }
-  Baseline before = Baseline::take(*cgroup_);
+  if (auto w = write_inputs(step.files); !w) {
+    r.error = w.error().message;
+    reset_work();
+    return r;
+  }
+  auto env = default_env();
+  for (auto& [k, v] : step.env) env[k] = v;
+  std::string payload;
+  uint32_t flags = step.keep_work || !step.collect.empty() ? kKeepWork : 0;
+  if (step.argv.empty()) {
+    payload = Json{{"code", step.code}, {"args", step.args}, {"env", env}}.dump(-1, ' ', false,
+                                                                                  Json::error_handler_t::replace);
+  } else {
+    std::vector<std::string> argv = step.argv;
+    argv.insert(argv.end(), step.args.begin(), step.args.end());
+    payload = exec_payload(argv, env);
+    flags |= kExec;
+  }
 
   Pipe in, out, err;
   if (in.r < 0 || out.r < 0 || err.r < 0) {
@@ -558,7 +660,7 @@ ExecResult Cell::execute(const Step& step) {
     return r;
   }
   auto t0 = Clock::now();
-  VoidResult sent = send(run_message(step), {in.r, out.w, err.w});
+  VoidResult sent = send(kOpRun, flags, &L, payload, {in.r, out.w, err.w});
   close_fd(in.r);
   close_fd(out.w);
   close_fd(err.w);
@@ -583,7 +685,7 @@ ExecResult Cell::execute(const Step& step) {
     if (kill_sent) return;
     kill_sent = true;
     kill_deadline = Clock::now() + std::chrono::seconds(5);
-    (void)send({{"op", "kill"}});
+    (void)send(kOpKill, 0, nullptr, "", {});
   };
 
   while (alive_ && (!done || out.r >= 0 || err.r >= 0)) {
@@ -593,9 +695,9 @@ ExecResult Cell::execute(const Step& step) {
     if (err.r >= 0) i_err = np, p[np++] = {err.r, POLLIN, 0};
     if (in.w >= 0) i_in = np, p[np++] = {in.w, POLLOUT, 0};
     if (!done) i_ctl = np, p[np++] = {ctl_, POLLIN, 0};
-    auto now = Clock::now();
     auto until = done ? t_end + std::chrono::seconds(2) : kill_sent ? kill_deadline : deadline;
-    int wait_ms = std::max<long>(0, std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count() + 1);
+    int wait_ms = std::max<long>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count() + 1);
     int rc = ::poll(p, np, wait_ms);
     if (rc < 0 && errno == EINTR) continue;
     if (rc == 0 && Clock::now() >= until) {
@@ -620,12 +722,8 @@ ExecResult Cell::execute(const Step& step) {
       if ((w < 0 && errno != EAGAIN) || in_off == step.stdin_data.size()) close_fd(in.w);
     }
     if (i_ctl >= 0 && p[i_ctl].revents) {
-      auto msg = read_frame(ctl_);
-      if (!msg) {
-        mark_dead(msg.error().message);
-        break;
-      }
-      done = msg.value();
+      done = read_reply();
+      if (!done) break;
       t_end = Clock::now();
       close_fd(in.w);
     }
@@ -650,35 +748,29 @@ ExecResult Cell::execute(const Step& step) {
       r.limit_hit = "memory";
     }
   }
-  Json files = done->value("files", Json::object());
-  for (auto& [name, entry] : files.items()) {
-    CollectedFile f;
-    if (entry.contains("error")) {
-      f.error = entry["error"].get<std::string>();
-    } else {
-      f.data = base64_decode(entry["base64"].get<std::string>());
-      f.truncated = entry.value("truncated", false);
-    }
-    r.files[name] = std::move(f);
+  if (!step.collect.empty()) {
+    r.files = collect(step.collect, 1 << 20);
+    if (!step.keep_work) reset_work();
   }
   return r;
 }
 
 Result<Cell::SessionPipes> Cell::start_session(const Limits& limits) {
   if (!alive_) return Error{death_};
-  if (auto s = cgroup_->set_limits(static_cast<std::uint64_t>(limits.memory_mb) << 20, limits.max_processes); !s)
+  Baseline before = Baseline::take(*cgroup_);
+  if (auto s = cgroup_->set_limits(before.memory + (static_cast<std::uint64_t>(limits.memory_mb) << 20),
+                                   limits.max_processes + 1);
+      !s)
     return s.error();
   Pipe cmd, res, out, err;
   int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (cmd.r < 0 || res.r < 0 || out.r < 0 || err.r < 0 || null < 0)
     return Error{fmt::format("pipe: {}", std::strerror(errno))};
-  Step step;
-  step.limits = limits;
-  step.limits.limit_by = LimitBy::wall;
-  step.limits.timeout_s = 365 * 24 * 3600.0;  // per-block deadlines are the host's
-  Json msg = run_message(step);
-  msg["session"] = true;
-  VoidResult sent = send(msg, {null, out.w, err.w, cmd.r, res.w});
+  Limits session = limits;
+  session.limit_by = LimitBy::wall;
+  session.timeout_s = 365 * 24 * 3600.0;  // per-block deadlines are the host's
+  std::string payload = Json{{"session", true}, {"env", default_env()}}.dump();
+  VoidResult sent = send(kOpRun, kSession, &session, payload, {null, out.w, err.w, cmd.r, res.w});
   ::close(null);
   close_fd(out.w), close_fd(err.w), close_fd(cmd.r), close_fd(res.w);
   if (!sent) return sent.error();

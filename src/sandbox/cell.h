@@ -3,6 +3,8 @@
 #pragma once
 #include <sys/types.h>
 
+#include <optional>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -62,11 +64,18 @@ class Cell {
 
  private:
   Cell() = default;
-  VoidResult send(const Json& msg, const std::vector<int>& fds = {});
+  // One message to the fork-server's C loop (see cellserver.c); limits only with a run.
+  VoidResult send(uint32_t op, uint32_t flags, const Limits* limits, const std::string& payload,
+                  const std::vector<int>& fds);
+  std::optional<Json> read_reply();
   void mark_dead(const std::string& why);
-  Json run_message(const Step& step) const;
+  // The working directory seen from the host, through /proc/<zygote>/root/work.
+  VoidResult write_inputs(const std::map<std::string, std::string>& files);
+  std::map<std::string, CollectedFile> collect(const std::vector<std::string>& names, std::size_t cap);
 
   pid_t pid_ = -1;
+  uid_t owner_uid_ = 0;  // the cell's root as the host sees it: owns the input files
+  gid_t owner_gid_ = 0;
   int ctl_ = -1;       // stream socket to the zygote
   int diag_ = -1;      // the zygote's stderr, read when it dies
   bool alive_ = false;
@@ -78,7 +87,7 @@ class Cell {
 // Wire helpers shared with the session code.
 Result<Json> read_frame(int fd);
 std::map<std::string, std::string> default_env();
-Json rlimits_for(const Limits& l, bool cgroups);
+long cpu_rlimit(const Limits& l);
 // Counters of the run cgroup taken before a run, to report the run's own share.
 struct Baseline {
   std::uint64_t oom_kills = 0, memory = 0;

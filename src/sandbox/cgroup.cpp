@@ -225,19 +225,20 @@ Result<std::unique_ptr<RunCgroup>> RunCgroup::create(const CgroupHost& host, con
     cg->cpu_ = host.cpu_base == host.memory_base ? cg->mem_ : make(host.cpu_base);
   if (cg->mem_.empty() || cg->pids_.empty())
     return Error{fmt::format("cannot create run cgroup {}: {}", name, std::strerror(errno))};
-  for (const auto& d : cg->dirs_) {
-    int fd = ::open((d + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return Error{fmt::format("cannot open {}/cgroup.procs: {}", d, std::strerror(errno))};
-    cg->procs_fds_.push_back(fd);
-  }
   if (host.mode == CgroupMode::v1) write_file(cg->mem_ + "/memory.swappiness", "0");
   return cg;
 }
 
 RunCgroup::~RunCgroup() {
   kill_all();
-  for (int fd : procs_fds_) ::close(fd);
   for (auto it = dirs_.rbegin(); it != dirs_.rend(); ++it) ::rmdir(it->c_str());
+}
+
+VoidResult RunCgroup::add(pid_t pid) {
+  for (const auto& d : dirs_)
+    if (!write_file(d + "/cgroup.procs", std::to_string(pid)))
+      return Error{fmt::format("cannot move process {} into {}: {}", pid, d, std::strerror(errno))};
+  return ok_status();
 }
 
 VoidResult RunCgroup::set_limits(std::uint64_t memory_bytes, int max_pids) {

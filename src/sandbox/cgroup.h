@@ -2,6 +2,8 @@
 // Detects cgroup v2, v1 (or a hybrid like v1 memory/pids beside a bare v2), or none, once per
 // process; with none, limits fall back to rlimits (see Cell) and doctor() says so.
 #pragma once
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -28,8 +30,9 @@ class RunCgroup {
   static Result<std::unique_ptr<RunCgroup>> create(const CgroupHost& host, const std::string& name);
   ~RunCgroup();
 
-  // Open cgroup.procs files; a process that writes "0" to each joins the run cgroup.
-  const std::vector<int>& procs_fds() const { return procs_fds_; }
+  // Moves a process (the cell's fork-server) in; its children are born inside, which costs
+  // nothing, where moving each child in would cost an RCU grace period (v1) per run.
+  VoidResult add(pid_t pid);
   VoidResult set_limits(std::uint64_t memory_bytes, int max_pids);
   // Resets the peak to the current usage and returns that usage (page cache left by an
   // earlier step, say), so a run's own peak is peak_bytes() minus it.
@@ -45,7 +48,6 @@ class RunCgroup {
   CgroupMode mode_ = CgroupMode::none;
   std::vector<std::string> dirs_;  // every directory created (memory, pids, cpu on v1)
   std::string mem_, pids_, cpu_;
-  std::vector<int> procs_fds_;
   std::uint64_t memory_ = 0;
   int pids_max_ = -1;
 };
