@@ -4,6 +4,7 @@
 
 #include <iostream>
 #include <mutex>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "common/progress.h"
@@ -72,7 +73,6 @@ Result<std::unique_ptr<sandbox::Sandbox>> make_sandbox(const ExecArgs& a, std::s
   sandbox::Options o;
   o.cells = cells;
   o.preload = a.preload_set ? a.preload : std::move(default_preload);
-  std::erase(o.preload, "");  // --preload '' means none
   return sandbox::Sandbox::create(o);
 }
 
@@ -211,13 +211,17 @@ Command add_exec(CLI::App& app) {
       ->default_val(1 << 20);
   cmd->add_option("--stdin", a->stdin_file, "File to feed to the program's standard input");
   cmd->add_option("--arg", a->args, "Argument passed to the program (repeatable)");
-  cmd->add_option("--preload", a->preload,
-                  "Modules the Python fork-server imports once (default: none for one program, "
-                  "numpy,sympy for --jsonl)")
-      ->delimiter(',')
-      ->expected(1)  // one comma-separated token: `--preload numpy,sympy -` keeps its `-`
-      ->allow_extra_args(false)
-      ->each([a](const std::string&) { a->preload_set = true; });
+  // One comma-separated token, split here: `--preload numpy,sympy -` keeps its `-`.
+  cmd->add_option_function<std::string>(
+      "--preload",
+      [a](const std::string& list) {
+        a->preload_set = true;
+        std::istringstream in(list);
+        for (std::string m; std::getline(in, m, ',');)
+          if (!m.empty()) a->preload.push_back(m);
+      },
+      "Modules the Python fork-server imports once, comma-separated (default: none for one "
+      "program, numpy,sympy for --jsonl)");
   cmd->add_option("--cells", a->cells, "Parallel cells for --jsonl (default: number of cores)");
   cmd->add_flag("--json", a->json, "Print the result as one JSON object");
   cmd->add_flag("--jsonl", a->jsonl,
