@@ -645,8 +645,9 @@ ExecResult Cell::execute(const Step& step) {
   std::string payload;
   uint32_t flags = step.keep_work || !step.collect.empty() ? kKeepWork : 0;
   if (step.argv.empty()) {
-    payload = Json{{"code", step.code}, {"args", step.args}, {"env", env}}.dump(-1, ' ', false,
-                                                                                  Json::error_handler_t::replace);
+    Json req = {{"code", step.code}, {"args", step.args}};
+    if (!step.env.empty()) req["env"] = env;  // the fork-server already has the default one
+    payload = req.dump(-1, ' ', false, Json::error_handler_t::replace);
   } else {
     std::vector<std::string> argv = step.argv;
     argv.insert(argv.end(), step.args.begin(), step.args.end());
@@ -769,7 +770,7 @@ Result<Cell::SessionPipes> Cell::start_session(const Limits& limits) {
   Limits session = limits;
   session.limit_by = LimitBy::wall;
   session.timeout_s = 365 * 24 * 3600.0;  // per-block deadlines are the host's
-  std::string payload = Json{{"session", true}, {"env", default_env()}}.dump();
+  std::string payload = Json{{"session", true}}.dump();
   VoidResult sent = send(kOpRun, kSession, &session, payload, {null, out.w, err.w, cmd.r, res.w});
   ::close(null);
   close_fd(out.w), close_fd(err.w), close_fd(cmd.r), close_fd(res.w);

@@ -123,8 +123,9 @@ def exec_python(source, g):
 def run(req):
     sys.argv = ["main.py"] + req.get("args", [])
     sys.path.insert(0, "/work")
-    os.environ.clear()
-    os.environ.update(req["env"])
+    if "env" in req:  # absent when it is the default, which this process already has
+        os.environ.clear()
+        os.environ.update(req["env"])
     g = {"__name__": "__main__", "__builtins__": builtins, "__file__": "/work/main.py"}
     if not req.get("session"):
         finish(exec_python(req["code"], g))
