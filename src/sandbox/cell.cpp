@@ -142,6 +142,16 @@ void fill_status(ExecResult& r, const Json& done, const Limits& limits, bool wal
   }
 }
 
+void add_python_exception(ExecResult& r, std::string_view stderr_end) {
+  if (r.exit_code == 0 || r.status == Status::sandbox_error) return;
+  r.exception = parse_python_traceback(stderr_end);
+  // Python raises MemoryError when an allocation fails under the limit rather than being killed.
+  if (r.status == Status::runtime_error && r.exception && r.exception->type == "MemoryError") {
+    r.status = Status::memory_limit;
+    r.limit_hit = "memory";
+  }
+}
+
 // ------------------------------------------------------------------ running in a cell
 
 VoidResult Cell::send(uint32_t op, uint32_t flags, const Limits* limits, const std::string& payload,
@@ -388,13 +398,7 @@ ExecResult Cell::execute(const Step& step) {
     return r;
   }
   fill_status(r, *done, L, wall_hit, output_hit, before, *cgroup_);
-  if (step.argv.empty() && r.exit_code != 0 && r.status != Status::sandbox_error) {
-    r.exception = parse_python_traceback(err_end);
-    if (r.status == Status::runtime_error && r.exception && r.exception->type == "MemoryError") {
-      r.status = Status::memory_limit;
-      r.limit_hit = "memory";
-    }
-  }
+  if (step.argv.empty()) add_python_exception(r, err_end);
   if (!step.collect.empty()) {
     r.files = collect(step.collect, 1 << 20);
     if (!step.keep_work) reset_work();

@@ -94,6 +94,8 @@ struct Baseline {
   double cpu = -1;
   static Baseline take(RunCgroup& cg);
 };
+// A failed Python run's exception from the end of its stderr; MemoryError is a memory limit.
+void add_python_exception(ExecResult& r, std::string_view stderr_end);
 void fill_status(ExecResult& r, const Json& done, const Limits& limits, bool wall_hit,
                  bool output_hit, const Baseline& before, RunCgroup& cg);
 

@@ -54,32 +54,25 @@ struct MountStep {
 std::vector<MountStep> build_plan(std::size_t work_mb) {
   std::vector<MountStep> plan;
   auto staged = [](const std::string& p) { return std::string(kStage) + p; };
-  // System directories; on merged-/usr systems /bin, /lib... are symlinks and stay symlinks.
-  for (const char* p : {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) {
+  // A host path appears as it is: a symlink stays a symlink (on merged-/usr systems /bin, /lib...
+  // are links into /usr), anything else is bound read-only. Missing paths are skipped.
+  auto mirror = [&](const char* p) {
     struct stat st;
-    if (::lstat(p, &st) != 0) continue;
-    if (S_ISLNK(st.st_mode)) {
-      char buf[4096];
-      ssize_t n = ::readlink(p, buf, sizeof buf - 1);
-      if (n > 0) plan.push_back({MountStep::symlink, staged(p), std::string(buf, n), ""});
-    } else if (S_ISDIR(st.st_mode)) {
+    if (::lstat(p, &st) != 0) return;
+    if (!S_ISLNK(st.st_mode)) {
       plan.push_back({MountStep::bind_ro, staged(p), p, ""});
+      return;
     }
-  }
+    char buf[4096];
+    ssize_t n = ::readlink(p, buf, sizeof buf - 1);
+    if (n > 0) plan.push_back({MountStep::symlink, staged(p), std::string(buf, n), ""});
+  };
+  for (const char* p : {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) mirror(p);
   // A few files of /etc that interpreters and compilers read; never the whole of /etc.
   plan.push_back({MountStep::dir, staged("/etc"), "", ""});
   for (const char* p : {"/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives",
-                        "/etc/localtime", "/etc/python3", "/etc/python3.11", "/etc/mime.types"}) {
-    struct stat st;
-    if (::lstat(p, &st) != 0) continue;
-    if (S_ISLNK(st.st_mode)) {
-      char buf[4096];
-      ssize_t n = ::readlink(p, buf, sizeof buf - 1);
-      if (n > 0) plan.push_back({MountStep::symlink, staged(p), std::string(buf, n), ""});
-    } else {
-      plan.push_back({MountStep::bind_ro, staged(p), p, ""});
-    }
-  }
+                        "/etc/localtime", "/etc/python3", "/etc/python3.11", "/etc/mime.types"})
+    mirror(p);
   plan.push_back({MountStep::file, staged("/etc/passwd"), "root:x:0:0:sandbox:/work:/bin/sh\n", ""});
   plan.push_back({MountStep::file, staged("/etc/group"), "root:x:0:\n", ""});
   plan.push_back({MountStep::file, staged("/etc/hostname"), "wand\n", ""});

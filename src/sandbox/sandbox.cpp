@@ -255,13 +255,7 @@ ExecResult Session::run(const std::string& code) {
     done["exit_code"] = parsed && parsed->is_object() ? parsed->value("exit_code", 1) : 1;
   }
   fill_status(r, done, s.limits, wall_hit, output_hit, before, cg);
-  if (r.exit_code != 0 && r.status != Status::sandbox_error) {
-    r.exception = parse_python_traceback(err_end);
-    if (r.status == Status::runtime_error && r.exception && r.exception->type == "MemoryError") {
-      r.status = Status::memory_limit;
-      r.limit_hit = "memory";
-    }
-  }
+  add_python_exception(r, err_end);
   if (died) {
     s.alive = false;
     for (int fd : {s.pipes.cmd_w, s.pipes.res_r, s.pipes.out_r, s.pipes.err_r}) ::close(fd);
