@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs, builds, checks the host and runs programs in the sandbox on the embedded defaults.
+# Installs, builds, checks the host, runs sample programs in the sandbox, and evaluates
+# HumanEval's 164 reference solutions (from ../shared/data) in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
@@ -11,3 +12,11 @@ $W exec examples/primes.py || true
 echo
 echo "== a batch in five languages, as JSON lines =="
 $W exec --jsonl < examples/batch.jsonl
+echo
+HE=../shared/data/humaneval/HumanEval.jsonl
+if [ -f "$HE" ]; then
+  echo "== HumanEval reference solutions, each isolated in the sandbox =="
+  $W eval --dataset "$HE" --reference --k 1 --out build/humaneval-reference.jsonl
+else
+  echo "(skipping HumanEval: $HE not found; put the shared data beside the repository)"
+fi

@@ -17,5 +17,6 @@ constexpr int kExitSandbox = 3;    // the sandbox could not run on this host
 
 Command add_exec(CLI::App& app);
 Command add_doctor(CLI::App& app);
+Command add_eval(CLI::App& app);
 
 }  // namespace wand::cli

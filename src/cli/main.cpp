@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   std::map<std::string, wand::cli::Command> commands = {
       {"exec", wand::cli::add_exec(app)},
       {"doctor", wand::cli::add_doctor(app)},
+      {"eval", wand::cli::add_eval(app)},
   };
   try {
     app.parse(argc, argv);

@@ -81,6 +81,22 @@ TEST(Cli, DoctorSaysTheSandboxIsReady) {
   EXPECT_TRUE(saw_cgroups);
 }
 
+TEST(Cli, EvalRejectsBadInputClearly) {
+  std::string dataset = ::testing::TempDir() + "cli_he.jsonl", samples = ::testing::TempDir() + "cli_samples.jsonl";
+  std::ofstream(dataset) << R"({"task_id": "T/0", "prompt": "def f(x):\n", "canonical_solution": "    return x\n", )"
+                         << R"("test": "def check(c):\n    assert c(2) == 2\n", "entry_point": "f"})" << "\n";
+  std::ofstream(samples) << R"({"task_id": "T/9", "completion": "    return x\n"})" << "\n";
+  std::string err;
+  EXPECT_EQ(wand("eval --dataset " + dataset, "", &err).rc, 2);  // neither --samples nor --reference
+  EXPECT_NE(err.find("--reference"), std::string::npos) << err;
+  EXPECT_EQ(wand("eval --dataset " + dataset + " --samples " + samples, "", &err).rc, 2);
+  EXPECT_NE(err.find("T/9"), std::string::npos) << err;
+  EXPECT_EQ(wand("eval --dataset /nonexistent.jsonl --reference", "", &err).rc, 2);
+  CliRun ok = wand("eval --json --k 1 --dataset " + dataset + " --reference");
+  EXPECT_EQ(ok.rc, 0);
+  EXPECT_DOUBLE_EQ(Json::parse(ok.out)["pass_at_k"]["pass@1"].get<double>(), 1.0) << ok.out;
+}
+
 TEST(Cli, UnknownOptionIsBadInput) {
   EXPECT_EQ(wand("exec --no-such-flag -").rc, 2);
 }

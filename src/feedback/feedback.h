@@ -1,0 +1,52 @@
+// Execution feedback: turns sandbox results into verdicts (which error class, a short text
+// for a prompt, a scalar reward) and runs the field's code benchmarks (pass@k).
+#pragma once
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "sandbox/sandbox.h"
+
+namespace wand::feedback {
+
+enum class ErrorClass { none, syntax_error, compile_error, runtime_error, wrong_answer, timeout, memory_limit,
+                        output_limit, sandbox_error };
+const char* to_string(ErrorClass c);
+
+// Reward by outcome, default as in CodeRL: compile (or syntax) error -1, runtime error -0.6,
+// failing tests -0.3, all pass +1. Timeouts and limits count as runtime errors.
+struct RewardMap {
+  double compile_error = -1.0;
+  double runtime_error = -0.6;
+  double failing_tests = -0.3;
+  double pass = 1.0;
+};
+
+struct Verdict {
+  bool passed = false;
+  ErrorClass error = ErrorClass::none;
+  std::string exception_type;  // Python, when an exception ended the program
+  int line = 0;                // where, in the judged program
+  std::string feedback;        // short text meant to be pasted into a prompt
+  double reward = 0;
+  Json to_json() const;
+};
+
+// Judges an assert-style program (tests are asserts in the program): passing means it ran to
+// the end. `program` is the code that ran, used to quote the failing line.
+Verdict judge_asserts(const sandbox::ExecResult& r, const std::string& program, const RewardMap& rewards = {});
+
+// The unbiased estimator of Chen et al. (2021): 1 - C(n-c, k) / C(n, k).
+double pass_at_k(int n, int c, int k);
+
+// A HumanEval-format task: the program is prompt + completion + test + check(entry_point).
+struct AssertTask {
+  std::string task_id, prompt, canonical_solution, test, entry_point;
+};
+Result<std::vector<AssertTask>> load_humaneval(const std::string& path);
+std::string humaneval_program(const AssertTask& task, const std::string& completion);
+
+}  // namespace wand::feedback
