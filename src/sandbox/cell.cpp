@@ -299,7 +299,7 @@ ExecResult Cell::execute(const Step& step) {
   auto env = default_env();
   for (auto& [k, v] : step.env) env[k] = v;
   std::string payload;
-  uint32_t flags = step.keep_work || !step.collect.empty() ? kKeepWork : 0;
+  uint32_t flags = step.keep_work || !step.collect.empty() ? uint32_t{kKeepWork} : 0u;
   if (step.argv.empty()) {
     Json req = {{"code", step.code}, {"args", step.args}};
     if (!step.env.empty()) req["env"] = env;  // the fork-server already has the default one
