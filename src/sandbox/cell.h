@@ -54,11 +54,11 @@ class Cell {
     int cmd_w = -1, res_r = -1, out_r = -1, err_r = -1;
   };
   Result<SessionPipes> start_session(const Limits& limits);
-  // Prepares limits and counters before a session block; returns the session's cgroup.
+  // The run cgroup (which also holds the fork-server): counters for session blocks.
   RunCgroup& cgroup() { return *cgroup_; }
   // Asks the zygote to kill the current run and waits for its report.
   Json kill_and_wait(double wait_s);
-  // Reads the zygote's 'done' message if one is ready within `wait_s`.
+  // Reads the fork-server's report of an ended run if one arrives within `wait_s`.
   std::optional<Json> poll_done(double wait_s);
   int control_fd() const { return ctl_; }
 
