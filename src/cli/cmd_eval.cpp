@@ -29,24 +29,18 @@ struct Sample {
 Result<std::vector<Sample>> load_samples(const std::string& path, const std::vector<feedback::AssertTask>& tasks) {
   std::map<std::string, std::size_t> index;
   for (std::size_t i = 0; i < tasks.size(); ++i) index[tasks[i].task_id] = i;
-  std::ifstream in(path);
-  if (!in) return Error{fmt::format("{}: cannot open", path)};
   std::vector<Sample> out;
-  int n = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++n;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto j = parse_json(line, fmt::format("{} line {}", path, n));
-    if (!j) return j.error();
-    if (!j->is_object() || !j->contains("task_id") || !(*j)["task_id"].is_string() || !j->contains("completion") ||
-        !(*j)["completion"].is_string())
+  auto read = for_each_json_line(path, [&](int n, const Json& j) -> VoidResult {
+    if (!j.is_object() || !j.contains("task_id") || !j["task_id"].is_string() || !j.contains("completion") ||
+        !j["completion"].is_string())
       return Error{fmt::format("{} line {}: a sample needs string fields task_id and completion", path, n)};
-    auto it = index.find((*j)["task_id"].get<std::string>());
+    auto it = index.find(j["task_id"].get<std::string>());
     if (it == index.end())
-      return Error{fmt::format("{} line {}: task_id '{}' is not in the dataset", path, n,
-                               (*j)["task_id"].get<std::string>())};
-    out.push_back({it->second, (*j)["completion"].get<std::string>()});
-  }
+      return Error{fmt::format("{} line {}: task_id '{}' is not in the dataset", path, n, j["task_id"].get<std::string>())};
+    out.push_back({it->second, j["completion"].get<std::string>()});
+    return ok_status();
+  });
+  if (!read) return read.error();
   return out;
 }
 

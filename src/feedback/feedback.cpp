@@ -2,7 +2,6 @@
 
 #include <fmt/core.h>
 
-#include <fstream>
 #include <sstream>
 
 namespace wand::feedback {
@@ -96,26 +95,21 @@ double pass_at_k(int n, int c, int k) {
 }
 
 Result<std::vector<AssertTask>> load_humaneval(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Error{fmt::format("{}: cannot open", path)};
   std::vector<AssertTask> tasks;
-  int n = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++n;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto j = parse_json(line, fmt::format("{} line {}", path, n));
-    if (!j) return j.error();
+  auto read = for_each_json_line(path, [&](int n, const Json& j) -> VoidResult {
     AssertTask t;
     for (auto [field, out] : {std::pair{"task_id", &t.task_id}, {"prompt", &t.prompt}, {"test", &t.test},
                               {"entry_point", &t.entry_point}, {"canonical_solution", &t.canonical_solution}}) {
-      if (!j->is_object() || !j->contains(field) || !(*j)[field].is_string())
+      if (!j.is_object() || !j.contains(field) || !j[field].is_string())
         return Error{fmt::format("{} line {}: field '{}' missing or not a string (HumanEval format: task_id, "
                                  "prompt, canonical_solution, test, entry_point)",
                                  path, n, field)};
-      *out = (*j)[field].get<std::string>();
+      *out = j[field].get<std::string>();
     }
     tasks.push_back(std::move(t));
-  }
+    return ok_status();
+  });
+  if (!read) return read.error();
   if (tasks.empty()) return Error{fmt::format("{}: no tasks", path)};
   return tasks;
 }
