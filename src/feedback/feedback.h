@@ -39,6 +39,22 @@ struct Verdict {
 // the end. `program` is the code that ran, used to quote the failing line.
 Verdict judge_asserts(const sandbox::ExecResult& r, const std::string& program, const RewardMap& rewards = {});
 
+// --- answers (program-of-thought) and stdin/stdout
+
+// A number as answers write it: "1,234.5", "$18", "45%", "3/4", "18.", "1e3"; nullopt otherwise.
+std::optional<double> parse_number(std::string_view s);
+// Numerically when both are numbers (within abs_tol, or rel_tol of the expected value for huge
+// ones: 1,450,001 is not 1,450,000), else as text (trimmed, case and runs of whitespace folded).
+bool answers_match(std::string_view got, std::string_view expected, double abs_tol = 1e-6, double rel_tol = 1e-12);
+// A program-of-thought run's answer: its last non-blank printed line.
+std::string last_printed_line(std::string_view stdout_text);
+// Judges a run whose answer is its last printed line.
+Verdict judge_answer(const sandbox::ExecResult& r, const std::string& expected, const std::string& program,
+                     const RewardMap& rewards = {});
+// stdin/stdout tasks: equal up to line endings, trailing whitespace and trailing blank lines;
+// with float_tol, numeric tokens may differ by that relative amount.
+bool outputs_match(std::string_view got, std::string_view expected, std::optional<double> float_tol = {});
+
 // The unbiased estimator of Chen et al. (2021): 1 - C(n-c, k) / C(n, k).
 double pass_at_k(int n, int c, int k);
 

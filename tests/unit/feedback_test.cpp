@@ -44,3 +44,45 @@ TEST(HumanEvalFormat, BadFilesNameTheProblem) {
 
 }  // namespace
 }  // namespace wand::feedback
+
+namespace wand::feedback {
+namespace {
+
+TEST(Answers, NumbersAsAnswersWriteThem) {
+  EXPECT_DOUBLE_EQ(*parse_number("1,234.5"), 1234.5);
+  EXPECT_DOUBLE_EQ(*parse_number("$18"), 18);
+  EXPECT_DOUBLE_EQ(*parse_number("-$3.50"), -3.5);
+  EXPECT_DOUBLE_EQ(*parse_number("45%"), 45);
+  EXPECT_DOUBLE_EQ(*parse_number("3/4"), 0.75);
+  EXPECT_DOUBLE_EQ(*parse_number(" 18. "), 18);
+  EXPECT_DOUBLE_EQ(*parse_number("1e3"), 1000);
+  EXPECT_DOUBLE_EQ(*parse_number("1,000,000"), 1e6);
+  EXPECT_FALSE(parse_number("1,23"));  // not a thousands separator
+  EXPECT_FALSE(parse_number("eighteen"));
+  EXPECT_FALSE(parse_number("1/0"));
+  EXPECT_FALSE(parse_number(""));
+}
+
+TEST(Answers, MatchNumericallyOrAsNormalizedText) {
+  EXPECT_TRUE(answers_match("18.0", "18"));
+  EXPECT_TRUE(answers_match("0.3333333333", "1/3"));
+  EXPECT_FALSE(answers_match("19", "18"));
+  EXPECT_FALSE(answers_match("18.01", "18"));
+  EXPECT_FALSE(answers_match("1450001", "1450000"));  // off by one stays wrong at any size
+  EXPECT_TRUE(answers_match("0.30000000000000004", "0.3"));
+  EXPECT_TRUE(answers_match("  New   York ", "new york"));
+  EXPECT_FALSE(answers_match("Boston", "new york"));
+  EXPECT_EQ(last_printed_line("step 1\n42\n\n  \n"), "42");
+}
+
+TEST(Outputs, NormalizedComparisonWithOptionalFloatTolerance) {
+  EXPECT_TRUE(outputs_match("1 2\r\n3  \n\n", "1 2\n3"));
+  EXPECT_FALSE(outputs_match("1 2\n3\n4", "1 2\n3"));
+  EXPECT_FALSE(outputs_match("0.3333", "0.333333"));
+  EXPECT_TRUE(outputs_match("0.3333 x", "0.333333 x", 1e-3));
+  EXPECT_FALSE(outputs_match("0.3333 y", "0.333333 x", 1e-3));
+  EXPECT_FALSE(outputs_match("0.4", "0.333333", 1e-3));
+}
+
+}  // namespace
+}  // namespace wand::feedback
