@@ -131,9 +131,11 @@ int child_main(void* p) {
   auto* a = static_cast<ChildArgs*>(p);
   char c;
   if (::read(a->sync_r, &c, 1) != 1) _exit(1);  // parent has written our uid/gid maps
-  if (::setresgid(0, 0, 0) != 0) child_fail(a->err_w, "setresgid");
-  if (::setresuid(0, 0, 0) != 0) child_fail(a->err_w, "setresuid");
-  if (a->host_root && ::setgroups(0, nullptr) != 0) child_fail(a->err_w, "setgroups");
+  // Raw syscalls: glibc's wrappers apply set*id to every thread it knows of, and this child
+  // inherited the parent's list of threads without the threads; it would wait on them forever.
+  if (::syscall(SYS_setresgid, 0, 0, 0) != 0) child_fail(a->err_w, "setresgid");
+  if (::syscall(SYS_setresuid, 0, 0, 0) != 0) child_fail(a->err_w, "setresuid");
+  if (a->host_root && ::syscall(SYS_setgroups, 0, nullptr) != 0) child_fail(a->err_w, "setgroups");
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
     child_fail(a->err_w, "make mounts private");
   if (::mount("tmpfs", kStage, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=256,mode=0755") != 0)
