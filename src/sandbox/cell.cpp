@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <thread>
 
 #include "common/base64.h"
@@ -111,9 +112,12 @@ void fill_status(ExecResult& r, const Json& done, const Limits& limits, bool wal
                  bool output_hit, const Baseline& before, RunCgroup& cg) {
   r.signal = done.value("signal", 0);
   r.exit_code = r.signal ? -1 : done.value("exit_code", -1);
-  double cpu = cg.cpu_seconds();
   // A finished run's own rusage is exact; a live session's blocks are measured on the cgroup.
-  r.cpu_s = done.contains("cpu") ? done["cpu"].get<double>() : before.cpu >= 0 && cpu >= 0 ? cpu - before.cpu : 0;
+  if (done.contains("cpu")) {
+    r.cpu_s = done["cpu"].get<double>();
+  } else if (double cpu = cg.cpu_seconds(); before.cpu >= 0 && cpu >= 0) {
+    r.cpu_s = cpu - before.cpu;
+  }
   std::uint64_t peak = cg.peak_bytes();
   r.peak_memory_kb = peak ? (peak - std::min(peak, before.memory)) / 1024 : done.value("maxrss_kb", 0);
   bool oom = cg.oom_kills() > before.oom_kills;
@@ -276,6 +280,17 @@ std::map<std::string, CollectedFile> Cell::collect(const std::vector<std::string
   return out;
 }
 
+Result<Baseline> Cell::limit(const Limits& l) {
+  // The fork-server lives in the run cgroup: the run may grow by its limit past what is there
+  // now, and start its processes beside the fork-server's one.
+  Baseline before = Baseline::take(*cgroup_);
+  if (auto s = cgroup_->set_limits(before.memory + (static_cast<std::uint64_t>(l.memory_mb) << 20),
+                                   l.max_processes + 1);
+      !s)
+    return s.error();
+  return before;
+}
+
 ExecResult Cell::execute(const Step& step) {
   ExecResult r;
   const Limits& L = step.limits;
@@ -283,14 +298,12 @@ ExecResult Cell::execute(const Step& step) {
     r.error = death_;
     return r;
   }
-  // The fork-server lives in the run cgroup, so the run's share is what grows past it.
-  Baseline before = Baseline::take(*cgroup_);
-  if (auto s = cgroup_->set_limits(before.memory + (static_cast<std::uint64_t>(L.memory_mb) << 20),
-                                   L.max_processes + 1);
-      !s) {
-    r.error = s.error().message;
+  auto limited = limit(L);
+  if (!limited) {
+    r.error = limited.error().message;
     return r;
   }
+  const Baseline& before = limited.value();
   if (auto w = write_inputs(step.files); !w) {
     r.error = w.error().message;
     reset_work();
@@ -322,7 +335,6 @@ ExecResult Cell::execute(const Step& step) {
   close_fd(out.w);
   close_fd(err.w);
   if (!sent) {
-    close_fd(in.w), close_fd(out.r), close_fd(err.r);
     r.error = sent.error().message;
     return r;
   }
@@ -385,7 +397,6 @@ ExecResult Cell::execute(const Step& step) {
       close_fd(in.w);
     }
   }
-  close_fd(in.w), close_fd(out.r), close_fd(err.r);
   std::string err_end = err_cap.last();
   r.stdout_data = std::move(out_cap.data);
   r.stderr_data = std::move(err_cap.data);
@@ -408,11 +419,7 @@ ExecResult Cell::execute(const Step& step) {
 
 Result<Cell::SessionPipes> Cell::start_session(const Limits& limits) {
   if (!alive_) return Error{death_};
-  Baseline before = Baseline::take(*cgroup_);
-  if (auto s = cgroup_->set_limits(before.memory + (static_cast<std::uint64_t>(limits.memory_mb) << 20),
-                                   limits.max_processes + 1);
-      !s)
-    return s.error();
+  if (auto limited = limit(limits); !limited) return limited.error();
   Pipe cmd, res, out, err;
   int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (cmd.r < 0 || res.r < 0 || out.r < 0 || err.r < 0 || null < 0)
@@ -423,12 +430,12 @@ Result<Cell::SessionPipes> Cell::start_session(const Limits& limits) {
   std::string payload = Json{{"session", true}}.dump();
   VoidResult sent = send(kOpRun, kSession, &session, payload, {null, out.w, err.w, cmd.r, res.w});
   ::close(null);
-  close_fd(out.w), close_fd(err.w), close_fd(cmd.r), close_fd(res.w);
   if (!sent) return sent.error();
   set_nonblock(res.r);
   set_nonblock(out.r);
   set_nonblock(err.r);
-  return SessionPipes{cmd.w, res.r, out.r, err.r};
+  return SessionPipes{std::exchange(cmd.w, -1), std::exchange(res.r, -1), std::exchange(out.r, -1),
+                      std::exchange(err.r, -1)};
 }
 
 }  // namespace wand::sandbox

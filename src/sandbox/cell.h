@@ -36,6 +36,13 @@ struct Step {
   bool keep_work = false;  // leave the working directory for the next step (compile, then run)
 };
 
+// Counters of the run cgroup taken before a run, to report the run's own share.
+struct Baseline {
+  std::uint64_t oom_kills = 0, memory = 0;
+  double cpu = -1;
+  static Baseline take(RunCgroup& cg);
+};
+
 class Cell {
  public:
   static Result<std::unique_ptr<Cell>> start(const CellConfig& config);
@@ -68,6 +75,8 @@ class Cell {
   VoidResult send(uint32_t op, uint32_t flags, const Limits* limits, const std::string& payload,
                   const std::vector<int>& fds);
   std::optional<Json> read_reply();
+  // Sets the run cgroup's limits for one run or session; returns the counters taken before.
+  Result<Baseline> limit(const Limits& l);
   void mark_dead(const std::string& why);
   // The working directory seen from the host, through /proc/<zygote>/root/work.
   VoidResult write_inputs(const std::map<std::string, std::string>& files);
@@ -88,12 +97,6 @@ class Cell {
 Result<Json> read_frame(int fd);
 std::map<std::string, std::string> default_env();
 long cpu_rlimit(const Limits& l);
-// Counters of the run cgroup taken before a run, to report the run's own share.
-struct Baseline {
-  std::uint64_t oom_kills = 0, memory = 0;
-  double cpu = -1;
-  static Baseline take(RunCgroup& cg);
-};
 // A failed Python run's exception from the end of its stderr; MemoryError is a memory limit.
 void add_python_exception(ExecResult& r, std::string_view stderr_end);
 void fill_status(ExecResult& r, const Json& done, const Limits& limits, bool wall_hit,

@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 #include "common/base64.h"
 #include "common/log.h"
@@ -251,9 +252,9 @@ Result<std::unique_ptr<Cell>> Cell::start(const CellConfig& config) {
   int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
   pid_t pid = ::clone(child_main, stack.data() + stack.size(), flags | SIGCHLD, &args);
   int clone_errno = errno;
-  for (int fd : {sync.r, err.w, diag.w, sv[1], lib}) ::close(fd);
+  close_fd(sync.r), close_fd(err.w), close_fd(diag.w), ::close(sv[1]), ::close(lib);
   if (pid < 0) {
-    ::close(sync.w), ::close(err.r), ::close(diag.r), ::close(sv[0]);
+    ::close(sv[0]);
     return Error{fmt::format("cannot create namespaces (clone): {}{}", std::strerror(clone_errno),
                              clone_errno == EPERM || clone_errno == ENOSPC
                                  ? " — are user namespaces enabled? (see `wand doctor`)"
@@ -261,7 +262,7 @@ Result<std::unique_ptr<Cell>> Cell::start(const CellConfig& config) {
   }
   cell->pid_ = pid;
   cell->ctl_ = sv[0];
-  cell->diag_ = diag.r;
+  cell->diag_ = std::exchange(diag.r, -1);
 
   // As root, the cell's root maps to an unprivileged host user (nobody): even out of every
   // other fence, it would own nothing. Otherwise it maps to the caller's own ids.
@@ -284,10 +285,10 @@ Result<std::unique_ptr<Cell>> Cell::start(const CellConfig& config) {
   int map_errno = errno;
   auto joined = cell->cgroup_->add(pid);
   (void)!::write(sync.w, "x", 1);
-  ::close(sync.w);
+  close_fd(sync.w);
   char buf[512];
   ssize_t n = ::read(err.r, buf, sizeof buf);
-  ::close(err.r);
+  close_fd(err.r);
   if (!mapped || !joined || n > 0) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);

@@ -31,13 +31,6 @@ inline bool read_all(int fd, char* p, size_t n) {
   return true;
 }
 
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) == 0) r = fds[0], w = fds[1];
-  }
-};
 
 inline void close_fd(int& fd) {
   if (fd >= 0) ::close(fd);
@@ -47,4 +40,20 @@ inline void close_fd(int& fd) {
 inline void set_nonblock(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
 // The exec payload: argv, an empty string, the environment, an empty string.
+// A pipe that closes whatever ends it still holds. Ends handed elsewhere are taken with
+// std::exchange(p.r, -1); ends closed early go through close_fd.
+struct Pipe {
+  int r = -1, w = -1;
+  Pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) == 0) r = fds[0], w = fds[1];
+  }
+  ~Pipe() {
+    close_fd(r);
+    close_fd(w);
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+};
+
 }  // namespace wand::sandbox

@@ -14,6 +14,7 @@
 
 #include "common/thread_pool.h"
 #include "sandbox/cell.h"
+#include "sandbox/io.h"
 #include "sandbox/output.h"
 
 namespace wand::sandbox {
@@ -163,12 +164,17 @@ struct Session::Impl {
   Limits limits;
   bool alive = false;
 
+  void close_pipes() {
+    for (int* fd : {&pipes.cmd_w, &pipes.res_r, &pipes.out_r, &pipes.err_r}) close_fd(*fd);
+  }
+
+  // Closes the session: the interpreter sees EOF on its blocks and exits, or is killed.
   void end() {
     if (!alive) return;
     alive = false;
-    ::close(pipes.cmd_w);  // the interpreter sees EOF and exits
+    close_fd(pipes.cmd_w);
     if (!cell->poll_done(2)) cell->kill_and_wait(5);
-    for (int fd : {pipes.res_r, pipes.out_r, pipes.err_r}) ::close(fd);
+    close_pipes();
   }
 };
 
@@ -257,8 +263,8 @@ ExecResult Session::run(const std::string& code) {
   fill_status(r, done, s.limits, wall_hit, output_hit, before, cg);
   add_python_exception(r, err_end);
   if (died) {
-    s.alive = false;
-    for (int fd : {s.pipes.cmd_w, s.pipes.res_r, s.pipes.out_r, s.pipes.err_r}) ::close(fd);
+    s.alive = false;  // the interpreter is gone already: nothing to wait for
+    s.close_pipes();
     if (r.error.empty()) r.error = "the session's interpreter ended; the session is closed";
   }
   return r;

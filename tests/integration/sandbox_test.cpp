@@ -1,5 +1,6 @@
 // The sandbox through its public API, with real cells: what programs see, what comes back.
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "support.h"
@@ -200,6 +201,33 @@ TEST(Session, MemoryLimitPerBlock) {
   ASSERT_TRUE(s.ok());
   ExecResult r = (*s)->run("a = []\nwhile True: a.append(bytearray(16 << 20))");
   EXPECT_EQ(r.status, Status::memory_limit);
+}
+
+TEST(Pool, RunsLeakNoHostDescriptors) {
+  auto count_fds = [] {
+    int n = 0;
+    for (auto& e : std::filesystem::directory_iterator("/proc/self/fd")) n += !e.path().empty();
+    return n;
+  };
+  py("pass");  // cells started before counting
+  int before = count_fds();
+  ExecRequest in_and_out;
+  in_and_out.stdin_data = "x\n";
+  in_and_out.files = {{"f.txt", "y"}};
+  in_and_out.collect = {"f.txt"};
+  ExecRequest broken;
+  broken.language = "c";
+  broken.code = "int main( {";
+  for (int i = 0; i < 10; ++i) {
+    py("print(input())", in_and_out);
+    py("raise SystemExit(2)");
+    EXPECT_EQ(shared_sandbox().run(broken).status, Status::compile_error);
+  }
+  auto s = shared_sandbox().open_session();
+  ASSERT_TRUE(s.ok());
+  (*s)->run("x = 1");
+  s.value().reset();  // a destroyed session gives back its cell's descriptors too
+  EXPECT_EQ(count_fds(), before);
 }
 
 TEST(Pool, ConcurrentCallersShareTheCells) {
