@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
 
 namespace wand::cli {
 
@@ -18,5 +19,9 @@ constexpr int kExitSandbox = 3;    // the sandbox could not run on this host
 Command add_exec(CLI::App& app);
 Command add_doctor(CLI::App& app);
 Command add_eval(CLI::App& app);
+Command add_generate(CLI::App& app);
+
+// The model a command uses when --model is not given: $WAND_MODEL, else the shipped model.
+std::string default_model_spec();
 
 }  // namespace wand::cli

@@ -1,8 +1,16 @@
 #include <fmt/core.h>
 
+#include <cstdlib>
 #include <map>
 
 #include "cli/commands.h"
+
+namespace wand::cli {
+std::string default_model_spec() {
+  if (const char* m = std::getenv("WAND_MODEL"); m && *m) return m;
+  return std::string("local:") + WAND_MODELS_DIR + "/wand-pot.gguf";
+}
+}  // namespace wand::cli
 
 int main(int argc, char** argv) {
   CLI::App app{"wand — language models that reason, act and improve through code"};
@@ -12,6 +20,7 @@ int main(int argc, char** argv) {
       {"exec", wand::cli::add_exec(app)},
       {"doctor", wand::cli::add_doctor(app)},
       {"eval", wand::cli::add_eval(app)},
+      {"generate", wand::cli::add_generate(app)},
   };
   try {
     app.parse(argc, argv);

@@ -1,0 +1,85 @@
+#include <cstdio>
+
+#include <fmt/core.h>
+
+#include "cli/commands.h"
+#include "common/json.h"
+#include "llm/llm.h"
+
+namespace wand::cli {
+
+Command add_generate(CLI::App& app) {
+  auto* cmd = app.add_subcommand("generate", "Generate text from a prompt with a model (streams to stdout)");
+  struct Args {
+    std::string model = default_model_spec(), prompt, system;
+    llm::GenerateOptions gen;
+    bool chat = false, json = false;
+    int threads = 0;
+    std::vector<std::string> stop;
+  };
+  auto a = std::make_shared<Args>();
+  a->gen.max_tokens = 128;
+  cmd->add_option("prompt", a->prompt, "The prompt text")->required();
+  cmd->add_option("-m,--model", a->model, "local:PATH.gguf (the embedded engine) or openai:URL/MODEL")
+      ->capture_default_str();
+  cmd->add_option("-n,--max-tokens", a->gen.max_tokens, "Tokens to generate at most")->capture_default_str();
+  cmd->add_option("--temperature", a->gen.temperature, "0 = greedy")->capture_default_str();
+  cmd->add_option("--top-k", a->gen.top_k, "Keep the k most likely tokens (0 = off)");
+  cmd->add_option("--top-p", a->gen.top_p, "Nucleus sampling mass");
+  cmd->add_option("--min-p", a->gen.min_p, "Drop tokens below this fraction of the best one's probability");
+  cmd->add_option("--repeat-penalty", a->gen.repeat_penalty, "Penalty for recently seen tokens (1 = off)");
+  cmd->add_option("--seed", a->gen.seed, "Sampling seed");
+  cmd->add_option("--samples", a->gen.n, "Independent samples");
+  cmd->add_option("--stop", a->stop, "Stop sequence (repeatable)");
+  cmd->add_option("--threads", a->threads, "Engine threads (0 = every core)");
+  cmd->add_flag("--chat", a->chat, "Treat the prompt as a user message in the model's chat format");
+  cmd->add_option("--system", a->system, "System message (with --chat)");
+  cmd->add_flag("--json", a->json, "Print one JSON object with the texts, token counts and timing");
+  return [a] {
+    llm::BackendOptions bo;
+    bo.threads = a->threads;
+    auto backend = llm::open_backend(a->model, bo);
+    if (!backend) {
+      fmt::print(stderr, "wand generate: {}\n", backend.error().message);
+      return kExitBadInput;
+    }
+    a->gen.stop = a->stop;
+    if (!a->json)
+      a->gen.on_text = [](int index, std::string_view text) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+        return true;
+      };
+    std::vector<llm::Message> messages;
+    if (!a->system.empty()) messages.push_back({"system", a->system});
+    messages.push_back({"user", a->prompt});
+    auto out = a->chat ? (*backend)->chat(messages, a->gen) : (*backend)->complete(a->prompt, a->gen);
+    if (!out) {
+      fmt::print(stderr, "wand generate: {}\n", out.error().message);
+      return kExitFailed;
+    }
+    if (a->json) {
+      Json j = {{"model", (*backend)->id()}, {"choices", Json::array()}};
+      for (auto& c : *out) {
+        double tps = c.generate_ms > 0 ? c.completion_tokens * 1000.0 / c.generate_ms : 0;
+        j["choices"].push_back({{"text", c.text},
+                                {"finish_reason", c.finish_reason},
+                                {"prompt_tokens", c.prompt_tokens},
+                                {"completion_tokens", c.completion_tokens},
+                                {"prompt_ms", c.prompt_ms},
+                                {"generate_ms", c.generate_ms},
+                                {"tokens_per_s", tps}});
+      }
+      fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
+    } else {
+      fmt::print("\n");
+      for (auto& c : *out)
+        fmt::print(stderr, "[{}: {} prompt + {} generated tokens, {:.1f} tok/s, finish: {}]\n", (*backend)->id(),
+                   c.prompt_tokens, c.completion_tokens,
+                   c.generate_ms > 0 ? c.completion_tokens * 1000.0 / c.generate_ms : 0.0, c.finish_reason);
+    }
+    return kExitOk;
+  };
+}
+
+}  // namespace wand::cli

@@ -1,0 +1,74 @@
+// The model layer's public face: everything in wand that needs a model takes a Backend.
+// "local:PATH.gguf" runs the embedded engine in-process; "openai:URL/MODEL" (issue 4, next)
+// talks to any OpenAI-compatible server. The spec string is recorded in every run's output.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace wand::llm {
+
+struct Message {
+  std::string role;  // system, user, assistant
+  std::string content;
+};
+
+struct GenerateOptions {
+  int max_tokens = 256;
+  float temperature = 0.f;  // 0 = greedy
+  float top_p = 1.f;
+  int top_k = 0;
+  float min_p = 0.f;
+  float repeat_penalty = 1.f;
+  uint64_t seed = 0;
+  std::vector<std::string> stop;  // generation ends before the first of these; it is not returned
+  int n = 1;                      // independent samples (seeds seed, seed+1, ...)
+  // Streaming: called with each new piece of text of sample `index`; return false to stop it.
+  std::function<bool(int index, std::string_view text)> on_text;
+};
+
+struct Completion {
+  std::string text;
+  std::string finish_reason;  // "stop" (end token or stop sequence) or "length"
+  int prompt_tokens = 0;
+  int completion_tokens = 0;
+  double prompt_ms = 0, generate_ms = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Result<std::vector<Completion>> complete(const std::string& prompt, const GenerateOptions& opt) = 0;
+  virtual Result<std::vector<Completion>> chat(const std::vector<Message>& messages, const GenerateOptions& opt) = 0;
+  virtual std::string id() const = 0;  // the spec it was opened with
+};
+
+struct BackendOptions {
+  int threads = 0;       // local: 0 = every core
+  int context = 0;       // local: 0 = the model's
+  double timeout_s = 120;  // remote
+};
+
+// "local:PATH" or a path ending in .gguf; errors name the spec and what is wrong.
+Result<std::unique_ptr<Backend>> open_backend(const std::string& spec, const BackendOptions& opt = {});
+
+// Cuts text at the first stop sequence while streaming: feed() returns the part that can be
+// shown now (holding back a tail that could still begin a stop sequence).
+class StopMatcher {
+ public:
+  explicit StopMatcher(const std::vector<std::string>& stops) : stops_(stops) {}
+  std::string feed(std::string_view piece);
+  std::string flush();  // the held-back tail at the end
+  bool stopped() const { return stopped_; }
+
+ private:
+  const std::vector<std::string>& stops_;
+  std::string pending_;
+  bool stopped_ = false;
+};
+
+}  // namespace wand::llm

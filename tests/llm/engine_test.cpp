@@ -1,0 +1,415 @@
+// The embedded engine against real references (../shared/data: llama.cpp's tokenizer vectors
+// and greedy continuations) and against a plain double-precision forward pass written here.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "common/base64.h"
+#include "common/json.h"
+#include "llm/gguf.h"
+#include "llm/kernels.h"
+#include "llm/llm.h"
+#include "llm/model.h"
+#include "llm/sampler.h"
+#include "llm/weights.h"
+
+using namespace wand;
+using namespace wand::llm;
+
+namespace {
+
+std::string data(const std::string& rel) { return std::string(WAND_SHARED_DATA) + "/" + rel; }
+#define NEED_DATA(path) \
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not found: needs ../shared/data beside the repo"
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("wand_llm_test_" + std::to_string(getpid()) + "_" + name)).string();
+}
+
+class Tokenizers : public testing::TestWithParam<std::string> {};
+
+TEST_P(Tokenizers, ReproduceLlamaCppTestVectors) {
+  std::string base = data("gguf-vocab/ggml-vocab-" + GetParam() + ".gguf");
+  NEED_DATA(base);
+  auto f = GgufFile::open(base);
+  ASSERT_TRUE(f) << f.error().message;
+  auto tok = Tokenizer::from_gguf(**f);
+  ASSERT_TRUE(tok) << tok.error().message;
+  std::string inp = slurp(base + ".inp"), sep = "\n__ggml_vocab_test__\n";
+  std::istringstream out(slurp(base + ".out"));
+  std::size_t p = 0, q, cases = 0;
+  while ((q = inp.find(sep, p)) != std::string::npos) {
+    std::string text = inp.substr(p, q - p), want, got;
+    p = q + sep.size();
+    std::getline(out, want);
+    for (auto id : tok->encode(text)) got += " " + std::to_string(id);
+    EXPECT_EQ(got, want) << "text: [" << text << "]";
+    ++cases;
+    // Decoding gives the text back (SentencePiece adds its leading space).
+    std::string back = tok->decode(tok->encode(text));
+    if (tok->kind() == Tokenizer::Kind::spm && !text.empty()) back.erase(0, 1);
+    EXPECT_EQ(back, text);
+  }
+  EXPECT_GT(cases, 40u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Vocabularies, Tokenizers,
+                         testing::Values("gpt-2", "starcoder", "deepseek-coder", "llama-spm", "phi-3"));
+
+// llama-cli's output: the prompt echoed, the continuation, " [end of text]\n" if the model
+// ended it, then two newlines.
+TEST(Engine, ReproducesLlamaCppGreedyContinuations) {
+  std::string refs = data("models/greedy-references.jsonl");
+  NEED_DATA(refs);
+  int checked = 0;
+  auto r = for_each_json_line(refs, [&](int line, const Json& j) -> VoidResult {
+    auto model = Model::load(data("models/" + j["model"].get<std::string>()));
+    if (!model) return model.error();
+    const Tokenizer& tok = (*model)->tokenizer();
+    auto ids = tok.encode(j["prompt"].get<std::string>(), tok.add_bos_default());
+    Context ctx(*model, 0, 1 + line % 2);  // one and two threads
+    std::string out;
+    for (auto t : ids) out += tok.piece(t);
+    auto logits = ctx.eval(ids);
+    if (!logits) return logits.error();
+    Sampler greedy({});
+    for (int i = 0; i < j["n_predict"].get<int>(); ++i) {
+      Token t = greedy.sample(*logits, ids);
+      if (tok.is_eog(t)) {
+        out += " [end of text]\n";
+        break;
+      }
+      out += tok.piece(t);
+      logits = ctx.eval(std::span<const Token>(&t, 1));
+      if (!logits) return logits.error();
+    }
+    out += "\n\n";
+    EXPECT_EQ(out, base64_decode(j["output_base64"].get<std::string>()))
+        << j["model"] << " / " << j["prompt"] << " / " << j["n_predict"];
+    ++checked;
+    return ok_status();
+  });
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(checked, 14);
+}
+
+// ---- a plain reference forward pass, in double precision, for clarity not speed ----
+
+struct Reference {
+  const ModelWeights& w;
+  std::vector<std::vector<std::vector<double>>> kc, vc;  // [layer][pos][kv_dim]
+
+  const std::vector<float>& t(const std::string& n) const { return w.tensors.at(n); }
+  static std::vector<double> matvec(const std::vector<float>& m, const std::vector<double>& x, std::size_t rows) {
+    std::vector<double> y(rows, 0.0);
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t i = 0; i < x.size(); ++i) y[r] += m[r * x.size() + i] * x[i];
+    return y;
+  }
+  std::vector<double> norm(const std::vector<double>& x, const std::vector<float>& g) const {
+    double ss = 0;
+    for (double v : x) ss += v * v;
+    double s = 1.0 / std::sqrt(ss / x.size() + w.config.norm_eps);
+    std::vector<double> y(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) y[i] = x[i] * s * g[i];
+    return y;
+  }
+  void rope(std::vector<double>& v, int heads, int pos) const {
+    const auto& c = w.config;
+    for (int h = 0; h < heads; ++h)
+      for (int i = 0; i < c.rope_dim / 2; ++i) {
+        double theta = pos * std::pow(double(c.rope_base), -2.0 * i / c.rope_dim);
+        double& a = v[h * c.head_dim + 2 * i];
+        double& b = v[h * c.head_dim + 2 * i + 1];
+        double x0 = a, x1 = b;
+        a = x0 * std::cos(theta) - x1 * std::sin(theta);
+        b = x0 * std::sin(theta) + x1 * std::cos(theta);
+      }
+  }
+  std::vector<double> step(Token token) {
+    const auto& c = w.config;
+    const std::size_t D = c.dim, hd = c.head_dim, qd = c.heads * hd, kvd = c.kv_heads * hd;
+    if (kc.empty()) kc.resize(c.layers), vc.resize(c.layers);
+    int pos = static_cast<int>(kc[0].size());
+    std::vector<double> x(t("token_embd.weight").begin() + token * D, t("token_embd.weight").begin() + (token + 1) * D);
+    for (int l = 0; l < c.layers; ++l) {
+      std::string p = "blk." + std::to_string(l) + ".";
+      auto h = norm(x, t(p + "attn_norm.weight"));
+      auto q = matvec(t(p + "attn_q.weight"), h, qd), k = matvec(t(p + "attn_k.weight"), h, kvd),
+           v = matvec(t(p + "attn_v.weight"), h, kvd);
+      rope(q, c.heads, pos);
+      rope(k, c.kv_heads, pos);
+      kc[l].push_back(k);
+      vc[l].push_back(v);
+      std::vector<double> att(qd, 0.0);
+      for (int hh = 0; hh < c.heads; ++hh) {
+        int kvh = hh / (c.heads / c.kv_heads);
+        std::vector<double> s(pos + 1);
+        double mx = -1e300, sum = 0;
+        for (int j = 0; j <= pos; ++j) {
+          s[j] = 0;
+          for (std::size_t i = 0; i < hd; ++i) s[j] += q[hh * hd + i] * kc[l][j][kvh * hd + i];
+          s[j] /= std::sqrt(double(hd));
+          mx = std::max(mx, s[j]);
+        }
+        for (auto& e : s) sum += (e = std::exp(e - mx));
+        for (int j = 0; j <= pos; ++j)
+          for (std::size_t i = 0; i < hd; ++i) att[hh * hd + i] += s[j] / sum * vc[l][j][kvh * hd + i];
+      }
+      auto o = matvec(t(p + "attn_output.weight"), att, D);
+      for (std::size_t i = 0; i < D; ++i) x[i] += o[i];
+      h = norm(x, t(p + "ffn_norm.weight"));
+      auto g = matvec(t(p + "ffn_gate.weight"), h, c.ffn), u = matvec(t(p + "ffn_up.weight"), h, c.ffn);
+      for (int i = 0; i < c.ffn; ++i) g[i] = g[i] / (1 + std::exp(-g[i])) * u[i];
+      auto d = matvec(t(p + "ffn_down.weight"), g, D);
+      for (std::size_t i = 0; i < D; ++i) x[i] += d[i];
+    }
+    return matvec(t("output.weight"), norm(x, t("output_norm.weight")), c.vocab);
+  }
+};
+
+struct Shape {
+  int dim, layers, heads, kv_heads, ffn;
+};
+
+class Forward : public testing::TestWithParam<Shape> {};
+
+// Token by token and as one batch, the engine's logits agree with the reference within 1e-3
+// (absolute, on logits of order 1) in F32.
+TEST_P(Forward, MatchesThePlainReference) {
+  auto s = GetParam();
+  ModelConfig c;
+  c.dim = s.dim, c.layers = s.layers, c.heads = s.heads, c.kv_heads = s.kv_heads, c.ffn = s.ffn, c.vocab = 300;
+  c.context = 64;
+  auto w = random_weights(c, 7 + s.dim);
+  std::string path = temp_path("ref.gguf");
+  ASSERT_TRUE(write_model(path, w, TensorType::F32));
+  auto model = Model::load(path);
+  ASSERT_TRUE(model) << model.error().message;
+  std::vector<Token> seq = {1, 77, 5, 260, 42, 42, 9, 128, 255, 3, 17, 200};
+  Reference ref{w};
+  Context one(*model, 0, 2), batch(*model, 0, 2);
+  auto all = batch.eval(std::span<const Token>(seq).first(seq.size() - 1));
+  ASSERT_TRUE(all);
+  all = batch.eval(std::span<const Token>(seq).last(1));
+  std::vector<double> want;
+  for (Token t : seq) {
+    want = ref.step(t);
+    auto got = one.eval(std::span<const Token>(&t, 1));
+    ASSERT_TRUE(got);
+    for (int i = 0; i < c.vocab; ++i) ASSERT_NEAR((*got)[i], want[i], 1e-3) << "token " << t << " logit " << i;
+  }
+  for (int i = 0; i < c.vocab; ++i) ASSERT_NEAR((*all)[i], want[i], 1e-3) << "batched, logit " << i;
+  std::filesystem::remove(path);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Forward,
+                         testing::Values(Shape{64, 2, 4, 2, 96}, Shape{128, 3, 8, 8, 256}, Shape{96, 1, 6, 3, 160},
+                                         Shape{32, 2, 1, 1, 64}));
+
+// Q8_0 and F16 files: the same model within the error their rounding allows.
+TEST(Engine, QuantizedModelsStayCloseToF32) {
+  ModelConfig c;
+  c.dim = 64, c.layers = 2, c.heads = 4, c.kv_heads = 2, c.ffn = 128, c.vocab = 300, c.context = 32;
+  auto w = random_weights(c, 3);
+  std::vector<Token> seq = {10, 20, 30, 40, 50};
+  std::vector<std::vector<float>> out;
+  for (auto type : {TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0}) {
+    std::string path = temp_path(std::string(type_name(type)) + ".gguf");
+    ASSERT_TRUE(write_model(path, w, type));
+    auto m = Model::load(path);
+    ASSERT_TRUE(m) << m.error().message;
+    EXPECT_EQ((*m)->embeddings().type, type);
+    Context ctx(*m, 0, 2);
+    auto l = ctx.eval(seq);
+    ASSERT_TRUE(l);
+    out.emplace_back(l->begin(), l->end());
+    std::filesystem::remove(path);
+  }
+  auto max_diff = [&](int k) {
+    double d = 0;
+    for (int i = 0; i < c.vocab; ++i) d = std::max(d, double(std::fabs(out[k][i] - out[0][i])));
+    return d;
+  };
+  EXPECT_LT(max_diff(1), 0.01);
+  EXPECT_LT(max_diff(2), 0.1);
+  EXPECT_LT(max_diff(3), 0.6);
+  EXPECT_GT(max_diff(3), max_diff(2));  // 4 bits lose more than 8
+}
+
+TEST(Kernels, HalfFloatsRoundToNearestEven) {
+  for (float f : {0.f, 1.f, -2.5f, 65504.f, 6.1e-5f, 1e-7f, 0.333333f, 1000.1f}) {
+    float back = fp16_to_fp32(fp32_to_fp16(f));
+    EXPECT_NEAR(back, f, std::fabs(f) * 1e-3 + 6e-8) << f;
+  }
+  EXPECT_EQ(fp32_to_fp16(1.0f + 1.0f / 2048), fp32_to_fp16(1.0f));  // a tie goes to even
+  EXPECT_EQ(fp32_to_fp16(1e6f), 0x7c00);                            // overflow is infinity
+}
+
+// ---- GGUF reader: every prefix and many corruptions of a real file give errors, not crashes ----
+
+TEST(Gguf, WriterRoundTripsMetadataAndTensors) {
+  GgufWriter w;
+  w.set("a.string", std::string("hello"));
+  w.set("a.int", int64_t{42});
+  w.set("a.neg", int64_t{-5});
+  w.set("a.float", 0.25);
+  w.set("a.bool", true);
+  w.set("a.list", GgufArray{std::vector<std::string>{"x", "yz"}});
+  std::vector<float> v = {1, 2, 3, 4, 5, 6};
+  ASSERT_TRUE(w.add_tensor("t", TensorType::F32, {3, 2}, {reinterpret_cast<uint8_t*>(v.data()), 24}));
+  EXPECT_FALSE(w.add_tensor("bad", TensorType::F32, {3, 2}, {reinterpret_cast<uint8_t*>(v.data()), 20}));
+  std::string path = temp_path("rt.gguf");
+  ASSERT_TRUE(w.write(path));
+  auto f = GgufFile::open(path);
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(*(*f)->get_string("a.string"), "hello");
+  EXPECT_EQ(*(*f)->get_int("a.int", 0), 42);
+  EXPECT_EQ(*(*f)->get_int("a.neg", 0), -5);
+  EXPECT_EQ(*(*f)->get_float("a.float", 0), 0.25);
+  EXPECT_TRUE(*(*f)->get_bool("a.bool", false));
+  EXPECT_FALSE((*f)->get_int("a.string", 0));  // wrong type is an error
+  auto* t = (*f)->tensor("t");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->dims, (std::vector<uint64_t>{3, 2}));
+  EXPECT_EQ(reinterpret_cast<const float*>(t->data)[5], 6.f);
+  std::filesystem::remove(path);
+}
+
+TEST(Gguf, TruncatedAndCorruptFilesGiveErrors) {
+  std::string path = data("models/tiny-bytes-q8_0-pure.gguf");
+  NEED_DATA(path);
+  std::string bytes = slurp(path);
+  auto span = [](const std::string& s, std::size_t n) {
+    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), n);
+  };
+  ASSERT_TRUE(parse_gguf(span(bytes, bytes.size()), "whole"));
+  for (std::size_t n = 0; n < bytes.size(); n += (n < 20000 ? 1 : 997)) {
+    auto r = parse_gguf(span(bytes, n), "prefix");
+    ASSERT_FALSE(r) << "a " << n << "-byte prefix parsed";
+    EXPECT_NE(r.error().message.find("prefix"), std::string::npos);
+  }
+  std::mt19937 rng(1);
+  for (int i = 0; i < 3000; ++i) {  // flipped bytes in the header: an error or a valid parse, never a crash
+    std::string b = bytes;
+    for (int k = 0; k < 4; ++k) b[rng() % 20000] = static_cast<char>(rng());
+    (void)parse_gguf(span(b, b.size()), "mutant");
+  }
+  std::string junk(1000, 'x');
+  auto r = parse_gguf(span(junk, junk.size()), "junk.gguf");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("not a GGUF file"), std::string::npos);
+}
+
+TEST(Gguf, ModelLoadNamesMissingTensors) {
+  ModelConfig c;
+  c.dim = 32, c.layers = 1, c.heads = 2, c.kv_heads = 2, c.ffn = 64, c.vocab = 260;
+  auto w = random_weights(c, 1);
+  w.tensors.erase("blk.0.ffn_up.weight");
+  EXPECT_FALSE(write_model(temp_path("x.gguf"), w, TensorType::F32));  // the writer checks too
+  GgufWriter g;
+  g.set("general.architecture", std::string("mamba"));
+  std::string path = temp_path("arch.gguf");
+  ASSERT_TRUE(g.write(path));
+  auto m = Model::load(path);
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("mamba"), std::string::npos);
+  std::filesystem::remove(path);
+}
+
+// ---- sampling and the backend ----
+
+TEST(Sampler, GreedyTakesTheFirstMaximumAndSeedsReproduce) {
+  std::vector<float> logits = {0.1f, 2.f, 2.f, -1.f, 1.5f};
+  Sampler g({});
+  EXPECT_EQ(g.sample(logits, {}), 1);
+  SamplingParams p;
+  p.temperature = 1.f;
+  p.seed = 9;
+  Sampler a(p), b(p);
+  std::vector<Token> xa, xb;
+  for (int i = 0; i < 50; ++i) xa.push_back(a.sample(logits, {})), xb.push_back(b.sample(logits, {}));
+  EXPECT_EQ(xa, xb);
+  EXPECT_GT(std::set<Token>(xa.begin(), xa.end()).size(), 2u);
+  p.top_k = 1;
+  Sampler k1(p);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(k1.sample(logits, {}), 1);
+  p.top_k = 0, p.min_p = 0.9f;  // only tokens near the best survive
+  Sampler mp(p);
+  for (int i = 0; i < 20; ++i) {
+    Token t = mp.sample(logits, {});
+    EXPECT_TRUE(t == 1 || t == 2) << t;
+  }
+  SamplingParams rp;
+  rp.repeat_penalty = 10.f;
+  Sampler pen(rp);
+  std::vector<Token> hist = {1, 2};
+  EXPECT_EQ(pen.sample(logits, hist), 4);
+}
+
+TEST(StopMatcher, HoldsBackPossibleStopPrefixes) {
+  std::vector<std::string> stops = {"\n\n", "END"};
+  StopMatcher m(stops);
+  EXPECT_EQ(m.feed("ab"), "ab");
+  EXPECT_EQ(m.feed("c\n"), "c");
+  EXPECT_EQ(m.feed("x E"), "\nx ");
+  EXPECT_EQ(m.feed("NDtail"), "");
+  EXPECT_TRUE(m.stopped());
+  StopMatcher n(stops);
+  EXPECT_EQ(n.feed("EN"), "");
+  EXPECT_EQ(n.flush(), "EN");
+}
+
+TEST(Backend, LocalBackendGeneratesStopsAndSamples) {
+  std::string path = data("models/stories260K.gguf");
+  NEED_DATA(path);
+  auto b = open_backend("local:" + path, {.threads = 2});
+  ASSERT_TRUE(b) << b.error().message;
+  EXPECT_EQ((*b)->id(), "local:" + path);
+  GenerateOptions o;
+  o.max_tokens = 40;
+  std::string streamed;
+  o.on_text = [&](int, std::string_view t) {
+    streamed += t;
+    return true;
+  };
+  auto r = (*b)->complete("Once upon a time", o);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].text.rfind(", there was a little girl named Lily.", 0), 0u) << (*r)[0].text;
+  EXPECT_EQ(streamed, (*r)[0].text);
+  EXPECT_EQ((*r)[0].completion_tokens, 40);
+  EXPECT_EQ((*r)[0].finish_reason, "length");
+  o.on_text = nullptr;
+  o.stop = {"Lily"};
+  r = (*b)->complete("Once upon a time", o);
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)[0].text, ", there was a little girl named ");
+  EXPECT_EQ((*r)[0].finish_reason, "stop");
+  o.stop.clear();
+  o.temperature = 1.0f, o.n = 3, o.seed = 5, o.max_tokens = 12;
+  auto s1 = (*b)->complete("Once upon a time", o);
+  auto s2 = (*b)->complete("Once upon a time", o);
+  ASSERT_TRUE(s1 && s2);
+  ASSERT_EQ(s1->size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ((*s1)[i].text, (*s2)[i].text);  // seeded
+  EXPECT_FALSE((*s1)[0].text == (*s1)[1].text && (*s1)[1].text == (*s1)[2].text);
+  EXPECT_FALSE(open_backend("ftp://x"));
+  auto missing = open_backend("local:/no/such/model.gguf");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("/no/such/model.gguf"), std::string::npos);
+}
+
+}  // namespace
