@@ -20,6 +20,7 @@ Command add_exec(CLI::App& app);
 Command add_doctor(CLI::App& app);
 Command add_eval(CLI::App& app);
 Command add_generate(CLI::App& app);
+Command add_corpus(CLI::App& app);
 
 // The model a command uses when --model is not given: $WAND_MODEL, else the shipped model.
 std::string default_model_spec();

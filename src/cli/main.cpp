@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
       {"doctor", wand::cli::add_doctor(app)},
       {"eval", wand::cli::add_eval(app)},
       {"generate", wand::cli::add_generate(app)},
+      {"corpus", wand::cli::add_corpus(app)},
   };
   try {
     app.parse(argc, argv);

@@ -348,12 +348,7 @@ std::vector<Token> Tokenizer::encode(const std::string& text, bool add_bos, bool
   return out;
 }
 
-void Tokenizer::encode_fragment(const std::string& text, bool after_special, std::vector<Token>& out) const {
-  if (kind_ == Kind::spm) {
-    std::string s = (add_space_prefix_ && after_special) ? " " + text : text;
-    encode_spm(replace_all(s, " ", kSpmSpace), out);
-    return;
-  }
+std::vector<std::string> Tokenizer::split(const std::string& text) const {
   auto cps = decode_utf8(text);
   std::vector<Range> pieces{{0, cps.size()}};
   for (auto& split : splitters_for(pre_)) {
@@ -361,10 +356,24 @@ void Tokenizer::encode_fragment(const std::string& text, bool after_special, std
     for (auto r : pieces) split(cps, r, next);
     pieces = std::move(next);
   }
+  std::vector<std::string> out;
   for (auto [b, e] : pieces) {
+    if (b == e) continue;
     std::size_t from = cps[b].offset, to = cps[e - 1].offset + cps[e - 1].len;
+    out.push_back(text.substr(from, to - from));
+  }
+  return out;
+}
+
+void Tokenizer::encode_fragment(const std::string& text, bool after_special, std::vector<Token>& out) const {
+  if (kind_ == Kind::spm) {
+    std::string s = (add_space_prefix_ && after_special) ? " " + text : text;
+    encode_spm(replace_all(s, " ", kSpmSpace), out);
+    return;
+  }
+  for (auto& piece : split(text)) {
     std::string encoded;
-    for (std::size_t i = from; i < to; ++i) encoded += byte_to_unicode(static_cast<uint8_t>(text[i]));
+    for (unsigned char c : piece) encoded += byte_to_unicode(c);
     encode_bpe(encoded, out);
   }
 }

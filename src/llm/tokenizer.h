@@ -29,6 +29,8 @@ class Tokenizer {
 
   // parse_special: text spelling a control/user-defined token (e.g. "<|im_start|>") becomes that token.
   std::vector<Token> encode(const std::string& text, bool add_bos = false, bool parse_special = false) const;
+  // The pieces the pre-tokenizer cuts text into (merges never cross them); BPE only.
+  std::vector<std::string> split(const std::string& text) const;
   // The bytes of one token (control tokens give "" unless `special`).
   std::string piece(Token t, bool special = false) const;
   std::string decode(const std::vector<Token>& tokens, bool special = false) const;

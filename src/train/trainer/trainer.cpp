@@ -1,0 +1,419 @@
+// wand-train: trains the decoder-only Llama model the embedded engine runs, on token shards
+// from `wand corpus`, with libtorch (CPU here; the same file builds against a CUDA libtorch on a
+// GPU machine, which is why it depends on nothing but libtorch and the standard library).
+//
+// Output (--out DIR): checkpoint.wckpt (weights under their GGUF names; `wand export` turns it
+// into a GGUF), state.pt + state.step (model and optimizer, for --resume), log.jsonl (loss, lr,
+// tokens/s per logged step), curves.html (the loss curves), sample.txt (--sample's greedy ids).
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Config {
+  int vocab = 512, dim = 256, layers = 6, heads = 8, kv_heads = 4, ffn = 704, seq = 256;
+  double rope_base = 10000, eps = 1e-5;
+  int head_dim() const { return dim / heads; }
+};
+
+struct Options {
+  std::string data, out, cooldown_data;
+  int steps = 1000, cooldown_steps = 0, batch = 32, warmup = 100, log_every = 10, eval_every = 200;
+  int save_every = 500, threads = 0;
+  double lr = 1e-3, min_lr_ratio = 0.1, wd = 0.1, clip = 1.0;
+  uint64_t seed = 1;
+  std::string device = "cpu", sample;
+  int sample_tokens = 48;
+  bool resume = false;
+};
+
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps) {
+  return x * torch::rsqrt(x.pow(2).mean(-1, true) + eps) * w;
+}
+
+// Rotates adjacent pairs (x[2i], x[2i+1]) by pos * base^(-2i/d): the engine's (and llama.cpp's
+// "normal") convention, so weights export without permutation.
+torch::Tensor rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  auto sizes = x.sizes().vec();  // [B, T, H, hd]
+  auto p = x.reshape({sizes[0], sizes[1], sizes[2], sizes[3] / 2, 2});
+  auto x0 = p.select(-1, 0), x1 = p.select(-1, 1);
+  auto c = cos.unsqueeze(0).unsqueeze(2), s = sin.unsqueeze(0).unsqueeze(2);  // [1, T, 1, hd/2]
+  return torch::stack({x0 * c - x1 * s, x0 * s + x1 * c}, -1).reshape(sizes);
+}
+
+struct BlockImpl : torch::nn::Module {
+  torch::nn::Linear wq{nullptr}, wk{nullptr}, wv{nullptr}, wo{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
+  torch::Tensor attn_norm, ffn_norm;
+  Config c;
+  explicit BlockImpl(const Config& cfg) : c(cfg) {
+    auto lin = [&](const char* name, int in, int out) {
+      return register_module(name, torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)));
+    };
+    int hd = c.head_dim();
+    wq = lin("wq", c.dim, c.heads * hd);
+    wk = lin("wk", c.dim, c.kv_heads * hd);
+    wv = lin("wv", c.dim, c.kv_heads * hd);
+    wo = lin("wo", c.heads * hd, c.dim);
+    gate = lin("gate", c.dim, c.ffn);
+    up = lin("up", c.dim, c.ffn);
+    down = lin("down", c.ffn, c.dim);
+    attn_norm = register_parameter("attn_norm", torch::ones({c.dim}));
+    ffn_norm = register_parameter("ffn_norm", torch::ones({c.dim}));
+  }
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& cos, const torch::Tensor& sin, const torch::Tensor& mask) {
+    const int64_t B = x.size(0), T = x.size(1), hd = c.head_dim();
+    auto h = rms_norm(x, attn_norm, c.eps);
+    auto q = rope(wq(h).view({B, T, c.heads, hd}), cos, sin).transpose(1, 2);
+    auto k = rope(wk(h).view({B, T, c.kv_heads, hd}), cos, sin).transpose(1, 2);
+    auto v = wv(h).view({B, T, c.kv_heads, hd}).transpose(1, 2);
+    if (c.kv_heads != c.heads) {  // query head i reads key/value head i / group
+      k = k.repeat_interleave(c.heads / c.kv_heads, 1);
+      v = v.repeat_interleave(c.heads / c.kv_heads, 1);
+    }
+    auto att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(hd));
+    att = torch::softmax(att + mask, -1);
+    auto o = torch::matmul(att, v).transpose(1, 2).reshape({B, T, c.heads * hd});
+    x = x + wo(o);
+    h = rms_norm(x, ffn_norm, c.eps);
+    return x + down(torch::silu(gate(h)) * up(h));
+  }
+};
+TORCH_MODULE(Block);
+
+struct LlamaImpl : torch::nn::Module {
+  Config c;
+  torch::nn::Embedding emb{nullptr};
+  torch::nn::Linear out{nullptr};
+  torch::Tensor out_norm;
+  std::vector<Block> blocks;
+  explicit LlamaImpl(const Config& cfg) : c(cfg) {
+    emb = register_module("emb", torch::nn::Embedding(c.vocab, c.dim));
+    for (int i = 0; i < c.layers; ++i) blocks.push_back(register_module("blk" + std::to_string(i), Block(c)));
+    out_norm = register_parameter("out_norm", torch::ones({c.dim}));
+    out = register_module("out", torch::nn::Linear(torch::nn::LinearOptions(c.dim, c.vocab).bias(false)));
+    torch::NoGradGuard ng;
+    for (auto& p : named_parameters())
+      if (p.value().dim() == 2) torch::nn::init::normal_(p.value(), 0.0, 0.02);
+  }
+  torch::Tensor forward(const torch::Tensor& tokens) {
+    const int64_t T = tokens.size(1), half = c.head_dim() / 2;
+    auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(tokens.device());
+    auto inv = torch::pow(c.rope_base, -torch::arange(0, half, opts) * 2.0 / c.head_dim());
+    auto ang = torch::outer(torch::arange(0, T, opts), inv);
+    auto cos = ang.cos(), sin = ang.sin();
+    auto mask = torch::full({T, T}, -INFINITY, opts).triu(1);
+    auto x = emb(tokens);
+    for (auto& b : blocks) x = b->forward(x, cos, sin, mask);
+    return out(rms_norm(x, out_norm, c.eps));
+  }
+  // Weights under the engine's GGUF names; Linear weights are [out, in], rows of `in`: as GGUF.
+  std::vector<std::pair<std::string, torch::Tensor>> gguf_tensors() {
+    std::vector<std::pair<std::string, torch::Tensor>> t = {
+        {"token_embd.weight", emb->weight}, {"output_norm.weight", out_norm}, {"output.weight", out->weight}};
+    for (int i = 0; i < c.layers; ++i) {
+      auto p = "blk." + std::to_string(i) + ".";
+      auto& b = blocks[i];
+      t.insert(t.end(), {{p + "attn_norm.weight", b->attn_norm}, {p + "attn_q.weight", b->wq->weight},
+                         {p + "attn_k.weight", b->wk->weight}, {p + "attn_v.weight", b->wv->weight},
+                         {p + "attn_output.weight", b->wo->weight}, {p + "ffn_norm.weight", b->ffn_norm},
+                         {p + "ffn_gate.weight", b->gate->weight}, {p + "ffn_up.weight", b->up->weight},
+                         {p + "ffn_down.weight", b->down->weight}});
+    }
+    return t;
+  }
+};
+TORCH_MODULE(Llama);
+
+[[noreturn]] void die(const std::string& msg) {
+  std::cerr << "wand-train: " << msg << "\n";
+  std::exit(2);
+}
+
+std::vector<uint16_t> load_tokens(const std::string& dir) {
+  std::string path = dir + "/train.bin";
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) die(path + ": cannot read (run `wand corpus --out " + dir + "` first)");
+  auto n = static_cast<std::size_t>(in.tellg()) / 2;
+  std::vector<uint16_t> v(n);
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * 2));
+  if (!in || n < 1000) die(path + ": too short or unreadable");
+  return v;
+}
+
+int manifest_vocab(const std::string& dir) {
+  std::ifstream in(dir + "/manifest.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto s = ss.str();
+  auto p = s.find("\"vocab\":");
+  if (p == std::string::npos) die(dir + "/manifest.json: no \"vocab\" entry");
+  return std::stoi(s.substr(p + 8));
+}
+
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') o += '\\';
+    o += ch;
+  }
+  return o;
+}
+
+std::string config_json(const Config& c) {
+  std::ostringstream o;
+  o << "{\"vocab\": " << c.vocab << ", \"dim\": " << c.dim << ", \"layers\": " << c.layers << ", \"heads\": " << c.heads
+    << ", \"kv_heads\": " << c.kv_heads << ", \"ffn\": " << c.ffn << ", \"context\": " << c.seq
+    << ", \"rope_base\": " << c.rope_base << ", \"norm_eps\": " << c.eps << "}";
+  return o.str();
+}
+
+// WANDCKPT1: magic line, u64 header length, JSON header (config, tensors in order), raw f32 data.
+void save_checkpoint(const std::string& path, Llama& m, int step, double loss, const std::string& data) {
+  auto tensors = m->gguf_tensors();
+  std::ostringstream h;
+  h << "{\"format\": \"wand checkpoint 1\", \"step\": " << step << ", \"loss\": " << loss << ", \"data\": \""
+    << json_escape(data) << "\", \"config\": " << config_json(m->c) << ", \"tensors\": [";
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    h << (i ? ", " : "") << "{\"name\": \"" << tensors[i].first << "\", \"shape\": [";
+    auto s = tensors[i].second.sizes();
+    for (std::size_t d = 0; d < s.size(); ++d) h << (d ? ", " : "") << s[d];
+    h << "]}";
+  }
+  h << "]}";
+  std::string header = h.str(), tmp = path + ".tmp";
+  std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+  f << "WANDCKPT1\n";
+  uint64_t n = header.size();
+  f.write(reinterpret_cast<const char*>(&n), 8);
+  f << header;
+  for (auto& [name, t] : tensors) {
+    auto c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    f.write(reinterpret_cast<const char*>(c.data_ptr<float>()), static_cast<std::streamsize>(c.numel() * 4));
+  }
+  f.close();
+  if (!f || std::rename(tmp.c_str(), path.c_str()) != 0) die(path + ": write failed");
+}
+
+void write_curves(const std::string& path, const std::vector<std::pair<int, double>>& train,
+                  const std::vector<std::pair<int, double>>& eval) {
+  double maxl = 0, minl = 1e9;
+  int maxs = 1;
+  for (auto* v : {&train, &eval})
+    for (auto& [s, l] : *v) maxl = std::max(maxl, l), minl = std::min(minl, l), maxs = std::max(maxs, s);
+  if (maxl <= minl) maxl = minl + 1;
+  auto line = [&](const std::vector<std::pair<int, double>>& v, const char* color) {
+    std::ostringstream o;
+    o << "<polyline fill='none' stroke='" << color << "' stroke-width='2' points='";
+    for (auto& [s, l] : v) o << 50 + 700.0 * s / maxs << "," << 20 + 360 * (maxl - l) / (maxl - minl) << " ";
+    o << "'/>";
+    return o.str();
+  };
+  std::ofstream f(path);
+  f << "<!doctype html><meta charset=utf-8><title>wand-train loss</title><body style='font-family:sans-serif'>"
+    << "<h3>Loss (blue: train, orange: held-out tail)</h3><svg width=800 height=420 style='border:1px solid #ccc'>"
+    << line(train, "#1f77b4") << line(eval, "#ff7f0e") << "<text x=5 y=20>" << maxl << "</text><text x=5 y=380>"
+    << minl << "</text><text x=700 y=410>step " << maxs << "</text></svg></body>";
+}
+
+struct Batcher {
+  const std::vector<uint16_t>& tok;
+  std::size_t lo, hi;  // sample windows from [lo, hi)
+  std::mt19937_64 rng;
+  std::pair<torch::Tensor, torch::Tensor> next(int B, int T, torch::Device dev) {
+    std::uniform_int_distribution<std::size_t> pick(lo, hi - T - 2);
+    auto x = torch::empty({B, T}, torch::kLong), y = torch::empty({B, T}, torch::kLong);
+    auto xa = x.accessor<int64_t, 2>(), ya = y.accessor<int64_t, 2>();
+    for (int b = 0; b < B; ++b) {
+      std::size_t o = pick(rng);
+      for (int t = 0; t < T; ++t) xa[b][t] = tok[o + t], ya[b][t] = tok[o + t + 1];
+    }
+    return {x.to(dev), y.to(dev)};
+  }
+};
+
+Options parse(int argc, char** argv, Config& c) {
+  Options o;
+  std::map<std::string, std::function<void(const std::string&)>> set = {
+      {"--data", [&](auto& v) { o.data = v; }}, {"--out", [&](auto& v) { o.out = v; }},
+      {"--cooldown-data", [&](auto& v) { o.cooldown_data = v; }}, {"--steps", [&](auto& v) { o.steps = std::stoi(v); }},
+      {"--cooldown-steps", [&](auto& v) { o.cooldown_steps = std::stoi(v); }},
+      {"--batch", [&](auto& v) { o.batch = std::stoi(v); }}, {"--warmup", [&](auto& v) { o.warmup = std::stoi(v); }},
+      {"--log-every", [&](auto& v) { o.log_every = std::stoi(v); }},
+      {"--eval-every", [&](auto& v) { o.eval_every = std::stoi(v); }},
+      {"--save-every", [&](auto& v) { o.save_every = std::stoi(v); }},
+      {"--threads", [&](auto& v) { o.threads = std::stoi(v); }}, {"--lr", [&](auto& v) { o.lr = std::stod(v); }},
+      {"--min-lr-ratio", [&](auto& v) { o.min_lr_ratio = std::stod(v); }},
+      {"--wd", [&](auto& v) { o.wd = std::stod(v); }}, {"--clip", [&](auto& v) { o.clip = std::stod(v); }},
+      {"--seed", [&](auto& v) { o.seed = std::stoull(v); }}, {"--device", [&](auto& v) { o.device = v; }},
+      {"--sample", [&](auto& v) { o.sample = v; }}, {"--sample-tokens", [&](auto& v) { o.sample_tokens = std::stoi(v); }},
+      {"--dim", [&](auto& v) { c.dim = std::stoi(v); }}, {"--layers", [&](auto& v) { c.layers = std::stoi(v); }},
+      {"--heads", [&](auto& v) { c.heads = std::stoi(v); }}, {"--kv-heads", [&](auto& v) { c.kv_heads = std::stoi(v); }},
+      {"--ffn", [&](auto& v) { c.ffn = std::stoi(v); }}, {"--seq", [&](auto& v) { c.seq = std::stoi(v); }},
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << "usage: wand-train --data CORPUS_DIR --out DIR [--steps N] [--batch B] [--seq T] [--lr LR]\n"
+                   "  [--warmup N] [--min-lr-ratio R] [--wd W] [--clip C] [--dim D] [--layers L] [--heads H]\n"
+                   "  [--kv-heads K] [--ffn F] [--cooldown-data DIR --cooldown-steps N] [--device cpu|cuda]\n"
+                   "  [--threads N] [--seed S] [--resume] [--sample \"ID ID ...\" --sample-tokens N]\n"
+                   "Cosine decay from --lr to lr*min-lr-ratio after a linear warmup; the cool-down steps\n"
+                   "(from their own corpus) decay linearly to zero.\n";
+      std::exit(0);
+    }
+    if (a == "--resume") {
+      o.resume = true;
+      continue;
+    }
+    auto it = set.find(a);
+    if (it == set.end()) die("unknown option " + a + " (see --help)");
+    if (i + 1 >= argc) die(a + " needs a value");
+    try {
+      it->second(argv[++i]);
+    } catch (const std::exception&) {
+      die(a + ": bad value '" + argv[i] + "'");
+    }
+  }
+  if (o.data.empty() || o.out.empty()) die("--data and --out are required (see --help)");
+  if (c.dim % c.heads || c.heads % c.kv_heads || c.head_dim() % 2) die("heads must divide dim, kv-heads divide heads");
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config c;
+  Options o = parse(argc, argv, c);
+  torch::manual_seed(o.seed);
+  if (o.threads > 0) torch::set_num_threads(o.threads);
+  torch::Device dev(o.device == "cuda" ? torch::kCUDA : torch::kCPU);
+  if (dev.is_cuda() && !torch::cuda::is_available()) die("--device cuda, but no CUDA device is available");
+  if (dev.is_cuda()) at::globalContext().setAllowTF32CuBLAS(true);
+  c.vocab = manifest_vocab(o.data);
+  auto tokens = load_tokens(o.data);
+  std::vector<uint16_t> cool;
+  if (!o.cooldown_data.empty()) cool = load_tokens(o.cooldown_data);
+  std::filesystem::create_directories(o.out);
+
+  Llama model(c);
+  model->to(dev);
+  // Weight decay on matrices only (not norms).
+  std::vector<torch::Tensor> decay, no_decay;
+  for (auto& p : model->named_parameters()) (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(o.lr).weight_decay(o.wd).betas({0.9, 0.95})));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(o.lr).weight_decay(0.0).betas({0.9, 0.95})));
+  torch::optim::AdamW opt(std::move(groups));
+
+  int start = 0;
+  std::string state = o.out + "/state.pt";
+  if (o.resume && std::filesystem::exists(state)) {
+    torch::serialize::InputArchive in;
+    in.load_from(state, dev);
+    model->load(in);
+    torch::serialize::InputArchive oin;
+    oin.load_from(o.out + "/optimizer.pt", dev);
+    opt.load(oin);
+    std::ifstream(o.out + "/state.step") >> start;
+    std::cerr << "resumed at step " << start << "\n";
+  }
+
+  // The last 1% of the tokens is never trained on: the held-out loss.
+  std::size_t split = tokens.size() - std::max<std::size_t>(tokens.size() / 100, c.seq * 4);
+  Batcher train{tokens, 0, split, std::mt19937_64(o.seed + start)};
+  Batcher held{tokens, split, tokens.size(), std::mt19937_64(o.seed + 99)};
+  Batcher cooldown{cool.empty() ? tokens : cool, 0, cool.empty() ? split : cool.size(), std::mt19937_64(o.seed + 7)};
+  std::ofstream log(o.out + "/log.jsonl", o.resume ? std::ios::app : std::ios::trunc);
+  std::vector<std::pair<int, double>> train_curve, eval_curve;
+  const int total = o.steps + o.cooldown_steps;
+  auto lr_at = [&](int step) {
+    if (step < o.warmup) return o.lr * (step + 1) / o.warmup;
+    if (step >= o.steps) return o.lr * o.min_lr_ratio * (total - step) / std::max(1, o.cooldown_steps);
+    double p = double(step - o.warmup) / std::max(1, o.steps - o.warmup);
+    return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + std::cos(M_PI * p)));
+  };
+  auto eval_loss = [&] {
+    torch::NoGradGuard ng;
+    model->eval();
+    double s = 0;
+    for (int i = 0; i < 4; ++i) {
+      auto [x, y] = held.next(o.batch, c.seq, dev);
+      s += torch::cross_entropy_loss(model->forward(x).view({-1, c.vocab}), y.view({-1})).item<double>();
+    }
+    model->train();
+    return s / 4;
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  double loss_v = 0, first_loss = -1;
+  for (int step = start; step < total; ++step) {
+    double lr = lr_at(step);
+    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    auto [x, y] = (step >= o.steps ? cooldown : train).next(o.batch, c.seq, dev);
+    auto loss = torch::cross_entropy_loss(model->forward(x).view({-1, c.vocab}), y.view({-1}));
+    opt.zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
+    opt.step();
+    if (step % o.log_every == 0 || step == total - 1) {
+      loss_v = loss.item<double>();
+      if (first_loss < 0) first_loss = loss_v;
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      double tps = double(step - start + 1) * o.batch * c.seq / std::max(secs, 1e-9);
+      std::ostringstream line;
+      line << "{\"step\": " << step << ", \"loss\": " << loss_v << ", \"lr\": " << lr << ", \"tokens_per_s\": " << tps
+           << ", \"phase\": \"" << (step >= o.steps ? "cooldown" : "main") << "\"";
+      train_curve.emplace_back(step, loss_v);
+      if ((o.eval_every > 0 && step % o.eval_every == 0) || step == total - 1) {
+        double e = eval_loss();
+        eval_curve.emplace_back(step, e);
+        line << ", \"eval_loss\": " << e;
+      }
+      line << "}";
+      log << line.str() << std::endl;
+      std::cerr << line.str() << "\n";
+    }
+    if ((o.save_every > 0 && (step + 1) % o.save_every == 0) || step == total - 1) {
+      torch::serialize::OutputArchive out, oout;
+      model->save(out);
+      out.save_to(state);
+      opt.save(oout);
+      oout.save_to(o.out + "/optimizer.pt");
+      std::ofstream(o.out + "/state.step") << step + 1;
+      save_checkpoint(o.out + "/checkpoint.wckpt", model, step + 1, loss_v, o.data);
+    }
+  }
+  write_curves(o.out + "/curves.html", train_curve, eval_curve);
+  if (!o.sample.empty()) {  // the trainer's own greedy continuation, to check the export against
+    torch::NoGradGuard ng;
+    model->eval();
+    std::vector<int64_t> ids;
+    std::istringstream in(o.sample);
+    for (int64_t v; in >> v;) {
+      if (v < 0 || v >= c.vocab) die("--sample: token id " + std::to_string(v) + " is outside the vocabulary");
+      ids.push_back(v);
+    }
+    std::ofstream s(o.out + "/sample.txt");
+    for (int i = 0; i < o.sample_tokens; ++i) {
+      auto x = torch::tensor(ids, torch::kLong).unsqueeze(0).to(dev);
+      auto next = model->forward(x).select(1, -1).argmax(-1).item<int64_t>();
+      ids.push_back(next);
+      s << next << (i + 1 < o.sample_tokens ? " " : "\n");
+    }
+  }
+  std::cerr << "done: first logged loss " << first_loss << ", last " << loss_v << "; checkpoint in " << o.out << "\n";
+  return 0;
+}
