@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
       {"eval", wand::cli::add_eval(app)},
       {"generate", wand::cli::add_generate(app)},
       {"corpus", wand::cli::add_corpus(app)},
+      {"export", wand::cli::add_export(app)},
+      {"solve", wand::cli::add_solve(app)},
+      {"bench", wand::cli::add_bench(app)},
   };
   try {
     app.parse(argc, argv);

@@ -342,7 +342,5 @@ Json to_json(const Problem& p) {
           {"answer", p.answer},     {"template", p.template_id}, {"steps", p.steps}};
 }
 
-std::string pot_prompt(const std::string& question) { return "Question: " + question + "\nProgram:\n"; }
-std::string cot_prompt(const std::string& question) { return "Question: " + question + "\nAnswer: "; }
 
 }  // namespace wand::train

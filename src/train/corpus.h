@@ -38,10 +38,6 @@ class ProblemGenerator {
   std::mt19937_64 rng_;
 };
 
-// Prompt formats recorded in the model (wand.prompt_format) so `solve` prompts it the same way.
-// pot: "Question: Q\nProgram:\n" + program;  cot: "Question: Q\nAnswer: " + rationale.
-std::string pot_prompt(const std::string& question);
-std::string cot_prompt(const std::string& question);
 
 }  // namespace wand::train
 

@@ -8,6 +8,7 @@
 #include "llm/gguf.h"
 #include "llm/weights.h"
 #include "train/bpe.h"
+#include "reason/reason.h"
 #include "train/corpus.h"
 
 namespace wand::train {
@@ -41,7 +42,8 @@ Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string&
 namespace {
 
 std::string document(const Problem& p, const std::string& part) {
-  return part == "pot" ? pot_prompt(p.question) + p.program : cot_prompt(p.question) + p.rationale;
+  // The documents are the prompt formats `wand solve` uses, completed.
+  return part == "pot" ? reason::pot_prompt(p.question) + p.program : reason::cot_prompt(p.question) + p.rationale;
 }
 
 // Writes a vocabulary-only GGUF (what the trainer's export and `wand solve` read back).

@@ -1,0 +1,74 @@
+#include "reason/reason.h"
+
+#include <regex>
+
+#include <fmt/core.h>
+
+#include "feedback/feedback.h"
+
+namespace wand::reason {
+
+std::string pot_prompt(const std::string& question) { return "Question: " + question + "\nProgram:\n"; }
+std::string cot_prompt(const std::string& question) { return "Question: " + question + "\nAnswer: "; }
+
+namespace {
+Result<llm::Completion> generate(llm::Backend& model, const std::string& prompt, const SolveOptions& opt) {
+  llm::GenerateOptions g = opt.gen;
+  g.n = 1;
+  auto r = model.complete(prompt, g);
+  if (!r) return r.error();
+  if (r->empty()) return Error{"the model returned no completion"};
+  return std::move(r->front());
+}
+}  // namespace
+
+Result<Solution> solve_pot(llm::Backend& model, sandbox::Sandbox& sb, const std::string& question,
+                           const SolveOptions& opt) {
+  auto c = generate(model, pot_prompt(question), opt);
+  if (!c) return c.error();
+  Solution s;
+  s.method = "pot";
+  s.generation = c->text;
+  s.prompt_tokens = c->prompt_tokens, s.completion_tokens = c->completion_tokens, s.generate_ms = c->generate_ms;
+  sandbox::ExecRequest req;
+  req.code = s.generation + "\nprint(answer)\n";
+  req.limits.timeout_s = opt.timeout_s;
+  auto r = sb.run(req);
+  s.execute_ms = r.wall_s * 1000;
+  s.output = r.stdout_data;
+  if (r.status != sandbox::Status::ok) {
+    s.error = r.exception ? fmt::format("{}: {} (line {})", r.exception->type, r.exception->message, r.exception->line)
+                          : sandbox::to_string(r.status);
+    return s;
+  }
+  s.answer = feedback::last_printed_line(r.stdout_data);
+  if (s.answer.empty()) s.error = "the program printed no answer";
+  return s;
+}
+
+std::string extract_final_answer(const std::string& text) {
+  static const std::regex final_re(R"(answer is\s*\$?\s*(-?[\d,]*\.?\d+))", std::regex::icase);
+  std::smatch m;
+  std::string last;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), final_re); it != std::sregex_iterator(); ++it)
+    last = (*it)[1];
+  if (!last.empty()) return last;
+  static const std::regex num_re(R"(-?\d[\d,]*\.?\d*)");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), num_re); it != std::sregex_iterator(); ++it)
+    last = it->str();
+  return last;
+}
+
+Result<Solution> solve_cot(llm::Backend& model, const std::string& question, const SolveOptions& opt) {
+  auto c = generate(model, cot_prompt(question), opt);
+  if (!c) return c.error();
+  Solution s;
+  s.method = "cot";
+  s.generation = c->text;
+  s.prompt_tokens = c->prompt_tokens, s.completion_tokens = c->completion_tokens, s.generate_ms = c->generate_ms;
+  s.answer = extract_final_answer(c->text);
+  if (s.answer.empty()) s.error = "the rationale has no answer";
+  return s;
+}
+
+}  // namespace wand::reason
