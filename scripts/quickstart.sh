@@ -20,3 +20,6 @@ if [ -f "$HE" ]; then
 else
   echo "(skipping HumanEval: $HE not found; put the shared data beside the repository)"
 fi
+echo
+echo "== a word problem, answered offline by wand's own model: it writes a program, the sandbox runs it =="
+$W solve --show-program "A bakery bakes 6 trays of 12 cookies. It sells 20 cookies in the morning and 16 in the afternoon. The rest are packed in bags of 4. How many bags are filled?"

@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libseccomp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libicu-dev
+  libicu-dev libtorch-dev
   python3 python3-numpy python3-sympy nodejs bubblewrap
 )
 missing=()
