@@ -27,6 +27,32 @@ Result<std::unique_ptr<sandbox::Sandbox>> small_sandbox() {
   return sandbox::Sandbox::create(o);
 }
 
+// The model for the method, and a sandbox when the method runs programs; prints the error and
+// returns the exit code when either cannot be opened.
+struct Solver {
+  std::unique_ptr<llm::Backend> model;
+  std::unique_ptr<sandbox::Sandbox> sb;
+};
+Result<Solver> open_solver(const std::string& method, const std::string& model_spec, int& exit_code,
+                           const char* cmd) {
+  Solver s;
+  auto model = llm::open_backend(model_for(method, model_spec));
+  if (!model) {
+    exit_code = kExitBadInput;
+    return Error{fmt::format("wand {}: {}", cmd, model.error().message)};
+  }
+  s.model = std::move(*model);
+  if (method == "pot") {
+    auto sb = small_sandbox();
+    if (!sb) {
+      exit_code = kExitSandbox;
+      return Error{fmt::format("wand {}: sandbox: {}", cmd, sb.error().message)};
+    }
+    s.sb = std::move(*sb);
+  }
+  return s;
+}
+
 Result<reason::Solution> run_method(const std::string& method, llm::Backend& model, sandbox::Sandbox* sb,
                                     const std::string& question) {
   return method == "pot" ? reason::solve_pot(model, *sb, question) : reason::solve_cot(model, question);
@@ -49,27 +75,20 @@ Command add_solve(CLI::App& app) {
   cmd->add_flag("--show-program", a->show, "Print the program (or rationale) and its output");
   cmd->add_flag("--json", a->json, "Print the solution as JSON");
   return [a] {
-    auto model = llm::open_backend(model_for(a->method, a->model));
-    if (!model) {
-      fmt::print(stderr, "wand solve: {}\n", model.error().message);
-      return kExitBadInput;
+    int rc = kExitOk;
+    auto solver = open_solver(a->method, a->model, rc, "solve");
+    if (!solver) {
+      fmt::print(stderr, "{}\n", solver.error().message);
+      return rc;
     }
-    std::unique_ptr<sandbox::Sandbox> sb;
-    if (a->method == "pot") {
-      auto s = small_sandbox();
-      if (!s) {
-        fmt::print(stderr, "wand solve: sandbox: {}\n", s.error().message);
-        return kExitSandbox;
-      }
-      sb = std::move(*s);
-    }
-    auto sol = run_method(a->method, **model, sb.get(), a->question);
+    auto& model = solver->model;
+    auto sol = run_method(a->method, *model, solver->sb.get(), a->question);
     if (!sol) {
       fmt::print(stderr, "wand solve: {}\n", sol.error().message);
       return kExitFailed;
     }
     if (a->json) {
-      fmt::print("{}\n", Json{{"model", (*model)->id()},
+      fmt::print("{}\n", Json{{"model", model->id()},
                               {"method", sol->method},
                               {"answer", sol->answer},
                               {"generation", sol->generation},
@@ -81,7 +100,7 @@ Command add_solve(CLI::App& app) {
                              .dump(2));
     } else {
       if (a->show) {
-        fmt::print("--- {} ({}) ---\n{}", a->method == "pot" ? "program" : "rationale", (*model)->id(), sol->generation);
+        fmt::print("--- {} ({}) ---\n{}", a->method == "pot" ? "program" : "rationale", model->id(), sol->generation);
         if (!sol->generation.empty() && sol->generation.back() != '\n') fmt::print("\n");
         if (a->method == "pot") fmt::print("--- output ---\n{}", sol->output);
         fmt::print("--- answer ---\n");
@@ -126,20 +145,13 @@ Command add_bench(CLI::App& app) {
       return kExitBadInput;
     }
     if (a->limit > 0 && problems.size() > std::size_t(a->limit)) problems.resize(a->limit);
-    auto model = llm::open_backend(model_for(a->method, a->model));
-    if (!model) {
-      fmt::print(stderr, "wand bench: {}\n", model.error().message);
-      return kExitBadInput;
+    int rc = kExitOk;
+    auto solver = open_solver(a->method, a->model, rc, "bench");
+    if (!solver) {
+      fmt::print(stderr, "{}\n", solver.error().message);
+      return rc;
     }
-    std::unique_ptr<sandbox::Sandbox> sb;
-    if (a->method == "pot") {
-      auto s = small_sandbox();
-      if (!s) {
-        fmt::print(stderr, "wand bench: sandbox: {}\n", s.error().message);
-        return kExitSandbox;
-      }
-      sb = std::move(*s);
-    }
+    auto& model = solver->model;
     std::ofstream out;
     if (!a->out.empty()) out.open(a->out, std::ios::trunc);
     Progress progress("problems", problems.size());
@@ -148,7 +160,7 @@ Command add_bench(CLI::App& app) {
     double gen_ms = 0, exec_ms = 0;
     auto t0 = std::chrono::steady_clock::now();
     for (auto& [q, want] : problems) {
-      auto sol = run_method(a->method, **model, sb.get(), q);
+      auto sol = run_method(a->method, *model, solver->sb.get(), q);
       if (!sol) {
         fmt::print(stderr, "wand bench: {}\n", sol.error().message);
         return kExitFailed;
@@ -169,7 +181,7 @@ Command add_bench(CLI::App& app) {
     progress.finish();
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::size_t n = problems.size();
-    Json j = {{"model", (*model)->id()},
+    Json j = {{"model", model->id()},
               {"method", a->method},
               {"problems", path},
               {"n", n},
@@ -184,7 +196,7 @@ Command add_bench(CLI::App& app) {
     if (a->json) {
       fmt::print("{}\n", j.dump(2));
     } else {
-      fmt::print("{} on {} ({} problems, {})\n", a->method, path, n, (*model)->id());
+      fmt::print("{} on {} ({} problems, {})\n", a->method, path, n, model->id());
       fmt::print("  accuracy       {:.1f}%  ({} correct, {} without an answer)\n", 100.0 * j["accuracy"].get<double>(),
                  correct, no_answer);
       fmt::print("  generation     {} tokens, {:.0f} tokens/s\n", tokens, j["tokens_per_s"].get<double>());

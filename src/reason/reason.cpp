@@ -20,16 +20,21 @@ Result<llm::Completion> generate(llm::Backend& model, const std::string& prompt,
   if (r->empty()) return Error{"the model returned no completion"};
   return std::move(r->front());
 }
+
+Solution from_completion(const char* method, const llm::Completion& c) {
+  Solution s;
+  s.method = method;
+  s.generation = c.text;
+  s.prompt_tokens = c.prompt_tokens, s.completion_tokens = c.completion_tokens, s.generate_ms = c.generate_ms;
+  return s;
+}
 }  // namespace
 
 Result<Solution> solve_pot(llm::Backend& model, sandbox::Sandbox& sb, const std::string& question,
                            const SolveOptions& opt) {
   auto c = generate(model, pot_prompt(question), opt);
   if (!c) return c.error();
-  Solution s;
-  s.method = "pot";
-  s.generation = c->text;
-  s.prompt_tokens = c->prompt_tokens, s.completion_tokens = c->completion_tokens, s.generate_ms = c->generate_ms;
+  Solution s = from_completion("pot", *c);
   sandbox::ExecRequest req;
   req.code = s.generation + "\nprint(answer)\n";
   req.limits.timeout_s = opt.timeout_s;
@@ -62,10 +67,7 @@ std::string extract_final_answer(const std::string& text) {
 Result<Solution> solve_cot(llm::Backend& model, const std::string& question, const SolveOptions& opt) {
   auto c = generate(model, cot_prompt(question), opt);
   if (!c) return c.error();
-  Solution s;
-  s.method = "cot";
-  s.generation = c->text;
-  s.prompt_tokens = c->prompt_tokens, s.completion_tokens = c->completion_tokens, s.generate_ms = c->generate_ms;
+  Solution s = from_completion("cot", *c);
   s.answer = extract_final_answer(c->text);
   if (s.answer.empty()) s.error = "the rationale has no answer";
   return s;
