@@ -13,19 +13,6 @@
 
 namespace wand::llm {
 
-uint64_t ModelConfig::parameters() const {
-  uint64_t d = dim, hd = head_dim;
-  uint64_t per_layer = 2 * d + d * heads * hd * 2 + d * kv_heads * hd * 2 + 3 * d * ffn;
-  return static_cast<uint64_t>(vocab) * d * 2 + d + layers * per_layer;
-}
-
-std::size_t Model::weight_bytes() const {
-  std::size_t n = output_.row_bytes() * output_.rows;
-  for (auto& l : layers_)
-    for (auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) n += m->row_bytes() * m->rows;
-  return n;
-}
-
 Result<std::shared_ptr<const Model>> Model::load(const std::string& path) {
   auto file = GgufFile::open(path);
   if (!file) return file.error();
@@ -191,7 +178,7 @@ struct Context::Impl {
   std::vector<float> x, xb, xb2, q, k, v, att_out, hb, hb2, logits, scores;
   std::vector<float> k_cache, v_cache;  // [layer][pos][kv_dim]
   std::vector<uint8_t> act;             // activations in the weights' dot type (Q8_0 or F16)
-  std::vector<float> rope_cos, rope_sin;
+  std::vector<float> rope_cos, rope_sin;  // [batch token][rope_dim / 2]
 
   Impl(const ModelConfig& cfg, int n_ctx, int threads) : c(cfg), workers(threads) {
     int kv_dim = c.kv_heads * c.head_dim;
@@ -207,13 +194,18 @@ struct Context::Impl {
         r(v, c.kv_heads * c.head_dim), r(att_out, c.heads * c.head_dim), r(hb, c.ffn), r(hb2, c.ffn);
   }
 
-  // Converts T rows of `in` (width cols) to the dot type of `m` once, before the parallel region.
-  const uint8_t* prepare(const Matrix& m, const float* in, int T) {
-    if (m.type == TensorType::F32) return reinterpret_cast<const uint8_t*>(in);
-    TensorType t = m.type == TensorType::F16 ? TensorType::F16 : TensorType::Q8_0;
-    std::size_t rb = type_bytes(t, m.cols);
+  // The form activations take to meet weights of type w: F32 and F16 as the weights, Q8_0 for
+  // quantized weights (integer dots, as ggml does).
+  static TensorType dot_type(TensorType w) {
+    return w == TensorType::F32 || w == TensorType::F16 ? w : TensorType::Q8_0;
+  }
+
+  // Converts T rows of `in` (width cols) to `t` once, before the parallel region.
+  const uint8_t* prepare(TensorType t, int cols, const float* in, int T) {
+    if (t == TensorType::F32) return reinterpret_cast<const uint8_t*>(in);
+    std::size_t rb = type_bytes(t, cols);
     act.resize(rb * T);
-    for (int i = 0; i < T; ++i) quantize_row(t, in + static_cast<std::size_t>(i) * m.cols, act.data() + rb * i, m.cols);
+    for (int i = 0; i < T; ++i) quantize_row(t, in + static_cast<std::size_t>(i) * cols, act.data() + rb * i, cols);
     return act.data();
   }
 
@@ -224,7 +216,7 @@ struct Context::Impl {
     for (int r = r0; r < r1; ++r) {
       const uint8_t* w = m.row(r);
       for (int t = 0; t < T; ++t) {
-        float s;
+        float s = 0;
         switch (m.type) {
           case TensorType::F32:
             s = dot_f32(reinterpret_cast<const float*>(w), reinterpret_cast<const float*>(in) + std::size_t(t) * m.cols,
@@ -248,37 +240,52 @@ struct Context::Impl {
     }
   }
 
-  // Several matrices reading the same input (q/k/v, gate/up) in one parallel region.
+  // Several matrices reading the same input (q/k/v, gate/up) in one parallel region, when their
+  // weights take the input in the same form; otherwise one region each.
   void matmuls(std::initializer_list<std::pair<const Matrix*, float*>> jobs, const float* in, int T) {
-    const uint8_t* a = prepare(*jobs.begin()->first, in, T);
-    for (auto& j : jobs)  // the dot type must agree across the group
-      if ((j.first->type == TensorType::F32) != (jobs.begin()->first->type == TensorType::F32) ||
-          (j.first->type == TensorType::F16) != (jobs.begin()->first->type == TensorType::F16)) {
-        for (auto& one : jobs) {
-          const uint8_t* b = prepare(*one.first, in, T);
-          workers.run([&](int ith, int nth) { matmul(*one.first, b, one.second, T, ith, nth); });
-        }
+    const Matrix& first = *jobs.begin()->first;
+    const TensorType t = dot_type(first.type);
+    for (auto& j : jobs)
+      if (dot_type(j.first->type) != t) {
+        for (auto& one : jobs) matmuls({one}, in, T);
         return;
       }
+    const uint8_t* a = prepare(t, first.cols, in, T);
     workers.run([&](int ith, int nth) {
       for (auto& j : jobs) matmul(*j.first, a, j.second, T, ith, nth);
     });
   }
 
-  void rope(float* vec, int n_heads, int pos) {
-    const int hd = c.head_dim, half = c.rope_dim / 2;
+  // cos/sin of every rotation angle for positions p0 .. p0+T-1, once per forward pass rather
+  // than per layer, for queries and keys alike. theta grows by repeated multiplication in
+  // float, as ggml computes it, so results stay bit-compatible with llama.cpp's.
+  void rope_table(int p0, int T) {
+    const int half = c.rope_dim / 2;
     const float theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.rope_dim));
-    float theta = static_cast<float>(pos);
-    for (int i = 0; i < half; ++i) {
-      const float cs = std::cos(theta), sn = std::sin(theta);
-      for (int h = 0; h < n_heads; ++h) {
+    rope_cos.resize(static_cast<std::size_t>(T) * half);
+    rope_sin.resize(rope_cos.size());
+    for (int t = 0; t < T; ++t) {
+      float theta = static_cast<float>(p0 + t);
+      for (int i = 0; i < half; ++i) {
+        rope_cos[std::size_t(t) * half + i] = std::cos(theta);
+        rope_sin[std::size_t(t) * half + i] = std::sin(theta);
+        theta *= theta_scale;
+      }
+    }
+  }
+
+  // Rotates the pairs (2i, 2i+1) of each head of `vec` (the batch's token t).
+  void rope(float* vec, int n_heads, int t) const {
+    const int hd = c.head_dim, half = c.rope_dim / 2;
+    const float* cs = &rope_cos[std::size_t(t) * half];
+    const float* sn = &rope_sin[std::size_t(t) * half];
+    for (int h = 0; h < n_heads; ++h)
+      for (int i = 0; i < half; ++i) {
         float* p = vec + h * hd + 2 * i;
         const float a = p[0], b = p[1];
-        p[0] = a * cs - b * sn;
-        p[1] = a * sn + b * cs;
+        p[0] = a * cs[i] - b * sn[i];
+        p[1] = a * sn[i] + b * cs[i];
       }
-      theta *= theta_scale;
-    }
   }
 
   void forward(const Model& m, std::span<const Token> tokens, int p0, int n_ctx) {
@@ -286,6 +293,7 @@ struct Context::Impl {
     const int D = c.dim, hd = c.head_dim, kv_dim = c.kv_heads * hd, q_dim = c.heads * hd;
     const int group = c.heads / c.kv_heads;
     resize(T);
+    rope_table(p0, T);
     const Matrix& E = m.embeddings();
     for (int t = 0; t < T; ++t) dequantize_row(E.type, E.row(tokens[t]), &x[std::size_t(t) * D], D);
 
@@ -296,8 +304,8 @@ struct Context::Impl {
       float* kc = &k_cache[std::size_t(l) * n_ctx * kv_dim];
       float* vc = &v_cache[std::size_t(l) * n_ctx * kv_dim];
       for (int t = 0; t < T; ++t) {
-        rope(&q[std::size_t(t) * q_dim], c.heads, p0 + t);
-        rope(&k[std::size_t(t) * kv_dim], c.kv_heads, p0 + t);
+        rope(&q[std::size_t(t) * q_dim], c.heads, t);
+        rope(&k[std::size_t(t) * kv_dim], c.kv_heads, t);
         std::copy_n(&k[std::size_t(t) * kv_dim], kv_dim, kc + std::size_t(p0 + t) * kv_dim);
         std::copy_n(&v[std::size_t(t) * kv_dim], kv_dim, vc + std::size_t(p0 + t) * kv_dim);
       }
@@ -352,8 +360,6 @@ Context::Context(std::shared_ptr<const Model> model, int n_ctx, int threads) : m
 }
 
 Context::~Context() = default;
-
-int Context::threads() const { return impl_->workers.size(); }
 
 void Context::rewind(int position) { pos_ = std::clamp(position, 0, pos_); }
 

@@ -18,7 +18,6 @@ struct ModelConfig {
   int dim = 0, layers = 0, heads = 0, kv_heads = 0, ffn = 0, vocab = 0, context = 2048;
   int head_dim = 0, rope_dim = 0;
   float norm_eps = 1e-5f, rope_base = 10000.f;
-  uint64_t parameters() const;
 };
 
 // A weight matrix: `rows` outputs, each a row of `cols` inputs stored in `type`.
@@ -41,10 +40,8 @@ class Model {
   static Result<std::shared_ptr<const Model>> load(const std::string& path);
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }
-  const GgufFile& file() const { return *file_; }
   // Prompt format recorded by the trainer (wand.prompt_format), or "".
   const std::string& prompt_format() const { return prompt_format_; }
-  std::size_t weight_bytes() const;  // bytes of weights one token's forward pass reads
 
   const Matrix& embeddings() const { return tok_embd_; }
   const Matrix& output() const { return output_; }
@@ -76,7 +73,6 @@ class Context {
   int capacity() const { return n_ctx_; }
   void rewind(int position);  // keeps the cache up to `position` (a shared prompt prefix)
   const Model& model() const { return *model_; }
-  int threads() const;
 
  private:
   struct Impl;
