@@ -142,26 +142,29 @@ bool is_cjk_deepseek(char32_t c) {
   return (c >= 0x4E00 && c <= 0x9FA5) || (c >= 0x0800 && c <= 0x4E00) || (c >= 0xAC00 && c <= 0xD7FF);
 }
 
-std::vector<Splitter> splitters_for(const std::string& pre) {
-  Splitter gpt2 = by_matches(gpt2_match);
-  auto digits = by_matches([](const std::vector<Cp>& t, std::size_t i, std::size_t) { return single_if(t, i, is_number); });
+// The splits are stateless, so each family's is built once and shared by every tokenizer.
+const std::vector<Splitter>& splitters_for(const std::string& pre) {
+  static const Splitter gpt2 = by_matches(gpt2_match);
+  static const Splitter digits =
+      by_matches([](const std::vector<Cp>& t, std::size_t i, std::size_t) { return single_if(t, i, is_number); });
+  static const std::vector<Splitter> gpt2_split = {gpt2}, digits_then_gpt2 = {digits, gpt2};
+  static const std::vector<Splitter> deepseek_coder = {
+      by_matches([](const std::vector<Cp>& t, std::size_t i, std::size_t) {
+        return std::size_t(t[i].c == '\r' || t[i].c == '\n');
+      }),
+      by_matches([](const std::vector<Cp>& t, std::size_t i, std::size_t e) { return space_then_run(t, i, e, is_letter); }),
+      by_matches([](const std::vector<Cp>& t, std::size_t i, std::size_t e) { return space_then_run(t, i, e, is_punct); }),
+      by_matches([](const std::vector<Cp>& t, std::size_t i, std::size_t e) {
+        std::size_t j = i;
+        while (j < e && is_cjk_deepseek(t[j].c)) ++j;
+        return j - i;
+      }),
+      digits,
+  };
   if (pre == "starcoder" || pre == "refact" || pre == "command-r" || pre == "smollm" || pre == "codeshell")
-    return {digits, gpt2};
-  if (pre == "deepseek-coder")
-    return {
-        by_matches([](const std::vector<Cp>& t, std::size_t i, std::size_t) {
-          return std::size_t(t[i].c == '\r' || t[i].c == '\n');
-        }),
-        by_matches([](const std::vector<Cp>& t, std::size_t i, std::size_t e) { return space_then_run(t, i, e, is_letter); }),
-        by_matches([](const std::vector<Cp>& t, std::size_t i, std::size_t e) { return space_then_run(t, i, e, is_punct); }),
-        by_matches([](const std::vector<Cp>& t, std::size_t i, std::size_t e) {
-          std::size_t j = i;
-          while (j < e && is_cjk_deepseek(t[j].c)) ++j;
-          return j - i;
-        }),
-        digits,
-    };
-  return {gpt2};
+    return digits_then_gpt2;
+  if (pre == "deepseek-coder") return deepseek_coder;
+  return gpt2_split;
 }
 
 const std::string kSpmSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's visible space
@@ -187,13 +190,21 @@ const std::string& byte_to_unicode(uint8_t b) {
 }
 
 namespace {
-const std::unordered_map<std::string, uint8_t>& unicode_to_byte() {
-  static const auto m = [] {
+// The inverse of byte_to_unicode over a symbol string: each byte symbol back to its byte; a
+// code point that is no byte symbol is kept as it is.
+std::string unicode_to_bytes(const std::string& s) {
+  static const auto rev = [] {
     std::unordered_map<std::string, uint8_t> m;
     for (int b = 0; b < 256; ++b) m[byte_to_unicode(static_cast<uint8_t>(b))] = static_cast<uint8_t>(b);
     return m;
   }();
-  return m;
+  std::string bytes;
+  for (auto& cp : decode_utf8(s)) {
+    auto it = rev.find(s.substr(cp.offset, cp.len));
+    if (it != rev.end()) bytes += static_cast<char>(it->second);
+    else bytes += s.substr(cp.offset, cp.len);
+  }
+  return bytes;
 }
 }  // namespace
 
@@ -406,12 +417,9 @@ void Tokenizer::encode_bpe(const std::string& piece, std::vector<Token>& out) co
       out.push_back(t);
       continue;
     }
-    // Unknown symbol: its bytes one by one (each maps back to the raw byte).
-    auto& rev = unicode_to_byte();
-    for (auto& cp : decode_utf8(s)) {
-      auto it = rev.find(s.substr(cp.offset, cp.len));
-      if (it != rev.end() && byte_tokens_[it->second] >= 0) out.push_back(byte_tokens_[it->second]);
-    }
+    // Unknown symbol: its bytes one by one (symbols here are all byte symbols).
+    for (unsigned char b : unicode_to_bytes(s))
+      if (byte_tokens_[b] >= 0) out.push_back(byte_tokens_[b]);
   }
 }
 
@@ -479,14 +487,7 @@ std::string Tokenizer::piece(Token t, bool special) const {
     default: break;
   }
   if (kind_ == Kind::spm) return replace_all(s, kSpmSpace, " ");
-  std::string bytes;
-  auto& rev = unicode_to_byte();
-  for (auto& cp : decode_utf8(s)) {
-    auto it = rev.find(s.substr(cp.offset, cp.len));
-    if (it != rev.end()) bytes += static_cast<char>(it->second);
-    else bytes += s.substr(cp.offset, cp.len);
-  }
-  return bytes;
+  return unicode_to_bytes(s);
 }
 
 std::string Tokenizer::decode(const std::vector<Token>& tokens, bool special) const {

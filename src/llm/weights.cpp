@@ -28,9 +28,20 @@ std::vector<std::pair<std::string, std::vector<uint64_t>>> llama_tensor_shapes(c
   return s;
 }
 
+void set_tokenizer_metadata(GgufWriter& g, const Tokenizer& tok) {
+  g.set("tokenizer.ggml.model", std::string(tok.kind() == Tokenizer::Kind::spm ? "llama" : "gpt2"));
+  g.set("tokenizer.ggml.pre", tok.pre());
+  g.set("tokenizer.ggml.tokens", GgufArray{tok.tokens()});
+  std::vector<int64_t> types(tok.types().begin(), tok.types().end());
+  g.set("tokenizer.ggml.token_type", GgufArray{types});
+  if (!tok.merges().empty()) g.set("tokenizer.ggml.merges", GgufArray{tok.merges()});
+  if (tok.bos() >= 0) g.set("tokenizer.ggml.bos_token_id", int64_t{tok.bos()});
+  if (tok.eos() >= 0) g.set("tokenizer.ggml.eos_token_id", int64_t{tok.eos()});
+  g.set("tokenizer.ggml.add_bos_token", tok.bos() >= 0);
+}
+
 VoidResult write_model(const std::string& path, const ModelWeights& w, TensorType matrix_type) {
   const auto& c = w.config;
-  const auto& tok = w.tokenizer;
   GgufWriter g;
   g.set("general.architecture", std::string("llama"));
   g.set("general.name", w.name);
@@ -45,15 +56,7 @@ VoidResult write_model(const std::string& path, const ModelWeights& w, TensorTyp
   g.set("llama.rope.freq_base", double{c.rope_base});
   g.set("llama.attention.layer_norm_rms_epsilon", double{c.norm_eps});
   g.set("llama.vocab_size", int64_t{c.vocab});
-  g.set("tokenizer.ggml.model", std::string(tok.kind() == Tokenizer::Kind::spm ? "llama" : "gpt2"));
-  g.set("tokenizer.ggml.pre", tok.pre());
-  g.set("tokenizer.ggml.tokens", GgufArray{tok.tokens()});
-  std::vector<int64_t> types(tok.types().begin(), tok.types().end());
-  g.set("tokenizer.ggml.token_type", GgufArray{types});
-  if (!tok.merges().empty()) g.set("tokenizer.ggml.merges", GgufArray{tok.merges()});
-  if (tok.bos() >= 0) g.set("tokenizer.ggml.bos_token_id", int64_t{tok.bos()});
-  if (tok.eos() >= 0) g.set("tokenizer.ggml.eos_token_id", int64_t{tok.eos()});
-  g.set("tokenizer.ggml.add_bos_token", tok.bos() >= 0);
+  set_tokenizer_metadata(g, w.tokenizer);
   if (!w.prompt_format.empty()) g.set("wand.prompt_format", w.prompt_format);
 
   bool tied = !w.tensors.count("output.weight");

@@ -25,6 +25,9 @@ struct ModelWeights {
 // The tensor names and shapes ([cols, rows] / [n]) a config implies, in file order.
 std::vector<std::pair<std::string, std::vector<uint64_t>>> llama_tensor_shapes(const ModelConfig& c, bool tied);
 
+// The tokenizer.ggml.* keys the engine's Tokenizer::from_gguf reads back.
+void set_tokenizer_metadata(GgufWriter& g, const Tokenizer& tok);
+
 // Matrices are stored as `matrix_type` (norm vectors stay F32); Q8_0/Q4_0 need rows that are a
 // multiple of 32.
 VoidResult write_model(const std::string& path, const ModelWeights& w, TensorType matrix_type);

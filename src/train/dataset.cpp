@@ -50,13 +50,7 @@ std::string document(const Problem& p, const std::string& part) {
 VoidResult write_tokenizer(const std::string& path, const llm::Tokenizer& tok) {
   llm::GgufWriter g;
   g.set("general.architecture", std::string("llama"));
-  g.set("tokenizer.ggml.model", std::string("gpt2"));
-  g.set("tokenizer.ggml.pre", tok.pre());
-  g.set("tokenizer.ggml.tokens", llm::GgufArray{tok.tokens()});
-  g.set("tokenizer.ggml.token_type", llm::GgufArray{std::vector<int64_t>(tok.types().begin(), tok.types().end())});
-  g.set("tokenizer.ggml.merges", llm::GgufArray{tok.merges()});
-  g.set("tokenizer.ggml.bos_token_id", int64_t{tok.bos()});
-  g.set("tokenizer.ggml.eos_token_id", int64_t{tok.eos()});
+  llm::set_tokenizer_metadata(g, tok);
   return g.write(path);
 }
 
