@@ -27,13 +27,6 @@ std::string data(const std::string& rel) { return std::string(WAND_SHARED_DATA) 
 #define NEED_DATA(path) \
   if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not found: needs ../shared/data beside the repo"
 
-std::string slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("wand_llm_test_" + std::to_string(getpid()) + "_" + name)).string();
 }
@@ -47,8 +40,10 @@ TEST_P(Tokenizers, ReproduceLlamaCppTestVectors) {
   ASSERT_TRUE(f) << f.error().message;
   auto tok = Tokenizer::from_gguf(**f);
   ASSERT_TRUE(tok) << tok.error().message;
-  std::string inp = slurp(base + ".inp"), sep = "\n__ggml_vocab_test__\n";
-  std::istringstream out(slurp(base + ".out"));
+  auto inp_file = read_file(base + ".inp"), out_file = read_file(base + ".out");
+  ASSERT_TRUE(inp_file && out_file);
+  std::string inp = *inp_file, sep = "\n__ggml_vocab_test__\n";
+  std::istringstream out(*out_file);
   std::size_t p = 0, q, cases = 0;
   while ((q = inp.find(sep, p)) != std::string::npos) {
     std::string text = inp.substr(p, q - p), want, got;
@@ -291,7 +286,9 @@ TEST(Gguf, WriterRoundTripsMetadataAndTensors) {
 TEST(Gguf, TruncatedAndCorruptFilesGiveErrors) {
   std::string path = data("models/tiny-bytes-q8_0-pure.gguf");
   NEED_DATA(path);
-  std::string bytes = slurp(path);
+  auto file = read_file(path);
+  ASSERT_TRUE(file) << file.error().message;
+  std::string bytes = *file;
   auto span = [](const std::string& s, std::size_t n) {
     return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), n);
   };

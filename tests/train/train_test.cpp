@@ -32,13 +32,6 @@ fs::path temp_dir(const std::string& name) {
   return p;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 TEST(Generator, IsDeterministicInTheSeed) {
   train::ProblemGenerator a(42), b(42), c(43);
   int differ = 0;
@@ -125,7 +118,9 @@ TEST(Corpus, WritesShardsManifestAndDisjointHeldOutSets) {
   auto again = temp_dir("corpus2");
   o.out_dir = again.string();
   ASSERT_TRUE(train::write_corpus(o));
-  EXPECT_EQ(slurp(dir / "train.bin"), slurp(again / "train.bin"));  // deterministic
+  auto first = read_file(dir / "train.bin"), second = read_file(again / "train.bin");
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(*first, *second);  // deterministic
   int n = 0;
   ASSERT_TRUE(for_each_json_line((dir / "heldout-templates.jsonl").string(), [&](int, const Json& j) -> VoidResult {
     EXPECT_GE(j["template"].get<int>(), 100);
@@ -185,8 +180,9 @@ TEST(Trainer, LossFallsAndTheExportGeneratesWhatTheTrainerDoes) {
     logits = ctx.eval(std::span<const llm::Token>(&t, 1));
     ASSERT_TRUE(logits);
   }
-  std::string want = slurp(dir / "run/sample.txt");
-  EXPECT_EQ(got + "\n", want);
+  auto want = read_file(dir / "run/sample.txt");
+  ASSERT_TRUE(want) << want.error().message;
+  EXPECT_EQ(got + "\n", *want);
   // A bad checkpoint is an error naming it.
   std::ofstream(dir / "bad.wckpt") << "WANDCKPT1\nxx";
   eo.checkpoint = (dir / "bad.wckpt").string();
