@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
       {"export", wand::cli::add_export(app)},
       {"solve", wand::cli::add_solve(app)},
       {"bench", wand::cli::add_bench(app)},
+      {"serve", wand::cli::add_serve(app)},
   };
   try {
     app.parse(argc, argv);

@@ -1,50 +1,29 @@
 // The embedded engine behind the Backend interface.
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <mutex>
 
 #include <fmt/core.h>
 
-#include "llm/llm.h"
+#include "llm/backends.h"
 #include "llm/model.h"
 #include "llm/sampler.h"
 
 namespace wand::llm {
 
-std::string StopMatcher::feed(std::string_view piece) {
-  if (stopped_) return "";
-  pending_ += piece;
-  std::size_t cut = std::string::npos;
-  for (auto& s : stops_)
-    if (!s.empty()) cut = std::min(cut, pending_.find(s));
-  if (cut != std::string::npos) {
-    stopped_ = true;
-    std::string out = pending_.substr(0, cut);
-    pending_.clear();
-    return out;
-  }
-  // Hold back the longest tail that is a proper prefix of some stop sequence.
-  std::size_t hold = 0;
-  for (auto& s : stops_)
-    for (std::size_t k = std::min(s.size() - 1, pending_.size()); k > hold; --k)
-      if (pending_.compare(pending_.size() - k, k, s, 0, k) == 0) {
-        hold = k;
-        break;
-      }
-  std::string out = pending_.substr(0, pending_.size() - hold);
-  pending_.erase(0, pending_.size() - hold);
-  return out;
-}
-
-std::string StopMatcher::flush() {
-  std::string out = stopped_ ? "" : pending_;
-  pending_.clear();
-  return out;
-}
-
 namespace {
 
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// log p(t) under the model's distribution (before temperature and filtering), as servers report it.
+float log_softmax_at(std::span<const float> logits, Token t) {
+  float mx = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l - mx));
+  return static_cast<float>(logits[t] - mx - std::log(sum));
+}
 
 class LocalBackend final : public Backend {
  public:
@@ -111,6 +90,7 @@ class LocalBackend final : public Backend {
         }
         ++c.completion_tokens;
         history.push_back(t);
+        if (opt.logprobs) c.logprobs.push_back({tok.piece(t), log_softmax_at(*logits, t)});
         if (!emit(stop.feed(tok.piece(t))) || stop.stopped()) {
           c.finish_reason = "stop";
           break;
@@ -136,18 +116,7 @@ class LocalBackend final : public Backend {
 
 }  // namespace
 
-Result<std::unique_ptr<Backend>> open_backend(const std::string& spec, const BackendOptions& opt) {
-  std::string path;
-  if (spec.rfind("local:", 0) == 0) {
-    path = spec.substr(6);
-  } else if (spec.size() > 5 && spec.substr(spec.size() - 5) == ".gguf" && spec.find("://") == std::string::npos) {
-    path = spec;
-  } else if (spec.rfind("openai:", 0) == 0) {
-    return Error{fmt::format("model '{}': the OpenAI-compatible client is not built yet (issue 4); use local:PATH.gguf",
-                             spec)};
-  } else {
-    return Error{fmt::format("model '{}': expected local:PATH.gguf or openai:URL/MODEL", spec)};
-  }
+Result<std::unique_ptr<Backend>> open_local_backend(const std::string& path, const BackendOptions& opt) {
   auto model = Model::load(path);
   if (!model) return model.error();
   return std::unique_ptr<Backend>(new LocalBackend("local:" + path, *model, opt));
