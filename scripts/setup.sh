@@ -9,9 +9,11 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libseccomp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libicu-dev libtorch-dev
+  libicu-dev libtorch-dev libcurl4-openssl-dev libcpp-httplib-dev
   python3 python3-numpy python3-sympy nodejs bubblewrap
 )
+# npm comes with some Node.js builds; Debian ships it as its own package.
+command -v npm >/dev/null || PACKAGES+=(npm)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +23,11 @@ if ((${#missing[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The official OpenAI client, for the test that talks to `wand serve` (pinned in package-lock.json).
+if [ ! -d tests/node/node_modules/openai ]; then
+  npm ci --prefix tests/node --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
