@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libseccomp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libicu-dev libtorch-dev libcurl4-openssl-dev libcpp-httplib-dev
+  libicu-dev libtorch-dev libcurl4-openssl-dev libcpp-httplib-dev clang libclang-rt-14-dev
   python3 python3-numpy python3-sympy nodejs bubblewrap
 )
 # npm comes with some Node.js builds; Debian ships it as its own package.
