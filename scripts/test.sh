@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs, builds and runs the whole test suite (unit, integration, security).
+# Installs, builds and runs the whole test suite (see the README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
