@@ -29,6 +29,22 @@ Json Verdict::to_json() const {
   Json j = {{"passed", passed}, {"error_class", to_string(error)}, {"reward", reward}, {"feedback", feedback}};
   if (!exception_type.empty()) j["exception"] = exception_type;
   if (line) j["line"] = line;
+  if (!answer.empty()) j["answer"] = answer;
+  if (!tests.empty()) {
+    int passed_tests = 0;
+    Json ts = Json::array();
+    for (auto& t : tests) {
+      passed_tests += t.passed;
+      Json x = {{"test", t.index}, {"passed", t.passed}, {"source", t.source}};
+      if (!t.expected.empty()) x["expected"] = t.expected;
+      if (!t.got.empty()) x["got"] = t.got;
+      if (!t.error.empty()) x["error"] = t.error;
+      ts.push_back(std::move(x));
+    }
+    j["tests_passed"] = passed_tests;
+    j["tests_total"] = tests.size();
+    j["tests"] = std::move(ts);
+  }
   return j;
 }
 

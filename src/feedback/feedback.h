@@ -3,6 +3,7 @@
 #pragma once
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,15 @@ struct RewardMap {
   double pass = 1.0;
 };
 
+// One test of a sample: an assertion judged on its own, or one stdin/stdout case.
+struct TestResult {
+  int index = 0;
+  bool passed = false;
+  std::string source;           // the assertion, or the case's input (clipped)
+  std::string expected, got;    // where derivable: `assert f(x) == y` sides, expected vs actual output
+  std::string error;            // an exception other than AssertionError, or the run's status
+};
+
 struct Verdict {
   bool passed = false;
   ErrorClass error = ErrorClass::none;
@@ -32,6 +42,8 @@ struct Verdict {
   int line = 0;                // where, in the judged program
   std::string feedback;        // short text meant to be pasted into a prompt
   double reward = 0;
+  std::vector<TestResult> tests;  // per test, when the task has several
+  std::string answer;             // answer tasks: what the program answered
   Json to_json() const;
 };
 
@@ -54,6 +66,49 @@ Verdict judge_answer(const sandbox::ExecResult& r, const std::string& expected, 
 // stdin/stdout tasks: equal up to line endings, trailing whitespace and trailing blank lines;
 // with float_tol, numeric tokens may differ by that relative amount.
 bool outputs_match(std::string_view got, std::string_view expected, std::optional<double> float_tol = {});
+
+// --- tasks in the field's formats, prepared for the sandbox and judged (tasks.cpp)
+
+// asserts: HumanEval (prompt + completion + test + check(entry_point)) and MBPP (code + test_list);
+// stdio: input/expected-output cases (APPS/CodeContests style); answer: GSM8K and PAL's math sets.
+enum class TaskKind { asserts, stdio, answer };
+
+struct Task {
+  std::string task_id;
+  TaskKind kind = TaskKind::asserts;
+  std::string format;     // humaneval, mbpp, stdio, gsm8k, pal
+  std::string prompt;     // HumanEval: prepended to each completion; answer tasks: the question
+  std::string reference;  // the dataset's own solution (canonical_solution / code / solutions[0])
+  std::string test, entry_point;                        // HumanEval
+  std::vector<std::string> test_list;                   // MBPP
+  std::string setup;                                    // MBPP test_setup_code
+  std::vector<std::pair<std::string, std::string>> io;  // stdio: stdin -> expected stdout
+  std::string expected;                                 // answer tasks
+};
+
+// Reads a JSONL dataset; the format is recognised from the first record's fields, and every
+// record must have that format's fields (errors name the file, line and field). Records without
+// a task_id get their 0-based index.
+Result<std::vector<Task>> load_tasks(const std::string& path);
+
+struct JudgeOptions {
+  double timeout_s = 10;
+  // Answer tasks: "auto" (solution() if defined, else the variable `answer`, else the last
+  // printed line), "last-line", "var:NAME" or "call:NAME".
+  std::string answer = "auto";
+  std::optional<double> float_tol;  // stdio: numeric tokens may differ by this relative amount
+  bool partial_credit = false;      // reward failing samples by the fraction of tests passed
+  RewardMap rewards;
+};
+
+// What the sandbox runs for one sample: one request, or one per case for stdio tasks.
+struct Submission {
+  std::vector<sandbox::ExecRequest> requests;
+  std::string nonce;  // marks the harness's report lines in stdout
+};
+Submission prepare(const Task& task, const std::string& completion, const JudgeOptions& opt);
+Verdict judge(const Task& task, const Submission& sub, std::span<const sandbox::ExecResult> results,
+              const JudgeOptions& opt);
 
 // The unbiased estimator of Chen et al. (2021): 1 - C(n-c, k) / C(n, k).
 double pass_at_k(int n, int c, int k);

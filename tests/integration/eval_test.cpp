@@ -62,37 +62,6 @@ TEST_F(HumanEval, EveryStubbedSolutionFails) {
   EXPECT_GT(wrong, 100);  // most fail an assert; the rest fail on None before one
 }
 
-TEST(Gsm8k, ProgramOfThoughtAnswerCheckOnLabelledAnswers) {
-  std::string path = std::string(WAND_SHARED_DATA) + "/pal-math/gsm.jsonl";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not found: needs ../shared/data beside the repo";
-  std::vector<std::string> targets;
-  ASSERT_TRUE(for_each_json_line(path, [&](int, const Json& j) -> VoidResult {
-    targets.push_back(j["target"].dump());  // integers and decimals, as labelled
-    return ok_status();
-  }));
-  ASSERT_EQ(targets.size(), 1319u);  // GSM8K's test split
-  // Labelled answers through real runs: assigned and printed it passes, off by one it fails.
-  // Every fourth problem keeps the suite fast; the answers span 0 to millions and decimals.
-  std::vector<std::string> picked;
-  for (std::size_t i = 0; i < targets.size(); i += 4) picked.push_back(targets[i]);
-  targets = picked;
-  std::vector<sandbox::ExecRequest> reqs;
-  for (const auto& t : targets)
-    for (const char* expr : {"answer = {}", "answer = {} + 1"}) {
-      sandbox::ExecRequest r;
-      r.code = fmt::format(fmt::runtime(std::string(expr) + "\nprint(answer)\n"), t);
-      reqs.push_back(r);
-    }
-  auto results = shared_sandbox().run_batch(reqs);
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    auto right = feedback::judge_answer(results[2 * i], targets[i], reqs[2 * i].code);
-    auto off = feedback::judge_answer(results[2 * i + 1], targets[i], reqs[2 * i + 1].code);
-    EXPECT_TRUE(right.passed) << targets[i] << ": " << right.feedback;
-    EXPECT_FALSE(off.passed) << targets[i];
-    EXPECT_EQ(off.error, ErrorClass::wrong_answer) << targets[i];
-  }
-}
-
 TEST(Judge, ClassesRewardsAndFeedbackFromRealRuns) {
   struct Case {
     const char* code;

@@ -1,0 +1,254 @@
+// Tasks in the field's formats, judged in the real sandbox: each assertion on its own, stdin/stdout
+// cases, answers (GSM8K, PAL), and the loaders' errors. Real data from ../shared/data where present.
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "feedback/feedback.h"
+#include "support.h"
+
+namespace wand::test {
+namespace {
+using feedback::ErrorClass;
+using feedback::Task;
+
+std::string shared(const std::string& rel) { return std::string(WAND_SHARED_DATA) + "/" + rel; }
+
+std::string write_jsonl(const std::string& name, const std::vector<Json>& rows) {
+  auto path = std::filesystem::temp_directory_path() / fmt::format("wand-tasks-{}-{}", getpid(), name);
+  std::ofstream f(path);
+  for (auto& r : rows) f << r.dump() << "\n";
+  return path.string();
+}
+
+// Judges completion i against task i, all in one batch.
+std::vector<feedback::Verdict> judge_all(const std::vector<Task>& tasks, const std::vector<std::string>& completions,
+                                         const feedback::JudgeOptions& opt = {}) {
+  std::vector<feedback::Submission> subs;
+  std::vector<sandbox::ExecRequest> reqs;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    subs.push_back(feedback::prepare(tasks[i], completions[i], opt));
+    for (auto& r : subs.back().requests) reqs.push_back(r);
+  }
+  auto results = shared_sandbox().run_batch(reqs);
+  std::vector<feedback::Verdict> out;
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    std::span<const sandbox::ExecResult> rs(results.data() + k, subs[i].requests.size());
+    k += rs.size();
+    out.push_back(feedback::judge(tasks[i], subs[i], rs, opt));
+  }
+  return out;
+}
+
+std::vector<Task> load(const std::string& path) {
+  auto t = feedback::load_tasks(path);
+  EXPECT_TRUE(t.ok()) << t.error().message;
+  return t.ok() ? std::move(t.value()) : std::vector<Task>{};
+}
+
+TEST(Tasks, HumanEvalEachAssertionJudgedReferencesPassStubsAndEarlyExitsFail) {
+  if (!std::filesystem::exists(shared("humaneval/HumanEval.jsonl"))) GTEST_SKIP() << "needs ../shared/data";
+  auto tasks = load(shared("humaneval/HumanEval.jsonl"));
+  ASSERT_EQ(tasks.size(), 164u);
+  std::vector<std::string> refs;
+  for (auto& t : tasks) refs.push_back(t.reference);
+  auto v = judge_all(tasks, refs);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    EXPECT_TRUE(v[i].passed) << tasks[i].task_id << ": " << v[i].feedback;
+    EXPECT_FALSE(v[i].tests.empty()) << tasks[i].task_id;
+    for (auto& t : v[i].tests) EXPECT_TRUE(t.passed) << tasks[i].task_id << " " << t.source;
+  }
+  // Stubs fail with a failing test named; an early os._exit(0) does not skip the tests.
+  std::vector<Task> some(tasks.begin(), tasks.begin() + 40);
+  std::vector<std::string> stubs, exits;
+  for (std::size_t i = 0; i < some.size(); ++i) {
+    stubs.push_back("    return None\n");
+    exits.push_back("    pass\nimport os\nos._exit(0)\n");
+  }
+  for (auto& s : judge_all(some, stubs)) {
+    EXPECT_FALSE(s.passed);
+    EXPECT_LT(s.reward, 0);
+    EXPECT_TRUE(std::any_of(s.tests.begin(), s.tests.end(), [](auto& t) { return !t.passed; })) << s.feedback;
+  }
+  for (auto& s : judge_all(some, exits)) {
+    EXPECT_FALSE(s.passed);
+    EXPECT_EQ(s.feedback, "The program exited before its tests ran.");
+  }
+}
+
+TEST(Tasks, PerAssertionVerdictsWithExpectedGotAndPartialCredit) {
+  auto path = write_jsonl("he.jsonl", {{{"task_id", "T/0"},
+                                        {"prompt", "def add(a, b):\n"},
+                                        {"canonical_solution", "    return a + b\n"},
+                                        {"entry_point", "add"},
+                                        {"test",
+                                         "def check(candidate):\n    assert candidate(1, 1) == 2\n"
+                                         "    xs = [3, 4]\n    assert candidate(*xs) == 7\n"
+                                         "    assert candidate(2, 2) == 4\n    for i in range(3):\n"
+                                         "        assert candidate(i, 0) == i\n"}}});
+  auto tasks = load(path);
+  ASSERT_EQ(tasks.size(), 1u);
+  feedback::JudgeOptions partial;
+  partial.partial_credit = true;
+  // Wrong only when a == 3: the second assertion fails, the rest pass.
+  auto v = judge_all(tasks, {"    return a + b + (a == 3)\n"}, partial)[0];
+  EXPECT_FALSE(v.passed);
+  EXPECT_EQ(v.error, ErrorClass::wrong_answer);
+  ASSERT_EQ(v.tests.size(), 4u);  // the loop counts as one test
+  EXPECT_TRUE(v.tests[0].passed);
+  EXPECT_FALSE(v.tests[1].passed);
+  EXPECT_EQ(v.tests[1].expected, "7");
+  EXPECT_EQ(v.tests[1].got, "8");
+  EXPECT_EQ(v.tests[1].source, "assert candidate(*xs) == 7");
+  EXPECT_TRUE(v.tests[2].passed);
+  EXPECT_TRUE(v.tests[3].passed);
+  EXPECT_NEAR(v.reward, -0.3 + 1.3 * 3 / 4, 1e-9);
+  EXPECT_NE(v.feedback.find("1 of 4 tests failed"), std::string::npos) << v.feedback;
+  EXPECT_NE(v.feedback.find("expected 7, got 8"), std::string::npos) << v.feedback;
+  // An exception in the candidate is a runtime error, as it is without the harness.
+  auto e = judge_all(tasks, {"    return a / (a - 1) + b\n"})[0];
+  EXPECT_EQ(e.error, ErrorClass::runtime_error);
+  EXPECT_EQ(e.exception_type, "ZeroDivisionError");
+  EXPECT_DOUBLE_EQ(e.reward, -0.6);
+  auto ok = judge_all(tasks, {tasks[0].reference})[0];
+  EXPECT_TRUE(ok.passed) << ok.feedback;
+  std::filesystem::remove(path);
+}
+
+TEST(Tasks, MbppFormatWithSetupCode) {
+  // MBPP itself is not in ../shared/data; its format, with records shaped as in the dataset.
+  auto path = write_jsonl(
+      "mbpp.jsonl",
+      {{{"task_id", 11},
+        {"text", "Write a python function to remove first and last occurrence of a given character from the string."},
+        {"code", "def remove_Occ(s,ch): \n    s = s.replace(ch, '', 1)\n    i = s.rfind(ch)\n    return s[:i] + s[i+1:] "
+                 "if i >= 0 else s"},
+        {"test_list", {"assert remove_Occ(\"hello\",\"l\") == \"heo\"", "assert remove_Occ(\"abcda\",\"a\") == \"bcd\"",
+                       "assert remove_Occ(\"PHP\",\"P\") == \"H\"", "assert remove_Occ(\"aaa\",\"a\") == \"a\""}},
+        {"test_setup_code", ""}},
+       {{"task_id", 12},
+        {"text", "Scale a value by the module's factor."},
+        {"code", "def scale(x):\n    return x * FACTOR"},
+        {"test_list", {"assert scale(2) == 6", "assert scale(0) == 0"}},
+        {"test_setup_code", "FACTOR = 3"}}});
+  auto tasks = load(path);
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks[0].format, "mbpp");
+  EXPECT_EQ(tasks[0].task_id, "11");
+  auto refs = judge_all(tasks, {tasks[0].reference, tasks[1].reference});
+  for (auto& v : refs) {
+    EXPECT_TRUE(v.passed) << v.feedback;
+    EXPECT_GT(v.tests.size(), 1u);
+  }
+  auto wrong = judge_all(tasks, {"def remove_Occ(s, ch):\n    return s.replace(ch, '')", "def scale(x):\n    return x * 3"});
+  // Removing every occurrence agrees with the first three tests and not the fourth.
+  EXPECT_FALSE(wrong[0].passed);
+  ASSERT_EQ(wrong[0].tests.size(), 4u);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(wrong[0].tests[i].passed) << i;
+  EXPECT_FALSE(wrong[0].tests[3].passed);
+  EXPECT_EQ(wrong[0].tests[3].expected, "'a'");
+  EXPECT_EQ(wrong[0].tests[3].got, "''");
+  EXPECT_TRUE(wrong[1].passed) << wrong[1].feedback;
+  std::filesystem::remove(path);
+}
+
+TEST(Tasks, StdinStdoutCasesWithNormalisationToleranceAndErrors) {
+  auto path = write_jsonl("stdio.jsonl",
+                          {{{"problem_id", 7},
+                            {"question", "Print the sum and the mean of the numbers on one line."},
+                            {"input_output", Json{{"inputs", {"1 2 3\n", "10 20\n"}}, {"outputs", {"6\n2.0\n", "30\n15.0\n"}}}.dump()},
+                            {"solutions", Json::array({"xs = list(map(int, input().split()))\nprint(sum(xs))\nprint(sum(xs) / len(xs))\n"}).dump()}}});
+  auto tasks = load(path);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].kind, feedback::TaskKind::stdio);
+  ASSERT_EQ(tasks[0].io.size(), 2u);
+  auto ref = judge_all(tasks, {tasks[0].reference})[0];
+  EXPECT_TRUE(ref.passed) << ref.feedback;
+  // Trailing spaces and CRLF are normalised away; 2.0000001 matches only with a tolerance.
+  std::string sloppy = "xs = list(map(int, input().split()))\nprint(sum(xs), end='  \\r\\n')\nprint(sum(xs) / len(xs) + 1e-7)\n";
+  EXPECT_FALSE(judge_all(tasks, {sloppy})[0].passed);
+  feedback::JudgeOptions tol;
+  tol.float_tol = 1e-6;
+  EXPECT_TRUE(judge_all(tasks, {sloppy}, tol)[0].passed);
+  auto wrong = judge_all(tasks, {"print(6)\nprint(2.0)\n"})[0];
+  EXPECT_FALSE(wrong.passed);
+  EXPECT_EQ(wrong.error, ErrorClass::wrong_answer);
+  ASSERT_EQ(wrong.tests.size(), 2u);
+  EXPECT_TRUE(wrong.tests[0].passed);
+  EXPECT_FALSE(wrong.tests[1].passed);
+  EXPECT_NE(wrong.feedback.find("expected `30"), std::string::npos) << wrong.feedback;
+  auto crash = judge_all(tasks, {"import sys\nxs = input().split()\nprint(1 / (len(xs) - 2))\n"})[0];
+  EXPECT_EQ(crash.error, ErrorClass::runtime_error);
+  EXPECT_NE(crash.feedback.find("ZeroDivisionError"), std::string::npos) << crash.feedback;
+  std::filesystem::remove(path);
+}
+
+TEST(Tasks, AnswersFromPalMathAndGsm8k) {
+  std::string gsm = shared("pal-math/gsm.jsonl");
+  if (!std::filesystem::exists(gsm)) GTEST_SKIP() << gsm << " not found: needs ../shared/data";
+  auto all = load(gsm);
+  ASSERT_EQ(all.size(), 1319u);
+  EXPECT_EQ(all[0].format, "pal");
+  EXPECT_EQ(all[0].expected, "18");
+  std::vector<Task> tasks;
+  for (std::size_t i = 0; i < all.size(); i += 8) tasks.push_back(all[i]);
+  // Three ways to answer, by the automatic rule: solution(), `answer`, or the last printed line.
+  std::vector<std::string> by_call, by_var_off, by_print;
+  for (auto& t : tasks) {
+    by_call.push_back(fmt::format("def solution():\n    return {}\n", t.expected));
+    by_var_off.push_back(fmt::format("answer = {} + 1\n", t.expected));
+    by_print.push_back(fmt::format("print('working...')\nprint({})\n", t.expected));
+  }
+  auto call = judge_all(tasks, by_call), off = judge_all(tasks, by_var_off), print = judge_all(tasks, by_print);
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    EXPECT_TRUE(call[i].passed) << tasks[i].expected << ": " << call[i].feedback;
+    EXPECT_FALSE(off[i].passed) << tasks[i].expected;
+    EXPECT_EQ(off[i].error, ErrorClass::wrong_answer);
+    EXPECT_TRUE(print[i].passed) << tasks[i].expected << ": " << print[i].feedback;
+  }
+  // GSM8K's own format: the final answer follows "####".
+  auto path = write_jsonl("gsm8k.jsonl", {{{"question", "Ann has 1,200 pens and sells 200. How many are left?"},
+                                           {"answer", "1200 - 200 = <<1200-200=1000>>1000\n#### 1,000"}}});
+  auto g = load(path);
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0].format, "gsm8k");
+  feedback::JudgeOptions var;
+  var.answer = "var:left";
+  auto named = judge_all(g, {"left = 1200 - 200\nanswer = 5\n"}, var)[0];
+  EXPECT_TRUE(named.passed) << named.feedback;
+  EXPECT_EQ(named.answer, "1000");
+  auto missing = judge_all(g, {"answer = 1000\n"}, var)[0];
+  EXPECT_EQ(missing.error, ErrorClass::runtime_error);
+  EXPECT_NE(missing.feedback.find("defines no 'left'"), std::string::npos) << missing.feedback;
+  std::filesystem::remove(path);
+}
+
+TEST(Tasks, LoaderErrorsNameTheFileLineAndField) {
+  auto unknown = write_jsonl("unknown.jsonl", {{{"foo", 1}, {"bar", 2}}});
+  auto r = feedback::load_tasks(unknown);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("line 1: unrecognised record (fields: bar, foo)"), std::string::npos)
+      << r.error().message;
+  auto missing = write_jsonl("missing.jsonl", {{{"task_id", "a"}, {"prompt", "p"}, {"test", "t"}, {"entry_point", "f"},
+                                                {"canonical_solution", "x"}},
+                                               {{"task_id", "b"}, {"prompt", "p"}, {"test", "t"}, {"entry_point", "f"}}});
+  r = feedback::load_tasks(missing);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("line 2: field 'canonical_solution' is missing"), std::string::npos)
+      << r.error().message;
+  auto no_final = write_jsonl("nofinal.jsonl", {{{"question", "q"}, {"answer", "no marker"}}});
+  r = feedback::load_tasks(no_final);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("'#### N'"), std::string::npos);
+  auto bad_io = write_jsonl("badio.jsonl", {{{"inputs", {"1"}}, {"outputs", Json::array()}}});
+  r = feedback::load_tasks(bad_io);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("equal, non-zero length"), std::string::npos);
+  for (auto& p : {unknown, missing, no_final, bad_io}) std::filesystem::remove(p);
+}
+
+}  // namespace
+}  // namespace wand::test
