@@ -165,7 +165,7 @@ int run_eval(const EvalArgs& a) {
 
   sandbox::Options o;
   o.cells = a.cells;
-  o.preload = {};  // benchmark programs use the standard library; lean cells fork faster
+  o.preload = feedback::kEvalPreload;
   auto sb = sandbox::Sandbox::create(o);
   if (!sb) {
     fmt::print(stderr, "wand eval: sandbox unavailable: {}\n", sb.error().message);
