@@ -156,8 +156,8 @@ namespace {
 
 class OpenAIBackend final : public Backend {
  public:
-  OpenAIBackend(std::string spec, OpenAIEndpoint ep, const BackendOptions& opt)
-      : spec_(std::move(spec)), ep_(std::move(ep)), opt_(opt), slots_(std::max(1, opt.concurrency)) {
+  OpenAIBackend(OpenAIEndpoint ep, const BackendOptions& opt)
+      : ep_(std::move(ep)), opt_(opt), slots_(std::max(1, opt.concurrency)) {
     if (opt_.api_key.empty())
       for (const char* var : {"WAND_API_KEY", "OPENAI_API_KEY"})
         if (const char* k = std::getenv(var); k && *k) {
@@ -491,7 +491,6 @@ class OpenAIBackend final : public Backend {
     return ex;
   }
 
-  std::string spec_;
   OpenAIEndpoint ep_;
   BackendOptions opt_;
   std::counting_semaphore<> slots_;
@@ -503,7 +502,7 @@ class OpenAIBackend final : public Backend {
 Result<std::unique_ptr<Backend>> open_openai_backend(const std::string& spec, const BackendOptions& opt) {
   auto ep = parse_openai_spec(spec);
   if (!ep) return ep.error();
-  auto backend = std::make_unique<OpenAIBackend>(spec, *ep, opt);
+  auto backend = std::make_unique<OpenAIBackend>(*ep, opt);
   if (auto r = backend->resolve_model(); !r) return Error{fmt::format("model '{}': {}", spec, r.error().message)};
   return std::unique_ptr<Backend>(std::move(backend));
 }
