@@ -1,6 +1,4 @@
 // Answer checks (program-of-thought) and stdin/stdout comparison.
-#include <fmt/core.h>
-
 #include <cctype>
 #include <cmath>
 #include <sstream>
@@ -105,20 +103,6 @@ bool outputs_match(std::string_view got, std::string_view expected, std::optiona
     }
   }
   return true;
-}
-
-Verdict judge_answer(const sandbox::ExecResult& r, const std::string& expected, const std::string& program,
-                     const RewardMap& rewards) {
-  Verdict v = judge_asserts(r, program, rewards);  // error classes of a run that did not finish
-  if (!v.passed) return v;
-  std::string got = last_printed_line(r.stdout_data);
-  if (answers_match(got, expected)) return v;
-  v.passed = false;
-  v.error = ErrorClass::wrong_answer;
-  v.reward = rewards.failing_tests;
-  v.feedback = got.empty() ? fmt::format("The program printed no answer (expected {}).", expected)
-                           : fmt::format("Wrong answer: got {}, expected {}.", got, expected);
-  return v;
 }
 
 }  // namespace wand::feedback

@@ -60,9 +60,6 @@ std::optional<double> parse_number(std::string_view s);
 bool answers_match(std::string_view got, std::string_view expected, double abs_tol = 1e-6, double rel_tol = 1e-12);
 // A program-of-thought run's answer: its last non-blank printed line.
 std::string last_printed_line(std::string_view stdout_text);
-// Judges a run whose answer is its last printed line.
-Verdict judge_answer(const sandbox::ExecResult& r, const std::string& expected, const std::string& program,
-                     const RewardMap& rewards = {});
 // stdin/stdout tasks: equal up to line endings, trailing whitespace and trailing blank lines;
 // with float_tol, numeric tokens may differ by that relative amount.
 bool outputs_match(std::string_view got, std::string_view expected, std::optional<double> float_tol = {});
