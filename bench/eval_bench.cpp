@@ -70,10 +70,7 @@ double baseline(const std::vector<std::string>& programs, std::size_t cores, dou
 void compare(const char* name, sandbox::Sandbox& sb, const std::vector<feedback::Task>& tasks,
              const std::vector<std::pair<std::size_t, std::string>>& samples, std::size_t cores, double timeout) {
   std::vector<std::string> classic;
-  for (auto& [t, completion] : samples) {
-    feedback::AssertTask a{tasks[t].task_id, tasks[t].prompt, tasks[t].reference, tasks[t].test, tasks[t].entry_point};
-    classic.push_back(feedback::humaneval_program(a, completion));
-  }
+  for (auto& [t, completion] : samples) classic.push_back(feedback::humaneval_program(tasks[t], completion));
   int base_ok = 0;
   double base = baseline(classic, cores, timeout, base_ok);
 

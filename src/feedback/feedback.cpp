@@ -110,27 +110,7 @@ double pass_at_k(int n, int c, int k) {
   return 1.0 - miss;
 }
 
-Result<std::vector<AssertTask>> load_humaneval(const std::string& path) {
-  std::vector<AssertTask> tasks;
-  auto read = for_each_json_line(path, [&](int n, const Json& j) -> VoidResult {
-    AssertTask t;
-    for (auto [field, out] : {std::pair{"task_id", &t.task_id}, {"prompt", &t.prompt}, {"test", &t.test},
-                              {"entry_point", &t.entry_point}, {"canonical_solution", &t.canonical_solution}}) {
-      if (!j.is_object() || !j.contains(field) || !j[field].is_string())
-        return Error{fmt::format("{} line {}: field '{}' missing or not a string (HumanEval format: task_id, "
-                                 "prompt, canonical_solution, test, entry_point)",
-                                 path, n, field)};
-      *out = j[field].get<std::string>();
-    }
-    tasks.push_back(std::move(t));
-    return ok_status();
-  });
-  if (!read) return read.error();
-  if (tasks.empty()) return Error{fmt::format("{}: no tasks", path)};
-  return tasks;
-}
-
-std::string humaneval_program(const AssertTask& task, const std::string& completion) {
+std::string humaneval_program(const Task& task, const std::string& completion) {
   return task.prompt + completion + "\n" + task.test + "\n" + "check(" + task.entry_point + ")\n";
 }
 

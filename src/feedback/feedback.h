@@ -115,11 +115,8 @@ Verdict judge(const Task& task, const Submission& sub, std::span<const sandbox::
 // The unbiased estimator of Chen et al. (2021): 1 - C(n-c, k) / C(n, k).
 double pass_at_k(int n, int c, int k);
 
-// A HumanEval-format task: the program is prompt + completion + test + check(entry_point).
-struct AssertTask {
-  std::string task_id, prompt, canonical_solution, test, entry_point;
-};
-Result<std::vector<AssertTask>> load_humaneval(const std::string& path);
-std::string humaneval_program(const AssertTask& task, const std::string& completion);
+// A HumanEval task's program exactly as HumanEval's own harness builds it:
+// prompt + completion + test + check(entry_point) (judged with judge_asserts; the baseline form).
+std::string humaneval_program(const Task& task, const std::string& completion);
 
 }  // namespace wand::feedback

@@ -17,12 +17,12 @@ class HumanEval : public ::testing::Test {
   void SetUp() override {
     if (!std::filesystem::exists(humaneval_path()))
       GTEST_SKIP() << humaneval_path() << " not found: the HumanEval tests need ../shared/data beside the repo";
-    auto t = feedback::load_humaneval(humaneval_path());
+    auto t = feedback::load_tasks(humaneval_path());
     ASSERT_TRUE(t.ok()) << t.error().message;
     tasks = std::move(t.value());
   }
 
-  std::vector<feedback::Verdict> judge_all(const std::function<std::string(const feedback::AssertTask&)>& completion) {
+  std::vector<feedback::Verdict> judge_all(const std::function<std::string(const feedback::Task&)>& completion) {
     std::vector<std::string> programs;
     std::vector<sandbox::ExecRequest> reqs;
     for (const auto& t : tasks) {
@@ -38,12 +38,12 @@ class HumanEval : public ::testing::Test {
     return v;
   }
 
-  std::vector<feedback::AssertTask> tasks;
+  std::vector<feedback::Task> tasks;
 };
 
 TEST_F(HumanEval, AllReferenceSolutionsPass) {
   ASSERT_EQ(tasks.size(), 164u);
-  auto v = judge_all([](const feedback::AssertTask& t) { return t.canonical_solution; });
+  auto v = judge_all([](const feedback::Task& t) { return t.reference; });
   for (std::size_t i = 0; i < v.size(); ++i) {
     EXPECT_TRUE(v[i].passed) << tasks[i].task_id << ": " << v[i].feedback;
     EXPECT_EQ(v[i].reward, 1.0);
@@ -51,7 +51,7 @@ TEST_F(HumanEval, AllReferenceSolutionsPass) {
 }
 
 TEST_F(HumanEval, EveryStubbedSolutionFails) {
-  auto v = judge_all([](const feedback::AssertTask&) { return std::string("    return None\n"); });
+  auto v = judge_all([](const feedback::Task&) { return std::string("    return None\n"); });
   int wrong = 0;
   for (std::size_t i = 0; i < v.size(); ++i) {
     EXPECT_FALSE(v[i].passed) << tasks[i].task_id;

@@ -27,16 +27,18 @@ TEST(PassAtK, MatchesTheCombinatorialDefinition) {
 }
 
 TEST(HumanEvalFormat, ProgramIsPromptCompletionTestAndCheck) {
-  AssertTask t{"T/0", "def f(x):\n", "    return x\n", "def check(c):\n    assert c(1) == 1\n", "f"};
+  Task t;
+  t.task_id = "T/0", t.prompt = "def f(x):\n", t.reference = "    return x\n";
+  t.test = "def check(c):\n    assert c(1) == 1\n", t.entry_point = "f";
   EXPECT_EQ(humaneval_program(t, "    return x\n"),
             "def f(x):\n    return x\n\ndef check(c):\n    assert c(1) == 1\n\ncheck(f)\n");
 }
 
 TEST(HumanEvalFormat, BadFilesNameTheProblem) {
-  EXPECT_NE(load_humaneval("/nonexistent.jsonl").error().message.find("/nonexistent.jsonl"), std::string::npos);
+  EXPECT_NE(load_tasks("/nonexistent.jsonl").error().message.find("/nonexistent.jsonl"), std::string::npos);
   std::string path = ::testing::TempDir() + "bad_he.jsonl";
   std::ofstream(path) << "{\"task_id\": \"a\", \"prompt\": \"p\"}\n";
-  auto r = load_humaneval(path);
+  auto r = load_tasks(path);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("line 1"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("test"), std::string::npos) << r.error().message;
