@@ -1,4 +1,5 @@
 #include "feedback/feedback.h"
+#include "feedback/clip.h"
 
 #include <fmt/core.h>
 
@@ -17,10 +18,6 @@ std::string source_line(const std::string& program, int line) {
   return {};
 }
 
-std::string clip(std::string s, std::size_t n) {
-  if (s.size() > n) s = s.substr(0, n) + "…";
-  return s;
-}
 }  // namespace
 
 const char* to_string(ErrorClass c) { return kNames[static_cast<int>(c)]; }

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "feedback/feedback.h"
+#include "feedback/clip.h"
 
 extern const std::string_view wand_embedded_harness;
 
@@ -161,11 +162,6 @@ Reports split_reports(const std::string& out, const std::string& nonce) {
   return r;
 }
 
-std::string clip(std::string s, std::size_t n) {
-  if (s.size() > n) s = s.substr(0, n) + "…";
-  return s;
-}
-
 double reward_of(const Verdict& v, const JudgeOptions& opt) {
   if (opt.partial_credit && !v.passed && v.error == ErrorClass::wrong_answer && !v.tests.empty()) {
     double frac = 0;
@@ -176,7 +172,7 @@ double reward_of(const Verdict& v, const JudgeOptions& opt) {
   return v.reward;
 }
 
-Verdict judge_with_harness(const Task& task, const std::string& nonce, const sandbox::ExecResult& r,
+Verdict judge_with_harness(const std::string& nonce, const sandbox::ExecResult& r,
                            const std::string& program, const JudgeOptions& opt) {
   Verdict v = judge_asserts(r, program, opt.rewards);
   Reports rep = split_reports(r.stdout_data, nonce);
@@ -370,7 +366,7 @@ Verdict judge(const Task& task, const Submission& sub, std::span<const sandbox::
   }
   const std::string& program = sub.requests[0].code;
   switch (task.kind) {
-    case TaskKind::asserts: return judge_with_harness(task, sub.nonce, results[0], program, opt);
+    case TaskKind::asserts: return judge_with_harness(sub.nonce, results[0], program, opt);
     case TaskKind::answer: return judge_answer_run(task, sub.nonce, results[0], program, opt);
     case TaskKind::stdio: return judge_cases(task, results, program, opt);
   }

@@ -317,14 +317,11 @@ class OpenAIBackend final : public Backend {
     Clock::time_point t0;
     std::vector<Clock::time_point> first;
     std::vector<int> chunks;
-    bool usage = false, emitted = false, caller_stopped = false, done = false;
+    bool usage = false, emitted = false, caller_stopped = false;
     std::string error;
 
     bool on_event(std::string_view data) {
-      if (data == "[DONE]") {
-        done = true;
-        return true;
-      }
+      if (data == "[DONE]") return true;
       auto j = Json::parse(data, nullptr, false);
       if (j.is_discarded() || !j.is_object()) {
         error = fmt::format("an event is not JSON: {}", std::string(data.substr(0, 200)));

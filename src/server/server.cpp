@@ -178,16 +178,14 @@ struct Server::Impl {
   Options opt;
   httplib::Server http;
   std::atomic<uint64_t> next_id{1};
-  int64_t started = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
-
-  Impl(llm::Backend& b, Options o) : backend(b), opt(std::move(o)) {}
 
   static int64_t now_s() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
+  int64_t started = now_s();
+
+  Impl(llm::Backend& b, Options o) : backend(b), opt(std::move(o)) {}
 
   void reply_error(httplib::Response& res, const HttpError& e) {
     res.status = e.status;
