@@ -5,7 +5,9 @@
 //               that loops forever on every fourth task (timeout 1 s on both sides).
 // wand's side is what `wand eval` runs: every sample in a sandbox cell, with the harness that
 // judges each assertion on its own. Also reported: per-sample p50/p99 and the share of wall time
-// spent outside the sandboxed runs (dispatch, fork, collecting results).
+// spent outside the sandboxed runs (dispatch, fork, collecting results), and for the references
+// a floor: the same programs forked from one warm, unsandboxed interpreter with no isolation at
+// all, i.e. what a fork per sample costs on this machine before any sandboxing.
 // Usage: eval_bench [HumanEval.jsonl]   (default ../shared/data/humaneval/HumanEval.jsonl)
 #include <fcntl.h>
 #include <fmt/core.h>
@@ -20,6 +22,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/json.h"
 #include "common/thread_pool.h"
 #include "feedback/feedback.h"
 
@@ -67,8 +70,43 @@ double baseline(const std::vector<std::string>& programs, std::size_t cores, dou
   return s;
 }
 
+// The floor: a warm /usr/bin/python3 with the eval preloads forks one child per program, `cores`
+// children at a time; each child execs its program and exits. No namespaces, no limits.
+double fork_floor(const std::vector<std::string>& programs, std::size_t cores) {
+  std::string file = "/tmp/wand-eval-floor-" + std::to_string(getpid()) + ".json";
+  std::ofstream(file) << Json(programs).dump();
+  std::string modules;
+  for (const auto& m : feedback::kEvalPreload) modules += m + ",";
+  std::string script = fmt::format(
+      "import json, os, sys, time\n"
+      "for m in '{}'.split(','):\n    m and __import__(m)\n"
+      "progs = json.load(open('{}'))\n"
+      "t = time.perf_counter(); running = 0\n"
+      "for src in progs:\n"
+      "    if running == {}:\n        os.wait(); running -= 1\n"
+      "    if os.fork() == 0:\n"
+      "        fd = os.open('/dev/null', os.O_WRONLY); os.dup2(fd, 1); os.dup2(fd, 2)\n"
+      "        try:\n            exec(compile(src, 'main.py', 'exec'), {{'__name__': '__main__'}})\n"
+      "        finally:\n            os._exit(0)\n"
+      "    running += 1\n"
+      "while running:\n    os.wait(); running -= 1\n"
+      "print(time.perf_counter() - t)\n",
+      modules, file, cores);
+  std::ofstream(file + ".py") << script;
+  std::string out;
+  if (FILE* f = ::popen(("/usr/bin/python3 " + file + ".py").c_str(), "r")) {
+    char buf[64];
+    while (std::fgets(buf, sizeof buf, f)) out += buf;
+    ::pclose(f);
+  }
+  std::remove(file.c_str());
+  std::remove((file + ".py").c_str());
+  return out.empty() ? -1 : std::stod(out);
+}
+
 void compare(const char* name, sandbox::Sandbox& sb, const std::vector<feedback::Task>& tasks,
-             const std::vector<std::pair<std::size_t, std::string>>& samples, std::size_t cores, double timeout) {
+             const std::vector<std::pair<std::size_t, std::string>>& samples, std::size_t cores, double timeout,
+             bool with_floor) {
   std::vector<std::string> classic;
   for (auto& [t, completion] : samples) classic.push_back(feedback::humaneval_program(tasks[t], completion));
   int base_ok = 0;
@@ -102,6 +140,11 @@ void compare(const char* name, sandbox::Sandbox& sb, const std::vector<feedback:
              base / ours);
   fmt::print("  wand per sample: p50 {:.1f} ms, p99 {:.1f} ms; share of wall time outside the runs {:.0f}%\n",
              lat[lat.size() / 2] * 1e3, lat[std::min(lat.size() - 1, lat.size() * 99 / 100)] * 1e3, 100 * outside);
+  if (with_floor) {
+    double floor = fork_floor(classic, cores);
+    fmt::print("  floor: unsandboxed fork per sample, no harness      {:7.2f} s  ({:.2f}x the baseline: the most a\n"
+               "         fork-per-sample design can gain on this machine)\n", floor, base / floor);
+  }
 }
 
 }  // namespace
@@ -131,7 +174,7 @@ int main(int argc, char** argv) {
     for (int k = 0; k < 2; ++k) mixed.emplace_back(t, "    raise ValueError('not implemented')\n");
     mixed.emplace_back(t, t % 4 == 0 ? "    while True:\n        pass\n" : ref);
   }
-  compare("references", **sb, *tasks, refs, cores, 10);
-  compare("mixed", **sb, *tasks, mixed, cores, 1);
+  compare("references", **sb, *tasks, refs, cores, 10, true);
+  compare("mixed", **sb, *tasks, mixed, cores, 1, false);
   return 0;
 }

@@ -6,6 +6,7 @@
 def __wand_run_tests(__g, __src, __fn, __arg, __nonce):
     import ast, json, sys
     tree = ast.parse(__src)
+    lines = __src.splitlines()  # sliced per test: ast.get_source_segment splits the source on every call
     body, ns = tree.body, __g
     if __fn is not None:
         fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == __fn)
@@ -27,10 +28,11 @@ def __wand_run_tests(__g, __src, __fn, __arg, __nonce):
     total = failed = 0
     for stmt in body:
         code = compile(ast.Module([stmt], []), "<test>", "exec")
-        if not any(isinstance(n, ast.Assert) for n in ast.walk(stmt)):
+        if not isinstance(stmt, ast.Assert) and not any(isinstance(n, ast.Assert) for n in ast.walk(stmt)):
             exec(code, ns)  # set-up between the assertions
             continue
-        rec = {"test": total, "source": (ast.get_source_segment(__src, stmt) or "")[:300]}
+        src = "\n".join(lines[stmt.lineno - 1:stmt.end_lineno]).strip()
+        rec = {"test": total, "source": src[:300]}
         total += 1
         try:
             exec(code, ns)
