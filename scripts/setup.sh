@@ -11,6 +11,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libicu-dev libtorch-dev libcurl4-openssl-dev libcpp-httplib-dev clang libclang-rt-14-dev
   python3 python3-numpy python3-sympy nodejs bubblewrap
+  # An optimized libblas.so.3 for libtorch's and numpy's fp32 matmuls (Debian's default is the
+  # reference BLAS: wand-train ran 4x slower on it).
+  libopenblas0-pthread
 )
 # npm comes with some Node.js builds; Debian ships it as its own package.
 command -v npm >/dev/null || PACKAGES+=(npm)

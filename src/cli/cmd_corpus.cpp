@@ -7,7 +7,7 @@
 namespace wand::cli {
 
 Command add_corpus(CLI::App& app) {
-  auto* cmd = app.add_subcommand("corpus", "Write a synthetic word-problem training corpus (token shards + held-out sets)");
+  auto* cmd = app.add_subcommand("corpus", "Write a synthetic training corpus: word problems, function tasks, plain code and text (token shards + held-out sets)");
   struct Args {
     train::CorpusOptions opt;
     std::string mix = "pot=1";
@@ -15,13 +15,20 @@ Command add_corpus(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--out", a->opt.out_dir, "Output directory")->required();
-  cmd->add_option("--mix", a->mix, "Parts and weights: pot (question + program), cot (question + rationale)")
+  cmd->add_option("--mix", a->mix,
+                  "Parts and weights, e.g. code=0.5,text=0.5: pot (question + program), cot (question + rationale), "
+                  "func (function task: description + tests + function), code (plain code), text (plain text)")
       ->capture_default_str();
   cmd->add_option("--tokens", a->opt.tokens, "Training tokens to write")->capture_default_str();
   cmd->add_option("--seed", a->opt.seed, "Generator seed")->capture_default_str();
   cmd->add_option("--vocab", a->opt.vocab, "BPE vocabulary size to train")->capture_default_str();
   cmd->add_option("--tokenizer", a->opt.tokenizer, "Reuse this tokenizer GGUF instead of training one");
   cmd->add_option("--heldout", a->opt.held_out, "Problems per held-out set")->capture_default_str();
+  cmd->add_option("--shard-tokens", a->opt.shard_tokens, "Tokens per shard file (train-00000.bin, ...); 0 writes one train.bin")
+      ->capture_default_str();
+  cmd->add_option("--verify", a->opt.verify,
+                  "Items of each kind (problems, functions) executed in the sandbox before writing; 0 skips it")
+      ->capture_default_str();
   cmd->add_flag("--json", a->json, "Print the manifest as JSON");
   return [a] {
     auto mix = train::parse_mix(a->mix);
@@ -44,11 +51,20 @@ Command add_corpus(CLI::App& app) {
     if (a->json) {
       fmt::print("{}\n", m->dump(2));
     } else {
-      fmt::print("wrote {} tokens ({} vocabulary) to {}\n", (*m)["tokens"].get<long long>(), (*m)["vocab"].get<int>(),
-                 a->opt.out_dir);
-      for (auto& [part, n] : (*m)["documents"].items()) fmt::print("  {:<4} {} documents\n", part, n.get<long long>());
+      fmt::print("wrote {} tokens ({} vocabulary, {} shard{}) to {}\n", (*m)["tokens"].get<long long>(),
+                 (*m)["vocab"].get<int>(), (*m)["shards"].size(), (*m)["shards"].size() == 1 ? "" : "s", a->opt.out_dir);
+      for (auto& [part, n] : (*m)["documents"].items())
+        fmt::print("  {:<4} {} documents, {} tokens\n", part, n.get<long long>(), (*m)["part_tokens"][part].get<long long>());
+      const Json& h = (*m)["heldout"];
       fmt::print("  held out: {} problems (train templates, new numbers), {} (unseen templates)\n",
-                 (*m)["heldout"]["numbers"].get<long long>(), (*m)["heldout"]["templates"].get<long long>());
+                 h["numbers"].get<long long>(), h["templates"].get<long long>());
+      if (h.contains("functions"))
+        fmt::print("  held out: {} function tasks (train families, new inputs), {} (unseen families)\n",
+                   h["functions"].get<long long>(), h["functions_templates"].get<long long>());
+      if (const Json& v = (*m)["verified"]; v.is_object())
+        fmt::print("  verified in the sandbox: {}/{} programs give their answer, {}/{} functions pass their tests\n",
+                   v["problems"]["agreed"].get<long long>(), v["problems"]["checked"].get<long long>(),
+                   v["functions"]["passed"].get<long long>(), v["functions"]["checked"].get<long long>());
     }
     return kExitOk;
   };

@@ -4,30 +4,15 @@
 
 #include <fmt/core.h>
 
+#include "train/draw.h"
+
 namespace wand::train {
 namespace {
 
-const char* kNames[] = {"Ava", "Ben", "Chloe", "Dan", "Ella", "Finn", "Grace", "Hugo", "Ivy", "Jack", "Kira", "Leo",
-                        "Maya", "Noah", "Olive", "Paul", "Quinn", "Rosa", "Sam", "Tara", "Uma", "Vik", "Wendy", "Zoe"};
 const char* kThings[] = {"apples", "marbles", "stickers", "books", "pencils", "cookies", "stamps", "shells", "cards", "eggs",
                          "toys", "oranges", "coins", "beads", "flowers", "candles"};
 const char* kVehicles[] = {"car", "bus", "train", "truck"};
 const char* kItems[] = {"notebook", "pen", "ticket", "sandwich", "toy car", "plant", "mug", "ball", "hat", "kite"};
-
-// Draws for one problem; names and things never repeat within a problem.
-struct Draw {
-  std::mt19937_64& rng;
-  int num(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
-  template <std::size_t N>
-  const char* pick(const char* const (&list)[N]) { return list[num(0, N - 1)]; }
-  std::string name() { return pick(kNames); }
-  std::pair<std::string, std::string> two_names() {
-    std::string a = name(), b;
-    do b = name(); while (b == a);
-    return {a, b};
-  }
-  int variant(int n) { return num(0, n - 1); }
-};
 
 // Builds the three renderings together so they cannot drift apart.
 struct Build {

@@ -1,9 +1,11 @@
-// Synthetic, verifiable training data for wand's own model. Word problems come from templates
-// (quantities, rates, fractions, percentages, money, time, comparisons, unit conversions; one to
-// five steps), each rendered three ways that must agree: a Python program computing `answer`,
-// a step-by-step rationale, and the answer. Everything is deterministic in the seed.
-// Templates are split into train and held-out sets, so generalization to unseen phrasings is
-// measured, not only unseen numbers.
+// Synthetic, verifiable training data for wand's own model. Everything is deterministic in the seed.
+// - Word problems come from templates (quantities, rates, fractions, percentages, money, time,
+//   comparisons, unit conversions; one to five steps), each rendered three ways that must agree:
+//   a Python program computing `answer`, a step-by-step rationale, and the answer.
+// - Function tasks (MBPP-like) come from function families: a one-line description, a Python
+//   function, and assert tests whose expected values are computed in C++, not by the function.
+// Templates and families are split into train and held-out sets, so generalization to unseen
+// phrasings and functions is measured, not only unseen numbers.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -38,25 +40,66 @@ class ProblemGenerator {
   std::mt19937_64 rng_;
 };
 
+struct FunctionTask {
+  std::string name;                // the function's name
+  std::string description;         // "Write a function to ..."
+  std::string code;                // the function, `def name(...):` and its body
+  std::vector<std::string> tests;  // "assert name(...) == ..." lines
+  std::string text;                // the same task in prose, with worked examples and no code
+  int template_id = 0;             // the family; held-out families count from 100
+  std::string tests_text() const;  // the tests, one per line
+};
+// MBPP's record shape (task_id, text, code, test_list, test_setup_code), which `wand eval` reads.
+Json to_mbpp_json(const FunctionTask& t, long long task_id);
+
+class FunctionTaskGenerator {
+ public:
+  explicit FunctionTaskGenerator(uint64_t seed) : rng_(seed) {}
+  FunctionTask next(TemplateSet set);
+  static int template_count(TemplateSet set);
+
+ private:
+  std::mt19937_64 rng_;
+};
+
 
 }  // namespace wand::train
 
 namespace wand::train {
 
+// The parts a mixture is made of, and what a document of each looks like:
+//   pot   question + program          (the prompt `wand solve` uses, completed)
+//   cot   question + rationale        (the prompt `wand solve --method cot` uses, completed)
+//   func  description + tests + function (MBPP-like, the prompt of function_prompt())
+//   code  plain code: a function with its tests, or a word problem's program, no prose
+//   text  plain text: a word problem and its worked steps, or a function task told in prose
+inline const std::vector<std::string> kCorpusParts = {"pot", "cot", "func", "code", "text"};
+std::string function_prompt(const FunctionTask& t);  // "Task: ...\nTests:\n...\nCode:\n"
+
 // `wand corpus`: token shards for training plus held-out evaluation sets.
 struct CorpusOptions {
   std::string out_dir;
-  std::vector<std::pair<std::string, double>> mix = {{"pot", 1.0}};  // parts: pot, cot
+  std::vector<std::pair<std::string, double>> mix = {{"pot", 1.0}};  // parts from kCorpusParts
   long long tokens = 2'000'000;
   uint64_t seed = 1;
   int vocab = 512;
   int held_out = 1000;  // problems in each held-out set
   std::string tokenizer;  // an existing tokenizer GGUF to reuse ("" = train one)
+  int verify = 200;       // items per kind (problems, functions) executed in the sandbox; 0 = none
+  long long shard_tokens = 0;  // tokens per shard (train-00000.bin, ...); 0 = one file, train.bin
 };
-// Parses "pot=0.5,cot=0.5"; errors name the bad entry.
+// Parses "pot=0.5,cot=0.5" or "code=0.5,text=0.5"; errors name the bad entry.
 Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string& spec);
-// Writes DIR/tokenizer.gguf, DIR/train.bin (uint16 ids; <|bos|> doc <|eos|>), DIR/heldout-numbers.jsonl,
-// DIR/heldout-templates.jsonl and DIR/manifest.json; returns the manifest.
+// Writes DIR/tokenizer.gguf, DIR/train.bin or its shards (uint16 ids; <|bos|> doc <|eos|>), DIR/heldout-numbers.jsonl,
+// DIR/heldout-templates.jsonl, when the mix has a part made from function tasks also
+// DIR/heldout-functions.jsonl and DIR/heldout-functions-templates.jsonl (MBPP format), and
+// DIR/manifest.json; returns the manifest. With opt.verify, a sample of the training items is
+// executed in the sandbox first (verify_items) and the counts go in the manifest.
 Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(long long)>& progress = {});
+
+// Runs items in the sandbox: each problem's program must assign its answer, each function must
+// pass its tests. Returns {"problems": {"checked", "agreed"}, "functions": {"checked", "passed"},
+// "failures": [...]} (at most 10 failures, each with the item and what happened).
+Result<Json> verify_items(const std::vector<Problem>& problems, const std::vector<FunctionTask>& functions);
 
 }  // namespace wand::train

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <fstream>
@@ -21,8 +22,11 @@ Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string&
     std::string item = spec.substr(p, q == std::string::npos ? std::string::npos : q - p);
     auto eq = item.find('=');
     std::string name = item.substr(0, eq);
-    if (name != "pot" && name != "cot")
-      return Error{fmt::format("--mix: unknown part '{}' (parts: pot = question + program, cot = question + rationale)", name)};
+    if (std::find(kCorpusParts.begin(), kCorpusParts.end(), name) == kCorpusParts.end())
+      return Error{fmt::format("--mix: unknown part '{}' (parts: pot = question + program, cot = question + rationale, "
+                               "func = function task, code = plain code, text = plain text)", name)};
+    for (auto& [seen, _] : mix)
+      if (seen == name) return Error{fmt::format("--mix: part '{}' is given twice", name)};
     double w = 1.0;
     if (eq != std::string::npos) {
       try {
@@ -41,10 +45,37 @@ Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string&
 
 namespace {
 
-std::string document(const Problem& p, const std::string& part) {
-  // The documents are the prompt formats `wand solve` uses, completed.
-  return part == "pot" ? reason::pot_prompt(p.question) + p.program : reason::cot_prompt(p.question) + p.rationale;
-}
+bool uses_functions(const std::string& part) { return part == "func" || part == "code" || part == "text"; }
+
+// Draws the documents of every part. Word problems and function tasks come from their own
+// generators, so a mix of pot and cot draws exactly the problems it drew before parts were added.
+class Documents {
+ public:
+  explicit Documents(uint64_t seed) : problems_(seed), functions_(seed ^ 0xf00d), coin_(seed * 31 + 17) {}
+
+  // One document of `part`; `key` identifies its item, to keep it out of the held-out sets.
+  std::string next(const std::string& part, std::string& key) {
+    bool from_problem = part == "pot" || part == "cot" || (part != "func" && coin_() % 2 == 0);
+    if (from_problem) {
+      Problem p = problems_.next(TemplateSet::train);
+      key = p.question;
+      if (part == "pot") return reason::pot_prompt(p.question) + p.program;
+      if (part == "cot") return reason::cot_prompt(p.question) + p.rationale;
+      if (part == "code") return p.program;
+      return p.question + " " + p.rationale;  // text
+    }
+    FunctionTask f = functions_.next(TemplateSet::train);
+    key = f.tests_text();
+    if (part == "func") return function_prompt(f) + f.code;
+    if (part == "code") return f.code + "\n\n" + f.tests_text();
+    return f.text;
+  }
+
+ private:
+  ProblemGenerator problems_;
+  FunctionTaskGenerator functions_;
+  std::mt19937_64 coin_;
+};
 
 // Writes a vocabulary-only GGUF (what the trainer's export and `wand solve` read back).
 VoidResult write_tokenizer(const std::string& path, const llm::Tokenizer& tok) {
@@ -55,6 +86,10 @@ VoidResult write_tokenizer(const std::string& path, const llm::Tokenizer& tok) {
 }
 
 }  // namespace
+
+std::string function_prompt(const FunctionTask& t) {
+  return "Task: " + t.description + "\nTests:\n" + t.tests_text() + "Code:\n";
+}
 
 Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(long long)>& progress) {
   namespace fs = std::filesystem;
@@ -71,14 +106,19 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
     auto t = llm::Tokenizer::from_gguf(**f);
     if (!t) return t.error();
     tok = std::move(*t);
-  } else {  // trained on both renderings, so pot and cot models share one vocabulary
+  } else {  // trained on pot and cot always (so their models share one vocabulary) and the mix's other parts
     ProblemGenerator sample(opt.seed ^ 0x5eed);
     std::vector<std::string> texts;
     for (int i = 0; i < 4000; ++i) {
       Problem p = sample.next(TemplateSet::train);
-      texts.push_back(document(p, "pot"));
-      texts.push_back(document(p, "cot"));
+      texts.push_back(reason::pot_prompt(p.question) + p.program);
+      texts.push_back(reason::cot_prompt(p.question) + p.rationale);
     }
+    Documents more(opt.seed ^ 0x5eed5eed);
+    std::string key;
+    for (auto& [part, _] : opt.mix)
+      if (part != "pot" && part != "cot")
+        for (int i = 0; i < 4000; ++i) texts.push_back(more.next(part, key));
     tok = train_bpe(texts, opt.vocab);
   }
   if (tok.bos() < 0 || tok.eos() < 0 || tok.size() > 65535)
@@ -86,18 +126,52 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   std::string tok_path = (fs::path(opt.out_dir) / "tokenizer.gguf").string();
   if (auto r = write_tokenizer(tok_path, tok); !r) return r.error();
 
-  ProblemGenerator gen(opt.seed);
+  bool functions = false;
+  for (auto& [part, _] : opt.mix) functions |= uses_functions(part);
+  Json verified = nullptr;
+  if (opt.verify > 0) {  // the same generators and seed as the training stream
+    ProblemGenerator pg(opt.seed);
+    FunctionTaskGenerator fg(opt.seed ^ 0xf00d);
+    std::vector<Problem> ps;
+    std::vector<FunctionTask> fs;
+    for (int i = 0; i < opt.verify; ++i) ps.push_back(pg.next(TemplateSet::train));
+    for (int i = 0; functions && i < opt.verify; ++i) fs.push_back(fg.next(TemplateSet::train));
+    auto v = verify_items(ps, fs);
+    if (!v) return v.error();
+    verified = std::move(*v);
+    if (!verified["failures"].empty())
+      return Error{fmt::format("corpus: an item failed in the sandbox (a generator bug): {}", verified["failures"][0].dump())};
+  }
+
+  Documents gen(opt.seed);
   std::mt19937_64 pick(opt.seed * 7 + 3);
   std::uniform_real_distribution<double> u(0, total_w);
   std::unordered_set<std::string> seen;  // training questions, kept out of the held-out set
-  std::string bin_path = (fs::path(opt.out_dir) / "train.bin").string();
-  std::ofstream bin(bin_path, std::ios::binary | std::ios::trunc);
-  if (!bin) return Error{fmt::format("{}: cannot write", bin_path)};
+  // Shards from an earlier run in this directory would be read with the new ones.
+  for (const auto& e : fs::directory_iterator(opt.out_dir, ec))
+    if (auto n = e.path().filename().string(); n.rfind("train", 0) == 0 && e.path().extension() == ".bin") fs::remove(e.path(), ec);
+  std::vector<std::string> shards;
+  std::ofstream bin;
+  std::string bin_path;
+  long long in_shard = 0;
+  auto next_shard = [&]() -> VoidResult {
+    if (bin.is_open()) {
+      bin.close();
+      if (!bin) return Error{fmt::format("{}: write failed", bin_path)};
+    }
+    shards.push_back(opt.shard_tokens > 0 ? fmt::format("train-{:05}.bin", shards.size()) : "train.bin");
+    bin_path = (fs::path(opt.out_dir) / shards.back()).string();
+    bin.open(bin_path, std::ios::binary | std::ios::trunc);
+    if (!bin) return Error{fmt::format("{}: cannot write", bin_path)};
+    in_shard = 0;
+    return ok_status();
+  };
+  if (auto s = next_shard(); !s) return s.error();
   long long written = 0;
   std::map<std::string, long long> docs, part_tokens;
   std::vector<uint16_t> buf;
+  std::string key;
   while (written < opt.tokens) {
-    Problem p = gen.next(TemplateSet::train);
     double r = u(pick);
     std::string part = opt.mix.back().first;
     for (auto& [name, w] : opt.mix) {
@@ -107,12 +181,15 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
       }
       r -= w;
     }
-    seen.insert(p.question);
-    auto ids = tok.encode(document(p, part));
+    auto ids = tok.encode(gen.next(part, key));
+    seen.insert(key);
     buf.clear();
     buf.push_back(static_cast<uint16_t>(tok.bos()));
     for (auto id : ids) buf.push_back(static_cast<uint16_t>(id));
     buf.push_back(static_cast<uint16_t>(tok.eos()));
+    if (opt.shard_tokens > 0 && in_shard >= opt.shard_tokens)  // documents are never split
+      if (auto s = next_shard(); !s) return s.error();
+    in_shard += static_cast<long long>(buf.size());
     bin.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size() * 2));
     written += static_cast<long long>(buf.size());
     ++docs[part];
@@ -143,6 +220,33 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   auto ht = write_heldout("heldout-templates.jsonl", TemplateSet::held_out, opt.seed + 2000003);
   if (!hn) return hn.error();
   if (!ht) return ht.error();
+  Json heldout = {{"numbers", *hn}, {"templates", *ht}};
+  if (functions) {
+    auto write_functions = [&](const std::string& name, TemplateSet set, uint64_t seed) -> Result<long long> {
+      FunctionTaskGenerator g(seed);
+      std::ofstream out((fs::path(opt.out_dir) / name).string(), std::ios::trunc);
+      long long n = 0, skipped = 0;
+      std::unordered_set<std::string> mine;
+      while (n < opt.held_out && skipped <= 100000) {
+        FunctionTask f = g.next(set);
+        std::string k = f.tests_text();
+        if (seen.count(k) || !mine.insert(k).second) {
+          ++skipped;
+          continue;
+        }
+        out << to_mbpp_json(f, n).dump() << "\n";
+        ++n;
+      }
+      if (!out) return Error{fmt::format("{}: write failed", name)};
+      return n;
+    };
+    auto fn = write_functions("heldout-functions.jsonl", TemplateSet::train, opt.seed + 3000003);
+    auto ft = write_functions("heldout-functions-templates.jsonl", TemplateSet::held_out, opt.seed + 4000003);
+    if (!fn) return fn.error();
+    if (!ft) return ft.error();
+    heldout["functions"] = *fn;
+    heldout["functions_templates"] = *ft;
+  }
 
   Json mix = Json::object();
   for (auto& [name, w] : opt.mix) mix[name] = w / total_w;
@@ -153,12 +257,17 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
                    {"part_tokens", part_tokens},
                    {"tokenizer", "tokenizer.gguf"},
                    {"vocab", tok.size()},
-                   {"shards", {"train.bin"}},
-                   {"format", "uint16 little-endian token ids; each document is <|bos|> text <|eos|>"},
-                   {"prompt_formats", {{"pot", "Question: {question}\\nProgram:\\n"}, {"cot", "Question: {question}\\nAnswer: "}}},
-                   {"heldout", {{"numbers", *hn}, {"templates", *ht}}},
+                   {"shards", shards},
+                   {"format", "uint16 little-endian token ids; each document is <|bos|> text <|eos|>; shards in order"},
+                   {"prompt_formats", {{"pot", "Question: {question}\\nProgram:\\n"},
+                                       {"cot", "Question: {question}\\nAnswer: "},
+                                       {"func", "Task: {description}\\nTests:\\n{tests}Code:\\n"}}},
+                   {"heldout", heldout},
+                   {"verified", verified},
                    {"templates", {{"train", ProblemGenerator::template_count(TemplateSet::train)},
-                                  {"held_out", ProblemGenerator::template_count(TemplateSet::held_out)}}}};
+                                  {"held_out", ProblemGenerator::template_count(TemplateSet::held_out)}}},
+                   {"function_families", {{"train", FunctionTaskGenerator::template_count(TemplateSet::train)},
+                                          {"held_out", FunctionTaskGenerator::template_count(TemplateSet::held_out)}}}};
   std::ofstream((fs::path(opt.out_dir) / "manifest.json").string(), std::ios::trunc) << manifest.dump(2) << "\n";
   return manifest;
 }

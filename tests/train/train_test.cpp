@@ -109,6 +109,7 @@ TEST(Corpus, WritesShardsManifestAndDisjointHeldOutSets) {
   o.held_out = 50;
   o.vocab = 300;
   o.mix = {{"pot", 1}, {"cot", 1}};
+  o.verify = 0;  // verification has its own tests
   auto m = train::write_corpus(o);
   ASSERT_TRUE(m) << m.error().message;
   EXPECT_GE((*m)["tokens"].get<long long>(), 60000);
@@ -130,8 +131,109 @@ TEST(Corpus, WritesShardsManifestAndDisjointHeldOutSets) {
   EXPECT_EQ(n, 50);
   EXPECT_FALSE(train::parse_mix("pot=1,poetry=2"));
   EXPECT_FALSE(train::parse_mix("pot=-1"));
+  EXPECT_FALSE(train::parse_mix("code=1,code=2"));
+  auto mix = train::parse_mix("code=0.5,text=0.5,func=1");
+  ASSERT_TRUE(mix) << mix.error().message;
+  EXPECT_EQ(mix->size(), 3u);
   fs::remove_all(dir);
   fs::remove_all(again);
+}
+
+// Function tasks: every family, train and held out, draws functions that pass their own tests in
+// the sandbox (the expected values come from C++, not from the function), and a wrong function
+// is caught by the same check.
+TEST(Functions, PassTheirTestsInTheSandboxAndAWrongOneFails) {
+  train::FunctionTaskGenerator a(5), b(5);
+  std::vector<train::FunctionTask> tasks;
+  std::set<int> families;
+  for (auto set : {train::TemplateSet::train, train::TemplateSet::held_out})
+    for (int i = 0; i < 12 * train::FunctionTaskGenerator::template_count(set); ++i) {
+      auto t = a.next(set);
+      EXPECT_EQ(to_mbpp_json(t, i), to_mbpp_json(b.next(set), i));  // deterministic
+      families.insert(t.template_id);
+      EXPECT_EQ(t.code.rfind("def " + t.name + "(", 0), 0u) << t.code;
+      EXPECT_EQ(t.description.rfind("Write a function to ", 0), 0u);
+      EXPECT_GE(t.tests.size(), 3u);
+      for (auto& test : t.tests) EXPECT_EQ(test.rfind("assert " + t.name + "(", 0), 0u) << test;
+      EXPECT_EQ(t.text.find("def "), std::string::npos) << t.text;  // prose, no code
+      EXPECT_EQ(t.text.find("assert"), std::string::npos) << t.text;
+      tasks.push_back(std::move(t));
+    }
+  EXPECT_EQ(families.size(), std::size_t(train::FunctionTaskGenerator::template_count(train::TemplateSet::train) +
+                                         train::FunctionTaskGenerator::template_count(train::TemplateSet::held_out)));
+  // Every fifth function returns None instead: those must fail.
+  std::size_t broken = 0;
+  for (std::size_t i = 0; i < tasks.size(); i += 5, ++broken)
+    tasks[i].code = tasks[i].code.substr(0, tasks[i].code.find('\n') + 1) + "    return None\n";
+  auto v = train::verify_items({}, tasks);
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_EQ((*v)["functions"]["checked"].get<std::size_t>(), tasks.size());
+  EXPECT_EQ((*v)["functions"]["passed"].get<std::size_t>(), tasks.size() - broken) << (*v)["failures"].dump(1);
+  ASSERT_FALSE((*v)["failures"].empty());
+  EXPECT_EQ((*v)["failures"][0]["kind"], "function");
+  EXPECT_NE((*v)["failures"][0]["feedback"].get<std::string>().find("test"), std::string::npos);
+}
+
+// A mix of plain code and plain text: documents of both kinds from both generators, the sample
+// verified in the sandbox, and held-out function sets `wand eval` reads as MBPP.
+TEST(Corpus, MixesPlainCodeAndPlainText) {
+  auto dir = temp_dir("mix");
+  train::CorpusOptions o;
+  o.out_dir = dir.string();
+  o.tokens = 40000;
+  o.held_out = 30;
+  o.vocab = 320;
+  o.verify = 20;
+  o.shard_tokens = 15000;
+  o.mix = {{"code", 0.5}, {"text", 0.5}};
+  auto m = train::write_corpus(o);
+  ASSERT_TRUE(m) << m.error().message;
+  ASSERT_EQ((*m)["shards"].size(), 3u);  // 40,000 tokens in shards of >= 15,000
+  EXPECT_FALSE(fs::exists(dir / "train.bin"));
+  EXPECT_EQ((*m)["verified"]["problems"]["agreed"], 20);
+  EXPECT_EQ((*m)["verified"]["functions"]["passed"], 20);
+  EXPECT_EQ((*m)["heldout"]["functions"], 30);
+  EXPECT_EQ((*m)["heldout"]["functions_templates"], 30);
+  auto held = feedback::load_tasks((dir / "heldout-functions-templates.jsonl").string());
+  ASSERT_TRUE(held) << held.error().message;
+  ASSERT_EQ(held->size(), 30u);
+  EXPECT_EQ((*held)[0].format, "mbpp");
+
+  // Split train.bin into documents and sort them by what they hold.
+  auto f = llm::GgufFile::open((dir / "tokenizer.gguf").string());
+  ASSERT_TRUE(f);
+  auto tok = llm::Tokenizer::from_gguf(**f);
+  ASSERT_TRUE(tok);
+  std::string all;
+  for (auto& shard : (*m)["shards"]) {
+    auto bin = read_file(dir / shard.get<std::string>());
+    ASSERT_TRUE(bin) << shard;
+    all += *bin;
+  }
+  const std::string* bin = &all;
+  std::vector<llm::Token> doc;
+  int code = 0, text = 0, from_functions = 0, from_problems = 0;
+  for (std::size_t i = 0; i + 1 < bin->size(); i += 2) {
+    llm::Token t = static_cast<uint8_t>((*bin)[i]) | static_cast<uint8_t>((*bin)[i + 1]) << 8;
+    if (t == tok->bos()) {
+      doc.clear();
+    } else if (t == tok->eos()) {
+      std::string d = tok->decode(doc);
+      EXPECT_EQ(d.find("Question:"), std::string::npos) << d;  // no prompt formats in plain parts
+      bool is_code = d.find("def ") != std::string::npos || d.find("answer = ") != std::string::npos;
+      (is_code ? code : text)++;
+      (d.find("def ") != std::string::npos || d.find("function") != std::string::npos || d.find("For example") != std::string::npos
+           ? from_functions
+           : from_problems)++;
+    } else {
+      doc.push_back(t);
+    }
+  }
+  EXPECT_EQ(code, (*m)["documents"]["code"].get<int>());
+  EXPECT_EQ(text, (*m)["documents"]["text"].get<int>());
+  EXPECT_GT(from_functions, 20);
+  EXPECT_GT(from_problems, 20);
+  fs::remove_all(dir);
 }
 
 // wand-train on CPU: the loss goes down, and the exported GGUF's greedy continuation in the
@@ -144,6 +246,7 @@ TEST(Trainer, LossFallsAndTheExportGeneratesWhatTheTrainerDoes) {
   co.tokens = 150000;
   co.held_out = 10;
   co.vocab = 300;
+  co.verify = 0;
   ASSERT_TRUE(train::write_corpus(co));
   std::string cmd = std::string(WAND_TRAIN_BINARY) + " --data " + co.out_dir + " --out " + (dir / "run").string() +
                     " --steps 60 --batch 8 --seq 64 --dim 64 --layers 2 --heads 4 --kv-heads 2 --ffn 128"
@@ -189,6 +292,40 @@ TEST(Trainer, LossFallsAndTheExportGeneratesWhatTheTrainerDoes) {
   auto bad = train::export_model(eo);
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("bad.wckpt"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// --dtype bf16 (autocast: bfloat16 matmuls, fp32 weights and optimizer): the loss falls as in
+// fp32 and the log says which precision ran; an unknown dtype is refused, naming the value.
+TEST(Trainer, Bf16MixedPrecisionTrains) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  auto dir = temp_dir("bf16");
+  train::CorpusOptions co;
+  co.out_dir = (dir / "corpus").string();
+  co.tokens = 100000;
+  co.held_out = 10;
+  co.vocab = 300;
+  co.verify = 0;
+  co.shard_tokens = 40000;  // the trainer reads the shards in order
+  ASSERT_TRUE(train::write_corpus(co));
+  std::string base = std::string(WAND_TRAIN_BINARY) + " --data " + co.out_dir + " --out " + (dir / "run").string() +
+                     " --steps 50 --batch 8 --seq 64 --dim 64 --layers 2 --heads 4 --kv-heads 2 --ffn 128"
+                     " --warmup 10 --lr 3e-3 --log-every 10 --eval-every 0 --threads 2";
+  ASSERT_EQ(std::system((base + " --dtype bf16 2>/dev/null").c_str()), 0);
+  std::vector<double> losses;
+  ASSERT_TRUE(for_each_json_line((dir / "run/log.jsonl").string(), [&](int, const Json& j) -> VoidResult {
+    losses.push_back(j["loss"].get<double>());
+    EXPECT_EQ(j["dtype"], "bf16");
+    return ok_status();
+  }));
+  ASSERT_GE(losses.size(), 5u);
+  EXPECT_LT(losses.back(), losses.front() * 0.7) << "first " << losses.front() << " last " << losses.back();
+  EXPECT_TRUE(fs::exists(dir / "run/checkpoint.wckpt"));
+  std::string err = (dir / "err.txt").string();
+  EXPECT_NE(std::system((base + " --dtype fp8 2>" + err).c_str()), 0);
+  auto msg = read_file(err);
+  ASSERT_TRUE(msg);
+  EXPECT_NE(msg->find("fp8"), std::string::npos) << *msg;
   fs::remove_all(dir);
 }
 

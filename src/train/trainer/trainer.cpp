@@ -5,8 +5,11 @@
 // Output (--out DIR): checkpoint.wckpt (weights under their GGUF names; `wand export` turns it
 // into a GGUF), state.pt + state.step (model and optimizer, for --resume), log.jsonl (loss, lr,
 // tokens/s per logged step), curves.html (the loss curves), sample.txt (--sample's greedy ids).
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -35,9 +38,40 @@ struct Options {
   int save_every = 500, threads = 0;
   double lr = 1e-3, min_lr_ratio = 0.1, wd = 0.1, clip = 1.0;
   uint64_t seed = 1;
-  std::string device = "cpu", sample;
+  std::string device = "cpu", sample, dtype = "fp32";
   int sample_tokens = 48;
   bool resume = false;
+};
+
+// --dtype bf16: autocast while it lives. Matmuls run in bfloat16; the weights, the optimizer's
+// state, the norms and the loss stay in fp32 (mixed precision, so no loss scaling is needed).
+class Autocast {
+ public:
+  Autocast(torch::Device dev, bool on) : type_(dev.type()), on_(on) { set(on_); }
+  ~Autocast() {
+    if (!on_) return;
+    set(false);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  void set(bool enabled) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(type_, enabled);
+    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+#else
+    if (type_ == torch::kCUDA) {
+      at::autocast::set_enabled(enabled);
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    } else {
+      at::autocast::set_cpu_enabled(enabled);
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    }
+#endif
+  }
+  torch::DeviceType type_;
+  bool on_;
 };
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& w, double eps) {
@@ -142,15 +176,30 @@ TORCH_MODULE(Llama);
   std::exit(2);
 }
 
+// The corpus: DIR/train.bin, or its shards DIR/train-00000.bin, ... concatenated in order.
 std::vector<uint16_t> load_tokens(const std::string& dir) {
-  std::string path = dir + "/train.bin";
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) die(path + ": cannot read (run `wand corpus --out " + dir + "` first)");
-  auto n = static_cast<std::size_t>(in.tellg()) / 2;
-  std::vector<uint16_t> v(n);
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * 2));
-  if (!in || n < 1000) die(path + ": too short or unreadable");
+  std::vector<std::string> files;
+  if (std::filesystem::exists(dir + "/train.bin")) {
+    files.push_back(dir + "/train.bin");
+  } else {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+      if (auto n = e.path().filename().string(); n.rfind("train-", 0) == 0 && e.path().extension() == ".bin")
+        files.push_back(e.path().string());
+    std::sort(files.begin(), files.end());
+  }
+  if (files.empty()) die(dir + ": no train.bin or train-*.bin (run `wand corpus --out " + dir + "` first)");
+  std::vector<uint16_t> v;
+  for (const auto& path : files) {
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    if (!in) die(path + ": cannot read");
+    auto n = static_cast<std::size_t>(in.tellg()) / 2, at = v.size();
+    v.resize(at + n);
+    in.seekg(0);
+    in.read(reinterpret_cast<char*>(v.data() + at), static_cast<std::streamsize>(n * 2));
+    if (!in) die(path + ": unreadable");
+  }
+  if (v.size() < 1000) die(dir + ": the corpus is too short (" + std::to_string(v.size()) + " tokens)");
   return v;
 }
 
@@ -259,6 +308,7 @@ Options parse(int argc, char** argv, Config& c) {
       {"--min-lr-ratio", [&](auto& v) { o.min_lr_ratio = std::stod(v); }},
       {"--wd", [&](auto& v) { o.wd = std::stod(v); }}, {"--clip", [&](auto& v) { o.clip = std::stod(v); }},
       {"--seed", [&](auto& v) { o.seed = std::stoull(v); }}, {"--device", [&](auto& v) { o.device = v; }},
+      {"--dtype", [&](auto& v) { o.dtype = v; }},
       {"--sample", [&](auto& v) { o.sample = v; }}, {"--sample-tokens", [&](auto& v) { o.sample_tokens = std::stoi(v); }},
       {"--dim", [&](auto& v) { c.dim = std::stoi(v); }}, {"--layers", [&](auto& v) { c.layers = std::stoi(v); }},
       {"--heads", [&](auto& v) { c.heads = std::stoi(v); }}, {"--kv-heads", [&](auto& v) { c.kv_heads = std::stoi(v); }},
@@ -270,9 +320,11 @@ Options parse(int argc, char** argv, Config& c) {
       std::cout << "usage: wand-train --data CORPUS_DIR --out DIR [--steps N] [--batch B] [--seq T] [--lr LR]\n"
                    "  [--warmup N] [--min-lr-ratio R] [--wd W] [--clip C] [--dim D] [--layers L] [--heads H]\n"
                    "  [--kv-heads K] [--ffn F] [--cooldown-data DIR --cooldown-steps N] [--device cpu|cuda]\n"
+                   "  [--dtype fp32|bf16]\n"
                    "  [--threads N] [--seed S] [--resume] [--sample \"ID ID ...\" --sample-tokens N]\n"
                    "Cosine decay from --lr to lr*min-lr-ratio after a linear warmup; the cool-down steps\n"
-                   "(from their own corpus) decay linearly to zero.\n";
+                   "(from their own corpus) decay linearly to zero. bf16 is mixed precision: matmuls in\n"
+                   "bfloat16, weights and optimizer state in fp32; checkpoints are fp32 either way.\n";
       std::exit(0);
     }
     if (a == "--resume") {
@@ -289,6 +341,8 @@ Options parse(int argc, char** argv, Config& c) {
     }
   }
   if (o.data.empty() || o.out.empty()) die("--data and --out are required (see --help)");
+  if (o.dtype != "fp32" && o.dtype != "bf16") die("--dtype: '" + o.dtype + "' (expected fp32 or bf16)");
+  if (o.device != "cpu" && o.device != "cuda") die("--device: '" + o.device + "' (expected cpu or cuda)");
   if (c.dim % c.heads || c.heads % c.kv_heads || c.head_dim() % 2) die("heads must divide dim, kv-heads divide heads");
   return o;
 }
@@ -346,12 +400,14 @@ int main(int argc, char** argv) {
     double p = double(step - o.warmup) / std::max(1, o.steps - o.warmup);
     return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + std::cos(M_PI * p)));
   };
+  const bool bf16 = o.dtype == "bf16";
   auto eval_loss = [&] {
     torch::NoGradGuard ng;
     model->eval();
     double s = 0;
     for (int i = 0; i < 4; ++i) {
       auto [x, y] = held.next(o.batch, c.seq, dev);
+      Autocast ac(dev, bf16);
       s += torch::cross_entropy_loss(model->forward(x).view({-1, c.vocab}), y.view({-1})).item<double>();
     }
     model->train();
@@ -363,7 +419,11 @@ int main(int argc, char** argv) {
     double lr = lr_at(step);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     auto [x, y] = (step >= o.steps ? cooldown : train).next(o.batch, c.seq, dev);
-    auto loss = torch::cross_entropy_loss(model->forward(x).view({-1, c.vocab}), y.view({-1}));
+    torch::Tensor loss;
+    {
+      Autocast ac(dev, bf16);
+      loss = torch::cross_entropy_loss(model->forward(x).view({-1, c.vocab}), y.view({-1}));
+    }
     opt.zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
@@ -375,7 +435,7 @@ int main(int argc, char** argv) {
       double tps = double(step - start + 1) * o.batch * c.seq / std::max(secs, 1e-9);
       std::ostringstream line;
       line << "{\"step\": " << step << ", \"loss\": " << loss_v << ", \"lr\": " << lr << ", \"tokens_per_s\": " << tps
-           << ", \"phase\": \"" << (step >= o.steps ? "cooldown" : "main") << "\"";
+           << ", \"phase\": \"" << (step >= o.steps ? "cooldown" : "main") << "\", \"dtype\": \"" << o.dtype << "\"";
       train_curve.emplace_back(step, loss_v);
       if ((o.eval_every > 0 && step % o.eval_every == 0) || step == total - 1) {
         double e = eval_loss();

@@ -1,0 +1,65 @@
+// Executes corpus items in the sandbox through the same task layer `wand eval` uses: a problem's
+// program is an answer task (its `answer` against the problem's answer), a function task is an
+// MBPP task (its code against its asserts).
+#include <fmt/core.h>
+
+#include "feedback/feedback.h"
+#include "sandbox/sandbox.h"
+#include "train/corpus.h"
+
+namespace wand::train {
+
+Result<Json> verify_items(const std::vector<Problem>& problems, const std::vector<FunctionTask>& functions) {
+  sandbox::Options so;
+  so.preload = feedback::kEvalPreload;
+  auto sb = sandbox::Sandbox::create(so);
+  if (!sb) return Error{"verifying the corpus needs the sandbox: " + sb.error().message};
+
+  feedback::JudgeOptions opt;
+  opt.timeout_s = 10;
+  opt.answer = "var:answer";
+  std::vector<feedback::Task> tasks;
+  std::vector<std::string> completions;
+  for (const auto& p : problems) {
+    feedback::Task t;
+    t.kind = feedback::TaskKind::answer;
+    t.format = "pal";
+    t.prompt = p.question;
+    t.expected = p.answer;
+    tasks.push_back(std::move(t));
+    completions.push_back(p.program);
+  }
+  for (const auto& f : functions) {
+    feedback::Task t;
+    t.kind = feedback::TaskKind::asserts;
+    t.format = "mbpp";
+    t.prompt = f.description;
+    t.test_list = f.tests;
+    tasks.push_back(std::move(t));
+    completions.push_back(f.code);
+  }
+  std::vector<feedback::Submission> subs;
+  std::vector<sandbox::ExecRequest> reqs;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    subs.push_back(feedback::prepare(tasks[i], completions[i], opt));
+    reqs.push_back(subs.back().requests.at(0));  // answer and assert tasks run once
+  }
+  auto results = (*sb)->run_batch(reqs);
+
+  long long agreed = 0, passed = 0;
+  Json failures = Json::array();
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    auto v = feedback::judge(tasks[i], subs[i], std::span(&results[i], 1), opt);
+    bool problem = i < problems.size();
+    (problem ? agreed : passed) += v.passed;
+    if (!v.passed && failures.size() < 10)
+      failures.push_back({{"kind", problem ? "problem" : "function"},
+                          {"item", problem ? to_json(problems[i]) : to_mbpp_json(functions[i - problems.size()], 0)},
+                          {"feedback", v.feedback}});
+  }
+  return Json{{"problems", {{"checked", problems.size()}, {"agreed", agreed}}},
+              {"functions", {{"checked", functions.size()}, {"passed", passed}}},
+              {"failures", failures}};
+}
+
+}  // namespace wand::train
