@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <map>
 #include <fstream>
+#include <tuple>
 #include <unordered_set>
 
 #include <fmt/core.h>
@@ -132,11 +133,11 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   if (opt.verify > 0) {  // the same generators and seed as the training stream
     ProblemGenerator pg(opt.seed);
     FunctionTaskGenerator fg(opt.seed ^ 0xf00d);
-    std::vector<Problem> ps;
-    std::vector<FunctionTask> fs;
-    for (int i = 0; i < opt.verify; ++i) ps.push_back(pg.next(TemplateSet::train));
-    for (int i = 0; functions && i < opt.verify; ++i) fs.push_back(fg.next(TemplateSet::train));
-    auto v = verify_items(ps, fs);
+    std::vector<Problem> problems;
+    std::vector<FunctionTask> funcs;
+    for (int i = 0; i < opt.verify; ++i) problems.push_back(pg.next(TemplateSet::train));
+    for (int i = 0; functions && i < opt.verify; ++i) funcs.push_back(fg.next(TemplateSet::train));
+    auto v = verify_items(problems, funcs);
     if (!v) return v.error();
     verified = std::move(*v);
     if (!verified["failures"].empty())
@@ -146,10 +147,12 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   Documents gen(opt.seed);
   std::mt19937_64 pick(opt.seed * 7 + 3);
   std::uniform_real_distribution<double> u(0, total_w);
-  std::unordered_set<std::string> seen;  // training questions, kept out of the held-out set
+  std::unordered_set<std::string> seen;  // training items (questions, test lists), kept out of the held-out sets
   // Shards from an earlier run in this directory would be read with the new ones.
+  std::vector<fs::path> stale;
   for (const auto& e : fs::directory_iterator(opt.out_dir, ec))
-    if (auto n = e.path().filename().string(); n.rfind("train", 0) == 0 && e.path().extension() == ".bin") fs::remove(e.path(), ec);
+    if (e.path().filename().string().rfind("train", 0) == 0 && e.path().extension() == ".bin") stale.push_back(e.path());
+  for (const auto& p : stale) fs::remove(p, ec);
   std::vector<std::string> shards;
   std::ofstream bin;
   std::string bin_path;
@@ -199,53 +202,49 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   bin.close();
   if (!bin) return Error{fmt::format("{}: write failed", bin_path)};
 
-  auto write_heldout = [&](const std::string& name, TemplateSet set, uint64_t seed) -> Result<long long> {
-    ProblemGenerator g(seed);
+  // A held-out set: `draw(n)` gives an item's key and record; items seen in training or already
+  // in the set are skipped (a template with few distinct draws ends the set early).
+  auto write_heldout = [&](const std::string& name, auto draw) -> Result<long long> {
     std::ofstream out((fs::path(opt.out_dir) / name).string(), std::ios::trunc);
     long long n = 0, skipped = 0;
     std::unordered_set<std::string> mine;
-    while (n < opt.held_out) {
-      Problem p = g.next(set);
-      if (seen.count(p.question) || !mine.insert(p.question).second) {
-        if (++skipped > 100000) break;  // a template with few distinct draws
+    while (n < opt.held_out && skipped <= 100000) {
+      auto [key, record] = draw(n);
+      if (seen.count(key) || !mine.insert(key).second) {
+        ++skipped;
         continue;
       }
-      out << to_json(p).dump() << "\n";
+      out << record.dump() << "\n";
       ++n;
     }
     if (!out) return Error{fmt::format("{}: write failed", name)};
     return n;
   };
-  auto hn = write_heldout("heldout-numbers.jsonl", TemplateSet::train, opt.seed + 1000003);
-  auto ht = write_heldout("heldout-templates.jsonl", TemplateSet::held_out, opt.seed + 2000003);
-  if (!hn) return hn.error();
-  if (!ht) return ht.error();
-  Json heldout = {{"numbers", *hn}, {"templates", *ht}};
-  if (functions) {
-    auto write_functions = [&](const std::string& name, TemplateSet set, uint64_t seed) -> Result<long long> {
-      FunctionTaskGenerator g(seed);
-      std::ofstream out((fs::path(opt.out_dir) / name).string(), std::ios::trunc);
-      long long n = 0, skipped = 0;
-      std::unordered_set<std::string> mine;
-      while (n < opt.held_out && skipped <= 100000) {
-        FunctionTask f = g.next(set);
-        std::string k = f.tests_text();
-        if (seen.count(k) || !mine.insert(k).second) {
-          ++skipped;
-          continue;
-        }
-        out << to_mbpp_json(f, n).dump() << "\n";
-        ++n;
-      }
-      if (!out) return Error{fmt::format("{}: write failed", name)};
-      return n;
+  auto problems = [](TemplateSet set, uint64_t seed) {
+    return [set, g = ProblemGenerator(seed)](long long) mutable {
+      Problem p = g.next(set);
+      return std::pair{p.question, to_json(p)};
     };
-    auto fn = write_functions("heldout-functions.jsonl", TemplateSet::train, opt.seed + 3000003);
-    auto ft = write_functions("heldout-functions-templates.jsonl", TemplateSet::held_out, opt.seed + 4000003);
-    if (!fn) return fn.error();
-    if (!ft) return ft.error();
-    heldout["functions"] = *fn;
-    heldout["functions_templates"] = *ft;
+  };
+  auto function_tasks = [](TemplateSet set, uint64_t seed) {
+    return [set, g = FunctionTaskGenerator(seed)](long long n) mutable {
+      FunctionTask f = g.next(set);
+      return std::pair{f.tests_text(), to_mbpp_json(f, n)};
+    };
+  };
+  Json heldout = Json::object();
+  std::vector<std::tuple<std::string, std::string, std::function<std::pair<std::string, Json>(long long)>>> sets = {
+      {"numbers", "heldout-numbers.jsonl", problems(TemplateSet::train, opt.seed + 1000003)},
+      {"templates", "heldout-templates.jsonl", problems(TemplateSet::held_out, opt.seed + 2000003)}};
+  if (functions) {
+    sets.emplace_back("functions", "heldout-functions.jsonl", function_tasks(TemplateSet::train, opt.seed + 3000003));
+    sets.emplace_back("functions_templates", "heldout-functions-templates.jsonl",
+                      function_tasks(TemplateSet::held_out, opt.seed + 4000003));
+  }
+  for (auto& [key, file, draw] : sets) {
+    auto n = write_heldout(file, draw);
+    if (!n) return n.error();
+    heldout[key] = *n;
   }
 
   Json mix = Json::object();
