@@ -205,6 +205,7 @@ std::vector<uint16_t> load_tokens(const std::string& dir) {
 
 int manifest_vocab(const std::string& dir) {
   std::ifstream in(dir + "/manifest.json");
+  if (!in) die(dir + "/manifest.json: cannot read (is " + dir + " a corpus? `wand corpus --out " + dir + "` writes one)");
   std::stringstream ss;
   ss << in.rdbuf();
   auto s = ss.str();
