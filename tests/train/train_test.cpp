@@ -236,17 +236,23 @@ TEST(Corpus, MixesPlainCodeAndPlainText) {
   fs::remove_all(dir);
 }
 
+// A small word-problem corpus in DIR/corpus for the trainer (verification has its own tests).
+train::CorpusOptions small_corpus(const fs::path& dir, long long tokens) {
+  train::CorpusOptions co;
+  co.out_dir = (dir / "corpus").string();
+  co.tokens = tokens;
+  co.held_out = 10;
+  co.vocab = 300;
+  co.verify = 0;
+  return co;
+}
+
 // wand-train on CPU: the loss goes down, and the exported GGUF's greedy continuation in the
 // engine equals the trainer's own.
 TEST(Trainer, LossFallsAndTheExportGeneratesWhatTheTrainerDoes) {
   if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
   auto dir = temp_dir("trainer");
-  train::CorpusOptions co;
-  co.out_dir = (dir / "corpus").string();
-  co.tokens = 150000;
-  co.held_out = 10;
-  co.vocab = 300;
-  co.verify = 0;
+  auto co = small_corpus(dir, 150000);
   ASSERT_TRUE(train::write_corpus(co));
   std::string cmd = std::string(WAND_TRAIN_BINARY) + " --data " + co.out_dir + " --out " + (dir / "run").string() +
                     " --steps 60 --batch 8 --seq 64 --dim 64 --layers 2 --heads 4 --kv-heads 2 --ffn 128"
@@ -300,12 +306,7 @@ TEST(Trainer, LossFallsAndTheExportGeneratesWhatTheTrainerDoes) {
 TEST(Trainer, Bf16MixedPrecisionTrains) {
   if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
   auto dir = temp_dir("bf16");
-  train::CorpusOptions co;
-  co.out_dir = (dir / "corpus").string();
-  co.tokens = 100000;
-  co.held_out = 10;
-  co.vocab = 300;
-  co.verify = 0;
+  auto co = small_corpus(dir, 100000);
   co.shard_tokens = 40000;  // the trainer reads the shards in order
   ASSERT_TRUE(train::write_corpus(co));
   std::string base = std::string(WAND_TRAIN_BINARY) + " --data " + co.out_dir + " --out " + (dir / "run").string() +
