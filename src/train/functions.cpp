@@ -88,11 +88,18 @@ std::string sentence(Draw& d, int min_n = 2, int max_n = 6) {
 using Family = std::function<FunctionTask(Draw&)>;
 using Cases = std::vector<std::pair<std::vector<Val>, Val>>;
 
-// Three or four cases drawn by `draw`, which returns (args, expected).
+// Three or four cases with distinct arguments, drawn by `draw`, which returns (args, expected).
+// Families with few possible inputs may end with fewer (at least one).
 template <class F>
 Cases cases(Draw& d, F draw) {
   Cases c;
-  for (int i = 0, n = d.num(3, 4); i < n; ++i) c.push_back(draw());
+  std::set<std::string> seen;
+  for (int n = d.num(3, 4), tries = 0; static_cast<int>(c.size()) < n && tries < 20; ++tries) {
+    auto one = draw();
+    std::string key;
+    for (auto& a : one.first) key += a.py + ",";
+    if (seen.insert(key).second) c.push_back(std::move(one));
+  }
   return c;
 }
 

@@ -154,6 +154,7 @@ TEST(Functions, PassTheirTestsInTheSandboxAndAWrongOneFails) {
       EXPECT_EQ(t.code.rfind("def " + t.name + "(", 0), 0u) << t.code;
       EXPECT_EQ(t.description.rfind("Write a function to ", 0), 0u);
       EXPECT_GE(t.tests.size(), 3u);
+      EXPECT_EQ(std::set<std::string>(t.tests.begin(), t.tests.end()).size(), t.tests.size());  // no repeated test
       for (auto& test : t.tests) EXPECT_EQ(test.rfind("assert " + t.name + "(", 0), 0u) << test;
       EXPECT_EQ(t.text.find("def "), std::string::npos) << t.text;  // prose, no code
       EXPECT_EQ(t.text.find("assert"), std::string::npos) << t.text;
