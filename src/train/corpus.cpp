@@ -313,14 +313,7 @@ const std::vector<Template>& templates(TemplateSet set) {
 
 int ProblemGenerator::template_count(TemplateSet set) { return static_cast<int>(templates(set).size()); }
 
-Problem ProblemGenerator::next(TemplateSet set) {
-  const auto& list = templates(set);
-  Draw d{rng_};
-  int id = d.num(0, static_cast<int>(list.size()) - 1);
-  Problem p = list[id](d);
-  p.template_id = set == TemplateSet::train ? id : 100 + id;
-  return p;
-}
+Problem ProblemGenerator::next(TemplateSet set) { return from_random_template(rng_, templates(set), set); }
 
 Json to_json(const Problem& p) {
   return {{"question", p.question}, {"program", p.program},   {"rationale", p.rationale},

@@ -48,11 +48,14 @@ namespace {
 
 bool uses_functions(const std::string& part) { return part == "func" || part == "code" || part == "text"; }
 
+// The training stream's function tasks come from this seed (the verified sample too).
+uint64_t function_seed(uint64_t seed) { return seed ^ 0xf00d; }
+
 // Draws the documents of every part. Word problems and function tasks come from their own
 // generators, so a mix of pot and cot draws exactly the problems it drew before parts were added.
 class Documents {
  public:
-  explicit Documents(uint64_t seed) : problems_(seed), functions_(seed ^ 0xf00d), coin_(seed * 31 + 17) {}
+  explicit Documents(uint64_t seed) : problems_(seed), functions_(function_seed(seed)), coin_(seed * 31 + 17) {}
 
   // One document of `part`; `key` identifies its item, to keep it out of the held-out sets.
   std::string next(const std::string& part, std::string& key) {
@@ -132,7 +135,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   Json verified = nullptr;
   if (opt.verify > 0) {  // the same generators and seed as the training stream
     ProblemGenerator pg(opt.seed);
-    FunctionTaskGenerator fg(opt.seed ^ 0xf00d);
+    FunctionTaskGenerator fg(function_seed(opt.seed));
     std::vector<Problem> problems;
     std::vector<FunctionTask> funcs;
     for (int i = 0; i < opt.verify; ++i) problems.push_back(pg.next(TemplateSet::train));

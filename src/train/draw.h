@@ -3,6 +3,9 @@
 #include <random>
 #include <string>
 #include <utility>
+#include <vector>
+
+#include "train/corpus.h"
 
 namespace wand::train {
 
@@ -24,5 +27,16 @@ struct Draw {
   }
   int variant(int n) { return num(0, n - 1); }
 };
+
+// An item from a random template of `list` (word-problem templates, function families); the
+// item's template_id is the template's index, counted from 100 for held-out templates.
+template <class Template>
+auto from_random_template(std::mt19937_64& rng, const std::vector<Template>& list, TemplateSet set) {
+  Draw d{rng};
+  int id = d.num(0, static_cast<int>(list.size()) - 1);
+  auto item = list[id](d);
+  item.template_id = set == TemplateSet::train ? id : 100 + id;
+  return item;
+}
 
 }  // namespace wand::train

@@ -383,14 +383,7 @@ const std::vector<Family>& families(TemplateSet set) {
 
 int FunctionTaskGenerator::template_count(TemplateSet set) { return static_cast<int>(families(set).size()); }
 
-FunctionTask FunctionTaskGenerator::next(TemplateSet set) {
-  const auto& list = families(set);
-  Draw d{rng_};
-  int id = d.num(0, static_cast<int>(list.size()) - 1);
-  FunctionTask t = list[id](d);
-  t.template_id = set == TemplateSet::train ? id : 100 + id;
-  return t;
-}
+FunctionTask FunctionTaskGenerator::next(TemplateSet set) { return from_random_template(rng_, families(set), set); }
 
 std::string FunctionTask::tests_text() const {
   std::string s;

@@ -47,7 +47,9 @@ struct Options {
 // state, the norms and the loss stay in fp32 (mixed precision, so no loss scaling is needed).
 class Autocast {
  public:
-  Autocast(torch::Device dev, bool on) : type_(dev.type()), on_(on) { set(on_); }
+  Autocast(torch::Device dev, bool on) : type_(dev.type()), on_(on) {
+    if (on_) set(true);
+  }
   ~Autocast() {
     if (!on_) return;
     set(false);
@@ -56,7 +58,6 @@ class Autocast {
 
  private:
   void set(bool enabled) {
-    if (!on_) return;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
     at::autocast::set_autocast_enabled(type_, enabled);
     at::autocast::set_autocast_dtype(type_, at::kBFloat16);
