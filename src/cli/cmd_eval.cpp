@@ -289,6 +289,14 @@ Command add_eval(CLI::App& app) {
       ->default_val("auto");
   cmd->add_option("--float-tol", a->judge.float_tol, "stdin/stdout tasks: relative tolerance for numbers");
   cmd->add_flag("--partial-credit", a->judge.partial_credit, "Reward failing samples by the share of tests passed");
+  cmd->add_flag("--strict", a->judge.strict,
+                "Assert tasks: run the tests in a process that never loads the sample (slower; verdicts it cannot forge)");
+  cmd->add_option("--memory", a->judge.memory_mb, "Memory limit per run in MiB")
+      ->default_val(a->judge.memory_mb)
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-output", a->judge.max_output_bytes, "Bytes kept per output stream before a run is stopped")
+      ->default_val(a->judge.max_output_bytes)
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--html", a->html, "Write a one-page HTML report");
   cmd->add_option("--out", a->out, "Per-sample results as JSON lines");
   cmd->add_option("--cells", a->cells, "Parallel cells (default: number of cores)");
