@@ -422,7 +422,8 @@ Submission prepare(const Task& task, const std::string& completion, const JudgeO
   const std::string harness(wand_embedded_harness);
   int prefix_lines = static_cast<int>(std::count(prefix.begin(), prefix.end(), '\n'));
   if (opt.strict && task.kind == TaskKind::asserts) {
-    job["program"] = program;
+    // MBPP's set-up also runs in the sample's process, after its code: the functions read it.
+    job["program"] = task.setup.empty() ? program : program + task.setup + "\n";
     job["trusted"] = task.format == "humaneval" ? task.prompt : "";  // the dataset's helpers (HumanEval/32: poly)
     request(harness + "__wand_strict()\n");
     s.program = program;
