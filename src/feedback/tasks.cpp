@@ -223,7 +223,13 @@ Verdict failed_tests(std::string feedback, const JudgeOptions& opt) {
 // records say how the tests went.
 std::optional<Verdict> run_failure(const Submission& sub, const sandbox::ExecResult& r, const Records& rec,
                                    const JudgeOptions& opt) {
-  if (r.status != sandbox::Status::ok) return judge_asserts(r, sub.program, opt.rewards, sub.first_line);
+  if (r.status != sandbox::Status::ok) {
+    if (sub.requests[0].code == sub.program || !r.exception)
+      return judge_asserts(r, sub.program, opt.rewards, sub.first_line);
+    sandbox::ExecResult run = r;  // strict mode: main.py is the harness, its lines are not the program's
+    run.exception->line = 0;
+    return judge_asserts(run, sub.program, opt.rewards, sub.first_line);
+  }
   if (rec.forged)
     return failed_tests("The harness's report channel carried records it did not sign: the program wrote there.", opt);
   if (!rec.done)  // it ended before its last line (os._exit, sys.exit) or before the tests finished
