@@ -277,7 +277,8 @@ Command add_eval(CLI::App& app) {
       "  PAL        input, target, [code]   (gsm, gsmhardv2, asdiv, ... from PAL's repository)\n"
       "Samples: JSONL of {task_id, completion}, as HumanEval's tooling writes them (tasks without a task_id\n"
       "are numbered from 0). Each assertion is judged on its own; answer tasks compare numbers with\n"
-      "tolerance (fractions, percentages, thousands separators).\n"
+      "tolerance (fractions, percentages, thousands separators). --strict runs the tests in a process that\n"
+      "never loads the sample (for rewards a sample must not forge; README: threat model).\n"
       "Exit status: 0 evaluated (whatever passed); 2 bad input; 3 sandbox unavailable.");
   cmd->add_option("--dataset", a->dataset, "Tasks (HumanEval, MBPP, stdin/stdout, GSM8K or PAL format)")->required();
   cmd->add_option("--samples", a->samples, "Completions to judge");
