@@ -306,8 +306,10 @@ def __wand_harness():
             loaded = None
         if not isinstance(loaded, dict) or not isinstance(loaded.get("functions", loaded.get("error")), (list, dict)):
             return  # it ended (or garbled its pipe) while loading: no verdict, as in default mode
-        if "error" in loaded:
-            return emit({"done": True, "error": loaded["error"]})
+        if "error" in loaded:  # the sample's process wrote this: pass on plain fields only
+            e = loaded["error"] if isinstance(loaded["error"], dict) else {}
+            return emit({"done": True, "error": {k: e[k] for k, t in (("type", str), ("message", str), ("line", int))
+                                                 if isinstance(e.get(k), t)}})
         ns = {"__builtins__": builtins}
         # The dataset's own helpers (HumanEval's prompt: a def with only a docstring is valid
         # Python; a bare signature gets a body so that its helpers still load).

@@ -180,12 +180,14 @@ Records read_records(const std::string& channel, const std::string& key) {
     std::size_t sp = line.find(' ');
     std::string body(sp == std::string_view::npos ? std::string_view{} : line.substr(sp + 1));
     std::string want = hmac_hex(key, fmt::format("{}\n{}", seq, body));
-    Json j = sp == want.size() ? Json::parse(body, nullptr, false) : Json();
     bool signed_ok = sp == want.size() && CRYPTO_memcmp(line.data(), want.data(), want.size()) == 0;
+    Json j = signed_ok ? Json::parse(body, nullptr, false) : Json();  // never parse what the program wrote
+    auto is_int = [&](const char* k, int want_value) {
+      return j.contains(k) && j[k].is_number_integer() && (want_value < 0 || j[k].get<int>() == want_value);
+    };
     bool in_order = j.is_object() && !r.done &&
-                    (seq == 0 ? j.contains("plan") && j["plan"].is_number_integer()
-                              : j.contains("done") || j.value("test", -1) == static_cast<int>(r.tests.size()));
-    if (!signed_ok || !in_order) {
+                    (seq == 0 ? is_int("plan", -1) : j.contains("done") || is_int("test", static_cast<int>(r.tests.size())));
+    if (!in_order) {
       r.forged = true;
       return r;
     }
@@ -195,7 +197,8 @@ Records read_records(const std::string& channel, const std::string& key) {
   }
   // A finished run reports every planned test, unless the harness reported an error instead.
   if (r.done && !r.done->contains("error") &&
-      (static_cast<int>(r.tests.size()) != r.plan || r.done->value("total", -1) != r.plan))
+      (static_cast<int>(r.tests.size()) != r.plan || !(*r.done)["total"].is_number_integer() ||
+       (*r.done)["total"].get<int>() != r.plan))
     r.forged = true;
   return r;
 }
@@ -237,22 +240,26 @@ std::optional<Verdict> run_failure(const Submission& sub, const sandbox::ExecRes
                                           : "The program exited before its tests finished.",
                         opt);
   if (!rec.done->contains("error")) return std::nullopt;
+  // Strict mode relays the sample's own load error: read it as untrusted data.
   const Json& e = (*rec.done)["error"];
+  auto text = [&](const char* k) { return e.is_object() && e.contains(k) && e[k].is_string() ? e[k].get<std::string>() : ""; };
+  int line = e.is_object() && e.contains("line") && e["line"].is_number_integer() ? e["line"].get<int>() : 0;
   sandbox::ExecResult as_run;  // judged as the same error raised by the program itself
   as_run.status = sandbox::Status::runtime_error;
   as_run.exit_code = 1;
-  as_run.exception = sandbox::ExceptionInfo{e.value("type", "Exception"), e.value("message", ""), e.value("line", 0)};
+  as_run.exception = sandbox::ExceptionInfo{text("type").empty() ? "Exception" : text("type"), text("message"), line};
   return judge_asserts(as_run, sub.program, opt.rewards, sub.first_line);
 }
 
 TestResult test_of(const Json& j) {
+  auto text = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; };
   TestResult t;
-  t.index = j.value("test", 0);
-  t.passed = j.value("passed", false);
-  t.source = j.value("source", "");
-  if (j.contains("expected") && j["expected"].is_string()) t.expected = j["expected"];
-  if (j.contains("got") && j["got"].is_string()) t.got = j["got"];
-  t.error = j.value("error", "");
+  t.index = j["test"].get<int>();  // checked by read_records
+  t.passed = j.contains("passed") && j["passed"].is_boolean() && j["passed"].get<bool>();
+  t.source = text("source");
+  t.expected = text("expected");
+  t.got = text("got");
+  t.error = text("error");
   return t;
 }
 

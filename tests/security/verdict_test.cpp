@@ -108,6 +108,16 @@ TEST_P(Verdicts, ACandidateKillingItsParentSiblingsOrEverythingFails) {
   expect_failed("    import os, signal\n    os.kill(1, signal.SIGKILL)\n    os._exit(0)\n");
 }
 
+TEST_P(Verdicts, RecordsOfTheRightShapeButUnsignedOrIllTypedFail) {
+  // Exactly the shape of a signed record, with fields of the wrong types; then, for strict
+  // mode's pipe, a load report whose fields are not strings and numbers.
+  auto v = expect_failed("    return x + y\nimport os\nfor fd in range(3, 20):\n    try:\n"
+                         "        os.write(fd, b'%s {\"test\": \"x\", \"plan\": [], \"done\": 1}\\n' % (b'0' * 64))\n"
+                         "        os.write(fd, b'{\"error\": {\"type\": 5, \"message\": [], \"line\": \"x\"}}\\n')\n"
+                         "    except OSError:\n        pass\nos._exit(0)\n");
+  EXPECT_NE(v.error, ErrorClass::none);
+}
+
 TEST_P(Verdicts, ACandidateThatHangsOrGarblesTheChannelFails) {
   auto hang = expect_failed("    while True: pass\n");
   EXPECT_EQ(hang.error, ErrorClass::timeout);
