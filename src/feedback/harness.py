@@ -4,8 +4,10 @@
 # back on fd 3 as HMAC-SHA256(key, "SEQ\n" + JSON) + " " + JSON: the host accepts a verdict only
 # from an unbroken, correctly signed sequence (the plan, one record per test, then "done").
 #
-# Default mode: __wand_arm runs first in the program, before the sample's code; the tests run
-# at exit, once the sample's module-level code has finished (the trigger line at its end).
+# Default mode: __wand_arm runs first in the program, before the sample's code, so the channel
+# is already drained when the sample could read it; the key lives only in closures here (the
+# sample's globals reach no more than the end-of-program trigger). The tests run at exit, once
+# the sample's module-level code has finished (the trigger line at its end).
 # Strict mode (__wand_strict): this process never runs the sample. It forks a child that drops
 # the channel, loads the sample and serves calls (name + arguments in, result out, as tagged
 # JSON); the tests run here against proxies.
