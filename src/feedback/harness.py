@@ -10,7 +10,7 @@
 # the sample's module-level code has finished (the trigger line at its end).
 # Strict mode (__wand_strict): this process never runs the sample. It forks a child that drops
 # the channel, loads the sample and serves calls (name + arguments in, result out, as tagged
-# JSON); the tests run here against proxies.
+# JSON; other objects stay there, as handles); the tests run here against proxies.
 
 
 def __wand_harness():
@@ -154,8 +154,9 @@ def __wand_harness():
 
     # ------------------------------------------------------------ strict mode
 
-    def enc(v):
-        """Plain data only, as tagged JSON: the trusted side never unpickles or evals."""
+    def enc(v, ref=None):
+        """Plain data as tagged JSON (the trusted side never unpickles or evals); anything else
+        becomes {"$ref": n} through `ref`, a handle on an object the sample's process keeps."""
         if v is None or isinstance(v, bool):
             return v
         if isinstance(v, str):
@@ -166,42 +167,46 @@ def __wand_harness():
             f = float(v)
             return f if f == f and f not in (float("inf"), float("-inf")) else {"$float": repr(f)}
         if isinstance(v, list):
-            return [enc(x) for x in v]
+            return [enc(x, ref) for x in v]
         for t, tag in ((tuple, "$tuple"), (set, "$set"), (frozenset, "$frozenset")):
             if isinstance(v, t):
-                return {tag: [enc(x) for x in v]}
+                return {tag: [enc(x, ref) for x in v]}
         if isinstance(v, dict):
-            return {"$dict": [[enc(k), enc(x)] for k, x in v.items()]}
+            return {"$dict": [[enc(k, ref), enc(x, ref)] for k, x in v.items()]}
         if isinstance(v, (bytes, bytearray)):
             return {"$bytes": bytes(v).hex()}
         if isinstance(v, complex):
             return {"$complex": [v.real, v.imag]}
         if isinstance(v, type) and getattr(builtins, v.__name__, None) is v:
             return {"$builtin": v.__name__}  # int, str, ... as arguments (MBPP 533)
+        if ref is not None:
+            return {"$ref": ref(v)}
         raise TypeError("strict mode passes only plain values, not %s" % type(v).__name__)
 
-    def dec(v):
+    def dec(v, ref):
         if isinstance(v, list):
-            return [dec(x) for x in v]
+            return [dec(x, ref) for x in v]
         if not isinstance(v, dict):
             return v
         (tag, x), = v.items()
         if tag == "$float":
             return float(x)
         if tag == "$tuple":
-            return tuple(dec(i) for i in x)
+            return tuple(dec(i, ref) for i in x)
         if tag == "$set":
-            return set(dec(i) for i in x)
+            return set(dec(i, ref) for i in x)
         if tag == "$frozenset":
-            return frozenset(dec(i) for i in x)
+            return frozenset(dec(i, ref) for i in x)
         if tag == "$dict":
-            return {dec(k): dec(i) for k, i in x}
+            return {dec(k, ref): dec(i, ref) for k, i in x}
         if tag == "$bytes":
             return bytes.fromhex(x)
         if tag == "$complex":
             return complex(x[0], x[1])
         if tag == "$builtin" and isinstance(getattr(builtins, x, None), type):
             return getattr(builtins, x)
+        if tag == "$ref" and type(x) is int:
+            return ref(x)
         raise ValueError("unknown tag %r" % tag)
 
     def serve(calls, results):
@@ -231,12 +236,25 @@ def __wand_harness():
             reply({"error": {"type": type(e).__name__, "message": msg[:300], "line": line}})
             os._exit(0)
         sys.stdout.flush()
-        reply({"functions": [k for k, v in g.items() if callable(v) and not isinstance(v, type)],
+        reply({"functions": [k for k, v in g.items() if callable(v)],
                "modules": {k: v.__name__ for k, v in g.items() if type(v) is type(os)}})
+        kept = []  # objects the trusted side holds handles on (its tests build the sample's classes)
+
+        def keep(obj):
+            kept.append(obj)
+            return len(kept) - 1
         for line in rf:
             try:
                 call = loads(line)
-                out = {"value": enc(g[call["fn"]](*dec(call["args"]), **dec(call["kwargs"])))}
+                target = kept[call["ref"]] if "ref" in call else g[call["fn"]]
+                op = call.get("op", "call")
+                if op == "getattr":
+                    result = getattr(target, call["name"])
+                elif op == "setattr":
+                    result = setattr(target, call["name"], dec(call["value"], kept.__getitem__))
+                else:
+                    result = target(*dec(call["args"], kept.__getitem__), **dec(call["kwargs"], kept.__getitem__))
+                out = {"value": enc(result, keep)}
             except BaseException_ as e:
                 out = {"raise": [type(e).__name__, str(e)[:300]]}
             try:
@@ -249,9 +267,35 @@ def __wand_harness():
     class SampleGone(Exception):
         pass
 
-    def proxy(name, send, recv):
-        def call(*args, **kwargs):
-            send({"fn": name, "args": enc(list(args)), "kwargs": enc(dict(kwargs))})
+    def remote(send, recv):
+        """Calls into the sample's process; its replies are data, decoded here, never run."""
+        class Remote:
+            """A handle on an object in the sample's process. Attributes and calls go there;
+            equality and hashing stay identity, so a sample's __eq__ never judges a test."""
+            __slots__ = ("_n",)
+
+            def __init__(self, n):
+                object.__setattr__(self, "_n", n)
+
+            def __getattr__(self, name):
+                return rpc({"ref": self._n, "op": "getattr", "name": name})
+
+            def __setattr__(self, name, value):
+                rpc({"ref": self._n, "op": "setattr", "name": name, "value": enc(value, handle)})
+
+            def __call__(self, *args, **kwargs):
+                return rpc({"ref": self._n, "args": enc(list(args), handle), "kwargs": enc(dict(kwargs), handle)})
+
+            def __repr__(self):
+                return "<object of the sample's>"
+
+        def handle(v):
+            if type(v) is not Remote:
+                raise TypeError("strict mode passes only plain values, not %s" % type(v).__name__)
+            return object.__getattribute__(v, "_n")
+
+        def rpc(msg):
+            send(msg)
             line = recv()
             if not line:
                 raise SampleGone("the sample's process ended")
@@ -265,12 +309,17 @@ def __wand_harness():
                         msg = kind + ": " + msg
                     exc = cls(msg)
                 else:
-                    return dec(rep["value"])
+                    return dec(rep["value"], Remote)
             except (ValueError, TypeError, KeyError, RecursionError) as e:
                 raise SampleGone("the sample's process sent a malformed reply: %s" % e) from None
             raise exc
-        call.__name__ = name
-        return call
+
+        def proxy(name):
+            def call(*args, **kwargs):
+                return rpc({"fn": name, "args": enc(list(args), handle), "kwargs": enc(dict(kwargs), handle)})
+            call.__name__ = name
+            return call
+        return proxy
 
     def strict():
         import ctypes, importlib, sys
@@ -326,9 +375,10 @@ def __wand_harness():
         arg = cfg.get("arg")
         if arg is not None and arg not in loaded["functions"]:
             return no_entry_point(emit, arg)
+        proxy = remote(send, rf.readline)
         for name in loaded["functions"]:
             if isinstance(name, str) and (name == arg or name not in ns):
-                ns[name] = proxy(name, send, rf.readline)
+                ns[name] = proxy(name)
         # The standard-library modules the program imported, which tests may use (MBPP 596: sys).
         for alias, module in dict(loaded.get("modules") or {}).items():
             if isinstance(module, str) and alias not in ns and module.partition(".")[0] in sys.stdlib_module_names:
