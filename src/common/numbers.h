@@ -25,7 +25,7 @@ struct NumberRule {
 
 namespace detail {
 inline std::string short_number(double v) {  // %g: never hundreds of digits
-  if (v >= 1.8446744073709552e19) return "18446744073709551615";  // 2^64 - 1, seeds
+  if (v == 1.8446744073709552e19) return "18446744073709551615";  // 2^64 - 1, seeds
   char buf[32];
   std::snprintf(buf, sizeof buf, v == std::floor(v) && std::fabs(v) < 1e15 ? "%.0f" : "%.6g", v);
   return buf;
