@@ -283,6 +283,20 @@ TEST(Cli, UnwritableOutputPathsFailBeforeAnyWork) {
   EXPECT_NE(err.find("--out: /nonexistent-dir/m.gguf: cannot write"), std::string::npos) << err;
 }
 
+// wand corpus: bad input is exit 2 with a message naming it, before any work.
+TEST(Cli, CorpusBadInputIsExitTwo) {
+  std::string dir = ::testing::TempDir() + "wand_cli_corpus", junk = ::testing::TempDir() + "wand_cli_junk.gguf";
+  std::ofstream(junk) << "not a gguf";
+  std::string err;
+  EXPECT_EQ(wand("corpus --out " + dir + " --tokenizer /nonexistent/tok.gguf", "", &err).rc, 2);
+  EXPECT_NE(err.find("--tokenizer /nonexistent/tok.gguf: cannot open"), std::string::npos) << err;
+  EXPECT_EQ(wand("corpus --out " + dir + " --tokenizer " + junk, "", &err).rc, 2);
+  EXPECT_NE(err.find("--tokenizer " + junk + ": not a GGUF file"), std::string::npos) << err;
+  EXPECT_EQ(wand("corpus --out " + dir + " --mix pot=inf", "", &err).rc, 2);
+  EXPECT_NE(err.find("--mix: the weight of 'pot' must be a positive number"), std::string::npos) << err;
+  EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
 TEST(Cli, UnknownOptionIsBadInput) {
   EXPECT_EQ(wand("exec --no-such-flag -").rc, 2);
 }
