@@ -328,7 +328,7 @@ class OpenAIBackend final : public Backend {
       if (data == "[DONE]") return true;
       auto parsed = parse_json(data, "an event");
       if (!parsed || !parsed->is_object()) {
-        error = fmt::format("an event is not a JSON object: {}", printable(data, 200));
+        error = parsed ? fmt::format("an event is not a JSON object: {}", printable(data, 200)) : parsed.error().message;
         return false;
       }
       const Json& j = *parsed;
