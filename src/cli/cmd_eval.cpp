@@ -285,7 +285,7 @@ Command add_eval(CLI::App& app) {
       "Samples: JSONL of {task_id, completion}, as HumanEval's tooling writes them (tasks without a task_id\n"
       "are numbered from 0). Each assertion is judged on its own; answer tasks compare numbers with\n"
       "tolerance (fractions, percentages, thousands separators).\n"
-      "Exit status: 0 evaluated (whatever passed); 2 bad input; 3 sandbox unavailable.");
+      "Exit status: 0 evaluated (whatever passed); 2 bad input; 3 sandbox unavailable; 4 results not written.");
   cmd->add_option("--dataset", a->dataset, "Tasks (HumanEval, MBPP, stdin/stdout, GSM8K or PAL format)")->required();
   cmd->add_option("--samples", a->samples, "Completions to judge");
   cmd->add_flag("--reference", a->reference, "Judge the dataset's own reference solutions");

@@ -204,7 +204,8 @@ Command add_exec(CLI::App& app) {
   auto* cmd = app.add_subcommand("exec", "Run untrusted code in the sandbox");
   cmd->footer(
       "Exit status: 0 the program ran and ended ok; 1 it ended otherwise (error, timeout, limit);\n"
-      "2 bad input; 3 the sandbox is unavailable on this host (see `wand doctor`).\n"
+      "2 bad input; 3 the sandbox is unavailable on this host (see `wand doctor`); 4 the results could not\n"
+      "be written (a full disk; quietly when the reader of a pipe went away).\n"
       "With --jsonl: 0 when every line was a valid request (whatever the programs did), 2 otherwise.");
   cmd->add_option("file", a->file, "Program to run, or - for standard input")->default_val("-");
   cmd->add_option("--lang", a->lang, "python, c, cpp, js or bash (default: from the file name, else python)");

@@ -1,6 +1,7 @@
 #include <fmt/core.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <system_error>
@@ -43,7 +44,8 @@ int main(int argc, char** argv) {
   try {
     for (auto* sub : app.get_subcommands()) rc = commands.at(sub->get_name())();
     if (wand::flush_stdout(&failure)) return rc;
-  } catch (const std::system_error& e) {  // fmt::print's failed write
+  } catch (const std::system_error& e) {
+    if (!std::ferror(stdout)) throw;  // not fmt::print's failed write of the results
     failure = {fmt::format("standard output: {}", e.code().message()), e.code().value() == EPIPE};
   }
   // The reader of a pipe went away (`wand ... | head -1`): end quietly; the output is incomplete
