@@ -284,7 +284,8 @@ Command add_eval(CLI::App& app) {
       "  PAL        input, target, [code]   (gsm, gsmhardv2, asdiv, ... from PAL's repository)\n"
       "Samples: JSONL of {task_id, completion}, as HumanEval's tooling writes them (tasks without a task_id\n"
       "are numbered from 0). Each assertion is judged on its own; answer tasks compare numbers with\n"
-      "tolerance (fractions, percentages, thousands separators).\n"
+      "tolerance (fractions, percentages, thousands separators). --strict runs the tests in a process that\n"
+      "never loads the sample (for rewards a sample must not forge; README: threat model).\n"
       "Exit status: 0 evaluated (whatever passed); 2 bad input; 3 sandbox unavailable; 4 results not written.");
   cmd->add_option("--dataset", a->dataset, "Tasks (HumanEval, MBPP, stdin/stdout, GSM8K or PAL format)")->required();
   cmd->add_option("--samples", a->samples, "Completions to judge");
@@ -298,6 +299,14 @@ Command add_eval(CLI::App& app) {
   cmd->add_option("--float-tol", a->judge.float_tol, "stdin/stdout tasks: relative tolerance for numbers")
       ->check(number(kProbability));
   cmd->add_flag("--partial-credit", a->judge.partial_credit, "Reward failing samples by the share of tests passed");
+  cmd->add_flag("--strict", a->judge.strict,
+                "Assert tasks: run the tests in a process that never loads the sample (slower; verdicts it cannot forge)");
+  cmd->add_option("--memory", a->judge.memory_mb, "Memory limit per run in MiB")
+      ->default_val(a->judge.memory_mb)
+      ->check(number(kMemoryMiB));
+  cmd->add_option("--max-output", a->judge.max_output_bytes, "Bytes kept per output stream before a run is stopped")
+      ->default_val(a->judge.max_output_bytes)
+      ->check(number(kOutputBytes));
   cmd->add_option("--html", a->html, "Write a one-page HTML report")->check(writable_file());
   cmd->add_option("--out", a->out, "Per-sample results as JSON lines")->check(writable_file());
   cmd->add_option("--cells", a->cells, "Parallel cells (default: number of cores)")->check(parallel(false));

@@ -99,6 +99,30 @@ TEST(Cli, EvalRejectsBadInputClearly) {
   EXPECT_DOUBLE_EQ(Json::parse(ok.out)["pass_at_k"]["pass@1"].get<double>(), 1.0) << ok.out;
 }
 
+TEST(Cli, EvalLimitsAndStrictModeAreOptions) {
+  // A sample that needs 300 MB and prints 200 kB: within wand's defaults (512 MiB, 1 MiB of
+  // output), outside --memory 100 or --max-output 100000.
+  std::string dataset = ::testing::TempDir() + "cli_limits.jsonl", samples = ::testing::TempDir() + "cli_limits_s.jsonl";
+  std::ofstream(dataset) << R"({"task_id": "T/0", "prompt": "def f(x):\n", "canonical_solution": "    return x\n", )"
+                         << R"("test": "def check(c):\n    assert c(2) == 2\n", "entry_point": "f"})" << "\n";
+  std::ofstream(samples) << R"({"task_id": "T/0", "completion": "    return x\nblock = bytearray(300 << 20)\nprint('x' * 200000)\n"})"
+                         << "\n";
+  auto outcomes = [&](const std::string& extra) {
+    CliRun r = wand("eval --json --k 1 --dataset " + dataset + " --samples " + samples + " " + extra);
+    EXPECT_EQ(r.rc, 0) << extra;
+    return r.rc == 0 ? Json::parse(r.out)["outcomes"] : Json();
+  };
+  EXPECT_EQ(outcomes(""), (Json{{"none", 1}}));
+  EXPECT_EQ(outcomes("--strict"), (Json{{"none", 1}}));
+  EXPECT_EQ(outcomes("--memory 100"), (Json{{"memory_limit", 1}}));
+  EXPECT_EQ(outcomes("--max-output 100000"), (Json{{"output_limit", 1}}));
+  std::string err;
+  EXPECT_EQ(wand("eval --dataset " + dataset + " --reference --memory 0", "", &err).rc, 2);
+  EXPECT_NE(err.find("--memory"), std::string::npos) << err;
+  EXPECT_EQ(wand("eval --dataset " + dataset + " --reference --max-output x", "", &err).rc, 2);
+  EXPECT_NE(err.find("--max-output"), std::string::npos) << err;
+}
+
 // Every numeric option of every command: NaN, infinities, negatives, zero where it is not a
 // value, absurd and out-of-double-range values get exit 2 and the one message form, before any work.
 TEST(Cli, BadNumbersAreRefusedWithOneMessageForm) {
@@ -120,6 +144,8 @@ TEST(Cli, BadNumbersAreRefusedWithOneMessageForm) {
       {"exec --jsonl", "--cells", {"nan", "-1", "0", "500", "1e308", "1e400"}, "must be an integer from 1 to"},
       {eval, "--timeout", {"nan", "inf", "0", "-1", "1e308", "1e400"}, "must be a positive number of seconds"},
       {eval, "--cells", {"nan", "0", "500", "1e400"}, "must be an integer from 1 to"},
+      {eval, "--memory", positive, "must be a whole number of MiB from 1 to 1048576"},
+      {eval, "--max-output", positive, "must be a whole number of bytes"},
       {eval, "--float-tol", {"nan", "inf", "-1", "2", "1e400"}, "must be a number from 0 to 1"},
       {eval, "--k", {"nan", "0", "1,-1", "1,1e400", "10abc", "1,,"},
        "each value must be an integer from 1 to 1000000"},
