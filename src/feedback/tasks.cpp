@@ -231,7 +231,7 @@ Verdict judge_answer_run(const Task& task, const std::string& nonce, const sandb
   if (done && done->contains("answer") && (*done)["answer"].is_string())
     v.answer = (*done)["answer"];
   else
-    v.answer = last_printed_line(rep.rest);
+    v.answer = extract_answer(rep.rest);  // what it printed: the final answer by the documented rules
   TestResult t;
   t.source = "answer";
   t.expected = task.expected;
@@ -296,6 +296,7 @@ Verdict judge_cases(const Task& task, std::span<const sandbox::ExecResult> resul
 Result<std::vector<Task>> load_tasks(const std::string& path) {
   std::vector<Task> tasks;
   std::string format;
+  std::map<std::string, int> first_line;  // task_id -> the line that defined it
   auto read = for_each_json_line(path, [&](int line, const Json& j) -> VoidResult {
     std::string where = fmt::format("{} line {}", path, line);
     if (format.empty()) {
@@ -313,6 +314,10 @@ Result<std::vector<Task>> load_tasks(const std::string& path) {
     if (!j.is_object()) return Error{fmt::format("{}: a record must be a JSON object", where)};
     auto t = read_task(j, format, where, tasks.size());
     if (!t) return t.error();
+    // Samples name their task by id: two tasks with one id would share (and split) its samples.
+    auto [first, fresh] = first_line.emplace(t->task_id, line);
+    if (!fresh)
+      return Error{fmt::format("{}: duplicate task_id '{}' (first on line {})", where, t->task_id, first->second)};
     tasks.push_back(std::move(*t));
     return ok_status();
   });
