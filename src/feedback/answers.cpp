@@ -62,7 +62,7 @@ std::vector<std::string> normalized_lines(std::string_view s) {
 
 struct NumberToken {
   double value;
-  std::size_t begin, end;  // [begin, end) in the scanned text
+  std::size_t end;  // where it ends in the scanned text
 };
 
 // The byte length of a prefix of s at i among `options`, or 0.
@@ -81,12 +81,13 @@ std::size_t currency_at(std::string_view s, std::size_t i) { return prefix_at(s,
 std::optional<NumberToken> scan_number(std::string_view s, std::size_t i) {
   auto digit = [&](std::size_t k) { return k < s.size() && is_digit(s[k]); };
   std::size_t j = i;
-  bool negative = false;
-  if (std::size_t n = sign_at(s, j)) negative = s[j] != '+', j += n;
-  if (std::size_t n = currency_at(s, j)) {
-    j += n;
-    if (std::size_t m = sign_at(s, j); m && i == j - n) negative = s[j] != '+', j += m;  // "$-3.50"
-  }
+  bool negative = false, has_sign = false;
+  auto read_sign = [&] {
+    if (std::size_t n = sign_at(s, j); n && !has_sign) has_sign = true, negative = s[j] != '+', j += n;
+  };
+  read_sign();
+  j += currency_at(s, j);
+  read_sign();  // "$-3.50"
   if (!digit(j) && !(j < s.size() && s[j] == '.' && digit(j + 1))) return std::nullopt;
   std::string t = negative ? "-" : "";
   std::size_t first_group = 0;
@@ -121,7 +122,7 @@ std::optional<NumberToken> scan_number(std::string_view s, std::size_t i) {
   }
   if (j < s.size() && s[j] == '%') ++j;  // "45%" reads 45: see the header
   if (*value == 0) *value = 0;            // no "-0"
-  return NumberToken{*value, i, j};
+  return NumberToken{*value, j};
 }
 
 // Every number in s, left to right. A number does not start inside a word ("x2", "mp3") or
@@ -218,8 +219,9 @@ std::optional<std::string> last_marker_value(std::string_view s) {
   // "to answer: first...".
   each("answer:", [&](std::size_t p) {
     std::size_t line = l.rfind('\n', p);
-    std::string before;
-    for (char c : std::string_view(l).substr(line == std::string::npos ? 0 : line + 1, p - (line == std::string::npos ? 0 : line + 1)))
+    line = line == std::string::npos ? 0 : line + 1;
+    std::string before;  // the line before the label, less markdown
+    for (char c : std::string_view(l).substr(line, p - line))
       if (!is_space(c) && c != '*' && c != '#' && c != '>' && c != '-') before += c;
     return before.empty() || before == "final" || before == "thefinal";
   });
