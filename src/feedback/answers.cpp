@@ -155,11 +155,13 @@ std::string text_answer(std::string_view s) {
 }
 
 // What follows a marker: a number right after it (spaces, "=", ":", "*" skipped: "The answer
-// is: **18**"), else the words up to the end of the sentence ("The answer is yes, because…").
-std::string value_after(std::string_view s) {
+// is: **18**"), else (when `words` allows) the words up to the end of the sentence ("The answer
+// is yes, because…").
+std::string value_after(std::string_view s, bool words) {
   std::size_t i = 0;
   while (i < s.size() && (is_space(s[i]) || s[i] == ':' || s[i] == '=' || s[i] == '*')) ++i;
   if (auto n = scan_number(s, i)) return number_text(n->value);
+  if (!words) return "";
   s.remove_prefix(i);
   std::size_t end = s.find('\n');
   for (std::size_t k = 0; k < std::min(end, s.size()); ++k)
@@ -206,12 +208,12 @@ std::optional<std::string> last_marker_value(std::string_view s) {
   const std::string l = lower(s);
   struct Marker {
     std::size_t at, value_at;
-    bool boxed;
+    std::string_view what;
   };
   std::vector<Marker> found;
   auto each = [&](std::string_view what, auto&& accept) {
     for (std::size_t p = l.find(what); p != std::string::npos; p = l.find(what, p + 1))
-      if (accept(p)) found.push_back({p, p + what.size(), what == "\\boxed{"});
+      if (accept(p)) found.push_back({p, p + what.size(), what});
   };
   // "answer is" as words: "The answer is", "the final answer is", "So my answer is".
   each("answer is", [&](std::size_t p) { return (p == 0 || !is_word(l[p - 1])) && (p + 9 == l.size() || !is_word(l[p + 9])); });
@@ -229,7 +231,9 @@ std::optional<std::string> last_marker_value(std::string_view s) {
   each("\\boxed{", [](std::size_t) { return true; });
   std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.at > b.at; });
   for (auto& m : found) {
-    std::string v = m.boxed ? value_after(boxed_content(s.substr(m.value_at))) : value_after(s.substr(m.value_at));
+    // "####" is GSM8K's label for a number; followed by words it is a Markdown heading.
+    std::string v = m.what == "\\boxed{" ? value_after(boxed_content(s.substr(m.value_at)), true)
+                                         : value_after(s.substr(m.value_at), m.what != "####");
     if (!v.empty()) return v;
   }
   return std::nullopt;

@@ -66,7 +66,8 @@ std::optional<double> parse_number(std::string_view s);
 //     "answer: X" as a label starting its line ("Answer:", "**Final answer:**"), "#### X"
 //     (GSM8K's label format) and "\boxed{X}" (\frac{a}{b} reads a/b). X is the number right
 //     after the marker (spaces, ":", "=", "*" skipped), else its words up to the end of the
-//     sentence ("The answer is yes." -> "yes"); a marker with neither is passed over.
+//     sentence ("The answer is yes." -> "yes"; not after "####", which is then a Markdown
+//     heading); a marker with neither is passed over.
 //  2. Else the last number on the last non-blank line ("so 72, in total." -> "72";
 //     "x = 3, y = 4" -> "4").
 //  3. Else that line as text, without trailing punctuation ("Yes." -> "Yes"); "" for a blank text.

@@ -126,6 +126,7 @@ TEST(ExtractAnswer, RealisticEndings) {
       {"The answer is 18.\nDone.\n", "18"},
       {"The answer is yes, because 12 is even.", "yes"},
       {"The answer is twenty.", "twenty"},
+      {"#### Step 1\n3 + 4 = 7\n#### Result\nThey have 7 apples.", "7"},  // Markdown headings
       // no marker: the last number on the last non-blank line
       {"Leah had 32 + 42 = 74. After eating 35, they had 74 - 35 = 39 left.", "39"},
       {"Total cost: $1,234.50", "1234.5"},
