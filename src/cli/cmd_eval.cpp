@@ -19,7 +19,7 @@ namespace {
 
 struct EvalArgs {
   std::string dataset, samples, out, html, k = "1,10,100";
-  bool reference = false, json = false;
+  bool reference = false, json = false, extract_code = false;
   std::size_t cells = 0;
   feedback::JudgeOptions judge;
 };
@@ -86,6 +86,8 @@ VoidResult write_html(const std::string& path, const EvalArgs& a, const Json& su
   }
   f << "</table><p>(none = passed)</p><h2>pass@k</h2><table>";
   for (auto& [k, v] : summary["pass_at_k"].items()) f << "<tr><td>" << k << "</td><td>" << fmt::format("{:.4f}", v.get<double>()) << "</td></tr>";
+  for (auto& [k, v] : summary["pass_at_k_not_computed"].items())
+    f << "<tr><td>" << k << "</td><td>not computed: " << html_escape(v["reason"].get<std::string>()) << "</td></tr>";
   f << "</table><h2>Slowest samples</h2><table><tr><th>task</th><th>seconds</th><th>outcome</th></tr>";
   std::vector<const Judged*> by_time;
   for (auto& j : judged) by_time.push_back(&j);
@@ -178,7 +180,9 @@ int run_eval(const EvalArgs& a) {
   std::vector<sandbox::ExecRequest> reqs;
   std::vector<std::size_t> first_req;
   for (const auto& s : samples) {
-    subs.push_back(feedback::prepare((*tasks)[s.task], s.completion, a.judge));
+    const auto& task = (*tasks)[s.task];
+    subs.push_back(feedback::prepare(task, a.extract_code ? feedback::code_from_completion(task, s.completion) : s.completion,
+                                     a.judge));
     first_req.push_back(reqs.size());
     for (auto& r : subs.back().requests) reqs.push_back(r);
   }
@@ -235,19 +239,17 @@ int run_eval(const EvalArgs& a) {
   }
   summary["tasks"] = evaluated;
   summary["tasks_unsolved"] = unsolved;
-  Json passk = Json::object();
+  Json passk = Json::object(), not_computed = Json::object();
   for (int k : ks) {
-    double sum = 0;
-    std::size_t m = 0;
-    bool all = true;
-    for (std::size_t t = 0; t < n.size(); ++t) {
-      if (!n[t]) continue;
-      if (n[t] < k) all = false;
-      sum += feedback::pass_at_k(n[t], c[t], k);
-      ++m;
-    }
-    if (all && m) passk[fmt::format("pass@{}", k)] = sum / m;  // only where every task has n >= k
+    auto p = feedback::mean_pass_at_k(n, c, k);
+    std::string name = fmt::format("pass@{}", k);
+    if (p.value)
+      passk[name] = *p.value;
+    else if (p.tasks_with_fewer)
+      not_computed[name] = {{"reason", p.why_not}, {"tasks_with_fewer_samples", p.tasks_with_fewer},
+                            {"fewest_samples", p.fewest}};
   }
+  summary["pass_at_k_not_computed"] = not_computed;
   summary["pass_at_k"] = passk;
   if (!a.html.empty())
     if (auto w = write_html(a.html, a, summary, judged, samples, *tasks); !w) {
@@ -261,6 +263,8 @@ int run_eval(const EvalArgs& a) {
                a.dataset, tasks->front().format, evaluated, samples.size(), wall, samples.size() / wall,
                1e3 * pct(0.5), 1e3 * pct(0.99));
     for (auto& [k, v] : passk.items()) fmt::print("  {:<14} {:.4f}\n", k, v.get<double>());
+    for (auto& [k, v] : not_computed.items())
+      fmt::print("  {:<14} not computed: {}\n", k, v["reason"].get<std::string>());
     fmt::print("  {:<14} {}\n", "tasks unsolved", unsolved);
     fmt::print("  outcomes:\n");
     for (auto& [k, v] : classes) fmt::print("    {:<14} {}\n", k == "none" ? "passed" : k, v);
@@ -290,7 +294,7 @@ Command add_eval(CLI::App& app) {
   cmd->add_option("--dataset", a->dataset, "Tasks (HumanEval, MBPP, stdin/stdout, GSM8K or PAL format)")->required();
   cmd->add_option("--samples", a->samples, "Completions to judge");
   cmd->add_flag("--reference", a->reference, "Judge the dataset's own reference solutions");
-  cmd->add_option("--k", a->k, "pass@k values, comma-separated (reported where every task has n >= k)")
+  cmd->add_option("--k", a->k, "pass@k values, comma-separated (computed where every task has n >= k; else said why not)")
       ->default_val("1,10,100")
       ->check(integer_list({.lo = 1, .hi = 1e6, .integer = true}));
   cmd->add_option("--timeout", a->judge.timeout_s, "Seconds per run")->default_val(10)->check(number(kSeconds));
@@ -298,6 +302,8 @@ Command add_eval(CLI::App& app) {
       ->default_val("auto");
   cmd->add_option("--float-tol", a->judge.float_tol, "stdin/stdout tasks: relative tolerance for numbers")
       ->check(number(kProbability));
+  cmd->add_flag("--extract-code", a->extract_code,
+                "Take each completion's code out of prose and ``` fences (chat models' output; README: wand eval)");
   cmd->add_flag("--partial-credit", a->judge.partial_credit, "Reward failing samples by the share of tests passed");
   cmd->add_flag("--strict", a->judge.strict,
                 "Assert tasks: run the tests in a process that never loads the sample (slower; verdicts it cannot forge)");

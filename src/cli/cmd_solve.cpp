@@ -129,7 +129,7 @@ Command add_bench(CLI::App& app) {
   cmd->add_option("--set", a->set, "numbers (train templates, new numbers) or templates (unseen templates)")
       ->check(CLI::IsMember({"numbers", "templates"}))
       ->capture_default_str();
-  cmd->add_option("--problems", a->problems, "A JSONL file of {question, answer} instead of --set");
+  cmd->add_option("--problems", a->problems, "A JSONL file of {question, answer} (or PAL's {input, target}) instead of --set");
   cmd->add_option("--limit", a->limit, "Score only the first N problems")
       ->check(number({.lo = 1, .hi = 1e9, .integer = true}));
   cmd->add_option("--out", a->out, "Write each problem's result as JSONL here")->check(writable_file());
@@ -138,9 +138,13 @@ Command add_bench(CLI::App& app) {
     std::string path = a->problems.empty() ? std::string(WAND_MODELS_DIR) + "/heldout-" + a->set + ".jsonl" : a->problems;
     std::vector<std::pair<std::string, std::string>> problems;
     auto r = for_each_json_line(path, [&](int line, const Json& j) -> VoidResult {
-      if (!j.is_object() || !j.contains("question") || !j.contains("answer") || !j["question"].is_string())
-        return Error{fmt::format("{} line {}: expected {{\"question\": ..., \"answer\": ...}}", path, line)};
-      problems.emplace_back(j["question"], j["answer"].is_string() ? j["answer"].get<std::string>() : j["answer"].dump());
+      // wand's held-out sets write {question, answer}; PAL's math sets (MultiArith, ASDiv, ...) {input, target}.
+      bool pal = j.is_object() && j.contains("input");
+      const char *q = pal ? "input" : "question", *want = pal ? "target" : "answer";
+      if (!j.is_object() || !j.contains(q) || !j.contains(want) || !j[q].is_string())
+        return Error{fmt::format("{} line {}: expected {{\"question\": ..., \"answer\": ...}} or PAL's "
+                                 "{{\"input\": ..., \"target\": ...}}", path, line)};
+      problems.emplace_back(j[q], j[want].is_string() ? j[want].get<std::string>() : j[want].dump());
       return ok_status();
     });
     if (!r) {

@@ -110,6 +110,24 @@ double pass_at_k(int n, int c, int k) {
   return 1.0 - miss;
 }
 
+MeanPassAtK mean_pass_at_k(std::span<const int> n, std::span<const int> c, int k) {
+  MeanPassAtK out;
+  double sum = 0;
+  std::size_t tasks = 0;
+  for (std::size_t t = 0; t < n.size(); ++t) {
+    if (!n[t]) continue;
+    out.tasks_with_fewer += n[t] < k;
+    out.fewest = tasks ? std::min(out.fewest, n[t]) : n[t];
+    sum += pass_at_k(n[t], c[t], k);
+    ++tasks;
+  }
+  if (tasks && !out.tasks_with_fewer) out.value = sum / static_cast<double>(tasks);
+  if (out.tasks_with_fewer)
+    out.why_not = fmt::format("{} of {} tasks have fewer than {} samples (fewest: {})", out.tasks_with_fewer, tasks, k,
+                              out.fewest);
+  return out;
+}
+
 std::string humaneval_program(const Task& task, const std::string& completion) {
   return task.prompt + completion + "\n" + task.test + "\n" + "check(" + task.entry_point + ")\n";
 }

@@ -53,14 +53,41 @@ struct Verdict {
 Verdict judge_asserts(const sandbox::ExecResult& r, const std::string& program, const RewardMap& rewards = {},
                       int first_line = 1);
 
-// --- answers (program-of-thought) and stdin/stdout
+// --- answers (program-of-thought, chain-of-thought) and stdin/stdout
 
-// A number as answers write it: "1,234.5", "$18", "45%", "3/4", "18.", "1e3"; nullopt otherwise.
+// A number as answers write it, the whole of s: "1,234.5", "$18", "-$3.50", "45%", "3/4",
+// "18.", "72,", "1e3"; nullopt otherwise ("1,23", "1/0", "eighteen"). The grammar is
+// extract_answer's: thousands separators are commas before exactly three digits, a trailing
+// ".", ",", ";", ":", "!" or "?" is punctuation, "$" "€" "£" are dropped, and "45%" reads 45
+// (not 0.45: GSM8K and the PAL sets label "what percent" questions with the bare number).
 std::optional<double> parse_number(std::string_view s);
-// Numerically when both are numbers (within abs_tol, or rel_tol of the expected value for huge
-// ones: 1,450,001 is not 1,450,000), else as text (trimmed, case and runs of whitespace folded).
+
+// The final answer in a text: a program's printed output or a chain-of-thought rationale.
+// The one extractor every method and `wand eval` use; rules, in order:
+//  1. A marker wins, the last one in the text: "the answer is X" (also "The final answer is"),
+//     "answer: X" as a label starting its line ("Answer:", "**Final answer:**"), "#### X"
+//     (GSM8K's label format) and "\boxed{X}" (\frac{a}{b} reads a/b). X is the number right
+//     after the marker (spaces, ":", "=", "*" skipped), else its words up to the end of the
+//     sentence ("The answer is yes." -> "yes"; not after "####", which is then a Markdown
+//     heading); a marker with neither is passed over.
+//  2. Else the last number on the last non-blank line ("so 72, in total." -> "72";
+//     "x = 3, y = 4" -> "4").
+//  3. Else that line as text, without trailing punctuation ("Yes." -> "Yes"); "" for a blank text.
+// A number comes back in its shortest form ("$1,234.50" -> "1234.5", "3/4" -> "0.75", "18." ->
+// "18"). Numbers do not start inside a word ("x2" holds none); number words ("eighteen") are text.
+// Against lm-evaluation-harness's GSM8K filters: its "strict-match" reads the first
+// "#### (-?[0-9.,]+)" and "flexible-extract" the last number anywhere in the text, both compared
+// as strings once ",", "$" and a final "." are dropped. Here every marker counts and the last one
+// wins (a rationale that corrects itself ends with its final word), the fallback reads the last
+// line only (a program's last printed line is its answer, and a text answer stays readable), and
+// numbers compare by value (18.0 = 18, 0.3333333 = 1/3).
+std::string extract_answer(std::string_view text);
+
+// Numerically when both are numbers (parse_number; within abs_tol, or rel_tol of the expected
+// value for huge ones: 1,450,001 is not 1,450,000), else as text (trimmed, case and runs of
+// whitespace folded). Compares two answers; extract_answer finds one in a longer text first.
 bool answers_match(std::string_view got, std::string_view expected, double abs_tol = 1e-6, double rel_tol = 1e-12);
-// A program-of-thought run's answer: its last non-blank printed line.
+// The last non-blank line of a program's output, trimmed.
 std::string last_printed_line(std::string_view stdout_text);
 // stdin/stdout tasks: equal up to line endings, trailing whitespace and trailing blank lines;
 // with float_tol, numeric tokens may differ by that relative amount.
@@ -87,13 +114,35 @@ struct Task {
 
 // Reads a JSONL dataset; the format is recognised from the first record's fields, and every
 // record must have that format's fields (errors name the file, line and field). Records without
-// a task_id get their 0-based index.
+// a task_id get their 0-based index; a task_id seen twice is an error naming both lines.
 Result<std::vector<Task>> load_tasks(const std::string& path);
+
+// --- code in model completions (code.cpp)
+
+// The program in a model's completion, as chat models write it: prose around fenced blocks
+// (``` or ~~~, CommonMark's rules: a closing fence of the same mark at least as long; a block
+// cut off by max_tokens runs to the end; CRLF read as LF; a fence's indentation is removed from
+// its lines). Which block: among those tagged `language` (or an alias: py, python3, c++, sh,
+// javascript...) or untagged, else among all, the first that defines (a top-level `def NAME(`)
+// one of `defines`, else the first. A completion without fences comes back as it is (less CRs).
+// `language` is a sandbox language name: python, c, cpp, js, bash.
+std::string extract_code(std::string_view completion, std::string_view language = "python",
+                         std::span<const std::string> defines = {});
+
+// A sample's completion for a Python task with its code taken out of prose and fences
+// (extract_code; `wand eval --extract-code`), preferring the block that defines the function
+// the task's tests call (HumanEval's entry_point, the functions MBPP's test_list calls). For
+// HumanEval, a block that defines the whole entry point replaces the prompt's stub: the
+// program is the prompt (its imports and helpers), then the block, whose `def` is the one
+// check() sees; a block without that `def` is a body appended to the prompt, as a plain
+// completion is.
+std::string code_from_completion(const Task& task, std::string_view completion);
 
 struct JudgeOptions {
   double timeout_s = 10;
-  // Answer tasks: "auto" (solution() if defined, else the variable `answer`, else the last
-  // printed line), "last-line", "var:NAME" or "call:NAME".
+  // Answer tasks: "auto" (solution() if defined, else the variable `answer`, else the printed
+  // output), "last-line" (the printed output), "var:NAME" or "call:NAME". The printed output's
+  // answer is read by extract_answer; a variable's or a call's value is the answer as it is.
   std::string answer = "auto";
   std::optional<double> float_tol;  // stdio: numeric tokens may differ by this relative amount
   bool partial_credit = false;      // reward failing samples by the fraction of tests passed
@@ -126,6 +175,17 @@ Verdict judge(const Task& task, const Submission& sub, std::span<const sandbox::
 
 // The unbiased estimator of Chen et al. (2021): 1 - C(n-c, k) / C(n, k).
 double pass_at_k(int n, int c, int k);
+
+// pass@k of a run: the mean of pass_at_k over the tasks that have samples (n[t] samples, c[t]
+// of them passing). Defined only where every such task has at least k samples (averaging over
+// the rest would hide the short tasks); otherwise `value` is empty and the rest say why.
+struct MeanPassAtK {
+  std::optional<double> value;
+  std::size_t tasks_with_fewer = 0;  // tasks with 0 < n < k
+  int fewest = 0;                    // the fewest samples any task has
+  std::string why_not;               // "3 of 164 tasks have fewer than 10 samples (fewest: 1)"
+};
+MeanPassAtK mean_pass_at_k(std::span<const int> n, std::span<const int> c, int k);
 
 // A HumanEval task's program exactly as HumanEval's own harness builds it:
 // prompt + completion + test + check(entry_point) (judged with judge_asserts; the baseline form).

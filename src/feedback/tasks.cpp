@@ -307,7 +307,7 @@ Verdict judge_answer_run(const Task& task, const Submission& sub, const sandbox:
   const Json& done = *rec.done;
   Verdict v;
   v.answer = done.contains("answer") && done["answer"].is_string() ? done["answer"].get<std::string>()
-                                                                   : last_printed_line(r.stdout_data);
+                                                                   : extract_answer(r.stdout_data);  // what it printed, by the documented rules
   TestResult t;
   t.source = "answer";
   t.expected = task.expected;
@@ -374,6 +374,7 @@ Verdict judge_cases(const Task& task, std::span<const sandbox::ExecResult> resul
 Result<std::vector<Task>> load_tasks(const std::string& path) {
   std::vector<Task> tasks;
   std::string format;
+  std::map<std::string, int> first_line;  // task_id -> the line that defined it
   auto read = for_each_json_line(path, [&](int line, const Json& j) -> VoidResult {
     std::string where = fmt::format("{} line {}", path, line);
     if (format.empty()) {
@@ -391,6 +392,10 @@ Result<std::vector<Task>> load_tasks(const std::string& path) {
     if (!j.is_object()) return Error{fmt::format("{}: a record must be a JSON object", where)};
     auto t = read_task(j, format, where, tasks.size());
     if (!t) return t.error();
+    // Samples name their task by id: two tasks with one id would share (and split) its samples.
+    auto [first, fresh] = first_line.emplace(t->task_id, line);
+    if (!fresh)
+      return Error{fmt::format("{}: duplicate task_id '{}' (first on line {})", where, t->task_id, first->second)};
     tasks.push_back(std::move(*t));
     return ok_status();
   });

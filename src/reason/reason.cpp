@@ -1,7 +1,5 @@
 #include "reason/reason.h"
 
-#include <regex>
-
 #include <fmt/core.h>
 
 #include "feedback/feedback.h"
@@ -46,29 +44,18 @@ Result<Solution> solve_pot(llm::Backend& model, sandbox::Sandbox& sb, const std:
                           : sandbox::to_string(r.status);
     return s;
   }
+  // The value of `answer`, printed last, as it is (as `wand eval --answer var:answer` reads
+  // it): a value needs no extracting; the extractor is for texts (rationales, printed prose).
   s.answer = feedback::last_printed_line(r.stdout_data);
   if (s.answer.empty()) s.error = "the program printed no answer";
   return s;
-}
-
-std::string extract_final_answer(const std::string& text) {
-  static const std::regex final_re(R"(answer is\s*\$?\s*(-?[\d,]*\.?\d+))", std::regex::icase);
-  std::smatch m;
-  std::string last;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), final_re); it != std::sregex_iterator(); ++it)
-    last = (*it)[1];
-  if (!last.empty()) return last;
-  static const std::regex num_re(R"(-?\d[\d,]*\.?\d*)");
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), num_re); it != std::sregex_iterator(); ++it)
-    last = it->str();
-  return last;
 }
 
 Result<Solution> solve_cot(llm::Backend& model, const std::string& question, const SolveOptions& opt) {
   auto c = generate(model, cot_prompt(question), opt);
   if (!c) return c.error();
   Solution s = from_completion("cot", *c);
-  s.answer = extract_final_answer(c->text);
+  s.answer = feedback::extract_answer(c->text);  // the extractor `wand eval` uses, rules in feedback.h
   if (s.answer.empty()) s.error = "the rationale has no answer";
   return s;
 }

@@ -1,6 +1,7 @@
 // Reasoning methods over a Backend. Program-of-thought: the model writes a program, the
 // sandbox runs it, the executed value of `answer` is the answer. Chain-of-thought: the model
-// writes prose and does the arithmetic itself; its final "The answer is N" is the answer.
+// writes prose and does the arithmetic itself; feedback::extract_answer reads its final answer
+// ("The answer is N.").
 #pragma once
 #include <string>
 
@@ -35,8 +36,5 @@ std::string cot_prompt(const std::string& question);
 Result<Solution> solve_pot(llm::Backend& model, sandbox::Sandbox& sb, const std::string& question,
                            const SolveOptions& opt = {});
 Result<Solution> solve_cot(llm::Backend& model, const std::string& question, const SolveOptions& opt = {});
-
-// "The answer is 42." -> "42"; else the last number in the text; "" if none.
-std::string extract_final_answer(const std::string& rationale);
 
 }  // namespace wand::reason

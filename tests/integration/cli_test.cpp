@@ -123,6 +123,68 @@ TEST(Cli, EvalLimitsAndStrictModeAreOptions) {
   EXPECT_NE(err.find("--max-output"), std::string::npos) << err;
 }
 
+TEST(Cli, EvalRefusesADatasetWithADuplicateTaskId) {
+  std::string dataset = ::testing::TempDir() + "cli_dup.jsonl";
+  std::ofstream(dataset) << R"({"question": "q1", "answer": "#### 1", "task_id": "a"})" << "\n"
+                         << R"({"question": "q2", "answer": "#### 2", "task_id": "b"})" << "\n"
+                         << R"({"question": "q3", "answer": "#### 3", "task_id": "a"})" << "\n";
+  std::string err;
+  EXPECT_EQ(wand("eval --reference --dataset " + dataset, "", &err).rc, 2);
+  EXPECT_NE(err.find(dataset + " line 3: duplicate task_id 'a' (first on line 1)"), std::string::npos) << err;
+}
+
+// A chat model's fenced answer to HumanEval/0 passes with --extract-code and not without; a k
+// no task has enough samples for is reported as not computed, with why, in both outputs.
+TEST(Cli, EvalExtractsFencedCodeAndSaysWhichPassAtKIsNotComputed) {
+  std::string dataset = std::string(WAND_SHARED_DATA) + "/humaneval/HumanEval.jsonl";
+  if (!std::ifstream(dataset)) GTEST_SKIP() << dataset << " not found";
+  std::string first;
+  std::getline(std::ifstream(dataset) >> std::ws, first);
+  auto task = Json::parse(first);
+  std::string chat = "Here is the function:\n\n```python\n" + task["prompt"].get<std::string>() +
+                     task["canonical_solution"].get<std::string>() + "```\n\nIt compares every pair.";
+  std::string samples = ::testing::TempDir() + "cli_chat_samples.jsonl";
+  std::ofstream(samples) << Json{{"task_id", task["task_id"]}, {"completion", chat}}.dump() << "\n"
+                         << Json{{"task_id", task["task_id"]}, {"completion", chat}}.dump() << "\n";
+  std::string args = "eval --dataset " + dataset + " --samples " + samples + " --k 1,2,10";
+  CliRun with = wand(args + " --json --extract-code"), without = wand(args + " --json");
+  ASSERT_EQ(with.rc, 0) << with.out;
+  ASSERT_EQ(without.rc, 0) << without.out;
+  auto w = Json::parse(with.out), wo = Json::parse(without.out);
+  EXPECT_EQ(w["tasks"], 1);
+  EXPECT_DOUBLE_EQ(w["pass_at_k"]["pass@1"].get<double>(), 1.0) << with.out;
+  EXPECT_DOUBLE_EQ(w["pass_at_k"]["pass@2"].get<double>(), 1.0) << with.out;
+  EXPECT_DOUBLE_EQ(wo["pass_at_k"]["pass@1"].get<double>(), 0.0) << without.out;
+  EXPECT_FALSE(w["pass_at_k"].contains("pass@10"));
+  auto& nc = w["pass_at_k_not_computed"]["pass@10"];
+  EXPECT_EQ(nc["tasks_with_fewer_samples"], 1) << with.out;
+  EXPECT_EQ(nc["fewest_samples"], 2) << with.out;
+  EXPECT_EQ(nc["reason"], "1 of 1 tasks have fewer than 10 samples (fewest: 2)");
+  CliRun table = wand(args + " --extract-code");
+  EXPECT_NE(table.out.find("pass@10        not computed: 1 of 1 tasks have fewer than 10 samples (fewest: 2)"),
+            std::string::npos) << table.out;
+}
+
+// The README's `wand solve` example, run exactly as written there, gives the answer the README
+// shows, so the README stays true as the shipped model changes.
+TEST(Cli, TheReadmesSolveExampleGivesItsAnswer) {
+  std::string readme = slurp(std::string(WAND_SOURCE_DIR) + "/README.md");
+  const std::string start = "\nwand solve \"";
+  auto at = readme.find(start);
+  ASSERT_NE(at, std::string::npos) << "README.md has no `wand solve \"...\"` example";
+  auto end = readme.find('\n', at + 1);
+  std::string line = readme.substr(at + 1, end - at - 1);  // wand solve "QUESTION"   # ANSWER
+  auto close = line.find('"', start.size() - 1);
+  auto hash = line.find("# ", close);
+  ASSERT_NE(hash, std::string::npos) << "the example's line shows no answer (`# N`): " << line;
+  std::string question = line.substr(start.size() - 1, close - (start.size() - 1));
+  std::string answer = line.substr(hash + 2);
+  std::string err;
+  CliRun r = wand("solve \"" + question + "\"", "", &err);
+  EXPECT_EQ(r.rc, 0) << err;
+  EXPECT_EQ(r.out, answer + "\n") << question << "\n" << err;
+}
+
 // Every numeric option of every command: NaN, infinities, negatives, zero where it is not a
 // value, absurd and out-of-double-range values get exit 2 and the one message form, before any work.
 TEST(Cli, BadNumbersAreRefusedWithOneMessageForm) {

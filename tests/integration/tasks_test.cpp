@@ -210,6 +210,74 @@ TEST(Tasks, AnswersFromPalMathAndGsm8k) {
   std::filesystem::remove(path);
 }
 
+// What lm-evaluation-harness and a chain-of-thought both read as 18 is 18 here too, whether the
+// program prints a sentence, a rationale, or a number with punctuation.
+TEST(Tasks, PrintedAnswersAreReadByTheOneExtractor) {
+  auto path = write_jsonl("printed.jsonl", {{{"question", "Janet's ducks lay 16 eggs..."}, {"answer", "... #### 18"}},
+                                            {{"question", "How many in total?"}, {"answer", "#### 72"}},
+                                            {{"question", "What does it cost?"}, {"answer", "#### 1234.5"}}});
+  auto tasks = load(path);
+  ASSERT_EQ(tasks.size(), 3u);
+  std::vector<Task> t = {tasks[0], tasks[1], tasks[2], tasks[0], tasks[0], tasks[1]};
+  auto v = judge_all(t, {"eggs = 16 - 3 - 4\nprint(f'The answer is {eggs * 2}.')\n",
+                         "print('Leah had 32 + 42 = 74; after eating 2, so 72, in total.')\n",
+                         "print('Total: $1,234.50')\n",
+                         "print('The answer is 18.')\nprint('done')\n",
+                         "print('The answer is 17.')\n",
+                         "print('so 71, in total.')\n"});
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(v[i].passed) << i << ": " << v[i].feedback;
+  EXPECT_EQ(v[0].answer, "18");
+  EXPECT_EQ(v[1].answer, "72");
+  EXPECT_EQ(v[2].answer, "1234.5");
+  EXPECT_EQ(v[3].answer, "18");
+  EXPECT_FALSE(v[4].passed);
+  EXPECT_EQ(v[4].feedback, "The program's answer, 17, is wrong.");
+  EXPECT_FALSE(v[5].passed);
+  // --answer last-line reads the printed output by the same rules, even when `answer` is set.
+  feedback::JudgeOptions last;
+  last.answer = "last-line";
+  auto l = judge_all({tasks[0]}, {"answer = 5\nprint('The answer is 18.')\n"}, last)[0];
+  EXPECT_TRUE(l.passed) << l.feedback;
+  std::filesystem::remove(path);
+}
+
+// Chat models wrap code in prose and fences. On real HumanEval records, the canonical solution
+// so wrapped passes with code_from_completion (wand eval --extract-code) and fails without it.
+TEST(Tasks, FencedHumanEvalCompletionsPassOnlyWithCodeExtraction) {
+  if (!std::filesystem::exists(shared("humaneval/HumanEval.jsonl"))) GTEST_SKIP() << "needs ../shared/data";
+  auto all = load(shared("humaneval/HumanEval.jsonl"));
+  ASSERT_EQ(all.size(), 164u);
+  auto crlf = [](std::string s) {
+    for (std::size_t p = 0; (p = s.find('\n', p)) != std::string::npos; p += 2) s.insert(p, "\r");
+    return s;
+  };
+  std::vector<Task> tasks;
+  std::vector<std::string> chats;
+  auto add = [&](int id, std::string chat) {
+    tasks.push_back(all[id]);
+    chats.push_back(std::move(chat));
+  };
+  for (int id : {0, 10, 38, 53, 95}) {
+    const Task& t = all[id];
+    std::string whole = t.prompt + t.reference;  // the signature repeated, as chat models do
+    add(id, "Here is an implementation of `" + t.entry_point + "`:\n\n```python\n" + whole +
+                "```\n\nIt passes the examples in the docstring.");
+    add(id, "```python\n" + t.reference + "```");                          // the body alone, fenced
+    add(id, crlf("Sure! Here you go:\n```py\n" + whole + "```\n"));         // CRLF line endings
+    add(id, "Let me write it.\n```python\n" + whole);                       // cut off before the closing fence
+    add(id, "Usage:\n```python\nprint(" + t.entry_point + ")\n```\nThe function:\n```python\n" + whole + "```\n");
+  }
+  // HumanEval/38's prompt defines encode_cyclic, which the block uses and does not repeat.
+  add(38, "```python\ndef decode_cyclic(s: str):\n" + all[38].reference + "```");
+  std::vector<std::string> extracted;
+  for (std::size_t i = 0; i < tasks.size(); ++i) extracted.push_back(feedback::code_from_completion(tasks[i], chats[i]));
+  auto with = judge_all(tasks, extracted), without = judge_all(tasks, chats);
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    EXPECT_TRUE(with[i].passed) << tasks[i].task_id << " case " << i % 5 << ": " << with[i].feedback << "\n" << extracted[i];
+    EXPECT_FALSE(without[i].passed) << tasks[i].task_id << " case " << i % 5;
+  }
+}
+
 TEST(Tasks, LoaderErrorsNameTheFileLineAndField) {
   auto unknown = write_jsonl("unknown.jsonl", {{{"foo", 1}, {"bar", 2}}});
   auto r = feedback::load_tasks(unknown);

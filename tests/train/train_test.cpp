@@ -63,7 +63,7 @@ TEST(Generator, ProgramRationaleAndAnswerAgreeWhenExecuted) {
   const std::regex step(R"((-?\d+) ([-+*/]) (-?\d+)(?: ([-+*/]) (-?\d+))? = (-?\d+))");
   for (auto& p : probs) {
     templates.insert(p.template_id);
-    EXPECT_EQ(reason::extract_final_answer(p.rationale), p.answer) << p.rationale;
+    EXPECT_EQ(feedback::extract_answer(p.rationale), p.answer) << p.rationale;
     for (auto it = std::sregex_iterator(p.rationale.begin(), p.rationale.end(), step); it != std::sregex_iterator(); ++it) {
       auto& m = *it;
       auto apply = [](long long a, char op, long long b) {
