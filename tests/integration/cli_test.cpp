@@ -2,6 +2,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "support.h"
@@ -69,6 +70,80 @@ TEST(Cli, JsonlKeepsOrderAndReportsBadLines) {
   EXPECT_EQ(lines[3]["status"], "invalid_request");
   EXPECT_NE(lines[3]["error"].get<std::string>().find("timeout"), std::string::npos);
   EXPECT_NE(err.find("line 2"), std::string::npos);
+}
+
+// An unknown language is an error naming it and listing the known ones, never a silent Python.
+TEST(Cli, UnknownLanguageIsBadInput) {
+  std::string err;
+  CliRun r = wand("exec --lang rust -", "fn main() {}", &err);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.out, "");  // nothing ran
+  EXPECT_NE(err.find("'rust'"), std::string::npos) << err;
+  EXPECT_NE(err.find("python, c, cpp, js, bash"), std::string::npos) << err;
+  // The same for --jsonl, where --lang is the lines' default.
+  r = wand("exec --jsonl --lang rust", "{\"code\": \"print(1)\"}\n", &err);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(err.find("'rust'"), std::string::npos) << err;
+  r = wand("exec --jsonl --preload '' --lang bash", "{\"code\": \"echo $BASH_VERSION | cut -c1\"}\n");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find("\"stdout\":\"5\\n\""), std::string::npos) << r.out;
+}
+
+TEST(Cli, UnknownExtensionIsBadInputUnlessLangIsGiven) {
+  std::string dir = ::testing::TempDir();
+  std::ofstream(dir + "prog.rs") << "print('from python')\n";
+  std::ofstream(dir + "prog") << "print('from python')\n";
+  std::string err;
+  CliRun r = wand("exec " + dir + "prog.rs", "", &err);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(err.find("'.rs'"), std::string::npos) << err;
+  EXPECT_NE(err.find("python, c, cpp, js, bash"), std::string::npos) << err;
+  EXPECT_NE(err.find("--lang"), std::string::npos) << err;
+  r = wand("exec " + dir + "prog", "", &err);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(err.find("no file extension"), std::string::npos) << err;
+  r = wand("exec --json --lang python " + dir + "prog.rs");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(Json::parse(r.out)["stdout"], "from python\n");
+  r = wand("exec --json -", "print('stdin is python')");  // standard input defaults to Python
+  EXPECT_EQ(Json::parse(r.out)["stdout"], "stdin is python\n");
+}
+
+TEST(Cli, AbsurdLimitsInJsonLinesAreNamed) {
+  std::string input =
+      "{\"code\": \"print(1)\", \"timeout\": 1e308}\n"
+      "{\"code\": \"print(1)\", \"memory_mb\": 0}\n"
+      "{\"code\": \"print(1)\", \"max_output_bytes\": 18446744073709551615}\n"
+      "{\"code\": \"print(1)\", \"language\": \"rust\"}\n";
+  std::string err;
+  CliRun r = wand("exec --jsonl --preload ''", input, &err);
+  EXPECT_EQ(r.rc, 2);
+  std::vector<Json> lines;
+  std::istringstream in(r.out);
+  for (std::string l; std::getline(in, l);) lines.push_back(Json::parse(l));
+  ASSERT_EQ(lines.size(), 4u) << r.out;
+  const char* fields[] = {"'timeout'", "'memory_mb'", "'max_output_bytes'", "'language'"};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(lines[i]["status"], "invalid_request");
+    std::string e = lines[i]["error"].get<std::string>();
+    EXPECT_NE(e.find(fields[i]), std::string::npos) << e;
+    EXPECT_LT(e.size(), 200u) << e;
+  }
+}
+
+// With and without cgroups (rlimits stand in), a CPU limit is reported as the CPU limit, also
+// for a program that ignores SIGXCPU.
+TEST(Cli, CpuLimitIsACpuVerdictWithAndWithoutCgroups) {
+  const char* spin = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True: pass";
+  for (bool cgroups : {true, false}) {
+    if (!cgroups) ::setenv("WAND_NO_CGROUPS", "1", 1);
+    CliRun r = wand("exec --json --limit-by cpu --timeout 0.5 -", spin);
+    ::unsetenv("WAND_NO_CGROUPS");
+    EXPECT_EQ(r.rc, 1) << cgroups;
+    auto j = Json::parse(r.out);
+    EXPECT_EQ(j["status"], "timeout") << cgroups << r.out;
+    EXPECT_EQ(j["limit_hit"], "cpu") << cgroups << r.out;
+  }
 }
 
 TEST(Cli, DoctorSaysTheSandboxIsReady) {
