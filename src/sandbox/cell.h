@@ -20,9 +20,9 @@ namespace wand::sandbox {
 
 struct CellConfig {
   std::vector<std::string> preload;
-  bool warm_stdlib = true;
   std::size_t work_mb = 256;
   std::string name;  // names the run cgroup
+  bool warm_stdlib = true;  // see Options
 };
 
 // One step executed in a cell: Python code in the fork-server, or a program exec'd.

@@ -23,7 +23,7 @@ namespace {
 std::atomic<int> g_cell_serial{0};
 
 CellConfig cell_config(const Options& o) {
-  return {o.preload, o.warm_stdlib, o.work_mb, fmt::format("cell-{}", g_cell_serial.fetch_add(1))};
+  return {o.preload, o.work_mb, fmt::format("cell-{}", g_cell_serial.fetch_add(1)), o.warm_stdlib};
 }
 
 ExecResult failed(std::string why) {

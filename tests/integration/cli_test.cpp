@@ -1,8 +1,10 @@
 // The `wand` command as a user runs it: exit codes, messages, JSON lines.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "support.h"
@@ -17,7 +19,9 @@ struct CliRun {
 
 // Runs `wand ARGS` with `input` on stdin; stderr goes to a file read into err.
 CliRun wand(const std::string& args, const std::string& input = "", std::string* err = nullptr) {
-  std::string in_path = ::testing::TempDir() + "wand_cli_in", err_path = ::testing::TempDir() + "wand_cli_err";
+  // Named per process: other test runs on the host share TempDir().
+  std::string tag = std::to_string(::getpid());
+  std::string in_path = ::testing::TempDir() + "wand_cli_in" + tag, err_path = ::testing::TempDir() + "wand_cli_err" + tag;
   std::ofstream(in_path) << input;
   std::string cmd = std::string(WAND_BINARY) + " " + args + " < " + in_path + " 2> " + err_path;
   FILE* p = ::popen(cmd.c_str(), "r");
@@ -90,7 +94,8 @@ TEST(Cli, UnknownLanguageIsBadInput) {
 }
 
 TEST(Cli, UnknownExtensionIsBadInputUnlessLangIsGiven) {
-  std::string dir = ::testing::TempDir();
+  std::string dir = ::testing::TempDir() + "wand_cli_lang" + std::to_string(::getpid()) + "/";
+  std::filesystem::create_directories(dir);
   std::ofstream(dir + "prog.rs") << "print('from python')\n";
   std::ofstream(dir + "prog") << "print('from python')\n";
   std::string err;
