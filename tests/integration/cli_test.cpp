@@ -33,6 +33,13 @@ CliRun wand(const std::string& args, const std::string& input = "", std::string*
   return {WEXITSTATUS(st), out};
 }
 
+std::vector<Json> json_lines(const std::string& out) {
+  std::vector<Json> lines;
+  std::istringstream in(out);
+  for (std::string l; std::getline(in, l);) lines.push_back(Json::parse(l));
+  return lines;
+}
+
 TEST(Cli, ExecReportsAndExitsByStatus) {
   CliRun ok = wand("exec -", "print('hi')");
   EXPECT_EQ(ok.rc, 0);
@@ -61,9 +68,7 @@ TEST(Cli, JsonlKeepsOrderAndReportsBadLines) {
   std::string err;
   CliRun r = wand("exec --jsonl --preload ''", input, &err);
   EXPECT_EQ(r.rc, 2);
-  std::vector<Json> lines;
-  std::istringstream in(r.out);
-  for (std::string l; std::getline(in, l);) lines.push_back(Json::parse(l));
+  std::vector<Json> lines = json_lines(r.out);
   ASSERT_EQ(lines.size(), 4u) << r.out;  // the blank line is skipped
   EXPECT_EQ(lines[0]["id"], 1);
   EXPECT_EQ(lines[0]["stdout"], "1\n");
@@ -123,9 +128,7 @@ TEST(Cli, AbsurdLimitsInJsonLinesAreNamed) {
   std::string err;
   CliRun r = wand("exec --jsonl --preload ''", input, &err);
   EXPECT_EQ(r.rc, 2);
-  std::vector<Json> lines;
-  std::istringstream in(r.out);
-  for (std::string l; std::getline(in, l);) lines.push_back(Json::parse(l));
+  std::vector<Json> lines = json_lines(r.out);
   ASSERT_EQ(lines.size(), 4u) << r.out;
   const char* fields[] = {"'timeout'", "'memory_mb'", "'max_output_bytes'", "'language'"};
   for (int i = 0; i < 4; ++i) {
