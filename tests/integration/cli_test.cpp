@@ -139,18 +139,30 @@ TEST(Cli, AbsurdLimitsInJsonLinesAreNamed) {
   }
 }
 
-// With and without cgroups (rlimits stand in), a CPU limit is reported as the CPU limit, also
-// for a program that ignores SIGXCPU.
-TEST(Cli, CpuLimitIsACpuVerdictWithAndWithoutCgroups) {
-  const char* spin = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True: pass";
+// With and without cgroups (rlimits stand in), each limit is reported as itself: CPU (also for
+// a program that ignores SIGXCPU), wall time and memory.
+TEST(Cli, LimitVerdictsWithAndWithoutCgroups) {
+  struct Case {
+    const char* options;
+    const char* code;
+    const char* status;
+    const char* limit;
+  } cases[] = {
+      {"--limit-by cpu --timeout 0.5", "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True: pass",
+       "timeout", "cpu"},
+      {"--timeout 0.5", "import time\ntime.sleep(10)", "timeout", "wall"},
+      {"--memory 64", "a = []\nwhile True: a.append(bytearray(16 << 20))", "memory_limit", "memory"},
+  };
   for (bool cgroups : {true, false}) {
-    if (!cgroups) ::setenv("WAND_NO_CGROUPS", "1", 1);
-    CliRun r = wand("exec --json --limit-by cpu --timeout 0.5 -", spin);
-    ::unsetenv("WAND_NO_CGROUPS");
-    EXPECT_EQ(r.rc, 1) << cgroups;
-    auto j = Json::parse(r.out);
-    EXPECT_EQ(j["status"], "timeout") << cgroups << r.out;
-    EXPECT_EQ(j["limit_hit"], "cpu") << cgroups << r.out;
+    for (const Case& c : cases) {
+      if (!cgroups) ::setenv("WAND_NO_CGROUPS", "1", 1);
+      CliRun r = wand(std::string("exec --json ") + c.options + " -", c.code);
+      ::unsetenv("WAND_NO_CGROUPS");
+      EXPECT_EQ(r.rc, 1) << cgroups << c.options;
+      auto j = Json::parse(r.out);
+      EXPECT_EQ(j["status"], c.status) << cgroups << r.out;
+      EXPECT_EQ(j["limit_hit"], c.limit) << cgroups << r.out;
+    }
   }
 }
 
