@@ -59,12 +59,14 @@ void print_report(const sandbox::ExecResult& r) {
   section("stderr", r.stderr_data, r.stderr_truncated);
 }
 
-sandbox::ExecRequest defaults_from(const ExecArgs& a) {
+// The request the options describe; an option out of the sandbox's range is bad input.
+Result<sandbox::ExecRequest> defaults_from(const ExecArgs& a) {
   sandbox::ExecRequest d;
   d.limits.timeout_s = a.timeout;
   d.limits.memory_mb = a.memory;
   d.limits.limit_by = a.limit_by == "cpu" ? sandbox::LimitBy::cpu : sandbox::LimitBy::wall;
   d.limits.max_output_bytes = a.max_output;
+  if (auto ok = sandbox::validate(d.limits); !ok) return ok.error();
   return d;
 }
 
@@ -97,7 +99,12 @@ int run_one(const ExecArgs& a) {
       fmt::print(stderr, "wand exec: --lang: {}\n", lang.error().message);
     return kExitBadInput;
   }
-  sandbox::ExecRequest req = defaults_from(a);
+  auto defaults = defaults_from(a);
+  if (!defaults) {
+    fmt::print(stderr, "wand exec: {}\n", defaults.error().message);
+    return kExitBadInput;
+  }
+  sandbox::ExecRequest req = std::move(defaults.value());
   req.code = std::move(code);
   req.args = a.args;
   req.language = (*lang)->name;
@@ -133,7 +140,12 @@ int run_jsonl(const ExecArgs& a) {
     std::string error;
   };
   std::vector<Line> lines;
-  sandbox::ExecRequest defaults = defaults_from(a);
+  auto checked = defaults_from(a);
+  if (!checked) {
+    fmt::print(stderr, "wand exec: {}\n", checked.error().message);
+    return kExitBadInput;
+  }
+  sandbox::ExecRequest defaults = std::move(checked.value());
   // --lang is the default of the lines' "language" field.
   auto lang = sandbox::choose_language(a.lang, "");
   if (!lang) {

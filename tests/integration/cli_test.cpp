@@ -119,6 +119,17 @@ TEST(Cli, UnknownExtensionIsBadInputUnlessLangIsGiven) {
   EXPECT_EQ(Json::parse(r.out)["stdout"], "stdin is python\n");
 }
 
+TEST(Cli, OptionsOutOfTheSandboxRangeAreBadInput) {
+  std::string err;
+  CliRun r = wand("exec --max-output 0 -", "print(1)", &err);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(err.find("'max_output_bytes'"), std::string::npos) << err;
+  r = wand("exec --jsonl --timeout 1e308", "{\"code\": \"print(1)\"}\n", &err);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(err.find("1e+308"), std::string::npos) << err;
+  EXPECT_LT(err.size(), 200u) << err;
+}
+
 TEST(Cli, AbsurdLimitsInJsonLinesAreNamed) {
   std::string input =
       "{\"code\": \"print(1)\", \"timeout\": 1e308}\n"
