@@ -137,10 +137,7 @@ Watch::Watch(const Cell& cell, const Limits& limits, const Baseline& before)
 
 bool Watch::expired() {
   auto now = Clock::now();
-  if (now >= deadline_) {
-    fire("wall");
-    return true;
-  }
+  // CPU first: a run that has used its CPU time by the deadline was stopped by the CPU limit.
   if (cpu_limit_ > 0 && now >= next_) {
     double used = cell_.cpu_seconds() - cpu_before_;
     if (used >= cpu_limit_) {
@@ -148,6 +145,10 @@ bool Watch::expired() {
       return true;
     }
     next_ = std::min(deadline_, now + cpu_interval(cpu_limit_ - used));
+  }
+  if (now >= deadline_) {
+    fire("wall");
+    return true;
   }
   return false;
 }
