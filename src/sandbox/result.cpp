@@ -56,6 +56,12 @@ VoidResult check_count(const CountLimit& c, long double v) {
                            static_cast<double>(v))};
 }
 
+const CountLimit* count_limit(std::string_view field) {
+  for (const CountLimit* c : {&kMemoryMb, &kMaxProcesses, &kMaxFileMb, &kMaxOpenFiles, &kMaxOutputBytes})
+    if (field == c->field) return c;
+  return nullptr;
+}
+
 // A JSON integer limit, read without wrapping (2^64-1 stays large, -1 stays negative).
 Result<std::uint64_t> json_count(const Json& v, const CountLimit& c) {
   if (!v.is_number_integer())
@@ -184,18 +190,14 @@ Result<ExecRequest> request_from_json(const Json& j, const ExecRequest& defaults
         if (!r.compile_limits) r.compile_limits = default_compile_limits();
         r.compile_limits->timeout_s = t;
       }
-    } else if (key == kMemoryMb.field || key == kMaxProcesses.field || key == kMaxOutputBytes.field ||
-               key == kMaxFileMb.field || key == kMaxOpenFiles.field) {
-      for (const CountLimit& c : {kMemoryMb, kMaxProcesses, kMaxOutputBytes, kMaxFileMb, kMaxOpenFiles}) {
-        if (key != c.field) continue;
-        auto n = json_count(v, c);
-        if (!n) return n.error();
-        if (key == kMemoryMb.field) r.limits.memory_mb = *n;
-        if (key == kMaxProcesses.field) r.limits.max_processes = static_cast<int>(*n);
-        if (key == kMaxOutputBytes.field) r.limits.max_output_bytes = *n;
-        if (key == kMaxFileMb.field) r.limits.max_file_mb = *n;
-        if (key == kMaxOpenFiles.field) r.limits.max_open_files = static_cast<int>(*n);
-      }
+    } else if (const CountLimit* c = count_limit(key)) {
+      auto n = json_count(v, *c);
+      if (!n) return n.error();
+      if (c == &kMemoryMb) r.limits.memory_mb = *n;
+      if (c == &kMaxProcesses) r.limits.max_processes = static_cast<int>(*n);
+      if (c == &kMaxOutputBytes) r.limits.max_output_bytes = *n;
+      if (c == &kMaxFileMb) r.limits.max_file_mb = *n;
+      if (c == &kMaxOpenFiles) r.limits.max_open_files = static_cast<int>(*n);
     } else if (key == "limit_by") {
       if (v == "wall") r.limits.limit_by = LimitBy::wall;
       else if (v == "cpu") r.limits.limit_by = LimitBy::cpu;
