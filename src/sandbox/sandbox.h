@@ -40,8 +40,10 @@ std::optional<Status> status_from_string(std::string_view s);
 enum class LimitBy { wall, cpu };
 
 struct Limits {
-  double timeout_s = 10;            // applies to wall time, or to CPU time if limit_by == cpu
-  LimitBy limit_by = LimitBy::wall;  // with cpu, wall time is still capped at 2x + 1 s
+  double timeout_s = 10;            // seconds of wall time, or of CPU time if limit_by == cpu
+  // With cpu: the CPU time of every process of the run where cgroups account it (else of its
+  // main process); wall time is still capped at 2x + 1 s.
+  LimitBy limit_by = LimitBy::wall;
   std::size_t memory_mb = 512;
   int max_processes = 64;
   std::size_t max_file_mb = 64;     // largest file a run may write
