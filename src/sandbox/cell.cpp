@@ -109,8 +109,9 @@ std::map<std::string, std::string> default_env() {
 long cpu_rlimit(const Limits& l) {
   // The soft RLIMIT_CPU of every process of a run (the hard one is a second higher, see
   // cellserver.c): at it the kernel sends SIGXCPU, which ends the process and says which limit
-  // fired. With limit_by cpu it is the limit itself (the host's Watch enforces fractions of a
-  // second, on the whole run); with wall, a backstop past the deadline.
+  // fired. Not the run's main process: as pid 1 of its namespace it ignores SIGXCPU and only
+  // the hard limit's SIGKILL ends it, which is why the host's Watch enforces limit_by cpu
+  // itself (to fractions of a second, on the whole run). With wall, a backstop past the deadline.
   return static_cast<long>(std::ceil(l.limit_by == LimitBy::cpu ? l.timeout_s : l.timeout_s + 1));
 }
 
