@@ -23,7 +23,7 @@ std::string str_field(const Json& j, const char* key) {
 std::string number_text(const Json& v) {
   if (v.is_number_float()) {
     double d = v.get<double>();
-    if (d == static_cast<double>(static_cast<long long>(d)) && std::abs(d) < 1e15)
+    if (std::abs(d) < 1e15 && d == static_cast<double>(static_cast<long long>(d)))  // range first: the cast of 1e300 is UB
       return std::to_string(static_cast<long long>(d));
   }
   return v.is_string() ? v.get<std::string>() : v.dump();
@@ -150,8 +150,8 @@ Reports split_reports(const std::string& out, const std::string& nonce) {
     std::size_t nl = out.find('\n', pos);
     std::string_view line(out.data() + pos, (nl == std::string::npos ? out.size() : nl) - pos);
     if (line.starts_with(nonce)) {
-      auto j = Json::parse(line.substr(nonce.size()), nullptr, false);
-      if (!j.is_discarded()) r.records.push_back(std::move(j));
+      auto j = parse_json(line.substr(nonce.size()), "a harness report");
+      if (j) r.records.push_back(std::move(*j));
     } else {
       r.rest.append(line);
       if (nl != std::string::npos) r.rest += '\n';

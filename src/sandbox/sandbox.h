@@ -55,7 +55,7 @@ struct Limits {
 Limits default_compile_limits();
 
 // Checks that every limit is finite, > 0 and no larger than the sandbox accepts (a timeout of
-// at most a week, memory_mb <= 2^20, max_processes <= 2^22, max_file_mb <= 2^20,
+// at most a day, memory_mb <= 2^20, max_processes <= 2^22, max_file_mb <= 2^20,
 // max_open_files <= 2^20, max_output_bytes <= 2^30): beyond that a value is a mistake, and byte
 // counts derived from it would overflow. The error names the field as the JSON-lines schema
 // does ('timeout', 'memory_mb', ...); `timeout_field` names the timeout ('compile_timeout').

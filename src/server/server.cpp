@@ -58,10 +58,10 @@ std::optional<HttpError> read_number(const Json& body, const char* key, T& out, 
 }
 
 std::variant<Request, HttpError> parse_request(const std::string& text, bool chat, const Options& opt) {
-  auto parsed = Json::parse(text, nullptr, false);
-  if (parsed.is_discarded()) return bad("", "the request body is not valid JSON");
-  if (!parsed.is_object()) return bad("", "the request body must be a JSON object");
-  const Json& body = parsed;
+  auto parsed = parse_json(text, "the request body");
+  if (!parsed) return bad("", parsed.error().message);
+  if (!parsed->is_object()) return bad("", "the request body must be a JSON object");
+  const Json& body = *parsed;
   Request r;
   r.chat = chat;
   if (auto m = body.find("model"); m != body.end()) {
@@ -87,7 +87,7 @@ std::variant<Request, HttpError> parse_request(const std::string& text, bool cha
         content = *c;
       } else if (c->is_array()) {  // content parts: only text is understood
         for (auto& part : *c) {
-          if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+          if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") || !part["text"].is_string())
             return bad(where + ".content", "only text content parts are supported");
           content += part["text"].get<std::string>();
         }
@@ -135,7 +135,7 @@ std::variant<Request, HttpError> parse_request(const std::string& text, bool cha
     r.stream = *s;
   }
   if (auto so = body.find("stream_options"); so != body.end() && so->is_object())
-    r.include_usage = so->value("include_usage", false);
+    if (auto iu = so->find("include_usage"); iu != so->end() && iu->is_boolean()) r.include_usage = *iu;
   if (auto lp = body.find("logprobs"); lp != body.end() && !lp->is_null()) {
     if (chat ? !lp->is_boolean() : !(lp->is_number_integer() && *lp >= 0 && *lp <= 5))
       return bad("logprobs", chat ? "'logprobs' must be a boolean" : "'logprobs' must be an integer from 0 to 5");
