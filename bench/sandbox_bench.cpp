@@ -1,6 +1,7 @@
 // Sandbox speed, as ratios against baselines measured in the same run:
 //   python3 -c pass (unsandboxed), bwrap around it, fresh interpreters importing numpy+sympy,
-//   fresh interpreters two at a time for throughput, the same C++ binary run unsandboxed.
+//   fresh interpreters two at a time for throughput, the same C++ binary run unsandboxed, and
+//   one `wand exec FILE` process against python3 -c pass and python3 FILE.
 // Usage: sandbox_bench [--quick]     (prints a table; numbers go in the issue notes)
 #include <dirent.h>
 #include <fcntl.h>
@@ -123,6 +124,26 @@ int main(int argc, char** argv) {
   if (have_bwrap) {
     bw = stats(repeat(n_base, [&] { return spawn_wait(bwrap); }));
     row("baseline: bwrap around python3 -c pass (p50 / p99)", ms(bw.p50) + " / " + ms(bw.p99));
+  }
+
+  // One program, one `wand exec` process, start to exit, against the bare interpreter in the
+  // same run (interleaved, so load on the host weighs on both alike).
+  {
+    std::string file = "/tmp/wand-bench-hello-" + std::to_string(getpid()) + ".py";
+    std::ofstream(file) << "print('hello')\n";
+    std::vector<double> bare, script, once;
+    for (int i = 0; i < n_base; ++i) {
+      bare.push_back(spawn_wait({"/usr/bin/python3", "-c", "pass"}));
+      script.push_back(spawn_wait({"/usr/bin/python3", file}));
+      once.push_back(spawn_wait({wand_bin, "exec", file}));
+    }
+    std::remove(file.c_str());
+    Stats b = stats(bare), f = stats(script), w = stats(once);
+    row("baseline: python3 -c pass (p50), interleaved with:", ms(b.p50));
+    row("baseline: python3 hello.py (p50)", ms(f.p50), fmt::format("{:.3f}x py", f.p50 / b.p50));
+    row("wand exec hello.py, process start to exit (p50 / p99)", ms(w.p50) + " / " + ms(w.p99),
+        fmt::format("{:.3f}x py", w.p50 / b.p50));
+    row("  vs python3 hello.py", "", fmt::format("{:.3f}x file", w.p50 / f.p50));
   }
 
   sandbox::Options o;

@@ -76,6 +76,7 @@ Result<std::unique_ptr<sandbox::Sandbox>> make_sandbox(const ExecArgs& a, std::s
   sandbox::Options o;
   o.cells = cells;
   o.preload = a.preload_set ? a.preload : std::move(default_preload);
+  o.warm_stdlib = a.jsonl;  // one program gains nothing from imports made before its fork
   return sandbox::Sandbox::create(o);
 }
 
@@ -91,16 +92,18 @@ int run_one(const ExecArgs& a) {
     }
     code = std::move(c.value());
   }
+  auto lang = sandbox::choose_language(a.lang, a.file);
+  if (!lang) {
+    if (a.lang.empty())
+      fmt::print(stderr, "wand exec: {}; give the language with --lang\n", lang.error().message);
+    else
+      fmt::print(stderr, "wand exec: --lang: {}\n", lang.error().message);
+    return kExitBadInput;
+  }
   sandbox::ExecRequest req = defaults_from(a);
   req.code = std::move(code);
   req.args = a.args;
-  const sandbox::Language* lang =
-      !a.lang.empty() ? sandbox::find_language(a.lang) : sandbox::language_for_path(a.file);
-  if (!lang && a.lang.empty() && a.file != "-") {
-    fmt::print(stderr, "wand exec: {}: cannot tell the language from the name; use --lang\n", a.file);
-    return kExitBadInput;
-  }
-  req.language = lang ? lang->name : "python";
+  req.language = (*lang)->name;
   if (!a.stdin_file.empty()) {
     auto s = read_file(a.stdin_file);
     if (!s) {
@@ -134,6 +137,13 @@ int run_jsonl(const ExecArgs& a) {
   };
   std::vector<Line> lines;
   sandbox::ExecRequest defaults = defaults_from(a);
+  // --lang is the default of the lines' "language" field.
+  auto lang = sandbox::choose_language(a.lang, "");
+  if (!lang) {
+    fmt::print(stderr, "wand exec: --lang: {}\n", lang.error().message);
+    return kExitBadInput;
+  }
+  defaults.language = (*lang)->name;
   std::size_t n = 0;
   for (std::string text; std::getline(std::cin, text);) {
     ++n;
@@ -208,7 +218,8 @@ Command add_exec(CLI::App& app) {
       "be written (a full disk; quietly when the reader of a pipe went away).\n"
       "With --jsonl: 0 when every line was a valid request (whatever the programs did), 2 otherwise.");
   cmd->add_option("file", a->file, "Program to run, or - for standard input")->default_val("-");
-  cmd->add_option("--lang", a->lang, "python, c, cpp, js or bash (default: from the file name, else python)");
+  cmd->add_option("--lang", a->lang,
+                  "python, c, cpp, js or bash (default: from the file's extension; python for - and for --jsonl lines)");
   cmd->add_option("--timeout", a->timeout, "Time limit in seconds")->default_val(10)->check(number(kSeconds));
   cmd->add_option("--memory", a->memory, "Memory limit in MiB")->default_val(512)->check(number(kMemoryMiB));
   cmd->add_option("--limit-by", a->limit_by, "Apply --timeout to wall-clock or CPU time")

@@ -75,6 +75,18 @@ int open_beneath(int dir, const std::string& name, int flags, mode_t mode = 0) {
   return static_cast<int>(::syscall(SYS_openat2, dir, name.c_str(), &how, sizeof how));
 }
 
+// A small file of /proc, read whole; empty (errno set) when it cannot be read.
+std::string slurp_small(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  char buf[256];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  int e = errno;
+  ::close(fd);
+  errno = n < 0 ? e : 0;
+  return n > 0 ? std::string(buf, n) : std::string();
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------ shared helpers
@@ -95,48 +107,77 @@ std::map<std::string, std::string> default_env() {
 }
 
 long cpu_rlimit(const Limits& l) {
-  // In cpu mode this is the limit itself (the kernel SIGKILLs at the hard limit, even a pid 1
-  // that ignores SIGXCPU); in wall mode, a backstop per process.
+  // The soft RLIMIT_CPU of every process of a run (the hard one is a second higher, see
+  // cellserver.c): at it the kernel sends SIGXCPU, which ends the process and says which limit
+  // fired. Not the run's main process: as pid 1 of its namespace it ignores SIGXCPU and only
+  // the hard limit's SIGKILL ends it, which is why the host's Watch enforces limit_by cpu
+  // itself (to fractions of a second, on the whole run). With wall, a backstop past the deadline.
   return static_cast<long>(std::ceil(l.limit_by == LimitBy::cpu ? l.timeout_s : l.timeout_s + 1));
 }
 
-Baseline Baseline::take(RunCgroup& cg) {
-  Baseline b;
-  b.memory = cg.reset_peak();
-  b.oom_kills = cg.oom_kills();
-  b.cpu = cg.cpu_seconds();
-  return b;
+double wall_limit(const Limits& l) { return l.limit_by == LimitBy::wall ? l.timeout_s : 2 * l.timeout_s + 1; }
+
+namespace {
+// How long until a run with `cpu_left` seconds of CPU to go could have used them: CPU time
+// grows at most as fast as wall time on every core. Never under 2 ms, so that a run near its
+// limit does not keep the host busy.
+Watch::Clock::duration cpu_interval(double cpu_left) {
+  static const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  return std::chrono::duration_cast<Watch::Clock::duration>(
+      std::chrono::duration<double>(std::max(0.002, cpu_left / cores)));
+}
+}  // namespace
+
+Watch::Watch(const Cell& cell, const Limits& limits, const Baseline& before)
+    : cell_(cell), cpu_before_(before.cpu), cpu_limit_(limits.limit_by == LimitBy::cpu ? limits.timeout_s : 0) {
+  auto now = Clock::now();
+  deadline_ = now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wall_limit(limits)));
+  if (cpu_before_ < 0) cpu_limit_ = 0;  // CPU cannot be read here: RLIMIT_CPU alone limits it
+  next_ = cpu_limit_ > 0 ? std::min(deadline_, now + cpu_interval(cpu_limit_)) : deadline_;
 }
 
-void fill_status(ExecResult& r, const Json& done, const Limits& limits, bool wall_hit,
-                 bool output_hit, const Baseline& before, RunCgroup& cg) {
+bool Watch::expired() {
+  auto now = Clock::now();
+  // CPU first: a run that has used its CPU time by the deadline was stopped by the CPU limit.
+  if (cpu_limit_ > 0 && now >= next_) {
+    double used = cell_.cpu_seconds() - cpu_before_;
+    if (used >= cpu_limit_) {
+      fire("cpu");
+      return true;
+    }
+    next_ = std::min(deadline_, now + cpu_interval(cpu_limit_ - used));
+  }
+  if (now >= deadline_) {
+    fire("wall");
+    return true;
+  }
+  return false;
+}
+
+void fill_status(ExecResult& r, const Json& done, const std::string& fired, const Baseline& before, Cell& cell) {
   r.signal = done.value("signal", 0);
   r.exit_code = r.signal ? -1 : done.value("exit_code", -1);
-  // A finished run's own rusage is exact; a live session's blocks are measured on the cgroup.
+  // A finished run's own rusage is exact; a live session's blocks are measured on the cell.
   if (done.contains("cpu")) {
     r.cpu_s = done["cpu"].get<double>();
-  } else if (double cpu = cg.cpu_seconds(); before.cpu >= 0 && cpu >= 0) {
-    r.cpu_s = cpu - before.cpu;
+  } else if (double cpu = cell.cpu_seconds(); before.cpu >= 0 && cpu >= 0) {
+    r.cpu_s = std::max(0.0, cpu - before.cpu);
   }
+  RunCgroup& cg = cell.cgroup();
   std::uint64_t peak = cg.peak_bytes();
   r.peak_memory_kb = peak ? (peak - std::min(peak, before.memory)) / 1024 : done.value("maxrss_kb", 0);
-  bool oom = cg.oom_kills() > before.oom_kills;
   if (done.contains("setup_error")) {
     r.status = Status::sandbox_error;
     r.error = done["setup_error"].get<std::string>();
-  } else if (output_hit) {
-    r.status = Status::output_limit;
-    r.limit_hit = "output";
-  } else if (wall_hit) {
-    r.status = Status::timeout;
-    r.limit_hit = "wall";
-  } else if ((limits.limit_by == LimitBy::cpu && r.cpu_s > limits.timeout_s) ||
-             (r.signal == SIGKILL && !oom && r.cpu_s >= cpu_rlimit(limits) - 0.05)) {
-    r.status = Status::timeout;
-    r.limit_hit = "cpu";
-  } else if (oom) {
+  } else if (!fired.empty()) {
+    r.status = fired == "output" ? Status::output_limit : Status::timeout;
+    r.limit_hit = fired;
+  } else if (cg.oom_kills() > before.oom_kills) {  // the kernel's count: the memory limit fired
     r.status = Status::memory_limit;
     r.limit_hit = "memory";
+  } else if (r.signal == SIGXCPU) {  // only RLIMIT_CPU sends it (or the program, to itself)
+    r.status = Status::timeout;
+    r.limit_hit = "cpu";
   } else if (r.signal) {
     r.status = Status::killed;
   } else if (r.exit_code != 0) {
@@ -280,10 +321,27 @@ std::map<std::string, CollectedFile> Cell::collect(const std::vector<std::string
   return out;
 }
 
+double Cell::cpu_seconds() const {
+  if (double cg = cgroup_->cpu_seconds(); cg >= 0) return cg;
+  // No per-cgroup CPU accounting: the run's main process, the fork-server's only child.
+  std::string children = slurp_small(fmt::format("/proc/{}/task/{}/children", pid_, pid_));
+  if (children.empty()) return errno == ENOENT && pid_ > 0 ? -1 : 0;
+  std::string stat = slurp_small(fmt::format("/proc/{}/schedstat", std::atoi(children.c_str())));
+  return stat.empty() ? 0 : std::strtoull(stat.c_str(), nullptr, 10) / 1e9;  // nanoseconds on a CPU
+}
+
+Baseline Cell::baseline() {
+  Baseline b;
+  b.memory = cgroup_->reset_peak();
+  b.oom_kills = cgroup_->oom_kills();
+  b.cpu = cpu_seconds();
+  return b;
+}
+
 Result<Baseline> Cell::limit(const Limits& l) {
   // The fork-server lives in the run cgroup: the run may grow by its limit past what is there
   // now, and start its processes beside the fork-server's one.
-  Baseline before = Baseline::take(*cgroup_);
+  Baseline before = baseline();
   if (auto s = cgroup_->set_limits(before.memory + (static_cast<std::uint64_t>(l.memory_mb) << 20),
                                    l.max_processes + 1);
       !s)
@@ -342,6 +400,7 @@ ExecResult Cell::execute(const Step& step) {
   }
   std::vector<int> fds = {in.r, out.w, err.w};
   if (chan_child >= 0) fds.push_back(chan_child);
+  Watch watch(*this, L, before);
   auto t0 = Clock::now();
   VoidResult sent = send(kOpRun, flags, &L, payload, fds);
   close_fd(in.r);
@@ -367,11 +426,10 @@ ExecResult Cell::execute(const Step& step) {
   if (chan_writing && step.channel->empty()) chan_wrote();
 
   Capture out_cap(L.max_output_bytes), err_cap(L.max_output_bytes), chan_cap(L.max_output_bytes);
-  double wall_limit = L.limit_by == LimitBy::wall ? L.timeout_s : 2 * L.timeout_s + 1;
-  auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wall_limit));
+  auto over_cap = [&] { return out_cap.truncated || err_cap.truncated || chan_cap.truncated; };
   std::optional<Json> done;
   Clock::time_point t_end{}, kill_deadline{};
-  bool wall_hit = false, output_hit = false, kill_sent = false;
+  bool kill_sent = false;
   auto request_kill = [&] {
     if (kill_sent) return;
     kill_sent = true;
@@ -387,45 +445,47 @@ ExecResult Cell::execute(const Step& step) {
     if (chan >= 0) i_chan = np, p[np++] = {chan, static_cast<short>(POLLIN | (chan_writing ? POLLOUT : 0)), 0};
     if (in.w >= 0) i_in = np, p[np++] = {in.w, POLLOUT, 0};
     if (!done) i_ctl = np, p[np++] = {ctl_, POLLIN, 0};
-    auto until = done ? t_end + std::chrono::seconds(2) : kill_sent ? kill_deadline : deadline;
-    int wait_ms = std::max<long>(
-        0, std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count() + 1);
-    int rc = ::poll(p, np, wait_ms);
+    auto until = done ? t_end + std::chrono::seconds(2) : kill_sent ? kill_deadline : watch.next();
+    int rc = ::poll(p, np, poll_ms(until));
     if (rc < 0 && errno == EINTR) continue;
-    if (rc == 0 && Clock::now() >= until) {
-      if (done) break;  // output pipes held open past the run: nothing more is coming
-      if (kill_sent) {
-        mark_dead("fork-server did not stop a run");
-        break;
+    if (rc > 0) {
+      if (i_out >= 0 && p[i_out].revents && !out_cap.drain(out.r)) close_fd(out.r);
+      if (i_err >= 0 && p[i_err].revents && !err_cap.drain(err.r)) close_fd(err.r);
+      if (i_chan >= 0 && (p[i_chan].revents & POLLOUT) && chan_writing) {
+        ssize_t w = ::send(chan, step.channel->data() + chan_off, step.channel->size() - chan_off, MSG_NOSIGNAL);
+        if (w > 0) chan_off += w;
+        if ((w < 0 && errno != EAGAIN) || chan_off == step.channel->size()) chan_wrote();
       }
-      wall_hit = true;
-      request_kill();
-      continue;
+      if (i_chan >= 0 && (p[i_chan].revents & ~POLLOUT) && !chan_cap.drain(chan)) close_fd(chan);
+      if (over_cap() && !done) {
+        watch.fire("output");
+        request_kill();
+      }
+      if (i_in >= 0 && p[i_in].revents) {
+        ssize_t w = ::write(in.w, step.stdin_data.data() + in_off, step.stdin_data.size() - in_off);
+        if (w > 0) in_off += w;
+        if ((w < 0 && errno != EAGAIN) || in_off == step.stdin_data.size()) close_fd(in.w);
+      }
+      if (i_ctl >= 0 && p[i_ctl].revents) {
+        done = read_reply();
+        if (!done) break;
+        t_end = Clock::now();
+        close_fd(in.w);
+        continue;
+      }
     }
-    if (i_out >= 0 && p[i_out].revents && !out_cap.drain(out.r)) close_fd(out.r);
-    if (i_err >= 0 && p[i_err].revents && !err_cap.drain(err.r)) close_fd(err.r);
-    if (i_chan >= 0 && (p[i_chan].revents & POLLOUT) && chan_writing) {
-      ssize_t w = ::send(chan, step.channel->data() + chan_off, step.channel->size() - chan_off, MSG_NOSIGNAL);
-      if (w > 0) chan_off += w;
-      if ((w < 0 && errno != EAGAIN) || chan_off == step.channel->size()) chan_wrote();
+    // Checked whether or not poll timed out: a run that writes without pause must not keep
+    // the deadline from being seen.
+    if (Clock::now() < until) continue;
+    if (done) break;  // output pipes held open past the run: nothing more is coming
+    if (kill_sent) {
+      mark_dead("fork-server did not stop a run");
+      break;
     }
-    if (i_chan >= 0 && (p[i_chan].revents & ~POLLOUT) && !chan_cap.drain(chan)) close_fd(chan);
-    if ((out_cap.truncated || err_cap.truncated || chan_cap.truncated) && !output_hit && !done) {
-      output_hit = true;
-      request_kill();
-    }
-    if (i_in >= 0 && p[i_in].revents) {
-      ssize_t w = ::write(in.w, step.stdin_data.data() + in_off, step.stdin_data.size() - in_off);
-      if (w > 0) in_off += w;
-      if ((w < 0 && errno != EAGAIN) || in_off == step.stdin_data.size()) close_fd(in.w);
-    }
-    if (i_ctl >= 0 && p[i_ctl].revents) {
-      done = read_reply();
-      if (!done) break;
-      t_end = Clock::now();
-      close_fd(in.w);
-    }
+    if (watch.expired()) request_kill();
   }
+  // Output past the cap is a record of the host's reader, whether or not the run ended first.
+  if (over_cap()) watch.fire("output");
   std::string err_end = err_cap.last();
   r.stdout_data = std::move(out_cap.data);
   r.stderr_data = std::move(err_cap.data);
@@ -439,7 +499,7 @@ ExecResult Cell::execute(const Step& step) {
     r.error = death_.empty() ? "the run ended without a report" : death_;
     return r;
   }
-  fill_status(r, *done, L, wall_hit, output_hit, before, *cgroup_);
+  fill_status(r, *done, watch.fired, before, *this);
   if (step.argv.empty()) add_python_exception(r, err_end);
   if (!step.collect.empty()) {
     r.files = collect(step.collect, 1 << 20);

@@ -3,11 +3,12 @@
 #pragma once
 #include <sys/types.h>
 
-#include <optional>
-
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@ struct CellConfig {
   std::vector<std::string> preload;
   std::size_t work_mb = 256;
   std::string name;  // names the run cgroup
+  bool warm_stdlib = true;  // see Options
 };
 
 // One step executed in a cell: Python code in the fork-server, or a program exec'd.
@@ -37,11 +39,10 @@ struct Step {
   bool keep_work = false;  // leave the working directory for the next step (compile, then run)
 };
 
-// Counters of the run cgroup taken before a run, to report the run's own share.
+// Counters taken before a run (or a session block), to report the run's own share.
 struct Baseline {
   std::uint64_t oom_kills = 0, memory = 0;
-  double cpu = -1;
-  static Baseline take(RunCgroup& cg);
+  double cpu = -1;  // Cell::cpu_seconds(); -1 if it cannot be read
 };
 
 class Cell {
@@ -53,6 +54,13 @@ class Cell {
 
   ExecResult execute(const Step& step);
   void reset_work();  // empty the working directory (after a failed compile)
+  // CPU seconds used in the cell: the run cgroup's count (every process of the runs, and the
+  // idle fork-server) where the host accounts CPU per cgroup, else the scheduler's count for
+  // the current run's main process (0 while there is none). -1 if neither can be read. The
+  // difference of two reads is a run's or a session block's own CPU time.
+  double cpu_seconds() const;
+  // Resets the peak memory and takes the counters a run's share is measured from.
+  Baseline baseline();
   bool alive() const { return alive_; }
   pid_t pid() const { return pid_; }  // the zygote, as the host sees it
   const Json& ready_info() const { return ready_; }
@@ -62,7 +70,7 @@ class Cell {
     int cmd_w = -1, res_r = -1, out_r = -1, err_r = -1;
   };
   Result<SessionPipes> start_session(const Limits& limits);
-  // The run cgroup (which also holds the fork-server): counters for session blocks.
+  // The run cgroup (which also holds the fork-server).
   RunCgroup& cgroup() { return *cgroup_; }
   // Asks the zygote to kill the current run and waits for its report.
   Json kill_and_wait(double wait_s);
@@ -94,13 +102,49 @@ class Cell {
   Json ready_;
 };
 
+// The host's watch over one run or session block: its wall-clock deadline and, with
+// limit_by cpu, its CPU time. When a limit is reached the caller kills the run, and `fired` is
+// the record of which limit did it. Verdicts come from that record (and from the kernel's own:
+// SIGXCPU, the cgroup's OOM kills), never from times read after the kill: the accounting of a
+// process killed at its CPU limit can read below the limit, and more so on a loaded host.
+class Watch {
+ public:
+  using Clock = std::chrono::steady_clock;
+  Watch(const Cell& cell, const Limits& limits, const Baseline& before);
+  // When the next check is due: the deadline, or, watching CPU, the soonest the run could have
+  // used the rest of its CPU time running on every core (so a short run is never woken).
+  Clock::time_point next() const { return next_; }
+  // Checks the limits; true once one is reached (`fired` then says "wall" or "cpu").
+  bool expired();
+  // Records a limit the caller saw fire ("output"); the first one recorded stays.
+  void fire(const char* limit) {
+    if (fired.empty()) fired = limit;
+  }
+  std::string fired;
+
+ private:
+  const Cell& cell_;
+  double cpu_before_, cpu_limit_;  // cpu_limit_ 0: not watching CPU
+  Clock::time_point deadline_, next_;
+};
+
+// Milliseconds from now until `t` (at least 0, rounded up), for poll().
+inline int poll_ms(Watch::Clock::time_point t) {
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(t - Watch::Clock::now()).count();
+  return static_cast<int>(std::clamp<long long>(ms, 0, 1 << 30));
+}
+
+// Wall-clock limit of a run: the timeout, or with limit_by cpu a cap of 2x + 1 s.
+double wall_limit(const Limits& l);
+
 // Wire helpers shared with the session code.
 Result<Json> read_frame(int fd);
 std::map<std::string, std::string> default_env();
 long cpu_rlimit(const Limits& l);
 // A failed Python run's exception from the end of its stderr; MemoryError is a memory limit.
 void add_python_exception(ExecResult& r, std::string_view stderr_end);
-void fill_status(ExecResult& r, const Json& done, const Limits& limits, bool wall_hit,
-                 bool output_hit, const Baseline& before, RunCgroup& cg);
+// The verdict of an ended run from the records of what stopped it: `fired` (the host's watch),
+// the cgroup's OOM kills since `before`, the signal (SIGXCPU is RLIMIT_CPU's), the exit code.
+void fill_status(ExecResult& r, const Json& done, const std::string& fired, const Baseline& before, Cell& cell);
 
 }  // namespace wand::sandbox

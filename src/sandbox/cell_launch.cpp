@@ -307,7 +307,9 @@ Result<std::unique_ptr<Cell>> Cell::start(const CellConfig& config) {
   std::string hex;
   hex.reserve(bpf.value().size() * 2);
   for (unsigned char ch : bpf.value()) hex += fmt::format("{:02x}", ch);
-  std::string body = Json{{"seccomp", hex}, {"lib_fd", 4}, {"tmpfs", tmpfs}, {"preload", config.preload}}.dump();
+  std::string body = Json{{"seccomp", hex}, {"lib_fd", 4}, {"tmpfs", tmpfs}, {"preload", config.preload},
+                     {"warm", config.warm_stdlib}}
+                         .dump();
   uint32_t len = body.size();
   if (!write_all(cell->ctl_, reinterpret_cast<char*>(&len), 4) || !write_all(cell->ctl_, body.data(), len)) {
     cell->mark_dead("cannot configure the fork-server");

@@ -131,7 +131,11 @@ static const char* isolate(const struct wire_request* h, const int* fds, int nfd
   if (setsid() < 0) return "setsid";
   for (int i = 0; i < N_RLIMITS; ++i) {
     if (h->rlimits[i] < 0) continue;
-    struct rlimit rl = {(rlim_t)h->rlimits[i], (rlim_t)h->rlimits[i]};
+    /* CPU: the kernel sends SIGXCPU at the soft limit, which ends the process and says which
+     * limit fired; the hard limit, a second later, SIGKILLs a process that ignores it (as the
+     * run's pid 1 does). */
+    rlim_t hard = (rlim_t)h->rlimits[i] + (kRlimits[i] == RLIMIT_CPU);
+    struct rlimit rl = {(rlim_t)h->rlimits[i], hard};
     if (setrlimit(kRlimits[i], &rl) != 0) return "setrlimit";
   }
   if (chdir("/work") != 0) return "chdir /work";

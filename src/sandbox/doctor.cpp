@@ -52,7 +52,8 @@ HostReport doctor() {
         "no usable cgroups: memory is limited by RLIMIT_DATA and processes by RLIMIT_NPROC "
         "instead; peak memory is the main process's maximum RSS");
   if (cg.mode != CgroupMode::none && cg.cpu_base.empty())
-    rep.warnings.push_back("no CPU accounting controller: CPU time is the run's own rusage");
+    rep.warnings.push_back("no CPU accounting controller: CPU time is the run's own rusage, and limit_by cpu "
+                           "counts the run's main process only");
 
   CellConfig config{{"numpy", "sympy"}, 64, fmt::format("doctor-{}", ::getpid())};
   auto cell = Cell::start(config);

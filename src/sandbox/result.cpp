@@ -2,6 +2,8 @@
 // traceback parser.
 #include <fmt/core.h>
 
+#include <cmath>
+#include <cstdint>
 #include <regex>
 #include <sstream>
 
@@ -30,7 +32,55 @@ Json bytes_json(const std::string& data) {
   if (valid_utf8(data)) return {{"text", data}};
   return {{"base64", base64_encode(data)}};
 }
+
+// The largest value each limit takes (see validate() in sandbox.h).
+constexpr double kMaxTimeoutS = 24 * 3600;  // as the CLI's --timeout (cli/options.h)
+struct CountLimit {
+  const char* field;
+  std::uint64_t max;
+};
+constexpr CountLimit kMemoryMb{"memory_mb", 1ull << 20}, kMaxProcesses{"max_processes", 1ull << 22},
+    kMaxFileMb{"max_file_mb", 1ull << 20}, kMaxOpenFiles{"max_open_files", 1ull << 20},
+    kMaxOutputBytes{"max_output_bytes", 1ull << 30};
+
+// {:g}: a value such as 1e308 is printed as such, not as its 309 digits.
+VoidResult check_seconds(std::string_view field, double v) {
+  if (std::isfinite(v) && v > 0 && v <= kMaxTimeoutS) return ok_status();
+  return Error{fmt::format("field '{}': must be a number of seconds > 0 and <= {:g}, got {:g}", field,
+                           kMaxTimeoutS, v)};
+}
+
+VoidResult check_count(const CountLimit& c, long double v) {
+  if (v >= 1 && v <= c.max) return ok_status();
+  return Error{fmt::format("field '{}': must be an integer from 1 to {}, got {:g}", c.field, c.max,
+                           static_cast<double>(v))};
+}
+
+const CountLimit* count_limit(std::string_view field) {
+  for (const CountLimit* c : {&kMemoryMb, &kMaxProcesses, &kMaxFileMb, &kMaxOpenFiles, &kMaxOutputBytes})
+    if (field == c->field) return c;
+  return nullptr;
+}
+
+// A JSON integer limit, read without wrapping (2^64-1 stays large, -1 stays negative).
+Result<std::uint64_t> json_count(const Json& v, const CountLimit& c) {
+  if (!v.is_number_integer())
+    return Error{fmt::format("field '{}': must be a positive integer, got {}", c.field, v.dump())};
+  long double n = v.is_number_unsigned() ? static_cast<long double>(v.get<std::uint64_t>())
+                                         : static_cast<long double>(v.get<std::int64_t>());
+  if (auto ok = check_count(c, n); !ok) return ok.error();
+  return static_cast<std::uint64_t>(n);
+}
 }  // namespace
+
+VoidResult validate(const Limits& l, std::string_view timeout_field) {
+  for (const VoidResult& r :
+       {check_seconds(timeout_field, l.timeout_s), check_count(kMemoryMb, l.memory_mb),
+        check_count(kMaxProcesses, l.max_processes), check_count(kMaxFileMb, l.max_file_mb),
+        check_count(kMaxOpenFiles, l.max_open_files), check_count(kMaxOutputBytes, l.max_output_bytes)})
+    if (!r) return r;
+  return ok_status();
+}
 
 const char* to_string(Status s) { return kStatusNames[static_cast<int>(s)]; }
 
@@ -88,10 +138,6 @@ Result<ExecRequest> request_from_json(const Json& j, const ExecRequest& defaults
   auto bad = [](const std::string& field, const std::string& why) {
     return Error{fmt::format("field '{}': {}", field, why)};
   };
-  auto positive = [&](const Json& v, const std::string& field) -> Result<double> {
-    if (!v.is_number() || v.get<double>() <= 0) return bad(field, "must be a positive number");
-    return v.get<double>();
-  };
   bool has_code = false;
   for (const auto& [key, v] : j.items()) {
     if (key == "id") continue;
@@ -100,9 +146,11 @@ Result<ExecRequest> request_from_json(const Json& j, const ExecRequest& defaults
       r.code = v.get<std::string>();
       has_code = true;
     } else if (key == "language") {
-      if (!v.is_string() || !find_language(v.get<std::string>()))
-        return bad(key, "unknown language (python, c, cpp, js, bash)");
-      r.language = find_language(v.get<std::string>())->name;
+      if (!v.is_string() || v.get<std::string>().empty())
+        return bad(key, fmt::format("must be one of {}", known_languages()));
+      auto lang = choose_language(v.get<std::string>(), "");
+      if (!lang) return bad(key, lang.error().message);
+      r.language = (*lang)->name;
     } else if (key == "stdin") {
       if (!v.is_string()) return bad(key, "must be a string");
       r.stdin_data = v.get<std::string>();
@@ -133,23 +181,23 @@ Result<ExecRequest> request_from_json(const Json& j, const ExecRequest& defaults
         r.env[k] = val.get<std::string>();
       }
     } else if (key == "timeout" || key == "compile_timeout") {
-      auto t = positive(v, key);
-      if (!t) return t.error();
+      if (!v.is_number()) return bad(key, fmt::format("must be a number of seconds, got {}", v.dump()));
+      double t = v.get<double>();
+      if (auto ok = check_seconds(key, t); !ok) return ok.error();
       if (key == "timeout") {
-        r.limits.timeout_s = *t;
+        r.limits.timeout_s = t;
       } else {
         if (!r.compile_limits) r.compile_limits = default_compile_limits();
-        r.compile_limits->timeout_s = *t;
+        r.compile_limits->timeout_s = t;
       }
-    } else if (key == "memory_mb" || key == "max_processes" || key == "max_output_bytes" ||
-               key == "max_file_mb" || key == "max_open_files") {
-      if (!v.is_number_integer() || v.get<long long>() <= 0) return bad(key, "must be a positive integer");
-      auto n = v.get<long long>();
-      if (key == "memory_mb") r.limits.memory_mb = n;
-      if (key == "max_processes") r.limits.max_processes = static_cast<int>(n);
-      if (key == "max_output_bytes") r.limits.max_output_bytes = n;
-      if (key == "max_file_mb") r.limits.max_file_mb = n;
-      if (key == "max_open_files") r.limits.max_open_files = static_cast<int>(n);
+    } else if (const CountLimit* c = count_limit(key)) {
+      auto n = json_count(v, *c);
+      if (!n) return n.error();
+      if (c == &kMemoryMb) r.limits.memory_mb = *n;
+      if (c == &kMaxProcesses) r.limits.max_processes = static_cast<int>(*n);
+      if (c == &kMaxOutputBytes) r.limits.max_output_bytes = *n;
+      if (c == &kMaxFileMb) r.limits.max_file_mb = *n;
+      if (c == &kMaxOpenFiles) r.limits.max_open_files = static_cast<int>(*n);
     } else if (key == "limit_by") {
       if (v == "wall") r.limits.limit_by = LimitBy::wall;
       else if (v == "cpu") r.limits.limit_by = LimitBy::cpu;
@@ -159,6 +207,11 @@ Result<ExecRequest> request_from_json(const Json& j, const ExecRequest& defaults
     }
   }
   if (!has_code) return Error{"field 'code' is required"};
+  // The defaults came from the caller (CLI options, a server's settings): checked here too, so
+  // every request that leaves this function is one the sandbox can honour.
+  if (auto ok = validate(r.limits); !ok) return ok.error();
+  if (r.compile_limits)
+    if (auto ok = validate(*r.compile_limits, "compile_timeout"); !ok) return ok.error();
   return r;
 }
 

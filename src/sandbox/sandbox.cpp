@@ -23,7 +23,7 @@ namespace {
 std::atomic<int> g_cell_serial{0};
 
 CellConfig cell_config(const Options& o) {
-  return {o.preload, o.work_mb, fmt::format("cell-{}", g_cell_serial.fetch_add(1))};
+  return {o.preload, o.work_mb, fmt::format("cell-{}", g_cell_serial.fetch_add(1)), o.warm_stdlib};
 }
 
 ExecResult failed(std::string why) {
@@ -35,8 +35,13 @@ ExecResult failed(std::string why) {
 
 // One request through one cell: compile if the language needs it, then run.
 ExecResult execute(Cell& cell, const ExecRequest& req) {
-  const Language* lang = find_language(req.language);
-  if (!lang) return failed(fmt::format("unknown language '{}'", req.language));
+  auto chosen = choose_language(req.language, "");
+  if (!chosen) return failed(chosen.error().message);
+  const Language* lang = *chosen;
+  // Every caller's limits are checked here, not only those that came through JSON.
+  if (auto ok = validate(req.limits); !ok) return failed(ok.error().message);
+  if (req.compile_limits)
+    if (auto ok = validate(*req.compile_limits, "compile_timeout"); !ok) return failed(ok.error().message);
   Step run;
   run.args = req.args;
   run.stdin_data = req.stdin_data;
@@ -185,6 +190,7 @@ bool Session::alive() const { return impl_->alive; }
 void Session::close() { impl_->end(); }
 
 Result<std::unique_ptr<Session>> Sandbox::open_session(Limits per_block) {
+  if (auto ok = validate(per_block); !ok) return ok.error();
   auto cell = Cell::start(cell_config(options_));
   if (!cell) return cell.error();
   auto impl = std::make_unique<Session::Impl>();
@@ -200,10 +206,10 @@ Result<std::unique_ptr<Session>> Sandbox::open_session(Limits per_block) {
 ExecResult Session::run(const std::string& code) {
   Impl& s = *impl_;
   if (!s.alive) return failed("the session is closed");
-  using Clock = std::chrono::steady_clock;
-  RunCgroup& cg = s.cell->cgroup();
-  Baseline before = Baseline::take(cg);
+  using Clock = Watch::Clock;
+  Baseline before = s.cell->baseline();
   auto t0 = Clock::now();
+  Watch watch(*s.cell, s.limits, before);
   std::string line = Json{{"code", code}}.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
   if (::write(s.pipes.cmd_w, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     s.end();
@@ -211,44 +217,43 @@ ExecResult Session::run(const std::string& code) {
   }
   Capture out(s.limits.max_output_bytes), err(s.limits.max_output_bytes);
   std::string res;
-  auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s.limits.timeout_s));
   std::optional<Json> died;
-  bool wall_hit = false, output_hit = false;
   for (;;) {
     struct pollfd p[4] = {{s.pipes.out_r, POLLIN, 0},
                           {s.pipes.err_r, POLLIN, 0},
                           {s.pipes.res_r, POLLIN, 0},
                           {s.cell->control_fd(), POLLIN, 0}};
-    int wait_ms = std::max<long>(
-        0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count() + 1);
-    int rc = ::poll(p, 4, wait_ms);
+    int rc = ::poll(p, 4, poll_ms(watch.next()));
     if (rc < 0 && errno == EINTR) continue;
-    if (rc == 0) {
-      wall_hit = true;
+    if (rc > 0) {
+      if (p[0].revents) out.drain(s.pipes.out_r);
+      if (p[1].revents) err.drain(s.pipes.err_r);
+      if (out.truncated || err.truncated) {
+        watch.fire("output");
+        died = s.cell->kill_and_wait(5);
+        break;
+      }
+      if (p[3].revents) {  // the interpreter ended (os._exit, memory limit, a signal...)
+        died = s.cell->poll_done(5).value_or(Json::object());
+        break;
+      }
+      if (p[2].revents) {
+        char buf[4096];
+        ssize_t n = ::read(s.pipes.res_r, buf, sizeof buf);
+        if (n > 0) res.append(buf, n);
+        if (!res.empty() && res.back() == '\n') break;
+      }
+    }
+    // Checked whether or not poll timed out, as in Cell::execute.
+    if (Clock::now() >= watch.next() && watch.expired()) {
       died = s.cell->kill_and_wait(5);
       break;
-    }
-    if (p[0].revents) out.drain(s.pipes.out_r);
-    if (p[1].revents) err.drain(s.pipes.err_r);
-    if (out.truncated || err.truncated) {
-      output_hit = true;
-      died = s.cell->kill_and_wait(5);
-      break;
-    }
-    if (p[3].revents) {  // the interpreter ended (os._exit, memory limit, a signal...)
-      died = s.cell->poll_done(5).value_or(Json::object());
-      break;
-    }
-    if (p[2].revents) {
-      char buf[4096];
-      ssize_t n = ::read(s.pipes.res_r, buf, sizeof buf);
-      if (n > 0) res.append(buf, n);
-      if (!res.empty() && res.back() == '\n') break;
     }
   }
   // Output written before the result line is already in the pipes.
   out.drain(s.pipes.out_r);
   err.drain(s.pipes.err_r);
+  if (out.truncated || err.truncated) watch.fire("output");
   ExecResult r;
   r.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
   std::string err_end = err.last();
@@ -261,7 +266,7 @@ ExecResult Session::run(const std::string& code) {
     auto parsed = parse_json(res, "session result");
     done["exit_code"] = parsed && parsed->is_object() ? parsed->value("exit_code", 1) : 1;
   }
-  fill_status(r, done, s.limits, wall_hit, output_hit, before, cg);
+  fill_status(r, done, watch.fired, before, *s.cell);
   add_python_exception(r, err_end);
   if (died) {
     s.alive = false;  // the interpreter is gone already: nothing to wait for

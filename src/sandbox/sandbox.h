@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/json.h"
@@ -39,8 +40,10 @@ std::optional<Status> status_from_string(std::string_view s);
 enum class LimitBy { wall, cpu };
 
 struct Limits {
-  double timeout_s = 10;            // applies to wall time, or to CPU time if limit_by == cpu
-  LimitBy limit_by = LimitBy::wall;  // with cpu, wall time is still capped at 2x + 1 s
+  double timeout_s = 10;            // seconds of wall time, or of CPU time if limit_by == cpu
+  // With cpu: the CPU time of every process of the run where cgroups account it (else of its
+  // main process); wall time is still capped at 2x + 1 s.
+  LimitBy limit_by = LimitBy::wall;
   std::size_t memory_mb = 512;
   int max_processes = 64;
   std::size_t max_file_mb = 64;     // largest file a run may write
@@ -50,6 +53,13 @@ struct Limits {
 
 // Limits for the compile step of C and C++: compilers need more room than the programs.
 Limits default_compile_limits();
+
+// Checks that every limit is finite, > 0 and no larger than the sandbox accepts (a timeout of
+// at most a day, memory_mb <= 2^20, max_processes <= 2^22, max_file_mb <= 2^20,
+// max_open_files <= 2^20, max_output_bytes <= 2^30): beyond that a value is a mistake, and byte
+// counts derived from it would overflow. The error names the field as the JSON-lines schema
+// does ('timeout', 'memory_mb', ...); `timeout_field` names the timeout ('compile_timeout').
+VoidResult validate(const Limits& l, std::string_view timeout_field = "timeout");
 
 struct ExecRequest {
   std::string language = "python";  // python, c, cpp, js, bash
@@ -114,13 +124,22 @@ struct Language {
   std::vector<std::string> extensions;      // for guessing from a file name
 };
 const std::vector<Language>& languages();
-const Language* find_language(std::string_view name);
-const Language* language_for_path(std::string_view path);
+const Language* find_language(std::string_view name);  // a name or an alias (c++, node, sh); null if unknown
+const Language* language_for_path(std::string_view path);  // by extension; null if none matches
+std::string known_languages();  // "python, c, cpp, js, bash"
+// The language of a program: `name` when given (an unknown name is an error, never a silent
+// Python), else `path`'s extension (unknown or missing: an error naming it and listing the
+// known ones), else Python when the program comes from standard input (`path` empty or "-").
+Result<const Language*> choose_language(std::string_view name, std::string_view path);
 
 struct Options {
   std::size_t cells = 0;  // concurrent executions; 0 = number of cores
   // Imported once in every fork-server, so runs that use them pay nothing for the import.
   std::vector<std::string> preload = {"numpy", "sympy"};
+  // Also import the standard modules programs commonly use (math, re, collections, typing, ...).
+  // Worth it for many runs; a sandbox for one run turns it off, since a module imported before
+  // the only fork costs that run as much as importing it itself, or nothing if it is unused.
+  bool warm_stdlib = true;
   std::size_t work_mb = 256;  // size of the tmpfs working directory (and of /tmp)
 };
 

@@ -46,16 +46,18 @@ for name in cfg.get("preload", []):
     except Exception as e:  # a missing package is reported, not fatal
         preload_errors[name] = f"{type(e).__name__}: {e}"
 
-# What runs commonly need, imported once so children share it instead of importing it.
 import atexit  # noqa: E402
 import builtins  # noqa: E402
 import linecache  # noqa: E402
-import threading  # noqa: E402
-import traceback  # noqa: E402
 
-for name in ("math", "re", "collections", "itertools", "functools", "fractions", "decimal",
-             "random", "string", "heapq", "bisect", "statistics", "typing", "datetime", "io"):
-    __import__(name)
+# What runs commonly need, imported once so children share it instead of importing it. A cell
+# for a single run skips this: a module imported before the one fork costs what it would cost
+# the run itself, or nothing if the run does not use it.
+if cfg.get("warm", True):
+    for name in ("math", "re", "collections", "itertools", "functools", "fractions", "decimal",
+                 "random", "string", "heapq", "bisect", "statistics", "typing", "datetime", "io",
+                 "threading", "traceback"):
+        __import__(name)
 
 lib = ctypes.PyDLL(f"/proc/self/fd/{cfg['lib_fd']}")
 os.close(cfg["lib_fd"])
@@ -83,6 +85,7 @@ def exit_code_of(e):
 
 def print_user_traceback(e):
     """The traceback as `python3 main.py` prints it: our own frames left out."""
+    import traceback  # here: a run that raises nothing never pays for it
     tb = e.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename != "main.py":
         tb = tb.tb_next
@@ -99,7 +102,9 @@ def flush():
 
 def finish(rc):
     try:
-        threading._shutdown()
+        threading = sys.modules.get("threading")  # no threads were started if it was never imported
+        if threading:
+            threading._shutdown()
         atexit._run_exitfuncs()
     except BaseException:
         pass

@@ -1,8 +1,10 @@
 // The `wand` command as a user runs it: exit codes, messages, JSON lines.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -18,7 +20,9 @@ struct CliRun {
 
 // Runs `wand ARGS` with `input` on stdin; stderr goes to a file read into err.
 CliRun wand(const std::string& args, const std::string& input = "", std::string* err = nullptr) {
-  std::string in_path = ::testing::TempDir() + "wand_cli_in", err_path = ::testing::TempDir() + "wand_cli_err";
+  // Named per process: other test runs on the host share TempDir().
+  std::string tag = std::to_string(::getpid());
+  std::string in_path = ::testing::TempDir() + "wand_cli_in" + tag, err_path = ::testing::TempDir() + "wand_cli_err" + tag;
   std::ofstream(in_path) << input;
   std::string cmd = std::string(WAND_BINARY) + " " + args + " < " + in_path + " 2> " + err_path;
   FILE* p = ::popen(cmd.c_str(), "r");
@@ -28,6 +32,13 @@ CliRun wand(const std::string& args, const std::string& input = "", std::string*
   int st = ::pclose(p);
   if (err) *err = slurp(err_path);
   return {WEXITSTATUS(st), out};
+}
+
+std::vector<Json> json_lines(const std::string& out) {
+  std::vector<Json> lines;
+  std::istringstream in(out);
+  for (std::string l; std::getline(in, l);) lines.push_back(Json::parse(l));
+  return lines;
 }
 
 TEST(Cli, ExecReportsAndExitsByStatus) {
@@ -58,9 +69,7 @@ TEST(Cli, JsonlKeepsOrderAndReportsBadLines) {
   std::string err;
   CliRun r = wand("exec --jsonl --preload ''", input, &err);
   EXPECT_EQ(r.rc, 2);
-  std::vector<Json> lines;
-  std::istringstream in(r.out);
-  for (std::string l; std::getline(in, l);) lines.push_back(Json::parse(l));
+  std::vector<Json> lines = json_lines(r.out);
   ASSERT_EQ(lines.size(), 4u) << r.out;  // the blank line is skipped
   EXPECT_EQ(lines[0]["id"], 1);
   EXPECT_EQ(lines[0]["stdout"], "1\n");
@@ -71,6 +80,91 @@ TEST(Cli, JsonlKeepsOrderAndReportsBadLines) {
   EXPECT_EQ(lines[3]["status"], "invalid_request");
   EXPECT_NE(lines[3]["error"].get<std::string>().find("timeout"), std::string::npos);
   EXPECT_NE(err.find("line 2"), std::string::npos);
+}
+
+// An unknown language is an error naming it and listing the known ones, never a silent Python.
+TEST(Cli, UnknownLanguageIsBadInput) {
+  std::string err;
+  CliRun r = wand("exec --lang rust -", "fn main() {}", &err);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.out, "");  // nothing ran
+  EXPECT_NE(err.find("'rust'"), std::string::npos) << err;
+  EXPECT_NE(err.find("python, c, cpp, js, bash"), std::string::npos) << err;
+  // The same for --jsonl, where --lang is the lines' default.
+  r = wand("exec --jsonl --lang rust", "{\"code\": \"print(1)\"}\n", &err);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(err.find("'rust'"), std::string::npos) << err;
+  r = wand("exec --jsonl --preload '' --lang bash", "{\"code\": \"echo $BASH_VERSION | cut -c1\"}\n");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find("\"stdout\":\"5\\n\""), std::string::npos) << r.out;
+}
+
+TEST(Cli, UnknownExtensionIsBadInputUnlessLangIsGiven) {
+  std::string dir = ::testing::TempDir() + "wand_cli_lang" + std::to_string(::getpid()) + "/";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "prog.rs") << "print('from python')\n";
+  std::ofstream(dir + "prog") << "print('from python')\n";
+  std::string err;
+  CliRun r = wand("exec " + dir + "prog.rs", "", &err);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(err.find("'.rs'"), std::string::npos) << err;
+  EXPECT_NE(err.find("python, c, cpp, js, bash"), std::string::npos) << err;
+  EXPECT_NE(err.find("--lang"), std::string::npos) << err;
+  r = wand("exec " + dir + "prog", "", &err);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(err.find("no file extension"), std::string::npos) << err;
+  r = wand("exec --json --lang python " + dir + "prog.rs");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(Json::parse(r.out)["stdout"], "from python\n");
+  r = wand("exec --json -", "print('stdin is python')");  // standard input defaults to Python
+  EXPECT_EQ(Json::parse(r.out)["stdout"], "stdin is python\n");
+}
+
+TEST(Cli, AbsurdLimitsInJsonLinesAreNamed) {
+  std::string input =
+      "{\"code\": \"print(1)\", \"timeout\": 1e308}\n"
+      "{\"code\": \"print(1)\", \"memory_mb\": 0}\n"
+      "{\"code\": \"print(1)\", \"max_output_bytes\": 18446744073709551615}\n"
+      "{\"code\": \"print(1)\", \"language\": \"rust\"}\n";
+  std::string err;
+  CliRun r = wand("exec --jsonl --preload ''", input, &err);
+  EXPECT_EQ(r.rc, 2);
+  std::vector<Json> lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 4u) << r.out;
+  const char* fields[] = {"'timeout'", "'memory_mb'", "'max_output_bytes'", "'language'"};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(lines[i]["status"], "invalid_request");
+    std::string e = lines[i]["error"].get<std::string>();
+    EXPECT_NE(e.find(fields[i]), std::string::npos) << e;
+    EXPECT_LT(e.size(), 200u) << e;
+  }
+}
+
+// With and without cgroups (rlimits stand in), each limit is reported as itself: CPU (also for
+// a program that ignores SIGXCPU), wall time and memory.
+TEST(Cli, LimitVerdictsWithAndWithoutCgroups) {
+  struct Case {
+    const char* options;
+    const char* code;
+    const char* status;
+    const char* limit;
+  } cases[] = {
+      {"--limit-by cpu --timeout 0.5", "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True: pass",
+       "timeout", "cpu"},
+      {"--timeout 0.5", "import time\ntime.sleep(10)", "timeout", "wall"},
+      {"--memory 64", "a = []\nwhile True: a.append(bytearray(16 << 20))", "memory_limit", "memory"},
+  };
+  for (bool cgroups : {true, false}) {
+    for (const Case& c : cases) {
+      if (!cgroups) ::setenv("WAND_NO_CGROUPS", "1", 1);
+      CliRun r = wand(std::string("exec --json ") + c.options + " -", c.code);
+      ::unsetenv("WAND_NO_CGROUPS");
+      EXPECT_EQ(r.rc, 1) << cgroups << c.options;
+      auto j = Json::parse(r.out);
+      EXPECT_EQ(j["status"], c.status) << cgroups << r.out;
+      EXPECT_EQ(j["limit_hit"], c.limit) << cgroups << r.out;
+    }
+  }
 }
 
 TEST(Cli, DoctorSaysTheSandboxIsReady) {

@@ -2,6 +2,9 @@
 // output capture, the language table.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "sandbox/output.h"
 #include "sandbox/sandbox.h"
 
@@ -78,6 +81,75 @@ TEST(Request, BadFieldsAreNamed) {
   EXPECT_FALSE(request_from_json(Json::array()).ok());
 }
 
+// NaN, infinities, negatives, zero and absurd sizes: each refused, the field named, and the
+// value printed short (1e+308, never its 309 digits).
+TEST(Request, BadLimitValuesAreRefusedNamingTheField) {
+  const double inf = std::numeric_limits<double>::infinity();
+  struct Case {
+    std::string field;
+    Json value;
+  } cases[] = {
+      {"timeout", std::nan("")},        {"timeout", inf},          {"timeout", -inf},
+      {"timeout", -1},                  {"timeout", 0},            {"timeout", 1e308},
+      {"timeout", 1e9},                 {"compile_timeout", 0.0},  {"compile_timeout", 1e308},
+      {"compile_timeout", std::nan("")}, {"memory_mb", 0},         {"memory_mb", -5},
+      {"memory_mb", 1e308},             {"memory_mb", 18446744073709551615ull},
+      {"memory_mb", 9223372036854775807ll}, {"max_processes", 0},  {"max_processes", 4294967296ll},
+      {"max_file_mb", -1},              {"max_file_mb", 1ull << 40}, {"max_open_files", 0},
+      {"max_open_files", 1 << 30},      {"max_output_bytes", 0},   {"max_output_bytes", 1ull << 62},
+      {"timeout", "10"},                {"memory_mb", "512"},
+  };
+  for (const auto& c : cases) {
+    Json j = {{"code", "pass"}, {c.field, c.value}};
+    auto r = request_from_json(j);
+    ASSERT_FALSE(r.ok()) << j.dump();
+    const std::string& m = r.error().message;
+    EXPECT_NE(m.find("'" + c.field + "'"), std::string::npos) << m;
+    EXPECT_LT(m.size(), 160u) << m;
+  }
+  auto huge = request_from_json(Json{{"code", ""}, {"timeout", 1e308}});
+  EXPECT_NE(huge.error().message.find("1e+308"), std::string::npos) << huge.error().message;
+  // The largest accepted values still pass, and so do the defaults.
+  auto edge = request_from_json(Json{{"code", ""}, {"timeout", 86400}, {"memory_mb", 1 << 20},
+                                     {"max_output_bytes", 1 << 30}, {"compile_timeout", 0.5}});
+  EXPECT_TRUE(edge.ok()) << edge.error().message;
+  EXPECT_TRUE(validate(Limits{}).ok());
+  EXPECT_TRUE(validate(default_compile_limits()).ok());
+}
+
+// The library's own check covers callers that never went through JSON, and the defaults a
+// caller passes to request_from_json.
+TEST(Request, ValidateChecksEveryLimit) {
+  auto refused = [](Limits l, const std::string& field) {
+    auto v = validate(l);
+    ASSERT_FALSE(v.ok()) << field;
+    EXPECT_NE(v.error().message.find("'" + field + "'"), std::string::npos) << v.error().message;
+  };
+  Limits l;
+  l.timeout_s = std::nan("");
+  refused(l, "timeout");
+  l = {};
+  l.timeout_s = -std::numeric_limits<double>::infinity();
+  refused(l, "timeout");
+  l = {};
+  l.max_processes = -3;
+  refused(l, "max_processes");
+  l = {};
+  l.memory_mb = std::size_t(-1);
+  refused(l, "memory_mb");
+  l = {};
+  l.max_open_files = 0;
+  refused(l, "max_open_files");
+  auto v = validate(Limits{.timeout_s = 0}, "compile_timeout");
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.error().message.find("'compile_timeout'"), std::string::npos);
+  ExecRequest bad_defaults;
+  bad_defaults.limits.timeout_s = 1e308;
+  auto r = request_from_json(Json{{"code", ""}}, bad_defaults);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("'timeout'"), std::string::npos) << r.error().message;
+}
+
 TEST(Capture, KeepsHeadAndTailPastTheCap) {
   Capture c(10);
   std::string all;
@@ -100,6 +172,29 @@ TEST(Languages, TableFindsByNameAliasAndExtension) {
   EXPECT_EQ(language_for_path("run.sh")->name, "bash");
   EXPECT_EQ(find_language("cobol"), nullptr);
   EXPECT_EQ(language_for_path("README"), nullptr);
+}
+
+TEST(Languages, ChoiceRefusesUnknownNamesAndExtensions) {
+  EXPECT_EQ((*choose_language("", "-"))->name, "python");
+  EXPECT_EQ((*choose_language("", ""))->name, "python");
+  EXPECT_EQ((*choose_language("", "dir/prog.cc"))->name, "cpp");
+  EXPECT_EQ((*choose_language("node", "prog.rs"))->name, "js");  // a given language wins
+  auto rust = choose_language("rust", "prog.py");
+  ASSERT_FALSE(rust.ok());
+  EXPECT_NE(rust.error().message.find("'rust'"), std::string::npos) << rust.error().message;
+  EXPECT_NE(rust.error().message.find(known_languages()), std::string::npos) << rust.error().message;
+  auto ext = choose_language("", "src.d/prog.rs");
+  ASSERT_FALSE(ext.ok());
+  EXPECT_NE(ext.error().message.find("'.rs'"), std::string::npos) << ext.error().message;
+  EXPECT_NE(ext.error().message.find("python, c, cpp, js, bash"), std::string::npos) << ext.error().message;
+  auto none = choose_language("", "dir.v2/Makefile");
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().message.find("no file extension"), std::string::npos) << none.error().message;
+  EXPECT_FALSE(choose_language("", ".bashrc").ok());
+  auto field = request_from_json(Json{{"code", ""}, {"language", "rust"}});
+  ASSERT_FALSE(field.ok());
+  EXPECT_NE(field.error().message.find("'language'"), std::string::npos);
+  EXPECT_NE(field.error().message.find("python, c, cpp, js, bash"), std::string::npos) << field.error().message;
 }
 
 TEST(Status, NamesRoundTrip) {
