@@ -440,6 +440,52 @@ TEST(Store, ConcurrentWriterProcessesLoseNothing) {
   EXPECT_EQ(sql_scalar(path, "PRAGMA integrity_check"), "ok");
 }
 
+// Processes opening a store that does not exist yet, all at once: one creates and migrates it, the
+// others wait for it and use it.
+TEST(Store, ProcessesCreatingOneStoreAtOnce) {
+  std::string path = temp_dir() + "/new/runs.db";
+  std::vector<pid_t> pids;
+  for (int w = 0; w < 8; ++w) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto s = store::Store::open(path);
+      if (!s) {
+        fprintf(stderr, "%s\n", s.error().message.c_str());
+        _exit(10);
+      }
+      auto id = (*s)->create_run(bench_config());
+      _exit(id && (*s)->record_problem(*id, make_problem(0, 1)) ? 0 : 11);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int st = 0;
+    waitpid(pid, &st, 0);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "opener exit " << WEXITSTATUS(st);
+  }
+  auto s = open_ok(path);
+  auto runs = s->list_runs({"", 0});
+  ASSERT_EQ(runs->size(), 8u);
+  for (const auto& r : *runs) EXPECT_EQ(r.problems_done, 1);
+  EXPECT_EQ(sql_scalar(path, "SELECT COUNT(*) FROM wand_schema"), "1");
+}
+
+// Threads sharing one Store (a bench's parallel problems) take turns on its connection.
+TEST(Store, ThreadsShareOneStore) {
+  auto s = open_ok(temp_dir() + "/runs.db");
+  auto id = *s->create_run(bench_config());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) EXPECT_TRUE(s->record_problem(id, make_problem(t * 20 + i, 2)));
+    });
+  for (auto& t : threads) t.join();
+  auto done = s->finished_problems(id);
+  ASSERT_EQ(done->size(), 80u);
+  EXPECT_EQ(done->back(), 79);
+}
+
 // A writer killed with SIGKILL mid-run: every problem it reported is there whole, none is half
 // written, the run reads as interrupted, and resuming it records only what is missing.
 TEST(Store, KilledWriterLeavesWholeProblemsAndResumes) {
