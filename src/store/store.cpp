@@ -70,6 +70,11 @@ std::optional<std::string_view> text_or_null(const std::string& s) {
   if (s.empty()) return std::nullopt;
   return std::string_view(s);
 }
+template <class T>
+Json or_null(const std::optional<T>& v) {
+  return v ? Json(*v) : Json(nullptr);
+}
+
 std::optional<std::string> json_or_null(const Json& j) {
   if (j.is_null()) return std::nullopt;
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -172,29 +177,28 @@ Json to_json(const RunInfo& r) {
             {"method", str(c.method)},
             {"prompt_hash", str(c.prompt_hash)},
             {"options", c.options},
-            {"seed", c.seed ? Json(*c.seed) : Json(nullptr)},
+            {"seed", or_null(c.seed)},
             {"wand_version", str(c.wand_version)},
-            {"total_problems", c.total_problems ? Json(*c.total_problems) : Json(nullptr)},
+            {"total_problems", or_null(c.total_problems)},
             {"extra", c.extra},
             {"summary", r.summary},
             {"problems_done", r.problems_done},
             {"problems_judged", r.problems_judged},
             {"problems_correct", r.problems_correct}};
-  auto acc = r.accuracy();
-  j["accuracy"] = acc ? Json(*acc) : Json(nullptr);
+  j["accuracy"] = or_null(r.accuracy());
   return j;
 }
 
 Json to_json(const SampleRecord& s) {
   return {{"index", s.index},
-          {"seed", s.seed ? Json(*s.seed) : Json(nullptr)},
+          {"seed", or_null(s.seed)},
           {"prompt", s.prompt},
           {"completion", s.completion},
           {"program", s.program},
           {"exec_result", s.exec_result},
           {"verdict", s.verdict},
-          {"answer", s.answer ? Json(*s.answer) : Json(nullptr)},
-          {"logprob", s.logprob ? Json(*s.logprob) : Json(nullptr)},
+          {"answer", or_null(s.answer)},
+          {"logprob", or_null(s.logprob)},
           {"extra", s.extra}};
 }
 
@@ -205,8 +209,8 @@ Json to_json(const ProblemRecord& p) {
           {"problem_id", p.problem_id},
           {"input", p.input},
           {"expected", p.expected},
-          {"answer", p.answer ? Json(*p.answer) : Json(nullptr)},
-          {"correct", p.correct ? Json(*p.correct) : Json(nullptr)},
+          {"answer", or_null(p.answer)},
+          {"correct", or_null(p.correct)},
           {"vote", p.vote},
           {"outcome", p.outcome},
           {"timings", p.timings},

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <set>
 #include <thread>
@@ -109,6 +110,23 @@ Json comparable(const store::ProblemRecord& p) {
   Json j = store::to_json(p);
   j.erase("recorded_at");
   return j;
+}
+
+// Runs child(w) in n forked processes at once (each returns its exit code) and expects every one
+// to exit 0.
+void in_processes(int n, const std::function<int(int)>& child) {
+  std::vector<pid_t> pids;
+  for (int w = 0; w < n; ++w) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) _exit(child(w));
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int st = 0;
+    waitpid(pid, &st, 0);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "child exit " << WEXITSTATUS(st);
+  }
 }
 
 TEST(Store, DefaultPathFollowsWandHomeThenXdg) {
@@ -397,31 +415,19 @@ TEST(Store, ConcurrentWriterProcessesLoseNothing) {
     common = *s->create_run(c);
   }
   constexpr int kWriters = 6, kProblems = 25;
-  std::vector<pid_t> pids;
-  for (int w = 0; w < kWriters; ++w) {
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      auto s = store::Store::open(path);  // each process its own connection, opened concurrently
-      if (!s) _exit(10);
-      auto c = bench_config(fmt::format("writer {}", w));
-      c.total_problems = kProblems;
-      auto id = (*s)->create_run(c);
-      if (!id) _exit(11);
-      for (int i = 0; i < kProblems; ++i) {
-        if (!(*s)->record_problem(*id, make_problem(i, 3, 300))) _exit(12);
-        if (!(*s)->record_problem(common, make_problem(w * kProblems + i, 2))) _exit(13);
-      }
-      if (!(*s)->finish_run(*id, {{"writer", w}})) _exit(14);
-      _exit(0);
+  in_processes(kWriters, [&](int w) {
+    auto s = store::Store::open(path);  // each process its own connection, opened concurrently
+    if (!s) return 10;
+    auto c = bench_config(fmt::format("writer {}", w));
+    c.total_problems = kProblems;
+    auto id = (*s)->create_run(c);
+    if (!id) return 11;
+    for (int i = 0; i < kProblems; ++i) {
+      if (!(*s)->record_problem(*id, make_problem(i, 3, 300))) return 12;
+      if (!(*s)->record_problem(common, make_problem(w * kProblems + i, 2))) return 13;
     }
-    pids.push_back(pid);
-  }
-  for (pid_t pid : pids) {
-    int st = 0;
-    waitpid(pid, &st, 0);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "writer exit " << WEXITSTATUS(st);
-  }
+    return (*s)->finish_run(*id, {{"writer", w}}) ? 0 : 14;
+  });
   auto s = open_ok(path);
   auto runs = s->list_runs({"bench", 0});
   ASSERT_EQ(runs->size(), kWriters + 1u);
@@ -444,26 +450,15 @@ TEST(Store, ConcurrentWriterProcessesLoseNothing) {
 // others wait for it and use it.
 TEST(Store, ProcessesCreatingOneStoreAtOnce) {
   std::string path = temp_dir() + "/new/runs.db";
-  std::vector<pid_t> pids;
-  for (int w = 0; w < 8; ++w) {
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      auto s = store::Store::open(path);
-      if (!s) {
-        fprintf(stderr, "%s\n", s.error().message.c_str());
-        _exit(10);
-      }
-      auto id = (*s)->create_run(bench_config());
-      _exit(id && (*s)->record_problem(*id, make_problem(0, 1)) ? 0 : 11);
+  in_processes(8, [&](int) {
+    auto s = store::Store::open(path);
+    if (!s) {
+      fprintf(stderr, "%s\n", s.error().message.c_str());
+      return 10;
     }
-    pids.push_back(pid);
-  }
-  for (pid_t pid : pids) {
-    int st = 0;
-    waitpid(pid, &st, 0);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "opener exit " << WEXITSTATUS(st);
-  }
+    auto id = (*s)->create_run(bench_config());
+    return id && (*s)->record_problem(*id, make_problem(0, 1)) ? 0 : 11;
+  });
   auto s = open_ok(path);
   auto runs = s->list_runs({"", 0});
   ASSERT_EQ(runs->size(), 8u);
