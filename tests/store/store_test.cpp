@@ -23,6 +23,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
+std::vector<std::string>& made_dirs() {
+  static std::vector<std::string> dirs;
+  return dirs;
+}
+
+// The folders go when the tests end (the kill test's stores are tens of MB).
+struct RemoveDirs : ::testing::Environment {
+  void TearDown() override {
+    for (const auto& d : made_dirs()) fs::remove_all(d);
+  }
+};
+const auto* remove_dirs = ::testing::AddGlobalTestEnvironment(new RemoveDirs);
+
 // A fresh folder per call.
 std::string temp_dir() {
   static int calls = 0;
@@ -31,6 +44,7 @@ std::string temp_dir() {
                fmt::format("wand_store_{}_{}_{}_{}", info->test_suite_name(), info->name(), getpid(), ++calls);
   fs::remove_all(d);
   fs::create_directories(d);
+  made_dirs().push_back(d.string());
   return d.string();
 }
 
