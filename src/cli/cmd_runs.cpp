@@ -8,6 +8,8 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
+#include "common/output.h"
 #include "store/store.h"
 
 namespace wand::cli {
@@ -145,18 +147,26 @@ int export_jsonl(const RunsArgs& a) {
     fmt::print(stderr, "wand runs export: {}\n", id.error().message);
     return kExitBadInput;
   }
-  std::ofstream file;
-  if (!a.out.empty()) {
-    file.open(a.out, std::ios::binary | std::ios::trunc);
-    if (!file) {
-      fmt::print(stderr, "wand runs export: cannot write --out {}: {}\n", a.out, std::strerror(errno));
+  if (a.out.empty()) {
+    // A failed write to stdout (a full disk, a closed pipe) is reported by main with exit 4.
+    if (auto r = s->export_run(*id, std::cout); !r && std::cout) {
+      fmt::print(stderr, "wand runs export: {}\n", r.error().message);
       return kExitBadInput;
     }
+    return kExitOk;
   }
-  auto r = s->export_run(*id, a.out.empty() ? std::cout : file);
-  if (!r) {
+  std::ofstream file(a.out, std::ios::binary | std::ios::trunc);
+  if (!file) {
+    fmt::print(stderr, "wand runs export: cannot write --out {}: {}\n", a.out, std::strerror(errno));
+    return kExitOutput;
+  }
+  if (auto r = s->export_run(*id, file); !r && file) {
     fmt::print(stderr, "wand runs export: {}\n", r.error().message);
     return kExitBadInput;
+  }
+  if (auto w = flush_file(file, a.out); !w) {
+    fmt::print(stderr, "wand runs export: --out {}\n", w.error().message);
+    return kExitOutput;
   }
   return kExitOk;
 }
@@ -172,7 +182,7 @@ Command add_runs(CLI::App& app) {
   add_store_option(ls, *a);
   ls->add_option("--kind", a->kind, "Only runs of this kind (solve, bench, ...)");
   ls->add_option("--limit", a->limit, "At most N runs, newest first (0: all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(number({.lo = 0, .hi = 1e9, .integer = true}))
       ->capture_default_str();
   ls->add_flag("--json", a->json, "Print the runs as a JSON array");
 
@@ -184,7 +194,7 @@ Command add_runs(CLI::App& app) {
   auto* ex = cmd->add_subcommand("export", "One run as JSON lines: the run, then one line per problem");
   add_store_option(ex, *a);
   ex->add_option("id", a->id, "The run's id (or a unique prefix)")->required();
-  ex->add_option("--out", a->out, "Write to FILE instead of stdout");
+  ex->add_option("--out", a->out, "Write to FILE instead of stdout")->check(writable_file());
 
   return [a, cmd, ls, sh] {
     if (cmd->got_subcommand(ls)) return list(*a);

@@ -697,6 +697,9 @@ TEST(RunsCli, BadInputExitsTwoNamingIt) {
   CliRun bad_out = wand("runs export " + c.bench + " --out /dev/null/x.jsonl --store " + c.path);
   EXPECT_EQ(bad_out.rc, 2);
   EXPECT_NE(bad_out.err.find("/dev/null/x.jsonl"), std::string::npos) << bad_out.err;
+  CliRun full = wand("runs export " + c.bench + " --out /dev/full --store " + c.path);
+  EXPECT_EQ(full.rc, 4);  // a failed write, as for every command
+  EXPECT_NE(full.err.find("/dev/full"), std::string::npos) << full.err;
   CliRun bad_limit = wand("runs list --limit -3 --store " + c.path);
   EXPECT_EQ(bad_limit.rc, 2);
   EXPECT_NE(bad_limit.err.find("--limit"), std::string::npos) << bad_limit.err;
