@@ -81,9 +81,11 @@ std::optional<std::string> json_or_null(const Json& j) {
 }
 Json json_column(const sql::Stmt& st, int col) {
   if (st.is_null(col)) return nullptr;
+  // The file may come from anywhere: the guarded parse, so a hostile value cannot overflow the
+  // stack. What is not JSON (written by another tool) is kept as text.
   std::string text = st.text(col);
-  Json j = Json::parse(text, nullptr, false);
-  return j.is_discarded() ? Json(text) : j;  // written by another tool: keep it as text
+  auto j = parse_json(text, "a stored JSON value");
+  return j ? std::move(*j) : Json(text);
 }
 std::optional<std::string> opt_text(const sql::Stmt& st, int col) {
   if (st.is_null(col)) return std::nullopt;
