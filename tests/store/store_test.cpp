@@ -367,6 +367,20 @@ TEST(Store, RoundTripsEveryField) {
   EXPECT_EQ(js[2]["index"], 1);
 }
 
+// JSON columns written by something else: too deep for nlohmann's recursion, or not JSON at all,
+// come back as text instead of crashing the reader.
+TEST(Store, ForeignJsonInAStoreIsKeptAsText) {
+  std::string path = temp_dir() + "/runs.db";
+  auto s = open_ok(path);
+  auto id = *s->create_run(bench_config());
+  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  sql_scalar(path, "UPDATE runs SET options = '" + deep + "', summary = '{not json' WHERE id = '" + id + "'");
+  auto info = s->get_run_info(id);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->config.options, Json(deep));
+  EXPECT_EQ(info->summary, Json("{not json"));
+}
+
 TEST(Store, RefusesDuplicatesAndUnknownRuns) {
   auto s = open_ok(temp_dir() + "/runs.db");
   auto id = s->create_run(bench_config());
@@ -585,9 +599,10 @@ struct CliRun {
   std::string out, err;
 };
 
-CliRun wand(const std::string& args) {
+// Runs `ENV wand ARGS`.
+CliRun wand(const std::string& args, const std::string& env = "") {
   std::string err_path = ::testing::TempDir() + "wand_runs_err";
-  std::string cmd = std::string(WAND_BINARY) + " " + args + " 2> " + err_path;
+  std::string cmd = env + " " + std::string(WAND_BINARY) + " " + args + " 2> " + err_path;
   FILE* p = ::popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -638,6 +653,11 @@ TEST(RunsCli, ListShowsATable) {
   ASSERT_EQ(j.size(), 1u);
   EXPECT_EQ(j[0]["id"], c.solve);
   EXPECT_EQ(Json::parse(wand("runs list --limit 1 --json --store " + c.path).out).size(), 1u);
+  // Without --store: $WAND_HOME/runs.db.
+  std::string home = fs::path(c.path).parent_path().string();
+  CliRun env = wand("runs list --json", "WAND_HOME=" + home);
+  ASSERT_EQ(env.rc, 0) << env.err;
+  EXPECT_EQ(Json::parse(env.out).size(), 2u);
 }
 
 TEST(RunsCli, ShowAndExport) {
