@@ -40,7 +40,9 @@ std::unique_ptr<store::Store> open_existing(const RunsArgs& a) {
 // Long paths and model specs keep their informative end.
 std::string tail(const std::string& s, size_t width) {
   if (s.size() <= width) return s;
-  return "…" + s.substr(s.size() - (width - 1));
+  size_t from = s.size() - (width - 1);
+  while (from < s.size() && (static_cast<unsigned char>(s[from]) & 0xC0) == 0x80) ++from;  // whole UTF-8 characters
+  return "…" + s.substr(from);
 }
 
 // "2026-11-30T09:51:56.123Z" → "2026-11-30 09:51"
