@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
       {"solve", wand::cli::add_solve(app)},
       {"bench", wand::cli::add_bench(app)},
       {"serve", wand::cli::add_serve(app)},
+      {"runs", wand::cli::add_runs(app)},
   };
   try {
     app.parse(argc, argv);
