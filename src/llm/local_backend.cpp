@@ -92,6 +92,9 @@ class LocalBackend final : public Backend {
                                  "format (wand.prompt_format = {}), so it takes exactly one user message, got {}",
                                  format, describe_roles(messages)),
                      std::string(kInvalidRequest)};
+      // A blank question would still be answered (with a training template's program).
+      if (messages[0].content.find_first_not_of(" \t\r\n") == std::string::npos)
+        return Error{"messages[0].content is empty: the model answers a question", std::string(kInvalidRequest)};
       auto prompt = format_question(format, messages[0].content);
       if (!prompt) return Error{prompt.error().message, std::string(kInvalidRequest)};
       return prompt;

@@ -2,6 +2,7 @@
 // and greedy continuations) and against a plain double-precision forward pass written here.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -420,6 +421,38 @@ TEST(Backend, LocalBackendGeneratesStopsAndSamples) {
 // Sample i of a run seeded s draws from sample_seed(s, i): sample 0 from s itself, the others
 // from a mix of both, so neighbouring seeds share no sample (with seed + i, seed 1's sample 1 was
 // seed 2's sample 0).
+// An empty prompt is a document's start for a model whose prompts begin with BOS (OpenAI's API
+// allows it); a model without BOS has nothing to go on, and says so as a bad request.
+TEST(Backend, AnEmptyPromptNeedsABosToStartFrom) {
+  std::string with_bos = data("models/stories260K.gguf");
+  NEED_DATA(with_bos);
+  GenerateOptions o;
+  o.max_tokens = 5;
+  auto b = open_backend("local:" + with_bos, {.threads = 2});
+  ASSERT_TRUE(b) << b.error().message;
+  auto r = (*b)->complete("", o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)[0].completion_tokens, 5);
+  // A vocabulary without a BOS token (as Qwen's GGUFs have): no BOS is added.
+  ModelConfig c;
+  c.dim = 32, c.layers = 1, c.heads = 2, c.kv_heads = 1, c.ffn = 64, c.vocab = 270, c.context = 16;
+  auto w = random_weights(c, 9);
+  auto tokens = w.tokenizer.tokens();
+  std::replace(tokens.begin(), tokens.end(), std::string("<|bos|>"), std::string("<|start|>"));
+  w.tokenizer = Tokenizer::bpe(tokens, w.tokenizer.merges(), w.tokenizer.types());
+  std::string path = temp_path("no-bos.gguf");
+  ASSERT_TRUE(write_model(path, w, TensorType::F32));
+  auto n = open_backend("local:" + path, {.threads = 2});
+  ASSERT_TRUE(n) << n.error().message;
+  for (auto& e : {(*n)->complete("", o), (*n)->complete_tokens({}, o)}) {
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().code, kInvalidRequest);
+    EXPECT_EQ(e.error().message, "the prompt is empty");
+  }
+  EXPECT_TRUE((*n)->complete("ab", o));
+  std::filesystem::remove(path);
+}
+
 TEST(Backend, SamplesOfDifferentSeedsNeverShareAStream) {
   EXPECT_EQ(sample_seed(7, 0), 7u);
   std::set<uint64_t> seeds;

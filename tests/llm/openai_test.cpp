@@ -640,6 +640,9 @@ TEST_F(Live, ChatToAWandModelIsTheQuestionInItsPromptFormat) {
   EXPECT_EQ(two.status, 400) << two.body.dump();
   EXPECT_EQ(two.body["error"]["param"], "messages");
   EXPECT_NE(two.body["error"]["message"].get<std::string>().find("not a chat model"), std::string::npos);
+  auto blank = post(server_->port(), "/v1/chat/completions", {{"messages", one_user_message("  ")}});
+  EXPECT_EQ(blank.status, 400) << blank.body.dump();
+  EXPECT_NE(blank.body["error"]["message"].get<std::string>().find("messages[0].content is empty"), std::string::npos);
 }
 
 // Without a seed, sampled requests differ (as OpenAI's API does); with one, they repeat.
