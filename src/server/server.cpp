@@ -101,15 +101,15 @@ std::optional<HttpError> read_prompts(const Json& body, std::vector<Prompt>& out
   auto p = body.find("prompt");
   if (p == body.end()) return bad("prompt", "'prompt' is required");
   if (p->is_string()) {
-    out.push_back(p->get<std::string>());
+    out.emplace_back(std::in_place_type<std::string>, p->get<std::string>());
   } else if (auto ids = token_ids(*p)) {
-    out.push_back(std::move(*ids));
+    out.emplace_back(std::in_place_type<std::vector<int32_t>>, std::move(*ids));
   } else if (p->is_array() && !p->empty()) {
     for (auto& x : *p) {
       if (x.is_string()) {
-        out.push_back(x.get<std::string>());
+        out.emplace_back(std::in_place_type<std::string>, x.get<std::string>());
       } else if (auto one = token_ids(x)) {
-        out.push_back(std::move(*one));
+        out.emplace_back(std::in_place_type<std::vector<int32_t>>, std::move(*one));
       } else {
         out.clear();
         break;
@@ -159,28 +159,18 @@ std::optional<HttpError> read_messages(const Json& body, std::vector<llm::Messag
   return std::nullopt;
 }
 
-// Completions: logprobs is the number of alternatives per position (0-5), echo returns the
-// prompt scored. Chat: logprobs is a boolean and top_logprobs (0-20) needs it.
+// Completions: logprobs: N asks for the tokens' logprobs and the N (0-5) most likely tokens per
+// position; echo returns the prompt scored. Chat: logprobs is a boolean; top_logprobs (0-20)
+// needs it. The maxima are the published API's.
 std::optional<HttpError> read_logprobs(const Json& body, bool chat, llm::GenerateOptions& g) {
   if (!chat) {
-    auto lp = body.find("logprobs");
-    if (lp != body.end() && !lp->is_null()) {
-      if (!lp->is_number_integer() || *lp < 0 || *lp > kMaxCompletionLogprobs)
-        return bad("logprobs", fmt::format("'logprobs' must be an integer from 0 to {} (the API's maximum); got {}",
-                                           kMaxCompletionLogprobs, lp->dump()));
-      g.logprobs = true;
-      g.top_logprobs = *lp;
-    }
+    if (auto e = read_number(body, "logprobs", g.top_logprobs, 0, kMaxCompletionLogprobs)) return e;
+    g.logprobs = body.contains("logprobs") && !body["logprobs"].is_null();
     return read_bool(body, "echo", g.echo);
   }
   if (auto e = read_bool(body, "logprobs", g.logprobs)) return e;
-  auto top = body.find("top_logprobs");
-  if (top == body.end() || top->is_null()) return std::nullopt;
-  if (!top->is_number_integer() || *top < 0 || *top > kMaxChatTopLogprobs)
-    return bad("top_logprobs", fmt::format("'top_logprobs' must be an integer from 0 to {} (the API's maximum); got {}",
-                                           kMaxChatTopLogprobs, top->dump()));
-  if (!g.logprobs) return bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
-  g.top_logprobs = *top;
+  if (auto e = read_number(body, "top_logprobs", g.top_logprobs, 0, kMaxChatTopLogprobs)) return e;
+  if (g.top_logprobs > 0 && !g.logprobs) return bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
   return std::nullopt;
 }
 
@@ -277,7 +267,6 @@ std::string echo_text(const Prompt& p, const llm::Completion& c) {
   return s;
 }
 
-// A backend's refusal of the request itself is the client's error (400); anything else is ours.
 // Prompt tokens count once per prompt (its n samples share it); generated tokens per choice.
 Json usage_json(const std::vector<llm::Completion>& out, int n) {
   int prompt = 0, gen = 0;
@@ -288,6 +277,7 @@ Json usage_json(const std::vector<llm::Completion>& out, int n) {
   return {{"prompt_tokens", prompt}, {"completion_tokens", gen}, {"total_tokens", prompt + gen}};
 }
 
+// A backend's refusal of the request itself is the client's error (400); anything else is ours.
 HttpError backend_error(const Error& e, bool chat) {
   std::string param = chat ? "messages" : "prompt";
   if (e.code == llm::kContextLengthExceeded)
