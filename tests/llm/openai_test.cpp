@@ -525,6 +525,19 @@ TEST_F(Live, LmEvaluationHarnessRequestsAreAnswered) {
   EXPECT_GT(scores[0].first, scores[1].first);
   EXPECT_LT(scores[1].first, -5.0);
   EXPECT_EQ(r.body["usage"]["prompt_tokens"], likely.size() + unlikely.size());
+  // wand's client sends token ids as they are, and reads the same scores back.
+  GenerateOptions score;
+  score.echo = score.logprobs = true;
+  score.max_tokens = 0;
+  auto here = local_->complete_tokens(unlikely, score), there = remote_->complete_tokens(unlikely, score);
+  ASSERT_TRUE(here && there) << (here ? there.error().message : here.error().message);
+  ASSERT_EQ((*there)[0].prompt_logprobs.size(), unlikely.size());
+  double sum = 0;
+  for (std::size_t k = ctx.size(); k < unlikely.size(); ++k) {
+    EXPECT_NEAR(*(*there)[0].prompt_logprobs[k].logprob, *(*here)[0].prompt_logprobs[k].logprob, 1e-4);
+    sum += *(*there)[0].prompt_logprobs[k].logprob;
+  }
+  EXPECT_NEAR(sum, scores[1].first, 1e-3);
 
   // tokenized_requests=False with batch_size 2: strings; each prompt has its own choice.
   auto s = post(server_->port(), "/v1/completions",
