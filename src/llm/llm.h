@@ -32,7 +32,7 @@ struct GenerateOptions {
   int n = 1;                      // independent samples; sample i draws from sample_seed(seed, i)
   bool logprobs = false;          // fill Completion::logprobs (remote: when the server offers them)
   int top_logprobs = 0;           // with logprobs: also the N most likely tokens at each position
-  bool echo = false;              // with logprobs: also score the prompt (Completion::prompt_logprobs)
+  bool echo = false;              // also score the prompt: fill Completion::prompt_logprobs
   // Streaming: called with each new piece of text of sample `index`; return false to stop it.
   std::function<bool(int index, std::string_view text)> on_text;
 };
@@ -59,7 +59,7 @@ struct Completion {
   std::vector<TokenLogprob> logprobs;       // one per generated token, when asked for; the tokens
                                             // joined equal `text` (a token cut by a stop sequence
                                             // keeps only its part before the stop)
-  std::vector<TokenLogprob> prompt_logprobs;  // with echo: one per prompt token, joined the prompt
+  std::vector<TokenLogprob> prompt_logprobs;  // with echo: one per prompt token; joined, the prompt
 };
 
 // Error codes of the model layer (Error::code): the request itself is wrong.
