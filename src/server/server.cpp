@@ -174,6 +174,22 @@ std::optional<HttpError> read_logprobs(const Json& body, bool chat, llm::Generat
   return std::nullopt;
 }
 
+// Fields of the API this server does not implement: a request that sets one to anything but
+// its neutral value is refused by name rather than answered as if it had not been asked.
+std::optional<HttpError> refuse_unsupported(const Json& body) {
+  auto set = [&](const char* key) { return body.contains(key) && !body[key].is_null(); };
+  auto refuse = [](const char* key) { return bad(key, fmt::format("'{}' is not supported by this server", key)); };
+  for (const char* key : {"presence_penalty", "frequency_penalty"})
+    if (set(key) && !(body[key].is_number() && body[key] == 0)) return refuse(key);
+  for (const char* key : {"logit_bias", "tools", "functions"})
+    if (set(key) && !body[key].empty()) return refuse(key);
+  if (set("suffix") && body["suffix"] != "") return refuse("suffix");
+  if (set("best_of") && body["best_of"] != 1 && body["best_of"] != body.value("n", Json(1))) return refuse("best_of");
+  if (set("response_format") && !(body["response_format"].is_object() && body["response_format"].value("type", "") == "text"))
+    return refuse("response_format");
+  return std::nullopt;
+}
+
 std::variant<Request, HttpError> parse_request(const std::string& text, bool chat, const Options& opt) {
   auto parsed = parse_body(text);
   if (auto* e = std::get_if<HttpError>(&parsed)) return *e;
@@ -188,6 +204,7 @@ std::variant<Request, HttpError> parse_request(const std::string& text, bool cha
                                    opt.model_name),
                        "invalid_request_error", "model", "model_not_found"};
   }
+  if (auto e = refuse_unsupported(body)) return *e;
   if (auto e = chat ? read_messages(body, r.messages) : read_prompts(body, r.prompts)) return *e;
   auto& g = r.gen;
   g.max_tokens = 256;

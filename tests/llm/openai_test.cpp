@@ -338,6 +338,18 @@ TEST_F(Live, ServerAnswersMalformedRequestsWith4xxNamingTheField) {
        "top_logprobs", 400},
       {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"a"}],"top_logprobs":2})", "top_logprobs", 400},
       {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"a"}],"logprobs":3})", "logprobs", 400},
+      // Parts of the API the server does not implement are refused by name, not ignored.
+      {"/v1/completions", R"({"prompt":"a","suffix":"b"})", "suffix", 400},
+      {"/v1/completions", R"({"prompt":"a","best_of":3})", "best_of", 400},
+      {"/v1/completions", R"({"prompt":"a","logit_bias":{"50256":-100}})", "logit_bias", 400},
+      {"/v1/completions", R"({"prompt":"a","presence_penalty":0.5})", "presence_penalty", 400},
+      {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"a"}],"frequency_penalty":1})",
+       "frequency_penalty", 400},
+      {"/v1/chat/completions",
+       R"({"messages":[{"role":"user","content":"a"}],"tools":[{"type":"function","function":{"name":"f"}}]})", "tools",
+       400},
+      {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"a"}],"response_format":{"type":"json_object"}})",
+       "response_format", 400},
   };
   for (auto& k : cases) {
     auto res = c.Post(k.path, k.body, "application/json");
@@ -356,6 +368,13 @@ TEST_F(Live, ServerAnswersMalformedRequestsWith4xxNamingTheField) {
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
   EXPECT_TRUE(Json::parse(missing->body, nullptr, false).contains("error"));
+  // Unsupported fields at their neutral values, as SDKs may send them, are fine.
+  auto neutral = c.Post("/v1/completions",
+                        R"({"prompt":"Question: 1\nProgram:\n","max_tokens":2,"presence_penalty":0,"frequency_penalty":0,)"
+                        R"("logit_bias":{},"best_of":1,"suffix":null,"user":"u"})",
+                        "application/json");
+  ASSERT_TRUE(neutral);
+  EXPECT_EQ(neutral->status, 200) << neutral->body;
   // Still serving after all of that.
   auto ok = c.Post("/v1/completions", R"({"prompt":"Question: 1\nProgram:\n","max_tokens":3})", "application/json");
   ASSERT_TRUE(ok);
