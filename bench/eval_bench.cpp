@@ -4,7 +4,8 @@
 //   mixed:      1,640 samples, 10 per task: 5 passing, 2 failing, 2 raising, and one per task
 //               that loops forever on every fourth task (timeout 1 s on both sides).
 // wand's side is what `wand eval` runs: every sample in a sandbox cell, with the harness that
-// judges each assertion on its own. Also reported: per-sample p50/p99 and the share of wall time
+// judges each assertion on its own; then the same with --strict (tests in a trusted process,
+// calls to the sample over a pipe), its time as a ratio to the default mode's. Also reported: per-sample p50/p99 and the share of wall time
 // spent outside the sandboxed runs (dispatch, fork, collecting results), and for the references
 // a floor: the same programs forked from one warm, unsandboxed interpreter with no isolation at
 // all, i.e. what a fork per sample costs on this machine before any sandboxing.
@@ -112,20 +113,27 @@ void compare(const char* name, sandbox::Sandbox& sb, const std::vector<feedback:
   int base_ok = 0;
   double base = baseline(classic, cores, timeout, base_ok);
 
-  feedback::JudgeOptions opt;
-  opt.timeout_s = timeout;
-  std::vector<feedback::Submission> subs;
-  std::vector<sandbox::ExecRequest> reqs;
-  auto t0 = Clock::now();
-  for (auto& [t, completion] : samples) {
-    subs.push_back(feedback::prepare(tasks[t], completion, opt));
-    reqs.push_back(subs.back().requests[0]);
-  }
-  auto results = sb.run_batch(reqs);
-  int ok = 0;
-  for (std::size_t i = 0; i < samples.size(); ++i)
-    ok += feedback::judge(tasks[samples[i].first], subs[i], std::span(&results[i], 1), opt).passed;
-  double ours = since(t0);
+  // wand's path in a judging mode: prepare, run in the sandbox, judge.
+  auto judged = [&](bool strict, int& ok) {
+    feedback::JudgeOptions opt;
+    opt.timeout_s = timeout;
+    opt.strict = strict;
+    std::vector<feedback::Submission> subs;
+    std::vector<sandbox::ExecRequest> reqs;
+    auto t0 = Clock::now();
+    for (auto& [t, completion] : samples) {
+      subs.push_back(feedback::prepare(tasks[t], completion, opt));
+      reqs.push_back(subs.back().requests[0]);
+    }
+    auto results = sb.run_batch(reqs);
+    ok = 0;
+    for (std::size_t i = 0; i < samples.size(); ++i)
+      ok += feedback::judge(tasks[samples[i].first], subs[i], std::span(&results[i], 1), opt).passed;
+    return std::pair(since(t0), std::move(results));
+  };
+  int ok = 0, strict_ok = 0;
+  auto [ours, results] = judged(false, ok);
+  double strict = judged(true, strict_ok).first;
   std::vector<double> lat;
   double inside = 0;
   for (auto& r : results) {
@@ -138,6 +146,8 @@ void compare(const char* name, sandbox::Sandbox& sb, const std::vector<feedback:
   fmt::print("  baseline: fresh python3 per sample, {} at a time     {:7.2f} s  ({} passed)\n", cores, base, base_ok);
   fmt::print("  wand eval path: sandboxed, per-assertion harness    {:7.2f} s  ({} passed)  {:.2f}x faster\n", ours, ok,
              base / ours);
+  fmt::print("  wand eval --strict: tests in a trusted process     {:7.2f} s  ({} passed)  {:.2f}x the default's time\n",
+             strict, strict_ok, strict / ours);
   fmt::print("  wand per sample: p50 {:.1f} ms, p99 {:.1f} ms; share of wall time outside the runs {:.0f}%\n",
              lat[lat.size() / 2] * 1e3, lat[std::min(lat.size() - 1, lat.size() * 99 / 100)] * 1e3, 100 * outside);
   if (with_floor) {

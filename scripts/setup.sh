@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libseccomp-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libicu-dev libtorch-dev libcurl4-openssl-dev libcpp-httplib-dev clang libclang-rt-14-dev
+  libicu-dev libtorch-dev libcurl4-openssl-dev libssl-dev libcpp-httplib-dev clang libclang-rt-14-dev
   python3 python3-numpy python3-sympy nodejs bubblewrap
   # An optimized libblas.so.3 for libtorch's and numpy's fp32 matmuls (Debian's default is the
   # reference BLAS: wand-train ran 4x slower on it).

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "feedback/feedback.h"
 #include "sandbox/sandbox.h"
 
 namespace wand::test {
@@ -73,6 +74,42 @@ inline int run_processes() {
   }
   closedir(d);
   return n;
+}
+
+// Judges completion i against task i, all in one batch over the shared sandbox.
+inline std::vector<feedback::Verdict> judge_all(const std::vector<feedback::Task>& tasks,
+                                                const std::vector<std::string>& completions,
+                                                const feedback::JudgeOptions& opt = {},
+                                                std::vector<sandbox::ExecResult>* runs = nullptr) {
+  std::vector<feedback::Submission> subs;
+  std::vector<sandbox::ExecRequest> reqs;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    subs.push_back(feedback::prepare(tasks[i], completions[i], opt));
+    for (auto& r : subs.back().requests) reqs.push_back(r);
+  }
+  auto results = shared_sandbox().run_batch(reqs);
+  std::vector<feedback::Verdict> out;
+  std::size_t k = 0;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    std::span<const sandbox::ExecResult> rs(results.data() + k, subs[i].requests.size());
+    k += rs.size();
+    out.push_back(feedback::judge(tasks[i], subs[i], rs, opt));
+  }
+  if (runs) *runs = std::move(results);
+  return out;
+}
+
+// A HumanEval-format task: `prompt` + completion, judged by `check(candidate)`.
+inline feedback::Task humaneval_task(const std::string& entry_point, const std::string& prompt,
+                                     const std::string& check_body) {
+  feedback::Task t;
+  t.task_id = "T/" + entry_point;
+  t.format = "humaneval";
+  t.kind = feedback::TaskKind::asserts;
+  t.prompt = prompt;
+  t.entry_point = entry_point;
+  t.test = "def check(candidate):\n" + check_body;
+  return t;
 }
 
 }  // namespace wand::test

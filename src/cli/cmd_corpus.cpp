@@ -1,6 +1,7 @@
 #include <fmt/core.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "common/progress.h"
 #include "train/corpus.h"
 
@@ -19,16 +20,24 @@ Command add_corpus(CLI::App& app) {
                   "Parts and weights, e.g. code=0.5,text=0.5: pot (question + program), cot (question + rationale), "
                   "func (function task: description + tests + function), code (plain code), text (plain text)")
       ->capture_default_str();
-  cmd->add_option("--tokens", a->opt.tokens, "Training tokens to write")->capture_default_str();
-  cmd->add_option("--seed", a->opt.seed, "Generator seed")->capture_default_str();
-  cmd->add_option("--vocab", a->opt.vocab, "BPE vocabulary size to train")->capture_default_str();
+  cmd->add_option("--tokens", a->opt.tokens, "Training tokens to write")
+      ->capture_default_str()
+      ->check(number({.lo = 1, .hi = train::kMaxCorpusTokens, .integer = true}));
+  cmd->add_option("--seed", a->opt.seed, "Generator seed")->capture_default_str()->check(number(kSeed));
+  cmd->add_option("--vocab", a->opt.vocab, "BPE vocabulary size to train (the 256 bytes and 3 control tokens included)")
+      ->capture_default_str()
+      ->check(number({.lo = train::kMinVocab, .hi = train::kMaxVocab, .integer = true}));
   cmd->add_option("--tokenizer", a->opt.tokenizer, "Reuse this tokenizer GGUF instead of training one");
-  cmd->add_option("--heldout", a->opt.held_out, "Problems per held-out set")->capture_default_str();
+  cmd->add_option("--heldout", a->opt.held_out, "Problems per held-out set")
+      ->capture_default_str()
+      ->check(number({.lo = 0, .hi = 1e6, .integer = true}));
   cmd->add_option("--shard-tokens", a->opt.shard_tokens, "Tokens per shard file (train-00000.bin, ...); 0 writes one train.bin")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number({.lo = 0, .hi = train::kMaxCorpusTokens, .integer = true}));
   cmd->add_option("--verify", a->opt.verify,
                   "Items of each kind (problems, functions) executed in the sandbox before writing; 0 skips it")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number({.lo = 0, .hi = 1e6, .integer = true}));
   cmd->add_flag("--json", a->json, "Print the manifest as JSON");
   return [a] {
     auto mix = train::parse_mix(a->mix);
@@ -37,6 +46,12 @@ Command add_corpus(CLI::App& app) {
       return kExitBadInput;
     }
     a->opt.mix = *mix;
+    // Bad input (a tokenizer that cannot be read, say) is exit 2 before any work; what fails
+    // while writing is exit 1.
+    if (auto c = train::check_corpus_options(a->opt); !c) {
+      fmt::print(stderr, "wand corpus: {}\n", c.error().message);
+      return kExitBadInput;
+    }
     Progress progress("corpus tokens", static_cast<std::size_t>(a->opt.tokens));
     long long shown = 0;
     auto m = train::write_corpus(a->opt, [&](long long n) {

@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
+#include "common/output.h"
 #include "common/progress.h"
 #include "feedback/feedback.h"
 
@@ -104,7 +106,7 @@ VoidResult write_html(const std::string& path, const EvalArgs& a, const Json& su
       << feedback::to_string(j.verdict.error) << "</td><td><pre>" << html_escape(j.verdict.feedback) << "</pre></td></tr>";
   }
   f << "</table>\n";
-  if (!f) return Error{fmt::format("--html {}: write failed", path)};
+  if (auto w = flush_file(f, path); !w) return Error{"--html " + w.error().message};
   return ok_status();
 }
 
@@ -211,6 +213,11 @@ int run_eval(const EvalArgs& a) {
     }
     judged.push_back({i, std::move(v), t});
   }
+  if (out.is_open())
+    if (auto w = flush_file(out, a.out); !w) {
+      fmt::print(stderr, "wand eval: --out {}\n", w.error().message);
+      return kExitOutput;
+    }
   std::sort(times.begin(), times.end());
   auto pct = [&](double q) { return times[std::min(times.size() - 1, static_cast<std::size_t>(q * times.size()))]; };
   Json summary = {{"dataset", a.dataset},
@@ -245,7 +252,7 @@ int run_eval(const EvalArgs& a) {
   if (!a.html.empty())
     if (auto w = write_html(a.html, a, summary, judged, samples, *tasks); !w) {
       fmt::print(stderr, "wand eval: {}\n", w.error().message);
-      return kExitBadInput;
+      return kExitOutput;
     }
   if (a.json) {
     fmt::print("{}\n", summary.dump(2));
@@ -277,21 +284,32 @@ Command add_eval(CLI::App& app) {
       "  PAL        input, target, [code]   (gsm, gsmhardv2, asdiv, ... from PAL's repository)\n"
       "Samples: JSONL of {task_id, completion}, as HumanEval's tooling writes them (tasks without a task_id\n"
       "are numbered from 0). Each assertion is judged on its own; answer tasks compare numbers with\n"
-      "tolerance (fractions, percentages, thousands separators).\n"
-      "Exit status: 0 evaluated (whatever passed); 2 bad input; 3 sandbox unavailable.");
+      "tolerance (fractions, percentages, thousands separators). --strict runs the tests in a process that\n"
+      "never loads the sample (for rewards a sample must not forge; README: threat model).\n"
+      "Exit status: 0 evaluated (whatever passed); 2 bad input; 3 sandbox unavailable; 4 results not written.");
   cmd->add_option("--dataset", a->dataset, "Tasks (HumanEval, MBPP, stdin/stdout, GSM8K or PAL format)")->required();
   cmd->add_option("--samples", a->samples, "Completions to judge");
   cmd->add_flag("--reference", a->reference, "Judge the dataset's own reference solutions");
   cmd->add_option("--k", a->k, "pass@k values, comma-separated (reported where every task has n >= k)")
-      ->default_val("1,10,100");
-  cmd->add_option("--timeout", a->judge.timeout_s, "Seconds per run")->default_val(10)->check(CLI::PositiveNumber);
+      ->default_val("1,10,100")
+      ->check(integer_list({.lo = 1, .hi = 1e6, .integer = true}));
+  cmd->add_option("--timeout", a->judge.timeout_s, "Seconds per run")->default_val(10)->check(number(kSeconds));
   cmd->add_option("--answer", a->judge.answer, "Answer tasks: auto, last-line, var:NAME or call:NAME")
       ->default_val("auto");
-  cmd->add_option("--float-tol", a->judge.float_tol, "stdin/stdout tasks: relative tolerance for numbers");
+  cmd->add_option("--float-tol", a->judge.float_tol, "stdin/stdout tasks: relative tolerance for numbers")
+      ->check(number(kProbability));
   cmd->add_flag("--partial-credit", a->judge.partial_credit, "Reward failing samples by the share of tests passed");
-  cmd->add_option("--html", a->html, "Write a one-page HTML report");
-  cmd->add_option("--out", a->out, "Per-sample results as JSON lines");
-  cmd->add_option("--cells", a->cells, "Parallel cells (default: number of cores)");
+  cmd->add_flag("--strict", a->judge.strict,
+                "Assert tasks: run the tests in a process that never loads the sample (slower; verdicts it cannot forge)");
+  cmd->add_option("--memory", a->judge.memory_mb, "Memory limit per run in MiB")
+      ->default_val(a->judge.memory_mb)
+      ->check(number(kMemoryMiB));
+  cmd->add_option("--max-output", a->judge.max_output_bytes, "Bytes kept per output stream before a run is stopped")
+      ->default_val(a->judge.max_output_bytes)
+      ->check(number(kOutputBytes));
+  cmd->add_option("--html", a->html, "Write a one-page HTML report")->check(writable_file());
+  cmd->add_option("--out", a->out, "Per-sample results as JSON lines")->check(writable_file());
+  cmd->add_option("--cells", a->cells, "Parallel cells (default: number of cores)")->check(parallel(false));
   cmd->add_flag("--json", a->json, "Print the summary as JSON");
   return [a] { return run_eval(*a); };
 }

@@ -2,11 +2,14 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <iostream>
 #include <mutex>
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
+#include "common/output.h"
 #include "common/progress.h"
 #include "common/thread_pool.h"
 #include "sandbox/sandbox.h"
@@ -157,17 +160,18 @@ int run_jsonl(const ExecArgs& a) {
   std::vector<std::optional<Json>> out(lines.size());
   std::size_t next = 0;
   std::mutex mu;
+  // Standard output failed (a full disk, or the reader closed the pipe): the rest is not run;
+  // main() reports it (quietly for a closed pipe) and exits 4.
+  std::atomic<bool> output_failed = false;
   Progress progress("exec", lines.size());
   auto emit = [&](std::size_t i, Json j) {
     if (!lines[i].id.is_null()) j["id"] = lines[i].id;
     std::lock_guard lk(mu);
     out[i] = std::move(j);
-    for (; next < out.size() && out[next]; ++next) {
-      std::string s = out[next]->dump(-1, ' ', false, Json::error_handler_t::replace);
-      fmt::print("{}\n", s);
+    for (; next < out.size() && out[next] && !output_failed; ++next) {
+      if (!write_stdout(out[next]->dump(-1, ' ', false, Json::error_handler_t::replace) + "\n")) output_failed = true;
       out[next].reset();
     }
-    std::fflush(stdout);
   };
   bool invalid = false;
   std::vector<sandbox::ExecRequest> reqs;
@@ -184,10 +188,12 @@ int run_jsonl(const ExecArgs& a) {
     }
   }
   parallel_for(reqs.size(), (*sb)->cells(), [&](std::size_t, std::size_t k) {
+    if (output_failed) return;
     emit(where[k], to_json((*sb)->run(reqs[k])));
     progress.tick();
   });
   progress.finish();
+  if (output_failed) return kExitOutput;
   return invalid ? kExitBadInput : kExitOk;
 }
 
@@ -198,17 +204,19 @@ Command add_exec(CLI::App& app) {
   auto* cmd = app.add_subcommand("exec", "Run untrusted code in the sandbox");
   cmd->footer(
       "Exit status: 0 the program ran and ended ok; 1 it ended otherwise (error, timeout, limit);\n"
-      "2 bad input; 3 the sandbox is unavailable on this host (see `wand doctor`).\n"
+      "2 bad input; 3 the sandbox is unavailable on this host (see `wand doctor`); 4 the results could not\n"
+      "be written (a full disk; quietly when the reader of a pipe went away).\n"
       "With --jsonl: 0 when every line was a valid request (whatever the programs did), 2 otherwise.");
   cmd->add_option("file", a->file, "Program to run, or - for standard input")->default_val("-");
   cmd->add_option("--lang", a->lang, "python, c, cpp, js or bash (default: from the file name, else python)");
-  cmd->add_option("--timeout", a->timeout, "Time limit in seconds")->default_val(10)->check(CLI::PositiveNumber);
-  cmd->add_option("--memory", a->memory, "Memory limit in MiB")->default_val(512)->check(CLI::PositiveNumber);
+  cmd->add_option("--timeout", a->timeout, "Time limit in seconds")->default_val(10)->check(number(kSeconds));
+  cmd->add_option("--memory", a->memory, "Memory limit in MiB")->default_val(512)->check(number(kMemoryMiB));
   cmd->add_option("--limit-by", a->limit_by, "Apply --timeout to wall-clock or CPU time")
       ->default_val("wall")
       ->check(CLI::IsMember({"wall", "cpu"}));
   cmd->add_option("--max-output", a->max_output, "Bytes kept per output stream before the run is stopped")
-      ->default_val(1 << 20);
+      ->default_val(1 << 20)
+      ->check(number(kOutputBytes));
   cmd->add_option("--stdin", a->stdin_file, "File to feed to the program's standard input");
   cmd->add_option("--arg", a->args, "Argument passed to the program (repeatable)");
   // One comma-separated token, split here: `--preload numpy,sympy -` keeps its `-`.
@@ -222,7 +230,7 @@ Command add_exec(CLI::App& app) {
       },
       "Modules the Python fork-server imports once, comma-separated (default: none for one "
       "program, numpy,sympy for --jsonl)");
-  cmd->add_option("--cells", a->cells, "Parallel cells for --jsonl (default: number of cores)");
+  cmd->add_option("--cells", a->cells, "Parallel cells for --jsonl (default: number of cores)")->check(parallel(false));
   cmd->add_flag("--json", a->json, "Print the result as one JSON object");
   cmd->add_flag("--jsonl", a->jsonl,
                 "Batch: requests as JSON lines on stdin, results as JSON lines on stdout (schema in README)");

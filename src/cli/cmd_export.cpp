@@ -1,6 +1,7 @@
 #include <fmt/core.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "train/export.h"
 
 namespace wand::cli {
@@ -11,7 +12,7 @@ Command add_export(CLI::App& app) {
   auto type = std::make_shared<std::string>("q8_0");
   cmd->add_option("--checkpoint", o->checkpoint, "checkpoint.wckpt from wand-train")->required();
   cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.gguf of the corpus it was trained on")->required();
-  cmd->add_option("--out", o->out, "Output .gguf")->required();
+  cmd->add_option("--out", o->out, "Output .gguf")->required()->check(writable_file());
   cmd->add_option("--type", *type, "Matrix type: f32, f16, q8_0, q4_0")->capture_default_str();
   cmd->add_option("--prompt-format", o->prompt_format, "pot (programs) or cot (rationales)")->capture_default_str();
   cmd->add_option("--name", o->name, "general.name in the file")->capture_default_str();

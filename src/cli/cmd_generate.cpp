@@ -3,7 +3,9 @@
 #include <fmt/core.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "common/json.h"
+#include "common/output.h"
 #include "llm/llm.h"
 
 namespace wand::cli {
@@ -22,18 +24,26 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("prompt", a->prompt, "The prompt text")->required();
   cmd->add_option("-m,--model", a->model, "local:PATH.gguf (the embedded engine) or openai:URL/MODEL")
       ->capture_default_str();
-  cmd->add_option("-n,--max-tokens", a->gen.max_tokens, "Tokens to generate at most")->capture_default_str();
-  cmd->add_option("--temperature", a->gen.temperature, "0 = greedy")->capture_default_str();
-  cmd->add_option("--top-k", a->gen.top_k, "Keep the k most likely tokens (0 = off)");
-  cmd->add_option("--top-p", a->gen.top_p, "Nucleus sampling mass");
-  cmd->add_option("--min-p", a->gen.min_p, "Drop tokens below this fraction of the best one's probability");
-  cmd->add_option("--repeat-penalty", a->gen.repeat_penalty, "Penalty for recently seen tokens (1 = off)");
+  cmd->add_option("-n,--max-tokens", a->gen.max_tokens, "Tokens to generate at most")
+      ->capture_default_str()
+      ->check(number({.lo = 1, .hi = 1 << 20, .integer = true}));
+  cmd->add_option("--temperature", a->gen.temperature, "0 = greedy")
+      ->capture_default_str()
+      ->check(number({.lo = 0, .hi = 100}));
+  cmd->add_option("--top-k", a->gen.top_k, "Keep the k most likely tokens (0 = off)")
+      ->check(number({.lo = 0, .hi = 1 << 20, .integer = true}));
+  cmd->add_option("--top-p", a->gen.top_p, "Nucleus sampling mass")->check(number({.lo = 0, .hi = 1, .lo_open = true}));
+  cmd->add_option("--min-p", a->gen.min_p, "Drop tokens below this fraction of the best one's probability")
+      ->check(number(kProbability));
+  cmd->add_option("--repeat-penalty", a->gen.repeat_penalty, "Penalty for recently seen tokens (1 = off)")
+      ->check(number({.lo = 0, .hi = 100, .lo_open = true}));
   auto* seed = cmd->add_option("--seed", a->gen.seed,
                                "Sampling seed (default: a random one, printed so the run can be repeated); sample i "
-                               "of --samples draws from a seed derived from it and i");
-  cmd->add_option("--samples", a->gen.n, "Independent samples");
+                               "of --samples draws from a seed derived from it and i")
+                   ->check(number(kSeed));
+  cmd->add_option("--samples", a->gen.n, "Independent samples")->check(number({.lo = 1, .hi = 1000, .integer = true}));
   cmd->add_option("--stop", a->stop, "Stop sequence (repeatable)");
-  cmd->add_option("--threads", a->threads, "Engine threads (0 = every core)");
+  cmd->add_option("--threads", a->threads, "Engine threads (0 = every core)")->check(parallel(true));
   cmd->add_flag("--chat", a->chat, "Treat the prompt as a user message in the model's chat format");
   cmd->add_option("--system", a->system, "System message (with --chat)");
   cmd->add_flag("--json", a->json, "Print one JSON object with the texts, token counts and timing");
@@ -49,9 +59,7 @@ Command add_generate(CLI::App& app) {
     a->gen.stop = a->stop;
     if (!a->json)
       a->gen.on_text = [](int index, std::string_view text) {
-        std::fwrite(text.data(), 1, text.size(), stdout);
-        std::fflush(stdout);
-        return true;
+        return write_stdout(text).ok();  // a failed write (a closed pipe) stops generating; main() reports it
       };
     std::vector<llm::Message> messages;
     if (!a->system.empty()) messages.push_back({"system", a->system});

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "llm/llm.h"
 #include "server/server.h"
 
@@ -26,11 +27,14 @@ Command add_serve(CLI::App& app) {
   cmd->add_option("-m,--model", a->model, "local:PATH.gguf (the embedded engine) or openai:URL/MODEL")
       ->capture_default_str();
   cmd->add_option("--host", a->opt.host, "Address to listen on (127.0.0.1: this machine only)")->capture_default_str();
-  cmd->add_option("-p,--port", a->opt.port, "Port (0: any free port; the chosen one is printed)")->capture_default_str();
+  cmd->add_option("-p,--port", a->opt.port, "Port (0: any free port; the chosen one is printed)")
+      ->capture_default_str()
+      ->check(number({.lo = 0, .hi = 65535, .integer = true}));
   cmd->add_option("--name", a->name, "Model id clients ask for (default: the GGUF file's name without .gguf)");
-  cmd->add_option("--threads", a->threads, "Engine threads (0 = every core)");
+  cmd->add_option("--threads", a->threads, "Engine threads (0 = every core)")->check(parallel(true));
   cmd->add_option("--max-tokens-limit", a->opt.max_tokens_limit, "Largest max_tokens a request may ask for")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(number({.lo = 1, .hi = 1 << 20, .integer = true}));
   return [a] {
     // SIGINT/SIGTERM are taken by a thread that stops the server, so in-flight replies finish.
     sigset_t stop_signals;

@@ -6,7 +6,9 @@
 #include <fmt/core.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "common/json.h"
+#include "common/output.h"
 #include "common/progress.h"
 #include "feedback/feedback.h"
 #include "reason/reason.h"
@@ -128,8 +130,9 @@ Command add_bench(CLI::App& app) {
       ->check(CLI::IsMember({"numbers", "templates"}))
       ->capture_default_str();
   cmd->add_option("--problems", a->problems, "A JSONL file of {question, answer} instead of --set");
-  cmd->add_option("--limit", a->limit, "Score only the first N problems");
-  cmd->add_option("--out", a->out, "Write each problem's result as JSONL here");
+  cmd->add_option("--limit", a->limit, "Score only the first N problems")
+      ->check(number({.lo = 1, .hi = 1e9, .integer = true}));
+  cmd->add_option("--out", a->out, "Write each problem's result as JSONL here")->check(writable_file());
   cmd->add_flag("--json", a->json, "Print the summary as JSON");
   return [a] {
     std::string path = a->problems.empty() ? std::string(WAND_MODELS_DIR) + "/heldout-" + a->set + ".jsonl" : a->problems;
@@ -153,7 +156,13 @@ Command add_bench(CLI::App& app) {
     }
     auto& model = solver->model;
     std::ofstream out;
-    if (!a->out.empty()) out.open(a->out, std::ios::trunc);
+    if (!a->out.empty()) {
+      out.open(a->out, std::ios::trunc);
+      if (!out) {
+        fmt::print(stderr, "wand bench: --out {}: cannot write\n", a->out);
+        return kExitBadInput;
+      }
+    }
     Progress progress("problems", problems.size());
     int correct = 0, no_answer = 0;
     long long tokens = 0;
@@ -174,8 +183,13 @@ Command add_bench(CLI::App& app) {
       if (out.is_open())
         out << Json{{"question", q}, {"expected", want}, {"answer", sol->answer}, {"correct", ok},
                     {"generation", sol->generation}, {"error", sol->error}}
-                   .dump()
+                   .dump(-1, ' ', false, Json::error_handler_t::replace)
             << "\n";
+      if (out.is_open())  // each line as it is scored, so a failed write stops the run at once
+        if (auto w = flush_file(out, a->out); !w) {
+          fmt::print(stderr, "wand bench: --out {}\n", w.error().message);
+          return kExitOutput;
+        }
       progress.tick();
     }
     progress.finish();

@@ -17,6 +17,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;     // the work ran and its outcome was not ok
 constexpr int kExitBadInput = 2;   // unreadable or invalid input, bad usage
 constexpr int kExitSandbox = 3;    // the sandbox could not run on this host
+constexpr int kExitOutput = 4;     // results could not be written (a full disk; a closed pipe, quietly)
 
 Command add_exec(CLI::App& app);
 Command add_doctor(CLI::App& app);

@@ -1,9 +1,13 @@
 #include <fmt/core.h>
 
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <system_error>
 
 #include "cli/commands.h"
+#include "common/output.h"
 #include "llm/llm.h"
 
 namespace wand::cli {
@@ -38,6 +42,19 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : wand::cli::kExitBadInput;
   }
-  for (auto* sub : app.get_subcommands()) return commands.at(sub->get_name())();
-  return wand::cli::kExitBadInput;
+  // A closed pipe shows as EPIPE on the write, handled below, instead of killing the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  int rc = wand::cli::kExitBadInput;
+  wand::WriteError failure;
+  try {
+    for (auto* sub : app.get_subcommands()) rc = commands.at(sub->get_name())();
+    if (wand::flush_stdout(&failure)) return rc;
+  } catch (const std::system_error& e) {
+    if (!std::ferror(stdout)) throw;  // not fmt::print's failed write of the results
+    failure = {fmt::format("standard output: {}", e.code().message()), e.code().value() == EPIPE};
+  }
+  // The reader of a pipe went away (`wand ... | head -1`): end quietly; the output is incomplete
+  // all the same, hence the status. Anything else (a full disk) is said.
+  if (!failure.closed_pipe) fmt::print(stderr, "wand: {}\n", failure.message);
+  return wand::cli::kExitOutput;
 }

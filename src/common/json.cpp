@@ -7,13 +7,28 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/text.h"
+
 namespace wand {
 
+namespace {
+struct TooDeep {};
+}  // namespace
+
 Result<Json> parse_json(std::string_view text, std::string_view what) {
+  // The parser itself is iterative; the callback stops it before a value deeper than the limit
+  // exists, so nothing later recurses through one.
+  Json::parser_callback_t depth_limit = [](int depth, Json::parse_event_t event, Json&) {
+    if (depth >= kMaxJsonDepth && (event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start))
+      throw TooDeep{};
+    return true;
+  };
   try {
-    return Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    return Error{fmt::format("{}: invalid JSON: {}", what, e.what())};
+    return Json::parse(text, depth_limit);
+  } catch (const TooDeep&) {
+    return Error{fmt::format("{}: invalid JSON: nested deeper than {} levels", what, kMaxJsonDepth)};
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers like 1e400
+    return Error{fmt::format("{}: invalid JSON: {}", what, printable(e.what(), 300))};
   }
 }
 

@@ -45,12 +45,15 @@ Json Verdict::to_json() const {
   return j;
 }
 
-Verdict judge_asserts(const sandbox::ExecResult& r, const std::string& program, const RewardMap& rewards) {
+Verdict judge_asserts(const sandbox::ExecResult& r, const std::string& program, const RewardMap& rewards,
+                      int first_line) {
   using sandbox::Status;
   Verdict v;
+  int line = 0;  // in `program`
   if (r.exception) {
     v.exception_type = r.exception->type;
-    v.line = r.exception->line;
+    line = r.exception->line;
+    v.line = line >= first_line ? line - first_line + 1 : 0;
   }
   switch (r.status) {
     case Status::ok: v.passed = true; break;
@@ -82,7 +85,7 @@ Verdict judge_asserts(const sandbox::ExecResult& r, const std::string& program, 
     v.feedback = "All tests passed.";
     return v;
   }
-  std::string where = v.line ? fmt::format(" at line {}: `{}`", v.line, clip(source_line(program, v.line), 160)) : "";
+  std::string where = v.line ? fmt::format(" at line {}: `{}`", v.line, clip(source_line(program, line), 160)) : "";
   std::string msg = r.exception && !r.exception->message.empty() ? ": " + clip(r.exception->message, 300) : "";
   switch (v.error) {
     case ErrorClass::wrong_answer: v.feedback = fmt::format("A test failed{}{}.", where, msg); break;

@@ -39,7 +39,7 @@ struct Verdict {
   bool passed = false;
   ErrorClass error = ErrorClass::none;
   std::string exception_type;  // Python, when an exception ended the program
-  int line = 0;                // where, in the judged program
+  int line = 0;                // where, counted within the completion (0: unknown or outside it)
   std::string feedback;        // short text meant to be pasted into a prompt
   double reward = 0;
   std::vector<TestResult> tests;  // per test, when the task has several
@@ -48,8 +48,10 @@ struct Verdict {
 };
 
 // Judges an assert-style program (tests are asserts in the program): passing means it ran to
-// the end. `program` is the code that ran, used to quote the failing line.
-Verdict judge_asserts(const sandbox::ExecResult& r, const std::string& program, const RewardMap& rewards = {});
+// the end. `program` is the code that ran, used to quote the failing line; the verdict's line
+// counts from `first_line` of it (the completion's first line; 0 for a line before it).
+Verdict judge_asserts(const sandbox::ExecResult& r, const std::string& program, const RewardMap& rewards = {},
+                      int first_line = 1);
 
 // --- answers (program-of-thought) and stdin/stdout
 
@@ -95,6 +97,12 @@ struct JudgeOptions {
   std::string answer = "auto";
   std::optional<double> float_tol;  // stdio: numeric tokens may differ by this relative amount
   bool partial_credit = false;      // reward failing samples by the fraction of tests passed
+  // Assert tasks: run the tests in a trusted process that never loads the sample; the sample's
+  // process serves calls to its functions over a pipe, values as tagged JSON (README: threat
+  // model). Slower; for rewards a sample must not be able to forge.
+  bool strict = false;
+  std::size_t memory_mb = sandbox::Limits{}.memory_mb;                // per run
+  std::size_t max_output_bytes = sandbox::Limits{}.max_output_bytes;  // per stream, per run
   RewardMap rewards;
 };
 
@@ -104,9 +112,13 @@ inline const std::vector<std::string> kEvalPreload = {"typing", "ast", "json", "
                                                       "itertools", "functools", "string", "heapq", "hashlib"};
 
 // What the sandbox runs for one sample: one request, or one per case for stdio tasks.
+// Assert and answer tasks run wand's harness (harness.py), which receives the tests and a
+// fresh key on the request's channel and signs its records with HMAC-SHA256 (RFC 2104).
 struct Submission {
   std::vector<sandbox::ExecRequest> requests;
-  std::string nonce;  // marks the harness's report lines in stdout
+  std::string key;         // signs the harness's records; never in the program the sample sees
+  std::string program;     // the text the verdict's line numbers and quotes refer to
+  int first_line = 1;      // the completion's first line in `program`
 };
 Submission prepare(const Task& task, const std::string& completion, const JudgeOptions& opt);
 Verdict judge(const Task& task, const Submission& sub, std::span<const sandbox::ExecResult> results,

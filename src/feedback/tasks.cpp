@@ -2,6 +2,12 @@
 // harness that judges each assertion on its own), and judging the results.
 #include <fmt/core.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
 #include <random>
 
 #include "feedback/feedback.h"
@@ -23,7 +29,7 @@ std::string str_field(const Json& j, const char* key) {
 std::string number_text(const Json& v) {
   if (v.is_number_float()) {
     double d = v.get<double>();
-    if (d == static_cast<double>(static_cast<long long>(d)) && std::abs(d) < 1e15)
+    if (std::abs(d) < 1e15 && d == static_cast<double>(static_cast<long long>(d)))  // range first: the cast of 1e300 is UB
       return std::to_string(static_cast<long long>(d));
   }
   return v.is_string() ? v.get<std::string>() : v.dump();
@@ -131,34 +137,71 @@ Result<Task> read_task(const Json& j, const std::string& format, const std::stri
   return t;
 }
 
-std::string py_string(const std::string& s) { return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace); }
-
-std::string make_nonce() {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  return fmt::format("@@wand-{:016x}@@", rng());
+// A fresh HMAC key per run, from the OS's generator.
+std::string make_key() {
+  unsigned char k[32];
+  if (RAND_bytes(k, sizeof k) != 1) {
+    std::random_device rd;  // OpenSSL's generator failed: still unpredictable to the sample
+    for (auto& c : k) c = static_cast<unsigned char>(rd());
+  }
+  std::string hex;
+  for (unsigned char c : k) hex += fmt::format("{:02x}", c);
+  return hex;
 }
 
-// The harness's report lines (nonce + JSON), and stdout without them.
-struct Reports {
-  std::vector<Json> records;
-  std::string rest;
+std::string hmac_hex(const std::string& key, const std::string& data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), mac, &n);
+  std::string hex;
+  for (unsigned int i = 0; i < n; ++i) hex += fmt::format("{:02x}", mac[i]);
+  return hex;
+}
+
+// The harness's records from the channel. Accepted only as an unbroken sequence, each line
+// signed for its position: the plan (how many tests; sent before the sample's code runs), one
+// record per test in order, then "done". Anything else on the channel means the program wrote
+// there itself: the run is treated as forged.
+struct Records {
+  bool forged = false;
+  int plan = -1;
+  std::vector<Json> tests;
+  std::optional<Json> done;
 };
-Reports split_reports(const std::string& out, const std::string& nonce) {
-  Reports r;
+Records read_records(const std::string& channel, const std::string& key) {
+  Records r;
   std::size_t pos = 0;
-  while (pos < out.size()) {
-    std::size_t nl = out.find('\n', pos);
-    std::string_view line(out.data() + pos, (nl == std::string::npos ? out.size() : nl) - pos);
-    if (line.starts_with(nonce)) {
-      auto j = Json::parse(line.substr(nonce.size()), nullptr, false);
-      if (!j.is_discarded()) r.records.push_back(std::move(j));
-    } else {
-      r.rest.append(line);
-      if (nl != std::string::npos) r.rest += '\n';
-    }
-    if (nl == std::string::npos) break;
+  for (int seq = 0;; ++seq) {
+    std::size_t nl = channel.find('\n', pos);
+    if (nl == std::string::npos) break;  // a record cut off by the end of the run counts for nothing
+    std::string_view line(channel.data() + pos, nl - pos);
     pos = nl + 1;
+    std::size_t sp = line.find(' ');
+    std::string body(sp == std::string_view::npos ? std::string_view{} : line.substr(sp + 1));
+    std::string want = hmac_hex(key, fmt::format("{}\n{}", seq, body));
+    bool signed_ok = sp == want.size() && CRYPTO_memcmp(line.data(), want.data(), want.size()) == 0;
+    Json j;  // only a signed record is parsed: never what the program wrote
+    if (signed_ok)
+      if (auto parsed = parse_json(body, "a harness record")) j = std::move(*parsed);
+    auto is_int = [&](const char* k, int want_value) {
+      return j.contains(k) && j[k].is_number_integer() && (want_value < 0 || j[k].get<int>() == want_value);
+    };
+    bool in_order = j.is_object() && !r.done &&
+                    (seq == 0 ? is_int("plan", -1) : j.contains("done") || is_int("test", static_cast<int>(r.tests.size())));
+    if (!in_order) {
+      r.forged = true;
+      return r;
+    }
+    if (seq == 0) r.plan = j["plan"].get<int>();
+    else if (j.contains("done")) r.done = std::move(j);
+    else r.tests.push_back(std::move(j));
   }
+  // A finished run reports every planned test, unless the harness reported an error instead.
+  if (r.done && !r.done->contains("error") &&
+      (static_cast<int>(r.tests.size()) != r.plan || !(*r.done)["total"].is_number_integer() ||
+       (*r.done)["total"].get<int>() != r.plan))
+    r.forged = true;
   return r;
 }
 
@@ -172,66 +215,99 @@ double reward_of(const Verdict& v, const JudgeOptions& opt) {
   return v.reward;
 }
 
-Verdict judge_with_harness(const std::string& nonce, const sandbox::ExecResult& r,
-                           const std::string& program, const JudgeOptions& opt) {
-  Verdict v = judge_asserts(r, program, opt.rewards);
-  Reports rep = split_reports(r.stdout_data, nonce);
-  const Json* done = nullptr;
-  for (auto& j : rep.records) {
-    if (j.contains("done")) {
-      done = &j;
-      continue;
-    }
-    TestResult t;
-    t.index = j.value("test", 0);
-    t.passed = j.value("passed", false);
-    t.source = j.value("source", "");
-    if (j.contains("expected") && j["expected"].is_string()) t.expected = j["expected"];
-    if (j.contains("got") && j["got"].is_string()) t.got = j["got"];
-    t.error = j.value("error", "");
-    v.tests.push_back(std::move(t));
+Verdict failed_tests(std::string feedback, const JudgeOptions& opt) {
+  Verdict v;
+  v.error = ErrorClass::wrong_answer;
+  v.reward = opt.rewards.failing_tests;
+  v.feedback = std::move(feedback);
+  return v;
+}
+
+// The run's own outcome when it did not end normally, a forged or missing report, or the error
+// the harness reported (the program failed to load, or defines no entry point). nullopt: the
+// records say how the tests went.
+std::optional<Verdict> run_failure(const Submission& sub, const sandbox::ExecResult& r, const Records& rec,
+                                   const JudgeOptions& opt) {
+  if (r.status != sandbox::Status::ok) {
+    if (sub.requests[0].code == sub.program || !r.exception)
+      return judge_asserts(r, sub.program, opt.rewards, sub.first_line);
+    sandbox::ExecResult run = r;  // strict mode: main.py is the harness, its lines are not the program's
+    run.exception->line = 0;
+    return judge_asserts(run, sub.program, opt.rewards, sub.first_line);
   }
-  if (r.status == sandbox::Status::ok && !done) {
-    // The program ended before the harness reported: it exited early, skipping the tests.
-    v.passed = false;
-    v.error = ErrorClass::wrong_answer;
-    v.reward = opt.rewards.failing_tests;
-    v.feedback = "The program exited before its tests ran.";
+  if (rec.forged)
+    return failed_tests("The harness's report channel carried records it did not sign: the program wrote there.", opt);
+  if (!rec.done)  // it ended before its last line (os._exit, sys.exit) or before the tests finished
+    return failed_tests(rec.tests.empty() ? "The program exited before its tests ran."
+                                          : "The program exited before its tests finished.",
+                        opt);
+  if (!rec.done->contains("error")) return std::nullopt;
+  // Strict mode relays the sample's own load error: read it as untrusted data.
+  const Json& e = (*rec.done)["error"];
+  auto text = [&](const char* k) { return e.is_object() && e.contains(k) && e[k].is_string() ? e[k].get<std::string>() : ""; };
+  int line = e.is_object() && e.contains("line") && e["line"].is_number_integer() ? e["line"].get<int>() : 0;
+  sandbox::ExecResult as_run;  // judged as the same error raised by the program itself
+  as_run.status = sandbox::Status::runtime_error;
+  as_run.exit_code = 1;
+  as_run.exception = sandbox::ExceptionInfo{text("type").empty() ? "Exception" : text("type"), text("message"), line};
+  return judge_asserts(as_run, sub.program, opt.rewards, sub.first_line);
+}
+
+TestResult test_of(const Json& j) {
+  auto text = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : ""; };
+  TestResult t;
+  t.index = j["test"].get<int>();  // checked by read_records
+  t.passed = j.contains("passed") && j["passed"].is_boolean() && j["passed"].get<bool>();
+  t.source = text("source");
+  t.expected = text("expected");
+  t.got = text("got");
+  t.error = text("error");
+  return t;
+}
+
+Verdict judge_with_harness(const Submission& sub, const sandbox::ExecResult& r, const JudgeOptions& opt) {
+  Records rec = read_records(r.channel_data, sub.key);
+  std::vector<TestResult> tests;
+  if (!rec.forged)
+    for (auto& j : rec.tests) tests.push_back(test_of(j));
+  if (auto failure = run_failure(sub, r, rec, opt)) {
+    failure->tests = std::move(tests);
+    failure->reward = reward_of(*failure, opt);
+    return *failure;
   }
+  Verdict v;
+  v.tests = std::move(tests);
   auto failed = std::find_if(v.tests.begin(), v.tests.end(), [](const TestResult& t) { return !t.passed; });
-  if (done && failed != v.tests.end()) {
-    // The harness raised the AssertionError: point at the failing test, not the harness's line.
-    // As without the harness, the first failing test decides the class: an exception other
-    // than AssertionError there is a runtime error.
-    v.line = 0;
-    if (!failed->error.empty()) {
-      v.error = ErrorClass::runtime_error;
-      v.exception_type = failed->error.substr(0, failed->error.find(':'));
-      v.reward = opt.rewards.runtime_error;
-    }
-    std::string detail = !failed->error.empty()                        ? " raised " + failed->error
-                         : !failed->got.empty() || !failed->expected.empty() ? fmt::format(": expected {}, got {}", failed->expected, failed->got)
-                                                                        : "";
-    int n_failed = static_cast<int>(std::count_if(v.tests.begin(), v.tests.end(), [](auto& t) { return !t.passed; }));
-    v.feedback = fmt::format("{} of {} tests failed. First: `{}`{}.", n_failed, v.tests.size(),
-                             clip(failed->source, 200), clip(detail, 300));
+  if (failed == v.tests.end()) {
+    v.passed = true;
+    v.reward = opt.rewards.pass;
+    v.feedback = "All tests passed.";
+    return v;
   }
+  // As without the harness, the first failing test decides the class: an exception other than
+  // AssertionError there is a runtime error.
+  v.error = failed->error.empty() ? ErrorClass::wrong_answer : ErrorClass::runtime_error;
+  v.reward = failed->error.empty() ? opt.rewards.failing_tests : opt.rewards.runtime_error;
+  if (!failed->error.empty()) v.exception_type = failed->error.substr(0, failed->error.find(':'));
+  std::string detail = !failed->error.empty() ? " raised " + failed->error
+                       : !failed->got.empty() || !failed->expected.empty()
+                           ? fmt::format(": expected {}, got {}", failed->expected, failed->got)
+                           : "";
+  int n_failed = static_cast<int>(std::count_if(v.tests.begin(), v.tests.end(), [](auto& t) { return !t.passed; }));
+  v.feedback = fmt::format("{} of {} tests failed. First: `{}`{}.", n_failed, v.tests.size(), clip(failed->source, 200),
+                           clip(detail, 300));
   v.reward = reward_of(v, opt);
   return v;
 }
 
-Verdict judge_answer_run(const Task& task, const std::string& nonce, const sandbox::ExecResult& r,
-                         const std::string& program, const JudgeOptions& opt) {
-  Verdict v = judge_asserts(r, program, opt.rewards);
-  if (r.status != sandbox::Status::ok) return v;  // the run's own error class and feedback
-  Reports rep = split_reports(r.stdout_data, nonce);
-  const Json* done = nullptr;
-  for (auto& j : rep.records)
-    if (j.contains("done")) done = &j;
-  if (done && done->contains("answer") && (*done)["answer"].is_string())
-    v.answer = (*done)["answer"];
-  else
-    v.answer = last_printed_line(rep.rest);
+Verdict judge_answer_run(const Task& task, const Submission& sub, const sandbox::ExecResult& r,
+                         const JudgeOptions& opt) {
+  Records rec = read_records(r.channel_data, sub.key);
+  if (auto failure = run_failure(sub, r, rec, opt)) return *failure;
+  const Json& done = *rec.done;
+  Verdict v;
+  v.answer = done.contains("answer") && done["answer"].is_string() ? done["answer"].get<std::string>()
+                                                                   : last_printed_line(r.stdout_data);
   TestResult t;
   t.source = "answer";
   t.expected = task.expected;
@@ -239,12 +315,14 @@ Verdict judge_answer_run(const Task& task, const std::string& nonce, const sandb
   t.passed = !v.answer.empty() && answers_match(v.answer, task.expected);
   v.tests.push_back(t);
   v.passed = t.passed;
-  if (!v.passed) {
+  if (v.passed) {
+    v.reward = opt.rewards.pass;
+    v.feedback = "All tests passed.";
+  } else {
     v.error = ErrorClass::wrong_answer;
     v.reward = opt.rewards.failing_tests;
-    v.feedback = !done ? "The program exited before its answer was read."
-                 : v.answer.empty() ? "The program gave no answer (nothing printed, no `answer` or `solution`)."
-                                    : fmt::format("The program's answer, {}, is wrong.", clip(v.answer, 100));
+    v.feedback = v.answer.empty() ? "The program gave no answer (nothing printed, no `answer` or `solution`)."
+                                  : fmt::format("The program's answer, {}, is wrong.", clip(v.answer, 100));
   }
   return v;
 }
@@ -323,36 +401,55 @@ Result<std::vector<Task>> load_tasks(const std::string& path) {
 
 Submission prepare(const Task& task, const std::string& completion, const JudgeOptions& opt) {
   Submission s;
-  s.nonce = make_nonce();
   auto request = [&](std::string code, std::string stdin_data = {}) {
     sandbox::ExecRequest r;
     r.code = std::move(code);
     r.stdin_data = std::move(stdin_data);
     r.limits.timeout_s = opt.timeout_s;
+    r.limits.memory_mb = opt.memory_mb;
+    r.limits.max_output_bytes = opt.max_output_bytes;
     s.requests.push_back(std::move(r));
   };
-  const std::string harness(wand_embedded_harness);
-  switch (task.kind) {
-    case TaskKind::asserts:
-      if (task.format == "humaneval")
-        request(fmt::format("{}{}\n{}\n{}__wand_run_tests(globals(), {}, 'check', {}, {})\n", task.prompt, completion,
-                            task.test, harness, py_string(task.test), py_string(task.entry_point),
-                            py_string(s.nonce)));
-      else {
-        std::string tests;
-        for (auto& t : task.test_list) tests += t + "\n";
-        request(fmt::format("{}\n{}\n{}__wand_run_tests(globals(), {}, None, None, {})\n", task.setup, completion,
-                            harness, py_string(tests), py_string(s.nonce)));
-      }
-      break;
-    case TaskKind::answer:
-      request(fmt::format("{}\n{}__wand_report_answer(globals(), {}, {})\n", completion, harness, py_string(opt.answer),
-                          py_string(s.nonce)));
-      break;
-    case TaskKind::stdio:
-      for (auto& [in, out] : task.io) request(completion, in);
-      break;
+  if (task.kind == TaskKind::stdio) {
+    for (auto& [in, out] : task.io) request(completion, in);
+    s.program = completion;
+    return s;
   }
+  s.key = make_key();
+  // The program as the dataset's harness runs it, minus the tests, which reach the harness on
+  // the channel: HumanEval's prompt + completion, MBPP's set-up + code, or the bare program.
+  std::string prefix = task.format == "humaneval" ? task.prompt : "";
+  std::string program = prefix + completion + "\n";
+  Json job = {{"key", s.key}};
+  if (task.kind == TaskKind::answer) {
+    job["answer"] = opt.answer;
+  } else {
+    bool humaneval = task.format == "humaneval";
+    // MBPP's set-up code belongs to the tests: it may use the program's classes (task 367).
+    std::string tests = humaneval ? task.test : task.setup + "\n";
+    if (!humaneval)
+      for (auto& t : task.test_list) tests += t + "\n";
+    job["tests"] = tests;
+    job["fn"] = humaneval ? Json("check") : Json();
+    job["arg"] = humaneval ? Json(task.entry_point) : Json();
+    job["module"] = true;  // benchmark programs run as modules: no `if __name__ == "__main__":` block
+  }
+  const std::string harness(wand_embedded_harness);
+  int prefix_lines = static_cast<int>(std::count(prefix.begin(), prefix.end(), '\n'));
+  if (opt.strict && task.kind == TaskKind::asserts) {
+    // MBPP's set-up also runs in the sample's process, after its code: the functions read it.
+    job["program"] = task.setup.empty() ? program : program + task.setup + "\n";
+    job["trusted"] = task.format == "humaneval" ? task.prompt : "";  // the dataset's helpers (HumanEval/32: poly)
+    request(harness + "__wand_strict()\n");
+    s.program = program;
+    s.first_line = prefix_lines + 1;
+  } else {
+    request(harness + "__wand_done = __wand_arm(globals())\ndel __wand_arm, __wand_strict\n" + program +
+            "__wand_done()\n");
+    s.program = s.requests[0].code;
+    s.first_line = static_cast<int>(std::count(harness.begin(), harness.end(), '\n')) + 2 + prefix_lines + 1;
+  }
+  s.requests[0].channel = job.dump(-1, ' ', false, Json::error_handler_t::replace);
   return s;
 }
 
@@ -364,11 +461,10 @@ Verdict judge(const Task& task, const Submission& sub, std::span<const sandbox::
     v.feedback = "internal: results do not match the submission's requests";
     return v;
   }
-  const std::string& program = sub.requests[0].code;
   switch (task.kind) {
-    case TaskKind::asserts: return judge_with_harness(sub.nonce, results[0], program, opt);
-    case TaskKind::answer: return judge_answer_run(task, sub.nonce, results[0], program, opt);
-    case TaskKind::stdio: return judge_cases(task, results, program, opt);
+    case TaskKind::asserts: return judge_with_harness(sub, results[0], opt);
+    case TaskKind::answer: return judge_answer_run(task, sub, results[0], opt);
+    case TaskKind::stdio: return judge_cases(task, results, sub.program, opt);
   }
   return {};
 }

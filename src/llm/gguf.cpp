@@ -9,8 +9,11 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <set>
 
 #include <fmt/core.h>
+
+#include "common/text.h"
 
 namespace wand::llm {
 namespace {
@@ -87,9 +90,9 @@ Result<GgufValue> read_value(Cursor& c, uint32_t type, const std::string& key, i
     auto n = c.read<uint64_t>("array length");
     if (!et) return et.error();
     if (!n) return n.error();
-    if (*et >= kTypeCount) return c.bad(fmt::format("array '{}' has unknown element type {}", key, *et));
+    if (*et >= kTypeCount) return c.bad(fmt::format("array '{}' has unknown element type {}", printable(key), *et));
     // Each element takes at least one byte: a length beyond the file is corrupt, not a huge allocation.
-    if (*n > (1ull << 32)) return c.bad(fmt::format("array '{}' claims {} elements", key, *n));
+    if (*n > (1ull << 32)) return c.bad(fmt::format("array '{}' claims {} elements", printable(key), *n));
     if (*et == kString) {
       std::vector<std::string> v;
       v.reserve(std::min<uint64_t>(*n, 1 << 20));
@@ -101,7 +104,7 @@ Result<GgufValue> read_value(Cursor& c, uint32_t type, const std::string& key, i
       return GgufValue{GgufArray{std::move(v)}};
     }
     if (*et == kArray) {  // nested arrays: no engine key uses them; read past them
-      if (depth > 2) return c.bad(fmt::format("array '{}' nests too deep", key));
+      if (depth > 2) return c.bad(fmt::format("array '{}' nests too deep", printable(key)));
       for (uint64_t i = 0; i < *n; ++i) {
         auto v = read_value(c, kArray, key, depth + 1);
         if (!v) return v.error();
@@ -127,7 +130,7 @@ Result<GgufValue> read_value(Cursor& c, uint32_t type, const std::string& key, i
     }
     return GgufValue{GgufArray{std::move(v)}};
   }
-  if (type >= kTypeCount) return c.bad(fmt::format("key '{}' has unknown type {}", key, type));
+  if (type >= kTypeCount) return c.bad(fmt::format("key '{}' has unknown type {}", printable(key), type));
   if (type == kU64) {
     auto v = c.read<uint64_t>(field);
     if (!v) return v.error();
@@ -201,6 +204,10 @@ Result<GgufImage> parse_gguf(std::span<const uint8_t> bytes, const std::string& 
     if (!key) return key.error();
     auto type = c.read<uint32_t>("metadata type");
     if (!type) return type.error();
+    // As llama.cpp's loader: a key must be non-empty and given once (a second value would
+    // silently replace the first here but not there).
+    if (key->empty()) return c.bad(fmt::format("metadata key {} is empty", i));
+    if (img.kv.count(*key)) return c.bad(fmt::format("metadata key '{}' is given twice", printable(*key)));
     auto value = read_value(c, *type, *key);
     if (!value) return value.error();
     img.kv[*key] = std::move(*value);
@@ -214,20 +221,23 @@ Result<GgufImage> parse_gguf(std::span<const uint8_t> bytes, const std::string& 
   }
 
   std::vector<uint64_t> offsets;
+  std::set<std::string> names;
   for (uint64_t i = 0; i < *n_tensors; ++i) {
     TensorView t;
     auto name = c.string("tensor name");
     if (!name) return name.error();
     t.name = std::move(*name);
+    if (t.name.empty()) return c.bad(fmt::format("tensor {} has an empty name", i));
+    if (!names.insert(t.name).second) return c.bad(fmt::format("tensor '{}' is given twice", printable(t.name)));
     auto nd = c.read<uint32_t>("tensor dimension count");
     if (!nd) return nd.error();
-    if (*nd == 0 || *nd > kMaxDims) return c.bad(fmt::format("tensor '{}' has {} dimensions", t.name, *nd));
+    if (*nd == 0 || *nd > kMaxDims) return c.bad(fmt::format("tensor '{}' has {} dimensions", printable(t.name), *nd));
     uint64_t elements = 1;
     for (uint32_t d = 0; d < *nd; ++d) {
       auto dim = c.read<uint64_t>("tensor dimension");
       if (!dim) return dim.error();
       if (*dim == 0 || *dim > (1ull << 40) || elements > (1ull << 40) / *dim)
-        return c.bad(fmt::format("tensor '{}' has an impossible shape", t.name));
+        return c.bad(fmt::format("tensor '{}' has an impossible shape", printable(t.name)));
       elements *= *dim;
       t.dims.push_back(*dim);
     }
@@ -235,15 +245,15 @@ Result<GgufImage> parse_gguf(std::span<const uint8_t> bytes, const std::string& 
     if (!type) return type.error();
     if (!known_type(*type))
       return Error{fmt::format("{}: tensor '{}' has ggml type {}, which the engine does not read (F32, F16, Q4_0, Q8_0)",
-                               what, t.name, *type)};
+                               what, printable(t.name), *type)};
     t.type = static_cast<TensorType>(*type);
     if (t.dims[0] % type_block(t.type) != 0)
-      return c.bad(fmt::format("tensor '{}' row length {} is not a multiple of the {} block", t.name, t.dims[0],
+      return c.bad(fmt::format("tensor '{}' row length {} is not a multiple of the {} block", printable(t.name), t.dims[0],
                                type_name(t.type)));
     t.bytes = type_bytes(t.type, elements);
     auto off = c.read<uint64_t>("tensor offset");
     if (!off) return off.error();
-    if (*off % alignment != 0) return c.bad(fmt::format("tensor '{}' offset is not aligned", t.name));
+    if (*off % alignment != 0) return c.bad(fmt::format("tensor '{}' offset is not aligned", printable(t.name)));
     offsets.push_back(*off);
     img.tensors.push_back(std::move(t));
   }
@@ -254,7 +264,7 @@ Result<GgufImage> parse_gguf(std::span<const uint8_t> bytes, const std::string& 
     if (data_start > bytes.size() || offsets[i] > bytes.size() - data_start ||
         t.bytes > bytes.size() - data_start - offsets[i])
       return Error{fmt::format("{}: truncated GGUF: tensor '{}' ({} bytes at offset {}) lies past the end of the file",
-                               what, t.name, t.bytes, offsets[i])};
+                               what, printable(t.name), t.bytes, offsets[i])};
     t.data = bytes.data() + data_start + offsets[i];
   }
   return img;

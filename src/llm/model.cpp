@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "common/text.h"
 #include "llm/kernels.h"
 
 namespace wand::llm {
@@ -23,7 +24,7 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path) {
   auto arch = f.get_string("general.architecture", "");
   if (!arch) return arch.error();
   if (*arch != "llama")
-    return Error{fmt::format("{}: architecture '{}' is not supported (llama is)", path, arch->empty() ? "(none)" : *arch)};
+    return Error{fmt::format("{}: architecture '{}' is not supported (llama is)", path, arch->empty() ? "(none)" : printable(*arch))};
   c.arch = *arch;
   auto geti = [&](const std::string& key, int64_t fallback, int& out) -> VoidResult {
     auto v = f.get_int(c.arch + "." + key, fallback);

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <semaphore>
@@ -19,6 +20,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "llm/llm.h"
 #include "llm/backends.h"
 #include "llm/sse.h"
@@ -39,8 +41,9 @@ void curl_init_once() {
 // The text of an error body in any of the shapes servers use: {"error": {"message"}},
 // {"error": "..."}, {"detail": ...} (FastAPI), {"message": "..."}; else the body's start.
 std::string error_text(const std::string& body) {
-  auto j = Json::parse(body, nullptr, false);
-  if (!j.is_discarded() && j.is_object()) {
+  auto parsed = parse_json(body, "the error body");
+  if (parsed && parsed->is_object()) {
+    const Json& j = *parsed;
     if (auto e = j.find("error"); e != j.end()) {
       if (e->is_string()) return e->get<std::string>();
       if (e->is_object() && e->contains("message") && (*e)["message"].is_string())
@@ -177,6 +180,7 @@ class OpenAIBackend final : public Backend {
     if (!j) return j.error();
     if (!j->contains("data") || !(*j)["data"].is_array() || (*j)["data"].empty() || !(*j)["data"][0].contains("id"))
       return Error{fmt::format("{}/models lists no models; name one: openai:{}/MODEL", ep_.base, ep_.base)};
+    if (!(*j)["data"][0]["id"].is_string()) return Error{fmt::format("{}/models: the first model's id is not a string", ep_.base)};
     ep_.model = (*j)["data"][0]["id"].get<std::string>();
     return ok_status();
   }
@@ -348,11 +352,12 @@ class OpenAIBackend final : public Backend {
 
     bool on_event(std::string_view data) {
       if (data == "[DONE]") return true;
-      auto j = Json::parse(data, nullptr, false);
-      if (j.is_discarded() || !j.is_object()) {
-        error = fmt::format("an event is not JSON: {}", std::string(data.substr(0, 200)));
+      auto parsed = parse_json(data, "an event");
+      if (!parsed || !parsed->is_object()) {
+        error = parsed ? fmt::format("an event is not a JSON object: {}", printable(data, 200)) : parsed.error().message;
         return false;
       }
+      const Json& j = *parsed;
       if (j.contains("error")) {
         error = error_text(std::string(data));
         return false;
@@ -360,7 +365,8 @@ class OpenAIBackend final : public Backend {
       if (auto u = j.find("usage"); u != j.end() && u->is_object()) read_usage(*u, out), usage = true;
       if (!j.contains("choices") || !j["choices"].is_array()) return true;
       for (auto& c : j["choices"]) {
-        int i = c.value("index", 0);
+        if (!c.is_object()) continue;
+        int i = c.contains("index") && c["index"].is_number_integer() ? c["index"].get<int>() : 0;
         if (i < 0 || i >= static_cast<int>(out.size())) continue;
         std::string text = chat ? (c.contains("delta") && c["delta"].is_object() ? string_of(c["delta"], "content") : "")
                                 : string_of(c, "text");
@@ -393,6 +399,14 @@ class OpenAIBackend final : public Backend {
     }
   };
 
+  // A server's counts as ints; anything else (a string, a float, a number beyond int) counts 0.
+  static int int_of(const Json& j, const char* key) {
+    auto it = j.find(key);
+    if (it == j.end() || !it->is_number_integer()) return 0;
+    auto v = it->get<int64_t>();
+    return v < 0 || v > std::numeric_limits<int>::max() ? 0 : static_cast<int>(v);
+  }
+
   static std::string string_of(const Json& j, const char* key) {
     auto it = j.find(key);
     return it != j.end() && it->is_string() ? it->get<std::string>() : "";
@@ -401,7 +415,7 @@ class OpenAIBackend final : public Backend {
   // Usage covers all choices: prompt tokens are shared, generated tokens are split evenly
   // unless there is one choice (servers report no per-choice split).
   static void read_usage(const Json& u, std::vector<Completion>& out) {
-    int prompt = u.value("prompt_tokens", 0), gen = u.value("completion_tokens", 0);
+    int prompt = int_of(u, "prompt_tokens"), gen = int_of(u, "completion_tokens");
     for (auto& c : out) {
       c.prompt_tokens = prompt;
       c.completion_tokens = gen / static_cast<int>(out.size());

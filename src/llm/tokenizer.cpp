@@ -8,6 +8,8 @@
 
 #include <fmt/core.h>
 
+#include "common/text.h"
+
 namespace wand::llm {
 namespace {
 
@@ -218,7 +220,7 @@ Result<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
     t.kind_ = Kind::spm;
   } else {
     return Error{fmt::format("{}: tokenizer '{}' is not supported (gpt2 and llama are)", f.path(),
-                             model->empty() ? "(none)" : *model)};
+                             model->empty() ? "(none)" : printable(*model))};
   }
   auto pre = f.get_string("tokenizer.ggml.pre", "default");
   if (!pre) return pre.error();

@@ -329,22 +329,44 @@ ExecResult Cell::execute(const Step& step) {
     r.error = fmt::format("pipe: {}", std::strerror(errno));
     return r;
   }
+  // The channel (fd 3 in the program): one socket both ways; the host's end writes the
+  // request's bytes, then shuts its writing side so the program reads end of file.
+  int chan = -1, chan_child = -1;
+  if (step.channel) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+      r.error = fmt::format("socketpair: {}", std::strerror(errno));
+      return r;
+    }
+    chan = sv[0], chan_child = sv[1];
+  }
+  std::vector<int> fds = {in.r, out.w, err.w};
+  if (chan_child >= 0) fds.push_back(chan_child);
   auto t0 = Clock::now();
-  VoidResult sent = send(kOpRun, flags, &L, payload, {in.r, out.w, err.w});
+  VoidResult sent = send(kOpRun, flags, &L, payload, fds);
   close_fd(in.r);
   close_fd(out.w);
   close_fd(err.w);
+  close_fd(chan_child);
   if (!sent) {
+    close_fd(chan);
     r.error = sent.error().message;
     return r;
   }
   set_nonblock(in.w);
   set_nonblock(out.r);
   set_nonblock(err.r);
-  std::size_t in_off = 0;
+  std::size_t in_off = 0, chan_off = 0;
   if (step.stdin_data.empty()) close_fd(in.w);
+  bool chan_writing = chan >= 0;
+  if (chan >= 0) set_nonblock(chan);
+  auto chan_wrote = [&] {  // all of the channel's input is out: the program reads end of file
+    chan_writing = false;
+    ::shutdown(chan, SHUT_WR);
+  };
+  if (chan_writing && step.channel->empty()) chan_wrote();
 
-  Capture out_cap(L.max_output_bytes), err_cap(L.max_output_bytes);
+  Capture out_cap(L.max_output_bytes), err_cap(L.max_output_bytes), chan_cap(L.max_output_bytes);
   double wall_limit = L.limit_by == LimitBy::wall ? L.timeout_s : 2 * L.timeout_s + 1;
   auto deadline = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wall_limit));
   std::optional<Json> done;
@@ -357,11 +379,12 @@ ExecResult Cell::execute(const Step& step) {
     (void)send(kOpKill, 0, nullptr, "", {});
   };
 
-  while (alive_ && (!done || out.r >= 0 || err.r >= 0)) {
-    struct pollfd p[4];
-    int np = 0, i_out = -1, i_err = -1, i_in = -1, i_ctl = -1;
+  while (alive_ && (!done || out.r >= 0 || err.r >= 0 || chan >= 0)) {
+    struct pollfd p[5];
+    int np = 0, i_out = -1, i_err = -1, i_in = -1, i_ctl = -1, i_chan = -1;
     if (out.r >= 0) i_out = np, p[np++] = {out.r, POLLIN, 0};
     if (err.r >= 0) i_err = np, p[np++] = {err.r, POLLIN, 0};
+    if (chan >= 0) i_chan = np, p[np++] = {chan, static_cast<short>(POLLIN | (chan_writing ? POLLOUT : 0)), 0};
     if (in.w >= 0) i_in = np, p[np++] = {in.w, POLLOUT, 0};
     if (!done) i_ctl = np, p[np++] = {ctl_, POLLIN, 0};
     auto until = done ? t_end + std::chrono::seconds(2) : kill_sent ? kill_deadline : deadline;
@@ -381,7 +404,13 @@ ExecResult Cell::execute(const Step& step) {
     }
     if (i_out >= 0 && p[i_out].revents && !out_cap.drain(out.r)) close_fd(out.r);
     if (i_err >= 0 && p[i_err].revents && !err_cap.drain(err.r)) close_fd(err.r);
-    if ((out_cap.truncated || err_cap.truncated) && !output_hit && !done) {
+    if (i_chan >= 0 && (p[i_chan].revents & POLLOUT) && chan_writing) {
+      ssize_t w = ::send(chan, step.channel->data() + chan_off, step.channel->size() - chan_off, MSG_NOSIGNAL);
+      if (w > 0) chan_off += w;
+      if ((w < 0 && errno != EAGAIN) || chan_off == step.channel->size()) chan_wrote();
+    }
+    if (i_chan >= 0 && (p[i_chan].revents & ~POLLOUT) && !chan_cap.drain(chan)) close_fd(chan);
+    if ((out_cap.truncated || err_cap.truncated || chan_cap.truncated) && !output_hit && !done) {
       output_hit = true;
       request_kill();
     }
@@ -402,6 +431,8 @@ ExecResult Cell::execute(const Step& step) {
   r.stderr_data = std::move(err_cap.data);
   r.stdout_truncated = out_cap.truncated;
   r.stderr_truncated = err_cap.truncated;
+  r.channel_data = std::move(chan_cap.data);
+  close_fd(chan);
   r.wall_s = std::chrono::duration<double>((done ? t_end : Clock::now()) - t0).count();
   if (!done) {
     r.status = Status::sandbox_error;

@@ -33,6 +33,7 @@ struct Step {
   std::vector<std::string> collect;
   std::map<std::string, std::string> env;
   Limits limits;
+  std::optional<std::string> channel;  // ExecRequest::channel: a socket at fd 3
   bool keep_work = false;  // leave the working directory for the next step (compile, then run)
 };
 

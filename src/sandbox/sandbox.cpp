@@ -44,6 +44,7 @@ ExecResult execute(Cell& cell, const ExecRequest& req) {
   run.env = req.env;
   run.limits = req.limits;
   run.files = req.files;
+  run.channel = req.channel;
   if (lang->run_argv.empty()) {
     run.code = req.code;
     return cell.execute(run);

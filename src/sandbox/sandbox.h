@@ -61,6 +61,12 @@ struct ExecRequest {
   std::map<std::string, std::string> env;    // added to a minimal environment; host's is never passed
   Limits limits;
   std::optional<Limits> compile_limits;
+  // A private channel to a trusted harness in the program (see src/feedback): when set, the
+  // program holds a Unix stream socket at fd 3; it reads these bytes from it, then end of file,
+  // and what it writes there comes back in ExecResult::channel_data (capped at max_output_bytes,
+  // past which the run stops as output_limit). A socket, not a pipe: a pipe can be reopened
+  // through /proc/self/fd in the other direction, a socket cannot.
+  std::optional<std::string> channel;
 };
 
 struct ExceptionInfo {
@@ -81,6 +87,7 @@ struct ExecResult {
   int signal = 0;
   std::string stdout_data, stderr_data;
   bool stdout_truncated = false, stderr_truncated = false;
+  std::string channel_data;  // what the program wrote to fd 3, when the request opened a channel
   double wall_s = 0, cpu_s = 0;
   std::size_t peak_memory_kb = 0;
   std::string limit_hit;  // "wall", "cpu", "memory", "output" or empty

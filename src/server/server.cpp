@@ -43,10 +43,10 @@ std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_hand
 // The request body as JSON. The one place a body is parsed, so the parse (and any depth or size
 // guard on it) is the same for every endpoint.
 std::variant<Json, HttpError> parse_body(const std::string& text) {
-  auto parsed = Json::parse(text, nullptr, false);
-  if (parsed.is_discarded()) return bad("", "the request body is not valid JSON");
-  if (!parsed.is_object()) return bad("", "the request body must be a JSON object");
-  return parsed;
+  auto parsed = parse_json(text, "the request body");
+  if (!parsed) return bad("", parsed.error().message);
+  if (!parsed->is_object()) return bad("", "the request body must be a JSON object");
+  return std::move(*parsed);
 }
 
 // One prompt of /v1/completions: text, or token ids of the model's vocabulary.
@@ -147,7 +147,8 @@ std::optional<HttpError> read_messages(const Json& body, std::vector<llm::Messag
       content = *c;
     } else if (c->is_array()) {  // content parts: only text is understood
       for (auto& part : *c) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+        if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+            !part["text"].is_string())
           return bad(where + ".content", fmt::format("'{}.content': only text content parts are supported", where));
         content += part["text"].get<std::string>();
       }
@@ -185,8 +186,10 @@ std::optional<HttpError> refuse_unsupported(const Json& body) {
     if (set(key) && !body[key].empty()) return refuse(key);
   if (set("suffix") && body["suffix"] != "") return refuse("suffix");
   if (set("best_of") && body["best_of"] != 1 && body["best_of"] != body.value("n", Json(1))) return refuse("best_of");
-  if (set("response_format") && !(body["response_format"].is_object() && body["response_format"].value("type", "") == "text"))
-    return refuse("response_format");
+  if (set("response_format")) {
+    const Json& rf = body["response_format"];
+    if (!(rf.is_object() && rf.contains("type") && rf["type"] == "text")) return refuse("response_format");
+  }
   return std::nullopt;
 }
 
@@ -234,7 +237,7 @@ std::variant<Request, HttpError> parse_request(const std::string& text, bool cha
   }
   if (auto e = read_bool(body, "stream", r.stream)) return *e;
   if (auto so = body.find("stream_options"); so != body.end() && so->is_object())
-    r.include_usage = so->value("include_usage", false);
+    if (auto iu = so->find("include_usage"); iu != so->end() && iu->is_boolean()) r.include_usage = *iu;
   if (auto e = read_logprobs(body, chat, g)) return *e;
   return r;
 }

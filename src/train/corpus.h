@@ -76,6 +76,12 @@ namespace wand::train {
 inline const std::vector<std::string> kCorpusParts = {"pot", "cot", "func", "code", "text"};
 std::string function_prompt(const FunctionTask& t);  // "Task: ...\nTests:\n...\nCode:\n"
 
+// Vocabulary sizes a corpus can have: the 256 byte symbols and <|bos|>, <|eos|>, <|pad|> at
+// least; at most what uint16 token ids hold.
+inline constexpr int kMinVocab = 259;
+inline constexpr int kMaxVocab = 65535;
+inline constexpr double kMaxCorpusTokens = 1e11;
+
 // `wand corpus`: token shards for training plus held-out evaluation sets.
 struct CorpusOptions {
   std::string out_dir;
@@ -90,6 +96,11 @@ struct CorpusOptions {
 };
 // Parses "pot=0.5,cot=0.5" or "code=0.5,text=0.5"; errors name the bad entry.
 Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string& spec);
+// Checks the options before any work: a non-empty mix of known parts with finite positive
+// weights, tokens >= 1, vocab in [kMinVocab, kMaxVocab], non-negative counts, and a --tokenizer
+// that reads as a tokenizer with <|bos|>, <|eos|> and at most kMaxVocab tokens. Errors name the
+// option and the value. write_corpus calls it first.
+VoidResult check_corpus_options(const CorpusOptions& opt);
 // Writes DIR/tokenizer.gguf, DIR/train.bin or its shards (uint16 ids; <|bos|> doc <|eos|>), DIR/heldout-numbers.jsonl,
 // DIR/heldout-templates.jsonl, when the mix has a part made from function tasks also
 // DIR/heldout-functions.jsonl and DIR/heldout-functions-templates.jsonl (MBPP format), and

@@ -1,3 +1,4 @@
+#include <cmath>
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -7,6 +8,8 @@
 
 #include <fmt/core.h>
 
+#include "common/numbers.h"
+#include "common/output.h"
 #include "llm/gguf.h"
 #include "llm/weights.h"
 #include "train/bpe.h"
@@ -29,14 +32,9 @@ Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string&
     for (auto& [seen, _] : mix)
       if (seen == name) return Error{fmt::format("--mix: part '{}' is given twice", name)};
     double w = 1.0;
-    if (eq != std::string::npos) {
-      try {
-        w = std::stod(item.substr(eq + 1));
-      } catch (...) {
-        w = -1;
-      }
-    }
-    if (!(w > 0)) return Error{fmt::format("--mix: weight of '{}' must be a positive number", name)};
+    if (eq != std::string::npos)
+      if (auto p = number_problem(item.substr(eq + 1), {.lo = 0, .hi = 1e6, .lo_open = true}); !p.empty())
+        return Error{fmt::format("--mix: the weight of '{}' {}", name, p)};
     mix.emplace_back(name, w);
     if (q == std::string::npos) break;
     p = q + 1;
@@ -81,6 +79,18 @@ class Documents {
   std::mt19937_64 coin_;
 };
 
+// A tokenizer to reuse: it must read, and its ids must fit the corpus's uint16 format.
+Result<llm::Tokenizer> load_tokenizer(const std::string& path) {
+  auto f = llm::GgufFile::open(path);
+  if (!f) return Error{"--tokenizer " + f.error().message};
+  auto t = llm::Tokenizer::from_gguf(**f);
+  if (!t) return Error{"--tokenizer " + t.error().message};
+  if (t->bos() < 0 || t->eos() < 0 || t->size() > static_cast<std::size_t>(kMaxVocab))
+    return Error{fmt::format("--tokenizer {}: a corpus tokenizer needs <|bos|> and <|eos|> and at most {} tokens", path,
+                             kMaxVocab)};
+  return std::move(*t);
+}
+
 // Writes a vocabulary-only GGUF (what the trainer's export and `wand solve` read back).
 VoidResult write_tokenizer(const std::string& path, const llm::Tokenizer& tok) {
   llm::GgufWriter g;
@@ -95,8 +105,29 @@ std::string function_prompt(const FunctionTask& t) {
   return "Task: " + t.description + "\nTests:\n" + t.tests_text() + "Code:\n";
 }
 
+VoidResult check_corpus_options(const CorpusOptions& opt) {
+  if (opt.out_dir.empty()) return Error{"--out: no directory given"};
+  if (opt.mix.empty()) return Error{"--mix: no parts given"};
+  for (auto& [part, w] : opt.mix) {
+    if (std::find(kCorpusParts.begin(), kCorpusParts.end(), part) == kCorpusParts.end())
+      return Error{fmt::format("--mix: unknown part '{}'", part)};
+    if (!(w > 0) || !std::isfinite(w)) return Error{fmt::format("--mix: the weight of '{}' must be a positive number", part)};
+  }
+  if (opt.tokens < 1) return Error{fmt::format("--tokens must be at least 1, got {}", opt.tokens)};
+  // train_bpe cannot go below the byte alphabet; a smaller --vocab would silently become 259.
+  if (opt.tokenizer.empty() && (opt.vocab < kMinVocab || opt.vocab > kMaxVocab))
+    return Error{fmt::format("--vocab must be from {} (256 bytes and 3 control tokens) to {}, got {}", kMinVocab,
+                             kMaxVocab, opt.vocab)};
+  if (opt.held_out < 0 || opt.verify < 0 || opt.shard_tokens < 0)
+    return Error{"--heldout, --verify and --shard-tokens must not be negative"};
+  if (!opt.tokenizer.empty())
+    if (auto t = load_tokenizer(opt.tokenizer); !t) return t.error();
+  return ok_status();
+}
+
 Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(long long)>& progress) {
   namespace fs = std::filesystem;
+  if (auto c = check_corpus_options(opt); !c) return c.error();
   std::error_code ec;
   fs::create_directories(opt.out_dir, ec);
   if (ec) return Error{fmt::format("{}: cannot create: {}", opt.out_dir, ec.message())};
@@ -105,9 +136,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
 
   llm::Tokenizer tok;
   if (!opt.tokenizer.empty()) {
-    auto f = llm::GgufFile::open(opt.tokenizer);
-    if (!f) return f.error();
-    auto t = llm::Tokenizer::from_gguf(**f);
+    auto t = load_tokenizer(opt.tokenizer);
     if (!t) return t.error();
     tok = std::move(*t);
   } else {  // trained on pot and cot always (so their models share one vocabulary) and the mix's other parts
@@ -125,8 +154,6 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
         for (int i = 0; i < 4000; ++i) texts.push_back(more.next(part, key));
     tok = train_bpe(texts, opt.vocab);
   }
-  if (tok.bos() < 0 || tok.eos() < 0 || tok.size() > 65535)
-    return Error{"corpus: the tokenizer needs <|bos|> and <|eos|> and at most 65535 tokens"};
   std::string tok_path = (fs::path(opt.out_dir) / "tokenizer.gguf").string();
   if (auto r = write_tokenizer(tok_path, tok); !r) return r.error();
 
@@ -151,10 +178,15 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   std::mt19937_64 pick(opt.seed * 7 + 3);
   std::uniform_real_distribution<double> u(0, total_w);
   std::unordered_set<std::string> seen;  // training items (questions, test lists), kept out of the held-out sets
-  // Shards from an earlier run in this directory would be read with the new ones.
+  // Files of an earlier run in this directory: its shards would be read with the new ones, and
+  // held-out sets of a mix this run does not write would pass for this corpus's.
   std::vector<fs::path> stale;
-  for (const auto& e : fs::directory_iterator(opt.out_dir, ec))
-    if (e.path().filename().string().rfind("train", 0) == 0 && e.path().extension() == ".bin") stale.push_back(e.path());
+  for (const auto& e : fs::directory_iterator(opt.out_dir, ec)) {
+    std::string name = e.path().filename().string();
+    if ((name.starts_with("train") && e.path().extension() == ".bin") ||
+        (name.starts_with("heldout-") && e.path().extension() == ".jsonl"))
+      stale.push_back(e.path());
+  }
   for (const auto& p : stale) fs::remove(p, ec);
   std::vector<std::string> shards;
   std::ofstream bin;
@@ -208,7 +240,9 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   // A held-out set: `draw(n)` gives an item's key and record; items seen in training or already
   // in the set are skipped (a template with few distinct draws ends the set early).
   auto write_heldout = [&](const std::string& name, auto draw) -> Result<long long> {
-    std::ofstream out((fs::path(opt.out_dir) / name).string(), std::ios::trunc);
+    std::string path = (fs::path(opt.out_dir) / name).string();
+    std::ofstream out(path, std::ios::trunc);
+    if (!out) return Error{fmt::format("{}: cannot write", path)};
     long long n = 0, skipped = 0;
     std::unordered_set<std::string> mine;
     while (n < opt.held_out && skipped <= 100000) {
@@ -220,7 +254,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
       out << record.dump() << "\n";
       ++n;
     }
-    if (!out) return Error{fmt::format("{}: write failed", name)};
+    if (auto w = flush_file(out, path); !w) return w.error();
     return n;
   };
   auto problems = [](TemplateSet set, uint64_t seed) {
@@ -261,16 +295,20 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
                    {"vocab", tok.size()},
                    {"shards", shards},
                    {"format", "uint16 little-endian token ids; each document is <|bos|> text <|eos|>; shards in order"},
-                   {"prompt_formats", {{"pot", "Question: {question}\\nProgram:\\n"},
-                                       {"cot", "Question: {question}\\nAnswer: "},
-                                       {"func", "Task: {description}\\nTests:\\n{tests}Code:\\n"}}},
+                   // Real newlines: the JSON writer escapes them once ("\n" in the file).
+                   {"prompt_formats", {{"pot", reason::pot_prompt("{question}")},
+                                       {"cot", reason::cot_prompt("{question}")},
+                                       {"func", "Task: {description}\nTests:\n{tests}Code:\n"}}},
                    {"heldout", heldout},
                    {"verified", verified},
                    {"templates", {{"train", ProblemGenerator::template_count(TemplateSet::train)},
                                   {"held_out", ProblemGenerator::template_count(TemplateSet::held_out)}}},
                    {"function_families", {{"train", FunctionTaskGenerator::template_count(TemplateSet::train)},
                                           {"held_out", FunctionTaskGenerator::template_count(TemplateSet::held_out)}}}};
-  std::ofstream((fs::path(opt.out_dir) / "manifest.json").string(), std::ios::trunc) << manifest.dump(2) << "\n";
+  std::string manifest_path = (fs::path(opt.out_dir) / "manifest.json").string();
+  std::ofstream mf(manifest_path, std::ios::trunc);
+  mf << manifest.dump(2) << "\n";
+  if (auto w = flush_file(mf, manifest_path); !w) return w.error();
   return manifest;
 }
 

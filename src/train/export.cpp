@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 
 #include "common/json.h"
+#include "common/text.h"
 
 namespace wand::train {
 
@@ -29,9 +30,17 @@ Result<llm::ModelWeights> read_checkpoint(const std::string& path) {
     mc.kv_heads = c.at("kv_heads"), mc.ffn = c.at("ffn"), mc.context = c.at("context");
     mc.rope_base = c.at("rope_base"), mc.norm_eps = c.at("norm_eps");
     mc.head_dim = mc.dim / mc.heads, mc.rope_dim = mc.head_dim;
+    if (!h->contains("tensors") || !(*h)["tensors"].is_array())
+      return Error{fmt::format("{}: bad checkpoint header: no tensor list", path)};
     for (const Json& t : (*h)["tensors"]) {
+      // The shape decides an allocation: positive integers whose product fits what a file holds.
       uint64_t count = 1;
-      for (uint64_t d : t.at("shape")) count *= d;
+      for (const Json& d : t.at("shape")) {
+        if (!d.is_number_unsigned() || d.get<uint64_t>() == 0 || d.get<uint64_t>() > (1ull << 40) / count)
+          return Error{fmt::format("{}: bad checkpoint header: tensor {} has an impossible shape", path,
+                                   printable(t.at("name").dump(), 100))};
+        count *= d.get<uint64_t>();
+      }
       auto& v = w.tensors[t.at("name").get<std::string>()];
       v.resize(count);
       in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(count * 4));

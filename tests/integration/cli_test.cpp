@@ -1,7 +1,9 @@
 // The `wand` command as a user runs it: exit codes, messages, JSON lines.
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "support.h"
@@ -95,6 +97,230 @@ TEST(Cli, EvalRejectsBadInputClearly) {
   CliRun ok = wand("eval --json --k 1 --dataset " + dataset + " --reference");
   EXPECT_EQ(ok.rc, 0);
   EXPECT_DOUBLE_EQ(Json::parse(ok.out)["pass_at_k"]["pass@1"].get<double>(), 1.0) << ok.out;
+}
+
+TEST(Cli, EvalLimitsAndStrictModeAreOptions) {
+  // A sample that needs 300 MB and prints 200 kB: within wand's defaults (512 MiB, 1 MiB of
+  // output), outside --memory 100 or --max-output 100000.
+  std::string dataset = ::testing::TempDir() + "cli_limits.jsonl", samples = ::testing::TempDir() + "cli_limits_s.jsonl";
+  std::ofstream(dataset) << R"({"task_id": "T/0", "prompt": "def f(x):\n", "canonical_solution": "    return x\n", )"
+                         << R"("test": "def check(c):\n    assert c(2) == 2\n", "entry_point": "f"})" << "\n";
+  std::ofstream(samples) << R"({"task_id": "T/0", "completion": "    return x\nblock = bytearray(300 << 20)\nprint('x' * 200000)\n"})"
+                         << "\n";
+  auto outcomes = [&](const std::string& extra) {
+    CliRun r = wand("eval --json --k 1 --dataset " + dataset + " --samples " + samples + " " + extra);
+    EXPECT_EQ(r.rc, 0) << extra;
+    return r.rc == 0 ? Json::parse(r.out)["outcomes"] : Json();
+  };
+  EXPECT_EQ(outcomes(""), (Json{{"none", 1}}));
+  EXPECT_EQ(outcomes("--strict"), (Json{{"none", 1}}));
+  EXPECT_EQ(outcomes("--memory 100"), (Json{{"memory_limit", 1}}));
+  EXPECT_EQ(outcomes("--max-output 100000"), (Json{{"output_limit", 1}}));
+  std::string err;
+  EXPECT_EQ(wand("eval --dataset " + dataset + " --reference --memory 0", "", &err).rc, 2);
+  EXPECT_NE(err.find("--memory"), std::string::npos) << err;
+  EXPECT_EQ(wand("eval --dataset " + dataset + " --reference --max-output x", "", &err).rc, 2);
+  EXPECT_NE(err.find("--max-output"), std::string::npos) << err;
+}
+
+// Every numeric option of every command: NaN, infinities, negatives, zero where it is not a
+// value, absurd and out-of-double-range values get exit 2 and the one message form, before any work.
+TEST(Cli, BadNumbersAreRefusedWithOneMessageForm) {
+  struct Case {
+    std::string command;  // the rest of a valid command line
+    std::string option;
+    std::vector<std::string> bad;
+    std::string says;  // what the message says the value must be
+  };
+  const std::string eval = "eval --dataset /nonexistent.jsonl --reference";
+  const std::string corpus = "corpus --out " + ::testing::TempDir() + "wand_cli_never_written";
+  const std::vector<std::string> nonneg = {"nan", "inf", "-inf", "-1", "1e308", "1e400", "1.5", "x"};
+  const std::vector<std::string> positive = {"nan", "inf", "-1", "0", "1e308", "1e400", "1.5", "x"};
+  const std::vector<Case> cases = {
+      {"exec -", "--timeout", {"nan", "inf", "-inf", "-1", "0", "1e308", "1e400", "-1e400", "x"},
+       "must be a positive number of seconds up to 86400"},
+      {"exec -", "--memory", positive, "must be a whole number of MiB from 1 to 1048576"},
+      {"exec -", "--max-output", positive, "must be a whole number of bytes from 1 to 1073741824"},
+      {"exec --jsonl", "--cells", {"nan", "-1", "0", "500", "1e308", "1e400"}, "must be an integer from 1 to"},
+      {eval, "--timeout", {"nan", "inf", "0", "-1", "1e308", "1e400"}, "must be a positive number of seconds"},
+      {eval, "--cells", {"nan", "0", "500", "1e400"}, "must be an integer from 1 to"},
+      {eval, "--memory", positive, "must be a whole number of MiB from 1 to 1048576"},
+      {eval, "--max-output", positive, "must be a whole number of bytes"},
+      {eval, "--float-tol", {"nan", "inf", "-1", "2", "1e400"}, "must be a number from 0 to 1"},
+      {eval, "--k", {"nan", "0", "1,-1", "1,1e400", "10abc", "1,,"},
+       "each value must be an integer from 1 to 1000000"},
+      {"generate x", "--max-tokens", positive, "must be an integer from 1 to 1048576"},
+      {"generate x", "--temperature", {"nan", "inf", "-1", "1e308", "1e400"}, "must be a number from 0 to 100"},
+      {"generate x", "--top-k", nonneg, "must be an integer from 0 to 1048576"},
+      {"generate x", "--top-p", {"nan", "inf", "-1", "0", "2", "1e400"}, "must be a positive number up to 1"},
+      {"generate x", "--min-p", {"nan", "inf", "-1", "2", "1e400"}, "must be a number from 0 to 1"},
+      {"generate x", "--repeat-penalty", {"nan", "inf", "-1", "0", "1e308"}, "must be a positive number up to 100"},
+      {"generate x", "--seed", {"nan", "inf", "-1", "1.5", "1e400", "18446744073709551616"},
+       "must be an integer from 0 to 18446744073709551615"},
+      {"generate x", "--samples", positive, "must be an integer from 1 to 1000"},
+      {"generate x", "--threads", {"nan", "-1", "1e308", "1e400", "100000"}, "must be an integer from 0 to"},
+      {"serve", "--port", {"nan", "-1", "65536", "1e400"}, "must be an integer from 0 to 65535"},
+      {"serve", "--threads", {"nan", "-1", "100000"}, "must be an integer from 0 to"},
+      {"serve", "--max-tokens-limit", positive, "must be an integer from 1 to 1048576"},
+      {"bench synthetic", "--limit", positive, "must be an integer from 1 to 1000000000"},
+      {corpus, "--tokens", positive, "must be an integer from 1 to 100000000000"},
+      {corpus, "--vocab", {"nan", "-1", "0", "10", "258", "65536", "1e400"}, "must be an integer from 259 to 65535"},
+      {corpus, "--seed", {"nan", "-1", "1e400"}, "must be an integer from 0 to"},
+      {corpus, "--heldout", nonneg, "must be an integer from 0 to 1000000"},
+      {corpus, "--shard-tokens", nonneg, "must be an integer from 0 to"},
+      {corpus, "--verify", nonneg, "must be an integer from 0 to 1000000"},
+  };
+  for (const auto& c : cases)
+    for (const auto& v : c.bad) {
+      std::string err;
+      auto t0 = std::chrono::steady_clock::now();
+      CliRun r = wand(c.command + " " + c.option + "=" + v, "print(1)", &err);
+      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      EXPECT_EQ(r.rc, 2) << c.command << " " << c.option << "=" << v << ": " << err;
+      EXPECT_NE(err.find(c.option + ": " + c.says), std::string::npos) << c.option << "=" << v << ": " << err;
+      if (c.option != "--k") EXPECT_NE(err.find("got '" + v + "'"), std::string::npos) << err;  // the value as given
+      EXPECT_LT(err.size(), 400u) << "no 309-digit numbers: " << err;
+      EXPECT_LT(s, 5.0) << "refused before any work";
+    }
+}
+
+TEST(Cli, GoodNumbersStillWork) {
+  CliRun r = wand("exec --json --timeout 0.5 --memory 64 --max-output 100 -", "print('x' * 10)");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(Json::parse(r.out)["stdout"], "xxxxxxxxxx\n");
+  CliRun loop = wand("exec --json --timeout 0.3 -", "while True: pass");  // the limit holds
+  EXPECT_EQ(loop.rc, 1);
+  EXPECT_EQ(Json::parse(loop.out)["status"], "timeout");
+}
+
+std::string deep_line() { return std::string(200000, '[') + std::string(200000, ']'); }
+
+// exec --jsonl: a number beyond double range or 200,000 levels of nesting in the middle of a
+// batch is that line's invalid_request; the lines around it run and are printed, in order.
+TEST(Cli, JsonlAnswersHostileLinesAndRunsTheRest) {
+  std::string input = "{\"id\": 1, \"code\": \"print(1)\"}\n"
+                      "{\"id\": 2, \"code\": \"print(2)\", \"timeout\": 1e400}\n" +
+                      deep_line() + "\n{\"id\": 4, \"code\": \"print(4)\", \"args\": [1e999]}\n"
+                      "{\"id\": 5, \"code\": \"print(5)\"}\n";
+  std::string err;
+  CliRun r = wand("exec --jsonl --preload ''", input, &err);
+  EXPECT_EQ(r.rc, 2) << err;
+  std::vector<Json> lines;
+  std::istringstream in(r.out);
+  for (std::string l; std::getline(in, l);) lines.push_back(Json::parse(l));
+  ASSERT_EQ(lines.size(), 5u) << r.out;
+  EXPECT_EQ(lines[0]["stdout"], "1\n");
+  EXPECT_EQ(lines[1]["status"], "invalid_request");
+  EXPECT_NE(lines[1]["error"].get<std::string>().find("stdin line 2: invalid JSON"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1]["error"].get<std::string>().find("1e400"), std::string::npos) << lines[1];
+  EXPECT_EQ(lines[2]["status"], "invalid_request");
+  EXPECT_EQ(lines[2]["error"], "stdin line 3: invalid JSON: nested deeper than 512 levels");
+  EXPECT_EQ(lines[3]["status"], "invalid_request");
+  EXPECT_NE(lines[3]["error"].get<std::string>().find("stdin line 4"), std::string::npos) << lines[3];
+  EXPECT_EQ(lines[4]["id"], 5);
+  EXPECT_EQ(lines[4]["stdout"], "5\n");
+}
+
+// The file readers (eval --dataset/--samples, bench --problems) name the file and line of a
+// hostile line and exit 2 before any work; nothing crashes.
+TEST(Cli, FileReadersNameTheHostileLine) {
+  std::string dir = ::testing::TempDir();
+  std::string dataset = dir + "cli_hostile_he.jsonl", samples = dir + "cli_hostile_samples.jsonl";
+  std::string task = R"({"task_id": "T/0", "prompt": "def f(x):\n", "canonical_solution": "    return x\n", )"
+                     R"("test": "def check(c):\n    assert c(2) == 2\n", "entry_point": "f"})";
+  for (const std::string& bad : {std::string(R"({"task_id": "T/1", "completion": "x", "n": 1e400})"), deep_line()}) {
+    std::string err;
+    std::ofstream(dataset) << task << "\n" << bad << "\n" << task << "\n";
+    EXPECT_EQ(wand("eval --reference --dataset " + dataset, "", &err).rc, 2);
+    EXPECT_NE(err.find(dataset + " line 2: invalid JSON"), std::string::npos) << err;
+
+    std::ofstream(dataset) << task << "\n";
+    std::ofstream(samples) << R"({"task_id": "T/0", "completion": "    return x\n"})" << "\n\n" << bad << "\n";
+    EXPECT_EQ(wand("eval --samples " + samples + " --dataset " + dataset, "", &err).rc, 2);
+    EXPECT_NE(err.find(samples + " line 3: invalid JSON"), std::string::npos) << err;
+
+    std::ofstream(samples) << R"({"question": "1+1?", "answer": "2"})" << "\n" << bad << "\n";
+    EXPECT_EQ(wand("bench synthetic --problems " + samples, "", &err).rc, 2);
+    EXPECT_NE(err.find(samples + " line 2: invalid JSON"), std::string::npos) << err;
+  }
+}
+
+// Output: a full disk is reported and exits 4; a reader that closes the pipe ends the batch quietly
+// (exit 4, nothing on stderr, the rest not run); unwritable output paths fail before any work.
+TEST(Cli, FullDiskIsReportedNotIgnored) {
+  std::string batch;
+  for (int i = 0; i < 5; ++i) batch += "{\"code\": \"print(1)\"}\n";
+  std::string err;
+  CliRun r = wand("exec --jsonl --preload '' > /dev/full", batch, &err);
+  EXPECT_EQ(r.rc, 4) << err;
+  EXPECT_NE(err.find("standard output: No space left on device"), std::string::npos) << err;
+  r = wand("exec --json - > /dev/full", "print(1)", &err);
+  EXPECT_EQ(r.rc, 4) << err;
+  EXPECT_NE(err.find("No space left on device"), std::string::npos) << err;
+
+  std::string dataset = ::testing::TempDir() + "cli_full_he.jsonl";
+  std::ofstream(dataset) << R"({"task_id": "T/0", "prompt": "def f(x):\n", "canonical_solution": "    return x\n", )"
+                         << R"("test": "def check(c):\n    assert c(2) == 2\n", "entry_point": "f"})" << "\n";
+  r = wand("eval --reference --dataset " + dataset + " --out /dev/full", "", &err);
+  EXPECT_EQ(r.rc, 4) << err;
+  EXPECT_NE(err.find("--out /dev/full: write failed: No space left on device"), std::string::npos) << err;
+  r = wand("eval --reference --dataset " + dataset + " --html /dev/full", "", &err);
+  EXPECT_EQ(r.rc, 4) << err;
+  EXPECT_NE(err.find("--html /dev/full: write failed: No space left on device"), std::string::npos) << err;
+}
+
+TEST(Cli, ClosedPipeEndsTheBatchQuietly) {
+  std::string in_path = ::testing::TempDir() + "wand_pipe_in", err_path = ::testing::TempDir() + "wand_pipe_err";
+  {
+    std::ofstream in(in_path);
+    for (int i = 0; i < 40; ++i) in << "{\"code\": \"import time; time.sleep(0.5); print(" << i << ")\"}\n";
+  }
+  std::string cmd = std::string(WAND_BINARY) + " exec --jsonl --cells 2 --preload '' < " + in_path + " 2> " + err_path;
+  auto t0 = std::chrono::steady_clock::now();
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char line[8192];
+  ASSERT_NE(std::fgets(line, sizeof line, p), nullptr);  // the first result, then the reader goes away
+  EXPECT_NE(std::string(line).find("\"stdout\":\"0\\n\""), std::string::npos) << line;
+  int st = ::pclose(p);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(WIFEXITED(st)) << "killed by signal " << (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+  EXPECT_EQ(WEXITSTATUS(st), 4);
+  EXPECT_EQ(slurp(err_path), "") << "a closed pipe is not an error to print";
+  EXPECT_LT(s, 5.0) << "the rest of the batch (40 x 0.5 s over 2 cells) is not run";
+}
+
+TEST(Cli, UnwritableOutputPathsFailBeforeAnyWork) {
+  std::string he = std::string(WAND_SHARED_DATA) + "/humaneval/HumanEval.jsonl";
+  if (!std::filesystem::exists(he)) GTEST_SKIP() << he << " not found";
+  for (const std::string& opt : {"--html", "--out"})
+    for (const std::string& path : {std::string("/nonexistent-dir/report.html"), ::testing::TempDir()}) {
+      std::string err;
+      auto t0 = std::chrono::steady_clock::now();
+      CliRun r = wand("eval --reference --dataset " + he + " " + opt + " " + path, "", &err);
+      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      EXPECT_EQ(r.rc, 2) << err;
+      EXPECT_NE(err.find(opt + ": " + path + ": cannot write"), std::string::npos) << err;
+      EXPECT_LT(s, 0.5) << "checked before the 164 samples run";
+    }
+  std::string err;
+  EXPECT_EQ(wand("bench synthetic --limit 1 --out /nonexistent-dir/r.jsonl", "", &err).rc, 2);
+  EXPECT_NE(err.find("--out: /nonexistent-dir/r.jsonl: cannot write"), std::string::npos) << err;
+  EXPECT_EQ(wand("export --checkpoint c --tokenizer t --out /nonexistent-dir/m.gguf", "", &err).rc, 2);
+  EXPECT_NE(err.find("--out: /nonexistent-dir/m.gguf: cannot write"), std::string::npos) << err;
+}
+
+// wand corpus: bad input is exit 2 with a message naming it, before any work.
+TEST(Cli, CorpusBadInputIsExitTwo) {
+  std::string dir = ::testing::TempDir() + "wand_cli_corpus", junk = ::testing::TempDir() + "wand_cli_junk.gguf";
+  std::ofstream(junk) << "not a gguf";
+  std::string err;
+  EXPECT_EQ(wand("corpus --out " + dir + " --tokenizer /nonexistent/tok.gguf", "", &err).rc, 2);
+  EXPECT_NE(err.find("--tokenizer /nonexistent/tok.gguf: cannot open"), std::string::npos) << err;
+  EXPECT_EQ(wand("corpus --out " + dir + " --tokenizer " + junk, "", &err).rc, 2);
+  EXPECT_NE(err.find("--tokenizer " + junk + ": not a GGUF file"), std::string::npos) << err;
+  EXPECT_EQ(wand("corpus --out " + dir + " --mix pot=inf", "", &err).rc, 2);
+  EXPECT_NE(err.find("--mix: the weight of 'pot' must be a positive number"), std::string::npos) << err;
+  EXPECT_FALSE(std::filesystem::exists(dir));
 }
 
 TEST(Cli, UnknownOptionIsBadInput) {

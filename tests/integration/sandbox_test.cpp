@@ -153,6 +153,24 @@ TEST(Languages, CompileErrorCarriesTheDiagnostics) {
   EXPECT_EQ(shared_sandbox().run(ls).stdout_data, "[]\n");
 }
 
+TEST(Channel, ASocketAtFd3BothWaysOnlyWhenAsked) {
+  // In: the request's bytes, then end of file; out: what the program wrote, apart from stdout.
+  ExecRequest req;
+  req.channel = std::string(200000, 'a');  // more than a socket buffer holds
+  ExecResult r = py("import os, stat\nassert stat.S_ISSOCK(os.fstat(3).st_mode)\ndata = b''\n"
+                    "while chunk := os.read(3, 65536): data += chunk\n"
+                    "print(len(data), end='')\nos.write(3, b'%d' % data.count(b'a'))\n"
+                    "try:\n    open('/proc/self/fd/3', 'wb')\nexcept OSError as e:\n    print(' reopen refused')\n",
+                    req);
+  EXPECT_EQ(r.status, Status::ok) << r.stderr_data;
+  EXPECT_EQ(r.stdout_data, "200000 reopen refused\n");
+  EXPECT_EQ(r.channel_data, "200000");
+  // Without a channel, fd 3 is closed; with a channel the program never reads, it still ends.
+  EXPECT_EQ(py("import os\nos.fstat(3)").exception->type, "OSError");
+  req.channel = std::string(1 << 20, 'b');
+  EXPECT_EQ(py("print('ignored')", req).status, Status::ok);
+}
+
 TEST(Batch, ResultsComeBackInRequestOrder) {
   std::vector<ExecRequest> reqs(40);
   for (std::size_t i = 0; i < reqs.size(); ++i) reqs[i].code = "print(" + std::to_string(i) + " ** 2)";

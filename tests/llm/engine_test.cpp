@@ -335,6 +335,84 @@ TEST(Gguf, ModelLoadNamesMissingTensors) {
   std::filesystem::remove(path);
 }
 
+// Hand-built GGUF v3 images: a header, then metadata pairs and tensor infos as given.
+struct GgufBytes {
+  std::string b;
+  template <class T>
+  GgufBytes& put(T v) {
+    b.append(reinterpret_cast<const char*>(&v), sizeof v);
+    return *this;
+  }
+  GgufBytes& str(const std::string& s) {
+    put<uint64_t>(s.size());
+    b += s;
+    return *this;
+  }
+  GgufBytes(uint64_t tensors, uint64_t kvs) { put<uint32_t>(0x46554747u).put<uint32_t>(3).put(tensors).put(kvs); }
+  GgufBytes& kv_u32(const std::string& key, uint32_t v) { return str(key).put<uint32_t>(4).put(v); }
+  GgufBytes& tensor(const std::string& name, uint32_t type) {  // one F32-sized row of 32, offset 0
+    return str(name).put<uint32_t>(1).put<uint64_t>(32).put(type).put<uint64_t>(0);
+  }
+  Result<GgufImage> parse() const {
+    return parse_gguf({reinterpret_cast<const uint8_t*>(b.data()), b.size()}, "hand.gguf");
+  }
+};
+
+std::string binary_name(std::size_t n) {  // every byte value, over and over
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(i % 256);
+  return s;
+}
+
+TEST(Gguf, NamesInErrorsAreEscapedAndClipped) {
+  std::string key = binary_name(65536);
+  auto r = GgufBytes(0, 1).str(key).put<uint32_t>(99).parse();  // an unknown value type
+  ASSERT_FALSE(r);
+  const std::string& m = r.error().message;
+  EXPECT_LT(m.size(), 1200u) << "65 KB of name must not reach the message";
+  EXPECT_NE(m.find("hand.gguf"), std::string::npos);
+  EXPECT_NE(m.find("\\x00\\x01\\x02"), std::string::npos) << m;
+  EXPECT_NE(m.find("(65336 more bytes)"), std::string::npos) << m;
+  for (unsigned char c : m) EXPECT_TRUE(c == 0xe2 || c == 0x80 || c == 0xa6 || (c >= 0x20 && c < 0x7f)) << int(c);
+
+  // A tensor name as well (an unsupported ggml type), and a string the model loader quotes.
+  auto t = GgufBytes(1, 0).tensor(binary_name(70000), 77).parse();
+  ASSERT_FALSE(t);
+  EXPECT_LT(t.error().message.size(), 1200u);
+  EXPECT_NE(t.error().message.find("\\x7f\\x80"), std::string::npos) << t.error().message;
+  GgufWriter g;
+  g.set("general.architecture", binary_name(65536));
+  std::string path = temp_path("binarch.gguf");
+  ASSERT_TRUE(g.write(path));
+  auto model = Model::load(path);
+  ASSERT_FALSE(model);
+  EXPECT_LT(model.error().message.size(), 1200u);
+  EXPECT_NE(model.error().message.find("architecture '\\x00\\x01"), std::string::npos) << model.error().message;
+  std::filesystem::remove(path);
+}
+
+TEST(Gguf, EmptyAndDuplicateNamesAreRejectedAsLlamaCppDoes) {
+  auto good = GgufBytes(0, 2).kv_u32("a.b", 1).kv_u32("a.c", 2).parse();
+  ASSERT_TRUE(good) << good.error().message;
+  EXPECT_EQ(good->kv.size(), 2u);
+
+  auto empty = GgufBytes(0, 2).kv_u32("a.b", 1).kv_u32("", 2).parse();
+  ASSERT_FALSE(empty);
+  EXPECT_NE(empty.error().message.find("metadata key 1 is empty"), std::string::npos) << empty.error().message;
+
+  auto dup = GgufBytes(0, 3).kv_u32("general.alignment", 32).kv_u32("x", 1).kv_u32("general.alignment", 64).parse();
+  ASSERT_FALSE(dup);
+  EXPECT_NE(dup.error().message.find("metadata key 'general.alignment' is given twice"), std::string::npos)
+      << dup.error().message;
+
+  auto tdup = GgufBytes(2, 0).tensor("w", 0).tensor("w", 0).parse();
+  ASSERT_FALSE(tdup);
+  EXPECT_NE(tdup.error().message.find("tensor 'w' is given twice"), std::string::npos) << tdup.error().message;
+  auto tempty = GgufBytes(1, 0).tensor("", 0).parse();
+  ASSERT_FALSE(tempty);
+  EXPECT_NE(tempty.error().message.find("tensor 0 has an empty name"), std::string::npos) << tempty.error().message;
+}
+
 // ---- sampling and the backend ----
 
 TEST(Sampler, GreedyTakesTheFirstMaximumAndSeedsReproduce) {

@@ -364,6 +364,18 @@ TEST_F(Live, ServerAnswersMalformedRequestsWith4xxNamingTheField) {
       EXPECT_NE(j["error"]["message"].get<std::string>().find(k.param), std::string::npos) << res->body;
     }
   }
+  // Hostile JSON: a number beyond double range, 200,000 levels of nesting (which crashed on a
+  // copy) get a 400 saying what is wrong, and the server goes on.
+  for (auto& [body, says] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"prompt":"a","temperature":1e400})", "number overflow"},
+           {std::string(200000, '[') + std::string(200000, ']'), "nested deeper than 512 levels"},
+           {R"({"prompt":"a","stop":)" + std::string(200000, '[') + std::string(200000, ']') + "}",
+            "nested deeper than 512 levels"}}) {
+    auto res = c.Post("/v1/completions", body, "application/json");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400);
+    EXPECT_NE(res->body.find(says), std::string::npos) << res->body.substr(0, 300);
+  }
   auto missing = c.Get("/v1/nothing");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
@@ -721,6 +733,40 @@ TEST(Client, RetriesOn429And5xxHonouringRetryAfter) {
   EXPECT_EQ((*r)[0].prompt_tokens, 3);
   EXPECT_EQ(f.requests, 3);
   EXPECT_GE(waited, 1.0);  // Retry-After: 1 overrides the 10 ms back-off
+}
+
+// A server's hostile JSON (200,000 levels in an error body or an event, 1e400, fields of the
+// wrong type) is an error or ignored, never a crash.
+TEST(Client, HostileJsonFromAServerIsAnErrorNotACrash) {
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  FakeServer f;
+  f.http.Post("/v1/chat/completions", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = 400;
+    res.set_content(R"({"error":)" + deep + "}", "application/json");
+  });
+  f.http.Post("/v1/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    if (req.body.find("\"stream\":true") != std::string::npos) {
+      stream_reply(res, "data: {\"choices\":[{\"index\":\"zero\",\"text\":\"a\"}],\"usage\":{\"prompt_tokens\":\"x\"}}\n\n"
+                        "data: {\"choices\":[7]}\n\ndata: " + deep + "\n\n");
+      return;
+    }
+    res.set_content(R"({"choices":[{"text":"a"}],"usage":{"prompt_tokens":1e400}})", "application/json");
+  });
+  f.start();
+  auto b = must_open(f.spec(), fast_retries());
+  auto chat = b->chat({{"user", "hi"}}, {});
+  ASSERT_FALSE(chat);
+  EXPECT_NE(chat.error().message.find("HTTP 400"), std::string::npos) << chat.error().message.substr(0, 300);
+  EXPECT_LT(chat.error().message.size(), 1000u);
+  auto plain = b->complete("p", {});
+  ASSERT_FALSE(plain);
+  EXPECT_NE(plain.error().message.find("number overflow"), std::string::npos) << plain.error().message;
+  GenerateOptions o;
+  o.on_text = [](int, std::string_view) { return true; };
+  auto streamed = b->complete("p", o);
+  ASSERT_FALSE(streamed);
+  EXPECT_NE(streamed.error().message.find("nested deeper than 512 levels"), std::string::npos)
+      << streamed.error().message.substr(0, 300);
 }
 
 TEST(Client, GivesUpAfterTheRetriesWithTheServersMessage) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -131,6 +132,12 @@ TEST(Corpus, WritesShardsManifestAndDisjointHeldOutSets) {
   EXPECT_EQ(n, 50);
   EXPECT_FALSE(train::parse_mix("pot=1,poetry=2"));
   EXPECT_FALSE(train::parse_mix("pot=-1"));
+  for (const char* bad : {"pot=inf", "pot=nan", "pot=1e400", "pot=", "pot=1x"}) {
+    auto r = train::parse_mix(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("--mix: the weight of 'pot' must be a positive number"), std::string::npos)
+        << r.error().message;
+  }
   EXPECT_FALSE(train::parse_mix("code=1,code=2"));
   auto mix = train::parse_mix("code=0.5,text=0.5,func=1");
   ASSERT_TRUE(mix) << mix.error().message;
@@ -246,6 +253,89 @@ train::CorpusOptions small_corpus(const fs::path& dir, long long tokens) {
   co.vocab = 300;
   co.verify = 0;
   return co;
+}
+
+// The manifest's prompt formats are the prompts themselves (real newlines, escaped once by the
+// JSON writer), and rewriting a folder leaves nothing of an earlier mix behind.
+TEST(Corpus, ManifestFormatsAreThePromptsAndRewritesLeaveNoStaleFiles) {
+  auto dir = temp_dir("rewrite");
+  auto co = small_corpus(dir, 3000);
+  co.mix = {{"func", 1}};
+  auto first = train::write_corpus(co);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ((*first)["prompt_formats"]["pot"], reason::pot_prompt("{question}"));
+  EXPECT_EQ((*first)["prompt_formats"]["cot"], reason::cot_prompt("{question}"));
+  EXPECT_EQ((*first)["prompt_formats"]["func"], "Task: {description}\nTests:\n{tests}Code:\n");
+  auto text = read_file(fs::path(co.out_dir) / "manifest.json");
+  ASSERT_TRUE(text);
+  EXPECT_NE(text->find(R"("pot": "Question: {question}\nProgram:\n")"), std::string::npos) << *text;
+  EXPECT_EQ(text->find(R"(\\n)"), std::string::npos) << "no literal backslash-n: " << *text;
+  ASSERT_TRUE(fs::exists(fs::path(co.out_dir) / "heldout-functions.jsonl"));
+  ASSERT_TRUE(fs::exists(fs::path(co.out_dir) / "heldout-functions-templates.jsonl"));
+
+  co.mix = {{"pot", 1}};
+  co.tokenizer = (fs::path(co.out_dir) / "tokenizer.gguf").string();
+  fs::copy_file(co.tokenizer, dir / "tok.gguf");
+  co.tokenizer = (dir / "tok.gguf").string();
+  auto second = train::write_corpus(co);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_FALSE((*second)["heldout"].contains("functions"));
+  std::set<std::string> files;
+  for (auto& e : fs::directory_iterator(co.out_dir)) files.insert(e.path().filename().string());
+  EXPECT_EQ(files, (std::set<std::string>{"heldout-numbers.jsonl", "heldout-templates.jsonl", "manifest.json",
+                                          "tokenizer.gguf", "train.bin"}));
+  fs::remove_all(dir);
+}
+
+TEST(Corpus, BadOptionsAreRefusedBeforeAnyWork) {
+  auto dir = temp_dir("badopts");
+  auto co = small_corpus(dir, 3000);
+  co.vocab = 10;  // below the byte alphabet: was silently raised to 259
+  auto r = train::write_corpus(co);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "--vocab must be from 259 (256 bytes and 3 control tokens) to 65535, got 10");
+  EXPECT_FALSE(fs::exists(co.out_dir)) << "nothing written";
+  co.vocab = 300;
+  co.tokenizer = (dir / "missing.gguf").string();
+  r = train::write_corpus(co);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("--tokenizer " + co.tokenizer + ": cannot open"), std::string::npos)
+      << r.error().message;
+  co.tokenizer.clear();
+  co.mix = {{"pot", std::numeric_limits<double>::infinity()}};
+  EXPECT_FALSE(train::check_corpus_options(co));
+  co.mix = {};
+  EXPECT_FALSE(train::check_corpus_options(co));
+  fs::remove_all(dir);
+}
+
+// wand-train checks its numbers with wand's rules and message form: exit 2 before any work.
+TEST(Trainer, BadNumbersAreRefused) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  struct Case {
+    std::string option, value, says;
+  };
+  const std::vector<Case> cases = {
+      {"--lr", "nan", "must be a positive number up to 10"},      {"--lr", "inf", "must be a positive number up to 10"},
+      {"--lr", "-1", "must be a positive number up to 10"},       {"--lr", "1e400", "must be a positive number up to 10"},
+      {"--steps", "0", "must be an integer from 1 to"},           {"--steps", "1e308", "must be an integer from 1 to"},
+      {"--batch", "-1", "must be an integer from 1 to 65536"},    {"--threads", "100000", "must be an integer from 0 to"},
+      {"--min-lr-ratio", "2", "must be a number from 0 to 1"},    {"--clip", "nan", "must be a positive number"},
+      {"--seed", "-1", "must be an integer from 0 to"},           {"--dim", "nan", "must be an integer from 2 to 65536"},
+      {"--wd", "-0.1", "must be a number from 0 to 10"},          {"--sample-tokens", "0", "must be an integer from 1"},
+  };
+  for (const auto& c : cases) {
+    std::string err = (fs::temp_directory_path() / ("wand_train_err_" + std::to_string(getpid()))).string();
+    std::string cmd = std::string(WAND_TRAIN_BINARY) + " --data /nonexistent --out /nonexistent " + c.option + " " +
+                      c.value + " 2> " + err;
+    int st = std::system(cmd.c_str());
+    EXPECT_EQ(WEXITSTATUS(st), 2) << cmd;
+    auto msg = read_file(err);
+    ASSERT_TRUE(msg);
+    EXPECT_NE(msg->find("wand-train: " + c.option + ": " + c.says), std::string::npos) << *msg;
+    EXPECT_NE(msg->find(", got '" + c.value + "'"), std::string::npos) << *msg;
+    fs::remove(err);
+  }
 }
 
 // wand-train on CPU: the loss goes down, and the exported GGUF's greedy continuation in the

@@ -22,7 +22,10 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "common/numbers.h"
 
 namespace {
 
@@ -212,7 +215,9 @@ int manifest_vocab(const std::string& dir) {
   auto s = ss.str();
   auto p = s.find("\"vocab\":");
   if (p == std::string::npos) die(dir + "/manifest.json: no \"vocab\" entry");
-  return std::stoi(s.substr(p + 8));
+  long v = std::strtol(s.c_str() + p + 8, nullptr, 10);
+  if (v < 2 || v > 65535) die(dir + "/manifest.json: \"vocab\" is not a vocabulary size from 2 to 65535");
+  return static_cast<int>(v);
 }
 
 std::string json_escape(const std::string& s) {
@@ -278,6 +283,8 @@ void write_curves(const std::string& path, const std::vector<std::pair<int, doub
     << "<h3>Loss (blue: train, orange: held-out tail)</h3><svg width=800 height=420 style='border:1px solid #ccc'>"
     << line(train, "#1f77b4") << line(eval, "#ff7f0e") << "<text x=5 y=20>" << maxl << "</text><text x=5 y=380>"
     << minl << "</text><text x=700 y=410>step " << maxs << "</text></svg></body>";
+  f.close();
+  if (!f) die(path + ": write failed");
 }
 
 struct Batcher {
@@ -298,23 +305,44 @@ struct Batcher {
 
 Options parse(int argc, char** argv, Config& c) {
   Options o;
-  std::map<std::string, std::function<void(const std::string&)>> set = {
-      {"--data", [&](auto& v) { o.data = v; }}, {"--out", [&](auto& v) { o.out = v; }},
-      {"--cooldown-data", [&](auto& v) { o.cooldown_data = v; }}, {"--steps", [&](auto& v) { o.steps = std::stoi(v); }},
-      {"--cooldown-steps", [&](auto& v) { o.cooldown_steps = std::stoi(v); }},
-      {"--batch", [&](auto& v) { o.batch = std::stoi(v); }}, {"--warmup", [&](auto& v) { o.warmup = std::stoi(v); }},
-      {"--log-every", [&](auto& v) { o.log_every = std::stoi(v); }},
-      {"--eval-every", [&](auto& v) { o.eval_every = std::stoi(v); }},
-      {"--save-every", [&](auto& v) { o.save_every = std::stoi(v); }},
-      {"--threads", [&](auto& v) { o.threads = std::stoi(v); }}, {"--lr", [&](auto& v) { o.lr = std::stod(v); }},
-      {"--min-lr-ratio", [&](auto& v) { o.min_lr_ratio = std::stod(v); }},
-      {"--wd", [&](auto& v) { o.wd = std::stod(v); }}, {"--clip", [&](auto& v) { o.clip = std::stod(v); }},
-      {"--seed", [&](auto& v) { o.seed = std::stoull(v); }}, {"--device", [&](auto& v) { o.device = v; }},
-      {"--dtype", [&](auto& v) { o.dtype = v; }},
-      {"--sample", [&](auto& v) { o.sample = v; }}, {"--sample-tokens", [&](auto& v) { o.sample_tokens = std::stoi(v); }},
-      {"--dim", [&](auto& v) { c.dim = std::stoi(v); }}, {"--layers", [&](auto& v) { c.layers = std::stoi(v); }},
-      {"--heads", [&](auto& v) { c.heads = std::stoi(v); }}, {"--kv-heads", [&](auto& v) { c.kv_heads = std::stoi(v); }},
-      {"--ffn", [&](auto& v) { c.ffn = std::stoi(v); }}, {"--seq", [&](auto& v) { c.seq = std::stoi(v); }},
+  // Every number is checked against its rule first (wand's one message form, common/numbers.h),
+  // so NaN, 1e400, negative or absurd values stop here with exit 2.
+  auto checked = [](const std::string& name, const std::string& v, const wand::NumberRule& rule) {
+    if (auto p = wand::number_problem(v, rule); !p.empty()) die(name + ": " + p);
+  };
+  auto integer = [&](int& field, double lo, double hi) {
+    return [&field, lo, hi, &checked](const std::string& name, const std::string& v) {
+      checked(name, v, {.lo = lo, .hi = hi, .integer = true});
+      field = std::stoi(v);
+    };
+  };
+  auto real = [&](double& field, double lo, double hi, bool lo_open) {
+    return [&field, lo, hi, lo_open, &checked](const std::string& name, const std::string& v) {
+      checked(name, v, {.lo = lo, .hi = hi, .lo_open = lo_open});
+      field = std::stod(v);
+    };
+  };
+  auto text = [](std::string& field) { return [&field](const std::string&, const std::string& v) { field = v; }; };
+  const double kBig = 1e9;
+  const double kThreads = std::max(8u, 4 * std::max(1u, std::thread::hardware_concurrency()));
+  std::map<std::string, std::function<void(const std::string&, const std::string&)>> set = {
+      {"--data", text(o.data)}, {"--out", text(o.out)}, {"--cooldown-data", text(o.cooldown_data)},
+      {"--steps", integer(o.steps, 1, kBig)}, {"--cooldown-steps", integer(o.cooldown_steps, 0, kBig)},
+      {"--batch", integer(o.batch, 1, 65536)}, {"--warmup", integer(o.warmup, 0, kBig)},
+      {"--log-every", integer(o.log_every, 1, kBig)}, {"--eval-every", integer(o.eval_every, 0, kBig)},
+      {"--save-every", integer(o.save_every, 0, kBig)}, {"--threads", integer(o.threads, 0, kThreads)},
+      {"--lr", real(o.lr, 0, 10, true)}, {"--min-lr-ratio", real(o.min_lr_ratio, 0, 1, false)},
+      {"--wd", real(o.wd, 0, 10, false)}, {"--clip", real(o.clip, 0, 1e6, true)},
+      {"--seed",
+       [&](const std::string& name, const std::string& v) {
+         checked(name, v, {.lo = 0, .hi = 1.8446744073709552e19, .integer = true});
+         o.seed = std::stoull(v);
+       }},
+      {"--device", text(o.device)}, {"--dtype", text(o.dtype)}, {"--sample", text(o.sample)},
+      {"--sample-tokens", integer(o.sample_tokens, 1, 1 << 20)},
+      {"--dim", integer(c.dim, 2, 65536)}, {"--layers", integer(c.layers, 1, 1024)},
+      {"--heads", integer(c.heads, 1, 4096)}, {"--kv-heads", integer(c.kv_heads, 1, 4096)},
+      {"--ffn", integer(c.ffn, 1, 1 << 20)}, {"--seq", integer(c.seq, 1, 1 << 20)},
   };
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -336,11 +364,7 @@ Options parse(int argc, char** argv, Config& c) {
     auto it = set.find(a);
     if (it == set.end()) die("unknown option " + a + " (see --help)");
     if (i + 1 >= argc) die(a + " needs a value");
-    try {
-      it->second(argv[++i]);
-    } catch (const std::exception&) {
-      die(a + ": bad value '" + argv[i] + "'");
-    }
+    it->second(a, argv[++i]);
   }
   if (o.data.empty() || o.out.empty()) die("--data and --out are required (see --help)");
   if (o.dtype != "fp32" && o.dtype != "bf16") die("--dtype: '" + o.dtype + "' (expected fp32 or bf16)");
@@ -363,7 +387,9 @@ int main(int argc, char** argv) {
   auto tokens = load_tokens(o.data);
   std::vector<uint16_t> cool;
   if (!o.cooldown_data.empty()) cool = load_tokens(o.cooldown_data);
-  std::filesystem::create_directories(o.out);
+  std::error_code ec;
+  std::filesystem::create_directories(o.out, ec);
+  if (ec) die(o.out + ": cannot create: " + ec.message());
 
   Llama model(c);
   model->to(dev);
@@ -394,6 +420,7 @@ int main(int argc, char** argv) {
   Batcher held{tokens, split, tokens.size(), std::mt19937_64(o.seed + 99)};
   Batcher cooldown{cool.empty() ? tokens : cool, 0, cool.empty() ? split : cool.size(), std::mt19937_64(o.seed + 7)};
   std::ofstream log(o.out + "/log.jsonl", o.resume ? std::ios::app : std::ios::trunc);
+  if (!log) die(o.out + "/log.jsonl: cannot write");
   std::vector<std::pair<int, double>> train_curve, eval_curve;
   const int total = o.steps + o.cooldown_steps;
   auto lr_at = [&](int step) {
@@ -446,6 +473,7 @@ int main(int argc, char** argv) {
       }
       line << "}";
       log << line.str() << std::endl;
+      if (!log) die(o.out + "/log.jsonl: write failed (disk full?)");
       std::cerr << line.str() << "\n";
     }
     if ((o.save_every > 0 && (step + 1) % o.save_every == 0) || step == total - 1) {
@@ -475,6 +503,8 @@ int main(int argc, char** argv) {
       ids.push_back(next);
       s << next << (i + 1 < o.sample_tokens ? " " : "\n");
     }
+    s.close();
+    if (!s) die(o.out + "/sample.txt: write failed");
   }
   std::cerr << "done: first logged loss " << first_loss << ", last " << loss_v << "; checkpoint in " << o.out << "\n";
   return 0;

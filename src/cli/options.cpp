@@ -1,0 +1,51 @@
+#include "cli/options.h"
+
+#include <algorithm>
+#include <sstream>
+#include <thread>
+
+#include "common/output.h"
+
+namespace wand::cli {
+
+CLI::Validator number(NumberRule rule) {
+  return CLI::Validator([rule](const std::string& text) { return number_problem(text, rule); }, describe(rule));
+}
+
+unsigned max_parallel() { return std::max(8u, 4 * std::max(1u, std::thread::hardware_concurrency())); }
+
+CLI::Validator parallel(bool zero_means_all_cores) {
+  NumberRule rule{.lo = zero_means_all_cores ? 0.0 : 1.0, .hi = double(max_parallel()), .integer = true};
+  return CLI::Validator(
+      [rule](const std::string& text) {
+        std::string p = number_problem(text, rule);
+        return p.empty() ? p : p + " (4 per core on this machine, at least 8)";
+      },
+      describe(rule));
+}
+
+CLI::Validator integer_list(NumberRule rule) {
+  return CLI::Validator(
+      [rule](const std::string& text) -> std::string {
+        std::istringstream in(text);
+        std::string item;
+        bool any = false;
+        while (std::getline(in, item, ',')) {
+          if (auto p = number_problem(item, rule); !p.empty()) return "each value " + p;
+          any = true;
+        }
+        return any ? "" : "must list at least one value";
+      },
+      "list of " + describe(rule));
+}
+
+CLI::Validator writable_file() {
+  return CLI::Validator(
+      [](const std::string& path) {
+        auto w = check_writable(path);
+        return w ? std::string() : w.error().message;
+      },
+      "writable");
+}
+
+}  // namespace wand::cli

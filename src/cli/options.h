@@ -1,0 +1,36 @@
+// Checks every command applies to its options before any work starts, so a bad value gets one
+// message form ("--timeout: must be a positive number of seconds up to 86400, got 'nan'") and
+// exit status 2. Validators run on the text as given, before CLI11 converts it.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "common/numbers.h"
+
+namespace wand::cli {
+
+// A number the rule accepts (common/numbers.h); NaN, infinities and 1e400 never are.
+CLI::Validator number(NumberRule rule);
+
+// Common rules. Upper bounds are generous but finite, so an absurd value is refused instead of
+// turning a limit off or exhausting the machine.
+inline constexpr NumberRule kSeconds{.lo = 0, .hi = 86400, .lo_open = true, .unit = "seconds"};
+inline constexpr NumberRule kMemoryMiB{.lo = 1, .hi = 1 << 20, .integer = true, .unit = "MiB"};
+inline constexpr NumberRule kOutputBytes{.lo = 1, .hi = 1 << 30, .integer = true, .unit = "bytes"};
+inline constexpr NumberRule kSeed{.lo = 0, .hi = 1.8446744073709552e19, .integer = true};
+inline constexpr NumberRule kProbability{.lo = 0, .hi = 1};
+
+// Parallel cells (--cells) or engine threads (--threads): at most 4 per core (at least 8).
+// More only adds start-up cost and contention (500 cells made 200 short runs 60x slower).
+unsigned max_parallel();
+CLI::Validator parallel(bool zero_means_all_cores);
+
+// A comma-separated list of integers in [lo, hi] (--k 1,10,100).
+CLI::Validator integer_list(NumberRule rule);
+
+// The path can be written (common/output.h check_writable): --out, --html, ... are checked at
+// parse time, before any work.
+CLI::Validator writable_file();
+
+}  // namespace wand::cli

@@ -1,0 +1,60 @@
+#include "common/output.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <optional>
+
+#include <fmt/core.h>
+
+namespace wand {
+
+VoidResult check_writable(const std::string& path) {
+  if (path.empty()) return Error{"an empty path"};
+  // O_CREAT|O_EXCL first tells a new file (removed again) from an existing one (left as it is).
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  bool created = fd >= 0;
+  if (!created && errno == EEXIST) fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Error{fmt::format("{}: cannot write: {}", path, std::strerror(errno))};
+  ::close(fd);
+  if (created) ::unlink(path.c_str());
+  return ok_status();
+}
+
+namespace {
+// The first failure is kept: ferror() stays set after it, but errno (EPIPE or ENOSPC) does not.
+std::mutex stdout_mu;
+std::optional<WriteError> stdout_failed;
+
+VoidResult stdout_error(int err, WriteError* failure) {
+  std::lock_guard lk(stdout_mu);
+  if (!stdout_failed) stdout_failed = WriteError{fmt::format("standard output: {}", std::strerror(err ? err : EIO)), err == EPIPE};
+  if (failure) *failure = *stdout_failed;
+  return Error{stdout_failed->message};
+}
+}  // namespace
+
+VoidResult flush_stdout(WriteError* failure) {
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) return stdout_error(errno, failure);
+  return ok_status();
+}
+
+VoidResult write_stdout(std::string_view text, WriteError* failure) {
+  errno = 0;
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size()) return stdout_error(errno, failure);
+  return flush_stdout(failure);
+}
+
+VoidResult flush_file(std::ofstream& out, const std::string& path) {
+  errno = 0;
+  out.flush();
+  if (!out) return Error{fmt::format("{}: write failed: {}", path, std::strerror(errno ? errno : EIO))};
+  return ok_status();
+}
+
+}  // namespace wand

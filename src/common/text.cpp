@@ -1,0 +1,22 @@
+#include "common/text.h"
+
+#include <fmt/core.h>
+
+namespace wand {
+
+std::string printable(std::string_view s, std::size_t max_bytes) {
+  std::string out;
+  std::string_view shown = s.substr(0, max_bytes);
+  out.reserve(shown.size());
+  for (unsigned char c : shown) {
+    // The backslash is escaped too, so "\x41" in a name cannot pass for an escaped byte.
+    if (c < 0x20 || c >= 0x7f || c == '\\')
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
+  }
+  if (s.size() > shown.size()) out += fmt::format("… ({} more bytes)", s.size() - shown.size());
+  return out;
+}
+
+}  // namespace wand

@@ -1,0 +1,15 @@
+// Quoting untrusted text (names read from a file, values given on a command line) in error
+// messages, so a corrupt input cannot put kilobytes of binary into a message or a terminal.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace wand {
+
+// `s` with every byte outside printable ASCII (controls, DEL, bytes >= 0x80) and the backslash
+// written as \xNN, clipped to at most `max_bytes` bytes of the input with "…" (and the number of
+// bytes left out) when longer. Pure: the same input always gives the same text.
+std::string printable(std::string_view s, std::size_t max_bytes = 200);
+
+}  // namespace wand
