@@ -413,6 +413,26 @@ TEST(Gguf, EmptyAndDuplicateNamesAreRejectedAsLlamaCppDoes) {
   EXPECT_NE(tempty.error().message.find("tensor 0 has an empty name"), std::string::npos) << tempty.error().message;
 }
 
+// Found by the fuzz run: a u64 array element past INT64_MAX went through a double into int64_t
+// (undefined). Integer arrays are read as integers: 64-bit values exact, too-large ones refused.
+TEST(Gguf, SixtyFourBitArrayElementsAreExactOrRefused) {
+  auto array = [](uint32_t type, std::vector<uint64_t> xs) {
+    GgufBytes g(0, 1);
+    g.str("a.ids").put<uint32_t>(9).put<uint32_t>(type).put<uint64_t>(xs.size());
+    for (uint64_t x : xs) g.put(x);
+    return g.parse();
+  };
+  auto exact = array(11, {uint64_t(INT64_MAX), uint64_t(INT64_MAX - 1)});  // i64
+  ASSERT_TRUE(exact) << exact.error().message;
+  auto& v = std::get<std::vector<int64_t>>(std::get<GgufArray>(exact->kv.at("a.ids")));
+  EXPECT_EQ(v, (std::vector<int64_t>{INT64_MAX, INT64_MAX - 1}));
+  auto too_big = array(10, {1, UINT64_MAX});  // u64
+  ASSERT_FALSE(too_big);
+  EXPECT_NE(too_big.error().message.find("array 'a.ids' holds 18446744073709551615, past the largest signed 64-bit"),
+            std::string::npos)
+      << too_big.error().message;
+}
+
 // ---- sampling and the backend ----
 
 TEST(Sampler, GreedyTakesTheFirstMaximumAndSeedsReproduce) {
