@@ -13,6 +13,8 @@
 
 namespace wand::llm {
 
+class Grammar;  // llm/grammar.h
+
 struct Message {
   std::string role;  // system, user, assistant
   std::string content;
@@ -29,6 +31,9 @@ struct GenerateOptions {
   std::vector<std::string> stop;  // generation ends before the first of these; it is not returned
   int n = 1;                      // independent samples (seeds seed, seed+1, ...)
   bool logprobs = false;          // fill Completion::logprobs (remote: when the server offers them)
+  // Constrained decoding (embedded engine only; a remote backend refuses it): every sample is a
+  // prefix of a sentence of this grammar, and ends (finish "stop") only where the grammar can.
+  std::shared_ptr<const Grammar> grammar;  // Grammar::load("pot"), ...; null = unconstrained
   // Streaming: called with each new piece of text of sample `index`; return false to stop it.
   std::function<bool(int index, std::string_view text)> on_text;
 };

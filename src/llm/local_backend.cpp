@@ -3,10 +3,12 @@
 #include <chrono>
 #include <cmath>
 #include <mutex>
+#include <optional>
 
 #include <fmt/core.h>
 
 #include "llm/backends.h"
+#include "llm/grammar.h"
 #include "llm/model.h"
 #include "llm/sampler.h"
 
@@ -76,6 +78,8 @@ class LocalBackend final : public Backend {
       Sampler sampler({opt.temperature, opt.top_k, opt.top_p, opt.min_p, opt.repeat_penalty, 64, opt.seed + i});
       StopMatcher stop(opt.stop);
       std::vector<Token> history = prompt;
+      std::optional<GrammarConstraint> grammar;
+      if (opt.grammar) grammar.emplace(opt.grammar, tok);
       c.finish_reason = "length";
       auto emit = [&](const std::string& text) {
         if (text.empty()) return true;
@@ -83,7 +87,14 @@ class LocalBackend final : public Backend {
         return !opt.on_text || opt.on_text(i, text);
       };
       while (c.completion_tokens < opt.max_tokens) {
-        Token t = sampler.sample(*logits, history);
+        Token t;
+        if (grammar) {
+          auto g = grammar->sample(sampler, *logits, history, opt.temperature <= 0.f);
+          if (!g) return g.error();
+          t = *g;
+        } else {
+          t = sampler.sample(*logits, history);
+        }
         if (tok.is_eog(t)) {
           c.finish_reason = "stop";
           break;
