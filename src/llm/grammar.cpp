@@ -466,16 +466,23 @@ bool GrammarMatcher::step(uint8_t b) {
     if (n < 0) return false;  // not the first byte of a UTF-8 character
     partial_ = b & (0x3F >> n);
     need_ = n;
+    bytes_ = n + 1;
   } else {
     if ((b & 0xC0) != 0x80) return false;
     partial_ = partial_ << 6 | (b & 0x3F);
-    if (--need_ == 0) {
-      advance(partial_);
-      return !stacks_.empty();
-    }
+    --need_;
+  }
+  // The code points these bytes can still become. Overlong forms (C1 A0 for '`'), surrogates
+  // and values past U+10FFFF are not UTF-8: a model must not smuggle a character in through them.
+  static constexpr uint32_t kLeast[] = {0, 0, 0x80, 0x800, 0x10000};
+  uint32_t lo = std::max(partial_ << (6 * need_), kLeast[bytes_]);
+  uint32_t hi = std::min((partial_ << (6 * need_)) | ((1u << (6 * need_)) - 1), 0x10FFFFu);
+  if (lo > hi || (lo >= 0xD800 && hi <= 0xDFFF)) return false;
+  if (need_ == 0) {
+    advance(partial_);
+    return !stacks_.empty();
   }
   // Mid-character: keep the stacks that allow some code point beginning with these bytes.
-  uint32_t lo = partial_ << (6 * need_), hi = lo | ((1u << (6 * need_)) - 1);
   std::erase_if(stacks_, [&](const Stack& s) {
     return s.empty() || !g_->charsets[g_->elements[s.back()].index].intersects(lo, hi);
   });
@@ -525,7 +532,7 @@ std::vector<char> GrammarConstraint::mask() const {
     std::size_t common = 0;
     while (common < p.size() && common < prev.size() && p[common] == prev[common]) ++common;
     bool dead = at.size() - 1 < prev.size() && common > at.size() - 1;  // shares the refused prefix
-    at.resize(std::min(at.size(), common + 1));
+    at.erase(at.begin() + std::min(at.size(), common + 1), at.end());
     while (!dead && at.size() - 1 < p.size()) {
       GrammarMatcher next = at.back();
       if (!next.step(static_cast<uint8_t>(p[at.size() - 1]))) break;

@@ -78,7 +78,7 @@ class GrammarMatcher {
   std::shared_ptr<const Grammar> g_;
   std::vector<Stack> stacks_;  // each top is a kChars element, or the stack is empty (complete)
   uint32_t partial_ = 0;       // a UTF-8 character begun: its bits so far and the bytes it still needs
-  int need_ = 0;
+  int need_ = 0, bytes_ = 0;  // bytes_: the length of that character
 };
 
 // Keeps the embedded engine's sampling inside a grammar, one token at a time.

@@ -41,8 +41,10 @@ std::shared_ptr<const Grammar> builtin(const std::string& name) {
 
 std::string model_path() { return std::string(WAND_MODELS_DIR) + "/wand-pot.gguf"; }
 
-std::vector<Json> heldout(int n) {
-  std::ifstream in(std::string(WAND_MODELS_DIR) + "/heldout-numbers.jsonl");
+// Held-out synthetic problems (never in the training data, and no benchmark's test set):
+// "numbers" are the training templates with new values, "templates" phrasings never seen.
+std::vector<Json> heldout(const std::string& set, int n) {
+  std::ifstream in(std::string(WAND_MODELS_DIR) + "/heldout-" + set + ".jsonl");
   std::vector<Json> out;
   for (std::string line; (int)out.size() < n && std::getline(in, line);) out.push_back(Json::parse(line));
   return out;
@@ -67,7 +69,7 @@ int unparsable(const std::vector<std::string>& programs) {
 TEST(GrammarParser, MalformedGrammarsNameFileLineColumnAndWhatWasExpected) {
   EXPECT_EQ(parse_error("root ::= \"a\" (\"b\""), "t.gbnf:1:18: expected ')' to close the group, got the end of the file");
   EXPECT_EQ(parse_error("root ::= \"abc"), "t.gbnf:1:14: expected '\"' to end the string literal, got the end of the file");
-  EXPECT_EQ(parse_error("root ::= [a-"), "t.gbnf:1:13: expected a character, got the end of the file");
+  EXPECT_EQ(parse_error("root ::= [a-"), "t.gbnf:1:13: expected ']' to end the character class, got the end of the file");
   EXPECT_EQ(parse_error("root ::= [z-a]"), "t.gbnf:1:14: expected a range whose end is not below its start, got ']'");
   EXPECT_EQ(parse_error("root ::= \"\\q\""), "t.gbnf:1:12: unknown escape (known: \\n \\r \\t \\\\ \\\" \\' \\[ \\] \\- \\/ "
                                                "\\^ \\xHH \\uHHHH \\UHHHHHHHH), got 'q'");
@@ -96,7 +98,9 @@ TEST(GrammarParser, LeftRecursionIsRefused) {
             "t.gbnf:2:1: rule 'a' is left-recursive (a -> b -> a): a rule must match a character before it can reach "
             "itself (a repetition of something that can be empty does this too)");
   // A repetition of something that can be empty loops the same way.
-  EXPECT_NE(parse_error("root ::= (\"a\"?)*").find("is left-recursive (root_2 -> root_2)"), std::string::npos);
+  EXPECT_EQ(parse_error("root ::= (\"a\"?)*"),
+            "t.gbnf:1:17: rule 'root_3' is left-recursive (root_3 -> root_3): a rule must match a character before it "
+            "can reach itself (a repetition of something that can be empty does this too)");
   // Right recursion is fine.
   EXPECT_EQ(parse_error("root ::= \"(\" root \")\" | \"x\""), "(parsed)");
 }
@@ -273,7 +277,8 @@ TEST(ConstrainedDecoding, ShippedModelSamplesAllParseUnderPotAndSomeFailWithout)
   auto pot = builtin("pot");
   std::vector<std::string> free, constrained;
   int fitting = 0;
-  for (auto& q : heldout(50)) {
+  // Unseen phrasings: where the small model strays (8% of 200 samples fail to parse unconstrained).
+  for (auto& q : heldout("templates", 50)) {
     GenerateOptions o;
     o.max_tokens = 200;
     o.temperature = 1.0f;
@@ -303,7 +308,7 @@ TEST(ConstrainedDecoding, GreedyOutputIsUnchangedWhenItAlreadyFitsTheGrammar) {
   ASSERT_TRUE(backend) << backend.error().message;
   auto pot = builtin("pot");
   int fitting = 0;
-  for (auto& q : heldout(20)) {
+  for (auto& q : heldout("numbers", 20)) {
     GenerateOptions o;
     o.max_tokens = 200;
     std::string prompt = "Question: " + q["question"].get<std::string>() + "\nProgram:\n";
