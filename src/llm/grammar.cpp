@@ -412,12 +412,13 @@ Result<std::shared_ptr<const Grammar>> Grammar::load(const std::string& name_or_
 // ---- the matcher ----
 
 GrammarMatcher::GrammarMatcher(std::shared_ptr<const Grammar> grammar) : g_(std::move(grammar)) {
+  auto& stacks = state_.stacks;
   for (uint32_t start : g_->rules[g_->root]) {
     Stack s{start};
-    expand(s, stacks_);
+    expand(s, stacks);
   }
-  std::sort(stacks_.begin(), stacks_.end());
-  stacks_.erase(std::unique(stacks_.begin(), stacks_.end()), stacks_.end());
+  std::sort(stacks.begin(), stacks.end());
+  stacks.erase(std::unique(stacks.begin(), stacks.end()), stacks.end());
 }
 
 // Replaces the stack by the stacks whose top is a character to match (or which are empty:
@@ -443,9 +444,11 @@ void GrammarMatcher::expand(Stack& stack, std::vector<Stack>& out) const {
   out.push_back(std::move(stack));
 }
 
-void GrammarMatcher::advance(uint32_t cp) {
-  std::vector<Stack> next;
-  for (auto& s : stacks_) {
+void GrammarMatcher::advance(const State& in, uint32_t cp, State& out) const {
+  std::vector<Stack>& next = out.stacks;
+  next.clear();
+  out.need = 0;
+  for (auto& s : in.stacks) {
     if (s.empty() || !g_->charsets[g_->elements[s.back()].index].intersects(cp, cp)) continue;
     Stack t = s;
     ++t.back();
@@ -453,71 +456,70 @@ void GrammarMatcher::advance(uint32_t cp) {
   }
   std::sort(next.begin(), next.end());
   next.erase(std::unique(next.begin(), next.end()), next.end());
-  stacks_ = std::move(next);
 }
 
-bool GrammarMatcher::step(uint8_t b) {
-  if (need_ == 0) {
-    if (b < 0x80) {
-      advance(b);
-      return !stacks_.empty();
-    }
+bool GrammarMatcher::step(const State& in, uint8_t b, State& out) const {
+  if (in.need == 0 && b < 0x80) {
+    advance(in, b, out);
+    return !out.stacks.empty();
+  }
+  uint32_t partial;
+  int need, bytes;
+  if (in.need == 0) {
     int n = (b >> 5) == 6 ? 1 : (b >> 4) == 14 ? 2 : (b >> 3) == 30 ? 3 : -1;
     if (n < 0) return false;  // not the first byte of a UTF-8 character
-    partial_ = b & (0x3F >> n);
-    need_ = n;
-    bytes_ = n + 1;
+    partial = b & (0x3F >> n), need = n, bytes = n + 1;
   } else {
     if ((b & 0xC0) != 0x80) return false;
-    partial_ = partial_ << 6 | (b & 0x3F);
-    --need_;
+    partial = in.partial << 6 | (b & 0x3F), need = in.need - 1, bytes = in.bytes;
   }
   // The code points these bytes can still become. Overlong forms (C1 A0 for '`'), surrogates
   // and values past U+10FFFF are not UTF-8: a model must not smuggle a character in through them.
   static constexpr uint32_t kLeast[] = {0, 0, 0x80, 0x800, 0x10000};
-  uint32_t lo = std::max(partial_ << (6 * need_), kLeast[bytes_]);
-  uint32_t hi = std::min((partial_ << (6 * need_)) | ((1u << (6 * need_)) - 1), 0x10FFFFu);
+  uint32_t lo = std::max(partial << (6 * need), kLeast[bytes]);
+  uint32_t hi = std::min((partial << (6 * need)) | ((1u << (6 * need)) - 1), 0x10FFFFu);
   if (lo > hi || (lo >= 0xD800 && hi <= 0xDFFF)) return false;
-  if (need_ == 0) {
-    advance(partial_);
-    return !stacks_.empty();
+  if (need == 0) {
+    advance(in, partial, out);
+    return !out.stacks.empty();
   }
   // Mid-character: keep the stacks that allow some code point beginning with these bytes.
-  std::erase_if(stacks_, [&](const Stack& s) {
-    return s.empty() || !g_->charsets[g_->elements[s.back()].index].intersects(lo, hi);
-  });
-  return !stacks_.empty();
+  out.stacks.clear();
+  for (auto& s : in.stacks)
+    if (!s.empty() && g_->charsets[g_->elements[s.back()].index].intersects(lo, hi)) out.stacks.push_back(s);
+  out.partial = partial, out.need = need, out.bytes = bytes;
+  return !out.stacks.empty();
 }
 
 bool GrammarMatcher::accept(std::string_view bytes) {
-  GrammarMatcher next = *this;
-  for (char c : bytes)
-    if (!next.step(static_cast<uint8_t>(c))) return false;
-  *this = std::move(next);
+  State cur = state_, next;
+  for (char c : bytes) {
+    if (!step(cur, static_cast<uint8_t>(c), next)) return false;
+    std::swap(cur, next);
+  }
+  state_ = std::move(cur);
   return true;
 }
 
 bool GrammarMatcher::allows(std::string_view bytes) const { return GrammarMatcher(*this).accept(bytes); }
 
 bool GrammarMatcher::can_end() const {
-  return need_ == 0 && std::any_of(stacks_.begin(), stacks_.end(), [](const Stack& s) { return s.empty(); });
+  return state_.need == 0 &&
+         std::any_of(state_.stacks.begin(), state_.stacks.end(), [](const Stack& s) { return s.empty(); });
 }
 
 // ---- the token constraint ----
 
 GrammarConstraint::GrammarConstraint(std::shared_ptr<const Grammar> grammar, const Tokenizer& tok)
-    : m_(std::move(grammar)), tok_(tok) {
+    : m_(std::move(grammar)), tok_(tok), pieces_(tok.size()) {
   for (Token t = 0; t < static_cast<Token>(tok.size()); ++t)
-    if (!tok.is_eog(t) && !tok.piece(t).empty()) by_piece_.push_back(t);
-  std::vector<std::string> pieces(tok.size());
-  for (Token t : by_piece_) pieces[t] = tok.piece(t);
-  std::sort(by_piece_.begin(), by_piece_.end(), [&](Token a, Token b) { return pieces[a] < pieces[b]; });
+    if (!tok.is_eog(t) && !(pieces_[t] = tok.piece(t)).empty()) by_piece_.push_back(t);
+  std::sort(by_piece_.begin(), by_piece_.end(), [&](Token a, Token b) { return pieces_[a] < pieces_[b]; });
 }
 
 bool GrammarConstraint::allowed(Token t) const {
   if (tok_.is_eog(t)) return m_.can_end();
-  std::string p = tok_.piece(t);
-  return !p.empty() && m_.allows(p);
+  return t >= 0 && std::size_t(t) < pieces_.size() && !pieces_[t].empty() && m_.allows(pieces_[t]);
 }
 
 std::vector<char> GrammarConstraint::mask() const {
@@ -525,21 +527,21 @@ std::vector<char> GrammarConstraint::mask() const {
   // Walk the tokens in byte order, keeping the matcher after each prefix of the current one
   // (at[d] has read d bytes), so a prefix shared with the previous token is read once and a
   // prefix the grammar refuses rules out every token that begins with it.
-  std::vector<GrammarMatcher> at{m_};
-  std::string prev;
+  std::vector<GrammarMatcher::State> at{m_.state_};
+  std::string_view prev;
   for (Token t : by_piece_) {
-    std::string p = tok_.piece(t);
+    std::string_view p = pieces_[t];
     std::size_t common = 0;
     while (common < p.size() && common < prev.size() && p[common] == prev[common]) ++common;
     bool dead = at.size() - 1 < prev.size() && common > at.size() - 1;  // shares the refused prefix
     at.erase(at.begin() + std::min(at.size(), common + 1), at.end());
     while (!dead && at.size() - 1 < p.size()) {
-      GrammarMatcher next = at.back();
-      if (!next.step(static_cast<uint8_t>(p[at.size() - 1]))) break;
+      GrammarMatcher::State next;
+      if (!m_.step(at.back(), static_cast<uint8_t>(p[at.size() - 1]), next)) break;
       at.push_back(std::move(next));
     }
     ok[t] = !dead && at.size() - 1 == p.size();
-    prev = std::move(p);
+    prev = p;
   }
   if (m_.can_end())
     for (Token t = 0; t < static_cast<Token>(tok_.size()); ++t)
@@ -570,7 +572,7 @@ Result<Token> GrammarConstraint::sample(Sampler& sampler, std::span<const float>
       if (!ok[k]) l[k] = kBanned;
     t = sampler.sample(l, history);
   }
-  if (!tok_.is_eog(t)) m_.accept(tok_.piece(t));
+  if (!tok_.is_eog(t)) m_.accept(pieces_[t]);
   return t;
 }
 

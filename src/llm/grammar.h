@@ -71,14 +71,18 @@ class GrammarMatcher {
  private:
   friend class GrammarConstraint;
   using Stack = std::vector<uint32_t>;  // positions in Grammar::elements; the top is back()
-  bool step(uint8_t byte);
-  void advance(uint32_t cp);
+  struct State {
+    std::vector<Stack> stacks;  // each top is a kChars element, or the stack is empty (complete)
+    uint32_t partial = 0;       // a UTF-8 character begun: its bits so far,
+    int need = 0, bytes = 0;    // the bytes it still needs, and its length
+  };
+  // The state after one more byte, into `out` (which need not be empty); false when refused.
+  bool step(const State& in, uint8_t byte, State& out) const;
+  void advance(const State& in, uint32_t cp, State& out) const;
   void expand(Stack& stack, std::vector<Stack>& out) const;
 
   std::shared_ptr<const Grammar> g_;
-  std::vector<Stack> stacks_;  // each top is a kChars element, or the stack is empty (complete)
-  uint32_t partial_ = 0;       // a UTF-8 character begun: its bits so far and the bytes it still needs
-  int need_ = 0, bytes_ = 0;  // bytes_: the length of that character
+  State state_;
 };
 
 // Keeps the embedded engine's sampling inside a grammar, one token at a time.
@@ -102,7 +106,8 @@ class GrammarConstraint {
   bool allowed(Token t) const;
   GrammarMatcher m_;
   const Tokenizer& tok_;
-  std::vector<Token> by_piece_;  // token ids sorted by their bytes, so shared prefixes are matched once
+  std::vector<std::string> pieces_;  // per token: its bytes ("" for control tokens)
+  std::vector<Token> by_piece_;      // token ids sorted by their bytes, so shared prefixes are matched once
 };
 
 }  // namespace wand::llm
