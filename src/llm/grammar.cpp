@@ -511,18 +511,28 @@ bool GrammarMatcher::can_end() const {
 // ---- the token constraint ----
 
 GrammarConstraint::GrammarConstraint(std::shared_ptr<const Grammar> grammar, const Tokenizer& tok)
-    : m_(std::move(grammar)), tok_(tok), pieces_(tok.size()) {
+    : m_(std::move(grammar)), start_(m_), tok_(tok), pieces_(tok.size()) {
   for (Token t = 0; t < static_cast<Token>(tok.size()); ++t)
     if (!tok.is_eog(t) && !(pieces_[t] = tok.piece(t)).empty()) by_piece_.push_back(t);
   std::sort(by_piece_.begin(), by_piece_.end(), [&](Token a, Token b) { return pieces_[a] < pieces_[b]; });
 }
 
-bool GrammarConstraint::allowed(Token t) const {
-  if (tok_.is_eog(t)) return m_.can_end();
-  return t >= 0 && std::size_t(t) < pieces_.size() && !pieces_[t].empty() && m_.allows(pieces_[t]);
+void GrammarConstraint::restart() { m_ = start_; }
+
+const std::vector<char>& GrammarConstraint::mask() {
+  const auto& st = m_.state_;
+  std::vector<uint32_t> key{st.partial, uint32_t(st.need), uint32_t(st.bytes)};
+  for (auto& s : st.stacks) {
+    key.push_back(static_cast<uint32_t>(s.size()));
+    key.insert(key.end(), s.begin(), s.end());
+  }
+  auto it = masks_.find(key);
+  if (it != masks_.end()) return it->second;
+  if (masks_.size() >= 256) masks_.clear();
+  return masks_.emplace(std::move(key), compute_mask()).first->second;
 }
 
-std::vector<char> GrammarConstraint::mask() const {
+std::vector<char> GrammarConstraint::compute_mask() const {
   std::vector<char> ok(tok_.size(), 0);
   // Walk the tokens in byte order, keeping the matcher after each prefix of the current one
   // (at[d] has read d bytes), so a prefix shared with the previous token is read once and a
@@ -553,25 +563,21 @@ Result<Token> GrammarConstraint::sample(Sampler& sampler, std::span<const float>
                                         bool greedy) {
   std::vector<float> l(logits.begin(), logits.end());
   constexpr float kBanned = -std::numeric_limits<float>::infinity();
-  Token t = -1;
   for (int tries = 0; greedy && tries < 16; ++tries) {
     Token c = sampler.sample(l, history);
     if (l[c] == kBanned) break;  // everything is banned
-    if (allowed(c)) {
-      t = c;
-      break;
-    }
+    // accept() consumes the token only when the grammar allows it.
+    if (tok_.is_eog(c) ? m_.can_end() : std::size_t(c) < pieces_.size() && !pieces_[c].empty() && m_.accept(pieces_[c]))
+      return c;
     l[c] = kBanned;
   }
-  if (t < 0) {
-    auto ok = mask();
-    if (std::find(ok.begin(), ok.end(), 1) == ok.end())
-      return Error{fmt::format("grammar {}: no token of the model's vocabulary can continue the text here",
-                               m_.g_->source())};
-    for (std::size_t k = 0; k < l.size() && k < ok.size(); ++k)
-      if (!ok[k]) l[k] = kBanned;
-    t = sampler.sample(l, history);
-  }
+  const auto& ok = mask();
+  if (std::find(ok.begin(), ok.end(), 1) == ok.end())
+    return Error{fmt::format("grammar {}: no token of the model's vocabulary can continue the text here",
+                             m_.g_->source())};
+  for (std::size_t k = 0; k < l.size() && k < ok.size(); ++k)
+    if (!ok[k]) l[k] = kBanned;
+  Token t = sampler.sample(l, history);
   if (!tok_.is_eog(t)) m_.accept(pieces_[t]);
   return t;
 }

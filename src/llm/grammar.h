@@ -9,6 +9,7 @@
 // start rule. Terminals are Unicode code points; the matcher takes bytes and decodes UTF-8.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -98,13 +99,17 @@ class GrammarConstraint {
   // Picks and consumes the next token. An error when the grammar allows no token of the
   // vocabulary (it needs a character no token spells).
   Result<Token> sample(Sampler& sampler, std::span<const float> logits, std::span<const Token> history, bool greedy);
-  // Tokens allowed now: 1 or 0 per vocabulary entry.
-  std::vector<char> mask() const;
+  // Tokens allowed now: 1 or 0 per vocabulary entry. Remembered per matcher state (a program's
+  // lines come back to the same states), up to 256 states.
+  const std::vector<char>& mask();
+  // Back to the grammar's start, for the next sample (the remembered masks stay valid).
+  void restart();
   const GrammarMatcher& matcher() const { return m_; }
 
  private:
-  bool allowed(Token t) const;
-  GrammarMatcher m_;
+  std::vector<char> compute_mask() const;
+  GrammarMatcher m_, start_;
+  std::map<std::vector<uint32_t>, std::vector<char>> masks_;
   const Tokenizer& tok_;
   std::vector<std::string> pieces_;  // per token: its bytes ("" for control tokens)
   std::vector<Token> by_piece_;      // token ids sorted by their bytes, so shared prefixes are matched once

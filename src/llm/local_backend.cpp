@@ -62,6 +62,8 @@ class LocalBackend final : public Backend {
       return Error{fmt::format("the prompt has {} tokens; the context holds {}", prompt.size(), ctx_.capacity())};
     const Tokenizer& tok = model_->tokenizer();
     std::vector<Completion> out;
+    std::optional<GrammarConstraint> grammar;
+    if (opt.grammar) grammar.emplace(opt.grammar, tok);
     for (int i = 0; i < std::max(1, opt.n); ++i) {
       Completion c;
       c.prompt_tokens = static_cast<int>(prompt.size());
@@ -78,8 +80,7 @@ class LocalBackend final : public Backend {
       Sampler sampler({opt.temperature, opt.top_k, opt.top_p, opt.min_p, opt.repeat_penalty, 64, opt.seed + i});
       StopMatcher stop(opt.stop);
       std::vector<Token> history = prompt;
-      std::optional<GrammarConstraint> grammar;
-      if (opt.grammar) grammar.emplace(opt.grammar, tok);
+      if (grammar) grammar->restart();
       c.finish_reason = "length";
       auto emit = [&](const std::string& text) {
         if (text.empty()) return true;
