@@ -2,37 +2,17 @@
 // Python's parser refuses, with and without `--constrain pot`, and what the constraint costs in
 // decoding speed (tokens/s, as a ratio to unconstrained decoding measured in the same run).
 // Questions are the held-out synthetic sets (models/heldout-*.jsonl), never a benchmark's test set.
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 
 #include <fmt/core.h>
 
 #include "common/json.h"
 #include "llm/grammar.h"
 #include "llm/llm.h"
+#include "python_syntax.h"
 
 using namespace wand;
-
-namespace {
-
-// How many programs python3's ast.parse refuses.
-int unparsable(const std::vector<std::string>& programs) {
-  auto file = std::filesystem::temp_directory_path() / fmt::format("wand_constrain_bench_{}.json", ::getpid());
-  std::ofstream(file) << Json(programs).dump();
-  std::string cmd = "python3 -c 'import ast, json, sys\nbad = 0\nfor p in json.load(open(sys.argv[1])):\n"
-                    "    try: ast.parse(p)\n    except SyntaxError: bad += 1\nprint(bad)' " + file.string();
-  FILE* p = popen(cmd.c_str(), "r");
-  int bad = -1;
-  if (p && std::fscanf(p, "%d", &bad) != 1) bad = -1;
-  if (p) pclose(p);
-  std::filesystem::remove(file);
-  return bad;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   std::string models = WAND_MODELS_DIR, set = "templates";
@@ -91,7 +71,7 @@ int main(int argc, char** argv) {
       }
       double tps = tokens * 1000 / ms;
       if (!constrained) base_tps = tps;
-      int bad = unparsable(programs);
+      int bad = test::count_unparsable(programs);
       fmt::print("{:<10} {:<12} {:>9} {:>7} ({:>5.1f}%) {:>9.0f} {:>7.2f}x\n",
                  temperature > 0 ? "T=1.0" : "greedy", constrained ? "pot" : "none", programs.size(), bad,
                  100.0 * bad / programs.size(), tps, tps / base_tps);

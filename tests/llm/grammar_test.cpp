@@ -10,6 +10,7 @@
 #include "llm/grammar.h"
 #include "llm/llm.h"
 #include "llm/model.h"
+#include "python_syntax.h"
 
 using namespace wand;
 using namespace wand::llm;
@@ -50,19 +51,6 @@ std::vector<Json> heldout(const std::string& set, int n) {
   return out;
 }
 
-// How many of the programs Python's parser refuses (python3 -c with ast.parse).
-int unparsable(const std::vector<std::string>& programs) {
-  auto file = std::filesystem::temp_directory_path() / ("wand_grammar_" + std::to_string(::getpid()) + ".json");
-  std::ofstream(file) << Json(programs).dump();
-  std::string cmd = "python3 -c 'import ast, json, sys\nbad = 0\nfor p in json.load(open(sys.argv[1])):\n"
-                    "    try: ast.parse(p)\n    except SyntaxError: bad += 1\nprint(bad)' " + file.string();
-  FILE* p = popen(cmd.c_str(), "r");
-  int bad = -1;
-  if (p && std::fscanf(p, "%d", &bad) != 1) bad = -1;
-  if (p) pclose(p);
-  std::filesystem::remove(file);
-  return bad;
-}
 
 }  // namespace
 
@@ -296,7 +284,7 @@ TEST(ConstrainedDecoding, ShippedModelSamplesAllParseUnderPotAndSomeFailWithout)
     fitting += matches(pot, (*b)[0].text);
   }
   EXPECT_EQ(fitting, 50);
-  int bad_free = unparsable(free), bad_constrained = unparsable(constrained);
+  int bad_free = test::count_unparsable(free), bad_constrained = test::count_unparsable(constrained);
   std::printf("programs that fail to parse at temperature 1.0: unconstrained %d/50, --constrain pot %d/50\n", bad_free,
               bad_constrained);
   EXPECT_EQ(bad_constrained, 0);
