@@ -34,7 +34,8 @@ bool Grammar::CharSet::intersects(uint32_t lo, uint32_t hi) const {
 
 namespace {
 
-constexpr int kMaxRepeat = 10000;  // {m,n} bounds; each copy is a rule, so absurd ones are refused
+constexpr int kMaxRepeat = 2000;  // {m,n} bounds; each copy is a rule, so absurd ones are refused
+constexpr int kMaxNesting = 200;  // ( ) groups within groups: the parser recurses on them
 
 struct Sym {
   bool rule = false;
@@ -241,9 +242,11 @@ class Parser {
         ++i_;
         seq.push_back({false, charset({{}, true})});
       } else if (c == '(') {
+        if (++depth_ > kMaxNesting) fail(fmt::format("expected groups nested at most {} deep", kMaxNesting));
         ++i_;
         skip(true);
         auto alts = alternatives(rule, true);
+        --depth_;
         skip(true);
         if (i_ >= s_.size() || s_[i_] != ')') fail("expected ')' to close the group");
         ++i_;
@@ -377,7 +380,7 @@ class Parser {
   std::string_view s_;
   std::string source_;
   std::size_t i_ = 0;
-  int generated_ = 0;
+  int generated_ = 0, depth_ = 0;
   std::map<std::string, uint32_t> ids_;
   std::vector<std::string> names_;
   std::vector<bool> defined_;

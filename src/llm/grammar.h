@@ -3,7 +3,7 @@
 // bytes, and a token constraint that keeps the embedded engine's sampler inside the grammar.
 //
 // GBNF accepted here: `name ::= alternatives` rules (names of letters, digits, '-', '_'), `|`,
-// sequences, `( )` groups, `*` `+` `?` `{m}` `{m,}` `{m,n}`, "literals" and [classes] / [^negated]
+// sequences, `( )` groups, `*` `+` `?` `{m}` `{m,}` `{m,n}` (bounds up to 2000), "literals" and [classes] / [^negated]
 // with ranges, `.` (any code point), `#` comments, and the escapes \n \r \t \\ \" \' \[ \] \- \/
 // \xHH \uHHHH \UHHHHHHHH. A newline ends a rule except inside a group or after `|`. `root` is the
 // start rule. Terminals are Unicode code points; the matcher takes bytes and decodes UTF-8.

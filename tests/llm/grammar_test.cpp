@@ -64,7 +64,8 @@ TEST(GrammarParser, MalformedGrammarsNameFileLineColumnAndWhatWasExpected) {
   EXPECT_EQ(parse_error("root ::= \"\\x4\""), "t.gbnf:1:14: expected 2 hex digits, got '\"'");
   EXPECT_EQ(parse_error("root = \"a\""), "t.gbnf:1:6: expected '::=' after rule name 'root', got '='");
   EXPECT_EQ(parse_error("root ::= \"a\"{3,2}"), "t.gbnf:1:18: expected a maximum not below the minimum 3, got the end of the file");
-  EXPECT_EQ(parse_error("root ::= \"a\"{1,20000}"), "t.gbnf:1:21: expected a repetition bound up to 10000, got '}'");
+  EXPECT_EQ(parse_error("root ::= \"a\"{1,20000}"), "t.gbnf:1:21: expected a repetition bound up to 2000, got '}'");
+  EXPECT_EQ(parse_error("root ::= " + std::string(300, '(')), "t.gbnf:1:210: expected groups nested at most 200 deep, got '('");
   EXPECT_EQ(parse_error("root ::= * \"a\""), "t.gbnf:1:10: expected an item before the repetition operator, got '*'");
   EXPECT_EQ(parse_error("root ::= \"a\"**"), "t.gbnf:1:14: expected one repetition operator per item (group it: (x*)?), got '*'");
   EXPECT_EQ(parse_error("root ::= \"a\" )"), "t.gbnf:1:14: expected the end of the line, got ')'");
@@ -332,4 +333,5 @@ TEST(ConstrainedDecoding, PythonBlockForcesTheFenceAndRemoteBackendsRefuseGramma
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().message,
             "openai:http://127.0.0.1:9/v1/m: a decoding grammar needs the embedded engine (local:PATH.gguf)");
+  EXPECT_EQ(refused.error().code, kInvalidRequest);
 }
