@@ -2,10 +2,10 @@
 // Python's parser refuses, with and without `--constrain pot`, and what the constraint costs in
 // decoding speed (tokens/s, as a ratio to unconstrained decoding measured in the same run).
 // Questions are the held-out synthetic sets (models/heldout-*.jsonl), never a benchmark's test set.
+#include <fmt/core.h>
+
 #include <fstream>
 #include <string>
-
-#include <fmt/core.h>
 
 #include "common/json.h"
 #include "llm/grammar.h"
@@ -19,12 +19,17 @@ int main(int argc, char** argv) {
   int questions = 40, per = 5;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--quick") questions = 8, per = 2;
-    else if (a == "--set" && i + 1 < argc) set = argv[++i];
-    else if (a == "--questions" && i + 1 < argc) questions = std::atoi(argv[++i]);
-    else if (a == "--per-question" && i + 1 < argc) per = std::atoi(argv[++i]);
+    if (a == "--quick")
+      questions = 8, per = 2;
+    else if (a == "--set" && i + 1 < argc)
+      set = argv[++i];
+    else if (a == "--questions" && i + 1 < argc)
+      questions = std::atoi(argv[++i]);
+    else if (a == "--per-question" && i + 1 < argc)
+      per = std::atoi(argv[++i]);
     else {
-      fmt::print(stderr, "usage: constrain_bench [--quick] [--set templates|numbers] [--questions N] [--per-question K]\n");
+      fmt::print(stderr,
+                 "usage: constrain_bench [--quick] [--set templates|numbers] [--questions N] [--per-question K]\n");
       return 2;
     }
   }
@@ -72,9 +77,9 @@ int main(int argc, char** argv) {
       double tps = tokens * 1000 / ms;
       if (!constrained) base_tps = tps;
       int bad = test::count_unparsable(programs);
-      fmt::print("{:<10} {:<12} {:>9} {:>7} ({:>5.1f}%) {:>9.0f} {:>7.2f}x\n",
-                 temperature > 0 ? "T=1.0" : "greedy", constrained ? "pot" : "none", programs.size(), bad,
-                 100.0 * bad / programs.size(), tps, tps / base_tps);
+      fmt::print("{:<10} {:<12} {:>9} {:>7} ({:>5.1f}%) {:>9.0f} {:>7.2f}x\n", temperature > 0 ? "T=1.0" : "greedy",
+                 constrained ? "pot" : "none", programs.size(), bad, 100.0 * bad / programs.size(), tps,
+                 tps / base_tps);
     }
   }
 }

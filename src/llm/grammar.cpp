@@ -92,8 +92,10 @@ class Parser {
   std::pair<int, int> where(std::size_t at) const {
     int line = 1, col = 1;
     for (std::size_t k = 0; k < at && k < s_.size(); ++k) {
-      if (s_[k] == '\n') ++line, col = 1;
-      else ++col;
+      if (s_[k] == '\n')
+        ++line, col = 1;
+      else
+        ++col;
     }
     return {line, col};
   }
@@ -102,9 +104,12 @@ class Parser {
   void skip(bool newlines) {
     while (i_ < s_.size()) {
       char c = s_[i_];
-      if (c == ' ' || c == '\t' || c == '\r' || (newlines && c == '\n')) ++i_;
-      else if (c == '#') while (i_ < s_.size() && s_[i_] != '\n') ++i_;
-      else break;
+      if (c == ' ' || c == '\t' || c == '\r' || (newlines && c == '\n'))
+        ++i_;
+      else if (c == '#')
+        while (i_ < s_.size() && s_[i_] != '\n') ++i_;
+      else
+        break;
     }
   }
 
@@ -139,7 +144,8 @@ class Parser {
     for (auto r : cs.ranges)
       if (!merged.empty() && uint64_t(r.first) <= uint64_t(merged.back().second) + 1)
         merged.back().second = std::max(merged.back().second, r.second);
-      else merged.push_back(r);
+      else
+        merged.push_back(r);
     cs.ranges = std::move(merged);
     sets_.push_back(std::move(cs));
     return static_cast<uint32_t>(sets_.size() - 1);
@@ -164,14 +170,30 @@ class Parser {
       char e = s_[i_ + 1];
       i_ += 2;
       switch (e) {
-        case 'n': return '\n';
-        case 'r': return '\r';
-        case 't': return '\t';
-        case '\\': case '"': case '\'': case '[': case ']': case '-': case '/': case '^': return static_cast<uint8_t>(e);
-        case 'x': return hex(2);
-        case 'u': return hex(4);
-        case 'U': return hex(8);
-        default: i_ -= 1; fail("unknown escape (known: \\n \\r \\t \\\\ \\\" \\' \\[ \\] \\- \\/ \\^ \\xHH \\uHHHH \\UHHHHHHHH)");
+        case 'n':
+          return '\n';
+        case 'r':
+          return '\r';
+        case 't':
+          return '\t';
+        case '\\':
+        case '"':
+        case '\'':
+        case '[':
+        case ']':
+        case '-':
+        case '/':
+        case '^':
+          return static_cast<uint8_t>(e);
+        case 'x':
+          return hex(2);
+        case 'u':
+          return hex(4);
+        case 'U':
+          return hex(8);
+        default:
+          i_ -= 1;
+          fail("unknown escape (known: \\n \\r \\t \\\\ \\\" \\' \\[ \\] \\- \\/ \\^ \\xHH \\uHHHH \\UHHHHHHHH)");
       }
     }
     // A UTF-8 character of the grammar file itself.
@@ -200,7 +222,8 @@ class Parser {
   int read_int() {
     std::size_t b = i_;
     long v = 0;
-    while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_])) && v <= kMaxRepeat) v = v * 10 + (s_[i_++] - '0');
+    while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_])) && v <= kMaxRepeat)
+      v = v * 10 + (s_[i_++] - '0');
     if (i_ == b) fail("expected a number");
     if (v > kMaxRepeat) fail(fmt::format("expected a repetition bound up to {}", kMaxRepeat));
     return static_cast<int>(v);
@@ -274,9 +297,12 @@ class Parser {
     if (i_ >= s_.size()) return;
     char c = s_[i_];
     int lo, hi;  // hi < 0: no maximum
-    if (c == '*') lo = 0, hi = -1, ++i_;
-    else if (c == '+') lo = 1, hi = -1, ++i_;
-    else if (c == '?') lo = 0, hi = 1, ++i_;
+    if (c == '*')
+      lo = 0, hi = -1, ++i_;
+    else if (c == '+')
+      lo = 1, hi = -1, ++i_;
+    else if (c == '?')
+      lo = 0, hi = 1, ++i_;
     else if (c == '{') {
       ++i_;
       skip(false);
@@ -350,9 +376,10 @@ class Parser {
           auto from = std::find(path.begin(), path.end(), s);
           for (auto it = from; it != path.end(); ++it) cycle += names_[*it] + " -> ";
           cycle += names_[s];
-          throw Error{fmt::format("{}:{}:{}: rule '{}' is left-recursive ({}): a rule must match a character before "
-                                  "it can reach itself (a repetition of something that can be empty does this too)",
-                                  source_, loc_[s].first, loc_[s].second, names_[s], cycle)};
+          throw Error{
+              fmt::format("{}:{}:{}: rule '{}' is left-recursive ({}): a rule must match a character before "
+                          "it can reach itself (a repetition of something that can be empty does this too)",
+                          source_, loc_[s].first, loc_[s].second, names_[s], cycle)};
         }
         if (state[s] == 0) visit(s);
       }
@@ -405,8 +432,8 @@ Result<std::shared_ptr<const Grammar>> Grammar::load(const std::string& name_or_
   if (name_or_path == "python-block") return parse(wand_embedded_grammar_python_block, "grammars/python_block.gbnf");
   std::ifstream in(name_or_path, std::ios::binary);
   if (!in)
-    return Error{fmt::format("grammar '{}' is neither a built-in one (python-block, pot) nor a readable file",
-                             name_or_path)};
+    return Error{
+        fmt::format("grammar '{}' is neither a built-in one (python-block, pot) nor a readable file", name_or_path)};
   std::stringstream text;
   text << in.rdbuf();
   return parse(text.str(), name_or_path);
@@ -576,8 +603,8 @@ Result<Token> GrammarConstraint::sample(Sampler& sampler, std::span<const float>
   }
   const auto& ok = mask();
   if (std::find(ok.begin(), ok.end(), 1) == ok.end())
-    return Error{fmt::format("grammar {}: no token of the model's vocabulary can continue the text here",
-                             m_.g_->source())};
+    return Error{
+        fmt::format("grammar {}: no token of the model's vocabulary can continue the text here", m_.g_->source())};
   for (std::size_t k = 0; k < l.size() && k < ok.size(); ++k)
     if (!ok[k]) l[k] = kBanned;
   Token t = sampler.sample(l, history);

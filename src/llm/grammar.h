@@ -3,10 +3,11 @@
 // bytes, and a token constraint that keeps the embedded engine's sampler inside the grammar.
 //
 // GBNF accepted here: `name ::= alternatives` rules (names of letters, digits, '-', '_'), `|`,
-// sequences, `( )` groups, `*` `+` `?` `{m}` `{m,}` `{m,n}` (bounds up to 2000), "literals" and [classes] / [^negated]
-// with ranges, `.` (any code point), `#` comments, and the escapes \n \r \t \\ \" \' \[ \] \- \/
-// \xHH \uHHHH \UHHHHHHHH. A newline ends a rule except inside a group or after `|`. `root` is the
-// start rule. Terminals are Unicode code points; the matcher takes bytes and decodes UTF-8.
+// sequences, `( )` groups (nested up to 200 deep), `*` `+` `?` `{m}` `{m,}` `{m,n}` (bounds up
+// to 2000), "literals" and [classes] / [^negated] with ranges, `.` (any code point), `#` comments,
+// and the escapes \n \r \t \\ \" \' \[ \] \- \/ \^ \xHH \uHHHH \UHHHHHHHH. A newline ends a rule
+// except inside a group or after `|`. `root` is the start rule. Terminals are Unicode code
+// points; the matcher takes bytes and decodes UTF-8.
 #pragma once
 #include <cstdint>
 #include <map>

@@ -1,5 +1,7 @@
 // GBNF grammars: the parser's errors, the matcher on every construct, the built-in grammars, and
 // constrained decoding with the shipped PoT model (programs checked by Python's own parser).
+#include "llm/grammar.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -7,7 +9,6 @@
 #include <fstream>
 
 #include "common/json.h"
-#include "llm/grammar.h"
 #include "llm/llm.h"
 #include "llm/model.h"
 #include "python_syntax.h"
@@ -51,23 +52,29 @@ std::vector<Json> heldout(const std::string& set, int n) {
   return out;
 }
 
-
 }  // namespace
 
 TEST(GrammarParser, MalformedGrammarsNameFileLineColumnAndWhatWasExpected) {
-  EXPECT_EQ(parse_error("root ::= \"a\" (\"b\""), "t.gbnf:1:18: expected ')' to close the group, got the end of the file");
-  EXPECT_EQ(parse_error("root ::= \"abc"), "t.gbnf:1:14: expected '\"' to end the string literal, got the end of the file");
-  EXPECT_EQ(parse_error("root ::= [a-"), "t.gbnf:1:13: expected ']' to end the character class, got the end of the file");
+  EXPECT_EQ(parse_error("root ::= \"a\" (\"b\""),
+            "t.gbnf:1:18: expected ')' to close the group, got the end of the file");
+  EXPECT_EQ(parse_error("root ::= \"abc"),
+            "t.gbnf:1:14: expected '\"' to end the string literal, got the end of the file");
+  EXPECT_EQ(parse_error("root ::= [a-"),
+            "t.gbnf:1:13: expected ']' to end the character class, got the end of the file");
   EXPECT_EQ(parse_error("root ::= [z-a]"), "t.gbnf:1:14: expected a range whose end is not below its start, got ']'");
-  EXPECT_EQ(parse_error("root ::= \"\\q\""), "t.gbnf:1:12: unknown escape (known: \\n \\r \\t \\\\ \\\" \\' \\[ \\] \\- \\/ "
-                                               "\\^ \\xHH \\uHHHH \\UHHHHHHHH), got 'q'");
+  EXPECT_EQ(parse_error("root ::= \"\\q\""),
+            "t.gbnf:1:12: unknown escape (known: \\n \\r \\t \\\\ \\\" \\' \\[ \\] \\- \\/ "
+            "\\^ \\xHH \\uHHHH \\UHHHHHHHH), got 'q'");
   EXPECT_EQ(parse_error("root ::= \"\\x4\""), "t.gbnf:1:14: expected 2 hex digits, got '\"'");
   EXPECT_EQ(parse_error("root = \"a\""), "t.gbnf:1:6: expected '::=' after rule name 'root', got '='");
-  EXPECT_EQ(parse_error("root ::= \"a\"{3,2}"), "t.gbnf:1:18: expected a maximum not below the minimum 3, got the end of the file");
+  EXPECT_EQ(parse_error("root ::= \"a\"{3,2}"),
+            "t.gbnf:1:18: expected a maximum not below the minimum 3, got the end of the file");
   EXPECT_EQ(parse_error("root ::= \"a\"{1,20000}"), "t.gbnf:1:21: expected a repetition bound up to 2000, got '}'");
-  EXPECT_EQ(parse_error("root ::= " + std::string(300, '(')), "t.gbnf:1:210: expected groups nested at most 200 deep, got '('");
+  EXPECT_EQ(parse_error("root ::= " + std::string(300, '(')),
+            "t.gbnf:1:210: expected groups nested at most 200 deep, got '('");
   EXPECT_EQ(parse_error("root ::= * \"a\""), "t.gbnf:1:10: expected an item before the repetition operator, got '*'");
-  EXPECT_EQ(parse_error("root ::= \"a\"**"), "t.gbnf:1:14: expected one repetition operator per item (group it: (x*)?), got '*'");
+  EXPECT_EQ(parse_error("root ::= \"a\"**"),
+            "t.gbnf:1:14: expected one repetition operator per item (group it: (x*)?), got '*'");
   EXPECT_EQ(parse_error("root ::= \"a\" )"), "t.gbnf:1:14: expected the end of the line, got ')'");
   EXPECT_EQ(parse_error("# only a comment\n"), "t.gbnf: no 'root' rule (the start of the grammar)");
   EXPECT_EQ(parse_error("root ::= item\nitem ::= \"a\"\nitem ::= \"b\""),
@@ -167,14 +174,16 @@ TEST(GrammarMatcher, AcceptsAndRejectsEachConstruct) {
 TEST(GrammarMatcher, ReadsUtf8ByteByByteAndStaysPutOnRejection) {
   auto g = grammar("root ::= [α-ω]+");  // U+03B1..U+03C9: two bytes each, first byte CE or CF
   GrammarMatcher m(g);
-  EXPECT_TRUE(m.allows("\xCE"));    // could begin α..ο
-  EXPECT_FALSE(m.allows("\xD0"));   // begins Cyrillic: no Greek letter starts so
+  EXPECT_TRUE(m.allows("\xCE"));       // could begin α..ο
+  EXPECT_FALSE(m.allows("\xD0"));      // begins Cyrillic: no Greek letter starts so
   EXPECT_FALSE(m.allows("\xCE\x91"));  // Α (capital), outside the range
-  EXPECT_FALSE(m.allows("\x80"));   // a continuation byte cannot begin a character
+  EXPECT_FALSE(m.allows("\x80"));      // a continuation byte cannot begin a character
   EXPECT_TRUE(m.accept("\xCE"));
-  EXPECT_FALSE(m.can_end());        // mid-character
-  EXPECT_FALSE(m.accept("\xBF" "a"));  // ο then 'a': refused as a whole, nothing consumed
-  EXPECT_TRUE(m.accept("\xBB"));    // λ
+  EXPECT_FALSE(m.can_end());  // mid-character
+  EXPECT_FALSE(
+      m.accept("\xBF"
+               "a"));             // ο then 'a': refused as a whole, nothing consumed
+  EXPECT_TRUE(m.accept("\xBB"));  // λ
   EXPECT_TRUE(m.can_end());
   EXPECT_TRUE(m.accept("βγ"));
   EXPECT_TRUE(m.can_end());
@@ -193,16 +202,17 @@ TEST(GrammarBuiltins, PotAcceptsTheTrainingProgramsAndOnlyValidPython) {
   EXPECT_EQ(n, 2000);
   EXPECT_TRUE(matches(pot, "x = round(2.5 * (a+b) / -c, 2)\ny = max(1, min(x, 3)) ** 2 % 7\nanswer = int(y)\n"));
   EXPECT_TRUE(matches(pot, "answer = 0\n"));
-  EXPECT_FALSE(matches(pot, "total = 5\n"));                   // no answer line
-  EXPECT_FALSE(matches(pot, "answer = 5"));                    // the last line ends with a newline
-  EXPECT_FALSE(matches(pot, "x = 007\nanswer = x\n"));         // leading zeros: a SyntaxError in Python 3
-  EXPECT_FALSE(matches(pot, "x = (1 + 2\nanswer = x\n"));      // unbalanced
-  EXPECT_FALSE(matches(pot, "x = print(1)\nanswer = x\n"));    // not one of the allowed calls
+  EXPECT_FALSE(matches(pot, "total = 5\n"));                 // no answer line
+  EXPECT_FALSE(matches(pot, "answer = 5"));                  // the last line ends with a newline
+  EXPECT_FALSE(matches(pot, "x = 007\nanswer = x\n"));       // leading zeros: a SyntaxError in Python 3
+  EXPECT_FALSE(matches(pot, "x = (1 + 2\nanswer = x\n"));    // unbalanced
+  EXPECT_FALSE(matches(pot, "x = print(1)\nanswer = x\n"));  // not one of the allowed calls
   EXPECT_FALSE(matches(pot, "x = 1 +\nanswer = x\n"));
   // Names: every lowercase keyword is refused, longer names through them are not.
-  for (auto kw : {"and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else",
-                  "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not",
-                  "or", "pass", "raise", "return", "try", "while", "with", "yield"}) {
+  for (auto kw :
+       {"and",      "as",     "assert",  "async", "await", "break",  "class", "continue", "def",  "del",  "elif",
+        "else",     "except", "finally", "for",   "from",  "global", "if",    "import",   "in",   "is",   "lambda",
+        "nonlocal", "not",    "or",      "pass",  "raise", "return", "try",   "while",    "with", "yield"}) {
     std::string k = kw;
     EXPECT_FALSE(matches(pot, k + " = 1\nanswer = 1\n")) << k;
     EXPECT_FALSE(matches(pot, "answer = " + k + "\n")) << k;
@@ -215,11 +225,11 @@ TEST(GrammarBuiltins, PythonBlockIsOneFencedBlock) {
   auto block = builtin("python-block");
   EXPECT_TRUE(matches(block, "```python\nx = 1\n\n\tprint(`x`)\n```"));
   EXPECT_TRUE(matches(block, "```python\n``\n`a\n```"));
-  EXPECT_FALSE(matches(block, "```python\n```"));             // an empty body
+  EXPECT_FALSE(matches(block, "```python\n```"));                 // an empty body
   EXPECT_FALSE(matches(block, "```python\n```\nprint(1)\n```"));  // a body line that closes the block
   EXPECT_FALSE(matches(block, "```py\nprint(1)\n```"));
   EXPECT_FALSE(matches(block, "```python\nprint(1)\n```\nmore"));
-  EXPECT_FALSE(matches(block, "```python\na\x01\n```"));      // control characters
+  EXPECT_FALSE(matches(block, "```python\na\x01\n```"));  // control characters
   EXPECT_FALSE(matches(block, "```python\n" + std::string(401, 'x') + "\n```"));
   EXPECT_TRUE(matches(block, "```python\n" + std::string(400, 'x') + "\n```"));
 }
@@ -227,7 +237,8 @@ TEST(GrammarBuiltins, PythonBlockIsOneFencedBlock) {
 TEST(GrammarBuiltins, LoadNamesAnUnknownGrammarAndAFileInErrors) {
   auto missing = Grammar::load("no-such-grammar");
   ASSERT_FALSE(missing);
-  EXPECT_EQ(missing.error().message, "grammar 'no-such-grammar' is neither a built-in one (python-block, pot) nor a readable file");
+  EXPECT_EQ(missing.error().message,
+            "grammar 'no-such-grammar' is neither a built-in one (python-block, pot) nor a readable file");
   auto file = std::filesystem::temp_directory_path() / "wand_bad.gbnf";
   std::ofstream(file) << "root ::= digit+\n";
   auto bad = Grammar::load(file.string());
