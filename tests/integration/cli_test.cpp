@@ -524,7 +524,8 @@ TEST(Cli, GenerateDrawsAndRecordsASeedAndRefusesAnOverlongPrompt) {
 
 TEST(Cli, GenerateConstrainKeepsTheShippedModelInsideTheGrammar) {
   std::string model = std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf", err;
-  std::string prompt = "'Question: Mia has 12 shells and finds 30 more. How many shells does she have now?\nProgram:\n'";
+  std::string prompt =
+      "'Question: Mia has 12 shells and finds 30 more. How many shells does she have now?\nProgram:\n'";
   CliRun pot = wand("generate --constrain pot --temperature 1 --seed 3 -m local:" + model + " " + prompt, "", &err);
   EXPECT_EQ(pot.rc, 0) << err;
   EXPECT_NE(pot.out.find("answer = "), std::string::npos) << pot.out;
@@ -537,18 +538,22 @@ TEST(Cli, GenerateConstrainKeepsTheShippedModelInsideTheGrammar) {
 TEST(Cli, GenerateConstrainBadGrammarsAreExitTwoNamingFileLineAndColumn) {
   std::string err;
   EXPECT_EQ(wand("generate --constrain no-such x", "", &err).rc, 2);
-  EXPECT_EQ(err, "wand generate: --constrain: grammar 'no-such' is neither a built-in one (python-block, pot) nor a readable file\n");
+  EXPECT_EQ(err,
+            "wand generate: --constrain: grammar 'no-such' is neither a built-in one (python-block, pot) nor a "
+            "readable file\n");
   std::string path = ::testing::TempDir() + "wand_cli_bad" + std::to_string(::getpid()) + ".gbnf";
   std::ofstream(path) << "root ::= item+\nitem ::= [0-9] (\",\" item\n";
   EXPECT_EQ(wand("generate --constrain " + path + " x", "", &err).rc, 2);
-  EXPECT_EQ(err, "wand generate: --constrain: " + path + ":3:1: expected ')' to close the group, got the end of the file\n");
+  EXPECT_EQ(err,
+            "wand generate: --constrain: " + path + ":3:1: expected ')' to close the group, got the end of the file\n");
   std::ofstream(path) << "root ::= root \"a\" | \"b\"\n";
   EXPECT_EQ(wand("generate --constrain " + path + " x", "", &err).rc, 2);
   EXPECT_NE(err.find(path + ":1:1: rule 'root' is left-recursive (root -> root)"), std::string::npos) << err;
   std::remove(path.c_str());
   EXPECT_EQ(wand("generate --constrain pot -m openai:http://127.0.0.1:9/v1/m x", "", &err).rc, 2);
-  EXPECT_EQ(err, "wand generate: --constrain needs the embedded engine (--model local:PATH.gguf), got "
-                 "'openai:http://127.0.0.1:9/v1/m'\n");
+  EXPECT_EQ(err,
+            "wand generate: --constrain needs the embedded engine (--model local:PATH.gguf), got "
+            "'openai:http://127.0.0.1:9/v1/m'\n");
 }
 
 }  // namespace
