@@ -522,5 +522,39 @@ TEST(Cli, GenerateDrawsAndRecordsASeedAndRefusesAnOverlongPrompt) {
   EXPECT_NE(err.find("context holds"), std::string::npos) << err;
 }
 
+TEST(Cli, GenerateConstrainKeepsTheShippedModelInsideTheGrammar) {
+  std::string model = std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf", err;
+  std::string prompt =
+      "'Question: Mia has 12 shells and finds 30 more. How many shells does she have now?\nProgram:\n'";
+  CliRun pot = wand("generate --constrain pot --temperature 1 --seed 3 -m local:" + model + " " + prompt, "", &err);
+  EXPECT_EQ(pot.rc, 0) << err;
+  EXPECT_NE(pot.out.find("answer = "), std::string::npos) << pot.out;
+  EXPECT_NE(err.find("finish: stop"), std::string::npos) << err;
+  CliRun block = wand("generate --constrain python-block -n 12 -m local:" + model + " " + prompt, "", &err);
+  EXPECT_EQ(block.rc, 0) << err;
+  EXPECT_EQ(block.out.rfind("```python\n", 0), 0u) << block.out;
+}
+
+TEST(Cli, GenerateConstrainBadGrammarsAreExitTwoNamingFileLineAndColumn) {
+  std::string err;
+  EXPECT_EQ(wand("generate --constrain no-such x", "", &err).rc, 2);
+  EXPECT_EQ(err,
+            "wand generate: --constrain: grammar 'no-such' is neither a built-in one (python-block, pot) nor a "
+            "readable file\n");
+  std::string path = ::testing::TempDir() + "wand_cli_bad" + std::to_string(::getpid()) + ".gbnf";
+  std::ofstream(path) << "root ::= item+\nitem ::= [0-9] (\",\" item\n";
+  EXPECT_EQ(wand("generate --constrain " + path + " x", "", &err).rc, 2);
+  EXPECT_EQ(err,
+            "wand generate: --constrain: " + path + ":3:1: expected ')' to close the group, got the end of the file\n");
+  std::ofstream(path) << "root ::= root \"a\" | \"b\"\n";
+  EXPECT_EQ(wand("generate --constrain " + path + " x", "", &err).rc, 2);
+  EXPECT_NE(err.find(path + ":1:1: rule 'root' is left-recursive (root -> root)"), std::string::npos) << err;
+  std::remove(path.c_str());
+  EXPECT_EQ(wand("generate --constrain pot -m openai:http://127.0.0.1:9/v1/m x", "", &err).rc, 2);
+  EXPECT_EQ(err,
+            "wand generate: --constrain needs the embedded engine (--model local:PATH.gguf), got "
+            "'openai:http://127.0.0.1:9/v1/m'\n");
+}
+
 }  // namespace
 }  // namespace wand::test
