@@ -177,10 +177,11 @@ Result<Template> builtin_template(const std::string& method, const std::string& 
   bool repair = method == "repair";
   std::vector<std::string> allowed = repair ? std::vector<std::string>{"question", "program", "feedback"}
                                             : std::vector<std::string>{"question"};
-  // The repair round for wand's models asks the question again; the others show the program.
-  std::vector<std::string> required = !repair ? std::vector<std::string>{"question"}
-                                      : family == "wand" ? std::vector<std::string>{"question"}
-                                                         : std::vector<std::string>{"program", "feedback"};
+  // The repair round for wand's models asks the question again; a completion model's continues
+  // its prompt and failed completion (the program is already there); a chat model's shows it.
+  std::vector<std::string> required = !repair || family == "wand" ? std::vector<std::string>{"question"}
+                                      : family == "completion"    ? std::vector<std::string>{"feedback"}
+                                                                  : std::vector<std::string>{"program", "feedback"};
   return parse_template(std::string(it->second), "prompts/" + it->first + ".txt", allowed, required);
 }
 

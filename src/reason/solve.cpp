@@ -95,7 +95,13 @@ void execute(sandbox::Sandbox& sb, const std::string& question, std::vector<Samp
     auto& [s, sub] = subs[i];
     auto v = feedback::judge(task, sub, std::span(&results[i], 1), jo);
     s->outcome = outcome_of(v);
-    if (s->outcome == "ok") s->answer = v.answer;
+    if (s->outcome == "ok") {
+      // The question has no label here: an answer is not "wrong", it is what the program computed.
+      s->answer = v.answer;
+      v.error = feedback::ErrorClass::none;
+      v.tests.clear();
+      v.feedback = fmt::format("The program's answer is {}.", v.answer);
+    }
     s->exec = results[i];
     s->verdict = std::move(v);
   }
@@ -112,8 +118,8 @@ void read_rationale(Sample& s) {
 std::pair<const Sample*, std::string> repair_subject(const std::vector<Sample>& samples) {
   for (auto& s : samples)
     if (!s.program.empty() && s.verdict)
-      return {&s, fmt::format("{} (line {}): {}", feedback::to_string(s.verdict->error), s.verdict->line,
-                              s.verdict->feedback)};
+      return {&s, fmt::format("{}{}: {}", feedback::to_string(s.verdict->error),
+                              s.verdict->line ? fmt::format(" (line {})", s.verdict->line) : "", s.verdict->feedback)};
   return {&samples.front(), "No Python program could be found in the reply. Write the program in one ```python block."};
 }
 

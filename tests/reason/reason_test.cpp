@@ -181,8 +181,12 @@ TEST(Extract, CorpusOfRawOutputsGivesTheExpectedOutcome) {
     std::string name = c["name"], method = c["method"], completion = c["completion"];
     SCOPED_TRACE(name);
     auto e = reason::extract_program(completion, method);
-    if (c.contains("source")) EXPECT_EQ(e.source, c["source"].get<std::string>());
-    if (c.contains("excludes")) EXPECT_EQ(e.program.find(c["excludes"].get<std::string>()), std::string::npos) << e.program;
+    if (c.contains("source")) {
+      EXPECT_EQ(e.source, c["source"].get<std::string>());
+    }
+    if (c.contains("excludes")) {
+      EXPECT_EQ(e.program.find(c["excludes"].get<std::string>()), std::string::npos) << e.program;
+    }
     EXPECT_EQ(e.program.find('\r'), std::string::npos);
     ScriptedBackend model;
     model.add({completion});
@@ -419,7 +423,8 @@ TEST(Solve, RunIsRecordedWithEverySample) {
   ASSERT_EQ(p.samples.size(), 3u);
   EXPECT_EQ(*p.samples[1].seed, 10);
   EXPECT_EQ(p.samples[1].program, "answer = 1/0\n");
-  EXPECT_EQ(p.samples[1].verdict["error"], "runtime_error");
+  EXPECT_EQ(p.samples[1].verdict["error_class"], "runtime_error");
+  EXPECT_EQ(p.samples[0].verdict["error_class"], "none");
   EXPECT_EQ(p.samples[1].extra["outcome"], "runtime_error");
   EXPECT_EQ(p.samples[0].exec_result["status"], "ok");
   EXPECT_FALSE(p.samples[1].answer);
