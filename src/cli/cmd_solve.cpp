@@ -77,7 +77,7 @@ void print_solution(const SolveArgs& a, const reason::SolveResult& r, const std:
       bool program = s.method != "cot";
       fmt::print("--- {} (sample {}, {}, {}) ---\n{}", program ? "program" : "rationale", s.index, s.stage, model_id,
                  program ? s.program : s.completion);
-      if (s.exec) fmt::print("--- output ---\n{}", s.exec->stdout_data);
+      if (s.exec && !s.exec->stdout_data.empty()) fmt::print("--- output ---\n{}", s.exec->stdout_data);
     }
     fmt::print("--- vote ({}) ---\n", r.vote.weighting);
     for (const auto& e : r.vote.distribution)
