@@ -210,13 +210,16 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
     }
   };
   if (c.repair) {
-    auto rt = builtin_template("repair", c.family);
+    // The repair turn continues the conversation in the form the method's prompt had (a user's
+    // own template may be chat or completion whatever the model's family).
+    std::string family = !c.prompt ? c.family : c.prompt->chat() ? "chat" : "completion";
+    auto rt = builtin_template("repair", family);
     if (!rt) return rt.error();
     auto [subject, feedback] = repair_subject(res.samples);
     std::string shown = subject->program.empty() ? subject->completion : subject->program;
     Rendered rr = render(*rt, {{"question", question}, {"program", shown}, {"feedback", feedback}});
-    if (c.family == "completion") rr.prompt = r.prompt + subject->completion + rr.prompt;
-    if (c.family == "chat") {
+    if (family == "completion") rr.prompt = r.prompt + subject->completion + rr.prompt;
+    if (family == "chat") {
       std::vector<llm::Message> turns = r.messages;
       turns.push_back({"assistant", subject->completion});
       turns.insert(turns.end(), rr.messages.begin(), rr.messages.end());

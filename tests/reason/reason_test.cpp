@@ -350,6 +350,26 @@ TEST(Solve, FallsBackToCotWhenRepairFailsToo) {
   EXPECT_TRUE(model.calls[2].prompt.ends_with("Answer:\n"));  // the CoT template
 }
 
+TEST(Solve, OwnChatTemplateIsUsedAndRepairContinuesItsConversation) {
+  auto t = reason::parse_template("@@ system\nWrite Python.\n@@ user\nQ: {{question}}\n", "mine.txt");
+  ASSERT_TRUE(t);
+  ScriptedBackend model;
+  model.add({"```python\nanswer = undefined_name\n```"});
+  model.add({"```python\nanswer = 8\n```"});
+  auto cfg = config("pot", 1, "wand");  // a wand-family model, but the user's template is chat
+  cfg.prompt = *t;
+  auto r = reason::solve(model, &shared_sandbox(), "How many?", cfg);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->prompt_hash, t->hash);
+  ASSERT_EQ(model.calls.size(), 2u);
+  ASSERT_EQ(model.calls[0].messages.size(), 2u);
+  EXPECT_EQ(model.calls[0].messages[1].content, "Q: How many?");
+  EXPECT_TRUE(model.calls[1].prompt.empty());  // the repair round is a chat turn too
+  ASSERT_EQ(model.calls[1].messages.size(), 4u);
+  EXPECT_NE(model.calls[1].messages[3].content.find("NameError"), std::string::npos);
+  EXPECT_EQ(*r->answer, "8");
+}
+
 TEST(Solve, NoRepairNoFallbackLeavesNoAnswerAndEveryStepRecorded) {
   ScriptedBackend model;
   model.add({"nothing", "nothing"});
