@@ -117,7 +117,10 @@ Command add_solve(CLI::App& app) {
   cmd->add_option("--temperature", a->temperature, "Sampling temperature (default: 0 for --k 1, else 0.7)")
       ->check(number({.lo = 0, .hi = 2}));
   cmd->add_option("--top-p", c.top_p, "Nucleus sampling")->check(number({.lo = 0, .hi = 1, .lo_open = true}))->capture_default_str();
-  cmd->add_option("--seed", c.seed, "Seed of the first sample (sample i uses seed + i)")->check(number(kSeed))->capture_default_str();
+  auto* seed = cmd->add_option("--seed", c.seed,
+                               "Sampling seed (default: a random one, recorded and printed when sampling); sample i "
+                               "of --k draws from a seed derived from it and i")
+                    ->check(number(kSeed));
   cmd->add_option("--max-tokens", c.max_tokens, "Tokens per completion")
       ->check(number({.lo = 1, .hi = 1 << 20, .integer = true}))
       ->capture_default_str();
@@ -135,9 +138,10 @@ Command add_solve(CLI::App& app) {
   cmd->add_flag("--json", a->json, "Print the result, every sample and the vote as JSON");
   cmd->add_option("--store", a->store, "Record the run here (default: $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
   cmd->add_flag("--no-store", a->no_store, "Do not record the run");
-  return [a] {
+  return [a, seed] {
     auto& c = a->config;
     c.method = a->method;
+    if (!seed->count()) c.seed = llm::random_seed();
     c.temperature = a->temperature.value_or(c.k > 1 ? 0.7f : 0.f);
     c.repair = !a->no_repair, c.fallback = !a->no_fallback;
     std::string spec = model_for(a->method, a->model);
@@ -175,8 +179,9 @@ Command add_solve(CLI::App& app) {
     auto r = reason::solve(*model, solver->sb.get(), a->question, c);
     if (!r) {
       fmt::print(stderr, "wand solve: {}\n", r.error().message);
-      return kExitFailed;
+      return model_error_exit_code(r.error());
     }
+    if (c.temperature > 0 && !a->json) fmt::print(stderr, "[seed {}]\n", c.seed);
     if (c.weighted && r->vote.weighting != "logprob")
       fmt::print(stderr, "wand solve: --weighted: the model gave no log-probabilities; the vote counted samples\n");
     std::string run_id;
@@ -196,6 +201,7 @@ Command add_solve(CLI::App& app) {
       j["model"] = model->id();
       j["method"] = c.method;
       j["prompt_family"] = c.family;
+      j["seed"] = c.seed;
       j["run_id"] = run_id.empty() ? Json(nullptr) : Json(run_id);
       fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
     } else {
@@ -267,7 +273,7 @@ Command add_bench(CLI::App& app) {
       auto sol = run_method(a->method, *model, solver->sb.get(), q);
       if (!sol) {
         fmt::print(stderr, "wand bench: {}\n", sol.error().message);
-        return kExitFailed;
+        return model_error_exit_code(sol.error());
       }
       bool ok = !sol->answer.empty() && feedback::answers_match(sol->answer, want);
       correct += ok;

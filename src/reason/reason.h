@@ -64,7 +64,7 @@ struct SolveConfig {
   int k = 1;                    // samples
   float temperature = 0.f;      // 0 = greedy (a k > 1 vote wants > 0)
   float top_p = 1.f;
-  uint64_t seed = 0;            // sample i uses seed + i; repair seed + k, fallback seed + k + 1
+  uint64_t seed = 0;            // sample i draws from llm::sample_seed(seed, i); repair i = k, fallback k + 1
   int max_tokens = 256;
   bool weighted = false;        // vote weighted by mean token log-probability (vote.h)
   bool repair = true;           // one self-debug round when no sample answers (pot, pal)
@@ -106,8 +106,9 @@ struct SolveResult {
   double generate_ms = 0, execute_ms = 0;
 };
 
-// Solves one question. `sb` may be null for cot. Errors are the backend's (unreachable server,
-// bad model) or a missing sandbox; everything that goes wrong with a sample is its outcome.
+// Solves one question. `sb` may be null for cot. Errors: a blank question (code
+// llm::kInvalidRequest), the backend's (unreachable server, prompt too long) or a missing sandbox;
+// everything that goes wrong with a sample is its outcome.
 Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::string& question,
                           const SolveConfig& config);
 

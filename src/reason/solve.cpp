@@ -44,14 +44,14 @@ Result<std::vector<Sample>> generate(llm::Backend& model, const Template& t, con
     Sample s;
     s.stage = stage;
     s.method = method;
-    s.seed = seed + i;
+    s.seed = llm::sample_seed(seed, static_cast<int>(i));  // what the backend drew sample i from
     s.prompt = prompt_text(r);
     s.completion = comp.text;
     s.prompt_tokens = comp.prompt_tokens, s.completion_tokens = comp.completion_tokens;
     s.generate_ms = comp.prompt_ms + comp.generate_ms;
     if (!comp.logprobs.empty()) {
       double sum = 0;
-      for (auto& lp : comp.logprobs) sum += lp.logprob;
+      for (auto& lp : comp.logprobs) sum += lp.logprob.value_or(0.f);
       s.mean_logprob = sum / comp.logprobs.size();
     }
     samples.push_back(std::move(s));
@@ -153,6 +153,9 @@ VoidResult validate(const SolveConfig& c) {
 
 Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::string& question, const SolveConfig& c) {
   if (auto v = validate(c); !v) return v.error();
+  // A blank question is refused: the model would answer it anyway (with a training template's number).
+  if (question.find_first_not_of(" \t\r\n") == std::string::npos)
+    return Error{"the question is empty", std::string(llm::kInvalidRequest)};
   bool programs = c.method != "cot";
   if (programs && !sb) return Error{fmt::format("method {} runs programs and needs a sandbox", c.method)};
   Template t;
@@ -226,7 +229,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
       rr.messages = std::move(turns);
     }
     auto t3 = Clock::now();
-    auto fix = generate(model, *rt, rr, c, 1, 0.f, c.seed + c.k, "repair", c.method);
+    auto fix = generate(model, *rt, rr, c, 1, 0.f, llm::sample_seed(c.seed, c.k), "repair", c.method);
     if (!fix) return fix.error();
     res.generate_ms += ms_since(t3);
     finish_step(std::move(fix->front()), true);
@@ -236,7 +239,8 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
     auto ct = builtin_template("cot", c.family);
     if (!ct) return ct.error();
     auto t4 = Clock::now();
-    auto cot = generate(model, *ct, render(*ct, {{"question", question}}), c, 1, 0.f, c.seed + c.k + 1, "fallback", "cot");
+    auto cot = generate(model, *ct, render(*ct, {{"question", question}}), c, 1, 0.f, llm::sample_seed(c.seed, c.k + 1),
+                        "fallback", "cot");
     if (!cot) return cot.error();
     res.generate_ms += ms_since(t4);
     finish_step(std::move(cot->front()), false);

@@ -284,7 +284,7 @@ TEST(Solve, VotesOnExecutedAnswersNotOnWhatTheTextClaims) {
   ASSERT_EQ(r->samples.size(), 5u);  // no repair, no fallback: the vote answered
   EXPECT_EQ(r->samples[3].outcome, "runtime_error");
   EXPECT_EQ(r->samples[4].outcome, "no_program");
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(r->samples[i].seed, 40u + i);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(r->samples[i].seed, llm::sample_seed(40, i));
   ASSERT_EQ(model.calls.size(), 1u);  // one request for the k samples
   EXPECT_EQ(model.calls[0].opt.n, 5);
   EXPECT_EQ(model.calls[0].opt.seed, 40u);
@@ -324,7 +324,7 @@ TEST(Solve, RepairShowsTheProgramAndItsErrorThenAnswers) {
   EXPECT_NE(ask.find("return total / 0"), std::string::npos) << ask;
   EXPECT_EQ(model.calls[1].opt.n, 1);
   EXPECT_FLOAT_EQ(model.calls[1].opt.temperature, 0.f);
-  EXPECT_EQ(model.calls[1].opt.seed, 2u);  // seed + k
+  EXPECT_EQ(model.calls[1].opt.seed, llm::sample_seed(0, 2));  // the seed's sample k
 }
 
 TEST(Solve, FallsBackToCotWhenRepairFailsToo) {
@@ -400,6 +400,7 @@ TEST(Solve, BadConfigIsAnErrorNamingTheField) {
   EXPECT_NE(r.error().message.find("k 0"), std::string::npos);
   cfg = config("pal", 1);
   EXPECT_FALSE(reason::solve(model, nullptr, "q", cfg));  // programs need a sandbox
+  EXPECT_EQ(reason::solve(model, &shared_sandbox(), " \n", config("pot", 1)).error().code, llm::kInvalidRequest);
   cfg.method = "tot";
   EXPECT_NE(reason::solve(model, &shared_sandbox(), "q", cfg).error().message.find("method 'tot'"), std::string::npos);
 }
@@ -441,7 +442,7 @@ TEST(Solve, RunIsRecordedWithEverySample) {
   EXPECT_EQ(*p.answer, "6");
   EXPECT_EQ(p.vote["distribution"][0]["votes"], 2);
   ASSERT_EQ(p.samples.size(), 3u);
-  EXPECT_EQ(*p.samples[1].seed, 10);
+  EXPECT_EQ(*p.samples[1].seed, static_cast<int64_t>(llm::sample_seed(9, 1)));
   EXPECT_EQ(p.samples[1].program, "answer = 1/0\n");
   EXPECT_EQ(p.samples[1].verdict["error_class"], "runtime_error");
   EXPECT_EQ(p.samples[0].verdict["error_class"], "none");
