@@ -393,6 +393,25 @@ TEST(Cli, SolvePalAgainstWandServeOverHttp) {
   std::filesystem::remove(store);
 }
 
+TEST(Cli, SolveWithOwnPromptTemplateRecordsItsHash) {
+  std::string tpl = ::testing::TempDir() + "wand_own_prompt" + std::to_string(::getpid()) + ".txt";
+  std::ofstream(tpl) << "# the shipped model's own format, as a user's file\n@@ prompt\nQuestion: {{question}}\nProgram:\n"
+                        "@@ stop\n\\nQuestion:\n";
+  std::string store = temp_store("solve_prompt"), err;
+  CliRun r = wand(fmt::format("solve --prompt {} --store {} \"{}\"", tpl, store, kSolveQuestion), "", &err);
+  ASSERT_EQ(r.rc, 0) << err;
+  EXPECT_EQ(r.out, "31\n");
+  Json run = recorded_run(store);
+  EXPECT_EQ(run["options"]["prompt"], tpl);
+  FILE* p = ::popen(("sha256sum " + tpl).c_str(), "r");
+  char sha[65] = {};
+  ASSERT_EQ(fread(sha, 1, 64, p), 64u);
+  ::pclose(p);
+  EXPECT_EQ(run["prompt_hash"], std::string(sha));  // the file's own bytes
+  std::filesystem::remove(tpl);
+  std::filesystem::remove(store);
+}
+
 TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
   std::string bad = ::testing::TempDir() + "wand_bad_prompt" + std::to_string(::getpid()) + ".txt";
   std::ofstream(bad) << "@@ prompt\nQ: {{questoin}}\n";
