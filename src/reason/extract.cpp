@@ -31,10 +31,15 @@ std::string strip(std::string_view s) {
 }
 
 // What the method reads from the program: pal `def solution(`, pot `answer = ...` at top level.
+// std::regex (libstdc++) recurses once per character matched: a line of a few hundred thousand
+// characters (a model repeating a digit) would overflow the stack. Patterns here look at a line's
+// first kRegexChars only; what they decide depends on a line's start.
+constexpr std::size_t kRegexChars = 256;
+
 bool holds_answer(std::string_view code, std::string_view method) {
   static const std::regex pal(R"(^(async\s+)?def\s+solution\s*\()"), pot(R"(^answer\s*(:[^=]*)?=[^=])");
   for (auto& l : lines_of(code))
-    if (std::regex_search(l, method == "pal" ? pal : pot)) return true;
+    if (std::regex_search(l.substr(0, kRegexChars), method == "pal" ? pal : pot)) return true;
   return false;
 }
 
@@ -53,33 +58,44 @@ std::string decode_entities(std::string s) {
   return s;
 }
 
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  return out;
+}
+
 // <code>...</code> and <pre>...</pre> elements (attributes allowed; <pre><code> counts once); one
-// left open by max_tokens runs to the end.
+// left open by max_tokens runs to the end. Tags match in any case.
 std::vector<std::string> tagged_blocks(const std::string& text) {
   std::vector<std::string> out;
-  static const std::regex open(R"(<(code|pre)(\s[^>]*)?>)", std::regex::icase);
-  auto begin = text.cbegin();
-  std::smatch m;
-  while (std::regex_search(begin, text.cend(), m, open)) {
-    std::string tag = m[1].str();
-    std::transform(tag.begin(), tag.end(), tag.begin(), [](char c) { return static_cast<char>(std::tolower(c)); });
-    auto start = m[0].second;
-    std::string rest(start, text.cend());
-    std::size_t close = std::string::npos;
-    for (std::string cand : {"</" + tag + ">", "</" + std::string(tag == "pre" ? "PRE" : "CODE") + ">"})
-      close = std::min(close, rest.find(cand));
-    std::string body = rest.substr(0, close);
-    // <pre><code>...</code></pre>: the inner element's text.
-    if (tag == "pre") {
-      std::smatch inner;
-      std::string b = body;
-      if (std::regex_search(b, inner, open)) body = std::string(inner[0].second, b.cend());
-      if (auto c = body.find("</code>"); c != std::string::npos) body.resize(c);
+  const std::string low = lower(text);
+  // The end of an opening tag <NAME> or <NAME attrs> at `at`, or npos.
+  auto open_end = [&](std::size_t at, std::string_view name) -> std::size_t {
+    std::size_t p = at + 1 + name.size();
+    if (low.compare(at + 1, name.size(), name) != 0 || p >= low.size()) return std::string::npos;
+    if (low[p] != '>' && low[p] != ' ' && low[p] != '\t' && low[p] != '\n') return std::string::npos;
+    std::size_t gt = low.find('>', p);
+    return gt == std::string::npos ? gt : gt + 1;
+  };
+  for (std::size_t at = low.find('<'); at != std::string::npos; at = low.find('<', at + 1)) {
+    std::string name = "code";
+    std::size_t body = open_end(at, name);
+    if (body == std::string::npos) body = open_end(at, name = "pre");
+    if (body == std::string::npos) continue;
+    std::size_t close = low.find("</" + name + ">", body);
+    std::size_t stop = close == std::string::npos ? low.size() : close;
+    if (name == "pre") {  // <pre><code>...</code></pre>: the inner element's text
+      std::size_t inner = low.find("<code", body);
+      if (inner < stop) {
+        if (std::size_t e = open_end(inner, "code"); e != std::string::npos && e <= stop) body = e;
+        stop = std::min(stop, low.find("</code>", body));
+      }
     }
-    while (!body.empty() && body.front() == '\n') body.erase(0, 1);
-    out.push_back(decode_entities(body));
+    std::string code = text.substr(body, stop - body);
+    while (!code.empty() && code.front() == '\n') code.erase(0, 1);
+    out.push_back(decode_entities(code));
     if (close == std::string::npos) break;
-    begin = start + static_cast<long>(close + tag.size() + 3);
+    at = close;
   }
   return out;
 }
@@ -106,11 +122,12 @@ bool looks_like_code(const std::string& raw) {
       R"(^(#.*|(async\s+)?def\s+\w+\s*\(.*|class\s+\w+.*:|(return|import|from|for|while|if|elif|with|try|except|finally|raise|assert|del|global|nonlocal|pass|break|continue|lambda|yield)\b.*|else\s*:.*|[A-Za-z_][\w.]*(\[[^\]]*\])?(\s*,\s*[A-Za-z_][\w.]*)*\s*(:\s*\w+\s*)?(\+|-|\*|/|//|%|\*\*)?=[^=].*|[A-Za-z_][\w.]*\(.*\)\s*(#.*)?|@\w+.*)$)");
   std::string s = strip(raw);
   if (s.empty()) return false;
-  if (!std::regex_match(s, code)) return false;
+  // A long line is judged by its start: a statement or an assignment (a long call is not code).
+  if (!std::regex_match(s.size() > kRegexChars ? s.substr(0, kRegexChars) : s, code)) return false;
   // Prose that happens to start like a statement: "For each friend, we divide the bill." or
   // "If she saves $15 a week, ..." — a compound statement ends with ':', prose with '.'.
   static const std::regex compound(R"(^(for|while|if|elif|with|try|except|finally|class|def|async)\b.*)");
-  if (std::regex_match(s, compound) && s.back() != ':' && s.find(':') == std::string::npos) return false;
+  if (std::regex_match(s.substr(0, kRegexChars), compound) && s.find(':') == std::string::npos) return false;
   if (s.back() == '.' && s.find('=') == std::string::npos && s.find('(') == std::string::npos) return false;
   return true;
 }

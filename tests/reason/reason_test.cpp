@@ -169,6 +169,19 @@ TEST(Extract, ChoosesTheBlockTheMethodReads) {
   EXPECT_EQ(reason::extract_program("No code here, sorry.", "pot").source, "");
 }
 
+// Lines of hundreds of thousands of characters (a model repeating itself until max_tokens) are
+// read without recursion that grows with the line (std::regex would overflow the stack).
+TEST(Extract, HugeLinesDoNotCrash) {
+  auto e = reason::extract_program("x = " + std::string(300000, '1') + "\nanswer = x\n", "pot");
+  EXPECT_EQ(e.source, "bare");
+  EXPECT_EQ(e.program.size(), 300000u + 4 + 1 + 11);
+  e = reason::extract_program("Prose " + std::string(300000, 'a') + ".\n<code " + std::string(300000, 'b'), "pot");
+  EXPECT_EQ(e.source, "");
+  e = reason::extract_program("<CODE class=x>\nanswer = (" + std::string(300000, '(') + "\n</Code>", "pal");
+  EXPECT_EQ(e.source, "code_tag");
+  EXPECT_TRUE(e.program.starts_with("answer = (((")) << e.program.substr(0, 20);
+}
+
 // --- extraction: the corpus of raw outputs, each run through the real pipeline and sandbox
 
 TEST(Extract, CorpusOfRawOutputsGivesTheExpectedOutcome) {
