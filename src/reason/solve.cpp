@@ -61,8 +61,10 @@ Result<std::vector<Sample>> generate(llm::Backend& model, const Template& t, con
 
 std::string outcome_of(const feedback::Verdict& v) {
   using feedback::ErrorClass;
-  if (v.error == ErrorClass::none || v.error == ErrorClass::wrong_answer)  // no label: "wrong" means answered
-    return v.answer.empty() ? "no_answer" : "ok";
+  // No label here: "wrong" means answered. A solution() that forgot its `return` answers None:
+  // no answer, not a vote for "None".
+  if (v.error == ErrorClass::none || v.error == ErrorClass::wrong_answer)
+    return v.answer.empty() || v.answer == "None" ? "no_answer" : "ok";
   return feedback::to_string(v.error);
 }
 
