@@ -136,8 +136,9 @@ Command add_solve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--show-program", a->show, "Print the winning program (or rationale), its output and the vote");
   cmd->add_flag("--json", a->json, "Print the result, every sample and the vote as JSON");
-  cmd->add_option("--store", a->store, "Record the run here (default: $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
-  cmd->add_flag("--no-store", a->no_store, "Do not record the run");
+  auto* store_opt =
+      cmd->add_option("--store", a->store, "Record the run here (default: $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
+  cmd->add_flag("--no-store", a->no_store, "Do not record the run")->excludes(store_opt);
   return [a, seed] {
     auto& c = a->config;
     c.method = a->method;

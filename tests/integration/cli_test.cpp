@@ -429,6 +429,7 @@ TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
            {"--prompt " + bad, bad + " line 2: unknown placeholder '{{questoin}}'"},
            {"--model local:/nonexistent/model.gguf", "/nonexistent/model.gguf"},
            {"--store /proc/wand/runs.db", "/proc/wand/runs.db"},
+           {"--store /tmp/x.db --no-store", "excludes"},
        }) {
     std::string err;
     CliRun r = wand("solve --no-store " + c.args + " \"What is 2 + 2?\"", "", &err);
