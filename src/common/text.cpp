@@ -19,4 +19,18 @@ std::string printable(std::string_view s, std::size_t max_bytes) {
   return out;
 }
 
+std::vector<std::string_view> split_lines(std::string_view s) {
+  std::vector<std::string_view> lines;
+  for (std::size_t pos = 0; pos <= s.size();) {
+    std::size_t nl = s.find('\n', pos);
+    if (nl == std::string_view::npos) {
+      if (pos < s.size()) lines.push_back(s.substr(pos));
+      break;
+    }
+    lines.push_back(s.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return lines;
+}
+
 }  // namespace wand

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace wand {
 
@@ -11,5 +12,9 @@ namespace wand {
 // written as \xNN, clipped to at most `max_bytes` bytes of the input with "…" (and the number of
 // bytes left out) when longer. Pure: the same input always gives the same text.
 std::string printable(std::string_view s, std::size_t max_bytes = 200);
+
+// The lines of `s` split at '\n' (views into `s`; no final empty line after a trailing newline;
+// "" gives none). A '\r' before the '\n' stays in the line.
+std::vector<std::string_view> split_lines(std::string_view s);
 
 }  // namespace wand

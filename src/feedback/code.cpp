@@ -3,24 +3,11 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/text.h"
 #include "feedback/feedback.h"
 
 namespace wand::feedback {
 namespace {
-
-std::vector<std::string_view> split_lines(std::string_view s) {
-  std::vector<std::string_view> lines;
-  for (std::size_t pos = 0; pos <= s.size();) {
-    std::size_t nl = s.find('\n', pos);
-    if (nl == std::string_view::npos) {
-      if (pos < s.size()) lines.push_back(s.substr(pos));
-      break;
-    }
-    lines.push_back(s.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
-  return lines;
-}
 
 // A fence line: indentation, then three or more ` or ~ (a backtick fence's info string holds no
 // backtick, so "```x```" inside a line of prose is not one).

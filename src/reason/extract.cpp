@@ -5,24 +5,15 @@
 #include <regex>
 #include <vector>
 
+#include "common/text.h"
 #include "feedback/feedback.h"
 
 namespace wand::reason {
 namespace {
 
 std::vector<std::string> lines_of(std::string_view s) {
-  std::vector<std::string> out;
-  std::size_t p = 0;
-  while (p <= s.size()) {
-    std::size_t nl = s.find('\n', p);
-    if (nl == std::string_view::npos) {
-      if (p < s.size()) out.emplace_back(s.substr(p));
-      break;
-    }
-    out.emplace_back(s.substr(p, nl - p));
-    p = nl + 1;
-  }
-  return out;
+  auto views = split_lines(s);
+  return {views.begin(), views.end()};
 }
 
 std::string strip(std::string_view s) {
