@@ -538,6 +538,25 @@ TEST(CliModules, ServeAnswersTheOpenAIClient) {
   EXPECT_EQ(remote.out, local.out);
 }
 
+// One program starts one interpreter: `wand exec FILE` execs `python3 main.py` in its cell (no
+// fork-server), a batch runs in the fork-server; both report the same results.
+TEST(CliModules, OneShotAndBatchRunPythonAlike) {
+  std::string code = "import sys\nprint(__file__, sys.argv)\n1/0\n";
+  std::string err;
+  CliRun one = wand("exec --json -", code, &err);
+  EXPECT_EQ(one.rc, 1) << err;
+  Json j = Json::parse(one.out);
+  EXPECT_EQ(j["stdout"], "/work/main.py ['main.py']\n");
+  EXPECT_EQ(j["exception"]["type"], "ZeroDivisionError");
+  EXPECT_EQ(j["exception"]["line"], 3);
+  EXPECT_NE(j["stderr"].get<std::string>().find("File \"/work/main.py\", line 3"), std::string::npos);
+  CliRun batch = wand("exec --jsonl --cells 1", Json{{"code", code}}.dump() + "\n", &err);
+  auto lines = json_lines(batch.out);
+  ASSERT_EQ(lines.size(), 1u) << err;
+  EXPECT_EQ(lines[0]["stdout"], j["stdout"]);
+  EXPECT_EQ(lines[0]["exception"], j["exception"]);
+}
+
 // A binary whose modules are missing says which file it could not load, and only when a command
 // needs it; everything else still works.
 TEST(CliModules, MissingModuleIsAClearError) {
