@@ -302,9 +302,12 @@ Result<std::unique_ptr<Cell>> Cell::start(const CellConfig& config) {
              write_proc("gid_map", fmt::format("0 {} 1\n", ::getegid()));
   }
   int map_errno = errno;
-  auto joined = cell->cgroup_->add(pid);
+  // The child builds its file system while it joins the run cgroup: on cgroup v1 the first
+  // join waits for an RCU grace period (about 10 ms on a VM), and the set-up is trusted code.
+  // Every run is forked after Cell::start returns, so inside the cgroup.
   (void)!::write(sync.w, "x", 1);
   close_fd(sync.w);
+  auto joined = cell->cgroup_->add(pid);
   char buf[512];
   ssize_t n = ::read(err.r, buf, sizeof buf);
   close_fd(err.r);
