@@ -37,14 +37,18 @@ Command add_generate(CLI::App& app) {
       ->check(number(kProbability));
   cmd->add_option("--repeat-penalty", a->gen.repeat_penalty, "Penalty for recently seen tokens (1 = off)")
       ->check(number({.lo = 0, .hi = 100, .lo_open = true}));
-  cmd->add_option("--seed", a->gen.seed, "Sampling seed")->check(number(kSeed));
+  auto* seed = cmd->add_option("--seed", a->gen.seed,
+                               "Sampling seed (default: a random one, printed so the run can be repeated); sample i "
+                               "of --samples draws from a seed derived from it and i")
+                   ->check(number(kSeed));
   cmd->add_option("--samples", a->gen.n, "Independent samples")->check(number({.lo = 1, .hi = 1000, .integer = true}));
   cmd->add_option("--stop", a->stop, "Stop sequence (repeatable)");
   cmd->add_option("--threads", a->threads, "Engine threads (0 = every core)")->check(parallel(true));
   cmd->add_flag("--chat", a->chat, "Treat the prompt as a user message in the model's chat format");
   cmd->add_option("--system", a->system, "System message (with --chat)");
   cmd->add_flag("--json", a->json, "Print one JSON object with the texts, token counts and timing");
-  return [a] {
+  return [a, seed] {
+    if (!seed->count()) a->gen.seed = llm::random_seed();
     llm::BackendOptions bo;
     bo.threads = a->threads;
     auto backend = llm::open_backend(a->model, bo);
@@ -63,10 +67,10 @@ Command add_generate(CLI::App& app) {
     auto out = a->chat ? (*backend)->chat(messages, a->gen) : (*backend)->complete(a->prompt, a->gen);
     if (!out) {
       fmt::print(stderr, "wand generate: {}\n", out.error().message);
-      return kExitFailed;
+      return model_error_exit_code(out.error());
     }
     if (a->json) {
-      Json j = {{"model", (*backend)->id()}, {"choices", Json::array()}};
+      Json j = {{"model", (*backend)->id()}, {"seed", a->gen.seed}, {"choices", Json::array()}};
       for (auto& c : *out) {
         double tps = c.generate_ms > 0 ? c.completion_tokens * 1000.0 / c.generate_ms : 0;
         j["choices"].push_back({{"text", c.text},
@@ -80,6 +84,7 @@ Command add_generate(CLI::App& app) {
       fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
     } else {
       fmt::print("\n");
+      if (a->gen.temperature > 0) fmt::print(stderr, "[seed {}]\n", a->gen.seed);
       for (auto& c : *out)
         fmt::print(stderr, "[{}: {} prompt + {} generated tokens, {:.1f} tok/s, finish: {}]\n", (*backend)->id(),
                    c.prompt_tokens, c.completion_tokens,

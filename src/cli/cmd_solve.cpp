@@ -87,7 +87,7 @@ Command add_solve(CLI::App& app) {
     auto sol = run_method(a->method, *model, solver->sb.get(), a->question);
     if (!sol) {
       fmt::print(stderr, "wand solve: {}\n", sol.error().message);
-      return kExitFailed;
+      return model_error_exit_code(sol.error());
     }
     if (a->json) {
       fmt::print("{}\n", Json{{"model", model->id()},
@@ -176,7 +176,7 @@ Command add_bench(CLI::App& app) {
       auto sol = run_method(a->method, *model, solver->sb.get(), q);
       if (!sol) {
         fmt::print(stderr, "wand bench: {}\n", sol.error().message);
-        return kExitFailed;
+        return model_error_exit_code(sol.error());
       }
       bool ok = !sol->answer.empty() && feedback::answers_match(sol->answer, want);
       correct += ok;

@@ -6,6 +6,8 @@
 #include <functional>
 #include <string>
 
+#include "common/status.h"
+
 namespace wand::cli {
 
 using Command = std::function<int()>;
@@ -30,5 +32,9 @@ Command add_runs(CLI::App& app);
 
 // The model a command uses when --model is not given: $WAND_MODEL, else the shipped model.
 std::string default_model_spec();
+
+// The exit code for an error from a model: kExitBadInput when the request itself was refused
+// (an empty question, a prompt longer than the context), else kExitFailed.
+int model_error_exit_code(const Error& e);
 
 }  // namespace wand::cli

@@ -8,11 +8,16 @@
 
 #include "cli/commands.h"
 #include "common/output.h"
+#include "llm/llm.h"
 
 namespace wand::cli {
 std::string default_model_spec() {
   if (const char* m = std::getenv("WAND_MODEL"); m && *m) return m;
   return std::string("local:") + WAND_MODELS_DIR + "/wand-pot.gguf";
+}
+
+int model_error_exit_code(const Error& e) {
+  return e.code == llm::kInvalidRequest || e.code == llm::kContextLengthExceeded ? kExitBadInput : kExitFailed;
 }
 }  // namespace wand::cli
 

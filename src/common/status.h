@@ -10,6 +10,9 @@ namespace wand {
 
 struct Error {
   std::string message;
+  // A machine-readable kind for callers that act on it (the server's HTTP status, the CLI's exit
+  // code); "" for most errors. llm/llm.h defines the model layer's codes.
+  std::string code = {};
 };
 
 template <class T>

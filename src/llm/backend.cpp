@@ -1,5 +1,7 @@
-// open_backend's dispatch on the spec, and the streaming stop-sequence matcher both backends use.
+// open_backend's dispatch on the spec, what every backend shares (sample seeds, prompt formats),
+// and the streaming stop-sequence matcher both backends use.
 #include <algorithm>
+#include <random>
 
 #include <fmt/core.h>
 
@@ -13,6 +15,40 @@ Result<std::unique_ptr<Backend>> open_backend(const std::string& spec, const Bac
   if (spec.size() > 5 && spec.ends_with(".gguf") && spec.find("://") == std::string::npos)
     return open_local_backend(spec, opt);
   return Error{fmt::format("model '{}': expected local:PATH.gguf or openai:http://HOST:PORT/v1/MODEL", spec)};
+}
+
+Result<std::vector<Completion>> Backend::complete_tokens(const std::vector<int32_t>&, const GenerateOptions&) {
+  return Error{fmt::format("{} takes text prompts, not token ids", id()), std::string(kInvalidRequest)};
+}
+
+namespace {
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+// Seeds wand makes stay below 2^53, so they survive JSON numbers read as doubles (JavaScript
+// clients, a server's range check) when they travel to a server or into a record.
+constexpr uint64_t kSeedMask = (uint64_t{1} << 53) - 1;
+
+uint64_t sample_seed(uint64_t seed, int index) {
+  if (index == 0) return seed;
+  // The index is mixed before it meets the seed, so (seed, i) and (seed + 1, i - 1) land far apart.
+  return splitmix64(seed ^ splitmix64(static_cast<uint64_t>(index))) & kSeedMask;
+}
+
+uint64_t random_seed() {
+  std::random_device rd;
+  return ((static_cast<uint64_t>(rd()) << 32) ^ rd()) & kSeedMask;
+}
+
+Result<std::string> format_question(std::string_view format, std::string_view question) {
+  if (format == "pot") return fmt::format("Question: {}\nProgram:\n", question);
+  if (format == "cot") return fmt::format("Question: {}\nAnswer: ", question);
+  return Error{fmt::format("prompt format '{}': expected pot or cot", format)};
 }
 
 std::string StopMatcher::feed(std::string_view piece) {

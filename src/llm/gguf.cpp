@@ -78,6 +78,26 @@ Result<double> read_scalar_number(Cursor& c, uint32_t type, const char* field) {
 
 bool is_int_type(uint32_t t) { return t != kF32 && t != kF64 && t != kString && t != kArray; }
 
+// An integer element read as an integer: a trip through double would round 64-bit values (and
+// make the cast back undefined for u64 values past INT64_MAX, which are refused instead).
+Result<int64_t> read_scalar_int(Cursor& c, uint32_t type, const std::string& key) {
+  if (type == kU64) {
+    auto v = c.read<uint64_t>("array element");
+    if (!v) return v.error();
+    if (*v > static_cast<uint64_t>(INT64_MAX))
+      return c.bad(fmt::format("array '{}' holds {}, past the largest signed 64-bit integer", printable(key), *v));
+    return static_cast<int64_t>(*v);
+  }
+  if (type == kI64) {
+    auto v = c.read<int64_t>("array element");
+    if (!v) return v.error();
+    return *v;
+  }
+  auto x = read_scalar_number(c, type, "array element");  // 32 bits or fewer: exact in a double
+  if (!x) return x.error();
+  return static_cast<int64_t>(*x);
+}
+
 Result<GgufValue> read_value(Cursor& c, uint32_t type, const std::string& key, int depth = 0) {
   const char* field = "metadata value";
   if (type == kString) {
@@ -115,9 +135,9 @@ Result<GgufValue> read_value(Cursor& c, uint32_t type, const std::string& key, i
       std::vector<int64_t> v;
       v.reserve(std::min<uint64_t>(*n, 1 << 20));
       for (uint64_t i = 0; i < *n; ++i) {
-        auto x = read_scalar_number(c, *et, "array element");
+        auto x = read_scalar_int(c, *et, key);
         if (!x) return x.error();
-        v.push_back(static_cast<int64_t>(*x));
+        v.push_back(*x);
       }
       return GgufValue{GgufArray{std::move(v)}};
     }

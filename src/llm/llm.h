@@ -3,8 +3,10 @@
 // OpenAI-compatible server (vLLM, SGLang, llama.cpp, Ollama, hosted APIs). The spec string is
 // recorded in every run's output. Backends are safe to call from several threads at once.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,7 +21,7 @@ struct Message {
 };
 
 struct GenerateOptions {
-  int max_tokens = 256;
+  int max_tokens = 256;     // 0: no generation (with echo: only score the prompt)
   float temperature = 0.f;  // 0 = greedy
   float top_p = 1.f;
   int top_k = 0;
@@ -27,15 +29,25 @@ struct GenerateOptions {
   float repeat_penalty = 1.f;
   uint64_t seed = 0;
   std::vector<std::string> stop;  // generation ends before the first of these; it is not returned
-  int n = 1;                      // independent samples (seeds seed, seed+1, ...)
+  int n = 1;                      // independent samples; sample i draws from sample_seed(seed, i)
   bool logprobs = false;          // fill Completion::logprobs (remote: when the server offers them)
+  int top_logprobs = 0;           // with logprobs: also the N most likely tokens at each position
+  bool echo = false;              // also score the prompt: fill Completion::prompt_logprobs
   // Streaming: called with each new piece of text of sample `index`; return false to stop it.
   std::function<bool(int index, std::string_view text)> on_text;
 };
 
-struct TokenLogprob {
+struct TopLogprob {
   std::string token;
   float logprob = 0;
+};
+
+// One position's token and its log-probability (natural log) under the model's distribution
+// before temperature and filtering, as OpenAI's API reports them.
+struct TokenLogprob {
+  std::string token;
+  std::optional<float> logprob;  // none for a prompt's first token: nothing came before to predict it
+  std::vector<TopLogprob> top;   // the top_logprobs most likely tokens there, most likely first
 };
 
 struct Completion {
@@ -43,15 +55,26 @@ struct Completion {
   std::string finish_reason;  // "stop" (end token or stop sequence) or "length"
   int prompt_tokens = 0;
   int completion_tokens = 0;
-  double prompt_ms = 0, generate_ms = 0;  // remote: time to the first token, and the rest
-  std::vector<TokenLogprob> logprobs;     // one per generated token, when asked for
+  double prompt_ms = 0, generate_ms = 0;    // remote: time to the first token, and the rest
+  std::vector<TokenLogprob> logprobs;       // one per generated token, when asked for; the tokens
+                                            // joined equal `text` (a token cut by a stop sequence
+                                            // keeps only its part before the stop)
+  std::vector<TokenLogprob> prompt_logprobs;  // with echo: one per prompt token; joined, the prompt
 };
+
+// Error codes of the model layer (Error::code): the request itself is wrong.
+inline constexpr std::string_view kInvalidRequest = "invalid_request";
+inline constexpr std::string_view kContextLengthExceeded = "context_length_exceeded";
 
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual Result<std::vector<Completion>> complete(const std::string& prompt, const GenerateOptions& opt) = 0;
   virtual Result<std::vector<Completion>> chat(const std::vector<Message>& messages, const GenerateOptions& opt) = 0;
+  // A prompt given as token ids of the model's vocabulary, used as they are (no BOS is added), as
+  // lm-evaluation-harness sends them. Backends that cannot take ids answer kInvalidRequest.
+  virtual Result<std::vector<Completion>> complete_tokens(const std::vector<int32_t>& prompt,
+                                                          const GenerateOptions& opt);
   virtual std::string id() const = 0;  // the spec it was opened with
 };
 
@@ -70,6 +93,22 @@ struct BackendOptions {
 // without a model ("openai:http://host:8000/v1") uses the server's first listed model.
 // Errors name the spec and what is wrong.
 Result<std::unique_ptr<Backend>> open_backend(const std::string& spec, const BackendOptions& opt = {});
+
+// The seed of sample `index` of a request seeded `seed`: the seed itself for sample 0 (so one
+// sample equals what an OpenAI server gives for that seed), else splitmix64 (Steele et al. 2014)
+// of both (below 2^53, so it survives JSON), so runs with different seeds never share a sample
+// stream (with seed + i, seed 1's second sample was seed 2's first). Every backend path that
+// splits n samples uses this.
+uint64_t sample_seed(uint64_t seed, int index);
+
+// A seed from the system's random source (below 2^53), for runs not given one: print or record
+// it, so the run can be repeated.
+uint64_t random_seed();
+
+// The prompt formats wand's own models are trained on, by the name their GGUF records in
+// wand.prompt_format: "pot" (Question: ...\nProgram:\n) and "cot" (Question: ...\nAnswer: ).
+// An unknown format is an error naming it.
+Result<std::string> format_question(std::string_view format, std::string_view question);
 
 // Cuts text at the first stop sequence while streaming: feed() returns the part that can be
 // shown now (holding back a tail that could still begin a stop sequence).

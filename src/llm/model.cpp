@@ -289,7 +289,7 @@ struct Context::Impl {
       }
   }
 
-  void forward(const Model& m, std::span<const Token> tokens, int p0, int n_ctx) {
+  void forward(const Model& m, std::span<const Token> tokens, int p0, int n_ctx, bool all_positions) {
     const int T = static_cast<int>(tokens.size());
     const int D = c.dim, hd = c.head_dim, kv_dim = c.kv_heads * hd, q_dim = c.heads * hd;
     const int group = c.heads / c.kv_heads;
@@ -349,8 +349,12 @@ struct Context::Impl {
       matmuls({{&L.w_down, xb2.data()}}, hb.data(), T);
       for (std::size_t i = 0; i < std::size_t(T) * D; ++i) x[i] += xb2[i];
     }
-    rmsnorm(&x[std::size_t(T - 1) * D], m.output_norm(), xb.data(), D, c.norm_eps);
-    matmuls({{&m.output(), logits.data()}}, xb.data(), 1);
+    // The output head for the last token only, unless every position's logits are wanted.
+    const int first = all_positions ? 0 : T - 1, rows = T - first;
+    logits.resize(static_cast<std::size_t>(rows) * c.vocab);
+    for (int t = first; t < T; ++t)
+      rmsnorm(&x[std::size_t(t) * D], m.output_norm(), &xb[std::size_t(t - first) * D], D, c.norm_eps);
+    matmuls({{&m.output(), logits.data()}}, xb.data(), rows);
   }
 };
 
@@ -364,13 +368,13 @@ Context::~Context() = default;
 
 void Context::rewind(int position) { pos_ = std::clamp(position, 0, pos_); }
 
-Result<std::span<const float>> Context::eval(std::span<const Token> tokens) {
+Result<std::span<const float>> Context::eval(std::span<const Token> tokens, bool all_positions) {
   if (tokens.empty()) return Error{"eval: no tokens"};
   if (pos_ + static_cast<int>(tokens.size()) > n_ctx_)
     return Error{fmt::format("context full: {} tokens in use, {} more, capacity {}", pos_, tokens.size(), n_ctx_)};
   for (Token t : tokens)
     if (t < 0 || t >= model_->config().vocab) return Error{fmt::format("token id {} is out of range", t)};
-  impl_->forward(*model_, tokens, pos_, n_ctx_);
+  impl_->forward(*model_, tokens, pos_, n_ctx_, all_positions);
   pos_ += static_cast<int>(tokens.size());
   return std::span<const float>(impl_->logits);
 }

@@ -67,8 +67,11 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  // Runs `tokens` at the next positions (one batch, causal) and returns the logits of the last one.
-  Result<std::span<const float>> eval(std::span<const Token> tokens);
+  // Runs `tokens` at the next positions (one batch, causal) and returns the logits of the last
+  // one (vocab floats). With all_positions, the logits of every one instead: tokens.size() rows
+  // of vocab floats, row t predicting the token after tokens[t] (scoring a prompt in one pass).
+  // The span stays valid until the next eval.
+  Result<std::span<const float>> eval(std::span<const Token> tokens, bool all_positions = false);
   int position() const { return pos_; }
   int capacity() const { return n_ctx_; }
   void rewind(int position);  // keeps the cache up to `position` (a shared prompt prefix)

@@ -186,21 +186,36 @@ class OpenAIBackend final : public Backend {
   }
 
   Result<std::vector<Completion>> complete(const std::string& prompt, const GenerateOptions& opt) override {
-    Json body = {{"prompt", prompt}};
-    if (opt.logprobs) body["logprobs"] = 1;
-    return generate("/completions", std::move(body), opt);
+    return generate("/completions", completion_body(prompt, opt), opt);
+  }
+
+  Result<std::vector<Completion>> complete_tokens(const std::vector<int32_t>& prompt, const GenerateOptions& opt) override {
+    return generate("/completions", completion_body(prompt, opt), opt);
   }
 
   Result<std::vector<Completion>> chat(const std::vector<Message>& messages, const GenerateOptions& opt) override {
     Json msgs = Json::array();
     for (auto& m : messages) msgs.push_back({{"role", m.role}, {"content", m.content}});
     Json body = {{"messages", std::move(msgs)}};
-    if (opt.logprobs) body["logprobs"] = true;
+    if (opt.logprobs) {
+      body["logprobs"] = true;
+      if (opt.top_logprobs > 0) body["top_logprobs"] = opt.top_logprobs;
+    }
     return generate("/chat/completions", std::move(body), opt);
   }
 
  private:
   bool is_chat(std::string_view path) const { return path == "/chat/completions"; }
+
+  // The legacy API's logprobs is the number of alternatives per position (tokens and their
+  // logprobs come with any value); echo puts the prompt's tokens first.
+  static Json completion_body(Json prompt, const GenerateOptions& opt) {
+    Json body = {{"prompt", std::move(prompt)}};
+    // Echo asks for logprobs too: their token count tells where the prompt ends.
+    if (opt.logprobs || opt.echo) body["logprobs"] = opt.top_logprobs;
+    if (opt.echo) body["echo"] = true;
+    return body;
+  }
 
   Result<std::vector<Completion>> generate(const std::string& path, Json body, const GenerateOptions& opt) {
     int n = std::max(1, opt.n);
@@ -227,8 +242,8 @@ class OpenAIBackend final : public Backend {
       if (out[0].finish_reason.empty()) out[0].finish_reason = "stop";
       return out;
     }
-    // Parallel single requests with the seeds the local engine uses (seed+i); streamed pieces
-    // keep their sample index, and the caller's callback never runs on two threads at once.
+    // Parallel single requests with the seeds the local engine uses for its samples; streamed
+    // pieces keep their sample index, and the caller's callback never runs on two threads at once.
     std::vector<Result<std::vector<Completion>>> parts(missing.size(), Error{""});
     std::mutex callback_mu;
     std::vector<std::thread> threads;
@@ -237,7 +252,7 @@ class OpenAIBackend final : public Backend {
         int i = missing[k];
         GenerateOptions one = opt;
         one.n = 1;
-        one.seed = opt.seed + i;
+        one.seed = sample_seed(opt.seed, i);
         if (opt.on_text)
           one.on_text = [&, i](int, std::string_view text) {
             std::lock_guard lock(callback_mu);
@@ -268,7 +283,9 @@ class OpenAIBackend final : public Backend {
     if (opt.top_k > 0) body["top_k"] = opt.top_k;
     if (opt.min_p > 0) body["min_p"] = opt.min_p;
     if (opt.repeat_penalty != 1.f) body["repetition_penalty"] = opt.repeat_penalty;
-    bool stream = static_cast<bool>(opt.on_text);
+    // With echo the prompt's text would stream first: such requests are read whole and the
+    // generated text is handed to the caller in one piece.
+    bool stream = opt.on_text && !opt.echo;
     if (stream) {
       body["stream"] = true;
       body["stream_options"] = {{"include_usage", true}};
@@ -286,8 +303,14 @@ class OpenAIBackend final : public Backend {
       if (ex.code == CURLE_OK && ex.status / 100 == 2) {
         if (stream) return st.finish();
         auto out = parse_response(ex.body, path, n);
-        if (out)
-          for (auto& c : *out) c.generate_ms = ms_between(st.t0, Clock::now());
+        if (!out) return out;
+        for (std::size_t i = 0; i < out->size(); ++i) {
+          auto& c = (*out)[i];
+          c.generate_ms = ms_between(st.t0, Clock::now());
+          if (opt.echo) split_echo(c);
+          if (!opt.logprobs) c.logprobs.clear();
+          if (opt.on_text && !c.text.empty()) opt.on_text(static_cast<int>(i), c.text);
+        }
         return out;
       }
       if (n > 1 && ex.code == CURLE_OK && (ex.status == 400 || ex.status == 422))
@@ -303,9 +326,12 @@ class OpenAIBackend final : public Backend {
         continue;
       }
       auto e = check(ex, path);
-      std::string why = e ? "the connection ended early" : e.error().message;
-      if (attempt > 0) why += fmt::format(" (after {} retries)", attempt);
-      return Error{why};
+      if (!e) {
+        Error err = e.error();
+        if (attempt > 0) err.message += fmt::format(" (after {} retries)", attempt);
+        return err;
+      }
+      return Error{"the connection ended early"};
     }
   }
 
@@ -396,20 +422,50 @@ class OpenAIBackend final : public Backend {
     }
   }
 
+  static std::optional<float> number_or_none(const Json& j) {
+    return j.is_number() ? std::optional<float>(j.get<float>()) : std::nullopt;
+  }
+
   static void read_logprobs(const Json& choice, bool chat, Completion& c) {
     auto lp = choice.find("logprobs");
     if (lp == choice.end() || !lp->is_object()) return;
     if (chat) {
-      if (auto content = lp->find("content"); content != lp->end() && content->is_array())
-        for (auto& t : *content)
-          if (t.is_object()) c.logprobs.push_back({string_of(t, "token"), t.contains("logprob") && t["logprob"].is_number() ? t["logprob"].get<float>() : 0.f});
-    } else if (lp->contains("tokens") && lp->contains("token_logprobs")) {
-      auto& toks = (*lp)["tokens"];
-      auto& vals = (*lp)["token_logprobs"];
-      for (std::size_t k = 0; k < toks.size() && k < vals.size(); ++k)
-        c.logprobs.push_back({toks[k].is_string() ? toks[k].get<std::string>() : "",
-                              vals[k].is_number() ? vals[k].get<float>() : 0.f});
+      auto content = lp->find("content");
+      if (content == lp->end() || !content->is_array()) return;
+      for (auto& t : *content) {
+        if (!t.is_object()) continue;
+        TokenLogprob tl{string_of(t, "token"), number_or_none(t.value("logprob", Json())), {}};
+        if (auto top = t.find("top_logprobs"); top != t.end() && top->is_array())
+          for (auto& alt : *top)
+            if (alt.is_object() && alt.contains("logprob") && alt["logprob"].is_number())
+              tl.top.push_back({string_of(alt, "token"), alt["logprob"].get<float>()});
+        c.logprobs.push_back(std::move(tl));
+      }
+      return;
     }
+    auto toks = lp->find("tokens"), vals = lp->find("token_logprobs"), tops = lp->find("top_logprobs");
+    if (toks == lp->end() || vals == lp->end() || !toks->is_array() || !vals->is_array()) return;
+    for (std::size_t k = 0; k < toks->size() && k < vals->size(); ++k) {
+      TokenLogprob tl{(*toks)[k].is_string() ? (*toks)[k].get<std::string>() : "", number_or_none((*vals)[k]), {}};
+      // {token: logprob} per position; a JSON object has no order, so most likely first is restored.
+      if (tops != lp->end() && tops->is_array() && k < tops->size() && (*tops)[k].is_object())
+        for (auto& [token, value] : (*tops)[k].items())
+          if (value.is_number()) tl.top.push_back({token, value.get<float>()});
+      std::stable_sort(tl.top.begin(), tl.top.end(), [](auto& a, auto& b) { return a.logprob > b.logprob; });
+      c.logprobs.push_back(std::move(tl));
+    }
+  }
+
+  // An echoed choice starts with the prompt: its first prompt_tokens logprobs are the prompt's,
+  // and its text begins with their text. What remains is the generation, as the local engine
+  // returns it.
+  static void split_echo(Completion& c) {
+    std::size_t k = std::min<std::size_t>(std::max(0, c.prompt_tokens), c.logprobs.size());
+    c.prompt_logprobs.assign(std::make_move_iterator(c.logprobs.begin()), std::make_move_iterator(c.logprobs.begin() + k));
+    c.logprobs.erase(c.logprobs.begin(), c.logprobs.begin() + k);
+    std::string prompt;
+    for (auto& t : c.prompt_logprobs) prompt += t.token;
+    if (c.text.starts_with(prompt)) c.text.erase(0, prompt.size());
   }
 
   Result<std::vector<Completion>> parse_response(const std::string& body, const std::string& path, int n) {
@@ -461,7 +517,13 @@ class OpenAIBackend final : public Backend {
       msg += fmt::format(" (is the model '{}' served there, and does the URL end in /v1?)", ep_.model);
     if (ex.code == CURLE_OK && (ex.status == 401 || ex.status == 403))
       msg += " (set the API key in WAND_API_KEY or OPENAI_API_KEY)";
-    return Error{msg};
+    // The server refused the request itself: callers report it as bad input, not a failure.
+    std::string code;
+    if (ex.code == CURLE_OK && (ex.status == 400 || ex.status == 413 || ex.status == 422)) {
+      bool too_long = ex.body.find("context_length_exceeded") != std::string::npos;
+      code = std::string(too_long ? kContextLengthExceeded : kInvalidRequest);
+    }
+    return Error{msg, code};
   }
 
   Exchange send(const char* method, const std::string& path, const std::string& payload, SseParser* sse) {

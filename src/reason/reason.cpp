@@ -6,14 +6,19 @@
 
 namespace wand::reason {
 
-std::string pot_prompt(const std::string& question) { return "Question: " + question + "\nProgram:\n"; }
-std::string cot_prompt(const std::string& question) { return "Question: " + question + "\nAnswer: "; }
+std::string pot_prompt(const std::string& question) { return *llm::format_question("pot", question); }
+std::string cot_prompt(const std::string& question) { return *llm::format_question("cot", question); }
 
 namespace {
-Result<llm::Completion> generate(llm::Backend& model, const std::string& prompt, const SolveOptions& opt) {
+// The model's completion of the question in the method's prompt. A blank question is refused:
+// the model would answer it anyway (with a training template's number).
+Result<llm::Completion> generate(llm::Backend& model, const std::string& question, const SolveOptions& opt,
+                                 std::string (*prompt)(const std::string&)) {
+  if (question.find_first_not_of(" \t\r\n") == std::string::npos)
+    return Error{"the question is empty", std::string(llm::kInvalidRequest)};
   llm::GenerateOptions g = opt.gen;
   g.n = 1;
-  auto r = model.complete(prompt, g);
+  auto r = model.complete(prompt(question), g);
   if (!r) return r.error();
   if (r->empty()) return Error{"the model returned no completion"};
   return std::move(r->front());
@@ -30,7 +35,7 @@ Solution from_completion(const char* method, const llm::Completion& c) {
 
 Result<Solution> solve_pot(llm::Backend& model, sandbox::Sandbox& sb, const std::string& question,
                            const SolveOptions& opt) {
-  auto c = generate(model, pot_prompt(question), opt);
+  auto c = generate(model, question, opt, pot_prompt);
   if (!c) return c.error();
   Solution s = from_completion("pot", *c);
   sandbox::ExecRequest req;
@@ -52,7 +57,7 @@ Result<Solution> solve_pot(llm::Backend& model, sandbox::Sandbox& sb, const std:
 }
 
 Result<Solution> solve_cot(llm::Backend& model, const std::string& question, const SolveOptions& opt) {
-  auto c = generate(model, cot_prompt(question), opt);
+  auto c = generate(model, question, opt, cot_prompt);
   if (!c) return c.error();
   Solution s = from_completion("cot", *c);
   s.answer = feedback::extract_answer(c->text);  // the extractor `wand eval` uses, rules in feedback.h

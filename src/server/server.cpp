@@ -1,6 +1,9 @@
-// The OpenAI-compatible HTTP face of a Backend (cpp-httplib). Request validation turns every
-// malformed field into a 400 naming it; generation errors become 500 (or an error event when
-// the stream has started); a client that goes away stops its generation.
+// The OpenAI-compatible HTTP face of a Backend (cpp-httplib), following OpenAI's published API
+// reference for the fields clients depend on (lm-evaluation-harness's echo/logprobs scoring,
+// the openai SDKs). Request validation turns every malformed field into a 400 naming it; a
+// request the backend refuses (too long a prompt, a chat a model cannot take) is a 400 too;
+// other generation errors become 500 (or an error event when the stream has started); a
+// client that goes away stops its generation.
 #include "server/server.h"
 
 #include <httplib.h>
@@ -8,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <variant>
 
 #include <fmt/core.h>
 
@@ -36,13 +40,30 @@ HttpError bad(std::string param, std::string message) {
 
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
+// The request body as JSON. The one place a body is parsed, so the parse (and any depth or size
+// guard on it) is the same for every endpoint.
+std::variant<Json, HttpError> parse_body(const std::string& text) {
+  auto parsed = parse_json(text, "the request body");
+  if (!parsed) return bad("", parsed.error().message);
+  if (!parsed->is_object()) return bad("", "the request body must be a JSON object");
+  return std::move(*parsed);
+}
+
+// One prompt of /v1/completions: text, or token ids of the model's vocabulary.
+using Prompt = std::variant<std::string, std::vector<int32_t>>;
+
 // A parsed generation request.
 struct Request {
   bool chat = false, stream = false, include_usage = false;
-  std::string prompt;
+  std::vector<Prompt> prompts;  // completions: one choice group per prompt
   std::vector<llm::Message> messages;
   llm::GenerateOptions gen;
 };
+
+// The API's limits on alternatives per position (OpenAI's published maxima).
+constexpr int kMaxCompletionLogprobs = 5, kMaxChatTopLogprobs = 20;
+// Prompts in one completions request (lm-evaluation-harness batches them).
+constexpr std::size_t kMaxPrompts = 256;
 
 template <class T>
 std::optional<HttpError> read_number(const Json& body, const char* key, T& out, double lo, double hi) {
@@ -57,11 +78,125 @@ std::optional<HttpError> read_number(const Json& body, const char* key, T& out, 
   return std::nullopt;
 }
 
+std::optional<HttpError> read_bool(const Json& body, const char* key, bool& out) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return std::nullopt;
+  if (!it->is_boolean()) return bad(key, fmt::format("'{}' must be a boolean", key));
+  out = *it;
+  return std::nullopt;
+}
+
+std::optional<std::vector<int32_t>> token_ids(const Json& j) {
+  if (!j.is_array() || j.empty()) return std::nullopt;
+  std::vector<int32_t> ids;
+  for (auto& x : j) {
+    if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() > INT32_MAX) return std::nullopt;
+    ids.push_back(x.get<int32_t>());
+  }
+  return ids;
+}
+
+// prompt: a string, an array of strings, an array of token ids, or an array of such arrays.
+std::optional<HttpError> read_prompts(const Json& body, std::vector<Prompt>& out) {
+  auto p = body.find("prompt");
+  if (p == body.end()) return bad("prompt", "'prompt' is required");
+  if (p->is_string()) {
+    out.emplace_back(std::in_place_type<std::string>, p->get<std::string>());
+  } else if (auto ids = token_ids(*p)) {
+    out.emplace_back(std::in_place_type<std::vector<int32_t>>, std::move(*ids));
+  } else if (p->is_array() && !p->empty()) {
+    for (auto& x : *p) {
+      if (x.is_string()) {
+        out.emplace_back(std::in_place_type<std::string>, x.get<std::string>());
+      } else if (auto one = token_ids(x)) {
+        out.emplace_back(std::in_place_type<std::vector<int32_t>>, std::move(*one));
+      } else {
+        out.clear();
+        break;
+      }
+    }
+  }
+  if (out.empty())
+    return bad("prompt", "'prompt' must be a string, an array of strings, an array of token ids (non-negative "
+                         "integers) or an array of such arrays");
+  if (out.size() > kMaxPrompts) return bad("prompt", fmt::format("'prompt' holds {} prompts; at most {}", out.size(), kMaxPrompts));
+  return std::nullopt;
+}
+
+// messages: [{role, content}], content a string or text parts. Roles are those a chat template
+// knows; tool calls are not supported, so every message needs its content.
+std::optional<HttpError> read_messages(const Json& body, std::vector<llm::Message>& out) {
+  auto m = body.find("messages");
+  if (m == body.end() || !m->is_array() || m->empty()) return bad("messages", "'messages' must be a non-empty array");
+  for (std::size_t i = 0; i < m->size(); ++i) {
+    const Json& msg = (*m)[i];
+    std::string where = fmt::format("messages[{}]", i);
+    if (!msg.is_object()) return bad(where, fmt::format("'{}' must be an object with 'role' and 'content'", where));
+    auto role = msg.find("role");
+    if (role == msg.end() || !role->is_string())
+      return bad(where + ".role", fmt::format("'{}.role' is required: system, developer, user or assistant", where));
+    static const std::vector<std::string> kRoles = {"system", "developer", "user", "assistant"};
+    if (std::find(kRoles.begin(), kRoles.end(), role->get<std::string>()) == kRoles.end())
+      return bad(where + ".role", fmt::format("'{}.role' is '{}'; expected system, developer, user or assistant",
+                                              where, role->get<std::string>()));
+    std::string content;
+    auto c = msg.find("content");
+    if (c == msg.end() || c->is_null()) {
+      return bad(where + ".content", fmt::format("'{}.content' is required", where));
+    } else if (c->is_string()) {
+      content = *c;
+    } else if (c->is_array()) {  // content parts: only text is understood
+      for (auto& part : *c) {
+        if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
+            !part["text"].is_string())
+          return bad(where + ".content", fmt::format("'{}.content': only text content parts are supported", where));
+        content += part["text"].get<std::string>();
+      }
+    } else {
+      return bad(where + ".content", fmt::format("'{}.content' must be a string or an array of parts", where));
+    }
+    out.push_back({role->get<std::string>(), std::move(content)});
+  }
+  return std::nullopt;
+}
+
+// Completions: logprobs: N asks for the tokens' logprobs and the N (0-5) most likely tokens per
+// position; echo returns the prompt scored. Chat: logprobs is a boolean; top_logprobs (0-20)
+// needs it. The maxima are the published API's.
+std::optional<HttpError> read_logprobs(const Json& body, bool chat, llm::GenerateOptions& g) {
+  if (!chat) {
+    if (auto e = read_number(body, "logprobs", g.top_logprobs, 0, kMaxCompletionLogprobs)) return e;
+    g.logprobs = body.contains("logprobs") && !body["logprobs"].is_null();
+    return read_bool(body, "echo", g.echo);
+  }
+  if (auto e = read_bool(body, "logprobs", g.logprobs)) return e;
+  if (auto e = read_number(body, "top_logprobs", g.top_logprobs, 0, kMaxChatTopLogprobs)) return e;
+  if (g.top_logprobs > 0 && !g.logprobs) return bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+  return std::nullopt;
+}
+
+// Fields of the API this server does not implement: a request that sets one to anything but
+// its neutral value is refused by name rather than answered as if it had not been asked.
+std::optional<HttpError> refuse_unsupported(const Json& body) {
+  auto set = [&](const char* key) { return body.contains(key) && !body[key].is_null(); };
+  auto refuse = [](const char* key) { return bad(key, fmt::format("'{}' is not supported by this server", key)); };
+  for (const char* key : {"presence_penalty", "frequency_penalty"})
+    if (set(key) && !(body[key].is_number() && body[key] == 0)) return refuse(key);
+  for (const char* key : {"logit_bias", "tools", "functions"})
+    if (set(key) && !body[key].empty()) return refuse(key);
+  if (set("suffix") && body["suffix"] != "") return refuse("suffix");
+  if (set("best_of") && body["best_of"] != 1 && body["best_of"] != body.value("n", Json(1))) return refuse("best_of");
+  if (set("response_format")) {
+    const Json& rf = body["response_format"];
+    if (!(rf.is_object() && rf.contains("type") && rf["type"] == "text")) return refuse("response_format");
+  }
+  return std::nullopt;
+}
+
 std::variant<Request, HttpError> parse_request(const std::string& text, bool chat, const Options& opt) {
-  auto parsed = parse_json(text, "the request body");
-  if (!parsed) return bad("", parsed.error().message);
-  if (!parsed->is_object()) return bad("", "the request body must be a JSON object");
-  const Json& body = *parsed;
+  auto parsed = parse_body(text);
+  if (auto* e = std::get_if<HttpError>(&parsed)) return *e;
+  const Json& body = std::get<Json>(parsed);
   Request r;
   r.chat = chat;
   if (auto m = body.find("model"); m != body.end()) {
@@ -72,45 +207,13 @@ std::variant<Request, HttpError> parse_request(const std::string& text, bool cha
                                    opt.model_name),
                        "invalid_request_error", "model", "model_not_found"};
   }
-  if (chat) {
-    auto m = body.find("messages");
-    if (m == body.end() || !m->is_array() || m->empty()) return bad("messages", "'messages' must be a non-empty array");
-    for (std::size_t i = 0; i < m->size(); ++i) {
-      const Json& msg = (*m)[i];
-      std::string where = fmt::format("messages[{}]", i);
-      if (!msg.is_object() || !msg.contains("role") || !msg["role"].is_string())
-        return bad(where, fmt::format("'{}' must be an object with a string 'role'", where));
-      std::string content;
-      auto c = msg.find("content");
-      if (c == msg.end() || c->is_null()) {
-      } else if (c->is_string()) {
-        content = *c;
-      } else if (c->is_array()) {  // content parts: only text is understood
-        for (auto& part : *c) {
-          if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") || !part["text"].is_string())
-            return bad(where + ".content", "only text content parts are supported");
-          content += part["text"].get<std::string>();
-        }
-      } else {
-        return bad(where + ".content", fmt::format("'{}.content' must be a string or an array of parts", where));
-      }
-      r.messages.push_back({msg["role"], std::move(content)});
-    }
-  } else {
-    auto p = body.find("prompt");
-    if (p == body.end()) return bad("prompt", "'prompt' is required");
-    if (p->is_string()) {
-      r.prompt = *p;
-    } else if (p->is_array() && p->size() == 1 && (*p)[0].is_string()) {
-      r.prompt = (*p)[0];
-    } else {
-      return bad("prompt", "'prompt' must be a string (or an array holding one string)");
-    }
-  }
+  if (auto e = refuse_unsupported(body)) return *e;
+  if (auto e = chat ? read_messages(body, r.messages) : read_prompts(body, r.prompts)) return *e;
   auto& g = r.gen;
   g.max_tokens = 256;
+  // max_tokens 0 generates nothing: with echo, the prompt is only scored (lm-evaluation-harness).
   for (const char* key : {"max_tokens", "max_completion_tokens"})
-    if (auto e = read_number(body, key, g.max_tokens, 1, opt.max_tokens_limit)) return *e;
+    if (auto e = read_number(body, key, g.max_tokens, 0, opt.max_tokens_limit)) return *e;
   if (auto e = read_number(body, "temperature", g.temperature, 0, 2)) return *e;
   if (auto e = read_number(body, "top_p", g.top_p, 0, 1)) return *e;
   if (auto e = read_number(body, "top_k", g.top_k, 0, 1e9)) return *e;
@@ -118,8 +221,10 @@ std::variant<Request, HttpError> parse_request(const std::string& text, bool cha
   for (const char* key : {"repetition_penalty", "repeat_penalty"})
     if (auto e = read_number(body, key, g.repeat_penalty, 0.01, 10)) return *e;
   if (auto e = read_number(body, "n", g.n, 1, opt.max_n)) return *e;
+  // Without a seed, sampling differs from request to request, as OpenAI's API does.
   int64_t seed = 0;
-  if (auto e = read_number(body, "seed", seed, -9.2e18, 9.2e18)) return *e;
+  if (!body.contains("seed") || body["seed"].is_null()) seed = static_cast<int64_t>(llm::random_seed());
+  else if (auto e = read_number(body, "seed", seed, -9.2e18, 9.2e18)) return *e;
   g.seed = static_cast<uint64_t>(seed);
   if (auto s = body.find("stop"); s != body.end() && !s->is_null()) {
     if (s->is_string()) {
@@ -130,45 +235,75 @@ std::variant<Request, HttpError> parse_request(const std::string& text, bool cha
       return bad("stop", "'stop' must be a string or an array of at most 16 strings");
     }
   }
-  if (auto s = body.find("stream"); s != body.end() && !s->is_null()) {
-    if (!s->is_boolean()) return bad("stream", "'stream' must be a boolean");
-    r.stream = *s;
-  }
+  if (auto e = read_bool(body, "stream", r.stream)) return *e;
   if (auto so = body.find("stream_options"); so != body.end() && so->is_object())
     if (auto iu = so->find("include_usage"); iu != so->end() && iu->is_boolean()) r.include_usage = *iu;
-  if (auto lp = body.find("logprobs"); lp != body.end() && !lp->is_null()) {
-    if (chat ? !lp->is_boolean() : !(lp->is_number_integer() && *lp >= 0 && *lp <= 5))
-      return bad("logprobs", chat ? "'logprobs' must be a boolean" : "'logprobs' must be an integer from 0 to 5");
-    g.logprobs = chat ? lp->get<bool>() : true;
-  }
+  if (auto e = read_logprobs(body, chat, g)) return *e;
   return r;
 }
 
+Json token_bytes(const std::string& token) {
+  Json bytes = Json::array();
+  for (unsigned char b : token) bytes.push_back(b);
+  return bytes;
+}
+
+Json logprob_value(const std::optional<float>& v) { return v ? Json(*v) : Json(nullptr); }
+
+// The choice's logprobs in the API's shape. Completions: parallel lists over the echoed prompt's
+// tokens (the first has no logprob) then the generated ones; top_logprobs per position is
+// {token: logprob}. Chat: one entry per generated token with its alternatives.
 Json logprobs_json(const llm::Completion& c, bool chat) {
   if (chat) {
     Json content = Json::array();
     for (auto& t : c.logprobs) {
-      Json bytes = Json::array();
-      for (unsigned char b : t.token) bytes.push_back(b);
-      content.push_back({{"token", t.token}, {"logprob", t.logprob}, {"bytes", bytes}, {"top_logprobs", Json::array()}});
+      Json top = Json::array();
+      for (auto& alt : t.top) top.push_back({{"token", alt.token}, {"logprob", alt.logprob}, {"bytes", token_bytes(alt.token)}});
+      content.push_back(
+          {{"token", t.token}, {"logprob", logprob_value(t.logprob)}, {"bytes", token_bytes(t.token)}, {"top_logprobs", top}});
     }
     return {{"content", content}};
   }
-  Json tokens = Json::array(), values = Json::array(), offsets = Json::array();
+  Json tokens = Json::array(), values = Json::array(), tops = Json::array(), offsets = Json::array();
   int offset = 0;
-  for (auto& t : c.logprobs) {
-    tokens.push_back(t.token);
-    values.push_back(t.logprob);
-    offsets.push_back(offset);
-    offset += static_cast<int>(t.token.size());
-  }
-  return {{"tokens", tokens}, {"token_logprobs", values}, {"text_offset", offsets}, {"top_logprobs", nullptr}};
+  for (auto* list : {&c.prompt_logprobs, &c.logprobs})
+    for (auto& t : *list) {
+      tokens.push_back(t.token);
+      values.push_back(logprob_value(t.logprob));
+      Json top = Json::object();
+      for (auto& alt : t.top) top[alt.token] = alt.logprob;
+      tops.push_back(t.logprob ? top : Json(nullptr));
+      offsets.push_back(offset);
+      offset += static_cast<int>(t.token.size());
+    }
+  return {{"tokens", tokens}, {"token_logprobs", values}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
 
-Json usage_json(const std::vector<llm::Completion>& out) {
-  int prompt = out.empty() ? 0 : out[0].prompt_tokens, gen = 0;
-  for (auto& c : out) gen += c.completion_tokens;
+// The echoed prompt's text: the prompt as sent, or its tokens' text when it was token ids.
+std::string echo_text(const Prompt& p, const llm::Completion& c) {
+  if (auto* text = std::get_if<std::string>(&p)) return *text;
+  std::string s;
+  for (auto& t : c.prompt_logprobs) s += t.token;
+  return s;
+}
+
+// Prompt tokens count once per prompt (its n samples share it); generated tokens per choice.
+Json usage_json(const std::vector<llm::Completion>& out, int n) {
+  int prompt = 0, gen = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (i % std::max(1, n) == 0) prompt += out[i].prompt_tokens;
+    gen += out[i].completion_tokens;
+  }
   return {{"prompt_tokens", prompt}, {"completion_tokens", gen}, {"total_tokens", prompt + gen}};
+}
+
+// A backend's refusal of the request itself is the client's error (400); anything else is ours.
+HttpError backend_error(const Error& e, bool chat) {
+  std::string param = chat ? "messages" : "prompt";
+  if (e.code == llm::kContextLengthExceeded)
+    return {400, e.message, "invalid_request_error", param, std::string(llm::kContextLengthExceeded)};
+  if (e.code == llm::kInvalidRequest) return bad(param, e.message);
+  return {500, e.message, "server_error", "", ""};
 }
 
 }  // namespace
@@ -210,10 +345,28 @@ struct Server::Impl {
                                  "invalid_request_error", "model", "model_not_found"});
       res.set_content(dump(model_json()), "application/json");
     });
-    http.Post("/v1/completions",
-              [this](const httplib::Request& req, httplib::Response& res) { generate(req, res, false); });
-    http.Post("/v1/chat/completions",
-              [this](const httplib::Request& req, httplib::Response& res) { generate(req, res, true); });
+    // The body is read here rather than by httplib, which would take a body sent with a form's
+    // content type (what `curl -d` sends) as a form and refuse it past 8 KB: it is JSON whatever
+    // the content type says, under the same size limit.
+    auto post = [this](bool chat) {
+      return [this, chat](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+        if (req.is_multipart_form_data())
+          return reply_error(res, {415, "the request body must be JSON, not multipart form data", "invalid_request_error",
+                                   "", ""});
+        std::string body;
+        if (!reader([&](const char* data, size_t n) {
+              body.append(data, n);
+              return true;
+            }))
+          return reply_error(res, {res.status == 413 ? 413 : 400,
+                                   res.status == 413 ? "the request body is too large (16 MiB at most)"
+                                                     : "the request body could not be read",
+                                   "invalid_request_error", "", ""});
+        generate(body, res, chat);
+      };
+    };
+    http.Post("/v1/completions", post(false));
+    http.Post("/v1/chat/completions", post(true));
     http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;  // a handler already wrote the error
       HttpError e{res.status, fmt::format("{} {} is not served here", req.method, req.path), "invalid_request_error",
@@ -233,36 +386,54 @@ struct Server::Impl {
     });
   }
 
-  void generate(const httplib::Request& http_req, httplib::Response& res, bool chat) {
-    auto parsed = parse_request(http_req.body, chat, opt);
+  // The chat, or each prompt in turn; choices are numbered prompt * n + sample.
+  Result<std::vector<llm::Completion>> run(const Request& r, llm::GenerateOptions g) {
+    if (r.chat) return backend.chat(r.messages, g);
+    std::vector<llm::Completion> all;
+    auto on_text = std::move(g.on_text);
+    for (std::size_t p = 0; p < r.prompts.size(); ++p) {
+      int base = static_cast<int>(p) * r.gen.n;
+      if (on_text) g.on_text = [&, base](int i, std::string_view text) { return on_text(base + i, text); };
+      auto* text = std::get_if<std::string>(&r.prompts[p]);
+      auto out = text ? backend.complete(*text, g) : backend.complete_tokens(std::get<1>(r.prompts[p]), g);
+      if (!out) return out.error();
+      for (auto& c : *out) all.push_back(std::move(c));
+    }
+    return all;
+  }
+
+  // A choice's text: with echo, the prompt comes first.
+  static std::string choice_text(const Request& r, const llm::Completion& c, std::size_t index) {
+    return r.gen.echo ? echo_text(r.prompts[index / r.gen.n], c) + c.text : c.text;
+  }
+
+  void generate(const std::string& text, httplib::Response& res, bool chat) {
+    auto parsed = parse_request(text, chat, opt);
     if (auto* e = std::get_if<HttpError>(&parsed)) return reply_error(res, *e);
     auto r = std::make_shared<Request>(std::get<Request>(std::move(parsed)));
     std::string id = fmt::format("{}-{}", chat ? "chatcmpl" : "cmpl", next_id++);
     std::string object = chat ? "chat.completion" : "text_completion";
     int64_t created = now_s();
-    auto run = [this, r](llm::GenerateOptions g) {
-      return r->chat ? backend.chat(r->messages, g) : backend.complete(r->prompt, g);
-    };
     if (!r->stream) {
-      auto out = run(r->gen);
-      if (!out) return reply_error(res, {500, out.error().message, "server_error", "", ""});
+      auto out = run(*r, r->gen);
+      if (!out) return reply_error(res, backend_error(out.error(), chat));
       Json choices = Json::array();
       for (std::size_t i = 0; i < out->size(); ++i) {
         auto& c = (*out)[i];
         Json choice = {{"index", i}, {"finish_reason", c.finish_reason}};
         if (chat) choice["message"] = {{"role", "assistant"}, {"content", c.text}};
-        else choice["text"] = c.text;
+        else choice["text"] = choice_text(*r, c, i);
         choice["logprobs"] = r->gen.logprobs ? logprobs_json(c, chat) : Json(nullptr);
         choices.push_back(std::move(choice));
       }
       Json body = {{"id", id},           {"object", object},   {"created", created},
-                   {"model", opt.model_name}, {"choices", choices}, {"usage", usage_json(*out)}};
+                   {"model", opt.model_name}, {"choices", choices}, {"usage", usage_json(*out, r->gen.n)}};
       return res.set_content(dump(body), "application/json");
     }
     std::string chunk_object = chat ? "chat.completion.chunk" : "text_completion";
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
-        "text/event-stream", [this, r, run, id, chunk_object, created, chat](size_t, httplib::DataSink& sink) {
+        "text/event-stream", [this, r, id, chunk_object, created, chat](size_t, httplib::DataSink& sink) {
           auto event = [&](const Json& j) {
             std::string s = "data: " + dump(j) + "\n\n";
             return sink.write(s.data(), s.size());
@@ -281,23 +452,28 @@ struct Server::Impl {
             for (int i = 0; i < r->gen.n && open; ++i)
               open = event(chunk({choice(i, {{"role", "assistant"}, {"content", ""}}, nullptr)}));
           llm::GenerateOptions g = r->gen;
-          g.on_text = [&](int index, std::string_view text) {
-            Json piece = chat ? Json{{"content", std::string(text)}} : Json(std::string(text));
-            return open = open && event(chunk({choice(index, std::move(piece), nullptr)}));
-          };
-          auto out = run(g);
+          // An echoed prompt's text is known once it is scored: such a stream carries each
+          // choice whole in its last chunk.
+          if (!g.echo)
+            g.on_text = [&](int index, std::string_view text) {
+              Json piece = chat ? Json{{"content", std::string(text)}} : Json(std::string(text));
+              return open = open && event(chunk({choice(index, std::move(piece), nullptr)}));
+            };
+          auto out = run(*r, g);
           if (!open) return false;  // the client went away; generation stopped with it
           if (!out) {
-            event({{"error", error_body({500, out.error().message, "server_error", "", ""})["error"]}});
+            event({{"error", error_body(backend_error(out.error(), chat))["error"]}});
           } else {
             for (std::size_t i = 0; i < out->size(); ++i) {
-              Json c = choice(static_cast<int>(i), chat ? Json::object() : Json(""), (*out)[i].finish_reason);
-              if (r->gen.logprobs) c["logprobs"] = logprobs_json((*out)[i], chat);
-              event(chunk({c}));
+              auto& c = (*out)[i];
+              Json last = chat ? Json::object() : Json(r->gen.echo ? choice_text(*r, c, i) : "");
+              Json ch = choice(static_cast<int>(i), std::move(last), c.finish_reason);
+              if (r->gen.logprobs) ch["logprobs"] = logprobs_json(c, chat);
+              event(chunk({ch}));
             }
             if (r->include_usage) {
               Json u = chunk(Json::array());
-              u["usage"] = usage_json(*out);
+              u["usage"] = usage_json(*out, r->gen.n);
               event(u);
             }
           }

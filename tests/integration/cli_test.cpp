@@ -581,5 +581,44 @@ TEST(CliModules, MissingModuleIsAClearError) {
   fs::remove_all(dir);
 }
 
+// An empty question is bad input, not a question the model answers anyway (it used to print 40).
+TEST(Cli, SolveRefusesAnEmptyQuestion) {
+  for (std::string q : {"''", "'  \t '"}) {
+    std::string err;
+    CliRun r = wand("solve " + q, "", &err);
+    EXPECT_EQ(r.rc, 2) << q;
+    EXPECT_EQ(r.out, "") << q;
+    EXPECT_NE(err.find("the question is empty"), std::string::npos) << err;
+  }
+}
+
+// Without --seed, each run samples differently and records the seed it drew; giving that seed
+// repeats the run. A prompt the model cannot take is bad input.
+TEST(Cli, GenerateDrawsAndRecordsASeedAndRefusesAnOverlongPrompt) {
+  auto texts = [](const Json& j) {
+    std::vector<std::string> t;
+    for (auto& c : j["choices"]) t.push_back(c["text"]);
+    return t;
+  };
+  auto run = [](const std::string& extra) {
+    CliRun r = wand("generate --json --temperature 1.5 -n 24 --samples 2 " + extra + " 'Question: '");
+    EXPECT_EQ(r.rc, 0) << r.out;
+    return Json::parse(r.out, nullptr, false);
+  };
+  Json a = run(""), b = run("");
+  ASSERT_TRUE(a.contains("seed") && b.contains("seed")) << a.dump();
+  EXPECT_NE(a["seed"], b["seed"]);
+  EXPECT_NE(texts(a), texts(b));
+  Json again = run("--seed " + a["seed"].dump());
+  EXPECT_EQ(again["seed"], a["seed"]);
+  EXPECT_EQ(texts(again), texts(a));
+
+  std::string longer, err;
+  for (int i = 0; i < 300; ++i) longer += "7 ";
+  CliRun r = wand("generate '" + longer + "'", "", &err);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(err.find("context holds"), std::string::npos) << err;
+}
+
 }  // namespace
 }  // namespace wand::test

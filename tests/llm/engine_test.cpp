@@ -2,6 +2,7 @@
 // and greedy continuations) and against a plain double-precision forward pass written here.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -195,16 +196,24 @@ TEST_P(Forward, MatchesThePlainReference) {
   ASSERT_TRUE(model) << model.error().message;
   std::vector<Token> seq = {1, 77, 5, 260, 42, 42, 9, 128, 255, 3, 17, 200};
   Reference ref{w};
-  Context one(*model, 0, 2), batch(*model, 0, 2);
+  Context one(*model, 0, 2), batch(*model, 0, 2), scored(*model, 0, 2);
   auto all = batch.eval(std::span<const Token>(seq).first(seq.size() - 1));
   ASSERT_TRUE(all);
   all = batch.eval(std::span<const Token>(seq).last(1));
+  // Every position's logits in one pass (how a prompt is scored) are row t of the result.
+  auto rows = scored.eval(seq, /*all_positions=*/true);
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), seq.size() * c.vocab);
   std::vector<double> want;
-  for (Token t : seq) {
+  for (std::size_t k = 0; k < seq.size(); ++k) {
+    Token t = seq[k];
     want = ref.step(t);
     auto got = one.eval(std::span<const Token>(&t, 1));
     ASSERT_TRUE(got);
-    for (int i = 0; i < c.vocab; ++i) ASSERT_NEAR((*got)[i], want[i], 1e-3) << "token " << t << " logit " << i;
+    for (int i = 0; i < c.vocab; ++i) {
+      ASSERT_NEAR((*got)[i], want[i], 1e-3) << "token " << t << " logit " << i;
+      ASSERT_NEAR((*rows)[k * c.vocab + i], (*got)[i], 1e-4) << "all positions, row " << k << " logit " << i;
+    }
   }
   for (int i = 0; i < c.vocab; ++i) ASSERT_NEAR((*all)[i], want[i], 1e-3) << "batched, logit " << i;
   std::filesystem::remove(path);
@@ -404,6 +413,26 @@ TEST(Gguf, EmptyAndDuplicateNamesAreRejectedAsLlamaCppDoes) {
   EXPECT_NE(tempty.error().message.find("tensor 0 has an empty name"), std::string::npos) << tempty.error().message;
 }
 
+// Found by the fuzz run: a u64 array element past INT64_MAX went through a double into int64_t
+// (undefined). Integer arrays are read as integers: 64-bit values exact, too-large ones refused.
+TEST(Gguf, SixtyFourBitArrayElementsAreExactOrRefused) {
+  auto array = [](uint32_t type, std::vector<uint64_t> xs) {
+    GgufBytes g(0, 1);
+    g.str("a.ids").put<uint32_t>(9).put<uint32_t>(type).put<uint64_t>(xs.size());
+    for (uint64_t x : xs) g.put(x);
+    return g.parse();
+  };
+  auto exact = array(11, {uint64_t(INT64_MAX), uint64_t(INT64_MAX - 1)});  // i64
+  ASSERT_TRUE(exact) << exact.error().message;
+  auto& v = std::get<std::vector<int64_t>>(std::get<GgufArray>(exact->kv.at("a.ids")));
+  EXPECT_EQ(v, (std::vector<int64_t>{INT64_MAX, INT64_MAX - 1}));
+  auto too_big = array(10, {1, UINT64_MAX});  // u64
+  ASSERT_FALSE(too_big);
+  EXPECT_NE(too_big.error().message.find("array 'a.ids' holds 18446744073709551615, past the largest signed 64-bit"),
+            std::string::npos)
+      << too_big.error().message;
+}
+
 // ---- sampling and the backend ----
 
 TEST(Sampler, GreedyTakesTheFirstMaximumAndSeedsReproduce) {
@@ -485,6 +514,76 @@ TEST(Backend, LocalBackendGeneratesStopsAndSamples) {
   auto missing = open_backend("local:/no/such/model.gguf");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message.find("/no/such/model.gguf"), std::string::npos);
+}
+
+// Sample i of a run seeded s draws from sample_seed(s, i): sample 0 from s itself, the others
+// from a mix of both, so neighbouring seeds share no sample (with seed + i, seed 1's sample 1 was
+// seed 2's sample 0).
+// An empty prompt is a document's start for a model whose prompts begin with BOS (OpenAI's API
+// allows it); a model without BOS has nothing to go on, and says so as a bad request.
+TEST(Backend, AnEmptyPromptNeedsABosToStartFrom) {
+  std::string with_bos = data("models/stories260K.gguf");
+  NEED_DATA(with_bos);
+  GenerateOptions o;
+  o.max_tokens = 5;
+  auto b = open_backend("local:" + with_bos, {.threads = 2});
+  ASSERT_TRUE(b) << b.error().message;
+  auto r = (*b)->complete("", o);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ((*r)[0].completion_tokens, 5);
+  // A vocabulary without a BOS token (as Qwen's GGUFs have): no BOS is added.
+  ModelConfig c;
+  c.dim = 32, c.layers = 1, c.heads = 2, c.kv_heads = 1, c.ffn = 64, c.vocab = 270, c.context = 16;
+  auto w = random_weights(c, 9);
+  auto tokens = w.tokenizer.tokens();
+  std::replace(tokens.begin(), tokens.end(), std::string("<|bos|>"), std::string("<|start|>"));
+  w.tokenizer = Tokenizer::bpe(tokens, w.tokenizer.merges(), w.tokenizer.types());
+  std::string path = temp_path("no-bos.gguf");
+  ASSERT_TRUE(write_model(path, w, TensorType::F32));
+  auto n = open_backend("local:" + path, {.threads = 2});
+  ASSERT_TRUE(n) << n.error().message;
+  for (auto& e : {(*n)->complete("", o), (*n)->complete_tokens({}, o)}) {
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().code, kInvalidRequest);
+    EXPECT_EQ(e.error().message, "the prompt is empty");
+  }
+  EXPECT_TRUE((*n)->complete("ab", o));
+  std::filesystem::remove(path);
+}
+
+TEST(Backend, SamplesOfDifferentSeedsNeverShareAStream) {
+  EXPECT_EQ(sample_seed(7, 0), 7u);
+  std::set<uint64_t> seeds;
+  for (uint64_t s : {1, 2, 3})
+    for (int i = 0; i < 4; ++i) seeds.insert(sample_seed(s, i));
+  EXPECT_EQ(seeds.size(), 12u);
+  for (uint64_t s : seeds) EXPECT_LT(s, uint64_t{1} << 53);  // survives JSON as a double
+  EXPECT_NE(random_seed(), random_seed());
+
+  std::string path = data("models/stories260K.gguf");
+  NEED_DATA(path);
+  auto b = open_backend("local:" + path, {.threads = 2});
+  ASSERT_TRUE(b) << b.error().message;
+  GenerateOptions o;
+  o.temperature = 1.0f, o.n = 4, o.max_tokens = 30;
+  std::set<std::string> texts;
+  for (uint64_t seed : {1, 2}) {
+    o.seed = seed;
+    auto r = (*b)->complete("Once upon a time", o);
+    ASSERT_TRUE(r) << r.error().message;
+    for (auto& c : *r) texts.insert(c.text);
+    auto again = (*b)->complete("Once upon a time", o);  // the same seed reproduces the run
+    ASSERT_TRUE(again);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ((*again)[i].text, (*r)[i].text) << "seed " << seed << " sample " << i;
+  }
+  EXPECT_EQ(texts.size(), 8u);
+  // One sample with seed s is sample 0 of a run with seed s.
+  o.n = 1, o.seed = 2;
+  auto one = (*b)->complete("Once upon a time", o);
+  o.n = 4;
+  auto four = (*b)->complete("Once upon a time", o);
+  ASSERT_TRUE(one && four);
+  EXPECT_EQ((*one)[0].text, (*four)[0].text);
 }
 
 }  // namespace

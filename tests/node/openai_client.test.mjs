@@ -1,6 +1,6 @@
 // The official OpenAI client (npm package `openai`) talks to `wand serve` running the shipped
-// model: list models, chat and completions, streamed and not, and the client's own error types
-// for an unknown model and a bad request.
+// model: list models, chat and completions, streamed and not, prompt scoring (echo, logprobs),
+// and the client's own error types for an unknown model and bad requests.
 // Usage: node openai_client.test.mjs WAND_BINARY MODEL.gguf   (exit 77: the package is missing)
 import { spawn } from "node:child_process";
 import assert from "node:assert/strict";
@@ -86,6 +86,32 @@ assert.ok(chatStreamed.length > 0);
 assert.ok(["stop", "length"].includes(finish));
 assert.ok(usage && usage.completion_tokens > 0 && usage.completion_tokens <= 12);
 
+// Scoring a prompt as lm-evaluation-harness does: echo, no generation, one alternative per position.
+const scored = await client.completions.create({ model: "wand-pot", prompt, echo: true, max_tokens: 0, logprobs: 1 });
+const lp = scored.choices[0].logprobs;
+assert.equal(scored.choices[0].text, prompt);
+assert.equal(lp.tokens.join(""), prompt);
+assert.equal(lp.token_logprobs[0], null);
+assert.ok(lp.token_logprobs.slice(1).every((x) => x <= 0));
+assert.ok(lp.top_logprobs.slice(1).every((top) => Object.keys(top).length === 1));
+
+const withLogprobs = await client.chat.completions.create({
+  model: "wand-pot",
+  messages: [{ role: "user", content: "Ann has 5 pens." }],
+  max_tokens: 6,
+  logprobs: true,
+  top_logprobs: 2,
+});
+for (const t of withLogprobs.choices[0].logprobs.content) assert.equal(t.top_logprobs.length, 2);
+
+await assert.rejects(
+  client.completions.create({ model: "wand-pot", prompt: "7 ".repeat(300) }),
+  (e) => e instanceof OpenAI.BadRequestError && e.code === "context_length_exceeded",
+);
+await assert.rejects(
+  client.chat.completions.create({ model: "wand-pot", messages: [{ role: "user" }] }),
+  (e) => e instanceof OpenAI.BadRequestError && e.param === "messages[0].content",
+);
 await assert.rejects(
   client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] }),
   (e) => e instanceof OpenAI.NotFoundError && /does not exist/.test(e.message),
@@ -96,5 +122,5 @@ await assert.rejects(
 );
 
 stopServer();
-console.log(`ok: the openai npm client (models, completions, chat, streaming, errors) against ${baseURL}`);
+console.log(`ok: the openai npm client (models, completions, chat, streaming, logprobs, errors) against ${baseURL}`);
 process.exit(0); // do not wait for the HTTP agent's idle sockets
