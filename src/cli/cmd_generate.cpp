@@ -6,6 +6,7 @@
 #include "cli/options.h"
 #include "common/json.h"
 #include "common/output.h"
+#include "llm/grammar.h"
 #include "llm/llm.h"
 
 namespace wand::cli {
@@ -13,7 +14,7 @@ namespace wand::cli {
 Command add_generate(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt with a model (streams to stdout)");
   struct Args {
-    std::string model = default_model_spec(), prompt, system;
+    std::string model = default_model_spec(), prompt, system, constrain;
     llm::GenerateOptions gen;
     bool chat = false, json = false;
     int threads = 0;
@@ -46,9 +47,24 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "Engine threads (0 = every core)")->check(parallel(true));
   cmd->add_flag("--chat", a->chat, "Treat the prompt as a user message in the model's chat format");
   cmd->add_option("--system", a->system, "System message (with --chat)");
+  cmd->add_option("--constrain", a->constrain,
+                  "Decode inside a GBNF grammar: python-block, pot, or a .gbnf file (embedded engine only)");
   cmd->add_flag("--json", a->json, "Print one JSON object with the texts, token counts and timing");
   return [a, seed] {
     if (!seed->count()) a->gen.seed = llm::random_seed();
+    if (!a->constrain.empty()) {  // checked before the model loads
+      auto g = llm::Grammar::load(a->constrain);
+      if (!g) {
+        fmt::print(stderr, "wand generate: --constrain: {}\n", g.error().message);
+        return kExitBadInput;
+      }
+      a->gen.grammar = *g;
+      if (!a->model.starts_with("local:") && !a->model.ends_with(".gguf")) {
+        fmt::print(stderr, "wand generate: --constrain needs the embedded engine (--model local:PATH.gguf), got '{}'\n",
+                   a->model);
+        return kExitBadInput;
+      }
+    }
     llm::BackendOptions bo;
     bo.threads = a->threads;
     auto backend = llm::open_backend(a->model, bo);

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <fmt/core.h>
 
@@ -12,6 +13,7 @@
 #include "common/progress.h"
 #include "feedback/feedback.h"
 #include "reason/reason.h"
+#include "store/store.h"
 
 namespace wand::cli {
 namespace {
@@ -44,7 +46,7 @@ Result<Solver> open_solver(const std::string& method, const std::string& model_s
     return Error{fmt::format("wand {}: {}", cmd, model.error().message)};
   }
   s.model = std::move(*model);
-  if (method == "pot") {
+  if (method != "cot") {
     auto sb = small_sandbox();
     if (!sb) {
       exit_code = kExitSandbox;
@@ -60,57 +62,153 @@ Result<reason::Solution> run_method(const std::string& method, llm::Backend& mod
   return method == "pot" ? reason::solve_pot(model, *sb, question) : reason::solve_cot(model, question);
 }
 
+// `wand solve`: options in, reason::solve, the answer out (and the run into the store).
+struct SolveArgs {
+  std::string question, model, method = "pot", prompt_file, prompt_style = "auto", store;
+  reason::SolveConfig config;
+  std::optional<float> temperature;
+  bool show = false, json = false, no_store = false, no_repair = false, no_fallback = false;
+};
+
+void print_solution(const SolveArgs& a, const reason::SolveResult& r, const std::string& model_id) {
+  if (a.show) {
+    for (const auto& s : r.samples) {
+      if (s.index != r.winner) continue;
+      bool program = s.method != "cot";
+      fmt::print("--- {} (sample {}, {}, {}) ---\n{}", program ? "program" : "rationale", s.index, s.stage, model_id,
+                 program ? s.program : s.completion);
+      if (s.exec && !s.exec->stdout_data.empty()) fmt::print("--- output ---\n{}", s.exec->stdout_data);
+    }
+    fmt::print("--- vote ({}) ---\n", r.vote.weighting);
+    for (const auto& e : r.vote.distribution)
+      fmt::print("{:>12}  {} of {} samples{}\n", e.answer, e.votes, a.config.k,
+                 a.config.weighted ? fmt::format(", weight {:.3f}", e.weight) : "");
+    int failed = 0;
+    for (const auto& s : r.samples) failed += s.stage == "sample" && !s.answer;
+    if (failed) fmt::print("{:>12}  {} of {} samples\n", "(no answer)", failed, a.config.k);
+    if (!r.vote.tie_broken_by.empty()) fmt::print("tie broken by {}\n", r.vote.tie_broken_by);
+    if (r.answered_by != "sample" && !r.answered_by.empty()) fmt::print("answered by the {} step\n", r.answered_by);
+    fmt::print("--- answer ---\n");
+  }
+  if (r.answer) {
+    fmt::print("{}\n", *r.answer);
+    return;
+  }
+  std::string why;
+  for (const auto& s : r.samples) why += fmt::format("{}{} {}: {}", why.empty() ? "" : "; ", s.stage, s.index, s.outcome);
+  fmt::print(stderr, "no answer: {}\n", why);
+}
+
 }  // namespace
 
 Command add_solve(CLI::App& app) {
-  auto* cmd = app.add_subcommand("solve", "Answer a word problem: the model writes a program, the sandbox runs it");
-  struct Args {
-    std::string question, model, method = "pot";
-    bool show = false, json = false;
-  };
-  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("solve", "Answer a word problem: the model writes programs, the sandbox runs them, they vote");
+  auto a = std::make_shared<SolveArgs>();
+  auto& c = a->config;
   cmd->add_option("question", a->question, "The question")->required();
   cmd->add_option("-m,--model", a->model, "local:PATH.gguf or openai:URL/MODEL (default: the shipped model)");
-  cmd->add_option("--method", a->method, "pot (program, executed) or cot (prose; the model does the arithmetic)")
-      ->check(CLI::IsMember({"pot", "cot"}))
+  cmd->add_option("--method", a->method,
+                  "pot (a program assigning `answer`), pal (a `def solution():`), both executed; cot (prose)")
+      ->check(CLI::IsMember({"pot", "pal", "cot"}))
       ->capture_default_str();
-  cmd->add_flag("--show-program", a->show, "Print the program (or rationale) and its output");
-  cmd->add_flag("--json", a->json, "Print the solution as JSON");
-  return [a] {
+  cmd->add_option("--k", c.k, "Samples that vote on their executed answers (self-consistency)")
+      ->check(number({.lo = 1, .hi = 64, .integer = true}))
+      ->capture_default_str();
+  cmd->add_option("--temperature", a->temperature, "Sampling temperature (default: 0 for --k 1, else 0.7)")
+      ->check(number({.lo = 0, .hi = 2}));
+  cmd->add_option("--top-p", c.top_p, "Nucleus sampling")->check(number({.lo = 0, .hi = 1, .lo_open = true}))->capture_default_str();
+  auto* seed = cmd->add_option("--seed", c.seed,
+                               "Sampling seed (default: a random one, recorded and printed when sampling); sample i "
+                               "of --k draws from a seed derived from it and i")
+                    ->check(number(kSeed));
+  cmd->add_option("--max-tokens", c.max_tokens, "Tokens per completion")
+      ->check(number({.lo = 1, .hi = 1 << 20, .integer = true}))
+      ->capture_default_str();
+  cmd->add_option("--timeout", c.timeout_s, "Seconds per program run")->check(number(kSeconds))->capture_default_str();
+  cmd->add_flag("--weighted", c.weighted, "Weigh each vote by the sample's mean token probability");
+  cmd->add_flag("--no-repair", a->no_repair, "No self-debug round when no sample answers");
+  cmd->add_flag("--no-fallback", a->no_fallback, "No chain-of-thought fallback when programs give no answer");
+  cmd->add_option("--prompt", a->prompt_file, "Your own prompt template (format: src/reason/prompt.h; placeholder {{question}})")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--prompt-style", a->prompt_style,
+                  "Prompt family: wand (wand's own models), chat, completion; auto: wand for a local wand model, else chat")
+      ->check(CLI::IsMember({"auto", "wand", "chat", "completion"}))
+      ->capture_default_str();
+  cmd->add_flag("--show-program", a->show, "Print the winning program (or rationale), its output and the vote");
+  cmd->add_flag("--json", a->json, "Print the result, every sample and the vote as JSON");
+  auto* store_opt =
+      cmd->add_option("--store", a->store, "Record the run here (default: $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
+  cmd->add_flag("--no-store", a->no_store, "Do not record the run")->excludes(store_opt);
+  return [a, seed] {
+    auto& c = a->config;
+    c.method = a->method;
+    if (!seed->count()) c.seed = llm::random_seed();
+    c.temperature = a->temperature.value_or(c.k > 1 ? 0.7f : 0.f);
+    c.repair = !a->no_repair, c.fallback = !a->no_fallback;
+    std::string spec = model_for(a->method, a->model);
+    auto family = reason::prompt_family(spec, a->prompt_style);
+    if (!family) {
+      fmt::print(stderr, "wand solve: --model: {}\n", family.error().message);
+      return kExitBadInput;
+    }
+    c.family = *family;
+    if (!a->prompt_file.empty()) {
+      auto t = reason::load_template(a->prompt_file);
+      if (!t) {
+        fmt::print(stderr, "wand solve: --prompt {}\n", t.error().message);
+        return kExitBadInput;
+      }
+      c.prompt = std::move(*t);
+    }
+    std::unique_ptr<store::Store> db;
+    if (!a->no_store) {
+      std::string path = a->store.empty() ? store::default_store_path() : a->store;
+      auto s = store::Store::open(path);
+      if (!s) {
+        fmt::print(stderr, "wand solve: --store {}\n", s.error().message);
+        return kExitBadInput;
+      }
+      db = std::move(*s);
+    }
     int rc = kExitOk;
-    auto solver = open_solver(a->method, a->model, rc, "solve");
+    auto solver = open_solver(a->method, spec, rc, "solve");
     if (!solver) {
       fmt::print(stderr, "{}\n", solver.error().message);
       return rc;
     }
     auto& model = solver->model;
-    auto sol = run_method(a->method, *model, solver->sb.get(), a->question);
-    if (!sol) {
-      fmt::print(stderr, "wand solve: {}\n", sol.error().message);
-      return model_error_exit_code(sol.error());
+    auto r = reason::solve(*model, solver->sb.get(), a->question, c);
+    if (!r) {
+      fmt::print(stderr, "wand solve: {}\n", r.error().message);
+      return model_error_exit_code(r.error());
+    }
+    if (c.temperature > 0 && !a->json) fmt::print(stderr, "[seed {}]\n", c.seed);
+    if (c.weighted && r->vote.weighting != "logprob")
+      fmt::print(stderr, "wand solve: --weighted: the model gave no log-probabilities; the vote counted samples\n");
+    std::string run_id;
+    if (db) {
+      // Recorded after the fact: one question is one problem, written whole or not at all.
+      auto id = db->create_run(reason::run_config(c, spec, model->id(), r->prompt_hash));
+      VoidResult w = id ? db->record_problem(*id, reason::problem_record(0, a->question, *r)) : VoidResult(id.error());
+      if (w) w = db->finish_run(*id, {{"answer", r->answer ? Json(*r->answer) : Json(nullptr)}, {"answered_by", r->answered_by}});
+      if (!w) {
+        fmt::print(stderr, "wand solve: recording the run in {}: {}\n", db->path(), w.error().message);
+        return kExitOutput;
+      }
+      run_id = *id;
     }
     if (a->json) {
-      fmt::print("{}\n", Json{{"model", model->id()},
-                              {"method", sol->method},
-                              {"answer", sol->answer},
-                              {"generation", sol->generation},
-                              {"output", sol->output},
-                              {"error", sol->error},
-                              {"completion_tokens", sol->completion_tokens},
-                              {"generate_ms", sol->generate_ms},
-                              {"execute_ms", sol->execute_ms}}
-                             .dump(2));
+      Json j = reason::to_json(*r);
+      j["model"] = model->id();
+      j["method"] = c.method;
+      j["prompt_family"] = c.family;
+      j["seed"] = c.seed;
+      j["run_id"] = run_id.empty() ? Json(nullptr) : Json(run_id);
+      fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
     } else {
-      if (a->show) {
-        fmt::print("--- {} ({}) ---\n{}", a->method == "pot" ? "program" : "rationale", model->id(), sol->generation);
-        if (!sol->generation.empty() && sol->generation.back() != '\n') fmt::print("\n");
-        if (a->method == "pot") fmt::print("--- output ---\n{}", sol->output);
-        fmt::print("--- answer ---\n");
-      }
-      if (!sol->error.empty()) fmt::print(stderr, "no answer: {}\n", sol->error);
-      else fmt::print("{}\n", sol->answer);
+      print_solution(*a, *r, model->id());
     }
-    return sol->answer.empty() ? kExitFailed : kExitOk;
+    return r->answer ? kExitOk : kExitFailed;
   };
 }
 

@@ -8,11 +8,6 @@
 namespace wand::feedback {
 namespace {
 
-struct Block {
-  std::string tag;  // the info string's first word, lower-case ("" when untagged)
-  std::string code;
-};
-
 std::vector<std::string_view> split_lines(std::string_view s) {
   std::vector<std::string_view> lines;
   for (std::size_t pos = 0; pos <= s.size();) {
@@ -46,13 +41,13 @@ std::optional<Fence> fence_of(std::string_view line) {
   return f;
 }
 
-std::vector<Block> fenced_blocks(const std::string& text) {
-  std::vector<Block> blocks;
+std::vector<CodeBlock> fenced_blocks(const std::string& text) {
+  std::vector<CodeBlock> blocks;
   auto lines = split_lines(text);
   for (std::size_t i = 0; i < lines.size(); ++i) {
     auto open = fence_of(lines[i]);
     if (!open) continue;
-    Block b;
+    CodeBlock b;
     std::size_t t = open->info.find_first_not_of(" \t{.");
     if (t != std::string_view::npos) {
       auto word = open->info.substr(t, open->info.find_first_of(" \t}", t) - t);
@@ -75,6 +70,8 @@ std::vector<Block> fenced_blocks(const std::string& text) {
   return blocks;
 }
 
+}  // namespace
+
 bool tag_is(const std::string& tag, std::string_view language) {
   static const std::vector<std::pair<std::string_view, std::vector<std::string_view>>> aliases = {
       {"python", {"python", "py", "python3", "py3"}},
@@ -86,6 +83,8 @@ bool tag_is(const std::string& tag, std::string_view language) {
     if (name == language) return std::find(names.begin(), names.end(), tag) != names.end();
   return tag == language;
 }
+
+namespace {
 
 // Names a task's tests call ("assert remove_Occ(...)" -> remove_Occ): the function a sample
 // must define.
@@ -118,12 +117,18 @@ bool defines_function(std::string_view code, std::string_view name) {
 
 }  // namespace
 
+std::vector<CodeBlock> code_blocks(std::string_view completion) {
+  std::string text(completion);
+  std::erase(text, '\r');
+  return fenced_blocks(text);
+}
+
 std::string extract_code(std::string_view completion, std::string_view language, std::span<const std::string> defines) {
   std::string text(completion);
   std::erase(text, '\r');
   auto blocks = fenced_blocks(text);
   if (blocks.empty()) return text;
-  std::vector<const Block*> candidates;
+  std::vector<const CodeBlock*> candidates;
   for (auto& b : blocks)
     if (b.tag.empty() || tag_is(b.tag, language)) candidates.push_back(&b);
   if (candidates.empty())

@@ -129,6 +129,15 @@ Result<std::vector<Task>> load_tasks(const std::string& path);
 std::string extract_code(std::string_view completion, std::string_view language = "python",
                          std::span<const std::string> defines = {});
 
+// The fenced blocks of a completion, in order, by extract_code's rules (CRLF read as LF).
+struct CodeBlock {
+  std::string tag;  // the info string's first word, lower-case ("" when untagged)
+  std::string code;
+};
+std::vector<CodeBlock> code_blocks(std::string_view completion);
+// Whether a fence's tag names `language` (a sandbox language name) or one of its aliases.
+bool tag_is(const std::string& tag, std::string_view language);
+
 // A sample's completion for a Python task with its code taken out of prose and fences
 // (extract_code; `wand eval --extract-code`), preferring the block that defines the function
 // the task's tests call (HumanEval's entry_point, the functions MBPP's test_list calls). For

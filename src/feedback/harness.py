@@ -140,7 +140,12 @@ def __wand_harness():
                 try:
                     emit({"done": True, "total": 0, "answer": answer_of(g, cfg["answer"])})
                 except BaseException_ as e:
-                    emit({"done": True, "error": {"type": type(e).__name__, "message": str(e)[:300]}})
+                    # The line: the innermost frame in this file (the program follows the
+                    # harness in it), so an error inside solution() points into the program.
+                    import sys, traceback
+                    here = sys._getframe().f_code.co_filename
+                    line = ([0] + [fs.lineno for fs in traceback.extract_tb(e.__traceback__) if fs.filename == here])[-1]
+                    emit({"done": True, "error": {"type": type(e).__name__, "message": str(e)[:300], "line": line}})
                 return
             arg = cfg.get("arg")
             if arg is not None and not callable(g.get(arg)):

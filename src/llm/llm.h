@@ -15,6 +15,8 @@
 
 namespace wand::llm {
 
+class Grammar;  // llm/grammar.h
+
 struct Message {
   std::string role;  // system, user, assistant
   std::string content;
@@ -33,6 +35,9 @@ struct GenerateOptions {
   bool logprobs = false;          // fill Completion::logprobs (remote: when the server offers them)
   int top_logprobs = 0;           // with logprobs: also the N most likely tokens at each position
   bool echo = false;              // also score the prompt: fill Completion::prompt_logprobs
+  // Constrained decoding (embedded engine only; a remote backend refuses it): every sample is a
+  // prefix of a sentence of this grammar, and ends (finish "stop") only where the grammar can.
+  std::shared_ptr<const Grammar> grammar;  // Grammar::load("pot"), ...; null = unconstrained
   // Streaming: called with each new piece of text of sample `index`; return false to stop it.
   std::function<bool(int index, std::string_view text)> on_text;
 };

@@ -4,10 +4,12 @@
 #include <cmath>
 #include <mutex>
 #include <numeric>
+#include <optional>
 
 #include <fmt/core.h>
 
 #include "llm/backends.h"
+#include "llm/grammar.h"
 #include "llm/model.h"
 #include "llm/sampler.h"
 
@@ -125,6 +127,8 @@ class LocalBackend final : public Backend {
     const int top_n = opt.logprobs ? opt.top_logprobs : 0;
     std::vector<TokenLogprob> scored_prompt;
     std::vector<Completion> out;
+    std::optional<GrammarConstraint> grammar;
+    if (opt.grammar) grammar.emplace(opt.grammar, tok);
     for (int i = 0; i < std::max(1, opt.n); ++i) {
       Completion c;
       c.prompt_tokens = static_cast<int>(prompt.size());
@@ -156,6 +160,7 @@ class LocalBackend final : public Backend {
           {opt.temperature, opt.top_k, opt.top_p, opt.min_p, opt.repeat_penalty, 64, sample_seed(opt.seed, i)});
       StopMatcher stop(opt.stop);
       std::vector<Token> history = prompt;
+      if (grammar) grammar->restart();
       c.finish_reason = "length";
       auto emit = [&](const std::string& text) {
         if (text.empty()) return true;
@@ -163,7 +168,14 @@ class LocalBackend final : public Backend {
         return !opt.on_text || opt.on_text(i, text);
       };
       while (c.completion_tokens < opt.max_tokens) {
-        Token t = sampler.sample(*logits, history);
+        Token t;
+        if (grammar) {
+          auto g = grammar->sample(sampler, *logits, history, opt.temperature <= 0.f);
+          if (!g) return g.error();
+          t = *g;
+        } else {
+          t = sampler.sample(*logits, history);
+        }
         if (tok.is_eog(t)) {
           c.finish_reason = "stop";
           break;

@@ -218,6 +218,11 @@ class OpenAIBackend final : public Backend {
   }
 
   Result<std::vector<Completion>> generate(const std::string& path, Json body, const GenerateOptions& opt) {
+    // Servers spell grammars differently (llama.cpp's `grammar`, vLLM's `guided_grammar`, none
+    // in OpenAI's API): refused rather than silently dropped.
+    if (opt.grammar)
+      return Error{fmt::format("{}: a decoding grammar needs the embedded engine (local:PATH.gguf)", id()),
+                   std::string(kInvalidRequest)};
     int n = std::max(1, opt.n);
     std::vector<Completion> out(n);
     std::vector<int> missing;

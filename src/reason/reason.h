@@ -2,11 +2,22 @@
 // sandbox runs it, the executed value of `answer` is the answer. Chain-of-thought: the model
 // writes prose and does the arithmetic itself; feedback::extract_answer reads its final answer
 // ("The answer is N.").
+//
+// solve() is the whole pipeline the CLI, the server and the Python module share: prompt (a
+// template from prompts/, prompt.h), k samples, program extraction (extract.h), one sandbox
+// batch, a vote over executed answers (vote.h), then repair and fallback when nothing answered.
 #pragma once
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "common/json.h"
+#include "feedback/feedback.h"
 #include "llm/llm.h"
+#include "reason/prompt.h"
+#include "reason/vote.h"
 #include "sandbox/sandbox.h"
+#include "store/store.h"
 
 namespace wand::reason {
 
@@ -36,5 +47,79 @@ std::string cot_prompt(const std::string& question);
 Result<Solution> solve_pot(llm::Backend& model, sandbox::Sandbox& sb, const std::string& question,
                            const SolveOptions& opt = {});
 Result<Solution> solve_cot(llm::Backend& model, const std::string& question, const SolveOptions& opt = {});
+
+// --- solve(): PoT / PAL / CoT with self-consistency, repair and fallback
+
+// Which prompt family suits a model: "wand" (wand's own GGUF models: the bare format recorded
+// as the GGUF's wand.prompt_format), "completion" (few-shot text) or "chat" (system message and
+// few-shot turns). `style` is "auto" or one of the three; auto picks wand for a local model that
+// records a wand.prompt_format, else chat (a local model's chat renders its own template; remote
+// servers mostly serve chat models). Errors name the model file when it cannot be read.
+Result<std::string> prompt_family(const std::string& model_spec, const std::string& style = "auto");
+
+struct SolveConfig {
+  std::string method = "pot";   // cot, pot or pal
+  std::string family = "wand";  // wand, completion or chat (prompt_family)
+  std::optional<Template> prompt;  // the user's own template instead of the built-in one (--prompt)
+  int k = 1;                    // samples
+  float temperature = 0.f;      // 0 = greedy (a k > 1 vote wants > 0)
+  float top_p = 1.f;
+  uint64_t seed = 0;            // sample i draws from llm::sample_seed(seed, i); repair i = k, fallback k + 1
+  int max_tokens = 256;
+  bool weighted = false;        // vote weighted by mean token log-probability (vote.h)
+  bool repair = true;           // one self-debug round when no sample answers (pot, pal)
+  bool fallback = true;         // then CoT (pot, pal)
+  double timeout_s = 5;         // per program run
+};
+// Checks the ranges (method and family known, 1 <= k <= 64, temperature in [0, 2], top_p in
+// (0, 1], max_tokens >= 1, timeout_s > 0); the error names the field.
+VoidResult validate(const SolveConfig& c);
+
+// One completion and what became of it.
+struct Sample {
+  int index = 0;
+  std::string stage;      // "sample" (one of the k), "repair" or "fallback" (CoT)
+  std::string method;     // cot, pot or pal (the fallback is cot)
+  uint64_t seed = 0;
+  std::string prompt;     // completion prompt, or the chat messages as JSON
+  std::string completion;
+  std::string program;    // extracted (pot, pal); "" when none
+  std::string extracted_from;  // extract.h: fence, code_tag, bare
+  // ok, no_program, syntax_error, runtime_error, timeout, memory_limit, output_limit,
+  // sandbox_error, no_answer
+  std::string outcome;
+  std::optional<std::string> answer;  // the executed (pot, pal) or extracted (cot) answer
+  std::optional<double> mean_logprob;
+  std::optional<sandbox::ExecResult> exec;
+  std::optional<feedback::Verdict> verdict;
+  int prompt_tokens = 0, completion_tokens = 0;
+  double generate_ms = 0;
+};
+
+struct SolveResult {
+  std::optional<std::string> answer;
+  std::string answered_by;   // the stage that gave the answer: sample, repair or fallback; "" if none
+  int winner = -1;           // index into samples of the sample whose answer won
+  VoteResult vote;           // over the k samples
+  std::vector<Sample> samples;  // the k samples, then the repair and fallback steps taken
+  std::string prompt_hash;   // the method template's hash
+  double generate_ms = 0, execute_ms = 0;
+};
+
+// Solves one question. `sb` may be null for cot. Errors: a blank question (code
+// llm::kInvalidRequest), the backend's (unreachable server, prompt too long) or a missing sandbox;
+// everything that goes wrong with a sample is its outcome.
+Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::string& question,
+                          const SolveConfig& config);
+
+// The run store's records of solve runs (store.h): the run's config (model spec and id, method,
+// the template's hash, sampling options, seed), and per question every sample with its prompt,
+// completion, program, execution result, verdict and answer, plus the vote.
+store::RunConfig run_config(const SolveConfig& c, const std::string& model_spec, const std::string& model_id,
+                            const std::string& prompt_hash);
+store::ProblemRecord problem_record(int index, const std::string& question, const SolveResult& r);
+
+Json to_json(const Sample& s);
+Json to_json(const SolveResult& r);  // with its samples
 
 }  // namespace wand::reason

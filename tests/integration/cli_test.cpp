@@ -10,6 +10,8 @@
 #include <fstream>
 #include <thread>
 
+#include <fmt/core.h>
+
 #include "support.h"
 
 namespace wand::test {
@@ -279,6 +281,163 @@ TEST(Cli, TheReadmesSolveExampleGivesItsAnswer) {
   CliRun r = wand("solve \"" + question + "\"", "", &err);
   EXPECT_EQ(r.rc, 0) << err;
   EXPECT_EQ(r.out, answer + "\n") << question << "\n" << err;
+}
+
+// --- wand solve: PoT/PAL/CoT with self-consistency (src/reason), recorded in the run store
+
+std::string temp_store(const std::string& name) {
+  std::string path = ::testing::TempDir() + "wand_cli_" + name + std::to_string(::getpid()) + ".db";
+  std::filesystem::remove(path);
+  return path;
+}
+
+// The run `wand solve` recorded: its one problem, with samples, from `wand runs show --json`.
+Json recorded_run(const std::string& store) {
+  CliRun list = wand("runs list --json --store " + store);
+  EXPECT_EQ(list.rc, 0);
+  Json runs = Json::parse(list.out);
+  EXPECT_EQ(runs.size(), 1u) << list.out;
+  if (runs.empty()) return {};
+  CliRun show = wand("runs show --json --store " + store + " " + runs[0]["id"].get<std::string>());
+  EXPECT_EQ(show.rc, 0);
+  return Json::parse(show.out);
+}
+
+const char* kSolveQuestion = "Ava has 23 apples. She gets 17 more and then gives away 9. How many apples does she have now?";
+
+TEST(Cli, SolvePalWithEightSamplesVotesAndRecordsTheRun) {
+  std::string store = temp_store("solve_pal"), err;
+  CliRun r = wand(fmt::format("solve --method pal --k 8 --seed 3 --show-program --store {} \"{}\"", store, kSolveQuestion), "", &err);
+  ASSERT_EQ(r.rc, 0) << err << r.out;
+  EXPECT_NE(r.out.find("--- program (sample "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--- vote (count) ---"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" of 8 samples"), std::string::npos) << r.out;
+  EXPECT_TRUE(r.out.ends_with("--- answer ---\n31\n")) << r.out;
+  Json run = recorded_run(store);
+  EXPECT_EQ(run["kind"], "solve");
+  EXPECT_EQ(run["method"], "pal");
+  EXPECT_EQ(run["options"]["k"], 8);
+  EXPECT_EQ(run["options"]["prompt_family"], "wand");
+  EXPECT_EQ(run["seed"], 3);
+  EXPECT_EQ(run["prompt_hash"].get<std::string>().size(), 64u);
+  ASSERT_EQ(run["problems"].size(), 1u);
+  const Json& p = run["problems"][0];
+  EXPECT_EQ(p["answer"], "31");
+  EXPECT_EQ(p["samples"].size(), 8u);
+  EXPECT_EQ(p["samples"][0]["seed"], 3);
+  EXPECT_NE(p["samples"][7]["seed"], p["samples"][0]["seed"]);
+  EXPECT_FALSE(p["samples"][0]["program"].get<std::string>().empty());
+  std::filesystem::remove(store);
+}
+
+TEST(Cli, SolveJsonCarriesSamplesAndTheVote) {
+  CliRun r = wand(fmt::format("solve --json --no-store --k 3 \"{}\"", kSolveQuestion));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  Json j = Json::parse(r.out);
+  EXPECT_EQ(j["answer"], "31");
+  EXPECT_EQ(j["samples"].size(), 3u);
+  EXPECT_EQ(j["vote"]["answer"], "31");
+  EXPECT_TRUE(j["run_id"].is_null());
+  EXPECT_EQ(j["method"], "pot");
+}
+
+// `wand serve` in its own process, on a free port; stopped when the test ends.
+class ServeProcess {
+ public:
+  ServeProcess() {
+    log_ = ::testing::TempDir() + "wand_serve_" + std::to_string(::getpid()) + ".log";
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      FILE* f = std::freopen(log_.c_str(), "w", stderr);
+      (void)f;
+      ::execl(WAND_BINARY, WAND_BINARY, "serve", "--port", "0", "--threads", "1", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 600 && port_ == 0; ++i) {  // up to 60 s on a loaded machine
+      std::string text = slurp(log_);
+      if (auto at = text.find("http://127.0.0.1:"); at != std::string::npos && text.find("/v1", at) != std::string::npos)
+        port_ = std::atoi(text.c_str() + at + 17);
+      else std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  ~ServeProcess() {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+    std::filesystem::remove(log_);
+  }
+  int port() const { return port_; }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string log_;
+};
+
+TEST(Cli, SolvePalAgainstWandServeOverHttp) {
+  ServeProcess server;
+  ASSERT_NE(server.port(), 0) << "wand serve did not start";
+  std::string store = temp_store("solve_http"), err;
+  std::string spec = fmt::format("openai:http://127.0.0.1:{}/v1/wand-pot", server.port());
+  CliRun r = wand(fmt::format("solve --model {} --prompt-style wand --method pal --k 8 --show-program --store {} \"{}\"", spec,
+                              store, kSolveQuestion),
+                  "", &err);
+  ASSERT_EQ(r.rc, 0) << err << r.out;
+  EXPECT_NE(r.out.find("--- vote"), std::string::npos) << r.out;
+  EXPECT_TRUE(r.out.ends_with("\n31\n")) << r.out;
+  Json run = recorded_run(store);
+  EXPECT_EQ(run["model_spec"], spec);
+  EXPECT_EQ(run["method"], "pal");
+  ASSERT_EQ(run["problems"].size(), 1u);
+  EXPECT_EQ(run["problems"][0]["samples"].size(), 8u);
+  EXPECT_EQ(run["problems"][0]["answer"], "31");
+  std::filesystem::remove(store);
+}
+
+TEST(Cli, SolveWithOwnPromptTemplateRecordsItsHash) {
+  std::string tpl = ::testing::TempDir() + "wand_own_prompt" + std::to_string(::getpid()) + ".txt";
+  std::ofstream(tpl) << "# the shipped model's own format, as a user's file\n@@ prompt\nQuestion: {{question}}\nProgram:\n"
+                        "@@ stop\n\\nQuestion:\n";
+  std::string store = temp_store("solve_prompt"), err;
+  CliRun r = wand(fmt::format("solve --prompt {} --store {} \"{}\"", tpl, store, kSolveQuestion), "", &err);
+  ASSERT_EQ(r.rc, 0) << err;
+  EXPECT_EQ(r.out, "31\n");
+  Json run = recorded_run(store);
+  EXPECT_EQ(run["options"]["prompt"], tpl);
+  FILE* p = ::popen(("sha256sum " + tpl).c_str(), "r");
+  char sha[65] = {};
+  ASSERT_EQ(fread(sha, 1, 64, p), 64u);
+  ::pclose(p);
+  EXPECT_EQ(run["prompt_hash"], std::string(sha));  // the file's own bytes
+  std::filesystem::remove(tpl);
+  std::filesystem::remove(store);
+}
+
+TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
+  std::string bad = ::testing::TempDir() + "wand_bad_prompt" + std::to_string(::getpid()) + ".txt";
+  std::ofstream(bad) << "@@ prompt\nQ: {{questoin}}\n";
+  struct Case {
+    std::string args, says;
+  };
+  for (auto& c : std::vector<Case>{
+           {"--k 0", "--k"},
+           {"--k 65", "--k"},
+           {"--temperature nan", "--temperature"},
+           {"--top-p 0", "--top-p"},
+           {"--method tot", "--method"},
+           {"--prompt-style xml", "--prompt-style"},
+           {"--prompt /nonexistent/prompt.txt", "/nonexistent/prompt.txt"},
+           {"--prompt " + bad, bad + " line 2: unknown placeholder '{{questoin}}'"},
+           {"--model local:/nonexistent/model.gguf", "/nonexistent/model.gguf"},
+           {"--store /proc/wand/runs.db", "/proc/wand/runs.db"},
+           {"--store /tmp/x.db --no-store", "excludes"},
+       }) {
+    std::string err;
+    CliRun r = wand("solve --no-store " + c.args + " \"What is 2 + 2?\"", "", &err);
+    if (c.args.starts_with("--store")) r = wand("solve " + c.args + " \"What is 2 + 2?\"", "", &err);
+    EXPECT_EQ(r.rc, 2) << c.args << "\n" << err;
+    EXPECT_NE(err.find(c.says), std::string::npos) << c.args << "\n" << err;
+  }
+  std::filesystem::remove(bad);
 }
 
 // Every numeric option of every command: NaN, infinities, negatives, zero where it is not a
@@ -618,6 +777,40 @@ TEST(Cli, GenerateDrawsAndRecordsASeedAndRefusesAnOverlongPrompt) {
   CliRun r = wand("generate '" + longer + "'", "", &err);
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(err.find("context holds"), std::string::npos) << err;
+}
+
+TEST(Cli, GenerateConstrainKeepsTheShippedModelInsideTheGrammar) {
+  std::string model = std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf", err;
+  std::string prompt =
+      "'Question: Mia has 12 shells and finds 30 more. How many shells does she have now?\nProgram:\n'";
+  CliRun pot = wand("generate --constrain pot --temperature 1 --seed 3 -m local:" + model + " " + prompt, "", &err);
+  EXPECT_EQ(pot.rc, 0) << err;
+  EXPECT_NE(pot.out.find("answer = "), std::string::npos) << pot.out;
+  EXPECT_NE(err.find("finish: stop"), std::string::npos) << err;
+  CliRun block = wand("generate --constrain python-block -n 12 -m local:" + model + " " + prompt, "", &err);
+  EXPECT_EQ(block.rc, 0) << err;
+  EXPECT_EQ(block.out.rfind("```python\n", 0), 0u) << block.out;
+}
+
+TEST(Cli, GenerateConstrainBadGrammarsAreExitTwoNamingFileLineAndColumn) {
+  std::string err;
+  EXPECT_EQ(wand("generate --constrain no-such x", "", &err).rc, 2);
+  EXPECT_EQ(err,
+            "wand generate: --constrain: grammar 'no-such' is neither a built-in one (python-block, pot) nor a "
+            "readable file\n");
+  std::string path = ::testing::TempDir() + "wand_cli_bad" + std::to_string(::getpid()) + ".gbnf";
+  std::ofstream(path) << "root ::= item+\nitem ::= [0-9] (\",\" item\n";
+  EXPECT_EQ(wand("generate --constrain " + path + " x", "", &err).rc, 2);
+  EXPECT_EQ(err,
+            "wand generate: --constrain: " + path + ":3:1: expected ')' to close the group, got the end of the file\n");
+  std::ofstream(path) << "root ::= root \"a\" | \"b\"\n";
+  EXPECT_EQ(wand("generate --constrain " + path + " x", "", &err).rc, 2);
+  EXPECT_NE(err.find(path + ":1:1: rule 'root' is left-recursive (root -> root)"), std::string::npos) << err;
+  std::remove(path.c_str());
+  EXPECT_EQ(wand("generate --constrain pot -m openai:http://127.0.0.1:9/v1/m x", "", &err).rc, 2);
+  EXPECT_EQ(err,
+            "wand generate: --constrain needs the embedded engine (--model local:PATH.gguf), got "
+            "'openai:http://127.0.0.1:9/v1/m'\n");
 }
 
 }  // namespace

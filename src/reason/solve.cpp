@@ -1,0 +1,277 @@
+// reason::solve: sample k completions, extract and run their programs in one sandbox batch, vote
+// over the executed answers; when none answers, one self-debug round, then CoT.
+#include <chrono>
+
+#include <fmt/core.h>
+
+#include "feedback/feedback.h"
+#include "llm/gguf.h"
+#include "reason/extract.h"
+#include "reason/reason.h"
+
+namespace wand::reason {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+std::string prompt_text(const Rendered& r) {
+  if (r.messages.empty()) return r.prompt;
+  Json j = Json::array();
+  for (auto& m : r.messages) j.push_back({{"role", m.role}, {"content", m.content}});
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// Generates n samples of a rendered template; each becomes a Sample of `stage`.
+Result<std::vector<Sample>> generate(llm::Backend& model, const Template& t, const Rendered& r, const SolveConfig& c,
+                                     int n, float temperature, uint64_t seed, const std::string& stage,
+                                     const std::string& method) {
+  llm::GenerateOptions g;
+  g.max_tokens = c.max_tokens;
+  g.temperature = temperature;
+  g.top_p = c.top_p;
+  g.seed = seed;
+  g.n = n;
+  g.stop = t.stop;
+  g.logprobs = true;  // for tie-breaking and weighted votes; a server without them leaves them empty
+  auto out = r.messages.empty() ? model.complete(r.prompt, g) : model.chat(r.messages, g);
+  if (!out) return out.error();
+  if (out->empty()) return Error{"the model returned no completion"};
+  std::vector<Sample> samples;
+  for (std::size_t i = 0; i < out->size(); ++i) {
+    const auto& comp = (*out)[i];
+    Sample s;
+    s.stage = stage;
+    s.method = method;
+    s.seed = llm::sample_seed(seed, static_cast<int>(i));  // what the backend drew sample i from
+    s.prompt = prompt_text(r);
+    s.completion = comp.text;
+    s.prompt_tokens = comp.prompt_tokens, s.completion_tokens = comp.completion_tokens;
+    s.generate_ms = comp.prompt_ms + comp.generate_ms;
+    if (!comp.logprobs.empty()) {
+      double sum = 0;
+      for (auto& lp : comp.logprobs) sum += lp.logprob.value_or(0.f);
+      s.mean_logprob = sum / comp.logprobs.size();
+    }
+    samples.push_back(std::move(s));
+  }
+  return samples;
+}
+
+std::string outcome_of(const feedback::Verdict& v) {
+  using feedback::ErrorClass;
+  // No label here: "wrong" means answered. A solution() that forgot its `return` answers None:
+  // no answer, not a vote for "None".
+  if (v.error == ErrorClass::none || v.error == ErrorClass::wrong_answer)
+    return v.answer.empty() || v.answer == "None" ? "no_answer" : "ok";
+  return feedback::to_string(v.error);
+}
+
+// Extracts every sample's program and runs them all in one sandbox batch; fills program,
+// outcome, answer, exec and verdict.
+void execute(sandbox::Sandbox& sb, const std::string& question, std::vector<Sample*> samples, double timeout_s) {
+  feedback::Task task;
+  task.kind = feedback::TaskKind::answer;
+  task.format = "gsm8k";
+  task.prompt = question;
+  feedback::JudgeOptions jo;
+  jo.timeout_s = timeout_s;
+  jo.answer = "auto";  // solution() when defined (PAL), else `answer` (PoT), else what it printed
+  std::vector<sandbox::ExecRequest> reqs;
+  std::vector<std::pair<Sample*, feedback::Submission>> subs;
+  for (Sample* s : samples) {
+    auto e = extract_program(s->completion, s->method);
+    s->program = e.program, s->extracted_from = e.source;
+    if (e.program.empty()) {
+      s->outcome = "no_program";
+      continue;
+    }
+    auto sub = feedback::prepare(task, s->program, jo);
+    reqs.push_back(sub.requests.front());
+    subs.emplace_back(s, std::move(sub));
+  }
+  if (reqs.empty()) return;
+  auto results = sb.run_batch(reqs);
+  for (std::size_t i = 0; i < subs.size(); ++i) {
+    auto& [s, sub] = subs[i];
+    auto v = feedback::judge(task, sub, std::span(&results[i], 1), jo);
+    s->outcome = outcome_of(v);
+    if (s->outcome == "ok") {
+      // The question has no label here: an answer is not "wrong", it is what the program computed.
+      s->answer = v.answer;
+      v.error = feedback::ErrorClass::none;
+      v.tests.clear();
+      v.feedback = fmt::format("The program's answer is {}.", v.answer);
+    }
+    s->exec = results[i];
+    s->verdict = std::move(v);
+  }
+}
+
+void read_rationale(Sample& s) {
+  std::string a = feedback::extract_answer(s.completion);  // the extractor `wand eval` uses
+  s.outcome = a.empty() ? "no_answer" : "ok";
+  if (!a.empty()) s.answer = a;
+}
+
+// What the repair round shows the model: the first failed sample with a program, its program and
+// the verdict's feedback (error class, message, line); else the first sample's reply.
+std::pair<const Sample*, std::string> repair_subject(const std::vector<Sample>& samples) {
+  for (auto& s : samples)
+    if (!s.program.empty() && s.verdict)
+      return {&s, fmt::format("{}{}: {}", feedback::to_string(s.verdict->error),
+                              s.verdict->line ? fmt::format(" (line {})", s.verdict->line) : "", s.verdict->feedback)};
+  return {&samples.front(), "No Python program could be found in the reply. Write the program in one ```python block."};
+}
+
+}  // namespace
+
+Result<std::string> prompt_family(const std::string& spec, const std::string& style) {
+  if (style == "wand" || style == "chat" || style == "completion") return style;
+  if (style != "auto") return Error{fmt::format("prompt style '{}': expected auto, wand, chat or completion", style)};
+  bool local = spec.starts_with("local:") || spec.ends_with(".gguf");
+  if (!local) return std::string("chat");
+  std::string path = spec.starts_with("local:") ? spec.substr(6) : spec;
+  auto f = llm::GgufFile::open(path);
+  if (!f) return Error{fmt::format("{}: {}", path, f.error().message)};
+  auto fmt_key = (*f)->get_string("wand.prompt_format", "");
+  if (!fmt_key) return Error{fmt::format("{}: wand.prompt_format: {}", path, fmt_key.error().message)};
+  return std::string(fmt_key->empty() ? "chat" : "wand");
+}
+
+VoidResult validate(const SolveConfig& c) {
+  if (c.method != "cot" && c.method != "pot" && c.method != "pal")
+    return Error{fmt::format("method '{}': expected cot, pot or pal", c.method)};
+  if (c.family != "wand" && c.family != "chat" && c.family != "completion")
+    return Error{fmt::format("prompt family '{}': expected wand, chat or completion", c.family)};
+  if (c.k < 1 || c.k > 64) return Error{fmt::format("k {}: expected 1 to 64 samples", c.k)};
+  if (!(c.temperature >= 0 && c.temperature <= 2)) return Error{fmt::format("temperature {}: expected 0 to 2", c.temperature)};
+  if (!(c.top_p > 0 && c.top_p <= 1)) return Error{fmt::format("top_p {}: expected more than 0, at most 1", c.top_p)};
+  if (c.max_tokens < 1) return Error{fmt::format("max_tokens {}: expected at least 1", c.max_tokens)};
+  if (!(c.timeout_s > 0)) return Error{fmt::format("timeout {}: expected more than 0 seconds", c.timeout_s)};
+  return ok_status();
+}
+
+Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::string& question, const SolveConfig& c) {
+  if (auto v = validate(c); !v) return v.error();
+  // A blank question is refused: the model would answer it anyway (with a training template's number).
+  if (question.find_first_not_of(" \t\r\n") == std::string::npos)
+    return Error{"the question is empty", std::string(llm::kInvalidRequest)};
+  bool programs = c.method != "cot";
+  if (programs && !sb) return Error{fmt::format("method {} runs programs and needs a sandbox", c.method)};
+  Template t;
+  if (c.prompt) {
+    t = *c.prompt;
+  } else {
+    auto b = builtin_template(c.method, c.family);
+    if (!b) return b.error();
+    t = std::move(*b);
+  }
+  SolveResult res;
+  res.prompt_hash = t.hash;
+  Rendered r = render(t, {{"question", question}});
+
+  auto t0 = Clock::now();
+  auto gen = generate(model, t, r, c, c.k, c.temperature, c.seed, "sample", c.method);
+  if (!gen) return gen.error();
+  res.samples = std::move(*gen);
+  res.generate_ms += ms_since(t0);
+  for (int i = 0; auto& s : res.samples) s.index = i++;
+
+  auto t1 = Clock::now();
+  if (programs) {
+    std::vector<Sample*> all;
+    for (auto& s : res.samples) all.push_back(&s);
+    execute(*sb, question, all, c.timeout_s);
+  } else {
+    for (auto& s : res.samples) read_rationale(s);
+  }
+  res.execute_ms += ms_since(t1);
+
+  std::vector<Ballot> ballots;
+  for (auto& s : res.samples) ballots.push_back({s.answer, s.mean_logprob});
+  res.vote = vote(ballots, {.weighted = c.weighted});
+  if (res.vote.answer) {
+    res.answer = res.vote.answer, res.answered_by = "sample", res.winner = res.vote.winner;
+    return res;
+  }
+  if (!programs) return res;
+
+  // Nothing answered. One self-debug round (Chen et al., 2023, "Teaching LLMs to Self-Debug"):
+  // the model sees a failed program and its verdict's feedback, greedily writes one fix.
+  auto finish_step = [&](Sample s, bool run) {
+    s.index = static_cast<int>(res.samples.size());
+    res.samples.push_back(std::move(s));
+    Sample& step = res.samples.back();
+    auto t2 = Clock::now();
+    if (run) execute(*sb, question, {&step}, c.timeout_s);
+    else read_rationale(step);
+    res.execute_ms += ms_since(t2);
+    if (step.answer) {
+      res.answer = normalize_answer(*step.answer);
+      res.answered_by = step.stage;
+      res.winner = step.index;
+    }
+  };
+  if (c.repair) {
+    // The repair turn continues the conversation in the form the method's prompt had (a user's
+    // own template may be chat or completion whatever the model's family).
+    std::string family = !c.prompt ? c.family : c.prompt->chat() ? "chat" : "completion";
+    auto rt = builtin_template("repair", family);
+    if (!rt) return rt.error();
+    auto [subject, feedback] = repair_subject(res.samples);
+    std::string shown = subject->program.empty() ? subject->completion : subject->program;
+    Rendered rr = render(*rt, {{"question", question}, {"program", shown}, {"feedback", feedback}});
+    if (family == "completion") rr.prompt = r.prompt + subject->completion + rr.prompt;
+    if (family == "chat") {
+      std::vector<llm::Message> turns = r.messages;
+      turns.push_back({"assistant", subject->completion});
+      turns.insert(turns.end(), rr.messages.begin(), rr.messages.end());
+      rr.messages = std::move(turns);
+    }
+    auto t3 = Clock::now();
+    auto fix = generate(model, *rt, rr, c, 1, 0.f, llm::sample_seed(c.seed, c.k), "repair", c.method);
+    if (!fix) return fix.error();
+    res.generate_ms += ms_since(t3);
+    finish_step(std::move(fix->front()), true);
+    if (res.answer) return res;
+  }
+  if (c.fallback) {  // chain-of-thought, the last resort: the model's own arithmetic
+    auto ct = builtin_template("cot", c.family);
+    if (!ct) return ct.error();
+    auto t4 = Clock::now();
+    auto cot = generate(model, *ct, render(*ct, {{"question", question}}), c, 1, 0.f, llm::sample_seed(c.seed, c.k + 1),
+                        "fallback", "cot");
+    if (!cot) return cot.error();
+    res.generate_ms += ms_since(t4);
+    finish_step(std::move(cot->front()), false);
+  }
+  return res;
+}
+
+Json to_json(const Sample& s) {
+  Json j = {{"index", s.index},       {"stage", s.stage},       {"method", s.method},
+            {"seed", s.seed},         {"completion", s.completion}, {"program", s.program},
+            {"extracted_from", s.extracted_from}, {"outcome", s.outcome},
+            {"answer", s.answer ? Json(*s.answer) : Json(nullptr)},
+            {"mean_logprob", s.mean_logprob ? Json(*s.mean_logprob) : Json(nullptr)},
+            {"completion_tokens", s.completion_tokens}};
+  if (s.verdict) j["verdict"] = s.verdict->to_json();
+  return j;
+}
+
+Json to_json(const SolveResult& r) {
+  Json samples = Json::array();
+  for (auto& s : r.samples) samples.push_back(to_json(s));
+  return {{"answer", r.answer ? Json(*r.answer) : Json(nullptr)},
+          {"answered_by", r.answered_by},
+          {"winner", r.winner},
+          {"vote", r.vote.to_json()},
+          {"prompt_hash", r.prompt_hash},
+          {"generate_ms", r.generate_ms},
+          {"execute_ms", r.execute_ms},
+          {"samples", samples}};
+}
+
+}  // namespace wand::reason

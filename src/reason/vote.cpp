@@ -1,0 +1,91 @@
+#include "reason/vote.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/core.h>
+
+#include "feedback/feedback.h"
+
+namespace wand::reason {
+
+std::string normalize_answer(std::string_view answer) {
+  if (auto n = feedback::parse_number(answer)) {
+    double v = *n == 0 ? 0.0 : *n;  // -0 reads 0
+    return fmt::format("{}", v);
+  }
+  std::size_t b = answer.find_first_not_of(" \t\n"), e = answer.find_last_not_of(" \t\n");
+  return b == std::string_view::npos ? "" : std::string(answer.substr(b, e - b + 1));
+}
+
+Json VoteResult::to_json() const {
+  Json d = Json::array();
+  for (auto& e : distribution)
+    d.push_back({{"answer", e.answer}, {"votes", e.votes}, {"weight", e.weight}, {"samples", e.samples}});
+  return {{"answer", answer ? Json(*answer) : Json(nullptr)},
+          {"distribution", d},
+          {"winner", winner},
+          {"tie_broken_by", tie_broken_by},
+          {"weighting", weighting}};
+}
+
+VoteResult vote(std::span<const Ballot> ballots, const VoteOptions& opt) {
+  VoteResult r;
+  bool all_logprobs = true;
+  for (auto& b : ballots)
+    if (b.answer && !b.mean_logprob) all_logprobs = false;
+  bool weighted = opt.weighted && all_logprobs;
+  r.weighting = !opt.weighted ? "count" : weighted ? "logprob" : "count (no log-probabilities)";
+  std::vector<std::vector<double>> logprobs;  // per group
+  for (std::size_t i = 0; i < ballots.size(); ++i) {
+    const auto& b = ballots[i];
+    if (!b.answer) continue;
+    std::string norm = normalize_answer(*b.answer);
+    if (norm.empty()) continue;
+    auto g = std::find_if(r.distribution.begin(), r.distribution.end(),
+                          [&](const VoteEntry& e) { return feedback::answers_match(norm, e.answer); });
+    if (g == r.distribution.end()) {
+      r.distribution.push_back({norm, 0, 0, {}});
+      logprobs.emplace_back();
+      g = r.distribution.end() - 1;
+    }
+    auto gi = static_cast<std::size_t>(g - r.distribution.begin());
+    g->votes += 1;
+    g->weight += weighted ? std::exp(*b.mean_logprob) : 1.0;
+    g->samples.push_back(static_cast<int>(i));
+    if (b.mean_logprob) logprobs[gi].push_back(*b.mean_logprob);
+  }
+  if (r.distribution.empty()) return r;
+  auto mean_lp = [&](std::size_t g) -> std::optional<double> {
+    if (logprobs[g].size() != r.distribution[g].samples.size()) return std::nullopt;
+    double s = 0;
+    for (double x : logprobs[g]) s += x;
+    return s / logprobs[g].size();
+  };
+  // The heaviest groups (weights within a relative 1e-9: sums of exp() differ in the last bits).
+  double top = 0;
+  for (auto& e : r.distribution) top = std::max(top, e.weight);
+  std::vector<std::size_t> tied;
+  for (std::size_t g = 0; g < r.distribution.size(); ++g)
+    if (r.distribution[g].weight >= top * (1 - 1e-9)) tied.push_back(g);
+  std::size_t win = tied.front();  // groups are in order of their first sample: the earliest
+  if (tied.size() > 1) {
+    bool by_lp = std::all_of(tied.begin(), tied.end(), [&](std::size_t g) { return mean_lp(g).has_value(); });
+    if (by_lp) {
+      for (std::size_t g : tied)
+        if (*mean_lp(g) > *mean_lp(win)) win = g;
+      r.tie_broken_by = "logprob";
+    } else {
+      r.tie_broken_by = "earliest";
+    }
+  }
+  r.answer = r.distribution[win].answer;
+  r.winner = r.distribution[win].samples.front();
+  // The winner first, then by weight; equal weights keep the order of their first samples.
+  std::rotate(r.distribution.begin(), r.distribution.begin() + static_cast<long>(win), r.distribution.begin() + static_cast<long>(win) + 1);
+  std::stable_sort(r.distribution.begin() + 1, r.distribution.end(),
+                   [](const VoteEntry& a, const VoteEntry& b) { return a.weight > b.weight; });
+  return r;
+}
+
+}  // namespace wand::reason

@@ -1,0 +1,492 @@
+// src/reason: prompt templates, program extraction (a corpus of raw model outputs), the vote,
+// and the solve pipeline (scripted backends for the order of steps; the real sandbox and the
+// shipped model for the whole path).
+#include <atomic>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+
+#include "reason/extract.h"
+#include "reason/prompt.h"
+#include "reason/reason.h"
+#include "reason/vote.h"
+#include "store/store.h"
+#include "support.h"
+
+namespace wand::test {
+namespace {
+
+using reason::Ballot;
+
+// --- a scripted backend: canned completions, and what it was asked
+
+struct Call {
+  std::string prompt;                  // complete()
+  std::vector<llm::Message> messages;  // chat()
+  llm::GenerateOptions opt;
+};
+
+class ScriptedBackend : public llm::Backend {
+ public:
+  // Each call takes the next batch; a batch shorter than n repeats its last completion.
+  std::deque<std::vector<llm::Completion>> script;
+  std::vector<Call> calls;
+
+  Result<std::vector<llm::Completion>> complete(const std::string& prompt, const llm::GenerateOptions& opt) override {
+    calls.push_back({prompt, {}, opt});
+    return next(opt.n);
+  }
+  Result<std::vector<llm::Completion>> chat(const std::vector<llm::Message>& messages,
+                                            const llm::GenerateOptions& opt) override {
+    calls.push_back({"", messages, opt});
+    return next(opt.n);
+  }
+  std::string id() const override { return "scripted"; }
+
+  void add(std::vector<std::string> texts, std::vector<double> mean_logprobs = {}) {
+    std::vector<llm::Completion> batch;
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      llm::Completion c;
+      c.text = texts[i];
+      c.finish_reason = "stop";
+      if (i < mean_logprobs.size()) c.logprobs = {{"a", float(mean_logprobs[i])}, {"b", float(mean_logprobs[i])}};
+      batch.push_back(c);
+    }
+    script.push_back(batch);
+  }
+
+ private:
+  Result<std::vector<llm::Completion>> next(int n) {
+    if (script.empty()) return Error{"the script has no more completions"};
+    auto batch = script.front();
+    script.pop_front();
+    while (static_cast<int>(batch.size()) < n) batch.push_back(batch.back());
+    batch.resize(n);
+    return batch;
+  }
+};
+
+reason::SolveConfig config(std::string method, int k, std::string family = "chat") {
+  reason::SolveConfig c;
+  c.method = std::move(method);
+  c.k = k;
+  c.family = std::move(family);
+  c.temperature = k > 1 ? 0.7f : 0.f;
+  return c;
+}
+
+// --- prompt templates
+
+TEST(Prompt, EveryBuiltInTemplateParses) {
+  for (std::string method : {"cot", "pot", "pal", "repair"})
+    for (std::string family : {"wand", "completion", "chat"}) {
+      auto t = reason::builtin_template(method, family);
+      ASSERT_TRUE(t) << method << "." << family << ": " << t.error().message;
+      EXPECT_EQ(t->hash.size(), 64u);
+      EXPECT_EQ(t->chat(), family == "chat") << method << "." << family;
+    }
+}
+
+// wand's own models keep the format they were trained on (train/dataset.cpp writes it).
+TEST(Prompt, WandFamilyIsTheTrainedFormat) {
+  auto pot = reason::builtin_template("pot", "wand"), cot = reason::builtin_template("cot", "wand");
+  ASSERT_TRUE(pot && cot);
+  EXPECT_EQ(reason::render(*pot, {{"question", "Q?"}}).prompt, reason::pot_prompt("Q?"));
+  EXPECT_EQ(reason::render(*cot, {{"question", "Q?"}}).prompt, reason::cot_prompt("Q?"));
+  EXPECT_EQ(pot->stop, std::vector<std::string>{"\nQuestion:"});
+}
+
+TEST(Prompt, FewShotTemplatesHoldEightExemplars) {
+  for (std::string method : {"cot", "pot", "pal"}) {
+    auto chat = reason::builtin_template(method, "chat");
+    ASSERT_TRUE(chat);
+    ASSERT_EQ(chat->messages.size(), 18u) << method;  // system, 8 x (user, assistant), the question
+    EXPECT_EQ(chat->messages.front().role, "system");
+    auto r = reason::render(*chat, {{"question", "How many?"}});
+    EXPECT_EQ(r.messages.back().content, "How many?");
+    auto completion = reason::builtin_template(method, "completion");
+    ASSERT_TRUE(completion);
+    std::string p = completion->prompt;
+    int questions = 0;
+    for (std::size_t at = p.find("Question: "); at != std::string::npos; at = p.find("Question: ", at + 1)) ++questions;
+    EXPECT_EQ(questions, 9) << method;
+    EXPECT_TRUE(p.ends_with(method == "cot" ? "Answer:\n" : "Program:\n")) << p.substr(p.size() - 40);
+  }
+}
+
+TEST(Prompt, OwnTemplateRendersPlaceholdersAndKeepsProgramBraces) {
+  auto t = reason::parse_template(
+      "# mine\n@@ system\nUse Python.\n@@ user\nd = {'a': 1}; f\"{x}\"\n@@ assistant\n```python\nanswer = 1\n```\n"
+      "@@ user\nQ: {{question}}\n@@ stop\n\\n\\nQ:\n",
+      "mine.txt");
+  ASSERT_TRUE(t) << t.error().message;
+  auto r = reason::render(*t, {{"question", "What is {{question}}?"}});
+  ASSERT_EQ(r.messages.size(), 4u);
+  EXPECT_EQ(r.messages[1].content, "d = {'a': 1}; f\"{x}\"");
+  EXPECT_EQ(r.messages[3].content, "Q: What is {{question}}?");  // a value is inserted as it is
+  EXPECT_EQ(t->stop, std::vector<std::string>{"\n\nQ:"});
+  auto end = reason::parse_template("@@ prompt\nQ: {{question}}\nA: {{end}}\n", "end.txt");
+  ASSERT_TRUE(end);
+  EXPECT_EQ(end->prompt, "Q: {{question}}\nA: ");
+}
+
+TEST(Prompt, MalformedTemplatesNameTheFileAndLine) {
+  struct Case {
+    std::string text, says;
+  };
+  for (auto& c : std::vector<Case>{
+           {"@@ prompt\nQ: {{question}}\n@@ answer\nx\n", "bad.txt line 3: unknown section '@@ answer'"},
+           {"@@ prompt\nQ: {{quesiton}}\n", "bad.txt line 2: unknown placeholder '{{quesiton}}'"},
+           {"@@ prompt\nQ: nothing\n", "bad.txt: the template never uses '{{question}}'"},
+           {"hello\n@@ prompt\n{{question}}\n", "bad.txt line 1: text before the first section"},
+           {"@@ user\n{{question}}\n@@ assistant\nok\n", "bad.txt: the last turn must be '@@ user'"},
+           {"@@ prompt\n{{question}}\n@@ user\nx\n", "has both '@@ prompt' and chat turns"},
+           {"@@ user\n{{question}} {{end}}\n", "bad.txt line 2: '{{end}}' belongs in a '@@ prompt' section"},
+           {"@@ prompt\nA: {{end}}\n{{question}}\n", "bad.txt line 3: text after '{{end}}'"},
+           {"@@ user\n{{question}}\n@@ system\nx\n", "bad.txt line 3: '@@ system' must be the first turn"},
+           {"@@ user\n\n@@ user\n{{question}}\n", "bad.txt line 1: the 'user' turn is empty"},
+           {"# only a comment\n", "bad.txt: no '@@ prompt' section and no chat turns"},
+       }) {
+    auto t = reason::parse_template(c.text, "bad.txt");
+    ASSERT_FALSE(t) << c.text;
+    EXPECT_NE(t.error().message.find(c.says), std::string::npos) << t.error().message;
+  }
+  auto missing = reason::load_template("/nonexistent/prompt.txt");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("/nonexistent/prompt.txt"), std::string::npos);
+}
+
+// --- extraction: rules on their own
+
+TEST(Extract, ChoosesTheBlockTheMethodReads) {
+  auto e = reason::extract_program("```python\nx = 1\n```\n```python\nanswer = x + 1\n```", "pot");
+  EXPECT_EQ(e.program, "answer = x + 1\n");
+  EXPECT_EQ(e.source, "fence");
+  e = reason::extract_program("```python\nprint(solution())\n```\n```\ndef solution():\n    return 1\n```", "pal");
+  EXPECT_EQ(e.program, "def solution():\n    return 1\n");
+  e = reason::extract_program("x = 1\r\n\tanswer = 2\r\n", "pot");
+  EXPECT_EQ(e.program, "x = 1\n    answer = 2\n");  // the tab becomes four spaces; CRs go
+  EXPECT_EQ(reason::extract_program("No code here, sorry.", "pot").source, "");
+}
+
+// Lines of hundreds of thousands of characters (a model repeating itself until max_tokens) are
+// read without recursion that grows with the line (std::regex would overflow the stack).
+TEST(Extract, HugeLinesDoNotCrash) {
+  auto e = reason::extract_program("x = " + std::string(300000, '1') + "\nanswer = x\n", "pot");
+  EXPECT_EQ(e.source, "bare");
+  EXPECT_EQ(e.program.size(), 300000u + 4 + 1 + 11);
+  e = reason::extract_program("Prose " + std::string(300000, 'a') + ".\n<code " + std::string(300000, 'b'), "pot");
+  EXPECT_EQ(e.source, "");
+  e = reason::extract_program("<CODE class=x>\nanswer = (" + std::string(300000, '(') + "\n</Code>", "pal");
+  EXPECT_EQ(e.source, "code_tag");
+  EXPECT_TRUE(e.program.starts_with("answer = (((")) << e.program.substr(0, 20);
+}
+
+// --- extraction: the corpus of raw outputs, each run through the real pipeline and sandbox
+
+TEST(Extract, CorpusOfRawOutputsGivesTheExpectedOutcome) {
+  std::ifstream in(std::string(WAND_SOURCE_DIR) + "/tests/reason/extraction_corpus.jsonl");
+  ASSERT_TRUE(in);
+  std::vector<Json> cases;
+  for (std::string line; std::getline(in, line);) cases.push_back(Json::parse(line));
+  ASSERT_GE(cases.size(), 40u);
+  for (auto& c : cases) {
+    std::string name = c["name"], method = c["method"], completion = c["completion"];
+    SCOPED_TRACE(name);
+    auto e = reason::extract_program(completion, method);
+    if (c.contains("source")) {
+      EXPECT_EQ(e.source, c["source"].get<std::string>());
+    }
+    if (c.contains("excludes")) {
+      EXPECT_EQ(e.program.find(c["excludes"].get<std::string>()), std::string::npos) << e.program;
+    }
+    EXPECT_EQ(e.program.find('\r'), std::string::npos);
+    ScriptedBackend model;
+    model.add({completion});
+    auto cfg = config(method, 1);
+    cfg.repair = cfg.fallback = false;
+    cfg.timeout_s = 1;
+    auto r = reason::solve(model, &shared_sandbox(), "q", cfg);
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_EQ(r->samples.size(), 1u);
+    const auto& s = r->samples[0];
+    EXPECT_EQ(s.outcome, c["outcome"].get<std::string>()) << e.program << "\n" << (s.verdict ? s.verdict->feedback : "");
+    if (c.contains("answer")) {
+      ASSERT_TRUE(r->answer) << e.program;
+      EXPECT_TRUE(feedback::answers_match(*r->answer, c["answer"].get<std::string>())) << *r->answer;
+    } else {
+      EXPECT_FALSE(r->answer);
+    }
+  }
+}
+
+// --- the vote
+
+TEST(Vote, MajorityOverNormalisedNumbers) {
+  std::vector<Ballot> b = {{"1,234"}, {"7"}, {"1234.0"}, {"$1,234"}, {"7"}};
+  auto v = reason::vote(b);
+  ASSERT_TRUE(v.answer);
+  EXPECT_EQ(*v.answer, "1234");
+  EXPECT_EQ(v.winner, 0);
+  ASSERT_EQ(v.distribution.size(), 2u);
+  EXPECT_EQ(v.distribution[0].votes, 3);
+  EXPECT_EQ(v.distribution[0].samples, (std::vector<int>{0, 2, 3}));
+  EXPECT_EQ(v.distribution[1].answer, "7");
+  EXPECT_EQ(v.tie_broken_by, "");
+  EXPECT_EQ(reason::normalize_answer("3/4"), "0.75");
+  EXPECT_EQ(*reason::vote(std::vector<Ballot>{{"3/4"}, {"0.75"}, {"1"}}).answer, "0.75");
+}
+
+TEST(Vote, FailedSamplesDoNotVote) {
+  std::vector<Ballot> b = {{std::nullopt}, {std::nullopt}, {std::nullopt}, {"5"}};
+  auto v = reason::vote(b);
+  EXPECT_EQ(*v.answer, "5");
+  EXPECT_EQ(v.winner, 3);
+  EXPECT_EQ(v.distribution.size(), 1u);
+  auto none = reason::vote(std::vector<Ballot>{{std::nullopt}, {std::nullopt}});
+  EXPECT_FALSE(none.answer);
+  EXPECT_EQ(none.winner, -1);
+  EXPECT_TRUE(none.distribution.empty());
+}
+
+TEST(Vote, TieGoesToTheEarliestWithoutLogprobs) {
+  auto v = reason::vote(std::vector<Ballot>{{"3"}, {"8"}, {"8"}, {"3"}});
+  EXPECT_EQ(*v.answer, "3");
+  EXPECT_EQ(v.winner, 0);
+  EXPECT_EQ(v.tie_broken_by, "earliest");
+  // One tied sample without a log-probability: the earliest rule, not a partial mean.
+  v = reason::vote(std::vector<Ballot>{{"3", -0.9}, {"8", -0.1}, {"8", -0.1}, {"3"}});
+  EXPECT_EQ(*v.answer, "3");
+  EXPECT_EQ(v.tie_broken_by, "earliest");
+}
+
+TEST(Vote, TieGoesToTheHigherMeanLogprob) {
+  auto v = reason::vote(std::vector<Ballot>{{"3", -0.9}, {"8", -0.2}, {"8", -0.4}, {"3", -0.5}});
+  EXPECT_EQ(*v.answer, "8");  // 8: mean -0.3, 3: mean -0.7
+  EXPECT_EQ(v.winner, 1);
+  EXPECT_EQ(v.tie_broken_by, "logprob");
+  EXPECT_EQ(v.distribution.front().answer, "8");
+}
+
+TEST(Vote, WeightedVoteCanOverruleTheCount) {
+  std::vector<Ballot> b = {{"10", -3.0}, {"10", -3.0}, {"12", -0.01}};
+  EXPECT_EQ(*reason::vote(b).answer, "10");
+  auto w = reason::vote(b, {.weighted = true});
+  EXPECT_EQ(*w.answer, "12");  // e^-0.01 = 0.99 > 2 e^-3 = 0.10
+  EXPECT_EQ(w.weighting, "logprob");
+  EXPECT_NEAR(w.distribution[0].weight, std::exp(-0.01), 1e-12);
+  // Without every voter's log-probability the weighted vote counts, and says so.
+  auto missing = reason::vote(std::vector<Ballot>{{"10", -3.0}, {"10"}, {"12", -0.01}}, {.weighted = true});
+  EXPECT_EQ(*missing.answer, "10");
+  EXPECT_EQ(missing.weighting, "count (no log-probabilities)");
+}
+
+// --- the pipeline, scripted
+
+TEST(Solve, VotesOnExecutedAnswersNotOnWhatTheTextClaims) {
+  ScriptedBackend model;
+  model.add({"```python\nanswer = 2 * 3  # the answer is 5\n```", "```python\nanswer = 12 / 2\n```",
+             "```python\nanswer = 5\n```", "```python\nanswer = 1 / 0\n```", "no program"});
+  auto cfg = config("pot", 5);
+  cfg.seed = 40;
+  auto r = reason::solve(model, &shared_sandbox(), "How many?", cfg);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(*r->answer, "6");
+  EXPECT_EQ(r->answered_by, "sample");
+  EXPECT_EQ(r->winner, 0);
+  ASSERT_EQ(r->samples.size(), 5u);  // no repair, no fallback: the vote answered
+  EXPECT_EQ(r->samples[3].outcome, "runtime_error");
+  EXPECT_EQ(r->samples[4].outcome, "no_program");
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(r->samples[i].seed, llm::sample_seed(40, i));
+  ASSERT_EQ(model.calls.size(), 1u);  // one request for the k samples
+  EXPECT_EQ(model.calls[0].opt.n, 5);
+  EXPECT_EQ(model.calls[0].opt.seed, 40u);
+  EXPECT_FLOAT_EQ(model.calls[0].opt.temperature, 0.7f);
+  EXPECT_EQ(model.calls[0].messages.size(), 18u);  // the chat template
+  EXPECT_EQ(r->vote.distribution.size(), 2u);
+}
+
+TEST(Solve, TieBrokenByLogprobThroughThePipeline) {
+  ScriptedBackend model;
+  model.add({"```python\nanswer = 3\n```", "```python\nanswer = 4\n```"}, {-1.0, -0.1});
+  auto r = reason::solve(model, &shared_sandbox(), "q", config("pot", 2));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r->answer, "4");
+  EXPECT_EQ(r->vote.tie_broken_by, "logprob");
+  EXPECT_NEAR(*r->samples[1].mean_logprob, -0.1, 1e-6);
+}
+
+TEST(Solve, RepairShowsTheProgramAndItsErrorThenAnswers) {
+  ScriptedBackend model;
+  model.add({"```python\ndef solution():\n    total = 10\n    return total / 0\n```"});
+  model.add({"```python\ndef solution():\n    return 10 / 2\n```"});
+  auto r = reason::solve(model, &shared_sandbox(), "q", config("pal", 2));
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->samples.size(), 3u);
+  EXPECT_EQ(r->samples[2].stage, "repair");
+  EXPECT_EQ(*r->answer, "5");
+  EXPECT_EQ(r->answered_by, "repair");
+  EXPECT_EQ(r->winner, 2);
+  ASSERT_EQ(model.calls.size(), 2u);
+  const auto& turns = model.calls[1].messages;
+  ASSERT_EQ(turns.size(), 20u);  // the method's turns, the failed reply, the repair request
+  EXPECT_EQ(turns[18].role, "assistant");
+  const std::string& ask = turns[19].content;
+  EXPECT_NE(ask.find("runtime_error (line 3)"), std::string::npos) << ask;
+  EXPECT_NE(ask.find("ZeroDivisionError"), std::string::npos) << ask;
+  EXPECT_NE(ask.find("return total / 0"), std::string::npos) << ask;
+  EXPECT_EQ(model.calls[1].opt.n, 1);
+  EXPECT_FLOAT_EQ(model.calls[1].opt.temperature, 0.f);
+  EXPECT_EQ(model.calls[1].opt.seed, llm::sample_seed(0, 2));  // the seed's sample k
+}
+
+TEST(Solve, FallsBackToCotWhenRepairFailsToo) {
+  ScriptedBackend model;
+  model.add({"```python\nanswer = (\n```"});
+  model.add({"still no code"});
+  model.add({"She has 3 + 4 = 7 apples. The answer is 7."});
+  auto cfg = config("pot", 1, "completion");
+  auto r = reason::solve(model, &shared_sandbox(), "q", cfg);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->samples.size(), 3u);
+  EXPECT_EQ(r->samples[0].outcome, "syntax_error");
+  EXPECT_EQ(r->samples[1].stage, "repair");
+  EXPECT_EQ(r->samples[1].outcome, "no_program");
+  EXPECT_EQ(r->samples[2].stage, "fallback");
+  EXPECT_EQ(r->samples[2].method, "cot");
+  EXPECT_EQ(*r->answer, "7");
+  EXPECT_EQ(r->answered_by, "fallback");
+  ASSERT_EQ(model.calls.size(), 3u);
+  // completion family: the repair prompt continues the method's prompt and the failed completion
+  EXPECT_TRUE(model.calls[1].prompt.starts_with(model.calls[0].prompt + "```python\nanswer = (\n```"));
+  EXPECT_NE(model.calls[1].prompt.find("syntax_error"), std::string::npos);
+  EXPECT_TRUE(model.calls[2].prompt.ends_with("Answer:\n"));  // the CoT template
+}
+
+TEST(Solve, OwnChatTemplateIsUsedAndRepairContinuesItsConversation) {
+  auto t = reason::parse_template("@@ system\nWrite Python.\n@@ user\nQ: {{question}}\n", "mine.txt");
+  ASSERT_TRUE(t);
+  ScriptedBackend model;
+  model.add({"```python\nanswer = undefined_name\n```"});
+  model.add({"```python\nanswer = 8\n```"});
+  auto cfg = config("pot", 1, "wand");  // a wand-family model, but the user's template is chat
+  cfg.prompt = *t;
+  auto r = reason::solve(model, &shared_sandbox(), "How many?", cfg);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->prompt_hash, t->hash);
+  ASSERT_EQ(model.calls.size(), 2u);
+  ASSERT_EQ(model.calls[0].messages.size(), 2u);
+  EXPECT_EQ(model.calls[0].messages[1].content, "Q: How many?");
+  EXPECT_TRUE(model.calls[1].prompt.empty());  // the repair round is a chat turn too
+  ASSERT_EQ(model.calls[1].messages.size(), 4u);
+  EXPECT_NE(model.calls[1].messages[3].content.find("NameError"), std::string::npos);
+  EXPECT_EQ(*r->answer, "8");
+}
+
+TEST(Solve, NoRepairNoFallbackLeavesNoAnswerAndEveryStepRecorded) {
+  ScriptedBackend model;
+  model.add({"nothing", "nothing"});
+  auto cfg = config("pot", 2);
+  cfg.repair = cfg.fallback = false;
+  auto r = reason::solve(model, &shared_sandbox(), "q", cfg);
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->answer);
+  EXPECT_EQ(r->answered_by, "");
+  EXPECT_EQ(r->samples.size(), 2u);
+  EXPECT_EQ(model.calls.size(), 1u);
+}
+
+TEST(Solve, CotVotesOnExtractedAnswersWithoutASandbox) {
+  ScriptedBackend model;
+  model.add({"2 + 2 = 4. The answer is 4.", "The answer is 5.", "So 4 in all. The answer is 4."});
+  auto r = reason::solve(model, nullptr, "q", config("cot", 3, "wand"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r->answer, "4");
+  EXPECT_EQ(model.calls[0].prompt, reason::cot_prompt("q"));
+}
+
+TEST(Solve, BadConfigIsAnErrorNamingTheField) {
+  ScriptedBackend model;
+  auto cfg = config("pot", 0);
+  auto r = reason::solve(model, &shared_sandbox(), "q", cfg);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("k 0"), std::string::npos);
+  cfg = config("pal", 1);
+  EXPECT_FALSE(reason::solve(model, nullptr, "q", cfg));  // programs need a sandbox
+  EXPECT_EQ(reason::solve(model, &shared_sandbox(), " \n", config("pot", 1)).error().code, llm::kInvalidRequest);
+  cfg.method = "tot";
+  EXPECT_NE(reason::solve(model, &shared_sandbox(), "q", cfg).error().message.find("method 'tot'"), std::string::npos);
+}
+
+TEST(Solve, PromptFamilyOfTheShippedModelIsWand) {
+  auto f = reason::prompt_family(std::string("local:") + WAND_MODELS_DIR + "/wand-pot.gguf");
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(*f, "wand");
+  EXPECT_EQ(*reason::prompt_family("openai:http://127.0.0.1:1/v1/m"), "chat");
+  EXPECT_EQ(*reason::prompt_family("openai:http://127.0.0.1:1/v1/m", "completion"), "completion");
+  EXPECT_FALSE(reason::prompt_family("local:/nonexistent.gguf"));
+}
+
+// --- the run store
+
+TEST(Solve, RunIsRecordedWithEverySample) {
+  ScriptedBackend model;
+  model.add({"```python\nanswer = 6\n```", "```python\nanswer = 1/0\n```", "```python\nanswer = 6.0\n```"}, {-0.5, -0.2, -0.3});
+  auto cfg = config("pot", 3);
+  cfg.seed = 9;
+  auto r = reason::solve(model, &shared_sandbox(), "How many?", cfg);
+  ASSERT_TRUE(r);
+  std::string path = ::testing::TempDir() + "reason_store_" + std::to_string(::getpid()) + ".db";
+  std::filesystem::remove(path);
+  auto db = store::Store::open(path);
+  ASSERT_TRUE(db);
+  auto id = (*db)->create_run(reason::run_config(cfg, "scripted:spec", model.id(), r->prompt_hash));
+  ASSERT_TRUE(id);
+  ASSERT_TRUE((*db)->record_problem(*id, reason::problem_record(0, "How many?", *r)));
+  ASSERT_TRUE((*db)->finish_run(*id, {}));
+  auto run = (*db)->get_run(*id);
+  ASSERT_TRUE(run);
+  EXPECT_EQ(run->info.config.method, "pot");
+  EXPECT_EQ(run->info.config.prompt_hash, reason::builtin_template("pot", "chat")->hash);
+  EXPECT_EQ(run->info.config.options["k"], 3);
+  EXPECT_EQ(*run->info.config.seed, 9);
+  ASSERT_EQ(run->problems.size(), 1u);
+  const auto& p = run->problems[0];
+  EXPECT_EQ(*p.answer, "6");
+  EXPECT_EQ(p.vote["distribution"][0]["votes"], 2);
+  ASSERT_EQ(p.samples.size(), 3u);
+  EXPECT_EQ(*p.samples[1].seed, static_cast<int64_t>(llm::sample_seed(9, 1)));
+  EXPECT_EQ(p.samples[1].program, "answer = 1/0\n");
+  EXPECT_EQ(p.samples[1].verdict["error_class"], "runtime_error");
+  EXPECT_EQ(p.samples[0].verdict["error_class"], "none");
+  EXPECT_EQ(p.samples[1].extra["outcome"], "runtime_error");
+  EXPECT_EQ(p.samples[0].exec_result["status"], "ok");
+  EXPECT_FALSE(p.samples[1].answer);
+  EXPECT_NE(p.samples[0].prompt.find("How many?"), std::string::npos);
+  std::filesystem::remove(path);
+}
+
+// --- the real engine: the shipped model writes the programs
+
+TEST(Solve, ShippedModelPalKEightAnswersAHeldOutProblem) {
+  auto model = llm::open_backend(std::string("local:") + WAND_MODELS_DIR + "/wand-pot.gguf");
+  ASSERT_TRUE(model) << model.error().message;
+  std::ifstream in(std::string(WAND_MODELS_DIR) + "/heldout-numbers.jsonl");
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  Json p = Json::parse(line);
+  auto cfg = config("pal", 8, "wand");
+  cfg.seed = 1;
+  auto r = reason::solve(**model, &shared_sandbox(), p["question"], cfg);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_TRUE(r->answer);
+  EXPECT_TRUE(feedback::answers_match(*r->answer, p["answer"].is_string() ? p["answer"].get<std::string>() : p["answer"].dump()))
+      << *r->answer << " for " << p.dump();
+  EXPECT_EQ(r->samples.size(), 8u);
+  int voted = 0;
+  for (auto& e : r->vote.distribution) voted += e.votes;
+  EXPECT_GE(voted, 5);
+}
+
+}  // namespace
+}  // namespace wand::test
