@@ -20,6 +20,8 @@ inline sandbox::Sandbox& shared_sandbox() {
   static std::unique_ptr<sandbox::Sandbox> sb = [] {
     sandbox::Options o;
     o.cells = 2;
+    // The *_direct test entries run a suite again on cells without a Python fork-server.
+    if (const char* v = std::getenv("WAND_TEST_FORK_SERVER"); v && std::string_view(v) == "0") o.fork_server = false;
     auto r = sandbox::Sandbox::create(o);
     if (!r) {
       ADD_FAILURE() << "sandbox unavailable: " << r.error().message;

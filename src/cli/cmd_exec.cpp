@@ -77,6 +77,9 @@ Result<std::unique_ptr<sandbox::Sandbox>> make_sandbox(const ExecArgs& a, std::s
   o.cells = cells;
   o.preload = a.preload_set ? a.preload : std::move(default_preload);
   o.warm_stdlib = a.jsonl;  // one program gains nothing from imports made before its fork
+  // Nor from a fork-server at all, unless it is asked to preload modules: one program starts
+  // one interpreter, its own.
+  o.fork_server = a.jsonl || !o.preload.empty();
   return sandbox::Sandbox::create(o);
 }
 

@@ -362,7 +362,17 @@ ExecResult Cell::execute(const Step& step) {
     return r;
   }
   const Baseline& before = limited.value();
-  if (auto w = write_inputs(step.files); !w) {
+  const bool python = step.argv.empty();
+  // Without a fork-server, Python code is a file exec'd as `python3 main.py`, run as the zygote
+  // runs it: -E -s (what -I gives the zygote) and -B; /work, the script's directory, comes first
+  // on sys.path.
+  const bool python_exec = python && !fork_server_;
+  std::map<std::string, std::string> with_main;
+  if (python_exec) {
+    with_main = step.files;
+    with_main["main.py"] = step.code;
+  }
+  if (auto w = write_inputs(python_exec ? with_main : step.files); !w) {
     r.error = w.error().message;
     reset_work();
     return r;
@@ -371,12 +381,13 @@ ExecResult Cell::execute(const Step& step) {
   for (auto& [k, v] : step.env) env[k] = v;
   std::string payload;
   uint32_t flags = step.keep_work || !step.collect.empty() ? uint32_t{kKeepWork} : 0u;
-  if (step.argv.empty()) {
+  if (python && !python_exec) {
     Json req = {{"code", step.code}, {"args", step.args}};
     if (!step.env.empty()) req["env"] = env;  // the fork-server already has the default one
     payload = req.dump(-1, ' ', false, Json::error_handler_t::replace);
   } else {
-    std::vector<std::string> argv = step.argv;
+    std::vector<std::string> argv =
+        python_exec ? std::vector<std::string>{"/usr/bin/python3", "-E", "-s", "-B", "main.py"} : step.argv;
     argv.insert(argv.end(), step.args.begin(), step.args.end());
     payload = exec_payload(argv, env);
     flags |= kExec;
@@ -500,7 +511,7 @@ ExecResult Cell::execute(const Step& step) {
     return r;
   }
   fill_status(r, *done, watch.fired, before, *this);
-  if (step.argv.empty()) add_python_exception(r, err_end);
+  if (python) add_python_exception(r, err_end);
   if (!step.collect.empty()) {
     r.files = collect(step.collect, 1 << 20);
     if (!step.keep_work) reset_work();
@@ -510,6 +521,7 @@ ExecResult Cell::execute(const Step& step) {
 
 Result<Cell::SessionPipes> Cell::start_session(const Limits& limits) {
   if (!alive_) return Error{death_};
+  if (!fork_server_) return Error{"a session needs a cell with a Python fork-server (Options::fork_server)"};
   if (auto limited = limit(limits); !limited) return limited.error();
   Pipe cmd, res, out, err;
   int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);

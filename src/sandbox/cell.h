@@ -23,6 +23,7 @@ struct CellConfig {
   std::size_t work_mb = 256;
   std::string name;  // names the run cgroup
   bool warm_stdlib = true;  // see Options
+  bool fork_server = true;  // see Options; false: the C loop is pid 1 and Python is exec'd
 };
 
 // One step executed in a cell: Python code in the fork-server, or a program exec'd.
@@ -97,6 +98,7 @@ class Cell {
   int ctl_ = -1;       // stream socket to the zygote
   int diag_ = -1;      // the zygote's stderr, read when it dies
   bool alive_ = false;
+  bool fork_server_ = true;  // CellConfig::fork_server
   std::string death_;
   std::unique_ptr<RunCgroup> cgroup_;
   Json ready_;

@@ -34,6 +34,7 @@
 
 extern const std::string_view wand_embedded_zygote;
 extern const std::string_view wand_embedded_cellserver;
+extern const std::string_view wand_embedded_cellexec;
 
 namespace wand::sandbox {
 namespace {
@@ -103,6 +104,7 @@ struct ChildArgs {
   int sync_r, err_w, ctl, diag_w;
   int lib_fd;  // the fork-server's C loop (a memfd), lands on 4
   bool host_root;
+  bool fork_server;  // exec the Python zygote; else the C loop itself, from lib_fd
   char* const* argv;
   char* const* envp;
 };
@@ -212,6 +214,10 @@ int child_main(void* p) {
   sigemptyset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
   ::signal(SIGPIPE, SIG_DFL);
+  if (!a->fork_server) {
+    ::syscall(SYS_execveat, 4, "", a->argv, a->envp, AT_EMPTY_PATH);
+    child_fail(err_fd, "execute the cell's C loop");
+  }
   ::execve(kPython, a->argv, a->envp);
   child_fail(err_fd, "execute /usr/bin/python3");
 }
@@ -230,15 +236,27 @@ Result<std::unique_ptr<Cell>> Cell::start(const CellConfig& config) {
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return Error{fmt::format("socketpair: {}", std::strerror(errno))};
   Pipe sync, err, diag;
+  // The C loop: a library the zygote loads, or, without a fork-server, the cell's program.
+  std::string_view loop = config.fork_server ? wand_embedded_cellserver : wand_embedded_cellexec;
   int lib = ::memfd_create("wand-cellserver", MFD_CLOEXEC);
   if (sync.r < 0 || err.r < 0 || diag.r < 0 || lib < 0 ||
-      ::write(lib, wand_embedded_cellserver.data(), wand_embedded_cellserver.size()) !=
-          static_cast<ssize_t>(wand_embedded_cellserver.size()))
+      ::write(lib, loop.data(), loop.size()) != static_cast<ssize_t>(loop.size()))
     return Error{fmt::format("pipe/memfd: {}", std::strerror(errno))};
 
   std::vector<MountStep> plan = build_plan(config.work_mb);
-  std::string code(wand_embedded_zygote);
-  std::vector<std::string> argv_s = {"python3", "-I", "-B", "-c", code};
+  std::string hex;
+  hex.reserve(bpf.value().size() * 2);
+  for (unsigned char ch : bpf.value()) hex += fmt::format("{:02x}", ch);
+  std::string size = fmt::format("size={}m,nr_inodes=16384", config.work_mb);
+  std::vector<std::pair<std::string, std::string>> tmpfs = {
+      {"/work", size + ",mode=0755"}, {"/tmp", size + ",mode=1777"}, {"/dev/shm", size + ",mode=1777"}};
+  std::vector<std::string> argv_s;
+  if (config.fork_server) {
+    argv_s = {"python3", "-I", "-B", "-c", std::string(wand_embedded_zygote)};
+  } else {  // the C loop takes its configuration as arguments (see cellmain.c)
+    argv_s = {"wand-cell", hex};
+    for (auto& [path, options] : tmpfs) argv_s.insert(argv_s.end(), {path, options});
+  }
   std::vector<std::string> env_s;
   for (auto& [k, v] : default_env()) env_s.push_back(k + "=" + v);
   std::vector<char*> argv, envp;
@@ -247,7 +265,8 @@ Result<std::unique_ptr<Cell>> Cell::start(const CellConfig& config) {
   argv.push_back(nullptr);
   envp.push_back(nullptr);
 
-  ChildArgs args{&plan, sync.r, err.w, sv[1], diag.w, lib, ::geteuid() == 0, argv.data(), envp.data()};
+  ChildArgs args{&plan,   sync.r, err.w, sv[1], diag.w, lib, ::geteuid() == 0, config.fork_server,
+                 argv.data(), envp.data()};
   std::vector<char> stack(256 * 1024);
   int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
   pid_t pid = ::clone(child_main, stack.data() + stack.size(), flags | SIGCHLD, &args);
@@ -283,9 +302,12 @@ Result<std::unique_ptr<Cell>> Cell::start(const CellConfig& config) {
              write_proc("gid_map", fmt::format("0 {} 1\n", ::getegid()));
   }
   int map_errno = errno;
-  auto joined = cell->cgroup_->add(pid);
+  // The child builds its file system while it joins the run cgroup: on cgroup v1 the first
+  // join waits for an RCU grace period (about 10 ms on a VM), and the set-up is trusted code.
+  // Every run is forked after Cell::start returns, so inside the cgroup.
   (void)!::write(sync.w, "x", 1);
   close_fd(sync.w);
+  auto joined = cell->cgroup_->add(pid);
   char buf[512];
   ssize_t n = ::read(err.r, buf, sizeof buf);
   close_fd(err.r);
@@ -298,22 +320,19 @@ Result<std::unique_ptr<Cell>> Cell::start(const CellConfig& config) {
     return Error{fmt::format("cell set-up failed at {}", std::string(buf, n))};
   }
   cell->alive_ = true;
+  cell->fork_server_ = config.fork_server;
 
-  Json tmpfs = Json::array();
-  std::string size = fmt::format("size={}m,nr_inodes=16384", config.work_mb);
-  tmpfs.push_back({{"path", "/work"}, {"options", size + ",mode=0755"}});
-  tmpfs.push_back({{"path", "/tmp"}, {"options", size + ",mode=1777"}});
-  tmpfs.push_back({{"path", "/dev/shm"}, {"options", size + ",mode=1777"}});
-  std::string hex;
-  hex.reserve(bpf.value().size() * 2);
-  for (unsigned char ch : bpf.value()) hex += fmt::format("{:02x}", ch);
-  std::string body = Json{{"seccomp", hex}, {"lib_fd", 4}, {"tmpfs", tmpfs}, {"preload", config.preload},
-                     {"warm", config.warm_stdlib}}
-                         .dump();
-  uint32_t len = body.size();
-  if (!write_all(cell->ctl_, reinterpret_cast<char*>(&len), 4) || !write_all(cell->ctl_, body.data(), len)) {
-    cell->mark_dead("cannot configure the fork-server");
-    return Error{cell->death_};
+  if (config.fork_server) {
+    Json mounts = Json::array();
+    for (auto& [path, options] : tmpfs) mounts.push_back({{"path", path}, {"options", options}});
+    std::string body = Json{{"seccomp", hex}, {"lib_fd", 4}, {"tmpfs", mounts}, {"preload", config.preload},
+                            {"warm", config.warm_stdlib}}
+                           .dump();
+    uint32_t len = body.size();
+    if (!write_all(cell->ctl_, reinterpret_cast<char*>(&len), 4) || !write_all(cell->ctl_, body.data(), len)) {
+      cell->mark_dead("cannot configure the fork-server");
+      return Error{cell->death_};
+    }
   }
   auto ready = read_frame(cell->ctl_);
   if (!ready) {

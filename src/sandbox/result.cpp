@@ -216,7 +216,7 @@ Result<ExecRequest> request_from_json(const Json& j, const ExecRequest& defaults
 }
 
 std::optional<ExceptionInfo> parse_python_traceback(std::string_view text) {
-  static const std::regex file_re(R"re(^\s*File "main\.py", line (\d+))re");
+  static const std::regex file_re(R"re(^\s*File "(?:/work/)?main\.py", line (\d+))re");
   static const std::regex exc_re(R"re(^([A-Za-z_][\w.]*)(?::\s?(.*))?$)re");
   std::istringstream in{std::string(text)};
   std::optional<ExceptionInfo> found;

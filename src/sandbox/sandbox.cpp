@@ -23,7 +23,7 @@ namespace {
 std::atomic<int> g_cell_serial{0};
 
 CellConfig cell_config(const Options& o) {
-  return {o.preload, o.work_mb, fmt::format("cell-{}", g_cell_serial.fetch_add(1)), o.warm_stdlib};
+  return {o.preload, o.work_mb, fmt::format("cell-{}", g_cell_serial.fetch_add(1)), o.warm_stdlib, o.fork_server};
 }
 
 ExecResult failed(std::string why) {
@@ -191,7 +191,9 @@ void Session::close() { impl_->end(); }
 
 Result<std::unique_ptr<Session>> Sandbox::open_session(Limits per_block) {
   if (auto ok = validate(per_block); !ok) return ok.error();
-  auto cell = Cell::start(cell_config(options_));
+  CellConfig config = cell_config(options_);
+  config.fork_server = true;  // a session is one Python process that lives on
+  auto cell = Cell::start(config);
   if (!cell) return cell.error();
   auto impl = std::make_unique<Session::Impl>();
   impl->cell = std::move(cell.value());

@@ -140,6 +140,12 @@ struct Options {
   // Worth it for many runs; a sandbox for one run turns it off, since a module imported before
   // the only fork costs that run as much as importing it itself, or nothing if it is unused.
   bool warm_stdlib = true;
+  // Python runs in a fork-server: a Python process started once per cell that forks per run.
+  // Off, a cell's pid 1 is a small C loop and Python code runs as `python3 -E -s -B main.py`,
+  // exec'd (same isolation, limits and results; tracebacks name "/work/main.py"). A single run
+  // then starts one interpreter instead of two; many runs are faster with the fork-server.
+  // Sessions always get one. Without it, `preload` and `warm_stdlib` do nothing.
+  bool fork_server = true;
   std::size_t work_mb = 256;  // size of the tmpfs working directory (and of /tmp)
 };
 

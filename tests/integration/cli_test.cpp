@@ -1,4 +1,5 @@
 // The `wand` command as a user runs it: exit codes, messages, JSON lines.
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -10,7 +11,6 @@
 #include <thread>
 
 #include <fmt/core.h>
-#include <signal.h>
 
 #include "support.h"
 
@@ -642,6 +642,102 @@ TEST(Cli, CorpusBadInputIsExitTwo) {
 
 TEST(Cli, UnknownOptionIsBadInput) {
   EXPECT_EQ(wand("exec --no-such-flag -").rc, 2);
+}
+
+
+// The OpenAI client (libcurl) and the server (cpp-httplib) are modules loaded on first use, so a
+// command that needs neither, like a one-shot `wand exec`, starts without mapping them.
+TEST(CliModules, StartDoesNotLoadNetworkLibraries) {
+  std::string err;
+  CliRun r = wand("exec -", "print(1)", &err);
+  ASSERT_EQ(r.rc, 0) << err;
+  std::string cmd = std::string("LD_DEBUG=libs ") + WAND_BINARY + " --version 2>&1 >/dev/null";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  std::string trace;
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) trace.append(buf, n);
+  ASSERT_EQ(WEXITSTATUS(::pclose(p)), 0);
+  EXPECT_NE(trace.find("libstdc++"), std::string::npos) << "no loader trace: " << trace;
+  for (const char* lib : {"libcurl", "libcpp-httplib", "libssl", "libgnutls", "libkrb5"})
+    EXPECT_EQ(trace.find(lib), std::string::npos) << lib << " is loaded at start";
+}
+
+// Both modules end to end through the binary: `wand serve` (wand_server.so) answers `wand
+// generate --model openai:` (wand_openai.so) with what the engine gives directly.
+TEST(CliModules, ServeAnswersTheOpenAIClient) {
+  std::string log = ::testing::TempDir() + "wand_serve_err" + std::to_string(::getpid());
+  std::string model = std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (!std::freopen(log.c_str(), "w", stderr)) _exit(127);
+    ::execl(WAND_BINARY, "wand", "serve", "--model", ("local:" + model).c_str(), "--port", "0", "--threads", "1",
+            static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string url;
+  for (int i = 0; i < 600 && url.empty(); ++i) {
+    std::string text = slurp(log);
+    if (auto at = text.find("http://"); at != std::string::npos && text.find(" — ", at) != std::string::npos)
+      url = text.substr(at, text.find(" — ", at) - at);
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(url.empty()) << slurp(log);
+  std::string err;
+  std::string args = " -n 8 --temperature 0 'Q: 2+3=?\nA:'";
+  CliRun remote = wand("generate --model openai:" + url + "/wand-pot" + args, "", &err);
+  CliRun local = wand("generate --model local:" + model + " --threads 1" + args);
+  ::kill(pid, SIGTERM);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  EXPECT_EQ(remote.rc, 0) << err;
+  EXPECT_EQ(local.rc, 0);
+  EXPECT_FALSE(remote.out.empty());
+  EXPECT_EQ(remote.out, local.out);
+}
+
+// One program starts one interpreter: `wand exec FILE` execs `python3 main.py` in its cell (no
+// fork-server), a batch runs in the fork-server; both report the same results.
+TEST(CliModules, OneShotAndBatchRunPythonAlike) {
+  std::string code = "import sys\nprint(__file__, sys.argv)\n1/0\n";
+  std::string err;
+  CliRun one = wand("exec --json -", code, &err);
+  EXPECT_EQ(one.rc, 1) << err;
+  Json j = Json::parse(one.out);
+  EXPECT_EQ(j["stdout"], "/work/main.py ['main.py']\n");
+  EXPECT_EQ(j["exception"]["type"], "ZeroDivisionError");
+  EXPECT_EQ(j["exception"]["line"], 3);
+  EXPECT_NE(j["stderr"].get<std::string>().find("File \"/work/main.py\", line 3"), std::string::npos);
+  CliRun batch = wand("exec --jsonl --cells 1", Json{{"code", code}}.dump() + "\n", &err);
+  auto lines = json_lines(batch.out);
+  ASSERT_EQ(lines.size(), 1u) << err;
+  EXPECT_EQ(lines[0]["stdout"], j["stdout"]);
+  EXPECT_EQ(lines[0]["exception"], j["exception"]);
+}
+
+// A binary whose modules are missing says which file it could not load, and only when a command
+// needs it; everything else still works.
+TEST(CliModules, MissingModuleIsAClearError) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(::testing::TempDir()) / ("wand_alone" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(WAND_BINARY, dir / "wand", fs::copy_options::overwrite_existing);
+  std::string bin = (dir / "wand").string();
+  auto run = [&](const std::string& args, std::string* err) {
+    std::string cmd = bin + " " + args + " 2>" + (dir / "err").string() + " </dev/null >/dev/null";
+    int st = std::system(cmd.c_str());
+    *err = slurp((dir / "err").string());
+    return WEXITSTATUS(st);
+  };
+  std::string err;
+  EXPECT_EQ(run("exec --lang python --json /dev/null", &err), 0) << err;
+  EXPECT_EQ(run("generate --model openai:http://127.0.0.1:9/v1/m hi", &err), 2);
+  EXPECT_NE(err.find((dir / "wand_openai.so").string()), std::string::npos) << err;
+  EXPECT_NE(err.find("cannot load the module"), std::string::npos) << err;
+  EXPECT_EQ(run("serve --model local:" + std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf --port 0", &err), 1);
+  EXPECT_NE(err.find((dir / "wand_server.so").string()), std::string::npos) << err;
+  fs::remove_all(dir);
 }
 
 // An empty question is bad input, not a question the model answers anyway (it used to print 40).

@@ -77,6 +77,56 @@ TEST(Python, EveryRunStartsClean) {
   EXPECT_EQ(r.stdout_data, "False False [] [] False False\n") << r.stderr_data;
 }
 
+TEST(Python, ACellWithoutAForkServerExecsTheProgram) {
+  // Options::fork_server off (a one-shot `wand exec`): the program runs as `python3 main.py`,
+  // with the same inputs, results and clean slate as in a fork-server.
+  sandbox::Options o;
+  o.cells = 1;
+  o.preload = {};
+  o.fork_server = false;
+  auto sb = sandbox::Sandbox::create(o);
+  ASSERT_TRUE(sb.ok()) << sb.error().message;
+  ExecRequest a;
+  a.code = "import sys\nopen('f', 'w').write('x')\nprint(sys.argv, __file__, sys.path[0], input())\nraise KeyError('k')\n";
+  a.args = {"x"};
+  a.stdin_data = "in\n";
+  ExecResult r = (*sb)->run(a);
+  EXPECT_EQ(r.status, Status::runtime_error) << r.error;
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.stdout_data, "['main.py', 'x'] /work/main.py /work in\n");
+  EXPECT_NE(r.stderr_data.find("File \"/work/main.py\", line 4"), std::string::npos) << r.stderr_data;
+  ASSERT_TRUE(r.exception) << r.stderr_data;
+  EXPECT_EQ(r.exception->type, "KeyError");
+  EXPECT_EQ(r.exception->line, 4);
+
+  ExecRequest b;
+  b.code = "import os\nprint(sorted(os.listdir('/work')))\nraise SystemExit(3)";
+  r = (*sb)->run(b);
+  EXPECT_EQ(r.stdout_data, "['main.py']\n");  // nothing of the first run
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_FALSE(r.exception);
+
+  ExecRequest m;
+  m.code = "x = bytearray(1 << 44)";
+  r = (*sb)->run(m);
+  EXPECT_EQ(r.status, Status::memory_limit) << r.stderr_data;
+  EXPECT_EQ(r.limit_hit, "memory");
+
+  ExecRequest t;
+  t.code = "while True: pass";
+  t.limits.timeout_s = 0.5;
+  t.limits.limit_by = sandbox::LimitBy::cpu;
+  r = (*sb)->run(t);
+  EXPECT_EQ(r.status, Status::timeout);
+  EXPECT_EQ(r.limit_hit, "cpu");
+
+  // A session still gets a fork-server of its own.
+  auto s = (*sb)->open_session();
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s.value()->run("x = 41").status, Status::ok);
+  EXPECT_EQ(s.value()->run("print(x + 1)").stdout_data, "42\n");
+}
+
 TEST(Files, PlacedBeforeAndCollectedAfter) {
   ExecRequest req;
   req.files = {{"data/in.txt", "3 4\n"}, {"helper.py", "def add(a, b):\n    return a + b\n"}};
@@ -288,9 +338,10 @@ TEST(Languages, CompileErrorCarriesTheDiagnostics) {
   ExecResult r = shared_sandbox().run(req);
   EXPECT_EQ(r.status, Status::compile_error);
   EXPECT_NE(r.compile_output.find("undefined_thing"), std::string::npos) << r.compile_output;
-  // The failed build leaves nothing behind for the next request in that cell.
+  // The failed build leaves nothing behind for the next request in that cell (a cell without
+  // a fork-server runs this program from main.py, so that one is there).
   ExecRequest ls;
-  ls.code = "import os\nprint(os.listdir('.'))";
+  ls.code = "import os\nprint(sorted(set(os.listdir('.')) - {'main.py'}))";
   EXPECT_EQ(shared_sandbox().run(ls).stdout_data, "[]\n");
 }
 
