@@ -495,7 +495,9 @@ TEST(Cli, BadNumbersAreRefusedWithOneMessageForm) {
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       EXPECT_EQ(r.rc, 2) << c.command << " " << c.option << "=" << v << ": " << err;
       EXPECT_NE(err.find(c.option + ": " + c.says), std::string::npos) << c.option << "=" << v << ": " << err;
-      if (c.option != "--k") EXPECT_NE(err.find("got '" + v + "'"), std::string::npos) << err;  // the value as given
+      if (c.option != "--k") {  // the value as given
+        EXPECT_NE(err.find("got '" + v + "'"), std::string::npos) << err;
+      }
       EXPECT_LT(err.size(), 400u) << "no 309-digit numbers: " << err;
       EXPECT_LT(s, 5.0) << "refused before any work";
     }
@@ -609,7 +611,7 @@ TEST(Cli, ClosedPipeEndsTheBatchQuietly) {
 TEST(Cli, UnwritableOutputPathsFailBeforeAnyWork) {
   std::string he = std::string(WAND_SHARED_DATA) + "/humaneval/HumanEval.jsonl";
   if (!std::filesystem::exists(he)) GTEST_SKIP() << he << " not found";
-  for (const std::string& opt : {"--html", "--out"})
+  for (std::string opt : {"--html", "--out"})
     for (const std::string& path : {std::string("/nonexistent-dir/report.html"), ::testing::TempDir()}) {
       std::string err;
       auto t0 = std::chrono::steady_clock::now();
