@@ -75,9 +75,11 @@ void print_solution(const SolveArgs& a, const reason::SolveResult& r, const std:
     for (const auto& s : r.samples) {
       if (s.index != r.winner) continue;
       bool program = s.method != "cot";
+      // Each section ends its own line, so the next header never runs into a rationale's last words.
+      auto ended = [](const std::string& t) { return t.empty() || t.back() == '\n' ? t : t + "\n"; };
       fmt::print("--- {} (sample {}, {}, {}) ---\n{}", program ? "program" : "rationale", s.index, s.stage, model_id,
-                 program ? s.program : s.completion);
-      if (s.exec && !s.exec->stdout_data.empty()) fmt::print("--- output ---\n{}", s.exec->stdout_data);
+                 ended(program ? s.program : s.completion));
+      if (s.exec && !s.exec->stdout_data.empty()) fmt::print("--- output ---\n{}", ended(s.exec->stdout_data));
     }
     fmt::print("--- vote ({}) ---\n", r.vote.weighting);
     for (const auto& e : r.vote.distribution)

@@ -28,7 +28,10 @@ Result<Json> parse_json(std::string_view text, std::string_view what) {
   } catch (const TooDeep&) {
     return Error{fmt::format("{}: invalid JSON: nested deeper than {} levels", what, kMaxJsonDepth)};
   } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers like 1e400
-    return Error{fmt::format("{}: invalid JSON: {}", what, printable(e.what(), 300))};
+    // The message without the library's tag ("[json.exception.parse_error.101] "): users read it.
+    std::string_view m = e.what();
+    if (auto tag = m.find("] "); m.starts_with("[json.exception.") && tag != m.npos) m.remove_prefix(tag + 2);
+    return Error{fmt::format("{}: invalid JSON: {}", what, printable(m, 300))};
   }
 }
 

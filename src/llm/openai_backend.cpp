@@ -226,6 +226,8 @@ class OpenAIBackend final : public Backend {
     int n = std::max(1, opt.n);
     std::vector<Completion> out(n);
     std::vector<int> missing;
+    std::string fallback_note;  // said, and remembered, only once single requests have worked:
+                                // a request refused for another reason must not blame n
     if (n == 1 || !n_rejected_.load()) {
       auto r = request(path, body, opt, n);
       if (!r && !r.error().message.starts_with(kRejectedN)) return r.error();
@@ -233,13 +235,11 @@ class OpenAIBackend final : public Backend {
       // A choice that got nothing at all (finish_reason unset): the server ignored n.
       for (int i = 0; i < n; ++i)
         if (out[i].finish_reason.empty()) missing.push_back(i);
-      if (n > 1 && !missing.empty()) {
-        n_rejected_ = true;
-        log::warn("{}: the server {} n={}; sending {} parallel single requests instead", id(),
-                  r ? fmt::format("returned {} of the choices for", n - missing.size())
-                    : "rejected (" + r.error().message.substr(kRejectedN.size()) + ")",
-                  n, missing.size());
-      }
+      if (n > 1 && !missing.empty())
+        fallback_note = fmt::format("the server {} n={}; sent {} parallel single requests instead",
+                                    r ? fmt::format("returned {} of the choices for", n - missing.size())
+                                      : "rejected (" + r.error().message.substr(kRejectedN.size()) + ")",
+                                    n, missing.size());
     } else {
       for (int i = 0; i < n; ++i) missing.push_back(i);
     }
@@ -270,6 +270,10 @@ class OpenAIBackend final : public Backend {
       if (!parts[k]) return parts[k].error();
       out[missing[k]] = std::move(parts[k]->front());
       if (out[missing[k]].finish_reason.empty()) out[missing[k]].finish_reason = "stop";
+    }
+    if (!fallback_note.empty()) {
+      n_rejected_ = true;
+      log::warn("{}: {}", id(), fallback_note);
     }
     return out;
   }

@@ -134,7 +134,7 @@ Result<std::string> prompt_family(const std::string& spec, const std::string& st
   if (!local) return std::string("chat");
   std::string path = spec.starts_with("local:") ? spec.substr(6) : spec;
   auto f = llm::GgufFile::open(path);
-  if (!f) return Error{fmt::format("{}: {}", path, f.error().message)};
+  if (!f) return f.error();  // names the path already
   auto fmt_key = (*f)->get_string("wand.prompt_format", "");
   if (!fmt_key) return Error{fmt::format("{}: wand.prompt_format: {}", path, fmt_key.error().message)};
   return std::string(fmt_key->empty() ? "chat" : "wand");

@@ -836,6 +836,30 @@ TEST(Client, FallsBackToParallelSingleRequestsWhenNIsRejectedOrIgnored) {
   }
 }
 
+// A server that refuses the request itself (not n) refuses the single requests too: that error is
+// the answer, and n is not blamed or remembered as unsupported.
+TEST(Client, ARequestRefusedForAnotherReasonDoesNotBlameN) {
+  FakeServer f;
+  std::atomic<int> with_n{0};
+  f.http.Post("/v1/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    ++f.requests;
+    if (Json::parse(req.body).value("n", 1) > 1) ++with_n;
+    res.status = 400;
+    res.set_content(R"({"error":{"message":"this model is not a chat model"}})", "application/json");
+  });
+  f.start();
+  auto b = must_open(f.spec(), fast_retries());
+  GenerateOptions o;
+  o.n = 2;
+  for (int round = 0; round < 2; ++round) {
+    auto r = b->complete("p", o);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("this model is not a chat model"), std::string::npos) << r.error().message;
+    EXPECT_EQ(r.error().message.find("n rejected"), std::string::npos) << r.error().message;
+  }
+  EXPECT_EQ(with_n, 2) << "each call tries n again: it was never shown to be the cause";
+}
+
 TEST(Client, StreamsThroughEmptyChunksAndUsageInTheLastChunkOrNone) {
   FakeServer f;
   f.http.Post("/v1/completions", [&](const httplib::Request& req, httplib::Response& res) {

@@ -70,6 +70,12 @@ TEST(Json, ParseErrorsAreClipped) {
   auto r = parse_json("\"" + std::string(100000, 'a'), "big");  // an unterminated 100 KB string
   ASSERT_FALSE(r.ok());
   EXPECT_LT(r.error().message.size(), 600u);
+  // Said for people: where and what, without the library's internal tag.
+  auto x = parse_json("{x}", "request body");
+  ASSERT_FALSE(x.ok());
+  EXPECT_EQ(x.error().message.rfind("request body: invalid JSON: parse error at line 1, column 2", 0), 0u)
+      << x.error().message;
+  EXPECT_EQ(x.error().message.find("json.exception"), std::string::npos) << x.error().message;
 }
 
 TEST(Json, JsonLinesNameTheBadLineInTheMiddleOfAFile) {
