@@ -86,6 +86,8 @@ Result<std::unique_ptr<sandbox::Sandbox>> make_sandbox(const ExecArgs& a, std::s
 int run_one(const ExecArgs& a) {
   std::string code;
   if (a.file == "-") {
+    // Without a file the program comes from standard input: say so on a terminal, or it looks hung.
+    if (isatty(STDIN_FILENO)) fmt::print(stderr, "wand exec: reading the program from standard input (Ctrl-D ends it)\n");
     code = read_stream(std::cin);
   } else {
     auto c = read_file(a.file);
