@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/numbers.h"
+#include "sandbox/sandbox.h"
 
 namespace wand::cli {
 
@@ -15,9 +16,10 @@ CLI::Validator number(NumberRule rule);
 
 // Common rules. Upper bounds are generous but finite, so an absurd value is refused instead of
 // turning a limit off or exhausting the machine.
-inline constexpr NumberRule kSeconds{.lo = 0, .hi = 86400, .lo_open = true, .unit = "seconds"};
-inline constexpr NumberRule kMemoryMiB{.lo = 1, .hi = 1 << 20, .integer = true, .unit = "MiB"};
-inline constexpr NumberRule kOutputBytes{.lo = 1, .hi = 1 << 30, .integer = true, .unit = "bytes"};
+// The sandbox's own limit ranges (sandbox.h), so an option and a JSON-lines field agree.
+inline constexpr NumberRule kSeconds = sandbox::kTimeoutRange;
+inline constexpr NumberRule kMemoryMiB = sandbox::kMemoryMbRange;
+inline constexpr NumberRule kOutputBytes = sandbox::kMaxOutputBytesRange;
 inline constexpr NumberRule kSeed{.lo = 0, .hi = 1.8446744073709552e19, .integer = true};
 inline constexpr NumberRule kProbability{.lo = 0, .hi = 1};
 

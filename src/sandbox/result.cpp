@@ -33,27 +33,25 @@ Json bytes_json(const std::string& data) {
   return {{"base64", base64_encode(data)}};
 }
 
-// The largest value each limit takes (see validate() in sandbox.h).
-constexpr double kMaxTimeoutS = 24 * 3600;  // as the CLI's --timeout (cli/options.h)
+// The JSON-lines fields of the count limits, with their ranges (sandbox.h).
 struct CountLimit {
   const char* field;
-  std::uint64_t max;
+  const NumberRule& range;
 };
-constexpr CountLimit kMemoryMb{"memory_mb", 1ull << 20}, kMaxProcesses{"max_processes", 1ull << 22},
-    kMaxFileMb{"max_file_mb", 1ull << 20}, kMaxOpenFiles{"max_open_files", 1ull << 20},
-    kMaxOutputBytes{"max_output_bytes", 1ull << 30};
+constexpr CountLimit kMemoryMb{"memory_mb", kMemoryMbRange}, kMaxProcesses{"max_processes", kMaxProcessesRange},
+    kMaxFileMb{"max_file_mb", kMaxFileMbRange}, kMaxOpenFiles{"max_open_files", kMaxOpenFilesRange},
+    kMaxOutputBytes{"max_output_bytes", kMaxOutputBytesRange};
 
-// {:g}: a value such as 1e308 is printed as such, not as its 309 digits.
+// describe() words the range as the CLI does; {:g} prints a value such as 1e308 as such, not as
+// its 309 digits.
 VoidResult check_seconds(std::string_view field, double v) {
-  if (std::isfinite(v) && v > 0 && v <= kMaxTimeoutS) return ok_status();
-  return Error{fmt::format("field '{}': must be a number of seconds > 0 and <= {:g}, got {:g}", field,
-                           kMaxTimeoutS, v)};
+  if (std::isfinite(v) && v > kTimeoutRange.lo && v <= kTimeoutRange.hi) return ok_status();
+  return Error{fmt::format("field '{}': must be {}, got {:g}", field, describe(kTimeoutRange), v)};
 }
 
 VoidResult check_count(const CountLimit& c, long double v) {
-  if (v >= 1 && v <= c.max) return ok_status();
-  return Error{fmt::format("field '{}': must be an integer from 1 to {}, got {:g}", c.field, c.max,
-                           static_cast<double>(v))};
+  if (v >= c.range.lo && v <= c.range.hi) return ok_status();
+  return Error{fmt::format("field '{}': must be {}, got {:g}", c.field, describe(c.range), static_cast<double>(v))};
 }
 
 const CountLimit* count_limit(std::string_view field) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/json.h"
+#include "common/numbers.h"
 #include "common/status.h"
 
 namespace wand::sandbox {
@@ -53,6 +54,15 @@ struct Limits {
 
 // Limits for the compile step of C and C++: compilers need more room than the programs.
 Limits default_compile_limits();
+
+// The range each limit takes: validate() below, the JSON-lines schema and the CLI's options all
+// read these, so a value is refused in the same words wherever it is given (common/numbers.h).
+inline constexpr NumberRule kTimeoutRange{.lo = 0, .hi = 24 * 3600, .lo_open = true, .unit = "seconds"};
+inline constexpr NumberRule kMemoryMbRange{.lo = 1, .hi = 1 << 20, .integer = true, .unit = "MiB"};
+inline constexpr NumberRule kMaxProcessesRange{.lo = 1, .hi = 1 << 22, .integer = true};
+inline constexpr NumberRule kMaxFileMbRange{.lo = 1, .hi = 1 << 20, .integer = true, .unit = "MiB"};
+inline constexpr NumberRule kMaxOpenFilesRange{.lo = 1, .hi = 1 << 20, .integer = true};
+inline constexpr NumberRule kMaxOutputBytesRange{.lo = 1, .hi = 1 << 30, .integer = true, .unit = "bytes"};
 
 // Checks that every limit is finite, > 0 and no larger than the sandbox accepts (a timeout of
 // at most a day, memory_mb <= 2^20, max_processes <= 2^22, max_file_mb <= 2^20,
