@@ -30,7 +30,7 @@ Command add_generate(CLI::App& app) {
       ->check(number({.lo = 1, .hi = 1 << 20, .integer = true}));
   cmd->add_option("--temperature", a->gen.temperature, "0 = greedy")
       ->capture_default_str()
-      ->check(number({.lo = 0, .hi = 100}));
+      ->check(number(kTemperature));
   cmd->add_option("--top-k", a->gen.top_k, "Keep the k most likely tokens (0 = off)")
       ->check(number({.lo = 0, .hi = 1 << 20, .integer = true}));
   cmd->add_option("--top-p", a->gen.top_p, "Nucleus sampling mass")->check(number({.lo = 0, .hi = 1, .lo_open = true}));
