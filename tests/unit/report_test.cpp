@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <limits>
 
 #include "common/html.h"
+#include "common/output.h"
 #include "feedback/report_html.h"
 
 namespace wand {
@@ -88,6 +90,17 @@ TEST(EvalReportHtml, HostileTaskIdsAndCompletionsAreEscaped) {
       << page;
   EXPECT_NE(page.find("<div class='bar bad' style='width:50.0%'>"), std::string::npos) << page;
   EXPECT_TRUE(page.ends_with("</table>\n"));
+}
+
+// A page larger than the stream's buffer is written straight to the file, so a full disk fails
+// that write, not the flush: the reason must still be the disk's, not a generic I/O error.
+TEST(EvalReportHtml, APageLargerThanTheBufferOnAFullDiskSaysTheDiskIsFull) {
+  std::ofstream f("/dev/full");
+  ASSERT_TRUE(f);
+  f << std::string(1 << 20, 'x');
+  auto w = flush_file(f, "/dev/full");
+  ASSERT_FALSE(w);
+  EXPECT_EQ(w.error().message, "/dev/full: write failed: No space left on device");
 }
 
 }  // namespace
