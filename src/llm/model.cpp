@@ -233,8 +233,12 @@ struct Context::Impl {
   const int n_ctx, kv_dim;
   Workers workers;
   std::vector<float> x, xb, xb2, q, k, v, att_out, hb, hb2, logits, scores;
+  // Keys transposed ([layer][kv_dim][pos]), so a head's scores for consecutive positions are
+  // one vectorized multiply-add per key dimension, with no horizontal sum per position (those
+  // sums were most of decoding's attention time); values by position ([layer][pos][kv_dim]),
+  // added up along the head's dimensions.
   struct Cache {
-    std::vector<float> k, v;  // [layer][pos][kv_dim]
+    std::vector<float> k, v;
   };
   std::vector<Cache> caches;  // per sequence
   std::vector<uint8_t> act;   // activations in the weights' dot type (Q8_0 or F16)
@@ -257,9 +261,11 @@ struct Context::Impl {
 
   void copy(int from, int to, int positions) {
     for (int l = 0; l < c.layers; ++l) {
-      const std::size_t at = static_cast<std::size_t>(l) * n_ctx * kv_dim, n = std::size_t(positions) * kv_dim;
-      std::copy_n(caches[from].k.begin() + at, n, caches[to].k.begin() + at);
-      std::copy_n(caches[from].v.begin() + at, n, caches[to].v.begin() + at);
+      const std::size_t at = static_cast<std::size_t>(l) * n_ctx * kv_dim;
+      for (int i = 0; i < kv_dim; ++i)
+        std::copy_n(caches[from].k.begin() + at + std::size_t(i) * n_ctx, positions,
+                    caches[to].k.begin() + at + std::size_t(i) * n_ctx);
+      std::copy_n(caches[from].v.begin() + at, std::size_t(positions) * kv_dim, caches[to].v.begin() + at);
     }
   }
 
@@ -363,7 +369,7 @@ struct Context::Impl {
       for (int t = 0; t < T; ++t) {
         rope(&q[std::size_t(t) * q_dim], c.heads, t);
         rope(&k[std::size_t(t) * kv_dim], c.kv_heads, t);
-        std::copy_n(&k[std::size_t(t) * kv_dim], kv_dim, kc(t, l) + std::size_t(pos[t]) * kv_dim);
+        for (int i = 0; i < kv_dim; ++i) kc(t, l)[std::size_t(i) * n_ctx + pos[t]] = k[std::size_t(t) * kv_dim + i];
         std::copy_n(&v[std::size_t(t) * kv_dim], kv_dim, vc(t, l) + std::size_t(pos[t]) * kv_dim);
       }
       const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -373,11 +379,14 @@ struct Context::Impl {
           const int t = job / c.heads, h = job % c.heads, kvh = h / group, n = pos[t] + 1;
           const float* qh = &q[std::size_t(t) * q_dim + h * hd];
           const float *keys = kc(t, l), *values = vc(t, l);
-          float mx = -INFINITY;
-          for (int p = 0; p < n; ++p) {
-            sc[p] = dot_f32(qh, keys + std::size_t(p) * kv_dim + kvh * hd, hd) * scale;
-            mx = std::max(mx, sc[p]);
+          std::fill_n(sc, n, 0.f);
+          for (int i = 0; i < hd; ++i) {
+            const float qi = qh[i] * scale;
+            const float* ki = keys + std::size_t(kvh * hd + i) * n_ctx;
+            for (int p = 0; p < n; ++p) sc[p] += qi * ki[p];
           }
+          float mx = -INFINITY;
+          for (int p = 0; p < n; ++p) mx = std::max(mx, sc[p]);
           double sum = 0;
           for (int p = 0; p < n; ++p) {
             sc[p] = std::exp(sc[p] - mx);
