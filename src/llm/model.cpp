@@ -219,6 +219,42 @@ class Workers {
 };
 
 
+// One query head's scaled scores against positions [0, n) of a transposed key cache (row i:
+// dimension i of every position, `stride` apart): sixteen positions at a time, their sums held
+// in registers across the head's dimensions (summing into memory made each step wait on the
+// previous one's store).
+void head_scores(const float* q, float scale, const float* keys, std::size_t stride, int hd, int n, float* sc) {
+  for (int p0 = 0; p0 < n; p0 += 16) {
+    float acc[16] = {};
+    const float* k = keys + p0;
+    if (n - p0 >= 16) {
+      for (int i = 0; i < hd; ++i)
+        for (int j = 0; j < 16; ++j) acc[j] += q[i] * scale * k[std::size_t(i) * stride + j];
+    } else {
+      for (int i = 0; i < hd; ++i)
+        for (int j = 0; j < n - p0; ++j) acc[j] += q[i] * scale * k[std::size_t(i) * stride + j];
+    }
+    std::copy_n(acc, std::min(16, n - p0), sc + p0);
+  }
+}
+
+// out = the sum over positions p < n of (weights[p] * inv) * value row p (rows `stride` apart),
+// sixteen dimensions at a time in registers.
+void head_values(const float* weights, float inv, const float* values, std::size_t stride, int hd, int n, float* out) {
+  for (int i0 = 0; i0 < hd; i0 += 16) {
+    float acc[16] = {};
+    const float* v = values + i0;
+    if (hd - i0 >= 16) {
+      for (int p = 0; p < n; ++p)
+        for (int j = 0; j < 16; ++j) acc[j] += weights[p] * inv * v[std::size_t(p) * stride + j];
+    } else {
+      for (int p = 0; p < n; ++p)
+        for (int j = 0; j < hd - i0; ++j) acc[j] += weights[p] * inv * v[std::size_t(p) * stride + j];
+    }
+    std::copy_n(acc, std::min(16, hd - i0), out + i0);
+  }
+}
+
 void rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
   double ss = 0;
   for (int i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
@@ -379,12 +415,7 @@ struct Context::Impl {
           const int t = job / c.heads, h = job % c.heads, kvh = h / group, n = pos[t] + 1;
           const float* qh = &q[std::size_t(t) * q_dim + h * hd];
           const float *keys = kc(t, l), *values = vc(t, l);
-          std::fill_n(sc, n, 0.f);
-          for (int i = 0; i < hd; ++i) {
-            const float qi = qh[i] * scale;
-            const float* ki = keys + std::size_t(kvh * hd + i) * n_ctx;
-            for (int p = 0; p < n; ++p) sc[p] += qi * ki[p];
-          }
+          head_scores(qh, scale, keys + std::size_t(kvh) * hd * n_ctx, n_ctx, hd, n, sc);
           float mx = -INFINITY;
           for (int p = 0; p < n; ++p) mx = std::max(mx, sc[p]);
           double sum = 0;
@@ -393,13 +424,7 @@ struct Context::Impl {
             sum += sc[p];
           }
           const float inv = static_cast<float>(1.0 / sum);
-          float* o = &att_out[std::size_t(t) * q_dim + h * hd];
-          std::fill_n(o, hd, 0.f);
-          for (int p = 0; p < n; ++p) {
-            const float w = sc[p] * inv;
-            const float* vp = values + std::size_t(p) * kv_dim + kvh * hd;
-            for (int i = 0; i < hd; ++i) o[i] += w * vp[i];
-          }
+          head_values(sc, inv, values + std::size_t(kvh) * hd, kv_dim, hd, n, &att_out[std::size_t(t) * q_dim + h * hd]);
         }
       });
       matmuls({{&L.wo, xb2.data()}}, att_out.data(), T);
