@@ -147,14 +147,34 @@ class Workers {
   int size() const { return n_; }
 
   // Runs `units` units of work, about `work` multiply-adds in all: on the caller alone when that
-  // is too little to pay for waking a worker, else in chunks claimed by every thread.
+  // is too little to pay for waking a worker or has lately been faster, else in chunks claimed
+  // by every thread.
   void run(double work, int units, const Fn& fn) {
     if (units <= 0) return;
     if (n_ == 1 || work < kParallelWork || units == 1) return fn(0, units, 0);
-    if (serial_left_ > 0) {
-      --serial_left_;
-      return fn(0, units, 0);
+    // Which is faster here and now, every thread or the caller alone, is measured rather than
+    // assumed (cores busy with other work make a second thread a loss even on big regions):
+    // nanoseconds per multiply-add of each, as moving averages; the faster runs, and the other
+    // every 16th region so a change is noticed.
+    const bool explore = ++regions_ % 16 == 0;
+    bool alone;
+    if (rate_[1] == 0 || rate_[0] == 0)
+      alone = rate_[1] > 0;  // measure each once: every thread first
+    else
+      alone = (rate_[0] <= rate_[1]) != explore;
+    const auto start = std::chrono::steady_clock::now();
+    if (alone) {
+      fn(0, units, 0);
+    } else {
+      parallel(units, fn);
     }
+    const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+    double& rate = rate_[alone ? 0 : 1];
+    rate = rate == 0 ? ns / work : 0.9 * rate + 0.1 * ns / work;
+  }
+
+ private:
+  void parallel(int units, const Fn& fn) {
     caller_cpu_.store(sched_getcpu(), std::memory_order_relaxed);
     fn_ = &fn;
     units_ = units;
@@ -166,9 +186,7 @@ class Workers {
     const uint64_t gen = (state_.load(std::memory_order_relaxed) >> 32) + 1;
     state_.store(gen << 32, std::memory_order_release);
     state_.notify_all();
-    const auto t0 = std::chrono::steady_clock::now();
     work_on(gen, 0);
-    const auto t1 = std::chrono::steady_clock::now();
     // Only chunks other threads claimed are left: spin briefly, then give the CPU away (the
     // thread that holds them may be waiting for this very CPU).
     for (int spin = 0; done_.load(std::memory_order_acquire) != chunks; ++spin) {
@@ -178,27 +196,13 @@ class Workers {
         std::this_thread::yield();
       }
     }
-    judge(t1 - t0, std::chrono::steady_clock::now() - t1);
   }
 
- private:
   static constexpr uint64_t kGeneration = uint64_t{1} << 32;
   static void pause() {
 #if defined(__x86_64__)
     __builtin_ia32_pause();
 #endif
-  }
-
-  // On a machine whose cores are busy with other work, a worker is often descheduled in the
-  // middle of a chunk and the caller waits for it longer than its own share took: then the
-  // region would have been faster on the caller alone. When that happens in more than a quarter
-  // of 64 regions, the next 4096 regions run on the caller alone before trying again, so
-  // several threads are never much slower than one.
-  void judge(std::chrono::steady_clock::duration own, std::chrono::steady_clock::duration waited) {
-    late_ += waited > own;
-    if (++judged_ < 64) return;
-    if (late_ > 16) serial_left_ = 4096;
-    judged_ = late_ = 0;
   }
 
   // Claims and runs chunks of generation `gen` until none is left.
@@ -255,9 +259,10 @@ class Workers {
   // previous region may read them (it then fails to claim and leaves).
   std::atomic<const Fn*> fn_{nullptr};
   std::atomic<int> units_{0}, chunks_{0};
-  int judged_ = 0, late_ = 0, serial_left_ = 0;
+  uint64_t regions_ = 0;
+  double rate_[2] = {0, 0};  // ns per multiply-add: [0] the caller alone, [1] every thread
   cpu_set_t allowed_;  // the CPUs this process may run on
-  std::atomic<int> caller_cpu_{-1};  // the caller's alone (judge())
+  std::atomic<int> caller_cpu_{-1};
 };
 
 
