@@ -266,40 +266,22 @@ class Workers {
 };
 
 
-// One query head's scaled scores against positions [0, n) of a transposed key cache (row i:
-// dimension i of every position, `stride` apart): sixteen positions at a time, their sums held
-// in registers across the head's dimensions (summing into memory made each step wait on the
-// previous one's store).
-void head_scores(const float* q, float scale, const float* keys, std::size_t stride, int hd, int n, float* sc) {
-  for (int p0 = 0; p0 < n; p0 += 16) {
-    float acc[16] = {};
-    const float* k = keys + p0;
-    if (n - p0 >= 16) {
-      for (int i = 0; i < hd; ++i)
-        for (int j = 0; j < 16; ++j) acc[j] += q[i] * scale * k[std::size_t(i) * stride + j];
-    } else {
-      for (int i = 0; i < hd; ++i)
-        for (int j = 0; j < n - p0; ++j) acc[j] += q[i] * scale * k[std::size_t(i) * stride + j];
-    }
-    std::copy_n(acc, std::min(16, n - p0), sc + p0);
+// out[j] = the sum over k < count of (coef[k] * scale) * rows[k * stride + j], for j < width
+// (at most 16): the sixteen sums held in registers while k runs (summing into memory made each
+// step wait on the previous one's store). Attention's two halves are this: a head's scores for
+// sixteen positions (k: the head's dimensions, rows: the transposed key cache) and its output
+// for sixteen dimensions (k: the positions, rows: the value cache).
+void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
+                   float* out) {
+  float acc[16] = {};
+  if (width == 16) {
+    for (int k = 0; k < count; ++k)
+      for (int j = 0; j < 16; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
+  } else {
+    for (int k = 0; k < count; ++k)
+      for (int j = 0; j < width; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
   }
-}
-
-// out = the sum over positions p < n of (weights[p] * inv) * value row p (rows `stride` apart),
-// sixteen dimensions at a time in registers.
-void head_values(const float* weights, float inv, const float* values, std::size_t stride, int hd, int n, float* out) {
-  for (int i0 = 0; i0 < hd; i0 += 16) {
-    float acc[16] = {};
-    const float* v = values + i0;
-    if (hd - i0 >= 16) {
-      for (int p = 0; p < n; ++p)
-        for (int j = 0; j < 16; ++j) acc[j] += weights[p] * inv * v[std::size_t(p) * stride + j];
-    } else {
-      for (int p = 0; p < n; ++p)
-        for (int j = 0; j < hd - i0; ++j) acc[j] += weights[p] * inv * v[std::size_t(p) * stride + j];
-    }
-    std::copy_n(acc, std::min(16, hd - i0), out + i0);
-  }
+  std::copy_n(acc, width, out);
 }
 
 void rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
@@ -462,7 +444,9 @@ struct Context::Impl {
           const int t = job / c.heads, h = job % c.heads, kvh = h / group, n = pos[t] + 1;
           const float* qh = &q[std::size_t(t) * q_dim + h * hd];
           const float *keys = kc(t, l), *values = vc(t, l);
-          head_scores(qh, scale, keys + std::size_t(kvh) * hd * n_ctx, n_ctx, hd, n, sc);
+          const float* head_keys = keys + std::size_t(kvh) * hd * n_ctx;  // keys are stored transposed
+          for (int p0 = 0; p0 < n; p0 += 16)
+            weighted_rows(qh, scale, head_keys + p0, n_ctx, hd, std::min(16, n - p0), sc + p0);
           float mx = -INFINITY;
           for (int p = 0; p < n; ++p) mx = std::max(mx, sc[p]);
           double sum = 0;
@@ -471,7 +455,9 @@ struct Context::Impl {
             sum += sc[p];
           }
           const float inv = static_cast<float>(1.0 / sum);
-          head_values(sc, inv, values + std::size_t(kvh) * hd, kv_dim, hd, n, &att_out[std::size_t(t) * q_dim + h * hd]);
+          float* o = &att_out[std::size_t(t) * q_dim + h * hd];
+          for (int i0 = 0; i0 < hd; i0 += 16)
+            weighted_rows(sc, inv, values + std::size_t(kvh) * hd + i0, kv_dim, n, std::min(16, hd - i0), o + i0);
         }
       });
       matmuls({{&L.wo, xb2.data()}}, att_out.data(), T);
