@@ -1,5 +1,5 @@
 // Numeric kernels of the embedded engine: half floats, the Q8_0/Q4_0 block formats (as ggml
-// lays them out) and the dot products a matrix-vector product is made of. Activations meeting
+// lays them out) and the products of weight matrices with activations. Activations meeting
 // quantized weights are quantized to Q8_0 first, as ggml does, so integer dots do the work and
 // results agree with llama.cpp's. Matrix products are register-tiled over (rows x tokens) so a
 // prompt, or several sequences decoded together, cost matrix-matrix work, not T matrix-vector

@@ -61,8 +61,9 @@ class Model {
 
 class Context {
  public:
-  // threads = 0 uses every core. A parallel region runs on one thread when its work is too
-  // small to pay for waking the others (so more threads are never slower than one).
+  // threads = 0 uses every core. A parallel region runs on the calling thread alone when its
+  // work is too small to pay for waking the others, or when that has lately been faster per
+  // multiply-add (cores busy with other work); worker threads keep off the caller's CPU.
   Context(std::shared_ptr<const Model> model, int n_ctx = 0, int threads = 0);
   ~Context();
   Context(const Context&) = delete;
@@ -85,7 +86,7 @@ class Context {
   // each weight once for all of them. Results equal decoding each sequence alone, bit for bit.
   void set_sequences(int n);  // n >= 1; new sequences are empty (dropped ones' memory is kept for reuse)
   int sequences() const { return static_cast<int>(pos_.size()); }
-  int position(int seq) const { return pos_[seq]; }
+  int position(int seq) const { return pos_.at(seq); }  // seq < sequences()
   void rewind(int seq, int position);
   // Sequence `to` holds what `from` holds (its first position(from) cache entries).
   void copy_sequence(int from, int to);

@@ -255,6 +255,26 @@ TEST(BatchedSamples, EqualOneRequestPerSample) {
   EXPECT_GT(lengths.size(), 1u) << "the samples should finish at different points";
 }
 
+// More samples than one batch holds (16) decode in several batches, each from the prompt's cache.
+TEST(BatchedSamples, MoreThanOneBatchStartFromThePromptEachTime) {
+  std::string path = data("models/stories260K.gguf");
+  NEED_FILE(path);
+  auto b = open_backend("local:" + path, {.threads = 1});
+  ASSERT_TRUE(b) << b.error().message;
+  GenerateOptions o;
+  o.max_tokens = 12, o.temperature = 1.0f, o.seed = 9, o.n = 18;
+  auto many = (*b)->complete("Once upon a time", o);
+  ASSERT_TRUE(many) << many.error().message;
+  ASSERT_EQ(many->size(), 18u);
+  for (int i : {0, 15, 16, 17}) {
+    GenerateOptions u = o;
+    u.n = 1, u.seed = sample_seed(o.seed, i);
+    auto single = (*b)->complete("Once upon a time", u);
+    ASSERT_TRUE(single) << single.error().message;
+    EXPECT_EQ((*many)[i].text, (*single)[0].text) << "sample " << i;
+  }
+}
+
 // Grammar-constrained sampling keeps its own matcher per sample: each batched sample is a
 // sentence of the grammar so far and equals its unbatched twin.
 TEST(BatchedSamples, KeepAGrammarPerSample) {
