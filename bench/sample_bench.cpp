@@ -79,7 +79,8 @@ int main(int argc, char** argv) {
     }
   } catch (const std::exception&) {
     fmt::print(stderr,
-               "usage: sample_bench [--threads 1,2] [--ks 1,4,8,16] [--reps 3] [--max-tokens 128] [--engine-only] [--portable]\n");
+               "usage: sample_bench [--threads 1,2] [--ks 1,4,8,16] [--reps 3] [--max-tokens 128] [--engine-only] "
+               "[--portable]\n");
     return 2;
   }
   std::ifstream in(models + "/heldout-templates.jsonl");

@@ -324,7 +324,8 @@ void tile(const uint8_t* w, std::size_t ws, const uint8_t* x, std::size_t xs, in
     // as several rows at once ran at a fifth of the bandwidth of one row at a time (17 MB of
     // Q8_0: 8 vs 40 GB/s; the hardware prefetchers do not follow that pattern). Prefetches never
     // fault, so the last tile's, past the matrix, are harmless.
-    for (int r = 0; r < RM; ++r) _mm_prefetch(reinterpret_cast<const char*>(w + ws * (r + RM)) + k * P::bytes, _MM_HINT_T0);
+    for (int r = 0; r < RM; ++r)
+      _mm_prefetch(reinterpret_cast<const char*>(w + ws * (r + RM)) + k * P::bytes, _MM_HINT_T0);
     typename P::X xv[RN];
     for (int t = 0; t < RN; ++t) xv[t] = P::load_x(x + xs * t, k);
     for (int r = 0; r < RM; ++r) {

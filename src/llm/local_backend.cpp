@@ -131,8 +131,8 @@ class LocalBackend final : public Backend {
   // The prompt is prefilled once (reusing the cached prefix shared with the previous request),
   // its cache copied into one sequence per sample, and the samples decoded in batches (up to
   // batch_size()): each step is one forward pass over every unfinished sample's next token, and
-  // a sample that finishes leaves the batch. The engine's results do not depend on the batch, so sample i is
-  // what a request for sample i alone, seeded sample_seed(seed, i), gives.
+  // a sample that finishes leaves the batch. The engine's results do not depend on the batch,
+  // so sample i is what a request for sample i alone, seeded sample_seed(seed, i), gives.
   Result<std::vector<Completion>> run(const std::vector<Token>& prompt, const GenerateOptions& opt, bool bos_added) {
     std::lock_guard lock(mu_);  // one context: requests on this backend take turns
     if (prompt.empty()) return Error{"the prompt is empty", std::string(kInvalidRequest)};
@@ -171,9 +171,9 @@ class LocalBackend final : public Backend {
     std::vector<Sample> samples;
     samples.reserve(n);
     for (int i = 0; i < n; ++i) {
-      Sample& s = samples.emplace_back(Sample{
-          {}, Sampler({opt.temperature, opt.top_k, opt.top_p, opt.min_p, opt.repeat_penalty, 64, sample_seed(opt.seed, i)}),
-          StopMatcher(opt.stop), prompt, std::nullopt, {}});
+      const SamplingParams sp{opt.temperature, opt.top_k, opt.top_p, opt.min_p, opt.repeat_penalty, 64,
+                              sample_seed(opt.seed, i)};
+      Sample& s = samples.emplace_back(Sample{{}, Sampler(sp), StopMatcher(opt.stop), prompt, std::nullopt, {}});
       s.c.prompt_tokens = P;
       s.c.prompt_logprobs = scored_prompt;
       s.c.prompt_ms = prompt_ms;

@@ -527,7 +527,8 @@ Result<std::span<const float>> Context::decode(std::span<const int> seqs, std::s
     if (s < 0 || s >= sequences() || seen[s])
       return Error{fmt::format("decode: sequence {} is out of range (0-{}) or listed twice", s, sequences() - 1)};
     seen[s] = 1;
-    if (pos_[s] >= n_ctx_) return Error{fmt::format("context full: sequence {} holds {} tokens, capacity {}", s, pos_[s], n_ctx_)};
+    if (pos_[s] >= n_ctx_)
+      return Error{fmt::format("context full: sequence {} holds {} tokens, capacity {}", s, pos_[s], n_ctx_)};
     if (tokens[i] < 0 || tokens[i] >= model_->config().vocab)
       return Error{fmt::format("token id {} is out of range", tokens[i])};
     pos[i] = pos_[s];

@@ -62,7 +62,8 @@ TEST_P(Tiles, MatchTheDoubleReferenceOnShapesOffTheTile) {
   if (path == KernelPath::simd && std::string(simd_isa()) == "portable") GTEST_SKIP() << "no SIMD path in this build";
   EXPECT_EQ(kernel_path(), path);
   const bool quantized = type == TensorType::Q8_0 || type == TensorType::Q4_0;
-  const std::vector<int> col_list = quantized ? std::vector<int>{32, 64, 96, 320} : std::vector<int>{1, 7, 16, 17, 40, 100, 257};
+  const std::vector<int> col_list =
+      quantized ? std::vector<int>{32, 64, 96, 320} : std::vector<int>{1, 7, 16, 17, 40, 100, 257};
   std::mt19937 rng(11);
   std::normal_distribution<float> normal;
   int checked = 0;
@@ -101,8 +102,8 @@ TEST_P(Tiles, MatchTheDoubleReferenceOnShapesOffTheTile) {
               const double p = double(wd[std::size_t(r) * cols + i]) * xd[std::size_t(t) * cols + i];
               want += p, mag += std::fabs(p);
             }
-            ASSERT_NEAR(got, want, 3e-5 * mag + 1e-30)
-                << type_name(type) << " rows " << rows << " cols " << cols << " T " << T << " at (" << r << ", " << t << ")";
+            ASSERT_NEAR(got, want, 3e-5 * mag + 1e-30) << type_name(type) << " rows " << rows << " cols " << cols
+                                                       << " T " << T << " at (" << r << ", " << t << ")";
             ASSERT_TRUE(same_bits(got, alone[std::size_t(t) * rows + r]))
                 << "token " << t << " of a batch of " << T << " differs from the token alone: " << got << " vs "
                 << alone[std::size_t(t) * rows + r];
@@ -183,7 +184,8 @@ TEST_P(Sequences, DecodingTogetherEqualsDecodingAlone) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, Sequences, testing::Values(TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0),
+INSTANTIATE_TEST_SUITE_P(Types, Sequences,
+                         testing::Values(TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0),
                          [](const auto& i) { return std::string(type_name(i.param)); });
 
 TEST(Sequences, BadDecodeRequestsGetErrorsNamingTheProblem) {
