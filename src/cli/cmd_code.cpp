@@ -1,6 +1,8 @@
 // `wand code`: a description (or a dataset) in, programs out, by the methods of src/codegen.
 #include <fmt/core.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 

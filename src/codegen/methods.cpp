@@ -90,8 +90,9 @@ class Runner {
 
   VoidResult load() {
     bool signature = p_.task.format == "humaneval" && c_.family != "wand";
-    for (auto [slot, purpose] : {std::pair{&coder_, signature ? "complete" : "code"}, {&tester_, "tests"},
-                                 {&debug_, "debug"}, {&explain_, "explain"}}) {
+    using Slot = std::pair<Template*, const char*>;
+    for (auto [slot, purpose] : std::initializer_list<Slot>{
+             {&coder_, signature ? "complete" : "code"}, {&tester_, "tests"}, {&debug_, "debug"}, {&explain_, "explain"}}) {
       auto t = code_template(purpose, c_.family);
       if (!t) return t.error();
       *slot = std::move(*t);
