@@ -51,13 +51,6 @@ Result<Template> code_template(const std::string& purpose, const std::string& fa
   return reason::parse_template(std::string(it->second), "prompts/" + name + ".txt", allowed, required);
 }
 
-std::string prompt_text(const Rendered& r) {
-  if (r.messages.empty()) return r.prompt;
-  Json j = Json::array();
-  for (auto& m : r.messages) j.push_back({{"role", m.role}, {"content", m.content}});
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
 // The visible tests as the prompt shows them: one assert a line, or stdio cases.
 std::string tests_text(const Problem& p, const std::vector<std::string>& asserts) {
   std::string s;
@@ -122,7 +115,7 @@ class Runner {
       s.round = round;
       s.role = role;
       s.seed = llm::sample_seed(g.seed, i);
-      s.prompt = prompt_text(r);
+      s.prompt = reason::prompt_text(r);
       s.completion = (*out)[i].text;
       s.prompt_tokens = (*out)[i].prompt_tokens, s.completion_tokens = (*out)[i].completion_tokens;
       if (role == "coder") s.code = feedback::code_from_completion(code_task(), s.completion);

@@ -7,6 +7,7 @@
 
 #include "codegen/codegen.h"
 #include "common/text.h"
+#include "reason/extract.h"
 
 namespace wand::codegen {
 namespace {
@@ -22,26 +23,6 @@ std::string folded(std::string_view s) {
   for (char c : s)
     if (!std::isspace(static_cast<unsigned char>(c))) out += c;
   return out;
-}
-
-// Bracket depth change of a line of Python, skipping string literals and comments (roughly:
-// enough to know whether an assert goes on to the next line).
-int depth_change(std::string_view line) {
-  int d = 0;
-  char quote = 0;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    char c = line[i];
-    if (quote) {
-      if (c == '\\') ++i;
-      else if (c == quote) quote = 0;
-      continue;
-    }
-    if (c == '#') break;
-    if (c == '\'' || c == '"') quote = c;
-    else if (c == '(' || c == '[' || c == '{') ++d;
-    else if (c == ')' || c == ']' || c == '}') --d;
-  }
-  return d;
 }
 
 bool calls(std::string_view code, const std::string& name) {
@@ -161,13 +142,13 @@ std::vector<std::string> parse_asserts(const std::string& text, const std::strin
     std::string t = strip_prompt(lines[i]);
     if (t.starts_with("assert ") || t.starts_with("assert(")) {
       std::string a = t;
-      int depth = depth_change(t);
+      int depth = reason::bracket_balance(t);
       // An open bracket or a trailing backslash continues the statement.
       while ((depth > 0 || a.ends_with("\\")) && i + 1 < lines.size()) {
         std::string next = strip_prompt(lines[++i]);
         if (a.ends_with("\\")) a.pop_back();
         a += " " + next;
-        depth += depth_change(next);
+        depth += reason::bracket_balance(next);
       }
       // A trailing comment is not part of the statement (and confuses nothing), but keep it short.
       keep(trim(a));

@@ -3,7 +3,6 @@
 // store's records and the training data exported from them.
 #include <sys/wait.h>
 
-#include <deque>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -13,52 +12,11 @@
 #include "codegen/codegen.h"
 #include "codegen/export.h"
 #include "store/store.h"
+#include "scripted_backend.h"
 #include "support.h"
 
 namespace wand::test {
 namespace {
-
-// --- a scripted backend: each call's completions come from a function of the request
-
-struct Call {
-  std::string prompt;                  // complete()
-  std::vector<llm::Message> messages;  // chat()
-  llm::GenerateOptions opt;
-  std::string text() const {
-    if (!prompt.empty()) return prompt;
-    std::string s;
-    for (auto& m : messages) s += m.role + ": " + m.content + "\n";
-    return s;
-  }
-};
-
-class ScriptedBackend : public llm::Backend {
- public:
-  // Completions of the next call, from the front of the script; a batch shorter than n repeats its last.
-  std::deque<std::vector<std::string>> script;
-  std::vector<Call> calls;
-
-  Result<std::vector<llm::Completion>> complete(const std::string& prompt, const llm::GenerateOptions& opt) override {
-    calls.push_back({prompt, {}, opt});
-    return next(opt.n);
-  }
-  Result<std::vector<llm::Completion>> chat(const std::vector<llm::Message>& messages, const llm::GenerateOptions& opt) override {
-    calls.push_back({"", messages, opt});
-    return next(opt.n);
-  }
-  std::string id() const override { return "scripted"; }
-
- private:
-  Result<std::vector<llm::Completion>> next(int n) {
-    if (script.empty()) return Error{"the script has no more completions"};
-    auto batch = script.front();
-    script.pop_front();
-    while (static_cast<int>(batch.size()) < n) batch.push_back(batch.back());
-    std::vector<llm::Completion> out;
-    for (int i = 0; i < n; ++i) out.push_back({.text = batch[i], .finish_reason = "stop"});
-    return out;
-  }
-};
 
 std::string fenced(const std::string& code) {
   return "Here you go:\n```python\n" + code + (code.ends_with("\n") ? "" : "\n") + "```\n";
@@ -205,7 +163,9 @@ TEST(Codegen, DualAgreementTiesAreDeterministic) {
 
 TEST(Codegen, SelfDebugStopsOnSuccess) {
   ScriptedBackend m;
-  m.script = {{fenced(kAddWrong)}, {fenced(kAddRight)}, {fenced(kAddWrong)}};
+  m.add({fenced(kAddWrong)});
+  m.add({fenced(kAddRight)});
+  m.add({fenced(kAddWrong)});
   auto r = codegen::generate(m, shared_sandbox(), add_problem(), config("self-debug"));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(m.calls.size(), 2u);  // the first program, one round, then it stopped
@@ -224,7 +184,7 @@ TEST(Codegen, SelfDebugStopsOnSuccess) {
 
 TEST(Codegen, SelfDebugRoundLimitHolds) {
   ScriptedBackend m;
-  for (int i = 0; i < 10; ++i) m.script.push_back({fenced(kAddWrong)});
+  for (int i = 0; i < 10; ++i) m.add({fenced(kAddWrong)});
   auto r = codegen::generate(m, shared_sandbox(), add_problem(), config("self-debug", 1, 2));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(m.calls.size(), 3u);  // 1 + R
@@ -233,7 +193,7 @@ TEST(Codegen, SelfDebugRoundLimitHolds) {
   EXPECT_FALSE(r->hidden->passed);
   // R = 0: the first program only.
   ScriptedBackend z;
-  z.script = {{fenced(kAddWrong)}};
+  z.add({fenced(kAddWrong)});
   auto r0 = codegen::generate(z, shared_sandbox(), add_problem(), config("self-debug", 1, 0));
   ASSERT_TRUE(r0);
   EXPECT_EQ(z.calls.size(), 1u);
@@ -242,8 +202,9 @@ TEST(Codegen, SelfDebugRoundLimitHolds) {
 TEST(Codegen, SelfDebugFeedbackLevels) {
   for (std::string level : {"simple", "explain"}) {
     ScriptedBackend m;
-    if (level == "explain") m.script = {{fenced(kAddWrong)}, {"It subtracts b from a."}, {fenced(kAddRight)}};
-    else m.script = {{fenced(kAddWrong)}, {fenced(kAddRight)}};
+    m.add({fenced(kAddWrong)});
+    if (level == "explain") m.add({"It subtracts b from a."});
+    m.add({fenced(kAddRight)});
     auto c = config("self-debug");
     c.feedback = level;
     auto r = codegen::generate(m, shared_sandbox(), add_problem(), c);
@@ -279,10 +240,10 @@ TEST(Codegen, CodetPicksByDualAgreement) {
   // Programs: 0 wrong, 1 right, 2 broken, 3 right (another way), 4 wrong. Tests: three right,
   // one wrong (add(1, 1) == 3), one that does not parse. Right programs pass 3 tests each (group
   // of 2: score 6); wrong ones pass the wrong test and add(0, 0) == 0 (group of 2: 2 x 2 = 4).
-  m.script = {{fenced(kAddWrong), fenced(kAddRight), fenced(kAddBroken), fenced("def add(a, b):\n    return sum([a, b])\n"),
-               fenced(kAddWrong)},
-              {"```python\nassert add(2, 2) == 4\nassert add(1, 1) == 3\nassert add(0, 0) == 0\nassert add(\n```",
-               "assert add(3, 4) == 7\nassert add(2, 2) == 4", "nothing"}};
+  m.add({fenced(kAddWrong), fenced(kAddRight), fenced(kAddBroken), fenced("def add(a, b):\n    return sum([a, b])\n"),
+         fenced(kAddWrong)});
+  m.add({"```python\nassert add(2, 2) == 4\nassert add(1, 1) == 3\nassert add(0, 0) == 0\nassert add(\n```",
+         "assert add(3, 4) == 7\nassert add(2, 2) == 4", "nothing"});
   auto c = config("codet", 5);
   c.temperature = 0.8f;
   auto p = codegen::problem_from_description("Return the sum of a and b.", {"assert add(10, 5) == 15"}, "add");
@@ -308,9 +269,9 @@ TEST(Codegen, CodetPicksByDualAgreement) {
 
 TEST(Codegen, RolesDiscardAContradictingTestAndFeedFailuresBack) {
   ScriptedBackend m;
-  m.script = {{"```python\nassert add(2, 3) == 6\nassert add(2,3) == 5.0\nassert add(1, 1) == 2\nassert add(0, 7) == 7\n```"},
-              {fenced("def add(a, b):\n    return a * b + 1\n")},  // passes add(1, 1) == 2 only
-              {fenced(kAddRight)}};
+  m.add({"```python\nassert add(2, 3) == 6\nassert add(2,3) == 5.0\nassert add(1, 1) == 2\nassert add(0, 7) == 7\n```"});
+  m.add({fenced("def add(a, b):\n    return a * b + 1\n")});
+  m.add({fenced(kAddRight)});
   auto p = codegen::problem_from_description("Return the sum of a and b.\n>>> add(2, 3)\n5\n", {}, "");
   EXPECT_EQ(p.entry, "add");
   EXPECT_EQ(p.visible, (std::vector<std::string>{"assert add(2, 3) == 5"}));
@@ -399,7 +360,7 @@ TEST(Codegen, DatasetSamplesRoundTripThroughWandEval) {
     for (auto& t : tasks) {
       problems.push_back(codegen::problem_from_task(t));
       std::string right = t.format == "humaneval" ? t.prompt + t.reference : t.reference;
-      m.script.push_back({fenced(right), fenced("def nothing():\n    pass\n")});
+      m.add({fenced(right), fenced("def nothing():\n    pass\n")});
     }
     auto c = config("sample", 2);
     c.temperature = 0.8f;
@@ -454,8 +415,8 @@ std::vector<Json> rows_of(const store::Run& run, codegen::ExportOptions o, codeg
 TEST(Codegen, EveryRoundIsRecordedAndExportsInTheDocumentedShapes) {
   ScriptedBackend m;
   // Four samples of one prompt: right, wrong, right again (a duplicate after normalisation), broken.
-  m.script = {{fenced(kAddRight), fenced(kAddWrong), fenced("# the sum\ndef add(a, b):\n\n    return a + b   \n"),
-               fenced(kAddBroken)}};
+  m.add({fenced(kAddRight), fenced(kAddWrong), fenced("# the sum\ndef add(a, b):\n\n    return a + b   \n"),
+               fenced(kAddBroken)});
   auto c = config("sample", 4);
   c.temperature = 0.8f;
   auto p = add_problem();
