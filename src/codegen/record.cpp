@@ -27,7 +27,8 @@ store::ProblemRecord problem_record(int index, const Problem& p, const CodeResul
   pr.input = p.description;
   pr.answer = r.completion;
   if (r.hidden) pr.correct = r.hidden->passed;
-  pr.outcome = r.hidden ? feedback::to_string(r.hidden->error) : "unjudged";
+  else if (!r.error.empty() && p.has_hidden) pr.correct = false;  // no program: the task failed
+  pr.outcome = !r.error.empty() ? r.error : r.hidden ? feedback::to_string(r.hidden->error) : "unjudged";
   pr.vote = {{"how", r.how}, {"chosen_step", r.chosen_step}, {"finals", r.finals}};
   if (r.agreement) pr.vote["agreement"] = r.agreement->to_json();
   if (r.random_pick_pass) pr.vote["random_pick_pass"] = *r.random_pick_pass;

@@ -199,6 +199,27 @@ TEST(Codegen, SelfDebugRoundLimitHolds) {
   EXPECT_EQ(z.calls.size(), 1u);
 }
 
+Error too_long() { return Error{"the prompt has 300 tokens; the model's context holds 256", std::string(llm::kContextLengthExceeded)}; }
+
+TEST(Codegen, AFeedbackRoundThatOutgrowsTheContextEndsTheChain) {
+  ScriptedBackend m;
+  m.add({fenced(kAddWrong)});
+  m.errors[1] = too_long();
+  auto r = codegen::generate(m, shared_sandbox(), add_problem(), config("self-debug"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(m.calls.size(), 2u);
+  EXPECT_EQ(coder_steps(*r), 1);
+  EXPECT_EQ(r->program, kAddWrong);
+  EXPECT_NE(r->how.find("1 chain(s) stopped early"), std::string::npos) << r->how;
+  // Another error of the backend is the run's error.
+  ScriptedBackend n;
+  n.add({fenced(kAddWrong)});
+  n.errors[1] = Error{"connection refused"};
+  auto e = codegen::generate(n, shared_sandbox(), add_problem(), config("self-debug"));
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().message, "connection refused");
+}
+
 TEST(Codegen, SelfDebugFeedbackLevels) {
   for (std::string level : {"simple", "explain"}) {
     ScriptedBackend m;
@@ -386,6 +407,26 @@ TEST(Codegen, DatasetSamplesRoundTripThroughWandEval) {
     std::filesystem::remove(dataset);
     std::filesystem::remove(samples);
   }
+}
+
+TEST(Codegen, DatasetTaskWithAPromptTooLongGetsEmptySamplesAndTheRunGoesOn) {
+  ScriptedBackend m;
+  m.errors[0] = too_long();
+  m.add({fenced(kAddRight)});
+  std::vector<codegen::Problem> problems = {add_problem(), add_problem()};
+  problems[0].task.task_id = "long", problems[1].task.task_id = "short";
+  std::stringstream out;
+  std::vector<std::string> outcomes;
+  auto s = codegen::run_dataset(m, shared_sandbox(), problems, config("sample"), out, [&](int i, const codegen::CodeResult& r) {
+    outcomes.push_back(codegen::problem_record(i, problems[i], r).outcome);
+    return ok_status();
+  });
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ((*s)["too_long"], 1);
+  EXPECT_EQ((*s)["samples"], 2);
+  EXPECT_DOUBLE_EQ((*s)["pass_at_1"].get<double>(), 0.5);
+  EXPECT_EQ(outcomes, (std::vector<std::string>{"context_length_exceeded", "none"}));
+  EXPECT_EQ(out.str(), "{\"completion\":\"\",\"task_id\":\"long\"}\n{\"completion\":\"def add(a, b):\\n    return a + b\\n\",\"task_id\":\"short\"}\n");
 }
 
 // --- the run store and training data
