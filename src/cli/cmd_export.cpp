@@ -4,18 +4,25 @@
 
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "codegen/export.h"
 #include "store/store.h"
+#include "train/corpus.h"
 #include "train/export.h"
 
 namespace wand::cli {
 namespace {
 
+int fail_export(const std::string& message) {
+  fmt::print(stderr, "wand export: {}\n", message);
+  return kExitBadInput;
+}
+
 struct RunExport {
-  std::string run, store, out;
+  std::string run, store, out, corpus, tokenizer;
   codegen::ExportOptions opt;
 };
 
@@ -36,9 +43,20 @@ int export_run(const RunExport& e) {
     file.open(e.out);
     if (!file) return fail(kExitBadInput, fmt::format("--out {}: cannot write", e.out));
   }
-  std::ostream& out = e.out.empty() ? std::cout : file;
+  std::stringstream rows;  // --corpus: the rows are tokenized (and written to --out only when given)
+  std::ostream& out = !e.corpus.empty() ? static_cast<std::ostream&>(rows) : e.out.empty() ? std::cout : file;
   auto stats = codegen::export_training_data(*run, e.opt, out);
   if (!stats) return fail(kExitOutput, stats.error().message);
+  if (!e.corpus.empty()) {
+    if (!e.out.empty() && !(file << rows.str() << std::flush)) return fail(kExitOutput, fmt::format("--out {}: write failed", e.out));
+    std::vector<std::string> documents;
+    for (std::string line; std::getline(rows, line);) documents.push_back(codegen::document_of(Json::parse(line)));
+    if (documents.empty()) return fail(kExitFailed, fmt::format("run {} has no verified samples to train on", *id));
+    auto m = train::write_document_corpus(documents, e.tokenizer, e.corpus, {{"run_id", *id}, {"format", "sft"}});
+    if (!m) return fail(kExitBadInput, "--corpus " + m.error().message);
+    fmt::print(stderr, "wrote {} documents ({} tokens) to {} for wand-train --data {}\n", documents.size(),
+               (*m)["tokens"].get<long long>(), e.corpus, e.corpus);
+  }
   fmt::print(stderr, "{} {} rows from run {} ({} tasks; {} duplicate programs dropped; {} rows over --per-task{})\n",
              stats->rows, e.opt.format, *id, stats->tasks, stats->duplicates, stats->capped,
              stats->unlabelled ? fmt::format("; {} problems without a label skipped", stats->unlabelled) : "");
@@ -71,11 +89,20 @@ Command add_export(CLI::App& app) {
                   ->check(number({.lo = 0, .hi = 1e6, .integer = true}))
                   ->capture_default_str();
   auto* st = cmd->add_option("--store", e->store, "The run store (default: $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
-  for (auto* opt : {ckpt, tok, ty, pf, nm}) run->excludes(opt);
-  for (auto* opt : {fmt_opt, shape, cap, st}) opt->needs(run);
-  return [o, type, e, run, ckpt, tok, gguf_out] {
+  auto* corpus = cmd->add_option("--corpus", e->corpus,
+                                 "With --run --format sft: also a token corpus for wand-train --init CHECKPOINT --data DIR "
+                                 "(needs --tokenizer: the model's GGUF)");
+  for (auto* opt : {ckpt, ty, pf, nm}) run->excludes(opt);
+  for (auto* opt : {fmt_opt, shape, cap, st, corpus}) opt->needs(run);
+  return [o, type, e, run, ckpt, tok, gguf_out, corpus] {
     if (run->count()) {
+      // --tokenizer belongs to both modes: with --run it is the tokenizer of --corpus.
+      if (tok->count() && !corpus->count())
+        return fail_export("--tokenizer with --run goes with --corpus DIR (the tokens for wand-train)");
+      if (corpus->count() && !tok->count()) return fail_export("--corpus needs --tokenizer (the model's GGUF, or its tokenizer.gguf)");
+      if (corpus->count() && e->opt.format != "sft") return fail_export("--corpus takes sft rows: use --format sft");
       e->out = o->out;
+      e->tokenizer = o->tokenizer;
       return export_run(*e);
     }
     if (!ckpt->count() || !tok->count() || !gguf_out->count()) {

@@ -161,8 +161,9 @@ struct CodeResult {
 
 // Runs the configured method on one problem. Errors: the backend's (a first prompt longer than the
 // model's context: llm::kContextLengthExceeded), a bad config, or a method that needs what the
-// problem lacks (self-debug without visible tests; codet and roles need an entry point and run
-// asserts, so not stdio); what goes wrong with a program is its verdict. A feedback round whose
+// problem lacks (self-debug of a description without visible tests; codet and roles need an entry
+// point and run asserts, so not stdio); what goes wrong with a program is its verdict. A dataset
+// record without runnable examples gets self-debug's first programs, unrounded. A feedback round whose
 // prompt outgrows the context ends its chain with the program it has (the step's `how` says so).
 Result<CodeResult> generate(llm::Backend& model, sandbox::Sandbox& sb, const Problem& p, const CodeConfig& c);
 

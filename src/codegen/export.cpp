@@ -95,6 +95,21 @@ Json completion_for(const Json& prompt, const std::string& text) { return prompt
 
 }  // namespace
 
+std::string document_of(const Json& row) {
+  auto text = [](const Json& v) {
+    if (v.is_string()) return v.get<std::string>();
+    std::string s;
+    if (v.is_array())
+      for (auto& m : v) {
+        std::string c = str_of(m, "content");
+        s += c.ends_with("\n") ? c : c + "\n";
+      }
+    return s;
+  };
+  if (row.contains("messages")) return text(row["messages"]);
+  return text(row.value("prompt", Json(""))) + text(row.value("completion", Json("")));
+}
+
 std::string normalize_program(std::string_view program) {
   std::string out;
   for (auto line : split_lines(program)) {

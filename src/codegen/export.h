@@ -23,6 +23,7 @@
 #include <iosfwd>
 #include <string>
 
+#include "common/json.h"
 #include "common/status.h"
 #include "store/store.h"
 
@@ -46,6 +47,11 @@ struct ExportStats {
 
 // The rows of one run, in problem and sample order. Errors: a bad option, a failed write.
 Result<ExportStats> export_training_data(const store::Run& run, const ExportOptions& o, std::ostream& out);
+
+// The text a model trains on for an sft row (either shape): the prompt, then the completion; a
+// chat prompt or messages row gives its turns' contents, each ending in a newline (wand's own
+// models read no roles). What `wand export --corpus DIR` tokenizes for `wand-train --init`.
+std::string document_of(const Json& sft_row);
 
 // A program with its comment-only lines, blank lines and trailing whitespace removed and CRLF
 // read as LF: two samples that differ only there are one program.

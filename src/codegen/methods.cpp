@@ -321,9 +321,18 @@ Result<int> Runner::sample() {
 }
 
 Result<int> Runner::self_debug() {
-  if (p_.visible.empty() && p_.visible_io.empty())
-    return Error{"self-debug runs the visible tests: the task has none (give --tests FILE, or `>>> f(x)` examples in the description)",
-                 std::string(llm::kInvalidRequest)};
+  if (p_.visible.empty() && p_.visible_io.empty()) {
+    // A dataset record whose prompt shows no runnable example (HumanEval/38) has nothing to debug
+    // against: its first programs stand. A description without tests is the user's to fix.
+    if (p_.task.format == "description")
+      return Error{"self-debug runs the visible tests: the task has none (give --tests FILE, or `>>> f(x)` examples in the description)",
+                   std::string(llm::kInvalidRequest)};
+    auto ids = call(coder_, coder_prompt({}), c_.k, c_.temperature, "coder", 0, 0);
+    if (!ids) return ids.error();
+    res_.finals = *ids;
+    res_.how = "self-debug: the task shows no examples to run; the first program";
+    return ids->front();
+  }
   res_.tests = p_.visible;
   for (int k = 0; k < c_.k; ++k) {
     auto id = chain(k, p_.visible, p_.visible, c_.feedback);

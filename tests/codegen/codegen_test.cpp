@@ -254,6 +254,17 @@ TEST(Codegen, SelfDebugNeedsVisibleTests) {
   EXPECT_EQ(r.error().code, llm::kInvalidRequest);
   EXPECT_NE(r.error().message.find("visible tests"), std::string::npos);
   EXPECT_TRUE(m.calls.empty());
+  // A dataset record whose prompt shows no runnable example: its first program stands.
+  auto tasks = feedback::load_tasks(std::string(WAND_SHARED_DATA) + "/humaneval/HumanEval.jsonl");
+  ASSERT_TRUE(tasks);
+  auto he38 = codegen::problem_from_task((*tasks)[38]);
+  ScriptedBackend d;
+  d.add({fenced("def decode_cyclic(s):\n    return s\n")});
+  auto r38 = codegen::generate(d, shared_sandbox(), he38, config("self-debug"));
+  ASSERT_TRUE(r38) << r38.error().message;
+  EXPECT_EQ(d.calls.size(), 1u);
+  EXPECT_NE(r38->how.find("no examples to run"), std::string::npos) << r38->how;
+  EXPECT_FALSE(r38->hidden->passed);
 }
 
 TEST(Codegen, CodetPicksByDualAgreement) {
@@ -578,6 +589,98 @@ TEST(Codegen, ReasoningRunsExportProgramsWhoseAnswerMatchedTheLabel) {
   EXPECT_EQ(dpo[0]["rejected"], "answer = 2 * 3\n");
   EXPECT_EQ(dpo[1]["chosen"], "answer = 5.0\n");  // the passing ones in turn
   std::filesystem::remove(path);
+}
+
+// The loop inside wand: a run's verified programs -> `wand export --corpus` -> `wand-train --init`.
+std::string run_command(const std::string& cmd, int* rc) {
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  *rc = WEXITSTATUS(::pclose(p));
+  return out;
+}
+
+// The loss wand-train logged first and last ("done: first logged loss X, last Y").
+std::pair<double, double> losses(const std::string& log) {
+  auto at = log.find("first logged loss ");
+  if (at == std::string::npos) return {-1, -1};
+  double first = std::atof(log.c_str() + at + 18);
+  auto last = log.find(", last ", at);
+  return {first, std::atof(log.c_str() + last + 7)};
+}
+
+TEST(Codegen, ExportedProgramsFineTuneACheckpoint) {
+  namespace fs = std::filesystem;
+  fs::path dir = temp_path("loop");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::string store = (dir / "runs.db").string();
+  {
+    auto db = store::Store::open(store);
+    ASSERT_TRUE(db);
+    store::RunConfig rc;
+    rc.kind = "bench";
+    rc.method = "pot";
+    auto id = (*db)->create_run(rc);
+    ASSERT_TRUE(id);
+    for (int i = 0; i < 80; ++i) {  // labelled problems, one right and one wrong program each
+      store::ProblemRecord p;
+      p.index = i;
+      p.expected = std::to_string(i + 7);
+      for (int k = 0; k < 2; ++k) {
+        store::SampleRecord s;
+        s.index = k;
+        s.prompt = fmt::format("Question: Ann has {} pens and buys 7 more. How many pens does she have?\nProgram:\n", i);
+        s.program = s.completion = fmt::format("pens = {}\nbought = 7\nanswer = pens {} bought\n", i, k ? "-" : "+");
+        s.answer = std::to_string(k ? i - 7 : i + 7);
+        s.verdict = {{"passed", true}, {"error_class", "none"}, {"reward", 1.0}};
+        p.samples.push_back(s);
+      }
+      ASSERT_TRUE((*db)->record_problem(*id, p));
+    }
+  }
+  std::string model = std::string(WAND_MODELS_DIR) + "/wand-pot.gguf", corpus = (dir / "sft").string(), out;
+  int rc = 0;
+  out = run_command(fmt::format("{} runs list --json --store {}", WAND_BINARY, store), &rc);
+  ASSERT_EQ(rc, 0) << out;
+  std::string id = Json::parse(out)[0]["id"];
+  out = run_command(fmt::format("{} export --run {} --store {} --format sft --corpus {} --tokenizer {} --out {}", WAND_BINARY, id,
+                                store, corpus, model, (dir / "sft.jsonl").string()),
+                    &rc);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("wrote 80 documents"), std::string::npos) << out;
+  auto manifest = Json::parse(slurp(corpus + "/manifest.json"));
+  EXPECT_EQ(manifest["documents"], 80);
+  EXPECT_EQ(manifest["source"]["run_id"], id);
+  EXPECT_TRUE(fs::exists(corpus + "/train.bin") && fs::exists(corpus + "/tokenizer.gguf"));
+  auto rows = slurp((dir / "sft.jsonl").string());
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 80);
+  EXPECT_EQ(rows.find("answer = pens - bought"), std::string::npos);  // the wrong programs stay out
+
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  // A small base model on the same tokens, then a fine-tune that starts from its checkpoint:
+  // it starts at the base's loss, not at a fresh model's.
+  std::string size = "--dim 32 --layers 1 --heads 2 --kv-heads 1 --ffn 64 --seq 32 --batch 8 --threads 1 --log-every 1";
+  auto base = run_command(fmt::format("{} --data {} --out {} --steps 60 --warmup 5 --lr 0.01 {}", WAND_TRAIN_BINARY, corpus,
+                                      (dir / "base").string(), size), &rc);
+  ASSERT_EQ(rc, 0) << base;
+  auto tuned = run_command(fmt::format("{} --init {} --data {} --out {} --steps 3 --warmup 1 --lr 0.001 --threads 1 --batch 8 "
+                                       "--log-every 1", WAND_TRAIN_BINARY, (dir / "base" / "checkpoint.wckpt").string(), corpus,
+                                       (dir / "tuned").string()),
+                           &rc);
+  ASSERT_EQ(rc, 0) << tuned;
+  auto [b0, b1] = losses(base);
+  auto [t0, t1] = losses(tuned);
+  EXPECT_LT(b1, b0 * 0.7) << base;
+  EXPECT_LT(t0, b0 * 0.7) << tuned;  // the checkpoint's weights, not a fresh model's
+  EXPECT_TRUE(fs::exists(dir / "tuned" / "checkpoint.wckpt"));
+  // A checkpoint for another vocabulary is refused, naming both sizes.
+  auto bad = run_command(fmt::format("{} --init {} --data {} --out {}", WAND_TRAIN_BINARY, (dir / "sft.jsonl").string(), corpus,
+                                     (dir / "bad").string()), &rc);
+  EXPECT_EQ(rc, 2);
+  EXPECT_NE(bad.find("not a wand-train checkpoint"), std::string::npos) << bad;
+  fs::remove_all(dir);
 }
 
 TEST(Codegen, ExportOptionsAreValidated) {
