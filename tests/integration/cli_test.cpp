@@ -953,6 +953,10 @@ TEST(Cli, CodeAndExportRefuseBadInputWithExitTwo) {
       {"export --format sft", "requires --run"},
       {"export --run nosuch --store " + temp_store("export_none"), "--store"},
       {"export --run x --format dpo --shape messages --store " + temp_store("export_none"), "--shape messages is a shape of sft rows only"},
+      {"export --run x --tokenizer t.gguf", "--tokenizer with --run goes with --corpus DIR"},
+      {"export --run x --corpus /tmp/c", "--corpus needs --tokenizer"},
+      {"export --run x --format dpo --corpus /tmp/c --tokenizer t.gguf", "--corpus takes sft rows"},
+      {"export --corpus /tmp/c", "requires --run"},
   };
   for (auto& c : cases) {
     CliRun r = wand(c.args, "", &err);
