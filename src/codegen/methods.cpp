@@ -221,48 +221,48 @@ class Runner {
     return id;
   }
 
-  // A generated assert contradicts the description's examples when it calls the entry point with
-  // the same arguments as an example and expects a different value (compared by Python, one run).
-  std::vector<std::string> discard_contradicting(std::vector<std::string> generated) {
-    auto split = [](const std::string& a) -> std::pair<std::string, std::string> {
-      std::string body = a.substr(a.find("assert") + 6);
-      std::size_t eq = body.find("==");
-      if (eq == std::string::npos) return {};
-      auto fold = [](std::string s) {
-        std::erase_if(s, [](char ch) { return std::isspace(static_cast<unsigned char>(ch)); });
-        return s;
-      };
-      return {fold(body.substr(0, eq)), body.substr(eq + 2)};
-    };
-    std::vector<std::pair<std::size_t, std::string>> pairs;  // (generated index, the example's expected value)
-    for (std::size_t i = 0; i < generated.size(); ++i) {
-      auto [lhs, rhs] = split(generated[i]);
-      if (lhs.empty()) continue;
-      for (auto& v : p_.visible)
-        if (auto [vl, vr] = split(v); vl == lhs) pairs.emplace_back(i, vr);
-    }
-    if (pairs.empty()) return generated;
-    std::string code = "import json\nok = []\n";
-    for (auto& [i, vr] : pairs) {
-      auto rhs = split(generated[i]).second;
-      if (auto comma = rhs.rfind(", \""); comma != std::string::npos) rhs = rhs.substr(0, comma);  // an assert message
-      code += fmt::format("try:\n    ok.append(bool(({}) == ({})))\nexcept Exception:\n    ok.append(False)\n", rhs, vr);
-    }
-    code += "print(json.dumps(ok))\n";
+  // A generated assert contradicts the description's examples when it makes the same call as an
+  // example (`assert f(args) == v`, compared as Python syntax trees) and expects a value that is
+  // not equal to the example's (compared by Python). One sandboxed run for all of them; values
+  // that cannot be evaluated on their own (they use the program's names) are kept.
+  std::vector<std::string> discard_contradicting(const std::vector<std::string>& generated) {
+    if (generated.empty() || p_.visible.empty()) return generated;
     sandbox::ExecRequest req;
-    req.code = code;
+    req.code =
+        "import ast, json, sys\n"
+        "req = json.load(sys.stdin)\n"
+        "def sides(src):\n"
+        "    try:\n"
+        "        t = ast.parse(src).body[0].test\n"
+        "    except Exception:\n"
+        "        return None\n"
+        "    if isinstance(t, ast.Compare) and len(t.ops) == 1 and isinstance(t.ops[0], ast.Eq):\n"
+        "        return ast.dump(t.left), ast.unparse(t.comparators[0])\n"
+        "    return None\n"
+        "examples = [s for s in map(sides, req['visible']) if s]\n"
+        "bad = []\n"
+        "for i, g in enumerate(req['generated']):\n"
+        "    s = sides(g)\n"
+        "    for call, value in examples:\n"
+        "        if s and s[0] == call:\n"
+        "            try:\n"
+        "                if not (eval(s[1], {}) == eval(value, {})):\n"
+        "                    bad.append(i)\n"
+        "                    break\n"
+        "            except Exception:\n"
+        "                pass\n"
+        "print(json.dumps(bad))\n";
+    req.stdin_data = Json{{"generated", generated}, {"visible", p_.visible}}.dump(-1, ' ', false, Json::error_handler_t::replace);
     req.limits.timeout_s = c_.timeout_s;
     auto run = sb_.run(req);
-    auto flags = parse_json(run.stdout_data, "the contradiction check");
-    std::set<std::size_t> bad;
-    for (std::size_t k = 0; k < pairs.size(); ++k) {
-      bool agrees = run.status == sandbox::Status::ok && flags && flags->is_array() && flags->size() == pairs.size() &&
-                    (*flags)[k].is_boolean() && (*flags)[k].get<bool>();
-      if (!agrees) bad.insert(pairs[k].first);
-    }
+    auto bad = parse_json(run.stdout_data, "the contradiction check");
+    std::set<std::size_t> discard;
+    if (run.status == sandbox::Status::ok && bad && bad->is_array())
+      for (auto& i : *bad)
+        if (i.is_number_unsigned() && i.get<std::size_t>() < generated.size()) discard.insert(i.get<std::size_t>());
     std::vector<std::string> kept;
     for (std::size_t i = 0; i < generated.size(); ++i)
-      (bad.contains(i) ? res_.discarded : kept).push_back(generated[i]);
+      (discard.contains(i) ? res_.discarded : kept).push_back(generated[i]);
     return kept;
   }
 
@@ -380,8 +380,13 @@ Result<int> Runner::roles() {
   for (auto& a : discard_contradicting(*generated))
     if (have.insert(a).second) tests.push_back(a);
   res_.tests = tests;
-  if (tests.empty() && p_.visible_io.empty())
-    return Error{"roles: the tester wrote no usable asserts and the task shows no examples", std::string(llm::kInvalidRequest)};
+  if (tests.empty()) {  // nothing to arbitrate with: the coder's first programs stand
+    auto ids = call(coder_, coder_prompt({}), c_.k, c_.temperature, "coder", 0, 0);
+    if (!ids) return ids.error();
+    res_.finals = *ids;
+    res_.how = "roles: the tester wrote no usable asserts and the task shows no examples; the coder's first program";
+    return ids->front();
+  }
   for (int k = 0; k < c_.k; ++k) {
     auto id = chain(k, p_.visible, tests, "unit");
     if (!id) return id.error();

@@ -301,7 +301,8 @@ TEST(Codegen, CodetPicksByDualAgreement) {
 
 TEST(Codegen, RolesDiscardAContradictingTestAndFeedFailuresBack) {
   ScriptedBackend m;
-  m.add({"```python\nassert add(2, 3) == 6\nassert add(2,3) == 5.0\nassert add(1, 1) == 2\nassert add(0, 7) == 7\n```"});
+  m.add({"```python\nassert add(2, 3) == 6\nassert add(2,3) == 5.0\nassert add(1, 1) == 2\nassert add(0, 7) == 7\n"
+         "assert add( 2, 3 ) == (6), \"a message, with a comma\"\n```"});
   m.add({fenced("def add(a, b):\n    return a * b + 1\n")});
   m.add({fenced(kAddRight)});
   auto p = codegen::problem_from_description("Return the sum of a and b.\n>>> add(2, 3)\n5\n", {}, "");
@@ -309,7 +310,7 @@ TEST(Codegen, RolesDiscardAContradictingTestAndFeedFailuresBack) {
   EXPECT_EQ(p.visible, (std::vector<std::string>{"assert add(2, 3) == 5"}));
   auto r = codegen::generate(m, shared_sandbox(), p, config("roles"));
   ASSERT_TRUE(r) << r.error().message;
-  EXPECT_EQ(r->discarded, (std::vector<std::string>{"assert add(2, 3) == 6"}));
+  EXPECT_EQ(r->discarded, (std::vector<std::string>{"assert add(2, 3) == 6", "assert add( 2, 3 ) == (6), \"a message, with a comma\""}));
   EXPECT_EQ(r->tests, (std::vector<std::string>{"assert add(2, 3) == 5", "assert add(2,3) == 5.0", "assert add(1, 1) == 2",
                                                 "assert add(0, 7) == 7"}));
   ASSERT_EQ(m.calls.size(), 3u);
@@ -321,6 +322,19 @@ TEST(Codegen, RolesDiscardAContradictingTestAndFeedFailuresBack) {
   EXPECT_EQ(chosen.round, 1);
   EXPECT_TRUE(chosen.visible->passed);
   EXPECT_EQ(chosen.visible->tests.size(), 4u);
+}
+
+TEST(Codegen, RolesWithoutAnyTestKeepTheCodersFirstProgram) {
+  ScriptedBackend m;
+  m.add({"I cannot write tests."});
+  m.add({fenced(kAddRight)});
+  auto p = codegen::problem_from_description("Return the sum of a and b.", {}, "add");
+  auto r = codegen::generate(m, shared_sandbox(), p, config("roles"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(m.calls.size(), 2u);
+  EXPECT_TRUE(r->tests.empty());
+  EXPECT_EQ(r->program, kAddRight);
+  EXPECT_NE(r->how.find("wrote no usable asserts"), std::string::npos) << r->how;
 }
 
 TEST(Codegen, CodetAndRolesNeedAFunction) {
