@@ -36,16 +36,22 @@ bool calls(std::string_view code, const std::string& name) {
   return false;
 }
 
-// The name of the first function called in an assert/example line ("assert f(1) == 2" -> f).
+// The name of the first function called in an assert/example line ("assert f(1) == 2" -> f;
+// "assert math.isclose(area(2), 12.5)" -> area): builtins and attributes (math.isclose) are not it.
 std::string first_call(std::string_view code) {
+  static const std::set<std::string, std::less<>> builtins = {
+      "assert", "print", "set",   "sorted", "abs", "len",   "list", "round", "tuple",    "str",  "int",    "float",
+      "dict",   "bool",  "sum",   "min",    "max", "any",   "all",  "map",   "filter",   "zip",  "range",  "frozenset",
+      "type",   "isinstance", "repr", "reversed", "enumerate", "next", "iter", "chr", "ord", "hash", "divmod", "pow"};
   for (std::size_t i = 0; i < code.size(); ++i) {
     if (code[i] != '(' || i == 0) continue;
     std::size_t b = i;
     while (b > 0 && (std::isalnum(static_cast<unsigned char>(code[b - 1])) || code[b - 1] == '_')) --b;
-    std::string name(code.substr(b, i - b));
-    if (!name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) && name != "assert" && name != "print" &&
-        name != "set" && name != "sorted" && name != "abs" && name != "len" && name != "list" && name != "round")
-      return name;
+    std::string_view name = code.substr(b, i - b);
+    if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0])) || (b > 0 && code[b - 1] == '.') ||
+        builtins.contains(name))
+      continue;
+    return std::string(name);
   }
   return "";
 }

@@ -97,6 +97,14 @@ TEST(Codegen, MbppVisibleTestIsTheFirstListed) {
   EXPECT_EQ(p.entry, "remove_Occ");
   ASSERT_EQ(p.visible.size(), 1u);
   EXPECT_EQ(p.visible[0], (*tasks)[10].test_list[0]);
+  // The entry point is the first call that is neither a builtin nor an attribute.
+  EXPECT_EQ(codegen::problem_from_task((*tasks)[1]).entry, "similar_elements");  // assert set(similar_elements(...)) == ...
+  EXPECT_EQ(codegen::problem_from_description("x", {"assert math.isclose(area(2), 12.5, rel_tol=0.001)"}).entry, "area");
+  // Every MBPP task's entry point is a function its reference defines.
+  for (auto& t : *tasks) {
+    auto e = codegen::problem_from_task(t).entry;
+    EXPECT_NE(t.reference.find("def " + e), std::string::npos) << t.task_id << ": " << e;
+  }
 }
 
 TEST(Codegen, StdioVisibleTestIsTheFirstCase) {
