@@ -254,6 +254,57 @@ TEST(Codegen, SelfDebugFeedbackLevels) {
   }
 }
 
+TEST(Codegen, SelfDebugOnStdioRunsTheFirstCaseOnly) {
+  feedback::Task t;
+  t.task_id = "sum";
+  t.format = "stdio";
+  t.kind = feedback::TaskKind::stdio;
+  t.prompt = "Read two integers and print their sum.";
+  t.io = {{"1 2\n", "3\n"}, {"10 -4\n", "6\n"}};
+  auto p = codegen::problem_from_task(t);
+  ScriptedBackend m;
+  m.add({fenced("a, b = map(int, input().split())\nprint(a * b)\n")});
+  m.add({fenced("a, b = map(int, input().split())\nprint(a + b)\n")});
+  auto r = codegen::generate(m, shared_sandbox(), p, config("self-debug"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(m.calls.size(), 2u);
+  EXPECT_EQ(r->steps[0].visible->tests.size(), 1u);  // the first case only
+  EXPECT_NE(m.calls[0].text().find("Input:\n1 2\nOutput:\n3\n"), std::string::npos) << m.calls[0].text();
+  EXPECT_NE(m.calls[1].text().find("expected `3"), std::string::npos) << m.calls[1].text();
+  EXPECT_TRUE(r->hidden->passed);
+  EXPECT_EQ(r->hidden->tests.size(), 2u);  // judged on every case
+}
+
+TEST(Codegen, CompletionModelsGetHumanEvalAndMbppPromptShapes) {
+  auto he = feedback::load_tasks(std::string(WAND_SHARED_DATA) + "/humaneval/HumanEval.jsonl");
+  auto mb = feedback::load_tasks(std::string(WAND_SHARED_DATA) + "/mbpp/mbpp.jsonl");
+  ASSERT_TRUE(he && mb);
+  auto c = config("sample");
+  c.family = "completion";
+  // HumanEval: the prompt itself, continued with the body; stops end the function.
+  ScriptedBackend m;
+  m.add({(*he)[0].reference});
+  auto p = codegen::problem_from_task((*he)[0]);
+  auto r = codegen::generate(m, shared_sandbox(), p, c);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(m.calls[0].prompt, (*he)[0].prompt);
+  EXPECT_NE(std::find(m.calls[0].opt.stop.begin(), m.calls[0].opt.stop.end(), "\ndef "), m.calls[0].opt.stop.end());
+  EXPECT_EQ(r->completion, (*he)[0].reference);
+  EXPECT_TRUE(r->hidden->passed) << r->hidden->feedback;
+  // MBPP: the description and its first test, the code between [BEGIN] and [DONE].
+  ScriptedBackend n;
+  n.add({(*mb)[10].reference + "\n"});
+  auto q = codegen::problem_from_task((*mb)[10]);
+  auto s = codegen::generate(n, shared_sandbox(), q, c);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_NE(n.calls[0].prompt.find((*mb)[10].prompt), std::string::npos);
+  EXPECT_NE(n.calls[0].prompt.find((*mb)[10].test_list[0] + "\n"), std::string::npos);
+  EXPECT_EQ(n.calls[0].prompt.find((*mb)[10].test_list[1]), std::string::npos);  // the other tests stay hidden
+  EXPECT_TRUE(n.calls[0].prompt.ends_with("[BEGIN]\n")) << n.calls[0].prompt;
+  EXPECT_EQ(n.calls[0].opt.stop, std::vector<std::string>{"[DONE]"});
+  EXPECT_TRUE(s->hidden->passed) << s->hidden->feedback;
+}
+
 TEST(Codegen, SelfDebugNeedsVisibleTests) {
   ScriptedBackend m;
   auto p = codegen::problem_from_description("Return the sum of a and b.", {}, "add");
