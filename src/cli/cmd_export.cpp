@@ -1,5 +1,5 @@
 // `wand export`: a wand-train checkpoint into a GGUF model (--checkpoint), or a recorded run into
-// training data (--run, src/codegen/export.h). The two modes share no option.
+// training data (--run, src/codegen/export.h). The modes share only --out and --tokenizer.
 #include <fmt/core.h>
 
 #include <fstream>
@@ -16,9 +16,9 @@
 namespace wand::cli {
 namespace {
 
-int fail_export(const std::string& message) {
+int fail_export(const std::string& message, int code = kExitBadInput) {
   fmt::print(stderr, "wand export: {}\n", message);
-  return kExitBadInput;
+  return code;
 }
 
 struct RunExport {
@@ -27,10 +27,7 @@ struct RunExport {
 };
 
 int export_run(const RunExport& e) {
-  auto fail = [](int code, const std::string& m) {
-    fmt::print(stderr, "wand export: {}\n", m);
-    return code;
-  };
+  auto fail = [](int code, const std::string& m) { return fail_export(m, code); };
   if (auto v = codegen::validate(e.opt); !v) return fail(kExitBadInput, v.error().message);
   auto s = store::Store::open(e.store.empty() ? store::default_store_path() : e.store, /*create=*/false);
   if (!s) return fail(kExitBadInput, "--store " + s.error().message);
@@ -105,10 +102,8 @@ Command add_export(CLI::App& app) {
       e->tokenizer = o->tokenizer;
       return export_run(*e);
     }
-    if (!ckpt->count() || !tok->count() || !gguf_out->count()) {
-      fmt::print(stderr, "wand export: give --checkpoint, --tokenizer and --out (a GGUF model), or --run ID (training data)\n");
-      return kExitBadInput;
-    }
+    if (!ckpt->count() || !tok->count() || !gguf_out->count())
+      return fail_export("give --checkpoint, --tokenizer and --out (a GGUF model), or --run ID (training data)");
     static const std::map<std::string, llm::TensorType> types = {
         {"f32", llm::TensorType::F32}, {"f16", llm::TensorType::F16}, {"q8_0", llm::TensorType::Q8_0},
         {"q4_0", llm::TensorType::Q4_0}};

@@ -424,19 +424,25 @@ TEST(Codegen, ConfigIsValidatedNamingTheField) {
 
 // --- a dataset: samples that `wand eval` reads unchanged
 
+// Runs a shell command; its standard output, and its exit status in *rc.
+std::string run_command(const std::string& cmd, int* rc) {
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  *rc = WEXITSTATUS(::pclose(p));
+  return out;
+}
+
 struct Evaluated {
   int rc;
   Json summary;
 };
 Evaluated wand_eval(const std::string& dataset, const std::string& samples) {
-  std::string cmd = fmt::format("{} eval --dataset {} --samples {} --json 2>/dev/null", WAND_BINARY, dataset, samples);
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  int st = ::pclose(p);
+  int rc = 0;
+  auto out = run_command(fmt::format("{} eval --dataset {} --samples {} --json", WAND_BINARY, dataset, samples), &rc);
   auto j = parse_json(out, "wand eval's output");
-  return {WEXITSTATUS(st), j ? *j : Json()};
+  return {rc, j ? *j : Json()};
 }
 
 std::string temp_path(const std::string& name) {
@@ -609,15 +615,25 @@ TEST(Codegen, EveryRoundIsRecordedAndExportsInTheDocumentedShapes) {
   std::filesystem::remove(path);
 }
 
-TEST(Codegen, ReasoningRunsExportProgramsWhoseAnswerMatchedTheLabel) {
-  std::string path = temp_path("reason.db");
+// A reasoning run, as `wand bench` records one, in a new store at `path`.
+struct ReasoningRun {
+  std::unique_ptr<store::Store> db;
+  std::string id;
+};
+ReasoningRun reasoning_run(const std::string& path) {
   auto db = store::Store::open(path);
-  ASSERT_TRUE(db);
+  EXPECT_TRUE(db);
   store::RunConfig rc;
   rc.kind = "bench";
   rc.method = "pot";
   auto id = (*db)->create_run(rc);
-  ASSERT_TRUE(id);
+  EXPECT_TRUE(id);
+  return {std::move(*db), *id};
+}
+
+TEST(Codegen, ReasoningRunsExportProgramsWhoseAnswerMatchedTheLabel) {
+  std::string path = temp_path("reason.db");
+  auto [db, id] = reasoning_run(path);
   auto sample = [](int i, std::string program, std::optional<std::string> answer, std::string error_class) {
     store::SampleRecord s;
     s.index = i;
@@ -638,9 +654,9 @@ TEST(Codegen, ReasoningRunsExportProgramsWhoseAnswerMatchedTheLabel) {
   store::ProblemRecord unlabelled = labelled;
   unlabelled.index = 1;
   unlabelled.expected = "";
-  ASSERT_TRUE((*db)->record_problem(*id, labelled));
-  ASSERT_TRUE((*db)->record_problem(*id, unlabelled));
-  auto run = (*db)->get_run(*id);
+  ASSERT_TRUE(db->record_problem(id, labelled));
+  ASSERT_TRUE(db->record_problem(id, unlabelled));
+  auto run = db->get_run(id);
   ASSERT_TRUE(run);
   codegen::ExportStats st;
   auto sft = rows_of(*run, {.format = "sft"}, &st);
@@ -665,14 +681,6 @@ TEST(Codegen, ReasoningRunsExportProgramsWhoseAnswerMatchedTheLabel) {
 }
 
 // The loop inside wand: a run's verified programs -> `wand export --corpus` -> `wand-train --init`.
-std::string run_command(const std::string& cmd, int* rc) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  *rc = WEXITSTATUS(::pclose(p));
-  return out;
-}
 
 // The loss wand-train logged first and last ("done: first logged loss X, last Y").
 std::pair<double, double> losses(const std::string& log) {
@@ -690,13 +698,7 @@ TEST(Codegen, ExportedProgramsFineTuneACheckpoint) {
   fs::create_directories(dir);
   std::string store = (dir / "runs.db").string();
   {
-    auto db = store::Store::open(store);
-    ASSERT_TRUE(db);
-    store::RunConfig rc;
-    rc.kind = "bench";
-    rc.method = "pot";
-    auto id = (*db)->create_run(rc);
-    ASSERT_TRUE(id);
+    auto [db, id] = reasoning_run(store);
     for (int i = 0; i < 80; ++i) {  // labelled problems, one right and one wrong program each
       store::ProblemRecord p;
       p.index = i;
@@ -710,15 +712,15 @@ TEST(Codegen, ExportedProgramsFineTuneACheckpoint) {
         s.verdict = {{"passed", true}, {"error_class", "none"}, {"reward", 1.0}};
         p.samples.push_back(s);
       }
-      ASSERT_TRUE((*db)->record_problem(*id, p));
+      ASSERT_TRUE(db->record_problem(id, p));
     }
   }
   std::string model = std::string(WAND_MODELS_DIR) + "/wand-pot.gguf", corpus = (dir / "sft").string(), out;
   int rc = 0;
-  out = run_command(fmt::format("{} runs list --json --store {}", WAND_BINARY, store), &rc);
+  out = run_command(fmt::format("{} runs list --json --store {}", WAND_BINARY, store), &rc);  // stdout only: JSON
   ASSERT_EQ(rc, 0) << out;
   std::string id = Json::parse(out)[0]["id"];
-  out = run_command(fmt::format("{} export --run {} --store {} --format sft --corpus {} --tokenizer {} --out {}", WAND_BINARY, id,
+  out = run_command(fmt::format("{} export --run {} --store {} --format sft --corpus {} --tokenizer {} --out {} 2>&1", WAND_BINARY, id,
                                 store, corpus, model, (dir / "sft.jsonl").string()),
                     &rc);
   ASSERT_EQ(rc, 0) << out;
@@ -735,11 +737,11 @@ TEST(Codegen, ExportedProgramsFineTuneACheckpoint) {
   // A small base model on the same tokens, then a fine-tune that starts from its checkpoint:
   // it starts at the base's loss, not at a fresh model's.
   std::string size = "--dim 32 --layers 1 --heads 2 --kv-heads 1 --ffn 64 --seq 32 --batch 8 --threads 1 --log-every 1";
-  auto base = run_command(fmt::format("{} --data {} --out {} --steps 60 --warmup 5 --lr 0.01 {}", WAND_TRAIN_BINARY, corpus,
+  auto base = run_command(fmt::format("{} --data {} --out {} --steps 60 --warmup 5 --lr 0.01 {} 2>&1", WAND_TRAIN_BINARY, corpus,
                                       (dir / "base").string(), size), &rc);
   ASSERT_EQ(rc, 0) << base;
   auto tuned = run_command(fmt::format("{} --init {} --data {} --out {} --steps 3 --warmup 1 --lr 0.001 --threads 1 --batch 8 "
-                                       "--log-every 1", WAND_TRAIN_BINARY, (dir / "base" / "checkpoint.wckpt").string(), corpus,
+                                       "--log-every 1 2>&1", WAND_TRAIN_BINARY, (dir / "base" / "checkpoint.wckpt").string(), corpus,
                                        (dir / "tuned").string()),
                            &rc);
   ASSERT_EQ(rc, 0) << tuned;
@@ -749,7 +751,7 @@ TEST(Codegen, ExportedProgramsFineTuneACheckpoint) {
   EXPECT_LT(t0, b0 * 0.7) << tuned;  // the checkpoint's weights, not a fresh model's
   EXPECT_TRUE(fs::exists(dir / "tuned" / "checkpoint.wckpt"));
   // A checkpoint for another vocabulary is refused, naming both sizes.
-  auto bad = run_command(fmt::format("{} --init {} --data {} --out {}", WAND_TRAIN_BINARY, (dir / "sft.jsonl").string(), corpus,
+  auto bad = run_command(fmt::format("{} --init {} --data {} --out {} 2>&1", WAND_TRAIN_BINARY, (dir / "sft.jsonl").string(), corpus,
                                      (dir / "bad").string()), &rc);
   EXPECT_EQ(rc, 2);
   EXPECT_NE(bad.find("not a wand-train checkpoint"), std::string::npos) << bad;
