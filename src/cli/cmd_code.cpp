@@ -75,7 +75,7 @@ Command add_code(CLI::App& app) {
   cmd->add_option("--prompt-style", a->prompt_style, "Prompt family: wand, chat, completion; auto: wand for a local wand model, else chat")
       ->check(CLI::IsMember({"auto", "wand", "chat", "completion"}))
       ->capture_default_str();
-  cmd->add_option("--temperature", a->temperature, "Sampling temperature (default: 0 for one sample or chain, else 0.8; codet: 0.8)")->check(number({.lo = 0, .hi = 2}));
+  cmd->add_option("--temperature", a->temperature, "Sampling temperature (default: 0 for one sample or chain, else 0.8; codet: 0.8)")->check(number(kTemperature));
   cmd->add_option("--top-p", c.top_p, "Nucleus sampling")->check(number({.lo = 0, .hi = 1, .lo_open = true}))->capture_default_str();
   auto* seed = cmd->add_option("--seed", c.seed, "Sampling seed (default: a random one, recorded)")->check(number(kSeed));
   cmd->add_option("--max-tokens", c.max_tokens, "Tokens per completion")->check(number({.lo = 1, .hi = 1 << 20, .integer = true}))->capture_default_str();
