@@ -134,12 +134,15 @@ std::string python_signatures(const Registry& reg);
 // One run's side of the bridge: grants `tools` to the request's program under `budget`. Fills
 // `req` (Python only): a prelude that defines the tools (the program's line numbers are kept in
 // ExecResult::exception; the traceback text counts one line more), and a sandbox::Service that
-// serves the calls. Errors: a language other than Python.
-class Bridge : public sandbox::Service {
+// serves the calls. Errors: a language other than Python. Made with std::make_shared (attach
+// shares it with the request).
+class Bridge : public sandbox::Service, public std::enable_shared_from_this<Bridge> {
  public:
   Bridge(Registry tools, Budget budget);
   ~Bridge() override;
   VoidResult attach(sandbox::ExecRequest& req);
+  // The Python code that defines the granted tools (what attach() puts before the program).
+  std::string prelude() const;
   // The calls served so far (in the order they ended).
   std::vector<ToolCall> calls() const;
 
@@ -158,6 +161,11 @@ class Bridge : public sandbox::Service {
 // tool_calls. An empty registry runs the request as it is.
 sandbox::ExecResult run(sandbox::Sandbox& sb, sandbox::ExecRequest req, const Registry& tools,
                         const Budget& budget = {});
+
+// A persistent session with `tools` granted: the tools' prelude runs as its first block; each
+// block's result carries the calls it made (the budget counts per block).
+Result<std::unique_ptr<sandbox::Session>> open_session(sandbox::Sandbox& sb, const Registry& tools,
+                                                       sandbox::Limits per_block = {}, const Budget& budget = {});
 
 // The Python source of the program side of the bridge (embedded from bridge.py).
 std::string_view python_module();
