@@ -325,8 +325,8 @@ std::string python_signature(const Tool& tool) {
       const Json& s = props[k];
       std::string desc = s.is_object() ? s.value("description", "") : "";
       std::string c = s.is_object() ? constraints(s) : "";
-      out += fmt::format("        {} ({}): {}{}\n", k, py_type(s), desc,
-                         c.empty() ? "" : (desc.empty() ? "" : " ") + ("(" + c + ")"));
+      std::string text = c.empty() ? desc : desc.empty() ? c : desc + " (" + c + ")";
+      out += fmt::format("        {} ({}){}\n", k, py_type(s), text.empty() ? "" : ": " + text);
     }
   }
   if (tool.parameters.contains("examples") && tool.parameters["examples"].is_array() &&
