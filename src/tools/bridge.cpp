@@ -45,6 +45,7 @@ struct Bridge::State {
   std::size_t n_calls = 0, result_bytes = 0, in_flight = 0;
   double tool_seconds = 0;
   bool shift_lines = false;  // attach() put a line before the program
+  std::shared_ptr<RunUsage> usage = std::make_shared<RunUsage>();  // the tools' own budgets
   // The watchdog answers calls whose worker is past the tool's timeout.
   std::multimap<Clock::time_point, std::shared_ptr<Pending>> deadlines;
   bool stop = false;
@@ -211,7 +212,7 @@ void Bridge::on_frame(std::string body, Reply reply) {
   p->start = start;
   p->deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(tool->timeout_s));
   p->record = {.name = name, .arguments = args};
-  CallContext ctx{name, p->deadline, tool->timeout_s};
+  CallContext ctx{name, p->deadline, tool->timeout_s, s.usage};
   auto invoke = [tool, args = std::move(args), ctx]() -> Result<Json> {
     try {
       auto r = tool->handler(args, ctx);
@@ -252,6 +253,7 @@ void Bridge::finish(sandbox::ExecResult& r) {
   s.n_calls = 0;
   s.result_bytes = 0;
   s.tool_seconds = 0;
+  s.usage = std::make_shared<RunUsage>();
   if (s.shift_lines && r.exception && r.exception->line > 1) --r.exception->line;
 }
 

@@ -10,6 +10,25 @@
 
 namespace wand::tools {
 
+bool RunUsage::charge(const std::string& key, double n, double limit) {
+  std::lock_guard lk(mu_);
+  double& v = totals_[key];
+  if (v + n > limit) return false;
+  v += n;
+  return true;
+}
+
+double RunUsage::add(const std::string& key, double n) {
+  std::lock_guard lk(mu_);
+  return totals_[key] += n;
+}
+
+double RunUsage::get(const std::string& key) const {
+  std::lock_guard lk(mu_);
+  auto it = totals_.find(key);
+  return it == totals_.end() ? 0 : it->second;
+}
+
 double CallContext::remaining_s() const {
   return std::max(0.0, std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count());
 }

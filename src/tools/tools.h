@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,11 +35,26 @@
 
 namespace wand::tools {
 
+// Counters a tool charges its own per-run budget to (llm's calls and tokens): fresh for every
+// run and every session block. Thread-safe.
+class RunUsage {
+ public:
+  // Adds `n` to `key` unless the total would pass `limit`; false (and nothing added) then.
+  bool charge(const std::string& key, double n, double limit);
+  double add(const std::string& key, double n);  // adds unconditionally; the new total
+  double get(const std::string& key) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, double> totals_;
+};
+
 // What a handler knows about the call it serves.
 struct CallContext {
   std::string tool;                                  // the tool's name
   std::chrono::steady_clock::time_point deadline;    // when the call times out
   double timeout_s = 0;                              // the tool's timeout, seconds
+  std::shared_ptr<RunUsage> usage = std::make_shared<RunUsage>();  // this run's counters
   // Seconds left until `deadline` (0 when past): handlers that block (a process, a query, an
   // HTTP request) give this to what they wait on, so they stop themselves in time.
   double remaining_s() const;
