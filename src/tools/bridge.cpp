@@ -99,7 +99,7 @@ struct Bridge::State {
       deadlines.erase(deadlines.begin());
       lk.unlock();
       double limit = std::chrono::duration<double>(pending->deadline - pending->start).count();
-      complete(*pending, Error{fmt::format("tool '{}' timed out after {:g} s", pending->record.name, limit)});
+      complete(*pending, Error{fmt::format("tool '{}': timed out after {:g} s", pending->record.name, limit)});
       lk.lock();
     }
   }
@@ -129,15 +129,10 @@ std::vector<ToolCall> Bridge::calls() const {
 std::string Bridge::prelude() const {
   Json specs = Json::array();
   for (const Tool* t : state_->tools.list()) {
-    Json params = Json::array();
-    const Json props = t->parameters.value("properties", Json::object());
-    for (const auto& [k, _] : props.items()) params.push_back(k);
-    // Positional arguments bind in the order the signature shows: required ones first.
-    Json required = t->parameters.value("required", Json::array());
-    std::stable_partition(params.begin(), params.end(), [&](const Json& k) {
-      return std::find(required.begin(), required.end(), k) != required.end();
-    });
-    specs.push_back({{"name", t->name}, {"params", params}, {"required", required}, {"doc", python_signature(*t)}});
+    specs.push_back({{"name", t->name},
+                     {"params", parameter_order(t->parameters)},
+                     {"required", t->parameters.value("required", Json::array())},
+                     {"doc", python_signature(*t)}});
   }
   // One line, so the program's own lines move by exactly one. JSON strings are Python strings.
   Json src = std::string(python_module());
