@@ -44,7 +44,7 @@ struct Bridge::State {
   std::vector<ToolCall> calls;
   std::size_t n_calls = 0, result_bytes = 0, in_flight = 0;
   double tool_seconds = 0;
-  bool shift_lines = false;  // attach() put a line before the program
+  int prelude_at = 0;  // attach() put a line after this many of the program's; 0: none (a session)
   std::shared_ptr<RunUsage> usage = std::make_shared<RunUsage>();  // the tools' own budgets
   // The watchdog answers calls whose worker is past the tool's timeout.
   std::multimap<Clock::time_point, std::shared_ptr<Pending>> deadlines;
@@ -146,8 +146,20 @@ std::string Bridge::prelude() const {
 VoidResult Bridge::attach(sandbox::ExecRequest& req) {
   if (req.language != "python")
     return Error{fmt::format("tools are offered to Python programs; this one is {}", req.language)};
-  req.code = prelude() + req.code;
-  state_->shift_lines = true;
+  // The prelude goes first, or after the `from __future__` imports, which Python wants first.
+  std::size_t at = 0, line = 0, lines_before = 0;
+  for (std::size_t pos = 0; pos < req.code.size(); ++line) {
+    std::size_t end = std::min(req.code.find('\n', pos), req.code.size());
+    std::string_view text(req.code.data() + pos, end - pos);
+    text.remove_prefix(std::min(text.size(), text.find_first_not_of(" \t")));
+    if (text.rfind("from __future__ import", 0) == 0) at = end + 1, lines_before = line + 1;
+    pos = end + 1;
+  }
+  at = std::min(at, req.code.size());
+  std::string head = req.code.substr(0, at);
+  if (!head.empty() && head.back() != '\n') head += '\n';
+  req.code = head + prelude() + req.code.substr(at);
+  state_->prelude_at = static_cast<int>(lines_before) + 1;
   req.service = shared_from_this();
   return ok_status();
 }
@@ -249,7 +261,7 @@ void Bridge::finish(sandbox::ExecResult& r) {
   s.result_bytes = 0;
   s.tool_seconds = 0;
   s.usage = std::make_shared<RunUsage>();
-  if (s.shift_lines && r.exception && r.exception->line > 1) --r.exception->line;
+  if (s.prelude_at > 0 && r.exception && r.exception->line > s.prelude_at) --r.exception->line;
 }
 
 

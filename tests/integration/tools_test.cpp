@@ -2,6 +2,7 @@
 #include <atomic>
 #include <thread>
 
+#include <httplib.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 
@@ -101,6 +102,26 @@ TEST(Tools, ExceptionLineIsTheProgramsOwn) {
   ExecResult r = run_py("x = 1\nraise ValueError('boom')\n", sample_tools());
   ASSERT_TRUE(r.exception);
   EXPECT_EQ(r.exception->line, 2);
+}
+
+TEST(Tools, FutureImportsStayFirst) {
+  ExecResult r = run_py("\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\ndef f(x: Undefined) -> int:\n"
+                        "    return add(x)\nprint(f(41))\nraise KeyError('k')\n",
+                        sample_tools());
+  EXPECT_EQ(r.stdout_data, "42\n") << r.stderr_data;
+  ASSERT_TRUE(r.exception);
+  EXPECT_EQ(r.exception->line, 6);
+}
+
+TEST(Tools, ChannelAndServiceTogether) {
+  // The evaluation channel keeps fd 3; the tools take the next descriptor.
+  ExecRequest req;
+  req.code = "import os\nprint(os.read(3, 100).decode(), add(1, 2), os.environ['WAND_SERVICE_FD'])\nos.write(3, b'report')\n";
+  req.channel = "from host";
+  ExecResult r = tools::run(shared_sandbox(), req, sample_tools());
+  ASSERT_EQ(r.status, Status::ok) << r.stderr_data << r.error;
+  EXPECT_EQ(r.stdout_data, "from host 3 4\n");
+  EXPECT_EQ(r.channel_data, "report");
 }
 
 TEST(Tools, ResultInToJson) {
@@ -415,6 +436,25 @@ TEST(ToolsCli, ExecWithToolsListAndCall) {
   EXPECT_EQ(Json::parse(listj.out)[0]["name"], "fs");  // unavailable without --workspace: said so
   EXPECT_EQ(Json::parse(listj.out)[0]["unavailable"], "tools 'fs.*' need a workspace folder: give --workspace DIR");
   fs::remove_all(dir);
+}
+
+TEST(ToolsCli, HttpGetThroughTheBinarysModule) {
+  // The binary loads http_get's fetch (libcurl) from wand_tools_http.so on first use.
+  httplib::Server server;
+  server.Get("/data", [](const httplib::Request&, httplib::Response& res) { res.set_content("{\"n\": 7}", "application/json"); });
+  int port = server.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { server.listen_after_bind(); });
+  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::string url = fmt::format("http://127.0.0.1:{}/data", port);
+  CliRun r = wand("exec --tools http_get --allow-host 127.0.0.1 -",
+                  "import json\nprint(json.loads(http_get('" + url + "')['body'])['n'] * 6)");
+  EXPECT_EQ(r.rc, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("--- stdout ---\n42\n"), std::string::npos) << r.out;
+  CliRun off = wand("tools call http_get '{\"url\": \"" + url + "\"}' --allow-host example.com");
+  EXPECT_EQ(off.rc, 1);
+  EXPECT_EQ(off.err, "wand tools call: tool 'http_get': host '127.0.0.1' is not allowed (allowed: example.com)\n");
+  server.stop();
+  t.join();
 }
 
 TEST(ToolsCli, JsonlLinesNameTheirTools) {
