@@ -187,22 +187,21 @@ void Bridge::on_frame(std::string body, Reply reply) {
   Json id = req["id"];
   std::string name = req["tool"].get<std::string>();
   Json args = std::move(req["args"]);
+  std::string over;  // a budget this call is over
+  bool flood = false;
   {
     std::lock_guard lk(s.mu);
     if (s.n_calls >= s.budget.max_calls) {
-      std::string why = fmt::format("budget: this run may make at most {} tool calls", s.budget.max_calls);
-      s.calls.push_back({.name = name, .arguments = std::move(args), .error = why});
-      // The log keeps the first refusal of a flood, not every one.
-      if (s.n_calls++ > s.budget.max_calls) s.calls.pop_back();
-      return reply(error_frame(id, why));
+      over = fmt::format("budget: this run may make at most {} tool calls", s.budget.max_calls);
+      flood = s.n_calls > s.budget.max_calls;
+    } else if (s.budget.max_wall_s > 0 && s.tool_seconds >= s.budget.max_wall_s) {
+      over = fmt::format("budget: this run's tool calls used their {:g} seconds", s.budget.max_wall_s);
     }
     ++s.n_calls;
-    if (s.budget.max_wall_s > 0 && s.tool_seconds >= s.budget.max_wall_s) {
-      std::string why = fmt::format("budget: this run's tool calls used their {} seconds", s.budget.max_wall_s);
-      s.calls.push_back({.name = name, .arguments = std::move(args), .error = why});
-      return reply(error_frame(id, why));
-    }
   }
+  // The log keeps the first refusal of a flood, not every one.
+  if (flood) return reply(error_frame(id, over));
+  if (!over.empty()) return refuse(id, name, std::move(args), over);
   auto tool = s.tools.get(name);
   if (!tool) {
     std::string granted;
@@ -215,7 +214,7 @@ void Bridge::on_frame(std::string body, Reply reply) {
 
   auto p = std::make_shared<Pending>();
   p->id = id;
-  p->reply = std::move(reply);
+  p->reply = reply;  // a copy: refuse() below may still answer through `reply`
   p->start = start;
   p->deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(tool->timeout_s));
   p->record = {.name = name, .arguments = args};
@@ -230,19 +229,16 @@ void Bridge::on_frame(std::string body, Reply reply) {
     }
   };
   if (tool->inline_call) return s.complete(*p, invoke());
-  {
-    // Each call below holds a thread of the host: a program may not start a thousand at once.
-    std::lock_guard lk(s.mu);
-    if (s.in_flight >= s.budget.max_in_flight) {
-      std::string why = fmt::format("budget: at most {} tool calls may be in flight at once", s.budget.max_in_flight);
-      s.calls.push_back({.name = name, .arguments = std::move(p->record.arguments), .error = why});
-      return p->reply(error_frame(id, why));
-    }
-  }
   // Anything that may block runs on a thread of its own, so calls from several program
-  // threads proceed at once and the run's output keeps flowing.
+  // threads proceed at once and the run's output keeps flowing; but a program may not hold a
+  // thousand host threads at once.
   {
-    std::lock_guard lk(s.mu);
+    std::unique_lock lk(s.mu);
+    if (s.in_flight >= s.budget.max_in_flight) {
+      lk.unlock();
+      return refuse(id, name, std::move(p->record.arguments),
+                    fmt::format("budget: at most {} tool calls may be in flight at once", s.budget.max_in_flight));
+    }
     ++s.in_flight;
     s.deadlines.emplace(p->deadline, p);
     if (!s.watchdog.joinable()) s.watchdog = std::thread([&s] { s.watch(); });
@@ -272,7 +268,6 @@ void Bridge::finish(sandbox::ExecResult& r) {
   s.usage = std::make_shared<RunUsage>();
   if (s.prelude_at > 0 && r.exception && r.exception->line > s.prelude_at) --r.exception->line;
 }
-
 
 sandbox::ExecResult run(sandbox::Sandbox& sb, sandbox::ExecRequest req, const Registry& tools, const Budget& budget) {
   if (tools.empty()) return sb.run(req);
