@@ -46,7 +46,13 @@ std::string human_size(std::size_t kb) {
 void print_tool_calls(const Json& calls) {
   if (calls.empty()) return;
   fmt::print("--- tool calls ---\n");
-  for (const auto& c : calls) {
+  constexpr std::size_t kShown = 20;  // a loop of calls is summed up, not listed (--json has them all)
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    if (i == kShown) {
+      fmt::print("... and {} more (--json lists them all)\n", calls.size() - kShown);
+      break;
+    }
+    const Json& c = calls[i];
     std::string args = c["arguments"].dump(-1, ' ', false, Json::error_handler_t::replace);
     if (args.size() > 80) args = args.substr(0, 77) + "...";
     std::string name = c["name"].get<std::string>();
