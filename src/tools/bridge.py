@@ -17,6 +17,9 @@ class ToolError(Exception):
     """A tool call failed; the message names the tool and the problem."""
 
 
+ToolError.__module__ = "builtins"  # tracebacks say "ToolError: ...", as for a built-in exception
+
+
 _sock = None
 _rfile = None
 _send_lock = _threading.Lock()

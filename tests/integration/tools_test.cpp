@@ -102,6 +102,12 @@ TEST(Tools, ExceptionLineIsTheProgramsOwn) {
   ExecResult r = run_py("x = 1\nraise ValueError('boom')\n", sample_tools());
   ASSERT_TRUE(r.exception);
   EXPECT_EQ(r.exception->line, 2);
+  // An uncaught ToolError is reported like a built-in exception, at the line that called.
+  ExecResult t = run_py("x = 1\nmath.fail()\n", sample_tools());
+  ASSERT_TRUE(t.exception);
+  EXPECT_EQ(t.exception->type, "ToolError");
+  EXPECT_EQ(t.exception->message, "tool 'math.fail': it failed on purpose");
+  EXPECT_EQ(t.exception->line, 2);
 }
 
 TEST(Tools, FutureImportsStayFirst) {
