@@ -296,8 +296,10 @@ Json Server::handle(const Json& msg, Connection& conn, const std::function<void(
   if (method == "logging/setLevel") {
     std::string level = params.value("level", "");
     if (level_rank(level) < 0) return error(id, kInvalidParams, fmt::format("logging/setLevel: unknown level '{}'", level));
-    std::lock_guard lk(conn.mu);
-    conn.log_level = level;
+    {
+      std::lock_guard lk(conn.mu);
+      conn.log_level = level;
+    }
     return reply(Json::object());
   }
   if (method == "tools/list") {

@@ -13,7 +13,9 @@
 #include <thread>
 
 #include "tools/mcp/mcp_client.h"
+#include "tools/mcp/mcp_tools.h"
 #include "tools/mcp/tool_search.h"
+#include "sandbox/sandbox.h"
 
 namespace mcp = wand::tools::mcp;
 namespace fs = std::filesystem;
@@ -286,4 +288,144 @@ TEST(ToolSearch, RanksByRelevance) {
   EXPECT_TRUE(wand::tools::rank_documents(docs, "weather", 0).empty());
   EXPECT_EQ(wand::tools::search_words("readFile get-sum fs.list of the files"),
             (std::vector<std::string>{"read", "file", "get", "sum", "fs", "list", "files", "file"}));
+}
+
+// --- wand's client against wand's server: both speak the stateless 2026-07-28 revision.
+
+TEST(WandMcp, TheClientSpeaksTheStatelessRevisionWithWandMcpOverStdio) {
+  auto c = connect(std::string(WAND_BINARY) + " mcp --cells 1");
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->modern());
+  EXPECT_EQ(c->protocol_version(), "2026-07-28");
+  EXPECT_EQ(c->name(), "wand");
+  auto tools = c->list_tools();
+  ASSERT_TRUE(tools) << tools.error().message;
+  ASSERT_EQ(tools->size(), 3u);
+  auto run = c->call_tool("execute_code", {{"code", "print(sum(range(10)))"}});
+  ASSERT_TRUE(run) << run.error().message;
+  EXPECT_EQ(run->structured["stdout"], "45\n");
+  auto bad = c->call_tool("execute_code", {{"code", "1"}, {"language", "cobol"}});
+  ASSERT_TRUE(bad) << bad.error().message;
+  EXPECT_TRUE(bad->is_error);
+  EXPECT_NE(bad->text().find("execute_code: field 'language'"), std::string::npos) << bad->text();
+  auto unknown = c->call_tool("nope", Json::object());
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().message,
+            "MCP server 'wand': tool 'nope': Unknown tool: 'nope' (tools: execute_code, evaluate, solve) (code -32602)");
+  // The legacy handshake still works when the client asks for it.
+  auto legacy = mcp::Client::connect({.target = std::string(WAND_BINARY) + " mcp --cells 1", .modern = false});
+  ASSERT_TRUE(legacy) << legacy.error().message;
+  EXPECT_EQ((*legacy)->protocol_version(), "2025-11-25");
+}
+
+TEST(WandMcp, StreamableHttpModernAndLegacyAndTheOriginCheck) {
+  int port = free_port();
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl(WAND_BINARY, "wand", "mcp", "--http", std::to_string(port).c_str(), "--cells", "1", (char*)nullptr);
+    _exit(127);
+  }
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + "/mcp";
+  wand::Result<std::unique_ptr<mcp::Client>> c = wand::Error{"not started"};
+  for (int i = 0; i < 100 && !c; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    c = mcp::Client::connect({.target = url, .connect_timeout_s = 10});
+  }
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ((*c)->protocol_version(), "2026-07-28");
+  std::vector<double> progress;
+  mcp::CallOptions opt;
+  opt.on_notice = [&](const mcp::Notice& n) {
+    if (n.method == "notifications/progress") progress.push_back(n.params["progress"]);
+  };
+  auto run = (*c)->call_tool("execute_code", {{"code", "print('hi')"}}, opt);
+  ASSERT_TRUE(run) << run.error().message;
+  EXPECT_EQ(run->structured["stdout"], "hi\n");
+  EXPECT_EQ(progress, (std::vector<double>{0, 1}));  // over the call's SSE stream
+  auto legacy = mcp::Client::connect({.target = url, .modern = false});
+  ASSERT_TRUE(legacy) << legacy.error().message;
+  EXPECT_EQ((*legacy)->protocol_version(), "2025-11-25");
+  auto echo = (*legacy)->call_tool("execute_code", {{"code", "print(2)"}});
+  ASSERT_TRUE(echo) << echo.error().message;
+  EXPECT_EQ(echo->structured["stdout"], "2\n");
+  // DNS rebinding: another origin, or another host name, is refused.
+  auto post = [&](std::vector<std::string> headers, std::string body) {
+    headers.push_back("Content-Type: application/json");
+    return mcp::http_post({url, headers, body, 10}, [](long, const mcp::HttpResponse&, std::string_view) { return true; });
+  };
+  std::string ping = R"({"jsonrpc":"2.0","id":1,"method":"ping"})";
+  auto evil = post({"Origin: http://evil.example.com"}, ping);
+  ASSERT_TRUE(evil) << evil.error().message;
+  EXPECT_EQ(evil->status, 403);
+  EXPECT_NE(evil->body.find("Origin 'http://evil.example.com' is not a local one"), std::string::npos) << evil->body;
+  auto rebound = post({"Host: evil.example.com"}, ping);
+  ASSERT_TRUE(rebound);
+  EXPECT_EQ(rebound->status, 403);
+  auto local = post({"Origin: http://localhost:" + std::to_string(port)}, ping);
+  ASSERT_TRUE(local);
+  EXPECT_EQ(local->status, 200);
+  // 2026-07-28: the header and the body must agree; an unknown version names the supported ones.
+  std::string modern_ping =
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}})";
+  auto mismatch = post({"MCP-Protocol-Version: 2025-11-25", "Mcp-Method: tools/list"}, modern_ping);
+  ASSERT_TRUE(mismatch);
+  EXPECT_EQ(mismatch->status, 400);
+  EXPECT_NE(mismatch->body.find("-32020"), std::string::npos) << mismatch->body;
+  std::string future =
+      R"({"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01","io.modelcontextprotocol/clientCapabilities":{}}}})";
+  auto unsupported = post({"MCP-Protocol-Version: 2099-01-01", "Mcp-Method: tools/list"}, future);
+  ASSERT_TRUE(unsupported);
+  EXPECT_EQ(unsupported->status, 400);
+  auto body = Json::parse(unsupported->body);
+  EXPECT_EQ(body["error"]["code"], -32022);
+  EXPECT_EQ(body["error"]["data"]["supported"], (Json{"2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"}));
+  auto bad_json = post({}, "{not json");
+  ASSERT_TRUE(bad_json);
+  EXPECT_EQ(bad_json->status, 400);
+  c = wand::Error{"closed"};
+  legacy = wand::Error{"closed"};
+  kill(pid, SIGTERM);
+  waitpid(pid, nullptr, 0);
+}
+
+// --- MCP tools as registry tools: what a sandboxed program calls.
+
+TEST(McpTools, EveryServerToolBecomesARegistryTool) {
+  auto c = mcp::Client::connect({.target = kFake});
+  ASSERT_TRUE(c) << c.error().message;
+  auto reg = wand::tools::mcp_tools(std::shared_ptr<mcp::Client>(std::move(*c)), "fake");
+  ASSERT_TRUE(reg) << reg.error().message;
+  ASSERT_EQ(reg->size(), 6u);
+  const auto* echo = reg->find("fake.echo");
+  ASSERT_TRUE(echo);
+  EXPECT_EQ(echo->source, "mcp fake");
+  auto r = wand::tools::call(*echo, {{"text", "hi"}});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(*r, "hi");
+  auto fail = wand::tools::call(*reg->find("fake.fail"), Json::object());
+  ASSERT_FALSE(fail);
+  EXPECT_NE(fail.error().message.find("MCP server 'fake': tool 'fail': it broke"), std::string::npos) << fail.error().message;
+  auto missing = wand::tools::call(*echo, Json::object());  // checked against the schema before the server sees it
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("text"), std::string::npos) << missing.error().message;
+  EXPECT_EQ(wand::tools::python_name("get-sum"), "get_sum");
+  EXPECT_EQ(wand::tools::python_name("files/read.v2"), "files_read_v2");
+  EXPECT_EQ(wand::tools::python_name("3d"), "_3d");
+  auto top = wand::tools::relevant_tools(*reg, "the server should exit", 2);
+  ASSERT_FALSE(top.empty());
+  EXPECT_EQ(top[0]->name, "fake.crash");
+}
+
+TEST(McpTools, ASandboxedProgramCallsAnMcpTool) {
+  NEED_NPM();
+  auto reg = wand::tools::connect_mcp({everything_stdio()});
+  ASSERT_TRUE(reg) << reg.error().message;
+  ASSERT_TRUE(reg->find("get_sum"));
+  auto sb = wand::sandbox::Sandbox::create({.cells = 1});
+  ASSERT_TRUE(sb) << sb.error().message;
+  auto granted = reg->select({"get_sum", "echo"});
+  ASSERT_TRUE(granted) << granted.error().message;
+  auto r = wand::tools::run(**sb, {.code = "print(get_sum(a=2, b=40))\nprint(echo(message='hi'))"}, *granted, {});
+  EXPECT_EQ(r.stdout_data, "The sum of 2 and 40 is 42.\nEcho: hi\n") << r.stderr_data;
+  ASSERT_EQ(r.tool_calls.size(), 2u);
 }
