@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
       {"bench", wand::cli::add_bench(app)},
       {"serve", wand::cli::add_serve(app)},
       {"runs", wand::cli::add_runs(app)},
+      {"tools", wand::cli::add_tools(app)},
       {"mcp", wand::cli::add_mcp(app)},
   };
   try {

@@ -44,7 +44,7 @@ struct Bridge::State {
   std::vector<ToolCall> calls;
   std::size_t n_calls = 0, result_bytes = 0, in_flight = 0;
   double tool_seconds = 0;
-  bool shift_lines = false;  // attach() put a line before the program
+  int prelude_at = 0;  // attach() put a line after this many of the program's; 0: none (a session)
   std::shared_ptr<RunUsage> usage = std::make_shared<RunUsage>();  // the tools' own budgets
   // The watchdog answers calls whose worker is past the tool's timeout.
   std::multimap<Clock::time_point, std::shared_ptr<Pending>> deadlines;
@@ -99,7 +99,7 @@ struct Bridge::State {
       deadlines.erase(deadlines.begin());
       lk.unlock();
       double limit = std::chrono::duration<double>(pending->deadline - pending->start).count();
-      complete(*pending, Error{fmt::format("tool '{}' timed out after {:g} s", pending->record.name, limit)});
+      complete(*pending, Error{fmt::format("tool '{}': timed out after {:g} s", pending->record.name, limit)});
       lk.lock();
     }
   }
@@ -129,15 +129,10 @@ std::vector<ToolCall> Bridge::calls() const {
 std::string Bridge::prelude() const {
   Json specs = Json::array();
   for (const Tool* t : state_->tools.list()) {
-    Json params = Json::array();
-    const Json props = t->parameters.value("properties", Json::object());
-    for (const auto& [k, _] : props.items()) params.push_back(k);
-    // Positional arguments bind in the order the signature shows: required ones first.
-    Json required = t->parameters.value("required", Json::array());
-    std::stable_partition(params.begin(), params.end(), [&](const Json& k) {
-      return std::find(required.begin(), required.end(), k) != required.end();
-    });
-    specs.push_back({{"name", t->name}, {"params", params}, {"required", required}, {"doc", python_signature(*t)}});
+    specs.push_back({{"name", t->name},
+                     {"params", parameter_order(t->parameters)},
+                     {"required", t->parameters.value("required", Json::array())},
+                     {"doc", python_signature(*t)}});
   }
   // One line, so the program's own lines move by exactly one. JSON strings are Python strings.
   Json src = std::string(python_module());
@@ -151,8 +146,20 @@ std::string Bridge::prelude() const {
 VoidResult Bridge::attach(sandbox::ExecRequest& req) {
   if (req.language != "python")
     return Error{fmt::format("tools are offered to Python programs; this one is {}", req.language)};
-  req.code = prelude() + req.code;
-  state_->shift_lines = true;
+  // The prelude goes first, or after the `from __future__` imports, which Python wants first.
+  std::size_t at = 0, line = 0, lines_before = 0;
+  for (std::size_t pos = 0; pos < req.code.size(); ++line) {
+    std::size_t end = std::min(req.code.find('\n', pos), req.code.size());
+    std::string_view text(req.code.data() + pos, end - pos);
+    text.remove_prefix(std::min(text.size(), text.find_first_not_of(" \t")));
+    if (text.rfind("from __future__ import", 0) == 0) at = end + 1, lines_before = line + 1;
+    pos = end + 1;
+  }
+  at = std::min(at, req.code.size());
+  std::string head = req.code.substr(0, at);
+  if (!head.empty() && head.back() != '\n') head += '\n';
+  req.code = head + prelude() + req.code.substr(at);
+  state_->prelude_at = static_cast<int>(lines_before) + 1;
   req.service = shared_from_this();
   return ok_status();
 }
@@ -254,7 +261,7 @@ void Bridge::finish(sandbox::ExecResult& r) {
   s.result_bytes = 0;
   s.tool_seconds = 0;
   s.usage = std::make_shared<RunUsage>();
-  if (s.shift_lines && r.exception && r.exception->line > 1) --r.exception->line;
+  if (s.prelude_at > 0 && r.exception && r.exception->line > s.prelude_at) --r.exception->line;
 }
 
 

@@ -120,6 +120,9 @@ class _Namespace:
     def __init__(self, name):
         self.__name__ = name
 
+    def __getattr__(self, name):
+        raise AttributeError(f"tool '{self.__name__}.{name}' is not granted to this run")
+
     def __repr__(self):
         return f"<tools {self.__name__}: {', '.join(k for k in vars(self) if not k.startswith('_'))}>"
 

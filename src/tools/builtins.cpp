@@ -27,13 +27,16 @@ Result<Tool> http_tool(const BuiltinOptions& opt) {
   t.timeout_s = 30;
   t.source = "builtin";
   t.handler = [opt](const Json& a, const CallContext& ctx) -> Result<Json> {
-    return http_get(a["url"].get<std::string>(), opt, ctx.remaining_s());
+    auto r = http_get(a["url"].get<std::string>(), opt, ctx.remaining_s());
+    // Said as the bridge's backstop says it, whichever notices first.
+    if (!r && r.error().message.rfind("timed out", 0) == 0) return Error{fmt::format("timed out after {:g} s", ctx.timeout_s)};
+    return r;
   };
   return t;
 }
 
 Result<Tool> llm_tool(const BuiltinOptions& opt) {
-  if (!opt.llm) return Error{"tool 'llm' needs a model: give --model SPEC"};
+  if (!opt.llm) return Error{"tool 'llm' needs a model: give --tools-model SPEC"};
   Tool t;
   t.name = "llm";
   t.description = fmt::format(

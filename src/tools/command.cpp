@@ -247,7 +247,7 @@ Result<Registry> load_command_tools(const std::string& path) {
       for (const auto& [k, v] : c->env) env[k] = v;
       auto o = run_command(*argv, c->cwd, env, c->max_output, ctx);
       if (!o) return o.error();
-      if (o->timed_out) return Error{fmt::format("the command timed out after {:g} s", ctx.timeout_s)};
+      if (o->timed_out) return Error{fmt::format("timed out after {:g} s", ctx.timeout_s)};
       if (o->out_over) return Error{fmt::format("the command's output is over the cap of {} bytes", c->max_output)};
       if (!WIFEXITED(o->status) || WEXITSTATUS(o->status) != 0) {
         std::string end = o->err.size() > 2000 ? o->err.substr(o->err.size() - 2000) : o->err;

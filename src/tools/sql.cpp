@@ -298,7 +298,7 @@ Result<Tool> search_tool(const BuiltinOptions& opt) {
   char* err = nullptr;
   if (sqlite3_exec((*conn)->db,
                    "CREATE TABLE files(path TEXT PRIMARY KEY, mtime INTEGER, size INTEGER);"
-                   "CREATE VIRTUAL TABLE docs USING fts5(path UNINDEXED, body, tokenize = 'unicode61');",
+                   "CREATE VIRTUAL TABLE docs USING fts5(path UNINDEXED, body, tokenize = 'porter unicode61');",
                    nullptr, nullptr, &err) != SQLITE_OK) {
     std::string why = err ? err : "";
     sqlite3_free(err);
@@ -308,7 +308,7 @@ Result<Tool> search_tool(const BuiltinOptions& opt) {
   Tool t;
   t.name = "search";
   t.description =
-      "Full-text search over the documents in the folder wand was given (BM25 ranking). Returns the best "
+      "Full-text search over the documents in the folder wand was given (BM25 ranking, English stemming). Returns the best "
       "k hits as dicts with path, score (higher is better) and snippet (matches in [brackets]).";
   t.parameters = {{"type", "object"},
                   {"properties",

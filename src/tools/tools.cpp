@@ -309,19 +309,26 @@ std::string constraints(const Json& s) {
 
 }  // namespace
 
+std::vector<std::string> parameter_order(const Json& parameters) {
+  const Json props = parameters.value("properties", Json::object());
+  std::vector<std::string> order;
+  if (parameters.contains("required") && parameters["required"].is_array())
+    for (const auto& r : parameters["required"])
+      if (r.is_string() && props.contains(r.get<std::string>())) order.push_back(r.get<std::string>());
+  // Then the optional ones: Python wants them after those without defaults.
+  for (const auto& [k, _] : props.items())
+    if (std::find(order.begin(), order.end(), k) == order.end()) order.push_back(k);
+  return order;
+}
+
 std::string python_signature(const Tool& tool) {
   const Json props = tool.parameters.value("properties", Json::object());
+  std::vector<std::string> order = parameter_order(tool.parameters);
   std::vector<std::string> required;
   if (tool.parameters.contains("required") && tool.parameters["required"].is_array())
     for (const auto& r : tool.parameters["required"])
       if (r.is_string()) required.push_back(r.get<std::string>());
   auto is_required = [&](const std::string& k) { return std::find(required.begin(), required.end(), k) != required.end(); };
-  // Required parameters first, as Python wants them before those with defaults.
-  std::vector<std::string> order;
-  for (const auto& [k, _] : props.items())
-    if (is_required(k)) order.push_back(k);
-  for (const auto& [k, _] : props.items())
-    if (!is_required(k)) order.push_back(k);
   std::string params;
   for (const auto& k : order) {
     const Json& s = props[k];

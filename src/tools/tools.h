@@ -71,7 +71,7 @@ struct Tool {
   std::string name;
   std::string description;  // first line: a one-line summary; shown in prompts and `wand tools list`
   // JSON Schema of the arguments: an object schema ({"type": "object", "properties": {...},
-  // "required": [...]}); the program's positional arguments bind to the properties in order.
+  // "required": [...]}); the program's positional arguments bind as parameter_order() says.
   // The keywords validate_args understands: type, properties, required, enum, items, minimum,
   // maximum, minLength, maxLength, minItems, maxItems, additionalProperties, default (used by
   // the rendering and the Python side, not by the check), description, examples.
@@ -128,6 +128,10 @@ Json to_json(const ToolCall& c);  // {"name", "arguments", "result_bytes", "dura
 // Errors name the parameter by path ("parameter 'k': expected an integer, got a string";
 // "parameter 'rows[2].id': ..."; "missing required parameter 'query'"; "unknown parameter 'x'").
 VoidResult validate_args(const Json& schema, const Json& args);
+
+// The order positional arguments bind in (and the signature shows): the required parameters
+// in the order "required" lists them, then the others by name (JSON objects keep no order).
+std::vector<std::string> parameter_order(const Json& parameters);
 
 // Validates `args` and calls the tool's handler (in this thread, without the bridge's timeout
 // backstop): what `wand tools call` and in-process users do. Errors name the tool.
