@@ -78,7 +78,8 @@ HttpAnswer answer_post(Server& server, const HttpPost& post, Connection& shared)
         return error_answer(400, id, kHeaderMismatch,
                             fmt::format("Header mismatch: Mcp-Name '{}' does not match the body's '{}'", header(post, "mcp-name"), name));
     }
-  } else if (!hv.empty() && std::find(kServedVersions.begin() + 1, kServedVersions.end(), hv) == kServedVersions.end()) {
+  } else if (!hv.empty() && m.contains("id") &&  // (notifications carry no _meta to compare with)
+             std::find(kServedVersions.begin() + 1, kServedVersions.end(), hv) == kServedVersions.end()) {
     return error_answer(400, id, -32600,
                         fmt::format("Unsupported MCP-Protocol-Version '{}' (supported: 2025-11-25, 2025-06-18, 2025-03-26, "
                                     "or 2026-07-28 with _meta in the body)", hv));

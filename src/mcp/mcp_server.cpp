@@ -228,6 +228,16 @@ VoidResult Server::add_tool(ServedTool tool) {
   return ok_status();
 }
 
+VoidResult Server::add_tools(const tools::Registry& registry) {
+  for (const tools::Tool* t : registry.list()) {
+    auto tool = registry.get(t->name);  // shared: the handler keeps the tool alive
+    auto added = add_tool({t->name, "", t->description, t->parameters,
+                           [tool](const Json& args, const auto&) { return tools::call(*tool, args); }});
+    if (!added) return added;
+  }
+  return ok_status();
+}
+
 Json Server::tool_list() const {
   Json list = Json::array();
   for (auto& t : impl_->tools) {

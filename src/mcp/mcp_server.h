@@ -35,6 +35,7 @@
 
 #include "common/json.h"
 #include "common/status.h"
+#include "tools/tools.h"
 
 namespace wand::mcp {
 
@@ -66,6 +67,9 @@ class Server {
   ~Server();
   // Adds a tool (after the built-in ones); a name already served is an error naming it.
   VoidResult add_tool(ServedTool tool);
+  // Adds every tool of a registry (`wand mcp --tools ... --mcp ...`), run by tools::call (which
+  // checks the arguments against the tool's schema first).
+  VoidResult add_tools(const tools::Registry& registry);
   // One JSON-RPC message; the response, or null (a notification, a cancelled request). `emit`
   // sends a notification that belongs to this request (progress, log) before the response.
   Json handle(const Json& message, Connection& conn, const std::function<void(const Json&)>& emit);

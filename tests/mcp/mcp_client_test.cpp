@@ -429,3 +429,71 @@ TEST(McpTools, ASandboxedProgramCallsAnMcpTool) {
   EXPECT_EQ(r.stdout_data, "The sum of 2 and 40 is 42.\nEcho: hi\n") << r.stderr_data;
   ASSERT_EQ(r.tool_calls.size(), 2u);
 }
+
+// --- the CLI: `--mcp` on wand exec and wand tools, and its errors (exit status 2 names the server).
+
+namespace {
+struct Ran {
+  int rc;
+  std::string out;
+};
+Ran run_wand(const std::string& args, const std::string& input = "") {
+  std::string in = ::testing::TempDir() + "wand_mcp_in" + std::to_string(getpid());
+  std::ofstream(in) << input;
+  FILE* p = popen((std::string(WAND_BINARY) + " " + args + " < " + in + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  int st = pclose(p);
+  return {WEXITSTATUS(st), out};
+}
+}  // namespace
+
+TEST(McpCli, ExecAndToolsTakeMcpServers) {
+  std::string fake = "'" + kFake + "'";
+  auto list = run_wand("tools list --json --mcp " + fake);
+  ASSERT_EQ(list.rc, 0) << list.out;
+  auto j = Json::parse(list.out);
+  ASSERT_EQ(j.size(), 6u);
+  EXPECT_EQ(j[0]["source"], "mcp fake");
+  auto top = run_wand("tools list --mcp " + fake + " --relevant 'echo the text back' --top 1");
+  EXPECT_EQ(top.rc, 0);
+  EXPECT_EQ(top.out.substr(0, 4), "echo") << top.out;
+  // The `-` after --mcp is the program (standard input), not a second server.
+  auto exec = run_wand("exec --json --mcp " + fake + " -", "print(echo('through the bridge'))");
+  ASSERT_EQ(exec.rc, 0) << exec.out;
+  auto r = Json::parse(exec.out);
+  EXPECT_EQ(r["stdout"], "through the bridge\n");
+  EXPECT_EQ(r["tool_calls"][0]["name"], "echo");
+  auto call = run_wand("tools call --mcp " + fake + " echo '{\"text\": \"hi\"}'");
+  EXPECT_EQ(call.rc, 0);
+  EXPECT_EQ(call.out, "\"hi\"\n");
+  auto crash = run_wand("tools call --mcp " + fake + " crash");
+  EXPECT_EQ(crash.rc, 1);
+  EXPECT_NE(crash.out.find("MCP server 'fake': tool 'crash': the server exited with status 3"), std::string::npos) << crash.out;
+  auto missing = run_wand("tools list --mcp /no/such/server");
+  EXPECT_EQ(missing.rc, 2);
+  EXPECT_NE(missing.out.find("--mcp: MCP server '/no/such/server': the server exited with status 127"), std::string::npos)
+      << missing.out;
+  auto empty = run_wand("tools list --mcp ''");
+  EXPECT_EQ(empty.rc, 2);
+  EXPECT_NE(empty.out.find("--mcp: the MCP server (a command or a URL) is empty"), std::string::npos) << empty.out;
+  auto bad_port = run_wand("mcp --http 70000");
+  EXPECT_EQ(bad_port.rc, 2);
+  EXPECT_NE(bad_port.out.find("--http"), std::string::npos) << bad_port.out;
+}
+
+TEST(McpCli, WandMcpServesTheToolsItIsGiven) {
+  auto c = connect(std::string(WAND_BINARY) + " mcp --cells 1 --mcp '" + kFake + "'");
+  ASSERT_TRUE(c);
+  auto tools = c->list_tools();
+  ASSERT_TRUE(tools) << tools.error().message;
+  EXPECT_EQ(tools->size(), 3u + 6u);
+  auto echo = c->call_tool("echo", {{"text", "relayed"}});
+  ASSERT_TRUE(echo) << echo.error().message;
+  EXPECT_EQ(echo->text(), "relayed");
+  auto bad = c->call_tool("echo", {{"text", 5}});  // checked by wand against the tool's schema
+  ASSERT_TRUE(bad) << bad.error().message;
+  EXPECT_TRUE(bad->is_error);
+  EXPECT_NE(bad->text().find("parameter 'text'"), std::string::npos) << bad->text();
+}

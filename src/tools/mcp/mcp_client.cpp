@@ -73,7 +73,7 @@ Client::~Client() = default;
 bool Client::modern() const { return state_->modern; }
 
 Result<std::unique_ptr<Client>> Client::connect(ServerSpec spec) {
-  if (spec.target.find_first_not_of(" \t") == std::string::npos) return Error{"--mcp: the server (a command or a URL) is empty"};
+  if (spec.target.find_first_not_of(" \t") == std::string::npos) return Error{"the MCP server (a command or a URL) is empty"};
   if (!(spec.call_timeout_s > 0) || !(spec.connect_timeout_s > 0))
     return Error{fmt::format("MCP server '{}': timeouts must be positive", spec.target)};
   std::unique_ptr<Client> c(new Client(std::move(spec)));

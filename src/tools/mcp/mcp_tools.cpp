@@ -17,7 +17,7 @@ std::string python_name(std::string_view mcp_name) {
   return n;
 }
 
-Result<Registry> mcp_tools(std::shared_ptr<mcp::Client> client, const std::string& prefix) {
+Result<Registry> mcp_tools(std::shared_ptr<mcp::Client> client, const std::string& prefix, double timeout_s) {
   auto listed = client->list_tools();
   if (!listed) return listed.error();
   Registry reg;
@@ -36,7 +36,7 @@ Result<Registry> mcp_tools(std::shared_ptr<mcp::Client> client, const std::strin
     if (!tool.parameters.contains("type")) tool.parameters["type"] = "object";
     tool.result = t.output_schema;
     tool.source = "mcp " + client->name();
-    tool.timeout_s = 60;
+    tool.timeout_s = timeout_s;
     tool.handler = [client, mcp_name = t.name](const Json& args, const CallContext& ctx) -> Result<Json> {
       mcp::CallOptions opt;
       opt.timeout_s = ctx.remaining_s() > 0 ? ctx.remaining_s() : 0.001;
@@ -55,7 +55,7 @@ Result<Registry> connect_mcp(const std::vector<std::string>& targets, double cal
   for (auto& target : targets) {
     auto c = mcp::Client::connect({.target = target, .call_timeout_s = call_timeout_s});
     if (!c) return c.error();
-    auto tools = mcp_tools(std::shared_ptr<mcp::Client>(std::move(*c)));
+    auto tools = mcp_tools(std::shared_ptr<mcp::Client>(std::move(*c)), "", call_timeout_s);
     if (!tools) return tools.error();
     if (auto m = all.merge(*tools); !m) return Error{fmt::format("--mcp {}: {}", target, m.error().message)};
   }

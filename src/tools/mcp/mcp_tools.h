@@ -16,12 +16,13 @@ namespace wand::tools {
 // '_' ("get-sum" -> "get_sum", "files/read" -> "files_read"); a leading digit gets a '_' before it.
 std::string python_name(std::string_view mcp_name);
 
-// The tools of one server. Each calls the server with the bridge's remaining time as its timeout;
+// The tools of one server, each with `timeout_s` as its Tool::timeout_s. Each calls the server
+// with the call's remaining time as its timeout;
 // a tool's failure (isError) reaches the program as ToolError with the tool's text; protocol
 // errors (timeouts, a crashed server) name the server and the tool (mcp_client.h). `prefix`
 // ("fs") puts them in a namespace (fs.read_file). Tool::source is "mcp SERVER". Two MCP names
 // that map to one Python name are an error naming both.
-Result<Registry> mcp_tools(std::shared_ptr<mcp::Client> client, const std::string& prefix = "");
+Result<Registry> mcp_tools(std::shared_ptr<mcp::Client> client, const std::string& prefix = "", double timeout_s = 60);
 
 // The servers named by --mcp (a command line, or an http(s):// URL), connected, and all their
 // tools in one registry. The clients live as long as the tools' handlers hold them.
