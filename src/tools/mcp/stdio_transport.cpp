@@ -98,6 +98,8 @@ class StdioTransport final : public Transport {
     if (auto w = write_line(request.dump(-1, ' ', false, Json::error_handler_t::replace)); !w) {
       lk.lock();
       pending_.erase(id);
+      // A server that already exited: say how (its status), once the reader has seen it.
+      if (cv_.wait_for(lk, std::chrono::seconds(2), [&] { return closed_; })) return Error{gone_message(), "closed"};
       return w.error();
     }
     lk.lock();
