@@ -212,15 +212,15 @@ int run_jsonl(ExecArgs& a) {
         j->erase("tools");
       }
       auto req = sandbox::request_from_json(*j, defaults);
-      if (!line.error.empty())
-        ;  // "tools" was refused
-      else if (!req)
-        line.error = fmt::format("stdin line {}: {}", n, req.error().message);
-      else if (!line.tools.empty() && req->language != "python")
-        line.error = fmt::format("stdin line {}: field 'tools': tools are offered to Python programs; this one is {}", n,
-                                 req->language);
-      else
-        line.req = std::move(req.value());
+      if (line.error.empty()) {  // else "tools" was refused
+        if (!req)
+          line.error = fmt::format("stdin line {}: {}", n, req.error().message);
+        else if (!line.tools.empty() && req->language != "python")
+          line.error = fmt::format("stdin line {}: field 'tools': tools are offered to Python programs; this one is {}",
+                                   n, req->language);
+        else
+          line.req = std::move(req.value());
+      }
     }
     lines.push_back(std::move(line));
   }
@@ -249,7 +249,7 @@ int run_jsonl(ExecArgs& a) {
   std::vector<sandbox::ExecRequest> reqs;
   std::vector<std::size_t> where;
   for (std::size_t i = 0; i < lines.size(); ++i) {
-    if (lines[i].req && lines[i].error.empty()) {
+    if (lines[i].req) {
       reqs.push_back(std::move(*lines[i].req));
       where.push_back(i);
     } else {

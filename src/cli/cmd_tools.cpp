@@ -19,7 +19,7 @@ void add_tool_options(CLI::App* cmd, ToolArgs& a) {
   cmd->add_option("--docs", a.builtin.docs, "search: the folder of documents to index")->check(CLI::ExistingDirectory);
   cmd->add_option("--allow-host", a.builtin.allow_hosts, "http_get: a host (or host:port) it may fetch from (repeatable)")
       ->allow_extra_args(false);
-  cmd->add_option("--tools-model", a.model, "llm: the model (default: as --model for wand solve)");
+  cmd->add_option("--tools-model", a.model, "llm: the model, local:PATH.gguf or openai:URL/MODEL (default: $WAND_MODEL, else the shipped model)");
   cmd->add_option("--max-tool-calls", a.max_calls, "Tool calls one run may make")
       ->default_val(10000)
       ->check(number({.lo = 1, .hi = 1e9, .integer = true}));
@@ -31,19 +31,15 @@ void add_tool_options(CLI::App* cmd, ToolArgs& a) {
 }
 
 Result<tools::Registry> open_tools(ToolArgs& a, const std::vector<std::string>& specs) {
-  bool wants_llm = false;
-  for (const auto& s : specs)
-    for (std::size_t start = 0; start <= s.size();) {
-      std::size_t comma = std::min(s.find(',', start), s.size());
-      wants_llm |= s.compare(start, comma - start, "llm") == 0;
-      start = comma + 1;
+  // The model is opened only if llm is granted.
+  a.builtin.open_llm = [&a]() -> Result<llm::Backend*> {
+    if (!a.backend) {
+      auto b = llm::open_backend(a.model.empty() ? default_model_spec() : a.model);
+      if (!b) return Error{fmt::format("--tools-model: {}", b.error().message)};
+      a.backend = std::move(*b);
     }
-  if (wants_llm && !a.backend) {
-    auto b = llm::open_backend(a.model.empty() ? default_model_spec() : a.model);
-    if (!b) return Error{fmt::format("--tools-model: {}", b.error().message)};
-    a.backend = std::move(*b);
-    a.builtin.llm = a.backend.get();
-  }
+    return a.backend.get();
+  };
   auto reg = tools::load_tools(specs, a.builtin);
   if (!reg) return Error{fmt::format("--tools: {}", reg.error().message)};
   if (!a.mcp.empty()) {

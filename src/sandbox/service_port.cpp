@@ -62,7 +62,15 @@ void ServicePort::release_child() { close_fd(child_); }
 
 int ServicePort::fd() const { return sock_; }
 int ServicePort::wake_fd() const { return shared_->wake; }
-short ServicePort::events() const { return static_cast<short>(POLLIN | (out_off_ < out_.size() ? POLLOUT : 0)); }
+// Answers the program has not read yet, past which its requests are not read either: a program
+// that writes requests and never reads the answers blocks itself, and the host's memory stays
+// bounded.
+constexpr std::size_t kMaxBacklog = 4 << 20;
+
+short ServicePort::events() const {
+  bool backlog = out_.size() - out_off_ >= kMaxBacklog;
+  return static_cast<short>((backlog ? 0 : POLLIN) | (out_off_ < out_.size() ? POLLOUT : 0));
+}
 
 void ServicePort::close_socket() {
   {
@@ -89,7 +97,7 @@ void ServicePort::on_wake() {
 void ServicePort::read_frames() {
   char buf[65536];
   for (;;) {
-    if (sock_ < 0) return;
+    if (sock_ < 0 || out_.size() - out_off_ >= kMaxBacklog) return;
     ssize_t n = ::recv(sock_, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) break;
@@ -132,6 +140,7 @@ void ServicePort::read_frames() {
       });
     }
     in_.erase(0, off);
+    flush();
   }
 }
 

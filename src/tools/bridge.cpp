@@ -230,6 +230,15 @@ void Bridge::on_frame(std::string body, Reply reply) {
     }
   };
   if (tool->inline_call) return s.complete(*p, invoke());
+  {
+    // Each call below holds a thread of the host: a program may not start a thousand at once.
+    std::lock_guard lk(s.mu);
+    if (s.in_flight >= s.budget.max_in_flight) {
+      std::string why = fmt::format("budget: at most {} tool calls may be in flight at once", s.budget.max_in_flight);
+      s.calls.push_back({.name = name, .arguments = std::move(p->record.arguments), .error = why});
+      return p->reply(error_frame(id, why));
+    }
+  }
   // Anything that may block runs on a thread of its own, so calls from several program
   // threads proceed at once and the run's output keeps flowing.
   {

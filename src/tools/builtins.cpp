@@ -36,7 +36,13 @@ Result<Tool> http_tool(const BuiltinOptions& opt) {
 }
 
 Result<Tool> llm_tool(const BuiltinOptions& opt) {
-  if (!opt.llm) return Error{"tool 'llm' needs a model: give --tools-model SPEC"};
+  llm::Backend* model = opt.llm;
+  if (!model && opt.open_llm) {
+    auto opened = opt.open_llm();
+    if (!opened) return opened.error();
+    model = *opened;
+  }
+  if (!model) return Error{"tool 'llm' needs a model: give --tools-model SPEC"};
   Tool t;
   t.name = "llm";
   t.description = fmt::format(
@@ -54,7 +60,6 @@ Result<Tool> llm_tool(const BuiltinOptions& opt) {
   t.result = {{"type", "string"}};
   t.timeout_s = 300;
   t.source = "builtin";
-  llm::Backend* model = opt.llm;
   int max_calls = opt.llm_max_calls, max_tokens = opt.llm_max_tokens;
   t.handler = [model, max_calls, max_tokens](const Json& a, const CallContext& ctx) -> Result<Json> {
     if (!ctx.usage->charge("llm.calls", 1, max_calls))

@@ -17,6 +17,7 @@
 //                        literal is taken at its word); no proxies; a body cap.
 //   llm(prompt, max_tokens)   the model `llm` itself, with a per-run budget of calls and tokens.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,10 @@ struct BuiltinOptions {
   std::string docs;                     // search: the folder of documents
   std::vector<std::string> allow_hosts; // http_get: "host" or "host:port"; empty: http_get is off
   std::size_t http_max_bytes = 1 << 20; // body cap; a longer body is cut and marked truncated
-  llm::Backend* llm = nullptr;          // llm: the model (not owned); null: llm is unavailable
+  llm::Backend* llm = nullptr;          // llm: the model (not owned)
+  // llm without `llm`: opens the model when the tool is granted (not before: a model is heavy).
+  // Neither: llm is unavailable.
+  std::function<Result<llm::Backend*>()> open_llm;
   int llm_max_calls = 20;               // per run
   int llm_max_tokens = 8192;            // generated tokens per run
 };

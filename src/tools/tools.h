@@ -112,6 +112,7 @@ struct Budget {
   std::size_t max_result_bytes = 64 << 20;      // total bytes of results sent to the program
   double max_wall_s = 0;                        // total seconds spent in tools; 0: no limit but the run's own
   std::size_t max_frame_bytes = 1 << 20;        // largest request frame the program may send
+  std::size_t max_in_flight = 64;               // calls served on worker threads at once
 };
 
 // One call, as logged in the run's result (ExecResult::tool_calls).

@@ -457,6 +457,18 @@ TEST(ToolsCli, HttpGetThroughTheBinarysModule) {
   t.join();
 }
 
+TEST(ToolsCli, LlmOpensTheShippedModelWhenGranted) {
+  CliRun r = wand("exec --json --tools llm --tools-model local:" + std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf -",
+                  "print(type(llm('Sam has 2 pens and buys 3 more. How many pens?', max_tokens=8)).__name__)");
+  ASSERT_EQ(r.rc, 0) << r.err << r.out;
+  Json j = Json::parse(r.out);
+  EXPECT_EQ(j["stdout"], "str\n");
+  EXPECT_EQ(j["tool_calls"][0]["name"], "llm");
+  CliRun bad = wand("exec --tools llm --tools-model local:/nonexistent.gguf -", "print(1)");
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_EQ(bad.err.rfind("wand exec: --tools: --tools-model: ", 0), 0u) << bad.err;
+}
+
 TEST(ToolsCli, JsonlLinesNameTheirTools) {
   fs::path dir = temp_dir("wand_tools_jsonl");
   std::ofstream(dir / "n.txt") << "x";

@@ -106,6 +106,38 @@ TEST(ToolAttacks, FloodOfCallsStopsAtTheBudget) {
   EXPECT_EQ(r.tool_calls[100]["error"], "budget: this run may make at most 100 tool calls");
 }
 
+TEST(ToolAttacks, WritingWithoutReadingBlocksOnlyTheProgram) {
+  // The host stops reading requests while 4 MiB of answers wait unread: the program's own
+  // writes block, and the host's memory stays bounded.
+  ExecResult r = run(std::string(kRaw) +
+                         "s.settimeout(2)\nframe = json.dumps({'id': 1, 'tool': 'nope', 'args': {}}).encode()\n"
+                         "sent = 0\ntry:\n    while sent < 10**7:\n        send(frame); sent += 1\n"
+                         "except (socket.timeout, TimeoutError):\n    print('blocked', sent > 1000)\n",
+                     adder(), {.max_calls = 100});
+  ASSERT_EQ(r.status, Status::ok) << r.stderr_data;
+  EXPECT_EQ(r.stdout_data, "blocked True\n");
+}
+
+TEST(ToolAttacks, CallsInFlightAreCapped) {
+  tools::Registry reg;
+  ASSERT_TRUE(reg.add({.name = "wait",
+                       .timeout_s = 5,
+                       .handler = [](const Json&, const tools::CallContext&) -> Result<Json> {
+                         std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+                         return Json(true);
+                       }}));
+  ExecResult r = run(
+      "import threading\nout = []\n"
+      "def go():\n    try:\n        out.append(wait())\n    except ToolError as e:\n        out.append(str(e))\n"
+      "ts = [threading.Thread(target=go) for _ in range(8)]\n[t.start() for t in ts]\n[t.join() for t in ts]\n"
+      "print(sorted(map(str, out)))\n",
+      reg, {.max_in_flight = 4});
+  ASSERT_EQ(r.status, Status::ok) << r.stderr_data;
+  const std::string refused = "'budget: at most 4 tool calls may be in flight at once'";
+  EXPECT_EQ(r.stdout_data, "['True', 'True', 'True', 'True', " + refused + ", " + refused + ", " + refused + ", " +
+                               refused + "]\n");
+}
+
 TEST(ToolAttacks, ResultBytesBudget) {
   ExecResult r = run("for i in range(3):\n    try:\n        print(add(1, 2))\n    except ToolError as e:\n        print(e)\n",
                      adder(), {.max_result_bytes = 50});
