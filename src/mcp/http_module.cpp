@@ -16,6 +16,11 @@ extern "C" __attribute__((visibility("default"))) void wand_mcp_serve_http(
     wand::VoidResult& out) {
   httplib::Server svr;
   svr.set_payload_max_length(16 << 20);
+  // Not httplib's default SO_REUSEPORT, with which a second server shares the port (server.cpp).
+  svr.set_socket_options([](socket_t s) {
+    int yes = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   svr.Post("/mcp", [&](const httplib::Request& req, httplib::Response& res) {
     wand::mcp::HttpPost p;
     p.path = req.path;

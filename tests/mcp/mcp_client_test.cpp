@@ -497,3 +497,26 @@ TEST(McpCli, WandMcpServesTheToolsItIsGiven) {
   EXPECT_TRUE(bad->is_error);
   EXPECT_NE(bad->text().find("parameter 'text'"), std::string::npos) << bad->text();
 }
+
+// A port in use is refused (exit 2), for `wand mcp --http` and `wand serve` alike: cpp-httplib's
+// default SO_REUSEPORT let a second server share the port silently.
+TEST(McpCli, APortInUseIsRefused) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  int yes = 1;
+  setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes);  // as the old servers bound it
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(s, 1), 0);
+  socklen_t n = sizeof a;
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &n);
+  std::string port = std::to_string(ntohs(a.sin_port));
+  auto mcp = run_wand("mcp --http " + port);
+  EXPECT_EQ(mcp.rc, 2);
+  EXPECT_NE(mcp.out.find("--http: cannot listen on 127.0.0.1:" + port), std::string::npos) << mcp.out;
+  auto serve = run_wand("serve --port " + port);
+  EXPECT_EQ(serve.rc, 1) << serve.out;  // wand serve says a failed bind with status 1
+  EXPECT_NE(serve.out.find("cannot listen on 127.0.0.1:" + port), std::string::npos) << serve.out;
+  close(s);
+}
