@@ -116,6 +116,9 @@ struct Task {
 // record must have that format's fields (errors name the file, line and field). Records without
 // a task_id get their 0-based index; a task_id seen twice is an error naming both lines.
 Result<std::vector<Task>> load_tasks(const std::string& path);
+// One record of such a file as a task (its format recognised from its fields); errors start
+// with `where`. A record without a task_id gets "0".
+Result<Task> task_from_json(const Json& record, const std::string& where);
 
 // --- code in model completions (code.cpp)
 

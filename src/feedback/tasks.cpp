@@ -371,6 +371,13 @@ Verdict judge_cases(const Task& task, std::span<const sandbox::ExecResult> resul
 
 }  // namespace
 
+Result<Task> task_from_json(const Json& record, const std::string& where) {
+  std::string format = detect(record);
+  if (format.empty())
+    return Error{fmt::format("{}: not a task in a known format; expected one of: {}", where, kFormats)};
+  return read_task(record, format, where, 0);
+}
+
 Result<std::vector<Task>> load_tasks(const std::string& path) {
   std::vector<Task> tasks;
   std::string format;

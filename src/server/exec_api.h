@@ -1,0 +1,54 @@
+// The execution API of `wand serve --exec`, as library code the server's routes call (no HTTP
+// here: a body in, a status and a body out), for RL trainers that already exist:
+//   POST /run_code    SandboxFusion's request and response (its API models: code, language,
+//                     compile_timeout, run_timeout, memory_limit_MB, stdin, files (base64),
+//                     fetch_files -> status Success/Failed/SandboxError, message, compile_result,
+//                     run_result {status Finished/TimeLimitExceeded/Error, execution_time,
+//                     return_code, stdout, stderr}, files), so verl's sandbox_fusion reward path
+//                     works pointed at wand;
+//   POST /v1/exec     wand's JSON-lines schema: one request object (one result back) or an array;
+//   POST /get_reward  OpenRLHF's remote reward (--remote_rm_url): {"query", "prompts", "labels"}
+//                     -> {"rewards", "scores", "extra_logs"}, scored as wand.rewards scores.
+// Bounded: limits above the server's maxima are refused (400 naming the field), batches are
+// capped, and past max_concurrent requests in flight the answer is 429 with Retry-After.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <string>
+
+#include "common/status.h"
+#include "feedback/rewards.h"
+#include "sandbox/sandbox.h"
+
+namespace wand::server {
+
+struct ExecLimits {
+  sandbox::Limits max;                 // the largest limits a request may ask for; its own default when it asks none
+  double max_compile_timeout_s = 30;
+  std::size_t max_batch = 1024;        // requests in one /v1/exec array, samples in one reward call
+  int max_concurrent = 0;              // exec requests in flight; 0: twice the sandbox's cells
+  feedback::RewardOptions rewards;     // how /get_reward scores
+};
+
+struct Reply {
+  int status = 200;
+  std::string body;      // JSON
+  int retry_after = 0;   // seconds, with 429
+};
+
+class ExecApi {
+ public:
+  ExecApi(sandbox::Sandbox& sb, ExecLimits limits);
+  Reply run_code(const std::string& body);  // SandboxFusion
+  Reply exec(const std::string& body);      // wand's schema
+  Reply reward(const std::string& body);    // OpenRLHF
+
+ private:
+  template <class F>
+  Reply bounded(F&& f);
+  sandbox::Sandbox& sb_;
+  ExecLimits limits_;
+  std::atomic<int> in_flight_{0};
+};
+
+}  // namespace wand::server
