@@ -1,5 +1,7 @@
 #include "server/exec_api.h"
 
+#include <algorithm>
+
 #include <fmt/core.h>
 
 #include "common/base64.h"
@@ -73,6 +75,17 @@ ExecApi::ExecApi(sandbox::Sandbox& sb, ExecLimits limits) : sb_(sb), limits_(std
   if (limits_.max_concurrent <= 0) limits_.max_concurrent = static_cast<int>(2 * sb_.cells());
 }
 
+sandbox::Limits ExecApi::defaults() const {
+  sandbox::Limits d, &m = limits_.max;
+  d.timeout_s = std::min(d.timeout_s, m.timeout_s);
+  d.memory_mb = std::min(d.memory_mb, m.memory_mb);
+  d.max_processes = std::min(d.max_processes, m.max_processes);
+  d.max_file_mb = std::min(d.max_file_mb, m.max_file_mb);
+  d.max_open_files = std::min(d.max_open_files, m.max_open_files);
+  d.max_output_bytes = std::min(d.max_output_bytes, m.max_output_bytes);
+  return d;
+}
+
 // Admits the request when fewer than max_concurrent are in flight; else 429, so a trainer backs
 // off instead of queueing past its own timeouts.
 template <class F>
@@ -97,8 +110,7 @@ Reply ExecApi::run_code(const std::string& body) {
   if (!j->contains("code") || !(*j)["code"].is_string()) return error(400, "field 'code': must be a string", "code");
   sandbox::ExecRequest req;
   req.code = (*j)["code"];
-  req.limits = limits_.max;
-  req.limits.timeout_s = 10;  // SandboxFusion's defaults
+  req.limits = defaults();  // SandboxFusion's run_timeout default is 10 s, as the sandbox's
   auto lang = fusion_language(j->value("language", Json("python")));
   if (!lang) return error(400, lang.error().message, "language");
   req.language = *lang;
@@ -109,6 +121,7 @@ Reply ExecApi::run_code(const std::string& body) {
     if (!*r) return error(400, r->error().message);
   if (*run_timeout) req.limits.timeout_s = **run_timeout;
   // SandboxFusion reads -1 (its default) as "no limit of its own": here, the server's maximum.
+  if (*memory && **memory < 0) req.limits.memory_mb = limits_.max.memory_mb;
   if (*memory && **memory > 0) {
     if (**memory != static_cast<double>(static_cast<std::size_t>(**memory)))
       return error(400, "field 'memory_limit_MB': must be a whole number of MiB", "memory_limit_MB");
@@ -199,8 +212,7 @@ Reply ExecApi::exec(const std::string& body) {
     return error(413, fmt::format("{} requests in one batch; this server takes at most {}", j->size(), limits_.max_batch));
   Json list = one ? Json::array({*j}) : *j;
   sandbox::ExecRequest defaults;
-  defaults.limits = limits_.max;
-  defaults.limits.timeout_s = std::min(sandbox::Limits{}.timeout_s, limits_.max.timeout_s);
+  defaults.limits = this->defaults();
   std::vector<sandbox::ExecRequest> reqs;
   for (std::size_t i = 0; i < list.size(); ++i) {
     auto where = [&](const std::string& m) { return one ? m : fmt::format("request {}: {}", i, m); };

@@ -23,7 +23,14 @@
 namespace wand::server {
 
 struct ExecLimits {
-  sandbox::Limits max;                 // the largest limits a request may ask for; its own default when it asks none
+  // The largest limits a request may ask for (30 s and 1024 MiB by default: verl asks for 1024);
+  // a request that asks none gets the sandbox's defaults, capped by these.
+  sandbox::Limits max = [] {
+    sandbox::Limits l;
+    l.timeout_s = 30;
+    l.memory_mb = 1024;
+    return l;
+  }();
   double max_compile_timeout_s = 30;
   std::size_t max_batch = 1024;        // requests in one /v1/exec array, samples in one reward call
   int max_concurrent = 0;              // exec requests in flight; 0: twice the sandbox's cells
@@ -46,6 +53,7 @@ class ExecApi {
  private:
   template <class F>
   Reply bounded(F&& f);
+  sandbox::Limits defaults() const;
   sandbox::Sandbox& sb_;
   ExecLimits limits_;
   std::atomic<int> in_flight_{0};
