@@ -81,9 +81,9 @@ class JudgeTest(unittest.TestCase):
         self.assertTrue(v.passed)
         self.assertEqual(v.reward, 1.0)
         v = wand.judge(MBPP_TASK, "def add(a, b):\n    return a - b", sandbox=SB)
-        self.assertEqual((v.passed, v.error), (False, "wrong_answer"))
+        self.assertEqual((v.passed, v.error_class), (False, "wrong_answer"))
         v = wand.judge(MBPP_TASK, "def add(a, b) return", sandbox=SB)
-        self.assertEqual(v.error, "syntax_error")
+        self.assertEqual(v.error_class, "syntax_error")
         with self.assertRaisesRegex(ValueError, "not a task"):
             wand.judge({"nothing": 1}, "x", sandbox=SB)
 
@@ -170,7 +170,7 @@ class AgreesWithEvalTest(unittest.TestCase):
         self.assertEqual(len(rows), len(samples))
         for row, g in zip(rows, got):
             self.assertEqual(row["passed"], g.verdict.passed)
-            self.assertEqual(row["error"], g.verdict.error)
+            self.assertEqual(row["error_class"], g.verdict.error_class)
             self.assertEqual(row["reward"], g.score)
         self.assertGreater(sum(r["passed"] for r in rows), 10)  # the references pass
 
