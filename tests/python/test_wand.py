@@ -51,6 +51,10 @@ class SandboxTest(unittest.TestCase):
             SB.run("print(1)", language="cobol")
         with self.assertRaisesRegex(ValueError, "memory_mb"):
             SB.run("print(1)", memory_mb=0)
+        with self.assertRaisesRegex(ValueError, "field 'timeout': must be a finite number"):
+            SB.run("print(1)", timeout=float("nan"))
+        with self.assertRaisesRegex(ValueError, "cells"):
+            wand.Sandbox(cells=-1)
         with self.assertRaisesRegex(ValueError, "request 1: field 'timeout'"):
             SB.run_batch([{"code": "1"}, {"code": "1", "timeout": "x"}])
 

@@ -14,6 +14,7 @@ ValueError naming the field.
 """
 import base64
 import json
+import math
 import threading
 
 from . import _wand
@@ -48,7 +49,15 @@ def _request(code, language="python", stdin=None, timeout=None, memory_mb=None, 
         if value is not None:
             req[key] = value
     req.update(limits)  # max_processes, max_output_bytes, max_file_mb, max_open_files, limit_by
-    return req
+    return _finite(req)
+
+
+def _finite(fields):
+    # JSON has no NaN or infinity: name the field here rather than fail on the whole text.
+    for key, value in fields.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"field '{key}': must be a finite number, got {value}")
+    return fields
 
 
 class Sandbox:
@@ -56,6 +65,10 @@ class Sandbox:
     cell's fork-server, so runs that import them pay nothing for it."""
 
     def __init__(self, cells=0, preload=("numpy", "sympy"), warm_stdlib=True):
+        if isinstance(cells, bool) or not isinstance(cells, int) or cells < 0:
+            raise ValueError(f"cells: must be a whole number >= 0 (0: one per core), got {cells!r}")
+        if isinstance(preload, str):
+            raise ValueError("preload: must be a list of module names, not one string")
         self._sb = _wand.Sandbox(int(cells), list(preload), bool(warm_stdlib))
 
     @property
@@ -69,7 +82,11 @@ class Sandbox:
     def run_batch(self, requests):
         """Runs requests (dicts in the JSON-lines schema, or code strings) in parallel over the
         cells; Results in request order."""
-        texts = [json.dumps({"code": r} if isinstance(r, str) else _request(**r)) for r in requests]
+        texts = []
+        for i, r in enumerate(requests):
+            if not isinstance(r, (str, dict)):
+                raise ValueError(f"request {i}: expected a dict in the JSON-lines schema or a code string")
+            texts.append(json.dumps({"code": r} if isinstance(r, str) else _request(**r)))
         return [Result(json.loads(t)) for t in self._sb.run_batch(texts)]
 
 
@@ -90,9 +107,9 @@ def default_sandbox():
 
 def _options(timeout=10.0, memory_mb=512, answer="auto", partial_credit=False, strict=False, extract_code=False,
              mapping="binary", ks=(1, 10, 100)):
-    return json.dumps({"timeout": timeout, "memory_mb": memory_mb, "answer": answer,
+    return json.dumps(_finite({"timeout": timeout, "memory_mb": memory_mb, "answer": answer,
                        "partial_credit": partial_credit, "strict": strict, "extract_code": extract_code,
-                       "mapping": mapping, "ks": list(ks)})
+                       "mapping": mapping, "ks": list(ks)}))
 
 
 def judge(task, completion, sandbox=None, **options):
