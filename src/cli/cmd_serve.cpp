@@ -40,23 +40,28 @@ Command add_serve(CLI::App& app) {
   cmd->add_option("--max-tokens-limit", a->opt.max_tokens_limit, "Largest max_tokens a request may ask for")
       ->capture_default_str()
       ->check(number({.lo = 1, .hi = 1 << 20, .integer = true}));
-  cmd->add_flag("--exec", a->exec,
+  auto* exec = cmd->add_flag("--exec", a->exec,
                 "Also serve code execution: POST /run_code (SandboxFusion's API), /v1/exec (wand's JSON-lines schema), "
                 "/get_reward (OpenRLHF's remote reward)");
-  cmd->add_option("--exec-cells", a->exec_cells, "Sandbox cells for --exec (0 = one per core)")->check(parallel(true));
+  cmd->add_option("--exec-cells", a->exec_cells, "Sandbox cells for --exec (0 = one per core)")->check(parallel(true))
+      ->needs(exec);
   cmd->add_option("--max-timeout", a->limits.max.timeout_s, "--exec: the longest run a request may ask for, in seconds")
       ->capture_default_str()
-      ->check(number(sandbox::kTimeoutRange));
+      ->check(number(sandbox::kTimeoutRange))
+      ->needs(exec);
   cmd->add_option("--max-memory-mb", a->limits.max.memory_mb, "--exec: the most memory a run may ask for, in MiB")
       ->capture_default_str()
-      ->check(number(sandbox::kMemoryMbRange));
+      ->check(number(sandbox::kMemoryMbRange))
+      ->needs(exec);
   cmd->add_option("--max-concurrent", a->limits.max_concurrent,
                   "--exec: execution requests in flight before 429 (0 = twice the cells)")
       ->capture_default_str()
-      ->check(number({.lo = 0, .hi = 1 << 20, .integer = true}));
+      ->check(number({.lo = 0, .hi = 1 << 20, .integer = true}))
+      ->needs(exec);
   cmd->add_option("--max-body-mb", a->max_body_mb, "--exec: largest execution request body, in MiB (413 past it)")
       ->capture_default_str()
-      ->check(number({.lo = 1, .hi = 1024, .integer = true}));
+      ->check(number({.lo = 1, .hi = 1024, .integer = true}))
+      ->needs(exec);
   cmd->add_option("--token", a->opt.token, "Require 'Authorization: Bearer TOKEN' on every request but /health")
       ->envname("WAND_SERVE_TOKEN");
   return [a] {

@@ -123,6 +123,10 @@ Reply ExecApi::run_code(const std::string& body) {
   // SandboxFusion reads -1 (its default) as "no limit of its own": here, the server's maximum.
   if (*memory && **memory < 0) req.limits.memory_mb = limits_.max.memory_mb;
   if (*memory && **memory > 0) {
+    if (**memory > static_cast<double>(limits_.max.memory_mb))
+      return error(400, fmt::format("field 'memory_limit_MB': {} MiB is above this server's maximum of {} MiB", **memory,
+                                    limits_.max.memory_mb),
+                   "memory_limit_MB");
     if (**memory != static_cast<double>(static_cast<std::size_t>(**memory)))
       return error(400, "field 'memory_limit_MB': must be a whole number of MiB", "memory_limit_MB");
     req.limits.memory_mb = static_cast<std::size_t>(**memory);

@@ -264,4 +264,26 @@ TEST_F(ExecApi, HostileProgramsAreContained) {
   EXPECT_EQ(fine["run_result"]["stdout"], "still serving\n");
 }
 
+// Options checked before anything starts: exit status 2 and the option named.
+TEST(ExecApiOptions, BadOrOrphanOptionsExit2) {
+  auto run = [](const std::string& args) {
+    std::string cmd = std::string(WAND_BINARY) + " serve " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[256];
+    while (p && fgets(buf, sizeof buf, p)) out += buf;
+    int status = p ? pclose(p) : -1;
+    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
+  };
+  auto [c1, o1] = run("--max-timeout 5");  // an execution limit without --exec would be ignored
+  EXPECT_EQ(c1, 2) << o1;
+  EXPECT_NE(o1.find("--exec"), std::string::npos) << o1;
+  auto [c2, o2] = run("--exec --max-timeout nan");
+  EXPECT_EQ(c2, 2) << o2;
+  EXPECT_NE(o2.find("--max-timeout"), std::string::npos) << o2;
+  auto [c3, o3] = run("--exec --max-memory-mb 0");
+  EXPECT_EQ(c3, 2) << o3;
+  EXPECT_NE(o3.find("--max-memory-mb"), std::string::npos) << o3;
+}
+
 }  // namespace
