@@ -76,7 +76,8 @@ ExecApi::ExecApi(sandbox::Sandbox& sb, ExecLimits limits) : sb_(sb), limits_(std
 }
 
 sandbox::Limits ExecApi::defaults() const {
-  sandbox::Limits d, &m = limits_.max;
+  sandbox::Limits d;
+  const sandbox::Limits& m = limits_.max;
   d.timeout_s = std::min(d.timeout_s, m.timeout_s);
   d.memory_mb = std::min(d.memory_mb, m.memory_mb);
   d.max_processes = std::min(d.max_processes, m.max_processes);
