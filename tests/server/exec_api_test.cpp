@@ -221,12 +221,12 @@ TEST_F(ExecApi, BodyOverTheCapIs413) {
 
 TEST_F(ExecApi, TokenRequiredExceptForHealth) {
   auto c = client(false);
-  auto res = c.Post("/v1/exec", R"({"code": "print(1)"})", "application/json");
+  auto res = c.Post("/v1/exec", R"j({"code": "print(1)"})j", "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 401);
   EXPECT_EQ(res->get_header_value("WWW-Authenticate"), "Bearer");
   c.set_bearer_token_auth("wrong");
-  res = c.Post("/v1/exec", R"({"code": "print(1)"})", "application/json");
+  res = c.Post("/v1/exec", R"j({"code": "print(1)"})j", "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 401);
   auto health = client(false).Get("/health");
@@ -239,7 +239,7 @@ TEST_F(ExecApi, BusyServerAnswers429WithRetryAfter) {
   auto slow = std::async(std::launch::async, [] { return post("/v1/exec", Json{{"code", "import time; time.sleep(2)"}}); });
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
   auto c = client();
-  auto res = c.Post("/v1/exec", R"({"code": "print(1)"})", "application/json");
+  auto res = c.Post("/v1/exec", R"j({"code": "print(1)"})j", "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 429);
   EXPECT_EQ(res->get_header_value("Retry-After"), "1");
