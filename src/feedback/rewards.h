@@ -22,7 +22,11 @@ enum class RewardMapping {
 Result<RewardMapping> reward_mapping_from_string(std::string_view s);  // "binary" or "coderl"
 
 struct RewardOptions {
-  EvalOptions eval{.extract_code = true};  // completions are chat answers: code taken out of fences
+  EvalOptions eval = [] {  // completions are chat answers: code taken out of fences
+    EvalOptions e;
+    e.extract_code = true;
+    return e;
+  }();
   RewardMapping mapping = RewardMapping::binary;
 };
 
