@@ -38,10 +38,5 @@ fi
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
 
-# `import wand` from this build, for Debian's python3 and whichever python3 comes first on PATH
-# (a .pth file in the user's site-packages; a virtual environment installs it with pip, README).
-for py in /usr/bin/python3 "$(command -v python3)"; do
-  [ -x "$py" ] || continue
-  site=$("$py" -c 'import site, sys; sys.exit(0 if site.ENABLE_USER_SITE else 1); ' 2>/dev/null && "$py" -m site --user-site) || continue
-  mkdir -p "$site" && echo "$(cd "$BUILD" && pwd)/python" >"$site/wand.pth"
-done
+# `import wand` from this build (a wand.pth in the user's site-packages; README: Python).
+scripts/python_path.sh "$BUILD"
