@@ -5,7 +5,7 @@
 Samples are synthetic (no benchmark data): N math completions (a fenced program whose printed
 answer is compared with the ground truth; a quarter wrong) and N code completions (stdin/stdout,
 3 cases each; a quarter wrong, some crash). The baseline is verl's prime_code-style local path:
-one multiprocessing.Process per sample that exec()s the program in-process for each case with
+a multiprocessing.Manager and one multiprocessing.Process per sample that exec()s the program in-process for each case with
 stdin/stdout redirected, under a timeout, with as many samples in flight as there are cores.
 wand isolates every sample in its own sandboxed process (namespaces, cgroup limits, seccomp)."""
 import argparse
@@ -44,9 +44,8 @@ def fenced(text):
     return m.group(1) if m else text
 
 
-def _run_cases(program, cases, out):
+def _run_cases(program, cases, results):
     # What verl's prime_code child does: exec the program in this process for each case.
-    results = []
     for stdin, expected in cases:
         sys.stdin, sys.stdout = io.StringIO(stdin), io.StringIO()
         try:
@@ -57,7 +56,6 @@ def _run_cases(program, cases, out):
             results.append(False)
         finally:
             sys.stdout = sys.__stdout__
-    out.put(results)
 
 
 def verl_style_one(kind, solution, ground_truth, timeout=10):
@@ -67,19 +65,18 @@ def verl_style_one(kind, solution, ground_truth, timeout=10):
     else:
         gt = json.loads(ground_truth)
         cases = list(zip(gt["inputs"], gt["outputs"]))
-    q = multiprocessing.Queue()
-    p = multiprocessing.Process(target=_run_cases, args=(program, cases, q))
-    p.start()
-    p.join(timeout)
-    if p.is_alive():
-        p.kill()
-        p.join()
-        return 0.0
-    try:
-        res = q.get(timeout=1)
-    except Exception:
-        return 0.0
-    return 1.0 if all(res) else 0.0
+    # verl's check_correctness: a multiprocessing.Manager (its own server process) holds the result
+    # list, and one Process per sample runs the tests, joined under a timeout.
+    with multiprocessing.Manager() as manager:
+        results = manager.list()
+        p = multiprocessing.Process(target=_run_cases, args=(program, cases, results))
+        p.start()
+        p.join(timeout + 1)
+        if p.is_alive():
+            p.kill()
+            p.join()
+        res = list(results)
+    return 1.0 if len(res) == len(cases) and all(res) else 0.0
 
 
 def verl_style(kind, samples, workers):
