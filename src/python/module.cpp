@@ -87,17 +87,13 @@ PYBIND11_MODULE(_wand, m) {
              o.cells = cells;
              o.preload = std::move(preload);
              o.warm_stdlib = warm_stdlib;
-             std::unique_ptr<sandbox::Sandbox> sb;
+             Result<std::unique_ptr<sandbox::Sandbox>> made = Error{""};
              {
-               py::gil_scoped_release free;
-               auto made = sandbox::Sandbox::create(o);
-               if (!made) {
-                 py::gil_scoped_acquire hold;
-                 throw std::runtime_error(made.error().message);
-               }
-               sb = std::move(*made);
+               py::gil_scoped_release free;  // starting the cells' fork-servers takes a while
+               made = sandbox::Sandbox::create(o);
              }
-             return std::make_shared<PySandbox>(PySandbox{std::move(sb)});
+             if (!made) throw std::runtime_error(made.error().message);
+             return std::make_shared<PySandbox>(PySandbox{std::move(*made)});
            }),
            py::arg("cells"), py::arg("preload"), py::arg("warm_stdlib"))
       .def_property_readonly("cells", [](const PySandbox& s) { return s.sb->cells(); })
