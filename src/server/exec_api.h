@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "feedback/rewards.h"
@@ -37,6 +38,12 @@ struct ExecLimits {
   feedback::RewardOptions rewards;     // how /get_reward scores
 };
 
+// The request parsers, apart from running (the routes and the fuzz target share them). Errors
+// name the field; an /v1/exec array over max_batch is an error with code "too_large" (413).
+sandbox::Limits default_limits(const ExecLimits& limits);  // the sandbox's defaults capped by the maxima
+Result<sandbox::ExecRequest> fusion_request(const Json& body, const ExecLimits& limits);  // SandboxFusion's
+Result<std::vector<sandbox::ExecRequest>> exec_requests(const Json& body, const ExecLimits& limits);  // object or array
+
 struct Reply {
   int status = 200;
   std::string body;      // JSON
@@ -53,7 +60,6 @@ class ExecApi {
  private:
   template <class F>
   Reply bounded(F&& f);
-  sandbox::Limits defaults() const;
   sandbox::Sandbox& sb_;
   ExecLimits limits_;
   std::atomic<int> in_flight_{0};
