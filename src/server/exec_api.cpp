@@ -1,7 +1,5 @@
 #include "server/exec_api.h"
 
-#include <algorithm>
-
 #include <fmt/core.h>
 
 #include "common/base64.h"
