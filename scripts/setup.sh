@@ -11,6 +11,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libicu-dev libtorch-dev libcurl4-openssl-dev libssl-dev libcpp-httplib-dev libsqlite3-dev clang libclang-rt-14-dev
   python3 python3-numpy python3-sympy nodejs bubblewrap
+  # The Python module (src/python): pybind11 and the interpreter's headers.
+  pybind11-dev python3-dev
   # An optimized libblas.so.3 for libtorch's and numpy's fp32 matmuls (Debian's default is the
   # reference BLAS: wand-train ran 4x slower on it).
   libopenblas0-pthread
@@ -39,3 +41,6 @@ fi
 
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
+
+# `import wand` from this build (a wand.pth in the user's site-packages; README: Python).
+scripts/python_path.sh "$BUILD"

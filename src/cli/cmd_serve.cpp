@@ -10,6 +10,8 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "llm/llm.h"
+#include "sandbox/sandbox.h"
+#include "server/exec_api.h"
 #include "server/server.h"
 
 namespace wand::cli {
@@ -22,6 +24,9 @@ Command add_serve(CLI::App& app) {
     std::string model = default_model_spec(), name;
     server::Options opt;
     int threads = 0;
+    bool exec = false;
+    std::size_t exec_cells = 0, max_body_mb = 16;
+    server::ExecLimits limits;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("-m,--model", a->model, "local:PATH.gguf (the embedded engine) or openai:URL/MODEL")
@@ -35,6 +40,30 @@ Command add_serve(CLI::App& app) {
   cmd->add_option("--max-tokens-limit", a->opt.max_tokens_limit, "Largest max_tokens a request may ask for")
       ->capture_default_str()
       ->check(number({.lo = 1, .hi = 1 << 20, .integer = true}));
+  auto* exec = cmd->add_flag("--exec", a->exec,
+                "Also serve code execution: POST /run_code (SandboxFusion's API), /v1/exec (wand's JSON-lines schema), "
+                "/get_reward (OpenRLHF's remote reward)");
+  cmd->add_option("--exec-cells", a->exec_cells, "Sandbox cells for --exec (0 = one per core)")->check(parallel(true))
+      ->needs(exec);
+  cmd->add_option("--max-timeout", a->limits.max.timeout_s, "--exec: the longest run a request may ask for, in seconds")
+      ->capture_default_str()
+      ->check(number(sandbox::kTimeoutRange))
+      ->needs(exec);
+  cmd->add_option("--max-memory-mb", a->limits.max.memory_mb, "--exec: the most memory a run may ask for, in MiB")
+      ->capture_default_str()
+      ->check(number(sandbox::kMemoryMbRange))
+      ->needs(exec);
+  cmd->add_option("--max-concurrent", a->limits.max_concurrent,
+                  "--exec: execution requests in flight before 429 (0 = twice the cells)")
+      ->capture_default_str()
+      ->check(number({.lo = 0, .hi = 1 << 20, .integer = true}))
+      ->needs(exec);
+  cmd->add_option("--max-body-mb", a->max_body_mb, "--exec: largest execution request body, in MiB (413 past it)")
+      ->capture_default_str()
+      ->check(number({.lo = 1, .hi = 1024, .integer = true}))
+      ->needs(exec);
+  cmd->add_option("--token", a->opt.token, "Require 'Authorization: Bearer TOKEN' on every request but /health")
+      ->envname("WAND_SERVE_TOKEN");
   return [a] {
     // SIGINT/SIGTERM are taken by a thread that stops the server, so in-flight replies finish.
     sigset_t stop_signals;
@@ -56,14 +85,29 @@ Command add_serve(CLI::App& app) {
                                          : id.substr(id.rfind('/') + 1);
     }
     a->opt.model_name = a->name;
+    std::unique_ptr<sandbox::Sandbox> sb;
+    std::unique_ptr<server::ExecApi> exec;
+    if (a->exec) {
+      sandbox::Options so;
+      so.cells = a->exec_cells;
+      auto made = sandbox::Sandbox::create(so);
+      if (!made) {
+        fmt::print(stderr, "wand serve: --exec: {}\n", made.error().message);
+        return kExitSandbox;
+      }
+      sb = std::move(*made);
+      exec = std::make_unique<server::ExecApi>(*sb, a->limits);
+      a->opt.exec = exec.get();
+      a->opt.max_exec_body_bytes = a->max_body_mb << 20;
+    }
     server::Server srv(**backend, a->opt);
     auto port = srv.bind();
     if (!port) {  // its module missing beside the binary, or --host/--port not ours to take: usage, not a failed run
       fmt::print(stderr, "wand serve: {}\n", port.error().message);
       return kExitBadInput;
     }
-    fmt::print(stderr, "wand serve: model '{}' ({}) at http://{}:{}/v1 — Ctrl-C stops\n", a->name, (*backend)->id(),
-               a->opt.host, *port);
+    fmt::print(stderr, "wand serve: model '{}' ({}) at http://{}:{}/v1{} — Ctrl-C stops\n", a->name, (*backend)->id(),
+               a->opt.host, *port, a->exec ? fmt::format("; code execution on {} cells", sb->cells()) : "");
     std::fflush(stderr);
     std::thread stopper([&] {
       int sig = 0;

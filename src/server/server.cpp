@@ -17,6 +17,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "server/exec_api.h"
 
 namespace wand::server {
 namespace {
@@ -337,7 +338,7 @@ struct Server::Impl {
   }
 
   void routes() {
-    http.set_payload_max_length(16u << 20);
+    http.set_payload_max_length(std::max<std::size_t>(16u << 20, opt.exec ? opt.max_exec_body_bytes : 0));
     http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"status":"ok"})", "application/json");
     });
@@ -372,6 +373,21 @@ struct Server::Impl {
     };
     http.Post("/v1/completions", post(false));
     http.Post("/v1/chat/completions", post(true));
+    if (opt.exec) exec_routes();
+    // The bearer token, compared in constant time; /health stays open for load balancers' probes.
+    if (!opt.token.empty())
+      http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+        if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+        std::string want = "Bearer " + opt.token;
+        const std::string& got = req.get_header_value("Authorization");
+        unsigned diff = got.size() != want.size();
+        for (std::size_t i = 0; i < want.size(); ++i) diff |= static_cast<unsigned>(want[i] ^ (i < got.size() ? got[i] : 0));
+        if (diff == 0) return httplib::Server::HandlerResponse::Unhandled;
+        res.set_header("WWW-Authenticate", "Bearer");
+        reply_error(res, {401, "a bearer token is required (Authorization: Bearer ...)", "invalid_request_error", "",
+                          "invalid_api_key"});
+        return httplib::Server::HandlerResponse::Handled;
+      });
     http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;  // a handler already wrote the error
       HttpError e{res.status, fmt::format("{} {} is not served here", req.method, req.path), "invalid_request_error",
@@ -389,6 +405,33 @@ struct Server::Impl {
       }
       reply_error(res, {500, what, "server_error", "", ""});
     });
+  }
+
+  // /run_code, /v1/exec, /get_reward: the body read up to the server's cap (413 past it), the
+  // rest is ExecApi's.
+  void exec_routes() {
+    auto route = [this](Reply (ExecApi::*call)(const std::string&)) {
+      return [this, call](const httplib::Request&, httplib::Response& res, const httplib::ContentReader& reader) {
+        std::string body;
+        bool too_large = false;
+        bool read = reader([&](const char* data, size_t n) {
+          if (body.size() + n > opt.max_exec_body_bytes) return !(too_large = true);
+          body.append(data, n);
+          return true;
+        });
+        if (too_large || res.status == 413)
+          return reply_error(res, {413, fmt::format("the request body is too large ({} bytes at most)", opt.max_exec_body_bytes),
+                                   "invalid_request_error", "", ""});
+        if (!read) return reply_error(res, {400, "the request body could not be read", "invalid_request_error", "", ""});
+        Reply r = (opt.exec->*call)(body);
+        res.status = r.status;
+        if (r.retry_after) res.set_header("Retry-After", std::to_string(r.retry_after));
+        res.set_content(r.body, "application/json");
+      };
+    };
+    http.Post("/run_code", route(&ExecApi::run_code));
+    http.Post("/v1/exec", route(&ExecApi::exec));
+    http.Post("/get_reward", route(&ExecApi::reward));
   }
 
   // The chat, or each prompt in turn; choices are numbered prompt * n + sample.

@@ -11,12 +11,19 @@
 
 namespace wand::server {
 
+class ExecApi;  // exec_api.h
+
 struct Options {
   std::string host = "127.0.0.1";
   int port = 8080;          // 0: any free port (bind() says which)
   std::string model_name;   // the id clients use; requests naming another model get 404
   int max_tokens_limit = 4096;
   int max_n = 16;
+  // The execution endpoints (/run_code, /v1/exec, /get_reward; exec_api.h), served when set.
+  ExecApi* exec = nullptr;
+  std::size_t max_exec_body_bytes = 16u << 20;  // larger bodies to them get 413
+  // When set, every request but GET /health needs "Authorization: Bearer <token>" (else 401).
+  std::string token;
 };
 
 class Server {

@@ -1,0 +1,170 @@
+#include "server/exec_api.h"
+
+#include <fmt/core.h>
+
+#include "common/base64.h"
+#include "common/json.h"
+
+namespace wand::server {
+namespace {
+
+std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+// Errors in the shape of the server's other endpoints (OpenAI's), so one client reads them all.
+Reply error(int status, const std::string& message, const std::string& param = "") {
+  return {status, dump({{"error", {{"message", message}, {"type", "invalid_request_error"},
+                                   {"param", param.empty() ? Json(nullptr) : Json(param)}, {"code", nullptr}}}})};
+}
+
+Result<Json> parse_body(const std::string& body) {
+  auto j = parse_json(body, "the request body");
+  if (!j) return j.error();
+  return std::move(*j);
+}
+
+Json command_result(const char* status, double seconds, std::optional<int> code, const std::string& out,
+                    const std::string& err) {
+  return {{"status", status}, {"execution_time", seconds}, {"return_code", code ? Json(*code) : Json(nullptr)},
+          {"stdout", out}, {"stderr", err}};
+}
+
+}  // namespace
+
+ExecApi::ExecApi(sandbox::Sandbox& sb, ExecLimits limits) : sb_(sb), limits_(std::move(limits)) {
+  if (limits_.max_concurrent <= 0) limits_.max_concurrent = static_cast<int>(2 * sb_.cells());
+}
+
+// Admits the request when fewer than max_concurrent are in flight; else 429, so a trainer backs
+// off instead of queueing past its own timeouts.
+template <class F>
+Reply ExecApi::bounded(F&& f) {
+  if (in_flight_.fetch_add(1) >= limits_.max_concurrent) {
+    in_flight_.fetch_sub(1);
+    Reply r = error(429, fmt::format("busy: {} execution requests are in flight; retry later", limits_.max_concurrent));
+    r.retry_after = 1;
+    return r;
+  }
+  struct Leave {
+    std::atomic<int>& n;
+    ~Leave() { n.fetch_sub(1); }
+  } leave{in_flight_};
+  return f();
+}
+
+Reply ExecApi::run_code(const std::string& body) {
+  auto j = parse_body(body);
+  if (!j) return error(400, j.error().message);
+  auto parsed = fusion_request(*j, limits_);
+  if (!parsed) return error(400, parsed.error().message);
+  const sandbox::ExecRequest& req = *parsed;
+  return bounded([&] {
+    sandbox::ExecResult r = sb_.run(req);
+    using S = sandbox::Status;
+    Json out = {{"status", "Success"}, {"message", ""}, {"compile_result", nullptr}, {"run_result", nullptr},
+                {"executor_pod_name", nullptr}, {"files", Json::object()}};
+    if (r.status == S::sandbox_error) {
+      out["status"] = "SandboxError";
+      out["message"] = r.error;
+      return Reply{200, dump(out)};
+    }
+    bool compiled = !sandbox::find_language(req.language)->compile_argv.empty();
+    if (compiled) {
+      bool failed = r.status == S::compile_error;
+      bool slow = failed && r.limit_hit == "wall";
+      out["compile_result"] = command_result(slow ? "TimeLimitExceeded" : failed ? "Error" : "Finished", r.compile_s,
+                                             failed ? std::optional<int>{1} : std::optional<int>{0}, "",
+                                             r.compile_output);
+      if (failed) {
+        out["status"] = "Failed";
+        return Reply{200, dump(out)};
+      }
+    }
+    bool timed_out = r.status == S::timeout;
+    std::optional<int> code;
+    if (r.exit_code >= 0) code = r.exit_code;
+    const char* run_status = timed_out ? "TimeLimitExceeded" : (r.status == S::ok || r.status == S::runtime_error)
+                                                                   ? "Finished"
+                                                                   : "Error";
+    // A limit that stopped the run says which in stderr's tail, where a client shows it.
+    std::string err = r.stderr_data;
+    if (r.status != S::ok && r.status != S::runtime_error && r.status != S::timeout)
+      err += fmt::format("\n[wand: {}{}]", sandbox::to_string(r.status), r.limit_hit.empty() ? "" : " (" + r.limit_hit + ")");
+    out["run_result"] = command_result(run_status, r.wall_s, code, r.stdout_data, err);
+    if (r.status != S::ok) out["status"] = "Failed";
+    for (auto& [name, f] : r.files)
+      if (f.error.empty()) out["files"][name] = base64_encode(f.data);
+    return Reply{200, dump(out)};
+  });
+}
+
+Reply ExecApi::exec(const std::string& body) {
+  auto j = parse_body(body);
+  if (!j) return error(400, j.error().message);
+  auto reqs = exec_requests(*j, limits_);
+  if (!reqs) return error(reqs.error().code == "too_large" ? 413 : 400, reqs.error().message);
+  bool one = j->is_object();
+  const Json& list = *j;
+  return bounded([&] {
+    auto results = sb_.run_batch(*reqs);
+    Json out = Json::array();
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      Json r = sandbox::to_json(results[i]);
+      const Json& asked = one ? list : list[i];
+      if (asked.contains("id")) r["id"] = asked["id"];
+      out.push_back(std::move(r));
+    }
+    return Reply{200, dump(one ? out[0] : out)};
+  });
+}
+
+Reply ExecApi::reward(const std::string& body) {
+  auto j = parse_body(body);
+  if (!j) return error(400, j.error().message);
+  if (!j->is_object()) return error(400, "the request body must be a JSON object");
+  auto strings = [&](const char* key, bool required) -> Result<std::vector<std::string>> {
+    std::vector<std::string> out;
+    if (!j->contains(key) || (*j)[key].is_null()) {
+      if (required) return Error{fmt::format("field '{}': required (an array of strings)", key)};
+      return out;
+    }
+    if (!(*j)[key].is_array()) return Error{fmt::format("field '{}': must be an array of strings", key)};
+    for (auto& s : (*j)[key]) {
+      if (!s.is_string()) return Error{fmt::format("field '{}': must be an array of strings", key)};
+      out.push_back(s);
+    }
+    return out;
+  };
+  auto query = strings("query", true);
+  auto prompts = strings("prompts", false);
+  if (!query) return error(400, query.error().message, "query");
+  if (!prompts) return error(400, prompts.error().message, "prompts");
+  if (!j->contains("labels") || !(*j)["labels"].is_array())
+    return error(400, "field 'labels': required (the ground truths, one per query)", "labels");
+  const Json& labels = (*j)["labels"];
+  if (labels.size() != query->size() || (!prompts->empty() && prompts->size() != query->size()))
+    return error(400, fmt::format("'query' ({}), 'prompts' ({}) and 'labels' ({}) must have one entry per sample",
+                                  query->size(), prompts->size(), labels.size()));
+  if (query->size() > limits_.max_batch)
+    return error(413, fmt::format("{} samples in one call; this server takes at most {}", query->size(), limits_.max_batch));
+  std::vector<feedback::Task> tasks;
+  std::vector<std::string> solutions;
+  for (std::size_t i = 0; i < query->size(); ++i) {
+    auto t = feedback::reward_task("openrlhf", labels[i]);
+    if (!t) return error(400, fmt::format("labels[{}]: {}", i, t.error().message), "labels");
+    tasks.push_back(std::move(*t));
+    // OpenRLHF sends the prompt and the response as one text: the response is what follows the prompt.
+    std::string& q = (*query)[i];
+    solutions.push_back(!prompts->empty() && q.starts_with((*prompts)[i]) ? q.substr((*prompts)[i].size()) : q);
+  }
+  return bounded([&] {
+    auto verdicts = feedback::judge_rewards(sb_, tasks, solutions, limits_.rewards);
+    Json rewards = Json::array(), passed = Json::array();
+    for (auto& v : verdicts) {
+      rewards.push_back(feedback::reward_value(v, limits_.rewards));
+      passed.push_back(v.passed);
+    }
+    return Reply{200, dump({{"rewards", rewards}, {"scores", rewards}, {"extra_logs", {{"passed", passed}}}})};
+  });
+}
+
+}  // namespace wand::server

@@ -1,0 +1,289 @@
+// `wand serve --exec` over real HTTP on 127.0.0.1, started by the test as a user starts it: the
+// SandboxFusion-shaped /run_code (requests as verl's sandbox_fusion client sends them), wand's
+// /v1/exec, OpenRLHF's /get_reward, and the bounds (413, 429 with Retry-After, 401, limits above
+// the server's maxima), with hostile programs contained.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <future>
+#include <regex>
+#include <string>
+
+#include "common/base64.h"
+#include "common/json.h"
+
+namespace {
+
+using wand::Json;
+
+const std::string kToken = "s3cret-token";
+
+// `wand serve --exec` in a child process; the port is read from what it prints when it listens.
+class ServeProcess {
+ public:
+  explicit ServeProcess(std::vector<std::string> extra) {
+    std::vector<std::string> args = {WAND_BINARY, "serve", "--exec", "-p", "0", "--threads", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    int err[2];
+    if (pipe(err) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(err[1], 2);
+      close(err[0]);
+      close(err[1]);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(err[1]);
+    std::string seen;
+    char buf[512];
+    std::smatch m;
+    static const std::regex at(R"(http://127\.0\.0\.1:(\d+))");
+    while (!std::regex_search(seen, m, at)) {
+      ssize_t n = read(err[0], buf, sizeof buf);
+      if (n <= 0) break;
+      seen.append(buf, n);
+    }
+    close(err[0]);
+    if (std::regex_search(seen, m, at)) port_ = std::stoi(m[1]);
+    else log_ = seen;
+  }
+  ~ServeProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+  }
+  int port() const { return port_; }
+  const std::string& log() const { return log_; }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string log_;
+};
+
+class ExecApi : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new ServeProcess({"--exec-cells", "2", "--max-timeout", "5", "--max-memory-mb", "1024",
+                                "--max-concurrent", "1", "--max-body-mb", "1", "--token", kToken});
+    ASSERT_GT(server_->port(), 0) << server_->log();
+  }
+  static void TearDownTestSuite() { delete server_; }
+
+  static httplib::Client client(bool with_token = true) {
+    httplib::Client c("127.0.0.1", server_->port());
+    c.set_read_timeout(60);
+    if (with_token) c.set_bearer_token_auth(kToken);
+    return c;
+  }
+  // POSTs a JSON body; the status and the parsed answer.
+  static std::pair<int, Json> post(const std::string& path, const Json& body) {
+    auto c = client();
+    auto res = c.Post(path, body.dump(), "application/json");
+    if (!res) return {0, nullptr};
+    auto j = wand::parse_json(res->body, "reply");
+    return {res->status, j ? *j : Json(res->body)};
+  }
+  // A /run_code request exactly as verl's sandbox_fusion client builds one.
+  static Json verl_request(const std::string& code, const std::string& stdin_text = "", const char* language = "python") {
+    return {{"code", code},          {"stdin", stdin_text}, {"compile_timeout", 5}, {"run_timeout", 5},
+            {"memory_limit_MB", 1024}, {"language", language}, {"files", Json::object()}, {"fetch_files", Json::array()}};
+  }
+  static ServeProcess* server_;
+};
+ServeProcess* ExecApi::server_ = nullptr;
+
+TEST_F(ExecApi, RunCodeAsVerlSendsIt) {
+  auto [status, r] = post("/run_code", verl_request("print(input()[::-1])", "abc\n"));
+  ASSERT_EQ(status, 200) << r.dump();
+  EXPECT_EQ(r["status"], "Success");
+  EXPECT_EQ(r["compile_result"], nullptr);
+  EXPECT_EQ(r["run_result"]["status"], "Finished");
+  EXPECT_EQ(r["run_result"]["return_code"], 0);
+  EXPECT_EQ(r["run_result"]["stdout"], "cba\n");
+  EXPECT_TRUE(r["run_result"]["execution_time"].is_number());
+  EXPECT_EQ(r["files"], Json::object());
+}
+
+TEST_F(ExecApi, RunCodeFailuresInSandboxFusionsTerms) {
+  auto [s1, crash] = post("/run_code", verl_request("raise ValueError('boom')"));
+  ASSERT_EQ(s1, 200);
+  EXPECT_EQ(crash["status"], "Failed");
+  EXPECT_EQ(crash["run_result"]["status"], "Finished");
+  EXPECT_EQ(crash["run_result"]["return_code"], 1);
+  EXPECT_NE(crash["run_result"]["stderr"].get<std::string>().find("ValueError: boom"), std::string::npos);
+
+  Json slow = verl_request("while True: pass");
+  slow["run_timeout"] = 0.5;
+  auto [s2, timeout] = post("/run_code", slow);
+  EXPECT_EQ(timeout["status"], "Failed");
+  EXPECT_EQ(timeout["run_result"]["status"], "TimeLimitExceeded");
+  EXPECT_EQ(timeout["run_result"]["return_code"], nullptr);
+
+  auto [s3, bad_cpp] = post("/run_code", verl_request("int main() { return x; }", "", "cpp"));
+  EXPECT_EQ(bad_cpp["status"], "Failed");
+  EXPECT_EQ(bad_cpp["compile_result"]["status"], "Error");
+  EXPECT_EQ(bad_cpp["run_result"], nullptr);
+  auto [s4, cpp] = post("/run_code", verl_request("#include <cstdio>\nint main() { std::printf(\"%d\\n\", 6*7); }", "", "cpp"));
+  EXPECT_EQ(cpp["status"], "Success") << cpp.dump();
+  EXPECT_EQ(cpp["compile_result"]["status"], "Finished");
+  EXPECT_EQ(cpp["run_result"]["stdout"], "42\n");
+}
+
+TEST_F(ExecApi, RunCodeFilesInAndOutAsBase64) {
+  Json req = verl_request("open('out.txt','w').write(open('in.bin','rb').read().hex())");
+  req["files"] = {{"in.bin", wand::base64_encode(std::string("\x01\xff", 2))}};
+  req["fetch_files"] = {"out.txt"};
+  auto [status, r] = post("/run_code", req);
+  ASSERT_EQ(status, 200) << r.dump();
+  EXPECT_EQ(r["status"], "Success");
+  EXPECT_EQ(wand::base64_decode(r["files"]["out.txt"].get<std::string>()), "01ff");
+}
+
+TEST_F(ExecApi, RequestsAboveTheServersMaximaOrMalformedAre400s) {
+  Json req = verl_request("print(1)");
+  req["run_timeout"] = 60;
+  auto [s1, r1] = post("/run_code", req);
+  EXPECT_EQ(s1, 400);
+  EXPECT_NE(r1.dump().find("run_timeout"), std::string::npos) << r1.dump();
+  req = verl_request("print(1)");
+  req["memory_limit_MB"] = 4096;
+  auto [s2, r2] = post("/run_code", req);
+  EXPECT_EQ(s2, 400);
+  EXPECT_NE(r2.dump().find("memory_limit_MB"), std::string::npos) << r2.dump();
+  auto [s3, r3] = post("/run_code", verl_request("x", "", "go"));
+  EXPECT_EQ(s3, 400);
+  EXPECT_NE(r3.dump().find("'go'"), std::string::npos) << r3.dump();
+  auto [s4, r4] = post("/run_code", Json{{"language", "python"}});
+  EXPECT_EQ(s4, 400);
+  EXPECT_NE(r4.dump().find("code"), std::string::npos);
+  auto c = client();
+  auto res = c.Post("/run_code", "{not json", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  auto [s5, r5] = post("/v1/exec", Json::array({{{"code", "1"}}, {{"code", "1"}, {"timeout", 99}}}));
+  EXPECT_EQ(s5, 400);
+  EXPECT_NE(r5.dump().find("request 1: field 'timeout'"), std::string::npos) << r5.dump();
+  auto [s6, r6] = post("/v1/exec", Json{{"code", "1"}, {"max_output_bytes", 1 << 30}});
+  EXPECT_EQ(s6, 400);
+  EXPECT_NE(r6.dump().find("max_output_bytes"), std::string::npos) << r6.dump();
+}
+
+TEST_F(ExecApi, ExecTakesTheJsonLinesSchema) {
+  auto [s1, one] = post("/v1/exec", Json{{"code", "print(6*7)"}, {"id", "a"}});
+  ASSERT_EQ(s1, 200) << one.dump();
+  EXPECT_EQ(one["status"], "ok");
+  EXPECT_EQ(one["stdout"], "42\n");
+  EXPECT_EQ(one["id"], "a");
+  auto [s2, many] = post("/v1/exec", Json::array({{{"code", "print(1)"}, {"id", 1}},
+                                                 {{"code", "echo hi"}, {"language", "bash"}, {"id", 2}},
+                                                 {{"code", "import time; time.sleep(9)"}, {"timeout", 0.3}}}));
+  ASSERT_EQ(s2, 200) << many.dump();
+  ASSERT_EQ(many.size(), 3u);
+  EXPECT_EQ(many[0]["stdout"], "1\n");
+  EXPECT_EQ(many[1]["stdout"], "hi\n");
+  EXPECT_EQ(many[1]["id"], 2);
+  EXPECT_EQ(many[2]["status"], "timeout");
+}
+
+TEST_F(ExecApi, OpenRlhfRemoteReward) {
+  Json body = {{"query", {"Q: 2+2? A: The answer is 4.", "Q: 2+3? A: The answer is 6.",
+                          "Q: add\n```python\ndef add(a, b):\n    return a + b\n```"}},
+               {"prompts", {"Q: 2+2? A:", "Q: 2+3? A:", "Q: add\n"}},
+               {"labels", {"4", "5", Json{{"test_list", {"assert add(1, 2) == 3"}}}.dump()}}};
+  auto [status, r] = post("/get_reward", body);
+  ASSERT_EQ(status, 200) << r.dump();
+  EXPECT_EQ(r["rewards"], Json::array({1.0, 0.0, 1.0}));
+  EXPECT_EQ(r["scores"], r["rewards"]);
+  body["labels"] = {"4"};
+  auto [s2, r2] = post("/get_reward", body);
+  EXPECT_EQ(s2, 400);
+  EXPECT_NE(r2.dump().find("labels"), std::string::npos);
+}
+
+TEST_F(ExecApi, BodyOverTheCapIs413) {
+  auto c = client();
+  std::string code = "# " + std::string(2u << 20, 'x');
+  auto res = c.Post("/run_code", Json{{"code", code}}.dump(), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  EXPECT_NE(res->body.find("too large"), std::string::npos);
+}
+
+TEST_F(ExecApi, TokenRequiredExceptForHealth) {
+  auto c = client(false);
+  auto res = c.Post("/v1/exec", R"j({"code": "print(1)"})j", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  EXPECT_EQ(res->get_header_value("WWW-Authenticate"), "Bearer");
+  c.set_bearer_token_auth("wrong");
+  res = c.Post("/v1/exec", R"j({"code": "print(1)"})j", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  auto health = client(false).Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST_F(ExecApi, BusyServerAnswers429WithRetryAfter) {
+  // --max-concurrent 1: a second request while one runs is refused, not queued.
+  auto slow = std::async(std::launch::async, [] { return post("/v1/exec", Json{{"code", "import time; time.sleep(2)"}}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  auto c = client();
+  auto res = c.Post("/v1/exec", R"j({"code": "print(1)"})j", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 429);
+  EXPECT_EQ(res->get_header_value("Retry-After"), "1");
+  EXPECT_EQ(slow.get().first, 200);
+  auto [status, after] = post("/v1/exec", Json{{"code", "print(1)"}});
+  EXPECT_EQ(status, 200);
+}
+
+TEST_F(ExecApi, HostileProgramsAreContained) {
+  auto [s1, bomb] = post("/run_code", verl_request("import os\nwhile True:\n    os.fork()"));
+  ASSERT_EQ(s1, 200);
+  EXPECT_EQ(bomb["status"], "Failed");
+  auto [s2, net] = post("/run_code", verl_request("import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)"));
+  EXPECT_EQ(net["status"], "Failed");
+  EXPECT_NE(net["run_result"]["stderr"].get<std::string>().find("Error"), std::string::npos);
+  auto [s3, flood] = post("/run_code", verl_request("while True: print('x' * 100000)"));
+  ASSERT_EQ(s3, 200);
+  EXPECT_EQ(flood["status"], "Failed");
+  EXPECT_NE(flood["run_result"]["stderr"].get<std::string>().find("output_limit"), std::string::npos);
+  EXPECT_LE(flood["run_result"]["stdout"].get<std::string>().size(), (1u << 20) + 100000);
+  auto [s4, fine] = post("/run_code", verl_request("print('still serving')"));
+  EXPECT_EQ(fine["run_result"]["stdout"], "still serving\n");
+}
+
+// Options checked before anything starts: exit status 2 and the option named.
+TEST(ExecApiOptions, BadOrOrphanOptionsExit2) {
+  auto run = [](const std::string& args) {
+    std::string cmd = std::string(WAND_BINARY) + " serve " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[256];
+    while (p && fgets(buf, sizeof buf, p)) out += buf;
+    int status = p ? pclose(p) : -1;
+    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
+  };
+  auto [c1, o1] = run("--max-timeout 5");  // an execution limit without --exec would be ignored
+  EXPECT_EQ(c1, 2) << o1;
+  EXPECT_NE(o1.find("--exec"), std::string::npos) << o1;
+  auto [c2, o2] = run("--exec --max-timeout nan");
+  EXPECT_EQ(c2, 2) << o2;
+  EXPECT_NE(o2.find("--max-timeout"), std::string::npos) << o2;
+  auto [c3, o3] = run("--exec --max-memory-mb 0");
+  EXPECT_EQ(c3, 2) << o3;
+  EXPECT_NE(o3.find("--max-memory-mb"), std::string::npos) << o3;
+}
+
+}  // namespace
