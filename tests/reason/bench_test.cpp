@@ -398,6 +398,32 @@ Json final_numbers(const std::string& json_out) {
   return out;
 }
 
+// Starts `wand bench synthetic --set templates --limit 24` recording into `store_path` (stderr to
+// `err_path`) and returns its pid and run id once it has recorded `after` problems.
+std::pair<pid_t, std::string> start_bench(const std::string& store_path, int after, const std::string& err_path) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    FILE* f = std::freopen("/dev/null", "w", stdout);
+    f = std::freopen(err_path.c_str(), "w", stderr);
+    (void)f;
+    ::execl(WAND_BINARY, WAND_BINARY, "bench", "synthetic", "--set", "templates", "--limit", "24", "--seed", "7",
+            "--store", store_path.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  std::string id;
+  for (int i = 0, recorded = 0; i < 2400 && recorded < after; ++i) {  // up to a minute on a loaded machine
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (!fs::exists(store_path)) continue;
+    auto db = store::Store::open(store_path, false);
+    if (!db) continue;
+    auto runs = (*db)->list_runs();
+    if (!runs || runs->empty()) continue;
+    id = runs->front().id;
+    recorded = static_cast<int>((*db)->finished_problems(id)->size());
+  }
+  return {pid, id};
+}
+
 TEST(BenchCli, KilledWithSigkillThenResumedGivesTheUninterruptedNumbers) {
   std::string common = "synthetic --set templates --limit 24 --seed 7 --quiet";
   std::string full_store = temp_path("full.db");
@@ -408,29 +434,9 @@ TEST(BenchCli, KilledWithSigkillThenResumedGivesTheUninterruptedNumbers) {
 
   std::mt19937 rng(std::random_device{}());
   std::string store_path = temp_path("killed.db");
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    FILE* f = std::freopen("/dev/null", "w", stdout);
-    (void)f;
-    std::string s = store_path;
-    ::execl(WAND_BINARY, WAND_BINARY, "bench", "synthetic", "--set", "templates", "--limit", "24", "--seed", "7",
-            "--quiet", "--store", s.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
   // Kill at a random point once the run has recorded some problems, none being its last.
   int kill_after = 1 + static_cast<int>(rng() % 18);
-  std::string id;
-  int recorded = 0;
-  for (int i = 0; i < 1200 && recorded < kill_after; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    if (!fs::exists(store_path)) continue;
-    auto db = store::Store::open(store_path, false);
-    if (!db) continue;
-    auto runs = (*db)->list_runs();
-    if (!runs || runs->empty()) continue;
-    id = runs->front().id;
-    recorded = static_cast<int>((*db)->finished_problems(id)->size());
-  }
+  auto [pid, id] = start_bench(store_path, kill_after, "/dev/null");
   std::this_thread::sleep_for(std::chrono::microseconds(rng() % 20000));
   ::kill(pid, SIGKILL);
   int st = 0;
@@ -462,6 +468,30 @@ TEST(BenchCli, KilledWithSigkillThenResumedGivesTheUninterruptedNumbers) {
   EXPECT_EQ(cmp.rc, 0) << cmp.err;
   EXPECT_NE(cmp.out.find("only A 0, only B 0"), std::string::npos) << cmp.out;
   EXPECT_NE(cmp.out.find("McNemar: no discordant problems"), std::string::npos) << cmp.out;
+}
+
+// Ctrl-C: the problem in progress is dropped, the run is marked interrupted, exit 130, and the
+// message says how to finish it.
+TEST(BenchCli, CtrlCStopsAfterTheCurrentProblemAndSaysHowToResume) {
+  std::string store_path = temp_path("sigint.db"), err_path = temp_path("sigint.err");
+  auto [pid, id] = start_bench(store_path, 2, err_path);
+  ::kill(pid, SIGINT);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  ASSERT_TRUE(WIFEXITED(st)) << "killed by signal " << WTERMSIG(st);
+  EXPECT_EQ(WEXITSTATUS(st), 130);
+  std::string err = slurp(err_path);
+  auto db = store::Store::open(store_path, false);
+  auto info = (*db)->get_run_info(id);
+  EXPECT_EQ(info->status, "interrupted");
+  EXPECT_NE(err.find(fmt::format("wand bench: interrupted; {} of 24 problems are recorded in run {}: finish it with "
+                                 "`wand bench --resume {} --store {}`",
+                                 info->problems_done, id, id, store_path)),
+            std::string::npos)
+      << err;
+  CliRun resumed = wand(fmt::format("bench --resume {} --quiet --json --store {}", id, store_path));
+  ASSERT_EQ(resumed.rc, 0) << resumed.err;
+  EXPECT_EQ(Json::parse(resumed.out)["problems"], 24);
 }
 
 TEST(BenchCli, CompareAndReportAcrossMethods) {
