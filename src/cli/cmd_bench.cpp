@@ -292,10 +292,7 @@ Command add_bench(CLI::App& app) {
 
     std::vector<store::ProblemRecord> done;
     if (resumed) {
-      if (resumed->config.extra.value("dataset_sha256", "") != *sha)
-        return fail(fmt::format("--resume {}: {} changed since the run started (its SHA-256 differs)", run_id, bc.dataset));
-      if (resumed->config.prompt_hash != tpl->hash)
-        return fail(fmt::format("--resume {}: the prompt template {} changed since the run started", run_id, tpl->name));
+      if (auto ok = reason::check_resumable(*resumed, *sha, *tpl); !ok) return fail("--resume: " + ok.error().message);
       auto taken = db->resume_run(run_id);
       if (!taken) return fail("--resume: " + taken.error().message);
       auto run = db->get_run(run_id);

@@ -83,6 +83,16 @@ Result<Json> resume_options(const Json& stored, const Json& given, const std::st
   return merged;
 }
 
+VoidResult check_resumable(const store::RunInfo& run, const std::string& dataset_sha256, const Template& prompt) {
+  if (run.config.kind != "bench") return Error{fmt::format("run {} is a {} run, not a bench run", run.id, run.config.kind)};
+  std::string recorded = run.config.extra.is_object() ? run.config.extra.value("dataset_sha256", "") : "";
+  if (recorded != dataset_sha256)
+    return Error{fmt::format("run {}: {} changed since the run started (its SHA-256 differs)", run.id, run.config.dataset)};
+  if (run.config.prompt_hash != prompt.hash)
+    return Error{fmt::format("run {}: the prompt template {} changed since the run started", run.id, prompt.name)};
+  return ok_status();
+}
+
 store::RunConfig bench_run_config(const BenchConfig& c, const std::string& model_id, const std::string& prompt_hash,
                                   const std::string& dataset_sha256, int total_problems) {
   store::RunConfig rc = run_config(c.solve, c.model_spec, model_id, prompt_hash);

@@ -62,6 +62,10 @@ Result<BenchConfig> bench_config_from(const Json& options);
 // explicitly (`given`, keys as in bench_options). Error: "--k: run ID used 8, not 4".
 Result<Json> resume_options(const Json& stored, const Json& given, const std::string& run_id);
 
+// Whether `run` can be finished with this dataset (its SHA-256, file_sha256) and template: a bench
+// run that recorded both. Errors name the run and what changed since it started.
+VoidResult check_resumable(const store::RunInfo& run, const std::string& dataset_sha256, const Template& prompt);
+
 // What the store records for a bench run (kind "bench"; extra holds bench_options and the
 // dataset's SHA-256).
 store::RunConfig bench_run_config(const BenchConfig& c, const std::string& model_id, const std::string& prompt_hash,

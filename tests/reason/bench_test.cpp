@@ -172,6 +172,27 @@ TEST(BenchOptions, RoundTripAndResumeNamesTheDifferingOption) {
   EXPECT_FALSE(reason::bench_config_from(Json{{"k", 1}}));
 }
 
+TEST(BenchOptions, ResumeRefusesAChangedDatasetOrPrompt) {
+  store::RunInfo run;
+  run.id = "abcd1234";
+  run.config.kind = "bench";
+  run.config.dataset = "/data/set.jsonl";
+  run.config.prompt_hash = "p1";
+  run.config.extra = {{"dataset_sha256", "d1"}};
+  reason::Template t;
+  t.name = "prompts/pot.wand.txt", t.hash = "p1";
+  EXPECT_TRUE(reason::check_resumable(run, "d1", t));
+  auto data = reason::check_resumable(run, "d2", t);
+  ASSERT_FALSE(data);
+  EXPECT_EQ(data.error().message, "run abcd1234: /data/set.jsonl changed since the run started (its SHA-256 differs)");
+  t.hash = "p2";
+  auto prompt = reason::check_resumable(run, "d1", t);
+  ASSERT_FALSE(prompt);
+  EXPECT_EQ(prompt.error().message, "run abcd1234: the prompt template prompts/pot.wand.txt changed since the run started");
+  run.config.kind = "solve";
+  EXPECT_FALSE(reason::check_resumable(run, "d1", t));
+}
+
 // --- the pipeline, scripted: "What is A plus B?" is answered with the program `answer = A + B`
 
 class AddingBackend : public llm::Backend {
