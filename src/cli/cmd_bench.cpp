@@ -200,20 +200,28 @@ Command add_bench(CLI::App& app) {
   auto* report = cmd->add_option("--report", a->report, "RUN...: summaries of stored runs (with --html, one page of them)")
                      ->expected(1, 1000)
                      ->excludes(resume, compare, no_store);
-  for (auto* o : {dataset, problems, set, model, method, k, temperature, top_p, seed, max_tokens, timeout, weighted,
-                  no_repair, no_fallback, prompt, style, limit}) {
-    o->excludes(compare);
-    o->excludes(report);
-  }
+  // The options of a run, which --compare and --report (reading stored runs) do not take.
+  std::vector<CLI::Option*> run_options = {dataset, problems, set, model, method, k, temperature, top_p, seed,
+                                           max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, limit};
 
   return [=] {
-    if (!a->compare.empty() || !a->report.empty()) return show_stored(*a);
+    if (!a->compare.empty() || !a->report.empty()) {
+      for (auto* o : run_options)
+        if (o->count()) {
+          fmt::print(stderr, "wand bench: {}: not an option of {}, which reads stored runs\n", o->get_name(),
+                     a->compare.empty() ? "--report" : "--compare");
+          return kExitBadInput;
+        }
+      return show_stored(*a);
+    }
     auto fail = [](const std::string& msg, int rc = kExitBadInput) {
       fmt::print(stderr, "wand bench: {}\n", msg);
       return rc;
     };
     // The dataset: a file, `synthetic` (with --set), or `synthetic --problems FILE` (the older form).
     std::string path = a->dataset;
+    if (set->count() && (problems->count() || (!path.empty() && path != "synthetic")))
+      return fail("--set: chooses among the synthetic sets; this run's dataset is a file");
     if (problems->count()) {
       if (!path.empty() && path != "synthetic") return fail("give the dataset once: DATASET or --problems, not both");
       path = a->problems;

@@ -598,7 +598,9 @@ TEST(BenchCli, BadInputIsExitTwoNamingIt) {
       {"bench " + std::string(WAND_SHARED_DATA) + "/humaneval/HumanEval.jsonl", "a humaneval dataset of code tasks"},
       {"bench synthetic --k 0", "--k: must be an integer from 1 to 64"},
       {"bench synthetic --compare a", "--compare"},
-      {"bench synthetic --compare a b", "excludes"},
+      {"bench synthetic --compare a b", "dataset: not an option of --compare, which reads stored runs"},
+      {"bench --report a --k 2", "--k: not an option of --report"},
+      {"bench " + bad + " --set templates", "--set: chooses among the synthetic sets"},
       {"bench --resume zzzz --store " + temp_path("empty.db"), "--store"},
       {"bench synthetic --html /nonexistent-dir/r.html", "--html: /nonexistent-dir/r.html: cannot write"},
   };
