@@ -117,7 +117,7 @@ int show_stored(const BenchArgs& a) {
       fmt::print("{}", print_json(c->to_json()));
     } else {
       for (auto* r : {&c->a, &c->b})
-        fmt::print("{} {} k={} ({}): {} of {} common problems right\n", r == &c->a ? "A" : "B", r->id, r->config.method,
+        fmt::print("{} {} {} k={} ({}): {} of {} common problems right\n", r == &c->a ? "A" : "B", r->id, r->config.method,
                    r->config.options.value("k", Json(1)).dump(), r->config.model_id,
                    r == &c->a ? c->correct_a : c->correct_b, c->common);
       int both = c->correct_a - c->test.only_a;

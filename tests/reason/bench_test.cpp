@@ -487,6 +487,10 @@ TEST(BenchCli, KilledWithSigkillThenResumedGivesTheUninterruptedNumbers) {
   std::string full_id = (*full_db)->list_runs()->front().id;
   CliRun cmp = wand(fmt::format("bench --compare {} {} --store {}", id, id, store_path));
   EXPECT_EQ(cmp.rc, 0) << cmp.err;
+  EXPECT_NE(cmp.out.find(fmt::format("A {} pot k=1 (", id)), std::string::npos) << cmp.out;
+  EXPECT_NE(cmp.out.find(fmt::format("): {} of 24 common problems right", Json::parse(resumed.out)["correct"].get<int>())),
+            std::string::npos)
+      << cmp.out;
   EXPECT_NE(cmp.out.find("only A 0, only B 0"), std::string::npos) << cmp.out;
   EXPECT_NE(cmp.out.find("McNemar: no discordant problems"), std::string::npos) << cmp.out;
 }
