@@ -43,7 +43,7 @@ struct BenchArgs {
   std::vector<std::string> compare, report;
   reason::SolveConfig config;
   std::optional<float> temperature;
-  int limit = 0;
+  int limit = 0, parallel = 1;
   bool json = false, quiet = false, no_store = false, no_repair = false, no_fallback = false;
 };
 
@@ -185,6 +185,10 @@ Command add_bench(CLI::App& app) {
                     ->check(CLI::IsMember({"auto", "wand", "chat", "completion"}))
                     ->capture_default_str();
   auto* limit = cmd->add_option("--limit", a->limit, "Only the first N problems")->check(number({.lo = 1, .hi = 1e9, .integer = true}));
+  auto* par = cmd->add_option("--parallel", a->parallel,
+                  "Problems solved at once (for a server that serves requests concurrently; the answers do not change)")
+      ->check(parallel(false))
+      ->capture_default_str();
   cmd->add_option("--out", a->out, "Write each problem's result as JSON lines here")->check(writable_file());
   cmd->add_option("--html", a->html, "Write a report page: accuracy chart, failing problems with programs and outputs")
       ->check(writable_file());
@@ -202,7 +206,7 @@ Command add_bench(CLI::App& app) {
                      ->excludes(resume, compare, no_store);
   // The options of a run, which --compare and --report (reading stored runs) do not take.
   std::vector<CLI::Option*> run_options = {dataset, problems, set, model, method, k, temperature, top_p, seed,
-                                           max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, limit};
+                                           max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, limit, par};
 
   return [=] {
     if (!a->compare.empty() || !a->report.empty()) {
@@ -309,7 +313,7 @@ Command add_bench(CLI::App& app) {
     }
 
     int rc = kExitOk;
-    auto solver = open_solver(bc.solve.method, bc.model_spec, rc, "bench");
+    auto solver = open_solver(bc.solve.method, bc.model_spec, rc, "bench", a->parallel);
     if (!solver) {
       fmt::print(stderr, "{}\n", solver.error().message);
       return rc;
@@ -334,7 +338,7 @@ Command add_bench(CLI::App& app) {
           progress.note("accuracy " + pct(double(p.correct) / p.done));
           progress.tick();
         },
-        &g_stop);
+        &g_stop, a->parallel);
     progress.finish();
     double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto how_to_resume = [&] {

@@ -19,15 +19,15 @@ std::string model_for(const std::string& method, const std::string& given) {
   return default_model_spec();
 }
 
-Result<std::unique_ptr<sandbox::Sandbox>> small_sandbox() {
+Result<std::unique_ptr<sandbox::Sandbox>> small_sandbox(int cells) {
   sandbox::Options o;
-  o.cells = 1;
+  o.cells = cells;
   o.preload = {};  // the programs are plain arithmetic: a lean cell starts faster
   return sandbox::Sandbox::create(o);
 }
 
 Result<Solver> open_solver(const std::string& method, const std::string& model_spec, int& exit_code,
-                           const char* cmd) {
+                           const char* cmd, int cells) {
   Solver s;
   auto model = llm::open_backend(model_for(method, model_spec));
   if (!model) {
@@ -36,7 +36,7 @@ Result<Solver> open_solver(const std::string& method, const std::string& model_s
   }
   s.model = std::move(*model);
   if (method != "cot") {
-    auto sb = small_sandbox();
+    auto sb = small_sandbox(cells);
     if (!sb) {
       exit_code = kExitSandbox;
       return Error{fmt::format("wand {}: sandbox: {}", cmd, sb.error().message)};

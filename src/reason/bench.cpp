@@ -8,6 +8,8 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <mutex>
+#include <thread>
 
 #include "feedback/feedback.h"
 
@@ -201,30 +203,57 @@ Json problem_line(const store::ProblemRecord& p) {
 Result<BenchRun> run_bench(llm::Backend& model, sandbox::Sandbox* sb, std::span<const BenchProblem> problems,
                            const SolveConfig& config, std::vector<store::ProblemRecord> done, store::Store* db,
                            const std::string& run_id, const std::function<void(const BenchProgress&)>& on_progress,
-                           const std::atomic<bool>* stop) {
+                           const std::atomic<bool>* stop, int parallel) {
   BenchRun run;
   run.problems = std::move(done);
   std::set<int> finished;
   BenchProgress progress{0, static_cast<int>(problems.size()), 0};
   for (auto& p : run.problems) finished.insert(p.index), ++progress.done, progress.correct += p.correct.value_or(false);
+  std::vector<const BenchProblem*> todo;
+  for (const auto& p : problems)
+    if (!finished.count(p.index)) todo.push_back(&p);
   auto stopped = [&] { return stop && stop->load(); };
-  for (const auto& problem : problems) {
-    if (finished.count(problem.index)) continue;
-    if (stopped()) break;
-    auto r = solve(model, sb, problem.question, config);
-    if (!r) return Error{fmt::format("problem {} ({}): {}", problem.index + 1, problem.id, r.error().message), r.error().code};
-    if (stopped()) break;  // the signal may have reached this problem's programs: a resume redoes it
-    store::ProblemRecord rec = problem_record(problem.index, problem.question, *r);
-    rec.problem_id = problem.id;
-    rec.expected = problem.expected;
-    rec.correct = r->answer && feedback::answers_match(*r->answer, problem.expected);
-    if (db)
-      if (auto w = db->record_problem(run_id, rec); !w)
-        return Error{fmt::format("recording problem {} in {}: {}", problem.index + 1, db->path(), w.error().message)};
-    ++progress.done, progress.correct += *rec.correct;
-    run.problems.push_back(std::move(rec));
-    if (on_progress) on_progress(progress);
-  }
+
+  // Workers take the next problem in dataset order; each problem's answer depends only on it and
+  // the config (the seed is per problem), so the order they finish in changes no number.
+  std::mutex mu;
+  std::size_t next = 0;
+  std::optional<Error> failure;
+  auto worker = [&] {
+    for (;;) {
+      const BenchProblem* problem;
+      {
+        std::lock_guard lk(mu);
+        if (failure || stopped() || next == todo.size()) return;
+        problem = todo[next++];
+      }
+      auto r = solve(model, sb, problem->question, config);
+      std::lock_guard lk(mu);
+      if (!r) {
+        if (!failure)
+          failure = Error{fmt::format("problem {} ({}): {}", problem->index + 1, problem->id, r.error().message), r.error().code};
+        return;
+      }
+      if (stopped()) return;  // the signal may have reached this problem's programs: a resume redoes it
+      store::ProblemRecord rec = problem_record(problem->index, problem->question, *r);
+      rec.problem_id = problem->id;
+      rec.expected = problem->expected;
+      rec.correct = r->answer && feedback::answers_match(*r->answer, problem->expected);
+      if (db)
+        if (auto w = db->record_problem(run_id, rec); !w) {
+          failure = Error{fmt::format("recording problem {} in {}: {}", problem->index + 1, db->path(), w.error().message)};
+          return;
+        }
+      ++progress.done, progress.correct += *rec.correct;
+      run.problems.push_back(std::move(rec));
+      if (on_progress) on_progress(progress);
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int i = 1; i < std::min<int>(parallel, static_cast<int>(todo.size())); ++i) workers.emplace_back(worker);
+  worker();
+  for (auto& t : workers) t.join();
+  if (failure) return *failure;
   run.stopped = progress.done < progress.total;
   std::sort(run.problems.begin(), run.problems.end(), [](auto& a, auto& b) { return a.index < b.index; });
   return run;

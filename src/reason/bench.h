@@ -124,15 +124,17 @@ struct BenchRun {
 };
 
 // Solves each of `problems` not in `done` (the records of a run being resumed) and records it in
-// `db` under `run_id` as it finishes (no store: db null). Problems run one at a time, each
-// question's k samples as one batch (solve()). `stop` is read after every problem: a problem
-// that was running when it was raised is not recorded (a Ctrl-C reaches the sandbox's cells
-// too), so a resume redoes it. A backend error (a dead server) ends the run with that error;
-// what finished stays recorded.
+// `db` under `run_id` as it finishes (no store: db null). `parallel` problems run at once (each
+// question's k samples are one batch in solve()); more than one pays off against a server that
+// serves requests concurrently, and wants a sandbox with as many cells. on_progress is called
+// under a lock after each recorded problem. `stop` is read after every problem: a problem that
+// was running when it was raised is not recorded (a Ctrl-C reaches the sandbox's cells too), so a
+// resume redoes it. A backend error (a dead server) ends the run with that error once the
+// problems in flight are done; what finished stays recorded.
 Result<BenchRun> run_bench(llm::Backend& model, sandbox::Sandbox* sb, std::span<const BenchProblem> problems,
                            const SolveConfig& config, std::vector<store::ProblemRecord> done, store::Store* db,
                            const std::string& run_id, const std::function<void(const BenchProgress&)>& on_progress = {},
-                           const std::atomic<bool>* stop = nullptr);
+                           const std::atomic<bool>* stop = nullptr, int parallel = 1);
 
 // --- comparing and reporting runs
 

@@ -197,7 +197,8 @@ TEST(BenchOptions, ResumeRefusesAChangedDatasetOrPrompt) {
 
 class AddingBackend : public llm::Backend {
  public:
-  int calls = 0, fail_from = -1;  // from that call on, the server is dead
+  std::atomic<int> calls = 0;
+  int fail_from = -1;  // from that call on, the server is dead
   Result<std::vector<llm::Completion>> complete(const std::string& prompt, const llm::GenerateOptions& opt) override {
     if (fail_from >= 0 && calls >= fail_from) return Error{"connection refused (127.0.0.1:1)"};
     ++calls;
@@ -252,6 +253,22 @@ TEST(BenchRun, RecordsEachProblemAndSummarizes) {
   EXPECT_EQ(s.completion_tokens, 45);
   EXPECT_EQ(s.answered_by.at("sample"), 9);
   EXPECT_NEAR(s.ci.lo, reason::wilson_interval(6, 9).lo, 1e-12);
+  // Four at a time: the same records, whatever order they finish in.
+  AddingBackend parallel_model;
+  auto id4 = (*db)->create_run({.kind = "bench", .dataset = "adding"});
+  std::vector<int> seen4;
+  auto run4 = reason::run_bench(parallel_model, &shared_sandbox(), problems, adding_config(), {}, db->get(), *id4,
+                                [&](const reason::BenchProgress& p) { seen4.push_back(p.done); }, nullptr, 4);
+  ASSERT_TRUE(run4) << run4.error().message;
+  EXPECT_EQ(seen4, seen);
+  EXPECT_EQ(parallel_model.calls, 9);
+  ASSERT_EQ(run4->problems.size(), 9u);
+  for (int i = 0; i < 9; ++i) {
+    EXPECT_EQ(run4->problems[i].index, i);
+    EXPECT_EQ(run4->problems[i].answer, run->problems[i].answer);
+  }
+  EXPECT_EQ((*db)->finished_problems(*id4)->size(), 9u);
+
   auto stored = (*db)->get_run(*id);
   ASSERT_TRUE(stored);
   ASSERT_EQ(stored->problems.size(), 9u);
@@ -567,7 +584,7 @@ TEST(BenchCli, ThroughWandServeTheAnswersEqualTheLocalBackends) {
   std::string local_out = temp_path("local.jsonl"), http_out = temp_path("http.jsonl");
   CliRun local = wand(fmt::format("bench {} --out {}", set, local_out));
   ASSERT_EQ(local.rc, 0) << local.err;
-  CliRun http = wand(fmt::format("bench {} --model {} --prompt-style wand --out {}", set, remote, http_out));
+  CliRun http = wand(fmt::format("bench {} --model {} --prompt-style wand --parallel 4 --out {}", set, remote, http_out));
   ASSERT_EQ(http.rc, 0) << http.err;
   auto want = answers(local_out);
   ASSERT_EQ(want.size(), 12u);
