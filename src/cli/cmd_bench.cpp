@@ -273,7 +273,8 @@ Command add_bench(CLI::App& app) {
         if (opt->count()) explicit_options[key] = given[key];
       // --model defaults by method: a resume that names only --method compares the model it implies.
       if (method->count() && !model->count()) explicit_options.erase("model");
-      auto merged = reason::resume_options(info->config.extra.value("bench", Json()), explicit_options, *id);
+      const Json& extra = info->config.extra;
+      auto merged = reason::resume_options(extra.is_object() ? extra.value("bench", Json()) : Json(), explicit_options, *id);
       if (!merged) return fail(merged.error().message);
       auto restored = reason::bench_config_from(*merged);
       if (!restored) return fail(fmt::format("--resume {}: {}", *id, restored.error().message));
