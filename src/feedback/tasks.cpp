@@ -45,7 +45,7 @@ Result<Json> maybe_embedded(const Json& v, const std::string& what) {
 
 const char* kFormats =
     "HumanEval (task_id, prompt, canonical_solution, test, entry_point), MBPP (task_id, text, code, test_list), "
-    "stdin/stdout (inputs, outputs or input_output), GSM8K (question, answer with '#### N'), PAL (input, target)";
+    "stdin/stdout (inputs, outputs or input_output), GSM8K (question, answer with '#### N' or the label itself), PAL (input, target)";
 
 std::string detect(const Json& j) {
   if (!j.is_object()) return "";
