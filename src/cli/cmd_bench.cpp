@@ -189,7 +189,7 @@ Command add_bench(CLI::App& app) {
                   "Problems solved at once (for a server that serves requests concurrently; the answers do not change)")
       ->check(parallel(false))
       ->capture_default_str();
-  cmd->add_option("--out", a->out, "Write each problem's result as JSON lines here")->check(writable_file());
+  auto* out = cmd->add_option("--out", a->out, "Write each problem's result as JSON lines here")->check(writable_file());
   cmd->add_option("--html", a->html, "Write a report page: accuracy chart, failing problems with programs and outputs")
       ->check(writable_file());
   cmd->add_flag("--json", a->json, "Print the summary (or the comparison) as JSON");
@@ -206,7 +206,7 @@ Command add_bench(CLI::App& app) {
                      ->excludes(resume, compare, no_store);
   // The options of a run, which --compare and --report (reading stored runs) do not take.
   std::vector<CLI::Option*> run_options = {dataset, problems, set, model, method, k, temperature, top_p, seed,
-                                           max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, limit, par};
+                                           max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, limit, par, out};
 
   return [=] {
     if (!a->compare.empty() || !a->report.empty()) {

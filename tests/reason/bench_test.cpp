@@ -621,6 +621,7 @@ TEST(BenchCli, BadInputIsExitTwoNamingIt) {
       {"bench synthetic --compare a", "--compare"},
       {"bench synthetic --compare a b", "dataset: not an option of --compare, which reads stored runs"},
       {"bench --report a --k 2", "--k: not an option of --report"},
+      {"bench --compare a b --out " + temp_path("o.jsonl"), "--out: not an option of --compare"},
       {"bench " + bad + " --set templates", "--set: chooses among the synthetic sets"},
       {"bench --resume zzzz --store " + temp_path("empty.db"), "--store"},
       {"bench synthetic --html /nonexistent-dir/r.html", "--html: /nonexistent-dir/r.html: cannot write"},
