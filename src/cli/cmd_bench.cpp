@@ -16,6 +16,7 @@
 #include "common/output.h"
 #include "common/progress.h"
 #include "common/text.h"
+#include "llm/grammar.h"
 #include "reason/bench.h"
 #include "store/store.h"
 
@@ -38,7 +39,7 @@ void catch_stop_signals() {
 }
 
 struct BenchArgs {
-  std::string dataset, problems, set = "numbers", model, method = "pot", prompt_file, prompt_style = "auto";
+  std::string dataset, problems, set = "numbers", model, method = "pot", prompt_file, prompt_style = "auto", constrain;
   std::string out, html, store, resume;
   std::vector<std::string> compare, report;
   reason::SolveConfig config;
@@ -168,7 +169,7 @@ Command add_bench(CLI::App& app) {
                 ->check(number({.lo = 1, .hi = 64, .integer = true}))
                 ->capture_default_str();
   auto* temperature = cmd->add_option("--temperature", a->temperature, "Sampling temperature (default: 0 for --k 1, else 0.7)")
-                          ->check(number({.lo = 0, .hi = 2}));
+                          ->check(number(kTemperature));
   auto* top_p = cmd->add_option("--top-p", c.top_p, "Nucleus sampling")
                     ->check(number({.lo = 0, .hi = 1, .lo_open = true}))
                     ->capture_default_str();
@@ -184,6 +185,8 @@ Command add_bench(CLI::App& app) {
   auto* style = cmd->add_option("--prompt-style", a->prompt_style, "auto, wand, chat or completion (as for wand solve)")
                     ->check(CLI::IsMember({"auto", "wand", "chat", "completion"}))
                     ->capture_default_str();
+  auto* constrain = cmd->add_option("--constrain", a->constrain,
+                                    "Decode the programs inside a GBNF grammar: pot, python-block, or a .gbnf file (as wand solve)");
   auto* limit = cmd->add_option("--limit", a->limit, "Only the first N problems")->check(number({.lo = 1, .hi = 1e9, .integer = true}));
   auto* par = cmd->add_option("--parallel", a->parallel,
                   "Problems solved at once (for a server that serves requests concurrently; the answers do not change)")
@@ -206,7 +209,7 @@ Command add_bench(CLI::App& app) {
                      ->excludes(resume, compare, no_store);
   // The options of a run, which --compare and --report (reading stored runs) do not take.
   std::vector<CLI::Option*> run_options = {dataset, problems, set, model, method, k, temperature, top_p, seed,
-                                           max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, limit, par, out};
+                                           max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, constrain, limit, par, out};
 
   return [=] {
     if (!a->compare.empty() || !a->report.empty()) {
@@ -245,6 +248,7 @@ Command add_bench(CLI::App& app) {
     bc.prompt_file = a->prompt_file.empty() ? "" : std::filesystem::absolute(a->prompt_file).lexically_normal().string();
     bc.limit = a->limit;
     bc.solve = a->config;  // not `c`: [=] copied it before the command line was parsed
+    bc.solve.constrain = a->constrain;
     bc.solve.method = a->method;
     bc.solve.temperature = a->temperature.value_or(bc.solve.k > 1 ? 0.7f : 0.f);
     bc.solve.repair = !a->no_repair, bc.solve.fallback = !a->no_fallback;
@@ -267,7 +271,7 @@ Command add_bench(CLI::App& app) {
           {"model", model}, {"method", method}, {"k", k}, {"temperature", temperature}, {"top-p", top_p},
           {"seed", seed}, {"max-tokens", max_tokens}, {"timeout", timeout}, {"weighted", weighted},
           {"no-repair", no_repair}, {"no-fallback", no_fallback}, {"prompt", prompt}, {"prompt-style", style},
-          {"limit", limit}};
+          {"constrain", constrain}, {"limit", limit}};
       if (!path.empty()) explicit_options["dataset"] = given["dataset"];
       for (auto& [key, opt] : flags)
         if (opt->count()) explicit_options[key] = given[key];
@@ -285,16 +289,16 @@ Command add_bench(CLI::App& app) {
       bc.solve.seed = llm::random_seed();
     }
 
-    auto family = reason::prompt_family(bc.model_spec, bc.prompt_style);
-    if (!family) return fail("--model: " + family.error().message);
-    bc.solve.family = *family;
+    if (!bc.solve.constrain.empty()) {  // checked before the model loads
+      auto g = llm::Grammar::load(bc.solve.constrain);
+      if (!g) return fail("--constrain: " + g.error().message);
+      bc.solve.grammar = *g;
+    }
     if (!bc.prompt_file.empty()) {
       auto t = reason::load_template(bc.prompt_file);
       if (!t) return fail("--prompt " + t.error().message);
       bc.solve.prompt = std::move(*t);
     }
-    auto tpl = bc.solve.prompt ? Result<reason::Template>(*bc.solve.prompt) : reason::builtin_template(bc.solve.method, *family);
-    if (!tpl) return fail(tpl.error().message);
     auto loaded = reason::load_bench_dataset(bc.dataset);
     if (!loaded) return fail(loaded.error().message);
     auto sha = reason::file_sha256(bc.dataset);
@@ -302,6 +306,20 @@ Command add_bench(CLI::App& app) {
     std::vector<reason::BenchProblem> set_problems = std::move(*loaded);
     if (bc.limit > 0 && set_problems.size() > std::size_t(bc.limit)) set_problems.resize(bc.limit);
     int total = static_cast<int>(set_problems.size());
+
+    int rc = kExitOk;
+    auto solver = open_solver(bc.solve.method, bc.model_spec, rc, "bench", a->parallel);
+    if (!solver) {
+      fmt::print(stderr, "{}\n", solver.error().message);
+      return rc;
+    }
+    auto& backend = *solver->model;
+    auto family = reason::prompt_family(backend, bc.prompt_style);  // a remote wand serve says what it is
+    if (!family) return fail("--prompt-style: " + family.error().message);
+    bc.solve.family = *family;
+    if (auto v = reason::validate(bc.solve); !v) return fail(v.error().message);
+    auto tpl = bc.solve.prompt ? Result<reason::Template>(*bc.solve.prompt) : reason::builtin_template(bc.solve.method, *family);
+    if (!tpl) return fail(tpl.error().message);
 
     std::vector<store::ProblemRecord> done;
     if (resumed) {
@@ -313,13 +331,6 @@ Command add_bench(CLI::App& app) {
       done = std::move(run->problems);
     }
 
-    int rc = kExitOk;
-    auto solver = open_solver(bc.solve.method, bc.model_spec, rc, "bench", a->parallel);
-    if (!solver) {
-      fmt::print(stderr, "{}\n", solver.error().message);
-      return rc;
-    }
-    auto& backend = *solver->model;
     store::RunInfo info;
     info.config = reason::bench_run_config(bc, backend.id(), tpl->hash, *sha, total);
     if (db && !resumed) {

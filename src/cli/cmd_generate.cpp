@@ -30,7 +30,7 @@ Command add_generate(CLI::App& app) {
       ->check(number({.lo = 1, .hi = 1 << 20, .integer = true}));
   cmd->add_option("--temperature", a->gen.temperature, "0 = greedy")
       ->capture_default_str()
-      ->check(number({.lo = 0, .hi = 100}));
+      ->check(number(kTemperature));
   cmd->add_option("--top-k", a->gen.top_k, "Keep the k most likely tokens (0 = off)")
       ->check(number({.lo = 0, .hi = 1 << 20, .integer = true}));
   cmd->add_option("--top-p", a->gen.top_p, "Nucleus sampling mass")->check(number({.lo = 0, .hi = 1, .lo_open = true}));
@@ -52,24 +52,24 @@ Command add_generate(CLI::App& app) {
   cmd->add_flag("--json", a->json, "Print one JSON object with the texts, token counts and timing");
   return [a, seed] {
     if (!seed->count()) a->gen.seed = llm::random_seed();
-    if (!a->constrain.empty()) {  // checked before the model loads
+    if (!a->constrain.empty()) {  // the grammar is checked before the model loads
       auto g = llm::Grammar::load(a->constrain);
       if (!g) {
         fmt::print(stderr, "wand generate: --constrain: {}\n", g.error().message);
         return kExitBadInput;
       }
       a->gen.grammar = *g;
-      if (!a->model.starts_with("local:") && !a->model.ends_with(".gguf")) {
-        fmt::print(stderr, "wand generate: --constrain needs the embedded engine (--model local:PATH.gguf), got '{}'\n",
-                   a->model);
-        return kExitBadInput;
-      }
     }
     llm::BackendOptions bo;
     bo.threads = a->threads;
     auto backend = llm::open_backend(a->model, bo);
     if (!backend) {
       fmt::print(stderr, "wand generate: {}\n", backend.error().message);
+      return kExitBadInput;
+    }
+    if (a->gen.grammar && !(*backend)->can_constrain()) {
+      fmt::print(stderr, "wand generate: --constrain needs the embedded engine (--model local:PATH.gguf), got '{}'\n",
+                 a->model);
       return kExitBadInput;
     }
     a->gen.stop = a->stop;

@@ -58,9 +58,9 @@ Command add_serve(CLI::App& app) {
     a->opt.model_name = a->name;
     server::Server srv(**backend, a->opt);
     auto port = srv.bind();
-    if (!port) {
+    if (!port) {  // its module missing beside the binary, or --host/--port not ours to take: usage, not a failed run
       fmt::print(stderr, "wand serve: {}\n", port.error().message);
-      return kExitFailed;
+      return kExitBadInput;
     }
     fmt::print(stderr, "wand serve: model '{}' ({}) at http://{}:{}/v1 — Ctrl-C stops\n", a->name, (*backend)->id(),
                a->opt.host, *port);

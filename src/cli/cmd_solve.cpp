@@ -8,6 +8,7 @@
 #include "cli/options.h"
 #include "common/json.h"
 #include "feedback/feedback.h"
+#include "llm/grammar.h"
 #include "reason/reason.h"
 #include "store/store.h"
 
@@ -50,7 +51,7 @@ namespace {
 
 // `wand solve`: options in, reason::solve, the answer out (and the run into the store).
 struct SolveArgs {
-  std::string question, model, method = "pot", prompt_file, prompt_style = "auto", store;
+  std::string question, model, method = "pot", prompt_file, prompt_style = "auto", store, constrain;
   reason::SolveConfig config;
   std::optional<float> temperature;
   bool show = false, json = false, no_store = false, no_repair = false, no_fallback = false;
@@ -103,7 +104,7 @@ Command add_solve(CLI::App& app) {
       ->check(number({.lo = 1, .hi = 64, .integer = true}))
       ->capture_default_str();
   cmd->add_option("--temperature", a->temperature, "Sampling temperature (default: 0 for --k 1, else 0.7)")
-      ->check(number({.lo = 0, .hi = 2}));
+      ->check(number(kTemperature));
   cmd->add_option("--top-p", c.top_p, "Nucleus sampling")->check(number({.lo = 0, .hi = 1, .lo_open = true}))->capture_default_str();
   auto* seed = cmd->add_option("--seed", c.seed,
                                "Sampling seed (default: a random one, recorded and printed when sampling); sample i "
@@ -119,9 +120,12 @@ Command add_solve(CLI::App& app) {
   cmd->add_option("--prompt", a->prompt_file, "Your own prompt template (format: src/reason/prompt.h; placeholder {{question}})")
       ->check(CLI::ExistingFile);
   cmd->add_option("--prompt-style", a->prompt_style,
-                  "Prompt family: wand (wand's own models), chat, completion; auto: wand for a local wand model, else chat")
+                  "Prompt family: wand (wand's own models), chat, completion; auto: wand for a wand model (a local GGUF or "
+                  "one wand serve lists as such), else chat")
       ->check(CLI::IsMember({"auto", "wand", "chat", "completion"}))
       ->capture_default_str();
+  cmd->add_option("--constrain", a->constrain,
+                  "Decode the programs inside a GBNF grammar: pot, python-block, or a .gbnf file (embedded engine only)");
   cmd->add_flag("--show-program", a->show, "Print the winning program (or rationale), its output and the vote");
   cmd->add_flag("--json", a->json, "Print the result, every sample and the vote as JSON");
   auto* store_opt =
@@ -134,12 +138,14 @@ Command add_solve(CLI::App& app) {
     c.temperature = a->temperature.value_or(c.k > 1 ? 0.7f : 0.f);
     c.repair = !a->no_repair, c.fallback = !a->no_fallback;
     std::string spec = model_for(a->method, a->model);
-    auto family = reason::prompt_family(spec, a->prompt_style);
-    if (!family) {
-      fmt::print(stderr, "wand solve: --model: {}\n", family.error().message);
-      return kExitBadInput;
+    if (!a->constrain.empty()) {  // checked before the model loads
+      auto g = llm::Grammar::load(a->constrain);
+      if (!g) {
+        fmt::print(stderr, "wand solve: --constrain: {}\n", g.error().message);
+        return kExitBadInput;
+      }
+      c.constrain = a->constrain, c.grammar = *g;
     }
-    c.family = *family;
     if (!a->prompt_file.empty()) {
       auto t = reason::load_template(a->prompt_file);
       if (!t) {
@@ -165,6 +171,12 @@ Command add_solve(CLI::App& app) {
       return rc;
     }
     auto& model = solver->model;
+    auto family = reason::prompt_family(*model, a->prompt_style);  // a remote wand serve says what it is
+    if (!family) {
+      fmt::print(stderr, "wand solve: --prompt-style: {}\n", family.error().message);
+      return kExitBadInput;
+    }
+    c.family = *family;
     auto r = reason::solve(*model, solver->sb.get(), a->question, c);
     if (!r) {
       fmt::print(stderr, "wand solve: {}\n", r.error().message);

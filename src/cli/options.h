@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/numbers.h"
+#include "llm/llm.h"
 #include "sandbox/sandbox.h"
 
 namespace wand::cli {
@@ -22,6 +23,7 @@ inline constexpr NumberRule kMemoryMiB = sandbox::kMemoryMbRange;
 inline constexpr NumberRule kOutputBytes = sandbox::kMaxOutputBytesRange;
 inline constexpr NumberRule kSeed{.lo = 0, .hi = 1.8446744073709552e19, .integer = true};
 inline constexpr NumberRule kProbability{.lo = 0, .hi = 1};
+inline constexpr NumberRule kTemperature = llm::kTemperatureRange;
 
 // Parallel cells (--cells) or engine threads (--threads): at most 4 per core (at least 8).
 // More only adds start-up cost and contention (500 cells made 200 short runs 60x slower).

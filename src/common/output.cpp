@@ -51,9 +51,14 @@ VoidResult write_stdout(std::string_view text, WriteError* failure) {
 }
 
 VoidResult flush_file(std::ofstream& out, const std::string& path) {
+  // A write larger than the stream's buffer goes straight to the file and may already have
+  // failed: its reason is in errno now, and the flush below (a no-op on a failed stream) would
+  // otherwise leave only a generic EIO.
+  int earlier = out ? 0 : errno;
   errno = 0;
   out.flush();
-  if (!out) return Error{fmt::format("{}: write failed: {}", path, std::strerror(errno ? errno : EIO))};
+  if (!out)
+    return Error{fmt::format("{}: write failed: {}", path, std::strerror(errno ? errno : earlier ? earlier : EIO))};
   return ok_status();
 }
 

@@ -17,7 +17,4 @@ std::string printable(std::string_view s, std::size_t max_bytes = 200);
 // "" gives none). A '\r' before the '\n' stays in the line.
 std::vector<std::string_view> split_lines(std::string_view s);
 
-// `s` for HTML text or a quoted attribute: & < > " ' as entities (HTML 5, "escaping a string").
-std::string html_escape(std::string_view s);
-
 }  // namespace wand

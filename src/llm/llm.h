@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/numbers.h"
 #include "common/status.h"
 
 namespace wand::llm {
@@ -21,6 +22,10 @@ struct Message {
   std::string role;  // system, user, assistant
   std::string content;
 };
+
+// Sampling temperature: OpenAI's API range, which every face accepts (wand generate and solve,
+// wand serve's requests, reason::SolveConfig), so a value that works locally also works remotely.
+inline constexpr NumberRule kTemperatureRange{.lo = 0, .hi = 2};
 
 struct GenerateOptions {
   int max_tokens = 256;     // 0: no generation (with echo: only score the prompt)
@@ -81,6 +86,14 @@ class Backend {
   virtual Result<std::vector<Completion>> complete_tokens(const std::vector<int32_t>& prompt,
                                                           const GenerateOptions& opt);
   virtual std::string id() const = 0;  // the spec it was opened with
+  // The prompt format of a model trained by wand ("pot", "cot": format_question below), "" for
+  // any other model. Local: the GGUF's wand.prompt_format. Remote: the "wand": {"prompt_format"}
+  // object of the model's entry in the server's GET /models (`wand serve` says it there; OpenAI's
+  // model object allows extra fields), asked once; "" when the server says nothing or cannot be
+  // asked (the completion requests then report what is wrong with the server).
+  virtual std::string prompt_format() { return ""; }
+  // Whether GenerateOptions::grammar is honoured (the embedded engine); others refuse it.
+  virtual bool can_constrain() const { return false; }
 };
 
 struct BackendOptions {

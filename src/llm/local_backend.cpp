@@ -59,6 +59,8 @@ class LocalBackend final : public Backend {
       : id_(std::move(id)), model_(model), ctx_(model, opt.context, opt.threads) {}
 
   std::string id() const override { return id_; }
+  std::string prompt_format() override { return model_->prompt_format(); }
+  bool can_constrain() const override { return true; }
 
   Result<std::vector<Completion>> complete(const std::string& prompt, const GenerateOptions& opt) override {
     const Tokenizer& tok = model_->tokenizer();

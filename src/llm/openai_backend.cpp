@@ -185,6 +185,11 @@ class OpenAIBackend final : public Backend {
     return ok_status();
   }
 
+  std::string prompt_format() override {
+    std::call_once(format_once_, [this] { format_ = listed_prompt_format(); });
+    return format_;
+  }
+
   Result<std::vector<Completion>> complete(const std::string& prompt, const GenerateOptions& opt) override {
     return generate("/completions", completion_body(prompt, opt), opt);
   }
@@ -206,6 +211,25 @@ class OpenAIBackend final : public Backend {
 
  private:
   bool is_chat(std::string_view path) const { return path == "/chat/completions"; }
+
+  // What the model's entry in GET /models says in its "wand" object (wand serve's extra field);
+  // "" for a server that lists nothing of the kind or cannot be asked: the generic default then.
+  std::string listed_prompt_format() {
+    Exchange ex = send("GET", "/models", "", nullptr);
+    if (!check(ex, "/models")) return "";
+    auto j = parse_json(ex.body, ep_.base + "/models");
+    if (!j || !j->is_object()) return "";
+    auto data = j->find("data");
+    if (data == j->end() || !data->is_array()) return "";
+    for (const auto& m : *data) {
+      if (!m.is_object() || m.value("id", Json()) != Json(ep_.model)) continue;
+      auto w = m.find("wand");
+      if (w == m.end() || !w->is_object()) return "";
+      auto f = w->find("prompt_format");
+      return f != w->end() && f->is_string() ? f->get<std::string>() : "";
+    }
+    return "";
+  }
 
   // The legacy API's logprobs is the number of alternatives per position (tokens and their
   // logprobs come with any value); echo puts the prompt's tokens first.
@@ -577,6 +601,8 @@ class OpenAIBackend final : public Backend {
   BackendOptions opt_;
   std::counting_semaphore<> slots_;
   std::atomic<bool> n_rejected_{false};
+  std::once_flag format_once_;
+  std::string format_;
 };
 
 }  // namespace

@@ -54,7 +54,8 @@ Json bench_options(const BenchConfig& c) {
           {"k", s.k},                     {"temperature", s.temperature}, {"top-p", s.top_p},
           {"seed", s.seed},               {"max-tokens", s.max_tokens},  {"timeout", s.timeout_s},
           {"weighted", s.weighted},       {"no-repair", !s.repair},      {"no-fallback", !s.fallback},
-          {"prompt-style", c.prompt_style}, {"prompt", c.prompt_file},  {"limit", c.limit}};
+          {"prompt-style", c.prompt_style}, {"prompt", c.prompt_file},  {"constrain", s.constrain},
+          {"limit", c.limit}};
 }
 
 Result<BenchConfig> bench_config_from(const Json& o) {
@@ -66,6 +67,7 @@ Result<BenchConfig> bench_config_from(const Json& o) {
     s.method = o.at("method"), s.k = o.at("k"), s.temperature = o.at("temperature"), s.top_p = o.at("top-p");
     s.seed = o.at("seed"), s.max_tokens = o.at("max-tokens"), s.timeout_s = o.at("timeout");
     s.weighted = o.at("weighted"), s.repair = !o.at("no-repair").get<bool>(), s.fallback = !o.at("no-fallback").get<bool>();
+    s.constrain = o.at("constrain");  // the grammar itself is loaded by the caller (llm::Grammar::load)
   } catch (const Json::exception& e) {
     return Error{fmt::format("the run's recorded options are incomplete: {}", e.what())};
   }

@@ -3,7 +3,7 @@
 
 #include <map>
 
-#include "common/text.h"
+#include "common/html.h"
 #include "reason/bench.h"
 
 namespace wand::reason {
@@ -75,12 +75,12 @@ Json Comparison::to_json() const {
 }
 
 std::string html_report(std::span<const store::Run> runs, int max_failures) {
-  std::string h =
-      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>wand bench</title><style>"
-      "body{font-family:sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse}"
-      "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}"
-      "pre{background:#f6f6f6;padding:.4em;white-space:pre-wrap;margin:.2em 0}.bad{color:#b00}"
-      "</style></head><body>\n<h1>wand bench</h1>\n";
+  // html::bar_chart has no whiskers; the chart below draws each run's interval too.
+  std::string h = html::page_head("wand bench",
+                                  "body{font-family:sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse}"
+                                  "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}"
+                                  "pre{background:#f6f6f6;padding:.4em;white-space:pre-wrap;margin:.2em 0}.bad{color:#b00}") +
+                  "<h1>wand bench</h1>\n";
   // The chart: one bar per run, its Wilson 95% interval as a whisker.
   constexpr int kRow = 28, kLeft = 320, kWidth = 400;
   int height = kRow * static_cast<int>(runs.size()) + 30;
@@ -98,7 +98,7 @@ std::string html_report(std::span<const store::Run> runs, int max_failures) {
     int y = static_cast<int>(i) * kRow + 4;
     auto x = [&](double v) { return kLeft + v * kWidth; };
     h += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">{} ({})</text>\n", kLeft - 6, y + 15,
-                     html_escape(run_label(runs[i].info)), html_escape(runs[i].info.id));
+                     html::escape(run_label(runs[i].info)), html::escape(runs[i].info.id));
     h += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{:.1f}\" height=\"18\" fill=\"#4a7ab7\"/>\n", kLeft, y,
                      x(s.accuracy) - kLeft);
     h += fmt::format("<line x1=\"{:.1f}\" x2=\"{:.1f}\" y1=\"{}\" y2=\"{}\" stroke=\"#000\"/>\n", x(s.ci.lo), x(s.ci.hi),
@@ -114,15 +114,15 @@ std::string html_report(std::span<const store::Run> runs, int max_failures) {
     h += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1f}% ({:.1f}&ndash;{:.1f})</td>"
         "<td>{:.1f}%</td><td>{}</td><td>{:.1f}</td><td>{:.1f}</td><td>{}</td></tr>\n",
-        html_escape(r.id), html_escape(r.config.model_id.empty() ? r.config.model_spec : r.config.model_id),
-        html_escape(run_label(r)), html_escape(r.config.dataset), s.problems, 100 * s.accuracy, 100 * s.ci.lo,
+        html::escape(r.id), html::escape(r.config.model_id.empty() ? r.config.model_spec : r.config.model_id),
+        html::escape(run_label(r)), html::escape(r.config.dataset), s.problems, 100 * s.accuracy, 100 * s.ci.lo,
         100 * s.ci.hi, 100 * s.coverage, s.prompt_tokens + s.completion_tokens, s.generate_s, s.execute_s,
-        html_escape(r.status));
+        html::escape(r.status));
   }
   h += "</table>\n";
   for (std::size_t i = 0; i < runs.size(); ++i) {
     int failing = summaries[i].problems - summaries[i].correct;
-    h += fmt::format("<h2>Failing problems of {} ({} of {})</h2>\n", html_escape(run_label(runs[i].info)), failing,
+    h += fmt::format("<h2>Failing problems of {} ({} of {})</h2>\n", html::escape(run_label(runs[i].info)), failing,
                      summaries[i].problems);
     if (!failing) continue;
     h += "<table><tr><th>#</th><th>question</th><th>expected</th><th>answer</th><th>program and output</th></tr>\n";
@@ -133,16 +133,16 @@ std::string html_report(std::span<const store::Run> runs, int max_failures) {
       Json l = problem_line(p);
       std::string answer = l["answer"].is_null() ? "(none: " + p.outcome + ")" : l["answer"].get<std::string>();
       h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"bad\">{}</td><td><pre>{}</pre>{}</td></tr>\n",
-                       p.index + 1, html_escape(p.input), html_escape(p.expected), html_escape(answer),
-                       html_escape(l["program"].get<std::string>()),
+                       p.index + 1, html::escape(p.input), html::escape(p.expected), html::escape(answer),
+                       html::escape(l["program"].get<std::string>()),
                        l["output"].get<std::string>().empty()
                            ? ""
-                           : "output:<pre>" + html_escape(l["output"].get<std::string>()) + "</pre>");
+                           : "output:<pre>" + html::escape(l["output"].get<std::string>()) + "</pre>");
     }
     h += "</table>\n";
     if (failing > max_failures) h += fmt::format("<p>and {} more</p>\n", failing - max_failures);
   }
-  return h + "</body></html>\n";
+  return h;
 }
 
 }  // namespace wand::reason

@@ -7,6 +7,7 @@
 // template from prompts/, prompt.h), k samples, program extraction (extract.h), one sandbox
 // batch, a vote over executed answers (vote.h), then repair and fallback when nothing answered.
 #pragma once
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,12 +28,13 @@ std::string cot_prompt(const std::string& question);
 
 // --- solve(): PoT / PAL / CoT with self-consistency, repair and fallback
 
-// Which prompt family suits a model: "wand" (wand's own GGUF models: the bare format recorded
-// as the GGUF's wand.prompt_format), "completion" (few-shot text) or "chat" (system message and
-// few-shot turns). `style` is "auto" or one of the three; auto picks wand for a local model that
-// records a wand.prompt_format, else chat (a local model's chat renders its own template; remote
-// servers mostly serve chat models). Errors name the model file when it cannot be read.
-Result<std::string> prompt_family(const std::string& model_spec, const std::string& style = "auto");
+// Which prompt family suits a model: "wand" (wand's own models: the bare format their GGUF
+// records as wand.prompt_format), "completion" (few-shot text) or "chat" (system message and
+// few-shot turns). `style` is "auto" or one of the three; auto picks wand for a model whose
+// backend reports a prompt format (llm::Backend::prompt_format: a local wand GGUF, or a model
+// `wand serve` lists as one), else chat (a local model's chat renders its own template; other
+// servers mostly serve chat models). An unknown style is an error naming it.
+Result<std::string> prompt_family(llm::Backend& model, const std::string& style = "auto");
 
 struct SolveConfig {
   std::string method = "pot";   // cot, pot or pal
@@ -47,9 +49,18 @@ struct SolveConfig {
   bool repair = true;           // one self-debug round when no sample answers (pot, pal)
   bool fallback = true;         // then CoT (pot, pal)
   double timeout_s = 5;         // per program run
+  // Constrained decoding of the programs (the k samples and the repair; not the CoT fallback,
+  // which writes prose): llm::Grammar::load of a built-in name ("pot", "python-block") or a
+  // .gbnf path, recorded as given in `constrain`. Needs a backend that can_constrain().
+  std::string constrain;
+  std::shared_ptr<const llm::Grammar> grammar;
 };
 // Checks the ranges (method and family known, 1 <= k <= 64, temperature in [0, 2], top_p in
-// (0, 1], max_tokens >= 1, timeout_s > 0); the error names the field.
+// (0, 1], max_tokens >= 1, timeout_s > 0) and that a built-in grammar describes what the
+// built-in prompt asks for: `pot` the bare programs of pot's wand and completion prompts and of
+// pal's wand prompt; `python-block` the fenced block chat prompts ask for; cot (prose) takes
+// neither. A grammar file, or the user's own template, is the user's to match. The error names
+// the field.
 VoidResult validate(const SolveConfig& c);
 
 // One completion and what became of it.
@@ -83,8 +94,8 @@ struct SolveResult {
   double generate_ms = 0, execute_ms = 0;
 };
 
-// Solves one question. `sb` may be null for cot. Errors: a blank question (code
-// llm::kInvalidRequest), the backend's (unreachable server, prompt too long) or a missing sandbox;
+// Solves one question. `sb` may be null for cot. Errors: a config validate() refuses, a grammar
+// the backend cannot take, a blank question (these with code llm::kInvalidRequest), the backend's (unreachable server, prompt too long) or a missing sandbox;
 // everything that goes wrong with a sample is its outcome.
 Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::string& question,
                           const SolveConfig& config);

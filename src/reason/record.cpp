@@ -16,6 +16,7 @@ store::RunConfig run_config(const SolveConfig& c, const std::string& model_spec,
                 {"max_tokens", c.max_tokens}, {"weighted", c.weighted},   {"repair", c.repair},
                 {"fallback", c.fallback}, {"timeout_s", c.timeout_s},   {"prompt_family", c.family},
                 {"prompt", c.prompt ? c.prompt->name : "prompts/" + c.method + "." + c.family + ".txt"}};
+  if (!c.constrain.empty()) rc.options["constrain"] = c.constrain;  // absent: unconstrained, as before
   return rc;
 }
 

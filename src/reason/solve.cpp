@@ -5,7 +5,6 @@
 #include <fmt/core.h>
 
 #include "feedback/feedback.h"
-#include "llm/gguf.h"
 #include "reason/extract.h"
 #include "reason/reason.h"
 
@@ -35,6 +34,7 @@ Result<std::vector<Sample>> generate(llm::Backend& model, const Template& t, con
   g.n = n;
   g.stop = t.stop;
   g.logprobs = true;  // for tie-breaking and weighted votes; a server without them leaves them empty
+  if (method != "cot") g.grammar = c.grammar;  // programs only: the CoT fallback writes prose
   auto out = r.messages.empty() ? model.complete(r.prompt, g) : model.chat(r.messages, g);
   if (!out) return out.error();
   if (out->empty()) return Error{"the model returned no completion"};
@@ -125,19 +125,35 @@ std::pair<const Sample*, std::string> repair_subject(const std::vector<Sample>& 
   return {&samples.front(), "No Python program could be found in the reply. Write the program in one ```python block."};
 }
 
+// A built-in grammar must describe what the built-in prompt asks for: decoded into another
+// shape, a model writes what it was not asked for (wand's models forced into a fence lose the
+// program). Grammar files and the user's own templates are the user's to match.
+VoidResult grammar_fits(const SolveConfig& c) {
+  bool pot = c.constrain == "pot", block = c.constrain == "python-block";
+  if (!pot && !block) return ok_status();
+  if (c.method == "cot")
+    return Error{fmt::format("grammar '{}' describes programs; method cot writes prose (a grammar file of your own "
+                             "may shape a rationale)",
+                             c.constrain)};
+  if (c.prompt) return ok_status();
+  // Chat prompts ask for one ```python block; the others for the bare program (pal's, outside
+  // the wand family, a `def solution():`, which pot's assignments cannot write).
+  bool chat = c.family == "chat", pal_function = c.method == "pal" && c.family != "wand";
+  if (block ? chat : !chat && !pal_function) return ok_status();
+  std::string asked = chat ? "one ```python block" : pal_function ? "a bare `def solution():`" : "a bare program";
+  std::string fits = chat ? "python-block" : pal_function ? "" : "pot";
+  return Error{fmt::format("grammar '{}' writes {}; method {}'s {} prompt asks for {} ({})", c.constrain,
+                           pot ? "bare `name = expression` lines" : "a ```python block", c.method, c.family, asked,
+                           fits.empty() ? "no built-in grammar fits it; a grammar file of your own may"
+                                        : "use --constrain " + fits)};
+}
+
 }  // namespace
 
-Result<std::string> prompt_family(const std::string& spec, const std::string& style) {
+Result<std::string> prompt_family(llm::Backend& model, const std::string& style) {
   if (style == "wand" || style == "chat" || style == "completion") return style;
   if (style != "auto") return Error{fmt::format("prompt style '{}': expected auto, wand, chat or completion", style)};
-  bool local = spec.starts_with("local:") || spec.ends_with(".gguf");
-  if (!local) return std::string("chat");
-  std::string path = spec.starts_with("local:") ? spec.substr(6) : spec;
-  auto f = llm::GgufFile::open(path);
-  if (!f) return f.error();  // names the path already
-  auto fmt_key = (*f)->get_string("wand.prompt_format", "");
-  if (!fmt_key) return Error{fmt::format("{}: wand.prompt_format: {}", path, fmt_key.error().message)};
-  return std::string(fmt_key->empty() ? "chat" : "wand");
+  return std::string(model.prompt_format().empty() ? "chat" : "wand");
 }
 
 VoidResult validate(const SolveConfig& c) {
@@ -146,15 +162,24 @@ VoidResult validate(const SolveConfig& c) {
   if (c.family != "wand" && c.family != "chat" && c.family != "completion")
     return Error{fmt::format("prompt family '{}': expected wand, chat or completion", c.family)};
   if (c.k < 1 || c.k > 64) return Error{fmt::format("k {}: expected 1 to 64 samples", c.k)};
-  if (!(c.temperature >= 0 && c.temperature <= 2)) return Error{fmt::format("temperature {}: expected 0 to 2", c.temperature)};
+  if (!(c.temperature >= llm::kTemperatureRange.lo && c.temperature <= llm::kTemperatureRange.hi))
+    return Error{fmt::format("temperature {}: expected {} to {}", c.temperature, llm::kTemperatureRange.lo,
+                             llm::kTemperatureRange.hi)};
   if (!(c.top_p > 0 && c.top_p <= 1)) return Error{fmt::format("top_p {}: expected more than 0, at most 1", c.top_p)};
   if (c.max_tokens < 1) return Error{fmt::format("max_tokens {}: expected at least 1", c.max_tokens)};
   if (!(c.timeout_s > 0)) return Error{fmt::format("timeout {}: expected more than 0 seconds", c.timeout_s)};
+  if (auto g = grammar_fits(c); !g) return g;
   return ok_status();
 }
 
 Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::string& question, const SolveConfig& c) {
-  if (auto v = validate(c); !v) return v.error();
+  // First what no config can fix.
+  if (c.grammar && !model.can_constrain())
+    return Error{fmt::format("{}: a decoding grammar (constrain '{}') needs the embedded engine (local:PATH.gguf)",
+                             model.id(), c.constrain),
+                 std::string(llm::kInvalidRequest)};
+  // A config out of range is a bad request, as the backend's own refusals are.
+  if (auto v = validate(c); !v) return Error{v.error().message, std::string(llm::kInvalidRequest)};
   // A blank question is refused: the model would answer it anyway (with a training template's number).
   if (question.find_first_not_of(" \t\r\n") == std::string::npos)
     return Error{"the question is empty", std::string(llm::kInvalidRequest)};

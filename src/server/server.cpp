@@ -214,7 +214,7 @@ std::variant<Request, HttpError> parse_request(const std::string& text, bool cha
   // max_tokens 0 generates nothing: with echo, the prompt is only scored (lm-evaluation-harness).
   for (const char* key : {"max_tokens", "max_completion_tokens"})
     if (auto e = read_number(body, key, g.max_tokens, 0, opt.max_tokens_limit)) return *e;
-  if (auto e = read_number(body, "temperature", g.temperature, 0, 2)) return *e;
+  if (auto e = read_number(body, "temperature", g.temperature, llm::kTemperatureRange.lo, llm::kTemperatureRange.hi)) return *e;
   if (auto e = read_number(body, "top_p", g.top_p, 0, 1)) return *e;
   if (auto e = read_number(body, "top_k", g.top_k, 0, 1e9)) return *e;
   if (auto e = read_number(body, "min_p", g.min_p, 0, 1)) return *e;
@@ -327,8 +327,13 @@ struct Server::Impl {
     res.set_content(dump(error_body(e)), "application/json");
   }
 
+  // OpenAI's model object, plus (an extra field, which its clients ignore) what a wand model is:
+  // the prompt format it answers in, so wand's client picks the matching prompts (reason's auto
+  // prompt style) instead of chat, which these models do not take.
   Json model_json() const {
-    return {{"id", opt.model_name}, {"object", "model"}, {"created", started}, {"owned_by", "wand"}};
+    Json m = {{"id", opt.model_name}, {"object", "model"}, {"created", started}, {"owned_by", "wand"}};
+    if (auto format = backend.prompt_format(); !format.empty()) m["wand"] = {{"prompt_format", format}};
+    return m;
   }
 
   void routes() {

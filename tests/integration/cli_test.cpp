@@ -12,6 +12,7 @@
 
 #include <fmt/core.h>
 
+#include "python_syntax.h"
 #include "serve_process.h"
 #include "support.h"
 
@@ -362,6 +363,46 @@ TEST(Cli, SolvePalAgainstWandServeOverHttp) {
   std::filesystem::remove(store);
 }
 
+// `wand serve` lists its model as wand's, with the prompt format its GGUF records, so solve's
+// auto prompt style picks wand's own prompts (chat, the default for servers, is refused by it).
+TEST(Cli, SolveAgainstWandServePicksWandPromptsByItself) {
+  ServeProcess server;
+  ASSERT_NE(server.port(), 0) << "wand serve did not start";
+  std::string err;
+  std::string spec = fmt::format("openai:http://127.0.0.1:{}/v1/wand-pot", server.port());
+  CliRun r = wand(fmt::format("solve --model {} --json --no-store \"{}\"", spec, kSolveQuestion), "", &err);
+  ASSERT_EQ(r.rc, 0) << err << r.out;
+  Json j = Json::parse(r.out);
+  EXPECT_EQ(j["prompt_family"], "wand");
+  EXPECT_EQ(j["answer"], "31");
+  // Asked for explicitly, chat still goes to the server, which refuses it by name (exit 2).
+  r = wand(fmt::format("solve --model {} --prompt-style chat --no-store \"{}\"", spec, kSolveQuestion), "", &err);
+  EXPECT_EQ(r.rc, 2) << err;
+  EXPECT_NE(err.find("not a chat model"), std::string::npos) << err;
+}
+
+// --constrain: the programs are decoded inside the grammar, so even hot samples parse; the
+// grammar is recorded with the run.
+TEST(Cli, SolveConstrainedGivesParseablePrograms) {
+  std::string store = temp_store("solve_constrain"), err;
+  CliRun r = wand(fmt::format("solve --constrain pot --k 6 --temperature 1.5 --seed 4 --json --store {} \"{}\"", store,
+                              kSolveQuestion),
+                  "", &err);
+  ASSERT_EQ(r.rc, 0) << err << r.out;
+  Json j = Json::parse(r.out);
+  EXPECT_EQ(j["answer"], "31");
+  std::vector<std::string> programs;
+  for (auto& s : j["samples"]) {
+    EXPECT_EQ(s["stage"], "sample");
+    EXPECT_NE(s["outcome"], "syntax_error") << s.dump();
+    programs.push_back(s["program"]);
+  }
+  EXPECT_EQ(programs.size(), 6u);
+  EXPECT_EQ(count_unparsable(programs), 0);
+  EXPECT_EQ(recorded_run(store)["options"]["constrain"], "pot");
+  std::filesystem::remove(store);
+}
+
 TEST(Cli, SolveWithOwnPromptTemplateRecordsItsHash) {
   std::string tpl = ::testing::TempDir() + "wand_own_prompt" + std::to_string(::getpid()) + ".txt";
   std::ofstream(tpl) << "# the shipped model's own format, as a user's file\n@@ prompt\nQuestion: {{question}}\nProgram:\n"
@@ -399,6 +440,17 @@ TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
            {"--model local:/nonexistent/model.gguf", "/nonexistent/model.gguf"},
            {"--store /proc/wand/runs.db", "/proc/wand/runs.db"},
            {"--store /tmp/x.db --no-store", "excludes"},
+           // --constrain: a grammar that cannot be read, that does not describe what the prompt asks
+           // for (wand's own models write bare programs: forced into a fence they lose it), or a
+           // backend that cannot constrain
+           {"--constrain no-such", "wand solve: --constrain: grammar 'no-such' is neither a built-in one"},
+           {"--method cot --constrain pot", "wand solve: grammar 'pot' describes programs; method cot writes prose"},
+           {"--method cot --constrain python-block", "grammar 'python-block' describes programs"},
+           {"--constrain python-block", "grammar 'python-block' writes a ```python block; method pot's wand prompt"},
+           {"--method pal --prompt-style chat --constrain pot",
+            "method pal's chat prompt asks for one ```python block (use --constrain python-block)"},
+           {"--constrain pot -m openai:http://127.0.0.1:9/v1/m",
+            "openai:http://127.0.0.1:9/v1/m: a decoding grammar (constrain 'pot') needs the embedded engine"},
        }) {
     std::string err;
     CliRun r = wand("solve --no-store " + c.args + " \"What is 2 + 2?\"", "", &err);
@@ -436,7 +488,8 @@ TEST(Cli, BadNumbersAreRefusedWithOneMessageForm) {
       {eval, "--k", {"nan", "0", "1,-1", "1,1e400", "10abc", "1,,"},
        "each value must be an integer from 1 to 1000000"},
       {"generate x", "--max-tokens", positive, "must be an integer from 1 to 1048576"},
-      {"generate x", "--temperature", {"nan", "inf", "-1", "1e308", "1e400"}, "must be a number from 0 to 100"},
+      {"generate x", "--temperature", {"nan", "inf", "-1", "2.5", "1e308", "1e400"}, "must be a number from 0 to 2"},
+      {"solve x", "--temperature", {"nan", "inf", "-1", "2.5", "1e400"}, "must be a number from 0 to 2"},
       {"generate x", "--top-k", nonneg, "must be an integer from 0 to 1048576"},
       {"generate x", "--top-p", {"nan", "inf", "-1", "0", "2", "1e400"}, "must be a positive number up to 1"},
       {"generate x", "--min-p", {"nan", "inf", "-1", "2", "1e400"}, "must be a number from 0 to 1"},
@@ -706,9 +759,21 @@ TEST(CliModules, MissingModuleIsAClearError) {
   EXPECT_EQ(run("generate --model openai:http://127.0.0.1:9/v1/m hi", &err), 2);
   EXPECT_NE(err.find((dir / "wand_openai.so").string()), std::string::npos) << err;
   EXPECT_NE(err.find("cannot load the module"), std::string::npos) << err;
-  EXPECT_EQ(run("serve --model local:" + std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf --port 0", &err), 1);
+  // A missing module is an installation problem the user fixes, like a bad option: 2, not 1.
+  EXPECT_EQ(run("serve --model local:" + std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf --port 0", &err), 2);
   EXPECT_NE(err.find((dir / "wand_server.so").string()), std::string::npos) << err;
   fs::remove_all(dir);
+}
+
+// A port it cannot take is the user's to change, like a bad option: exit 2, naming the address.
+TEST(Cli, ServeOnATakenPortIsExitTwo) {
+  auto [fd, port] = loopback_listener();
+  ASSERT_GE(fd, 0);
+  std::string err;
+  CliRun r = wand(fmt::format("serve --port {} --threads 1", port), "", &err);
+  ::close(fd);
+  EXPECT_EQ(r.rc, 2) << err;
+  EXPECT_NE(err.find(fmt::format("127.0.0.1:{}", port)), std::string::npos) << err;
 }
 
 // An empty question is bad input, not a question the model answers anyway (it used to print 40).

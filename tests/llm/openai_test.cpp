@@ -301,6 +301,56 @@ TEST_F(Live, ModelIsFoundByListingOrReportedMissing) {
   EXPECT_NE(r.error().message.find("'no-such-model' does not exist"), std::string::npos) << r.error().message;
 }
 
+// wand serve's model entry says what the model is (an extra field OpenAI's model object allows),
+// and the client reads it back: that is how `wand solve` knows to use wand's own prompts.
+TEST_F(Live, ModelEntrySaysItIsAWandModelWithItsPromptFormat) {
+  httplib::Client c("127.0.0.1", server_->port());
+  auto list = c.Get("/v1/models");
+  ASSERT_TRUE(list);
+  Json entry = Json::parse(list->body)["data"][0];
+  EXPECT_EQ(entry["id"], "wand-pot");
+  EXPECT_EQ(entry["object"], "model");
+  EXPECT_EQ(entry["owned_by"], "wand");
+  EXPECT_EQ(entry["wand"], Json({{"prompt_format", "pot"}}));
+  auto one = c.Get("/v1/models/wand-pot");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(Json::parse(one->body), entry);
+  EXPECT_EQ(local_->prompt_format(), "pot");
+  EXPECT_EQ(remote_->prompt_format(), "pot");
+  EXPECT_EQ(remote_->prompt_format(), "pot");  // asked once, remembered
+  EXPECT_TRUE(local_->can_constrain());
+  EXPECT_FALSE(remote_->can_constrain());
+}
+
+// Servers that say nothing of the kind, or cannot be asked, leave the format empty (the
+// generic chat default) without failing anything.
+TEST(Client, PromptFormatIsEmptyUnlessTheServerSaysIt) {
+  FakeServer f;
+  std::atomic<int> listings{0};
+  f.http.Get("/v1/models", [&](const httplib::Request&, httplib::Response& res) {
+    ++listings;
+    res.set_content(R"({"object":"list","data":[{"id":"m","object":"model","owned_by":"vllm"},
+                       {"id":"w","object":"model","wand":{"prompt_format":"cot"}},
+                       {"id":"odd","wand":{"prompt_format":7}},{"id":"odder","wand":"pot"}]})",
+                    "application/json");
+  });
+  f.start();
+  EXPECT_EQ(must_open(f.spec("m"))->prompt_format(), "");
+  EXPECT_EQ(must_open(f.spec("w"))->prompt_format(), "cot");
+  EXPECT_EQ(must_open(f.spec("odd"))->prompt_format(), "");
+  EXPECT_EQ(must_open(f.spec("odder"))->prompt_format(), "");
+  EXPECT_EQ(must_open(f.spec("unlisted"))->prompt_format(), "");
+  EXPECT_EQ(listings.load(), 5);
+  FakeServer broken;
+  broken.http.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 500;
+    res.set_content("oops", "text/plain");
+  });
+  broken.start();
+  EXPECT_EQ(must_open(broken.spec("m"))->prompt_format(), "");
+  EXPECT_EQ(must_open("openai:http://127.0.0.1:" + std::to_string(unused_port()) + "/v1/m")->prompt_format(), "");
+}
+
 TEST_F(Live, ServerAnswersMalformedRequestsWith4xxNamingTheField) {
   httplib::Client c("127.0.0.1", server_->port());
   struct Case {
@@ -315,6 +365,7 @@ TEST_F(Live, ServerAnswersMalformedRequestsWith4xxNamingTheField) {
       {"/v1/completions", R"({"prompt":"a","max_tokens":"many"})", "max_tokens", 400},
       {"/v1/completions", R"({"prompt":"a","max_tokens":100000000})", "max_tokens", 400},
       {"/v1/completions", R"({"prompt":"a","temperature":-1})", "temperature", 400},
+      {"/v1/completions", R"({"prompt":"a","temperature":2.5})", "temperature", 400},
       {"/v1/completions", R"({"prompt":"a","n":1000})", "n", 400},
       {"/v1/completions", R"({"prompt":"a","stop":[1]})", "stop", 400},
       {"/v1/completions", R"({"prompt":"a","stream":"yes"})", "stream", 400},

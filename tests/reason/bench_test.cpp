@@ -396,7 +396,7 @@ TEST(BenchReport, HtmlIsSelfContainedAndEscapesHostileText) {
   EXPECT_EQ(h.find("<script"), std::string::npos);
   EXPECT_EQ(h.find("<img"), std::string::npos);
   EXPECT_EQ(h.find("<b>out"), std::string::npos);
-  EXPECT_NE(h.find("&lt;script&gt;alert(&#39;q&#39;)&lt;/script&gt; &amp; &quot;more&quot;"), std::string::npos);
+  EXPECT_NE(h.find("&lt;script&gt;alert('q')&lt;/script&gt; &amp; &quot;more&quot;"), std::string::npos);
   EXPECT_NE(h.find("&lt;/pre&gt;&lt;img src=x onerror=alert(1)&gt;"), std::string::npos);
   EXPECT_NE(h.find("&lt;b&gt;out&lt;/b&gt;"), std::string::npos);
   EXPECT_NE(h.find("<svg"), std::string::npos);
@@ -436,7 +436,7 @@ Json final_numbers(const std::string& json_out) {
   return out;
 }
 
-// Starts `wand bench synthetic --set templates --limit 24` recording into `store_path` (stderr to
+// Starts `wand bench synthetic --set templates --limit 48` recording into `store_path` (stderr to
 // `err_path`) and returns its pid and run id once it has recorded `after` problems.
 std::pair<pid_t, std::string> start_bench(const std::string& store_path, int after, const std::string& err_path) {
   pid_t pid = ::fork();
@@ -444,7 +444,7 @@ std::pair<pid_t, std::string> start_bench(const std::string& store_path, int aft
     FILE* f = std::freopen("/dev/null", "w", stdout);
     f = std::freopen(err_path.c_str(), "w", stderr);
     (void)f;
-    ::execl(WAND_BINARY, WAND_BINARY, "bench", "synthetic", "--set", "templates", "--limit", "24", "--seed", "7",
+    ::execl(WAND_BINARY, WAND_BINARY, "bench", "synthetic", "--set", "templates", "--limit", "48", "--seed", "7",
             "--store", store_path.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
@@ -463,17 +463,17 @@ std::pair<pid_t, std::string> start_bench(const std::string& store_path, int aft
 }
 
 TEST(BenchCli, KilledWithSigkillThenResumedGivesTheUninterruptedNumbers) {
-  std::string common = "synthetic --set templates --limit 24 --seed 7 --quiet";
+  std::string common = "synthetic --set templates --limit 48 --seed 7 --quiet";
   std::string full_store = temp_path("full.db");
   CliRun full = wand(fmt::format("bench {} --json --store {}", common, full_store));
   ASSERT_EQ(full.rc, 0) << full.err;
   Json want = final_numbers(full.out);
-  ASSERT_EQ(want["problems"], 24);
+  ASSERT_EQ(want["problems"], 48);
 
   std::mt19937 rng(std::random_device{}());
   std::string store_path = temp_path("killed.db");
   // Kill at a random point once the run has recorded some problems, none being its last.
-  int kill_after = 1 + static_cast<int>(rng() % 18);
+  int kill_after = 1 + static_cast<int>(rng() % 24);
   auto [pid, id] = start_bench(store_path, kill_after, "/dev/null");
   std::this_thread::sleep_for(std::chrono::microseconds(rng() % 20000));
   ::kill(pid, SIGKILL);
@@ -486,7 +486,7 @@ TEST(BenchCli, KilledWithSigkillThenResumedGivesTheUninterruptedNumbers) {
     auto info = (*db)->get_run_info(id);
     EXPECT_EQ(info->status, "interrupted");
     EXPECT_GE(info->problems_done, kill_after);
-    EXPECT_LT(info->problems_done, 24) << "killed mid-run";
+    EXPECT_LT(info->problems_done, 48) << "killed mid-run";
   }
   CliRun wrong = wand(fmt::format("bench --resume {} --k 2 --store {}", id, store_path));
   EXPECT_EQ(wrong.rc, 2);
@@ -505,7 +505,7 @@ TEST(BenchCli, KilledWithSigkillThenResumedGivesTheUninterruptedNumbers) {
   CliRun cmp = wand(fmt::format("bench --compare {} {} --store {}", id, id, store_path));
   EXPECT_EQ(cmp.rc, 0) << cmp.err;
   EXPECT_NE(cmp.out.find(fmt::format("A {} pot k=1 (", id)), std::string::npos) << cmp.out;
-  EXPECT_NE(cmp.out.find(fmt::format("): {} of 24 common problems right", Json::parse(resumed.out)["correct"].get<int>())),
+  EXPECT_NE(cmp.out.find(fmt::format("): {} of 48 common problems right", Json::parse(resumed.out)["correct"].get<int>())),
             std::string::npos)
       << cmp.out;
   EXPECT_NE(cmp.out.find("only A 0, only B 0"), std::string::npos) << cmp.out;
@@ -526,14 +526,14 @@ TEST(BenchCli, CtrlCStopsAfterTheCurrentProblemAndSaysHowToResume) {
   auto db = store::Store::open(store_path, false);
   auto info = (*db)->get_run_info(id);
   EXPECT_EQ(info->status, "interrupted");
-  EXPECT_NE(err.find(fmt::format("wand bench: interrupted; {} of 24 problems are recorded in run {}: finish it with "
+  EXPECT_NE(err.find(fmt::format("wand bench: interrupted; {} of 48 problems are recorded in run {}: finish it with "
                                  "`wand bench --resume {} --store {}`",
                                  info->problems_done, id, id, store_path)),
             std::string::npos)
       << err;
   CliRun resumed = wand(fmt::format("bench --resume {} --quiet --json --store {}", id, store_path));
   ASSERT_EQ(resumed.rc, 0) << resumed.err;
-  EXPECT_EQ(Json::parse(resumed.out)["problems"], 24);
+  EXPECT_EQ(Json::parse(resumed.out)["problems"], 48);
 }
 
 TEST(BenchCli, CompareAndReportAcrossMethods) {

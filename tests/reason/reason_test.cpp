@@ -1,11 +1,14 @@
 // src/reason: prompt templates, program extraction (a corpus of raw model outputs), the vote,
 // and the solve pipeline (scripted backends for the order of steps; the real sandbox and the
 // shipped model for the whole path).
+#include <array>
 #include <atomic>
 #include <deque>
 #include <filesystem>
 #include <mutex>
 
+#include "llm/grammar.h"
+#include "python_syntax.h"
 #include "reason/extract.h"
 #include "reason/prompt.h"
 #include "reason/reason.h"
@@ -42,6 +45,10 @@ class ScriptedBackend : public llm::Backend {
     return next(opt.n);
   }
   std::string id() const override { return "scripted"; }
+  std::string prompt_format() override { return format; }
+  bool can_constrain() const override { return constrains; }
+  std::string format;       // what it says it is (llm::Backend::prompt_format)
+  bool constrains = false;  // whether it takes a grammar
 
   void add(std::vector<std::string> texts, std::vector<double> mean_logprobs = {}) {
     std::vector<llm::Completion> batch;
@@ -418,13 +425,113 @@ TEST(Solve, BadConfigIsAnErrorNamingTheField) {
   EXPECT_NE(reason::solve(model, &shared_sandbox(), "q", cfg).error().message.find("method 'tot'"), std::string::npos);
 }
 
-TEST(Solve, PromptFamilyOfTheShippedModelIsWand) {
-  auto f = reason::prompt_family(std::string("local:") + WAND_MODELS_DIR + "/wand-pot.gguf");
-  ASSERT_TRUE(f) << f.error().message;
-  EXPECT_EQ(*f, "wand");
-  EXPECT_EQ(*reason::prompt_family("openai:http://127.0.0.1:1/v1/m"), "chat");
-  EXPECT_EQ(*reason::prompt_family("openai:http://127.0.0.1:1/v1/m", "completion"), "completion");
-  EXPECT_FALSE(reason::prompt_family("local:/nonexistent.gguf"));
+TEST(Solve, PromptFamilyFollowsWhatTheModelSaysItIs) {
+  auto shipped = llm::open_backend(std::string("local:") + WAND_MODELS_DIR + "/wand-pot.gguf");
+  ASSERT_TRUE(shipped) << shipped.error().message;
+  EXPECT_EQ((*shipped)->prompt_format(), "pot");
+  EXPECT_EQ(*reason::prompt_family(**shipped), "wand");
+  ScriptedBackend other;  // says nothing: a chat model, the default for servers
+  EXPECT_EQ(*reason::prompt_family(other), "chat");
+  EXPECT_EQ(*reason::prompt_family(other, "completion"), "completion");
+  other.format = "cot";
+  EXPECT_EQ(*reason::prompt_family(other), "wand");
+  EXPECT_EQ(*reason::prompt_family(other, "chat"), "chat");  // what the user asks for wins
+  EXPECT_EQ(reason::prompt_family(other, "xml").error().message,
+            "prompt style 'xml': expected auto, wand, chat or completion");
+}
+
+// --- constrained decoding (--constrain)
+
+TEST(Solve, ABuiltInGrammarMustDescribeWhatThePromptAsksFor) {
+  auto check = [](std::string method, std::string family, std::string constrain) {
+    auto c = config(std::move(method), 1, std::move(family));
+    c.constrain = std::move(constrain);
+    return reason::validate(c);
+  };
+  EXPECT_EQ(check("cot", "wand", "pot").error().message,
+            "grammar 'pot' describes programs; method cot writes prose (a grammar file of your own may shape a "
+            "rationale)");
+  EXPECT_FALSE(check("cot", "chat", "python-block"));
+  EXPECT_EQ(check("pot", "wand", "python-block").error().message,
+            "grammar 'python-block' writes a ```python block; method pot's wand prompt asks for a bare program (use "
+            "--constrain pot)");
+  EXPECT_FALSE(check("pot", "completion", "python-block"));
+  EXPECT_EQ(check("pal", "chat", "pot").error().message,
+            "grammar 'pot' writes bare `name = expression` lines; method pal's chat prompt asks for one ```python "
+            "block (use --constrain python-block)");
+  EXPECT_EQ(check("pal", "completion", "pot").error().message,
+            "grammar 'pot' writes bare `name = expression` lines; method pal's completion prompt asks for a bare `def "
+            "solution():` (no built-in grammar fits it; a grammar file of your own may)");
+  EXPECT_FALSE(check("pot", "chat", "pot"));
+  for (auto [method, family, grammar] : std::vector<std::array<std::string, 3>>{{"pot", "wand", "pot"},
+                                                                                {"pot", "completion", "pot"},
+                                                                                {"pal", "wand", "pot"},
+                                                                                {"pot", "chat", "python-block"},
+                                                                                {"pal", "chat", "python-block"},
+                                                                                {"cot", "wand", "rationale.gbnf"},
+                                                                                {"pal", "completion", "my.gbnf"}})
+    EXPECT_TRUE(check(method, family, grammar)) << method << " " << family << " " << grammar;
+  auto own = config("pal", 1, "completion");  // the user's own template: theirs to match
+  own.constrain = "pot";
+  own.prompt = reason::Template{};
+  EXPECT_TRUE(reason::validate(own));
+}
+
+TEST(Solve, GrammarConstrainsTheProgramsNotTheFallbackAndNeedsABackendThatTakesIt) {
+  auto g = llm::Grammar::load("pot");
+  ASSERT_TRUE(g) << g.error().message;
+  auto cfg = config("pot", 1, "wand");
+  cfg.constrain = "pot", cfg.grammar = *g;
+  ScriptedBackend remote;  // cannot constrain: refused before any request, as a bad request
+  remote.add({"answer = 1"});
+  auto r = reason::solve(remote, &shared_sandbox(), "q", cfg);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, llm::kInvalidRequest);
+  EXPECT_EQ(r.error().message, "scripted: a decoding grammar (constrain 'pot') needs the embedded engine (local:PATH.gguf)");
+  EXPECT_TRUE(remote.calls.empty());
+
+  ScriptedBackend local;
+  local.constrains = true;
+  local.add({"answer = ("});         // the sample: a syntax error
+  local.add({"answer = ("});         // the repair: again
+  local.add({"The answer is 3."});   // the CoT fallback
+  r = reason::solve(local, &shared_sandbox(), "q", cfg);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(local.calls.size(), 3u);
+  EXPECT_EQ(local.calls[0].opt.grammar, *g);
+  EXPECT_EQ(local.calls[1].opt.grammar, *g);
+  EXPECT_EQ(local.calls[2].opt.grammar, nullptr);
+  EXPECT_EQ(r->answered_by, "fallback");
+  auto rc = reason::run_config(cfg, "spec", "id", r->prompt_hash);
+  EXPECT_EQ(rc.options["constrain"], "pot");
+  EXPECT_FALSE(reason::run_config(config("pot", 1), "spec", "id", "").options.contains("constrain"));
+}
+
+// The shipped model sampling hot (temperature 1.5) inside grammars/pot.gbnf: every program it
+// writes is one Python parses, and they still vote the right answer.
+TEST(Solve, ShippedModelConstrainedByPotWritesOnlyParseablePrograms) {
+  auto model = llm::open_backend(std::string("local:") + WAND_MODELS_DIR + "/wand-pot.gguf");
+  ASSERT_TRUE(model) << model.error().message;
+  auto g = llm::Grammar::load("pot");
+  ASSERT_TRUE(g);
+  auto cfg = config("pot", 8, "wand");
+  // Unconstrained, this seed's sample 5 is a syntax error (`wand solve --k 8 --temperature 1.5 --seed 4`).
+  cfg.temperature = 1.5f, cfg.seed = 4, cfg.constrain = "pot", cfg.grammar = *g;
+  cfg.repair = cfg.fallback = false;
+  auto r = reason::solve(**model, &shared_sandbox(),
+                         "Ava has 23 apples. She gets 17 more and then gives away 9. How many apples does she have now?", cfg);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->samples.size(), 8u);
+  std::vector<std::string> programs;
+  for (const auto& s : r->samples) {
+    EXPECT_NE(s.outcome, "syntax_error") << s.completion;
+    EXPECT_NE(s.outcome, "no_program") << s.completion;
+    EXPECT_NE(s.program.find("answer"), std::string::npos) << s.completion;
+    programs.push_back(s.program);
+  }
+  EXPECT_EQ(count_unparsable(programs), 0);
+  ASSERT_TRUE(r->answer);
+  EXPECT_EQ(*r->answer, "31");
 }
 
 // --- the run store

@@ -171,16 +171,10 @@ TEST_F(Security, SymlinksLeadNowhereAndAreNotCollected) {
 }
 
 TEST_F(Security, HostLoopbackIsUnreachable) {
-  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(s, 4), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
+  auto [s, port] = loopback_listener();
+  ASSERT_GE(s, 0);
   ExecRequest req;
-  req.args = {std::to_string(ntohs(addr.sin_port))};
+  req.args = {std::to_string(port)};
   ExecResult r = attack("connect_host.py", req);
   pollfd p{s, POLLIN, 0};
   EXPECT_EQ(::poll(&p, 1, 0), 0);  // no connection ever arrived
