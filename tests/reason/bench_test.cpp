@@ -607,6 +607,23 @@ TEST(BenchCli, ThroughWandServeTheAnswersEqualTheLocalBackends) {
   EXPECT_NE(refused.err.find("not a chat model"), std::string::npos) << refused.err;
 }
 
+// --constrain goes through to solve and is recorded; a resume that names another grammar is refused.
+TEST(BenchCli, ConstrainIsRecordedAndChecked) {
+  std::string store_path = temp_path("constrain.db");
+  CliRun r = wand("bench synthetic --limit 3 --constrain pot --quiet --json --store " + store_path);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  Json j = Json::parse(r.out);
+  EXPECT_EQ(j["correct"], 3);
+  std::string id = j["run_id"];
+  auto db = store::Store::open(store_path, false);
+  auto info = (*db)->get_run_info(id);
+  EXPECT_EQ(info->config.extra["bench"]["constrain"], "pot");
+  EXPECT_EQ(info->config.options["constrain"], "pot");
+  CliRun other = wand(fmt::format("bench --resume {} --constrain python-block --store {}", id, store_path));
+  EXPECT_EQ(other.rc, 2);
+  EXPECT_NE(other.err.find("--constrain: run " + id + " used pot, not python-block"), std::string::npos) << other.err;
+}
+
 TEST(BenchCli, BadInputIsExitTwoNamingIt) {
   std::string bad = write_file("cli_bad.jsonl", "{\"question\": \"What is 1 plus 1?\", \"answer\": \"2\"}\n{\"question\": 3\n");
   struct Case {
@@ -623,6 +640,7 @@ TEST(BenchCli, BadInputIsExitTwoNamingIt) {
       {"bench --report a --k 2", "--k: not an option of --report"},
       {"bench --compare a b --out " + temp_path("o.jsonl"), "--out: not an option of --compare"},
       {"bench " + bad + " --set templates", "--set: chooses among the synthetic sets"},
+      {"bench synthetic --constrain /nonexistent/g.gbnf", "--constrain: "},
       {"bench --resume zzzz --store " + temp_path("empty.db"), "--store"},
       {"bench synthetic --html /nonexistent-dir/r.html", "--html: /nonexistent-dir/r.html: cannot write"},
   };
