@@ -9,10 +9,12 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/tool_options.h"
 #include "common/output.h"
 #include "common/progress.h"
 #include "common/thread_pool.h"
 #include "sandbox/sandbox.h"
+#include "tools/tools.h"
 
 namespace wand::cli {
 namespace {
@@ -30,6 +32,7 @@ struct ExecArgs {
   std::size_t cells = 0;
   bool json = false, jsonl = false;
   std::vector<std::string> args;
+  ToolArgs tools;  // --tools and the built-ins' options
 };
 
 std::string read_stream(std::istream& in) {
@@ -38,6 +41,25 @@ std::string read_stream(std::istream& in) {
 
 std::string human_size(std::size_t kb) {
   return kb >= 1024 ? fmt::format("{:.1f} MiB", kb / 1024.0) : fmt::format("{} KiB", kb);
+}
+
+void print_tool_calls(const Json& calls) {
+  if (calls.empty()) return;
+  fmt::print("--- tool calls ---\n");
+  constexpr std::size_t kShown = 20;  // a loop of calls is summed up, not listed (--json has them all)
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    if (i == kShown) {
+      fmt::print("... and {} more (--json lists them all)\n", calls.size() - kShown);
+      break;
+    }
+    const Json& c = calls[i];
+    std::string args = c["arguments"].dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (args.size() > 80) args = args.substr(0, 77) + "...";
+    std::string name = c["name"].get<std::string>();
+    fmt::print("{}({}) {:.2f} ms: {}\n", name.empty() ? "(frame)" : name, args, c["duration_s"].get<double>() * 1000,
+               c.contains("error") ? "error: " + c["error"].get<std::string>()
+                                   : fmt::format("{} bytes", c["result_bytes"].get<std::size_t>()));
+  }
 }
 
 void print_report(const sandbox::ExecResult& r) {
@@ -60,6 +82,18 @@ void print_report(const sandbox::ExecResult& r) {
   };
   section("stdout", r.stdout_data, r.stdout_truncated);
   section("stderr", r.stderr_data, r.stderr_truncated);
+  print_tool_calls(r.tool_calls);
+}
+
+// A line's "tools": an array of tool names.
+Result<std::vector<std::string>> tool_names(const Json& v) {
+  std::vector<std::string> names;
+  if (!v.is_array()) return Error{"must be an array of tool names"};
+  for (const auto& x : v) {
+    if (!x.is_string()) return Error{"must be an array of tool names"};
+    names.push_back(x.get<std::string>());
+  }
+  return names;
 }
 
 sandbox::ExecRequest defaults_from(const ExecArgs& a) {
@@ -83,7 +117,7 @@ Result<std::unique_ptr<sandbox::Sandbox>> make_sandbox(const ExecArgs& a, std::s
   return sandbox::Sandbox::create(o);
 }
 
-int run_one(const ExecArgs& a) {
+int run_one(ExecArgs& a) {
   std::string code;
   if (a.file == "-") {
     // Without a file the program comes from standard input: say so on a terminal, or it looks hung.
@@ -117,13 +151,22 @@ int run_one(const ExecArgs& a) {
     }
     req.stdin_data = std::move(s.value());
   }
+  auto granted = open_tools(a.tools, a.tools.specs);
+  if (!granted) {
+    fmt::print(stderr, "wand exec: {}\n", granted.error().message);
+    return kExitBadInput;
+  }
+  if (!granted->empty() && req.language != "python") {
+    fmt::print(stderr, "wand exec: --tools: tools are offered to Python programs; this one is {}\n", req.language);
+    return kExitBadInput;
+  }
   // One program: nothing is gained by preloading modules it may not import.
   auto sb = make_sandbox(a, 1, {});
   if (!sb) {
     fmt::print(stderr, "wand exec: sandbox unavailable: {}\n", sb.error().message);
     return kExitSandbox;
   }
-  sandbox::ExecResult r = (*sb)->run(req);
+  sandbox::ExecResult r = tools::run(**sb, std::move(req), *granted, {.max_calls = a.tools.max_calls});
   if (a.json)
     fmt::print("{}\n", to_json(r).dump(-1, ' ', false, Json::error_handler_t::replace));
   else
@@ -134,12 +177,18 @@ int run_one(const ExecArgs& a) {
 
 // Requests as JSON lines on stdin, results as JSON lines on stdout, in input order, each
 // written as soon as every earlier one is done (so a long batch streams).
-int run_jsonl(const ExecArgs& a) {
+int run_jsonl(ExecArgs& a) {
   struct Line {
     Json id;
     std::optional<sandbox::ExecRequest> req;
     std::string error;
+    tools::Registry tools;  // what the line is granted: its "tools", else all of --tools
   };
+  auto loaded = open_tools(a.tools, a.tools.specs);
+  if (!loaded) {
+    fmt::print(stderr, "wand exec: {}\n", loaded.error().message);
+    return kExitBadInput;
+  }
   std::vector<Line> lines;
   sandbox::ExecRequest defaults = defaults_from(a);
   // --lang is the default of the lines' "language" field.
@@ -159,11 +208,25 @@ int run_jsonl(const ExecArgs& a) {
       line.error = j.error().message;
     } else {
       if (j->is_object() && j->contains("id")) line.id = (*j)["id"];
+      // "tools" is this command's field, not the sandbox's: a subset of --tools by name.
+      line.tools = *loaded;
+      if (j->is_object() && j->contains("tools")) {
+        auto names = tool_names((*j)["tools"]);
+        auto granted = names ? loaded->select(*names) : Result<tools::Registry>(names.error());
+        if (granted) line.tools = std::move(*granted);
+        else line.error = fmt::format("stdin line {}: field 'tools': {}", n, granted.error().message);
+        j->erase("tools");
+      }
       auto req = sandbox::request_from_json(*j, defaults);
-      if (req)
-        line.req = std::move(req.value());
-      else
-        line.error = fmt::format("stdin line {}: {}", n, req.error().message);
+      if (line.error.empty()) {  // else "tools" was refused
+        if (!req)
+          line.error = fmt::format("stdin line {}: {}", n, req.error().message);
+        else if (!line.tools.empty() && req->language != "python")
+          line.error = fmt::format("stdin line {}: field 'tools': tools are offered to Python programs; this one is {}",
+                                   n, req->language);
+        else
+          line.req = std::move(req.value());
+      }
     }
     lines.push_back(std::move(line));
   }
@@ -204,7 +267,7 @@ int run_jsonl(const ExecArgs& a) {
   }
   parallel_for(reqs.size(), (*sb)->cells(), [&](std::size_t, std::size_t k) {
     if (output_failed) return;
-    emit(where[k], to_json((*sb)->run(reqs[k])));
+    emit(where[k], to_json(tools::run(**sb, reqs[k], lines[where[k]].tools, {.max_calls = a.tools.max_calls})));
     progress.tick();
   });
   progress.finish();
@@ -248,6 +311,7 @@ Command add_exec(CLI::App& app) {
       "program, numpy,sympy for --jsonl)");
   cmd->add_option("--cells", a->cells, "Parallel cells for --jsonl (default: number of cores)")->check(parallel(false));
   cmd->add_flag("--json", a->json, "Print the result as one JSON object");
+  add_tool_options(cmd, a->tools);
   cmd->add_flag("--jsonl", a->jsonl,
                 "Batch: requests as JSON lines on stdin, results as JSON lines on stdout (schema in README)");
   return [a] { return a->jsonl ? run_jsonl(*a) : run_one(*a); };

@@ -1,22 +1,109 @@
+// `wand export`: a wand-train checkpoint into a GGUF model (--checkpoint), or a recorded run into
+// training data (--run, src/codegen/export.h). The modes share only --out and --tokenizer.
 #include <fmt/core.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "codegen/export.h"
+#include "store/store.h"
+#include "train/corpus.h"
 #include "train/export.h"
 
 namespace wand::cli {
+namespace {
+
+int fail_export(const std::string& message, int code = kExitBadInput) {
+  fmt::print(stderr, "wand export: {}\n", message);
+  return code;
+}
+
+struct RunExport {
+  std::string run, store, out, corpus, tokenizer;
+  codegen::ExportOptions opt;
+};
+
+int export_run(const RunExport& e) {
+  auto fail = [](int code, const std::string& m) { return fail_export(m, code); };
+  if (auto v = codegen::validate(e.opt); !v) return fail(kExitBadInput, v.error().message);
+  auto s = store::Store::open(e.store.empty() ? store::default_store_path() : e.store, /*create=*/false);
+  if (!s) return fail(kExitBadInput, "--store " + s.error().message);
+  auto id = (*s)->resolve_id(e.run);
+  if (!id) return fail(kExitBadInput, "--run " + id.error().message);
+  auto run = (*s)->get_run(*id);
+  if (!run) return fail(kExitBadInput, "--run " + run.error().message);
+  std::ofstream file;
+  if (!e.out.empty()) {
+    file.open(e.out);
+    if (!file) return fail(kExitBadInput, fmt::format("--out {}: cannot write", e.out));
+  }
+  std::stringstream rows;  // --corpus: the rows are tokenized (and written to --out only when given)
+  std::ostream& out = !e.corpus.empty() ? static_cast<std::ostream&>(rows) : e.out.empty() ? std::cout : file;
+  auto stats = codegen::export_training_data(*run, e.opt, out);
+  if (!stats) return fail(kExitOutput, stats.error().message);
+  if (!e.corpus.empty()) {
+    if (!e.out.empty() && !(file << rows.str() << std::flush)) return fail(kExitOutput, fmt::format("--out {}: write failed", e.out));
+    std::vector<std::string> documents;
+    for (std::string line; std::getline(rows, line);) documents.push_back(codegen::document_of(Json::parse(line)));
+    if (documents.empty()) return fail(kExitFailed, fmt::format("run {} has no verified samples to train on", *id));
+    auto m = train::write_document_corpus(documents, e.tokenizer, e.corpus, {{"run_id", *id}, {"format", "sft"}});
+    if (!m) return fail(kExitBadInput, "--corpus " + m.error().message);
+    fmt::print(stderr, "wrote {} documents ({} tokens) to {} for wand-train --data {}\n", documents.size(),
+               (*m)["tokens"].get<long long>(), e.corpus, e.corpus);
+  }
+  fmt::print(stderr, "{} {} rows from run {} ({} tasks; {} duplicate programs dropped; {} rows over --per-task{})\n",
+             stats->rows, e.opt.format, *id, stats->tasks, stats->duplicates, stats->capped,
+             stats->unlabelled ? fmt::format("; {} problems without a label skipped", stats->unlabelled) : "");
+  return kExitOk;
+}
+
+}  // namespace
 
 Command add_export(CLI::App& app) {
-  auto* cmd = app.add_subcommand("export", "Turn a wand-train checkpoint into a GGUF model for the embedded engine");
+  auto* cmd = app.add_subcommand(
+      "export", "A wand-train checkpoint into a GGUF model (--checkpoint), or a recorded run into training data (--run)");
   auto o = std::make_shared<train::ExportOptions>();
   auto type = std::make_shared<std::string>("q8_0");
-  cmd->add_option("--checkpoint", o->checkpoint, "checkpoint.wckpt from wand-train")->required();
-  cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.gguf of the corpus it was trained on")->required();
-  cmd->add_option("--out", o->out, "Output .gguf")->required()->check(writable_file());
-  cmd->add_option("--type", *type, "Matrix type: f32, f16, q8_0, q4_0")->capture_default_str();
-  cmd->add_option("--prompt-format", o->prompt_format, "pot (programs) or cot (rationales)")->capture_default_str();
-  cmd->add_option("--name", o->name, "general.name in the file")->capture_default_str();
-  return [o, type] {
+  auto e = std::make_shared<RunExport>();
+  auto* ckpt = cmd->add_option("--checkpoint", o->checkpoint, "checkpoint.wckpt from wand-train");
+  auto* tok = cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.gguf of the corpus it was trained on");
+  auto* gguf_out = cmd->add_option("--out", o->out, "Output: the .gguf; with --run, the JSONL (default: standard output)")
+                       ->check(writable_file());
+  auto* ty = cmd->add_option("--type", *type, "Matrix type: f32, f16, q8_0, q4_0")->capture_default_str();
+  auto* pf = cmd->add_option("--prompt-format", o->prompt_format, "pot (programs) or cot (rationales)")->capture_default_str();
+  auto* nm = cmd->add_option("--name", o->name, "general.name in the file")->capture_default_str();
+  auto* run = cmd->add_option("--run", e->run, "A recorded run's id (or a unique prefix): export its training data");
+  auto* fmt_opt = cmd->add_option("--format", e->opt.format, "With --run: sft, dpo or rewards")
+                      ->check(CLI::IsMember({"sft", "dpo", "rewards"}))
+                      ->capture_default_str();
+  auto* shape = cmd->add_option("--shape", e->opt.shape, "sft rows: prompt-completion (TRL) or messages (OpenAI chat)")
+                    ->check(CLI::IsMember({"prompt-completion", "messages"}))
+                    ->capture_default_str();
+  auto* cap = cmd->add_option("--per-task", e->opt.per_task, "Rows (dpo: pairs) per task at most; 0: no cap")
+                  ->check(number({.lo = 0, .hi = 1e6, .integer = true}))
+                  ->capture_default_str();
+  auto* st = cmd->add_option("--store", e->store, "The run store (default: $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
+  auto* corpus = cmd->add_option("--corpus", e->corpus,
+                                 "With --run --format sft: also a token corpus for wand-train --init CHECKPOINT --data DIR "
+                                 "(needs --tokenizer: the model's GGUF)");
+  for (auto* opt : {ckpt, ty, pf, nm}) run->excludes(opt);
+  for (auto* opt : {fmt_opt, shape, cap, st, corpus}) opt->needs(run);
+  return [o, type, e, run, ckpt, tok, gguf_out, corpus] {
+    if (run->count()) {
+      // --tokenizer belongs to both modes: with --run it is the tokenizer of --corpus.
+      if (tok->count() && !corpus->count())
+        return fail_export("--tokenizer with --run goes with --corpus DIR (the tokens for wand-train)");
+      if (corpus->count() && !tok->count()) return fail_export("--corpus needs --tokenizer (the model's GGUF, or its tokenizer.gguf)");
+      if (corpus->count() && e->opt.format != "sft") return fail_export("--corpus takes sft rows: use --format sft");
+      e->out = o->out;
+      e->tokenizer = o->tokenizer;
+      return export_run(*e);
+    }
+    if (!ckpt->count() || !tok->count() || !gguf_out->count())
+      return fail_export("give --checkpoint, --tokenizer and --out (a GGUF model), or --run ID (training data)");
     static const std::map<std::string, llm::TensorType> types = {
         {"f32", llm::TensorType::F32}, {"f16", llm::TensorType::F16}, {"q8_0", llm::TensorType::Q8_0},
         {"q4_0", llm::TensorType::Q4_0}};

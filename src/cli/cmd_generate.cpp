@@ -73,7 +73,8 @@ Command add_generate(CLI::App& app) {
       return kExitBadInput;
     }
     a->gen.stop = a->stop;
-    if (!a->json)
+    // Several samples decode together, their pieces interleaved: stream only a single one.
+    if (!a->json && a->gen.n == 1)
       a->gen.on_text = [](int index, std::string_view text) {
         return write_stdout(text).ok();  // a failed write (a closed pipe) stops generating; main() reports it
       };
@@ -99,7 +100,11 @@ Command add_generate(CLI::App& app) {
       }
       fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
     } else {
-      fmt::print("\n");
+      if (a->gen.n > 1)
+        for (std::size_t i = 0; i < out->size(); ++i)
+          fmt::print("{}{}\n", i ? "\n" : "", (*out)[i].text);
+      else
+        fmt::print("\n");
       if (a->gen.temperature > 0) fmt::print(stderr, "[seed {}]\n", a->gen.seed);
       for (auto& c : *out)
         fmt::print(stderr, "[{}: {} prompt + {} generated tokens, {:.1f} tok/s, finish: {}]\n", (*backend)->id(),

@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
       {"bench", wand::cli::add_bench(app)},
       {"serve", wand::cli::add_serve(app)},
       {"runs", wand::cli::add_runs(app)},
+      {"code", wand::cli::add_code(app)},
+      {"tools", wand::cli::add_tools(app)},
   };
   try {
     app.parse(argc, argv);

@@ -1,6 +1,7 @@
 #include "llm/kernels.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #if defined(__AVX2__)
@@ -84,94 +85,26 @@ void dequantize_row(TensorType type, const uint8_t* row, float* out, std::size_t
   }
 }
 
-// The loops below are written for the compiler's vectorizer (this file builds with -O3 and,
-// by default, -march=native): independent partial sums, no early exits.
+// ---- portable dots, written for the compiler's vectorizer (this file builds with -O3 and, by
+// default, -march=native): independent partial sums, no early exits ----
+
 float dot_f32(const float* a, const float* b, std::size_t n) {
   float acc[16] = {};
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16)
     for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * b[i + j];
-  float s = 0;
-  for (int j = 0; j < 16; ++j) s += acc[j];
+  // Pairwise, so the vectorizer reduces in a few shuffles (a running sum of 16 was a chain of
+  // 16 dependent adds: most of the time of attention's short dots).
+  for (int w = 8; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
+  float s = acc[0];
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
 }
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-// Hand-written AVX2 paths, as ggml's: the vectorizer cannot see that a block's integer dot
-// fits maddubs (u8 x s8 pairs into s16, exact for |q| <= 127 ... 128) nor use F16C for scales.
 namespace {
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-inline float half(uint16_t h) { return _cvtsh_ss(h); }
-// Sum of the 32 products of signed bytes a[i]*b[i], as 8 int32 lanes turned to float.
-inline __m256 dot_i8x32(__m256i a, __m256i b) {
-  const __m256i ax = _mm256_sign_epi8(a, a);  // |a| as unsigned bytes
-  const __m256i sb = _mm256_sign_epi8(b, a);  // b with a's sign
-#if defined(__AVXVNNI__)
-  return _mm256_cvtepi32_ps(_mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), ax, sb));
-#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sb));
-#else
-  const __m256i pairs = _mm256_maddubs_epi16(ax, sb);
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-#endif
-}
-}  // namespace
 
-float dot_f16(const uint16_t* a, const uint16_t* b, std::size_t n) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  std::size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    auto load = [](const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); };
-    acc0 = _mm256_fmadd_ps(load(a + i), load(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(load(a + i + 8), load(b + i + 8), acc1);
-  }
-  float s = hsum(_mm256_add_ps(acc0, acc1));
-  for (; i < n; ++i) s += half(a[i]) * half(b[i]);
-  return s;
-}
-
-float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* x, std::size_t blocks) {
-  auto block = [&](std::size_t k, __m256 acc) {
-    const __m256 d = _mm256_set1_ps(half(w[k].d) * half(x[k].d));
-    const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[k].qs));
-    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[k].qs));
-    return _mm256_fmadd_ps(d, dot_i8x32(qw, qx), acc);
-  };
-  // Two accumulators, so consecutive blocks do not wait on each other's multiply-add.
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  std::size_t k = 0;
-  for (; k + 2 <= blocks; k += 2) {
-    acc0 = block(k, acc0);
-    acc1 = block(k + 1, acc1);
-  }
-  if (k < blocks) acc0 = block(k, acc0);
-  return hsum(_mm256_add_ps(acc0, acc1));
-}
-
-float dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* x, std::size_t blocks) {
-  __m256 acc = _mm256_setzero_ps();
-  const __m256i low = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8);
-  for (std::size_t k = 0; k < blocks; ++k) {
-    const __m256 d = _mm256_set1_ps(half(w[k].d) * half(x[k].d));
-    // Elements 0-15 from the low nibbles, 16-31 from the high ones, each minus 8.
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[k].qs));
-    __m256i qw = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-    qw = _mm256_sub_epi8(_mm256_and_si256(qw, low), eight);
-    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[k].qs));
-    acc = _mm256_fmadd_ps(d, dot_i8x32(qw, qx), acc);
-  }
-  return hsum(acc);
-}
-
-#else  // portable versions, written for the vectorizer
-
-float dot_f16(const uint16_t* a, const uint16_t* b, std::size_t n) {
+float portable_f16(const uint16_t* a, const uint16_t* b, std::size_t n) {
   float acc[16] = {};
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16)
@@ -182,7 +115,7 @@ float dot_f16(const uint16_t* a, const uint16_t* b, std::size_t n) {
   return s;
 }
 
-float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* x, std::size_t blocks) {
+float portable_q8_0(const BlockQ8_0* w, const BlockQ8_0* x, std::size_t blocks) {
   float s = 0;
   for (std::size_t k = 0; k < blocks; ++k) {
     int32_t acc = 0;
@@ -192,7 +125,7 @@ float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* x, std::size_t blocks) {
   return s;
 }
 
-float dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* x, std::size_t blocks) {
+float portable_q4_0(const BlockQ4_0* w, const BlockQ8_0* x, std::size_t blocks) {
   float s = 0;
   for (std::size_t k = 0; k < blocks; ++k) {
     int32_t acc = 0;
@@ -205,6 +138,274 @@ float dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* x, std::size_t blocks) {
   return s;
 }
 
+// One dot per (row, token): the fallback, and the reference the tiles are tested against.
+void portable_rows(TensorType type, const uint8_t* w, std::size_t ws, int cols, int r0, int r1, const uint8_t* x,
+                   std::size_t xs, int T, float* y, std::size_t ys) {
+  const std::size_t blocks = cols / 32;
+  for (int r = r0; r < r1; ++r) {
+    const uint8_t* wr = w + ws * r;
+    for (int t = 0; t < T; ++t) {
+      const uint8_t* xt = x + xs * t;
+      float s = 0;
+      switch (type) {
+        case TensorType::F32:
+          s = dot_f32(reinterpret_cast<const float*>(wr), reinterpret_cast<const float*>(xt), cols);
+          break;
+        case TensorType::F16:
+          s = portable_f16(reinterpret_cast<const uint16_t*>(wr), reinterpret_cast<const uint16_t*>(xt), cols);
+          break;
+        case TensorType::Q8_0:
+          s = portable_q8_0(reinterpret_cast<const BlockQ8_0*>(wr), reinterpret_cast<const BlockQ8_0*>(xt), blocks);
+          break;
+        case TensorType::Q4_0:
+          s = portable_q4_0(reinterpret_cast<const BlockQ4_0*>(wr), reinterpret_cast<const BlockQ8_0*>(xt), blocks);
+          break;
+      }
+      y[ys * t + r] = s;
+    }
+  }
+}
+
+std::atomic<KernelPath> g_path{KernelPath::simd};
+
+}  // namespace
+
+TensorType dot_type(TensorType type) {
+  return type == TensorType::F32 || type == TensorType::F16 ? type : TensorType::Q8_0;
+}
+
+void set_kernel_path(KernelPath path) { g_path.store(path, std::memory_order_relaxed); }
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define WAND_SIMD_TILES 1
+// ---- register tiles (AVX2/FMA/F16C; 512-bit float lanes and 32 vector registers with AVX-512) ----
+// Each weight type is a policy: how one step of a row (a Q8_0/Q4_0 block of 32, or a vector of
+// floats) loads, and how a (weights, activations) pair of steps adds into an accumulator. The
+// vectorizer cannot see that a block's integer dot fits maddubs/VNNI (u8 x s8 pairs) nor use F16C.
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline float half(uint16_t h) { return _cvtsh_ss(h); }
+
+// Sum of the 32 products of signed bytes w[i]*x[i] as 8 int32 lanes, given |w| (absw).
+inline __m256i dot_i8x32(__m256i w, __m256i absw, __m256i x) {
+  const __m256i sx = _mm256_sign_epi8(x, w);  // x with w's sign, so |w| * sx = w * x
+#if defined(__AVXVNNI__)
+  return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), absw, sx);
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), absw, sx);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(absw, sx), _mm256_set1_epi16(1));
 #endif
+}
+
+#if defined(__AVX512F__)
+using FVec = __m512;  // 16 floats
+constexpr int kFloatLanes = 16;
+inline FVec fzero() { return _mm512_setzero_ps(); }
+// By halves (GCC 12 warns that _mm512_reduce_add_ps reads an undefined register).
+inline float fsum(FVec v) {
+  const __m256 hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, _mm512_castps_pd(v), 1));
+  return hsum(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
+}
+inline FVec fload(const float* p) { return _mm512_loadu_ps(p); }
+// (The masked form: GCC 12 warns that the plain one reads an undefined register.)
+inline FVec hload(const uint16_t* p) {
+  return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline FVec fmadd(FVec a, FVec b, FVec c) { return _mm512_fmadd_ps(a, b, c); }
+#else
+using FVec = __m256;
+constexpr int kFloatLanes = 8;
+inline FVec fzero() { return _mm256_setzero_ps(); }
+inline float fsum(FVec v) { return hsum(v); }
+inline FVec fload(const float* p) { return _mm256_loadu_ps(p); }
+inline FVec hload(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline FVec fmadd(FVec a, FVec b, FVec c) { return _mm256_fmadd_ps(a, b, c); }
+#endif
+
+struct F32 {
+  static constexpr int step = kFloatLanes, bytes = step * 4;
+  using Acc = FVec;
+  using W = FVec;
+  using X = FVec;
+  static Acc zero() { return fzero(); }
+  static W load_w(const uint8_t* row, int k) { return fload(reinterpret_cast<const float*>(row) + k * step); }
+  static X load_x(const uint8_t* row, int k) { return load_w(row, k); }
+  static Acc madd(Acc acc, const W& w, const X& x) { return fmadd(w, x, acc); }
+  static float sum(Acc a) { return fsum(a); }
+  static float tail(const uint8_t* w, const uint8_t* x, int from, int cols) {
+    float s = 0;
+    for (int i = from; i < cols; ++i) s += reinterpret_cast<const float*>(w)[i] * reinterpret_cast<const float*>(x)[i];
+    return s;
+  }
+};
+
+struct F16 : F32 {
+  static constexpr int bytes = step * 2;
+  static W load_w(const uint8_t* row, int k) { return hload(reinterpret_cast<const uint16_t*>(row) + k * step); }
+  static X load_x(const uint8_t* row, int k) { return load_w(row, k); }
+  static float tail(const uint8_t* w, const uint8_t* x, int from, int cols) {
+    float s = 0;
+    for (int i = from; i < cols; ++i)
+      s += half(reinterpret_cast<const uint16_t*>(w)[i]) * half(reinterpret_cast<const uint16_t*>(x)[i]);
+    return s;
+  }
+};
+
+struct Q8 {
+  static constexpr int step = 32, bytes = sizeof(BlockQ8_0);
+  using Acc = __m256;
+  // Scales broadcast once per tile row (weights) and per tile column (activations).
+  struct W {
+    __m256i q, abs;
+    __m256 d;
+  };
+  struct X {
+    __m256i q;
+    __m256 d;
+  };
+  static Acc zero() { return _mm256_setzero_ps(); }
+  static W load_w(const uint8_t* row, int k) {
+    const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(row)[k];
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
+    return {q, _mm256_sign_epi8(q, q), _mm256_set1_ps(half(b.d))};
+  }
+  static X load_x(const uint8_t* row, int k) {
+    const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(row)[k];
+    return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)), _mm256_set1_ps(half(b.d))};
+  }
+  // (sum * dx) * dw + acc: a multiply and a fused multiply-add, where the scale product
+  // dw * dx would cost a scalar multiply and a broadcast per pair.
+  static Acc madd(Acc acc, const W& w, const X& x) {
+    return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot_i8x32(w.q, w.abs, x.q)), x.d), w.d, acc);
+  }
+  static float sum(Acc a) { return hsum(a); }
+  static float tail(const uint8_t*, const uint8_t*, int, int) { return 0; }
+};
+
+struct Q4 : Q8 {
+  static constexpr int bytes = sizeof(BlockQ4_0);
+  // Elements 0-15 from the low nibbles, 16-31 from the high ones, each minus 8; unpacked once
+  // per tile row and reused for every token of the tile.
+  static W load_w(const uint8_t* row, int k) {
+    const BlockQ4_0& b = reinterpret_cast<const BlockQ4_0*>(row)[k];
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+    __m256i q = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+    q = _mm256_sub_epi8(_mm256_and_si256(q, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
+    return {q, _mm256_sign_epi8(q, q), _mm256_set1_ps(half(b.d))};
+  }
+};
+
+// Tokens per tile: 4 x 4 accumulators need the 32 vector registers of AVX-512; AVX2 has 16.
+#if defined(__AVX512F__)
+constexpr int kTileTokens = 4;
+#else
+constexpr int kTileTokens = 2;
+#endif
+
+using TileFn = void (*)(const uint8_t*, std::size_t, const uint8_t*, std::size_t, int, float*, std::size_t);
+
+// RM rows x RN tokens: the activations of a step are loaded once, then each row's weights once
+// for all RN tokens.
+template <class P, int RM, int RN>
+void tile(const uint8_t* w, std::size_t ws, const uint8_t* x, std::size_t xs, int cols, float* y, std::size_t ys) {
+  typename P::Acc acc[RM][RN];
+  for (auto& row : acc)
+    for (auto& a : row) a = P::zero();
+  const int steps = cols / P::step;
+  for (int k = 0; k < steps; ++k) {
+    // The next tile's rows, so they come from L3 while this one computes: a matrix out of L2 read
+    // as several rows at once ran at a fifth of the bandwidth of one row at a time (17 MB of
+    // Q8_0: 8 vs 40 GB/s; the hardware prefetchers do not follow that pattern). Prefetches never
+    // fault, so the last tile's, past the matrix, are harmless.
+    for (int r = 0; r < RM; ++r)
+      _mm_prefetch(reinterpret_cast<const char*>(w + ws * (r + RM)) + k * P::bytes, _MM_HINT_T0);
+    typename P::X xv[RN];
+    for (int t = 0; t < RN; ++t) xv[t] = P::load_x(x + xs * t, k);
+    for (int r = 0; r < RM; ++r) {
+      const typename P::W wv = P::load_w(w + ws * r, k);
+      for (int t = 0; t < RN; ++t) acc[r][t] = P::madd(acc[r][t], wv, xv[t]);
+    }
+  }
+  for (int r = 0; r < RM; ++r)
+    for (int t = 0; t < RN; ++t)
+      y[ys * t + r] = P::sum(acc[r][t]) + P::tail(w + ws * r, x + xs * t, steps * P::step, cols);
+}
+
+template <class P, int RM>
+TileFn pick_tokens(int rn) {
+  switch (rn) {
+    case 1: return tile<P, RM, 1>;
+    case 2: return tile<P, RM, 2>;
+    case 3: return tile<P, RM, std::min(3, kTileTokens)>;
+    default: return tile<P, RM, kTileTokens>;
+  }
+}
+
+template <class P>
+TileFn pick(int rm, int rn) {
+  switch (rm) {
+    case 1: return pick_tokens<P, 1>(rn);
+    case 2: return pick_tokens<P, 2>(rn);
+    case 3: return pick_tokens<P, 3>(rn);
+    case 4: return pick_tokens<P, 4>(rn);
+    default: return tile<P, 8, 1>;  // one token: eight independent sums hide the FMA latency
+  }
+}
+
+template <class P>
+void tiled_rows(const uint8_t* w, std::size_t ws, int cols, int r0, int r1, const uint8_t* x, std::size_t xs, int T,
+                float* y, std::size_t ys) {
+  const int rows_per_tile = T == 1 ? 8 : 4;
+  for (int r = r0; r < r1;) {
+    int rm = std::min(rows_per_tile, r1 - r);
+    if (rm > 4 && rm < 8) rm = 4;  // the last rows of a single token: 4, then the rest
+    for (int t = 0; t < T;) {
+      const int rn = std::min(kTileTokens, T - t);
+      pick<P>(rm, rn)(w + ws * r, ws, x + xs * t, xs, cols, y + ys * t + r, ys);
+      t += rn;
+    }
+    r += rm;
+  }
+}
+
+}  // namespace
+
+KernelPath kernel_path() { return g_path.load(std::memory_order_relaxed); }
+const char* simd_isa() {
+#if defined(__AVX512F__)
+  return "avx512";
+#else
+  return "avx2";
+#endif
+}
+
+#else  // no SIMD path in this build
+
+KernelPath kernel_path() { return KernelPath::portable; }
+const char* simd_isa() { return "portable"; }
+
+#endif
+
+void matmul_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1, const uint8_t* x,
+                 std::size_t x_stride, int T, float* y, std::size_t y_stride) {
+#if defined(WAND_SIMD_TILES)
+  if (kernel_path() == KernelPath::simd) {
+    switch (type) {
+      case TensorType::F32: return tiled_rows<F32>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
+      case TensorType::F16: return tiled_rows<F16>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
+      case TensorType::Q8_0: return tiled_rows<Q8>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
+      case TensorType::Q4_0: return tiled_rows<Q4>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
+    }
+  }
+#endif
+  portable_rows(type, w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
+}
 
 }  // namespace wand::llm

@@ -1,7 +1,9 @@
 // Numeric kernels of the embedded engine: half floats, the Q8_0/Q4_0 block formats (as ggml
-// lays them out) and the dot products a matrix-vector product is made of. Activations meeting
+// lays them out) and the products of weight matrices with activations. Activations meeting
 // quantized weights are quantized to Q8_0 first, as ggml does, so integer dots do the work and
-// results agree with llama.cpp's.
+// results agree with llama.cpp's. Matrix products are register-tiled over (rows x tokens) so a
+// prompt, or several sequences decoded together, cost matrix-matrix work, not T matrix-vector
+// passes.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -75,8 +77,30 @@ void dequantize_row(TensorType type, const uint8_t* row, float* out, std::size_t
 void quantize_row(TensorType type, const float* x, uint8_t* out, std::size_t n);
 
 float dot_f32(const float* a, const float* b, std::size_t n);
-float dot_f16(const uint16_t* a, const uint16_t* b, std::size_t n);
-float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* x, std::size_t blocks);
-float dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* x, std::size_t blocks);
+
+// The form activations take to meet weights of `type` in matmul_rows: F32 and F16 as the
+// weights, Q8_0 for quantized weights (integer dots, as ggml does).
+TensorType dot_type(TensorType type);
+
+// y[t * y_stride + r] = (row r of W) . (activation row t), for rows r0 <= r < r1 and tokens
+// 0 <= t < T. W: rows of `cols` weights of `type`, `w_stride` bytes apart; X: T rows of `cols`
+// values in dot_type(type), `x_stride` bytes apart (quantized types need cols % 32 == 0).
+// The SIMD path holds a tile of up to 4 rows x 4 tokens (8 x 1 for a single token) in
+// registers, loading each weight block once per tile and each activation block once per tile
+// row, and reduces each sum horizontally once. Every output's sum runs in the same order
+// whatever tile holds it, so a token's results never depend on which tokens share its batch:
+// decoding k sequences together gives bit for bit what decoding each alone gives.
+void matmul_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1,
+                 const uint8_t* x, std::size_t x_stride, int T, float* y, std::size_t y_stride);
+
+// Which implementation matmul_rows runs. `simd` is the hand-written path for the instruction
+// set this file was compiled for (simd_isa(); with WAND_NATIVE, the build machine's), `portable`
+// plain C++ that runs anywhere; a build without AVX2/FMA/F16C has only the portable path, and
+// asking for simd there gives portable. Process-wide; tests and benchmarks force the fallback.
+enum class KernelPath { simd, portable };
+void set_kernel_path(KernelPath path);
+KernelPath kernel_path();
+// "avx512" (AVX-512F/VL, with VNNI for int8 dots where present), "avx2", or "portable".
+const char* simd_isa();
 
 }  // namespace wand::llm

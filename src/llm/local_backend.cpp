@@ -118,7 +118,23 @@ class LocalBackend final : public Backend {
     return fmt::format("{} ({})", messages.size(), s);
   }
 
+  // One sample being decoded: sequence `i` of the context.
+  struct Sample {
+    Completion c;
+    Sampler sampler;
+    StopMatcher stop;
+    std::vector<Token> history;
+    std::optional<GrammarConstraint> grammar;
+    std::vector<float> logits;  // its next token's
+    bool done = false;
+  };
+
   // `bos_added`: prompt[0] is the BOS this backend put there, not a token of the caller's text.
+  // The prompt is prefilled once (reusing the cached prefix shared with the previous request),
+  // its cache copied into one sequence per sample, and the samples decoded in batches (up to
+  // batch_size()): each step is one forward pass over every unfinished sample's next token, and
+  // a sample that finishes leaves the batch. The engine's results do not depend on the batch,
+  // so sample i is what a request for sample i alone, seeded sample_seed(seed, i), gives.
   Result<std::vector<Completion>> run(const std::vector<Token>& prompt, const GenerateOptions& opt, bool bos_added) {
     std::lock_guard lock(mu_);  // one context: requests on this backend take turns
     if (prompt.empty()) return Error{"the prompt is empty", std::string(kInvalidRequest)};
@@ -127,79 +143,131 @@ class LocalBackend final : public Backend {
                    std::string(kContextLengthExceeded)};
     const Tokenizer& tok = model_->tokenizer();
     const int top_n = opt.logprobs ? opt.top_logprobs : 0;
+    const int n = std::max(1, opt.n);
+
+    auto t0 = Clock::now();
+    // Scoring the prompt needs the logits of every position, so then its pass runs it all.
+    std::size_t keep = 0;
+    while (!opt.echo && keep < cached_.size() && keep + 1 < prompt.size() && cached_[keep] == prompt[keep]) ++keep;
+    ctx_.set_sequences(1);
+    ctx_.rewind(static_cast<int>(keep));
+    cached_.assign(prompt.begin(), prompt.end());
+    auto logits = ctx_.eval(std::span<const Token>(prompt).subspan(keep), opt.echo);
+    if (!logits) return logits.error();
     std::vector<TokenLogprob> scored_prompt;
-    std::vector<Completion> out;
-    std::optional<GrammarConstraint> grammar;
-    if (opt.grammar) grammar.emplace(opt.grammar, tok);
-    for (int i = 0; i < std::max(1, opt.n); ++i) {
-      Completion c;
-      c.prompt_tokens = static_cast<int>(prompt.size());
-      auto t0 = Clock::now();
-      // Reuse the cached prefix shared with the previous request (the same prompt for n > 1);
-      // scoring the prompt needs the logits of every position, so its first pass runs it all.
-      bool score_prompt = opt.echo && i == 0;
-      std::size_t keep = 0;
-      while (!score_prompt && keep < cached_.size() && keep + 1 < prompt.size() && cached_[keep] == prompt[keep]) ++keep;
-      ctx_.rewind(static_cast<int>(keep));
-      cached_.assign(prompt.begin(), prompt.end());
-      auto logits = ctx_.eval(std::span<const Token>(prompt).subspan(keep), score_prompt);
-      if (!logits) return logits.error();
-      if (score_prompt) {
-        const std::size_t vocab = model_->config().vocab;
-        for (std::size_t k = 0; k < prompt.size(); ++k) {
-          TokenLogprob t = k == 0 ? TokenLogprob{tok.piece(prompt[0]), std::nullopt, {}}
-                                  : score(logits->subspan((k - 1) * vocab, vocab), prompt[k], top_n, tok);
-          // Control tokens the caller spelled in the text are part of it; an added BOS is not.
-          if (k > 0 || !bos_added) t.token = tok.piece(prompt[k], /*special=*/true);
-          scored_prompt.push_back(std::move(t));
-        }
-        *logits = logits->subspan((prompt.size() - 1) * vocab, vocab);
+    if (opt.echo) {
+      const std::size_t vocab = model_->config().vocab;
+      for (std::size_t k = 0; k < prompt.size(); ++k) {
+        TokenLogprob t = k == 0 ? TokenLogprob{tok.piece(prompt[0]), std::nullopt, {}}
+                                : score(logits->subspan((k - 1) * vocab, vocab), prompt[k], top_n, tok);
+        // Control tokens the caller spelled in the text are part of it; an added BOS is not.
+        if (k > 0 || !bos_added) t.token = tok.piece(prompt[k], /*special=*/true);
+        scored_prompt.push_back(std::move(t));
       }
-      c.prompt_logprobs = scored_prompt;
-      c.prompt_ms = ms_since(t0);
-      auto t1 = Clock::now();
-      Sampler sampler(
-          {opt.temperature, opt.top_k, opt.top_p, opt.min_p, opt.repeat_penalty, 64, sample_seed(opt.seed, i)});
-      StopMatcher stop(opt.stop);
-      std::vector<Token> history = prompt;
-      if (grammar) grammar->restart();
-      c.finish_reason = "length";
-      auto emit = [&](const std::string& text) {
-        if (text.empty()) return true;
-        c.text += text;
-        return !opt.on_text || opt.on_text(i, text);
-      };
-      while (c.completion_tokens < opt.max_tokens) {
-        Token t;
-        if (grammar) {
-          auto g = grammar->sample(sampler, *logits, history, opt.temperature <= 0.f);
-          if (!g) return g.error();
-          t = *g;
-        } else {
-          t = sampler.sample(*logits, history);
-        }
-        if (tok.is_eog(t)) {
-          c.finish_reason = "stop";
-          break;
-        }
-        ++c.completion_tokens;
-        history.push_back(t);
-        if (opt.logprobs) c.logprobs.push_back(score(*logits, t, top_n, tok));
-        if (!emit(stop.feed(tok.piece(t))) || stop.stopped()) {
-          c.finish_reason = "stop";
-          break;
-        }
-        if (ctx_.position() >= ctx_.capacity()) break;
-        cached_.push_back(t);
-        logits = ctx_.eval(std::span<const Token>(&t, 1));
-        if (!logits) return logits.error();
-      }
-      emit(stop.flush());
-      if (opt.logprobs) cut_to_text(c.logprobs, c.text);
-      c.generate_ms = ms_since(t1);
-      out.push_back(std::move(c));
+      *logits = logits->subspan((prompt.size() - 1) * vocab, vocab);
     }
-    return out;
+    const double prompt_ms = ms_since(t0);
+    const std::vector<float> prompt_logits(logits->begin(), logits->end());
+    const int P = static_cast<int>(prompt.size());
+
+    std::vector<Sample> samples;
+    samples.reserve(n);
+    for (int i = 0; i < n; ++i) {
+      const SamplingParams sp{opt.temperature, opt.top_k, opt.top_p, opt.min_p, opt.repeat_penalty, 64,
+                              sample_seed(opt.seed, i)};
+      Sample& s = samples.emplace_back(Sample{{}, Sampler(sp), StopMatcher(opt.stop), prompt, std::nullopt, {}});
+      s.c.prompt_tokens = P;
+      s.c.prompt_logprobs = scored_prompt;
+      s.c.prompt_ms = prompt_ms;
+      s.c.finish_reason = "length";
+      if (opt.grammar) s.grammar.emplace(i == 0 ? GrammarConstraint(opt.grammar, tok) : *samples[0].grammar);
+    }
+    // Batches of samples, each sample in a sequence that starts as a copy of the prompt's cache
+    // (sequence 0, rewound to the prompt between batches).
+    const int batch = batch_size(n);
+    std::vector<int> seqs;
+    std::vector<Token> next;
+    for (int g0 = 0; g0 < n; g0 += batch) {
+      const int g1 = std::min(n, g0 + batch);
+      ctx_.rewind(P);
+      cached_.resize(P);
+      ctx_.set_sequences(g1 - g0);
+      for (int q = 1; q < g1 - g0; ++q) ctx_.copy_sequence(0, q);
+      for (int i = g0; i < g1; ++i) samples[i].logits = prompt_logits;
+      auto t1 = Clock::now();
+      while (true) {
+        seqs.clear(), next.clear();
+        for (int i = g0; i < g1; ++i) {
+          auto r = step(samples[i], i, i - g0, opt, top_n);
+          if (!r) return r.error();
+          if (*r) {
+            seqs.push_back(i - g0);
+            next.push_back(samples[i].history.back());
+          } else if (!samples[i].done) {
+            samples[i].done = true;
+            samples[i].c.generate_ms = ms_since(t1);
+          }
+        }
+        if (seqs.empty()) break;
+        auto out = ctx_.decode(seqs, next);
+        if (!out) return out.error();
+        const std::size_t vocab = model_->config().vocab;
+        for (std::size_t k = 0; k < seqs.size(); ++k) {
+          auto row = out->subspan(k * vocab, vocab);
+          samples[g0 + seqs[k]].logits.assign(row.begin(), row.end());
+        }
+        // Sequence 0 is the cache the next request's prefix reuse reads.
+        if (seqs.front() == 0) cached_.push_back(next.front());
+      }
+    }
+    std::vector<Completion> completions;
+    for (auto& s : samples) completions.push_back(std::move(s.c));
+    return completions;
+  }
+
+  // How many samples decode together: up to 16 (more gain nothing on the shipped model: the
+  // matrix tiles are full at 4 tokens), and no more key/value caches than 1 GiB holds (a 125M
+  // model with a 2,048-token context needs 150 MB per sequence).
+  int batch_size(int n) const {
+    const auto& c = model_->config();
+    const double per_sequence = 2.0 * sizeof(float) * c.layers * ctx_.capacity() * c.kv_heads * c.head_dim;
+    return std::clamp(static_cast<int>(double(1 << 30) / per_sequence), 1, std::min(n, 16));
+  }
+
+  // Picks sample i (in sequence `seq`)'s next token from its logits and emits its text. True when the token goes
+  // into the next decoding step; false when the sample is finished (end token, stop sequence,
+  // max_tokens, the caller's on_text, a full context), its text then flushed.
+  Result<bool> step(Sample& s, int i, int seq, const GenerateOptions& opt, int top_n) {
+    if (s.done) return false;
+    const Tokenizer& tok = model_->tokenizer();
+    Completion& c = s.c;
+    auto emit = [&](const std::string& text) {
+      if (text.empty()) return true;
+      c.text += text;
+      return !opt.on_text || opt.on_text(i, text);
+    };
+    auto finish = [&](const char* reason) {
+      if (reason) c.finish_reason = reason;
+      emit(s.stop.flush());
+      if (opt.logprobs) cut_to_text(c.logprobs, c.text);
+      return false;
+    };
+    if (c.completion_tokens >= opt.max_tokens) return finish(nullptr);
+    Token t;
+    if (s.grammar) {
+      auto g = s.grammar->sample(s.sampler, s.logits, s.history, opt.temperature <= 0.f);
+      if (!g) return g.error();
+      t = *g;
+    } else {
+      t = s.sampler.sample(s.logits, s.history);
+    }
+    if (tok.is_eog(t)) return finish("stop");
+    ++c.completion_tokens;
+    s.history.push_back(t);
+    if (opt.logprobs) c.logprobs.push_back(score(s.logits, t, top_n, tok));
+    if (!emit(s.stop.feed(tok.piece(t))) || s.stop.stopped()) return finish("stop");
+    if (ctx_.position(seq) >= ctx_.capacity()) return finish(nullptr);
+    return true;
   }
 
   std::string id_;

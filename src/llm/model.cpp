@@ -2,9 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <thread>
+
+#include <pthread.h>
+#include <sched.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -113,56 +117,172 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path) {
 
 namespace {
 
-// Worker threads that wait on a generation counter, so dispatching a parallel region costs a
-// futex wake rather than a task queue per matrix.
+// Multiply-adds below which a parallel region runs on the calling thread alone: waking a worker
+// and waiting for it costs a few microseconds, about this much work on one core.
+constexpr double kParallelWork = 1 << 16;
+
+// Worker threads for the parallel regions of a forward pass. A region's work is cut into chunks
+// that every thread, the caller included, claims from one atomic counter, so the caller never
+// waits for a worker that is not running: a worker still asleep, or sharing the caller's CPU
+// (the scheduler often wakes it there), simply finds nothing left to claim. Waiting only for
+// chunks already claimed was what made every-core decoding of a small model 10x slower than one
+// thread (main yielded to a sleeping worker's wake-up at every matrix). Workers spin a while
+// between regions, which usually follow within microseconds, then sleep on a futex.
 class Workers {
  public:
+  // fn(begin, end, thread): do units [begin, end) with scratch of `thread` (0 = the caller).
+  using Fn = std::function<void(int, int, int)>;
+
   explicit Workers(int n) : n_(std::max(1, n)) {
+    CPU_ZERO(&allowed_);
+    if (sched_getaffinity(0, sizeof allowed_, &allowed_) != 0) CPU_ZERO(&allowed_);
     for (int i = 1; i < n_; ++i) threads_.emplace_back([this, i] { loop(i); });
   }
   ~Workers() {
     stop_ = true;
-    gen_.fetch_add(1);
-    gen_.notify_all();
+    state_.fetch_add(kGeneration);
+    state_.notify_all();
     for (auto& t : threads_) t.join();
   }
   int size() const { return n_; }
-  void run(const std::function<void(int, int)>& fn) {
-    if (n_ == 1) return fn(0, 1);
-    fn_ = &fn;
-    done_.store(0);
-    gen_.fetch_add(1);
-    gen_.notify_all();
-    fn(0, n_);
-    while (done_.load(std::memory_order_acquire) != n_ - 1) std::this_thread::yield();
+
+  // Runs `units` units of work, about `work` multiply-adds in all: on the caller alone when that
+  // is too little to pay for waking a worker or has lately been faster, else in chunks claimed
+  // by every thread.
+  void run(double work, int units, const Fn& fn) {
+    if (units <= 0) return;
+    if (n_ == 1 || work < kParallelWork || units == 1) return fn(0, units, 0);
+    // Which is faster here and now, every thread or the caller alone, is measured rather than
+    // assumed (cores busy with other work make a second thread a loss even on big regions):
+    // nanoseconds per multiply-add of each, as moving averages; the faster runs, and the other
+    // every 16th region so a change is noticed.
+    const bool explore = ++regions_ % 16 == 0;
+    bool alone;
+    if (rate_[1] == 0 || rate_[0] == 0)
+      alone = rate_[1] > 0;  // measure each once: every thread first
+    else
+      alone = (rate_[0] <= rate_[1]) != explore;
+    const auto start = std::chrono::steady_clock::now();
+    if (alone) {
+      fn(0, units, 0);
+    } else {
+      parallel(units, fn);
+    }
+    const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+    double& rate = rate_[alone ? 0 : 1];
+    rate = rate == 0 ? ns / work : 0.9 * rate + 0.1 * ns / work;
   }
 
  private:
-  void loop(int i) {
-    uint64_t seen = 0;
-    while (true) {
-      // Spin briefly (the next region usually follows within microseconds), then sleep.
-      for (int spin = 0; spin < 2000 && gen_.load(std::memory_order_acquire) == seen; ++spin) {
-#if defined(__x86_64__)
-        __builtin_ia32_pause();
-#endif
+  void parallel(int units, const Fn& fn) {
+    caller_cpu_.store(sched_getcpu(), std::memory_order_relaxed);
+    fn_ = &fn;
+    units_ = units;
+    chunks_ = std::min(units, 4 * n_);  // a few per thread, so a late thread still finds some
+    const int chunks = chunks_;
+    done_.store(0, std::memory_order_relaxed);
+    // A new generation with no chunk claimed; a worker's claim names the generation, so a late
+    // worker can never claim a chunk of a region that is over.
+    const uint64_t gen = (state_.load(std::memory_order_relaxed) >> 32) + 1;
+    state_.store(gen << 32, std::memory_order_release);
+    state_.notify_all();
+    work_on(gen, 0);
+    // Only chunks other threads claimed are left: spin briefly, then give the CPU away (the
+    // thread that holds them may be waiting for this very CPU).
+    for (int spin = 0; done_.load(std::memory_order_acquire) != chunks; ++spin) {
+      if (spin < 4000) {
+        pause();
+      } else {
+        std::this_thread::yield();
       }
-      gen_.wait(seen);
-      seen = gen_.load();
-      if (stop_) return;
-      (*fn_)(i, n_);
-      done_.fetch_add(1, std::memory_order_release);
     }
   }
+
+  static constexpr uint64_t kGeneration = uint64_t{1} << 32;
+  static void pause() {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+  }
+
+  // Claims and runs chunks of generation `gen` until none is left.
+  void work_on(uint64_t gen, int thread) {
+    uint64_t s = state_.load(std::memory_order_acquire);
+    while ((s >> 32) == gen && (s & 0xffffffffu) < static_cast<uint64_t>(chunks_)) {
+      if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) continue;
+      // The region cannot end while this chunk is unfinished, so fn_ and units_ are its own.
+      const int c = static_cast<int>(s & 0xffffffffu);
+      const int units = units_.load(std::memory_order_relaxed), chunks = chunks_.load(std::memory_order_relaxed);
+      (*fn_.load(std::memory_order_relaxed))(units * c / chunks, units * (c + 1) / chunks, thread);
+      done_.fetch_add(1, std::memory_order_release);
+      s = state_.load(std::memory_order_acquire);
+    }
+  }
+
+  // The scheduler likes to wake a thread on its waker's CPU; a worker there steals the caller's
+  // time by spinning, and can only take turns with it. So a worker that finds itself on the
+  // caller's CPU moves to the others it is allowed (only the engine's own threads are moved).
+  void keep_off_caller_cpu() {
+    const int me = sched_getcpu();
+    if (me < 0 || me != caller_cpu_.load(std::memory_order_relaxed)) return;
+    cpu_set_t others = allowed_;
+    CPU_CLR(me, &others);
+    if (CPU_COUNT(&others) > 0) pthread_setaffinity_np(pthread_self(), sizeof others, &others);
+  }
+
+  void loop(int thread) {
+    uint64_t seen = 0;
+    while (true) {
+      uint64_t s = state_.load(std::memory_order_acquire);
+      for (int spin = 0; spin < 20000 && (s >> 32) == seen; ++spin) {
+        if (spin % 1024 == 0) keep_off_caller_cpu();
+        pause();
+        s = state_.load(std::memory_order_acquire);
+      }
+      if ((s >> 32) == seen) {
+        state_.wait(s, std::memory_order_acquire);
+        continue;
+      }
+      if (stop_) return;
+      seen = s >> 32;
+      keep_off_caller_cpu();
+      work_on(seen, thread);
+    }
+  }
+
   int n_;
   std::vector<std::thread> threads_;
-  std::atomic<uint64_t> gen_{0};
+  std::atomic<uint64_t> state_{0};  // generation << 32 | chunks claimed
   std::atomic<int> done_{0};
   std::atomic<bool> stop_{false};
-  const std::function<void(int, int)>* fn_ = nullptr;
+  // Set before a region's generation is published; atomics because a worker late from the
+  // previous region may read them (it then fails to claim and leaves).
+  std::atomic<const Fn*> fn_{nullptr};
+  std::atomic<int> units_{0}, chunks_{0};
+  uint64_t regions_ = 0;
+  double rate_[2] = {0, 0};  // ns per multiply-add: [0] the caller alone, [1] every thread
+  cpu_set_t allowed_;  // the CPUs this process may run on
+  std::atomic<int> caller_cpu_{-1};
 };
 
-std::pair<int, int> share(int n, int ith, int nth) { return {n * ith / nth, n * (ith + 1) / nth}; }
+
+// out[j] = the sum over k < count of (coef[k] * scale) * rows[k * stride + j], for j < width
+// (at most 16): the sixteen sums held in registers while k runs (summing into memory made each
+// step wait on the previous one's store). Attention's two halves are this: a head's scores for
+// sixteen positions (k: the head's dimensions, rows: the transposed key cache) and its output
+// for sixteen dimensions (k: the positions, rows: the value cache).
+void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
+                   float* out) {
+  float acc[16] = {};
+  if (width == 16) {
+    for (int k = 0; k < count; ++k)
+      for (int j = 0; j < 16; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
+  } else {
+    for (int k = 0; k < count; ++k)
+      for (int j = 0; j < width; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
+  }
+  std::copy_n(acc, width, out);
+}
 
 void rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
   double ss = 0;
@@ -175,30 +295,49 @@ void rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
 
 struct Context::Impl {
   const ModelConfig& c;
+  const int n_ctx, kv_dim;
   Workers workers;
   std::vector<float> x, xb, xb2, q, k, v, att_out, hb, hb2, logits, scores;
-  std::vector<float> k_cache, v_cache;  // [layer][pos][kv_dim]
-  std::vector<uint8_t> act;             // activations in the weights' dot type (Q8_0 or F16)
+  // Keys transposed ([layer][kv_dim][pos]), so a head's scores for consecutive positions are
+  // one vectorized multiply-add per key dimension, with no horizontal sum per position (those
+  // sums were most of decoding's attention time); values by position ([layer][pos][kv_dim]),
+  // added up along the head's dimensions.
+  struct Cache {
+    std::vector<float> k, v;
+  };
+  std::vector<Cache> caches;  // per sequence
+  std::vector<uint8_t> act;   // activations in the weights' dot type (Q8_0 or F16)
   std::vector<float> rope_cos, rope_sin;  // [batch token][rope_dim / 2]
 
-  Impl(const ModelConfig& cfg, int n_ctx, int threads) : c(cfg), workers(threads) {
-    int kv_dim = c.kv_heads * c.head_dim;
-    k_cache.assign(static_cast<std::size_t>(c.layers) * n_ctx * kv_dim, 0.f);
-    v_cache.assign(k_cache.size(), 0.f);
+  Impl(const ModelConfig& cfg, int n_ctx, int threads)
+      : c(cfg), n_ctx(n_ctx), kv_dim(cfg.kv_heads * cfg.head_dim), workers(threads) {
+    reserve(1);
     logits.resize(c.vocab);
     scores.resize(static_cast<std::size_t>(workers.size()) * n_ctx);
   }
 
-  void resize(int T) {
-    auto r = [&](std::vector<float>& v, int width) { v.resize(static_cast<std::size_t>(T) * width); };
-    r(x, c.dim), r(xb, c.dim), r(xb2, c.dim), r(q, c.heads * c.head_dim), r(k, c.kv_heads * c.head_dim),
-        r(v, c.kv_heads * c.head_dim), r(att_out, c.heads * c.head_dim), r(hb, c.ffn), r(hb2, c.ffn);
+  // Caches only grow: a request for k samples after one for fewer reuses their memory.
+  void reserve(int n) {
+    const std::size_t size = static_cast<std::size_t>(c.layers) * n_ctx * kv_dim;
+    if (static_cast<int>(caches.size()) < n) caches.resize(n);
+    for (auto& cache : caches)
+      if (cache.k.empty()) cache.k.resize(size), cache.v.resize(size);
   }
 
-  // The form activations take to meet weights of type w: F32 and F16 as the weights, Q8_0 for
-  // quantized weights (integer dots, as ggml does).
-  static TensorType dot_type(TensorType w) {
-    return w == TensorType::F32 || w == TensorType::F16 ? w : TensorType::Q8_0;
+  void copy(int from, int to, int positions) {
+    for (int l = 0; l < c.layers; ++l) {
+      const std::size_t at = static_cast<std::size_t>(l) * n_ctx * kv_dim;
+      for (int i = 0; i < kv_dim; ++i)
+        std::copy_n(caches[from].k.begin() + at + std::size_t(i) * n_ctx, positions,
+                    caches[to].k.begin() + at + std::size_t(i) * n_ctx);
+      std::copy_n(caches[from].v.begin() + at, std::size_t(positions) * kv_dim, caches[to].v.begin() + at);
+    }
+  }
+
+  void resize(int T) {
+    auto r = [&](std::vector<float>& v, int width) { v.resize(static_cast<std::size_t>(T) * width); };
+    r(x, c.dim), r(xb, c.dim), r(xb2, c.dim), r(q, c.heads * c.head_dim), r(k, kv_dim), r(v, kv_dim),
+        r(att_out, c.heads * c.head_dim), r(hb, c.ffn), r(hb2, c.ffn);
   }
 
   // Converts T rows of `in` (width cols) to `t` once, before the parallel region.
@@ -210,63 +349,45 @@ struct Context::Impl {
     return act.data();
   }
 
-  // out[t][r] = dot(row r of m, in[t]) for this thread's share of rows.
-  static void matmul(const Matrix& m, const uint8_t* in, float* out, int T, int ith, int nth) {
-    auto [r0, r1] = share(m.rows, ith, nth);
-    const std::size_t blocks = m.cols / 32;
-    for (int r = r0; r < r1; ++r) {
-      const uint8_t* w = m.row(r);
-      for (int t = 0; t < T; ++t) {
-        float s = 0;
-        switch (m.type) {
-          case TensorType::F32:
-            s = dot_f32(reinterpret_cast<const float*>(w), reinterpret_cast<const float*>(in) + std::size_t(t) * m.cols,
-                        m.cols);
-            break;
-          case TensorType::F16:
-            s = dot_f16(reinterpret_cast<const uint16_t*>(w),
-                        reinterpret_cast<const uint16_t*>(in) + std::size_t(t) * m.cols, m.cols);
-            break;
-          case TensorType::Q8_0:
-            s = dot_q8_0(reinterpret_cast<const BlockQ8_0*>(w), reinterpret_cast<const BlockQ8_0*>(in) + t * blocks,
-                         blocks);
-            break;
-          case TensorType::Q4_0:
-            s = dot_q4_0(reinterpret_cast<const BlockQ4_0*>(w), reinterpret_cast<const BlockQ8_0*>(in) + t * blocks,
-                         blocks);
-            break;
-        }
-        out[static_cast<std::size_t>(t) * m.rows + r] = s;
-      }
-    }
-  }
-
   // Several matrices reading the same input (q/k/v, gate/up) in one parallel region, when their
-  // weights take the input in the same form; otherwise one region each.
+  // weights take the input in the same form; otherwise one region each. The region's units are
+  // tiles of 8 rows of each matrix in turn: out[t][r] = dot(row r of m, in[t]).
   void matmuls(std::initializer_list<std::pair<const Matrix*, float*>> jobs, const float* in, int T) {
     const Matrix& first = *jobs.begin()->first;
     const TensorType t = dot_type(first.type);
-    for (auto& j : jobs)
+    double work = 0;
+    int units = 0;
+    for (auto& j : jobs) {
       if (dot_type(j.first->type) != t) {
         for (auto& one : jobs) matmuls({one}, in, T);
         return;
       }
+      work += double(j.first->rows) * j.first->cols * T;
+      units += (j.first->rows + 7) / 8;
+    }
     const uint8_t* a = prepare(t, first.cols, in, T);
-    workers.run([&](int ith, int nth) {
-      for (auto& j : jobs) matmul(*j.first, a, j.second, T, ith, nth);
+    const std::size_t a_stride = type_bytes(t, first.cols);
+    workers.run(work, units, [&](int begin, int end, int) {
+      int base = 0;
+      for (auto& [m, out] : jobs) {
+        const int tiles = (m->rows + 7) / 8;
+        const int r0 = std::max(begin - base, 0) * 8, r1 = std::min(std::min(end - base, tiles) * 8, m->rows);
+        if (r0 < r1) matmul_rows(m->type, m->data, m->row_bytes(), m->cols, r0, r1, a, a_stride, T, out, m->rows);
+        base += tiles;
+      }
     });
   }
 
-  // cos/sin of every rotation angle for positions p0 .. p0+T-1, once per forward pass rather
-  // than per layer, for queries and keys alike. theta grows by repeated multiplication in
+  // cos/sin of every rotation angle for each batch token's position, once per forward pass
+  // rather than per layer, for queries and keys alike. theta grows by repeated multiplication in
   // float, as ggml computes it, so results stay bit-compatible with llama.cpp's.
-  void rope_table(int p0, int T) {
-    const int half = c.rope_dim / 2;
+  void rope_table(std::span<const int> pos) {
+    const int half = c.rope_dim / 2, T = static_cast<int>(pos.size());
     const float theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.rope_dim));
     rope_cos.resize(static_cast<std::size_t>(T) * half);
     rope_sin.resize(rope_cos.size());
     for (int t = 0; t < T; ++t) {
-      float theta = static_cast<float>(p0 + t);
+      float theta = static_cast<float>(pos[t]);
       for (int i = 0; i < half; ++i) {
         rope_cos[std::size_t(t) * half + i] = std::cos(theta);
         rope_sin[std::size_t(t) * half + i] = std::sin(theta);
@@ -289,39 +410,45 @@ struct Context::Impl {
       }
   }
 
-  void forward(const Model& m, std::span<const Token> tokens, int p0, int n_ctx, bool all_positions) {
+  // One pass over a batch: token t goes to sequence seq[t] at position pos[t]. Every token's
+  // key and value enter its cache before any attends, so a prompt's tokens (one sequence,
+  // consecutive positions) see each other causally, and tokens of different sequences never do.
+  void forward(const Model& m, std::span<const Token> tokens, std::span<const int> seq, std::span<const int> pos,
+               bool all_positions) {
     const int T = static_cast<int>(tokens.size());
-    const int D = c.dim, hd = c.head_dim, kv_dim = c.kv_heads * hd, q_dim = c.heads * hd;
+    const int D = c.dim, hd = c.head_dim, q_dim = c.heads * hd;
     const int group = c.heads / c.kv_heads;
     resize(T);
-    rope_table(p0, T);
+    rope_table(pos);
     const Matrix& E = m.embeddings();
     for (int t = 0; t < T; ++t) dequantize_row(E.type, E.row(tokens[t]), &x[std::size_t(t) * D], D);
+    auto kc = [&](int t, int l) { return &caches[seq[t]].k[std::size_t(l) * n_ctx * kv_dim]; };
+    auto vc = [&](int t, int l) { return &caches[seq[t]].v[std::size_t(l) * n_ctx * kv_dim]; };
+    double attention_work = 0;
+    for (int t = 0; t < T; ++t) attention_work += 2.0 * (pos[t] + 1) * q_dim;
 
     for (int l = 0; l < c.layers; ++l) {
       const LayerWeights& L = m.layers()[l];
       for (int t = 0; t < T; ++t) rmsnorm(&x[std::size_t(t) * D], L.attn_norm, &xb[std::size_t(t) * D], D, c.norm_eps);
       matmuls({{&L.wq, q.data()}, {&L.wk, k.data()}, {&L.wv, v.data()}}, xb.data(), T);
-      float* kc = &k_cache[std::size_t(l) * n_ctx * kv_dim];
-      float* vc = &v_cache[std::size_t(l) * n_ctx * kv_dim];
       for (int t = 0; t < T; ++t) {
         rope(&q[std::size_t(t) * q_dim], c.heads, t);
         rope(&k[std::size_t(t) * kv_dim], c.kv_heads, t);
-        std::copy_n(&k[std::size_t(t) * kv_dim], kv_dim, kc + std::size_t(p0 + t) * kv_dim);
-        std::copy_n(&v[std::size_t(t) * kv_dim], kv_dim, vc + std::size_t(p0 + t) * kv_dim);
+        for (int i = 0; i < kv_dim; ++i) kc(t, l)[std::size_t(i) * n_ctx + pos[t]] = k[std::size_t(t) * kv_dim + i];
+        std::copy_n(&v[std::size_t(t) * kv_dim], kv_dim, vc(t, l) + std::size_t(pos[t]) * kv_dim);
       }
       const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-      workers.run([&](int ith, int nth) {
-        float* sc = &scores[std::size_t(ith) * n_ctx];
-        auto [a, b] = share(T * c.heads, ith, nth);
-        for (int job = a; job < b; ++job) {
-          const int t = job / c.heads, h = job % c.heads, kvh = h / group, n = p0 + t + 1;
+      workers.run(attention_work, T * c.heads, [&](int begin, int end, int thread) {
+        float* sc = &scores[std::size_t(thread) * n_ctx];
+        for (int job = begin; job < end; ++job) {
+          const int t = job / c.heads, h = job % c.heads, kvh = h / group, n = pos[t] + 1;
           const float* qh = &q[std::size_t(t) * q_dim + h * hd];
+          const float *keys = kc(t, l), *values = vc(t, l);
+          const float* head_keys = keys + std::size_t(kvh) * hd * n_ctx;  // keys are stored transposed
+          for (int p0 = 0; p0 < n; p0 += 16)
+            weighted_rows(qh, scale, head_keys + p0, n_ctx, hd, std::min(16, n - p0), sc + p0);
           float mx = -INFINITY;
-          for (int p = 0; p < n; ++p) {
-            sc[p] = dot_f32(qh, kc + std::size_t(p) * kv_dim + kvh * hd, hd) * scale;
-            mx = std::max(mx, sc[p]);
-          }
+          for (int p = 0; p < n; ++p) mx = std::max(mx, sc[p]);
           double sum = 0;
           for (int p = 0; p < n; ++p) {
             sc[p] = std::exp(sc[p] - mx);
@@ -329,12 +456,8 @@ struct Context::Impl {
           }
           const float inv = static_cast<float>(1.0 / sum);
           float* o = &att_out[std::size_t(t) * q_dim + h * hd];
-          std::fill_n(o, hd, 0.f);
-          for (int p = 0; p < n; ++p) {
-            const float w = sc[p] * inv;
-            const float* vp = vc + std::size_t(p) * kv_dim + kvh * hd;
-            for (int i = 0; i < hd; ++i) o[i] += w * vp[i];
-          }
+          for (int i0 = 0; i0 < hd; i0 += 16)
+            weighted_rows(sc, inv, values + std::size_t(kvh) * hd + i0, kv_dim, n, std::min(16, hd - i0), o + i0);
         }
       });
       matmuls({{&L.wo, xb2.data()}}, att_out.data(), T);
@@ -362,20 +485,57 @@ Context::Context(std::shared_ptr<const Model> model, int n_ctx, int threads) : m
   n_ctx_ = n_ctx > 0 ? std::min(n_ctx, model_->config().context) : model_->config().context;
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   impl_ = std::make_unique<Impl>(model_->config(), n_ctx_, threads);
+  pos_.assign(1, 0);
 }
 
 Context::~Context() = default;
 
-void Context::rewind(int position) { pos_ = std::clamp(position, 0, pos_); }
+void Context::set_sequences(int n) {
+  n = std::max(1, n);
+  impl_->reserve(n);
+  pos_.resize(n, 0);
+}
+
+void Context::rewind(int seq, int position) { pos_.at(seq) = std::clamp(position, 0, pos_.at(seq)); }
+
+void Context::copy_sequence(int from, int to) {
+  if (from == to) return;
+  impl_->copy(from, to, pos_.at(from));
+  pos_.at(to) = pos_[from];
+}
 
 Result<std::span<const float>> Context::eval(std::span<const Token> tokens, bool all_positions) {
   if (tokens.empty()) return Error{"eval: no tokens"};
-  if (pos_ + static_cast<int>(tokens.size()) > n_ctx_)
-    return Error{fmt::format("context full: {} tokens in use, {} more, capacity {}", pos_, tokens.size(), n_ctx_)};
+  if (pos_[0] + static_cast<int>(tokens.size()) > n_ctx_)
+    return Error{fmt::format("context full: {} tokens in use, {} more, capacity {}", pos_[0], tokens.size(), n_ctx_)};
   for (Token t : tokens)
     if (t < 0 || t >= model_->config().vocab) return Error{fmt::format("token id {} is out of range", t)};
-  impl_->forward(*model_, tokens, pos_, n_ctx_, all_positions);
-  pos_ += static_cast<int>(tokens.size());
+  std::vector<int> seq(tokens.size(), 0), pos(tokens.size());
+  for (std::size_t t = 0; t < tokens.size(); ++t) pos[t] = pos_[0] + static_cast<int>(t);
+  impl_->forward(*model_, tokens, seq, pos, all_positions);
+  pos_[0] += static_cast<int>(tokens.size());
+  return std::span<const float>(impl_->logits);
+}
+
+Result<std::span<const float>> Context::decode(std::span<const int> seqs, std::span<const Token> tokens) {
+  if (tokens.empty() || seqs.size() != tokens.size())
+    return Error{fmt::format("decode: {} sequences for {} tokens", seqs.size(), tokens.size())};
+  std::vector<char> seen(pos_.size(), 0);
+  std::vector<int> pos(tokens.size());
+  for (std::size_t i = 0; i < seqs.size(); ++i) {
+    const int s = seqs[i];
+    if (s < 0 || s >= sequences() || seen[s])
+      return Error{fmt::format("decode: sequence {} is out of range (0-{}) or listed twice", s, sequences() - 1)};
+    seen[s] = 1;
+    if (pos_[s] >= n_ctx_)
+      return Error{fmt::format("context full: sequence {} holds {} tokens, capacity {}", s, pos_[s], n_ctx_)};
+    if (tokens[i] < 0 || tokens[i] >= model_->config().vocab)
+      return Error{fmt::format("token id {} is out of range", tokens[i])};
+    pos[i] = pos_[s];
+  }
+  // Every token's logits: each is the last of its sequence.
+  impl_->forward(*model_, tokens, seqs, pos, /*all_positions=*/true);
+  for (int s : seqs) ++pos_[s];
   return std::span<const float>(impl_->logits);
 }
 

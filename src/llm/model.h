@@ -1,6 +1,6 @@
 // The Llama-family transformer of the embedded engine (RMSNorm, RoPE, grouped-query attention,
 // SwiGLU) over weights mapped from a GGUF file. A Model is immutable and shared; a Context holds
-// one sequence's KV cache and scratch, so several contexts can run on one model at once.
+// the KV caches of its sequences and scratch, so several contexts can run on one model at once.
 #pragma once
 #include <memory>
 #include <span>
@@ -61,27 +61,46 @@ class Model {
 
 class Context {
  public:
-  // threads = 0 uses every core.
+  // threads = 0 uses every core. A parallel region runs on the calling thread alone when its
+  // work is too small to pay for waking the others, or when that has lately been faster per
+  // multiply-add (cores busy with other work); worker threads keep off the caller's CPU.
   Context(std::shared_ptr<const Model> model, int n_ctx = 0, int threads = 0);
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  // Runs `tokens` at the next positions (one batch, causal) and returns the logits of the last
-  // one (vocab floats). With all_positions, the logits of every one instead: tokens.size() rows
-  // of vocab floats, row t predicting the token after tokens[t] (scoring a prompt in one pass).
-  // The span stays valid until the next eval.
+  // Runs `tokens` at sequence 0's next positions (one batch, causal) and returns the logits of
+  // the last one (vocab floats). With all_positions, the logits of every one instead:
+  // tokens.size() rows of vocab floats, row t predicting the token after tokens[t] (scoring a
+  // prompt in one pass). The span stays valid until the next eval or decode.
   Result<std::span<const float>> eval(std::span<const Token> tokens, bool all_positions = false);
-  int position() const { return pos_; }
+  int position() const { return pos_[0]; }
   int capacity() const { return n_ctx_; }
-  void rewind(int position);  // keeps the cache up to `position` (a shared prompt prefix)
+  void rewind(int position) { rewind(0, position); }  // keeps sequence 0's cache up to `position`
   const Model& model() const { return *model_; }
+
+  // ---- several sequences over one model, decoded together ----
+  // Each sequence has its own KV cache of capacity() positions. Sampling k continuations of one
+  // prompt: prefill it once into sequence 0, copy_sequence() it into 1..k-1, then decode() one
+  // token of every unfinished sequence per step: one forward pass whose matrix products read
+  // each weight once for all of them. Results equal decoding each sequence alone, bit for bit.
+  void set_sequences(int n);  // n >= 1; new sequences are empty (dropped ones' memory is kept for reuse)
+  int sequences() const { return static_cast<int>(pos_.size()); }
+  int position(int seq) const { return pos_.at(seq); }  // seq < sequences()
+  void rewind(int seq, int position);
+  // Sequence `to` holds what `from` holds (its first position(from) cache entries).
+  void copy_sequence(int from, int to);
+  // tokens[i] at the next position of sequence seqs[i] (distinct sequences), in one pass;
+  // returns seqs.size() rows of vocab logits, row i for seqs[i]. Errors name a bad sequence,
+  // token or a full cache.
+  Result<std::span<const float>> decode(std::span<const int> seqs, std::span<const Token> tokens);
 
  private:
   struct Impl;
   std::shared_ptr<const Model> model_;
   std::unique_ptr<Impl> impl_;
-  int n_ctx_ = 0, pos_ = 0;
+  int n_ctx_ = 0;
+  std::vector<int> pos_;  // per sequence: positions its cache holds
 };
 
 }  // namespace wand::llm

@@ -91,22 +91,6 @@ std::vector<std::string> tagged_blocks(const std::string& text) {
   return out;
 }
 
-int bracket_balance(std::string_view line) {
-  int depth = 0;
-  char quote = 0;
-  for (char c : line) {
-    if (quote) {
-      if (c == quote) quote = 0;
-      continue;
-    }
-    if (c == '#') break;
-    if (c == '"' || c == '\'') quote = c;
-    else if (c == '(' || c == '[' || c == '{') ++depth;
-    else if (c == ')' || c == ']' || c == '}') --depth;
-  }
-  return depth;
-}
-
 // A line that reads as Python on its own (top level or indented).
 bool looks_like_code(const std::string& raw) {
   static const std::regex code(
@@ -182,6 +166,24 @@ std::string normalize_indentation(const std::string& code) {
 bool blank(const std::string& s) { return s.find_first_not_of(" \t\n") == std::string::npos; }
 
 }  // namespace
+
+int bracket_balance(std::string_view line) {
+  int depth = 0;
+  char quote = 0;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (quote) {
+      if (c == '\\') ++i;  // an escaped character, a quote among them
+      else if (c == quote) quote = 0;
+      continue;
+    }
+    if (c == '#') break;
+    if (c == '"' || c == '\'') quote = c;
+    else if (c == '(' || c == '[' || c == '{') ++depth;
+    else if (c == ')' || c == ']' || c == '}') --depth;
+  }
+  return depth;
+}
 
 Extracted extract_program(std::string_view completion, std::string_view method) {
   std::string text(completion);

@@ -35,4 +35,9 @@ struct Extracted {
 // syntax error is the run's recorded outcome.
 Extracted extract_program(std::string_view completion, std::string_view method);
 
+// How many brackets ((, [, {) a line of Python leaves open (negative: closes), skipping string
+// literals (with their escapes) and a trailing comment: whether a statement goes on to the next
+// line. A string that spans lines is not followed.
+int bracket_balance(std::string_view line);
+
 }  // namespace wand::reason

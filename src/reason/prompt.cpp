@@ -1,5 +1,7 @@
 #include "reason/prompt.h"
 
+#include "common/json.h"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -183,6 +185,13 @@ Result<Template> builtin_template(const std::string& method, const std::string& 
                                       : family == "completion"    ? std::vector<std::string>{"feedback"}
                                                                   : std::vector<std::string>{"program", "feedback"};
   return parse_template(std::string(it->second), "prompts/" + it->first + ".txt", allowed, required);
+}
+
+std::string prompt_text(const Rendered& r) {
+  if (r.messages.empty()) return r.prompt;
+  Json j = Json::array();
+  for (auto& m : r.messages) j.push_back({{"role", m.role}, {"content", m.content}});
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 Rendered render(const Template& t, const std::map<std::string, std::string>& values) {

@@ -53,5 +53,8 @@ struct Rendered {
   std::vector<llm::Message> messages;
 };
 Rendered render(const Template& t, const std::map<std::string, std::string>& values);
+// A rendered prompt as the run store records it: the completion prompt, or the chat messages as
+// a JSON array of {"role", "content"} (what `wand export --run` reads back as messages).
+std::string prompt_text(const Rendered& r);
 
 }  // namespace wand::reason

@@ -15,13 +15,6 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
-std::string prompt_text(const Rendered& r) {
-  if (r.messages.empty()) return r.prompt;
-  Json j = Json::array();
-  for (auto& m : r.messages) j.push_back({{"role", m.role}, {"content", m.content}});
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
 // Generates n samples of a rendered template; each becomes a Sample of `stage`.
 Result<std::vector<Sample>> generate(llm::Backend& model, const Template& t, const Rendered& r, const SolveConfig& c,
                                      int n, float temperature, uint64_t seed, const std::string& stage,

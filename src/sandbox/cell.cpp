@@ -31,6 +31,7 @@
 #include "sandbox/io.h"
 #include "sandbox/output.h"
 #include "sandbox/seccomp.h"
+#include "sandbox/service_port.h"
 
 namespace wand::sandbox {
 namespace {
@@ -377,13 +378,24 @@ ExecResult Cell::execute(const Step& step) {
     reset_work();
     return r;
   }
+  // The service socket comes after stdio and the channel; the program finds it by its number.
+  std::unique_ptr<ServicePort> port;
+  if (step.service) {
+    auto opened = ServicePort::open(step.service);
+    if (!opened) {
+      r.error = opened.error().message;
+      return r;
+    }
+    port = std::move(opened.value());
+  }
   auto env = default_env();
   for (auto& [k, v] : step.env) env[k] = v;
+  if (port) env["WAND_SERVICE_FD"] = std::to_string(step.channel ? 4 : 3);
   std::string payload;
   uint32_t flags = step.keep_work || !step.collect.empty() ? uint32_t{kKeepWork} : 0u;
   if (python && !python_exec) {
     Json req = {{"code", step.code}, {"args", step.args}};
-    if (!step.env.empty()) req["env"] = env;  // the fork-server already has the default one
+    if (!step.env.empty() || port) req["env"] = env;  // the fork-server already has the default one
     payload = req.dump(-1, ' ', false, Json::error_handler_t::replace);
   } else {
     std::vector<std::string> argv =
@@ -411,6 +423,7 @@ ExecResult Cell::execute(const Step& step) {
   }
   std::vector<int> fds = {in.r, out.w, err.w};
   if (chan_child >= 0) fds.push_back(chan_child);
+  if (port) fds.push_back(port->child_fd());
   Watch watch(*this, L, before);
   auto t0 = Clock::now();
   VoidResult sent = send(kOpRun, flags, &L, payload, fds);
@@ -418,6 +431,7 @@ ExecResult Cell::execute(const Step& step) {
   close_fd(out.w);
   close_fd(err.w);
   close_fd(chan_child);
+  if (port) port->release_child();
   if (!sent) {
     close_fd(chan);
     r.error = sent.error().message;
@@ -449,8 +463,12 @@ ExecResult Cell::execute(const Step& step) {
   };
 
   while (alive_ && (!done || out.r >= 0 || err.r >= 0 || chan >= 0)) {
-    struct pollfd p[5];
-    int np = 0, i_out = -1, i_err = -1, i_in = -1, i_ctl = -1, i_chan = -1;
+    struct pollfd p[7];
+    int np = 0, i_out = -1, i_err = -1, i_in = -1, i_ctl = -1, i_chan = -1, i_svc = -1, i_wake = -1;
+    if (port && port->fd() >= 0 && !done) {
+      i_svc = np, p[np++] = {port->fd(), port->events(), 0};
+      i_wake = np, p[np++] = {port->wake_fd(), POLLIN, 0};
+    }
     if (out.r >= 0) i_out = np, p[np++] = {out.r, POLLIN, 0};
     if (err.r >= 0) i_err = np, p[np++] = {err.r, POLLIN, 0};
     if (chan >= 0) i_chan = np, p[np++] = {chan, static_cast<short>(POLLIN | (chan_writing ? POLLOUT : 0)), 0};
@@ -460,6 +478,8 @@ ExecResult Cell::execute(const Step& step) {
     int rc = ::poll(p, np, poll_ms(until));
     if (rc < 0 && errno == EINTR) continue;
     if (rc > 0) {
+      if (i_svc >= 0 && p[i_svc].revents) port->on_ready(p[i_svc].revents);
+      if (i_wake >= 0 && p[i_wake].revents) port->on_wake();
       if (i_out >= 0 && p[i_out].revents && !out_cap.drain(out.r)) close_fd(out.r);
       if (i_err >= 0 && p[i_err].revents && !err_cap.drain(err.r)) close_fd(err.r);
       if (i_chan >= 0 && (p[i_chan].revents & POLLOUT) && chan_writing) {
@@ -508,10 +528,12 @@ ExecResult Cell::execute(const Step& step) {
   if (!done) {
     r.status = Status::sandbox_error;
     r.error = death_.empty() ? "the run ended without a report" : death_;
+    if (port) port->finish(r);
     return r;
   }
   fill_status(r, *done, watch.fired, before, *this);
   if (python) add_python_exception(r, err_end);
+  if (port) port->finish(r);
   if (!step.collect.empty()) {
     r.files = collect(step.collect, 1 << 20);
     if (!step.keep_work) reset_work();
@@ -519,7 +541,7 @@ ExecResult Cell::execute(const Step& step) {
   return r;
 }
 
-Result<Cell::SessionPipes> Cell::start_session(const Limits& limits) {
+Result<Cell::SessionPipes> Cell::start_session(const Limits& limits, int service_fd) {
   if (!alive_) return Error{death_};
   if (!fork_server_) return Error{"a session needs a cell with a Python fork-server (Options::fork_server)"};
   if (auto limited = limit(limits); !limited) return limited.error();
@@ -530,8 +552,15 @@ Result<Cell::SessionPipes> Cell::start_session(const Limits& limits) {
   Limits session = limits;
   session.limit_by = LimitBy::wall;
   session.timeout_s = 365 * 24 * 3600.0;  // per-block deadlines are the host's
-  std::string payload = Json{{"session", true}}.dump();
-  VoidResult sent = send(kOpRun, kSession, &session, payload, {null, out.w, err.w, cmd.r, res.w});
+  Json req = {{"session", true}};
+  std::vector<int> fds = {null, out.w, err.w, cmd.r, res.w};
+  if (service_fd >= 0) {
+    auto env = default_env();
+    env["WAND_SERVICE_FD"] = "5";
+    req["env"] = env;
+    fds.push_back(service_fd);
+  }
+  VoidResult sent = send(kOpRun, kSession, &session, req.dump(), fds);
   ::close(null);
   if (!sent) return sent.error();
   set_nonblock(res.r);

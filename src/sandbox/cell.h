@@ -37,6 +37,7 @@ struct Step {
   std::map<std::string, std::string> env;
   Limits limits;
   std::optional<std::string> channel;  // ExecRequest::channel: a socket at fd 3
+  std::shared_ptr<Service> service;    // ExecRequest::service: a socket after the channel
   bool keep_work = false;  // leave the working directory for the next step (compile, then run)
 };
 
@@ -70,7 +71,8 @@ class Cell {
   struct SessionPipes {
     int cmd_w = -1, res_r = -1, out_r = -1, err_r = -1;
   };
-  Result<SessionPipes> start_session(const Limits& limits);
+  // With `service_fd` >= 0, the interpreter holds it (at fd 5) for the session's life.
+  Result<SessionPipes> start_session(const Limits& limits, int service_fd = -1);
   // The run cgroup (which also holds the fork-server).
   RunCgroup& cgroup() { return *cgroup_; }
   // Asks the zygote to kill the current run and waits for its report.

@@ -31,7 +31,7 @@
 
 enum { OP_RUN = 1, OP_KILL = 2, OP_RESET = 3 };
 enum { F_KEEP_WORK = 1, F_SESSION = 2, F_EXEC = 4 };
-enum { N_RLIMITS = 7, MAX_FDS = 8 };
+enum { N_RLIMITS = 7, MAX_FDS = 8, SETUP_FD = MAX_FDS };
 static const int kRlimits[N_RLIMITS] = {RLIMIT_CPU,     RLIMIT_FSIZE, RLIMIT_NOFILE, RLIMIT_CORE,
                                         RLIMIT_MEMLOCK, RLIMIT_NPROC, RLIMIT_DATA};
 
@@ -122,12 +122,13 @@ static const char* isolate(const struct wire_request* h, const int* fds, int nfd
   int hi[MAX_FDS + 1];
   for (int i = 0; i < nfds; ++i) hi[i] = fcntl(fds[i], F_DUPFD, 100);
   hi[nfds] = fcntl(setup_w, F_DUPFD_CLOEXEC, 100);
-  /* 0-2: stdio; session pipes at 3 and 4; the set-up report at 5 (close-on-exec). */
+  /* 0-2: stdio; then the channel, session pipes and service socket the host sent, in order;
+   * the set-up report above them all at SETUP_FD (close-on-exec). */
   for (int i = 0; i < nfds; ++i)
     if (hi[i] < 0 || dup2(hi[i], i) < 0) return "dup2";
-  if (hi[nfds] < 0 || dup3(hi[nfds], 5, O_CLOEXEC) < 0) return "dup2";
-  syscall(SYS_close_range, nfds > 5 ? nfds : 6, ~0U, 0);
-  if (nfds < 5) syscall(SYS_close_range, nfds, 4, 0);
+  if (hi[nfds] < 0 || dup3(hi[nfds], SETUP_FD, O_CLOEXEC) < 0) return "dup2";
+  syscall(SYS_close_range, SETUP_FD + 1, ~0U, 0);
+  if (nfds < SETUP_FD) syscall(SYS_close_range, nfds, SETUP_FD - 1, 0);
   if (setsid() < 0) return "setsid";
   for (int i = 0; i < N_RLIMITS; ++i) {
     if (h->rlimits[i] < 0) continue;
@@ -220,7 +221,7 @@ int wand_serve(int ctl, const void* bpf, int bpf_len, const char* const* tmpfs_s
       if (err) {
         char msg[256];
         int n = snprintf(msg, sizeof msg, "sandbox set-up failed at %s: %s", err, strerror(errno));
-        (void)!write(5, msg, n);
+        (void)!write(SETUP_FD, msg, n);
         _exit(127);
       }
       if (h.flags & F_EXEC) {
@@ -231,10 +232,10 @@ int wand_serve(int ctl, const void* bpf, int bpf_len, const char* const* tmpfs_s
         execve(argv[0], argv, envp);
         char msg[512];
         int n = snprintf(msg, sizeof msg, "cannot execute %s: %s", argv[0], strerror(errno));
-        (void)!write(5, msg, n);
+        (void)!write(SETUP_FD, msg, n);
         _exit(127);
       }
-      close(5);
+      close(SETUP_FD);
       *payload_out = payload;
       *payload_len_out = (int)h.payload_len;
       return 0;

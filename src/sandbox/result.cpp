@@ -127,6 +127,7 @@ Json to_json(const ExecResult& r) {
     }
     j["files"] = files;
   }
+  if (!r.tool_calls.empty()) j["tool_calls"] = r.tool_calls;
   return j;
 }
 

@@ -16,6 +16,7 @@
 #include "sandbox/cell.h"
 #include "sandbox/io.h"
 #include "sandbox/output.h"
+#include "sandbox/service_port.h"
 
 namespace wand::sandbox {
 
@@ -50,6 +51,7 @@ ExecResult execute(Cell& cell, const ExecRequest& req) {
   run.limits = req.limits;
   run.files = req.files;
   run.channel = req.channel;
+  run.service = req.service;
   if (lang->run_argv.empty()) {
     run.code = req.code;
     return cell.execute(run);
@@ -166,6 +168,7 @@ std::vector<ExecResult> Sandbox::run_batch(const std::vector<ExecRequest>& reqs,
 
 struct Session::Impl {
   std::unique_ptr<Cell> cell;
+  std::unique_ptr<ServicePort> port;  // the Service the session was opened with, if any
   Cell::SessionPipes pipes;
   Limits limits;
   bool alive = false;
@@ -189,7 +192,7 @@ Session::~Session() { close(); }
 bool Session::alive() const { return impl_->alive; }
 void Session::close() { impl_->end(); }
 
-Result<std::unique_ptr<Session>> Sandbox::open_session(Limits per_block) {
+Result<std::unique_ptr<Session>> Sandbox::open_session(Limits per_block, std::shared_ptr<Service> service) {
   if (auto ok = validate(per_block); !ok) return ok.error();
   CellConfig config = cell_config(options_);
   config.fork_server = true;  // a session is one Python process that lives on
@@ -198,7 +201,13 @@ Result<std::unique_ptr<Session>> Sandbox::open_session(Limits per_block) {
   auto impl = std::make_unique<Session::Impl>();
   impl->cell = std::move(cell.value());
   impl->limits = per_block;
-  auto pipes = impl->cell->start_session(per_block);
+  if (service) {
+    auto port = ServicePort::open(std::move(service));
+    if (!port) return port.error();
+    impl->port = std::move(port.value());
+  }
+  auto pipes = impl->cell->start_session(per_block, impl->port ? impl->port->child_fd() : -1);
+  if (impl->port) impl->port->release_child();
   if (!pipes) return pipes.error();
   impl->pipes = pipes.value();
   impl->alive = true;
@@ -221,13 +230,20 @@ ExecResult Session::run(const std::string& code) {
   std::string res;
   std::optional<Json> died;
   for (;;) {
-    struct pollfd p[4] = {{s.pipes.out_r, POLLIN, 0},
+    struct pollfd p[6] = {{s.pipes.out_r, POLLIN, 0},
                           {s.pipes.err_r, POLLIN, 0},
                           {s.pipes.res_r, POLLIN, 0},
                           {s.cell->control_fd(), POLLIN, 0}};
-    int rc = ::poll(p, 4, poll_ms(watch.next()));
+    int np = 4;
+    if (s.port && s.port->fd() >= 0) {
+      p[np++] = {s.port->fd(), s.port->events(), 0};
+      p[np++] = {s.port->wake_fd(), POLLIN, 0};
+    }
+    int rc = ::poll(p, np, poll_ms(watch.next()));
     if (rc < 0 && errno == EINTR) continue;
     if (rc > 0) {
+      if (np > 4 && p[4].revents) s.port->on_ready(p[4].revents);
+      if (np > 4 && p[5].revents) s.port->on_wake();
       if (p[0].revents) out.drain(s.pipes.out_r);
       if (p[1].revents) err.drain(s.pipes.err_r);
       if (out.truncated || err.truncated) {
@@ -270,6 +286,7 @@ ExecResult Session::run(const std::string& code) {
   }
   fill_status(r, done, watch.fired, before, *s.cell);
   add_python_exception(r, err_end);
+  if (s.port) s.port->finish(r);
   if (died) {
     s.alive = false;  // the interpreter is gone already: nothing to wait for
     s.close_pipes();

@@ -71,6 +71,28 @@ inline constexpr NumberRule kMaxOutputBytesRange{.lo = 1, .hi = 1 << 30, .intege
 // does ('timeout', 'memory_mb', ...); `timeout_field` names the timeout ('compile_timeout').
 VoidResult validate(const Limits& l, std::string_view timeout_field = "timeout");
 
+struct ExecResult;
+
+// A host-side service a program reaches through a socket of its own (the tool bridge, see
+// src/tools): the program finds its descriptor in the environment variable WAND_SERVICE_FD. The
+// wire is frames both ways: a 4-byte little-endian length, then that many bytes. While the
+// program runs (a run, or a session block), the sandbox reads its frames and hands each to
+// on_frame on the run's own thread; answers go back through the Reply, at once or later from
+// any thread (the sandbox queues them and writes them from the run's thread, so a program that
+// does not read blocks nobody). A frame longer than max_frame() bytes breaks the framing: the
+// sandbox calls on_error, writes what it replies, and closes the socket.
+class Service {
+ public:
+  using Reply = std::function<void(std::string body)>;
+  virtual ~Service() = default;
+  virtual void on_frame(std::string body, Reply reply) = 0;
+  virtual void on_error(const std::string& why, Reply reply) = 0;
+  // The run or the session block ended (the socket is no longer read): add the record of what
+  // was served to `r` (ExecResult::tool_calls). Calls still in flight get no answer.
+  virtual void finish(ExecResult& r) = 0;
+  virtual std::size_t max_frame() const = 0;
+};
+
 struct ExecRequest {
   std::string language = "python";  // python, c, cpp, js, bash
   std::string code;
@@ -87,6 +109,8 @@ struct ExecRequest {
   // past which the run stops as output_limit). A socket, not a pipe: a pipe can be reopened
   // through /proc/self/fd in the other direction, a socket cannot.
   std::optional<std::string> channel;
+  // A host-side service for the program (Python only), see Service. Null: none.
+  std::shared_ptr<Service> service;
 };
 
 struct ExceptionInfo {
@@ -116,6 +140,9 @@ struct ExecResult {
   std::string error;            // sandbox_error detail
   std::string compile_output;   // compiler diagnostics (compile_error, or warnings)
   double compile_s = 0;
+  // The record of the calls a Service served (the tool bridge's ToolCall records); empty
+  // without one. In to_json only when not empty.
+  Json tool_calls = Json::array();
 };
 
 Json to_json(const ExecResult& r);
@@ -174,7 +201,9 @@ class Sandbox {
   std::vector<ExecResult> run_batch(const std::vector<ExecRequest>& reqs,
                                     const std::function<void(std::size_t)>& on_done = {});
   // A persistent Python interpreter in a cell of its own.
-  Result<std::unique_ptr<Session>> open_session(Limits per_block = {});
+  // With a `service`, the interpreter holds its socket for the session's life; it is served
+  // while a block runs, and each block's result carries that block's record.
+  Result<std::unique_ptr<Session>> open_session(Limits per_block = {}, std::shared_ptr<Service> service = nullptr);
 
   std::size_t cells() const;
   const Options& options() const { return options_; }

@@ -108,6 +108,14 @@ VoidResult check_corpus_options(const CorpusOptions& opt);
 // executed in the sandbox first (verify_items) and the counts go in the manifest.
 Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(long long)>& progress = {});
 
+// A corpus of the given documents in write_corpus's format, for `wand-train --data DIR` (with
+// `--init CHECKPOINT`: fine-tuning): DIR/train.bin (each document <|bos|> text <|eos|>),
+// DIR/tokenizer.gguf (the model's tokenizer, read from `tokenizer`: a GGUF that holds one) and
+// DIR/manifest.json (vocab, documents, tokens, and `source`: where the documents came from).
+// `wand export --run ID --format sft --corpus DIR` writes its rows this way.
+Result<Json> write_document_corpus(const std::vector<std::string>& documents, const std::string& tokenizer,
+                                   const std::string& out_dir, const Json& source);
+
 // Runs items in the sandbox: each problem's program must assign its answer, each function must
 // pass its tests. Returns {"problems": {"checked", "agreed"}, "functions": {"checked", "passed"},
 // "failures": [...]} (at most 10 failures, each with the item and what happened).

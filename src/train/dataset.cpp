@@ -312,4 +312,44 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   return manifest;
 }
 
+Result<Json> write_document_corpus(const std::vector<std::string>& documents, const std::string& tokenizer,
+                                   const std::string& out_dir, const Json& source) {
+  namespace fs = std::filesystem;
+  auto tok = load_tokenizer(tokenizer);
+  if (!tok) return tok.error();
+  if (documents.empty()) return Error{"no documents to write"};
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) return Error{fmt::format("{}: cannot create: {}", out_dir, ec.message())};
+  // The trainer reads train.bin, else every train-*.bin: an earlier corpus's shards must go.
+  for (const auto& e : fs::directory_iterator(out_dir, ec))
+    if (e.path().filename().string().starts_with("train") && e.path().extension() == ".bin") fs::remove(e.path(), ec);
+  std::string bin_path = (fs::path(out_dir) / "train.bin").string();
+  std::ofstream bin(bin_path, std::ios::binary | std::ios::trunc);
+  if (!bin) return Error{fmt::format("{}: cannot write", bin_path)};
+  long long written = 0;
+  std::vector<uint16_t> buf;
+  for (auto& d : documents) {
+    buf.assign(1, static_cast<uint16_t>(tok->bos()));
+    for (auto id : tok->encode(d)) buf.push_back(static_cast<uint16_t>(id));
+    buf.push_back(static_cast<uint16_t>(tok->eos()));
+    bin.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size() * 2));
+    written += static_cast<long long>(buf.size());
+  }
+  if (auto w = flush_file(bin, bin_path); !w) return w.error();
+  if (auto w = write_tokenizer((fs::path(out_dir) / "tokenizer.gguf").string(), *tok); !w) return w.error();
+  Json manifest = {{"tokens", written},
+                   {"documents", documents.size()},
+                   {"tokenizer", "tokenizer.gguf"},
+                   {"vocab", tok->size()},
+                   {"shards", {"train.bin"}},
+                   {"format", "uint16 little-endian token ids; each document is <|bos|> text <|eos|>; shards in order"},
+                   {"source", source}};
+  std::string manifest_path = (fs::path(out_dir) / "manifest.json").string();
+  std::ofstream mf(manifest_path, std::ios::trunc);
+  mf << manifest.dump(2) << "\n";
+  if (auto w = flush_file(mf, manifest_path); !w) return w.error();
+  return manifest;
+}
+
 }  // namespace wand::train

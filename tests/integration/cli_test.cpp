@@ -849,5 +849,156 @@ TEST(Cli, GenerateConstrainBadGrammarsAreExitTwoNamingFileLineAndColumn) {
             "'openai:http://127.0.0.1:9/v1/m'\n");
 }
 
+// --- wand code (src/codegen) and wand export --run
+
+const char* kAddTask = "Return the sum of a and b.";
+
+std::string add_tests_file() {
+  std::string path = ::testing::TempDir() + "wand_cli_add_tests" + std::to_string(::getpid()) + ".py";
+  std::ofstream(path) << "# visible tests\nassert add(2, 3) == 5\nassert add(1, 1) == 2\n";
+  return path;
+}
+
+int steps_of(const Json& j, const std::string& role) {
+  int n = 0;
+  for (auto& s : j["steps"]) n += s["role"] == role;
+  return n;
+}
+
+// The shipped model is an arithmetic model: its programs fail, which exercises every round.
+TEST(Cli, CodeRunsEachMethodWithTheShippedModelAndRecordsIt) {
+  std::string store = temp_store("code_methods"), tests = add_tests_file(), err;
+  for (std::string method : {"sample", "self-debug", "codet", "roles"}) {
+    CliRun r = wand(fmt::format("code --method {} --k 2 --rounds 1 --gen-tests 3 --seed 1 --tests {} --store {} --json \"{}\"",
+                                method, tests, store, kAddTask),
+                    "", &err);
+    ASSERT_TRUE(r.rc == 0 || r.rc == 1) << method << ": " << err;
+    EXPECT_NE(err.find("not functions"), std::string::npos) << err;  // the warning: not a code model
+    Json j = Json::parse(r.out);
+    EXPECT_EQ(j["hidden"]["passed"].get<bool>(), r.rc == 0) << method;
+    int coders = steps_of(j, "coder");
+    if (method == "sample" || method == "codet") EXPECT_EQ(coders, 2) << method;
+    else EXPECT_TRUE(coders >= 2 && coders <= 4) << method << " " << coders;  // k chains of 1 + at most R rounds
+    EXPECT_EQ(steps_of(j, "tester") > 0, method == "codet" || method == "roles") << method;
+    ASSERT_TRUE(j["chosen_step"].is_number_integer());
+    EXPECT_EQ(j["steps"][j["chosen_step"].get<int>()]["role"], "coder");
+    EXPECT_FALSE(j["run_id"].is_null());
+    CliRun show = wand(fmt::format("runs show --json --store {} {}", store, j["run_id"].get<std::string>()));
+    ASSERT_EQ(show.rc, 0);
+    Json run = Json::parse(show.out);
+    EXPECT_EQ(run["kind"], "code");
+    EXPECT_EQ(run["method"], method);
+    EXPECT_EQ(run["problems"][0]["samples"].size(), j["steps"].size()) << method;
+  }
+  // The text form: how it was chosen as comments, then the program.
+  CliRun text = wand(fmt::format("code --seed 1 --tests {} --no-store \"{}\"", tests, kAddTask));
+  EXPECT_TRUE(text.out.starts_with("# sample 0 of 1")) << text.out;
+  EXPECT_NE(text.out.find("# --tests: "), std::string::npos) << text.out;
+  std::filesystem::remove(store);
+  std::filesystem::remove(tests);
+}
+
+TEST(Cli, CodeAgainstWandServeOverHttp) {
+  ServeProcess server;
+  ASSERT_NE(server.port(), 0) << "wand serve did not start";
+  std::string spec = fmt::format("openai:http://127.0.0.1:{}/v1/wand-pot", server.port()), tests = add_tests_file(), err;
+  CliRun codet = wand(fmt::format("code --model {} --prompt-style wand --method codet --k 3 --gen-tests 3 --entry add --seed 2 "
+                                  "--no-store --json \"{}\"", spec, kAddTask),
+                      "", &err);
+  ASSERT_EQ(codet.rc, 0) << err;  // no tests given: nothing judges the pick
+  Json j = Json::parse(codet.out);
+  EXPECT_EQ(steps_of(j, "coder"), 3);
+  EXPECT_GE(steps_of(j, "tester"), 1);
+  EXPECT_EQ(j["model"], spec);
+  EXPECT_FALSE(j["agreement"].is_null());
+  EXPECT_EQ(err.find("not functions"), std::string::npos) << err;  // a model was named: no warning
+  CliRun debug = wand(fmt::format("code --model {} --prompt-style wand --method self-debug --rounds 2 --tests {} --seed 2 "
+                                  "--no-store --json \"{}\"", spec, tests, kAddTask),
+                      "", &err);
+  ASSERT_TRUE(debug.rc == 0 || debug.rc == 1) << err;
+  Json d = Json::parse(debug.out);
+  EXPECT_EQ(steps_of(d, "coder"), d["hidden"]["passed"].get<bool>() ? steps_of(d, "coder") : 3);
+  std::filesystem::remove(tests);
+}
+
+TEST(Cli, CodeDatasetWritesSamplesThatEvalReadsAndExportsTrainingData) {
+  std::string store = temp_store("code_dataset"), err;
+  std::string samples = ::testing::TempDir() + "wand_cli_code_samples" + std::to_string(::getpid()) + ".jsonl";
+  std::string mbpp = std::string(WAND_SHARED_DATA) + "/mbpp/mbpp.jsonl";
+  CliRun r = wand(fmt::format("code --dataset {} --limit 2 --k 2 --seed 4 --out {} --store {}", mbpp, samples, store), "", &err);
+  ASSERT_EQ(r.rc, 0) << err;
+  EXPECT_NE(r.out.find("wrote 4 samples for 2 tasks"), std::string::npos) << r.out;
+  auto lines = json_lines(slurp(samples));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0]["task_id"], "1");
+  EXPECT_TRUE(lines[0]["completion"].is_string());
+  CliRun ev = wand(fmt::format("eval --dataset {} --samples {} --json", mbpp, samples));
+  EXPECT_EQ(ev.rc, 0);
+  EXPECT_EQ(Json::parse(ev.out)["samples"], 4);
+  Json run = recorded_run(store);
+  EXPECT_EQ(run["problems"].size(), 2u);
+  EXPECT_EQ(run["status"], "finished");
+  std::string id = run["id"];
+  CliRun rw = wand(fmt::format("export --run {} --format rewards --per-task 0 --store {}", id, store), "", &err);
+  ASSERT_EQ(rw.rc, 0) << err;
+  auto rows = json_lines(rw.out);
+  EXPECT_GE(rows.size(), 1u);
+  for (auto& row : rows) {
+    EXPECT_EQ(row["run_id"], id);
+    EXPECT_TRUE(row["prompt"].is_string());
+    EXPECT_TRUE(row["reward"].is_number());
+    EXPECT_TRUE(row["tests_total"].is_number_integer());
+  }
+  EXPECT_NE(err.find("rewards rows from run " + id), std::string::npos) << err;
+  std::filesystem::remove(samples);
+  std::filesystem::remove(store);
+}
+
+TEST(Cli, CodeAndExportRefuseBadInputWithExitTwo) {
+  std::string err, tests = add_tests_file();
+  std::string empty = ::testing::TempDir() + "wand_cli_no_tests" + std::to_string(::getpid());
+  std::ofstream(empty) << "print('no asserts')\n";
+  std::string cut = ::testing::TempDir() + "wand_cli_cut_tests" + std::to_string(::getpid());
+  std::ofstream(cut) << "assert add(1, 1) == 2\nassert add(1,\n";
+  std::string gsm = std::string(WAND_SHARED_DATA) + "/gsm8k/" + [] {
+    for (auto& e : std::filesystem::directory_iterator(std::string(WAND_SHARED_DATA) + "/gsm8k"))
+      if (e.path().extension() == ".jsonl") return e.path().filename().string();
+    return std::string("missing");
+  }();
+  struct Case {
+    std::string args, says;
+  };
+  std::vector<Case> cases = {
+      {"code", "give a description, or --dataset FILE --out FILE"},
+      {"code \"   \"", "the description is empty"},
+      {"code x --dataset " + tests + " --out /tmp/x.jsonl", "excludes"},
+      {"code --dataset " + tests, "requires --out"},
+      {"code x --out /tmp/x.jsonl", "requires --dataset"},
+      {"code x --feedback loud", "--feedback"},
+      {"code x --method magic", "--method"},
+      {"code x --k 0", "--k"},
+      {"code x --rounds nan", "--rounds"},
+      {"code x --tests " + empty, "no assert statements found"},
+      {"code x --tests " + cut, "not a Python assert statement: assert add(1,"},
+      {"code --dataset " + gsm + " --out /tmp/x.jsonl", "word problems, not code tasks"},
+      {"code --method codet --no-store \"Print hello.\"", "needs an entry point"},
+      {"export", "give --checkpoint, --tokenizer and --out (a GGUF model), or --run ID"},
+      {"export --run abc --checkpoint c", "excludes"},
+      {"export --format sft", "requires --run"},
+      {"export --run nosuch --store " + temp_store("export_none"), "--store"},
+      {"export --run x --format dpo --shape messages --store " + temp_store("export_none"), "--shape messages is a shape of sft rows only"},
+      {"export --run x --tokenizer t.gguf", "--tokenizer with --run goes with --corpus DIR"},
+      {"export --run x --corpus /tmp/c", "--corpus needs --tokenizer"},
+      {"export --run x --format dpo --corpus /tmp/c --tokenizer t.gguf", "--corpus takes sft rows"},
+      {"export --corpus /tmp/c", "requires --run"},
+  };
+  for (auto& c : cases) {
+    CliRun r = wand(c.args, "", &err);
+    EXPECT_EQ(r.rc, 2) << c.args << "\n" << err;
+    EXPECT_NE(err.find(c.says), std::string::npos) << c.args << "\n" << err;
+  }
+  for (auto& f : {tests, empty, cut}) std::filesystem::remove(f);
+}
+
 }  // namespace
 }  // namespace wand::test

@@ -14,64 +14,13 @@
 #include "reason/reason.h"
 #include "reason/vote.h"
 #include "store/store.h"
+#include "scripted_backend.h"
 #include "support.h"
 
 namespace wand::test {
 namespace {
 
 using reason::Ballot;
-
-// --- a scripted backend: canned completions, and what it was asked
-
-struct Call {
-  std::string prompt;                  // complete()
-  std::vector<llm::Message> messages;  // chat()
-  llm::GenerateOptions opt;
-};
-
-class ScriptedBackend : public llm::Backend {
- public:
-  // Each call takes the next batch; a batch shorter than n repeats its last completion.
-  std::deque<std::vector<llm::Completion>> script;
-  std::vector<Call> calls;
-
-  Result<std::vector<llm::Completion>> complete(const std::string& prompt, const llm::GenerateOptions& opt) override {
-    calls.push_back({prompt, {}, opt});
-    return next(opt.n);
-  }
-  Result<std::vector<llm::Completion>> chat(const std::vector<llm::Message>& messages,
-                                            const llm::GenerateOptions& opt) override {
-    calls.push_back({"", messages, opt});
-    return next(opt.n);
-  }
-  std::string id() const override { return "scripted"; }
-  std::string prompt_format() override { return format; }
-  bool can_constrain() const override { return constrains; }
-  std::string format;       // what it says it is (llm::Backend::prompt_format)
-  bool constrains = false;  // whether it takes a grammar
-
-  void add(std::vector<std::string> texts, std::vector<double> mean_logprobs = {}) {
-    std::vector<llm::Completion> batch;
-    for (std::size_t i = 0; i < texts.size(); ++i) {
-      llm::Completion c;
-      c.text = texts[i];
-      c.finish_reason = "stop";
-      if (i < mean_logprobs.size()) c.logprobs = {{"a", float(mean_logprobs[i])}, {"b", float(mean_logprobs[i])}};
-      batch.push_back(c);
-    }
-    script.push_back(batch);
-  }
-
- private:
-  Result<std::vector<llm::Completion>> next(int n) {
-    if (script.empty()) return Error{"the script has no more completions"};
-    auto batch = script.front();
-    script.pop_front();
-    while (static_cast<int>(batch.size()) < n) batch.push_back(batch.back());
-    batch.resize(n);
-    return batch;
-  }
-};
 
 reason::SolveConfig config(std::string method, int k, std::string family = "chat") {
   reason::SolveConfig c;

@@ -19,6 +19,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -36,7 +37,7 @@ struct Config {
 };
 
 struct Options {
-  std::string data, out, cooldown_data;
+  std::string data, out, cooldown_data, init;
   int steps = 1000, cooldown_steps = 0, batch = 32, warmup = 100, log_every = 10, eval_every = 200;
   int save_every = 500, threads = 0;
   double lr = 1e-3, min_lr_ratio = 0.1, wd = 0.1, clip = 1.0;
@@ -264,6 +265,71 @@ void save_checkpoint(const std::string& path, Llama& m, int step, double loss, c
   if (!f || std::rename(tmp.c_str(), path.c_str()) != 0) die(path + ": write failed");
 }
 
+// --init: the header of a checkpoint save_checkpoint wrote, and where its data starts.
+struct CheckpointHeader {
+  std::string json;
+  std::streamoff data = 0;
+};
+CheckpointHeader read_checkpoint_header(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) die("--init " + path + ": cannot read");
+  std::string magic;
+  std::getline(f, magic);
+  uint64_t n = 0;
+  f.read(reinterpret_cast<char*>(&n), 8);
+  if (magic != "WANDCKPT1" || !f || n == 0 || n > (1u << 26)) die("--init " + path + ": not a wand-train checkpoint");
+  CheckpointHeader h;
+  h.json.resize(n);
+  f.read(h.json.data(), static_cast<std::streamsize>(n));
+  if (!f) die("--init " + path + ": the header is cut off");
+  h.data = f.tellg();
+  return h;
+}
+
+// A number of the header's "config" object (the header is ours: keys are unique and plain).
+double config_number(const CheckpointHeader& h, const std::string& path, const std::string& key) {
+  auto at = h.json.find("\"config\": {");
+  auto p = at == std::string::npos ? at : h.json.find("\"" + key + "\": ", at);
+  if (p == std::string::npos) die("--init " + path + ": the header has no config." + key);
+  return std::strtod(h.json.c_str() + p + key.size() + 4, nullptr);
+}
+
+Config checkpoint_config(const CheckpointHeader& h, const std::string& path) {
+  Config c;
+  auto integer = [&](const char* k) { return static_cast<int>(config_number(h, path, k)); };
+  c.vocab = integer("vocab"), c.dim = integer("dim"), c.layers = integer("layers"), c.heads = integer("heads");
+  c.kv_heads = integer("kv_heads"), c.ffn = integer("ffn"), c.seq = integer("context");
+  c.rope_base = config_number(h, path, "rope_base"), c.eps = config_number(h, path, "norm_eps");
+  if (c.vocab < 2 || c.dim < 2 || c.layers < 1 || c.heads < 1 || c.kv_heads < 1 || c.ffn < 1 || c.seq < 1 ||
+      c.dim % c.heads || c.heads % c.kv_heads)
+    die("--init " + path + ": the header's config is not a model's");
+  return c;
+}
+
+// Copies the checkpoint's tensors into the model, checking that it lists the model's tensors
+// under the same names and shapes, in order.
+void load_checkpoint(const std::string& path, const CheckpointHeader& h, Llama& m) {
+  auto tensors = m->gguf_tensors();
+  std::ostringstream want;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    want << (i ? ", " : "") << "{\"name\": \"" << tensors[i].first << "\", \"shape\": [";
+    auto s = tensors[i].second.sizes();
+    for (std::size_t d = 0; d < s.size(); ++d) want << (d ? ", " : "") << s[d];
+    want << "]}";
+  }
+  if (h.json.find("\"tensors\": [" + want.str() + "]") == std::string::npos)
+    die("--init " + path + ": its tensors are not this model's (names or shapes differ)");
+  std::ifstream f(path, std::ios::binary);
+  f.seekg(h.data);
+  torch::NoGradGuard ng;
+  for (auto& [name, t] : tensors) {
+    std::vector<float> buf(static_cast<std::size_t>(t.numel()));
+    f.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size() * 4));
+    if (!f) die("--init " + path + ": cut off in " + name);
+    t.copy_(torch::from_blob(buf.data(), t.sizes(), torch::kFloat32));
+  }
+}
+
 void write_curves(const std::string& path, const std::vector<std::pair<int, double>>& train,
                   const std::vector<std::pair<int, double>>& eval) {
   double maxl = 0, minl = 1e9;
@@ -327,6 +393,7 @@ Options parse(int argc, char** argv, Config& c) {
   const double kThreads = std::max(8u, 4 * std::max(1u, std::thread::hardware_concurrency()));
   std::map<std::string, std::function<void(const std::string&, const std::string&)>> set = {
       {"--data", text(o.data)}, {"--out", text(o.out)}, {"--cooldown-data", text(o.cooldown_data)},
+      {"--init", text(o.init)},
       {"--steps", integer(o.steps, 1, kBig)}, {"--cooldown-steps", integer(o.cooldown_steps, 0, kBig)},
       {"--batch", integer(o.batch, 1, 65536)}, {"--warmup", integer(o.warmup, 0, kBig)},
       {"--log-every", integer(o.log_every, 1, kBig)}, {"--eval-every", integer(o.eval_every, 0, kBig)},
@@ -352,6 +419,10 @@ Options parse(int argc, char** argv, Config& c) {
                    "  [--kv-heads K] [--ffn F] [--cooldown-data DIR --cooldown-steps N] [--device cpu|cuda]\n"
                    "  [--dtype fp32|bf16]\n"
                    "  [--threads N] [--seed S] [--resume] [--sample \"ID ID ...\" --sample-tokens N]\n"
+                   "  [--init CHECKPOINT]\n"
+                   "--init starts from a checkpoint.wckpt's weights (fine-tuning, e.g. on `wand export --run ID\n"
+                   "--format sft --corpus DIR`); its sizes replace --dim/--layers/--heads/--kv-heads/--ffn/--seq\n"
+                   "and its vocabulary must be the corpus's. With --resume, a saved state wins over it.\n"
                    "Cosine decay from --lr to lr*min-lr-ratio after a linear warmup; the cool-down steps\n"
                    "(from their own corpus) decay linearly to zero. bf16 is mixed precision: matmuls in\n"
                    "bfloat16, weights and optimizer state in fp32; checkpoints are fp32 either way.\n";
@@ -384,6 +455,15 @@ int main(int argc, char** argv) {
   if (dev.is_cuda() && !torch::cuda::is_available()) die("--device cuda, but no CUDA device is available");
   if (dev.is_cuda()) at::globalContext().setAllowTF32CuBLAS(true);
   c.vocab = manifest_vocab(o.data);
+  std::optional<CheckpointHeader> init;
+  if (!o.init.empty()) {
+    init = read_checkpoint_header(o.init);
+    Config from = checkpoint_config(*init, o.init);
+    if (from.vocab != c.vocab)
+      die("--init " + o.init + ": its vocabulary has " + std::to_string(from.vocab) + " tokens, the corpus's " +
+          std::to_string(c.vocab) + " (tokenize the data with the model's tokenizer)");
+    c = from;
+  }
   auto tokens = load_tokens(o.data);
   std::vector<uint16_t> cool;
   if (!o.cooldown_data.empty()) cool = load_tokens(o.cooldown_data);
@@ -392,6 +472,7 @@ int main(int argc, char** argv) {
   if (ec) die(o.out + ": cannot create: " + ec.message());
 
   Llama model(c);
+  if (init) load_checkpoint(o.init, *init, model);
   model->to(dev);
   // Weight decay on matrices only (not norms).
   std::vector<torch::Tensor> decay, no_decay;
@@ -415,7 +496,13 @@ int main(int argc, char** argv) {
   }
 
   // The last 1% of the tokens is never trained on: the held-out loss.
-  std::size_t split = tokens.size() - std::max<std::size_t>(tokens.size() / 100, c.seq * 4);
+  std::size_t held_tokens = std::max<std::size_t>(tokens.size() / 100, c.seq * 4);
+  // Both parts must hold a window of --seq + 1 tokens (a fine-tuning corpus from a run is small).
+  if (tokens.size() < held_tokens + c.seq + 2)
+    die(o.data + ": the corpus has " + std::to_string(tokens.size()) + " tokens; --seq " + std::to_string(c.seq) +
+        " needs at least " + std::to_string(held_tokens + c.seq + 2) + " (the held-out tail is " +
+        std::to_string(held_tokens) + ")");
+  std::size_t split = tokens.size() - held_tokens;
   Batcher train{tokens, 0, split, std::mt19937_64(o.seed + start)};
   Batcher held{tokens, split, tokens.size(), std::mt19937_64(o.seed + 99)};
   Batcher cooldown{cool.empty() ? tokens : cool, 0, cool.empty() ? split : cool.size(), std::mt19937_64(o.seed + 7)};

@@ -1,0 +1,236 @@
+// `wand code`: a description (or a dataset) in, programs out, by the methods of src/codegen.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "codegen/codegen.h"
+#include "common/json.h"
+#include "common/output.h"
+#include "common/progress.h"
+#include "reason/reason.h"
+#include "store/store.h"
+
+namespace wand::cli {
+namespace {
+
+struct CodeArgs {
+  std::string description, tests_file, entry, dataset, out, model, prompt_style = "auto", store;
+  codegen::CodeConfig config;
+  std::optional<float> temperature;
+  int limit = 0;
+  unsigned cells = 0;
+  bool json = false, no_store = false;
+};
+
+std::string shipped_model() { return std::string("local:") + WAND_MODELS_DIR + "/wand-pot.gguf"; }
+
+// $WAND_CODE_MODEL is where a code model slots in; until one ships, the general default.
+std::string code_model_spec(const std::string& given) {
+  if (!given.empty()) return given;
+  if (const char* m = std::getenv("WAND_CODE_MODEL"); m && *m) return m;
+  return default_model_spec();
+}
+
+int fail(int code, const std::string& message) {
+  fmt::print(stderr, "wand code: {}\n", message);
+  return code;
+}
+
+}  // namespace
+
+Command add_code(CLI::App& app) {
+  auto* cmd = app.add_subcommand("code", "Write a program for a description or a dataset: sampling, self-debug, CodeT, coder/tester roles");
+  auto a = std::make_shared<CodeArgs>();
+  auto& c = a->config;
+  auto* desc = cmd->add_option("description", a->description, "What the function or program should do");
+  auto* tests = cmd->add_option("--tests", a->tests_file, "A file of assert statements the program must pass (its visible tests)")
+                    ->check(CLI::ExistingFile);
+  auto* entry = cmd->add_option("--entry", a->entry, "The function's name (default: the one the tests or examples call)");
+  auto* dataset = cmd->add_option("--dataset", a->dataset, "HumanEval, MBPP or stdin/stdout JSONL: a program per task")
+                      ->check(CLI::ExistingFile);
+  auto* out = cmd->add_option("--out", a->out, "With --dataset: samples.jsonl in HumanEval's format (task_id, completion)")
+                  ->check(writable_file());
+  cmd->add_option("--limit", a->limit, "With --dataset: only the first N tasks")->check(number({.lo = 1, .hi = 1e9, .integer = true}));
+  cmd->add_option("--method", c.method, "sample, self-debug, codet or roles")
+      ->check(CLI::IsMember({"sample", "self-debug", "codet", "roles"}))
+      ->capture_default_str();
+  cmd->add_option("--k", c.k, "sample: samples; self-debug, roles: independent chains; codet: programs (n)")
+      ->check(number({.lo = 1, .hi = 100, .integer = true}))
+      ->capture_default_str();
+  cmd->add_option("--rounds", c.rounds, "self-debug, roles: feedback rounds at most (R)")
+      ->check(number({.lo = 0, .hi = 20, .integer = true}))
+      ->capture_default_str();
+  cmd->add_option("--feedback", c.feedback, "self-debug's feedback: simple, unit or explain (Chen et al. 2023)")
+      ->check(CLI::IsMember({"simple", "unit", "explain"}))
+      ->capture_default_str();
+  cmd->add_option("--gen-tests", c.tests, "codet, roles: model-written asserts kept (CodeT's m)")
+      ->check(number({.lo = 1, .hi = 100, .integer = true}))
+      ->capture_default_str();
+  cmd->add_option("-m,--model", a->model, "local:PATH.gguf or openai:URL/MODEL (default: $WAND_CODE_MODEL, else $WAND_MODEL, else the shipped model)");
+  cmd->add_option("--prompt-style", a->prompt_style, "Prompt family: wand, chat, completion; auto: wand for a local wand model, else chat")
+      ->check(CLI::IsMember({"auto", "wand", "chat", "completion"}))
+      ->capture_default_str();
+  cmd->add_option("--temperature", a->temperature, "Sampling temperature (default: 0 for one sample or chain, else 0.8; codet: 0.8)")->check(number(kTemperature));
+  cmd->add_option("--top-p", c.top_p, "Nucleus sampling")->check(number({.lo = 0, .hi = 1, .lo_open = true}))->capture_default_str();
+  auto* seed = cmd->add_option("--seed", c.seed, "Sampling seed (default: a random one, recorded)")->check(number(kSeed));
+  cmd->add_option("--max-tokens", c.max_tokens, "Tokens per completion")->check(number({.lo = 1, .hi = 1 << 20, .integer = true}))->capture_default_str();
+  cmd->add_option("--timeout", c.timeout_s, "Seconds per sandboxed run")->check(number(kSeconds))->capture_default_str();
+  cmd->add_option("--cells", a->cells, "Parallel sandbox cells (default: one per core)")->check(parallel(true));
+  cmd->add_flag("--json", a->json, "Print the result, with every step, as JSON (--dataset: the summary)");
+  auto* store_opt = cmd->add_option("--store", a->store, "Record the run here (default: $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
+  cmd->add_flag("--no-store", a->no_store, "Do not record the run")->excludes(store_opt);
+  desc->excludes(dataset);
+  tests->excludes(dataset);
+  entry->excludes(dataset);
+  out->needs(dataset);
+  dataset->needs(out);
+  return [a, seed, desc, dataset] {
+    auto& c = a->config;
+    if (!desc->count() && !dataset->count()) return fail(kExitBadInput, "give a description, or --dataset FILE --out FILE");
+    if (desc->count() && a->description.find_first_not_of(" \t\r\n") == std::string::npos)
+      return fail(kExitBadInput, "the description is empty");
+    if (!seed->count()) c.seed = llm::random_seed();
+    // Greedy for one sample or chain (as Self-Debug decodes); CodeT needs varied programs.
+    c.temperature = a->temperature.value_or(c.k == 1 && c.method != "codet" ? 0.f : 0.8f);
+    std::string spec = code_model_spec(a->model);
+    if (spec == shipped_model())
+      fmt::print(stderr, "wand code: warning: the shipped model ({}) writes arithmetic programs, not functions; "
+                         "set $WAND_CODE_MODEL or --model for a code model\n", spec.substr(6));
+
+    sandbox::Options so;
+    so.cells = a->cells;
+    so.preload = feedback::kEvalPreload;
+    auto sb = sandbox::Sandbox::create(so);
+    if (!sb) return fail(kExitSandbox, "sandbox unavailable: " + sb.error().message);
+
+    // The problems: the dataset's records, or the description with its tests.
+    std::vector<codegen::Problem> problems;
+    if (dataset->count()) {
+      auto tasks = feedback::load_tasks(a->dataset);
+      if (!tasks) return fail(kExitBadInput, "--dataset " + tasks.error().message);
+      for (auto& t : *tasks) {
+        if (t.kind == feedback::TaskKind::answer)
+          return fail(kExitBadInput, fmt::format("--dataset {}: {} records are word problems, not code tasks (use wand solve)",
+                                                 a->dataset, t.format));
+        problems.push_back(codegen::problem_from_task(t));
+        if (a->limit && static_cast<int>(problems.size()) == a->limit) break;
+      }
+    } else {
+      std::vector<std::string> asserts;
+      if (!a->tests_file.empty()) {
+        std::ifstream in(a->tests_file, std::ios::binary);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        asserts = codegen::parse_asserts(ss.str());
+        if (asserts.empty()) return fail(kExitBadInput, fmt::format("--tests {}: no assert statements found", a->tests_file));
+        auto ok = codegen::parseable_asserts(**sb, asserts, c.timeout_s);
+        for (auto& t : asserts)
+          if (std::find(ok.begin(), ok.end(), t) == ok.end())
+            return fail(kExitBadInput, fmt::format("--tests {}: not a Python assert statement: {}", a->tests_file, t));
+      }
+      problems.push_back(codegen::problem_from_description(a->description, asserts, a->entry));
+    }
+
+    std::unique_ptr<store::Store> db;
+    if (!a->no_store) {
+      auto s = store::Store::open(a->store.empty() ? store::default_store_path() : a->store);
+      if (!s) return fail(kExitBadInput, "--store " + s.error().message);
+      db = std::move(*s);
+    }
+    auto model = llm::open_backend(spec);
+    if (!model) return fail(kExitBadInput, model.error().message);
+    auto family = reason::prompt_family(**model, a->prompt_style);  // a remote wand serve says what it is
+    if (!family) return fail(kExitBadInput, "--model: " + family.error().message);
+    c.family = *family;
+    if (auto v = codegen::validate(c); !v) return fail(kExitBadInput, v.error().message);
+
+    std::string run_id;
+    auto start_run = [&](const std::string& prompt_hash) -> VoidResult {
+      if (!db) return ok_status();
+      auto rc = codegen::run_config(c, a->dataset, spec, (*model)->id(), prompt_hash);
+      rc.total_problems = static_cast<int>(problems.size());
+      auto id = db->create_run(rc);
+      if (!id) return id.error();
+      run_id = *id;
+      return ok_status();
+    };
+    auto record = [&](int i, const codegen::CodeResult& r) -> VoidResult {
+      if (!db) return ok_status();
+      if (run_id.empty())
+        if (auto s = start_run(r.prompt_hash); !s) return s;
+      return db->record_problem(run_id, codegen::problem_record(i, problems[i], r));
+    };
+    auto store_error = [&](const Error& e) {
+      return fail(kExitOutput, fmt::format("recording the run in {}: {}", db->path(), e.message));
+    };
+
+    if (dataset->count()) {
+      std::ofstream samples(a->out);
+      if (!samples) return fail(kExitBadInput, fmt::format("--out {}: cannot write", a->out));
+      Progress progress("code", problems.size());
+      std::optional<Error> recording;
+      auto summary = codegen::run_dataset(**model, **sb, problems, c, samples, [&](int i, const codegen::CodeResult& r) {
+        progress.tick();
+        if (auto w = record(i, r); !w) {
+          recording = w.error();
+          return w;
+        }
+        return ok_status();
+      });
+      progress.finish();
+      if (recording) return store_error(*recording);
+      if (!summary) return fail(model_error_exit_code(summary.error()), summary.error().message);
+      if (auto f = flush_file(samples, a->out); !f) return fail(kExitOutput, f.error().message);
+      if (db && !run_id.empty())
+        if (auto w = db->finish_run(run_id, *summary); !w) return store_error(w.error());
+      (*summary)["run_id"] = run_id.empty() ? Json(nullptr) : Json(run_id);
+      (*summary)["model"] = spec;
+      (*summary)["seed"] = c.seed;
+      if (a->json) {
+        fmt::print("{}\n", summary->dump(2));
+      } else {
+        auto pct = [&](const char* k) {
+          return (*summary)[k].is_null() ? std::string("-") : fmt::format("{:.1f}%", 100 * (*summary)[k].get<double>());
+        };
+        fmt::print("wrote {} samples for {} tasks to {}\n", (*summary)["samples"].get<int>(), problems.size(), a->out);
+        if (int n = (*summary)["too_long"].get<int>())
+          fmt::print("{} tasks' prompts did not fit the model's context: their completions are empty\n", n);
+        fmt::print("method {}: pass@1 {} (chosen programs on the hidden tests: {})", c.method, pct("pass_at_1"),
+                   pct("chosen_pass_rate"));
+        if (c.method == "codet") fmt::print("; a random program: {}", pct("random_pick_pass_rate"));
+        fmt::print("\n");
+        if (!run_id.empty()) fmt::print("run {} (seed {})\n", run_id, c.seed);
+      }
+      return kExitOk;
+    }
+
+    auto r = codegen::generate(**model, **sb, problems.front(), c);
+    if (!r) return fail(model_error_exit_code(r.error()), r.error().message);
+    if (auto w = record(0, *r); !w) return store_error(w.error());
+    if (db && !run_id.empty())
+      if (auto w = db->finish_run(run_id, {{"how", r->how}, {"passed", r->hidden ? Json(r->hidden->passed) : Json(nullptr)}}); !w)
+        return store_error(w.error());
+    bool failed = r->hidden && !r->hidden->passed;
+    if (a->json) {
+      Json j = codegen::to_json(*r);
+      j["run_id"] = run_id.empty() ? Json(nullptr) : Json(run_id);
+      j["model"] = spec;
+      j["seed"] = c.seed;
+      fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
+      return failed ? kExitFailed : kExitOk;
+    }
+    // Comments first, so the output stays a runnable program.
+    fmt::print("# {}\n", r->how);
+    if (r->hidden) fmt::print("# --tests: {}\n", r->hidden->passed ? "all passed" : r->hidden->feedback);
+    if (!run_id.empty()) fmt::print("# run {} (seed {})\n", run_id, c.seed);
+    fmt::print("{}{}", r->program, r->program.ends_with("\n") ? "" : "\n");
+    return failed ? kExitFailed : kExitOk;
+  };
+}
+
+}  // namespace wand::cli

@@ -1,0 +1,137 @@
+// `wand tools list|call`: what tools a program may be granted, and one call from the shell.
+#include <fmt/core.h>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "cli/tool_options.h"
+
+namespace wand::cli {
+
+void add_tool_options(CLI::App* cmd, ToolArgs& a) {
+  cmd->add_option("--tools", a.specs,
+                  "Tools to grant, comma-separated or repeated: built-ins (sql, fs, fs.read, search, http_get, llm) "
+                  "and files of command tools (*.json)");
+  cmd->add_option("--db", a.builtin.db, "sql: the SQLite database (read-only unless --writable)")->check(CLI::ExistingFile);
+  cmd->add_flag("--writable", a.builtin.writable, "sql may write to --db, fs.write to --workspace");
+  cmd->add_option("--workspace", a.builtin.workspace, "fs.*: the only folder they reach")->check(CLI::ExistingDirectory);
+  cmd->add_option("--docs", a.builtin.docs, "search: the folder of documents to index")->check(CLI::ExistingDirectory);
+  cmd->add_option("--allow-host", a.builtin.allow_hosts, "http_get: a host (or host:port) it may fetch from (repeatable)");
+  cmd->add_option("--tools-model", a.model, "llm: the model, local:PATH.gguf or openai:URL/MODEL (default: $WAND_MODEL, else the shipped model)");
+  cmd->add_option("--max-tool-calls", a.max_calls, "Tool calls one run may make")
+      ->default_val(10000)
+      ->check(number({.lo = 1, .hi = 1e9, .integer = true}));
+}
+
+Result<tools::Registry> open_tools(ToolArgs& a, const std::vector<std::string>& specs) {
+  // The model is opened only if llm is granted.
+  a.builtin.open_llm = [&a]() -> Result<llm::Backend*> {
+    if (!a.backend) {
+      auto b = llm::open_backend(a.model.empty() ? default_model_spec() : a.model);
+      if (!b) return Error{fmt::format("--tools-model: {}", b.error().message)};
+      a.backend = std::move(*b);
+    }
+    return a.backend.get();
+  };
+  auto reg = tools::load_tools(specs, a.builtin);
+  if (!reg) return Error{fmt::format("--tools: {}", reg.error().message)};
+  return reg;
+}
+
+namespace {
+
+int list_tools(ToolArgs& a, bool json, bool python) {
+  tools::Registry reg;
+  std::vector<std::pair<std::string, std::string>> unavailable;
+  if (!a.specs.empty()) {
+    auto r = open_tools(a, a.specs);
+    if (!r) {
+      fmt::print(stderr, "wand tools list: {}\n", r.error().message);
+      return kExitBadInput;
+    }
+    reg = std::move(*r);
+  } else {
+    // Every built-in the options make available, and why the others are not.
+    for (const auto& name : tools::builtin_names()) {
+      auto r = tools::builtin_tools({name}, a.builtin);
+      if (r) (void)reg.merge(*r);
+      else unavailable.emplace_back(name, r.error().message);
+    }
+  }
+  if (python) {
+    fmt::print("{}", tools::python_signatures(reg));
+    return kExitOk;
+  }
+  if (json) {
+    Json out = Json::array();
+    for (const tools::Tool* t : reg.list())
+      out.push_back({{"name", t->name}, {"description", t->description}, {"parameters", t->parameters},
+                     {"result", t->result}, {"timeout", t->timeout_s}, {"source", t->source}});
+    for (const auto& [name, why] : unavailable) out.push_back({{"name", name}, {"unavailable", why}});
+    fmt::print("{}\n", out.dump(2));
+    return kExitOk;
+  }
+  for (const tools::Tool* t : reg.list()) {
+    std::string summary = t->description.substr(0, t->description.find('\n'));
+    fmt::print("{:<12} {:<8} {}\n", t->name, t->source.substr(0, t->source.find(' ')), summary);
+  }
+  for (const auto& [name, why] : unavailable) fmt::print("{:<12} {:<8} (unavailable: {})\n", name, "builtin", why);
+  return kExitOk;
+}
+
+int call_tool(ToolArgs& a, const std::string& name, const std::string& args_text) {
+  auto args = parse_json(args_text, "the arguments");
+  if (!args) {
+    fmt::print(stderr, "wand tools call: {}\n", args.error().message);
+    return kExitBadInput;
+  }
+  // Without --tools, the named built-in alone.
+  auto reg = open_tools(a, a.specs.empty() ? std::vector<std::string>{name} : a.specs);
+  if (!reg) {
+    fmt::print(stderr, "wand tools call: {}\n", reg.error().message);
+    return kExitBadInput;
+  }
+  const tools::Tool* tool = reg->find(name);
+  if (!tool) {
+    fmt::print(stderr, "wand tools call: {}\n", reg->select({name}).error().message);
+    return kExitBadInput;
+  }
+  if (auto ok = tools::validate_args(tool->parameters, *args); !ok) {
+    fmt::print(stderr, "wand tools call: tool '{}': {}\n", name, ok.error().message);
+    return kExitBadInput;
+  }
+  auto r = tools::call(*tool, *args);
+  if (!r) {
+    fmt::print(stderr, "wand tools call: {}\n", r.error().message);
+    return kExitFailed;
+  }
+  fmt::print("{}\n", r->dump(2, ' ', false, Json::error_handler_t::replace));
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_tools(CLI::App& app) {
+  struct Args {
+    ToolArgs tools;
+    bool json = false, python = false;
+    std::string name, args = "{}";
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("tools", "List the tools programs may be granted, or call one");
+  cmd->require_subcommand(1);
+  auto* list = cmd->add_subcommand("list", "The tools --tools grants (without it: the built-ins these options make available)");
+  add_tool_options(list, a->tools);
+  list->add_flag("--json", a->json, "Print name, description, parameter schema, timeout and source as JSON");
+  list->add_flag("--python", a->python, "Print the tools as Python signatures with docstrings (as prompts show them)");
+  auto* call = cmd->add_subcommand("call", "Call one tool with JSON arguments and print its result as JSON");
+  call->footer("Exit status: 0 the tool answered; 1 the tool failed; 2 bad input (unknown tool, bad arguments).");
+  add_tool_options(call, a->tools);
+  call->add_option("name", a->name, "The tool (fs.read, sql, a command tool's name, ...)")->required();
+  call->add_option("args", a->args, "Its arguments as a JSON object")->default_val("{}");
+  return [a, list] {
+    if (list->parsed()) return list_tools(a->tools, a->json, a->python);
+    return call_tool(a->tools, a->name, a->args);
+  };
+}
+
+}  // namespace wand::cli

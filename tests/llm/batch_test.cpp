@@ -1,0 +1,305 @@
+// Matrix-matrix kernels and batched decoding: the tiled products against a double-precision
+// reference on shapes that are not multiples of the tile, on the SIMD and the forced portable
+// path; k sequences decoded together against each decoded alone; the local backend's n samples
+// against n requests of one sample.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <set>
+
+#include "llm/grammar.h"
+#include "llm/kernels.h"
+#include "llm/llm.h"
+#include "llm/model.h"
+#include "llm/weights.h"
+
+using namespace wand;
+using namespace wand::llm;
+
+namespace {
+
+std::string data(const std::string& rel) { return std::string(WAND_SHARED_DATA) + "/" + rel; }
+std::string models(const std::string& rel) { return std::string(WAND_MODELS_DIR) + "/" + rel; }
+#define NEED_FILE(path) \
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " not found"
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("wand_batch_test_" + std::to_string(getpid()) + "_" + name))
+      .string();
+}
+
+// Sets the kernel path for one scope.
+struct KernelPathScope {
+  explicit KernelPathScope(KernelPath p) : saved(kernel_path()) { set_kernel_path(p); }
+  ~KernelPathScope() { set_kernel_path(saved); }
+  KernelPath saved;
+};
+
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+struct KernelCase {
+  TensorType type;
+  KernelPath path;
+};
+
+std::string case_name(const testing::TestParamInfo<KernelCase>& i) {
+  return std::string(type_name(i.param.type)) + (i.param.path == KernelPath::simd ? "_simd" : "_portable");
+}
+
+class Tiles : public testing::TestWithParam<KernelCase> {};
+
+// Every output of matmul_rows equals the double-precision sum of the products of the values the
+// kernel reads (weights and activations as stored, dequantized exactly) within float rounding:
+// 3e-5 of the sum of the products' magnitudes (n float additions of relative error 2^-24 for
+// n <= 320). Rows outside [r0, r1) are left alone, and a token's outputs are bit for bit the same
+// whichever batch it is computed in.
+TEST_P(Tiles, MatchTheDoubleReferenceOnShapesOffTheTile) {
+  const auto [type, path] = GetParam();
+  KernelPathScope scope(path);
+  if (path == KernelPath::simd && std::string(simd_isa()) == "portable") GTEST_SKIP() << "no SIMD path in this build";
+  EXPECT_EQ(kernel_path(), path);
+  const bool quantized = type == TensorType::Q8_0 || type == TensorType::Q4_0;
+  const std::vector<int> col_list =
+      quantized ? std::vector<int>{32, 64, 96, 320} : std::vector<int>{1, 7, 16, 17, 40, 100, 257};
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal;
+  int checked = 0;
+  for (int cols : col_list)
+    for (int rows : {1, 3, 5, 7, 8, 9, 13, 33}) {
+      const TensorType xt = dot_type(type);
+      const std::size_t wb = type_bytes(type, cols), xb = type_bytes(xt, cols);
+      const int T_max = 17;
+      std::vector<float> wf(std::size_t(rows) * cols), xf(std::size_t(T_max) * cols);
+      for (auto& v : wf) v = normal(rng);
+      for (auto& v : xf) v = normal(rng);
+      std::vector<uint8_t> w(wb * rows), x(xb * T_max);
+      for (int r = 0; r < rows; ++r) quantize_row(type, &wf[std::size_t(r) * cols], &w[wb * r], cols);
+      for (int t = 0; t < T_max; ++t) quantize_row(xt, &xf[std::size_t(t) * cols], &x[xb * t], cols);
+      // What the kernel reads, exactly.
+      std::vector<float> wd(wf.size()), xd(xf.size());
+      for (int r = 0; r < rows; ++r) dequantize_row(type, &w[wb * r], &wd[std::size_t(r) * cols], cols);
+      for (int t = 0; t < T_max; ++t) dequantize_row(xt, &x[xb * t], &xd[std::size_t(t) * cols], cols);
+      // Token t alone, as the reference for the bits of every batch.
+      std::vector<float> alone(std::size_t(T_max) * rows);
+      for (int t = 0; t < T_max; ++t)
+        matmul_rows(type, w.data(), wb, cols, 0, rows, &x[xb * t], xb, 1, &alone[std::size_t(t) * rows], rows);
+      for (int T : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17}) {
+        const int r0 = rows > 4 ? 1 : 0, r1 = rows > 4 ? rows - 1 : rows;
+        std::vector<float> y(std::size_t(T) * rows, NAN);
+        matmul_rows(type, w.data(), wb, cols, r0, r1, x.data(), xb, T, y.data(), rows);
+        for (int t = 0; t < T; ++t)
+          for (int r = 0; r < rows; ++r) {
+            const float got = y[std::size_t(t) * rows + r];
+            if (r < r0 || r >= r1) {
+              ASSERT_TRUE(std::isnan(got)) << "row " << r << " is outside [" << r0 << ", " << r1 << ")";
+              continue;
+            }
+            double want = 0, mag = 0;
+            for (int i = 0; i < cols; ++i) {
+              const double p = double(wd[std::size_t(r) * cols + i]) * xd[std::size_t(t) * cols + i];
+              want += p, mag += std::fabs(p);
+            }
+            ASSERT_NEAR(got, want, 3e-5 * mag + 1e-30) << type_name(type) << " rows " << rows << " cols " << cols
+                                                       << " T " << T << " at (" << r << ", " << t << ")";
+            ASSERT_TRUE(same_bits(got, alone[std::size_t(t) * rows + r]))
+                << "token " << t << " of a batch of " << T << " differs from the token alone: " << got << " vs "
+                << alone[std::size_t(t) * rows + r];
+            ++checked;
+          }
+      }
+    }
+  EXPECT_GT(checked, 10000);
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryTypeAndPath, Tiles,
+                         testing::Values(KernelCase{TensorType::F32, KernelPath::simd},
+                                         KernelCase{TensorType::F16, KernelPath::simd},
+                                         KernelCase{TensorType::Q8_0, KernelPath::simd},
+                                         KernelCase{TensorType::Q4_0, KernelPath::simd},
+                                         KernelCase{TensorType::F32, KernelPath::portable},
+                                         KernelCase{TensorType::F16, KernelPath::portable},
+                                         KernelCase{TensorType::Q8_0, KernelPath::portable},
+                                         KernelCase{TensorType::Q4_0, KernelPath::portable}),
+                         case_name);
+
+// A random-weight model of `type` with shapes off the tile (ffn 96, kv heads 2 of 4).
+std::shared_ptr<const Model> random_model(TensorType type, const std::string& name) {
+  ModelConfig c;
+  c.dim = 64, c.layers = 2, c.heads = 4, c.kv_heads = 2, c.ffn = 96, c.vocab = 300, c.context = 48;
+  std::string path = temp_path(name + ".gguf");
+  EXPECT_TRUE(write_model(path, random_weights(c, 5), type));
+  auto m = Model::load(path);
+  std::filesystem::remove(path);
+  EXPECT_TRUE(m) << m.error().message;
+  return m ? *m : nullptr;
+}
+
+class Sequences : public testing::TestWithParam<TensorType> {};
+
+// A prompt prefilled once into sequence 0 and copied into the others; then k sequences decode
+// different tokens together, one leaving the batch after two steps and another after four. Each
+// step's logits are bit for bit those of the sequence decoded alone in its own context (the
+// prompt evaluated there by itself), on both kernel paths and any thread count.
+TEST_P(Sequences, DecodingTogetherEqualsDecodingAlone) {
+  auto model = random_model(GetParam(), std::string("seq_") + type_name(GetParam()));
+  ASSERT_TRUE(model);
+  const std::size_t vocab = model->config().vocab;
+  const std::vector<Token> prompt = {1, 40, 41, 250, 7, 7, 99};
+  for (KernelPath path : {KernelPath::simd, KernelPath::portable})
+    for (int threads : {1, 2, 3}) {
+      KernelPathScope scope(path);
+      const int k = 5;
+      Context batch(model, 0, threads);
+      ASSERT_TRUE(batch.eval(prompt));
+      batch.set_sequences(k);
+      for (int i = 1; i < k; ++i) batch.copy_sequence(0, i);
+      for (int i = 0; i < k; ++i) EXPECT_EQ(batch.position(i), static_cast<int>(prompt.size()));
+      std::vector<std::unique_ptr<Context>> alone;
+      for (int i = 0; i < k; ++i) {
+        alone.push_back(std::make_unique<Context>(model, 0, 1));
+        ASSERT_TRUE(alone.back()->eval(prompt));
+      }
+      for (int step = 0; step < 6; ++step) {
+        std::vector<int> seqs;
+        std::vector<Token> next;
+        for (int i = 0; i < k; ++i)
+          if (!(i == 1 && step >= 2) && !(i == 3 && step >= 4)) seqs.push_back(i), next.push_back(3 + 17 * i + step);
+        auto got = batch.decode(seqs, next);
+        ASSERT_TRUE(got) << got.error().message;
+        ASSERT_EQ(got->size(), seqs.size() * vocab);
+        for (std::size_t j = 0; j < seqs.size(); ++j) {
+          auto want = alone[seqs[j]]->eval(std::span<const Token>(&next[j], 1));
+          ASSERT_TRUE(want);
+          for (std::size_t v = 0; v < vocab; ++v)
+            ASSERT_TRUE(same_bits((*got)[j * vocab + v], (*want)[v]))
+                << "sequence " << seqs[j] << " step " << step << " logit " << v << " threads " << threads;
+        }
+      }
+      EXPECT_EQ(batch.position(0), static_cast<int>(prompt.size()) + 6);
+      EXPECT_EQ(batch.position(1), static_cast<int>(prompt.size()) + 2);  // left the batch after two steps
+      EXPECT_EQ(batch.position(3), static_cast<int>(prompt.size()) + 4);
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, Sequences,
+                         testing::Values(TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0),
+                         [](const auto& i) { return std::string(type_name(i.param)); });
+
+TEST(Sequences, BadDecodeRequestsGetErrorsNamingTheProblem) {
+  auto model = random_model(TensorType::F32, "errors");
+  ASSERT_TRUE(model);
+  Context ctx(model, 0, 1);
+  ctx.set_sequences(2);
+  auto error = [&](std::vector<int> seqs, std::vector<Token> tokens) {
+    auto r = ctx.decode(seqs, tokens);
+    return r ? std::string("(no error)") : r.error().message;
+  };
+  EXPECT_NE(error({2}, {5}).find("sequence 2 is out of range"), std::string::npos);
+  EXPECT_NE(error({1, 1}, {5, 6}).find("listed twice"), std::string::npos);
+  EXPECT_NE(error({0}, {300}).find("token id 300"), std::string::npos);
+  EXPECT_NE(error({0, 1}, {5}).find("2 sequences for 1 tokens"), std::string::npos);
+  std::vector<Token> fill(ctx.capacity(), 5);
+  ASSERT_TRUE(ctx.eval(fill));
+  EXPECT_NE(error({0}, {5}).find("context full: sequence 0"), std::string::npos);
+  EXPECT_TRUE(ctx.decode(std::vector<int>{1}, std::vector<Token>{5}));  // the other sequence has room
+}
+
+// The backend's n samples decode as one batch: at temperature 0 they are n copies of the single
+// greedy answer; with a temperature, sample i (text, finish, token counts and log-probabilities)
+// is what one request seeded sample_seed(seed, i) gives, while samples stop at different points
+// (a stop sequence, an end token, max_tokens) and leave the batch.
+TEST(BatchedSamples, EqualOneRequestPerSample) {
+  std::string path = data("models/stories260K.gguf");
+  NEED_FILE(path);
+  auto b = open_backend("local:" + path, {.threads = 2});
+  ASSERT_TRUE(b) << b.error().message;
+  GenerateOptions o;
+  o.max_tokens = 30;
+  o.logprobs = true;
+  o.top_logprobs = 2;
+  auto one = (*b)->complete("Once upon a time", o);
+  ASSERT_TRUE(one) << one.error().message;
+  o.n = 8;
+  auto eight = (*b)->complete("Once upon a time", o);
+  ASSERT_TRUE(eight) << eight.error().message;
+  ASSERT_EQ(eight->size(), 8u);
+  for (auto& c : *eight) {
+    EXPECT_EQ(c.text, (*one)[0].text);
+    ASSERT_EQ(c.logprobs.size(), (*one)[0].logprobs.size());
+    for (std::size_t k = 0; k < c.logprobs.size(); ++k) EXPECT_EQ(c.logprobs[k].logprob, (*one)[0].logprobs[k].logprob);
+  }
+
+  o.temperature = 1.0f, o.seed = 77, o.n = 6, o.max_tokens = 40, o.stop = {"."};
+  auto many = (*b)->complete("Once upon a time", o);
+  ASSERT_TRUE(many) << many.error().message;
+  ASSERT_EQ(many->size(), 6u);
+  std::set<int> lengths;
+  for (int i = 0; i < o.n; ++i) {
+    GenerateOptions u = o;
+    u.n = 1, u.seed = sample_seed(o.seed, i);
+    auto single = (*b)->complete("Once upon a time", u);
+    ASSERT_TRUE(single) << single.error().message;
+    const Completion &got = (*many)[i], &want = (*single)[0];
+    EXPECT_EQ(got.text, want.text) << "sample " << i;
+    EXPECT_EQ(got.finish_reason, want.finish_reason) << "sample " << i;
+    EXPECT_EQ(got.completion_tokens, want.completion_tokens) << "sample " << i;
+    EXPECT_EQ(got.prompt_tokens, want.prompt_tokens);
+    ASSERT_EQ(got.logprobs.size(), want.logprobs.size()) << "sample " << i;
+    for (std::size_t k = 0; k < got.logprobs.size(); ++k) {
+      EXPECT_EQ(got.logprobs[k].token, want.logprobs[k].token);
+      EXPECT_EQ(got.logprobs[k].logprob, want.logprobs[k].logprob) << "sample " << i << " token " << k;
+    }
+    lengths.insert(got.completion_tokens);
+  }
+  EXPECT_GT(lengths.size(), 1u) << "the samples should finish at different points";
+}
+
+// More samples than one batch holds (16) decode in several batches, each from the prompt's cache.
+TEST(BatchedSamples, MoreThanOneBatchStartFromThePromptEachTime) {
+  std::string path = data("models/stories260K.gguf");
+  NEED_FILE(path);
+  auto b = open_backend("local:" + path, {.threads = 1});
+  ASSERT_TRUE(b) << b.error().message;
+  GenerateOptions o;
+  o.max_tokens = 12, o.temperature = 1.0f, o.seed = 9, o.n = 18;
+  auto many = (*b)->complete("Once upon a time", o);
+  ASSERT_TRUE(many) << many.error().message;
+  ASSERT_EQ(many->size(), 18u);
+  for (int i : {0, 15, 16, 17}) {
+    GenerateOptions u = o;
+    u.n = 1, u.seed = sample_seed(o.seed, i);
+    auto single = (*b)->complete("Once upon a time", u);
+    ASSERT_TRUE(single) << single.error().message;
+    EXPECT_EQ((*many)[i].text, (*single)[0].text) << "sample " << i;
+  }
+}
+
+// Grammar-constrained sampling keeps its own matcher per sample: each batched sample is a
+// sentence of the grammar so far and equals its unbatched twin.
+TEST(BatchedSamples, KeepAGrammarPerSample) {
+  std::string path = models("wand-pot.gguf");
+  NEED_FILE(path);
+  auto b = open_backend("local:" + path, {.threads = 1});
+  ASSERT_TRUE(b) << b.error().message;
+  auto pot = Grammar::load("pot");
+  ASSERT_TRUE(pot) << pot.error().message;
+  GenerateOptions o;
+  o.max_tokens = 60, o.temperature = 1.2f, o.seed = 3, o.n = 4, o.grammar = *pot;
+  const std::string prompt = "Question: Tom has 3 boxes of 12 pencils and gives away 5. How many are left?\nProgram:\n";
+  auto many = (*b)->complete(prompt, o);
+  ASSERT_TRUE(many) << many.error().message;
+  for (int i = 0; i < o.n; ++i) {
+    GenerateOptions u = o;
+    u.n = 1, u.seed = sample_seed(o.seed, i);
+    auto single = (*b)->complete(prompt, u);
+    ASSERT_TRUE(single) << single.error().message;
+    EXPECT_EQ((*many)[i].text, (*single)[0].text) << "sample " << i;
+    GrammarMatcher m(*pot);
+    EXPECT_TRUE(m.accept((*many)[i].text)) << "sample " << i << " leaves the grammar: " << (*many)[i].text;
+  }
+}
+
+}  // namespace
