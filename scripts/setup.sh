@@ -32,6 +32,10 @@ fi
 if [ ! -d tests/node/node_modules/openai ]; then
   npm ci --prefix tests/node --no-audit --no-fund --loglevel=error >/dev/null
 fi
+# The official MCP servers, TypeScript SDK and conformance suite, for the MCP tests (tests/mcp).
+if [ ! -d tests/mcp/node_modules/@modelcontextprotocol/sdk ]; then
+  npm ci --prefix tests/mcp --no-audit --no-fund --loglevel=error >/dev/null
+fi
 
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"

@@ -297,7 +297,9 @@ Command add_exec(CLI::App& app) {
       ->default_val(1 << 20)
       ->check(number(kOutputBytes));
   cmd->add_option("--stdin", a->stdin_file, "File to feed to the program's standard input");
-  cmd->add_option("--arg", a->args, "Argument passed to the program (repeatable)");
+  // One value per occurrence (allow_extra_args(false)): a vector option would otherwise also take
+  // the program's file that follows it (`--arg 1 prog.py`).
+  cmd->add_option("--arg", a->args, "Argument passed to the program (repeatable)")->allow_extra_args(false);
   // One comma-separated token, split here: `--preload numpy,sympy -` keeps its `-`.
   cmd->add_option_function<std::string>(
       "--preload",

@@ -4,22 +4,30 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/tool_options.h"
+#include "tools/mcp/mcp_tools.h"
 
 namespace wand::cli {
 
 void add_tool_options(CLI::App* cmd, ToolArgs& a) {
   cmd->add_option("--tools", a.specs,
                   "Tools to grant, comma-separated or repeated: built-ins (sql, fs, fs.read, search, http_get, llm) "
-                  "and files of command tools (*.json)");
+                  "and files of command tools (*.json)")
+      ->allow_extra_args(false);  // one value per occurrence: `--tools fs -` keeps its `-`
   cmd->add_option("--db", a.builtin.db, "sql: the SQLite database (read-only unless --writable)")->check(CLI::ExistingFile);
   cmd->add_flag("--writable", a.builtin.writable, "sql may write to --db, fs.write to --workspace");
   cmd->add_option("--workspace", a.builtin.workspace, "fs.*: the only folder they reach")->check(CLI::ExistingDirectory);
   cmd->add_option("--docs", a.builtin.docs, "search: the folder of documents to index")->check(CLI::ExistingDirectory);
-  cmd->add_option("--allow-host", a.builtin.allow_hosts, "http_get: a host (or host:port) it may fetch from (repeatable)");
+  cmd->add_option("--allow-host", a.builtin.allow_hosts, "http_get: a host (or host:port) it may fetch from (repeatable)")
+      ->allow_extra_args(false);
   cmd->add_option("--tools-model", a.model, "llm: the model, local:PATH.gguf or openai:URL/MODEL (default: $WAND_MODEL, else the shipped model)");
   cmd->add_option("--max-tool-calls", a.max_calls, "Tool calls one run may make")
       ->default_val(10000)
       ->check(number({.lo = 1, .hi = 1e9, .integer = true}));
+  cmd->add_option("--mcp", a.mcp,
+                  "An MCP server whose tools are granted too: a command line ('npx -y @modelcontextprotocol/server-everything') "
+                  "or an http(s):// URL (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--mcp-timeout", a.mcp_timeout, "Seconds an MCP tool call may take")->default_val(60)->check(number(kSeconds));
 }
 
 Result<tools::Registry> open_tools(ToolArgs& a, const std::vector<std::string>& specs) {
@@ -34,15 +42,20 @@ Result<tools::Registry> open_tools(ToolArgs& a, const std::vector<std::string>& 
   };
   auto reg = tools::load_tools(specs, a.builtin);
   if (!reg) return Error{fmt::format("--tools: {}", reg.error().message)};
+  if (!a.mcp.empty()) {
+    auto served = tools::connect_mcp(a.mcp, a.mcp_timeout);
+    if (!served) return Error{fmt::format("--mcp: {}", served.error().message)};
+    if (auto m = reg->merge(*served); !m) return Error{fmt::format("--mcp: {}", m.error().message)};
+  }
   return reg;
 }
 
 namespace {
 
-int list_tools(ToolArgs& a, bool json, bool python) {
+int list_tools(ToolArgs& a, bool json, bool python, const std::string& relevant, std::size_t top) {
   tools::Registry reg;
   std::vector<std::pair<std::string, std::string>> unavailable;
-  if (!a.specs.empty()) {
+  if (!a.specs.empty() || !a.mcp.empty()) {
     auto r = open_tools(a, a.specs);
     if (!r) {
       fmt::print(stderr, "wand tools list: {}\n", r.error().message);
@@ -57,20 +70,24 @@ int list_tools(ToolArgs& a, bool json, bool python) {
       else unavailable.emplace_back(name, r.error().message);
     }
   }
+  // Tool search: only the tools relevant to a task, best first.
+  std::vector<const tools::Tool*> shown = relevant.empty() ? reg.list() : tools::relevant_tools(reg, relevant, top);
   if (python) {
-    fmt::print("{}", tools::python_signatures(reg));
+    std::string out;  // as tools::python_signatures writes them
+    for (const tools::Tool* t : shown) out += (out.empty() ? "" : "\n") + tools::python_signature(*t);
+    fmt::print("{}", out);
     return kExitOk;
   }
   if (json) {
     Json out = Json::array();
-    for (const tools::Tool* t : reg.list())
+    for (const tools::Tool* t : shown)
       out.push_back({{"name", t->name}, {"description", t->description}, {"parameters", t->parameters},
                      {"result", t->result}, {"timeout", t->timeout_s}, {"source", t->source}});
     for (const auto& [name, why] : unavailable) out.push_back({{"name", name}, {"unavailable", why}});
     fmt::print("{}\n", out.dump(2));
     return kExitOk;
   }
-  for (const tools::Tool* t : reg.list()) {
+  for (const tools::Tool* t : shown) {
     std::string summary = t->description.substr(0, t->description.find('\n'));
     fmt::print("{:<12} {:<8} {}\n", t->name, t->source.substr(0, t->source.find(' ')), summary);
   }
@@ -85,7 +102,7 @@ int call_tool(ToolArgs& a, const std::string& name, const std::string& args_text
     return kExitBadInput;
   }
   // Without --tools, the named built-in alone.
-  auto reg = open_tools(a, a.specs.empty() ? std::vector<std::string>{name} : a.specs);
+  auto reg = open_tools(a, a.specs.empty() && a.mcp.empty() ? std::vector<std::string>{name} : a.specs);
   if (!reg) {
     fmt::print(stderr, "wand tools call: {}\n", reg.error().message);
     return kExitBadInput;
@@ -115,6 +132,8 @@ Command add_tools(CLI::App& app) {
     ToolArgs tools;
     bool json = false, python = false;
     std::string name, args = "{}";
+    std::string relevant;
+    std::size_t top = 5;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("tools", "List the tools programs may be granted, or call one");
@@ -123,13 +142,15 @@ Command add_tools(CLI::App& app) {
   add_tool_options(list, a->tools);
   list->add_flag("--json", a->json, "Print name, description, parameter schema, timeout and source as JSON");
   list->add_flag("--python", a->python, "Print the tools as Python signatures with docstrings (as prompts show them)");
+  list->add_option("--relevant", a->relevant, "Only the tools most relevant to this task text (BM25 over names and descriptions)");
+  list->add_option("--top", a->top, "How many tools --relevant keeps")->default_val(5)->check(number({.lo = 1, .hi = 1000, .integer = true}));
   auto* call = cmd->add_subcommand("call", "Call one tool with JSON arguments and print its result as JSON");
   call->footer("Exit status: 0 the tool answered; 1 the tool failed; 2 bad input (unknown tool, bad arguments).");
   add_tool_options(call, a->tools);
   call->add_option("name", a->name, "The tool (fs.read, sql, a command tool's name, ...)")->required();
   call->add_option("args", a->args, "Its arguments as a JSON object")->default_val("{}");
   return [a, list] {
-    if (list->parsed()) return list_tools(a->tools, a->json, a->python);
+    if (list->parsed()) return list_tools(a->tools, a->json, a->python, a->relevant, a->top);
     return call_tool(a->tools, a->name, a->args);
   };
 }

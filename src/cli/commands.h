@@ -31,6 +31,7 @@ Command add_serve(CLI::App& app);
 Command add_runs(CLI::App& app);
 Command add_code(CLI::App& app);
 Command add_tools(CLI::App& app);
+Command add_mcp(CLI::App& app);
 
 // The model a command uses when --model is not given: $WAND_MODEL, else the shipped model.
 std::string default_model_spec();

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
       {"runs", wand::cli::add_runs(app)},
       {"code", wand::cli::add_code(app)},
       {"tools", wand::cli::add_tools(app)},
+      {"mcp", wand::cli::add_mcp(app)},
   };
   try {
     app.parse(argc, argv);

@@ -116,6 +116,9 @@ struct Task {
 // record must have that format's fields (errors name the file, line and field). Records without
 // a task_id get their 0-based index; a task_id seen twice is an error naming both lines.
 Result<std::vector<Task>> load_tasks(const std::string& path);
+// One record in any of those formats (recognised from its fields), e.g. a task sent to `wand
+// mcp`'s evaluate tool; errors name `what` and the field. Without a task_id it is "0".
+Result<Task> task_from_json(const Json& record, const std::string& what = "task");
 
 // --- code in model completions (code.cpp)
 

@@ -377,6 +377,13 @@ Verdict judge_cases(const Task& task, std::span<const sandbox::ExecResult> resul
 
 }  // namespace
 
+Result<Task> task_from_json(const Json& record, const std::string& what) {
+  if (!record.is_object()) return Error{fmt::format("{}: must be a JSON object (a dataset record)", what)};
+  std::string format = detect(record);
+  if (format.empty()) return Error{fmt::format("{}: unrecognised record; expected one of: {}", what, kFormats)};
+  return read_task(record, format, what, 0);
+}
+
 Result<std::vector<Task>> load_tasks(const std::string& path) {
   std::vector<Task> tasks;
   std::string format;

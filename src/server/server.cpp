@@ -497,6 +497,12 @@ Server::~Server() = default;
 
 Result<int> Server::bind() {
   auto& o = impl_->opt;
+  // cpp-httplib's default sets SO_REUSEPORT, which lets a second server bind the same port and take
+  // part of its connections; SO_REUSEADDR alone still allows a quick restart but refuses a port in use.
+  impl_->http.set_socket_options([](socket_t s) {
+    int yes = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   if (o.port < 0 || o.port > 65535) return Error{fmt::format("port {} is out of range (0-65535)", o.port)};
   if (o.port == 0) {
     int port = impl_->http.bind_to_any_port(o.host);

@@ -58,6 +58,18 @@ TEST(Cli, ExecReportsAndExitsByStatus) {
   EXPECT_EQ(j["exit_code"], 4);
 }
 
+// A repeatable option takes one value per occurrence: the program's file after it stays the file.
+TEST(Cli, RepeatedOptionsLeaveThePositionalAlone) {
+  std::string prog = ::testing::TempDir() + "wand_cli_argv" + std::to_string(::getpid()) + ".py";
+  std::ofstream(prog) << "import sys; print(sys.argv[1:])";
+  CliRun r = wand("exec --json --arg 1 --arg two " + prog);
+  EXPECT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(Json::parse(r.out)["stdout"], "['1', 'two']\n");
+  CliRun dash = wand("exec --json --tools fs --workspace /tmp -", "print(callable(fs.read))");
+  EXPECT_EQ(dash.rc, 0) << dash.out;
+  EXPECT_EQ(Json::parse(dash.out)["stdout"], "True\n");
+}
+
 TEST(Cli, MissingFileIsBadInput) {
   std::string err;
   CliRun r = wand("exec /nonexistent/prog.py", "", &err);

@@ -218,3 +218,28 @@ TEST(Outputs, NormalizedComparisonWithOptionalFloatTolerance) {
 
 }  // namespace
 }  // namespace wand::feedback
+
+namespace wand::feedback {
+namespace {
+
+// One record as `wand mcp`'s evaluate tool receives it: the format from its fields, errors naming them.
+TEST(TaskFromJson, RecognisesTheFormatAndNamesTheProblem) {
+  auto gsm = task_from_json({{"question", "q"}, {"answer", "so #### 42"}});
+  ASSERT_TRUE(gsm) << gsm.error().message;
+  EXPECT_EQ(gsm->format, "gsm8k");
+  EXPECT_EQ(gsm->expected, "42");
+  EXPECT_EQ(gsm->task_id, "0");
+  auto mbpp = task_from_json({{"task_id", 7}, {"text", "t"}, {"code", "c"}, {"test_list", Json::array()}}, "argument 'task'");
+  ASSERT_FALSE(mbpp);
+  EXPECT_EQ(mbpp.error().message, "argument 'task': field 'test_list' must be a non-empty array of assert statements");
+  auto unknown = task_from_json({{"prompt", "p"}}, "argument 'task'");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().message.rfind("argument 'task': unrecognised record; expected one of: HumanEval", 0), 0u)
+      << unknown.error().message;
+  auto not_object = task_from_json(Json::array(), "argument 'task'");
+  ASSERT_FALSE(not_object);
+  EXPECT_EQ(not_object.error().message, "argument 'task': must be a JSON object (a dataset record)");
+}
+
+}  // namespace
+}  // namespace wand::feedback
