@@ -204,9 +204,9 @@ Command add_bench(CLI::App& app) {
   auto* compare = cmd->add_option("--compare", a->compare, "RUN_A RUN_B: per-problem differences and McNemar's test")
                       ->expected(2)
                       ->excludes(resume, no_store);
-  auto* report = cmd->add_option("--report", a->report, "RUN...: summaries of stored runs (with --html, one page of them)")
-                     ->expected(1, 1000)
-                     ->excludes(resume, compare, no_store);
+  cmd->add_option("--report", a->report, "RUN...: summaries of stored runs (with --html, one page of them)")
+      ->expected(1, 1000)
+      ->excludes(resume, compare, no_store);
   // The options of a run, which --compare and --report (reading stored runs) do not take.
   std::vector<CLI::Option*> run_options = {dataset, problems, set, model, method, k, temperature, top_p, seed,
                                            max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, constrain, limit, par, out};

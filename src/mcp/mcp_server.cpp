@@ -144,16 +144,16 @@ struct Server::Impl {
     if (!seed) return seed.error();
     c.method = *method, c.k = *k, c.temperature = static_cast<float>(*temperature);
     c.seed = args.contains("seed") ? *seed : llm::random_seed();
-    auto family = reason::prompt_family(opt.model_spec);
-    if (!family) return family.error();
-    c.family = *family;
-    if (auto v = reason::validate(c); !v) return Error{fmt::format("argument {}", v.error().message)};
     std::lock_guard lk(model_mu);  // one model, one caller at a time
     if (!model) {
       auto m = llm::open_backend(opt.model_spec);
       if (!m) return m.error();
       model = std::move(*m);
     }
+    auto family = reason::prompt_family(*model);  // the backend says what it is (reason.h)
+    if (!family) return family.error();
+    c.family = *family;
+    if (auto v = reason::validate(c); !v) return Error{fmt::format("argument {}", v.error().message)};
     sandbox::Sandbox* box = nullptr;
     if (c.method != "cot") {
       auto s = sandbox();
