@@ -45,7 +45,7 @@ Result<Json> maybe_embedded(const Json& v, const std::string& what) {
 
 const char* kFormats =
     "HumanEval (task_id, prompt, canonical_solution, test, entry_point), MBPP (task_id, text, code, test_list), "
-    "stdin/stdout (inputs, outputs or input_output), GSM8K (question, answer with '#### N'), PAL (input, target)";
+    "stdin/stdout (inputs, outputs or input_output), GSM8K (question, answer with '#### N' or the label itself), PAL (input, target)";
 
 std::string detect(const Json& j) {
   if (!j.is_object()) return "";
@@ -117,11 +117,17 @@ Result<Task> read_task(const Json& j, const std::string& format, const std::stri
       t.reference = str_field(j, "solution");
     }
   } else if (format == "gsm8k") {
-    if (auto r = need_string("answer"); !r) return r.error();
-    std::string a = j["answer"];
+    if (auto r = need("answer"); !r) return r.error();
+    // GSM8K's answer is a rationale ending in "#### N"; a plain {question, answer} file (wand's
+    // held-out sets, a user's own) gives the label itself: a number, or one line of text.
+    if (!j["answer"].is_string() && !j["answer"].is_number())
+      return Error{fmt::format("{}: field 'answer' must be a string or a number", where)};
+    std::string a = number_text(j["answer"]);
     auto mark = a.rfind("####");
-    if (mark == std::string::npos) return Error{fmt::format("{}: 'answer' has no '#### N' final answer", where)};
-    t.expected = a.substr(mark + 4);
+    bool one_line = a.find('\n') == std::string::npos && a.find_first_not_of(" \t\r") != std::string::npos;
+    if (mark == std::string::npos && !one_line)
+      return Error{fmt::format("{}: 'answer' has no '#### N' final answer (nor is it a one-line label)", where)};
+    t.expected = mark == std::string::npos ? a : a.substr(mark + 4);
     t.expected.erase(0, t.expected.find_first_not_of(" \t"));
     t.expected.erase(t.expected.find_last_not_of(" \t\r\n") + 1);
     t.prompt = str_field(j, "question");

@@ -13,6 +13,7 @@
 #include <fmt/core.h>
 
 #include "python_syntax.h"
+#include "serve_process.h"
 #include "support.h"
 
 namespace wand::test {
@@ -353,38 +354,6 @@ TEST(Cli, SolveJsonCarriesSamplesAndTheVote) {
   EXPECT_TRUE(j["run_id"].is_null());
   EXPECT_EQ(j["method"], "pot");
 }
-
-// `wand serve` in its own process, on a free port; stopped when the test ends.
-class ServeProcess {
- public:
-  ServeProcess() {
-    log_ = ::testing::TempDir() + "wand_serve_" + std::to_string(::getpid()) + ".log";
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      FILE* f = std::freopen(log_.c_str(), "w", stderr);
-      (void)f;
-      ::execl(WAND_BINARY, WAND_BINARY, "serve", "--port", "0", "--threads", "1", static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 600 && port_ == 0; ++i) {  // up to 60 s on a loaded machine
-      std::string text = slurp(log_);
-      if (auto at = text.find("http://127.0.0.1:"); at != std::string::npos && text.find("/v1", at) != std::string::npos)
-        port_ = std::atoi(text.c_str() + at + 17);
-      else std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-  ~ServeProcess() {
-    ::kill(pid_, SIGTERM);
-    ::waitpid(pid_, nullptr, 0);
-    std::filesystem::remove(log_);
-  }
-  int port() const { return port_; }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-  std::string log_;
-};
 
 TEST(Cli, SolvePalAgainstWandServeOverHttp) {
   ServeProcess server;

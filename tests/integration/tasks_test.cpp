@@ -291,7 +291,7 @@ TEST(Tasks, LoaderErrorsNameTheFileLineAndField) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("line 2: field 'canonical_solution' is missing"), std::string::npos)
       << r.error().message;
-  auto no_final = write_jsonl("nofinal.jsonl", {{{"question", "q"}, {"answer", "no marker"}}});
+  auto no_final = write_jsonl("nofinal.jsonl", {{{"question", "q"}, {"answer", "a rationale\nwithout its marker"}}});
   r = feedback::load_tasks(no_final);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("'#### N'"), std::string::npos);

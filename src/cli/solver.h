@@ -1,0 +1,27 @@
+// What `wand solve` and `wand bench` both open: the model a method uses and a sandbox for its programs.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "llm/llm.h"
+#include "sandbox/sandbox.h"
+
+namespace wand::cli {
+
+// The model spec for a method: `given`, else the shipped model (wand-cot.gguf for cot).
+std::string model_for(const std::string& method, const std::string& given);
+
+// A sandbox of `cells` cells without preloaded modules: the programs are plain arithmetic.
+Result<std::unique_ptr<sandbox::Sandbox>> small_sandbox(int cells = 1);
+
+struct Solver {
+  std::unique_ptr<llm::Backend> model;
+  std::unique_ptr<sandbox::Sandbox> sb;  // null for cot
+};
+// The model for the method, and a sandbox when the method runs programs. The error is a message
+// for stderr ("wand CMD: ..."); exit_code is set to the exit status it calls for.
+Result<Solver> open_solver(const std::string& method, const std::string& model_spec, int& exit_code, const char* cmd,
+                           int cells = 1);
+
+}  // namespace wand::cli

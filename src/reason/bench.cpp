@@ -1,0 +1,266 @@
+// wand bench's pipeline: the dataset, the run's recorded options, running and recording the
+// problems, and a run's statistics.
+#include "reason/bench.h"
+
+#include <fmt/core.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "feedback/feedback.h"
+
+namespace wand::reason {
+
+Result<std::vector<BenchProblem>> load_bench_dataset(const std::string& path) {
+  auto tasks = feedback::load_tasks(path);
+  if (!tasks) return tasks.error();
+  std::vector<BenchProblem> out;
+  for (auto& t : *tasks) {
+    if (t.kind != feedback::TaskKind::answer)
+      return Error{fmt::format("{}: a {} dataset of code tasks; wand bench reads answer datasets: GSM8K "
+                               "(question, answer with '#### N'), PAL (input, target), or {{question, answer}}",
+                               path, t.format)};
+    int index = static_cast<int>(out.size());
+    if (t.prompt.find_first_not_of(" \t\r\n") == std::string::npos)
+      return Error{fmt::format("{}: problem {} ({}): the question is empty", path, index + 1, t.task_id)};
+    out.push_back({index, t.task_id, t.prompt, t.expected});
+  }
+  return out;
+}
+
+Result<std::string> file_sha256(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error{fmt::format("{}: cannot read", path)};
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
+  return hex;
+}
+
+// --- options
+
+Json bench_options(const BenchConfig& c) {
+  const SolveConfig& s = c.solve;
+  return {{"dataset", c.dataset},         {"model", c.model_spec},     {"method", s.method},
+          {"k", s.k},                     {"temperature", s.temperature}, {"top-p", s.top_p},
+          {"seed", s.seed},               {"max-tokens", s.max_tokens},  {"timeout", s.timeout_s},
+          {"weighted", s.weighted},       {"no-repair", !s.repair},      {"no-fallback", !s.fallback},
+          {"prompt-style", c.prompt_style}, {"prompt", c.prompt_file},  {"constrain", s.constrain},
+          {"limit", c.limit}};
+}
+
+Result<BenchConfig> bench_config_from(const Json& o) {
+  BenchConfig c;
+  auto& s = c.solve;
+  try {
+    c.dataset = o.at("dataset"), c.model_spec = o.at("model"), c.prompt_style = o.at("prompt-style");
+    c.prompt_file = o.at("prompt"), c.limit = o.at("limit");
+    s.method = o.at("method"), s.k = o.at("k"), s.temperature = o.at("temperature"), s.top_p = o.at("top-p");
+    s.seed = o.at("seed"), s.max_tokens = o.at("max-tokens"), s.timeout_s = o.at("timeout");
+    s.weighted = o.at("weighted"), s.repair = !o.at("no-repair").get<bool>(), s.fallback = !o.at("no-fallback").get<bool>();
+    s.constrain = o.at("constrain");  // the grammar itself is loaded by the caller (llm::Grammar::load)
+  } catch (const Json::exception& e) {
+    return Error{fmt::format("the run's recorded options are incomplete: {}", e.what())};
+  }
+  return c;
+}
+
+Result<Json> resume_options(const Json& stored, const Json& given, const std::string& run_id) {
+  if (!stored.is_object()) return Error{fmt::format("run {} has no recorded bench options", run_id)};
+  Json merged = stored;
+  for (auto& [key, value] : given.items()) {
+    if (!stored.contains(key)) return Error{fmt::format("--{}: run {} did not record it", key, run_id)};
+    if (stored[key] != value) {
+      auto shown = [](const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+      std::string name = key == "dataset" ? "DATASET" : "--" + key;
+      return Error{fmt::format("{}: run {} used {}, not {}; resume it with its own options", name, run_id,
+                               shown(stored[key]), shown(value))};
+    }
+  }
+  return merged;
+}
+
+VoidResult check_resumable(const store::RunInfo& run, const std::string& dataset_sha256, const Template& prompt) {
+  if (run.config.kind != "bench") return Error{fmt::format("run {} is a {} run, not a bench run", run.id, run.config.kind)};
+  std::string recorded = run.config.extra.is_object() ? run.config.extra.value("dataset_sha256", "") : "";
+  if (recorded != dataset_sha256)
+    return Error{fmt::format("run {}: {} changed since the run started (its SHA-256 differs)", run.id, run.config.dataset)};
+  if (run.config.prompt_hash != prompt.hash)
+    return Error{fmt::format("run {}: the prompt template {} changed since the run started", run.id, prompt.name)};
+  return ok_status();
+}
+
+store::RunConfig bench_run_config(const BenchConfig& c, const std::string& model_id, const std::string& prompt_hash,
+                                  const std::string& dataset_sha256, int total_problems) {
+  store::RunConfig rc = run_config(c.solve, c.model_spec, model_id, prompt_hash);
+  rc.kind = "bench";
+  rc.dataset = c.dataset;
+  rc.total_problems = total_problems;
+  rc.options["limit"] = c.limit;
+  rc.extra = {{"bench", bench_options(c)}, {"dataset_sha256", dataset_sha256}};
+  return rc;
+}
+
+// --- statistics
+
+Interval wilson_interval(int successes, int n, double z) {
+  if (n <= 0) return {0, 1};
+  double p = double(successes) / n, z2 = z * z;
+  double denom = 1 + z2 / n;
+  double center = (p + z2 / (2 * n)) / denom;
+  double half = z / denom * std::sqrt(p * (1 - p) / n + z2 / (4.0 * n * n));
+  return {std::max(0.0, center - half), std::min(1.0, center + half)};
+}
+
+McNemar mcnemar(int only_a, int only_b) {
+  McNemar m;
+  m.only_a = only_a, m.only_b = only_b;
+  int n = only_a + only_b;
+  if (n == 0) {
+    m.test = "none";
+    return m;
+  }
+  if (n < 25) {
+    // P(X <= min) under Binomial(n, 1/2), summed exactly: n < 25 keeps C(n, i) far inside a double.
+    int low = std::min(only_a, only_b);
+    double c = 1, tail = 0;
+    for (int i = 0; i <= low; ++i) {
+      tail += c;
+      c = c * (n - i) / (i + 1);
+    }
+    m.test = "exact binomial";
+    m.statistic = low;
+    m.p_value = std::min(1.0, 2 * tail * std::ldexp(1.0, -n));
+    return m;
+  }
+  double d = std::abs(only_a - only_b) - 1.0;
+  m.test = "chi-square (continuity-corrected)";
+  m.statistic = d * d / n;  // the usual formula, unclamped: a = b gives 1 / n (p near 1)
+  m.p_value = std::erfc(std::sqrt(m.statistic / 2));  // chi-square, 1 degree of freedom
+  return m;
+}
+
+BenchSummary summarize(std::span<const store::ProblemRecord> problems) {
+  BenchSummary s;
+  for (auto& p : problems) {
+    ++s.problems;
+    s.correct += p.correct.value_or(false);
+    s.answered += p.answer.has_value();
+    s.prompt_tokens += p.prompt_tokens, s.completion_tokens += p.completion_tokens;
+    if (p.timings.is_object())
+      s.generate_s += p.timings.value("generate_s", 0.0), s.execute_s += p.timings.value("execute_s", 0.0);
+    if (p.answer && p.vote.is_object()) ++s.answered_by[p.vote.value("answered_by", "sample")];
+  }
+  if (s.problems) s.accuracy = double(s.correct) / s.problems, s.coverage = double(s.answered) / s.problems;
+  s.ci = wilson_interval(s.correct, s.problems);
+  return s;
+}
+
+Json BenchSummary::to_json() const {
+  return {{"problems", problems},
+          {"correct", correct},
+          {"accuracy", accuracy},
+          {"ci95", {ci.lo, ci.hi}},
+          {"answered", answered},
+          {"coverage", coverage},
+          {"answered_by", answered_by},
+          {"prompt_tokens", prompt_tokens},
+          {"completion_tokens", completion_tokens},
+          {"generate_s", generate_s},
+          {"execute_s", execute_s}};
+}
+
+Json problem_line(const store::ProblemRecord& p) {
+  const store::SampleRecord* shown = p.samples.empty() ? nullptr : &p.samples.front();
+  int winner = p.vote.is_object() ? p.vote.value("final_winner", -1) : -1;
+  for (auto& s : p.samples)
+    if (s.index == winner) shown = &s;
+  std::string text, output;
+  if (shown) {
+    text = shown->program.empty() ? shown->completion : shown->program;
+    if (shown->exec_result.is_object()) output = shown->exec_result.value("stdout", "");
+  }
+  auto opt = [](const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); };
+  return {{"index", p.index},
+          {"id", p.problem_id},
+          {"question", p.input},
+          {"expected", p.expected},
+          {"answer", opt(p.answer)},
+          {"correct", p.correct ? Json(*p.correct) : Json(nullptr)},
+          {"outcome", p.outcome},
+          {"answered_by", p.vote.is_object() ? p.vote.value("answered_by", "") : ""},
+          {"program", text},
+          {"output", output}};
+}
+
+// --- running
+
+Result<BenchRun> run_bench(llm::Backend& model, sandbox::Sandbox* sb, std::span<const BenchProblem> problems,
+                           const SolveConfig& config, std::vector<store::ProblemRecord> done, store::Store* db,
+                           const std::string& run_id, const std::function<void(const BenchProgress&)>& on_progress,
+                           const std::atomic<bool>* stop, int parallel) {
+  BenchRun run;
+  run.problems = std::move(done);
+  std::set<int> finished;
+  BenchProgress progress{0, static_cast<int>(problems.size()), 0};
+  for (auto& p : run.problems) finished.insert(p.index), ++progress.done, progress.correct += p.correct.value_or(false);
+  std::vector<const BenchProblem*> todo;
+  for (const auto& p : problems)
+    if (!finished.count(p.index)) todo.push_back(&p);
+  auto stopped = [&] { return stop && stop->load(); };
+
+  // Workers take the next problem in dataset order; each problem's answer depends only on it and
+  // the config (the seed is per problem), so the order they finish in changes no number.
+  std::mutex mu;
+  std::size_t next = 0;
+  std::optional<Error> failure;
+  auto worker = [&] {
+    for (;;) {
+      const BenchProblem* problem;
+      {
+        std::lock_guard lk(mu);
+        if (failure || stopped() || next == todo.size()) return;
+        problem = todo[next++];
+      }
+      auto r = solve(model, sb, problem->question, config);
+      std::lock_guard lk(mu);
+      if (!r) {
+        if (!failure)
+          failure = Error{fmt::format("problem {} ({}): {}", problem->index + 1, problem->id, r.error().message), r.error().code};
+        return;
+      }
+      if (stopped()) return;  // the signal may have reached this problem's programs: a resume redoes it
+      store::ProblemRecord rec = problem_record(problem->index, problem->question, *r);
+      rec.problem_id = problem->id;
+      rec.expected = problem->expected;
+      rec.correct = r->answer && feedback::answers_match(*r->answer, problem->expected);
+      if (db)
+        if (auto w = db->record_problem(run_id, rec); !w) {
+          failure = Error{fmt::format("recording problem {} in {}: {}", problem->index + 1, db->path(), w.error().message)};
+          return;
+        }
+      ++progress.done, progress.correct += *rec.correct;
+      run.problems.push_back(std::move(rec));
+      if (on_progress) on_progress(progress);
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int i = 1; i < std::min<int>(parallel, static_cast<int>(todo.size())); ++i) workers.emplace_back(worker);
+  worker();
+  for (auto& t : workers) t.join();
+  if (failure) return *failure;
+  run.stopped = progress.done < progress.total;
+  std::sort(run.problems.begin(), run.problems.end(), [](auto& a, auto& b) { return a.index < b.index; });
+  return run;
+}
+
+}  // namespace wand::reason
