@@ -516,7 +516,7 @@ TEST(McpCli, APortInUseIsRefused) {
   EXPECT_EQ(mcp.rc, 2);
   EXPECT_NE(mcp.out.find("--http: cannot listen on 127.0.0.1:" + port), std::string::npos) << mcp.out;
   auto serve = run_wand("serve --port " + port);
-  EXPECT_EQ(serve.rc, 1) << serve.out;  // wand serve says a failed bind with status 1
+  EXPECT_EQ(serve.rc, 2) << serve.out;  // a port that cannot be taken is bad input, as for wand mcp
   EXPECT_NE(serve.out.find("cannot listen on 127.0.0.1:" + port), std::string::npos) << serve.out;
   close(s);
 }

@@ -88,7 +88,7 @@ class JudgeTest(unittest.TestCase):
         self.assertEqual((v.passed, v.error_class), (False, "wrong_answer"))
         v = wand.judge(MBPP_TASK, "def add(a, b) return", sandbox=SB)
         self.assertEqual(v.error_class, "syntax_error")
-        with self.assertRaisesRegex(ValueError, "not a task"):
+        with self.assertRaisesRegex(ValueError, "unrecognised record"):
             wand.judge({"nothing": 1}, "x", sandbox=SB)
 
 
