@@ -13,10 +13,13 @@ Result<std::vector<llm::Completion>> RecordedModel::record(
     const std::function<Result<std::vector<llm::Completion>>(const llm::GenerateOptions&)>& call) {
   llm::GenerateOptions capped = opt;
   capped.max_tokens = std::min(opt.max_tokens, max_tokens_);
-  std::lock_guard lock(mu_);
   auto t0 = std::chrono::steady_clock::now();
-  auto r = call(capped);
+  auto r = [&] {
+    std::lock_guard serial(serial_);
+    return call(capped);
+  }();
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::lock_guard lock(mu_);
   if (!r) {
     calls_.push_back({{"prompt", prompt}, {"error", r.error().message}, {"ms", ms}});
   } else if (!r->empty()) {

@@ -12,11 +12,13 @@
 
 namespace wand::reason {
 
-// The backend as one flow program sees it. Calls are serialized (the program's threads and the
-// other samples' programs may call at once; a local engine or a script serves one at a time).
+// The backend as one flow program sees it. Calls to `model` are serialized on `serial`, which
+// every program of a batch shares (their threads and the other samples' programs may call at
+// once; a local engine or a script serves one at a time).
 class RecordedModel : public llm::Backend {
  public:
-  RecordedModel(llm::Backend& model, int max_tokens_per_call) : model_(model), max_tokens_(max_tokens_per_call) {}
+  RecordedModel(llm::Backend& model, std::mutex& serial, int max_tokens_per_call)
+      : model_(model), serial_(serial), max_tokens_(max_tokens_per_call) {}
   Result<std::vector<llm::Completion>> complete(const std::string& prompt, const llm::GenerateOptions& opt) override;
   Result<std::vector<llm::Completion>> chat(const std::vector<llm::Message>& messages,
                                             const llm::GenerateOptions& opt) override;
@@ -30,6 +32,7 @@ class RecordedModel : public llm::Backend {
                                               const std::function<Result<std::vector<llm::Completion>>(
                                                   const llm::GenerateOptions&)>& call);
   llm::Backend& model_;
+  std::mutex& serial_;
   int max_tokens_;
   mutable std::mutex mu_;
   Json calls_ = Json::array();

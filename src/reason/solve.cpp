@@ -1,6 +1,7 @@
 // reason::solve: sample k completions, extract and run their programs in one sandbox batch, vote
 // over the executed answers; when none answers, one self-debug round, then CoT.
 #include <chrono>
+#include <mutex>
 
 #include <fmt/core.h>
 
@@ -78,6 +79,7 @@ void execute(sandbox::Sandbox& sb, llm::Backend& model, const std::string& quest
   std::vector<sandbox::ExecRequest> reqs;
   std::vector<std::pair<Sample*, feedback::Submission>> subs;
   std::vector<std::unique_ptr<RecordedModel>> recorders;  // one per flow program, alive through the batch
+  std::mutex serial;  // the model serves one program's call at a time
   for (Sample* s : samples) {
     auto e = extract_program(s->completion, s->method);
     s->program = e.program, s->extracted_from = e.source;
@@ -88,7 +90,7 @@ void execute(sandbox::Sandbox& sb, llm::Backend& model, const std::string& quest
     auto sub = feedback::prepare(task, s->program, jo);
     auto req = sub.requests.front();
     if (s->method == "flow") {
-      recorders.push_back(std::make_unique<RecordedModel>(model, c.flow_tokens));
+      recorders.push_back(std::make_unique<RecordedModel>(model, serial, c.flow_tokens));
       auto granted = flow_tools(*recorders.back(), c.flow_calls, c.flow_tokens);
       auto bridge = granted ? std::make_shared<tools::Bridge>(std::move(*granted), tools::Budget{})
                             : std::shared_ptr<tools::Bridge>();
