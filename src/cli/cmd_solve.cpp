@@ -20,6 +20,13 @@ std::string model_for(const std::string& method, const std::string& given) {
   return default_model_spec();
 }
 
+std::string flow_option_misplaced(const std::string& method, std::initializer_list<const CLI::Option*> flow_options) {
+  if (method == "flow") return "";
+  for (const auto* o : flow_options)
+    if (o->count()) return fmt::format("{}: an option of --method flow (this run's method is {})", o->get_name(), method);
+  return "";
+}
+
 Result<std::unique_ptr<sandbox::Sandbox>> small_sandbox(int cells) {
   sandbox::Options o;
   o.cells = cells;
@@ -147,12 +154,10 @@ Command add_solve(CLI::App& app) {
   return [a, seed, flow_calls, flow_tokens] {
     auto& c = a->config;
     c.method = a->method;
-    for (auto* o : {flow_calls, flow_tokens})
-      if (o->count() && c.method != "flow") {
-        fmt::print(stderr, "wand solve: {}: an option of --method flow (this run's method is {})\n", o->get_name(),
-                   c.method);
-        return kExitBadInput;
-      }
+    if (auto e = flow_option_misplaced(c.method, {flow_calls, flow_tokens}); !e.empty()) {
+      fmt::print(stderr, "wand solve: {}\n", e);
+      return kExitBadInput;
+    }
     if (!seed->count()) c.seed = llm::random_seed();
     c.temperature = a->temperature.value_or(c.k > 1 ? 0.7f : 0.f);
     c.repair = !a->no_repair, c.fallback = !a->no_fallback;

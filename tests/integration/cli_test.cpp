@@ -664,6 +664,11 @@ TEST(Cli, UnwritableOutputPathsFailBeforeAnyWork) {
   std::string err;
   EXPECT_EQ(wand("bench synthetic --limit 1 --out /nonexistent-dir/r.jsonl", "", &err).rc, 2);
   EXPECT_NE(err.find("--out: /nonexistent-dir/r.jsonl: cannot write"), std::string::npos) << err;
+  // bench takes flow's budget options only with --method flow, and flow not with wand's own models
+  EXPECT_EQ(wand("bench synthetic --limit 1 --no-store --flow-calls 3", "", &err).rc, 2);
+  EXPECT_EQ(err, "wand bench: --flow-calls: an option of --method flow (this run's method is pot)\n");
+  EXPECT_EQ(wand("bench synthetic --limit 1 --no-store --method flow", "", &err).rc, 2);
+  EXPECT_NE(err.find("wand bench: method flow needs a model that writes programs calling llm()"), std::string::npos) << err;
   EXPECT_EQ(wand("export --checkpoint c --tokenizer t --out /nonexistent-dir/m.gguf", "", &err).rc, 2);
   EXPECT_NE(err.find("--out: /nonexistent-dir/m.gguf: cannot write"), std::string::npos) << err;
 }
