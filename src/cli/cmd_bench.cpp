@@ -162,8 +162,8 @@ Command add_bench(CLI::App& app) {
                   ->check(CLI::IsMember({"numbers", "templates"}))
                   ->capture_default_str();
   auto* model = cmd->add_option("-m,--model", a->model, "local:PATH.gguf or openai:URL/MODEL (default: the shipped model for the method)");
-  auto* method = cmd->add_option("--method", a->method, "pot, pal (programs, executed) or cot (prose)")
-                     ->check(CLI::IsMember({"pot", "pal", "cot"}))
+  auto* method = cmd->add_option("--method", a->method, "pot, pal, flow (programs, executed) or cot (prose)")
+                     ->check(CLI::IsMember({"pot", "pal", "flow", "cot"}))
                      ->capture_default_str();
   auto* k = cmd->add_option("--k", c.k, "Samples per problem that vote on their executed answers")
                 ->check(number({.lo = 1, .hi = 64, .integer = true}))
@@ -178,6 +178,12 @@ Command add_bench(CLI::App& app) {
                          ->check(number({.lo = 1, .hi = 1 << 20, .integer = true}))
                          ->capture_default_str();
   auto* timeout = cmd->add_option("--timeout", c.timeout_s, "Seconds per program run")->check(number(kSeconds))->capture_default_str();
+  auto* flow_calls = cmd->add_option("--flow-calls", c.flow_calls, "flow: llm() calls each program may make (as wand solve)")
+                         ->check(number({.lo = 1, .hi = 64, .integer = true}))
+                         ->capture_default_str();
+  auto* flow_tokens = cmd->add_option("--flow-tokens", c.flow_tokens, "flow: tokens each llm() call may generate")
+                          ->check(number({.lo = 1, .hi = 4096, .integer = true}))
+                          ->capture_default_str();
   auto* weighted = cmd->add_flag("--weighted", c.weighted, "Weigh each vote by the sample's mean token probability");
   auto* no_repair = cmd->add_flag("--no-repair", a->no_repair, "No self-debug round when no sample answers");
   auto* no_fallback = cmd->add_flag("--no-fallback", a->no_fallback, "No chain-of-thought fallback");
@@ -209,7 +215,8 @@ Command add_bench(CLI::App& app) {
       ->excludes(resume, compare, no_store);
   // The options of a run, which --compare and --report (reading stored runs) do not take.
   std::vector<CLI::Option*> run_options = {dataset, problems, set, model, method, k, temperature, top_p, seed,
-                                           max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, constrain, limit, par, out};
+                                           max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, constrain, limit, par, out,
+                                           flow_calls, flow_tokens};
 
   return [=] {
     if (!a->compare.empty() || !a->report.empty()) {
@@ -271,7 +278,7 @@ Command add_bench(CLI::App& app) {
           {"model", model}, {"method", method}, {"k", k}, {"temperature", temperature}, {"top-p", top_p},
           {"seed", seed}, {"max-tokens", max_tokens}, {"timeout", timeout}, {"weighted", weighted},
           {"no-repair", no_repair}, {"no-fallback", no_fallback}, {"prompt", prompt}, {"prompt-style", style},
-          {"constrain", constrain}, {"limit", limit}};
+          {"constrain", constrain}, {"limit", limit}, {"flow-calls", flow_calls}, {"flow-tokens", flow_tokens}};
       if (!path.empty()) explicit_options["dataset"] = given["dataset"];
       for (auto& [key, opt] : flags)
         if (opt->count()) explicit_options[key] = given[key];
@@ -289,6 +296,7 @@ Command add_bench(CLI::App& app) {
       bc.solve.seed = llm::random_seed();
     }
 
+    if (auto e = flow_option_misplaced(bc.solve.method, {flow_calls, flow_tokens}); !e.empty()) return fail(e);
     if (!bc.solve.constrain.empty()) {  // checked before the model loads
       auto g = llm::Grammar::load(bc.solve.constrain);
       if (!g) return fail("--constrain: " + g.error().message);

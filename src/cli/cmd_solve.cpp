@@ -20,6 +20,13 @@ std::string model_for(const std::string& method, const std::string& given) {
   return default_model_spec();
 }
 
+std::string flow_option_misplaced(const std::string& method, std::initializer_list<const CLI::Option*> flow_options) {
+  if (method == "flow") return "";
+  for (const auto* o : flow_options)
+    if (o->count()) return fmt::format("{}: an option of --method flow (this run's method is {})", o->get_name(), method);
+  return "";
+}
+
 Result<std::unique_ptr<sandbox::Sandbox>> small_sandbox(int cells) {
   sandbox::Options o;
   o.cells = cells;
@@ -66,6 +73,12 @@ void print_solution(const SolveArgs& a, const reason::SolveResult& r, const std:
       auto ended = [](const std::string& t) { return t.empty() || t.back() == '\n' ? t : t + "\n"; };
       fmt::print("--- {} (sample {}, {}, {}) ---\n{}", program ? "program" : "rationale", s.index, s.stage, model_id,
                  ended(program ? s.program : s.completion));
+      for (std::size_t i = 0; i < s.tool_calls.size(); ++i) {  // flow: the model calls the program made
+        const Json& call = s.tool_calls[i];
+        fmt::print("--- llm call {} ---\n{}", i + 1, ended(call.value("prompt", "")));
+        if (call.contains("error")) fmt::print("=> error: {}\n", call.value("error", ""));
+        else fmt::print("=> {}", ended(call.value("completion", "")));
+      }
       if (s.exec && !s.exec->stdout_data.empty()) fmt::print("--- output ---\n{}", ended(s.exec->stdout_data));
     }
     fmt::print("--- vote ({}) ---\n", r.vote.weighting);
@@ -97,8 +110,9 @@ Command add_solve(CLI::App& app) {
   cmd->add_option("question", a->question, "The question")->required();
   cmd->add_option("-m,--model", a->model, "local:PATH.gguf or openai:URL/MODEL (default: the shipped model)");
   cmd->add_option("--method", a->method,
-                  "pot (a program assigning `answer`), pal (a `def solution():`), both executed; cot (prose)")
-      ->check(CLI::IsMember({"pot", "pal", "cot"}))
+                  "pot (a program assigning `answer`), pal (a `def solution():`), flow (a program asking the model "
+                  "sub-questions through llm()), all executed; cot (prose)")
+      ->check(CLI::IsMember({"pot", "pal", "flow", "cot"}))
       ->capture_default_str();
   cmd->add_option("--k", c.k, "Samples that vote on their executed answers (self-consistency)")
       ->check(number({.lo = 1, .hi = 64, .integer = true}))
@@ -114,6 +128,12 @@ Command add_solve(CLI::App& app) {
       ->check(number({.lo = 1, .hi = 1 << 20, .integer = true}))
       ->capture_default_str();
   cmd->add_option("--timeout", c.timeout_s, "Seconds per program run")->check(number(kSeconds))->capture_default_str();
+  auto* flow_calls = cmd->add_option("--flow-calls", c.flow_calls, "flow: llm() calls each program may make")
+      ->check(number({.lo = 1, .hi = 64, .integer = true}))
+      ->capture_default_str();
+  auto* flow_tokens = cmd->add_option("--flow-tokens", c.flow_tokens, "flow: tokens each llm() call may generate")
+      ->check(number({.lo = 1, .hi = 4096, .integer = true}))
+      ->capture_default_str();
   cmd->add_flag("--weighted", c.weighted, "Weigh each vote by the sample's mean token probability");
   cmd->add_flag("--no-repair", a->no_repair, "No self-debug round when no sample answers");
   cmd->add_flag("--no-fallback", a->no_fallback, "No chain-of-thought fallback when programs give no answer");
@@ -131,9 +151,13 @@ Command add_solve(CLI::App& app) {
   auto* store_opt =
       cmd->add_option("--store", a->store, "Record the run here (default: $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
   cmd->add_flag("--no-store", a->no_store, "Do not record the run")->excludes(store_opt);
-  return [a, seed] {
+  return [a, seed, flow_calls, flow_tokens] {
     auto& c = a->config;
     c.method = a->method;
+    if (auto e = flow_option_misplaced(c.method, {flow_calls, flow_tokens}); !e.empty()) {
+      fmt::print(stderr, "wand solve: {}\n", e);
+      return kExitBadInput;
+    }
     if (!seed->count()) c.seed = llm::random_seed();
     c.temperature = a->temperature.value_or(c.k > 1 ? 0.7f : 0.f);
     c.repair = !a->no_repair, c.fallback = !a->no_fallback;

@@ -1,5 +1,6 @@
 // What `wand solve` and `wand bench` both open: the model a method uses and a sandbox for its programs.
 #pragma once
+#include <initializer_list>
 #include <memory>
 #include <string>
 
@@ -7,7 +8,15 @@
 #include "llm/llm.h"
 #include "sandbox/sandbox.h"
 
+namespace CLI {
+class Option;
+}
+
 namespace wand::cli {
+
+// --flow-calls / --flow-tokens given to a method other than flow: the message naming the first
+// ("--flow-calls: an option of --method flow (this run's method is pot)"); "" when none is.
+std::string flow_option_misplaced(const std::string& method, std::initializer_list<const CLI::Option*> flow_options);
 
 // The model spec for a method: `given`, else the shipped model (wand-cot.gguf for cot).
 std::string model_for(const std::string& method, const std::string& given);

@@ -55,7 +55,7 @@ Json bench_options(const BenchConfig& c) {
           {"seed", s.seed},               {"max-tokens", s.max_tokens},  {"timeout", s.timeout_s},
           {"weighted", s.weighted},       {"no-repair", !s.repair},      {"no-fallback", !s.fallback},
           {"prompt-style", c.prompt_style}, {"prompt", c.prompt_file},  {"constrain", s.constrain},
-          {"limit", c.limit}};
+          {"limit", c.limit},             {"flow-calls", s.flow_calls},  {"flow-tokens", s.flow_tokens}};
 }
 
 Result<BenchConfig> bench_config_from(const Json& o) {
@@ -68,6 +68,8 @@ Result<BenchConfig> bench_config_from(const Json& o) {
     s.seed = o.at("seed"), s.max_tokens = o.at("max-tokens"), s.timeout_s = o.at("timeout");
     s.weighted = o.at("weighted"), s.repair = !o.at("no-repair").get<bool>(), s.fallback = !o.at("no-fallback").get<bool>();
     s.constrain = o.at("constrain");  // the grammar itself is loaded by the caller (llm::Grammar::load)
+    // Runs recorded before method flow existed have no flow budget: the defaults.
+    s.flow_calls = o.value("flow-calls", s.flow_calls), s.flow_tokens = o.value("flow-tokens", s.flow_tokens);
   } catch (const Json::exception& e) {
     return Error{fmt::format("the run's recorded options are incomplete: {}", e.what())};
   }

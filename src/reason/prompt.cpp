@@ -14,7 +14,7 @@ extern const std::string_view wand_embedded_prompt_cot_wand, wand_embedded_promp
     wand_embedded_prompt_cot_chat, wand_embedded_prompt_pot_wand, wand_embedded_prompt_pot_completion,
     wand_embedded_prompt_pot_chat, wand_embedded_prompt_pal_wand, wand_embedded_prompt_pal_completion,
     wand_embedded_prompt_pal_chat, wand_embedded_prompt_repair_wand, wand_embedded_prompt_repair_completion,
-    wand_embedded_prompt_repair_chat;
+    wand_embedded_prompt_repair_chat, wand_embedded_prompt_flow_completion, wand_embedded_prompt_flow_chat;
 
 namespace wand::reason {
 namespace {
@@ -171,6 +171,8 @@ Result<Template> builtin_template(const std::string& method, const std::string& 
       {"pal.wand", wand_embedded_prompt_pal_wand},
       {"pal.completion", wand_embedded_prompt_pal_completion},
       {"pal.chat", wand_embedded_prompt_pal_chat},
+      {"flow.completion", wand_embedded_prompt_flow_completion},
+      {"flow.chat", wand_embedded_prompt_flow_chat},
       {"repair.wand", wand_embedded_prompt_repair_wand},
       {"repair.completion", wand_embedded_prompt_repair_completion},
       {"repair.chat", wand_embedded_prompt_repair_chat}};

@@ -43,8 +43,8 @@ Result<Template> parse_template(const std::string& text, const std::string& name
 // Reads a template file (errors name the path).
 Result<Template> load_template(const std::string& path, const std::vector<std::string>& allowed = {"question"},
                                const std::vector<std::string>& required = {"question"});
-// An embedded template: prompts/METHOD.FAMILY.txt; method cot, pot, pal or repair; family wand,
-// completion or chat.
+// An embedded template: prompts/METHOD.FAMILY.txt; method cot, pot, pal, flow or repair; family
+// wand, completion or chat (flow: completion or chat only).
 Result<Template> builtin_template(const std::string& method, const std::string& family);
 
 // The template with its placeholders filled in; values are inserted as they are.

@@ -2,6 +2,9 @@
 // sandbox runs it, the executed value of `answer` is the answer. Chain-of-thought: the model
 // writes prose and does the arithmetic itself; feedback::extract_answer reads its final answer
 // ("The answer is N.").
+// Flow: the program asks the model sub-questions through `llm(prompt)` and combines the replies
+// with code (loops, conditions): reasoning as a flowchart with the model in the loop, of which
+// least-to-most prompting (Zhou et al., 2023) is a shallow instance. Its answer votes as PoT's.
 //
 // solve() is the whole pipeline the CLI, the server and the Python module share: prompt (a
 // template from prompts/, prompt.h), k samples, program extraction (extract.h), one sandbox
@@ -37,7 +40,7 @@ std::string cot_prompt(const std::string& question);
 Result<std::string> prompt_family(llm::Backend& model, const std::string& style = "auto");
 
 struct SolveConfig {
-  std::string method = "pot";   // cot, pot or pal
+  std::string method = "pot";   // cot, pot, pal or flow
   std::string family = "wand";  // wand, completion or chat (prompt_family)
   std::optional<Template> prompt;  // the user's own template instead of the built-in one (--prompt)
   int k = 1;                    // samples
@@ -54,9 +57,13 @@ struct SolveConfig {
   // .gbnf path, recorded as given in `constrain`. Needs a backend that can_constrain().
   std::string constrain;
   std::shared_ptr<const llm::Grammar> grammar;
+  // flow: each program may call llm() this many times, each call generating at most flow_tokens.
+  int flow_calls = 8;
+  int flow_tokens = 256;
 };
 // Checks the ranges (method and family known, 1 <= k <= 64, temperature in [0, 2], top_p in
-// (0, 1], max_tokens >= 1, timeout_s > 0) and that a built-in grammar describes what the
+// (0, 1], max_tokens >= 1, timeout_s > 0, flow: 1 <= flow_calls <= 64, 1 <= flow_tokens <= 4096
+// and a family other than wand, whose models know only their bare pot and cot formats) and that a built-in grammar describes what the
 // built-in prompt asks for: `pot` the bare programs of pot's wand and completion prompts and of
 // pal's wand prompt; `python-block` the fenced block chat prompts ask for; cot (prose) takes
 // neither. A grammar file, or the user's own template, is the user's to match. The error names
@@ -67,11 +74,11 @@ VoidResult validate(const SolveConfig& c);
 struct Sample {
   int index = 0;
   std::string stage;      // "sample" (one of the k), "repair" or "fallback" (CoT)
-  std::string method;     // cot, pot or pal (the fallback is cot)
+  std::string method;     // cot, pot, pal or flow (the fallback is cot)
   uint64_t seed = 0;
   std::string prompt;     // completion prompt, or the chat messages as JSON
   std::string completion;
-  std::string program;    // extracted (pot, pal); "" when none
+  std::string program;    // extracted (pot, pal, flow); "" when none
   std::string extracted_from;  // extract.h: fence, code_tag, bare
   // ok, no_program, syntax_error, runtime_error, timeout, memory_limit, output_limit,
   // sandbox_error, no_answer
@@ -82,6 +89,10 @@ struct Sample {
   std::optional<feedback::Verdict> verdict;
   int prompt_tokens = 0, completion_tokens = 0;
   double generate_ms = 0;
+  // flow: the model calls the program made, in order: {"prompt", "completion", "prompt_tokens",
+  // "completion_tokens", "ms"}, or {"prompt", "error", "ms"} (flow.h). Recorded in the run store
+  // as the sample's extra "tool_calls"; their tokens are not in prompt_tokens/completion_tokens.
+  Json tool_calls = Json::array();
 };
 
 struct SolveResult {

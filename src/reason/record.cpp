@@ -17,6 +17,7 @@ store::RunConfig run_config(const SolveConfig& c, const std::string& model_spec,
                 {"fallback", c.fallback}, {"timeout_s", c.timeout_s},   {"prompt_family", c.family},
                 {"prompt", c.prompt ? c.prompt->name : "prompts/" + c.method + "." + c.family + ".txt"}};
   if (!c.constrain.empty()) rc.options["constrain"] = c.constrain;  // absent: unconstrained, as before
+  if (c.method == "flow") rc.options["flow_calls"] = c.flow_calls, rc.options["flow_tokens"] = c.flow_tokens;
   return rc;
 }
 
@@ -44,6 +45,7 @@ store::ProblemRecord problem_record(int index, const std::string& question, cons
     sr.answer = s.answer;
     sr.logprob = s.mean_logprob;
     sr.extra = {{"stage", s.stage}, {"method", s.method}, {"outcome", s.outcome}, {"extracted_from", s.extracted_from}};
+    if (!s.tool_calls.empty()) sr.extra["tool_calls"] = s.tool_calls;  // flow: the model calls the program made
     p.samples.push_back(std::move(sr));
   }
   return p;

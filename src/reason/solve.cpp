@@ -1,11 +1,13 @@
 // reason::solve: sample k completions, extract and run their programs in one sandbox batch, vote
 // over the executed answers; when none answers, one self-debug round, then CoT.
 #include <chrono>
+#include <mutex>
 
 #include <fmt/core.h>
 
 #include "feedback/feedback.h"
 #include "reason/extract.h"
+#include "reason/flow.h"
 #include "reason/reason.h"
 
 namespace wand::reason {
@@ -62,8 +64,11 @@ std::string outcome_of(const feedback::Verdict& v) {
 }
 
 // Extracts every sample's program and runs them all in one sandbox batch; fills program,
-// outcome, answer, exec and verdict.
-void execute(sandbox::Sandbox& sb, const std::string& question, std::vector<Sample*> samples, double timeout_s) {
+// outcome, answer, exec and verdict. Flow programs are granted llm() over `model` (flow.h), their
+// calls recorded in tool_calls.
+void execute(sandbox::Sandbox& sb, llm::Backend& model, const std::string& question, std::vector<Sample*> samples,
+             const SolveConfig& c) {
+  double timeout_s = c.timeout_s;
   feedback::Task task;
   task.kind = feedback::TaskKind::answer;
   task.format = "gsm8k";
@@ -73,6 +78,8 @@ void execute(sandbox::Sandbox& sb, const std::string& question, std::vector<Samp
   jo.answer = "auto";  // solution() when defined (PAL), else `answer` (PoT), else what it printed
   std::vector<sandbox::ExecRequest> reqs;
   std::vector<std::pair<Sample*, feedback::Submission>> subs;
+  std::vector<std::unique_ptr<RecordedModel>> recorders;  // one per flow program, alive through the batch
+  std::mutex serial;  // the model serves one program's call at a time
   for (Sample* s : samples) {
     auto e = extract_program(s->completion, s->method);
     s->program = e.program, s->extracted_from = e.source;
@@ -81,7 +88,21 @@ void execute(sandbox::Sandbox& sb, const std::string& question, std::vector<Samp
       continue;
     }
     auto sub = feedback::prepare(task, s->program, jo);
-    reqs.push_back(sub.requests.front());
+    auto req = sub.requests.front();
+    if (s->method == "flow") {
+      recorders.push_back(std::make_unique<RecordedModel>(model, serial, c.flow_tokens));
+      auto granted = flow_tools(*recorders.back(), c.flow_calls, c.flow_tokens);
+      auto bridge = granted ? std::make_shared<tools::Bridge>(std::move(*granted), tools::Budget{})
+                            : std::shared_ptr<tools::Bridge>();
+      VoidResult attached = bridge ? bridge->attach(req) : VoidResult(granted.error());
+      if (!attached) {  // not expected (the tool is Python's and its schema fixed); said, not hidden
+        s->outcome = "sandbox_error";
+        s->tool_calls.push_back({{"error", attached.error().message}});
+        recorders.pop_back();
+        continue;
+      }
+    }
+    reqs.push_back(std::move(req));
     subs.emplace_back(s, std::move(sub));
   }
   if (reqs.empty()) return;
@@ -100,6 +121,8 @@ void execute(sandbox::Sandbox& sb, const std::string& question, std::vector<Samp
     s->exec = results[i];
     s->verdict = std::move(v);
   }
+  for (std::size_t i = 0, r = 0; i < subs.size(); ++i)
+    if (subs[i].first->method == "flow") subs[i].first->tool_calls = recorders[r++]->calls();
 }
 
 void read_rationale(Sample& s) {
@@ -131,9 +154,15 @@ VoidResult grammar_fits(const SolveConfig& c) {
   if (c.prompt) return ok_status();
   // Chat prompts ask for one ```python block; the others for the bare program (pal's, outside
   // the wand family, a `def solution():`, which pot's assignments cannot write).
-  bool chat = c.family == "chat", pal_function = c.method == "pal" && c.family != "wand";
+  // flow's completion prompt asks for a bare program with loops and conditions, which pot's
+  // assignments cannot write either.
+  bool chat = c.family == "chat",
+       pal_function = (c.method == "pal" || c.method == "flow") && c.family != "wand";
   if (block ? chat : !chat && !pal_function) return ok_status();
-  std::string asked = chat ? "one ```python block" : pal_function ? "a bare `def solution():`" : "a bare program";
+  std::string asked = chat            ? "one ```python block"
+                      : c.method == "flow" ? "a bare program with loops and conditions"
+                      : pal_function       ? "a bare `def solution():`"
+                                           : "a bare program";
   std::string fits = chat ? "python-block" : pal_function ? "" : "pot";
   return Error{fmt::format("grammar '{}' writes {}; method {}'s {} prompt asks for {} ({})", c.constrain,
                            pot ? "bare `name = expression` lines" : "a ```python block", c.method, c.family, asked,
@@ -150,8 +179,8 @@ Result<std::string> prompt_family(llm::Backend& model, const std::string& style)
 }
 
 VoidResult validate(const SolveConfig& c) {
-  if (c.method != "cot" && c.method != "pot" && c.method != "pal")
-    return Error{fmt::format("method '{}': expected cot, pot or pal", c.method)};
+  if (c.method != "cot" && c.method != "pot" && c.method != "pal" && c.method != "flow")
+    return Error{fmt::format("method '{}': expected cot, pot, pal or flow", c.method)};
   if (c.family != "wand" && c.family != "chat" && c.family != "completion")
     return Error{fmt::format("prompt family '{}': expected wand, chat or completion", c.family)};
   if (c.k < 1 || c.k > 64) return Error{fmt::format("k {}: expected 1 to 64 samples", c.k)};
@@ -161,6 +190,17 @@ VoidResult validate(const SolveConfig& c) {
   if (!(c.top_p > 0 && c.top_p <= 1)) return Error{fmt::format("top_p {}: expected more than 0, at most 1", c.top_p)};
   if (c.max_tokens < 1) return Error{fmt::format("max_tokens {}: expected at least 1", c.max_tokens)};
   if (!(c.timeout_s > 0)) return Error{fmt::format("timeout {}: expected more than 0 seconds", c.timeout_s)};
+  if (c.method == "flow") {
+    // wand's own models know only the bare pot and cot formats they were trained on: they would
+    // neither write a program that calls llm() nor answer a sub-question put in prose.
+    if (c.family == "wand" && !c.prompt)
+      return Error{"method flow needs a model that writes programs calling llm(); wand's own models know only "
+                   "their pot and cot formats (give another model and --prompt-style chat or completion)"};
+    if (c.flow_calls < 1 || c.flow_calls > 64)
+      return Error{fmt::format("flow_calls {}: expected 1 to 64 llm calls per program", c.flow_calls)};
+    if (c.flow_tokens < 1 || c.flow_tokens > 4096)
+      return Error{fmt::format("flow_tokens {}: expected 1 to 4096 tokens per llm call", c.flow_tokens)};
+  }
   if (auto g = grammar_fits(c); !g) return g;
   return ok_status();
 }
@@ -201,7 +241,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
   if (programs) {
     std::vector<Sample*> all;
     for (auto& s : res.samples) all.push_back(&s);
-    execute(*sb, question, all, c.timeout_s);
+    execute(*sb, model, question, all, c);
   } else {
     for (auto& s : res.samples) read_rationale(s);
   }
@@ -223,7 +263,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
     res.samples.push_back(std::move(s));
     Sample& step = res.samples.back();
     auto t2 = Clock::now();
-    if (run) execute(*sb, question, {&step}, c.timeout_s);
+    if (run) execute(*sb, model, question, {&step}, c);
     else read_rationale(step);
     res.execute_ms += ms_since(t2);
     if (step.answer) {
@@ -276,6 +316,7 @@ Json to_json(const Sample& s) {
             {"mean_logprob", s.mean_logprob ? Json(*s.mean_logprob) : Json(nullptr)},
             {"completion_tokens", s.completion_tokens}};
   if (s.verdict) j["verdict"] = s.verdict->to_json();
+  if (!s.tool_calls.empty()) j["tool_calls"] = s.tool_calls;
   return j;
 }
 

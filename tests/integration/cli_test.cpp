@@ -463,6 +463,12 @@ TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
             "method pal's chat prompt asks for one ```python block (use --constrain python-block)"},
            {"--constrain pot -m openai:http://127.0.0.1:9/v1/m",
             "openai:http://127.0.0.1:9/v1/m: a decoding grammar (constrain 'pot') needs the embedded engine"},
+           // flow: its budget options, which no other method takes, and wand's own models, which
+           // cannot write programs that call llm()
+           {"--method flow --flow-calls 0", "--flow-calls"},
+           {"--method flow --flow-tokens 5000", "--flow-tokens"},
+           {"--flow-calls 3", "wand solve: --flow-calls: an option of --method flow (this run's method is pot)"},
+           {"--method flow", "wand solve: method flow needs a model that writes programs calling llm()"},
        }) {
     std::string err;
     CliRun r = wand("solve --no-store " + c.args + " \"What is 2 + 2?\"", "", &err);
@@ -658,6 +664,11 @@ TEST(Cli, UnwritableOutputPathsFailBeforeAnyWork) {
   std::string err;
   EXPECT_EQ(wand("bench synthetic --limit 1 --out /nonexistent-dir/r.jsonl", "", &err).rc, 2);
   EXPECT_NE(err.find("--out: /nonexistent-dir/r.jsonl: cannot write"), std::string::npos) << err;
+  // bench takes flow's budget options only with --method flow, and flow not with wand's own models
+  EXPECT_EQ(wand("bench synthetic --limit 1 --no-store --flow-calls 3", "", &err).rc, 2);
+  EXPECT_EQ(err, "wand bench: --flow-calls: an option of --method flow (this run's method is pot)\n");
+  EXPECT_EQ(wand("bench synthetic --limit 1 --no-store --method flow", "", &err).rc, 2);
+  EXPECT_NE(err.find("wand bench: method flow needs a model that writes programs calling llm()"), std::string::npos) << err;
   EXPECT_EQ(wand("export --checkpoint c --tokenizer t --out /nonexistent-dir/m.gguf", "", &err).rc, 2);
   EXPECT_NE(err.find("--out: /nonexistent-dir/m.gguf: cannot write"), std::string::npos) << err;
 }

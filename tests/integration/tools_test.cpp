@@ -475,6 +475,55 @@ TEST(ToolsCli, LlmOpensTheShippedModelWhenGranted) {
   EXPECT_EQ(bad.err.rfind("wand exec: --tools: --tools-model: ", 0), 0u) << bad.err;
 }
 
+// `wand solve --method flow` against a chat server on 127.0.0.1: the top-level request (the flow
+// prompt's system message) gets a program that asks two sub-questions; each sub-question (one
+// user turn) gets a number. --show-program shows the calls; the run store records them.
+TEST(ToolsCli, SolveFlowShowsAndRecordsTheModelCalls) {
+  httplib::Server server;
+  std::atomic<int> sub_calls{0};
+  server.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    Json body = Json::parse(req.body);
+    bool top = body["messages"][0]["role"] == "system";
+    std::string text = top ? "```python\nwidth = float(llm('How wide is it?'))\n"
+                             "answer = width * float(llm('How long is it?'))\n```"
+                           : (++sub_calls, body["messages"][0]["content"] == "How wide is it?" ? "6" : "7");
+    Json reply = {{"id", "x"}, {"object", "chat.completion"}, {"model", "m"},
+                  {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", text}}}, {"finish_reason", "stop"}}}},
+                  {"usage", {{"prompt_tokens", 10}, {"completion_tokens", 3}, {"total_tokens", 13}}}};
+    res.set_content(reply.dump(), "application/json");
+  });
+  server.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"object": "list", "data": [{"id": "m", "object": "model"}]})", "application/json");
+  });
+  int port = server.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { server.listen_after_bind(); });
+  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  fs::path dir = temp_dir("wand_solve_flow");
+  std::string store = (dir / "runs.db").string();
+  CliRun r = wand(fmt::format("solve --method flow -m openai:http://127.0.0.1:{}/v1/m --prompt-style chat --flow-calls 4 "
+                              "--show-program --store {} \"What is the area of the rug?\"",
+                              port, store));
+  EXPECT_EQ(r.rc, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("--- llm call 1 ---\nHow wide is it?\n=> 6\n--- llm call 2 ---\nHow long is it?\n=> 7\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_TRUE(r.out.ends_with("--- answer ---\n42\n")) << r.out;
+  EXPECT_EQ(sub_calls, 2);
+  // --json and the run store carry the calls with the sample.
+  CliRun js = wand(fmt::format("solve --method flow -m openai:http://127.0.0.1:{}/v1/m --prompt-style chat --json --store {} "
+                               "\"What is the area of the rug?\"",
+                               port, store));
+  ASSERT_EQ(js.rc, 0) << js.err << js.out;
+  Json j = Json::parse(js.out);
+  EXPECT_EQ(j["samples"][0]["tool_calls"][1]["completion"], "7");
+  CliRun shown = wand("runs show --json --store " + store + " " + j["run_id"].get<std::string>());
+  ASSERT_EQ(shown.rc, 0) << shown.err;
+  EXPECT_NE(shown.out.find("How long is it?"), std::string::npos) << shown.out.substr(0, 3000);
+  server.stop();
+  t.join();
+  fs::remove_all(dir);
+}
+
 TEST(ToolsCli, JsonlLinesNameTheirTools) {
   fs::path dir = temp_dir("wand_tools_jsonl");
   std::ofstream(dir / "n.txt") << "x";

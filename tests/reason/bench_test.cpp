@@ -170,6 +170,17 @@ TEST(BenchOptions, RoundTripAndResumeNamesTheDifferingOption) {
   ASSERT_FALSE(ds);
   EXPECT_NE(ds.error().message.find("DATASET: run abcd1234 used /data/set.jsonl, not /data/other.jsonl"), std::string::npos);
   EXPECT_FALSE(reason::bench_config_from(Json{{"k", 1}}));
+  // flow's budget round-trips; a run recorded before flow existed resumes with the defaults
+  c.solve.method = "flow", c.solve.flow_calls = 3, c.solve.flow_tokens = 40;
+  auto flow = reason::bench_config_from(Json::parse(reason::bench_options(c).dump()));
+  ASSERT_TRUE(flow);
+  EXPECT_EQ(flow->solve.flow_calls, 3);
+  EXPECT_EQ(flow->solve.flow_tokens, 40);
+  Json old = o;
+  old.erase("flow-calls"), old.erase("flow-tokens");
+  auto before = reason::bench_config_from(old);
+  ASSERT_TRUE(before) << before.error().message;
+  EXPECT_EQ(before->solve.flow_calls, 8);
 }
 
 TEST(BenchOptions, ResumeRefusesAChangedDatasetOrPrompt) {

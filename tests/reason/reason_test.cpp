@@ -522,6 +522,147 @@ TEST(Solve, RunIsRecordedWithEverySample) {
   std::filesystem::remove(path);
 }
 
+// --- flow: programs that ask the model sub-questions through llm()
+
+TEST(Prompt, FlowTemplatesAskForProgramsThatCallLlm) {
+  for (std::string family : {"completion", "chat"}) {
+    auto t = reason::builtin_template("flow", family);
+    ASSERT_TRUE(t) << family << ": " << t.error().message;
+    std::string text = t->chat() ? reason::prompt_text(reason::render(*t, {{"question", "Q?"}})) : t->prompt;
+    EXPECT_NE(text.find("float(llm("), std::string::npos) << family;
+    EXPECT_NE(text.find("for day in range(3):"), std::string::npos) << family;  // a loop
+    EXPECT_NE(text.find("if total > 50:"), std::string::npos) << family;        // a condition
+  }
+  EXPECT_FALSE(reason::builtin_template("flow", "wand"));  // wand's models know only pot and cot
+}
+
+// The top-level reply is a flow program; the sub-questions get canned answers. The executed
+// answer combines them, and every call is in the sample and its record.
+TEST(Solve, FlowRunsTheProgramWithTheModelInTheLoop) {
+  ScriptedBackend model;
+  model.add({"```python\n"
+             "per_box = float(llm('How many eggs are in one box? Reply with a number only.'))\n"
+             "boxes = 0\n"
+             "for shelf in range(3):\n"
+             "    boxes += 2\n"
+             "broken = float(llm('How many eggs broke? Reply with a number only.'))\n"
+             "answer = per_box * boxes - broken if broken < per_box else 0\n"
+             "```"});
+  model.add({"12"});
+  model.add({" 5\n"});
+  auto cfg = config("flow", 1);
+  cfg.flow_tokens = 16;
+  auto r = reason::solve(model, &shared_sandbox(), "How many whole eggs are left?", cfg);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_TRUE(r->answer) << reason::to_json(*r).dump(2);
+  EXPECT_EQ(*r->answer, "67");  // 12 * 6 - 5
+  const auto& s = r->samples.at(0);
+  EXPECT_EQ(s.method, "flow");
+  ASSERT_EQ(s.tool_calls.size(), 2u) << s.tool_calls.dump();
+  EXPECT_EQ(s.tool_calls[0]["prompt"], "How many eggs are in one box? Reply with a number only.");
+  EXPECT_EQ(s.tool_calls[0]["completion"], "12");
+  EXPECT_EQ(s.tool_calls[1]["completion"], " 5\n");
+  EXPECT_TRUE(s.tool_calls[1].contains("completion_tokens"));
+  // The top-level prompt is the flow template; each sub-call is one user turn, capped at flow_tokens.
+  ASSERT_EQ(model.calls.size(), 3u);
+  EXPECT_NE(model.calls[0].text().find("llm(prompt)"), std::string::npos);
+  EXPECT_EQ(model.calls[1].messages.size(), 1u);
+  EXPECT_EQ(model.calls[1].opt.max_tokens, 16);
+  EXPECT_EQ(reason::to_json(*r)["samples"][0]["tool_calls"].size(), 2u);
+  auto rec = reason::problem_record(0, "How many whole eggs are left?", *r);
+  ASSERT_EQ(rec.samples.at(0).extra["tool_calls"].size(), 2u);
+  EXPECT_EQ(rec.samples[0].extra["tool_calls"][0]["completion"], "12");
+  auto rc = reason::run_config(cfg, "spec", "id", r->prompt_hash);
+  EXPECT_EQ(rc.options["flow_calls"], 8);
+  EXPECT_EQ(rc.options["flow_tokens"], 16);
+  EXPECT_EQ(rc.options["prompt"], "prompts/flow.chat.txt");
+}
+
+// A program that loops on llm() is stopped by the budget: it gets ToolError, its sample fails,
+// and the other sample still answers.
+TEST(Solve, FlowBudgetStopsAProgramThatLoopsOnLlm) {
+  ScriptedBackend model;
+  model.add({"```python\nanswer = 0\nwhile True:\n    answer += float(llm('One more?'))\n```", "```python\nanswer = 7\n```"});
+  for (int i = 0; i < 5; ++i) model.add({"1"});
+  auto cfg = config("flow", 2);
+  cfg.flow_calls = 3;
+  cfg.repair = cfg.fallback = false;
+  auto r = reason::solve(model, &shared_sandbox(), "q", cfg);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_TRUE(r->answer);
+  EXPECT_EQ(*r->answer, "7");
+  const auto& looped = r->samples.at(0);
+  EXPECT_EQ(looped.outcome, "runtime_error");
+  ASSERT_TRUE(looped.exec);
+  ASSERT_TRUE(looped.exec->exception);
+  EXPECT_EQ(looped.exec->exception->type, "ToolError");
+  EXPECT_NE(looped.exec->exception->message.find("at most 3 times"), std::string::npos) << looped.exec->exception->message;
+  EXPECT_EQ(looped.tool_calls.size(), 3u);  // the fourth never reached the model
+  EXPECT_EQ(model.calls.size(), 4u);        // the top-level request and three sub-questions
+  EXPECT_TRUE(r->samples.at(1).tool_calls.empty());
+}
+
+TEST(Solve, FlowConfigIsCheckedAndWandModelsAreRefused) {
+  ScriptedBackend model;
+  auto cfg = config("flow", 1, "wand");
+  auto r = reason::solve(model, &shared_sandbox(), "q", cfg);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, llm::kInvalidRequest);
+  EXPECT_NE(r.error().message.find("method flow needs a model that writes programs calling llm()"), std::string::npos);
+  cfg = config("flow", 1);
+  cfg.flow_calls = 0;
+  EXPECT_NE(reason::validate(cfg).error().message.find("flow_calls 0"), std::string::npos);
+  cfg = config("flow", 1, "completion");
+  cfg.flow_tokens = 0;
+  EXPECT_NE(reason::validate(cfg).error().message.find("flow_tokens 0"), std::string::npos);
+  cfg = config("flow", 1, "completion");
+  cfg.constrain = "pot";
+  EXPECT_NE(reason::validate(cfg).error().message.find("a bare program with loops and conditions"), std::string::npos);
+  EXPECT_TRUE(model.calls.empty());
+}
+
+// The real engine in the loop: a flow program asks the shipped model a sub-question in its own
+// format (one user turn is the question: it replies with a program) and runs the reply.
+class ScriptThenModel : public llm::Backend {
+ public:
+  ScriptThenModel(std::string program, llm::Backend& model) : program_(std::move(program)), model_(model) {}
+  Result<std::vector<llm::Completion>> complete(const std::string&, const llm::GenerateOptions&) override {
+    llm::Completion c;
+    c.text = program_;
+    return std::vector<llm::Completion>{c};
+  }
+  Result<std::vector<llm::Completion>> chat(const std::vector<llm::Message>& m, const llm::GenerateOptions& o) override {
+    return model_.chat(m, o);  // the sub-questions (the top level is the completion prompt)
+  }
+  std::string id() const override { return model_.id(); }
+
+ private:
+  std::string program_;
+  llm::Backend& model_;
+};
+
+TEST(Solve, FlowAsksTheShippedModelThroughTheRealSandbox) {
+  auto model = llm::open_backend(std::string("local:") + WAND_MODELS_DIR + "/wand-pot.gguf");
+  ASSERT_TRUE(model) << model.error().message;
+  ScriptThenModel top(
+      "reply = llm('Ava has 23 apples. She gets 17 more and then gives away 9. How many apples does she have now?')\n"
+      "scope = {}\n"
+      "exec(reply.split('\\nQuestion:')[0], scope)\n"
+      "answer = scope['answer'] * 2\n",
+      **model);
+  auto cfg = config("flow", 1, "completion");
+  cfg.repair = cfg.fallback = false;
+  cfg.timeout_s = 60;  // the sub-call generates on the host while the program waits
+  auto r = reason::solve(top, &shared_sandbox(), "Ava counts her apples twice. What total does she get?", cfg);
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& s = r->samples.at(0);
+  ASSERT_EQ(s.tool_calls.size(), 1u) << reason::to_json(*r).dump(2);
+  EXPECT_NE(s.tool_calls[0].value("completion", "").find("answer"), std::string::npos) << s.tool_calls.dump();
+  EXPECT_GT(s.tool_calls[0].value("completion_tokens", 0), 0);
+  ASSERT_TRUE(r->answer) << reason::to_json(*r).dump(2);
+  EXPECT_EQ(*r->answer, "62");
+}
+
 // --- the real engine: the shipped model writes the programs
 
 TEST(Solve, ShippedModelPalKEightAnswersAHeldOutProblem) {
