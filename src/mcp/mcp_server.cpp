@@ -211,7 +211,8 @@ Server::Server(Options opt) : impl_(std::make_unique<Impl>()) {
        "Answer a question by having wand's model write a program (program-of-thought), running it in the sandbox and "
        "voting over the executed answers of k samples. Returns the answer, the program that gave it and the vote.",
        schema({{"question", {{"type", "string"}}},
-               {"method", {{"type", "string"}, {"enum", {"pot", "pal", "cot"}}, {"default", "pot"}}},
+               {"method", {{"type", "string"}, {"enum", {"pot", "pal", "cot", "flow"}}, {"default", "pot"},
+                           {"description", "flow: a program whose sub-questions call the model (chat/completion models only)"}}},
                {"k", {{"type", "integer"}, {"minimum", 1}, {"maximum", 64}, {"default", 1}, {"description", "samples that vote"}}},
                {"temperature", {{"type", "number"}, {"minimum", 0}, {"maximum", 2}}},
                {"seed", {{"type", "integer"}, {"minimum", 0}}}},

@@ -308,6 +308,12 @@ TEST(WandMcp, TheClientSpeaksTheStatelessRevisionWithWandMcpOverStdio) {
   ASSERT_TRUE(bad) << bad.error().message;
   EXPECT_TRUE(bad->is_error);
   EXPECT_NE(bad->text().find("execute_code: field 'language'"), std::string::npos) << bad->text();
+  // solve offers flow; wand's own (default) model cannot write flow programs, and says so.
+  auto flow = c->call_tool("solve", {{"question", "What is 2 + 3?"}, {"method", "flow"}});
+  ASSERT_TRUE(flow) << flow.error().message;
+  EXPECT_TRUE(flow->is_error);
+  EXPECT_NE(flow->text().find("method flow needs a model that writes programs calling llm()"), std::string::npos)
+      << flow->text();
   auto unknown = c->call_tool("nope", Json::object());
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().message,
