@@ -17,7 +17,6 @@ extern const std::string_view wand_embedded_prompt_cot_wand, wand_embedded_promp
     wand_embedded_prompt_repair_chat, wand_embedded_prompt_flow_completion, wand_embedded_prompt_flow_chat;
 
 namespace wand::reason {
-namespace {
 
 std::string sha256_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -27,6 +26,8 @@ std::string sha256_hex(std::string_view data) {
   for (unsigned i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
   return hex;
 }
+
+namespace {
 
 // Checks the placeholders on one line: each "{{name}}" must be allowed ("end" always is).
 VoidResult check_placeholders(std::string_view line, const std::string& where, const std::vector<std::string>& allowed,

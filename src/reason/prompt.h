@@ -19,6 +19,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -34,6 +35,10 @@ struct Template {
   std::string hash;                   // SHA-256 (hex) of the file's bytes: recorded in every run
   bool chat() const { return !messages.empty(); }
 };
+
+// SHA-256 of `data` as 64 lowercase hex digits: a template's hash and a bench dataset's
+// fingerprint (file_sha256), so runs can tell the same bytes from changed ones.
+std::string sha256_hex(std::string_view data);
 
 // Parses template text; `name` appears in errors ("NAME line N: ..."). `required` lists the
 // placeholders the template must use; every placeholder it uses must be in `allowed`.
