@@ -39,7 +39,7 @@ void print_summary(const EvalArgs& a, const feedback::EvalReport& report) {
     fmt::print("{}\n", summary.dump(2));
   } else {
     fmt::print("{} ({}): {} tasks, {} samples in {:.1f} s ({:.1f} samples/s; per sample p50 {:.0f} ms, p99 {:.0f} ms)\n",
-               a.dataset, report.format, report.tasks, report.samples, report.wall_s,
+               report.dataset, report.format, report.tasks, report.samples, report.wall_s,
                report.samples / report.wall_s, 1e3 * report.sample_time_p50, 1e3 * report.sample_time_p99);
     for (auto& [k, v] : summary["pass_at_k"].items()) fmt::print("  {:<14} {:.4f}\n", k, v.get<double>());
     for (auto& [k, v] : summary["pass_at_k_not_computed"].items())

@@ -163,8 +163,8 @@ TEST_F(EvalShards, MergedShardsGiveTheSingleMachineNumbersAndRows) {
   }
   expect_refused(s0 + " " + s1 + " " + dir / "cut.jsonl", "cut.jsonl: holds 29 samples, its header says 30");
   // Shards of runs with other options or other samples.
-  ASSERT_EQ(shard(2, "--timeout 19", "other-timeout.jsonl").rc, 0);
-  expect_refused(s0 + " " + s1 + " " + dir / "other-timeout.jsonl", "other-timeout.jsonl: header field options is");
+  ASSERT_EQ(shard(2, "--partial-credit", "other-options.jsonl").rc, 0);
+  expect_refused(s0 + " " + s1 + " " + dir / "other-options.jsonl", "other-options.jsonl: header field options is");
   {
     std::ofstream more(dir / "samples.jsonl", std::ios::app);
     more << Json{{"task_id", "HumanEval/0"}, {"completion", "    return 1\n"}}.dump() << "\n";
