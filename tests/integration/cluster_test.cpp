@@ -165,15 +165,30 @@ TEST_F(EvalShards, MergedShardsGiveTheSingleMachineNumbersAndRows) {
   // Shards of runs with other options or other samples.
   ASSERT_EQ(shard(2, "--partial-credit", "other-options.jsonl").rc, 0);
   expect_refused(s0 + " " + s1 + " " + dir / "other-options.jsonl", "other-options.jsonl: header field options is");
+  // A shard judged against another copy of the dataset (one prompt changed, none of these tasks).
+  {
+    std::ifstream in(humaneval_path());
+    std::ofstream copy(dir / "humaneval-copy.jsonl");
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    Json last = Json::parse(lines.back());
+    last["prompt"] = last["prompt"].get<std::string>() + "# edited\n";
+    lines.back() = last.dump();
+    for (auto& l : lines) copy << l << "\n";
+  }
+  Cmd other_dataset = wand(fmt::format("eval --dataset {} --samples {} --k 1,2,3 --timeout 20 --cells 2 --shard 2/3 --out {}",
+                                       dir / "humaneval-copy.jsonl", samples, dir / "other-dataset.jsonl"));
+  ASSERT_EQ(other_dataset.rc, 0) << other_dataset.err;
+  expect_refused(s0 + " " + s1 + " " + dir / "other-dataset.jsonl", "other-dataset.jsonl: header field dataset_sha256 is");
+  // Shards of the same run split 3 and 4 ways do not mix.
+  ASSERT_EQ(wand(fmt::format("{} --shard 3/4 --out {}", args, dir / "four.jsonl")).rc, 0);
+  expect_refused(s0 + " " + s1 + " " + dir / "four.jsonl", "four.jsonl: header field shard_count is 4, but " + s0 + " has 3");
   {
     std::ofstream more(dir / "samples.jsonl", std::ios::app);
     more << Json{{"task_id", "HumanEval/0"}, {"completion", "    return 1\n"}}.dump() << "\n";
   }
   ASSERT_EQ(shard(2, "", "other-samples.jsonl").rc, 0);
   expect_refused(s0 + " " + s1 + " " + dir / "other-samples.jsonl", "other-samples.jsonl: header field samples_sha256 is");
-  // Shards of the same run split 3 and 4 ways do not mix.
-  ASSERT_EQ(wand(fmt::format("{} --shard 3/4 --out {}", args, dir / "four.jsonl")).rc, 0);
-  expect_refused(s0 + " " + s1 + " " + dir / "four.jsonl", "four.jsonl: header field");
 }
 
 TEST(EvalShardsCli, BadShardOptionsExitTwoNamingThem) {
