@@ -11,9 +11,14 @@
 #include <string_view>
 #include <vector>
 
+namespace wand::store::sql {
+class Db;
+}
+
 namespace wand::store::backend {
 
-struct DbError : std::runtime_error {
+// Default visibility: thrown from the PostgreSQL module (postgres_loader.cpp) and caught in the binary.
+struct __attribute__((visibility("default"))) DbError : std::runtime_error {
   enum class Kind {
     other,
     busy,        // another writer holds a lock or the transaction lost a race: retried
@@ -64,8 +69,11 @@ class Connection {
   virtual std::vector<std::string> tables() = 0;
 };
 
-// Opens a SQLite file (creating it when `create`), WAL journal and a busy timeout set.
+// Opens a SQLite file (creating it when `create`), foreign keys on and a busy timeout set.
 std::unique_ptr<Connection> open_sqlite(const std::string& path, bool create);
+// The SQLite connection under `c`, for what only the SQLite store has (sqlite.h's wrappers);
+// nullptr for another backend.
+sql::Db* as_sqlite(Connection& c);
 // Connects to a PostgreSQL database by libpq's connection URI ("postgresql://user@host/db",
 // "postgresql:///db?host=/run/sock"). Throws DbError (cantopen) with libpq's reason.
 std::unique_ptr<Connection> open_postgres(const std::string& uri);

@@ -82,4 +82,9 @@ std::unique_ptr<Connection> open_sqlite(const std::string& path, bool create) {
   return c;
 }
 
+sql::Db* as_sqlite(Connection& c) {
+  auto* s = dynamic_cast<SqliteConnection*>(&c);
+  return s ? &s->db() : nullptr;
+}
+
 }  // namespace wand::store::backend

@@ -240,6 +240,23 @@ class StoreBackends : public ::testing::TestWithParam<std::string> {
   bool pg() const { return GetParam() == "postgresql"; }
   // A new, empty store location.
   std::string location() { return pg() ? PgServer::get().new_database() : temp_dir() + "/runs.db"; }
+  // Runs SQL statements on either backend (fixtures: an older schema).
+  void exec(const std::string& loc, const std::string& sql) {
+    if (!pg()) {
+      sqlite3* db = nullptr;
+      ASSERT_EQ(sqlite3_open(loc.c_str(), &db), SQLITE_OK);
+      char* err = nullptr;
+      EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+      sqlite3_free(err);
+      sqlite3_close(db);
+      return;
+    }
+    PGconn* c = PQconnectdb(loc.c_str());
+    PGresult* r = PQexec(c, sql.c_str());
+    EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQerrorMessage(c);
+    PQclear(r);
+    PQfinish(c);
+  }
   // The first column of the first row of a query, on either backend.
   std::string scalar(const std::string& loc, const std::string& sql) {
     if (!pg()) return sql_scalar(loc, sql);
@@ -286,10 +303,8 @@ TEST(Store, CreatesFoldersAndAnEmptyFileBecomesAStore) {
 
 // Version 1 as it was released, written by hand: opening it migrates to the current version and
 // keeps what it held.
-TEST(Store, MigratesAVersion1Store) {
-  std::string path = temp_dir() + "/v1.db";
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+TEST_P(StoreBackends, MigratesAVersion1Store) {
+  std::string path = location();
   const char* v1 = R"(
     CREATE TABLE wand_schema (version INTEGER NOT NULL);
     INSERT INTO wand_schema VALUES (1);
@@ -309,13 +324,11 @@ TEST(Store, MigratesAVersion1Store) {
       '2026-01-02T03:04:30.000Z');
     INSERT INTO samples VALUES ('0ld0ld00', 0, 0, 7, 'Q', 'answer = 4', 'answer = 4', '{"status":"ok"}', NULL, '4', -0.25);
   )";
-  char* err = nullptr;
-  ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-  sqlite3_close(db);
+  exec(path, v1);
 
   auto s = open_ok(path);
   ASSERT_TRUE(s);
-  EXPECT_EQ(sql_scalar(path, "SELECT version FROM wand_schema"), "2");
+  EXPECT_EQ(scalar(path, "SELECT version FROM wand_schema"), "2");
   auto run = s->get_run("0ld0ld00");
   ASSERT_TRUE(run) << run.error().message;
   EXPECT_EQ(run->info.status, "finished");
