@@ -235,7 +235,6 @@ VoidResult write_shard(const std::string& path, const EvalReport& rep, const std
   std::ofstream out(path, std::ios::trunc);
   if (!out) return Error{fmt::format("{}: cannot write", path)};
   Json header = {{"shard", opt.shard.str()},
-                 {"shard_count", opt.shard.count},
                  {"dataset", rep.dataset},
                  {"format", rep.format},
                  {"dataset_sha256", origin.dataset_sha256},
