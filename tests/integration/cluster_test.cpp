@@ -354,20 +354,34 @@ TEST(Slurm, JobArrayShardsAndMergesToTheSingleMachineRun) {
   std::string why = slurm.start();
   ASSERT_EQ(why, "");
   std::string script = std::string(WAND_SOURCE_DIR) + "/deploy/slurm/eval-array.sbatch";
-  Cmd submit = shell(fmt::format("WAND={} {} submit 3 {} eval {}", WAND_BINARY, script, dir / "out", opts));
-  ASSERT_EQ(submit.rc, 0) << submit.err;
-  EXPECT_TRUE(submit.out.starts_with("array ")) << submit.out;
-  // Bounded: the three shards and the merge, two at a time on two CPUs.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-  while (!fs::exists(dir / "out/summary.json") && std::chrono::steady_clock::now() < deadline) {
-    if (shell("squeue -h | wc -l").out == "0\n" && !fs::exists(dir / "out/summary.json")) break;  // all ended
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
-  ASSERT_TRUE(fs::exists(dir / "out/summary.json"))
+  // Submits "N OUT eval|bench ARGS" (the array and its merge job); waits, bounded, for OUT/summary.json.
+  auto submit_and_wait = [&](const std::string& out, const std::string& what) {
+    Cmd submit = shell(fmt::format("WAND={} {} submit {}", WAND_BINARY, script, what));
+    EXPECT_EQ(submit.rc, 0) << submit.err;
+    EXPECT_TRUE(submit.out.starts_with("array ")) << submit.out;
+    // Bounded: the shards and the merge, two at a time on two CPUs.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+    while (!fs::exists(out + "/summary.json") && std::chrono::steady_clock::now() < deadline) {
+      if (shell("squeue -h | wc -l").out == "0\n" && !fs::exists(out + "/summary.json")) break;  // all ended
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+    return fs::exists(out + "/summary.json");
+  };
+  ASSERT_TRUE(submit_and_wait(dir / "out", "3 " + dir / "out" + " eval " + opts))
       << "no summary: " << shell("squeue").out << slurp(dir / "out/merge.log") << slurp(dir / "out/shard-0.log") << slurm.logs();
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(fs::exists(dir / fmt::format("out/shard-{}.jsonl", i)));
   EXPECT_EQ(untimed(Json::parse(slurp(dir / "out/summary.json"))), untimed(Json::parse(single.out)));
   EXPECT_EQ(untimed(json_lines(dir / "out/merged.jsonl")), untimed(json_lines(dir / "single.jsonl")));
+
+  // wand bench through the same script: two shards of the shipped model's held-out set.
+  std::string bench = "synthetic --set numbers --limit 6 --seed 7 --no-store -q";
+  Cmd one = wand("bench --json " + bench);
+  ASSERT_EQ(one.rc, 0) << one.err;
+  ASSERT_TRUE(submit_and_wait(dir / "bench", "2 " + dir / "bench" + " bench " + bench))
+      << "no summary: " << slurp(dir / "bench/merge.log") << slurp(dir / "bench/shard-0.log") << slurm.logs();
+  Json merged = Json::parse(slurp(dir / "bench/summary.json")), single_bench = Json::parse(one.out);
+  for (const char* f : {"problems", "correct", "accuracy", "ci95", "answered", "coverage", "prompt_tokens", "completion_tokens"})
+    EXPECT_EQ(merged[f], single_bench[f]) << f;
   slurm.stop();
 }
 
