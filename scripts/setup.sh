@@ -16,6 +16,9 @@ PACKAGES=(
   # An optimized libblas.so.3 for libtorch's and numpy's fp32 matmuls (Debian's default is the
   # reference BLAS: wand-train ran 4x slower on it).
   libopenblas0-pthread
+  # A run store shared by many workers (--store postgresql://...): libpq, and the server the
+  # store's tests start; Slurm and munge for the job-array test (deploy/slurm).
+  libpq-dev postgresql slurm-wlm munge
 )
 # npm comes with some Node.js builds; Debian ships it as its own package.
 command -v npm >/dev/null || PACKAGES+=(npm)

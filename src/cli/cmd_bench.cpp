@@ -16,6 +16,7 @@
 #include "common/output.h"
 #include "common/progress.h"
 #include "common/text.h"
+#include "feedback/evaluate.h"
 #include "llm/grammar.h"
 #include "reason/bench.h"
 #include "store/store.h"
@@ -40,8 +41,8 @@ void catch_stop_signals() {
 
 struct BenchArgs {
   std::string dataset, problems, set = "numbers", model, method = "pot", prompt_file, prompt_style = "auto", constrain;
-  std::string out, html, store, resume;
-  std::vector<std::string> compare, report;
+  std::string out, html, store, resume, shard;
+  std::vector<std::string> compare, report, merge;
   reason::SolveConfig config;
   std::optional<float> temperature;
   int limit = 0, parallel = 1;
@@ -148,6 +149,35 @@ int show_stored(const BenchArgs& a) {
   return kExitOk;
 }
 
+// --merge SHARD...: one run's summary, --out lines and --html page from its shard files.
+int merge_bench(const BenchArgs& a) {
+  auto fail = [](const std::string& msg, int rc = kExitBadInput) {
+    fmt::print(stderr, "wand bench: {}\n", msg);
+    return rc;
+  };
+  auto m = reason::merge_bench_shards(a.merge);
+  if (!m) return fail(m.error().message);
+  auto summary = reason::summarize(m->run.problems);
+  if (!a.out.empty()) {
+    std::string lines;
+    for (auto& l : m->lines) lines += l.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    if (auto w = write_text(a.out, lines, "--out"); !w) return fail(w.error().message, kExitOutput);
+  }
+  if (!a.html.empty())
+    if (auto w = write_text(a.html, reason::html_report(std::span(&m->run, 1)), "--html"); !w)
+      return fail(w.error().message, kExitOutput);
+  if (a.json) {
+    Json sj = summary.to_json();
+    const auto& c = m->run.info.config;
+    sj["model_id"] = c.model_id, sj["method"] = c.method, sj["dataset"] = c.dataset;
+    sj["shards"] = a.merge.size();
+    fmt::print("{}", print_json(sj));
+  } else {
+    fmt::print("{}", summary_text(m->run.info, summary));
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 Command add_bench(CLI::App& app) {
@@ -198,27 +228,42 @@ Command add_bench(CLI::App& app) {
                   "Problems solved at once (for a server that serves requests concurrently; the answers do not change)")
       ->check(parallel(false))
       ->capture_default_str();
+  auto* shard = cmd->add_option("--shard", a->shard,
+                                 "I/N: solve only the problems whose index is I modulo N, writing a shard file to --out "
+                                 "(needs --seed; README: Batch jobs on a cluster)");
   auto* out = cmd->add_option("--out", a->out, "Write each problem's result as JSON lines here")->check(writable_file());
   cmd->add_option("--html", a->html, "Write a report page: accuracy chart, failing problems with programs and outputs")
       ->check(writable_file());
   cmd->add_flag("--json", a->json, "Print the summary (or the comparison) as JSON");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress on stderr");
-  auto* store_opt = cmd->add_option("--store", a->store, "The run store (default: $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
+  auto* store_opt = cmd->add_option("--store", a->store, "The run store (a file or a postgresql:// URI; default: $WAND_STORE, else $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
   auto* no_store = cmd->add_flag("--no-store", a->no_store, "Do not record the run (it cannot be resumed)")->excludes(store_opt);
   auto* resume = cmd->add_option("--resume", a->resume, "Finish an interrupted run (its options; any given must match)")
                      ->excludes(no_store);
   auto* compare = cmd->add_option("--compare", a->compare, "RUN_A RUN_B: per-problem differences and McNemar's test")
                       ->expected(2)
                       ->excludes(resume, no_store);
-  cmd->add_option("--report", a->report, "RUN...: summaries of stored runs (with --html, one page of them)")
-      ->expected(1, 1000)
-      ->excludes(resume, compare, no_store);
+  auto* report = cmd->add_option("--report", a->report, "RUN...: summaries of stored runs (with --html, one page of them)")
+                     ->expected(1, 1000)
+                     ->excludes(resume, compare, no_store);
+  cmd->add_option("--merge", a->merge, "SHARD...: one run's summary (--out, --html) from the files of wand bench --shard")
+      ->expected(1, 100000)
+      ->excludes(resume, compare, report, store_opt, no_store);
   // The options of a run, which --compare and --report (reading stored runs) do not take.
   std::vector<CLI::Option*> run_options = {dataset, problems, set, model, method, k, temperature, top_p, seed,
                                            max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, constrain, limit, par, out,
-                                           flow_calls, flow_tokens};
+                                           flow_calls, flow_tokens, shard};
 
   return [=] {
+    if (!a->merge.empty()) {
+      for (auto* o : run_options)
+        if (o->count() && o != out) {
+          fmt::print(stderr, "wand bench: {}: not an option of --merge, which reads the shards' recorded options\n",
+                     o->get_name());
+          return kExitBadInput;
+        }
+      return merge_bench(*a);
+    }
     if (!a->compare.empty() || !a->report.empty()) {
       for (auto* o : run_options)
         if (o->count()) {
@@ -254,6 +299,13 @@ Command add_bench(CLI::App& app) {
     bc.prompt_style = a->prompt_style;
     bc.prompt_file = a->prompt_file.empty() ? "" : std::filesystem::absolute(a->prompt_file).lexically_normal().string();
     bc.limit = a->limit;
+    if (!a->shard.empty()) {
+      auto sh = feedback::parse_shard(a->shard);
+      if (!sh) return fail(sh.error().message);
+      // Every shard must sample as one run would: the same seed, given rather than drawn per machine.
+      if (!seed->count() && a->resume.empty()) return fail(fmt::format("--shard {} needs --seed: every shard must use the same one", a->shard));
+      bc.shard = *sh;
+    }
     bc.solve = a->config;  // not `c`: [=] copied it before the command line was parsed
     bc.solve.constrain = a->constrain;
     bc.solve.method = a->method;
@@ -278,7 +330,8 @@ Command add_bench(CLI::App& app) {
           {"model", model}, {"method", method}, {"k", k}, {"temperature", temperature}, {"top-p", top_p},
           {"seed", seed}, {"max-tokens", max_tokens}, {"timeout", timeout}, {"weighted", weighted},
           {"no-repair", no_repair}, {"no-fallback", no_fallback}, {"prompt", prompt}, {"prompt-style", style},
-          {"constrain", constrain}, {"limit", limit}, {"flow-calls", flow_calls}, {"flow-tokens", flow_tokens}};
+          {"constrain", constrain}, {"limit", limit}, {"flow-calls", flow_calls}, {"flow-tokens", flow_tokens},
+          {"shard", shard}};
       if (!path.empty()) explicit_options["dataset"] = given["dataset"];
       for (auto& [key, opt] : flags)
         if (opt->count()) explicit_options[key] = given[key];
@@ -296,6 +349,10 @@ Command add_bench(CLI::App& app) {
       bc.solve.seed = llm::random_seed();
     }
 
+    // A shard (given, or of a resumed run) writes its shard file at the end.
+    bool sharded = !a->shard.empty() || bc.shard.count > 1;
+    if (sharded && a->out.empty())
+      return fail(fmt::format("--shard {} needs --out FILE: the shard file that --merge reads", bc.shard.str()));
     if (auto e = flow_option_misplaced(bc.solve.method, {flow_calls, flow_tokens}); !e.empty()) return fail(e);
     if (!bc.solve.constrain.empty()) {  // checked before the model loads
       auto g = llm::Grammar::load(bc.solve.constrain);
@@ -309,10 +366,12 @@ Command add_bench(CLI::App& app) {
     }
     auto loaded = reason::load_bench_dataset(bc.dataset);
     if (!loaded) return fail(loaded.error().message);
-    auto sha = reason::file_sha256(bc.dataset);
+    auto sha = feedback::file_sha256(bc.dataset);
     if (!sha) return fail(sha.error().message);
     std::vector<reason::BenchProblem> set_problems = std::move(*loaded);
     if (bc.limit > 0 && set_problems.size() > std::size_t(bc.limit)) set_problems.resize(bc.limit);
+    int problems_total = static_cast<int>(set_problems.size());  // of all shards together
+    std::erase_if(set_problems, [&](const reason::BenchProblem& p) { return !bc.shard.holds(static_cast<std::size_t>(p.index)); });
     int total = static_cast<int>(set_problems.size());
 
     int rc = kExitOk;
@@ -378,7 +437,10 @@ Command add_bench(CLI::App& app) {
       if (auto w = db->finish_run(run_id, sj); !w)
         return fail(fmt::format("recording the run in {}: {}", db->path(), w.error().message), kExitOutput);
     info.status = "finished";
-    if (!a->out.empty()) {
+    if (sharded) {
+      if (auto w = reason::write_bench_shard(a->out, bc, info, problems_total, run->problems, wall_s); !w)
+        return fail("--out " + w.error().message, kExitOutput);
+    } else if (!a->out.empty()) {
       std::string lines;
       for (auto& p : run->problems) lines += reason::problem_line(p).dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
       if (auto w = write_text(a->out, lines, "--out"); !w) return fail(w.error().message, kExitOutput);

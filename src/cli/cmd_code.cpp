@@ -82,7 +82,7 @@ Command add_code(CLI::App& app) {
   cmd->add_option("--timeout", c.timeout_s, "Seconds per sandboxed run")->check(number(kSeconds))->capture_default_str();
   cmd->add_option("--cells", a->cells, "Parallel sandbox cells (default: one per core)")->check(parallel(true));
   cmd->add_flag("--json", a->json, "Print the result, with every step, as JSON (--dataset: the summary)");
-  auto* store_opt = cmd->add_option("--store", a->store, "Record the run here (default: $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
+  auto* store_opt = cmd->add_option("--store", a->store, "Record the run here (a file or a postgresql:// URI; default: $WAND_STORE, else $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
   cmd->add_flag("--no-store", a->no_store, "Do not record the run")->excludes(store_opt);
   desc->excludes(dataset);
   tests->excludes(dataset);

@@ -16,7 +16,8 @@ namespace wand::cli {
 namespace {
 
 struct EvalArgs {
-  std::string dataset, samples, out, html, k = "1,10,100";
+  std::string dataset, samples, out, html, k = "1,10,100", shard;
+  std::vector<std::string> merge;
   bool reference = false, json = false;
   std::size_t cells = 0;
   feedback::EvalOptions eval;
@@ -31,7 +32,63 @@ VoidResult write_text(const std::string& option, const std::string& path, const 
   return ok_status();
 }
 
+// The summary on stdout: JSON (--json) or a few lines.
+void print_summary(const EvalArgs& a, const feedback::EvalReport& report) {
+  Json summary = report.summary();
+  if (a.json) {
+    fmt::print("{}\n", summary.dump(2));
+  } else {
+    fmt::print("{} ({}): {} tasks, {} samples in {:.1f} s ({:.1f} samples/s; per sample p50 {:.0f} ms, p99 {:.0f} ms)\n",
+               report.dataset, report.format, report.tasks, report.samples, report.wall_s,
+               report.samples / report.wall_s, 1e3 * report.sample_time_p50, 1e3 * report.sample_time_p99);
+    for (auto& [k, v] : summary["pass_at_k"].items()) fmt::print("  {:<14} {:.4f}\n", k, v.get<double>());
+    for (auto& [k, v] : summary["pass_at_k_not_computed"].items())
+      fmt::print("  {:<14} not computed: {}\n", k, v["reason"].get<std::string>());
+    fmt::print("  {:<14} {}\n", "tasks unsolved", report.tasks_unsolved);
+    fmt::print("  outcomes:\n");
+    for (auto& [k, v] : report.outcomes) fmt::print("    {:<14} {}\n", k == "none" ? "passed" : k, v);
+    if (!a.out.empty()) fmt::print("per-sample results: {}\n", a.out);
+    if (!a.html.empty()) fmt::print("report: {}\n", a.html);
+  }
+}
+
+// --merge: one run's numbers and per-sample rows from its shard files.
+int merge_eval(const EvalArgs& a) {
+  auto m = feedback::merge_shards(a.merge);
+  if (!m) {
+    fmt::print(stderr, "wand eval: {}\n", m.error().message);
+    return kExitBadInput;
+  }
+  if (!a.out.empty()) {
+    std::string lines;
+    for (const auto& row : m->rows) lines += row.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    if (auto w = write_text("--out", a.out, lines); !w) {
+      fmt::print(stderr, "wand eval: {}\n", w.error().message);
+      return kExitOutput;
+    }
+  }
+  print_summary(a, m->report);
+  return kExitOk;
+}
+
 int run_eval(EvalArgs& a) {
+  if (!a.merge.empty()) return merge_eval(a);
+  if (a.dataset.empty()) {
+    fmt::print(stderr, "wand eval: --dataset is required (or --merge SHARD...)\n");
+    return kExitBadInput;
+  }
+  if (!a.shard.empty()) {
+    auto shard = feedback::parse_shard(a.shard);
+    if (!shard) {
+      fmt::print(stderr, "wand eval: {}\n", shard.error().message);
+      return kExitBadInput;
+    }
+    if (a.out.empty()) {
+      fmt::print(stderr, "wand eval: --shard {} needs --out FILE: the shard file that --merge reads\n", a.shard);
+      return kExitBadInput;
+    }
+    a.eval.shard = *shard;
+  }
   auto tasks = feedback::load_tasks(a.dataset);
   if (!tasks) {
     fmt::print(stderr, "wand eval: {}\n", tasks.error().message);
@@ -84,11 +141,26 @@ int run_eval(EvalArgs& a) {
     fmt::print(stderr, "wand eval: sandbox unavailable: {}\n", sb.error().message);
     return kExitSandbox;
   }
-  Progress progress("eval", feedback::run_count(*tasks, samples));
+  Progress progress("eval", feedback::run_count(*tasks, samples, a.eval.shard));
   auto report = feedback::evaluate(**sb, a.dataset, *tasks, samples, a.eval, [&] { progress.tick(); });
   progress.finish();
 
-  if (out.is_open()) {
+  if (!a.shard.empty()) {
+    feedback::EvalOrigin origin{.dataset_tasks = tasks->size(), .samples = a.reference ? "reference" : a.samples,
+                                .samples_total = samples.size()};
+    auto dsha = feedback::file_sha256(a.dataset);
+    auto ssha = a.reference ? Result<std::string>(std::string()) : feedback::file_sha256(a.samples);
+    if (!dsha || !ssha) {
+      fmt::print(stderr, "wand eval: {}\n", (!dsha ? dsha : ssha).error().message);
+      return kExitBadInput;
+    }
+    origin.dataset_sha256 = *dsha, origin.samples_sha256 = *ssha;
+    out.close();
+    if (auto w = feedback::write_shard(a.out, report, *tasks, a.eval, origin); !w) {
+      fmt::print(stderr, "wand eval: --out {}\n", w.error().message);
+      return kExitOutput;
+    }
+  } else if (out.is_open()) {
     for (const auto& r : report.results)
       out << feedback::sample_json(r, *tasks).dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
     if (auto w = flush_file(out, a.out); !w) {
@@ -101,22 +173,7 @@ int run_eval(EvalArgs& a) {
       fmt::print(stderr, "wand eval: {}\n", w.error().message);
       return kExitOutput;
     }
-  Json summary = report.summary();
-  if (a.json) {
-    fmt::print("{}\n", summary.dump(2));
-  } else {
-    fmt::print("{} ({}): {} tasks, {} samples in {:.1f} s ({:.1f} samples/s; per sample p50 {:.0f} ms, p99 {:.0f} ms)\n",
-               a.dataset, report.format, report.tasks, report.results.size(), report.wall_s,
-               report.results.size() / report.wall_s, 1e3 * report.sample_time_p50, 1e3 * report.sample_time_p99);
-    for (auto& [k, v] : summary["pass_at_k"].items()) fmt::print("  {:<14} {:.4f}\n", k, v.get<double>());
-    for (auto& [k, v] : summary["pass_at_k_not_computed"].items())
-      fmt::print("  {:<14} not computed: {}\n", k, v["reason"].get<std::string>());
-    fmt::print("  {:<14} {}\n", "tasks unsolved", report.tasks_unsolved);
-    fmt::print("  outcomes:\n");
-    for (auto& [k, v] : report.outcomes) fmt::print("    {:<14} {}\n", k == "none" ? "passed" : k, v);
-    if (!a.out.empty()) fmt::print("per-sample results: {}\n", a.out);
-    if (!a.html.empty()) fmt::print("report: {}\n", a.html);
-  }
+  print_summary(a, report);
   return kExitOk;
 }
 
@@ -136,34 +193,50 @@ Command add_eval(CLI::App& app) {
       "are numbered from 0). Each assertion is judged on its own; answer tasks compare numbers with\n"
       "tolerance (fractions, percentages, thousands separators). --strict runs the tests in a process that\n"
       "never loads the sample (for rewards a sample must not forge; README: threat model).\n"
+      "On a cluster: --shard I/N --out FILE on each machine, then --merge FILE... (README: Batch jobs on a cluster).\n"
       "Exit status: 0 evaluated (whatever passed); 2 bad input; 3 sandbox unavailable; 4 results not written.");
-  cmd->add_option("--dataset", a->dataset, "Tasks (HumanEval, MBPP, stdin/stdout, GSM8K or PAL format)")->required();
-  cmd->add_option("--samples", a->samples, "Completions to judge");
-  cmd->add_flag("--reference", a->reference, "Judge the dataset's own reference solutions");
-  cmd->add_option("--k", a->k, "pass@k values, comma-separated (computed where every task has n >= k; else said why not)")
+  std::vector<CLI::Option*> run_options;  // what --merge does not take: the shards recorded them
+  run_options.push_back(
+      cmd->add_option("--dataset", a->dataset, "Tasks (HumanEval, MBPP, stdin/stdout, GSM8K or PAL format)"));
+  run_options.push_back(cmd->add_option("--samples", a->samples, "Completions to judge"));
+  run_options.push_back(cmd->add_flag("--reference", a->reference, "Judge the dataset's own reference solutions"));
+  run_options.push_back(cmd->add_option("--shard", a->shard,
+                                        "I/N: judge only the tasks whose dataset position is I modulo N, writing a shard "
+                                        "file to --out (README: Batch jobs on a cluster)"));
+  cmd->add_option("--merge", a->merge, "SHARD...: one run's summary (and --out rows) from its shard files")->expected(1, 100000);
+  run_options.push_back(cmd->add_option("--k", a->k, "pass@k values, comma-separated (computed where every task has n >= k; else said why not)")
       ->default_val("1,10,100")
-      ->check(integer_list({.lo = 1, .hi = 1e6, .integer = true}));
-  cmd->add_option("--timeout", a->eval.judge.timeout_s, "Seconds per run")->default_val(10)->check(number(kSeconds));
-  cmd->add_option("--answer", a->eval.judge.answer, "Answer tasks: auto, last-line, var:NAME or call:NAME")
-      ->default_val("auto");
-  cmd->add_option("--float-tol", a->eval.judge.float_tol, "stdin/stdout tasks: relative tolerance for numbers")
-      ->check(number(kProbability));
-  cmd->add_flag("--extract-code", a->eval.extract_code,
-                "Take each completion's code out of prose and ``` fences (chat models' output; README: wand eval)");
-  cmd->add_flag("--partial-credit", a->eval.judge.partial_credit, "Reward failing samples by the share of tests passed");
-  cmd->add_flag("--strict", a->eval.judge.strict,
-                "Assert tasks: run the tests in a process that never loads the sample (slower; verdicts it cannot forge)");
-  cmd->add_option("--memory", a->eval.judge.memory_mb, "Memory limit per run in MiB")
+      ->check(integer_list({.lo = 1, .hi = 1e6, .integer = true})));
+  run_options.push_back(cmd->add_option("--timeout", a->eval.judge.timeout_s, "Seconds per run")->default_val(10)->check(number(kSeconds)));
+  run_options.push_back(cmd->add_option("--answer", a->eval.judge.answer, "Answer tasks: auto, last-line, var:NAME or call:NAME")
+      ->default_val("auto"));
+  run_options.push_back(cmd->add_option("--float-tol", a->eval.judge.float_tol, "stdin/stdout tasks: relative tolerance for numbers")
+      ->check(number(kProbability)));
+  run_options.push_back(cmd->add_flag("--extract-code", a->eval.extract_code,
+                "Take each completion's code out of prose and ``` fences (chat models' output; README: wand eval)"));
+  run_options.push_back(cmd->add_flag("--partial-credit", a->eval.judge.partial_credit, "Reward failing samples by the share of tests passed"));
+  run_options.push_back(cmd->add_flag("--strict", a->eval.judge.strict,
+                "Assert tasks: run the tests in a process that never loads the sample (slower; verdicts it cannot forge)"));
+  run_options.push_back(cmd->add_option("--memory", a->eval.judge.memory_mb, "Memory limit per run in MiB")
       ->default_val(a->eval.judge.memory_mb)
-      ->check(number(kMemoryMiB));
-  cmd->add_option("--max-output", a->eval.judge.max_output_bytes, "Bytes kept per output stream before a run is stopped")
+      ->check(number(kMemoryMiB)));
+  run_options.push_back(cmd->add_option("--max-output", a->eval.judge.max_output_bytes, "Bytes kept per output stream before a run is stopped")
       ->default_val(a->eval.judge.max_output_bytes)
-      ->check(number(kOutputBytes));
-  cmd->add_option("--html", a->html, "Write a one-page HTML report")->check(writable_file());
+      ->check(number(kOutputBytes)));
+  run_options.push_back(cmd->add_option("--html", a->html, "Write a one-page HTML report")->check(writable_file()));
   cmd->add_option("--out", a->out, "Per-sample results as JSON lines")->check(writable_file());
-  cmd->add_option("--cells", a->cells, "Parallel cells (default: number of cores)")->check(parallel(false));
   cmd->add_flag("--json", a->json, "Print the summary as JSON");
-  return [a] { return run_eval(*a); };
+  run_options.push_back(cmd->add_option("--cells", a->cells, "Parallel cells (default: number of cores)")->check(parallel(false)));
+  return [a, run_options] {
+    if (!a->merge.empty())
+      for (auto* o : run_options)
+        if (o->count()) {
+          fmt::print(stderr, "wand eval: {}: not an option of --merge, which reads the shards' recorded options\n",
+                     o->get_name());
+          return kExitBadInput;
+        }
+    return run_eval(*a);
+  };
 }
 
 }  // namespace wand::cli

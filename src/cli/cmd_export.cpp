@@ -85,7 +85,7 @@ Command add_export(CLI::App& app) {
   auto* cap = cmd->add_option("--per-task", e->opt.per_task, "Rows (dpo: pairs) per task at most; 0: no cap")
                   ->check(number({.lo = 0, .hi = 1e6, .integer = true}))
                   ->capture_default_str();
-  auto* st = cmd->add_option("--store", e->store, "The run store (default: $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
+  auto* st = cmd->add_option("--store", e->store, "The run store (a file or a postgresql:// URI; default: $WAND_STORE, else $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
   auto* corpus = cmd->add_option("--corpus", e->corpus,
                                  "With --run --format sft: also a token corpus for wand-train --init CHECKPOINT --data DIR "
                                  "(needs --tokenizer: the model's GGUF)");

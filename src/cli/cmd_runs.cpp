@@ -22,7 +22,7 @@ struct RunsArgs {
 };
 
 void add_store_option(CLI::App* cmd, RunsArgs& a) {
-  cmd->add_option("--store", a.store, "The run store (default: $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
+  cmd->add_option("--store", a.store, "The run store (a file or a postgresql:// URI; default: $WAND_STORE, else $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
 }
 
 std::string store_path(const RunsArgs& a) { return a.store.empty() ? store::default_store_path() : a.store; }
@@ -65,7 +65,7 @@ std::string model_of(const store::RunConfig& c) {
 
 int list(const RunsArgs& a) {
   std::string path = store_path(a);
-  if (!std::filesystem::exists(path)) {
+  if (!store::is_database_uri(path) && !std::filesystem::exists(path)) {
     if (a.json)
       fmt::print("[]\n");
     else

@@ -7,11 +7,11 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
-#include <iterator>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "common/output.h"
 #include "feedback/feedback.h"
 
 namespace wand::reason {
@@ -33,13 +33,6 @@ Result<std::vector<BenchProblem>> load_bench_dataset(const std::string& path) {
   return out;
 }
 
-Result<std::string> file_sha256(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{fmt::format("{}: cannot read", path)};
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return sha256_hex(bytes);
-}
-
 // --- options
 
 Json bench_options(const BenchConfig& c) {
@@ -49,7 +42,8 @@ Json bench_options(const BenchConfig& c) {
           {"seed", s.seed},               {"max-tokens", s.max_tokens},  {"timeout", s.timeout_s},
           {"weighted", s.weighted},       {"no-repair", !s.repair},      {"no-fallback", !s.fallback},
           {"prompt-style", c.prompt_style}, {"prompt", c.prompt_file},  {"constrain", s.constrain},
-          {"limit", c.limit},             {"flow-calls", s.flow_calls},  {"flow-tokens", s.flow_tokens}};
+          {"limit", c.limit},             {"flow-calls", s.flow_calls},  {"flow-tokens", s.flow_tokens},
+          {"shard", c.shard.str()}};
 }
 
 Result<BenchConfig> bench_config_from(const Json& o) {
@@ -64,6 +58,10 @@ Result<BenchConfig> bench_config_from(const Json& o) {
     s.constrain = o.at("constrain");  // the grammar itself is loaded by the caller (llm::Grammar::load)
     // Runs recorded before method flow existed have no flow budget: the defaults.
     s.flow_calls = o.value("flow-calls", s.flow_calls), s.flow_tokens = o.value("flow-tokens", s.flow_tokens);
+    // Runs recorded before --shard existed ran every problem.
+    auto shard = feedback::parse_shard(o.value("shard", "0/1"));
+    if (!shard) return Error{"the run's recorded options: " + shard.error().message};
+    c.shard = *shard;
   } catch (const Json::exception& e) {
     return Error{fmt::format("the run's recorded options are incomplete: {}", e.what())};
   }
@@ -194,8 +192,92 @@ Json problem_line(const store::ProblemRecord& p) {
           {"correct", p.correct ? Json(*p.correct) : Json(nullptr)},
           {"outcome", p.outcome},
           {"answered_by", p.vote.is_object() ? p.vote.value("answered_by", "") : ""},
+          {"prompt_tokens", p.prompt_tokens},
+          {"completion_tokens", p.completion_tokens},
+          {"timings", p.timings},
           {"program", text},
           {"output", output}};
+}
+
+// --- shards
+
+namespace {
+constexpr const char* kBenchShardKey = "wand_bench_shard";
+
+// A problem as summarize() needs it, from its problem_line.
+Result<store::ProblemRecord> problem_from_line(const Json& j) {
+  store::ProblemRecord p;
+  try {
+    p.index = j.at("index");
+    p.problem_id = j.at("id"), p.input = j.at("question"), p.expected = j.at("expected");
+    if (!j.at("answer").is_null()) p.answer = j["answer"].get<std::string>();
+    if (!j.at("correct").is_null()) p.correct = j["correct"].get<bool>();
+    p.outcome = j.at("outcome");
+    p.vote = {{"answered_by", j.at("answered_by")}};
+    p.prompt_tokens = j.at("prompt_tokens"), p.completion_tokens = j.at("completion_tokens");
+    p.timings = j.at("timings");
+  } catch (const Json::exception& e) {
+    return Error{fmt::format("not a wand bench problem line ({})", e.what())};
+  }
+  if (p.index < 0) return Error{"a negative problem index"};
+  return p;
+}
+}  // namespace
+
+VoidResult write_bench_shard(const std::string& path, const BenchConfig& c, const store::RunInfo& run,
+                             int problems_total, std::span<const store::ProblemRecord> problems, double wall_s) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) return Error{fmt::format("{}: cannot write", path)};
+  Json options = bench_options(c);
+  options.erase("dataset"), options.erase("shard");
+  const Json& extra = run.config.extra;
+  Json header = {{"shard", c.shard.str()},
+                 {"dataset", c.dataset},
+                 {"dataset_sha256", extra.is_object() ? extra.value("dataset_sha256", "") : ""},
+                 {"options", options},
+                 {"model_id", run.config.model_id},
+                 {"prompt_hash", run.config.prompt_hash},
+                 {"problems_total", problems_total},
+                 {"shard_problems", problems.size()},
+                 {"run_id", run.id.empty() ? Json(nullptr) : Json(run.id)},
+                 {"wall_s", wall_s}};
+  out << Json{{kBenchShardKey, header}}.dump() << "\n";
+  for (auto& p : problems) out << problem_line(p).dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
+  return flush_file(out, path);
+}
+
+Result<MergedBench> merge_bench_shards(const std::vector<std::string>& paths) {
+  feedback::ShardFormat format{kBenchShardKey, "wand bench --shard I/N --out FILE", "shard_problems", "problem",
+                               {"shard", "shard_problems", "run_id", "wall_s", "dataset"}};
+  MergedBench m;
+  std::map<int, std::pair<store::ProblemRecord, Json>> by_index;
+  auto set = feedback::read_shards(paths, format, [&](const std::string& path, int line, feedback::Shard shard,
+                                                      const Json& h, const Json& j) -> Result<std::size_t> {
+    auto p = problem_from_line(j);
+    if (!p) return Error{fmt::format("{} line {}: {}", path, line, p.error().message)};
+    if (p->index >= h.value("problems_total", 0) || !shard.holds(static_cast<std::size_t>(p->index)))
+      return Error{fmt::format("{} line {}: problem index {} does not belong to shard {}", path, line, p->index, shard.str())};
+    int index = p->index;
+    by_index[index] = {std::move(*p), j};
+    return static_cast<std::size_t>(index);
+  });
+  if (!set) return set.error();
+  const Json& common = set->common;
+  int total = common.value("problems_total", -1);
+  if (static_cast<int>(by_index.size()) != total)
+    return Error{fmt::format("--merge: the shards hold {} problems; the run had {}", by_index.size(), total)};
+  Json options = common.value("options", Json::object());
+  options["dataset"] = set->headers.front().value("dataset", "");
+  auto c = bench_config_from(options);
+  if (!c) return Error{fmt::format("{}: {}", paths.front(), c.error().message)};
+  m.run.info.config = bench_run_config(*c, common.value("model_id", ""), common.value("prompt_hash", ""),
+                                       common.value("dataset_sha256", ""), total);
+  m.run.info.status = "finished";
+  for (auto& [index, pl] : by_index) {
+    m.run.problems.push_back(std::move(pl.first));
+    m.lines.push_back(std::move(pl.second));
+  }
+  return m;
 }
 
 // --- running

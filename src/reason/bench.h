@@ -15,6 +15,7 @@
 
 #include "common/json.h"
 #include "common/status.h"
+#include "feedback/evaluate.h"
 #include "llm/llm.h"
 #include "reason/reason.h"
 #include "sandbox/sandbox.h"
@@ -37,10 +38,6 @@ struct BenchProblem {
 // a dataset of code tasks (HumanEval, MBPP, stdin/stdout) is refused naming its format.
 Result<std::vector<BenchProblem>> load_bench_dataset(const std::string& path);
 
-// SHA-256 (hex) of a file's bytes: a run records its dataset's, so --resume and --compare can
-// tell the same dataset from a changed or different one wherever the file lives.
-Result<std::string> file_sha256(const std::string& path);
-
 // --- a run's configuration
 
 struct BenchConfig {
@@ -49,6 +46,7 @@ struct BenchConfig {
   std::string prompt_style = "auto";  // auto, wand, chat, completion (prompt_family)
   std::string prompt_file;          // --prompt: the user's own template, "" for the built-in one
   int limit = 0;                    // the first N problems; 0: all
+  feedback::Shard shard;            // of those, the problems whose index is shard.index modulo shard.count
   SolveConfig solve;                // method, k, sampling, seed, repair, fallback (family set by the caller)
 };
 
@@ -106,9 +104,28 @@ struct BenchSummary {
 BenchSummary summarize(std::span<const store::ProblemRecord> problems);
 
 // A recorded problem in one line: index, id, question, expected, answer, correct, outcome,
-// answered_by, and the program (or rationale) and output of the sample that answered (else of
-// the first sample). What --out writes and the HTML report shows.
+// answered_by, prompt_tokens, completion_tokens, timings, and the program (or rationale) and
+// output of the sample that answered (else of the first sample). What --out writes and the HTML
+// report shows.
 Json problem_line(const store::ProblemRecord& p);
+
+// --- shards (README: Batch jobs on a cluster)
+
+// A shard file of a bench run: a header line {"wand_bench_shard": {shard, dataset,
+// dataset_sha256, options (bench_options without dataset and shard), model_id, prompt_hash,
+// problems_total (the problems of all shards), shard_problems, run_id, wall_s}}, then
+// problem_line for each of the shard's problems. Errors name `path`.
+VoidResult write_bench_shard(const std::string& path, const BenchConfig& c, const store::RunInfo& run,
+                             int problems_total, std::span<const store::ProblemRecord> problems, double wall_s);
+
+struct MergedBench {
+  store::Run run;  // the run the shards make up: its config from the headers, its problems by index
+  std::vector<Json> lines;  // every problem's line, by index: a single run's --out
+};
+// Merges the shard files of one bench run (feedback::read_shards's checks: the same dataset,
+// options, model and template; every shard once; no problem twice). summarize(run.problems) then
+// gives the single-machine accuracy, Wilson interval, coverage and tokens.
+Result<MergedBench> merge_bench_shards(const std::vector<std::string>& paths);
 
 // --- running
 

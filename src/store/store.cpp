@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <ostream>
@@ -16,7 +17,7 @@
 #include <string_view>
 #include <thread>
 
-#include "store/sqlite.h"
+#include "store/backend.h"
 
 // The schema's migrations, embedded from src/store/schema/*.sql (CMakeLists.txt).
 extern const std::string_view wand_embedded_schema_001;
@@ -26,12 +27,17 @@ namespace wand::store {
 namespace {
 
 namespace fs = std::filesystem;
+using backend::Connection;
+using backend::DbError;
+using backend::Stmt;
+using backend::Transaction;
+using backend::TxKind;
 
 // Migration N brings a store from version N-1 to N. Append only: a released file never changes.
 const std::string_view* const kMigrations[] = {&wand_embedded_schema_001, &wand_embedded_schema_002};
 constexpr int kLatest = static_cast<int>(std::size(kMigrations));
 
-// A store we must not touch (not ours, or newer than this binary): not retried, not a SqlError.
+// A store we must not touch (not ours, or newer than this binary): not retried, not a DbError.
 struct Refused : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -79,7 +85,7 @@ std::optional<std::string> json_or_null(const Json& j) {
   if (j.is_null()) return std::nullopt;
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
-Json json_column(const sql::Stmt& st, int col) {
+Json json_column(const Stmt& st, int col) {
   if (st.is_null(col)) return nullptr;
   // The file may come from anywhere: the guarded parse, so a hostile value cannot overflow the
   // stack. What is not JSON (written by another tool) is kept as text.
@@ -87,26 +93,26 @@ Json json_column(const sql::Stmt& st, int col) {
   auto j = parse_json(text, "a stored JSON value");
   return j ? std::move(*j) : Json(text);
 }
-std::optional<std::string> opt_text(const sql::Stmt& st, int col) {
+std::optional<std::string> opt_text(const Stmt& st, int col) {
   if (st.is_null(col)) return std::nullopt;
   return st.text(col);
 }
-std::optional<int64_t> opt_int(const sql::Stmt& st, int col) {
+std::optional<int64_t> opt_int(const Stmt& st, int col) {
   if (st.is_null(col)) return std::nullopt;
   return st.int64(col);
 }
 
-// Runs fn until it does not fail for a busy database. busy_timeout already waits for a lock;
-// this covers the cases SQLite reports BUSY without waiting (a snapshot that cannot be upgraded,
-// WAL recovery by another connection).
+// Runs fn until it does not fail for a busy database. SQLite's busy_timeout already waits for a
+// lock; this covers the cases SQLite reports BUSY without waiting (a snapshot that cannot be
+// upgraded, WAL recovery by another connection) and PostgreSQL's serialization failures.
 template <class F>
 auto retry_busy(F&& fn) {
   std::mt19937 rng(std::random_device{}());
   for (int attempt = 1;; ++attempt) {
     try {
       return fn();
-    } catch (const sql::SqlError& e) {
-      if (!e.busy() || attempt == 50) throw;
+    } catch (const DbError& e) {
+      if (e.kind != DbError::Kind::busy || attempt == 50) throw;
       std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 50)(rng)));
     }
   }
@@ -121,7 +127,7 @@ constexpr std::string_view kRunColumns =
     "(SELECT COUNT(*) FROM problems p WHERE p.run_id = r.id AND p.correct = 1) "
     "FROM runs r ";
 
-RunInfo read_run(const sql::Stmt& st) {
+RunInfo read_run(const Stmt& st) {
   RunInfo r;
   r.id = st.text(0);
   r.config.kind = st.text(1);
@@ -150,11 +156,14 @@ RunInfo read_run(const sql::Stmt& st) {
 
 int schema_version() { return kLatest; }
 
+bool is_database_uri(std::string_view location) { return backend::is_postgres_uri(location); }
+
 std::string default_store_path() {
   auto env = [](const char* name) -> std::string {
     const char* v = std::getenv(name);
     return v && *v ? v : "";
   };
+  if (auto shared = env("WAND_STORE"); !shared.empty()) return shared;
   if (auto home = env("WAND_HOME"); !home.empty()) return home + "/runs.db";
   if (auto xdg = env("XDG_DATA_HOME"); !xdg.empty()) return xdg + "/wand/runs.db";
   return env("HOME") + "/.local/share/wand/runs.db";
@@ -224,11 +233,12 @@ Json to_json(const ProblemRecord& p) {
 }
 
 struct Store::Impl {
-  std::string path;
-  sql::Db db;
+  std::string path;  // as given; a PostgreSQL URI without its password
+  std::unique_ptr<Connection> conn;
+  Connection& db;
   std::mutex mu;  // one connection shared by the caller's threads: a transaction at a time
 
-  Impl(std::string p, bool create) : path(std::move(p)), db(path, create) {}
+  Impl(std::string p, std::unique_ptr<Connection> c) : path(std::move(p)), conn(std::move(c)), db(*conn) {}
 
   // Runs fn under the lock, retried while busy; SQLite's and the store's errors become an Error
   // naming the store.
@@ -239,19 +249,19 @@ struct Store::Impl {
       return retry_busy(fn);
     } catch (const Refused& e) {
       return Error{e.what()};
-    } catch (const sql::SqlError& e) {
+    } catch (const DbError& e) {
       return Error{fmt::format("run store {}: {}", path, e.what())};
     }
   }
 
   void require_run(const std::string& id) {
-    sql::Stmt st(db, "SELECT 1 FROM runs WHERE id = ?");
+    Stmt st(db, "SELECT 1 FROM runs WHERE id = ?");
     st.bind(1, std::string_view(id));
     if (!st.step()) throw Refused(fmt::format("no run '{}' in {}", id, path));
   }
 
   RunInfo run_info(const std::string& id) {
-    sql::Stmt st(db, std::string(kRunColumns) + "WHERE r.id = ?");
+    Stmt st(db, std::string(kRunColumns) + "WHERE r.id = ?");
     st.bind(1, std::string_view(id));
     if (!st.step()) throw Refused(fmt::format("no run '{}' in {}", id, path));
     return read_run(st);
@@ -260,24 +270,23 @@ struct Store::Impl {
   // The stored schema version: 0 for an empty database. A database holding other tables and no
   // wand_schema is someone else's: refused rather than written into.
   int stored_version() {
-    sql::Stmt has(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'");
-    bool any = false, ours = false;
-    while (has.step()) {
-      any = true;
-      ours |= has.text(0) == "wand_schema";
-    }
+    auto names = db.tables();
+    bool any = !names.empty(), ours = std::find(names.begin(), names.end(), "wand_schema") != names.end();
     if (!ours) {
       if (any) throw Refused(fmt::format("{} is not a wand run store (it holds other tables)", path));
       return 0;
     }
-    sql::Stmt v(db, "SELECT version FROM wand_schema");
+    Stmt v(db, "SELECT version FROM wand_schema");
     if (!v.step()) throw Refused(fmt::format("{} is not a wand run store (wand_schema is empty)", path));
     return static_cast<int>(v.int64(0));
   }
 
-  void migrate() {
-    if (stored_version() == kLatest) return;  // the common case takes no write lock
-    sql::Transaction tx(db);
+  // create: an empty database becomes a store; else it is an error.
+  void migrate(bool create) {
+    int version = stored_version();
+    if (version == kLatest) return;  // the common case takes no write lock
+    if (version == 0 && !create) throw Refused(fmt::format("no run store at {} (the database holds no wand tables)", path));
+    Transaction tx(db, TxKind::migrate);
     int have = stored_version();
     if (have > kLatest)
       throw Refused(fmt::format("{} has run store schema version {}; this wand knows versions up to {} "
@@ -285,7 +294,7 @@ struct Store::Impl {
                                 path, have, kLatest));
     if (have == kLatest) return;  // another process migrated it meanwhile
     for (int v = have + 1; v <= kLatest; ++v) db.exec(std::string(*kMigrations[v - 1]));
-    sql::Stmt(db, "UPDATE wand_schema SET version = ?").bind(1, kLatest).run();
+    Stmt(db, "UPDATE wand_schema SET version = ?").bind(1, kLatest).run();
     tx.commit();
   }
 };
@@ -295,8 +304,20 @@ Store::~Store() = default;
 const std::string& Store::path() const { return impl_->path; }
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool create) {
-  std::error_code ec;
   if (path.empty()) return Error{"run store: the path is empty"};
+  if (backend::is_postgres_uri(path)) {
+    std::string shown = backend::redact_uri(path);
+    try {
+      auto impl = std::make_unique<Impl>(shown, backend::open_postgres(path));
+      retry_busy([&] { impl->migrate(create); });
+      return std::unique_ptr<Store>(new Store(std::move(impl)));
+    } catch (const Refused& e) {
+      return Error{e.what()};
+    } catch (const DbError& e) {
+      return Error{fmt::format("run store {}: {}", shown, e.what())};
+    }
+  }
+  std::error_code ec;
   if (!create && !fs::exists(path, ec)) return Error{fmt::format("no run store at {}", path)};
   if (fs::is_directory(path, ec)) return Error{fmt::format("run store {} is a folder, not a file", path)};
   if (create) {
@@ -306,29 +327,27 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool create)
   }
   std::unique_ptr<Impl> impl;
   try {
-    impl = std::make_unique<Impl>(path, create);
-    sql::Db& db = impl->db;
-    sqlite3_busy_timeout(db.get(), 10000);
-    db.exec("PRAGMA foreign_keys = ON");
+    impl = std::make_unique<Impl>(path, backend::open_sqlite(path, create));
+    Connection& db = impl->db;
     retry_busy([&] {
       // Reading the journal mode is the first read of the file: a file that is not a database
       // fails here. WAL lets readers work while one process writes.
-      sql::Stmt st(db, "PRAGMA journal_mode = WAL");
+      Stmt st(db, "PRAGMA journal_mode = WAL");
       st.step();
       if (st.text(0) != "wal") throw Refused(fmt::format("run store {}: cannot use a WAL journal ({})", path, st.text(0)));
     });
     // A committed transaction survives the writer's death; fsync only at checkpoints.
     db.exec("PRAGMA synchronous = NORMAL");
-    retry_busy([&] { impl->migrate(); });
+    retry_busy([&] { impl->migrate(true); });
   } catch (const Refused& e) {
     return Error{e.what()};
-  } catch (const sql::SqlError& e) {
-    int primary = e.code & 0xff;
-    std::string why = primary == SQLITE_NOTADB    ? "not a SQLite database (or its header is corrupt)"
-                      : primary == SQLITE_CORRUPT ? "the database is corrupt"
-                      : primary == SQLITE_READONLY ? "not writable"
-                      : primary == SQLITE_CANTOPEN ? "cannot open it (missing folder or no permission)"
-                                                   : e.what();
+  } catch (const DbError& e) {
+    using K = DbError::Kind;
+    std::string why = e.kind == K::not_a_db   ? "not a SQLite database (or its header is corrupt)"
+                      : e.kind == K::corrupt  ? "the database is corrupt"
+                      : e.kind == K::readonly ? "not writable"
+                      : e.kind == K::cantopen ? "cannot open it (missing folder or no permission)"
+                                              : e.what();
     return Error{fmt::format("run store {}: {}", path, why)};
   }
   return std::unique_ptr<Store>(new Store(std::move(impl)));
@@ -340,11 +359,11 @@ Result<std::string> Store::create_run(const RunConfig& config) {
     std::mt19937_64 rng(std::random_device{}());
     for (;;) {
       std::string id = fmt::format("{:08x}", static_cast<uint32_t>(rng()));
-      sql::Transaction tx(impl_->db);
-      sql::Stmt exists(impl_->db, "SELECT 1 FROM runs WHERE id = ?");
+      Transaction tx(impl_->db);
+      Stmt exists(impl_->db, "SELECT 1 FROM runs WHERE id = ?");
       exists.bind(1, std::string_view(id));
       if (exists.step()) continue;  // 1 in 4 billion per run already stored
-      sql::Stmt st(impl_->db,
+      Stmt st(impl_->db,
                    "INSERT INTO runs (id, kind, status, created_at, dataset, model_spec, model_id, method, "
                    "prompt_hash, options, seed, wand_version, total_problems, owner, extra) "
                    "VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -371,13 +390,13 @@ Result<std::string> Store::create_run(const RunConfig& config) {
 
 VoidResult Store::record_problem(const std::string& run_id, const ProblemRecord& p) {
   return impl_->guarded([&]() -> Ok {
-    sql::Db& db = impl_->db;
-    sql::Transaction tx(db);
+    Connection& db = impl_->db;
+    Transaction tx(db);
     impl_->require_run(run_id);
-    sql::Stmt dup(db, "SELECT 1 FROM problems WHERE run_id = ? AND idx = ?");
+    Stmt dup(db, "SELECT 1 FROM problems WHERE run_id = ? AND idx = ?");
     dup.bind(1, std::string_view(run_id)).bind(2, p.index);
     if (dup.step()) throw Refused(fmt::format("problem {} of run {} is already recorded", p.index, run_id));
-    sql::Stmt st(db,
+    Stmt st(db,
                  "INSERT INTO problems (run_id, idx, problem_id, input, expected, answer, correct, vote, "
                  "outcome, timings, prompt_tokens, completion_tokens, recorded_at, extra) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -398,7 +417,7 @@ VoidResult Store::record_problem(const std::string& run_id, const ProblemRecord&
         .bind(13, std::string_view(now_iso()))
         .bind(14, json_or_null(p.extra))
         .run();
-    sql::Stmt ins(db,
+    Stmt ins(db,
                   "INSERT INTO samples (run_id, problem_idx, idx, seed, prompt, completion, program, "
                   "exec_result, verdict, answer, logprob, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     for (const auto& s : p.samples) {
@@ -417,8 +436,8 @@ VoidResult Store::record_problem(const std::string& run_id, const ProblemRecord&
           .bind(12, json_or_null(s.extra));
       try {
         ins.run();
-      } catch (const sql::SqlError& e) {
-        if ((e.code & 0xff) != SQLITE_CONSTRAINT) throw;
+      } catch (const DbError& e) {
+        if (e.kind != DbError::Kind::constraint) throw;
         throw Refused(fmt::format("problem {} of run {}: sample index {} appears twice", p.index, run_id, s.index));
       }
     }
@@ -430,7 +449,7 @@ VoidResult Store::record_problem(const std::string& run_id, const ProblemRecord&
 Result<std::vector<int>> Store::finished_problems(const std::string& run_id) {
   return impl_->guarded([&] {
     impl_->require_run(run_id);
-    sql::Stmt st(impl_->db, "SELECT idx FROM problems WHERE run_id = ? ORDER BY idx");
+    Stmt st(impl_->db, "SELECT idx FROM problems WHERE run_id = ? ORDER BY idx");
     st.bind(1, std::string_view(run_id));
     std::vector<int> done;
     while (st.step()) done.push_back(static_cast<int>(st.int64(0)));
@@ -440,9 +459,9 @@ Result<std::vector<int>> Store::finished_problems(const std::string& run_id) {
 
 VoidResult Store::finish_run(const std::string& run_id, const Json& summary) {
   return impl_->guarded([&]() -> Ok {
-    sql::Transaction tx(impl_->db);
+    Transaction tx(impl_->db);
     impl_->require_run(run_id);
-    sql::Stmt(impl_->db, "UPDATE runs SET status = 'finished', finished_at = ?, summary = ? WHERE id = ?")
+    Stmt(impl_->db, "UPDATE runs SET status = 'finished', finished_at = ?, summary = ? WHERE id = ?")
         .bind(1, std::string_view(now_iso()))
         .bind(2, json_or_null(summary))
         .bind(3, std::string_view(run_id))
@@ -454,9 +473,9 @@ VoidResult Store::finish_run(const std::string& run_id, const Json& summary) {
 
 VoidResult Store::interrupt_run(const std::string& run_id) {
   return impl_->guarded([&]() -> Ok {
-    sql::Transaction tx(impl_->db);
+    Transaction tx(impl_->db);
     impl_->require_run(run_id);
-    sql::Stmt(impl_->db, "UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'")
+    Stmt(impl_->db, "UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'")
         .bind(1, std::string_view(run_id))
         .run();
     tx.commit();
@@ -466,12 +485,12 @@ VoidResult Store::interrupt_run(const std::string& run_id) {
 
 Result<RunInfo> Store::resume_run(const std::string& run_id) {
   return impl_->guarded([&] {
-    sql::Transaction tx(impl_->db);
+    Transaction tx(impl_->db);
     RunInfo info = impl_->run_info(run_id);
     if (info.status == "finished") throw Refused(fmt::format("run {} is already finished", run_id));
     if (info.status == "running")
       throw Refused(fmt::format("run {} is still running in another process", run_id));
-    sql::Stmt(impl_->db, "UPDATE runs SET status = 'running', owner = ? WHERE id = ?")
+    Stmt(impl_->db, "UPDATE runs SET status = 'running', owner = ? WHERE id = ?")
         .bind(1, std::string_view(this_owner()))
         .bind(2, std::string_view(run_id))
         .run();
@@ -485,7 +504,7 @@ Result<std::string> Store::resolve_id(const std::string& id) {
   return impl_->guarded([&] {
     if (id.empty()) throw Refused("the run id is empty");
     // substr rather than LIKE, so '%' and '_' in what the user typed match only themselves.
-    sql::Stmt st(impl_->db, "SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 3");
+    Stmt st(impl_->db, "SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 3");
     st.bind(1, static_cast<int64_t>(id.size())).bind(2, std::string_view(id));
     std::vector<std::string> found;
     while (st.step()) found.push_back(st.text(0));
@@ -500,9 +519,12 @@ Result<std::string> Store::resolve_id(const std::string& id) {
 
 Result<std::vector<RunInfo>> Store::list_runs(const RunFilter& f) {
   return impl_->guarded([&] {
-    sql::Stmt st(impl_->db, std::string(kRunColumns) +
-                                "WHERE (? IS NULL OR r.kind = ?) ORDER BY r.created_at DESC, r.id LIMIT ?");
-    st.bind(1, text_or_null(f.kind)).bind(2, text_or_null(f.kind)).bind(3, f.limit > 0 ? f.limit : -1);
+    Stmt st(impl_->db, std::string(kRunColumns) +
+                                "WHERE (CAST(? AS TEXT) IS NULL OR r.kind = ?) ORDER BY r.created_at DESC, r.id LIMIT ?");
+    // No limit is the largest one (PostgreSQL refuses SQLite's -1).
+    st.bind(1, text_or_null(f.kind))
+        .bind(2, text_or_null(f.kind))
+        .bind(3, f.limit > 0 ? int64_t{f.limit} : std::numeric_limits<int64_t>::max());
     std::vector<RunInfo> runs;
     while (st.step()) runs.push_back(read_run(st));
     return runs;
@@ -515,17 +537,13 @@ Result<RunInfo> Store::get_run_info(const std::string& run_id) {
 
 Result<Run> Store::get_run(const std::string& run_id) {
   return impl_->guarded([&] {
-    sql::Db& db = impl_->db;
+    Connection& db = impl_->db;
     // One read transaction: the run, its problems and their samples from the same snapshot while
     // another process may be appending.
-    db.exec("BEGIN");
-    struct End {
-      sql::Db& db;
-      ~End() { sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr); }
-    } end{db};
+    Transaction snapshot(db, TxKind::read);
     Run run;
     run.info = impl_->run_info(run_id);
-    sql::Stmt ps(db,
+    Stmt ps(db,
                  "SELECT idx, problem_id, input, expected, answer, correct, vote, outcome, timings, "
                  "prompt_tokens, completion_tokens, recorded_at, extra FROM problems WHERE run_id = ? ORDER BY idx");
     ps.bind(1, std::string_view(run_id));
@@ -548,7 +566,7 @@ Result<Run> Store::get_run(const std::string& run_id) {
       at[p.index] = run.problems.size();
       run.problems.push_back(std::move(p));
     }
-    sql::Stmt ss(db,
+    Stmt ss(db,
                  "SELECT problem_idx, idx, seed, prompt, completion, program, exec_result, verdict, answer, "
                  "logprob, extra FROM samples WHERE run_id = ? ORDER BY problem_idx, idx");
     ss.bind(1, std::string_view(run_id));
@@ -566,6 +584,7 @@ Result<Run> Store::get_run(const std::string& run_id) {
       s.extra = json_column(ss, 10);
       run.problems[at.at(static_cast<int>(ss.int64(0)))].samples.push_back(std::move(s));
     }
+    snapshot.commit();
     return run;
   });
 }

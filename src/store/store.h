@@ -2,23 +2,28 @@
 // problem, every prompt, completion, program, execution result, verdict and vote, so a number in
 // a report can be traced back and re-run (DESIGN.md, "Records are reproducible").
 //
-// One SQLite database per user by default (default_store_path()). The schema is portable SQL kept
-// in src/store/schema/*.sql (embedded at build time) with a version number; opening a store applies
-// the missing migrations in one transaction and refuses a store newer than this binary. JSON values
-// are stored as text. Nothing here exposes SQLite, so a PostgreSQL backend can sit behind the same
-// interface later.
+// One SQLite database per user by default (default_store_path()); a PostgreSQL database when the
+// location is a libpq URI (postgresql://user@host/db), for runs recorded by many workers on many
+// machines into one store (README: A shared store). The schema is portable SQL kept in
+// src/store/schema/*.sql (embedded at build time), the same for both, with a version number;
+// opening a store applies the missing migrations in one transaction and refuses a store newer
+// than this binary. JSON values are stored as text. Nothing here exposes either database: the
+// backends sit behind backend.h, internal to src/store.
 //
-// Safe under concurrent writers (several processes on one file): WAL journal, a busy timeout, and
-// every write is one `BEGIN IMMEDIATE` transaction retried while the database is busy. A problem
-// and all its samples are written in one transaction, so a killed writer leaves each problem whole
-// or absent. Durability: a record survives the writer's death (Ctrl-C, kill -9); with
+// Safe under concurrent writers (several processes on one file or database): SQLite with a WAL
+// journal, a busy timeout and every write one `BEGIN IMMEDIATE` transaction; PostgreSQL with
+// one transaction per write; both retried while the database is busy. A problem and all its
+// samples are written in one transaction, so a killed writer leaves each problem whole or absent.
+// Durability (SQLite): a record survives the writer's death (Ctrl-C, kill -9); with
 // synchronous=NORMAL a power cut may lose the last few records but never corrupts the file.
+// PostgreSQL text cannot hold NUL bytes or invalid UTF-8: those become U+FFFD there.
 #pragma once
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/json.h"
@@ -29,7 +34,11 @@ namespace wand::store {
 // The newest schema version this binary knows.
 int schema_version();
 
-// $WAND_HOME/runs.db, else $XDG_DATA_HOME/wand/runs.db, else $HOME/.local/share/wand/runs.db.
+// Whether a store location is a database server's URI (postgresql://, postgres://) rather than a file.
+bool is_database_uri(std::string_view location);
+
+// $WAND_STORE (a file or a postgresql:// URI), else $WAND_HOME/runs.db, else
+// $XDG_DATA_HOME/wand/runs.db, else $HOME/.local/share/wand/runs.db.
 std::string default_store_path();
 
 // What a run is: set once when it is created. Empty strings and null JSON are stored as NULL.
@@ -107,15 +116,17 @@ Json to_json(const SampleRecord& sample);
 
 class Store {
  public:
-  // Opens (create: creating it and its parent folders if missing) the store at `path` and brings
-  // its schema up to date. Errors name the path: not a wand store, corrupt, unwritable, missing
-  // (when !create), or a schema newer than this binary knows (both versions named).
+  // Opens (create: creating it and its parent folders if missing) the store at `path` — a SQLite
+  // file, or a postgresql:// URI of an existing database (create: its tables are made when it
+  // has none) — and brings its schema up to date. Errors name the path (a URI without its
+  // password): not a wand store, corrupt, unwritable, missing (when !create), a server that does
+  // not answer, or a schema newer than this binary knows (both versions named).
   static Result<std::unique_ptr<Store>> open(const std::string& path, bool create = true);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  const std::string& path() const;
+  const std::string& path() const;  // as given; a URI without its password
 
   // A new run, "running" and owned by this process; returns its id (8 hex digits).
   Result<std::string> create_run(const RunConfig& config);

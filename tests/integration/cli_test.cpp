@@ -692,7 +692,7 @@ TEST(Cli, UnknownOptionIsBadInput) {
 }
 
 
-// The OpenAI client (libcurl) and the server (cpp-httplib) are modules loaded on first use, so a
+// The OpenAI client (libcurl), the server (cpp-httplib) and the PostgreSQL store (libpq) are modules loaded on first use, so a
 // command that needs neither, like a one-shot `wand exec`, starts without mapping them.
 TEST(CliModules, StartDoesNotLoadNetworkLibraries) {
   std::string err;
@@ -705,7 +705,7 @@ TEST(CliModules, StartDoesNotLoadNetworkLibraries) {
   for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) trace.append(buf, n);
   ASSERT_EQ(WEXITSTATUS(::pclose(p)), 0);
   EXPECT_NE(trace.find("libstdc++"), std::string::npos) << "no loader trace: " << trace;
-  for (const char* lib : {"libcurl", "libcpp-httplib", "libssl", "libgnutls", "libkrb5"})
+  for (const char* lib : {"libcurl", "libcpp-httplib", "libssl", "libgnutls", "libkrb5", "libpq"})
     EXPECT_EQ(trace.find(lib), std::string::npos) << lib << " is loaded at start";
 }
 

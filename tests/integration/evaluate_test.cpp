@@ -114,5 +114,44 @@ TEST(Evaluate, ReferenceSamplesAndBadOptions) {
   EXPECT_EQ(feedback::validate(opt).error().message, "--k: '0' is not a positive integer");
 }
 
+// Shard I/N holds the tasks at positions I, I+N, I+2N, ...: each task in exactly one shard.
+TEST(Evaluate, ShardsPartitionTheTasksByPositionModuloN) {
+  for (const char* good : {"0/1", "0/4", "3/4", "41/100"}) EXPECT_TRUE(feedback::parse_shard(good)) << good;
+  for (const char* bad : {"", "1/1", "4/4", "-1/4", "1/0", "1/-2", "x/4", "1/4x", " 1/4", "1/", "/4", "1", "1/2/3"}) {
+    auto s = feedback::parse_shard(bad);
+    ASSERT_FALSE(s) << bad;
+    EXPECT_NE(s.error().message.find(std::string("--shard '") + bad + "'"), std::string::npos) << s.error().message;
+  }
+  for (int n : {1, 2, 3, 7})
+    for (std::size_t task = 0; task < 30; ++task) {
+      int holders = 0;
+      for (int i = 0; i < n; ++i) holders += feedback::Shard{i, n}.holds(task);
+      EXPECT_EQ(holders, 1);
+      EXPECT_TRUE((feedback::Shard{static_cast<int>(task % n), n}.holds(task)));
+    }
+  EXPECT_EQ((feedback::Shard{2, 5}.str()), "2/5");
+}
+
+// evaluate() on a shard runs only its tasks' samples, keeping their indices in the whole set.
+TEST(Evaluate, AShardRunsItsTasksSamplesWithTheirIndices) {
+  Fixture f;
+  feedback::EvalOptions opt;
+  opt.ks = {1};
+  opt.shard = {1, 3};  // task b only
+  EXPECT_EQ(feedback::run_count(f.tasks, f.samples, opt.shard), 3u);
+  auto rep = feedback::evaluate(shared_sandbox(), "fixture", f.tasks, f.samples, opt);
+  ASSERT_EQ(rep.results.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(rep.results[i].sample, 1u + 3 * i);
+    EXPECT_EQ(rep.results[i].task, 1u);
+    EXPECT_EQ(rep.results[i].index_in_task, i);
+  }
+  EXPECT_EQ(rep.samples, 3u);
+  EXPECT_EQ(rep.tasks, 1u);
+  EXPECT_DOUBLE_EQ(*rep.pass_at_k[1].value, 1.0);
+  EXPECT_EQ(feedback::sample_json(rep.results[2], f.tasks)["index"], 7);
+  EXPECT_EQ(feedback::sample_json(rep.results[2], f.tasks)["task_index"], 1);
+}
+
 }  // namespace
 }  // namespace wand::test

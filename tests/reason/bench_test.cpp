@@ -181,6 +181,16 @@ TEST(BenchOptions, RoundTripAndResumeNamesTheDifferingOption) {
   auto before = reason::bench_config_from(old);
   ASSERT_TRUE(before) << before.error().message;
   EXPECT_EQ(before->solve.flow_calls, 8);
+  // --shard round-trips; a run recorded before shards existed ran every problem
+  c.shard = {2, 5};
+  auto sharded = reason::bench_config_from(Json::parse(reason::bench_options(c).dump()));
+  ASSERT_TRUE(sharded) << sharded.error().message;
+  EXPECT_EQ(sharded->shard.str(), "2/5");
+  old.erase("shard");
+  EXPECT_EQ(reason::bench_config_from(old)->shard.str(), "0/1");
+  Json bad = o;
+  bad["shard"] = "5/5";
+  EXPECT_FALSE(reason::bench_config_from(bad));
 }
 
 TEST(BenchOptions, ResumeRefusesAChangedDatasetOrPrompt) {

@@ -1,11 +1,14 @@
 // The run store (src/store) and `wand runs`: schema migrations, round trips, real concurrent
 // writer processes, a writer killed with SIGKILL, and the command's output and errors.
+#include <libpq-fe.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <fmt/core.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -143,6 +146,132 @@ void in_processes(int n, const std::function<int(int)>& child) {
   }
 }
 
+// ---- PostgreSQL: a real server for the backend-parametrized tests ----
+
+// Runs a shell command line; its exit status.
+int sh(const std::string& cmd) {
+  int st = std::system(cmd.c_str());
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// A PostgreSQL server of its own for this test process: initdb into a temp folder, pg_ctl start
+// on a unix socket only (no TCP port to collide on), trust authentication; stopped when the
+// tests end. initdb refuses root, so as root it runs as the `postgres` user the server package
+// made. Each test gets a database of its own.
+class PgServer {
+ public:
+  static PgServer& get() {
+    static PgServer server;
+    return server;
+  }
+  // Why there is no server ("" when there is one).
+  const std::string& unavailable() const { return why_; }
+  // A new empty database's URI.
+  std::string new_database() {
+    std::string name = fmt::format("wand_test_{}", ++databases_);
+    PGconn* c = PQconnectdb(uri("postgres").c_str());
+    PGresult* r = PQexec(c, ("CREATE DATABASE " + name).c_str());
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) ADD_FAILURE() << "CREATE DATABASE: " << PQerrorMessage(c);
+    PQclear(r);
+    PQfinish(c);
+    return uri(name);
+  }
+  std::string uri(const std::string& db) const {
+    return fmt::format("postgresql:///{}?host={}&port={}&user=postgres", db, dir_ + "/sock", port_);
+  }
+  void stop() {
+    if (started_) sh(run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate -w stop >/dev/null 2>&1");
+    started_ = false;
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+ private:
+  PgServer() {
+    for (const char* candidate : {"/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"})
+      if (fs::exists(std::string(candidate) + "/initdb")) bin_ = candidate;
+    if (bin_.empty()) {
+      why_ = "no PostgreSQL server binaries (install postgresql: scripts/setup.sh)";
+      return;
+    }
+    dir_ = fmt::format("/tmp/wand_pg_{}", ::getpid());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ + "/sock");
+    if (::geteuid() == 0) {
+      if (!::getpwnam("postgres")) {
+        why_ = "running as root and there is no postgres user for initdb";
+        return;
+      }
+      sh("chown -R postgres: " + dir_);
+      run_as_ = "runuser -u postgres -- ";
+    }
+    auto [fd, port] = loopback_listener();  // a port number no other server here uses now
+    ::close(fd);
+    port_ = port;
+    std::string init_log = dir_ + "/initdb.log", log = dir_ + "/server.log";  // the server (as postgres) writes its own
+    if (sh(run_as_ + bin_ + "/initdb -D " + dir_ + "/data -A trust -U postgres -E UTF8 --locale=C --no-sync >" + init_log +
+           " 2>&1") != 0) {
+      why_ = "initdb failed: " + slurp(init_log);
+      return;
+    }
+    std::string opts = fmt::format("-k {} -p {} -c listen_addresses='' -c fsync=off -c max_connections=200", dir_ + "/sock", port_);
+    if (sh(run_as_ + bin_ + "/pg_ctl -D " + dir_ + "/data -l " + log + " -w -t 60 -o \"" + opts + "\" start >/dev/null") != 0) {
+      why_ = "pg_ctl start failed: " + slurp(log);
+      return;
+    }
+    started_ = true;
+  }
+  std::string bin_, dir_, run_as_, why_;
+  int port_ = 0, databases_ = 0;
+  bool started_ = false;
+};
+
+struct StopPg : ::testing::Environment {
+  void TearDown() override { PgServer::get().stop(); }
+};
+const auto* stop_pg = ::testing::AddGlobalTestEnvironment(new StopPg);
+
+// The store tests that hold for every backend: SQLite files and PostgreSQL databases.
+class StoreBackends : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "postgresql" && !PgServer::get().unavailable().empty())
+      GTEST_SKIP() << PgServer::get().unavailable();
+  }
+  bool pg() const { return GetParam() == "postgresql"; }
+  // A new, empty store location.
+  std::string location() { return pg() ? PgServer::get().new_database() : temp_dir() + "/runs.db"; }
+  // Runs SQL statements on either backend (fixtures: an older schema).
+  void exec(const std::string& loc, const std::string& sql) {
+    if (!pg()) {
+      sqlite3* db = nullptr;
+      ASSERT_EQ(sqlite3_open(loc.c_str(), &db), SQLITE_OK);
+      char* err = nullptr;
+      EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+      sqlite3_free(err);
+      sqlite3_close(db);
+      return;
+    }
+    PGconn* c = PQconnectdb(loc.c_str());
+    PGresult* r = PQexec(c, sql.c_str());
+    EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQerrorMessage(c);
+    PQclear(r);
+    PQfinish(c);
+  }
+  // The first column of the first row of a query, on either backend.
+  std::string scalar(const std::string& loc, const std::string& sql) {
+    if (!pg()) return sql_scalar(loc, sql);
+    PGconn* c = PQconnectdb(loc.c_str());
+    PGresult* r = PQexec(c, sql.c_str());
+    std::string out = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) ? PQgetvalue(r, 0, 0) : "";
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) ADD_FAILURE() << sql << ": " << PQerrorMessage(c);
+    PQclear(r);
+    PQfinish(c);
+    return out;
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Backends, StoreBackends, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+
 TEST(Store, DefaultPathFollowsWandHomeThenXdg) {
   auto env = [](const char* k) { return std::getenv(k) ? std::optional<std::string>(std::getenv(k)) : std::nullopt; };
   auto home = env("WAND_HOME"), xdg = env("XDG_DATA_HOME");
@@ -174,10 +303,8 @@ TEST(Store, CreatesFoldersAndAnEmptyFileBecomesAStore) {
 
 // Version 1 as it was released, written by hand: opening it migrates to the current version and
 // keeps what it held.
-TEST(Store, MigratesAVersion1Store) {
-  std::string path = temp_dir() + "/v1.db";
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+TEST_P(StoreBackends, MigratesAVersion1Store) {
+  std::string path = location();
   const char* v1 = R"(
     CREATE TABLE wand_schema (version INTEGER NOT NULL);
     INSERT INTO wand_schema VALUES (1);
@@ -197,13 +324,11 @@ TEST(Store, MigratesAVersion1Store) {
       '2026-01-02T03:04:30.000Z');
     INSERT INTO samples VALUES ('0ld0ld00', 0, 0, 7, 'Q', 'answer = 4', 'answer = 4', '{"status":"ok"}', NULL, '4', -0.25);
   )";
-  char* err = nullptr;
-  ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
-  sqlite3_close(db);
+  exec(path, v1);
 
   auto s = open_ok(path);
   ASSERT_TRUE(s);
-  EXPECT_EQ(sql_scalar(path, "SELECT version FROM wand_schema"), "2");
+  EXPECT_EQ(scalar(path, "SELECT version FROM wand_schema"), "2");
   auto run = s->get_run("0ld0ld00");
   ASSERT_TRUE(run) << run.error().message;
   EXPECT_EQ(run->info.status, "finished");
@@ -291,8 +416,8 @@ TEST(Store, RefusesWhatIsNotAStore) {
   EXPECT_FALSE(fs::exists(dir + "/missing.db"));
 }
 
-TEST(Store, RoundTripsEveryField) {
-  std::string path = temp_dir() + "/runs.db";
+TEST_P(StoreBackends, RoundTripsEveryField) {
+  std::string path = location();
   auto s = open_ok(path);
   store::RunConfig c = bench_config("données/ГСМ 数学.jsonl");
   c.seed = -9'000'000'000'000'000'000LL;
@@ -313,6 +438,9 @@ TEST(Store, RoundTripsEveryField) {
   p.correct.reset();
   p.answer.reset();
   ASSERT_TRUE(s->record_problem(*id, p));
+  // PostgreSQL's text holds no NUL byte: the store writes U+FFFD there (store.h).
+  const std::string nul_stored = pg() ? std::string("before\xEF\xBF\xBD" "after") : std::string("before\0after", 12);
+  p.samples[1].completion = nul_stored;
   store::ProblemRecord q = make_problem(1, 0);
   q.correct = false;
   ASSERT_TRUE(s->record_problem(*id, q));
@@ -341,7 +469,7 @@ TEST(Store, RoundTripsEveryField) {
   ASSERT_EQ(run->problems.size(), 2u);
   EXPECT_EQ(comparable(run->problems[0]), comparable(p));
   EXPECT_EQ(comparable(run->problems[1]), comparable(q));
-  EXPECT_EQ(run->problems[0].samples[1].completion.size(), 12u);
+  EXPECT_EQ(run->problems[0].samples[1].completion, nul_stored);
   EXPECT_EQ(run->problems[0].samples[0].completion.size(), (1u << 20) + 11);
   EXPECT_FALSE(run->problems[0].recorded_at.empty());
 
@@ -363,7 +491,7 @@ TEST(Store, RoundTripsEveryField) {
   EXPECT_EQ(js[1]["type"], "problem");
   EXPECT_EQ(js[1]["input"], p.input);
   EXPECT_EQ(js[1]["samples"].size(), 3u);
-  EXPECT_EQ(js[1]["samples"][1]["completion"], std::string("before\0after", 12));
+  EXPECT_EQ(js[1]["samples"][1]["completion"], nul_stored);
   EXPECT_EQ(js[2]["index"], 1);
 }
 
@@ -381,8 +509,8 @@ TEST(Store, ForeignJsonInAStoreIsKeptAsText) {
   EXPECT_EQ(info->summary, Json("{not json"));
 }
 
-TEST(Store, RefusesDuplicatesAndUnknownRuns) {
-  auto s = open_ok(temp_dir() + "/runs.db");
+TEST_P(StoreBackends, RefusesDuplicatesAndUnknownRuns) {
+  auto s = open_ok(location());
   auto id = s->create_run(bench_config());
   ASSERT_TRUE(s->record_problem(*id, make_problem(4, 1)));
   auto again = s->record_problem(*id, make_problem(4, 1));
@@ -407,8 +535,8 @@ TEST(Store, RefusesDuplicatesAndUnknownRuns) {
   EXPECT_NE(done.error().message.find("already finished"), std::string::npos);
 }
 
-TEST(Store, ListsNewestFirstByKindAndResolvesPrefixes) {
-  auto s = open_ok(temp_dir() + "/runs.db");
+TEST_P(StoreBackends, ListsNewestFirstByKindAndResolvesPrefixes) {
+  auto s = open_ok(location());
   std::vector<std::string> ids;
   for (const char* kind : {"bench", "solve", "bench"}) {
     auto c = bench_config();
@@ -433,8 +561,8 @@ TEST(Store, ListsNewestFirstByKindAndResolvesPrefixes) {
 }
 
 // Writer processes: each records its own run and its share of one common run at the same time.
-TEST(Store, ConcurrentWriterProcessesLoseNothing) {
-  std::string path = temp_dir() + "/runs.db";
+TEST_P(StoreBackends, ConcurrentWriterProcessesLoseNothing) {
+  std::string path = location();
   std::string common;
   {
     auto s = open_ok(path);
@@ -471,13 +599,15 @@ TEST(Store, ConcurrentWriterProcessesLoseNothing) {
     ASSERT_EQ(run->problems.size(), size_t(kProblems));
     for (int i = 0; i < kProblems; ++i) EXPECT_EQ(comparable(run->problems[i]), comparable(make_problem(i, 3, 300)));
   }
-  EXPECT_EQ(sql_scalar(path, "PRAGMA integrity_check"), "ok");
+  if (!pg()) {
+    EXPECT_EQ(scalar(path, "PRAGMA integrity_check"), "ok");
+  }
 }
 
 // Processes opening a store that does not exist yet, all at once: one creates and migrates it, the
 // others wait for it and use it.
-TEST(Store, ProcessesCreatingOneStoreAtOnce) {
-  std::string path = temp_dir() + "/new/runs.db";
+TEST_P(StoreBackends, ProcessesCreatingOneStoreAtOnce) {
+  std::string path = location();
   in_processes(8, [&](int) {
     auto s = store::Store::open(path);
     if (!s) {
@@ -491,12 +621,12 @@ TEST(Store, ProcessesCreatingOneStoreAtOnce) {
   auto runs = s->list_runs({"", 0});
   ASSERT_EQ(runs->size(), 8u);
   for (const auto& r : *runs) EXPECT_EQ(r.problems_done, 1);
-  EXPECT_EQ(sql_scalar(path, "SELECT COUNT(*) FROM wand_schema"), "1");
+  EXPECT_EQ(scalar(path, "SELECT COUNT(*) FROM wand_schema"), "1");
 }
 
 // Threads sharing one Store (a bench's parallel problems) take turns on its connection.
-TEST(Store, ThreadsShareOneStore) {
-  auto s = open_ok(temp_dir() + "/runs.db");
+TEST_P(StoreBackends, ThreadsShareOneStore) {
+  auto s = open_ok(location());
   auto id = *s->create_run(bench_config());
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
@@ -581,8 +711,8 @@ TEST(Store, KilledWriterLeavesWholeProblemsAndResumes) {
   }
 }
 
-TEST(Store, InterruptMarksARunAndOnlyAnUnfinishedRunResumes) {
-  auto s = open_ok(temp_dir() + "/runs.db");
+TEST_P(StoreBackends, InterruptMarksARunAndOnlyAnUnfinishedRunResumes) {
+  auto s = open_ok(location());
   auto id = *s->create_run(bench_config());
   auto live = s->resume_run(id);
   ASSERT_FALSE(live);
@@ -724,6 +854,62 @@ TEST(RunsCli, BadInputExitsTwoNamingIt) {
   EXPECT_EQ(bad_limit.rc, 2);
   EXPECT_NE(bad_limit.err.find("--limit"), std::string::npos) << bad_limit.err;
   EXPECT_EQ(wand("runs").rc, 2);
+}
+
+// ---- PostgreSQL only ----
+
+// A server that does not answer: an error naming the URI, without its password.
+TEST(StorePostgres, UnreachableServerNamesTheUriWithoutThePassword) {
+  for (std::string uri : {"postgresql://wand:s3cret@127.0.0.1:1/runs?connect_timeout=2",
+                          "postgres://wand@127.0.0.1:1/runs?password=s3cret&connect_timeout=2"}) {
+    auto s = store::Store::open(uri);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().message.find("s3cret"), std::string::npos) << s.error().message;
+    EXPECT_NE(s.error().message.find("run store postgres"), std::string::npos) << s.error().message;
+    EXPECT_NE(s.error().message.find("***"), std::string::npos) << s.error().message;
+  }
+}
+
+class StorePostgresServer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!PgServer::get().unavailable().empty()) GTEST_SKIP() << PgServer::get().unavailable();
+  }
+};
+
+// A database that holds someone else's tables is refused, not written into; reading a database
+// without a store (runs list, export) does not create one.
+TEST_F(StorePostgresServer, RefusesADatabaseThatIsNotAStore) {
+  std::string uri = PgServer::get().new_database();
+  auto none = store::Store::open(uri, /*create=*/false);
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("no run store at"), std::string::npos) << none.error().message;
+  PGconn* c = PQconnectdb(uri.c_str());
+  PQclear(PQexec(c, "CREATE TABLE invoices (id INTEGER)"));
+  PQfinish(c);
+  auto theirs = store::Store::open(uri);
+  ASSERT_FALSE(theirs);
+  EXPECT_NE(theirs.error().message.find("is not a wand run store (it holds other tables)"), std::string::npos)
+      << theirs.error().message;
+}
+
+// `wand runs` and `wand bench` with --store URI and with WAND_STORE: runs recorded by the
+// command, read back by another.
+TEST_F(StorePostgresServer, CommandsRecordAndReadThroughAUri) {
+  std::string uri = PgServer::get().new_database();
+  CliRun bench = wand("bench synthetic --limit 2 --seed 3 -q --json --store '" + uri + "'");
+  ASSERT_EQ(bench.rc, 0) << bench.err;
+  std::string id = Json::parse(bench.out)["run_id"];
+  CliRun list = wand("runs list --json", "WAND_STORE='" + uri + "'");
+  ASSERT_EQ(list.rc, 0) << list.err;
+  Json runs = Json::parse(list.out);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0]["id"], id);
+  EXPECT_EQ(runs[0]["status"], "finished");
+  EXPECT_EQ(runs[0]["problems_done"], 2);
+  CliRun show = wand("runs export " + id + " --store '" + uri + "'");
+  ASSERT_EQ(show.rc, 0) << show.err;
+  EXPECT_EQ(std::count(show.out.begin(), show.out.end(), '\n'), 3);  // the run and its 2 problems
 }
 
 }  // namespace
