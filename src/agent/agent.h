@@ -76,6 +76,11 @@ struct StepText {
 std::string render_step(const StepText& step);
 // "Plan:\n<plan>\n\n": a numbered plan, written before the first step.
 std::string render_plan(const std::string& plan);
+// "Replan: <why, one line>\nPlan:\n<plan>\n\n": a revised plan, between steps.
+std::string render_replan(const std::string& why, const std::string& plan);
+// The header's Tools section: the registry's Python signatures (tools::python_signatures), then
+// final_answer's, which every session defines.
+std::string tools_text(const tools::Registry& tools);
 
 // The stop sequence of a step's generation, and the text that starts one.
 inline constexpr const char* kStepStop = "\nObservation:";
