@@ -215,11 +215,14 @@ class Loop {
     return ok_status();
   }
 
-  // The driver's report in a block's result; null when the block never sent one.
+  // The driver's report in a block's result; null when the block never sent one. The last one:
+  // the driver reports after the step's code has finished, so a report the code sent itself
+  // comes before it and is ignored.
   static Json report_of(const sandbox::ExecResult& r) {
+    Json found = nullptr;
     for (const auto& c : r.tool_calls)
-      if (c.value("name", "") == kReportTool) return c["arguments"].value("report", Json::object());
-    return nullptr;
+      if (c.value("name", "") == kReportTool) found = c["arguments"].value("report", Json::object());
+    return found;
   }
 
   sandbox::ExecResult run_block(const std::string& call) {

@@ -10,6 +10,7 @@
 #include <ostream>
 #include <random>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "store/sqlite.h"
@@ -52,9 +53,13 @@ std::string name_words(std::string name) {
 // The query's words as an FTS5 query: each a quoted term, any of them may match (BM25 ranks the
 // skills matching more and rarer words first). Quoting keeps FTS5's operators out of user text.
 std::string fts_query(const std::string& text) {
+  // Words every task has say nothing about which skill fits.
+  static const std::set<std::string> common = {"the", "and", "for", "with", "from", "into", "onto", "that", "this",
+                                               "what", "how", "is", "are", "of", "on", "in", "to", "it", "its",
+                                               "an", "be", "by", "as", "at", "or", "do", "then", "them", "there"};
   std::string q, word;
   auto flush = [&] {
-    if (word.size() > 1) q += (q.empty() ? "\"" : " OR \"") + word + "\"";
+    if (word.size() > 1 && !common.count(word)) q += (q.empty() ? "\"" : " OR \"") + word + "\"";
     word.clear();
   };
   for (unsigned char c : text) {
