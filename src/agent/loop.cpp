@@ -225,16 +225,16 @@ class Loop {
     return found;
   }
 
-  sandbox::ExecResult run_block(const std::string& call) {
+  // Runs a call of the driver in the session: its result (without the loop's own tool calls)
+  // and the driver's report (null when none came).
+  std::pair<sandbox::ExecResult, Json> run_block(const std::string& call) {
     auto r = session_->run(call);
-    // The loop's own calls are not the agent's.
+    Json report = report_of(r);
     Json kept = Json::array();
     for (auto& c : r.tool_calls)
       if (c.value("name", "") != kReportTool) kept.push_back(c);
-    Json report = report_of(r);
     r.tool_calls = kept;
-    if (!report.is_null()) r.channel_data = report.dump();  // carried back to the caller
-    return r;
+    return {std::move(r), std::move(report)};
   }
 
   void retrieve_skills() {
@@ -242,8 +242,7 @@ class Loop {
     auto found = hooks_.skills->search(task_.instruction, cfg_.skills);
     if (!found) return;  // the library is an aid: a broken one does not stop the run
     for (auto& s : *found) {
-      auto r = run_block(fmt::format("_wand_skill({}, {})", Json(s.code).dump(), Json(s.tests).dump()));
-      Json report = r.channel_data.empty() ? Json(nullptr) : Json::parse(r.channel_data);
+      auto [r, report] = run_block(fmt::format("_wand_skill({}, {})", Json(s.code).dump(), Json(s.tests).dump()));
       if (report.is_object() && !report.contains("error")) {
         r_.skills_loaded.push_back(s.name);
         skills_.push_back(s);
@@ -457,7 +456,10 @@ class Loop {
     bool condensed = false;
     std::string chat_request = replan ? request(replan_tpl_, why) : request(plan_tpl_, "");
     std::string tail = replan ? "Replan: " + one_line(why, 300) + "\nPlan:\n" : "Plan:\n";
-    auto g = generate(chat_request, tail, condensed, {"\n\n", "\nThought:", "\nCode:"});
+    // A compact plan ends at its blank line; a chat model's reply is the plan, whatever its shape.
+    std::vector<std::string> stop;
+    if (compact_) stop = {"\n\n", "\nThought:", "\nCode:"};
+    auto g = generate(chat_request, tail, condensed, stop);
     if (!g.ok) return false;
     Step& s = new_step(replan ? "replan" : "plan");
     s.prompt = g.prompt_record;
@@ -506,10 +508,8 @@ class Loop {
 
   void run_code(Step& s) {
     auto t0 = Clock::now();
-    auto r = run_block(fmt::format("_wand_step({})", Json(s.code).dump()));
+    auto [r, report] = run_block(fmt::format("_wand_step({})", Json(s.code).dump()));
     s.exec_s = seconds_since(t0);
-    Json report = r.channel_data.empty() ? Json(nullptr) : Json::parse(r.channel_data, nullptr, false);
-    r.channel_data.clear();
     s.exec = sandbox::to_json(r);
     s.tool_calls = r.tool_calls;
     r_.tool_calls += static_cast<int>(r.tool_calls.size());
@@ -621,9 +621,8 @@ class Loop {
       if (called) (void)hooks_.skills->record_use(sk.name, ok);
     }
     if (!ok || successful_code_.empty() || !session_ || !session_->alive()) return;
-    auto r = run_block(fmt::format("_wand_functions({})", Json(successful_code_).dump()));
-    if (r.channel_data.empty()) return;
-    Json report = Json::parse(r.channel_data, nullptr, false);
+    auto report = run_block(fmt::format("_wand_functions({})", Json(successful_code_).dump())).second;
+    if (!report.is_object()) return;
     std::set<std::string> loaded(r_.skills_loaded.begin(), r_.skills_loaded.end());
     for (auto& f : report.value("functions", Json::array())) {
       Skill s;

@@ -74,9 +74,9 @@ TEST(AgentCli, SkillsImportListExportRemoveAcrossProcesses) {
   std::string file = store + ".jsonl";
   {
     std::ofstream f(file);
-    f << R"({"name": "heat_milk", "description": "Heats milk until warm.", "signature": "heat_milk()", "code": "def heat_milk():\n    return 'warm'", "tests": "assert heat_milk() == 'warm'"})"
+    f << R"J({"name": "heat_milk", "description": "Heats milk until warm.", "signature": "heat_milk()", "code": "def heat_milk():\n    return 'warm'", "tests": "assert heat_milk() == 'warm'"})J"
       << "\n"
-      << R"({"name": "broken", "description": "Fails its test.", "code": "def broken():\n    return 1", "tests": "assert broken() == 2"})"
+      << R"J({"name": "broken", "description": "Fails its test.", "code": "def broken():\n    return 1", "tests": "assert broken() == 2"})J"
       << "\n";
   }
   auto imp = wand(fmt::format("skills import {} --store {}", file, store));
@@ -101,7 +101,7 @@ TEST(AgentCli, SkillsImportListExportRemoveAcrossProcesses) {
   EXPECT_NE(gone.out.find("no skill 'broken'"), std::string::npos) << gone.out;
   {
     std::ofstream f(file);
-    f << R"({"name": "x y", "code": "def x(): pass"})" << "\n";
+    f << R"J({"name": "x y", "code": "def x(): pass"})J" << "\n";
   }
   auto bad = wand(fmt::format("skills import {} --store {}", file, store));
   EXPECT_EQ(bad.rc, 2);

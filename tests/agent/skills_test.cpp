@@ -10,6 +10,7 @@
 #include "agent/agent.h"
 #include "agent/skills.h"
 #include "scripted_backend.h"
+#include "store/store.h"
 #include "support.h"
 
 namespace wand::test {
