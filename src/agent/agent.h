@@ -155,7 +155,9 @@ struct Step {
   double model_s = 0, exec_s = 0;
   bool condensed = false;         // older steps were condensed to build this step's prompt
 };
-Json to_json(const Step& step);
+// Every field; without `texts`, not the prompt, the model's output and the execution result
+// (the large ones, which a stored sample keeps in columns of their own).
+Json to_json(const Step& step, bool texts = true);
 
 // End reasons (AgentResult::end_reason).
 inline constexpr const char* kEndFinalAnswer = "final_answer";

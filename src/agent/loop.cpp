@@ -71,7 +71,7 @@ std::string tools_text(const tools::Registry& tools) {
 
 bool AgentResult::success() const { return check ? check->success : final_answer.has_value(); }
 
-Json to_json(const Step& s) {
+Json to_json(const Step& s, bool texts) {
   Json j = {{"index", s.index},
             {"kind", s.kind},
             {"thought", s.thought},
@@ -83,11 +83,9 @@ Json to_json(const Step& s) {
             {"completion_tokens", s.completion_tokens},
             {"model_s", s.model_s},
             {"exec_s", s.exec_s},
-            {"condensed", s.condensed},
-            {"output", s.output},
-            {"prompt", s.prompt},
-            {"exec", s.exec}};
+            {"condensed", s.condensed}};
   if (s.value) j["value"] = *s.value;
+  if (texts) j.update({{"output", s.output}, {"prompt", s.prompt}, {"exec", s.exec}});
   return j;
 }
 

@@ -77,17 +77,8 @@ store::ProblemRecord to_problem(int index, const std::string& task_id, const Pro
     rec.exec_result = s.exec;
     if (s.kind == "act") rec.verdict = {{"passed", s.error.empty()}, {"feedback", s.error}};
     if (s.index == static_cast<int>(r.steps.size()) - 1 && r.final_answer) rec.answer = r.final_answer->dump();
-    rec.extra = {{"kind", s.kind},
-                 {"thought", s.thought},
-                 {"observation", s.observation},
-                 {"error", s.error},
-                 {"tool_calls", s.tool_calls},
-                 {"prompt_tokens", s.prompt_tokens},
-                 {"completion_tokens", s.completion_tokens},
-                 {"model_s", s.model_s},
-                 {"exec_s", s.exec_s},
-                 {"condensed", s.condensed}};
-    if (s.value) rec.extra["value"] = *s.value;
+    rec.extra = to_json(s, /*texts=*/false);
+    rec.extra.erase("code");  // the sample's program
     p.samples.push_back(std::move(rec));
   }
   return p;
@@ -137,18 +128,8 @@ Json trajectory(const std::string& run_id, const store::ProblemRecord& p) {
   for (const auto& rec : p.samples) {
     Step s = step_from_sample(rec);
     text += compact(s);
-    Json j = {{"kind", s.kind},
-              {"thought", s.thought},
-              {"code", s.code},
-              {"observation", s.observation},
-              {"error", s.error},
-              {"tool_calls", s.tool_calls},
-              {"prompt_tokens", s.prompt_tokens},
-              {"completion_tokens", s.completion_tokens},
-              {"model_s", s.model_s},
-              {"exec_s", s.exec_s}};
+    Json j = to_json(s, /*texts=*/false);
     if (s.kind != "act") j["plan"] = s.output;
-    if (s.value) j["value"] = *s.value;
     steps.push_back(std::move(j));
   }
   Json final_answer = nullptr;

@@ -46,7 +46,8 @@ TEST(AgentCli, BadInputIsExitTwoNamingIt) {
   EXPECT_NE(both.out.find("give a TASK or --env, not both"), std::string::npos) << both.out;
   auto env = wand("agent --env nowhere --task 0 --model local:/nonexistent.gguf");
   EXPECT_EQ(env.rc, 2);
-  EXPECT_NE(env.out.find("--env unknown environment 'nowhere'"), std::string::npos) << env.out;
+  EXPECT_NE(env.out.find("--env "), std::string::npos) << env.out;
+  EXPECT_NE(env.out.find("'nowhere'"), std::string::npos) << env.out;
   auto steps = wand("agent 'x' --max-steps 0");
   EXPECT_EQ(steps.rc, 2);
   EXPECT_NE(steps.out.find("--max-steps"), std::string::npos) << steps.out;
