@@ -179,8 +179,8 @@ int run_agents(AgentArgs& a, const char* cmd) {
     }
     totals.add(*r);
     Json line = {{"task_id", task_id}, {"instruction", task.instruction}};
-    for (auto& [key, v] : r->to_json().items())
-      if (key != "steps" || a.json) line[key] = v;
+    line.update(r->to_json());
+    if (!a.json) line.erase("steps");
     per_task.push_back(line);
     if (!one && !a.json && !a.quiet) {
       progress.note(fmt::format("success {:.1f}%", 100.0 * totals.successes / totals.tasks));
@@ -300,6 +300,10 @@ Command add_skills(CLI::App& app) {
     };
     bool writes = cmd->got_subcommand(imp) || cmd->got_subcommand(test) || cmd->got_subcommand(rm);
     std::string path = a->store.empty() ? store::default_store_path() : a->store;
+    if ((cmd->got_subcommand(ls) || cmd->got_subcommand(exp)) && !std::filesystem::exists(path)) {
+      if (cmd->got_subcommand(ls) && !a->json) fmt::print(stderr, "no skills yet ({} does not exist)\n", path);
+      return kExitOk;
+    }
     auto lib = agent::SkillLibrary::open(path, /*create=*/writes || std::filesystem::exists(path));
     if (!lib) return fail(lib.error().message);
     auto& L = **lib;

@@ -134,7 +134,8 @@ TEST(AgentCli, RunsAgainstWandServeAndRecordsTheTrajectory) {
   EXPECT_NE(show.out.find("── step 1 (act)"), std::string::npos) << show.out;
   auto traj = wand(fmt::format("export --run {} --format trajectories --store {}", id, store));
   ASSERT_EQ(traj.rc, 0) << traj.out;
-  Json line = Json::parse(traj.out.substr(0, traj.out.find('\n')), nullptr, false);
+  std::string first = traj.out.substr(traj.out.find('{'));  // after the summary on stderr
+  Json line = Json::parse(first.substr(0, first.find('\n')), nullptr, false);
   ASSERT_FALSE(line.is_discarded()) << traj.out;
   EXPECT_EQ(line["task_id"], "free-form");
   EXPECT_EQ(line["steps"].size(), j["steps"].size());

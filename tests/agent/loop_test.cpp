@@ -207,7 +207,7 @@ TEST(AgentLoop, BlockedActionReplansWithPlanning) {
   ASSERT_EQ(r.steps.size(), 4u);
   EXPECT_EQ(r.steps[2].kind, "replan");
   EXPECT_NE(r.steps[2].thought.find("an action was blocked"), std::string::npos);
-  EXPECT_NE(r.steps[1].error.find("ToolError raised at line 2: `inc()`: the counter is at its limit (1)"),
+  EXPECT_NE(r.steps[1].error.find("ToolError raised at line 2: `inc()`: tool 'inc': the counter is at its limit (1)"),
             std::string::npos)
       << r.steps[1].error;
   ASSERT_TRUE(r.check);
