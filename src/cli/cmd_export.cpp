@@ -51,37 +51,34 @@ int export_run(const RunExport& e) {
   }
   std::stringstream rows;  // --corpus: the rows are tokenized (and written to --out only when given)
   std::ostream& out = !e.corpus.empty() ? static_cast<std::ostream&>(rows) : e.out.empty() ? std::cout : file;
+  // The rows, and the line that sums them up: an agent's steps in the compact format
+  // (src/agent/record.h), or a code/solve run's verified samples (src/codegen/export.h).
+  std::string summary;
   if (agent_run) {
-    // The agent's steps in the compact format (src/agent/record.h).
     auto t = agent::export_trajectories(*run, e.opt.format, out);
     if (!t) return fail(kExitOutput, t.error().message);
-    if (!e.corpus.empty()) {
-      if (!e.out.empty() && !(file << rows.str() << std::flush)) return fail(kExitOutput, fmt::format("--out {}: write failed", e.out));
-      std::vector<std::string> documents;
-      for (std::string line; std::getline(rows, line);) documents.push_back(codegen::document_of(Json::parse(line)));
-      if (documents.empty()) return fail(kExitFailed, fmt::format("run {} has no successful tasks to train on", *id));
-      auto m = train::write_document_corpus(documents, e.tokenizer, e.corpus, {{"run_id", *id}, {"format", "agent-sft"}});
-      if (!m) return fail(kExitBadInput, "--corpus " + m.error().message);
-    }
-    fmt::print(stderr, "{} {} rows from agent run {} ({} tasks; {} unsuccessful tasks skipped)\n", t->rows, e.opt.format, *id,
-               t->tasks, t->skipped);
-    return kExitOk;
+    summary = fmt::format("{} {} rows from agent run {} ({} tasks; {} unsuccessful tasks skipped)", t->rows, e.opt.format,
+                          *id, t->tasks, t->skipped);
+  } else {
+    auto stats = codegen::export_training_data(*run, e.opt, out);
+    if (!stats) return fail(kExitOutput, stats.error().message);
+    summary = fmt::format("{} {} rows from run {} ({} tasks; {} duplicate programs dropped; {} rows over --per-task{})",
+                          stats->rows, e.opt.format, *id, stats->tasks, stats->duplicates, stats->capped,
+                          stats->unlabelled ? fmt::format("; {} problems without a label skipped", stats->unlabelled) : "");
   }
-  auto stats = codegen::export_training_data(*run, e.opt, out);
-  if (!stats) return fail(kExitOutput, stats.error().message);
   if (!e.corpus.empty()) {
     if (!e.out.empty() && !(file << rows.str() << std::flush)) return fail(kExitOutput, fmt::format("--out {}: write failed", e.out));
     std::vector<std::string> documents;
     for (std::string line; std::getline(rows, line);) documents.push_back(codegen::document_of(Json::parse(line)));
-    if (documents.empty()) return fail(kExitFailed, fmt::format("run {} has no verified samples to train on", *id));
-    auto m = train::write_document_corpus(documents, e.tokenizer, e.corpus, {{"run_id", *id}, {"format", "sft"}});
+    if (documents.empty())
+      return fail(kExitFailed, fmt::format("run {} has no {} to train on", *id, agent_run ? "successful tasks" : "verified samples"));
+    auto m = train::write_document_corpus(documents, e.tokenizer, e.corpus,
+                                          {{"run_id", *id}, {"format", agent_run ? "agent-sft" : "sft"}});
     if (!m) return fail(kExitBadInput, "--corpus " + m.error().message);
     fmt::print(stderr, "wrote {} documents ({} tokens) to {} for wand-train --data {}\n", documents.size(),
                (*m)["tokens"].get<long long>(), e.corpus, e.corpus);
   }
-  fmt::print(stderr, "{} {} rows from run {} ({} tasks; {} duplicate programs dropped; {} rows over --per-task{})\n",
-             stats->rows, e.opt.format, *id, stats->tasks, stats->duplicates, stats->capped,
-             stats->unlabelled ? fmt::format("; {} problems without a label skipped", stats->unlabelled) : "");
+  fmt::print(stderr, "{}\n", summary);
   return kExitOk;
 }
 
