@@ -219,13 +219,17 @@ int run_agents(AgentArgs& a, const char* cmd) {
   return kExitOk;
 }
 
-void add_agent_options(CLI::App* cmd, AgentArgs& a) {
+static void add_agent_options(CLI::App* cmd, AgentArgs& a, CLI::Option* env) {
   auto& c = a.config;
   cmd->add_option("-m,--model", a.model,
                   "local:PATH.gguf or openai:URL/MODEL (default: $WAND_AGENT_MODEL, else models/wand-agent.gguf)");
-  cmd->add_option("--split", a.split, "With --env: train or held-out")->check(CLI::IsMember({"train", "held-out"}))->capture_default_str();
-  cmd->add_option("--limit", a.limit, "With --env: the split's first N tasks")->check(number({.lo = 1, .hi = 1e6, .integer = true}));
-  cmd->add_option("--env-seed", a.env_seed, "With --env: the seed the instances are generated from")->check(number(kSeed))->capture_default_str();
+  // The task set's options mean nothing without --env: refused there rather than ignored.
+  cmd->add_option("--split", a.split, "With --env: train or held-out")
+      ->check(CLI::IsMember({"train", "held-out"}))->capture_default_str()->needs(env);
+  cmd->add_option("--limit", a.limit, "With --env: the split's first N tasks")
+      ->check(number({.lo = 1, .hi = 1e6, .integer = true}))->needs(env);
+  cmd->add_option("--env-seed", a.env_seed, "With --env: the seed the instances are generated from")
+      ->check(number(kSeed))->capture_default_str()->needs(env);
   cmd->add_option("--max-steps", c.max_steps, "Actions per task")->check(number({.lo = 1, .hi = 1000, .integer = true}))->capture_default_str();
   cmd->add_option("--max-tokens", c.max_tokens, "Prompt + completion tokens per task (0: no limit)")
       ->check(number({.lo = 0, .hi = 1e12, .integer = true}))->capture_default_str();
@@ -256,7 +260,7 @@ Command add_agent(CLI::App& app) {
   cmd->add_option("--task", a->task_index, "With --env: the task's index in --split")
       ->check(number({.lo = 0, .hi = 1e9, .integer = true}))
       ->needs(env);
-  add_agent_options(cmd, *a);
+  add_agent_options(cmd, *a, env);
   return [a] { return run_agents(*a, "agent"); };
 }
 

@@ -53,6 +53,9 @@ TEST(AgentCli, BadInputIsExitTwoNamingIt) {
   EXPECT_NE(steps.out.find("--max-steps"), std::string::npos) << steps.out;
   auto task = wand("agent 'x' --task 3");
   EXPECT_EQ(task.rc, 2);
+  auto split = wand("agent 'x' --split train");  // a task set's option without --env: refused, not ignored
+  EXPECT_EQ(split.rc, 2);
+  EXPECT_NE(split.out.find("--split requires --env"), std::string::npos) << split.out;
   auto skills = wand("agent 'x' --skills maybe");
   EXPECT_EQ(skills.rc, 2);
   EXPECT_NE(skills.out.find("--skills"), std::string::npos) << skills.out;
