@@ -6,7 +6,7 @@
 
 #include <chrono>
 #include <ctime>
-#include <filesystem>
+#include <cctype>
 #include <ostream>
 #include <random>
 #include <regex>
