@@ -10,6 +10,7 @@
 
 #include <fmt/core.h>
 
+#include "cli/agent_runs.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/solver.h"
@@ -253,8 +254,39 @@ Command add_bench(CLI::App& app) {
   std::vector<CLI::Option*> run_options = {dataset, problems, set, model, method, k, temperature, top_p, seed,
                                            max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, constrain, limit, par, out,
                                            flow_calls, flow_tokens, shard};
+  // --env: an agent environment's task set instead of a dataset (cli/agent_runs.h, as wand agent --env).
+  auto agent = std::make_shared<AgentArgs>();
+  auto* env = cmd->add_option("--env", agent->env, "An agent environment's task set (kitchen, data, shop): success rate, "
+                                                   "steps, tool calls, tokens and time per task (as wand agent --env)");
+  auto* split = cmd->add_option("--split", agent->split, "With --env: train or held-out")
+                    ->check(CLI::IsMember({"train", "held-out"}))->capture_default_str()->needs(env);
+  auto* max_steps = cmd->add_option("--max-steps", agent->config.max_steps, "With --env: actions per task")
+                        ->check(number({.lo = 1, .hi = 1000, .integer = true}))->capture_default_str()->needs(env);
+  auto* plan = cmd->add_flag("--plan", agent->config.plan, "With --env: plan first, re-plan on failures")->needs(env);
+  auto* skills = cmd->add_option("--skills", agent->skills, "With --env: on or off (the skill library)")
+                     ->check(CLI::IsMember({"on", "off"}))->capture_default_str()->needs(env);
+  (void)split, (void)max_steps, (void)plan, (void)skills;
+  env->excludes("--merge")->excludes("--compare")->excludes("--report");
 
   return [=] {
+    if (env->count()) {
+      for (auto* o : {dataset, problems, set, method, k, top_p, max_tokens, weighted, no_repair, no_fallback, prompt, style,
+                      constrain, par, out, flow_calls, flow_tokens, resume, shard})
+        if (o->count()) {
+          fmt::print(stderr, "wand bench: {}: not an option of --env (agent task sets)\n", o->get_name());
+          return kExitBadInput;
+        }
+      agent->model = a->model;
+      agent->limit = a->limit;
+      agent->json = a->json;
+      agent->quiet = a->quiet;
+      agent->store = a->store;
+      agent->no_store = a->no_store;
+      agent->config.temperature = a->temperature.value_or(0.f);
+      agent->config.seed = a->config.seed;
+      agent->show_steps = false;
+      return run_agents(*agent, "bench");
+    }
     if (!a->merge.empty()) {
       for (auto* o : run_options)
         if (o->count() && o != out) {

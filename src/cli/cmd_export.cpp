@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "agent/record.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "codegen/export.h"
@@ -28,13 +29,21 @@ struct RunExport {
 
 int export_run(const RunExport& e) {
   auto fail = [](int code, const std::string& m) { return fail_export(m, code); };
-  if (auto v = codegen::validate(e.opt); !v) return fail(kExitBadInput, v.error().message);
+  bool trajectories = e.opt.format == "trajectories";
+  if (!trajectories)
+    if (auto v = codegen::validate(e.opt); !v) return fail(kExitBadInput, v.error().message);
   auto s = store::Store::open(e.store.empty() ? store::default_store_path() : e.store, /*create=*/false);
   if (!s) return fail(kExitBadInput, "--store " + s.error().message);
   auto id = (*s)->resolve_id(e.run);
   if (!id) return fail(kExitBadInput, "--run " + id.error().message);
   auto run = (*s)->get_run(*id);
   if (!run) return fail(kExitBadInput, "--run " + run.error().message);
+  bool agent_run = run->info.config.kind == "agent";
+  if (trajectories && !agent_run)
+    return fail(kExitBadInput, fmt::format("--format trajectories: run {} is a {} run; trajectories are an agent run's", *id,
+                                           run->info.config.kind));
+  if (agent_run && e.opt.format != "sft" && !trajectories)
+    return fail(kExitBadInput, fmt::format("--format {}: agent run {} exports as trajectories or sft", e.opt.format, *id));
   std::ofstream file;
   if (!e.out.empty()) {
     file.open(e.out);
@@ -42,21 +51,34 @@ int export_run(const RunExport& e) {
   }
   std::stringstream rows;  // --corpus: the rows are tokenized (and written to --out only when given)
   std::ostream& out = !e.corpus.empty() ? static_cast<std::ostream&>(rows) : e.out.empty() ? std::cout : file;
-  auto stats = codegen::export_training_data(*run, e.opt, out);
-  if (!stats) return fail(kExitOutput, stats.error().message);
+  // The rows, and the line that sums them up: an agent's steps in the compact format
+  // (src/agent/record.h), or a code/solve run's verified samples (src/codegen/export.h).
+  std::string summary;
+  if (agent_run) {
+    auto t = agent::export_trajectories(*run, e.opt.format, out);
+    if (!t) return fail(kExitOutput, t.error().message);
+    summary = fmt::format("{} {} rows from agent run {} ({} tasks; {} unsuccessful tasks skipped)", t->rows, e.opt.format,
+                          *id, t->tasks, t->skipped);
+  } else {
+    auto stats = codegen::export_training_data(*run, e.opt, out);
+    if (!stats) return fail(kExitOutput, stats.error().message);
+    summary = fmt::format("{} {} rows from run {} ({} tasks; {} duplicate programs dropped; {} rows over --per-task{})",
+                          stats->rows, e.opt.format, *id, stats->tasks, stats->duplicates, stats->capped,
+                          stats->unlabelled ? fmt::format("; {} problems without a label skipped", stats->unlabelled) : "");
+  }
   if (!e.corpus.empty()) {
     if (!e.out.empty() && !(file << rows.str() << std::flush)) return fail(kExitOutput, fmt::format("--out {}: write failed", e.out));
     std::vector<std::string> documents;
     for (std::string line; std::getline(rows, line);) documents.push_back(codegen::document_of(Json::parse(line)));
-    if (documents.empty()) return fail(kExitFailed, fmt::format("run {} has no verified samples to train on", *id));
-    auto m = train::write_document_corpus(documents, e.tokenizer, e.corpus, {{"run_id", *id}, {"format", "sft"}});
+    if (documents.empty())
+      return fail(kExitFailed, fmt::format("run {} has no {} to train on", *id, agent_run ? "successful tasks" : "verified samples"));
+    auto m = train::write_document_corpus(documents, e.tokenizer, e.corpus,
+                                          {{"run_id", *id}, {"format", agent_run ? "agent-sft" : "sft"}});
     if (!m) return fail(kExitBadInput, "--corpus " + m.error().message);
     fmt::print(stderr, "wrote {} documents ({} tokens) to {} for wand-train --data {}\n", documents.size(),
                (*m)["tokens"].get<long long>(), e.corpus, e.corpus);
   }
-  fmt::print(stderr, "{} {} rows from run {} ({} tasks; {} duplicate programs dropped; {} rows over --per-task{})\n",
-             stats->rows, e.opt.format, *id, stats->tasks, stats->duplicates, stats->capped,
-             stats->unlabelled ? fmt::format("; {} problems without a label skipped", stats->unlabelled) : "");
+  fmt::print(stderr, "{}\n", summary);
   return kExitOk;
 }
 
@@ -76,8 +98,10 @@ Command add_export(CLI::App& app) {
   auto* pf = cmd->add_option("--prompt-format", o->prompt_format, "pot (programs) or cot (rationales)")->capture_default_str();
   auto* nm = cmd->add_option("--name", o->name, "general.name in the file")->capture_default_str();
   auto* run = cmd->add_option("--run", e->run, "A recorded run's id (or a unique prefix): export its training data");
-  auto* fmt_opt = cmd->add_option("--format", e->opt.format, "With --run: sft, dpo or rewards")
-                      ->check(CLI::IsMember({"sft", "dpo", "rewards"}))
+  auto* fmt_opt = cmd->add_option("--format", e->opt.format,
+                                  "With --run: sft, dpo or rewards; agent runs: trajectories (one JSON line per task) or sft "
+                                  "(the compact CodeAct format, one row per step)")
+                      ->check(CLI::IsMember({"sft", "dpo", "rewards", "trajectories"}))
                       ->capture_default_str();
   auto* shape = cmd->add_option("--shape", e->opt.shape, "sft rows: prompt-completion (TRL) or messages (OpenAI chat)")
                     ->check(CLI::IsMember({"prompt-completion", "messages"}))

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "agent/record.h"
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "common/output.h"
@@ -18,7 +19,7 @@ namespace {
 struct RunsArgs {
   std::string store, kind, id, out;
   int limit = 20;
-  bool json = false;
+  bool json = false, steps = false;
 };
 
 void add_store_option(CLI::App* cmd, RunsArgs& a) {
@@ -111,6 +112,10 @@ int show(const RunsArgs& a) {
     return kExitBadInput;
   }
   const store::RunInfo& r = run->info;
+  if (a.steps && r.config.kind != "agent") {
+    fmt::print(stderr, "wand runs show: --steps: run {} is a {} run; steps are an agent run's\n", r.id, r.config.kind);
+    return kExitBadInput;
+  }
   if (a.json) {
     Json j = store::to_json(r);
     j["problems"] = Json::array();
@@ -137,6 +142,12 @@ int show(const RunsArgs& a) {
     fmt::print("  #{:<4} {:<8} {:<12} answer {}  expected {}  samples {}{}\n", p.index, verdict, opt(p.outcome),
                p.answer ? *p.answer : "-", opt(p.expected), p.samples.size(),
                p.problem_id.empty() ? "" : "  [" + p.problem_id + "]");
+    if (!a.steps) continue;
+    // The agent's trajectory, step by step, as `wand agent` printed it.
+    fmt::print("Task: {}\n", p.input);
+    for (const auto& sample : p.samples) fmt::print("{}", agent::format_step(agent::step_from_sample(sample)));
+    if (p.extra.is_object() && p.extra.contains("end_detail"))
+      fmt::print("ended: {} ({})\n\n", p.outcome, p.extra["end_detail"].get<std::string>());
   }
   return kExitOk;
 }
@@ -192,6 +203,7 @@ Command add_runs(CLI::App& app) {
   add_store_option(sh, *a);
   sh->add_option("id", a->id, "The run's id (or a unique prefix)")->required();
   sh->add_flag("--json", a->json, "Print the run, its problems and samples as JSON");
+  sh->add_flag("--steps", a->steps, "Agent runs: each task's steps (thought, code, observation), as wand agent printed them");
 
   auto* ex = cmd->add_subcommand("export", "One run as JSON lines: the run, then one line per problem");
   add_store_option(ex, *a);

@@ -32,6 +32,8 @@ Command add_runs(CLI::App& app);
 Command add_code(CLI::App& app);
 Command add_tools(CLI::App& app);
 Command add_mcp(CLI::App& app);
+Command add_agent(CLI::App& app);   // cmd_agent.cpp
+Command add_skills(CLI::App& app);  // cmd_agent.cpp
 
 // The model a command uses when --model is not given: $WAND_MODEL, else the shipped model.
 std::string default_model_spec();

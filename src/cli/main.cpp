@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
       {"code", wand::cli::add_code(app)},
       {"tools", wand::cli::add_tools(app)},
       {"mcp", wand::cli::add_mcp(app)},
+      {"agent", wand::cli::add_agent(app)},
+      {"skills", wand::cli::add_skills(app)},
   };
   try {
     app.parse(argc, argv);

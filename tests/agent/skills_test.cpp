@@ -1,0 +1,206 @@
+// The skill library (src/agent/skills.h): BM25 retrieval ranking on a hand-built library,
+// de-duplication, versions, demotion, persistence across processes, and the loop saving a
+// successful run's functions and reusing them in the next run.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "agent/agent.h"
+#include "agent/skills.h"
+#include "scripted_backend.h"
+#include "store/store.h"
+#include "support.h"
+
+namespace wand::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string fresh_path(const std::string& name) {
+  std::string p = ::testing::TempDir() + name + "_" + std::to_string(::getpid()) + ".db";
+  fs::remove(p);
+  fs::remove(p + "-wal");
+  fs::remove(p + "-shm");
+  return p;
+}
+
+agent::Skill skill(const std::string& name, const std::string& description, const std::string& body = "return None",
+                   const std::string& tests = "") {
+  return {.name = name, .description = description, .signature = name + "()",
+          .code = "def " + name + "():\n    \"\"\"" + description + "\"\"\"\n    " + body, .tests = tests};
+}
+
+std::vector<std::string> names(const std::vector<agent::Skill>& v) {
+  std::vector<std::string> out;
+  for (auto& s : v) out.push_back(s.name);
+  return out;
+}
+
+std::unique_ptr<agent::SkillLibrary> open(const std::string& path) {
+  auto lib = agent::SkillLibrary::open(path);
+  EXPECT_TRUE(lib) << (lib ? "" : lib.error().message);
+  return lib ? std::move(*lib) : nullptr;
+}
+
+TEST(Skills, RetrievalRanksByBm25OverNamesAndDescriptions) {
+  auto lib = open(fresh_path("skills_rank"));
+  ASSERT_TRUE(lib);
+  ASSERT_TRUE(lib->save(skill("heat_milk", "Heats the milk in the microwave until it is warm.", "return 1")));
+  ASSERT_TRUE(lib->save(skill("wash_mug", "Washes a dirty mug in the sink.", "return 2")));
+  ASSERT_TRUE(lib->save(skill("fetch_from_fridge", "Opens the fridge and takes an item out of it.", "return 3")));
+  ASSERT_TRUE(lib->save(skill("sum_column", "Sums a numeric column of a CSV file.", "return 4")));
+  ASSERT_TRUE(lib->save(skill("warm_drink", "Makes a warm drink: heats milk, pours it into a mug.", "return 5")));
+
+  auto r = lib->search("Put a warm mug of milk on the table.", 3);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->size(), 3u);
+  // warm_drink matches warm, mug and milk (and warm in its name); heat_milk: milk twice, warm.
+  EXPECT_EQ(names(*r), (std::vector<std::string>{"warm_drink", "heat_milk", "wash_mug"}));
+  auto csv = lib->search("What is the total of the price column in sales.csv?", 2);
+  ASSERT_TRUE(csv);
+  ASSERT_FALSE(csv->empty());
+  EXPECT_EQ((*csv)[0].name, "sum_column");
+  // A name's words count: "fridge" is in fetch_from_fridge's name and description.
+  auto fr = lib->search("fridge", 5);
+  ASSERT_TRUE(fr);
+  EXPECT_EQ(names(*fr), std::vector<std::string>{"fetch_from_fridge"});
+  // FTS5 syntax in the query is only words.
+  auto odd = lib->search("milk\" OR NEAR(* ", 5);
+  ASSERT_TRUE(odd) << odd.error().message;
+  EXPECT_FALSE(odd->empty());
+  auto none = lib->search("   ", 5);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(Skills, DuplicatesMergeAndSameNameIsANewVersion) {
+  auto lib = open(fresh_path("skills_dup"));
+  ASSERT_TRUE(lib);
+  auto a = skill("double_it", "Doubles.", "return 2 * x");
+  a.uses = 1, a.successes = 1;
+  EXPECT_EQ(*lib->save(a), agent::SaveOutcome::added);
+  // The same code once comments and spacing are dropped, under another name: merged.
+  agent::Skill b = a;
+  b.name = "twice";
+  b.code = "def double_it():\n    \"\"\"Doubles.\"\"\"   # a comment\n\n    return 2  *  x\n";
+  b.description = "Doubles a number: the longer description wins.";
+  EXPECT_EQ(*lib->save(b), agent::SaveOutcome::merged);
+  auto all = lib->list();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].name, "double_it");
+  EXPECT_EQ((*all)[0].uses, 2);
+  EXPECT_EQ((*all)[0].description, "Doubles a number: the longer description wins.");
+  // Same name, other code: version 2.
+  EXPECT_EQ(*lib->save(skill("double_it", "Doubles.", "return x + x")), agent::SaveOutcome::new_version);
+  auto got = lib->get("double_it");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->version, 2);
+  EXPECT_NE(got->code.find("x + x"), std::string::npos);
+  EXPECT_EQ(agent::normalise_code("def f():\n    # c\n    return 1  # one\n"), "0:def f():\n4:return 1\n");
+}
+
+TEST(Skills, DemotedSkillsAreNotRetrievedAndErrorsNameTheSkill) {
+  auto lib = open(fresh_path("skills_demote"));
+  ASSERT_TRUE(lib);
+  ASSERT_TRUE(lib->save(skill("heat_milk", "Heats milk.")));
+  ASSERT_TRUE(lib->set_demoted("heat_milk", "AssertionError: cold"));
+  auto r = lib->search("heat the milk", 5);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->empty());
+  EXPECT_TRUE(lib->get("heat_milk")->demoted);
+  ASSERT_TRUE(lib->set_demoted("heat_milk", ""));
+  EXPECT_EQ(lib->search("heat the milk", 5)->size(), 1u);
+  auto missing = lib->get("nope");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("no skill 'nope'"), std::string::npos);
+  EXPECT_FALSE(lib->remove("nope"));
+  EXPECT_FALSE(lib->save(skill("not an identifier", "x")));
+  auto bad = agent::skill_from_json({{"name", "f"}, {"code", "x = 1"}});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "field 'code' does not define f()");
+}
+
+// One process saves, another (a fork that opens its own connection) reads and adds, and the
+// first sees both: the library lives in the file, not in a process.
+TEST(Skills, PersistAcrossProcesses) {
+  std::string path = fresh_path("skills_persist");
+  {
+    auto lib = open(path);
+    ASSERT_TRUE(lib);
+    ASSERT_TRUE(lib->save(skill("parent_skill", "Saved by the parent.")));
+  }
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    auto lib = agent::SkillLibrary::open(path, false);
+    bool ok = lib && (*lib)->get("parent_skill") && (*lib)->save(skill("child_skill", "Saved by the child."));
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  auto lib = open(path);
+  auto all = lib->list();
+  ASSERT_TRUE(all);
+  EXPECT_EQ(names(*all), (std::vector<std::string>{"child_skill", "parent_skill"}));
+  // And the run store in the same file still opens.
+  EXPECT_TRUE(store::Store::open(path, false));
+}
+
+std::string act(const std::string& code) { return "Next.\n```python\n" + code + "\n```"; }
+
+// A successful run's function becomes a skill; the next run for a similar task gets it loaded in
+// its session and shown in its prompt, and its use is counted.
+TEST(Skills, TheLoopSavesAndReusesSkills) {
+  auto lib = open(fresh_path("skills_loop"));
+  ASSERT_TRUE(lib);
+  ScriptedBackend first;
+  first.add({act("def celsius_to_fahrenheit(c):\n    \"\"\"Converts a temperature from Celsius to Fahrenheit.\"\"\"\n"
+                 "    return c * 9 / 5 + 32\n\nassert celsius_to_fahrenheit(100) == 212")});
+  first.add({act("final_answer(celsius_to_fahrenheit(20))")});
+  auto r1 = agent::run_agent(first, shared_sandbox(), {.instruction = "Convert 20 degrees Celsius to Fahrenheit."}, {},
+                             {.skills = lib.get()});
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(*r1->final_answer, Json(68.0));
+  EXPECT_EQ(r1->skills_saved, std::vector<std::string>{"celsius_to_fahrenheit"});
+  auto saved = lib->get("celsius_to_fahrenheit");
+  ASSERT_TRUE(saved);
+  EXPECT_EQ(saved->signature, "celsius_to_fahrenheit(c)");
+  EXPECT_EQ(saved->description, "Converts a temperature from Celsius to Fahrenheit.");
+  EXPECT_EQ(saved->tests, "assert celsius_to_fahrenheit(100) == 212");
+
+  ScriptedBackend second;
+  second.add({act("final_answer(celsius_to_fahrenheit(-40))")});
+  auto r2 = agent::run_agent(second, shared_sandbox(), {.instruction = "What is -40 Celsius in Fahrenheit?"}, {},
+                             {.skills = lib.get()});
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->skills_loaded, std::vector<std::string>{"celsius_to_fahrenheit"});
+  EXPECT_EQ(*r2->final_answer, Json(-40.0));
+  EXPECT_NE(second.calls[0].text().find("def celsius_to_fahrenheit(c):"), std::string::npos);
+  EXPECT_EQ(lib->get("celsius_to_fahrenheit")->uses, 2);
+  EXPECT_EQ(lib->get("celsius_to_fahrenheit")->successes, 2);
+}
+
+TEST(Skills, ASkillWhoseTestsFailIsDemotedNotLoaded) {
+  auto lib = open(fresh_path("skills_broken"));
+  ASSERT_TRUE(lib);
+  ASSERT_TRUE(lib->save({.name = "area_of_circle", .description = "Area of a circle from its radius.",
+                         .signature = "area_of_circle(r)", .code = "def area_of_circle(r):\n    return 3 * r * r",
+                         .tests = "assert abs(area_of_circle(1) - 3.14159) < 0.01"}));
+  ScriptedBackend m;
+  m.add({act("final_answer('area_of_circle' in globals())")});
+  auto r = agent::run_agent(m, shared_sandbox(), {.instruction = "Compute the area of a circle of radius 2."}, {},
+                            {.skills = lib.get()});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->skills_demoted, std::vector<std::string>{"area_of_circle"});
+  EXPECT_TRUE(r->skills_loaded.empty());
+  EXPECT_EQ(*r->final_answer, Json(false));
+  auto s = lib->get("area_of_circle");
+  EXPECT_TRUE(s->demoted);
+  EXPECT_NE(s->demoted_why.find("AssertionError"), std::string::npos) << s->demoted_why;
+}
+
+}  // namespace
+}  // namespace wand::test
