@@ -266,24 +266,6 @@ class Workers {
 };
 
 
-// out[j] = the sum over k < count of (coef[k] * scale) * rows[k * stride + j], for j < width
-// (at most 16): the sixteen sums held in registers while k runs (summing into memory made each
-// step wait on the previous one's store). Attention's two halves are this: a head's scores for
-// sixteen positions (k: the head's dimensions, rows: the transposed key cache) and its output
-// for sixteen dimensions (k: the positions, rows: the value cache).
-void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
-                   float* out) {
-  float acc[16] = {};
-  if (width == 16) {
-    for (int k = 0; k < count; ++k)
-      for (int j = 0; j < 16; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
-  } else {
-    for (int k = 0; k < count; ++k)
-      for (int j = 0; j < width; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
-  }
-  std::copy_n(acc, width, out);
-}
-
 void rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
   double ss = 0;
   for (int i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
