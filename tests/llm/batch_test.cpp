@@ -138,7 +138,9 @@ INSTANTIATE_TEST_SUITE_P(EveryTypeAndPath, Tiles,
 TEST(KernelPaths, ParsedFromWandCpuAndRefusedByName) {
   EXPECT_TRUE(kernel_path_supported(KernelPath::generic));
   EXPECT_TRUE(kernel_path_supported(best_kernel_path()));
-  if (best_kernel_path() == KernelPath::avx512) EXPECT_TRUE(kernel_path_supported(KernelPath::avx2));
+  if (best_kernel_path() == KernelPath::avx512) {
+    EXPECT_TRUE(kernel_path_supported(KernelPath::avx2));
+  }
   for (KernelPath p : supported_paths()) {
     auto parsed = parse_kernel_path(kernel_path_name(p));
     ASSERT_TRUE(parsed) << parsed.error().message;
@@ -164,8 +166,11 @@ TEST(KernelPaths, ParsedFromWandCpuAndRefusedByName) {
   EXPECT_EQ(*kernel_path_from_env(), KernelPath::generic);
   ::setenv("WAND_CPU", "neon", 1);
   EXPECT_FALSE(kernel_path_from_env());
-  if (saved) ::setenv("WAND_CPU", saved_value.c_str(), 1);
-  else ::unsetenv("WAND_CPU");
+  if (saved) {
+    ::setenv("WAND_CPU", saved_value.c_str(), 1);
+  } else {
+    ::unsetenv("WAND_CPU");
+  }
 }
 
 // A random-weight model of `type` with shapes off the tile (ffn 96, kv heads 2 of 4).
