@@ -128,17 +128,53 @@ struct Q8 {
   static float tail(const uint8_t*, const uint8_t*, int, int) { return 0; }
 };
 
-struct Q4 : Q8 {
-  static constexpr int bytes = sizeof(BlockQ4_0);
-  // Elements 0-15 from the low nibbles, 16-31 from the high ones, each minus 8; unpacked once
-  // per tile row and reused for every token of the tile.
+// Sum of the 32 products u[i] * x[i] of unsigned and signed bytes as 8 int32 lanes (no
+// saturation while u[i] <= 127).
+inline __m256i dot_u8i8x32(__m256i u, __m256i x) {
+#if defined(__AVXVNNI__)
+  return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, x);
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+#endif
+}
+
+struct Q4 {
+  static constexpr int step = 32, bytes = sizeof(BlockQ4_0);
+  using Acc = __m256;
+  // The nibbles stay unsigned (0-15) and meet the activations as they are; the offset of 8 is
+  // taken off once per activation block, as 8 * sum(x), so a (row, block) pair costs one
+  // integer dot and a subtraction instead of re-signing both operands. Integer sums, so the
+  // results are those of (q - 8) * x bit for bit.
+  struct W {
+    __m256i q;
+    __m256 d;
+  };
+  struct X {
+    __m256i q, offset;  // offset: 8 * x summed in the lanes dot_u8i8x32 sums them in
+    __m256 d;
+  };
+  static Acc zero() { return _mm256_setzero_ps(); }
+  // Elements 0-15 from the low nibbles, 16-31 from the high ones; unpacked once per tile row and
+  // reused for every token of the tile.
   static W load_w(const uint8_t* row, int k) {
     const BlockQ4_0& b = reinterpret_cast<const BlockQ4_0*>(row)[k];
     const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
-    __m256i q = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-    q = _mm256_sub_epi8(_mm256_and_si256(q, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
-    return {q, _mm256_sign_epi8(q, q), _mm256_set1_ps(half(b.d))};
+    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
+    return {q, _mm256_set1_ps(half(b.d))};
   }
+  static X load_x(const uint8_t* row, int k) {
+    const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(row)[k];
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
+    return {q, dot_u8i8x32(_mm256_set1_epi8(8), q), _mm256_set1_ps(half(b.d))};
+  }
+  static Acc madd(Acc acc, const W& w, const X& x) {
+    const __m256i dot = _mm256_sub_epi32(dot_u8i8x32(w.q, x.q), x.offset);
+    return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), x.d), w.d, acc);
+  }
+  static float sum(Acc a) { return hsum(a); }
+  static float tail(const uint8_t*, const uint8_t*, int, int) { return 0; }
 };
 
 // Tokens per tile: 4 x 4 accumulators need the 32 vector registers of AVX-512; AVX2 has 16.
