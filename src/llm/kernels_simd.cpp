@@ -32,16 +32,21 @@ inline float hsum(__m256 v) {
 }
 inline float half(uint16_t h) { return _cvtsh_ss(h); }
 
+// Sum of the 32 products u[i] * x[i] of unsigned and signed bytes as 8 int32 lanes (no
+// saturation while u[i] <= 127).
+inline __m256i dot_u8i8x32(__m256i u, __m256i x) {
+#if defined(__AVXVNNI__)
+  return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, x);
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+#endif
+}
+
 // Sum of the 32 products of signed bytes w[i]*x[i] as 8 int32 lanes, given |w| (absw).
 inline __m256i dot_i8x32(__m256i w, __m256i absw, __m256i x) {
-  const __m256i sx = _mm256_sign_epi8(x, w);  // x with w's sign, so |w| * sx = w * x
-#if defined(__AVXVNNI__)
-  return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), absw, sx);
-#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), absw, sx);
-#else
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(absw, sx), _mm256_set1_epi16(1));
-#endif
+  return dot_u8i8x32(absw, _mm256_sign_epi8(x, w));  // x with w's sign, so |w| * sx = w * x
 }
 
 #if defined(__AVX512F__)
@@ -127,18 +132,6 @@ struct Q8 {
   static float sum(Acc a) { return hsum(a); }
   static float tail(const uint8_t*, const uint8_t*, int, int) { return 0; }
 };
-
-// Sum of the 32 products u[i] * x[i] of unsigned and signed bytes as 8 int32 lanes (no
-// saturation while u[i] <= 127).
-inline __m256i dot_u8i8x32(__m256i u, __m256i x) {
-#if defined(__AVXVNNI__)
-  return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, x);
-#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
-#else
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
-#endif
-}
 
 struct Q4 {
   static constexpr int step = 32, bytes = sizeof(BlockQ4_0);
