@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
       else if (a == "--engine-only")
         engine_only = true;
       else if (a == "--portable")
-        llm::set_kernel_path(llm::KernelPath::portable);
+        (void)llm::set_kernel_path(llm::KernelPath::generic);  // same as WAND_CPU=generic
       else
         throw std::invalid_argument(a);
     }
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   const std::string prompt = "Question: " + Json::parse(line)["question"].get<std::string>() + "\nProgram:\n";
   const std::string path = models + "/wand-pot.gguf";
   fmt::print("shipped PoT model ({}), kernels: {}, T=0.8, top-p 0.95, max {} tokens, best of {}\n", path,
-             llm::kernel_path() == llm::KernelPath::simd ? llm::simd_isa() : "portable", max_tokens, reps);
+             llm::kernel_path_name(llm::kernel_path()), max_tokens, reps);
   fmt::print("prompt: {:?}\n", prompt);
 
   for (int t : engine_only ? std::vector<int>{} : threads) {

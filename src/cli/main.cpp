@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "common/output.h"
+#include "llm/kernels.h"
 #include "llm/llm.h"
 
 namespace wand::cli {
@@ -47,6 +48,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : wand::cli::kExitBadInput;
+  }
+  // A bad WAND_CPU (the engine's kernel path) is bad input, said before any work is done.
+  if (auto path = wand::llm::kernel_path_from_env(); !path) {
+    fmt::print(stderr, "wand: {}\n", path.error().message);
+    return wand::cli::kExitBadInput;
   }
   // A closed pipe shows as EPIPE on the write, handled below, instead of killing the process.
   std::signal(SIGPIPE, SIG_IGN);

@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
+#include <fmt/core.h>
+
+#include "llm/kernels_isa.h"
 
 namespace wand::llm {
 
@@ -85,8 +86,8 @@ void dequantize_row(TensorType type, const uint8_t* row, float* out, std::size_t
   }
 }
 
-// ---- portable dots, written for the compiler's vectorizer (this file builds with -O3 and, by
-// default, -march=native): independent partial sums, no early exits ----
+// ---- the generic path, written for the compiler's vectorizer (this file builds with -O3 for the
+// baseline instruction set, so it runs on any CPU): independent partial sums, no early exits ----
 
 float dot_f32(const float* a, const float* b, std::size_t n) {
   float acc[16] = {};
@@ -166,7 +167,20 @@ void portable_rows(TensorType type, const uint8_t* w, std::size_t ws, int cols, 
   }
 }
 
-std::atomic<KernelPath> g_path{KernelPath::simd};
+void generic_weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count,
+                           int width, float* out) {
+  float acc[16] = {};
+  if (width == 16) {  // a constant width, so the vectorizer keeps the sums in registers
+    for (int k = 0; k < count; ++k)
+      for (int j = 0; j < 16; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
+  } else {
+    for (int k = 0; k < count; ++k)
+      for (int j = 0; j < width; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
+  }
+  std::copy_n(acc, width, out);
+}
+
+constexpr isa::Kernels kGeneric = {portable_rows, generic_weighted_rows};
 
 }  // namespace
 
@@ -174,238 +188,107 @@ TensorType dot_type(TensorType type) {
   return type == TensorType::F32 || type == TensorType::F16 ? type : TensorType::Q8_0;
 }
 
-void set_kernel_path(KernelPath path) { g_path.store(path, std::memory_order_relaxed); }
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#define WAND_SIMD_TILES 1
-// ---- register tiles (AVX2/FMA/F16C; 512-bit float lanes and 32 vector registers with AVX-512) ----
-// Each weight type is a policy: how one step of a row (a Q8_0/Q4_0 block of 32, or a vector of
-// floats) loads, and how a (weights, activations) pair of steps adds into an accumulator. The
-// vectorizer cannot see that a block's integer dot fits maddubs/VNNI (u8 x s8 pairs) nor use F16C.
+// ---- run-time dispatch ----
+
 namespace {
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-inline float half(uint16_t h) { return _cvtsh_ss(h); }
-
-// Sum of the 32 products of signed bytes w[i]*x[i] as 8 int32 lanes, given |w| (absw).
-inline __m256i dot_i8x32(__m256i w, __m256i absw, __m256i x) {
-  const __m256i sx = _mm256_sign_epi8(x, w);  // x with w's sign, so |w| * sx = w * x
-#if defined(__AVXVNNI__)
-  return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), absw, sx);
-#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), absw, sx);
+// Whether the build carries the path and this CPU (and its OS, which must save the wider
+// registers: libgcc's checks include XGETBV) runs it.
+bool supported(KernelPath p) {
+  switch (p) {
+    case KernelPath::generic: return true;
+#if defined(WAND_KERNELS_X86)
+    case KernelPath::avx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case KernelPath::avx512:
+      return supported(KernelPath::avx2) && __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512vnni");
 #else
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(absw, sx), _mm256_set1_epi16(1));
+    default: return false;
 #endif
+  }
+  return false;
 }
 
-#if defined(__AVX512F__)
-using FVec = __m512;  // 16 floats
-constexpr int kFloatLanes = 16;
-inline FVec fzero() { return _mm512_setzero_ps(); }
-// By halves (GCC 12 warns that _mm512_reduce_add_ps reads an undefined register).
-inline float fsum(FVec v) {
-  const __m256 hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, _mm512_castps_pd(v), 1));
-  return hsum(_mm256_add_ps(_mm512_castps512_ps256(v), hi));
-}
-inline FVec fload(const float* p) { return _mm512_loadu_ps(p); }
-// (The masked form: GCC 12 warns that the plain one reads an undefined register.)
-inline FVec hload(const uint16_t* p) {
-  return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
-inline FVec fmadd(FVec a, FVec b, FVec c) { return _mm512_fmadd_ps(a, b, c); }
-#else
-using FVec = __m256;
-constexpr int kFloatLanes = 8;
-inline FVec fzero() { return _mm256_setzero_ps(); }
-inline float fsum(FVec v) { return hsum(v); }
-inline FVec fload(const float* p) { return _mm256_loadu_ps(p); }
-inline FVec hload(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-inline FVec fmadd(FVec a, FVec b, FVec c) { return _mm256_fmadd_ps(a, b, c); }
+const isa::Kernels& table(KernelPath p) {
+  switch (p) {
+#if defined(WAND_KERNELS_X86)
+    case KernelPath::avx2: return isa::avx2::kernels;
+    case KernelPath::avx512: return isa::avx512::kernels;
 #endif
-
-struct F32 {
-  static constexpr int step = kFloatLanes, bytes = step * 4;
-  using Acc = FVec;
-  using W = FVec;
-  using X = FVec;
-  static Acc zero() { return fzero(); }
-  static W load_w(const uint8_t* row, int k) { return fload(reinterpret_cast<const float*>(row) + k * step); }
-  static X load_x(const uint8_t* row, int k) { return load_w(row, k); }
-  static Acc madd(Acc acc, const W& w, const X& x) { return fmadd(w, x, acc); }
-  static float sum(Acc a) { return fsum(a); }
-  static float tail(const uint8_t* w, const uint8_t* x, int from, int cols) {
-    float s = 0;
-    for (int i = from; i < cols; ++i) s += reinterpret_cast<const float*>(w)[i] * reinterpret_cast<const float*>(x)[i];
-    return s;
-  }
-};
-
-struct F16 : F32 {
-  static constexpr int bytes = step * 2;
-  static W load_w(const uint8_t* row, int k) { return hload(reinterpret_cast<const uint16_t*>(row) + k * step); }
-  static X load_x(const uint8_t* row, int k) { return load_w(row, k); }
-  static float tail(const uint8_t* w, const uint8_t* x, int from, int cols) {
-    float s = 0;
-    for (int i = from; i < cols; ++i)
-      s += half(reinterpret_cast<const uint16_t*>(w)[i]) * half(reinterpret_cast<const uint16_t*>(x)[i]);
-    return s;
-  }
-};
-
-struct Q8 {
-  static constexpr int step = 32, bytes = sizeof(BlockQ8_0);
-  using Acc = __m256;
-  // Scales broadcast once per tile row (weights) and per tile column (activations).
-  struct W {
-    __m256i q, abs;
-    __m256 d;
-  };
-  struct X {
-    __m256i q;
-    __m256 d;
-  };
-  static Acc zero() { return _mm256_setzero_ps(); }
-  static W load_w(const uint8_t* row, int k) {
-    const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(row)[k];
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
-    return {q, _mm256_sign_epi8(q, q), _mm256_set1_ps(half(b.d))};
-  }
-  static X load_x(const uint8_t* row, int k) {
-    const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(row)[k];
-    return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)), _mm256_set1_ps(half(b.d))};
-  }
-  // (sum * dx) * dw + acc: a multiply and a fused multiply-add, where the scale product
-  // dw * dx would cost a scalar multiply and a broadcast per pair.
-  static Acc madd(Acc acc, const W& w, const X& x) {
-    return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot_i8x32(w.q, w.abs, x.q)), x.d), w.d, acc);
-  }
-  static float sum(Acc a) { return hsum(a); }
-  static float tail(const uint8_t*, const uint8_t*, int, int) { return 0; }
-};
-
-struct Q4 : Q8 {
-  static constexpr int bytes = sizeof(BlockQ4_0);
-  // Elements 0-15 from the low nibbles, 16-31 from the high ones, each minus 8; unpacked once
-  // per tile row and reused for every token of the tile.
-  static W load_w(const uint8_t* row, int k) {
-    const BlockQ4_0& b = reinterpret_cast<const BlockQ4_0*>(row)[k];
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
-    __m256i q = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-    q = _mm256_sub_epi8(_mm256_and_si256(q, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
-    return {q, _mm256_sign_epi8(q, q), _mm256_set1_ps(half(b.d))};
-  }
-};
-
-// Tokens per tile: 4 x 4 accumulators need the 32 vector registers of AVX-512; AVX2 has 16.
-#if defined(__AVX512F__)
-constexpr int kTileTokens = 4;
-#else
-constexpr int kTileTokens = 2;
-#endif
-
-using TileFn = void (*)(const uint8_t*, std::size_t, const uint8_t*, std::size_t, int, float*, std::size_t);
-
-// RM rows x RN tokens: the activations of a step are loaded once, then each row's weights once
-// for all RN tokens.
-template <class P, int RM, int RN>
-void tile(const uint8_t* w, std::size_t ws, const uint8_t* x, std::size_t xs, int cols, float* y, std::size_t ys) {
-  typename P::Acc acc[RM][RN];
-  for (auto& row : acc)
-    for (auto& a : row) a = P::zero();
-  const int steps = cols / P::step;
-  for (int k = 0; k < steps; ++k) {
-    // The next tile's rows, so they come from L3 while this one computes: a matrix out of L2 read
-    // as several rows at once ran at a fifth of the bandwidth of one row at a time (17 MB of
-    // Q8_0: 8 vs 40 GB/s; the hardware prefetchers do not follow that pattern). Prefetches never
-    // fault, so the last tile's, past the matrix, are harmless.
-    for (int r = 0; r < RM; ++r)
-      _mm_prefetch(reinterpret_cast<const char*>(w + ws * (r + RM)) + k * P::bytes, _MM_HINT_T0);
-    typename P::X xv[RN];
-    for (int t = 0; t < RN; ++t) xv[t] = P::load_x(x + xs * t, k);
-    for (int r = 0; r < RM; ++r) {
-      const typename P::W wv = P::load_w(w + ws * r, k);
-      for (int t = 0; t < RN; ++t) acc[r][t] = P::madd(acc[r][t], wv, xv[t]);
-    }
-  }
-  for (int r = 0; r < RM; ++r)
-    for (int t = 0; t < RN; ++t)
-      y[ys * t + r] = P::sum(acc[r][t]) + P::tail(w + ws * r, x + xs * t, steps * P::step, cols);
-}
-
-template <class P, int RM>
-TileFn pick_tokens(int rn) {
-  switch (rn) {
-    case 1: return tile<P, RM, 1>;
-    case 2: return tile<P, RM, 2>;
-    case 3: return tile<P, RM, std::min(3, kTileTokens)>;
-    default: return tile<P, RM, kTileTokens>;
+    default: return kGeneric;
   }
 }
 
-template <class P>
-TileFn pick(int rm, int rn) {
-  switch (rm) {
-    case 1: return pick_tokens<P, 1>(rn);
-    case 2: return pick_tokens<P, 2>(rn);
-    case 3: return pick_tokens<P, 3>(rn);
-    case 4: return pick_tokens<P, 4>(rn);
-    default: return tile<P, 8, 1>;  // one token: eight independent sums hide the FMA latency
-  }
-}
-
-template <class P>
-void tiled_rows(const uint8_t* w, std::size_t ws, int cols, int r0, int r1, const uint8_t* x, std::size_t xs, int T,
-                float* y, std::size_t ys) {
-  const int rows_per_tile = T == 1 ? 8 : 4;
-  for (int r = r0; r < r1;) {
-    int rm = std::min(rows_per_tile, r1 - r);
-    if (rm > 4 && rm < 8) rm = 4;  // the last rows of a single token: 4, then the rest
-    for (int t = 0; t < T;) {
-      const int rn = std::min(kTileTokens, T - t);
-      pick<P>(rm, rn)(w + ws * r, ws, x + xs * t, xs, cols, y + ys * t + r, ys);
-      t += rn;
-    }
-    r += rm;
-  }
-}
+constexpr int kUnset = -1;
+std::atomic<int> g_path{kUnset};
 
 }  // namespace
 
-KernelPath kernel_path() { return g_path.load(std::memory_order_relaxed); }
-const char* simd_isa() {
-#if defined(__AVX512F__)
-  return "avx512";
-#else
-  return "avx2";
-#endif
+const char* kernel_path_name(KernelPath p) {
+  switch (p) {
+    case KernelPath::generic: return "generic";
+    case KernelPath::avx2: return "avx2";
+    case KernelPath::avx512: return "avx512";
+  }
+  return "?";
 }
 
-#else  // no SIMD path in this build
+bool kernel_path_supported(KernelPath p) { return supported(p); }
 
-KernelPath kernel_path() { return KernelPath::portable; }
-const char* simd_isa() { return "portable"; }
+KernelPath best_kernel_path() {
+  for (KernelPath p : {KernelPath::avx512, KernelPath::avx2})
+    if (supported(p)) return p;
+  return KernelPath::generic;
+}
 
-#endif
+Result<KernelPath> parse_kernel_path(std::string_view name) {
+  for (KernelPath p : {KernelPath::generic, KernelPath::avx2, KernelPath::avx512})
+    if (name == kernel_path_name(p)) {
+      if (!supported(p))
+        return Error{fmt::format("WAND_CPU={}: this CPU or build lacks it (best here: {})", name,
+                                 kernel_path_name(best_kernel_path()))};
+      return p;
+    }
+  return Error{fmt::format("WAND_CPU={}: unknown kernel path (generic, avx2 or avx512)", name)};
+}
+
+Result<KernelPath> kernel_path_from_env() {
+  const char* v = std::getenv("WAND_CPU");
+  if (!v || !*v) return best_kernel_path();
+  return parse_kernel_path(v);
+}
+
+VoidResult set_kernel_path(KernelPath path) {
+  if (!supported(path))
+    return Error{fmt::format("kernel path {} is not supported here (best: {})", kernel_path_name(path),
+                             kernel_path_name(best_kernel_path()))};
+  g_path.store(static_cast<int>(path), std::memory_order_relaxed);
+  return ok_status();
+}
+
+KernelPath kernel_path() {
+  int p = g_path.load(std::memory_order_relaxed);
+  if (p != kUnset) return static_cast<KernelPath>(p);
+  auto env = kernel_path_from_env();
+  if (!env) fmt::print(stderr, "wand: {}; using {}\n", env.error().message, kernel_path_name(best_kernel_path()));
+  int want = static_cast<int>(env ? *env : best_kernel_path());
+  // The first caller's choice stands (another thread may have set one meanwhile).
+  g_path.compare_exchange_strong(p, want, std::memory_order_relaxed);
+  return static_cast<KernelPath>(g_path.load(std::memory_order_relaxed));
+}
 
 void matmul_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1, const uint8_t* x,
                  std::size_t x_stride, int T, float* y, std::size_t y_stride) {
-#if defined(WAND_SIMD_TILES)
-  if (kernel_path() == KernelPath::simd) {
-    switch (type) {
-      case TensorType::F32: return tiled_rows<F32>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
-      case TensorType::F16: return tiled_rows<F16>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
-      case TensorType::Q8_0: return tiled_rows<Q8>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
-      case TensorType::Q4_0: return tiled_rows<Q4>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
-    }
-  }
-#endif
-  portable_rows(type, w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
+  table(kernel_path()).matmul_rows(type, w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
+}
+
+void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
+                   float* out) {
+  table(kernel_path()).weighted_rows(coef, scale, rows, stride, count, width, out);
 }
 
 }  // namespace wand::llm

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 
 #include "llm/gguf.h"
 
@@ -93,14 +94,36 @@ TensorType dot_type(TensorType type);
 void matmul_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1,
                  const uint8_t* x, std::size_t x_stride, int T, float* y, std::size_t y_stride);
 
-// Which implementation matmul_rows runs. `simd` is the hand-written path for the instruction
-// set this file was compiled for (simd_isa(); with WAND_NATIVE, the build machine's), `portable`
-// plain C++ that runs anywhere; a build without AVX2/FMA/F16C has only the portable path, and
-// asking for simd there gives portable. Process-wide; tests and benchmarks force the fallback.
-enum class KernelPath { simd, portable };
-void set_kernel_path(KernelPath path);
-KernelPath kernel_path();
-// "avx512" (AVX-512F/VL, with VNNI for int8 dots where present), "avx2", or "portable".
-const char* simd_isa();
+// out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], for j < width <= 16:
+// attention's two halves (a head's scores for sixteen positions from the transposed key cache,
+// and its output for sixteen dimensions from the value cache), the sums held in registers.
+void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
+                   float* out);
+
+// Which implementation the kernels above run, chosen at run time by CPUID rather than by the
+// build machine's flags, so one binary runs on any x86-64 CPU at its best:
+//   generic  plain C++ for the baseline instruction set (any CPU; the reference the others are
+//            tested against),
+//   avx2     AVX2 + FMA + F16C, 256-bit tiles of 4 rows x 2 tokens,
+//   avx512   AVX-512F/BW/VL + VNNI (int8 dots in one instruction), 512-bit float lanes and tiles
+//            of 4 rows x 4 tokens in its 32 registers.
+// Paths differ in rounding only (FMA, summation order); every one is tested against a
+// double-precision reference. AMX and AVX-512 BF16 are not used: BF16 would round F32/F16
+// weights, and no AMX machine was at hand to test tile code on.
+enum class KernelPath { generic, avx2, avx512 };
+const char* kernel_path_name(KernelPath path);  // "generic", "avx2", "avx512"
+// Whether this build carries `path` and this CPU and OS run it.
+bool kernel_path_supported(KernelPath path);
+KernelPath best_kernel_path();
+// "generic", "avx2" or "avx512"; an unknown name or a path this CPU lacks is an error naming it.
+Result<KernelPath> parse_kernel_path(std::string_view name);
+// The WAND_CPU environment variable parsed as above; unset or empty gives best_kernel_path().
+// The CLI checks it at start (exit 2 on a bad value); a library user that does not gets, at the
+// first kernel call, a warning on stderr and the best path.
+Result<KernelPath> kernel_path_from_env();
+// Process-wide; an unsupported path is an error and changes nothing. Tests and benchmarks force
+// each path in turn.
+VoidResult set_kernel_path(KernelPath path);
+KernelPath kernel_path();  // the path in use (WAND_CPU or the best, until set)
 
 }  // namespace wand::llm

@@ -155,8 +155,11 @@ class Workers {
     // Which is faster here and now, every thread or the caller alone, is measured rather than
     // assumed (cores busy with other work make a second thread a loss even on big regions):
     // nanoseconds per multiply-add of each, as moving averages; the faster runs, and the other
-    // every 16th region so a change is noticed.
-    const bool explore = ++regions_ % 16 == 0;
+    // now and then so a change is noticed. An exploration that loses doubles the interval to the
+    // next (16 to 1024 regions): on a loaded machine a parallel region can stall for a whole
+    // scheduler slice on a descheduled worker, and exploring every 16th region that way cost
+    // two threads 20-50% of one thread's decoding speed.
+    const bool explore = ++regions_ >= next_explore_;
     bool alone;
     if (rate_[1] == 0 || rate_[0] == 0)
       alone = rate_[1] > 0;  // measure each once: every thread first
@@ -169,6 +172,11 @@ class Workers {
       parallel(units, fn);
     }
     const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+    if (explore) {
+      const bool lost = ns / work > rate_[alone ? 1 : 0];
+      explore_interval_ = lost ? std::min(explore_interval_ * 2, kMaxExploreInterval) : kMinExploreInterval;
+      next_explore_ = regions_ + explore_interval_;
+    }
     double& rate = rate_[alone ? 0 : 1];
     rate = rate == 0 ? ns / work : 0.9 * rate + 0.1 * ns / work;
   }
@@ -259,30 +267,13 @@ class Workers {
   // previous region may read them (it then fails to claim and leaves).
   std::atomic<const Fn*> fn_{nullptr};
   std::atomic<int> units_{0}, chunks_{0};
-  uint64_t regions_ = 0;
+  static constexpr uint64_t kMinExploreInterval = 16, kMaxExploreInterval = 1024;
+  uint64_t regions_ = 0, next_explore_ = kMinExploreInterval, explore_interval_ = kMinExploreInterval;
   double rate_[2] = {0, 0};  // ns per multiply-add: [0] the caller alone, [1] every thread
   cpu_set_t allowed_;  // the CPUs this process may run on
   std::atomic<int> caller_cpu_{-1};
 };
 
-
-// out[j] = the sum over k < count of (coef[k] * scale) * rows[k * stride + j], for j < width
-// (at most 16): the sixteen sums held in registers while k runs (summing into memory made each
-// step wait on the previous one's store). Attention's two halves are this: a head's scores for
-// sixteen positions (k: the head's dimensions, rows: the transposed key cache) and its output
-// for sixteen dimensions (k: the positions, rows: the value cache).
-void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
-                   float* out) {
-  float acc[16] = {};
-  if (width == 16) {
-    for (int k = 0; k < count; ++k)
-      for (int j = 0; j < 16; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
-  } else {
-    for (int k = 0; k < count; ++k)
-      for (int j = 0; j < width; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
-  }
-  std::copy_n(acc, width, out);
-}
 
 void rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
   double ss = 0;

@@ -838,6 +838,33 @@ TEST(Cli, GenerateDrawsAndRecordsASeedAndRefusesAnOverlongPrompt) {
   EXPECT_NE(err.find("context holds"), std::string::npos) << err;
 }
 
+// WAND_CPU forces the engine's kernel path: each path this CPU runs gives the same greedy text on
+// stories260K, one it lacks is refused by name; a name that is not a path is exit 2 naming it,
+// before any work.
+TEST(Cli, WandCpuForcesAKernelPathAndABadOneIsExitTwo) {
+  const std::string model = std::string(WAND_SOURCE_DIR) + "/../shared/data/models/stories260K.gguf";
+  if (!std::filesystem::exists(model)) GTEST_SKIP() << model << " not found";
+  const std::string cmd = "generate --temperature 0 -n 24 -m local:" + model + " 'Once upon a time'";
+  std::string err;
+  CliRun best = wand(cmd, "", &err);
+  ASSERT_EQ(best.rc, 0) << err;
+  for (const std::string path : {"generic", "avx2", "avx512"}) {
+    ::setenv("WAND_CPU", path.c_str(), 1);
+    CliRun forced = wand(cmd, "", &err);
+    ::unsetenv("WAND_CPU");
+    if (forced.rc == 2 && err.find("WAND_CPU=" + path + ": this CPU or build lacks it") != std::string::npos)
+      continue;  // a path this CPU does not run is refused by name
+    EXPECT_EQ(forced.rc, 0) << path << ": " << err;
+    EXPECT_EQ(forced.out, best.out) << path;
+  }
+  ::setenv("WAND_CPU", "sse9", 1);
+  CliRun bad = wand(cmd, "", &err);
+  ::unsetenv("WAND_CPU");
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_EQ(err, "wand: WAND_CPU=sse9: unknown kernel path (generic, avx2 or avx512)\n");
+  EXPECT_EQ(bad.out, "");
+}
+
 TEST(Cli, GenerateConstrainKeepsTheShippedModelInsideTheGrammar) {
   std::string model = std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf", err;
   std::string prompt =

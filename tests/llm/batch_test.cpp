@@ -1,10 +1,11 @@
 // Matrix-matrix kernels and batched decoding: the tiled products against a double-precision
-// reference on shapes that are not multiples of the tile, on the SIMD and the forced portable
-// path; k sequences decoded together against each decoded alone; the local backend's n samples
+// reference on shapes that are not multiples of the tile, on every kernel path this CPU runs
+// (generic, avx2, avx512), each forced; k sequences decoded together against each decoded alone; the local backend's n samples
 // against n requests of one sample.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -33,10 +34,18 @@ std::string temp_path(const std::string& name) {
 
 // Sets the kernel path for one scope.
 struct KernelPathScope {
-  explicit KernelPathScope(KernelPath p) : saved(kernel_path()) { set_kernel_path(p); }
-  ~KernelPathScope() { set_kernel_path(saved); }
+  explicit KernelPathScope(KernelPath p) : saved(kernel_path()) { EXPECT_TRUE(set_kernel_path(p)); }
+  ~KernelPathScope() { (void)set_kernel_path(saved); }
   KernelPath saved;
 };
+
+// The paths this CPU runs: generic everywhere, the SIMD ones where CPUID has them.
+std::vector<KernelPath> supported_paths() {
+  std::vector<KernelPath> paths;
+  for (KernelPath p : {KernelPath::generic, KernelPath::avx2, KernelPath::avx512})
+    if (kernel_path_supported(p)) paths.push_back(p);
+  return paths;
+}
 
 bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
@@ -46,7 +55,7 @@ struct KernelCase {
 };
 
 std::string case_name(const testing::TestParamInfo<KernelCase>& i) {
-  return std::string(type_name(i.param.type)) + (i.param.path == KernelPath::simd ? "_simd" : "_portable");
+  return std::string(type_name(i.param.type)) + "_" + kernel_path_name(i.param.path);
 }
 
 class Tiles : public testing::TestWithParam<KernelCase> {};
@@ -58,8 +67,8 @@ class Tiles : public testing::TestWithParam<KernelCase> {};
 // whichever batch it is computed in.
 TEST_P(Tiles, MatchTheDoubleReferenceOnShapesOffTheTile) {
   const auto [type, path] = GetParam();
+  if (!kernel_path_supported(path)) GTEST_SKIP() << kernel_path_name(path) << ": not on this CPU";
   KernelPathScope scope(path);
-  if (path == KernelPath::simd && std::string(simd_isa()) == "portable") GTEST_SKIP() << "no SIMD path in this build";
   EXPECT_EQ(kernel_path(), path);
   const bool quantized = type == TensorType::Q8_0 || type == TensorType::Q4_0;
   const std::vector<int> col_list =
@@ -115,15 +124,54 @@ TEST_P(Tiles, MatchTheDoubleReferenceOnShapesOffTheTile) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryTypeAndPath, Tiles,
-                         testing::Values(KernelCase{TensorType::F32, KernelPath::simd},
-                                         KernelCase{TensorType::F16, KernelPath::simd},
-                                         KernelCase{TensorType::Q8_0, KernelPath::simd},
-                                         KernelCase{TensorType::Q4_0, KernelPath::simd},
-                                         KernelCase{TensorType::F32, KernelPath::portable},
-                                         KernelCase{TensorType::F16, KernelPath::portable},
-                                         KernelCase{TensorType::Q8_0, KernelPath::portable},
-                                         KernelCase{TensorType::Q4_0, KernelPath::portable}),
+                         testing::ValuesIn([] {
+                           std::vector<KernelCase> cases;
+                           for (KernelPath p : {KernelPath::generic, KernelPath::avx2, KernelPath::avx512})
+                             for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0})
+                               cases.push_back({t, p});
+                           return cases;
+                         }()),
                          case_name);
+
+// WAND_CPU names a path; the best one is the widest this CPU runs; a path it lacks, or a name
+// that is none, is an error naming the value, and set_kernel_path refuses such a path unchanged.
+TEST(KernelPaths, ParsedFromWandCpuAndRefusedByName) {
+  EXPECT_TRUE(kernel_path_supported(KernelPath::generic));
+  EXPECT_TRUE(kernel_path_supported(best_kernel_path()));
+  if (best_kernel_path() == KernelPath::avx512) {
+    EXPECT_TRUE(kernel_path_supported(KernelPath::avx2));
+  }
+  for (KernelPath p : supported_paths()) {
+    auto parsed = parse_kernel_path(kernel_path_name(p));
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(*parsed, p);
+  }
+  auto bad = parse_kernel_path("AVX2");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "WAND_CPU=AVX2: unknown kernel path (generic, avx2 or avx512)");
+  for (KernelPath p : {KernelPath::avx2, KernelPath::avx512})
+    if (!kernel_path_supported(p)) {
+      const KernelPath before = kernel_path();
+      EXPECT_FALSE(set_kernel_path(p));
+      EXPECT_EQ(kernel_path(), before);
+      auto lacking = parse_kernel_path(kernel_path_name(p));
+      ASSERT_FALSE(lacking);
+      EXPECT_NE(lacking.error().message.find("lacks it"), std::string::npos) << lacking.error().message;
+    }
+  const char* saved = std::getenv("WAND_CPU");
+  const std::string saved_value = saved ? saved : "";
+  ::setenv("WAND_CPU", "", 1);
+  EXPECT_EQ(*kernel_path_from_env(), best_kernel_path());
+  ::setenv("WAND_CPU", "generic", 1);
+  EXPECT_EQ(*kernel_path_from_env(), KernelPath::generic);
+  ::setenv("WAND_CPU", "neon", 1);
+  EXPECT_FALSE(kernel_path_from_env());
+  if (saved) {
+    ::setenv("WAND_CPU", saved_value.c_str(), 1);
+  } else {
+    ::unsetenv("WAND_CPU");
+  }
+}
 
 // A random-weight model of `type` with shapes off the tile (ffn 96, kv heads 2 of 4).
 std::shared_ptr<const Model> random_model(TensorType type, const std::string& name) {
@@ -148,7 +196,7 @@ TEST_P(Sequences, DecodingTogetherEqualsDecodingAlone) {
   ASSERT_TRUE(model);
   const std::size_t vocab = model->config().vocab;
   const std::vector<Token> prompt = {1, 40, 41, 250, 7, 7, 99};
-  for (KernelPath path : {KernelPath::simd, KernelPath::portable})
+  for (KernelPath path : supported_paths())
     for (int threads : {1, 2, 3}) {
       KernelPathScope scope(path);
       const int k = 5;

@@ -1,0 +1,30 @@
+// Internal to the kernels: one table of entry points per instruction set, so kernels.cpp can pick
+// one at run time. The SIMD tables come from kernels_simd.cpp, built once per instruction set;
+// builds for other processors (and the fuzz build, which compiles kernels.cpp alone) have only
+// the generic table.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "llm/gguf.h"
+
+namespace wand::llm::isa {
+
+struct Kernels {
+  // As matmul_rows and weighted_rows in kernels.h.
+  void (*matmul_rows)(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1,
+                      const uint8_t* x, std::size_t x_stride, int T, float* y, std::size_t y_stride);
+  void (*weighted_rows)(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
+                        float* out);
+};
+
+#if defined(WAND_KERNELS_X86)
+namespace avx2 {
+extern const Kernels kernels;
+}
+namespace avx512 {
+extern const Kernels kernels;
+}
+#endif
+
+}  // namespace wand::llm::isa

@@ -1,0 +1,289 @@
+// The engine's SIMD kernels, compiled once per instruction set (CMake builds this file with
+// WAND_ISA=avx2 and -mavx2 -mfma -mf16c, and with WAND_ISA=avx512 and AVX-512F/BW/VL/VNNI added);
+// kernels.cpp picks one at run time by CPUID. Everything here lives in a namespace named after the
+// instruction set, and calls nothing inline from outside it: the linker keeps one copy of an
+// inline function, and a copy compiled for AVX-512 must never be what the generic path runs.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "llm/kernels.h"  // the block layouts (its inline conversions are not used here)
+#include "llm/kernels_isa.h"
+
+#if !defined(WAND_ISA) || !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
+#error "kernels_simd.cpp is built with WAND_ISA and at least -mavx2 -mfma -mf16c"
+#endif
+
+namespace wand::llm::isa::WAND_ISA {
+namespace {
+
+// Each weight type is a policy: how one step of a row (a Q8_0/Q4_0 block of 32, or a vector of
+// floats) loads, and how a (weights, activations) pair of steps adds into an accumulator. The
+// vectorizer cannot see that a block's integer dot fits maddubs/VNNI (u8 x s8 pairs) nor use F16C.
+// Each weight type is a policy: how one step of a row (a Q8_0/Q4_0 block of 32, or a vector of
+// floats) loads, and how a (weights, activations) pair of steps adds into an accumulator. The
+// vectorizer cannot see that a block's integer dot fits maddubs/VNNI (u8 x s8 pairs) nor use F16C.
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+inline float half(uint16_t h) { return _cvtsh_ss(h); }
+
+// Sum of the 32 products u[i] * x[i] of unsigned and signed bytes as 8 int32 lanes (no
+// saturation while u[i] <= 127).
+inline __m256i dot_u8i8x32(__m256i u, __m256i x) {
+#if defined(__AVXVNNI__)
+  return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, x);
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
+#else
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+#endif
+}
+
+// Sum of the 32 products of signed bytes w[i]*x[i] as 8 int32 lanes, given |w| (absw).
+inline __m256i dot_i8x32(__m256i w, __m256i absw, __m256i x) {
+  return dot_u8i8x32(absw, _mm256_sign_epi8(x, w));  // x with w's sign, so |w| * sx = w * x
+}
+
+#if defined(__AVX512F__)
+using FVec = __m512;  // 16 floats
+constexpr int kFloatLanes = 16;
+inline FVec fzero() { return _mm512_setzero_ps(); }
+// By halves (GCC 12 warns that _mm512_reduce_add_ps reads an undefined register).
+inline float fsum(FVec v) {
+  return hsum(_mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xff, v, 0), _mm512_maskz_extractf32x8_ps(0xff, v, 1)));
+}
+inline FVec fload(const float* p) { return _mm512_loadu_ps(p); }
+// (The masked form: GCC 12 warns that the plain one reads an undefined register.)
+inline FVec hload(const uint16_t* p) {
+  return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline FVec fmadd(FVec a, FVec b, FVec c) { return _mm512_fmadd_ps(a, b, c); }
+#else
+using FVec = __m256;
+constexpr int kFloatLanes = 8;
+inline FVec fzero() { return _mm256_setzero_ps(); }
+inline float fsum(FVec v) { return hsum(v); }
+inline FVec fload(const float* p) { return _mm256_loadu_ps(p); }
+inline FVec hload(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline FVec fmadd(FVec a, FVec b, FVec c) { return _mm256_fmadd_ps(a, b, c); }
+#endif
+
+struct F32 {
+  static constexpr int step = kFloatLanes, bytes = step * 4;
+  using Acc = FVec;
+  using W = FVec;
+  using X = FVec;
+  static Acc zero() { return fzero(); }
+  static W load_w(const uint8_t* row, int k) { return fload(reinterpret_cast<const float*>(row) + k * step); }
+  static X load_x(const uint8_t* row, int k) { return load_w(row, k); }
+  static Acc madd(Acc acc, const W& w, const X& x) { return fmadd(w, x, acc); }
+  static float sum(Acc a) { return fsum(a); }
+  static float tail(const uint8_t* w, const uint8_t* x, int from, int cols) {
+    float s = 0;
+    for (int i = from; i < cols; ++i) s += reinterpret_cast<const float*>(w)[i] * reinterpret_cast<const float*>(x)[i];
+    return s;
+  }
+};
+
+struct F16 : F32 {
+  static constexpr int bytes = step * 2;
+  static W load_w(const uint8_t* row, int k) { return hload(reinterpret_cast<const uint16_t*>(row) + k * step); }
+  static X load_x(const uint8_t* row, int k) { return load_w(row, k); }
+  static float tail(const uint8_t* w, const uint8_t* x, int from, int cols) {
+    float s = 0;
+    for (int i = from; i < cols; ++i)
+      s += half(reinterpret_cast<const uint16_t*>(w)[i]) * half(reinterpret_cast<const uint16_t*>(x)[i]);
+    return s;
+  }
+};
+
+struct Q8 {
+  static constexpr int step = 32, bytes = sizeof(BlockQ8_0);
+  using Acc = __m256;
+  // Scales broadcast once per tile row (weights) and per tile column (activations).
+  struct W {
+    __m256i q, abs;
+    __m256 d;
+  };
+  struct X {
+    __m256i q;
+    __m256 d;
+  };
+  static Acc zero() { return _mm256_setzero_ps(); }
+  static W load_w(const uint8_t* row, int k) {
+    const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(row)[k];
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
+    return {q, _mm256_sign_epi8(q, q), _mm256_set1_ps(half(b.d))};
+  }
+  static X load_x(const uint8_t* row, int k) {
+    const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(row)[k];
+    return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)), _mm256_set1_ps(half(b.d))};
+  }
+  // (sum * dx) * dw + acc: a multiply and a fused multiply-add, where the scale product
+  // dw * dx would cost a scalar multiply and a broadcast per pair.
+  static Acc madd(Acc acc, const W& w, const X& x) {
+    return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot_i8x32(w.q, w.abs, x.q)), x.d), w.d, acc);
+  }
+  static float sum(Acc a) { return hsum(a); }
+  static float tail(const uint8_t*, const uint8_t*, int, int) { return 0; }
+};
+
+struct Q4 {
+  static constexpr int step = 32, bytes = sizeof(BlockQ4_0);
+  using Acc = __m256;
+  // The nibbles stay unsigned (0-15) and meet the activations as they are; the offset of 8 is
+  // taken off once per activation block, as 8 * sum(x), so a (row, block) pair costs one
+  // integer dot and a subtraction instead of re-signing both operands. Integer sums, so the
+  // results are those of (q - 8) * x bit for bit.
+  struct W {
+    __m256i q;
+    __m256 d;
+  };
+  struct X {
+    __m256i q, offset;  // offset: 8 * x summed in the lanes dot_u8i8x32 sums them in
+    __m256 d;
+  };
+  static Acc zero() { return _mm256_setzero_ps(); }
+  // Elements 0-15 from the low nibbles, 16-31 from the high ones; unpacked once per tile row and
+  // reused for every token of the tile.
+  static W load_w(const uint8_t* row, int k) {
+    const BlockQ4_0& b = reinterpret_cast<const BlockQ4_0*>(row)[k];
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+    const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
+    return {q, _mm256_set1_ps(half(b.d))};
+  }
+  static X load_x(const uint8_t* row, int k) {
+    const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(row)[k];
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
+    return {q, dot_u8i8x32(_mm256_set1_epi8(8), q), _mm256_set1_ps(half(b.d))};
+  }
+  static Acc madd(Acc acc, const W& w, const X& x) {
+    const __m256i dot = _mm256_sub_epi32(dot_u8i8x32(w.q, x.q), x.offset);
+    return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), x.d), w.d, acc);
+  }
+  static float sum(Acc a) { return hsum(a); }
+  static float tail(const uint8_t*, const uint8_t*, int, int) { return 0; }
+};
+
+// Tokens per tile: 4 x 4 accumulators need the 32 vector registers of AVX-512; AVX2 has 16.
+#if defined(__AVX512F__)
+constexpr int kTileTokens = 4;
+#else
+constexpr int kTileTokens = 2;
+#endif
+
+using TileFn = void (*)(const uint8_t*, std::size_t, const uint8_t*, std::size_t, int, float*, std::size_t);
+
+// RM rows x RN tokens: the activations of a step are loaded once, then each row's weights once
+// for all RN tokens.
+template <class P, int RM, int RN>
+void tile(const uint8_t* w, std::size_t ws, const uint8_t* x, std::size_t xs, int cols, float* y, std::size_t ys) {
+  typename P::Acc acc[RM][RN];
+  for (auto& row : acc)
+    for (auto& a : row) a = P::zero();
+  const int steps = cols / P::step;
+  for (int k = 0; k < steps; ++k) {
+    // The next tile's rows, so they come from L3 while this one computes: a matrix out of L2 read
+    // as several rows at once ran at a fifth of the bandwidth of one row at a time (17 MB of
+    // Q8_0: 8 vs 40 GB/s; the hardware prefetchers do not follow that pattern). Prefetches never
+    // fault, so the last tile's, past the matrix, are harmless.
+    for (int r = 0; r < RM; ++r)
+      _mm_prefetch(reinterpret_cast<const char*>(w + ws * (r + RM)) + k * P::bytes, _MM_HINT_T0);
+    typename P::X xv[RN];
+    for (int t = 0; t < RN; ++t) xv[t] = P::load_x(x + xs * t, k);
+    for (int r = 0; r < RM; ++r) {
+      const typename P::W wv = P::load_w(w + ws * r, k);
+      for (int t = 0; t < RN; ++t) acc[r][t] = P::madd(acc[r][t], wv, xv[t]);
+    }
+  }
+  for (int r = 0; r < RM; ++r)
+    for (int t = 0; t < RN; ++t)
+      y[ys * t + r] = P::sum(acc[r][t]) + P::tail(w + ws * r, x + xs * t, steps * P::step, cols);
+}
+
+template <class P, int RM>
+TileFn pick_tokens(int rn) {
+  switch (rn) {
+    case 1: return tile<P, RM, 1>;
+    case 2: return tile<P, RM, 2>;
+    case 3: return tile<P, RM, std::min(3, kTileTokens)>;
+    default: return tile<P, RM, kTileTokens>;
+  }
+}
+
+template <class P>
+TileFn pick(int rm, int rn) {
+  switch (rm) {
+    case 1: return pick_tokens<P, 1>(rn);
+    case 2: return pick_tokens<P, 2>(rn);
+    case 3: return pick_tokens<P, 3>(rn);
+    case 4: return pick_tokens<P, 4>(rn);
+    default: return tile<P, 8, 1>;  // one token: eight independent sums hide the FMA latency
+  }
+}
+
+template <class P>
+void tiled_rows(const uint8_t* w, std::size_t ws, int cols, int r0, int r1, const uint8_t* x, std::size_t xs, int T,
+                float* y, std::size_t ys) {
+  const int rows_per_tile = T == 1 ? 8 : 4;
+  for (int r = r0; r < r1;) {
+    int rm = std::min(rows_per_tile, r1 - r);
+    if (rm > 4 && rm < 8) rm = 4;  // the last rows of a single token: 4, then the rest
+    for (int t = 0; t < T;) {
+      const int rn = std::min(kTileTokens, T - t);
+      pick<P>(rm, rn)(w + ws * r, ws, x + xs * t, xs, cols, y + ys * t + r, ys);
+      t += rn;
+    }
+    r += rm;
+  }
+}
+
+// out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], j < width <= 16, the
+// sixteen sums held in one or two registers while k runs.
+void weighted(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
+              float* out) {
+  if (width == 16) {
+#if defined(__AVX512F__)
+    __m512 acc = _mm512_setzero_ps();
+    for (int k = 0; k < count; ++k)
+      acc = _mm512_fmadd_ps(_mm512_set1_ps(coef[k] * scale), _mm512_loadu_ps(rows + std::size_t(k) * stride), acc);
+    _mm512_storeu_ps(out, acc);
+#else
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (int k = 0; k < count; ++k) {
+      const __m256 c = _mm256_set1_ps(coef[k] * scale);
+      const float* r = rows + std::size_t(k) * stride;
+      a0 = _mm256_fmadd_ps(c, _mm256_loadu_ps(r), a0);
+      a1 = _mm256_fmadd_ps(c, _mm256_loadu_ps(r + 8), a1);
+    }
+    _mm256_storeu_ps(out, a0);
+    _mm256_storeu_ps(out + 8, a1);
+#endif
+    return;
+  }
+  float acc[16] = {};
+  for (int k = 0; k < count; ++k)
+    for (int j = 0; j < width; ++j) acc[j] = __builtin_fmaf(coef[k] * scale, rows[std::size_t(k) * stride + j], acc[j]);
+  std::copy_n(acc, width, out);
+}
+
+void matmul(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1, const uint8_t* x,
+            std::size_t x_stride, int T, float* y, std::size_t y_stride) {
+  switch (type) {
+    case TensorType::F32: return tiled_rows<F32>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
+    case TensorType::F16: return tiled_rows<F16>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
+    case TensorType::Q8_0: return tiled_rows<Q8>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
+    case TensorType::Q4_0: return tiled_rows<Q4>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
+  }
+}
+
+}  // namespace
+
+extern const Kernels kernels = {matmul, weighted};  // extern: a namespace-scope const is otherwise local
+
+}  // namespace wand::llm::isa::WAND_ISA
