@@ -79,7 +79,8 @@ namespace wand::train {
 //   code  plain code: a function with its tests, or a word problem's program, no prose
 //   text  plain text: a word problem and its worked steps, or a function task told in prose
 inline const std::vector<std::string> kCorpusParts = {"pot", "cot", "func", "tests", "code", "text"};
-std::string function_prompt(const FunctionTask& t);  // "Task: ...\nTests:\n...\nCode:\n"
+// "Task: ...\nTests:\n" + the first `shown` tests + "Code:\n"
+std::string function_prompt(const FunctionTask& t, std::size_t shown = SIZE_MAX);
 std::string tests_prompt(const FunctionTask& t);     // "Task: ...\nTests for NAME:\n"
 
 // Vocabulary sizes a corpus can have: the 256 byte symbols and <|bos|>, <|eos|>, <|pad|> at
