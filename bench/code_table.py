@@ -18,12 +18,15 @@ import time
 
 SETS = [("held-out inputs", "models/heldout-functions.jsonl"),
         ("held-out families", "models/heldout-functions-templates.jsonl")]
-# (row label, wand code options, summary field)
+# (row label, wand code options, summary field). Every row but the first samples at temperature
+# 0.8, so the rows differ only in what execution feedback does with the samples.
+T = ["--temperature", "0.8"]
 ROWS = [("sample (greedy, k = 1)", ["--method", "sample"], "chosen"),
-        ("self-debug (R = 3, unit-test feedback)", ["--method", "self-debug", "--rounds", "3", "--feedback", "unit"], "chosen"),
-        ("CodeT (n = 10, m = 10): its pick", ["--method", "codet", "--k", "10", "--gen-tests", "10"], "chosen"),
+        ("sample (T = 0.8, k = 1)", ["--method", "sample"] + T, "chosen"),
+        ("self-debug (R = 3, unit-test feedback)", ["--method", "self-debug", "--rounds", "3", "--feedback", "unit"] + T, "chosen"),
+        ("CodeT (n = 10, m = 10): its pick", ["--method", "codet", "--k", "10", "--gen-tests", "10"] + T, "chosen"),
         ("CodeT (n = 10, m = 10): a random pick", None, "random_pick"),
-        ("roles (R = 3)", ["--method", "roles", "--rounds", "3", "--gen-tests", "10"], "chosen")]
+        ("roles (R = 3)", ["--method", "roles", "--rounds", "3", "--gen-tests", "10"] + T, "chosen")]
 
 
 def main():
@@ -40,9 +43,9 @@ def main():
         summaries = {}
         for label, opts, field in ROWS:
             if opts is None:  # the random pick comes with CodeT's run
-                s = summaries["codet"]
+                s = summaries["codet-t"]
             else:
-                method = opts[1]
+                method = opts[1] + ("-t" if "--temperature" in opts else "")
                 samples = os.path.join(a.out, f"{os.path.basename(path)[:-6]}.{method}.samples.jsonl")
                 cmd = [a.wand, "code", "--dataset", path, "--limit", str(a.limit), "--out", samples, "--model", a.model,
                        "--seed", str(a.seed), "--store", os.path.join(a.out, "runs.db"), "--json"] + opts

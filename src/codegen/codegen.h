@@ -70,7 +70,7 @@ std::vector<std::string> parse_asserts(const std::string& text, const std::strin
 // Stdin/stdout cases in a model's output (a stdio task's tester): blocks of an `Input:` line and
 // the input's lines, then an `Output:` line and the output's lines, the shape the prompts show a
 // task's examples in; text after `Input:`/`Output:` on the same line is the first line. An output
-// ends at a blank line or the next `Input:`; code fences and text outside blocks are skipped, a
+// ends at a blank line, a code fence or the next `Input:`; text outside blocks is skipped, a
 // block without `Output:` is dropped, and so are repeated cases (order kept). Each side ends in "\n".
 std::vector<std::pair<std::string, std::string>> parse_io_cases(const std::string& text);
 // A case as the prompts show it: "Input:\n" + input + "Output:\n" + output.

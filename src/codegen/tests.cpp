@@ -223,7 +223,10 @@ std::vector<std::pair<std::string, std::string>> parse_io_cases(const std::strin
   };
   for (auto line : split_lines(text)) {
     std::string t = trim(line), rest;
-    if (t.starts_with("```")) continue;
+    if (t.starts_with("```")) {  // a fence ends an output (a closing one); the cases go on after an opening one
+      if (at == output) finish();
+      continue;
+    }
     if (label(t, "Input:", rest)) {
       finish();
       at = input, in = rest.empty() ? "" : rest + "\n", out.clear();
