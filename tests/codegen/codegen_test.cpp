@@ -254,17 +254,24 @@ TEST(Codegen, SelfDebugFeedbackLevels) {
   }
 }
 
-TEST(Codegen, SelfDebugOnStdioRunsTheFirstCaseOnly) {
+feedback::Task sum_stdio_task() {
   feedback::Task t;
   t.task_id = "sum";
   t.format = "stdio";
   t.kind = feedback::TaskKind::stdio;
   t.prompt = "Read two integers and print their sum.";
   t.io = {{"1 2\n", "3\n"}, {"10 -4\n", "6\n"}};
-  auto p = codegen::problem_from_task(t);
+  return t;
+}
+
+const std::string kSumRight = "a, b = map(int, input().split())\nprint(a + b)\n";
+const std::string kSumWrong = "a, b = map(int, input().split())\nprint(a * b)\n";
+
+TEST(Codegen, SelfDebugOnStdioRunsTheFirstCaseOnly) {
+  auto p = codegen::problem_from_task(sum_stdio_task());
   ScriptedBackend m;
-  m.add({fenced("a, b = map(int, input().split())\nprint(a * b)\n")});
-  m.add({fenced("a, b = map(int, input().split())\nprint(a + b)\n")});
+  m.add({fenced(kSumWrong)});
+  m.add({fenced(kSumRight)});
   auto r = codegen::generate(m, shared_sandbox(), p, config("self-debug"));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(m.calls.size(), 2u);
@@ -409,19 +416,6 @@ TEST(Codegen, ParsesIoCasesOutOfModelOutput) {
   EXPECT_EQ(codegen::case_text(c[0]), "Input:\n1 2\nOutput:\n3\n");
   EXPECT_TRUE(codegen::parse_io_cases("no cases here").empty());
 }
-
-feedback::Task sum_stdio_task() {
-  feedback::Task t;
-  t.task_id = "sum";
-  t.format = "stdio";
-  t.kind = feedback::TaskKind::stdio;
-  t.prompt = "Read two integers and print their sum.";
-  t.io = {{"1 2\n", "3\n"}, {"10 -4\n", "6\n"}};
-  return t;
-}
-
-const std::string kSumRight = "a, b = map(int, input().split())\nprint(a + b)\n";
-const std::string kSumWrong = "a, b = map(int, input().split())\nprint(a * b)\n";
 
 // CodeT on a stdin/stdout task: the tester writes input/output cases, every program runs against
 // every case, and dual agreement picks as it does with asserts.

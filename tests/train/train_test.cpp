@@ -202,6 +202,25 @@ TEST(Functions, PassTheirTestsInTheSandboxAndAWrongOneFails) {
   EXPECT_NE((*v)["failures"][0]["feedback"].get<std::string>().find("test"), std::string::npos);
 }
 
+// A written corpus's documents, decoded: its shards in order, split at <|bos|> ... <|eos|>.
+std::vector<std::string> corpus_documents(const fs::path& dir, const Json& manifest) {
+  std::vector<std::string> docs;
+  auto f = llm::GgufFile::open((dir / "tokenizer.gguf").string());
+  auto tok = f ? llm::Tokenizer::from_gguf(**f) : Result<llm::Tokenizer>(Error{"no tokenizer"});
+  if (!tok) return docs;
+  std::string all;
+  for (auto& shard : manifest["shards"])
+    if (auto bin = read_file(dir / shard.get<std::string>())) all += *bin;
+  std::vector<llm::Token> doc;
+  for (std::size_t i = 0; i + 1 < all.size(); i += 2) {
+    llm::Token t = static_cast<uint8_t>(all[i]) | static_cast<uint8_t>(all[i + 1]) << 8;
+    if (t == tok->bos()) doc.clear();
+    else if (t == tok->eos()) docs.push_back(tok->decode(doc));
+    else doc.push_back(t);
+  }
+  return docs;
+}
+
 // A mix of plain code and plain text: documents of both kinds from both generators, the sample
 // verified in the sandbox, and held-out function sets `wand eval` reads as MBPP.
 TEST(Corpus, MixesPlainCodeAndPlainText) {
@@ -227,35 +246,15 @@ TEST(Corpus, MixesPlainCodeAndPlainText) {
   ASSERT_EQ(held->size(), 30u);
   EXPECT_EQ((*held)[0].format, "mbpp");
 
-  // Split train.bin into documents and sort them by what they hold.
-  auto f = llm::GgufFile::open((dir / "tokenizer.gguf").string());
-  ASSERT_TRUE(f);
-  auto tok = llm::Tokenizer::from_gguf(**f);
-  ASSERT_TRUE(tok);
-  std::string all;
-  for (auto& shard : (*m)["shards"]) {
-    auto bin = read_file(dir / shard.get<std::string>());
-    ASSERT_TRUE(bin) << shard;
-    all += *bin;
-  }
-  const std::string* bin = &all;
-  std::vector<llm::Token> doc;
+  // Split the shards into documents and sort them by what they hold.
   int code = 0, text = 0, from_functions = 0, from_problems = 0;
-  for (std::size_t i = 0; i + 1 < bin->size(); i += 2) {
-    llm::Token t = static_cast<uint8_t>((*bin)[i]) | static_cast<uint8_t>((*bin)[i + 1]) << 8;
-    if (t == tok->bos()) {
-      doc.clear();
-    } else if (t == tok->eos()) {
-      std::string d = tok->decode(doc);
-      EXPECT_EQ(d.find("Question:"), std::string::npos) << d;  // no prompt formats in plain parts
-      bool is_code = d.find("def ") != std::string::npos || d.find("answer = ") != std::string::npos;
-      (is_code ? code : text)++;
-      (d.find("def ") != std::string::npos || d.find("function") != std::string::npos || d.find("For example") != std::string::npos
-           ? from_functions
-           : from_problems)++;
-    } else {
-      doc.push_back(t);
-    }
+  for (auto& d : corpus_documents(dir, *m)) {
+    EXPECT_EQ(d.find("Question:"), std::string::npos) << d;  // no prompt formats in plain parts
+    bool is_code = d.find("def ") != std::string::npos || d.find("answer = ") != std::string::npos;
+    (is_code ? code : text)++;
+    (d.find("def ") != std::string::npos || d.find("function") != std::string::npos || d.find("For example") != std::string::npos
+         ? from_functions
+         : from_problems)++;
   }
   EXPECT_EQ(code, (*m)["documents"]["code"].get<int>());
   EXPECT_EQ(text, (*m)["documents"]["text"].get<int>());
@@ -280,34 +279,19 @@ TEST(Corpus, TestsPartIsDescriptionNameAndAssertsOnly) {
   EXPECT_EQ((*m)["prompt_formats"]["tests"], "Task: {description}\nTests for {name}:\n");
   EXPECT_EQ((*m)["verified"]["functions"]["passed"], 10);
   EXPECT_EQ((*m)["heldout"]["functions"], 5);  // the held-out function sets come with it
-  auto f = llm::GgufFile::open((dir / "tokenizer.gguf").string());
-  ASSERT_TRUE(f);
-  auto tok = llm::Tokenizer::from_gguf(**f);
-  ASSERT_TRUE(tok);
-  auto bin = read_file(dir / "train.bin");
-  ASSERT_TRUE(bin);
-  std::vector<llm::Token> doc;
   int docs = 0;
-  for (std::size_t i = 0; i + 1 < bin->size(); i += 2) {
-    llm::Token t = static_cast<uint8_t>((*bin)[i]) | static_cast<uint8_t>((*bin)[i + 1]) << 8;
-    if (t == tok->bos()) {
-      doc.clear();
-    } else if (t == tok->eos()) {
-      std::string d = tok->decode(doc);
-      ++docs;
-      ASSERT_EQ(d.rfind("Task: Write a function to ", 0), 0u) << d;
-      auto head = d.find("\nTests for ");
-      ASSERT_NE(head, std::string::npos) << d;
-      auto colon = d.find(":\n", head);
-      std::string name = d.substr(head + 11, colon - head - 11);
-      std::istringstream lines(d.substr(colon + 2));
-      int asserts = 0;
-      for (std::string line; std::getline(lines, line); ++asserts) EXPECT_EQ(line.rfind("assert " + name + "(", 0), 0u) << d;
-      EXPECT_GE(asserts, 1) << d;
-      EXPECT_EQ(d.find("def "), std::string::npos) << d;
-    } else {
-      doc.push_back(t);
-    }
+  for (auto& d : corpus_documents(dir, *m)) {
+    ++docs;
+    ASSERT_EQ(d.rfind("Task: Write a function to ", 0), 0u) << d;
+    auto head = d.find("\nTests for ");
+    ASSERT_NE(head, std::string::npos) << d;
+    auto colon = d.find(":\n", head);
+    std::string name = d.substr(head + 11, colon - head - 11);
+    std::istringstream lines(d.substr(colon + 2));
+    int asserts = 0;
+    for (std::string line; std::getline(lines, line); ++asserts) EXPECT_EQ(line.rfind("assert " + name + "(", 0), 0u) << d;
+    EXPECT_GE(asserts, 1) << d;
+    EXPECT_EQ(d.find("def "), std::string::npos) << d;
   }
   EXPECT_EQ(docs, (*m)["documents"]["tests"].get<int>());
   fs::remove_all(dir);
