@@ -27,13 +27,14 @@ struct CodeArgs {
   bool json = false, no_store = false;
 };
 
-std::string shipped_model() { return std::string("local:") + WAND_MODELS_DIR + "/wand-pot.gguf"; }
+std::string shipped_pot_model() { return std::string("local:") + WAND_MODELS_DIR + "/wand-pot.gguf"; }
 
-// $WAND_CODE_MODEL is where a code model slots in; until one ships, the general default.
+// --model, else $WAND_CODE_MODEL, else the shipped code model (models/MODEL_CARD.md, wand-code).
+// $WAND_MODEL is not consulted: its default, the shipped PoT model, writes arithmetic, not functions.
 std::string code_model_spec(const std::string& given) {
   if (!given.empty()) return given;
   if (const char* m = std::getenv("WAND_CODE_MODEL"); m && *m) return m;
-  return default_model_spec();
+  return std::string("local:") + WAND_MODELS_DIR + "/wand-code.gguf";
 }
 
 int fail(int code, const std::string& message) {
@@ -71,7 +72,7 @@ Command add_code(CLI::App& app) {
   cmd->add_option("--gen-tests", c.tests, "codet, roles: model-written asserts kept (CodeT's m)")
       ->check(number({.lo = 1, .hi = 100, .integer = true}))
       ->capture_default_str();
-  cmd->add_option("-m,--model", a->model, "local:PATH.gguf or openai:URL/MODEL (default: $WAND_CODE_MODEL, else $WAND_MODEL, else the shipped model)");
+  cmd->add_option("-m,--model", a->model, "local:PATH.gguf or openai:URL/MODEL (default: $WAND_CODE_MODEL, else the shipped code model, models/wand-code.gguf)");
   cmd->add_option("--prompt-style", a->prompt_style, "Prompt family: wand, chat, completion; auto: wand for a local wand model, else chat")
       ->check(CLI::IsMember({"auto", "wand", "chat", "completion"}))
       ->capture_default_str();
@@ -98,7 +99,7 @@ Command add_code(CLI::App& app) {
     // Greedy for one sample or chain (as Self-Debug decodes); CodeT needs varied programs.
     c.temperature = a->temperature.value_or(c.k == 1 && c.method != "codet" ? 0.f : 0.8f);
     std::string spec = code_model_spec(a->model);
-    if (spec == shipped_model())
+    if (spec == shipped_pot_model())
       fmt::print(stderr, "wand code: warning: the shipped model ({}) writes arithmetic programs, not functions; "
                          "set $WAND_CODE_MODEL or --model for a code model\n", spec.substr(6));
 
@@ -200,9 +201,13 @@ Command add_code(CLI::App& app) {
         fmt::print("wrote {} samples for {} tasks to {}\n", (*summary)["samples"].get<int>(), problems.size(), a->out);
         if (int n = (*summary)["too_long"].get<int>())
           fmt::print("{} tasks' prompts did not fit the model's context: their completions are empty\n", n);
-        fmt::print("method {}: pass@1 {} (chosen programs on the hidden tests: {})", c.method, pct("pass_at_1"),
-                   pct("chosen_pass_rate"));
-        if (c.method == "codet") fmt::print("; a random program: {}", pct("random_pick_pass_rate"));
+        auto ci = [&](const char* k) {
+          auto& v = (*summary)[k];
+          return v.is_array() ? fmt::format(" [{:.1f}, {:.1f}]", 100 * v[0].get<double>(), 100 * v[1].get<double>()) : std::string();
+        };
+        fmt::print("method {}: pass@1 {} (chosen programs on the hidden tests: {}{}, Wilson 95%)", c.method, pct("pass_at_1"),
+                   pct("chosen_pass_rate"), ci("chosen_ci95"));
+        if (c.method == "codet") fmt::print("; a random program: {}{}", pct("random_pick_pass_rate"), ci("random_pick_ci95"));
         fmt::print("\n");
         if (!run_id.empty()) fmt::print("run {} (seed {})\n", run_id, c.seed);
       }

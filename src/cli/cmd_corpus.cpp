@@ -18,7 +18,8 @@ Command add_corpus(CLI::App& app) {
   cmd->add_option("--out", a->opt.out_dir, "Output directory")->required();
   cmd->add_option("--mix", a->mix,
                   "Parts and weights, e.g. code=0.5,text=0.5: pot (question + program), cot (question + rationale), "
-                  "func (function task: description + tests + function), code (plain code), text (plain text)")
+                  "func (function task: description + tests + function), tests (description + asserts on other inputs), "
+                  "code (plain code), text (plain text)")
       ->capture_default_str();
   cmd->add_option("--tokens", a->opt.tokens, "Training tokens to write")
       ->capture_default_str()

@@ -67,6 +67,15 @@ std::vector<std::string> docstring_examples(const std::string& text, const std::
 // `entry`, only asserts that call it. Duplicates (after whitespace folding) are dropped, order kept.
 std::vector<std::string> parse_asserts(const std::string& text, const std::string& entry = "");
 
+// Stdin/stdout cases in a model's output (a stdio task's tester): blocks of an `Input:` line and
+// the input's lines, then an `Output:` line and the output's lines, the shape the prompts show a
+// task's examples in; text after `Input:`/`Output:` on the same line is the first line. An output
+// ends at a blank line, a code fence or the next `Input:`; text outside blocks is skipped, a
+// block without `Output:` is dropped, and so are repeated cases (order kept). Each side ends in "\n".
+std::vector<std::pair<std::string, std::string>> parse_io_cases(const std::string& text);
+// A case as the prompts show it: "Input:\n" + input + "Output:\n" + output.
+std::string case_text(const std::pair<std::string, std::string>& io);
+
 // Keeps the asserts Python parses as one `assert` statement, in one sandboxed run (a malformed
 // model-written test would otherwise spoil the whole test module). With `entry`, also drops those
 // that read a name other than `entry` and Python's builtins (a prose example such as HumanEval/80's
@@ -135,7 +144,7 @@ struct Step {
   std::string prompt;      // completion prompt, or chat messages as JSON
   std::string completion;  // the raw text
   std::string code;        // coder: the completion for the task (code_from_completion)
-  std::vector<std::string> asserts;          // tester: the asserts parsed out (before filtering)
+  std::vector<std::string> asserts;          // tester: the asserts (stdio: case_text of each case) parsed out, before filtering
   std::optional<feedback::Verdict> visible;  // coder: the verdict on the tests the method ran
   std::optional<feedback::Verdict> hidden;   // coder: the verdict on the task's own tests (record only)
   int prompt_tokens = 0, completion_tokens = 0;
@@ -147,8 +156,8 @@ struct CodeResult {
   int chosen_step = -1;    // index into steps
   std::string how;         // one line: how it was chosen
   std::vector<int> finals; // per chain, the step of its final program (what --dataset writes)
-  std::vector<std::string> tests;      // the asserts the method ran (visible, generated, kept)
-  std::vector<std::string> discarded;  // roles: model-written asserts that contradict the examples
+  std::vector<std::string> tests;      // the asserts the method ran (visible, generated, kept); stdio: case_text of each case
+  std::vector<std::string> discarded;  // roles: model-written asserts (or cases) that contradict the examples
   std::optional<Agreement> agreement;  // codet
   std::optional<feedback::Verdict> hidden;  // the chosen program on the hidden tests
   std::optional<double> random_pick_pass;   // codet: the expected hidden pass rate of a random program
@@ -161,8 +170,10 @@ struct CodeResult {
 
 // Runs the configured method on one problem. Errors: the backend's (a first prompt longer than the
 // model's context: llm::kContextLengthExceeded), a bad config, or a method that needs what the
-// problem lacks (self-debug of a description without visible tests; codet and roles need an entry
-// point and run asserts, so not stdio); what goes wrong with a program is its verdict. A dataset
+// problem lacks (self-debug of a description without visible tests; codet and roles of a function
+// task need its entry point); what goes wrong with a program is its verdict. On a stdio task the
+// tester of codet and roles writes stdin/expected-stdout cases (prompts/tests_io.*) instead of
+// asserts, and roles discards a case whose input is an example's and whose output is not. A dataset
 // record without runnable examples gets self-debug's first programs, unrounded. A feedback round whose
 // prompt outgrows the context ends its chain with the program it has (the step's `how` says so).
 Result<CodeResult> generate(llm::Backend& model, sandbox::Sandbox& sb, const Problem& p, const CodeConfig& c);

@@ -1,9 +1,11 @@
 // A method over a dataset: samples in HumanEval's format, and the pass rates of what was chosen.
 #include <fmt/core.h>
 
+#include <cmath>
 #include <ostream>
 
 #include "codegen/codegen.h"
+#include "reason/bench.h"
 
 namespace wand::codegen {
 
@@ -51,7 +53,15 @@ Result<Json> run_dataset(llm::Backend& model, sandbox::Sandbox& sb, const std::v
   Json s = {{"method", c.method}, {"tasks", problems.size()}, {"samples", lines}, {"judged", judged}, {"too_long", too_long}};
   s["pass_at_1"] = p1.value && judged ? Json(*p1.value) : Json(nullptr);
   s["chosen_pass_rate"] = judged ? Json(static_cast<double>(chosen_passed) / judged) : Json(nullptr);
-  if (c.method == "codet") s["random_pick_pass_rate"] = random_tasks ? Json(random_sum / random_tasks) : Json(nullptr);
+  auto ci = reason::wilson_interval(chosen_passed, judged);
+  s["chosen_ci95"] = judged ? Json::array({ci.lo, ci.hi}) : Json(nullptr);
+  if (c.method == "codet") {
+    s["random_pick_pass_rate"] = random_tasks ? Json(random_sum / random_tasks) : Json(nullptr);
+    // A random pick passes task i with probability p_i; Wilson's interval at the mean is
+    // conservative for a sum of independent Bernoulli(p_i) (its variance is at most n p(1-p)).
+    auto r = reason::wilson_interval(static_cast<int>(std::lround(random_sum)), random_tasks);
+    s["random_pick_ci95"] = random_tasks ? Json::array({r.lo, r.hi}) : Json(nullptr);
+  }
   return s;
 }
 

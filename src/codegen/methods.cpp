@@ -13,7 +13,8 @@ extern const std::string_view wand_embedded_prompt_code_wand, wand_embedded_prom
     wand_embedded_prompt_code_chat, wand_embedded_prompt_complete_completion, wand_embedded_prompt_complete_chat,
     wand_embedded_prompt_tests_wand, wand_embedded_prompt_tests_completion, wand_embedded_prompt_tests_chat,
     wand_embedded_prompt_debug_wand, wand_embedded_prompt_debug_completion, wand_embedded_prompt_debug_chat,
-    wand_embedded_prompt_explain_wand, wand_embedded_prompt_explain_completion, wand_embedded_prompt_explain_chat;
+    wand_embedded_prompt_explain_wand, wand_embedded_prompt_explain_completion, wand_embedded_prompt_explain_chat,
+    wand_embedded_prompt_tests_io_wand, wand_embedded_prompt_tests_io_completion, wand_embedded_prompt_tests_io_chat;
 
 namespace wand::codegen {
 namespace {
@@ -33,6 +34,9 @@ Result<Template> code_template(const std::string& purpose, const std::string& fa
       {"tests.wand", wand_embedded_prompt_tests_wand},
       {"tests.completion", wand_embedded_prompt_tests_completion},
       {"tests.chat", wand_embedded_prompt_tests_chat},
+      {"tests_io.wand", wand_embedded_prompt_tests_io_wand},
+      {"tests_io.completion", wand_embedded_prompt_tests_io_completion},
+      {"tests_io.chat", wand_embedded_prompt_tests_io_chat},
       {"debug.wand", wand_embedded_prompt_debug_wand},
       {"debug.completion", wand_embedded_prompt_debug_completion},
       {"debug.chat", wand_embedded_prompt_debug_chat},
@@ -51,13 +55,29 @@ Result<Template> code_template(const std::string& purpose, const std::string& fa
   return reason::parse_template(std::string(it->second), "prompts/" + name + ".txt", allowed, required);
 }
 
+using Cases = std::vector<std::pair<std::string, std::string>>;
+
 // The visible tests as the prompt shows them: one assert a line, or stdio cases.
 std::string tests_text(const Problem& p, const std::vector<std::string>& asserts) {
   std::string s;
   for (auto& a : asserts) s += a + "\n";
-  for (auto& [in, out] : p.visible_io) s += fmt::format("Input:\n{}Output:\n{}", in, out);
+  for (auto& io : p.visible_io) s += case_text(io);
   return s;
 }
+
+// What a method runs programs against: asserts, or a stdio task's stdin/stdout cases.
+struct Suite {
+  std::vector<std::string> asserts;
+  Cases io;
+  bool empty() const { return asserts.empty() && io.empty(); }
+  std::size_t size() const { return asserts.size() + io.size(); }
+  // As CodeResult::tests lists them: the asserts, or each case's case_text.
+  std::vector<std::string> texts() const {
+    std::vector<std::string> t = asserts;
+    for (auto& c : io) t.push_back(case_text(c));
+    return t;
+  }
+};
 
 // Unit-test feedback (Self-Debug's "UT"): the verdict, then each failing test with what it got.
 std::string unit_feedback(const feedback::Verdict& v) {
@@ -84,8 +104,10 @@ class Runner {
   VoidResult load() {
     bool signature = p_.task.format == "humaneval" && c_.family != "wand";
     using Slot = std::pair<Template*, const char*>;
+    // A stdio task's tester writes input/output cases, not asserts.
+    const char* tests = stdio() ? "tests_io" : "tests";
     for (auto [slot, purpose] : std::initializer_list<Slot>{
-             {&coder_, signature ? "complete" : "code"}, {&tester_, "tests"}, {&debug_, "debug"}, {&explain_, "explain"}}) {
+             {&coder_, signature ? "complete" : "code"}, {&tester_, tests}, {&debug_, "debug"}, {&explain_, "explain"}}) {
       auto t = code_template(purpose, c_.family);
       if (!t) return t.error();
       *slot = std::move(*t);
@@ -119,7 +141,10 @@ class Runner {
       s.completion = (*out)[i].text;
       s.prompt_tokens = (*out)[i].prompt_tokens, s.completion_tokens = (*out)[i].completion_tokens;
       if (role == "coder") s.code = feedback::code_from_completion(code_task(), s.completion);
-      if (role == "tester") s.asserts = parse_asserts(s.completion, p_.entry);
+      if (role == "tester" && stdio())
+        for (auto& io : parse_io_cases(s.completion)) s.asserts.push_back(case_text(io));
+      else if (role == "tester")
+        s.asserts = parse_asserts(s.completion, p_.entry);
       ids.push_back(s.index);
       res_.steps.push_back(std::move(s));
     }
@@ -130,28 +155,38 @@ class Runner {
     return reason::render(coder_, values(tests));
   }
 
+  bool stdio() const { return p_.task.kind == feedback::TaskKind::stdio; }
+  Suite visible() const { return {p_.visible, p_.visible_io}; }
+
   // Runs the coder steps `ids` against the tests; fills their visible verdicts.
-  void check(const std::vector<int>& ids, const std::vector<std::string>& asserts) {
+  void check(const std::vector<int>& ids, const Suite& tests) {
     std::vector<std::string> programs;
     for (int id : ids) programs.push_back(program_of(p_, res_.steps[id].code));
-    auto v = run_tests(sb_, p_, programs, asserts, asserts.empty() ? p_.visible_io : decltype(p_.visible_io){}, c_.timeout_s);
+    auto v = run_tests(sb_, p_, programs, tests.asserts, tests.io, c_.timeout_s);
     for (std::size_t i = 0; i < ids.size(); ++i) res_.steps[ids[i]].visible = std::move(v[i]);
   }
 
-  // Model-written asserts: `samples` tester completions (from the description alone), parsed,
-  // pooled, deduplicated, kept when Python parses them; the first `c.tests`.
-  Result<std::vector<std::string>> generated_tests() {
+  // Model-written tests: `samples` tester completions (from the description alone), parsed,
+  // pooled, deduplicated; asserts kept when Python parses them; the first `c.tests`.
+  Result<Suite> generated_tests() {
     int n = c_.temperature > 0 ? 3 : 1;
     auto ids = call(tester_, reason::render(tester_, values({})), n, c_.temperature, "tester", 0, 0);
     if (!ids) return ids.error();
-    std::vector<std::string> pooled;
+    Suite s;
     std::set<std::string> seen;
-    for (int id : *ids)
-      for (auto& a : res_.steps[id].asserts)
-        if (seen.insert(a).second) pooled.push_back(a);
-    auto ok = parseable_asserts(sb_, pooled, c_.timeout_s);
-    if (static_cast<int>(ok.size()) > c_.tests) ok.resize(c_.tests);
-    return ok;
+    for (int id : *ids) {
+      if (stdio()) {
+        for (auto& io : parse_io_cases(res_.steps[id].completion))
+          if (seen.insert(case_text(io)).second) s.io.push_back(io);
+      } else {
+        for (auto& a : res_.steps[id].asserts)
+          if (seen.insert(a).second) s.asserts.push_back(a);
+      }
+    }
+    if (!stdio()) s.asserts = parseable_asserts(sb_, s.asserts, c_.timeout_s);
+    if (static_cast<int>(s.asserts.size()) > c_.tests) s.asserts.resize(c_.tests);
+    if (static_cast<int>(s.io.size()) > c_.tests) s.io.resize(c_.tests);
+    return s;
   }
 
   // A debug round's prompt: the program's verdict as feedback at the configured level.
@@ -188,8 +223,7 @@ class Runner {
   // One chain: a program, then up to R rounds of feedback from running `run` (or the stdio
   // cases); stops at the first program that passes them all. The prompts show `shown` (the
   // visible tests: a tester's asserts reach the coder only as feedback). Returns the final step.
-  Result<int> chain(int chain, const std::vector<std::string>& shown, const std::vector<std::string>& run,
-                    const std::string& level) {
+  Result<int> chain(int chain, const std::vector<std::string>& shown, const Suite& run, const std::string& level) {
     Rendered first = coder_prompt(shown);
     auto ids = call(coder_, first, 1, c_.temperature, "coder", chain, 0);
     if (!ids) return ids.error();
@@ -219,6 +253,20 @@ class Runner {
       check({id}, run);
     }
     return id;
+  }
+
+  // A generated case contradicts the examples when its input is an example's and its output is
+  // not (both compared as the judge compares outputs: whitespace-separated tokens).
+  Cases discard_contradicting(const Cases& generated) {
+    Cases kept;
+    for (auto& g : generated) {
+      bool bad = std::any_of(p_.visible_io.begin(), p_.visible_io.end(), [&](auto& v) {
+        return feedback::outputs_match(g.first, v.first) && !feedback::outputs_match(g.second, v.second);
+      });
+      if (bad) res_.discarded.push_back(case_text(g));
+      else kept.push_back(g);
+    }
+    return kept;
   }
 
   // A generated assert contradicts the description's examples when it makes the same call as an
@@ -312,7 +360,7 @@ Result<int> Runner::sample() {
     res_.how = fmt::format("sample 0 of {} (no visible tests to choose by)", c_.k);
     return ids->front();
   }
-  check(*ids, p_.visible);
+  check(*ids, visible());
   int pick = first_passing(res_.steps, *ids);
   bool passed = res_.steps[pick].visible->passed;
   res_.how = passed ? fmt::format("sample {} of {}: the first to pass the visible tests", res_.steps[pick].chain, c_.k)
@@ -335,7 +383,7 @@ Result<int> Runner::self_debug() {
   }
   res_.tests = p_.visible;
   for (int k = 0; k < c_.k; ++k) {
-    auto id = chain(k, p_.visible, p_.visible, c_.feedback);
+    auto id = chain(k, p_.visible, visible(), c_.feedback);
     if (!id) return id.error();
     res_.finals.push_back(*id);
   }
@@ -354,7 +402,7 @@ Result<int> Runner::codet() {
   if (!ids) return ids.error();
   auto tests = generated_tests();
   if (!tests) return tests.error();
-  res_.tests = *tests;
+  res_.tests = tests->texts();
   check(*ids, *tests);
   std::vector<std::vector<bool>> pass;
   for (int id : *ids) {
@@ -375,11 +423,14 @@ Result<int> Runner::roles() {
   // The tester works from the description alone; the examples it contradicts lose.
   auto generated = generated_tests();
   if (!generated) return generated.error();
-  std::vector<std::string> tests = p_.visible;
-  std::set<std::string> have(tests.begin(), tests.end());
-  for (auto& a : discard_contradicting(*generated))
-    if (have.insert(a).second) tests.push_back(a);
-  res_.tests = tests;
+  Suite tests = visible();
+  std::set<std::string> have(tests.asserts.begin(), tests.asserts.end());
+  for (auto& a : discard_contradicting(generated->asserts))
+    if (have.insert(a).second) tests.asserts.push_back(a);
+  for (auto& io : tests.io) have.insert(case_text(io));
+  for (auto& io : discard_contradicting(generated->io))
+    if (have.insert(case_text(io)).second) tests.io.push_back(io);
+  res_.tests = tests.texts();
   if (tests.empty()) {  // nothing to arbitrate with: the coder's first programs stand
     auto ids = call(coder_, coder_prompt({}), c_.k, c_.temperature, "coder", 0, 0);
     if (!ids) return ids.error();
@@ -394,9 +445,10 @@ Result<int> Runner::roles() {
   }
   int pick = first_passing(res_.steps, res_.finals);
   const Step& s = res_.steps[pick];
+  std::size_t examples = p_.visible.size() + p_.visible_io.size();
   res_.how = fmt::format("roles: chain {} {} {} of {} tests ({} from the examples, {} by the tester, {} discarded) after {} round(s)",
                          s.chain, s.visible->passed ? "passed all" : "passed", tests_passed(*s.visible), tests.size(),
-                         p_.visible.size(), tests.size() - p_.visible.size(), res_.discarded.size(), s.round);
+                         examples, tests.size() - examples, res_.discarded.size(), s.round);
   return pick;
 }
 
@@ -423,10 +475,10 @@ Result<CodeResult> generate(llm::Backend& model, sandbox::Sandbox& sb, const Pro
   if (auto v = validate(c); !v) return v.error();
   if (p.description.find_first_not_of(" \t\r\n") == std::string::npos)
     return Error{"the task description is empty", std::string(llm::kInvalidRequest)};
-  if ((c.method == "codet" || c.method == "roles") && (p.task.kind == feedback::TaskKind::stdio || p.entry.empty()))
+  if ((c.method == "codet" || c.method == "roles") && p.task.kind != feedback::TaskKind::stdio && p.entry.empty())
     return Error{fmt::format("{} has the model write asserts of a function: the task needs an entry point "
-                             "(--entry NAME, or tests that call it){}",
-                             c.method, p.task.kind == feedback::TaskKind::stdio ? "; stdin/stdout tasks have none" : ""),
+                             "(--entry NAME, or tests that call it)",
+                             c.method),
                  std::string(llm::kInvalidRequest)};
   // Examples read out of prose may not be Python, or not tests (parseable_asserts); a user's
   // --tests and the datasets' own tests are taken as they are.

@@ -206,6 +206,46 @@ std::vector<std::string> parseable_asserts(sandbox::Sandbox& sb, const std::vect
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> parse_io_cases(const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> cases;
+  std::set<std::pair<std::string, std::string>> seen;
+  enum { outside, input, output } at = outside;
+  std::string in, out;
+  auto finish = [&] {
+    if (at == output && seen.emplace(in, out).second) cases.emplace_back(in, out);
+    at = outside;
+  };
+  // "Input:" / "Output:" labels, with the side's first line after them when it is on the same line.
+  auto label = [](const std::string& t, std::string_view name, std::string& rest) {
+    if (!t.starts_with(name)) return false;
+    rest = trim(t.substr(name.size()));
+    return true;
+  };
+  for (auto line : split_lines(text)) {
+    std::string t = trim(line), rest;
+    if (t.starts_with("```")) {  // a fence ends an output (a closing one); the cases go on after an opening one
+      if (at == output) finish();
+      continue;
+    }
+    if (label(t, "Input:", rest)) {
+      finish();
+      at = input, in = rest.empty() ? "" : rest + "\n", out.clear();
+    } else if (at == input && label(t, "Output:", rest)) {
+      at = output, out = rest.empty() ? "" : rest + "\n";
+    } else if (at == output && t.empty()) {
+      finish();
+    } else if (at != outside) {
+      (at == input ? in : out) += std::string(line) + "\n";
+    }
+  }
+  finish();
+  return cases;
+}
+
+std::string case_text(const std::pair<std::string, std::string>& io) {
+  return fmt::format("Input:\n{}Output:\n{}", io.first, io.second);
+}
+
 Problem problem_from_task(const feedback::Task& task) {
   Problem p;
   p.task = task;

@@ -86,7 +86,7 @@ class Backend {
   virtual Result<std::vector<Completion>> complete_tokens(const std::vector<int32_t>& prompt,
                                                           const GenerateOptions& opt);
   virtual std::string id() const = 0;  // the spec it was opened with
-  // The prompt format of a model trained by wand ("pot", "cot": format_question below), "" for
+  // The prompt format of a model trained by wand ("pot", "cot", "func": format_question below), "" for
   // any other model. Local: the GGUF's wand.prompt_format. Remote: the "wand": {"prompt_format"}
   // object of the model's entry in the server's GET /models (`wand serve` says it there; OpenAI's
   // model object allows extra fields), asked once; "" when the server says nothing or cannot be
@@ -124,7 +124,8 @@ uint64_t sample_seed(uint64_t seed, int index);
 uint64_t random_seed();
 
 // The prompt formats wand's own models are trained on, by the name their GGUF records in
-// wand.prompt_format: "pot" (Question: ...\nProgram:\n) and "cot" (Question: ...\nAnswer: ).
+// wand.prompt_format: "pot" (Question: ...\nProgram:\n), "cot" (Question: ...\nAnswer: ) and
+// "func", the code model's (Task: ...\nTests:\n; it writes asserts, then Code: and the function).
 // An unknown format is an error naming it.
 Result<std::string> format_question(std::string_view format, std::string_view question);
 

@@ -45,6 +45,9 @@ struct FunctionTask {
   std::string description;         // "Write a function to ..."
   std::string code;                // the function, `def name(...):` and its body
   std::vector<std::string> tests;  // "assert name(...) == ..." lines
+  // Up to five further asserts on other inputs (expected values computed in C++ as well): the
+  // `tests` part's documents, so a model learns to write tests for CodeT and the roles' tester.
+  std::vector<std::string> more_tests;
   std::string text;                // the same task in prose, with worked examples and no code
   int template_id = 0;             // the family; held-out families count from 100
   std::string tests_text() const;  // the tests, one per line
@@ -71,10 +74,14 @@ namespace wand::train {
 //   pot   question + program          (the prompt `wand solve` uses, completed)
 //   cot   question + rationale        (the prompt `wand solve --method cot` uses, completed)
 //   func  description + tests + function (MBPP-like, the prompt of function_prompt())
+//   tests description + the function's name + asserts on other inputs (tests_prompt(), then
+//         more_tests; prompts/tests.wand.txt is this prompt), no function
 //   code  plain code: a function with its tests, or a word problem's program, no prose
 //   text  plain text: a word problem and its worked steps, or a function task told in prose
-inline const std::vector<std::string> kCorpusParts = {"pot", "cot", "func", "code", "text"};
-std::string function_prompt(const FunctionTask& t);  // "Task: ...\nTests:\n...\nCode:\n"
+inline const std::vector<std::string> kCorpusParts = {"pot", "cot", "func", "tests", "code", "text"};
+// "Task: ...\nTests:\n" + the first `shown` tests + "Code:\n"
+std::string function_prompt(const FunctionTask& t, std::size_t shown = SIZE_MAX);
+std::string tests_prompt(const FunctionTask& t);     // "Task: ...\nTests for NAME:\n"
 
 // Vocabulary sizes a corpus can have: the 256 byte symbols and <|bos|>, <|eos|>, <|pad|> at
 // least; at most what uint16 token ids hold.
@@ -117,7 +124,7 @@ Result<Json> write_document_corpus(const std::vector<std::string>& documents, co
                                    const std::string& out_dir, const Json& source);
 
 // Runs items in the sandbox: each problem's program must assign its answer, each function must
-// pass its tests. Returns {"problems": {"checked", "agreed"}, "functions": {"checked", "passed"},
+// pass its tests and its more_tests (the `tests` part's asserts are checked against the reference). Returns {"problems": {"checked", "agreed"}, "functions": {"checked", "passed"},
 // "failures": [...]} (at most 10 failures, each with the item and what happened).
 Result<Json> verify_items(const std::vector<Problem>& problems, const std::vector<FunctionTask>& functions);
 

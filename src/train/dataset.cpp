@@ -28,13 +28,15 @@ Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string&
     std::string name = item.substr(0, eq);
     if (std::find(kCorpusParts.begin(), kCorpusParts.end(), name) == kCorpusParts.end())
       return Error{fmt::format("--mix: unknown part '{}' (parts: pot = question + program, cot = question + rationale, "
-                               "func = function task, code = plain code, text = plain text)", name)};
+                               "func = function task, tests = asserts for a function, code = plain code, text = plain text)", name)};
     for (auto& [seen, _] : mix)
       if (seen == name) return Error{fmt::format("--mix: part '{}' is given twice", name)};
     double w = 1.0;
-    if (eq != std::string::npos)
+    if (eq != std::string::npos) {
       if (auto p = number_problem(item.substr(eq + 1), {.lo = 0, .hi = 1e6, .lo_open = true}); !p.empty())
         return Error{fmt::format("--mix: the weight of '{}' {}", name, p)};
+      w = std::stod(item.substr(eq + 1));
+    }
     mix.emplace_back(name, w);
     if (q == std::string::npos) break;
     p = q + 1;
@@ -44,7 +46,7 @@ Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string&
 
 namespace {
 
-bool uses_functions(const std::string& part) { return part == "func" || part == "code" || part == "text"; }
+bool uses_functions(const std::string& part) { return part != "pot" && part != "cot"; }
 
 // The training stream's function tasks come from this seed (the verified sample too).
 uint64_t function_seed(uint64_t seed) { return seed ^ 0xf00d; }
@@ -57,7 +59,7 @@ class Documents {
 
   // One document of `part`; `key` identifies its item, to keep it out of the held-out sets.
   std::string next(const std::string& part, std::string& key) {
-    bool from_problem = part == "pot" || part == "cot" || (part != "func" && coin_() % 2 == 0);
+    bool from_problem = part == "pot" || part == "cot" || (part != "func" && part != "tests" && coin_() % 2 == 0);
     if (from_problem) {
       Problem p = problems_.next(TemplateSet::train);
       key = p.question;
@@ -68,7 +70,14 @@ class Documents {
     }
     FunctionTask f = functions_.next(TemplateSet::train);
     key = f.tests_text();
-    if (part == "func") return function_prompt(f) + f.code;
+    // The first 1 to all of the tests: MBPP's prompt (and `wand code`'s visible tests) shows one,
+    // and a model that only ever saw 3-4 goes on writing tests after "Code:" when shown fewer.
+    if (part == "func") return function_prompt(f, 1 + coin_() % f.tests.size()) + f.code;
+    if (part == "tests") {
+      std::string doc = tests_prompt(f);
+      for (auto& a : f.more_tests) doc += a + "\n";
+      return doc;
+    }
     if (part == "code") return f.code + "\n\n" + f.tests_text();
     return f.text;
   }
@@ -101,9 +110,15 @@ VoidResult write_tokenizer(const std::string& path, const llm::Tokenizer& tok) {
 
 }  // namespace
 
-std::string function_prompt(const FunctionTask& t) {
-  return "Task: " + t.description + "\nTests:\n" + t.tests_text() + "Code:\n";
+std::string function_prompt(const FunctionTask& t, std::size_t shown) {
+  std::string tests;
+  for (std::size_t i = 0; i < t.tests.size() && i < shown; ++i) tests += t.tests[i] + "\n";
+  return "Task: " + t.description + "\nTests:\n" + tests + "Code:\n";
 }
+
+// The name is given: tests call the function, and a tester that had to guess it would write
+// asserts of some other function (AgentCoder's test designer sees the signature too).
+std::string tests_prompt(const FunctionTask& t) { return "Task: " + t.description + "\nTests for " + t.name + ":\n"; }
 
 VoidResult check_corpus_options(const CorpusOptions& opt) {
   if (opt.out_dir.empty()) return Error{"--out: no directory given"};
@@ -298,7 +313,8 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
                    // Real newlines: the JSON writer escapes them once ("\n" in the file).
                    {"prompt_formats", {{"pot", reason::pot_prompt("{question}")},
                                        {"cot", reason::cot_prompt("{question}")},
-                                       {"func", "Task: {description}\nTests:\n{tests}Code:\n"}}},
+                                       {"func", "Task: {description}\nTests:\n{tests}Code:\n"},
+                                       {"tests", "Task: {description}\nTests for {name}:\n"}}},
                    {"heldout", heldout},
                    {"verified", verified},
                    {"templates", {{"train", ProblemGenerator::template_count(TemplateSet::train)},

@@ -6,6 +6,7 @@
 
 #include "common/json.h"
 #include "common/text.h"
+#include "llm/llm.h"
 
 namespace wand::train {
 
@@ -62,8 +63,7 @@ VoidResult export_model(const ExportOptions& opt) {
   if (static_cast<int>(tok->size()) != w->config.vocab)
     return Error{fmt::format("{} has {} tokens but the checkpoint was trained on {}", opt.tokenizer, tok->size(),
                              w->config.vocab)};
-  if (opt.prompt_format != "pot" && opt.prompt_format != "cot")
-    return Error{fmt::format("prompt format '{}': expected pot or cot", opt.prompt_format)};
+  if (auto f = llm::format_question(opt.prompt_format, "x"); !f) return f.error();
   w->tokenizer = std::move(*tok);
   w->prompt_format = opt.prompt_format;
   w->name = opt.name;

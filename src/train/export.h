@@ -14,7 +14,7 @@ Result<llm::ModelWeights> read_checkpoint(const std::string& path);
 struct ExportOptions {
   std::string checkpoint, tokenizer, out;
   llm::TensorType type = llm::TensorType::Q8_0;
-  std::string prompt_format = "pot";  // pot or cot: how `wand solve` prompts the model
+  std::string prompt_format = "pot";  // pot, cot or func (llm::format_question): how the model is prompted
   std::string name = "wand";
 };
 VoidResult export_model(const ExportOptions& opt);

@@ -54,19 +54,57 @@ struct Spec {
   std::vector<std::string> bodies;  // implementations (indented body lines), one chosen per task
 };
 
-// Builds one task from its spec and test cases (args, expected), choosing a name and a body.
-FunctionTask make(Draw& d, const Spec& s, const std::vector<std::pair<std::vector<Val>, Val>>& cases) {
+using Case = std::pair<std::vector<Val>, Val>;
+using Cases = std::vector<Case>;
+
+// How a family draws one test case (args, expected); make() calls it for the task's tests and
+// again for the tests part's further cases.
+struct CaseDraw {
+  std::function<Case()> draw;
+};
+// Wraps a family's case drawer; make() does the drawing (the family's locals live until it returns).
+template <class F>
+CaseDraw cases(Draw&, F draw) {
+  return {std::function<Case()>(draw)};
+}
+
+// Up to `n` cases with distinct arguments (and not among `seen`'s), drawn by `draw`. Families
+// with few possible inputs may end with fewer.
+Cases distinct_cases(const CaseDraw& draw, int n, std::set<std::string>& seen) {
+  Cases c;
+  for (int tries = 0; static_cast<int>(c.size()) < n && tries < 20; ++tries) {
+    auto one = draw.draw();
+    std::string key;
+    for (auto& a : one.first) key += a.py + ",";
+    if (seen.insert(key).second) c.push_back(std::move(one));
+  }
+  return c;
+}
+
+std::string assert_line(const std::string& name, const Case& c) {
+  std::vector<std::string> py;
+  for (auto& a : c.first) py.push_back(a.py);
+  return fmt::format("assert {}({}) == {}", name, fmt::join(py, ", "), c.second.py);
+}
+
+// Builds one task from its spec: three or four test cases (at least one), a name and a body,
+// then up to kMoreTests further cases on other inputs for the tests part.
+constexpr int kMoreTests = 5;
+FunctionTask make(Draw& d, const Spec& s, const CaseDraw& draw) {
+  std::set<std::string> seen;
+  Cases cases = distinct_cases(draw, d.num(3, 4), seen);
   FunctionTask t;
   t.name = s.names[d.num(0, static_cast<int>(s.names.size()) - 1)];
   t.description = "Write a function to " + s.what + ".";
   t.code = fmt::format("def {}({}):\n{}", t.name, s.params, s.bodies[d.num(0, static_cast<int>(s.bodies.size()) - 1)]);
   std::vector<std::string> examples;
-  for (auto& [args, want] : cases) {
-    std::vector<std::string> py, words;
-    for (auto& a : args) py.push_back(a.py), words.push_back(a.words);
-    t.tests.push_back(fmt::format("assert {}({}) == {}", t.name, fmt::join(py, ", "), want.py));
-    examples.push_back(fmt::format("for {} the result is {}", join(words, ", ", " and "), want.words));
+  for (auto& c : cases) {
+    std::vector<std::string> words;
+    for (auto& a : c.first) words.push_back(a.words);
+    t.tests.push_back(assert_line(t.name, c));
+    examples.push_back(fmt::format("for {} the result is {}", join(words, ", ", " and "), c.second.words));
   }
+  for (auto& c : distinct_cases(draw, kMoreTests, seen)) t.more_tests.push_back(assert_line(t.name, c));
   std::string what = s.what;
   what[0] = static_cast<char>(std::toupper(what[0]));
   t.text = fmt::format("{}: {} For example, {}.", what, s.how, join(examples, "; ", "; and "));
@@ -86,22 +124,6 @@ std::string sentence(Draw& d, int min_n = 2, int max_n = 6) {
 }
 
 using Family = std::function<FunctionTask(Draw&)>;
-using Cases = std::vector<std::pair<std::vector<Val>, Val>>;
-
-// Three or four cases with distinct arguments, drawn by `draw`, which returns (args, expected).
-// Families with few possible inputs may end with fewer (at least one).
-template <class F>
-Cases cases(Draw& d, F draw) {
-  Cases c;
-  std::set<std::string> seen;
-  for (int n = d.num(3, 4), tries = 0; static_cast<int>(c.size()) < n && tries < 20; ++tries) {
-    auto one = draw();
-    std::string key;
-    for (auto& a : one.first) key += a.py + ",";
-    if (seen.insert(key).second) c.push_back(std::move(one));
-  }
-  return c;
-}
 
 std::vector<Family> train_families() {
   return {
@@ -369,6 +391,71 @@ std::vector<Family> held_out_families() {
         return make(d, s, cases(d, [&] {
                       ll n = d.num(0, 9999999);
                       return std::pair{std::vector<Val>{of(n)}, of(static_cast<ll>(std::to_string(n).size()))};
+                    }));
+      },
+      // Recombinations of trained pieces (a threshold, a count, a map over a list): a model that
+      // learned the pieces rather than the families can write these.
+      [](Draw& d) {  // sum below a threshold
+        int k = d.num(5, 30);
+        Spec s{{"sum_below", "sum_less_than"}, "nums", fmt::format("return the sum of the numbers in a list that are less than {}", k),
+               fmt::format("go through the list and add up every number below {}.", k),
+               {fmt::format("    return sum(x for x in nums if x < {})\n", k)}};
+        return make(d, s, cases(d, [&] {
+                      Ints v = ints(d, 0, 40);
+                      ll r = 0;
+                      for (ll x : v) r += x < k ? x : 0;
+                      return std::pair{std::vector<Val>{of(v)}, of(r)};
+                    }));
+      },
+      [](Draw& d) {  // count above a threshold
+        int k = d.num(0, 20);
+        Spec s{{"count_above", "count_greater_than"}, "nums", fmt::format("count the numbers in a list that are greater than {}", k),
+               fmt::format("check each number and count those above {}.", k),
+               {fmt::format("    return sum(1 for x in nums if x > {})\n", k)}};
+        return make(d, s, cases(d, [&] {
+                      Ints v = ints(d, 0, 40);
+                      return std::pair{std::vector<Val>{of(v)}, of(static_cast<ll>(std::count_if(v.begin(), v.end(), [&](ll x) { return x > k; })))};
+                    }));
+      },
+      [](Draw& d) {  // add to every element
+        int m = d.num(2, 9);
+        Spec s{{"add_to_all", "shift"}, "nums", fmt::format("add {} to every number in a list", m),
+               fmt::format("make a new list where each number is {} more than the old one.", m),
+               {fmt::format("    return [x + {} for x in nums]\n", m)}};
+        return make(d, s, cases(d, [&] {
+                      Ints v = ints(d, 0, 30, 2, 5), r = v;
+                      for (auto& x : r) x += m;
+                      return std::pair{std::vector<Val>{of(v)}, of(r)};
+                    }));
+      },
+      [](Draw& d) {  // largest number
+        Spec s{{"largest", "max_of_list"}, "nums", "find the largest number in a list",
+               "look at every number and keep the biggest one.", {"    return max(nums)\n"}};
+        return make(d, s, cases(d, [&] {
+                      Ints v = ints(d, -20, 60);
+                      return std::pair{std::vector<Val>{of(v)}, of(*std::max_element(v.begin(), v.end()))};
+                    }));
+      },
+      [](Draw& d) {  // count short words
+        int k = d.num(3, 5);
+        Spec s{{"count_short_words", "short_word_count"}, "words",
+               fmt::format("count the words of a list that have at most {} letters", k),
+               fmt::format("go through the words and count those with {} letters or fewer.", k),
+               {fmt::format("    return sum(1 for w in words if len(w) <= {})\n", k)}};
+        return make(d, s, cases(d, [&] {
+                      std::vector<std::string> w(d.num(2, 5));
+                      for (auto& x : w) x = word(d);
+                      ll r = std::count_if(w.begin(), w.end(), [&](auto& x) { return static_cast<int>(x.size()) <= k; });
+                      return std::pair{std::vector<Val>{of(w)}, of(r)};
+                    }));
+      },
+      [](Draw& d) {  // square every element
+        Spec s{{"square_all", "squares"}, "nums", "square every number in a list",
+               "make a new list where each number is multiplied by itself.", {"    return [x * x for x in nums]\n"}};
+        return make(d, s, cases(d, [&] {
+                      Ints v = ints(d, 0, 20, 2, 5), r = v;
+                      for (auto& x : r) x *= x;
+                      return std::pair{std::vector<Val>{of(v)}, of(r)};
                     }));
       },
   };

@@ -35,6 +35,7 @@ Result<Json> verify_items(const std::vector<Problem>& problems, const std::vecto
     t.format = "mbpp";
     t.prompt = f.description;
     t.test_list = f.tests;
+    t.test_list.insert(t.test_list.end(), f.more_tests.begin(), f.more_tests.end());
     tasks.push_back(std::move(t));
     completions.push_back(f.code);
   }

@@ -254,17 +254,24 @@ TEST(Codegen, SelfDebugFeedbackLevels) {
   }
 }
 
-TEST(Codegen, SelfDebugOnStdioRunsTheFirstCaseOnly) {
+feedback::Task sum_stdio_task() {
   feedback::Task t;
   t.task_id = "sum";
   t.format = "stdio";
   t.kind = feedback::TaskKind::stdio;
   t.prompt = "Read two integers and print their sum.";
   t.io = {{"1 2\n", "3\n"}, {"10 -4\n", "6\n"}};
-  auto p = codegen::problem_from_task(t);
+  return t;
+}
+
+const std::string kSumRight = "a, b = map(int, input().split())\nprint(a + b)\n";
+const std::string kSumWrong = "a, b = map(int, input().split())\nprint(a * b)\n";
+
+TEST(Codegen, SelfDebugOnStdioRunsTheFirstCaseOnly) {
+  auto p = codegen::problem_from_task(sum_stdio_task());
   ScriptedBackend m;
-  m.add({fenced("a, b = map(int, input().split())\nprint(a * b)\n")});
-  m.add({fenced("a, b = map(int, input().split())\nprint(a + b)\n")});
+  m.add({fenced(kSumWrong)});
+  m.add({fenced(kSumRight)});
   auto r = codegen::generate(m, shared_sandbox(), p, config("self-debug"));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(m.calls.size(), 2u);
@@ -396,6 +403,69 @@ TEST(Codegen, RolesWithoutAnyTestKeepTheCodersFirstProgram) {
   EXPECT_NE(r->how.find("wrote no usable asserts"), std::string::npos) << r->how;
 }
 
+TEST(Codegen, ParsesIoCasesOutOfModelOutput) {
+  std::string out =
+      "Here are the cases:\n```\nInput:\n1 2\nOutput:\n3\n\nInput: 5 5\nOutput: 10\n```\nCase three:\nInput:\n2\n3 4\n"
+      "Output:\n7\nInput:\n1 2\nOutput:\n3\n\nInput:\n9 9\nThat is all.\n";
+  auto c = codegen::parse_io_cases(out);
+  // The repeated first case and the last block (no Output:) are dropped; a label's own line counts.
+  ASSERT_EQ(c.size(), 3u) << Json(c).dump();
+  EXPECT_EQ(c[0], (std::pair<std::string, std::string>{"1 2\n", "3\n"}));
+  EXPECT_EQ(c[1], (std::pair<std::string, std::string>{"5 5\n", "10\n"}));
+  EXPECT_EQ(c[2], (std::pair<std::string, std::string>{"2\n3 4\n", "7\n"}));
+  EXPECT_EQ(codegen::case_text(c[0]), "Input:\n1 2\nOutput:\n3\n");
+  EXPECT_TRUE(codegen::parse_io_cases("no cases here").empty());
+}
+
+// CodeT on a stdin/stdout task: the tester writes input/output cases, every program runs against
+// every case, and dual agreement picks as it does with asserts.
+TEST(Codegen, CodetOnStdioRunsProgramsAgainstGeneratedCases) {
+  ScriptedBackend m;
+  // Programs 0 and 2 multiply (they pass only `2 2 -> 4`: group of 2 x 1 case = 2); programs 1 and 3
+  // add (they pass the three right cases: 2 x 3 = 6).
+  m.add({fenced(kSumWrong), fenced(kSumRight), fenced(kSumWrong), fenced("import sys\nprint(sum(map(int, sys.stdin.read().split())))\n")});
+  m.add({"Input:\n2 2\nOutput:\n4\n\nInput:\n3 4\nOutput:\n7\n", "```\nInput:\n0 5\nOutput:\n5\n```", "no cases"});
+  auto c = config("codet", 4);
+  c.temperature = 0.8f;
+  auto r = codegen::generate(m, shared_sandbox(), codegen::problem_from_task(sum_stdio_task()), c);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(m.calls.size(), 2u);
+  EXPECT_NE(m.calls[1].text().find("standard input"), std::string::npos) << m.calls[1].text();  // prompts/tests_io.chat.txt
+  EXPECT_EQ(r->tests, (std::vector<std::string>{"Input:\n2 2\nOutput:\n4\n", "Input:\n3 4\nOutput:\n7\n",
+                                                "Input:\n0 5\nOutput:\n5\n"}));
+  ASSERT_TRUE(r->agreement);
+  EXPECT_EQ(r->agreement->pick, 1);
+  EXPECT_EQ(r->agreement->group, (std::vector<int>{1, 3}));
+  EXPECT_EQ(r->agreement->tests_passed, 3);
+  EXPECT_EQ(r->agreement->score, 6);
+  EXPECT_EQ(r->steps[r->chosen_step].visible->tests.size(), 3u);  // a result per case
+  EXPECT_TRUE(r->hidden->passed);
+  EXPECT_DOUBLE_EQ(*r->random_pick_pass, 0.5);
+}
+
+// The roles loop on a stdin/stdout task: a case whose input is the example's and whose output is
+// not is discarded; the rest, with the example, judge the coder's programs and go back as feedback.
+TEST(Codegen, RolesOnStdioDiscardAContradictingCase) {
+  ScriptedBackend m;
+  m.add({"Input:\n1 2\nOutput:\n4\n\nInput:\n 1  2 \nOutput:\n3\n\nInput:\n0 7\nOutput:\n7\n"});
+  m.add({fenced(kSumWrong)});
+  m.add({fenced(kSumRight)});
+  auto r = codegen::generate(m, shared_sandbox(), codegen::problem_from_task(sum_stdio_task()), config("roles"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->discarded, (std::vector<std::string>{"Input:\n1 2\nOutput:\n4\n"}));
+  EXPECT_EQ(r->tests, (std::vector<std::string>{"Input:\n1 2\nOutput:\n3\n", "Input:\n 1  2 \nOutput:\n3\n",
+                                                "Input:\n0 7\nOutput:\n7\n"}));
+  ASSERT_EQ(m.calls.size(), 3u);
+  EXPECT_EQ(r->steps[0].role, "tester");
+  EXPECT_EQ(m.calls[1].text().find("0 7"), std::string::npos);  // the tester's cases reach the coder as feedback only
+  EXPECT_NE(m.calls[2].text().find("expected `3"), std::string::npos) << m.calls[2].text();
+  const auto& chosen = r->steps[r->chosen_step];
+  EXPECT_EQ(chosen.round, 1);
+  EXPECT_TRUE(chosen.visible->passed);
+  EXPECT_EQ(chosen.visible->tests.size(), 3u);
+  EXPECT_TRUE(r->hidden->passed);
+}
+
 TEST(Codegen, CodetAndRolesNeedAFunction) {
   ScriptedBackend m;
   auto p = codegen::problem_from_description("Print hello.", {});
@@ -515,6 +585,10 @@ TEST(Codegen, DatasetTaskWithAPromptTooLongGetsEmptySamplesAndTheRunGoesOn) {
   EXPECT_EQ((*s)["too_long"], 1);
   EXPECT_EQ((*s)["samples"], 2);
   EXPECT_DOUBLE_EQ((*s)["pass_at_1"].get<double>(), 0.5);
+  // 1 of 2 chosen programs passed: Wilson's 95% interval is [0.0945, 0.9055].
+  EXPECT_DOUBLE_EQ((*s)["chosen_pass_rate"].get<double>(), 0.5);
+  EXPECT_NEAR((*s)["chosen_ci95"][0].get<double>(), 0.0945, 1e-4);
+  EXPECT_NEAR((*s)["chosen_ci95"][1].get<double>(), 0.9055, 1e-4);
   EXPECT_EQ(outcomes, (std::vector<std::string>{"context_length_exceeded", "none"}));
   EXPECT_EQ(out.str(), "{\"completion\":\"\",\"task_id\":\"long\"}\n{\"completion\":\"def add(a, b):\\n    return a + b\\n\",\"task_id\":\"short\"}\n");
 }

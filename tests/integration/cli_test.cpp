@@ -915,12 +915,16 @@ int steps_of(const Json& j, const std::string& role) {
   return n;
 }
 
-// The shipped model is an arithmetic model: its programs fail, which exercises every round.
-TEST(Cli, CodeRunsEachMethodWithTheShippedModelAndRecordsIt) {
+// A family of models/heldout-functions.jsonl the shipped code model writes right greedily.
+const int kEasyFamily = 4;  // reverse a string
+const std::string kPotModel = std::string("local:") + WAND_SOURCE_DIR + "/models/wand-pot.gguf";
+
+// The shipped arithmetic (PoT) model: its programs fail, which exercises every round.
+TEST(Cli, CodeRunsEachMethodWithThePotModelAndRecordsIt) {
   std::string store = temp_store("code_methods"), tests = add_tests_file(), err;
   for (std::string method : {"sample", "self-debug", "codet", "roles"}) {
-    CliRun r = wand(fmt::format("code --method {} --k 2 --rounds 1 --gen-tests 3 --seed 1 --tests {} --store {} --json \"{}\"",
-                                method, tests, store, kAddTask),
+    CliRun r = wand(fmt::format("code -m {} --method {} --k 2 --rounds 1 --gen-tests 3 --seed 1 --tests {} --store {} --json \"{}\"",
+                                kPotModel, method, tests, store, kAddTask),
                     "", &err);
     ASSERT_TRUE(r.rc == 0 || r.rc == 1) << method << ": " << err;
     EXPECT_NE(err.find("not functions"), std::string::npos) << err;  // the warning: not a code model
@@ -941,11 +945,43 @@ TEST(Cli, CodeRunsEachMethodWithTheShippedModelAndRecordsIt) {
     EXPECT_EQ(run["problems"][0]["samples"].size(), j["steps"].size()) << method;
   }
   // The text form: how it was chosen as comments, then the program.
-  CliRun text = wand(fmt::format("code --seed 1 --tests {} --no-store \"{}\"", tests, kAddTask));
+  CliRun text = wand(fmt::format("code -m {} --seed 1 --tests {} --no-store \"{}\"", kPotModel, tests, kAddTask));
   EXPECT_TRUE(text.out.starts_with("# sample 0 of 1")) << text.out;
   EXPECT_NE(text.out.find("# --tests: "), std::string::npos) << text.out;
   std::filesystem::remove(store);
   std::filesystem::remove(tests);
+}
+
+// The shipped code model (the default: no --model) on a held-out-input task of a trained family
+// (models/heldout-functions.jsonl, the pass@1 table's set): its greedy program passes the hidden
+// tests, and every method runs end to end on the task.
+TEST(Cli, CodeModelIsTheDefaultAndPassesAHeldOutInputTaskWithEachMethod) {
+  std::string task;
+  {
+    std::ifstream in(std::string(WAND_SOURCE_DIR) + "/models/heldout-functions.jsonl");
+    for (std::string line; std::getline(in, line);)
+      if (Json::parse(line)["template"] == kEasyFamily) {
+        task = line;
+        break;
+      }
+  }
+  ASSERT_FALSE(task.empty());
+  std::string dataset = ::testing::TempDir() + "wand_cli_code_task" + std::to_string(::getpid()) + ".jsonl";
+  std::string samples = dataset + ".samples", err;
+  std::ofstream(dataset) << task << "\n";
+  for (std::string method : {"sample", "self-debug", "codet", "roles"}) {
+    CliRun r = wand(fmt::format("code --dataset {} --out {} --method {} --seed 1 --no-store --json", dataset, samples, method),
+                    "", &err);
+    ASSERT_EQ(r.rc, 0) << method << ": " << err;
+    EXPECT_EQ(err.find("not functions"), std::string::npos) << err;  // not the arithmetic model
+    Json s = Json::parse(r.out);
+    EXPECT_EQ(s["model"], std::string("local:") + WAND_SOURCE_DIR + "/models/wand-code.gguf");
+    EXPECT_EQ(s["judged"], 1) << method;
+    if (method == "sample") EXPECT_EQ(s["chosen_pass_rate"], 1.0) << slurp(samples);
+    EXPECT_EQ(json_lines(slurp(samples)).size(), 1u) << method;
+  }
+  std::filesystem::remove(dataset);
+  std::filesystem::remove(samples);
 }
 
 TEST(Cli, CodeAgainstWandServeOverHttp) {

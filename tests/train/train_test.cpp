@@ -142,6 +142,10 @@ TEST(Corpus, WritesShardsManifestAndDisjointHeldOutSets) {
   auto mix = train::parse_mix("code=0.5,text=0.5,func=1");
   ASSERT_TRUE(mix) << mix.error().message;
   EXPECT_EQ(mix->size(), 3u);
+  // The weights are read, not only checked (they were once all 1).
+  auto weighted = train::parse_mix("func=2,tests=1");
+  ASSERT_TRUE(weighted) << weighted.error().message;
+  EXPECT_EQ(*weighted, (std::vector<std::pair<std::string, double>>{{"func", 2.0}, {"tests", 1.0}}));
   fs::remove_all(dir);
   fs::remove_all(again);
 }
@@ -153,6 +157,7 @@ TEST(Functions, PassTheirTestsInTheSandboxAndAWrongOneFails) {
   train::FunctionTaskGenerator a(5), b(5);
   std::vector<train::FunctionTask> tasks;
   std::set<int> families;
+  std::size_t more = 0;
   for (auto set : {train::TemplateSet::train, train::TemplateSet::held_out})
     for (int i = 0; i < 12 * train::FunctionTaskGenerator::template_count(set); ++i) {
       auto t = a.next(set);
@@ -163,12 +168,27 @@ TEST(Functions, PassTheirTestsInTheSandboxAndAWrongOneFails) {
       EXPECT_GE(t.tests.size(), 3u);
       EXPECT_EQ(std::set<std::string>(t.tests.begin(), t.tests.end()).size(), t.tests.size());  // no repeated test
       for (auto& test : t.tests) EXPECT_EQ(test.rfind("assert " + t.name + "(", 0), 0u) << test;
+      // The tests part's asserts: the same function on other inputs, none repeating a task test.
+      std::set<std::string> all(t.tests.begin(), t.tests.end());
+      for (auto& test : t.more_tests) {
+        EXPECT_EQ(test.rfind("assert " + t.name + "(", 0), 0u) << test;
+        EXPECT_TRUE(all.insert(test).second) << "repeated: " << test;
+      }
+      more += t.more_tests.size();
       EXPECT_EQ(t.text.find("def "), std::string::npos) << t.text;  // prose, no code
       EXPECT_EQ(t.text.find("assert"), std::string::npos) << t.text;
       tasks.push_back(std::move(t));
     }
   EXPECT_EQ(families.size(), std::size_t(train::FunctionTaskGenerator::template_count(train::TemplateSet::train) +
                                          train::FunctionTaskGenerator::template_count(train::TemplateSet::held_out)));
+  EXPECT_GT(more, 4 * tasks.size());  // nearly every task has five (a few families have few inputs)
+  // verify_items runs the tests part's asserts too: a wrong expected value there is caught.
+  auto with_bad = tasks[1];
+  ASSERT_FALSE(with_bad.more_tests.empty());
+  with_bad.more_tests.back() += " + 1";
+  auto bad = train::verify_items({}, {with_bad});
+  ASSERT_TRUE(bad) << bad.error().message;
+  EXPECT_EQ((*bad)["functions"]["passed"], 0) << with_bad.more_tests.back();
   // Every fifth function returns None instead: those must fail.
   std::size_t broken = 0;
   for (std::size_t i = 0; i < tasks.size(); i += 5, ++broken)
@@ -180,6 +200,25 @@ TEST(Functions, PassTheirTestsInTheSandboxAndAWrongOneFails) {
   ASSERT_FALSE((*v)["failures"].empty());
   EXPECT_EQ((*v)["failures"][0]["kind"], "function");
   EXPECT_NE((*v)["failures"][0]["feedback"].get<std::string>().find("test"), std::string::npos);
+}
+
+// A written corpus's documents, decoded: its shards in order, split at <|bos|> ... <|eos|>.
+std::vector<std::string> corpus_documents(const fs::path& dir, const Json& manifest) {
+  std::vector<std::string> docs;
+  auto f = llm::GgufFile::open((dir / "tokenizer.gguf").string());
+  auto tok = f ? llm::Tokenizer::from_gguf(**f) : Result<llm::Tokenizer>(Error{"no tokenizer"});
+  if (!tok) return docs;
+  std::string all;
+  for (auto& shard : manifest["shards"])
+    if (auto bin = read_file(dir / shard.get<std::string>())) all += *bin;
+  std::vector<llm::Token> doc;
+  for (std::size_t i = 0; i + 1 < all.size(); i += 2) {
+    llm::Token t = static_cast<uint8_t>(all[i]) | static_cast<uint8_t>(all[i + 1]) << 8;
+    if (t == tok->bos()) doc.clear();
+    else if (t == tok->eos()) docs.push_back(tok->decode(doc));
+    else doc.push_back(t);
+  }
+  return docs;
 }
 
 // A mix of plain code and plain text: documents of both kinds from both generators, the sample
@@ -207,40 +246,54 @@ TEST(Corpus, MixesPlainCodeAndPlainText) {
   ASSERT_EQ(held->size(), 30u);
   EXPECT_EQ((*held)[0].format, "mbpp");
 
-  // Split train.bin into documents and sort them by what they hold.
-  auto f = llm::GgufFile::open((dir / "tokenizer.gguf").string());
-  ASSERT_TRUE(f);
-  auto tok = llm::Tokenizer::from_gguf(**f);
-  ASSERT_TRUE(tok);
-  std::string all;
-  for (auto& shard : (*m)["shards"]) {
-    auto bin = read_file(dir / shard.get<std::string>());
-    ASSERT_TRUE(bin) << shard;
-    all += *bin;
-  }
-  const std::string* bin = &all;
-  std::vector<llm::Token> doc;
+  // Split the shards into documents and sort them by what they hold.
   int code = 0, text = 0, from_functions = 0, from_problems = 0;
-  for (std::size_t i = 0; i + 1 < bin->size(); i += 2) {
-    llm::Token t = static_cast<uint8_t>((*bin)[i]) | static_cast<uint8_t>((*bin)[i + 1]) << 8;
-    if (t == tok->bos()) {
-      doc.clear();
-    } else if (t == tok->eos()) {
-      std::string d = tok->decode(doc);
-      EXPECT_EQ(d.find("Question:"), std::string::npos) << d;  // no prompt formats in plain parts
-      bool is_code = d.find("def ") != std::string::npos || d.find("answer = ") != std::string::npos;
-      (is_code ? code : text)++;
-      (d.find("def ") != std::string::npos || d.find("function") != std::string::npos || d.find("For example") != std::string::npos
-           ? from_functions
-           : from_problems)++;
-    } else {
-      doc.push_back(t);
-    }
+  for (auto& d : corpus_documents(dir, *m)) {
+    EXPECT_EQ(d.find("Question:"), std::string::npos) << d;  // no prompt formats in plain parts
+    bool is_code = d.find("def ") != std::string::npos || d.find("answer = ") != std::string::npos;
+    (is_code ? code : text)++;
+    (d.find("def ") != std::string::npos || d.find("function") != std::string::npos || d.find("For example") != std::string::npos
+         ? from_functions
+         : from_problems)++;
   }
   EXPECT_EQ(code, (*m)["documents"]["code"].get<int>());
   EXPECT_EQ(text, (*m)["documents"]["text"].get<int>());
   EXPECT_GT(from_functions, 20);
   EXPECT_GT(from_problems, 20);
+  fs::remove_all(dir);
+}
+
+// The tests part: each document is tests_prompt() (description, the function's name) followed by
+// asserts of that function and nothing else, the prompt prompts/tests.wand.txt gives the tester.
+TEST(Corpus, TestsPartIsDescriptionNameAndAssertsOnly) {
+  auto dir = temp_dir("testspart");
+  train::CorpusOptions o;
+  o.out_dir = dir.string();
+  o.tokens = 6000;
+  o.held_out = 5;
+  o.vocab = 300;
+  o.verify = 10;
+  o.mix = {{"tests", 1}};
+  auto m = train::write_corpus(o);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ((*m)["prompt_formats"]["tests"], "Task: {description}\nTests for {name}:\n");
+  EXPECT_EQ((*m)["verified"]["functions"]["passed"], 10);
+  EXPECT_EQ((*m)["heldout"]["functions"], 5);  // the held-out function sets come with it
+  int docs = 0;
+  for (auto& d : corpus_documents(dir, *m)) {
+    ++docs;
+    ASSERT_EQ(d.rfind("Task: Write a function to ", 0), 0u) << d;
+    auto head = d.find("\nTests for ");
+    ASSERT_NE(head, std::string::npos) << d;
+    auto colon = d.find(":\n", head);
+    std::string name = d.substr(head + 11, colon - head - 11);
+    std::istringstream lines(d.substr(colon + 2));
+    int asserts = 0;
+    for (std::string line; std::getline(lines, line); ++asserts) EXPECT_EQ(line.rfind("assert " + name + "(", 0), 0u) << d;
+    EXPECT_GE(asserts, 1) << d;
+    EXPECT_EQ(d.find("def "), std::string::npos) << d;
+  }
+  EXPECT_EQ(docs, (*m)["documents"]["tests"].get<int>());
   fs::remove_all(dir);
 }
 
