@@ -16,6 +16,9 @@ PACKAGES=(
   # An optimized libblas.so.3 for libtorch's and numpy's fp32 matmuls (Debian's default is the
   # reference BLAS: wand-train ran 4x slower on it).
   libopenblas0-pthread
+  # The load-balancer test and the soak run (deploy/): nginx in front of workers, wrk for load,
+  # python3-yaml to check the Kubernetes manifests.
+  nginx wrk python3-yaml
 )
 # npm comes with some Node.js builds; Debian ships it as its own package.
 command -v npm >/dev/null || PACKAGES+=(npm)
