@@ -21,7 +21,7 @@ struct RemoteOptions {
   std::string token;          // sent as "Authorization: Bearer TOKEN" when not empty
   std::size_t batch = 16;     // requests per POST (a server takes at most 1,024)
   std::size_t parallel = 8;   // POSTs in flight
-  int attempts = 8;           // per POST, the first included; waits 0.25 s doubling to 4 s between
+  int attempts = 6;           // per POST, the first included; waits 0.25 s doubling to 4 s between
   double timeout_s = 600;     // per POST
 };
 
