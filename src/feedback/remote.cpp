@@ -10,6 +10,7 @@
 
 #include "common/json.h"
 #include "common/thread_pool.h"
+#include "sandbox/wire.h"
 
 namespace wand::feedback {
 
@@ -17,8 +18,8 @@ VoidResult validate(const RemoteOptions& opt) {
   const std::string& u = opt.url;
   std::size_t scheme = u.starts_with("http://") ? 7 : u.starts_with("https://") ? 8 : 0;
   if (scheme == 0 || u.size() == scheme || u[scheme] == '/')
-    return Error{fmt::format("--remote '{}': expected the URL of a `wand serve --exec`, http://HOST:PORT", u)};
-  if (opt.batch == 0 || opt.parallel == 0 || opt.attempts < 1) return Error{"--remote: batch, parallel and attempts must be >= 1"};
+    return Error{fmt::format("'{}' is not the URL of a `wand serve --exec`: expected http://HOST:PORT", u)};
+  if (opt.batch == 0 || opt.parallel == 0 || opt.attempts < 1) return Error{"remote batch, parallel and attempts must be >= 1"};
   return ok_status();
 }
 

@@ -25,7 +25,7 @@ struct RemoteOptions {
   double timeout_s = 600;     // per POST
 };
 
-// Checks the URL's form (http:// or https://, a host) before any work; the error names --remote.
+// Checks the URL's form (http:// or https://, a host) before any work; the error quotes it.
 VoidResult validate(const RemoteOptions& opt);
 
 // Runs `reqs` remotely; results in request order, on_done(i) as each array of them comes back.

@@ -9,6 +9,7 @@
 
 #include "common/base64.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/wire.h"
 
 namespace wand::sandbox {
 

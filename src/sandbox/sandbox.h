@@ -148,12 +148,6 @@ struct ExecResult {
 Json to_json(const ExecResult& r);
 // Request from the JSON-lines schema (see README); errors name the offending field.
 Result<ExecRequest> request_from_json(const Json& j, const ExecRequest& defaults = {});
-// The way back, for running requests on a remote `wand serve --exec` (POST /v1/exec):
-// request_from_json(request_to_json(r)) gives r again, except that of compile_limits only the
-// timeout travels and a Service does not travel at all; result_from_json reads to_json's output
-// (errors name the field).
-Json request_to_json(const ExecRequest& r);
-Result<ExecResult> result_from_json(const Json& j);
 
 // The exception type, message and line of the last Python traceback in `stderr_text`.
 std::optional<ExceptionInfo> parse_python_traceback(std::string_view stderr_text);

@@ -7,6 +7,7 @@
 
 #include "sandbox/output.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/wire.h"
 
 namespace wand::sandbox {
 namespace {
