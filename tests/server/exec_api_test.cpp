@@ -302,7 +302,7 @@ TEST(ExecApiNoModel, ServesExecutionOnly) {
   EXPECT_NE(server.banner().find("no model"), std::string::npos) << server.banner();
   httplib::Client c("127.0.0.1", server.port());
   c.set_read_timeout(60);
-  auto ran = c.Post("/v1/exec", R"({"code": "print(6 * 7)"})", "application/json");
+  auto ran = c.Post("/v1/exec", R"j({"code": "print(6 * 7)"})j", "application/json");
   ASSERT_TRUE(ran);
   EXPECT_EQ(ran->status, 200);
   EXPECT_EQ(Json::parse(ran->body)["stdout"], "42\n");
