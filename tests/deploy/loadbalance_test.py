@@ -113,6 +113,7 @@ def run_checks(c):
     for (name, how), r in results.items():
         print(f"{name:8} {how:18} {r['rps']:10.1f} {r['p50_us'] / 1e3:8.1f} {r['p99_us'] / 1e3:8.1f} "
               f"{int(r['ok']):7d} {int(r['client_errors']):5d} {int(r['server_errors']):5d}")
+    for (name, how), r in results.items():
         check(r["server_errors"] == 0 and r["socket_errors"] == 0 and r["ok"] > 0,
               f"{name} via {how}: no 5xx, no socket errors, some answers")
     for port, b, a in zip(ports, before, after):
