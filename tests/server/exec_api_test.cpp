@@ -4,6 +4,7 @@
 // the server's maxima), with hostile programs contained.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -398,11 +399,20 @@ TEST(EvalRemote, SameVerdictsAsALocalRun) {
   auto [bc, bo] = run_wand(common + dir + "/x.jsonl --remote ftp://host");
   EXPECT_EQ(bc, 2) << bo;
   EXPECT_NE(bo.find("--remote"), std::string::npos) << bo;
+  // A port bound and released, never listened on: connections to it are refused.
   int closed = 0;
   {
-    httplib::Server probe;
-    closed = probe.bind_to_any_port("127.0.0.1");
-  }  // the port is free again: nothing listens there
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+      closed = ntohs(addr.sin_port);
+    close(fd);
+  }
+  ASSERT_GT(closed, 0);
   auto [dc, dout] = run_wand(common + dir + "/x.jsonl --remote http://127.0.0.1:" + std::to_string(closed));
   EXPECT_EQ(dc, 3) << dout;
   EXPECT_NE(dout.find("no answer"), std::string::npos) << dout;
