@@ -21,13 +21,13 @@ std::vector<wand::sandbox::ExecResult> wand::sandbox::Sandbox::run_batch(const s
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   seed_corpus(*argc, *argv,
-              {R"({"code": "print(input())", "stdin": "hi", "language": "python", "compile_timeout": 5, "run_timeout": 5,
-                   "memory_limit_MB": 1024, "files": {"a.txt": "aGk="}, "fetch_files": ["a.txt"]})",
-               R"([{"id": 1, "code": "print(1)", "timeout": 2, "memory_mb": 256, "files": {"x": {"base64": "AA=="}}},
-                   {"code": "int main(){}", "language": "c", "compile_timeout": 3, "limit_by": "cpu"}])",
-               R"({"query": ["Q: 1+1?\nA: 2"], "prompts": ["Q: 1+1?\nA: "],
-                   "labels": ["2", "{\"inputs\": [\"1\\n\"], \"outputs\": [\"1\\n\"]}"]})",
-               R"({"query": ["def f(x): return x"], "labels": [{"fn_name": "f", "inputs": [[1]], "outputs": [1]}]})",
+              {R"j({"code": "print(input())", "stdin": "hi", "language": "python", "compile_timeout": 5, "run_timeout": 5,
+                   "memory_limit_MB": 1024, "files": {"a.txt": "aGk="}, "fetch_files": ["a.txt"]})j",
+               R"j([{"id": 1, "code": "print(1)", "timeout": 2, "memory_mb": 256, "files": {"x": {"base64": "AA=="}}},
+                   {"code": "int main(){}", "language": "c", "compile_timeout": 3, "limit_by": "cpu"}])j",
+               R"j({"query": ["Q: 1+1?\nA: 2", "x = input()"], "prompts": ["Q: 1+1?\nA: ", ""],
+                   "labels": ["2", "{\"inputs\": [\"1\\n\"], \"outputs\": [\"1\\n\"]}"]})j",
+               R"j({"query": ["def f(x): return x"], "labels": [{"fn_name": "f", "inputs": [[1]], "outputs": [1]}]})j",
                "{\"code\": \"print(1)\", \"env\": {\"A\": \"b\"}, \"args\": [\"-x\"]}\n{\"code\": 1}\nnot json\n"});
   return 0;
 }

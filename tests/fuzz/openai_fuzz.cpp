@@ -14,14 +14,14 @@ uint64_t wand::llm::random_seed() { return 42; }
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   seed_corpus(*argc, *argv,
-              {R"({"model": "m", "prompt": "Question: 2+3?\nProgram:\n", "max_tokens": 40, "temperature": 0.7,
-                   "top_p": 0.9, "n": 2, "stop": ["\n\n"], "seed": 1, "logprobs": 5, "echo": true})",
-               R"({"prompt": [[1, 2, 3], [4]], "max_tokens": 0, "logprobs": 0, "stream": true,
-                   "stream_options": {"include_usage": true}})",
-               R"({"model": "m", "messages": [{"role": "system", "content": "be brief"},
+              {R"j({"model": "m", "prompt": "Question: 2+3?\nProgram:\n", "max_tokens": 40, "temperature": 0.7,
+                   "top_p": 0.9, "n": 2, "stop": ["\n\n"], "seed": 1, "logprobs": 5, "echo": true})j",
+               R"j({"prompt": [[1, 2, 3], [4]], "max_tokens": 0, "logprobs": 0, "stream": true,
+                   "stream_options": {"include_usage": true}})j",
+               R"j({"model": "m", "messages": [{"role": "system", "content": "be brief"},
                    {"role": "user", "content": [{"type": "text", "text": "hi"}]}], "logprobs": true,
                    "top_logprobs": 3, "max_completion_tokens": 16, "response_format": {"type": "text"},
-                   "presence_penalty": 0, "repetition_penalty": 1.1, "top_k": 40, "min_p": 0.05})"});
+                   "presence_penalty": 0, "repetition_penalty": 1.1, "top_k": 40, "min_p": 0.05})j"});
   return 0;
 }
 
