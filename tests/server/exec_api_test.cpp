@@ -216,11 +216,11 @@ TEST_F(ExecApi, OpenRlhfRemoteReward) {
   // Call-based cases without their outputs (found by exec_fuzz): a 400 naming them, and the
   // server still answers.
   Json partial = {{"query", {"def f(x): return x"}},
-                  {"labels", {Json{{"fn_name", "f"}, {"inputs", {{0}}}}}}};
+                  {"labels", {Json{{"fn_name", "f"}, {"inputs", Json::array({Json::array({0})})}}}}};
   auto [s3, r3] = post("/get_reward", partial);
   EXPECT_EQ(s3, 400);
   EXPECT_NE(r3.dump().find("'outputs'"), std::string::npos) << r3.dump();
-  partial["labels"][0]["outputs"] = {0};
+  partial["labels"][0]["outputs"] = Json::array({0});
   auto [s4, r4] = post("/get_reward", partial);
   ASSERT_EQ(s4, 200) << r4.dump();
   EXPECT_EQ(r4["rewards"], Json::array({1.0}));
