@@ -9,7 +9,8 @@ batches and /get_reward with ordinary programs; and hostile programs (a fork bom
 an infinite loop, an output flood, a daemon that outlives its run). Each answer is checked:
 ordinary programs must give their output, hostile ones a contained failure. Afterwards, per
 worker: processes under it, open descriptors and its run cgroups, counted before the traffic and
-after it (once the last run's cleanup is done); a growth in any is a leak. Exit 0 when no 5xx,
+after it (once the last run's cleanup is done, and nginx has closed its idle connections to
+them); a growth in any is a leak. Exit 0 when no 5xx,
 no wrong answer and no leak; 1 otherwise.
 """
 import argparse
@@ -91,20 +92,29 @@ def descendants(pid):
 
 
 def run_cgroups(pid):
-    """The cgroup directories under the worker's wand-PID run trees (cgroup v2 or v1)."""
-    n = 0
+    """The cgroup directories under the worker's wand-PID run trees (cgroup v2 or v1), and the
+    processes in them: a process that left its parents (a daemon, an orphan) stays in its run's
+    cgroup, so it is counted here even where descendants() no longer sees it."""
+    dirs_n, procs = 0, set()
     for root, dirs, _ in os.walk("/sys/fs/cgroup"):
         if os.path.basename(root) == f"wand-{pid}":
-            n += sum(len(d) for _, d, _ in os.walk(root))
+            for sub, d, _ in os.walk(root):
+                dirs_n += len(d)
+                try:
+                    with open(os.path.join(sub, "cgroup.procs")) as f:
+                        procs.update(f.read().split())
+                except OSError:
+                    pass
             dirs[:] = []
-    return n
+    return dirs_n, len(procs)
 
 
 def census(workers):
     out = []
     for w in workers:
-        out.append({"processes": len(descendants(w.pid)), "descriptors": len(os.listdir(f"/proc/{w.pid}/fd")),
-                    "cgroups": run_cgroups(w.pid)})
+        cgroups, in_cgroups = run_cgroups(w.pid)
+        out.append({"processes": len(descendants(w.pid)), "in_run_cgroups": in_cgroups,
+                    "descriptors": len(os.listdir(f"/proc/{w.pid}/fd")), "cgroups": cgroups})
     return out
 
 
@@ -130,7 +140,9 @@ def main():
     args = ["--threads", "1", "--exec-cells", "2", "--max-concurrent", "64",
             "--model", "local:" + os.path.join(SRC, "models", "wand-pot.gguf")]
     with Cluster(wand, SRC, 3, args) as c:
-        post(c.url("/v1/exec"), {"code": "print(1)"})  # each worker's cells up before the first count
+        # Each worker's cells up before the first count; straight to the workers, so that no
+        # connection of nginx's is open yet (it keeps idle ones to the workers: they are counted
+        # after it has stopped, below, as here before it has connected).
         for p in c.ports:
             post(f"http://127.0.0.1:{p}/v1/exec", [{"code": "print(1)"}] * 4)
         before = settle(c.workers)
@@ -156,6 +168,8 @@ def main():
         for t in threads:
             t.join()
         elapsed = time.time() - t0
+        c.nginx.terminate()
+        c.nginx.wait(timeout=20)
         after = settle(c.workers)
         print(f"after:  {after}; load average {os.getloadavg()}")
         total = sum(counts.values())
