@@ -16,6 +16,14 @@ Reply error(int status, const std::string& message, const std::string& param = "
                                    {"param", param.empty() ? Json(nullptr) : Json(param)}, {"code", nullptr}}}})};
 }
 
+// A parser's error as a 4xx: 413 for "too_large", else 400, with the field its message names
+// ("field 'labels': ...") as OpenAI's `param`.
+Reply refused(const Error& e) {
+  std::string param;
+  if (e.message.starts_with("field '")) param = e.message.substr(7, e.message.find('\'', 7) - 7);
+  return error(e.code == "too_large" ? 413 : 400, e.message, param);
+}
+
 Result<Json> parse_body(const std::string& body) {
   auto j = parse_json(body, "the request body");
   if (!j) return j.error();
@@ -72,7 +80,7 @@ Reply ExecApi::run_code(const std::string& body) {
   auto j = parse_body(body);
   if (!j) return error(400, j.error().message);
   auto parsed = fusion_request(*j, limits_);
-  if (!parsed) return error(400, parsed.error().message);
+  if (!parsed) return refused(parsed.error());
   const sandbox::ExecRequest& req = *parsed;
   return bounded([&] {
     sandbox::ExecResult r = sb_.run(req);
@@ -119,7 +127,7 @@ Reply ExecApi::exec(const std::string& body) {
   auto j = parse_body(body);
   if (!j) return error(400, j.error().message);
   auto reqs = exec_requests(*j, limits_);
-  if (!reqs) return error(reqs.error().code == "too_large" ? 413 : 400, reqs.error().message);
+  if (!reqs) return refused(reqs.error());
   bool one = j->is_object();
   const Json& list = *j;
   return bounded([&] {
@@ -140,7 +148,7 @@ Reply ExecApi::reward(const std::string& body) {
   auto j = parse_body(body);
   if (!j) return error(400, j.error().message);
   auto req = reward_request(*j, limits_);
-  if (!req) return error(req.error().code == "too_large" ? 413 : 400, req.error().message);
+  if (!req) return refused(req.error());
   auto& tasks = req->tasks;
   auto& solutions = req->solutions;
   return bounded([&] {

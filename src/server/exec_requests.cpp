@@ -170,7 +170,7 @@ Result<RewardRequest> reward_request(const Json& j, const ExecLimits& limits) {
     return Error{"field 'labels': required (the ground truths, one per query)"};
   const Json& labels = j["labels"];
   if (labels.size() != query->size() || (!prompts->empty() && prompts->size() != query->size()))
-    return Error{fmt::format("'query' ({}), 'prompts' ({}) and 'labels' ({}) must have one entry per sample",
+    return Error{fmt::format("field 'labels': 'query' ({}), 'prompts' ({}) and 'labels' ({}) must have one entry per sample",
                              query->size(), prompts->size(), labels.size())};
   if (query->size() > limits.max_batch)
     return Error{fmt::format("{} samples in one call; this server takes at most {}", query->size(), limits.max_batch),

@@ -212,7 +212,7 @@ TEST_F(ExecApi, OpenRlhfRemoteReward) {
   body["labels"] = {"4"};
   auto [s2, r2] = post("/get_reward", body);
   EXPECT_EQ(s2, 400);
-  EXPECT_NE(r2.dump().find("labels"), std::string::npos);
+  EXPECT_EQ(r2["error"]["param"], "labels");
   // Call-based cases without their outputs (found by exec_fuzz): a 400 naming them, and the
   // server still answers.
   Json partial = {{"query", {"def f(x): return x"}},
@@ -220,6 +220,7 @@ TEST_F(ExecApi, OpenRlhfRemoteReward) {
   auto [s3, r3] = post("/get_reward", partial);
   EXPECT_EQ(s3, 400);
   EXPECT_NE(r3.dump().find("'outputs'"), std::string::npos) << r3.dump();
+  EXPECT_EQ(r3["error"]["param"], "labels");
   partial["labels"][0]["outputs"] = Json::array({0});
   auto [s4, r4] = post("/get_reward", partial);
   ASSERT_EQ(s4, 200) << r4.dump();
