@@ -19,6 +19,9 @@ PACKAGES=(
   # A run store shared by many workers (--store postgresql://...): libpq, and the server the
   # store's tests start; Slurm and munge for the job-array test (deploy/slurm).
   libpq-dev postgresql slurm-wlm munge
+  # The load-balancer test and the soak run (deploy/): nginx in front of workers, wrk for load,
+  # python3-yaml to check the Kubernetes manifests.
+  nginx wrk python3-yaml
 )
 # npm comes with some Node.js builds; Debian ships it as its own package.
 command -v npm >/dev/null || PACKAGES+=(npm)

@@ -10,6 +10,7 @@
 #include "common/output.h"
 #include "common/progress.h"
 #include "feedback/evaluate.h"
+#include "feedback/remote.h"
 #include "feedback/report_html.h"
 
 namespace wand::cli {
@@ -21,6 +22,7 @@ struct EvalArgs {
   bool reference = false, json = false;
   std::size_t cells = 0;
   feedback::EvalOptions eval;
+  feedback::RemoteOptions remote;  // --remote: runs on a `wand serve --exec` instead of here
 };
 
 // Writes a whole file; errors name the option and the path.
@@ -133,17 +135,36 @@ int run_eval(EvalArgs& a) {
     }
   }
 
-  sandbox::Options o;
-  o.cells = a.cells;
-  o.preload = feedback::kEvalPreload;
-  auto sb = sandbox::Sandbox::create(o);
-  if (!sb) {
-    fmt::print(stderr, "wand eval: sandbox unavailable: {}\n", sb.error().message);
-    return kExitSandbox;
-  }
   Progress progress("eval", feedback::run_count(*tasks, samples, a.eval.shard));
-  auto report = feedback::evaluate(**sb, a.dataset, *tasks, samples, a.eval, [&] { progress.tick(); });
-  progress.finish();
+  feedback::EvalReport report;
+  if (!a.remote.url.empty()) {
+    // Remote runs: a service that could not answer a batch fails the evaluation (exit 3) rather
+    // than counting its samples as failed.
+    std::optional<Error> failed;
+    feedback::BatchRunner remote = [&](const auto& reqs, const auto& on_done) {
+      auto r = failed ? Result<std::vector<sandbox::ExecResult>>(*failed) : feedback::run_remote(a.remote, reqs, on_done);
+      if (r) return std::move(*r);
+      failed = r.error();
+      return std::vector<sandbox::ExecResult>(reqs.size());
+    };
+    report = feedback::evaluate(remote, a.dataset, *tasks, samples, a.eval, [&] { progress.tick(); });
+    progress.finish();
+    if (failed) {
+      fmt::print(stderr, "wand eval: --remote: {}\n", failed->message);
+      return kExitSandbox;
+    }
+  } else {
+    sandbox::Options o;
+    o.cells = a.cells;
+    o.preload = feedback::kEvalPreload;
+    auto sb = sandbox::Sandbox::create(o);
+    if (!sb) {
+      fmt::print(stderr, "wand eval: sandbox unavailable: {}\n", sb.error().message);
+      return kExitSandbox;
+    }
+    report = feedback::evaluate(**sb, a.dataset, *tasks, samples, a.eval, [&] { progress.tick(); });
+    progress.finish();
+  }
 
   if (!a.shard.empty()) {
     feedback::EvalOrigin origin{.dataset_tasks = tasks->size(), .samples = a.reference ? "reference" : a.samples,
@@ -194,7 +215,7 @@ Command add_eval(CLI::App& app) {
       "tolerance (fractions, percentages, thousands separators). --strict runs the tests in a process that\n"
       "never loads the sample (for rewards a sample must not forge; README: threat model).\n"
       "On a cluster: --shard I/N --out FILE on each machine, then --merge FILE... (README: Batch jobs on a cluster).\n"
-      "Exit status: 0 evaluated (whatever passed); 2 bad input; 3 sandbox unavailable; 4 results not written.");
+      "Exit status: 0 evaluated (whatever passed); 2 bad input; 3 sandbox unavailable (or the --remote service not answering); 4 results not written.");
   std::vector<CLI::Option*> run_options;  // what --merge does not take: the shards recorded them
   run_options.push_back(
       cmd->add_option("--dataset", a->dataset, "Tasks (HumanEval, MBPP, stdin/stdout, GSM8K or PAL format)"));
@@ -225,8 +246,20 @@ Command add_eval(CLI::App& app) {
       ->check(number(kOutputBytes)));
   run_options.push_back(cmd->add_option("--html", a->html, "Write a one-page HTML report")->check(writable_file()));
   cmd->add_option("--out", a->out, "Per-sample results as JSON lines")->check(writable_file());
+  auto* cells = cmd->add_option("--cells", a->cells, "Parallel cells (default: number of cores)")->check(parallel(false));
+  run_options.push_back(cells);
+  run_options.push_back(cmd->add_option("--remote", a->remote.url,
+                  "Run the samples on a `wand serve --exec` (or a load balancer before several) at this URL instead of "
+                  "here: POST URL/v1/exec, retried when a worker does not answer")
+      ->excludes(cells)
+      ->check([](const std::string& url) {
+        feedback::RemoteOptions r;
+        r.url = url;
+        auto ok = feedback::validate(r);
+        return ok ? std::string() : ok.error().message;
+      }));
+  cmd->add_option("--remote-token", a->remote.token, "--remote: the server's bearer token")->envname("WAND_REMOTE_TOKEN");
   cmd->add_flag("--json", a->json, "Print the summary as JSON");
-  run_options.push_back(cmd->add_option("--cells", a->cells, "Parallel cells (default: number of cores)")->check(parallel(false)));
   return [a, run_options] {
     if (!a->merge.empty())
       for (auto* o : run_options)

@@ -24,8 +24,8 @@ Command add_serve(CLI::App& app) {
     std::string model = default_model_spec(), name;
     server::Options opt;
     int threads = 0;
-    bool exec = false;
-    std::size_t exec_cells = 0, max_body_mb = 16;
+    bool exec = false, no_model = false;
+    std::size_t exec_cells = 0, max_body_mb = 16, max_response_mb = 64;
     server::ExecLimits limits;
   };
   auto a = std::make_shared<Args>();
@@ -62,6 +62,16 @@ Command add_serve(CLI::App& app) {
       ->capture_default_str()
       ->check(number({.lo = 1, .hi = 1024, .integer = true}))
       ->needs(exec);
+  cmd->add_option("--max-response-mb", a->max_response_mb,
+                  "--exec: most output (stdout, stderr, files) one response carries, in MiB (413 past it)")
+      ->capture_default_str()
+      ->check(number({.lo = 1, .hi = 1 << 20, .integer = true}))
+      ->needs(exec);
+  // Execution workers behind a load balancer need no model: loading one costs memory and start time.
+  cmd->add_flag("--no-model", a->no_model, "--exec only: load no model; the OpenAI endpoints answer 404")
+      ->needs(exec)
+      ->excludes(cmd->get_option("--model"), cmd->get_option("--name"), cmd->get_option("--threads"),
+                 cmd->get_option("--max-tokens-limit"));
   cmd->add_option("--token", a->opt.token, "Require 'Authorization: Bearer TOKEN' on every request but /health")
       ->envname("WAND_SERVE_TOKEN");
   return [a] {
@@ -72,19 +82,23 @@ Command add_serve(CLI::App& app) {
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-    llm::BackendOptions bo;
-    bo.threads = a->threads;
-    auto backend = llm::open_backend(a->model, bo);
-    if (!backend) {
-      fmt::print(stderr, "wand serve: {}\n", backend.error().message);
-      return kExitBadInput;
+    std::unique_ptr<llm::Backend> backend;
+    if (!a->no_model) {
+      llm::BackendOptions bo;
+      bo.threads = a->threads;
+      auto opened = llm::open_backend(a->model, bo);
+      if (!opened) {
+        fmt::print(stderr, "wand serve: {}\n", opened.error().message);
+        return kExitBadInput;
+      }
+      backend = std::move(*opened);
+      if (a->name.empty()) {
+        std::string id = backend->id();
+        a->name = id.starts_with("local:") ? std::filesystem::path(id.substr(6)).stem().string()
+                                           : id.substr(id.rfind('/') + 1);
+      }
+      a->opt.model_name = a->name;
     }
-    if (a->name.empty()) {
-      std::string id = (*backend)->id();
-      a->name = id.starts_with("local:") ? std::filesystem::path(id.substr(6)).stem().string()
-                                         : id.substr(id.rfind('/') + 1);
-    }
-    a->opt.model_name = a->name;
     std::unique_ptr<sandbox::Sandbox> sb;
     std::unique_ptr<server::ExecApi> exec;
     if (a->exec) {
@@ -96,18 +110,20 @@ Command add_serve(CLI::App& app) {
         return kExitSandbox;
       }
       sb = std::move(*made);
+      a->limits.max_response_bytes = a->max_response_mb << 20;
       exec = std::make_unique<server::ExecApi>(*sb, a->limits);
       a->opt.exec = exec.get();
       a->opt.max_exec_body_bytes = a->max_body_mb << 20;
     }
-    server::Server srv(**backend, a->opt);
+    server::Server srv = backend ? server::Server(*backend, a->opt) : server::Server(a->opt);
     auto port = srv.bind();
     if (!port) {  // its module missing beside the binary, or --host/--port not ours to take: usage, not a failed run
       fmt::print(stderr, "wand serve: {}\n", port.error().message);
       return kExitBadInput;
     }
-    fmt::print(stderr, "wand serve: model '{}' ({}) at http://{}:{}/v1{} — Ctrl-C stops\n", a->name, (*backend)->id(),
-               a->opt.host, *port, a->exec ? fmt::format("; code execution on {} cells", sb->cells()) : "");
+    std::string what = backend ? fmt::format("model '{}' ({})", a->name, backend->id()) : "no model";
+    fmt::print(stderr, "wand serve: {} at http://{}:{}/v1{} — Ctrl-C stops\n", what, a->opt.host, *port,
+               a->exec ? fmt::format("; code execution on {} cells", sb->cells()) : "");
     std::fflush(stderr);
     std::thread stopper([&] {
       int sig = 0;

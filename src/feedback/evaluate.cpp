@@ -129,6 +129,12 @@ std::size_t run_count(const std::vector<Task>& tasks, const std::vector<EvalSamp
 
 EvalReport evaluate(sandbox::Sandbox& sb, const std::string& dataset, const std::vector<Task>& tasks,
                     const std::vector<EvalSample>& samples, const EvalOptions& opt, const std::function<void()>& on_run) {
+  BatchRunner local = [&sb](const auto& reqs, const auto& on_done) { return sb.run_batch(reqs, on_done); };
+  return evaluate(local, dataset, tasks, samples, opt, on_run);
+}
+
+EvalReport evaluate(const BatchRunner& run_batch, const std::string& dataset, const std::vector<Task>& tasks,
+                    const std::vector<EvalSample>& samples, const EvalOptions& opt, const std::function<void()>& on_run) {
   EvalReport rep;
   rep.dataset = dataset;
   rep.format = tasks.empty() ? "" : tasks.front().format;
@@ -153,7 +159,7 @@ EvalReport evaluate(sandbox::Sandbox& sb, const std::string& dataset, const std:
       for (auto& r : subs.back().requests) reqs.push_back(r);
     }
     auto t0 = std::chrono::steady_clock::now();
-    auto results = sb.run_batch(reqs, [&](std::size_t) {
+    auto results = run_batch(reqs, [&](std::size_t) {
       if (on_run) on_run();
     });
     rep.wall_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -103,6 +103,13 @@ std::size_t run_count(const std::vector<Task>& tasks, const std::vector<EvalSamp
 EvalReport evaluate(sandbox::Sandbox& sb, const std::string& dataset, const std::vector<Task>& tasks,
                     const std::vector<EvalSample>& samples, const EvalOptions& opt,
                     const std::function<void()>& on_run = {});
+// The same with the runs made by `run_batch` (Sandbox::run_batch's shape: results in request
+// order, on_done(i) as each finishes), e.g. on a remote service (remote.h).
+using BatchRunner = std::function<std::vector<sandbox::ExecResult>(const std::vector<sandbox::ExecRequest>&,
+                                                                   const std::function<void(std::size_t)>&)>;
+EvalReport evaluate(const BatchRunner& run_batch, const std::string& dataset, const std::vector<Task>& tasks,
+                    const std::vector<EvalSample>& samples, const EvalOptions& opt,
+                    const std::function<void()>& on_run = {});
 
 // --- shards and merging (README: Batch jobs on a cluster)
 

@@ -21,8 +21,9 @@ Result<Task> call_based(std::string_view data_source, const Json& gt) {
   if (!gt["fn_name"].is_string() || gt["fn_name"].get<std::string>().empty())
     return Error{fmt::format("{}: ground truth 'fn_name' must be a non-empty string", data_source)};
   std::string fn = gt["fn_name"];
-  const Json& in = gt["inputs"];
-  const Json& out = gt["outputs"];
+  // value(), not [] on a const object: a ground truth without one of them is refused below, where
+  // [] would read past the map (found by tests/fuzz/exec_fuzz.cpp through /get_reward's labels).
+  const Json in = gt.value("inputs", Json()), out = gt.value("outputs", Json());
   if (!in.is_array() || !out.is_array() || in.size() != out.size() || in.empty())
     return Error{fmt::format("{}: ground truth 'inputs' and 'outputs' must be arrays of equal, non-zero length",
                              data_source)};

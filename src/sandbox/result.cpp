@@ -9,6 +9,7 @@
 
 #include "common/base64.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/wire.h"
 
 namespace wand::sandbox {
 
@@ -128,7 +129,90 @@ Json to_json(const ExecResult& r) {
     j["files"] = files;
   }
   if (!r.tool_calls.empty()) j["tool_calls"] = r.tool_calls;
+  if (!r.channel_data.empty()) j["channel"] = bytes_json(r.channel_data);
   return j;
+}
+
+namespace {
+
+// Text or {"base64": ...} (bytes_json's two forms) as bytes.
+std::optional<std::string> json_bytes(const Json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("base64") && v["base64"].is_string()) return base64_decode(v["base64"].get<std::string>());
+  if (v.is_object() && v.contains("text") && v["text"].is_string()) return v["text"].get<std::string>();
+  return std::nullopt;
+}
+
+}  // namespace
+
+Json request_to_json(const ExecRequest& r) {
+  Json j = {{"language", r.language},
+            {"code", r.code},
+            {"timeout", r.limits.timeout_s},
+            {"limit_by", r.limits.limit_by == LimitBy::cpu ? "cpu" : "wall"},
+            {"memory_mb", r.limits.memory_mb},
+            {"max_processes", r.limits.max_processes},
+            {"max_file_mb", r.limits.max_file_mb},
+            {"max_open_files", r.limits.max_open_files},
+            {"max_output_bytes", r.limits.max_output_bytes}};
+  if (!r.stdin_data.empty()) j["stdin"] = r.stdin_data;
+  if (!r.args.empty()) j["args"] = r.args;
+  if (!r.collect.empty()) j["collect"] = r.collect;
+  if (!r.env.empty()) j["env"] = r.env;
+  if (!r.files.empty()) {
+    Json files = Json::object();
+    for (const auto& [name, data] : r.files) files[name] = {{"base64", base64_encode(data)}};
+    j["files"] = files;
+  }
+  if (r.compile_limits) j["compile_timeout"] = r.compile_limits->timeout_s;
+  if (r.channel) j["channel"] = {{"base64", base64_encode(*r.channel)}};
+  return j;
+}
+
+Result<ExecResult> result_from_json(const Json& j) {
+  if (!j.is_object()) return Error{"a result must be a JSON object"};
+  ExecResult r;
+  auto status = j.contains("status") && j["status"].is_string() ? status_from_string(j["status"].get<std::string>())
+                                                                  : std::nullopt;
+  if (!status) return Error{fmt::format("field 'status': not a result status ({})", j.value("status", Json()).dump())};
+  r.status = *status;
+  try {
+    r.exit_code = j.value("exit_code", -1);
+    r.signal = j.value("signal", 0);
+    r.stdout_data = j.value("stdout", "");
+    r.stderr_data = j.value("stderr", "");
+    r.stdout_truncated = j.value("stdout_truncated", false);
+    r.stderr_truncated = j.value("stderr_truncated", false);
+    r.wall_s = j.value("wall_time", 0.0);
+    r.cpu_s = j.value("cpu_time", 0.0);
+    r.peak_memory_kb = j.value("peak_memory_kb", std::size_t{0});
+    if (j.contains("limit_hit") && j["limit_hit"].is_string()) r.limit_hit = j["limit_hit"];
+    if (j.contains("exception") && j["exception"].is_object()) {
+      const Json& e = j["exception"];
+      r.exception = ExceptionInfo{e.value("type", ""), e.value("message", ""), e.value("line", 0)};
+    }
+    r.error = j.value("error", "");
+    r.compile_output = j.value("compile_output", "");
+    r.compile_s = j.value("compile_time", 0.0);
+    if (j.contains("files") && j["files"].is_object())
+      for (const auto& [name, f] : j["files"].items()) {
+        CollectedFile c;
+        if (f.is_object() && f.contains("error")) c.error = f.value("error", "");
+        else if (auto data = json_bytes(f)) c.data = std::move(*data);
+        else return Error{fmt::format("field 'files': '{}' is not text, base64 or an error", name)};
+        c.truncated = f.is_object() && f.value("truncated", false);
+        r.files[name] = std::move(c);
+      }
+    if (j.contains("tool_calls") && j["tool_calls"].is_array()) r.tool_calls = j["tool_calls"];
+    if (j.contains("channel")) {
+      auto data = json_bytes(j["channel"]);
+      if (!data) return Error{"field 'channel': not text or base64"};
+      r.channel_data = std::move(*data);
+    }
+  } catch (const Json::exception& e) {  // a field of the wrong type
+    return Error{fmt::format("a result field has the wrong type: {}", e.what())};
+  }
+  return r;
 }
 
 Result<ExecRequest> request_from_json(const Json& j, const ExecRequest& defaults) {
@@ -173,6 +257,10 @@ Result<ExecRequest> request_from_json(const Json& j, const ExecRequest& defaults
         else
           return bad(key, fmt::format("'{}' must be text or {{\"base64\": ...}}", name));
       }
+    } else if (key == "channel") {  // the trusted harness's channel (ExecRequest::channel): text or base64
+      auto data = json_bytes(v);
+      if (!data) return bad(key, "must be text or {\"base64\": ...}");
+      r.channel = std::move(*data);
     } else if (key == "env") {
       if (!v.is_object()) return bad(key, "must be an object of strings");
       for (const auto& [k, val] : v.items()) {

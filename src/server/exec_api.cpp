@@ -16,6 +16,14 @@ Reply error(int status, const std::string& message, const std::string& param = "
                                    {"param", param.empty() ? Json(nullptr) : Json(param)}, {"code", nullptr}}}})};
 }
 
+// A parser's error as a 4xx: 413 for "too_large", else 400, with the field its message names
+// ("field 'labels': ...") as OpenAI's `param`.
+Reply refused(const Error& e) {
+  std::string param;
+  if (e.message.starts_with("field '")) param = e.message.substr(7, e.message.find('\'', 7) - 7);
+  return error(e.code == "too_large" ? 413 : 400, e.message, param);
+}
+
 Result<Json> parse_body(const std::string& body) {
   auto j = parse_json(body, "the request body");
   if (!j) return j.error();
@@ -28,7 +36,24 @@ Json command_result(const char* status, double seconds, std::optional<int> code,
           {"stdout", out}, {"stderr", err}};
 }
 
+// The bytes of output a result brings back: what a response body grows with.
+std::size_t output_bytes(const sandbox::ExecResult& r) {
+  std::size_t n = r.stdout_data.size() + r.stderr_data.size() + r.compile_output.size();
+  for (auto& [name, f] : r.files) n += name.size() + f.data.size();
+  return n;
+}
+
 }  // namespace
+
+// 413 when the results' output passes the response cap: said before a body is built.
+std::optional<Reply> ExecApi::too_large(std::span<const sandbox::ExecResult> results) const {
+  std::size_t total = 0;
+  for (auto& r : results) total += output_bytes(r);
+  if (total <= limits_.max_response_bytes) return std::nullopt;
+  return error(413, fmt::format("the response would carry {} bytes of output, above this server's cap of {} bytes "
+                                "(--max-response-mb): ask for less output (max_output_bytes) or fewer requests per call",
+                                total, limits_.max_response_bytes));
+}
 
 ExecApi::ExecApi(sandbox::Sandbox& sb, ExecLimits limits) : sb_(sb), limits_(std::move(limits)) {
   if (limits_.max_concurrent <= 0) limits_.max_concurrent = static_cast<int>(2 * sb_.cells());
@@ -55,10 +80,11 @@ Reply ExecApi::run_code(const std::string& body) {
   auto j = parse_body(body);
   if (!j) return error(400, j.error().message);
   auto parsed = fusion_request(*j, limits_);
-  if (!parsed) return error(400, parsed.error().message);
+  if (!parsed) return refused(parsed.error());
   const sandbox::ExecRequest& req = *parsed;
   return bounded([&] {
     sandbox::ExecResult r = sb_.run(req);
+    if (auto big = too_large({&r, 1})) return *big;
     using S = sandbox::Status;
     Json out = {{"status", "Success"}, {"message", ""}, {"compile_result", nullptr}, {"run_result", nullptr},
                 {"executor_pod_name", nullptr}, {"files", Json::object()}};
@@ -101,11 +127,12 @@ Reply ExecApi::exec(const std::string& body) {
   auto j = parse_body(body);
   if (!j) return error(400, j.error().message);
   auto reqs = exec_requests(*j, limits_);
-  if (!reqs) return error(reqs.error().code == "too_large" ? 413 : 400, reqs.error().message);
+  if (!reqs) return refused(reqs.error());
   bool one = j->is_object();
   const Json& list = *j;
   return bounded([&] {
     auto results = sb_.run_batch(*reqs);
+    if (auto big = too_large(results)) return *big;
     Json out = Json::array();
     for (std::size_t i = 0; i < results.size(); ++i) {
       Json r = sandbox::to_json(results[i]);
@@ -120,42 +147,10 @@ Reply ExecApi::exec(const std::string& body) {
 Reply ExecApi::reward(const std::string& body) {
   auto j = parse_body(body);
   if (!j) return error(400, j.error().message);
-  if (!j->is_object()) return error(400, "the request body must be a JSON object");
-  auto strings = [&](const char* key, bool required) -> Result<std::vector<std::string>> {
-    std::vector<std::string> out;
-    if (!j->contains(key) || (*j)[key].is_null()) {
-      if (required) return Error{fmt::format("field '{}': required (an array of strings)", key)};
-      return out;
-    }
-    if (!(*j)[key].is_array()) return Error{fmt::format("field '{}': must be an array of strings", key)};
-    for (auto& s : (*j)[key]) {
-      if (!s.is_string()) return Error{fmt::format("field '{}': must be an array of strings", key)};
-      out.push_back(s);
-    }
-    return out;
-  };
-  auto query = strings("query", true);
-  auto prompts = strings("prompts", false);
-  if (!query) return error(400, query.error().message, "query");
-  if (!prompts) return error(400, prompts.error().message, "prompts");
-  if (!j->contains("labels") || !(*j)["labels"].is_array())
-    return error(400, "field 'labels': required (the ground truths, one per query)", "labels");
-  const Json& labels = (*j)["labels"];
-  if (labels.size() != query->size() || (!prompts->empty() && prompts->size() != query->size()))
-    return error(400, fmt::format("'query' ({}), 'prompts' ({}) and 'labels' ({}) must have one entry per sample",
-                                  query->size(), prompts->size(), labels.size()));
-  if (query->size() > limits_.max_batch)
-    return error(413, fmt::format("{} samples in one call; this server takes at most {}", query->size(), limits_.max_batch));
-  std::vector<feedback::Task> tasks;
-  std::vector<std::string> solutions;
-  for (std::size_t i = 0; i < query->size(); ++i) {
-    auto t = feedback::reward_task("openrlhf", labels[i]);
-    if (!t) return error(400, fmt::format("labels[{}]: {}", i, t.error().message), "labels");
-    tasks.push_back(std::move(*t));
-    // OpenRLHF sends the prompt and the response as one text: the response is what follows the prompt.
-    std::string& q = (*query)[i];
-    solutions.push_back(!prompts->empty() && q.starts_with((*prompts)[i]) ? q.substr((*prompts)[i].size()) : q);
-  }
+  auto req = reward_request(*j, limits_);
+  if (!req) return refused(req.error());
+  auto& tasks = req->tasks;
+  auto& solutions = req->solutions;
   return bounded([&] {
     auto verdicts = feedback::judge_rewards(sb_, tasks, solutions, limits_.rewards);
     Json rewards = Json::array(), passed = Json::array();

@@ -14,6 +14,8 @@
 #pragma once
 #include <atomic>
 #include <cstddef>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,10 @@ struct ExecLimits {
   double max_compile_timeout_s = 30;
   std::size_t max_batch = 1024;        // requests in one /v1/exec array, samples in one reward call
   int max_concurrent = 0;              // exec requests in flight; 0: twice the sandbox's cells
+  // The most output (stdout, stderr, compiler output, fetched files) one response carries, in
+  // bytes: past it the answer is 413, before any JSON body is built, so a batch of output floods
+  // cannot make the server build a body of batch x max_output_bytes.
+  std::size_t max_response_bytes = 64u << 20;
   feedback::RewardOptions rewards;     // how /get_reward scores
 };
 
@@ -43,6 +49,14 @@ struct ExecLimits {
 sandbox::Limits default_limits(const ExecLimits& limits);  // the sandbox's defaults capped by the maxima
 Result<sandbox::ExecRequest> fusion_request(const Json& body, const ExecLimits& limits);  // SandboxFusion's
 Result<std::vector<sandbox::ExecRequest>> exec_requests(const Json& body, const ExecLimits& limits);  // object or array
+// OpenRLHF's /get_reward body: "query" (prompt + response texts), optional "prompts" (each
+// query's prompt, cut off its front), "labels" (ground truths as feedback::reward_task reads
+// them), one entry each per sample; over max_batch samples is "too_large".
+struct RewardRequest {
+  std::vector<feedback::Task> tasks;
+  std::vector<std::string> solutions;
+};
+Result<RewardRequest> reward_request(const Json& body, const ExecLimits& limits);
 
 struct Reply {
   int status = 200;
@@ -60,6 +74,7 @@ class ExecApi {
  private:
   template <class F>
   Reply bounded(F&& f);
+  std::optional<Reply> too_large(std::span<const sandbox::ExecResult> results) const;
   sandbox::Sandbox& sb_;
   ExecLimits limits_;
   std::atomic<int> in_flight_{0};

@@ -147,4 +147,44 @@ Result<std::vector<sandbox::ExecRequest>> exec_requests(const Json& j, const Exe
   return reqs;
 }
 
+Result<RewardRequest> reward_request(const Json& j, const ExecLimits& limits) {
+  if (!j.is_object()) return Error{"the request body must be a JSON object"};
+  auto strings = [&](const char* key, bool required) -> Result<std::vector<std::string>> {
+    std::vector<std::string> out;
+    if (!j.contains(key) || j[key].is_null()) {
+      if (required) return Error{fmt::format("field '{}': required (an array of strings)", key)};
+      return out;
+    }
+    if (!j[key].is_array()) return Error{fmt::format("field '{}': must be an array of strings", key)};
+    for (auto& s : j[key]) {
+      if (!s.is_string()) return Error{fmt::format("field '{}': must be an array of strings", key)};
+      out.push_back(s);
+    }
+    return out;
+  };
+  auto query = strings("query", true);
+  if (!query) return query.error();
+  auto prompts = strings("prompts", false);
+  if (!prompts) return prompts.error();
+  if (!j.contains("labels") || !j["labels"].is_array())
+    return Error{"field 'labels': required (the ground truths, one per query)"};
+  const Json& labels = j["labels"];
+  if (labels.size() != query->size() || (!prompts->empty() && prompts->size() != query->size()))
+    return Error{fmt::format("field 'labels': 'query' ({}), 'prompts' ({}) and 'labels' ({}) must have one entry per sample",
+                             query->size(), prompts->size(), labels.size())};
+  if (query->size() > limits.max_batch)
+    return Error{fmt::format("{} samples in one call; this server takes at most {}", query->size(), limits.max_batch),
+                 "too_large"};
+  RewardRequest out;
+  for (std::size_t i = 0; i < query->size(); ++i) {
+    auto t = feedback::reward_task("openrlhf", labels[i]);
+    if (!t) return Error{fmt::format("field 'labels': labels[{}]: {}", i, t.error().message)};
+    out.tasks.push_back(std::move(*t));
+    // OpenRLHF sends the prompt and the response as one text: the response is what follows the prompt.
+    std::string& q = (*query)[i];
+    out.solutions.push_back(!prompts->empty() && q.starts_with((*prompts)[i]) ? q.substr((*prompts)[i].size()) : q);
+  }
+  return out;
+}
+
 }  // namespace wand::server

@@ -13,8 +13,8 @@ struct ServerModule {
   virtual void stop() = 0;
 };
 
-// extern "C" ServerModule* wand_server_create(llm::Backend&, const Options&);
-using CreateServer = ServerModule* (*)(llm::Backend&, const Options&);
+// extern "C" ServerModule* wand_server_create(llm::Backend*, const Options&); null: no model.
+using CreateServer = ServerModule* (*)(llm::Backend*, const Options&);
 inline constexpr const char* kServerModule = "wand_server.so";
 inline constexpr const char* kServerEntry = "wand_server_create";
 

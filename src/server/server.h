@@ -29,6 +29,9 @@ struct Options {
 class Server {
  public:
   Server(llm::Backend& backend, Options opt);
+  // No model: only the execution endpoints (opt.exec) and /health answer; generation requests
+  // get 404 saying so, /v1/models lists none.
+  explicit Server(Options opt);
   ~Server();
   // Binds and listens; returns the port. Connections queue until run().
   Result<int> bind();

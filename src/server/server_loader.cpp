@@ -11,13 +11,23 @@ struct Server::Impl {
   Error error;
 };
 
-Server::Server(llm::Backend& backend, Options opt) : impl_(std::make_unique<Impl>()) {
-  auto create = module_symbol(kServerModule, kServerEntry);
-  if (create)
-    impl_->module.reset(reinterpret_cast<CreateServer>(*create)(backend, opt));
-  else
-    impl_->error = create.error();
+namespace {
+
+std::unique_ptr<ServerModule> create(llm::Backend* backend, const Options& opt, Error& error) {
+  auto entry = module_symbol(kServerModule, kServerEntry);
+  if (!entry) {
+    error = entry.error();
+    return nullptr;
+  }
+  return std::unique_ptr<ServerModule>(reinterpret_cast<CreateServer>(*entry)(backend, opt));
 }
+
+}  // namespace
+
+Server::Server(llm::Backend& backend, Options opt) : impl_(std::make_unique<Impl>()) {
+  impl_->module = create(&backend, opt, impl_->error);
+}
+Server::Server(Options opt) : impl_(std::make_unique<Impl>()) { impl_->module = create(nullptr, opt, impl_->error); }
 
 Server::~Server() = default;
 

@@ -4,10 +4,13 @@
 // the server's maxima), with hostile programs contained.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <regex>
 #include <string>
@@ -25,7 +28,7 @@ const std::string kToken = "s3cret-token";
 class ServeProcess {
  public:
   explicit ServeProcess(std::vector<std::string> extra) {
-    std::vector<std::string> args = {WAND_BINARY, "serve", "--exec", "-p", "0", "--threads", "1"};
+    std::vector<std::string> args = {WAND_BINARY, "serve", "--exec", "-p", "0"};
     args.insert(args.end(), extra.begin(), extra.end());
     int err[2];
     if (pipe(err) != 0) return;
@@ -53,6 +56,7 @@ class ServeProcess {
     close(err[0]);
     if (std::regex_search(seen, m, at)) port_ = std::stoi(m[1]);
     else log_ = seen;
+    seen_ = seen;
   }
   ~ServeProcess() {
     if (pid_ > 0) {
@@ -63,17 +67,18 @@ class ServeProcess {
   }
   int port() const { return port_; }
   const std::string& log() const { return log_; }
+  const std::string& banner() const { return seen_; }
 
  private:
   pid_t pid_ = -1;
   int port_ = 0;
-  std::string log_;
+  std::string log_, seen_;
 };
 
 class ExecApi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server_ = new ServeProcess({"--exec-cells", "2", "--max-timeout", "5", "--max-memory-mb", "1024",
+    server_ = new ServeProcess({"--threads", "1", "--exec-cells", "2", "--max-timeout", "5", "--max-memory-mb", "1024",
                                 "--max-concurrent", "1", "--max-body-mb", "1", "--token", kToken});
     ASSERT_GT(server_->port(), 0) << server_->log();
   }
@@ -207,7 +212,19 @@ TEST_F(ExecApi, OpenRlhfRemoteReward) {
   body["labels"] = {"4"};
   auto [s2, r2] = post("/get_reward", body);
   EXPECT_EQ(s2, 400);
-  EXPECT_NE(r2.dump().find("labels"), std::string::npos);
+  EXPECT_EQ(r2["error"]["param"], "labels");
+  // Call-based cases without their outputs (found by exec_fuzz): a 400 naming them, and the
+  // server still answers.
+  Json partial = {{"query", {"def f(x): return x"}},
+                  {"labels", {Json{{"fn_name", "f"}, {"inputs", Json::array({Json::array({0})})}}}}};
+  auto [s3, r3] = post("/get_reward", partial);
+  EXPECT_EQ(s3, 400);
+  EXPECT_NE(r3.dump().find("'outputs'"), std::string::npos) << r3.dump();
+  EXPECT_EQ(r3["error"]["param"], "labels");
+  partial["labels"][0]["outputs"] = Json::array({0});
+  auto [s4, r4] = post("/get_reward", partial);
+  ASSERT_EQ(s4, 200) << r4.dump();
+  EXPECT_EQ(r4["rewards"], Json::array({1.0}));
 }
 
 TEST_F(ExecApi, BodyOverTheCapIs413) {
@@ -264,17 +281,20 @@ TEST_F(ExecApi, HostileProgramsAreContained) {
   EXPECT_EQ(fine["run_result"]["stdout"], "still serving\n");
 }
 
+// `wand ARGS` with stderr joined to stdout: the exit status and the output.
+std::pair<int, std::string> run_wand(const std::string& args) {
+  std::string cmd = std::string(WAND_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[256];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  int status = p ? pclose(p) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
 // Options checked before anything starts: exit status 2 and the option named.
 TEST(ExecApiOptions, BadOrOrphanOptionsExit2) {
-  auto run = [](const std::string& args) {
-    std::string cmd = std::string(WAND_BINARY) + " serve " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[256];
-    while (p && fgets(buf, sizeof buf, p)) out += buf;
-    int status = p ? pclose(p) : -1;
-    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1, out);
-  };
+  auto run = [](const std::string& args) { return run_wand("serve " + args); };
   auto [c1, o1] = run("--max-timeout 5");  // an execution limit without --exec would be ignored
   EXPECT_EQ(c1, 2) << o1;
   EXPECT_NE(o1.find("--exec"), std::string::npos) << o1;
@@ -284,6 +304,131 @@ TEST(ExecApiOptions, BadOrOrphanOptionsExit2) {
   auto [c3, o3] = run("--exec --max-memory-mb 0");
   EXPECT_EQ(c3, 2) << o3;
   EXPECT_NE(o3.find("--max-memory-mb"), std::string::npos) << o3;
+}
+
+// Execution workers without a model: /v1/exec answers, the OpenAI endpoints say there is no
+// model (404), /v1/models lists none; --no-model without --exec, or with a model option, is a
+// usage error.
+TEST(ExecApiNoModel, ServesExecutionOnly) {
+  ServeProcess server({"--no-model", "--exec-cells", "1"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  EXPECT_NE(server.banner().find("no model"), std::string::npos) << server.banner();
+  httplib::Client c("127.0.0.1", server.port());
+  c.set_read_timeout(60);
+  auto ran = c.Post("/v1/exec", R"j({"code": "print(6 * 7)"})j", "application/json");
+  ASSERT_TRUE(ran);
+  EXPECT_EQ(ran->status, 200);
+  EXPECT_EQ(Json::parse(ran->body)["stdout"], "42\n");
+  for (const char* path : {"/v1/completions", "/v1/chat/completions"}) {
+    auto gen = c.Post(path, R"({"prompt": "x", "messages": [{"role": "user", "content": "x"}]})", "application/json");
+    ASSERT_TRUE(gen);
+    EXPECT_EQ(gen->status, 404) << path;
+    EXPECT_NE(gen->body.find("no model"), std::string::npos) << gen->body;
+  }
+  auto models = c.Get("/v1/models");
+  ASSERT_TRUE(models);
+  EXPECT_EQ(Json::parse(models->body)["data"], Json::array());
+  EXPECT_EQ(c.Get("/health")->status, 200);
+
+  auto [c1, o1] = run_wand("serve --no-model");
+  EXPECT_EQ(c1, 2) << o1;
+  EXPECT_NE(o1.find("--exec"), std::string::npos) << o1;
+  auto [c2, o2] = run_wand("serve --exec --no-model --model local:x.gguf");
+  EXPECT_EQ(c2, 2) << o2;
+  EXPECT_NE(o2.find("--model"), std::string::npos) << o2;
+}
+
+// The output a response carries is capped (--max-response-mb): a batch of floods gets a 413 that
+// says so rather than a body of batch x max_output_bytes; so does one /run_code.
+TEST(ExecApiResponseCap, OutputPastTheCapIs413) {
+  ServeProcess server({"--no-model", "--exec-cells", "2", "--max-response-mb", "1"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  httplib::Client c("127.0.0.1", server.port());
+  c.set_read_timeout(60);
+  Json flood = {{"code", "import sys; sys.stdout.write('x' * 600000)"}};
+  auto res = c.Post("/v1/exec", Json::array({flood, flood}).dump(), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  EXPECT_NE(res->body.find("--max-response-mb"), std::string::npos) << res->body;
+  auto one = c.Post("/v1/exec", Json::array({flood}).dump(), "application/json");  // 600 kB: under the cap
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 200);
+  EXPECT_EQ(Json::parse(one->body)[0]["stdout"].get<std::string>().size(), 600000u);
+  Json both = {{"code", "import sys; sys.stdout.write('x' * 600000); sys.stderr.write('y' * 600000)"}};
+  auto fusion = c.Post("/run_code", both.dump(), "application/json");
+  ASSERT_TRUE(fusion);
+  EXPECT_EQ(fusion->status, 413);
+  EXPECT_NE(fusion->body.find("bytes of output"), std::string::npos) << fusion->body;
+  auto [code, out] = run_wand("serve --exec --no-model --max-response-mb 0");
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("--max-response-mb"), std::string::npos) << out;
+}
+
+// `wand eval --remote`: the samples run on a `wand serve --exec` and are judged as a local run
+// judges them: asserts (through the harness's channel), answers and stdin/stdout cases alike.
+TEST(EvalRemote, SameVerdictsAsALocalRun) {
+  ServeProcess server({"--no-model", "--exec-cells", "2"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  std::string dir = ::testing::TempDir() + "eval_remote_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  auto write = [&](const std::string& name, const std::vector<Json>& lines) {
+    std::ofstream f(dir + "/" + name);
+    for (auto& l : lines) f << l.dump() << "\n";
+    return dir + "/" + name;
+  };
+  std::string tasks = write("tasks.jsonl", {
+      {{"task_id", 1}, {"text", "add"}, {"code", "def add(a, b): return a + b"},
+       {"test_list", {"assert add(1, 2) == 3", "assert add(2, 2) == 4"}}},
+      {{"task_id", 2}, {"text", "sub"}, {"code", "def sub(a, b): return a - b"}, {"test_list", {"assert sub(3, 1) == 2"}}}});
+  std::string samples = write("samples.jsonl", {
+      {{"task_id", 1}, {"completion", "def add(a, b): return a + b"}},
+      {{"task_id", 1}, {"completion", "def add(a, b): return a * b"}},
+      {{"task_id", 2}, {"completion", "def sub(a, b): raise ValueError('no')"}},
+      {{"task_id", 2}, {"completion", "import os\nos._exit(0)"}}});
+  std::string common = "eval --dataset " + tasks + " --samples " + samples + " --k 1 --json --out ";
+  auto [lc, lo] = run_wand(common + dir + "/local.jsonl");
+  ASSERT_EQ(lc, 0) << lo;
+  auto [rc, ro] = run_wand(common + dir + "/remote.jsonl --remote http://127.0.0.1:" + std::to_string(server.port()));
+  ASSERT_EQ(rc, 0) << ro;
+  auto read = [](const std::string& path) {
+    std::vector<std::tuple<std::string, bool, std::string>> v;
+    std::ifstream f(path);
+    for (std::string line; std::getline(f, line);) {
+      Json j = Json::parse(line);
+      v.emplace_back(j["task_id"].dump(), j["passed"].get<bool>(), j.value("error", Json()).dump());
+    }
+    return v;
+  };
+  auto local = read(dir + "/local.jsonl"), remote = read(dir + "/remote.jsonl");
+  ASSERT_EQ(local.size(), 4u);
+  EXPECT_EQ(remote, local);
+  EXPECT_TRUE(std::get<1>(local[0]));
+  EXPECT_FALSE(std::get<1>(local[1]));
+  EXPECT_FALSE(std::get<1>(local[3]));  // an early exit is not a pass, remotely either
+
+  // A URL that is not one is a usage error; a service that does not answer fails the run (3),
+  // naming it, rather than counting its samples as failed.
+  auto [bc, bo] = run_wand(common + dir + "/x.jsonl --remote ftp://host");
+  EXPECT_EQ(bc, 2) << bo;
+  EXPECT_NE(bo.find("--remote"), std::string::npos) << bo;
+  // A port bound and released, never listened on: connections to it are refused.
+  int closed = 0;
+  {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+      closed = ntohs(addr.sin_port);
+    close(fd);
+  }
+  ASSERT_GT(closed, 0);
+  auto [dc, dout] = run_wand(common + dir + "/x.jsonl --remote http://127.0.0.1:" + std::to_string(closed));
+  EXPECT_EQ(dc, 3) << dout;
+  EXPECT_NE(dout.find("no answer"), std::string::npos) << dout;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
