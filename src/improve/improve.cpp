@@ -66,7 +66,10 @@ Result<std::pair<std::string, reason::BenchRun>> bench(llm::Backend& model, sand
   auto id = db.create_run(reason::bench_run_config(bc, model.id(), tpl->hash, *sha, static_cast<int>(problems.size())));
   if (!id) return id.error();
   auto run = reason::run_bench(model, &sb, problems, solve, {}, &db, *id);
-  if (!run) return run.error();
+  if (!run) {
+    (void)db.interrupt_run(*id);
+    return run.error();
+  }
   if (auto f = db.finish_run(*id, reason::summarize(run->problems).to_json()); !f) return f.error();
   return std::pair{*id, std::move(*run)};
 }
@@ -106,6 +109,11 @@ Result<RoundReport> report_of(const store::ProblemRecord& p) {
   }
   return r;
 }
+
+Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Store& db, sandbox::Sandbox& sb,
+                                            const ModelOpener& open_model,
+                                            const std::function<void(const std::string&)>& say,
+                                            const std::string& run_id, std::vector<RoundReport> rounds, bool finished);
 
 }  // namespace
 
@@ -190,6 +198,19 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
     say(fmt::format("improve run {} (run store {})", run_id, db.path()));
   }
 
+  // An error from here on leaves the run interrupted, so the next call resumes it.
+  auto result = run_rounds(o, db, sb, open_model, say, run_id, std::move(rounds), finished);
+  if (!result) (void)db.interrupt_run(run_id);
+  return result;
+}
+
+namespace {
+
+Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Store& db, sandbox::Sandbox& sb,
+                                            const ModelOpener& open_model,
+                                            const std::function<void(const std::string&)>& say,
+                                            const std::string& run_id, std::vector<RoundReport> rounds, bool finished) {
+  std::error_code ec;
   reason::SolveConfig greedy;  // evaluation: one greedy program, no repair, no fallback
   greedy.method = "pot", greedy.family = "wand", greedy.repair = false, greedy.fallback = false;
   reason::SolveConfig sampling = greedy;
@@ -341,6 +362,8 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
     if (auto f = db.finish_run(run_id, {{"rounds", summary}}); !f) return f.error();
   return rounds;
 }
+
+}  // namespace
 
 std::string markdown_table(const std::vector<RoundReport>& rounds) {
   if (rounds.empty()) return "";

@@ -222,7 +222,7 @@ TEST(Decontamination, TheCorpusDropsTestQuestionsAndHasNoneOfTheRealOnes) {
 
 llm::ModelConfig tiny_config() {
   llm::ModelConfig c;
-  c.dim = 64, c.layers = 1, c.heads = 2, c.kv_heads = 1, c.ffn = 64, c.vocab = 259, c.context = 64;
+  c.dim = 64, c.layers = 1, c.heads = 2, c.kv_heads = 1, c.ffn = 64, c.vocab = 300, c.context = 64;
   c.head_dim = 32, c.rope_dim = 32;
   return c;
 }
