@@ -32,9 +32,11 @@ Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string&
     for (auto& [seen, _] : mix)
       if (seen == name) return Error{fmt::format("--mix: part '{}' is given twice", name)};
     double w = 1.0;
-    if (eq != std::string::npos)
+    if (eq != std::string::npos) {
       if (auto p = number_problem(item.substr(eq + 1), {.lo = 0, .hi = 1e6, .lo_open = true}); !p.empty())
         return Error{fmt::format("--mix: the weight of '{}' {}", name, p)};
+      w = std::stod(item.substr(eq + 1));  // checked above: a finite number in (0, 1e6]
+    }
     mix.emplace_back(name, w);
     if (q == std::string::npos) break;
     p = q + 1;

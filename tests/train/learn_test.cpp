@@ -42,6 +42,31 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
+// --mix weights are the weights given (they were read as 1 each), and the documents follow them.
+TEST(Mix, WeightsAreRead) {
+  auto mix = train::parse_mix("pot=0.25,grammar=0.75,gsm8k-cot");
+  ASSERT_TRUE(mix) << mix.error().message;
+  ASSERT_EQ(mix->size(), 3u);
+  using Part = std::pair<std::string, double>;
+  EXPECT_EQ((*mix)[0], Part("pot", 0.25));
+  EXPECT_EQ((*mix)[1], Part("grammar", 0.75));
+  EXPECT_EQ((*mix)[2], Part("gsm8k-cot", 1.0));
+  auto dir = scratch("mix");
+  train::CorpusOptions o;
+  o.out_dir = dir.string();
+  o.tokens = 40000;
+  o.vocab = 300;
+  o.verify = 0;
+  o.held_out = 5;
+  o.mix = {{"pot", 1}, {"cot", 3}};
+  auto m = train::write_corpus(o);
+  ASSERT_TRUE(m) << m.error().message;
+  double pot = (*m)["documents"]["pot"], cot = (*m)["documents"]["cot"];
+  EXPECT_NEAR(cot / (pot + cot), 0.75, 0.06) << pot << " " << cot;
+  EXPECT_DOUBLE_EQ((*m)["mix"]["cot"].get<double>(), 0.75);
+  fs::remove_all(dir);
+}
+
 // --- the grammar
 
 TEST(Grammar, IsDeterministicVariedAndSplitByProduction) {
