@@ -52,6 +52,8 @@ bool uses_grammar(const std::string& part) { return part.starts_with("grammar");
 
 // The training stream's function tasks come from this seed (the verified sample too).
 uint64_t function_seed(uint64_t seed) { return seed ^ 0xf00d; }
+// ... and the grammar's problems from this one.
+uint64_t grammar_seed(uint64_t seed) { return seed ^ 0x6a6d; }
 
 // Draws the documents of every part. Word problems, grammar problems and function tasks come
 // from their own generators, so a mix of pot and cot draws exactly the problems it drew before
@@ -60,7 +62,7 @@ uint64_t function_seed(uint64_t seed) { return seed ^ 0xf00d; }
 class Documents {
  public:
   Documents(uint64_t seed, const std::vector<Problem>* gsm8k = nullptr)
-      : problems_(seed), grammar_(seed ^ 0x6a6d), functions_(function_seed(seed)), coin_(seed * 31 + 17), gsm8k_(gsm8k) {
+      : problems_(seed), grammar_(grammar_seed(seed)), functions_(function_seed(seed)), coin_(seed * 31 + 17), gsm8k_(gsm8k) {
     if (gsm8k_) {
       order_.resize(gsm8k_->size());
       for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
@@ -210,7 +212,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
     std::vector<Problem> problems;
     std::vector<FunctionTask> funcs;
     for (int i = 0; i < opt.verify; ++i) problems.push_back(pg.next(TemplateSet::train));
-    GrammarGenerator gg(opt.seed ^ 0x6a6d);
+    GrammarGenerator gg(grammar_seed(opt.seed));
     for (int i = 0; grammar_part && i < opt.verify; ++i) problems.push_back(gg.next(TemplateSet::train));
     for (int i = 0; functions && i < opt.verify; ++i) funcs.push_back(fg.next(TemplateSet::train));
     auto v = verify_items(problems, funcs);

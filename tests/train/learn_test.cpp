@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fmt/core.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -425,6 +426,31 @@ TEST(Improve, AcceptsExactlyTheMatchingProgramsRecordsRoundsAndResumes) {
   EXPECT_EQ((*runs)[0].problems_done, 3);
   auto table = improve::markdown_table(*rounds);
   EXPECT_NE(table.find("| 1 | 12 |"), std::string::npos) << table;
+  fs::remove_all(dir);
+}
+
+// The faces refuse bad input with exit status 2 and a message naming the option.
+TEST(Cli, CorpusAndImproveRefuseBadInput) {
+  auto dir = scratch("cli");
+  auto run = [&](const std::string& args) {
+    std::string cmd = std::string(WAND_BINARY) + " " + args + " > " + (dir / "out").string() + " 2>&1";
+    int rc = std::system(cmd.c_str());
+    return std::pair{WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(dir / "out")};
+  };
+  std::string out = " --out " + (dir / "c").string();
+  for (auto [args, says] : std::vector<std::pair<std::string, std::string>>{
+           {"corpus" + out + " --mix gsm8k=1 --gsm8k " + (dir / "none.jsonl").string(), "--gsm8k"},
+           {"corpus" + out + " --ngram 0", "--ngram"},
+           {"corpus" + out + " --mix grammar=nan", "--mix"},
+           {"improve" + out + " --eval " + (dir / "none.jsonl").string(), "--eval"},
+           {"improve" + out + " --model " + (dir / "none.gguf").string(), "--model"},
+           {"improve" + out + " --k 0", "--k"},
+           {"improve" + out + " --trainer /bin/nonexistent-trainer", "--trainer"}}) {
+    auto [rc, text] = run(args);
+    EXPECT_EQ(rc, 2) << args << "\n" << text;
+    EXPECT_NE(text.find(says), std::string::npos) << args << "\n" << text;
+  }
+  EXPECT_FALSE(fs::exists(dir / "c"));  // refused before any work
   fs::remove_all(dir);
 }
 
