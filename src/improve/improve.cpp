@@ -6,12 +6,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include <fmt/core.h>
@@ -96,13 +99,34 @@ VoidResult run_trainer(const std::vector<std::string>& args, const std::string& 
   return ok_status();
 }
 
+// Numeric literals of a text: digit runs (with one decimal point) not inside a name like step3.
+std::vector<std::string> literals(const std::string& text, bool commas) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < text.size();) {
+    bool starts = std::isdigit(static_cast<unsigned char>(text[i])) &&
+                  (i == 0 || !(std::isalnum(static_cast<unsigned char>(text[i - 1])) || text[i - 1] == '_'));
+    if (!starts) {
+      ++i;
+      continue;
+    }
+    std::string n;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) ||
+                               (text[i] == '.' && i + 1 < text.size() && std::isdigit(static_cast<unsigned char>(text[i + 1]))) ||
+                               (commas && text[i] == ',' && i + 1 < text.size() && std::isdigit(static_cast<unsigned char>(text[i + 1])))))
+      if (text[i++] != ',') n += text[i - 1];
+    while (n.find('.') != std::string::npos && (n.back() == '0' || n.back() == '.')) n.pop_back();
+    out.push_back(n);
+  }
+  return out;
+}
+
 Result<RoundReport> report_of(const store::ProblemRecord& p) {
   RoundReport r;
   try {
     const Json& e = p.extra;
     r.round = p.index;
     r.questions = e.at("questions"), r.samples = e.at("samples"), r.solved = e.at("solved");
-    r.accepted = e.at("accepted"), r.trained_on = e.at("trained_on");
+    r.accepted = e.at("accepted"), r.trained_on = e.at("trained_on"), r.ungrounded = e.value("ungrounded", 0);
     r.accuracy = e.at("accuracy"), r.model = e.at("model"), r.sample_run = e.at("sample_run");
   } catch (const Json::exception& ex) {
     return Error{fmt::format("round {} of the recorded run is not an improve round: {}", p.index, ex.what())};
@@ -119,7 +143,7 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
 
 Json RoundReport::to_json() const {
   return {{"round", round},   {"questions", questions},   {"samples", samples}, {"solved", solved},
-          {"accepted", accepted}, {"trained_on", trained_on}, {"accuracy", accuracy}, {"model", model},
+          {"accepted", accepted}, {"ungrounded", ungrounded}, {"trained_on", trained_on}, {"accuracy", accuracy}, {"model", model},
           {"sample_run", sample_run}};
 }
 
@@ -296,9 +320,29 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     if (!stats) return stats.error();
     r.solved = stats->tasks;
     r.accepted = stats->rows;
-    if (auto w = write_text(dir + "/accepted.jsonl", rows.str()); !w) return w.error();
-    say(fmt::format("round {}: {} of {} questions solved, {} programs accepted ({} duplicates dropped, {} over the cap)",
-                    round, r.solved, r.questions, r.accepted, stats->duplicates, stats->capped));
+    std::string kept = rows.str();
+    if (o.grounded) {  // refuse right answers reached with numbers the question does not give
+      kept.clear();
+      std::set<int> solved;
+      for (std::string line; std::getline(rows, line);) {
+        auto j = parse_json(line, "an exported row");
+        if (!j) return j.error();
+        int index = (*j)["problem"];
+        std::string program = (*j)["completion"].is_string() ? (*j)["completion"].get<std::string>() : "";
+        if (!ungrounded_numbers(program, pool.at(index).question).empty()) {
+          ++r.ungrounded;
+          continue;
+        }
+        kept += line + "\n";
+        solved.insert(index);
+      }
+      r.accepted -= r.ungrounded;
+      r.solved = static_cast<int>(solved.size());
+    }
+    if (auto w = write_text(dir + "/accepted.jsonl", kept); !w) return w.error();
+    say(fmt::format("round {}: {} of {} questions solved, {} programs accepted ({} duplicates dropped, {} over the cap{})",
+                    round, r.solved, r.questions, r.accepted, stats->duplicates, stats->capped,
+                    o.grounded ? fmt::format(", {} right answers with numbers not in the question refused", r.ungrounded) : ""));
 
     // 3. Fine-tune on everything accepted so far (each round's accepted.jsonl) plus replay.
     std::vector<std::string> documents;
@@ -364,6 +408,32 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
 }
 
 }  // namespace
+
+std::vector<std::string> ungrounded_numbers(const std::string& program, const std::string& question) {
+  static const std::map<std::string, std::string> kWords = {
+      {"zero", "0"},     {"one", "1"},       {"two", "2"},        {"three", "3"},     {"four", "4"},
+      {"five", "5"},     {"six", "6"},       {"seven", "7"},      {"eight", "8"},     {"nine", "9"},
+      {"ten", "10"},     {"eleven", "11"},   {"twelve", "12"},    {"thirteen", "13"}, {"fourteen", "14"},
+      {"fifteen", "15"}, {"sixteen", "16"},  {"seventeen", "17"}, {"eighteen", "18"}, {"nineteen", "19"},
+      {"twenty", "20"},  {"dozen", "12"},    {"half", "2"},       {"twice", "2"},     {"double", "2"},
+      {"triple", "3"},   {"thrice", "3"}};
+  std::set<std::string> given = {"0", "1", "2", "100"};
+  for (auto& n : literals(question, true)) given.insert(n);
+  std::string word;
+  for (std::size_t i = 0; i <= question.size(); ++i) {
+    char c = i < question.size() ? static_cast<char>(std::tolower(static_cast<unsigned char>(question[i]))) : ' ';
+    if (c >= 'a' && c <= 'z') {
+      word += c;
+      continue;
+    }
+    if (auto it = kWords.find(word); it != kWords.end()) given.insert(it->second);
+    word.clear();
+  }
+  std::vector<std::string> out;
+  for (auto& n : literals(program, false))
+    if (!given.count(n)) out.push_back(n);
+  return out;
+}
 
 std::string markdown_table(const std::vector<RoundReport>& rounds) {
   if (rounds.empty()) return "";

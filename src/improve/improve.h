@@ -40,6 +40,9 @@ struct ImproveOptions {
   double temperature = 1.0;
   int per_question = 2;                    // accepted programs per question at most
   double replay = 1.0;                     // original-template documents per accepted one
+  // Also require every number of an accepted program to be in its question (ungrounded_numbers):
+  // an answer-only filter accepts programs that reach the label by coincidence.
+  bool grounded = false;
   // Fine-tuning (wand-train).
   std::string trainer;                     // the wand-train binary
   int steps = 150, batch = 16, warmup = 10, threads = 1;
@@ -57,6 +60,7 @@ struct RoundReport {
   int questions = 0, samples = 0;   // this round's pool and programs sampled
   int solved = 0;                   // questions with at least one accepted program
   int accepted = 0;                 // programs accepted this round (after dedupe and the cap)
+  int ungrounded = 0;               // with `grounded`: right answers refused for numbers not in the question
   int trained_on = 0;               // accepted programs so far (the fine-tuning set), replay not counted
   Json accuracy = Json::object();   // eval file -> {"correct", "n", "accuracy"}
   std::string model;                // the round's GGUF
@@ -69,6 +73,11 @@ struct RoundReport {
 Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Store& db, sandbox::Sandbox& sb,
                                              const ModelOpener& open_model,
                                              const std::function<void(const std::string&)>& progress = {});
+
+// The numbers a program uses that its question does not give: numeric literals not written in
+// the question as digits ("1,200" is 1200) or as words (zero to twenty, "a dozen" 12, "half" and
+// "twice" 2, "triple" 3), other than 0, 1, 2 and 100. Empty for a grounded program.
+std::vector<std::string> ungrounded_numbers(const std::string& program, const std::string& question);
 
 // The rounds as a Markdown table (round, accepted, solved, one accuracy column per eval set).
 std::string markdown_table(const std::vector<RoundReport>& rounds);

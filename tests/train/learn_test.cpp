@@ -429,6 +429,17 @@ TEST(Improve, AcceptsExactlyTheMatchingProgramsRecordsRoundsAndResumes) {
   fs::remove_all(dir);
 }
 
+// A right answer reached with invented numbers is not grounded; numbers as words and the
+// question's own digits are.
+TEST(Improve, UngroundedNumbersAreThoseTheQuestionDoesNotGive) {
+  std::string q = "Nia had 50 cupcakes. Nia shared three with a classmate. If Nia bought 1,200 more, how many?";
+  EXPECT_EQ(improve::ungrounded_numbers("start = 52\nfound = 33\ngiven = 5\nanswer = start + found - given\n", q),
+            (std::vector<std::string>{"52", "33", "5"}));
+  EXPECT_TRUE(improve::ungrounded_numbers("start = 50\nshared = 3\nbought = 1200\nstep2 = 2 * 1\nanswer = start - shared + bought\n", q).empty());
+  EXPECT_TRUE(improve::ungrounded_numbers("eggs = 12 * 2\nanswer = eggs // 2\n", "Two dozen eggs, half of them eaten.").empty());
+  EXPECT_EQ(improve::ungrounded_numbers("x = 2.50 * 4\nanswer = x\n", "Pens cost $2.5 each; buy 3."), (std::vector<std::string>{"4"}));
+}
+
 // The faces refuse bad input with exit status 2 and a message naming the option.
 TEST(Cli, CorpusAndImproveRefuseBadInput) {
   auto dir = scratch("cli");
