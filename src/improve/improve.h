@@ -35,7 +35,7 @@ struct ImproveOptions {
   std::vector<std::string> eval;           // held-out answer datasets, evaluated after every round
   int eval_limit = 200;                    // the first N problems of each; 0: all
   int rounds = 3;
-  int pool = 400;                          // new pool questions per round
+  int pool = 300;                          // new pool questions per round
   int k = 8;                               // programs sampled per question
   double temperature = 1.0;
   int per_question = 2;                    // accepted programs per question at most
@@ -45,8 +45,8 @@ struct ImproveOptions {
   bool grounded = false;
   // Fine-tuning (wand-train).
   std::string trainer;                     // the wand-train binary
-  int steps = 150, batch = 16, warmup = 10, threads = 1;
-  double lr = 3e-4;
+  int steps = 80, batch = 8, warmup = 10, threads = 1;
+  double lr = 5e-4;
   uint64_t seed = 1;
 };
 // Checks the options before any work; the error names the option.
