@@ -19,7 +19,8 @@ Command add_corpus(CLI::App& app) {
   cmd->add_option("--mix", a->mix,
                   "Parts and weights, e.g. code=0.5,text=0.5: pot (question + program), cot (question + rationale), "
                   "func (function task: description + tests + function), tests (description + asserts on other inputs), "
-                  "code (plain code), text (plain text)")
+                  "code (plain code), text (plain text), "
+                  "grammar and grammar-cot (the question grammar), gsm8k and gsm8k-cot (GSM8K train, verified programs)")
       ->capture_default_str();
   cmd->add_option("--tokens", a->opt.tokens, "Training tokens to write")
       ->capture_default_str()
@@ -39,6 +40,14 @@ Command add_corpus(CLI::App& app) {
                   "Items of each kind (problems, functions) executed in the sandbox before writing; 0 skips it")
       ->capture_default_str()
       ->check(number({.lo = 0, .hi = 1e6, .integer = true}));
+  cmd->add_option("--gsm8k", a->opt.gsm8k, "GSM8K's train split (original format) for the gsm8k parts")
+      ->capture_default_str();
+  cmd->add_option("--test-sets", a->opt.test_sets,
+                  "Folder of the test sets the questions are checked against (MultiArith, ASDiv, SVAMP, GSM8K test)")
+      ->capture_default_str();
+  cmd->add_option("--ngram", a->opt.ngram, "Decontamination n-gram length in words")
+      ->capture_default_str()
+      ->check(number({.lo = 1, .hi = 64, .integer = true}));
   cmd->add_flag("--json", a->json, "Print the manifest as JSON");
   return [a] {
     auto mix = train::parse_mix(a->mix);
@@ -70,13 +79,25 @@ Command add_corpus(CLI::App& app) {
       fmt::print("wrote {} tokens ({} vocabulary, {} shard{}) to {}\n", (*m)["tokens"].get<long long>(),
                  (*m)["vocab"].get<int>(), (*m)["shards"].size(), (*m)["shards"].size() == 1 ? "" : "s", a->opt.out_dir);
       for (auto& [part, n] : (*m)["documents"].items())
-        fmt::print("  {:<4} {} documents, {} tokens\n", part, n.get<long long>(), (*m)["part_tokens"][part].get<long long>());
+        fmt::print("  {:<11} {} documents, {} tokens\n", part, n.get<long long>(), (*m)["part_tokens"][part].get<long long>());
       const Json& h = (*m)["heldout"];
       fmt::print("  held out: {} problems (train templates, new numbers), {} (unseen templates)\n",
                  h["numbers"].get<long long>(), h["templates"].get<long long>());
       if (h.contains("functions"))
         fmt::print("  held out: {} function tasks (train families, new inputs), {} (unseen families)\n",
                    h["functions"].get<long long>(), h["functions_templates"].get<long long>());
+      if (h.contains("grammar"))
+        fmt::print("  held out: {} problems (the grammar's unseen productions)\n", h["grammar"].get<long long>());
+      if (const Json& g = (*m)["gsm8k"]; g.is_object())
+        fmt::print("  gsm8k: {} records, {} converted to programs, {} kept (their program gives the label)\n",
+                   g["records"].get<long long>(), g["converted"].get<long long>(), g["kept"].get<long long>());
+      const Json& d = (*m)["decontamination"];
+      for (auto& [name, set] : d["sets"].items())
+        if (set.contains("missing"))
+          fmt::print(stderr, "wand corpus: warning: test set {} not found at {}: not checked\n", name, set["path"].get<std::string>());
+        else
+          fmt::print("  decontamination vs {}: {} exact matches (dropped), {} questions sharing a {}-gram\n", name,
+                     set["exact_matches"].get<long long>(), set["ngram_hits"].get<long long>(), d["n"].get<int>());
       if (const Json& v = (*m)["verified"]; v.is_object())
         fmt::print("  verified in the sandbox: {}/{} programs give their answer, {}/{} functions pass their tests\n",
                    v["problems"]["agreed"].get<long long>(), v["problems"]["checked"].get<long long>(),

@@ -25,6 +25,7 @@ Command add_eval(CLI::App& app);
 Command add_generate(CLI::App& app);
 Command add_corpus(CLI::App& app);
 Command add_export(CLI::App& app);
+Command add_improve(CLI::App& app);
 Command add_solve(CLI::App& app);
 Command add_bench(CLI::App& app);
 Command add_serve(CLI::App& app);

@@ -9,8 +9,12 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <random>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/json.h"
@@ -55,6 +59,23 @@ struct FunctionTask {
 // MBPP's record shape (task_id, text, code, test_list, test_setup_code), which `wand eval` reads.
 Json to_mbpp_json(const FunctionTask& t, long long task_id);
 
+// Word problems from a compositional grammar (grammar.cpp): story shapes ("productions") filled
+// with names, objects and units, verbs of gain and loss, numbers as digits or words, "a dozen",
+// "twice as many", "half as many", distractor sentences, shuffled independent facts and the
+// question first, last or folded into an "If ...". Split by production: TemplateSet::held_out
+// gives story shapes no training corpus has. template_id counts from kGrammarTemplateBase
+// (held-out productions from kGrammarTemplateBase + 100).
+inline constexpr int kGrammarTemplateBase = 200;
+class GrammarGenerator {
+ public:
+  explicit GrammarGenerator(uint64_t seed) : rng_(seed) {}
+  Problem next(TemplateSet set);
+  static int production_count(TemplateSet set);
+
+ private:
+  std::mt19937_64 rng_;
+};
+
 class FunctionTaskGenerator {
  public:
   explicit FunctionTaskGenerator(uint64_t seed) : rng_(seed) {}
@@ -78,7 +99,12 @@ namespace wand::train {
 //         more_tests; prompts/tests.wand.txt is this prompt), no function
 //   code  plain code: a function with its tests, or a word problem's program, no prose
 //   text  plain text: a word problem and its worked steps, or a function task told in prose
-inline const std::vector<std::string> kCorpusParts = {"pot", "cot", "func", "tests", "code", "text"};
+//   grammar, grammar-cot   pot and cot documents of the question grammar's training productions
+//   gsm8k, gsm8k-cot       pot and cot documents of GSM8K's train split, converted and verified
+//                          (load_gsm8k_train)
+inline const std::vector<std::string> kCorpusParts = {"pot",     "cot",         "func",  "tests", "code",
+                                                      "text",    "grammar",     "grammar-cot",
+                                                      "gsm8k",   "gsm8k-cot"};
 // "Task: ...\nTests:\n" + the first `shown` tests + "Code:\n"
 std::string function_prompt(const FunctionTask& t, std::size_t shown = SIZE_MAX);
 std::string tests_prompt(const FunctionTask& t);     // "Task: ...\nTests for NAME:\n"
@@ -100,6 +126,11 @@ struct CorpusOptions {
   std::string tokenizer;  // an existing tokenizer GGUF to reuse ("" = train one)
   int verify = 200;       // items per kind (problems, functions) executed in the sandbox; 0 = none
   long long shard_tokens = 0;  // tokens per shard (train-00000.bin, ...); 0 = one file, train.bin
+  // GSM8K's train split in its original format, for the gsm8k parts.
+  std::string gsm8k = "../shared/data/gsm8k/train.jsonl";
+  // Where the test sets live (default_test_sets): the corpus's questions are checked against them.
+  std::string test_sets = "../shared/data";
+  int ngram = 13;  // decontamination n-gram length, in words
 };
 // Parses "pot=0.5,cot=0.5" or "code=0.5,text=0.5"; errors name the bad entry.
 Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string& spec);
@@ -123,9 +154,67 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
 Result<Json> write_document_corpus(const std::vector<std::string>& documents, const std::string& tokenizer,
                                    const std::string& out_dir, const Json& source);
 
+// --- GSM8K's train split as verified programs
+
+// The program a GSM8K solution's calculator annotations (`<<48/2=24>>`) spell: one assignment per
+// annotation, named from the word after its result where that is a plain noun ("24 clips" ->
+// `clips`), else `step3`; a number that repeats an earlier result not in the question becomes
+// that result's name, so the steps read as a data flow; the last step is `answer`. `x` and `^` in
+// annotations become `*` and `**`. nullopt for a solution without annotations.
+std::optional<std::string> gsm8k_program(const std::string& question, const std::string& solution);
+
+// Reads GSM8K's original format (question, answer with "#### N"), converts every solution with
+// gsm8k_program, runs all the programs in the sandbox (one batch) and keeps the problems whose
+// executed answer equals the label (rationale: the solution without annotations, ending "The
+// answer is N."; template_id -1). `report` gets {"file", "records", "converted", "kept"}.
+Result<std::vector<Problem>> load_gsm8k_train(const std::string& path, Json& report);
+
+// --- decontamination against the test sets
+
+// A question as the checks compare it: lower case, words of letters and digits, one space apart.
+std::string normalize_question(std::string_view text);
+
+struct TestSet {
+  std::string name, path;
+};
+// MultiArith, ASDiv, SVAMP and GSM8K test under `data_dir` (pal-math/mawpsmultiarith.jsonl,
+// pal-math/asdiv.jsonl, svamp/SVAMP.json, gsm8k/test.jsonl).
+std::vector<TestSet> default_test_sets(const std::string& data_dir);
+
+// n-gram overlap between training questions and the test sets (the GPT-3 and Codex papers'
+// 13-gram check), and exact matches of the normalised question, which the corpus drops.
+class Decontaminator {
+ public:
+  // Reads each set (JSON lines with "question" or "input", or a JSON array of SVAMP's
+  // {"Body", "Question"}); a missing file is reported as missing, an unreadable one is an error.
+  static Result<Decontaminator> load(const std::vector<TestSet>& sets, int n = 13);
+  // Checks one training question (each distinct question once); true when it exactly matches a
+  // test question: the caller drops it.
+  bool contaminated(const std::string& question);
+  // {"n", "questions_checked", "sets": {name: {"path", "questions", "exact_matches", "ngram_hits",
+  // "examples"}}} (or {"path", "missing": true}); exact matches are dropped, n-gram hits counted.
+  Json report() const;
+
+ private:
+  struct Set {
+    std::string name, path;
+    bool missing = false;
+    long long questions = 0, exact = 0, hits = 0;
+    std::unordered_set<std::string> exact_set;
+    std::unordered_set<std::string> ngrams;
+    Json examples = Json::array();
+  };
+  int n_ = 13;
+  long long checked_ = 0;
+  std::vector<Set> sets_;
+  std::unordered_map<std::string, bool> decided_;
+};
+
 // Runs items in the sandbox: each problem's program must assign its answer, each function must
 // pass its tests and its more_tests (the `tests` part's asserts are checked against the reference). Returns {"problems": {"checked", "agreed"}, "functions": {"checked", "passed"},
 // "failures": [...]} (at most 10 failures, each with the item and what happened).
 Result<Json> verify_items(const std::vector<Problem>& problems, const std::vector<FunctionTask>& functions);
+// Whether each problem's program, run in the sandbox (one batch), assigns the problem's answer.
+Result<std::vector<bool>> programs_agree(const std::vector<Problem>& problems);
 
 }  // namespace wand::train

@@ -35,7 +35,7 @@ Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string&
     if (eq != std::string::npos) {
       if (auto p = number_problem(item.substr(eq + 1), {.lo = 0, .hi = 1e6, .lo_open = true}); !p.empty())
         return Error{fmt::format("--mix: the weight of '{}' {}", name, p)};
-      w = std::stod(item.substr(eq + 1));
+      w = std::stod(item.substr(eq + 1));  // checked above: a finite number in (0, 1e6]
     }
     mix.emplace_back(name, w);
     if (q == std::string::npos) break;
@@ -46,19 +46,39 @@ Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string&
 
 namespace {
 
-bool uses_functions(const std::string& part) { return part != "pot" && part != "cot"; }
+bool uses_functions(const std::string& part) { return part == "func" || part == "tests" || part == "code" || part == "text"; }
+bool uses_gsm8k(const std::string& part) { return part.starts_with("gsm8k"); }
+bool uses_grammar(const std::string& part) { return part.starts_with("grammar"); }
 
 // The training stream's function tasks come from this seed (the verified sample too).
 uint64_t function_seed(uint64_t seed) { return seed ^ 0xf00d; }
+// ... and the grammar's problems from this one.
+uint64_t grammar_seed(uint64_t seed) { return seed ^ 0x6a6d; }
 
-// Draws the documents of every part. Word problems and function tasks come from their own
-// generators, so a mix of pot and cot draws exactly the problems it drew before parts were added.
+// Draws the documents of every part. Word problems, grammar problems and function tasks come
+// from their own generators, so a mix of pot and cot draws exactly the problems it drew before
+// parts were added. GSM8K's problems (verified, `gsm8k`) are taken in a shuffled order, again
+// from the start once all were used.
 class Documents {
  public:
-  explicit Documents(uint64_t seed) : problems_(seed), functions_(function_seed(seed)), coin_(seed * 31 + 17) {}
+  Documents(uint64_t seed, const std::vector<Problem>* gsm8k = nullptr)
+      : problems_(seed), grammar_(grammar_seed(seed)), functions_(function_seed(seed)), coin_(seed * 31 + 17), gsm8k_(gsm8k) {
+    if (gsm8k_) {
+      order_.resize(gsm8k_->size());
+      for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
+      std::shuffle(order_.begin(), order_.end(), std::mt19937_64(seed ^ 0x65383));
+    }
+  }
 
-  // One document of `part`; `key` identifies its item, to keep it out of the held-out sets.
-  std::string next(const std::string& part, std::string& key) {
+  // One document of `part`; `key` identifies its item, to keep it out of the held-out sets;
+  // `question` says whether the key is a word problem's question (what decontamination checks).
+  std::string next(const std::string& part, std::string& key, bool& question) {
+    question = true;
+    if (uses_grammar(part) || uses_gsm8k(part)) {
+      Problem p = uses_grammar(part) ? grammar_.next(TemplateSet::train) : gsm8k_->at(order_[at_++ % order_.size()]);
+      key = p.question;
+      return part.ends_with("-cot") ? reason::cot_prompt(p.question) + p.rationale : reason::pot_prompt(p.question) + p.program;
+    }
     bool from_problem = part == "pot" || part == "cot" || (part != "func" && part != "tests" && coin_() % 2 == 0);
     if (from_problem) {
       Problem p = problems_.next(TemplateSet::train);
@@ -68,6 +88,7 @@ class Documents {
       if (part == "code") return p.program;
       return p.question + " " + p.rationale;  // text
     }
+    question = false;
     FunctionTask f = functions_.next(TemplateSet::train);
     key = f.tests_text();
     // The first 1 to all of the tests: MBPP's prompt (and `wand code`'s visible tests) shows one,
@@ -84,8 +105,12 @@ class Documents {
 
  private:
   ProblemGenerator problems_;
+  GrammarGenerator grammar_;
   FunctionTaskGenerator functions_;
   std::mt19937_64 coin_;
+  const std::vector<Problem>* gsm8k_;
+  std::vector<std::size_t> order_;
+  std::size_t at_ = 0;
 };
 
 // A tokenizer to reuse: it must read, and its ids must fit the corpus's uint16 format.
@@ -121,6 +146,7 @@ std::string function_prompt(const FunctionTask& t, std::size_t shown) {
 std::string tests_prompt(const FunctionTask& t) { return "Task: " + t.description + "\nTests for " + t.name + ":\n"; }
 
 VoidResult check_corpus_options(const CorpusOptions& opt) {
+  namespace fs = std::filesystem;
   if (opt.out_dir.empty()) return Error{"--out: no directory given"};
   if (opt.mix.empty()) return Error{"--mix: no parts given"};
   for (auto& [part, w] : opt.mix) {
@@ -135,6 +161,10 @@ VoidResult check_corpus_options(const CorpusOptions& opt) {
                              kMaxVocab, opt.vocab)};
   if (opt.held_out < 0 || opt.verify < 0 || opt.shard_tokens < 0)
     return Error{"--heldout, --verify and --shard-tokens must not be negative"};
+  if (opt.ngram < 1 || opt.ngram > 64) return Error{fmt::format("--ngram must be from 1 to 64 words, got {}", opt.ngram)};
+  for (auto& [part, _] : opt.mix)
+    if (uses_gsm8k(part) && !fs::exists(opt.gsm8k))
+      return Error{fmt::format("--gsm8k {}: no such file (the '{}' part reads GSM8K's train split)", opt.gsm8k, part)};
   if (!opt.tokenizer.empty())
     if (auto t = load_tokenizer(opt.tokenizer); !t) return t.error();
   return ok_status();
@@ -148,6 +178,19 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   if (ec) return Error{fmt::format("{}: cannot create: {}", opt.out_dir, ec.message())};
   double total_w = 0;
   for (auto& [_, w] : opt.mix) total_w += w;
+  bool gsm8k_part = false, grammar_part = false;
+  for (auto& [part, _] : opt.mix) gsm8k_part |= uses_gsm8k(part), grammar_part |= uses_grammar(part);
+  // GSM8K's train problems, each program run in the sandbox; only those that give the label stay.
+  std::vector<Problem> gsm8k;
+  Json gsm8k_report = nullptr;
+  if (gsm8k_part) {
+    auto g = load_gsm8k_train(opt.gsm8k, gsm8k_report);
+    if (!g) return g.error();
+    if (g->empty()) return Error{fmt::format("--gsm8k {}: no problem's program reproduced its label", opt.gsm8k)};
+    gsm8k = std::move(*g);
+  }
+  auto decontaminator = Decontaminator::load(default_test_sets(opt.test_sets), opt.ngram);
+  if (!decontaminator) return decontaminator.error();
 
   llm::Tokenizer tok;
   if (!opt.tokenizer.empty()) {
@@ -162,11 +205,12 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
       texts.push_back(reason::pot_prompt(p.question) + p.program);
       texts.push_back(reason::cot_prompt(p.question) + p.rationale);
     }
-    Documents more(opt.seed ^ 0x5eed5eed);
+    Documents more(opt.seed ^ 0x5eed5eed, &gsm8k);
     std::string key;
+    bool question = false;
     for (auto& [part, _] : opt.mix)
       if (part != "pot" && part != "cot")
-        for (int i = 0; i < 4000; ++i) texts.push_back(more.next(part, key));
+        for (int i = 0; i < 4000; ++i) texts.push_back(more.next(part, key, question));
     tok = train_bpe(texts, opt.vocab);
   }
   std::string tok_path = (fs::path(opt.out_dir) / "tokenizer.gguf").string();
@@ -181,6 +225,8 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
     std::vector<Problem> problems;
     std::vector<FunctionTask> funcs;
     for (int i = 0; i < opt.verify; ++i) problems.push_back(pg.next(TemplateSet::train));
+    GrammarGenerator gg(grammar_seed(opt.seed));
+    for (int i = 0; grammar_part && i < opt.verify; ++i) problems.push_back(gg.next(TemplateSet::train));
     for (int i = 0; functions && i < opt.verify; ++i) funcs.push_back(fg.next(TemplateSet::train));
     auto v = verify_items(problems, funcs);
     if (!v) return v.error();
@@ -189,7 +235,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
       return Error{fmt::format("corpus: an item failed in the sandbox (a generator bug): {}", verified["failures"][0].dump())};
   }
 
-  Documents gen(opt.seed);
+  Documents gen(opt.seed, &gsm8k);
   std::mt19937_64 pick(opt.seed * 7 + 3);
   std::uniform_real_distribution<double> u(0, total_w);
   std::unordered_set<std::string> seen;  // training items (questions, test lists), kept out of the held-out sets
@@ -224,6 +270,8 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   std::map<std::string, long long> docs, part_tokens;
   std::vector<uint16_t> buf;
   std::string key;
+  bool question = false;
+  long long dropped = 0;
   while (written < opt.tokens) {
     double r = u(pick);
     std::string part = opt.mix.back().first;
@@ -234,8 +282,13 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
       }
       r -= w;
     }
-    auto ids = tok.encode(gen.next(part, key));
+    std::string doc = gen.next(part, key, question);
     seen.insert(key);
+    if (question && decontaminator->contaminated(key)) {  // a test question: never trained on
+      if (++dropped > 100000) return Error{"corpus: over 100,000 documents were test questions; the part is contaminated"};
+      continue;
+    }
+    auto ids = tok.encode(doc);
     buf.clear();
     buf.push_back(static_cast<uint16_t>(tok.bos()));
     for (auto id : ids) buf.push_back(static_cast<uint16_t>(id));
@@ -288,6 +341,11 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   std::vector<std::tuple<std::string, std::string, std::function<std::pair<std::string, Json>(long long)>>> sets = {
       {"numbers", "heldout-numbers.jsonl", problems(TemplateSet::train, opt.seed + 1000003)},
       {"templates", "heldout-templates.jsonl", problems(TemplateSet::held_out, opt.seed + 2000003)}};
+  if (grammar_part)  // the grammar's held-out productions: story shapes no training document has
+    sets.emplace_back("grammar", "heldout-grammar.jsonl", [g = GrammarGenerator(opt.seed + 5000003)](long long) mutable {
+      Problem p = g.next(TemplateSet::held_out);
+      return std::pair{p.question, to_json(p)};
+    });
   if (functions) {
     sets.emplace_back("functions", "heldout-functions.jsonl", function_tasks(TemplateSet::train, opt.seed + 3000003));
     sets.emplace_back("functions_templates", "heldout-functions-templates.jsonl",
@@ -317,6 +375,14 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
                                        {"tests", "Task: {description}\nTests for {name}:\n"}}},
                    {"heldout", heldout},
                    {"verified", verified},
+                   {"gsm8k", gsm8k_report},
+                   {"decontamination", [&] {
+                      Json d = decontaminator->report();
+                      d["documents_dropped"] = dropped;
+                      return d;
+                    }()},
+                   {"grammar_productions", {{"train", GrammarGenerator::production_count(TemplateSet::train)},
+                                            {"held_out", GrammarGenerator::production_count(TemplateSet::held_out)}}},
                    {"templates", {{"train", ProblemGenerator::template_count(TemplateSet::train)},
                                   {"held_out", ProblemGenerator::template_count(TemplateSet::held_out)}}},
                    {"function_families", {{"train", FunctionTaskGenerator::template_count(TemplateSet::train)},

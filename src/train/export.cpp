@@ -1,5 +1,6 @@
 #include "train/export.h"
 
+#include <cstdio>
 #include <fstream>
 
 #include <fmt/core.h>
@@ -7,6 +8,8 @@
 #include "common/json.h"
 #include "common/text.h"
 #include "llm/llm.h"
+#include "llm/kernels.h"
+#include "llm/model.h"
 
 namespace wand::train {
 
@@ -51,6 +54,107 @@ Result<llm::ModelWeights> read_checkpoint(const std::string& path) {
     return Error{fmt::format("{}: bad checkpoint header: {}", path, e.what())};
   }
   return w;
+}
+
+namespace {
+
+// The trainer's tensors in its order (trainer.cpp, gguf_tensors) with torch's shapes: a matrix
+// is [rows (outputs), cols (inputs)], the reverse of GGUF's dims.
+std::vector<std::pair<std::string, std::vector<uint64_t>>> trainer_tensors(const llm::ModelConfig& c) {
+  uint64_t hd = static_cast<uint64_t>(c.dim / c.heads), dim = c.dim, ffn = c.ffn, vocab = c.vocab;
+  std::vector<std::pair<std::string, std::vector<uint64_t>>> t = {
+      {"token_embd.weight", {vocab, dim}}, {"output_norm.weight", {dim}}, {"output.weight", {vocab, dim}}};
+  for (int i = 0; i < c.layers; ++i) {
+    auto p = fmt::format("blk.{}.", i);
+    t.insert(t.end(), {{p + "attn_norm.weight", {dim}},
+                       {p + "attn_q.weight", {c.heads * hd, dim}},
+                       {p + "attn_k.weight", {c.kv_heads * hd, dim}},
+                       {p + "attn_v.weight", {c.kv_heads * hd, dim}},
+                       {p + "attn_output.weight", {dim, c.heads * hd}},
+                       {p + "ffn_norm.weight", {dim}},
+                       {p + "ffn_gate.weight", {ffn, dim}},
+                       {p + "ffn_up.weight", {ffn, dim}},
+                       {p + "ffn_down.weight", {dim, ffn}}});
+  }
+  return t;
+}
+
+std::vector<float> dequantized(const llm::Matrix& m) {
+  std::vector<float> v(static_cast<std::size_t>(m.rows) * m.cols);
+  for (int r = 0; r < m.rows; ++r) llm::dequantize_row(m.type, m.row(r), v.data() + static_cast<std::size_t>(r) * m.cols, m.cols);
+  return v;
+}
+
+}  // namespace
+
+Result<llm::ModelWeights> weights_from_gguf(const std::string& path) {
+  auto model = llm::Model::load(path);
+  if (!model) return model.error();
+  const llm::Model& m = **model;
+  llm::ModelWeights w;
+  w.config = m.config();
+  w.tokenizer = m.tokenizer();
+  w.prompt_format = m.prompt_format();
+  const auto& c = w.config;
+  auto vec = [&](const float* p) { return std::vector<float>(p, p + c.dim); };
+  w.tensors["token_embd.weight"] = dequantized(m.embeddings());
+  w.tensors["output_norm.weight"] = vec(m.output_norm());
+  w.tensors["output.weight"] = dequantized(m.output());
+  for (int i = 0; i < c.layers; ++i) {
+    const auto& L = m.layers()[i];
+    auto p = fmt::format("blk.{}.", i);
+    w.tensors[p + "attn_norm.weight"] = vec(L.attn_norm);
+    w.tensors[p + "ffn_norm.weight"] = vec(L.ffn_norm);
+    w.tensors[p + "attn_q.weight"] = dequantized(L.wq);
+    w.tensors[p + "attn_k.weight"] = dequantized(L.wk);
+    w.tensors[p + "attn_v.weight"] = dequantized(L.wv);
+    w.tensors[p + "attn_output.weight"] = dequantized(L.wo);
+    w.tensors[p + "ffn_gate.weight"] = dequantized(L.w_gate);
+    w.tensors[p + "ffn_up.weight"] = dequantized(L.w_up);
+    w.tensors[p + "ffn_down.weight"] = dequantized(L.w_down);
+  }
+  if (c.dim % c.heads || c.head_dim != c.dim / c.heads)
+    return Error{fmt::format("{}: head size {} is not dim / heads: wand-train cannot hold this model", path, c.head_dim)};
+  return w;
+}
+
+VoidResult write_checkpoint(const std::string& path, const llm::ModelWeights& w, const std::string& source) {
+  const auto& c = w.config;
+  auto tensors = trainer_tensors(c);
+  std::string list;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    auto& [name, shape] = tensors[i];
+    auto it = w.tensors.find(name);
+    uint64_t count = 1;
+    for (auto d : shape) count *= d;
+    if (it == w.tensors.end() || it->second.size() != count)
+      return Error{fmt::format("{}: the weights have no tensor {} of {} values", path, name, count)};
+    list += fmt::format("{}{{\"name\": \"{}\", \"shape\": [", i ? ", " : "", name);
+    for (std::size_t d = 0; d < shape.size(); ++d) list += fmt::format("{}{}", d ? ", " : "", shape[d]);
+    list += "]}";
+  }
+  // The trainer's own header form (config_json, save_checkpoint): --init finds keys and the tensor
+  // list by their exact text.
+  Json src = source;
+  std::string header = fmt::format(
+      "{{\"format\": \"wand checkpoint 1\", \"step\": 0, \"loss\": 0, \"data\": {}, \"config\": {{\"vocab\": {}, "
+      "\"dim\": {}, \"layers\": {}, \"heads\": {}, \"kv_heads\": {}, \"ffn\": {}, \"context\": {}, \"rope_base\": {}, "
+      "\"norm_eps\": {}}}, \"tensors\": [{}]}}",
+      src.dump(), c.vocab, c.dim, c.layers, c.heads, c.kv_heads, c.ffn, c.context, c.rope_base, c.norm_eps, list);
+  std::string tmp = path + ".tmp";
+  std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+  if (!f) return Error{fmt::format("{}: cannot write", tmp)};
+  f << "WANDCKPT1\n";
+  uint64_t n = header.size();
+  f.write(reinterpret_cast<const char*>(&n), 8);
+  f << header;
+  for (auto& [name, _] : tensors) {
+    const auto& v = w.tensors.at(name);
+    f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
+  }
+  f.close();
+  if (!f || std::rename(tmp.c_str(), path.c_str()) != 0) return Error{fmt::format("{}: write failed", path)};
+  return ok_status();
 }
 
 VoidResult export_model(const ExportOptions& opt) {

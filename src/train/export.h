@@ -11,6 +11,15 @@ namespace wand::train {
 
 Result<llm::ModelWeights> read_checkpoint(const std::string& path);
 
+// A GGUF model's weights as f32 (quantized matrices dequantized), with its config, tokenizer and
+// prompt format: what fine-tuning a shipped model (`wand-train --init`) starts from. A tied
+// model's output matrix is its embeddings.
+Result<llm::ModelWeights> weights_from_gguf(const std::string& path);
+
+// Writes `w` as a WANDCKPT1 checkpoint, byte for byte the header wand-train writes (its --init
+// matches the tensor list as text), tensors in the trainer's order, f32 data.
+VoidResult write_checkpoint(const std::string& path, const llm::ModelWeights& w, const std::string& source);
+
 struct ExportOptions {
   std::string checkpoint, tokenizer, out;
   llm::TensorType type = llm::TensorType::Q8_0;

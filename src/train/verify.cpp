@@ -8,8 +8,11 @@
 #include "train/corpus.h"
 
 namespace wand::train {
+namespace {
 
-Result<Json> verify_items(const std::vector<Problem>& problems, const std::vector<FunctionTask>& functions) {
+// Every item's verdict, problems first, from one sandbox batch.
+Result<std::vector<feedback::Verdict>> judge_items(const std::vector<Problem>& problems,
+                                                   const std::vector<FunctionTask>& functions) {
   sandbox::Options so;
   so.preload = feedback::kEvalPreload;
   auto sb = sandbox::Sandbox::create(so);
@@ -46,11 +49,29 @@ Result<Json> verify_items(const std::vector<Problem>& problems, const std::vecto
     reqs.push_back(subs.back().requests.at(0));  // answer and assert tasks run once
   }
   auto results = (*sb)->run_batch(reqs);
+  std::vector<feedback::Verdict> verdicts;
+  for (std::size_t i = 0; i < tasks.size(); ++i)
+    verdicts.push_back(feedback::judge(tasks[i], subs[i], std::span(&results[i], 1), opt));
+  return verdicts;
+}
 
+}  // namespace
+
+Result<std::vector<bool>> programs_agree(const std::vector<Problem>& problems) {
+  auto verdicts = judge_items(problems, {});
+  if (!verdicts) return verdicts.error();
+  std::vector<bool> agree;
+  for (auto& v : *verdicts) agree.push_back(v.passed);
+  return agree;
+}
+
+Result<Json> verify_items(const std::vector<Problem>& problems, const std::vector<FunctionTask>& functions) {
+  auto verdicts = judge_items(problems, functions);
+  if (!verdicts) return verdicts.error();
   long long agreed = 0, passed = 0;
   Json failures = Json::array();
-  for (std::size_t i = 0; i < tasks.size(); ++i) {
-    auto v = feedback::judge(tasks[i], subs[i], std::span(&results[i], 1), opt);
+  for (std::size_t i = 0; i < verdicts->size(); ++i) {
+    const auto& v = (*verdicts)[i];
     bool problem = i < problems.size();
     (problem ? agreed : passed) += v.passed;
     if (!v.passed && failures.size() < 10)

@@ -1,0 +1,108 @@
+// `wand improve`: expert iteration from execution feedback (src/improve/improve.h); this face
+// only parses options, finds wand-train and prints the rounds.
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "cli/solver.h"
+#include "improve/improve.h"
+#include "store/store.h"
+
+namespace wand::cli {
+namespace {
+
+// wand-train: $WAND_TRAIN, else beside this binary or two folders up (the build tree's layout),
+// else where this build put it.
+std::string find_trainer() {
+  namespace fs = std::filesystem;
+  if (const char* e = std::getenv("WAND_TRAIN"); e && *e) return e;
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  for (const fs::path& p : {self / "wand-train", self / "../../wand-train", fs::path(WAND_TRAIN_DEFAULT)})
+    if (::access(p.c_str(), X_OK) == 0) return fs::weakly_canonical(p, ec).string();
+  return WAND_TRAIN_DEFAULT;
+}
+
+}  // namespace
+
+Command add_improve(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "improve", "Expert iteration: sample programs for unseen questions, keep those whose executed answer is right, fine-tune, repeat");
+  struct Args {
+    improve::ImproveOptions o;
+    std::string store;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  a->o.model = std::string(WAND_MODELS_DIR) + "/wand-pot.gguf";
+  a->o.eval = {std::string(WAND_MODELS_DIR) + "/heldout-templates.jsonl"};
+  auto& o = a->o;
+  cmd->add_option("--out", o.out_dir, "Folder of the rounds (pools, accepted programs, corpora, checkpoints, models); "
+                                      "running again with it resumes")->required();
+  cmd->add_option("--model", o.model, "Round 0's model: a wand PoT GGUF")->capture_default_str();
+  cmd->add_option("--eval", o.eval, "Held-out answer datasets evaluated after every round (repeatable)")->capture_default_str();
+  cmd->add_option("--eval-limit", o.eval_limit, "Problems of each --eval set (the first N; 0: all)")
+      ->capture_default_str()->check(number({.lo = 0, .hi = 1e7, .integer = true}));
+  cmd->add_option("--rounds", o.rounds, "Rounds")->capture_default_str()->check(number({.lo = 1, .hi = 1000, .integer = true}));
+  cmd->add_option("--pool", o.pool, "New questions per round (the grammar's training productions)")
+      ->capture_default_str()->check(number({.lo = 1, .hi = 1e6, .integer = true}));
+  cmd->add_option("--k", o.k, "Programs sampled per question")->capture_default_str()->check(number({.lo = 1, .hi = 64, .integer = true}));
+  cmd->add_option("--temperature", o.temperature, "Sampling temperature")->capture_default_str()->check(number({.lo = 0, .hi = 2}));
+  cmd->add_option("--per-question", o.per_question, "Accepted programs per question at most")
+      ->capture_default_str()->check(number({.lo = 1, .hi = 64, .integer = true}));
+  cmd->add_option("--replay", o.replay, "Documents of the original training templates per accepted program")
+      ->capture_default_str()->check(number({.lo = 0, .hi = 100}));
+  cmd->add_flag("--grounded", o.grounded,
+                "Accept a right program only when every number it uses is in its question (refuses coincidences)");
+  cmd->add_option("--steps", o.steps, "Fine-tuning steps per round")->capture_default_str()->check(number({.lo = 1, .hi = 1e7, .integer = true}));
+  cmd->add_option("--batch", o.batch, "Fine-tuning batch (sequences)")->capture_default_str()->check(number({.lo = 1, .hi = 65536, .integer = true}));
+  cmd->add_option("--lr", o.lr, "Fine-tuning learning rate")->capture_default_str()->check(number({.lo = 0, .hi = 10, .lo_open = true}));
+  cmd->add_option("--warmup", o.warmup, "Fine-tuning warm-up steps")->capture_default_str()->check(number({.lo = 0, .hi = 1e7, .integer = true}));
+  cmd->add_option("--threads", o.threads, "Threads for wand-train and the engine (0: every core)")
+      ->capture_default_str()->check(number({.lo = 0, .hi = 1024, .integer = true}));
+  cmd->add_option("--seed", o.seed, "Seed of the pools, the samples and the fine-tuning")->capture_default_str()->check(number(kSeed));
+  cmd->add_option("--trainer", o.trainer, "The wand-train binary (default: $WAND_TRAIN, else beside wand)");
+  cmd->add_option("--store", a->store, "Run store (default: wand's own)");
+  cmd->add_flag("--json", a->json, "Print the rounds as JSON");
+  return [a] {
+    auto& o = a->o;
+    if (o.trainer.empty()) o.trainer = find_trainer();
+    if (auto v = improve::validate(o); !v) {
+      fmt::print(stderr, "wand improve: {}\n", v.error().message);
+      return kExitBadInput;
+    }
+    auto db = store::Store::open(a->store.empty() ? store::default_store_path() : a->store);
+    if (!db) {
+      fmt::print(stderr, "wand improve: --store {}\n", db.error().message);
+      return kExitBadInput;
+    }
+    auto sb = small_sandbox(2);
+    if (!sb) {
+      fmt::print(stderr, "wand improve: sandbox: {}\n", sb.error().message);
+      return kExitSandbox;
+    }
+    int threads = o.threads;
+    auto open_model = [threads](const std::string& gguf) {
+      return llm::open_backend("local:" + gguf, {.threads = threads});
+    };
+    auto rounds = improve::run_improve(o, **db, **sb, open_model,
+                                       [](const std::string& line) { fmt::print(stderr, "wand improve: {}\n", line); });
+    if (!rounds) {
+      fmt::print(stderr, "wand improve: {}\n", rounds.error().message);
+      return kExitFailed;
+    }
+    if (a->json) {
+      Json j = Json::array();
+      for (auto& r : *rounds) j.push_back(r.to_json());
+      fmt::print("{}\n", j.dump(2));
+    } else {
+      fmt::print("{}", improve::markdown_table(*rounds));
+    }
+    return kExitOk;
+  };
+}
+
+}  // namespace wand::cli

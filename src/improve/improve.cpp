@@ -1,0 +1,459 @@
+#include "improve/improve.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include <fmt/core.h>
+
+#include "codegen/export.h"
+#include "common/output.h"
+#include "reason/bench.h"
+#include "reason/prompt.h"
+#include "train/corpus.h"
+#include "train/export.h"
+
+extern char** environ;
+
+namespace wand::improve {
+namespace fs = std::filesystem;
+namespace {
+
+std::string round_dir(const ImproveOptions& o, int r) { return (fs::path(o.out_dir) / fmt::format("round-{}", r)).string(); }
+std::string state_path(const ImproveOptions& o) { return (fs::path(o.out_dir) / "state.json").string(); }
+// Where round r's weights are: round 0's imported from the GGUF, later ones wand-train's.
+std::string checkpoint_of(const ImproveOptions& o, int r) {
+  return r == 0 ? round_dir(o, 0) + "/init.wckpt" : round_dir(o, r) + "/train/checkpoint.wckpt";
+}
+
+VoidResult write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::trunc);
+  if (!f) return Error{fmt::format("{}: cannot write", path)};
+  f << text;
+  return flush_file(f, path);
+}
+
+Json options_json(const ImproveOptions& o) {
+  return {{"model", o.model}, {"eval", o.eval},         {"eval_limit", o.eval_limit}, {"pool", o.pool},
+          {"k", o.k},         {"temperature", o.temperature}, {"per_question", o.per_question},
+          {"replay", o.replay}, {"steps", o.steps},     {"batch", o.batch}, {"warmup", o.warmup},
+          {"lr", o.lr},       {"seed", o.seed}};
+}
+
+// One bench run (recorded) of `model` over `problems`; returns the run's id and records.
+Result<std::pair<std::string, reason::BenchRun>> bench(llm::Backend& model, sandbox::Sandbox& sb, store::Store& db,
+                                                       const std::string& dataset,
+                                                       std::vector<reason::BenchProblem> problems,
+                                                       const reason::SolveConfig& solve) {
+  reason::BenchConfig bc;
+  bc.dataset = dataset;
+  bc.model_spec = model.id();
+  bc.solve = solve;
+  auto tpl = reason::builtin_template(solve.method, solve.family);
+  if (!tpl) return tpl.error();
+  auto sha = reason::file_sha256(dataset);
+  if (!sha) return sha.error();
+  auto id = db.create_run(reason::bench_run_config(bc, model.id(), tpl->hash, *sha, static_cast<int>(problems.size())));
+  if (!id) return id.error();
+  auto run = reason::run_bench(model, &sb, problems, solve, {}, &db, *id);
+  if (!run) {
+    (void)db.interrupt_run(*id);
+    return run.error();
+  }
+  if (auto f = db.finish_run(*id, reason::summarize(run->problems).to_json()); !f) return f.error();
+  return std::pair{*id, std::move(*run)};
+}
+
+// wand-train as a child process, its output in `log`; an error names the log.
+VoidResult run_trainer(const std::vector<std::string>& args, const std::string& log) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return Error{fmt::format("--trainer {}: cannot start: {}", args[0], std::strerror(rc))};
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return Error{fmt::format("waiting for {}: {}", args[0], std::strerror(errno))};
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return Error{fmt::format("wand-train failed (exit {}); see {}", WIFEXITED(status) ? WEXITSTATUS(status) : -1, log)};
+  return ok_status();
+}
+
+// Numeric literals of a text: digit runs (with one decimal point) not inside a name like step3.
+std::vector<std::string> literals(const std::string& text, bool commas) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < text.size();) {
+    bool starts = std::isdigit(static_cast<unsigned char>(text[i])) &&
+                  (i == 0 || !(std::isalnum(static_cast<unsigned char>(text[i - 1])) || text[i - 1] == '_'));
+    if (!starts) {
+      ++i;
+      continue;
+    }
+    std::string n;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) ||
+                               (text[i] == '.' && i + 1 < text.size() && std::isdigit(static_cast<unsigned char>(text[i + 1]))) ||
+                               (commas && text[i] == ',' && i + 1 < text.size() && std::isdigit(static_cast<unsigned char>(text[i + 1])))))
+      if (text[i++] != ',') n += text[i - 1];
+    while (n.find('.') != std::string::npos && (n.back() == '0' || n.back() == '.')) n.pop_back();
+    out.push_back(n);
+  }
+  return out;
+}
+
+Result<RoundReport> report_of(const store::ProblemRecord& p) {
+  RoundReport r;
+  try {
+    const Json& e = p.extra;
+    r.round = p.index;
+    r.questions = e.at("questions"), r.samples = e.at("samples"), r.solved = e.at("solved");
+    r.accepted = e.at("accepted"), r.trained_on = e.at("trained_on"), r.ungrounded = e.value("ungrounded", 0);
+    r.accuracy = e.at("accuracy"), r.model = e.at("model"), r.sample_run = e.at("sample_run");
+  } catch (const Json::exception& ex) {
+    return Error{fmt::format("round {} of the recorded run is not an improve round: {}", p.index, ex.what())};
+  }
+  return r;
+}
+
+Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Store& db, sandbox::Sandbox& sb,
+                                            const ModelOpener& open_model,
+                                            const std::function<void(const std::string&)>& say,
+                                            const std::string& run_id, std::vector<RoundReport> rounds, bool finished);
+
+}  // namespace
+
+Json RoundReport::to_json() const {
+  return {{"round", round},   {"questions", questions},   {"samples", samples}, {"solved", solved},
+          {"accepted", accepted}, {"ungrounded", ungrounded}, {"trained_on", trained_on}, {"accuracy", accuracy}, {"model", model},
+          {"sample_run", sample_run}};
+}
+
+VoidResult validate(const ImproveOptions& o) {
+  if (o.out_dir.empty()) return Error{"--out: no directory given"};
+  if (o.model.empty() || !fs::exists(o.model)) return Error{fmt::format("--model {}: no such file", o.model)};
+  if (o.eval.empty()) return Error{"--eval: no held-out set given"};
+  for (auto& e : o.eval)
+    if (!fs::exists(e)) return Error{fmt::format("--eval {}: no such file", e)};
+  if (o.rounds < 1 || o.rounds > 1000) return Error{fmt::format("--rounds must be from 1 to 1000, got {}", o.rounds)};
+  if (o.pool < 1) return Error{fmt::format("--pool must be at least 1, got {}", o.pool)};
+  if (o.k < 1 || o.k > 64) return Error{fmt::format("--k must be from 1 to 64, got {}", o.k)};
+  if (!(o.temperature >= 0 && o.temperature <= 2)) return Error{fmt::format("--temperature must be from 0 to 2, got {}", o.temperature)};
+  if (o.per_question < 1) return Error{fmt::format("--per-question must be at least 1, got {}", o.per_question)};
+  if (!(o.replay >= 0 && o.replay <= 100)) return Error{fmt::format("--replay must be from 0 to 100, got {}", o.replay)};
+  if (o.trainer.empty() || ::access(o.trainer.c_str(), X_OK) != 0)
+    return Error{fmt::format("--trainer '{}': not an executable wand-train (build it with libtorch-dev installed)", o.trainer)};
+  if (o.steps < 1 || o.batch < 1 || o.warmup < 0 || o.threads < 0 || !(o.lr > 0 && o.lr <= 10) || o.eval_limit < 0)
+    return Error{"--steps, --batch must be at least 1, --warmup, --threads, --eval-limit not negative, --lr in (0, 10]"};
+  return ok_status();
+}
+
+Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Store& db, sandbox::Sandbox& sb,
+                                             const ModelOpener& open_model,
+                                             const std::function<void(const std::string&)>& progress) {
+  if (auto v = validate(o); !v) return v.error();
+  auto say = [&](const std::string& s) {
+    if (progress) progress(s);
+  };
+  std::error_code ec;
+  fs::create_directories(o.out_dir, ec);
+  if (ec) return Error{fmt::format("--out {}: cannot create: {}", o.out_dir, ec.message())};
+
+  // The run: new, or the one this folder's state names (resumed after its last recorded round).
+  std::string run_id;
+  std::vector<RoundReport> rounds;
+  bool finished = false;
+  if (fs::exists(state_path(o))) {
+    std::ifstream in(state_path(o));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto st = parse_json(ss.str(), state_path(o));
+    if (!st || !st->contains("run_id") || !(*st)["run_id"].is_string())
+      return Error{fmt::format("{}: not an improve state file (remove it to start over)", state_path(o))};
+    run_id = (*st)["run_id"];
+    auto run = db.get_run(run_id);
+    if (!run) return Error{fmt::format("{}: its run {}: {}", state_path(o), run_id, run.error().message)};
+    if (run->info.config.model_spec != o.model)
+      return Error{fmt::format("--model {}: {} continues run {}, which started from {}", o.model, o.out_dir, run_id,
+                               run->info.config.model_spec)};
+    for (auto& p : run->problems) {
+      auto r = report_of(p);
+      if (!r) return r.error();
+      rounds.push_back(std::move(*r));
+    }
+    if (run->info.status == "finished" && static_cast<int>(rounds.size()) < o.rounds + 1)
+      return Error{fmt::format("run {} in {} is finished; give a new --out to run more rounds", run_id, o.out_dir)};
+    finished = run->info.status == "finished";
+    if (!finished)
+      if (auto t = db.resume_run(run_id); !t) return t.error();
+    say(fmt::format("resuming run {} after round {}", run_id, rounds.empty() ? -1 : rounds.back().round));
+  } else {
+    store::RunConfig rc;
+    rc.kind = "improve";
+    rc.dataset = o.eval.front();
+    rc.model_spec = o.model;
+    rc.method = "pot";
+    rc.options = options_json(o);
+    rc.seed = static_cast<int64_t>(o.seed);
+    rc.total_problems = o.rounds + 1;
+    rc.extra = {{"out_dir", o.out_dir}};
+    auto id = db.create_run(rc);
+    if (!id) return id.error();
+    run_id = *id;
+    if (auto w = write_text(state_path(o), Json{{"run_id", run_id}}.dump() + "\n"); !w) return w.error();
+    say(fmt::format("improve run {} (run store {})", run_id, db.path()));
+  }
+
+  // An error from here on leaves the run interrupted, so the next call resumes it.
+  auto result = run_rounds(o, db, sb, open_model, say, run_id, std::move(rounds), finished);
+  if (!result) (void)db.interrupt_run(run_id);
+  return result;
+}
+
+namespace {
+
+Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Store& db, sandbox::Sandbox& sb,
+                                            const ModelOpener& open_model,
+                                            const std::function<void(const std::string&)>& say,
+                                            const std::string& run_id, std::vector<RoundReport> rounds, bool finished) {
+  std::error_code ec;
+  reason::SolveConfig greedy;  // evaluation: one greedy program, no repair, no fallback
+  greedy.method = "pot", greedy.family = "wand", greedy.repair = false, greedy.fallback = false;
+  reason::SolveConfig sampling = greedy;
+  sampling.k = o.k, sampling.temperature = static_cast<float>(o.temperature);
+
+  auto evaluate = [&](llm::Backend& model, RoundReport& r) -> VoidResult {
+    for (auto& file : o.eval) {
+      auto set = reason::load_bench_dataset(file);
+      if (!set) return Error{"--eval " + set.error().message};
+      if (o.eval_limit > 0 && set->size() > static_cast<std::size_t>(o.eval_limit)) set->resize(o.eval_limit);
+      auto b = bench(model, sb, db, file, std::move(*set), greedy);
+      if (!b) return b.error();
+      auto s = reason::summarize(b->second.problems);
+      r.accuracy[file] = {{"correct", s.correct}, {"n", s.problems}, {"accuracy", s.accuracy}, {"run", b->first}};
+      say(fmt::format("round {}: {} {:.1f}% ({}/{}, bench run {})", r.round, fs::path(file).filename().string(),
+                      100 * s.accuracy, s.correct, s.problems, b->first));
+    }
+    return ok_status();
+  };
+  auto record = [&](const RoundReport& r) -> VoidResult {
+    store::ProblemRecord p;
+    p.index = r.round;
+    p.problem_id = fmt::format("round-{}", r.round);
+    p.input = fmt::format("round {}", r.round);
+    p.outcome = "ok";
+    p.extra = r.to_json();
+    return db.record_problem(run_id, p);
+  };
+
+  if (rounds.empty()) {  // round 0: the starting model, its weights imported for wand-train
+    fs::create_directories(round_dir(o, 0), ec);
+    auto w = train::weights_from_gguf(o.model);
+    if (!w) return Error{"--model " + w.error().message};
+    if (w->prompt_format != "pot")
+      return Error{fmt::format("--model {}: a wand PoT model is needed (its prompt format is '{}')", o.model, w->prompt_format)};
+    if (auto c = train::write_checkpoint(checkpoint_of(o, 0), *w, o.model); !c) return c.error();
+    auto model = open_model(o.model);
+    if (!model) return Error{"--model " + model.error().message};
+    RoundReport r;
+    r.model = o.model;
+    if (auto e = evaluate(**model, r); !e) return e.error();
+    if (auto rec = record(r); !rec) return rec.error();
+    rounds.push_back(r);
+  }
+
+  for (int round = rounds.back().round + 1; round <= o.rounds; ++round) {
+    const RoundReport& prev = rounds.back();
+    std::string dir = round_dir(o, round);
+    fs::create_directories(dir, ec);
+    if (ec) return Error{fmt::format("{}: cannot create: {}", dir, ec.message())};
+    RoundReport r;
+    r.round = round;
+
+    // 1. A fresh pool: questions of the grammar's training productions, with their answers only.
+    train::GrammarGenerator gen(o.seed * 1000003 + static_cast<uint64_t>(round));
+    std::vector<reason::BenchProblem> pool;
+    std::string pool_text;
+    for (int i = 0; i < o.pool; ++i) {
+      auto p = gen.next(train::TemplateSet::train);
+      pool.push_back({i, std::to_string(i), p.question, p.answer});
+      pool_text += Json{{"question", p.question}, {"answer", p.answer}}.dump() + "\n";
+    }
+    std::string pool_file = dir + "/pool.jsonl";
+    if (auto w = write_text(pool_file, pool_text); !w) return w.error();
+
+    // 2. k programs per question, executed; accepted: those whose answer is the label.
+    auto model = open_model(prev.model);
+    if (!model) return Error{fmt::format("round {}: {}", round, model.error().message)};
+    sampling.seed = o.seed * 7919 + static_cast<uint64_t>(round);
+    say(fmt::format("round {}: sampling {} programs for each of {} questions", round, o.k, o.pool));
+    auto sampled = bench(**model, sb, db, pool_file, pool, sampling);
+    if (!sampled) return sampled.error();
+    r.sample_run = sampled->first;
+    r.questions = o.pool;
+    r.samples = o.pool * o.k;
+    auto run = db.get_run(r.sample_run);
+    if (!run) return run.error();
+    codegen::ExportOptions eo;
+    eo.format = "sft";
+    eo.per_task = o.per_question;
+    std::stringstream rows;
+    auto stats = codegen::export_training_data(*run, eo, rows);
+    if (!stats) return stats.error();
+    r.solved = stats->tasks;
+    r.accepted = stats->rows;
+    std::string kept = rows.str();
+    if (o.grounded) {  // refuse right answers reached with numbers the question does not give
+      kept.clear();
+      std::set<int> solved;
+      for (std::string line; std::getline(rows, line);) {
+        auto j = parse_json(line, "an exported row");
+        if (!j) return j.error();
+        int index = (*j)["problem"];
+        std::string program = (*j)["completion"].is_string() ? (*j)["completion"].get<std::string>() : "";
+        if (!ungrounded_numbers(program, pool.at(index).question).empty()) {
+          ++r.ungrounded;
+          continue;
+        }
+        kept += line + "\n";
+        solved.insert(index);
+      }
+      r.accepted -= r.ungrounded;
+      r.solved = static_cast<int>(solved.size());
+    }
+    if (auto w = write_text(dir + "/accepted.jsonl", kept); !w) return w.error();
+    say(fmt::format("round {}: {} of {} questions solved, {} programs accepted ({} duplicates dropped, {} over the cap{})",
+                    round, r.solved, r.questions, r.accepted, stats->duplicates, stats->capped,
+                    o.grounded ? fmt::format(", {} right answers with numbers not in the question refused", r.ungrounded) : ""));
+
+    // 3. Fine-tune on everything accepted so far (each round's accepted.jsonl) plus replay.
+    std::vector<std::string> documents;
+    for (int k = 1; k <= round; ++k) {
+      std::ifstream in(round_dir(o, k) + "/accepted.jsonl");
+      for (std::string line; std::getline(in, line);)
+        if (auto j = parse_json(line, "accepted.jsonl"); j) documents.push_back(codegen::document_of(*j));
+    }
+    r.trained_on = static_cast<int>(documents.size());
+    if (documents.empty()) {  // nothing to learn from: the model stays as it was
+      r.model = prev.model;
+      r.accuracy = prev.accuracy;
+      say(fmt::format("round {}: nothing accepted so far; the model is unchanged", round));
+      if (auto rec = record(r); !rec) return rec.error();
+      rounds.push_back(r);
+      continue;
+    }
+    // Replay of the original training templates' documents, and enough documents in all for the
+    // trainer's held-out tail (64 at least).
+    long long replay = std::llround(o.replay * r.trained_on);
+    if (o.replay > 0) replay = std::max<long long>(replay, 64 - r.trained_on);
+    train::ProblemGenerator original(o.seed * 31 + static_cast<uint64_t>(round));
+    for (long long i = 0; i < replay; ++i) {
+      auto p = original.next(train::TemplateSet::train);
+      documents.push_back(reason::pot_prompt(p.question) + p.program);
+    }
+    std::shuffle(documents.begin(), documents.end(), std::mt19937_64(o.seed + static_cast<uint64_t>(round)));
+    auto corpus = train::write_document_corpus(documents, o.model, dir + "/corpus",
+                                               {{"improve_run", run_id}, {"round", round}, {"accepted", r.trained_on},
+                                                {"replay", replay}});
+    if (!corpus) return corpus.error();
+    std::string train_dir = dir + "/train";
+    fs::create_directories(train_dir, ec);
+    std::vector<std::string> args = {o.trainer, "--init", checkpoint_of(o, prev.round), "--data", dir + "/corpus",
+                                     "--out", train_dir, "--steps", std::to_string(o.steps), "--batch",
+                                     std::to_string(o.batch), "--lr", fmt::format("{}", o.lr), "--warmup",
+                                     std::to_string(o.warmup), "--threads", std::to_string(o.threads), "--seed",
+                                     std::to_string(o.seed + static_cast<uint64_t>(round)), "--save-every", "25",
+                                     "--eval-every", "50", "--resume"};
+    say(fmt::format("round {}: fine-tuning on {} documents ({} accepted, {} replay) for {} steps (log: {}/train.log)",
+                    round, documents.size(), r.trained_on, replay, o.steps, train_dir));
+    if (auto t = run_trainer(args, train_dir + "/train.log"); !t) return t.error();
+
+    // 4. The new model, evaluated on the held-out sets.
+    train::ExportOptions xo;
+    xo.checkpoint = checkpoint_of(o, round);
+    xo.tokenizer = o.model;
+    xo.out = dir + "/model.gguf";
+    xo.name = fmt::format("wand-pot-improve-{}", round);
+    if (auto x = train::export_model(xo); !x) return x.error();
+    r.model = xo.out;
+    auto next_model = open_model(r.model);
+    if (!next_model) return Error{fmt::format("round {}: {}", round, next_model.error().message)};
+    if (auto e = evaluate(**next_model, r); !e) return e.error();
+    if (auto rec = record(r); !rec) return rec.error();
+    rounds.push_back(r);
+  }
+  Json summary = Json::array();
+  for (auto& r : rounds) summary.push_back(r.to_json());
+  if (!finished)
+    if (auto f = db.finish_run(run_id, {{"rounds", summary}}); !f) return f.error();
+  return rounds;
+}
+
+}  // namespace
+
+std::vector<std::string> ungrounded_numbers(const std::string& program, const std::string& question) {
+  static const std::map<std::string, std::string> kWords = {
+      {"zero", "0"},     {"one", "1"},       {"two", "2"},        {"three", "3"},     {"four", "4"},
+      {"five", "5"},     {"six", "6"},       {"seven", "7"},      {"eight", "8"},     {"nine", "9"},
+      {"ten", "10"},     {"eleven", "11"},   {"twelve", "12"},    {"thirteen", "13"}, {"fourteen", "14"},
+      {"fifteen", "15"}, {"sixteen", "16"},  {"seventeen", "17"}, {"eighteen", "18"}, {"nineteen", "19"},
+      {"twenty", "20"},  {"dozen", "12"},    {"half", "2"},       {"twice", "2"},     {"double", "2"},
+      {"triple", "3"},   {"thrice", "3"}};
+  std::set<std::string> given = {"0", "1", "2", "100"};
+  for (auto& n : literals(question, true)) given.insert(n);
+  std::string word;
+  for (std::size_t i = 0; i <= question.size(); ++i) {
+    char c = i < question.size() ? static_cast<char>(std::tolower(static_cast<unsigned char>(question[i]))) : ' ';
+    if (c >= 'a' && c <= 'z') {
+      word += c;
+      continue;
+    }
+    if (auto it = kWords.find(word); it != kWords.end()) given.insert(it->second);
+    word.clear();
+  }
+  std::vector<std::string> out;
+  for (auto& n : literals(program, false))
+    if (!given.count(n)) out.push_back(n);
+  return out;
+}
+
+std::string markdown_table(const std::vector<RoundReport>& rounds) {
+  if (rounds.empty()) return "";
+  std::string head = "| round | questions | solved | accepted | trained on |", rule = "|---|---|---|---|---|";
+  for (auto& [file, _] : rounds.front().accuracy.items()) {
+    head += " " + fs::path(file).filename().string() + " |";
+    rule += "---|";
+  }
+  std::string out = head + "\n" + rule + "\n";
+  for (auto& r : rounds) {
+    out += fmt::format("| {} | {} | {} | {} | {} |", r.round, r.questions, r.solved, r.accepted, r.trained_on);
+    for (auto& [file, a] : rounds.front().accuracy.items()) {
+      const Json& x = r.accuracy.contains(file) ? r.accuracy[file] : Json();
+      out += x.is_object() ? fmt::format(" {:.1f}% ({}/{}) |", 100 * x["accuracy"].get<double>(), x["correct"].get<int>(),
+                                         x["n"].get<int>())
+                           : " – |";
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace wand::improve

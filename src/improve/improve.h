@@ -1,0 +1,85 @@
+// `wand improve`: a model that improves from its own execution feedback (expert iteration, as
+// STaR (Zelikman et al., 2022) and rejection-sampling fine-tuning (RFT, Yuan et al., 2023)).
+//
+// Each round, on questions of a pool whose programs the model never saw (the question grammar's
+// training productions, train/corpus.h; only their final answers are used):
+//   1. sample k programs per question (`wand bench`'s pipeline, recorded as a bench run),
+//   2. execute them in the sandbox and accept those whose executed answer equals the label,
+//      exactly what `wand export --run ID --format sft` verifies (codegen/export.h): duplicates
+//      dropped, at most `per_question` per question,
+//   3. fine-tune the previous round's checkpoint on everything accepted so far, plus `replay`
+//      documents of the original training templates per accepted one (against forgetting),
+//      with wand-train --init (round 0's checkpoint is imported from the GGUF model),
+//   4. export the checkpoint as a GGUF and evaluate it (greedy PoT) on the held-out sets, whose
+//      templates are neither in the pool nor in the original training data.
+// Every round is a problem of one run of kind "improve" in the run store (index = round, extra:
+// the counts, accuracies, bench run ids and file paths); round 0 is the starting model's
+// evaluation. A rerun with the same --out resumes after the last recorded round.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "common/status.h"
+#include "llm/llm.h"
+#include "sandbox/sandbox.h"
+#include "store/store.h"
+
+namespace wand::improve {
+
+struct ImproveOptions {
+  std::string out_dir;                     // rounds/, state.json; created
+  std::string model;                       // round 0's model: a wand pot GGUF
+  std::vector<std::string> eval;           // held-out answer datasets, evaluated after every round
+  int eval_limit = 200;                    // the first N problems of each; 0: all
+  int rounds = 3;
+  int pool = 300;                          // new pool questions per round
+  int k = 8;                               // programs sampled per question
+  double temperature = 1.0;
+  int per_question = 2;                    // accepted programs per question at most
+  double replay = 1.0;                     // original-template documents per accepted one
+  // Also require every number of an accepted program to be in its question (ungrounded_numbers):
+  // an answer-only filter accepts programs that reach the label by coincidence.
+  bool grounded = false;
+  // Fine-tuning (wand-train).
+  std::string trainer;                     // the wand-train binary
+  int steps = 80, batch = 8, warmup = 10, threads = 1;
+  double lr = 5e-4;
+  uint64_t seed = 1;
+};
+// Checks the options before any work; the error names the option.
+VoidResult validate(const ImproveOptions& o);
+
+// Opens the model of a round (a GGUF path); the CLI opens the embedded engine, tests a script.
+using ModelOpener = std::function<Result<std::unique_ptr<llm::Backend>>(const std::string& gguf)>;
+
+struct RoundReport {
+  int round = 0;
+  int questions = 0, samples = 0;   // this round's pool and programs sampled
+  int solved = 0;                   // questions with at least one accepted program
+  int accepted = 0;                 // programs accepted this round (after dedupe and the cap)
+  int ungrounded = 0;               // with `grounded`: right answers refused for numbers not in the question
+  int trained_on = 0;               // accepted programs so far (the fine-tuning set), replay not counted
+  Json accuracy = Json::object();   // eval file -> {"correct", "n", "accuracy"}
+  std::string model;                // the round's GGUF
+  std::string sample_run;           // the bench run of the round's samples
+  Json to_json() const;
+};
+
+// Runs (or resumes) the loop; `progress` gets one line per step. Errors: bad options, a model
+// or dataset that cannot be read, the trainer failing (its log is named).
+Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Store& db, sandbox::Sandbox& sb,
+                                             const ModelOpener& open_model,
+                                             const std::function<void(const std::string&)>& progress = {});
+
+// The numbers a program uses that its question does not give: numeric literals not written in
+// the question as digits ("1,200" is 1200) or as words (zero to twenty, "a dozen" 12, "half" and
+// "twice" 2, "triple" 3), other than 0, 1, 2 and 100. Empty for a grounded program.
+std::vector<std::string> ungrounded_numbers(const std::string& program, const std::string& question);
+
+// The rounds as a Markdown table (round, accepted, solved, one accuracy column per eval set).
+std::string markdown_table(const std::vector<RoundReport>& rounds);
+
+}  // namespace wand::improve

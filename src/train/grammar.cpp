@@ -1,0 +1,457 @@
+// A compositional grammar of word problems (GrammarGenerator, corpus.h). A production is a
+// story shape (a sequence of gains and losses, a comparison, equal groups, sharing, shopping, a
+// rate over time, parts of a whole, several people's totals); each is filled from independent
+// choices: names, objects and their units ("a dozen eggs"), verbs of gain and loss, numbers as
+// digits or words, relations ("twice as many", "half as many", "5 fewer"), distractor sentences
+// with numbers that do not matter, the order of independent facts, and where the question goes
+// (last, first, or folded into an "If ..., how many ...?"). Every problem is rendered as a
+// program, a rationale and an answer built together, so they cannot disagree; `wand corpus`
+// runs a sample of the programs in the sandbox (--verify).
+//
+// The split is by production: the productions of held_out_productions() never reach a
+// training corpus (they are the grammar's own held-out set, heldout-grammar.jsonl), so a model
+// is measured on story shapes it never saw, not only on new names and numbers. Written from
+// general knowledge of grade-school problems, never from a test set.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <functional>
+
+#include "train/corpus.h"
+#include "train/draw.h"
+
+namespace wand::train {
+namespace {
+
+using ll = long long;
+
+const char* const kMoreNames[] = {"Amir", "Bella", "Carlos", "Diana", "Elif", "Farah", "Gus",  "Hana", "Igor",
+                                  "Jonas", "Keiko", "Lena", "Mateo", "Nia",  "Omar", "Priya", "Ravi", "Sofia",
+                                  "Theo", "Yara",  "Ines", "Kofi",  "Lucia", "Mei"};
+
+struct Thing {
+  const char* one;
+  const char* many;
+  const char* container;  // what groups of them come in
+  const char* containers;
+};
+const Thing kThingsWithUnits[] = {
+    {"apple", "apples", "bag", "bags"},
+    {"egg", "eggs", "carton", "cartons"},
+    {"marble", "marbles", "jar", "jars"},
+    {"sticker", "stickers", "sheet", "sheets"},
+    {"pencil", "pencils", "box", "boxes"},
+    {"cookie", "cookies", "tray", "trays"},
+    {"card", "cards", "pack", "packs"},
+    {"shell", "shells", "bucket", "buckets"},
+    {"muffin", "muffins", "basket", "baskets"},
+    {"flower", "flowers", "vase", "vases"},
+    {"book", "books", "shelf", "shelves"},
+    {"bottle", "bottles", "crate", "crates"},
+    {"candle", "candles", "box", "boxes"},
+    {"balloon", "balloons", "bunch", "bunches"},
+    {"stamp", "stamps", "album", "albums"},
+    {"orange", "oranges", "sack", "sacks"},
+    {"toy car", "toy cars", "bin", "bins"},
+    {"cupcake", "cupcakes", "box", "boxes"},
+    {"pebble", "pebbles", "pail", "pails"},
+    {"button", "buttons", "tin", "tins"},
+};
+
+// Verbs in the past tense: a gain and a loss, each with how the program names the amount.
+struct Verb {
+  const char* text;  // "found {n} more" — {n} is the number, {t} the things
+  const char* var;
+};
+const Verb kGains[] = {{"found {n} more", "found"},         {"bought {n} more", "bought"},
+                       {"was given {n} more", "received"},  {"picked {n} more", "picked"},
+                       {"won {n} {t} in a game", "won"},    {"got {n} {t} from a friend", "received"},
+                       {"collected {n} more {t}", "collected"}, {"made {n} more {t}", "made"}};
+const Verb kLosses[] = {{"gave away {n}", "given_away"},  {"lost {n} of them", "lost"},
+                        {"sold {n}", "sold"},             {"used {n}", "used"},
+                        {"gave {n} to a neighbor", "given"}, {"shared {n} with a classmate", "shared"},
+                        {"threw away {n} broken ones", "thrown_away"}, {"traded {n} away", "traded"}};
+
+const char* const kNumberWords[] = {"zero",  "one",     "two",     "three",    "four",     "five",    "six",
+                                    "seven", "eight",   "nine",    "ten",      "eleven",   "twelve",  "thirteen",
+                                    "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"};
+
+std::string capitalize(std::string s) {
+  if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  return s;
+}
+std::string lower_first(std::string s) {
+  // Keeps names capitalized: only a sentence that starts with a common word is lowered.
+  static const char* const kCommon[] = {"There", "The", "Each", "A", "An", "Every", "In", "On", "After", "Then"};
+  for (const char* w : kCommon)
+    if (s.rfind(std::string(w) + " ", 0) == 0) return static_cast<char>(s[0] - 'A' + 'a') + s.substr(1);
+  return s;
+}
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (std::size_t p = 0; (p = s.find(from, p)) != std::string::npos; p += to.size()) s.replace(p, from.size(), to);
+  return s;
+}
+
+// One story being built: its facts (sentences), the question, and the program and steps that
+// answer it.
+struct Story {
+  Draw& d;
+  std::vector<std::string> facts;   // in story order
+  std::vector<bool> movable;        // a fact whose place does not matter (set-up, distractors)
+  std::string question;             // "How many apples does Ava have now?"
+  std::string if_fact, if_question;  // optional: "Ava gives away 3" + "how many apples does she have left?"
+  std::vector<std::string> code, steps;
+  ll answer = 0;
+
+  // A number as the text shows it: words for small ones some of the time, digits otherwise.
+  std::string n(ll v) {
+    if (v >= 0 && v <= 20 && d.num(0, 3) == 0) return kNumberWords[v];
+    return std::to_string(v);
+  }
+  std::string person() { return d.num(0, 1) ? d.name() : kMoreNames[d.num(0, std::size(kMoreNames) - 1)]; }
+  void fact(std::string s, bool can_move = false) {
+    facts.push_back(std::move(s));
+    movable.push_back(can_move);
+  }
+  void distractor(const std::string& who) {
+    static const char* const kForms[] = {"{w} is {n} years old.", "{w}'s house is {n} minutes from school.",
+                                         "The weather was sunny for {n} days that week.",
+                                         "{w} has a dog that weighs {n} kilograms.",
+                                         "There are {n} students in {w}'s class.",
+                                         "{w}'s favorite number is {n}."};
+    std::string s = kForms[d.num(0, std::size(kForms) - 1)];
+    fact(replace_all(replace_all(s, "{w}", who), "{n}", std::to_string(d.num(3, 40))), true);
+  }
+
+  Problem done(int steps_n) {
+    if (d.num(0, 2) == 0) distractor(person());
+    // Movable facts may swap with their neighbours that are movable too.
+    for (std::size_t i = 0; i + 1 < facts.size(); ++i)
+      if (movable[i] && movable[i + 1] && d.num(0, 1)) std::swap(facts[i], facts[i + 1]);
+    std::string text;
+    int place = d.num(0, 5);
+    auto body = [&] {
+      std::string s;
+      for (auto& f : facts) s += (s.empty() ? "" : " ") + f;
+      return s;
+    };
+    if (!if_fact.empty() && place <= 1) {  // "Facts. If Ava gives away 3, how many ... ?"
+      text = body() + " If " + lower_first(if_fact) + ", " + if_question;
+    } else {
+      if (!if_fact.empty()) fact(capitalize(if_fact) + ".");
+      text = place == 5 ? question + " " + body() : body() + " " + question;
+    }
+    Problem p;
+    p.question = text;
+    for (auto& c : code) p.program += c + "\n";
+    for (auto& s : steps) p.rationale += s + " ";
+    p.rationale += fmt::format("The answer is {}.", answer);
+    p.answer = std::to_string(answer);
+    p.steps = steps_n;
+    return p;
+  }
+};
+
+std::string verb_text(const Verb& v, const std::string& n, const Thing& t) {
+  return replace_all(replace_all(v.text, "{n}", n), "{t}", t.many);
+}
+
+using Production = std::function<Problem(Draw&)>;
+
+std::vector<Production> train_productions() {
+  return {
+      // A start, then one to three gains and losses.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        ll have = d.num(10, 80);
+        bool dozen = d.num(0, 4) == 0;
+        if (dozen) {
+          ll k = d.num(1, 4);
+          have = 12 * k;
+          s.fact(fmt::format("{} had {} of {}.", who, k == 1 ? "a dozen" : s.n(k) + " dozen", t.many));
+          s.code = {fmt::format("start = {} * 12", k)};
+          s.steps = {fmt::format("{} dozen is {} * 12 = {}.", k, k, have)};
+        } else {
+          s.fact(fmt::format("{} had {} {}.", who, s.n(have), t.many));
+          s.code = {fmt::format("start = {}", have)};
+        }
+        std::string expr = "start";
+        int events = d.num(1, 3);
+        std::vector<std::string> used;
+        for (int e = 0; e < events; ++e) {
+          bool gain = have < 5 || d.num(0, 1);
+          const Verb& v = gain ? kGains[d.num(0, std::size(kGains) - 1)] : kLosses[d.num(0, std::size(kLosses) - 1)];
+          ll x = gain ? d.num(2, 40) : d.num(1, have - 1);
+          std::string var = v.var;
+          while (std::count(used.begin(), used.end(), var)) var += "_again";
+          used.push_back(var);
+          std::string sentence = fmt::format("{} {}", e == 0 ? who : (d.num(0, 1) ? "Then " + who : "After that, " + who),
+                                             verb_text(v, s.n(x), t));
+          if (e + 1 == events && d.num(0, 1)) {  // the last event may become the question's "if"
+            s.if_fact = replace_all(sentence, "Then ", "");
+            s.if_fact = replace_all(s.if_fact, "After that, ", "");
+          } else {
+            s.fact(sentence + ".");
+          }
+          s.code.push_back(fmt::format("{} = {}", var, x));
+          ll before = have;
+          have += gain ? x : -x;
+          expr += (gain ? " + " : " - ") + var;
+          s.steps.push_back(fmt::format("{} {} {} = {}.", before, gain ? "+" : "-", x, have));
+        }
+        s.code.push_back("answer = " + expr);
+        s.answer = have;
+        s.question = fmt::format("How many {} does {} have now?", t.many, who);
+        s.if_question = fmt::format("how many {} does {} have then?", t.many, who);
+        return s.done(events + (dozen ? 1 : 0));
+      },
+      // A comparison: B has k more / fewer / twice / half as many as A; B's amount or both.
+      [](Draw& d) {
+        Story s{d};
+        std::string a = s.person(), b;
+        do b = s.person(); while (b == a);
+        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        int rel = d.num(0, 3);
+        ll x = d.num(4, 60);
+        if (rel == 3 && x % 2) ++x;
+        ll k = d.num(2, 25), y = 0;
+        std::string relation, line, step;
+        switch (rel) {
+          case 0: y = x + k, relation = fmt::format("{} more {} than {}", s.n(k), t.many, a), line = fmt::format("second = first + {}", k), step = fmt::format("{} + {} = {}.", x, k, y); break;
+          case 1: k = std::min(k, x - 1), y = x - k, relation = fmt::format("{} fewer {} than {}", s.n(k), t.many, a), line = fmt::format("second = first - {}", k), step = fmt::format("{} - {} = {}.", x, k, y); break;
+          case 2: y = 2 * x, relation = fmt::format("twice as many {} as {}", t.many, a), line = "second = first * 2", step = fmt::format("2 * {} = {}.", x, y); break;
+          default: y = x / 2, relation = fmt::format("half as many {} as {}", t.many, a), line = "second = first // 2", step = fmt::format("{} / 2 = {}.", x, y); break;
+        }
+        s.fact(fmt::format("{} has {} {}.", a, s.n(x), t.many), true);
+        s.fact(fmt::format("{} has {}.", b, relation));
+        s.code = {fmt::format("first = {}", x), line};
+        s.steps = {step};
+        if (d.num(0, 1)) {
+          s.question = fmt::format("How many {} do {} and {} have together?", t.many, a, b);
+          s.code.push_back("answer = first + second");
+          s.steps.push_back(fmt::format("{} + {} = {}.", x, y, x + y));
+          s.answer = x + y;
+          return s.done(2);
+        }
+        s.question = fmt::format("How many {} does {} have?", t.many, b);
+        s.code.push_back("answer = second");
+        s.answer = y;
+        return s.done(1);
+      },
+      // Equal groups, in the things' own containers, maybe some taken out.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        ll groups = d.num(2, 12), per = d.num(0, 3) == 0 ? 12 : d.num(3, 20);
+        std::string per_text = per == 12 && d.num(0, 1) ? "a dozen" : s.n(per);
+        s.fact(fmt::format("{} has {} {} with {} {} in each {}.", who, s.n(groups), t.containers, per_text, t.many, t.container));
+        s.code = {fmt::format("{} = {}", t.containers, groups), fmt::format("per_{} = {}", t.container, per),
+                  fmt::format("total = {} * per_{}", t.containers, t.container)};
+        s.steps = {fmt::format("{} * {} = {}.", groups, per, groups * per)};
+        s.answer = groups * per;
+        if (d.num(0, 1)) {
+          ll used = d.num(1, groups * per - 1);
+          const Verb& v = kLosses[d.num(0, std::size(kLosses) - 1)];
+          s.if_fact = fmt::format("{} {}", who, verb_text(v, s.n(used), t));
+          s.code.push_back(fmt::format("{} = {}", v.var, used));
+          s.code.push_back(fmt::format("answer = total - {}", v.var));
+          s.steps.push_back(fmt::format("{} - {} = {}.", groups * per, used, groups * per - used));
+          s.answer -= used;
+          s.question = fmt::format("How many {} are left?", t.many);
+          s.if_question = fmt::format("how many {} are left?", t.many);
+          return s.done(2);
+        }
+        s.code.push_back("answer = total");
+        s.question = fmt::format("How many {} does {} have in all?", t.many, who);
+        return s.done(1);
+      },
+      // Sharing equally, maybe with some left over.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        ll people = d.num(2, 9), each = d.num(2, 15), extra = d.num(0, 1) ? d.num(1, people - 1) : 0;
+        ll total = people * each + extra;
+        s.fact(fmt::format("{} has {} {}.", who, s.n(total), t.many), true);
+        s.fact(fmt::format("{} shares them equally among {} friends{}.", who, s.n(people),
+                           extra ? " and keeps the ones left over" : ""));
+        s.code = {fmt::format("total = {}", total), fmt::format("friends = {}", people)};
+        if (extra && d.num(0, 1)) {
+          s.question = fmt::format("How many {} does {} keep?", t.many, who);
+          s.code.push_back("answer = total % friends");
+          s.steps = {fmt::format("{} = {} * {} + {}.", total, people, each, extra)};
+          s.answer = extra;
+          return s.done(1);
+        }
+        s.question = fmt::format("How many {} does each friend get?", t.many);
+        s.code.push_back("answer = total // friends");
+        s.steps = {fmt::format("{} / {} = {}{}.", total, people, each, extra ? " with some left over" : "")};
+        s.answer = each;
+        return s.done(1);
+      },
+      // Shopping: items at a price, maybe a second kind, a total or the change.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        ll q = d.num(2, 9), p = d.num(1, 12), q2 = d.num(1, 6), p2 = d.num(2, 20);
+        const Thing& t2 = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        bool second = &t2 != &t && d.num(0, 1);
+        s.fact(fmt::format("{} buys {} {} for ${} each.", who, s.n(q), t.many, p));
+        s.code = {fmt::format("cost = {} * {}", q, p)};
+        s.steps = {fmt::format("{} * {} = {}.", q, p, q * p)};
+        ll cost = q * p;
+        if (second) {
+          s.fact(fmt::format("{} also buys {} {} that cost ${} each.", who, s.n(q2), q2 == 1 ? t2.one : t2.many, p2));
+          s.code.push_back(fmt::format("cost = cost + {} * {}", q2, p2));
+          s.steps.push_back(fmt::format("{} + {} * {} = {}.", cost, q2, p2, cost + q2 * p2));
+          cost += q2 * p2;
+        }
+        if (d.num(0, 1)) {
+          ll paid = cost <= 20 ? 20 : cost <= 50 ? 50 : cost <= 100 ? 100 : 200;
+          s.fact(fmt::format("{} pays with a ${} bill.", who, paid));
+          s.code.push_back(fmt::format("answer = {} - cost", paid));
+          s.steps.push_back(fmt::format("{} - {} = {}.", paid, cost, paid - cost));
+          s.question = fmt::format("How much change does {} get in dollars?", who);
+          s.answer = paid - cost;
+          return s.done(second ? 3 : 2);
+        }
+        s.code.push_back("answer = cost");
+        s.question = d.num(0, 1) ? fmt::format("How much does {} spend in dollars?", who) : "How many dollars is that in total?";
+        s.answer = cost;
+        return s.done(second ? 2 : 1);
+      },
+      // A rate over time: so many a day (or an hour) for some days, maybe minus a day off.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        static const char* const kActs[] = {"reads {n} pages", "walks {n} kilometers", "drinks {n} glasses of water",
+                                            "writes {n} lines of code", "saves {n} dollars", "plants {n} seeds"};
+        static const char* const kUnits[] = {"pages", "kilometers", "glasses of water", "lines of code", "dollars", "seeds"};
+        static const char* const kVerbs[] = {"read", "walk", "drink", "write", "save", "plant"};
+        int a = d.num(0, std::size(kActs) - 1);
+        ll rate = d.num(2, 30), days = d.num(2, 14);
+        bool week = d.num(0, 3) == 0;
+        if (week) days = 7;
+        s.fact(fmt::format("{} {} every day.", who, replace_all(kActs[a], "{n}", s.n(rate))));
+        s.code = {fmt::format("per_day = {}", rate), fmt::format("days = {}", days), "answer = per_day * days"};
+        s.steps = {fmt::format("{} * {} = {}.", rate, days, rate * days)};
+        s.answer = rate * days;
+        s.question = week ? fmt::format("How many {} does {} {} in a week?", kUnits[a], who, kVerbs[a])
+                          : fmt::format("How many {} does {} {} in {} days?", kUnits[a], who, kVerbs[a], s.n(days));
+        return s.done(1);
+      },
+      // Parts of a whole: so many are red and so many blue; the rest are another colour.
+      [](Draw& d) {
+        Story s{d};
+        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        static const char* const kColors[] = {"red", "blue", "green", "yellow", "white", "purple"};
+        int c1 = d.num(0, 5), c2 = (c1 + d.num(1, 5)) % 6;
+        ll total = d.num(12, 90), a = d.num(1, total / 2), b = d.num(1, total - a - 1);
+        std::string where = fmt::format("There are {} {} in a {}.", s.n(total), t.many, t.container);
+        s.fact(where);
+        s.fact(fmt::format("{} of them are {}{}.", capitalize(s.n(a)), kColors[c1],
+                           d.num(0, 1) ? fmt::format(" and {} are {}", s.n(b), kColors[c2]) : fmt::format(". {} are {}", capitalize(s.n(b)), kColors[c2])));
+        s.code = {fmt::format("total = {}", total), fmt::format("{} = {}", kColors[c1], a), fmt::format("{} = {}", kColors[c2], b),
+                  fmt::format("answer = total - {} - {}", kColors[c1], kColors[c2])};
+        s.steps = {fmt::format("{} + {} = {}.", a, b, a + b), fmt::format("{} - {} = {}.", total, a + b, total - a - b)};
+        s.answer = total - a - b;
+        s.question = fmt::format("The rest are striped. How many {} are striped?", t.many);
+        return s.done(2);
+      },
+      // Several people's amounts: the total, or how many more they need for a goal.
+      [](Draw& d) {
+        Story s{d};
+        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        int people = d.num(2, 3);
+        std::vector<std::string> who;
+        while (static_cast<int>(who.size()) < people) {
+          auto w = s.person();
+          if (std::find(who.begin(), who.end(), w) == who.end()) who.push_back(w);
+        }
+        ll sum = 0;
+        std::string expr;
+        for (int i = 0; i < people; ++i) {
+          ll x = d.num(3, 50);
+          s.fact(fmt::format("{} collected {} {}.", who[i], s.n(x), t.many), true);
+          std::string var = fmt::format("person_{}", i + 1);
+          s.code.push_back(fmt::format("{} = {}", var, x));
+          expr += (i ? " + " : "") + var;
+          sum += x;
+        }
+        s.steps.push_back(fmt::format("Together they have {}.", sum));
+        if (d.num(0, 1)) {
+          ll goal = sum + d.num(1, 60);
+          s.fact(fmt::format("They want {} {} in all.", goal, t.many));
+          s.code.push_back(fmt::format("answer = {} - ({})", goal, expr));
+          s.steps.push_back(fmt::format("{} - {} = {}.", goal, sum, goal - sum));
+          s.question = fmt::format("How many more {} do they need?", t.many);
+          s.answer = goal - sum;
+          return s.done(2);
+        }
+        s.code.push_back("answer = " + expr);
+        s.question = fmt::format("How many {} did they collect in all?", t.many);
+        s.answer = sum;
+        return s.done(1);
+      },
+  };
+}
+
+// Story shapes no training corpus has: the grammar's held-out productions.
+std::vector<Production> held_out_productions() {
+  return {
+      // A fraction of what is left after a loss ("half of the rest").
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        ll half = d.num(3, 30), lost = d.num(1, 30);
+        ll start = 2 * half + lost;
+        const Verb& v = kLosses[d.num(0, std::size(kLosses) - 1)];
+        s.fact(fmt::format("{} had {} {}.", who, s.n(start), t.many));
+        s.fact(fmt::format("{} {}.", who, verb_text(v, s.n(lost), t)));
+        s.fact(fmt::format("Then {} gave half of the rest to a sister.", who));
+        s.code = {fmt::format("start = {}", start), fmt::format("{} = {}", v.var, lost), fmt::format("rest = start - {}", v.var),
+                  "answer = rest - rest // 2"};
+        s.steps = {fmt::format("{} - {} = {}.", start, lost, 2 * half), fmt::format("Half of {} is {}, so {} are left.", 2 * half, half, half)};
+        s.answer = half;
+        s.question = fmt::format("How many {} does {} have left?", t.many, who);
+        return s.done(2);
+      },
+      // Three times as many, then the difference.
+      [](Draw& d) {
+        Story s{d};
+        std::string a = s.person(), b;
+        do b = s.person(); while (b == a);
+        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        ll x = d.num(2, 30);
+        s.fact(fmt::format("{} has {} {}.", a, s.n(x), t.many), true);
+        s.fact(fmt::format("{} has three times as many {} as {}.", b, t.many, a));
+        s.code = {fmt::format("first = {}", x), "second = first * 3", "answer = second - first"};
+        s.steps = {fmt::format("3 * {} = {}.", x, 3 * x), fmt::format("{} - {} = {}.", 3 * x, x, 2 * x)};
+        s.answer = 2 * x;
+        s.question = fmt::format("How many more {} does {} have than {}?", t.many, b, a);
+        return s.done(2);
+      },
+  };
+}
+
+const std::vector<Production>& productions(TemplateSet set) {
+  static const auto train = train_productions(), held = held_out_productions();
+  return set == TemplateSet::train ? train : held;
+}
+
+}  // namespace
+
+int GrammarGenerator::production_count(TemplateSet set) { return static_cast<int>(productions(set).size()); }
+
+Problem GrammarGenerator::next(TemplateSet set) {
+  Problem p = from_random_template(rng_, productions(set), set);
+  p.template_id += kGrammarTemplateBase;
+  return p;
+}
+
+}  // namespace wand::train

@@ -1,0 +1,468 @@
+// Issue 16's data and loop: the question grammar, GSM8K train as verified programs,
+// decontamination against the test sets, the GGUF -> checkpoint import, and `wand improve`'s
+// mechanics (a scripted model, the real sandbox, a tiny model fine-tuned by the real wand-train).
+#include <gtest/gtest.h>
+
+#include <fmt/core.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "common/json.h"
+#include "feedback/feedback.h"
+#include "improve/improve.h"
+#include "llm/model.h"
+#include "llm/weights.h"
+#include "reason/reason.h"
+#include "sandbox/sandbox.h"
+#include "store/store.h"
+#include "train/corpus.h"
+#include "train/export.h"
+
+using namespace wand;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path scratch(const std::string& name) {
+  auto p = fs::temp_directory_path() / ("wand_learn_test_" + std::to_string(getpid()) + "_" + name);
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// --mix weights are the weights given (they were read as 1 each), and the documents follow them.
+TEST(Mix, WeightsAreRead) {
+  auto mix = train::parse_mix("pot=0.25,grammar=0.75,gsm8k-cot");
+  ASSERT_TRUE(mix) << mix.error().message;
+  ASSERT_EQ(mix->size(), 3u);
+  using Part = std::pair<std::string, double>;
+  EXPECT_EQ((*mix)[0], Part("pot", 0.25));
+  EXPECT_EQ((*mix)[1], Part("grammar", 0.75));
+  EXPECT_EQ((*mix)[2], Part("gsm8k-cot", 1.0));
+  auto dir = scratch("mix");
+  train::CorpusOptions o;
+  o.out_dir = dir.string();
+  o.tokens = 40000;
+  o.vocab = 300;
+  o.verify = 0;
+  o.held_out = 5;
+  o.mix = {{"pot", 1}, {"cot", 3}};
+  auto m = train::write_corpus(o);
+  ASSERT_TRUE(m) << m.error().message;
+  double pot = (*m)["documents"]["pot"], cot = (*m)["documents"]["cot"];
+  EXPECT_NEAR(cot / (pot + cot), 0.75, 0.06) << pot << " " << cot;
+  EXPECT_DOUBLE_EQ((*m)["mix"]["cot"].get<double>(), 0.75);
+  fs::remove_all(dir);
+}
+
+// --- the grammar
+
+TEST(Grammar, IsDeterministicVariedAndSplitByProduction) {
+  train::GrammarGenerator a(5), b(5);
+  std::set<int> train_ids, held_ids;
+  std::set<std::string> questions;
+  int words = 0, dozen = 0, twice = 0, half = 0, question_first = 0, if_form = 0, distractor = 0;
+  for (int i = 0; i < 3000; ++i) {
+    auto x = a.next(train::TemplateSet::train), y = b.next(train::TemplateSet::train);
+    ASSERT_EQ(train::to_json(x), train::to_json(y));
+    train_ids.insert(x.template_id);
+    questions.insert(x.question);
+    const std::string& q = x.question;
+    words += q.find(" seven ") != std::string::npos || q.find(" three ") != std::string::npos;
+    dozen += q.find("dozen") != std::string::npos;
+    twice += q.find("twice as many") != std::string::npos;
+    half += q.find("half as many") != std::string::npos;
+    question_first += q.rfind("How many", 0) == 0;
+    if_form += q.find(" If ") != std::string::npos;
+    distractor += q.find("years old") != std::string::npos || q.find("favorite number") != std::string::npos;
+    EXPECT_EQ(feedback::extract_answer(x.rationale), x.answer) << x.rationale;
+  }
+  for (int i = 0; i < 200; ++i) held_ids.insert(a.next(train::TemplateSet::held_out).template_id);
+  EXPECT_EQ(train_ids.size(), std::size_t(train::GrammarGenerator::production_count(train::TemplateSet::train)));
+  EXPECT_EQ(held_ids.size(), std::size_t(train::GrammarGenerator::production_count(train::TemplateSet::held_out)));
+  for (int id : train_ids) EXPECT_TRUE(id >= train::kGrammarTemplateBase && id < train::kGrammarTemplateBase + 100);
+  for (int id : held_ids) EXPECT_GE(id, train::kGrammarTemplateBase + 100);
+  EXPECT_GT(questions.size(), 2900u);  // hardly a question twice
+  for (int n : {words, dozen, twice, half, question_first, if_form, distractor}) EXPECT_GT(n, 30);
+}
+
+// Every production's program, run in the sandbox, assigns the problem's answer.
+TEST(Grammar, ProgramsGiveTheirAnswersInTheSandbox) {
+  std::vector<train::Problem> problems;
+  train::GrammarGenerator g(9);
+  for (auto set : {train::TemplateSet::train, train::TemplateSet::held_out})
+    for (int i = 0; i < 300; ++i) problems.push_back(g.next(set));
+  auto agree = train::programs_agree(problems);
+  ASSERT_TRUE(agree) << agree.error().message;
+  for (std::size_t i = 0; i < problems.size(); ++i)
+    EXPECT_TRUE((*agree)[i]) << problems[i].question << "\n" << problems[i].program << "expected " << problems[i].answer;
+  // A wrong program is caught: the check could fail.
+  problems.resize(1);
+  problems[0].answer = std::to_string(std::stoll(problems[0].answer) + 1);
+  auto wrong = train::programs_agree(problems);
+  ASSERT_TRUE(wrong);
+  EXPECT_FALSE((*wrong)[0]);
+}
+
+// --- GSM8K train
+
+TEST(Gsm8k, AnnotationsBecomeADataFlowProgram) {
+  // GSM8K train's first record.
+  std::string q = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+                  "How many clips did Natalia sell altogether in April and May?";
+  std::string s = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n"
+                  "Natalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n";
+  EXPECT_EQ(train::gsm8k_program(q, s), "clips = 48/2\nclips_2 = 48+clips\nanswer = clips_2\n");
+  // `x` is multiplication, `^` a power, thousands commas go, a number in the question stays a
+  // number even when it equals an earlier result, names fall back to stepN.
+  EXPECT_EQ(train::gsm8k_program("A box has 3 rows of 1,000 and 3 more.",
+                                 "<<3x1,000=3000>>3000 and then <<3000+3=3003>>3003. <<2^3=8>>8 to go"),
+            "step1 = 3*1000\nstep2 = step1+3\nstep3 = 2**3\nanswer = step3\n");
+  EXPECT_EQ(train::gsm8k_program("q", "no annotations here"), std::nullopt);
+}
+
+TEST(Gsm8k, OnlyProgramsThatReproduceTheLabelAreKept) {
+  auto dir = scratch("gsm8k");
+  std::ofstream f(dir / "train.jsonl");
+  f << Json{{"question", "Ann has 48 pens and gives away half. How many are left?"},
+            {"answer", "48/2 = <<48/2=24>>24 pens.\n#### 24"}}.dump() << "\n";
+  f << Json{{"question", "Bob has 5 cards and buys 1,200 more."}, {"answer", "<<5+1200=1205>>1205 cards\n#### 1,205"}}.dump() << "\n";
+  f << Json{{"question", "A wrong label."}, {"answer", "<<2*3=6>>6\n#### 7"}}.dump() << "\n";
+  f << Json{{"question", "No annotation."}, {"answer", "It is 4.\n#### 4"}}.dump() << "\n";
+  f.close();
+  Json report;
+  auto kept = train::load_gsm8k_train((dir / "train.jsonl").string(), report);
+  ASSERT_TRUE(kept) << kept.error().message;
+  EXPECT_EQ(report["records"], 4);
+  EXPECT_EQ(report["converted"], 3);
+  EXPECT_EQ(report["kept"], 2);
+  ASSERT_EQ(kept->size(), 2u);
+  EXPECT_EQ((*kept)[1].answer, "1205");
+  EXPECT_EQ((*kept)[0].rationale, "48/2 = 24 pens. The answer is 24.");
+  auto missing = train::load_gsm8k_train((dir / "nope.jsonl").string(), report);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("nope.jsonl"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// The real train split's first 300 records: most convert, and what is kept reproduces its label.
+TEST(Gsm8k, MostOfTheRealTrainSplitConverts) {
+  fs::path real = fs::path(WAND_SHARED_DATA) / "gsm8k/train.jsonl";
+  if (!fs::exists(real)) GTEST_SKIP() << real << " is not here";
+  auto dir = scratch("gsm8k_real");
+  std::ifstream in(real);
+  std::ofstream out(dir / "head.jsonl");
+  std::string line;
+  for (int i = 0; i < 300 && std::getline(in, line); ++i) out << line << "\n";
+  out.close();
+  Json report;
+  auto kept = train::load_gsm8k_train((dir / "head.jsonl").string(), report);
+  ASSERT_TRUE(kept) << kept.error().message;
+  EXPECT_EQ(report["records"], 300);
+  EXPECT_GT(report["converted"].get<int>(), 290);
+  EXPECT_GT(report["kept"].get<int>(), 240) << report.dump();
+  fs::remove_all(dir);
+}
+
+// --- decontamination
+
+TEST(Decontamination, NormalisesAndCountsExactAndNgramOverlap) {
+  EXPECT_EQ(train::normalize_question("  Ava has 23 apples!  How   MANY?"), "ava has 23 apples how many");
+  auto dir = scratch("decon");
+  std::ofstream(dir / "set.jsonl") << Json{{"input", "Tom has 3 red apples and 4 green apples. How many apples?"}}.dump() << "\n"
+                                   << Json{{"question", "one two three four five six seven eight nine ten"}}.dump() << "\n";
+  std::ofstream(dir / "svamp.json") << R"([{"Body": "Sue has 5 pens.", "Question": "How many pens?"}])";
+  auto d = train::Decontaminator::load({{"a", (dir / "set.jsonl").string()}, {"b", (dir / "svamp.json").string()},
+                                        {"c", (dir / "absent.jsonl").string()}},
+                                       4);
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_TRUE(d->contaminated("tom has 3 RED apples, and 4 green apples; how many apples"));
+  EXPECT_TRUE(d->contaminated("Sue has 5 pens. How many pens?"));
+  EXPECT_FALSE(d->contaminated("He said: one two three four, then stopped."));  // a 4-gram hit, kept
+  EXPECT_FALSE(d->contaminated("Nothing in common here at all."));
+  Json r = d->report();
+  EXPECT_EQ(r["n"], 4);
+  EXPECT_EQ(r["sets"]["a"]["exact_matches"], 1);
+  EXPECT_EQ(r["sets"]["a"]["ngram_hits"], 2);
+  EXPECT_EQ(r["sets"]["b"]["exact_matches"], 1);
+  EXPECT_EQ(r["sets"]["c"]["missing"], true);
+  fs::remove_all(dir);
+}
+
+// The corpus drops a generated question that is a test question, reports it, and against the
+// real test sets has zero exact overlap.
+TEST(Decontamination, TheCorpusDropsTestQuestionsAndHasNoneOfTheRealOnes) {
+  auto dir = scratch("decon_corpus");
+  // A planted "test set" holding a question the pot generator draws for seed 3.
+  train::ProblemGenerator g(3);
+  std::string planted = g.next(train::TemplateSet::train).question;
+  fs::create_directories(dir / "sets/gsm8k");
+  std::ofstream(dir / "sets/gsm8k/test.jsonl") << Json{{"question", planted}, {"answer", "#### 1"}}.dump() << "\n";
+  train::CorpusOptions o;
+  o.out_dir = (dir / "c").string();
+  o.tokens = 30000;
+  o.seed = 3;
+  o.held_out = 10;
+  o.vocab = 300;
+  o.verify = 0;
+  o.mix = {{"pot", 1}, {"grammar", 1}};
+  o.test_sets = (dir / "sets").string();
+  auto m = train::write_corpus(o);
+  ASSERT_TRUE(m) << m.error().message;
+  const Json& d = (*m)["decontamination"];
+  EXPECT_GE(d["sets"]["gsm8k_test"]["exact_matches"].get<int>(), 1) << d.dump();
+  EXPECT_GE(d["documents_dropped"].get<int>(), 1);
+  EXPECT_EQ(d["sets"]["asdiv"]["missing"], true);
+  EXPECT_GT((*m)["heldout"]["grammar"].get<int>(), 0);
+
+  fs::path real = WAND_SHARED_DATA;
+  if (!fs::exists(real / "pal-math/asdiv.jsonl")) GTEST_SKIP() << "the test sets are not here";
+  o.test_sets = real.string();
+  o.mix = {{"pot", 1}, {"cot", 1}, {"grammar", 1}, {"grammar-cot", 1}};
+  m = train::write_corpus(o);
+  ASSERT_TRUE(m) << m.error().message;
+  for (const char* set : {"multiarith", "asdiv", "svamp", "gsm8k_test"}) {
+    const Json& s = (*m)["decontamination"]["sets"][set];
+    ASSERT_FALSE(s.contains("missing")) << set;
+    EXPECT_GT(s["questions"].get<int>(), 500) << set;
+    EXPECT_EQ(s["exact_matches"], 0) << set;
+  }
+  EXPECT_EQ((*m)["decontamination"]["n"], 13);
+  fs::remove_all(dir);
+}
+
+// --- GGUF -> checkpoint
+
+llm::ModelConfig tiny_config() {
+  llm::ModelConfig c;
+  c.dim = 64, c.layers = 1, c.heads = 2, c.kv_heads = 1, c.ffn = 64, c.vocab = 300, c.context = 64;
+  c.head_dim = 32, c.rope_dim = 32;
+  return c;
+}
+
+TEST(Checkpoint, AGgufImportsAsTheTrainersCheckpoint) {
+  auto dir = scratch("import");
+  auto w = llm::random_weights(tiny_config(), 4);
+  w.prompt_format = "pot";
+  ASSERT_TRUE(llm::write_model((dir / "m.gguf").string(), w, llm::TensorType::F32));
+  auto back = train::weights_from_gguf((dir / "m.gguf").string());
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->prompt_format, "pot");
+  ASSERT_TRUE(train::write_checkpoint((dir / "m.wckpt").string(), *back, "m.gguf"));
+  auto ck = train::read_checkpoint((dir / "m.wckpt").string());
+  ASSERT_TRUE(ck) << ck.error().message;
+  EXPECT_EQ(ck->config.dim, 64);
+  EXPECT_EQ(ck->tensors.size(), w.tensors.size());
+  for (auto& [name, v] : w.tensors) EXPECT_EQ(ck->tensors[name], v) << name;  // F32: exact
+  fs::remove_all(dir);
+}
+
+// --- wand improve
+
+// A model that answers from the pool and eval files: right on questions whose answer is even,
+// with a wrong program and a duplicate of the right one beside it; for the eval set, right only
+// once fine-tuned (a round's model.gguf).
+class PoolModel : public llm::Backend {
+ public:
+  PoolModel(fs::path dir, std::string path, bool fail) : dir_(std::move(dir)), path_(std::move(path)), fail_(fail) {}
+  static inline int calls = 0;
+  Result<std::vector<llm::Completion>> complete(const std::string& prompt, const llm::GenerateOptions& opt) override {
+    ++calls;
+    auto answers = load();
+    auto q = prompt.substr(prompt.find("Question: ") + 10);
+    q = q.substr(0, q.find("\nProgram:"));
+    if (!answers.count(q)) return Error{"unknown question: " + q};
+    long long a = std::stoll(answers[q]);
+    bool tuned = path_.find("round-") != std::string::npos;
+    bool eval = q.rfind("Eval ", 0) == 0;
+    if (fail_ && !eval) return Error{"the scripted model is down"};
+    std::vector<std::string> texts = {fmt::format("answer = {}\n", a + 1)};
+    if ((eval && tuned) || (!eval && a % 2 == 0))
+      texts = {fmt::format("answer = {}\n", a), fmt::format("answer = {}\n", a + 1), fmt::format("# again\nanswer = {}\n", a)};
+    std::vector<llm::Completion> out;
+    for (int i = 0; i < opt.n; ++i) {
+      llm::Completion c;
+      c.text = texts[i % texts.size()];
+      c.finish_reason = "stop";
+      out.push_back(c);
+    }
+    return out;
+  }
+  Result<std::vector<llm::Completion>> chat(const std::vector<llm::Message>&, const llm::GenerateOptions&) override {
+    return Error{"no chat"};
+  }
+  std::string id() const override { return "local:" + path_; }
+  std::string prompt_format() override { return "pot"; }
+
+ private:
+  std::map<std::string, std::string> load() {
+    std::map<std::string, std::string> m;
+    std::vector<fs::path> files = {dir_ / "eval.jsonl"};
+    for (auto& e : fs::recursive_directory_iterator(dir_ / "out"))
+      if (e.path().filename() == "pool.jsonl") files.push_back(e.path());
+    for (auto& f : files) {
+      std::ifstream in(f);
+      for (std::string line; std::getline(in, line);) {
+        auto j = Json::parse(line);
+        m[j["question"]] = j["answer"].is_string() ? j["answer"].get<std::string>() : j["answer"].dump();
+      }
+    }
+    return m;
+  }
+  fs::path dir_;
+  std::string path_;
+  bool fail_;
+};
+
+TEST(Improve, AcceptsExactlyTheMatchingProgramsRecordsRoundsAndResumes) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  auto dir = scratch("improve");
+  auto w = llm::random_weights(tiny_config(), 8);
+  w.prompt_format = "pot";
+  ASSERT_TRUE(llm::write_model((dir / "tiny.gguf").string(), w, llm::TensorType::F32));
+  {
+    std::ofstream e(dir / "eval.jsonl");
+    for (int i = 0; i < 3; ++i) e << Json{{"question", fmt::format("Eval question {}?", i)}, {"answer", std::to_string(10 + i)}}.dump() << "\n";
+  }
+  auto db = store::Store::open((dir / "runs.db").string());
+  ASSERT_TRUE(db) << db.error().message;
+  sandbox::Options so;
+  so.cells = 2;
+  so.preload = {};
+  auto sb = sandbox::Sandbox::create(so);
+  ASSERT_TRUE(sb) << sb.error().message;
+
+  improve::ImproveOptions o;
+  o.out_dir = (dir / "out").string();
+  o.model = (dir / "tiny.gguf").string();
+  o.eval = {(dir / "eval.jsonl").string()};
+  o.rounds = 2;
+  o.pool = 12;
+  o.k = 3;
+  o.per_question = 2;
+  o.replay = 1;
+  o.trainer = WAND_TRAIN_BINARY;
+  o.steps = 3;
+  o.batch = 2;
+  o.warmup = 1;
+  o.threads = 1;
+  bool down = false;  // round 2's sampling fails the first time: the run stops there
+  auto open = [&](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
+    bool fail = down && path.find("round-1") != std::string::npos;
+    return std::unique_ptr<llm::Backend>(new PoolModel(dir, path, fail));
+  };
+  // Bad options are refused before any work, naming the option.
+  auto bad = o;
+  bad.k = 0;
+  auto refused = improve::run_improve(bad, **db, **sb, open);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("--k"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir / "out"));
+
+  down = true;
+  auto first = improve::run_improve(o, **db, **sb, open);
+  ASSERT_FALSE(first);
+  EXPECT_NE(first.error().message.find("down"), std::string::npos) << first.error().message;
+  // Round 1 is done: its accepted programs are exactly the right ones, once per question.
+  std::map<std::string, std::string> pool;
+  {
+    std::ifstream in(dir / "out/round-1/pool.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      auto j = Json::parse(line);
+      pool[j["question"]] = j["answer"];
+    }
+  }
+  ASSERT_EQ(pool.size(), 12u);
+  std::set<std::string> accepted;
+  std::ifstream in(dir / "out/round-1/accepted.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto j = Json::parse(line);
+    std::string prompt = j["prompt"];
+    std::string q = prompt.substr(10, prompt.find("\nProgram:") - 10);
+    ASSERT_TRUE(pool.count(q)) << q;
+    EXPECT_EQ(j["completion"], "answer = " + pool[q] + "\n");
+    EXPECT_TRUE(accepted.insert(q).second) << "twice: " << q;
+  }
+  std::set<std::string> even;
+  for (auto& [q, a] : pool)
+    if (std::stoll(a) % 2 == 0) even.insert(q);
+  EXPECT_EQ(accepted, even);
+  EXPECT_TRUE(fs::exists(dir / "out/round-1/model.gguf"));
+  EXPECT_TRUE(llm::Model::load((dir / "out/round-1/model.gguf").string()));  // the fine-tuned model loads
+
+  // Resumed: rounds 0 and 1 are not redone (no eval of round 0's model), round 2 runs.
+  down = false;
+  PoolModel::calls = 0;
+  std::vector<std::string> lines;
+  auto rounds = improve::run_improve(o, **db, **sb, open, [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(rounds) << rounds.error().message;
+  ASSERT_EQ(rounds->size(), 3u);
+  EXPECT_EQ(PoolModel::calls, 12 + 3);  // round 2's pool and its eval only
+  EXPECT_NE(lines.front().find("resuming"), std::string::npos);
+  auto acc = [&](int r) { return (*rounds)[r].accuracy[o.eval[0]]["accuracy"].get<double>(); };
+  EXPECT_EQ(acc(0), 0.0);
+  EXPECT_EQ(acc(1), 1.0);
+  EXPECT_EQ((*rounds)[1].accepted, static_cast<int>(even.size()));
+  EXPECT_EQ((*rounds)[1].solved, static_cast<int>(even.size()));
+  EXPECT_EQ((*rounds)[2].trained_on, (*rounds)[1].accepted + (*rounds)[2].accepted);
+  // The rounds are one "improve" run in the store, finished.
+  auto runs = (*db)->list_runs({.kind = "improve"});
+  ASSERT_TRUE(runs);
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].status, "finished");
+  EXPECT_EQ((*runs)[0].problems_done, 3);
+  auto table = improve::markdown_table(*rounds);
+  EXPECT_NE(table.find("| 1 | 12 |"), std::string::npos) << table;
+  fs::remove_all(dir);
+}
+
+// A right answer reached with invented numbers is not grounded; numbers as words and the
+// question's own digits are.
+TEST(Improve, UngroundedNumbersAreThoseTheQuestionDoesNotGive) {
+  std::string q = "Nia had 50 cupcakes. Nia shared three with a classmate. If Nia bought 1,200 more, how many?";
+  EXPECT_EQ(improve::ungrounded_numbers("start = 52\nfound = 33\ngiven = 5\nanswer = start + found - given\n", q),
+            (std::vector<std::string>{"52", "33", "5"}));
+  EXPECT_TRUE(improve::ungrounded_numbers("start = 50\nshared = 3\nbought = 1200\nstep2 = 2 * 1\nanswer = start - shared + bought\n", q).empty());
+  EXPECT_TRUE(improve::ungrounded_numbers("eggs = 12 * 2\nanswer = eggs // 2\n", "Two dozen eggs, half of them eaten.").empty());
+  EXPECT_EQ(improve::ungrounded_numbers("x = 2.50 * 4\nanswer = x\n", "Pens cost $2.5 each; buy 3."), (std::vector<std::string>{"4"}));
+}
+
+// The faces refuse bad input with exit status 2 and a message naming the option.
+TEST(Cli, CorpusAndImproveRefuseBadInput) {
+  auto dir = scratch("cli");
+  auto run = [&](const std::string& args) {
+    std::string cmd = std::string(WAND_BINARY) + " " + args + " > " + (dir / "out").string() + " 2>&1";
+    int rc = std::system(cmd.c_str());
+    return std::pair{WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(dir / "out")};
+  };
+  std::string out = " --out " + (dir / "c").string();
+  for (auto [args, says] : std::vector<std::pair<std::string, std::string>>{
+           {"corpus" + out + " --mix gsm8k=1 --gsm8k " + (dir / "none.jsonl").string(), "--gsm8k"},
+           {"corpus" + out + " --ngram 0", "--ngram"},
+           {"corpus" + out + " --mix grammar=nan", "--mix"},
+           {"improve" + out + " --eval " + (dir / "none.jsonl").string(), "--eval"},
+           {"improve" + out + " --model " + (dir / "none.gguf").string(), "--model"},
+           {"improve" + out + " --k 0", "--k"},
+           {"improve" + out + " --trainer /bin/nonexistent-trainer", "--trainer"}}) {
+    auto [rc, text] = run(args);
+    EXPECT_EQ(rc, 2) << args << "\n" << text;
+    EXPECT_NE(text.find(says), std::string::npos) << args << "\n" << text;
+  }
+  EXPECT_FALSE(fs::exists(dir / "c"));  // refused before any work
+  fs::remove_all(dir);
+}
+
+}  // namespace
