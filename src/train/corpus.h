@@ -73,7 +73,14 @@ namespace wand::train {
 //   func  description + tests + function (MBPP-like, the prompt of function_prompt())
 //   code  plain code: a function with its tests, or a word problem's program, no prose
 //   text  plain text: a word problem and its worked steps, or a function task told in prose
-inline const std::vector<std::string> kCorpusParts = {"pot", "cot", "func", "code", "text"};
+//   agent       an expert's trajectory on a train instance of kitchen, data or shop, as CodeAct
+//               steps (agent/format.h: task, tools, observation, then Thought/code/Observation)
+//   agent_json  the same trajectories as JSON tool calls (one Action per step), for CodeAct vs JSON
+inline const std::vector<std::string> kCorpusParts = {"pot", "cot", "func", "code", "text", "agent", "agent_json"};
+// Document `n` of the agent parts: train instance n of an environment (kitchen 3 in 5, data and
+// shop 1 in 5 each), the expert's solution rendered as CodeAct steps or (json_calls) JSON tool
+// calls; `key` is the instance's id.
+std::string agent_document(uint64_t seed, long long n, bool json_calls, std::string& key);
 std::string function_prompt(const FunctionTask& t);  // "Task: ...\nTests:\n...\nCode:\n"
 
 // Vocabulary sizes a corpus can have: the 256 byte symbols and <|bos|>, <|eos|>, <|pad|> at

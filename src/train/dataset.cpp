@@ -28,7 +28,8 @@ Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string&
     std::string name = item.substr(0, eq);
     if (std::find(kCorpusParts.begin(), kCorpusParts.end(), name) == kCorpusParts.end())
       return Error{fmt::format("--mix: unknown part '{}' (parts: pot = question + program, cot = question + rationale, "
-                               "func = function task, code = plain code, text = plain text)", name)};
+                               "func = function task, code = plain code, text = plain text, agent = agent trajectories as code, "
+                               "agent_json = agent trajectories as JSON tool calls)", name)};
     for (auto& [seen, _] : mix)
       if (seen == name) return Error{fmt::format("--mix: part '{}' is given twice", name)};
     double w = 1.0;
@@ -53,10 +54,11 @@ uint64_t function_seed(uint64_t seed) { return seed ^ 0xf00d; }
 // generators, so a mix of pot and cot draws exactly the problems it drew before parts were added.
 class Documents {
  public:
-  explicit Documents(uint64_t seed) : problems_(seed), functions_(function_seed(seed)), coin_(seed * 31 + 17) {}
+  explicit Documents(uint64_t seed) : problems_(seed), functions_(function_seed(seed)), coin_(seed * 31 + 17), seed_(seed) {}
 
   // One document of `part`; `key` identifies its item, to keep it out of the held-out sets.
   std::string next(const std::string& part, std::string& key) {
+    if (part == "agent" || part == "agent_json") return agent_document(seed_, agent_n_[part]++, part == "agent_json", key);
     bool from_problem = part == "pot" || part == "cot" || (part != "func" && coin_() % 2 == 0);
     if (from_problem) {
       Problem p = problems_.next(TemplateSet::train);
@@ -77,6 +79,8 @@ class Documents {
   ProblemGenerator problems_;
   FunctionTaskGenerator functions_;
   std::mt19937_64 coin_;
+  uint64_t seed_;
+  std::map<std::string, long long> agent_n_;  // the agent parts' next instance
 };
 
 // A tokenizer to reuse: it must read, and its ids must fit the corpus's uint16 format.
