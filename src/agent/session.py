@@ -1,0 +1,118 @@
+# The agent loop's side of a session (src/agent/loop.cpp): run once after the tools are defined.
+# Every step's code runs through _wand_step, which keeps the line numbers of the model's code,
+# takes the value of its last expression, catches its error, notes a final_answer() call, and
+# reports all that to the host over the tool bridge (the `_wand_report` tool), out of the
+# program's stdout. Names start with _wand_ so they stay out of the model's way.
+import ast as _wand_ast
+import json as _wand_json
+import sys as _wand_sys
+import traceback as _wand_traceback
+
+
+class _WandFinal(BaseException):
+    """Raised by final_answer() to end the step; a BaseException so `except Exception` in the
+    model's code does not swallow it."""
+
+
+_wand_final = {}
+_wand_clip = 1500
+
+
+def _wand_jsonable(v):
+    try:
+        _wand_json.dumps(v, allow_nan=False)
+        return v
+    except (TypeError, ValueError):
+        return repr(v)
+
+
+def _wand_short(text):
+    if len(text) <= _wand_clip:
+        return text
+    head = _wand_clip * 2 // 3
+    return text[:head] + f"\n... [{len(text) - _wand_clip} characters cut] ...\n" + text[len(text) - (_wand_clip - head):]
+
+
+def final_answer(answer):
+    """Gives the task's answer and ends the run. `answer`: any value (JSON-like values as they
+    are, others by their repr)."""
+    _wand_final["value"] = _wand_jsonable(answer)
+    raise _WandFinal()
+
+
+def _wand_error(e, source):
+    line = 0
+    if isinstance(e, SyntaxError) and e.filename == "<step>":
+        line = e.lineno or 0
+    for frame in _wand_traceback.extract_tb(e.__traceback__):
+        if frame.filename == "<step>":
+            line = frame.lineno or 0
+    message = e.msg if isinstance(e, SyntaxError) else str(e)
+    return {"type": type(e).__name__, "message": _wand_short(message), "line": line}
+
+
+def _wand_run(source, g):
+    """Runs `source` in `g` as one step; returns the report (value, error, final)."""
+    report = {}
+    _wand_final.clear()
+    try:
+        tree = _wand_ast.parse(source, "<step>")
+        last = None
+        if tree.body and isinstance(tree.body[-1], _wand_ast.Expr):
+            last = _wand_ast.Expression(tree.body.pop().value)
+        exec(compile(tree, "<step>", "exec"), g)
+        if last is not None:
+            value = eval(compile(last, "<step>", "eval"), g)
+            if value is not None:
+                report["value"] = _wand_short(repr(value))
+    except _WandFinal:
+        pass
+    except BaseException as e:  # SystemExit and KeyboardInterrupt too: the session goes on
+        report["error"] = _wand_error(e, source)
+    if "value" in _wand_final:  # also when the model's code caught _WandFinal itself
+        report["final"] = _wand_final["value"]
+    _wand_sys.stdout.flush()
+    _wand_sys.stderr.flush()
+    return report
+
+
+def _wand_step(source):
+    _wand_report(_wand_run(source, globals()))
+
+
+def _wand_skill(code, tests):
+    """Loads a skill: its tests run on a copy of the namespace first; only a skill that passes is
+    defined in the session."""
+    trial = dict(globals())
+    report = _wand_run(code + "\n" + tests, trial)
+    if "error" not in report:
+        report = _wand_run(code, globals())
+    _wand_report(report)
+
+
+def _wand_functions(sources):
+    """The top-level functions the given step sources define, with the asserts that call them:
+    the candidates for the skill library."""
+    found = {}
+    asserts = []
+    for source in sources:
+        try:
+            tree = _wand_ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, _wand_ast.Assert):
+                asserts.append(_wand_ast.get_source_segment(source, node) or "")
+            if not isinstance(node, _wand_ast.FunctionDef) or node.decorator_list or node.name.startswith("_"):
+                continue
+            returns = " -> " + _wand_ast.unparse(node.returns) if node.returns else ""
+            found[node.name] = {
+                "name": node.name,
+                "signature": f"{node.name}({_wand_ast.unparse(node.args)}){returns}",
+                "description": (_wand_ast.get_docstring(node) or "").strip(),
+                "code": _wand_ast.get_source_segment(source, node) or "",
+            }
+    for f in found.values():
+        calls = [a for a in asserts if f["name"] + "(" in a]
+        f["tests"] = "\n".join(calls)
+    _wand_report({"functions": list(found.values())})
