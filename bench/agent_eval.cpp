@@ -13,8 +13,8 @@
 
 #include <fmt/core.h>
 
+#include "agent/agent.h"
 #include "agent/env.h"
-#include "agent/env_session.h"
 #include "agent/expert.h"
 #include "agent/python_text.h"
 #include "llm/llm.h"
@@ -82,49 +82,59 @@ int main(int argc, char** argv) {
     auto env = agent::make_environment(env_name, split, i);
     if (!env) { std::fprintf(stderr, "%s\n", env.error().message.c_str()); return 2; }
     auto& e = **env;
-    std::string prompt = agent::render_task(e.task().instruction, agent::env_tools_summary(e), e.observe());
-    auto session = format == "code" ? agent::EnvSession::open(**sb, e) : Result<std::unique_ptr<agent::EnvSession>>(Error{""});
-    if (format == "code" && !session) { std::fprintf(stderr, "%s\n", session.error().message.c_str()); return 1; }
-    auto reg = e.tools();
-    Json answer;
     bool answered = false;
+    Json answer;
     int steps = 0;
-    for (; steps < max_steps && !answered; ++steps) {
-      llm::GenerateOptions go;
-      go.max_tokens = 160;
-      go.stop = {"Observation:"};
-      auto out = (*backend)->complete(prompt, go);
-      if (!out || out->empty()) break;
-      std::string text = out->front().text;
-      tokens_total += out->front().completion_tokens;
-      std::string obs;
-      if (format == "code") {
-        std::string code = block_of(text);
-        if (code.empty()) break;
-        auto st = (*session)->run(code);
-        obs = st.observation;
-        if ((*session)->answered()) answered = true, answer = (*session)->answer();
-      } else {
+    if (format == "code") {
+      auto task = agent::task_from_environment(e);
+      if (!task) { std::fprintf(stderr, "%s\n", task.error().message.c_str()); return 1; }
+      agent::AgentConfig cfg;
+      cfg.max_steps = max_steps;
+      cfg.step_tokens = 160;
+      cfg.format = "completion";
+      auto r = agent::run_agent(**backend, **sb, *task, cfg, {.env = &e});
+      if (!r) { std::fprintf(stderr, "%s\n", r.error().message.c_str()); return 1; }
+      steps = r->actions;
+      tokens_total += r->completion_tokens;
+      if (r->final_answer) answered = true, answer = *r->final_answer;
+      if (verbose)
+        for (auto& s : r->steps) std::fprintf(stderr, "Thought: %s\nCode:\n%s\nObservation:\n%s\n", s.thought.c_str(), s.code.c_str(), s.observation.c_str());
+    } else {
+      std::string prompt = agent::render_header({.instruction = e.task().instruction, .rules = e.describe(),
+                                                 .tools = agent::tools_text(e.tools()), .observation = e.observe()});
+      auto reg = e.tools();
+      for (; steps < max_steps && !answered; ++steps) {
+        llm::GenerateOptions go;
+        go.max_tokens = 160;
+        go.stop = {agent::kStepStop};
+        auto out = (*backend)->complete(prompt, go);
+        if (!out || out->empty()) break;
+        std::string text = out->front().text;
+        tokens_total += out->front().completion_tokens;
         auto a = text.find("Action: ");
         if (a == std::string::npos) break;
         auto nl = text.find('\n', a);
         auto call = parse_json(text.substr(a + 8, nl == std::string::npos ? std::string::npos : nl - a - 8), "action");
-        if (!call || !call->is_object() || !call->contains("name")) {
-          obs = "Error: the action is not a JSON tool call\n";
+        std::string obs;
+        if (!call || !call->is_object() || !(*call)["name"].is_string()) {
+          obs = "Error: the action is not a JSON tool call";
         } else if ((*call)["name"] == "final_answer") {
           answered = true;
           answer = call->value("arguments", Json::object()).value("answer", Json());
+          obs = "Final answer: " + answer.dump();
         } else {
-          const auto* t = reg.find((*call)["name"].is_string() ? (*call)["name"].get<std::string>() : "");
-          if (!t) obs = "Error: no tool " + (*call)["name"].dump() + "\n";
+          const auto* t = reg.find((*call)["name"].get<std::string>());
+          if (!t) obs = "Error: no tool " + (*call)["name"].dump();
           else {
             auto r = tools::call(*t, call->value("arguments", Json::object()));
-            obs = r ? agent::python_print(r.value()) : "Error: " + r.error().message + "\n";
+            obs = r ? agent::python_print(r.value()) : "Error: " + r.error().message;
           }
         }
+        if (!text.empty() && text.back() != '\n') text += "\n";
+        while (!obs.empty() && obs.back() == '\n') obs.pop_back();
+        prompt += text.substr(0, a) + "Action: " + (call ? call->dump() : text.substr(a + 8, nl - a - 8)) + "\nObservation:\n" + obs + "\n\n";
       }
-      if (!text.empty() && text.back() != '\n') text += "\n";
-      prompt += text + (answered ? "" : "Observation: " + obs);
+      if (verbose) std::fprintf(stderr, "%s\n", prompt.c_str());
     }
     auto c = e.check(answered ? answer : Json());
     bool is_short = e.task().min_steps <= 3;
@@ -133,7 +143,6 @@ int main(int argc, char** argv) {
     if (verbose || !c.success)
       std::fprintf(stderr, "%s [%d actions] %s: %s\n", e.task().id.c_str(), e.task().min_steps, c.success ? "ok" : "FAIL",
                    c.success ? "" : c.reason.c_str());
-    if (verbose) std::fprintf(stderr, "%s\n", prompt.c_str());
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto [lo, hi] = wilson(solved, n);

@@ -176,6 +176,7 @@ std::unique_ptr<Environment> make_data_env(const std::string& split, int index, 
     int kind = split == "held-out" ? index % kinds : num(0, kinds - 1);
     std::vector<PlannedStep> plan;
     std::string question, key;
+    std::vector<std::string> entities;  // what `key` was drawn from
     Json answer;
     auto sql_step = [&](std::string thought, std::string q) { plan.push_back({std::move(thought), {call("sql", {{"query", q}})}}); };
     switch (kind) {
@@ -183,6 +184,7 @@ std::unique_ptr<Environment> make_data_env(const std::string& split, int index, 
         const auto& c = people[num(0, static_cast<int>(people.size()) - 1)];
         question = fmt::format("How many orders did {} place?", c);
         key = c;
+        entities.assign(std::begin(kPeople), std::end(kPeople));
         long cnt = 0;
         for (auto& o : d.orders) cnt += o.customer == c;
         answer = cnt;
@@ -193,6 +195,7 @@ std::unique_ptr<Environment> make_data_env(const std::string& split, int index, 
         const auto& p = products[num(0, 4)];
         question = fmt::format("How many units of {} were ordered in total?", p);
         key = p;
+        entities.assign(std::begin(kProducts), std::end(kProducts));
         long sum = 0;
         for (auto& o : d.orders) sum += o.product == p ? o.quantity : 0;
         answer = sum;
@@ -205,6 +208,7 @@ std::unique_ptr<Environment> make_data_env(const std::string& split, int index, 
         const auto& p = products[num(0, 4)];
         question = fmt::format("How many dollars did the orders of {} bring in?", p);
         key = p;
+        entities.assign(std::begin(kProducts), std::end(kProducts));
         long sum = 0;
         for (auto& o : d.orders) sum += o.product == p ? o.quantity * d.prices[p] : 0;
         if (sum == 0) continue;
@@ -218,6 +222,7 @@ std::unique_ptr<Environment> make_data_env(const std::string& split, int index, 
         const auto& c = d.customers[num(0, static_cast<int>(d.customers.size()) - 1)];
         question = fmt::format("How old is {}?", c.name);
         key = c.name;
+        entities.assign(std::begin(kPeople), std::end(kPeople));
         answer = c.age;
         plan.push_back({"Read the customers file.", {call("fs.read", {{"path", "customers.csv"}})}});
         break;
@@ -226,6 +231,7 @@ std::unique_ptr<Environment> make_data_env(const std::string& split, int index, 
         const auto& city = d.customers[num(0, static_cast<int>(d.customers.size()) - 1)].city;
         question = fmt::format("How many orders were placed by customers who live in {}?", city);
         key = city;
+        entities.assign(std::begin(kCities), std::end(kCities));
         std::vector<std::string> names;
         for (auto& c : d.customers)
           if (c.city == city) names.push_back(sql_text(c.name));
@@ -241,12 +247,13 @@ std::unique_ptr<Environment> make_data_env(const std::string& split, int index, 
         const auto& m = months[num(0, 3)];
         question = fmt::format("What is the discount code for {}?", m);
         key = m;
+        entities.assign(std::begin(kMonths), std::end(kMonths));
         answer = d.codes[m];
         plan.push_back({"Search the notes.", {call("search", {{"query", "discount code " + m}, {"k", 1}})}});
         break;
       }
     }
-    if (held_out_combination(fmt::format("data|{}|{}", kind, key)) != (split == "held-out")) continue;
+    if (held_out_member(fmt::format("data|{}", kind), key, entities) != (split == "held-out")) continue;
     plan.push_back({"The answer is in the result.", {}});
     Task t{"data", fmt::format("data/{}/{}", split, index), split, question, static_cast<int>(plan.size() - 1)};
     return std::make_unique<DataEnv>(t, std::move(d), std::move(plan), answer);

@@ -1,5 +1,7 @@
 #include "agent/env.h"
 
+#include <algorithm>
+
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
@@ -67,6 +69,16 @@ Result<std::unique_ptr<Environment>> make_environment(const std::string& name, c
 }
 
 bool held_out_combination(const std::string& key) { return fnv1a(key) % 4 == 0; }
+
+bool held_out_member(const std::string& prefix, const std::string& entity, const std::vector<std::string>& candidates) {
+  std::vector<std::pair<uint64_t, std::string>> ranked;
+  for (auto& c : candidates) ranked.emplace_back(fnv1a(prefix + "|" + c), c);
+  std::sort(ranked.begin(), ranked.end());
+  std::size_t held = std::max<std::size_t>(1, candidates.size() / 4);
+  for (std::size_t i = 0; i < held && i < ranked.size(); ++i)
+    if (ranked[i].second == entity) return true;
+  return false;
+}
 
 tools::Tool primitive(const std::string& name, const std::string& description,
                       const std::vector<std::pair<std::string, std::string>>& params,

@@ -47,7 +47,7 @@ std::string title(std::string s) {
   if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
   return s;
 }
-std::string quoted(const std::string& s) { return python_repr(Json(s)); }
+std::string py_str(const std::string& s) { return python_repr(Json(s)); }
 
 struct World {
   std::string room;
@@ -69,21 +69,21 @@ struct World {
     return out;
   }
   std::string repr_agent() const {
-    return fmt::format("Agent(room={}, holding={})", quoted(room), holding.empty() ? "None" : quoted(holding));
+    return fmt::format("Agent(room={}, holding={})", py_str(room), holding.empty() ? "None" : py_str(holding));
   }
   std::string repr(const Place& p) const {
     std::vector<std::string> c;
-    for (auto& n : contents(p.name)) c.push_back(quoted(n));
+    for (auto& n : contents(p.name)) c.push_back(py_str(n));
     std::string open = p.container ? fmt::format("open={}, ", p.open ? "True" : "False") : "";
     return fmt::format("{}({}contents=[{}])", title(p.name), open, fmt::join(c, ", "));
   }
   std::string repr(const Item& i) const {
     if (i.kind == "vessel")
-      return fmt::format("{}(temp={}, clean={}, filled={})", title(i.name), quoted(i.temp), i.clean ? "True" : "False",
-                         i.filled.empty() ? "None" : quoted(i.filled));
+      return fmt::format("{}(temp={}, clean={}, filled={})", title(i.name), py_str(i.temp), i.clean ? "True" : "False",
+                         i.filled.empty() ? "None" : py_str(i.filled));
     if (i.kind == "dish")
-      return fmt::format("{}(temp={}, clean={})", title(i.name), quoted(i.temp), i.clean ? "True" : "False");
-    return fmt::format("{}(temp={})", title(i.name), quoted(i.temp));
+      return fmt::format("{}(temp={}, clean={})", title(i.name), py_str(i.temp), i.clean ? "True" : "False");
+    return fmt::format("{}(temp={})", title(i.name), py_str(i.temp));
   }
   std::string observe() const {
     std::string out = repr_agent() + "\n";
@@ -307,7 +307,7 @@ std::string on_in(const std::string& place) {
 
 class Kitchen : public Environment {
  public:
-  Kitchen(Task task, World w, Goal g) : task_(std::move(task)), world_(std::move(w)), goal_(std::move(g)) {}
+  Kitchen(Task task, World w, Goal g) : task_(std::move(task)), start_(w), world_(std::move(w)), goal_(std::move(g)) {}
   const Task& task() const override { return task_; }
   std::string describe() const override {
     return "You act in a house by calling the primitives. You hold one item at a time and act only on places in the "
@@ -357,8 +357,9 @@ class Kitchen : public Environment {
     return {true, ""};
   }
 
+  // Planned from the instance's first state, whatever has been done since.
   std::vector<PlannedStep> plan() const {
-    Planner p(world_);
+    Planner p(start_);
     const auto& g = goal_;
     auto as = [&](const std::string& place) { return on_in(place) + " the " + place; };
     switch (g.kind) {
@@ -404,7 +405,7 @@ class Kitchen : public Environment {
   Task task_;
 
  private:
-  World world_;
+  World start_, world_;
   Goal goal_;
 };
 

@@ -26,6 +26,10 @@ std::unique_ptr<Environment> make_kitchen_state(const Json& spec);
 // held-out split: a fixed hash, so held-out instances differ from train ones in what they
 // combine, not only in their seed.
 bool held_out_combination(const std::string& key);
+// The same for an entity drawn from a short list (a kind of question about one of 8 products):
+// the quarter of `candidates` (at least one) that ranks first by the hash of "prefix|candidate"
+// is held out, so every kind has held-out and train entities.
+bool held_out_member(const std::string& prefix, const std::string& entity, const std::vector<std::string>& candidates);
 
 // A tool of one string parameter per name in `params` (all required), bound to a handler that
 // takes the arguments in that order. Primitives answer at once (inline_call).
