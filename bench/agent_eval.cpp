@@ -5,7 +5,7 @@
 // and for tasks of 1-3 expert actions.
 //
 //   agent_eval MODEL.gguf [--env kitchen] [--split held-out] [--limit 200] [--format code|json]
-//              [--max-steps 8] [--threads 2] [--verbose]
+//              [--max-steps 8] [--threads 2] [--context 1024] [--offset 0] [--verbose]
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string model = argv[1], env_name = "kitchen", split = "held-out", format = "code";
-  int limit = 200, max_steps = 8, threads = 2, offset = 0;
+  int limit = 200, max_steps = 8, threads = 2, offset = 0, context = 1024;
   bool verbose = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
     else if (a == "--format") format = next();
     else if (a == "--max-steps") max_steps = std::stoi(next());
     else if (a == "--threads") threads = std::stoi(next());
+    else if (a == "--context") context = std::stoi(next());
     else if (a == "--verbose") verbose = true;
     else { std::fprintf(stderr, "unknown option %s\n", a.c_str()); return 2; }
   }
@@ -92,6 +93,7 @@ int main(int argc, char** argv) {
       cfg.max_steps = max_steps;
       cfg.step_tokens = 160;
       cfg.format = "completion";
+      cfg.context_tokens = context;  // the model's: older steps are condensed to fit
       auto r = agent::run_agent(**backend, **sb, *task, cfg, {.env = &e});
       if (!r) { std::fprintf(stderr, "%s\n", r.error().message.c_str()); return 1; }
       steps = r->actions;

@@ -18,7 +18,9 @@ Command add_corpus(CLI::App& app) {
   cmd->add_option("--out", a->opt.out_dir, "Output directory")->required();
   cmd->add_option("--mix", a->mix,
                   "Parts and weights, e.g. code=0.5,text=0.5: pot (question + program), cot (question + rationale), "
-                  "func (function task: description + tests + function), code (plain code), text (plain text)")
+                  "func (function task: description + tests + function), code (plain code), text (plain text), "
+                  "agent (expert trajectories of kitchen, data and shop tasks as CodeAct steps), agent_json (the same "
+                  "as JSON tool calls)")
       ->capture_default_str();
   cmd->add_option("--tokens", a->opt.tokens, "Training tokens to write")
       ->capture_default_str()

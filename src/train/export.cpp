@@ -62,8 +62,8 @@ VoidResult export_model(const ExportOptions& opt) {
   if (static_cast<int>(tok->size()) != w->config.vocab)
     return Error{fmt::format("{} has {} tokens but the checkpoint was trained on {}", opt.tokenizer, tok->size(),
                              w->config.vocab)};
-  if (opt.prompt_format != "pot" && opt.prompt_format != "cot")
-    return Error{fmt::format("prompt format '{}': expected pot or cot", opt.prompt_format)};
+  if (opt.prompt_format != "pot" && opt.prompt_format != "cot" && opt.prompt_format != "agent" && opt.prompt_format != "agent_json")
+    return Error{fmt::format("prompt format '{}': expected pot, cot, agent or agent_json", opt.prompt_format)};
   w->tokenizer = std::move(*tok);
   w->prompt_format = opt.prompt_format;
   w->name = opt.name;

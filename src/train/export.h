@@ -14,7 +14,9 @@ Result<llm::ModelWeights> read_checkpoint(const std::string& path);
 struct ExportOptions {
   std::string checkpoint, tokenizer, out;
   llm::TensorType type = llm::TensorType::Q8_0;
-  std::string prompt_format = "pot";  // pot or cot: how `wand solve` prompts the model
+  // pot or cot: how `wand solve` prompts the model; agent or agent_json: an agent model (the
+  // loop's completion format with code steps, or with JSON tool calls; corpus.h's agent parts)
+  std::string prompt_format = "pot";
   std::string name = "wand";
 };
 VoidResult export_model(const ExportOptions& opt);
