@@ -98,26 +98,25 @@ struct World {
   }
 
   // --- the primitives; each returns the repr of what it changed, or the failed precondition ---
-  Result<Place*> reachable(const std::string& name) {
-    Place* p = place(name);
-    if (!p) {
-      std::vector<std::string> names;
-      for (auto& q : places) names.push_back(q.name);
-      return Error{fmt::format("there is no place '{}' (places: {})", name, fmt::join(names, ", "))};
+  // The thing called `name` in `list`, or an error listing what there is.
+  template <class T>
+  static Result<T*> named(std::vector<T>& list, const std::string& name, const char* what) {
+    std::vector<std::string> names;
+    for (auto& x : list) {
+      if (x.name == name) return &x;
+      names.push_back(x.name);
     }
+    return Error{fmt::format("there is no {} '{}' ({}s: {})", what, name, what, fmt::join(names, ", "))};
+  }
+  Result<Place*> reachable(const std::string& name) {
+    auto found = named(places, name, "place");
+    if (!found) return found.error();
+    Place* p = *found;
     if (p->room != room)
       return Error{fmt::format("the {} is in the {}; you are in the {} (go('{}') first)", name, p->room, room, p->room)};
     return p;
   }
-  Result<Item*> known_item(const std::string& name) {
-    Item* i = item(name);
-    if (!i) {
-      std::vector<std::string> names;
-      for (auto& j : items) names.push_back(j.name);
-      return Error{fmt::format("there is no item '{}' (items: {})", name, fmt::join(names, ", "))};
-    }
-    return i;
-  }
+  Result<Item*> known_item(const std::string& name) { return named(items, name, "item"); }
   Result<std::string> go(const std::string& r) {
     if (std::find(kRooms.begin(), kRooms.end(), r) == kRooms.end())
       return Error{fmt::format("there is no room '{}' (rooms: {})", r, fmt::join(kRooms, ", "))};
