@@ -11,6 +11,7 @@
 #include "agent/expert.h"
 #include "agent/python_text.h"
 #include "agent/worlds.h"
+#include "llm/llm.h"
 #include "sandbox/sandbox.h"
 #include "train/corpus.h"
 
@@ -386,4 +387,33 @@ TEST(AgentExpert, FailedPrimitiveIsAToolErrorInTheSandbox) {
   (*s)->run("final_answer('done')");
   EXPECT_TRUE((*s)->answered());
   EXPECT_EQ((*s)->answer(), "done");
+}
+
+// The shipped agent model (models/wand-agent.gguf, trained on the corpus's agent part) acting in
+// held-out kitchen instances through the CodeAct loop with the real engine and sandbox: it writes
+// steps the loop parses and runs, and the goal is checked. Its success rate is measured by
+// bench/agent_eval (models/MODEL_CARD.md); here, that a run works end to end.
+TEST(AgentModel, ShippedModelActsInTheKitchen) {
+  std::string path = std::string(WAND_MODELS_DIR) + "/wand-agent.gguf";
+  auto model = llm::open_backend(path, {.threads = 2});
+  ASSERT_TRUE(model.ok()) << model.error().message;
+  EXPECT_EQ((*model)->prompt_format(), "agent");
+  auto sb = make_sandbox();
+  ASSERT_TRUE(sb);
+  for (int i = 0; i < 3; ++i) {
+    auto env = make_environment("kitchen", "held-out", i);
+    ASSERT_TRUE(env.ok());
+    auto task = task_from_environment(**env);
+    ASSERT_TRUE(task.ok());
+    AgentConfig cfg;
+    cfg.max_steps = 4;
+    cfg.step_tokens = 160;
+    cfg.context_tokens = 1024;
+    auto r = run_agent(**model, *sb, *task, cfg, {.env = env->get()});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_TRUE(r->end_reason == kEndFinalAnswer || r->end_reason == kEndMaxSteps || r->end_reason == kEndStuck) << r->end_reason;
+    ASSERT_FALSE(r->steps.empty());
+    EXPECT_FALSE(r->steps[0].code.empty()) << r->steps[0].output;
+    ASSERT_TRUE(r->check.has_value());
+  }
 }
