@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string model = argv[1], env_name = "kitchen", split = "held-out", format = "code";
-  int limit = 200, max_steps = 8, threads = 2, offset = 0, context = 1024;
+  int limit = 200, max_steps = 8, threads = 2, offset = 0, context = 1024 - 160;
   bool verbose = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
       cfg.max_steps = max_steps;
       cfg.step_tokens = 160;
       cfg.format = "completion";
-      cfg.context_tokens = context;  // the model's: older steps are condensed to fit
+      cfg.context_tokens = context;  // the model's context less a step: older steps are condensed to fit
       auto r = agent::run_agent(**backend, **sb, *task, cfg, {.env = &e});
       if (!r) { std::fprintf(stderr, "%s\n", r.error().message.c_str()); return 1; }
       steps = r->actions;
