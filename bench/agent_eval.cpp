@@ -5,7 +5,7 @@
 // and for tasks of 1-3 expert actions.
 //
 //   agent_eval MODEL.gguf [--env kitchen] [--split held-out] [--limit 200] [--format code|json]
-//              [--max-steps 8] [--threads 2] [--context 1024] [--offset 0] [--verbose]
+//              [--max-steps 8] [--threads 2] [--context 864] [--offset 0] [--seed 1] [--verbose]
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   }
   std::string model = argv[1], env_name = "kitchen", split = "held-out", format = "code";
   int limit = 200, max_steps = 8, threads = 2, offset = 0, context = 1024 - 160;
+  uint64_t seed = 1;  // the instances' seed: another one draws other worlds for the same held-out combinations
   bool verbose = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
     else if (a == "--max-steps") max_steps = std::stoi(next());
     else if (a == "--threads") threads = std::stoi(next());
     else if (a == "--context") context = std::stoi(next());
+    else if (a == "--seed") seed = std::stoull(next());
     else if (a == "--verbose") verbose = true;
     else { std::fprintf(stderr, "unknown option %s\n", a.c_str()); return 2; }
   }
@@ -80,7 +82,7 @@ int main(int argc, char** argv) {
   long steps_total = 0, tokens_total = 0;
   auto t0 = std::chrono::steady_clock::now();
   for (int i = offset; i < offset + limit; ++i) {
-    auto env = agent::make_environment(env_name, split, i);
+    auto env = agent::make_environment(env_name, split, i, seed);
     if (!env) { std::fprintf(stderr, "%s\n", env.error().message.c_str()); return 2; }
     auto& e = **env;
     bool answered = false;
