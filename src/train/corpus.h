@@ -74,7 +74,7 @@ namespace wand::train {
 //   code  plain code: a function with its tests, or a word problem's program, no prose
 //   text  plain text: a word problem and its worked steps, or a function task told in prose
 //   agent       an expert's trajectory on a train instance of kitchen, data or shop, as CodeAct
-//               steps (agent/format.h: task, tools, observation, then Thought/code/Observation)
+//               steps in the loop's compact format (agent.h: Task/Rules/Tools/State, then Thought/Code/Observation)
 //   agent_json  the same trajectories as JSON tool calls (one Action per step), for CodeAct vs JSON
 inline const std::vector<std::string> kCorpusParts = {"pot", "cot", "func", "code", "text", "agent", "agent_json"};
 // Document `n` of the agent parts: train instance n of an environment (kitchen 3 in 5, data and
