@@ -20,7 +20,9 @@ Command add_corpus(CLI::App& app) {
                   "Parts and weights, e.g. code=0.5,text=0.5: pot (question + program), cot (question + rationale), "
                   "func (function task: description + tests + function), tests (description + asserts on other inputs), "
                   "code (plain code), text (plain text), "
-                  "grammar and grammar-cot (the question grammar), gsm8k and gsm8k-cot (GSM8K train, verified programs)")
+                  "grammar and grammar-cot (the question grammar), gsm8k and gsm8k-cot (GSM8K train, verified programs), "
+                  "agent (expert trajectories of kitchen, data and shop tasks as CodeAct steps), agent_json (the same "
+                  "as JSON tool calls)")
       ->capture_default_str();
   cmd->add_option("--tokens", a->opt.tokens, "Training tokens to write")
       ->capture_default_str()

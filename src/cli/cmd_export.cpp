@@ -95,7 +95,9 @@ Command add_export(CLI::App& app) {
   auto* gguf_out = cmd->add_option("--out", o->out, "Output: the .gguf; with --run, the JSONL (default: standard output)")
                        ->check(writable_file());
   auto* ty = cmd->add_option("--type", *type, "Matrix type: f32, f16, q8_0, q4_0")->capture_default_str();
-  auto* pf = cmd->add_option("--prompt-format", o->prompt_format, "pot (programs), cot (rationales) or func (functions: the code model)")->capture_default_str();
+  auto* pf = cmd->add_option("--prompt-format", o->prompt_format,
+                             "pot (programs), cot (rationales), func (functions: the code model), agent (CodeAct "
+                             "steps) or agent_json (JSON tool calls)")->capture_default_str();
   auto* nm = cmd->add_option("--name", o->name, "general.name in the file")->capture_default_str();
   auto* run = cmd->add_option("--run", e->run, "A recorded run's id (or a unique prefix): export its training data");
   auto* fmt_opt = cmd->add_option("--format", e->opt.format,

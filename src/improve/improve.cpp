@@ -64,7 +64,7 @@ Result<std::pair<std::string, reason::BenchRun>> bench(llm::Backend& model, sand
   bc.solve = solve;
   auto tpl = reason::builtin_template(solve.method, solve.family);
   if (!tpl) return tpl.error();
-  auto sha = reason::file_sha256(dataset);
+  auto sha = feedback::file_sha256(dataset);
   if (!sha) return sha.error();
   auto id = db.create_run(reason::bench_run_config(bc, model.id(), tpl->hash, *sha, static_cast<int>(problems.size())));
   if (!id) return id.error();

@@ -4,6 +4,7 @@
 
 #include <fmt/core.h>
 
+#include "agent/expert.h"
 #include "train/draw.h"
 
 namespace wand::train {
@@ -320,5 +321,17 @@ Json to_json(const Problem& p) {
           {"answer", p.answer},     {"template", p.template_id}, {"steps", p.steps}};
 }
 
+
+std::string agent_document(uint64_t seed, long long n, bool json_calls, std::string& key) {
+  static const char* const kEnvs[] = {"kitchen", "kitchen", "kitchen", "data", "shop"};
+  const char* env_name = kEnvs[n % 5];
+  int index = static_cast<int>((n / 5) % 1'000'000);
+  auto env = agent::make_environment(env_name, "train", index, seed);
+  key = env ? env.value()->task().id : env_name;
+  auto doc = env ? agent::expert_document(**env, json_calls) : Result<std::string>(env.error());
+  // The experts solve every instance (tests/agent); a failure here is a bug worth stopping for.
+  if (!doc) throw std::logic_error("agent corpus: " + key + ": " + doc.error().message);
+  return doc.value();
+}
 
 }  // namespace wand::train

@@ -28,7 +28,9 @@ Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string&
     std::string name = item.substr(0, eq);
     if (std::find(kCorpusParts.begin(), kCorpusParts.end(), name) == kCorpusParts.end())
       return Error{fmt::format("--mix: unknown part '{}' (parts: pot = question + program, cot = question + rationale, "
-                               "func = function task, tests = asserts for a function, code = plain code, text = plain text)", name)};
+                               "func = function task, tests = asserts for a function, code = plain code, text = plain text, "
+                               "grammar/grammar-cot, gsm8k/gsm8k-cot, agent = agent trajectories as code, "
+                               "agent_json = agent trajectories as JSON tool calls)", name)};
     for (auto& [seen, _] : mix)
       if (seen == name) return Error{fmt::format("--mix: part '{}' is given twice", name)};
     double w = 1.0;
@@ -62,7 +64,8 @@ uint64_t grammar_seed(uint64_t seed) { return seed ^ 0x6a6d; }
 class Documents {
  public:
   Documents(uint64_t seed, const std::vector<Problem>* gsm8k = nullptr)
-      : problems_(seed), grammar_(grammar_seed(seed)), functions_(function_seed(seed)), coin_(seed * 31 + 17), gsm8k_(gsm8k) {
+      : problems_(seed), grammar_(grammar_seed(seed)), functions_(function_seed(seed)), coin_(seed * 31 + 17),
+        seed_(seed), gsm8k_(gsm8k) {
     if (gsm8k_) {
       order_.resize(gsm8k_->size());
       for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
@@ -74,6 +77,10 @@ class Documents {
   // `question` says whether the key is a word problem's question (what decontamination checks).
   std::string next(const std::string& part, std::string& key, bool& question) {
     question = true;
+    if (part == "agent" || part == "agent_json") {
+      question = false;
+      return agent_document(seed_, agent_n_[part]++, part == "agent_json", key);
+    }
     if (uses_grammar(part) || uses_gsm8k(part)) {
       Problem p = uses_grammar(part) ? grammar_.next(TemplateSet::train) : gsm8k_->at(order_[at_++ % order_.size()]);
       key = p.question;
@@ -108,9 +115,11 @@ class Documents {
   GrammarGenerator grammar_;
   FunctionTaskGenerator functions_;
   std::mt19937_64 coin_;
+  uint64_t seed_;
   const std::vector<Problem>* gsm8k_;
   std::vector<std::size_t> order_;
   std::size_t at_ = 0;
+  std::map<std::string, long long> agent_n_;  // the agent parts' next instance
 };
 
 // A tokenizer to reuse: it must read, and its ids must fit the corpus's uint16 format.

@@ -23,7 +23,10 @@ VoidResult write_checkpoint(const std::string& path, const llm::ModelWeights& w,
 struct ExportOptions {
   std::string checkpoint, tokenizer, out;
   llm::TensorType type = llm::TensorType::Q8_0;
-  std::string prompt_format = "pot";  // pot, cot or func (llm::format_question): how the model is prompted
+  // How the model is prompted: pot, cot or func (llm::format_question: `wand solve`, `wand code`),
+  // agent or agent_json (an agent model: the loop's completion format with code steps or JSON tool
+  // calls; corpus.h's agent parts)
+  std::string prompt_format = "pot";
   std::string name = "wand";
 };
 VoidResult export_model(const ExportOptions& opt);
