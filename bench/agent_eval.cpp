@@ -18,27 +18,9 @@
 #include "agent/expert.h"
 #include "agent/python_text.h"
 #include "llm/llm.h"
+#include "reason/bench.h"
 
 using namespace wand;
-
-namespace {
-
-std::pair<double, double> wilson(int k, int n) {
-  if (n == 0) return {0, 0};
-  double z = 1.96, p = double(k) / n, d = 1 + z * z / n;
-  double c = (p + z * z / (2 * n)) / d, h = z * std::sqrt(p * (1 - p) / n + z * z / (4.0 * n * n)) / d;
-  return {c - h, c + h};
-}
-
-std::string block_of(const std::string& text) {
-  auto a = text.find("```python\n");
-  if (a == std::string::npos) return "";
-  a += 10;
-  auto b = text.find("```", a);
-  return text.substr(a, b == std::string::npos ? std::string::npos : b - a);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -149,8 +131,8 @@ int main(int argc, char** argv) {
                    c.success ? "" : c.reason.c_str());
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  auto [lo, hi] = wilson(solved, n);
-  auto [slo, shi] = wilson(solved_short, n_short);
+  auto [lo, hi] = reason::wilson_interval(solved, n);
+  auto [slo, shi] = reason::wilson_interval(solved_short, n_short);
   std::printf("%s %s %s (%s): %d/%d solved = %.1f%% [95%% Wilson %.1f-%.1f]; 1-3-action tasks %d/%d = %.1f%% [%.1f-%.1f]; "
               "%.2f steps and %.0f generated tokens per task; %.2f s per task\n",
               model.c_str(), env_name.c_str(), split.c_str(), format.c_str(), solved, n, 100.0 * solved / n, 100 * lo, 100 * hi,

@@ -193,7 +193,9 @@ TEST(AgentEnv, KitchenGoalsSayWhatIsStillWrong) {
   auto reg = env->tools();
   EXPECT_EQ(env->check(nullptr).reason, "the mug is room, not hot");
   for (auto& call : env->expert_calls())
-    if (call["name"] != "final_answer") ASSERT_TRUE(act(*env, reg, call["name"], call["arguments"]).ok()) << call.dump();
+    if (call["name"] != "final_answer") {
+      ASSERT_TRUE(act(*env, reg, call["name"], call["arguments"]).ok()) << call.dump();
+    }
   EXPECT_TRUE(env->check("done").success) << env->check("done").reason;
   auto fresh = kitchen(kHotMilk);
   EXPECT_EQ(fresh->expert_steps().front(),
@@ -344,7 +346,9 @@ void expert_solves(const std::string& name, const std::string& split, int from, 
     EXPECT_EQ(run_expert(*sb, **env, &traj.value()), "") << (*env)->task().id << ": " << (*env)->task().instruction;
     short_tasks += (*env)->task().min_steps <= 3;
   }
-  if (split == "held-out" && name == "kitchen") EXPECT_GE(short_tasks, 60);  // 1-3-action tasks are measured too
+  if (split == "held-out" && name == "kitchen") {
+    EXPECT_GE(short_tasks, 60);  // 1-3-action tasks are measured too
+  }
 }
 
 }  // namespace
