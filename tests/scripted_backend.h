@@ -42,8 +42,10 @@ class ScriptedBackend : public llm::Backend {
   std::string id() const override { return "scripted"; }
   std::string prompt_format() override { return format; }
   bool can_constrain() const override { return constrains; }
+  int context_length() const override { return context; }
   std::string format;       // what it says it is (llm::Backend::prompt_format)
   bool constrains = false;  // whether it takes a grammar
+  int context = 0;          // the context it says it holds (llm::Backend::context_length); 0: unknown
 
   // The next batch: these texts, with these mean token log-probabilities (optional).
   void add(std::vector<std::string> texts, std::vector<double> mean_logprobs = {}) {

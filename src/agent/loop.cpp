@@ -367,14 +367,20 @@ class Loop {
   auto fitted(Build build, const std::string& tail_text, bool& condensed) const {
     std::size_t actions = 0;
     for (const Step* s : transcript_) actions += s->kind == "act";
-    int budget = cfg_.context_tokens - cfg_.step_tokens - estimate(tail_text);
+    // The model's own context bounds the budget too (a 1k-context local model under the default
+    // 4k budget was sent prompts it refused); the completion keeps at most a quarter of it.
+    int limit = cfg_.context_tokens;
+    if (int ctx = model_.context_length(); ctx > 0) limit = std::min(limit, ctx);
+    int budget = limit - std::min(cfg_.step_tokens, limit / 4) - estimate(tail_text);
     Shape shape;
     auto p = build(shape);
-    std::size_t keep = static_cast<std::size_t>(cfg_.keep_recent);
-    while (estimate(p) > budget && actions > keep + shape.condensed) {
-      ++shape.condensed;
-      p = build(shape);
-    }
+    // The newest keep_recent steps stay whole while the budget allows; a model whose context is
+    // tight (wand's own 1k-context models) gets them condensed too, the newest last.
+    for (std::size_t keep : {static_cast<std::size_t>(cfg_.keep_recent), std::size_t{1}, std::size_t{0}})
+      while (estimate(p) > budget && actions > keep + shape.condensed) {
+        ++shape.condensed;
+        p = build(shape);
+      }
     while (estimate(p) > budget && shape.dropped < shape.condensed) {
       ++shape.dropped;
       p = build(shape);

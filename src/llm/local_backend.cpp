@@ -61,6 +61,7 @@ class LocalBackend final : public Backend {
   std::string id() const override { return id_; }
   std::string prompt_format() override { return model_->prompt_format(); }
   bool can_constrain() const override { return true; }
+  int context_length() const override { return static_cast<int>(ctx_.capacity()); }
 
   Result<std::vector<Completion>> complete(const std::string& prompt, const GenerateOptions& opt) override {
     const Tokenizer& tok = model_->tokenizer();

@@ -316,6 +316,25 @@ TEST(AgentLoop, PromptStaysBoundedOverFiftySteps) {
   std::cout << "prompt bytes by step: " << report << "\n";
 }
 
+// A model whose context is smaller than --context (wand's own 1k models under the default 4k
+// budget) is never sent a prompt past its context: even the newest steps are condensed then.
+TEST(AgentLoop, PromptFitsTheModelsOwnContext) {
+  ScriptedBackend m;
+  m.context = 512;  // ~2 kB at the loop's first estimate of 4 bytes a token
+  for (int i = 0; i < 4; ++i) {
+    llm::Completion c;
+    c.text = act(fmt::format("print('{}' * 1000)", char('a' + i)), fmt::format("Step {}.", i));
+    c.finish_reason = "stop";
+    m.script.push_back({c});
+  }
+  agent::AgentConfig cfg{.max_steps = 4, .step_tokens = 512, .context_tokens = 4096, .stuck_repeats = 100};
+  auto r = run(m, task("A task whose observations are long."), cfg);
+  EXPECT_EQ(r.end_reason, agent::kEndMaxSteps);
+  ASSERT_EQ(m.calls.size(), 4u);
+  for (auto& c : m.calls) EXPECT_LE(c.text().size(), 512u * 4) << c.text().substr(0, 200);
+  EXPECT_TRUE(r.steps[3].condensed);
+}
+
 TEST(AgentLoop, InvalidConfigAndEmptyTaskAreErrors) {
   ScriptedBackend m;
   auto r = agent::run_agent(m, shared_sandbox(), task("x"), {.max_steps = 0});
