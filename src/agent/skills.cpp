@@ -269,6 +269,9 @@ SkillLibrary::SkillLibrary(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) 
 SkillLibrary::~SkillLibrary() = default;
 
 Result<std::unique_ptr<SkillLibrary>> SkillLibrary::open(const std::string& path, bool create) {
+  if (store::is_database_uri(path))
+    return Error{"the skill library lives in a SQLite store file (it needs FTS5), and this store is a database "
+                 "server's URI: give a store file (--store PATH) or turn skills off (--skills off)"};
   // The run store first: it refuses a file holding other tables, so the run store's schema is
   // there before the skills' tables join it.
   auto store = store::Store::open(path, create);

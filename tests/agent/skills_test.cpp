@@ -44,6 +44,15 @@ std::unique_ptr<agent::SkillLibrary> open(const std::string& path) {
   return lib ? std::move(*lib) : nullptr;
 }
 
+// Skills need SQLite's FTS5: a PostgreSQL store is refused with what to do instead, before any
+// connection is tried (the password never reaches the message).
+TEST(Skills, ADatabaseServerStoreIsRefusedSayingWhatToDo) {
+  auto lib = agent::SkillLibrary::open("postgresql://wand:secret@127.0.0.1:1/runs");
+  ASSERT_FALSE(lib);
+  EXPECT_NE(lib.error().message.find("--skills off"), std::string::npos) << lib.error().message;
+  EXPECT_EQ(lib.error().message.find("secret"), std::string::npos) << lib.error().message;
+}
+
 TEST(Skills, RetrievalRanksByBm25OverNamesAndDescriptions) {
   auto lib = open(fresh_path("skills_rank"));
   ASSERT_TRUE(lib);
