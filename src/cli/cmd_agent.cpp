@@ -24,9 +24,6 @@
 namespace wand::cli {
 namespace {
 
-std::atomic<bool> g_stop{false};
-extern "C" void on_agent_stop(int) { g_stop = true; }
-
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 struct Totals {
@@ -136,12 +133,7 @@ int run_agents(AgentArgs& a, const char* cmd) {
     run_id = *id;
   }
 
-  struct sigaction sa {};
-  sa.sa_handler = on_agent_stop;
-  sa.sa_flags = SA_RESETHAND;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  std::atomic<bool>& stop = catch_stop_signals();
 
   bool one = !env_mode || indices.size() == 1;
   bool print_steps = one && !a.json && !a.quiet && a.show_steps;
@@ -150,7 +142,7 @@ int run_agents(AgentArgs& a, const char* cmd) {
   agent::AgentResult last;
   Progress progress("tasks", indices.size(), !one && !a.quiet && !a.json, true);
   for (std::size_t k = 0; k < (env_mode ? indices.size() : 1); ++k) {
-    if (g_stop) break;
+    if (stop) break;
     std::unique_ptr<agent::Environment> env;
     agent::AgentTask task;
     std::string task_id = "free-form";
@@ -166,7 +158,7 @@ int run_agents(AgentArgs& a, const char* cmd) {
       task = {.instruction = a.task, .tools = *granted};
     }
     if (print_steps) fmt::print("Task: {}\n", task.instruction);
-    agent::RunHooks hooks{.stop = &g_stop, .env = env.get(), .skills = skills.get()};
+    agent::RunHooks hooks{.stop = &stop, .env = env.get(), .skills = skills.get()};
     if (print_steps) hooks.on_step = [](const agent::Step& s) { fmt::print("{}", agent::format_step(s)), std::fflush(stdout); };
     auto r = agent::run_agent(**model, **sb, task, c, hooks);
     if (!r) return fail(r.error().message);
@@ -190,7 +182,7 @@ int run_agents(AgentArgs& a, const char* cmd) {
     last = std::move(*r);
   }
   progress.finish();
-  bool interrupted = g_stop.load();
+  bool interrupted = stop.load();
   if (db) {
     if (interrupted) (void)db->interrupt_run(run_id);
     else if (auto w = db->finish_run(run_id, totals.to_json()); !w)
@@ -214,7 +206,7 @@ int run_agents(AgentArgs& a, const char* cmd) {
                s["tool_calls_per_task"].get<double>(), s["tokens_per_task"].get<double>(), s["seconds_per_task"].get<double>());
     fmt::print("  end reasons   {}\n", s["end_reasons"].dump());
   }
-  if (interrupted) return fail("interrupted", 128 + SIGINT);
+  if (interrupted) return fail("interrupted", kExitInterrupted);
   if (one) return last.success() ? kExitOk : kExitFailed;
   return kExitOk;
 }

@@ -25,21 +25,6 @@
 namespace wand::cli {
 namespace {
 
-constexpr int kExitInterrupted = 128 + SIGINT;
-
-std::atomic<bool> g_stop{false};
-extern "C" void on_stop_signal(int) { g_stop = true; }
-
-// Ctrl-C or SIGTERM ends the run after the problem in progress; a second Ctrl-C kills at once.
-void catch_stop_signals() {
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sa.sa_flags = SA_RESETHAND;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
-
 struct BenchArgs {
   std::string dataset, problems, set = "numbers", model, method = "pot", prompt_file, prompt_style = "auto", constrain;
   std::string out, html, store, resume, shard;
@@ -440,7 +425,7 @@ Command add_bench(CLI::App& app) {
     info.id = run_id;
     if (bc.solve.temperature > 0 && !a->quiet) fmt::print(stderr, "[seed {}]\n", bc.solve.seed);
 
-    catch_stop_signals();
+    std::atomic<bool>& stop = catch_stop_signals();
     Progress progress("problems", total - done.size(), !a->quiet, true);
     auto t0 = std::chrono::steady_clock::now();
     auto run = reason::run_bench(
@@ -449,7 +434,7 @@ Command add_bench(CLI::App& app) {
           progress.note("accuracy " + pct(double(p.correct) / p.done));
           progress.tick();
         },
-        &g_stop, a->parallel);
+        &stop, a->parallel);
     progress.finish();
     double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto how_to_resume = [&] {

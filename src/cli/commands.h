@@ -3,6 +3,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <atomic>
 #include <functional>
 #include <string>
 
@@ -18,6 +19,12 @@ constexpr int kExitFailed = 1;     // the work ran and its outcome was not ok
 constexpr int kExitBadInput = 2;   // unreadable or invalid input, bad usage
 constexpr int kExitSandbox = 3;    // the sandbox could not run on this host
 constexpr int kExitOutput = 4;     // results could not be written (a full disk; a closed pipe, quietly)
+constexpr int kExitInterrupted = 130;  // 128 + SIGINT: stopped by Ctrl-C or SIGTERM
+
+// For commands that record work item by item (bench, agent): Ctrl-C or SIGTERM sets the returned
+// flag, so the item in progress finishes and is recorded before the command stops; the handler
+// resets itself, so a second Ctrl-C kills at once.
+std::atomic<bool>& catch_stop_signals();
 
 Command add_exec(CLI::App& app);
 Command add_doctor(CLI::App& app);

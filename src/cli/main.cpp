@@ -12,6 +12,20 @@
 #include "llm/llm.h"
 
 namespace wand::cli {
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int) { g_stop = true; }
+}  // namespace
+
+std::atomic<bool>& catch_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  return g_stop;
+}
 std::string default_model_spec() {
   if (const char* m = std::getenv("WAND_MODEL"); m && *m) return m;
   return std::string("local:") + WAND_MODELS_DIR + "/wand-pot.gguf";
