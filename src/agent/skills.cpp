@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "store/retry.h"
 #include "store/sqlite.h"
 #include "store/store.h"
 
@@ -91,19 +92,6 @@ Skill read_skill(sql::Stmt& st) {
   return s;
 }
 
-template <class F>
-auto retry_busy(F&& fn) {
-  std::mt19937 rng(std::random_device{}());
-  for (int attempt = 1;; ++attempt) {
-    try {
-      return fn();
-    } catch (const sql::SqlError& e) {
-      if (!e.busy() || attempt == 50) throw;
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 50)(rng)));
-    }
-  }
-}
-
 }  // namespace
 
 struct SkillLibrary::Impl {
@@ -114,7 +102,7 @@ struct SkillLibrary::Impl {
   template <class F>
   auto guarded(F&& fn) -> Result<decltype(fn())> {
     try {
-      return retry_busy(fn);
+      return store::retry_busy<sql::SqlError>(fn);
     } catch (const Refused& e) {
       return Error{e.what()};
     } catch (const sql::SqlError& e) {
@@ -280,7 +268,7 @@ Result<std::unique_ptr<SkillLibrary>> SkillLibrary::open(const std::string& path
   try {
     auto impl = std::make_unique<Impl>(path, false);
     sqlite3_busy_timeout(impl->db.get(), 10000);
-    retry_busy([&] { impl->migrate(); });
+    store::retry_busy<sql::SqlError>([&] { impl->migrate(); });
     return std::unique_ptr<SkillLibrary>(new SkillLibrary(std::move(impl)));
   } catch (const Refused& e) {
     return Error{e.what()};

@@ -30,6 +30,7 @@ struct __attribute__((visibility("default"))) DbError : std::runtime_error {
   };
   Kind kind;
   DbError(Kind k, const std::string& what) : std::runtime_error(what), kind(k) {}
+  bool busy() const { return kind == Kind::busy; }
 };
 
 // A prepared statement. bind(i, v) counts from 1; empty optionals bind NULL.

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "store/backend.h"
+#include "store/retry.h"
 
 // The schema's migrations, embedded from src/store/schema/*.sql (CMakeLists.txt).
 extern const std::string_view wand_embedded_schema_001;
@@ -100,22 +101,6 @@ std::optional<std::string> opt_text(const Stmt& st, int col) {
 std::optional<int64_t> opt_int(const Stmt& st, int col) {
   if (st.is_null(col)) return std::nullopt;
   return st.int64(col);
-}
-
-// Runs fn until it does not fail for a busy database. SQLite's busy_timeout already waits for a
-// lock; this covers the cases SQLite reports BUSY without waiting (a snapshot that cannot be
-// upgraded, WAL recovery by another connection) and PostgreSQL's serialization failures.
-template <class F>
-auto retry_busy(F&& fn) {
-  std::mt19937 rng(std::random_device{}());
-  for (int attempt = 1;; ++attempt) {
-    try {
-      return fn();
-    } catch (const DbError& e) {
-      if (e.kind != DbError::Kind::busy || attempt == 50) throw;
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 50)(rng)));
-    }
-  }
 }
 
 constexpr std::string_view kRunColumns =
@@ -246,7 +231,7 @@ struct Store::Impl {
   auto guarded(F&& fn) -> Result<decltype(fn())> {
     std::lock_guard lock(mu);
     try {
-      return retry_busy(fn);
+      return retry_busy<DbError>(fn);
     } catch (const Refused& e) {
       return Error{e.what()};
     } catch (const DbError& e) {
@@ -309,7 +294,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool create)
     std::string shown = backend::redact_uri(path);
     try {
       auto impl = std::make_unique<Impl>(shown, backend::open_postgres(path));
-      retry_busy([&] { impl->migrate(create); });
+      retry_busy<DbError>([&] { impl->migrate(create); });
       return std::unique_ptr<Store>(new Store(std::move(impl)));
     } catch (const Refused& e) {
       return Error{e.what()};
@@ -329,7 +314,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool create)
   try {
     impl = std::make_unique<Impl>(path, backend::open_sqlite(path, create));
     Connection& db = impl->db;
-    retry_busy([&] {
+    retry_busy<DbError>([&] {
       // Reading the journal mode is the first read of the file: a file that is not a database
       // fails here. WAL lets readers work while one process writes.
       Stmt st(db, "PRAGMA journal_mode = WAL");
@@ -338,7 +323,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool create)
     });
     // A committed transaction survives the writer's death; fsync only at checkpoints.
     db.exec("PRAGMA synchronous = NORMAL");
-    retry_busy([&] { impl->migrate(true); });
+    retry_busy<DbError>([&] { impl->migrate(true); });
   } catch (const Refused& e) {
     return Error{e.what()};
   } catch (const DbError& e) {
