@@ -259,6 +259,10 @@ Command add_eval(CLI::App& app) {
         return ok ? std::string() : ok.error().message;
       }));
   cmd->add_option("--remote-token", a->remote.token, "--remote: the server's bearer token")->envname("WAND_REMOTE_TOKEN");
+  run_options.push_back(cmd->add_option("--remote-timeout", a->remote.timeout_s,
+                                        "--remote: seconds to wait for one POST of a batch before retrying it")
+                            ->default_val(a->remote.timeout_s)
+                            ->check(number(kSeconds)));
   cmd->add_flag("--json", a->json, "Print the summary as JSON");
   return [a, run_options] {
     if (!a->merge.empty())

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -428,6 +429,28 @@ TEST(EvalRemote, SameVerdictsAsALocalRun) {
   auto [dc, dout] = run_wand(common + dir + "/x.jsonl --remote http://127.0.0.1:" + std::to_string(closed));
   EXPECT_EQ(dc, 3) << dout;
   EXPECT_NE(dout.find("no answer"), std::string::npos) << dout;
+
+  // A service that takes the connection but never answers (a socket that listens and never
+  // accepts): each POST gives up after --remote-timeout, and the run fails instead of hanging.
+  int silent = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(listen(silent, 16), 0);
+  ASSERT_EQ(getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto t0 = std::chrono::steady_clock::now();
+  auto [sc, sout] = run_wand(common + dir + "/x.jsonl --remote-timeout 0.5 --remote http://127.0.0.1:" +
+                             std::to_string(ntohs(addr.sin_port)));
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  close(silent);
+  EXPECT_EQ(sc, 3) << sout;
+  EXPECT_NE(sout.find("no answer"), std::string::npos) << sout;
+  EXPECT_LT(took, 60) << "6 tries of 0.5 s and their pauses, not the default 600 s per POST";
+  auto [tc, tout] = run_wand(common + dir + "/x.jsonl --remote-timeout 0 --remote http://127.0.0.1:1");
+  EXPECT_EQ(tc, 2) << tout;
+  EXPECT_NE(tout.find("--remote-timeout"), std::string::npos) << tout;
   std::filesystem::remove_all(dir);
 }
 
