@@ -15,6 +15,7 @@ function(wand_module target)
   target_link_libraries(${target} PRIVATE ${M_LIBS} fmt::fmt nlohmann_json::nlohmann_json)
   set_target_properties(${target} PROPERTIES OUTPUT_NAME ${M_OUTPUT} PREFIX "" CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON LIBRARY_OUTPUT_DIRECTORY ${WAND_MODULE_DIR})
+  install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_BINDIR})  # beside the installed binary too
   if(M_LOADER)
     list(GET M_LOADER 0 loader)
     list(GET M_LOADER 1 loader_source)

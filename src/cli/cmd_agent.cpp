@@ -89,7 +89,7 @@ int run_agents(AgentArgs& a, const char* cmd) {
   }
   std::string spec = a.model;
   if (spec.empty()) {
-    auto d = agent::default_agent_model(WAND_MODELS_DIR);
+    auto d = agent::default_agent_model(models_dir());
     if (!d) return fail(d.error().message);
     spec = *d;
   }

@@ -302,7 +302,7 @@ Command add_bench(CLI::App& app) {
       if (!path.empty() && path != "synthetic") return fail("give the dataset once: DATASET or --problems, not both");
       path = a->problems;
     } else if (path == "synthetic" || (path.empty() && set->count())) {
-      path = std::string(WAND_MODELS_DIR) + "/heldout-" + a->set + ".jsonl";
+      path = models_dir() + "/heldout-" + a->set + ".jsonl";
     } else if (path.empty() && a->resume.empty()) {
       return fail("a DATASET is needed: a JSONL file, or synthetic (wand bench --help)");
     }

@@ -27,14 +27,14 @@ struct CodeArgs {
   bool json = false, no_store = false;
 };
 
-std::string shipped_pot_model() { return std::string("local:") + WAND_MODELS_DIR + "/wand-pot.gguf"; }
+std::string shipped_pot_model() { return "local:" + models_dir() + "/wand-pot.gguf"; }
 
 // --model, else $WAND_CODE_MODEL, else the shipped code model (models/MODEL_CARD.md, wand-code).
 // $WAND_MODEL is not consulted: its default, the shipped PoT model, writes arithmetic, not functions.
 std::string code_model_spec(const std::string& given) {
   if (!given.empty()) return given;
   if (const char* m = std::getenv("WAND_CODE_MODEL"); m && *m) return m;
-  return std::string("local:") + WAND_MODELS_DIR + "/wand-code.gguf";
+  return "local:" + models_dir() + "/wand-code.gguf";
 }
 
 int fail(int code, const std::string& message) {

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/solver.h"
+#include "common/module.h"
 #include "improve/improve.h"
 #include "store/store.h"
 
@@ -20,7 +21,8 @@ std::string find_trainer() {
   namespace fs = std::filesystem;
   if (const char* e = std::getenv("WAND_TRAIN"); e && *e) return e;
   std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  auto dir = executable_dir();
+  fs::path self = dir ? *dir : ".";
   for (const fs::path& p : {self / "wand-train", self / "../../wand-train", fs::path(WAND_TRAIN_DEFAULT)})
     if (::access(p.c_str(), X_OK) == 0) return fs::weakly_canonical(p, ec).string();
   return WAND_TRAIN_DEFAULT;
@@ -37,8 +39,8 @@ Command add_improve(CLI::App& app) {
     bool json = false;
   };
   auto a = std::make_shared<Args>();
-  a->o.model = std::string(WAND_MODELS_DIR) + "/wand-pot.gguf";
-  a->o.eval = {std::string(WAND_MODELS_DIR) + "/heldout-templates.jsonl"};
+  a->o.model = models_dir() + "/wand-pot.gguf";
+  a->o.eval = {models_dir() + "/heldout-templates.jsonl"};
   auto& o = a->o;
   cmd->add_option("--out", o.out_dir, "Folder of the rounds (pools, accepted programs, corpora, checkpoints, models); "
                                       "running again with it resumes")->required();

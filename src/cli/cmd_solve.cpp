@@ -16,7 +16,7 @@ namespace wand::cli {
 
 std::string model_for(const std::string& method, const std::string& given) {
   if (!given.empty()) return given;
-  if (method == "cot") return std::string("local:") + WAND_MODELS_DIR + "/wand-cot.gguf";
+  if (method == "cot") return "local:" + models_dir() + "/wand-cot.gguf";
   return default_model_spec();
 }
 

@@ -26,6 +26,10 @@ constexpr int kExitInterrupted = 130;  // 128 + SIGINT: stopped by Ctrl-C or SIG
 // resets itself, so a second Ctrl-C kills at once.
 std::atomic<bool>& catch_stop_signals();
 
+// The shipped models and held-out sets: <binary>/../share/wand/models in an installed copy
+// (`cmake --install`), else the source tree's models/ this binary was built from.
+std::string models_dir();
+
 Command add_exec(CLI::App& app);
 Command add_doctor(CLI::App& app);
 Command add_eval(CLI::App& app);

@@ -3,10 +3,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <system_error>
 
 #include "cli/commands.h"
+#include "common/module.h"
 #include "common/output.h"
 #include "llm/kernels.h"
 #include "llm/llm.h"
@@ -26,9 +28,17 @@ std::atomic<bool>& catch_stop_signals() {
   sigaction(SIGTERM, &sa, nullptr);
   return g_stop;
 }
+std::string models_dir() {
+  if (auto dir = executable_dir()) {
+    std::error_code ec;
+    auto installed = std::filesystem::path(*dir) / "../share/wand/models";
+    if (std::filesystem::is_directory(installed, ec)) return std::filesystem::weakly_canonical(installed, ec).string();
+  }
+  return WAND_MODELS_DIR;
+}
 std::string default_model_spec() {
   if (const char* m = std::getenv("WAND_MODEL"); m && *m) return m;
-  return std::string("local:") + WAND_MODELS_DIR + "/wand-pot.gguf";
+  return "local:" + models_dir() + "/wand-pot.gguf";
 }
 
 int model_error_exit_code(const Error& e) {

@@ -15,4 +15,8 @@ namespace wand {
 // loaded for the life of the process. Errors name the module's path and the loader's reason.
 Result<void*> module_symbol(std::string_view file, const char* symbol);
 
+// The folder of the running executable (/proc/self/exe's), or an error saying why not. Modules,
+// wand-train and an installed copy's models are found relative to it.
+Result<std::string> executable_dir();
+
 }  // namespace wand
