@@ -153,7 +153,7 @@ struct Question {
 Result<Json> reasoning_probe(llm::Backend& m, const std::vector<Question>& qs, int k) {
   Rate exact{"exact"}, rank{"likelihood"};
   Mean answer_lp, rationale_lp;
-  long long skipped = 0;
+  long long skipped = 0;  // items whose cloze does not fit the context: left out of the likelihood scores
   for (auto& q : qs) {
     auto ok = cot_right(m, q.question, q.answer);
     if (!ok) return ok.error();
@@ -208,6 +208,7 @@ Result<Json> knowledge_probe(llm::Backend& m, const std::vector<train::WorldQues
 Result<Json> code_probe(llm::Backend& m, sandbox::Sandbox& sb, const std::vector<train::FunctionTask>& tasks) {
   Rate pass{"exact"};
   Mean lp;
+  long long skipped = 0;
   codegen::CodeConfig c;
   c.method = "sample";
   c.family = "wand";
@@ -223,8 +224,9 @@ Result<Json> code_probe(llm::Backend& m, sandbox::Sandbox& sb, const std::vector
     auto s = score(m, train::function_prompt(tasks[i], 1), tasks[i].code);
     if (!s && !too_long(s.error())) return s.error();
     if (s) lp.add(s->logprob / s->tokens);
+    skipped += !s;
   }
-  return Json{{"n", tasks.size()}, {"pass1", pass.json()}, {"code_logprob", lp.json()}};
+  return Json{{"n", tasks.size()}, {"too_long", skipped}, {"pass1", pass.json()}, {"code_logprob", lp.json()}};
 }
 
 // --- the runs
