@@ -94,6 +94,28 @@ TensorType dot_type(TensorType type);
 void matmul_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1,
                  const uint8_t* x, std::size_t x_stride, int T, float* y, std::size_t y_stride);
 
+// ---- quantized weights regrouped eight rows at a time (the form the engine holds them in) ----
+// Q8_0 and Q4_0 matrices are repacked at load, as llama.cpp repacks Q4_0 (its "q4_0_8x8"), so
+// the products need no horizontal sums and several rows share every activation load. Rows go
+// in groups of 8 (the last padded with zero rows); a group is stored block by block, each block
+// being the 8 rows' fp16 scales (16 bytes) and then their quants 4 bytes at a time: bytes 4c to
+// 4c+3 of row 0, of row 1, ..., of row 7, for c = 0, 1, ... So one 256-bit load holds four
+// quants of each of 8 rows and one integer multiply-add (VNNI vpdpbusd; AVX2 maddubs) against
+// four activation bytes broadcast adds to 8 rows' sums at once. As many bytes as the blocks
+// (18 or 34 per row and 32 weights) plus the padding rows.
+bool packable(TensorType type);  // Q8_0 and Q4_0
+std::size_t packed_bytes(TensorType type, int rows, int cols);
+// Packs `rows` rows of `cols` weights (cols % 32 == 0), `w_stride` bytes apart, into `out`
+// (packed_bytes(type, rows, cols) bytes).
+void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows, int cols, uint8_t* out);
+// matmul_rows over a packed matrix of `rows` rows: y[t * y_stride + r] for r0 <= r < r1 and
+// t < T, r0 a multiple of 8; X: T rows of Q8_0 blocks, `x_stride` bytes apart. A tile is 8 or
+// 16 rows x up to 8 tokens (4 on AVX2). Per output, each block's integer sum is exact and the
+// float steps run in one order, so as with matmul_rows a token's results never depend on which
+// tokens share its batch.
+void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1, const uint8_t* x,
+                   std::size_t x_stride, int T, float* y, std::size_t y_stride);
+
 // out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], for j < width <= 16:
 // attention's two halves (a head's scores for sixteen positions from the transposed key cache,
 // and its output for sixteen dimensions from the value cache), the sums held in registers.

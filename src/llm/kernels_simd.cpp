@@ -6,6 +6,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
 
 #include "llm/kernels.h"  // the block layouts (its inline conversions are not used here)
 #include "llm/kernels_isa.h"
@@ -17,9 +20,6 @@
 namespace wand::llm::isa::WAND_ISA {
 namespace {
 
-// Each weight type is a policy: how one step of a row (a Q8_0/Q4_0 block of 32, or a vector of
-// floats) loads, and how a (weights, activations) pair of steps adds into an accumulator. The
-// vectorizer cannot see that a block's integer dot fits maddubs/VNNI (u8 x s8 pairs) nor use F16C.
 // Each weight type is a policy: how one step of a row (a Q8_0/Q4_0 block of 32, or a vector of
 // floats) loads, and how a (weights, activations) pair of steps adds into an accumulator. The
 // vectorizer cannot see that a block's integer dot fits maddubs/VNNI (u8 x s8 pairs) nor use F16C.
@@ -243,6 +243,218 @@ void tiled_rows(const uint8_t* w, std::size_t ws, int cols, int r0, int r1, cons
   }
 }
 
+// ---- packed Q8_0/Q4_0 (kernels.h, pack_rows): 8 rows per 256-bit lane group ----
+
+// acc + the four products u * s of each 32-bit lane (u unsigned, s signed bytes; with AVX2's
+// maddubs, no saturation while |u * s| pairs stay under 2^15: Q4's nibbles).
+inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+// Rows in 32-bit lanes: 8 (one group, 256 bits) or, with AVX-512, 16 (two groups side by side).
+struct Lanes8 {
+  using I = __m256i;
+  using F = __m256;
+  static constexpr int rows = 8;
+  static I load(const uint8_t* p, std::size_t) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static F scales(const uint8_t* p, std::size_t) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I bytes(char b) { return _mm256_set1_epi8(b); }
+  static I words(int32_t v) { return _mm256_set1_epi32(v); }
+  static I and_(I a, I b) { return _mm256_and_si256(a, b); }
+  static I xor_(I a, I b) { return _mm256_xor_si256(a, b); }
+  static I shr4(I a) { return _mm256_srli_epi16(a, 4); }
+  static I dot(I acc, I u, I s) { return dpbusd(acc, u, s); }
+  // acc + the products w * s of signed bytes (AVX2 without VNNI: Q8_0's full byte range
+  // would saturate maddubs with an offset, so |w| meets s with w's sign).
+  static I dot_signed(I acc, I w, I s) {
+    return _mm256_add_epi32(
+        acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(s, w)),
+                               _mm256_set1_epi16(1)));
+  }
+  static F zero() { return _mm256_setzero_ps(); }
+  static F step(F acc, I sum, float dx, F dw) {
+    return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(dx)), dw, acc);
+  }
+  static void store(float* y, F v, int n) {
+    if (n == 8) return _mm256_storeu_ps(y, v);
+    alignas(32) float tmp[8];
+    _mm256_store_ps(tmp, v);
+    for (int i = 0; i < n; ++i) y[i] = tmp[i];
+  }
+};
+
+#if defined(__AVX512F__)
+struct Lanes16 {
+  using I = __m512i;
+  using F = __m512;
+  static constexpr int rows = 16;
+  static I load(const uint8_t* p, std::size_t group) {
+    return _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(Lanes8::load(p, 0)), Lanes8::load(p + group, 0), 1);
+  }
+  static F scales(const uint8_t* p, std::size_t group) {
+    return _mm512_maskz_cvtph_ps(0xffff, _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + group)),
+                                                          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  static I bytes(char b) { return _mm512_set1_epi8(b); }
+  static I words(int32_t v) { return _mm512_set1_epi32(v); }
+  static I and_(I a, I b) { return _mm512_and_si512(a, b); }
+  static I xor_(I a, I b) { return _mm512_xor_si512(a, b); }
+  static I shr4(I a) { return _mm512_srli_epi16(a, 4); }
+  static I dot(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
+  static I dot_signed(I acc, I, I) { return acc; }  // never used: this build has VNNI
+  static F zero() { return _mm512_setzero_ps(); }
+  static F step(F acc, I sum, float dx, F dw) {
+    return _mm512_fmadd_ps(_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, sum), _mm512_set1_ps(dx)), dw, acc);
+  }
+  static void store(float* y, F v, int n) { _mm512_mask_storeu_ps(y, static_cast<__mmask16>((1u << n) - 1), v); }
+};
+constexpr int kPackedTokens = 8;  // 8 sums + 8 weight vectors + temporaries of the 32 registers
+#else
+constexpr int kPackedTokens = 4;  // of the 16
+#endif
+
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+constexpr bool kVnni = true;
+#else
+constexpr bool kVnni = false;
+#endif
+
+// The weight types of the packed layout: how a block's quants become eight vectors of unsigned
+// bytes (u[j] meets activation bytes at offset xo[j] of the block), and what the unsigned view
+// adds, per activation, that must come off: offset * sum(x).
+struct Q4Packed {
+  static constexpr int block_bytes = 8 * sizeof(BlockQ4_0), offset = 8;
+  static constexpr int xo[8] = {0, 16, 4, 20, 8, 24, 12, 28};  // low nibbles: 4c.., high: 16 + 4c..
+  template <class L>
+  static void unpack(const uint8_t* b, std::size_t group, typename L::I* u) {
+    const typename L::I low = L::bytes(0x0f);
+    for (int c = 0; c < 4; ++c) {
+      const typename L::I v = L::load(b + 16 + 32 * c, group);
+      u[2 * c] = L::and_(v, low);
+      u[2 * c + 1] = L::and_(L::shr4(v), low);
+    }
+  }
+  template <class L>
+  static typename L::I dot(typename L::I acc, typename L::I u, typename L::I s) {
+    return L::dot(acc, u, s);
+  }
+};
+
+// Q8_0's signed quants meet VNNI's unsigned operand shifted by 128 (and 128 * sum(x) comes off);
+// without VNNI, by sign (offset 0).
+struct Q8Packed {
+  static constexpr int block_bytes = 8 * sizeof(BlockQ8_0), offset = kVnni ? 128 : 0;
+  static constexpr int xo[8] = {0, 4, 8, 12, 16, 20, 24, 28};
+  template <class L>
+  static void unpack(const uint8_t* b, std::size_t group, typename L::I* u) {
+    for (int c = 0; c < 8; ++c) {
+      const typename L::I v = L::load(b + 16 + 32 * c, group);
+      u[c] = kVnni ? L::xor_(v, L::bytes(static_cast<char>(0x80))) : v;
+    }
+  }
+  template <class L>
+  static typename L::I dot(typename L::I acc, typename L::I u, typename L::I s) {
+    return kVnni ? L::dot(acc, u, s) : L::dot_signed(acc, u, s);
+  }
+};
+
+inline int32_t load4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// L::rows rows x N tokens. Per block: the weights unpacked once for all N tokens; per token, eight
+// multiply-adds of a weight vector with four activation bytes broadcast, into a sum that starts
+// at the offset to take off, then one float step. dx, off: per token (stride `blocks`) and block.
+template <class L, class P, int N>
+void packed_tile(const uint8_t* w, std::size_t group, int blocks, const uint8_t* x, std::size_t xs, const float* dx,
+                 const int32_t* off, float* y, std::size_t ys, int rows) {
+  typename L::F acc[N];
+  for (auto& a : acc) a = L::zero();
+  for (int k = 0; k < blocks; ++k) {
+    const uint8_t* b = w + std::size_t(P::block_bytes) * k;
+    typename L::I u[8];
+    P::template unpack<L>(b, group, u);
+    const typename L::F dw = L::scales(b, group);
+    for (int t = 0; t < N; ++t) {
+      const int8_t* q = reinterpret_cast<const BlockQ8_0*>(x + xs * t)[k].qs;
+      typename L::I sum = L::words(off[t * blocks + k]);
+      for (int j = 0; j < 8; ++j) sum = P::template dot<L>(sum, u[j], L::words(load4(q + P::xo[j])));
+      acc[t] = L::step(acc[t], sum, dx[t * blocks + k], dw);
+    }
+  }
+  for (int t = 0; t < N; ++t) L::store(y + ys * t, acc[t], rows);
+}
+
+using PackedTileFn = void (*)(const uint8_t*, std::size_t, int, const uint8_t*, std::size_t, const float*,
+                              const int32_t*, float*, std::size_t, int);
+
+template <class L, class P, int... N>
+PackedTileFn packed_pick(int n, std::integer_sequence<int, N...>) {
+  constexpr PackedTileFn fns[] = {packed_tile<L, P, N + 1>...};
+  return fns[n - 1];
+}
+
+// Owns a malloc'd buffer (no std containers: their inline code compiled here could be the copy
+// the linker keeps for the whole program, AVX-512 instructions and all).
+struct Buffer {
+  void* p;
+  explicit Buffer(std::size_t n) : p(std::malloc(n)) {}
+  ~Buffer() { std::free(p); }
+};
+
+template <class P>
+void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, std::size_t xs, int T, float* y,
+                 std::size_t ys) {
+  const int blocks = cols / 32;
+  const std::size_t group = std::size_t(P::block_bytes) * blocks, n = std::size_t(T) * blocks;
+  // Each activation block's float scale and offset, once for every row tile.
+  Buffer buf(n * (sizeof(float) + sizeof(int32_t)));
+  auto* dx = static_cast<float*>(buf.p);
+  auto* off = reinterpret_cast<int32_t*>(dx + n);
+  for (int t = 0; t < T; ++t)
+    for (int k = 0; k < blocks; ++k) {
+      const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(x + xs * t)[k];
+      int32_t sum = 0;
+      for (int j = 0; j < 32; ++j) sum += b.qs[j];
+      dx[t * blocks + k] = half(b.d);
+      off[t * blocks + k] = -P::offset * sum;
+    }
+  auto run = [&](auto lanes, int r) {
+    using L = decltype(lanes);
+    const int rows = std::min(L::rows, r1 - r);
+    for (int t = 0; t < T; t += kPackedTokens) {
+      const int nt = std::min(kPackedTokens, T - t);
+      packed_pick<L, P>(nt, std::make_integer_sequence<int, kPackedTokens>{})(
+          w + group * (r / 8), group, blocks, x + xs * t, xs, dx + t * blocks, off + t * blocks, y + ys * t + r, ys,
+          rows);
+    }
+    return rows;
+  };
+  for (int r = r0; r < r1;) {
+#if defined(__AVX512F__)
+    if (r1 - r > 8) {
+      r += run(Lanes16{}, r);
+      continue;
+    }
+#endif
+    r += run(Lanes8{}, r);
+  }
+}
+
+void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int r1, const uint8_t* x,
+                   std::size_t xs, int T, float* y, std::size_t ys) {
+  if (type == TensorType::Q4_0) return packed_rows<Q4Packed>(w, cols, r0, r1, x, xs, T, y, ys);
+  packed_rows<Q8Packed>(w, cols, r0, r1, x, xs, T, y, ys);
+}
+
 // out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], j < width <= 16, the
 // sixteen sums held in one or two registers while k runs.
 void weighted(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
@@ -284,6 +496,6 @@ void matmul(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, i
 
 }  // namespace
 
-extern const Kernels kernels = {matmul, weighted};  // extern: a namespace-scope const is otherwise local
+extern const Kernels kernels = {matmul, matmul_packed, weighted};  // extern: a namespace-scope const is otherwise local
 
 }  // namespace wand::llm::isa::WAND_ISA

@@ -110,6 +110,21 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path) {
       if (!r) return r.error();
     m->layers_.push_back(L);
   }
+  // Quantized matrices repacked once (the tied output matrix shares the embeddings' copy).
+  auto pack = [&](Matrix& mat) {
+    if (!packable(mat.type) || mat.packed) return;
+    auto& buf = m->packed_.emplace_back(packed_bytes(mat.type, mat.rows, mat.cols));
+    pack_rows(mat.type, mat.data, mat.row_bytes(), mat.rows, mat.cols, buf.data());
+    mat.packed = buf.data();
+  };
+  for (auto& L : m->layers_)
+    for (Matrix* mat : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) pack(*mat);
+  if (m->output_.data == m->tok_embd_.data) {
+    pack(m->tok_embd_);
+    m->output_.packed = m->tok_embd_.packed;
+  } else {
+    pack(m->output_);
+  }
   return std::shared_ptr<const Model>(std::move(m));
 }
 
@@ -363,7 +378,12 @@ struct Context::Impl {
       for (auto& [m, out] : jobs) {
         const int tiles = (m->rows + 7) / 8;
         const int r0 = std::max(begin - base, 0) * 8, r1 = std::min(std::min(end - base, tiles) * 8, m->rows);
-        if (r0 < r1) matmul_rows(m->type, m->data, m->row_bytes(), m->cols, r0, r1, a, a_stride, T, out, m->rows);
+        if (r0 >= r1) {
+        } else if (m->packed) {
+          matmul_packed(m->type, m->packed, m->rows, m->cols, r0, r1, a, a_stride, T, out, m->rows);
+        } else {
+          matmul_rows(m->type, m->data, m->row_bytes(), m->cols, r0, r1, a, a_stride, T, out, m->rows);
+        }
         base += tiles;
       }
     });

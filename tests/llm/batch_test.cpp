@@ -133,6 +133,74 @@ INSTANTIATE_TEST_SUITE_P(EveryTypeAndPath, Tiles,
                          }()),
                          case_name);
 
+class Packed : public testing::TestWithParam<KernelCase> {};
+
+// matmul_packed over pack_rows's layout: every output within float rounding of the double sum of
+// the products of the stored values (as Tiles above), on row counts off the 8- and 16-row tiles
+// and token counts off the 4- and 8-token tiles, for row ranges starting at any group; rows
+// outside the range untouched; each token bit for bit the same alone as in any batch.
+TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
+  const auto [type, path] = GetParam();
+  if (!kernel_path_supported(path)) GTEST_SKIP() << kernel_path_name(path) << ": not on this CPU";
+  KernelPathScope scope(path);
+  ASSERT_TRUE(packable(type));
+  std::mt19937 rng(12);
+  std::normal_distribution<float> normal;
+  int checked = 0;
+  for (int cols : {32, 96, 320})
+    for (int rows : {1, 5, 8, 9, 15, 16, 17, 24, 31, 40}) {
+      const std::size_t wb = type_bytes(type, cols), xb = type_bytes(TensorType::Q8_0, cols);
+      const int T_max = 19;
+      std::vector<float> wf(std::size_t(rows) * cols), xf(std::size_t(T_max) * cols);
+      for (auto& v : wf) v = normal(rng);
+      for (auto& v : xf) v = 3 * normal(rng);
+      std::vector<uint8_t> w(wb * rows), x(xb * T_max), packed(packed_bytes(type, rows, cols));
+      for (int r = 0; r < rows; ++r) quantize_row(type, &wf[std::size_t(r) * cols], &w[wb * r], cols);
+      for (int t = 0; t < T_max; ++t) quantize_row(TensorType::Q8_0, &xf[std::size_t(t) * cols], &x[xb * t], cols);
+      pack_rows(type, w.data(), wb, rows, cols, packed.data());
+      std::vector<float> wd(wf.size()), xd(xf.size());
+      for (int r = 0; r < rows; ++r) dequantize_row(type, &w[wb * r], &wd[std::size_t(r) * cols], cols);
+      for (int t = 0; t < T_max; ++t) dequantize_row(TensorType::Q8_0, &x[xb * t], &xd[std::size_t(t) * cols], cols);
+      std::vector<float> alone(std::size_t(T_max) * rows);
+      for (int t = 0; t < T_max; ++t)
+        matmul_packed(type, packed.data(), rows, cols, 0, rows, &x[xb * t], xb, 1, &alone[std::size_t(t) * rows], rows);
+      for (int T : {1, 2, 3, 4, 5, 7, 8, 9, 16, 19}) {
+        const int r0 = rows > 8 ? 8 : 0, r1 = rows > 9 ? rows - 1 : rows;
+        std::vector<float> y(std::size_t(T) * rows, NAN);
+        matmul_packed(type, packed.data(), rows, cols, r0, r1, x.data(), xb, T, y.data(), rows);
+        for (int t = 0; t < T; ++t)
+          for (int r = 0; r < rows; ++r) {
+            const float got = y[std::size_t(t) * rows + r];
+            if (r < r0 || r >= r1) {
+              ASSERT_TRUE(std::isnan(got)) << "row " << r << " is outside [" << r0 << ", " << r1 << ")";
+              continue;
+            }
+            double want = 0, mag = 0;
+            for (int i = 0; i < cols; ++i) {
+              const double p = double(wd[std::size_t(r) * cols + i]) * xd[std::size_t(t) * cols + i];
+              want += p, mag += std::fabs(p);
+            }
+            ASSERT_NEAR(got, want, 3e-5 * mag + 1e-30) << type_name(type) << " rows " << rows << " cols " << cols
+                                                       << " T " << T << " at (" << r << ", " << t << ")";
+            ASSERT_TRUE(same_bits(got, alone[std::size_t(t) * rows + r]))
+                << "token " << t << " of a batch of " << T << " differs from the token alone";
+            ++checked;
+          }
+      }
+    }
+  EXPECT_GT(checked, 10000);
+}
+
+INSTANTIATE_TEST_SUITE_P(QuantizedTypesAndPaths, Packed,
+                         testing::ValuesIn([] {
+                           std::vector<KernelCase> cases;
+                           for (KernelPath p : {KernelPath::generic, KernelPath::avx2, KernelPath::avx512})
+                             for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) cases.push_back({t, p});
+                           return cases;
+                         }()),
+                         case_name);
+
+
 // WAND_CPU names a path; the best one is the widest this CPU runs; a path it lacks, or a name
 // that is none, is an error naming the value, and set_kernel_path refuses such a path unchanged.
 TEST(KernelPaths, ParsedFromWandCpuAndRefusedByName) {
