@@ -207,7 +207,7 @@ void portable_packed(TensorType type, const uint8_t* packed, int rows, int cols,
           } else {
             for (int c = 0; c < 8; ++c)
               for (int j = 0; j < 4; ++j)
-                sum += static_cast<int8_t>(b[16 + 32 * c + 4 * i + j]) * xq[4 * c + j];
+                sum += (b[16 + 32 * c + 4 * i + j] - 128) * xq[4 * c + j];
           }
           uint16_t d;
           std::memcpy(&d, b + 2 * i, 2);
@@ -231,6 +231,7 @@ std::size_t packed_bytes(TensorType type, int rows, int cols) {
 void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows, int cols, uint8_t* out) {
   const int blocks = cols / 32;
   const std::size_t block = type_bytes(type, 32), quants = block - 2;  // per row: fp16 scale, then quants
+  const bool q8 = type == TensorType::Q8_0;
   std::memset(out, 0, packed_bytes(type, rows, cols));  // padding rows: zero scales and quants
   for (int r = 0; r < rows; ++r) {
     const int g = r / 8, i = r % 8;
@@ -238,7 +239,9 @@ void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows
       const uint8_t* src = w + w_stride * r + block * k;
       uint8_t* dst = out + (std::size_t(g) * blocks + k) * 8 * block;
       std::memcpy(dst + 2 * i, src, 2);
-      for (std::size_t c = 0; c < quants / 4; ++c) std::memcpy(dst + 16 + 32 * c + 4 * i, src + 2 + 4 * c, 4);
+      for (std::size_t c = 0; c < quants / 4; ++c)
+        for (int j = 0; j < 4; ++j)  // Q8_0 shifted to unsigned (kernels.h)
+          dst[16 + 32 * c + 4 * i + j] = q8 ? src[2 + 4 * c + j] ^ 0x80 : src[2 + 4 * c + j];
     }
   }
 }

@@ -101,7 +101,8 @@ void matmul_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int co
 // being the 8 rows' fp16 scales (16 bytes) and then their quants 4 bytes at a time: bytes 4c to
 // 4c+3 of row 0, of row 1, ..., of row 7, for c = 0, 1, ... So one 256-bit load holds four
 // quants of each of 8 rows and one integer multiply-add (VNNI vpdpbusd; AVX2 maddubs) against
-// four activation bytes broadcast adds to 8 rows' sums at once. As many bytes as the blocks
+// four activation bytes broadcast adds to 8 rows' sums at once. Q8_0's quants are stored plus
+// 128 (q ^ 0x80), the unsigned operand VNNI wants; Q4_0's nibbles as in the file. As many bytes as the blocks
 // (18 or 34 per row and 32 weights) plus the padding rows.
 bool packable(TensorType type);  // Q8_0 and Q4_0
 std::size_t packed_bytes(TensorType type, int rows, int cols);

@@ -346,8 +346,8 @@ struct Q4Packed {
   }
 };
 
-// Q8_0's signed quants meet VNNI's unsigned operand shifted by 128 (and 128 * sum(x) comes off);
-// without VNNI, by sign (offset 0).
+// Q8_0's quants are packed shifted by 128 (q ^ 0x80), VNNI's unsigned operand as they are (and
+// 128 * sum(x) comes off); without VNNI, signed again and multiplied by sign (offset 0).
 struct Q8Packed {
   static constexpr int block_bytes = 8 * sizeof(BlockQ8_0), offset = kVnni ? 128 : 0;
   static constexpr int xo[8] = {0, 4, 8, 12, 16, 20, 24, 28};
@@ -355,7 +355,7 @@ struct Q8Packed {
   static void unpack(const uint8_t* b, std::size_t group, typename L::I* u) {
     for (int c = 0; c < 8; ++c) {
       const typename L::I v = L::load(b + 16 + 32 * c, group);
-      u[c] = kVnni ? L::xor_(v, L::bytes(static_cast<char>(0x80))) : v;
+      u[c] = kVnni ? v : L::xor_(v, L::bytes(static_cast<char>(0x80)));
     }
   }
   template <class L>
@@ -370,6 +370,8 @@ inline int32_t load4(const int8_t* p) {
   return v;
 }
 
+constexpr int kAhead = 4096;
+
 // L::rows rows x N tokens. Per block: the weights unpacked once for all N tokens; per token, eight
 // multiply-adds of a weight vector with four activation bytes broadcast, into a sum that starts
 // at the offset to take off, then one float step. dx, off: per token (stride `blocks`) and block.
@@ -380,6 +382,13 @@ void packed_tile(const uint8_t* w, std::size_t group, int blocks, const uint8_t*
   for (auto& a : acc) a = L::zero();
   for (int k = 0; k < blocks; ++k) {
     const uint8_t* b = w + std::size_t(P::block_bytes) * k;
+    // Each group is a stream the hardware prefetchers follow too slowly alone (Q4_0 out of
+    // memory, one thread: 18.9 GB/s without, 20.6 prefetching 1 KiB ahead, 23.9 at 4 KiB; Q8_0
+    // 21 -> 29): ask for the lines kAhead bytes on. Prefetches never fault, so those past the
+    // matrix are harmless.
+    for (int at = 0; at < P::block_bytes; at += 64)
+      for (int g = 0; g < L::rows / 8; ++g)
+        _mm_prefetch(reinterpret_cast<const char*>(b + group * g + kAhead + at), _MM_HINT_T0);
     typename L::I u[8];
     P::template unpack<L>(b, group, u);
     const typename L::F dw = L::scales(b, group);
