@@ -11,7 +11,7 @@
 
 namespace wand::llm {
 
-void quantize_q8_0(const float* x, BlockQ8_0* y, std::size_t n) {
+static void portable_quantize_q8_0(const float* x, BlockQ8_0* y, std::size_t n) {
   for (std::size_t b = 0; b < n / 32; ++b) {
     const float* v = x + b * 32;
     float amax = 0;
@@ -169,10 +169,10 @@ void portable_rows(TensorType type, const uint8_t* w, std::size_t ws, int cols, 
 
 void generic_weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count,
                            int width, float* out) {
-  float acc[16] = {};
-  if (width == 16) {  // a constant width, so the vectorizer keeps the sums in registers
+  float acc[64] = {};
+  if (width == 64) {  // a constant width, so the vectorizer keeps the sums in registers
     for (int k = 0; k < count; ++k)
-      for (int j = 0; j < 16; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
+      for (int j = 0; j < 64; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
   } else {
     for (int k = 0; k < count; ++k)
       for (int j = 0; j < width; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
@@ -218,7 +218,7 @@ void portable_packed(TensorType type, const uint8_t* packed, int rows, int cols,
     }
 }
 
-constexpr isa::Kernels kGeneric = {portable_rows, portable_packed, generic_weighted_rows};
+constexpr isa::Kernels kGeneric = {portable_rows, portable_packed, generic_weighted_rows, portable_quantize_q8_0};
 
 }  // namespace
 
@@ -352,6 +352,8 @@ void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, i
                    std::size_t x_stride, int T, float* y, std::size_t y_stride) {
   table(kernel_path()).matmul_packed(type, packed, rows, cols, r0, r1, x, x_stride, T, y, y_stride);
 }
+
+void quantize_q8_0(const float* x, BlockQ8_0* y, std::size_t n) { table(kernel_path()).quantize_q8_0(x, y, n); }
 
 void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
                    float* out) {

@@ -72,6 +72,8 @@ struct BlockQ4_0 {
 };
 static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18);
 
+// n % 32 == 0 values to n / 32 blocks, as ggml quantizes (scale amax / 127 in fp16, quants
+// rounded half to even); dispatched, every path bit for bit the same.
 void quantize_q8_0(const float* x, BlockQ8_0* y, std::size_t n);
 void dequantize_row(TensorType type, const uint8_t* row, float* out, std::size_t n);
 // Quantizes f32 weights to `type` (for the writer and tests); `out` gets type_bytes(type, n).
@@ -117,9 +119,10 @@ void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows
 void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1, const uint8_t* x,
                    std::size_t x_stride, int T, float* y, std::size_t y_stride);
 
-// out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], for j < width <= 16:
-// attention's two halves (a head's scores for sixteen positions from the transposed key cache,
-// and its output for sixteen dimensions from the value cache), the sums held in registers.
+// out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], for j < width <= 64:
+// attention's two halves (a head's scores for 64 positions from the transposed key cache, and
+// its output for 64 dimensions from the value cache), the sums held in registers. Each out[j] is
+// the same whatever the width it was computed in.
 void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
                    float* out);
 

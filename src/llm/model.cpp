@@ -456,8 +456,8 @@ struct Context::Impl {
           const float* qh = &q[std::size_t(t) * q_dim + h * hd];
           const float *keys = kc(t, l), *values = vc(t, l);
           const float* head_keys = keys + std::size_t(kvh) * hd * n_ctx;  // keys are stored transposed
-          for (int p0 = 0; p0 < n; p0 += 16)
-            weighted_rows(qh, scale, head_keys + p0, n_ctx, hd, std::min(16, n - p0), sc + p0);
+          for (int p0 = 0; p0 < n; p0 += 64)
+            weighted_rows(qh, scale, head_keys + p0, n_ctx, hd, std::min(64, n - p0), sc + p0);
           float mx = -INFINITY;
           for (int p = 0; p < n; ++p) mx = std::max(mx, sc[p]);
           double sum = 0;
@@ -467,8 +467,8 @@ struct Context::Impl {
           }
           const float inv = static_cast<float>(1.0 / sum);
           float* o = &att_out[std::size_t(t) * q_dim + h * hd];
-          for (int i0 = 0; i0 < hd; i0 += 16)
-            weighted_rows(sc, inv, values + std::size_t(kvh) * hd + i0, kv_dim, n, std::min(16, hd - i0), o + i0);
+          for (int i0 = 0; i0 < hd; i0 += 64)
+            weighted_rows(sc, inv, values + std::size_t(kvh) * hd + i0, kv_dim, n, std::min(64, hd - i0), o + i0);
         }
       });
       matmuls({{&L.wo, xb2.data()}}, att_out.data(), T);

@@ -200,6 +200,65 @@ INSTANTIATE_TEST_SUITE_P(QuantizedTypesAndPaths, Packed,
                          }()),
                          case_name);
 
+// Activations quantize to Q8_0 bit for bit alike on every path (ggml's rounding: half to even,
+// the scale in fp16), including values at the halfway points, zeros and a block of zeros.
+TEST(Quantize, Q8_0IsTheSameOnEveryPath) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal;
+  const int n = 32 * 40;
+  std::vector<float> x(n);
+  for (auto& v : x) v = normal(rng) * 4;
+  for (int i = 0; i < 32; ++i) x[32 + i] = 0;  // a block of zeros: scale 0, quants 0
+  for (int i = 0; i < 32; ++i) x[64 + i] = (i - 16) * 0.5f + (i == 5 ? 127.f / 2 : 0);  // halves
+  std::vector<BlockQ8_0> want(n / 32);
+  {
+    KernelPathScope scope(KernelPath::generic);
+    quantize_q8_0(x.data(), want.data(), n);
+  }
+  EXPECT_EQ(want[1].d, 0);
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    std::vector<BlockQ8_0> got(n / 32);
+    quantize_q8_0(x.data(), got.data(), n);
+    for (int b = 0; b < n / 32; ++b) {
+      ASSERT_EQ(got[b].d, want[b].d) << kernel_path_name(p) << " block " << b;
+      ASSERT_EQ(0, std::memcmp(got[b].qs, want[b].qs, 32)) << kernel_path_name(p) << " block " << b;
+    }
+  }
+}
+
+// weighted_rows against the double sum for every width up to 64 and counts around the vector
+// sizes; each output the same bits whatever width it is computed in.
+TEST(WeightedRows, MatchTheDoubleReferenceForEveryWidth) {
+  std::mt19937 rng(14);
+  std::normal_distribution<float> normal;
+  const int stride = 70, max_count = 37;
+  std::vector<float> rows(std::size_t(max_count) * stride), coef(max_count);
+  for (auto& v : rows) v = normal(rng);
+  for (auto& v : coef) v = normal(rng);
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    for (int count : {1, 2, 15, 16, 37}) {
+      std::vector<float> wide(64);
+      weighted_rows(coef.data(), 0.5f, rows.data(), stride, count, 64, wide.data());
+      for (int width = 1; width <= 64; ++width) {
+        std::vector<float> out(width + 1, NAN);
+        weighted_rows(coef.data(), 0.5f, rows.data(), stride, count, width, out.data());
+        ASSERT_TRUE(std::isnan(out[width])) << "wrote past width " << width;
+        for (int j = 0; j < width; ++j) {
+          double want = 0, mag = 0;
+          for (int k = 0; k < count; ++k) {
+            const double t = double(coef[k]) * 0.5 * rows[std::size_t(k) * stride + j];
+            want += t, mag += std::fabs(t);
+          }
+          ASSERT_NEAR(out[j], want, 1e-5 * mag) << kernel_path_name(p) << " width " << width << " j " << j;
+          ASSERT_TRUE(same_bits(out[j], wide[j])) << kernel_path_name(p) << " width " << width << " j " << j;
+        }
+      }
+    }
+  }
+}
+
 
 // WAND_CPU names a path; the best one is the widest this CPU runs; a path it lacks, or a name
 // that is none, is an error naming the value, and set_kernel_path refuses such a path unchanged.
