@@ -218,7 +218,23 @@ void portable_packed(TensorType type, const uint8_t* packed, int rows, int cols,
     }
 }
 
-constexpr isa::Kernels kGeneric = {portable_rows, portable_packed, generic_weighted_rows, portable_quantize_q8_0};
+float portable_softmax_exp(float* x, int n) {
+  float mx = -INFINITY;
+  for (int i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  double sum = 0;
+  for (int i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  return static_cast<float>(sum);
+}
+
+void portable_silu_mul(float* g, const float* u, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+constexpr isa::Kernels kGeneric = {portable_rows,          portable_packed,      generic_weighted_rows,
+                                   portable_quantize_q8_0, portable_softmax_exp, portable_silu_mul};
 
 }  // namespace
 
@@ -354,6 +370,10 @@ void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, i
 }
 
 void quantize_q8_0(const float* x, BlockQ8_0* y, std::size_t n) { table(kernel_path()).quantize_q8_0(x, y, n); }
+
+float softmax_exp(float* x, int n) { return table(kernel_path()).softmax_exp(x, n); }
+
+void silu_mul(float* g, const float* u, std::size_t n) { table(kernel_path()).silu_mul(g, u, n); }
 
 void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
                    float* out) {

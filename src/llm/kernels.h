@@ -126,6 +126,12 @@ void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, i
 void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
                    float* out);
 
+// Softmax's numerators in place: x[i] = e^(x[i] - max x); returns their sum (n >= 1). The SIMD
+// paths compute e^x by a polynomial within 2 ulp of the true value (std::exp on the generic path).
+float softmax_exp(float* x, int n);
+// SwiGLU's gate: g[i] = silu(g[i]) * u[i] = g[i] / (1 + e^-g[i]) * u[i].
+void silu_mul(float* g, const float* u, std::size_t n);
+
 // Which implementation the kernels above run, chosen at run time by CPUID rather than by the
 // build machine's flags, so one binary runs on any x86-64 CPU at its best:
 //   generic  plain C++ for the baseline instruction set (any CPU; the reference the others are

@@ -542,6 +542,96 @@ void quantize(const float* x, BlockQ8_0* y, std::size_t n) {
   }
 }
 
+// ---- elementwise ----
+
+// e^x for x in [-87, 88] (clamped there: softmax's shifted scores are <= 0, SiLU's arguments
+// bounded), within 2 ulp: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r is exact),
+// e^r by its degree-7 Taylor polynomial in Horner form (truncation error < 2^-26 there), times
+// 2^n by adding n to the exponent.
+inline FVec fexp(FVec x) {
+#if defined(__AVX512F__)
+  auto set = [](float v) { return _mm512_set1_ps(v); };
+  x = _mm512_maskz_min_ps(0xffff, _mm512_maskz_max_ps(0xffff, x, set(-87.f)), set(88.f));
+  const FVec n = _mm512_maskz_roundscale_ps(0xffff, _mm512_mul_ps(x, set(1.44269504f)), _MM_FROUND_TO_NEAREST_INT);
+#else
+  auto set = [](float v) { return _mm256_set1_ps(v); };
+  x = _mm256_min_ps(_mm256_max_ps(x, set(-87.f)), set(88.f));
+  const FVec n = _mm256_round_ps(_mm256_mul_ps(x, set(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#endif
+  FVec r = fmadd(n, set(-0.693145752f), x);  // ln2's high part: 12 bits, so n * it is exact
+  r = fmadd(n, set(-1.42860677e-6f), r);     // and the rest
+  FVec p = set(1.f / 5040);
+  for (float c : {1.f / 720, 1.f / 120, 1.f / 24, 1.f / 6, 0.5f, 1.f, 1.f}) p = fmadd(p, r, set(c));
+#if defined(__AVX512F__)
+  return _mm512_maskz_scalef_ps(0xffff, p, n);
+#else
+  const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+  return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
+#endif
+}
+
+inline float fmax_all(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+
+#if defined(__AVX512F__)
+inline __mmask16 lanes_below(int n) { return static_cast<__mmask16>((1u << n) - 1); }
+inline FVec fload_n(const float* p, int n) { return _mm512_maskz_loadu_ps(lanes_below(n), p); }
+inline FVec fkeep(FVec v, int n) { return _mm512_maskz_mov_ps(lanes_below(n), v); }  // lanes n and up zeroed
+// Lanes n and up set to `fill`.
+inline FVec fload_fill(const float* p, int n, float fill) {
+  return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), lanes_below(n), p);
+}
+inline void fstore_n(float* p, FVec v, int n) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v); }
+inline float fmax_all(FVec v) {
+  return fmax_all(_mm256_max_ps(_mm512_maskz_extractf32x8_ps(0xff, v, 0), _mm512_maskz_extractf32x8_ps(0xff, v, 1)));
+}
+inline FVec fmaxv(FVec a, FVec b) { return _mm512_maskz_max_ps(0xffff, a, b); }
+inline FVec fset(float v) { return _mm512_set1_ps(v); }
+#else
+inline __m256i lanes_below(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+inline FVec fload_n(const float* p, int n) { return _mm256_maskload_ps(p, lanes_below(n)); }
+inline FVec fkeep(FVec v, int n) { return _mm256_and_ps(v, _mm256_castsi256_ps(lanes_below(n))); }
+inline FVec fload_fill(const float* p, int n, float fill) {
+  return _mm256_blendv_ps(_mm256_set1_ps(fill), fload_n(p, n), _mm256_castsi256_ps(lanes_below(n)));
+}
+inline void fstore_n(float* p, FVec v, int n) { _mm256_maskstore_ps(p, lanes_below(n), v); }
+inline FVec fmaxv(FVec a, FVec b) { return _mm256_max_ps(a, b); }
+inline FVec fset(float v) { return _mm256_set1_ps(v); }
+#endif
+
+// Calls f(i, lanes) for each vector of [0, n), the last one partial.
+template <class F>
+inline void each_vector(std::size_t n, F f) {
+  std::size_t i = 0;
+  for (; i + kFloatLanes <= n; i += kFloatLanes) f(i, kFloatLanes);
+  if (i < n) f(i, static_cast<int>(n - i));
+}
+
+float softmax_exp(float* x, int n) {
+  FVec m = fset(-__builtin_inff());
+  each_vector(n, [&](std::size_t i, int k) { m = fmaxv(m, fload_fill(x + i, k, -__builtin_inff())); });
+  const FVec mx = fset(fmax_all(m));
+  FVec sum = fzero();
+  each_vector(n, [&](std::size_t i, int k) {
+    const FVec e = fexp(fload_n(x + i, k) - mx);
+    fstore_n(x + i, e, k);
+    sum = sum + fkeep(e, k);
+  });
+  return fsum(sum);
+}
+
+void silu_mul(float* g, const float* u, std::size_t n) {
+  each_vector(n, [&](std::size_t i, int k) {
+    const FVec a = fload_n(g + i, k);
+    fstore_n(g + i, a / (fset(1.f) + fexp(fzero() - a)) * fload_n(u + i, k), k);
+  });
+}
+
 void matmul(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1, const uint8_t* x,
             std::size_t x_stride, int T, float* y, std::size_t y_stride) {
   switch (type) {
@@ -554,6 +644,6 @@ void matmul(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, i
 
 }  // namespace
 
-extern const Kernels kernels = {matmul, matmul_packed, weighted, quantize};  // extern: a namespace-scope const is otherwise local
+extern const Kernels kernels = {matmul, matmul_packed, weighted, quantize, softmax_exp, silu_mul};  // extern: a namespace-scope const is otherwise local
 
 }  // namespace wand::llm::isa::WAND_ISA

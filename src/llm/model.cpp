@@ -458,14 +458,7 @@ struct Context::Impl {
           const float* head_keys = keys + std::size_t(kvh) * hd * n_ctx;  // keys are stored transposed
           for (int p0 = 0; p0 < n; p0 += 64)
             weighted_rows(qh, scale, head_keys + p0, n_ctx, hd, std::min(64, n - p0), sc + p0);
-          float mx = -INFINITY;
-          for (int p = 0; p < n; ++p) mx = std::max(mx, sc[p]);
-          double sum = 0;
-          for (int p = 0; p < n; ++p) {
-            sc[p] = std::exp(sc[p] - mx);
-            sum += sc[p];
-          }
-          const float inv = static_cast<float>(1.0 / sum);
+          const float inv = 1.0f / softmax_exp(sc, n);
           float* o = &att_out[std::size_t(t) * q_dim + h * hd];
           for (int i0 = 0; i0 < hd; i0 += 64)
             weighted_rows(sc, inv, values + std::size_t(kvh) * hd + i0, kv_dim, n, std::min(64, hd - i0), o + i0);
@@ -476,10 +469,7 @@ struct Context::Impl {
 
       for (int t = 0; t < T; ++t) rmsnorm(&x[std::size_t(t) * D], L.ffn_norm, &xb[std::size_t(t) * D], D, c.norm_eps);
       matmuls({{&L.w_gate, hb.data()}, {&L.w_up, hb2.data()}}, xb.data(), T);
-      for (std::size_t i = 0; i < std::size_t(T) * c.ffn; ++i) {
-        const float g = hb[i];
-        hb[i] = g / (1.0f + std::exp(-g)) * hb2[i];
-      }
+      silu_mul(hb.data(), hb2.data(), std::size_t(T) * c.ffn);
       matmuls({{&L.w_down, xb2.data()}}, hb.data(), T);
       for (std::size_t i = 0; i < std::size_t(T) * D; ++i) x[i] += xb2[i];
     }

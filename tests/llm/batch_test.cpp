@@ -227,6 +227,44 @@ TEST(Quantize, Q8_0IsTheSameOnEveryPath) {
   }
 }
 
+// Softmax's numerators and SwiGLU's gate against double precision on every path (the SIMD
+// paths' exponential is a polynomial: within 4 float ulps here), on lengths around the vector
+// sizes, scores far below their maximum and gates in SiLU's saturated ends.
+TEST(Elementwise, SoftmaxAndSiluMatchDoublePrecision) {
+  std::mt19937 rng(15);
+  std::normal_distribution<float> normal;
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    for (int n : {1, 5, 8, 15, 16, 17, 33, 100}) {
+      std::vector<float> x(n + 1);
+      for (auto& v : x) v = normal(rng) * 8;
+      if (n > 3) x[2] = -200.f;  // e^-200 underflows: the numerator is 0 or tiny, never garbage
+      x[n] = NAN;                // past the end: neither read into the max nor written
+      std::vector<float> e = x;
+      const float sum = softmax_exp(e.data(), n);
+      double mx = -INFINITY, want_sum = 0;
+      for (int i = 0; i < n; ++i) mx = std::max(mx, double(x[i]));
+      for (int i = 0; i < n; ++i) {
+        const double want = std::exp(double(x[i] - float(mx)));  // of the argument as rounded to float
+        want_sum += want;
+        ASSERT_NEAR(e[i], want, 4 * 6e-8 * want + 1e-37) << kernel_path_name(p) << " n " << n << " i " << i;
+      }
+      ASSERT_TRUE(std::isnan(e[n])) << kernel_path_name(p) << " wrote past n " << n;
+      EXPECT_NEAR(sum, want_sum, 1e-6 * want_sum) << kernel_path_name(p) << " n " << n;
+
+      std::vector<float> g(n), u(n);
+      for (int i = 0; i < n; ++i) g[i] = normal(rng) * (i % 3 == 0 ? 40 : 3), u[i] = normal(rng);
+      std::vector<float> out = g;
+      silu_mul(out.data(), u.data(), n);
+      for (int i = 0; i < n; ++i) {
+        const double want = double(g[i]) / (1 + std::exp(-double(g[i]))) * u[i];
+        ASSERT_NEAR(out[i], want, 6 * 6e-8 * std::fabs(want) + 1e-37)
+            << kernel_path_name(p) << " silu(" << g[i] << ") * " << u[i];
+      }
+    }
+  }
+}
+
 // weighted_rows against the double sum for every width up to 64 and counts around the vector
 // sizes; each output the same bits whatever width it is computed in.
 TEST(WeightedRows, MatchTheDoubleReferenceForEveryWidth) {
