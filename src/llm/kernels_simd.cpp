@@ -467,9 +467,9 @@ void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int
 }
 
 // out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], j < width <= 64: up to
-// four (AVX2: eight) vectors of sums held in registers while k runs, each its own chain of
-// fused multiply-adds, so their latencies overlap (one chain of sixteen sums ran at a quarter of
-// the FMA throughput: attention was 18% of a 25M model's prompt time). Each sum's steps are the
+// four (AVX2: eight) vectors of sums held in registers while k runs, each two chains of fused
+// multiply-adds, so their latencies overlap (one chain of sixteen sums ran at a quarter of the
+// FMA throughput: attention was 18% of a 25M model's prompt time). Each sum's steps are the
 // same whatever the width, so results do not depend on how a row is cut.
 // V vectors of sums (a constant, so they stay in registers), the last one's lanes past `rest`
 // masked off (masked loads never touch them).
@@ -485,14 +485,20 @@ void weighted_vecs(const float* coef, float scale, const float* rows, std::size_
   auto load_last = [&](const float* p) { return _mm256_maskload_ps(p, mask); };
   auto broadcast = [](float c) { return _mm256_set1_ps(c); };
 #endif
-  FVec acc[V];
-  for (auto& a : acc) a = fzero();
-  for (int k = 0; k < count; ++k) {
+  // Even and odd k in separate sums, added at the end: two chains per vector, so even a head of
+  // 32 dimensions (two vectors) keeps four multiply-adds in flight.
+  FVec acc[V], odd[V];
+  for (int v = 0; v < V; ++v) acc[v] = odd[v] = fzero();
+  auto step = [&](FVec* a, int k) {
     const float* r = rows + std::size_t(k) * stride;
     const FVec c = broadcast(coef[k] * scale);
-    for (int v = 0; v < V - 1; ++v) acc[v] = fmadd(c, fload(r + v * kFloatLanes), acc[v]);
-    acc[V - 1] = fmadd(c, load_last(r + (V - 1) * kFloatLanes), acc[V - 1]);
-  }
+    for (int v = 0; v < V - 1; ++v) a[v] = fmadd(c, fload(r + v * kFloatLanes), a[v]);
+    a[V - 1] = fmadd(c, load_last(r + (V - 1) * kFloatLanes), a[V - 1]);
+  };
+  int k = 0;
+  for (; k + 2 <= count; k += 2) step(acc, k), step(odd, k + 1);
+  if (k < count) step(acc, k);
+  for (int v = 0; v < V; ++v) acc[v] = acc[v] + odd[v];
   for (int v = 0; v < V - 1; ++v) fstore(out + v * kFloatLanes, acc[v]);
 #if defined(__AVX512F__)
   _mm512_mask_storeu_ps(out + (V - 1) * kFloatLanes, mask, acc[V - 1]);
