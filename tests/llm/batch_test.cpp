@@ -60,6 +60,38 @@ std::string case_name(const testing::TestParamInfo<KernelCase>& i) {
 
 class Tiles : public testing::TestWithParam<KernelCase> {};
 
+struct ProductShape {
+  TensorType type;
+  int rows, cols, T, r0, r1;
+};
+
+// y (T rows of `rows` outputs, of which [r0, r1) written, the rest NaN) against the double sums
+// of the products of wd's rows and xd's (the values the kernel read, exactly) within float
+// rounding: 3e-5 of the sum of the products' magnitudes (n float additions of relative error
+// 2^-24 for n <= 320); and each token's outputs bit for bit those of the token alone.
+void check_products(const std::vector<float>& y, const std::vector<float>& alone, const std::vector<float>& wd,
+                    const std::vector<float>& xd, ProductShape s, int& checked) {
+  for (int t = 0; t < s.T; ++t)
+    for (int r = 0; r < s.rows; ++r) {
+      const float got = y[std::size_t(t) * s.rows + r];
+      if (r < s.r0 || r >= s.r1) {
+        ASSERT_TRUE(std::isnan(got)) << "row " << r << " is outside [" << s.r0 << ", " << s.r1 << ")";
+        continue;
+      }
+      double want = 0, mag = 0;
+      for (int i = 0; i < s.cols; ++i) {
+        const double p = double(wd[std::size_t(r) * s.cols + i]) * xd[std::size_t(t) * s.cols + i];
+        want += p, mag += std::fabs(p);
+      }
+      ASSERT_NEAR(got, want, 3e-5 * mag + 1e-30) << type_name(s.type) << " rows " << s.rows << " cols " << s.cols
+                                                 << " T " << s.T << " at (" << r << ", " << t << ")";
+      ASSERT_TRUE(same_bits(got, alone[std::size_t(t) * s.rows + r]))
+          << "token " << t << " of a batch of " << s.T << " differs from the token alone: " << got << " vs "
+          << alone[std::size_t(t) * s.rows + r];
+      ++checked;
+    }
+}
+
 // Every output of matmul_rows equals the double-precision sum of the products of the values the
 // kernel reads (weights and activations as stored, dequantized exactly) within float rounding:
 // 3e-5 of the sum of the products' magnitudes (n float additions of relative error 2^-24 for
@@ -99,25 +131,7 @@ TEST_P(Tiles, MatchTheDoubleReferenceOnShapesOffTheTile) {
         const int r0 = rows > 4 ? 1 : 0, r1 = rows > 4 ? rows - 1 : rows;
         std::vector<float> y(std::size_t(T) * rows, NAN);
         matmul_rows(type, w.data(), wb, cols, r0, r1, x.data(), xb, T, y.data(), rows);
-        for (int t = 0; t < T; ++t)
-          for (int r = 0; r < rows; ++r) {
-            const float got = y[std::size_t(t) * rows + r];
-            if (r < r0 || r >= r1) {
-              ASSERT_TRUE(std::isnan(got)) << "row " << r << " is outside [" << r0 << ", " << r1 << ")";
-              continue;
-            }
-            double want = 0, mag = 0;
-            for (int i = 0; i < cols; ++i) {
-              const double p = double(wd[std::size_t(r) * cols + i]) * xd[std::size_t(t) * cols + i];
-              want += p, mag += std::fabs(p);
-            }
-            ASSERT_NEAR(got, want, 3e-5 * mag + 1e-30) << type_name(type) << " rows " << rows << " cols " << cols
-                                                       << " T " << T << " at (" << r << ", " << t << ")";
-            ASSERT_TRUE(same_bits(got, alone[std::size_t(t) * rows + r]))
-                << "token " << t << " of a batch of " << T << " differs from the token alone: " << got << " vs "
-                << alone[std::size_t(t) * rows + r];
-            ++checked;
-          }
+        ASSERT_NO_FATAL_FAILURE(check_products(y, alone, wd, xd, {type, rows, cols, T, r0, r1}, checked));
       }
     }
   EXPECT_GT(checked, 10000);
@@ -168,24 +182,7 @@ TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
         const int r0 = rows > 8 ? 8 : 0, r1 = rows > 9 ? rows - 1 : rows;
         std::vector<float> y(std::size_t(T) * rows, NAN);
         matmul_packed(type, packed.data(), rows, cols, r0, r1, x.data(), xb, T, y.data(), rows);
-        for (int t = 0; t < T; ++t)
-          for (int r = 0; r < rows; ++r) {
-            const float got = y[std::size_t(t) * rows + r];
-            if (r < r0 || r >= r1) {
-              ASSERT_TRUE(std::isnan(got)) << "row " << r << " is outside [" << r0 << ", " << r1 << ")";
-              continue;
-            }
-            double want = 0, mag = 0;
-            for (int i = 0; i < cols; ++i) {
-              const double p = double(wd[std::size_t(r) * cols + i]) * xd[std::size_t(t) * cols + i];
-              want += p, mag += std::fabs(p);
-            }
-            ASSERT_NEAR(got, want, 3e-5 * mag + 1e-30) << type_name(type) << " rows " << rows << " cols " << cols
-                                                       << " T " << T << " at (" << r << ", " << t << ")";
-            ASSERT_TRUE(same_bits(got, alone[std::size_t(t) * rows + r]))
-                << "token " << t << " of a batch of " << T << " differs from the token alone";
-            ++checked;
-          }
+        ASSERT_NO_FATAL_FAILURE(check_products(y, alone, wd, xd, {type, rows, cols, T, r0, r1}, checked));
       }
     }
   EXPECT_GT(checked, 10000);
