@@ -174,12 +174,18 @@ class Workers {
     // next (16 to 1024 regions): on a loaded machine a parallel region can stall for a whole
     // scheduler slice on a descheduled worker, and exploring every 16th region that way cost
     // two threads 20-50% of one thread's decoding speed.
-    const bool explore = ++regions_ >= next_explore_;
+    // Per size class of region (work rounded down to a power of two): the kinds of region in a
+    // forward pass differ in cost per multiply-add (attention's exponentials, the output
+    // matrix out of memory), so one average over all of them compared unlike with unlike and
+    // could settle on the slower choice. (25M Q4_0 decoding, load average 15 on the 2 cores:
+    // two threads at 0.47-0.50x of one thread's tokens/s before, 0.65-0.81x after; not yet 1x.)
+    Choice& c = choices_[std::min(std::ilogb(work), kClasses - 1)];
+    const bool explore = ++c.regions >= c.next_explore;
     bool alone;
-    if (rate_[1] == 0 || rate_[0] == 0)
-      alone = rate_[1] > 0;  // measure each once: every thread first
+    if (c.rate[1] == 0 || c.rate[0] == 0)
+      alone = c.rate[1] > 0;  // measure each once: every thread first
     else
-      alone = (rate_[0] <= rate_[1]) != explore;
+      alone = (c.rate[0] <= c.rate[1]) != explore;
     const auto start = std::chrono::steady_clock::now();
     if (alone) {
       fn(0, units, 0);
@@ -188,11 +194,11 @@ class Workers {
     }
     const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
     if (explore) {
-      const bool lost = ns / work > rate_[alone ? 1 : 0];
-      explore_interval_ = lost ? std::min(explore_interval_ * 2, kMaxExploreInterval) : kMinExploreInterval;
-      next_explore_ = regions_ + explore_interval_;
+      const bool lost = ns / work > c.rate[alone ? 1 : 0];
+      c.explore_interval = lost ? std::min(c.explore_interval * 2, kMaxExploreInterval) : kMinExploreInterval;
+      c.next_explore = c.regions + c.explore_interval;
     }
-    double& rate = rate_[alone ? 0 : 1];
+    double& rate = c.rate[alone ? 0 : 1];
     rate = rate == 0 ? ns / work : 0.9 * rate + 0.1 * ns / work;
   }
 
@@ -283,8 +289,12 @@ class Workers {
   std::atomic<const Fn*> fn_{nullptr};
   std::atomic<int> units_{0}, chunks_{0};
   static constexpr uint64_t kMinExploreInterval = 16, kMaxExploreInterval = 1024;
-  uint64_t regions_ = 0, next_explore_ = kMinExploreInterval, explore_interval_ = kMinExploreInterval;
-  double rate_[2] = {0, 0};  // ns per multiply-add: [0] the caller alone, [1] every thread
+  static constexpr int kClasses = 48;  // 2^47 multiply-adds and up share the last
+  struct Choice {
+    uint64_t regions = 0, next_explore = kMinExploreInterval, explore_interval = kMinExploreInterval;
+    double rate[2] = {0, 0};  // ns per multiply-add: [0] the caller alone, [1] every thread
+  };
+  Choice choices_[kClasses];
   cpu_set_t allowed_;  // the CPUs this process may run on
   std::atomic<int> caller_cpu_{-1};
 };
