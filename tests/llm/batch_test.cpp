@@ -60,6 +60,28 @@ std::string case_name(const testing::TestParamInfo<KernelCase>& i) {
 
 class Tiles : public testing::TestWithParam<KernelCase> {};
 
+// Random weights (rows x cols of `type`) and T activation rows in the form they meet them
+// (dot_type; values scaled by x_scale), and both as the kernels read them, dequantized exactly.
+struct Operands {
+  std::vector<uint8_t> w, x;
+  std::vector<float> wd, xd;
+  std::size_t wb, xb;
+  Operands(TensorType type, int rows, int cols, int T, float x_scale, std::mt19937& rng)
+      : wd(std::size_t(rows) * cols), xd(std::size_t(T) * cols) {
+    const TensorType xt = dot_type(type);
+    wb = type_bytes(type, cols), xb = type_bytes(xt, cols);
+    std::normal_distribution<float> normal;
+    std::vector<float> wf(wd.size()), xf(xd.size());
+    for (auto& v : wf) v = normal(rng);
+    for (auto& v : xf) v = x_scale * normal(rng);
+    w.resize(wb * rows), x.resize(xb * T);
+    for (int r = 0; r < rows; ++r) quantize_row(type, &wf[std::size_t(r) * cols], &w[wb * r], cols);
+    for (int t = 0; t < T; ++t) quantize_row(xt, &xf[std::size_t(t) * cols], &x[xb * t], cols);
+    for (int r = 0; r < rows; ++r) dequantize_row(type, &w[wb * r], &wd[std::size_t(r) * cols], cols);
+    for (int t = 0; t < T; ++t) dequantize_row(xt, &x[xb * t], &xd[std::size_t(t) * cols], cols);
+  }
+};
+
 struct ProductShape {
   TensorType type;
   int rows, cols, T, r0, r1;
@@ -106,23 +128,12 @@ TEST_P(Tiles, MatchTheDoubleReferenceOnShapesOffTheTile) {
   const std::vector<int> col_list =
       quantized ? std::vector<int>{32, 64, 96, 320} : std::vector<int>{1, 7, 16, 17, 40, 100, 257};
   std::mt19937 rng(11);
-  std::normal_distribution<float> normal;
   int checked = 0;
   for (int cols : col_list)
     for (int rows : {1, 3, 5, 7, 8, 9, 13, 33}) {
-      const TensorType xt = dot_type(type);
-      const std::size_t wb = type_bytes(type, cols), xb = type_bytes(xt, cols);
       const int T_max = 17;
-      std::vector<float> wf(std::size_t(rows) * cols), xf(std::size_t(T_max) * cols);
-      for (auto& v : wf) v = normal(rng);
-      for (auto& v : xf) v = normal(rng);
-      std::vector<uint8_t> w(wb * rows), x(xb * T_max);
-      for (int r = 0; r < rows; ++r) quantize_row(type, &wf[std::size_t(r) * cols], &w[wb * r], cols);
-      for (int t = 0; t < T_max; ++t) quantize_row(xt, &xf[std::size_t(t) * cols], &x[xb * t], cols);
-      // What the kernel reads, exactly.
-      std::vector<float> wd(wf.size()), xd(xf.size());
-      for (int r = 0; r < rows; ++r) dequantize_row(type, &w[wb * r], &wd[std::size_t(r) * cols], cols);
-      for (int t = 0; t < T_max; ++t) dequantize_row(xt, &x[xb * t], &xd[std::size_t(t) * cols], cols);
+      const Operands o(type, rows, cols, T_max, 1, rng);
+      const auto& [w, x, wd, xd, wb, xb] = o;
       // Token t alone, as the reference for the bits of every batch.
       std::vector<float> alone(std::size_t(T_max) * rows);
       for (int t = 0; t < T_max; ++t)
@@ -159,22 +170,14 @@ TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
   KernelPathScope scope(path);
   ASSERT_TRUE(packable(type));
   std::mt19937 rng(12);
-  std::normal_distribution<float> normal;
   int checked = 0;
   for (int cols : {32, 96, 320})
     for (int rows : {1, 5, 8, 9, 15, 16, 17, 24, 31, 40}) {
-      const std::size_t wb = type_bytes(type, cols), xb = type_bytes(TensorType::Q8_0, cols);
       const int T_max = 19;
-      std::vector<float> wf(std::size_t(rows) * cols), xf(std::size_t(T_max) * cols);
-      for (auto& v : wf) v = normal(rng);
-      for (auto& v : xf) v = 3 * normal(rng);
-      std::vector<uint8_t> w(wb * rows), x(xb * T_max), packed(packed_bytes(type, rows, cols));
-      for (int r = 0; r < rows; ++r) quantize_row(type, &wf[std::size_t(r) * cols], &w[wb * r], cols);
-      for (int t = 0; t < T_max; ++t) quantize_row(TensorType::Q8_0, &xf[std::size_t(t) * cols], &x[xb * t], cols);
+      const Operands o(type, rows, cols, T_max, 3, rng);
+      const auto& [w, x, wd, xd, wb, xb] = o;
+      std::vector<uint8_t> packed(packed_bytes(type, rows, cols));
       pack_rows(type, w.data(), wb, rows, cols, packed.data());
-      std::vector<float> wd(wf.size()), xd(xf.size());
-      for (int r = 0; r < rows; ++r) dequantize_row(type, &w[wb * r], &wd[std::size_t(r) * cols], cols);
-      for (int t = 0; t < T_max; ++t) dequantize_row(TensorType::Q8_0, &x[xb * t], &xd[std::size_t(t) * cols], cols);
       std::vector<float> alone(std::size_t(T_max) * rows);
       for (int t = 0; t < T_max; ++t)
         matmul_packed(type, packed.data(), rows, cols, 0, rows, &x[xb * t], xb, 1, &alone[std::size_t(t) * rows], rows);
