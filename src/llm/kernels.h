@@ -88,7 +88,7 @@ TensorType dot_type(TensorType type);
 // y[t * y_stride + r] = (row r of W) . (activation row t), for rows r0 <= r < r1 and tokens
 // 0 <= t < T. W: rows of `cols` weights of `type`, `w_stride` bytes apart; X: T rows of `cols`
 // values in dot_type(type), `x_stride` bytes apart (quantized types need cols % 32 == 0).
-// The SIMD path holds a tile of up to 4 rows x 4 tokens (8 x 1 for a single token) in
+// The SIMD path holds a tile of up to 6 rows x 4 tokens (AVX2: 4 x 2; 8 x 1 for a single token) in
 // registers, loading each weight block once per tile and each activation block once per tile
 // row, and reduces each sum horizontally once. Every output's sum runs in the same order
 // whatever tile holds it, so a token's results never depend on which tokens share its batch:
