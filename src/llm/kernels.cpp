@@ -11,7 +11,7 @@
 
 namespace wand::llm {
 
-void quantize_q8_0(const float* x, BlockQ8_0* y, std::size_t n) {
+static void portable_quantize_q8_0(const float* x, BlockQ8_0* y, std::size_t n) {
   for (std::size_t b = 0; b < n / 32; ++b) {
     const float* v = x + b * 32;
     float amax = 0;
@@ -169,10 +169,10 @@ void portable_rows(TensorType type, const uint8_t* w, std::size_t ws, int cols, 
 
 void generic_weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count,
                            int width, float* out) {
-  float acc[16] = {};
-  if (width == 16) {  // a constant width, so the vectorizer keeps the sums in registers
+  float acc[64] = {};
+  if (width == 64) {  // a constant width, so the vectorizer keeps the sums in registers
     for (int k = 0; k < count; ++k)
-      for (int j = 0; j < 16; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
+      for (int j = 0; j < 64; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
   } else {
     for (int k = 0; k < count; ++k)
       for (int j = 0; j < width; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
@@ -180,9 +180,87 @@ void generic_weighted_rows(const float* coef, float scale, const float* rows, st
   std::copy_n(acc, width, out);
 }
 
-constexpr isa::Kernels kGeneric = {portable_rows, generic_weighted_rows};
+// The packed layout read plainly: per group of 8 rows and token, each block's integer sums, then
+// (sum * dx) * dw added in block order, as the SIMD tiles add them.
+void portable_packed(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1, const uint8_t* x,
+                     std::size_t xs, int T, float* y, std::size_t ys) {
+  (void)rows;
+  const int blocks = cols / 32;
+  const std::size_t block_bytes = 8 * type_bytes(type, 32), group_bytes = block_bytes * blocks;
+  const bool q4 = type == TensorType::Q4_0;
+  for (int g = r0 / 8; g * 8 < r1; ++g)
+    for (int t = 0; t < T; ++t) {
+      const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + xs * t);
+      float acc[8] = {};
+      for (int k = 0; k < blocks; ++k) {
+        const uint8_t* b = packed + group_bytes * g + block_bytes * k;
+        const int8_t* xq = xb[k].qs;
+        const float dx = fp16_to_fp32(xb[k].d);
+        for (int i = 0; i < 8; ++i) {
+          int32_t sum = 0;
+          if (q4) {
+            for (int c = 0; c < 4; ++c)
+              for (int j = 0; j < 4; ++j) {
+                const uint8_t q = b[16 + 32 * c + 4 * i + j];
+                sum += ((q & 0x0f) - 8) * xq[4 * c + j] + ((q >> 4) - 8) * xq[16 + 4 * c + j];
+              }
+          } else {
+            for (int c = 0; c < 8; ++c)
+              for (int j = 0; j < 4; ++j)
+                sum += (b[16 + 32 * c + 4 * i + j] - 128) * xq[4 * c + j];
+          }
+          uint16_t d;
+          std::memcpy(&d, b + 2 * i, 2);
+          acc[i] += static_cast<float>(sum) * dx * fp16_to_fp32(d);
+        }
+      }
+      for (int i = 0; i < 8 && g * 8 + i < r1; ++i) y[ys * t + g * 8 + i] = acc[i];
+    }
+}
+
+float portable_softmax_exp(float* x, int n) {
+  float mx = -INFINITY;
+  for (int i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  double sum = 0;
+  for (int i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  return static_cast<float>(sum);
+}
+
+void portable_silu_mul(float* g, const float* u, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
+constexpr isa::Kernels kGeneric = {portable_rows,          portable_packed,      generic_weighted_rows,
+                                   portable_quantize_q8_0, portable_softmax_exp, portable_silu_mul};
 
 }  // namespace
+
+bool packable(TensorType type) { return type == TensorType::Q8_0 || type == TensorType::Q4_0; }
+
+std::size_t packed_bytes(TensorType type, int rows, int cols) {
+  return type_bytes(type, static_cast<std::size_t>(cols)) * ((static_cast<std::size_t>(rows) + 7) / 8 * 8);
+}
+
+void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows, int cols, uint8_t* out) {
+  const int blocks = cols / 32;
+  const std::size_t block = type_bytes(type, 32), quants = block - 2;  // per row: fp16 scale, then quants
+  const bool q8 = type == TensorType::Q8_0;
+  std::memset(out, 0, packed_bytes(type, rows, cols));  // padding rows: zero scales and quants
+  for (int r = 0; r < rows; ++r) {
+    const int g = r / 8, i = r % 8;
+    for (int k = 0; k < blocks; ++k) {
+      const uint8_t* src = w + w_stride * r + block * k;
+      uint8_t* dst = out + (std::size_t(g) * blocks + k) * 8 * block;
+      std::memcpy(dst + 2 * i, src, 2);
+      for (std::size_t c = 0; c < quants / 4; ++c)
+        for (int j = 0; j < 4; ++j)  // Q8_0 shifted to unsigned (kernels.h)
+          dst[16 + 32 * c + 4 * i + j] = q8 ? src[2 + 4 * c + j] ^ 0x80 : src[2 + 4 * c + j];
+    }
+  }
+}
 
 TensorType dot_type(TensorType type) {
   return type == TensorType::F32 || type == TensorType::F16 ? type : TensorType::Q8_0;
@@ -285,6 +363,17 @@ void matmul_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int co
                  std::size_t x_stride, int T, float* y, std::size_t y_stride) {
   table(kernel_path()).matmul_rows(type, w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
 }
+
+void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1, const uint8_t* x,
+                   std::size_t x_stride, int T, float* y, std::size_t y_stride) {
+  table(kernel_path()).matmul_packed(type, packed, rows, cols, r0, r1, x, x_stride, T, y, y_stride);
+}
+
+void quantize_q8_0(const float* x, BlockQ8_0* y, std::size_t n) { table(kernel_path()).quantize_q8_0(x, y, n); }
+
+float softmax_exp(float* x, int n) { return table(kernel_path()).softmax_exp(x, n); }
+
+void silu_mul(float* g, const float* u, std::size_t n) { table(kernel_path()).silu_mul(g, u, n); }
 
 void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
                    float* out) {

@@ -72,6 +72,8 @@ struct BlockQ4_0 {
 };
 static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18);
 
+// n % 32 == 0 values to n / 32 blocks, as ggml quantizes (scale amax / 127 in fp16, quants
+// rounded half to even); dispatched, every path bit for bit the same.
 void quantize_q8_0(const float* x, BlockQ8_0* y, std::size_t n);
 void dequantize_row(TensorType type, const uint8_t* row, float* out, std::size_t n);
 // Quantizes f32 weights to `type` (for the writer and tests); `out` gets type_bytes(type, n).
@@ -86,7 +88,7 @@ TensorType dot_type(TensorType type);
 // y[t * y_stride + r] = (row r of W) . (activation row t), for rows r0 <= r < r1 and tokens
 // 0 <= t < T. W: rows of `cols` weights of `type`, `w_stride` bytes apart; X: T rows of `cols`
 // values in dot_type(type), `x_stride` bytes apart (quantized types need cols % 32 == 0).
-// The SIMD path holds a tile of up to 4 rows x 4 tokens (8 x 1 for a single token) in
+// The SIMD path holds a tile of up to 6 rows x 4 tokens (AVX2: 4 x 2; 8 x 1 for a single token) in
 // registers, loading each weight block once per tile and each activation block once per tile
 // row, and reduces each sum horizontally once. Every output's sum runs in the same order
 // whatever tile holds it, so a token's results never depend on which tokens share its batch:
@@ -94,11 +96,41 @@ TensorType dot_type(TensorType type);
 void matmul_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1,
                  const uint8_t* x, std::size_t x_stride, int T, float* y, std::size_t y_stride);
 
-// out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], for j < width <= 16:
-// attention's two halves (a head's scores for sixteen positions from the transposed key cache,
-// and its output for sixteen dimensions from the value cache), the sums held in registers.
+// ---- quantized weights regrouped eight rows at a time (the form the engine holds them in) ----
+// Q8_0 and Q4_0 matrices are repacked at load, as llama.cpp repacks Q4_0 (its "q4_0_8x8"), so
+// the products need no horizontal sums and several rows share every activation load. Rows go
+// in groups of 8 (the last padded with zero rows); a group is stored block by block, each block
+// being the 8 rows' fp16 scales (16 bytes) and then their quants 4 bytes at a time: bytes 4c to
+// 4c+3 of row 0, of row 1, ..., of row 7, for c = 0, 1, ... So one 256-bit load holds four
+// quants of each of 8 rows and one integer multiply-add (VNNI vpdpbusd; AVX2 maddubs) against
+// four activation bytes broadcast adds to 8 rows' sums at once. Q8_0's quants are stored plus
+// 128 (q ^ 0x80), the unsigned operand VNNI wants; Q4_0's nibbles as in the file. As many bytes as the blocks
+// (18 or 34 per row and 32 weights) plus the padding rows.
+bool packable(TensorType type);  // Q8_0 and Q4_0
+std::size_t packed_bytes(TensorType type, int rows, int cols);
+// Packs `rows` rows of `cols` weights (cols % 32 == 0), `w_stride` bytes apart, into `out`
+// (packed_bytes(type, rows, cols) bytes).
+void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows, int cols, uint8_t* out);
+// matmul_rows over a packed matrix of `rows` rows: y[t * y_stride + r] for r0 <= r < r1 and
+// t < T, r0 a multiple of 8; X: T rows of Q8_0 blocks, `x_stride` bytes apart. A tile is 8 or
+// 16 rows x up to 8 tokens (4 on AVX2). Per output, each block's integer sum is exact and the
+// float steps run in one order, so as with matmul_rows a token's results never depend on which
+// tokens share its batch.
+void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1, const uint8_t* x,
+                   std::size_t x_stride, int T, float* y, std::size_t y_stride);
+
+// out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], for j < width <= 64:
+// attention's two halves (a head's scores for 64 positions from the transposed key cache, and
+// its output for 64 dimensions from the value cache), the sums held in registers. Each out[j] is
+// the same whatever the width it was computed in.
 void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
                    float* out);
+
+// Softmax's numerators in place: x[i] = e^(x[i] - max x); returns their sum (n >= 1). The SIMD
+// paths compute e^x by a polynomial within 2 ulp of the true value (std::exp on the generic path).
+float softmax_exp(float* x, int n);
+// SwiGLU's gate: g[i] = silu(g[i]) * u[i] = g[i] / (1 + e^-g[i]) * u[i].
+void silu_mul(float* g, const float* u, std::size_t n);
 
 // Which implementation the kernels above run, chosen at run time by CPUID rather than by the
 // build machine's flags, so one binary runs on any x86-64 CPU at its best:

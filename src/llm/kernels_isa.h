@@ -7,15 +7,21 @@
 #include <cstdint>
 
 #include "llm/gguf.h"
+#include "llm/kernels.h"
 
 namespace wand::llm::isa {
 
 struct Kernels {
-  // As matmul_rows and weighted_rows in kernels.h.
+  // As the functions of the same names in kernels.h.
   void (*matmul_rows)(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1,
                       const uint8_t* x, std::size_t x_stride, int T, float* y, std::size_t y_stride);
+  void (*matmul_packed)(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1,
+                        const uint8_t* x, std::size_t x_stride, int T, float* y, std::size_t y_stride);
   void (*weighted_rows)(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
                         float* out);
+  void (*quantize_q8_0)(const float* x, BlockQ8_0* y, std::size_t n);
+  float (*softmax_exp)(float* x, int n);
+  void (*silu_mul)(float* g, const float* u, std::size_t n);
 };
 
 #if defined(WAND_KERNELS_X86)

@@ -6,6 +6,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <utility>
 
 #include "llm/kernels.h"  // the block layouts (its inline conversions are not used here)
 #include "llm/kernels_isa.h"
@@ -17,9 +20,6 @@
 namespace wand::llm::isa::WAND_ISA {
 namespace {
 
-// Each weight type is a policy: how one step of a row (a Q8_0/Q4_0 block of 32, or a vector of
-// floats) loads, and how a (weights, activations) pair of steps adds into an accumulator. The
-// vectorizer cannot see that a block's integer dot fits maddubs/VNNI (u8 x s8 pairs) nor use F16C.
 // Each weight type is a policy: how one step of a row (a Q8_0/Q4_0 block of 32, or a vector of
 // floats) loads, and how a (weights, activations) pair of steps adds into an accumulator. The
 // vectorizer cannot see that a block's integer dot fits maddubs/VNNI (u8 x s8 pairs) nor use F16C.
@@ -63,6 +63,7 @@ inline FVec hload(const uint16_t* p) {
   return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 inline FVec fmadd(FVec a, FVec b, FVec c) { return _mm512_fmadd_ps(a, b, c); }
+inline void fstore(float* p, FVec v) { _mm512_storeu_ps(p, v); }
 #else
 using FVec = __m256;
 constexpr int kFloatLanes = 8;
@@ -71,6 +72,7 @@ inline float fsum(FVec v) { return hsum(v); }
 inline FVec fload(const float* p) { return _mm256_loadu_ps(p); }
 inline FVec hload(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 inline FVec fmadd(FVec a, FVec b, FVec c) { return _mm256_fmadd_ps(a, b, c); }
+inline void fstore(float* p, FVec v) { _mm256_storeu_ps(p, v); }
 #endif
 
 struct F32 {
@@ -170,11 +172,14 @@ struct Q4 {
   static float tail(const uint8_t*, const uint8_t*, int, int) { return 0; }
 };
 
-// Tokens per tile: 4 x 4 accumulators need the 32 vector registers of AVX-512; AVX2 has 16.
+// Rows x tokens per tile: 6 x 4 accumulators, 4 activations and a weight vector fit the 32
+// vector registers of AVX-512; AVX2 has 16. Each activation is loaded once per tile row set, so
+// more rows per tile mean fewer passes over the activations, which come from L2 (F16's prompt at
+// 4 x 4 was bound by that: F32 activations, twice the bytes, made it 40% slower).
 #if defined(__AVX512F__)
-constexpr int kTileTokens = 4;
+constexpr int kTileRows = 6, kTileTokens = 4;
 #else
-constexpr int kTileTokens = 2;
+constexpr int kTileRows = 4, kTileTokens = 2;
 #endif
 
 using TileFn = void (*)(const uint8_t*, std::size_t, const uint8_t*, std::size_t, int, float*, std::size_t);
@@ -223,6 +228,10 @@ TileFn pick(int rm, int rn) {
     case 2: return pick_tokens<P, 2>(rn);
     case 3: return pick_tokens<P, 3>(rn);
     case 4: return pick_tokens<P, 4>(rn);
+#if defined(__AVX512F__)
+    case 5: return pick_tokens<P, 5>(rn);
+    case 6: return pick_tokens<P, 6>(rn);
+#endif
     default: return tile<P, 8, 1>;  // one token: eight independent sums hide the FMA latency
   }
 }
@@ -230,10 +239,10 @@ TileFn pick(int rm, int rn) {
 template <class P>
 void tiled_rows(const uint8_t* w, std::size_t ws, int cols, int r0, int r1, const uint8_t* x, std::size_t xs, int T,
                 float* y, std::size_t ys) {
-  const int rows_per_tile = T == 1 ? 8 : 4;
+  const int rows_per_tile = T == 1 ? 8 : kTileRows;
   for (int r = r0; r < r1;) {
     int rm = std::min(rows_per_tile, r1 - r);
-    if (rm > 4 && rm < 8) rm = 4;  // the last rows of a single token: 4, then the rest
+    if (T == 1 && rm > 4 && rm < 8) rm = 4;  // the last rows of a single token: 4, then the rest
     for (int t = 0; t < T;) {
       const int rn = std::min(kTileTokens, T - t);
       pick<P>(rm, rn)(w + ws * r, ws, x + xs * t, xs, cols, y + ys * t + r, ys);
@@ -243,33 +252,397 @@ void tiled_rows(const uint8_t* w, std::size_t ws, int cols, int r0, int r1, cons
   }
 }
 
-// out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], j < width <= 16, the
-// sixteen sums held in one or two registers while k runs.
+// ---- packed Q8_0/Q4_0 (kernels.h, pack_rows): 8 rows per 256-bit lane group ----
+
+// acc + the four products u * s of each 32-bit lane (u unsigned, s signed bytes; with AVX2's
+// maddubs, no saturation while |u * s| pairs stay under 2^15: Q4's nibbles).
+inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(acc, u, s);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+// Rows in 32-bit lanes: 8 (one group, 256 bits) or, with AVX-512, 16 (two groups side by side).
+struct Lanes8 {
+  using I = __m256i;
+  using F = __m256;
+  static constexpr int rows = 8;
+  static I load(const uint8_t* p, std::size_t) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static F scales(const uint8_t* p, std::size_t) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  static I bytes(char b) { return _mm256_set1_epi8(b); }
+  static I words(int32_t v) { return _mm256_set1_epi32(v); }
+  static I and_(I a, I b) { return _mm256_and_si256(a, b); }
+  static I xor_(I a, I b) { return _mm256_xor_si256(a, b); }
+  static I shr4(I a) { return _mm256_srli_epi16(a, 4); }
+  static I dot(I acc, I u, I s) { return dpbusd(acc, u, s); }
+  // acc + the products w * s of signed bytes (AVX2 without VNNI: Q8_0's full byte range
+  // would saturate maddubs with an offset, so |w| meets s with w's sign).
+  static I dot_signed(I acc, I w, I s) {
+    return _mm256_add_epi32(
+        acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(s, w)),
+                               _mm256_set1_epi16(1)));
+  }
+  static F zero() { return _mm256_setzero_ps(); }
+  static F step(F acc, I sum, float dx, F dw) {
+    return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(dx)), dw, acc);
+  }
+  static void store(float* y, F v, int n) {
+    if (n == 8) return _mm256_storeu_ps(y, v);
+    alignas(32) float tmp[8];
+    _mm256_store_ps(tmp, v);
+    for (int i = 0; i < n; ++i) y[i] = tmp[i];
+  }
+};
+
+#if defined(__AVX512F__)
+struct Lanes16 {
+  using I = __m512i;
+  using F = __m512;
+  static constexpr int rows = 16;
+  static I load(const uint8_t* p, std::size_t group) {
+    return _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(Lanes8::load(p, 0)), Lanes8::load(p + group, 0), 1);
+  }
+  static F scales(const uint8_t* p, std::size_t group) {
+    return _mm512_maskz_cvtph_ps(0xffff, _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + group)),
+                                                          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  static I bytes(char b) { return _mm512_set1_epi8(b); }
+  static I words(int32_t v) { return _mm512_set1_epi32(v); }
+  static I and_(I a, I b) { return _mm512_and_si512(a, b); }
+  static I xor_(I a, I b) { return _mm512_xor_si512(a, b); }
+  static I shr4(I a) { return _mm512_srli_epi16(a, 4); }
+  static I dot(I acc, I u, I s) { return _mm512_dpbusd_epi32(acc, u, s); }
+  static I dot_signed(I acc, I, I) { return acc; }  // never used: this build has VNNI
+  static F zero() { return _mm512_setzero_ps(); }
+  static F step(F acc, I sum, float dx, F dw) {
+    return _mm512_fmadd_ps(_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, sum), _mm512_set1_ps(dx)), dw, acc);
+  }
+  static void store(float* y, F v, int n) { _mm512_mask_storeu_ps(y, static_cast<__mmask16>((1u << n) - 1), v); }
+};
+constexpr int kPackedTokens = 8;  // 8 sums + 8 weight vectors + temporaries of the 32 registers
+#else
+constexpr int kPackedTokens = 4;  // of the 16
+#endif
+
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+constexpr bool kVnni = true;
+#else
+constexpr bool kVnni = false;
+#endif
+
+// The weight types of the packed layout: how a block's quants become eight vectors of unsigned
+// bytes (u[j] meets activation bytes at offset xo[j] of the block), and what the unsigned view
+// adds, per activation, that must come off: offset * sum(x).
+struct Q4Packed {
+  static constexpr int block_bytes = 8 * sizeof(BlockQ4_0), offset = 8;
+  static constexpr int xo[8] = {0, 16, 4, 20, 8, 24, 12, 28};  // low nibbles: 4c.., high: 16 + 4c..
+  template <class L>
+  static void unpack(const uint8_t* b, std::size_t group, typename L::I* u) {
+    const typename L::I low = L::bytes(0x0f);
+    for (int c = 0; c < 4; ++c) {
+      const typename L::I v = L::load(b + 16 + 32 * c, group);
+      u[2 * c] = L::and_(v, low);
+      u[2 * c + 1] = L::and_(L::shr4(v), low);
+    }
+  }
+  template <class L>
+  static typename L::I dot(typename L::I acc, typename L::I u, typename L::I s) {
+    return L::dot(acc, u, s);
+  }
+};
+
+// Q8_0's quants are packed shifted by 128 (q ^ 0x80), VNNI's unsigned operand as they are (and
+// 128 * sum(x) comes off); without VNNI, signed again and multiplied by sign (offset 0).
+struct Q8Packed {
+  static constexpr int block_bytes = 8 * sizeof(BlockQ8_0), offset = kVnni ? 128 : 0;
+  static constexpr int xo[8] = {0, 4, 8, 12, 16, 20, 24, 28};
+  template <class L>
+  static void unpack(const uint8_t* b, std::size_t group, typename L::I* u) {
+    for (int c = 0; c < 8; ++c) {
+      const typename L::I v = L::load(b + 16 + 32 * c, group);
+      u[c] = kVnni ? v : L::xor_(v, L::bytes(static_cast<char>(0x80)));
+    }
+  }
+  template <class L>
+  static typename L::I dot(typename L::I acc, typename L::I u, typename L::I s) {
+    return kVnni ? L::dot(acc, u, s) : L::dot_signed(acc, u, s);
+  }
+};
+
+inline int32_t load4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+constexpr int kAhead = 4096;
+
+// L::rows rows x N tokens. Per block: the weights unpacked once for all N tokens; per token, eight
+// multiply-adds of a weight vector with four activation bytes broadcast, into a sum that starts
+// at the offset to take off, then one float step. dx, off: per token (stride `blocks`) and block.
+template <class L, class P, int N>
+void packed_tile(const uint8_t* w, std::size_t group, int blocks, const uint8_t* x, std::size_t xs, const float* dx,
+                 const int32_t* off, float* y, std::size_t ys, int rows) {
+  typename L::F acc[N];
+  for (auto& a : acc) a = L::zero();
+  for (int k = 0; k < blocks; ++k) {
+    const uint8_t* b = w + std::size_t(P::block_bytes) * k;
+    // Each group is a stream the hardware prefetchers follow too slowly alone (Q4_0 out of
+    // memory, one thread: 18.9 GB/s without, 20.6 prefetching 1 KiB ahead, 23.9 at 4 KiB; Q8_0
+    // 21 -> 29): ask for the lines kAhead bytes on. Prefetches never fault, so those past the
+    // matrix are harmless.
+    for (int at = 0; at < P::block_bytes; at += 64)
+      for (int g = 0; g < L::rows / 8; ++g)
+        _mm_prefetch(reinterpret_cast<const char*>(b + group * g + kAhead + at), _MM_HINT_T0);
+    typename L::I u[8];
+    P::template unpack<L>(b, group, u);
+    const typename L::F dw = L::scales(b, group);
+    for (int t = 0; t < N; ++t) {
+      const int8_t* q = reinterpret_cast<const BlockQ8_0*>(x + xs * t)[k].qs;
+      typename L::I sum = L::words(off[t * blocks + k]);
+      for (int j = 0; j < 8; ++j) sum = P::template dot<L>(sum, u[j], L::words(load4(q + P::xo[j])));
+      acc[t] = L::step(acc[t], sum, dx[t * blocks + k], dw);
+    }
+  }
+  for (int t = 0; t < N; ++t) L::store(y + ys * t, acc[t], rows);
+}
+
+using PackedTileFn = void (*)(const uint8_t*, std::size_t, int, const uint8_t*, std::size_t, const float*,
+                              const int32_t*, float*, std::size_t, int);
+
+template <class L, class P, int... N>
+PackedTileFn packed_pick(int n, std::integer_sequence<int, N...>) {
+  constexpr PackedTileFn fns[] = {packed_tile<L, P, N + 1>...};
+  return fns[n - 1];
+}
+
+// Owns a malloc'd buffer (no std containers: their inline code compiled here could be the copy
+// the linker keeps for the whole program, AVX-512 instructions and all).
+struct Buffer {
+  void* p;
+  explicit Buffer(std::size_t n) : p(std::malloc(n)) {}
+  ~Buffer() { std::free(p); }
+};
+
+template <class P>
+void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, std::size_t xs, int T, float* y,
+                 std::size_t ys) {
+  const int blocks = cols / 32;
+  const std::size_t group = std::size_t(P::block_bytes) * blocks, n = std::size_t(T) * blocks;
+  // Each activation block's float scale and offset, once for every row tile.
+  Buffer buf(n * (sizeof(float) + sizeof(int32_t)));
+  auto* dx = static_cast<float*>(buf.p);
+  auto* off = reinterpret_cast<int32_t*>(dx + n);
+  for (int t = 0; t < T; ++t)
+    for (int k = 0; k < blocks; ++k) {
+      const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(x + xs * t)[k];
+      int32_t sum = 0;
+      for (int j = 0; j < 32; ++j) sum += b.qs[j];
+      dx[t * blocks + k] = half(b.d);
+      off[t * blocks + k] = -P::offset * sum;
+    }
+  auto run = [&](auto lanes, int r) {
+    using L = decltype(lanes);
+    const int rows = std::min(L::rows, r1 - r);
+    for (int t = 0; t < T; t += kPackedTokens) {
+      const int nt = std::min(kPackedTokens, T - t);
+      packed_pick<L, P>(nt, std::make_integer_sequence<int, kPackedTokens>{})(
+          w + group * (r / 8), group, blocks, x + xs * t, xs, dx + t * blocks, off + t * blocks, y + ys * t + r, ys,
+          rows);
+    }
+    return rows;
+  };
+  for (int r = r0; r < r1;) {
+#if defined(__AVX512F__)
+    if (r1 - r > 8) {
+      r += run(Lanes16{}, r);
+      continue;
+    }
+#endif
+    r += run(Lanes8{}, r);
+  }
+}
+
+void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int r1, const uint8_t* x,
+                   std::size_t xs, int T, float* y, std::size_t ys) {
+  if (type == TensorType::Q4_0) return packed_rows<Q4Packed>(w, cols, r0, r1, x, xs, T, y, ys);
+  packed_rows<Q8Packed>(w, cols, r0, r1, x, xs, T, y, ys);
+}
+
+// out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], j < width <= 64: up to
+// four (AVX2: eight) vectors of sums held in registers while k runs, each two chains of fused
+// multiply-adds, so their latencies overlap (one chain of sixteen sums ran at a quarter of the
+// FMA throughput: attention was 18% of a 25M model's prompt time). Each sum's steps are the
+// same whatever the width, so results do not depend on how a row is cut.
+// V vectors of sums (a constant, so they stay in registers), the last one's lanes past `rest`
+// masked off (masked loads never touch them).
+template <int V>
+void weighted_vecs(const float* coef, float scale, const float* rows, std::size_t stride, int count, int rest,
+                   float* out) {
+#if defined(__AVX512F__)
+  const __mmask16 mask = static_cast<__mmask16>((1u << rest) - 1);
+  auto load_last = [&](const float* p) { return _mm512_maskz_loadu_ps(mask, p); };
+  auto broadcast = [](float c) { return _mm512_set1_ps(c); };
+#else
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  auto load_last = [&](const float* p) { return _mm256_maskload_ps(p, mask); };
+  auto broadcast = [](float c) { return _mm256_set1_ps(c); };
+#endif
+  // Even and odd k in separate sums, added at the end: two chains per vector, so even a head of
+  // 32 dimensions (two vectors) keeps four multiply-adds in flight.
+  FVec acc[V], odd[V];
+  for (int v = 0; v < V; ++v) acc[v] = odd[v] = fzero();
+  auto step = [&](FVec* a, int k) {
+    const float* r = rows + std::size_t(k) * stride;
+    const FVec c = broadcast(coef[k] * scale);
+    for (int v = 0; v < V - 1; ++v) a[v] = fmadd(c, fload(r + v * kFloatLanes), a[v]);
+    a[V - 1] = fmadd(c, load_last(r + (V - 1) * kFloatLanes), a[V - 1]);
+  };
+  int k = 0;
+  for (; k + 2 <= count; k += 2) step(acc, k), step(odd, k + 1);
+  if (k < count) step(acc, k);
+  for (int v = 0; v < V; ++v) acc[v] = acc[v] + odd[v];
+  for (int v = 0; v < V - 1; ++v) fstore(out + v * kFloatLanes, acc[v]);
+#if defined(__AVX512F__)
+  _mm512_mask_storeu_ps(out + (V - 1) * kFloatLanes, mask, acc[V - 1]);
+#else
+  _mm256_maskstore_ps(out + (V - 1) * kFloatLanes, mask, acc[V - 1]);
+#endif
+}
+
 void weighted(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
               float* out) {
-  if (width == 16) {
+  const int vecs = (width + kFloatLanes - 1) / kFloatLanes, rest = width - (vecs - 1) * kFloatLanes;
+  using Fn = void (*)(const float*, float, const float*, std::size_t, int, int, float*);
 #if defined(__AVX512F__)
-    __m512 acc = _mm512_setzero_ps();
-    for (int k = 0; k < count; ++k)
-      acc = _mm512_fmadd_ps(_mm512_set1_ps(coef[k] * scale), _mm512_loadu_ps(rows + std::size_t(k) * stride), acc);
-    _mm512_storeu_ps(out, acc);
+  constexpr Fn fns[] = {weighted_vecs<1>, weighted_vecs<2>, weighted_vecs<3>, weighted_vecs<4>};
 #else
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    for (int k = 0; k < count; ++k) {
-      const __m256 c = _mm256_set1_ps(coef[k] * scale);
-      const float* r = rows + std::size_t(k) * stride;
-      a0 = _mm256_fmadd_ps(c, _mm256_loadu_ps(r), a0);
-      a1 = _mm256_fmadd_ps(c, _mm256_loadu_ps(r + 8), a1);
-    }
-    _mm256_storeu_ps(out, a0);
-    _mm256_storeu_ps(out + 8, a1);
+  constexpr Fn fns[] = {weighted_vecs<1>, weighted_vecs<2>, weighted_vecs<3>, weighted_vecs<4>,
+                        weighted_vecs<5>, weighted_vecs<6>, weighted_vecs<7>, weighted_vecs<8>};
 #endif
-    return;
+  fns[vecs - 1](coef, scale, rows, stride, count, rest, out);
+}
+
+// As quantize_q8_0 in kernels.cpp, bit for bit: the same float operations, rounding half to
+// even (the conversion's default mode, as nearbyint's) and the scale to fp16 by F16C.
+void quantize(const float* x, BlockQ8_0* y, std::size_t n) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (std::size_t b = 0; b < n / 32; ++b) {
+    const float* v = x + b * 32;
+    __m256 q[4], m = _mm256_setzero_ps();
+    for (int i = 0; i < 4; ++i) {
+      q[i] = _mm256_loadu_ps(v + 8 * i);
+      m = _mm256_max_ps(m, _mm256_andnot_ps(sign, q[i]));
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float d = amax / 127.f, id = amax != 0.f ? 127.f / amax : 0.f;
+    y[b].d = static_cast<uint16_t>(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+    const __m256 idv = _mm256_set1_ps(id);
+    __m256i i32[4];
+    for (int i = 0; i < 4; ++i) i32[i] = _mm256_cvtps_epi32(_mm256_mul_ps(q[i], idv));
+    // Packs interleave the 128-bit halves; the permutation puts the 32 bytes back in order.
+    const __m256i i16a = _mm256_packs_epi32(i32[0], i32[1]), i16b = _mm256_packs_epi32(i32[2], i32[3]);
+    const __m256i i8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(i16a, i16b),
+                                                   _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs), i8);
   }
-  float acc[16] = {};
-  for (int k = 0; k < count; ++k)
-    for (int j = 0; j < width; ++j) acc[j] = __builtin_fmaf(coef[k] * scale, rows[std::size_t(k) * stride + j], acc[j]);
-  std::copy_n(acc, width, out);
+}
+
+// ---- elementwise ----
+
+// e^x for x in [-87, 88] (clamped there: softmax's shifted scores are <= 0, SiLU's arguments
+// bounded), within 2 ulp: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r is exact),
+// e^r by its degree-7 Taylor polynomial in Horner form (truncation error < 2^-26 there), times
+// 2^n by adding n to the exponent.
+inline FVec fexp(FVec x) {
+#if defined(__AVX512F__)
+  auto set = [](float v) { return _mm512_set1_ps(v); };
+  x = _mm512_maskz_min_ps(0xffff, _mm512_maskz_max_ps(0xffff, x, set(-87.f)), set(88.f));
+  const FVec n = _mm512_maskz_roundscale_ps(0xffff, _mm512_mul_ps(x, set(1.44269504f)), _MM_FROUND_TO_NEAREST_INT);
+#else
+  auto set = [](float v) { return _mm256_set1_ps(v); };
+  x = _mm256_min_ps(_mm256_max_ps(x, set(-87.f)), set(88.f));
+  const FVec n = _mm256_round_ps(_mm256_mul_ps(x, set(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#endif
+  FVec r = fmadd(n, set(-0.693145752f), x);  // ln2's high part: 12 bits, so n * it is exact
+  r = fmadd(n, set(-1.42860677e-6f), r);     // and the rest
+  FVec p = set(1.f / 5040);
+  for (float c : {1.f / 720, 1.f / 120, 1.f / 24, 1.f / 6, 0.5f, 1.f, 1.f}) p = fmadd(p, r, set(c));
+#if defined(__AVX512F__)
+  return _mm512_maskz_scalef_ps(0xffff, p, n);
+#else
+  const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+  return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
+#endif
+}
+
+inline float fmax_all(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+
+#if defined(__AVX512F__)
+inline __mmask16 lanes_below(int n) { return static_cast<__mmask16>((1u << n) - 1); }
+inline FVec fload_n(const float* p, int n) { return _mm512_maskz_loadu_ps(lanes_below(n), p); }
+inline FVec fkeep(FVec v, int n) { return _mm512_maskz_mov_ps(lanes_below(n), v); }  // lanes n and up zeroed
+// Lanes n and up set to `fill`.
+inline FVec fload_fill(const float* p, int n, float fill) {
+  return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), lanes_below(n), p);
+}
+inline void fstore_n(float* p, FVec v, int n) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v); }
+inline float fmax_all(FVec v) {
+  return fmax_all(_mm256_max_ps(_mm512_maskz_extractf32x8_ps(0xff, v, 0), _mm512_maskz_extractf32x8_ps(0xff, v, 1)));
+}
+inline FVec fmaxv(FVec a, FVec b) { return _mm512_maskz_max_ps(0xffff, a, b); }
+inline FVec fset(float v) { return _mm512_set1_ps(v); }
+#else
+inline __m256i lanes_below(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+inline FVec fload_n(const float* p, int n) { return _mm256_maskload_ps(p, lanes_below(n)); }
+inline FVec fkeep(FVec v, int n) { return _mm256_and_ps(v, _mm256_castsi256_ps(lanes_below(n))); }
+inline FVec fload_fill(const float* p, int n, float fill) {
+  return _mm256_blendv_ps(_mm256_set1_ps(fill), fload_n(p, n), _mm256_castsi256_ps(lanes_below(n)));
+}
+inline void fstore_n(float* p, FVec v, int n) { _mm256_maskstore_ps(p, lanes_below(n), v); }
+inline FVec fmaxv(FVec a, FVec b) { return _mm256_max_ps(a, b); }
+inline FVec fset(float v) { return _mm256_set1_ps(v); }
+#endif
+
+// Calls f(i, lanes) for each vector of [0, n), the last one partial.
+template <class F>
+inline void each_vector(std::size_t n, F f) {
+  std::size_t i = 0;
+  for (; i + kFloatLanes <= n; i += kFloatLanes) f(i, kFloatLanes);
+  if (i < n) f(i, static_cast<int>(n - i));
+}
+
+float softmax_exp(float* x, int n) {
+  FVec m = fset(-__builtin_inff());
+  each_vector(n, [&](std::size_t i, int k) { m = fmaxv(m, fload_fill(x + i, k, -__builtin_inff())); });
+  const FVec mx = fset(fmax_all(m));
+  FVec sum = fzero();
+  each_vector(n, [&](std::size_t i, int k) {
+    const FVec e = fexp(fload_n(x + i, k) - mx);
+    fstore_n(x + i, e, k);
+    sum = sum + fkeep(e, k);
+  });
+  return fsum(sum);
+}
+
+void silu_mul(float* g, const float* u, std::size_t n) {
+  each_vector(n, [&](std::size_t i, int k) {
+    const FVec a = fload_n(g + i, k);
+    fstore_n(g + i, a / (fset(1.f) + fexp(fzero() - a)) * fload_n(u + i, k), k);
+  });
 }
 
 void matmul(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1, const uint8_t* x,
@@ -284,6 +657,6 @@ void matmul(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, i
 
 }  // namespace
 
-extern const Kernels kernels = {matmul, weighted};  // extern: a namespace-scope const is otherwise local
+extern const Kernels kernels = {matmul, matmul_packed, weighted, quantize, softmax_exp, silu_mul};  // extern: a namespace-scope const is otherwise local
 
 }  // namespace wand::llm::isa::WAND_ISA

@@ -110,6 +110,21 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path) {
       if (!r) return r.error();
     m->layers_.push_back(L);
   }
+  // Quantized matrices repacked once (the tied output matrix shares the embeddings' copy).
+  auto pack = [&](Matrix& mat) {
+    if (!packable(mat.type) || mat.packed) return;
+    auto& buf = m->packed_.emplace_back(packed_bytes(mat.type, mat.rows, mat.cols));
+    pack_rows(mat.type, mat.data, mat.row_bytes(), mat.rows, mat.cols, buf.data());
+    mat.packed = buf.data();
+  };
+  for (auto& L : m->layers_)
+    for (Matrix* mat : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) pack(*mat);
+  if (m->output_.data == m->tok_embd_.data) {
+    pack(m->tok_embd_);
+    m->output_.packed = m->tok_embd_.packed;
+  } else {
+    pack(m->output_);
+  }
   return std::shared_ptr<const Model>(std::move(m));
 }
 
@@ -159,12 +174,18 @@ class Workers {
     // next (16 to 1024 regions): on a loaded machine a parallel region can stall for a whole
     // scheduler slice on a descheduled worker, and exploring every 16th region that way cost
     // two threads 20-50% of one thread's decoding speed.
-    const bool explore = ++regions_ >= next_explore_;
+    // Per size class of region (work rounded down to a power of two): the kinds of region in a
+    // forward pass differ in cost per multiply-add (attention's exponentials, the output
+    // matrix out of memory), so one average over all of them compared unlike with unlike and
+    // could settle on the slower choice. (25M Q4_0 decoding, load average 15 on the 2 cores:
+    // two threads at 0.47-0.50x of one thread's tokens/s before, 0.65-0.81x after; not yet 1x.)
+    Choice& c = choices_[std::min(std::ilogb(work), kClasses - 1)];
+    const bool explore = ++c.regions >= c.next_explore;
     bool alone;
-    if (rate_[1] == 0 || rate_[0] == 0)
-      alone = rate_[1] > 0;  // measure each once: every thread first
+    if (c.rate[1] == 0 || c.rate[0] == 0)
+      alone = c.rate[1] > 0;  // measure each once: every thread first
     else
-      alone = (rate_[0] <= rate_[1]) != explore;
+      alone = (c.rate[0] <= c.rate[1]) != explore;
     const auto start = std::chrono::steady_clock::now();
     if (alone) {
       fn(0, units, 0);
@@ -173,11 +194,11 @@ class Workers {
     }
     const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
     if (explore) {
-      const bool lost = ns / work > rate_[alone ? 1 : 0];
-      explore_interval_ = lost ? std::min(explore_interval_ * 2, kMaxExploreInterval) : kMinExploreInterval;
-      next_explore_ = regions_ + explore_interval_;
+      const bool lost = ns / work > c.rate[alone ? 1 : 0];
+      c.explore_interval = lost ? std::min(c.explore_interval * 2, kMaxExploreInterval) : kMinExploreInterval;
+      c.next_explore = c.regions + c.explore_interval;
     }
-    double& rate = rate_[alone ? 0 : 1];
+    double& rate = c.rate[alone ? 0 : 1];
     rate = rate == 0 ? ns / work : 0.9 * rate + 0.1 * ns / work;
   }
 
@@ -268,8 +289,12 @@ class Workers {
   std::atomic<const Fn*> fn_{nullptr};
   std::atomic<int> units_{0}, chunks_{0};
   static constexpr uint64_t kMinExploreInterval = 16, kMaxExploreInterval = 1024;
-  uint64_t regions_ = 0, next_explore_ = kMinExploreInterval, explore_interval_ = kMinExploreInterval;
-  double rate_[2] = {0, 0};  // ns per multiply-add: [0] the caller alone, [1] every thread
+  static constexpr int kClasses = 48;  // 2^47 multiply-adds and up share the last
+  struct Choice {
+    uint64_t regions = 0, next_explore = kMinExploreInterval, explore_interval = kMinExploreInterval;
+    double rate[2] = {0, 0};  // ns per multiply-add: [0] the caller alone, [1] every thread
+  };
+  Choice choices_[kClasses];
   cpu_set_t allowed_;  // the CPUs this process may run on
   std::atomic<int> caller_cpu_{-1};
 };
@@ -363,7 +388,12 @@ struct Context::Impl {
       for (auto& [m, out] : jobs) {
         const int tiles = (m->rows + 7) / 8;
         const int r0 = std::max(begin - base, 0) * 8, r1 = std::min(std::min(end - base, tiles) * 8, m->rows);
-        if (r0 < r1) matmul_rows(m->type, m->data, m->row_bytes(), m->cols, r0, r1, a, a_stride, T, out, m->rows);
+        if (r0 >= r1) {
+        } else if (m->packed) {
+          matmul_packed(m->type, m->packed, m->rows, m->cols, r0, r1, a, a_stride, T, out, m->rows);
+        } else {
+          matmul_rows(m->type, m->data, m->row_bytes(), m->cols, r0, r1, a, a_stride, T, out, m->rows);
+        }
         base += tiles;
       }
     });
@@ -436,19 +466,12 @@ struct Context::Impl {
           const float* qh = &q[std::size_t(t) * q_dim + h * hd];
           const float *keys = kc(t, l), *values = vc(t, l);
           const float* head_keys = keys + std::size_t(kvh) * hd * n_ctx;  // keys are stored transposed
-          for (int p0 = 0; p0 < n; p0 += 16)
-            weighted_rows(qh, scale, head_keys + p0, n_ctx, hd, std::min(16, n - p0), sc + p0);
-          float mx = -INFINITY;
-          for (int p = 0; p < n; ++p) mx = std::max(mx, sc[p]);
-          double sum = 0;
-          for (int p = 0; p < n; ++p) {
-            sc[p] = std::exp(sc[p] - mx);
-            sum += sc[p];
-          }
-          const float inv = static_cast<float>(1.0 / sum);
+          for (int p0 = 0; p0 < n; p0 += 64)
+            weighted_rows(qh, scale, head_keys + p0, n_ctx, hd, std::min(64, n - p0), sc + p0);
+          const float inv = 1.0f / softmax_exp(sc, n);
           float* o = &att_out[std::size_t(t) * q_dim + h * hd];
-          for (int i0 = 0; i0 < hd; i0 += 16)
-            weighted_rows(sc, inv, values + std::size_t(kvh) * hd + i0, kv_dim, n, std::min(16, hd - i0), o + i0);
+          for (int i0 = 0; i0 < hd; i0 += 64)
+            weighted_rows(sc, inv, values + std::size_t(kvh) * hd + i0, kv_dim, n, std::min(64, hd - i0), o + i0);
         }
       });
       matmuls({{&L.wo, xb2.data()}}, att_out.data(), T);
@@ -456,10 +479,7 @@ struct Context::Impl {
 
       for (int t = 0; t < T; ++t) rmsnorm(&x[std::size_t(t) * D], L.ffn_norm, &xb[std::size_t(t) * D], D, c.norm_eps);
       matmuls({{&L.w_gate, hb.data()}, {&L.w_up, hb2.data()}}, xb.data(), T);
-      for (std::size_t i = 0; i < std::size_t(T) * c.ffn; ++i) {
-        const float g = hb[i];
-        hb[i] = g / (1.0f + std::exp(-g)) * hb2[i];
-      }
+      silu_mul(hb.data(), hb2.data(), std::size_t(T) * c.ffn);
       matmuls({{&L.w_down, xb2.data()}}, hb.data(), T);
       for (std::size_t i = 0; i < std::size_t(T) * D; ++i) x[i] += xb2[i];
     }

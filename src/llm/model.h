@@ -25,6 +25,9 @@ struct Matrix {
   TensorType type = TensorType::F32;
   int rows = 0, cols = 0;
   const uint8_t* data = nullptr;
+  // Q8_0/Q4_0 weights regrouped at load for the multi-row kernels (kernels.h, pack_rows), or
+  // null; `data` stays the file's rows (embedding lookups read those).
+  const uint8_t* packed = nullptr;
   std::size_t row_bytes() const { return type_bytes(type, static_cast<std::size_t>(cols)); }
   const uint8_t* row(int r) const { return data + row_bytes() * static_cast<std::size_t>(r); }
 };
@@ -57,6 +60,7 @@ class Model {
   const float* output_norm_ = nullptr;
   std::vector<LayerWeights> layers_;
   std::vector<std::vector<float>> owned_;  // F16 norm vectors converted to F32
+  std::vector<std::vector<uint8_t>> packed_;  // the packed matrices
 };
 
 class Context {

@@ -60,6 +60,60 @@ std::string case_name(const testing::TestParamInfo<KernelCase>& i) {
 
 class Tiles : public testing::TestWithParam<KernelCase> {};
 
+// Random weights (rows x cols of `type`) and T activation rows in the form they meet them
+// (dot_type; values scaled by x_scale), and both as the kernels read them, dequantized exactly.
+struct Operands {
+  std::vector<uint8_t> w, x;
+  std::vector<float> wd, xd;
+  std::size_t wb, xb;
+  Operands(TensorType type, int rows, int cols, int T, float x_scale, std::mt19937& rng)
+      : wd(std::size_t(rows) * cols), xd(std::size_t(T) * cols) {
+    const TensorType xt = dot_type(type);
+    wb = type_bytes(type, cols), xb = type_bytes(xt, cols);
+    std::normal_distribution<float> normal;
+    std::vector<float> wf(wd.size()), xf(xd.size());
+    for (auto& v : wf) v = normal(rng);
+    for (auto& v : xf) v = x_scale * normal(rng);
+    w.resize(wb * rows), x.resize(xb * T);
+    for (int r = 0; r < rows; ++r) quantize_row(type, &wf[std::size_t(r) * cols], &w[wb * r], cols);
+    for (int t = 0; t < T; ++t) quantize_row(xt, &xf[std::size_t(t) * cols], &x[xb * t], cols);
+    for (int r = 0; r < rows; ++r) dequantize_row(type, &w[wb * r], &wd[std::size_t(r) * cols], cols);
+    for (int t = 0; t < T; ++t) dequantize_row(xt, &x[xb * t], &xd[std::size_t(t) * cols], cols);
+  }
+};
+
+struct ProductShape {
+  TensorType type;
+  int rows, cols, T, r0, r1;
+};
+
+// y (T rows of `rows` outputs, of which [r0, r1) written, the rest NaN) against the double sums
+// of the products of wd's rows and xd's (the values the kernel read, exactly) within float
+// rounding: 3e-5 of the sum of the products' magnitudes (n float additions of relative error
+// 2^-24 for n <= 320); and each token's outputs bit for bit those of the token alone.
+void check_products(const std::vector<float>& y, const std::vector<float>& alone, const std::vector<float>& wd,
+                    const std::vector<float>& xd, ProductShape s, int& checked) {
+  for (int t = 0; t < s.T; ++t)
+    for (int r = 0; r < s.rows; ++r) {
+      const float got = y[std::size_t(t) * s.rows + r];
+      if (r < s.r0 || r >= s.r1) {
+        ASSERT_TRUE(std::isnan(got)) << "row " << r << " is outside [" << s.r0 << ", " << s.r1 << ")";
+        continue;
+      }
+      double want = 0, mag = 0;
+      for (int i = 0; i < s.cols; ++i) {
+        const double p = double(wd[std::size_t(r) * s.cols + i]) * xd[std::size_t(t) * s.cols + i];
+        want += p, mag += std::fabs(p);
+      }
+      ASSERT_NEAR(got, want, 3e-5 * mag + 1e-30) << type_name(s.type) << " rows " << s.rows << " cols " << s.cols
+                                                 << " T " << s.T << " at (" << r << ", " << t << ")";
+      ASSERT_TRUE(same_bits(got, alone[std::size_t(t) * s.rows + r]))
+          << "token " << t << " of a batch of " << s.T << " differs from the token alone: " << got << " vs "
+          << alone[std::size_t(t) * s.rows + r];
+      ++checked;
+    }
+}
+
 // Every output of matmul_rows equals the double-precision sum of the products of the values the
 // kernel reads (weights and activations as stored, dequantized exactly) within float rounding:
 // 3e-5 of the sum of the products' magnitudes (n float additions of relative error 2^-24 for
@@ -74,23 +128,12 @@ TEST_P(Tiles, MatchTheDoubleReferenceOnShapesOffTheTile) {
   const std::vector<int> col_list =
       quantized ? std::vector<int>{32, 64, 96, 320} : std::vector<int>{1, 7, 16, 17, 40, 100, 257};
   std::mt19937 rng(11);
-  std::normal_distribution<float> normal;
   int checked = 0;
   for (int cols : col_list)
     for (int rows : {1, 3, 5, 7, 8, 9, 13, 33}) {
-      const TensorType xt = dot_type(type);
-      const std::size_t wb = type_bytes(type, cols), xb = type_bytes(xt, cols);
       const int T_max = 17;
-      std::vector<float> wf(std::size_t(rows) * cols), xf(std::size_t(T_max) * cols);
-      for (auto& v : wf) v = normal(rng);
-      for (auto& v : xf) v = normal(rng);
-      std::vector<uint8_t> w(wb * rows), x(xb * T_max);
-      for (int r = 0; r < rows; ++r) quantize_row(type, &wf[std::size_t(r) * cols], &w[wb * r], cols);
-      for (int t = 0; t < T_max; ++t) quantize_row(xt, &xf[std::size_t(t) * cols], &x[xb * t], cols);
-      // What the kernel reads, exactly.
-      std::vector<float> wd(wf.size()), xd(xf.size());
-      for (int r = 0; r < rows; ++r) dequantize_row(type, &w[wb * r], &wd[std::size_t(r) * cols], cols);
-      for (int t = 0; t < T_max; ++t) dequantize_row(xt, &x[xb * t], &xd[std::size_t(t) * cols], cols);
+      const Operands o(type, rows, cols, T_max, 1, rng);
+      const auto& [w, x, wd, xd, wb, xb] = o;
       // Token t alone, as the reference for the bits of every batch.
       std::vector<float> alone(std::size_t(T_max) * rows);
       for (int t = 0; t < T_max; ++t)
@@ -99,25 +142,7 @@ TEST_P(Tiles, MatchTheDoubleReferenceOnShapesOffTheTile) {
         const int r0 = rows > 4 ? 1 : 0, r1 = rows > 4 ? rows - 1 : rows;
         std::vector<float> y(std::size_t(T) * rows, NAN);
         matmul_rows(type, w.data(), wb, cols, r0, r1, x.data(), xb, T, y.data(), rows);
-        for (int t = 0; t < T; ++t)
-          for (int r = 0; r < rows; ++r) {
-            const float got = y[std::size_t(t) * rows + r];
-            if (r < r0 || r >= r1) {
-              ASSERT_TRUE(std::isnan(got)) << "row " << r << " is outside [" << r0 << ", " << r1 << ")";
-              continue;
-            }
-            double want = 0, mag = 0;
-            for (int i = 0; i < cols; ++i) {
-              const double p = double(wd[std::size_t(r) * cols + i]) * xd[std::size_t(t) * cols + i];
-              want += p, mag += std::fabs(p);
-            }
-            ASSERT_NEAR(got, want, 3e-5 * mag + 1e-30) << type_name(type) << " rows " << rows << " cols " << cols
-                                                       << " T " << T << " at (" << r << ", " << t << ")";
-            ASSERT_TRUE(same_bits(got, alone[std::size_t(t) * rows + r]))
-                << "token " << t << " of a batch of " << T << " differs from the token alone: " << got << " vs "
-                << alone[std::size_t(t) * rows + r];
-            ++checked;
-          }
+        ASSERT_NO_FATAL_FAILURE(check_products(y, alone, wd, xd, {type, rows, cols, T, r0, r1}, checked));
       }
     }
   EXPECT_GT(checked, 10000);
@@ -132,6 +157,146 @@ INSTANTIATE_TEST_SUITE_P(EveryTypeAndPath, Tiles,
                            return cases;
                          }()),
                          case_name);
+
+class Packed : public testing::TestWithParam<KernelCase> {};
+
+// matmul_packed over pack_rows's layout: every output within float rounding of the double sum of
+// the products of the stored values (as Tiles above), on row counts off the 8- and 16-row tiles
+// and token counts off the 4- and 8-token tiles, for row ranges starting at any group; rows
+// outside the range untouched; each token bit for bit the same alone as in any batch.
+TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
+  const auto [type, path] = GetParam();
+  if (!kernel_path_supported(path)) GTEST_SKIP() << kernel_path_name(path) << ": not on this CPU";
+  KernelPathScope scope(path);
+  ASSERT_TRUE(packable(type));
+  std::mt19937 rng(12);
+  int checked = 0;
+  for (int cols : {32, 96, 320})
+    for (int rows : {1, 5, 8, 9, 15, 16, 17, 24, 31, 40}) {
+      const int T_max = 19;
+      const Operands o(type, rows, cols, T_max, 3, rng);
+      const auto& [w, x, wd, xd, wb, xb] = o;
+      std::vector<uint8_t> packed(packed_bytes(type, rows, cols));
+      pack_rows(type, w.data(), wb, rows, cols, packed.data());
+      std::vector<float> alone(std::size_t(T_max) * rows);
+      for (int t = 0; t < T_max; ++t)
+        matmul_packed(type, packed.data(), rows, cols, 0, rows, &x[xb * t], xb, 1, &alone[std::size_t(t) * rows], rows);
+      for (int T : {1, 2, 3, 4, 5, 7, 8, 9, 16, 19}) {
+        const int r0 = rows > 8 ? 8 : 0, r1 = rows > 9 ? rows - 1 : rows;
+        std::vector<float> y(std::size_t(T) * rows, NAN);
+        matmul_packed(type, packed.data(), rows, cols, r0, r1, x.data(), xb, T, y.data(), rows);
+        ASSERT_NO_FATAL_FAILURE(check_products(y, alone, wd, xd, {type, rows, cols, T, r0, r1}, checked));
+      }
+    }
+  EXPECT_GT(checked, 10000);
+}
+
+INSTANTIATE_TEST_SUITE_P(QuantizedTypesAndPaths, Packed,
+                         testing::ValuesIn([] {
+                           std::vector<KernelCase> cases;
+                           for (KernelPath p : {KernelPath::generic, KernelPath::avx2, KernelPath::avx512})
+                             for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) cases.push_back({t, p});
+                           return cases;
+                         }()),
+                         case_name);
+
+// Activations quantize to Q8_0 bit for bit alike on every path (ggml's rounding: half to even,
+// the scale in fp16), including values at the halfway points, zeros and a block of zeros.
+TEST(Quantize, Q8_0IsTheSameOnEveryPath) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal;
+  const int n = 32 * 40;
+  std::vector<float> x(n);
+  for (auto& v : x) v = normal(rng) * 4;
+  for (int i = 0; i < 32; ++i) x[32 + i] = 0;  // a block of zeros: scale 0, quants 0
+  for (int i = 0; i < 32; ++i) x[64 + i] = (i - 16) * 0.5f + (i == 5 ? 127.f / 2 : 0);  // halves
+  std::vector<BlockQ8_0> want(n / 32);
+  {
+    KernelPathScope scope(KernelPath::generic);
+    quantize_q8_0(x.data(), want.data(), n);
+  }
+  EXPECT_EQ(want[1].d, 0);
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    std::vector<BlockQ8_0> got(n / 32);
+    quantize_q8_0(x.data(), got.data(), n);
+    for (int b = 0; b < n / 32; ++b) {
+      ASSERT_EQ(got[b].d, want[b].d) << kernel_path_name(p) << " block " << b;
+      ASSERT_EQ(0, std::memcmp(got[b].qs, want[b].qs, 32)) << kernel_path_name(p) << " block " << b;
+    }
+  }
+}
+
+// Softmax's numerators and SwiGLU's gate against double precision on every path (the SIMD
+// paths' exponential is a polynomial: within 4 float ulps here), on lengths around the vector
+// sizes, scores far below their maximum and gates in SiLU's saturated ends.
+TEST(Elementwise, SoftmaxAndSiluMatchDoublePrecision) {
+  std::mt19937 rng(15);
+  std::normal_distribution<float> normal;
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    for (int n : {1, 5, 8, 15, 16, 17, 33, 100}) {
+      std::vector<float> x(n + 1);
+      for (auto& v : x) v = normal(rng) * 8;
+      if (n > 3) x[2] = -200.f;  // e^-200 underflows: the numerator is 0 or tiny, never garbage
+      x[n] = NAN;                // past the end: neither read into the max nor written
+      std::vector<float> e = x;
+      const float sum = softmax_exp(e.data(), n);
+      double mx = -INFINITY, want_sum = 0;
+      for (int i = 0; i < n; ++i) mx = std::max(mx, double(x[i]));
+      for (int i = 0; i < n; ++i) {
+        const double want = std::exp(double(x[i] - float(mx)));  // of the argument as rounded to float
+        want_sum += want;
+        ASSERT_NEAR(e[i], want, 4 * 6e-8 * want + 1e-37) << kernel_path_name(p) << " n " << n << " i " << i;
+      }
+      ASSERT_TRUE(std::isnan(e[n])) << kernel_path_name(p) << " wrote past n " << n;
+      EXPECT_NEAR(sum, want_sum, 1e-6 * want_sum) << kernel_path_name(p) << " n " << n;
+
+      std::vector<float> g(n), u(n);
+      for (int i = 0; i < n; ++i) g[i] = normal(rng) * (i % 3 == 0 ? 40 : 3), u[i] = normal(rng);
+      std::vector<float> out = g;
+      silu_mul(out.data(), u.data(), n);
+      for (int i = 0; i < n; ++i) {
+        const double want = double(g[i]) / (1 + std::exp(-double(g[i]))) * u[i];
+        ASSERT_NEAR(out[i], want, 6 * 6e-8 * std::fabs(want) + 1e-37)
+            << kernel_path_name(p) << " silu(" << g[i] << ") * " << u[i];
+      }
+    }
+  }
+}
+
+// weighted_rows against the double sum for every width up to 64 and counts around the vector
+// sizes; each output the same bits whatever width it is computed in.
+TEST(WeightedRows, MatchTheDoubleReferenceForEveryWidth) {
+  std::mt19937 rng(14);
+  std::normal_distribution<float> normal;
+  const int stride = 70, max_count = 37;
+  std::vector<float> rows(std::size_t(max_count) * stride), coef(max_count);
+  for (auto& v : rows) v = normal(rng);
+  for (auto& v : coef) v = normal(rng);
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    for (int count : {1, 2, 15, 16, 37}) {
+      std::vector<float> wide(64);
+      weighted_rows(coef.data(), 0.5f, rows.data(), stride, count, 64, wide.data());
+      for (int width = 1; width <= 64; ++width) {
+        std::vector<float> out(width + 1, NAN);
+        weighted_rows(coef.data(), 0.5f, rows.data(), stride, count, width, out.data());
+        ASSERT_TRUE(std::isnan(out[width])) << "wrote past width " << width;
+        for (int j = 0; j < width; ++j) {
+          double want = 0, mag = 0;
+          for (int k = 0; k < count; ++k) {
+            const double t = double(coef[k]) * 0.5 * rows[std::size_t(k) * stride + j];
+            want += t, mag += std::fabs(t);
+          }
+          ASSERT_NEAR(out[j], want, 1e-5 * mag) << kernel_path_name(p) << " width " << width << " j " << j;
+          ASSERT_TRUE(same_bits(out[j], wide[j])) << kernel_path_name(p) << " width " << width << " j " << j;
+        }
+      }
+    }
+  }
+}
+
 
 // WAND_CPU names a path; the best one is the widest this CPU runs; a path it lacks, or a name
 // that is none, is an error naming the value, and set_kernel_path refuses such a path unchanged.
