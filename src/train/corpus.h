@@ -53,7 +53,7 @@ struct FunctionTask {
   // `tests` part's documents, so a model learns to write tests for CodeT and the roles' tester.
   std::vector<std::string> more_tests;
   std::string text;                // the same task in prose, with worked examples and no code
-  int template_id = 0;             // the family; held-out families count from 100
+  int template_id = 0;             // the family; held-out families count from 100, pool families from kPoolFamilyBase
   std::string tests_text() const;  // the tests, one per line
 };
 // MBPP's record shape (task_id, text, code, test_list, test_setup_code), which `wand eval` reads.
@@ -76,11 +76,18 @@ class GrammarGenerator {
   std::mt19937_64 rng_;
 };
 
+// Function tasks of three disjoint sets of families: TemplateSet::train (18, ids 0-17: the corpus's),
+// TemplateSet::held_out (10, ids 100-109: the test families of heldout-functions-templates.jsonl)
+// and the pool (next_pool(); 8, ids from kPoolFamilyBase: what `wand improve --task code` learns
+// from, in no corpus and never a test).
+inline constexpr int kPoolFamilyBase = 200;
 class FunctionTaskGenerator {
  public:
   explicit FunctionTaskGenerator(uint64_t seed) : rng_(seed) {}
   FunctionTask next(TemplateSet set);
   static int template_count(TemplateSet set);
+  FunctionTask next_pool();
+  static int pool_count();
 
  private:
   std::mt19937_64 rng_;
