@@ -274,6 +274,18 @@ TEST(Checkpoint, AGgufImportsAsTheTrainersCheckpoint) {
 
 // --- wand improve
 
+// n completions that go round `texts`: what the scripted models below answer.
+std::vector<llm::Completion> cycled(const std::vector<std::string>& texts, int n) {
+  std::vector<llm::Completion> out;
+  for (int i = 0; i < n; ++i) {
+    llm::Completion c;
+    c.text = texts[i % texts.size()];
+    c.finish_reason = "stop";
+    out.push_back(c);
+  }
+  return out;
+}
+
 // A model that answers from the pool and eval files: right on questions whose answer is even,
 // with a wrong program and a duplicate of the right one beside it; for the eval set, right only
 // once fine-tuned (a round's model.gguf).
@@ -294,14 +306,7 @@ class PoolModel : public llm::Backend {
     std::vector<std::string> texts = {fmt::format("answer = {}\n", a + 1)};
     if ((eval && tuned) || (!eval && a % 2 == 0))
       texts = {fmt::format("answer = {}\n", a), fmt::format("answer = {}\n", a + 1), fmt::format("# again\nanswer = {}\n", a)};
-    std::vector<llm::Completion> out;
-    for (int i = 0; i < opt.n; ++i) {
-      llm::Completion c;
-      c.text = texts[i % texts.size()];
-      c.finish_reason = "stop";
-      out.push_back(c);
-    }
-    return out;
+    return cycled(texts, opt.n);
   }
   Result<std::vector<llm::Completion>> chat(const std::vector<llm::Message>&, const llm::GenerateOptions&) override {
     return Error{"no chat"};
@@ -481,14 +486,7 @@ class FunctionModel : public llm::Backend {
     std::string wrong = code.substr(0, code.find('\n') + 1) + "    return None\n";
     std::vector<std::string> texts = {wrong};
     if (right) texts = {code, wrong, "# again\n" + code};
-    std::vector<llm::Completion> out;
-    for (int i = 0; i < opt.n; ++i) {
-      llm::Completion c;
-      c.text = texts[i % texts.size()];
-      c.finish_reason = "stop";
-      out.push_back(c);
-    }
-    return out;
+    return cycled(texts, opt.n);
   }
   Result<std::vector<llm::Completion>> chat(const std::vector<llm::Message>&, const llm::GenerateOptions&) override {
     return Error{"no chat"};
