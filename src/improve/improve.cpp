@@ -49,7 +49,8 @@ VoidResult write_text(const std::string& path, const std::string& text) {
 }
 
 Json options_json(const ImproveOptions& o) {
-  return {{"task", o.task}, {"repair", o.repair}, {"grounded", o.grounded}, {"model", o.model}, {"eval", o.eval},         {"eval_limit", o.eval_limit}, {"pool", o.pool},
+  return {{"task", o.task},   {"model", o.model}, {"eval", o.eval},         {"eval_limit", o.eval_limit}, {"pool", o.pool},
+          {"repair", o.repair}, {"grounded", o.grounded},
           {"k", o.k},         {"temperature", o.temperature}, {"per_question", o.per_question},
           {"replay", o.replay}, {"steps", o.steps},     {"batch", o.batch}, {"warmup", o.warmup},
           {"lr", o.lr},       {"seed", o.seed}};
