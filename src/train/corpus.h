@@ -168,6 +168,18 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
 Result<Json> write_document_corpus(const std::vector<std::string>& documents, const std::string& tokenizer,
                                    const std::string& out_dir, const Json& source);
 
+// A preference pair as text (`wand export --format dpo` rows, as codegen::document_of reads them):
+// the prompt, the preferred completion (a passing program) and the other (a failing one).
+struct PreferencePair {
+  std::string prompt, chosen, rejected;
+};
+// A pair corpus for `wand-train --dpo --data DIR`: DIR/pairs.bin (per pair three uint32 lengths,
+// then the prompt's tokens from <|bos|>, the chosen's and the rejected's each ending in <|eos|>),
+// DIR/tokenizer.gguf and DIR/manifest.json (vocab, pairs, tokens, source). Errors: no pairs, a
+// tokenizer that cannot be read, a failed write.
+Result<Json> write_pair_corpus(const std::vector<PreferencePair>& pairs, const std::string& tokenizer,
+                               const std::string& out_dir, const Json& source);
+
 // --- GSM8K's train split as verified programs
 
 // The program a GSM8K solution's calculator annotations (`<<48/2=24>>`) spell: one assignment per

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -637,6 +638,53 @@ TEST(Improve, CodeTaskAcceptsExactlyThePassingFunctionsKeepsTestFamiliesOutAndRe
   auto mixed = improve::run_improve(other, **db, **sb, open);
   ASSERT_FALSE(mixed);
   EXPECT_NE(mixed.error().message.find("--task"), std::string::npos) << mixed.error().message;
+  fs::remove_all(dir);
+}
+
+// --- DPO in wand-train
+
+// On a handful of preference pairs, from a tiny model that is also the reference: the loss starts
+// at log 2 (policy = reference), falls, and the chosen side's margin grows.
+TEST(Dpo, LossFallsAndTheChosenMarginGrowsOnAFewPairs) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  auto dir = scratch("dpo");
+  auto w = llm::random_weights(tiny_config(), 5);
+  w.prompt_format = "func";
+  ASSERT_TRUE(llm::write_model((dir / "tiny.gguf").string(), w, llm::TensorType::F32));
+  ASSERT_TRUE(train::write_checkpoint((dir / "init.wckpt").string(), w, "tiny.gguf"));
+  std::vector<train::PreferencePair> pairs;
+  for (auto [f, op] : std::vector<std::pair<std::string, std::string>>{{"inc", "+ 1"}, {"dec", "- 1"}, {"dbl", "* 2"}, {"sq", "* x"}})
+    pairs.push_back({fmt::format("Task: {}\nTests:\nassert {}(3) == 0\nCode:\n", f, f),
+                     fmt::format("def {}(x):\n    return x {}\n", f, op), fmt::format("def {}(x):\n    return None\n", f)});
+  auto m = train::write_pair_corpus(pairs, (dir / "tiny.gguf").string(), (dir / "pairs").string(), {{"test", "dpo"}});
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ((*m)["pairs"], 4);
+  EXPECT_FALSE(train::write_pair_corpus({}, (dir / "tiny.gguf").string(), (dir / "none").string(), {}));
+
+  auto train = [&](const std::string& args) {
+    std::string cmd = std::string(WAND_TRAIN_BINARY) + " " + args + " > " + (dir / "log.txt").string() + " 2>&1";
+    int rc = std::system(cmd.c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  std::string data = " --data " + (dir / "pairs").string() + " --out " + (dir / "out").string();
+  EXPECT_EQ(train("--dpo" + data), 2);  // no reference
+  EXPECT_NE(slurp(dir / "log.txt").find("--init"), std::string::npos);
+  EXPECT_EQ(train("--dpo --beta 0" + data + " --init " + (dir / "init.wckpt").string()), 2);
+  EXPECT_NE(slurp(dir / "log.txt").find("--beta"), std::string::npos);
+
+  ASSERT_EQ(train("--dpo --beta 0.5" + data + " --init " + (dir / "init.wckpt").string() +
+                  " --steps 15 --batch 4 --lr 3e-3 --warmup 0 --log-every 1 --threads 1 --seed 2"), 0)
+      << slurp(dir / "log.txt");
+  std::vector<Json> log;
+  std::ifstream in(dir / "out/log.jsonl");
+  for (std::string line; std::getline(in, line);) log.push_back(Json::parse(line));
+  ASSERT_EQ(log.size(), 15u);
+  EXPECT_NEAR(log.front()["loss"].get<double>(), std::log(2.0), 1e-3);  // policy = reference at step 0
+  EXPECT_NEAR(log.front()["margin"].get<double>(), 0.0, 1e-3);
+  EXPECT_LT(log.back()["loss"].get<double>(), log.front()["loss"].get<double>() - 0.1);
+  EXPECT_GT(log.back()["margin"].get<double>(), 0.5);
+  EXPECT_EQ(log.back()["reward_accuracy"].get<double>(), 1.0);
+  EXPECT_TRUE(fs::exists(dir / "out/checkpoint.wckpt"));
   fs::remove_all(dir);
 }
 
