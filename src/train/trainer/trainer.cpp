@@ -460,7 +460,8 @@ Options parse(int argc, char** argv, Config& c) {
                    "--dpo trains on preference pairs (`wand export --run ID --format dpo --corpus DIR`) by Direct\n"
                    "Preference Optimization (Rafailov et al. 2023): loss -log sigmoid(B * ((policy - reference\n"
                    "log-prob of the chosen completion) - (the same of the rejected))), --batch pairs a step, the\n"
-                   "--init model as the frozen reference; log.jsonl also has the mean margin and reward accuracy.\n";
+                   "--init model as the frozen reference; log.jsonl also has the mean margin and reward accuracy\n"
+                   "(no held-out loss: --eval-every does not apply).\n";
       std::exit(0);
     }
     if (a == "--resume" || a == "--dpo") {
@@ -477,8 +478,8 @@ Options parse(int argc, char** argv, Config& c) {
   if (o.device != "cpu" && o.device != "cuda") die("--device: '" + o.device + "' (expected cpu or cuda)");
   if (c.dim % c.heads || c.heads % c.kv_heads || c.head_dim() % 2) die("heads must divide dim, kv-heads divide heads");
   if (o.dpo && o.init.empty()) die("--dpo needs --init CHECKPOINT (the starting policy and the frozen reference)");
-  if (o.dpo && (o.resume || !o.cooldown_data.empty()))
-    die("--dpo: --resume and --cooldown-data are for language-model training only");
+  if (o.dpo && (o.resume || !o.cooldown_data.empty() || !o.sample.empty()))
+    die("--dpo: --resume, --cooldown-data and --sample are for language-model training only");
   return o;
 }
 
