@@ -22,8 +22,10 @@ Command add_corpus(CLI::App& app) {
                   "code (plain code), text (plain text), "
                   "grammar and grammar-cot (the question grammar), gsm8k and gsm8k-cot (GSM8K train, verified programs), "
                   "agent (expert trajectories of kitchen, data and shop tasks as CodeAct steps), agent_json (the same "
-                  "as JSON tool calls)")
+                  "as JSON tool calls), world (prose about a generated world of towns and people)")
       ->capture_default_str();
+  cmd->add_flag("--token-shares", a->opt.token_shares,
+                "Read the --mix weights as shares of the tokens (default: as the chance of each document's part)");
   cmd->add_option("--tokens", a->opt.tokens, "Training tokens to write")
       ->capture_default_str()
       ->check(number({.lo = 1, .hi = train::kMaxCorpusTokens, .integer = true}));

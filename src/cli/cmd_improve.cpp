@@ -1,34 +1,14 @@
 // `wand improve`: expert iteration from execution feedback (src/improve/improve.h); this face
 // only parses options, finds wand-train and prints the rounds.
 #include <fmt/core.h>
-#include <unistd.h>
-
-#include <filesystem>
 
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/solver.h"
-#include "common/module.h"
 #include "improve/improve.h"
 #include "store/store.h"
 
 namespace wand::cli {
-namespace {
-
-// wand-train: $WAND_TRAIN, else beside this binary or two folders up (the build tree's layout),
-// else where this build put it.
-std::string find_trainer() {
-  namespace fs = std::filesystem;
-  if (const char* e = std::getenv("WAND_TRAIN"); e && *e) return e;
-  std::error_code ec;
-  auto dir = executable_dir();
-  fs::path self = dir ? *dir : ".";
-  for (const fs::path& p : {self / "wand-train", self / "../../wand-train", fs::path(WAND_TRAIN_DEFAULT)})
-    if (::access(p.c_str(), X_OK) == 0) return fs::weakly_canonical(p, ec).string();
-  return WAND_TRAIN_DEFAULT;
-}
-
-}  // namespace
 
 Command add_improve(CLI::App& app) {
   auto* cmd = app.add_subcommand(

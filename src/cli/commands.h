@@ -37,6 +37,7 @@ Command add_generate(CLI::App& app);
 Command add_corpus(CLI::App& app);
 Command add_export(CLI::App& app);
 Command add_improve(CLI::App& app);
+Command add_study(CLI::App& app);  // cmd_study.cpp: `wand study mixture`
 Command add_solve(CLI::App& app);
 Command add_bench(CLI::App& app);
 Command add_serve(CLI::App& app);

@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
       {"corpus", wand::cli::add_corpus(app)},
       {"export", wand::cli::add_export(app)},
       {"improve", wand::cli::add_improve(app)},
+      {"study", wand::cli::add_study(app)},
       {"solve", wand::cli::add_solve(app)},
       {"bench", wand::cli::add_bench(app)},
       {"serve", wand::cli::add_serve(app)},

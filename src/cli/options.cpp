@@ -1,9 +1,14 @@
 #include "cli/options.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
+#include "common/module.h"
 #include "common/output.h"
 
 namespace wand::cli {
@@ -46,6 +51,17 @@ CLI::Validator writable_file() {
         return w ? std::string() : w.error().message;
       },
       "writable");
+}
+
+std::string find_trainer() {
+  namespace fs = std::filesystem;
+  if (const char* e = std::getenv("WAND_TRAIN"); e && *e) return e;
+  std::error_code ec;
+  auto dir = executable_dir();
+  fs::path self = dir ? *dir : ".";
+  for (const fs::path& p : {self / "wand-train", self / "../../wand-train", fs::path(WAND_TRAIN_DEFAULT)})
+    if (::access(p.c_str(), X_OK) == 0) return fs::weakly_canonical(p, ec).string();
+  return WAND_TRAIN_DEFAULT;
 }
 
 }  // namespace wand::cli

@@ -37,4 +37,8 @@ CLI::Validator integer_list(NumberRule rule);
 // parse time, before any work.
 CLI::Validator writable_file();
 
+// wand-train (`wand improve`, `wand study`): $WAND_TRAIN, else beside this binary or two folders
+// up (the build tree's layout), else where this build put it.
+std::string find_trainer();
+
 }  // namespace wand::cli

@@ -1,15 +1,10 @@
 #include "improve/improve.h"
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <fstream>
@@ -27,8 +22,7 @@
 #include "reason/prompt.h"
 #include "train/corpus.h"
 #include "train/export.h"
-
-extern char** environ;
+#include "train/spawn.h"
 
 namespace wand::improve {
 namespace fs = std::filesystem;
@@ -116,28 +110,6 @@ Result<CodeRun> code_run(llm::Backend& model, sandbox::Sandbox& sb, store::Store
   }
   if (auto f = db.finish_run(out.id, *summary); !f) return f.error();
   return out;
-}
-
-// wand-train as a child process, its output in `log`; an error names the log.
-VoidResult run_trainer(const std::vector<std::string>& args, const std::string& log) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return Error{fmt::format("--trainer {}: cannot start: {}", args[0], std::strerror(rc))};
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return Error{fmt::format("waiting for {}: {}", args[0], std::strerror(errno))};
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return Error{fmt::format("wand-train failed (exit {}); see {}", WIFEXITED(status) ? WEXITSTATUS(status) : -1, log)};
-  return ok_status();
 }
 
 // Numeric literals of a text: digit runs (with one decimal point) not inside a name like step3.
@@ -481,7 +453,7 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
                                      "--eval-every", "50", "--resume"};
     say(fmt::format("round {}: fine-tuning on {} documents ({} accepted, {} replay) for {} steps (log: {}/train.log)",
                     round, documents.size(), r.trained_on, replay, o.steps, train_dir));
-    if (auto t = run_trainer(args, train_dir + "/train.log"); !t) return t.error();
+    if (auto t = train::run_trainer(args, train_dir + "/train.log"); !t) return t.error();
 
     // 4. The new model, evaluated on the held-out sets.
     train::ExportOptions xo;

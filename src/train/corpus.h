@@ -112,9 +112,12 @@ namespace wand::train {
 //   agent       an expert's trajectory on a train instance of kitchen, data or shop, as CodeAct
 //               steps in the loop's compact format (agent.h: Task/Rules/Tools/State, then Thought/Code/Observation)
 //   agent_json  the same trajectories as JSON tool calls (one Action per step), for CodeAct vs JSON
+//   world       prose about a generated world of towns and people (world.h; the same world in
+//               every corpus), the facts the mixture study's knowledge probe asks about
 inline const std::vector<std::string> kCorpusParts = {"pot",     "cot",         "func",  "tests", "code",
                                                       "text",    "grammar",     "grammar-cot",
-                                                      "gsm8k",   "gsm8k-cot",   "agent", "agent_json"};
+                                                      "gsm8k",   "gsm8k-cot",   "agent", "agent_json",
+                                                      "world"};
 // Document `n` of the agent parts: train instance n of an environment (kitchen 3 in 5, data and
 // shop 1 in 5 each), the expert's solution rendered as CodeAct steps or (json_calls) JSON tool
 // calls; `key` is the instance's id.
@@ -133,6 +136,11 @@ inline constexpr double kMaxCorpusTokens = 1e11;
 struct CorpusOptions {
   std::string out_dir;
   std::vector<std::pair<std::string, double>> mix = {{"pot", 1.0}};  // parts from kCorpusParts
+  // How the weights are read: false, as the chance that the next document is of that part; true,
+  // as the share of the corpus's tokens (each next document is of the part furthest below its
+  // share), so a mix states exactly how much of the token budget each part gets, whatever its
+  // documents' lengths (the mixture study's code share).
+  bool token_shares = false;
   long long tokens = 2'000'000;
   uint64_t seed = 1;
   int vocab = 512;

@@ -15,6 +15,7 @@
 #include "train/bpe.h"
 #include "reason/reason.h"
 #include "train/corpus.h"
+#include "train/world.h"
 
 namespace wand::train {
 
@@ -30,7 +31,7 @@ Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string&
       return Error{fmt::format("--mix: unknown part '{}' (parts: pot = question + program, cot = question + rationale, "
                                "func = function task, tests = asserts for a function, code = plain code, text = plain text, "
                                "grammar/grammar-cot, gsm8k/gsm8k-cot, agent = agent trajectories as code, "
-                               "agent_json = agent trajectories as JSON tool calls)", name)};
+                               "agent_json = agent trajectories as JSON tool calls, world = prose about a generated world)", name)};
     for (auto& [seen, _] : mix)
       if (seen == name) return Error{fmt::format("--mix: part '{}' is given twice", name)};
     double w = 1.0;
@@ -65,7 +66,7 @@ class Documents {
  public:
   Documents(uint64_t seed, const std::vector<Problem>* gsm8k = nullptr)
       : problems_(seed), grammar_(grammar_seed(seed)), functions_(function_seed(seed)), coin_(seed * 31 + 17),
-        seed_(seed), gsm8k_(gsm8k) {
+        seed_(seed), gsm8k_(gsm8k), world_rng_(seed ^ 0x301d) {
     if (gsm8k_) {
       order_.resize(gsm8k_->size());
       for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
@@ -80,6 +81,11 @@ class Documents {
     if (part == "agent" || part == "agent_json") {
       question = false;
       return agent_document(seed_, agent_n_[part]++, part == "agent_json", key);
+    }
+    if (part == "world") {  // the same world whatever the corpus's seed; only the paragraphs differ
+      question = false;
+      key = world_.document(world_rng_);
+      return key;
     }
     if (uses_grammar(part) || uses_gsm8k(part)) {
       Problem p = uses_grammar(part) ? grammar_.next(TemplateSet::train) : gsm8k_->at(order_[at_++ % order_.size()]);
@@ -120,6 +126,8 @@ class Documents {
   std::vector<std::size_t> order_;
   std::size_t at_ = 0;
   std::map<std::string, long long> agent_n_;  // the agent parts' next instance
+  World world_;
+  std::mt19937_64 world_rng_;
 };
 
 // A tokenizer to reuse: it must read, and its ids must fit the corpus's uint16 format.
@@ -282,14 +290,21 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   bool question = false;
   long long dropped = 0;
   while (written < opt.tokens) {
-    double r = u(pick);
     std::string part = opt.mix.back().first;
-    for (auto& [name, w] : opt.mix) {
-      if (r < w) {
-        part = name;
-        break;
+    if (opt.token_shares) {  // the part furthest below its share of the tokens written so far
+      double most = -1e300;
+      for (auto& [name, w] : opt.mix)
+        if (double behind = w / total_w * static_cast<double>(written) - static_cast<double>(part_tokens[name]); behind > most)
+          most = behind, part = name;
+    } else {
+      double r = u(pick);
+      for (auto& [name, w] : opt.mix) {
+        if (r < w) {
+          part = name;
+          break;
+        }
+        r -= w;
       }
-      r -= w;
     }
     std::string doc = gen.next(part, key, question);
     seen.insert(key);
@@ -370,6 +385,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   for (auto& [name, w] : opt.mix) mix[name] = w / total_w;
   Json manifest = {{"seed", opt.seed},
                    {"mix", mix},
+                   {"mix_by", opt.token_shares ? "tokens" : "documents"},
                    {"tokens", written},
                    {"documents", docs},
                    {"part_tokens", part_tokens},
