@@ -68,6 +68,21 @@ int export_run(const RunExport& e) {
   }
   if (!e.corpus.empty()) {
     if (!e.out.empty() && !(file << rows.str() << std::flush)) return fail(kExitOutput, fmt::format("--out {}: write failed", e.out));
+    if (e.opt.format == "dpo") {  // pairs for wand-train --dpo
+      std::vector<train::PreferencePair> pairs;
+      for (std::string line; std::getline(rows, line);) {
+        auto row = Json::parse(line);  // each side's text as document_of gives it (a chat prompt's turns, one a line)
+        pairs.push_back({codegen::document_of({{"prompt", row["prompt"]}}), codegen::document_of({{"completion", row["chosen"]}}),
+                         codegen::document_of({{"completion", row["rejected"]}})});
+      }
+      if (pairs.empty()) return fail(kExitFailed, fmt::format("run {} has no passing and failing sample of one prompt", *id));
+      auto m = train::write_pair_corpus(pairs, e.tokenizer, e.corpus, {{"run_id", *id}, {"format", "dpo"}});
+      if (!m) return fail(kExitBadInput, "--corpus " + m.error().message);
+      fmt::print(stderr, "wrote {} pairs ({} tokens) to {} for wand-train --dpo --data {}\n", pairs.size(),
+                 (*m)["tokens"].get<long long>(), e.corpus, e.corpus);
+      fmt::print(stderr, "{}\n", summary);
+      return kExitOk;
+    }
     std::vector<std::string> documents;
     for (std::string line; std::getline(rows, line);) documents.push_back(codegen::document_of(Json::parse(line)));
     if (documents.empty())
@@ -123,7 +138,8 @@ Command add_export(CLI::App& app) {
       if (tok->count() && !corpus->count())
         return fail_export("--tokenizer with --run goes with --corpus DIR (the tokens for wand-train)");
       if (corpus->count() && !tok->count()) return fail_export("--corpus needs --tokenizer (the model's GGUF, or its tokenizer.gguf)");
-      if (corpus->count() && e->opt.format != "sft") return fail_export("--corpus takes sft rows: use --format sft");
+      if (corpus->count() && e->opt.format != "sft" && e->opt.format != "dpo")
+        return fail_export("--corpus takes sft rows (wand-train --init) or dpo pairs (wand-train --dpo): use --format sft or dpo");
       e->out = o->out;
       e->tokenizer = o->tokenizer;
       return export_run(*e);

@@ -22,10 +22,14 @@ Command add_improve(CLI::App& app) {
   a->o.model = models_dir() + "/wand-pot.gguf";
   a->o.eval = {models_dir() + "/heldout-templates.jsonl"};
   auto& o = a->o;
+  cmd->add_option("--task", o.task, "pot: word problems judged by their answers (wand-pot); code: function tasks judged "
+                                    "by their tests (wand-code; --model and --eval default to the code model's)")
+      ->capture_default_str()->check(CLI::IsMember({"pot", "code"}));
   cmd->add_option("--out", o.out_dir, "Folder of the rounds (pools, accepted programs, corpora, checkpoints, models); "
                                       "running again with it resumes")->required();
-  cmd->add_option("--model", o.model, "Round 0's model: a wand PoT GGUF")->capture_default_str();
-  cmd->add_option("--eval", o.eval, "Held-out answer datasets evaluated after every round (repeatable)")->capture_default_str();
+  auto* model = cmd->add_option("--model", o.model, "Round 0's model: a wand GGUF of the task's prompt format")->capture_default_str();
+  auto* eval = cmd->add_option("--eval", o.eval, "Held-out datasets evaluated after every round (repeatable; code: MBPP format)")
+                   ->capture_default_str();
   cmd->add_option("--eval-limit", o.eval_limit, "Problems of each --eval set (the first N; 0: all)")
       ->capture_default_str()->check(number({.lo = 0, .hi = 1e7, .integer = true}));
   cmd->add_option("--rounds", o.rounds, "Rounds")->capture_default_str()->check(number({.lo = 1, .hi = 1000, .integer = true}));
@@ -37,6 +41,8 @@ Command add_improve(CLI::App& app) {
       ->capture_default_str()->check(number({.lo = 1, .hi = 64, .integer = true}));
   cmd->add_option("--replay", o.replay, "Documents of the original training templates per accepted program")
       ->capture_default_str()->check(number({.lo = 0, .hi = 100}));
+  cmd->add_option("--repair", o.repair, "Code: self-debug rounds after a failing sample; passing repairs are accepted too")
+      ->capture_default_str()->check(number({.lo = 0, .hi = 20, .integer = true}));
   cmd->add_flag("--grounded", o.grounded,
                 "Accept a right program only when every number it uses is in its question (refuses coincidences)");
   cmd->add_option("--steps", o.steps, "Fine-tuning steps per round")->capture_default_str()->check(number({.lo = 1, .hi = 1e7, .integer = true}));
@@ -49,8 +55,12 @@ Command add_improve(CLI::App& app) {
   cmd->add_option("--trainer", o.trainer, "The wand-train binary (default: $WAND_TRAIN, else beside wand)");
   cmd->add_option("--store", a->store, "Run store (default: wand's own)");
   cmd->add_flag("--json", a->json, "Print the rounds as JSON");
-  return [a] {
+  return [a, model, eval] {
     auto& o = a->o;
+    if (o.task == "code") {  // the code model and its test (held-out families) and forgetting (held-out inputs) sets
+      if (!model->count()) o.model = models_dir() + "/wand-code.gguf";
+      if (!eval->count()) o.eval = {models_dir() + "/heldout-functions-templates.jsonl", models_dir() + "/heldout-functions.jsonl"};
+    }
     if (o.trainer.empty()) o.trainer = find_trainer();
     if (auto v = improve::validate(o); !v) {
       fmt::print(stderr, "wand improve: {}\n", v.error().message);

@@ -14,8 +14,10 @@
 
 #include <fmt/core.h>
 
+#include "codegen/codegen.h"
 #include "codegen/export.h"
 #include "common/output.h"
+#include "llm/gguf.h"
 #include "reason/bench.h"
 #include "reason/prompt.h"
 #include "train/corpus.h"
@@ -41,7 +43,8 @@ VoidResult write_text(const std::string& path, const std::string& text) {
 }
 
 Json options_json(const ImproveOptions& o) {
-  return {{"model", o.model}, {"eval", o.eval},         {"eval_limit", o.eval_limit}, {"pool", o.pool},
+  return {{"task", o.task},   {"model", o.model}, {"eval", o.eval},         {"eval_limit", o.eval_limit}, {"pool", o.pool},
+          {"repair", o.repair}, {"grounded", o.grounded},
           {"k", o.k},         {"temperature", o.temperature}, {"per_question", o.per_question},
           {"replay", o.replay}, {"steps", o.steps},     {"batch", o.batch}, {"warmup", o.warmup},
           {"lr", o.lr},       {"seed", o.seed}};
@@ -69,6 +72,44 @@ Result<std::pair<std::string, reason::BenchRun>> bench(llm::Backend& model, sand
   }
   if (auto f = db.finish_run(*id, reason::summarize(run->problems).to_json()); !f) return f.error();
   return std::pair{*id, std::move(*run)};
+}
+
+// One recorded code run (`wand code --dataset`'s pipeline) of `model` over the first `limit` tasks
+// (0: all) of an MBPP-format file: its id, the tasks and how many of them the chosen program solved.
+struct CodeRun {
+  std::string id;
+  int tasks = 0, passed = 0;
+};
+Result<CodeRun> code_run(llm::Backend& model, sandbox::Sandbox& sb, store::Store& db, const std::string& file, int limit,
+                         const codegen::CodeConfig& c) {
+  auto tasks = feedback::load_tasks(file);
+  if (!tasks) return tasks.error();
+  std::vector<codegen::Problem> problems;
+  for (auto& t : *tasks) {
+    if (t.kind == feedback::TaskKind::answer) return Error{fmt::format("{}: its records are word problems, not function tasks", file)};
+    problems.push_back(codegen::problem_from_task(t));
+    if (limit > 0 && static_cast<int>(problems.size()) == limit) break;
+  }
+  CodeRun out;
+  out.tasks = static_cast<int>(problems.size());
+  std::ostringstream samples;  // every sample is in the run store; no samples file
+  auto summary = codegen::run_dataset(model, sb, problems, c, samples, [&](int i, const codegen::CodeResult& r) -> VoidResult {
+    if (out.id.empty()) {  // the run is created once the coder template's hash is known, as `wand code` does
+      auto rc = codegen::run_config(c, file, model.id(), model.id(), r.prompt_hash);
+      rc.total_problems = out.tasks;
+      auto id = db.create_run(rc);
+      if (!id) return id.error();
+      out.id = *id;
+    }
+    out.passed += r.hidden && r.hidden->passed;
+    return db.record_problem(out.id, codegen::problem_record(i, problems[i], r));
+  });
+  if (!summary) {
+    if (!out.id.empty()) (void)db.interrupt_run(out.id);
+    return summary.error();
+  }
+  if (auto f = db.finish_run(out.id, *summary); !f) return f.error();
+  return out;
 }
 
 // Numeric literals of a text: digit runs (with one decimal point) not inside a name like step3.
@@ -120,8 +161,21 @@ Json RoundReport::to_json() const {
 }
 
 VoidResult validate(const ImproveOptions& o) {
+  if (o.task != "pot" && o.task != "code") return Error{fmt::format("--task must be pot or code, got '{}'", o.task)};
+  if (o.task == "code" && o.grounded) return Error{"--grounded: only for --task pot (a function task's tests already judge every value)"};
+  if (o.task == "pot" && o.repair) return Error{"--repair: only for --task code"};
+  if (o.repair < 0 || o.repair > 20) return Error{fmt::format("--repair must be from 0 to 20, got {}", o.repair)};
   if (o.out_dir.empty()) return Error{"--out: no directory given"};
   if (o.model.empty() || !fs::exists(o.model)) return Error{fmt::format("--model {}: no such file", o.model)};
+  {  // the model's prompt format is the task's (its metadata only; the weights are not read)
+    auto gguf = llm::GgufFile::open(o.model);
+    if (!gguf) return Error{fmt::format("--model {}: {}", o.model, gguf.error().message)};
+    auto format = gguf->get()->get_string("wand.prompt_format");
+    std::string want = o.task == "code" ? "func" : "pot";
+    if (!format || *format != want)
+      return Error{fmt::format("--model {}: --task {} needs a wand model of prompt format '{}' (this one's is '{}')", o.model,
+                               o.task, want, format ? *format : "unreadable")};
+  }
   if (o.eval.empty()) return Error{"--eval: no held-out set given"};
   for (auto& e : o.eval)
     if (!fs::exists(e)) return Error{fmt::format("--eval {}: no such file", e)};
@@ -163,6 +217,8 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
     run_id = (*st)["run_id"];
     auto run = db.get_run(run_id);
     if (!run) return Error{fmt::format("{}: its run {}: {}", state_path(o), run_id, run.error().message)};
+    if (run->info.config.method != o.task)
+      return Error{fmt::format("--task {}: {} continues run {}, a --task {} run", o.task, o.out_dir, run_id, run->info.config.method)};
     if (run->info.config.model_spec != o.model)
       return Error{fmt::format("--model {}: {} continues run {}, which started from {}", o.model, o.out_dir, run_id,
                                run->info.config.model_spec)};
@@ -182,7 +238,7 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
     rc.kind = "improve";
     rc.dataset = o.eval.front();
     rc.model_spec = o.model;
-    rc.method = "pot";
+    rc.method = o.task;
     rc.options = options_json(o);
     rc.seed = static_cast<int64_t>(o.seed);
     rc.total_problems = o.rounds + 1;
@@ -211,18 +267,34 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
   greedy.method = "pot", greedy.family = "wand", greedy.repair = false, greedy.fallback = false;
   reason::SolveConfig sampling = greedy;
   sampling.k = o.k, sampling.temperature = static_cast<float>(o.temperature);
+  const bool code = o.task == "code";
+  codegen::CodeConfig code_greedy;  // the code model's evaluation: pass@1 of one greedy function
+  code_greedy.method = "sample", code_greedy.family = "wand", code_greedy.k = 1, code_greedy.temperature = 0;
+  codegen::CodeConfig code_sampling = code_greedy;
+  code_sampling.k = o.k, code_sampling.temperature = static_cast<float>(o.temperature);
+  if (o.repair) code_sampling.method = "self-debug", code_sampling.rounds = o.repair;
 
   auto evaluate = [&](llm::Backend& model, RoundReport& r) -> VoidResult {
     for (auto& file : o.eval) {
-      auto set = reason::load_bench_dataset(file);
-      if (!set) return Error{"--eval " + set.error().message};
-      if (o.eval_limit > 0 && set->size() > static_cast<std::size_t>(o.eval_limit)) set->resize(o.eval_limit);
-      auto b = bench(model, sb, db, file, std::move(*set), greedy);
-      if (!b) return b.error();
-      auto s = reason::summarize(b->second.problems);
-      r.accuracy[file] = {{"correct", s.correct}, {"n", s.problems}, {"accuracy", s.accuracy}, {"run", b->first}};
-      say(fmt::format("round {}: {} {:.1f}% ({}/{}, bench run {})", r.round, fs::path(file).filename().string(),
-                      100 * s.accuracy, s.correct, s.problems, b->first));
+      int correct = 0, n = 0;
+      std::string id;
+      if (code) {
+        auto c = code_run(model, sb, db, file, o.eval_limit, code_greedy);
+        if (!c) return Error{"--eval " + c.error().message};
+        id = c->id, correct = c->passed, n = c->tasks;
+      } else {
+        auto set = reason::load_bench_dataset(file);
+        if (!set) return Error{"--eval " + set.error().message};
+        if (o.eval_limit > 0 && set->size() > static_cast<std::size_t>(o.eval_limit)) set->resize(o.eval_limit);
+        auto b = bench(model, sb, db, file, std::move(*set), greedy);
+        if (!b) return b.error();
+        auto s = reason::summarize(b->second.problems);
+        id = b->first, correct = s.correct, n = s.problems;
+      }
+      double accuracy = n ? static_cast<double>(correct) / n : 0.0;
+      r.accuracy[file] = {{"correct", correct}, {"n", n}, {"accuracy", accuracy}, {"run", id}};
+      say(fmt::format("round {}: {} {:.1f}% ({}/{}, {} run {})", r.round, fs::path(file).filename().string(),
+                      100 * accuracy, correct, n, code ? "code" : "bench", id));
     }
     return ok_status();
   };
@@ -240,8 +312,6 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     fs::create_directories(round_dir(o, 0), ec);
     auto w = train::weights_from_gguf(o.model);
     if (!w) return Error{"--model " + w.error().message};
-    if (w->prompt_format != "pot")
-      return Error{fmt::format("--model {}: a wand PoT model is needed (its prompt format is '{}')", o.model, w->prompt_format)};
     if (auto c = train::write_checkpoint(checkpoint_of(o, 0), *w, o.model); !c) return c.error();
     auto model = open_model(o.model);
     if (!model) return Error{"--model " + model.error().message};
@@ -260,11 +330,18 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     RoundReport r;
     r.round = round;
 
-    // 1. A fresh pool: questions of the grammar's training productions, with their answers only.
-    train::GrammarGenerator gen(o.seed * 1000003 + static_cast<uint64_t>(round));
+    // 1. A fresh pool: questions of the grammar's training productions, with their answers only;
+    //    code: tasks of the pool families, with their tests.
+    uint64_t pool_seed = o.seed * 1000003 + static_cast<uint64_t>(round);
+    train::GrammarGenerator gen(pool_seed);
+    train::FunctionTaskGenerator functions(pool_seed);
     std::vector<reason::BenchProblem> pool;
     std::string pool_text;
     for (int i = 0; i < o.pool; ++i) {
+      if (code) {
+        pool_text += train::to_mbpp_json(functions.next_pool(), i).dump() + "\n";
+        continue;
+      }
       auto p = gen.next(train::TemplateSet::train);
       pool.push_back({i, std::to_string(i), p.question, p.answer});
       pool_text += Json{{"question", p.question}, {"answer", p.answer}}.dump() + "\n";
@@ -272,14 +349,21 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     std::string pool_file = dir + "/pool.jsonl";
     if (auto w = write_text(pool_file, pool_text); !w) return w.error();
 
-    // 2. k programs per question, executed; accepted: those whose answer is the label.
+    // 2. k programs per question, executed; accepted: those whose answer is the label (code: that
+    //    pass the task's tests).
     auto model = open_model(prev.model);
     if (!model) return Error{fmt::format("round {}: {}", round, model.error().message)};
-    sampling.seed = o.seed * 7919 + static_cast<uint64_t>(round);
-    say(fmt::format("round {}: sampling {} programs for each of {} questions", round, o.k, o.pool));
-    auto sampled = bench(**model, sb, db, pool_file, pool, sampling);
-    if (!sampled) return sampled.error();
-    r.sample_run = sampled->first;
+    sampling.seed = code_sampling.seed = o.seed * 7919 + static_cast<uint64_t>(round);
+    say(fmt::format("round {}: sampling {} programs for each of {} {}", round, o.k, o.pool, code ? "function tasks" : "questions"));
+    if (code) {
+      auto sampled = code_run(**model, sb, db, pool_file, 0, code_sampling);
+      if (!sampled) return Error{fmt::format("round {}: {}", round, sampled.error().message)};
+      r.sample_run = sampled->id;
+    } else {
+      auto sampled = bench(**model, sb, db, pool_file, pool, sampling);
+      if (!sampled) return sampled.error();
+      r.sample_run = sampled->first;
+    }
     r.questions = o.pool;
     r.samples = o.pool * o.k;
     auto run = db.get_run(r.sample_run);
@@ -332,16 +416,29 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
       rounds.push_back(r);
       continue;
     }
-    // Replay of the original training templates' documents, and enough documents in all for the
+    // Replay of the original training templates' documents (code: the trained families' `func`
+    // documents, 1 to all tests shown as the corpus does), and enough documents in all for the
     // trainer's held-out tail (64 at least).
     long long replay = std::llround(o.replay * r.trained_on);
     if (o.replay > 0) replay = std::max<long long>(replay, 64 - r.trained_on);
-    train::ProblemGenerator original(o.seed * 31 + static_cast<uint64_t>(round));
+    uint64_t replay_seed = o.seed * 31 + static_cast<uint64_t>(round);
+    train::ProblemGenerator original(replay_seed);
+    train::FunctionTaskGenerator original_functions(replay_seed);
+    std::mt19937_64 shown(replay_seed);
     for (long long i = 0; i < replay; ++i) {
+      if (code) {
+        auto t = original_functions.next(train::TemplateSet::train);
+        documents.push_back(train::function_prompt(t, 1 + shown() % t.tests.size()) + t.code);
+        continue;
+      }
       auto p = original.next(train::TemplateSet::train);
       documents.push_back(reason::pot_prompt(p.question) + p.program);
     }
     std::shuffle(documents.begin(), documents.end(), std::mt19937_64(o.seed + static_cast<uint64_t>(round)));
+    // The fine-tuning set as text too, so what a round trained on can be read (and checked for test tasks).
+    std::string documents_text;
+    for (auto& d : documents) documents_text += Json(d).dump() + "\n";
+    if (auto w = write_text(dir + "/documents.jsonl", documents_text); !w) return w.error();
     auto corpus = train::write_document_corpus(documents, o.model, dir + "/corpus",
                                                {{"improve_run", run_id}, {"round", round}, {"accepted", r.trained_on},
                                                 {"replay", replay}});
@@ -363,7 +460,8 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     xo.checkpoint = checkpoint_of(o, round);
     xo.tokenizer = o.model;
     xo.out = dir + "/model.gguf";
-    xo.name = fmt::format("wand-pot-improve-{}", round);
+    xo.prompt_format = code ? "func" : "pot";
+    xo.name = fmt::format("wand-{}-improve-{}", code ? "code" : "pot", round);
     if (auto x = train::export_model(xo); !x) return x.error();
     r.model = xo.out;
     auto next_model = open_model(r.model);

@@ -12,6 +12,13 @@
 //      with wand-train --init (round 0's checkpoint is imported from the GGUF model),
 //   4. export the checkpoint as a GGUF and evaluate it (greedy PoT) on the held-out sets, whose
 //      templates are neither in the pool nor in the original training data.
+// `task = "code"` runs the same rounds for the code model (wand-code, prompt format func): the pool
+// is function tasks of the generator's *pool* families (train/corpus.h: neither trained on nor the
+// test families), sampled with `wand code`'s pipeline (codegen.h, recorded as a code run); a
+// program is accepted when it passes all the task's tests in the sandbox (`wand export` verified_by
+// "tests"; with `repair`, also self-debugged repairs that pass); replay is `func` documents of the
+// trained families; the evaluation is greedy pass@1 on the --eval function datasets (by default
+// the held-out families, the test, and held-out inputs of trained families, for forgetting).
 // Every round is a problem of one run of kind "improve" in the run store (index = round, extra:
 // the counts, accuracies, bench run ids and file paths); round 0 is the starting model's
 // evaluation. A rerun with the same --out resumes after the last recorded round.
@@ -30,9 +37,10 @@
 namespace wand::improve {
 
 struct ImproveOptions {
+  std::string task = "pot";                // pot (word problems, answers) or code (function tasks, tests)
   std::string out_dir;                     // rounds/, state.json; created
-  std::string model;                       // round 0's model: a wand pot GGUF
-  std::vector<std::string> eval;           // held-out answer datasets, evaluated after every round
+  std::string model;                       // round 0's model: a wand GGUF of the task's prompt format (pot, func)
+  std::vector<std::string> eval;           // held-out datasets (answers; code: MBPP-format tasks), after every round
   int eval_limit = 200;                    // the first N problems of each; 0: all
   int rounds = 3;
   int pool = 300;                          // new pool questions per round
@@ -43,6 +51,7 @@ struct ImproveOptions {
   // Also require every number of an accepted program to be in its question (ungrounded_numbers):
   // an answer-only filter accepts programs that reach the label by coincidence.
   bool grounded = false;
+  int repair = 0;                          // code: self-debug rounds after a failing sample (0: sampling only)
   // Fine-tuning (wand-train).
   std::string trainer;                     // the wand-train binary
   int steps = 80, batch = 8, warmup = 10, threads = 1;
@@ -57,7 +66,7 @@ using ModelOpener = std::function<Result<std::unique_ptr<llm::Backend>>(const st
 
 struct RoundReport {
   int round = 0;
-  int questions = 0, samples = 0;   // this round's pool and programs sampled
+  int questions = 0, samples = 0;   // this round's pool (questions or function tasks) and programs sampled
   int solved = 0;                   // questions with at least one accepted program
   int accepted = 0;                 // programs accepted this round (after dedupe and the cap)
   int ungrounded = 0;               // with `grounded`: right answers refused for numbers not in the question

@@ -53,7 +53,7 @@ struct FunctionTask {
   // `tests` part's documents, so a model learns to write tests for CodeT and the roles' tester.
   std::vector<std::string> more_tests;
   std::string text;                // the same task in prose, with worked examples and no code
-  int template_id = 0;             // the family; held-out families count from 100
+  int template_id = 0;             // the family; held-out families count from 100, pool families from kPoolFamilyBase
   std::string tests_text() const;  // the tests, one per line
 };
 // MBPP's record shape (task_id, text, code, test_list, test_setup_code), which `wand eval` reads.
@@ -76,11 +76,18 @@ class GrammarGenerator {
   std::mt19937_64 rng_;
 };
 
+// Function tasks of three disjoint sets of families: TemplateSet::train (18, ids 0-17: the corpus's),
+// TemplateSet::held_out (10, ids 100-109: the test families of heldout-functions-templates.jsonl)
+// and the pool (next_pool(); 8, ids from kPoolFamilyBase: what `wand improve --task code` learns
+// from, in no corpus and never a test).
+inline constexpr int kPoolFamilyBase = 200;
 class FunctionTaskGenerator {
  public:
   explicit FunctionTaskGenerator(uint64_t seed) : rng_(seed) {}
   FunctionTask next(TemplateSet set);
   static int template_count(TemplateSet set);
+  FunctionTask next_pool();
+  static int pool_count();
 
  private:
   std::mt19937_64 rng_;
@@ -168,6 +175,18 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
 // `wand export --run ID --format sft --corpus DIR` writes its rows this way.
 Result<Json> write_document_corpus(const std::vector<std::string>& documents, const std::string& tokenizer,
                                    const std::string& out_dir, const Json& source);
+
+// A preference pair as text (`wand export --format dpo` rows, as codegen::document_of reads them):
+// the prompt, the preferred completion (a passing program) and the other (a failing one).
+struct PreferencePair {
+  std::string prompt, chosen, rejected;
+};
+// A pair corpus for `wand-train --dpo --data DIR`: DIR/pairs.bin (per pair three uint32 lengths,
+// then the prompt's tokens from <|bos|>, the chosen's and the rejected's each ending in <|eos|>),
+// DIR/tokenizer.gguf and DIR/manifest.json (vocab, pairs, tokens, source). Errors: no pairs, a
+// tokenizer that cannot be read, a failed write.
+Result<Json> write_pair_corpus(const std::vector<PreferencePair>& pairs, const std::string& tokenizer,
+                               const std::string& out_dir, const Json& source);
 
 // --- GSM8K's train split as verified programs
 

@@ -419,6 +419,21 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   return manifest;
 }
 
+namespace {
+// A corpus folder's tokenizer.gguf and manifest.json (`manifest` plus the vocabulary).
+Result<Json> finish_corpus(const std::string& out_dir, const llm::Tokenizer& tok, Json manifest) {
+  namespace fs = std::filesystem;
+  if (auto w = write_tokenizer((fs::path(out_dir) / "tokenizer.gguf").string(), tok); !w) return w.error();
+  manifest["tokenizer"] = "tokenizer.gguf";
+  manifest["vocab"] = tok.size();
+  std::string manifest_path = (fs::path(out_dir) / "manifest.json").string();
+  std::ofstream mf(manifest_path, std::ios::trunc);
+  mf << manifest.dump(2) << "\n";
+  if (auto w = flush_file(mf, manifest_path); !w) return w.error();
+  return manifest;
+}
+}  // namespace
+
 Result<Json> write_document_corpus(const std::vector<std::string>& documents, const std::string& tokenizer,
                                    const std::string& out_dir, const Json& source) {
   namespace fs = std::filesystem;
@@ -444,19 +459,49 @@ Result<Json> write_document_corpus(const std::vector<std::string>& documents, co
     written += static_cast<long long>(buf.size());
   }
   if (auto w = flush_file(bin, bin_path); !w) return w.error();
-  if (auto w = write_tokenizer((fs::path(out_dir) / "tokenizer.gguf").string(), *tok); !w) return w.error();
-  Json manifest = {{"tokens", written},
-                   {"documents", documents.size()},
-                   {"tokenizer", "tokenizer.gguf"},
-                   {"vocab", tok->size()},
-                   {"shards", {"train.bin"}},
-                   {"format", "uint16 little-endian token ids; each document is <|bos|> text <|eos|>; shards in order"},
-                   {"source", source}};
-  std::string manifest_path = (fs::path(out_dir) / "manifest.json").string();
-  std::ofstream mf(manifest_path, std::ios::trunc);
-  mf << manifest.dump(2) << "\n";
-  if (auto w = flush_file(mf, manifest_path); !w) return w.error();
-  return manifest;
+  return finish_corpus(out_dir, *tok, {{"tokens", written},
+                                        {"documents", documents.size()},
+                                        {"shards", {"train.bin"}},
+                                        {"format", "uint16 little-endian token ids; each document is <|bos|> text <|eos|>; shards in order"},
+                                        {"source", source}});
+}
+
+Result<Json> write_pair_corpus(const std::vector<PreferencePair>& pairs, const std::string& tokenizer,
+                               const std::string& out_dir, const Json& source) {
+  namespace fs = std::filesystem;
+  auto tok = load_tokenizer(tokenizer);
+  if (!tok) return tok.error();
+  if (pairs.empty()) return Error{"no preference pairs to write"};
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) return Error{fmt::format("{}: cannot create: {}", out_dir, ec.message())};
+  std::string path = (fs::path(out_dir) / "pairs.bin").string();
+  std::ofstream bin(path, std::ios::binary | std::ios::trunc);
+  if (!bin) return Error{fmt::format("{}: cannot write", path)};
+  long long written = 0;
+  auto ids = [&](const std::string& text, bool bos, bool eos) {
+    std::vector<uint16_t> v;
+    if (bos) v.push_back(static_cast<uint16_t>(tok->bos()));
+    for (auto id : tok->encode(text)) v.push_back(static_cast<uint16_t>(id));
+    if (eos) v.push_back(static_cast<uint16_t>(tok->eos()));
+    return v;
+  };
+  for (auto& p : pairs) {
+    // The completions are tokenized on their own, so a pair's two sequences share the prompt's tokens exactly.
+    std::vector<uint16_t> parts[3] = {ids(p.prompt, true, false), ids(p.chosen, false, true), ids(p.rejected, false, true)};
+    uint32_t lengths[3];
+    for (int i = 0; i < 3; ++i) lengths[i] = static_cast<uint32_t>(parts[i].size());
+    bin.write(reinterpret_cast<const char*>(lengths), sizeof lengths);
+    for (auto& v : parts) bin.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * 2));
+    written += lengths[0] + lengths[1] + lengths[2];
+  }
+  if (auto w = flush_file(bin, path); !w) return w.error();
+  return finish_corpus(out_dir, *tok, {{"tokens", written},
+                                        {"pairs", pairs.size()},
+                                        {"format", "pairs.bin: per pair three uint32 little-endian lengths (prompt, chosen, "
+                                                   "rejected), then their uint16 token ids; the prompt starts with <|bos|>, "
+                                                   "each completion ends with <|eos|>"},
+                                        {"source", source}});
 }
 
 }  // namespace wand::train

@@ -461,6 +461,88 @@ std::vector<Family> held_out_families() {
   };
 }
 
+// Pool families: `wand improve --task code` samples and fine-tunes on these; no corpus has them
+// and they are not the held-out (test) families. Recombinations of trained pieces, so that a model
+// that learned the pieces can sometimes write them. Three mirror a test family (count_below of
+// count_above, subtract_from_all of add_to_all, smallest of largest): they probe whether learning
+// one transfers to the other; the other five have no test counterpart.
+std::vector<Family> pool_families() {
+  return {
+      [](Draw& d) {  // sum of the even numbers
+        Spec s{{"sum_evens", "sum_of_evens"}, "nums", "return the sum of the even numbers in a list",
+               "add up the numbers that are even.", {"    return sum(x for x in nums if x % 2 == 0)\n"}};
+        return make(d, s, cases(d, [&] {
+                      Ints v = ints(d, 0, 40);
+                      ll r = 0;
+                      for (ll x : v) r += x % 2 == 0 ? x : 0;
+                      return std::pair{std::vector<Val>{of(v)}, of(r)};
+                    }));
+      },
+      [](Draw& d) {  // count below a threshold
+        int k = d.num(5, 30);
+        Spec s{{"count_below", "count_less_than"}, "nums", fmt::format("count the numbers in a list that are less than {}", k),
+               fmt::format("check each number and count those below {}.", k),
+               {fmt::format("    return sum(1 for x in nums if x < {})\n", k)}};
+        return make(d, s, cases(d, [&] {
+                      Ints v = ints(d, 0, 40);
+                      return std::pair{std::vector<Val>{of(v)}, of(static_cast<ll>(std::count_if(v.begin(), v.end(), [&](ll x) { return x < k; })))};
+                    }));
+      },
+      [](Draw& d) {  // subtract from every element
+        int m = d.num(2, 9);
+        Spec s{{"subtract_from_all", "minus_all"}, "nums", fmt::format("subtract {} from every number in a list", m),
+               fmt::format("make a new list where each number is {} less than the old one.", m),
+               {fmt::format("    return [x - {} for x in nums]\n", m)}};
+        return make(d, s, cases(d, [&] {
+                      Ints v = ints(d, 0, 30, 2, 5), r = v;
+                      for (auto& x : r) x -= m;
+                      return std::pair{std::vector<Val>{of(v)}, of(r)};
+                    }));
+      },
+      [](Draw& d) {  // smallest number
+        Spec s{{"smallest", "min_of_list"}, "nums", "find the smallest number in a list",
+               "look at every number and keep the smallest one.", {"    return min(nums)\n"}};
+        return make(d, s, cases(d, [&] {
+                      Ints v = ints(d, -20, 60);
+                      return std::pair{std::vector<Val>{of(v)}, of(*std::min_element(v.begin(), v.end()))};
+                    }));
+      },
+      [](Draw& d) {  // sum of a list
+        Spec s{{"sum_list", "list_total"}, "nums", "add up all the numbers in a list",
+               "keep a total and add each number to it.", {"    return sum(nums)\n"}};
+        return make(d, s, cases(d, [&] {
+                      Ints v = ints(d, 0, 50);
+                      return std::pair{std::vector<Val>{of(v)}, of(std::accumulate(v.begin(), v.end(), ll{0}))};
+                    }));
+      },
+      [](Draw& d) {  // length of a string
+        Spec s{{"string_length", "text_length"}, "s", "count the characters of a string",
+               "count every character, spaces included.", {"    return len(s)\n"}};
+        return make(d, s, cases(d, [&] {
+                      std::string w = sentence(d, 1, 3);
+                      return std::pair{std::vector<Val>{of(w)}, of(static_cast<ll>(w.size()))};
+                    }));
+      },
+      [](Draw& d) {  // last word
+        Spec s{{"last_word", "final_word"}, "text", "return the last word of a sentence",
+               "split the sentence into words and keep the last one.", {"    return text.split()[-1]\n"}};
+        return make(d, s, cases(d, [&] {
+                      std::string t = sentence(d, 2, 5);
+                      return std::pair{std::vector<Val>{of(t)}, of(t.substr(t.rfind(' ') + 1))};
+                    }));
+      },
+      [](Draw& d) {  // negate every element
+        Spec s{{"negate_all", "negatives"}, "nums", "change the sign of every number in a list",
+               "make a new list where each number is multiplied by -1.", {"    return [-x for x in nums]\n"}};
+        return make(d, s, cases(d, [&] {
+                      Ints v = ints(d, -20, 30, 2, 5), r = v;
+                      for (auto& x : r) x = -x;
+                      return std::pair{std::vector<Val>{of(v)}, of(r)};
+                    }));
+      },
+  };
+}
+
 const std::vector<Family>& families(TemplateSet set) {
   static const auto train = train_families(), held = held_out_families();
   return set == TemplateSet::train ? train : held;
@@ -471,6 +553,15 @@ const std::vector<Family>& families(TemplateSet set) {
 int FunctionTaskGenerator::template_count(TemplateSet set) { return static_cast<int>(families(set).size()); }
 
 FunctionTask FunctionTaskGenerator::next(TemplateSet set) { return from_random_template(rng_, families(set), set); }
+
+int FunctionTaskGenerator::pool_count() { return static_cast<int>(pool_families().size()); }
+
+FunctionTask FunctionTaskGenerator::next_pool() {
+  static const auto pool = pool_families();
+  auto t = from_random_template(rng_, pool, TemplateSet::train);  // ids from 0, moved to the pool's range
+  t.template_id += kPoolFamilyBase;
+  return t;
+}
 
 std::string FunctionTask::tests_text() const {
   std::string s;

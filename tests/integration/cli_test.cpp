@@ -1075,7 +1075,7 @@ TEST(Cli, CodeAndExportRefuseBadInputWithExitTwo) {
       {"export --run x --format dpo --shape messages --store " + temp_store("export_none"), "--shape messages is a shape of sft rows only"},
       {"export --run x --tokenizer t.gguf", "--tokenizer with --run goes with --corpus DIR"},
       {"export --run x --corpus /tmp/c", "--corpus needs --tokenizer"},
-      {"export --run x --format dpo --corpus /tmp/c --tokenizer t.gguf", "--corpus takes sft rows"},
+      {"export --run x --format rewards --corpus /tmp/c --tokenizer t.gguf", "--corpus takes sft rows"},
       {"export --corpus /tmp/c", "requires --run"},
   };
   for (auto& c : cases) {

@@ -7,6 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -272,6 +275,18 @@ TEST(Checkpoint, AGgufImportsAsTheTrainersCheckpoint) {
 
 // --- wand improve
 
+// n completions that go round `texts`: what the scripted models below answer.
+std::vector<llm::Completion> cycled(const std::vector<std::string>& texts, int n) {
+  std::vector<llm::Completion> out;
+  for (int i = 0; i < n; ++i) {
+    llm::Completion c;
+    c.text = texts[i % texts.size()];
+    c.finish_reason = "stop";
+    out.push_back(c);
+  }
+  return out;
+}
+
 // A model that answers from the pool and eval files: right on questions whose answer is even,
 // with a wrong program and a duplicate of the right one beside it; for the eval set, right only
 // once fine-tuned (a round's model.gguf).
@@ -292,14 +307,7 @@ class PoolModel : public llm::Backend {
     std::vector<std::string> texts = {fmt::format("answer = {}\n", a + 1)};
     if ((eval && tuned) || (!eval && a % 2 == 0))
       texts = {fmt::format("answer = {}\n", a), fmt::format("answer = {}\n", a + 1), fmt::format("# again\nanswer = {}\n", a)};
-    std::vector<llm::Completion> out;
-    for (int i = 0; i < opt.n; ++i) {
-      llm::Completion c;
-      c.text = texts[i % texts.size()];
-      c.finish_reason = "stop";
-      out.push_back(c);
-    }
-    return out;
+    return cycled(texts, opt.n);
   }
   Result<std::vector<llm::Completion>> chat(const std::vector<llm::Message>&, const llm::GenerateOptions&) override {
     return Error{"no chat"};
@@ -429,6 +437,257 @@ TEST(Improve, AcceptsExactlyTheMatchingProgramsRecordsRoundsAndResumes) {
   fs::remove_all(dir);
 }
 
+// --- wand improve --task code
+
+// The three sets of function families are disjoint: no pool task is a test (held-out) or trained
+// task by family id, name or description, so fine-tuning on the pool never shows a test family.
+TEST(FunctionFamilies, PoolTrainAndTestFamiliesAreDisjoint) {
+  train::FunctionTaskGenerator g(3);
+  std::map<std::string, std::set<std::string>> names, descriptions;  // set -> names, descriptions
+  std::map<std::string, std::set<int>> ids;
+  auto add = [&](const std::string& set, const train::FunctionTask& t) {
+    names[set].insert(t.name);
+    ids[set].insert(t.template_id);
+    auto d = t.description;  // the family's phrasing without its numbers
+    d.erase(std::remove_if(d.begin(), d.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }), d.end());
+    descriptions[set].insert(d);
+  };
+  for (int i = 0; i < 2000; ++i) {
+    add("train", g.next(train::TemplateSet::train));
+    add("test", g.next(train::TemplateSet::held_out));
+    add("pool", g.next_pool());
+  }
+  EXPECT_EQ(ids["pool"].size(), std::size_t(train::FunctionTaskGenerator::pool_count()));
+  EXPECT_EQ(ids["test"].size(), std::size_t(train::FunctionTaskGenerator::template_count(train::TemplateSet::held_out)));
+  for (int id : ids["pool"]) EXPECT_GE(id, train::kPoolFamilyBase);
+  for (auto [a, b] : {std::pair{"pool", "test"}, {"pool", "train"}, {"train", "test"}}) {
+    for (auto& n : names[a]) EXPECT_FALSE(names[b].count(n)) << n << " is a " << a << " and a " << b << " name";
+    for (auto& d : descriptions[a]) EXPECT_FALSE(descriptions[b].count(d)) << d;
+    for (int id : ids[a]) EXPECT_FALSE(ids[b].count(id)) << id;
+  }
+}
+
+// A code model that reads the round's pool.jsonl and the eval file: on pool tasks of even task_id
+// it writes the reference function, a failing one and the reference again with a comment (a
+// duplicate); on odd ones only failing functions. On the eval tasks it is right only once
+// fine-tuned (a round's model.gguf).
+class FunctionModel : public llm::Backend {
+ public:
+  FunctionModel(fs::path dir, std::string path, bool fail) : dir_(std::move(dir)), path_(std::move(path)), fail_(fail) {}
+  static inline int calls = 0;
+  Result<std::vector<llm::Completion>> complete(const std::string& prompt, const llm::GenerateOptions& opt) override {
+    ++calls;
+    auto tests = prompt.find("Tests:\n");
+    if (tests == std::string::npos) return Error{"not a function prompt: " + prompt};
+    std::string test = prompt.substr(tests + 7, prompt.find('\n', tests + 7) - tests - 7);
+    auto tasks = load();
+    if (!tasks.count(test)) return Error{"unknown task: " + test};
+    auto [code, right] = tasks[test];
+    if (fail_ && !eval_.count(test)) return Error{"the scripted model is down"};
+    std::string wrong = code.substr(0, code.find('\n') + 1) + "    return None\n";
+    std::vector<std::string> texts = {wrong};
+    if (right) texts = {code, wrong, "# again\n" + code};
+    return cycled(texts, opt.n);
+  }
+  Result<std::vector<llm::Completion>> chat(const std::vector<llm::Message>&, const llm::GenerateOptions&) override {
+    return Error{"no chat"};
+  }
+  std::string id() const override { return "local:" + path_; }
+  std::string prompt_format() override { return "func"; }
+
+ private:
+  // first test -> (reference code, whether this model writes it)
+  std::map<std::string, std::pair<std::string, bool>> load() {
+    std::map<std::string, std::pair<std::string, bool>> m;
+    bool tuned = path_.find("round-") != std::string::npos;
+    auto read = [&](const fs::path& f, bool eval) {
+      std::ifstream in(f);
+      for (std::string line; std::getline(in, line);) {
+        auto j = Json::parse(line);
+        m[j["test_list"][0]] = {j["code"], eval ? tuned : j["task_id"].get<int>() % 2 == 0};
+        if (eval) eval_.insert(j["test_list"][0].get<std::string>());
+      }
+    };
+    read(dir_ / "test.jsonl", true);
+    for (auto& e : fs::recursive_directory_iterator(dir_ / "out"))
+      if (e.path().filename() == "pool.jsonl") read(e.path(), false);
+    return m;
+  }
+  fs::path dir_;
+  std::string path_;
+  bool fail_;
+  std::set<std::string> eval_;
+};
+
+TEST(Improve, CodeTaskAcceptsExactlyThePassingFunctionsKeepsTestFamiliesOutAndResumes) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  auto dir = scratch("improve_code");
+  auto w = llm::random_weights(tiny_config(), 9);
+  w.prompt_format = "func";
+  ASSERT_TRUE(llm::write_model((dir / "tiny.gguf").string(), w, llm::TensorType::F32));
+  std::set<std::string> test_descriptions;  // of the held-out (test) families
+  {
+    train::FunctionTaskGenerator g(11);
+    std::ofstream e(dir / "test.jsonl");
+    for (int i = 0; i < 3; ++i) e << train::to_mbpp_json(g.next(train::TemplateSet::held_out), i).dump() << "\n";
+    for (int i = 0; i < 500; ++i) test_descriptions.insert(g.next(train::TemplateSet::held_out).description);
+  }
+  auto db = store::Store::open((dir / "runs.db").string());
+  ASSERT_TRUE(db) << db.error().message;
+  sandbox::Options so;
+  so.cells = 2;
+  so.preload = {};
+  auto sb = sandbox::Sandbox::create(so);
+  ASSERT_TRUE(sb) << sb.error().message;
+
+  improve::ImproveOptions o;
+  o.task = "code";
+  o.out_dir = (dir / "out").string();
+  o.model = (dir / "tiny.gguf").string();
+  o.eval = {(dir / "test.jsonl").string()};
+  o.rounds = 2, o.pool = 8, o.k = 3, o.per_question = 2, o.replay = 1;
+  o.trainer = WAND_TRAIN_BINARY;
+  o.steps = 2, o.batch = 2, o.warmup = 1, o.threads = 1;
+  bool down = false;  // round 2's sampling fails the first time: the run stops there
+  auto open = [&](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
+    bool fail = down && path.find("round-1") != std::string::npos;
+    return std::unique_ptr<llm::Backend>(new FunctionModel(dir, path, fail));
+  };
+  // Options of the other task are refused, naming the option.
+  auto bad = o;
+  bad.grounded = true;
+  auto refused = improve::run_improve(bad, **db, **sb, open);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("--grounded"), std::string::npos);
+  // A PoT model is not a code model.
+  auto pot = llm::random_weights(tiny_config(), 9);
+  pot.prompt_format = "pot";
+  ASSERT_TRUE(llm::write_model((dir / "pot.gguf").string(), pot, llm::TensorType::F32));
+  bad = o;
+  bad.model = (dir / "pot.gguf").string();
+  bad.out_dir = (dir / "pot-out").string();
+  refused = improve::run_improve(bad, **db, **sb, open);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("func"), std::string::npos) << refused.error().message;
+
+  down = true;
+  auto first = improve::run_improve(o, **db, **sb, open);
+  ASSERT_FALSE(first);
+  EXPECT_NE(first.error().message.find("down"), std::string::npos) << first.error().message;
+  // Round 1's pool is pool-family tasks; the accepted functions are exactly the passing ones,
+  // once per task (the commented copy is the same program).
+  std::map<std::string, Json> pool;  // first test -> task
+  {
+    std::ifstream in(dir / "out/round-1/pool.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      auto j = Json::parse(line);
+      EXPECT_GE(j["template"].get<int>(), train::kPoolFamilyBase);
+      pool[j["test_list"][0]] = j;
+    }
+  }
+  ASSERT_EQ(pool.size(), 8u);
+  std::set<int> accepted, even;
+  {
+    std::ifstream in(dir / "out/round-1/accepted.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      auto j = Json::parse(line);
+      std::string prompt = j["prompt"];
+      auto t = prompt.find("Tests:\n") + 7;
+      auto& task = pool.at(prompt.substr(t, prompt.find('\n', t) - t));
+      EXPECT_EQ(j["completion"], task["code"]);
+      EXPECT_EQ(j["verdict"]["verified_by"], "tests");
+      EXPECT_TRUE(accepted.insert(task["task_id"].get<int>()).second) << "twice: " << task["task_id"];
+    }
+  }
+  for (auto& [_, t] : pool)
+    if (t["task_id"].get<int>() % 2 == 0) even.insert(t["task_id"].get<int>());
+  EXPECT_EQ(accepted, even);
+  // The fine-tuning set: the accepted functions and trained-family replay, no test family.
+  std::ifstream docs(dir / "out/round-1/documents.jsonl");
+  int documents = 0;
+  for (std::string line; std::getline(docs, line); ++documents) {
+    std::string d = Json::parse(line);
+    ASSERT_EQ(d.rfind("Task: ", 0), 0u) << d;
+    EXPECT_FALSE(test_descriptions.count(d.substr(6, d.find('\n') - 6))) << "a test family in the fine-tuning set: " << d;
+  }
+  EXPECT_GE(documents, 64);
+  EXPECT_TRUE(llm::Model::load((dir / "out/round-1/model.gguf").string()));
+
+  // Resumed: rounds 0 and 1 are not redone, round 2 runs.
+  down = false;
+  FunctionModel::calls = 0;
+  auto rounds = improve::run_improve(o, **db, **sb, open);
+  ASSERT_TRUE(rounds) << rounds.error().message;
+  ASSERT_EQ(rounds->size(), 3u);
+  EXPECT_EQ(FunctionModel::calls, 8 + 3);  // round 2's pool (one call of k per task) and its eval only
+  auto acc = [&](int r) { return (*rounds)[r].accuracy[o.eval[0]]["accuracy"].get<double>(); };
+  EXPECT_EQ(acc(0), 0.0);
+  EXPECT_EQ(acc(1), 1.0);
+  EXPECT_EQ(acc(2), 1.0);
+  EXPECT_EQ((*rounds)[1].accepted, static_cast<int>(even.size()));
+  EXPECT_EQ((*rounds)[1].solved, static_cast<int>(even.size()));
+  EXPECT_EQ((*rounds)[2].trained_on, (*rounds)[1].accepted + (*rounds)[2].accepted);
+  auto runs = (*db)->list_runs({.kind = "improve"});
+  ASSERT_TRUE(runs);
+  ASSERT_EQ(runs->size(), 1u);  // the refused calls made no run
+  EXPECT_EQ((*runs)[0].config.method, "code");
+  EXPECT_EQ((*runs)[0].status, "finished");
+  // A --task pot call on this folder is refused: it is a code run.
+  auto other = o;
+  other.task = "pot";
+  auto mixed = improve::run_improve(other, **db, **sb, open);
+  ASSERT_FALSE(mixed);
+  EXPECT_NE(mixed.error().message.find("--task"), std::string::npos) << mixed.error().message;
+  fs::remove_all(dir);
+}
+
+// --- DPO in wand-train
+
+// On a handful of preference pairs, from a tiny model that is also the reference: the loss starts
+// at log 2 (policy = reference), falls, and the chosen side's margin grows.
+TEST(Dpo, LossFallsAndTheChosenMarginGrowsOnAFewPairs) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  auto dir = scratch("dpo");
+  auto w = llm::random_weights(tiny_config(), 5);
+  w.prompt_format = "func";
+  ASSERT_TRUE(llm::write_model((dir / "tiny.gguf").string(), w, llm::TensorType::F32));
+  ASSERT_TRUE(train::write_checkpoint((dir / "init.wckpt").string(), w, "tiny.gguf"));
+  std::vector<train::PreferencePair> pairs;
+  for (auto [f, op] : std::vector<std::pair<std::string, std::string>>{{"inc", "+ 1"}, {"dec", "- 1"}, {"dbl", "* 2"}, {"sq", "* x"}})
+    pairs.push_back({fmt::format("Task: {}\nTests:\nassert {}(3) == 0\nCode:\n", f, f),
+                     fmt::format("def {}(x):\n    return x {}\n", f, op), fmt::format("def {}(x):\n    return None\n", f)});
+  auto m = train::write_pair_corpus(pairs, (dir / "tiny.gguf").string(), (dir / "pairs").string(), {{"test", "dpo"}});
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ((*m)["pairs"], 4);
+  EXPECT_FALSE(train::write_pair_corpus({}, (dir / "tiny.gguf").string(), (dir / "none").string(), {}));
+
+  auto train = [&](const std::string& args) {
+    std::string cmd = std::string(WAND_TRAIN_BINARY) + " " + args + " > " + (dir / "log.txt").string() + " 2>&1";
+    int rc = std::system(cmd.c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  std::string data = " --data " + (dir / "pairs").string() + " --out " + (dir / "out").string();
+  EXPECT_EQ(train("--dpo" + data), 2);  // no reference
+  EXPECT_NE(slurp(dir / "log.txt").find("--init"), std::string::npos);
+  EXPECT_EQ(train("--dpo --beta 0" + data + " --init " + (dir / "init.wckpt").string()), 2);
+  EXPECT_NE(slurp(dir / "log.txt").find("--beta"), std::string::npos);
+
+  ASSERT_EQ(train("--dpo --beta 0.5" + data + " --init " + (dir / "init.wckpt").string() +
+                  " --steps 15 --batch 4 --lr 3e-3 --warmup 0 --log-every 1 --threads 1 --seed 2"), 0)
+      << slurp(dir / "log.txt");
+  std::vector<Json> log;
+  std::ifstream in(dir / "out/log.jsonl");
+  for (std::string line; std::getline(in, line);) log.push_back(Json::parse(line));
+  ASSERT_EQ(log.size(), 15u);
+  EXPECT_NEAR(log.front()["loss"].get<double>(), std::log(2.0), 1e-3);  // policy = reference at step 0
+  EXPECT_NEAR(log.front()["margin"].get<double>(), 0.0, 1e-3);
+  EXPECT_LT(log.back()["loss"].get<double>(), log.front()["loss"].get<double>() - 0.1);
+  EXPECT_GT(log.back()["margin"].get<double>(), 0.5);
+  EXPECT_EQ(log.back()["reward_accuracy"].get<double>(), 1.0);
+  EXPECT_TRUE(fs::exists(dir / "out/checkpoint.wckpt"));
+  fs::remove_all(dir);
+}
+
 // A right answer reached with invented numbers is not grounded; numbers as words and the
 // question's own digits are.
 TEST(Improve, UngroundedNumbersAreThoseTheQuestionDoesNotGive) {
@@ -456,6 +715,9 @@ TEST(Cli, CorpusAndImproveRefuseBadInput) {
            {"improve" + out + " --eval " + (dir / "none.jsonl").string(), "--eval"},
            {"improve" + out + " --model " + (dir / "none.gguf").string(), "--model"},
            {"improve" + out + " --k 0", "--k"},
+           {"improve" + out + " --task prose", "--task"},
+           {"improve" + out + " --task code --grounded", "--grounded"},
+           {"improve" + out + " --repair 2", "--repair"},
            {"improve" + out + " --trainer /bin/nonexistent-trainer", "--trainer"}}) {
     auto [rc, text] = run(args);
     EXPECT_EQ(rc, 2) << args << "\n" << text;

@@ -45,6 +45,8 @@ struct Options {
   std::string device = "cpu", sample, dtype = "fp32";
   int sample_tokens = 48;
   bool resume = false;
+  bool dpo = false;   // --dpo: preference pairs (pairs.bin), the --init model as the reference
+  double beta = 0.1;  // DPO's β: how far the policy may move from the reference
 };
 
 // --dtype bf16: autocast while it lives. Matmuls run in bfloat16; the weights, the optimizer's
@@ -219,6 +221,34 @@ int manifest_vocab(const std::string& dir) {
   long v = std::strtol(s.c_str() + p + 8, nullptr, 10);
   if (v < 2 || v > 65535) die(dir + "/manifest.json: \"vocab\" is not a vocabulary size from 2 to 65535");
   return static_cast<int>(v);
+}
+
+// --dpo: DIR/pairs.bin as `wand export --format dpo --corpus` writes it (train/corpus.h).
+struct Pair {
+  std::vector<int64_t> prompt, chosen, rejected;
+};
+std::vector<Pair> load_pairs(const std::string& dir, int vocab) {
+  std::string path = dir + "/pairs.bin";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) die(path + ": cannot read (`wand export --run ID --format dpo --corpus " + dir + "` writes it)");
+  std::vector<Pair> pairs;
+  for (uint32_t n[3]; in.read(reinterpret_cast<char*>(n), sizeof n);) {
+    Pair p;
+    std::vector<int64_t>* parts[3] = {&p.prompt, &p.chosen, &p.rejected};
+    for (int i = 0; i < 3; ++i) {
+      auto* v = parts[i];
+      if (n[i] == 0 || n[i] > (1u << 24)) die(path + ": a pair's length is out of range (not a pairs file?)");
+      std::vector<uint16_t> t(n[i]);
+      if (!in.read(reinterpret_cast<char*>(t.data()), static_cast<std::streamsize>(t.size() * 2))) die(path + ": cut off");
+      for (auto id : t) {
+        if (id >= vocab) die(path + ": token id " + std::to_string(id) + " is outside the vocabulary");
+        v->push_back(id);
+      }
+    }
+    pairs.push_back(std::move(p));
+  }
+  if (pairs.empty()) die(path + ": no pairs");
+  return pairs;
 }
 
 std::string json_escape(const std::string& s) {
@@ -410,6 +440,7 @@ Options parse(int argc, char** argv, Config& c) {
       {"--dim", integer(c.dim, 2, 65536)}, {"--layers", integer(c.layers, 1, 1024)},
       {"--heads", integer(c.heads, 1, 4096)}, {"--kv-heads", integer(c.kv_heads, 1, 4096)},
       {"--ffn", integer(c.ffn, 1, 1 << 20)}, {"--seq", integer(c.seq, 1, 1 << 20)},
+      {"--beta", real(o.beta, 0, 1000, true)},
   };
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -419,17 +450,22 @@ Options parse(int argc, char** argv, Config& c) {
                    "  [--kv-heads K] [--ffn F] [--cooldown-data DIR --cooldown-steps N] [--device cpu|cuda]\n"
                    "  [--dtype fp32|bf16]\n"
                    "  [--threads N] [--seed S] [--resume] [--sample \"ID ID ...\" --sample-tokens N]\n"
-                   "  [--init CHECKPOINT]\n"
+                   "  [--init CHECKPOINT] [--dpo --beta B]\n"
                    "--init starts from a checkpoint.wckpt's weights (fine-tuning, e.g. on `wand export --run ID\n"
                    "--format sft --corpus DIR`); its sizes replace --dim/--layers/--heads/--kv-heads/--ffn/--seq\n"
                    "and its vocabulary must be the corpus's. With --resume, a saved state wins over it.\n"
                    "Cosine decay from --lr to lr*min-lr-ratio after a linear warmup; the cool-down steps\n"
                    "(from their own corpus) decay linearly to zero. bf16 is mixed precision: matmuls in\n"
-                   "bfloat16, weights and optimizer state in fp32; checkpoints are fp32 either way.\n";
+                   "bfloat16, weights and optimizer state in fp32; checkpoints are fp32 either way.\n"
+                   "--dpo trains on preference pairs (`wand export --run ID --format dpo --corpus DIR`) by Direct\n"
+                   "Preference Optimization (Rafailov et al. 2023): loss -log sigmoid(B * ((policy - reference\n"
+                   "log-prob of the chosen completion) - (the same of the rejected))), --batch pairs a step, the\n"
+                   "--init model as the frozen reference; log.jsonl also has the mean margin and reward accuracy\n"
+                   "(no held-out loss: --eval-every does not apply).\n";
       std::exit(0);
     }
-    if (a == "--resume") {
-      o.resume = true;
+    if (a == "--resume" || a == "--dpo") {
+      (a == "--dpo" ? o.dpo : o.resume) = true;
       continue;
     }
     auto it = set.find(a);
@@ -441,7 +477,92 @@ Options parse(int argc, char** argv, Config& c) {
   if (o.dtype != "fp32" && o.dtype != "bf16") die("--dtype: '" + o.dtype + "' (expected fp32 or bf16)");
   if (o.device != "cpu" && o.device != "cuda") die("--device: '" + o.device + "' (expected cpu or cuda)");
   if (c.dim % c.heads || c.heads % c.kv_heads || c.head_dim() % 2) die("heads must divide dim, kv-heads divide heads");
+  if (o.dpo && o.init.empty()) die("--dpo needs --init CHECKPOINT (the starting policy and the frozen reference)");
+  if (o.dpo && (o.resume || !o.cooldown_data.empty() || !o.sample.empty()))
+    die("--dpo: --resume, --cooldown-data and --sample are for language-model training only");
   return o;
+}
+
+// The log-probability `m` gives `completion` after `prompt` (summed over the completion's tokens);
+// a sequence longer than the context keeps its last seq + 1 tokens (the prompt's start goes first).
+torch::Tensor completion_logprob(Llama& m, const std::vector<int64_t>& prompt, const std::vector<int64_t>& completion,
+                                 int seq, torch::Device dev) {
+  std::vector<int64_t> ids = prompt;
+  ids.insert(ids.end(), completion.begin(), completion.end());
+  std::size_t cut = ids.size() > static_cast<std::size_t>(seq) + 1 ? ids.size() - seq - 1 : 0;
+  ids.erase(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(cut));
+  // Targets are ids[1..]; the completion's first token is target number (prompt tokens kept) - 1.
+  int64_t first = std::max<int64_t>(0, static_cast<int64_t>(prompt.size()) - static_cast<int64_t>(cut) - 1);
+  auto t = torch::tensor(ids, torch::kLong).to(dev);
+  auto x = t.slice(0, 0, -1).unsqueeze(0), y = t.slice(0, 1);
+  auto logp = torch::log_softmax(m->forward(x).squeeze(0).to(torch::kFloat), -1).gather(1, y.unsqueeze(1)).squeeze(1);
+  return logp.slice(0, first).sum();
+}
+
+// Direct Preference Optimization (Rafailov et al. 2023) on --data's pairs, from and against the
+// --init model: per pair, margin = (log π(chosen) - log π_ref(chosen)) - (log π(rejected) -
+// log π_ref(rejected)), loss = -log sigmoid(β margin), averaged over --batch pairs drawn at random.
+int train_dpo(const Options& o, const Config& c, Llama& model, torch::optim::AdamW& opt, const CheckpointHeader& init,
+              torch::Device dev) {
+  auto pairs = load_pairs(o.data, c.vocab);
+  Llama reference(c);
+  load_checkpoint(o.init, init, reference);
+  reference->to(dev);
+  reference->eval();
+  for (auto& p : reference->parameters()) p.set_requires_grad(false);
+  // The reference's log-probs never change: computed once.
+  std::vector<std::pair<double, double>> ref;
+  {
+    torch::NoGradGuard ng;
+    Autocast ac(dev, o.dtype == "bf16");
+    for (auto& p : pairs)
+      ref.emplace_back(completion_logprob(reference, p.prompt, p.chosen, c.seq, dev).item<double>(),
+                       completion_logprob(reference, p.prompt, p.rejected, c.seq, dev).item<double>());
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(o.out, ec);
+  std::ofstream log(o.out + "/log.jsonl", std::ios::trunc);
+  if (!log) die(o.out + "/log.jsonl: cannot write");
+  std::mt19937_64 rng(o.seed);
+  std::uniform_int_distribution<std::size_t> pick(0, pairs.size() - 1);
+  double loss_v = 0, first_loss = -1;
+  for (int step = 0; step < o.steps; ++step) {
+    double lr = step < o.warmup ? o.lr * (step + 1) / o.warmup
+                                : o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 *
+                                                               (1 + std::cos(M_PI * double(step - o.warmup) / std::max(1, o.steps - o.warmup))));
+    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    std::vector<torch::Tensor> margins;
+    {
+      Autocast ac(dev, o.dtype == "bf16");
+      for (int b = 0; b < o.batch; ++b) {
+        std::size_t i = pick(rng);
+        auto chosen = completion_logprob(model, pairs[i].prompt, pairs[i].chosen, c.seq, dev) - ref[i].first;
+        auto rejected = completion_logprob(model, pairs[i].prompt, pairs[i].rejected, c.seq, dev) - ref[i].second;
+        margins.push_back(chosen - rejected);
+      }
+    }
+    auto margin = torch::stack(margins);
+    auto loss = -torch::log_sigmoid(o.beta * margin).mean();
+    opt.zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
+    opt.step();
+    if (step % o.log_every == 0 || step == o.steps - 1) {
+      loss_v = loss.item<double>();
+      if (first_loss < 0) first_loss = loss_v;
+      std::ostringstream line;
+      line << "{\"step\": " << step << ", \"loss\": " << loss_v << ", \"margin\": " << margin.mean().item<double>()
+           << ", \"reward_accuracy\": " << (margin > 0).to(torch::kFloat).mean().item<double>() << ", \"lr\": " << lr
+           << ", \"phase\": \"dpo\", \"beta\": " << o.beta << "}";
+      log << line.str() << std::endl;
+      if (!log) die(o.out + "/log.jsonl: write failed (disk full?)");
+      std::cerr << line.str() << "\n";
+    }
+    if ((o.save_every > 0 && (step + 1) % o.save_every == 0) || step == o.steps - 1)
+      save_checkpoint(o.out + "/checkpoint.wckpt", model, step + 1, loss_v, o.data);
+  }
+  std::cerr << "done: first logged DPO loss " << first_loss << ", last " << loss_v << "; checkpoint in " << o.out << "\n";
+  return 0;
 }
 
 }  // namespace
@@ -464,9 +585,6 @@ int main(int argc, char** argv) {
           std::to_string(c.vocab) + " (tokenize the data with the model's tokenizer)");
     c = from;
   }
-  auto tokens = load_tokens(o.data);
-  std::vector<uint16_t> cool;
-  if (!o.cooldown_data.empty()) cool = load_tokens(o.cooldown_data);
   std::error_code ec;
   std::filesystem::create_directories(o.out, ec);
   if (ec) die(o.out + ": cannot create: " + ec.message());
@@ -481,6 +599,10 @@ int main(int argc, char** argv) {
   groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(o.lr).weight_decay(o.wd).betas({0.9, 0.95})));
   groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(o.lr).weight_decay(0.0).betas({0.9, 0.95})));
   torch::optim::AdamW opt(std::move(groups));
+  if (o.dpo) return train_dpo(o, c, model, opt, *init, dev);
+  auto tokens = load_tokens(o.data);
+  std::vector<uint16_t> cool;
+  if (!o.cooldown_data.empty()) cool = load_tokens(o.cooldown_data);
 
   int start = 0;
   std::string state = o.out + "/state.pt";
