@@ -55,6 +55,14 @@ class SkillLibrary;  // skills.h
 // "Final answer: <value as JSON>".
 // ---------------------------------------------------------------------------------------------
 
+// wand's own agent models (Backend::prompt_format() == kOwnPromptFormat) are prompted lean: the
+// header leaves out the constant rules and tool signatures (the model learnt them from its
+// training data, and a 1M-parameter model does not look ~700 tokens back for the task), and every
+// step restates the task ("Task: ...\n" before "Thought: "), so the instruction is always a few
+// dozen tokens before what the model writes. Chat and other completion models keep the full header.
+inline constexpr const char* kOwnPromptFormat = "agent";
+bool lean_prompt(const std::string& prompt_format);
+
 // What the header shows.
 struct PromptHead {
   std::string instruction;   // the task
@@ -72,8 +80,13 @@ struct StepText {
   std::string thought;
   std::string code;
   std::string observation;
+  std::string task;  // lean prompts: the task, restated before the step ("Task: <one line>\n"); "" for none
 };
 std::string render_step(const StepText& step);
+// What a step starts with, up to where the model writes: ["Task: <task>\n"] "Thought: ".
+std::string step_start(const std::string& task);
+// The task as one line (newlines folded to spaces, trimmed): what the reminder shows.
+std::string one_line_task(const std::string& instruction);
 // "Plan:\n<plan>\n\n": a numbered plan, written before the first step.
 std::string render_plan(const std::string& plan);
 // "Replan: <why, one line>\nPlan:\n<plan>\n\n": a revised plan, between steps.
