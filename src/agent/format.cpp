@@ -55,6 +55,12 @@ std::string step_start(const std::string& task) {
   return (task.empty() ? "" : "Task: " + one_line_task(task) + "\n") + kThoughtStart;
 }
 
+std::string step_prompt(const std::string& task) {
+  std::string p = step_start(task);
+  p.pop_back();
+  return p;
+}
+
 std::string render_step(const StepText& s) {
   return fmt::format("{}{}\nCode:\n{}Observation:\n{}\n", step_start(s.task), one_line_task(s.thought),
                      with_newline(s.code), with_newline(s.observation));

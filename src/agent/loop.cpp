@@ -491,7 +491,7 @@ class Loop {
 
   void act() {
     bool condensed = false;
-    auto g = generate("", step_start(reminder()), condensed, {kStepStop});
+    auto g = generate("", step_prompt(reminder()), condensed, {kStepStop});
     if (!g.ok) return;
     Step& s = new_step("act");
     ++r_.actions;
