@@ -247,7 +247,7 @@ TEST(AgentLoop, CompactFormatForWandModels) {
   ASSERT_EQ(m.calls.size(), 2u);
   EXPECT_EQ(m.calls[0].prompt.rfind("Task: What is 2 + 3?\n", 0), 0u);
   // Up to "Thought:" without the space, which BPE joins to the next word.
-  EXPECT_EQ(m.calls[0].prompt.substr(m.calls[0].prompt.size() - 9), "\n\nThought:");
+  EXPECT_EQ(m.calls[0].prompt.substr(m.calls[0].prompt.size() - 10), "\n\nThought:");
   EXPECT_EQ(m.calls[0].opt.stop, std::vector<std::string>{agent::kStepStop});
   // The second prompt holds the first step exactly as render_step writes it.
   std::string step1 = agent::render_step({"Add them.", "x = 2 + 3\nx", "5"});
