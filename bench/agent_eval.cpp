@@ -86,39 +86,38 @@ int main(int argc, char** argv) {
       if (verbose)
         for (auto& s : r->steps) std::fprintf(stderr, "Thought: %s\nCode:\n%s\nObservation:\n%s\n", s.thought.c_str(), s.code.c_str(), s.observation.c_str());
     } else {
-      std::string prompt = agent::render_header({.instruction = e.task().instruction, .rules = e.describe(),
-                                                 .tools = agent::tools_text(e.tools()), .observation = e.observe()});
+      // The corpus's agent_json documents (agent::expert_document): the lean header, then per
+      // action "Task: ...\n" [Thought] "Action: {...}" and its observation.
+      const std::string instruction = e.task().instruction;
+      std::string prompt = agent::render_header({.instruction = instruction, .observation = e.observe()});
       auto reg = e.tools();
       for (; steps < max_steps && !answered; ++steps) {
         llm::GenerateOptions go;
         go.max_tokens = 160;
         go.stop = {agent::kStepStop};
-        auto out = (*backend)->complete(prompt, go);
+        const std::string start = "Task: " + agent::one_line_task(instruction) + "\n";
+        auto out = (*backend)->complete(prompt + start, go);
         if (!out || out->empty()) break;
         std::string text = out->front().text;
         tokens_total += out->front().completion_tokens;
         auto a = text.find("Action: ");
         if (a == std::string::npos) break;
         auto nl = text.find('\n', a);
-        auto call = parse_json(text.substr(a + 8, nl == std::string::npos ? std::string::npos : nl - a - 8), "action");
+        std::string thought = text.substr(0, a);
+        if (thought.rfind(agent::kThoughtStart, 0) == 0) thought = thought.substr(std::string(agent::kThoughtStart).size());
+        while (!thought.empty() && (thought.back() == '\n' || thought.back() == ' ')) thought.pop_back();
+        std::string action = text.substr(a + 8, nl == std::string::npos ? std::string::npos : nl - a - 8);
+        auto call = parse_json(action, "action");
+        Json shown = call ? *call : Json(action);
         std::string obs;
-        if (!call || !call->is_object() || !(*call)["name"].is_string()) {
-          obs = "Error: the action is not a JSON tool call";
-        } else if ((*call)["name"] == "final_answer") {
+        if (call && call->is_object() && call->value("name", Json()) == "final_answer") {
           answered = true;
           answer = call->value("arguments", Json::object()).value("answer", Json());
           obs = "Final answer: " + answer.dump();
         } else {
-          const auto* t = reg.find((*call)["name"].get<std::string>());
-          if (!t) obs = "Error: no tool " + (*call)["name"].dump();
-          else {
-            auto r = tools::call(*t, call->value("arguments", Json::object()));
-            obs = r ? agent::python_print(r.value()) : "Error: " + r.error().message;
-          }
+          obs = agent::call_observation(reg, call ? *call : Json());
         }
-        if (!text.empty() && text.back() != '\n') text += "\n";
-        while (!obs.empty() && obs.back() == '\n') obs.pop_back();
-        prompt += text.substr(0, a) + "Action: " + (call ? call->dump() : text.substr(a + 8, nl - a - 8)) + "\nObservation:\n" + obs + "\n\n";
+        prompt += agent::render_call_step(instruction, thought, shown, obs);
       }
       if (verbose) std::fprintf(stderr, "%s\n", prompt.c_str());
     }

@@ -18,13 +18,18 @@ namespace wand::test {
 
 class ServeProcess {
  public:
-  ServeProcess() {
+  // `model`: what `wand serve --model` gets ("" for its default, the shipped math model).
+  explicit ServeProcess(const std::string& model = "") {
     log_ = ::testing::TempDir() + "wand_serve_" + std::to_string(::getpid()) + ".log";
     pid_ = ::fork();
     if (pid_ == 0) {
       FILE* f = std::freopen(log_.c_str(), "w", stderr);
       (void)f;
-      ::execl(WAND_BINARY, WAND_BINARY, "serve", "--port", "0", "--threads", "1", static_cast<char*>(nullptr));
+      if (model.empty())
+        ::execl(WAND_BINARY, WAND_BINARY, "serve", "--port", "0", "--threads", "1", static_cast<char*>(nullptr));
+      else
+        ::execl(WAND_BINARY, WAND_BINARY, "serve", "--port", "0", "--threads", "1", "--model", model.c_str(),
+                static_cast<char*>(nullptr));
       ::_exit(127);
     }
     for (int i = 0; i < 600 && port_ == 0; ++i) {  // up to 60 s on a loaded machine

@@ -49,11 +49,19 @@ class SkillLibrary;  // skills.h
 //   <observation lines>
 //   <blank line>
 //
-// The model is prompted with everything up to and including "Thought: " of the next step and
+// The model is prompted with everything up to and including "Thought:" of the next step and
 // generates up to the stop sequence "\nObservation:" (kStepStop); the loop then appends the
 // observation. The last step of a solved task calls final_answer(...) and its observation is
 // "Final answer: <value as JSON>".
 // ---------------------------------------------------------------------------------------------
+
+// wand's own agent models (Backend::prompt_format() == kOwnPromptFormat) are prompted lean: the
+// header leaves out the constant rules and tool signatures (the model learnt them from its
+// training data, and a 1M-parameter model does not look ~700 tokens back for the task), and every
+// step restates the task ("Task: ...\n" before "Thought: "), so the instruction is always a few
+// dozen tokens before what the model writes. Chat and other completion models keep the full header.
+inline constexpr const char* kOwnPromptFormat = "agent";
+bool lean_prompt(const std::string& prompt_format);
 
 // What the header shows.
 struct PromptHead {
@@ -72,8 +80,18 @@ struct StepText {
   std::string thought;
   std::string code;
   std::string observation;
+  std::string task;  // lean prompts: the task, restated before the step ("Task: <one line>\n"); "" for none
 };
 std::string render_step(const StepText& step);
+// What a step starts with: ["Task: <task>\n"] "Thought: ".
+std::string step_start(const std::string& task);
+// What the prompt ends with before the model writes a step: step_start(task) without its last
+// space ("...Thought:"). BPE tokenizers join a space to the word after it (" Open"), so a prompt
+// ending in a bare space is a token sequence the model never saw in training (it wrote "Thought:
+// 1: store." after one); the model writes the space itself, and parse_step trims it.
+std::string step_prompt(const std::string& task);
+// The task as one line (newlines folded to spaces, trimmed): what the reminder shows.
+std::string one_line_task(const std::string& instruction);
 // "Plan:\n<plan>\n\n": a numbered plan, written before the first step.
 std::string render_plan(const std::string& plan);
 // "Replan: <why, one line>\nPlan:\n<plan>\n\n": a revised plan, between steps.

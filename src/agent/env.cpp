@@ -31,8 +31,8 @@ Result<const World*> find_world(const std::string& name) {
   return Error{fmt::format("unknown environment '{}' (environments: {})", name, fmt::join(environment_names(), ", "))};
 }
 
-// A call as a line of Python: positional in the tool's parameter order; keywords when the
-// registry lacks the tool (a data instance whose files could not be made).
+}  // namespace
+
 std::string render_call(const tools::Registry& reg, const Json& call) {
   const auto name = call["name"].get<std::string>();
   if (const auto* t = reg.find(name)) return python_call(*t, call["arguments"]);
@@ -41,8 +41,6 @@ std::string render_call(const tools::Registry& reg, const Json& call) {
     out += (it == call["arguments"].begin() ? "" : ", ") + it.key() + "=" + python_repr(it.value());
   return out + ")";
 }
-
-}  // namespace
 
 std::vector<std::string> environment_names() {
   std::vector<std::string> out;

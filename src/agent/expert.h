@@ -3,6 +3,9 @@
 // Environment::expert_steps() with the observation the CodeAct loop shows after it. The corpus's
 // agent parts (`wand corpus --mix agent=1`, `agent_json=1`) are made of these documents.
 #pragma once
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,7 +25,9 @@ struct ExpertStep {
 // returns its steps with their observations; stdout_text is byte for byte what the sandbox
 // prints for the block (tested). `env` is changed: pass a fresh instance. Errors: a call that
 // fails (an expert that does not solve its instance: a bug the tests catch).
-Result<std::vector<ExpertStep>> expert_trajectory(Environment& env);
+// With `mistake`, its failed call is a step of its own before that step (thought: the step's).
+struct Mistake;
+Result<std::vector<ExpertStep>> expert_trajectory(Environment& env, const Mistake* mistake = nullptr);
 
 // The solution as JSON tool calls: per call, the thought of the expert step it starts ("" for
 // the step's later calls), the call, and its observation (the tool's result as print() shows it;
@@ -32,14 +37,37 @@ struct ExpertCall {
   Json call;
   std::string observation;
 };
-Result<std::vector<ExpertCall>> expert_call_trajectory(Environment& env);
+Result<std::vector<ExpertCall>> expert_call_trajectory(Environment& env, const Mistake* mistake = nullptr);
 
-// One JSON tool-call step: ["Thought: ...\n"] "Action: {compact JSON}\nObservation:\n...\n\n", the
-// JSON variant of render_step (agent.h) for the CodeAct-vs-JSON comparison.
-std::string render_call_step(const std::string& thought, const Json& call, const std::string& observation);
+// One JSON tool-call step: ["Task: <task>\n"] ["Thought: ...\n"] "Action: {compact JSON}\nObservation:\n...\n\n",
+// the JSON variant of render_step (agent.h) for the CodeAct-vs-JSON comparison; `task` is the
+// lean prompt's reminder ("" for none).
+std::string render_call_step(const std::string& task, const std::string& thought, const Json& call,
+                             const std::string& observation);
+// What a JSON tool-call agent sees after `call` on `reg`: the result as print() shows it, or
+// "Error: <why>" (an unknown tool, bad arguments, a failed precondition). Runs the call.
+std::string call_observation(const tools::Registry& reg, const Json& call);
 
-// A whole training document for a fresh instance: render_header (task, rules, tools, state) then
-// every step, as CodeAct steps or (json_calls) JSON tool calls.
-Result<std::string> expert_document(Environment& env, bool json_calls);
+// A wrong call shown before step `step` of the expert's solution, with its real error, so that
+// a model trained on the trajectories sees errors and the recovery from them (the correct step
+// follows). The call fails without changing the environment (a skipped precondition), so the
+// expert's continuation stays right.
+struct Mistake {
+  std::size_t step = 0;
+  Json call;  // {"name", "arguments"}
+};
+// A mistake for the instance `fresh()` makes (called once per try: a try runs calls on its own
+// copy): a later call of a step made before the calls it depends on, in the first step from
+// `pick % steps` on that has one; nullopt when no step does (a one-call task).
+std::optional<Mistake> find_mistake(const std::function<std::unique_ptr<Environment>()>& fresh, uint64_t pick);
+// The loop's observation of a code step that raised `type` with `message` at line `line` of
+// `code` ("Error: ToolError raised at line 1: `take('milk')`: ...").
+std::string error_observation(const std::string& code, const std::string& type, const std::string& message, int line);
+
+// A whole training document for a fresh instance in the lean prompt of wand's own models
+// (agent.h: the task and state, no rules or tools; the task restated before each step), then
+// every step, as CodeAct steps or (json_calls) JSON tool calls; with `mistake`, its wrong call
+// and error come before that step. Errors: an expert that fails, a mistake that does not.
+Result<std::string> expert_document(Environment& env, bool json_calls, const Mistake* mistake = nullptr);
 
 }  // namespace wand::agent

@@ -42,12 +42,28 @@ std::string render_header(const PromptHead& h) {
   return out + "\n";
 }
 
-std::string render_step(const StepText& s) {
-  std::string thought = trim(s.thought);
-  for (char& c : thought)
+bool lean_prompt(const std::string& prompt_format) { return prompt_format == kOwnPromptFormat; }
+
+std::string one_line_task(const std::string& instruction) {
+  std::string t = trim(instruction);
+  for (char& c : t)
     if (c == '\n' || c == '\r') c = ' ';
-  return fmt::format("{}{}\nCode:\n{}Observation:\n{}\n", kThoughtStart, thought, with_newline(s.code),
-                     with_newline(s.observation));
+  return t;
+}
+
+std::string step_start(const std::string& task) {
+  return (task.empty() ? "" : "Task: " + one_line_task(task) + "\n") + kThoughtStart;
+}
+
+std::string step_prompt(const std::string& task) {
+  std::string p = step_start(task);
+  p.pop_back();
+  return p;
+}
+
+std::string render_step(const StepText& s) {
+  return fmt::format("{}{}\nCode:\n{}Observation:\n{}\n", step_start(s.task), one_line_task(s.thought),
+                     with_newline(s.code), with_newline(s.observation));
 }
 
 std::string render_plan(const std::string& plan) { return "Plan:\n" + with_newline(trim(plan)) + "\n"; }

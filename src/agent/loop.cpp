@@ -150,6 +150,7 @@ class Loop {
     if (task_.instruction.find_first_not_of(" \t\r\n") == std::string::npos) return Error{"the task is empty"};
     compact_ = cfg_.format == "completion" || (cfg_.format == "auto" && !model_.prompt_format().empty());
     r_.prompt_format = compact_ ? "completion" : "chat";
+    lean_ = compact_ && lean_prompt(model_.prompt_format());
     for (auto [text, name, out] : {std::tuple{wand_embedded_prompt_agent_chat, "prompts/agent.chat.txt", &chat_},
                                    std::tuple{wand_embedded_prompt_agent_plan, "prompts/agent.plan.txt", &plan_tpl_},
                                    std::tuple{wand_embedded_prompt_agent_replan, "prompts/agent.replan.txt", &replan_tpl_}}) {
@@ -182,6 +183,7 @@ class Loop {
   AgentResult r_;
   Clock::time_point start_;
   bool compact_ = false;
+  bool lean_ = false;  // wand's own model: no rules or tools in the header, the task before each step
   reason::Template chat_, plan_tpl_, replan_tpl_;
   tools::Registry tools_;
   std::unique_ptr<sandbox::Session> session_;
@@ -303,11 +305,14 @@ class Loop {
 
   std::string head_text() const {
     return render_header({.instruction = task_.instruction,
-                          .rules = task_.rules,
-                          .tools = tools_text(task_.tools),
+                          .rules = lean_ ? "" : task_.rules,
+                          .tools = lean_ ? "" : tools_text(task_.tools),
                           .skills = skills_text_,
                           .observation = task_.observation});
   }
+
+  // The task restated before each step of a lean prompt; "" otherwise.
+  std::string reminder() const { return lean_ ? task_.instruction : ""; }
 
   // The compact prompt: header, condensed summary, then the plans and steps after it.
   std::string compact_prompt(const Shape& shape) const {
@@ -317,7 +322,7 @@ class Loop {
     for (const Step* s : transcript_) {
       if (s->kind == "act") {
         if (seen++ < shape.condensed) continue;
-        out += render_step({s->thought, s->code, s->observation});
+        out += render_step({s->thought, s->code, s->observation, reminder()});
       } else if (s->kind == "plan") {
         out += render_plan(s->output);
       } else {
@@ -486,7 +491,7 @@ class Loop {
 
   void act() {
     bool condensed = false;
-    auto g = generate("", kThoughtStart, condensed, {kStepStop});
+    auto g = generate("", step_prompt(reminder()), condensed, {kStepStop});
     if (!g.ok) return;
     Step& s = new_step("act");
     ++r_.actions;

@@ -42,6 +42,9 @@ struct PlannedStep {
   std::string thought;
   std::vector<Json> calls;  // {"name", "arguments"}
 };
+// A call as a line of Python: positional in the tool's parameter order; keywords when the
+// registry lacks the tool (a data instance whose files could not be made).
+std::string render_call(const tools::Registry& reg, const Json& call);
 // The code blocks of a plan: "# thought", one call per line, the last call printed (or, in the
 // last step, final_answer(answer) after it). Calls render with `reg`'s parameter order.
 std::vector<std::string> plan_code(const std::vector<PlannedStep>& plan, const tools::Registry& reg,

@@ -94,8 +94,10 @@ class Backend {
   virtual std::string prompt_format() { return ""; }
   // Whether GenerateOptions::grammar is honoured (the embedded engine); others refuse it.
   virtual bool can_constrain() const { return false; }
-  // Tokens the model's context holds (prompt and completion together); 0 when unknown (remote
-  // servers do not say). Callers that budget a prompt (the agent loop) stay under it.
+  // Tokens the model's context holds (prompt and completion together); 0 when unknown. Remote:
+  // the "wand": {"context_length"} of the model's GET /models entry (`wand serve` of a wand model
+  // says it), asked with the prompt format; other servers do not say. Callers that budget a
+  // prompt (the agent loop) stay under it.
   virtual int context_length() const { return 0; }
 };
 

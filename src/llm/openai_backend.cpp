@@ -185,10 +185,8 @@ class OpenAIBackend final : public Backend {
     return ok_status();
   }
 
-  std::string prompt_format() override {
-    std::call_once(format_once_, [this] { format_ = listed_prompt_format(); });
-    return format_;
-  }
+  std::string prompt_format() override { return listed().prompt_format; }
+  int context_length() const override { return listed().context_length; }
 
   Result<std::vector<Completion>> complete(const std::string& prompt, const GenerateOptions& opt) override {
     return generate("/completions", completion_body(prompt, opt), opt);
@@ -212,23 +210,37 @@ class OpenAIBackend final : public Backend {
  private:
   bool is_chat(std::string_view path) const { return path == "/chat/completions"; }
 
-  // What the model's entry in GET /models says in its "wand" object (wand serve's extra field);
-  // "" for a server that lists nothing of the kind or cannot be asked: the generic default then.
-  std::string listed_prompt_format() {
-    Exchange ex = send("GET", "/models", "", nullptr);
-    if (!check(ex, "/models")) return "";
+  // What the model's entry in GET /models says in its "wand" object (wand serve's extra field):
+  // the prompt format and the context length; "" and 0 for a server that lists nothing of the
+  // kind or cannot be asked (the generic defaults then). Asked once.
+  struct Listing {
+    std::string prompt_format;
+    int context_length = 0;
+  };
+  const Listing& listed() const {
+    std::call_once(listing_once_, [this] { listing_ = ask_listing(); });
+    return listing_;
+  }
+  Listing ask_listing() const {
+    Listing out;
+    // A cache filled once behind a const accessor (context_length() is const in Backend).
+    Exchange ex = const_cast<OpenAIBackend*>(this)->send("GET", "/models", "", nullptr);
+    if (!check(ex, "/models")) return out;
     auto j = parse_json(ex.body, ep_.base + "/models");
-    if (!j || !j->is_object()) return "";
+    if (!j || !j->is_object()) return out;
     auto data = j->find("data");
-    if (data == j->end() || !data->is_array()) return "";
+    if (data == j->end() || !data->is_array()) return out;
     for (const auto& m : *data) {
       if (!m.is_object() || m.value("id", Json()) != Json(ep_.model)) continue;
       auto w = m.find("wand");
-      if (w == m.end() || !w->is_object()) return "";
-      auto f = w->find("prompt_format");
-      return f != w->end() && f->is_string() ? f->get<std::string>() : "";
+      if (w == m.end() || !w->is_object()) return out;
+      if (auto f = w->find("prompt_format"); f != w->end() && f->is_string()) out.prompt_format = f->get<std::string>();
+      if (auto c = w->find("context_length"); c != w->end() && c->is_number_integer() && c->get<long long>() > 0 &&
+                                              c->get<long long>() < (1LL << 31))
+        out.context_length = static_cast<int>(c->get<long long>());
+      return out;
     }
-    return "";
+    return out;
   }
 
   // The legacy API's logprobs is the number of alternatives per position (tokens and their
@@ -601,8 +613,8 @@ class OpenAIBackend final : public Backend {
   BackendOptions opt_;
   std::counting_semaphore<> slots_;
   std::atomic<bool> n_rejected_{false};
-  std::once_flag format_once_;
-  std::string format_;
+  mutable std::once_flag listing_once_;
+  mutable Listing listing_;
 };
 
 }  // namespace

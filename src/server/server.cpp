@@ -112,10 +112,14 @@ struct Server::Impl {
 
   // OpenAI's model object, plus (an extra field, which its clients ignore) what a wand model is:
   // the prompt format it answers in, so wand's client picks the matching prompts (reason's auto
-  // prompt style) instead of chat, which these models do not take.
+  // prompt style) instead of chat, which these models do not take; and its context length, so a
+  // client that budgets prompts (the agent loop) fits a small model's context as it does locally.
   Json model_json() const {
     Json m = {{"id", opt.model_name}, {"object", "model"}, {"created", started}, {"owned_by", "wand"}};
-    if (auto format = backend->prompt_format(); !format.empty()) m["wand"] = {{"prompt_format", format}};
+    if (auto format = backend->prompt_format(); !format.empty()) {
+      m["wand"] = {{"prompt_format", format}};
+      if (int ctx = backend->context_length(); ctx > 0) m["wand"]["context_length"] = ctx;
+    }
     return m;
   }
 

@@ -328,7 +328,14 @@ std::string agent_document(uint64_t seed, long long n, bool json_calls, std::str
   int index = static_cast<int>((n / 5) % 1'000'000);
   auto env = agent::make_environment(env_name, "train", index, seed);
   key = env ? env.value()->task().id : env_name;
-  auto doc = env ? agent::expert_document(**env, json_calls) : Result<std::string>(env.error());
+  // One kitchen document in three shows a mistake (a skipped precondition), its real error and
+  // the recovery, so the model has seen errors before it meets its own; the same ones in the
+  // CodeAct and JSON parts.
+  std::optional<agent::Mistake> mistake;
+  if (env && env_name == std::string("kitchen") && (n / 5) % 3 == 1)
+    mistake = agent::find_mistake([&] { return std::move(agent::make_environment(env_name, "train", index, seed).value()); },
+                                  static_cast<uint64_t>(n / 15));
+  auto doc = env ? agent::expert_document(**env, json_calls, mistake ? &*mistake : nullptr) : Result<std::string>(env.error());
   // The experts solve every instance (tests/agent); a failure here is a bug worth stopping for.
   if (!doc) throw std::logic_error("agent corpus: " + key + ": " + doc.error().message);
   return doc.value();

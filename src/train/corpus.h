@@ -110,7 +110,8 @@ namespace wand::train {
 //   gsm8k, gsm8k-cot       pot and cot documents of GSM8K's train split, converted and verified
 //                          (load_gsm8k_train)
 //   agent       an expert's trajectory on a train instance of kitchen, data or shop, as CodeAct
-//               steps in the loop's compact format (agent.h: Task/Rules/Tools/State, then Thought/Code/Observation)
+//               steps in the lean prompt of wand's own models (agent.h: Task/State, then per step
+//               Task/Thought/Code/Observation); one kitchen document in three with a mistake and its recovery
 //   agent_json  the same trajectories as JSON tool calls (one Action per step), for CodeAct vs JSON
 //   world       prose about a generated world of towns and people (world.h; the same world in
 //               every corpus), the facts the mixture study's knowledge probe asks about
@@ -120,7 +121,8 @@ inline const std::vector<std::string> kCorpusParts = {"pot",     "cot",         
                                                       "world"};
 // Document `n` of the agent parts: train instance n of an environment (kitchen 3 in 5, data and
 // shop 1 in 5 each), the expert's solution rendered as CodeAct steps or (json_calls) JSON tool
-// calls; `key` is the instance's id.
+// calls (agent::expert_document; kitchen documents n with n / 5 % 3 == 1 show a mistake first,
+// agent::find_mistake); `key` is the instance's id.
 std::string agent_document(uint64_t seed, long long n, bool json_calls, std::string& key);
 // "Task: ...\nTests:\n" + the first `shown` tests + "Code:\n"
 std::string function_prompt(const FunctionTask& t, std::size_t shown = SIZE_MAX);

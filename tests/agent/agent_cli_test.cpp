@@ -148,5 +148,35 @@ TEST(AgentCli, RunsAgainstWandServeAndRecordsTheTrajectory) {
   fs::remove(store);
 }
 
+// wand's own agent model served by `wand serve`: the client learns from GET /v1/models that it
+// is a wand agent model and its context, so the loop sends the same lean completion prompts to
+// /v1/completions as it does to the embedded engine, and the run is the same, step for step.
+TEST(AgentCli, AgentModelOverWandServeRunsAsEmbedded) {
+  std::string model = std::string(WAND_MODELS_DIR) + "/wand-agent.gguf";
+  ServeProcess serve("local:" + model);
+  ASSERT_GT(serve.port(), 0);
+  for (int task : {0, 4}) {
+    std::string common = fmt::format("agent --env kitchen --task {} --max-steps 3 --skills off --no-store --json", task);
+    auto remote = wand(fmt::format("{} --model openai:http://127.0.0.1:{}/v1", common, serve.port()));
+    auto local = wand(fmt::format("{} --model local:{}", common, model));
+    ASSERT_TRUE(remote.rc == 0 || remote.rc == 1) << remote.out;
+    ASSERT_EQ(local.rc, remote.rc) << local.out << remote.out;
+    Json r = Json::parse(remote.out.substr(remote.out.find('{')), nullptr, false);
+    Json l = Json::parse(local.out.substr(local.out.find('{')), nullptr, false);
+    ASSERT_FALSE(r.is_discarded() || l.is_discarded()) << remote.out << local.out;
+    EXPECT_EQ(r["prompt_format"], "completion");
+    ASSERT_GE(r["steps"].size(), 1u);
+    const std::string prompt = r["steps"][0]["prompt"];
+    EXPECT_EQ(prompt.rfind("Task: ", 0), 0u) << prompt;
+    EXPECT_EQ(prompt.find("Rules:"), std::string::npos) << prompt;  // the lean prompt of wand's agent models
+    ASSERT_EQ(r["steps"].size(), l["steps"].size()) << remote.out << local.out;
+    for (std::size_t i = 0; i < r["steps"].size(); ++i) {
+      EXPECT_EQ(r["steps"][i]["prompt"], l["steps"][i]["prompt"]) << i;
+      EXPECT_EQ(r["steps"][i]["output"], l["steps"][i]["output"]) << i;
+    }
+    EXPECT_EQ(r["success"], l["success"]);
+  }
+}
+
 }  // namespace
 }  // namespace wand::test

@@ -271,21 +271,19 @@ TEST(AgentEnv, ExpertDocumentsAreTheLoopFormat) {
   auto env = kitchen(kHotMilk);
   auto doc = expert_document(*env, false);
   ASSERT_TRUE(doc.ok()) << doc.error().message;
-  EXPECT_EQ(doc->rfind("Task: hot_drink\nRules:\n" + env->describe() + "\nTools:\n" + tools_text(env->tools()) +
-                           "State:\nAgent(room='pantry', holding=None)\n",
-                       0),
-            0u)
-      << *doc;
-  EXPECT_NE(doc->find("\n\nThought: Fill the mug with milk.\nCode:\ngo('kitchen')\nopen('fridge')\ntake('milk')\nprint(pour('milk', "
-                      "'mug'))\nObservation:\nMug(temp='cold', clean=False, filled='milk')\n\nThought: Heat the mug"),
+  // The lean prompt: no rules or tools; the task again before every step.
+  EXPECT_EQ(doc->rfind("Task: hot_drink\nState:\nAgent(room='pantry', holding=None)\n", 0), 0u) << *doc;
+  EXPECT_EQ(doc->find("Rules:"), std::string::npos) << *doc;
+  EXPECT_NE(doc->find("\n\nTask: hot_drink\nThought: Fill the mug with milk.\nCode:\ngo('kitchen')\nopen('fridge')\ntake('milk')\nprint(pour('milk', "
+                      "'mug'))\nObservation:\nMug(temp='cold', clean=False, filled='milk')\n\nTask: hot_drink\nThought: Heat the mug"),
             std::string::npos)
       << *doc;
   EXPECT_TRUE(doc->ends_with("put('mug', 'table')\nfinal_answer('done')\nObservation:\nFinal answer: \"done\"\n\n")) << *doc;
   auto fresh = kitchen(kHotMilk);
   auto json = expert_document(*fresh, true);
   ASSERT_TRUE(json.ok());
-  EXPECT_NE(json->find("\n\nThought: Fill the mug with milk.\nAction: {\"arguments\":{\"room\":\"kitchen\"},\"name\":\"go\"}\n"
-                       "Observation:\nAgent(room='kitchen', holding=None)\n\nAction: {\"arguments\":{\"x\":\"fridge\"},\"name\":\"open\"}\n"),
+  EXPECT_NE(json->find("\n\nTask: hot_drink\nThought: Fill the mug with milk.\nAction: {\"arguments\":{\"room\":\"kitchen\"},\"name\":\"go\"}\n"
+                       "Observation:\nAgent(room='kitchen', holding=None)\n\nTask: hot_drink\nAction: {\"arguments\":{\"x\":\"fridge\"},\"name\":\"open\"}\n"),
             std::string::npos)
       << *json;
   EXPECT_TRUE(json->ends_with("Action: {\"arguments\":{\"answer\":\"done\"},\"name\":\"final_answer\"}\nObservation:\nFinal answer: \"done\"\n\n"))
@@ -295,6 +293,54 @@ TEST(AgentEnv, ExpertDocumentsAreTheLoopFormat) {
   EXPECT_EQ(key, "kitchen/train/0");
   train::agent_document(1, 3, true, key);
   EXPECT_EQ(key, "data/train/0");
+}
+
+// A mistake: a later call of a step made first (a skipped precondition), its real error, then
+// the expert's step; the same in both formats, and the environment is as the expert left it.
+TEST(AgentEnv, ExpertDocumentsWithAMistakeShowTheErrorThenTheRecovery) {
+  auto fresh = [] { return kitchen(kHotMilk); };
+  auto m = find_mistake(fresh, 0);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->step, 0u);
+  // In the pantry with the fridge closed: open('fridge') is the first call that fails.
+  EXPECT_EQ(m->call, Json({{"name", "open"}, {"arguments", {{"x", "fridge"}}}}));
+  auto env = fresh();
+  auto doc = expert_document(*env, false, &*m);
+  ASSERT_TRUE(doc.ok()) << doc.error().message;
+  EXPECT_NE(doc->find("\n\nTask: hot_drink\nThought: Fill the mug with milk.\nCode:\nopen('fridge')\nObservation:\n"
+                      "Error: ToolError raised at line 1: `open('fridge')`: tool 'open': the fridge is in the kitchen; you are in the "
+                      "pantry (go('kitchen') first).\n\nTask: hot_drink\nThought: Fill the mug with milk.\nCode:\ngo('kitchen')\n"),
+            std::string::npos)
+      << *doc;
+  EXPECT_TRUE(env->check("done").success);
+  auto json_env = fresh();
+  auto json = expert_document(*json_env, true, &*m);
+  ASSERT_TRUE(json.ok()) << json.error().message;
+  EXPECT_NE(json->find("Task: hot_drink\nThought: Fill the mug with milk.\nAction: {\"arguments\":{\"x\":\"fridge\"},\"name\":\"open\"}\n"
+                       "Observation:\nError: tool 'open': the fridge is in the kitchen; you are in the pantry (go('kitchen') first)\n\n"
+                       "Task: hot_drink\nThought: Fill the mug with milk.\nAction: {\"arguments\":{\"room\":\"kitchen\"},\"name\":\"go\"}"),
+            std::string::npos)
+      << *json;
+  EXPECT_TRUE(json_env->check("done").success);
+  // pick chooses the step to start from; a one-call task has none.
+  auto later = find_mistake(fresh, 1);
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->step, 1u);
+  EXPECT_FALSE(find_mistake([] { return kitchen({{"room", "kitchen"}, {"items", {{{"name", "mug"}, {"place", "counter"}}}},
+                                                 {"goal", {{"kind", "open"}, {"place", "fridge"}}}}); }, 0));
+  // The corpus: kitchen documents n with n / 5 % 3 == 1 may carry one (not a one-call task),
+  // the others never.
+  std::string key;
+  int with = 0, without = 0;
+  for (long long n = 0; n < 300; ++n) {
+    if (n % 5 > 2) continue;  // data and shop
+    bool error = train::agent_document(1, n, false, key).find("Error: ToolError") != std::string::npos;
+    EXPECT_EQ(train::agent_document(1, n, true, key).find("Error: ") != std::string::npos, error) << n;
+    if (n / 5 % 3 == 1) with += error;
+    else without += error;
+  }
+  EXPECT_GE(with, 30);
+  EXPECT_EQ(without, 0);
 }
 
 TEST(AgentEnv, PythonText) {
@@ -404,20 +450,22 @@ TEST(AgentModel, ShippedModelActsInTheKitchen) {
   EXPECT_EQ((*model)->prompt_format(), "agent");
   auto sb = make_sandbox();
   ASSERT_TRUE(sb);
+  int solved = 0;
   for (int i = 0; i < 3; ++i) {
     auto env = make_environment("kitchen", "held-out", i);
     ASSERT_TRUE(env.ok());
     auto task = task_from_environment(**env);
     ASSERT_TRUE(task.ok());
     AgentConfig cfg;
-    cfg.max_steps = 1;  // one step: the 1,024-token context holds the prompt and one step, not more (see MODEL_CARD.md)
-    cfg.step_tokens = 160;
-    cfg.context_tokens = 1024 - 160;  // the prompt and the step it generates fit the model's context
+    cfg.max_steps = 3;
+    cfg.step_tokens = 160;  // the loop fits the prompt and the step into the model's 512-token context
     auto r = run_agent(**model, *sb, *task, cfg, {.env = env->get()});
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_TRUE(r->end_reason == kEndFinalAnswer || r->end_reason == kEndMaxSteps || r->end_reason == kEndStuck) << r->end_reason << ": " << r->end_detail;
     ASSERT_FALSE(r->steps.empty());
     EXPECT_FALSE(r->steps[0].code.empty()) << r->steps[0].output;
     ASSERT_TRUE(r->check.has_value());
+    solved += r->check->success;
   }
+  EXPECT_GE(solved, 1);  // held-out task 0, "Open the fridge." from the kitchen, is solved
 }

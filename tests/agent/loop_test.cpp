@@ -7,8 +7,10 @@
 #include <sstream>
 
 #include "agent/agent.h"
+#include "agent/expert.h"
 #include "agent/record.h"
 #include "agent/skills.h"
+#include "agent/worlds.h"
 #include "counter_env.h"
 #include "scripted_backend.h"
 #include "support.h"
@@ -244,11 +246,52 @@ TEST(AgentLoop, CompactFormatForWandModels) {
   EXPECT_EQ(*r.final_answer, Json(5));
   ASSERT_EQ(m.calls.size(), 2u);
   EXPECT_EQ(m.calls[0].prompt.rfind("Task: What is 2 + 3?\n", 0), 0u);
-  EXPECT_EQ(m.calls[0].prompt.substr(m.calls[0].prompt.size() - 9), "Thought: ");
+  // Up to "Thought:" without the space, which BPE joins to the next word.
+  EXPECT_EQ(m.calls[0].prompt.substr(m.calls[0].prompt.size() - 10), "\n\nThought:");
   EXPECT_EQ(m.calls[0].opt.stop, std::vector<std::string>{agent::kStepStop});
   // The second prompt holds the first step exactly as render_step writes it.
   std::string step1 = agent::render_step({"Add them.", "x = 2 + 3\nx", "5"});
   EXPECT_NE(m.calls[1].prompt.find(step1), std::string::npos) << m.calls[1].prompt;
+}
+
+// wand's own agent model (prompt_format "agent") is prompted with exactly the text it was
+// trained on: replaying a corpus document's steps (a mistake and its real error included) through
+// the loop, with the real sandbox and environment, gives back that document byte for byte.
+TEST(AgentLoop, LeanPromptOfWandsAgentModelIsTheCorpusDocument) {
+  const Json spec = {{"room", "pantry"},
+                     {"items", {{{"name", "milk"}, {"place", "fridge"}}, {{"name", "mug"}, {"place", "counter"}}}},
+                     {"goal", {{"kind", "fill_put"}, {"item", "mug"}, {"drink", "milk"}, {"place", "table"}}},
+                     {"instruction", "Put a mug of milk on the table."}};
+  auto fresh = [&] { return agent::make_kitchen_state(spec); };
+  auto mistake = agent::find_mistake(fresh, 0);
+  ASSERT_TRUE(mistake);
+  auto doc_env = fresh();
+  auto doc = agent::expert_document(*doc_env, false, &*mistake);
+  ASSERT_TRUE(doc.ok()) << doc.error().message;
+  auto traj_env = fresh();
+  auto traj = agent::expert_trajectory(*traj_env, &*mistake);
+  ASSERT_TRUE(traj.ok());
+  ScriptedBackend m;
+  m.format = agent::kOwnPromptFormat;
+  for (auto& st : *traj) {
+    std::string code = st.code;
+    while (!code.empty() && code.back() == '\n') code.pop_back();
+    m.add({" " + st.thought + "\nCode:\n" + code});
+  }
+  auto env = fresh();
+  auto t = agent::task_from_environment(*env);
+  ASSERT_TRUE(t.ok());
+  auto r = run(m, *t, {}, {.env = env.get()});
+  EXPECT_EQ(r.end_reason, agent::kEndFinalAnswer);
+  ASSERT_TRUE(r.check);
+  EXPECT_TRUE(r.check->success) << r.check->reason;
+  ASSERT_EQ(r.steps.size(), traj->size());
+  EXPECT_FALSE(r.steps[0].error.empty());  // the mistake failed in the sandbox too
+  const auto& last = m.calls.back().prompt;
+  EXPECT_EQ(last + r.steps.back().output + "\nObservation:\n" + r.steps.back().observation + "\n\n", *doc);
+  // No rules or tool signatures: the model learnt them.
+  EXPECT_EQ(m.calls[0].prompt.find("Rules:"), std::string::npos);
+  EXPECT_EQ(m.calls[0].prompt, doc->substr(0, doc->find("Thought: ") + 8));
 }
 
 TEST(AgentFormat, RenderStepAndParseStepAgree) {

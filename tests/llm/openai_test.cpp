@@ -311,13 +311,16 @@ TEST_F(Live, ModelEntrySaysItIsAWandModelWithItsPromptFormat) {
   EXPECT_EQ(entry["id"], "wand-pot");
   EXPECT_EQ(entry["object"], "model");
   EXPECT_EQ(entry["owned_by"], "wand");
-  EXPECT_EQ(entry["wand"], Json({{"prompt_format", "pot"}}));
+  EXPECT_EQ(entry["wand"], Json({{"prompt_format", "pot"}, {"context_length", local_->context_length()}}));
   auto one = c.Get("/v1/models/wand-pot");
   ASSERT_TRUE(one);
   EXPECT_EQ(Json::parse(one->body), entry);
   EXPECT_EQ(local_->prompt_format(), "pot");
   EXPECT_EQ(remote_->prompt_format(), "pot");
   EXPECT_EQ(remote_->prompt_format(), "pot");  // asked once, remembered
+  // The context too, so the agent loop fits a small model's context over HTTP as it does locally.
+  EXPECT_GT(local_->context_length(), 0);
+  EXPECT_EQ(remote_->context_length(), local_->context_length());
   EXPECT_TRUE(local_->can_constrain());
   EXPECT_FALSE(remote_->can_constrain());
 }
@@ -330,17 +333,20 @@ TEST(Client, PromptFormatIsEmptyUnlessTheServerSaysIt) {
   f.http.Get("/v1/models", [&](const httplib::Request&, httplib::Response& res) {
     ++listings;
     res.set_content(R"({"object":"list","data":[{"id":"m","object":"model","owned_by":"vllm"},
-                       {"id":"w","object":"model","wand":{"prompt_format":"cot"}},
-                       {"id":"odd","wand":{"prompt_format":7}},{"id":"odder","wand":"pot"}]})",
+                       {"id":"w","object":"model","wand":{"prompt_format":"cot","context_length":512}},
+                       {"id":"odd","wand":{"prompt_format":7,"context_length":-3}},{"id":"odder","wand":"pot"}]})",
                     "application/json");
   });
   f.start();
   EXPECT_EQ(must_open(f.spec("m"))->prompt_format(), "");
   EXPECT_EQ(must_open(f.spec("w"))->prompt_format(), "cot");
+  EXPECT_EQ(must_open(f.spec("w"))->context_length(), 512);
+  EXPECT_EQ(must_open(f.spec("m"))->context_length(), 0);
   EXPECT_EQ(must_open(f.spec("odd"))->prompt_format(), "");
+  EXPECT_EQ(must_open(f.spec("odd"))->context_length(), 0);
   EXPECT_EQ(must_open(f.spec("odder"))->prompt_format(), "");
   EXPECT_EQ(must_open(f.spec("unlisted"))->prompt_format(), "");
-  EXPECT_EQ(listings.load(), 5);
+  EXPECT_EQ(listings.load(), 8);
   FakeServer broken;
   broken.http.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
     res.status = 500;
