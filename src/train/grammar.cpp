@@ -109,6 +109,12 @@ struct Story {
     return std::to_string(v);
   }
   std::string person() { return d.num(0, 1) ? d.name() : kMoreNames[d.num(0, std::size(kMoreNames) - 1)]; }
+  std::pair<std::string, std::string> two_people() {  // two different people
+    std::string a = person(), b;
+    do b = person(); while (b == a);
+    return {a, b};
+  }
+  const Thing& thing() { return kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)]; }
   void fact(std::string s, bool can_move = false) {
     facts.push_back(std::move(s));
     movable.push_back(can_move);
@@ -164,7 +170,7 @@ std::vector<Production> train_productions() {
       [](Draw& d) {
         Story s{d};
         auto who = s.person();
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         ll have = d.num(10, 80);
         bool dozen = d.num(0, 4) == 0;
         if (dozen) {
@@ -210,9 +216,8 @@ std::vector<Production> train_productions() {
       // A comparison: B has k more / fewer / twice / half as many as A; B's amount or both.
       [](Draw& d) {
         Story s{d};
-        std::string a = s.person(), b;
-        do b = s.person(); while (b == a);
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        auto [a, b] = s.two_people();
+        const Thing& t = s.thing();
         int rel = d.num(0, 3);
         ll x = d.num(4, 60);
         if (rel == 3 && x % 2) ++x;
@@ -244,7 +249,7 @@ std::vector<Production> train_productions() {
       [](Draw& d) {
         Story s{d};
         auto who = s.person();
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         ll groups = d.num(2, 12), per = d.num(0, 3) == 0 ? 12 : d.num(3, 20);
         std::string per_text = per == 12 && d.num(0, 1) ? "a dozen" : s.n(per);
         s.fact(fmt::format("{} has {} {} with {} {} in each {}.", who, s.n(groups), t.containers, per_text, t.many, t.container));
@@ -272,7 +277,7 @@ std::vector<Production> train_productions() {
       [](Draw& d) {
         Story s{d};
         auto who = s.person();
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         ll people = d.num(2, 9), each = d.num(2, 15), extra = d.num(0, 1) ? d.num(1, people - 1) : 0;
         ll total = people * each + extra;
         s.fact(fmt::format("{} has {} {}.", who, s.n(total), t.many), true);
@@ -296,9 +301,9 @@ std::vector<Production> train_productions() {
       [](Draw& d) {
         Story s{d};
         auto who = s.person();
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         ll q = d.num(2, 9), p = d.num(1, 12), q2 = d.num(1, 6), p2 = d.num(2, 20);
-        const Thing& t2 = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t2 = s.thing();
         bool second = &t2 != &t && d.num(0, 1);
         s.fact(fmt::format("{} buys {} {} for ${} each.", who, s.n(q), t.many, p));
         s.code = {fmt::format("cost = {} * {}", q, p)};
@@ -347,7 +352,7 @@ std::vector<Production> train_productions() {
       // Parts of a whole: so many are red and so many blue; the rest are another colour.
       [](Draw& d) {
         Story s{d};
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         static const char* const kColors[] = {"red", "blue", "green", "yellow", "white", "purple"};
         int c1 = d.num(0, 5), c2 = (c1 + d.num(1, 5)) % 6;
         ll total = d.num(12, 90), a = d.num(1, total / 2), b = d.num(1, total - a - 1);
@@ -365,7 +370,7 @@ std::vector<Production> train_productions() {
       // Several people's amounts: the total, or how many more they need for a goal.
       [](Draw& d) {
         Story s{d};
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         int people = d.num(2, 3);
         std::vector<std::string> who;
         while (static_cast<int>(who.size()) < people) {
@@ -400,7 +405,7 @@ std::vector<Production> train_productions() {
       // Two owners' (or two kinds') amounts put together, then some of them gone.
       [](Draw& d) {
         Story s{d};
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         static const Verb kTheyLose[] = {{"ate {n} of them", "eaten"},  {"sold {n}", "sold"},
                                          {"gave away {n}", "given_away"}, {"lost {n}", "lost"},
                                          {"used {n} of them", "used"},  {"shared {n} with their friends", "shared"}};
@@ -408,8 +413,7 @@ std::vector<Production> train_productions() {
         const Verb& v = kTheyLose[d.num(0, std::size(kTheyLose) - 1)];
         std::string owner;
         if (d.num(0, 1)) {
-          std::string a = s.person(), b;
-          do b = s.person(); while (b == a);
+          auto [a, b] = s.two_people();
           s.fact(fmt::format("{} had {} {}.", a, s.n(x), t.many), true);
           s.fact(fmt::format("{} had {}{}.", b, s.n(y), d.num(0, 1) ? "" : " " + std::string(t.many)), true);
           s.code = {fmt::format("{} = {}", "first", x), fmt::format("{} = {}", "second", y)};
@@ -442,9 +446,8 @@ std::vector<Production> train_productions() {
       // A difference: how many more (or fewer) one has than another, or still needs for a goal.
       [](Draw& d) {
         Story s{d};
-        std::string a = s.person(), b;
-        do b = s.person(); while (b == a);
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        auto [a, b] = s.two_people();
+        const Thing& t = s.thing();
         ll x = d.num(2, 60), y = x + d.num(1, 40);
         if (d.num(0, 2) == 0) {  // a goal
           static const char* const kWhy[] = {"for a party", "for a school project", "to fill a display", "for a fair"};
@@ -467,7 +470,7 @@ std::vector<Production> train_productions() {
       [](Draw& d) {
         Story s{d};
         auto who = s.person();
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         bool gain = d.num(0, 1);
         const Verb& v = gain ? kGains[d.num(0, std::size(kGains) - 1)] : kLosses[d.num(0, std::size(kLosses) - 1)];
         ll x = d.num(2, 40), now = d.num(gain ? x + 1 : 1, gain ? x + 60 : 60);
@@ -485,7 +488,7 @@ std::vector<Production> train_productions() {
       [](Draw& d) {
         Story s{d};
         auto who = s.person();
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         ll n = d.num(6, 60), k = d.num(1, n - 1), p = d.num(2, 15);
         s.fact(fmt::format("{} had {} {} to sell.", who, s.n(n), t.many));
         s.code = {fmt::format("total = {}", n), fmt::format("price = {}", p)};
@@ -514,7 +517,7 @@ std::vector<Production> train_productions() {
       [](Draw& d) {
         Story s{d};
         auto who = s.person();
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         ll groups = d.num(2, 9), each = d.num(2, 12), total = groups * each;
         bool gain = d.num(0, 1);
         ll x = d.num(1, total - 1), start = gain ? total - x : total + x;
@@ -546,7 +549,7 @@ std::vector<Production> train_productions() {
         Story s{d};
         auto who = s.person();
         if (d.num(0, 1)) {
-          const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+          const Thing& t = s.thing();
           ll g = d.num(2, 12), p = d.num(3, 15), e = d.num(1, p - 1);
           s.fact(fmt::format("{} has {} {} of {}.", who, s.n(g), t.containers, t.many));
           s.fact(fmt::format("Each {} holds {} {}.", t.container, s.n(p), t.many));
@@ -579,7 +582,7 @@ std::vector<Production> held_out_productions() {
       [](Draw& d) {
         Story s{d};
         auto who = s.person();
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         ll half = d.num(3, 30), lost = d.num(1, 30);
         ll start = 2 * half + lost;
         const Verb& v = kLosses[d.num(0, std::size(kLosses) - 1)];
@@ -596,9 +599,8 @@ std::vector<Production> held_out_productions() {
       // Three times as many, then the difference.
       [](Draw& d) {
         Story s{d};
-        std::string a = s.person(), b;
-        do b = s.person(); while (b == a);
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        auto [a, b] = s.two_people();
+        const Thing& t = s.thing();
         ll x = d.num(2, 30);
         s.fact(fmt::format("{} has {} {}.", a, s.n(x), t.many), true);
         s.fact(fmt::format("{} has three times as many {} as {}.", b, t.many, a));
