@@ -109,6 +109,12 @@ struct Story {
     return std::to_string(v);
   }
   std::string person() { return d.num(0, 1) ? d.name() : kMoreNames[d.num(0, std::size(kMoreNames) - 1)]; }
+  std::pair<std::string, std::string> two_people() {  // two different people
+    std::string a = person(), b;
+    do b = person(); while (b == a);
+    return {a, b};
+  }
+  const Thing& thing() { return kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)]; }
   void fact(std::string s, bool can_move = false) {
     facts.push_back(std::move(s));
     movable.push_back(can_move);
@@ -164,7 +170,7 @@ std::vector<Production> train_productions() {
       [](Draw& d) {
         Story s{d};
         auto who = s.person();
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         ll have = d.num(10, 80);
         bool dozen = d.num(0, 4) == 0;
         if (dozen) {
@@ -210,9 +216,8 @@ std::vector<Production> train_productions() {
       // A comparison: B has k more / fewer / twice / half as many as A; B's amount or both.
       [](Draw& d) {
         Story s{d};
-        std::string a = s.person(), b;
-        do b = s.person(); while (b == a);
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        auto [a, b] = s.two_people();
+        const Thing& t = s.thing();
         int rel = d.num(0, 3);
         ll x = d.num(4, 60);
         if (rel == 3 && x % 2) ++x;
@@ -244,7 +249,7 @@ std::vector<Production> train_productions() {
       [](Draw& d) {
         Story s{d};
         auto who = s.person();
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         ll groups = d.num(2, 12), per = d.num(0, 3) == 0 ? 12 : d.num(3, 20);
         std::string per_text = per == 12 && d.num(0, 1) ? "a dozen" : s.n(per);
         s.fact(fmt::format("{} has {} {} with {} {} in each {}.", who, s.n(groups), t.containers, per_text, t.many, t.container));
@@ -272,7 +277,7 @@ std::vector<Production> train_productions() {
       [](Draw& d) {
         Story s{d};
         auto who = s.person();
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         ll people = d.num(2, 9), each = d.num(2, 15), extra = d.num(0, 1) ? d.num(1, people - 1) : 0;
         ll total = people * each + extra;
         s.fact(fmt::format("{} has {} {}.", who, s.n(total), t.many), true);
@@ -296,9 +301,9 @@ std::vector<Production> train_productions() {
       [](Draw& d) {
         Story s{d};
         auto who = s.person();
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         ll q = d.num(2, 9), p = d.num(1, 12), q2 = d.num(1, 6), p2 = d.num(2, 20);
-        const Thing& t2 = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t2 = s.thing();
         bool second = &t2 != &t && d.num(0, 1);
         s.fact(fmt::format("{} buys {} {} for ${} each.", who, s.n(q), t.many, p));
         s.code = {fmt::format("cost = {} * {}", q, p)};
@@ -347,7 +352,7 @@ std::vector<Production> train_productions() {
       // Parts of a whole: so many are red and so many blue; the rest are another colour.
       [](Draw& d) {
         Story s{d};
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         static const char* const kColors[] = {"red", "blue", "green", "yellow", "white", "purple"};
         int c1 = d.num(0, 5), c2 = (c1 + d.num(1, 5)) % 6;
         ll total = d.num(12, 90), a = d.num(1, total / 2), b = d.num(1, total - a - 1);
@@ -365,7 +370,7 @@ std::vector<Production> train_productions() {
       // Several people's amounts: the total, or how many more they need for a goal.
       [](Draw& d) {
         Story s{d};
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         int people = d.num(2, 3);
         std::vector<std::string> who;
         while (static_cast<int>(who.size()) < people) {
@@ -397,6 +402,176 @@ std::vector<Production> train_productions() {
         s.answer = sum;
         return s.done(1);
       },
+      // Two owners' (or two kinds') amounts put together, then some of them gone.
+      [](Draw& d) {
+        Story s{d};
+        const Thing& t = s.thing();
+        static const Verb kTheyLose[] = {{"ate {n} of them", "eaten"},  {"sold {n}", "sold"},
+                                         {"gave away {n}", "given_away"}, {"lost {n}", "lost"},
+                                         {"used {n} of them", "used"},  {"shared {n} with their friends", "shared"}};
+        ll x = d.num(3, 60), y = d.num(3, 60), z = d.num(1, x + y - 1);
+        const Verb& v = kTheyLose[d.num(0, std::size(kTheyLose) - 1)];
+        std::string owner;
+        if (d.num(0, 1)) {
+          auto [a, b] = s.two_people();
+          s.fact(fmt::format("{} had {} {}.", a, s.n(x), t.many), true);
+          s.fact(fmt::format("{} had {}{}.", b, s.n(y), d.num(0, 1) ? "" : " " + std::string(t.many)), true);
+          s.code = {fmt::format("{} = {}", "first", x), fmt::format("{} = {}", "second", y)};
+          owner = "they";
+        } else {
+          static const char* const kKinds[][2] = {{"big", "small"}, {"red", "green"}, {"old", "new"}, {"plain", "striped"}};
+          int k = d.num(0, std::size(kKinds) - 1);
+          auto who = s.person();
+          s.fact(fmt::format("{} had {} {} {} and {} {} {}.", who, s.n(x), kKinds[k][0], t.many, s.n(y), kKinds[k][1], t.many));
+          s.code = {fmt::format("{} = {}", kKinds[k][0], x), fmt::format("{} = {}", kKinds[k][1], y)};
+          owner = who;
+        }
+        std::string subject = owner == "they" ? "They" : owner;
+        std::string first = s.code[0].substr(0, s.code[0].find(' ')), second = s.code[1].substr(0, s.code[1].find(' '));
+        s.code.push_back(fmt::format("{} = {}", v.var, z));
+        s.code.push_back(fmt::format("answer = {} + {} - {}", first, second, v.var));
+        s.steps = {fmt::format("{} + {} = {}.", x, y, x + y), fmt::format("{} - {} = {}.", x + y, z, x + y - z)};
+        s.answer = x + y - z;
+        std::string verb = replace_all(v.text, "{n}", s.n(z));
+        std::string has = owner == "they" ? "do they" : "does " + owner;
+        if (d.num(0, 1)) {
+          s.if_fact = subject + " " + verb;
+          s.if_question = fmt::format("how many {} {} have left?", t.many, has);
+        } else {
+          s.fact(fmt::format("{} {}.", subject, verb));
+        }
+        s.question = fmt::format("How many {} {} have left?", t.many, has);
+        return s.done(2);
+      },
+      // A difference: how many more (or fewer) one has than another, or still needs for a goal.
+      [](Draw& d) {
+        Story s{d};
+        auto [a, b] = s.two_people();
+        const Thing& t = s.thing();
+        ll x = d.num(2, 60), y = x + d.num(1, 40);
+        if (d.num(0, 2) == 0) {  // a goal
+          static const char* const kWhy[] = {"for a party", "for a school project", "to fill a display", "for a fair"};
+          s.fact(fmt::format("{} needs {} {} {}.", a, s.n(y), t.many, kWhy[d.num(0, std::size(kWhy) - 1)]));
+          s.fact(fmt::format("{} already has {}{}.", a, s.n(x), d.num(0, 1) ? "" : " " + std::string(t.many)));
+          s.code = {fmt::format("needed = {}", y), fmt::format("has = {}", x), "answer = needed - has"};
+          s.question = fmt::format("How many more {} does {} need?", t.many, a);
+        } else {
+          s.fact(fmt::format("{} has {} {}.", a, s.n(x), t.many), true);
+          s.fact(fmt::format("{} has {} {}.", b, s.n(y), t.many), true);
+          s.code = {fmt::format("first = {}", x), fmt::format("second = {}", y), "answer = second - first"};
+          s.question = d.num(0, 1) ? fmt::format("How many more {} does {} have than {}?", t.many, b, a)
+                                   : fmt::format("How many fewer {} does {} have than {}?", t.many, a, b);
+        }
+        s.steps = {fmt::format("{} - {} = {}.", y, x, y - x)};
+        s.answer = y - x;
+        return s.done(1);
+      },
+      // The start is unknown: what is there now and what changed are given.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        const Thing& t = s.thing();
+        bool gain = d.num(0, 1);
+        const Verb& v = gain ? kGains[d.num(0, std::size(kGains) - 1)] : kLosses[d.num(0, std::size(kLosses) - 1)];
+        ll x = d.num(2, 40), now = d.num(gain ? x + 1 : 1, gain ? x + 60 : 60);
+        s.fact(fmt::format("{} had some {}.", who, t.many));
+        s.fact(fmt::format("{} {}.", who, verb_text(v, s.n(x), t)));
+        s.fact(fmt::format("Now {} has {} {}.", who, s.n(now), t.many));
+        s.code = {fmt::format("now = {}", now), fmt::format("{} = {}", v.var, x),
+                  fmt::format("answer = now {} {}", gain ? "-" : "+", v.var)};
+        s.steps = {fmt::format("{} {} {} = {}.", now, gain ? "-" : "+", x, gain ? now - x : now + x)};
+        s.answer = gain ? now - x : now + x;
+        s.question = fmt::format("How many {} did {} have at first?", t.many, who);
+        return s.done(1);
+      },
+      // Selling: some (or the rest) sold at a price each; the money made.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        const Thing& t = s.thing();
+        ll n = d.num(6, 60), k = d.num(1, n - 1), p = d.num(2, 15);
+        s.fact(fmt::format("{} had {} {} to sell.", who, s.n(n), t.many));
+        s.code = {fmt::format("total = {}", n), fmt::format("price = {}", p)};
+        if (d.num(0, 1)) {  // the rest sell
+          static const char* const kGone[] = {"{n} of them broke", "{w} kept {n} for a friend", "{w} ate {n} of them",
+                                              "{n} were lost on the way"};
+          s.fact(capitalize(replace_all(replace_all(kGone[d.num(0, std::size(kGone) - 1)], "{n}", s.n(k)), "{w}", who)) + ".");
+          s.fact(fmt::format("{} sold the rest for ${} each.", who, p));
+          s.code.insert(s.code.begin() + 1, fmt::format("not_sold = {}", k));
+          s.code.push_back("answer = (total - not_sold) * price");
+          s.steps = {fmt::format("{} - {} = {}.", n, k, n - k), fmt::format("{} * {} = {}.", n - k, p, (n - k) * p)};
+          s.answer = (n - k) * p;
+        } else {
+          s.fact(fmt::format("Each {} sells for ${}.", t.one, p), true);
+          s.fact(fmt::format("{} sold {} of them.", who, s.n(k)));
+          s.code.push_back(fmt::format("sold = {}", k));
+          s.code.push_back("answer = sold * price");
+          s.steps = {fmt::format("{} * {} = {}.", k, p, k * p)};
+          s.answer = k * p;
+        }
+        s.question = d.num(0, 1) ? fmt::format("How much money did {} make?", who)
+                                 : fmt::format("How many dollars did {} earn from the {}?", who, t.many);
+        return s.done(static_cast<int>(s.steps.size()));
+      },
+      // A total changed, then put equally into containers (or containers filled with so many each).
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        const Thing& t = s.thing();
+        ll groups = d.num(2, 9), each = d.num(2, 12), total = groups * each;
+        bool gain = d.num(0, 1);
+        ll x = d.num(1, total - 1), start = gain ? total - x : total + x;
+        const Verb& v = gain ? kGains[d.num(0, std::size(kGains) - 1)] : kLosses[d.num(0, std::size(kLosses) - 1)];
+        s.fact(fmt::format("{} had {} {}.", who, s.n(start), t.many));
+        s.fact(fmt::format("{} {}.", who, verb_text(v, s.n(x), t)));
+        s.code = {fmt::format("start = {}", start), fmt::format("{} = {}", v.var, x),
+                  fmt::format("total = start {} {}", gain ? "+" : "-", v.var)};
+        s.steps = {fmt::format("{} {} {} = {}.", start, gain ? "+" : "-", x, total)};
+        if (d.num(0, 1)) {
+          s.fact(fmt::format("{} put them equally into {} {}.", who, s.n(groups), t.containers));
+          s.code.push_back(fmt::format("{} = {}", t.containers, groups));
+          s.code.push_back(fmt::format("answer = total // {}", t.containers));
+          s.steps.push_back(fmt::format("{} / {} = {}.", total, groups, each));
+          s.answer = each;
+          s.question = fmt::format("How many {} are in each {}?", t.many, t.container);
+        } else {
+          s.fact(fmt::format("{} put {} {} in each {}.", who, s.n(each), t.many, t.container));
+          s.code.push_back(fmt::format("per_{} = {}", t.container, each));
+          s.code.push_back(fmt::format("answer = total // per_{}", t.container));
+          s.steps.push_back(fmt::format("{} / {} = {}.", total, each, groups));
+          s.answer = groups;
+          s.question = fmt::format("How many {} did {} fill?", t.containers, who);
+        }
+        return s.done(2);
+      },
+      // Full containers and some loose ones; or pay per hour over two days.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        if (d.num(0, 1)) {
+          const Thing& t = s.thing();
+          ll g = d.num(2, 12), p = d.num(3, 15), e = d.num(1, p - 1);
+          s.fact(fmt::format("{} has {} {} of {}.", who, s.n(g), t.containers, t.many));
+          s.fact(fmt::format("Each {} holds {} {}.", t.container, s.n(p), t.many));
+          s.fact(fmt::format("{} also has {} loose {}.", who, s.n(e), e == 1 ? t.one : t.many), true);
+          s.code = {fmt::format("{} = {}", t.containers, g), fmt::format("per_{} = {}", t.container, p),
+                    fmt::format("loose = {}", e), fmt::format("answer = {} * per_{} + loose", t.containers, t.container)};
+          s.steps = {fmt::format("{} * {} = {}.", g, p, g * p), fmt::format("{} + {} = {}.", g * p, e, g * p + e)};
+          s.answer = g * p + e;
+          s.question = fmt::format("How many {} does {} have in all?", t.many, who);
+          return s.done(2);
+        }
+        static const char* const kDays[] = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
+        int d1 = d.num(0, 4), d2 = d.num(d1 + 1, 5);
+        ll rate = d.num(5, 20), h1 = d.num(2, 9), h2 = d.num(2, 9);
+        s.fact(fmt::format("{} earns ${} an hour {}.", who, rate, d.num(0, 1) ? "babysitting" : "at a cafe"), true);
+        s.fact(fmt::format("{} worked {} hours on {} and {} hours on {}.", who, s.n(h1), kDays[d1], s.n(h2), kDays[d2]));
+        s.code = {fmt::format("per_hour = {}", rate), fmt::format("hours = {} + {}", h1, h2), "answer = per_hour * hours"};
+        s.steps = {fmt::format("{} + {} = {}.", h1, h2, h1 + h2), fmt::format("{} * {} = {}.", rate, h1 + h2, rate * (h1 + h2))};
+        s.answer = rate * (h1 + h2);
+        s.question = fmt::format("How much money did {} earn?", who);
+        return s.done(2);
+      },
   };
 }
 
@@ -407,7 +582,7 @@ std::vector<Production> held_out_productions() {
       [](Draw& d) {
         Story s{d};
         auto who = s.person();
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        const Thing& t = s.thing();
         ll half = d.num(3, 30), lost = d.num(1, 30);
         ll start = 2 * half + lost;
         const Verb& v = kLosses[d.num(0, std::size(kLosses) - 1)];
@@ -424,9 +599,8 @@ std::vector<Production> held_out_productions() {
       // Three times as many, then the difference.
       [](Draw& d) {
         Story s{d};
-        std::string a = s.person(), b;
-        do b = s.person(); while (b == a);
-        const Thing& t = kThingsWithUnits[d.num(0, std::size(kThingsWithUnits) - 1)];
+        auto [a, b] = s.two_people();
+        const Thing& t = s.thing();
         ll x = d.num(2, 30);
         s.fact(fmt::format("{} has {} {}.", a, s.n(x), t.many), true);
         s.fact(fmt::format("{} has three times as many {} as {}.", b, t.many, a));

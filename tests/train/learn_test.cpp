@@ -102,6 +102,32 @@ TEST(Grammar, IsDeterministicVariedAndSplitByProduction) {
   for (int n : {words, dozen, twice, half, question_first, if_form, distractor}) EXPECT_GT(n, 30);
 }
 
+// The everyday shapes of grade-school problems each have a production of their own: a start
+// found from the end, "how many more ... than", "needs ... already has", two amounts combined
+// then some gone, selling at a price each, putting a total into containers, full containers plus
+// loose ones, an hourly wage over two days.
+TEST(Grammar, CoversEverydayShapes) {
+  train::GrammarGenerator g(11);
+  std::map<std::string, int> seen;
+  const std::vector<std::string> shapes = {"at first?", "have than", "already has", "have left?", "for $",
+                                           "in each", "loose", "an hour", "fewer"};
+  for (int i = 0; i < 3000; ++i) {
+    auto p = g.next(train::TemplateSet::train);
+    for (auto& s : shapes) seen[s] += p.question.find(s) != std::string::npos;
+  }
+  for (auto& s : shapes) EXPECT_GT(seen[s], 30) << s;
+  // One shape end to end: the start is what is there now plus what was lost (or minus the gain).
+  train::GrammarGenerator h(3);
+  int checked = 0;
+  for (int i = 0; i < 3000 && checked < 20; ++i) {
+    auto p = h.next(train::TemplateSet::train);
+    if (p.question.find("at first?") == std::string::npos) continue;
+    ++checked;
+    EXPECT_NE(p.program.find("answer = now "), std::string::npos) << p.program;
+  }
+  EXPECT_EQ(checked, 20);
+}
+
 // Every production's program, run in the sandbox, assigns the problem's answer.
 TEST(Grammar, ProgramsGiveTheirAnswersInTheSandbox) {
   std::vector<train::Problem> problems;
