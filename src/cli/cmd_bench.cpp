@@ -171,7 +171,7 @@ Command add_bench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   auto& c = a->config;
   auto* dataset = cmd->add_option("dataset", a->dataset,
-                                  "A JSONL answer dataset (GSM8K, PAL's math sets, {question, answer}), or synthetic "
+                                  "An answer dataset (GSM8K, PAL's math sets, SVAMP.json, {question, answer}), or synthetic "
                                   "(the shipped model's held-out sets, --set)");
   auto* problems = cmd->add_option("--problems", a->problems, "The dataset file (for `wand bench synthetic --problems FILE`)");
   auto* set = cmd->add_option("--set", a->set, "synthetic: numbers (training templates, new numbers) or templates (unseen)")

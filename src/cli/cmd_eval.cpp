@@ -210,6 +210,7 @@ Command add_eval(CLI::App& app) {
       "  stdio      inputs + outputs (or APPS' input_output), [solutions]\n"
       "  GSM8K      question, answer ('... #### 18')\n"
       "  PAL        input, target, [code]   (gsm, gsmhardv2, asdiv, ... from PAL's repository)\n"
+      "  SVAMP      ID, Body, Question, Answer   (SVAMP.json: one JSON array)\n"
       "Samples: JSONL of {task_id, completion}, as HumanEval's tooling writes them (tasks without a task_id\n"
       "are numbered from 0). Each assertion is judged on its own; answer tasks compare numbers with\n"
       "tolerance (fractions, percentages, thousands separators). --strict runs the tests in a process that\n"

@@ -112,9 +112,10 @@ struct Task {
   std::string expected;                                 // answer tasks
 };
 
-// Reads a JSONL dataset; the format is recognised from the first record's fields, and every
-// record must have that format's fields (errors name the file, line and field). Records without
-// a task_id get their 0-based index; a task_id seen twice is an error naming both lines.
+// Reads a dataset, one JSON record per line or one JSON array of records (SVAMP.json); the
+// format is recognised from the first record's fields, and every record must have that format's
+// fields (errors name the file, line or record, and field). Records without a task_id (or
+// problem_id, or SVAMP's ID) get their 0-based index; a task_id seen twice is an error naming both.
 Result<std::vector<Task>> load_tasks(const std::string& path);
 // One record in any of those formats (recognised from its fields), e.g. a task sent to `wand
 // mcp`'s evaluate tool; errors name `what` and the field. Without a task_id it is "0".

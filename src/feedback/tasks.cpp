@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <fstream>
 #include <random>
 
 #include "feedback/feedback.h"
@@ -45,7 +46,8 @@ Result<Json> maybe_embedded(const Json& v, const std::string& what) {
 
 const char* kFormats =
     "HumanEval (task_id, prompt, canonical_solution, test, entry_point), MBPP (task_id, text, code, test_list), "
-    "stdin/stdout (inputs, outputs or input_output), GSM8K (question, answer with '#### N' or the label itself), PAL (input, target)";
+    "stdin/stdout (inputs, outputs or input_output), GSM8K (question, answer with '#### N' or the label itself), PAL (input, target), "
+    "SVAMP (Body, Question, Answer)";
 
 std::string detect(const Json& j) {
   if (!j.is_object()) return "";
@@ -54,6 +56,7 @@ std::string detect(const Json& j) {
   if ((j.contains("inputs") && j.contains("outputs")) || j.contains("input_output")) return "stdio";
   if (j.contains("question") && j.contains("answer")) return "gsm8k";
   if (j.contains("input") && j.contains("target")) return "pal";
+  if (j.contains("Body") && j.contains("Question") && j.contains("Answer")) return "svamp";
   return "";
 }
 
@@ -72,7 +75,8 @@ Result<Task> read_task(const Json& j, const std::string& format, const std::stri
   t.format = format;
   t.task_id = j.contains("task_id") ? str_field(j, "task_id")
               : j.contains("problem_id") ? str_field(j, "problem_id")
-                                          : std::to_string(index);
+              : j.contains("ID")         ? str_field(j, "ID")  // SVAMP
+                                         : std::to_string(index);
   if (format == "humaneval") {
     for (const char* k : {"prompt", "canonical_solution", "test", "entry_point"})
       if (auto r = need_string(k); !r) return r.error();
@@ -131,6 +135,16 @@ Result<Task> read_task(const Json& j, const std::string& format, const std::stri
     t.expected.erase(0, t.expected.find_first_not_of(" \t"));
     t.expected.erase(t.expected.find_last_not_of(" \t\r\n") + 1);
     t.prompt = str_field(j, "question");
+  } else if (format == "svamp") {
+    // SVAMP (Patel et al., 2021): the question is the body followed by the question sentence.
+    for (const char* k : {"Body", "Question"})
+      if (auto r = need_string(k); !r) return r.error();
+    if (auto r = need("Answer"); !r) return r.error();
+    if (!j["Answer"].is_number()) return Error{fmt::format("{}: field 'Answer' must be a number", where)};
+    t.expected = number_text(j["Answer"]);
+    std::string body = j["Body"];
+    body.erase(body.find_last_not_of(" \t\r\n") + 1);
+    t.prompt = body + " " + j["Question"].get<std::string>();
   } else {  // pal
     if (auto r = need("target"); !r) return r.error();
     t.expected = number_text(j["target"]);
@@ -138,7 +152,7 @@ Result<Task> read_task(const Json& j, const std::string& format, const std::stri
     t.reference = str_field(j, "code");
   }
   t.kind = format == "stdio" ? TaskKind::stdio
-           : (format == "gsm8k" || format == "pal") ? TaskKind::answer
+           : (format == "gsm8k" || format == "pal" || format == "svamp") ? TaskKind::answer
                                                      : TaskKind::asserts;
   return t;
 }
@@ -387,9 +401,9 @@ Result<Task> task_from_json(const Json& record, const std::string& what) {
 Result<std::vector<Task>> load_tasks(const std::string& path) {
   std::vector<Task> tasks;
   std::string format;
-  std::map<std::string, int> first_line;  // task_id -> the line that defined it
-  auto read = for_each_json_line(path, [&](int line, const Json& j) -> VoidResult {
-    std::string where = fmt::format("{} line {}", path, line);
+  std::map<std::string, int> first_line;  // task_id -> the line (or array record) that defined it
+  auto add = [&](int line, const Json& j, const char* unit) -> VoidResult {
+    std::string where = fmt::format("{} {} {}", path, unit, line);
     if (format.empty()) {
       format = detect(j);
       if (format.empty())
@@ -408,10 +422,25 @@ Result<std::vector<Task>> load_tasks(const std::string& path) {
     // Samples name their task by id: two tasks with one id would share (and split) its samples.
     auto [first, fresh] = first_line.emplace(t->task_id, line);
     if (!fresh)
-      return Error{fmt::format("{}: duplicate task_id '{}' (first on line {})", where, t->task_id, first->second)};
+      return Error{fmt::format("{}: duplicate task_id '{}' (first at {} {})", where, t->task_id, unit, first->second)};
     tasks.push_back(std::move(*t));
     return ok_status();
-  });
+  };
+  // A file that is one JSON array (SVAMP's SVAMP.json) holds its records in order; otherwise one
+  // record per line.
+  char lead = 0;
+  if (std::ifstream in(path); in) in >> lead;  // the first character that is not white space
+  VoidResult read = ok_status();
+  if (lead == '[') {
+    auto text = read_file(path);
+    if (!text) return text.error();
+    auto all = parse_json(*text, path);
+    if (!all) return all.error();
+    if (!all->is_array()) return Error{fmt::format("{}: not a JSON array of records, nor one record per line", path)};
+    for (std::size_t i = 0; i < all->size() && read; ++i) read = add(static_cast<int>(i + 1), (*all)[i], "record");
+  } else {
+    read = for_each_json_line(path, [&](int line, const Json& j) { return add(line, j, "line"); });
+  }
   if (!read) return read.error();
   if (tasks.empty()) return Error{fmt::format("{}: no tasks", path)};
   return tasks;

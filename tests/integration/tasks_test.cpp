@@ -210,6 +210,39 @@ TEST(Tasks, AnswersFromPalMathAndGsm8k) {
   std::filesystem::remove(path);
 }
 
+// SVAMP's file is one JSON array of {ID, Body, Question, Equation, Answer}: read as it is shipped.
+TEST(Tasks, SvampAsShippedAJsonArray) {
+  std::string svamp = shared("svamp/SVAMP.json");
+  if (!std::filesystem::exists(svamp)) GTEST_SKIP() << svamp << " not found: needs ../shared/data";
+  auto all = load(svamp);
+  ASSERT_EQ(all.size(), 1000u);
+  EXPECT_EQ(all[0].format, "svamp");
+  EXPECT_EQ(all[0].kind, feedback::TaskKind::answer);
+  EXPECT_EQ(all[0].task_id, "chal-1");
+  EXPECT_EQ(all[0].expected, "51");  // 51.0
+  EXPECT_EQ(all[0].prompt.find("Each pack of dvds costs 76 dollars."), 0u) << all[0].prompt;
+  EXPECT_NE(all[0].prompt.find("pack How much do you have to pay"), std::string::npos) << all[0].prompt;
+  auto right = judge_all({all[0]}, {"answer = 76 - 25\n"})[0], wrong = judge_all({all[0]}, {"answer = 76 + 25\n"})[0];
+  EXPECT_TRUE(right.passed) << right.feedback;
+  EXPECT_FALSE(wrong.passed);
+
+  // An array's bad record is named by its position; a duplicate ID names both records.
+  auto path = std::filesystem::temp_directory_path() / fmt::format("wand-tasks-{}-svamp.json", getpid());
+  std::ofstream(path) << R"([{"ID":"a","Body":"b","Question":"q?","Answer":1},{"ID":"c","Body":"b","Question":"q?"}])";
+  auto r = feedback::load_tasks(path.string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("record 2: field 'Answer' is missing"), std::string::npos) << r.error().message;
+  std::ofstream(path) << R"([{"ID":"a","Body":"b","Question":"q?","Answer":1},{"ID":"a","Body":"b","Question":"q?","Answer":2}])";
+  r = feedback::load_tasks(path.string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("duplicate task_id 'a' (first at record 1)"), std::string::npos) << r.error().message;
+  std::ofstream(path) << "[1, 2";
+  r = feedback::load_tasks(path.string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find(path.string()), std::string::npos) << r.error().message;
+  std::filesystem::remove(path);
+}
+
 // What lm-evaluation-harness and a chain-of-thought both read as 18 is 18 here too, whether the
 // program prints a sentence, a rationale, or a number with punctuation.
 TEST(Tasks, PrintedAnswersAreReadByTheOneExtractor) {
