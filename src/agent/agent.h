@@ -201,6 +201,7 @@ struct AgentResult {
   int actions = 0, tool_calls = 0;
   double wall_s = 0;
   std::string prompt_format;       // "chat" or "completion"
+  bool lean = false;               // completion prompts without rules and tools, the task before each step (lean_prompt)
   bool success() const;            // check->success, else a final answer was given
   Json to_json() const;            // everything, steps included
 };

@@ -106,6 +106,7 @@ Json AgentResult::to_json() const {
             {"tool_calls", tool_calls},
             {"wall_s", wall_s},
             {"prompt_format", prompt_format},
+            {"lean_prompt", lean},
             {"steps", steps_json}};
   if (check) j["check"] = {{"success", check->success}, {"reason", check->reason}};
   return j;
@@ -151,6 +152,7 @@ class Loop {
     compact_ = cfg_.format == "completion" || (cfg_.format == "auto" && !model_.prompt_format().empty());
     r_.prompt_format = compact_ ? "completion" : "chat";
     lean_ = compact_ && lean_prompt(model_.prompt_format());
+    r_.lean = lean_;
     for (auto [text, name, out] : {std::tuple{wand_embedded_prompt_agent_chat, "prompts/agent.chat.txt", &chat_},
                                    std::tuple{wand_embedded_prompt_agent_plan, "prompts/agent.plan.txt", &plan_tpl_},
                                    std::tuple{wand_embedded_prompt_agent_replan, "prompts/agent.replan.txt", &replan_tpl_}}) {

@@ -36,11 +36,25 @@ PromptHead head_of(const Json& j) {
   return h;
 }
 
-// The compact text of a step, as a trajectory shows it.
-std::string compact(const Step& s) {
+// The compact text of a step, as a trajectory shows it; `reminder`: the task restated before it
+// (a lean prompt's), or "".
+std::string compact(const Step& s, const std::string& reminder) {
   if (s.kind == "plan") return render_plan(s.output);
   if (s.kind == "replan") return render_replan(s.thought, s.output);
-  return render_step({s.thought, s.code, s.observation});
+  return render_step({s.thought, s.code, s.observation, reminder});
+}
+
+// The prompt text a run's model read, as recorded: its header (a lean prompt's leaves out the
+// rules and tools) and the task each step restates ("" unless lean).
+struct Shown {
+  std::string header, reminder;
+};
+Shown shown(const Json& extra) {
+  PromptHead head = head_of(extra.value("head", Json()));
+  if (!extra.value("lean_prompt", false)) return {render_header(head), ""};
+  head.rules.clear();
+  head.tools.clear();
+  return {render_header(head), head.instruction};
 }
 
 bool succeeded(const store::ProblemRecord& p) {
@@ -66,6 +80,7 @@ store::ProblemRecord to_problem(int index, const std::string& task_id, const Pro
              {"actions", r.actions},             {"tool_calls", r.tool_calls},
              {"skills_loaded", r.skills_loaded}, {"skills_demoted", r.skills_demoted},
              {"skills_saved", r.skills_saved},   {"prompt_format", r.prompt_format},
+             {"lean_prompt", r.lean},
              {"success", r.success()},           {"head", head_json(head)}};
   if (r.check) p.extra["check_reason"] = r.check->reason;
   for (const auto& s : r.steps) {
@@ -124,10 +139,10 @@ std::string format_step(const Step& s) {
 Json trajectory(const std::string& run_id, const store::ProblemRecord& p) {
   const Json& x = p.extra.is_object() ? p.extra : Json::object();
   Json steps = Json::array();
-  std::string text = render_header(head_of(x.value("head", Json())));
+  auto [text, reminder] = shown(x);
   for (const auto& rec : p.samples) {
     Step s = step_from_sample(rec);
-    text += compact(s);
+    text += compact(s, reminder);
     Json j = to_json(s, /*texts=*/false);
     if (s.kind != "act") j["plan"] = s.output;
     steps.push_back(std::move(j));
@@ -169,15 +184,16 @@ Result<TrajectoryExport> export_trajectories(const store::Run& run, const std::s
       continue;
     }
     const Json& x = p.extra.is_object() ? p.extra : Json::object();
-    std::string prompt = render_header(head_of(x.value("head", Json())));
+    auto [prompt, reminder] = shown(x);
     for (const auto& rec : p.samples) {
       Step s = step_from_sample(rec);
-      std::string text = compact(s);
+      std::string text = compact(s, reminder);
       if (s.kind == "act") {
-        // The completion: what the model writes after "Thought: ", to its stop sequence.
-        std::size_t start = std::strlen(kThoughtStart);
+        // As the loop prompts: up to "Thought:" (step_prompt); the completion is what the model
+        // writes after it, to its stop sequence.
+        std::size_t start = step_prompt(reminder).size();
         std::size_t stop = text.find(std::string(kStepStop) + "\n");
-        line({{"prompt", prompt + kThoughtStart},
+        line({{"prompt", prompt + text.substr(0, start)},
               {"completion", text.substr(start, stop + std::strlen(kStepStop) - start)},
               {"task_id", p.problem_id},
               {"step", s.index}});

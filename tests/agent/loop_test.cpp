@@ -292,6 +292,34 @@ TEST(AgentLoop, LeanPromptOfWandsAgentModelIsTheCorpusDocument) {
   // No rules or tool signatures: the model learnt them.
   EXPECT_EQ(m.calls[0].prompt.find("Rules:"), std::string::npos);
   EXPECT_EQ(m.calls[0].prompt, doc->substr(0, doc->find("Thought: ") + 8));
+
+  // The run's SFT export is the same text: each row's prompt is what the model was prompted
+  // with, its completion what it wrote up to the stop sequence.
+  std::string path = ::testing::TempDir() + "agent_lean_" + std::to_string(::getpid()) + ".db";
+  fs::remove(path);
+  auto store = store::Store::open(path);
+  ASSERT_TRUE(store);
+  auto id = (*store)->create_run({.kind = "agent", .dataset = "kitchen"});
+  ASSERT_TRUE(id);
+  agent::PromptHead head{.instruction = t->instruction, .rules = t->rules, .tools = agent::tools_text(t->tools),
+                         .observation = t->observation};
+  ASSERT_TRUE((*store)->record_problem(*id, agent::to_problem(0, "kitchen/x", head, r)));
+  auto back = (*store)->get_run(*id);
+  ASSERT_TRUE(back);
+  std::stringstream sft;
+  auto stats = agent::export_trajectories(*back, "sft", sft);
+  ASSERT_TRUE(stats);
+  ASSERT_EQ(stats->rows, static_cast<int>(m.calls.size()));
+  std::string row_text;
+  for (std::size_t i = 0; std::getline(sft, row_text); ++i) {
+    Json row = Json::parse(row_text);
+    EXPECT_EQ(row["prompt"], m.calls[i].prompt) << "step " << i;
+    EXPECT_EQ(row["completion"], r.steps[i].output + agent::kStepStop) << "step " << i;
+  }
+  std::stringstream whole;
+  ASSERT_TRUE(agent::export_trajectories(*back, "trajectories", whole));
+  EXPECT_EQ(Json::parse(whole.str())["text"], *doc);
+  fs::remove(path);
 }
 
 TEST(AgentFormat, RenderStepAndParseStepAgree) {
@@ -454,8 +482,8 @@ TEST(AgentRecord, StoredStepsReadBackAndExport) {
   std::getline(sft, first);
   std::getline(sft, second);
   Json row = Json::parse(second);
-  EXPECT_EQ(row["prompt"], agent::render_header(head) + agent::render_step({"One up.", "inc()\nget()", "1"}) + "Thought: ");
-  EXPECT_EQ(row["completion"], "Done.\nCode:\ninc()\nfinal_answer(get())\nObservation:");
+  EXPECT_EQ(row["prompt"], agent::render_header(head) + agent::render_step({"One up.", "inc()\nget()", "1"}) + "Thought:");
+  EXPECT_EQ(row["completion"], " Done.\nCode:\ninc()\nfinal_answer(get())\nObservation:");
 
   auto wrong = agent::export_trajectories(*run_back, "dpo", sft);
   ASSERT_FALSE(wrong);
