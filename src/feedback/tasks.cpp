@@ -422,7 +422,7 @@ Result<std::vector<Task>> load_tasks(const std::string& path) {
     // Samples name their task by id: two tasks with one id would share (and split) its samples.
     auto [first, fresh] = first_line.emplace(t->task_id, line);
     if (!fresh)
-      return Error{fmt::format("{}: duplicate task_id '{}' (first at {} {})", where, t->task_id, unit, first->second)};
+      return Error{fmt::format("{}: duplicate task_id '{}' (first on {} {})", where, t->task_id, unit, first->second)};
     tasks.push_back(std::move(*t));
     return ok_status();
   };

@@ -235,7 +235,7 @@ TEST(Tasks, SvampAsShippedAJsonArray) {
   std::ofstream(path) << R"([{"ID":"a","Body":"b","Question":"q?","Answer":1},{"ID":"a","Body":"b","Question":"q?","Answer":2}])";
   r = feedback::load_tasks(path.string());
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("duplicate task_id 'a' (first at record 1)"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("duplicate task_id 'a' (first on record 1)"), std::string::npos) << r.error().message;
   std::ofstream(path) << "[1, 2";
   r = feedback::load_tasks(path.string());
   ASSERT_FALSE(r.ok());
