@@ -96,26 +96,35 @@ TensorType dot_type(TensorType type);
 void matmul_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1,
                  const uint8_t* x, std::size_t x_stride, int T, float* y, std::size_t y_stride);
 
-// ---- quantized weights regrouped eight rows at a time (the form the engine holds them in) ----
-// Q8_0 and Q4_0 matrices are repacked at load, as llama.cpp repacks Q4_0 (its "q4_0_8x8"), so
-// the products need no horizontal sums and several rows share every activation load. Rows go
-// in groups of 8 (the last padded with zero rows); a group is stored block by block, each block
-// being the 8 rows' fp16 scales (16 bytes) and then their quants 4 bytes at a time: bytes 4c to
-// 4c+3 of row 0, of row 1, ..., of row 7, for c = 0, 1, ... So one 256-bit load holds four
-// quants of each of 8 rows and one integer multiply-add (VNNI vpdpbusd; AVX2 maddubs) against
-// four activation bytes broadcast adds to 8 rows' sums at once. Q8_0's quants are stored plus
-// 128 (q ^ 0x80), the unsigned operand VNNI wants; Q4_0's nibbles as in the file. As many bytes as the blocks
-// (18 or 34 per row and 32 weights) plus the padding rows.
-bool packable(TensorType type);  // Q8_0 and Q4_0
+// ---- weights regrouped several rows at a time (the form the engine holds them in) ----
+// Every matrix is repacked at load (as llama.cpp repacks Q4_0, its "q4_0_8x8") so the products
+// need no horizontal sums and several rows share every activation load.
+// Q8_0 and Q4_0: rows go in groups of 8 (the last padded with zero rows); a group is stored
+// block by block, each block being the 8 rows' fp16 scales (16 bytes) and then their quants 4
+// bytes at a time: bytes 4c to 4c+3 of row 0, of row 1, ..., of row 7, for c = 0, 1, ... So one
+// 256-bit load holds four quants of each of 8 rows and one integer multiply-add (VNNI vpdpbusd;
+// AVX2 maddubs) against four activation bytes broadcast adds to 8 rows' sums at once. Q8_0's
+// quants are stored plus 128 (q ^ 0x80), the unsigned operand VNNI wants; Q4_0's nibbles as in
+// the file. As many bytes as the blocks (18 or 34 per row and 32 weights) plus the padding rows.
+// F32 and F16: rows go in groups of 16 (padded with zero rows), each group stored column by
+// column: the 16 rows' values of column 0, then of column 1, ... So one 512-bit load (two 256-bit
+// ones) holds a column of 16 rows, meets one activation broadcast, and a whole matrix is one
+// sequential stream for a single token. They meet F32 activations (packed_dot_type): F16
+// weights are converted once per tile, not the activations once per row.
+bool packable(TensorType type);  // every type
+int packed_group_rows(TensorType type);  // 16 for F32/F16, 8 for Q8_0/Q4_0
+// The form activations take to meet packed weights of `type`: F32 for F32/F16, Q8_0 otherwise.
+TensorType packed_dot_type(TensorType type);
 std::size_t packed_bytes(TensorType type, int rows, int cols);
-// Packs `rows` rows of `cols` weights (cols % 32 == 0), `w_stride` bytes apart, into `out`
-// (packed_bytes(type, rows, cols) bytes).
+// Packs `rows` rows of `cols` weights (quantized: cols % 32 == 0), `w_stride` bytes apart, into
+// `out` (packed_bytes(type, rows, cols) bytes).
 void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows, int cols, uint8_t* out);
 // matmul_rows over a packed matrix of `rows` rows: y[t * y_stride + r] for r0 <= r < r1 and
-// t < T, r0 a multiple of 8; X: T rows of Q8_0 blocks, `x_stride` bytes apart. A tile is 8 or
-// 16 rows x up to 8 tokens (4 on AVX2). Per output, each block's integer sum is exact and the
-// float steps run in one order, so as with matmul_rows a token's results never depend on which
-// tokens share its batch.
+// t < T, r0 a multiple of packed_group_rows(type); X: T rows in packed_dot_type(type), `x_stride`
+// bytes apart. Quantized tiles are 8 or 16 rows x up to 8 tokens (4 on AVX2); float tiles 64
+// rows x 5 tokens (AVX2: 16 x 4), each output one chain of multiply-adds in column order. Per
+// output the sum runs in one order whatever the tile, so as with matmul_rows a token's results
+// never depend on which tokens share its batch.
 void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1, const uint8_t* x,
                    std::size_t x_stride, int T, float* y, std::size_t y_stride);
 

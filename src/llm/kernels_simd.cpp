@@ -467,11 +467,6 @@ void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, s
   }
 }
 
-void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int r1, const uint8_t* x,
-                   std::size_t xs, int T, float* y, std::size_t ys) {
-  if (type == TensorType::Q4_0) return packed_rows<Q4Packed>(w, cols, r0, r1, x, xs, T, y, ys);
-  packed_rows<Q8Packed>(w, cols, r0, r1, x, xs, T, y, ys);
-}
 
 // out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], j < width <= 64: up to
 // four (AVX2: eight) vectors of sums held in registers while k runs, each two chains of fused
@@ -645,6 +640,92 @@ void silu_mul(float* g, const float* u, std::size_t n) {
   });
 }
 
+// ---- packed F32/F16 (kernels.h, pack_rows): 16 rows per group, stored column by column ----
+
+inline FVec load_rows(const float* p) { return fload(p); }
+inline FVec load_rows(const uint16_t* p) { return hload(p); }
+
+constexpr int kVecsPerGroup = 16 / kFloatLanes;
+// Vectors of 16 (AVX2: 8) rows x tokens per tile. Per column, each weight vector is loaded (and,
+// for F16, converted) once for all the tile's tokens and each activation broadcast once for all
+// its rows: AVX-512's 4 x 5 is 20 sums + 4 broadcasts + a weight vector of the 32 registers, so
+// a column costs 4 loads or conversions and 5 broadcasts per 20 multiply-adds (the row-major
+// 6 x 4 tile converted both operands: 10 conversions per 24).
+#if defined(__AVX512F__)
+constexpr int kFloatTileVecs = 4, kFloatTileTokens = 5;
+#else
+constexpr int kFloatTileVecs = 2, kFloatTileTokens = 4;
+#endif
+
+using FloatTileFn = void (*)(const void*, std::size_t, int, const float*, std::size_t, float*, std::size_t, int,
+                             bool);
+
+// V vectors of rows x N tokens from column 0 to cols - 1: each output is one chain of fused
+// multiply-adds in column order, whatever the tile, so a token's results never depend on its
+// batch. w: the tile's first group; group: elements per group; rows: how many of the tile's rows
+// to store; prefetch: whether to fetch each group's stream ahead (the first pass over the tile's
+// weights, which later token passes find in L2).
+template <class E, int V, int N>
+void float_packed_tile(const void* wp, std::size_t group, int cols, const float* x, std::size_t xs, float* y,
+                       std::size_t ys, int rows, bool prefetch) {
+  const E* w = static_cast<const E*>(wp);
+  constexpr int groups = (V + kVecsPerGroup - 1) / kVecsPerGroup;
+  constexpr int ahead = kAhead / sizeof(E);  // elements: as far ahead as the quantized tiles fetch
+  FVec acc[V][N];
+  for (auto& row : acc)
+    for (auto& a : row) a = fzero();
+  for (int k = 0; k < cols; ++k) {
+    if (prefetch)
+      for (int g = 0; g < groups; ++g)
+        _mm_prefetch(reinterpret_cast<const char*>(w + group * g + std::size_t(k) * 16 + ahead), _MM_HINT_T0);
+    FVec xb[N];
+    for (int t = 0; t < N; ++t) xb[t] = fset(x[xs * t + k]);
+    for (int v = 0; v < V; ++v) {
+      const FVec wv =
+          load_rows(w + group * (v / kVecsPerGroup) + std::size_t(k) * 16 + (v % kVecsPerGroup) * kFloatLanes);
+      for (int t = 0; t < N; ++t) acc[v][t] = fmadd(wv, xb[t], acc[v][t]);
+    }
+  }
+  for (int v = 0; v < V; ++v) {
+    const int n = std::min(kFloatLanes, rows - v * kFloatLanes);
+    if (n <= 0) break;
+    for (int t = 0; t < N; ++t) fstore_n(y + ys * t + v * kFloatLanes, acc[v][t], n);
+  }
+}
+
+template <class E, int V, int... N>
+FloatTileFn float_pick_tokens(int n, std::integer_sequence<int, N...>) {
+  constexpr FloatTileFn fns[] = {float_packed_tile<E, V, N + 1>...};
+  return fns[n - 1];
+}
+
+template <class E>
+FloatTileFn float_pick(int vecs, int n) {
+  constexpr auto tokens = std::make_integer_sequence<int, kFloatTileTokens>{};
+  switch (vecs) {
+    case 1: return float_pick_tokens<E, 1>(n, tokens);
+    case 2: return float_pick_tokens<E, 2>(n, tokens);
+    case 3: return float_pick_tokens<E, std::min(3, kFloatTileVecs)>(n, tokens);
+    default: return float_pick_tokens<E, kFloatTileVecs>(n, tokens);
+  }
+}
+
+template <class E>
+void float_packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, std::size_t xs, int T, float* y,
+                       std::size_t ys) {
+  const std::size_t group = std::size_t(16) * cols;
+  const auto* xf = reinterpret_cast<const float*>(x);
+  const std::size_t xfs = xs / sizeof(float);
+  for (int r = r0; r < r1; r += kFloatTileVecs * kFloatLanes) {
+    const int rows = std::min(kFloatTileVecs * kFloatLanes, r1 - r), vecs = (rows + kFloatLanes - 1) / kFloatLanes;
+    for (int t = 0; t < T; t += kFloatTileTokens) {
+      const int nt = std::min(kFloatTileTokens, T - t);
+      float_pick<E>(vecs, nt)(reinterpret_cast<const E*>(w) + group * (r / 16), group, cols, xf + xfs * t, xfs,
+                              y + ys * t + r, ys, rows, t == 0);
+    }
+  }
+}
+
 void matmul(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1, const uint8_t* x,
             std::size_t x_stride, int T, float* y, std::size_t y_stride) {
   switch (type) {
@@ -652,6 +733,16 @@ void matmul(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, i
     case TensorType::F16: return tiled_rows<F16>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
     case TensorType::Q8_0: return tiled_rows<Q8>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
     case TensorType::Q4_0: return tiled_rows<Q4>(w, w_stride, cols, r0, r1, x, x_stride, T, y, y_stride);
+  }
+}
+
+void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int r1, const uint8_t* x,
+                   std::size_t xs, int T, float* y, std::size_t ys) {
+  switch (type) {
+    case TensorType::F32: return float_packed_rows<float>(w, cols, r0, r1, x, xs, T, y, ys);
+    case TensorType::F16: return float_packed_rows<uint16_t>(w, cols, r0, r1, x, xs, T, y, ys);
+    case TensorType::Q8_0: return packed_rows<Q8Packed>(w, cols, r0, r1, x, xs, T, y, ys);
+    case TensorType::Q4_0: return packed_rows<Q4Packed>(w, cols, r0, r1, x, xs, T, y, ys);
   }
 }
 

@@ -110,12 +110,14 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path) {
       if (!r) return r.error();
     m->layers_.push_back(L);
   }
-  // Quantized matrices repacked once (the tied output matrix shares the embeddings' copy).
+  // Matrices repacked once (the tied output matrix shares the embeddings' copy), 64-byte aligned:
+  // a packed F32 column of 16 rows is one cache line, and a load across two costs twice.
   auto pack = [&](Matrix& mat) {
     if (!packable(mat.type) || mat.packed) return;
-    auto& buf = m->packed_.emplace_back(packed_bytes(mat.type, mat.rows, mat.cols));
-    pack_rows(mat.type, mat.data, mat.row_bytes(), mat.rows, mat.cols, buf.data());
-    mat.packed = buf.data();
+    auto& buf = m->packed_.emplace_back(packed_bytes(mat.type, mat.rows, mat.cols) + 63);
+    auto* at = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+    pack_rows(mat.type, mat.data, mat.row_bytes(), mat.rows, mat.cols, at);
+    mat.packed = at;
   };
   for (auto& L : m->layers_)
     for (Matrix* mat : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) pack(*mat);
@@ -365,29 +367,35 @@ struct Context::Impl {
     return act.data();
   }
 
+  // The form a matrix's input takes (kernels.h): packed weights have their own.
+  static TensorType input_type(const Matrix& m) { return m.packed ? packed_dot_type(m.type) : dot_type(m.type); }
+
   // Several matrices reading the same input (q/k/v, gate/up) in one parallel region, when their
   // weights take the input in the same form; otherwise one region each. The region's units are
-  // tiles of 8 rows of each matrix in turn: out[t][r] = dot(row r of m, in[t]).
+  // tiles of kUnitRows rows (a multiple of every packed group) of each matrix in turn:
+  // out[t][r] = dot(row r of m, in[t]).
+  static constexpr int kUnitRows = 16;
   void matmuls(std::initializer_list<std::pair<const Matrix*, float*>> jobs, const float* in, int T) {
     const Matrix& first = *jobs.begin()->first;
-    const TensorType t = dot_type(first.type);
+    const TensorType t = input_type(first);
     double work = 0;
     int units = 0;
     for (auto& j : jobs) {
-      if (dot_type(j.first->type) != t) {
+      if (input_type(*j.first) != t) {
         for (auto& one : jobs) matmuls({one}, in, T);
         return;
       }
       work += double(j.first->rows) * j.first->cols * T;
-      units += (j.first->rows + 7) / 8;
+      units += (j.first->rows + kUnitRows - 1) / kUnitRows;
     }
     const uint8_t* a = prepare(t, first.cols, in, T);
     const std::size_t a_stride = type_bytes(t, first.cols);
     workers.run(work, units, [&](int begin, int end, int) {
       int base = 0;
       for (auto& [m, out] : jobs) {
-        const int tiles = (m->rows + 7) / 8;
-        const int r0 = std::max(begin - base, 0) * 8, r1 = std::min(std::min(end - base, tiles) * 8, m->rows);
+        const int tiles = (m->rows + kUnitRows - 1) / kUnitRows;
+        const int r0 = std::max(begin - base, 0) * kUnitRows,
+                  r1 = std::min(std::min(end - base, tiles) * kUnitRows, m->rows);
         if (r0 >= r1) {
         } else if (m->packed) {
           matmul_packed(m->type, m->packed, m->rows, m->cols, r0, r1, a, a_stride, T, out, m->rows);

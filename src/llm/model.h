@@ -25,8 +25,8 @@ struct Matrix {
   TensorType type = TensorType::F32;
   int rows = 0, cols = 0;
   const uint8_t* data = nullptr;
-  // Q8_0/Q4_0 weights regrouped at load for the multi-row kernels (kernels.h, pack_rows), or
-  // null; `data` stays the file's rows (embedding lookups read those).
+  // The weights regrouped at load for the multi-row kernels (kernels.h, pack_rows), or null;
+  // `data` stays the file's rows (embedding lookups read those).
   const uint8_t* packed = nullptr;
   std::size_t row_bytes() const { return type_bytes(type, static_cast<std::size_t>(cols)); }
   const uint8_t* row(int r) const { return data + row_bytes() * static_cast<std::size_t>(r); }

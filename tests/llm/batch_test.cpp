@@ -66,9 +66,9 @@ struct Operands {
   std::vector<uint8_t> w, x;
   std::vector<float> wd, xd;
   std::size_t wb, xb;
-  Operands(TensorType type, int rows, int cols, int T, float x_scale, std::mt19937& rng)
+  // xt: the activations' type (dot_type(type) for matmul_rows, packed_dot_type for matmul_packed).
+  Operands(TensorType type, TensorType xt, int rows, int cols, int T, float x_scale, std::mt19937& rng)
       : wd(std::size_t(rows) * cols), xd(std::size_t(T) * cols) {
-    const TensorType xt = dot_type(type);
     wb = type_bytes(type, cols), xb = type_bytes(xt, cols);
     std::normal_distribution<float> normal;
     std::vector<float> wf(wd.size()), xf(xd.size());
@@ -132,7 +132,7 @@ TEST_P(Tiles, MatchTheDoubleReferenceOnShapesOffTheTile) {
   for (int cols : col_list)
     for (int rows : {1, 3, 5, 7, 8, 9, 13, 33}) {
       const int T_max = 17;
-      const Operands o(type, rows, cols, T_max, 1, rng);
+      const Operands o(type, dot_type(type), rows, cols, T_max, 1, rng);
       const auto& [w, x, wd, xd, wb, xb] = o;
       // Token t alone, as the reference for the bits of every batch.
       std::vector<float> alone(std::size_t(T_max) * rows);
@@ -169,12 +169,18 @@ TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
   if (!kernel_path_supported(path)) GTEST_SKIP() << kernel_path_name(path) << ": not on this CPU";
   KernelPathScope scope(path);
   ASSERT_TRUE(packable(type));
+  const bool quantized = type == TensorType::Q8_0 || type == TensorType::Q4_0;
+  const int group = packed_group_rows(type);
+  // Floats: rows off the 16-row group and the 64-row (AVX2: 16) tile, any column count.
+  const std::vector<int> col_list = quantized ? std::vector<int>{32, 96, 320} : std::vector<int>{1, 7, 16, 33, 100, 257};
+  const std::vector<int> row_list = quantized ? std::vector<int>{1, 5, 8, 9, 15, 16, 17, 24, 31, 40}
+                                              : std::vector<int>{1, 5, 15, 16, 17, 31, 47, 64, 65, 70, 97};
   std::mt19937 rng(12);
   int checked = 0;
-  for (int cols : {32, 96, 320})
-    for (int rows : {1, 5, 8, 9, 15, 16, 17, 24, 31, 40}) {
+  for (int cols : col_list)
+    for (int rows : row_list) {
       const int T_max = 19;
-      const Operands o(type, rows, cols, T_max, 3, rng);
+      const Operands o(type, packed_dot_type(type), rows, cols, T_max, 3, rng);
       const auto& [w, x, wd, xd, wb, xb] = o;
       std::vector<uint8_t> packed(packed_bytes(type, rows, cols));
       pack_rows(type, w.data(), wb, rows, cols, packed.data());
@@ -182,7 +188,7 @@ TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
       for (int t = 0; t < T_max; ++t)
         matmul_packed(type, packed.data(), rows, cols, 0, rows, &x[xb * t], xb, 1, &alone[std::size_t(t) * rows], rows);
       for (int T : {1, 2, 3, 4, 5, 7, 8, 9, 16, 19}) {
-        const int r0 = rows > 8 ? 8 : 0, r1 = rows > 9 ? rows - 1 : rows;
+        const int r0 = rows > group ? group : 0, r1 = rows > group + 1 ? rows - 1 : rows;
         std::vector<float> y(std::size_t(T) * rows, NAN);
         matmul_packed(type, packed.data(), rows, cols, r0, r1, x.data(), xb, T, y.data(), rows);
         ASSERT_NO_FATAL_FAILURE(check_products(y, alone, wd, xd, {type, rows, cols, T, r0, r1}, checked));
@@ -191,11 +197,12 @@ TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
   EXPECT_GT(checked, 10000);
 }
 
-INSTANTIATE_TEST_SUITE_P(QuantizedTypesAndPaths, Packed,
+INSTANTIATE_TEST_SUITE_P(EveryTypeAndPath, Packed,
                          testing::ValuesIn([] {
                            std::vector<KernelCase> cases;
                            for (KernelPath p : {KernelPath::generic, KernelPath::avx2, KernelPath::avx512})
-                             for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) cases.push_back({t, p});
+                             for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0})
+                               cases.push_back({t, p});
                            return cases;
                          }()),
                          case_name);
