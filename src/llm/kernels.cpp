@@ -254,8 +254,26 @@ void portable_silu_mul(float* g, const float* u, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
-constexpr isa::Kernels kGeneric = {portable_rows,          portable_packed,      generic_weighted_rows,
-                                   portable_quantize_q8_0, portable_softmax_exp, portable_silu_mul};
+void portable_rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
+  double ss = 0;
+  for (int i = 0; i < n; ++i) ss += static_cast<double>(x[i] * x[i]);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(ss / n) + eps);
+  for (int i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
+}
+
+void portable_rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, const float* sin2) {
+  for (int h = 0; h < n_heads; ++h)
+    for (int j = 0; j < rope_dim; j += 2) {
+      float* p = v + std::size_t(h) * head_dim + j;
+      const float a = p[0], b = p[1];
+      p[0] = a * cos2[j] + b * sin2[j];
+      p[1] = b * cos2[j + 1] + a * sin2[j + 1];
+    }
+}
+
+constexpr isa::Kernels kGeneric = {portable_rows,     portable_packed,      generic_weighted_rows,
+                                   portable_quantize_q8_0, portable_softmax_exp, portable_silu_mul,
+                                   portable_rmsnorm,  portable_rope};
 
 }  // namespace
 
@@ -417,6 +435,14 @@ void silu_mul(float* g, const float* u, std::size_t n) { table(kernel_path()).si
 void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
                    float* out) {
   table(kernel_path()).weighted_rows(coef, scale, rows, stride, count, width, out);
+}
+
+void rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
+  table(kernel_path()).rmsnorm(x, w, out, n, eps);
+}
+
+void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, const float* sin2) {
+  table(kernel_path()).rope(v, n_heads, head_dim, rope_dim, cos2, sin2);
 }
 
 }  // namespace wand::llm

@@ -141,6 +141,17 @@ float softmax_exp(float* x, int n);
 // SwiGLU's gate: g[i] = silu(g[i]) * u[i] = g[i] / (1 + e^-g[i]) * u[i].
 void silu_mul(float* g, const float* u, std::size_t n);
 
+// RMSNorm (Zhang & Sennrich 2019) as ggml computes it: out[i] = x[i] * s * w[i], with
+// s = 1 / sqrt(mean of x[i]^2 + eps), each square rounded to float and summed in double.
+void rmsnorm(const float* x, const float* w, float* out, int n, float eps);
+// Rotary position embedding (RoFormer, Su et al. 2021) on adjacent pairs, as llama.cpp's
+// "normal" mode: for each of n_heads heads of head_dim values in `v`, the first rope_dim values
+// (pairs (2i, 2i+1)) become (a cos - b sin, a sin + b cos). cos2/sin2: rope_dim values, each
+// pair's cosine twice and its sine as (-sin, sin), so a vector rotates with two products and a
+// pair swap; the float products and sums are those of the formula, so every path gives the same
+// bits.
+void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, const float* sin2);
+
 // Which implementation the kernels above run, chosen at run time by CPUID rather than by the
 // build machine's flags, so one binary runs on any x86-64 CPU at its best:
 //   generic  plain C++ for the baseline instruction set (any CPU; the reference the others are

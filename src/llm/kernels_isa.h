@@ -22,6 +22,8 @@ struct Kernels {
   void (*quantize_q8_0)(const float* x, BlockQ8_0* y, std::size_t n);
   float (*softmax_exp)(float* x, int n);
   void (*silu_mul)(float* g, const float* u, std::size_t n);
+  void (*rmsnorm)(const float* x, const float* w, float* out, int n, float eps);
+  void (*rope)(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, const float* sin2);
 };
 
 #if defined(WAND_KERNELS_X86)

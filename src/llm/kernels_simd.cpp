@@ -640,6 +640,56 @@ void silu_mul(float* g, const float* u, std::size_t n) {
   });
 }
 
+// The squares rounded to float, as the generic path and ggml round them, summed in double lanes
+// (the order differs from the generic path's sequential sum only far below float precision).
+void rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
+#if defined(__AVX512F__)
+  __m512d ss = _mm512_setzero_pd();
+  each_vector(n, [&](std::size_t i, int k) {
+    const FVec v = fload_n(x + i, k), sq = _mm512_mul_ps(v, v);
+    // (The masked forms: GCC 12 warns that the plain ones read an undefined register.)
+    ss = _mm512_add_pd(ss, _mm512_maskz_cvtps_pd(0xff, _mm512_maskz_extractf32x8_ps(0xff, sq, 0)));
+    ss = _mm512_add_pd(ss, _mm512_maskz_cvtps_pd(0xff, _mm512_maskz_extractf32x8_ps(0xff, sq, 1)));
+  });
+  const __m256d s4 = _mm256_add_pd(_mm512_maskz_extractf64x4_pd(0xf, ss, 0), _mm512_maskz_extractf64x4_pd(0xf, ss, 1));
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, s4);
+  const double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+#else
+  __m256d ss = _mm256_setzero_pd();
+  each_vector(n, [&](std::size_t i, int k) {
+    const FVec v = fload_n(x + i, k), sq = _mm256_mul_ps(v, v);
+    ss = _mm256_add_pd(ss, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+    ss = _mm256_add_pd(ss, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
+  });
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, ss);
+  const double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+#endif
+  const FVec scale = fset(1.0f / __builtin_sqrtf(static_cast<float>(sum / n) + eps));
+  each_vector(n, [&](std::size_t i, int k) { fstore_n(out + i, fload_n(x + i, k) * scale * fload_n(w + i, k), k); });
+}
+
+// Each pair (a, b) -> (a c + b (-s), b c + a s): the vector times cos2 plus the pair-swapped
+// vector times sin2, with no fused multiply-add, so the bits are the generic path's.
+void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, const float* sin2) {
+  for (int h = 0; h < n_heads; ++h) {
+    float* p = v + std::size_t(h) * head_dim;
+    each_vector(rope_dim, [&](std::size_t i, int k) {
+      const FVec a = fload_n(p + i, k);
+#if defined(__AVX512F__)
+      const FVec swapped = _mm512_maskz_permute_ps(0xffff, a, 0xb1);
+#else
+      const FVec swapped = _mm256_permute_ps(a, 0xb1);
+#endif
+      FVec c = a * fload_n(cos2 + i, k), s = swapped * fload_n(sin2 + i, k);
+      // Kept apart so the compiler cannot fuse the product into the sum.
+      __asm__("" : "+v"(c), "+v"(s));
+      fstore_n(p + i, c + s, k);
+    });
+  }
+}
+
 // ---- packed F32/F16 (kernels.h, pack_rows): 16 rows per group, stored column by column ----
 
 inline FVec load_rows(const float* p) { return fload(p); }
@@ -748,6 +798,6 @@ void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int
 
 }  // namespace
 
-extern const Kernels kernels = {matmul, matmul_packed, weighted, quantize, softmax_exp, silu_mul};  // extern: a namespace-scope const is otherwise local
+extern const Kernels kernels = {matmul, matmul_packed, weighted, quantize, softmax_exp, silu_mul, rmsnorm, rope};  // extern: a namespace-scope const is otherwise local
 
 }  // namespace wand::llm::isa::WAND_ISA

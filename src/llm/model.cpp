@@ -302,13 +302,6 @@ class Workers {
 };
 
 
-void rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
-  double ss = 0;
-  for (int i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
-  const float scale = 1.0f / std::sqrt(static_cast<float>(ss / n) + eps);
-  for (int i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
-}
-
 }  // namespace
 
 struct Context::Impl {
@@ -325,7 +318,7 @@ struct Context::Impl {
   };
   std::vector<Cache> caches;  // per sequence
   std::vector<uint8_t> act;   // activations in the weights' dot type (Q8_0 or F16)
-  std::vector<float> rope_cos, rope_sin;  // [batch token][rope_dim / 2]
+  std::vector<float> rope_cos, rope_sin;  // [batch token][rope_dim]: kernels.h's cos2, sin2
 
   Impl(const ModelConfig& cfg, int n_ctx, int threads)
       : c(cfg), n_ctx(n_ctx), kv_dim(cfg.kv_heads * cfg.head_dim), workers(threads) {
@@ -408,18 +401,22 @@ struct Context::Impl {
   }
 
   // cos/sin of every rotation angle for each batch token's position, once per forward pass
-  // rather than per layer, for queries and keys alike. theta grows by repeated multiplication in
-  // float, as ggml computes it, so results stay bit-compatible with llama.cpp's.
+  // rather than per layer, for queries and keys alike, in the form kernels.h's rope takes (each
+  // pair's cosine twice, its sine as -sin, sin). theta grows by repeated multiplication in float,
+  // as ggml computes it, so results stay bit-compatible with llama.cpp's.
   void rope_table(std::span<const int> pos) {
     const int half = c.rope_dim / 2, T = static_cast<int>(pos.size());
     const float theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.rope_dim));
-    rope_cos.resize(static_cast<std::size_t>(T) * half);
+    rope_cos.resize(static_cast<std::size_t>(T) * c.rope_dim);
     rope_sin.resize(rope_cos.size());
     for (int t = 0; t < T; ++t) {
       float theta = static_cast<float>(pos[t]);
+      float* cs = &rope_cos[std::size_t(t) * c.rope_dim];
+      float* sn = &rope_sin[std::size_t(t) * c.rope_dim];
       for (int i = 0; i < half; ++i) {
-        rope_cos[std::size_t(t) * half + i] = std::cos(theta);
-        rope_sin[std::size_t(t) * half + i] = std::sin(theta);
+        cs[2 * i] = cs[2 * i + 1] = std::cos(theta);
+        sn[2 * i + 1] = std::sin(theta);
+        sn[2 * i] = -sn[2 * i + 1];
         theta *= theta_scale;
       }
     }
@@ -427,16 +424,8 @@ struct Context::Impl {
 
   // Rotates the pairs (2i, 2i+1) of each head of `vec` (the batch's token t).
   void rope(float* vec, int n_heads, int t) const {
-    const int hd = c.head_dim, half = c.rope_dim / 2;
-    const float* cs = &rope_cos[std::size_t(t) * half];
-    const float* sn = &rope_sin[std::size_t(t) * half];
-    for (int h = 0; h < n_heads; ++h)
-      for (int i = 0; i < half; ++i) {
-        float* p = vec + h * hd + 2 * i;
-        const float a = p[0], b = p[1];
-        p[0] = a * cs[i] - b * sn[i];
-        p[1] = a * sn[i] + b * cs[i];
-      }
+    llm::rope(vec, n_heads, c.head_dim, c.rope_dim, &rope_cos[std::size_t(t) * c.rope_dim],
+              &rope_sin[std::size_t(t) * c.rope_dim]);
   }
 
   // One pass over a batch: token t goes to sequence seq[t] at position pos[t]. Every token's

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "llm/grammar.h"
 #include "llm/kernels.h"
@@ -268,6 +269,60 @@ TEST(Elementwise, SoftmaxAndSiluMatchDoublePrecision) {
         ASSERT_NEAR(out[i], want, 6 * 6e-8 * std::fabs(want) + 1e-37)
             << kernel_path_name(p) << " silu(" << g[i] << ") * " << u[i];
       }
+    }
+  }
+}
+
+// rmsnorm within 2 float ulps of the double formula (the scale's and products' roundings) on
+// lengths around the vector sizes, nothing written past n; rope on every path bit for bit the
+// generic path's, within 2 ulps of the double rotation, rope_dim below head_dim leaving the rest.
+TEST(Elementwise, RmsnormAndRopeMatchDoublePrecision) {
+  std::mt19937 rng(16);
+  std::normal_distribution<float> normal;
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    for (int n : {1, 7, 8, 16, 17, 33, 256, 257}) {
+      std::vector<float> x(n), w(n), out(n + 1, NAN);
+      for (int i = 0; i < n; ++i) x[i] = normal(rng) * 3, w[i] = normal(rng);
+      rmsnorm(x.data(), w.data(), out.data(), n, 1e-5f);
+      double ss = 0;
+      for (float v : x) ss += double(v) * v;
+      const double scale = 1 / std::sqrt(ss / n + 1e-5);
+      for (int i = 0; i < n; ++i) {
+        const double want = x[i] * scale * w[i];
+        ASSERT_NEAR(out[i], want, 3 * 6e-8 * std::fabs(want) + 1e-37) << kernel_path_name(p) << " n " << n;
+      }
+      ASSERT_TRUE(std::isnan(out[n])) << kernel_path_name(p) << " wrote past n " << n;
+    }
+    for (auto [heads, head_dim, rope_dim] : {std::tuple{1, 2, 2}, {3, 32, 32}, {2, 64, 48}, {4, 40, 22}}) {
+      std::vector<float> v(std::size_t(heads) * head_dim), cos2(rope_dim), sin2(rope_dim);
+      for (auto& e : v) e = normal(rng);
+      std::vector<double> angle(rope_dim / 2);
+      for (int i = 0; i < rope_dim / 2; ++i) {
+        angle[i] = 7.0 * std::pow(10000.0, -2.0 * i / rope_dim);
+        cos2[2 * i] = cos2[2 * i + 1] = static_cast<float>(std::cos(angle[i]));
+        sin2[2 * i + 1] = static_cast<float>(std::sin(angle[i]));
+        sin2[2 * i] = -sin2[2 * i + 1];
+      }
+      std::vector<float> got = v, generic = v;
+      rope(got.data(), heads, head_dim, rope_dim, cos2.data(), sin2.data());
+      {
+        KernelPathScope plain(KernelPath::generic);
+        rope(generic.data(), heads, head_dim, rope_dim, cos2.data(), sin2.data());
+      }
+      for (int h = 0; h < heads; ++h)
+        for (int j = 0; j < head_dim; ++j) {
+          const std::size_t at = std::size_t(h) * head_dim + j;
+          ASSERT_TRUE(same_bits(got[at], generic[at])) << kernel_path_name(p) << " head " << h << " j " << j;
+          if (j >= rope_dim) {
+            ASSERT_TRUE(same_bits(got[at], v[at])) << "value " << j << " past rope_dim " << rope_dim << " moved";
+            continue;
+          }
+          const double a = v[at - j % 2], b = v[at - j % 2 + 1], c = cos2[j], s = sin2[j | 1];
+          const double want = j % 2 ? a * s + b * c : a * c - b * s;
+          ASSERT_NEAR(got[at], want, 2 * 6e-8 * (std::fabs(a) + std::fabs(b)))
+              << kernel_path_name(p) << " head " << h << " j " << j;
+        }
     }
   }
 }
