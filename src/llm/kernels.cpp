@@ -167,17 +167,29 @@ void portable_rows(TensorType type, const uint8_t* w, std::size_t ws, int cols, 
   }
 }
 
-void generic_weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count,
-                           int width, float* out) {
+inline float as_float(float v) { return v; }
+inline float as_float(uint16_t h) { return fp16_to_fp32(h); }
+
+template <class E>
+void generic_weighted_rows(const float* coef, float scale, const E* rows, std::size_t stride, int count, int width,
+                           float* out) {
   float acc[64] = {};
   if (width == 64) {  // a constant width, so the vectorizer keeps the sums in registers
     for (int k = 0; k < count; ++k)
-      for (int j = 0; j < 64; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
+      for (int j = 0; j < 64; ++j) acc[j] += coef[k] * scale * as_float(rows[std::size_t(k) * stride + j]);
   } else {
     for (int k = 0; k < count; ++k)
-      for (int j = 0; j < width; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
+      for (int j = 0; j < width; ++j) acc[j] += coef[k] * scale * as_float(rows[std::size_t(k) * stride + j]);
   }
   std::copy_n(acc, width, out);
+}
+
+void portable_to_fp16(const float* x, uint16_t* y, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+void portable_round_fp16(float* x, std::size_t n, float scale) {
+  for (std::size_t i = 0; i < n; ++i) x[i] = fp16_to_fp32(fp32_to_fp16(x[i] * scale));
 }
 
 // The packed layout read plainly: per group of 8 rows and token, each block's integer sums, then
@@ -271,9 +283,12 @@ void portable_rope(float* v, int n_heads, int head_dim, int rope_dim, const floa
     }
 }
 
-constexpr isa::Kernels kGeneric = {portable_rows,     portable_packed,      generic_weighted_rows,
-                                   portable_quantize_q8_0, portable_softmax_exp, portable_silu_mul,
-                                   portable_rmsnorm,  portable_rope};
+constexpr isa::Kernels kGeneric = {portable_rows,         portable_packed,
+                                   generic_weighted_rows, generic_weighted_rows,
+                                   portable_quantize_q8_0, portable_softmax_exp,
+                                   portable_silu_mul,     portable_rmsnorm,
+                                   portable_rope,         portable_to_fp16,
+                                   portable_round_fp16};
 
 }  // namespace
 
@@ -436,6 +451,15 @@ void weighted_rows(const float* coef, float scale, const float* rows, std::size_
                    float* out) {
   table(kernel_path()).weighted_rows(coef, scale, rows, stride, count, width, out);
 }
+
+void weighted_rows_f16(const float* coef, float scale, const uint16_t* rows, std::size_t stride, int count,
+                       int width, float* out) {
+  table(kernel_path()).weighted_rows_f16(coef, scale, rows, stride, count, width, out);
+}
+
+void to_fp16(const float* x, uint16_t* y, std::size_t n) { table(kernel_path()).to_fp16(x, y, n); }
+
+void round_fp16(float* x, std::size_t n, float scale) { table(kernel_path()).round_fp16(x, n, scale); }
 
 void rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
   table(kernel_path()).rmsnorm(x, w, out, n, eps);

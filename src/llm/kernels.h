@@ -135,6 +135,15 @@ void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, i
 void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
                    float* out);
 
+// As weighted_rows over rows of fp16 values (an F16 KV cache), each converted as it is read.
+void weighted_rows_f16(const float* coef, float scale, const uint16_t* rows, std::size_t stride, int count, int width,
+                       float* out);
+// y[i] = fp32_to_fp16(x[i]) (round to nearest even), every path bit for bit the same.
+void to_fp16(const float* x, uint16_t* y, std::size_t n);
+// x[i] = x[i] * scale rounded to the nearest fp16 value (kept as float), as to_fp16 rounds:
+// what ggml's F16 products do to their float operand.
+void round_fp16(float* x, std::size_t n, float scale);
+
 // Softmax's numerators in place: x[i] = e^(x[i] - max x); returns their sum (n >= 1). The SIMD
 // paths compute e^x by a polynomial within 2 ulp of the true value (std::exp on the generic path).
 float softmax_exp(float* x, int n);

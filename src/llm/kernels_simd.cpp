@@ -75,6 +75,10 @@ inline FVec fmadd(FVec a, FVec b, FVec c) { return _mm256_fmadd_ps(a, b, c); }
 inline void fstore(float* p, FVec v) { _mm256_storeu_ps(p, v); }
 #endif
 
+// kFloatLanes values as floats, from floats or halves.
+inline FVec load_rows(const float* p) { return fload(p); }
+inline FVec load_rows(const uint16_t* p) { return hload(p); }
+
 struct F32 {
   static constexpr int step = kFloatLanes, bytes = step * 4;
   using Acc = FVec;
@@ -475,16 +479,31 @@ void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, s
 // same whatever the width, so results do not depend on how a row is cut.
 // V vectors of sums (a constant, so they stay in registers), the last one's lanes past `rest`
 // masked off (masked loads never touch them).
-template <int V>
-void weighted_vecs(const float* coef, float scale, const float* rows, std::size_t stride, int count, int rest,
+// E: the rows' element type, float or fp16 (an F16 KV cache), converted as loaded.
+template <class E, int V>
+void weighted_vecs(const float* coef, float scale, const E* rows, std::size_t stride, int count, int rest,
                    float* out) {
 #if defined(__AVX512F__)
   const __mmask16 mask = static_cast<__mmask16>((1u << rest) - 1);
-  auto load_last = [&](const float* p) { return _mm512_maskz_loadu_ps(mask, p); };
+  auto load_last = [&](const E* p) {
+    if constexpr (sizeof(E) == 4) {
+      return _mm512_maskz_loadu_ps(mask, p);
+    } else {
+      return _mm512_maskz_cvtph_ps(0xffff, _mm256_maskz_loadu_epi16(mask, p));
+    }
+  };
   auto broadcast = [](float c) { return _mm512_set1_ps(c); };
 #else
   const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  auto load_last = [&](const float* p) { return _mm256_maskload_ps(p, mask); };
+  auto load_last = [&](const E* p) {
+    if constexpr (sizeof(E) == 4) {
+      return _mm256_maskload_ps(p, mask);
+    } else {  // AVX2 has no 16-bit masked load: the lanes below `rest` copied out
+      alignas(16) uint16_t tmp[8] = {};
+      std::memcpy(tmp, p, sizeof(uint16_t) * rest);
+      return hload(tmp);
+    }
+  };
   auto broadcast = [](float c) { return _mm256_set1_ps(c); };
 #endif
   // Even and odd k in separate sums, added at the end: two chains per vector, so even a head of
@@ -492,9 +511,9 @@ void weighted_vecs(const float* coef, float scale, const float* rows, std::size_
   FVec acc[V], odd[V];
   for (int v = 0; v < V; ++v) acc[v] = odd[v] = fzero();
   auto step = [&](FVec* a, int k) {
-    const float* r = rows + std::size_t(k) * stride;
+    const E* r = rows + std::size_t(k) * stride;
     const FVec c = broadcast(coef[k] * scale);
-    for (int v = 0; v < V - 1; ++v) a[v] = fmadd(c, fload(r + v * kFloatLanes), a[v]);
+    for (int v = 0; v < V - 1; ++v) a[v] = fmadd(c, load_rows(r + v * kFloatLanes), a[v]);
     a[V - 1] = fmadd(c, load_last(r + (V - 1) * kFloatLanes), a[V - 1]);
   };
   int k = 0;
@@ -509,17 +528,37 @@ void weighted_vecs(const float* coef, float scale, const float* rows, std::size_
 #endif
 }
 
-void weighted(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
-              float* out) {
+template <class E>
+void weighted(const float* coef, float scale, const E* rows, std::size_t stride, int count, int width, float* out) {
   const int vecs = (width + kFloatLanes - 1) / kFloatLanes, rest = width - (vecs - 1) * kFloatLanes;
-  using Fn = void (*)(const float*, float, const float*, std::size_t, int, int, float*);
+  using Fn = void (*)(const float*, float, const E*, std::size_t, int, int, float*);
 #if defined(__AVX512F__)
-  constexpr Fn fns[] = {weighted_vecs<1>, weighted_vecs<2>, weighted_vecs<3>, weighted_vecs<4>};
+  constexpr Fn fns[] = {weighted_vecs<E, 1>, weighted_vecs<E, 2>, weighted_vecs<E, 3>, weighted_vecs<E, 4>};
 #else
-  constexpr Fn fns[] = {weighted_vecs<1>, weighted_vecs<2>, weighted_vecs<3>, weighted_vecs<4>,
-                        weighted_vecs<5>, weighted_vecs<6>, weighted_vecs<7>, weighted_vecs<8>};
+  constexpr Fn fns[] = {weighted_vecs<E, 1>, weighted_vecs<E, 2>, weighted_vecs<E, 3>, weighted_vecs<E, 4>,
+                        weighted_vecs<E, 5>, weighted_vecs<E, 6>, weighted_vecs<E, 7>, weighted_vecs<E, 8>};
 #endif
   fns[vecs - 1](coef, scale, rows, stride, count, rest, out);
+}
+
+// Round to nearest even, as fp32_to_fp16 in kernels.h: the same bits.
+void to_fp16(const float* x, uint16_t* y, std::size_t n) {
+  std::size_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), _mm512_maskz_cvtps_ph(0xffff, _mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) y[i] = static_cast<uint16_t>(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
+}
+
+void round_fp16(float* x, std::size_t n, float scale) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(scale)),
+                                                            _MM_FROUND_TO_NEAREST_INT)));
+  for (; i < n; ++i) x[i] = _cvtsh_ss(static_cast<uint16_t>(_cvtss_sh(x[i] * scale, _MM_FROUND_TO_NEAREST_INT)));
 }
 
 // As quantize_q8_0 in kernels.cpp, bit for bit: the same float operations, rounding half to
@@ -692,9 +731,6 @@ void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, 
 
 // ---- packed F32/F16 (kernels.h, pack_rows): 16 rows per group, stored column by column ----
 
-inline FVec load_rows(const float* p) { return fload(p); }
-inline FVec load_rows(const uint16_t* p) { return hload(p); }
-
 constexpr int kVecsPerGroup = 16 / kFloatLanes;
 // Vectors of 16 (AVX2: 8) rows x tokens per tile. Per column, each weight vector is loaded (and,
 // for F16, converted) once for all the tile's tokens and each activation broadcast once for all
@@ -798,6 +834,8 @@ void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int
 
 }  // namespace
 
-extern const Kernels kernels = {matmul, matmul_packed, weighted, quantize, softmax_exp, silu_mul, rmsnorm, rope};  // extern: a namespace-scope const is otherwise local
+extern const Kernels kernels = {matmul,      matmul_packed, weighted<float>, weighted<uint16_t>, quantize,
+                                softmax_exp, silu_mul,      rmsnorm,         rope,               to_fp16,
+                                round_fp16};  // extern: a namespace-scope const is otherwise local
 
 }  // namespace wand::llm::isa::WAND_ISA

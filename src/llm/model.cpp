@@ -313,15 +313,23 @@ struct Context::Impl {
   // one vectorized multiply-add per key dimension, with no horizontal sum per position (those
   // sums were most of decoding's attention time); values by position ([layer][pos][kv_dim]),
   // added up along the head's dimensions.
+  // Elements of `cache_type` (4 or 2 bytes each), as raw bytes so one copy and one layout serve
+  // both.
   struct Cache {
-    std::vector<float> k, v;
+    std::vector<uint8_t> k, v;
   };
   std::vector<Cache> caches;  // per sequence
   std::vector<uint8_t> act;   // activations in the weights' dot type (Q8_0 or F16)
   std::vector<float> rope_cos, rope_sin;  // [batch token][rope_dim]: kernels.h's cos2, sin2
 
-  Impl(const ModelConfig& cfg, int n_ctx, int threads)
-      : c(cfg), n_ctx(n_ctx), kv_dim(cfg.kv_heads * cfg.head_dim), workers(threads) {
+  const CacheType cache_type;
+  const std::size_t elem;  // bytes per cache element
+  std::vector<uint16_t> half_k, half_v;  // a token's key and value rounded to fp16, for an F16 cache
+  std::vector<float> q_half;             // per thread: a query head rounded to fp16
+
+  Impl(const ModelConfig& cfg, int n_ctx, int threads, CacheType cache)
+      : c(cfg), n_ctx(n_ctx), kv_dim(cfg.kv_heads * cfg.head_dim), workers(threads), cache_type(cache),
+        elem(cache == CacheType::f16 ? 2 : 4) {
     reserve(1);
     logits.resize(c.vocab);
     scores.resize(static_cast<std::size_t>(workers.size()) * n_ctx);
@@ -329,7 +337,7 @@ struct Context::Impl {
 
   // Caches only grow: a request for k samples after one for fewer reuses their memory.
   void reserve(int n) {
-    const std::size_t size = static_cast<std::size_t>(c.layers) * n_ctx * kv_dim;
+    const std::size_t size = static_cast<std::size_t>(c.layers) * n_ctx * kv_dim * elem;
     if (static_cast<int>(caches.size()) < n) caches.resize(n);
     for (auto& cache : caches)
       if (cache.k.empty()) cache.k.resize(size), cache.v.resize(size);
@@ -337,11 +345,11 @@ struct Context::Impl {
 
   void copy(int from, int to, int positions) {
     for (int l = 0; l < c.layers; ++l) {
-      const std::size_t at = static_cast<std::size_t>(l) * n_ctx * kv_dim;
+      const std::size_t at = static_cast<std::size_t>(l) * n_ctx * kv_dim * elem;
       for (int i = 0; i < kv_dim; ++i)
-        std::copy_n(caches[from].k.begin() + at + std::size_t(i) * n_ctx, positions,
-                    caches[to].k.begin() + at + std::size_t(i) * n_ctx);
-      std::copy_n(caches[from].v.begin() + at, std::size_t(positions) * kv_dim, caches[to].v.begin() + at);
+        std::copy_n(caches[from].k.begin() + at + std::size_t(i) * n_ctx * elem, positions * elem,
+                    caches[to].k.begin() + at + std::size_t(i) * n_ctx * elem);
+      std::copy_n(caches[from].v.begin() + at, std::size_t(positions) * kv_dim * elem, caches[to].v.begin() + at);
     }
   }
 
@@ -440,8 +448,10 @@ struct Context::Impl {
     rope_table(pos);
     const Matrix& E = m.embeddings();
     for (int t = 0; t < T; ++t) dequantize_row(E.type, E.row(tokens[t]), &x[std::size_t(t) * D], D);
-    auto kc = [&](int t, int l) { return &caches[seq[t]].k[std::size_t(l) * n_ctx * kv_dim]; };
-    auto vc = [&](int t, int l) { return &caches[seq[t]].v[std::size_t(l) * n_ctx * kv_dim]; };
+    auto kc = [&](int t, int l) { return &caches[seq[t]].k[std::size_t(l) * n_ctx * kv_dim * elem]; };
+    auto vc = [&](int t, int l) { return &caches[seq[t]].v[std::size_t(l) * n_ctx * kv_dim * elem]; };
+    const bool f16 = cache_type == CacheType::f16;
+    half_k.resize(kv_dim), half_v.resize(kv_dim), q_half.resize(std::size_t(workers.size()) * hd);
     double attention_work = 0;
     for (int t = 0; t < T; ++t) attention_work += 2.0 * (pos[t] + 1) * q_dim;
 
@@ -452,8 +462,18 @@ struct Context::Impl {
       for (int t = 0; t < T; ++t) {
         rope(&q[std::size_t(t) * q_dim], c.heads, t);
         rope(&k[std::size_t(t) * kv_dim], c.kv_heads, t);
-        for (int i = 0; i < kv_dim; ++i) kc(t, l)[std::size_t(i) * n_ctx + pos[t]] = k[std::size_t(t) * kv_dim + i];
-        std::copy_n(&v[std::size_t(t) * kv_dim], kv_dim, vc(t, l) + std::size_t(pos[t]) * kv_dim);
+        const float *kt = &k[std::size_t(t) * kv_dim], *vt = &v[std::size_t(t) * kv_dim];
+        if (f16) {
+          to_fp16(kt, half_k.data(), kv_dim);
+          to_fp16(vt, half_v.data(), kv_dim);
+          auto* keys = reinterpret_cast<uint16_t*>(kc(t, l));
+          for (int i = 0; i < kv_dim; ++i) keys[std::size_t(i) * n_ctx + pos[t]] = half_k[i];
+          std::copy_n(half_v.data(), kv_dim, reinterpret_cast<uint16_t*>(vc(t, l)) + std::size_t(pos[t]) * kv_dim);
+        } else {
+          auto* keys = reinterpret_cast<float*>(kc(t, l));
+          for (int i = 0; i < kv_dim; ++i) keys[std::size_t(i) * n_ctx + pos[t]] = kt[i];
+          std::copy_n(vt, kv_dim, reinterpret_cast<float*>(vc(t, l)) + std::size_t(pos[t]) * kv_dim);
+        }
       }
       const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
       workers.run(attention_work, T * c.heads, [&](int begin, int end, int thread) {
@@ -461,14 +481,38 @@ struct Context::Impl {
         for (int job = begin; job < end; ++job) {
           const int t = job / c.heads, h = job % c.heads, kvh = h / group, n = pos[t] + 1;
           const float* qh = &q[std::size_t(t) * q_dim + h * hd];
-          const float *keys = kc(t, l), *values = vc(t, l);
-          const float* head_keys = keys + std::size_t(kvh) * hd * n_ctx;  // keys are stored transposed
+          // Keys are stored transposed: this head's start at element kvh * hd * n_ctx.
+          const std::size_t head_keys = std::size_t(kvh) * hd * n_ctx, head_values = std::size_t(kvh) * hd;
+          // weighted_rows over the cache's elements, whichever their type.
+          auto weighted = [&](const float* coef, float s, const uint8_t* base, std::size_t at, std::size_t stride,
+                              int count, int width, float* out) {
+            if (f16) {
+              weighted_rows_f16(coef, s, reinterpret_cast<const uint16_t*>(base) + at, stride, count, width, out);
+            } else {
+              weighted_rows(coef, s, reinterpret_cast<const float*>(base) + at, stride, count, width, out);
+            }
+          };
+          // llama.cpp's products with an F16 cache round their float operand to fp16 too: the
+          // query before the scores, the probabilities before the values' sum.
+          float* qr = &q_half[std::size_t(thread) * hd];
+          if (f16) {
+            std::copy_n(qh, hd, qr);
+            round_fp16(qr, hd, 1.0f);
+            qh = qr;
+          }
+          // (And scale the sums, not the query, as its softmax does.)
           for (int p0 = 0; p0 < n; p0 += 64)
-            weighted_rows(qh, scale, head_keys + p0, n_ctx, hd, std::min(64, n - p0), sc + p0);
-          const float inv = 1.0f / softmax_exp(sc, n);
+            weighted(qh, f16 ? 1.0f : scale, kc(t, l), head_keys + p0, n_ctx, hd, std::min(64, n - p0), sc + p0);
+          if (f16)
+            for (int i = 0; i < n; ++i) sc[i] *= scale;
+          float inv = 1.0f / softmax_exp(sc, n);
+          if (f16) {
+            round_fp16(sc, n, inv);
+            inv = 1.0f;
+          }
           float* o = &att_out[std::size_t(t) * q_dim + h * hd];
           for (int i0 = 0; i0 < hd; i0 += 64)
-            weighted_rows(sc, inv, values + std::size_t(kvh) * hd + i0, kv_dim, n, std::min(64, hd - i0), o + i0);
+            weighted(sc, inv, vc(t, l), head_values + i0, kv_dim, n, std::min(64, hd - i0), o + i0);
         }
       });
       matmuls({{&L.wo, xb2.data()}}, att_out.data(), T);
@@ -489,10 +533,17 @@ struct Context::Impl {
   }
 };
 
-Context::Context(std::shared_ptr<const Model> model, int n_ctx, int threads) : model_(std::move(model)) {
+Result<CacheType> parse_cache_type(std::string_view name) {
+  if (name == "f32") return CacheType::f32;
+  if (name == "f16") return CacheType::f16;
+  return Error{fmt::format("KV cache type '{}' is unknown (f32 or f16)", printable(name))};
+}
+
+Context::Context(std::shared_ptr<const Model> model, int n_ctx, int threads, CacheType cache)
+    : model_(std::move(model)) {
   n_ctx_ = n_ctx > 0 ? std::min(n_ctx, model_->config().context) : model_->config().context;
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  impl_ = std::make_unique<Impl>(model_->config(), n_ctx_, threads);
+  impl_ = std::make_unique<Impl>(model_->config(), n_ctx_, threads, cache);
   pos_.assign(1, 0);
 }
 

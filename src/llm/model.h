@@ -5,6 +5,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -63,12 +64,19 @@ class Model {
   std::vector<std::vector<uint8_t>> packed_;  // the packed matrices
 };
 
+// The KV cache's element type: F32, or F16 as llama.cpp's default (half the memory and half the
+// bytes attention reads per position; keys and values rounded to fp16, round to nearest even, as
+// llama.cpp rounds them).
+enum class CacheType { f32, f16 };
+// "f32" or "f16"; anything else is an error naming the value.
+Result<CacheType> parse_cache_type(std::string_view name);
+
 class Context {
  public:
   // threads = 0 uses every core. A parallel region runs on the calling thread alone when its
   // work is too small to pay for waking the others, or when that has lately been faster per
   // multiply-add (cores busy with other work); worker threads keep off the caller's CPU.
-  Context(std::shared_ptr<const Model> model, int n_ctx = 0, int threads = 0);
+  Context(std::shared_ptr<const Model> model, int n_ctx = 0, int threads = 0, CacheType cache = CacheType::f32);
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;

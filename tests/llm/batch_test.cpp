@@ -360,6 +360,51 @@ TEST(WeightedRows, MatchTheDoubleReferenceForEveryWidth) {
 }
 
 
+// weighted_rows_f16 over fp16 rows: within the same bound of the double sum of the halves' values,
+// and the same bits as weighted_rows over those values as floats (the conversion is exact).
+TEST(WeightedRows, F16RowsMatchTheirFloatValues) {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal;
+  const int stride = 70, max_count = 37;
+  std::vector<uint16_t> half(std::size_t(max_count) * stride);
+  std::vector<float> rows(half.size()), coef(max_count);
+  for (std::size_t i = 0; i < half.size(); ++i) half[i] = fp32_to_fp16(normal(rng)), rows[i] = fp16_to_fp32(half[i]);
+  for (auto& v : coef) v = normal(rng);
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    for (int count : {1, 2, 15, 37})
+      for (int width : {1, 7, 8, 15, 16, 17, 32, 33, 63, 64}) {
+        std::vector<float> got(width + 1, NAN), want(width);
+        weighted_rows_f16(coef.data(), 0.5f, half.data(), stride, count, width, got.data());
+        weighted_rows(coef.data(), 0.5f, rows.data(), stride, count, width, want.data());
+        ASSERT_TRUE(std::isnan(got[width])) << "wrote past width " << width;
+        for (int j = 0; j < width; ++j)
+          ASSERT_TRUE(same_bits(got[j], want[j]))
+              << kernel_path_name(p) << " count " << count << " width " << width << " j " << j;
+      }
+  }
+}
+
+// to_fp16 rounds as fp32_to_fp16 (to nearest, ties to even) on every path: halfway cases, half
+// subnormals, overflow to infinity, signed zeros, lengths off the vector sizes.
+TEST(Quantize, ToFp16IsTheSameOnEveryPath) {
+  std::mt19937 rng(18);
+  std::normal_distribution<float> normal;
+  std::vector<float> x = {0.f, -0.f, 1.f, 65504.f, 65520.f, 1e6f, -1e6f, 6e-8f, 3e-8f, 1e-5f, -2.5e-6f,
+                          1.00048828125f /* halfway, ties to even: 1 */, 1.00146484375f /* halfway: up */};
+  for (int i = 0; i < 70; ++i) x.push_back(normal(rng) * std::pow(10.f, float(i % 9) - 5));
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    for (std::size_t n : {x.size(), std::size_t(1), std::size_t(17), std::size_t(31)}) {
+      std::vector<uint16_t> got(n + 1, 0xabcd);
+      to_fp16(x.data(), got.data(), n);
+      for (std::size_t i = 0; i < n; ++i)
+        ASSERT_EQ(got[i], fp32_to_fp16(x[i])) << kernel_path_name(p) << " x = " << x[i];
+      ASSERT_EQ(got[n], 0xabcd) << "wrote past n " << n;
+    }
+  }
+}
+
 // WAND_CPU names a path; the best one is the widest this CPU runs; a path it lacks, or a name
 // that is none, is an error naming the value, and set_kernel_path refuses such a path unchanged.
 TEST(KernelPaths, ParsedFromWandCpuAndRefusedByName) {
@@ -423,18 +468,20 @@ TEST_P(Sequences, DecodingTogetherEqualsDecodingAlone) {
   ASSERT_TRUE(model);
   const std::size_t vocab = model->config().vocab;
   const std::vector<Token> prompt = {1, 40, 41, 250, 7, 7, 99};
+  // Both cache types (an F16 cache: the copies and the batch read the same rounded halves).
   for (KernelPath path : supported_paths())
-    for (int threads : {1, 2, 3}) {
+    for (auto [threads, cache] : {std::pair{1, CacheType::f32}, {2, CacheType::f32}, {3, CacheType::f32},
+                                  {1, CacheType::f16}, {2, CacheType::f16}}) {
       KernelPathScope scope(path);
       const int k = 5;
-      Context batch(model, 0, threads);
+      Context batch(model, 0, threads, cache);
       ASSERT_TRUE(batch.eval(prompt));
       batch.set_sequences(k);
       for (int i = 1; i < k; ++i) batch.copy_sequence(0, i);
       for (int i = 0; i < k; ++i) EXPECT_EQ(batch.position(i), static_cast<int>(prompt.size()));
       std::vector<std::unique_ptr<Context>> alone;
       for (int i = 0; i < k; ++i) {
-        alone.push_back(std::make_unique<Context>(model, 0, 1));
+        alone.push_back(std::make_unique<Context>(model, 0, 1, cache));
         ASSERT_TRUE(alone.back()->eval(prompt));
       }
       for (int step = 0; step < 6; ++step) {
@@ -450,7 +497,8 @@ TEST_P(Sequences, DecodingTogetherEqualsDecodingAlone) {
           ASSERT_TRUE(want);
           for (std::size_t v = 0; v < vocab; ++v)
             ASSERT_TRUE(same_bits((*got)[j * vocab + v], (*want)[v]))
-                << "sequence " << seqs[j] << " step " << step << " logit " << v << " threads " << threads;
+                << "sequence " << seqs[j] << " step " << step << " logit " << v << " threads " << threads
+                << (cache == CacheType::f16 ? " f16 cache" : "");
         }
       }
       EXPECT_EQ(batch.position(0), static_cast<int>(prompt.size()) + 6);
