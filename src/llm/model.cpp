@@ -319,7 +319,7 @@ struct Context::Impl {
     std::vector<uint8_t> k, v;
   };
   std::vector<Cache> caches;  // per sequence
-  std::vector<uint8_t> act;   // activations in the weights' dot type (Q8_0 or F16)
+  std::vector<uint8_t> act;   // activations quantized to Q8_0 for quantized weights
   std::vector<float> rope_cos, rope_sin;  // [batch token][rope_dim]: kernels.h's cos2, sin2
 
   const CacheType cache_type;
