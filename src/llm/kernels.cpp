@@ -184,6 +184,13 @@ void generic_weighted_rows(const float* coef, float scale, const E* rows, std::s
   std::copy_n(acc, width, out);
 }
 
+template <class E>
+void generic_weighted_sets(int sets, const float* coef, std::size_t coef_stride, const float* scale, const E* rows,
+                           std::size_t stride, int count, int width, float* out, std::size_t out_stride) {
+  for (int s = 0; s < sets; ++s)
+    generic_weighted_rows(coef + s * coef_stride, scale[s], rows, stride, count, width, out + s * out_stride);
+}
+
 void portable_to_fp16(const float* x, uint16_t* y, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
 }
@@ -284,7 +291,7 @@ void portable_rope(float* v, int n_heads, int head_dim, int rope_dim, const floa
 }
 
 constexpr isa::Kernels kGeneric = {portable_rows,         portable_packed,
-                                   generic_weighted_rows, generic_weighted_rows,
+                                   generic_weighted_sets<float>, generic_weighted_sets<uint16_t>,
                                    portable_quantize_q8_0, portable_softmax_exp,
                                    portable_silu_mul,     portable_rmsnorm,
                                    portable_rope,         portable_to_fp16,
@@ -449,12 +456,23 @@ void silu_mul(float* g, const float* u, std::size_t n) { table(kernel_path()).si
 
 void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
                    float* out) {
-  table(kernel_path()).weighted_rows(coef, scale, rows, stride, count, width, out);
+  table(kernel_path()).weighted_sets(1, coef, 0, &scale, rows, stride, count, width, out, 0);
+}
+
+void weighted_row_sets(int sets, const float* coef, std::size_t coef_stride, const float* scale, const float* rows,
+                       std::size_t stride, int count, int width, float* out, std::size_t out_stride) {
+  table(kernel_path()).weighted_sets(sets, coef, coef_stride, scale, rows, stride, count, width, out, out_stride);
+}
+
+void weighted_row_sets_f16(int sets, const float* coef, std::size_t coef_stride, const float* scale,
+                           const uint16_t* rows, std::size_t stride, int count, int width, float* out,
+                           std::size_t out_stride) {
+  table(kernel_path()).weighted_sets_f16(sets, coef, coef_stride, scale, rows, stride, count, width, out, out_stride);
 }
 
 void weighted_rows_f16(const float* coef, float scale, const uint16_t* rows, std::size_t stride, int count,
                        int width, float* out) {
-  table(kernel_path()).weighted_rows_f16(coef, scale, rows, stride, count, width, out);
+  table(kernel_path()).weighted_sets_f16(1, coef, 0, &scale, rows, stride, count, width, out, 0);
 }
 
 void to_fp16(const float* x, uint16_t* y, std::size_t n) { table(kernel_path()).to_fp16(x, y, n); }

@@ -138,6 +138,15 @@ void weighted_rows(const float* coef, float scale, const float* rows, std::size_
 // As weighted_rows over rows of fp16 values (an F16 KV cache), each converted as it is read.
 void weighted_rows_f16(const float* coef, float scale, const uint16_t* rows, std::size_t stride, int count, int width,
                        float* out);
+// weighted_rows for `sets` coefficient vectors over the same rows (the query heads that share a
+// key/value head): out[s * out_stride + j] = sum over k of (coef[s * coef_stride + k] * scale[s]) *
+// rows[k * stride + j]. Each output is bit for bit what weighted_rows gives for its set alone; the
+// AVX-512 path reads each row once for two sets, so twice the multiply-add chains share the loads.
+void weighted_row_sets(int sets, const float* coef, std::size_t coef_stride, const float* scale, const float* rows,
+                       std::size_t stride, int count, int width, float* out, std::size_t out_stride);
+void weighted_row_sets_f16(int sets, const float* coef, std::size_t coef_stride, const float* scale,
+                           const uint16_t* rows, std::size_t stride, int count, int width, float* out,
+                           std::size_t out_stride);
 // y[i] = fp32_to_fp16(x[i]) (round to nearest even), every path bit for bit the same.
 void to_fp16(const float* x, uint16_t* y, std::size_t n);
 // x[i] = x[i] * scale rounded to the nearest fp16 value (kept as float), as to_fp16 rounds:

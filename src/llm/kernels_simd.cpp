@@ -479,10 +479,12 @@ void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, s
 // same whatever the width, so results do not depend on how a row is cut.
 // V vectors of sums (a constant, so they stay in registers), the last one's lanes past `rest`
 // masked off (masked loads never touch them).
-// E: the rows' element type, float or fp16 (an F16 KV cache), converted as loaded.
-template <class E, int V>
-void weighted_vecs(const float* coef, float scale, const E* rows, std::size_t stride, int count, int rest,
-                   float* out) {
+// E: the rows' element type, float or fp16 (an F16 KV cache), converted as loaded. H sets of
+// coefficients (cs apart, each with its scale) over the same rows, their sums os apart: each row
+// vector loaded once for all H, each set's sums in the same steps as alone.
+template <class E, int V, int H>
+void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const E* rows, std::size_t stride,
+                   int count, int rest, float* out, std::size_t os) {
 #if defined(__AVX512F__)
   const __mmask16 mask = static_cast<__mmask16>((1u << rest) - 1);
   auto load_last = [&](const E* p) {
@@ -508,37 +510,59 @@ void weighted_vecs(const float* coef, float scale, const E* rows, std::size_t st
 #endif
   // Even and odd k in separate sums, added at the end: two chains per vector, so even a head of
   // 32 dimensions (two vectors) keeps four multiply-adds in flight.
-  FVec acc[V], odd[V];
-  for (int v = 0; v < V; ++v) acc[v] = odd[v] = fzero();
-  auto step = [&](FVec* a, int k) {
+  FVec acc[H][V], odd[H][V];
+  for (int h = 0; h < H; ++h)
+    for (int v = 0; v < V; ++v) acc[h][v] = odd[h][v] = fzero();
+  auto step = [&](FVec (&a)[H][V], int k) {
     const E* r = rows + std::size_t(k) * stride;
-    const FVec c = broadcast(coef[k] * scale);
-    for (int v = 0; v < V - 1; ++v) a[v] = fmadd(c, load_rows(r + v * kFloatLanes), a[v]);
-    a[V - 1] = fmadd(c, load_last(r + (V - 1) * kFloatLanes), a[V - 1]);
+    FVec c[H];
+    for (int h = 0; h < H; ++h) c[h] = broadcast(coef[h * cs + k] * scale[h]);
+    for (int v = 0; v < V; ++v) {
+      const FVec w = v < V - 1 ? load_rows(r + v * kFloatLanes) : load_last(r + v * kFloatLanes);
+      for (int h = 0; h < H; ++h) a[h][v] = fmadd(c[h], w, a[h][v]);
+    }
   };
   int k = 0;
   for (; k + 2 <= count; k += 2) step(acc, k), step(odd, k + 1);
   if (k < count) step(acc, k);
-  for (int v = 0; v < V; ++v) acc[v] = acc[v] + odd[v];
-  for (int v = 0; v < V - 1; ++v) fstore(out + v * kFloatLanes, acc[v]);
+  for (int h = 0; h < H; ++h) {
+    float* o = out + h * os;
+    for (int v = 0; v < V; ++v) acc[h][v] = acc[h][v] + odd[h][v];
+    for (int v = 0; v < V - 1; ++v) fstore(o + v * kFloatLanes, acc[h][v]);
 #if defined(__AVX512F__)
-  _mm512_mask_storeu_ps(out + (V - 1) * kFloatLanes, mask, acc[V - 1]);
+    _mm512_mask_storeu_ps(o + (V - 1) * kFloatLanes, mask, acc[h][V - 1]);
 #else
-  _mm256_maskstore_ps(out + (V - 1) * kFloatLanes, mask, acc[V - 1]);
+    _mm256_maskstore_ps(o + (V - 1) * kFloatLanes, mask, acc[h][V - 1]);
 #endif
+  }
 }
 
-template <class E>
-void weighted(const float* coef, float scale, const E* rows, std::size_t stride, int count, int width, float* out) {
-  const int vecs = (width + kFloatLanes - 1) / kFloatLanes, rest = width - (vecs - 1) * kFloatLanes;
-  using Fn = void (*)(const float*, float, const E*, std::size_t, int, int, float*);
+// Two sets at a time where the registers hold them: AVX-512's 32 hold 2 x 4 vectors of sums in two
+// chains, 4 row vectors and 2 broadcasts; AVX2's 16 only one set's.
 #if defined(__AVX512F__)
-  constexpr Fn fns[] = {weighted_vecs<E, 1>, weighted_vecs<E, 2>, weighted_vecs<E, 3>, weighted_vecs<E, 4>};
+constexpr int kMaxSets = 2;
 #else
-  constexpr Fn fns[] = {weighted_vecs<E, 1>, weighted_vecs<E, 2>, weighted_vecs<E, 3>, weighted_vecs<E, 4>,
-                        weighted_vecs<E, 5>, weighted_vecs<E, 6>, weighted_vecs<E, 7>, weighted_vecs<E, 8>};
+constexpr int kMaxSets = 1;
 #endif
-  fns[vecs - 1](coef, scale, rows, stride, count, rest, out);
+
+template <class E>
+void weighted_sets(int sets, const float* coef, std::size_t cs, const float* scale, const E* rows, std::size_t stride,
+                   int count, int width, float* out, std::size_t os) {
+  const int vecs = (width + kFloatLanes - 1) / kFloatLanes, rest = width - (vecs - 1) * kFloatLanes;
+  using Fn = void (*)(const float*, std::size_t, const float*, const E*, std::size_t, int, int, float*, std::size_t);
+#if defined(__AVX512F__)
+  constexpr Fn one[] = {weighted_vecs<E, 1, 1>, weighted_vecs<E, 2, 1>, weighted_vecs<E, 3, 1>, weighted_vecs<E, 4, 1>};
+  constexpr Fn two[] = {weighted_vecs<E, 1, 2>, weighted_vecs<E, 2, 2>, weighted_vecs<E, 3, 2>, weighted_vecs<E, 4, 2>};
+#else
+  constexpr Fn one[] = {weighted_vecs<E, 1, 1>, weighted_vecs<E, 2, 1>, weighted_vecs<E, 3, 1>, weighted_vecs<E, 4, 1>,
+                        weighted_vecs<E, 5, 1>, weighted_vecs<E, 6, 1>, weighted_vecs<E, 7, 1>, weighted_vecs<E, 8, 1>};
+  const Fn* two = one;  // never used: kMaxSets is 1
+#endif
+  for (int s = 0; s < sets;) {
+    const int h = kMaxSets >= 2 && sets - s >= 2 ? 2 : 1;
+    (h == 2 ? two : one)[vecs - 1](coef + s * cs, cs, scale + s, rows, stride, count, rest, out + s * os, os);
+    s += h;
+  }
 }
 
 // Round to nearest even, as fp32_to_fp16 in kernels.h: the same bits.
@@ -840,7 +864,7 @@ void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int
 
 }  // namespace
 
-extern const Kernels kernels = {matmul,      matmul_packed, weighted<float>, weighted<uint16_t>, quantize,
+extern const Kernels kernels = {matmul,      matmul_packed, weighted_sets<float>, weighted_sets<uint16_t>, quantize,
                                 softmax_exp, silu_mul,      rmsnorm,         rope,               to_fp16,
                                 round_fp16};  // extern: a namespace-scope const is otherwise local
 

@@ -325,14 +325,18 @@ struct Context::Impl {
   const CacheType cache_type;
   const std::size_t elem;  // bytes per cache element
   std::vector<uint16_t> half_k, half_v;  // a token's key and value rounded to fp16, for an F16 cache
-  std::vector<float> q_half;             // per thread: a query head rounded to fp16
+  std::vector<float> q_half;             // per thread: a group's query heads rounded to fp16
+  std::vector<float> set_scales;         // per thread: a group's scales for weighted_row_sets
 
   Impl(const ModelConfig& cfg, int n_ctx, int threads, CacheType cache)
       : c(cfg), n_ctx(n_ctx), kv_dim(cfg.kv_heads * cfg.head_dim), workers(threads), cache_type(cache),
         elem(cache == CacheType::f16 ? 2 : 4) {
     reserve(1);
     logits.resize(c.vocab);
-    scores.resize(static_cast<std::size_t>(workers.size()) * n_ctx);
+    const int group = c.heads / c.kv_heads;
+    scores.resize(static_cast<std::size_t>(workers.size()) * group * n_ctx);
+    set_scales.resize(static_cast<std::size_t>(workers.size()) * group);
+    q_half.resize(static_cast<std::size_t>(workers.size()) * group * c.head_dim);
   }
 
   // Caches only grow: a request for k samples after one for fewer reuses their memory.
@@ -451,7 +455,7 @@ struct Context::Impl {
     auto kc = [&](int t, int l) { return &caches[seq[t]].k[std::size_t(l) * n_ctx * kv_dim * elem]; };
     auto vc = [&](int t, int l) { return &caches[seq[t]].v[std::size_t(l) * n_ctx * kv_dim * elem]; };
     const bool f16 = cache_type == CacheType::f16;
-    half_k.resize(kv_dim), half_v.resize(kv_dim), q_half.resize(std::size_t(workers.size()) * hd);
+    half_k.resize(kv_dim), half_v.resize(kv_dim);
     double attention_work = 0;
     for (int t = 0; t < T; ++t) attention_work += 2.0 * (pos[t] + 1) * q_dim;
 
@@ -476,43 +480,52 @@ struct Context::Impl {
         }
       }
       const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-      workers.run(attention_work, T * c.heads, [&](int begin, int end, int thread) {
-        float* sc = &scores[std::size_t(thread) * n_ctx];
+      // One job per token and key/value head: its `group` query heads read the cache together
+      // (weighted_row_sets), each head's sums as if alone.
+      workers.run(attention_work, T * c.kv_heads, [&](int begin, int end, int thread) {
+        float* sc = &scores[std::size_t(thread) * group * n_ctx];  // the group's scores, n_ctx apart
+        float* sets_scale = &set_scales[std::size_t(thread) * group];
         for (int job = begin; job < end; ++job) {
-          const int t = job / c.heads, h = job % c.heads, kvh = h / group, n = pos[t] + 1;
-          const float* qh = &q[std::size_t(t) * q_dim + h * hd];
+          const int t = job / c.kv_heads, kvh = job % c.kv_heads, n = pos[t] + 1;
+          const float* qg = &q[std::size_t(t) * q_dim + std::size_t(kvh) * group * hd];  // the group's heads
           // Keys are stored transposed: this head's start at element kvh * hd * n_ctx.
           const std::size_t head_keys = std::size_t(kvh) * hd * n_ctx, head_values = std::size_t(kvh) * hd;
-          // weighted_rows over the cache's elements, whichever their type.
-          auto weighted = [&](const float* coef, float s, const uint8_t* base, std::size_t at, std::size_t stride,
-                              int count, int width, float* out) {
+          // weighted_row_sets over the cache's elements, whichever their type.
+          auto weighted = [&](const float* coef, std::size_t coef_stride, const uint8_t* base, std::size_t at,
+                              std::size_t stride, int count, int width, float* out, std::size_t out_stride) {
             if (f16) {
-              weighted_rows_f16(coef, s, reinterpret_cast<const uint16_t*>(base) + at, stride, count, width, out);
+              weighted_row_sets_f16(group, coef, coef_stride, sets_scale, reinterpret_cast<const uint16_t*>(base) + at,
+                                    stride, count, width, out, out_stride);
             } else {
-              weighted_rows(coef, s, reinterpret_cast<const float*>(base) + at, stride, count, width, out);
+              weighted_row_sets(group, coef, coef_stride, sets_scale, reinterpret_cast<const float*>(base) + at,
+                                stride, count, width, out, out_stride);
             }
           };
           // llama.cpp's products with an F16 cache round their float operand to fp16 too: the
-          // query before the scores, the probabilities before the values' sum.
-          float* qr = &q_half[std::size_t(thread) * hd];
+          // query before the scores, the probabilities before the values' sum (and it scales the
+          // sums, not the query, as its softmax does).
           if (f16) {
-            std::copy_n(qh, hd, qr);
-            round_fp16(qr, hd, 1.0f);
-            qh = qr;
+            float* qr = &q_half[std::size_t(thread) * group * hd];
+            std::copy_n(qg, std::size_t(group) * hd, qr);
+            round_fp16(qr, std::size_t(group) * hd, 1.0f);
+            qg = qr;
           }
-          // (And scale the sums, not the query, as its softmax does.)
+          std::fill_n(sets_scale, group, f16 ? 1.0f : scale);
           for (int p0 = 0; p0 < n; p0 += 64)
-            weighted(qh, f16 ? 1.0f : scale, kc(t, l), head_keys + p0, n_ctx, hd, std::min(64, n - p0), sc + p0);
-          if (f16)
-            for (int i = 0; i < n; ++i) sc[i] *= scale;
-          float inv = 1.0f / softmax_exp(sc, n);
-          if (f16) {
-            round_fp16(sc, n, inv);
-            inv = 1.0f;
+            weighted(qg, hd, kc(t, l), head_keys + p0, n_ctx, hd, std::min(64, n - p0), sc + p0, n_ctx);
+          for (int g = 0; g < group; ++g) {
+            float* sg = sc + std::size_t(g) * n_ctx;
+            if (f16)
+              for (int i = 0; i < n; ++i) sg[i] *= scale;
+            sets_scale[g] = 1.0f / softmax_exp(sg, n);
+            if (f16) {
+              round_fp16(sg, n, sets_scale[g]);
+              sets_scale[g] = 1.0f;
+            }
           }
-          float* o = &att_out[std::size_t(t) * q_dim + h * hd];
+          float* o = &att_out[std::size_t(t) * q_dim + std::size_t(kvh) * group * hd];
           for (int i0 = 0; i0 < hd; i0 += 64)
-            weighted(sc, inv, vc(t, l), head_values + i0, kv_dim, n, std::min(64, hd - i0), o + i0);
+            weighted(sc, n_ctx, vc(t, l), head_values + i0, kv_dim, n, std::min(64, hd - i0), o + i0, hd);
         }
       });
       matmuls({{&L.wo, xb2.data()}}, att_out.data(), T);

@@ -385,6 +385,49 @@ TEST(WeightedRows, F16RowsMatchTheirFloatValues) {
   }
 }
 
+// weighted_row_sets (the query heads of a key/value head at once): each set's outputs bit for bit
+// weighted_rows' for that set alone, over float and fp16 rows, for 1 to 5 sets (pairs and a single
+// left over), every width class and counts around the vector sizes; nothing written between sets.
+TEST(WeightedRows, SetsEqualEachSetAlone) {
+  std::mt19937 rng(19);
+  std::normal_distribution<float> normal;
+  const int stride = 70, max_count = 37, max_sets = 5, coef_stride = 40, out_stride = 66;
+  std::vector<float> rows(std::size_t(max_count) * stride), coef(std::size_t(max_sets) * coef_stride), scale(max_sets);
+  std::vector<uint16_t> half(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) half[i] = fp32_to_fp16(normal(rng)), rows[i] = normal(rng);
+  for (auto& v : coef) v = normal(rng);
+  for (auto& v : scale) v = 0.25f + std::fabs(normal(rng));
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    for (int sets = 1; sets <= max_sets; ++sets)
+      for (int count : {1, 16, 37})
+        for (int width : {1, 16, 20, 33, 64}) {
+          std::vector<float> got(std::size_t(sets) * out_stride, NAN), got16 = got;
+          weighted_row_sets(sets, coef.data(), coef_stride, scale.data(), rows.data(), stride, count, width, got.data(),
+                            out_stride);
+          weighted_row_sets_f16(sets, coef.data(), coef_stride, scale.data(), half.data(), stride, count, width,
+                                got16.data(), out_stride);
+          for (int s = 0; s < sets; ++s) {
+            std::vector<float> want(width), want16(width);
+            weighted_rows(&coef[std::size_t(s) * coef_stride], scale[s], rows.data(), stride, count, width, want.data());
+            weighted_rows_f16(&coef[std::size_t(s) * coef_stride], scale[s], half.data(), stride, count, width,
+                              want16.data());
+            for (int j = 0; j < out_stride; ++j) {
+              const std::size_t at = std::size_t(s) * out_stride + j;
+              if (j >= width) {
+                ASSERT_TRUE(std::isnan(got[at]) && std::isnan(got16[at])) << "wrote past width " << width;
+                continue;
+              }
+              ASSERT_TRUE(same_bits(got[at], want[j]))
+                  << kernel_path_name(p) << " sets " << sets << " set " << s << " width " << width << " j " << j;
+              ASSERT_TRUE(same_bits(got16[at], want16[j]))
+                  << kernel_path_name(p) << " fp16 rows, sets " << sets << " set " << s << " j " << j;
+            }
+          }
+        }
+  }
+}
+
 // to_fp16 rounds as fp32_to_fp16 (to nearest, ties to even) on every path: halfway cases, half
 // subnormals, overflow to infinity, signed zeros, lengths off the vector sizes.
 TEST(Quantize, ToFp16IsTheSameOnEveryPath) {
