@@ -174,12 +174,13 @@ void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, 
 // build machine's flags, so one binary runs on any x86-64 CPU at its best:
 //   generic  plain C++ for the baseline instruction set (any CPU; the reference the others are
 //            tested against),
-//   avx2     AVX2 + FMA + F16C, 256-bit tiles of 4 rows x 2 tokens,
-//   avx512   AVX-512F/BW/VL + VNNI (int8 dots in one instruction), 512-bit float lanes and tiles
-//            of 4 rows x 4 tokens in its 32 registers.
+//   avx2     AVX2 + FMA + F16C, 256-bit lanes (packed float tiles of 16 rows x 4 tokens),
+//   avx512   AVX-512F/BW/VL + VNNI (int8 dots in one instruction), 512-bit float lanes (packed
+//            float tiles of 64 rows x 5 tokens) in its 32 registers.
 // Paths differ in rounding only (FMA, summation order); every one is tested against a
 // double-precision reference. AMX and AVX-512 BF16 are not used: BF16 would round F32/F16
-// weights, and no AMX machine was at hand to test tile code on.
+// weights, and no AMX machine was at hand to test tile code on (the AMD EPYC this was tuned on
+// has none).
 enum class KernelPath { generic, avx2, avx512 };
 const char* kernel_path_name(KernelPath path);  // "generic", "avx2", "avx512"
 // Whether this build carries `path` and this CPU and OS run it.

@@ -428,7 +428,7 @@ TEST(WeightedRows, SetsEqualEachSetAlone) {
   }
 }
 
-// to_fp16 rounds as fp32_to_fp16 (to nearest, ties to even) on every path: halfway cases, half
+// to_fp16 and round_fp16 round as fp32_to_fp16 (to nearest, ties to even) on every path: halfway cases, half
 // subnormals, overflow to infinity, signed zeros, lengths off the vector sizes.
 TEST(Quantize, ToFp16IsTheSameOnEveryPath) {
   std::mt19937 rng(18);
@@ -444,6 +444,14 @@ TEST(Quantize, ToFp16IsTheSameOnEveryPath) {
       for (std::size_t i = 0; i < n; ++i)
         ASSERT_EQ(got[i], fp32_to_fp16(x[i])) << kernel_path_name(p) << " x = " << x[i];
       ASSERT_EQ(got[n], 0xabcd) << "wrote past n " << n;
+      // round_fp16: the same rounding of x * scale, kept as float.
+      std::vector<float> rounded(x.begin(), x.begin() + n);
+      rounded.push_back(NAN);
+      round_fp16(rounded.data(), n, 0.75f);
+      for (std::size_t i = 0; i < n; ++i)
+        ASSERT_TRUE(same_bits(rounded[i], fp16_to_fp32(fp32_to_fp16(x[i] * 0.75f))))
+            << kernel_path_name(p) << " round_fp16(" << x[i] << " * 0.75) = " << rounded[i];
+      ASSERT_TRUE(std::isnan(rounded[n])) << "round_fp16 wrote past n " << n;
     }
   }
 }
