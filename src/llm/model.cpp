@@ -111,13 +111,16 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path) {
     m->layers_.push_back(L);
   }
   // Matrices repacked once (the tied output matrix shares the embeddings' copy), 64-byte aligned:
-  // a packed F32 column of 16 rows is one cache line, and a load across two costs twice.
+  // a packed F32 column of 16 rows is one cache line, and a load across two costs twice. The
+  // file's pages of a packed matrix leave memory (read back if ever touched), so a model is held
+  // once, not twice; the embeddings' stay, for token lookups.
   auto pack = [&](Matrix& mat) {
     if (!packable(mat.type) || mat.packed) return;
     auto& buf = m->packed_.emplace_back(packed_bytes(mat.type, mat.rows, mat.cols) + 63);
     auto* at = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
     pack_rows(mat.type, mat.data, mat.row_bytes(), mat.rows, mat.cols, at);
     mat.packed = at;
+    if (mat.data != m->tok_embd_.data) m->file_->release(mat.data, mat.row_bytes() * static_cast<std::size_t>(mat.rows));
   };
   for (auto& L : m->layers_)
     for (Matrix* mat : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) pack(*mat);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -321,6 +322,28 @@ TEST(Gguf, WriterRoundTripsMetadataAndTensors) {
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->dims, (std::vector<uint64_t>{3, 2}));
   EXPECT_EQ(reinterpret_cast<const float*>(t->data)[5], 6.f);
+  std::filesystem::remove(path);
+}
+
+// release drops a tensor's pages from memory, not its bytes: read again, they come back from the
+// file unchanged (the engine releases every matrix it repacked); a range outside the file is ignored.
+TEST(Gguf, ReleasedTensorsReadBackFromTheFile) {
+  GgufWriter w;
+  std::vector<float> v(40000);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) * 0.5f;
+  ASSERT_TRUE(w.add_tensor("t", TensorType::F32, {200, 200}, {reinterpret_cast<uint8_t*>(v.data()), v.size() * 4}));
+  std::string path = temp_path("release.gguf");
+  ASSERT_TRUE(w.write(path));
+  auto f = GgufFile::open(path);
+  ASSERT_TRUE(f) << f.error().message;
+  auto* t = (*f)->tensor("t");
+  ASSERT_NE(t, nullptr);
+  const std::size_t n = v.size() * 4;
+  ASSERT_EQ(std::memcmp(t->data, v.data(), n), 0);
+  (*f)->release(t->data, n);
+  EXPECT_EQ(std::memcmp(t->data, v.data(), n), 0);
+  (*f)->release(reinterpret_cast<const uint8_t*>(v.data()), n);  // not the file's: ignored
+  EXPECT_EQ(v[39999], 39999 * 0.5f);
   std::filesystem::remove(path);
 }
 
