@@ -12,9 +12,10 @@
 // not quite reachable. With --peer PATH (a llama-bench binary), llama-bench runs right after wand
 // on each file and thread count (interleaved, so both see the same neighbours) and each row shows
 // wand ÷ llama.cpp. The machine's load average is printed at the start and the end.
+// --kv-cache f16|f32 sets both engines' KV cache type (default f16, llama-bench's own default).
 //
 // Usage: engine_bench [--quick] [--sizes 1M,25M,134M] [--types F32,F16,Q8_0,Q4_0] [--threads 1,2]
-//                     [--reps N] [--model FILE]... [--peer LLAMA_BENCH] [--keep DIR] [--json]
+//                     [--reps N] [--model FILE]... [--peer LLAMA_BENCH] [--kv-cache f16|f32] [--keep DIR] [--json]
 #include <fmt/core.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -114,9 +115,10 @@ struct Speed {
 
 // wand on `model`, as llama-bench measures: a warm-up, then per repetition the prompt as one batch
 // into an empty cache, and `gen` tokens one at a time from an empty cache.
-Speed measure_wand(const std::shared_ptr<const Model>& model, int threads, int prompt_len, int gen_len, int reps) {
+Speed measure_wand(const std::shared_ptr<const Model>& model, int threads, int prompt_len, int gen_len, int reps,
+                   CacheType cache) {
   const int vocab = model->config().vocab;
-  Context ctx(model, prompt_len + gen_len, threads);
+  Context ctx(model, prompt_len + gen_len, threads, cache);
   std::vector<Token> prompt(prompt_len);
   for (int i = 0; i < prompt_len; ++i) prompt[i] = (3 + i * 37) % vocab;
   auto check = [](const auto& r) {
@@ -143,12 +145,12 @@ Speed measure_wand(const std::shared_ptr<const Model>& model, int threads, int p
 }
 
 // llama-bench on the same file: its JSON output's best repetition (samples_ts) of the prompt
-// test (n_gen 0) and of the generation test (n_prompt 0). Its own defaults otherwise (F16 KV
-// cache, flash attention auto, memory-mapped weights).
+// test (n_gen 0) and of the generation test (n_prompt 0). Its own defaults otherwise (flash
+// attention auto, memory-mapped weights); the KV cache type as wand's.
 Speed measure_peer(const std::string& peer, const std::string& path, int threads, int prompt_len, int gen_len,
-                   int reps) {
-  const std::string cmd = fmt::format("{} -m {} -t {} -p {} -n {} -r {} -o json 2>/dev/null", shell_quote(peer),
-                                      shell_quote(path), threads, prompt_len, gen_len, reps);
+                   int reps, const std::string& kv) {
+  const std::string cmd = fmt::format("{} -m {} -t {} -p {} -n {} -r {} -ctk {} -ctv {} -o json 2>/dev/null",
+                                      shell_quote(peer), shell_quote(path), threads, prompt_len, gen_len, reps, kv, kv);
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) throw std::runtime_error("cannot run " + peer);
   std::string out;
@@ -180,7 +182,7 @@ struct Bench {
 int usage(const std::string& why) {
   fmt::print(stderr,
              "engine_bench: {}\nusage: engine_bench [--quick] [--sizes 1M,25M,134M] [--types F32,F16,Q8_0,Q4_0] "
-             "[--threads 1,2] [--reps N] [--model FILE]... [--peer LLAMA_BENCH] [--keep DIR] [--json]\n",
+             "[--threads 1,2] [--reps N] [--model FILE]... [--peer LLAMA_BENCH] [--kv-cache f16|f32] [--keep DIR] [--json]\n",
              why);
   return 2;
 }
@@ -192,7 +194,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> sizes = {"1M", "25M", "134M"}, types = {"F32", "F16", "Q8_0", "Q4_0"}, models;
   std::vector<int> thread_counts = {1};
   if (std::thread::hardware_concurrency() >= 2) thread_counts.push_back(2);
-  std::string peer, keep;
+  std::string peer, keep, kv = "f16";
   int reps = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -204,7 +206,7 @@ int main(int argc, char** argv) {
     if (a == "--quick") quick = true;
     else if (a == "--json") json = true;
     else if (a != "--sizes" && a != "--types" && a != "--threads" && a != "--reps" && a != "--model" && a != "--peer" &&
-             a != "--keep")
+             a != "--keep" && a != "--kv-cache")
       return usage("unknown option '" + a + "'");
     else if (!(v = value()))
       return usage(a + " needs a value");
@@ -213,6 +215,7 @@ int main(int argc, char** argv) {
     else if (a == "--model") models.push_back(*v);
     else if (a == "--peer") peer = *v;
     else if (a == "--keep") keep = *v;
+    else if (a == "--kv-cache") kv = *v;
     else {
       std::vector<int> ns;
       for (auto& s : split(*v)) {
@@ -230,6 +233,8 @@ int main(int argc, char** argv) {
       }
     }
   }
+  auto cache = parse_cache_type(kv);
+  if (!cache) return usage("--kv-cache: " + cache.error().message);
   if (!peer.empty() && access(peer.c_str(), X_OK) != 0) return usage("--peer " + peer + ": not an executable file");
   for (auto& m : models)
     if (!fs::is_regular_file(m)) return usage("--model " + m + ": no such file");
@@ -264,8 +269,8 @@ int main(int argc, char** argv) {
     for (int t : thread_counts) bandwidth[t] = copy_bandwidth(1u << 30, t);
   const std::string load_before = load_average();
   if (!json) {
-    fmt::print("kernels: {}; load average {}; pp {} tokens, tg {} tokens, best of {}\n",
-               kernel_path_name(kernel_path()), load_before, prompt_len, gen_len, reps);
+    fmt::print("kernels: {}; load average {}; pp {} tokens, tg {} tokens, best of {}; {} KV cache\n",
+               kernel_path_name(kernel_path()), load_before, prompt_len, gen_len, reps, kv);
     for (auto& [t, bw] : bandwidth) fmt::print("memory copy bandwidth, {} thread(s): {:.1f} GB/s\n", t, bw / 1e9);
     if (peer.empty())
       fmt::print("\n{:<16} {:>5} {:>4} {:>8} {:>10} {:>10} {:>11} {:>8}\n", "model", "type", "thr", "params",
@@ -287,7 +292,7 @@ int main(int argc, char** argv) {
       const TensorType type = (*model)->layers().at(0).wq.type;
       const std::size_t bpt = bytes_per_token(**model);
       for (int threads : thread_counts) {
-        const Speed w = measure_wand(*model, threads, prompt_len, gen_len, reps);
+        const Speed w = measure_wand(*model, threads, prompt_len, gen_len, reps, *cache);
         Json row = {{"model", b.label},
                     {"file", b.path},
                     {"type", type_name(type)},
@@ -305,7 +310,7 @@ int main(int argc, char** argv) {
             fmt::print("{:<16} {:>5} {:>4} {:>8} {:>10.1f} {:>10.1f} {:>11.1f} {:>7.0f}%\n", b.label, type_name(type),
                        threads, params, w.pp, w.tg, bound, 100 * w.tg / bound);
         } else {
-          const Speed l = measure_peer(peer, b.path, threads, prompt_len, gen_len, reps);
+          const Speed l = measure_peer(peer, b.path, threads, prompt_len, gen_len, reps, kv);
           row["peer_prompt_tokens_per_s"] = l.pp;
           row["peer_generate_tokens_per_s"] = l.tg;
           if (!json)

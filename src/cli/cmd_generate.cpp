@@ -18,6 +18,7 @@ Command add_generate(CLI::App& app) {
     llm::GenerateOptions gen;
     bool chat = false, json = false;
     int threads = 0;
+    std::string kv_cache = "f32";
     std::vector<std::string> stop;
   };
   auto a = std::make_shared<Args>();
@@ -45,6 +46,9 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("--samples", a->gen.n, "Independent samples")->check(number({.lo = 1, .hi = 1000, .integer = true}));
   cmd->add_option("--stop", a->stop, "Stop sequence (repeatable)");
   cmd->add_option("--threads", a->threads, "Engine threads (0 = every core)")->check(parallel(true));
+  cmd->add_option("--kv-cache", a->kv_cache, "Embedded engine's KV cache type: f32, or f16 (half the memory)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "f16"}));
   cmd->add_flag("--chat", a->chat, "Treat the prompt as a user message in the model's chat format");
   cmd->add_option("--system", a->system, "System message (with --chat)");
   cmd->add_option("--constrain", a->constrain,
@@ -62,6 +66,7 @@ Command add_generate(CLI::App& app) {
     }
     llm::BackendOptions bo;
     bo.threads = a->threads;
+    bo.kv_cache = a->kv_cache;
     auto backend = llm::open_backend(a->model, bo);
     if (!backend) {
       fmt::print(stderr, "wand generate: {}\n", backend.error().message);

@@ -24,6 +24,7 @@ Command add_serve(CLI::App& app) {
     std::string model = default_model_spec(), name;
     server::Options opt;
     int threads = 0;
+    std::string kv_cache = "f32";
     bool exec = false, no_model = false;
     std::size_t exec_cells = 0, max_body_mb = 16, max_response_mb = 64;
     server::ExecLimits limits;
@@ -37,6 +38,9 @@ Command add_serve(CLI::App& app) {
       ->check(number({.lo = 0, .hi = 65535, .integer = true}));
   cmd->add_option("--name", a->name, "Model id clients ask for (default: the GGUF file's name without .gguf)");
   cmd->add_option("--threads", a->threads, "Engine threads (0 = every core)")->check(parallel(true));
+  cmd->add_option("--kv-cache", a->kv_cache, "Embedded engine's KV cache type: f32, or f16 (half the memory)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "f16"}));
   cmd->add_option("--max-tokens-limit", a->opt.max_tokens_limit, "Largest max_tokens a request may ask for")
       ->capture_default_str()
       ->check(number({.lo = 1, .hi = 1 << 20, .integer = true}));
@@ -71,7 +75,7 @@ Command add_serve(CLI::App& app) {
   cmd->add_flag("--no-model", a->no_model, "--exec only: load no model; the OpenAI endpoints answer 404")
       ->needs(exec)
       ->excludes(cmd->get_option("--model"), cmd->get_option("--name"), cmd->get_option("--threads"),
-                 cmd->get_option("--max-tokens-limit"));
+                 cmd->get_option("--kv-cache"), cmd->get_option("--max-tokens-limit"));
   cmd->add_option("--token", a->opt.token, "Require 'Authorization: Bearer TOKEN' on every request but /health")
       ->envname("WAND_SERVE_TOKEN");
   return [a] {
@@ -85,7 +89,8 @@ Command add_serve(CLI::App& app) {
     std::unique_ptr<llm::Backend> backend;
     if (!a->no_model) {
       llm::BackendOptions bo;
-      bo.threads = a->threads;
+        bo.threads = a->threads;
+      bo.kv_cache = a->kv_cache;
       auto opened = llm::open_backend(a->model, bo);
       if (!opened) {
         fmt::print(stderr, "wand serve: {}\n", opened.error().message);

@@ -322,6 +322,14 @@ Result<std::shared_ptr<GgufFile>> GgufFile::open(const std::string& path) {
   return f;
 }
 
+void GgufFile::release(const uint8_t* p, std::size_t n) const {
+  const auto at = reinterpret_cast<uintptr_t>(p), map = reinterpret_cast<uintptr_t>(map_);
+  if (at < map || at + n > map + size_) return;  // not this file's bytes
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (at + page - 1) / page * page, end = (at + n) / page * page;
+  if (begin < end) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 const TensorView* GgufFile::tensor(const std::string& name) const {
   auto it = index_.find(name);
   return it == index_.end() ? nullptr : &tensors_[it->second];

@@ -48,6 +48,10 @@ class GgufFile {
   const std::map<std::string, GgufValue>& metadata() const { return kv_; }
   const std::vector<TensorView>& tensors() const { return tensors_; }
   const TensorView* tensor(const std::string& name) const;
+  // Drops the whole pages of [p, p + n) (bytes of this file's mapping) from memory: a read-only
+  // file mapping reads them back from the file if touched again, so nothing changes but the
+  // resident size. For tensors the engine holds in another form (repacked at load).
+  void release(const uint8_t* p, std::size_t n) const;
 
   // Typed metadata lookups; a missing key gives `fallback`, a key of the wrong type an Error.
   Result<std::string> get_string(const std::string& key, std::string fallback = "") const;

@@ -167,24 +167,64 @@ void portable_rows(TensorType type, const uint8_t* w, std::size_t ws, int cols, 
   }
 }
 
-void generic_weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count,
-                           int width, float* out) {
+inline float as_float(float v) { return v; }
+inline float as_float(uint16_t h) { return fp16_to_fp32(h); }
+
+template <class E>
+void generic_weighted_rows(const float* coef, float scale, const E* rows, std::size_t stride, int count, int width,
+                           float* out) {
   float acc[64] = {};
   if (width == 64) {  // a constant width, so the vectorizer keeps the sums in registers
     for (int k = 0; k < count; ++k)
-      for (int j = 0; j < 64; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
+      for (int j = 0; j < 64; ++j) acc[j] += coef[k] * scale * as_float(rows[std::size_t(k) * stride + j]);
   } else {
     for (int k = 0; k < count; ++k)
-      for (int j = 0; j < width; ++j) acc[j] += coef[k] * scale * rows[std::size_t(k) * stride + j];
+      for (int j = 0; j < width; ++j) acc[j] += coef[k] * scale * as_float(rows[std::size_t(k) * stride + j]);
   }
   std::copy_n(acc, width, out);
 }
 
+template <class E>
+void generic_weighted_sets(int sets, const float* coef, std::size_t coef_stride, const float* scale, const E* rows,
+                           std::size_t stride, int count, int width, float* out, std::size_t out_stride) {
+  for (int s = 0; s < sets; ++s)
+    generic_weighted_rows(coef + s * coef_stride, scale[s], rows, stride, count, width, out + s * out_stride);
+}
+
+void portable_to_fp16(const float* x, uint16_t* y, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+void portable_round_fp16(float* x, std::size_t n, float scale) {
+  for (std::size_t i = 0; i < n; ++i) x[i] = fp16_to_fp32(fp32_to_fp16(x[i] * scale));
+}
+
 // The packed layout read plainly: per group of 8 rows and token, each block's integer sums, then
 // (sum * dx) * dw added in block order, as the SIMD tiles add them.
+// Packed F32/F16 read plainly: per group of 16 rows and token, each output one running sum in
+// column order, as the SIMD tiles keep it.
+template <class E, class Load>
+void portable_float_packed(const uint8_t* packed, int cols, int r0, int r1, const uint8_t* x, std::size_t xs, int T,
+                           float* y, std::size_t ys, Load load) {
+  const auto* w = reinterpret_cast<const E*>(packed);
+  for (int g = r0 / 16; g * 16 < r1; ++g)
+    for (int t = 0; t < T; ++t) {
+      const auto* xt = reinterpret_cast<const float*>(x + xs * t);
+      const E* wg = w + std::size_t(g) * 16 * cols;
+      float acc[16] = {};
+      for (int k = 0; k < cols; ++k)
+        for (int i = 0; i < 16; ++i) acc[i] += load(wg[std::size_t(k) * 16 + i]) * xt[k];
+      for (int i = 0; i < 16 && g * 16 + i < r1; ++i) y[ys * t + g * 16 + i] = acc[i];
+    }
+}
+
 void portable_packed(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1, const uint8_t* x,
                      std::size_t xs, int T, float* y, std::size_t ys) {
   (void)rows;
+  if (type == TensorType::F32)
+    return portable_float_packed<float>(packed, cols, r0, r1, x, xs, T, y, ys, [](float v) { return v; });
+  if (type == TensorType::F16)
+    return portable_float_packed<uint16_t>(packed, cols, r0, r1, x, xs, T, y, ys, fp16_to_fp32);
   const int blocks = cols / 32;
   const std::size_t block_bytes = 8 * type_bytes(type, 32), group_bytes = block_bytes * blocks;
   const bool q4 = type == TensorType::Q4_0;
@@ -233,18 +273,57 @@ void portable_silu_mul(float* g, const float* u, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
-constexpr isa::Kernels kGeneric = {portable_rows,          portable_packed,      generic_weighted_rows,
-                                   portable_quantize_q8_0, portable_softmax_exp, portable_silu_mul};
+void portable_rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
+  double ss = 0;
+  for (int i = 0; i < n; ++i) ss += static_cast<double>(x[i] * x[i]);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(ss / n) + eps);
+  for (int i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
+}
+
+void portable_rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, const float* sin2) {
+  for (int h = 0; h < n_heads; ++h)
+    for (int j = 0; j < rope_dim; j += 2) {
+      float* p = v + std::size_t(h) * head_dim + j;
+      const float a = p[0], b = p[1];
+      p[0] = a * cos2[j] + b * sin2[j];
+      p[1] = b * cos2[j + 1] + a * sin2[j + 1];
+    }
+}
+
+constexpr isa::Kernels kGeneric = {portable_rows,         portable_packed,
+                                   generic_weighted_sets<float>, generic_weighted_sets<uint16_t>,
+                                   portable_quantize_q8_0, portable_softmax_exp,
+                                   portable_silu_mul,     portable_rmsnorm,
+                                   portable_rope,         portable_to_fp16,
+                                   portable_round_fp16};
 
 }  // namespace
 
-bool packable(TensorType type) { return type == TensorType::Q8_0 || type == TensorType::Q4_0; }
+bool packable(TensorType) { return true; }
+
+int packed_group_rows(TensorType type) { return type == TensorType::F32 || type == TensorType::F16 ? 16 : 8; }
+
+TensorType packed_dot_type(TensorType type) {
+  return type == TensorType::F32 || type == TensorType::F16 ? TensorType::F32 : TensorType::Q8_0;
+}
 
 std::size_t packed_bytes(TensorType type, int rows, int cols) {
-  return type_bytes(type, static_cast<std::size_t>(cols)) * ((static_cast<std::size_t>(rows) + 7) / 8 * 8);
+  const std::size_t g = packed_group_rows(type);
+  return type_bytes(type, static_cast<std::size_t>(cols)) * ((static_cast<std::size_t>(rows) + g - 1) / g * g);
 }
 
 void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows, int cols, uint8_t* out) {
+  if (type == TensorType::F32 || type == TensorType::F16) {
+    // Column by column within each group of 16 rows: value (r, k) at group r / 16, k * 16 + r % 16.
+    const std::size_t size = type == TensorType::F32 ? 4 : 2;
+    std::memset(out, 0, packed_bytes(type, rows, cols));
+    for (int r = 0; r < rows; ++r) {
+      uint8_t* group = out + std::size_t(r / 16) * 16 * cols * size;
+      for (int k = 0; k < cols; ++k)
+        std::memcpy(group + (std::size_t(k) * 16 + r % 16) * size, w + w_stride * r + k * size, size);
+    }
+    return;
+  }
   const int blocks = cols / 32;
   const std::size_t block = type_bytes(type, 32), quants = block - 2;  // per row: fp16 scale, then quants
   const bool q8 = type == TensorType::Q8_0;
@@ -377,7 +456,35 @@ void silu_mul(float* g, const float* u, std::size_t n) { table(kernel_path()).si
 
 void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
                    float* out) {
-  table(kernel_path()).weighted_rows(coef, scale, rows, stride, count, width, out);
+  table(kernel_path()).weighted_sets(1, coef, 0, &scale, rows, stride, count, width, out, 0);
+}
+
+void weighted_row_sets(int sets, const float* coef, std::size_t coef_stride, const float* scale, const float* rows,
+                       std::size_t stride, int count, int width, float* out, std::size_t out_stride) {
+  table(kernel_path()).weighted_sets(sets, coef, coef_stride, scale, rows, stride, count, width, out, out_stride);
+}
+
+void weighted_row_sets_f16(int sets, const float* coef, std::size_t coef_stride, const float* scale,
+                           const uint16_t* rows, std::size_t stride, int count, int width, float* out,
+                           std::size_t out_stride) {
+  table(kernel_path()).weighted_sets_f16(sets, coef, coef_stride, scale, rows, stride, count, width, out, out_stride);
+}
+
+void weighted_rows_f16(const float* coef, float scale, const uint16_t* rows, std::size_t stride, int count,
+                       int width, float* out) {
+  table(kernel_path()).weighted_sets_f16(1, coef, 0, &scale, rows, stride, count, width, out, 0);
+}
+
+void to_fp16(const float* x, uint16_t* y, std::size_t n) { table(kernel_path()).to_fp16(x, y, n); }
+
+void round_fp16(float* x, std::size_t n, float scale) { table(kernel_path()).round_fp16(x, n, scale); }
+
+void rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
+  table(kernel_path()).rmsnorm(x, w, out, n, eps);
+}
+
+void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, const float* sin2) {
+  table(kernel_path()).rope(v, n_heads, head_dim, rope_dim, cos2, sin2);
 }
 
 }  // namespace wand::llm

@@ -96,26 +96,35 @@ TensorType dot_type(TensorType type);
 void matmul_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1,
                  const uint8_t* x, std::size_t x_stride, int T, float* y, std::size_t y_stride);
 
-// ---- quantized weights regrouped eight rows at a time (the form the engine holds them in) ----
-// Q8_0 and Q4_0 matrices are repacked at load, as llama.cpp repacks Q4_0 (its "q4_0_8x8"), so
-// the products need no horizontal sums and several rows share every activation load. Rows go
-// in groups of 8 (the last padded with zero rows); a group is stored block by block, each block
-// being the 8 rows' fp16 scales (16 bytes) and then their quants 4 bytes at a time: bytes 4c to
-// 4c+3 of row 0, of row 1, ..., of row 7, for c = 0, 1, ... So one 256-bit load holds four
-// quants of each of 8 rows and one integer multiply-add (VNNI vpdpbusd; AVX2 maddubs) against
-// four activation bytes broadcast adds to 8 rows' sums at once. Q8_0's quants are stored plus
-// 128 (q ^ 0x80), the unsigned operand VNNI wants; Q4_0's nibbles as in the file. As many bytes as the blocks
-// (18 or 34 per row and 32 weights) plus the padding rows.
-bool packable(TensorType type);  // Q8_0 and Q4_0
+// ---- weights regrouped several rows at a time (the form the engine holds them in) ----
+// Every matrix is repacked at load (as llama.cpp repacks Q4_0, its "q4_0_8x8") so the products
+// need no horizontal sums and several rows share every activation load.
+// Q8_0 and Q4_0: rows go in groups of 8 (the last padded with zero rows); a group is stored
+// block by block, each block being the 8 rows' fp16 scales (16 bytes) and then their quants 4
+// bytes at a time: bytes 4c to 4c+3 of row 0, of row 1, ..., of row 7, for c = 0, 1, ... So one
+// 256-bit load holds four quants of each of 8 rows and one integer multiply-add (VNNI vpdpbusd;
+// AVX2 maddubs) against four activation bytes broadcast adds to 8 rows' sums at once. Q8_0's
+// quants are stored plus 128 (q ^ 0x80), the unsigned operand VNNI wants; Q4_0's nibbles as in
+// the file. As many bytes as the blocks (18 or 34 per row and 32 weights) plus the padding rows.
+// F32 and F16: rows go in groups of 16 (padded with zero rows), each group stored column by
+// column: the 16 rows' values of column 0, then of column 1, ... So one 512-bit load (two 256-bit
+// ones) holds a column of 16 rows, meets one activation broadcast, and a whole matrix is one
+// sequential stream for a single token. They meet F32 activations (packed_dot_type): F16
+// weights are converted once per tile, not the activations once per row.
+bool packable(TensorType type);  // every type
+int packed_group_rows(TensorType type);  // 16 for F32/F16, 8 for Q8_0/Q4_0
+// The form activations take to meet packed weights of `type`: F32 for F32/F16, Q8_0 otherwise.
+TensorType packed_dot_type(TensorType type);
 std::size_t packed_bytes(TensorType type, int rows, int cols);
-// Packs `rows` rows of `cols` weights (cols % 32 == 0), `w_stride` bytes apart, into `out`
-// (packed_bytes(type, rows, cols) bytes).
+// Packs `rows` rows of `cols` weights (quantized: cols % 32 == 0), `w_stride` bytes apart, into
+// `out` (packed_bytes(type, rows, cols) bytes).
 void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows, int cols, uint8_t* out);
 // matmul_rows over a packed matrix of `rows` rows: y[t * y_stride + r] for r0 <= r < r1 and
-// t < T, r0 a multiple of 8; X: T rows of Q8_0 blocks, `x_stride` bytes apart. A tile is 8 or
-// 16 rows x up to 8 tokens (4 on AVX2). Per output, each block's integer sum is exact and the
-// float steps run in one order, so as with matmul_rows a token's results never depend on which
-// tokens share its batch.
+// t < T, r0 a multiple of packed_group_rows(type); X: T rows in packed_dot_type(type), `x_stride`
+// bytes apart. Quantized tiles are 8 or 16 rows x up to 8 tokens (4 on AVX2); float tiles 64
+// rows x 5 tokens (AVX2: 16 x 4), each output one chain of multiply-adds in column order. Per
+// output the sum runs in one order whatever the tile, so as with matmul_rows a token's results
+// never depend on which tokens share its batch.
 void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1, const uint8_t* x,
                    std::size_t x_stride, int T, float* y, std::size_t y_stride);
 
@@ -126,22 +135,52 @@ void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, i
 void weighted_rows(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
                    float* out);
 
+// As weighted_rows over rows of fp16 values (an F16 KV cache), each converted as it is read.
+void weighted_rows_f16(const float* coef, float scale, const uint16_t* rows, std::size_t stride, int count, int width,
+                       float* out);
+// weighted_rows for `sets` coefficient vectors over the same rows (the query heads that share a
+// key/value head): out[s * out_stride + j] = sum over k of (coef[s * coef_stride + k] * scale[s]) *
+// rows[k * stride + j]. Each output is bit for bit what weighted_rows gives for its set alone; the
+// AVX-512 path reads each row once for two sets, so twice the multiply-add chains share the loads.
+void weighted_row_sets(int sets, const float* coef, std::size_t coef_stride, const float* scale, const float* rows,
+                       std::size_t stride, int count, int width, float* out, std::size_t out_stride);
+void weighted_row_sets_f16(int sets, const float* coef, std::size_t coef_stride, const float* scale,
+                           const uint16_t* rows, std::size_t stride, int count, int width, float* out,
+                           std::size_t out_stride);
+// y[i] = fp32_to_fp16(x[i]) (round to nearest even), every path bit for bit the same.
+void to_fp16(const float* x, uint16_t* y, std::size_t n);
+// x[i] = x[i] * scale rounded to the nearest fp16 value (kept as float), as to_fp16 rounds:
+// what ggml's F16 products do to their float operand.
+void round_fp16(float* x, std::size_t n, float scale);
+
 // Softmax's numerators in place: x[i] = e^(x[i] - max x); returns their sum (n >= 1). The SIMD
 // paths compute e^x by a polynomial within 2 ulp of the true value (std::exp on the generic path).
 float softmax_exp(float* x, int n);
 // SwiGLU's gate: g[i] = silu(g[i]) * u[i] = g[i] / (1 + e^-g[i]) * u[i].
 void silu_mul(float* g, const float* u, std::size_t n);
 
+// RMSNorm (Zhang & Sennrich 2019) as ggml computes it: out[i] = x[i] * s * w[i], with
+// s = 1 / sqrt(mean of x[i]^2 + eps), each square rounded to float and summed in double.
+void rmsnorm(const float* x, const float* w, float* out, int n, float eps);
+// Rotary position embedding (RoFormer, Su et al. 2021) on adjacent pairs, as llama.cpp's
+// "normal" mode: for each of n_heads heads of head_dim values in `v`, the first rope_dim values
+// (pairs (2i, 2i+1)) become (a cos - b sin, a sin + b cos). cos2/sin2: rope_dim values, each
+// pair's cosine twice and its sine as (-sin, sin), so a vector rotates with two products and a
+// pair swap; the float products and sums are those of the formula, so every path gives the same
+// bits.
+void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, const float* sin2);
+
 // Which implementation the kernels above run, chosen at run time by CPUID rather than by the
 // build machine's flags, so one binary runs on any x86-64 CPU at its best:
 //   generic  plain C++ for the baseline instruction set (any CPU; the reference the others are
 //            tested against),
-//   avx2     AVX2 + FMA + F16C, 256-bit tiles of 4 rows x 2 tokens,
-//   avx512   AVX-512F/BW/VL + VNNI (int8 dots in one instruction), 512-bit float lanes and tiles
-//            of 4 rows x 4 tokens in its 32 registers.
+//   avx2     AVX2 + FMA + F16C, 256-bit lanes (packed float tiles of 16 rows x 4 tokens),
+//   avx512   AVX-512F/BW/VL + VNNI (int8 dots in one instruction), 512-bit float lanes (packed
+//            float tiles of 64 rows x 5 tokens) in its 32 registers.
 // Paths differ in rounding only (FMA, summation order); every one is tested against a
 // double-precision reference. AMX and AVX-512 BF16 are not used: BF16 would round F32/F16
-// weights, and no AMX machine was at hand to test tile code on.
+// weights, and no AMX machine was at hand to test tile code on (the AMD EPYC this was tuned on
+// has none).
 enum class KernelPath { generic, avx2, avx512 };
 const char* kernel_path_name(KernelPath path);  // "generic", "avx2", "avx512"
 // Whether this build carries `path` and this CPU and OS run it.

@@ -17,11 +17,19 @@ struct Kernels {
                       const uint8_t* x, std::size_t x_stride, int T, float* y, std::size_t y_stride);
   void (*matmul_packed)(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1,
                         const uint8_t* x, std::size_t x_stride, int T, float* y, std::size_t y_stride);
-  void (*weighted_rows)(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
-                        float* out);
+  // weighted_row_sets over float rows, then fp16 rows.
+  void (*weighted_sets)(int sets, const float* coef, std::size_t coef_stride, const float* scale, const float* rows,
+                        std::size_t stride, int count, int width, float* out, std::size_t out_stride);
+  void (*weighted_sets_f16)(int sets, const float* coef, std::size_t coef_stride, const float* scale,
+                            const uint16_t* rows, std::size_t stride, int count, int width, float* out,
+                            std::size_t out_stride);
   void (*quantize_q8_0)(const float* x, BlockQ8_0* y, std::size_t n);
   float (*softmax_exp)(float* x, int n);
   void (*silu_mul)(float* g, const float* u, std::size_t n);
+  void (*rmsnorm)(const float* x, const float* w, float* out, int n, float eps);
+  void (*rope)(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, const float* sin2);
+  void (*to_fp16)(const float* x, uint16_t* y, std::size_t n);
+  void (*round_fp16)(float* x, std::size_t n, float scale);
 };
 
 #if defined(WAND_KERNELS_X86)

@@ -75,6 +75,10 @@ inline FVec fmadd(FVec a, FVec b, FVec c) { return _mm256_fmadd_ps(a, b, c); }
 inline void fstore(float* p, FVec v) { _mm256_storeu_ps(p, v); }
 #endif
 
+// kFloatLanes values as floats, from floats or halves.
+inline FVec load_rows(const float* p) { return fload(p); }
+inline FVec load_rows(const uint16_t* p) { return hload(p); }
+
 struct F32 {
   static constexpr int step = kFloatLanes, bytes = step * 4;
   using Acc = FVec;
@@ -467,11 +471,6 @@ void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, s
   }
 }
 
-void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int r1, const uint8_t* x,
-                   std::size_t xs, int T, float* y, std::size_t ys) {
-  if (type == TensorType::Q4_0) return packed_rows<Q4Packed>(w, cols, r0, r1, x, xs, T, y, ys);
-  packed_rows<Q8Packed>(w, cols, r0, r1, x, xs, T, y, ys);
-}
 
 // out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], j < width <= 64: up to
 // four (AVX2: eight) vectors of sums held in registers while k runs, each two chains of fused
@@ -480,51 +479,110 @@ void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int
 // same whatever the width, so results do not depend on how a row is cut.
 // V vectors of sums (a constant, so they stay in registers), the last one's lanes past `rest`
 // masked off (masked loads never touch them).
-template <int V>
-void weighted_vecs(const float* coef, float scale, const float* rows, std::size_t stride, int count, int rest,
-                   float* out) {
+// E: the rows' element type, float or fp16 (an F16 KV cache), converted as loaded. H sets of
+// coefficients (cs apart, each with its scale) over the same rows, their sums os apart: each row
+// vector loaded once for all H, each set's sums in the same steps as alone.
+template <class E, int V, int H>
+void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const E* rows, std::size_t stride,
+                   int count, int rest, float* out, std::size_t os) {
 #if defined(__AVX512F__)
   const __mmask16 mask = static_cast<__mmask16>((1u << rest) - 1);
-  auto load_last = [&](const float* p) { return _mm512_maskz_loadu_ps(mask, p); };
+  auto load_last = [&](const E* p) {
+    if constexpr (sizeof(E) == 4) {
+      return _mm512_maskz_loadu_ps(mask, p);
+    } else {
+      return _mm512_maskz_cvtph_ps(0xffff, _mm256_maskz_loadu_epi16(mask, p));
+    }
+  };
   auto broadcast = [](float c) { return _mm512_set1_ps(c); };
 #else
   const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  auto load_last = [&](const float* p) { return _mm256_maskload_ps(p, mask); };
+  auto load_last = [&](const E* p) {
+    if constexpr (sizeof(E) == 4) {
+      return _mm256_maskload_ps(p, mask);
+    } else {  // AVX2 has no 16-bit masked load: the lanes below `rest` copied out
+      alignas(16) uint16_t tmp[8] = {};
+      std::memcpy(tmp, p, sizeof(uint16_t) * rest);
+      return hload(tmp);
+    }
+  };
   auto broadcast = [](float c) { return _mm256_set1_ps(c); };
 #endif
   // Even and odd k in separate sums, added at the end: two chains per vector, so even a head of
   // 32 dimensions (two vectors) keeps four multiply-adds in flight.
-  FVec acc[V], odd[V];
-  for (int v = 0; v < V; ++v) acc[v] = odd[v] = fzero();
-  auto step = [&](FVec* a, int k) {
-    const float* r = rows + std::size_t(k) * stride;
-    const FVec c = broadcast(coef[k] * scale);
-    for (int v = 0; v < V - 1; ++v) a[v] = fmadd(c, fload(r + v * kFloatLanes), a[v]);
-    a[V - 1] = fmadd(c, load_last(r + (V - 1) * kFloatLanes), a[V - 1]);
+  FVec acc[H][V], odd[H][V];
+  for (int h = 0; h < H; ++h)
+    for (int v = 0; v < V; ++v) acc[h][v] = odd[h][v] = fzero();
+  auto step = [&](FVec (&a)[H][V], int k) {
+    const E* r = rows + std::size_t(k) * stride;
+    FVec c[H];
+    for (int h = 0; h < H; ++h) c[h] = broadcast(coef[h * cs + k] * scale[h]);
+    for (int v = 0; v < V; ++v) {
+      const FVec w = v < V - 1 ? load_rows(r + v * kFloatLanes) : load_last(r + v * kFloatLanes);
+      for (int h = 0; h < H; ++h) a[h][v] = fmadd(c[h], w, a[h][v]);
+    }
   };
   int k = 0;
   for (; k + 2 <= count; k += 2) step(acc, k), step(odd, k + 1);
   if (k < count) step(acc, k);
-  for (int v = 0; v < V; ++v) acc[v] = acc[v] + odd[v];
-  for (int v = 0; v < V - 1; ++v) fstore(out + v * kFloatLanes, acc[v]);
+  for (int h = 0; h < H; ++h) {
+    float* o = out + h * os;
+    for (int v = 0; v < V; ++v) acc[h][v] = acc[h][v] + odd[h][v];
+    for (int v = 0; v < V - 1; ++v) fstore(o + v * kFloatLanes, acc[h][v]);
 #if defined(__AVX512F__)
-  _mm512_mask_storeu_ps(out + (V - 1) * kFloatLanes, mask, acc[V - 1]);
+    _mm512_mask_storeu_ps(o + (V - 1) * kFloatLanes, mask, acc[h][V - 1]);
 #else
-  _mm256_maskstore_ps(out + (V - 1) * kFloatLanes, mask, acc[V - 1]);
+    _mm256_maskstore_ps(o + (V - 1) * kFloatLanes, mask, acc[h][V - 1]);
 #endif
+  }
 }
 
-void weighted(const float* coef, float scale, const float* rows, std::size_t stride, int count, int width,
-              float* out) {
-  const int vecs = (width + kFloatLanes - 1) / kFloatLanes, rest = width - (vecs - 1) * kFloatLanes;
-  using Fn = void (*)(const float*, float, const float*, std::size_t, int, int, float*);
+// Two sets at a time where the registers hold them: AVX-512's 32 hold 2 x 4 vectors of sums in two
+// chains, 4 row vectors and 2 broadcasts; AVX2's 16 only one set's.
 #if defined(__AVX512F__)
-  constexpr Fn fns[] = {weighted_vecs<1>, weighted_vecs<2>, weighted_vecs<3>, weighted_vecs<4>};
+constexpr int kMaxSets = 2;
 #else
-  constexpr Fn fns[] = {weighted_vecs<1>, weighted_vecs<2>, weighted_vecs<3>, weighted_vecs<4>,
-                        weighted_vecs<5>, weighted_vecs<6>, weighted_vecs<7>, weighted_vecs<8>};
+constexpr int kMaxSets = 1;
 #endif
-  fns[vecs - 1](coef, scale, rows, stride, count, rest, out);
+
+template <class E>
+void weighted_sets(int sets, const float* coef, std::size_t cs, const float* scale, const E* rows, std::size_t stride,
+                   int count, int width, float* out, std::size_t os) {
+  const int vecs = (width + kFloatLanes - 1) / kFloatLanes, rest = width - (vecs - 1) * kFloatLanes;
+  using Fn = void (*)(const float*, std::size_t, const float*, const E*, std::size_t, int, int, float*, std::size_t);
+#if defined(__AVX512F__)
+  constexpr Fn one[] = {weighted_vecs<E, 1, 1>, weighted_vecs<E, 2, 1>, weighted_vecs<E, 3, 1>, weighted_vecs<E, 4, 1>};
+  constexpr Fn two[] = {weighted_vecs<E, 1, 2>, weighted_vecs<E, 2, 2>, weighted_vecs<E, 3, 2>, weighted_vecs<E, 4, 2>};
+#else
+  constexpr Fn one[] = {weighted_vecs<E, 1, 1>, weighted_vecs<E, 2, 1>, weighted_vecs<E, 3, 1>, weighted_vecs<E, 4, 1>,
+                        weighted_vecs<E, 5, 1>, weighted_vecs<E, 6, 1>, weighted_vecs<E, 7, 1>, weighted_vecs<E, 8, 1>};
+  const Fn* two = one;  // never used: kMaxSets is 1
+#endif
+  for (int s = 0; s < sets;) {
+    const int h = kMaxSets >= 2 && sets - s >= 2 ? 2 : 1;
+    (h == 2 ? two : one)[vecs - 1](coef + s * cs, cs, scale + s, rows, stride, count, rest, out + s * os, os);
+    s += h;
+  }
+}
+
+// Round to nearest even, as fp32_to_fp16 in kernels.h: the same bits.
+void to_fp16(const float* x, uint16_t* y, std::size_t n) {
+  std::size_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), _mm512_maskz_cvtps_ph(0xffff, _mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) y[i] = static_cast<uint16_t>(_cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT));
+}
+
+void round_fp16(float* x, std::size_t n, float scale) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(scale)),
+                                                            _MM_FROUND_TO_NEAREST_INT)));
+  for (; i < n; ++i) x[i] = _cvtsh_ss(static_cast<uint16_t>(_cvtss_sh(x[i] * scale, _MM_FROUND_TO_NEAREST_INT)));
 }
 
 // As quantize_q8_0 in kernels.cpp, bit for bit: the same float operations, rounding half to
@@ -645,6 +703,145 @@ void silu_mul(float* g, const float* u, std::size_t n) {
   });
 }
 
+// The squares rounded to float, as the generic path and ggml round them, summed in double lanes
+// (the order differs from the generic path's sequential sum only far below float precision).
+void rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
+#if defined(__AVX512F__)
+  __m512d ss = _mm512_setzero_pd();
+  each_vector(n, [&](std::size_t i, int k) {
+    const FVec v = fload_n(x + i, k), sq = _mm512_mul_ps(v, v);
+    // (The masked forms: GCC 12 warns that the plain ones read an undefined register.)
+    ss = _mm512_add_pd(ss, _mm512_maskz_cvtps_pd(0xff, _mm512_maskz_extractf32x8_ps(0xff, sq, 0)));
+    ss = _mm512_add_pd(ss, _mm512_maskz_cvtps_pd(0xff, _mm512_maskz_extractf32x8_ps(0xff, sq, 1)));
+  });
+  const __m256d s4 = _mm256_add_pd(_mm512_maskz_extractf64x4_pd(0xf, ss, 0), _mm512_maskz_extractf64x4_pd(0xf, ss, 1));
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, s4);
+  const double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+#else
+  __m256d ss = _mm256_setzero_pd();
+  each_vector(n, [&](std::size_t i, int k) {
+    const FVec v = fload_n(x + i, k), sq = _mm256_mul_ps(v, v);
+    ss = _mm256_add_pd(ss, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+    ss = _mm256_add_pd(ss, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
+  });
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, ss);
+  const double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+#endif
+  const FVec scale = fset(1.0f / __builtin_sqrtf(static_cast<float>(sum / n) + eps));
+  each_vector(n, [&](std::size_t i, int k) { fstore_n(out + i, fload_n(x + i, k) * scale * fload_n(w + i, k), k); });
+}
+
+// Each pair (a, b) -> (a c + b (-s), b c + a s): the vector times cos2 plus the pair-swapped
+// vector times sin2, with no fused multiply-add, so the bits are the generic path's.
+void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, const float* sin2) {
+  for (int h = 0; h < n_heads; ++h) {
+    float* p = v + std::size_t(h) * head_dim;
+    each_vector(rope_dim, [&](std::size_t i, int k) {
+      const FVec a = fload_n(p + i, k);
+#if defined(__AVX512F__)
+      const FVec swapped = _mm512_maskz_permute_ps(0xffff, a, 0xb1);
+#else
+      const FVec swapped = _mm256_permute_ps(a, 0xb1);
+#endif
+      FVec c = a * fload_n(cos2 + i, k), s = swapped * fload_n(sin2 + i, k);
+      // Kept apart so the compiler cannot fuse the product into the sum.
+      __asm__("" : "+v"(c), "+v"(s));
+      fstore_n(p + i, c + s, k);
+    });
+  }
+}
+
+// ---- packed F32/F16 (kernels.h, pack_rows): 16 rows per group, stored column by column ----
+
+constexpr int kVecsPerGroup = 16 / kFloatLanes;
+// Vectors of 16 (AVX2: 8) rows x tokens per tile. Per column, each weight vector is loaded (and,
+// for F16, converted) once for all the tile's tokens and each activation broadcast once for all
+// its rows: AVX-512's 4 x 5 is 20 sums + 4 broadcasts + a weight vector of the 32 registers, so
+// a column costs 4 loads or conversions and 5 broadcasts per 20 multiply-adds (the row-major
+// 6 x 4 tile converted both operands: 10 conversions per 24).
+#if defined(__AVX512F__)
+constexpr int kFloatTileVecs = 4, kFloatTileTokens = 5;
+#else
+constexpr int kFloatTileVecs = 2, kFloatTileTokens = 4;
+#endif
+
+using FloatTileFn = void (*)(const void*, std::size_t, int, const float*, std::size_t, float*, std::size_t, int,
+                             bool);
+
+// V vectors of rows x N tokens from column 0 to cols - 1: each output is one chain of fused
+// multiply-adds in column order, whatever the tile, so a token's results never depend on its
+// batch. w: the tile's first group; group: elements per group; rows: how many of the tile's rows
+// to store; prefetch: whether to fetch each group's stream ahead (the first pass over the tile's
+// weights, which later token passes find in L2).
+template <class E, int V, int N>
+void float_packed_tile(const void* wp, std::size_t group, int cols, const float* x, std::size_t xs, float* y,
+                       std::size_t ys, int rows, bool prefetch) {
+  const E* w = static_cast<const E*>(wp);
+  constexpr int groups = (V + kVecsPerGroup - 1) / kVecsPerGroup;
+  constexpr int ahead = kAhead / sizeof(E);  // elements: as far ahead as the quantized tiles fetch
+  FVec acc[V][N];
+  for (auto& row : acc)
+    for (auto& a : row) a = fzero();
+  for (int k = 0; k < cols; ++k) {
+    if (prefetch)
+      for (int g = 0; g < groups; ++g)
+        _mm_prefetch(reinterpret_cast<const char*>(w + group * g + std::size_t(k) * 16 + ahead), _MM_HINT_T0);
+    FVec xb[N];
+    for (int t = 0; t < N; ++t) xb[t] = fset(x[xs * t + k]);
+    for (int v = 0; v < V; ++v) {
+      const FVec wv =
+          load_rows(w + group * (v / kVecsPerGroup) + std::size_t(k) * 16 + (v % kVecsPerGroup) * kFloatLanes);
+      for (int t = 0; t < N; ++t) acc[v][t] = fmadd(wv, xb[t], acc[v][t]);
+    }
+  }
+  for (int v = 0; v < V; ++v) {
+    const int n = std::min(kFloatLanes, rows - v * kFloatLanes);
+    if (n <= 0) break;
+    for (int t = 0; t < N; ++t) fstore_n(y + ys * t + v * kFloatLanes, acc[v][t], n);
+  }
+}
+
+template <class E, int V, int... N>
+FloatTileFn float_pick_tokens(int n, std::integer_sequence<int, N...>) {
+  constexpr FloatTileFn fns[] = {float_packed_tile<E, V, N + 1>...};
+  return fns[n - 1];
+}
+
+template <class E>
+FloatTileFn float_pick(int vecs, int n) {
+  constexpr auto tokens = std::make_integer_sequence<int, kFloatTileTokens>{};
+  switch (vecs) {
+    case 1: return float_pick_tokens<E, 1>(n, tokens);
+    case 2: return float_pick_tokens<E, 2>(n, tokens);
+    case 3: return float_pick_tokens<E, std::min(3, kFloatTileVecs)>(n, tokens);
+    default: return float_pick_tokens<E, kFloatTileVecs>(n, tokens);
+  }
+}
+
+// Software prefetch helps F16's streams (134M, one token, one thread: 113 -> 118-125 tok/s) but
+// not F32's, whose 64-byte columns the hardware prefetchers follow alone (75-84 tok/s without,
+// 73-79 with), measured interleaved.
+template <class E>
+constexpr bool kPrefetch = sizeof(E) == 2;
+
+template <class E>
+void float_packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, std::size_t xs, int T, float* y,
+                       std::size_t ys) {
+  const std::size_t group = std::size_t(16) * cols;
+  const auto* xf = reinterpret_cast<const float*>(x);
+  const std::size_t xfs = xs / sizeof(float);
+  for (int r = r0; r < r1; r += kFloatTileVecs * kFloatLanes) {
+    const int rows = std::min(kFloatTileVecs * kFloatLanes, r1 - r), vecs = (rows + kFloatLanes - 1) / kFloatLanes;
+    for (int t = 0; t < T; t += kFloatTileTokens) {
+      const int nt = std::min(kFloatTileTokens, T - t);
+      float_pick<E>(vecs, nt)(reinterpret_cast<const E*>(w) + group * (r / 16), group, cols, xf + xfs * t, xfs,
+                              y + ys * t + r, ys, rows, kPrefetch<E> && t == 0);
+    }
+  }
+}
+
 void matmul(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, int r0, int r1, const uint8_t* x,
             std::size_t x_stride, int T, float* y, std::size_t y_stride) {
   switch (type) {
@@ -655,8 +852,20 @@ void matmul(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, i
   }
 }
 
+void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int r1, const uint8_t* x,
+                   std::size_t xs, int T, float* y, std::size_t ys) {
+  switch (type) {
+    case TensorType::F32: return float_packed_rows<float>(w, cols, r0, r1, x, xs, T, y, ys);
+    case TensorType::F16: return float_packed_rows<uint16_t>(w, cols, r0, r1, x, xs, T, y, ys);
+    case TensorType::Q8_0: return packed_rows<Q8Packed>(w, cols, r0, r1, x, xs, T, y, ys);
+    case TensorType::Q4_0: return packed_rows<Q4Packed>(w, cols, r0, r1, x, xs, T, y, ys);
+  }
+}
+
 }  // namespace
 
-extern const Kernels kernels = {matmul, matmul_packed, weighted, quantize, softmax_exp, silu_mul};  // extern: a namespace-scope const is otherwise local
+extern const Kernels kernels = {matmul,      matmul_packed, weighted_sets<float>, weighted_sets<uint16_t>, quantize,
+                                softmax_exp, silu_mul,      rmsnorm,         rope,               to_fp16,
+                                round_fp16};  // extern: a namespace-scope const is otherwise local
 
 }  // namespace wand::llm::isa::WAND_ISA

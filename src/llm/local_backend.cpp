@@ -55,8 +55,8 @@ void cut_to_text(std::vector<TokenLogprob>& tokens, std::string_view text) {
 
 class LocalBackend final : public Backend {
  public:
-  LocalBackend(std::string id, std::shared_ptr<const Model> model, const BackendOptions& opt)
-      : id_(std::move(id)), model_(model), ctx_(model, opt.context, opt.threads) {}
+  LocalBackend(std::string id, std::shared_ptr<const Model> model, const BackendOptions& opt, CacheType cache)
+      : id_(std::move(id)), model_(model), ctx_(model, opt.context, opt.threads, cache) {}
 
   std::string id() const override { return id_; }
   std::string prompt_format() override { return model_->prompt_format(); }
@@ -281,9 +281,11 @@ class LocalBackend final : public Backend {
 }  // namespace
 
 Result<std::unique_ptr<Backend>> open_local_backend(const std::string& path, const BackendOptions& opt) {
+  auto cache = parse_cache_type(opt.kv_cache);  // before the model loads: a bad value fails fast
+  if (!cache) return cache.error();
   auto model = Model::load(path);
   if (!model) return model.error();
-  return std::unique_ptr<Backend>(new LocalBackend("local:" + path, *model, opt));
+  return std::unique_ptr<Backend>(new LocalBackend("local:" + path, *model, opt, *cache));
 }
 
 }  // namespace wand::llm

@@ -110,12 +110,17 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path) {
       if (!r) return r.error();
     m->layers_.push_back(L);
   }
-  // Quantized matrices repacked once (the tied output matrix shares the embeddings' copy).
+  // Matrices repacked once (the tied output matrix shares the embeddings' copy), 64-byte aligned:
+  // a packed F32 column of 16 rows is one cache line, and a load across two costs twice. The
+  // file's pages of a packed matrix leave memory (read back if ever touched), so a model is held
+  // once, not twice; the embeddings' stay, for token lookups.
   auto pack = [&](Matrix& mat) {
     if (!packable(mat.type) || mat.packed) return;
-    auto& buf = m->packed_.emplace_back(packed_bytes(mat.type, mat.rows, mat.cols));
-    pack_rows(mat.type, mat.data, mat.row_bytes(), mat.rows, mat.cols, buf.data());
-    mat.packed = buf.data();
+    auto& buf = m->packed_.emplace_back(packed_bytes(mat.type, mat.rows, mat.cols) + 63);
+    auto* at = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+    pack_rows(mat.type, mat.data, mat.row_bytes(), mat.rows, mat.cols, at);
+    mat.packed = at;
+    if (mat.data != m->tok_embd_.data) m->file_->release(mat.data, mat.row_bytes() * static_cast<std::size_t>(mat.rows));
   };
   for (auto& L : m->layers_)
     for (Matrix* mat : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) pack(*mat);
@@ -300,13 +305,6 @@ class Workers {
 };
 
 
-void rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
-  double ss = 0;
-  for (int i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
-  const float scale = 1.0f / std::sqrt(static_cast<float>(ss / n) + eps);
-  for (int i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
-}
-
 }  // namespace
 
 struct Context::Impl {
@@ -318,23 +316,35 @@ struct Context::Impl {
   // one vectorized multiply-add per key dimension, with no horizontal sum per position (those
   // sums were most of decoding's attention time); values by position ([layer][pos][kv_dim]),
   // added up along the head's dimensions.
+  // Elements of `cache_type` (4 or 2 bytes each), as raw bytes so one copy and one layout serve
+  // both.
   struct Cache {
-    std::vector<float> k, v;
+    std::vector<uint8_t> k, v;
   };
   std::vector<Cache> caches;  // per sequence
-  std::vector<uint8_t> act;   // activations in the weights' dot type (Q8_0 or F16)
-  std::vector<float> rope_cos, rope_sin;  // [batch token][rope_dim / 2]
+  std::vector<uint8_t> act;   // activations quantized to Q8_0 for quantized weights
+  std::vector<float> rope_cos, rope_sin;  // [batch token][rope_dim]: kernels.h's cos2, sin2
 
-  Impl(const ModelConfig& cfg, int n_ctx, int threads)
-      : c(cfg), n_ctx(n_ctx), kv_dim(cfg.kv_heads * cfg.head_dim), workers(threads) {
+  const CacheType cache_type;
+  const std::size_t elem;  // bytes per cache element
+  std::vector<uint16_t> half_k, half_v;  // a token's key and value rounded to fp16, for an F16 cache
+  std::vector<float> q_half;             // per thread: a group's query heads rounded to fp16
+  std::vector<float> set_scales;         // per thread: a group's scales for weighted_row_sets
+
+  Impl(const ModelConfig& cfg, int n_ctx, int threads, CacheType cache)
+      : c(cfg), n_ctx(n_ctx), kv_dim(cfg.kv_heads * cfg.head_dim), workers(threads), cache_type(cache),
+        elem(cache == CacheType::f16 ? 2 : 4) {
     reserve(1);
     logits.resize(c.vocab);
-    scores.resize(static_cast<std::size_t>(workers.size()) * n_ctx);
+    const int group = c.heads / c.kv_heads;
+    scores.resize(static_cast<std::size_t>(workers.size()) * group * n_ctx);
+    set_scales.resize(static_cast<std::size_t>(workers.size()) * group);
+    q_half.resize(static_cast<std::size_t>(workers.size()) * group * c.head_dim);
   }
 
   // Caches only grow: a request for k samples after one for fewer reuses their memory.
   void reserve(int n) {
-    const std::size_t size = static_cast<std::size_t>(c.layers) * n_ctx * kv_dim;
+    const std::size_t size = static_cast<std::size_t>(c.layers) * n_ctx * kv_dim * elem;
     if (static_cast<int>(caches.size()) < n) caches.resize(n);
     for (auto& cache : caches)
       if (cache.k.empty()) cache.k.resize(size), cache.v.resize(size);
@@ -342,11 +352,11 @@ struct Context::Impl {
 
   void copy(int from, int to, int positions) {
     for (int l = 0; l < c.layers; ++l) {
-      const std::size_t at = static_cast<std::size_t>(l) * n_ctx * kv_dim;
+      const std::size_t at = static_cast<std::size_t>(l) * n_ctx * kv_dim * elem;
       for (int i = 0; i < kv_dim; ++i)
-        std::copy_n(caches[from].k.begin() + at + std::size_t(i) * n_ctx, positions,
-                    caches[to].k.begin() + at + std::size_t(i) * n_ctx);
-      std::copy_n(caches[from].v.begin() + at, std::size_t(positions) * kv_dim, caches[to].v.begin() + at);
+        std::copy_n(caches[from].k.begin() + at + std::size_t(i) * n_ctx * elem, positions * elem,
+                    caches[to].k.begin() + at + std::size_t(i) * n_ctx * elem);
+      std::copy_n(caches[from].v.begin() + at, std::size_t(positions) * kv_dim * elem, caches[to].v.begin() + at);
     }
   }
 
@@ -365,29 +375,35 @@ struct Context::Impl {
     return act.data();
   }
 
+  // The form a matrix's input takes (kernels.h): packed weights have their own.
+  static TensorType input_type(const Matrix& m) { return m.packed ? packed_dot_type(m.type) : dot_type(m.type); }
+
   // Several matrices reading the same input (q/k/v, gate/up) in one parallel region, when their
   // weights take the input in the same form; otherwise one region each. The region's units are
-  // tiles of 8 rows of each matrix in turn: out[t][r] = dot(row r of m, in[t]).
+  // tiles of kUnitRows rows (a multiple of every packed group) of each matrix in turn:
+  // out[t][r] = dot(row r of m, in[t]).
+  static constexpr int kUnitRows = 16;
   void matmuls(std::initializer_list<std::pair<const Matrix*, float*>> jobs, const float* in, int T) {
     const Matrix& first = *jobs.begin()->first;
-    const TensorType t = dot_type(first.type);
+    const TensorType t = input_type(first);
     double work = 0;
     int units = 0;
     for (auto& j : jobs) {
-      if (dot_type(j.first->type) != t) {
+      if (input_type(*j.first) != t) {
         for (auto& one : jobs) matmuls({one}, in, T);
         return;
       }
       work += double(j.first->rows) * j.first->cols * T;
-      units += (j.first->rows + 7) / 8;
+      units += (j.first->rows + kUnitRows - 1) / kUnitRows;
     }
     const uint8_t* a = prepare(t, first.cols, in, T);
     const std::size_t a_stride = type_bytes(t, first.cols);
     workers.run(work, units, [&](int begin, int end, int) {
       int base = 0;
       for (auto& [m, out] : jobs) {
-        const int tiles = (m->rows + 7) / 8;
-        const int r0 = std::max(begin - base, 0) * 8, r1 = std::min(std::min(end - base, tiles) * 8, m->rows);
+        const int tiles = (m->rows + kUnitRows - 1) / kUnitRows;
+        const int r0 = std::max(begin - base, 0) * kUnitRows,
+                  r1 = std::min(std::min(end - base, tiles) * kUnitRows, m->rows);
         if (r0 >= r1) {
         } else if (m->packed) {
           matmul_packed(m->type, m->packed, m->rows, m->cols, r0, r1, a, a_stride, T, out, m->rows);
@@ -400,18 +416,22 @@ struct Context::Impl {
   }
 
   // cos/sin of every rotation angle for each batch token's position, once per forward pass
-  // rather than per layer, for queries and keys alike. theta grows by repeated multiplication in
-  // float, as ggml computes it, so results stay bit-compatible with llama.cpp's.
+  // rather than per layer, for queries and keys alike, in the form kernels.h's rope takes (each
+  // pair's cosine twice, its sine as -sin, sin). theta grows by repeated multiplication in float,
+  // as ggml computes it, so results stay bit-compatible with llama.cpp's.
   void rope_table(std::span<const int> pos) {
     const int half = c.rope_dim / 2, T = static_cast<int>(pos.size());
     const float theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.rope_dim));
-    rope_cos.resize(static_cast<std::size_t>(T) * half);
+    rope_cos.resize(static_cast<std::size_t>(T) * c.rope_dim);
     rope_sin.resize(rope_cos.size());
     for (int t = 0; t < T; ++t) {
       float theta = static_cast<float>(pos[t]);
+      float* cs = &rope_cos[std::size_t(t) * c.rope_dim];
+      float* sn = &rope_sin[std::size_t(t) * c.rope_dim];
       for (int i = 0; i < half; ++i) {
-        rope_cos[std::size_t(t) * half + i] = std::cos(theta);
-        rope_sin[std::size_t(t) * half + i] = std::sin(theta);
+        cs[2 * i] = cs[2 * i + 1] = std::cos(theta);
+        sn[2 * i + 1] = std::sin(theta);
+        sn[2 * i] = -sn[2 * i + 1];
         theta *= theta_scale;
       }
     }
@@ -419,16 +439,8 @@ struct Context::Impl {
 
   // Rotates the pairs (2i, 2i+1) of each head of `vec` (the batch's token t).
   void rope(float* vec, int n_heads, int t) const {
-    const int hd = c.head_dim, half = c.rope_dim / 2;
-    const float* cs = &rope_cos[std::size_t(t) * half];
-    const float* sn = &rope_sin[std::size_t(t) * half];
-    for (int h = 0; h < n_heads; ++h)
-      for (int i = 0; i < half; ++i) {
-        float* p = vec + h * hd + 2 * i;
-        const float a = p[0], b = p[1];
-        p[0] = a * cs[i] - b * sn[i];
-        p[1] = a * sn[i] + b * cs[i];
-      }
+    llm::rope(vec, n_heads, c.head_dim, c.rope_dim, &rope_cos[std::size_t(t) * c.rope_dim],
+              &rope_sin[std::size_t(t) * c.rope_dim]);
   }
 
   // One pass over a batch: token t goes to sequence seq[t] at position pos[t]. Every token's
@@ -443,8 +455,10 @@ struct Context::Impl {
     rope_table(pos);
     const Matrix& E = m.embeddings();
     for (int t = 0; t < T; ++t) dequantize_row(E.type, E.row(tokens[t]), &x[std::size_t(t) * D], D);
-    auto kc = [&](int t, int l) { return &caches[seq[t]].k[std::size_t(l) * n_ctx * kv_dim]; };
-    auto vc = [&](int t, int l) { return &caches[seq[t]].v[std::size_t(l) * n_ctx * kv_dim]; };
+    auto kc = [&](int t, int l) { return &caches[seq[t]].k[std::size_t(l) * n_ctx * kv_dim * elem]; };
+    auto vc = [&](int t, int l) { return &caches[seq[t]].v[std::size_t(l) * n_ctx * kv_dim * elem]; };
+    const bool f16 = cache_type == CacheType::f16;
+    half_k.resize(kv_dim), half_v.resize(kv_dim);
     double attention_work = 0;
     for (int t = 0; t < T; ++t) attention_work += 2.0 * (pos[t] + 1) * q_dim;
 
@@ -455,23 +469,66 @@ struct Context::Impl {
       for (int t = 0; t < T; ++t) {
         rope(&q[std::size_t(t) * q_dim], c.heads, t);
         rope(&k[std::size_t(t) * kv_dim], c.kv_heads, t);
-        for (int i = 0; i < kv_dim; ++i) kc(t, l)[std::size_t(i) * n_ctx + pos[t]] = k[std::size_t(t) * kv_dim + i];
-        std::copy_n(&v[std::size_t(t) * kv_dim], kv_dim, vc(t, l) + std::size_t(pos[t]) * kv_dim);
+        const float *kt = &k[std::size_t(t) * kv_dim], *vt = &v[std::size_t(t) * kv_dim];
+        if (f16) {
+          to_fp16(kt, half_k.data(), kv_dim);
+          to_fp16(vt, half_v.data(), kv_dim);
+          auto* keys = reinterpret_cast<uint16_t*>(kc(t, l));
+          for (int i = 0; i < kv_dim; ++i) keys[std::size_t(i) * n_ctx + pos[t]] = half_k[i];
+          std::copy_n(half_v.data(), kv_dim, reinterpret_cast<uint16_t*>(vc(t, l)) + std::size_t(pos[t]) * kv_dim);
+        } else {
+          auto* keys = reinterpret_cast<float*>(kc(t, l));
+          for (int i = 0; i < kv_dim; ++i) keys[std::size_t(i) * n_ctx + pos[t]] = kt[i];
+          std::copy_n(vt, kv_dim, reinterpret_cast<float*>(vc(t, l)) + std::size_t(pos[t]) * kv_dim);
+        }
       }
       const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-      workers.run(attention_work, T * c.heads, [&](int begin, int end, int thread) {
-        float* sc = &scores[std::size_t(thread) * n_ctx];
+      // One job per token and key/value head: its `group` query heads read the cache together
+      // (weighted_row_sets), each head's sums as if alone.
+      workers.run(attention_work, T * c.kv_heads, [&](int begin, int end, int thread) {
+        float* sc = &scores[std::size_t(thread) * group * n_ctx];  // the group's scores, n_ctx apart
+        float* sets_scale = &set_scales[std::size_t(thread) * group];
         for (int job = begin; job < end; ++job) {
-          const int t = job / c.heads, h = job % c.heads, kvh = h / group, n = pos[t] + 1;
-          const float* qh = &q[std::size_t(t) * q_dim + h * hd];
-          const float *keys = kc(t, l), *values = vc(t, l);
-          const float* head_keys = keys + std::size_t(kvh) * hd * n_ctx;  // keys are stored transposed
+          const int t = job / c.kv_heads, kvh = job % c.kv_heads, n = pos[t] + 1;
+          const float* qg = &q[std::size_t(t) * q_dim + std::size_t(kvh) * group * hd];  // the group's heads
+          // Keys are stored transposed: this head's start at element kvh * hd * n_ctx.
+          const std::size_t head_keys = std::size_t(kvh) * hd * n_ctx, head_values = std::size_t(kvh) * hd;
+          // weighted_row_sets over the cache's elements, whichever their type.
+          auto weighted = [&](const float* coef, std::size_t coef_stride, const uint8_t* base, std::size_t at,
+                              std::size_t stride, int count, int width, float* out, std::size_t out_stride) {
+            if (f16) {
+              weighted_row_sets_f16(group, coef, coef_stride, sets_scale, reinterpret_cast<const uint16_t*>(base) + at,
+                                    stride, count, width, out, out_stride);
+            } else {
+              weighted_row_sets(group, coef, coef_stride, sets_scale, reinterpret_cast<const float*>(base) + at,
+                                stride, count, width, out, out_stride);
+            }
+          };
+          // llama.cpp's products with an F16 cache round their float operand to fp16 too: the
+          // query before the scores, the probabilities before the values' sum (and it scales the
+          // sums, not the query, as its softmax does).
+          if (f16) {
+            float* qr = &q_half[std::size_t(thread) * group * hd];
+            std::copy_n(qg, std::size_t(group) * hd, qr);
+            round_fp16(qr, std::size_t(group) * hd, 1.0f);
+            qg = qr;
+          }
+          std::fill_n(sets_scale, group, f16 ? 1.0f : scale);
           for (int p0 = 0; p0 < n; p0 += 64)
-            weighted_rows(qh, scale, head_keys + p0, n_ctx, hd, std::min(64, n - p0), sc + p0);
-          const float inv = 1.0f / softmax_exp(sc, n);
-          float* o = &att_out[std::size_t(t) * q_dim + h * hd];
+            weighted(qg, hd, kc(t, l), head_keys + p0, n_ctx, hd, std::min(64, n - p0), sc + p0, n_ctx);
+          for (int g = 0; g < group; ++g) {
+            float* sg = sc + std::size_t(g) * n_ctx;
+            if (f16)
+              for (int i = 0; i < n; ++i) sg[i] *= scale;
+            sets_scale[g] = 1.0f / softmax_exp(sg, n);
+            if (f16) {
+              round_fp16(sg, n, sets_scale[g]);
+              sets_scale[g] = 1.0f;
+            }
+          }
+          float* o = &att_out[std::size_t(t) * q_dim + std::size_t(kvh) * group * hd];
           for (int i0 = 0; i0 < hd; i0 += 64)
-            weighted_rows(sc, inv, values + std::size_t(kvh) * hd + i0, kv_dim, n, std::min(64, hd - i0), o + i0);
+            weighted(sc, n_ctx, vc(t, l), head_values + i0, kv_dim, n, std::min(64, hd - i0), o + i0, hd);
         }
       });
       matmuls({{&L.wo, xb2.data()}}, att_out.data(), T);
@@ -492,10 +549,17 @@ struct Context::Impl {
   }
 };
 
-Context::Context(std::shared_ptr<const Model> model, int n_ctx, int threads) : model_(std::move(model)) {
+Result<CacheType> parse_cache_type(std::string_view name) {
+  if (name == "f32") return CacheType::f32;
+  if (name == "f16") return CacheType::f16;
+  return Error{fmt::format("KV cache type '{}' is unknown (f32 or f16)", printable(name))};
+}
+
+Context::Context(std::shared_ptr<const Model> model, int n_ctx, int threads, CacheType cache)
+    : model_(std::move(model)) {
   n_ctx_ = n_ctx > 0 ? std::min(n_ctx, model_->config().context) : model_->config().context;
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  impl_ = std::make_unique<Impl>(model_->config(), n_ctx_, threads);
+  impl_ = std::make_unique<Impl>(model_->config(), n_ctx_, threads, cache);
   pos_.assign(1, 0);
 }
 

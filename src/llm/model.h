@@ -5,6 +5,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -25,8 +26,8 @@ struct Matrix {
   TensorType type = TensorType::F32;
   int rows = 0, cols = 0;
   const uint8_t* data = nullptr;
-  // Q8_0/Q4_0 weights regrouped at load for the multi-row kernels (kernels.h, pack_rows), or
-  // null; `data` stays the file's rows (embedding lookups read those).
+  // The weights regrouped at load for the multi-row kernels (kernels.h, pack_rows), or null;
+  // `data` stays the file's rows (embedding lookups read those).
   const uint8_t* packed = nullptr;
   std::size_t row_bytes() const { return type_bytes(type, static_cast<std::size_t>(cols)); }
   const uint8_t* row(int r) const { return data + row_bytes() * static_cast<std::size_t>(r); }
@@ -63,12 +64,19 @@ class Model {
   std::vector<std::vector<uint8_t>> packed_;  // the packed matrices
 };
 
+// The KV cache's element type: F32, or F16 as llama.cpp's default (half the memory and half the
+// bytes attention reads per position; keys and values rounded to fp16, round to nearest even, as
+// llama.cpp rounds them).
+enum class CacheType { f32, f16 };
+// "f32" or "f16"; anything else is an error naming the value.
+Result<CacheType> parse_cache_type(std::string_view name);
+
 class Context {
  public:
   // threads = 0 uses every core. A parallel region runs on the calling thread alone when its
   // work is too small to pay for waking the others, or when that has lately been faster per
   // multiply-add (cores busy with other work); worker threads keep off the caller's CPU.
-  Context(std::shared_ptr<const Model> model, int n_ctx = 0, int threads = 0);
+  Context(std::shared_ptr<const Model> model, int n_ctx = 0, int threads = 0, CacheType cache = CacheType::f32);
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;

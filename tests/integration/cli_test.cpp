@@ -865,6 +865,25 @@ TEST(Cli, WandCpuForcesAKernelPathAndABadOneIsExitTwo) {
   EXPECT_EQ(bad.out, "");
 }
 
+// --kv-cache f16 (llama.cpp's default cache type) gives stories260K's greedy text as f32 does
+// (llama.cpp's reference for it, tests/llm); another type is exit 2 naming the option and value.
+TEST(Cli, KvCacheF16GivesTheSameGreedyTextAndABadTypeIsExitTwo) {
+  const std::string model = std::string(WAND_SOURCE_DIR) + "/../shared/data/models/stories260K.gguf";
+  if (!std::filesystem::exists(model)) GTEST_SKIP() << model << " not found";
+  const std::string cmd = "generate --temperature 0 -n 40 -m local:" + model + " 'Once upon a time'";
+  std::string err;
+  CliRun f32 = wand(cmd + " --kv-cache f32", "", &err);
+  ASSERT_EQ(f32.rc, 0) << err;
+  CliRun f16 = wand(cmd + " --kv-cache f16", "", &err);
+  ASSERT_EQ(f16.rc, 0) << err;
+  EXPECT_EQ(f16.out, f32.out);
+  EXPECT_NE(f16.out.find("little girl named Lily"), std::string::npos) << f16.out;
+  CliRun bad = wand(cmd + " --kv-cache q8_0", "", &err);
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_NE(err.find("--kv-cache: q8_0 not in {f32,f16}"), std::string::npos) << err;
+  EXPECT_EQ(bad.out, "");
+}
+
 TEST(Cli, GenerateConstrainKeepsTheShippedModelInsideTheGrammar) {
   std::string model = std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf", err;
   std::string prompt =

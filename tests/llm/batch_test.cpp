@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "llm/grammar.h"
 #include "llm/kernels.h"
@@ -66,9 +67,9 @@ struct Operands {
   std::vector<uint8_t> w, x;
   std::vector<float> wd, xd;
   std::size_t wb, xb;
-  Operands(TensorType type, int rows, int cols, int T, float x_scale, std::mt19937& rng)
+  // xt: the activations' type (dot_type(type) for matmul_rows, packed_dot_type for matmul_packed).
+  Operands(TensorType type, TensorType xt, int rows, int cols, int T, float x_scale, std::mt19937& rng)
       : wd(std::size_t(rows) * cols), xd(std::size_t(T) * cols) {
-    const TensorType xt = dot_type(type);
     wb = type_bytes(type, cols), xb = type_bytes(xt, cols);
     std::normal_distribution<float> normal;
     std::vector<float> wf(wd.size()), xf(xd.size());
@@ -132,7 +133,7 @@ TEST_P(Tiles, MatchTheDoubleReferenceOnShapesOffTheTile) {
   for (int cols : col_list)
     for (int rows : {1, 3, 5, 7, 8, 9, 13, 33}) {
       const int T_max = 17;
-      const Operands o(type, rows, cols, T_max, 1, rng);
+      const Operands o(type, dot_type(type), rows, cols, T_max, 1, rng);
       const auto& [w, x, wd, xd, wb, xb] = o;
       // Token t alone, as the reference for the bits of every batch.
       std::vector<float> alone(std::size_t(T_max) * rows);
@@ -169,12 +170,18 @@ TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
   if (!kernel_path_supported(path)) GTEST_SKIP() << kernel_path_name(path) << ": not on this CPU";
   KernelPathScope scope(path);
   ASSERT_TRUE(packable(type));
+  const bool quantized = type == TensorType::Q8_0 || type == TensorType::Q4_0;
+  const int group = packed_group_rows(type);
+  // Floats: rows off the 16-row group and the 64-row (AVX2: 16) tile, any column count.
+  const std::vector<int> col_list = quantized ? std::vector<int>{32, 96, 320} : std::vector<int>{1, 7, 16, 33, 100, 257};
+  const std::vector<int> row_list = quantized ? std::vector<int>{1, 5, 8, 9, 15, 16, 17, 24, 31, 40}
+                                              : std::vector<int>{1, 5, 15, 16, 17, 31, 47, 64, 65, 70, 97};
   std::mt19937 rng(12);
   int checked = 0;
-  for (int cols : {32, 96, 320})
-    for (int rows : {1, 5, 8, 9, 15, 16, 17, 24, 31, 40}) {
+  for (int cols : col_list)
+    for (int rows : row_list) {
       const int T_max = 19;
-      const Operands o(type, rows, cols, T_max, 3, rng);
+      const Operands o(type, packed_dot_type(type), rows, cols, T_max, 3, rng);
       const auto& [w, x, wd, xd, wb, xb] = o;
       std::vector<uint8_t> packed(packed_bytes(type, rows, cols));
       pack_rows(type, w.data(), wb, rows, cols, packed.data());
@@ -182,7 +189,7 @@ TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
       for (int t = 0; t < T_max; ++t)
         matmul_packed(type, packed.data(), rows, cols, 0, rows, &x[xb * t], xb, 1, &alone[std::size_t(t) * rows], rows);
       for (int T : {1, 2, 3, 4, 5, 7, 8, 9, 16, 19}) {
-        const int r0 = rows > 8 ? 8 : 0, r1 = rows > 9 ? rows - 1 : rows;
+        const int r0 = rows > group ? group : 0, r1 = rows > group + 1 ? rows - 1 : rows;
         std::vector<float> y(std::size_t(T) * rows, NAN);
         matmul_packed(type, packed.data(), rows, cols, r0, r1, x.data(), xb, T, y.data(), rows);
         ASSERT_NO_FATAL_FAILURE(check_products(y, alone, wd, xd, {type, rows, cols, T, r0, r1}, checked));
@@ -191,11 +198,12 @@ TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
   EXPECT_GT(checked, 10000);
 }
 
-INSTANTIATE_TEST_SUITE_P(QuantizedTypesAndPaths, Packed,
+INSTANTIATE_TEST_SUITE_P(EveryTypeAndPath, Packed,
                          testing::ValuesIn([] {
                            std::vector<KernelCase> cases;
                            for (KernelPath p : {KernelPath::generic, KernelPath::avx2, KernelPath::avx512})
-                             for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) cases.push_back({t, p});
+                             for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0})
+                               cases.push_back({t, p});
                            return cases;
                          }()),
                          case_name);
@@ -265,6 +273,60 @@ TEST(Elementwise, SoftmaxAndSiluMatchDoublePrecision) {
   }
 }
 
+// rmsnorm within 3 float ulps of the double formula (the scale's and products' roundings) on
+// lengths around the vector sizes, nothing written past n; rope on every path bit for bit the
+// generic path's, within 2 ulps of the double rotation, rope_dim below head_dim leaving the rest.
+TEST(Elementwise, RmsnormAndRopeMatchDoublePrecision) {
+  std::mt19937 rng(16);
+  std::normal_distribution<float> normal;
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    for (int n : {1, 7, 8, 16, 17, 33, 256, 257}) {
+      std::vector<float> x(n), w(n), out(n + 1, NAN);
+      for (int i = 0; i < n; ++i) x[i] = normal(rng) * 3, w[i] = normal(rng);
+      rmsnorm(x.data(), w.data(), out.data(), n, 1e-5f);
+      double ss = 0;
+      for (float v : x) ss += double(v) * v;
+      const double scale = 1 / std::sqrt(ss / n + 1e-5);
+      for (int i = 0; i < n; ++i) {
+        const double want = x[i] * scale * w[i];
+        ASSERT_NEAR(out[i], want, 3 * 6e-8 * std::fabs(want) + 1e-37) << kernel_path_name(p) << " n " << n;
+      }
+      ASSERT_TRUE(std::isnan(out[n])) << kernel_path_name(p) << " wrote past n " << n;
+    }
+    for (auto [heads, head_dim, rope_dim] : {std::tuple{1, 2, 2}, {3, 32, 32}, {2, 64, 48}, {4, 40, 22}}) {
+      std::vector<float> v(std::size_t(heads) * head_dim), cos2(rope_dim), sin2(rope_dim);
+      for (auto& e : v) e = normal(rng);
+      std::vector<double> angle(rope_dim / 2);
+      for (int i = 0; i < rope_dim / 2; ++i) {
+        angle[i] = 7.0 * std::pow(10000.0, -2.0 * i / rope_dim);
+        cos2[2 * i] = cos2[2 * i + 1] = static_cast<float>(std::cos(angle[i]));
+        sin2[2 * i + 1] = static_cast<float>(std::sin(angle[i]));
+        sin2[2 * i] = -sin2[2 * i + 1];
+      }
+      std::vector<float> got = v, generic = v;
+      rope(got.data(), heads, head_dim, rope_dim, cos2.data(), sin2.data());
+      {
+        KernelPathScope plain(KernelPath::generic);
+        rope(generic.data(), heads, head_dim, rope_dim, cos2.data(), sin2.data());
+      }
+      for (int h = 0; h < heads; ++h)
+        for (int j = 0; j < head_dim; ++j) {
+          const std::size_t at = std::size_t(h) * head_dim + j;
+          ASSERT_TRUE(same_bits(got[at], generic[at])) << kernel_path_name(p) << " head " << h << " j " << j;
+          if (j >= rope_dim) {
+            ASSERT_TRUE(same_bits(got[at], v[at])) << "value " << j << " past rope_dim " << rope_dim << " moved";
+            continue;
+          }
+          const double a = v[at - j % 2], b = v[at - j % 2 + 1], c = cos2[j], s = sin2[j | 1];
+          const double want = j % 2 ? a * s + b * c : a * c - b * s;
+          ASSERT_NEAR(got[at], want, 2 * 6e-8 * (std::fabs(a) + std::fabs(b)))
+              << kernel_path_name(p) << " head " << h << " j " << j;
+        }
+    }
+  }
+}
+
 // weighted_rows against the double sum for every width up to 64 and counts around the vector
 // sizes; each output the same bits whatever width it is computed in.
 TEST(WeightedRows, MatchTheDoubleReferenceForEveryWidth) {
@@ -297,6 +359,102 @@ TEST(WeightedRows, MatchTheDoubleReferenceForEveryWidth) {
   }
 }
 
+
+// weighted_rows_f16 over fp16 rows: within the same bound of the double sum of the halves' values,
+// and the same bits as weighted_rows over those values as floats (the conversion is exact).
+TEST(WeightedRows, F16RowsMatchTheirFloatValues) {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal;
+  const int stride = 70, max_count = 37;
+  std::vector<uint16_t> half(std::size_t(max_count) * stride);
+  std::vector<float> rows(half.size()), coef(max_count);
+  for (std::size_t i = 0; i < half.size(); ++i) half[i] = fp32_to_fp16(normal(rng)), rows[i] = fp16_to_fp32(half[i]);
+  for (auto& v : coef) v = normal(rng);
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    for (int count : {1, 2, 15, 37})
+      for (int width : {1, 7, 8, 15, 16, 17, 32, 33, 63, 64}) {
+        std::vector<float> got(width + 1, NAN), want(width);
+        weighted_rows_f16(coef.data(), 0.5f, half.data(), stride, count, width, got.data());
+        weighted_rows(coef.data(), 0.5f, rows.data(), stride, count, width, want.data());
+        ASSERT_TRUE(std::isnan(got[width])) << "wrote past width " << width;
+        for (int j = 0; j < width; ++j)
+          ASSERT_TRUE(same_bits(got[j], want[j]))
+              << kernel_path_name(p) << " count " << count << " width " << width << " j " << j;
+      }
+  }
+}
+
+// weighted_row_sets (the query heads of a key/value head at once): each set's outputs bit for bit
+// weighted_rows' for that set alone, over float and fp16 rows, for 1 to 5 sets (pairs and a single
+// left over), every width class and counts around the vector sizes; nothing written between sets.
+TEST(WeightedRows, SetsEqualEachSetAlone) {
+  std::mt19937 rng(19);
+  std::normal_distribution<float> normal;
+  const int stride = 70, max_count = 37, max_sets = 5, coef_stride = 40, out_stride = 66;
+  std::vector<float> rows(std::size_t(max_count) * stride), coef(std::size_t(max_sets) * coef_stride), scale(max_sets);
+  std::vector<uint16_t> half(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) half[i] = fp32_to_fp16(normal(rng)), rows[i] = normal(rng);
+  for (auto& v : coef) v = normal(rng);
+  for (auto& v : scale) v = 0.25f + std::fabs(normal(rng));
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    for (int sets = 1; sets <= max_sets; ++sets)
+      for (int count : {1, 16, 37})
+        for (int width : {1, 16, 20, 33, 64}) {
+          std::vector<float> got(std::size_t(sets) * out_stride, NAN), got16 = got;
+          weighted_row_sets(sets, coef.data(), coef_stride, scale.data(), rows.data(), stride, count, width, got.data(),
+                            out_stride);
+          weighted_row_sets_f16(sets, coef.data(), coef_stride, scale.data(), half.data(), stride, count, width,
+                                got16.data(), out_stride);
+          for (int s = 0; s < sets; ++s) {
+            std::vector<float> want(width), want16(width);
+            weighted_rows(&coef[std::size_t(s) * coef_stride], scale[s], rows.data(), stride, count, width, want.data());
+            weighted_rows_f16(&coef[std::size_t(s) * coef_stride], scale[s], half.data(), stride, count, width,
+                              want16.data());
+            for (int j = 0; j < out_stride; ++j) {
+              const std::size_t at = std::size_t(s) * out_stride + j;
+              if (j >= width) {
+                ASSERT_TRUE(std::isnan(got[at]) && std::isnan(got16[at])) << "wrote past width " << width;
+                continue;
+              }
+              ASSERT_TRUE(same_bits(got[at], want[j]))
+                  << kernel_path_name(p) << " sets " << sets << " set " << s << " width " << width << " j " << j;
+              ASSERT_TRUE(same_bits(got16[at], want16[j]))
+                  << kernel_path_name(p) << " fp16 rows, sets " << sets << " set " << s << " j " << j;
+            }
+          }
+        }
+  }
+}
+
+// to_fp16 and round_fp16 round as fp32_to_fp16 (to nearest, ties to even) on every path: halfway cases, half
+// subnormals, overflow to infinity, signed zeros, lengths off the vector sizes.
+TEST(Quantize, ToFp16IsTheSameOnEveryPath) {
+  std::mt19937 rng(18);
+  std::normal_distribution<float> normal;
+  std::vector<float> x = {0.f, -0.f, 1.f, 65504.f, 65520.f, 1e6f, -1e6f, 6e-8f, 3e-8f, 1e-5f, -2.5e-6f,
+                          1.00048828125f /* halfway, ties to even: 1 */, 1.00146484375f /* halfway: up */};
+  for (int i = 0; i < 70; ++i) x.push_back(normal(rng) * std::pow(10.f, float(i % 9) - 5));
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    for (std::size_t n : {x.size(), std::size_t(1), std::size_t(17), std::size_t(31)}) {
+      std::vector<uint16_t> got(n + 1, 0xabcd);
+      to_fp16(x.data(), got.data(), n);
+      for (std::size_t i = 0; i < n; ++i)
+        ASSERT_EQ(got[i], fp32_to_fp16(x[i])) << kernel_path_name(p) << " x = " << x[i];
+      ASSERT_EQ(got[n], 0xabcd) << "wrote past n " << n;
+      // round_fp16: the same rounding of x * scale, kept as float.
+      std::vector<float> rounded(x.begin(), x.begin() + n);
+      rounded.push_back(NAN);
+      round_fp16(rounded.data(), n, 0.75f);
+      for (std::size_t i = 0; i < n; ++i)
+        ASSERT_TRUE(same_bits(rounded[i], fp16_to_fp32(fp32_to_fp16(x[i] * 0.75f))))
+            << kernel_path_name(p) << " round_fp16(" << x[i] << " * 0.75) = " << rounded[i];
+      ASSERT_TRUE(std::isnan(rounded[n])) << "round_fp16 wrote past n " << n;
+    }
+  }
+}
 
 // WAND_CPU names a path; the best one is the widest this CPU runs; a path it lacks, or a name
 // that is none, is an error naming the value, and set_kernel_path refuses such a path unchanged.
@@ -361,18 +519,20 @@ TEST_P(Sequences, DecodingTogetherEqualsDecodingAlone) {
   ASSERT_TRUE(model);
   const std::size_t vocab = model->config().vocab;
   const std::vector<Token> prompt = {1, 40, 41, 250, 7, 7, 99};
+  // Both cache types (an F16 cache: the copies and the batch read the same rounded halves).
   for (KernelPath path : supported_paths())
-    for (int threads : {1, 2, 3}) {
+    for (auto [threads, cache] : {std::pair{1, CacheType::f32}, {2, CacheType::f32}, {3, CacheType::f32},
+                                  {1, CacheType::f16}, {2, CacheType::f16}}) {
       KernelPathScope scope(path);
       const int k = 5;
-      Context batch(model, 0, threads);
+      Context batch(model, 0, threads, cache);
       ASSERT_TRUE(batch.eval(prompt));
       batch.set_sequences(k);
       for (int i = 1; i < k; ++i) batch.copy_sequence(0, i);
       for (int i = 0; i < k; ++i) EXPECT_EQ(batch.position(i), static_cast<int>(prompt.size()));
       std::vector<std::unique_ptr<Context>> alone;
       for (int i = 0; i < k; ++i) {
-        alone.push_back(std::make_unique<Context>(model, 0, 1));
+        alone.push_back(std::make_unique<Context>(model, 0, 1, cache));
         ASSERT_TRUE(alone.back()->eval(prompt));
       }
       for (int step = 0; step < 6; ++step) {
@@ -388,7 +548,8 @@ TEST_P(Sequences, DecodingTogetherEqualsDecodingAlone) {
           ASSERT_TRUE(want);
           for (std::size_t v = 0; v < vocab; ++v)
             ASSERT_TRUE(same_bits((*got)[j * vocab + v], (*want)[v]))
-                << "sequence " << seqs[j] << " step " << step << " logit " << v << " threads " << threads;
+                << "sequence " << seqs[j] << " step " << step << " logit " << v << " threads " << threads
+                << (cache == CacheType::f16 ? " f16 cache" : "");
         }
       }
       EXPECT_EQ(batch.position(0), static_cast<int>(prompt.size()) + 6);

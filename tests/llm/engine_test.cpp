@@ -1,9 +1,11 @@
 // The embedded engine against real references (../shared/data: llama.cpp's tokenizer vectors
 // and greedy continuations) and against a plain double-precision forward pass written here.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -65,40 +67,71 @@ INSTANTIATE_TEST_SUITE_P(Vocabularies, Tokenizers,
                          testing::Values("gpt-2", "starcoder", "deepseek-coder", "llama-spm", "phi-3"));
 
 // llama-cli's output: the prompt echoed, the continuation, " [end of text]\n" if the model
-// ended it, then two newlines.
+// ended it, then two newlines. With an F32 cache every continuation matches token for token.
+// With an F16 cache (llama.cpp's default, as when these were made) a continuation may leave the
+// reference only at a near-tie: where the first differing token was chosen, the reference's pick
+// must have been within 0.02 of the top logit (logits of random-weight models lie within a few units).
 TEST(Engine, ReproducesLlamaCppGreedyContinuations) {
   std::string refs = data("models/greedy-references.jsonl");
   NEED_DATA(refs);
-  int checked = 0;
-  auto r = for_each_json_line(refs, [&](int line, const Json& j) -> VoidResult {
-    auto model = Model::load(data("models/" + j["model"].get<std::string>()));
-    if (!model) return model.error();
-    const Tokenizer& tok = (*model)->tokenizer();
-    auto ids = tok.encode(j["prompt"].get<std::string>(), tok.add_bos_default());
-    Context ctx(*model, 0, 1 + line % 2);  // one and two threads
-    std::string out;
-    for (auto t : ids) out += tok.piece(t);
-    auto logits = ctx.eval(ids);
-    if (!logits) return logits.error();
-    Sampler greedy({});
-    for (int i = 0; i < j["n_predict"].get<int>(); ++i) {
-      Token t = greedy.sample(*logits, ids);
-      if (tok.is_eog(t)) {
-        out += " [end of text]\n";
-        break;
-      }
-      out += tok.piece(t);
-      logits = ctx.eval(std::span<const Token>(&t, 1));
+  int checked = 0, exact_f16 = 0;
+  for (CacheType cache : {CacheType::f32, CacheType::f16}) {
+    auto r = for_each_json_line(refs, [&](int line, const Json& j) -> VoidResult {
+      auto model = Model::load(data("models/" + j["model"].get<std::string>()));
+      if (!model) return model.error();
+      const Tokenizer& tok = (*model)->tokenizer();
+      const std::string want = base64_decode(j["output_base64"].get<std::string>());
+      auto ids = tok.encode(j["prompt"].get<std::string>(), tok.add_bos_default());
+      Context ctx(*model, 0, 1 + line % 2, cache);  // one and two threads
+      std::string out;
+      for (auto t : ids) out += tok.piece(t);
+      auto logits = ctx.eval(ids);
       if (!logits) return logits.error();
-    }
-    out += "\n\n";
-    EXPECT_EQ(out, base64_decode(j["output_base64"].get<std::string>()))
-        << j["model"] << " / " << j["prompt"] << " / " << j["n_predict"];
-    ++checked;
-    return ok_status();
-  });
-  ASSERT_TRUE(r) << r.error().message;
-  EXPECT_EQ(checked, 14);
+      Sampler greedy({});
+      double gap_at_divergence = -1;  // top logit minus the reference's token's, where they part
+      for (int i = 0; i < j["n_predict"].get<int>(); ++i) {
+        Token t = greedy.sample(*logits, ids);
+        const std::string piece = tok.is_eog(t) ? " [end of text]\n" : tok.piece(t);
+        if (gap_at_divergence < 0 && want.compare(out.size(), piece.size(), piece) != 0) {
+          // The reference's next token: the longest piece that continues its text.
+          double best = -1e30;
+          for (Token c = 0; c < static_cast<Token>(tok.size()); ++c) {
+            const std::string p = tok.is_eog(c) ? " [end of text]\n" : tok.piece(c);
+            if (!p.empty() && want.compare(out.size(), p.size(), p) == 0) best = std::max(best, double((*logits)[c]));
+          }
+          gap_at_divergence = (*logits)[t] - best;
+        }
+        out += piece;
+        if (tok.is_eog(t)) break;
+        logits = ctx.eval(std::span<const Token>(&t, 1));
+        if (!logits) return logits.error();
+      }
+      out += "\n\n";
+      const std::string where = fmt::format("{} / {} / {}", j["model"].get<std::string>(),
+                                            j["prompt"].get<std::string>(), j["n_predict"].get<int>());
+      if (cache == CacheType::f32) {
+        EXPECT_EQ(out, want) << where;
+      } else if (out == want) {
+        ++exact_f16;
+      } else {
+        EXPECT_LT(gap_at_divergence, 0.02) << where << " / f16 cache: left the reference " << gap_at_divergence
+                                          << " from a tie";
+      }
+      ++checked;
+      return ok_status();
+    });
+    ASSERT_TRUE(r) << r.error().message;
+  }
+  EXPECT_EQ(checked, 28);
+  EXPECT_GE(exact_f16, 13) << "of 14 with an F16 cache";
+}
+
+TEST(Engine, CacheTypesParseByNameAndRefuseOthers) {
+  EXPECT_EQ(*parse_cache_type("f16"), CacheType::f16);
+  EXPECT_EQ(*parse_cache_type("f32"), CacheType::f32);
+  auto bad = parse_cache_type("q8_0");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "KV cache type 'q8_0' is unknown (f32 or f16)");
 }
 
 // ---- a plain reference forward pass, in double precision, for clarity not speed ----
@@ -289,6 +322,28 @@ TEST(Gguf, WriterRoundTripsMetadataAndTensors) {
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(t->dims, (std::vector<uint64_t>{3, 2}));
   EXPECT_EQ(reinterpret_cast<const float*>(t->data)[5], 6.f);
+  std::filesystem::remove(path);
+}
+
+// release drops a tensor's pages from memory, not its bytes: read again, they come back from the
+// file unchanged (the engine releases every matrix it repacked); a range outside the file is ignored.
+TEST(Gguf, ReleasedTensorsReadBackFromTheFile) {
+  GgufWriter w;
+  std::vector<float> v(40000);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i) * 0.5f;
+  ASSERT_TRUE(w.add_tensor("t", TensorType::F32, {200, 200}, {reinterpret_cast<uint8_t*>(v.data()), v.size() * 4}));
+  std::string path = temp_path("release.gguf");
+  ASSERT_TRUE(w.write(path));
+  auto f = GgufFile::open(path);
+  ASSERT_TRUE(f) << f.error().message;
+  auto* t = (*f)->tensor("t");
+  ASSERT_NE(t, nullptr);
+  const std::size_t n = v.size() * 4;
+  ASSERT_EQ(std::memcmp(t->data, v.data(), n), 0);
+  (*f)->release(t->data, n);
+  EXPECT_EQ(std::memcmp(t->data, v.data(), n), 0);
+  (*f)->release(reinterpret_cast<const uint8_t*>(v.data()), n);  // not the file's: ignored
+  EXPECT_EQ(v[39999], 39999 * 0.5f);
   std::filesystem::remove(path);
 }
 
