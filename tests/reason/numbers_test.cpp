@@ -1,6 +1,7 @@
 // reason/numbers.h: number mapping of questions and training programs.
 #include <gtest/gtest.h>
 
+#include "llm/llm.h"
 #include "reason/numbers.h"
 
 namespace wand::test {
@@ -53,6 +54,15 @@ TEST(Numbers, ProgramLiteralsBecomeNamesOthersStay) {
             "pages = n0 * 7 * n1\npics = pages * (n2 / 100)\nwords = n3 + step3 + 100\nanswer = pics\n");
   // Strings, exponents and identifiers keep their digits.
   EXPECT_EQ(m.name_program("s = '20'\nx = 3e2 + n_3 + x20\n"), "s = '20'\nx = 3e2 + n_3 + x20\n");
+}
+
+// The format a GGUF records (wand export --prompt-format pot-numbers): the pot prompt around the
+// mapped question, which solve() writes; an unknown format's error lists it.
+TEST(Numbers, PotNumbersIsAPromptFormat) {
+  EXPECT_EQ(*llm::format_question(reason::kNumbersFormat, "n0 boxes of n1 eggs?"), "Question: n0 boxes of n1 eggs?\nProgram:\n");
+  auto bad = llm::format_question("pot-names", "q");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("pot-numbers"), std::string::npos);
 }
 
 }  // namespace
