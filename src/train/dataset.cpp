@@ -88,6 +88,10 @@ class Documents {
     }
   }
 
+  // Generated problems mapped and run, and those dropped because their named program failed.
+  long long names_checked() const { return names_checked_; }
+  long long names_dropped() const { return names_dropped_; }
+
   // One document of `part`; `key` identifies its item, to keep it out of the held-out sets;
   // `question` says whether the key is a word problem's question (what decontamination checks).
   Result<std::string> next(const std::string& part, std::string& key, bool& question) {
@@ -167,11 +171,7 @@ class Documents {
   NamedProblem last_;
   std::vector<std::size_t> named_order_;
   std::size_t named_at_ = 0;
-
- public:
-  long long names_checked_ = 0, names_dropped_ = 0;  // generated problems mapped, and dropped by the sandbox
-
- private:
+  long long names_checked_ = 0, names_dropped_ = 0;
   std::vector<std::size_t> order_;
   std::size_t at_ = 0;
   std::map<std::string, long long> agent_n_;  // the agent parts' next instance
@@ -466,8 +466,8 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
                    // Real newlines: the JSON writer escapes them once ("\n" in the file).
                    {"number_names", opt.number_names ? Json{{"prompt_format", reason::kNumbersFormat},
                                                             {"parts", "pot, grammar, gsm8k"},
-                                                            {"generated_checked", gen.names_checked_},
-                                                            {"generated_dropped", gen.names_dropped_}}
+                                                            {"generated_checked", gen.names_checked()},
+                                                            {"generated_dropped", gen.names_dropped()}}
                                                       : Json(nullptr)},
                    {"prompt_formats", {{"pot", reason::pot_prompt("{question}")},
                                        {"pot-numbers", reason::pot_prompt("{question with n0, n1, ...}")},
