@@ -202,7 +202,7 @@ Command add_bench(CLI::App& app) {
                           ->capture_default_str();
   auto* weighted = cmd->add_flag("--weighted", c.weighted, "Weigh each vote by the sample's mean token probability");
   auto* no_repair = cmd->add_flag("--no-repair", a->no_repair, "No self-debug round when no sample answers");
-  auto* no_fallback = cmd->add_flag("--no-fallback", a->no_fallback, "No chain-of-thought fallback");
+  auto* no_fallback = cmd->add_flag("--no-fallback", a->no_fallback, "No chain-of-thought fallback (a pot-numbers model never has one: it writes no prose)");
   auto* prompt = cmd->add_option("--prompt", a->prompt_file, "Your own prompt template (src/reason/prompt.h)")->check(CLI::ExistingFile);
   auto* style = cmd->add_option("--prompt-style", a->prompt_style, "auto, wand, chat or completion (as for wand solve)")
                     ->check(CLI::IsMember({"auto", "wand", "chat", "completion"}))

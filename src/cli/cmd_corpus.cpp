@@ -52,6 +52,9 @@ Command add_corpus(CLI::App& app) {
   cmd->add_option("--ngram", a->opt.ngram, "Decontamination n-gram length in words")
       ->capture_default_str()
       ->check(number({.lo = 1, .hi = 64, .integer = true}));
+  cmd->add_flag("--number-names", a->opt.number_names,
+                "Write the pot, grammar and gsm8k parts with the question's numbers as names (n0, n1, ...) and "
+                "programs over the names, each run in the sandbox with its bindings (prompt format pot-numbers)");
   cmd->add_flag("--json", a->json, "Print the manifest as JSON");
   return [a] {
     auto mix = train::parse_mix(a->mix);
@@ -95,6 +98,12 @@ Command add_corpus(CLI::App& app) {
       if (const Json& g = (*m)["gsm8k"]; g.is_object())
         fmt::print("  gsm8k: {} records, {} converted to programs, {} kept (their program gives the label)\n",
                    g["records"].get<long long>(), g["converted"].get<long long>(), g["kept"].get<long long>());
+      if (const Json& n = (*m)["number_names"]; n.is_object())
+        fmt::print("  number names: {} generated programs mapped and run, {} dropped{}\n",
+                   n["generated_checked"].get<long long>(), n["generated_dropped"].get<long long>(),
+                   (*m)["gsm8k"].contains("named") ? fmt::format("; gsm8k {} of {} kept", (*m)["gsm8k"]["named"].get<long long>(),
+                                                                 (*m)["gsm8k"]["kept"].get<long long>())
+                                                   : "");
       const Json& d = (*m)["decontamination"];
       for (auto& [name, set] : d["sets"].items())
         if (set.contains("missing"))

@@ -111,7 +111,7 @@ Command add_export(CLI::App& app) {
                        ->check(writable_file());
   auto* ty = cmd->add_option("--type", *type, "Matrix type: f32, f16, q8_0, q4_0")->capture_default_str();
   auto* pf = cmd->add_option("--prompt-format", o->prompt_format,
-                             "pot (programs), cot (rationales), func (functions: the code model), agent (CodeAct "
+                             "pot (programs), pot-numbers (programs over the question's numbers as names n0, n1, ...: corpus --number-names), cot (rationales), func (functions: the code model), agent (CodeAct "
                              "steps) or agent_json (JSON tool calls)")->capture_default_str();
   auto* nm = cmd->add_option("--name", o->name, "general.name in the file")->capture_default_str();
   auto* run = cmd->add_option("--run", e->run, "A recorded run's id (or a unique prefix): export its training data");

@@ -136,7 +136,7 @@ Command add_solve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--weighted", c.weighted, "Weigh each vote by the sample's mean token probability");
   cmd->add_flag("--no-repair", a->no_repair, "No self-debug round when no sample answers");
-  cmd->add_flag("--no-fallback", a->no_fallback, "No chain-of-thought fallback when programs give no answer");
+  cmd->add_flag("--no-fallback", a->no_fallback, "No chain-of-thought fallback when programs give no answer (a pot-numbers model never has one: it writes no prose)");
   cmd->add_option("--prompt", a->prompt_file, "Your own prompt template (format: src/reason/prompt.h; placeholder {{question}})")
       ->check(CLI::ExistingFile);
   cmd->add_option("--prompt-style", a->prompt_style,

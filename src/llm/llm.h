@@ -130,7 +130,8 @@ uint64_t sample_seed(uint64_t seed, int index);
 uint64_t random_seed();
 
 // The prompt formats wand's own models are trained on, by the name their GGUF records in
-// wand.prompt_format: "pot" (Question: ...\nProgram:\n), "cot" (Question: ...\nAnswer: ) and
+// wand.prompt_format: "pot" (Question: ...\nProgram:\n), "pot-numbers" (the same, of a question
+// whose numbers are names n0, n1, ...: reason/numbers.h maps them), "cot" (Question: ...\nAnswer: ) and
 // "func", the code model's (Task: ...\nTests:\n; it writes asserts, then Code: and the function).
 // An unknown format is an error naming it.
 Result<std::string> format_question(std::string_view format, std::string_view question);

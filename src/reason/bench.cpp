@@ -310,6 +310,11 @@ Result<BenchRun> run_bench(llm::Backend& model, sandbox::Sandbox* sb, std::span<
         problem = todo[next++];
       }
       auto r = solve(model, sb, problem->question, config);
+      // A question longer than the model's context is one the model cannot answer: it counts as
+      // unanswered (outcome context_length_exceeded, the error kept) and the run goes on, so one
+      // long GSM8K question does not end a benchmark of a small model.
+      std::optional<std::string> unread;
+      if (!r && r.error().code == llm::kContextLengthExceeded) unread = r.error().message, r = SolveResult{};
       std::lock_guard lk(mu);
       if (!r) {
         if (!failure)
@@ -321,6 +326,7 @@ Result<BenchRun> run_bench(llm::Backend& model, sandbox::Sandbox* sb, std::span<
       rec.problem_id = problem->id;
       rec.expected = problem->expected;
       rec.correct = r->answer && feedback::answers_match(*r->answer, problem->expected);
+      if (unread) rec.outcome = std::string(llm::kContextLengthExceeded), rec.extra["error"] = *unread;
       if (db)
         if (auto w = db->record_problem(run_id, rec); !w) {
           failure = Error{fmt::format("recording problem {} in {}: {}", problem->index + 1, db->path(), w.error().message)};

@@ -50,7 +50,7 @@ struct SolveConfig {
   int max_tokens = 256;
   bool weighted = false;        // vote weighted by mean token log-probability (vote.h)
   bool repair = true;           // one self-debug round when no sample answers (pot, pal)
-  bool fallback = true;         // then CoT (pot, pal)
+  bool fallback = true;         // then CoT (pot, pal; never for a pot-numbers model, which writes no prose)
   double timeout_s = 5;         // per program run
   // Constrained decoding of the programs (the k samples and the repair; not the CoT fallback,
   // which writes prose): llm::Grammar::load of a built-in name ("pot", "python-block") or a
@@ -105,7 +105,11 @@ struct SolveResult {
   double generate_ms = 0, execute_ms = 0;
 };
 
-// Solves one question. `sb` may be null for cot. Errors: a config validate() refuses, a grammar
+// Solves one question. `sb` may be null for cot. A model whose prompt format is pot-numbers
+// (numbers.h), prompted with its own built-in template (family wand, no --prompt), reads the
+// question with its numbers mapped to names (Sample::prompt is that mapped prompt), every program
+// it writes (samples and repair) runs with the names' bindings first (Sample::program is bindings
+// + program), and there is no CoT fallback. Errors: a config validate() refuses, a grammar
 // the backend cannot take, a blank question (these with code llm::kInvalidRequest), the backend's (unreachable server, prompt too long) or a missing sandbox;
 // everything that goes wrong with a sample is its outcome.
 Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::string& question,

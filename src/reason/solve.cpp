@@ -8,6 +8,7 @@
 #include "feedback/feedback.h"
 #include "reason/extract.h"
 #include "reason/flow.h"
+#include "reason/numbers.h"
 #include "reason/reason.h"
 
 namespace wand::reason {
@@ -66,8 +67,10 @@ std::string outcome_of(const feedback::Verdict& v) {
 // Extracts every sample's program and runs them all in one sandbox batch; fills program,
 // outcome, answer, exec and verdict. Flow programs are granted llm() over `model` (flow.h), their
 // calls recorded in tool_calls.
+// `bindings` (number mapping, numbers.h) go before every program: the program the sandbox runs,
+// and the one recorded, is bindings + what the model wrote.
 void execute(sandbox::Sandbox& sb, llm::Backend& model, const std::string& question, std::vector<Sample*> samples,
-             const SolveConfig& c) {
+             const SolveConfig& c, const std::string& bindings) {
   double timeout_s = c.timeout_s;
   feedback::Task task;
   task.kind = feedback::TaskKind::answer;
@@ -87,6 +90,7 @@ void execute(sandbox::Sandbox& sb, llm::Backend& model, const std::string& quest
       s->outcome = "no_program";
       continue;
     }
+    s->program = bindings + s->program;
     auto sub = feedback::prepare(task, s->program, jo);
     auto req = sub.requests.front();
     if (s->method == "flow") {
@@ -228,7 +232,14 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
   }
   SolveResult res;
   res.prompt_hash = t.hash;
-  Rendered r = render(t, {{"question", question}});
+  // A model trained on mapped questions (numbers.h) reads names for the numbers; its programs run
+  // with the names bound. Only its own built-in prompt is mapped: a user's template is theirs.
+  bool mapped = programs && c.family == "wand" && !c.prompt && model.prompt_format() == kNumbersFormat;
+  NumberMap numbers;
+  if (mapped) numbers = map_numbers(question);
+  const std::string& shown_question = mapped ? numbers.text : question;
+  const std::string bindings = mapped ? numbers.bindings() : "";
+  Rendered r = render(t, {{"question", shown_question}});
 
   auto t0 = Clock::now();
   auto gen = generate(model, t, r, c, c.k, c.temperature, c.seed, "sample", c.method);
@@ -241,7 +252,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
   if (programs) {
     std::vector<Sample*> all;
     for (auto& s : res.samples) all.push_back(&s);
-    execute(*sb, model, question, all, c);
+    execute(*sb, model, question, all, c, bindings);
   } else {
     for (auto& s : res.samples) read_rationale(s);
   }
@@ -263,7 +274,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
     res.samples.push_back(std::move(s));
     Sample& step = res.samples.back();
     auto t2 = Clock::now();
-    if (run) execute(*sb, model, question, {&step}, c);
+    if (run) execute(*sb, model, question, {&step}, c, bindings);
     else read_rationale(step);
     res.execute_ms += ms_since(t2);
     if (step.answer) {
@@ -280,7 +291,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
     if (!rt) return rt.error();
     auto [subject, feedback] = repair_subject(res.samples);
     std::string shown = subject->program.empty() ? subject->completion : subject->program;
-    Rendered rr = render(*rt, {{"question", question}, {"program", shown}, {"feedback", feedback}});
+    Rendered rr = render(*rt, {{"question", shown_question}, {"program", shown}, {"feedback", feedback}});
     if (family == "completion") rr.prompt = r.prompt + subject->completion + rr.prompt;
     if (family == "chat") {
       std::vector<llm::Message> turns = r.messages;
@@ -295,7 +306,9 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
     finish_step(std::move(fix->front()), true);
     if (res.answer) return res;
   }
-  if (c.fallback) {  // chain-of-thought, the last resort: the model's own arithmetic
+  // Chain-of-thought, the last resort: the model's own arithmetic. Not for a model trained on
+  // mapped questions: it has never written prose.
+  if (c.fallback && !mapped) {
     auto ct = builtin_template("cot", c.family);
     if (!ct) return ct.error();
     auto t4 = Clock::now();

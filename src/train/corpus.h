@@ -155,6 +155,11 @@ struct CorpusOptions {
   // Where the test sets live (default_test_sets): the corpus's questions are checked against them.
   std::string test_sets = "../shared/data";
   int ngram = 13;  // decontamination n-gram length, in words
+  // Number mapping (reason/numbers.h): the pot, grammar and gsm8k parts' documents read the
+  // question with its numbers as names (n0, n1, ...) and the program over the names, the prompt
+  // format pot-numbers. Every such program runs in the sandbox with its bindings and is dropped
+  // unless it gives the problem's answer. The cot parts stay prose.
+  bool number_names = false;
 };
 // Parses "pot=0.5,cot=0.5" or "code=0.5,text=0.5"; errors name the bad entry.
 Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string& spec);
@@ -204,6 +209,17 @@ std::optional<std::string> gsm8k_program(const std::string& question, const std:
 // executed answer equals the label (rationale: the solution without annotations, ending "The
 // answer is N."; template_id -1). `report` gets {"file", "records", "converted", "kept"}.
 Result<std::vector<Problem>> load_gsm8k_train(const std::string& path, Json& report);
+
+// A problem in the pot-numbers format (reason/numbers.h): `problem` as it was (its question is
+// what decontamination checks), the mapped question and the program over the names.
+struct NamedProblem {
+  Problem problem;
+  std::string text, program;
+  std::string document() const;  // "Question: {text}\nProgram:\n{program}"
+};
+// Maps each problem's numbers, runs bindings + named program in the sandbox (one batch) and
+// keeps those that give the problem's answer, in order.
+Result<std::vector<NamedProblem>> name_numbers(const std::vector<Problem>& problems);
 
 // --- decontamination against the test sets
 

@@ -1,5 +1,6 @@
 #include <cmath>
 #include <algorithm>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include "llm/gguf.h"
 #include "llm/weights.h"
 #include "train/bpe.h"
+#include "reason/numbers.h"
 #include "reason/reason.h"
 #include "train/corpus.h"
 #include "train/world.h"
@@ -52,6 +54,8 @@ namespace {
 bool uses_functions(const std::string& part) { return part == "func" || part == "tests" || part == "code" || part == "text"; }
 bool uses_gsm8k(const std::string& part) { return part.starts_with("gsm8k"); }
 bool uses_grammar(const std::string& part) { return part.starts_with("grammar"); }
+// The parts --number-names writes with names: the programs' parts, not the rationales'.
+bool named_part(const std::string& part) { return part == "pot" || part == "grammar" || part == "gsm8k"; }
 
 // The training stream's function tasks come from this seed (the verified sample too).
 uint64_t function_seed(uint64_t seed) { return seed ^ 0xf00d; }
@@ -64,20 +68,57 @@ uint64_t grammar_seed(uint64_t seed) { return seed ^ 0x6a6d; }
 // from the start once all were used.
 class Documents {
  public:
-  Documents(uint64_t seed, const std::vector<Problem>* gsm8k = nullptr)
+  // `named`: GSM8K's problems in the pot-numbers format (the gsm8k part with --number-names);
+  // `names`: the pot and grammar parts are written in it too, `batch` generated problems at a
+  // time mapped and run in one sandbox batch.
+  Documents(uint64_t seed, const std::vector<Problem>* gsm8k = nullptr, const std::vector<NamedProblem>* named = nullptr,
+            bool names = false, int batch = 2000)
       : problems_(seed), grammar_(grammar_seed(seed)), functions_(function_seed(seed)), coin_(seed * 31 + 17),
-        seed_(seed), gsm8k_(gsm8k), world_rng_(seed ^ 0x301d) {
+        seed_(seed), gsm8k_(gsm8k), named_gsm8k_(named), names_(names), named_batch_(batch),
+        world_rng_(seed ^ 0x301d) {
     if (gsm8k_) {
       order_.resize(gsm8k_->size());
       for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
       std::shuffle(order_.begin(), order_.end(), std::mt19937_64(seed ^ 0x65383));
     }
+    if (named_gsm8k_) {
+      named_order_.resize(named_gsm8k_->size());
+      for (std::size_t i = 0; i < named_order_.size(); ++i) named_order_[i] = i;
+      std::shuffle(named_order_.begin(), named_order_.end(), std::mt19937_64(seed ^ 0x65383));
+    }
   }
+
+  // Generated problems mapped and run, and those dropped because their named program failed.
+  long long names_checked() const { return names_checked_; }
+  long long names_dropped() const { return names_dropped_; }
 
   // One document of `part`; `key` identifies its item, to keep it out of the held-out sets;
   // `question` says whether the key is a word problem's question (what decontamination checks).
-  std::string next(const std::string& part, std::string& key, bool& question) {
+  Result<std::string> next(const std::string& part, std::string& key, bool& question) {
     question = true;
+    if (names_ && named_part(part)) {
+      const NamedProblem* p = nullptr;
+      if (part == "gsm8k") {
+        p = &named_gsm8k_->at(named_order_[named_at_++ % named_order_.size()]);
+      } else {
+        auto& queue = part == "pot" ? pot_named_ : grammar_named_;
+        if (queue.empty()) {  // the next batch of generated problems, mapped and run
+          std::vector<Problem> batch;
+          for (int i = 0; i < named_batch_; ++i)
+            batch.push_back(part == "pot" ? problems_.next(TemplateSet::train) : grammar_.next(TemplateSet::train));
+          auto named = name_numbers(batch);
+          if (!named) return named.error();
+          names_checked_ += named_batch_, names_dropped_ += named_batch_ - static_cast<long long>(named->size());
+          queue.assign(named->begin(), named->end());
+          if (queue.empty()) return Error{fmt::format("--number-names: no {} program of a batch of {} survived mapping", part, named_batch_)};
+        }
+        last_ = std::move(queue.front());
+        queue.pop_front();
+        p = &last_;
+      }
+      key = p->problem.question;
+      return p->document();
+    }
     if (part == "agent" || part == "agent_json") {
       question = false;
       return agent_document(seed_, agent_n_[part]++, part == "agent_json", key);
@@ -123,6 +164,14 @@ class Documents {
   std::mt19937_64 coin_;
   uint64_t seed_;
   const std::vector<Problem>* gsm8k_;
+  const std::vector<NamedProblem>* named_gsm8k_;
+  bool names_;
+  int named_batch_ = 2000;  // generated problems mapped and run per sandbox batch
+  std::deque<NamedProblem> pot_named_, grammar_named_;
+  NamedProblem last_;
+  std::vector<std::size_t> named_order_;
+  std::size_t named_at_ = 0;
+  long long names_checked_ = 0, names_dropped_ = 0;
   std::vector<std::size_t> order_;
   std::size_t at_ = 0;
   std::map<std::string, long long> agent_n_;  // the agent parts' next instance
@@ -179,6 +228,9 @@ VoidResult check_corpus_options(const CorpusOptions& opt) {
   if (opt.held_out < 0 || opt.verify < 0 || opt.shard_tokens < 0)
     return Error{"--heldout, --verify and --shard-tokens must not be negative"};
   if (opt.ngram < 1 || opt.ngram > 64) return Error{fmt::format("--ngram must be from 1 to 64 words, got {}", opt.ngram)};
+  if (opt.number_names &&
+      std::none_of(opt.mix.begin(), opt.mix.end(), [](auto& m) { return named_part(m.first); }))
+    return Error{"--number-names: the mix has no pot, grammar or gsm8k part (the parts written with number names)"};
   for (auto& [part, _] : opt.mix)
     if (uses_gsm8k(part) && !fs::exists(opt.gsm8k))
       return Error{fmt::format("--gsm8k {}: no such file (the '{}' part reads GSM8K's train split)", opt.gsm8k, part)};
@@ -206,6 +258,16 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
     if (g->empty()) return Error{fmt::format("--gsm8k {}: no problem's program reproduced its label", opt.gsm8k)};
     gsm8k = std::move(*g);
   }
+  // ... and, with --number-names, each mapped program run again with its bindings.
+  std::vector<NamedProblem> named_gsm8k;
+  bool names_gsm8k = opt.number_names && std::any_of(opt.mix.begin(), opt.mix.end(), [](auto& m) { return m.first == "gsm8k"; });
+  if (names_gsm8k) {
+    auto n = name_numbers(gsm8k);
+    if (!n) return n.error();
+    if (n->empty()) return Error{fmt::format("--gsm8k {}: no mapped program reproduced its label", opt.gsm8k)};
+    named_gsm8k = std::move(*n);
+    gsm8k_report["named"] = named_gsm8k.size();
+  }
   auto decontaminator = Decontaminator::load(default_test_sets(opt.test_sets), opt.ngram);
   if (!decontaminator) return decontaminator.error();
 
@@ -219,15 +281,19 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
     std::vector<std::string> texts;
     for (int i = 0; i < 4000; ++i) {
       Problem p = sample.next(TemplateSet::train);
-      texts.push_back(reason::pot_prompt(p.question) + p.program);
+      if (!opt.number_names) texts.push_back(reason::pot_prompt(p.question) + p.program);  // else mapped, below
       texts.push_back(reason::cot_prompt(p.question) + p.rationale);
     }
-    Documents more(opt.seed ^ 0x5eed5eed, &gsm8k);
+    Documents more(opt.seed ^ 0x5eed5eed, &gsm8k, &named_gsm8k, opt.number_names, 2000);
     std::string key;
     bool question = false;
     for (auto& [part, _] : opt.mix)
-      if (part != "pot" && part != "cot")
-        for (int i = 0; i < 4000; ++i) texts.push_back(more.next(part, key, question));
+      if ((part != "pot" || opt.number_names) && part != "cot")
+        for (int i = 0; i < 4000; ++i) {
+          auto doc = more.next(part, key, question);
+          if (!doc) return doc.error();
+          texts.push_back(std::move(*doc));
+        }
     tok = train_bpe(texts, opt.vocab);
   }
   std::string tok_path = (fs::path(opt.out_dir) / "tokenizer.gguf").string();
@@ -252,7 +318,9 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
       return Error{fmt::format("corpus: an item failed in the sandbox (a generator bug): {}", verified["failures"][0].dump())};
   }
 
-  Documents gen(opt.seed, &gsm8k);
+  // A small corpus runs small batches (no thousands of programs for a few documents).
+  int batch = static_cast<int>(std::clamp(opt.tokens / 100, 50LL, 2000LL));
+  Documents gen(opt.seed, &gsm8k, &named_gsm8k, opt.number_names, batch);
   std::mt19937_64 pick(opt.seed * 7 + 3);
   std::uniform_real_distribution<double> u(0, total_w);
   std::unordered_set<std::string> seen;  // training items (questions, test lists), kept out of the held-out sets
@@ -306,7 +374,9 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
         r -= w;
       }
     }
-    std::string doc = gen.next(part, key, question);
+    auto next = gen.next(part, key, question);
+    if (!next) return next.error();
+    std::string doc = std::move(*next);
     seen.insert(key);
     if (question && decontaminator->contaminated(key)) {  // a test question: never trained on
       if (++dropped > 100000) return Error{"corpus: over 100,000 documents were test questions; the part is contaminated"};
@@ -394,7 +464,13 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
                    {"shards", shards},
                    {"format", "uint16 little-endian token ids; each document is <|bos|> text <|eos|>; shards in order"},
                    // Real newlines: the JSON writer escapes them once ("\n" in the file).
+                   {"number_names", opt.number_names ? Json{{"prompt_format", reason::kNumbersFormat},
+                                                            {"parts", "pot, grammar, gsm8k"},
+                                                            {"generated_checked", gen.names_checked()},
+                                                            {"generated_dropped", gen.names_dropped()}}
+                                                      : Json(nullptr)},
                    {"prompt_formats", {{"pot", reason::pot_prompt("{question}")},
+                                       {"pot-numbers", reason::pot_prompt("{question with n0, n1, ...}")},
                                        {"cot", reason::cot_prompt("{question}")},
                                        {"func", "Task: {description}\nTests:\n{tests}Code:\n"},
                                        {"tests", "Task: {description}\nTests for {name}:\n"}}},

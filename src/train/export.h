@@ -23,7 +23,7 @@ VoidResult write_checkpoint(const std::string& path, const llm::ModelWeights& w,
 struct ExportOptions {
   std::string checkpoint, tokenizer, out;
   llm::TensorType type = llm::TensorType::Q8_0;
-  // How the model is prompted: pot, cot or func (llm::format_question: `wand solve`, `wand code`),
+  // How the model is prompted: pot, pot-numbers (reason/numbers.h), cot or func (llm::format_question: `wand solve`, `wand code`),
   // agent or agent_json (an agent model: the loop's completion format with code steps or JSON tool
   // calls; corpus.h's agent parts)
   std::string prompt_format = "pot";

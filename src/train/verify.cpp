@@ -4,6 +4,8 @@
 #include <fmt/core.h>
 
 #include "feedback/feedback.h"
+#include "reason/numbers.h"
+#include "reason/reason.h"
 #include "sandbox/sandbox.h"
 #include "train/corpus.h"
 
@@ -63,6 +65,27 @@ Result<std::vector<bool>> programs_agree(const std::vector<Problem>& problems) {
   std::vector<bool> agree;
   for (auto& v : *verdicts) agree.push_back(v.passed);
   return agree;
+}
+
+std::string NamedProblem::document() const { return reason::pot_prompt(text) + program; }
+
+Result<std::vector<NamedProblem>> name_numbers(const std::vector<Problem>& problems) {
+  std::vector<NamedProblem> named;
+  std::vector<Problem> runs;  // each with bindings + the named program, as solve() will run it
+  for (const auto& p : problems) {
+    auto m = reason::map_numbers(p.question);
+    NamedProblem n{p, m.text, m.name_program(p.program)};
+    Problem run = p;
+    run.program = m.bindings() + n.program;
+    runs.push_back(std::move(run));
+    named.push_back(std::move(n));
+  }
+  auto agree = programs_agree(runs);
+  if (!agree) return agree.error();
+  std::vector<NamedProblem> kept;
+  for (std::size_t i = 0; i < named.size(); ++i)
+    if ((*agree)[i]) kept.push_back(std::move(named[i]));
+  return kept;
 }
 
 Result<Json> verify_items(const std::vector<Problem>& problems, const std::vector<FunctionTask>& functions) {

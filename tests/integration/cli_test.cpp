@@ -684,6 +684,8 @@ TEST(Cli, CorpusBadInputIsExitTwo) {
   EXPECT_NE(err.find("--tokenizer " + junk + ": not a GGUF file"), std::string::npos) << err;
   EXPECT_EQ(wand("corpus --out " + dir + " --mix pot=inf", "", &err).rc, 2);
   EXPECT_NE(err.find("--mix: the weight of 'pot' must be a positive number"), std::string::npos) << err;
+  EXPECT_EQ(wand("corpus --out " + dir + " --mix cot=1 --number-names", "", &err).rc, 2);  // not silently ignored
+  EXPECT_NE(err.find("--number-names: the mix has no pot, grammar or gsm8k part"), std::string::npos) << err;
   EXPECT_FALSE(std::filesystem::exists(dir));
 }
 

@@ -220,8 +220,11 @@ class AddingBackend : public llm::Backend {
  public:
   std::atomic<int> calls = 0;
   int fail_from = -1;  // from that call on, the server is dead
+  std::size_t context = 0;  // a prompt longer than this many characters is refused as the engine refuses it
   Result<std::vector<llm::Completion>> complete(const std::string& prompt, const llm::GenerateOptions& opt) override {
     if (fail_from >= 0 && calls >= fail_from) return Error{"connection refused (127.0.0.1:1)"};
+    if (context && prompt.size() > context)
+      return Error{"the prompt has 300 tokens; the model's context holds 256", std::string(llm::kContextLengthExceeded)};
     ++calls;
     std::smatch m;
     std::string text = "print('no idea')\n";
@@ -300,6 +303,26 @@ TEST(BenchRun, RecordsEachProblemAndSummarizes) {
   Json line = reason::problem_line(stored->problems[4]);
   EXPECT_EQ(line["program"], "answer = 4 + 8\n");
   EXPECT_EQ(line["answered_by"], "sample");
+}
+
+// A question longer than the model's context is unanswered and the run goes on (GSM8K's longest
+// questions and a 256-token model); any other error still ends the run (below).
+TEST(BenchRun, AQuestionLongerThanTheContextIsUnansweredAndTheRunGoesOn) {
+  auto problems = adding_problems(3);
+  problems[1].question += std::string(400, ' ') + "And a very long story?";
+  AddingBackend model;
+  model.context = 200;
+  auto run = reason::run_bench(model, &shared_sandbox(), problems, adding_config(), {}, nullptr, "");
+  ASSERT_TRUE(run) << run.error().message;
+  ASSERT_EQ(run->problems.size(), 3u);
+  EXPECT_EQ(run->problems[1].outcome, "context_length_exceeded");
+  EXPECT_EQ(run->problems[1].correct, false);
+  EXPECT_NE(run->problems[1].extra["error"].get<std::string>().find("context holds 256"), std::string::npos);
+  EXPECT_EQ(run->problems[0].correct, true);  // (problem 2's label is wrong on purpose)
+  EXPECT_EQ(run->problems[2].answer, "6");
+  auto s = reason::summarize(run->problems);
+  EXPECT_EQ(s.problems, 3);
+  EXPECT_EQ(s.answered, 2);
 }
 
 // A dead server mid-run, then a stop (Ctrl-C): what finished stays recorded, and resuming gives

@@ -319,6 +319,54 @@ TEST(Solve, FallsBackToCotWhenRepairFailsToo) {
   EXPECT_TRUE(model.calls[2].prompt.ends_with("Answer:\n"));  // the CoT template
 }
 
+// A pot-numbers model (reason/numbers.h) reads the question with names for its numbers; its
+// programs, the repair's too, run with the bindings first, the records keep the mapped prompt and
+// the executed program, and there is no CoT fallback (it never wrote prose).
+TEST(Solve, NumbersModelReadsNamesAndItsProgramsRunWithTheBindings) {
+  ScriptedBackend model;
+  model.format = "pot-numbers";
+  model.add({"left = n0 - n1\nanswer = left * n2\n", "answer = n0 +\n"});
+  auto cfg = config("pot", 2, "wand");
+  auto r = reason::solve(model, &shared_sandbox(), "Sam had 1,200 cards, sold 200 and then tripled the rest 3 times?", cfg);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(model.calls.size(), 1u);
+  EXPECT_EQ(model.calls[0].prompt,
+            "Question: Sam had n0 cards, sold n1 and then tripled the rest n2 times?\nProgram:\n");
+  ASSERT_TRUE(r->answer);
+  EXPECT_EQ(*r->answer, "3000");
+  EXPECT_EQ(r->samples[0].prompt, model.calls[0].prompt);
+  EXPECT_EQ(r->samples[0].program, "n0 = 1200\nn1 = 200\nn2 = 3\nleft = n0 - n1\nanswer = left * n2\n");
+  EXPECT_EQ(r->samples[1].outcome, "syntax_error");
+
+  // Nothing answers: the repair asks the mapped question again and runs with the bindings; no fallback.
+  ScriptedBackend broken;
+  broken.format = "pot-numbers";
+  broken.add({"answer = n0 +\n"});
+  broken.add({"answer = n0 * n1\n"});
+  r = reason::solve(broken, &shared_sandbox(), "6 boxes of 7 eggs?", config("pot", 1, "wand"));
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(broken.calls.size(), 2u);
+  EXPECT_EQ(broken.calls[1].prompt, "Question: n0 boxes of n1 eggs?\nProgram:\n");
+  EXPECT_EQ(r->answered_by, "repair");
+  EXPECT_EQ(*r->answer, "42");
+  broken.add({"answer = n0 +\n"});
+  broken.add({"still not a program ("});
+  r = reason::solve(broken, &shared_sandbox(), "6 boxes of 7 eggs?", config("pot", 1, "wand"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(broken.calls.size(), 4u);  // sample, repair, and no CoT call
+  EXPECT_FALSE(r->answer);
+  EXPECT_EQ(r->samples.back().stage, "repair");
+
+  // A plain pot model reads the question as written.
+  ScriptedBackend plain;
+  plain.format = "pot";
+  plain.add({"answer = 6 * 7\n"});
+  r = reason::solve(plain, &shared_sandbox(), "6 boxes of 7 eggs?", config("pot", 1, "wand"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(plain.calls[0].prompt, "Question: 6 boxes of 7 eggs?\nProgram:\n");
+  EXPECT_EQ(r->samples[0].program, "answer = 6 * 7\n");
+}
+
 TEST(Solve, OwnChatTemplateIsUsedAndRepairContinuesItsConversation) {
   auto t = reason::parse_template("@@ system\nWrite Python.\n@@ user\nQ: {{question}}\n", "mine.txt");
   ASSERT_TRUE(t);

@@ -297,6 +297,73 @@ TEST(Corpus, TestsPartIsDescriptionNameAndAssertsOnly) {
   fs::remove_all(dir);
 }
 
+// --number-names: the pot, grammar and gsm8k documents read names for the question's numbers and
+// their programs are over the names; the cot parts stay prose; GSM8K's programs are run again with
+// their bindings; a problem whose named program does not give its answer is dropped.
+TEST(Corpus, NumberNamesWriteProgramsOverTheNamesAndRunThem) {
+  auto dir = temp_dir("numbers");
+  std::ofstream(dir / "gsm8k.jsonl")
+      << Json{{"question", "Ann has 48 pens and gives away half. How many are left?"},
+              {"answer", "48/2 = <<48/2=24>>24 pens.\n#### 24"}}.dump() << "\n"
+      << Json{{"question", "Bob has 5 cards and buys 1,200 more."}, {"answer", "<<5+1200=1205>>1205 cards\n#### 1,205"}}.dump()
+      << "\n";
+  train::CorpusOptions o;
+  o.out_dir = (dir / "tok").string();  // a tokenizer from a plain corpus: training one runs thousands of programs
+  o.tokens = 1000;
+  o.held_out = 1;
+  o.vocab = 300;
+  o.verify = 0;
+  ASSERT_TRUE(train::write_corpus(o));
+  o.tokenizer = (dir / "tok/tokenizer.gguf").string();
+  o.out_dir = (dir / "c").string();
+  o.tokens = 20000;
+  o.held_out = 5;
+  o.verify = 10;
+  o.number_names = true;
+  o.gsm8k = (dir / "gsm8k.jsonl").string();
+  o.mix = {{"pot", 1}, {"grammar", 1}, {"gsm8k", 1}, {"cot", 1}};
+  auto m = train::write_corpus(o);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ((*m)["number_names"]["prompt_format"], "pot-numbers");
+  EXPECT_GE((*m)["number_names"]["generated_checked"].get<int>(), 100);
+  EXPECT_EQ((*m)["number_names"]["generated_dropped"], 0);
+  EXPECT_EQ((*m)["gsm8k"]["named"], 2);
+  int named = 0, prose = 0, gsm8k = 0;
+  for (auto& d : corpus_documents(fs::path(o.out_dir), *m)) {
+    auto program = d.find("\nProgram:\n");
+    if (program == std::string::npos) {  // cot: the question as written, a rationale
+      ++prose;
+      EXPECT_NE(d.find("\nAnswer: "), std::string::npos) << d;
+      continue;
+    }
+    ++named;
+    EXPECT_NE(d.find("n0"), std::string::npos) << d;
+    std::string body = d.substr(program);
+    EXPECT_NE(body.find("answer = "), std::string::npos) << d;
+    gsm8k += d == "Question: Ann has n0 pens and gives away half. How many are left?\nProgram:\npens = n0/2\nanswer = pens\n" ||
+             d == "Question: Bob has n0 cards and buys n1 more.\nProgram:\ncards = n0+n1\nanswer = cards\n";
+  }
+  EXPECT_EQ(named, (*m)["documents"]["pot"].get<int>() + (*m)["documents"]["grammar"].get<int>() +
+                       (*m)["documents"]["gsm8k"].get<int>());
+  EXPECT_EQ(prose, (*m)["documents"]["cot"].get<int>());
+  EXPECT_EQ(gsm8k, (*m)["documents"]["gsm8k"].get<int>());
+
+  // The sandbox decides: a program that does not give the label is dropped, named or not.
+  train::Problem good{"Tom has 3 bags of 4 apples.", "answer = 3 * 4\n", "", "12"};
+  train::Problem wrong{"Tom has 3 bags of 4 apples.", "answer = 3 + 4\n", "", "12"};
+  auto kept = train::name_numbers({good, wrong});
+  ASSERT_TRUE(kept) << kept.error().message;
+  ASSERT_EQ(kept->size(), 1u);
+  EXPECT_EQ((*kept)[0].document(), "Question: Tom has n0 bags of n1 apples.\nProgram:\nanswer = n0 * n1\n");
+
+  // --number-names with no part it applies to is refused, not ignored.
+  o.mix = {{"cot", 1}};
+  auto c = train::check_corpus_options(o);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("--number-names"), std::string::npos) << c.error().message;
+  fs::remove_all(dir);
+}
+
 // A small word-problem corpus in DIR/corpus for the trainer (verification has its own tests).
 train::CorpusOptions small_corpus(const fs::path& dir, long long tokens) {
   train::CorpusOptions co;

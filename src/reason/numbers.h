@@ -1,0 +1,48 @@
+// Number mapping: every number in a question becomes a name (n0, n1, ... in order of first
+// appearance) before a model reads it; the model writes a program over the names, and the
+// sandbox runs the program with the names bound to the values. The device of neural
+// math-word-problem solvers (Wang et al., 2017, "Deep Neural Solver for Math Word Problems";
+// GTS, Graph2Tree): a small model no longer copies digits out of free text, it only chooses the
+// operations. Shared by the corpus (train: documents in this format) and solve (reason: prompts
+// and bindings for a model whose GGUF records wand.prompt_format = pot-numbers).
+//
+// What counts as a number in the question:
+//   - digits, with thousands commas and a decimal part: "1,200" -> 1200, "3.5" -> 3.5,
+//     "2.50" -> 2.5 (values are canonical decimal text: no commas, no trailing zeros);
+//   - the digits of "$5" and "25%" (the sign stays in the text: "$n0", "n0%"); a literal equal to
+//     a percentage over 100 (0.25 for "25%") becomes `(n0 / 100)` in a training program;
+//   - a fraction "1/2" is two numbers, "n0/n1": the program divides them itself;
+//   - the number words two to twenty and the tens ("three", "Twenty-five" -> 25): the grammar
+//     writes numbers as words too, and a word is a value the model would otherwise have to know.
+// What stays text: ordinals ("5th", "2nd"), digits inside a word ("H2O", "x3"), "one" (mostly a
+// pronoun or article: "one of them"), and words of an operation rather than a value ("twice",
+// "half", "double", "a dozen", "two-thirds"): the model learns them as it learns "more" or "each".
+// A value that appears twice keeps its first name.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wand::reason {
+
+// The prompt format (wand.prompt_format) of models trained on mapped questions.
+inline constexpr std::string_view kNumbersFormat = "pot-numbers";
+
+struct NumberMap {
+  std::string text;                 // the question, each number replaced by its name
+  std::vector<std::string> values;  // values[i]: name n{i}'s value, canonical decimal text
+  std::vector<bool> percent;        // percent[i]: n{i} was written with "%"
+
+  static std::string name(std::size_t i);  // "n0", "n1", ...
+  // Python assignments binding each name to its value, one a line: "n0 = 11\nn1 = 9\n".
+  std::string bindings() const;
+  // A training program over the names: every numeric literal whose value equals a mapped value
+  // becomes that name (a percentage's value / 100 becomes `(nK / 100)`); literals the question
+  // does not give (100, 60, 7 days) stay. bindings() + the result computes what `program` did.
+  std::string name_program(std::string_view program) const;
+};
+
+// Maps the numbers of `question` (see above). A question without numbers maps to itself.
+NumberMap map_numbers(std::string_view question);
+
+}  // namespace wand::reason

@@ -1,0 +1,69 @@
+// reason/numbers.h: number mapping of questions and training programs.
+#include <gtest/gtest.h>
+
+#include "llm/llm.h"
+#include "reason/numbers.h"
+
+namespace wand::test {
+namespace {
+
+using reason::map_numbers;
+
+TEST(Numbers, NamesEachNumberInOrderAndBindsItsValue) {
+  auto m = map_numbers("Tom has 11 apples and buys 9 more. How many apples?");
+  EXPECT_EQ(m.text, "Tom has n0 apples and buys n1 more. How many apples?");
+  EXPECT_EQ(m.values, (std::vector<std::string>{"11", "9"}));
+  EXPECT_EQ(m.bindings(), "n0 = 11\nn1 = 9\n");
+}
+
+TEST(Numbers, ThousandsCommasDecimalsMoneyAndPercent) {
+  auto m = map_numbers("A car costs $1,200.50, a bike 3.5 times less, tax is 25%, and 2.50 dollars, 1,2,3.");
+  EXPECT_EQ(m.text, "A car costs $n0, a bike n1 times less, tax is n2%, and n3 dollars, n4,n5,n6.");
+  EXPECT_EQ(m.values, (std::vector<std::string>{"1200.5", "3.5", "25", "2.5", "1", "2", "3"}));
+  EXPECT_EQ(m.percent, (std::vector<bool>{false, false, true, false, false, false, false}));
+  EXPECT_TRUE(map_numbers("a 40 percent discount").percent.at(0));
+}
+
+TEST(Numbers, FractionIsTwoNumbersAndRepeatedValueKeepsItsName) {
+  auto m = map_numbers("She ate 1/2 of the 12 pies, then 12 more and 2 cakes.");
+  EXPECT_EQ(m.text, "She ate n0/n1 of the n2 pies, then n2 more and n1 cakes.");
+  EXPECT_EQ(m.values, (std::vector<std::string>{"1", "2", "12"}));
+  // 12 and 12.0 are one value.
+  EXPECT_EQ(map_numbers("12 and 12.0").text, "n0 and n0");
+}
+
+TEST(Numbers, NumberWordsAreValuesOperationWordsStayWords) {
+  auto m = map_numbers("Three boys and twenty-five girls; one of them has twice as many, half, a dozen, two-thirds.");
+  EXPECT_EQ(m.text, "n0 boys and n1 girls; one of them has twice as many, half, a dozen, two-thirds.");
+  EXPECT_EQ(m.values, (std::vector<std::string>{"3", "25"}));
+  // A word that only contains a number word is not one: "often", "tent", "seventh".
+  EXPECT_EQ(map_numbers("often a tent, the seventh").text, "often a tent, the seventh");
+}
+
+TEST(Numbers, OrdinalsAndDigitsInWordsStayText) {
+  auto m = map_numbers("On the 5th day, H2O and 2nd place cost 7kg.");
+  EXPECT_EQ(m.text, "On the 5th day, H2O and 2nd place cost n0kg.");
+  EXPECT_EQ(m.values, (std::vector<std::string>{"7"}));
+  EXPECT_EQ(map_numbers("No numbers here.").text, "No numbers here.");
+  EXPECT_TRUE(map_numbers("No numbers here.").values.empty());
+}
+
+TEST(Numbers, ProgramLiteralsBecomeNamesOthersStay) {
+  auto m = map_numbers("Ann reads 20 pages a day for 3 weeks; 25% of the pages are pictures and 1,200 words.");
+  EXPECT_EQ(m.name_program("pages = 20 * 7 * 3\npics = pages * 0.25\nwords = 1200.0 + step3 + 100\nanswer = pics\n"),
+            "pages = n0 * 7 * n1\npics = pages * (n2 / 100)\nwords = n3 + step3 + 100\nanswer = pics\n");
+  // Strings, exponents and identifiers keep their digits.
+  EXPECT_EQ(m.name_program("s = '20'\nx = 3e2 + n_3 + x20\n"), "s = '20'\nx = 3e2 + n_3 + x20\n");
+}
+
+// The format a GGUF records (wand export --prompt-format pot-numbers): the pot prompt around the
+// mapped question, which solve() writes; an unknown format's error lists it.
+TEST(Numbers, PotNumbersIsAPromptFormat) {
+  EXPECT_EQ(*llm::format_question(reason::kNumbersFormat, "n0 boxes of n1 eggs?"), "Question: n0 boxes of n1 eggs?\nProgram:\n");
+  auto bad = llm::format_question("pot-names", "q");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("pot-numbers"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace wand::test
