@@ -380,7 +380,7 @@ struct Context::Impl {
 
   // Several matrices reading the same input (q/k/v, gate/up) in one parallel region, when their
   // weights take the input in the same form; otherwise one region each. The region's units are
-  // tiles of kUnitRows rows (a multiple of every packed group) of each matrix in turn:
+  // tiles of kUnitRows rows (where matmul_packed may start a range for every type) of each matrix in turn:
   // out[t][r] = dot(row r of m, in[t]).
   static constexpr int kUnitRows = 16;
   void matmuls(std::initializer_list<std::pair<const Matrix*, float*>> jobs, const float* in, int T) {

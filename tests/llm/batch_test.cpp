@@ -163,8 +163,9 @@ class Packed : public testing::TestWithParam<KernelCase> {};
 
 // matmul_packed over pack_rows's layout: every output within float rounding of the double sum of
 // the products of the stored values (as Tiles above), on row counts off the 8- and 16-row tiles
-// and token counts off the 4- and 8-token tiles, for row ranges starting at any group; rows
-// outside the range untouched; each token bit for bit the same alone as in any batch.
+// and token counts off the 4- and 8-token tiles, for row ranges starting at a group or, for
+// floats, at a 16-row unit inside a group (as the engine's threads split matrices); rows outside
+// the range untouched; each token bit for bit the same alone as in any batch.
 TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
   const auto [type, path] = GetParam();
   if (!kernel_path_supported(path)) GTEST_SKIP() << kernel_path_name(path) << ": not on this CPU";
@@ -172,10 +173,11 @@ TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
   ASSERT_TRUE(packable(type));
   const bool quantized = type == TensorType::Q8_0 || type == TensorType::Q4_0;
   const int group = packed_group_rows(type);
-  // Floats: rows off the 16-row group and the 64-row (AVX2: 16) tile, any column count.
+  // Floats: rows off the 16- and 128-row groups, the 64-row (AVX2: 16) tiles and the single token's
+  // 128-row (AVX-512 F32: 64) tile, any column count.
   const std::vector<int> col_list = quantized ? std::vector<int>{32, 96, 320} : std::vector<int>{1, 7, 16, 33, 100, 257};
   const std::vector<int> row_list = quantized ? std::vector<int>{1, 5, 8, 9, 15, 16, 17, 24, 31, 40}
-                                              : std::vector<int>{1, 5, 15, 16, 17, 31, 47, 64, 65, 70, 97};
+                                              : std::vector<int>{1, 5, 15, 16, 17, 31, 47, 64, 65, 70, 97, 130, 200, 257};
   std::mt19937 rng(12);
   int checked = 0;
   for (int cols : col_list)
@@ -189,7 +191,8 @@ TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
       for (int t = 0; t < T_max; ++t)
         matmul_packed(type, packed.data(), rows, cols, 0, rows, &x[xb * t], xb, 1, &alone[std::size_t(t) * rows], rows);
       for (int T : {1, 2, 3, 4, 5, 7, 8, 9, 16, 19}) {
-        const int r0 = rows > group ? group : 0, r1 = rows > group + 1 ? rows - 1 : rows;
+        const int unit = quantized ? group : 16;  // where a range may start
+        const int r0 = rows > unit ? unit : 0, r1 = rows > unit + 1 ? rows - 1 : rows;
         std::vector<float> y(std::size_t(T) * rows, NAN);
         matmul_packed(type, packed.data(), rows, cols, r0, r1, x.data(), xb, T, y.data(), rows);
         ASSERT_NO_FATAL_FAILURE(check_products(y, alone, wd, xd, {type, rows, cols, T, r0, r1}, checked));
