@@ -765,10 +765,12 @@ constexpr int kFloatTileVecs = 4, kFloatTileTokens = 5;
 #else
 constexpr int kFloatTileVecs = 2, kFloatTileTokens = 4;
 #endif
-// A single token's tile: as many rows as the sums that fit, except AVX-512 F32's 64 (4 groups of
-// 16), whose columns the hardware prefetchers follow as well as wider ones.
+// A single token's tile: F16's whole 128-row column (AVX2's 16 sums do not all fit its 16
+// registers, but reading half of each column per pass over the matrix was 17% slower than the
+// few spills: 134M, one thread); F32's 64 rows (4 groups of 16), whose columns the hardware
+// prefetchers follow as well as wider ones (AVX2: 8 sums, where main's 2 were latency-bound).
 template <class E>
-constexpr int kOneTokenVecs = sizeof(E) == 4 && kFloatLanes == 16 ? 4 : 8;
+constexpr int kOneTokenVecs = sizeof(E) == 2 ? 128 / kFloatLanes : 64 / kFloatLanes;
 
 using FloatTileFn = void (*)(const void*, int, int, const float*, std::size_t, float*, std::size_t, int, bool);
 
