@@ -499,10 +499,11 @@ TEST(KernelPaths, ParsedFromWandCpuAndRefusedByName) {
   }
 }
 
-// A random-weight model of `type` with shapes off the tile (ffn 96, kv heads 2 of 4).
+// A random-weight model of `type` with shapes off the tile (ffn 96, kv heads 2 of 4) and a
+// context off the cache's 64-position key blocks.
 std::shared_ptr<const Model> random_model(TensorType type, const std::string& name) {
   ModelConfig c;
-  c.dim = 64, c.layers = 2, c.heads = 4, c.kv_heads = 2, c.ffn = 96, c.vocab = 300, c.context = 48;
+  c.dim = 64, c.layers = 2, c.heads = 4, c.kv_heads = 2, c.ffn = 96, c.vocab = 300, c.context = 100;
   std::string path = temp_path(name + ".gguf");
   EXPECT_TRUE(write_model(path, random_weights(c, 5), type));
   auto m = Model::load(path);
@@ -516,12 +517,15 @@ class Sequences : public testing::TestWithParam<TensorType> {};
 // A prompt prefilled once into sequence 0 and copied into the others; then k sequences decode
 // different tokens together, one leaving the batch after two steps and another after four. Each
 // step's logits are bit for bit those of the sequence decoded alone in its own context (the
-// prompt evaluated there by itself), on both kernel paths and any thread count.
+// prompt evaluated there by itself), on both kernel paths and any thread count, for a prompt
+// within the first 64-position block of the cache and one that crosses into the next.
 TEST_P(Sequences, DecodingTogetherEqualsDecodingAlone) {
   auto model = random_model(GetParam(), std::string("seq_") + type_name(GetParam()));
   ASSERT_TRUE(model);
   const std::size_t vocab = model->config().vocab;
-  const std::vector<Token> prompt = {1, 40, 41, 250, 7, 7, 99};
+  std::vector<Token> long_prompt(62);
+  for (std::size_t i = 0; i < long_prompt.size(); ++i) long_prompt[i] = static_cast<Token>(1 + i * 37 % 299);
+  for (const std::vector<Token>& prompt : {std::vector<Token>{1, 40, 41, 250, 7, 7, 99}, long_prompt})
   // Both cache types (an F16 cache: the copies and the batch read the same rounded halves).
   for (KernelPath path : supported_paths())
     for (auto [threads, cache] : {std::pair{1, CacheType::f32}, {2, CacheType::f32}, {3, CacheType::f32},
