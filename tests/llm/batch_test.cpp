@@ -518,12 +518,12 @@ class Sequences : public testing::TestWithParam<TensorType> {};
 // different tokens together, one leaving the batch after two steps and another after four. Each
 // step's logits are bit for bit those of the sequence decoded alone in its own context (the
 // prompt evaluated there by itself), on both kernel paths and any thread count, for a prompt
-// within the first 64-position block of the cache and one that crosses into the next.
+// within the first 64-position block of the cache and one past it (copied across blocks).
 TEST_P(Sequences, DecodingTogetherEqualsDecodingAlone) {
   auto model = random_model(GetParam(), std::string("seq_") + type_name(GetParam()));
   ASSERT_TRUE(model);
   const std::size_t vocab = model->config().vocab;
-  std::vector<Token> long_prompt(62);
+  std::vector<Token> long_prompt(70);
   for (std::size_t i = 0; i < long_prompt.size(); ++i) long_prompt[i] = static_cast<Token>(1 + i * 37 % 299);
   for (const std::vector<Token>& prompt : {std::vector<Token>{1, 40, 41, 250, 7, 7, 99}, long_prompt})
   // Both cache types (an F16 cache: the copies and the batch read the same rounded halves).
