@@ -366,7 +366,9 @@ struct Context::Impl {
   }
 
   void copy(int from, int to, int positions) {
-    const std::size_t block = std::size_t(c.head_dim) * kBlock * elem;  // a head's keys for a block of positions
+    // Keys by whole blocks (a head's keys for kBlock positions): the positions past `positions`
+    // are written before they are read.
+    const std::size_t block = std::size_t(c.head_dim) * kBlock * elem;
     const int blocks = (positions + kBlock - 1) / kBlock;
     for (int l = 0; l < c.layers; ++l) {
       const std::size_t at = l * layer_elems() * elem;
@@ -399,8 +401,8 @@ struct Context::Impl {
 
   // Several matrices reading the same input (q/k/v, gate/up) in one parallel region, when their
   // weights take the input in the same form; otherwise one region each. The region's units are
-  // tiles of kUnitRows rows (where matmul_packed may start a range for every type) of each matrix in turn:
-  // out[t][r] = dot(row r of m, in[t]).
+  // tiles of kUnitRows rows (where matmul_packed may start a range, for every type) of each
+  // matrix in turn: out[t][r] = dot(row r of m, in[t]).
   static constexpr int kUnitRows = 16;
   void matmuls(std::initializer_list<std::pair<const Matrix*, float*>> jobs, const float* in, int T) {
     const Matrix& first = *jobs.begin()->first;

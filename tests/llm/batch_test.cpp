@@ -176,8 +176,9 @@ TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
   // Floats: rows off the 16- and 128-row groups, the 64-row (AVX2: 16) tiles and the single token's
   // 128-row (AVX-512 F32: 64) tile, any column count.
   const std::vector<int> col_list = quantized ? std::vector<int>{32, 96, 320} : std::vector<int>{1, 7, 16, 33, 100, 257};
-  const std::vector<int> row_list = quantized ? std::vector<int>{1, 5, 8, 9, 15, 16, 17, 24, 31, 40}
-                                              : std::vector<int>{1, 5, 15, 16, 17, 31, 47, 64, 65, 70, 97, 130, 200, 257};
+  const std::vector<int> row_list =
+      quantized ? std::vector<int>{1, 5, 8, 9, 15, 16, 17, 24, 31, 40}
+                : std::vector<int>{1, 5, 15, 16, 17, 31, 47, 64, 65, 70, 97, 130, 200, 257};
   std::mt19937 rng(12);
   int checked = 0;
   for (int cols : col_list)
