@@ -111,9 +111,10 @@ void matmul_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int co
 // load (two 256-bit ones) holds a column of 16 rows and meets one activation broadcast. A single
 // token reads F16 as one sequential stream of 256-byte columns (128 rows, 8 sums): with 16-row
 // groups its tile read 4 streams of 32-byte columns, which the hardware prefetchers follow too
-// slowly on a 134M model's short matrices (33 GB/s against 43, one thread). They meet F32
-// activations (packed_dot_type): F16 weights are converted once per tile, not the activations
-// once per row.
+// slowly on a 134M model's short matrices (33 GB/s against 43, one thread). A last F16 group of
+// fewer rows costs its padding in memory only: the tiles read the cache lines of the rows that
+// exist. They meet F32 activations (packed_dot_type): F16 weights are converted once per tile,
+// not the activations once per row.
 bool packable(TensorType type);  // every type
 int packed_group_rows(TensorType type);  // 16 for F32, 128 for F16, 8 for Q8_0/Q4_0
 // The form activations take to meet packed weights of `type`: F32 for F32/F16, Q8_0 otherwise.
