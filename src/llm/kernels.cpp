@@ -201,30 +201,32 @@ void portable_round_fp16(float* x, std::size_t n, float scale) {
 
 // The packed layout read plainly: per group of 8 rows and token, each block's integer sums, then
 // (sum * dx) * dw added in block order, as the SIMD tiles add them.
-// Packed F32/F16 read plainly: per group of 16 rows and token, each output one running sum in
-// column order, as the SIMD tiles keep it.
+// Packed F32/F16 read plainly: per row and token, one running sum in column order, as the SIMD
+// tiles keep it; row r's value of column k at (r / G) * G * cols + k * G + r % G.
 template <class E, class Load>
-void portable_float_packed(const uint8_t* packed, int cols, int r0, int r1, const uint8_t* x, std::size_t xs, int T,
-                           float* y, std::size_t ys, Load load) {
+void portable_float_packed(const uint8_t* packed, int G, int cols, int r0, int r1, const uint8_t* x, std::size_t xs,
+                           int T, float* y, std::size_t ys, Load load) {
   const auto* w = reinterpret_cast<const E*>(packed);
-  for (int g = r0 / 16; g * 16 < r1; ++g)
+  for (int r = r0; r < r1; ++r) {
+    const E* wr = w + std::size_t(r / G) * G * cols + r % G;
     for (int t = 0; t < T; ++t) {
       const auto* xt = reinterpret_cast<const float*>(x + xs * t);
-      const E* wg = w + std::size_t(g) * 16 * cols;
-      float acc[16] = {};
-      for (int k = 0; k < cols; ++k)
-        for (int i = 0; i < 16; ++i) acc[i] += load(wg[std::size_t(k) * 16 + i]) * xt[k];
-      for (int i = 0; i < 16 && g * 16 + i < r1; ++i) y[ys * t + g * 16 + i] = acc[i];
+      float acc = 0;
+      for (int k = 0; k < cols; ++k) acc += load(wr[std::size_t(k) * G]) * xt[k];
+      y[ys * t + r] = acc;
     }
+  }
 }
 
 void portable_packed(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1, const uint8_t* x,
                      std::size_t xs, int T, float* y, std::size_t ys) {
   (void)rows;
   if (type == TensorType::F32)
-    return portable_float_packed<float>(packed, cols, r0, r1, x, xs, T, y, ys, [](float v) { return v; });
+    return portable_float_packed<float>(packed, packed_group_rows(type), cols, r0, r1, x, xs, T, y, ys,
+                                        [](float v) { return v; });
   if (type == TensorType::F16)
-    return portable_float_packed<uint16_t>(packed, cols, r0, r1, x, xs, T, y, ys, fp16_to_fp32);
+    return portable_float_packed<uint16_t>(packed, packed_group_rows(type), cols, r0, r1, x, xs, T, y, ys,
+                                           fp16_to_fp32);
   const int blocks = cols / 32;
   const std::size_t block_bytes = 8 * type_bytes(type, 32), group_bytes = block_bytes * blocks;
   const bool q4 = type == TensorType::Q4_0;
@@ -301,7 +303,13 @@ constexpr isa::Kernels kGeneric = {portable_rows,         portable_packed,
 
 bool packable(TensorType) { return true; }
 
-int packed_group_rows(TensorType type) { return type == TensorType::F32 || type == TensorType::F16 ? 16 : 8; }
+int packed_group_rows(TensorType type) {
+  switch (type) {
+    case TensorType::F32: return 16;
+    case TensorType::F16: return 128;
+    default: return 8;
+  }
+}
 
 TensorType packed_dot_type(TensorType type) {
   return type == TensorType::F32 || type == TensorType::F16 ? TensorType::F32 : TensorType::Q8_0;
@@ -314,13 +322,14 @@ std::size_t packed_bytes(TensorType type, int rows, int cols) {
 
 void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows, int cols, uint8_t* out) {
   if (type == TensorType::F32 || type == TensorType::F16) {
-    // Column by column within each group of 16 rows: value (r, k) at group r / 16, k * 16 + r % 16.
+    // Column by column within each group of G rows: value (r, k) at group r / G, k * G + r % G.
     const std::size_t size = type == TensorType::F32 ? 4 : 2;
+    const int G = packed_group_rows(type);
     std::memset(out, 0, packed_bytes(type, rows, cols));
     for (int r = 0; r < rows; ++r) {
-      uint8_t* group = out + std::size_t(r / 16) * 16 * cols * size;
+      uint8_t* group = out + std::size_t(r / G) * G * cols * size;
       for (int k = 0; k < cols; ++k)
-        std::memcpy(group + (std::size_t(k) * 16 + r % 16) * size, w + w_stride * r + k * size, size);
+        std::memcpy(group + (std::size_t(k) * G + r % G) * size, w + w_stride * r + k * size, size);
     }
     return;
   }

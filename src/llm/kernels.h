@@ -106,13 +106,17 @@ void matmul_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int co
 // AVX2 maddubs) against four activation bytes broadcast adds to 8 rows' sums at once. Q8_0's
 // quants are stored plus 128 (q ^ 0x80), the unsigned operand VNNI wants; Q4_0's nibbles as in
 // the file. As many bytes as the blocks (18 or 34 per row and 32 weights) plus the padding rows.
-// F32 and F16: rows go in groups of 16 (padded with zero rows), each group stored column by
-// column: the 16 rows' values of column 0, then of column 1, ... So one 512-bit load (two 256-bit
-// ones) holds a column of 16 rows, meets one activation broadcast, and a whole matrix is one
-// sequential stream for a single token. They meet F32 activations (packed_dot_type): F16
-// weights are converted once per tile, not the activations once per row.
+// F32 and F16: rows go in groups of 16 (F32) or 128 (F16), padded with zero rows, each group
+// stored column by column: the group's values of column 0, then of column 1, ... So one 512-bit
+// load (two 256-bit ones) holds a column of 16 rows and meets one activation broadcast. A single
+// token reads F16 as one sequential stream of 256-byte columns (128 rows, 8 sums): with 16-row
+// groups its tile read 4 streams of 32-byte columns, which the hardware prefetchers follow too
+// slowly on a 134M model's short matrices (33 GB/s against 43, one thread). A last F16 group of
+// fewer rows costs its padding in memory only: the tiles read the cache lines of the rows that
+// exist. They meet F32 activations (packed_dot_type): F16 weights are converted once per tile,
+// not the activations once per row.
 bool packable(TensorType type);  // every type
-int packed_group_rows(TensorType type);  // 16 for F32/F16, 8 for Q8_0/Q4_0
+int packed_group_rows(TensorType type);  // 16 for F32, 128 for F16, 8 for Q8_0/Q4_0
 // The form activations take to meet packed weights of `type`: F32 for F32/F16, Q8_0 otherwise.
 TensorType packed_dot_type(TensorType type);
 std::size_t packed_bytes(TensorType type, int rows, int cols);
@@ -120,9 +124,10 @@ std::size_t packed_bytes(TensorType type, int rows, int cols);
 // `out` (packed_bytes(type, rows, cols) bytes).
 void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows, int cols, uint8_t* out);
 // matmul_rows over a packed matrix of `rows` rows: y[t * y_stride + r] for r0 <= r < r1 and
-// t < T, r0 a multiple of packed_group_rows(type); X: T rows in packed_dot_type(type), `x_stride`
-// bytes apart. Quantized tiles are 8 or 16 rows x up to 8 tokens (4 on AVX2); float tiles 64
-// rows x 5 tokens (AVX2: 16 x 4), each output one chain of multiply-adds in column order. Per
+// t < T, r0 a multiple of packed_group_rows(type) (quantized) or of 16 (floats); X: T rows in
+// packed_dot_type(type), `x_stride` bytes apart. Quantized tiles are 8 or 16 rows x up to 8
+// tokens (4 on AVX2); float tiles 64 rows x 5 tokens (AVX2: 16 x 4), a single token's 128 rows
+// (AVX-512 F32: 64), each output one chain of multiply-adds in column order. Per
 // output the sum runs in one order whatever the tile, so as with matmul_rows a token's results
 // never depend on which tokens share its batch.
 void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1, const uint8_t* x,

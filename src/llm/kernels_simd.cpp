@@ -753,9 +753,8 @@ void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, 
   }
 }
 
-// ---- packed F32/F16 (kernels.h, pack_rows): 16 rows per group, stored column by column ----
+// ---- packed F32/F16 (kernels.h, pack_rows): groups of G rows, stored column by column ----
 
-constexpr int kVecsPerGroup = 16 / kFloatLanes;
 // Vectors of 16 (AVX2: 8) rows x tokens per tile. Per column, each weight vector is loaded (and,
 // for F16, converted) once for all the tile's tokens and each activation broadcast once for all
 // its rows: AVX-512's 4 x 5 is 20 sums + 4 broadcasts + a weight vector of the 32 registers, so
@@ -766,33 +765,43 @@ constexpr int kFloatTileVecs = 4, kFloatTileTokens = 5;
 #else
 constexpr int kFloatTileVecs = 2, kFloatTileTokens = 4;
 #endif
+// A single token's tile: F16's whole 128-row column (AVX2's 16 sums do not all fit its 16
+// registers, but reading half of each column per pass over the matrix was 17% slower than the
+// few spills: 134M, one thread); F32's 64 rows (4 groups of 16), whose columns the hardware
+// prefetchers follow as well as wider ones (AVX2: 8 sums, where main's 2 were latency-bound).
+template <class E>
+constexpr int kOneTokenVecs = sizeof(E) == 2 ? 128 / kFloatLanes : 64 / kFloatLanes;
 
-using FloatTileFn = void (*)(const void*, std::size_t, int, const float*, std::size_t, float*, std::size_t, int,
-                             bool);
+using FloatTileFn = void (*)(const void*, int, int, const float*, std::size_t, float*, std::size_t, int, bool);
 
 // V vectors of rows x N tokens from column 0 to cols - 1: each output is one chain of fused
 // multiply-adds in column order, whatever the tile, so a token's results never depend on its
-// batch. w: the tile's first group; group: elements per group; rows: how many of the tile's rows
-// to store; prefetch: whether to fetch each group's stream ahead (the first pass over the tile's
-// weights, which later token passes find in L2).
-template <class E, int V, int N>
-void float_packed_tile(const void* wp, std::size_t group, int cols, const float* x, std::size_t xs, float* y,
-                       std::size_t ys, int rows, bool prefetch) {
-  const E* w = static_cast<const E*>(wp);
-  constexpr int groups = (V + kVecsPerGroup - 1) / kVecsPerGroup;
-  constexpr int ahead = kAhead / sizeof(E);  // elements: as far ahead as the quantized tiles fetch
+// batch. w: the matrix; r: the tile's first row (a multiple of 16); rows: how many of the tile's
+// rows to store; prefetch: whether to fetch the weights' streams ahead (the first pass over the
+// tile's weights, which later token passes find in L2).
+template <class E, int G, int V, int N>
+void float_packed_tile(const void* wp, int r, int cols, const float* x, std::size_t xs, float* y, std::size_t ys,
+                       int rows, bool prefetch) {
+  // F16's single token reads 256 contiguous bytes a column: 8 KiB ahead kept 43 GB/s streaming
+  // on a 134M model's matrices where 4 KiB gave 42 and none 40 (microbenchmark, one thread).
+  constexpr int ahead = 2 * kAhead / sizeof(E);
+  const E* p[V];
+  for (int v = 0; v < V; ++v) {
+    const int row = r + v * kFloatLanes;
+    p[v] = static_cast<const E*>(wp) + std::size_t(row / G) * G * cols + row % G;
+  }
   FVec acc[V][N];
   for (auto& row : acc)
     for (auto& a : row) a = fzero();
   for (int k = 0; k < cols; ++k) {
-    if (prefetch)
-      for (int g = 0; g < groups; ++g)
-        _mm_prefetch(reinterpret_cast<const char*>(w + group * g + std::size_t(k) * 16 + ahead), _MM_HINT_T0);
+    if (prefetch)  // one per cache line of the column's vectors
+      for (int v = 0; v < V; ++v)
+        if (v * kFloatLanes * sizeof(E) % 64 == 0)
+          _mm_prefetch(reinterpret_cast<const char*>(p[v] + std::size_t(k) * G + ahead), _MM_HINT_T0);
     FVec xb[N];
     for (int t = 0; t < N; ++t) xb[t] = fset(x[xs * t + k]);
     for (int v = 0; v < V; ++v) {
-      const FVec wv =
-          load_rows(w + group * (v / kVecsPerGroup) + std::size_t(k) * 16 + (v % kVecsPerGroup) * kFloatLanes);
+      const FVec wv = load_rows(p[v] + std::size_t(k) * G);
       for (int t = 0; t < N; ++t) acc[v][t] = fmadd(wv, xb[t], acc[v][t]);
     }
   }
@@ -803,20 +812,27 @@ void float_packed_tile(const void* wp, std::size_t group, int cols, const float*
   }
 }
 
-template <class E, int V, int... N>
+template <class E, int G, int V, int... N>
 FloatTileFn float_pick_tokens(int n, std::integer_sequence<int, N...>) {
-  constexpr FloatTileFn fns[] = {float_packed_tile<E, V, N + 1>...};
+  constexpr FloatTileFn fns[] = {float_packed_tile<E, G, V, N + 1>...};
   return fns[n - 1];
 }
 
-template <class E>
+template <class E, int G, int... V>
+FloatTileFn float_pick_one(int vecs, std::integer_sequence<int, V...>) {
+  constexpr FloatTileFn fns[] = {float_packed_tile<E, G, V + 1, 1>...};
+  return fns[vecs - 1];
+}
+
+template <class E, int G>
 FloatTileFn float_pick(int vecs, int n) {
+  if (n == 1) return float_pick_one<E, G>(vecs, std::make_integer_sequence<int, kOneTokenVecs<E>>{});
   constexpr auto tokens = std::make_integer_sequence<int, kFloatTileTokens>{};
   switch (vecs) {
-    case 1: return float_pick_tokens<E, 1>(n, tokens);
-    case 2: return float_pick_tokens<E, 2>(n, tokens);
-    case 3: return float_pick_tokens<E, std::min(3, kFloatTileVecs)>(n, tokens);
-    default: return float_pick_tokens<E, kFloatTileVecs>(n, tokens);
+    case 1: return float_pick_tokens<E, G, 1>(n, tokens);
+    case 2: return float_pick_tokens<E, G, 2>(n, tokens);
+    case 3: return float_pick_tokens<E, G, std::min(3, kFloatTileVecs)>(n, tokens);
+    default: return float_pick_tokens<E, G, kFloatTileVecs>(n, tokens);
   }
 }
 
@@ -826,18 +842,18 @@ FloatTileFn float_pick(int vecs, int n) {
 template <class E>
 constexpr bool kPrefetch = sizeof(E) == 2;
 
-template <class E>
+// G: the rows of a packed group (kernels.cpp's packed_group_rows).
+template <class E, int G>
 void float_packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, std::size_t xs, int T, float* y,
                        std::size_t ys) {
-  const std::size_t group = std::size_t(16) * cols;
   const auto* xf = reinterpret_cast<const float*>(x);
   const std::size_t xfs = xs / sizeof(float);
-  for (int r = r0; r < r1; r += kFloatTileVecs * kFloatLanes) {
-    const int rows = std::min(kFloatTileVecs * kFloatLanes, r1 - r), vecs = (rows + kFloatLanes - 1) / kFloatLanes;
+  const int tile_rows = (T == 1 ? kOneTokenVecs<E> : kFloatTileVecs) * kFloatLanes;
+  for (int r = r0; r < r1; r += tile_rows) {
+    const int rows = std::min(tile_rows, r1 - r), vecs = (rows + kFloatLanes - 1) / kFloatLanes;
     for (int t = 0; t < T; t += kFloatTileTokens) {
       const int nt = std::min(kFloatTileTokens, T - t);
-      float_pick<E>(vecs, nt)(reinterpret_cast<const E*>(w) + group * (r / 16), group, cols, xf + xfs * t, xfs,
-                              y + ys * t + r, ys, rows, kPrefetch<E> && t == 0);
+      float_pick<E, G>(vecs, nt)(w, r, cols, xf + xfs * t, xfs, y + ys * t + r, ys, rows, kPrefetch<E> && t == 0);
     }
   }
 }
@@ -855,8 +871,8 @@ void matmul(TensorType type, const uint8_t* w, std::size_t w_stride, int cols, i
 void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int r1, const uint8_t* x,
                    std::size_t xs, int T, float* y, std::size_t ys) {
   switch (type) {
-    case TensorType::F32: return float_packed_rows<float>(w, cols, r0, r1, x, xs, T, y, ys);
-    case TensorType::F16: return float_packed_rows<uint16_t>(w, cols, r0, r1, x, xs, T, y, ys);
+    case TensorType::F32: return float_packed_rows<float, 16>(w, cols, r0, r1, x, xs, T, y, ys);
+    case TensorType::F16: return float_packed_rows<uint16_t, 128>(w, cols, r0, r1, x, xs, T, y, ys);
     case TensorType::Q8_0: return packed_rows<Q8Packed>(w, cols, r0, r1, x, xs, T, y, ys);
     case TensorType::Q4_0: return packed_rows<Q4Packed>(w, cols, r0, r1, x, xs, T, y, ys);
   }

@@ -310,12 +310,26 @@ class Workers {
 struct Context::Impl {
   const ModelConfig& c;
   const int n_ctx, kv_dim;
+  static constexpr int kBlock = 64;  // positions per block of transposed keys, attention's score chunk
+  const int ctx_pad;                 // n_ctx rounded up to whole blocks
+  // Element offsets within a layer of a cache: key dimension i (of kv_dim) and value of head h at
+  // position p.
+  std::size_t key_at(int i, int p) const {
+    const int hd = c.head_dim;
+    return ((std::size_t(i / hd) * (ctx_pad / kBlock) + p / kBlock) * hd + i % hd) * kBlock + p % kBlock;
+  }
+  std::size_t value_at(int h, int p) const { return (std::size_t(h) * ctx_pad + p) * c.head_dim; }
+  std::size_t layer_elems() const { return std::size_t(ctx_pad) * kv_dim; }
   Workers workers;
   std::vector<float> x, xb, xb2, q, k, v, att_out, hb, hb2, logits, scores;
-  // Keys transposed ([layer][kv_dim][pos]), so a head's scores for consecutive positions are
-  // one vectorized multiply-add per key dimension, with no horizontal sum per position (those
-  // sums were most of decoding's attention time); values by position ([layer][pos][kv_dim]),
-  // added up along the head's dimensions.
+  // Keys transposed in blocks of kBlock positions ([layer][kv head][pos / kBlock][head_dim]
+  // [pos % kBlock]), so a head's scores for consecutive positions are one vectorized multiply-add
+  // per key dimension, with no horizontal sum per position (those sums were most of decoding's
+  // attention time); values by head, then position ([layer][kv head][pos][head_dim]), added up
+  // along the head's dimensions. Both make what one head reads one sequential run of memory: k
+  // sequences' caches do not fit in L2, and a head's keys as head_dim rows n_ctx apart, its values
+  // as rows kv_dim apart, were strided reads the prefetchers followed slowly (wand-pot, k = 8:
+  // attention 28% of the time, an F16 cache 12% faster overall).
   // Elements of `cache_type` (4 or 2 bytes each), as raw bytes so one copy and one layout serve
   // both.
   struct Cache {
@@ -332,7 +346,8 @@ struct Context::Impl {
   std::vector<float> set_scales;         // per thread: a group's scales for weighted_row_sets
 
   Impl(const ModelConfig& cfg, int n_ctx, int threads, CacheType cache)
-      : c(cfg), n_ctx(n_ctx), kv_dim(cfg.kv_heads * cfg.head_dim), workers(threads), cache_type(cache),
+      : c(cfg), n_ctx(n_ctx), kv_dim(cfg.kv_heads * cfg.head_dim),
+        ctx_pad((n_ctx + kBlock - 1) / kBlock * kBlock), workers(threads), cache_type(cache),
         elem(cache == CacheType::f16 ? 2 : 4) {
     reserve(1);
     logits.resize(c.vocab);
@@ -344,19 +359,25 @@ struct Context::Impl {
 
   // Caches only grow: a request for k samples after one for fewer reuses their memory.
   void reserve(int n) {
-    const std::size_t size = static_cast<std::size_t>(c.layers) * n_ctx * kv_dim * elem;
+    const std::size_t size = c.layers * layer_elems() * elem;
     if (static_cast<int>(caches.size()) < n) caches.resize(n);
     for (auto& cache : caches)
       if (cache.k.empty()) cache.k.resize(size), cache.v.resize(size);
   }
 
   void copy(int from, int to, int positions) {
+    // Keys by whole blocks (a head's keys for kBlock positions): the positions past `positions`
+    // are written before they are read.
+    const std::size_t block = std::size_t(c.head_dim) * kBlock * elem;
+    const int blocks = (positions + kBlock - 1) / kBlock;
     for (int l = 0; l < c.layers; ++l) {
-      const std::size_t at = static_cast<std::size_t>(l) * n_ctx * kv_dim * elem;
-      for (int i = 0; i < kv_dim; ++i)
-        std::copy_n(caches[from].k.begin() + at + std::size_t(i) * n_ctx * elem, positions * elem,
-                    caches[to].k.begin() + at + std::size_t(i) * n_ctx * elem);
-      std::copy_n(caches[from].v.begin() + at, std::size_t(positions) * kv_dim * elem, caches[to].v.begin() + at);
+      const std::size_t at = l * layer_elems() * elem;
+      for (int h = 0; h < c.kv_heads; ++h) {
+        const std::size_t keys = at + key_at(h * c.head_dim, 0) * elem, values = at + value_at(h, 0) * elem;
+        std::copy_n(caches[from].k.begin() + keys, blocks * block, caches[to].k.begin() + keys);
+        std::copy_n(caches[from].v.begin() + values, std::size_t(positions) * c.head_dim * elem,
+                    caches[to].v.begin() + values);
+      }
     }
   }
 
@@ -380,8 +401,8 @@ struct Context::Impl {
 
   // Several matrices reading the same input (q/k/v, gate/up) in one parallel region, when their
   // weights take the input in the same form; otherwise one region each. The region's units are
-  // tiles of kUnitRows rows (a multiple of every packed group) of each matrix in turn:
-  // out[t][r] = dot(row r of m, in[t]).
+  // tiles of kUnitRows rows (where matmul_packed may start a range, for every type) of each
+  // matrix in turn: out[t][r] = dot(row r of m, in[t]).
   static constexpr int kUnitRows = 16;
   void matmuls(std::initializer_list<std::pair<const Matrix*, float*>> jobs, const float* in, int T) {
     const Matrix& first = *jobs.begin()->first;
@@ -455,8 +476,8 @@ struct Context::Impl {
     rope_table(pos);
     const Matrix& E = m.embeddings();
     for (int t = 0; t < T; ++t) dequantize_row(E.type, E.row(tokens[t]), &x[std::size_t(t) * D], D);
-    auto kc = [&](int t, int l) { return &caches[seq[t]].k[std::size_t(l) * n_ctx * kv_dim * elem]; };
-    auto vc = [&](int t, int l) { return &caches[seq[t]].v[std::size_t(l) * n_ctx * kv_dim * elem]; };
+    auto kc = [&](int t, int l) { return &caches[seq[t]].k[l * layer_elems() * elem]; };
+    auto vc = [&](int t, int l) { return &caches[seq[t]].v[l * layer_elems() * elem]; };
     const bool f16 = cache_type == CacheType::f16;
     half_k.resize(kv_dim), half_v.resize(kv_dim);
     double attention_work = 0;
@@ -474,12 +495,14 @@ struct Context::Impl {
           to_fp16(kt, half_k.data(), kv_dim);
           to_fp16(vt, half_v.data(), kv_dim);
           auto* keys = reinterpret_cast<uint16_t*>(kc(t, l));
-          for (int i = 0; i < kv_dim; ++i) keys[std::size_t(i) * n_ctx + pos[t]] = half_k[i];
-          std::copy_n(half_v.data(), kv_dim, reinterpret_cast<uint16_t*>(vc(t, l)) + std::size_t(pos[t]) * kv_dim);
+          for (int i = 0; i < kv_dim; ++i) keys[key_at(i, pos[t])] = half_k[i];
+          for (int h = 0; h < c.kv_heads; ++h)
+            std::copy_n(&half_v[std::size_t(h) * hd], hd, reinterpret_cast<uint16_t*>(vc(t, l)) + value_at(h, pos[t]));
         } else {
           auto* keys = reinterpret_cast<float*>(kc(t, l));
-          for (int i = 0; i < kv_dim; ++i) keys[std::size_t(i) * n_ctx + pos[t]] = kt[i];
-          std::copy_n(vt, kv_dim, reinterpret_cast<float*>(vc(t, l)) + std::size_t(pos[t]) * kv_dim);
+          for (int i = 0; i < kv_dim; ++i) keys[key_at(i, pos[t])] = kt[i];
+          for (int h = 0; h < c.kv_heads; ++h)
+            std::copy_n(vt + std::size_t(h) * hd, hd, reinterpret_cast<float*>(vc(t, l)) + value_at(h, pos[t]));
         }
       }
       const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -491,8 +514,7 @@ struct Context::Impl {
         for (int job = begin; job < end; ++job) {
           const int t = job / c.kv_heads, kvh = job % c.kv_heads, n = pos[t] + 1;
           const float* qg = &q[std::size_t(t) * q_dim + std::size_t(kvh) * group * hd];  // the group's heads
-          // Keys are stored transposed: this head's start at element kvh * hd * n_ctx.
-          const std::size_t head_keys = std::size_t(kvh) * hd * n_ctx, head_values = std::size_t(kvh) * hd;
+          const std::size_t head_values = value_at(kvh, 0);
           // weighted_row_sets over the cache's elements, whichever their type.
           auto weighted = [&](const float* coef, std::size_t coef_stride, const uint8_t* base, std::size_t at,
                               std::size_t stride, int count, int width, float* out, std::size_t out_stride) {
@@ -514,8 +536,8 @@ struct Context::Impl {
             qg = qr;
           }
           std::fill_n(sets_scale, group, f16 ? 1.0f : scale);
-          for (int p0 = 0; p0 < n; p0 += 64)
-            weighted(qg, hd, kc(t, l), head_keys + p0, n_ctx, hd, std::min(64, n - p0), sc + p0, n_ctx);
+          for (int p0 = 0; p0 < n; p0 += kBlock)
+            weighted(qg, hd, kc(t, l), key_at(kvh * hd, p0), kBlock, hd, std::min(kBlock, n - p0), sc + p0, n_ctx);
           for (int g = 0; g < group; ++g) {
             float* sg = sc + std::size_t(g) * n_ctx;
             if (f16)
@@ -528,7 +550,7 @@ struct Context::Impl {
           }
           float* o = &att_out[std::size_t(t) * q_dim + std::size_t(kvh) * group * hd];
           for (int i0 = 0; i0 < hd; i0 += 64)
-            weighted(sc, n_ctx, vc(t, l), head_values + i0, kv_dim, n, std::min(64, hd - i0), o + i0, hd);
+            weighted(sc, n_ctx, vc(t, l), head_values + i0, hd, n, std::min(64, hd - i0), o + i0, hd);
         }
       });
       matmuls({{&L.wo, xb2.data()}}, att_out.data(), T);

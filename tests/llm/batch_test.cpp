@@ -163,8 +163,9 @@ class Packed : public testing::TestWithParam<KernelCase> {};
 
 // matmul_packed over pack_rows's layout: every output within float rounding of the double sum of
 // the products of the stored values (as Tiles above), on row counts off the 8- and 16-row tiles
-// and token counts off the 4- and 8-token tiles, for row ranges starting at any group; rows
-// outside the range untouched; each token bit for bit the same alone as in any batch.
+// and token counts off the 4- and 8-token tiles, for row ranges starting at a group or, for
+// floats, at a 16-row unit inside a group (as the engine's threads split matrices); rows outside
+// the range untouched; each token bit for bit the same alone as in any batch.
 TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
   const auto [type, path] = GetParam();
   if (!kernel_path_supported(path)) GTEST_SKIP() << kernel_path_name(path) << ": not on this CPU";
@@ -172,10 +173,12 @@ TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
   ASSERT_TRUE(packable(type));
   const bool quantized = type == TensorType::Q8_0 || type == TensorType::Q4_0;
   const int group = packed_group_rows(type);
-  // Floats: rows off the 16-row group and the 64-row (AVX2: 16) tile, any column count.
+  // Floats: rows off the 16- and 128-row groups, the 64-row (AVX2: 16) tiles and the single token's
+  // 128-row (AVX-512 F32: 64) tile, any column count.
   const std::vector<int> col_list = quantized ? std::vector<int>{32, 96, 320} : std::vector<int>{1, 7, 16, 33, 100, 257};
-  const std::vector<int> row_list = quantized ? std::vector<int>{1, 5, 8, 9, 15, 16, 17, 24, 31, 40}
-                                              : std::vector<int>{1, 5, 15, 16, 17, 31, 47, 64, 65, 70, 97};
+  const std::vector<int> row_list =
+      quantized ? std::vector<int>{1, 5, 8, 9, 15, 16, 17, 24, 31, 40}
+                : std::vector<int>{1, 5, 15, 16, 17, 31, 47, 64, 65, 70, 97, 130, 200, 257};
   std::mt19937 rng(12);
   int checked = 0;
   for (int cols : col_list)
@@ -189,7 +192,8 @@ TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
       for (int t = 0; t < T_max; ++t)
         matmul_packed(type, packed.data(), rows, cols, 0, rows, &x[xb * t], xb, 1, &alone[std::size_t(t) * rows], rows);
       for (int T : {1, 2, 3, 4, 5, 7, 8, 9, 16, 19}) {
-        const int r0 = rows > group ? group : 0, r1 = rows > group + 1 ? rows - 1 : rows;
+        const int unit = quantized ? group : 16;  // where a range may start
+        const int r0 = rows > unit ? unit : 0, r1 = rows > unit + 1 ? rows - 1 : rows;
         std::vector<float> y(std::size_t(T) * rows, NAN);
         matmul_packed(type, packed.data(), rows, cols, r0, r1, x.data(), xb, T, y.data(), rows);
         ASSERT_NO_FATAL_FAILURE(check_products(y, alone, wd, xd, {type, rows, cols, T, r0, r1}, checked));
@@ -496,10 +500,11 @@ TEST(KernelPaths, ParsedFromWandCpuAndRefusedByName) {
   }
 }
 
-// A random-weight model of `type` with shapes off the tile (ffn 96, kv heads 2 of 4).
+// A random-weight model of `type` with shapes off the tile (ffn 96, kv heads 2 of 4) and a
+// context off the cache's 64-position key blocks.
 std::shared_ptr<const Model> random_model(TensorType type, const std::string& name) {
   ModelConfig c;
-  c.dim = 64, c.layers = 2, c.heads = 4, c.kv_heads = 2, c.ffn = 96, c.vocab = 300, c.context = 48;
+  c.dim = 64, c.layers = 2, c.heads = 4, c.kv_heads = 2, c.ffn = 96, c.vocab = 300, c.context = 100;
   std::string path = temp_path(name + ".gguf");
   EXPECT_TRUE(write_model(path, random_weights(c, 5), type));
   auto m = Model::load(path);
@@ -513,12 +518,15 @@ class Sequences : public testing::TestWithParam<TensorType> {};
 // A prompt prefilled once into sequence 0 and copied into the others; then k sequences decode
 // different tokens together, one leaving the batch after two steps and another after four. Each
 // step's logits are bit for bit those of the sequence decoded alone in its own context (the
-// prompt evaluated there by itself), on both kernel paths and any thread count.
+// prompt evaluated there by itself), on both kernel paths and any thread count, for a prompt
+// within the first 64-position block of the cache and one past it (copied across blocks).
 TEST_P(Sequences, DecodingTogetherEqualsDecodingAlone) {
   auto model = random_model(GetParam(), std::string("seq_") + type_name(GetParam()));
   ASSERT_TRUE(model);
   const std::size_t vocab = model->config().vocab;
-  const std::vector<Token> prompt = {1, 40, 41, 250, 7, 7, 99};
+  std::vector<Token> long_prompt(70);
+  for (std::size_t i = 0; i < long_prompt.size(); ++i) long_prompt[i] = static_cast<Token>(1 + i * 37 % 299);
+  for (const std::vector<Token>& prompt : {std::vector<Token>{1, 40, 41, 250, 7, 7, 99}, long_prompt})
   // Both cache types (an F16 cache: the copies and the batch read the same rounded halves).
   for (KernelPath path : supported_paths())
     for (auto [threads, cache] : {std::pair{1, CacheType::f32}, {2, CacheType::f32}, {3, CacheType::f32},
