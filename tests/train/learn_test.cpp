@@ -402,6 +402,31 @@ std::vector<llm::Completion> cycled(const std::vector<std::string>& texts, int n
   return out;
 }
 
+// A short `wand improve` over a tiny model of prompt format `format` (random weights, dir/tiny.gguf)
+// and `eval` (dir/eval.jsonl): 12 pool questions, 3 samples each, 3 fine-tuning steps.
+improve::ImproveOptions short_loop(const fs::path& dir, const std::string& format, const std::vector<Json>& eval) {
+  auto w = llm::random_weights(tiny_config(), 8);
+  w.prompt_format = format;
+  EXPECT_TRUE(llm::write_model((dir / "tiny.gguf").string(), w, llm::TensorType::F32));
+  std::ofstream e(dir / "eval.jsonl");
+  for (auto& j : eval) e << j.dump() << "\n";
+  improve::ImproveOptions o;
+  o.out_dir = (dir / "out").string();
+  o.model = (dir / "tiny.gguf").string();
+  o.eval = {(dir / "eval.jsonl").string()};
+  o.pool = 12, o.k = 3, o.per_question = 2, o.replay = 1;
+  o.trainer = WAND_TRAIN_BINARY;
+  o.steps = 3, o.batch = 2, o.warmup = 1, o.threads = 1;
+  return o;
+}
+
+Result<std::unique_ptr<sandbox::Sandbox>> test_sandbox() {
+  sandbox::Options so;
+  so.cells = 2;
+  so.preload = {};
+  return sandbox::Sandbox::create(so);
+}
+
 // A model that answers from the pool and eval files: right on questions whose answer is even,
 // with a wrong program and a duplicate of the right one beside it; for the eval set, right only
 // once fine-tuned (a round's model.gguf).
@@ -453,35 +478,14 @@ class PoolModel : public llm::Backend {
 TEST(Improve, AcceptsExactlyTheMatchingProgramsRecordsRoundsAndResumes) {
   if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
   auto dir = scratch("improve");
-  auto w = llm::random_weights(tiny_config(), 8);
-  w.prompt_format = "pot";
-  ASSERT_TRUE(llm::write_model((dir / "tiny.gguf").string(), w, llm::TensorType::F32));
-  {
-    std::ofstream e(dir / "eval.jsonl");
-    for (int i = 0; i < 3; ++i) e << Json{{"question", fmt::format("Eval question {}?", i)}, {"answer", std::to_string(10 + i)}}.dump() << "\n";
-  }
+  std::vector<Json> eval;
+  for (int i = 0; i < 3; ++i) eval.push_back({{"question", fmt::format("Eval question {}?", i)}, {"answer", std::to_string(10 + i)}});
+  auto o = short_loop(dir, "pot", eval);
+  o.rounds = 2;
   auto db = store::Store::open((dir / "runs.db").string());
   ASSERT_TRUE(db) << db.error().message;
-  sandbox::Options so;
-  so.cells = 2;
-  so.preload = {};
-  auto sb = sandbox::Sandbox::create(so);
+  auto sb = test_sandbox();
   ASSERT_TRUE(sb) << sb.error().message;
-
-  improve::ImproveOptions o;
-  o.out_dir = (dir / "out").string();
-  o.model = (dir / "tiny.gguf").string();
-  o.eval = {(dir / "eval.jsonl").string()};
-  o.rounds = 2;
-  o.pool = 12;
-  o.k = 3;
-  o.per_question = 2;
-  o.replay = 1;
-  o.trainer = WAND_TRAIN_BINARY;
-  o.steps = 3;
-  o.batch = 2;
-  o.warmup = 1;
-  o.threads = 1;
   bool down = false;  // round 2's sampling fails the first time: the run stops there
   auto open = [&](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
     bool fail = down && path.find("round-1") != std::string::npos;
@@ -622,27 +626,25 @@ class NumbersModel : public llm::Backend {
 TEST(Improve, ANumbersModelLearnsFromMappedDocumentsAndKeepsItsFormat) {
   if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
   auto dir = scratch("improve-numbers");
-  auto w = llm::random_weights(tiny_config(), 8);
-  w.prompt_format = std::string(reason::kNumbersFormat);
-  ASSERT_TRUE(llm::write_model((dir / "tiny.gguf").string(), w, llm::TensorType::F32));
-  {
-    std::ofstream e(dir / "eval.jsonl");
-    for (int i = 0; i < 2; ++i) e << Json{{"question", fmt::format("Eval: {} and {} make?", i, 3)}, {"answer", std::to_string(i + 3)}}.dump() << "\n";
-  }
+  std::vector<Json> eval;
+  for (int i = 0; i < 2; ++i) eval.push_back({{"question", fmt::format("Eval: {} and {} make?", i, 3)}, {"answer", std::to_string(i + 3)}});
+  auto o = short_loop(dir, std::string(reason::kNumbersFormat), eval);
+  o.rounds = 1, o.grounded = true;
   auto db = store::Store::open((dir / "runs.db").string());
   ASSERT_TRUE(db) << db.error().message;
-  sandbox::Options so;
-  so.cells = 2;
-  so.preload = {};
-  auto sb = sandbox::Sandbox::create(so);
+  auto sb = test_sandbox();
   ASSERT_TRUE(sb) << sb.error().message;
-  improve::ImproveOptions o;
-  o.out_dir = (dir / "out").string();
-  o.model = (dir / "tiny.gguf").string();
-  o.eval = {(dir / "eval.jsonl").string()};
-  o.rounds = 1, o.pool = 12, o.k = 3, o.per_question = 2, o.replay = 1, o.grounded = true;
-  o.trainer = WAND_TRAIN_BINARY;
-  o.steps = 2, o.batch = 2, o.warmup = 1, o.threads = 1;
+  {  // a model of another prompt format is refused, naming --model and the formats the task takes
+    auto w = llm::random_weights(tiny_config(), 8);
+    w.prompt_format = "cot";
+    ASSERT_TRUE(llm::write_model((dir / "cot.gguf").string(), w, llm::TensorType::F32));
+    auto bad = o;
+    bad.model = (dir / "cot.gguf").string();
+    auto v = improve::validate(bad);
+    ASSERT_FALSE(v);
+    EXPECT_NE(v.error().message.find("--model"), std::string::npos);
+    EXPECT_NE(v.error().message.find("'pot' or 'pot-numbers'"), std::string::npos) << v.error().message;
+  }
   auto open = [&](const std::string&) -> Result<std::unique_ptr<llm::Backend>> {
     return std::unique_ptr<llm::Backend>(new NumbersModel(dir));
   };
@@ -955,6 +957,11 @@ TEST(Improve, UngroundedNumbersAreThoseTheQuestionDoesNotGive) {
   EXPECT_TRUE(improve::ungrounded_numbers("start = 50\nshared = 3\nbought = 1200\nstep2 = 2 * 1\nanswer = start - shared + bought\n", q).empty());
   EXPECT_TRUE(improve::ungrounded_numbers("eggs = 12 * 2\nanswer = eggs // 2\n", "Two dozen eggs, half of them eaten.").empty());
   EXPECT_EQ(improve::ungrounded_numbers("x = 2.50 * 4\nanswer = x\n", "Pens cost $2.5 each; buy 3."), (std::vector<std::string>{"4"}));
+  // A mapped question (what a pot-numbers model reads) has names, not digits: the question's own
+  // values written as literals are as invented as any other; its words ("a dozen") still count.
+  auto mapped = reason::map_numbers("Ava buys a dozen eggs and 3 more boxes of 4.").text;
+  EXPECT_TRUE(improve::ungrounded_numbers("answer = 12 + n0 * n1\n", mapped).empty());
+  EXPECT_EQ(improve::ungrounded_numbers("answer = 12 + 3 * 4\n", mapped), (std::vector<std::string>{"3", "4"}));
 }
 
 // The faces refuse bad input with exit status 2 and a message naming the option.
