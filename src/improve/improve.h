@@ -8,7 +8,7 @@
 //   2. execute them in the sandbox and accept those whose executed answer equals the label,
 //      exactly what `wand export --run ID --format sft` verifies (codegen/export.h): duplicates
 //      dropped, at most `per_question` per question,
-//   3. fine-tune the previous round's checkpoint on everything accepted so far, plus `replay`
+//   3. fine-tune the previous round's checkpoint (`from_start`: round 0's) on everything accepted so far, plus `replay`
 //      documents of the original training templates per accepted one (against forgetting),
 //      with wand-train --init (round 0's checkpoint is imported from the GGUF model),
 //   4. export the checkpoint as a GGUF and evaluate it (greedy PoT) on the held-out sets, whose
@@ -58,6 +58,9 @@ struct ImproveOptions {
   // model the question is the mapped one: every literal other than 0, 1, 2, 100 and the number
   // words left in its text is one the model invented.
   bool grounded = false;
+  // Fine-tune every round from round 0's weights (on everything accepted so far), as STaR does,
+  // instead of from the previous round's: the model cannot drift further from the start each round.
+  bool from_start = false;
   int repair = 0;                          // code: self-debug rounds after a failing sample (0: sampling only)
   // Fine-tuning (wand-train).
   std::string trainer;                     // the wand-train binary

@@ -623,13 +623,13 @@ class NumbersModel : public llm::Backend {
 // documents are the mapped question and the program over the names (no bindings, no digits of
 // the question), with --grounded the literal answer is refused, the replay is mapped, and the
 // round's model is exported as pot-numbers again.
-TEST(Improve, ANumbersModelLearnsFromMappedDocumentsAndKeepsItsFormat) {
+TEST(Improve, ANumbersModelLearnsFromMappedDocumentsKeepsItsFormatAndCanStartEachRoundFromRoundZero) {
   if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
   auto dir = scratch("improve-numbers");
   std::vector<Json> eval;
   for (int i = 0; i < 2; ++i) eval.push_back({{"question", fmt::format("Eval: {} and {} make?", i, 3)}, {"answer", std::to_string(i + 3)}});
   auto o = short_loop(dir, std::string(reason::kNumbersFormat), eval);
-  o.rounds = 1, o.grounded = true;
+  o.rounds = 2, o.grounded = true, o.from_start = true;
   auto db = store::Store::open((dir / "runs.db").string());
   ASSERT_TRUE(db) << db.error().message;
   auto sb = test_sandbox();
@@ -649,9 +649,12 @@ TEST(Improve, ANumbersModelLearnsFromMappedDocumentsAndKeepsItsFormat) {
     return std::unique_ptr<llm::Backend>(new NumbersModel(dir));
   };
   NumbersModel::prompts.clear();
-  auto rounds = improve::run_improve(o, **db, **sb, open);
+  std::vector<std::string> lines;
+  auto rounds = improve::run_improve(o, **db, **sb, open, [&](const std::string& l) { lines.push_back(l); });
   ASSERT_TRUE(rounds) << rounds.error().message;
-  ASSERT_EQ(rounds->size(), 2u);
+  ASSERT_EQ(rounds->size(), 3u);
+  // --from-start: round 2 fine-tunes round 0's weights, not round 1's.
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](auto& l) { return l.starts_with("round 2: fine-tuning round 0's weights"); }));
   const auto& r = (*rounds)[1];
   // The model read mapped questions only: no digit outside a name.
   auto digit_outside_name = [](const std::string& text) {
