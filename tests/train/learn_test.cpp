@@ -427,6 +427,23 @@ Result<std::unique_ptr<sandbox::Sandbox>> test_sandbox() {
   return sandbox::Sandbox::create(so);
 }
 
+// Question -> answer of DIR/eval.jsonl and every round's pool (DIR/out/round-N/pool.jsonl): what
+// the scripted models below know.
+std::map<std::string, std::string> known_answers(const fs::path& dir) {
+  std::map<std::string, std::string> m;
+  std::vector<fs::path> files = {dir / "eval.jsonl"};
+  for (auto& e : fs::recursive_directory_iterator(dir / "out"))
+    if (e.path().filename() == "pool.jsonl") files.push_back(e.path());
+  for (auto& f : files) {
+    std::ifstream in(f);
+    for (std::string line; std::getline(in, line);) {
+      auto j = Json::parse(line);
+      m[j["question"]] = j["answer"].is_string() ? j["answer"].get<std::string>() : j["answer"].dump();
+    }
+  }
+  return m;
+}
+
 // A model that answers from the pool and eval files: right on questions whose answer is even,
 // with a wrong program and a duplicate of the right one beside it; for the eval set, right only
 // once fine-tuned (a round's model.gguf).
@@ -456,20 +473,7 @@ class PoolModel : public llm::Backend {
   std::string prompt_format() override { return "pot"; }
 
  private:
-  std::map<std::string, std::string> load() {
-    std::map<std::string, std::string> m;
-    std::vector<fs::path> files = {dir_ / "eval.jsonl"};
-    for (auto& e : fs::recursive_directory_iterator(dir_ / "out"))
-      if (e.path().filename() == "pool.jsonl") files.push_back(e.path());
-    for (auto& f : files) {
-      std::ifstream in(f);
-      for (std::string line; std::getline(in, line);) {
-        auto j = Json::parse(line);
-        m[j["question"]] = j["answer"].is_string() ? j["answer"].get<std::string>() : j["answer"].dump();
-      }
-    }
-    return m;
-  }
+  std::map<std::string, std::string> load() { return known_answers(dir_); }
   fs::path dir_;
   std::string path_;
   bool fail_;
@@ -569,16 +573,9 @@ class NumbersModel : public llm::Backend {
     auto q = prompt.substr(prompt.find("Question: ") + 10);
     q = q.substr(0, q.find("\nProgram:"));
     std::map<std::string, std::pair<reason::NumberMap, long long>> mapped;  // mapped text -> map, answer
-    std::vector<fs::path> files = {dir_ / "eval.jsonl"};
-    for (auto& e : fs::recursive_directory_iterator(dir_ / "out"))
-      if (e.path().filename() == "pool.jsonl") files.push_back(e.path());
-    for (auto& f : files) {
-      std::ifstream in(f);
-      for (std::string line; std::getline(in, line);) {
-        auto j = Json::parse(line);
-        auto m = reason::map_numbers(j["question"].get<std::string>());
-        mapped[m.text] = {m, std::stoll(j["answer"].get<std::string>())};
-      }
+    for (auto& [question, answer] : known_answers(dir_)) {
+      auto m = reason::map_numbers(question);
+      mapped[m.text] = {m, std::stoll(answer)};
     }
     if (!mapped.count(q)) return Error{"not a mapped pool question: " + q};
     auto& [m, a] = mapped[q];
