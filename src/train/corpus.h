@@ -66,9 +66,9 @@ Json to_mbpp_json(const FunctionTask& t, long long task_id);
 // gives story shapes no training corpus has. template_id counts from kGrammarTemplateBase
 // (held-out productions from kGrammarTemplateBase + 100).
 inline constexpr int kGrammarTemplateBase = 200;
-// next_pool(): the loop's pool (`wand improve --task pot`), story shapes of kinds of operation the
-// training data barely has (percent change, rates, ages, unit prices, money in and out, groups),
-// in no training corpus and none of the held-out test templates; template_id from kGrammarPoolBase.
+// next_pool(): the loop's pool (`wand improve --task pot`), story shapes of everyday kinds of
+// operation (percent change, rates, ages, unit prices, money in and out, groups), in no training
+// corpus and none of the held-out test templates; template_id from kGrammarPoolBase.
 inline constexpr int kGrammarPoolBase = 400;
 class GrammarGenerator {
  public:

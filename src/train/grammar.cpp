@@ -614,9 +614,9 @@ std::vector<Production> held_out_productions() {
 }
 
 // The loop's pool (`wand improve --task pot`): story shapes in no training corpus and none of the
-// held-out test templates (models/heldout-templates.jsonl), written for kinds of operation the
-// training data barely has (percent change, rates and speeds, ages, unit prices, money in and out,
-// groups), each in phrasings of its own. Only their questions and answers are used: the programs
+// held-out test templates (models/heldout-templates.jsonl): everyday kinds of operation (percent
+// change, rates and speeds, ages, unit prices, money in and out, groups), some in the training
+// data in other wordings, each in phrasings of its own. Only their questions and answers are used: the programs
 // below exist so that tests can check the answers in the sandbox, never to train on.
 std::vector<Production> pool_productions() {
   static const char* const kMembers[][2] = {{"club", "members"}, {"school", "students"}, {"office", "workers"},
