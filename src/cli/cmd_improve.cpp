@@ -33,7 +33,7 @@ Command add_improve(CLI::App& app) {
   cmd->add_option("--eval-limit", o.eval_limit, "Problems of each --eval set (the first N; 0: all)")
       ->capture_default_str()->check(number({.lo = 0, .hi = 1e7, .integer = true}));
   cmd->add_option("--rounds", o.rounds, "Rounds")->capture_default_str()->check(number({.lo = 1, .hi = 1000, .integer = true}));
-  cmd->add_option("--pool", o.pool, "New questions per round (the grammar's training productions)")
+  cmd->add_option("--pool", o.pool, "New questions per round (the grammar's pool productions: in no training corpus, none a test template)")
       ->capture_default_str()->check(number({.lo = 1, .hi = 1e6, .integer = true}));
   cmd->add_option("--k", o.k, "Programs sampled per question")->capture_default_str()->check(number({.lo = 1, .hi = 64, .integer = true}));
   cmd->add_option("--temperature", o.temperature, "Sampling temperature")->capture_default_str()->check(number({.lo = 0, .hi = 2}));
@@ -45,6 +45,8 @@ Command add_improve(CLI::App& app) {
       ->capture_default_str()->check(number({.lo = 0, .hi = 20, .integer = true}));
   cmd->add_flag("--grounded", o.grounded,
                 "Accept a right program only when every number it uses is in its question (refuses coincidences)");
+  cmd->add_flag("--from-start", o.from_start,
+                "Fine-tune every round from round 0's weights on everything accepted so far (STaR), not from the previous round's");
   cmd->add_option("--steps", o.steps, "Fine-tuning steps per round")->capture_default_str()->check(number({.lo = 1, .hi = 1e7, .integer = true}));
   cmd->add_option("--batch", o.batch, "Fine-tuning batch (sequences)")->capture_default_str()->check(number({.lo = 1, .hi = 65536, .integer = true}));
   cmd->add_option("--lr", o.lr, "Fine-tuning learning rate")->capture_default_str()->check(number({.lo = 0, .hi = 10, .lo_open = true}));

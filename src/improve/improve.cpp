@@ -19,6 +19,7 @@
 #include "common/output.h"
 #include "llm/gguf.h"
 #include "reason/bench.h"
+#include "reason/numbers.h"
 #include "reason/prompt.h"
 #include "train/corpus.h"
 #include "train/export.h"
@@ -42,9 +43,43 @@ VoidResult write_text(const std::string& path, const std::string& text) {
   return flush_file(f, path);
 }
 
+// A wand model's prompt format (wand.prompt_format; its metadata only, the weights are not read).
+Result<std::string> prompt_format_of(const std::string& gguf) {
+  auto file = llm::GgufFile::open(gguf);
+  if (!file) return file.error();
+  auto format = file->get()->get_string("wand.prompt_format");
+  return format ? *format : std::string("unreadable");
+}
+
+// Replay: `n` documents of the data the starting model was trained on, in its prompt format.
+// pot: the 16 original templates (the shipped wand-pot's data). pot-numbers: the templates and the
+// grammar's training productions about 1:5, as `wand corpus --number-names` mixed them (its GSM8K
+// part is not replayed: that needs the train split's file), each mapped (reason/numbers.h) and
+// kept only when bindings + the named program gives its answer in the sandbox (train::name_numbers).
+Result<std::vector<std::string>> pot_replay(long long n, uint64_t seed, bool mapped) {
+  train::ProblemGenerator templates(seed);
+  std::vector<std::string> out;
+  if (!mapped) {
+    for (long long i = 0; i < n; ++i) {
+      auto p = templates.next(train::TemplateSet::train);
+      out.push_back(reason::pot_prompt(p.question) + p.program);
+    }
+    return out;
+  }
+  if (n <= 0) return out;
+  train::GrammarGenerator grammar(seed);
+  std::vector<train::Problem> problems;
+  for (long long i = 0; i < n; ++i)
+    problems.push_back(i % 6 == 0 ? templates.next(train::TemplateSet::train) : grammar.next(train::TemplateSet::train));
+  auto named = train::name_numbers(problems);
+  if (!named) return Error{"replay: " + named.error().message};
+  for (auto& d : *named) out.push_back(d.document());
+  return out;
+}
+
 Json options_json(const ImproveOptions& o) {
   return {{"task", o.task},   {"model", o.model}, {"eval", o.eval},         {"eval_limit", o.eval_limit}, {"pool", o.pool},
-          {"repair", o.repair}, {"grounded", o.grounded},
+          {"repair", o.repair}, {"grounded", o.grounded}, {"from_start", o.from_start},
           {"k", o.k},         {"temperature", o.temperature}, {"per_question", o.per_question},
           {"replay", o.replay}, {"steps", o.steps},     {"batch", o.batch}, {"warmup", o.warmup},
           {"lr", o.lr},       {"seed", o.seed}};
@@ -167,14 +202,13 @@ VoidResult validate(const ImproveOptions& o) {
   if (o.repair < 0 || o.repair > 20) return Error{fmt::format("--repair must be from 0 to 20, got {}", o.repair)};
   if (o.out_dir.empty()) return Error{"--out: no directory given"};
   if (o.model.empty() || !fs::exists(o.model)) return Error{fmt::format("--model {}: no such file", o.model)};
-  {  // the model's prompt format is the task's (its metadata only; the weights are not read)
-    auto gguf = llm::GgufFile::open(o.model);
-    if (!gguf) return Error{fmt::format("--model {}: {}", o.model, gguf.error().message)};
-    auto format = gguf->get()->get_string("wand.prompt_format");
-    std::string want = o.task == "code" ? "func" : "pot";
-    if (!format || *format != want)
-      return Error{fmt::format("--model {}: --task {} needs a wand model of prompt format '{}' (this one's is '{}')", o.model,
-                               o.task, want, format ? *format : "unreadable")};
+  {  // the model's prompt format is the task's: pot (or pot-numbers, number mapping) or func
+    auto format = prompt_format_of(o.model);
+    if (!format) return Error{fmt::format("--model {}: {}", o.model, format.error().message)};
+    bool fits = o.task == "code" ? *format == "func" : *format == "pot" || *format == reason::kNumbersFormat;
+    if (!fits)
+      return Error{fmt::format("--model {}: --task {} needs a wand model of prompt format {} (this one's is '{}')", o.model,
+                               o.task, o.task == "code" ? "'func'" : "'pot' or 'pot-numbers'", *format)};
   }
   if (o.eval.empty()) return Error{"--eval: no held-out set given"};
   for (auto& e : o.eval)
@@ -268,6 +302,12 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
   reason::SolveConfig sampling = greedy;
   sampling.k = o.k, sampling.temperature = static_cast<float>(o.temperature);
   const bool code = o.task == "code";
+  // The starting model's prompt format is every round's: a pot-numbers model reads mapped
+  // questions (solve maps them), so its accepted programs are already over the names and its
+  // replay and export must be mapped too.
+  auto format = prompt_format_of(o.model);
+  if (!format) return Error{fmt::format("--model {}: {}", o.model, format.error().message)};
+  const bool mapped = *format == reason::kNumbersFormat;
   codegen::CodeConfig code_greedy;  // the code model's evaluation: pass@1 of one greedy function
   code_greedy.method = "sample", code_greedy.family = "wand", code_greedy.k = 1, code_greedy.temperature = 0;
   codegen::CodeConfig code_sampling = code_greedy;
@@ -330,8 +370,8 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     RoundReport r;
     r.round = round;
 
-    // 1. A fresh pool: questions of the grammar's training productions, with their answers only;
-    //    code: tasks of the pool families, with their tests.
+    // 1. A fresh pool: questions of the grammar's pool productions (in no training corpus, none a
+    //    test template), with their answers only; code: tasks of the pool families, with their tests.
     uint64_t pool_seed = o.seed * 1000003 + static_cast<uint64_t>(round);
     train::GrammarGenerator gen(pool_seed);
     train::FunctionTaskGenerator functions(pool_seed);
@@ -342,7 +382,7 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
         pool_text += train::to_mbpp_json(functions.next_pool(), i).dump() + "\n";
         continue;
       }
-      auto p = gen.next(train::TemplateSet::train);
+      auto p = gen.next_pool();
       pool.push_back({i, std::to_string(i), p.question, p.answer});
       pool_text += Json{{"question", p.question}, {"answer", p.answer}}.dump() + "\n";
     }
@@ -378,6 +418,8 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     r.accepted = stats->rows;
     std::string kept = rows.str();
     if (o.grounded) {  // refuse right answers reached with numbers the question does not give
+      // A mapped model never sees the question's numbers, only their names: any literal beyond
+      // the words left in its text ("a dozen", "half") is invented, whatever its value.
       kept.clear();
       std::set<int> solved;
       for (std::string line; std::getline(rows, line);) {
@@ -385,7 +427,8 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
         if (!j) return j.error();
         int index = (*j)["problem"];
         std::string program = (*j)["completion"].is_string() ? (*j)["completion"].get<std::string>() : "";
-        if (!ungrounded_numbers(program, pool.at(index).question).empty()) {
+        const std::string& question = pool.at(index).question;
+        if (!ungrounded_numbers(program, mapped ? reason::map_numbers(question).text : question).empty()) {
           ++r.ungrounded;
           continue;
         }
@@ -422,17 +465,18 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     long long replay = std::llround(o.replay * r.trained_on);
     if (o.replay > 0) replay = std::max<long long>(replay, 64 - r.trained_on);
     uint64_t replay_seed = o.seed * 31 + static_cast<uint64_t>(round);
-    train::ProblemGenerator original(replay_seed);
-    train::FunctionTaskGenerator original_functions(replay_seed);
-    std::mt19937_64 shown(replay_seed);
-    for (long long i = 0; i < replay; ++i) {
-      if (code) {
+    if (code) {
+      train::FunctionTaskGenerator original_functions(replay_seed);
+      std::mt19937_64 shown(replay_seed);
+      for (long long i = 0; i < replay; ++i) {
         auto t = original_functions.next(train::TemplateSet::train);
         documents.push_back(train::function_prompt(t, 1 + shown() % t.tests.size()) + t.code);
-        continue;
       }
-      auto p = original.next(train::TemplateSet::train);
-      documents.push_back(reason::pot_prompt(p.question) + p.program);
+    } else {
+      auto docs = pot_replay(replay, replay_seed, mapped);
+      if (!docs) return docs.error();
+      replay = static_cast<long long>(docs->size());
+      documents.insert(documents.end(), docs->begin(), docs->end());
     }
     std::shuffle(documents.begin(), documents.end(), std::mt19937_64(o.seed + static_cast<uint64_t>(round)));
     // The fine-tuning set as text too, so what a round trained on can be read (and checked for test tasks).
@@ -445,14 +489,14 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     if (!corpus) return corpus.error();
     std::string train_dir = dir + "/train";
     fs::create_directories(train_dir, ec);
-    std::vector<std::string> args = {o.trainer, "--init", checkpoint_of(o, prev.round), "--data", dir + "/corpus",
+    std::vector<std::string> args = {o.trainer, "--init", checkpoint_of(o, o.from_start ? 0 : prev.round), "--data", dir + "/corpus",
                                      "--out", train_dir, "--steps", std::to_string(o.steps), "--batch",
                                      std::to_string(o.batch), "--lr", fmt::format("{}", o.lr), "--warmup",
                                      std::to_string(o.warmup), "--threads", std::to_string(o.threads), "--seed",
                                      std::to_string(o.seed + static_cast<uint64_t>(round)), "--save-every", "25",
                                      "--eval-every", "50", "--resume"};
-    say(fmt::format("round {}: fine-tuning on {} documents ({} accepted, {} replay) for {} steps (log: {}/train.log)",
-                    round, documents.size(), r.trained_on, replay, o.steps, train_dir));
+    say(fmt::format("round {}: fine-tuning round {}'s weights on {} documents ({} accepted, {} replay) for {} steps (log: {}/train.log)",
+                    round, o.from_start ? 0 : prev.round, documents.size(), r.trained_on, replay, o.steps, train_dir));
     if (auto t = train::run_trainer(args, train_dir + "/train.log"); !t) return t.error();
 
     // 4. The new model, evaluated on the held-out sets.
@@ -460,7 +504,7 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     xo.checkpoint = checkpoint_of(o, round);
     xo.tokenizer = o.model;
     xo.out = dir + "/model.gguf";
-    xo.prompt_format = code ? "func" : "pot";
+    xo.prompt_format = *format;
     xo.name = fmt::format("wand-{}-improve-{}", code ? "code" : "pot", round);
     if (auto x = train::export_model(xo); !x) return x.error();
     r.model = xo.out;

@@ -2,16 +2,21 @@
 // STaR (Zelikman et al., 2022) and rejection-sampling fine-tuning (RFT, Yuan et al., 2023)).
 //
 // Each round, on questions of a pool whose programs the model never saw (the question grammar's
-// training productions, train/corpus.h; only their final answers are used):
+// pool productions, GrammarGenerator::next_pool in train/corpus.h: in no training corpus and none
+// a test template; only their final answers are used):
 //   1. sample k programs per question (`wand bench`'s pipeline, recorded as a bench run),
 //   2. execute them in the sandbox and accept those whose executed answer equals the label,
 //      exactly what `wand export --run ID --format sft` verifies (codegen/export.h): duplicates
 //      dropped, at most `per_question` per question,
-//   3. fine-tune the previous round's checkpoint on everything accepted so far, plus `replay`
+//   3. fine-tune the previous round's checkpoint (`from_start`: round 0's) on everything accepted so far, plus `replay`
 //      documents of the original training templates per accepted one (against forgetting),
 //      with wand-train --init (round 0's checkpoint is imported from the GGUF model),
 //   4. export the checkpoint as a GGUF and evaluate it (greedy PoT) on the held-out sets, whose
 //      templates are neither in the pool nor in the original training data.
+// A pot-numbers model (number mapping, reason/numbers.h) works the same: solve maps each question,
+// so its accepted documents are the mapped question and the program over the names (no bindings),
+// its replay is the templates and grammar productions it was trained on, mapped the same way, and
+// each round's model is exported as pot-numbers again.
 // `task = "code"` runs the same rounds for the code model (wand-code, prompt format func): the pool
 // is function tasks of the generator's *pool* families (train/corpus.h: neither trained on nor the
 // test families), sampled with `wand code`'s pipeline (codegen.h, recorded as a code run); a
@@ -39,7 +44,7 @@ namespace wand::improve {
 struct ImproveOptions {
   std::string task = "pot";                // pot (word problems, answers) or code (function tasks, tests)
   std::string out_dir;                     // rounds/, state.json; created
-  std::string model;                       // round 0's model: a wand GGUF of the task's prompt format (pot, func)
+  std::string model;                       // round 0's model: a wand GGUF of the task's prompt format (pot or pot-numbers, func)
   std::vector<std::string> eval;           // held-out datasets (answers; code: MBPP-format tasks), after every round
   int eval_limit = 200;                    // the first N problems of each; 0: all
   int rounds = 3;
@@ -49,8 +54,13 @@ struct ImproveOptions {
   int per_question = 2;                    // accepted programs per question at most
   double replay = 1.0;                     // original-template documents per accepted one
   // Also require every number of an accepted program to be in its question (ungrounded_numbers):
-  // an answer-only filter accepts programs that reach the label by coincidence.
+  // an answer-only filter accepts programs that reach the label by coincidence. For a pot-numbers
+  // model the question is the mapped one: every literal other than 0, 1, 2, 100 and the number
+  // words left in its text is one the model invented.
   bool grounded = false;
+  // Fine-tune every round from round 0's weights (on everything accepted so far), as STaR does,
+  // instead of from the previous round's: the model cannot drift further from the start each round.
+  bool from_start = false;
   int repair = 0;                          // code: self-debug rounds after a failing sample (0: sampling only)
   // Fine-tuning (wand-train).
   std::string trainer;                     // the wand-train binary

@@ -66,11 +66,17 @@ Json to_mbpp_json(const FunctionTask& t, long long task_id);
 // gives story shapes no training corpus has. template_id counts from kGrammarTemplateBase
 // (held-out productions from kGrammarTemplateBase + 100).
 inline constexpr int kGrammarTemplateBase = 200;
+// next_pool(): the loop's pool (`wand improve --task pot`), story shapes of everyday kinds of
+// operation (percent change, rates, ages, unit prices, money in and out, groups), in no training
+// corpus and none of the held-out test templates; template_id from kGrammarPoolBase.
+inline constexpr int kGrammarPoolBase = 400;
 class GrammarGenerator {
  public:
   explicit GrammarGenerator(uint64_t seed) : rng_(seed) {}
   Problem next(TemplateSet set);
   static int production_count(TemplateSet set);
+  Problem next_pool();
+  static int pool_count();
 
  private:
   std::mt19937_64 rng_;

@@ -613,6 +613,266 @@ std::vector<Production> held_out_productions() {
   };
 }
 
+// The loop's pool (`wand improve --task pot`): story shapes in no training corpus and none of the
+// held-out test templates (models/heldout-templates.jsonl): everyday kinds of operation (percent
+// change, rates and speeds, ages, unit prices, money in and out, groups), some in the training
+// data in other wordings, each in phrasings of its own. Only their questions and answers are used: the programs
+// below exist so that tests can check the answers in the sandbox, never to train on.
+std::vector<Production> pool_productions() {
+  static const char* const kMembers[][2] = {{"club", "members"}, {"school", "students"}, {"office", "workers"},
+                                            {"choir", "singers"}, {"team", "players"}};
+  static const char* const kHobbies[] = {"play chess", "ride a bike to it", "wear glasses", "have a pet", "speak French"};
+  static const char* const kNots[] = {"do not play chess", "do not ride a bike to it", "do not wear glasses",
+                                      "have no pet", "do not speak French"};
+  return {
+      // A percent of a group, or the rest of it.
+      [](Draw& d) {
+        Story s{d};
+        int g = d.num(0, std::size(kMembers) - 1), h = d.num(0, std::size(kHobbies) - 1);
+        ll total = 20 * d.num(2, 15), pct = 5 * d.num(2, 18), part = total * pct / 100;
+        s.fact(fmt::format("A {} has {} {}.", kMembers[g][0], total, kMembers[g][1]));
+        s.fact(fmt::format("Of them, {}% {}.", pct, kHobbies[h]));
+        s.code = {fmt::format("total = {}", total), fmt::format("part = total * {} // 100", pct)};
+        s.steps = {fmt::format("{}% of {} is {}.", pct, total, part)};
+        if (d.num(0, 1)) {
+          s.code.push_back("answer = total - part");
+          s.steps.push_back(fmt::format("{} - {} = {}.", total, part, total - part));
+          s.answer = total - part;
+          s.question = fmt::format("How many {} {}?", kMembers[g][1], kNots[h]);
+          return s.done(2);
+        }
+        s.code.push_back("answer = part");
+        s.answer = part;
+        s.question = fmt::format("How many {} {}?", kMembers[g][1], kHobbies[h]);
+        return s.done(1);
+      },
+      // Growth by a percent: a flock, a town, a salary.
+      [](Draw& d) {
+        Story s{d};
+        ll base = 20 * d.num(2, 30), pct = 5 * d.num(1, 12), more = base * pct / 100;
+        s.code = {fmt::format("before = {}", base), fmt::format("growth = before * {} // 100", pct), "answer = before + growth"};
+        s.steps = {fmt::format("{}% of {} is {}.", pct, base, more), fmt::format("{} + {} = {}.", base, more, base + more)};
+        s.answer = base + more;
+        switch (d.num(0, 2)) {
+          case 0:
+            s.fact(fmt::format("A farm kept {} sheep last spring.", base));
+            s.fact(fmt::format("Since then the flock has grown by {}%.", pct));
+            s.question = "How many sheep does the farm keep now?";
+            break;
+          case 1: {
+            auto who = s.person();
+            s.fact(fmt::format("{} was paid ${} a month.", who, base));
+            s.fact(fmt::format("Then {} got a raise of {}%.", who, pct));
+            s.question = fmt::format("How many dollars a month is {} paid after the raise?", who);
+            break;
+          }
+          default:
+            s.fact(fmt::format("A village had {} people ten years ago.", base));
+            s.fact(fmt::format("Its population is {}% larger today.", pct));
+            s.question = "How many people live in the village today?";
+        }
+        return s.done(2);
+      },
+      // A part used up by a percent; what remains.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        ll base = 20 * d.num(2, 25), pct = 5 * d.num(1, 18), used = base * pct / 100;
+        bool money = d.num(0, 1);
+        s.fact(money ? fmt::format("{} saved ${} for a holiday.", who, base)
+                     : fmt::format("A tank on {}'s farm holds {} liters of water.", who, base));
+        s.fact(money ? fmt::format("The train tickets took {}% of the savings.", pct)
+                     : fmt::format("The animals drank {}% of the water.", pct));
+        s.code = {fmt::format("full = {}", base), fmt::format("used = full * {} // 100", pct), "answer = full - used"};
+        s.steps = {fmt::format("{}% of {} is {}.", pct, base, used), fmt::format("{} - {} = {}.", base, used, base - used)};
+        s.answer = base - used;
+        s.question = money ? "How many dollars of the savings are left?" : "How many liters are still in the tank?";
+        return s.done(2);
+      },
+      // The same speed for another time.
+      [](Draw& d) {
+        Story s{d};
+        static const char* const kMovers[][2] = {{"A train", "kilometers"}, {"A ship", "miles"}, {"A truck", "kilometers"},
+                                                 {"A hiker", "miles"}};
+        int m = d.num(0, std::size(kMovers) - 1);
+        ll speed = d.num(3, 60), hours = d.num(2, 8), later = d.num(2, 9);
+        if (later == hours) ++later;
+        s.fact(fmt::format("{} goes {} {} in {} hours.", kMovers[m][0], speed * hours, kMovers[m][1], s.n(hours)));
+        s.code = {fmt::format("distance = {}", speed * hours), fmt::format("hours = {}", hours), "per_hour = distance // hours",
+                  fmt::format("answer = per_hour * {}", later)};
+        s.steps = {fmt::format("{} / {} = {}.", speed * hours, hours, speed), fmt::format("{} * {} = {}.", speed, later, speed * later)};
+        s.answer = speed * later;
+        s.question = fmt::format("Keeping the same pace, how many {} does it go in {} hours?", kMovers[m][1], s.n(later));
+        return s.done(2);
+      },
+      // Work at a rate: how long a job takes.
+      [](Draw& d) {
+        Story s{d};
+        static const char* const kJobs[][3] = {{"A pump moves {n} liters of water each minute.", "liters", "to move"},
+                                               {"A printer prints {n} pages each minute.", "pages", "to print"},
+                                               {"A machine fills {n} bottles each minute.", "bottles", "to fill"}};
+        int j = d.num(0, std::size(kJobs) - 1);
+        ll rate = d.num(3, 40), minutes = d.num(2, 30);
+        s.fact(replace_all(kJobs[j][0], "{n}", std::to_string(rate)));
+        s.code = {fmt::format("per_minute = {}", rate), fmt::format("amount = {}", rate * minutes), "answer = amount // per_minute"};
+        s.steps = {fmt::format("{} / {} = {}.", rate * minutes, rate, minutes)};
+        s.answer = minutes;
+        s.question = fmt::format("How many minutes does it need {} {} {}?", kJobs[j][2], rate * minutes, kJobs[j][1]);
+        return s.done(1);
+      },
+      // Distance and time given; how far each hour.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        ll speed = d.num(4, 30), hours = d.num(2, 9);
+        static const char* const kHow[] = {"rode a bike", "rowed a boat", "walked"};
+        s.fact(fmt::format("{} {} for {} hours without changing pace and went {} miles in all.", who,
+                           kHow[d.num(0, std::size(kHow) - 1)], s.n(hours), speed * hours));
+        s.code = {fmt::format("miles = {}", speed * hours), fmt::format("hours = {}", hours), "answer = miles // hours"};
+        s.steps = {fmt::format("{} / {} = {}.", speed * hours, hours, speed)};
+        s.answer = speed;
+        s.question = fmt::format("How many miles did {} go in each hour?", who);
+        return s.done(1);
+      },
+      // Ages: older by some years, then a number of years later.
+      [](Draw& d) {
+        Story s{d};
+        auto [a, b] = s.two_people();
+        ll x = d.num(3, 40), y = d.num(2, 30), z = d.num(2, 15);
+        s.fact(fmt::format("{} is {} years old.", a, x), true);
+        s.fact(fmt::format("{} was born {} years before {}.", b, y, a), true);
+        s.code = {fmt::format("first = {}", x), fmt::format("second = first + {}", y), fmt::format("answer = second + {}", z)};
+        s.steps = {fmt::format("{} + {} = {}.", x, y, x + y), fmt::format("{} + {} = {}.", x + y, z, x + y + z)};
+        s.answer = x + y + z;
+        s.question = fmt::format("How old will {} be {} years from now?", b, z);
+        return s.done(2);
+      },
+      // Ages: so many times as old, some years ago or ahead.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        static const char* const kTimes[] = {"", "", "twice", "three times", "four times"};
+        static const char* const kKin[] = {"mother", "father", "aunt", "grandmother", "uncle"};
+        ll k = d.num(2, 4), x = d.num(4, 20), z = d.num(1, 10);
+        const char* kin = kKin[d.num(0, std::size(kKin) - 1)];
+        bool ago = d.num(0, 1);
+        s.fact(fmt::format("{} is {} years old.", who, x), true);
+        s.fact(fmt::format("{}'s {} is {} as old as {}.", who, kin, kTimes[k], who), true);
+        s.code = {fmt::format("age = {}", x), fmt::format("elder = age * {}", k),
+                  fmt::format("answer = elder {} {}", ago ? "-" : "+", z)};
+        s.steps = {fmt::format("{} * {} = {}.", x, k, k * x), fmt::format("{} {} {} = {}.", k * x, ago ? "-" : "+", z, ago ? k * x - z : k * x + z)};
+        s.answer = ago ? k * x - z : k * x + z;
+        s.question = ago ? fmt::format("How old was the {} {} years ago?", kin, s.n(z))
+                         : fmt::format("How old will the {} be in {} years?", kin, s.n(z));
+        return s.done(2);
+      },
+      // A unit price from a total, then another quantity.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        const Thing& t = s.thing();
+        ll q = d.num(2, 9), p = d.num(2, 15), m = d.num(2, 12);
+        if (m == q) ++m;
+        s.fact(fmt::format("{} paid ${} for {} {}, all at one price.", who, q * p, s.n(q), t.many));
+        s.code = {fmt::format("total = {}", q * p), fmt::format("count = {}", q), "each = total // count", fmt::format("answer = each * {}", m)};
+        s.steps = {fmt::format("{} / {} = {}.", q * p, q, p), fmt::format("{} * {} = {}.", p, m, p * m)};
+        s.answer = p * m;
+        s.question = fmt::format("At that price, how many dollars would {} {} cost?", s.n(m), t.many);
+        return s.done(2);
+      },
+      // Two kinds of ticket at their prices.
+      [](Draw& d) {
+        Story s{d};
+        ll pa = d.num(5, 25), pc = d.num(2, pa - 1), a = d.num(1, 6), c = d.num(1, 8);
+        static const char* const kPlaces[] = {"the zoo", "a museum", "the cinema", "a water park"};
+        s.fact(fmt::format("At {}, an adult ticket is ${} and a child ticket is ${}.", kPlaces[d.num(0, std::size(kPlaces) - 1)], pa, pc));
+        s.fact(fmt::format("A family buys {} adult tickets and {} child tickets.", a, c));
+        s.code = {fmt::format("adults = {} * {}", a, pa), fmt::format("children = {} * {}", c, pc), "answer = adults + children"};
+        s.steps = {fmt::format("{} * {} = {}.", a, pa, a * pa), fmt::format("{} * {} = {}.", c, pc, c * pc),
+                   fmt::format("{} + {} = {}.", a * pa, c * pc, a * pa + c * pc)};
+        s.answer = a * pa + c * pc;
+        s.question = "How much does the family pay in dollars?";
+        return s.done(3);
+      },
+      // Money in and out over a day.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        ll x = d.num(5, 60), y = d.num(5, 40), z = d.num(1, (x + y) / 2), w = d.num(1, x + y - z - 1);
+        static const char* const kEarn[] = {"mowing a lawn", "walking a neighbor's dog", "selling lemonade"};
+        s.fact(fmt::format("{} started the day with ${}.", who, x));
+        s.fact(fmt::format("{} earned ${} {}, paid ${} for lunch, and then ${} for a comic book.", who, y,
+                           kEarn[d.num(0, std::size(kEarn) - 1)], z, w));
+        s.code = {fmt::format("money = {}", x), fmt::format("money = money + {}", y), fmt::format("money = money - {}", z),
+                  fmt::format("answer = money - {}", w)};
+        s.steps = {fmt::format("{} + {} = {}.", x, y, x + y), fmt::format("{} - {} - {} = {}.", x + y, z, w, x + y - z - w)};
+        s.answer = x + y - z - w;
+        s.question = fmt::format("How many dollars did {} have at the end of the day?", who);
+        return s.done(3);
+      },
+      // Saving the same amount each week, then taking some out.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        ll r = d.num(2, 25), weeks = d.num(3, 12), out = d.num(1, r * weeks - 1);
+        s.fact(fmt::format("Every week for {} weeks, {} put ${} into a piggy bank.", weeks, who, r));
+        s.fact(fmt::format("After that, {} took out ${} to buy a present.", who, out));
+        s.code = {fmt::format("saved = {} * {}", r, weeks), fmt::format("answer = saved - {}", out)};
+        s.steps = {fmt::format("{} * {} = {}.", r, weeks, r * weeks), fmt::format("{} - {} = {}.", r * weeks, out, r * weeks - out)};
+        s.answer = r * weeks - out;
+        s.question = "How many dollars are in the piggy bank now?";
+        return s.done(2);
+      },
+      // People into vans, or teams with some waiting.
+      [](Draw& d) {
+        Story s{d};
+        ll k = d.num(3, 12), groups = d.num(2, 10), total = k * groups;
+        if (d.num(0, 1)) {
+          s.fact(fmt::format("{} students are going on a trip.", total));
+          s.fact(fmt::format("Every van seats {} students and all the vans are full.", k));
+          s.code = {fmt::format("students = {}", total), fmt::format("per_van = {}", k), "answer = students // per_van"};
+          s.steps = {fmt::format("{} / {} = {}.", total, k, groups)};
+          s.answer = groups;
+          s.question = "How many vans do they take?";
+          return s.done(1);
+        }
+        ll playing = d.num(1, groups - 1);
+        s.fact(fmt::format("At a tournament, {} players form teams of {}.", total, k));
+        s.fact(fmt::format("Only {} of the teams are on the field.", s.n(playing)));
+        s.code = {fmt::format("players = {}", total), fmt::format("on_field = {} * {}", playing, k), "answer = players - on_field"};
+        s.steps = {fmt::format("{} * {} = {}.", playing, k, playing * k), fmt::format("{} - {} = {}.", total, playing * k, total - playing * k)};
+        s.answer = total - playing * k;
+        s.question = "How many players are waiting off the field?";
+        return s.done(2);
+      },
+      // Classes of a size, regrouped.
+      [](Draw& d) {
+        Story s{d};
+        ll g = d.num(2, 8), groups_per = d.num(2, 6), classes = d.num(2, 6), size = g * groups_per;
+        s.fact(fmt::format("A school has {} classes of {} children each.", s.n(classes), size));
+        s.fact(fmt::format("For a game, all the children are put into groups of {}.", s.n(g)));
+        s.code = {fmt::format("children = {} * {}", classes, size), fmt::format("answer = children // {}", g)};
+        s.steps = {fmt::format("{} * {} = {}.", classes, size, classes * size), fmt::format("{} / {} = {}.", classes * size, g, classes * groups_per)};
+        s.answer = classes * groups_per;
+        s.question = "How many groups are there?";
+        return s.done(2);
+      },
+      // Stock sold by a percent one day and by a number the next.
+      [](Draw& d) {
+        Story s{d};
+        const Thing& t = s.thing();
+        ll total = 20 * d.num(2, 20), pct = 5 * d.num(1, 10), first = total * pct / 100, next = d.num(1, total - first - 1);
+        s.fact(fmt::format("A market stall had {} {} in the morning.", total, t.many));
+        s.fact(fmt::format("By noon {}% of them were sold, and {} more were sold in the afternoon.", pct, next));
+        s.code = {fmt::format("stock = {}", total), fmt::format("morning = stock * {} // 100", pct), fmt::format("answer = stock - morning - {}", next)};
+        s.steps = {fmt::format("{}% of {} is {}.", pct, total, first), fmt::format("{} - {} - {} = {}.", total, first, next, total - first - next)};
+        s.answer = total - first - next;
+        s.question = fmt::format("How many {} did the stall have at the end of the day?", t.many);
+        return s.done(2);
+      },
+  };
+}
+
 const std::vector<Production>& productions(TemplateSet set) {
   static const auto train = train_productions(), held = held_out_productions();
   return set == TemplateSet::train ? train : held;
@@ -621,6 +881,18 @@ const std::vector<Production>& productions(TemplateSet set) {
 }  // namespace
 
 int GrammarGenerator::production_count(TemplateSet set) { return static_cast<int>(productions(set).size()); }
+
+int GrammarGenerator::pool_count() {
+  static const auto pool = pool_productions();
+  return static_cast<int>(pool.size());
+}
+
+Problem GrammarGenerator::next_pool() {
+  static const auto pool = pool_productions();
+  Problem p = from_random_template(rng_, pool, TemplateSet::train);
+  p.template_id += kGrammarPoolBase;
+  return p;
+}
 
 Problem GrammarGenerator::next(TemplateSet set) {
   Problem p = from_random_template(rng_, productions(set), set);

@@ -13,14 +13,17 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "common/json.h"
 #include "feedback/feedback.h"
 #include "improve/improve.h"
+#include "llm/gguf.h"
 #include "llm/model.h"
 #include "llm/weights.h"
+#include "reason/numbers.h"
 #include "reason/reason.h"
 #include "sandbox/sandbox.h"
 #include "store/store.h"
@@ -134,6 +137,7 @@ TEST(Grammar, ProgramsGiveTheirAnswersInTheSandbox) {
   train::GrammarGenerator g(9);
   for (auto set : {train::TemplateSet::train, train::TemplateSet::held_out})
     for (int i = 0; i < 300; ++i) problems.push_back(g.next(set));
+  for (int i = 0; i < 300; ++i) problems.push_back(g.next_pool());  // the loop's pool too
   auto agree = train::programs_agree(problems);
   ASSERT_TRUE(agree) << agree.error().message;
   for (std::size_t i = 0; i < problems.size(); ++i)
@@ -144,6 +148,91 @@ TEST(Grammar, ProgramsGiveTheirAnswersInTheSandbox) {
   auto wrong = train::programs_agree(problems);
   ASSERT_TRUE(wrong);
   EXPECT_FALSE((*wrong)[0]);
+}
+
+// A question's sentences as shapes: numbers (digits, "$5", "25%", number words) become "#" and
+// capitalised words (names, sentence starts) "@", so two sentences of one template compare equal.
+std::vector<std::string> sentence_shapes(const std::string& question) {
+  static const std::set<std::string> kWords = {"one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                                               "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+                                               "seventeen", "eighteen", "nineteen", "twenty", "zero"};
+  std::vector<std::string> out;
+  std::string shape, word;
+  auto flush_word = [&] {
+    if (word.empty()) return;
+    std::string low = word;
+    for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    shape += std::isdigit(static_cast<unsigned char>(word[0])) || kWords.count(low) ? "#"
+             : std::isupper(static_cast<unsigned char>(word[0]))                   ? "@"
+                                                                                    : word;
+    word.clear();
+  };
+  for (std::size_t i = 0; i <= question.size(); ++i) {
+    char c = i < question.size() ? question[i] : '.';
+    bool in_number = !word.empty() && std::isdigit(static_cast<unsigned char>(word[0])) && (c == '.' || c == ',') &&
+                     i + 1 < question.size() && std::isdigit(static_cast<unsigned char>(question[i + 1]));
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '\'' || in_number) {
+      word += c;
+      continue;
+    }
+    flush_word();
+    if (c == '.' || c == '?' || c == '!') {
+      if (shape.find_first_not_of(' ') != std::string::npos) out.push_back(shape + c);
+      shape.clear();
+    } else if (c != '$' && c != '%') {
+      shape += c;
+    }
+  }
+  for (auto& s : out) s.erase(0, std::min(s.find_first_not_of(' '), s.size()));
+  return out;
+}
+
+// The loop's pool (GrammarGenerator::next_pool) is neither training data nor a test: none of its
+// questions' sentences has the shape of a question sentence of the 16 templates or the grammar's
+// training productions, and none has the shape of a sentence of the held-out test templates
+// (heldout-templates.jsonl, the generators' held-out sets) that the training data does not have
+// already (the grammar's generic distractor facts). Ids are disjoint too.
+TEST(Grammar, PoolIsDisjointFromTrainingAndHeldOutShapes) {
+  std::set<std::string> train_questions, train_all, held_all;
+  auto add = [](std::set<std::string>& to, const std::vector<std::string>& shapes, bool questions_only) {
+    for (auto& s : shapes)
+      if (!questions_only || s.back() == '?') to.insert(s);
+  };
+  train::GrammarGenerator g(21);
+  train::ProblemGenerator t(21);
+  for (int i = 0; i < 4000; ++i) {
+    auto a = g.next(train::TemplateSet::train), b = t.next(train::TemplateSet::train);
+    for (auto* p : {&a, &b}) add(train_questions, sentence_shapes(p->question), true), add(train_all, sentence_shapes(p->question), false);
+  }
+  for (int i = 0; i < 1000; ++i) {
+    add(held_all, sentence_shapes(g.next(train::TemplateSet::held_out).question), false);
+    add(held_all, sentence_shapes(t.next(train::TemplateSet::held_out).question), false);
+  }
+  {
+    std::ifstream in(fs::path(WAND_MODELS_DIR) / "heldout-templates.jsonl");
+    ASSERT_TRUE(in);
+    for (std::string line; std::getline(in, line);) add(held_all, sentence_shapes(Json::parse(line)["question"]), false);
+  }
+  EXPECT_EQ(sentence_shapes("Ava has $2.50 and 25% of three apples. How many?"),
+            (std::vector<std::string>{"@ has # and # of # apples.", "@ many?"}));
+  std::set<int> ids;
+  std::set<std::string> pool_questions;
+  for (int i = 0; i < 3000; ++i) {
+    auto p = g.next_pool();
+    ids.insert(p.template_id);
+    pool_questions.insert(p.question);
+    for (auto& s : sentence_shapes(p.question)) {
+      if (s.back() == '?') EXPECT_FALSE(train_questions.count(s)) << "a training question: " << s;
+      EXPECT_FALSE(held_all.count(s) && !train_all.count(s)) << "a held-out test sentence: " << s;
+    }
+  }
+  EXPECT_EQ(ids.size(), std::size_t(train::GrammarGenerator::pool_count()));
+  for (int id : ids) EXPECT_GE(id, train::kGrammarPoolBase);
+  EXPECT_GE(train::GrammarGenerator::pool_count(), 12);
+  EXPECT_GT(pool_questions.size(), 2800u);  // hardly a question twice
+  // The check could fail: a held-out template's own sentence is caught.
+  auto held = sentence_shapes("A cyclist covers 230 kilometers in 5 hours at a steady pace.");
+  EXPECT_TRUE(held_all.count(held.front()) && !train_all.count(held.front()));
 }
 
 // --- GSM8K train
@@ -313,6 +402,48 @@ std::vector<llm::Completion> cycled(const std::vector<std::string>& texts, int n
   return out;
 }
 
+// A short `wand improve` over a tiny model of prompt format `format` (random weights, dir/tiny.gguf)
+// and `eval` (dir/eval.jsonl): 12 pool questions, 3 samples each, 3 fine-tuning steps.
+improve::ImproveOptions short_loop(const fs::path& dir, const std::string& format, const std::vector<Json>& eval) {
+  auto w = llm::random_weights(tiny_config(), 8);
+  w.prompt_format = format;
+  EXPECT_TRUE(llm::write_model((dir / "tiny.gguf").string(), w, llm::TensorType::F32));
+  std::ofstream e(dir / "eval.jsonl");
+  for (auto& j : eval) e << j.dump() << "\n";
+  improve::ImproveOptions o;
+  o.out_dir = (dir / "out").string();
+  o.model = (dir / "tiny.gguf").string();
+  o.eval = {(dir / "eval.jsonl").string()};
+  o.pool = 12, o.k = 3, o.per_question = 2, o.replay = 1;
+  o.trainer = WAND_TRAIN_BINARY;
+  o.steps = 3, o.batch = 2, o.warmup = 1, o.threads = 1;
+  return o;
+}
+
+Result<std::unique_ptr<sandbox::Sandbox>> test_sandbox() {
+  sandbox::Options so;
+  so.cells = 2;
+  so.preload = {};
+  return sandbox::Sandbox::create(so);
+}
+
+// Question -> answer of DIR/eval.jsonl and every round's pool (DIR/out/round-N/pool.jsonl): what
+// the scripted models below know.
+std::map<std::string, std::string> known_answers(const fs::path& dir) {
+  std::map<std::string, std::string> m;
+  std::vector<fs::path> files = {dir / "eval.jsonl"};
+  for (auto& e : fs::recursive_directory_iterator(dir / "out"))
+    if (e.path().filename() == "pool.jsonl") files.push_back(e.path());
+  for (auto& f : files) {
+    std::ifstream in(f);
+    for (std::string line; std::getline(in, line);) {
+      auto j = Json::parse(line);
+      m[j["question"]] = j["answer"].is_string() ? j["answer"].get<std::string>() : j["answer"].dump();
+    }
+  }
+  return m;
+}
+
 // A model that answers from the pool and eval files: right on questions whose answer is even,
 // with a wrong program and a duplicate of the right one beside it; for the eval set, right only
 // once fine-tuned (a round's model.gguf).
@@ -342,20 +473,7 @@ class PoolModel : public llm::Backend {
   std::string prompt_format() override { return "pot"; }
 
  private:
-  std::map<std::string, std::string> load() {
-    std::map<std::string, std::string> m;
-    std::vector<fs::path> files = {dir_ / "eval.jsonl"};
-    for (auto& e : fs::recursive_directory_iterator(dir_ / "out"))
-      if (e.path().filename() == "pool.jsonl") files.push_back(e.path());
-    for (auto& f : files) {
-      std::ifstream in(f);
-      for (std::string line; std::getline(in, line);) {
-        auto j = Json::parse(line);
-        m[j["question"]] = j["answer"].is_string() ? j["answer"].get<std::string>() : j["answer"].dump();
-      }
-    }
-    return m;
-  }
+  std::map<std::string, std::string> load() { return known_answers(dir_); }
   fs::path dir_;
   std::string path_;
   bool fail_;
@@ -364,35 +482,14 @@ class PoolModel : public llm::Backend {
 TEST(Improve, AcceptsExactlyTheMatchingProgramsRecordsRoundsAndResumes) {
   if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
   auto dir = scratch("improve");
-  auto w = llm::random_weights(tiny_config(), 8);
-  w.prompt_format = "pot";
-  ASSERT_TRUE(llm::write_model((dir / "tiny.gguf").string(), w, llm::TensorType::F32));
-  {
-    std::ofstream e(dir / "eval.jsonl");
-    for (int i = 0; i < 3; ++i) e << Json{{"question", fmt::format("Eval question {}?", i)}, {"answer", std::to_string(10 + i)}}.dump() << "\n";
-  }
+  std::vector<Json> eval;
+  for (int i = 0; i < 3; ++i) eval.push_back({{"question", fmt::format("Eval question {}?", i)}, {"answer", std::to_string(10 + i)}});
+  auto o = short_loop(dir, "pot", eval);
+  o.rounds = 2;
   auto db = store::Store::open((dir / "runs.db").string());
   ASSERT_TRUE(db) << db.error().message;
-  sandbox::Options so;
-  so.cells = 2;
-  so.preload = {};
-  auto sb = sandbox::Sandbox::create(so);
+  auto sb = test_sandbox();
   ASSERT_TRUE(sb) << sb.error().message;
-
-  improve::ImproveOptions o;
-  o.out_dir = (dir / "out").string();
-  o.model = (dir / "tiny.gguf").string();
-  o.eval = {(dir / "eval.jsonl").string()};
-  o.rounds = 2;
-  o.pool = 12;
-  o.k = 3;
-  o.per_question = 2;
-  o.replay = 1;
-  o.trainer = WAND_TRAIN_BINARY;
-  o.steps = 3;
-  o.batch = 2;
-  o.warmup = 1;
-  o.threads = 1;
   bool down = false;  // round 2's sampling fails the first time: the run stops there
   auto open = [&](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
     bool fail = down && path.find("round-1") != std::string::npos;
@@ -460,6 +557,143 @@ TEST(Improve, AcceptsExactlyTheMatchingProgramsRecordsRoundsAndResumes) {
   EXPECT_EQ((*runs)[0].problems_done, 3);
   auto table = improve::markdown_table(*rounds);
   EXPECT_NE(table.find("| 1 | 12 |"), std::string::npos) << table;
+  fs::remove_all(dir);
+}
+
+// A pot-numbers model (number mapping): it reads the mapped question and writes programs over
+// n0, n1, ...: for each pool question a right program over the names where one of one or two
+// operations exists, a wrong one, and the right answer as a literal (invented: a coincidence
+// that --grounded must refuse).
+class NumbersModel : public llm::Backend {
+ public:
+  explicit NumbersModel(fs::path dir) : dir_(std::move(dir)) {}
+  static inline std::vector<std::string> prompts;
+  Result<std::vector<llm::Completion>> complete(const std::string& prompt, const llm::GenerateOptions& opt) override {
+    prompts.push_back(prompt);
+    auto q = prompt.substr(prompt.find("Question: ") + 10);
+    q = q.substr(0, q.find("\nProgram:"));
+    std::map<std::string, std::pair<reason::NumberMap, long long>> mapped;  // mapped text -> map, answer
+    for (auto& [question, answer] : known_answers(dir_)) {
+      auto m = reason::map_numbers(question);
+      mapped[m.text] = {m, std::stoll(answer)};
+    }
+    if (!mapped.count(q)) return Error{"not a mapped pool question: " + q};
+    auto& [m, a] = mapped[q];
+    std::vector<std::string> texts = {fmt::format("answer = {}\n", a), "answer = n0 + 1000\n"};
+    if (auto e = expression(m, a)) texts.push_back("answer = " + *e + "\n");
+    return cycled(texts, opt.n);
+  }
+  Result<std::vector<llm::Completion>> chat(const std::vector<llm::Message>&, const llm::GenerateOptions&) override {
+    return Error{"no chat"};
+  }
+  std::string id() const override { return "local:numbers"; }
+  std::string prompt_format() override { return std::string(reason::kNumbersFormat); }
+
+ private:
+  // An expression over the names of one or two of + - * // (left to right) whose value is `a`.
+  static std::optional<std::string> expression(const reason::NumberMap& m, long long a) {
+    std::vector<long long> v;
+    for (auto& x : m.values) v.push_back(x.find('.') == std::string::npos ? std::stoll(x) : 0);
+    auto apply = [](long long x, char op, long long y) -> std::optional<long long> {
+      if (op == '/') return y ? std::optional(x / y) : std::nullopt;
+      return op == '+' ? x + y : op == '-' ? x - y : x * y;
+    };
+    const std::string ops = "+-*/";
+    auto show = [](char op) { return op == '/' ? std::string(" // ") : fmt::format(" {} ", op); };
+    for (std::size_t i = 0; i < v.size(); ++i)
+      for (std::size_t j = 0; j < v.size(); ++j)
+        for (char o1 : ops) {
+          auto x = apply(v[i], o1, v[j]);
+          if (!x || *x < 0) continue;
+          if (*x == a && i != j) return m.name(i) + show(o1) + m.name(j);
+          for (std::size_t k = 0; k < v.size(); ++k)
+            for (char o2 : ops)
+              if (auto y = apply(*x, o2, v[k]); y && *y == a)
+                return "(" + m.name(i) + show(o1) + m.name(j) + ")" + show(o2) + m.name(k);
+        }
+    return std::nullopt;
+  }
+  fs::path dir_;
+};
+
+// `wand improve` with a pot-numbers model: the questions the model reads are mapped, the accepted
+// documents are the mapped question and the program over the names (no bindings, no digits of
+// the question), with --grounded the literal answer is refused, the replay is mapped, and the
+// round's model is exported as pot-numbers again.
+TEST(Improve, ANumbersModelLearnsFromMappedDocumentsKeepsItsFormatAndCanStartEachRoundFromRoundZero) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  auto dir = scratch("improve-numbers");
+  std::vector<Json> eval;
+  for (int i = 0; i < 2; ++i) eval.push_back({{"question", fmt::format("Eval: {} and {} make?", i, 3)}, {"answer", std::to_string(i + 3)}});
+  auto o = short_loop(dir, std::string(reason::kNumbersFormat), eval);
+  o.rounds = 2, o.grounded = true, o.from_start = true;
+  auto db = store::Store::open((dir / "runs.db").string());
+  ASSERT_TRUE(db) << db.error().message;
+  auto sb = test_sandbox();
+  ASSERT_TRUE(sb) << sb.error().message;
+  {  // a model of another prompt format is refused, naming --model and the formats the task takes
+    auto w = llm::random_weights(tiny_config(), 8);
+    w.prompt_format = "cot";
+    ASSERT_TRUE(llm::write_model((dir / "cot.gguf").string(), w, llm::TensorType::F32));
+    auto bad = o;
+    bad.model = (dir / "cot.gguf").string();
+    auto v = improve::validate(bad);
+    ASSERT_FALSE(v);
+    EXPECT_NE(v.error().message.find("--model"), std::string::npos);
+    EXPECT_NE(v.error().message.find("'pot' or 'pot-numbers'"), std::string::npos) << v.error().message;
+  }
+  auto open = [&](const std::string&) -> Result<std::unique_ptr<llm::Backend>> {
+    return std::unique_ptr<llm::Backend>(new NumbersModel(dir));
+  };
+  NumbersModel::prompts.clear();
+  std::vector<std::string> lines;
+  auto rounds = improve::run_improve(o, **db, **sb, open, [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(rounds) << rounds.error().message;
+  ASSERT_EQ(rounds->size(), 3u);
+  // --from-start: round 2 fine-tunes round 0's weights, not round 1's.
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](auto& l) { return l.starts_with("round 2: fine-tuning round 0's weights"); }));
+  const auto& r = (*rounds)[1];
+  // The model read mapped questions only: no digit outside a name.
+  auto digit_outside_name = [](const std::string& text) {
+    for (std::size_t i = 0; i < text.size(); ++i)
+      if (std::isdigit(static_cast<unsigned char>(text[i])) && (i == 0 || !std::isalnum(static_cast<unsigned char>(text[i - 1]))) &&
+          (i == 0 || text[i - 1] != 'n'))
+        return true;
+    return false;
+  };
+  for (auto& p : NumbersModel::prompts) EXPECT_FALSE(digit_outside_name(p.substr(0, p.find("\nProgram:")))) << p;
+  // Every question's literal answer was right and refused; the programs over the names accepted.
+  EXPECT_EQ(r.ungrounded, 12);
+  EXPECT_GT(r.accepted, 0);
+  std::ifstream acc(dir / "out/round-1/accepted.jsonl");
+  int rows = 0;
+  for (std::string line; std::getline(acc, line); ++rows) {
+    auto j = Json::parse(line);
+    std::string prompt = j["prompt"], completion = j["completion"];
+    EXPECT_TRUE(prompt.starts_with("Question: ") && prompt.ends_with("\nProgram:\n")) << prompt;
+    EXPECT_FALSE(digit_outside_name(prompt.substr(0, prompt.size() - 10))) << prompt;
+    EXPECT_TRUE(completion.starts_with("answer = ") && completion.find("n0 + 1000") == std::string::npos) << completion;
+    EXPECT_FALSE(digit_outside_name(completion)) << completion;  // over the names, no bindings
+  }
+  EXPECT_EQ(rows, r.accepted);
+  // The fine-tuning set: the accepted documents and mapped replay, none with bindings.
+  std::ifstream docs(dir / "out/round-1/documents.jsonl");
+  int documents = 0;
+  for (std::string line; std::getline(docs, line); ++documents) {
+    std::string d = Json::parse(line);
+    ASSERT_TRUE(d.starts_with("Question: ")) << d;
+    auto program = d.find("\nProgram:\n");
+    ASSERT_NE(program, std::string::npos) << d;
+    EXPECT_FALSE(digit_outside_name(d.substr(0, program))) << d;
+    EXPECT_EQ(d.find("n0 = "), std::string::npos) << d;
+  }
+  EXPECT_GE(documents, 64);
+  // The round's model keeps the format, so solve maps its questions too.
+  auto gguf = llm::GgufFile::open((dir / "out/round-1/model.gguf").string());
+  ASSERT_TRUE(gguf) << gguf.error().message;
+  auto format = gguf->get()->get_string("wand.prompt_format");
+  ASSERT_TRUE(format);
+  EXPECT_EQ(*format, reason::kNumbersFormat);
   fs::remove_all(dir);
 }
 
@@ -723,6 +957,11 @@ TEST(Improve, UngroundedNumbersAreThoseTheQuestionDoesNotGive) {
   EXPECT_TRUE(improve::ungrounded_numbers("start = 50\nshared = 3\nbought = 1200\nstep2 = 2 * 1\nanswer = start - shared + bought\n", q).empty());
   EXPECT_TRUE(improve::ungrounded_numbers("eggs = 12 * 2\nanswer = eggs // 2\n", "Two dozen eggs, half of them eaten.").empty());
   EXPECT_EQ(improve::ungrounded_numbers("x = 2.50 * 4\nanswer = x\n", "Pens cost $2.5 each; buy 3."), (std::vector<std::string>{"4"}));
+  // A mapped question (what a pot-numbers model reads) has names, not digits: the question's own
+  // values written as literals are as invented as any other; its words ("a dozen") still count.
+  auto mapped = reason::map_numbers("Ava buys a dozen eggs and 3 more boxes of 4.").text;
+  EXPECT_TRUE(improve::ungrounded_numbers("answer = 12 + n0 * n1\n", mapped).empty());
+  EXPECT_EQ(improve::ungrounded_numbers("answer = 12 + 3 * 4\n", mapped), (std::vector<std::string>{"3", "4"}));
 }
 
 // The faces refuse bad input with exit status 2 and a message naming the option.
