@@ -150,22 +150,13 @@ Command add_code(CLI::App& app) {
     c.family = *family;
     if (auto v = codegen::validate(c); !v) return fail(kExitBadInput, v.error().message);
 
-    std::string run_id;
-    auto start_run = [&](const std::string& prompt_hash) -> VoidResult {
-      if (!db) return ok_status();
-      auto rc = codegen::run_config(c, a->dataset, spec, (*model)->id(), prompt_hash);
-      rc.total_problems = static_cast<int>(problems.size());
-      auto id = db->create_run(rc);
-      if (!id) return id.error();
-      run_id = *id;
-      return ok_status();
-    };
+    std::optional<codegen::RunRecorder> recorder;
+    if (db) recorder.emplace(*db, codegen::run_config(c, a->dataset, spec, (*model)->id(), ""), problems);
     auto record = [&](int i, const codegen::CodeResult& r) -> VoidResult {
-      if (!db) return ok_status();
-      if (run_id.empty())
-        if (auto s = start_run(r.prompt_hash); !s) return s;
-      return db->record_problem(run_id, codegen::problem_record(i, problems[i], r));
+      return recorder ? recorder->record(i, r) : ok_status();
     };
+    auto finish = [&](const Json& summary) -> VoidResult { return recorder ? recorder->finish(summary) : ok_status(); };
+    auto run_id = [&] { return recorder ? recorder->id() : std::string(); };
     auto store_error = [&](const Error& e) {
       return fail(kExitOutput, fmt::format("recording the run in {}: {}", db->path(), e.message));
     };
@@ -185,11 +176,13 @@ Command add_code(CLI::App& app) {
       });
       progress.finish();
       if (recording) return store_error(*recording);
-      if (!summary) return fail(model_error_exit_code(summary.error()), summary.error().message);
+      if (!summary) {
+        if (recorder) recorder->interrupt();
+        return fail(model_error_exit_code(summary.error()), summary.error().message);
+      }
       if (auto f = flush_file(samples, a->out); !f) return fail(kExitOutput, f.error().message);
-      if (db && !run_id.empty())
-        if (auto w = db->finish_run(run_id, *summary); !w) return store_error(w.error());
-      (*summary)["run_id"] = run_id.empty() ? Json(nullptr) : Json(run_id);
+      if (auto w = finish(*summary); !w) return store_error(w.error());
+      (*summary)["run_id"] = run_id().empty() ? Json(nullptr) : Json(run_id());
       (*summary)["model"] = spec;
       (*summary)["seed"] = c.seed;
       if (a->json) {
@@ -209,7 +202,7 @@ Command add_code(CLI::App& app) {
                    pct("chosen_pass_rate"), ci("chosen_ci95"));
         if (c.method == "codet") fmt::print("; a random program: {}{}", pct("random_pick_pass_rate"), ci("random_pick_ci95"));
         fmt::print("\n");
-        if (!run_id.empty()) fmt::print("run {} (seed {})\n", run_id, c.seed);
+        if (!run_id().empty()) fmt::print("run {} (seed {})\n", run_id(), c.seed);
       }
       return kExitOk;
     }
@@ -217,13 +210,12 @@ Command add_code(CLI::App& app) {
     auto r = codegen::generate(**model, **sb, problems.front(), c);
     if (!r) return fail(model_error_exit_code(r.error()), r.error().message);
     if (auto w = record(0, *r); !w) return store_error(w.error());
-    if (db && !run_id.empty())
-      if (auto w = db->finish_run(run_id, {{"how", r->how}, {"passed", r->hidden ? Json(r->hidden->passed) : Json(nullptr)}}); !w)
-        return store_error(w.error());
+    if (auto w = finish({{"how", r->how}, {"passed", r->hidden ? Json(r->hidden->passed) : Json(nullptr)}}); !w)
+      return store_error(w.error());
     bool failed = r->hidden && !r->hidden->passed;
     if (a->json) {
       Json j = codegen::to_json(*r);
-      j["run_id"] = run_id.empty() ? Json(nullptr) : Json(run_id);
+      j["run_id"] = run_id().empty() ? Json(nullptr) : Json(run_id());
       j["model"] = spec;
       j["seed"] = c.seed;
       fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
@@ -232,7 +224,7 @@ Command add_code(CLI::App& app) {
     // Comments first, so the output stays a runnable program.
     fmt::print("# {}\n", r->how);
     if (r->hidden) fmt::print("# --tests: {}\n", r->hidden->passed ? "all passed" : r->hidden->feedback);
-    if (!run_id.empty()) fmt::print("# run {} (seed {})\n", run_id, c.seed);
+    if (!run_id().empty()) fmt::print("# run {} (seed {})\n", run_id(), c.seed);
     fmt::print("{}{}", r->program, r->program.ends_with("\n") ? "" : "\n");
     return failed ? kExitFailed : kExitOk;
   };

@@ -204,4 +204,23 @@ store::RunConfig run_config(const CodeConfig& c, const std::string& dataset, con
 // hidden tests (null without them).
 store::ProblemRecord problem_record(int index, const Problem& p, const CodeResult& r);
 
+// A code run recorded as its tasks finish (`wand code`, `wand improve --task code`): the run is
+// created at the first recorded task, once the coder template's hash is known, with `rc`
+// (run_config's, its prompt_hash filled in then) and total_problems = problems.size(). `problems`
+// must outlive the recorder. Errors: the store's.
+class RunRecorder {
+ public:
+  RunRecorder(store::Store& db, store::RunConfig rc, const std::vector<Problem>& problems);
+  VoidResult record(int index, const CodeResult& r);
+  VoidResult finish(const Json& summary);  // nothing to finish when no task was recorded
+  void interrupt();                        // marks a started run interrupted; errors ignored
+  const std::string& id() const { return id_; }  // empty until the first task is recorded
+
+ private:
+  store::Store& db_;
+  store::RunConfig rc_;
+  const std::vector<Problem>& problems_;
+  std::string id_;
+};
+
 }  // namespace wand::codegen

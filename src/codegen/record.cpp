@@ -56,4 +56,28 @@ store::ProblemRecord problem_record(int index, const Problem& p, const CodeResul
   return pr;
 }
 
+RunRecorder::RunRecorder(store::Store& db, store::RunConfig rc, const std::vector<Problem>& problems)
+    : db_(db), rc_(std::move(rc)), problems_(problems) {
+  rc_.total_problems = static_cast<int>(problems.size());
+}
+
+VoidResult RunRecorder::record(int index, const CodeResult& r) {
+  if (id_.empty()) {
+    rc_.prompt_hash = r.prompt_hash;
+    auto id = db_.create_run(rc_);
+    if (!id) return id.error();
+    id_ = *id;
+  }
+  return db_.record_problem(id_, problem_record(index, problems_[index], r));
+}
+
+VoidResult RunRecorder::finish(const Json& summary) {
+  if (id_.empty()) return ok_status();
+  return db_.finish_run(id_, summary);
+}
+
+void RunRecorder::interrupt() {
+  if (!id_.empty()) (void)db_.interrupt_run(id_);
+}
+
 }  // namespace wand::codegen

@@ -127,23 +127,18 @@ Result<CodeRun> code_run(llm::Backend& model, sandbox::Sandbox& sb, store::Store
   }
   CodeRun out;
   out.tasks = static_cast<int>(problems.size());
+  codegen::RunRecorder recorder(db, codegen::run_config(c, file, model.id(), model.id(), ""), problems);
   std::ostringstream samples;  // every sample is in the run store; no samples file
-  auto summary = codegen::run_dataset(model, sb, problems, c, samples, [&](int i, const codegen::CodeResult& r) -> VoidResult {
-    if (out.id.empty()) {  // the run is created once the coder template's hash is known, as `wand code` does
-      auto rc = codegen::run_config(c, file, model.id(), model.id(), r.prompt_hash);
-      rc.total_problems = out.tasks;
-      auto id = db.create_run(rc);
-      if (!id) return id.error();
-      out.id = *id;
-    }
+  auto summary = codegen::run_dataset(model, sb, problems, c, samples, [&](int i, const codegen::CodeResult& r) {
     out.passed += r.hidden && r.hidden->passed;
-    return db.record_problem(out.id, codegen::problem_record(i, problems[i], r));
+    return recorder.record(i, r);
   });
   if (!summary) {
-    if (!out.id.empty()) (void)db.interrupt_run(out.id);
+    recorder.interrupt();
     return summary.error();
   }
-  if (auto f = db.finish_run(out.id, *summary); !f) return f.error();
+  if (auto f = recorder.finish(*summary); !f) return f.error();
+  out.id = recorder.id();
   return out;
 }
 
