@@ -473,7 +473,8 @@ Options parse(int argc, char** argv, Config& c) {
                    "from the reference (chosen_logp, rejected_logp, chosen_change, rejected_change; no held-out loss:\n"
                    "--eval-every does not apply). --nll-weight A (default 0, plain DPO) adds A times the chosen\n"
                    "completion's mean per-token negative log-likelihood, as iterative RPO (Pang et al. 2024) does,\n"
-                   "so the chosen program stays likely rather than only more likely than the rejected one.\n";
+                   "so the chosen program stays likely rather than only more likely than the rejected one (the\n"
+                   "logged loss includes it).\n";
       std::exit(0);
     }
     if (a == "--resume" || a == "--dpo") {
