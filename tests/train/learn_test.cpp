@@ -932,12 +932,17 @@ TEST(Dpo, LossFallsAndTheChosenMarginGrowsOnAFewPairs) {
   EXPECT_EQ(train("--dpo --beta 0" + data + " --init " + (dir / "init.wckpt").string()), 2);
   EXPECT_NE(slurp(dir / "log.txt").find("--beta"), std::string::npos);
 
-  ASSERT_EQ(train("--dpo --beta 0.5" + data + " --init " + (dir / "init.wckpt").string() +
-                  " --steps 15 --batch 4 --lr 3e-3 --warmup 0 --log-every 1 --threads 1 --seed 2"), 0)
-      << slurp(dir / "log.txt");
-  std::vector<Json> log;
-  std::ifstream in(dir / "out/log.jsonl");
-  for (std::string line; std::getline(in, line);) log.push_back(Json::parse(line));
+  // 15 steps from init.wckpt, one log line a step; the same seed draws the same batches each run.
+  auto dpo = [&](const std::string& args) {
+    std::vector<Json> log;
+    EXPECT_EQ(train("--dpo --beta 0.5" + args + data + " --init " + (dir / "init.wckpt").string() +
+                    " --steps 15 --batch 4 --lr 3e-3 --warmup 0 --log-every 1 --threads 1 --seed 2"), 0)
+        << slurp(dir / "log.txt");
+    std::ifstream in(dir / "out/log.jsonl");
+    for (std::string line; std::getline(in, line);) log.push_back(Json::parse(line));
+    return log;
+  };
+  auto log = dpo("");
   ASSERT_EQ(log.size(), 15u);
   EXPECT_NEAR(log.front()["loss"].get<double>(), std::log(2.0), 1e-3);  // policy = reference at step 0
   EXPECT_NEAR(log.front()["margin"].get<double>(), 0.0, 1e-3);
@@ -945,6 +950,29 @@ TEST(Dpo, LossFallsAndTheChosenMarginGrowsOnAFewPairs) {
   EXPECT_GT(log.back()["margin"].get<double>(), 0.5);
   EXPECT_EQ(log.back()["reward_accuracy"].get<double>(), 1.0);
   EXPECT_TRUE(fs::exists(dir / "out/checkpoint.wckpt"));
+
+  // --nll-weight (iterative RPO, Pang et al. 2024): the same run with the chosen program's mean
+  // token NLL added keeps the chosen program likely (its log-prob rises) while the margin grows.
+  for (auto [bad, says] : std::vector<std::pair<std::string, std::string>>{
+           {"--dpo --nll-weight -1" + data + " --init " + (dir / "init.wckpt").string(), "--nll-weight"},
+           {"--dpo --nll-weight nan" + data + " --init " + (dir / "init.wckpt").string(), "--nll-weight"},
+           {"--nll-weight 1" + data, "--nll-weight"},
+           {"--beta 0.2" + data, "--beta"}}) {
+    EXPECT_EQ(train(bad), 2) << bad;
+    EXPECT_NE(slurp(dir / "log.txt").find(says), std::string::npos) << bad << "\n" << slurp(dir / "log.txt");
+  }
+  auto rpo = dpo(" --nll-weight 1");
+  ASSERT_EQ(rpo.size(), 15u);
+  // Step 0: policy = reference, so the loss is log 2 plus the chosen side's mean token NLL.
+  EXPECT_NEAR(rpo.front()["loss"].get<double>(), std::log(2.0) - rpo.front()["chosen_logp"].get<double>(), 1e-3);
+  EXPECT_NEAR(rpo.front()["chosen_logp"].get<double>(), log.front()["chosen_logp"].get<double>(), 1e-4);
+  EXPECT_GT(rpo.back()["chosen_logp"].get<double>(), rpo.front()["chosen_logp"].get<double>() + 0.5);
+  EXPECT_GT(rpo.back()["margin"].get<double>(), 0.5);
+  EXPECT_GT(rpo.back()["chosen_logp"].get<double>(), rpo.back()["rejected_logp"].get<double>());
+  EXPECT_NEAR(rpo.front()["chosen_change"].get<double>(), 0.0, 1e-4);  // against the reference
+  EXPECT_GT(rpo.back()["chosen_change"].get<double>(), 0.5);
+  EXPECT_GT(rpo.back()["chosen_change"].get<double>(), log.back()["chosen_change"].get<double>() + 0.05);  // plain: 0.41
+  EXPECT_EQ(rpo.back()["nll_weight"].get<double>(), 1.0);
   fs::remove_all(dir);
 }
 

@@ -21,6 +21,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -47,6 +48,10 @@ struct Options {
   bool resume = false;
   bool dpo = false;   // --dpo: preference pairs (pairs.bin), the --init model as the reference
   double beta = 0.1;  // DPO's β: how far the policy may move from the reference
+  // --nll-weight: α of iterative RPO (Pang et al. 2024): α × the chosen completion's mean token
+  // NLL is added to the DPO loss so that the chosen program stays likely, not only more likely
+  // than the rejected one. 0 is plain DPO.
+  double nll_weight = 0;
 };
 
 // --dtype bf16: autocast while it lives. Matmuls run in bfloat16; the weights, the optimizer's
@@ -440,8 +445,11 @@ Options parse(int argc, char** argv, Config& c) {
       {"--dim", integer(c.dim, 2, 65536)}, {"--layers", integer(c.layers, 1, 1024)},
       {"--heads", integer(c.heads, 1, 4096)}, {"--kv-heads", integer(c.kv_heads, 1, 4096)},
       {"--ffn", integer(c.ffn, 1, 1 << 20)}, {"--seq", integer(c.seq, 1, 1 << 20)},
-      {"--beta", real(o.beta, 0, 1000, true)},
+      {"--beta", real(o.beta, 0, 1000, true)}, {"--nll-weight", real(o.nll_weight, 0, 1000, false)},
   };
+  // Options that only mean something with --dpo: given without it they would be silently ignored.
+  const std::set<std::string> dpo_only = {"--beta", "--nll-weight"};
+  std::string dpo_option;  // the last DPO-only option given
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -450,7 +458,7 @@ Options parse(int argc, char** argv, Config& c) {
                    "  [--kv-heads K] [--ffn F] [--cooldown-data DIR --cooldown-steps N] [--device cpu|cuda]\n"
                    "  [--dtype fp32|bf16]\n"
                    "  [--threads N] [--seed S] [--resume] [--sample \"ID ID ...\" --sample-tokens N]\n"
-                   "  [--init CHECKPOINT] [--dpo --beta B]\n"
+                   "  [--init CHECKPOINT] [--dpo --beta B --nll-weight A]\n"
                    "--init starts from a checkpoint.wckpt's weights (fine-tuning, e.g. on `wand export --run ID\n"
                    "--format sft --corpus DIR`); its sizes replace --dim/--layers/--heads/--kv-heads/--ffn/--seq\n"
                    "and its vocabulary must be the corpus's. With --resume, a saved state wins over it.\n"
@@ -460,8 +468,13 @@ Options parse(int argc, char** argv, Config& c) {
                    "--dpo trains on preference pairs (`wand export --run ID --format dpo --corpus DIR`) by Direct\n"
                    "Preference Optimization (Rafailov et al. 2023): loss -log sigmoid(B * ((policy - reference\n"
                    "log-prob of the chosen completion) - (the same of the rejected))), --batch pairs a step, the\n"
-                   "--init model as the frozen reference; log.jsonl also has the mean margin and reward accuracy\n"
-                   "(no held-out loss: --eval-every does not apply).\n";
+                   "--init model as the frozen reference; log.jsonl also has the mean margin, reward accuracy and\n"
+                   "the policy's mean per-token log-prob of the chosen and rejected completions and its change\n"
+                   "from the reference (chosen_logp, rejected_logp, chosen_change, rejected_change; no held-out loss:\n"
+                   "--eval-every does not apply). --nll-weight A (default 0, plain DPO) adds A times the chosen\n"
+                   "completion's mean per-token negative log-likelihood, as iterative RPO (Pang et al. 2024) does,\n"
+                   "so the chosen program stays likely rather than only more likely than the rejected one (the\n"
+                   "logged loss includes it).\n";
       std::exit(0);
     }
     if (a == "--resume" || a == "--dpo") {
@@ -472,7 +485,9 @@ Options parse(int argc, char** argv, Config& c) {
     if (it == set.end()) die("unknown option " + a + " (see --help)");
     if (i + 1 >= argc) die(a + " needs a value");
     it->second(a, argv[++i]);
+    if (dpo_only.count(a)) dpo_option = a;
   }
+  if (!dpo_option.empty() && !o.dpo) die(dpo_option + " applies to --dpo training only");
   if (o.data.empty() || o.out.empty()) die("--data and --out are required (see --help)");
   if (o.dtype != "fp32" && o.dtype != "bf16") die("--dtype: '" + o.dtype + "' (expected fp32 or bf16)");
   if (o.device != "cpu" && o.device != "cuda") die("--device: '" + o.device + "' (expected cpu or cuda)");
@@ -483,9 +498,16 @@ Options parse(int argc, char** argv, Config& c) {
   return o;
 }
 
-// The log-probability `m` gives `completion` after `prompt` (summed over the completion's tokens);
-// a sequence longer than the context keeps its last seq + 1 tokens (the prompt's start goes first).
-torch::Tensor completion_logprob(Llama& m, const std::vector<int64_t>& prompt, const std::vector<int64_t>& completion,
+// The log-probability `m` gives `completion` after `prompt`: `sum` over the completion's tokens
+// kept, and their number `tokens`; a sequence longer than the context keeps its last seq + 1
+// tokens (the prompt's start goes first).
+struct CompletionLogprob {
+  torch::Tensor sum;
+  int64_t tokens;
+  // `x` (a sum over this completion's tokens) per token: length-normalised, as RPO's NLL term is.
+  torch::Tensor per_token(const torch::Tensor& x) const { return x / static_cast<double>(std::max<int64_t>(1, tokens)); }
+};
+CompletionLogprob completion_logprob(Llama& m, const std::vector<int64_t>& prompt, const std::vector<int64_t>& completion,
                                  int seq, torch::Device dev) {
   std::vector<int64_t> ids = prompt;
   ids.insert(ids.end(), completion.begin(), completion.end());
@@ -496,12 +518,14 @@ torch::Tensor completion_logprob(Llama& m, const std::vector<int64_t>& prompt, c
   auto t = torch::tensor(ids, torch::kLong).to(dev);
   auto x = t.slice(0, 0, -1).unsqueeze(0), y = t.slice(0, 1);
   auto logp = torch::log_softmax(m->forward(x).squeeze(0).to(torch::kFloat), -1).gather(1, y.unsqueeze(1)).squeeze(1);
-  return logp.slice(0, first).sum();
+  auto kept = logp.slice(0, first);
+  return {kept.sum(), kept.size(0)};
 }
 
 // Direct Preference Optimization (Rafailov et al. 2023) on --data's pairs, from and against the
 // --init model: per pair, margin = (log π(chosen) - log π_ref(chosen)) - (log π(rejected) -
-// log π_ref(rejected)), loss = -log sigmoid(β margin), averaged over --batch pairs drawn at random.
+// log π_ref(rejected)), loss = -log sigmoid(β margin) + α × (mean token NLL of chosen under π),
+// averaged over --batch pairs drawn at random (α = --nll-weight; 0 is plain DPO).
 int train_dpo(const Options& o, const Config& c, Llama& model, torch::optim::AdamW& opt, const CheckpointHeader& init,
               torch::Device dev) {
   auto pairs = load_pairs(o.data, c.vocab);
@@ -516,8 +540,8 @@ int train_dpo(const Options& o, const Config& c, Llama& model, torch::optim::Ada
     torch::NoGradGuard ng;
     Autocast ac(dev, o.dtype == "bf16");
     for (auto& p : pairs)
-      ref.emplace_back(completion_logprob(reference, p.prompt, p.chosen, c.seq, dev).item<double>(),
-                       completion_logprob(reference, p.prompt, p.rejected, c.seq, dev).item<double>());
+      ref.emplace_back(completion_logprob(reference, p.prompt, p.chosen, c.seq, dev).sum.item<double>(),
+                       completion_logprob(reference, p.prompt, p.rejected, c.seq, dev).sum.item<double>());
   }
   std::error_code ec;
   std::filesystem::create_directories(o.out, ec);
@@ -531,18 +555,25 @@ int train_dpo(const Options& o, const Config& c, Llama& model, torch::optim::Ada
                                 : o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 *
                                                                (1 + std::cos(M_PI * double(step - o.warmup) / std::max(1, o.steps - o.warmup))));
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    std::vector<torch::Tensor> margins;
+    // Per pair: the policy's mean token log-prob of each side, and its change from the reference.
+    std::vector<torch::Tensor> margins, chosen_mean, rejected_mean, chosen_change, rejected_change;
     {
       Autocast ac(dev, o.dtype == "bf16");
       for (int b = 0; b < o.batch; ++b) {
         std::size_t i = pick(rng);
-        auto chosen = completion_logprob(model, pairs[i].prompt, pairs[i].chosen, c.seq, dev) - ref[i].first;
-        auto rejected = completion_logprob(model, pairs[i].prompt, pairs[i].rejected, c.seq, dev) - ref[i].second;
-        margins.push_back(chosen - rejected);
+        auto chosen = completion_logprob(model, pairs[i].prompt, pairs[i].chosen, c.seq, dev);
+        auto rejected = completion_logprob(model, pairs[i].prompt, pairs[i].rejected, c.seq, dev);
+        margins.push_back((chosen.sum - ref[i].first) - (rejected.sum - ref[i].second));
+        chosen_mean.push_back(chosen.per_token(chosen.sum));
+        rejected_mean.push_back(rejected.per_token(rejected.sum));
+        chosen_change.push_back(chosen.per_token(chosen.sum - ref[i].first));
+        rejected_change.push_back(rejected.per_token(rejected.sum - ref[i].second));
       }
     }
     auto margin = torch::stack(margins);
+    auto chosen_logp = torch::stack(chosen_mean).mean(), rejected_logp = torch::stack(rejected_mean).mean();
     auto loss = -torch::log_sigmoid(o.beta * margin).mean();
+    if (o.nll_weight > 0) loss = loss - o.nll_weight * chosen_logp;
     opt.zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
@@ -552,8 +583,12 @@ int train_dpo(const Options& o, const Config& c, Llama& model, torch::optim::Ada
       if (first_loss < 0) first_loss = loss_v;
       std::ostringstream line;
       line << "{\"step\": " << step << ", \"loss\": " << loss_v << ", \"margin\": " << margin.mean().item<double>()
-           << ", \"reward_accuracy\": " << (margin > 0).to(torch::kFloat).mean().item<double>() << ", \"lr\": " << lr
-           << ", \"phase\": \"dpo\", \"beta\": " << o.beta << "}";
+           << ", \"reward_accuracy\": " << (margin > 0).to(torch::kFloat).mean().item<double>()
+           << ", \"chosen_logp\": " << chosen_logp.item<double>() << ", \"rejected_logp\": " << rejected_logp.item<double>()
+           << ", \"chosen_change\": " << torch::stack(chosen_change).mean().item<double>()
+           << ", \"rejected_change\": " << torch::stack(rejected_change).mean().item<double>()
+           << ", \"lr\": " << lr << ", \"phase\": \"dpo\", \"beta\": " << o.beta << ", \"nll_weight\": " << o.nll_weight
+           << "}";
       log << line.str() << std::endl;
       if (!log) die(o.out + "/log.jsonl: write failed (disk full?)");
       std::cerr << line.str() << "\n";
