@@ -89,7 +89,7 @@ Command add_serve(CLI::App& app) {
     std::unique_ptr<llm::Backend> backend;
     if (!a->no_model) {
       llm::BackendOptions bo;
-        bo.threads = a->threads;
+      bo.threads = a->threads;
       bo.kv_cache = a->kv_cache;
       auto opened = llm::open_backend(a->model, bo);
       if (!opened) {

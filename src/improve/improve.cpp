@@ -484,14 +484,15 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     if (!corpus) return corpus.error();
     std::string train_dir = dir + "/train";
     fs::create_directories(train_dir, ec);
-    std::vector<std::string> args = {o.trainer, "--init", checkpoint_of(o, o.from_start ? 0 : prev.round), "--data", dir + "/corpus",
+    const int init_round = o.from_start ? 0 : prev.round;  // the weights this round fine-tunes
+    std::vector<std::string> args = {o.trainer, "--init", checkpoint_of(o, init_round), "--data", dir + "/corpus",
                                      "--out", train_dir, "--steps", std::to_string(o.steps), "--batch",
                                      std::to_string(o.batch), "--lr", fmt::format("{}", o.lr), "--warmup",
                                      std::to_string(o.warmup), "--threads", std::to_string(o.threads), "--seed",
                                      std::to_string(o.seed + static_cast<uint64_t>(round)), "--save-every", "25",
                                      "--eval-every", "50", "--resume"};
     say(fmt::format("round {}: fine-tuning round {}'s weights on {} documents ({} accepted, {} replay) for {} steps (log: {}/train.log)",
-                    round, o.from_start ? 0 : prev.round, documents.size(), r.trained_on, replay, o.steps, train_dir));
+                    round, init_round, documents.size(), r.trained_on, replay, o.steps, train_dir));
     if (auto t = train::run_trainer(args, train_dir + "/train.log"); !t) return t.error();
 
     // 4. The new model, evaluated on the held-out sets.

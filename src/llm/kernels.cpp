@@ -199,8 +199,6 @@ void portable_round_fp16(float* x, std::size_t n, float scale) {
   for (std::size_t i = 0; i < n; ++i) x[i] = fp16_to_fp32(fp32_to_fp16(x[i] * scale));
 }
 
-// The packed layout read plainly: per group of 8 rows and token, each block's integer sums, then
-// (sum * dx) * dw added in block order, as the SIMD tiles add them.
 // Packed F32/F16 read plainly: per row and token, one running sum in column order, as the SIMD
 // tiles keep it; row r's value of column k at (r / G) * G * cols + k * G + r % G.
 template <class E, class Load>
@@ -218,6 +216,8 @@ void portable_float_packed(const uint8_t* packed, int G, int cols, int r0, int r
   }
 }
 
+// The packed layout read plainly. Quantized: per group of 8 rows and token, each block's integer
+// sums, then (sum * dx) * dw added in block order, as the SIMD tiles add them.
 void portable_packed(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1, const uint8_t* x,
                      std::size_t xs, int T, float* y, std::size_t ys) {
   (void)rows;

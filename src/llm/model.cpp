@@ -490,19 +490,20 @@ struct Context::Impl {
       for (int t = 0; t < T; ++t) {
         rope(&q[std::size_t(t) * q_dim], c.heads, t);
         rope(&k[std::size_t(t) * kv_dim], c.kv_heads, t);
+        // The token's key and value into the cache, as its elements (float, or fp16 bits).
+        auto store = [&]<class E>(const E* key, const E* value) {
+          auto* keys = reinterpret_cast<E*>(kc(t, l));
+          for (int i = 0; i < kv_dim; ++i) keys[key_at(i, pos[t])] = key[i];
+          for (int h = 0; h < c.kv_heads; ++h)
+            std::copy_n(value + std::size_t(h) * hd, hd, reinterpret_cast<E*>(vc(t, l)) + value_at(h, pos[t]));
+        };
         const float *kt = &k[std::size_t(t) * kv_dim], *vt = &v[std::size_t(t) * kv_dim];
         if (f16) {
           to_fp16(kt, half_k.data(), kv_dim);
           to_fp16(vt, half_v.data(), kv_dim);
-          auto* keys = reinterpret_cast<uint16_t*>(kc(t, l));
-          for (int i = 0; i < kv_dim; ++i) keys[key_at(i, pos[t])] = half_k[i];
-          for (int h = 0; h < c.kv_heads; ++h)
-            std::copy_n(&half_v[std::size_t(h) * hd], hd, reinterpret_cast<uint16_t*>(vc(t, l)) + value_at(h, pos[t]));
+          store(half_k.data(), half_v.data());
         } else {
-          auto* keys = reinterpret_cast<float*>(kc(t, l));
-          for (int i = 0; i < kv_dim; ++i) keys[key_at(i, pos[t])] = kt[i];
-          for (int h = 0; h < c.kv_heads; ++h)
-            std::copy_n(vt + std::size_t(h) * hd, hd, reinterpret_cast<float*>(vc(t, l)) + value_at(h, pos[t]));
+          store(kt, vt);
         }
       }
       const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
