@@ -216,7 +216,7 @@ void portable_float_packed(const uint8_t* packed, int G, int cols, int r0, int r
   }
 }
 
-// The packed layout read plainly. Quantized: per group of 8 rows and token, each block's integer
+// The packed layout read plainly. Quantized: per group of 16 rows and token, each block's integer
 // sums, then (sum * dx) * dw added in block order, as the SIMD tiles add them.
 void portable_packed(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1, const uint8_t* x,
                      std::size_t xs, int T, float* y, std::size_t ys) {
@@ -228,35 +228,35 @@ void portable_packed(TensorType type, const uint8_t* packed, int rows, int cols,
     return portable_float_packed<uint16_t>(packed, packed_group_rows(type), cols, r0, r1, x, xs, T, y, ys,
                                            fp16_to_fp32);
   const int blocks = cols / 32;
-  const std::size_t block_bytes = 8 * type_bytes(type, 32), group_bytes = block_bytes * blocks;
+  const std::size_t block_bytes = 16 * type_bytes(type, 32), group_bytes = block_bytes * blocks;
   const bool q4 = type == TensorType::Q4_0;
-  for (int g = r0 / 8; g * 8 < r1; ++g)
+  for (int g = r0 / 16; g * 16 < r1; ++g)
     for (int t = 0; t < T; ++t) {
       const auto* xb = reinterpret_cast<const BlockQ8_0*>(x + xs * t);
-      float acc[8] = {};
+      float acc[16] = {};
       for (int k = 0; k < blocks; ++k) {
         const uint8_t* b = packed + group_bytes * g + block_bytes * k;
         const int8_t* xq = xb[k].qs;
         const float dx = fp16_to_fp32(xb[k].d);
-        for (int i = 0; i < 8; ++i) {
+        for (int i = 0; i < 16; ++i) {
           int32_t sum = 0;
           if (q4) {
             for (int c = 0; c < 4; ++c)
               for (int j = 0; j < 4; ++j) {
-                const uint8_t q = b[16 + 32 * c + 4 * i + j];
+                const uint8_t q = b[32 + 64 * c + 4 * i + j];
                 sum += ((q & 0x0f) - 8) * xq[4 * c + j] + ((q >> 4) - 8) * xq[16 + 4 * c + j];
               }
           } else {
             for (int c = 0; c < 8; ++c)
               for (int j = 0; j < 4; ++j)
-                sum += (b[16 + 32 * c + 4 * i + j] - 128) * xq[4 * c + j];
+                sum += (b[32 + 64 * c + 4 * i + j] - 128) * xq[4 * c + j];
           }
           uint16_t d;
           std::memcpy(&d, b + 2 * i, 2);
           acc[i] += static_cast<float>(sum) * dx * fp16_to_fp32(d);
         }
       }
-      for (int i = 0; i < 8 && g * 8 + i < r1; ++i) y[ys * t + g * 8 + i] = acc[i];
+      for (int i = 0; i < 16 && g * 16 + i < r1; ++i) y[ys * t + g * 16 + i] = acc[i];
     }
 }
 
@@ -307,7 +307,7 @@ int packed_group_rows(TensorType type) {
   switch (type) {
     case TensorType::F32: return 16;
     case TensorType::F16: return 128;
-    default: return 8;
+    default: return 16;
   }
 }
 
@@ -338,14 +338,14 @@ void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows
   const bool q8 = type == TensorType::Q8_0;
   std::memset(out, 0, packed_bytes(type, rows, cols));  // padding rows: zero scales and quants
   for (int r = 0; r < rows; ++r) {
-    const int g = r / 8, i = r % 8;
+    const int g = r / 16, i = r % 16;
     for (int k = 0; k < blocks; ++k) {
       const uint8_t* src = w + w_stride * r + block * k;
-      uint8_t* dst = out + (std::size_t(g) * blocks + k) * 8 * block;
+      uint8_t* dst = out + (std::size_t(g) * blocks + k) * 16 * block;
       std::memcpy(dst + 2 * i, src, 2);
       for (std::size_t c = 0; c < quants / 4; ++c)
         for (int j = 0; j < 4; ++j)  // Q8_0 shifted to unsigned (kernels.h)
-          dst[16 + 32 * c + 4 * i + j] = q8 ? src[2 + 4 * c + j] ^ 0x80 : src[2 + 4 * c + j];
+          dst[32 + 64 * c + 4 * i + j] = q8 ? src[2 + 4 * c + j] ^ 0x80 : src[2 + 4 * c + j];
     }
   }
 }

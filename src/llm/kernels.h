@@ -99,13 +99,16 @@ void matmul_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int co
 // ---- weights regrouped several rows at a time (the form the engine holds them in) ----
 // Every matrix is repacked at load (as llama.cpp repacks Q4_0, its "q4_0_8x8") so the products
 // need no horizontal sums and several rows share every activation load.
-// Q8_0 and Q4_0: rows go in groups of 8 (the last padded with zero rows); a group is stored
-// block by block, each block being the 8 rows' fp16 scales (16 bytes) and then their quants 4
-// bytes at a time: bytes 4c to 4c+3 of row 0, of row 1, ..., of row 7, for c = 0, 1, ... So one
-// 256-bit load holds four quants of each of 8 rows and one integer multiply-add (VNNI vpdpbusd;
-// AVX2 maddubs) against four activation bytes broadcast adds to 8 rows' sums at once. Q8_0's
-// quants are stored plus 128 (q ^ 0x80), the unsigned operand VNNI wants; Q4_0's nibbles as in
-// the file. As many bytes as the blocks (18 or 34 per row and 32 weights) plus the padding rows.
+// Q8_0 and Q4_0: rows go in groups of 16 (the last padded with zero rows); a group is stored
+// block by block, each block being the 16 rows' fp16 scales (32 bytes) and then their quants 4
+// bytes at a time: bytes 4c to 4c+3 of row 0, of row 1, ..., of row 15, for c = 0, 1, ... So one
+// 512-bit load (AVX2: each 256-bit half) holds four quants of each of 16 (8) rows and one integer
+// multiply-add (VNNI vpdpbusd; AVX2 maddubs) against four activation bytes broadcast adds to all
+// their sums at once. A group is one sequential stream: with two 8-row groups side by side a
+// 512-bit tile read two, and one token of a 134M model ran 15-35% slower (Q8_0 280 against 320
+// tokens/s, Q4_0 400 against 540, one thread). Q8_0's quants are stored plus 128 (q ^ 0x80),
+// the unsigned operand VNNI wants; Q4_0's nibbles as in the file. As many bytes as the blocks
+// (18 or 34 per row and 32 weights) plus the padding rows.
 // F32 and F16: rows go in groups of 16 (F32) or 128 (F16), padded with zero rows, each group
 // stored column by column: the group's values of column 0, then of column 1, ... So one 512-bit
 // load (two 256-bit ones) holds a column of 16 rows and meets one activation broadcast. A single
@@ -116,7 +119,7 @@ void matmul_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int co
 // exist. They meet F32 activations (packed_dot_type): F16 weights are converted once per tile,
 // not the activations once per row.
 bool packable(TensorType type);  // every type
-int packed_group_rows(TensorType type);  // 16 for F32, 128 for F16, 8 for Q8_0/Q4_0
+int packed_group_rows(TensorType type);  // 16 for F32, Q8_0 and Q4_0, 128 for F16
 // The form activations take to meet packed weights of `type`: F32 for F32/F16, Q8_0 otherwise.
 TensorType packed_dot_type(TensorType type);
 std::size_t packed_bytes(TensorType type, int rows, int cols);

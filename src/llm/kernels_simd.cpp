@@ -256,7 +256,7 @@ void tiled_rows(const uint8_t* w, std::size_t ws, int cols, int r0, int r1, cons
   }
 }
 
-// ---- packed Q8_0/Q4_0 (kernels.h, pack_rows): 8 rows per 256-bit lane group ----
+// ---- packed Q8_0/Q4_0 (kernels.h, pack_rows): groups of 16 rows, 8 per 256-bit half ----
 
 // acc + the four products u * s of each 32-bit lane (u unsigned, s signed bytes; with AVX2's
 // maddubs, no saturation while |u * s| pairs stay under 2^15: Q4's nibbles).
@@ -268,14 +268,16 @@ inline __m256i dpbusd(__m256i acc, __m256i u, __m256i s) {
 #endif
 }
 
-// Rows in 32-bit lanes: 8 (one group, 256 bits) or, with AVX-512, 16 (two groups side by side).
+// Rows in 32-bit lanes: 8 (half h of a group: its 32-byte half of each 64-byte quant chunk and
+// its 8 of the 16 scales) or, with AVX-512, 16 (the whole group, h = 0). p: a quant chunk (load)
+// or the block's scales (scales).
 struct Lanes8 {
   using I = __m256i;
   using F = __m256;
   static constexpr int rows = 8;
-  static I load(const uint8_t* p, std::size_t) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-  static F scales(const uint8_t* p, std::size_t) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  static I load(const uint8_t* p, int h) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * h)); }
+  static F scales(const uint8_t* p, int h) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * h)));
   }
   static I bytes(char b) { return _mm256_set1_epi8(b); }
   static I words(int32_t v) { return _mm256_set1_epi32(v); }
@@ -307,12 +309,9 @@ struct Lanes16 {
   using I = __m512i;
   using F = __m512;
   static constexpr int rows = 16;
-  static I load(const uint8_t* p, std::size_t group) {
-    return _mm512_maskz_inserti64x4(0xff, _mm512_castsi256_si512(Lanes8::load(p, 0)), Lanes8::load(p + group, 0), 1);
-  }
-  static F scales(const uint8_t* p, std::size_t group) {
-    return _mm512_maskz_cvtph_ps(0xffff, _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + group)),
-                                                          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  static I load(const uint8_t* p, int) { return _mm512_loadu_si512(p); }
+  static F scales(const uint8_t* p, int) {
+    return _mm512_maskz_cvtph_ps(0xffff, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
   }
   static I bytes(char b) { return _mm512_set1_epi8(b); }
   static I words(int32_t v) { return _mm512_set1_epi32(v); }
@@ -342,13 +341,13 @@ constexpr bool kVnni = false;
 // bytes (u[j] meets activation bytes at offset xo[j] of the block), and what the unsigned view
 // adds, per activation, that must come off: offset * sum(x).
 struct Q4Packed {
-  static constexpr int block_bytes = 8 * sizeof(BlockQ4_0), offset = 8;
+  static constexpr int block_bytes = 16 * sizeof(BlockQ4_0), offset = 8;
   static constexpr int xo[8] = {0, 16, 4, 20, 8, 24, 12, 28};  // low nibbles: 4c.., high: 16 + 4c..
   template <class L>
-  static void unpack(const uint8_t* b, std::size_t group, typename L::I* u) {
+  static void unpack(const uint8_t* b, int h, typename L::I* u) {
     const typename L::I low = L::bytes(0x0f);
     for (int c = 0; c < 4; ++c) {
-      const typename L::I v = L::load(b + 16 + 32 * c, group);
+      const typename L::I v = L::load(b + 32 + 64 * c, h);
       u[2 * c] = L::and_(v, low);
       u[2 * c + 1] = L::and_(L::shr4(v), low);
     }
@@ -362,12 +361,12 @@ struct Q4Packed {
 // Q8_0's quants are packed shifted by 128 (q ^ 0x80), VNNI's unsigned operand as they are (and
 // 128 * sum(x) comes off); without VNNI, signed again and multiplied by sign (offset 0).
 struct Q8Packed {
-  static constexpr int block_bytes = 8 * sizeof(BlockQ8_0), offset = kVnni ? 128 : 0;
+  static constexpr int block_bytes = 16 * sizeof(BlockQ8_0), offset = kVnni ? 128 : 0;
   static constexpr int xo[8] = {0, 4, 8, 12, 16, 20, 24, 28};
   template <class L>
-  static void unpack(const uint8_t* b, std::size_t group, typename L::I* u) {
+  static void unpack(const uint8_t* b, int h, typename L::I* u) {
     for (int c = 0; c < 8; ++c) {
-      const typename L::I v = L::load(b + 16 + 32 * c, group);
+      const typename L::I v = L::load(b + 32 + 64 * c, h);
       u[c] = kVnni ? v : L::xor_(v, L::bytes(static_cast<char>(0x80)));
     }
   }
@@ -385,26 +384,26 @@ inline int32_t load4(const int8_t* p) {
 
 constexpr int kAhead = 4096;
 
-// L::rows rows x N tokens. Per block: the weights unpacked once for all N tokens; per token, eight
-// multiply-adds of a weight vector with four activation bytes broadcast, into a sum that starts
-// at the offset to take off, then one float step. dx, off: per token (stride `blocks`) and block.
+// L::rows rows (half h of the group at w, or all 16) x N tokens. Per block: the weights unpacked
+// once for all N tokens; per token, eight multiply-adds of a weight vector with four activation
+// bytes broadcast, into a sum that starts at the offset to take off, then one float step. dx,
+// off: per token (stride `blocks`) and block.
 template <class L, class P, int N>
-void packed_tile(const uint8_t* w, std::size_t group, int blocks, const uint8_t* x, std::size_t xs, const float* dx,
+void packed_tile(const uint8_t* w, int h, int blocks, const uint8_t* x, std::size_t xs, const float* dx,
                  const int32_t* off, float* y, std::size_t ys, int rows) {
   typename L::F acc[N];
   for (auto& a : acc) a = L::zero();
   for (int k = 0; k < blocks; ++k) {
     const uint8_t* b = w + std::size_t(P::block_bytes) * k;
-    // Each group is a stream the hardware prefetchers follow too slowly alone (Q4_0 out of
+    // A group is one stream the hardware prefetchers follow too slowly alone (Q4_0 out of
     // memory, one thread: 18.9 GB/s without, 20.6 prefetching 1 KiB ahead, 23.9 at 4 KiB; Q8_0
     // 21 -> 29): ask for the lines kAhead bytes on. Prefetches never fault, so those past the
     // matrix are harmless.
     for (int at = 0; at < P::block_bytes; at += 64)
-      for (int g = 0; g < L::rows / 8; ++g)
-        _mm_prefetch(reinterpret_cast<const char*>(b + group * g + kAhead + at), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b + kAhead + at), _MM_HINT_T0);
     typename L::I u[8];
-    P::template unpack<L>(b, group, u);
-    const typename L::F dw = L::scales(b, group);
+    P::template unpack<L>(b, h, u);
+    const typename L::F dw = L::scales(b, h);
     for (int t = 0; t < N; ++t) {
       const int8_t* q = reinterpret_cast<const BlockQ8_0*>(x + xs * t)[k].qs;
       typename L::I sum = L::words(off[t * blocks + k]);
@@ -415,8 +414,8 @@ void packed_tile(const uint8_t* w, std::size_t group, int blocks, const uint8_t*
   for (int t = 0; t < N; ++t) L::store(y + ys * t, acc[t], rows);
 }
 
-using PackedTileFn = void (*)(const uint8_t*, std::size_t, int, const uint8_t*, std::size_t, const float*,
-                              const int32_t*, float*, std::size_t, int);
+using PackedTileFn = void (*)(const uint8_t*, int, int, const uint8_t*, std::size_t, const float*, const int32_t*,
+                              float*, std::size_t, int);
 
 template <class L, class P, int... N>
 PackedTileFn packed_pick(int n, std::integer_sequence<int, N...>) {
@@ -455,14 +454,14 @@ void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, s
     for (int t = 0; t < T; t += kPackedTokens) {
       const int nt = std::min(kPackedTokens, T - t);
       packed_pick<L, P>(nt, std::make_integer_sequence<int, kPackedTokens>{})(
-          w + group * (r / 8), group, blocks, x + xs * t, xs, dx + t * blocks, off + t * blocks, y + ys * t + r, ys,
-          rows);
+          w + group * (r / 16), r % 16 / 8, blocks, x + xs * t, xs, dx + t * blocks, off + t * blocks,
+          y + ys * t + r, ys, rows);
     }
     return rows;
   };
-  for (int r = r0; r < r1;) {
+  for (int r = r0; r < r1;) {  // r0 and so every r here: a multiple of 8
 #if defined(__AVX512F__)
-    if (r1 - r > 8) {
+    if (r % 16 == 0 && r1 - r > 8) {
       r += run(Lanes16{}, r);
       continue;
     }
@@ -849,12 +848,16 @@ void float_packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t
   const auto* xf = reinterpret_cast<const float*>(x);
   const std::size_t xfs = xs / sizeof(float);
   const int tile_rows = (T == 1 ? kOneTokenVecs<E> : kFloatTileVecs) * kFloatLanes;
-  for (int r = r0; r < r1; r += tile_rows) {
-    const int rows = std::min(tile_rows, r1 - r), vecs = (rows + kFloatLanes - 1) / kFloatLanes;
+  // Tiles start at multiples of tile_rows: where tile_rows divides G (F16's single token), a
+  // range starting inside a group (a thread's share) gets a short first tile, and every other
+  // tile reads one group's stream, not the ends of two.
+  for (int r = r0; r < r1;) {
+    const int rows = std::min(tile_rows - r % tile_rows, r1 - r), vecs = (rows + kFloatLanes - 1) / kFloatLanes;
     for (int t = 0; t < T; t += kFloatTileTokens) {
       const int nt = std::min(kFloatTileTokens, T - t);
       float_pick<E, G>(vecs, nt)(w, r, cols, xf + xfs * t, xfs, y + ys * t + r, ys, rows, kPrefetch<E> && t == 0);
     }
+    r += rows;
   }
 }
 
