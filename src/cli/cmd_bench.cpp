@@ -201,6 +201,9 @@ Command add_bench(CLI::App& app) {
                           ->check(number({.lo = 1, .hi = 4096, .integer = true}))
                           ->capture_default_str();
   auto* weighted = cmd->add_flag("--weighted", c.weighted, "Weigh each vote by the sample's mean token probability");
+  auto* shuffle_names = cmd->add_flag("--shuffle-names", c.shuffle_names,
+                                      "A pot-numbers model with --k > 1: each sample reads the question's number names in an "
+                                      "order of its own (as wand solve)");
   auto* no_repair = cmd->add_flag("--no-repair", a->no_repair, "No self-debug round when no sample answers");
   auto* no_fallback = cmd->add_flag("--no-fallback", a->no_fallback, "No chain-of-thought fallback (a pot-numbers model never has one: it writes no prose)");
   auto* prompt = cmd->add_option("--prompt", a->prompt_file, "Your own prompt template (src/reason/prompt.h)")->check(CLI::ExistingFile);
@@ -238,7 +241,7 @@ Command add_bench(CLI::App& app) {
   // The options of a run, which --compare and --report (reading stored runs) do not take.
   std::vector<CLI::Option*> run_options = {dataset, problems, set, model, method, k, temperature, top_p, seed,
                                            max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, constrain, limit, par, out,
-                                           flow_calls, flow_tokens, shard};
+                                           flow_calls, flow_tokens, shard, shuffle_names};
   // --env: an agent environment's task set instead of a dataset (cli/agent_runs.h, as wand agent --env).
   auto agent = std::make_shared<AgentArgs>();
   auto* env = cmd->add_option("--env", agent->env, "An agent environment's task set (kitchen, data, shop): success rate, "
@@ -256,7 +259,7 @@ Command add_bench(CLI::App& app) {
   return [=] {
     if (env->count()) {
       for (auto* o : {dataset, problems, set, method, k, top_p, max_tokens, weighted, no_repair, no_fallback, prompt, style,
-                      constrain, par, out, flow_calls, flow_tokens, resume, shard})
+                      constrain, par, out, flow_calls, flow_tokens, resume, shard, shuffle_names})
         if (o->count()) {
           fmt::print(stderr, "wand bench: {}: not an option of --env (agent task sets)\n", o->get_name());
           return kExitBadInput;
@@ -348,7 +351,7 @@ Command add_bench(CLI::App& app) {
           {"seed", seed}, {"max-tokens", max_tokens}, {"timeout", timeout}, {"weighted", weighted},
           {"no-repair", no_repair}, {"no-fallback", no_fallback}, {"prompt", prompt}, {"prompt-style", style},
           {"constrain", constrain}, {"limit", limit}, {"flow-calls", flow_calls}, {"flow-tokens", flow_tokens},
-          {"shard", shard}};
+          {"shard", shard}, {"shuffle-names", shuffle_names}};
       if (!path.empty()) explicit_options["dataset"] = given["dataset"];
       for (auto& [key, opt] : flags)
         if (opt->count()) explicit_options[key] = given[key];
@@ -402,6 +405,7 @@ Command add_bench(CLI::App& app) {
     if (!family) return fail("--prompt-style: " + family.error().message);
     bc.solve.family = *family;
     if (auto v = reason::validate(bc.solve); !v) return fail(v.error().message);
+    if (auto f = reason::fits_model(backend, bc.solve); !f) return fail(f.error().message);
     auto tpl = bc.solve.prompt ? Result<reason::Template>(*bc.solve.prompt) : reason::builtin_template(bc.solve.method, *family);
     if (!tpl) return fail(tpl.error().message);
 

@@ -55,6 +55,9 @@ Command add_corpus(CLI::App& app) {
   cmd->add_flag("--number-names", a->opt.number_names,
                 "Write the pot, grammar and gsm8k parts with the question's numbers as names (n0, n1, ...) and "
                 "programs over the names, each run in the sandbox with its bindings (prompt format pot-numbers)");
+  cmd->add_flag("--shuffle-names", a->opt.shuffle_names,
+                "With --number-names: each document's names in an order of its own (n1 may come before n0), so "
+                "a model must read which name stands for what rather than count positions");
   cmd->add_flag("--json", a->json, "Print the manifest as JSON");
   return [a] {
     auto mix = train::parse_mix(a->mix);

@@ -47,6 +47,9 @@ Command add_improve(CLI::App& app) {
                 "Accept a right program only when every number it uses is in its question (refuses coincidences)");
   cmd->add_flag("--from-start", o.from_start,
                 "Fine-tune every round from round 0's weights on everything accepted so far (STaR), not from the previous round's");
+  cmd->add_flag("--shuffle-names", o.shuffle_names,
+                "A pot-numbers model: each sample, and each replayed document, reads the number names in an order of its "
+                "own, so no name stands for a role by its position");
   cmd->add_option("--steps", o.steps, "Fine-tuning steps per round")->capture_default_str()->check(number({.lo = 1, .hi = 1e7, .integer = true}));
   cmd->add_option("--batch", o.batch, "Fine-tuning batch (sequences)")->capture_default_str()->check(number({.lo = 1, .hi = 65536, .integer = true}));
   cmd->add_option("--lr", o.lr, "Fine-tuning learning rate")->capture_default_str()->check(number({.lo = 0, .hi = 10, .lo_open = true}));

@@ -135,6 +135,9 @@ Command add_solve(CLI::App& app) {
       ->check(number({.lo = 1, .hi = 4096, .integer = true}))
       ->capture_default_str();
   cmd->add_flag("--weighted", c.weighted, "Weigh each vote by the sample's mean token probability");
+  cmd->add_flag("--shuffle-names", c.shuffle_names,
+                "A pot-numbers model with --k > 1: sample i reads the question's number names (n0, n1, ...) in an order "
+                "of its own (sample 0 in the order of appearance), so the samples vote from different inputs");
   cmd->add_flag("--no-repair", a->no_repair, "No self-debug round when no sample answers");
   cmd->add_flag("--no-fallback", a->no_fallback, "No chain-of-thought fallback when programs give no answer (a pot-numbers model never has one: it writes no prose)");
   cmd->add_option("--prompt", a->prompt_file, "Your own prompt template (format: src/reason/prompt.h; placeholder {{question}})")
@@ -201,6 +204,10 @@ Command add_solve(CLI::App& app) {
       return kExitBadInput;
     }
     c.family = *family;
+    if (auto f = reason::fits_model(*model, c); !f) {
+      fmt::print(stderr, "wand solve: {}\n", f.error().message);
+      return kExitBadInput;
+    }
     auto r = reason::solve(*model, solver->sb.get(), a->question, c);
     if (!r) {
       fmt::print(stderr, "wand solve: {}\n", r.error().message);

@@ -56,7 +56,7 @@ Result<std::string> prompt_format_of(const std::string& gguf) {
 // grammar's training productions about 1:5, as `wand corpus --number-names` mixed them (its GSM8K
 // part is not replayed: that needs the train split's file), each mapped (reason/numbers.h) and
 // kept only when bindings + the named program gives its answer in the sandbox (train::name_numbers).
-Result<std::vector<std::string>> pot_replay(long long n, uint64_t seed, bool mapped) {
+Result<std::vector<std::string>> pot_replay(long long n, uint64_t seed, bool mapped, bool shuffle_names) {
   train::ProblemGenerator templates(seed);
   std::vector<std::string> out;
   if (!mapped) {
@@ -73,13 +73,14 @@ Result<std::vector<std::string>> pot_replay(long long n, uint64_t seed, bool map
     problems.push_back(i % 6 == 0 ? templates.next(train::TemplateSet::train) : grammar.next(train::TemplateSet::train));
   auto named = train::name_numbers(problems);
   if (!named) return Error{"replay: " + named.error().message};
-  for (auto& d : *named) out.push_back(d.document());
+  std::mt19937_64 names(seed ^ 0x5a11);
+  for (auto& d : *named) out.push_back(d.document(shuffle_names ? names() | 1 : 0));
   return out;
 }
 
 Json options_json(const ImproveOptions& o) {
   return {{"task", o.task},   {"model", o.model}, {"eval", o.eval},         {"eval_limit", o.eval_limit}, {"pool", o.pool},
-          {"repair", o.repair}, {"grounded", o.grounded}, {"from_start", o.from_start},
+          {"repair", o.repair}, {"grounded", o.grounded}, {"from_start", o.from_start}, {"shuffle_names", o.shuffle_names},
           {"k", o.k},         {"temperature", o.temperature}, {"per_question", o.per_question},
           {"replay", o.replay}, {"steps", o.steps},     {"batch", o.batch}, {"warmup", o.warmup},
           {"lr", o.lr},       {"seed", o.seed}};
@@ -296,6 +297,7 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
   greedy.method = "pot", greedy.family = "wand", greedy.repair = false, greedy.fallback = false;
   reason::SolveConfig sampling = greedy;
   sampling.k = o.k, sampling.temperature = static_cast<float>(o.temperature);
+  sampling.shuffle_names = o.shuffle_names;
   const bool code = o.task == "code";
   // The starting model's prompt format is every round's: a pot-numbers model reads mapped
   // questions (solve maps them), so its accepted programs are already over the names and its
@@ -303,6 +305,9 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
   auto format = prompt_format_of(o.model);
   if (!format) return Error{fmt::format("--model {}: {}", o.model, format.error().message)};
   const bool mapped = *format == reason::kNumbersFormat;
+  if (o.shuffle_names && !mapped)
+    return Error{fmt::format("--shuffle-names: {} is a '{}' model, not {}: it reads no number names", o.model, *format,
+                             reason::kNumbersFormat)};
   codegen::CodeConfig code_greedy;  // the code model's evaluation: pass@1 of one greedy function
   code_greedy.method = "sample", code_greedy.family = "wand", code_greedy.k = 1, code_greedy.temperature = 0;
   codegen::CodeConfig code_sampling = code_greedy;
@@ -468,7 +473,7 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
         documents.push_back(train::function_prompt(t, 1 + shown() % t.tests.size()) + t.code);
       }
     } else {
-      auto docs = pot_replay(replay, replay_seed, mapped);
+      auto docs = pot_replay(replay, replay_seed, mapped, o.shuffle_names);
       if (!docs) return docs.error();
       replay = static_cast<long long>(docs->size());
       documents.insert(documents.end(), docs->begin(), docs->end());

@@ -61,6 +61,11 @@ struct ImproveOptions {
   // Fine-tune every round from round 0's weights (on everything accepted so far), as STaR does,
   // instead of from the previous round's: the model cannot drift further from the start each round.
   bool from_start = false;
+  // A pot-numbers model: each sample of a pool question reads the names in an order of its own
+  // (reason::SolveConfig::shuffle_names), and the replay documents are shuffled likewise, so the
+  // fine-tuning data never ties a name to a role by its position. Evaluation reads the names in
+  // order, as `wand solve` does by default.
+  bool shuffle_names = false;
   int repair = 0;                          // code: self-debug rounds after a failing sample (0: sampling only)
   // Fine-tuning (wand-train).
   std::string trainer;                     // the wand-train binary

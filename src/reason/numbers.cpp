@@ -63,14 +63,37 @@ std::string NumberMap::bindings() const {
   return out;
 }
 
-NumberMap map_numbers(std::string_view q) {
+std::vector<int> name_order(std::size_t count, uint64_t seed) {
+  std::vector<int> order(count);
+  for (std::size_t i = 0; i < count; ++i) order[i] = static_cast<int>(i);
+  if (seed == 0) return order;
+  // Fisher-Yates over splitmix64 draws (std::shuffle's steps differ between standard libraries).
+  uint64_t x = seed;
+  for (std::size_t i = count; i > 1; --i) {
+    uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    std::swap(order[i - 1], order[z % i]);
+  }
+  return order;
+}
+
+NumberMap map_numbers(std::string_view q, uint64_t names_seed) {
   NumberMap m;
+  // The text between names, and each name's value index: names are written at the end, once the
+  // count (and so a shuffle's order) is known.
+  std::vector<std::size_t> slots;
+  std::vector<std::string> pieces(1);
   auto assign = [&](const std::string& value, bool percent) {
     auto it = std::find(m.values.begin(), m.values.end(), value);
     std::size_t i = static_cast<std::size_t>(it - m.values.begin());
     if (it == m.values.end()) m.values.push_back(value), m.percent.push_back(false);
     if (percent) m.percent[i] = true;
-    m.text += NumberMap::name(i);
+    pieces.back() = std::move(m.text);
+    m.text.clear();
+    slots.push_back(i);
+    pieces.emplace_back();
   };
   auto percent_after = [&](std::size_t j) {
     if (j < q.size() && q[j] == '%') return true;
@@ -141,7 +164,46 @@ NumberMap map_numbers(std::string_view q) {
     m.text += c;
     ++i;
   }
+  pieces.back() = std::move(m.text);
+  const std::vector<int> order = name_order(m.values.size(), names_seed);
+  m.text = pieces[0];
+  for (std::size_t k = 0; k < slots.size(); ++k) m.text += NumberMap::name(order[slots[k]]) + pieces[k + 1];
+  std::vector<std::string> values(m.values.size());
+  std::vector<bool> percent(m.values.size());
+  for (std::size_t k = 0; k < m.values.size(); ++k) values[order[k]] = m.values[k], percent[order[k]] = m.percent[k];
+  m.values = std::move(values);
+  m.percent = std::move(percent);
   return m;
+}
+
+std::string rename_names(std::string_view p, const std::vector<int>& order) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < p.size()) {
+    char c = p[i];
+    if (c == '"' || c == '\'') {  // a string literal is copied as it is
+      std::size_t j = i + 1;
+      while (j < p.size() && p[j] != c && p[j] != '\n') j += p[j] == '\\' ? 2 : 1;
+      j = std::min(j + 1, p.size());
+      out.append(p.substr(i, j - i));
+      i = j;
+      continue;
+    }
+    if (word_char(c)) {  // an identifier, keyword or literal: renamed when it is a name nI
+      std::size_t j = i;
+      while (j < p.size() && word_char(p[j])) ++j;
+      std::string_view w = p.substr(i, j - i);
+      bool name = w.size() > 1 && w.size() < 8 && w[0] == 'n' && (i == 0 || p[i - 1] != '.') &&
+                  std::all_of(w.begin() + 1, w.end(), digit) && (w.size() == 2 || w[1] != '0');
+      std::size_t index = name ? std::stoul(std::string(w.substr(1))) : 0;
+      out += name && index < order.size() ? NumberMap::name(static_cast<std::size_t>(order[index])) : std::string(w);
+      i = j;
+      continue;
+    }
+    out += c;
+    ++i;
+  }
+  return out;
 }
 
 std::string NumberMap::name_program(std::string_view p) const {

@@ -19,6 +19,7 @@
 // "half", "double", "a dozen", "two-thirds"): the model learns them as it learns "more" or "each".
 // A value that appears twice keeps its first name.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +44,21 @@ struct NumberMap {
 };
 
 // Maps the numbers of `question` (see above). A question without numbers maps to itself.
-NumberMap map_numbers(std::string_view question);
+// names_seed 0: names in order of first appearance (n0 is the first number). Otherwise the same
+// names in an order drawn from the seed (name_order): the i-th value gets n{name_order(count,
+// seed)[i]}, so "covers 230 km in 5 hours" may read "covers n1 km in n0 hours". Trained on such
+// shuffles, a model cannot tie a name to a role by its position; it has to read the words around
+// it. Sampled under several shuffles, a model's samples read different inputs, so their votes
+// are less alike (solve's shuffle_names).
+NumberMap map_numbers(std::string_view question, uint64_t names_seed = 0);
+
+// The order of `count` names for a seed: a permutation of 0..count-1 (the identity for seed 0),
+// the same on every platform.
+std::vector<int> name_order(std::size_t count, uint64_t seed);
+
+// `program` with every name nI (a whole identifier, I < order.size()) renamed n{order[I]};
+// string literals are copied as they are. A named training program follows its question's shuffle:
+// rename_names(canonical.name_program(p), name_order(n, seed)) is map_numbers(q, seed).name_program(p).
+std::string rename_names(std::string_view program, const std::vector<int>& order);
 
 }  // namespace wand::reason

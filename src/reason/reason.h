@@ -49,6 +49,11 @@ struct SolveConfig {
   uint64_t seed = 0;            // sample i draws from llm::sample_seed(seed, i); repair i = k, fallback k + 1
   int max_tokens = 256;
   bool weighted = false;        // vote weighted by mean token log-probability (vote.h)
+  // A pot-numbers model (numbers.h) with k > 1: sample i reads the question with its names in an
+  // order of its own (map_numbers's names_seed; sample 0 in the order of appearance) and its
+  // program runs with those bindings, so the samples vote from different inputs. One prompt per
+  // sample: the k are not decoded together. Any other model (or method, or a user's prompt): an error.
+  bool shuffle_names = false;
   bool repair = true;           // one self-debug round when no sample answers (pot, pal)
   bool fallback = true;         // then CoT (pot, pal; never for a pot-numbers model, which writes no prose)
   double timeout_s = 5;         // per program run
@@ -69,6 +74,10 @@ struct SolveConfig {
 // neither. A grammar file, or the user's own template, is the user's to match. The error names
 // the field.
 VoidResult validate(const SolveConfig& c);
+// What `c` asks of the model it will run on (solve() checks it first; the CLI before any work,
+// as bad input): shuffle_names needs a pot-numbers model read through wand's built-in prompt of
+// a program method. The error names the option and the model's prompt format.
+VoidResult fits_model(llm::Backend& model, const SolveConfig& c);
 
 // One completion and what became of it.
 struct Sample {

@@ -18,6 +18,7 @@ store::RunConfig run_config(const SolveConfig& c, const std::string& model_spec,
                 {"prompt", c.prompt ? c.prompt->name : "prompts/" + c.method + "." + c.family + ".txt"}};
   if (!c.constrain.empty()) rc.options["constrain"] = c.constrain;  // absent: unconstrained, as before
   if (c.method == "flow") rc.options["flow_calls"] = c.flow_calls, rc.options["flow_tokens"] = c.flow_tokens;
+  if (c.shuffle_names) rc.options["shuffle_names"] = true;  // absent: one naming, as before
   return rc;
 }
 

@@ -67,10 +67,10 @@ std::string outcome_of(const feedback::Verdict& v) {
 // Extracts every sample's program and runs them all in one sandbox batch; fills program,
 // outcome, answer, exec and verdict. Flow programs are granted llm() over `model` (flow.h), their
 // calls recorded in tool_calls.
-// `bindings` (number mapping, numbers.h) go before every program: the program the sandbox runs,
-// and the one recorded, is bindings + what the model wrote.
+// `bindings` (number mapping, numbers.h; one for all samples, or one each) go before the programs:
+// the program the sandbox runs, and the one recorded, is bindings + what the model wrote.
 void execute(sandbox::Sandbox& sb, llm::Backend& model, const std::string& question, std::vector<Sample*> samples,
-             const SolveConfig& c, const std::string& bindings) {
+             const SolveConfig& c, const std::vector<std::string>& bindings) {
   double timeout_s = c.timeout_s;
   feedback::Task task;
   task.kind = feedback::TaskKind::answer;
@@ -83,14 +83,15 @@ void execute(sandbox::Sandbox& sb, llm::Backend& model, const std::string& quest
   std::vector<std::pair<Sample*, feedback::Submission>> subs;
   std::vector<std::unique_ptr<RecordedModel>> recorders;  // one per flow program, alive through the batch
   std::mutex serial;  // the model serves one program's call at a time
-  for (Sample* s : samples) {
+  for (std::size_t at = 0; at < samples.size(); ++at) {
+    Sample* s = samples[at];
     auto e = extract_program(s->completion, s->method);
     s->program = e.program, s->extracted_from = e.source;
     if (e.program.empty()) {
       s->outcome = "no_program";
       continue;
     }
-    s->program = bindings + s->program;
+    s->program = bindings[bindings.size() == 1 ? 0 : at] + s->program;
     auto sub = feedback::prepare(task, s->program, jo);
     auto req = sub.requests.front();
     if (s->method == "flow") {
@@ -209,6 +210,21 @@ VoidResult validate(const SolveConfig& c) {
   return ok_status();
 }
 
+namespace {
+// A model trained on mapped questions (numbers.h), prompted with its own built-in prompt for programs.
+bool reads_names(llm::Backend& model, const SolveConfig& c) {
+  return c.method != "cot" && c.family == "wand" && !c.prompt && model.prompt_format() == kNumbersFormat;
+}
+}  // namespace
+
+VoidResult fits_model(llm::Backend& model, const SolveConfig& c) {
+  if (c.shuffle_names && !reads_names(model, c))
+    return Error{fmt::format("--shuffle-names: the model's prompt format is '{}' (method {}, prompt family {}{}); only a {} "
+                             "model, with its built-in prompt for programs, reads number names to shuffle",
+                             model.prompt_format(), c.method, c.family, c.prompt ? ", your own prompt" : "", kNumbersFormat)};
+  return ok_status();
+}
+
 Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::string& question, const SolveConfig& c) {
   // First what no config can fix.
   if (c.grammar && !model.can_constrain())
@@ -234,17 +250,32 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
   res.prompt_hash = t.hash;
   // A model trained on mapped questions (numbers.h) reads names for the numbers; its programs run
   // with the names bound. Only its own built-in prompt is mapped: a user's template is theirs.
-  bool mapped = programs && c.family == "wand" && !c.prompt && model.prompt_format() == kNumbersFormat;
-  NumberMap numbers;
-  if (mapped) numbers = map_numbers(question);
-  const std::string& shown_question = mapped ? numbers.text : question;
-  const std::string bindings = mapped ? numbers.bindings() : "";
-  Rendered r = render(t, {{"question", shown_question}});
+  if (auto f = fits_model(model, c); !f) return f.error();
+  bool mapped = reads_names(model, c);
+  // With shuffle_names each sample reads its own naming of the numbers (sample 0 the order of
+  // appearance): names[i] is sample i's, or names[0] everyone's.
+  const bool shuffled = mapped && c.shuffle_names && c.k > 1;
+  std::vector<NumberMap> names(1);
+  if (mapped) names[0] = map_numbers(question);
+  for (int i = 1; shuffled && i < c.k; ++i) names.push_back(map_numbers(question, llm::sample_seed(c.seed, i) | 1));
+  auto shown_question = [&](std::size_t i) -> const std::string& { return mapped ? names[i].text : question; };
+  std::vector<std::string> bindings;
+  for (auto& m : names) bindings.push_back(mapped ? m.bindings() : "");
+  Rendered r = render(t, {{"question", shown_question(0)}});
 
   auto t0 = Clock::now();
-  auto gen = generate(model, t, r, c, c.k, c.temperature, c.seed, "sample", c.method);
-  if (!gen) return gen.error();
-  res.samples = std::move(*gen);
+  if (!shuffled) {
+    auto gen = generate(model, t, r, c, c.k, c.temperature, c.seed, "sample", c.method);
+    if (!gen) return gen.error();
+    res.samples = std::move(*gen);
+  } else {  // one prompt per naming, so one sample per call
+    for (int i = 0; i < c.k; ++i) {
+      auto gen = generate(model, t, i == 0 ? r : render(t, {{"question", shown_question(i)}}), c, 1, c.temperature,
+                          llm::sample_seed(c.seed, i), "sample", c.method);
+      if (!gen) return gen.error();
+      res.samples.push_back(std::move(gen->front()));
+    }
+  }
   res.generate_ms += ms_since(t0);
   for (int i = 0; auto& s : res.samples) s.index = i++;
 
@@ -269,12 +300,12 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
 
   // Nothing answered. One self-debug round (Chen et al., 2023, "Teaching LLMs to Self-Debug"):
   // the model sees a failed program and its verdict's feedback, greedily writes one fix.
-  auto finish_step = [&](Sample s, bool run) {
+  auto finish_step = [&](Sample s, bool run, std::size_t naming) {
     s.index = static_cast<int>(res.samples.size());
     res.samples.push_back(std::move(s));
     Sample& step = res.samples.back();
     auto t2 = Clock::now();
-    if (run) execute(*sb, model, question, {&step}, c, bindings);
+    if (run) execute(*sb, model, question, {&step}, c, {bindings[naming]});
     else read_rationale(step);
     res.execute_ms += ms_since(t2);
     if (step.answer) {
@@ -290,8 +321,9 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
     auto rt = builtin_template("repair", family);
     if (!rt) return rt.error();
     auto [subject, feedback] = repair_subject(res.samples);
+    const std::size_t naming = shuffled ? static_cast<std::size_t>(subject->index) : 0;  // the question it read
     std::string shown = subject->program.empty() ? subject->completion : subject->program;
-    Rendered rr = render(*rt, {{"question", shown_question}, {"program", shown}, {"feedback", feedback}});
+    Rendered rr = render(*rt, {{"question", shown_question(naming)}, {"program", shown}, {"feedback", feedback}});
     if (family == "completion") rr.prompt = r.prompt + subject->completion + rr.prompt;
     if (family == "chat") {
       std::vector<llm::Message> turns = r.messages;
@@ -303,7 +335,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
     auto fix = generate(model, *rt, rr, c, 1, 0.f, llm::sample_seed(c.seed, c.k), "repair", c.method);
     if (!fix) return fix.error();
     res.generate_ms += ms_since(t3);
-    finish_step(std::move(fix->front()), true);
+    finish_step(std::move(fix->front()), true, naming);
     if (res.answer) return res;
   }
   // Chain-of-thought, the last resort: the model's own arithmetic. Not for a model trained on
@@ -316,7 +348,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
                         "fallback", "cot");
     if (!cot) return cot.error();
     res.generate_ms += ms_since(t4);
-    finish_step(std::move(cot->front()), false);
+    finish_step(std::move(cot->front()), false, 0);
   }
   return res;
 }

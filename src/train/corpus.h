@@ -166,6 +166,9 @@ struct CorpusOptions {
   // format pot-numbers. Every such program runs in the sandbox with its bindings and is dropped
   // unless it gives the problem's answer. The cot parts stay prose.
   bool number_names = false;
+  // With number_names: each document's names in an order of its own (reason::map_numbers's
+  // names_seed, drawn from the corpus's seed), so no name stands for a role by its position.
+  bool shuffle_names = false;
 };
 // Parses "pot=0.5,cot=0.5" or "code=0.5,text=0.5"; errors name the bad entry.
 Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string& spec);
@@ -221,7 +224,8 @@ Result<std::vector<Problem>> load_gsm8k_train(const std::string& path, Json& rep
 struct NamedProblem {
   Problem problem;
   std::string text, program;
-  std::string document() const;  // "Question: {text}\nProgram:\n{program}"
+  // "Question: {text}\nProgram:\n{program}"; names_seed != 0: the names shuffled (both sides alike).
+  std::string document(uint64_t names_seed = 0) const;
 };
 // Maps each problem's numbers, runs bindings + named program in the sandbox (one batch) and
 // keeps those that give the problem's answer, in order.

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 #include <fstream>
+#include <optional>
 #include <tuple>
 #include <unordered_set>
 
@@ -88,6 +89,9 @@ class Documents {
     }
   }
 
+  // Named documents' names shuffled, each by a seed drawn from `seed` (CorpusOptions::shuffle_names).
+  void shuffle_names(uint64_t seed) { names_rng_.emplace(seed); }
+
   // Generated problems mapped and run, and those dropped because their named program failed.
   long long names_checked() const { return names_checked_; }
   long long names_dropped() const { return names_dropped_; }
@@ -117,7 +121,7 @@ class Documents {
         p = &last_;
       }
       key = p->problem.question;
-      return p->document();
+      return p->document(names_rng_ ? (*names_rng_)() | 1 : 0);
     }
     if (part == "agent" || part == "agent_json") {
       question = false;
@@ -172,6 +176,7 @@ class Documents {
   std::vector<std::size_t> named_order_;
   std::size_t named_at_ = 0;
   long long names_checked_ = 0, names_dropped_ = 0;
+  std::optional<std::mt19937_64> names_rng_;
   std::vector<std::size_t> order_;
   std::size_t at_ = 0;
   std::map<std::string, long long> agent_n_;  // the agent parts' next instance
@@ -231,6 +236,7 @@ VoidResult check_corpus_options(const CorpusOptions& opt) {
   if (opt.number_names &&
       std::none_of(opt.mix.begin(), opt.mix.end(), [](auto& m) { return named_part(m.first); }))
     return Error{"--number-names: the mix has no pot, grammar or gsm8k part (the parts written with number names)"};
+  if (opt.shuffle_names && !opt.number_names) return Error{"--shuffle-names shuffles number names: it needs --number-names"};
   for (auto& [part, _] : opt.mix)
     if (uses_gsm8k(part) && !fs::exists(opt.gsm8k))
       return Error{fmt::format("--gsm8k {}: no such file (the '{}' part reads GSM8K's train split)", opt.gsm8k, part)};
@@ -285,6 +291,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
       texts.push_back(reason::cot_prompt(p.question) + p.rationale);
     }
     Documents more(opt.seed ^ 0x5eed5eed, &gsm8k, &named_gsm8k, opt.number_names, 2000);
+    if (opt.shuffle_names) more.shuffle_names(opt.seed ^ 0x5eed);
     std::string key;
     bool question = false;
     for (auto& [part, _] : opt.mix)
@@ -321,6 +328,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   // A small corpus runs small batches (no thousands of programs for a few documents).
   int batch = static_cast<int>(std::clamp(opt.tokens / 100, 50LL, 2000LL));
   Documents gen(opt.seed, &gsm8k, &named_gsm8k, opt.number_names, batch);
+  if (opt.shuffle_names) gen.shuffle_names(opt.seed * 0x9e3779b97f4a7c15ULL + 5);
   std::mt19937_64 pick(opt.seed * 7 + 3);
   std::uniform_real_distribution<double> u(0, total_w);
   std::unordered_set<std::string> seen;  // training items (questions, test lists), kept out of the held-out sets
@@ -467,7 +475,8 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
                    {"number_names", opt.number_names ? Json{{"prompt_format", reason::kNumbersFormat},
                                                             {"parts", "pot, grammar, gsm8k"},
                                                             {"generated_checked", gen.names_checked()},
-                                                            {"generated_dropped", gen.names_dropped()}}
+                                                            {"generated_dropped", gen.names_dropped()},
+                                                            {"shuffled", opt.shuffle_names}}
                                                       : Json(nullptr)},
                    {"prompt_formats", {{"pot", reason::pot_prompt("{question}")},
                                        {"pot-numbers", reason::pot_prompt("{question with n0, n1, ...}")},

@@ -67,7 +67,11 @@ Result<std::vector<bool>> programs_agree(const std::vector<Problem>& problems) {
   return agree;
 }
 
-std::string NamedProblem::document() const { return reason::pot_prompt(text) + program; }
+std::string NamedProblem::document(uint64_t names_seed) const {
+  if (names_seed == 0) return reason::pot_prompt(text) + program;
+  auto m = reason::map_numbers(problem.question, names_seed);
+  return reason::pot_prompt(m.text) + reason::rename_names(program, reason::name_order(m.values.size(), names_seed));
+}
 
 Result<std::vector<NamedProblem>> name_numbers(const std::vector<Problem>& problems) {
   std::vector<NamedProblem> named;

@@ -469,6 +469,8 @@ TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
            {"--method flow --flow-tokens 5000", "--flow-tokens"},
            {"--flow-calls 3", "wand solve: --flow-calls: an option of --method flow (this run's method is pot)"},
            {"--method flow", "wand solve: method flow needs a model that writes programs calling llm()"},
+           // number names to shuffle: the default model reads the question as written
+           {"--shuffle-names --k 2", "wand solve: --shuffle-names: the model's prompt format is 'pot'"},
        }) {
     std::string err;
     CliRun r = wand("solve --no-store " + c.args + " \"What is 2 + 2?\"", "", &err);
@@ -669,6 +671,9 @@ TEST(Cli, UnwritableOutputPathsFailBeforeAnyWork) {
   EXPECT_EQ(err, "wand bench: --flow-calls: an option of --method flow (this run's method is pot)\n");
   EXPECT_EQ(wand("bench synthetic --limit 1 --no-store --method flow", "", &err).rc, 2);
   EXPECT_NE(err.find("wand bench: method flow needs a model that writes programs calling llm()"), std::string::npos) << err;
+  // names to shuffle only for a pot-numbers model (the default is a plain pot model)
+  EXPECT_EQ(wand("bench synthetic --limit 1 --no-store --k 2 --shuffle-names", "", &err).rc, 2);
+  EXPECT_NE(err.find("wand bench: --shuffle-names: the model's prompt format is 'pot'"), std::string::npos) << err;
   EXPECT_EQ(wand("export --checkpoint c --tokenizer t --out /nonexistent-dir/m.gguf", "", &err).rc, 2);
   EXPECT_NE(err.find("--out: /nonexistent-dir/m.gguf: cannot write"), std::string::npos) << err;
 }
@@ -686,6 +691,8 @@ TEST(Cli, CorpusBadInputIsExitTwo) {
   EXPECT_NE(err.find("--mix: the weight of 'pot' must be a positive number"), std::string::npos) << err;
   EXPECT_EQ(wand("corpus --out " + dir + " --mix cot=1 --number-names", "", &err).rc, 2);  // not silently ignored
   EXPECT_NE(err.find("--number-names: the mix has no pot, grammar or gsm8k part"), std::string::npos) << err;
+  EXPECT_EQ(wand("corpus --out " + dir + " --mix pot=1 --shuffle-names", "", &err).rc, 2);
+  EXPECT_NE(err.find("--shuffle-names shuffles number names: it needs --number-names"), std::string::npos) << err;
   EXPECT_FALSE(std::filesystem::exists(dir));
 }
 
@@ -998,7 +1005,9 @@ TEST(Cli, CodeModelIsTheDefaultAndPassesAHeldOutInputTaskWithEachMethod) {
     Json s = Json::parse(r.out);
     EXPECT_EQ(s["model"], std::string("local:") + WAND_SOURCE_DIR + "/models/wand-code.gguf");
     EXPECT_EQ(s["judged"], 1) << method;
-    if (method == "sample") EXPECT_EQ(s["chosen_pass_rate"], 1.0) << slurp(samples);
+    if (method == "sample") {
+      EXPECT_EQ(s["chosen_pass_rate"], 1.0) << slurp(samples);
+    }
     EXPECT_EQ(json_lines(slurp(samples)).size(), 1u) << method;
   }
   std::filesystem::remove(dataset);

@@ -1,6 +1,8 @@
 // reason/numbers.h: number mapping of questions and training programs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "llm/llm.h"
 #include "reason/numbers.h"
 
@@ -54,6 +56,40 @@ TEST(Numbers, ProgramLiteralsBecomeNamesOthersStay) {
             "pages = n0 * 7 * n1\npics = pages * (n2 / 100)\nwords = n3 + step3 + 100\nanswer = pics\n");
   // Strings, exponents and identifiers keep their digits.
   EXPECT_EQ(m.name_program("s = '20'\nx = 3e2 + n_3 + x20\n"), "s = '20'\nx = 3e2 + n_3 + x20\n");
+}
+
+// A shuffle renames the same values (each keeps its percent mark), binds each name to the value
+// it stands for in the shuffled text, and a training program renamed by the same order computes
+// the same as the program named under the shuffle; seed 0 is the order of appearance.
+TEST(Numbers, ShuffledNamesBindTheSameValues) {
+  const std::string q = "A cyclist covers 230 km in 5 hours, 20% of it uphill, then 5 more hours and 9 km.";
+  auto canonical = map_numbers(q), zero = map_numbers(q, 0);
+  EXPECT_EQ(zero.text, canonical.text);
+  EXPECT_EQ(reason::name_order(4, 0), (std::vector<int>{0, 1, 2, 3}));
+  int differing = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    auto m = map_numbers(q, seed);
+    const auto order = reason::name_order(canonical.values.size(), seed);
+    std::vector<int> sorted = order;
+    std::sort(sorted.begin(), sorted.end());
+    ASSERT_EQ(sorted, (std::vector<int>{0, 1, 2, 3}));
+    differing += m.text != canonical.text;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      EXPECT_EQ(m.values[order[i]], canonical.values[i]);
+      EXPECT_EQ(m.percent[order[i]], canonical.percent[i]);
+    }
+    // The same text with the names renamed, and the repeated 5 one name both times.
+    EXPECT_EQ(reason::rename_names(canonical.text, order), m.text);
+    const std::string name5 = reason::NumberMap::name(order[1]);
+    EXPECT_NE(m.text.find("in " + name5 + " hours, "), std::string::npos) << m.text;
+    EXPECT_NE(m.text.find("then " + name5 + " more"), std::string::npos) << m.text;
+    const std::string program = "speed = 230 / 5\nuphill = 230 * 0.2\nanswer = speed + 9\n";
+    EXPECT_EQ(reason::rename_names(canonical.name_program(program), order), m.name_program(program));
+  }
+  EXPECT_GT(differing, 15);  // 24 orders of 4 names: nearly every seed draws another
+  // Only whole names are renamed: not n_0, x.n1, n01, strings or a name past the question's.
+  EXPECT_EQ(reason::rename_names("a = n1 + n_0 + x.n1 + n01 + 'n0' + n9\n", {1, 0}),
+            "a = n0 + n_0 + x.n1 + n01 + 'n0' + n9\n");
 }
 
 // The format a GGUF records (wand export --prompt-format pot-numbers): the pot prompt around the

@@ -367,6 +367,43 @@ TEST(Solve, NumbersModelReadsNamesAndItsProgramsRunWithTheBindings) {
   EXPECT_EQ(r->samples[0].program, "answer = 6 * 7\n");
 }
 
+// shuffle_names: sample 0 reads the names in order, the others each in an order of their own, one
+// call each; every program runs with the bindings of the question its sample read, so one program
+// text answers differently under different namings. A model without number names refuses it.
+TEST(Solve, ShuffledNamesGiveEachSampleItsOwnNamingAndBindings) {
+  ScriptedBackend model;
+  model.format = "pot-numbers";
+  const int k = 6;
+  for (int i = 0; i < k; ++i) model.add({"answer = n0 - n1\n"});
+  auto cfg = config("pot", k, "wand");
+  cfg.temperature = 0.7f;
+  cfg.shuffle_names = true;
+  auto r = reason::solve(model, &shared_sandbox(), "Sam had 50 cards and sold 20?", cfg);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(model.calls.size(), std::size_t(k));
+  ASSERT_EQ(r->samples.size(), std::size_t(k));
+  EXPECT_EQ(model.calls[0].prompt, "Question: Sam had n0 cards and sold n1?\nProgram:\n");
+  int swapped = 0;
+  for (int i = 0; i < k; ++i) {
+    const auto& s = r->samples[i];
+    EXPECT_EQ(s.prompt, model.calls[i].prompt);
+    const bool in_order = s.prompt.find("had n0 cards and sold n1") != std::string::npos;
+    ASSERT_TRUE(in_order || s.prompt.find("had n1 cards and sold n0") != std::string::npos) << s.prompt;
+    swapped += !in_order;
+    EXPECT_EQ(s.program, in_order ? "n0 = 50\nn1 = 20\nanswer = n0 - n1\n" : "n0 = 20\nn1 = 50\nanswer = n0 - n1\n");
+    ASSERT_TRUE(s.answer) << s.outcome;
+    EXPECT_EQ(*s.answer, in_order ? "30" : "-30");
+  }
+  EXPECT_GT(swapped, 0);
+  EXPECT_LT(swapped, k);
+
+  ScriptedBackend plain;
+  plain.format = "pot";
+  auto bad = reason::solve(plain, &shared_sandbox(), "6 boxes of 7 eggs?", cfg);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("pot-numbers"), std::string::npos) << bad.error().message;
+}
+
 TEST(Solve, OwnChatTemplateIsUsedAndRepairContinuesItsConversation) {
   auto t = reason::parse_template("@@ system\nWrite Python.\n@@ user\nQ: {{question}}\n", "mine.txt");
   ASSERT_TRUE(t);

@@ -222,7 +222,9 @@ TEST(Grammar, PoolIsDisjointFromTrainingAndHeldOutShapes) {
     ids.insert(p.template_id);
     pool_questions.insert(p.question);
     for (auto& s : sentence_shapes(p.question)) {
-      if (s.back() == '?') EXPECT_FALSE(train_questions.count(s)) << "a training question: " << s;
+      if (s.back() == '?') {
+        EXPECT_FALSE(train_questions.count(s)) << "a training question: " << s;
+      }
       EXPECT_FALSE(held_all.count(s) && !train_all.count(s)) << "a held-out test sentence: " << s;
     }
   }

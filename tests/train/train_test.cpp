@@ -348,6 +348,29 @@ TEST(Corpus, NumberNamesWriteProgramsOverTheNamesAndRunThem) {
   EXPECT_EQ(prose, (*m)["documents"]["cot"].get<int>());
   EXPECT_EQ(gsm8k, (*m)["documents"]["gsm8k"].get<int>());
 
+  // --shuffle-names: each document's names in an order of its own, the program renamed alike
+  // (Bob's 5 and 1,200 as n0/n1 either way round); needs --number-names.
+  o.out_dir = (dir / "s").string();
+  o.shuffle_names = true;
+  m = train::write_corpus(o);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ((*m)["number_names"]["shuffled"], true);
+  int out_of_order = 0, bob = 0;
+  for (auto& d : corpus_documents(fs::path(o.out_dir), *m)) {
+    std::smatch first;  // the question's first name
+    if (d.find("\nProgram:\n") == std::string::npos || !std::regex_search(d, first, std::regex(R"((^|[^\w$])\$?n(\d+))")))
+      continue;
+    out_of_order += first[2] != "0";
+    bob += d == "Question: Bob has n0 cards and buys n1 more.\nProgram:\ncards = n0+n1\nanswer = cards\n" ||
+           d == "Question: Bob has n1 cards and buys n0 more.\nProgram:\ncards = n1+n0\nanswer = cards\n";
+  }
+  EXPECT_GT(out_of_order, 10);
+  EXPECT_GT(bob, 0);
+  o.number_names = false;
+  auto refused = train::write_corpus(o);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("--number-names"), std::string::npos);
+
   // The sandbox decides: a program that does not give the label is dropped, named or not.
   train::Problem good{"Tom has 3 bags of 4 apples.", "answer = 3 * 4\n", "", "12"};
   train::Problem wrong{"Tom has 3 bags of 4 apples.", "answer = 3 + 4\n", "", "12"};
