@@ -47,6 +47,27 @@ const std::map<std::string, int>& units() {
   return m;
 }
 
+// A program rewritten token by token outside its string literals (copied as they are; one ends at
+// its closing quote or its line's end): step(i, out) appends what p[i...] becomes and returns
+// where the next token starts (past i).
+template <class Step>
+std::string outside_strings(std::string_view p, Step step) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < p.size()) {
+    if (p[i] == '"' || p[i] == '\'') {
+      std::size_t j = i + 1;
+      while (j < p.size() && p[j] != p[i] && p[j] != '\n') j += p[j] == '\\' ? 2 : 1;
+      j = std::min(j + 1, p.size());
+      out.append(p.substr(i, j - i));
+      i = j;
+    } else {
+      i = step(i, out);
+    }
+  }
+  return out;
+}
+
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -177,33 +198,21 @@ NumberMap map_numbers(std::string_view q, uint64_t names_seed) {
 }
 
 std::string rename_names(std::string_view p, const std::vector<int>& order) {
-  std::string out;
-  std::size_t i = 0;
-  while (i < p.size()) {
-    char c = p[i];
-    if (c == '"' || c == '\'') {  // a string literal is copied as it is
-      std::size_t j = i + 1;
-      while (j < p.size() && p[j] != c && p[j] != '\n') j += p[j] == '\\' ? 2 : 1;
-      j = std::min(j + 1, p.size());
-      out.append(p.substr(i, j - i));
-      i = j;
-      continue;
+  return outside_strings(p, [&](std::size_t i, std::string& out) {
+    if (!word_char(p[i])) {
+      out += p[i];
+      return i + 1;
     }
-    if (word_char(c)) {  // an identifier, keyword or literal: renamed when it is a name nI
-      std::size_t j = i;
-      while (j < p.size() && word_char(p[j])) ++j;
-      std::string_view w = p.substr(i, j - i);
-      bool name = w.size() > 1 && w.size() < 8 && w[0] == 'n' && (i == 0 || p[i - 1] != '.') &&
-                  std::all_of(w.begin() + 1, w.end(), digit) && (w.size() == 2 || w[1] != '0');
-      std::size_t index = name ? std::stoul(std::string(w.substr(1))) : 0;
-      out += name && index < order.size() ? NumberMap::name(static_cast<std::size_t>(order[index])) : std::string(w);
-      i = j;
-      continue;
-    }
-    out += c;
-    ++i;
-  }
-  return out;
+    // An identifier, keyword or literal: renamed when it is a name nI.
+    std::size_t j = i;
+    while (j < p.size() && word_char(p[j])) ++j;
+    std::string_view w = p.substr(i, j - i);
+    bool name = w.size() > 1 && w.size() < 8 && w[0] == 'n' && (i == 0 || p[i - 1] != '.') &&
+                std::all_of(w.begin() + 1, w.end(), digit) && (w.size() == 2 || w[1] != '0');
+    std::size_t index = name ? std::stoul(std::string(w.substr(1))) : 0;
+    out += name && index < order.size() ? NumberMap::name(static_cast<std::size_t>(order[index])) : std::string(w);
+    return j;
+  });
 }
 
 std::string NumberMap::name_program(std::string_view p) const {
@@ -211,40 +220,26 @@ std::string NumberMap::name_program(std::string_view p) const {
   for (std::size_t i = 0; i < values.size(); ++i)
     if (percent[i]) names.emplace(hundredth(values[i]), "(" + name(i) + " / 100)");
   for (std::size_t i = 0; i < values.size(); ++i) names[values[i]] = name(i);  // a direct value wins
-  std::string out;
-  std::size_t i = 0;
-  while (i < p.size()) {
-    char c = p[i];
-    if (c == '"' || c == '\'') {  // a string literal is copied as it is
-      std::size_t j = i + 1;
-      while (j < p.size() && p[j] != c && p[j] != '\n') j += p[j] == '\\' ? 2 : 1;
-      j = std::min(j + 1, p.size());
-      out.append(p.substr(i, j - i));
-      i = j;
-      continue;
-    }
+  return outside_strings(p, [&](std::size_t i, std::string& out) {
+    const char c = p[i];
+    std::size_t j = i;
     bool starts = i == 0 || (!word_char(p[i - 1]) && p[i - 1] != '.');
     if (starts && (digit(c) || (c == '.' && i + 1 < p.size() && digit(p[i + 1])))) {
-      std::size_t j = i;
       while (j < p.size() && (digit(p[j]) || p[j] == '.')) ++j;
       auto it = names.find(canonical(p.substr(i, j - i)));
       // 1e3, 2j, 1_000 and 1.2.3 are not plain decimal literals: kept as written.
       bool plain = (j >= p.size() || !word_char(p[j])) && std::count(p.begin() + i, p.begin() + j, '.') <= 1;
       out += plain && it != names.end() ? it->second : std::string(p.substr(i, j - i));
-      i = j;
-      continue;
+      return j;
     }
     if (word_char(c)) {  // an identifier (step3) or keyword: its digits are not literals
-      std::size_t j = i;
       while (j < p.size() && word_char(p[j])) ++j;
       out.append(p.substr(i, j - i));
-      i = j;
-      continue;
+      return j;
     }
     out += c;
-    ++i;
-  }
-  return out;
+    return i + 1;
+  });
 }
 
 }  // namespace wand::reason
