@@ -179,11 +179,14 @@ struct Bench {
   TensorType type = TensorType::F32;
 };
 
+constexpr const char* kUsage =
+    "usage: engine_bench [--quick] [--sizes 1M,25M,134M] [--types F32,F16,Q8_0,Q4_0] [--threads 1,2] [--reps N] "
+    "[--model FILE]... [--peer LLAMA_BENCH] [--kv-cache f16|f32] [--keep DIR] [--json]\n"
+    "Prompt processing (128 tokens) and generation (64) in tokens/s, on random-weight models of the given sizes and\n"
+    "types or on --model GGUF files; --peer runs llama.cpp's llama-bench on the same files and prints wand / llama.cpp.\n";
+
 int usage(const std::string& why) {
-  fmt::print(stderr,
-             "engine_bench: {}\nusage: engine_bench [--quick] [--sizes 1M,25M,134M] [--types F32,F16,Q8_0,Q4_0] "
-             "[--threads 1,2] [--reps N] [--model FILE]... [--peer LLAMA_BENCH] [--kv-cache f16|f32] [--keep DIR] [--json]\n",
-             why);
+  fmt::print(stderr, "engine_bench: {}\n{}", why, kUsage);
   return 2;
 }
 
@@ -203,6 +206,10 @@ int main(int argc, char** argv) {
       return std::string(argv[++i]);
     };
     std::optional<std::string> v;
+    if (a == "-h" || a == "--help") {
+      fmt::print("{}", kUsage);
+      return 0;
+    }
     if (a == "--quick") quick = true;
     else if (a == "--json") json = true;
     else if (a != "--sizes" && a != "--types" && a != "--threads" && a != "--reps" && a != "--model" && a != "--peer" &&
