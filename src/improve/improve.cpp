@@ -205,6 +205,9 @@ VoidResult validate(const ImproveOptions& o) {
     if (!fits)
       return Error{fmt::format("--model {}: --task {} needs a wand model of prompt format {} (this one's is '{}')", o.model,
                                o.task, o.task == "code" ? "'func'" : "'pot' or 'pot-numbers'", *format)};
+    if (o.shuffle_names && *format != reason::kNumbersFormat)
+      return Error{fmt::format("--shuffle-names: {} is a '{}' model, not {}: it reads no number names", o.model, *format,
+                               reason::kNumbersFormat)};
   }
   if (o.eval.empty()) return Error{"--eval: no held-out set given"};
   for (auto& e : o.eval)
@@ -305,9 +308,6 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
   auto format = prompt_format_of(o.model);
   if (!format) return Error{fmt::format("--model {}: {}", o.model, format.error().message)};
   const bool mapped = *format == reason::kNumbersFormat;
-  if (o.shuffle_names && !mapped)
-    return Error{fmt::format("--shuffle-names: {} is a '{}' model, not {}: it reads no number names", o.model, *format,
-                             reason::kNumbersFormat)};
   codegen::CodeConfig code_greedy;  // the code model's evaluation: pass@1 of one greedy function
   code_greedy.method = "sample", code_greedy.family = "wand", code_greedy.k = 1, code_greedy.temperature = 0;
   codegen::CodeConfig code_sampling = code_greedy;

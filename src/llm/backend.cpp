@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include "common/random.h"
 #include "llm/backends.h"
 
 namespace wand::llm {
@@ -20,15 +21,6 @@ Result<std::unique_ptr<Backend>> open_backend(const std::string& spec, const Bac
 Result<std::vector<Completion>> Backend::complete_tokens(const std::vector<int32_t>&, const GenerateOptions&) {
   return Error{fmt::format("{} takes text prompts, not token ids", id()), std::string(kInvalidRequest)};
 }
-
-namespace {
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-}  // namespace
 
 // Seeds wand makes stay below 2^53, so they survive JSON numbers read as doubles (JavaScript
 // clients, a server's range check) when they travel to a server or into a record.

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <map>
 
+#include "common/random.h"
+
 namespace wand::reason {
 namespace {
 
@@ -89,14 +91,10 @@ std::vector<int> name_order(std::size_t count, uint64_t seed) {
   for (std::size_t i = 0; i < count; ++i) order[i] = static_cast<int>(i);
   if (seed == 0) return order;
   // Fisher-Yates over splitmix64 draws (std::shuffle's steps differ between standard libraries).
+  // The draws are the splitmix64 stream from `seed`: splitmix64(seed), splitmix64(seed + golden), ...
   uint64_t x = seed;
-  for (std::size_t i = count; i > 1; --i) {
-    uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    std::swap(order[i - 1], order[z % i]);
-  }
+  for (std::size_t i = count; i > 1; --i, x += 0x9e3779b97f4a7c15ull)
+    std::swap(order[i - 1], order[splitmix64(x) % i]);
   return order;
 }
 

@@ -67,10 +67,11 @@ std::string outcome_of(const feedback::Verdict& v) {
 // Extracts every sample's program and runs them all in one sandbox batch; fills program,
 // outcome, answer, exec and verdict. Flow programs are granted llm() over `model` (flow.h), their
 // calls recorded in tool_calls.
-// `bindings` (number mapping, numbers.h; one for all samples, or one each) go before the programs:
-// the program the sandbox runs, and the one recorded, is bindings + what the model wrote.
+// The bindings of `names` (number mapping, numbers.h; one naming for all samples, or one each; no
+// numbers mapped: none) go before the programs: the program the sandbox runs, and the one
+// recorded, is bindings + what the model wrote.
 void execute(sandbox::Sandbox& sb, llm::Backend& model, const std::string& question, std::vector<Sample*> samples,
-             const SolveConfig& c, const std::vector<std::string>& bindings) {
+             const SolveConfig& c, const std::vector<NumberMap>& names) {
   double timeout_s = c.timeout_s;
   feedback::Task task;
   task.kind = feedback::TaskKind::answer;
@@ -91,7 +92,7 @@ void execute(sandbox::Sandbox& sb, llm::Backend& model, const std::string& quest
       s->outcome = "no_program";
       continue;
     }
-    s->program = bindings[bindings.size() == 1 ? 0 : at] + s->program;
+    s->program = names[names.size() == 1 ? 0 : at].bindings() + s->program;
     auto sub = feedback::prepare(task, s->program, jo);
     auto req = sub.requests.front();
     if (s->method == "flow") {
@@ -253,14 +254,12 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
   if (auto f = fits_model(model, c); !f) return f.error();
   bool mapped = reads_names(model, c);
   // With shuffle_names each sample reads its own naming of the numbers (sample 0 the order of
-  // appearance): names[i] is sample i's, or names[0] everyone's.
+  // appearance): names[i] is sample i's, or names[0] everyone's (empty, binding nothing, when unmapped).
   const bool shuffled = mapped && c.shuffle_names && c.k > 1;
   std::vector<NumberMap> names(1);
   if (mapped) names[0] = map_numbers(question);
   for (int i = 1; shuffled && i < c.k; ++i) names.push_back(map_numbers(question, llm::sample_seed(c.seed, i) | 1));
   auto shown_question = [&](std::size_t i) -> const std::string& { return mapped ? names[i].text : question; };
-  std::vector<std::string> bindings;
-  for (auto& m : names) bindings.push_back(mapped ? m.bindings() : "");
   Rendered r = render(t, {{"question", shown_question(0)}});
 
   auto t0 = Clock::now();
@@ -283,7 +282,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
   if (programs) {
     std::vector<Sample*> all;
     for (auto& s : res.samples) all.push_back(&s);
-    execute(*sb, model, question, all, c, bindings);
+    execute(*sb, model, question, all, c, names);
   } else {
     for (auto& s : res.samples) read_rationale(s);
   }
@@ -305,7 +304,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
     res.samples.push_back(std::move(s));
     Sample& step = res.samples.back();
     auto t2 = Clock::now();
-    if (run) execute(*sb, model, question, {&step}, c, {bindings[naming]});
+    if (run) execute(*sb, model, question, {&step}, c, {names[naming]});
     else read_rationale(step);
     res.execute_ms += ms_since(t2);
     if (step.answer) {

@@ -1013,6 +1013,7 @@ TEST(Cli, CorpusAndImproveRefuseBadInput) {
            {"improve" + out + " --task prose", "--task"},
            {"improve" + out + " --task code --grounded", "--grounded"},
            {"improve" + out + " --repair 2", "--repair"},
+           {"improve" + out + " --shuffle-names", "--shuffle-names: "},  // the default model has no number names
            {"improve" + out + " --trainer /bin/nonexistent-trainer", "--trainer"}}) {
     auto [rc, text] = run(args);
     EXPECT_EQ(rc, 2) << args << "\n" << text;
