@@ -9,6 +9,12 @@
 
 #include "llm/kernels_isa.h"
 
+#if defined(WAND_KERNELS_AMX)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace wand::llm {
 
 static void portable_quantize_q8_0(const float* x, BlockQ8_0* y, std::size_t n) {
@@ -359,6 +365,25 @@ TensorType dot_type(TensorType type) {
 
 namespace {
 
+#if defined(WAND_KERNELS_AMX)
+// AMX-TILE and AMX-INT8 (CPUID leaf 7: EDX bits 24, 25), the OS saving their state (XCR0 bits 17,
+// 18), and Linux's leave for this process to use the 8 KiB of tile data (arch_prctl
+// ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA; without it the first tile load is a SIGILL).
+bool amx_usable() {
+  static const bool usable = [] {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25))) return false;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false;  // OSXSAVE: xgetbv exists
+    unsigned lo, hi;
+    asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17)) return false;
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return usable;
+}
+#endif
+
 // Whether the build carries the path and this CPU (and its OS, which must save the wider
 // registers: libgcc's checks include XGETBV) runs it.
 bool supported(KernelPath p) {
@@ -372,6 +397,12 @@ bool supported(KernelPath p) {
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512vnni");
+    case KernelPath::amx:
+#if defined(WAND_KERNELS_AMX)
+      return supported(KernelPath::avx512) && amx_usable();
+#else
+      return false;
+#endif
 #else
     default: return false;
 #endif
@@ -379,11 +410,15 @@ bool supported(KernelPath p) {
   return false;
 }
 
+
 const isa::Kernels& table(KernelPath p) {
   switch (p) {
 #if defined(WAND_KERNELS_X86)
     case KernelPath::avx2: return isa::avx2::kernels;
     case KernelPath::avx512: return isa::avx512::kernels;
+#endif
+#if defined(WAND_KERNELS_AMX)
+    case KernelPath::amx: return isa::amx::kernels;
 #endif
     default: return kGeneric;
   }
@@ -399,6 +434,7 @@ const char* kernel_path_name(KernelPath p) {
     case KernelPath::generic: return "generic";
     case KernelPath::avx2: return "avx2";
     case KernelPath::avx512: return "avx512";
+    case KernelPath::amx: return "amx";
   }
   return "?";
 }
@@ -406,20 +442,20 @@ const char* kernel_path_name(KernelPath p) {
 bool kernel_path_supported(KernelPath p) { return supported(p); }
 
 KernelPath best_kernel_path() {
-  for (KernelPath p : {KernelPath::avx512, KernelPath::avx2})
+  for (KernelPath p : {KernelPath::amx, KernelPath::avx512, KernelPath::avx2})
     if (supported(p)) return p;
   return KernelPath::generic;
 }
 
 Result<KernelPath> parse_kernel_path(std::string_view name) {
-  for (KernelPath p : {KernelPath::generic, KernelPath::avx2, KernelPath::avx512})
+  for (KernelPath p : {KernelPath::generic, KernelPath::avx2, KernelPath::avx512, KernelPath::amx})
     if (name == kernel_path_name(p)) {
       if (!supported(p))
         return Error{fmt::format("WAND_CPU={}: this CPU or build lacks it (best here: {})", name,
                                  kernel_path_name(best_kernel_path()))};
       return p;
     }
-  return Error{fmt::format("WAND_CPU={}: unknown kernel path (generic, avx2 or avx512)", name)};
+  return Error{fmt::format("WAND_CPU={}: unknown kernel path (generic, avx2, avx512 or amx)", name)};
 }
 
 Result<KernelPath> kernel_path_from_env() {

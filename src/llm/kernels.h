@@ -184,17 +184,18 @@ void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, 
 //            tested against),
 //   avx2     AVX2 + FMA + F16C, 256-bit lanes (packed float tiles of 16 rows x 4 tokens),
 //   avx512   AVX-512F/BW/VL + VNNI (int8 dots in one instruction), 512-bit float lanes (packed
-//            float tiles of 64 rows x 5 tokens) in its 32 registers.
+//            float tiles of 64 rows x 5 tokens) in its 32 registers,
+//   amx      avx512, with the packed Q8_0/Q4_0 products of 4 or more tokens (a prompt, k sequences
+//            decoded together) on AMX's int8 tile unit; bit for bit what avx512 gives.
 // Paths differ in rounding only (FMA, summation order); every one is tested against a
-// double-precision reference. AMX and AVX-512 BF16 are not used: BF16 would round F32/F16
-// weights, and no AMX machine was at hand to test tile code on (the AMD EPYC this was tuned on
-// has none).
-enum class KernelPath { generic, avx2, avx512 };
-const char* kernel_path_name(KernelPath path);  // "generic", "avx2", "avx512"
+// double-precision reference. AVX-512 BF16 and AMX's bf16 tiles are not used: they would round
+// F32/F16 weights to bf16 (llama.cpp's AMX kernels, too, are for quantized types only).
+enum class KernelPath { generic, avx2, avx512, amx };
+const char* kernel_path_name(KernelPath path);  // "generic", "avx2", "avx512", "amx"
 // Whether this build carries `path` and this CPU and OS run it.
 bool kernel_path_supported(KernelPath path);
 KernelPath best_kernel_path();
-// "generic", "avx2" or "avx512"; an unknown name or a path this CPU lacks is an error naming it.
+// "generic", "avx2", "avx512" or "amx"; an unknown name or a path this CPU lacks is an error naming it.
 Result<KernelPath> parse_kernel_path(std::string_view name);
 // The WAND_CPU environment variable parsed as above; unset or empty gives best_kernel_path().
 // The CLI checks it at start (exit 2 on a bad value); a library user that does not gets, at the

@@ -40,5 +40,10 @@ namespace avx512 {
 extern const Kernels kernels;
 }
 #endif
+#if defined(WAND_KERNELS_AMX)
+namespace amx {
+extern const Kernels kernels;
+}
+#endif
 
 }  // namespace wand::llm::isa

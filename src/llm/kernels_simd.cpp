@@ -1,5 +1,6 @@
 // The engine's SIMD kernels, compiled once per instruction set (CMake builds this file with
-// WAND_ISA=avx2 and -mavx2 -mfma -mf16c, and with WAND_ISA=avx512 and AVX-512F/BW/VL/VNNI added);
+// WAND_ISA=avx2 and -mavx2 -mfma -mf16c, with WAND_ISA=avx512 and AVX-512F/BW/VL/VNNI added, and
+// with WAND_ISA=amx and AMX-TILE/INT8 added to those);
 // kernels.cpp picks one at run time by CPUID. Everything here lives in a namespace named after the
 // instruction set, and calls nothing inline from outside it: the linker keeps one copy of an
 // inline function, and a copy compiled for AVX-512 must never be what the generic path runs.
@@ -8,6 +9,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <cstddef>
+#include <type_traits>
 #include <utility>
 
 #include "llm/kernels.h"  // the block layouts (its inline conversions are not used here)
@@ -431,6 +434,148 @@ struct Buffer {
   ~Buffer() { std::free(p); }
 };
 
+#if defined(__AMX_INT8__)
+// ---- AMX (Intel's tile matrix unit): the packed quantized products for several tokens ----
+// One tile product (tdpbsud) takes up to 16 tokens' 32 activation bytes of a block (tile A: m
+// rows of 32 signed bytes, read in place at the activations' stride) and the block's 16 x 32
+// weight bytes (tile B: 8 rows of 64 bytes, four bytes of each of the 16 rows per row: exactly
+// pack_rows's quant chunks, so Q8_0's B is read from the packed matrix as it lies; Q4_0's nibbles
+// are widened to bytes once per group) and gives the 16 x m integer dots of that block (tile C).
+// The block's scales differ per row and token, so C goes to memory after every block and takes
+// the same float step as the VNNI tile: sum = C + off, acc = (float(sum) * dx) * dw + acc. The
+// integer sums are exact either way, so every output is bit for bit what avx512 computes, and a
+// token's results still do not depend on its batch. llama.cpp's AMX kernels take the same
+// per-block route (ggml-cpu/amx/mmq.cpp).
+// Tiles: blocks k and k + 1 in flight at once (C 0 and 1, A 2 and 3, B 4 and 5), since a tile
+// product's result is ready only some tens of cycles on and tiles are not renamed: with one C
+// tile, each block waited for the last one's store. Configured (ldtilecfg, which clears the
+// tiles) for m tokens once per pass over the rows, and released after the call, since other code
+// in the thread (libtorch's oneDNN) may use the tiles too.
+constexpr int kAmxMinTokens = 16;  // below, the VNNI tile: 8 tokens of a 5M model ran 14% slower
+
+struct TileConfig {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+static_assert(sizeof(TileConfig) == 64);
+
+void configure_tiles(int m) {
+  alignas(64) TileConfig c{};
+  c.palette = 1;
+  for (int i = 0; i < 2; ++i) {
+    c.rows[i] = static_cast<uint8_t>(m), c.colsb[i] = 64;      // C: m tokens x 16 int32
+    c.rows[2 + i] = static_cast<uint8_t>(m), c.colsb[2 + i] = 32;  // A: m tokens x 32 bytes
+    c.rows[4 + i] = 8, c.colsb[4 + i] = 64;                    // B: 8 quads x 16 rows x 4 bytes
+  }
+  asm volatile("" ::: "memory");  // ldtilecfg's operand tells the compiler of 8 of its 64 bytes
+  _tile_loadconfig(&c);
+}
+
+// The float step of block k for M tokens from C's integer sums stored at c.
+template <int M>
+inline void amx_step(__m512* acc, const int32_t (*c)[16], int k, int blocks, const float* dx, const int32_t* off,
+                     __m512 dw) {
+  for (int t = 0; t < M; ++t) {
+    const __m512i sum = _mm512_add_epi32(_mm512_load_si512(c[t]), _mm512_set1_epi32(off[t * blocks + k]));
+    acc[t] = Lanes16::step(acc[t], sum, dx[t * blocks + k], dw);
+  }
+}
+
+// M tokens (the configured rows of tiles A and C) against one 16-row group: block k's A at
+// a + 512 k (32-byte rows), its B at b + 512 k (64-byte rows), its scales at g + k * P::block_bytes.
+template <class P, int M>
+void amx_tile(const uint8_t* g, const uint8_t* b, int blocks, const uint8_t* a, const float* dx, const int32_t* off,
+              float* y, std::size_t ys, int rows) {
+  __m512 acc[M];
+  for (auto& v : acc) v = _mm512_setzero_ps();
+  alignas(64) int32_t c[2][M][16];
+  auto dw = [&](int k) { return Lanes16::scales(g + std::size_t(P::block_bytes) * k, 0); };
+  int k = 0;
+  for (; k + 1 < blocks; k += 2) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_loadd(2, a + 512 * k, 32);
+    _tile_loadd(4, b + 512 * k, 64);
+    _tile_dpbsud(0, 2, 4);
+    _tile_loadd(3, a + 512 * (k + 1), 32);
+    _tile_loadd(5, b + 512 * (k + 1), 64);
+    _tile_dpbsud(1, 3, 5);
+    _tile_stored(0, c[0], 64);
+    _tile_stored(1, c[1], 64);
+    amx_step<M>(acc, c[0], k, blocks, dx, off, dw(k));
+    amx_step<M>(acc, c[1], k + 1, blocks, dx, off, dw(k + 1));
+  }
+  if (k < blocks) {
+    _tile_zero(0);
+    _tile_loadd(2, a + 512 * k, 32);
+    _tile_loadd(4, b + 512 * k, 64);
+    _tile_dpbsud(0, 2, 4);
+    _tile_stored(0, c[0], 64);
+    amx_step<M>(acc, c[0], k, blocks, dx, off, dw(k));
+  }
+  for (int t = 0; t < M; ++t) Lanes16::store(y + ys * t, acc[t], rows);
+}
+
+using AmxTileFn = void (*)(const uint8_t*, const uint8_t*, int, const uint8_t*, const float*, const int32_t*, float*,
+                           std::size_t, int);
+
+template <class P, int... M>
+AmxTileFn amx_pick(int m, std::integer_sequence<int, M...>) {
+  constexpr AmxTileFn fns[] = {amx_tile<P, M + 1>...};
+  return fns[m - 1];
+}
+
+// The rows [r0, r1) (r0 a multiple of 16) for T tokens: a pass over the rows for the whole
+// 16-token tiles (each group's weights read once for all of them), then one for the rest; dx,
+// off as packed_rows. Both operands are first copied to 64-byte aligned tiles (the activations
+// once per call, 16 tokens' 32 bytes of a block in 512 bytes; each group's weights once, Q4_0's
+// nibbles widened to bytes), as llama.cpp packs its AMX operands: where they lie, nearly every
+// 64-byte row of B and many of A span two cache lines (blocks of 544 and 34 bytes).
+template <class P>
+void amx_rows(const uint8_t* w, int blocks, int r0, int r1, const uint8_t* x, std::size_t xs, int T,
+              const float* dx, const int32_t* off, float* y, std::size_t ys) {
+  const int tiles = (T + 15) / 16;
+  Buffer buf(std::size_t(tiles + 1) * blocks * 512 + 64);
+  auto* b = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.p) + 63) & ~uintptr_t{63});
+  uint8_t* a = b + std::size_t(blocks) * 512;
+  for (int t = 0; t < T; ++t)
+    for (int k = 0; k < blocks; ++k)
+      std::memcpy(a + (std::size_t(t / 16) * blocks + k) * 512 + 32 * (t % 16),
+                  reinterpret_cast<const BlockQ8_0*>(x + xs * t)[k].qs, 32);
+  const std::size_t group = std::size_t(P::block_bytes) * blocks;
+  const int full = T / 16 * 16;
+  for (int pass = 0; pass < 2; ++pass) {
+    const int t0 = pass == 0 ? 0 : full, t1 = pass == 0 ? full : T, m = std::min(16, t1 - t0);
+    if (m == 0) continue;
+    configure_tiles(m);
+    for (int r = r0; r < r1; r += 16) {
+      const uint8_t* g = w + group * (r / 16);
+      for (int k = 0; k < blocks; ++k) {  // B: the quant chunks in element order, as bytes
+        const uint8_t* blk = g + std::size_t(P::block_bytes) * k;
+        if constexpr (std::is_same_v<P, Q4Packed>) {  // elements 0-15 (low nibbles), then 16-31
+          __m512i u[8];
+          P::template unpack<Lanes16>(blk, 0, u);
+          for (int c = 0; c < 4; ++c) {
+            _mm512_store_si512(b + 512 * k + 64 * c, u[2 * c]);
+            _mm512_store_si512(b + 512 * k + 64 * (4 + c), u[2 * c + 1]);
+          }
+        } else {
+          std::memcpy(b + 512 * k, blk + 32, 512);
+        }
+      }
+      asm volatile("" ::: "memory");  // tileloadd's asm names no memory operand
+      const int rows = std::min(16, r1 - r);
+      for (int t = t0; t < t1; t += m)
+        amx_pick<P>(m, std::make_integer_sequence<int, 16>{})(g, b, blocks, a + std::size_t(t / 16) * blocks * 512,
+                                                              dx + t * blocks, off + t * blocks, y + ys * t + r, ys,
+                                                              rows);
+    }
+  }
+  _tile_release();
+}
+#endif
+
 template <class P>
 void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, std::size_t xs, int T, float* y,
                  std::size_t ys) {
@@ -448,6 +593,9 @@ void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, s
       dx[t * blocks + k] = half(b.d);
       off[t * blocks + k] = -P::offset * sum;
     }
+#if defined(__AMX_INT8__)
+  if (T >= kAmxMinTokens) return amx_rows<P>(w, blocks, r0, r1, x, xs, T, dx, off, y, ys);
+#endif
   auto run = [&](auto lanes, int r) {
     using L = decltype(lanes);
     const int rows = std::min(L::rows, r1 - r);
@@ -614,8 +762,8 @@ void quantize(const float* x, BlockQ8_0* y, std::size_t n) {
 
 // ---- elementwise ----
 
-// e^x for x in [-87, 88] (clamped there: softmax's shifted scores are <= 0, SiLU's arguments
-// bounded), within 2 ulp: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r is exact),
+// e^x for x in [-87, 88] (clamped there: softmax's shifted scores are <= 0; SiLU's gate g below
+// -88 gives g / e^88, not g e^g, an output under 1e-35 either way), within 2 ulp: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r is exact),
 // e^r by its degree-7 Taylor polynomial in Horner form (truncation error < 2^-26 there), times
 // 2^n by adding n to the exponent.
 inline FVec fexp(FVec x) {
@@ -782,7 +930,9 @@ template <class E, int G, int V, int N>
 void float_packed_tile(const void* wp, int r, int cols, const float* x, std::size_t xs, float* y, std::size_t ys,
                        int rows, bool prefetch) {
   // F16's single token reads 256 contiguous bytes a column: 8 KiB ahead kept 43 GB/s streaming
-  // on a 134M model's matrices where 4 KiB gave 42 and none 40 (microbenchmark, one thread).
+  // on a 134M model's matrices where 4 KiB gave 42 and none 40 (microbenchmark, one thread, AMD
+  // EPYC). Into L2 (prefetcht2), not L1: on a Xeon with AMX, one token of a 134M F16 model ran at
+  // 82-87 tokens/s so, 73-78 with prefetcht0 (whose L1 fill buffers stall the loop) and 70 without.
   constexpr int ahead = 2 * kAhead / sizeof(E);
   const E* p[V];
   for (int v = 0; v < V; ++v) {
@@ -796,7 +946,7 @@ void float_packed_tile(const void* wp, int r, int cols, const float* x, std::siz
     if (prefetch)  // one per cache line of the column's vectors
       for (int v = 0; v < V; ++v)
         if (v * kFloatLanes * sizeof(E) % 64 == 0)
-          _mm_prefetch(reinterpret_cast<const char*>(p[v] + std::size_t(k) * G + ahead), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(p[v] + std::size_t(k) * G + ahead), _MM_HINT_T2);
     FVec xb[N];
     for (int t = 0; t < N; ++t) xb[t] = fset(x[xs * t + k]);
     for (int v = 0; v < V; ++v) {

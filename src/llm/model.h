@@ -61,7 +61,7 @@ class Model {
   const float* output_norm_ = nullptr;
   std::vector<LayerWeights> layers_;
   std::vector<std::vector<float>> owned_;  // F16 norm vectors converted to F32
-  std::vector<std::vector<uint8_t>> packed_;  // the packed matrices
+  std::shared_ptr<uint8_t> packed_;  // one mapping holding every packed matrix (unmapped when freed)
 };
 
 // The KV cache's element type: F32, or F16 as llama.cpp's default (half the memory and half the

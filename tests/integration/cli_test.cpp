@@ -857,7 +857,7 @@ TEST(Cli, WandCpuForcesAKernelPathAndABadOneIsExitTwo) {
   std::string err;
   CliRun best = wand(cmd, "", &err);
   ASSERT_EQ(best.rc, 0) << err;
-  for (const std::string path : {"generic", "avx2", "avx512"}) {
+  for (const std::string path : {"generic", "avx2", "avx512", "amx"}) {
     ::setenv("WAND_CPU", path.c_str(), 1);
     CliRun forced = wand(cmd, "", &err);
     ::unsetenv("WAND_CPU");
@@ -870,7 +870,7 @@ TEST(Cli, WandCpuForcesAKernelPathAndABadOneIsExitTwo) {
   CliRun bad = wand(cmd, "", &err);
   ::unsetenv("WAND_CPU");
   EXPECT_EQ(bad.rc, 2);
-  EXPECT_EQ(err, "wand: WAND_CPU=sse9: unknown kernel path (generic, avx2 or avx512)\n");
+  EXPECT_EQ(err, "wand: WAND_CPU=sse9: unknown kernel path (generic, avx2, avx512 or amx)\n");
   EXPECT_EQ(bad.out, "");
 }
 

@@ -1,6 +1,6 @@
 // Matrix-matrix kernels and batched decoding: the tiled products against a double-precision
 // reference on shapes that are not multiples of the tile, on every kernel path this CPU runs
-// (generic, avx2, avx512), each forced; k sequences decoded together against each decoded alone; the local backend's n samples
+// (generic, avx2, avx512, amx), each forced; k sequences decoded together against each decoded alone; the local backend's n samples
 // against n requests of one sample.
 #include <gtest/gtest.h>
 
@@ -40,10 +40,12 @@ struct KernelPathScope {
   KernelPath saved;
 };
 
+constexpr KernelPath kAllPaths[] = {KernelPath::generic, KernelPath::avx2, KernelPath::avx512, KernelPath::amx};
+
 // The paths this CPU runs: generic everywhere, the SIMD ones where CPUID has them.
 std::vector<KernelPath> supported_paths() {
   std::vector<KernelPath> paths;
-  for (KernelPath p : {KernelPath::generic, KernelPath::avx2, KernelPath::avx512})
+  for (KernelPath p : kAllPaths)
     if (kernel_path_supported(p)) paths.push_back(p);
   return paths;
 }
@@ -152,7 +154,7 @@ TEST_P(Tiles, MatchTheDoubleReferenceOnShapesOffTheTile) {
 INSTANTIATE_TEST_SUITE_P(EveryTypeAndPath, Tiles,
                          testing::ValuesIn([] {
                            std::vector<KernelCase> cases;
-                           for (KernelPath p : {KernelPath::generic, KernelPath::avx2, KernelPath::avx512})
+                           for (KernelPath p : kAllPaths)
                              for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0})
                                cases.push_back({t, p});
                            return cases;
@@ -205,12 +207,47 @@ TEST_P(Packed, MatchTheDoubleReferenceOnShapesOffTheTile) {
 INSTANTIATE_TEST_SUITE_P(EveryTypeAndPath, Packed,
                          testing::ValuesIn([] {
                            std::vector<KernelCase> cases;
-                           for (KernelPath p : {KernelPath::generic, KernelPath::avx2, KernelPath::avx512})
+                           for (KernelPath p : kAllPaths)
                              for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::Q8_0, TensorType::Q4_0})
                                cases.push_back({t, p});
                            return cases;
                          }()),
                          case_name);
+
+// The AMX path's tile products are the AVX-512 (VNNI) path's outputs bit for bit (the integer
+// block sums are exact both ways and the float steps are the same), on token counts of whole
+// 16-token tiles and with tails of 1, 8 and 15 tokens, matrices of several 16-row groups, a last group cut short
+// and a row range starting past the first group (a thread's share); rows outside it untouched.
+TEST(Amx, PackedProductsAreAvx512sBitForBit) {
+  if (!kernel_path_supported(KernelPath::amx)) GTEST_SKIP() << "amx: not on this CPU";
+  std::mt19937 rng(14);
+  int compared = 0;
+  for (TensorType type : {TensorType::Q8_0, TensorType::Q4_0})
+    for (int cols : {32, 256, 1024})
+      for (int rows : {16, 40, 64}) {
+        const int T_max = 40;
+        const Operands o(type, packed_dot_type(type), rows, cols, T_max, 3, rng);
+        std::vector<uint8_t> packed(packed_bytes(type, rows, cols));
+        pack_rows(type, o.w.data(), o.wb, rows, cols, packed.data());
+        for (int T : {16, 17, 31, 32, 33, 40}) {  // AMX from 16 tokens (kAmxMinTokens)
+          const int r0 = rows > 16 ? 16 : 0, r1 = rows > 16 ? rows - 1 : rows;
+          std::vector<float> want(std::size_t(T) * rows, NAN), got(want);
+          {
+            KernelPathScope scope(KernelPath::avx512);
+            matmul_packed(type, packed.data(), rows, cols, r0, r1, o.x.data(), o.xb, T, want.data(), rows);
+          }
+          {
+            KernelPathScope scope(KernelPath::amx);
+            matmul_packed(type, packed.data(), rows, cols, r0, r1, o.x.data(), o.xb, T, got.data(), rows);
+          }
+          for (std::size_t i = 0; i < got.size(); ++i, ++compared)
+            ASSERT_TRUE(same_bits(got[i], want[i]) || (std::isnan(got[i]) && std::isnan(want[i])))
+                << type_name(type) << " rows " << rows << " cols " << cols << " T " << T << " token "
+                << i / rows << " row " << i % rows << ": amx " << got[i] << ", avx512 " << want[i];
+        }
+      }
+  EXPECT_GT(compared, 50000);
+}
 
 // Activations quantize to Q8_0 bit for bit alike on every path (ggml's rounding: half to even,
 // the scale in fp16), including values at the halfway points, zeros and a block of zeros.
@@ -270,7 +307,9 @@ TEST(Elementwise, SoftmaxAndSiluMatchDoublePrecision) {
       silu_mul(out.data(), u.data(), n);
       for (int i = 0; i < n; ++i) {
         const double want = double(g[i]) / (1 + std::exp(-double(g[i]))) * u[i];
-        ASSERT_NEAR(out[i], want, 6 * 6e-8 * std::fabs(want) + 1e-37)
+        // The SIMD exponential clamps its argument at 88, so a gate below -88 (drawn here now and
+        // then) gives g * u / e^88, up to e^(-g - 88) times the true value, but under 1e-35.
+        ASSERT_NEAR(out[i], want, 6 * 6e-8 * std::fabs(want) + 1e-35)
             << kernel_path_name(p) << " silu(" << g[i] << ") * " << u[i];
       }
     }
@@ -465,9 +504,8 @@ TEST(Quantize, ToFp16IsTheSameOnEveryPath) {
 TEST(KernelPaths, ParsedFromWandCpuAndRefusedByName) {
   EXPECT_TRUE(kernel_path_supported(KernelPath::generic));
   EXPECT_TRUE(kernel_path_supported(best_kernel_path()));
-  if (best_kernel_path() == KernelPath::avx512) {
-    EXPECT_TRUE(kernel_path_supported(KernelPath::avx2));
-  }
+  if (best_kernel_path() == KernelPath::amx) EXPECT_TRUE(kernel_path_supported(KernelPath::avx512));
+  if (best_kernel_path() == KernelPath::avx512) EXPECT_TRUE(kernel_path_supported(KernelPath::avx2));
   for (KernelPath p : supported_paths()) {
     auto parsed = parse_kernel_path(kernel_path_name(p));
     ASSERT_TRUE(parsed) << parsed.error().message;
@@ -475,8 +513,8 @@ TEST(KernelPaths, ParsedFromWandCpuAndRefusedByName) {
   }
   auto bad = parse_kernel_path("AVX2");
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().message, "WAND_CPU=AVX2: unknown kernel path (generic, avx2 or avx512)");
-  for (KernelPath p : {KernelPath::avx2, KernelPath::avx512})
+  EXPECT_EQ(bad.error().message, "WAND_CPU=AVX2: unknown kernel path (generic, avx2, avx512 or amx)");
+  for (KernelPath p : {KernelPath::avx2, KernelPath::avx512, KernelPath::amx})
     if (!kernel_path_supported(p)) {
       const KernelPath before = kernel_path();
       EXPECT_FALSE(set_kernel_path(p));
