@@ -576,6 +576,15 @@ void amx_rows(const uint8_t* w, int blocks, int r0, int r1, const uint8_t* x, st
 }
 #endif
 
+// The sum of 32 signed bytes: as unsigned (q ^ 0x80 = q + 128) by vpsadbw, less 32 * 128. (The
+// compiler's own loop was a quarter of packed_rows' time in a two-thread 134M Q8_0 prompt, AMX.)
+inline int32_t byte_sum(const int8_t* q) {
+  const __m256i u = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)), _mm256_set1_epi8(-128));
+  const __m256i s = _mm256_sad_epu8(u, _mm256_setzero_si256());  // four 64-bit partial sums
+  const __m128i h = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  return static_cast<int32_t>(_mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1)) - 32 * 128;
+}
+
 template <class P>
 void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, std::size_t xs, int T, float* y,
                  std::size_t ys) {
@@ -588,10 +597,8 @@ void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, s
   for (int t = 0; t < T; ++t)
     for (int k = 0; k < blocks; ++k) {
       const BlockQ8_0& b = reinterpret_cast<const BlockQ8_0*>(x + xs * t)[k];
-      int32_t sum = 0;
-      for (int j = 0; j < 32; ++j) sum += b.qs[j];
       dx[t * blocks + k] = half(b.d);
-      off[t * blocks + k] = -P::offset * sum;
+      off[t * blocks + k] = -P::offset * byte_sum(b.qs);
     }
 #if defined(__AMX_INT8__)
   if (T >= kAmxMinTokens) return amx_rows<P>(w, blocks, r0, r1, x, xs, T, dx, off, y, ys);
