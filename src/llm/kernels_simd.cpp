@@ -451,7 +451,9 @@ struct Buffer {
 // tile, each block waited for the last one's store. Configured (ldtilecfg, which clears the
 // tiles) for m tokens once per pass over the rows, and released after the call, since other code
 // in the thread (libtorch's oneDNN) may use the tiles too.
-constexpr int kAmxMinTokens = 16;  // below, the VNNI tile: 8 tokens of a 5M model ran 14% slower
+// Below 16 tokens the VNNI tile stays: 8 sequences of wand-pot decoded together ran 0-14% slower on
+// tiles (0-4% with B read in place); 16 ran 5% faster.
+constexpr int kAmxMinTokens = 16;
 
 struct TileConfig {
   uint8_t palette, start_row, reserved[14];
@@ -483,10 +485,10 @@ inline void amx_step(__m512* acc, const int32_t (*c)[16], int k, int blocks, con
 }
 
 // M tokens (the configured rows of tiles A and C) against one 16-row group: block k's A at
-// a + 512 k (32-byte rows), its B at b + 512 k (64-byte rows), its scales at g + k * P::block_bytes.
+// a + 512 k (32-byte rows), its B at b + bs k (64-byte rows), its scales at g + k * P::block_bytes.
 template <class P, int M>
-void amx_tile(const uint8_t* g, const uint8_t* b, int blocks, const uint8_t* a, const float* dx, const int32_t* off,
-              float* y, std::size_t ys, int rows) {
+void amx_tile(const uint8_t* g, const uint8_t* b, std::size_t bs, int blocks, const uint8_t* a, const float* dx,
+              const int32_t* off, float* y, std::size_t ys, int rows) {
   __m512 acc[M];
   for (auto& v : acc) v = _mm512_setzero_ps();
   alignas(64) int32_t c[2][M][16];
@@ -496,10 +498,10 @@ void amx_tile(const uint8_t* g, const uint8_t* b, int blocks, const uint8_t* a, 
     _tile_zero(0);
     _tile_zero(1);
     _tile_loadd(2, a + 512 * k, 32);
-    _tile_loadd(4, b + 512 * k, 64);
+    _tile_loadd(4, b + bs * k, 64);
     _tile_dpbsud(0, 2, 4);
     _tile_loadd(3, a + 512 * (k + 1), 32);
-    _tile_loadd(5, b + 512 * (k + 1), 64);
+    _tile_loadd(5, b + bs * (k + 1), 64);
     _tile_dpbsud(1, 3, 5);
     _tile_stored(0, c[0], 64);
     _tile_stored(1, c[1], 64);
@@ -509,7 +511,7 @@ void amx_tile(const uint8_t* g, const uint8_t* b, int blocks, const uint8_t* a, 
   if (k < blocks) {
     _tile_zero(0);
     _tile_loadd(2, a + 512 * k, 32);
-    _tile_loadd(4, b + 512 * k, 64);
+    _tile_loadd(4, b + bs * k, 64);
     _tile_dpbsud(0, 2, 4);
     _tile_stored(0, c[0], 64);
     amx_step<M>(acc, c[0], k, blocks, dx, off, dw(k));
@@ -517,7 +519,7 @@ void amx_tile(const uint8_t* g, const uint8_t* b, int blocks, const uint8_t* a, 
   for (int t = 0; t < M; ++t) Lanes16::store(y + ys * t, acc[t], rows);
 }
 
-using AmxTileFn = void (*)(const uint8_t*, const uint8_t*, int, const uint8_t*, const float*, const int32_t*, float*,
+using AmxTileFn = void (*)(const uint8_t*, const uint8_t*, std::size_t, int, const uint8_t*, const float*, const int32_t*, float*,
                            std::size_t, int);
 
 template <class P, int... M>
@@ -528,10 +530,11 @@ AmxTileFn amx_pick(int m, std::integer_sequence<int, M...>) {
 
 // The rows [r0, r1) (r0 a multiple of 16) for T tokens: a pass over the rows for the whole
 // 16-token tiles (each group's weights read once for all of them), then one for the rest; dx,
-// off as packed_rows. Both operands are first copied to 64-byte aligned tiles (the activations
+// off as packed_rows. The operands are first copied to 64-byte aligned tiles (the activations
 // once per call, 16 tokens' 32 bytes of a block in 512 bytes; each group's weights once, Q4_0's
 // nibbles widened to bytes), as llama.cpp packs its AMX operands: where they lie, nearly every
-// 64-byte row of B and many of A span two cache lines (blocks of 544 and 34 bytes).
+// 64-byte row of B and many of A span two cache lines (blocks of 544 and 34 bytes). Q8_0's weights
+// are read in place when a single token tile meets them.
 template <class P>
 void amx_rows(const uint8_t* w, int blocks, int r0, int r1, const uint8_t* x, std::size_t xs, int T,
               const float* dx, const int32_t* off, float* y, std::size_t ys) {
@@ -551,7 +554,9 @@ void amx_rows(const uint8_t* w, int blocks, int r0, int r1, const uint8_t* x, st
     configure_tiles(m);
     for (int r = r0; r < r1; r += 16) {
       const uint8_t* g = w + group * (r / 16);
-      for (int k = 0; k < blocks; ++k) {  // B: the quant chunks in element order, as bytes
+      // Q8_0's B read in place where one token tile meets it (a copy would cost more than it saves).
+      const bool in_place = !std::is_same_v<P, Q4Packed> && t1 - t0 <= 16;
+      for (int k = 0; k < blocks && !in_place; ++k) {  // B: the quant chunks in element order, as bytes
         const uint8_t* blk = g + std::size_t(P::block_bytes) * k;
         if constexpr (std::is_same_v<P, Q4Packed>) {  // elements 0-15 (low nibbles), then 16-31
           __m512i u[8];
@@ -567,7 +572,8 @@ void amx_rows(const uint8_t* w, int blocks, int r0, int r1, const uint8_t* x, st
       asm volatile("" ::: "memory");  // tileloadd's asm names no memory operand
       const int rows = std::min(16, r1 - r);
       for (int t = t0; t < t1; t += m)
-        amx_pick<P>(m, std::make_integer_sequence<int, 16>{})(g, b, blocks, a + std::size_t(t / 16) * blocks * 512,
+        amx_pick<P>(m, std::make_integer_sequence<int, 16>{})(g, in_place ? g + 32 : b, in_place ? P::block_bytes : 512,
+                                                              blocks, a + std::size_t(t / 16) * blocks * 512,
                                                               dx + t * blocks, off + t * blocks, y + ys * t + r, ys,
                                                               rows);
     }
