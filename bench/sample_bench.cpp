@@ -6,7 +6,9 @@
 // steps, in tokens/s against one sequence. Best of --reps, the two paths interleaved.
 // The question comes from the held-out synthetic set (models/heldout-templates.jsonl), never a
 // benchmark's test set.
+// --kv-cache f32|f16 sets the KV cache type (default f32, the engine's default).
 // Usage: sample_bench [--threads 1,2] [--ks 1,4,8,16] [--reps 3] [--max-tokens 128] [--engine-only] [--portable]
+//                     [--kv-cache f32|f16]
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -59,6 +61,7 @@ int main(int argc, char** argv) {
   std::vector<int> threads = {1, 2}, ks = {1, 4, 8, 16};
   int reps = 3, max_tokens = 128;
   bool engine_only = false;
+  std::string kv = "f32";
   try {
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
@@ -72,6 +75,8 @@ int main(int argc, char** argv) {
         max_tokens = std::stoi(argv[++i]);
       else if (a == "--engine-only")
         engine_only = true;
+      else if (a == "--kv-cache" && i + 1 < argc)
+        kv = argv[++i];
       else if (a == "--portable")
         (void)llm::set_kernel_path(llm::KernelPath::generic);  // same as WAND_CPU=generic
       else
@@ -80,7 +85,12 @@ int main(int argc, char** argv) {
   } catch (const std::exception&) {
     fmt::print(stderr,
                "usage: sample_bench [--threads 1,2] [--ks 1,4,8,16] [--reps 3] [--max-tokens 128] [--engine-only] "
-               "[--portable]\n");
+               "[--portable] [--kv-cache f32|f16]\n");
+    return 2;
+  }
+  auto cache = llm::parse_cache_type(kv);
+  if (!cache) {
+    fmt::print(stderr, "sample_bench: --kv-cache: {}\n", cache.error().message);
     return 2;
   }
   std::ifstream in(models + "/heldout-templates.jsonl");
@@ -88,12 +98,12 @@ int main(int argc, char** argv) {
   if (!std::getline(in, line)) return fail("no question in " + models + "/heldout-templates.jsonl");
   const std::string prompt = "Question: " + Json::parse(line)["question"].get<std::string>() + "\nProgram:\n";
   const std::string path = models + "/wand-pot.gguf";
-  fmt::print("shipped PoT model ({}), kernels: {}, T=0.8, top-p 0.95, max {} tokens, best of {}\n", path,
-             llm::kernel_path_name(llm::kernel_path()), max_tokens, reps);
+  fmt::print("shipped PoT model ({}), kernels: {}, {} KV cache, T=0.8, top-p 0.95, max {} tokens, best of {}\n", path,
+             llm::kernel_path_name(llm::kernel_path()), kv, max_tokens, reps);
   fmt::print("prompt: {:?}\n", prompt);
 
   for (int t : engine_only ? std::vector<int>{} : threads) {
-    auto backend = llm::open_backend("local:" + path, {.threads = t});
+    auto backend = llm::open_backend("local:" + path, {.threads = t, .kv_cache = kv});
     if (!backend) return fail(backend.error().message);
     llm::GenerateOptions o;
     o.max_tokens = max_tokens;
@@ -150,7 +160,7 @@ int main(int argc, char** argv) {
   if (!model) return fail(model.error().message);
   const int steps = 64;
   for (int t : threads) {
-    llm::Context ctx(*model, 0, t);
+    llm::Context ctx(*model, 0, t, *cache);
     std::vector<llm::Token> p = (*model)->tokenizer().encode(prompt, true, false);
     fmt::print("\n{} thread(s): the engine alone, k sequences x {} decoding steps after the prompt\n", t, steps);
     fmt::print("{:>3} {:>10} {:>12} {:>14} {:>12}\n", "k", "tok/s", "x k=1 tok/s", "tok/cpu-s", "x k=1");
