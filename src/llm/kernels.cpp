@@ -367,7 +367,7 @@ namespace {
 
 #if defined(WAND_KERNELS_AMX)
 // AMX-TILE and AMX-INT8 (CPUID leaf 7: EDX bits 24, 25), the OS saving their state (XCR0 bits 17,
-// 18), and Linux's leave for this process to use the 8 KiB of tile data (arch_prctl
+// 18), and Linux's permission for this process to use the 8 KiB of tile data (arch_prctl
 // ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA; without it the first tile load is a SIGILL).
 bool amx_usable() {
   static const bool usable = [] {
@@ -409,7 +409,6 @@ bool supported(KernelPath p) {
   }
   return false;
 }
-
 
 const isa::Kernels& table(KernelPath p) {
   switch (p) {

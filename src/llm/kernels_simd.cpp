@@ -437,10 +437,9 @@ struct Buffer {
 #if defined(__AMX_INT8__)
 // ---- AMX (Intel's tile matrix unit): the packed quantized products for several tokens ----
 // One tile product (tdpbsud) takes up to 16 tokens' 32 activation bytes of a block (tile A: m
-// rows of 32 signed bytes, read in place at the activations' stride) and the block's 16 x 32
-// weight bytes (tile B: 8 rows of 64 bytes, four bytes of each of the 16 rows per row: exactly
-// pack_rows's quant chunks, so Q8_0's B is read from the packed matrix as it lies; Q4_0's nibbles
-// are widened to bytes once per group) and gives the 16 x m integer dots of that block (tile C).
+// rows of 32 signed bytes) and the block's 16 x 32 weight bytes (tile B: 8 rows of 64 bytes, four
+// bytes of each of the 16 rows per row: exactly pack_rows's quant chunks; Q4_0's nibbles are
+// widened to bytes) and gives the m x 16 integer dots of that block (tile C).
 // The block's scales differ per row and token, so C goes to memory after every block and takes
 // the same float step as the VNNI tile: sum = C + off, acc = (float(sum) * dx) * dw + acc. The
 // integer sums are exact either way, so every output is bit for bit what avx512 computes, and a
@@ -519,8 +518,8 @@ void amx_tile(const uint8_t* g, const uint8_t* b, std::size_t bs, int blocks, co
   for (int t = 0; t < M; ++t) Lanes16::store(y + ys * t, acc[t], rows);
 }
 
-using AmxTileFn = void (*)(const uint8_t*, const uint8_t*, std::size_t, int, const uint8_t*, const float*, const int32_t*, float*,
-                           std::size_t, int);
+using AmxTileFn = void (*)(const uint8_t*, const uint8_t*, std::size_t, int, const uint8_t*, const float*,
+                           const int32_t*, float*, std::size_t, int);
 
 template <class P, int... M>
 AmxTileFn amx_pick(int m, std::integer_sequence<int, M...>) {
@@ -552,10 +551,11 @@ void amx_rows(const uint8_t* w, int blocks, int r0, int r1, const uint8_t* x, st
     const int t0 = pass == 0 ? 0 : full, t1 = pass == 0 ? full : T, m = std::min(16, t1 - t0);
     if (m == 0) continue;
     configure_tiles(m);
+    // Q8_0's B read in place where one token tile meets it (a copy would cost more than it saves).
+    const bool in_place = !std::is_same_v<P, Q4Packed> && t1 - t0 <= 16;
+    const AmxTileFn tile = amx_pick<P>(m, std::make_integer_sequence<int, 16>{});
     for (int r = r0; r < r1; r += 16) {
       const uint8_t* g = w + group * (r / 16);
-      // Q8_0's B read in place where one token tile meets it (a copy would cost more than it saves).
-      const bool in_place = !std::is_same_v<P, Q4Packed> && t1 - t0 <= 16;
       for (int k = 0; k < blocks && !in_place; ++k) {  // B: the quant chunks in element order, as bytes
         const uint8_t* blk = g + std::size_t(P::block_bytes) * k;
         if constexpr (std::is_same_v<P, Q4Packed>) {  // elements 0-15 (low nibbles), then 16-31
@@ -570,12 +570,12 @@ void amx_rows(const uint8_t* w, int blocks, int r0, int r1, const uint8_t* x, st
         }
       }
       asm volatile("" ::: "memory");  // tileloadd's asm names no memory operand
+      const uint8_t* bq = in_place ? g + 32 : b;
+      const std::size_t bs = in_place ? P::block_bytes : 512;
       const int rows = std::min(16, r1 - r);
       for (int t = t0; t < t1; t += m)
-        amx_pick<P>(m, std::make_integer_sequence<int, 16>{})(g, in_place ? g + 32 : b, in_place ? P::block_bytes : 512,
-                                                              blocks, a + std::size_t(t / 16) * blocks * 512,
-                                                              dx + t * blocks, off + t * blocks, y + ys * t + r, ys,
-                                                              rows);
+        tile(g, bq, bs, blocks, a + std::size_t(t / 16) * blocks * 512, dx + t * blocks, off + t * blocks,
+             y + ys * t + r, ys, rows);
     }
   }
   _tile_release();

@@ -115,9 +115,9 @@ Result<std::shared_ptr<const Model>> Model::load(const std::string& path) {
   // aligned (a packed F32 column of 16 rows is one cache line, and a load across two costs twice),
   // into one anonymous mapping asked for in 2 MiB pages (transparent huge pages, which Debian gives
   // on madvise): one token streams every matrix out of memory, and with 4 KiB pages a 134M F16
-  // model ran at 63 tokens/s where 2 MiB pages give 88 (one thread, Xeon with AMX). The file's pages
-  // of a packed matrix leave memory (read back if ever touched), so a model is held once, not
-  // twice; the embeddings' stay, for token lookups.
+  // model ran at 69-72 tokens/s where 2 MiB pages give 75-76 (F32: 39 and 40; one thread, Xeon
+  // with AMX, interleaved). The file's pages of a packed matrix leave memory (read back if ever
+  // touched), so a model is held once, not twice; the embeddings' stay, for token lookups.
   std::vector<Matrix*> to_pack;
   for (auto& L : m->layers_)
     for (Matrix* mat : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) to_pack.push_back(mat);
