@@ -508,7 +508,10 @@ struct Context::Impl {
         // The token's key and value into the cache, as its elements (float, or fp16 bits).
         auto store = [&]<class E>(const E* key, const E* value) {
           auto* keys = reinterpret_cast<E*>(kc(t, l));
-          for (int i = 0; i < kv_dim; ++i) keys[key_at(i, pos[t])] = key[i];
+          for (int h = 0; h < c.kv_heads; ++h) {  // a head's dimensions kBlock elements apart
+            E* row = keys + key_at(h * hd, pos[t]);
+            for (int d = 0; d < hd; ++d) row[std::size_t(d) * kBlock] = key[h * hd + d];
+          }
           for (int h = 0; h < c.kv_heads; ++h)
             std::copy_n(value + std::size_t(h) * hd, hd, reinterpret_cast<E*>(vc(t, l)) + value_at(h, pos[t]));
         };
