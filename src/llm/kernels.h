@@ -129,7 +129,7 @@ void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows
 // matmul_rows over a packed matrix of `rows` rows: y[t * y_stride + r] for r0 <= r < r1 and
 // t < T, r0 a multiple of packed_group_rows(type) (quantized) or of 16 (floats); X: T rows in
 // packed_dot_type(type), `x_stride` bytes apart. Quantized tiles are 8 or 16 rows x up to 8
-// tokens (4 on AVX2); float tiles 64 rows x 5 tokens (AVX2: 16 x 4), a single token's 128 rows
+// tokens (4 on AVX2; on the amx path, 16 x 16 on AMX tiles from 16 tokens); float tiles 64 rows x 5 tokens (AVX2: 16 x 4), a single token's 128 rows
 // (AVX-512 F32: 64), each output one chain of multiply-adds in column order. Per
 // output the sum runs in one order whatever the tile, so as with matmul_rows a token's results
 // never depend on which tokens share its batch.
