@@ -185,8 +185,9 @@ void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, 
 //   avx2     AVX2 + FMA + F16C, 256-bit lanes (packed float tiles of 16 rows x 4 tokens),
 //   avx512   AVX-512F/BW/VL + VNNI (int8 dots in one instruction), 512-bit float lanes (packed
 //            float tiles of 64 rows x 5 tokens) in its 32 registers,
-//   amx      avx512, with the packed Q8_0/Q4_0 products of 4 or more tokens (a prompt, k sequences
-//            decoded together) on AMX's int8 tile unit; bit for bit what avx512 gives.
+//   amx      avx512, with the packed Q8_0/Q4_0 products of 16 or more tokens (a prompt, 16
+//            sequences decoded together) on AMX's int8 tile unit; bit for bit what avx512 gives.
+//            Needs AMX-TILE/INT8, the OS's tile state (XCR0) and Linux's permission (arch_prctl).
 // Paths differ in rounding only (FMA, summation order); every one is tested against a
 // double-precision reference. AVX-512 BF16 and AMX's bf16 tiles are not used: they would round
 // F32/F16 weights to bf16 (llama.cpp's AMX kernels, too, are for quantized types only).
