@@ -183,7 +183,8 @@ constexpr const char* kUsage =
     "usage: engine_bench [--quick] [--sizes 1M,25M,134M] [--types F32,F16,Q8_0,Q4_0] [--threads 1,2] [--reps N] "
     "[--model FILE]... [--peer LLAMA_BENCH] [--kv-cache f16|f32] [--keep DIR] [--json]\n"
     "Prompt processing (128 tokens) and generation (64) in tokens/s, on random-weight models of the given sizes and\n"
-    "types or on --model GGUF files; --peer runs llama.cpp's llama-bench on the same files and prints wand / llama.cpp.\n";
+    "types or on --model GGUF files; --peer runs llama.cpp's llama-bench on the same files and prints wand / llama.cpp.\n"
+    "Best of --reps (default 3); --quick: 32 and 16 tokens, best of 1. WAND_CPU forces a kernel path.\n";
 
 int usage(const std::string& why) {
   fmt::print(stderr, "engine_bench: {}\n{}", why, kUsage);
@@ -242,6 +243,7 @@ int main(int argc, char** argv) {
   }
   auto cache = parse_cache_type(kv);
   if (!cache) return usage("--kv-cache: " + cache.error().message);
+  if (auto path = kernel_path_from_env(); !path) return usage(path.error().message);  // a bad WAND_CPU
   if (!peer.empty() && access(peer.c_str(), X_OK) != 0) return usage("--peer " + peer + ": not an executable file");
   for (auto& m : models)
     if (!fs::is_regular_file(m)) return usage("--model " + m + ": no such file");

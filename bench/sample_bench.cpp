@@ -39,12 +39,19 @@ double cpu_now() {
   return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-std::vector<int> int_list(const std::string& s) {
+// "1,2,8": counts from lo to hi; anything else (an empty item, "2x", a count out of range) throws,
+// naming the item.
+std::vector<int> int_list(const std::string& s, int lo, int hi) {
   std::vector<int> out;
-  for (std::size_t p = 0, q; p < s.size(); p = q + 1) {
+  for (std::size_t p = 0, q; p <= s.size(); p = q + 1) {
     q = s.find(',', p);
     if (q == std::string::npos) q = s.size();
-    out.push_back(std::stoi(s.substr(p, q - p)));
+    const std::string item = s.substr(p, q - p);
+    char* end = nullptr;
+    const long n = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end || n < lo || n > hi)
+      throw std::invalid_argument(fmt::format("'{}' is not a count from {} to {}", item, lo, hi));
+    out.push_back(static_cast<int>(n));
   }
   return out;
 }
@@ -62,30 +69,57 @@ int main(int argc, char** argv) {
   int reps = 3, max_tokens = 128;
   bool engine_only = false;
   std::string kv = "f32";
+  const char* usage =
+      "usage: sample_bench [--threads 1,2] [--ks 1,4,8,16] [--reps 3] [--max-tokens 128] [--engine-only] "
+      "[--portable] [--kv-cache f32|f16]\n";
   try {
-    for (int i = 1; i < argc; ++i) {
-      std::string a = argv[i];
-      if (a == "--threads" && i + 1 < argc)
-        threads = int_list(argv[++i]);
-      else if (a == "--ks" && i + 1 < argc)
-        ks = int_list(argv[++i]);
-      else if (a == "--reps" && i + 1 < argc)
-        reps = std::stoi(argv[++i]);
-      else if (a == "--max-tokens" && i + 1 < argc)
-        max_tokens = std::stoi(argv[++i]);
+    int i = 1;
+    auto value = [&](const std::string& a) -> std::string {
+      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
+      return argv[++i];
+    };
+    auto counts = [&](const std::string& a, int lo, int hi) {
+      const std::string v = value(a);
+      try {
+        return int_list(v, lo, hi);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(a + " " + v + ": " + e.what());
+      }
+    };
+    auto count = [&](const std::string& a, int lo, int hi) {
+      const auto n = counts(a, lo, hi);
+      if (n.size() != 1) throw std::invalid_argument(a + " takes one count");
+      return n[0];
+    };
+    for (; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "-h" || a == "--help") {
+        fmt::print("{}", usage);
+        return 0;
+      }
+      if (a == "--threads")
+        threads = counts(a, 1, 256);
+      else if (a == "--ks")
+        ks = counts(a, 1, 64);  // sequences decoded together, as many as `wand solve --k` asks
+      else if (a == "--reps")
+        reps = count(a, 1, 1000);
+      else if (a == "--max-tokens")
+        max_tokens = count(a, 1, 4096);
+      else if (a == "--kv-cache")
+        kv = value(a);
       else if (a == "--engine-only")
         engine_only = true;
-      else if (a == "--kv-cache" && i + 1 < argc)
-        kv = argv[++i];
       else if (a == "--portable")
         (void)llm::set_kernel_path(llm::KernelPath::generic);  // same as WAND_CPU=generic
       else
-        throw std::invalid_argument(a);
+        throw std::invalid_argument("unknown option '" + a + "'");
     }
-  } catch (const std::exception&) {
-    fmt::print(stderr,
-               "usage: sample_bench [--threads 1,2] [--ks 1,4,8,16] [--reps 3] [--max-tokens 128] [--engine-only] "
-               "[--portable] [--kv-cache f32|f16]\n");
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "sample_bench: {}\n{}", e.what(), usage);
+    return 2;
+  }
+  if (auto path = llm::kernel_path_from_env(); !path) {  // a bad WAND_CPU
+    fmt::print(stderr, "sample_bench: {}\n", path.error().message);
     return 2;
   }
   auto cache = llm::parse_cache_type(kv);
