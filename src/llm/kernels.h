@@ -129,10 +129,10 @@ void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows
 // matmul_rows over a packed matrix of `rows` rows: y[t * y_stride + r] for r0 <= r < r1 and
 // t < T, r0 a multiple of packed_group_rows(type) (quantized) or of 16 (floats); X: T rows in
 // packed_dot_type(type), `x_stride` bytes apart. Quantized tiles are 8 or 16 rows x up to 8
-// tokens (4 on AVX2; on the amx path, 16 x 16 on AMX tiles from 16 tokens); float tiles 64 rows x 5 tokens (AVX2: 16 x 4), a single token's 128 rows
-// (AVX-512 F32: 64), each output one chain of multiply-adds in column order. Per
-// output the sum runs in one order whatever the tile, so as with matmul_rows a token's results
-// never depend on which tokens share its batch.
+// tokens (4 on AVX2; on the amx path, 16 x 16 on AMX tiles from 16 tokens); float tiles 64 rows
+// x 5 tokens (AVX2: 16 x 4), a single token's 128 rows (AVX-512 F32: 64), each output one chain
+// of multiply-adds in column order. Per output the sum runs in one order whatever the tile, so as
+// with matmul_rows a token's results never depend on which tokens share its batch.
 void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1, const uint8_t* x,
                    std::size_t x_stride, int T, float* y, std::size_t y_stride);
 
@@ -196,7 +196,8 @@ const char* kernel_path_name(KernelPath path);  // "generic", "avx2", "avx512", 
 // Whether this build carries `path` and this CPU and OS run it.
 bool kernel_path_supported(KernelPath path);
 KernelPath best_kernel_path();
-// "generic", "avx2", "avx512" or "amx"; an unknown name or a path this CPU lacks is an error naming it.
+// "generic", "avx2", "avx512" or "amx"; an unknown name or a path this CPU lacks is an error
+// naming it.
 Result<KernelPath> parse_kernel_path(std::string_view name);
 // The WAND_CPU environment variable parsed as above; unset or empty gives best_kernel_path().
 // The CLI checks it at start (exit 2 on a bad value); a library user that does not gets, at the

@@ -450,8 +450,8 @@ struct Buffer {
 // tile, each block waited for the last one's store. Configured (ldtilecfg, which clears the
 // tiles) for m tokens once per pass over the rows, and released after the call, since other code
 // in the thread (libtorch's oneDNN) may use the tiles too.
-// Below 16 tokens the VNNI tile stays: 8 sequences of wand-pot decoded together ran 0-14% slower on
-// tiles (0-4% with B read in place); 16 ran 5% faster.
+// Below 16 tokens the VNNI tile stays: 8 sequences of wand-pot decoded together ran 0-14% slower
+// on tiles (0-4% with B read in place); 16 ran 5% faster.
 constexpr int kAmxMinTokens = 16;
 
 struct TileConfig {
@@ -776,9 +776,9 @@ void quantize(const float* x, BlockQ8_0* y, std::size_t n) {
 // ---- elementwise ----
 
 // e^x for x in [-87, 88] (clamped there: softmax's shifted scores are <= 0; SiLU's gate g below
-// -88 gives g / e^88, not g e^g, an output under 1e-35 either way), within 2 ulp: x = n ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so r is exact),
-// e^r by its degree-7 Taylor polynomial in Horner form (truncation error < 2^-26 there), times
-// 2^n by adding n to the exponent.
+// -88 gives g / e^88, not g e^g, an output under 1e-35 either way), within 2 ulp: x = n ln2 + r
+// with |r| <= ln2 / 2 (ln2 in two parts, so r is exact), e^r by its degree-7 Taylor polynomial
+// in Horner form (truncation error < 2^-26 there), times 2^n by adding n to the exponent.
 inline FVec fexp(FVec x) {
 #if defined(__AVX512F__)
   auto set = [](float v) { return _mm512_set1_ps(v); };

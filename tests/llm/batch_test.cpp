@@ -1,7 +1,7 @@
 // Matrix-matrix kernels and batched decoding: the tiled products against a double-precision
 // reference on shapes that are not multiples of the tile, on every kernel path this CPU runs
-// (generic, avx2, avx512, amx), each forced; k sequences decoded together against each decoded alone; the local backend's n samples
-// against n requests of one sample.
+// (generic, avx2, avx512, amx), each forced; k sequences decoded together against each decoded
+// alone; the local backend's n samples against n requests of one sample.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -216,8 +216,9 @@ INSTANTIATE_TEST_SUITE_P(EveryTypeAndPath, Packed,
 
 // The AMX path's tile products are the AVX-512 (VNNI) path's outputs bit for bit (the integer
 // block sums are exact both ways and the float steps are the same), on token counts of whole
-// 16-token tiles and with tails of 1, 8 and 15 tokens, matrices of several 16-row groups, a last group cut short
-// and a row range starting past the first group (a thread's share); rows outside it untouched.
+// 16-token tiles and with tails of 1, 8 and 15 tokens, matrices of several 16-row groups, a last
+// group cut short and a row range starting past the first group (a thread's share); rows outside
+// it untouched.
 TEST(Amx, PackedProductsAreAvx512sBitForBit) {
   if (!kernel_path_supported(KernelPath::amx)) GTEST_SKIP() << "amx: not on this CPU";
   std::mt19937 rng(14);
