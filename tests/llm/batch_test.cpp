@@ -505,8 +505,12 @@ TEST(Quantize, ToFp16IsTheSameOnEveryPath) {
 TEST(KernelPaths, ParsedFromWandCpuAndRefusedByName) {
   EXPECT_TRUE(kernel_path_supported(KernelPath::generic));
   EXPECT_TRUE(kernel_path_supported(best_kernel_path()));
-  if (best_kernel_path() == KernelPath::amx) EXPECT_TRUE(kernel_path_supported(KernelPath::avx512));
-  if (best_kernel_path() == KernelPath::avx512) EXPECT_TRUE(kernel_path_supported(KernelPath::avx2));
+  if (best_kernel_path() == KernelPath::amx) {
+    EXPECT_TRUE(kernel_path_supported(KernelPath::avx512));
+  }
+  if (best_kernel_path() == KernelPath::avx512) {
+    EXPECT_TRUE(kernel_path_supported(KernelPath::avx2));
+  }
   for (KernelPath p : supported_paths()) {
     auto parsed = parse_kernel_path(kernel_path_name(p));
     ASSERT_TRUE(parsed) << parsed.error().message;
