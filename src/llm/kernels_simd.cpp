@@ -450,9 +450,10 @@ struct Buffer {
 // tile, each block waited for the last one's store. Configured (ldtilecfg, which clears the
 // tiles) for m tokens once per pass over the rows, and released after the call, since other code
 // in the thread (libtorch's oneDNN) may use the tiles too.
-// Below 16 tokens the VNNI tile stays: 8 sequences of wand-pot decoded together ran 0-14% slower
-// on tiles (0-4% with B read in place); 16 ran 5% faster.
-constexpr int kAmxMinTokens = 16;
+// Below 8 tokens the VNNI tile stays: one of 6 tokens ran as fast on tiles, of 4 no faster
+// (a 5 MB Q8_0 matrix, one thread); 8 ran 10% faster, 8 sequences of wand-pot decoded together
+// 5-10% faster.
+constexpr int kAmxMinTokens = 8;
 
 struct TileConfig {
   uint8_t palette, start_row, reserved[14];
@@ -464,10 +465,10 @@ static_assert(sizeof(TileConfig) == 64);
 void configure_tiles(int m) {
   alignas(64) TileConfig c{};
   c.palette = 1;
+  for (int i = 0; i < 4; ++i) c.rows[i] = static_cast<uint8_t>(m), c.colsb[i] = 64;  // C: m tokens x 16 int32
   for (int i = 0; i < 2; ++i) {
-    c.rows[i] = static_cast<uint8_t>(m), c.colsb[i] = 64;      // C: m tokens x 16 int32
-    c.rows[2 + i] = static_cast<uint8_t>(m), c.colsb[2 + i] = 32;  // A: m tokens x 32 bytes
-    c.rows[4 + i] = 8, c.colsb[4 + i] = 64;                    // B: 8 quads x 16 rows x 4 bytes
+    c.rows[4 + i] = static_cast<uint8_t>(m), c.colsb[4 + i] = 32;  // A: m tokens x 32 bytes
+    c.rows[6 + i] = 8, c.colsb[6 + i] = 64;                         // B: 8 quads x 16 rows x 4 bytes
   }
   asm volatile("" ::: "memory");  // ldtilecfg's operand tells the compiler of 8 of its 64 bytes
   _tile_loadconfig(&c);
@@ -483,35 +484,68 @@ inline void amx_step(__m512* acc, const int32_t (*c)[16], int k, int blocks, con
   }
 }
 
+// The tile products of blocks k and k + 1 (k + 1 < blocks) into C tiles c0 and c1 (A 4 and 5,
+// B 6 and 7). Tile numbers are part of the instruction, hence a macro.
+#define WAND_AMX_PAIR(c0, c1, a, b, bs, k)  \
+  do {                                      \
+    _tile_zero(c0);                         \
+    _tile_zero(c1);                         \
+    _tile_loadd(4, (a) + 512 * (k), 32);    \
+    _tile_loadd(6, (b) + (bs) * (k), 64);   \
+    _tile_dpbsud(c0, 4, 6);                 \
+    _tile_loadd(5, (a) + 512 * (k + 1), 32);\
+    _tile_loadd(7, (b) + (bs) * (k + 1), 64);\
+    _tile_dpbsud(c1, 5, 7);                 \
+  } while (0)
+
 // M tokens (the configured rows of tiles A and C) against one 16-row group: block k's A at
 // a + 512 k (32-byte rows), its B at b + bs k (64-byte rows), its scales at g + k * P::block_bytes.
+// stream: B is the weights where they lie (not a staged copy), fetched kAmxPrefetch blocks ahead
+// (past the last block, into the next group's, which follows): tile loads from L3 stalled the
+// tile unit (8 tokens on a 5 MB matrix: 281 us a product without, 223 with).
+// Software-pipelined over pairs of blocks: a pair's products are issued into one pair of C tiles
+// (0-1 or 2-3) before the previous pair's sums are stored and take their float step, so the tile
+// unit works while the vector units do (with one pair of C tiles, each pair's stores waited for
+// its products, and the products for the stores: 8 tokens ran no faster than on the VNNI tile).
+constexpr int kAmxPrefetch = 8;
+
 template <class P, int M>
 void amx_tile(const uint8_t* g, const uint8_t* b, std::size_t bs, int blocks, const uint8_t* a, const float* dx,
-              const int32_t* off, float* y, std::size_t ys, int rows) {
+              const int32_t* off, float* y, std::size_t ys, int rows, bool stream) {
   __m512 acc[M];
   for (auto& v : acc) v = _mm512_setzero_ps();
   alignas(64) int32_t c[2][M][16];
   auto dw = [&](int k) { return Lanes16::scales(g + std::size_t(P::block_bytes) * k, 0); };
-  int k = 0;
-  for (; k + 1 < blocks; k += 2) {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_loadd(2, a + 512 * k, 32);
-    _tile_loadd(4, b + bs * k, 64);
-    _tile_dpbsud(0, 2, 4);
-    _tile_loadd(3, a + 512 * (k + 1), 32);
-    _tile_loadd(5, b + bs * (k + 1), 64);
-    _tile_dpbsud(1, 3, 5);
-    _tile_stored(0, c[0], 64);
-    _tile_stored(1, c[1], 64);
+  auto finish = [&](int k) {  // the pair k, k + 1 whose sums are in tiles 0-1 (k / 2 even) or 2-3
+    if ((k / 2) % 2 == 0) {
+      _tile_stored(0, c[0], 64);
+      _tile_stored(1, c[1], 64);
+    } else {
+      _tile_stored(2, c[0], 64);
+      _tile_stored(3, c[1], 64);
+    }
     amx_step<M>(acc, c[0], k, blocks, dx, off, dw(k));
     amx_step<M>(acc, c[1], k + 1, blocks, dx, off, dw(k + 1));
+  };
+  const int pairs = blocks / 2;
+  for (int p = 0; p < pairs; ++p) {
+    if (stream)
+      for (std::size_t i = 0; i < 2 * bs; i += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(b + bs * (2 * p + kAmxPrefetch) + i), _MM_HINT_T0);
+    if (p % 2 == 0) {
+      WAND_AMX_PAIR(0, 1, a, b, bs, 2 * p);
+    } else {
+      WAND_AMX_PAIR(2, 3, a, b, bs, 2 * p);
+    }
+    if (p > 0) finish(2 * p - 2);
   }
-  if (k < blocks) {
+  if (pairs > 0) finish(2 * pairs - 2);
+  if (blocks % 2) {
+    const int k = blocks - 1;
     _tile_zero(0);
-    _tile_loadd(2, a + 512 * k, 32);
-    _tile_loadd(4, b + bs * k, 64);
-    _tile_dpbsud(0, 2, 4);
+    _tile_loadd(4, a + 512 * k, 32);
+    _tile_loadd(6, b + bs * k, 64);
+    _tile_dpbsud(0, 4, 6);
     _tile_stored(0, c[0], 64);
     amx_step<M>(acc, c[0], k, blocks, dx, off, dw(k));
   }
@@ -519,7 +553,7 @@ void amx_tile(const uint8_t* g, const uint8_t* b, std::size_t bs, int blocks, co
 }
 
 using AmxTileFn = void (*)(const uint8_t*, const uint8_t*, std::size_t, int, const uint8_t*, const float*,
-                           const int32_t*, float*, std::size_t, int);
+                           const int32_t*, float*, std::size_t, int, bool);
 
 template <class P, int... M>
 AmxTileFn amx_pick(int m, std::integer_sequence<int, M...>) {
@@ -575,7 +609,7 @@ void amx_rows(const uint8_t* w, int blocks, int r0, int r1, const uint8_t* x, st
       const int rows = std::min(16, r1 - r);
       for (int t = t0; t < t1; t += m)
         tile(g, bq, bs, blocks, a + std::size_t(t / 16) * blocks * 512, dx + t * blocks, off + t * blocks,
-             y + ys * t + r, ys, rows);
+             y + ys * t + r, ys, rows, in_place);
     }
   }
   _tile_release();
@@ -669,30 +703,43 @@ void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const 
   auto broadcast = [](float c) { return _mm256_set1_ps(c); };
 #endif
   // Even and odd k in separate sums, added at the end: two chains per vector, so even a head of
-  // 32 dimensions (two vectors) keeps four multiply-adds in flight.
-  FVec acc[H][V], odd[H][V];
-  for (int h = 0; h < H; ++h)
-    for (int v = 0; v < V; ++v) acc[h][v] = odd[h][v] = fzero();
+  // 32 dimensions (two vectors) keeps four multiply-adds in flight. Both chains in one array and
+  // every loop over the sums unrolled, so that each sum lives in a register: as two arrays with
+  // loops left to GCC, every sum went to the stack after every multiply-add (wand-pot, 8
+  // sequences: F32-cache decoding 10% slower).
+  FVec acc[2][H][V];
+#pragma GCC unroll 2
+  for (int c = 0; c < 2; ++c)
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h)
+#pragma GCC unroll 8
+      for (int v = 0; v < V; ++v) acc[c][h][v] = fzero();
   auto step = [&](FVec (&a)[H][V], int k) {
     const E* r = rows + std::size_t(k) * stride;
-    FVec c[H];
-    for (int h = 0; h < H; ++h) c[h] = broadcast(coef[h * cs + k] * scale[h]);
+    FVec b[H];
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h) b[h] = broadcast(coef[h * cs + k] * scale[h]);
+#pragma GCC unroll 8
     for (int v = 0; v < V; ++v) {
       const FVec w = v < V - 1 ? load_rows(r + v * kFloatLanes) : load_last(r + v * kFloatLanes);
-      for (int h = 0; h < H; ++h) a[h][v] = fmadd(c[h], w, a[h][v]);
+#pragma GCC unroll 4
+      for (int h = 0; h < H; ++h) a[h][v] = fmadd(b[h], w, a[h][v]);
     }
   };
   int k = 0;
-  for (; k + 2 <= count; k += 2) step(acc, k), step(odd, k + 1);
-  if (k < count) step(acc, k);
+  for (; k + 2 <= count; k += 2) step(acc[0], k), step(acc[1], k + 1);
+  if (k < count) step(acc[0], k);
+#pragma GCC unroll 4
   for (int h = 0; h < H; ++h) {
     float* o = out + h * os;
-    for (int v = 0; v < V; ++v) acc[h][v] = acc[h][v] + odd[h][v];
-    for (int v = 0; v < V - 1; ++v) fstore(o + v * kFloatLanes, acc[h][v]);
+#pragma GCC unroll 8
+    for (int v = 0; v < V; ++v) acc[0][h][v] = acc[0][h][v] + acc[1][h][v];
+#pragma GCC unroll 8
+    for (int v = 0; v < V - 1; ++v) fstore(o + v * kFloatLanes, acc[0][h][v]);
 #if defined(__AVX512F__)
-    _mm512_mask_storeu_ps(o + (V - 1) * kFloatLanes, mask, acc[h][V - 1]);
+    _mm512_mask_storeu_ps(o + (V - 1) * kFloatLanes, mask, acc[0][h][V - 1]);
 #else
-    _mm256_maskstore_ps(o + (V - 1) * kFloatLanes, mask, acc[h][V - 1]);
+    _mm256_maskstore_ps(o + (V - 1) * kFloatLanes, mask, acc[0][h][V - 1]);
 #endif
   }
 }
@@ -705,22 +752,22 @@ constexpr int kMaxSets = 2;
 constexpr int kMaxSets = 1;
 #endif
 
+// weighted_vecs for `vecs` vectors and h sets (1, or kMaxSets).
+template <class E, int... V>
+auto pick_vecs(int vecs, int h, std::integer_sequence<int, V...>) {
+  constexpr decltype(&weighted_vecs<E, 1, 1>) one[] = {weighted_vecs<E, V + 1, 1>...},
+                                              sets[] = {weighted_vecs<E, V + 1, kMaxSets>...};
+  return (h == 1 ? one : sets)[vecs - 1];
+}
+
 template <class E>
 void weighted_sets(int sets, const float* coef, std::size_t cs, const float* scale, const E* rows, std::size_t stride,
                    int count, int width, float* out, std::size_t os) {
   const int vecs = (width + kFloatLanes - 1) / kFloatLanes, rest = width - (vecs - 1) * kFloatLanes;
-  using Fn = void (*)(const float*, std::size_t, const float*, const E*, std::size_t, int, int, float*, std::size_t);
-#if defined(__AVX512F__)
-  constexpr Fn one[] = {weighted_vecs<E, 1, 1>, weighted_vecs<E, 2, 1>, weighted_vecs<E, 3, 1>, weighted_vecs<E, 4, 1>};
-  constexpr Fn two[] = {weighted_vecs<E, 1, 2>, weighted_vecs<E, 2, 2>, weighted_vecs<E, 3, 2>, weighted_vecs<E, 4, 2>};
-#else
-  constexpr Fn one[] = {weighted_vecs<E, 1, 1>, weighted_vecs<E, 2, 1>, weighted_vecs<E, 3, 1>, weighted_vecs<E, 4, 1>,
-                        weighted_vecs<E, 5, 1>, weighted_vecs<E, 6, 1>, weighted_vecs<E, 7, 1>, weighted_vecs<E, 8, 1>};
-  const Fn* two = one;  // never used: kMaxSets is 1
-#endif
   for (int s = 0; s < sets;) {
-    const int h = kMaxSets >= 2 && sets - s >= 2 ? 2 : 1;
-    (h == 2 ? two : one)[vecs - 1](coef + s * cs, cs, scale + s, rows, stride, count, rest, out + s * os, os);
+    const int h = std::min(kMaxSets, sets - s);
+    pick_vecs<E>(vecs, h, std::make_integer_sequence<int, 64 / kFloatLanes>{})(coef + s * cs, cs, scale + s, rows,
+                                                                                stride, count, rest, out + s * os, os);
     s += h;
   }
 }

@@ -215,22 +215,23 @@ INSTANTIATE_TEST_SUITE_P(EveryTypeAndPath, Packed,
                          case_name);
 
 // The AMX path's tile products are the AVX-512 (VNNI) path's outputs bit for bit (the integer
-// block sums are exact both ways and the float steps are the same), on token counts of whole
-// 16-token tiles and with tails of 1, 8 and 15 tokens, matrices of several 16-row groups, a last
-// group cut short and a row range starting past the first group (a thread's share); rows outside
-// it untouched.
+// block sums are exact both ways and the float steps are the same), on token counts of one
+// short tile (8, 9, 15), of whole 16-token tiles and with tails of 1, 8 and 15 tokens, 1 to 32
+// blocks a row (the tile products go in pairs), matrices of several 16-row groups, a last group
+// cut short and a row range starting past the first group (a thread's share); rows outside it
+// untouched.
 TEST(Amx, PackedProductsAreAvx512sBitForBit) {
   if (!kernel_path_supported(KernelPath::amx)) GTEST_SKIP() << "amx: not on this CPU";
   std::mt19937 rng(14);
   int compared = 0;
   for (TensorType type : {TensorType::Q8_0, TensorType::Q4_0})
-    for (int cols : {32, 256, 1024})
+    for (int cols : {32, 64, 96, 160, 256, 1024})
       for (int rows : {16, 40, 64}) {
         const int T_max = 40;
         const Operands o(type, packed_dot_type(type), rows, cols, T_max, 3, rng);
         std::vector<uint8_t> packed(packed_bytes(type, rows, cols));
         pack_rows(type, o.w.data(), o.wb, rows, cols, packed.data());
-        for (int T : {16, 17, 31, 32, 33, 40}) {  // AMX from 16 tokens (kAmxMinTokens)
+        for (int T : {8, 9, 15, 16, 17, 31, 32, 33, 40}) {  // AMX from 8 tokens (kAmxMinTokens)
           const int r0 = rows > 16 ? 16 : 0, r1 = rows > 16 ? rows - 1 : rows;
           std::vector<float> want(std::size_t(T) * rows, NAN), got(want);
           {
