@@ -450,9 +450,10 @@ struct Buffer {
 // tile, each block waited for the last one's store. Configured (ldtilecfg, which clears the
 // tiles) for m tokens once per pass over the rows, and released after the call, since other code
 // in the thread (libtorch's oneDNN) may use the tiles too.
-// Below 8 tokens the VNNI tile stays: one of 6 tokens ran as fast on tiles, of 4 no faster
-// (a 5 MB Q8_0 matrix, one thread); 8 ran 10% faster, 8 sequences of wand-pot decoded together
-// 5-10% faster.
+// Below 8 tokens the VNNI tile stays: on a 5 MB Q8_0 matrix (one thread) 4 and 6 tokens ran as
+// fast on tiles, 8 ran 10% faster, 12 and 16 20-25%; 8 sequences of wand-pot decoded together
+// ran on a par (20.3k vs 20.5k tokens/s, the mean of six interleaved runs each, its matrices of 256
+// columns leave each tile call little work to share its setup over).
 constexpr int kAmxMinTokens = 8;
 
 struct TileConfig {
