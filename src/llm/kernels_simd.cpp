@@ -447,11 +447,11 @@ struct Buffer {
 // integer sums are exact either way, so every output is bit for bit what avx512 computes, and a
 // token's results still do not depend on its batch. llama.cpp's AMX kernels take the same
 // per-block route (ggml-cpu/amx/mmq.cpp).
-// Tiles: blocks k and k + 1 in flight at once (C 0 and 1, A 2 and 3, B 4 and 5), since a tile
-// product's result is ready only some tens of cycles on and tiles are not renamed: with one C
-// tile, each block waited for the last one's store. Configured (ldtilecfg, which clears the
-// tiles) for m tokens once per pass over the rows, and released after the call, since other code
-// in the thread (libtorch's oneDNN) may use the tiles too.
+// Tiles: C 0-3 (two pairs of blocks' sums), A 4-5 and B 6-7 (a pair's operands), since a tile
+// product's result is ready only some tens of cycles on and tiles are not renamed (amx_tile).
+// Configured (ldtilecfg, which clears the tiles) for m tokens once per pass over the rows, and
+// released after the call, since other code in the thread (libtorch's oneDNN) may use the tiles
+// too.
 // Below 8 tokens the VNNI tile stays: on a 5 MB Q8_0 matrix (one thread) 4 and 6 tokens ran as
 // fast on tiles, 8 ran 10% faster, 12 and 16 20-25%; 8 sequences of wand-pot decoded together
 // ran on a par (20.3k vs 20.5k tokens/s, the mean of six interleaved runs each, its matrices of 256
@@ -489,17 +489,19 @@ inline void amx_step(__m512* acc, const int32_t (*c)[16], int k, int blocks, con
 
 // The tile products of blocks k and k + 1 (k + 1 < blocks) into C tiles c0 and c1 (A 4 and 5,
 // B 6 and 7). Tile numbers are part of the instruction, hence a macro.
-#define WAND_AMX_PAIR(c0, c1, a, b, bs, k)  \
-  do {                                      \
-    _tile_zero(c0);                         \
-    _tile_zero(c1);                         \
-    _tile_loadd(4, (a) + 512 * (k), 32);    \
-    _tile_loadd(6, (b) + (bs) * (k), 64);   \
-    _tile_dpbsud(c0, 4, 6);                 \
-    _tile_loadd(5, (a) + 512 * (k + 1), 32);\
-    _tile_loadd(7, (b) + (bs) * (k + 1), 64);\
-    _tile_dpbsud(c1, 5, 7);                 \
+#define WAND_AMX_PAIR(c0, c1, a, b, bs, k)      \
+  do {                                          \
+    _tile_zero(c0);                             \
+    _tile_zero(c1);                             \
+    _tile_loadd(4, (a) + 512 * (k), 32);        \
+    _tile_loadd(6, (b) + (bs) * (k), 64);       \
+    _tile_dpbsud(c0, 4, 6);                     \
+    _tile_loadd(5, (a) + 512 * ((k) + 1), 32);  \
+    _tile_loadd(7, (b) + (bs) * ((k) + 1), 64); \
+    _tile_dpbsud(c1, 5, 7);                     \
   } while (0)
+
+constexpr int kAmxPrefetch = 8;  // blocks
 
 // M tokens (the configured rows of tiles A and C) against one 16-row group: block k's A at
 // a + 512 k (32-byte rows), its B at b + bs k (64-byte rows), its scales at g + k * P::block_bytes.
@@ -509,8 +511,7 @@ inline void amx_step(__m512* acc, const int32_t (*c)[16], int k, int blocks, con
 // Software-pipelined over pairs of blocks: a pair's products are issued into one pair of C tiles
 // (0-1 or 2-3) before the previous pair's sums are stored and take their float step, so the tile
 // unit works while the vector units do (with one pair of C tiles, each pair's stores waited for
-// its products, and the products for the stores: 8 tokens ran no faster than on the VNNI tile).
-constexpr int kAmxPrefetch = 8;
+// its products, and the products for the stores: prompts 8-18% slower).
 
 template <class P, int M>
 void amx_tile(const uint8_t* g, const uint8_t* b, std::size_t bs, int blocks, const uint8_t* a, const float* dx,
@@ -554,6 +555,7 @@ void amx_tile(const uint8_t* g, const uint8_t* b, std::size_t bs, int blocks, co
   }
   for (int t = 0; t < M; ++t) Lanes16::store(y + ys * t, acc[t], rows);
 }
+#undef WAND_AMX_PAIR
 
 using AmxTileFn = void (*)(const uint8_t*, const uint8_t*, std::size_t, int, const uint8_t*, const float*,
                            const int32_t*, float*, std::size_t, int, bool);
