@@ -129,10 +129,10 @@ void pack_rows(TensorType type, const uint8_t* w, std::size_t w_stride, int rows
 // matmul_rows over a packed matrix of `rows` rows: y[t * y_stride + r] for r0 <= r < r1 and
 // t < T, r0 a multiple of packed_group_rows(type) (quantized) or of 16 (floats); X: T rows in
 // packed_dot_type(type), `x_stride` bytes apart. Quantized tiles are 8 or 16 rows x up to 8
-// tokens (4 on AVX2; on the amx path, 16 x 16 on AMX tiles from 16 tokens); float tiles 64 rows
-// x 5 tokens (AVX2: 16 x 4), a single token's 128 rows (AVX-512 F32: 64), each output one chain
-// of multiply-adds in column order. Per output the sum runs in one order whatever the tile, so as
-// with matmul_rows a token's results never depend on which tokens share its batch.
+// tokens (4 on AVX2; on the amx path, 16 x up to 16 on AMX tiles from 8 tokens); float tiles 64
+// rows x 5 tokens (AVX2: 16 x 4), a single token's 128 rows (AVX-512 F32: 64), each output one
+// chain of multiply-adds in column order. Per output the sum runs in one order whatever the tile,
+// so as with matmul_rows a token's results never depend on which tokens share its batch.
 void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, int r0, int r1, const uint8_t* x,
                    std::size_t x_stride, int T, float* y, std::size_t y_stride);
 
@@ -185,8 +185,9 @@ void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, 
 //   avx2     AVX2 + FMA + F16C, 256-bit lanes (packed float tiles of 16 rows x 4 tokens),
 //   avx512   AVX-512F/BW/VL + VNNI (int8 dots in one instruction), 512-bit float lanes (packed
 //            float tiles of 64 rows x 5 tokens) in its 32 registers,
-//   amx      avx512, with the packed Q8_0/Q4_0 products of 16 or more tokens (a prompt, 16
-//            sequences decoded together) on AMX's int8 tile unit; bit for bit what avx512 gives.
+//   amx      avx512, with the packed Q8_0/Q4_0 products of 8 or more tokens (a prompt, 8 or
+//            more sequences decoded together) on AMX's int8 tile unit; bit for bit what avx512
+//            gives.
 //            Needs AMX-TILE/INT8, the OS's tile state (XCR0) and Linux's permission (arch_prctl).
 // Paths differ in rounding only (FMA, summation order); every one is tested against a
 // double-precision reference. AVX-512 BF16 and AMX's bf16 tiles are not used: they would round

@@ -385,7 +385,7 @@ inline int32_t load4(const int8_t* p) {
   return v;
 }
 
-constexpr int kAhead = 4096;
+constexpr int kAhead = 8192;  // bytes a weight stream is prefetched ahead of its use
 
 // L::rows rows (half h of the group at w, or all 16) x N tokens. Per block: the weights unpacked
 // once for all N tokens; per token, eight multiply-adds of a weight vector with four activation
@@ -400,12 +400,12 @@ void packed_tile(const uint8_t* w, int h, int blocks, const uint8_t* x, std::siz
     const uint8_t* b = w + std::size_t(P::block_bytes) * k;
     // A group is one stream the hardware prefetchers follow too slowly alone (Q4_0 out of
     // memory, one thread: 18.9 GB/s without, 20.6 prefetching 1 KiB ahead, 23.9 at 4 KiB; Q8_0
-    // 21 -> 29; AMD EPYC): ask for the lines 2 * kAhead bytes on, into L2 as F16's stream (on a
+    // 21 -> 29; AMD EPYC): ask for the lines kAhead bytes on, into L2 as F16's stream (on a
     // Xeon with AMX, one token of a 134M Q8_0 model at one thread: 150-173 tokens/s with
     // prefetcht0 4 KiB ahead, 180-203 so; 8 sequences of wand-pot 5% faster). Prefetches never
     // fault, so those past the matrix are harmless.
     for (int at = 0; at < P::block_bytes; at += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(b + 2 * kAhead + at), _MM_HINT_T2);
+      _mm_prefetch(reinterpret_cast<const char*>(b + kAhead + at), _MM_HINT_T2);
     typename L::I u[8];
     P::template unpack<L>(b, h, u);
     const typename L::F dw = L::scales(b, h);
@@ -512,7 +512,6 @@ constexpr int kAmxPrefetch = 8;  // blocks
 // (0-1 or 2-3) before the previous pair's sums are stored and take their float step, so the tile
 // unit works while the vector units do (with one pair of C tiles, each pair's stores waited for
 // its products, and the products for the stores: prompts 8-18% slower).
-
 template <class P, int M>
 void amx_tile(const uint8_t* g, const uint8_t* b, std::size_t bs, int blocks, const uint8_t* a, const float* dx,
               const int32_t* off, float* y, std::size_t ys, int rows, bool stream) {
@@ -998,7 +997,7 @@ void float_packed_tile(const void* wp, int r, int cols, const float* x, std::siz
   // on a 134M model's matrices where 4 KiB gave 42 and none 40 (microbenchmark, one thread, AMD
   // EPYC). Into L2 (prefetcht2), not L1: on a Xeon with AMX, one token of a 134M F16 model ran at
   // 82-87 tokens/s so, 73-78 with prefetcht0 (whose L1 fill buffers stall the loop) and 70 without.
-  constexpr int ahead = 2 * kAhead / sizeof(E);
+  constexpr int ahead = kAhead / sizeof(E);
   const E* p[V];
   for (int v = 0; v < V; ++v) {
     const int row = r + v * kFloatLanes;
