@@ -266,12 +266,12 @@ void portable_packed(TensorType type, const uint8_t* packed, int rows, int cols,
     }
 }
 
-float portable_softmax_exp(float* x, int n) {
+float portable_softmax_exp(float* x, int n, float scale) {
   float mx = -INFINITY;
-  for (int i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  for (int i = 0; i < n; ++i) mx = std::max(mx, x[i] * scale);
   double sum = 0;
   for (int i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
+    x[i] = std::exp(x[i] * scale - mx);
     sum += x[i];
   }
   return static_cast<float>(sum);
@@ -494,7 +494,7 @@ void matmul_packed(TensorType type, const uint8_t* packed, int rows, int cols, i
 
 void quantize_q8_0(const float* x, BlockQ8_0* y, std::size_t n) { table(kernel_path()).quantize_q8_0(x, y, n); }
 
-float softmax_exp(float* x, int n) { return table(kernel_path()).softmax_exp(x, n); }
+float softmax_exp(float* x, int n, float scale) { return table(kernel_path()).softmax_exp(x, n, scale); }
 
 void silu_mul(float* g, const float* u, std::size_t n) { table(kernel_path()).silu_mul(g, u, n); }
 

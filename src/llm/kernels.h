@@ -161,9 +161,11 @@ void to_fp16(const float* x, uint16_t* y, std::size_t n);
 // what ggml's F16 products do to their float operand.
 void round_fp16(float* x, std::size_t n, float scale);
 
-// Softmax's numerators in place: x[i] = e^(x[i] - max x); returns their sum (n >= 1). The SIMD
-// paths compute e^x by a polynomial within 2 ulp of the true value (std::exp on the generic path).
-float softmax_exp(float* x, int n);
+// Softmax's numerators in place, of the scores times `scale` (ggml's soft_max_ext scale): with
+// s[i] = x[i] * scale rounded to float, x[i] = e^(s[i] - max s); returns their sum (n >= 1). The
+// SIMD paths compute e^x by a polynomial within 2 ulp of the true value (std::exp on the generic
+// path).
+float softmax_exp(float* x, int n, float scale = 1.0f);
 // SwiGLU's gate: g[i] = silu(g[i]) * u[i] = g[i] / (1 + e^-g[i]) * u[i].
 void silu_mul(float* g, const float* u, std::size_t n);
 

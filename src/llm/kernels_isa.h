@@ -24,7 +24,7 @@ struct Kernels {
                             const uint16_t* rows, std::size_t stride, int count, int width, float* out,
                             std::size_t out_stride);
   void (*quantize_q8_0)(const float* x, BlockQ8_0* y, std::size_t n);
-  float (*softmax_exp)(float* x, int n);
+  float (*softmax_exp)(float* x, int n, float scale);
   void (*silu_mul)(float* g, const float* u, std::size_t n);
   void (*rmsnorm)(const float* x, const float* w, float* out, int n, float eps);
   void (*rope)(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, const float* sin2);

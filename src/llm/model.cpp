@@ -595,9 +595,7 @@ struct Context::Impl {
             weighted(qg, hd, kc(t, l), key_at(kvh * hd, p0), kBlock, hd, std::min(kBlock, n - p0), sc + p0, n_ctx);
           for (int g = 0; g < group; ++g) {
             float* sg = sc + std::size_t(g) * n_ctx;
-            if (f16)
-              for (int i = 0; i < n; ++i) sg[i] *= scale;
-            sets_scale[g] = 1.0f / softmax_exp(sg, n);
+            sets_scale[g] = 1.0f / softmax_exp(sg, n, f16 ? scale : 1.0f);
             if (f16) {
               round_fp16(sg, n, sets_scale[g]);
               sets_scale[g] = 1.0f;
