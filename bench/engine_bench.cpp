@@ -12,10 +12,12 @@
 // not quite reachable. With --peer PATH (a llama-bench binary), llama-bench runs right after wand
 // on each file and thread count (interleaved, so both see the same neighbours) and each row shows
 // wand ÷ llama.cpp. The machine's load average is printed at the start and the end.
-// --kv-cache f16|f32 sets both engines' KV cache type (default f16, llama-bench's own default).
+// --kv-cache f16|f32|q8 sets both engines' KV cache type (default f16, llama-bench's own default;
+// wand's q8 runs llama-bench with q8_0 keys and values, which its CPU path reads only with flash
+// attention, so -fa 1).
 //
 // Usage: engine_bench [--quick] [--sizes 1M,25M,134M] [--types F32,F16,Q8_0,Q4_0] [--threads 1,2]
-//                     [--reps N] [--model FILE]... [--peer LLAMA_BENCH] [--kv-cache f16|f32] [--keep DIR] [--json]
+//                     [--reps N] [--model FILE]... [--peer LLAMA_BENCH] [--kv-cache f16|f32|q8] [--keep DIR] [--json]
 #include <fmt/core.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -149,8 +151,9 @@ Speed measure_wand(const std::shared_ptr<const Model>& model, int threads, int p
 // attention auto, memory-mapped weights); the KV cache type as wand's.
 Speed measure_peer(const std::string& peer, const std::string& path, int threads, int prompt_len, int gen_len,
                    int reps, const std::string& kv) {
-  const std::string cmd = fmt::format("{} -m {} -t {} -p {} -n {} -r {} -ctk {} -ctv {} -o json 2>/dev/null",
-                                      shell_quote(peer), shell_quote(path), threads, prompt_len, gen_len, reps, kv, kv);
+  const std::string cache = kv == "q8" ? "-ctk q8_0 -ctv q8_0 -fa 1" : fmt::format("-ctk {} -ctv {}", kv, kv);
+  const std::string cmd = fmt::format("{} -m {} -t {} -p {} -n {} -r {} {} -o json 2>/dev/null", shell_quote(peer),
+                                      shell_quote(path), threads, prompt_len, gen_len, reps, cache);
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) throw std::runtime_error("cannot run " + peer);
   std::string out;
@@ -181,7 +184,7 @@ struct Bench {
 
 constexpr const char* kUsage =
     "usage: engine_bench [--quick] [--sizes 1M,25M,134M] [--types F32,F16,Q8_0,Q4_0] [--threads 1,2] [--reps N] "
-    "[--model FILE]... [--peer LLAMA_BENCH] [--kv-cache f16|f32] [--keep DIR] [--json]\n"
+    "[--model FILE]... [--peer LLAMA_BENCH] [--kv-cache f16|f32|q8] [--keep DIR] [--json]\n"
     "Prompt processing (128 tokens) and generation (64) in tokens/s, on random-weight models of the given sizes and\n"
     "types or on --model GGUF files; --peer runs llama.cpp's llama-bench on the same files and prints wand / llama.cpp.\n"
     "Best of --reps (default 3); --quick: 32 and 16 tokens, best of 1. WAND_CPU forces a kernel path.\n";

@@ -6,9 +6,9 @@
 // steps, in tokens/s against one sequence. Best of --reps, the two paths interleaved.
 // The question comes from the held-out synthetic set (models/heldout-templates.jsonl), never a
 // benchmark's test set.
-// --kv-cache f32|f16 sets the KV cache type (default f32, the engine's default).
+// --kv-cache f32|f16|q8 sets the KV cache type (default f32, the engine's default).
 // Usage: sample_bench [--threads 1,2] [--ks 1,4,8,16] [--reps 3] [--max-tokens 128] [--engine-only] [--portable]
-//                     [--kv-cache f32|f16]
+//                     [--kv-cache f32|f16|q8]
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
   std::string kv = "f32";
   const char* usage =
       "usage: sample_bench [--threads 1,2] [--ks 1,4,8,16] [--reps 3] [--max-tokens 128] [--engine-only] "
-      "[--portable] [--kv-cache f32|f16]\n";
+      "[--portable] [--kv-cache f32|f16|q8]\n";
   try {
     int i = 1;
     auto value = [&](const std::string& a) -> std::string {

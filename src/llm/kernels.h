@@ -155,6 +155,29 @@ void weighted_row_sets(int sets, const float* coef, std::size_t coef_stride, con
 void weighted_row_sets_f16(int sets, const float* coef, std::size_t coef_stride, const float* scale,
                            const uint16_t* rows, std::size_t stride, int count, int width, float* out,
                            std::size_t out_stride);
+// As weighted_row_sets over rows of int8 values with a scale each (a Q8 KV cache's values):
+// row k's coefficient in set s is (coef[s * coef_stride + k] * scale[s]) * row_scale[k].
+void weighted_row_sets_i8(int sets, const float* coef, std::size_t coef_stride, const float* scale,
+                          const float* row_scale, const int8_t* rows, std::size_t stride, int count, int width,
+                          float* out, std::size_t out_stride);
+// x (n floats) as int8 with one scale d = amax / 127: q[i] = x[i] * (1 / d) rounded to nearest
+// even; returns d (0 for all zeros, whose bytes are 0). The same bits on every path: a Q8
+// cache's keys, values and queries.
+float quantize_i8(const float* x, int n, int8_t* q);
+
+// A Q8 KV cache's keys (CacheType::q8) are int8 in blocks of kQ8KeyBlock positions, each block
+// [head_dim / 4][kQ8KeyBlock][4] bytes: dimensions 4j..4j+3 of position p at
+// (p / kQ8KeyBlock) * kQ8KeyBlock * head_dim + j * 4 * kQ8KeyBlock + 4 * (p % kQ8KeyBlock), so one
+// vector of keys is four dimensions of consecutive positions (the layout VNNI's byte dot takes).
+constexpr int kQ8KeyBlock = 64;
+// Attention scores over such keys for `sets` query heads quantized to int8 (q: head s at
+// q + s * q_stride, head_dim bytes; its scale q_scale[s]): out[s * out_stride + p] =
+// (float(sum over d of q[s][d] * key[d][p]) * k_scale[p]) * q_scale[s] for p < n. head_dim: a
+// multiple of 4. The integer dot is exact, so every path gives the same bits; on AVX-512 one
+// multiply-add of bytes (VNNI) serves 16 positions x 4 dimensions (an F16 cache's scores take 4
+// float multiply-adds and their fp16 conversions for as many products).
+void q8_scores(int sets, const int8_t* q, std::size_t q_stride, const float* q_scale, const int8_t* keys,
+               const float* k_scale, int head_dim, int n, float* out, std::size_t out_stride);
 // y[i] = fp32_to_fp16(x[i]) (round to nearest even), every path bit for bit the same.
 void to_fp16(const float* x, uint16_t* y, std::size_t n);
 // x[i] = x[i] * scale rounded to the nearest fp16 value (kept as float), as to_fp16 rounds:

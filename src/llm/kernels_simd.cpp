@@ -81,6 +81,17 @@ inline void fstore(float* p, FVec v) { _mm256_storeu_ps(p, v); }
 // kFloatLanes values as floats, from floats or halves.
 inline FVec load_rows(const float* p) { return fload(p); }
 inline FVec load_rows(const uint16_t* p) { return hload(p); }
+// (The masked forms: GCC 12 warns that the plain ones read an undefined register.)
+#if defined(__AVX512F__)
+inline FVec bytes_to_floats(__m128i b) {
+  return _mm512_maskz_cvtepi32_ps(0xffff, _mm512_maskz_cvtepi8_epi32(0xffff, b));
+}
+inline FVec load_rows(const int8_t* p) { return bytes_to_floats(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+#else
+inline FVec load_rows(const int8_t* p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+#endif
 
 struct F32 {
   static constexpr int step = kFloatLanes, bytes = step * 4;
@@ -677,17 +688,20 @@ void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, s
 // same whatever the width, so results do not depend on how a row is cut.
 // V vectors of sums (a constant, so they stay in registers), the last one's lanes past `rest`
 // masked off (masked loads never touch them).
-// E: the rows' element type, float or fp16 (an F16 KV cache), converted as loaded. H sets of
+// E: the rows' element type, float, fp16 (an F16 KV cache) or int8 (a Q8 one), converted as
+// loaded. H sets of
 // coefficients (cs apart, each with its scale) over the same rows, their sums os apart: each row
 // vector loaded once for all H, each set's sums in the same steps as alone.
 template <class E, int V, int H>
-void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const E* rows, std::size_t stride,
-                   int count, int rest, float* out, std::size_t os) {
+void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const float* row_scale, const E* rows,
+                   std::size_t stride, int count, int rest, float* out, std::size_t os) {
 #if defined(__AVX512F__)
   const __mmask16 mask = static_cast<__mmask16>((1u << rest) - 1);
   auto load_last = [&](const E* p) {
     if constexpr (sizeof(E) == 4) {
       return _mm512_maskz_loadu_ps(mask, p);
+    } else if constexpr (sizeof(E) == 1) {
+      return bytes_to_floats(_mm_maskz_loadu_epi8(mask, p));
     } else {
       return _mm512_maskz_cvtph_ps(0xffff, _mm256_maskz_loadu_epi16(mask, p));
     }
@@ -698,6 +712,10 @@ void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const 
   auto load_last = [&](const E* p) {
     if constexpr (sizeof(E) == 4) {
       return _mm256_maskload_ps(p, mask);
+    } else if constexpr (sizeof(E) == 1) {  // nor an 8-bit one
+      alignas(16) int8_t tmp[16] = {};
+      std::memcpy(tmp, p, rest);
+      return load_rows(tmp);
     } else {  // AVX2 has no 16-bit masked load: the lanes below `rest` copied out
       alignas(16) uint16_t tmp[8] = {};
       std::memcpy(tmp, p, sizeof(uint16_t) * rest);
@@ -722,7 +740,13 @@ void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const 
     const E* r = rows + std::size_t(k) * stride;
     FVec b[H];
 #pragma GCC unroll 4
-    for (int h = 0; h < H; ++h) b[h] = broadcast(coef[h * cs + k] * scale[h]);
+    for (int h = 0; h < H; ++h) {
+      if constexpr (sizeof(E) == 1) {
+        b[h] = broadcast(coef[h * cs + k] * scale[h] * row_scale[k]);
+      } else {
+        b[h] = broadcast(coef[h * cs + k] * scale[h]);
+      }
+    }
 #pragma GCC unroll 8
     for (int v = 0; v < V; ++v) {
       const FVec w = v < V - 1 ? load_rows(r + v * kFloatLanes) : load_last(r + v * kFloatLanes);
@@ -765,15 +789,21 @@ auto pick_vecs(int vecs, int h, std::integer_sequence<int, V...>) {
 }
 
 template <class E>
-void weighted_sets(int sets, const float* coef, std::size_t cs, const float* scale, const E* rows, std::size_t stride,
-                   int count, int width, float* out, std::size_t os) {
+void weighted_sets_scaled(int sets, const float* coef, std::size_t cs, const float* scale, const float* row_scale,
+                          const E* rows, std::size_t stride, int count, int width, float* out, std::size_t os) {
   const int vecs = (width + kFloatLanes - 1) / kFloatLanes, rest = width - (vecs - 1) * kFloatLanes;
   for (int s = 0; s < sets;) {
     const int h = std::min(kMaxSets, sets - s);
-    pick_vecs<E>(vecs, h, std::make_integer_sequence<int, 64 / kFloatLanes>{})(coef + s * cs, cs, scale + s, rows,
-                                                                                stride, count, rest, out + s * os, os);
+    pick_vecs<E>(vecs, h, std::make_integer_sequence<int, 64 / kFloatLanes>{})(
+        coef + s * cs, cs, scale + s, row_scale, rows, stride, count, rest, out + s * os, os);
     s += h;
   }
+}
+
+template <class E>
+void weighted_sets(int sets, const float* coef, std::size_t cs, const float* scale, const E* rows, std::size_t stride,
+                   int count, int width, float* out, std::size_t os) {
+  weighted_sets_scaled<E>(sets, coef, cs, scale, nullptr, rows, stride, count, width, out, os);
 }
 
 // Round to nearest even, as fp32_to_fp16 in kernels.h: the same bits.
@@ -978,6 +1008,131 @@ void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, 
   }
 }
 
+// ---- attention over an int8 key cache (kernels.h, q8_scores) ----
+// Keys in blocks of 64 positions, [head_dim / 4][64][4] bytes: one vector of keys is 4
+// dimensions of 16 positions (AVX2: 8), so a query head's 4 bytes broadcast meet it in one
+// multiply-add of bytes into 16 (8) int32 sums, one per position, and no sum is horizontal.
+// The integer dots are exact whatever the path, and each score takes the same two float
+// multiplies after, so every path gives the same bits.
+constexpr int kQ8Block = kQ8KeyBlock;
+
+#if defined(__AVX512F__)
+// H query heads (1 or 2) over one block: 4 x H vectors of sums. VNNI multiplies unsigned by
+// signed bytes: the keys as k ^ 0x80 = k + 128, so 128 * sum(q) comes off.
+template <int H>
+void q8_block(const int8_t* const* q, const int32_t* qsum, const float* q_scale, const int8_t* blk,
+              const float* k_scale, int quads, int lanes, float* const* out) {
+  __m512i acc[H][4];
+  for (auto& a : acc)
+    for (auto& v : a) v = _mm512_setzero_si512();
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int j = 0; j < quads; ++j) {
+    __m512i k[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v)
+      k[v] = _mm512_xor_si512(_mm512_loadu_si512(blk + std::size_t(j) * 4 * kQ8Block + 64 * v), flip);
+#pragma GCC unroll 2
+    for (int h = 0; h < H; ++h) {
+      const __m512i qb = _mm512_set1_epi32(load4(q[h] + 4 * j));
+#pragma GCC unroll 4
+      for (int v = 0; v < 4; ++v) acc[h][v] = _mm512_dpbusd_epi32(acc[h][v], k[v], qb);
+    }
+  }
+  for (int v = 0; v < 4 && 16 * v < lanes; ++v) {
+    const __mmask16 m = lanes_below(std::min(16, lanes - 16 * v));
+    const FVec ks = _mm512_maskz_loadu_ps(m, k_scale + 16 * v);
+    for (int h = 0; h < H; ++h) {
+      const __m512i dot = _mm512_sub_epi32(acc[h][v], _mm512_set1_epi32(128 * qsum[h]));
+      const FVec s = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, dot), ks), fset(q_scale[h]));
+      _mm512_mask_storeu_ps(out[h] + 16 * v, m, s);
+    }
+  }
+}
+#else
+// One query head over one block: 8 vectors of sums, |q| times the keys with q's signs (the
+// maddubs pairs stay below 2 * 127 * 127, so they never saturate).
+template <int H>
+void q8_block(const int8_t* const* q, const int32_t*, const float* q_scale, const int8_t* blk, const float* k_scale,
+              int quads, int lanes, float* const* out) {
+  static_assert(H == 1);
+  __m256i acc[8];
+  for (auto& v : acc) v = _mm256_setzero_si256();
+  for (int j = 0; j < quads; ++j) {
+    const __m256i qb = _mm256_set1_epi32(load4(q[0] + 4 * j)), qa = _mm256_abs_epi8(qb);
+#pragma GCC unroll 8
+    for (int v = 0; v < 8; ++v) {
+      const __m256i k =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + std::size_t(j) * 4 * kQ8Block + 32 * v));
+      acc[v] = _mm256_add_epi32(acc[v], dot_i8x32(qb, qa, k));
+    }
+  }
+  for (int v = 0; v < 8 && 8 * v < lanes; ++v) {
+    const int k = std::min(8, lanes - 8 * v);
+    const FVec s = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[v]), fload_n(k_scale + 8 * v, k)),
+                                 fset(q_scale[0]));
+    fstore_n(out[0] + 8 * v, s, k);
+  }
+}
+#endif
+
+#if defined(__AVX512F__)
+constexpr int kQ8Sets = 2;
+#else
+constexpr int kQ8Sets = 1;
+#endif
+
+void q8_scores(int sets, const int8_t* q, std::size_t qs, const float* q_scale, const int8_t* keys,
+               const float* k_scale, int head_dim, int n, float* out, std::size_t os) {
+  const int quads = head_dim / 4;
+  for (int s0 = 0; s0 < sets; s0 += kQ8Sets) {
+    const int h = std::min(kQ8Sets, sets - s0);
+    const int8_t* qh[kQ8Sets];
+    int32_t qsum[kQ8Sets];
+    for (int s = 0; s < h; ++s) {
+      qh[s] = q + (s0 + s) * qs;
+      qsum[s] = 0;
+      for (int d = 0; d < head_dim; ++d) qsum[s] += qh[s][d];
+    }
+    for (int p0 = 0; p0 < n; p0 += kQ8Block) {
+      float* o[kQ8Sets];
+      for (int s = 0; s < h; ++s) o[s] = out + (s0 + s) * os + p0;
+      const int8_t* blk = keys + std::size_t(p0) * head_dim;
+      const int lanes = std::min(kQ8Block, n - p0);
+      if (h == kQ8Sets) {
+        q8_block<kQ8Sets>(qh, qsum, q_scale + s0, blk, k_scale + p0, quads, lanes, o);
+      } else {
+        q8_block<1>(qh, qsum, q_scale + s0, blk, k_scale + p0, quads, lanes, o);
+      }
+    }
+  }
+}
+
+// kernels.h, quantize_i8: the largest magnitude by vectors, then each x / d rounded by the
+// conversion (to nearest even, as nearbyint) and narrowed to bytes.
+float quantize_i8(const float* x, int n, int8_t* q) {
+#if defined(__AVX512F__)
+  const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
+  auto fabsv = [&](FVec v) { return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), magnitude)); };
+#else
+  const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  auto fabsv = [&](FVec v) { return _mm256_and_ps(v, magnitude); };
+#endif
+  FVec m = fzero();
+  each_vector(n, [&](std::size_t i, int k) { m = fmaxv(m, fabsv(fload_n(x + i, k))); });
+  const float d = fmax_all(m) / 127.f, id = d != 0 ? 1.f / d : 0.f;
+  each_vector(n, [&](std::size_t i, int k) {
+    const FVec v = fload_n(x + i, k) * fset(id);
+#if defined(__AVX512F__)
+    _mm512_mask_cvtsepi32_storeu_epi8(q + i, lanes_below(k), _mm512_maskz_cvtps_epi32(0xffff, v));
+#else
+    alignas(32) int32_t r[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(r), _mm256_cvtps_epi32(v));
+    for (int j = 0; j < k; ++j) q[i + j] = static_cast<int8_t>(r[j]);
+#endif
+  });
+  return d;
+}
+
 // ---- packed F32/F16 (kernels.h, pack_rows): groups of G rows, stored column by column ----
 
 // Vectors of 16 (AVX2: 8) rows x tokens per tile. Per column, each weight vector is loaded (and,
@@ -1111,7 +1266,7 @@ void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int
 
 }  // namespace
 
-extern const Kernels kernels = {matmul,      matmul_packed, weighted_sets<float>, weighted_sets<uint16_t>, quantize,
+extern const Kernels kernels = {matmul,      matmul_packed, weighted_sets<float>, weighted_sets<uint16_t>, weighted_sets_scaled<int8_t>, q8_scores, quantize_i8, quantize,
                                 softmax_exp, silu_mul,      rmsnorm,         rope,               to_fp16,
                                 round_fp16};  // extern: a namespace-scope const is otherwise local
 

@@ -285,6 +285,9 @@ Result<std::unique_ptr<Backend>> open_local_backend(const std::string& path, con
   if (!cache) return cache.error();
   auto model = Model::load(path);
   if (!model) return model.error();
+  if (*cache == CacheType::q8 && (*model)->config().head_dim % 4 != 0)
+    return Error{fmt::format("a Q8 KV cache needs heads of a multiple of 4 dimensions; {}'s have {}", path,
+                             (*model)->config().head_dim)};
   return std::unique_ptr<Backend>(new LocalBackend("local:" + path, *model, opt, *cache));
 }
 

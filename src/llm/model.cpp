@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <stdexcept>
 #include <thread>
 
 #include <pthread.h>
@@ -360,11 +361,13 @@ struct Context::Impl {
   // sequences' caches do not fit in L2, and a head's keys as head_dim rows n_ctx apart, its values
   // as rows kv_dim apart, were strided reads the prefetchers followed slowly (wand-pot, k = 8:
   // attention 28% of the time, an F16 cache 12% faster overall).
-  // Elements of `cache_type` (4 or 2 bytes each), as raw bytes so one copy and one layout serve
-  // both.
+  // Elements of `cache_type` (4, 2 or 1 bytes each), as raw bytes so one copy and one layout
+  // serve all three (a Q8 cache's keys sit in a block as kernels.h's q8_scores reads them).
   struct Cache {
     std::vector<uint8_t> k, v;
+    std::vector<float> k_scale, v_scale;  // Q8: [layer][kv head][pos], each int8 key's and value's scale
   };
+  std::size_t scale_at(int l, int h, int p) const { return (std::size_t(l) * c.kv_heads + h) * ctx_pad + p; }
   std::vector<Cache> caches;  // per sequence
   std::vector<uint8_t> act;   // activations quantized to Q8_0 for quantized weights
   std::vector<float> rope_cos, rope_sin;  // [batch token][rope_dim]: kernels.h's cos2, sin2
@@ -374,6 +377,8 @@ struct Context::Impl {
   std::vector<uint16_t> half_k;          // per thread: a head's key rounded to fp16, for an F16 cache
   std::vector<float> q_half;             // per thread: a group's query heads rounded to fp16
   std::vector<float> set_scales;         // per thread: a group's scales for weighted_row_sets
+  std::vector<int8_t> q8_q, q8_k;        // per thread, Q8: a group's query heads, a head's key, as int8
+  std::vector<float> q8_q_scales;        // per thread, Q8: the group's query scales
   // Elements per thread of a per-thread array of n (scores, q_half, set_scales, half_k): whole
   // cache lines and one more, so that no two threads' parts share a line wherever it starts. Two
   // threads' scales in one line made attention's reads of them misses while the other thread
@@ -388,7 +393,11 @@ struct Context::Impl {
   Impl(const ModelConfig& cfg, int n_ctx, int threads, CacheType cache)
       : c(cfg), n_ctx(n_ctx), kv_dim(cfg.kv_heads * cfg.head_dim),
         ctx_pad((n_ctx + kBlock - 1) / kBlock * kBlock), workers(threads), cache_type(cache),
-        elem(cache == CacheType::f16 ? 2 : 4) {
+        elem(cache == CacheType::f32 ? 4 : cache == CacheType::f16 ? 2 : 1) {
+    static_assert(kBlock == kQ8KeyBlock);
+    if (cache == CacheType::q8 && c.head_dim % 4 != 0)
+      throw std::invalid_argument(
+          fmt::format("a Q8 KV cache needs heads of a multiple of 4 dimensions, not {}", c.head_dim));
     reserve(1);
     logits.resize(c.vocab);
     const int group = c.heads / c.kv_heads;
@@ -396,14 +405,22 @@ struct Context::Impl {
     set_scales.resize(workers.size() * per_thread(group));
     q_half.resize(workers.size() * per_thread(std::size_t(group) * c.head_dim));
     half_k.resize(workers.size() * per_thread<uint16_t>(c.head_dim));
+    if (cache == CacheType::q8) {
+      q8_q.resize(workers.size() * per_thread<int8_t>(std::size_t(group) * c.head_dim));
+      q8_k.resize(workers.size() * per_thread<int8_t>(c.head_dim));
+      q8_q_scales.resize(workers.size() * per_thread(group));
+    }
   }
 
   // Caches only grow: a request for k samples after one for fewer reuses their memory.
   void reserve(int n) {
     const std::size_t size = c.layers * layer_elems() * elem;
     if (static_cast<int>(caches.size()) < n) caches.resize(n);
-    for (auto& cache : caches)
+    for (auto& cache : caches) {
       if (cache.k.empty()) cache.k.resize(size), cache.v.resize(size);
+      if (cache_type == CacheType::q8 && cache.k_scale.empty())
+        cache.k_scale.resize(scale_at(c.layers, 0, 0)), cache.v_scale.resize(scale_at(c.layers, 0, 0));
+    }
   }
 
   void copy(int from, int to, int positions) {
@@ -418,6 +435,11 @@ struct Context::Impl {
         std::copy_n(caches[from].k.begin() + keys, blocks * block, caches[to].k.begin() + keys);
         std::copy_n(caches[from].v.begin() + values, std::size_t(positions) * c.head_dim * elem,
                     caches[to].v.begin() + values);
+        if (cache_type == CacheType::q8) {
+          const std::size_t s = scale_at(l, h, 0);
+          std::copy_n(caches[from].k_scale.begin() + s, positions, caches[to].k_scale.begin() + s);
+          std::copy_n(caches[from].v_scale.begin() + s, positions, caches[to].v_scale.begin() + s);
+        }
       }
     }
   }
@@ -519,13 +541,23 @@ struct Context::Impl {
     for (int t = 0; t < T; ++t) dequantize_row(E.type, E.row(tokens[t]), &x[std::size_t(t) * D], D);
     auto kc = [&](int t, int l) { return &caches[seq[t]].k[l * layer_elems() * elem]; };
     auto vc = [&](int t, int l) { return &caches[seq[t]].v[l * layer_elems() * elem]; };
-    const bool f16 = cache_type == CacheType::f16;
-    // Token t's key and value of head h into its cache, as the cache's elements (float, or fp16
-    // bits), with `thread`'s scratch.
+    const bool f16 = cache_type == CacheType::f16, q8 = cache_type == CacheType::q8;
+    // Token t's key and value of head h into its cache, as the cache's elements (float, fp16
+    // bits, or int8 and their scales), with `thread`'s scratch.
     auto store_head = [&](int t, int l, int h, int thread) {
       const float *key = &k[std::size_t(t) * kv_dim + h * hd], *value = &v[std::size_t(t) * kv_dim + h * hd];
       const std::size_t keys = key_at(h * hd, pos[t]), values = value_at(h, pos[t]);
-      if (f16) {
+      if (q8) {
+        Cache& cache = caches[seq[t]];
+        const std::size_t s = scale_at(l, h, pos[t]);
+        int8_t* kq = &q8_k[thread * per_thread<int8_t>(hd)];
+        cache.k_scale[s] = quantize_i8(key, hd, kq);
+        // kernels.h's Q8 key layout: the position's bytes of dimensions 4j..4j+3 in row j of its block.
+        auto* at =
+            reinterpret_cast<int8_t*>(kc(t, l)) + key_at(h * hd, pos[t] / kBlock * kBlock) + 4 * (pos[t] % kBlock);
+        for (int j = 0; j < hd / 4; ++j) std::memcpy(at + std::size_t(j) * 4 * kBlock, kq + 4 * j, 4);
+        cache.v_scale[s] = quantize_i8(value, hd, reinterpret_cast<int8_t*>(vc(t, l)) + values);
+      } else if (f16) {
         uint16_t* half = &half_k[thread * per_thread<uint16_t>(hd)];
         to_fp16(key, half, hd);
         auto* at = reinterpret_cast<uint16_t*>(kc(t, l)) + keys;
@@ -573,7 +605,10 @@ struct Context::Impl {
           // weighted_row_sets over the cache's elements, whichever their type.
           auto weighted = [&](const float* coef, std::size_t coef_stride, const uint8_t* base, std::size_t at,
                               std::size_t stride, int count, int width, float* out, std::size_t out_stride) {
-            if (f16) {
+            if (q8) {
+              weighted_row_sets_i8(group, coef, coef_stride, sets_scale, &caches[seq[t]].v_scale[scale_at(l, kvh, 0)],
+                                   reinterpret_cast<const int8_t*>(base) + at, stride, count, width, out, out_stride);
+            } else if (f16) {
               weighted_row_sets_f16(group, coef, coef_stride, sets_scale, reinterpret_cast<const uint16_t*>(base) + at,
                                     stride, count, width, out, out_stride);
             } else {
@@ -581,24 +616,35 @@ struct Context::Impl {
                                 stride, count, width, out, out_stride);
             }
           };
-          // llama.cpp's products with an F16 cache round their float operand to fp16 too: the
-          // query before the scores, the probabilities before the values' sum (and it scales the
-          // sums, not the query, as its softmax does).
-          if (f16) {
-            float* qr = &q_half[thread * per_thread(std::size_t(group) * hd)];
-            std::copy_n(qg, std::size_t(group) * hd, qr);
-            round_fp16(qr, std::size_t(group) * hd, 1.0f);
-            qg = qr;
-          }
-          std::fill_n(sets_scale, group, f16 ? 1.0f : scale);
-          for (int p0 = 0; p0 < n; p0 += kBlock)
-            weighted(qg, hd, kc(t, l), key_at(kvh * hd, p0), kBlock, hd, std::min(kBlock, n - p0), sc + p0, n_ctx);
-          for (int g = 0; g < group; ++g) {
-            float* sg = sc + std::size_t(g) * n_ctx;
-            sets_scale[g] = 1.0f / softmax_exp(sg, n, f16 ? scale : 1.0f);
+          if (q8) {
+            // The group's query heads as int8, its scores integer dots (q8_scores); the values'
+            // sums take each row's scale, and the softmax's 1 / sum as the set's.
+            int8_t* qq = &q8_q[thread * per_thread<int8_t>(std::size_t(group) * hd)];
+            float* qs = &q8_q_scales[thread * per_thread(group)];
+            for (int g = 0; g < group; ++g) qs[g] = quantize_i8(qg + std::size_t(g) * hd, hd, qq + std::size_t(g) * hd);
+            q8_scores(group, qq, hd, qs, reinterpret_cast<const int8_t*>(kc(t, l)) + key_at(kvh * hd, 0),
+                      &caches[seq[t]].k_scale[scale_at(l, kvh, 0)], hd, n, sc, n_ctx);
+            for (int g = 0; g < group; ++g) sets_scale[g] = 1.0f / softmax_exp(sc + std::size_t(g) * n_ctx, n, scale);
+          } else {
+            // llama.cpp's products with an F16 cache round their float operand to fp16 too: the
+            // query before the scores, the probabilities before the values' sum (and it scales
+            // the sums, not the query, as its softmax does).
             if (f16) {
-              round_fp16(sg, n, sets_scale[g]);
-              sets_scale[g] = 1.0f;
+              float* qr = &q_half[thread * per_thread(std::size_t(group) * hd)];
+              std::copy_n(qg, std::size_t(group) * hd, qr);
+              round_fp16(qr, std::size_t(group) * hd, 1.0f);
+              qg = qr;
+            }
+            std::fill_n(sets_scale, group, f16 ? 1.0f : scale);
+            for (int p0 = 0; p0 < n; p0 += kBlock)
+              weighted(qg, hd, kc(t, l), key_at(kvh * hd, p0), kBlock, hd, std::min(kBlock, n - p0), sc + p0, n_ctx);
+            for (int g = 0; g < group; ++g) {
+              float* sg = sc + std::size_t(g) * n_ctx;
+              sets_scale[g] = 1.0f / softmax_exp(sg, n, f16 ? scale : 1.0f);
+              if (f16) {
+                round_fp16(sg, n, sets_scale[g]);
+                sets_scale[g] = 1.0f;
+              }
             }
           }
           float* o = &att_out[std::size_t(t) * q_dim + std::size_t(kvh) * group * hd];
@@ -627,7 +673,8 @@ struct Context::Impl {
 Result<CacheType> parse_cache_type(std::string_view name) {
   if (name == "f32") return CacheType::f32;
   if (name == "f16") return CacheType::f16;
-  return Error{fmt::format("KV cache type '{}' is unknown (f32 or f16)", printable(name))};
+  if (name == "q8") return CacheType::q8;
+  return Error{fmt::format("KV cache type '{}' is unknown (f32, f16 or q8)", printable(name))};
 }
 
 Context::Context(std::shared_ptr<const Model> model, int n_ctx, int threads, CacheType cache)

@@ -64,11 +64,15 @@ class Model {
   std::shared_ptr<uint8_t> packed_;  // one mapping holding every packed matrix (unmapped when freed)
 };
 
-// The KV cache's element type: F32, or F16 as llama.cpp's default (half the memory and half the
+// The KV cache's element type: F32; F16 as llama.cpp's default (half the memory and half the
 // bytes attention reads per position; keys and values rounded to fp16, round to nearest even, as
-// llama.cpp rounds them).
-enum class CacheType { f32, f16 };
-// "f32" or "f16"; anything else is an error naming the value.
+// llama.cpp rounds them); or Q8: each position's key and value of a head as int8 with one float
+// scale (amax / 127, rounded to nearest even), a quarter of F32's memory plus the scales, and
+// the query quantized alike, so scores are integer dots (kernels.h, q8_scores; as llama.cpp's
+// q8_0 K cache, whose blocks of 32 are a head here when heads have 32 dimensions). Q8 needs
+// head_dim % 4 == 0 (Context throws std::invalid_argument otherwise; open_local_backend checks).
+enum class CacheType { f32, f16, q8 };
+// "f32", "f16" or "q8"; anything else is an error naming the value.
 Result<CacheType> parse_cache_type(std::string_view name);
 
 class Context {

@@ -874,7 +874,7 @@ TEST(Cli, WandCpuForcesAKernelPathAndABadOneIsExitTwo) {
   EXPECT_EQ(bad.out, "");
 }
 
-// --kv-cache f16 (llama.cpp's default cache type) gives stories260K's greedy text as f32 does
+// --kv-cache f16 (llama.cpp's default cache type) and q8 give stories260K's greedy text as f32 does
 // (llama.cpp's reference for it, tests/llm); another type is exit 2 naming the option and value.
 TEST(Cli, KvCacheF16GivesTheSameGreedyTextAndABadTypeIsExitTwo) {
   const std::string model = std::string(WAND_SOURCE_DIR) + "/../shared/data/models/stories260K.gguf";
@@ -887,9 +887,12 @@ TEST(Cli, KvCacheF16GivesTheSameGreedyTextAndABadTypeIsExitTwo) {
   ASSERT_EQ(f16.rc, 0) << err;
   EXPECT_EQ(f16.out, f32.out);
   EXPECT_NE(f16.out.find("little girl named Lily"), std::string::npos) << f16.out;
+  CliRun q8 = wand(cmd + " --kv-cache q8", "", &err);
+  ASSERT_EQ(q8.rc, 0) << err;
+  EXPECT_EQ(q8.out, f32.out);
   CliRun bad = wand(cmd + " --kv-cache q8_0", "", &err);
   EXPECT_EQ(bad.rc, 2);
-  EXPECT_NE(err.find("--kv-cache: q8_0 not in {f32,f16}"), std::string::npos) << err;
+  EXPECT_NE(err.find("--kv-cache: q8_0 not in {f32,f16,q8}"), std::string::npos) << err;
   EXPECT_EQ(bad.out, "");
 }
 

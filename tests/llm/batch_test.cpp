@@ -473,6 +473,115 @@ TEST(WeightedRows, SetsEqualEachSetAlone) {
   }
 }
 
+// weighted_row_sets_i8 over int8 rows with a scale each: the same bits as weighted_row_sets over
+// those values as floats (the conversion is exact) with each coefficient (coef * scale) * row
+// scale, for 1 to 3 sets, every width class, counts around the vectors.
+TEST(WeightedRows, Int8RowsMatchTheirFloatValues) {
+  std::mt19937 rng(23);
+  std::normal_distribution<float> normal;
+  std::uniform_int_distribution<int> byte(-127, 127);
+  const int stride = 70, max_count = 37, coef_stride = 40, out_stride = 66;
+  std::vector<int8_t> q(std::size_t(max_count) * stride);
+  std::vector<float> rows(q.size()), coef(3 * coef_stride), scale{0.5f, 1.25f, 2.f}, row_scale(max_count),
+      ones(3, 1.f), folded(coef.size());
+  for (std::size_t i = 0; i < q.size(); ++i) q[i] = static_cast<int8_t>(byte(rng)), rows[i] = q[i];
+  for (auto& v : coef) v = normal(rng);
+  for (auto& v : row_scale) v = 0.001f + std::fabs(normal(rng)) * 0.01f;
+  for (int s = 0; s < 3; ++s)
+    for (int k = 0; k < max_count; ++k) folded[s * coef_stride + k] = coef[s * coef_stride + k] * scale[s] * row_scale[k];
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    for (int sets = 1; sets <= 3; ++sets)
+      for (int count : {1, 2, 15, 37})
+        for (int width : {1, 7, 8, 15, 16, 17, 32, 33, 63, 64}) {
+          std::vector<float> got(std::size_t(sets) * out_stride, NAN), want = got;
+          weighted_row_sets_i8(sets, coef.data(), coef_stride, scale.data(), row_scale.data(), q.data(), stride, count,
+                               width, got.data(), out_stride);
+          weighted_row_sets(sets, folded.data(), coef_stride, ones.data(), rows.data(), stride, count, width,
+                            want.data(), out_stride);
+          for (std::size_t j = 0; j < got.size(); ++j)
+            ASSERT_TRUE(same_bits(got[j], want[j]))
+                << kernel_path_name(p) << " sets " << sets << " count " << count << " width " << width << " j " << j;
+        }
+  }
+}
+
+// quantize_i8: amax / 127 and x rounded to nearest even by it, the same bits on every path, for
+// lengths on and off the vectors, all zeros (scale 0, bytes 0) and halfway cases.
+TEST(Q8Scores, QuantizeI8IsTheSameOnEveryPath) {
+  std::mt19937 rng(31);
+  std::normal_distribution<float> normal;
+  for (int n : {1, 4, 12, 16, 32, 33, 128}) {
+    std::vector<float> x(n);
+    for (auto& v : x) v = normal(rng) * 3;
+    x[0] = 127.f;  // amax 127: scale 1, so x[i] = k + 0.5 lie halfway
+    if (n > 2) x[1] = 2.5f, x[2] = -3.5f;
+    for (const auto& in : {x, std::vector<float>(n, 0.f)}) {
+      float amax = 0;
+      for (float v : in) amax = std::max(amax, std::fabs(v));
+      const float d = amax / 127.f, id = d != 0 ? 1.f / d : 0.f;
+      for (KernelPath p : supported_paths()) {
+        KernelPathScope scope(p);
+        std::vector<int8_t> q(n + 1, 99);
+        ASSERT_TRUE(same_bits(quantize_i8(in.data(), n, q.data()), d)) << kernel_path_name(p) << " n " << n;
+        for (int i = 0; i < n; ++i)
+          ASSERT_EQ(q[i], static_cast<int8_t>(std::nearbyint(in[i] * id))) << kernel_path_name(p) << " x " << in[i];
+        ASSERT_EQ(q[n], 99) << "wrote past n " << n;
+        if (n > 2 && amax == 127.f) {  // ties to even
+          EXPECT_EQ(q[1], 2);
+          EXPECT_EQ(q[2], -4);
+        }
+      }
+    }
+  }
+}
+
+// q8_scores against the integer dot computed here from plainly laid out keys, then the same two
+// float multiplies: the same bits on every path, for 1 to 3 query heads, head sizes 4 to 128,
+// position counts inside, at and across the 64-position blocks; nothing written past n.
+TEST(Q8Scores, MatchTheExactIntegerDotOnEveryPath) {
+  std::mt19937 rng(29);
+  std::uniform_int_distribution<int> byte(-127, 127);
+  std::uniform_real_distribution<float> unit(0.001f, 0.05f);
+  const std::size_t out_stride = 200;
+  for (int hd : {4, 12, 32, 64, 128}) {
+    const int max_n = 150, blocks = (max_n + kQ8KeyBlock - 1) / kQ8KeyBlock;
+    std::vector<int8_t> plain(std::size_t(max_n) * hd), keys(std::size_t(blocks) * kQ8KeyBlock * hd), q(3 * hd);
+    std::vector<float> k_scale(blocks * kQ8KeyBlock), q_scale{0.02f, 0.5f, 3.f};
+    for (int p = 0; p < max_n; ++p)
+      for (int d = 0; d < hd; ++d) {
+        const auto v = static_cast<int8_t>(byte(rng));
+        plain[std::size_t(p) * hd + d] = v;
+        keys[std::size_t(p / kQ8KeyBlock) * kQ8KeyBlock * hd + (d / 4) * 4 * kQ8KeyBlock + 4 * (p % kQ8KeyBlock) +
+             d % 4] = v;
+      }
+    for (auto& v : q) v = static_cast<int8_t>(byte(rng));
+    q[0] = 127, q[1] = -127;  // the extremes, where an unsigned view could overflow
+    for (auto& v : k_scale) v = unit(rng);
+    for (KernelPath path : supported_paths()) {
+      KernelPathScope scope(path);
+      for (int sets = 1; sets <= 3; ++sets)
+        for (int n : {1, 15, 16, 17, 63, 64, 65, 128, 150}) {
+          std::vector<float> out(3 * out_stride, NAN);
+          q8_scores(sets, q.data(), hd, q_scale.data(), keys.data(), k_scale.data(), hd, n, out.data(), out_stride);
+          for (int s = 0; s < 3; ++s)
+            for (int p = 0; p < int(out_stride); ++p) {
+              const float got = out[s * out_stride + p];
+              if (s >= sets || p >= n) {
+                ASSERT_TRUE(std::isnan(got)) << "wrote set " << s << " position " << p << " (sets " << sets << ", n " << n << ")";
+                continue;
+              }
+              int32_t dot = 0;
+              for (int d = 0; d < hd; ++d) dot += q[s * hd + d] * plain[std::size_t(p) * hd + d];
+              const float want = static_cast<float>(dot) * k_scale[p] * q_scale[s];
+              ASSERT_TRUE(same_bits(got, want)) << kernel_path_name(path) << " head_dim " << hd << " sets " << sets
+                                                << " n " << n << " set " << s << " p " << p << ": " << got << " vs " << want;
+            }
+        }
+    }
+  }
+}
+
 // to_fp16 and round_fp16 round as fp32_to_fp16 (to nearest, ties to even) on every path: halfway cases, half
 // subnormals, overflow to infinity, signed zeros, lengths off the vector sizes.
 TEST(Quantize, ToFp16IsTheSameOnEveryPath) {
@@ -571,10 +680,10 @@ TEST_P(Sequences, DecodingTogetherEqualsDecodingAlone) {
   std::vector<Token> long_prompt(70);
   for (std::size_t i = 0; i < long_prompt.size(); ++i) long_prompt[i] = static_cast<Token>(1 + i * 37 % 299);
   for (const std::vector<Token>& prompt : {std::vector<Token>{1, 40, 41, 250, 7, 7, 99}, long_prompt})
-  // Both cache types (an F16 cache: the copies and the batch read the same rounded halves).
+  // Every cache type (F16, Q8: the copies and the batch read the same rounded values).
   for (KernelPath path : supported_paths())
     for (auto [threads, cache] : {std::pair{1, CacheType::f32}, {2, CacheType::f32}, {3, CacheType::f32},
-                                  {1, CacheType::f16}, {2, CacheType::f16}}) {
+                                  {1, CacheType::f16}, {2, CacheType::f16}, {1, CacheType::q8}, {2, CacheType::q8}}) {
       KernelPathScope scope(path);
       const int k = 5;
       Context batch(model, 0, threads, cache);
@@ -601,7 +710,7 @@ TEST_P(Sequences, DecodingTogetherEqualsDecodingAlone) {
           for (std::size_t v = 0; v < vocab; ++v)
             ASSERT_TRUE(same_bits((*got)[j * vocab + v], (*want)[v]))
                 << "sequence " << seqs[j] << " step " << step << " logit " << v << " threads " << threads
-                << (cache == CacheType::f16 ? " f16 cache" : "");
+                << (cache == CacheType::f16 ? " f16 cache" : cache == CacheType::q8 ? " q8 cache" : "");
         }
       }
       EXPECT_EQ(batch.position(0), static_cast<int>(prompt.size()) + 6);
