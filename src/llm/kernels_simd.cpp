@@ -1090,8 +1090,12 @@ void q8_scores(int sets, const int8_t* q, std::size_t qs, const float* q_scale, 
     int32_t qsum[kQ8Sets];
     for (int s = 0; s < h; ++s) {
       qh[s] = q + (s0 + s) * qs;
-      qsum[s] = 0;
-      for (int d = 0; d < head_dim; ++d) qsum[s] += qh[s][d];
+      qsum[s] = 0;  // for VNNI's unsigned view (AVX2's signed products need none)
+#if defined(__AVX512F__)
+      int d = 0;
+      for (; d + 32 <= head_dim; d += 32) qsum[s] += byte_sum(qh[s] + d);
+      for (; d < head_dim; ++d) qsum[s] += qh[s][d];
+#endif
     }
     for (int p0 = 0; p0 < n; p0 += kQ8Block) {
       float* o[kQ8Sets];
