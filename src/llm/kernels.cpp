@@ -175,36 +175,26 @@ void portable_rows(TensorType type, const uint8_t* w, std::size_t ws, int cols, 
 
 inline float as_float(float v) { return v; }
 inline float as_float(uint16_t h) { return fp16_to_fp32(h); }
-inline float as_float(int8_t q) { return q; }
 
-// row_scale: int8 rows' own scales (null for float and fp16 rows).
 template <class E>
-void generic_weighted_rows(const float* coef, float scale, const float* row_scale, const E* rows, std::size_t stride,
-                           int count, int width, float* out) {
+void generic_weighted_rows(const float* coef, float scale, const E* rows, std::size_t stride, int count, int width,
+                           float* out) {
   float acc[64] = {};
-  for (int k = 0; k < count; ++k) {
-    const float c = row_scale ? coef[k] * scale * row_scale[k] : coef[k] * scale;
-    if (width == 64) {  // a constant width, so the vectorizer keeps the sums in registers
-      for (int j = 0; j < 64; ++j) acc[j] += c * as_float(rows[std::size_t(k) * stride + j]);
-    } else {
-      for (int j = 0; j < width; ++j) acc[j] += c * as_float(rows[std::size_t(k) * stride + j]);
-    }
+  if (width == 64) {  // a constant width, so the vectorizer keeps the sums in registers
+    for (int k = 0; k < count; ++k)
+      for (int j = 0; j < 64; ++j) acc[j] += coef[k] * scale * as_float(rows[std::size_t(k) * stride + j]);
+  } else {
+    for (int k = 0; k < count; ++k)
+      for (int j = 0; j < width; ++j) acc[j] += coef[k] * scale * as_float(rows[std::size_t(k) * stride + j]);
   }
   std::copy_n(acc, width, out);
 }
 
 template <class E>
-void generic_weighted_scaled(int sets, const float* coef, std::size_t coef_stride, const float* scale,
-                             const float* row_scale, const E* rows, std::size_t stride, int count, int width,
-                             float* out, std::size_t out_stride) {
-  for (int s = 0; s < sets; ++s)
-    generic_weighted_rows(coef + s * coef_stride, scale[s], row_scale, rows, stride, count, width, out + s * out_stride);
-}
-
-template <class E>
 void generic_weighted_sets(int sets, const float* coef, std::size_t coef_stride, const float* scale, const E* rows,
                            std::size_t stride, int count, int width, float* out, std::size_t out_stride) {
-  generic_weighted_scaled<E>(sets, coef, coef_stride, scale, nullptr, rows, stride, count, width, out, out_stride);
+  for (int s = 0; s < sets; ++s)
+    generic_weighted_rows(coef + s * coef_stride, scale[s], rows, stride, count, width, out + s * out_stride);
 }
 
 float portable_quantize_i8(const float* x, int n, int8_t* q) {
@@ -224,6 +214,30 @@ void portable_q8_scores(int sets, const int8_t* q, std::size_t q_stride, const f
       for (int d = 0; d < head_dim; ++d) dot += q[s * q_stride + d] * blk[(d / 4) * 4 * kQ8KeyBlock + d % 4];
       out[s * out_stride + p] = static_cast<float>(dot) * k_scale[p] * q_scale[s];
     }
+}
+
+void portable_q8_values(int sets, const int16_t* c, std::size_t c_stride, const float* scale, const int8_t* values,
+                        int head_dim, int n, float* out, std::size_t out_stride) {
+  for (int s = 0; s < sets; ++s)
+    for (int d = 0; d < head_dim; ++d) {
+      float sum = 0;
+      for (int p0 = 0; p0 < n; p0 += kQ8ValueChunk) {
+        int32_t chunk = 0;
+        for (int p = p0; p < std::min(n, p0 + kQ8ValueChunk); ++p)
+          chunk += c[s * c_stride + p] * values[std::size_t(p / 2) * 2 * head_dim + 2 * d + p % 2];
+        sum += static_cast<float>(chunk);
+      }
+      out[s * out_stride + d] = sum * scale[s];
+    }
+}
+
+float portable_quantize_i16(const float* x, const float* mul, int n, int16_t* q) {
+  float amax = 0;
+  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i] * mul[i]));
+  const float d = amax / 32767.f, id = d != 0 ? 1.f / d : 0.f;
+  for (int i = 0; i < n; ++i) q[i] = static_cast<int16_t>(std::nearbyint(x[i] * mul[i] * id));
+  if (n % 2) q[n] = 0;
+  return d;
 }
 
 void portable_to_fp16(const float* x, uint16_t* y, std::size_t n) {
@@ -328,8 +342,8 @@ void portable_rope(float* v, int n_heads, int head_dim, int rope_dim, const floa
 }
 
 constexpr isa::Kernels kGeneric = {portable_rows,         portable_packed,
-                                   generic_weighted_sets<float>, generic_weighted_sets<uint16_t>, generic_weighted_scaled<int8_t>,
-                                   portable_q8_scores, portable_quantize_i8,
+                                   generic_weighted_sets<float>, generic_weighted_sets<uint16_t>,
+                                   portable_q8_scores, portable_q8_values, portable_quantize_i8, portable_quantize_i16,
                                    portable_quantize_q8_0, portable_softmax_exp,
                                    portable_silu_mul,     portable_rmsnorm,
                                    portable_rope,         portable_to_fp16,
@@ -544,14 +558,14 @@ void weighted_row_sets_f16(int sets, const float* coef, std::size_t coef_stride,
   table(kernel_path()).weighted_sets_f16(sets, coef, coef_stride, scale, rows, stride, count, width, out, out_stride);
 }
 
-void weighted_row_sets_i8(int sets, const float* coef, std::size_t coef_stride, const float* scale,
-                          const float* row_scale, const int8_t* rows, std::size_t stride, int count, int width,
-                          float* out, std::size_t out_stride) {
-  table(kernel_path()).weighted_sets_i8(sets, coef, coef_stride, scale, row_scale, rows, stride, count, width, out,
-                                        out_stride);
-}
-
 float quantize_i8(const float* x, int n, int8_t* q) { return table(kernel_path()).quantize_i8(x, n, q); }
+float quantize_i16(const float* x, const float* mul, int n, int16_t* q) {
+  return table(kernel_path()).quantize_i16(x, mul, n, q);
+}
+void q8_values(int sets, const int16_t* c, std::size_t c_stride, const float* scale, const int8_t* values,
+               int head_dim, int n, float* out, std::size_t out_stride) {
+  table(kernel_path()).q8_values(sets, c, c_stride, scale, values, head_dim, n, out, out_stride);
+}
 
 void q8_scores(int sets, const int8_t* q, std::size_t q_stride, const float* q_scale, const int8_t* keys,
                const float* k_scale, int head_dim, int n, float* out, std::size_t out_stride) {

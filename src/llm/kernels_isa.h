@@ -23,12 +23,12 @@ struct Kernels {
   void (*weighted_sets_f16)(int sets, const float* coef, std::size_t coef_stride, const float* scale,
                             const uint16_t* rows, std::size_t stride, int count, int width, float* out,
                             std::size_t out_stride);
-  void (*weighted_sets_i8)(int sets, const float* coef, std::size_t coef_stride, const float* scale,
-                           const float* row_scale, const int8_t* rows, std::size_t stride, int count, int width,
-                           float* out, std::size_t out_stride);
   void (*q8_scores)(int sets, const int8_t* q, std::size_t q_stride, const float* q_scale, const int8_t* keys,
                     const float* k_scale, int head_dim, int n, float* out, std::size_t out_stride);
+  void (*q8_values)(int sets, const int16_t* c, std::size_t c_stride, const float* scale, const int8_t* values,
+                    int head_dim, int n, float* out, std::size_t out_stride);
   float (*quantize_i8)(const float* x, int n, int8_t* q);
+  float (*quantize_i16)(const float* x, const float* mul, int n, int16_t* q);
   void (*quantize_q8_0)(const float* x, BlockQ8_0* y, std::size_t n);
   float (*softmax_exp)(float* x, int n, float scale);
   void (*silu_mul)(float* g, const float* u, std::size_t n);

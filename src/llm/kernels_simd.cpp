@@ -81,17 +81,6 @@ inline void fstore(float* p, FVec v) { _mm256_storeu_ps(p, v); }
 // kFloatLanes values as floats, from floats or halves.
 inline FVec load_rows(const float* p) { return fload(p); }
 inline FVec load_rows(const uint16_t* p) { return hload(p); }
-// (The masked forms: GCC 12 warns that the plain ones read an undefined register.)
-#if defined(__AVX512F__)
-inline FVec bytes_to_floats(__m128i b) {
-  return _mm512_maskz_cvtepi32_ps(0xffff, _mm512_maskz_cvtepi8_epi32(0xffff, b));
-}
-inline FVec load_rows(const int8_t* p) { return bytes_to_floats(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-#else
-inline FVec load_rows(const int8_t* p) {
-  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-}
-#endif
 
 struct F32 {
   static constexpr int step = kFloatLanes, bytes = step * 4;
@@ -688,20 +677,18 @@ void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, s
 // same whatever the width, so results do not depend on how a row is cut.
 // V vectors of sums (a constant, so they stay in registers), the last one's lanes past `rest`
 // masked off (masked loads never touch them).
-// E: the rows' element type, float, fp16 (an F16 KV cache) or int8 (a Q8 one), converted as
-// loaded. H sets of
+// E: the rows' element type, float or fp16 (an F16 KV cache), converted as loaded. H sets of
 // coefficients (cs apart, each with its scale) over the same rows, their sums os apart: each row
 // vector loaded once for all H, each set's sums in the same steps as alone.
 template <class E, int V, int H>
-void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const float* row_scale, const E* rows,
-                   std::size_t stride, int count, int rest, float* out, std::size_t os) {
+void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const E* rows, std::size_t stride,
+                   int count, int rest, float* out, std::size_t os) {
 #if defined(__AVX512F__)
   const __mmask16 mask = static_cast<__mmask16>((1u << rest) - 1);
   auto load_last = [&](const E* p) {
     if constexpr (sizeof(E) == 4) {
       return _mm512_maskz_loadu_ps(mask, p);
-    } else if constexpr (sizeof(E) == 1) {
-      return bytes_to_floats(_mm_maskz_loadu_epi8(mask, p));
+
     } else {
       return _mm512_maskz_cvtph_ps(0xffff, _mm256_maskz_loadu_epi16(mask, p));
     }
@@ -712,10 +699,7 @@ void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const 
   auto load_last = [&](const E* p) {
     if constexpr (sizeof(E) == 4) {
       return _mm256_maskload_ps(p, mask);
-    } else if constexpr (sizeof(E) == 1) {  // nor an 8-bit one
-      alignas(16) int8_t tmp[16] = {};
-      std::memcpy(tmp, p, rest);
-      return load_rows(tmp);
+
     } else {  // AVX2 has no 16-bit masked load: the lanes below `rest` copied out
       alignas(16) uint16_t tmp[8] = {};
       std::memcpy(tmp, p, sizeof(uint16_t) * rest);
@@ -740,13 +724,7 @@ void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const 
     const E* r = rows + std::size_t(k) * stride;
     FVec b[H];
 #pragma GCC unroll 4
-    for (int h = 0; h < H; ++h) {
-      if constexpr (sizeof(E) == 1) {
-        b[h] = broadcast(coef[h * cs + k] * scale[h] * row_scale[k]);
-      } else {
-        b[h] = broadcast(coef[h * cs + k] * scale[h]);
-      }
-    }
+    for (int h = 0; h < H; ++h) b[h] = broadcast(coef[h * cs + k] * scale[h]);
 #pragma GCC unroll 8
     for (int v = 0; v < V; ++v) {
       const FVec w = v < V - 1 ? load_rows(r + v * kFloatLanes) : load_last(r + v * kFloatLanes);
@@ -789,21 +767,15 @@ auto pick_vecs(int vecs, int h, std::integer_sequence<int, V...>) {
 }
 
 template <class E>
-void weighted_sets_scaled(int sets, const float* coef, std::size_t cs, const float* scale, const float* row_scale,
-                          const E* rows, std::size_t stride, int count, int width, float* out, std::size_t os) {
+void weighted_sets(int sets, const float* coef, std::size_t cs, const float* scale, const E* rows, std::size_t stride,
+                   int count, int width, float* out, std::size_t os) {
   const int vecs = (width + kFloatLanes - 1) / kFloatLanes, rest = width - (vecs - 1) * kFloatLanes;
   for (int s = 0; s < sets;) {
     const int h = std::min(kMaxSets, sets - s);
-    pick_vecs<E>(vecs, h, std::make_integer_sequence<int, 64 / kFloatLanes>{})(
-        coef + s * cs, cs, scale + s, row_scale, rows, stride, count, rest, out + s * os, os);
+    pick_vecs<E>(vecs, h, std::make_integer_sequence<int, 64 / kFloatLanes>{})(coef + s * cs, cs, scale + s, rows,
+                                                                                stride, count, rest, out + s * os, os);
     s += h;
   }
-}
-
-template <class E>
-void weighted_sets(int sets, const float* coef, std::size_t cs, const float* scale, const E* rows, std::size_t stride,
-                   int count, int width, float* out, std::size_t os) {
-  weighted_sets_scaled<E>(sets, coef, cs, scale, nullptr, rows, stride, count, width, out, os);
 }
 
 // Round to nearest even, as fp32_to_fp16 in kernels.h: the same bits.
@@ -1137,6 +1109,119 @@ float quantize_i8(const float* x, int n, int8_t* q) {
   return d;
 }
 
+// kernels.h, quantize_i16: as quantize_i8, of x * mul, to 16 bits.
+float quantize_i16(const float* x, const float* mul, int n, int16_t* q) {
+#if defined(__AVX512F__)
+  const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
+  auto fabsv = [&](FVec v) { return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), magnitude)); };
+#else
+  const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  auto fabsv = [&](FVec v) { return _mm256_and_ps(v, magnitude); };
+#endif
+  FVec m = fzero();
+  each_vector(n, [&](std::size_t i, int k) { m = fmaxv(m, fabsv(fload_n(x + i, k) * fload_n(mul + i, k))); });
+  const float d = fmax_all(m) / 32767.f, id = d != 0 ? 1.f / d : 0.f;
+  each_vector(n, [&](std::size_t i, int k) {
+    const FVec v = fload_n(x + i, k) * fload_n(mul + i, k) * fset(id);
+#if defined(__AVX512F__)
+    _mm512_mask_cvtsepi32_storeu_epi16(q + i, lanes_below(k), _mm512_maskz_cvtps_epi32(0xffff, v));
+#else
+    alignas(32) int32_t r[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(r), _mm256_cvtps_epi32(v));
+    for (int j = 0; j < k; ++j) q[i + j] = static_cast<int16_t>(r[j]);
+#endif
+  });
+  if (n % 2) q[n] = 0;
+  return d;
+}
+
+// kernels.h, q8_values. Per pair of positions: each vector of value bytes (AVX-512: 16
+// dimensions x 2 positions, widened to 16-bit) meets each head's two weights broadcast in one
+// multiply-add of 16-bit pairs into 16 (AVX2: 8) int32 sums. V vectors of dimensions, H heads.
+#if defined(__AVX512F__)
+using IVec = __m512i;
+constexpr int kValueDims = 16;  // dimensions a vector of sums holds
+inline IVec izero() { return _mm512_setzero_si512(); }
+// A pair's bytes of `dims` dimensions (<= 16) at p, widened.
+inline IVec load_pairs(const int8_t* p, int dims) {
+  const __m256i b = dims == 16 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+                               : _mm256_maskz_loadu_epi8(static_cast<__mmask32>((uint64_t{1} << (2 * dims)) - 1), p);
+  return _mm512_maskz_cvtepi8_epi16(0xffffffff, b);
+}
+inline IVec pair_dot(IVec acc, IVec v, int32_t c) { return _mm512_dpwssd_epi32(acc, v, _mm512_set1_epi32(c)); }
+inline FVec ifloat(IVec v) { return _mm512_maskz_cvtepi32_ps(0xffff, v); }
+#else
+using IVec = __m256i;
+constexpr int kValueDims = 8;
+inline IVec izero() { return _mm256_setzero_si256(); }
+inline IVec load_pairs(const int8_t* p, int dims) {
+  alignas(16) int8_t tmp[16] = {};
+  if (dims == 8) return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  std::memcpy(tmp, p, 2 * dims);
+  return _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(tmp)));
+}
+inline IVec pair_dot(IVec acc, IVec v, int32_t c) {
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(v, _mm256_set1_epi32(c)));
+}
+inline FVec ifloat(IVec v) { return _mm256_cvtepi32_ps(v); }
+#endif
+
+// Dimensions [d0, d0 + dims) (dims <= V * kValueDims, more than (V - 1) * kValueDims) of H heads.
+template <int H, int V>
+void q8_value_block(const int16_t* c, std::size_t cs, const float* scale, const int8_t* values, int head_dim, int n,
+                    int d0, int dims, float* out, std::size_t os) {
+  IVec acc[H][V];
+  FVec sum[H][V];
+  for (int h = 0; h < H; ++h)
+    for (int v = 0; v < V; ++v) sum[h][v] = fzero();
+  const int last = dims - (V - 1) * kValueDims;
+  for (int p0 = 0; p0 < n; p0 += kQ8ValueChunk) {
+    for (auto& a : acc)
+      for (auto& v : a) v = izero();
+    const int pairs = (std::min(n, p0 + kQ8ValueChunk) - p0 + 1) / 2;
+    for (int i = 0; i < pairs; ++i) {
+      const int p = p0 + 2 * i;
+      const int8_t* row = values + std::size_t(p / 2) * 2 * head_dim + 2 * d0;
+      IVec w[V];
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) w[v] = load_pairs(row + 2 * kValueDims * v, v < V - 1 ? kValueDims : last);
+#pragma GCC unroll 2
+      for (int h = 0; h < H; ++h) {
+        const int32_t pair = load4(reinterpret_cast<const int8_t*>(c + h * cs + p));
+#pragma GCC unroll 4
+        for (int v = 0; v < V; ++v) acc[h][v] = pair_dot(acc[h][v], w[v], pair);
+      }
+    }
+    for (int h = 0; h < H; ++h)
+      for (int v = 0; v < V; ++v) sum[h][v] = sum[h][v] + ifloat(acc[h][v]);
+  }
+  for (int h = 0; h < H; ++h)
+    for (int v = 0; v < V; ++v) {
+      const int k = v < V - 1 ? kValueDims : last;
+      fstore_n(out + h * os + d0 + v * kValueDims, sum[h][v] * fset(scale[h]), k);
+    }
+}
+
+template <int H, int... V>
+auto pick_value_block(int vecs, std::integer_sequence<int, V...>) {
+  constexpr decltype(&q8_value_block<H, 1>) fns[] = {q8_value_block<H, V + 1>...};
+  return fns[vecs - 1];
+}
+
+void q8_values(int sets, const int16_t* c, std::size_t cs, const float* scale, const int8_t* values, int head_dim,
+               int n, float* out, std::size_t os) {
+  constexpr int kBlockDims = 4 * kValueDims;
+  for (int s = 0; s < sets; s += kQ8Sets) {
+    const int h = std::min(kQ8Sets, sets - s);
+    for (int d0 = 0; d0 < head_dim; d0 += kBlockDims) {
+      const int dims = std::min(kBlockDims, head_dim - d0), vecs = (dims + kValueDims - 1) / kValueDims;
+      const auto seq = std::make_integer_sequence<int, 4>{};
+      (h == kQ8Sets ? pick_value_block<kQ8Sets>(vecs, seq) : pick_value_block<1>(vecs, seq))(
+          c + s * cs, cs, scale + s, values, head_dim, n, d0, dims, out + s * os, os);
+    }
+  }
+}
+
 // ---- packed F32/F16 (kernels.h, pack_rows): groups of G rows, stored column by column ----
 
 // Vectors of 16 (AVX2: 8) rows x tokens per tile. Per column, each weight vector is loaded (and,
@@ -1270,7 +1355,7 @@ void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int
 
 }  // namespace
 
-extern const Kernels kernels = {matmul,      matmul_packed, weighted_sets<float>, weighted_sets<uint16_t>, weighted_sets_scaled<int8_t>, q8_scores, quantize_i8, quantize,
+extern const Kernels kernels = {matmul,      matmul_packed, weighted_sets<float>, weighted_sets<uint16_t>, q8_scores, q8_values, quantize_i8, quantize_i16, quantize,
                                 softmax_exp, silu_mul,      rmsnorm,         rope,               to_fp16,
                                 round_fp16};  // extern: a namespace-scope const is otherwise local
 

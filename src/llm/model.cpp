@@ -377,7 +377,8 @@ struct Context::Impl {
   std::vector<uint16_t> half_k;          // per thread: a head's key rounded to fp16, for an F16 cache
   std::vector<float> q_half;             // per thread: a group's query heads rounded to fp16
   std::vector<float> set_scales;         // per thread: a group's scales for weighted_row_sets
-  std::vector<int8_t> q8_q, q8_k;        // per thread, Q8: a group's query heads, a head's key, as int8
+  std::vector<int8_t> q8_q, q8_k;        // per thread, Q8: a group's query heads, a head's key or value, as int8
+  std::vector<int16_t> q8_weights;       // per thread, Q8: a group's attention weights (n_ctx + 1 apart)
   std::vector<float> q8_q_scales;        // per thread, Q8: the group's query scales
   // Elements per thread of a per-thread array of n (scores, q_half, set_scales, half_k): whole
   // cache lines and one more, so that no two threads' parts share a line wherever it starts. Two
@@ -409,6 +410,7 @@ struct Context::Impl {
       q8_q.resize(workers.size() * per_thread<int8_t>(std::size_t(group) * c.head_dim));
       q8_k.resize(workers.size() * per_thread<int8_t>(c.head_dim));
       q8_q_scales.resize(workers.size() * per_thread(group));
+      q8_weights.resize(workers.size() * per_thread<int16_t>(std::size_t(group) * (n_ctx + 1)));
     }
   }
 
@@ -433,7 +435,8 @@ struct Context::Impl {
       for (int h = 0; h < c.kv_heads; ++h) {
         const std::size_t keys = at + key_at(h * c.head_dim, 0) * elem, values = at + value_at(h, 0) * elem;
         std::copy_n(caches[from].k.begin() + keys, blocks * block, caches[to].k.begin() + keys);
-        std::copy_n(caches[from].v.begin() + values, std::size_t(positions) * c.head_dim * elem,
+        // (A Q8 cache's values by whole pairs of positions.)
+        std::copy_n(caches[from].v.begin() + values, std::size_t(positions + 1) / 2 * 2 * c.head_dim * elem,
                     caches[to].v.begin() + values);
         if (cache_type == CacheType::q8) {
           const std::size_t s = scale_at(l, h, 0);
@@ -521,6 +524,75 @@ struct Context::Impl {
     }
   }
 
+  // Attention of one token's `group` query heads (qg, head_dim apart) over key/value head kvh of
+  // `cache` in layer l, its first n positions, into out (the heads' outputs, head_dim apart),
+  // with `thread`'s scratch: an F32 or F16 cache (weighted_row_sets) ...
+  void attend(const Cache& cache, int l, int kvh, int n, const float* qg, float* out, int thread) {
+    const int hd = c.head_dim, group = c.heads / c.kv_heads;
+    const bool f16 = cache_type == CacheType::f16;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    float* sc = &scores[thread * per_thread(std::size_t(group) * n_ctx)];  // the group's scores, n_ctx apart
+    float* sets_scale = &set_scales[thread * per_thread(group)];
+    const uint8_t* keys = &cache.k[l * layer_elems() * elem];
+    const uint8_t* values = &cache.v[l * layer_elems() * elem];
+    // weighted_row_sets over the cache's elements, whichever their type.
+    auto weighted = [&](const float* coef, std::size_t coef_stride, const uint8_t* base, std::size_t at,
+                        std::size_t stride, int count, int width, float* o, std::size_t o_stride) {
+      if (f16) {
+        weighted_row_sets_f16(group, coef, coef_stride, sets_scale, reinterpret_cast<const uint16_t*>(base) + at,
+                              stride, count, width, o, o_stride);
+      } else {
+        weighted_row_sets(group, coef, coef_stride, sets_scale, reinterpret_cast<const float*>(base) + at, stride,
+                          count, width, o, o_stride);
+      }
+    };
+    // llama.cpp's products with an F16 cache round their float operand to fp16 too: the query
+    // before the scores, the probabilities before the values' sum (and it scales the sums, not
+    // the query, as its softmax does).
+    if (f16) {
+      float* qr = &q_half[thread * per_thread(std::size_t(group) * hd)];
+      std::copy_n(qg, std::size_t(group) * hd, qr);
+      round_fp16(qr, std::size_t(group) * hd, 1.0f);
+      qg = qr;
+    }
+    std::fill_n(sets_scale, group, f16 ? 1.0f : scale);
+    for (int p0 = 0; p0 < n; p0 += kBlock)
+      weighted(qg, hd, keys, key_at(kvh * hd, p0), kBlock, hd, std::min(kBlock, n - p0), sc + p0, n_ctx);
+    for (int g = 0; g < group; ++g) {
+      float* sg = sc + std::size_t(g) * n_ctx;
+      sets_scale[g] = 1.0f / softmax_exp(sg, n, f16 ? scale : 1.0f);
+      if (f16) {
+        round_fp16(sg, n, sets_scale[g]);
+        sets_scale[g] = 1.0f;
+      }
+    }
+    for (int i0 = 0; i0 < hd; i0 += 64)
+      weighted(sc, n_ctx, values, value_at(kvh, 0) + i0, hd, n, std::min(64, hd - i0), out + i0, hd);
+  }
+
+  // ... or a Q8 cache: the query heads as int8, the scores integer dots (q8_scores); the weights
+  // (probabilities times each value's scale) as int16, the values' sums integer dots too
+  // (q8_values), each head's scaled by its weights' scale over the softmax's sum.
+  void attend_q8(const Cache& cache, int l, int kvh, int n, const float* qg, float* out, int thread) {
+    const int hd = c.head_dim, group = c.heads / c.kv_heads;
+    float* sc = &scores[thread * per_thread(std::size_t(group) * n_ctx)];
+    float* sets_scale = &set_scales[thread * per_thread(group)];
+    int8_t* qq = &q8_q[thread * per_thread<int8_t>(std::size_t(group) * hd)];
+    float* qs = &q8_q_scales[thread * per_thread(group)];
+    int16_t* weights = &q8_weights[thread * per_thread<int16_t>(std::size_t(group) * (n_ctx + 1))];
+    const std::size_t layer = l * layer_elems(), scales = scale_at(l, kvh, 0);
+    for (int g = 0; g < group; ++g) qs[g] = quantize_i8(qg + std::size_t(g) * hd, hd, qq + std::size_t(g) * hd);
+    q8_scores(group, qq, hd, qs, reinterpret_cast<const int8_t*>(&cache.k[layer + key_at(kvh * hd, 0)]),
+              &cache.k_scale[scales], hd, n, sc, n_ctx);
+    for (int g = 0; g < group; ++g) {
+      float* sg = sc + std::size_t(g) * n_ctx;
+      const float sum = softmax_exp(sg, n, 1.0f / std::sqrt(static_cast<float>(hd)));
+      sets_scale[g] = quantize_i16(sg, &cache.v_scale[scales], n, weights + std::size_t(g) * (n_ctx + 1)) / sum;
+    }
+    q8_values(group, weights, n_ctx + 1, sets_scale, reinterpret_cast<const int8_t*>(&cache.v[layer + value_at(kvh, 0)]),
+              hd, n, out, hd);
+  }
+
   // Rotates the pairs (2i, 2i+1) of each head of `vec` (the batch's token t).
   void rope(float* vec, int n_heads, int t) const {
     llm::rope(vec, n_heads, c.head_dim, c.rope_dim, &rope_cos[std::size_t(t) * c.rope_dim],
@@ -556,7 +628,10 @@ struct Context::Impl {
         auto* at =
             reinterpret_cast<int8_t*>(kc(t, l)) + key_at(h * hd, pos[t] / kBlock * kBlock) + 4 * (pos[t] % kBlock);
         for (int j = 0; j < hd / 4; ++j) std::memcpy(at + std::size_t(j) * 4 * kBlock, kq + 4 * j, 4);
-        cache.v_scale[s] = quantize_i8(value, hd, reinterpret_cast<int8_t*>(vc(t, l)) + values);
+        // kernels.h's Q8 value layout: pairs of positions, a dimension's two bytes side by side.
+        cache.v_scale[s] = quantize_i8(value, hd, kq);
+        int8_t* pair = reinterpret_cast<int8_t*>(vc(t, l)) + value_at(h, pos[t] / 2 * 2) + pos[t] % 2;
+        for (int d = 0; d < hd; ++d) pair[2 * d] = kq[d];
       } else if (f16) {
         uint16_t* half = &half_k[thread * per_thread<uint16_t>(hd)];
         to_fp16(key, half, hd);
@@ -591,65 +666,19 @@ struct Context::Impl {
       if (!own_sequences)
         for (int t = 0; t < T; ++t)
           for (int h = 0; h < c.kv_heads; ++h) store_head(t, l, h, 0);
-      const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
       // One job per token and key/value head: its `group` query heads read the cache together
       // (weighted_row_sets), each head's sums as if alone.
       workers.run(attention_work, T * c.kv_heads, [&](int begin, int end, int thread) {
-        float* sc = &scores[thread * per_thread(std::size_t(group) * n_ctx)];  // the group's scores, n_ctx apart
-        float* sets_scale = &set_scales[thread * per_thread(group)];
         for (int job = begin; job < end; ++job) {
           const int t = job / c.kv_heads, kvh = job % c.kv_heads, n = pos[t] + 1;
           if (own_sequences) store_head(t, l, kvh, thread);
           const float* qg = &q[std::size_t(t) * q_dim + std::size_t(kvh) * group * hd];  // the group's heads
-          const std::size_t head_values = value_at(kvh, 0);
-          // weighted_row_sets over the cache's elements, whichever their type.
-          auto weighted = [&](const float* coef, std::size_t coef_stride, const uint8_t* base, std::size_t at,
-                              std::size_t stride, int count, int width, float* out, std::size_t out_stride) {
-            if (q8) {
-              weighted_row_sets_i8(group, coef, coef_stride, sets_scale, &caches[seq[t]].v_scale[scale_at(l, kvh, 0)],
-                                   reinterpret_cast<const int8_t*>(base) + at, stride, count, width, out, out_stride);
-            } else if (f16) {
-              weighted_row_sets_f16(group, coef, coef_stride, sets_scale, reinterpret_cast<const uint16_t*>(base) + at,
-                                    stride, count, width, out, out_stride);
-            } else {
-              weighted_row_sets(group, coef, coef_stride, sets_scale, reinterpret_cast<const float*>(base) + at,
-                                stride, count, width, out, out_stride);
-            }
-          };
-          if (q8) {
-            // The group's query heads as int8, its scores integer dots (q8_scores); the values'
-            // sums take each row's scale, and the softmax's 1 / sum as the set's.
-            int8_t* qq = &q8_q[thread * per_thread<int8_t>(std::size_t(group) * hd)];
-            float* qs = &q8_q_scales[thread * per_thread(group)];
-            for (int g = 0; g < group; ++g) qs[g] = quantize_i8(qg + std::size_t(g) * hd, hd, qq + std::size_t(g) * hd);
-            q8_scores(group, qq, hd, qs, reinterpret_cast<const int8_t*>(kc(t, l)) + key_at(kvh * hd, 0),
-                      &caches[seq[t]].k_scale[scale_at(l, kvh, 0)], hd, n, sc, n_ctx);
-            for (int g = 0; g < group; ++g) sets_scale[g] = 1.0f / softmax_exp(sc + std::size_t(g) * n_ctx, n, scale);
-          } else {
-            // llama.cpp's products with an F16 cache round their float operand to fp16 too: the
-            // query before the scores, the probabilities before the values' sum (and it scales
-            // the sums, not the query, as its softmax does).
-            if (f16) {
-              float* qr = &q_half[thread * per_thread(std::size_t(group) * hd)];
-              std::copy_n(qg, std::size_t(group) * hd, qr);
-              round_fp16(qr, std::size_t(group) * hd, 1.0f);
-              qg = qr;
-            }
-            std::fill_n(sets_scale, group, f16 ? 1.0f : scale);
-            for (int p0 = 0; p0 < n; p0 += kBlock)
-              weighted(qg, hd, kc(t, l), key_at(kvh * hd, p0), kBlock, hd, std::min(kBlock, n - p0), sc + p0, n_ctx);
-            for (int g = 0; g < group; ++g) {
-              float* sg = sc + std::size_t(g) * n_ctx;
-              sets_scale[g] = 1.0f / softmax_exp(sg, n, f16 ? scale : 1.0f);
-              if (f16) {
-                round_fp16(sg, n, sets_scale[g]);
-                sets_scale[g] = 1.0f;
-              }
-            }
-          }
           float* o = &att_out[std::size_t(t) * q_dim + std::size_t(kvh) * group * hd];
-          for (int i0 = 0; i0 < hd; i0 += 64)
-            weighted(sc, n_ctx, vc(t, l), head_values + i0, hd, n, std::min(64, hd - i0), o + i0, hd);
+          if (q8) {
+            attend_q8(caches[seq[t]], l, kvh, n, qg, o, thread);
+          } else {
+            attend(caches[seq[t]], l, kvh, n, qg, o, thread);
+          }
         }
       });
       matmuls({{&L.wo, xb2.data()}}, att_out.data(), T);

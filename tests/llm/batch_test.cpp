@@ -473,36 +473,83 @@ TEST(WeightedRows, SetsEqualEachSetAlone) {
   }
 }
 
-// weighted_row_sets_i8 over int8 rows with a scale each: the same bits as weighted_row_sets over
-// those values as floats (the conversion is exact) with each coefficient (coef * scale) * row
-// scale, for 1 to 3 sets, every width class, counts around the vectors.
-TEST(WeightedRows, Int8RowsMatchTheirFloatValues) {
-  std::mt19937 rng(23);
-  std::normal_distribution<float> normal;
-  std::uniform_int_distribution<int> byte(-127, 127);
-  const int stride = 70, max_count = 37, coef_stride = 40, out_stride = 66;
-  std::vector<int8_t> q(std::size_t(max_count) * stride);
-  std::vector<float> rows(q.size()), coef(3 * coef_stride), scale{0.5f, 1.25f, 2.f}, row_scale(max_count),
-      ones(3, 1.f), folded(coef.size());
-  for (std::size_t i = 0; i < q.size(); ++i) q[i] = static_cast<int8_t>(byte(rng)), rows[i] = q[i];
-  for (auto& v : coef) v = normal(rng);
-  for (auto& v : row_scale) v = 0.001f + std::fabs(normal(rng)) * 0.01f;
-  for (int s = 0; s < 3; ++s)
-    for (int k = 0; k < max_count; ++k) folded[s * coef_stride + k] = coef[s * coef_stride + k] * scale[s] * row_scale[k];
-  for (KernelPath p : supported_paths()) {
-    KernelPathScope scope(p);
-    for (int sets = 1; sets <= 3; ++sets)
-      for (int count : {1, 2, 15, 37})
-        for (int width : {1, 7, 8, 15, 16, 17, 32, 33, 63, 64}) {
-          std::vector<float> got(std::size_t(sets) * out_stride, NAN), want = got;
-          weighted_row_sets_i8(sets, coef.data(), coef_stride, scale.data(), row_scale.data(), q.data(), stride, count,
-                               width, got.data(), out_stride);
-          weighted_row_sets(sets, folded.data(), coef_stride, ones.data(), rows.data(), stride, count, width,
-                            want.data(), out_stride);
-          for (std::size_t j = 0; j < got.size(); ++j)
-            ASSERT_TRUE(same_bits(got[j], want[j]))
-                << kernel_path_name(p) << " sets " << sets << " count " << count << " width " << width << " j " << j;
+// quantize_i16: the weights x * mul as int16 by max |x * mul| / 32767, the same bits on every path,
+// rounding to nearest even, a zero after an odd count, nothing written past it.
+TEST(Q8Values, QuantizeI16IsTheSameOnEveryPath) {
+  std::mt19937 rng(37);
+  std::uniform_real_distribution<float> unit(0.f, 1.f);
+  for (int n : {1, 2, 7, 16, 33, 130}) {
+    std::vector<float> x(n), mul(n);
+    for (auto& v : x) v = unit(rng);
+    for (auto& v : mul) v = 0.001f + unit(rng) * 0.01f;
+    for (const auto& in : {x, std::vector<float>(n, 0.f)}) {
+      float amax = 0;
+      for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(in[i] * mul[i]));
+      const float d = amax / 32767.f, id = d != 0 ? 1.f / d : 0.f;
+      for (KernelPath p : supported_paths()) {
+        KernelPathScope scope(p);
+        std::vector<int16_t> q(n + 2, 99);
+        ASSERT_TRUE(same_bits(quantize_i16(in.data(), mul.data(), n, q.data()), d)) << kernel_path_name(p) << " n " << n;
+        for (int i = 0; i < n; ++i)
+          ASSERT_EQ(q[i], static_cast<int16_t>(std::nearbyint(in[i] * mul[i] * id))) << kernel_path_name(p) << " i " << i;
+        ASSERT_EQ(q[n], n % 2 ? 0 : 99) << kernel_path_name(p) << " n " << n;
+        ASSERT_EQ(q[n + 1], 99) << "wrote past n " << n;
+      }
+    }
+  }
+}
+
+// q8_values against exact integer sums over plainly laid out values, chunk by chunk, then the
+// float adds and the scale: the same bits on every path, for 1 to 3 heads, head sizes 4 to 128
+// (partial vectors), position counts odd and even, across the 512-position chunks; extreme
+// weights and values (where a chunk's sum nears 2^31); nothing written past head_dim.
+TEST(Q8Values, MatchTheExactIntegerSumsOnEveryPath) {
+  std::mt19937 rng(41);
+  std::uniform_int_distribution<int> byte(-127, 127), word(-32767, 32767);
+  const int max_n = 1100, c_stride = max_n + 1;
+  const std::size_t out_stride = 140;
+  std::vector<int16_t> c(3 * c_stride);
+  std::vector<float> scale{1e-6f, 0.25f, 3.f};
+  for (int hd : {4, 12, 32, 80, 128}) {
+    std::vector<int8_t> plain(std::size_t(max_n + 1) * hd), values(std::size_t(max_n + 2) * hd);  // whole pairs
+    for (int round = 0; round < 2; ++round) {  // random, then every weight and value at its extreme
+      for (int p = 0; p <= max_n; ++p)
+        for (int d = 0; d < hd; ++d) {
+          const auto v = static_cast<int8_t>(round ? 127 : byte(rng));
+          plain[std::size_t(p) * hd + d] = v;
+          values[std::size_t(p / 2) * 2 * hd + 2 * d + p % 2] = v;
         }
+      for (auto& w : c) w = static_cast<int16_t>(round ? 32767 : word(rng));
+      for (KernelPath path : supported_paths()) {
+        KernelPathScope scope(path);
+        for (int sets = 1; sets <= 3; ++sets)
+          for (int n : {1, 2, 15, 16, 33, 512, 513, 1100}) {
+            std::vector<int16_t> cn = c;
+            if (n % 2)
+              for (int s = 0; s < 3; ++s) cn[s * c_stride + n] = 0;  // as quantize_i16 leaves it
+            std::vector<float> out(3 * out_stride, NAN);
+            q8_values(sets, cn.data(), c_stride, scale.data(), values.data(), hd, n, out.data(), out_stride);
+            for (int s = 0; s < 3; ++s)
+              for (int d = 0; d < int(out_stride); ++d) {
+                const float got = out[s * out_stride + d];
+                if (s >= sets || d >= hd) {
+                  ASSERT_TRUE(std::isnan(got)) << "wrote set " << s << " dimension " << d;
+                  continue;
+                }
+                float sum = 0;
+                for (int p0 = 0; p0 < n; p0 += kQ8ValueChunk) {
+                  int64_t chunk = 0;
+                  for (int p = p0; p < std::min(n, p0 + kQ8ValueChunk); ++p)
+                    chunk += int64_t(cn[s * c_stride + p]) * plain[std::size_t(p) * hd + d];
+                  ASSERT_LT(std::llabs(chunk), int64_t{1} << 31);
+                  sum += static_cast<float>(chunk);
+                }
+                ASSERT_TRUE(same_bits(got, sum * scale[s])) << kernel_path_name(path) << " head_dim " << hd << " sets "
+                                                             << sets << " n " << n << " set " << s << " d " << d;
+              }
+          }
+      }
+    }
   }
 }
 
