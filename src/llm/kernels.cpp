@@ -231,14 +231,6 @@ void portable_q8_values(int sets, const int16_t* c, std::size_t c_stride, const 
     }
 }
 
-float portable_quantize_i16(const float* x, const float* mul, int n, int16_t* q) {
-  float amax = 0;
-  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i] * mul[i]));
-  const float d = amax / 32767.f, id = d != 0 ? 1.f / d : 0.f;
-  for (int i = 0; i < n; ++i) q[i] = static_cast<int16_t>(std::nearbyint(x[i] * mul[i] * id));
-  if (n % 2) q[n] = 0;
-  return d;
-}
 
 void portable_to_fp16(const float* x, uint16_t* y, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
@@ -320,6 +312,16 @@ float portable_softmax_exp(float* x, int n, float scale) {
   return static_cast<float>(sum);
 }
 
+float portable_softmax_i16(float* x, int n, float scale, const float* mul, int16_t* q) {
+  const float sum = portable_softmax_exp(x, n, scale);
+  float amax = 0;
+  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i] * mul[i]));
+  const float d = amax / 32767.f, id = d != 0 ? 1.f / d : 0.f;
+  for (int i = 0; i < n; ++i) q[i] = static_cast<int16_t>(std::nearbyint(x[i] * mul[i] * id));
+  if (n % 2) q[n] = 0;
+  return d / sum;
+}
+
 void portable_silu_mul(float* g, const float* u, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
@@ -343,7 +345,7 @@ void portable_rope(float* v, int n_heads, int head_dim, int rope_dim, const floa
 
 constexpr isa::Kernels kGeneric = {portable_rows,         portable_packed,
                                    generic_weighted_sets<float>, generic_weighted_sets<uint16_t>,
-                                   portable_q8_scores, portable_q8_values, portable_quantize_i8, portable_quantize_i16,
+                                   portable_q8_scores, portable_q8_values, portable_quantize_i8, portable_softmax_i16,
                                    portable_quantize_q8_0, portable_softmax_exp,
                                    portable_silu_mul,     portable_rmsnorm,
                                    portable_rope,         portable_to_fp16,
@@ -559,8 +561,8 @@ void weighted_row_sets_f16(int sets, const float* coef, std::size_t coef_stride,
 }
 
 float quantize_i8(const float* x, int n, int8_t* q) { return table(kernel_path()).quantize_i8(x, n, q); }
-float quantize_i16(const float* x, const float* mul, int n, int16_t* q) {
-  return table(kernel_path()).quantize_i16(x, mul, n, q);
+float softmax_i16(float* x, int n, float scale, const float* mul, int16_t* q) {
+  return table(kernel_path()).softmax_i16(x, n, scale, mul, q);
 }
 void q8_values(int sets, const int16_t* c, std::size_t c_stride, const float* scale, const int8_t* values,
                int head_dim, int n, float* out, std::size_t out_stride) {

@@ -178,9 +178,9 @@ void q8_scores(int sets, const int8_t* q, std::size_t q_stride, const float* q_s
 // (p / 2) * 2 * head_dim + 2 * d + p % 2, so two positions' bytes of a dimension sit side by side
 // (the pairs VNNI's 16-bit dot takes).
 // Attention's weighted sums over such values for `sets` heads whose weights (probabilities times
-// each value's scale) are int16 (quantize_i16): out[s * out_stride + d] = scale[s] * S, where S adds,
+// each value's scale) are int16 (softmax_i16): out[s * out_stride + d] = scale[s] * S, where S adds,
 // chunk by chunk of kQ8ValueChunk positions in order, float(the int32 sum over the chunk of
-// c[s * c_stride + p] * value[p][d]) for p < n. c[s][n] must be 0 when n is odd (quantize_i16
+// c[s * c_stride + p] * value[p][d]) for p < n. c[s][n] must be 0 when n is odd (softmax_i16
 // writes it). The int32 sums are exact (|c| <= 32767, |value| <= 127: a chunk's sum stays below
 // 2^31), so every path gives the same bits; on AVX-512 one multiply-add of 16-bit pairs (VNNI)
 // serves 16 dimensions x 2 positions, where float sums need a conversion and a multiply-add per
@@ -188,9 +188,11 @@ void q8_scores(int sets, const int8_t* q, std::size_t q_stride, const float* q_s
 constexpr int kQ8ValueChunk = 512;
 void q8_values(int sets, const int16_t* c, std::size_t c_stride, const float* scale, const int8_t* values,
                int head_dim, int n, float* out, std::size_t out_stride);
-// c[i] = x[i] * mul[i] as int16 with one scale d = max |c| / 32767: q[i] = c[i] * (1 / d) rounded
-// to nearest even; q[n] = 0 when n is odd; returns d (0 for all zeros). The same bits on every path.
-float quantize_i16(const float* x, const float* mul, int n, int16_t* q);
+// Softmax's numerators as softmax_exp (x[i] = e^(x[i] * scale - max), in place), then the weights
+// w[i] = x[i] * mul[i] as int16 with one scale d = max |w| / 32767: q[i] = w[i] * (1 / d) rounded
+// to nearest even, q[n] = 0 when n is odd; returns d / (the numerators' sum), the factor
+// q8_values' sums take. Bit for bit softmax_exp and then that rounding, on every path.
+float softmax_i16(float* x, int n, float scale, const float* mul, int16_t* q);
 // y[i] = fp32_to_fp16(x[i]) (round to nearest even), every path bit for bit the same.
 void to_fp16(const float* x, uint16_t* y, std::size_t n);
 // x[i] = x[i] * scale rounded to the nearest fp16 value (kept as float), as to_fp16 rounds:

@@ -28,7 +28,7 @@ struct Kernels {
   void (*q8_values)(int sets, const int16_t* c, std::size_t c_stride, const float* scale, const int8_t* values,
                     int head_dim, int n, float* out, std::size_t out_stride);
   float (*quantize_i8)(const float* x, int n, int8_t* q);
-  float (*quantize_i16)(const float* x, const float* mul, int n, int16_t* q);
+  float (*softmax_i16)(float* x, int n, float scale, const float* mul, int16_t* q);
   void (*quantize_q8_0)(const float* x, BlockQ8_0* y, std::size_t n);
   float (*softmax_exp)(float* x, int n, float scale);
   void (*silu_mul)(float* g, const float* u, std::size_t n);

@@ -1109,8 +1109,9 @@ float quantize_i8(const float* x, int n, int8_t* q) {
   return d;
 }
 
-// kernels.h, quantize_i16: as quantize_i8, of x * mul, to 16 bits.
-float quantize_i16(const float* x, const float* mul, int n, int16_t* q) {
+// kernels.h, softmax_i16: softmax_exp's two passes, the second also taking the weights' largest
+// magnitude, then a third rounding them (as quantize_i8, to 16 bits).
+float softmax_i16(float* x, int n, float scale, const float* mul, int16_t* q) {
 #if defined(__AVX512F__)
   const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
   auto fabsv = [&](FVec v) { return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), magnitude)); };
@@ -1118,9 +1119,18 @@ float quantize_i16(const float* x, const float* mul, int n, int16_t* q) {
   const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   auto fabsv = [&](FVec v) { return _mm256_and_ps(v, magnitude); };
 #endif
-  FVec m = fzero();
-  each_vector(n, [&](std::size_t i, int k) { m = fmaxv(m, fabsv(fload_n(x + i, k) * fload_n(mul + i, k))); });
-  const float d = fmax_all(m) / 32767.f, id = d != 0 ? 1.f / d : 0.f;
+  const FVec s = fset(scale);
+  FVec m = fset(-__builtin_inff());
+  each_vector(n, [&](std::size_t i, int k) { m = fmaxv(m, fload_fill(x + i, k, -__builtin_inff()) * s); });
+  const FVec mx = fset(fmax_all(m));
+  FVec sum = fzero(), wmax = fzero();
+  each_vector(n, [&](std::size_t i, int k) {
+    const FVec e = fexp(fload_n(x + i, k) * s - mx);
+    fstore_n(x + i, e, k);
+    sum = sum + fkeep(e, k);
+    wmax = fmaxv(wmax, fabsv(fkeep(e, k) * fload_n(mul + i, k)));
+  });
+  const float d = fmax_all(wmax) / 32767.f, id = d != 0 ? 1.f / d : 0.f;
   each_vector(n, [&](std::size_t i, int k) {
     const FVec v = fload_n(x + i, k) * fload_n(mul + i, k) * fset(id);
 #if defined(__AVX512F__)
@@ -1132,7 +1142,7 @@ float quantize_i16(const float* x, const float* mul, int n, int16_t* q) {
 #endif
   });
   if (n % 2) q[n] = 0;
-  return d;
+  return d / fsum(sum);
 }
 
 // kernels.h, q8_values. Per pair of positions: each vector of value bytes (AVX-512: 16
@@ -1355,7 +1365,7 @@ void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int
 
 }  // namespace
 
-extern const Kernels kernels = {matmul,      matmul_packed, weighted_sets<float>, weighted_sets<uint16_t>, q8_scores, q8_values, quantize_i8, quantize_i16, quantize,
+extern const Kernels kernels = {matmul,      matmul_packed, weighted_sets<float>, weighted_sets<uint16_t>, q8_scores, q8_values, quantize_i8, softmax_i16, quantize,
                                 softmax_exp, silu_mul,      rmsnorm,         rope,               to_fp16,
                                 round_fp16};  // extern: a namespace-scope const is otherwise local
 

@@ -586,8 +586,8 @@ struct Context::Impl {
               &cache.k_scale[scales], hd, n, sc, n_ctx);
     for (int g = 0; g < group; ++g) {
       float* sg = sc + std::size_t(g) * n_ctx;
-      const float sum = softmax_exp(sg, n, 1.0f / std::sqrt(static_cast<float>(hd)));
-      sets_scale[g] = quantize_i16(sg, &cache.v_scale[scales], n, weights + std::size_t(g) * (n_ctx + 1)) / sum;
+      sets_scale[g] = softmax_i16(sg, n, 1.0f / std::sqrt(static_cast<float>(hd)), &cache.v_scale[scales],
+                                  weights + std::size_t(g) * (n_ctx + 1));
     }
     q8_values(group, weights, n_ctx + 1, sets_scale, reinterpret_cast<const int8_t*>(&cache.v[layer + value_at(kvh, 0)]),
               hd, n, out, hd);

@@ -473,28 +473,35 @@ TEST(WeightedRows, SetsEqualEachSetAlone) {
   }
 }
 
-// quantize_i16: the weights x * mul as int16 by max |x * mul| / 32767, the same bits on every path,
-// rounding to nearest even, a zero after an odd count, nothing written past it.
-TEST(Q8Values, QuantizeI16IsTheSameOnEveryPath) {
+// softmax_i16: bit for bit softmax_exp on the same path, then the weights x * mul as int16 by
+// max |x * mul| / 32767, rounding to nearest even, a zero after an odd count, nothing written past
+// it, and the weights' scale over the numerators' sum returned; the same bits on every path for
+// the rounding (the exponentials' bits are each path's own).
+TEST(Q8Values, SoftmaxI16IsSoftmaxExpThenRounding) {
   std::mt19937 rng(37);
+  std::normal_distribution<float> normal;
   std::uniform_real_distribution<float> unit(0.f, 1.f);
   for (int n : {1, 2, 7, 16, 33, 130}) {
     std::vector<float> x(n), mul(n);
-    for (auto& v : x) v = unit(rng);
+    for (auto& v : x) v = normal(rng) * 4;
     for (auto& v : mul) v = 0.001f + unit(rng) * 0.01f;
-    for (const auto& in : {x, std::vector<float>(n, 0.f)}) {
+    for (KernelPath p : supported_paths()) {
+      KernelPathScope scope(p);
+      std::vector<float> e = x, got = x;
+      const float sum = softmax_exp(e.data(), n, 0.3f);
       float amax = 0;
-      for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(in[i] * mul[i]));
-      const float d = amax / 32767.f, id = d != 0 ? 1.f / d : 0.f;
-      for (KernelPath p : supported_paths()) {
-        KernelPathScope scope(p);
-        std::vector<int16_t> q(n + 2, 99);
-        ASSERT_TRUE(same_bits(quantize_i16(in.data(), mul.data(), n, q.data()), d)) << kernel_path_name(p) << " n " << n;
-        for (int i = 0; i < n; ++i)
-          ASSERT_EQ(q[i], static_cast<int16_t>(std::nearbyint(in[i] * mul[i] * id))) << kernel_path_name(p) << " i " << i;
-        ASSERT_EQ(q[n], n % 2 ? 0 : 99) << kernel_path_name(p) << " n " << n;
-        ASSERT_EQ(q[n + 1], 99) << "wrote past n " << n;
+      for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(e[i] * mul[i]));
+      const float d = amax / 32767.f, id = 1.f / d;
+      std::vector<int16_t> q(n + 2, 99);
+      ASSERT_TRUE(same_bits(softmax_i16(got.data(), n, 0.3f, mul.data(), q.data()), d / sum))
+          << kernel_path_name(p) << " n " << n;
+      for (int i = 0; i < n; ++i) {
+        ASSERT_TRUE(same_bits(got[i], e[i])) << kernel_path_name(p) << " numerator " << i;
+        ASSERT_EQ(q[i], static_cast<int16_t>(std::nearbyint(e[i] * mul[i] * id))) << kernel_path_name(p) << " i " << i;
       }
+      EXPECT_EQ(*std::max_element(q.begin(), q.begin() + n), 32767);
+      ASSERT_EQ(q[n], n % 2 ? 0 : 99) << kernel_path_name(p) << " n " << n;
+      ASSERT_EQ(q[n + 1], 99) << "wrote past n " << n;
     }
   }
 }
@@ -526,7 +533,7 @@ TEST(Q8Values, MatchTheExactIntegerSumsOnEveryPath) {
           for (int n : {1, 2, 15, 16, 33, 512, 513, 1100}) {
             std::vector<int16_t> cn = c;
             if (n % 2)
-              for (int s = 0; s < 3; ++s) cn[s * c_stride + n] = 0;  // as quantize_i16 leaves it
+              for (int s = 0; s < 3; ++s) cn[s * c_stride + n] = 0;  // as softmax_i16 leaves it
             std::vector<float> out(3 * out_stride, NAN);
             q8_values(sets, cn.data(), c_stride, scale.data(), values.data(), hd, n, out.data(), out_stride);
             for (int s = 0; s < 3; ++s)
