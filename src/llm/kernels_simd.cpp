@@ -750,8 +750,9 @@ void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const 
   }
 }
 
-// Two sets at a time where the registers hold them: AVX-512's 32 hold 2 x 4 vectors of sums in two
-// chains, 4 row vectors and 2 broadcasts; AVX2's 16 only one set's.
+// Two sets (query heads) at a time where the registers hold them: AVX-512's 32 hold 2 x 4 vectors of
+// sums in two chains, 4 row vectors and 2 broadcasts; AVX2's 16 only one set's. (The Q8 cache's
+// integer products take as many at a time.)
 #if defined(__AVX512F__)
 constexpr int kMaxSets = 2;
 #else
@@ -873,6 +874,9 @@ inline float fmax_all(FVec v) {
   return fmax_all(_mm256_max_ps(_mm512_maskz_extractf32x8_ps(0xff, v, 0), _mm512_maskz_extractf32x8_ps(0xff, v, 1)));
 }
 inline FVec fmaxv(FVec a, FVec b) { return _mm512_maskz_max_ps(0xffff, a, b); }
+inline FVec fabsv(FVec v) {
+  return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff)));
+}
 inline FVec fset(float v) { return _mm512_set1_ps(v); }
 #else
 inline __m256i lanes_below(int n) {
@@ -885,6 +889,7 @@ inline FVec fload_fill(const float* p, int n, float fill) {
 }
 inline void fstore_n(float* p, FVec v, int n) { _mm256_maskstore_ps(p, lanes_below(n), v); }
 inline FVec fmaxv(FVec a, FVec b) { return _mm256_max_ps(a, b); }
+inline FVec fabsv(FVec v) { return _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))); }
 inline FVec fset(float v) { return _mm256_set1_ps(v); }
 #endif
 
@@ -1047,19 +1052,13 @@ void q8_block(const int8_t* const* q, const int32_t*, const float* q_scale, cons
 }
 #endif
 
-#if defined(__AVX512F__)
-constexpr int kQ8Sets = 2;
-#else
-constexpr int kQ8Sets = 1;
-#endif
-
 void q8_scores(int sets, const int8_t* q, std::size_t qs, const float* q_scale, const int8_t* keys,
                const float* k_scale, int head_dim, int n, float* out, std::size_t os) {
   const int quads = head_dim / 4;
-  for (int s0 = 0; s0 < sets; s0 += kQ8Sets) {
-    const int h = std::min(kQ8Sets, sets - s0);
-    const int8_t* qh[kQ8Sets];
-    int32_t qsum[kQ8Sets];
+  for (int s0 = 0; s0 < sets; s0 += kMaxSets) {
+    const int h = std::min(kMaxSets, sets - s0);
+    const int8_t* qh[kMaxSets];
+    int32_t qsum[kMaxSets];
     for (int s = 0; s < h; ++s) {
       qh[s] = q + (s0 + s) * qs;
       qsum[s] = 0;  // for VNNI's unsigned view (AVX2's signed products need none)
@@ -1070,12 +1069,12 @@ void q8_scores(int sets, const int8_t* q, std::size_t qs, const float* q_scale, 
 #endif
     }
     for (int p0 = 0; p0 < n; p0 += kQ8Block) {
-      float* o[kQ8Sets];
+      float* o[kMaxSets];
       for (int s = 0; s < h; ++s) o[s] = out + (s0 + s) * os + p0;
       const int8_t* blk = keys + std::size_t(p0) * head_dim;
       const int lanes = std::min(kQ8Block, n - p0);
-      if (h == kQ8Sets) {
-        q8_block<kQ8Sets>(qh, qsum, q_scale + s0, blk, k_scale + p0, quads, lanes, o);
+      if (h == kMaxSets) {
+        q8_block<kMaxSets>(qh, qsum, q_scale + s0, blk, k_scale + p0, quads, lanes, o);
       } else {
         q8_block<1>(qh, qsum, q_scale + s0, blk, k_scale + p0, quads, lanes, o);
       }
@@ -1083,28 +1082,31 @@ void q8_scores(int sets, const int8_t* q, std::size_t qs, const float* q_scale, 
   }
 }
 
-// kernels.h, quantize_i8: the largest magnitude by vectors, then each x / d rounded by the
-// conversion (to nearest even, as nearbyint) and narrowed to bytes.
-float quantize_i8(const float* x, int n, int8_t* q) {
+// k lanes of v rounded by the conversion (to nearest even, as nearbyint) into integers of T
+// (int8_t or int16_t; the values fit).
+template <class T>
+inline void store_rounded(T* q, FVec v, int k) {
 #if defined(__AVX512F__)
-  const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
-  auto fabsv = [&](FVec v) { return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), magnitude)); };
+  const __m512i r = _mm512_maskz_cvtps_epi32(0xffff, v);
+  if constexpr (sizeof(T) == 1) {
+    _mm512_mask_cvtsepi32_storeu_epi8(q, lanes_below(k), r);
+  } else {
+    _mm512_mask_cvtsepi32_storeu_epi16(q, lanes_below(k), r);
+  }
 #else
-  const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  auto fabsv = [&](FVec v) { return _mm256_and_ps(v, magnitude); };
+  alignas(32) int32_t r[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(r), _mm256_cvtps_epi32(v));
+  for (int j = 0; j < k; ++j) q[j] = static_cast<T>(r[j]);
 #endif
+}
+
+// kernels.h, quantize_i8: the largest magnitude by vectors, then each x / d rounded to bytes.
+float quantize_i8(const float* x, int n, int8_t* q) {
   FVec m = fzero();
   each_vector(n, [&](std::size_t i, int k) { m = fmaxv(m, fabsv(fload_n(x + i, k))); });
   const float d = fmax_all(m) / 127.f, id = d != 0 ? 1.f / d : 0.f;
   each_vector(n, [&](std::size_t i, int k) {
-    const FVec v = fload_n(x + i, k) * fset(id);
-#if defined(__AVX512F__)
-    _mm512_mask_cvtsepi32_storeu_epi8(q + i, lanes_below(k), _mm512_maskz_cvtps_epi32(0xffff, v));
-#else
-    alignas(32) int32_t r[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(r), _mm256_cvtps_epi32(v));
-    for (int j = 0; j < k; ++j) q[i + j] = static_cast<int8_t>(r[j]);
-#endif
+    store_rounded(q + i, fload_n(x + i, k) * fset(id), k);
   });
   return d;
 }
@@ -1112,13 +1114,6 @@ float quantize_i8(const float* x, int n, int8_t* q) {
 // kernels.h, softmax_i16: softmax_exp's two passes, the second also taking the weights' largest
 // magnitude, then a third rounding them (as quantize_i8, to 16 bits).
 float softmax_i16(float* x, int n, float scale, const float* mul, int16_t* q) {
-#if defined(__AVX512F__)
-  const __m512i magnitude = _mm512_set1_epi32(0x7fffffff);
-  auto fabsv = [&](FVec v) { return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), magnitude)); };
-#else
-  const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  auto fabsv = [&](FVec v) { return _mm256_and_ps(v, magnitude); };
-#endif
   const FVec s = fset(scale);
   FVec m = fset(-__builtin_inff());
   each_vector(n, [&](std::size_t i, int k) { m = fmaxv(m, fload_fill(x + i, k, -__builtin_inff()) * s); });
@@ -1132,14 +1127,7 @@ float softmax_i16(float* x, int n, float scale, const float* mul, int16_t* q) {
   });
   const float d = fmax_all(wmax) / 32767.f, id = d != 0 ? 1.f / d : 0.f;
   each_vector(n, [&](std::size_t i, int k) {
-    const FVec v = fload_n(x + i, k) * fload_n(mul + i, k) * fset(id);
-#if defined(__AVX512F__)
-    _mm512_mask_cvtsepi32_storeu_epi16(q + i, lanes_below(k), _mm512_maskz_cvtps_epi32(0xffff, v));
-#else
-    alignas(32) int32_t r[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(r), _mm256_cvtps_epi32(v));
-    for (int j = 0; j < k; ++j) q[i + j] = static_cast<int16_t>(r[j]);
-#endif
+    store_rounded(q + i, fload_n(x + i, k) * fload_n(mul + i, k) * fset(id), k);
   });
   if (n % 2) q[n] = 0;
   return d / fsum(sum);
@@ -1221,12 +1209,12 @@ auto pick_value_block(int vecs, std::integer_sequence<int, V...>) {
 void q8_values(int sets, const int16_t* c, std::size_t cs, const float* scale, const int8_t* values, int head_dim,
                int n, float* out, std::size_t os) {
   constexpr int kBlockDims = 4 * kValueDims;
-  for (int s = 0; s < sets; s += kQ8Sets) {
-    const int h = std::min(kQ8Sets, sets - s);
+  for (int s = 0; s < sets; s += kMaxSets) {
+    const int h = std::min(kMaxSets, sets - s);
     for (int d0 = 0; d0 < head_dim; d0 += kBlockDims) {
       const int dims = std::min(kBlockDims, head_dim - d0), vecs = (dims + kValueDims - 1) / kValueDims;
       const auto seq = std::make_integer_sequence<int, 4>{};
-      (h == kQ8Sets ? pick_value_block<kQ8Sets>(vecs, seq) : pick_value_block<1>(vecs, seq))(
+      (h == kMaxSets ? pick_value_block<kMaxSets>(vecs, seq) : pick_value_block<1>(vecs, seq))(
           c + s * cs, cs, scale + s, values, head_dim, n, d0, dims, out + s * os, os);
     }
   }

@@ -219,23 +219,32 @@ struct Shape {
   int dim, layers, heads, kv_heads, ffn;
 };
 
-class Forward : public testing::TestWithParam<Shape> {};
+// A random-weight F32 model of the shape, its weights for the reference, and a prompt.
+class Forward : public testing::TestWithParam<Shape> {
+ protected:
+  void SetUp() override {
+    const Shape s = GetParam();
+    c.dim = s.dim, c.layers = s.layers, c.heads = s.heads, c.kv_heads = s.kv_heads, c.ffn = s.ffn, c.vocab = 300;
+    c.context = 64;
+    w = random_weights(c, 7 + s.dim);
+    ASSERT_TRUE(write_model(path, w, TensorType::F32));
+    auto m = Model::load(path);
+    ASSERT_TRUE(m) << m.error().message;
+    model = *m;
+  }
+  void TearDown() override { std::filesystem::remove(path); }
+  ModelConfig c;
+  ModelWeights w;
+  std::string path = temp_path("ref.gguf");
+  std::shared_ptr<const Model> model;
+  std::vector<Token> seq = {1, 77, 5, 260, 42, 42, 9, 128, 255, 3, 17, 200};
+};
 
 // Token by token and as one batch, the engine's logits agree with the reference within 1e-3
 // (absolute, on logits of order 1) in F32.
 TEST_P(Forward, MatchesThePlainReference) {
-  auto s = GetParam();
-  ModelConfig c;
-  c.dim = s.dim, c.layers = s.layers, c.heads = s.heads, c.kv_heads = s.kv_heads, c.ffn = s.ffn, c.vocab = 300;
-  c.context = 64;
-  auto w = random_weights(c, 7 + s.dim);
-  std::string path = temp_path("ref.gguf");
-  ASSERT_TRUE(write_model(path, w, TensorType::F32));
-  auto model = Model::load(path);
-  ASSERT_TRUE(model) << model.error().message;
-  std::vector<Token> seq = {1, 77, 5, 260, 42, 42, 9, 128, 255, 3, 17, 200};
   Reference ref{w};
-  Context one(*model, 0, 2), batch(*model, 0, 2), scored(*model, 0, 2);
+  Context one(model, 0, 2), batch(model, 0, 2), scored(model, 0, 2);
   auto all = batch.eval(std::span<const Token>(seq).first(seq.size() - 1));
   ASSERT_TRUE(all);
   all = batch.eval(std::span<const Token>(seq).last(1));
@@ -255,25 +264,14 @@ TEST_P(Forward, MatchesThePlainReference) {
     }
   }
   for (int i = 0; i < c.vocab; ++i) ASSERT_NEAR((*all)[i], want[i], 1e-3) << "batched, logit " << i;
-  std::filesystem::remove(path);
 }
 
 // With a Q8 cache (keys, values and queries as int8, one scale a head) the logits stay within
 // what 8 bits allow of the reference, token by token and as one batch, and closer with an F16
 // cache; heads whose size is not a multiple of 4 are refused, by the backend as an error.
 TEST_P(Forward, Q8CacheStaysCloseToTheReference) {
-  auto s = GetParam();
-  ModelConfig c;
-  c.dim = s.dim, c.layers = s.layers, c.heads = s.heads, c.kv_heads = s.kv_heads, c.ffn = s.ffn, c.vocab = 300;
-  c.context = 64;
-  auto w = random_weights(c, 7 + s.dim);
-  std::string path = temp_path("ref_q8.gguf");
-  ASSERT_TRUE(write_model(path, w, TensorType::F32));
-  auto model = Model::load(path);
-  ASSERT_TRUE(model) << model.error().message;
-  std::vector<Token> seq = {1, 77, 5, 260, 42, 42, 9, 128, 255, 3, 17, 200};
   Reference ref{w};
-  Context one(*model, 0, 2, CacheType::q8), batch(*model, 0, 2, CacheType::q8), half(*model, 0, 1, CacheType::f16);
+  Context one(model, 0, 2, CacheType::q8), batch(model, 0, 2, CacheType::q8), half(model, 0, 1, CacheType::f16);
   auto all = batch.eval(seq);
   ASSERT_TRUE(all);
   double worst = 0, worst_f16 = 0;
@@ -293,7 +291,6 @@ TEST_P(Forward, Q8CacheStaysCloseToTheReference) {
   for (int i = 0; i < c.vocab; ++i) ASSERT_NEAR((*all)[i], want[i], 2e-3) << "batched, logit " << i;
   EXPECT_LT(worst, 2e-3);
   EXPECT_GT(worst, worst_f16);  // int8 loses more than fp16
-  std::filesystem::remove(path);
 }
 
 TEST(Engine, Q8CacheRefusesHeadsNotAMultipleOfFour) {
