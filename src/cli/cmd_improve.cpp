@@ -30,6 +30,9 @@ Command add_improve(CLI::App& app) {
   auto* model = cmd->add_option("--model", o.model, "Round 0's model: a wand GGUF of the task's prompt format")->capture_default_str();
   auto* eval = cmd->add_option("--eval", o.eval, "Held-out datasets evaluated after every round (repeatable; code: MBPP format)")
                    ->capture_default_str();
+  cmd->add_option("--select", o.select,
+                  "One of the --eval sets, a validation set (never a test set): the round whose model scores best on "
+                  "it is copied to OUT/best.gguf (a round's accuracy swings; the last is not always the best)");
   cmd->add_option("--eval-limit", o.eval_limit, "Problems of each --eval set (the first N; 0: all)")
       ->capture_default_str()->check(number({.lo = 0, .hi = 1e7, .integer = true}));
   cmd->add_option("--rounds", o.rounds, "Rounds")->capture_default_str()->check(number({.lo = 1, .hi = 1000, .integer = true}));
@@ -92,8 +95,12 @@ Command add_improve(CLI::App& app) {
       return kExitFailed;
     }
     if (a->json) {
+      const int best = o.select.empty() ? -1 : improve::best_round(*rounds, o.select);
       Json j = Json::array();
-      for (auto& r : *rounds) j.push_back(r.to_json());
+      for (std::size_t i = 0; i < rounds->size(); ++i) {
+        j.push_back((*rounds)[i].to_json());
+        if (static_cast<int>(i) == best) j.back()["selected"] = true;  // its model is OUT/best.gguf
+      }
       fmt::print("{}\n", j.dump(2));
     } else {
       fmt::print("{}", improve::markdown_table(*rounds));

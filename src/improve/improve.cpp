@@ -212,6 +212,9 @@ VoidResult validate(const ImproveOptions& o) {
   if (o.eval.empty()) return Error{"--eval: no held-out set given"};
   for (auto& e : o.eval)
     if (!fs::exists(e)) return Error{fmt::format("--eval {}: no such file", e)};
+  if (!o.select.empty() && std::find(o.eval.begin(), o.eval.end(), o.select) == o.eval.end())
+    return Error{fmt::format("--select {}: not one of the --eval sets (the round is chosen by its accuracy there)",
+                             o.select)};
   if (o.rounds < 1 || o.rounds > 1000) return Error{fmt::format("--rounds must be from 1 to 1000, got {}", o.rounds)};
   if (o.pool < 1) return Error{fmt::format("--pool must be at least 1, got {}", o.pool)};
   if (o.k < 1 || o.k > 64) return Error{fmt::format("--k must be from 1 to 64, got {}", o.k)};
@@ -515,6 +518,15 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     if (auto rec = record(r); !rec) return rec.error();
     rounds.push_back(r);
   }
+  if (!o.select.empty()) {
+    const int best = best_round(rounds, o.select);
+    if (best < 0) return Error{fmt::format("--select {}: no round was evaluated on it", o.select)};
+    const std::string to = (fs::path(o.out_dir) / "best.gguf").string();
+    fs::copy_file(rounds[best].model, to, fs::copy_options::overwrite_existing, ec);
+    if (ec) return Error{fmt::format("copying round {}'s model to {}: {}", rounds[best].round, to, ec.message())};
+    say(fmt::format("round {} is the best on {} ({:.1f}%): {}", rounds[best].round, o.select,
+                    100 * rounds[best].accuracy[o.select]["accuracy"].get<double>(), to));
+  }
   Json summary = Json::array();
   for (auto& r : rounds) summary.push_back(r.to_json());
   if (!finished)
@@ -548,6 +560,17 @@ std::vector<std::string> ungrounded_numbers(const std::string& program, const st
   for (auto& n : literals(program, false))
     if (!given.count(n)) out.push_back(n);
   return out;
+}
+
+int best_round(const std::vector<RoundReport>& rounds, const std::string& file) {
+  int best = -1;
+  double top = -1;
+  for (std::size_t i = 0; i < rounds.size(); ++i)
+    if (rounds[i].accuracy.contains(file)) {
+      const double a = rounds[i].accuracy[file]["accuracy"].get<double>();
+      if (a > top) top = a, best = static_cast<int>(i);
+    }
+  return best;
 }
 
 std::string markdown_table(const std::vector<RoundReport>& rounds) {

@@ -47,6 +47,10 @@ struct ImproveOptions {
   std::string model;                       // round 0's model: a wand GGUF of the task's prompt format (pot or pot-numbers, func)
   std::vector<std::string> eval;           // held-out datasets (answers; code: MBPP-format tasks), after every round
   int eval_limit = 200;                    // the first N problems of each; 0: all
+  // One of `eval`, a validation set (never a test set): the round whose model scores best on it
+  // (best_round) is copied to out_dir/best.gguf, since a round's held-out accuracy swings from
+  // round to round and the last is not the best one (docs/improve.md). Empty: none chosen.
+  std::string select;
   int rounds = 3;
   int pool = 300;                          // new pool questions per round
   int k = 8;                               // programs sampled per question
@@ -102,6 +106,10 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
 // the question as digits ("1,200" is 1200) or as words (zero to twenty, "a dozen" 12, "half" and
 // "twice" 2, "triple" 3), other than 0, 1, 2 and 100. Empty for a grounded program.
 std::vector<std::string> ungrounded_numbers(const std::string& program, const std::string& question);
+
+// The round (an index into `rounds`) whose model has the highest accuracy on eval set `file`, the
+// earliest of equals; -1 when no round was evaluated on it.
+int best_round(const std::vector<RoundReport>& rounds, const std::string& file);
 
 // The rounds as a Markdown table (round, accepted, solved, one accuracy column per eval set).
 std::string markdown_table(const std::vector<RoundReport>& rounds);

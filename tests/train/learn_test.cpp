@@ -488,6 +488,7 @@ TEST(Improve, AcceptsExactlyTheMatchingProgramsRecordsRoundsAndResumes) {
   for (int i = 0; i < 3; ++i) eval.push_back({{"question", fmt::format("Eval question {}?", i)}, {"answer", std::to_string(10 + i)}});
   auto o = short_loop(dir, "pot", eval);
   o.rounds = 2;
+  o.select = o.eval[0];  // the round its model is chosen by (a validation set in real use)
   auto db = store::Store::open((dir / "runs.db").string());
   ASSERT_TRUE(db) << db.error().message;
   auto sb = test_sandbox();
@@ -503,6 +504,11 @@ TEST(Improve, AcceptsExactlyTheMatchingProgramsRecordsRoundsAndResumes) {
   auto refused = improve::run_improve(bad, **db, **sb, open);
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("--k"), std::string::npos);
+  bad = o;
+  bad.select = (dir / "validation.jsonl").string();  // not one of the --eval sets
+  refused = improve::run_improve(bad, **db, **sb, open);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("--select"), std::string::npos) << refused.error().message;
   EXPECT_FALSE(fs::exists(dir / "out"));
 
   down = true;
@@ -559,6 +565,13 @@ TEST(Improve, AcceptsExactlyTheMatchingProgramsRecordsRoundsAndResumes) {
   EXPECT_EQ((*runs)[0].problems_done, 3);
   auto table = improve::markdown_table(*rounds);
   EXPECT_NE(table.find("| 1 | 12 |"), std::string::npos) << table;
+  // --select: the best round on that set, the earliest of equals, is copied to out/best.gguf.
+  const int best = improve::best_round(*rounds, o.select);
+  for (int r = 0; r < 3; ++r) EXPECT_TRUE(acc(r) < acc(best) || (acc(r) == acc(best) && r >= best)) << "round " << r;
+  EXPECT_GE(best, 1);
+  EXPECT_EQ(slurp(dir / "out/best.gguf"), slurp((*rounds)[best].model));
+  EXPECT_NE(lines.back().find(fmt::format("round {} is the best", best)), std::string::npos) << lines.back();
+  EXPECT_EQ(improve::best_round(*rounds, "not-evaluated.jsonl"), -1);
   fs::remove_all(dir);
 }
 
@@ -1014,6 +1027,7 @@ TEST(Cli, CorpusAndImproveRefuseBadInput) {
            {"improve" + out + " --task code --grounded", "--grounded"},
            {"improve" + out + " --repair 2", "--repair"},
            {"improve" + out + " --shuffle-names", "--shuffle-names: "},  // the default model has no number names
+           {"improve" + out + " --select " + (dir / "validation.jsonl").string(), "--select"},  // not an --eval set
            {"improve" + out + " --trainer /bin/nonexistent-trainer", "--trainer"}}) {
     auto [rc, text] = run(args);
     EXPECT_EQ(rc, 2) << args << "\n" << text;
