@@ -1016,6 +1016,8 @@ TEST(Cli, CorpusAndImproveRefuseBadInput) {
     return std::pair{WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(dir / "out")};
   };
   std::string out = " --out " + (dir / "c").string();
+  std::ofstream(dir / "v.jsonl") << R"({"question": "What is 1 + 1?", "answer": "2"})" << "\n";
+  const std::string v = (dir / "v.jsonl").string(), v_too = (dir / "." / "v.jsonl").string();
   for (auto [args, says] : std::vector<std::pair<std::string, std::string>>{
            {"corpus" + out + " --mix gsm8k=1 --gsm8k " + (dir / "none.jsonl").string(), "--gsm8k"},
            {"corpus" + out + " --ngram 0", "--ngram"},
@@ -1028,6 +1030,8 @@ TEST(Cli, CorpusAndImproveRefuseBadInput) {
            {"improve" + out + " --repair 2", "--repair"},
            {"improve" + out + " --shuffle-names", "--shuffle-names: "},  // the default model has no number names
            {"improve" + out + " --select " + (dir / "validation.jsonl").string(), "--select"},  // not an --eval set
+           {"improve" + out + " --eval " + v + " --select " + v_too + " --trainer /bin/nonexistent-trainer",
+            "--trainer"},  // --select: the same file by another path, accepted
            {"improve" + out + " --trainer /bin/nonexistent-trainer", "--trainer"}}) {
     auto [rc, text] = run(args);
     EXPECT_EQ(rc, 2) << args << "\n" << text;
