@@ -72,10 +72,9 @@ Command add_improve(CLI::App& app) {
       if (!eval->count()) o.eval = {models_dir() + "/heldout-functions-templates.jsonl", models_dir() + "/heldout-functions.jsonl"};
     }
     if (o.trainer.empty()) o.trainer = find_trainer();
-    for (auto& e : o.eval) {  // --select names an --eval set by any path to the same file
-      std::error_code ec;
+    std::error_code ec;  // --select names an --eval set by any path to the same file
+    for (auto& e : o.eval)
       if (!o.select.empty() && o.select != e && std::filesystem::equivalent(o.select, e, ec)) o.select = e;
-    }
     if (auto v = improve::validate(o); !v) {
       fmt::print(stderr, "wand improve: {}\n", v.error().message);
       return kExitBadInput;

@@ -197,13 +197,19 @@ void generic_weighted_sets(int sets, const float* coef, std::size_t coef_stride,
     generic_weighted_rows(coef + s * coef_stride, scale[s], rows, stride, count, width, out + s * out_stride);
 }
 
-float portable_quantize_i8(const float* x, int n, int8_t* q) {
+// x[i] (times mul[i] where mul is given) as integers of T with one scale d = max |x| / top:
+// rounded to nearest even by 1 / d; returns d (0 for all zeros). quantize_i8's and softmax_i16's.
+template <class T>
+float portable_round(const float* x, const float* mul, int n, T* q, float top) {
+  auto w = [&](int i) { return mul ? x[i] * mul[i] : x[i]; };
   float amax = 0;
-  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
-  const float d = amax / 127.f, id = d != 0 ? 1.f / d : 0.f;
-  for (int i = 0; i < n; ++i) q[i] = static_cast<int8_t>(std::nearbyint(x[i] * id));
+  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(w(i)));
+  const float d = amax / top, id = d != 0 ? 1.f / d : 0.f;
+  for (int i = 0; i < n; ++i) q[i] = static_cast<T>(std::nearbyint(w(i) * id));
   return d;
 }
+
+float portable_quantize_i8(const float* x, int n, int8_t* q) { return portable_round(x, nullptr, n, q, 127.f); }
 
 void portable_q8_scores(int sets, const int8_t* q, std::size_t q_stride, const float* q_scale, const int8_t* keys,
                         const float* k_scale, int head_dim, int n, float* out, std::size_t out_stride) {
@@ -314,10 +320,7 @@ float portable_softmax_exp(float* x, int n, float scale) {
 
 float portable_softmax_i16(float* x, int n, float scale, const float* mul, int16_t* q) {
   const float sum = portable_softmax_exp(x, n, scale);
-  float amax = 0;
-  for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i] * mul[i]));
-  const float d = amax / 32767.f, id = d != 0 ? 1.f / d : 0.f;
-  for (int i = 0; i < n; ++i) q[i] = static_cast<int16_t>(std::nearbyint(x[i] * mul[i] * id));
+  const float d = portable_round(x, mul, n, q, 32767.f);
   if (n % 2) q[n] = 0;
   return d / sum;
 }

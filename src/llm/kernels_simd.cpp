@@ -688,7 +688,6 @@ void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const 
   auto load_last = [&](const E* p) {
     if constexpr (sizeof(E) == 4) {
       return _mm512_maskz_loadu_ps(mask, p);
-
     } else {
       return _mm512_maskz_cvtph_ps(0xffff, _mm256_maskz_loadu_epi16(mask, p));
     }
@@ -699,7 +698,6 @@ void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const 
   auto load_last = [&](const E* p) {
     if constexpr (sizeof(E) == 4) {
       return _mm256_maskload_ps(p, mask);
-
     } else {  // AVX2 has no 16-bit masked load: the lanes below `rest` copied out
       alignas(16) uint16_t tmp[8] = {};
       std::memcpy(tmp, p, sizeof(uint16_t) * rest);
@@ -991,8 +989,6 @@ void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, 
 // multiply-add of bytes into 16 (8) int32 sums, one per position, and no sum is horizontal.
 // The integer dots are exact whatever the path, and each score takes the same two float
 // multiplies after, so every path gives the same bits.
-constexpr int kQ8Block = kQ8KeyBlock;
-
 #if defined(__AVX512F__)
 // H query heads (1 or 2) over one block: 4 x H vectors of sums. VNNI multiplies unsigned by
 // signed bytes: the keys as k ^ 0x80 = k + 128, so 128 * sum(q) comes off.
@@ -1007,7 +1003,7 @@ void q8_block(const int8_t* const* q, const int32_t* qsum, const float* q_scale,
     __m512i k[4];
 #pragma GCC unroll 4
     for (int v = 0; v < 4; ++v)
-      k[v] = _mm512_xor_si512(_mm512_loadu_si512(blk + std::size_t(j) * 4 * kQ8Block + 64 * v), flip);
+      k[v] = _mm512_xor_si512(_mm512_loadu_si512(blk + std::size_t(j) * 4 * kQ8KeyBlock + 64 * v), flip);
 #pragma GCC unroll 2
     for (int h = 0; h < H; ++h) {
       const __m512i qb = _mm512_set1_epi32(load4(q[h] + 4 * j));
@@ -1039,7 +1035,7 @@ void q8_block(const int8_t* const* q, const int32_t*, const float* q_scale, cons
 #pragma GCC unroll 8
     for (int v = 0; v < 8; ++v) {
       const __m256i k =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + std::size_t(j) * 4 * kQ8Block + 32 * v));
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + std::size_t(j) * 4 * kQ8KeyBlock + 32 * v));
       acc[v] = _mm256_add_epi32(acc[v], dot_i8x32(qb, qa, k));
     }
   }
@@ -1068,11 +1064,11 @@ void q8_scores(int sets, const int8_t* q, std::size_t qs, const float* q_scale, 
       for (; d < head_dim; ++d) qsum[s] += qh[s][d];
 #endif
     }
-    for (int p0 = 0; p0 < n; p0 += kQ8Block) {
+    for (int p0 = 0; p0 < n; p0 += kQ8KeyBlock) {
       float* o[kMaxSets];
       for (int s = 0; s < h; ++s) o[s] = out + (s0 + s) * os + p0;
       const int8_t* blk = keys + std::size_t(p0) * head_dim;
-      const int lanes = std::min(kQ8Block, n - p0);
+      const int lanes = std::min(kQ8KeyBlock, n - p0);
       if (h == kMaxSets) {
         q8_block<kMaxSets>(qh, qsum, q_scale + s0, blk, k_scale + p0, quads, lanes, o);
       } else {
@@ -1353,8 +1349,10 @@ void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int
 
 }  // namespace
 
-extern const Kernels kernels = {matmul,      matmul_packed, weighted_sets<float>, weighted_sets<uint16_t>, q8_scores, q8_values, quantize_i8, softmax_i16, quantize,
-                                softmax_exp, silu_mul,      rmsnorm,         rope,               to_fp16,
-                                round_fp16};  // extern: a namespace-scope const is otherwise local
+// extern: a namespace-scope const is otherwise local.
+extern const Kernels kernels = {matmul,      matmul_packed, weighted_sets<float>, weighted_sets<uint16_t>,
+                                q8_scores,   q8_values,     quantize_i8,         softmax_i16,
+                                quantize,    softmax_exp,   silu_mul,            rmsnorm,
+                                rope,        to_fp16,       round_fp16};
 
 }  // namespace wand::llm::isa::WAND_ISA

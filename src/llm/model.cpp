@@ -581,16 +581,16 @@ struct Context::Impl {
     float* qs = &q8_q_scales[thread * per_thread(group)];
     int16_t* weights = &q8_weights[thread * per_thread<int16_t>(std::size_t(group) * (n_ctx + 1))];
     const std::size_t layer = l * layer_elems(), scales = scale_at(l, kvh, 0);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     for (int g = 0; g < group; ++g) qs[g] = quantize_i8(qg + std::size_t(g) * hd, hd, qq + std::size_t(g) * hd);
     q8_scores(group, qq, hd, qs, reinterpret_cast<const int8_t*>(&cache.k[layer + key_at(kvh * hd, 0)]),
               &cache.k_scale[scales], hd, n, sc, n_ctx);
     for (int g = 0; g < group; ++g) {
       float* sg = sc + std::size_t(g) * n_ctx;
-      sets_scale[g] = softmax_i16(sg, n, 1.0f / std::sqrt(static_cast<float>(hd)), &cache.v_scale[scales],
-                                  weights + std::size_t(g) * (n_ctx + 1));
+      sets_scale[g] = softmax_i16(sg, n, scale, &cache.v_scale[scales], weights + std::size_t(g) * (n_ctx + 1));
     }
-    q8_values(group, weights, n_ctx + 1, sets_scale, reinterpret_cast<const int8_t*>(&cache.v[layer + value_at(kvh, 0)]),
-              hd, n, out, hd);
+    q8_values(group, weights, n_ctx + 1, sets_scale,
+              reinterpret_cast<const int8_t*>(&cache.v[layer + value_at(kvh, 0)]), hd, n, out, hd);
   }
 
   // Rotates the pairs (2i, 2i+1) of each head of `vec` (the batch's token t).
