@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
           const std::size_t vocab = (*model)->config().vocab;
           for (int i = 0; i < k; ++i) {
             auto row = logits->subspan(i * vocab, vocab);
-            next[i] = static_cast<llm::Token>(std::max_element(row.begin(), row.end()) - row.begin());
+            next[i] = static_cast<llm::Token>(llm::argmax(row.data(), static_cast<int>(vocab)));  // greedy, as Sampler
           }
         }
         best = std::min(best, secs(t0));

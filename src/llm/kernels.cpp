@@ -346,11 +346,16 @@ void portable_rope(float* v, int n_heads, int head_dim, int rope_dim, const floa
     }
 }
 
+int portable_argmax(const float* x, int n) {
+  return static_cast<int>(std::max_element(x, x + n) - x);
+}
+
 constexpr isa::Kernels kGeneric = {portable_rows,         portable_packed,
                                    generic_weighted_sets<float>, generic_weighted_sets<uint16_t>,
                                    portable_q8_scores, portable_q8_values, portable_quantize_i8, portable_softmax_i16,
                                    portable_quantize_q8_0, portable_softmax_exp,
                                    portable_silu_mul,     portable_rmsnorm,
+                                   portable_argmax,
                                    portable_rope,         portable_to_fp16,
                                    portable_round_fp16};
 
@@ -589,6 +594,8 @@ void round_fp16(float* x, std::size_t n, float scale) { table(kernel_path()).rou
 void rmsnorm(const float* x, const float* w, float* out, int n, float eps) {
   table(kernel_path()).rmsnorm(x, w, out, n, eps);
 }
+
+int argmax(const float* x, int n) { return table(kernel_path()).argmax(x, n); }
 
 void rope(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, const float* sin2) {
   table(kernel_path()).rope(v, n_heads, head_dim, rope_dim, cos2, sin2);

@@ -207,6 +207,10 @@ float softmax_exp(float* x, int n, float scale = 1.0f);
 // SwiGLU's gate: g[i] = silu(g[i]) * u[i] = g[i] / (1 + e^-g[i]) * u[i].
 void silu_mul(float* g, const float* u, std::size_t n);
 
+// The index of the first largest of x[0..n) (n >= 1), as std::max_element finds it: NaN never
+// compares greater, so one is skipped, or answers 0 when it is x[0]. Greedy decoding's pick.
+int argmax(const float* x, int n);
+
 // RMSNorm (Zhang & Sennrich 2019) as ggml computes it: out[i] = x[i] * s * w[i], with
 // s = 1 / sqrt(mean of x[i]^2 + eps), each square rounded to float and summed in double.
 void rmsnorm(const float* x, const float* w, float* out, int n, float eps);

@@ -33,6 +33,7 @@ struct Kernels {
   float (*softmax_exp)(float* x, int n, float scale);
   void (*silu_mul)(float* g, const float* u, std::size_t n);
   void (*rmsnorm)(const float* x, const float* w, float* out, int n, float eps);
+  int (*argmax)(const float* x, int n);
   void (*rope)(float* v, int n_heads, int head_dim, int rope_dim, const float* cos2, const float* sin2);
   void (*to_fp16)(const float* x, uint16_t* y, std::size_t n);
   void (*round_fp16)(float* x, std::size_t n, float scale);

@@ -428,13 +428,26 @@ PackedTileFn packed_pick(int n, std::integer_sequence<int, N...>) {
   return fns[n - 1];
 }
 
-// Owns a malloc'd buffer (no std containers: their inline code compiled here could be the copy
-// the linker keeps for the whole program, AVX-512 instructions and all).
-struct Buffer {
-  void* p;
-  explicit Buffer(std::size_t n) : p(std::malloc(n)) {}
-  ~Buffer() { std::free(p); }
-};
+// A thread's scratch memory for one use (Use), malloc'd and only ever grown (no std containers:
+// their inline code compiled here could be the copy the linker keeps for the whole program,
+// AVX-512 instructions and all). A malloc and free per product were 1.3% of a decoding step of 8
+// sequences of wand-pot, whose products are small.
+enum class Use { scales, tiles };
+void* scratch(Use use, std::size_t bytes) {
+  struct Block {
+    void* p = nullptr;
+    std::size_t n = 0;
+    ~Block() { std::free(p); }
+  };
+  thread_local Block blocks[2];
+  Block& b = blocks[static_cast<int>(use)];
+  if (bytes > b.n) {
+    std::free(b.p);
+    b.p = std::malloc(bytes);
+    b.n = bytes;
+  }
+  return b.p;
+}
 
 #if defined(__AMX_INT8__)
 // ---- AMX (Intel's tile matrix unit): the packed quantized products for several tokens ----
@@ -449,9 +462,11 @@ struct Buffer {
 // per-block route (ggml-cpu/amx/mmq.cpp).
 // Tiles: C 0-3 (two pairs of blocks' sums), A 4-5 and B 6-7 (a pair's operands), since a tile
 // product's result is ready only some tens of cycles on and tiles are not renamed (amx_tile).
-// Configured (ldtilecfg, which clears the tiles) for m tokens once per pass over the rows, and
-// released after the call, since other code in the thread (libtorch's oneDNN) may use the tiles
-// too.
+// Configured for m tokens once per pass over the rows, unless the thread's tiles already are
+// (sttilecfg reads what is loaded, ~5 ns; ldtilecfg takes ~45 ns, and 8 sequences of wand-pot
+// make 25 products a step). Not released after a call, so that the next finds them configured:
+// other code in the thread that uses tiles (libtorch's oneDNN) loads its own configuration, and
+// Linux releases the tiles itself before a core idles.
 // Below 8 tokens the VNNI tile stays: on a 5 MB Q8_0 matrix (one thread) 4 and 6 tokens ran as
 // fast on tiles, 8 ran 10% faster, 12 and 16 20-25%; 8 sequences of wand-pot decoded together
 // ran on a par (20.3k vs 20.5k tokens/s, the mean of six interleaved runs each, its matrices of 256
@@ -473,8 +488,10 @@ void configure_tiles(int m) {
     c.rows[4 + i] = static_cast<uint8_t>(m), c.colsb[4 + i] = 32;  // A: m tokens x 32 bytes
     c.rows[6 + i] = 8, c.colsb[6 + i] = 64;                         // B: 8 quads x 16 rows x 4 bytes
   }
-  asm volatile("" ::: "memory");  // ldtilecfg's operand tells the compiler of 8 of its 64 bytes
-  _tile_loadconfig(&c);
+  alignas(64) TileConfig loaded;
+  _tile_storeconfig(&loaded);
+  asm volatile("" ::: "memory");  // sttilecfg's and ldtilecfg's operands tell of 8 of their 64 bytes
+  if (std::memcmp(&loaded, &c, sizeof c) != 0) _tile_loadconfig(&c);
 }
 
 // The float step of block k for M tokens from C's integer sums stored at c.
@@ -576,8 +593,8 @@ template <class P>
 void amx_rows(const uint8_t* w, int blocks, int r0, int r1, const uint8_t* x, std::size_t xs, int T,
               const float* dx, const int32_t* off, float* y, std::size_t ys) {
   const int tiles = (T + 15) / 16;
-  Buffer buf(std::size_t(tiles + 1) * blocks * 512 + 64);
-  auto* b = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.p) + 63) & ~uintptr_t{63});
+  void* buf = scratch(Use::tiles, std::size_t(tiles + 1) * blocks * 512 + 64);
+  auto* b = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf) + 63) & ~uintptr_t{63});
   uint8_t* a = b + std::size_t(blocks) * 512;
   for (int t = 0; t < T; ++t)
     for (int k = 0; k < blocks; ++k)
@@ -616,7 +633,6 @@ void amx_rows(const uint8_t* w, int blocks, int r0, int r1, const uint8_t* x, st
              y + ys * t + r, ys, rows, in_place);
     }
   }
-  _tile_release();
 }
 #endif
 
@@ -635,8 +651,7 @@ void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, s
   const int blocks = cols / 32;
   const std::size_t group = std::size_t(P::block_bytes) * blocks, n = std::size_t(T) * blocks;
   // Each activation block's float scale and offset, once for every row tile.
-  Buffer buf(n * (sizeof(float) + sizeof(int32_t)));
-  auto* dx = static_cast<float*>(buf.p);
+  auto* dx = static_cast<float*>(scratch(Use::scales, n * (sizeof(float) + sizeof(int32_t))));
   auto* off = reinterpret_cast<int32_t*>(dx + n);
   for (int t = 0; t < T; ++t)
     for (int k = 0; k < blocks; ++k) {
@@ -914,6 +929,26 @@ float softmax_exp(float* x, int n, float scale) {
   return fsum(sum);
 }
 
+// kernels.h, argmax: the largest by vectors (x[0] filling a partial one; a NaN lane loses, as
+// max_ps returns its second operand when the first is NaN), then the first lane equal to it.
+// NaN first is std::max_element's answer 0, since nothing compares greater.
+int argmax(const float* x, int n) {
+  if (x[0] != x[0]) return 0;
+  FVec m = fset(x[0]);
+  each_vector(n, [&](std::size_t i, int k) { m = fmaxv(fload_fill(x + i, k, x[0]), m); });
+  const float best = fmax_all(m);
+  for (int i = 0;; i += kFloatLanes) {
+    const int k = std::min(kFloatLanes, n - i);
+#if defined(__AVX512F__)
+    const unsigned hit = _mm512_mask_cmp_ps_mask(lanes_below(k), fload_n(x + i, k), fset(best), _CMP_EQ_OQ);
+#else
+    const unsigned hit = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(fload_n(x + i, k), fset(best), _CMP_EQ_OQ))) &
+                         ((1u << k) - 1);
+#endif
+    if (hit) return i + __builtin_ctz(hit);
+  }
+}
+
 // 1 / d by the hardware's estimate (AVX-512: 14 bits, AVX2: 12) and one Newton step, r (2 - d r):
 // within 2 ulp. A division's throughput was most of this function's time (one per 16 cycles: 8
 // sequences of wand-pot, 3% of a decoding step).
@@ -1144,6 +1179,7 @@ inline IVec load_pairs(const int8_t* p, int dims) {
 }
 inline IVec pair_dot(IVec acc, IVec v, int32_t c) { return _mm512_dpwssd_epi32(acc, v, _mm512_set1_epi32(c)); }
 inline FVec ifloat(IVec v) { return _mm512_maskz_cvtepi32_ps(0xffff, v); }
+inline IVec iadd(IVec a, IVec b) { return _mm512_add_epi32(a, b); }
 #else
 using IVec = __m256i;
 constexpr int kValueDims = 8;
@@ -1158,36 +1194,48 @@ inline IVec pair_dot(IVec acc, IVec v, int32_t c) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(v, _mm256_set1_epi32(c)));
 }
 inline FVec ifloat(IVec v) { return _mm256_cvtepi32_ps(v); }
+inline IVec iadd(IVec a, IVec b) { return _mm256_add_epi32(a, b); }
 #endif
 
 // Dimensions [d0, d0 + dims) (dims <= V * kValueDims, more than (V - 1) * kValueDims) of H heads.
 template <int H, int V>
 void q8_value_block(const int16_t* c, std::size_t cs, const float* scale, const int8_t* values, int head_dim, int n,
                     int d0, int dims, float* out, std::size_t os) {
-  IVec acc[H][V];
   FVec sum[H][V];
   for (int h = 0; h < H; ++h)
     for (int v = 0; v < V; ++v) sum[h][v] = fzero();
   const int last = dims - (V - 1) * kValueDims;
-  for (int p0 = 0; p0 < n; p0 += kQ8ValueChunk) {
-    for (auto& a : acc)
-      for (auto& v : a) v = izero();
-    const int pairs = (std::min(n, p0 + kQ8ValueChunk) - p0 + 1) / 2;
-    for (int i = 0; i < pairs; ++i) {
-      const int p = p0 + 2 * i;
-      const int8_t* row = values + std::size_t(p / 2) * 2 * head_dim + 2 * d0;
-      IVec w[V];
+  // Even and odd pairs into separate sums, added (exactly) at the chunk's end: two chains per
+  // vector, so a head of 32 dimensions keeps eight multiply-adds in flight, not four each waiting
+  // for the last (8 sequences of wand-pot: this function 22 -> 17 us of a decoding step).
+  auto step = [&](IVec (&a)[H][V], int p) {
+    const int8_t* row = values + std::size_t(p / 2) * 2 * head_dim + 2 * d0;
+    IVec w[V];
 #pragma GCC unroll 4
-      for (int v = 0; v < V; ++v) w[v] = load_pairs(row + 2 * kValueDims * v, v < V - 1 ? kValueDims : last);
+    for (int v = 0; v < V; ++v) w[v] = load_pairs(row + 2 * kValueDims * v, v < V - 1 ? kValueDims : last);
 #pragma GCC unroll 2
-      for (int h = 0; h < H; ++h) {
-        const int32_t pair = load4(reinterpret_cast<const int8_t*>(c + h * cs + p));
+    for (int h = 0; h < H; ++h) {
+      const int32_t pair = load4(reinterpret_cast<const int8_t*>(c + h * cs + p));
 #pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) acc[h][v] = pair_dot(acc[h][v], w[v], pair);
-      }
+      for (int v = 0; v < V; ++v) a[h][v] = pair_dot(a[h][v], w[v], pair);
     }
+  };
+  for (int p0 = 0; p0 < n; p0 += kQ8ValueChunk) {
+    IVec acc[2][H][V];
+#pragma GCC unroll 2
+    for (int e = 0; e < 2; ++e)
+#pragma GCC unroll 2
+      for (int h = 0; h < H; ++h)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; ++v) acc[e][h][v] = izero();
+    const int end = std::min(n, p0 + kQ8ValueChunk);
+    int p = p0;
+    for (; p + 2 < end; p += 4) step(acc[0], p), step(acc[1], p + 2);
+    if (p < end) step(acc[0], p);
+#pragma GCC unroll 2
     for (int h = 0; h < H; ++h)
-      for (int v = 0; v < V; ++v) sum[h][v] = sum[h][v] + ifloat(acc[h][v]);
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) sum[h][v] = sum[h][v] + ifloat(iadd(acc[0][h][v], acc[1][h][v]));
   }
   for (int h = 0; h < H; ++h)
     for (int v = 0; v < V; ++v) {
@@ -1353,6 +1401,7 @@ void matmul_packed(TensorType type, const uint8_t* w, int, int cols, int r0, int
 extern const Kernels kernels = {matmul,      matmul_packed, weighted_sets<float>, weighted_sets<uint16_t>,
                                 q8_scores,   q8_values,     quantize_i8,         softmax_i16,
                                 quantize,    softmax_exp,   silu_mul,            rmsnorm,
+                                argmax,
                                 rope,        to_fp16,       round_fp16};
 
 }  // namespace wand::llm::isa::WAND_ISA

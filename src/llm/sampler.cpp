@@ -4,14 +4,19 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "llm/kernels.h"
+
 namespace wand::llm {
 
 Sampler::Sampler(SamplingParams p) : p_(p), rng_(p.seed) {}
 
 Token Sampler::sample(std::span<const float> logits, std::span<const Token> history) {
+  const bool penalty = p_.repeat_penalty != 1.f && p_.repeat_last_n > 0;
+  if (p_.temperature <= 0.f && !penalty)  // greedy: the first maximum
+    return static_cast<Token>(argmax(logits.data(), static_cast<int>(logits.size())));
   cand_.resize(logits.size());
   for (std::size_t i = 0; i < logits.size(); ++i) cand_[i] = {logits[i], static_cast<Token>(i)};
-  if (p_.repeat_penalty != 1.f && p_.repeat_last_n > 0) {
+  if (penalty) {
     std::unordered_set<Token> seen;
     std::size_t from = history.size() > std::size_t(p_.repeat_last_n) ? history.size() - p_.repeat_last_n : 0;
     for (std::size_t i = from; i < history.size(); ++i) seen.insert(history[i]);

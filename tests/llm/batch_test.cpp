@@ -664,6 +664,40 @@ TEST(Quantize, ToFp16IsTheSameOnEveryPath) {
   }
 }
 
+// argmax is std::max_element's answer on every path: the first of equal maxima wherever it lies in
+// a vector, lengths off the vector sizes, NaNs (skipped; first, the answer 0), infinities, zeros of
+// both signs. Nothing past n is read as a candidate (a larger value sits there).
+TEST(Elementwise, ArgmaxIsTheFirstMaximumOnEveryPath) {
+  std::mt19937 rng(41);
+  std::normal_distribution<float> normal;
+  std::vector<std::vector<float>> cases;
+  for (int n : {1, 7, 16, 17, 33, 1000, 1027}) {
+    std::vector<float> x(n);
+    for (auto& v : x) v = normal(rng);
+    cases.push_back(x);
+    if (n > 20) {
+      x[n - 3] = x[5] = x[n / 2] = 9.f;  // three equal maxima: the first wins
+      cases.push_back(x);
+      x[0] = NAN;
+      cases.push_back(x);
+      x[0] = 1.f, x[4] = NAN, x[n - 1] = INFINITY;
+      cases.push_back(x);
+    }
+  }
+  cases.push_back({-INFINITY, -INFINITY, -INFINITY});
+  cases.push_back({-1.f, -0.f, 0.f, -0.f});
+  cases.push_back(std::vector<float>(40, -3.f));
+  for (KernelPath p : supported_paths()) {
+    KernelPathScope scope(p);
+    for (auto x : cases) {
+      const int n = static_cast<int>(x.size());
+      const int want = static_cast<int>(std::max_element(x.begin(), x.end()) - x.begin());
+      x.push_back(1e30f);
+      ASSERT_EQ(argmax(x.data(), n), want) << kernel_path_name(p) << " n " << n;
+    }
+  }
+}
+
 // WAND_CPU names a path; the best one is the widest this CPU runs; a path it lacks, or a name
 // that is none, is an error naming the value, and set_kernel_path refuses such a path unchanged.
 TEST(KernelPaths, ParsedFromWandCpuAndRefusedByName) {
