@@ -211,6 +211,16 @@ float portable_round(const float* x, const float* mul, int n, T* q, float top) {
 
 float portable_quantize_i8(const float* x, int n, int8_t* q) { return portable_round(x, nullptr, n, q, 127.f); }
 
+void portable_q8_store(const float* key, const float* value, int head_dim, int p, int8_t* keys, float* k_scale,
+                       int8_t* values, float* v_scale) {
+  std::vector<int8_t> bytes(head_dim);
+  k_scale[p] = portable_quantize_i8(key, head_dim, bytes.data());
+  int8_t* blk = keys + std::size_t(p / kQ8KeyBlock) * kQ8KeyBlock * head_dim + 4 * (p % kQ8KeyBlock);
+  for (int j = 0; j < head_dim / 4; ++j) std::memcpy(blk + std::size_t(j) * 4 * kQ8KeyBlock, bytes.data() + 4 * j, 4);
+  v_scale[p] = portable_quantize_i8(value, head_dim, bytes.data());
+  for (int d = 0; d < head_dim; ++d) values[std::size_t(p / 2) * 2 * head_dim + 2 * d + p % 2] = bytes[d];
+}
+
 void portable_q8_scores(int sets, const int8_t* q, std::size_t q_stride, const float* q_scale, const int8_t* keys,
                         const float* k_scale, int head_dim, int n, float* out, std::size_t out_stride) {
   for (int s = 0; s < sets; ++s)
@@ -353,6 +363,7 @@ int portable_argmax(const float* x, int n) {
 constexpr isa::Kernels kGeneric = {portable_rows,         portable_packed,
                                    generic_weighted_sets<float>, generic_weighted_sets<uint16_t>,
                                    portable_q8_scores, portable_q8_values, portable_quantize_i8, portable_softmax_i16,
+                                   portable_q8_store,
                                    portable_quantize_q8_0, portable_softmax_exp,
                                    portable_silu_mul,     portable_rmsnorm,
                                    portable_argmax,
@@ -569,6 +580,10 @@ void weighted_row_sets_f16(int sets, const float* coef, std::size_t coef_stride,
 }
 
 float quantize_i8(const float* x, int n, int8_t* q) { return table(kernel_path()).quantize_i8(x, n, q); }
+void q8_store(const float* key, const float* value, int head_dim, int p, int8_t* keys, float* k_scale,
+              int8_t* values, float* v_scale) {
+  table(kernel_path()).q8_store(key, value, head_dim, p, keys, k_scale, values, v_scale);
+}
 float softmax_i16(float* x, int n, float scale, const float* mul, int16_t* q) {
   return table(kernel_path()).softmax_i16(x, n, scale, mul, q);
 }

@@ -29,6 +29,8 @@ struct Kernels {
                     int head_dim, int n, float* out, std::size_t out_stride);
   float (*quantize_i8)(const float* x, int n, int8_t* q);
   float (*softmax_i16)(float* x, int n, float scale, const float* mul, int16_t* q);
+  void (*q8_store)(const float* key, const float* value, int head_dim, int p, int8_t* keys, float* k_scale,
+                   int8_t* values, float* v_scale);
   void (*quantize_q8_0)(const float* x, BlockQ8_0* y, std::size_t n);
   float (*softmax_exp)(float* x, int n, float scale);
   void (*silu_mul)(float* g, const float* u, std::size_t n);

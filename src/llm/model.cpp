@@ -377,7 +377,7 @@ struct Context::Impl {
   std::vector<uint16_t> half_k;          // per thread: a head's key rounded to fp16, for an F16 cache
   std::vector<float> q_half;             // per thread: a group's query heads rounded to fp16
   std::vector<float> set_scales;         // per thread: a group's scales for weighted_row_sets
-  std::vector<int8_t> q8_q, q8_k;        // per thread, Q8: a group's query heads, a head's key or value, as int8
+  std::vector<int8_t> q8_q;              // per thread, Q8: a group's query heads as int8
   std::vector<int16_t> q8_weights;       // per thread, Q8: a group's attention weights (n_ctx + 1 apart)
   std::vector<float> q8_q_scales;        // per thread, Q8: the group's query scales
   // Elements per thread of a per-thread array of n (scores, q_half, set_scales, half_k): whole
@@ -408,7 +408,6 @@ struct Context::Impl {
     half_k.resize(workers.size() * per_thread<uint16_t>(c.head_dim));
     if (cache == CacheType::q8) {
       q8_q.resize(workers.size() * per_thread<int8_t>(std::size_t(group) * c.head_dim));
-      q8_k.resize(workers.size() * per_thread<int8_t>(c.head_dim));
       q8_q_scales.resize(workers.size() * per_thread(group));
       q8_weights.resize(workers.size() * per_thread<int16_t>(std::size_t(group) * (n_ctx + 1)));
     }
@@ -621,17 +620,9 @@ struct Context::Impl {
       const std::size_t keys = key_at(h * hd, pos[t]), values = value_at(h, pos[t]);
       if (q8) {
         Cache& cache = caches[seq[t]];
-        const std::size_t s = scale_at(l, h, pos[t]);
-        int8_t* kq = &q8_k[thread * per_thread<int8_t>(hd)];
-        cache.k_scale[s] = quantize_i8(key, hd, kq);
-        // kernels.h's Q8 key layout: the position's bytes of dimensions 4j..4j+3 in row j of its block.
-        auto* at =
-            reinterpret_cast<int8_t*>(kc(t, l)) + key_at(h * hd, pos[t] / kBlock * kBlock) + 4 * (pos[t] % kBlock);
-        for (int j = 0; j < hd / 4; ++j) std::memcpy(at + std::size_t(j) * 4 * kBlock, kq + 4 * j, 4);
-        // kernels.h's Q8 value layout: pairs of positions, a dimension's two bytes side by side.
-        cache.v_scale[s] = quantize_i8(value, hd, kq);
-        int8_t* pair = reinterpret_cast<int8_t*>(vc(t, l)) + value_at(h, pos[t] / 2 * 2) + pos[t] % 2;
-        for (int d = 0; d < hd; ++d) pair[2 * d] = kq[d];
+        const std::size_t s = scale_at(l, h, 0);
+        q8_store(key, value, hd, pos[t], reinterpret_cast<int8_t*>(kc(t, l)) + key_at(h * hd, 0), &cache.k_scale[s],
+                 reinterpret_cast<int8_t*>(vc(t, l)) + value_at(h, 0), &cache.v_scale[s]);
       } else if (f16) {
         uint16_t* half = &half_k[thread * per_thread<uint16_t>(hd)];
         to_fp16(key, half, hd);

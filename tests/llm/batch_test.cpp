@@ -590,6 +590,42 @@ TEST(Q8Scores, QuantizeI8IsTheSameOnEveryPath) {
   }
 }
 
+// q8_store writes quantize_i8's bytes and scale of a key and a value at the positions kernels.h's
+// layouts give (computed here from the formulas), on every path, for head sizes 4 to 128 and
+// positions at both ends of a 64-position block and of a pair; every other byte is left as it was.
+TEST(Q8Scores, StoreWritesQuantizeI8sBytesWhereTheLayoutsSay) {
+  std::mt19937 rng(37);
+  std::normal_distribution<float> normal;
+  for (int hd : {4, 12, 32, 48, 128}) {
+    const int n = 3 * kQ8KeyBlock;
+    std::vector<float> key(hd), value(hd);
+    for (KernelPath path : supported_paths()) {
+      KernelPathScope scope(path);
+      std::vector<int8_t> keys(std::size_t(n) * hd, 0x55), values(keys.size(), 0x55);
+      std::vector<float> k_scale(n, -1.f), v_scale(n, -1.f);
+      std::vector<int8_t> want_keys = keys, want_values = values;
+      std::vector<float> want_k = k_scale, want_v = v_scale;
+      for (int p : {0, 1, 2, 63, 64, 65, 130, n - 1}) {
+        for (auto& v : key) v = normal(rng);
+        for (auto& v : value) v = normal(rng) * 4;
+        std::vector<int8_t> kq(hd), vq(hd);
+        want_k[p] = quantize_i8(key.data(), hd, kq.data());
+        want_v[p] = quantize_i8(value.data(), hd, vq.data());
+        for (int d = 0; d < hd; ++d) {
+          want_keys[std::size_t(p / kQ8KeyBlock) * kQ8KeyBlock * hd + (d / 4) * 4 * kQ8KeyBlock + 4 * (p % kQ8KeyBlock) +
+                    d % 4] = kq[d];
+          want_values[std::size_t(p / 2) * 2 * hd + 2 * d + p % 2] = vq[d];
+        }
+        q8_store(key.data(), value.data(), hd, p, keys.data(), k_scale.data(), values.data(), v_scale.data());
+        ASSERT_EQ(keys, want_keys) << kernel_path_name(path) << " head_dim " << hd << " position " << p;
+        ASSERT_EQ(values, want_values) << kernel_path_name(path) << " head_dim " << hd << " position " << p;
+        ASSERT_EQ(k_scale, want_k) << kernel_path_name(path);
+        ASSERT_EQ(v_scale, want_v) << kernel_path_name(path);
+      }
+    }
+  }
+}
+
 // q8_scores against the integer dot computed here from plainly laid out keys, then the same two
 // float multiplies: the same bits on every path, for 1 to 3 query heads, head sizes 4 to 128,
 // position counts inside, at and across the 64-position blocks; nothing written past n.
