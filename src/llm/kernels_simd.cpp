@@ -692,6 +692,17 @@ void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, s
 // same whatever the width, so results do not depend on how a row is cut.
 // V vectors of sums (a constant, so they stay in registers), the last one's lanes past `rest`
 // masked off (masked loads never touch them).
+// Two chains of H x V sums set to z, the loops unrolled so that each sum can live in a register.
+template <class T, int H, int V>
+inline void fill_chains(T (&a)[2][H][V], T z) {
+#pragma GCC unroll 2
+  for (int c = 0; c < 2; ++c)
+#pragma GCC unroll 4
+    for (int h = 0; h < H; ++h)
+#pragma GCC unroll 8
+      for (int v = 0; v < V; ++v) a[c][h][v] = z;
+}
+
 // E: the rows' element type, float or fp16 (an F16 KV cache), converted as loaded. H sets of
 // coefficients (cs apart, each with its scale) over the same rows, their sums os apart: each row
 // vector loaded once for all H, each set's sums in the same steps as alone.
@@ -727,12 +738,7 @@ void weighted_vecs(const float* coef, std::size_t cs, const float* scale, const 
   // loops left to GCC, every sum went to the stack after every multiply-add (wand-pot, 8
   // sequences: F32-cache decoding 10% slower).
   FVec acc[2][H][V];
-#pragma GCC unroll 2
-  for (int c = 0; c < 2; ++c)
-#pragma GCC unroll 4
-    for (int h = 0; h < H; ++h)
-#pragma GCC unroll 8
-      for (int v = 0; v < V; ++v) acc[c][h][v] = fzero();
+  fill_chains(acc, fzero());
   auto step = [&](FVec (&a)[H][V], int k) {
     const E* r = rows + std::size_t(k) * stride;
     FVec b[H];
@@ -1259,12 +1265,7 @@ void q8_value_block(const int16_t* c, std::size_t cs, const float* scale, const 
   };
   for (int p0 = 0; p0 < n; p0 += kQ8ValueChunk) {
     IVec acc[2][H][V];
-#pragma GCC unroll 2
-    for (int e = 0; e < 2; ++e)
-#pragma GCC unroll 2
-      for (int h = 0; h < H; ++h)
-#pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) acc[e][h][v] = izero();
+    fill_chains(acc, izero());
     const int end = std::min(n, p0 + kQ8ValueChunk);
     int p = p0;
     for (; p + 2 < end; p += 4) step(acc[0], p), step(acc[1], p + 2);
