@@ -328,11 +328,14 @@ float portable_softmax_exp(float* x, int n, float scale) {
   return static_cast<float>(sum);
 }
 
-float portable_softmax_i16(float* x, int n, float scale, const float* mul, int16_t* q) {
-  const float sum = portable_softmax_exp(x, n, scale);
-  const float d = portable_round(x, mul, n, q, 32767.f);
-  if (n % 2) q[n] = 0;
-  return d / sum;
+void portable_softmax_i16(int sets, float* x, std::size_t x_stride, int n, float scale, const float* mul, int16_t* q,
+                          std::size_t q_stride, float* out) {
+  for (int s = 0; s < sets; ++s, x += x_stride, q += q_stride) {
+    const float sum = portable_softmax_exp(x, n, scale);
+    const float d = portable_round(x, mul, n, q, 32767.f);
+    if (n % 2) q[n] = 0;
+    out[s] = d / sum;
+  }
 }
 
 void portable_silu_mul(float* g, const float* u, std::size_t n) {
@@ -584,8 +587,9 @@ void q8_store(const float* key, const float* value, int head_dim, int p, int8_t*
               int8_t* values, float* v_scale) {
   table(kernel_path()).q8_store(key, value, head_dim, p, keys, k_scale, values, v_scale);
 }
-float softmax_i16(float* x, int n, float scale, const float* mul, int16_t* q) {
-  return table(kernel_path()).softmax_i16(x, n, scale, mul, q);
+void softmax_i16(int sets, float* x, std::size_t x_stride, int n, float scale, const float* mul, int16_t* q,
+                 std::size_t q_stride, float* out) {
+  table(kernel_path()).softmax_i16(sets, x, x_stride, n, scale, mul, q, q_stride, out);
 }
 void q8_values(int sets, const int16_t* c, std::size_t c_stride, const float* scale, const int8_t* values,
                int head_dim, int n, float* out, std::size_t out_stride) {

@@ -194,11 +194,15 @@ void q8_store(const float* key, const float* value, int head_dim, int p, int8_t*
 constexpr int kQ8ValueChunk = 512;
 void q8_values(int sets, const int16_t* c, std::size_t c_stride, const float* scale, const int8_t* values,
                int head_dim, int n, float* out, std::size_t out_stride);
-// Softmax's numerators as softmax_exp (x[i] = e^(x[i] * scale - max), in place), then the weights
-// w[i] = x[i] * mul[i] as int16 with one scale d = max |w| / 32767: q[i] = w[i] * (1 / d) rounded
-// to nearest even, q[n] = 0 when n is odd; returns d / (the numerators' sum), the factor
-// q8_values' sums take. Bit for bit softmax_exp and then that rounding, on every path.
-float softmax_i16(float* x, int n, float scale, const float* mul, int16_t* q);
+// For each of `sets` rows of n scores (the query heads sharing a key/value head; row s at
+// x + s * x_stride): softmax's numerators as softmax_exp (x[i] = e^(x[i] * scale - max), in place),
+// then the weights w[i] = x[i] * mul[i] as int16 with one scale d = max |w| / 32767 (row s at
+// q + s * q_stride): q[i] = w[i] * (1 / d) rounded to nearest even, q[n] = 0 when n is odd; and
+// out[s] = d / (the numerators' sum), the factor q8_values' sums take. Bit for bit softmax_exp
+// and then that rounding, on every path, each row as if alone; the SIMD paths take two rows'
+// passes together, so that their reductions' latencies overlap.
+void softmax_i16(int sets, float* x, std::size_t x_stride, int n, float scale, const float* mul, int16_t* q,
+                 std::size_t q_stride, float* out);
 // y[i] = fp32_to_fp16(x[i]) (round to nearest even), every path bit for bit the same.
 void to_fp16(const float* x, uint16_t* y, std::size_t n);
 // x[i] = x[i] * scale rounded to the nearest fp16 value (kept as float), as to_fp16 rounds:

@@ -28,7 +28,8 @@ struct Kernels {
   void (*q8_values)(int sets, const int16_t* c, std::size_t c_stride, const float* scale, const int8_t* values,
                     int head_dim, int n, float* out, std::size_t out_stride);
   float (*quantize_i8)(const float* x, int n, int8_t* q);
-  float (*softmax_i16)(float* x, int n, float scale, const float* mul, int16_t* q);
+  void (*softmax_i16)(int sets, float* x, std::size_t x_stride, int n, float scale, const float* mul, int16_t* q,
+                      std::size_t q_stride, float* out);
   void (*q8_store)(const float* key, const float* value, int head_dim, int p, int8_t* keys, float* k_scale,
                    int8_t* values, float* v_scale);
   void (*quantize_q8_0)(const float* x, BlockQ8_0* y, std::size_t n);

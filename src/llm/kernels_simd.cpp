@@ -645,6 +645,13 @@ inline int32_t byte_sum(const int8_t* q) {
   return static_cast<int32_t>(_mm_cvtsi128_si64(h) + _mm_extract_epi64(h, 1)) - 32 * 128;
 }
 
+// The same of 16 bytes, one load (so that it forwards from store_rounded's 16-byte store).
+inline int32_t byte_sum16(const int8_t* q) {
+  const __m128i u = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)), _mm_set1_epi8(-128));
+  const __m128i s = _mm_sad_epu8(u, _mm_setzero_si128());
+  return static_cast<int32_t>(_mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1)) - 16 * 128;
+}
+
 template <class P>
 void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, std::size_t xs, int T, float* y,
                  std::size_t ys) {
@@ -1101,7 +1108,7 @@ void q8_scores(int sets, const int8_t* q, std::size_t qs, const float* q_scale, 
       qsum[s] = 0;  // for VNNI's unsigned view (AVX2's signed products need none)
 #if defined(__AVX512F__)
       int d = 0;
-      for (; d + 32 <= head_dim; d += 32) qsum[s] += byte_sum(qh[s] + d);
+      for (; d + 16 <= head_dim; d += 16) qsum[s] += byte_sum16(qh[s] + d);  // as quantize_i8 stored them
       for (; d < head_dim; ++d) qsum[s] += qh[s][d];
 #endif
     }
@@ -1120,14 +1127,20 @@ void q8_scores(int sets, const int8_t* q, std::size_t qs, const float* q_scale, 
 }
 
 // k lanes of v rounded by the conversion (to nearest even, as nearbyint) into integers of T
-// (int8_t or int16_t; the values fit).
+// (int8_t or int16_t; the values fit). A whole vector by a plain store of the narrowed lanes: a
+// load of what a narrowing store to memory (vpmovsdb m128) wrote waits until it reaches the cache
+// (no store forwarding), and the next kernel reads these bytes at once (q8_scores' query sums
+// stalled so: 2% of a decoding step of 8 sequences of wand-pot).
 template <class T>
 inline void store_rounded(T* q, FVec v, int k) {
 #if defined(__AVX512F__)
   const __m512i r = _mm512_maskz_cvtps_epi32(0xffff, v);
   if constexpr (sizeof(T) == 1) {
+    if (k == kFloatLanes) return _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_maskz_cvtsepi32_epi8(0xffff, r));
     _mm512_mask_cvtsepi32_storeu_epi8(q, lanes_below(k), r);
   } else {
+    if (k == kFloatLanes)
+      return _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm512_maskz_cvtsepi32_epi16(0xffff, r));
     _mm512_mask_cvtsepi32_storeu_epi16(q, lanes_below(k), r);
   }
 #else
@@ -1186,25 +1199,45 @@ void q8_store(const float* key, const float* value, int head_dim, int p, int8_t*
 }
 
 // kernels.h, softmax_i16: softmax_exp's two passes, the second also taking the weights' largest
-// magnitude, then a third rounding them (as quantize_i8, to 16 bits).
-float softmax_i16(float* x, int n, float scale, const float* mul, int16_t* q) {
+// magnitude, then a third rounding them (as quantize_i8, to 16 bits); H rows' passes together.
+// (One row at a time, each row's three reductions to a scalar waited on one another: 7% of a
+// decoding step of 8 sequences of wand-pot.)
+template <int H>
+void softmax_i16_rows(float* x, std::size_t xs, int n, float scale, const float* mul, int16_t* q, std::size_t qs,
+                      float* out) {
   const FVec s = fset(scale);
-  FVec m = fset(-__builtin_inff());
-  each_vector(n, [&](std::size_t i, int k) { m = fmaxv(m, fload_fill(x + i, k, -__builtin_inff()) * s); });
-  const FVec mx = fset(fmax_all(m));
-  FVec sum = fzero(), wmax = fzero();
+  FVec m[H], mx[H], sum[H], wmax[H];
+  for (int h = 0; h < H; ++h) m[h] = fset(-__builtin_inff()), sum[h] = wmax[h] = fzero();
   each_vector(n, [&](std::size_t i, int k) {
-    const FVec e = fexp(fload_n(x + i, k) * s - mx);
-    fstore_n(x + i, e, k);
-    sum = sum + fkeep(e, k);
-    wmax = fmaxv(wmax, fabsv(fkeep(e, k) * fload_n(mul + i, k)));
+    for (int h = 0; h < H; ++h) m[h] = fmaxv(m[h], fload_fill(x + h * xs + i, k, -__builtin_inff()) * s);
   });
-  const float d = fmax_all(wmax) / 32767.f, id = d != 0 ? 1.f / d : 0.f;
+  for (int h = 0; h < H; ++h) mx[h] = fset(fmax_all(m[h]));
   each_vector(n, [&](std::size_t i, int k) {
-    store_rounded(q + i, fload_n(x + i, k) * fload_n(mul + i, k) * fset(id), k);
+    const FVec w = fload_n(mul + i, k);
+    for (int h = 0; h < H; ++h) {
+      const FVec e = fexp(fload_n(x + h * xs + i, k) * s - mx[h]);
+      fstore_n(x + h * xs + i, e, k);
+      sum[h] = sum[h] + fkeep(e, k);
+      wmax[h] = fmaxv(wmax[h], fabsv(fkeep(e, k) * w));
+    }
   });
-  if (n % 2) q[n] = 0;
-  return d / fsum(sum);
+  float d[H], id[H];
+  for (int h = 0; h < H; ++h) d[h] = fmax_all(wmax[h]) / 32767.f, id[h] = d[h] != 0 ? 1.f / d[h] : 0.f;
+  each_vector(n, [&](std::size_t i, int k) {
+    const FVec w = fload_n(mul + i, k);
+    for (int h = 0; h < H; ++h) store_rounded(q + h * qs + i, fload_n(x + h * xs + i, k) * w * fset(id[h]), k);
+  });
+  for (int h = 0; h < H; ++h) {
+    if (n % 2) q[h * qs + n] = 0;
+    out[h] = d[h] / fsum(sum[h]);
+  }
+}
+
+void softmax_i16(int sets, float* x, std::size_t xs, int n, float scale, const float* mul, int16_t* q, std::size_t qs,
+                 float* out) {
+  int s = 0;
+  for (; s + 2 <= sets; s += 2) softmax_i16_rows<2>(x + s * xs, xs, n, scale, mul, q + s * qs, qs, out + s);
+  if (s < sets) softmax_i16_rows<1>(x + s * xs, xs, n, scale, mul, q + s * qs, qs, out + s);
 }
 
 // kernels.h, q8_values. Per pair of positions: each vector of value bytes (AVX-512: 16

@@ -584,10 +584,7 @@ struct Context::Impl {
     for (int g = 0; g < group; ++g) qs[g] = quantize_i8(qg + std::size_t(g) * hd, hd, qq + std::size_t(g) * hd);
     q8_scores(group, qq, hd, qs, reinterpret_cast<const int8_t*>(&cache.k[layer + key_at(kvh * hd, 0)]),
               &cache.k_scale[scales], hd, n, sc, n_ctx);
-    for (int g = 0; g < group; ++g) {
-      float* sg = sc + std::size_t(g) * n_ctx;
-      sets_scale[g] = softmax_i16(sg, n, scale, &cache.v_scale[scales], weights + std::size_t(g) * (n_ctx + 1));
-    }
+    softmax_i16(group, sc, n_ctx, n, scale, &cache.v_scale[scales], weights, n_ctx + 1, sets_scale);
     q8_values(group, weights, n_ctx + 1, sets_scale,
               reinterpret_cast<const int8_t*>(&cache.v[layer + value_at(kvh, 0)]), hd, n, out, hd);
   }

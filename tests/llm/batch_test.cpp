@@ -475,33 +475,43 @@ TEST(WeightedRows, SetsEqualEachSetAlone) {
 
 // softmax_i16: bit for bit softmax_exp on the same path, then the weights x * mul as int16 by
 // max |x * mul| / 32767, rounding to nearest even, a zero after an odd count, nothing written past
-// it, and the weights' scale over the numerators' sum returned; the same bits on every path for
-// the rounding (the exponentials' bits are each path's own).
+// it, and the weights' scale over the numerators' sum given; each of 1 to 3 rows as if alone; the
+// same bits on every path for the rounding (the exponentials' bits are each path's own).
 TEST(Q8Values, SoftmaxI16IsSoftmaxExpThenRounding) {
   std::mt19937 rng(37);
   std::normal_distribution<float> normal;
   std::uniform_real_distribution<float> unit(0.f, 1.f);
   for (int n : {1, 2, 7, 16, 33, 130}) {
-    std::vector<float> x(n), mul(n);
+    const std::size_t xs = n + 5, qs = n + 3;  // rows apart, with room past each
+    std::vector<float> x(3 * xs), mul(n);
     for (auto& v : x) v = normal(rng) * 4;
     for (auto& v : mul) v = 0.001f + unit(rng) * 0.01f;
     for (KernelPath p : supported_paths()) {
       KernelPathScope scope(p);
-      std::vector<float> e = x, got = x;
-      const float sum = softmax_exp(e.data(), n, 0.3f);
-      float amax = 0;
-      for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(e[i] * mul[i]));
-      const float d = amax / 32767.f, id = 1.f / d;
-      std::vector<int16_t> q(n + 2, 99);
-      ASSERT_TRUE(same_bits(softmax_i16(got.data(), n, 0.3f, mul.data(), q.data()), d / sum))
-          << kernel_path_name(p) << " n " << n;
-      for (int i = 0; i < n; ++i) {
-        ASSERT_TRUE(same_bits(got[i], e[i])) << kernel_path_name(p) << " numerator " << i;
-        ASSERT_EQ(q[i], static_cast<int16_t>(std::nearbyint(e[i] * mul[i] * id))) << kernel_path_name(p) << " i " << i;
+      for (int sets : {1, 2, 3}) {
+        std::vector<float> got = x, factor(sets + 1, -1.f);
+        std::vector<int16_t> q(3 * qs, 99);
+        softmax_i16(sets, got.data(), xs, n, 0.3f, mul.data(), q.data(), qs, factor.data());
+        for (int s = 0; s < sets; ++s) {
+          std::vector<float> e(x.begin() + s * xs, x.begin() + s * xs + n);
+          const float sum = softmax_exp(e.data(), n, 0.3f);
+          float amax = 0;
+          for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(e[i] * mul[i]));
+          const float d = amax / 32767.f, id = 1.f / d;
+          const int16_t* qr = &q[s * qs];
+          ASSERT_TRUE(same_bits(factor[s], d / sum)) << kernel_path_name(p) << " n " << n << " row " << s;
+          for (int i = 0; i < n; ++i) {
+            ASSERT_TRUE(same_bits(got[s * xs + i], e[i])) << kernel_path_name(p) << " numerator " << i;
+            ASSERT_EQ(qr[i], static_cast<int16_t>(std::nearbyint(e[i] * mul[i] * id))) << kernel_path_name(p) << " i " << i;
+          }
+          EXPECT_EQ(*std::max_element(qr, qr + n), 32767);
+          ASSERT_EQ(qr[n], n % 2 ? 0 : 99) << kernel_path_name(p) << " n " << n;
+          ASSERT_EQ(qr[n + 1], 99) << "wrote past n " << n;
+          ASSERT_TRUE(same_bits(got[s * xs + n], x[s * xs + n])) << "wrote past n " << n;
+        }
+        ASSERT_EQ(factor[sets], -1.f) << "wrote past the rows' factors";
+        for (std::size_t i = sets * qs; i < q.size(); ++i) ASSERT_EQ(q[i], 99) << "wrote past the rows";
       }
-      EXPECT_EQ(*std::max_element(q.begin(), q.begin() + n), 32767);
-      ASSERT_EQ(q[n], n % 2 ? 0 : 99) << kernel_path_name(p) << " n " << n;
-      ASSERT_EQ(q[n + 1], 99) << "wrote past n " << n;
     }
   }
 }
