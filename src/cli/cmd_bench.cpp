@@ -27,6 +27,7 @@ namespace {
 
 struct BenchArgs {
   std::string dataset, problems, set = "numbers", model, method = "pot", prompt_file, prompt_style = "auto", constrain;
+  std::string kv_cache = "f32";
   std::string out, html, store, resume, shard;
   std::vector<std::string> compare, report, merge;
   reason::SolveConfig config;
@@ -184,6 +185,7 @@ Command add_bench(CLI::App& app) {
   auto* k = cmd->add_option("--k", c.k, "Samples per problem that vote on their executed answers")
                 ->check(number({.lo = 1, .hi = 64, .integer = true}))
                 ->capture_default_str();
+  auto* kv_cache = add_kv_cache_option(cmd, a->kv_cache);
   auto* temperature = cmd->add_option("--temperature", a->temperature, "Sampling temperature (default: 0 for --k 1, else 0.7)")
                           ->check(number(kTemperature));
   auto* top_p = cmd->add_option("--top-p", c.top_p, "Nucleus sampling")
@@ -259,7 +261,7 @@ Command add_bench(CLI::App& app) {
   return [=] {
     if (env->count()) {
       for (auto* o : {dataset, problems, set, method, k, top_p, max_tokens, weighted, no_repair, no_fallback, prompt, style,
-                      constrain, par, out, flow_calls, flow_tokens, resume, shard, shuffle_names})
+                      constrain, par, out, flow_calls, flow_tokens, resume, shard, shuffle_names, kv_cache})
         if (o->count()) {
           fmt::print(stderr, "wand bench: {}: not an option of --env (agent task sets)\n", o->get_name());
           return kExitBadInput;
@@ -316,6 +318,7 @@ Command add_bench(CLI::App& app) {
     reason::BenchConfig bc;
     bc.dataset = path;
     bc.model_spec = model_for(a->method, a->model);
+    bc.kv_cache = a->kv_cache;
     bc.prompt_style = a->prompt_style;
     bc.prompt_file = a->prompt_file.empty() ? "" : std::filesystem::absolute(a->prompt_file).lexically_normal().string();
     bc.limit = a->limit;
@@ -351,7 +354,7 @@ Command add_bench(CLI::App& app) {
           {"seed", seed}, {"max-tokens", max_tokens}, {"timeout", timeout}, {"weighted", weighted},
           {"no-repair", no_repair}, {"no-fallback", no_fallback}, {"prompt", prompt}, {"prompt-style", style},
           {"constrain", constrain}, {"limit", limit}, {"flow-calls", flow_calls}, {"flow-tokens", flow_tokens},
-          {"shard", shard}, {"shuffle-names", shuffle_names}};
+          {"shard", shard}, {"shuffle-names", shuffle_names}, {"kv-cache", kv_cache}};
       if (!path.empty()) explicit_options["dataset"] = given["dataset"];
       for (auto& [key, opt] : flags)
         if (opt->count()) explicit_options[key] = given[key];
@@ -395,7 +398,9 @@ Command add_bench(CLI::App& app) {
     int total = static_cast<int>(set_problems.size());
 
     int rc = kExitOk;
-    auto solver = open_solver(bc.solve.method, bc.model_spec, rc, "bench", a->parallel);
+    llm::BackendOptions engine;
+    engine.kv_cache = bc.kv_cache;
+    auto solver = open_solver(bc.solve.method, bc.model_spec, rc, "bench", a->parallel, engine);
     if (!solver) {
       fmt::print(stderr, "{}\n", solver.error().message);
       return rc;

@@ -46,10 +46,7 @@ Command add_generate(CLI::App& app) {
   cmd->add_option("--samples", a->gen.n, "Independent samples")->check(number({.lo = 1, .hi = 1000, .integer = true}));
   cmd->add_option("--stop", a->stop, "Stop sequence (repeatable)");
   cmd->add_option("--threads", a->threads, "Engine threads (0 = every core)")->check(parallel(true));
-  cmd->add_option("--kv-cache", a->kv_cache, "Embedded engine's KV cache type: f32, f16 (half the memory) or q8 (int8, a "
-                  "scale per position and head: about a quarter; fastest for several sequences)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"f32", "f16", "q8"}));
+  add_kv_cache_option(cmd, a->kv_cache);
   cmd->add_flag("--chat", a->chat, "Treat the prompt as a user message in the model's chat format");
   cmd->add_option("--system", a->system, "System message (with --chat)");
   cmd->add_option("--constrain", a->constrain,

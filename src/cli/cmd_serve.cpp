@@ -38,10 +38,7 @@ Command add_serve(CLI::App& app) {
       ->check(number({.lo = 0, .hi = 65535, .integer = true}));
   cmd->add_option("--name", a->name, "Model id clients ask for (default: the GGUF file's name without .gguf)");
   cmd->add_option("--threads", a->threads, "Engine threads (0 = every core)")->check(parallel(true));
-  cmd->add_option("--kv-cache", a->kv_cache, "Embedded engine's KV cache type: f32, f16 (half the memory) or q8 (int8, a "
-                  "scale per position and head: about a quarter; fastest for several sequences)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"f32", "f16", "q8"}));
+  add_kv_cache_option(cmd, a->kv_cache);
   cmd->add_option("--max-tokens-limit", a->opt.max_tokens_limit, "Largest max_tokens a request may ask for")
       ->capture_default_str()
       ->check(number({.lo = 1, .hi = 1 << 20, .integer = true}));

@@ -35,9 +35,9 @@ Result<std::unique_ptr<sandbox::Sandbox>> small_sandbox(int cells) {
 }
 
 Result<Solver> open_solver(const std::string& method, const std::string& model_spec, int& exit_code,
-                           const char* cmd, int cells) {
+                           const char* cmd, int cells, const llm::BackendOptions& backend) {
   Solver s;
-  auto model = llm::open_backend(model_for(method, model_spec));
+  auto model = llm::open_backend(model_for(method, model_spec), backend);
   if (!model) {
     exit_code = kExitBadInput;
     return Error{fmt::format("wand {}: {}", cmd, model.error().message)};
@@ -59,6 +59,7 @@ namespace {
 // `wand solve`: options in, reason::solve, the answer out (and the run into the store).
 struct SolveArgs {
   std::string question, model, method = "pot", prompt_file, prompt_style = "auto", store, constrain;
+  llm::BackendOptions backend;
   reason::SolveConfig config;
   std::optional<float> temperature;
   bool show = false, json = false, no_store = false, no_repair = false, no_fallback = false;
@@ -117,6 +118,7 @@ Command add_solve(CLI::App& app) {
   cmd->add_option("--k", c.k, "Samples that vote on their executed answers (self-consistency)")
       ->check(number({.lo = 1, .hi = 64, .integer = true}))
       ->capture_default_str();
+  add_kv_cache_option(cmd, a->backend.kv_cache);
   cmd->add_option("--temperature", a->temperature, "Sampling temperature (default: 0 for --k 1, else 0.7)")
       ->check(number(kTemperature));
   cmd->add_option("--top-p", c.top_p, "Nucleus sampling")->check(number({.lo = 0, .hi = 1, .lo_open = true}))->capture_default_str();
@@ -192,7 +194,7 @@ Command add_solve(CLI::App& app) {
       db = std::move(*s);
     }
     int rc = kExitOk;
-    auto solver = open_solver(a->method, spec, rc, "solve");
+    auto solver = open_solver(a->method, spec, rc, "solve", 1, a->backend);
     if (!solver) {
       fmt::print(stderr, "{}\n", solver.error().message);
       return rc;

@@ -30,6 +30,9 @@ inline constexpr NumberRule kTemperature = llm::kTemperatureRange;
 unsigned max_parallel();
 CLI::Validator parallel(bool zero_means_all_cores);
 
+// --kv-cache f32|f16|q8 into `into` (llm::BackendOptions::kv_cache), for the commands that run a model.
+CLI::Option* add_kv_cache_option(CLI::App* cmd, std::string& into);
+
 // A comma-separated list of integers in [lo, hi] (--k 1,10,100).
 CLI::Validator integer_list(NumberRule rule);
 

@@ -31,6 +31,6 @@ struct Solver {
 // The model for the method, and a sandbox when the method runs programs. The error is a message
 // for stderr ("wand CMD: ..."); exit_code is set to the exit status it calls for.
 Result<Solver> open_solver(const std::string& method, const std::string& model_spec, int& exit_code, const char* cmd,
-                           int cells = 1);
+                           int cells = 1, const llm::BackendOptions& backend = {});
 
 }  // namespace wand::cli

@@ -105,6 +105,7 @@ struct BackendOptions {
   int threads = 0;         // local: 0 = every core
   int context = 0;         // local: 0 = the model's
   std::string kv_cache = "f32";  // local: the KV cache's element type, f32, f16 (llama.cpp's default) or q8
+                                 // (remote: another value is an error)
   double timeout_s = 300;  // remote: one request, end to end
   double connect_timeout_s = 10;
   int retries = 4;             // remote: on 429, 5xx and connection failures

@@ -434,6 +434,23 @@ TEST(Cli, SolveWithOwnPromptTemplateRecordsItsHash) {
   std::filesystem::remove(store);
 }
 
+// --kv-cache q8 (the fastest for k samples decoded together) on the commands that sample k: solve
+// still answers, bench records it with the run and a resume that asks for another is refused.
+TEST(Cli, SolveAndBenchTakeAQ8KvCache) {
+  std::string store = temp_store("kv_q8"), err;
+  CliRun r = wand(fmt::format("solve --method pal --k 8 --seed 3 --kv-cache q8 --no-store \"{}\"", kSolveQuestion), "", &err);
+  ASSERT_EQ(r.rc, 0) << err << r.out;
+  EXPECT_TRUE(r.out.ends_with("31\n")) << r.out;
+  CliRun b = wand(fmt::format("bench synthetic --limit 2 --k 2 --seed 1 --kv-cache q8 --quiet --store {}", store), "", &err);
+  ASSERT_EQ(b.rc, 0) << err << b.out;
+  Json run = recorded_run(store);
+  EXPECT_EQ(run["extra"]["bench"]["kv-cache"], "q8") << run["extra"].dump();
+  CliRun other = wand(fmt::format("bench --resume {} --kv-cache f16 --store {}", run["id"].get<std::string>(), store), "", &err);
+  EXPECT_EQ(other.rc, 2);
+  EXPECT_NE(err.find("--kv-cache: run " + run["id"].get<std::string>() + " used q8, not f16"), std::string::npos) << err;
+  std::filesystem::remove(store);
+}
+
 TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
   std::string bad = ::testing::TempDir() + "wand_bad_prompt" + std::to_string(::getpid()) + ".txt";
   std::ofstream(bad) << "@@ prompt\nQ: {{questoin}}\n";
@@ -452,6 +469,9 @@ TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
            {"--model local:/nonexistent/model.gguf", "/nonexistent/model.gguf"},
            {"--store /proc/wand/runs.db", "/proc/wand/runs.db"},
            {"--store /tmp/x.db --no-store", "excludes"},
+           {"--kv-cache q4", "--kv-cache: q4 not in {f32,f16,q8}"},
+           {"--kv-cache q8 -m openai:http://127.0.0.1:9/v1/m",
+            "the KV cache type (q8) is the embedded engine's setting; a served model keeps its server's"},
            // --constrain: a grammar that cannot be read, that does not describe what the prompt asks
            // for (wand's own models write bare programs: forced into a fence they lose it), or a
            // backend that cannot constrain

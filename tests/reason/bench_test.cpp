@@ -191,6 +191,11 @@ TEST(BenchOptions, RoundTripAndResumeNamesTheDifferingOption) {
   Json bad = o;
   bad["shard"] = "5/5";
   EXPECT_FALSE(reason::bench_config_from(bad));
+  // the KV cache type round-trips; a run recorded before it existed used f32
+  c.kv_cache = "q8";
+  EXPECT_EQ(reason::bench_config_from(Json::parse(reason::bench_options(c).dump()))->kv_cache, "q8");
+  old.erase("kv-cache");
+  EXPECT_EQ(reason::bench_config_from(old)->kv_cache, "f32");
 }
 
 TEST(BenchOptions, ResumeRefusesAChangedDatasetOrPrompt) {
