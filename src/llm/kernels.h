@@ -185,15 +185,15 @@ void q8_scores(int sets, const int8_t* q, std::size_t q_stride, const float* q_s
 // 2^31), so every path gives the same bits; on AVX-512 one multiply-add of 16-bit pairs (VNNI)
 // serves 16 dimensions x 2 positions, where float sums need a conversion and a multiply-add per
 // 16 dimensions of one position.
+constexpr int kQ8ValueChunk = 512;
+void q8_values(int sets, const int16_t* c, std::size_t c_stride, const float* scale, const int8_t* values,
+               int head_dim, int n, float* out, std::size_t out_stride);
 // One position p's key and value of a head (head_dim floats each, a multiple of 4) into a Q8
 // cache: each as quantize_i8 rounds it, the key's bytes where q8_scores reads them from `keys` (the
 // head's keys from position 0) and its scale at k_scale[p], the value's where q8_values reads them
 // from `values`, its scale at v_scale[p]. Nothing else is written.
 void q8_store(const float* key, const float* value, int head_dim, int p, int8_t* keys, float* k_scale, int8_t* values,
               float* v_scale);
-constexpr int kQ8ValueChunk = 512;
-void q8_values(int sets, const int16_t* c, std::size_t c_stride, const float* scale, const int8_t* values,
-               int head_dim, int n, float* out, std::size_t out_stride);
 // For each of `sets` rows of n scores (the query heads sharing a key/value head; row s at
 // x + s * x_stride): softmax's numerators as softmax_exp (x[i] = e^(x[i] * scale - max), in place),
 // then the weights w[i] = x[i] * mul[i] as int16 with one scale d = max |w| / 32767 (row s at

@@ -692,13 +692,6 @@ void packed_rows(const uint8_t* w, int cols, int r0, int r1, const uint8_t* x, s
 }
 
 
-// out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], j < width <= 64: up to
-// four (AVX2: eight) vectors of sums held in registers while k runs, each two chains of fused
-// multiply-adds, so their latencies overlap (one chain of sixteen sums ran at a quarter of the
-// FMA throughput: attention was 18% of a 25M model's prompt time). Each sum's steps are the
-// same whatever the width, so results do not depend on how a row is cut.
-// V vectors of sums (a constant, so they stay in registers), the last one's lanes past `rest`
-// masked off (masked loads never touch them).
 // Two chains of H x V sums set to z, the loops unrolled so that each sum can live in a register.
 template <class T, int H, int V>
 inline void fill_chains(T (&a)[2][H][V], T z) {
@@ -710,6 +703,13 @@ inline void fill_chains(T (&a)[2][H][V], T z) {
       for (int v = 0; v < V; ++v) a[c][h][v] = z;
 }
 
+// out[j] = sum over k < count of (coef[k] * scale) * rows[k * stride + j], j < width <= 64: up to
+// four (AVX2: eight) vectors of sums held in registers while k runs, each two chains of fused
+// multiply-adds, so their latencies overlap (one chain of sixteen sums ran at a quarter of the
+// FMA throughput: attention was 18% of a 25M model's prompt time). Each sum's steps are the
+// same whatever the width, so results do not depend on how a row is cut.
+// V vectors of sums (a constant, so they stay in registers), the last one's lanes past `rest`
+// masked off (masked loads never touch them).
 // E: the rows' element type, float or fp16 (an F16 KV cache), converted as loaded. H sets of
 // coefficients (cs apart, each with its scale) over the same rows, their sums os apart: each row
 // vector loaded once for all H, each set's sums in the same steps as alone.
@@ -955,8 +955,8 @@ int argmax(const float* x, int n) {
 #if defined(__AVX512F__)
     const unsigned hit = _mm512_mask_cmp_ps_mask(lanes_below(k), fload_n(x + i, k), fset(best), _CMP_EQ_OQ);
 #else
-    const unsigned hit = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(fload_n(x + i, k), fset(best), _CMP_EQ_OQ))) &
-                         ((1u << k) - 1);
+    const __m256 eq = _mm256_cmp_ps(fload_n(x + i, k), fset(best), _CMP_EQ_OQ);
+    const unsigned hit = static_cast<unsigned>(_mm256_movemask_ps(eq)) & ((1u << k) - 1);
 #endif
     if (hit) return i + __builtin_ctz(hit);
   }
@@ -1136,7 +1136,8 @@ inline void store_rounded(T* q, FVec v, int k) {
 #if defined(__AVX512F__)
   const __m512i r = _mm512_maskz_cvtps_epi32(0xffff, v);
   if constexpr (sizeof(T) == 1) {
-    if (k == kFloatLanes) return _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_maskz_cvtsepi32_epi8(0xffff, r));
+    if (k == kFloatLanes)
+      return _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_maskz_cvtsepi32_epi8(0xffff, r));
     _mm512_mask_cvtsepi32_storeu_epi8(q, lanes_below(k), r);
   } else {
     if (k == kFloatLanes)
@@ -1172,7 +1173,7 @@ float quantize_i8(const float* x, int n, int8_t* q) {
 void q8_store(const float* key, const float* value, int head_dim, int p, int8_t* keys, float* k_scale, int8_t* values,
               float* v_scale) {
   int8_t* blk = keys + std::size_t(p / kQ8KeyBlock) * kQ8KeyBlock * head_dim + 4 * (p % kQ8KeyBlock);
-  int8_t* pair = values + std::size_t(p / 2) * 2 * head_dim + p % 2;
+  int8_t* pair = values + std::size_t(p / 2) * 2 * head_dim;  // dimension d at 2 d + p % 2
 #if defined(__AVX512F__)
   k_scale[p] = quantize_i8_by(key, head_dim, [&](std::size_t i, int k, FVec v) {
     const __m128i bytes = _mm512_maskz_cvtsepi32_epi8(0xffff, _mm512_maskz_cvtps_epi32(0xffff, v));
@@ -1183,7 +1184,7 @@ void q8_store(const float* key, const float* value, int head_dim, int p, int8_t*
     __m256i w = _mm256_cvtepu8_epi16(_mm512_maskz_cvtsepi32_epi8(0xffff, _mm512_maskz_cvtps_epi32(0xffff, v)));
     if (p % 2) w = _mm256_slli_epi16(w, 8);
     const __mmask32 lanes = static_cast<__mmask32>((uint64_t{1} << (2 * k)) - 1) & (p % 2 ? 0xaaaaaaaau : 0x55555555u);
-    _mm256_mask_storeu_epi8(pair - p % 2 + 2 * i, lanes, w);
+    _mm256_mask_storeu_epi8(pair + 2 * i, lanes, w);
   });
 #else
   alignas(32) int8_t q[kFloatLanes];
@@ -1193,7 +1194,7 @@ void q8_store(const float* key, const float* value, int head_dim, int p, int8_t*
   });
   v_scale[p] = quantize_i8_by(value, head_dim, [&](std::size_t i, int k, FVec v) {
     store_rounded(q, v, k);
-    for (int j = 0; j < k; ++j) pair[2 * (i + j)] = q[j];
+    for (int j = 0; j < k; ++j) pair[2 * (i + j) + p % 2] = q[j];
   });
 #endif
 }
