@@ -124,7 +124,9 @@ Command add_serve(CLI::App& app) {
       fmt::print(stderr, "wand serve: {}\n", port.error().message);
       return kExitBadInput;
     }
-    std::string what = backend ? fmt::format("model '{}' ({})", a->name, backend->id()) : "no model";
+    std::string what = backend ? fmt::format("model '{}' ({}{})", a->name, backend->id(),
+                                             a->kv_cache != "f32" ? ", " + a->kv_cache + " KV cache" : "")
+                               : "no model";
     fmt::print(stderr, "wand serve: {} at http://{}:{}/v1{} — Ctrl-C stops\n", what, a->opt.host, *port,
                a->exec ? fmt::format("; code execution on {} cells", sb->cells()) : "");
     std::fflush(stderr);

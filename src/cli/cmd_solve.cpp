@@ -221,7 +221,10 @@ Command add_solve(CLI::App& app) {
     std::string run_id;
     if (db) {
       // Recorded after the fact: one question is one problem, written whole or not at all.
-      auto id = db->create_run(reason::run_config(c, spec, model->id(), r->prompt_hash));
+      store::RunConfig config = reason::run_config(c, spec, model->id(), r->prompt_hash);
+      if (a->backend.kv_cache != llm::BackendOptions{}.kv_cache)
+        config.options["kv_cache"] = a->backend.kv_cache;  // absent: the default, as before the option
+      auto id = db->create_run(config);
       VoidResult w = id ? db->record_problem(*id, reason::problem_record(0, a->question, *r)) : VoidResult(id.error());
       if (w) w = db->finish_run(*id, {{"answer", r->answer ? Json(*r->answer) : Json(nullptr)}, {"answered_by", r->answered_by}});
       if (!w) {

@@ -33,7 +33,7 @@ CLI::Option* add_kv_cache_option(CLI::App* cmd, std::string& into) {
   return cmd
       ->add_option("--kv-cache", into,
                    "Embedded engine's KV cache type: f32, f16 (half the memory) or q8 (int8, a scale per position "
-                   "and head: about a quarter; fastest for several sequences, as --k samples decode)")
+                   "and head: about a quarter; fastest for several sequences decoded together)")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "f16", "q8"}));
 }

@@ -73,13 +73,16 @@ Result<BenchConfig> bench_config_from(const Json& o) {
 Result<Json> resume_options(const Json& stored, const Json& given, const std::string& run_id) {
   if (!stored.is_object()) return Error{fmt::format("run {} has no recorded bench options", run_id)};
   Json merged = stored;
+  // Options a run recorded before they existed are what it used, their defaults (bench_config_from):
+  // `--kv-cache f32` resumes a run recorded before --kv-cache.
+  if (auto c = bench_config_from(stored)) merged = bench_options(*c);
   for (auto& [key, value] : given.items()) {
-    if (!stored.contains(key)) return Error{fmt::format("--{}: run {} did not record it", key, run_id)};
-    if (stored[key] != value) {
+    if (!merged.contains(key)) return Error{fmt::format("--{}: run {} did not record it", key, run_id)};
+    if (merged[key] != value) {
       auto shown = [](const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
       std::string name = key == "dataset" ? "DATASET" : "--" + key;
       return Error{fmt::format("{}: run {} used {}, not {}; resume it with its own options", name, run_id,
-                               shown(stored[key]), shown(value))};
+                               shown(merged[key]), shown(value))};
     }
   }
   return merged;

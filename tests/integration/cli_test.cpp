@@ -438,9 +438,12 @@ TEST(Cli, SolveWithOwnPromptTemplateRecordsItsHash) {
 // still answers, bench records it with the run and a resume that asks for another is refused.
 TEST(Cli, SolveAndBenchTakeAQ8KvCache) {
   std::string store = temp_store("kv_q8"), err;
-  CliRun r = wand(fmt::format("solve --method pal --k 8 --seed 3 --kv-cache q8 --no-store \"{}\"", kSolveQuestion), "", &err);
+  CliRun r = wand(fmt::format("solve --method pal --k 8 --seed 3 --kv-cache q8 --store {} \"{}\"", store, kSolveQuestion),
+                  "", &err);
   ASSERT_EQ(r.rc, 0) << err << r.out;
   EXPECT_TRUE(r.out.ends_with("31\n")) << r.out;
+  EXPECT_EQ(recorded_run(store)["options"]["kv_cache"], "q8");
+  std::filesystem::remove(store);
   CliRun b = wand(fmt::format("bench synthetic --limit 2 --k 2 --seed 1 --kv-cache q8 --quiet --store {}", store), "", &err);
   ASSERT_EQ(b.rc, 0) << err << b.out;
   Json run = recorded_run(store);

@@ -196,6 +196,11 @@ TEST(BenchOptions, RoundTripAndResumeNamesTheDifferingOption) {
   EXPECT_EQ(reason::bench_config_from(Json::parse(reason::bench_options(c).dump()))->kv_cache, "q8");
   old.erase("kv-cache");
   EXPECT_EQ(reason::bench_config_from(old)->kv_cache, "f32");
+  // and a resume of such a run may name what it used (its default), not another
+  EXPECT_TRUE(reason::resume_options(old, {{"kv-cache", "f32"}}, "abcd1234"));
+  auto q8 = reason::resume_options(old, {{"kv-cache", "q8"}}, "abcd1234");
+  ASSERT_FALSE(q8);
+  EXPECT_EQ(q8.error().message, "--kv-cache: run abcd1234 used f32, not q8; resume it with its own options");
 }
 
 TEST(BenchOptions, ResumeRefusesAChangedDatasetOrPrompt) {
