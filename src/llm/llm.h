@@ -102,7 +102,7 @@ class Backend {
 };
 
 struct BackendOptions {
-  int threads = 0;         // local: 0 = every core
+  int threads = 0;         // local: 0 = every core (remote: another value is an error)
   int context = 0;         // local: 0 = the model's
   std::string kv_cache = "f32";  // local: the KV cache's element type, f32, f16 (llama.cpp's default) or q8
                                  // (remote: another value is an error)

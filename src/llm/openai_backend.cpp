@@ -622,10 +622,15 @@ class OpenAIBackend final : public Backend {
 Result<std::unique_ptr<Backend>> open_openai_backend(const std::string& spec, const BackendOptions& opt) {
   auto ep = parse_openai_spec(spec);
   if (!ep) return ep.error();
-  if (opt.kv_cache != BackendOptions{}.kv_cache)  // refused rather than silently not applied
+  // The embedded engine's settings are refused rather than silently not applied.
+  if (opt.kv_cache != BackendOptions{}.kv_cache)
     return Error{fmt::format("model '{}': the KV cache type ({}) is the embedded engine's setting; a served model "
                              "keeps its server's",
                              spec, opt.kv_cache)};
+  if (opt.threads != BackendOptions{}.threads)
+    return Error{fmt::format("model '{}': engine threads ({}) are the embedded engine's setting; a served model runs "
+                             "on its server's",
+                             spec, opt.threads)};
   auto backend = std::make_unique<OpenAIBackend>(*ep, opt);
   if (auto r = backend->resolve_model(); !r) return Error{fmt::format("model '{}': {}", spec, r.error().message)};
   return std::unique_ptr<Backend>(std::move(backend));

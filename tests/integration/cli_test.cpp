@@ -917,6 +917,13 @@ TEST(Cli, KvCacheF16GivesTheSameGreedyTextAndABadTypeIsExitTwo) {
   EXPECT_EQ(bad.rc, 2);
   EXPECT_NE(err.find("--kv-cache: q8_0 not in {f32,f16,q8}"), std::string::npos) << err;
   EXPECT_EQ(bad.out, "");
+  // The embedded engine's settings with a served model: refused, not dropped (nothing listens on port 9).
+  CliRun served = wand("generate -m openai:http://127.0.0.1:9/v1/m --kv-cache f16 hi", "", &err);
+  EXPECT_EQ(served.rc, 2);
+  EXPECT_NE(err.find("the KV cache type (f16) is the embedded engine's setting"), std::string::npos) << err;
+  served = wand("generate -m openai:http://127.0.0.1:9/v1/m --threads 2 hi", "", &err);
+  EXPECT_EQ(served.rc, 2);
+  EXPECT_NE(err.find("engine threads (2) are the embedded engine's setting"), std::string::npos) << err;
 }
 
 TEST(Cli, GenerateConstrainKeepsTheShippedModelInsideTheGrammar) {
