@@ -27,7 +27,7 @@ namespace {
 
 struct BenchArgs {
   std::string dataset, problems, set = "numbers", model, method = "pot", prompt_file, prompt_style = "auto", constrain;
-  std::string kv_cache = "f32";
+  std::string kv_cache = llm::BackendOptions{}.kv_cache;
   std::string out, html, store, resume, shard;
   std::vector<std::string> compare, report, merge;
   reason::SolveConfig config;

@@ -17,8 +17,7 @@ Command add_generate(CLI::App& app) {
     std::string model = default_model_spec(), prompt, system, constrain;
     llm::GenerateOptions gen;
     bool chat = false, json = false;
-    int threads = 0;
-    std::string kv_cache = "f32";
+    llm::BackendOptions engine;  // --threads, --kv-cache
     std::vector<std::string> stop;
   };
   auto a = std::make_shared<Args>();
@@ -45,8 +44,8 @@ Command add_generate(CLI::App& app) {
                    ->check(number(kSeed));
   cmd->add_option("--samples", a->gen.n, "Independent samples")->check(number({.lo = 1, .hi = 1000, .integer = true}));
   cmd->add_option("--stop", a->stop, "Stop sequence (repeatable)");
-  cmd->add_option("--threads", a->threads, "Engine threads (0 = every core)")->check(parallel(true));
-  add_kv_cache_option(cmd, a->kv_cache);
+  cmd->add_option("--threads", a->engine.threads, "Engine threads (0 = every core)")->check(parallel(true));
+  add_kv_cache_option(cmd, a->engine.kv_cache);
   cmd->add_flag("--chat", a->chat, "Treat the prompt as a user message in the model's chat format");
   cmd->add_option("--system", a->system, "System message (with --chat)");
   cmd->add_option("--constrain", a->constrain,
@@ -62,10 +61,7 @@ Command add_generate(CLI::App& app) {
       }
       a->gen.grammar = *g;
     }
-    llm::BackendOptions bo;
-    bo.threads = a->threads;
-    bo.kv_cache = a->kv_cache;
-    auto backend = llm::open_backend(a->model, bo);
+    auto backend = llm::open_backend(a->model, a->engine);
     if (!backend) {
       fmt::print(stderr, "wand generate: {}\n", backend.error().message);
       return kExitBadInput;

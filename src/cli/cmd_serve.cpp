@@ -23,8 +23,7 @@ Command add_serve(CLI::App& app) {
   struct Args {
     std::string model = default_model_spec(), name;
     server::Options opt;
-    int threads = 0;
-    std::string kv_cache = "f32";
+    llm::BackendOptions engine;  // --threads, --kv-cache
     bool exec = false, no_model = false;
     std::size_t exec_cells = 0, max_body_mb = 16, max_response_mb = 64;
     server::ExecLimits limits;
@@ -37,8 +36,8 @@ Command add_serve(CLI::App& app) {
       ->capture_default_str()
       ->check(number({.lo = 0, .hi = 65535, .integer = true}));
   cmd->add_option("--name", a->name, "Model id clients ask for (default: the GGUF file's name without .gguf)");
-  cmd->add_option("--threads", a->threads, "Engine threads (0 = every core)")->check(parallel(true));
-  add_kv_cache_option(cmd, a->kv_cache);
+  cmd->add_option("--threads", a->engine.threads, "Engine threads (0 = every core)")->check(parallel(true));
+  add_kv_cache_option(cmd, a->engine.kv_cache);
   cmd->add_option("--max-tokens-limit", a->opt.max_tokens_limit, "Largest max_tokens a request may ask for")
       ->capture_default_str()
       ->check(number({.lo = 1, .hi = 1 << 20, .integer = true}));
@@ -86,10 +85,7 @@ Command add_serve(CLI::App& app) {
 
     std::unique_ptr<llm::Backend> backend;
     if (!a->no_model) {
-      llm::BackendOptions bo;
-      bo.threads = a->threads;
-      bo.kv_cache = a->kv_cache;
-      auto opened = llm::open_backend(a->model, bo);
+      auto opened = llm::open_backend(a->model, a->engine);
       if (!opened) {
         fmt::print(stderr, "wand serve: {}\n", opened.error().message);
         return kExitBadInput;
@@ -125,7 +121,9 @@ Command add_serve(CLI::App& app) {
       return kExitBadInput;
     }
     std::string what = backend ? fmt::format("model '{}' ({}{})", a->name, backend->id(),
-                                             a->kv_cache != "f32" ? ", " + a->kv_cache + " KV cache" : "")
+                                             a->engine.kv_cache != llm::BackendOptions{}.kv_cache
+                                                 ? ", " + a->engine.kv_cache + " KV cache"
+                                                 : "")
                                : "no model";
     fmt::print(stderr, "wand serve: {} at http://{}:{}/v1{} — Ctrl-C stops\n", what, a->opt.host, *port,
                a->exec ? fmt::format("; code execution on {} cells", sb->cells()) : "");

@@ -43,7 +43,7 @@ Result<std::vector<BenchProblem>> load_bench_dataset(const std::string& path);
 struct BenchConfig {
   std::string dataset;              // the file
   std::string model_spec;           // local:PATH.gguf or openai:URL/MODEL
-  std::string kv_cache = "f32";     // the embedded engine's KV cache type (llm::BackendOptions::kv_cache)
+  std::string kv_cache = llm::BackendOptions{}.kv_cache;  // the embedded engine's KV cache type
   std::string prompt_style = "auto";  // auto, wand, chat, completion (prompt_family)
   std::string prompt_file;          // --prompt: the user's own template, "" for the built-in one
   int limit = 0;                    // the first N problems; 0: all
