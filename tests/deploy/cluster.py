@@ -64,7 +64,13 @@ class Cluster:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def access_log(self):
-        with open(os.path.join(self.tmp, "access.log")) as f:
+        return self._log("access.log")
+
+    def error_log(self):
+        return self._log("error.log")
+
+    def _log(self, name):
+        with open(os.path.join(self.tmp, name)) as f:
             return f.read().splitlines()
 
     def _render(self):

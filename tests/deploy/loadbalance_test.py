@@ -7,7 +7,9 @@ folder, then, with `wrk` (a Lua script POSTs the bodies and counts answers by cl
      to one worker: zero 5xx and zero socket errors; p50/p99 and requests/s reported side by side;
      each worker's resident memory (VmRSS) flat over the measured runs;
   2. one worker killed (SIGKILL) during execution load: still zero 5xx (nginx sends the requests
-     in flight again to another worker; its log shows the retries);
+     in flight again to another worker; its log shows the retries), and no socket error but for
+     answers the worker had begun to send when it died (nginx has forwarded their status line
+     and cannot start them again; its error log names each);
   3. `wand eval --remote` of HumanEval's reference solutions through nginx while another worker
      is killed: every sample judged, verdicts identical to a local `wand eval`.
 Usage: loadbalance_test.py WAND_BINARY SOURCE_DIR [SECONDS per load run, default 5]
@@ -120,7 +122,7 @@ def run_checks(c):
         check(a - b <= RSS_SLACK_KB, f"worker {port}: VmRSS {b} -> {a} kB (flat within {RSS_SLACK_KB} kB)")
 
     # A worker killed during the load: what it had in flight is sent again to another.
-    served_before = len(c.access_log())
+    served_before, errors_before = len(c.access_log()), len(c.error_log())
     killer = subprocess.Popen(["sh", "-c", f"sleep 2; kill -9 {workers[1].pid}"])
     r = wrk(f"http://127.0.0.1:{lb}/v1/exec", exec_body, SECONDS)
     killer.wait()
@@ -128,7 +130,14 @@ def run_checks(c):
     print(f"kill during load: {int(r['ok'])} answered, {int(r['server_errors'])} 5xx, "
           f"{retried} requests sent to a second worker after the first failed", flush=True)
     check(workers[1].wait(timeout=10) == -signal.SIGKILL, "worker 2 was killed during the load")
-    check(r["server_errors"] == 0 and r["socket_errors"] == 0, "worker killed under load: no 5xx, no socket errors")
+    # An answer cut after its headers reached nginx ("... while reading upstream", not "... while
+    # reading response header from upstream") is past resending: its client sees the connection
+    # close. The worker writes headers and body in two calls, so a kill can land between them.
+    cut = sum(1 for line in c.error_log()[errors_before:]
+              if "prematurely closed connection while reading upstream" in line)
+    check(r["server_errors"] == 0 and r["socket_errors"] <= cut,
+          f"worker killed under load: no 5xx, socket errors {int(r['socket_errors'])} "
+          f"<= answers cut mid-way {cut}")
     check(retried > 0, "nginx retried requests on another worker (access log)")
 
     # `wand eval --remote` through nginx loses no sample while another worker dies.
