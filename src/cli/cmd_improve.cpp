@@ -35,6 +35,10 @@ Command add_improve(CLI::App& app) {
   cmd->add_option("--select", o.select,
                   "One of the --eval sets, a validation set (never a test set): the round whose model scores best on "
                   "it is copied to OUT/best.gguf (a round's accuracy swings; the last is not always the best)");
+  cmd->add_option("--validation", o.validation,
+                  "Draw N questions of the pool productions (a seed no round's pool uses) into OUT/validation.jsonl, "
+                  "evaluate every round on all of them and copy the best round's model to OUT/best.gguf (instead of --select)")
+      ->check(number({.lo = 0, .hi = 1e6, .integer = true}));
   cmd->add_option("--eval-limit", o.eval_limit, "Problems of each --eval set (the first N; 0: all)")
       ->capture_default_str()->check(number({.lo = 0, .hi = 1e7, .integer = true}));
   cmd->add_option("--rounds", o.rounds, "Rounds")->capture_default_str()->check(number({.lo = 1, .hi = 1000, .integer = true}));
@@ -100,7 +104,8 @@ Command add_improve(CLI::App& app) {
       return kExitFailed;
     }
     if (a->json) {
-      const int best = o.select.empty() ? -1 : improve::best_round(*rounds, o.select);
+      const std::string chosen_by = improve::selection_set(o);
+      const int best = chosen_by.empty() ? -1 : improve::best_round(*rounds, chosen_by);
       Json j = Json::array();
       for (std::size_t i = 0; i < rounds->size(); ++i) {
         j.push_back((*rounds)[i].to_json());

@@ -31,6 +31,9 @@ namespace {
 
 std::string round_dir(const ImproveOptions& o, int r) { return (fs::path(o.out_dir) / fmt::format("round-{}", r)).string(); }
 std::string state_path(const ImproveOptions& o) { return (fs::path(o.out_dir) / "state.json").string(); }
+std::string validation_path(const ImproveOptions& o) {
+  return o.validation > 0 ? (fs::path(o.out_dir) / "validation.jsonl").string() : std::string();
+}
 // Where round r's weights are: round 0's imported from the GGUF, later ones wand-train's.
 std::string checkpoint_of(const ImproveOptions& o, int r) {
   return r == 0 ? round_dir(o, 0) + "/init.wckpt" : round_dir(o, r) + "/train/checkpoint.wckpt";
@@ -83,8 +86,31 @@ Json options_json(const ImproveOptions& o) {
           {"repair", o.repair}, {"grounded", o.grounded}, {"from_start", o.from_start}, {"shuffle_names", o.shuffle_names},
           {"k", o.k},         {"temperature", o.temperature}, {"per_question", o.per_question},
           {"replay", o.replay}, {"steps", o.steps},     {"batch", o.batch}, {"warmup", o.warmup},
-          {"lr", o.lr},       {"seed", o.seed}};
+          {"lr", o.lr},       {"seed", o.seed}, {"validation", o.validation}};
 }
+
+// A round's pool of `n` questions (pot: {question, answer}; code: MBPP-format tasks of the pool
+// families) from `seed`, as JSON lines; `pool` gets the pot questions as bench problems.
+std::string pool_lines(bool code, int n, uint64_t seed, std::vector<reason::BenchProblem>* pool = nullptr) {
+  train::GrammarGenerator gen(seed);
+  train::FunctionTaskGenerator functions(seed);
+  std::string text;
+  for (int i = 0; i < n; ++i) {
+    if (code) {
+      text += train::to_mbpp_json(functions.next_pool(), i).dump() + "\n";
+      continue;
+    }
+    auto p = gen.next_pool();
+    if (pool) pool->push_back({i, std::to_string(i), p.question, p.answer});
+    text += Json{{"question", p.question}, {"answer", p.answer}}.dump() + "\n";
+  }
+  return text;
+}
+
+// Round r's pool seed is seed * 1000003 + r with r <= 1000; the validation pool's is past every
+// round of this seed and below every round of the next, so no round of the run draws from it.
+uint64_t pool_seed(uint64_t seed, int round) { return seed * 1000003 + static_cast<uint64_t>(round); }
+constexpr int kValidationRound = 1000002;
 
 // One bench run (recorded) of `model` over `problems`; returns the run's id and records.
 Result<std::pair<std::string, reason::BenchRun>> bench(llm::Backend& model, sandbox::Sandbox& sb, store::Store& db,
@@ -212,6 +238,11 @@ VoidResult validate(const ImproveOptions& o) {
   if (o.eval.empty()) return Error{"--eval: no held-out set given"};
   for (auto& e : o.eval)
     if (!fs::exists(e)) return Error{fmt::format("--eval {}: no such file", e)};
+  if (o.validation < 0 || o.validation > 1000000)
+    return Error{fmt::format("--validation must be from 0 to 1000000, got {}", o.validation)};
+  if (o.validation > 0 && !o.select.empty())
+    return Error{fmt::format("--select {}: --validation already chooses the round (by OUT/validation.jsonl); give one of them",
+                             o.select)};
   if (!o.select.empty() && std::find(o.eval.begin(), o.eval.end(), o.select) == o.eval.end())
     return Error{fmt::format("--select {}: not one of the --eval sets (the round is chosen by its accuracy there)",
                              o.select)};
@@ -286,8 +317,18 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
     say(fmt::format("improve run {} (run store {})", run_id, db.path()));
   }
 
+  // The validation pool: written again on a resume (the same seed gives the same lines), then
+  // one more evaluated set, the one the round is chosen by.
+  ImproveOptions with_validation = o;
+  if (o.validation > 0) {
+    const std::string file = validation_path(o);
+    if (auto w = write_text(file, pool_lines(o.task == "code", o.validation, pool_seed(o.seed, kValidationRound))); !w)
+      return w.error();
+    with_validation.eval.push_back(file);
+    with_validation.select = file;
+  }
   // An error from here on leaves the run interrupted, so the next call resumes it.
-  auto result = run_rounds(o, db, sb, open_model, say, run_id, std::move(rounds), finished);
+  auto result = run_rounds(with_validation, db, sb, open_model, say, run_id, std::move(rounds), finished);
   if (!result) (void)db.interrupt_run(run_id);
   return result;
 }
@@ -321,14 +362,15 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     for (auto& file : o.eval) {
       int correct = 0, n = 0;
       std::string id;
+      const int limit = file == validation_path(o) ? 0 : o.eval_limit;  // the validation pool: all of it
       if (code) {
-        auto c = code_run(model, sb, db, file, o.eval_limit, code_greedy);
+        auto c = code_run(model, sb, db, file, limit, code_greedy);
         if (!c) return Error{"--eval " + c.error().message};
         id = c->id, correct = c->passed, n = c->tasks;
       } else {
         auto set = reason::load_bench_dataset(file);
         if (!set) return Error{"--eval " + set.error().message};
-        if (o.eval_limit > 0 && set->size() > static_cast<std::size_t>(o.eval_limit)) set->resize(o.eval_limit);
+        if (limit > 0 && set->size() > static_cast<std::size_t>(limit)) set->resize(limit);
         auto b = bench(model, sb, db, file, std::move(*set), greedy);
         if (!b) return b.error();
         auto s = reason::summarize(b->second.problems);
@@ -375,20 +417,8 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
 
     // 1. A fresh pool: questions of the grammar's pool productions (in no training corpus, none a
     //    test template), with their answers only; code: tasks of the pool families, with their tests.
-    uint64_t pool_seed = o.seed * 1000003 + static_cast<uint64_t>(round);
-    train::GrammarGenerator gen(pool_seed);
-    train::FunctionTaskGenerator functions(pool_seed);
     std::vector<reason::BenchProblem> pool;
-    std::string pool_text;
-    for (int i = 0; i < o.pool; ++i) {
-      if (code) {
-        pool_text += train::to_mbpp_json(functions.next_pool(), i).dump() + "\n";
-        continue;
-      }
-      auto p = gen.next_pool();
-      pool.push_back({i, std::to_string(i), p.question, p.answer});
-      pool_text += Json{{"question", p.question}, {"answer", p.answer}}.dump() + "\n";
-    }
+    std::string pool_text = pool_lines(code, o.pool, pool_seed(o.seed, round), &pool);
     std::string pool_file = dir + "/pool.jsonl";
     if (auto w = write_text(pool_file, pool_text); !w) return w.error();
 
@@ -535,6 +565,8 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
 }
 
 }  // namespace
+
+std::string selection_set(const ImproveOptions& o) { return o.validation > 0 ? validation_path(o) : o.select; }
 
 std::vector<std::string> ungrounded_numbers(const std::string& program, const std::string& question) {
   static const std::map<std::string, std::string> kWords = {

@@ -51,6 +51,10 @@ struct ImproveOptions {
   // (best_round) is copied to out_dir/best.gguf, since a round's held-out accuracy swings from
   // round to round and the last is not the best one (docs/improve.md). Empty: none chosen.
   std::string select;
+  // Draw this many questions (code: tasks) of the pool productions into out_dir/validation.jsonl,
+  // from a seed no round's pool uses, evaluate every round on all of them and select the round by
+  // them (as `select` does; the two are exclusive). 0: none.
+  int validation = 0;
   int rounds = 3;
   int pool = 300;                          // new pool questions per round
   int k = 8;                               // programs sampled per question
@@ -106,6 +110,10 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
 // the question as digits ("1,200" is 1200) or as words (zero to twenty, "a dozen" 12, "half" and
 // "twice" 2, "triple" 3), other than 0, 1, 2 and 100. Empty for a grounded program.
 std::vector<std::string> ungrounded_numbers(const std::string& program, const std::string& question);
+
+// The set the best round is chosen by: out_dir/validation.jsonl with `validation`, else `select`
+// (empty: none).
+std::string selection_set(const ImproveOptions& o);
 
 // The round (an index into `rounds`) whose model has the highest accuracy on eval set `file`, the
 // earliest of equals; -1 when no round was evaluated on it.

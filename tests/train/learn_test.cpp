@@ -429,13 +429,13 @@ Result<std::unique_ptr<sandbox::Sandbox>> test_sandbox() {
   return sandbox::Sandbox::create(so);
 }
 
-// Question -> answer of DIR/eval.jsonl and every round's pool (DIR/out/round-N/pool.jsonl): what
-// the scripted models below know.
+// Question -> answer of DIR/eval.jsonl, every round's pool (DIR/out/round-N/pool.jsonl) and the
+// validation pool (DIR/out/validation.jsonl): what the scripted models below know.
 std::map<std::string, std::string> known_answers(const fs::path& dir) {
   std::map<std::string, std::string> m;
   std::vector<fs::path> files = {dir / "eval.jsonl"};
   for (auto& e : fs::recursive_directory_iterator(dir / "out"))
-    if (e.path().filename() == "pool.jsonl") files.push_back(e.path());
+    if (e.path().filename() == "pool.jsonl" || e.path().filename() == "validation.jsonl") files.push_back(e.path());
   for (auto& f : files) {
     std::ifstream in(f);
     for (std::string line; std::getline(in, line);) {
@@ -447,8 +447,8 @@ std::map<std::string, std::string> known_answers(const fs::path& dir) {
 }
 
 // A model that answers from the pool and eval files: right on questions whose answer is even,
-// with a wrong program and a duplicate of the right one beside it; for the eval set, right only
-// once fine-tuned (a round's model.gguf).
+// with a wrong program and a duplicate of the right one beside it; for the eval set and the
+// validation pool, right only once fine-tuned (a round's model.gguf).
 class PoolModel : public llm::Backend {
  public:
   PoolModel(fs::path dir, std::string path, bool fail) : dir_(std::move(dir)), path_(std::move(path)), fail_(fail) {}
@@ -461,7 +461,7 @@ class PoolModel : public llm::Backend {
     if (!answers.count(q)) return Error{"unknown question: " + q};
     long long a = std::stoll(answers[q]);
     bool tuned = path_.find("round-") != std::string::npos;
-    bool eval = q.rfind("Eval ", 0) == 0;
+    bool eval = q.rfind("Eval ", 0) == 0 || validation(q);
     if (fail_ && !eval) return Error{"the scripted model is down"};
     std::vector<std::string> texts = {fmt::format("answer = {}\n", a + 1)};
     if ((eval && tuned) || (!eval && a % 2 == 0))
@@ -476,6 +476,12 @@ class PoolModel : public llm::Backend {
 
  private:
   std::map<std::string, std::string> load() { return known_answers(dir_); }
+  bool validation(const std::string& q) const {
+    std::ifstream in(dir_ / "out/validation.jsonl");
+    for (std::string line; std::getline(in, line);)
+      if (Json::parse(line)["question"] == q) return true;
+    return false;
+  }
   fs::path dir_;
   std::string path_;
   bool fail_;
@@ -572,6 +578,51 @@ TEST(Improve, AcceptsExactlyTheMatchingProgramsRecordsRoundsAndResumes) {
   EXPECT_EQ(slurp(dir / "out/best.gguf"), slurp((*rounds)[best].model));
   EXPECT_NE(lines.back().find(fmt::format("round {} is the best", best)), std::string::npos) << lines.back();
   EXPECT_EQ(improve::best_round(*rounds, "not-evaluated.jsonl"), -1);
+  fs::remove_all(dir);
+}
+
+// --validation N: N pool-production questions no round samples, written to out/validation.jsonl,
+// evaluated in full after every round (whatever --eval-limit) and choosing out/best.gguf; with
+// --select as well it is refused.
+TEST(Improve, AValidationPoolIsDrawnApartFromEveryRoundAndChoosesTheRound) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  auto dir = scratch("improve-validation");
+  auto o = short_loop(dir, "pot", {{{"question", "Eval question 0?"}, {"answer", "10"}}});
+  o.rounds = 1, o.validation = 6, o.eval_limit = 1;
+  auto db = store::Store::open((dir / "runs.db").string());
+  ASSERT_TRUE(db) << db.error().message;
+  auto sb = test_sandbox();
+  ASSERT_TRUE(sb) << sb.error().message;
+  auto open = [&](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
+    return std::unique_ptr<llm::Backend>(new PoolModel(dir, path, false));
+  };
+  auto both = o;
+  both.select = o.eval[0];
+  auto refused = improve::run_improve(both, **db, **sb, open);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("--validation"), std::string::npos) << refused.error().message;
+
+  std::vector<std::string> lines;
+  auto rounds = improve::run_improve(o, **db, **sb, open, [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(rounds) << rounds.error().message;
+  ASSERT_EQ(rounds->size(), 2u);
+  const std::string file = improve::selection_set(o);
+  EXPECT_EQ(fs::path(file), dir / "out/validation.jsonl");
+  auto questions = [](const fs::path& f) {
+    std::set<std::string> q;
+    std::ifstream in(f);
+    for (std::string line; std::getline(in, line);) q.insert(Json::parse(line)["question"].get<std::string>());
+    return q;
+  };
+  auto validation = questions(file);
+  EXPECT_EQ(validation.size(), 6u);
+  for (auto& q : questions(dir / "out/round-1/pool.jsonl")) EXPECT_FALSE(validation.count(q)) << "sampled: " << q;
+  for (int r = 0; r < 2; ++r) EXPECT_EQ((*rounds)[r].accuracy[file]["n"], 6) << "round " << r;  // not cut to 1
+  EXPECT_EQ((*rounds)[0].accuracy[file]["accuracy"], 0.0);
+  EXPECT_EQ((*rounds)[1].accuracy[file]["accuracy"], 1.0);
+  EXPECT_EQ(improve::best_round(*rounds, file), 1);
+  EXPECT_EQ(slurp(dir / "out/best.gguf"), slurp((*rounds)[1].model));
+  EXPECT_NE(lines.back().find("round 1 is the best on " + file), std::string::npos) << lines.back();
   fs::remove_all(dir);
 }
 
@@ -1032,6 +1083,8 @@ TEST(Cli, CorpusAndImproveRefuseBadInput) {
            {"improve" + out + " --select " + (dir / "validation.jsonl").string(), "--select"},  // not an --eval set
            {"improve" + out + " --eval " + v + " --select " + v_too + " --trainer /bin/nonexistent-trainer",
             "--trainer"},  // --select: the same file by another path, accepted
+           {"improve" + out + " --eval " + v + " --select " + v + " --validation 10", "--validation already chooses"},
+           {"improve" + out + " --validation -1", "--validation"},
            {"improve" + out + " --trainer /bin/nonexistent-trainer", "--trainer"}}) {
     auto [rc, text] = run(args);
     EXPECT_EQ(rc, 2) << args << "\n" << text;
