@@ -32,7 +32,7 @@ struct BenchArgs {
   std::vector<std::string> compare, report, merge;
   reason::SolveConfig config;
   std::optional<float> temperature;
-  int limit = 0, parallel = 1;
+  int limit = 0, parallel = 1, threads = 0;
   bool json = false, quiet = false, no_store = false, no_repair = false, no_fallback = false;
 };
 
@@ -186,6 +186,7 @@ Command add_bench(CLI::App& app) {
                 ->check(number({.lo = 1, .hi = 64, .integer = true}))
                 ->capture_default_str();
   auto* kv_cache = add_kv_cache_option(cmd, a->kv_cache);
+  auto* threads = add_threads_option(cmd, a->threads);
   auto* temperature = cmd->add_option("--temperature", a->temperature, "Sampling temperature (default: 0 for --k 1, else 0.7)")
                           ->check(number(kTemperature));
   auto* top_p = cmd->add_option("--top-p", c.top_p, "Nucleus sampling")
@@ -243,7 +244,7 @@ Command add_bench(CLI::App& app) {
   // The options of a run, which --compare and --report (reading stored runs) do not take.
   std::vector<CLI::Option*> run_options = {dataset, problems, set, model, method, k, temperature, top_p, seed,
                                            max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, constrain, limit, par, out,
-                                           flow_calls, flow_tokens, shard, shuffle_names};
+                                           flow_calls, flow_tokens, shard, shuffle_names, kv_cache, threads};
   // --env: an agent environment's task set instead of a dataset (cli/agent_runs.h, as wand agent --env).
   auto agent = std::make_shared<AgentArgs>();
   auto* env = cmd->add_option("--env", agent->env, "An agent environment's task set (kitchen, data, shop): success rate, "
@@ -261,7 +262,7 @@ Command add_bench(CLI::App& app) {
   return [=] {
     if (env->count()) {
       for (auto* o : {dataset, problems, set, method, k, top_p, max_tokens, weighted, no_repair, no_fallback, prompt, style,
-                      constrain, par, out, flow_calls, flow_tokens, resume, shard, shuffle_names, kv_cache})
+                      constrain, par, out, flow_calls, flow_tokens, resume, shard, shuffle_names, kv_cache, threads})
         if (o->count()) {
           fmt::print(stderr, "wand bench: {}: not an option of --env (agent task sets)\n", o->get_name());
           return kExitBadInput;
@@ -400,6 +401,7 @@ Command add_bench(CLI::App& app) {
     int rc = kExitOk;
     llm::BackendOptions engine;
     engine.kv_cache = bc.kv_cache;
+    engine.threads = a->threads;
     auto solver = open_solver(bc.solve.method, bc.model_spec, rc, "bench", a->parallel, engine);
     if (!solver) {
       fmt::print(stderr, "{}\n", solver.error().message);

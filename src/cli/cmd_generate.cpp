@@ -44,7 +44,7 @@ Command add_generate(CLI::App& app) {
                    ->check(number(kSeed));
   cmd->add_option("--samples", a->gen.n, "Independent samples")->check(number({.lo = 1, .hi = 1000, .integer = true}));
   cmd->add_option("--stop", a->stop, "Stop sequence (repeatable)");
-  cmd->add_option("--threads", a->engine.threads, "Engine threads (0 = every core)")->check(parallel(true));
+  add_threads_option(cmd, a->engine.threads);
   add_kv_cache_option(cmd, a->engine.kv_cache);
   cmd->add_flag("--chat", a->chat, "Treat the prompt as a user message in the model's chat format");
   cmd->add_option("--system", a->system, "System message (with --chat)");

@@ -36,7 +36,7 @@ Command add_serve(CLI::App& app) {
       ->capture_default_str()
       ->check(number({.lo = 0, .hi = 65535, .integer = true}));
   cmd->add_option("--name", a->name, "Model id clients ask for (default: the GGUF file's name without .gguf)");
-  cmd->add_option("--threads", a->engine.threads, "Engine threads (0 = every core)")->check(parallel(true));
+  add_threads_option(cmd, a->engine.threads);
   add_kv_cache_option(cmd, a->engine.kv_cache);
   cmd->add_option("--max-tokens-limit", a->opt.max_tokens_limit, "Largest max_tokens a request may ask for")
       ->capture_default_str()

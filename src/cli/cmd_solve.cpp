@@ -119,6 +119,7 @@ Command add_solve(CLI::App& app) {
       ->check(number({.lo = 1, .hi = 64, .integer = true}))
       ->capture_default_str();
   add_kv_cache_option(cmd, a->backend.kv_cache);
+  add_threads_option(cmd, a->backend.threads);
   cmd->add_option("--temperature", a->temperature, "Sampling temperature (default: 0 for --k 1, else 0.7)")
       ->check(number(kTemperature));
   cmd->add_option("--top-p", c.top_p, "Nucleus sampling")->check(number({.lo = 0, .hi = 1, .lo_open = true}))->capture_default_str();

@@ -38,6 +38,10 @@ CLI::Option* add_kv_cache_option(CLI::App* cmd, std::string& into) {
       ->check(CLI::IsMember({"f32", "f16", "q8"}));
 }
 
+CLI::Option* add_threads_option(CLI::App* cmd, int& into) {
+  return cmd->add_option("--threads", into, "Embedded engine's threads (0 = every core)")->check(parallel(true));
+}
+
 CLI::Validator integer_list(NumberRule rule) {
   return CLI::Validator(
       [rule](const std::string& text) -> std::string {

@@ -33,6 +33,10 @@ CLI::Validator parallel(bool zero_means_all_cores);
 // --kv-cache f32|f16|q8 into `into` (llm::BackendOptions::kv_cache), for the commands that run a model.
 CLI::Option* add_kv_cache_option(CLI::App* cmd, std::string& into);
 
+// --threads N into `into` (llm::BackendOptions::threads): the embedded engine's threads, 0 = every core.
+// A machine option: it changes the speed, not the answers, and a run does not record it.
+CLI::Option* add_threads_option(CLI::App* cmd, int& into);
+
 // A comma-separated list of integers in [lo, hi] (--k 1,10,100).
 CLI::Validator integer_list(NumberRule rule);
 

@@ -454,6 +454,44 @@ TEST(Cli, SolveAndBenchTakeAQ8KvCache) {
   std::filesystem::remove(store);
 }
 
+// --threads keeps an evaluation beside a training on the cores it is given: the same answers as
+// every core (a machine option, not recorded with the run), and refused where it cannot apply.
+TEST(Cli, BenchAndSolveTakeEngineThreads) {
+  std::string store = temp_store("threads"), err;
+  std::string one = ::testing::TempDir() + "wand_threads_1_" + std::to_string(::getpid()) + ".jsonl";
+  std::string all = ::testing::TempDir() + "wand_threads_0_" + std::to_string(::getpid()) + ".jsonl";
+  CliRun b = wand(fmt::format("bench synthetic --limit 3 --k 2 --seed 1 --threads 1 --quiet --store {} --out {}", store, one), "", &err);
+  ASSERT_EQ(b.rc, 0) << err << b.out;
+  EXPECT_FALSE(recorded_run(store)["extra"]["bench"].contains("threads")) << recorded_run(store)["extra"].dump();
+  CliRun d = wand(fmt::format("bench synthetic --limit 3 --k 2 --seed 1 --quiet --no-store --out {}", all), "", &err);
+  ASSERT_EQ(d.rc, 0) << err << d.out;
+  auto answers = [](const std::string& path) {
+    std::vector<std::string> v;
+    std::ifstream f(path);
+    for (std::string line; std::getline(f, line);) v.push_back(Json::parse(line).at("answer").get<std::string>());
+    return v;
+  };
+  EXPECT_EQ(answers(one).size(), 3u);
+  EXPECT_EQ(answers(one), answers(all));
+  CliRun s = wand(fmt::format("solve --threads 1 --no-store \"{}\"", kSolveQuestion), "", &err);
+  EXPECT_EQ(s.rc, 0) << err;
+  struct Case {
+    std::string args, says;
+  };
+  for (auto& c : std::vector<Case>{
+           {"bench synthetic --limit 1 --threads -1", "--threads: must be an integer from 0 to"},
+           {"bench synthetic --limit 1 --no-store --threads 1 -m openai:http://127.0.0.1:9/v1/m",
+            "engine threads (1) are the embedded engine's setting; a served model runs on its server's"},
+           {"bench --env kitchen --threads 1", "--threads: not an option of --env"},
+           {"bench --report x --threads 1 --store " + store, "--threads: not an option of --report"},
+           {"solve --threads 999 x", "--threads: must be an integer from 0 to"}}) {
+    CliRun r = wand(c.args, "", &err);
+    EXPECT_EQ(r.rc, 2) << c.args;
+    EXPECT_NE((err + r.out).find(c.says), std::string::npos) << c.args << ": " << err << r.out;
+  }
+  for (auto& f : {store, one, all}) std::filesystem::remove(f);
+}
+
 TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
   std::string bad = ::testing::TempDir() + "wand_bad_prompt" + std::to_string(::getpid()) + ".txt";
   std::ofstream(bad) << "@@ prompt\nQ: {{questoin}}\n";
