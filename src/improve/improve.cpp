@@ -294,12 +294,17 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
       if (!r) return r.error();
       rounds.push_back(std::move(*r));
     }
-    if (run->info.status == "finished" && static_cast<int>(rounds.size()) < o.rounds + 1)
-      return Error{fmt::format("run {} in {} is finished; give a new --out to run more rounds", run_id, o.out_dir)};
     finished = run->info.status == "finished";
-    if (!finished)
+    if (finished && static_cast<int>(rounds.size()) < o.rounds + 1) {
+      // More rounds than the run ended with: every round's files are on disk, so the next round
+      // fine-tunes the last one's weights on all accepted so far, as it would have.
+      if (auto t = db.extend_run(run_id, o.rounds + 1); !t) return t.error();
+      finished = false;
+      say(fmt::format("extending finished run {} from round {} to round {}", run_id, rounds.back().round, o.rounds));
+    } else if (!finished) {
       if (auto t = db.resume_run(run_id); !t) return t.error();
-    say(fmt::format("resuming run {} after round {}", run_id, rounds.empty() ? -1 : rounds.back().round));
+      say(fmt::format("resuming run {} after round {}", run_id, rounds.empty() ? -1 : rounds.back().round));
+    }
   } else {
     store::RunConfig rc;
     rc.kind = "improve";
@@ -522,7 +527,10 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     if (!corpus) return corpus.error();
     std::string train_dir = dir + "/train";
     fs::create_directories(train_dir, ec);
-    const int init_round = o.from_start ? 0 : prev.round;  // the weights this round fine-tunes
+    // The weights this round fine-tunes: the last round's, or, where rounds accepted nothing and
+    // left their model unchanged (no checkpoint of their own), those of the last round that trained.
+    int init_round = o.from_start ? 0 : prev.round;
+    while (init_round > 0 && !fs::exists(checkpoint_of(o, init_round))) --init_round;
     std::vector<std::string> args = {o.trainer, "--init", checkpoint_of(o, init_round), "--data", dir + "/corpus",
                                      "--out", train_dir, "--steps", std::to_string(o.steps), "--batch",
                                      std::to_string(o.batch), "--lr", fmt::format("{}", o.lr), "--warmup",

@@ -485,6 +485,31 @@ Result<RunInfo> Store::resume_run(const std::string& run_id) {
   });
 }
 
+Result<RunInfo> Store::extend_run(const std::string& run_id, int64_t total_problems) {
+  return impl_->guarded([&] {
+    Transaction tx(impl_->db);
+    RunInfo info = impl_->run_info(run_id);
+    if (info.status != "finished")
+      throw Refused(fmt::format("run {} is {}, not finished: resume it instead of extending it", run_id, info.status));
+    if (total_problems <= info.problems_done)
+      throw Refused(fmt::format("run {} has {} problems recorded; extending it needs more than that, got {}", run_id,
+                                info.problems_done, total_problems));
+    Stmt(impl_->db,
+         "UPDATE runs SET status = 'running', owner = ?, finished_at = NULL, summary = NULL, total_problems = ? "
+         "WHERE id = ?")
+        .bind(1, std::string_view(this_owner()))
+        .bind(2, total_problems)
+        .bind(3, std::string_view(run_id))
+        .run();
+    tx.commit();
+    info.status = "running";
+    info.config.total_problems = total_problems;
+    info.finished_at.clear();
+    info.summary = Json();
+    return info;
+  });
+}
+
 Result<std::string> Store::resolve_id(const std::string& id) {
   return impl_->guarded([&] {
     if (id.empty()) throw Refused("the run id is empty");

@@ -141,6 +141,11 @@ class Store {
   // Takes an unfinished run over for this process (status "running" again) to finish it;
   // a finished run is an error.
   Result<RunInfo> resume_run(const std::string& run_id);
+  // Takes a finished run over to record more problems (`wand improve --rounds` past where it
+  // ended): "running" again, its finish time and summary cleared, total_problems raised to
+  // `total_problems`. A run that is not finished, or a total not above its recorded problems,
+  // is an error.
+  Result<RunInfo> extend_run(const std::string& run_id, int64_t total_problems);
 
   // An id or a unique prefix of one; an unknown or ambiguous id is an error naming it.
   Result<std::string> resolve_id(const std::string& id_or_prefix);

@@ -722,6 +722,35 @@ TEST_P(StoreBackends, InterruptMarksARunAndOnlyAnUnfinishedRunResumes) {
   ASSERT_TRUE(s->resume_run(id));
 }
 
+// A finished run reopened for more problems (wand improve --rounds past its end): only a finished
+// one, only to a larger total, and its recorded problems stay.
+TEST_P(StoreBackends, OnlyAFinishedRunExtendsAndKeepsItsProblems) {
+  auto s = open_ok(location());
+  auto id = *s->create_run(bench_config());
+  auto early = s->extend_run(id, 10);
+  ASSERT_FALSE(early);
+  EXPECT_NE(early.error().message.find("is running, not finished: resume it"), std::string::npos) << early.error().message;
+  ASSERT_TRUE(s->record_problem(id, make_problem(0, 1)));
+  ASSERT_TRUE(s->record_problem(id, make_problem(1, 1)));
+  ASSERT_TRUE(s->finish_run(id, {{"rounds", 2}}));
+  auto small = s->extend_run(id, 2);
+  ASSERT_FALSE(small);
+  EXPECT_NE(small.error().message.find("has 2 problems recorded; extending it needs more than that, got 2"), std::string::npos)
+      << small.error().message;
+  auto more = s->extend_run(id, 5);
+  ASSERT_TRUE(more) << more.error().message;
+  auto info = *s->get_run_info(id);
+  EXPECT_EQ(info.status, "running");
+  EXPECT_EQ(info.config.total_problems, 5);
+  EXPECT_TRUE(info.finished_at.empty());
+  EXPECT_TRUE(info.summary.is_null()) << info.summary.dump();
+  EXPECT_EQ(*s->finished_problems(id), (std::vector<int>{0, 1}));
+  ASSERT_TRUE(s->record_problem(id, make_problem(2, 1)));
+  ASSERT_TRUE(s->finish_run(id, {{"rounds", 3}}));
+  EXPECT_EQ(s->get_run_info(id)->status, "finished");
+  EXPECT_FALSE(s->resume_run(id));
+}
+
 // ---- `wand runs` ----
 
 struct CliRun {

@@ -453,6 +453,7 @@ class PoolModel : public llm::Backend {
  public:
   PoolModel(fs::path dir, std::string path, bool fail) : dir_(std::move(dir)), path_(std::move(path)), fail_(fail) {}
   static inline int calls = 0;
+  static inline bool wrong_on_pool = false;  // every pool program wrong: a round accepts nothing
   Result<std::vector<llm::Completion>> complete(const std::string& prompt, const llm::GenerateOptions& opt) override {
     ++calls;
     auto answers = load();
@@ -464,7 +465,7 @@ class PoolModel : public llm::Backend {
     bool eval = q.rfind("Eval ", 0) == 0 || validation(q);
     if (fail_ && !eval) return Error{"the scripted model is down"};
     std::vector<std::string> texts = {fmt::format("answer = {}\n", a + 1)};
-    if ((eval && tuned) || (!eval && a % 2 == 0))
+    if ((eval && tuned) || (!eval && a % 2 == 0 && !wrong_on_pool))
       texts = {fmt::format("answer = {}\n", a), fmt::format("answer = {}\n", a + 1), fmt::format("# again\nanswer = {}\n", a)};
     return cycled(texts, opt.n);
   }
@@ -578,6 +579,66 @@ TEST(Improve, AcceptsExactlyTheMatchingProgramsRecordsRoundsAndResumes) {
   EXPECT_EQ(slurp(dir / "out/best.gguf"), slurp((*rounds)[best].model));
   EXPECT_NE(lines.back().find(fmt::format("round {} is the best", best)), std::string::npos) << lines.back();
   EXPECT_EQ(improve::best_round(*rounds, "not-evaluated.jsonl"), -1);
+
+  // More --rounds on the finished run extend it: round 3 alone runs, on everything accepted in
+  // rounds 1-3, from round 2's weights; the same run, finished again with 4 rounds recorded.
+  PoolModel::calls = 0;
+  lines.clear();
+  auto more = o;
+  more.rounds = 3;
+  auto extended = improve::run_improve(more, **db, **sb, open, [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(extended) << extended.error().message;
+  ASSERT_EQ(extended->size(), 4u);
+  EXPECT_EQ(PoolModel::calls, 12 + 3);  // round 3's pool and its eval only
+  EXPECT_NE(lines.front().find("extending finished run " + (*runs)[0].id + " from round 2 to round 3"), std::string::npos)
+      << lines.front();
+  EXPECT_EQ((*extended)[3].trained_on, (*rounds)[2].trained_on + (*extended)[3].accepted);
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](auto& l) { return l.find("round 3: fine-tuning round 2's weights") == 0; }));
+  runs = (*db)->list_runs({.kind = "improve"});
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].status, "finished");
+  EXPECT_EQ((*runs)[0].problems_done, 4);
+  EXPECT_EQ((*runs)[0].config.total_problems, 4);
+  // Fewer rounds than recorded: nothing runs, the recorded rounds come back.
+  PoolModel::calls = 0;
+  auto again = improve::run_improve(o, **db, **sb, open);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->size(), 4u);
+  EXPECT_EQ(PoolModel::calls, 0);
+  fs::remove_all(dir);
+}
+
+// A round that accepts nothing leaves the model as it was and writes no checkpoint; the next round
+// that learns fine-tunes the weights of the last round that trained (here round 0's), also when it
+// runs in a later call that extends the finished run.
+TEST(Improve, ARoundAfterOneThatAcceptedNothingTrainsFromTheLastTrainedWeights) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  auto dir = scratch("improve_empty_round");
+  auto o = short_loop(dir, "pot", {{{"question", "Eval question 0?"}, {"answer", "10"}}});
+  o.rounds = 1;
+  auto db = store::Store::open((dir / "runs.db").string());
+  ASSERT_TRUE(db) << db.error().message;
+  auto sb = test_sandbox();
+  ASSERT_TRUE(sb) << sb.error().message;
+  auto open = [&](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
+    return std::unique_ptr<llm::Backend>(new PoolModel(dir, path, false));
+  };
+  PoolModel::wrong_on_pool = true;
+  auto first = improve::run_improve(o, **db, **sb, open);
+  PoolModel::wrong_on_pool = false;
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[1].accepted, 0);
+  EXPECT_EQ((*first)[1].model, o.model);
+  EXPECT_FALSE(fs::exists(dir / "out/round-1/train/checkpoint.wckpt"));
+  o.rounds = 2;
+  std::vector<std::string> lines;
+  auto second = improve::run_improve(o, **db, **sb, open, [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(second) << second.error().message;
+  ASSERT_EQ(second->size(), 3u);
+  EXPECT_GT((*second)[2].accepted, 0);
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](auto& l) { return l.find("round 2: fine-tuning round 0's weights") == 0; }));
+  EXPECT_TRUE(llm::Model::load((dir / "out/round-2/model.gguf").string()));
   fs::remove_all(dir);
 }
 
