@@ -11,6 +11,8 @@
 
 #include <fmt/core.h>
 
+#include <filesystem>
+
 namespace wand {
 
 VoidResult check_writable(const std::string& path) {
@@ -23,6 +25,21 @@ VoidResult check_writable(const std::string& path) {
   ::close(fd);
   if (created) ::unlink(path.c_str());
   return ok_status();
+}
+
+Result<std::string> rename_target(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path target = path;
+  if (fs::is_symlink(fs::symlink_status(target, ec))) {
+    target = fs::weakly_canonical(target, ec);
+    if (ec) return Error{fmt::format("{}: cannot follow the link: {}", path, ec.message())};
+  }
+  auto st = fs::status(target, ec);
+  if (fs::exists(st) && !fs::is_regular_file(st))
+    return Error{fmt::format("{}: not a regular file ({}); give the path of a file to write",
+                             path, fs::is_directory(st) ? "a folder" : "a device, pipe or socket")};
+  return target.string();
 }
 
 namespace {

@@ -19,6 +19,12 @@ struct WriteError {
 // it, and removes it again when it did not exist. Errors name the path and the reason.
 VoidResult check_writable(const std::string& path);
 
+// The path a write to a temporary file and a rename must replace so that it writes what `path`
+// names: a symbolic link's target (written through, as a plain write would), else `path`. An
+// existing device, folder, pipe or socket is an error naming `path`: a rename would replace the
+// node itself (/dev/null with a regular file) instead of writing to it.
+Result<std::string> rename_target(const std::string& path);
+
 // Writes `text` to standard output and flushes it (a batch streams line by line; a failure
 // shows at once). Returns the error of this or an earlier write.
 VoidResult write_stdout(std::string_view text, WriteError* failure = nullptr);

@@ -13,6 +13,7 @@
 
 #include <fmt/core.h>
 
+#include "common/output.h"
 #include "common/text.h"
 
 namespace wand::llm {
@@ -491,7 +492,9 @@ VoidResult GgufWriter::write(const std::string& path) const {
   }
   o.pad(kAlign);
   // Written to a temporary name and renamed, so a failed export never leaves half a model.
-  std::string tmp = path + ".tmp";
+  auto target = rename_target(path);
+  if (!target) return target.error();
+  std::string tmp = *target + ".tmp";
   std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
   if (!f) return Error{fmt::format("{}: cannot write: {}", path, std::strerror(errno))};
   f.write(o.buf.data(), static_cast<std::streamsize>(o.buf.size()));
@@ -501,7 +504,7 @@ VoidResult GgufWriter::write(const std::string& path) const {
     f.write(zeros, static_cast<std::streamsize>((kAlign - t.data.size() % kAlign) % kAlign));
   }
   f.close();
-  if (!f || std::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (!f || std::rename(tmp.c_str(), target->c_str()) != 0) {
     std::remove(tmp.c_str());
     return Error{fmt::format("{}: write failed: {}", path, std::strerror(errno))};
   }

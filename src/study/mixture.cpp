@@ -280,12 +280,14 @@ long long params(const MixtureOptions& o) {
 }
 
 VoidResult write_json(const std::string& path, const Json& j) {
-  std::string tmp = path + ".tmp";
+  auto target = rename_target(path);
+  if (!target) return target.error();
+  std::string tmp = *target + ".tmp";
   std::ofstream f(tmp, std::ios::trunc);
   f << j.dump(2) << "\n";
   if (auto w = flush_file(f, tmp); !w) return w.error();
   std::error_code ec;
-  fs::rename(tmp, path, ec);
+  fs::rename(tmp, *target, ec);
   if (ec) return Error{fmt::format("{}: cannot write: {}", path, ec.message())};
   return ok_status();
 }

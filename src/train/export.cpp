@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "common/json.h"
+#include "common/output.h"
 #include "common/text.h"
 #include "llm/llm.h"
 #include "llm/kernels.h"
@@ -141,7 +142,9 @@ VoidResult write_checkpoint(const std::string& path, const llm::ModelWeights& w,
       "\"dim\": {}, \"layers\": {}, \"heads\": {}, \"kv_heads\": {}, \"ffn\": {}, \"context\": {}, \"rope_base\": {}, "
       "\"norm_eps\": {}}}, \"tensors\": [{}]}}",
       src.dump(), c.vocab, c.dim, c.layers, c.heads, c.kv_heads, c.ffn, c.context, c.rope_base, c.norm_eps, list);
-  std::string tmp = path + ".tmp";
+  auto target = rename_target(path);
+  if (!target) return target.error();
+  std::string tmp = *target + ".tmp";
   std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
   if (!f) return Error{fmt::format("{}: cannot write", tmp)};
   f << "WANDCKPT1\n";
@@ -153,7 +156,10 @@ VoidResult write_checkpoint(const std::string& path, const llm::ModelWeights& w,
     f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
   }
   f.close();
-  if (!f || std::rename(tmp.c_str(), path.c_str()) != 0) return Error{fmt::format("{}: write failed", path)};
+  if (!f || std::rename(tmp.c_str(), target->c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return Error{fmt::format("{}: write failed", path)};
+  }
   return ok_status();
 }
 

@@ -2,6 +2,7 @@
 // and greedy continuations) and against a plain double-precision forward pass written here.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cmath>
@@ -380,6 +381,37 @@ TEST(Gguf, WriterRoundTripsMetadataAndTensors) {
   EXPECT_EQ(t->dims, (std::vector<uint64_t>{3, 2}));
   EXPECT_EQ(reinterpret_cast<const float*>(t->data)[5], 6.f);
   std::filesystem::remove(path);
+}
+
+// A model written over a symbolic link goes to the link's target (the link stays); over a pipe, a
+// device or a folder it is refused naming the path: the rename that keeps a failed write from
+// leaving half a model would otherwise replace the node itself (as it once replaced /dev/full).
+TEST(Gguf, WriterWritesThroughALinkAndRefusesSpecialFiles) {
+  GgufWriter w;
+  w.set("a.int", int64_t{7});
+  namespace fs = std::filesystem;
+  std::string target = temp_path("target.gguf"), link = temp_path("link.gguf"), fifo = temp_path("pipe.gguf");
+  std::string folder = temp_path("folder.gguf");
+  fs::remove(link), fs::remove(fifo), fs::remove_all(folder);
+  std::ofstream(target) << "old";
+  fs::create_symlink(target, link);
+  ASSERT_TRUE(w.write(link));
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(link)));
+  auto f = GgufFile::open(target);
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(*(*f)->get_int("a.int", 0), 7);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  fs::create_directories(folder);
+  for (auto& [path, says] : std::vector<std::pair<std::string, std::string>>{
+           {fifo, "not a regular file (a device, pipe or socket)"}, {folder, "not a regular file (a folder)"}}) {
+    auto r = w.write(path);
+    ASSERT_FALSE(r) << path;
+    EXPECT_EQ(r.error().message, path + ": " + says + "; give the path of a file to write");
+  }
+  EXPECT_TRUE(fs::is_fifo(fs::symlink_status(fifo)));
+  EXPECT_FALSE(fs::exists(fifo + ".tmp"));
+  for (auto& p : {target, link, fifo}) fs::remove(p);
+  fs::remove_all(folder);
 }
 
 // release drops a tensor's pages from memory, not its bytes: read again, they come back from the
