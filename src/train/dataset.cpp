@@ -332,12 +332,13 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   std::mt19937_64 pick(opt.seed * 7 + 3);
   std::uniform_real_distribution<double> u(0, total_w);
   std::unordered_set<std::string> seen;  // training items (questions, test lists), kept out of the held-out sets
-  // Files of an earlier run in this directory: its shards would be read with the new ones, and
-  // held-out sets of a mix this run does not write would pass for this corpus's.
+  // Files of an earlier run in this directory: its shards would be read with the new ones,
+  // held-out sets of a mix this run does not write would pass for this corpus's, and its manifest
+  // would describe this run's tokens if this one is interrupted (written last, when all are done).
   std::vector<fs::path> stale;
   for (const auto& e : fs::directory_iterator(opt.out_dir, ec)) {
     std::string name = e.path().filename().string();
-    if ((name.starts_with("train") && e.path().extension() == ".bin") ||
+    if ((name.starts_with("train") && e.path().extension() == ".bin") || name == "manifest.json" ||
         (name.starts_with("heldout-") && e.path().extension() == ".jsonl"))
       stale.push_back(e.path());
   }

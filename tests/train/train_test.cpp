@@ -481,6 +481,32 @@ TEST(Trainer, BadNumbersAreRefused) {
   }
 }
 
+// A corpus folder whose manifest is not its tokens' (a `wand corpus` interrupted over an older
+// one wrote new tokens under the old vocabulary) is refused naming the id, not an abort in torch;
+// and a rewrite removes the old manifest before it writes tokens, so an interruption leaves none.
+TEST(Trainer, TokenIdsOutsideTheManifestsVocabularyAreNamed) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  auto dir = temp_dir("vocab_mismatch");
+  auto co = small_corpus(dir, 20000);
+  ASSERT_TRUE(train::write_corpus(co));
+  auto manifest = read_file(fs::path(co.out_dir) / "manifest.json");
+  ASSERT_TRUE(manifest);
+  auto j = Json::parse(*manifest);
+  j["vocab"] = 260;  // below the ids the tokens use
+  std::ofstream(fs::path(co.out_dir) / "manifest.json") << j.dump();
+  std::string err = (dir / "err.txt").string();
+  std::string cmd = std::string(WAND_TRAIN_BINARY) + " --data " + co.out_dir + " --out " + (dir / "run").string() +
+                    " --steps 2 --batch 2 --seq 32 --dim 16 --layers 1 --heads 2 --kv-heads 1 --ffn 32 --threads 1 2> " + err;
+  int st = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(st)) << "killed by a signal: " << cmd;
+  EXPECT_NE(WEXITSTATUS(st), 0);
+  auto msg = read_file(err);
+  ASSERT_TRUE(msg);
+  EXPECT_NE(msg->find(co.out_dir + ": token id "), std::string::npos) << *msg;
+  EXPECT_NE(msg->find("is outside the vocabulary of 260 (manifest.json is not these tokens'"), std::string::npos) << *msg;
+  fs::remove_all(dir);
+}
+
 // wand-train on CPU: the loss goes down, and the exported GGUF's greedy continuation in the
 // engine equals the trainer's own.
 TEST(Trainer, LossFallsAndTheExportGeneratesWhatTheTrainerDoes) {

@@ -638,6 +638,13 @@ int main(int argc, char** argv) {
   auto tokens = load_tokens(o.data);
   std::vector<uint16_t> cool;
   if (!o.cooldown_data.empty()) cool = load_tokens(o.cooldown_data);
+  // An id at or past the vocabulary would end in an index error deep in torch: a corpus folder
+  // whose manifest is not its tokens' (an interrupted `wand corpus` over an older one) is named.
+  for (auto* t : {&tokens, &cool})
+    if (auto m = std::max_element(t->begin(), t->end()); m != t->end() && *m >= c.vocab)
+      die((t == &tokens ? o.data : o.cooldown_data) + ": token id " + std::to_string(*m) +
+          " is outside the vocabulary of " + std::to_string(c.vocab) +
+          " (manifest.json is not these tokens'; write the corpus again)");
 
   int start = 0;
   std::string state = o.out + "/state.pt";
