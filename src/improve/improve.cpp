@@ -236,8 +236,14 @@ VoidResult validate(const ImproveOptions& o) {
                                reason::kNumbersFormat)};
   }
   if (o.eval.empty()) return Error{"--eval: no held-out set given"};
-  for (auto& e : o.eval)
+  for (auto& e : o.eval) {  // read whole before any round, so a bad line is refused, not met after a round
     if (!fs::exists(e)) return Error{fmt::format("--eval {}: no such file", e)};
+    if (o.task == "code") {
+      if (auto t = feedback::load_tasks(e); !t) return Error{"--eval " + t.error().message};
+    } else if (auto b = reason::load_bench_dataset(e); !b) {
+      return Error{"--eval " + b.error().message};
+    }
+  }
   if (o.validation < 0 || o.validation > 1000000)
     return Error{fmt::format("--validation must be from 0 to 1000000, got {}", o.validation)};
   if (o.validation > 0 && !o.select.empty())
@@ -285,10 +291,22 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
     auto run = db.get_run(run_id);
     if (!run) return Error{fmt::format("{}: its run {}: {}", state_path(o), run_id, run.error().message)};
     if (run->info.config.method != o.task)
-      return Error{fmt::format("--task {}: {} continues run {}, a --task {} run", o.task, o.out_dir, run_id, run->info.config.method)};
+      return Error{fmt::format("--task {}: {} continues run {}, a --task {} run", o.task, o.out_dir, run_id, run->info.config.method), kOptionConflict};
     if (run->info.config.model_spec != o.model)
       return Error{fmt::format("--model {}: {} continues run {}, which started from {}", o.model, o.out_dir, run_id,
-                               run->info.config.model_spec)};
+                               run->info.config.model_spec), kOptionConflict};
+    // The rest of the run's options too: a round sampled, trained or evaluated otherwise would not
+    // be the run the earlier rounds belong to (keys an older run did not record are not compared).
+    const Json& recorded = run->info.config.options;
+    const Json given = options_json(o);
+    for (auto& [key, value] : given.items())
+      if (recorded.is_object() && recorded.contains(key) && recorded[key] != value) {
+        std::string option = "--" + key;
+        std::replace(option.begin(), option.end(), '_', '-');
+        auto shown = [](const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+        return Error{fmt::format("{} {}: {} continues run {}, which used {} {} (give its options again, or a new --out)",
+                                 option, shown(value), o.out_dir, run_id, option, shown(recorded[key])), kOptionConflict};
+      }
     for (auto& p : run->problems) {
       auto r = report_of(p);
       if (!r) return r.error();

@@ -549,8 +549,23 @@ TEST(Improve, AcceptsExactlyTheMatchingProgramsRecordsRoundsAndResumes) {
   EXPECT_TRUE(fs::exists(dir / "out/round-1/model.gguf"));
   EXPECT_TRUE(llm::Model::load((dir / "out/round-1/model.gguf").string()));  // the fine-tuned model loads
 
-  // Resumed: rounds 0 and 1 are not redone (no eval of round 0's model), round 2 runs.
+  // A resume with other options is refused naming the first that differs; nothing runs.
   down = false;
+  PoolModel::calls = 0;
+  for (auto [change, says] : std::vector<std::pair<std::function<void(improve::ImproveOptions&)>, std::string>>{
+           {[](auto& x) { x.k = 2; }, "--k 2: "},
+           {[](auto& x) { x.temperature = 0.5; }, "--temperature 0.5: "},
+           {[](auto& x) { x.grounded = true; }, "--grounded true: "}}) {
+    auto other = o;
+    change(other);
+    auto refused_resume = improve::run_improve(other, **db, **sb, open);
+    ASSERT_FALSE(refused_resume);
+    EXPECT_EQ(refused_resume.error().message.find(says), 0u) << refused_resume.error().message;
+    EXPECT_NE(refused_resume.error().message.find("(give its options again, or a new --out)"), std::string::npos);
+  }
+  EXPECT_EQ(PoolModel::calls, 0);
+
+  // Resumed: rounds 0 and 1 are not redone (no eval of round 0's model), round 2 runs.
   PoolModel::calls = 0;
   std::vector<std::string> lines;
   auto rounds = improve::run_improve(o, **db, **sb, open, [&](const std::string& l) { lines.push_back(l); });
@@ -1130,11 +1145,13 @@ TEST(Cli, CorpusAndImproveRefuseBadInput) {
   std::string out = " --out " + (dir / "c").string();
   std::ofstream(dir / "v.jsonl") << R"({"question": "What is 1 + 1?", "answer": "2"})" << "\n";
   const std::string v = (dir / "v.jsonl").string(), v_too = (dir / "." / "v.jsonl").string();
+  std::ofstream(dir / "bad.jsonl") << R"({"question": "What is 1 + 1?", "answer": "2"})" << "\n{not json\n";
   for (auto [args, says] : std::vector<std::pair<std::string, std::string>>{
            {"corpus" + out + " --mix gsm8k=1 --gsm8k " + (dir / "none.jsonl").string(), "--gsm8k"},
            {"corpus" + out + " --ngram 0", "--ngram"},
            {"corpus" + out + " --mix grammar=nan", "--mix"},
            {"improve" + out + " --eval " + (dir / "none.jsonl").string(), "--eval"},
+           {"improve" + out + " --eval " + (dir / "bad.jsonl").string(), "--eval " + (dir / "bad.jsonl").string() + " line 2"},
            {"improve" + out + " --model " + (dir / "none.gguf").string(), "--model"},
            {"improve" + out + " --k 0", "--k"},
            {"improve" + out + " --task prose", "--task"},
