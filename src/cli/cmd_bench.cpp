@@ -260,6 +260,10 @@ Command add_bench(CLI::App& app) {
   env->excludes("--merge")->excludes("--compare")->excludes("--report");
 
   return [=] {
+    if (auto same = same_output_file("--out", a->out, "--html", a->html); !same.empty()) {
+      fmt::print(stderr, "wand bench: {}\n", same);
+      return kExitBadInput;
+    }
     if (env->count()) {
       for (auto* o : {dataset, problems, set, method, k, top_p, max_tokens, weighted, no_repair, no_fallback, prompt, style,
                       constrain, par, out, flow_calls, flow_tokens, resume, shard, shuffle_names, kv_cache, threads})

@@ -126,15 +126,6 @@ int run_eval(EvalArgs& a) {
     }
     samples = std::move(s.value());
   }
-  std::ofstream out;
-  if (!a.out.empty()) {
-    out.open(a.out);
-    if (!out) {
-      fmt::print(stderr, "wand eval: --out {}: cannot write\n", a.out);
-      return kExitBadInput;
-    }
-  }
-
   Progress progress("eval", feedback::run_count(*tasks, samples, a.eval.shard));
   feedback::EvalReport report;
   if (!a.remote.url.empty()) {
@@ -176,12 +167,18 @@ int run_eval(EvalArgs& a) {
       return kExitBadInput;
     }
     origin.dataset_sha256 = *dsha, origin.samples_sha256 = *ssha;
-    out.close();
     if (auto w = feedback::write_shard(a.out, report, *tasks, a.eval, origin); !w) {
       fmt::print(stderr, "wand eval: --out {}\n", w.error().message);
       return kExitOutput;
     }
-  } else if (out.is_open()) {
+  } else if (!a.out.empty()) {
+    // Opened only now (--out was checked writable before any work): an evaluation stopped
+    // part-way leaves an earlier file as it was instead of empty.
+    std::ofstream out(a.out, std::ios::trunc);
+    if (!out) {
+      fmt::print(stderr, "wand eval: --out {}: cannot write\n", a.out);
+      return kExitOutput;
+    }
     for (const auto& r : report.results)
       out << feedback::sample_json(r, *tasks).dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
     if (auto w = flush_file(out, a.out); !w) {
@@ -266,6 +263,10 @@ Command add_eval(CLI::App& app) {
                             ->check(number(kSeconds)));
   cmd->add_flag("--json", a->json, "Print the summary as JSON");
   return [a, run_options] {
+    if (auto same = same_output_file("--out", a->out, "--html", a->html); !same.empty()) {
+      fmt::print(stderr, "wand eval: {}\n", same);
+      return kExitBadInput;
+    }
     if (!a->merge.empty())
       for (auto* o : run_options)
         if (o->count()) {

@@ -1,5 +1,7 @@
 #include "cli/options.h"
 
+#include <fmt/core.h>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,6 +42,14 @@ CLI::Option* add_kv_cache_option(CLI::App* cmd, std::string& into) {
 
 CLI::Option* add_threads_option(CLI::App* cmd, int& into) {
   return cmd->add_option("--threads", into, "Embedded engine's threads (0 = every core)")->check(parallel(true));
+}
+
+std::string same_output_file(const char* option_a, const std::string& a, const char* option_b, const std::string& b) {
+  if (a.empty() || b.empty()) return "";
+  std::error_code ec;
+  auto canon = [&](const std::string& p) { return std::filesystem::weakly_canonical(p, ec); };
+  if (canon(a) != canon(b)) return "";
+  return fmt::format("{} {}: the same file as {} {}; give each its own", option_b, b, option_a, a);
 }
 
 CLI::Validator integer_list(NumberRule rule) {

@@ -44,6 +44,10 @@ CLI::Validator integer_list(NumberRule rule);
 // parse time, before any work.
 CLI::Validator writable_file();
 
+// Two output options naming one file (--out and --html): the message naming both ("--html r.txt:
+// the same file as --out r.txt"), "" when they differ or either is not given.
+std::string same_output_file(const char* option_a, const std::string& a, const char* option_b, const std::string& b);
+
 // wand-train (`wand improve`, `wand study`): $WAND_TRAIN, else beside this binary or two folders
 // up (the build tree's layout), else where this build put it.
 std::string find_trainer();

@@ -725,6 +725,24 @@ TEST(Cli, UnwritableOutputPathsFailBeforeAnyWork) {
       EXPECT_LT(s, 0.5) << "checked before the 164 samples run";
     }
   std::string err;
+  // --out and --html naming one file (by any path): the page would overwrite the rows
+  std::string same = ::testing::TempDir() + "wand_same_" + std::to_string(::getpid()) + ".txt";
+  std::string same_too = ::testing::TempDir() + "./wand_same_" + std::to_string(::getpid()) + ".txt";
+  EXPECT_EQ(wand("eval --reference --dataset " + he + " --out " + same + " --html " + same_too, "", &err).rc, 2);
+  EXPECT_EQ(err, "wand eval: --html " + same_too + ": the same file as --out " + same + "; give each its own\n");
+  EXPECT_EQ(wand("bench synthetic --limit 1 --no-store --out " + same + " --html " + same, "", &err).rc, 2);
+  EXPECT_EQ(err, "wand bench: --html " + same + ": the same file as --out " + same + "; give each its own\n");
+  EXPECT_FALSE(std::filesystem::exists(same));
+  // eval stopped part-way (Ctrl-C) leaves an earlier --out file as it was: it is opened at the end
+  std::ofstream(same) << "{\"earlier\": true}\n";
+  int st = std::system(("timeout -s INT 0.2 " + std::string(WAND_BINARY) + " eval --reference --dataset " + he +
+                        " --timeout 5 --cells 1 --out " + same + " >/dev/null 2>&1").c_str());
+  if (WEXITSTATUS(st) != 0) {  // stopped before the end (a fast machine may finish first)
+    std::ifstream in(same);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(text, "{\"earlier\": true}\n");
+  }
+  std::filesystem::remove(same);
   EXPECT_EQ(wand("bench synthetic --limit 1 --out /nonexistent-dir/r.jsonl", "", &err).rc, 2);
   EXPECT_NE(err.find("--out: /nonexistent-dir/r.jsonl: cannot write"), std::string::npos) << err;
   // bench takes flow's budget options only with --method flow, and flow not with wand's own models
