@@ -337,9 +337,11 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
     finish_step(std::move(fix->front()), true, naming);
     if (res.answer) return res;
   }
-  // Chain-of-thought, the last resort: the model's own arithmetic. Not for a model trained on
-  // mapped questions: it has never written prose.
-  if (c.fallback && !mapped) {
+  // Chain-of-thought, the last resort: the model's own arithmetic. Not for wand's own program
+  // models (a pot model, or one trained on mapped questions): they have never written prose, and
+  // asked for it write a program whose last line would be taken for the answer.
+  const bool writes_prose = !mapped && !(c.family == "wand" && model.prompt_format() == "pot");
+  if (c.fallback && writes_prose) {
     auto ct = builtin_template("cot", c.family);
     if (!ct) return ct.error();
     auto t4 = Clock::now();

@@ -296,6 +296,21 @@ TEST(Solve, RepairShowsTheProgramAndItsErrorThenAnswers) {
   EXPECT_EQ(model.calls[1].opt.seed, llm::sample_seed(0, 2));  // the seed's sample k
 }
 
+// wand's own pot model has never written prose: asked for a rationale it writes a program, whose
+// last line ("answer = total // friends") was once printed as the answer. It gets no CoT fallback.
+TEST(Solve, WandsOwnPotModelGetsNoProseFallback) {
+  ScriptedBackend model;
+  model.format = "pot";
+  model.add({"answer = ("});
+  model.add({"answer = (("});
+  model.add({"answer = total // friends"});  // what a prose request would get
+  auto r = reason::solve(model, &shared_sandbox(), "q", config("pot", 1, "wand"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(model.calls.size(), 2u);  // the sample and the repair
+  EXPECT_FALSE(r->answer);
+  EXPECT_EQ(r->answered_by, "");
+}
+
 TEST(Solve, FallsBackToCotWhenRepairFailsToo) {
   ScriptedBackend model;
   model.add({"```python\nanswer = (\n```"});
