@@ -121,6 +121,7 @@ Result<Task> read_task(const Json& j, const std::string& format, const std::stri
       t.reference = str_field(j, "solution");
     }
   } else if (format == "gsm8k") {
+    if (auto r = need_string("question"); !r) return r.error();
     if (auto r = need("answer"); !r) return r.error();
     // GSM8K's answer is a rationale ending in "#### N"; a plain {question, answer} file (wand's
     // held-out sets, a user's own) gives the label itself: a number, or one line of text.
@@ -134,7 +135,8 @@ Result<Task> read_task(const Json& j, const std::string& format, const std::stri
     t.expected = mark == std::string::npos ? a : a.substr(mark + 4);
     t.expected.erase(0, t.expected.find_first_not_of(" \t"));
     t.expected.erase(t.expected.find_last_not_of(" \t\r\n") + 1);
-    t.prompt = str_field(j, "question");
+    if (t.expected.empty()) return Error{fmt::format("{}: 'answer' has an empty final answer after '####'", where)};
+    t.prompt = j["question"];
   } else if (format == "svamp") {
     // SVAMP (Patel et al., 2021): the question is the body followed by the question sentence.
     for (const char* k : {"Body", "Question"})
@@ -146,9 +148,14 @@ Result<Task> read_task(const Json& j, const std::string& format, const std::stri
     body.erase(body.find_last_not_of(" \t\r\n") + 1);
     t.prompt = body + " " + j["Question"].get<std::string>();
   } else {  // pal
+    if (auto r = need_string("input"); !r) return r.error();
     if (auto r = need("target"); !r) return r.error();
+    if (!j["target"].is_string() && !j["target"].is_number())
+      return Error{fmt::format("{}: field 'target' must be a string or a number", where)};
     t.expected = number_text(j["target"]);
-    t.prompt = str_field(j, "input");
+    if (t.expected.find_first_not_of(" \t\r\n") == std::string::npos)
+      return Error{fmt::format("{}: field 'target' is empty", where)};
+    t.prompt = j["input"];
     t.reference = str_field(j, "code");
   }
   t.kind = format == "stdio" ? TaskKind::stdio

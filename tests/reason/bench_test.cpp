@@ -124,6 +124,13 @@ TEST(BenchDataset, MalformedDatasetsNameTheFileAndLine) {
       {"{\"question\": \"a?\", \"answer\": \"a rationale\\nwith no marker\"}\n", "line 1: 'answer' has no '#### N'"},
       {"{\"question\": \"a?\", \"answer\": [1]}\n", "line 1: field 'answer' must be a string or a number"},
       {"{\"input\": \"a?\", \"target\": 1}\n{\"input\": \"b?\"}\n", "line 2: field 'target' is missing"},
+      // values of the wrong type are refused, not turned into text and solved
+      {"{\"question\": 5, \"answer\": \"#### 3\"}\n", "line 1: field 'question' must be a string"},
+      {"{\"question\": {\"a\": 1}, \"answer\": 3}\n", "line 1: field 'question' must be a string"},
+      {"{\"question\": \"a?\", \"answer\": \"#### \"}\n", "line 1: 'answer' has an empty final answer after '####'"},
+      {"{\"input\": \"a?\", \"target\": true}\n", "line 1: field 'target' must be a string or a number"},
+      {"{\"input\": \"a?\", \"target\": \" \"}\n", "line 1: field 'target' is empty"},
+      {"{\"input\": true, \"target\": 2}\n", "line 1: field 'input' must be a string"},
       {"{\"foo\": 1}\n", "line 1: unrecognised record"},
       {"{\"question\": \"  \", \"answer\": \"1\"}\n", "problem 1 (0): the question is empty"},
       {"{\"task_id\": \"T/0\", \"prompt\": \"def f():\\n\", \"canonical_solution\": \"  return 1\\n\", \"test\": \"\", "
