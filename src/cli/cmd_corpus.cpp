@@ -72,6 +72,10 @@ Command add_corpus(CLI::App& app) {
       fmt::print(stderr, "wand corpus: {}\n", c.error().message);
       return kExitBadInput;
     }
+    if (auto problem = out_dir_problem(a->opt.out_dir); !problem.empty()) {
+      fmt::print(stderr, "wand corpus: {}\n", problem);
+      return kExitBadInput;
+    }
     Progress progress("corpus tokens", static_cast<std::size_t>(a->opt.tokens));
     long long shown = 0;
     auto m = train::write_corpus(a->opt, [&](long long n) {

@@ -83,6 +83,10 @@ Command add_improve(CLI::App& app) {
       fmt::print(stderr, "wand improve: {}\n", v.error().message);
       return kExitBadInput;
     }
+    if (auto problem = out_dir_problem(o.out_dir); !problem.empty()) {
+      fmt::print(stderr, "wand improve: {}\n", problem);
+      return kExitBadInput;
+    }
     auto db = store::Store::open(a->store.empty() ? store::default_store_path() : a->store);
     if (!db) {
       fmt::print(stderr, "wand improve: --store {}\n", db.error().message);

@@ -66,6 +66,10 @@ Command add_study(CLI::App& app) {
       fmt::print(stderr, "wand study mixture: {}\n", v.error().message);
       return kExitBadInput;
     }
+    if (auto problem = out_dir_problem(o.out_dir); !problem.empty()) {
+      fmt::print(stderr, "wand study mixture: {}\n", problem);
+      return kExitBadInput;
+    }
     auto sb = small_sandbox(1);
     if (!sb) {
       fmt::print(stderr, "wand study mixture: sandbox: {}\n", sb.error().message);

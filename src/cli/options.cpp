@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 #include <thread>
@@ -42,6 +43,16 @@ CLI::Option* add_kv_cache_option(CLI::App* cmd, std::string& into) {
 
 CLI::Option* add_threads_option(CLI::App* cmd, int& into) {
   return cmd->add_option("--threads", into, "Embedded engine's threads (0 = every core)")->check(parallel(true));
+}
+
+std::string out_dir_problem(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) return fmt::format("--out {}: not a folder", dir);
+  fs::create_directories(dir, ec);
+  if (ec) return fmt::format("--out {}: cannot create: {}", dir, ec.message());
+  if (::access(dir.c_str(), W_OK) != 0) return fmt::format("--out {}: cannot write in it: {}", dir, std::strerror(errno));
+  return "";
 }
 
 std::string same_output_file(const char* option_a, const std::string& a, const char* option_b, const std::string& b) {

@@ -44,6 +44,11 @@ CLI::Validator integer_list(NumberRule rule);
 // parse time, before any work.
 CLI::Validator writable_file();
 
+// An output folder (--out of corpus, improve, study), created if missing, once the other options
+// are checked: the message naming it ("--out /proc/x: cannot create: ...", "--out README.md: not a
+// folder"), "" when it is one that can be written in.
+std::string out_dir_problem(const std::string& dir);
+
 // Two output options naming one file (--out and --html): the message naming both ("--html r.txt:
 // the same file as --out r.txt"), "" when they differ or either is not given.
 std::string same_output_file(const char* option_a, const std::string& a, const char* option_b, const std::string& b);

@@ -1149,6 +1149,10 @@ TEST(Cli, CorpusAndImproveRefuseBadInput) {
   for (auto [args, says] : std::vector<std::pair<std::string, std::string>>{
            {"corpus" + out + " --mix gsm8k=1 --gsm8k " + (dir / "none.jsonl").string(), "--gsm8k"},
            {"corpus" + out + " --ngram 0", "--ngram"},
+           {"corpus --out /proc/wand-no/c --tokens 1000", "--out /proc/wand-no/c: cannot create"},
+           {"corpus --out " + v + " --tokens 1000", "--out " + v + ": not a folder"},
+           {"improve --out " + v, "--out " + v + ": not a folder"},
+           {"study mixture --out /proc/wand-no/s", "--out /proc/wand-no/s: cannot create"},
            {"corpus" + out + " --mix grammar=nan", "--mix"},
            {"improve" + out + " --eval " + (dir / "none.jsonl").string(), "--eval"},
            {"improve" + out + " --eval " + (dir / "bad.jsonl").string(), "--eval " + (dir / "bad.jsonl").string() + " line 2"},
