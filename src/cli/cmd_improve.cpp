@@ -105,7 +105,7 @@ Command add_improve(CLI::App& app) {
                                        [](const std::string& line) { fmt::print(stderr, "wand improve: {}\n", line); });
     if (!rounds) {
       fmt::print(stderr, "wand improve: {}\n", rounds.error().message);
-      return rounds.error().code == improve::kOptionConflict ? kExitBadInput : kExitFailed;
+      return rounds.error().code == kOptionConflict ? kExitBadInput : kExitFailed;
     }
     if (a->json) {
       const std::string chosen_by = improve::selection_set(o);

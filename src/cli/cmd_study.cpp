@@ -81,7 +81,7 @@ Command add_study(CLI::App& app) {
                                       [](const std::string& line) { fmt::print(stderr, "wand study mixture: {}\n", line); });
     if (!summary) {
       fmt::print(stderr, "wand study mixture: {}\n", summary.error().message);
-      return kExitFailed;
+      return summary.error().code == kOptionConflict ? kExitBadInput : kExitFailed;
     }
     fmt::print("{}", a->json ? summary->dump(2) + "\n" : study::markdown_table(*summary));
     return kExitOk;

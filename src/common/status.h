@@ -15,6 +15,10 @@ struct Error {
   std::string code = {};
 };
 
+// Error::code of a refusal of the options given that shows only once their folder or run is read
+// (a resume whose options differ from the recorded ones): the CLI's bad-input exit, not a failure.
+inline constexpr const char* kOptionConflict = "option_conflict";
+
 template <class T>
 class [[nodiscard]] Result {
  public:

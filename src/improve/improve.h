@@ -84,10 +84,6 @@ struct ImproveOptions {
 // Checks the options before any work; the error names the option.
 VoidResult validate(const ImproveOptions& o);
 
-// The Error::code of run_improve's refusals of the options given, before any round runs (OUT
-// continues a run started with other options): the CLI's bad-input exit.
-inline constexpr const char* kOptionConflict = "option_conflict";
-
 // Opens the model of a round (a GGUF path); the CLI opens the embedded engine, tests a script.
 using ModelOpener = std::function<Result<std::unique_ptr<llm::Backend>>(const std::string& gguf)>;
 

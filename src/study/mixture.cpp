@@ -437,6 +437,18 @@ Result<Json> run_probes(llm::Backend& model, sandbox::Sandbox& sb, const ProbeOp
   return out;
 }
 
+// What makes one point of the study comparable with another: every option but which points
+// (--shares) and how many seeds (--seeds), which a study may add to. OUT/options.json keeps them.
+Json study_options(const MixtureOptions& o) {
+  return {{"tokens", o.tokens},   {"vocab", o.vocab},   {"dim", o.dim},
+          {"layers", o.layers},   {"heads", o.heads},   {"kv_heads", o.kv_heads},
+          {"ffn", o.ffn},         {"seq", o.seq},       {"steps", o.steps},
+          {"batch", o.batch},     {"warmup", o.warmup}, {"lr", o.lr},
+          {"cooldown_steps", o.cooldown_steps}, {"cooldown_tokens", o.cooldown_tokens},
+          {"cooldown_lr", o.cooldown_lr},       {"dtype", o.dtype}, {"probe_items", o.probe_items},
+          {"distractors", o.distractors}};
+}
+
 Result<Json> run_mixture(const MixtureOptions& o, sandbox::Sandbox& sb, const ModelOpener& open_model,
                          const std::function<void(const std::string&)>& progress) {
   if (auto v = validate(o); !v) return v.error();
@@ -446,6 +458,25 @@ Result<Json> run_mixture(const MixtureOptions& o, sandbox::Sandbox& sb, const Mo
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   if (ec) return Error{fmt::format("--out {}: cannot create: {}", o.out_dir, ec.message())};
+  // A study run again resumes: its points must be trained and probed alike, so an option that
+  // differs from the folder's is refused (more --shares or --seeds only add points).
+  const std::string options_path = (fs::path(o.out_dir) / "options.json").string();
+  const Json given = study_options(o);
+  if (fs::exists(options_path)) {
+    auto recorded = read_json(options_path);
+    if (!recorded) return recorded.error();
+    for (auto& [key, value] : given.items())
+      if (recorded->contains(key) && (*recorded)[key] != value) {
+        std::string option = "--" + key;
+        std::replace(option.begin(), option.end(), '_', '-');
+        return Error{fmt::format("{} {}: {} holds a study made with {} {} (give its options again, or a new --out)", option,
+                                 value.is_string() ? value.get<std::string>() : value.dump(), o.out_dir, option,
+                                 (*recorded)[key].is_string() ? (*recorded)[key].get<std::string>() : (*recorded)[key].dump()),
+                     kOptionConflict};
+      }
+  } else if (auto w = write_json(options_path, given); !w) {
+    return w.error();
+  }
 
   // One tokenizer for every corpus, trained on all five parts, so log-probabilities compare.
   std::string tok_dir = (fs::path(o.out_dir) / "tokenizer").string(), tokenizer = tok_dir + "/tokenizer.gguf";
@@ -570,12 +601,8 @@ Result<Json> run_mixture(const MixtureOptions& o, sandbox::Sandbox& sb, const Mo
                     (*probes)["code"]["code_logprob"]["value"].get<double>(), left / 60));
   }
 
-  Json opts = {{"shares", o.shares}, {"seeds", o.seeds}, {"tokens", o.tokens}, {"vocab", o.vocab},
-               {"dim", o.dim}, {"layers", o.layers}, {"heads", o.heads}, {"kv_heads", o.kv_heads},
-               {"ffn", o.ffn}, {"seq", o.seq}, {"steps", o.steps}, {"batch", o.batch}, {"warmup", o.warmup},
-               {"lr", o.lr}, {"cooldown_steps", o.cooldown_steps}, {"cooldown_tokens", o.cooldown_tokens},
-               {"cooldown_lr", o.cooldown_lr}, {"dtype", o.dtype}, {"probe_items", o.probe_items},
-               {"distractors", o.distractors}, {"params", params(o)}};
+  Json opts = study_options(o);
+  opts["shares"] = o.shares, opts["seeds"] = o.seeds, opts["params"] = params(o);
   Json summary = {{"options", opts}, {"runs", results}, {"table", table_of(results)}};
   if (auto w = write_json((fs::path(o.out_dir) / "summary.json").string(), summary); !w) return w.error();
   std::string md_path = (fs::path(o.out_dir) / "summary.md").string();

@@ -1,6 +1,7 @@
 // The code-mixture study (study/mixture.h) and what it builds on: the generated world of the
 // knowledge probe, corpora mixed by token shares, and `wand study mixture` end to end on a
 // trivial budget (real corpus, real wand-train, real engine and sandbox) with its resumption.
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -243,6 +244,19 @@ TEST(Mixture, RunsEndToEndAndResumes) {
   ASSERT_TRUE(third) << third.error().message;
   EXPECT_EQ(opened, 1);
   EXPECT_EQ((*third)["runs"][1]["probes"], (*s)["runs"][1]["probes"]) << "the same model, the same answers";
+
+  // Run again with another model size: refused naming the option, nothing trained or probed.
+  auto other = o;
+  other.dim *= 2;
+  opened = 0;
+  auto refused = study::run_mixture(other, **sb, open, say);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, kOptionConflict);
+  EXPECT_EQ(refused.error().message.find(fmt::format("--dim {}: {} holds a study made with --dim {}", other.dim,
+                                                     other.out_dir, o.dim)),
+            0u)
+      << refused.error().message;
+  EXPECT_EQ(opened, 0);
   fs::remove_all(dir);
 }
 
