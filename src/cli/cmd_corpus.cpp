@@ -33,7 +33,7 @@ Command add_corpus(CLI::App& app) {
   cmd->add_option("--vocab", a->opt.vocab, "BPE vocabulary size to train (the 256 bytes and 3 control tokens included)")
       ->capture_default_str()
       ->check(number({.lo = train::kMinVocab, .hi = train::kMaxVocab, .integer = true}));
-  cmd->add_option("--tokenizer", a->opt.tokenizer, "Reuse this tokenizer GGUF instead of training one");
+  cmd->add_option("--tokenizer", a->opt.tokenizer, "Reuse this tokenizer GGUF instead of training one")->excludes("--vocab");
   cmd->add_option("--heldout", a->opt.held_out, "Problems per held-out set")
       ->capture_default_str()
       ->check(number({.lo = 0, .hi = 1e6, .integer = true}));
@@ -44,6 +44,8 @@ Command add_corpus(CLI::App& app) {
                   "Items of each kind (problems, functions) executed in the sandbox before writing; 0 skips it")
       ->capture_default_str()
       ->check(number({.lo = 0, .hi = 1e6, .integer = true}));
+  a->opt.gsm8k = shared_data_dir() + "/gsm8k/train.jsonl";
+  a->opt.test_sets = shared_data_dir();
   cmd->add_option("--gsm8k", a->opt.gsm8k, "GSM8K's train split (original format) for the gsm8k parts")
       ->capture_default_str();
   cmd->add_option("--test-sets", a->opt.test_sets,

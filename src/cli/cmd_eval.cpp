@@ -260,7 +260,8 @@ Command add_eval(CLI::App& app) {
   run_options.push_back(cmd->add_option("--remote-timeout", a->remote.timeout_s,
                                         "--remote: seconds to wait for one POST of a batch before retrying it")
                             ->default_val(a->remote.timeout_s)
-                            ->check(number(kSeconds)));
+                            ->check(number(kSeconds))
+                            ->needs("--remote"));
   cmd->add_flag("--json", a->json, "Print the summary as JSON");
   return [a, run_options] {
     if (auto same = same_output_file("--out", a->out, "--html", a->html); !same.empty()) {

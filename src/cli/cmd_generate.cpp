@@ -47,7 +47,7 @@ Command add_generate(CLI::App& app) {
   add_threads_option(cmd, a->engine.threads);
   add_kv_cache_option(cmd, a->engine.kv_cache);
   cmd->add_flag("--chat", a->chat, "Treat the prompt as a user message in the model's chat format");
-  cmd->add_option("--system", a->system, "System message (with --chat)");
+  cmd->add_option("--system", a->system, "System message (with --chat)")->needs("--chat");
   cmd->add_option("--constrain", a->constrain,
                   "Decode inside a GBNF grammar: python-block, pot, or a .gbnf file (embedded engine only)");
   cmd->add_flag("--json", a->json, "Print one JSON object with the texts, token counts and timing");

@@ -52,6 +52,8 @@ Command add_study(CLI::App& app) {
   cmd->add_option("--dtype", o.dtype, "wand-train's precision")->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_option("--probe-items", o.probe_items, "Items per probe")->capture_default_str()->check(number({.lo = 1, .hi = 1e6, .integer = true}));
   cmd->add_option("--distractors", o.distractors, "Wrong answers per cloze item")->capture_default_str()->check(number({.lo = 1, .hi = 100, .integer = true}));
+  o.multiarith = shared_data_dir() + "/pal-math/mawpsmultiarith.jsonl";
+  o.test_sets = shared_data_dir();
   cmd->add_option("--multiarith", o.multiarith, "MultiArith (PAL's jsonl), evaluation only")->capture_default_str();
   cmd->add_option("--test-sets", o.test_sets, "Where the test sets are, for the corpora's decontamination check")->capture_default_str();
   cmd->add_option("--trainer", o.trainer, "The wand-train binary (default: $WAND_TRAIN, else beside wand)");

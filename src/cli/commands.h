@@ -29,6 +29,9 @@ std::atomic<bool>& catch_stop_signals();
 // The shipped models and held-out sets: <binary>/../share/wand/models in an installed copy
 // (`cmake --install`), else the source tree's models/ this binary was built from.
 std::string models_dir();
+// The shared datasets (GSM8K train, the test sets): $WAND_DATA, else ../shared/data beside the
+// source tree this binary was built from, so a default does not depend on the current folder.
+std::string shared_data_dir();
 
 Command add_exec(CLI::App& app);
 Command add_doctor(CLI::App& app);

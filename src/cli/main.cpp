@@ -36,6 +36,12 @@ std::string models_dir() {
   }
   return WAND_MODELS_DIR;
 }
+std::string shared_data_dir() {
+  if (const char* d = std::getenv("WAND_DATA"); d && *d) return d;
+  std::error_code ec;
+  auto dir = std::filesystem::weakly_canonical(WAND_SHARED_DATA_DIR, ec);
+  return ec ? std::string(WAND_SHARED_DATA_DIR) : dir.string();
+}
 std::string default_model_spec() {
   if (const char* m = std::getenv("WAND_MODEL"); m && *m) return m;
   return "local:" + models_dir() + "/wand-pot.gguf";

@@ -492,6 +492,25 @@ TEST(Cli, BenchAndSolveTakeEngineThreads) {
   for (auto& f : {store, one, all}) std::filesystem::remove(f);
 }
 
+// An option that means nothing without another is refused, not silently ignored; and the shared
+// data defaults name the folder beside the source tree, whatever the current folder.
+TEST(Cli, OptionsThatNeedAnotherAreRefusedAndDataDefaultsDoNotDependOnTheFolder) {
+  std::string err;
+  for (auto& [args, says] : std::vector<std::pair<std::string, std::string>>{
+           {"generate --system hi x", "--system requires --chat"},
+           {"corpus --out /tmp/wand-never --tokenizer t.gguf --vocab 300", "--vocab excludes --tokenizer"},
+           {"eval --dataset d.jsonl --reference --remote-timeout 3", "--remote-timeout requires --remote"}}) {
+    CliRun r = wand(args, "", &err);
+    EXPECT_EQ(r.rc, 2) << args;
+    EXPECT_NE((err + r.out).find(says), std::string::npos) << args << ": " << err << r.out;
+  }
+  std::string data = std::filesystem::weakly_canonical(WAND_SHARED_DATA).string();
+  CliRun help = wand("corpus --help", "", &err);
+  EXPECT_NE(help.out.find("--gsm8k TEXT=" + data + "/gsm8k/train.jsonl"), std::string::npos) << help.out;
+  help = wand("study mixture --help", "", &err);
+  EXPECT_NE(help.out.find("=" + data + "/pal-math/mawpsmultiarith.jsonl"), std::string::npos) << help.out;
+}
+
 TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
   std::string bad = ::testing::TempDir() + "wand_bad_prompt" + std::to_string(::getpid()) + ".txt";
   std::ofstream(bad) << "@@ prompt\nQ: {{questoin}}\n";

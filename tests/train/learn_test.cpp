@@ -1152,7 +1152,7 @@ TEST(Cli, CorpusAndImproveRefuseBadInput) {
            {"corpus --out /proc/wand-no/c --tokens 1000", "--out /proc/wand-no/c: cannot create"},
            {"corpus --out " + v + " --tokens 1000", "--out " + v + ": not a folder"},
            {"improve --out " + v, "--out " + v + ": not a folder"},
-           {"study mixture --out /proc/wand-no/s", "--out /proc/wand-no/s: cannot create"},
+           {"study mixture --out /proc/wand-no/s --multiarith " + v, "--out /proc/wand-no/s: cannot create"},
            {"corpus" + out + " --mix grammar=nan", "--mix"},
            {"improve" + out + " --eval " + (dir / "none.jsonl").string(), "--eval"},
            {"improve" + out + " --eval " + (dir / "bad.jsonl").string(), "--eval " + (dir / "bad.jsonl").string() + " line 2"},
