@@ -64,7 +64,7 @@ Command add_improve(CLI::App& app) {
   cmd->add_option("--lr", o.lr, "Fine-tuning learning rate")->capture_default_str()->check(number({.lo = 0, .hi = 10, .lo_open = true}));
   cmd->add_option("--warmup", o.warmup, "Fine-tuning warm-up steps")->capture_default_str()->check(number({.lo = 0, .hi = 1e7, .integer = true}));
   cmd->add_option("--threads", o.threads, "Threads for wand-train and the engine (0: every core)")
-      ->capture_default_str()->check(number({.lo = 0, .hi = 1024, .integer = true}));
+      ->capture_default_str()->check(parallel(true));
   cmd->add_option("--seed", o.seed, "Seed of the pools, the samples and the fine-tuning")->capture_default_str()->check(number(kSeed));
   cmd->add_option("--trainer", o.trainer, "The wand-train binary (default: $WAND_TRAIN, else beside wand)");
   cmd->add_option("--store", a->store, "Run store (default: wand's own)");

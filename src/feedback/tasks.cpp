@@ -8,6 +8,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -406,6 +407,8 @@ Result<Task> task_from_json(const Json& record, const std::string& what) {
 }
 
 Result<std::vector<Task>> load_tasks(const std::string& path) {
+  if (std::error_code ec; std::filesystem::is_directory(path, ec))
+    return Error{fmt::format("{}: a folder, not a dataset file", path)};
   std::vector<Task> tasks;
   std::string format;
   std::map<std::string, int> first_line;  // task_id -> the line (or array record) that defined it

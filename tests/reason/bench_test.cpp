@@ -149,6 +149,9 @@ TEST(BenchDataset, MalformedDatasetsNameTheFileAndLine) {
   auto missing = reason::load_bench_dataset("/nonexistent/set.jsonl");
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().message.find("/nonexistent/set.jsonl"), std::string::npos);
+  auto folder = reason::load_bench_dataset("/tmp");
+  ASSERT_FALSE(folder);
+  EXPECT_EQ(folder.error().message, "/tmp: a folder, not a dataset file");
 }
 
 // --- options recorded for --resume
@@ -173,6 +176,9 @@ TEST(BenchOptions, RoundTripAndResumeNamesTheDifferingOption) {
   auto k = reason::resume_options(stored, {{"k", 4}}, "abcd1234");
   ASSERT_FALSE(k);
   EXPECT_EQ(k.error().message, "--k: run abcd1234 used 8, not 4; resume it with its own options");
+  auto t = reason::resume_options(stored, {{"temperature", 0.3f}}, "abcd1234");
+  ASSERT_FALSE(t);  // floats shown as given, not as the doubles nearest them
+  EXPECT_EQ(t.error().message, "--temperature: run abcd1234 used 0.7, not 0.3; resume it with its own options");
   auto ds = reason::resume_options(stored, {{"dataset", "/data/other.jsonl"}}, "abcd1234");
   ASSERT_FALSE(ds);
   EXPECT_NE(ds.error().message.find("DATASET: run abcd1234 used /data/set.jsonl, not /data/other.jsonl"), std::string::npos);
