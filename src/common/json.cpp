@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -56,6 +57,24 @@ Result<std::string> read_file(const std::string& path) {
   ss << in.rdbuf();
   if (in.bad()) return Error{fmt::format("{}: read error", path)};
   return ss.str();
+}
+
+std::string option_text(const Json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_float() && static_cast<double>(static_cast<float>(v.get<double>())) == v.get<double>())
+    return fmt::format("{}", static_cast<float>(v.get<double>()));
+  return v.dump();
+}
+
+std::optional<OptionConflict> first_option_conflict(const Json& recorded, const Json& given) {
+  if (!recorded.is_object()) return std::nullopt;
+  for (auto& [key, value] : given.items())
+    if (recorded.contains(key) && recorded[key] != value) {
+      std::string option = "--" + key;
+      std::replace(option.begin(), option.end(), '_', '-');
+      return OptionConflict{option, option_text(value), option_text(recorded[key])};
+    }
+  return std::nullopt;
 }
 
 }  // namespace wand

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,5 +31,19 @@ VoidResult for_each_json_line(const std::string& path, const std::function<VoidR
 
 // Reads a whole file; errors name the path and the reason.
 Result<std::string> read_file(const std::string& path);
+
+// A recorded option's value as a user types it: a string as it is, a number recorded from a float
+// option (--temperature 0.7) as the float's shortest form rather than 0.699999988079071, anything
+// else as JSON. For messages naming what a run was made with.
+std::string option_text(const Json& value);
+
+// Resuming what was recorded with its options (`wand improve`'s run, `wand study mixture`'s folder):
+// the first key of `given` whose value differs from `recorded`'s, named as its option ("--eval-limit"
+// for eval_limit) with both values as option_text shows them; nullopt when they agree. Keys
+// `recorded` lacks (an older record) are not compared.
+struct OptionConflict {
+  std::string option, given, recorded;
+};
+std::optional<OptionConflict> first_option_conflict(const Json& recorded, const Json& given);
 
 }  // namespace wand

@@ -297,16 +297,10 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
                                run->info.config.model_spec), kOptionConflict};
     // The rest of the run's options too: a round sampled, trained or evaluated otherwise would not
     // be the run the earlier rounds belong to (keys an older run did not record are not compared).
-    const Json& recorded = run->info.config.options;
-    const Json given = options_json(o);
-    for (auto& [key, value] : given.items())
-      if (recorded.is_object() && recorded.contains(key) && recorded[key] != value) {
-        std::string option = "--" + key;
-        std::replace(option.begin(), option.end(), '_', '-');
-        auto shown = [](const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
-        return Error{fmt::format("{} {}: {} continues run {}, which used {} {} (give its options again, or a new --out)",
-                                 option, shown(value), o.out_dir, run_id, option, shown(recorded[key])), kOptionConflict};
-      }
+    if (auto c = first_option_conflict(run->info.config.options, options_json(o)))
+      return Error{fmt::format("{} {}: {} continues run {}, which used {} {} (give its options again, or a new --out)",
+                               c->option, c->given, o.out_dir, run_id, c->option, c->recorded),
+                   kOptionConflict};
     for (auto& p : run->problems) {
       auto r = report_of(p);
       if (!r) return r.error();

@@ -79,17 +79,9 @@ Result<Json> resume_options(const Json& stored, const Json& given, const std::st
   for (auto& [key, value] : given.items()) {
     if (!merged.contains(key)) return Error{fmt::format("--{}: run {} did not record it", key, run_id)};
     if (merged[key] != value) {
-      auto shown = [](const Json& v) {
-        if (v.is_string()) return v.get<std::string>();
-        // A float option (--temperature 0.7) is recorded as the double nearest the float: shown
-        // as the float's shortest form, not 0.699999988079071.
-        if (v.is_number_float() && static_cast<double>(static_cast<float>(v.get<double>())) == v.get<double>())
-          return fmt::format("{}", static_cast<float>(v.get<double>()));
-        return v.dump();
-      };
       std::string name = key == "dataset" ? "DATASET" : "--" + key;
       return Error{fmt::format("{}: run {} used {}, not {}; resume it with its own options", name, run_id,
-                               shown(merged[key]), shown(value))};
+                               option_text(merged[key]), option_text(value))};
     }
   }
   return merged;

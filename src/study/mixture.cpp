@@ -465,15 +465,10 @@ Result<Json> run_mixture(const MixtureOptions& o, sandbox::Sandbox& sb, const Mo
   if (fs::exists(options_path)) {
     auto recorded = read_json(options_path);
     if (!recorded) return recorded.error();
-    for (auto& [key, value] : given.items())
-      if (recorded->contains(key) && (*recorded)[key] != value) {
-        std::string option = "--" + key;
-        std::replace(option.begin(), option.end(), '_', '-');
-        return Error{fmt::format("{} {}: {} holds a study made with {} {} (give its options again, or a new --out)", option,
-                                 value.is_string() ? value.get<std::string>() : value.dump(), o.out_dir, option,
-                                 (*recorded)[key].is_string() ? (*recorded)[key].get<std::string>() : (*recorded)[key].dump()),
-                     kOptionConflict};
-      }
+    if (auto c = first_option_conflict(*recorded, given))
+      return Error{fmt::format("{} {}: {} holds a study made with {} {} (give its options again, or a new --out)",
+                               c->option, c->given, o.out_dir, c->option, c->recorded),
+                   kOptionConflict};
   } else if (auto w = write_json(options_path, given); !w) {
     return w.error();
   }
