@@ -23,6 +23,7 @@ Command add_improve(CLI::App& app) {
   auto a = std::make_shared<Args>();
   a->o.model = models_dir() + "/wand-pot.gguf";
   a->o.eval = {models_dir() + "/heldout-templates.jsonl"};
+  a->o.test_sets = shared_data_dir();
   auto& o = a->o;
   cmd->add_option("--task", o.task, "pot: word problems judged by their answers (wand-pot); code: function tasks judged "
                                     "by their tests (wand-code; --model and --eval default to the code model's)")
@@ -36,14 +37,22 @@ Command add_improve(CLI::App& app) {
                   "One of the --eval sets, a validation set (never a test set): the round whose model scores best on "
                   "it is copied to OUT/best.gguf (a round's accuracy swings; the last is not always the best)");
   cmd->add_option("--validation", o.validation,
-                  "Draw N questions of the pool productions (a seed no round's pool uses) into OUT/validation.jsonl, "
+                  "Draw N questions of the pool productions (a seed no round's pool uses; or the first N of --pool-file) into OUT/validation.jsonl, "
                   "evaluate every round on all of them and copy the best round's model to OUT/best.gguf (instead of --select)")
       ->check(number({.lo = 0, .hi = 1e6, .integer = true}));
   cmd->add_option("--eval-limit", o.eval_limit, "Problems of each --eval set (the first N; 0: all)")
       ->capture_default_str()->check(number({.lo = 0, .hi = 1e7, .integer = true}));
   cmd->add_option("--rounds", o.rounds, "Rounds")->capture_default_str()->check(number({.lo = 1, .hi = 1000, .integer = true}));
-  cmd->add_option("--pool", o.pool, "New questions per round (the grammar's pool productions: in no training corpus, none a test template)")
+  cmd->add_option("--pool", o.pool, "New questions per round (the grammar's pool productions: in no training corpus, none a "
+                                    "test template; or the next N of --pool-file)")
       ->capture_default_str()->check(number({.lo = 1, .hi = 1e6, .integer = true}));
+  cmd->add_option("--pool-file", o.pool_file,
+                  "Draw the pool from this file instead: questions with answers for pot (GSM8K's train split, PAL, SVAMP, "
+                  "{question, answer}), function tasks with tests for code (MBPP, HumanEval, stdio); only the labels and "
+                  "tests are used. Shuffled by --seed; --validation takes its first N, each round the next --pool");
+  cmd->add_option("--test-sets", o.test_sets,
+                  "Folder of the test sets (MultiArith, ASDiv, SVAMP, GSM8K test): --pool-file questions that are test "
+                  "questions are dropped")->capture_default_str();
   cmd->add_option("--k", o.k, "Programs sampled per question")->capture_default_str()->check(number({.lo = 1, .hi = 64, .integer = true}));
   cmd->add_option("--temperature", o.temperature, "Sampling temperature")->capture_default_str()->check(number({.lo = 0, .hi = 2}));
   cmd->add_option("--per-question", o.per_question, "Accepted programs per question at most")

@@ -120,6 +120,11 @@ Result<std::vector<Task>> load_tasks(const std::string& path);
 // One record in any of those formats (recognised from its fields), e.g. a task sent to `wand
 // mcp`'s evaluate tool; errors name `what` and the field. Without a task_id it is "0".
 Result<Task> task_from_json(const Json& record, const std::string& what = "task");
+// The inverse: `t` as one record that task_from_json and load_tasks read back as `t`: HumanEval
+// and MBPP in their own fields, stdio as {task_id, question, inputs, outputs, solution}, and every
+// answer task (GSM8K, PAL, SVAMP) as {task_id, question, answer: the label}, read back as format
+// gsm8k (a PAL record's own program is not kept). For writing a subset of a dataset (wand improve's pools from --pool-file).
+Json task_json(const Task& t);
 
 // --- code in model completions (code.cpp)
 

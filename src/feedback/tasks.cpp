@@ -456,6 +456,21 @@ Result<std::vector<Task>> load_tasks(const std::string& path) {
   return tasks;
 }
 
+Json task_json(const Task& t) {
+  if (t.format == "humaneval")
+    return {{"task_id", t.task_id}, {"prompt", t.prompt}, {"canonical_solution", t.reference}, {"test", t.test},
+            {"entry_point", t.entry_point}};
+  if (t.format == "mbpp")
+    return {{"task_id", t.task_id}, {"text", t.prompt}, {"code", t.reference}, {"test_list", t.test_list},
+            {"test_setup_code", t.setup}};
+  if (t.format == "stdio") {
+    Json in = Json::array(), out = Json::array();
+    for (auto& [i, o] : t.io) in.push_back(i), out.push_back(o);
+    return {{"task_id", t.task_id}, {"question", t.prompt}, {"inputs", in}, {"outputs", out}, {"solution", t.reference}};
+  }
+  return {{"task_id", t.task_id}, {"question", t.prompt}, {"answer", t.expected}};  // gsm8k, pal, svamp
+}
+
 Submission prepare(const Task& task, const std::string& completion, const JudgeOptions& opt) {
   Submission s;
   auto request = [&](std::string code, std::string stdin_data = {}) {

@@ -17,6 +17,7 @@
 #include "codegen/codegen.h"
 #include "codegen/export.h"
 #include "common/output.h"
+#include "feedback/feedback.h"
 #include "llm/gguf.h"
 #include "reason/bench.h"
 #include "reason/numbers.h"
@@ -86,12 +87,12 @@ Json options_json(const ImproveOptions& o) {
           {"repair", o.repair}, {"grounded", o.grounded}, {"from_start", o.from_start}, {"shuffle_names", o.shuffle_names},
           {"k", o.k},         {"temperature", o.temperature}, {"per_question", o.per_question},
           {"replay", o.replay}, {"steps", o.steps},     {"batch", o.batch}, {"warmup", o.warmup},
-          {"lr", o.lr},       {"seed", o.seed}, {"validation", o.validation}};
+          {"lr", o.lr},       {"seed", o.seed}, {"validation", o.validation}, {"pool_file", o.pool_file}};
 }
 
 // A round's pool of `n` questions (pot: {question, answer}; code: MBPP-format tasks of the pool
 // families) from `seed`, as JSON lines; `pool` gets the pot questions as bench problems.
-std::string pool_lines(bool code, int n, uint64_t seed, std::vector<reason::BenchProblem>* pool = nullptr) {
+std::string pool_lines(bool code, int n, uint64_t seed, std::vector<reason::BenchProblem>* pool) {
   train::GrammarGenerator gen(seed);
   train::FunctionTaskGenerator functions(seed);
   std::string text;
@@ -111,6 +112,87 @@ std::string pool_lines(bool code, int n, uint64_t seed, std::vector<reason::Benc
 // round of this seed and below every round of the next, so no round of the run draws from it.
 uint64_t pool_seed(uint64_t seed, int round) { return seed * 1000003 + static_cast<uint64_t>(round); }
 constexpr int kValidationRound = 1000002;
+
+// Where the rounds' questions come from: the grammar's pool productions, fresh from each round's
+// seed, or --pool-file's records (test questions dropped) in the seed's order, the validation
+// set its first `validation` and each round the next `pool` after them, wrapping around.
+class PoolSource {
+ public:
+  static Result<PoolSource> open(const ImproveOptions& o) {
+    PoolSource s;
+    s.code_ = o.task == "code", s.seed_ = o.seed, s.pool_ = o.pool, s.validation_ = o.validation;
+    if (o.pool_file.empty()) return s;
+    s.file_ = o.pool_file;
+    auto tasks = feedback::load_tasks(o.pool_file);
+    if (!tasks) return Error{"--pool-file " + tasks.error().message};
+    const feedback::Task& first = tasks->front();  // one format a file
+    if ((first.kind == feedback::TaskKind::answer) == s.code_)
+      return Error{fmt::format("--pool-file {}: its records are {} ({} format); --task {} draws its pool from {}", o.pool_file,
+                               s.code_ ? "word problems" : "function tasks", first.format, o.task,
+                               s.code_ ? "function tasks with tests (MBPP, HumanEval, stdio)"
+                                       : "questions with answers (GSM8K, PAL, SVAMP, {question, answer})")};
+    if (s.code_) {
+      s.tasks_ = std::move(*tasks);
+    } else {  // never learn from a test question, whichever file it came in
+      auto d = train::Decontaminator::load(train::default_test_sets(o.test_sets));
+      if (!d) return Error{"--test-sets " + d.error().message};
+      for (auto& t : *tasks) {
+        if (d->contaminated(t.prompt)) {
+          ++s.dropped_;
+          continue;
+        }
+        s.tasks_.push_back(std::move(t));
+      }
+      s.decontamination_ = d->report();
+    }
+    if (s.tasks_.size() <= static_cast<std::size_t>(o.validation))
+      return Error{fmt::format("--pool-file {}: {} {}{}, none left for the rounds after --validation {}", o.pool_file,
+                               s.tasks_.size(), s.code_ ? "tasks" : "questions", s.dropped_text(), o.validation)};
+    std::shuffle(s.tasks_.begin(), s.tasks_.end(), std::mt19937_64(o.seed ^ 0x9e3779b97f4a7c15ULL));
+    return s;
+  }
+
+  // Round `round`'s pool (kValidationRound: the validation set) as JSON lines of a dataset;
+  // `pool` gets the pot questions as bench problems.
+  std::string lines(int round, std::vector<reason::BenchProblem>* pool = nullptr) const {
+    const bool validation = round == kValidationRound;
+    if (file_.empty()) return pool_lines(code_, validation ? validation_ : pool_, pool_seed(seed_, round), pool);
+    const std::size_t left = tasks_.size() - validation_;
+    const std::size_t n = validation ? validation_ : std::min<std::size_t>(pool_, left);
+    const std::size_t start = validation ? 0 : static_cast<std::size_t>(round - 1) * pool_ % left;
+    std::string text;
+    for (std::size_t i = 0; i < n; ++i) {
+      const feedback::Task& t = tasks_[validation ? i : validation_ + (start + i) % left];
+      if (pool) pool->push_back({static_cast<int>(i), t.task_id, t.prompt, t.expected});
+      text += feedback::task_json(t).dump() + "\n";
+    }
+    return text;
+  }
+
+  // For the run's first line: where the pool comes from, and the test questions dropped from it.
+  std::string describe() const {
+    if (file_.empty()) return "the grammar's pool productions";
+    return fmt::format("{} {} of {}{}", tasks_.size(), code_ ? "tasks" : "questions", file_, dropped_text());
+  }
+
+ private:
+  // " after dropping 2 test questions (1 multiarith, 1 svamp)", or nothing.
+  std::string dropped_text() const {
+    if (!dropped_) return "";
+    std::string sets;
+    for (auto& [name, set] : decontamination_["sets"].items())
+      if (long long n = set.value("exact_matches", 0LL); n > 0) sets += fmt::format("{}{} {}", sets.empty() ? "" : ", ", n, name);
+    return fmt::format(" after dropping {} test question{} ({})", dropped_, dropped_ == 1 ? "" : "s", sets);
+  }
+
+  bool code_ = false;
+  uint64_t seed_ = 0;
+  int pool_ = 0, validation_ = 0;
+  std::string file_;
+  std::vector<feedback::Task> tasks_;
+  long long dropped_ = 0;
+  Json decontamination_;
+};
 
 // One bench run (recorded) of `model` over `problems`; returns the run's id and records.
 Result<std::pair<std::string, reason::BenchRun>> bench(llm::Backend& model, sandbox::Sandbox& sb, store::Store& db,
@@ -207,7 +289,8 @@ Result<RoundReport> report_of(const store::ProblemRecord& p) {
 Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Store& db, sandbox::Sandbox& sb,
                                             const ModelOpener& open_model,
                                             const std::function<void(const std::string&)>& say,
-                                            const std::string& run_id, std::vector<RoundReport> rounds, bool finished);
+                                            const PoolSource& source, const std::string& run_id,
+                                            std::vector<RoundReport> rounds, bool finished);
 
 }  // namespace
 
@@ -262,6 +345,8 @@ VoidResult validate(const ImproveOptions& o) {
     return Error{fmt::format("--trainer '{}': not an executable wand-train (build it with libtorch-dev installed)", o.trainer)};
   if (o.steps < 1 || o.batch < 1 || o.warmup < 0 || o.threads < 0 || !(o.lr > 0 && o.lr <= 10) || o.eval_limit < 0)
     return Error{"--steps, --batch must be at least 1, --warmup, --threads, --eval-limit not negative, --lr in (0, 10]"};
+  if (!o.pool_file.empty())  // read whole, and decontaminated, before any round
+    if (auto p = PoolSource::open(o); !p) return p.error();
   return ok_status();
 }
 
@@ -272,6 +357,8 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
   auto say = [&](const std::string& s) {
     if (progress) progress(s);
   };
+  auto source = PoolSource::open(o);
+  if (!source) return source.error();
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   if (ec) return Error{fmt::format("--out {}: cannot create: {}", o.out_dir, ec.message())};
@@ -339,13 +426,13 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
   ImproveOptions with_validation = o;
   if (o.validation > 0) {
     const std::string file = validation_path(o);
-    if (auto w = write_text(file, pool_lines(o.task == "code", o.validation, pool_seed(o.seed, kValidationRound))); !w)
-      return w.error();
+    if (auto w = write_text(file, source->lines(kValidationRound)); !w) return w.error();
     with_validation.eval.push_back(file);
     with_validation.select = file;
   }
+  say("pool: " + source->describe());
   // An error from here on leaves the run interrupted, so the next call resumes it.
-  auto result = run_rounds(with_validation, db, sb, open_model, say, run_id, std::move(rounds), finished);
+  auto result = run_rounds(with_validation, db, sb, open_model, say, *source, run_id, std::move(rounds), finished);
   if (!result) (void)db.interrupt_run(run_id);
   return result;
 }
@@ -355,7 +442,8 @@ namespace {
 Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Store& db, sandbox::Sandbox& sb,
                                             const ModelOpener& open_model,
                                             const std::function<void(const std::string&)>& say,
-                                            const std::string& run_id, std::vector<RoundReport> rounds, bool finished) {
+                                            const PoolSource& source, const std::string& run_id,
+                                            std::vector<RoundReport> rounds, bool finished) {
   std::error_code ec;
   reason::SolveConfig greedy;  // evaluation: one greedy program, no repair, no fallback
   greedy.method = "pot", greedy.family = "wand", greedy.repair = false, greedy.fallback = false;
@@ -433,9 +521,11 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     r.round = round;
 
     // 1. A fresh pool: questions of the grammar's pool productions (in no training corpus, none a
-    //    test template), with their answers only; code: tasks of the pool families, with their tests.
+    //    test template) or of --pool-file, with their answers only; code: tasks of the pool
+    //    families, or the file's, with their tests.
     std::vector<reason::BenchProblem> pool;
-    std::string pool_text = pool_lines(code, o.pool, pool_seed(o.seed, round), &pool);
+    std::string pool_text = source.lines(round, &pool);
+    const int questions = static_cast<int>(std::count(pool_text.begin(), pool_text.end(), '\n'));
     std::string pool_file = dir + "/pool.jsonl";
     if (auto w = write_text(pool_file, pool_text); !w) return w.error();
 
@@ -444,7 +534,7 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     auto model = open_model(prev.model);
     if (!model) return Error{fmt::format("round {}: {}", round, model.error().message)};
     sampling.seed = code_sampling.seed = o.seed * 7919 + static_cast<uint64_t>(round);
-    say(fmt::format("round {}: sampling {} programs for each of {} {}", round, o.k, o.pool, code ? "function tasks" : "questions"));
+    say(fmt::format("round {}: sampling {} programs for each of {} {}", round, o.k, questions, code ? "function tasks" : "questions"));
     if (code) {
       auto sampled = code_run(**model, sb, db, pool_file, 0, code_sampling);
       if (!sampled) return Error{fmt::format("round {}: {}", round, sampled.error().message)};
@@ -454,8 +544,8 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
       if (!sampled) return sampled.error();
       r.sample_run = sampled->first;
     }
-    r.questions = o.pool;
-    r.samples = o.pool * o.k;
+    r.questions = questions;
+    r.samples = questions * o.k;
     auto run = db.get_run(r.sample_run);
     if (!run) return run.error();
     codegen::ExportOptions eo;

@@ -3,7 +3,8 @@
 //
 // Each round, on questions of a pool whose programs the model never saw (the question grammar's
 // pool productions, GrammarGenerator::next_pool in train/corpus.h: in no training corpus and none
-// a test template; only their final answers are used):
+// a test template; or a file of questions with answers, `pool_file`; only their final answers
+// are used):
 //   1. sample k programs per question (`wand bench`'s pipeline, recorded as a bench run),
 //   2. execute them in the sandbox and accept those whose executed answer equals the label,
 //      exactly what `wand export --run ID --format sft` verifies (codegen/export.h): duplicates
@@ -57,6 +58,16 @@ struct ImproveOptions {
   int validation = 0;
   int rounds = 3;
   int pool = 300;                          // new pool questions per round
+  // The pool's questions (code: tasks) from this file instead of the grammar's pool productions:
+  // any answer dataset wand reads for pot (GSM8K's train split, PAL, SVAMP, {question, answer}),
+  // function tasks with tests for code (MBPP, HumanEval, stdio); only labels and tests are used,
+  // never the file's own solutions (RFT's setting: Yuan et al., 2023, sample on GSM8K train). Its
+  // records in an order of `seed`'s: the validation set is the first `validation`, each round
+  // takes the next `pool` after them, wrapping around. pot questions that are also questions of a
+  // test set under `test_sets` (train::default_test_sets: exact match after normalising) are
+  // dropped and counted.
+  std::string pool_file;
+  std::string test_sets = "../shared/data";
   int k = 8;                               // programs sampled per question
   double temperature = 1.0;
   int per_question = 2;                    // accepted programs per question at most

@@ -702,6 +702,89 @@ TEST(Improve, AValidationPoolIsDrawnApartFromEveryRoundAndChoosesTheRound) {
   fs::remove_all(dir);
 }
 
+// --pool-file: the pool is the file's questions in the seed's order, a test question among them
+// dropped; the validation set is its first N, each round the next --pool after them (wrapping
+// around); the file's records reach the pool with their ids; a file of the other task, or one
+// with nothing left for the rounds, is refused; a resume with another file is refused.
+TEST(Improve, APoolFileGivesEachRoundTheNextQuestionsAndDropsTestQuestions) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  auto dir = scratch("improve-pool-file");
+  auto o = short_loop(dir, "pot", {{{"question", "Eval question 0?"}, {"answer", "10"}}});
+  o.rounds = 2, o.pool = 4, o.validation = 2;
+  fs::create_directories(dir / "tests/pal-math");  // a test set: MultiArith with one question
+  std::ofstream(dir / "tests/pal-math/mawpsmultiarith.jsonl") << R"({"input": "A test question, 3 apples?", "target": 3})" << "\n";
+  o.test_sets = (dir / "tests").string();
+  std::set<std::string> file_questions;
+  {
+    std::ofstream f(dir / "pool.jsonl");
+    for (int i = 0; i < 9; ++i) {
+      std::string q = fmt::format("File question {} with {} apples?", i, 2 * i);
+      file_questions.insert(q);
+      f << Json{{"question", q}, {"answer", fmt::format("So it is {}.\n#### {}", 2 * i, 2 * i)}}.dump() << "\n";
+    }
+    f << Json{{"question", "A TEST question: 3 apples?"}, {"answer", "#### 3"}}.dump() << "\n";  // normalised, it is the test's
+  }
+  o.pool_file = (dir / "pool.jsonl").string();
+  auto db = store::Store::open((dir / "runs.db").string());
+  ASSERT_TRUE(db) << db.error().message;
+  auto sb = test_sandbox();
+  ASSERT_TRUE(sb) << sb.error().message;
+  auto open = [&](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
+    return std::unique_ptr<llm::Backend>(new PoolModel(dir, path, false));
+  };
+  auto refused_with = [&](improve::ImproveOptions bad, const std::string& says) {
+    auto r = improve::run_improve(bad, **db, **sb, open);
+    ASSERT_FALSE(r) << says;
+    EXPECT_NE(r.error().message.find(says), std::string::npos) << r.error().message;
+  };
+  auto bad = o;
+  bad.validation = 9;  // 9 questions once the test question is dropped
+  refused_with(bad, "--pool-file " + o.pool_file +
+                        ": 9 questions after dropping 1 test question (1 multiarith), none left for the rounds after --validation 9");
+  bad = o;
+  std::ofstream(dir / "code.jsonl") << train::to_mbpp_json(train::FunctionTaskGenerator(1).next_pool(), 0).dump() << "\n";
+  bad.pool_file = (dir / "code.jsonl").string();
+  refused_with(bad, "its records are function tasks (mbpp format); --task pot draws its pool from questions with answers");
+  bad.pool_file = (dir / "none.jsonl").string();
+  refused_with(bad, "--pool-file " + bad.pool_file);
+
+  std::vector<std::string> lines;
+  auto rounds = improve::run_improve(o, **db, **sb, open, [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(rounds) << rounds.error().message;
+  ASSERT_EQ(rounds->size(), 3u);
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](auto& l) {
+    return l == "pool: 9 questions of " + o.pool_file + " after dropping 1 test question (1 multiarith)";
+  })) << lines[1];
+  auto questions = [](const fs::path& f) {
+    std::vector<std::string> q;
+    std::ifstream in(f);
+    for (std::string line; std::getline(in, line);) q.push_back(Json::parse(line)["question"].get<std::string>());
+    return q;
+  };
+  auto validation = questions(dir / "out/validation.jsonl");
+  auto first = questions(dir / "out/round-1/pool.jsonl"), second = questions(dir / "out/round-2/pool.jsonl");
+  ASSERT_EQ(validation.size(), 2u);
+  ASSERT_EQ(first.size(), 4u);
+  ASSERT_EQ(second.size(), 4u);  // the 3 left, then the first of round 1's again
+  EXPECT_EQ(second[3], first[0]);
+  std::set<std::string> seen(validation.begin(), validation.end());
+  for (auto& q : first) EXPECT_TRUE(seen.insert(q).second) << "twice: " << q;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(seen.insert(second[i]).second) << "twice: " << second[i];
+  EXPECT_EQ(seen, file_questions);  // every file question, the test question in none
+  EXPECT_EQ((*rounds)[1].questions, 4);
+  EXPECT_GT((*rounds)[1].accepted, 0);  // the labels are GSM8K's '#### N'
+  // The file's records keep their ids (here their lines' indices) in the pool.
+  auto record = Json::parse(slurp(dir / "out/round-1/pool.jsonl").substr(0, slurp(dir / "out/round-1/pool.jsonl").find('\n')));
+  EXPECT_TRUE(record.contains("task_id")) << record.dump();
+  // Another file for the same folder: refused, naming the option.
+  std::ofstream(dir / "pool2.jsonl") << slurp(dir / "pool.jsonl");
+  bad = o;
+  bad.pool_file = (dir / "pool2.jsonl").string();
+  bad.rounds = 3;
+  refused_with(bad, "--pool-file " + bad.pool_file + ": " + o.out_dir + " continues run");
+  fs::remove_all(dir);
+}
+
 // A pot-numbers model (number mapping): it reads the mapped question and writes programs over
 // n0, n1, ...: for each pool question a right program over the names where one of one or two
 // operations exists, a wrong one, and the right answer as a literal (invented: a coincidence
@@ -906,7 +989,8 @@ class FunctionModel : public llm::Backend {
       std::ifstream in(f);
       for (std::string line; std::getline(in, line);) {
         auto j = Json::parse(line);
-        m[j["test_list"][0]] = {j["code"], eval ? tuned : j["task_id"].get<int>() % 2 == 0};
+        int id = j["task_id"].is_string() ? std::stoi(j["task_id"].get<std::string>()) : j["task_id"].get<int>();
+        m[j["test_list"][0]] = {j["code"], eval ? tuned : id % 2 == 0};
         if (eval) eval_.insert(j["test_list"][0].get<std::string>());
       }
     };
@@ -1043,6 +1127,66 @@ TEST(Improve, CodeTaskAcceptsExactlyThePassingFunctionsKeepsTestFamiliesOutAndRe
   fs::remove_all(dir);
 }
 
+// --task code --pool-file: the pool is the file's function tasks (here 6 of the pool families),
+// judged by their own tests; a file of word problems is refused.
+TEST(Improve, CodeTaskDrawsItsPoolFromAFileOfFunctionTasks) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  auto dir = scratch("improve_code_file");
+  auto w = llm::random_weights(tiny_config(), 9);
+  w.prompt_format = "func";
+  ASSERT_TRUE(llm::write_model((dir / "tiny.gguf").string(), w, llm::TensorType::F32));
+  train::FunctionTaskGenerator g(5);
+  std::ofstream(dir / "test.jsonl") << train::to_mbpp_json(g.next(train::TemplateSet::held_out), 100).dump() << "\n";
+  std::set<std::string> file_tests;
+  {
+    std::ofstream f(dir / "tasks.jsonl");
+    for (int i = 0; i < 6; ++i) {
+      auto j = train::to_mbpp_json(g.next_pool(), i);
+      file_tests.insert(j["test_list"][0]);
+      f << j.dump() << "\n";
+    }
+  }
+  auto db = store::Store::open((dir / "runs.db").string());
+  ASSERT_TRUE(db) << db.error().message;
+  auto sb = test_sandbox();
+  ASSERT_TRUE(sb) << sb.error().message;
+  improve::ImproveOptions o;
+  o.task = "code";
+  o.out_dir = (dir / "out").string();
+  o.model = (dir / "tiny.gguf").string();
+  o.eval = {(dir / "test.jsonl").string()};
+  o.rounds = 1, o.pool = 4, o.k = 3, o.per_question = 2, o.replay = 1;
+  o.trainer = WAND_TRAIN_BINARY;
+  o.steps = 2, o.batch = 2, o.warmup = 1, o.threads = 1;
+  o.pool_file = (dir / "tasks.jsonl").string();
+  auto open = [&](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
+    return std::unique_ptr<llm::Backend>(new FunctionModel(dir, path, false));
+  };
+  auto bad = o;
+  bad.pool_file = (dir / "test.jsonl").string() + ".answers";
+  std::ofstream(bad.pool_file) << R"({"question": "How many?", "answer": "3"})" << "\n";
+  auto refused = improve::run_improve(bad, **db, **sb, open);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("its records are word problems (gsm8k format); --task code draws its pool from function tasks"),
+            std::string::npos) << refused.error().message;
+
+  auto rounds = improve::run_improve(o, **db, **sb, open);
+  ASSERT_TRUE(rounds) << rounds.error().message;
+  ASSERT_EQ(rounds->size(), 2u);
+  std::set<int> even;
+  std::ifstream in(dir / "out/round-1/pool.jsonl");
+  int n = 0;
+  for (std::string line; std::getline(in, line); ++n) {
+    auto j = Json::parse(line);
+    EXPECT_TRUE(file_tests.count(j["test_list"][0])) << "not a file task: " << line;
+    if (std::stoi(j["task_id"].get<std::string>()) % 2 == 0) even.insert(std::stoi(j["task_id"].get<std::string>()));
+  }
+  EXPECT_EQ(n, 4);
+  EXPECT_EQ((*rounds)[1].questions, 4);
+  EXPECT_EQ((*rounds)[1].accepted, static_cast<int>(even.size()));  // the passing ones, once each
+  fs::remove_all(dir);
+}
+
 // --- DPO in wand-train
 
 // On a handful of preference pairs, from a tiny model that is also the reference: the loss starts
@@ -1167,6 +1311,8 @@ TEST(Cli, CorpusAndImproveRefuseBadInput) {
             "--trainer"},  // --select: the same file by another path, accepted
            {"improve" + out + " --eval " + v + " --select " + v + " --validation 10", "--validation already chooses"},
            {"improve" + out + " --validation -1", "--validation"},
+           {"improve" + out + " --pool-file " + (dir / "none.jsonl").string(), "--pool-file " + (dir / "none.jsonl").string()},
+           {"improve" + out + " --pool-file " + v + " --validation 1", "none left for the rounds after --validation 1"},
            {"improve" + out + " --trainer /bin/nonexistent-trainer", "--trainer"}}) {
     auto [rc, text] = run(args);
     EXPECT_EQ(rc, 2) << args << "\n" << text;

@@ -243,3 +243,42 @@ TEST(TaskFromJson, RecognisesTheFormatAndNamesTheProblem) {
 
 }  // namespace
 }  // namespace wand::feedback
+
+namespace wand::feedback {
+namespace {
+
+// task_json writes a task so that reading it gives the same task: a subset of any dataset can be
+// written as a dataset again (wand improve's pools from --pool-file).
+TEST(TaskJson, EveryFormatReadsBackAsTheSameTask) {
+  std::vector<Json> records = {
+      {{"task_id", "HE/1"}, {"prompt", "def f(x):\n"}, {"canonical_solution", "    return x\n"},
+       {"test", "def check(c):\n    assert c(1) == 1\n"}, {"entry_point", "f"}},
+      {{"task_id", 601}, {"text", "Write f."}, {"code", "def f(): return 1"}, {"test_list", {"assert f() == 1"}},
+       {"test_setup_code", "import math"}},
+      {{"task_id", "s1"}, {"question", "Echo."}, {"inputs", {"a\n", "b\n"}}, {"outputs", {"a\n", "b\n"}},
+       {"solution", "print(input())"}},
+      {{"question", "How many?"}, {"answer", "So 6 + 6 = 12.\n#### 12"}},
+      {{"input", "Half of 9?"}, {"target", 4.5}},
+      {{"ID", "chal-3"}, {"Body", "Ann has 3 pens. "}, {"Question", "How many pens?"}, {"Answer", 3.0}},
+  };
+  for (auto& r : records) {
+    auto t = task_from_json(r);
+    ASSERT_TRUE(t) << t.error().message;
+    auto back = task_from_json(task_json(*t));
+    ASSERT_TRUE(back) << r.dump() << ": " << back.error().message;
+    EXPECT_EQ(back->task_id, t->task_id);
+    EXPECT_EQ(back->kind, t->kind);
+    EXPECT_EQ(back->prompt, t->prompt);
+    EXPECT_EQ(back->reference, t->reference) << r.dump();
+    EXPECT_EQ(back->test, t->test);
+    EXPECT_EQ(back->entry_point, t->entry_point);
+    EXPECT_EQ(back->test_list, t->test_list);
+    EXPECT_EQ(back->setup, t->setup);
+    EXPECT_EQ(back->io, t->io);
+    EXPECT_EQ(back->expected, t->expected);
+    EXPECT_EQ(back->format, t->kind == TaskKind::answer ? "gsm8k" : t->format);
+  }
+}
+
+}  // namespace
+}  // namespace wand::feedback
