@@ -96,6 +96,11 @@ int run_eval(EvalArgs& a) {
     fmt::print(stderr, "wand eval: {}\n", tasks.error().message);
     return kExitBadInput;
   }
+  if (auto unused = feedback::unused_option(a.eval.judge, tasks->front().kind)) {  // one format a file
+    fmt::print(stderr, "wand eval: --{}: {} holds {} tasks; --{} is for {}\n", unused->name, a.dataset,
+               tasks->front().format, unused->name, unused->used_by);
+    return kExitBadInput;
+  }
   if (a.reference == !a.samples.empty()) {
     fmt::print(stderr, "wand eval: give exactly one of --samples FILE or --reference\n");
     return kExitBadInput;

@@ -120,6 +120,14 @@ VoidResult validate(const EvalOptions& opt) {
   return ok_status();
 }
 
+std::optional<UnusedOption> unused_option(const JudgeOptions& judge, TaskKind kind) {
+  if (judge.answer != "auto" && kind != TaskKind::answer)
+    return UnusedOption{"answer", "answer tasks (GSM8K, PAL, SVAMP)"};
+  if (judge.float_tol && kind != TaskKind::stdio) return UnusedOption{"float-tol", "stdin/stdout tasks"};
+  if (judge.strict && kind != TaskKind::asserts) return UnusedOption{"strict", "assert tasks (HumanEval, MBPP)"};
+  return std::nullopt;
+}
+
 std::size_t run_count(const std::vector<Task>& tasks, const std::vector<EvalSample>& samples, Shard shard) {
   std::size_t n = 0;
   for (const auto& s : samples)

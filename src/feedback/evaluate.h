@@ -6,6 +6,7 @@
 #include <functional>
 #include <iosfwd>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -60,6 +61,15 @@ struct EvalOptions {
 // Checks the options before any work: every k >= 1; judge.answer is auto, last-line,
 // var:NAME or call:NAME. Errors name the option ("--answer 'x': expected ...").
 VoidResult validate(const EvalOptions& opt);
+
+// A judge option that a kind of task never reads, so that it is refused rather than silently
+// ignored: `answer` other than auto (only answer tasks read it), `float-tol` (stdin/stdout
+// tasks), `strict` (assert tasks). `name` is the option's name without dashes; `used_by` says
+// which tasks read it. nullopt when every option set applies.
+struct UnusedOption {
+  std::string name, used_by;
+};
+std::optional<UnusedOption> unused_option(const JudgeOptions& judge, TaskKind kind);
 
 // One judged sample.
 struct SampleResult {

@@ -7,6 +7,7 @@
 
 #include <fmt/core.h>
 
+#include "feedback/evaluate.h"
 #include "feedback/feedback.h"
 #include "llm/llm.h"
 #include "reason/reason.h"
@@ -119,6 +120,9 @@ struct Server::Impl {
     feedback::JudgeOptions jo;
     jo.timeout_s = *timeout;
     jo.strict = *strict;
+    if (auto unused = feedback::unused_option(jo, task->kind))
+      return Error{fmt::format("argument '{}': the task is a {} task; {} is for {}", unused->name, task->format, unused->name,
+                               unused->used_by)};
     auto s = sandbox();
     if (!s) return s.error();
     auto sub = feedback::prepare(*task, *extract ? feedback::code_from_completion(*task, *completion) : *completion, jo);

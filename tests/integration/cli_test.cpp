@@ -229,6 +229,16 @@ TEST(Cli, EvalLimitsAndStrictModeAreOptions) {
   EXPECT_EQ(outcomes("--memory 100"), (Json{{"memory_limit", 1}}));
   EXPECT_EQ(outcomes("--max-output 100000"), (Json{{"output_limit", 1}}));
   std::string err;
+  // Options this dataset's tasks never read are refused, not ignored.
+  std::string answers = ::testing::TempDir() + "cli_answers.jsonl";
+  std::ofstream(answers) << R"({"question": "What is 2 + 2?", "answer": "#### 4"})" << "\n";
+  for (auto [args, says] : std::vector<std::pair<std::string, std::string>>{
+           {"--dataset " + answers + " --strict", "--strict: " + answers + " holds gsm8k tasks; --strict is for assert tasks"},
+           {"--dataset " + dataset + " --answer last-line", "--answer: " + dataset + " holds humaneval tasks; --answer is for answer tasks"},
+           {"--dataset " + dataset + " --float-tol 0.1", "--float-tol: " + dataset + " holds humaneval tasks; --float-tol is for stdin/stdout"}}) {
+    EXPECT_EQ(wand("eval --reference " + args, "", &err).rc, 2) << args;
+    EXPECT_NE(err.find(says), std::string::npos) << err;
+  }
   EXPECT_EQ(wand("eval --dataset " + dataset + " --reference --memory 0", "", &err).rc, 2);
   EXPECT_NE(err.find("--memory"), std::string::npos) << err;
   EXPECT_EQ(wand("eval --dataset " + dataset + " --reference --max-output x", "", &err).rc, 2);

@@ -54,6 +54,12 @@ async function exercise(client, label) {
   assert.equal(json(fail).passed, false);
   assert.equal(json(fail).error_class, "wrong_answer");
   assert.match(json(fail).feedback, /expected 3, got -1/);
+  // strict judges assert tasks only: for a word problem it is refused, not ignored.
+  const word = { question: "What is 2 + 2?", answer: "#### 4" };
+  const strict = await client.callTool({ name: "evaluate", arguments: { task: word, completion: "answer = 4\n", strict: true } });
+  assert.equal(strict.isError, true);
+  assert.equal(strict.content[0].text,
+    "evaluate: argument 'strict': the task is a gsm8k task; strict is for assert tasks (HumanEval, MBPP)");
 
   await assert.rejects(client.callTool({ name: "no_such_tool", arguments: {} }), /Unknown tool: 'no_such_tool'/);
 
