@@ -103,13 +103,12 @@ Command add_export(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "export", "A wand-train checkpoint into a GGUF model (--checkpoint), or a recorded run into training data (--run)");
   auto o = std::make_shared<train::ExportOptions>();
-  auto type = std::make_shared<std::string>("q8_0");
   auto e = std::make_shared<RunExport>();
   auto* ckpt = cmd->add_option("--checkpoint", o->checkpoint, "checkpoint.wckpt from wand-train");
   auto* tok = cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.gguf of the corpus it was trained on");
   auto* gguf_out = cmd->add_option("--out", o->out, "Output: the .gguf; with --run, the JSONL (default: standard output)")
                        ->check(writable_file());
-  auto* ty = cmd->add_option("--type", *type, "Matrix type: f32, f16, q8_0, q4_0")->capture_default_str();
+  auto* ty = add_matrix_type_option(cmd, o->type);
   auto* pf = cmd->add_option("--prompt-format", o->prompt_format,
                              "pot (programs), pot-numbers (programs over the question's numbers as names n0, n1, ...: corpus --number-names), cot (rationales), func (functions: the code model), agent (CodeAct "
                              "steps) or agent_json (JSON tool calls)")->capture_default_str();
@@ -132,7 +131,7 @@ Command add_export(CLI::App& app) {
                                  "(needs --tokenizer: the model's GGUF)");
   for (auto* opt : {ckpt, ty, pf, nm}) run->excludes(opt);
   for (auto* opt : {fmt_opt, shape, cap, st, corpus}) opt->needs(run);
-  return [o, type, e, run, ckpt, tok, gguf_out, corpus] {
+  return [o, e, run, ckpt, tok, gguf_out, corpus] {
     if (run->count()) {
       // --tokenizer belongs to both modes: with --run it is the tokenizer of --corpus.
       if (tok->count() && !corpus->count())
@@ -146,15 +145,6 @@ Command add_export(CLI::App& app) {
     }
     if (!ckpt->count() || !tok->count() || !gguf_out->count())
       return fail_export("give --checkpoint, --tokenizer and --out (a GGUF model), or --run ID (training data)");
-    static const std::map<std::string, llm::TensorType> types = {
-        {"f32", llm::TensorType::F32}, {"f16", llm::TensorType::F16}, {"q8_0", llm::TensorType::Q8_0},
-        {"q4_0", llm::TensorType::Q4_0}};
-    auto it = types.find(*type);
-    if (it == types.end()) {
-      fmt::print(stderr, "wand export: --type {}: expected f32, f16, q8_0 or q4_0\n", *type);
-      return kExitBadInput;
-    }
-    o->type = it->second;
     if (auto r = train::export_model(*o); !r) {
       fmt::print(stderr, "wand export: {}\n", r.error().message);
       return kExitBadInput;

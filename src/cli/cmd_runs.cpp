@@ -193,7 +193,8 @@ Command add_runs(CLI::App& app) {
 
   auto* ls = cmd->add_subcommand("list", "The newest runs as a table");
   add_store_option(ls, *a);
-  ls->add_option("--kind", a->kind, "Only runs of this kind (solve, bench, ...)");
+  ls->add_option("--kind", a->kind, "Only runs of this kind (solve, bench, code, agent, improve)")
+      ->check(CLI::IsMember(store::kRunKinds));
   ls->add_option("--limit", a->limit, "At most N runs, newest first (0: all)")
       ->check(number({.lo = 0, .hi = 1e9, .integer = true}))
       ->capture_default_str();

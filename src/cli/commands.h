@@ -39,6 +39,7 @@ Command add_eval(CLI::App& app);
 Command add_generate(CLI::App& app);
 Command add_corpus(CLI::App& app);
 Command add_export(CLI::App& app);
+Command add_merge(CLI::App& app);  // cmd_merge.cpp
 Command add_improve(CLI::App& app);
 Command add_study(CLI::App& app);  // cmd_study.cpp: `wand study mixture`
 Command add_solve(CLI::App& app);

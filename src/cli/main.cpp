@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
       {"generate", wand::cli::add_generate(app)},
       {"corpus", wand::cli::add_corpus(app)},
       {"export", wand::cli::add_export(app)},
+      {"merge", wand::cli::add_merge(app)},
       {"improve", wand::cli::add_improve(app)},
       {"study", wand::cli::add_study(app)},
       {"solve", wand::cli::add_solve(app)},

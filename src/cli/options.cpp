@@ -1,5 +1,6 @@
 #include "cli/options.h"
 
+#include <map>
 #include <fmt/core.h>
 
 #include <unistd.h>
@@ -43,6 +44,19 @@ CLI::Option* add_kv_cache_option(CLI::App* cmd, std::string& into) {
 
 CLI::Option* add_threads_option(CLI::App* cmd, int& into) {
   return cmd->add_option("--threads", into, "Embedded engine's threads (0 = every core)")->check(parallel(true));
+}
+
+CLI::Option* add_matrix_type_option(CLI::App* cmd, llm::TensorType& into) {
+  static const std::map<std::string, llm::TensorType> types = {
+      {"f32", llm::TensorType::F32}, {"f16", llm::TensorType::F16}, {"q8_0", llm::TensorType::Q8_0}, {"q4_0", llm::TensorType::Q4_0}};
+  std::string initial;
+  for (auto& [name, type] : types)
+    if (type == into) initial = name;
+  return cmd
+      ->add_option_function<std::string>(
+          "--type", [&into](const std::string& name) { into = types.at(name); }, "Matrix type: f32, f16, q8_0 or q4_0")
+      ->check(CLI::IsMember({"f32", "f16", "q8_0", "q4_0"}))
+      ->default_str(initial);
 }
 
 std::string out_dir_problem(const std::string& dir) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/numbers.h"
+#include "llm/gguf.h"
 #include "llm/llm.h"
 #include "sandbox/sandbox.h"
 
@@ -36,6 +37,10 @@ CLI::Option* add_kv_cache_option(CLI::App* cmd, std::string& into);
 // --threads N into `into` (llm::BackendOptions::threads): the embedded engine's threads, 0 = every core.
 // A machine option: it changes the speed, not the answers, and a run does not record it.
 CLI::Option* add_threads_option(CLI::App* cmd, int& into);
+
+// --type of the commands that write a GGUF model (export, merge): f32, f16, q8_0 (the default of
+// `into`) or q4_0 for its matrices; norms stay f32.
+CLI::Option* add_matrix_type_option(CLI::App* cmd, llm::TensorType& into);
 
 // A comma-separated list of integers in [lo, hi] (--k 1,10,100).
 CLI::Validator integer_list(NumberRule rule);

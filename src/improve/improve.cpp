@@ -579,7 +579,9 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
       r.solved = static_cast<int>(solved.size());
     }
     if (auto w = write_text(dir + "/accepted.jsonl", kept); !w) return w.error();
-    say(fmt::format("round {}: {} of {} questions solved, {} programs accepted ({} duplicates dropped, {} over the cap{})",
+    // `duplicates` counts every sample that repeats an earlier one of its question, right or wrong.
+    say(fmt::format("round {}: {} of {} questions solved, {} programs accepted ({} samples repeated an earlier one of their "
+                    "question, {} right ones over the --per-question cap{})",
                     round, r.solved, r.questions, r.accepted, stats->duplicates, stats->capped,
                     o.grounded ? fmt::format(", {} right answers with numbers not in the question refused", r.ungrounded) : ""));
 

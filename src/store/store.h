@@ -41,9 +41,12 @@ bool is_database_uri(std::string_view location);
 // $XDG_DATA_HOME/wand/runs.db, else $HOME/.local/share/wand/runs.db.
 std::string default_store_path();
 
+// The kinds of run wand records: `wand solve`, `wand bench`, `wand code`, `wand agent`, `wand improve`.
+inline const std::vector<std::string> kRunKinds = {"solve", "bench", "code", "agent", "improve"};
+
 // What a run is: set once when it is created. Empty strings and null JSON are stored as NULL.
 struct RunConfig {
-  std::string kind;         // "solve", "bench", "code", "agent", ... (required)
+  std::string kind;         // one of kRunKinds (required)
   std::string dataset;      // a dataset file or set name
   std::string model_spec;   // as given: "local:PATH.gguf", "openai:URL/MODEL"
   std::string model_id;     // llm::Backend::id(): what actually answered

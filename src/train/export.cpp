@@ -1,7 +1,9 @@
 #include "train/export.h"
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 
 #include <fmt/core.h>
 
@@ -180,6 +182,54 @@ VoidResult export_model(const ExportOptions& opt) {
   w->prompt_format = opt.prompt_format;
   w->name = opt.name;
   return llm::write_model(opt.out, *w, opt.type);
+}
+
+VoidResult merge_models(const MergeOptions& opt) {
+  const std::size_t n = opt.models.size();
+  if (n < 2) return Error{fmt::format("--model: a merge needs two models or more, got {}", n)};
+  std::vector<double> weights = opt.weights.empty() ? std::vector<double>(n, 1.0 / static_cast<double>(n)) : opt.weights;
+  if (weights.size() != n)
+    return Error{fmt::format("--weights: {} given for {} models (one per --model, in order)", weights.size(), n)};
+  double sum = 0;
+  for (double w : weights) {
+    if (!std::isfinite(w)) return Error{fmt::format("--weights: {} is not a finite number", w)};
+    sum += w;
+  }
+  if (std::abs(sum - 1) > 1e-6) return Error{fmt::format("--weights must sum to 1, not {}", sum)};
+  if (opt.out.empty()) return Error{"--out: no file given"};
+  std::optional<llm::ModelWeights> merged;  // the first model, scaled, then each other added
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string& path = opt.models[i];
+    auto w = weights_from_gguf(path);
+    if (!w) return Error{fmt::format("--model {}", w.error().message)};
+    const float scale = static_cast<float>(weights[i]);
+    if (i == 0) {
+      for (auto& [_, t] : w->tensors)
+        for (float& x : t) x *= scale;
+      merged = std::move(*w);
+      continue;
+    }
+    const std::string& first = opt.models[0];
+    const llm::ModelConfig &a = merged->config, &b = w->config;
+    if (a.arch != b.arch || a.dim != b.dim || a.layers != b.layers || a.heads != b.heads || a.kv_heads != b.kv_heads ||
+        a.ffn != b.ffn || a.vocab != b.vocab || a.context != b.context || a.head_dim != b.head_dim ||
+        a.rope_dim != b.rope_dim || a.norm_eps != b.norm_eps || a.rope_base != b.rope_base)
+      return Error{fmt::format("--model {}: not the architecture of {} (dim {} / {} layers / vocab {} against {} / {} / {})", path,
+                               first, b.dim, b.layers, b.vocab, a.dim, a.layers, a.vocab)};
+    if (w->tokenizer.tokens() != merged->tokenizer.tokens() || w->tokenizer.merges() != merged->tokenizer.merges())
+      return Error{fmt::format("--model {}: its tokenizer is not {}'s", path, first)};
+    if (w->prompt_format != merged->prompt_format)
+      return Error{fmt::format("--model {}: prompt format '{}', but {}'s is '{}'", path, w->prompt_format, first,
+                               merged->prompt_format)};
+    for (auto& [name, t] : merged->tensors) {
+      auto it = w->tensors.find(name);
+      if (it == w->tensors.end() || it->second.size() != t.size())
+        return Error{fmt::format("--model {}: tensor {} is missing or of another size", path, name)};
+      for (std::size_t k = 0; k < t.size(); ++k) t[k] += scale * it->second[k];
+    }
+  }
+  merged->name = opt.name;
+  return llm::write_model(opt.out, *merged, opt.type);
 }
 
 }  // namespace wand::train

@@ -2,6 +2,7 @@
 // the embedded engine runs, with the corpus tokenizer and the prompt format in its metadata.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "llm/gguf.h"
@@ -30,5 +31,22 @@ struct ExportOptions {
   std::string name = "wand";
 };
 VoidResult export_model(const ExportOptions& opt);
+
+// Linear merge of models of one architecture (weight averaging): every tensor is sum_i w_i * θ_i,
+// computed in f32 from the models' weights (quantized matrices dequantized). Equal weights over
+// fine-tunes of one start are a uniform model soup (Wortsman et al., 2022, "Model soups");
+// a fine-tune and its start at (α, 1 - α) is WiSE-FT (Wortsman et al., 2022, "Robust fine-tuning
+// of zero-shot models"), which keeps more of the start's behaviour off the fine-tuning data.
+// The config, tokenizer and prompt format must be the same in every model (they are the first's
+// in `out`); weights are finite, one per model, and sum to 1 (empty: equal). Errors name the
+// model and what differs.
+struct MergeOptions {
+  std::vector<std::string> models;  // GGUF files, two or more
+  std::vector<double> weights;
+  std::string out;
+  llm::TensorType type = llm::TensorType::Q8_0;
+  std::string name = "wand-merged";
+};
+VoidResult merge_models(const MergeOptions& opt);
 
 }  // namespace wand::train

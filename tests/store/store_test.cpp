@@ -811,6 +811,10 @@ TEST(RunsCli, ListShowsATable) {
   Json j = Json::parse(kind.out);
   ASSERT_EQ(j.size(), 1u);
   EXPECT_EQ(j[0]["id"], c.solve);
+  CliRun bogus = wand("runs list --kind bogus --store " + c.path);  // not a kind of run: refused, not an empty list
+  EXPECT_EQ(bogus.rc, 2);
+  EXPECT_NE(bogus.err.find("--kind"), std::string::npos) << bogus.err;
+  EXPECT_NE(bogus.err.find("improve"), std::string::npos) << bogus.err;  // the kinds are named
   EXPECT_EQ(Json::parse(wand("runs list --limit 1 --json --store " + c.path).out).size(), 1u);
   // Without --store: $WAND_HOME/runs.db.
   std::string home = fs::path(c.path).parent_path().string();

@@ -390,6 +390,74 @@ TEST(Checkpoint, AGgufImportsAsTheTrainersCheckpoint) {
   fs::remove_all(dir);
 }
 
+// wand merge: each tensor the weighted sum of the models' (f32: to rounding); models that are not
+// one architecture, tokenizer and prompt format, and weights that are not one per model summing
+// to 1, are refused naming the problem; the CLI says the same with exit 2.
+TEST(Merge, EachTensorIsTheWeightedSumAndMismatchesAreRefused) {
+  auto dir = scratch("merge");
+  auto a = llm::random_weights(tiny_config(), 1), b = llm::random_weights(tiny_config(), 2);
+  a.prompt_format = b.prompt_format = "pot";
+  const std::string pa = (dir / "a.gguf").string(), pb = (dir / "b.gguf").string(), out = (dir / "m.gguf").string();
+  ASSERT_TRUE(llm::write_model(pa, a, llm::TensorType::F32));
+  ASSERT_TRUE(llm::write_model(pb, b, llm::TensorType::F32));
+  train::MergeOptions o;
+  o.models = {pa, pb}, o.weights = {0.25, 0.75}, o.out = out, o.type = llm::TensorType::F32;
+  ASSERT_TRUE(train::merge_models(o));
+  auto m = train::weights_from_gguf(out);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ(m->prompt_format, "pot");
+  EXPECT_EQ(m->tokenizer.tokens(), a.tokenizer.tokens());
+  ASSERT_EQ(m->tensors.size(), a.tensors.size());
+  for (auto& [name, v] : a.tensors)
+    for (std::size_t k = 0; k < v.size(); k += 97)
+      ASSERT_NEAR(m->tensors[name][k], 0.25f * v[k] + 0.75f * b.tensors[name][k], 1e-6f) << name << "[" << k << "]";
+  o.weights = {};  // equal weights: a model merged with itself is itself
+  o.models = {pa, pa, pa, pa};
+  ASSERT_TRUE(train::merge_models(o));
+  auto same = train::weights_from_gguf(out);
+  ASSERT_TRUE(same);
+  for (auto& [name, v] : a.tensors) EXPECT_EQ(same->tensors[name], v) << name;
+
+  auto cot = a;
+  cot.prompt_format = "cot";
+  ASSERT_TRUE(llm::write_model((dir / "cot.gguf").string(), cot, llm::TensorType::F32));
+  auto wide_config = tiny_config();
+  wide_config.ffn *= 2;
+  auto wide = llm::random_weights(wide_config, 3);
+  wide.prompt_format = "pot";
+  ASSERT_TRUE(llm::write_model((dir / "wide.gguf").string(), wide, llm::TensorType::F32));
+  auto refused = [&](std::vector<std::string> models, std::vector<double> weights, const std::string& says) {
+    train::MergeOptions bad = o;
+    bad.models = std::move(models), bad.weights = std::move(weights);
+    auto r = train::merge_models(bad);
+    ASSERT_FALSE(r) << says;
+    EXPECT_NE(r.error().message.find(says), std::string::npos) << r.error().message;
+  };
+  refused({pa}, {}, "a merge needs two models or more, got 1");
+  refused({pa, pb}, {0.5}, "--weights: 1 given for 2 models");
+  refused({pa, pb}, {0.5, 0.6}, "--weights must sum to 1, not 1.1");
+  refused({pa, pb}, {std::nan(""), 1}, "not a finite number");
+  refused({pa, (dir / "cot.gguf").string()}, {}, "prompt format 'cot', but " + pa + "'s is 'pot'");
+  refused({pa, (dir / "wide.gguf").string()}, {}, "not the architecture of " + pa);
+  refused({pa, (dir / "none.gguf").string()}, {}, "--model " + (dir / "none.gguf").string());
+
+  auto cli = [&](const std::string& args) {
+    std::string cmd = std::string(WAND_BINARY) + " merge " + args + " > " + (dir / "log").string() + " 2>&1";
+    int rc = std::system(cmd.c_str());
+    return std::pair{WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(dir / "log")};
+  };
+  auto [rc, text] = cli("--model " + pa + " --model " + pb + " --weights 0.2,0.8 --type f32 --out " + out);
+  EXPECT_EQ(rc, 0) << text;
+  EXPECT_NE(text.find("wrote " + out + " (0.2 × " + pa + " + 0.8 × " + pb + ")"), std::string::npos) << text;
+  std::tie(rc, text) = cli("--model " + pa + " --model " + pb + " --weights 0.2 --out " + out);
+  EXPECT_EQ(rc, 2) << text;
+  EXPECT_NE(text.find("--weights: 1 given for 2 models"), std::string::npos) << text;
+  std::tie(rc, text) = cli("--model " + pa + " --model " + pb + " --type q9 --out " + out);
+  EXPECT_EQ(rc, 2) << text;
+  EXPECT_NE(text.find("--type"), std::string::npos) << text;
+  fs::remove_all(dir);
+}
+
 // --- wand improve
 
 // n completions that go round `texts`: what the scripted models below answer.
@@ -1005,12 +1073,26 @@ class FunctionModel : public llm::Backend {
   std::set<std::string> eval_;
 };
 
+// A short `wand improve --task code` over a tiny model of prompt format func (random weights,
+// dir/tiny.gguf) evaluated on dir/test.jsonl (the caller writes it): 3 samples a task, 2 steps.
+improve::ImproveOptions short_code_loop(const fs::path& dir) {
+  auto w = llm::random_weights(tiny_config(), 9);
+  w.prompt_format = "func";
+  EXPECT_TRUE(llm::write_model((dir / "tiny.gguf").string(), w, llm::TensorType::F32));
+  improve::ImproveOptions o;
+  o.task = "code";
+  o.out_dir = (dir / "out").string();
+  o.model = (dir / "tiny.gguf").string();
+  o.eval = {(dir / "test.jsonl").string()};
+  o.k = 3, o.per_question = 2, o.replay = 1;
+  o.trainer = WAND_TRAIN_BINARY;
+  o.steps = 2, o.batch = 2, o.warmup = 1, o.threads = 1;
+  return o;
+}
+
 TEST(Improve, CodeTaskAcceptsExactlyThePassingFunctionsKeepsTestFamiliesOutAndResumes) {
   if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
   auto dir = scratch("improve_code");
-  auto w = llm::random_weights(tiny_config(), 9);
-  w.prompt_format = "func";
-  ASSERT_TRUE(llm::write_model((dir / "tiny.gguf").string(), w, llm::TensorType::F32));
   std::set<std::string> test_descriptions;  // of the held-out (test) families
   {
     train::FunctionTaskGenerator g(11);
@@ -1020,20 +1102,10 @@ TEST(Improve, CodeTaskAcceptsExactlyThePassingFunctionsKeepsTestFamiliesOutAndRe
   }
   auto db = store::Store::open((dir / "runs.db").string());
   ASSERT_TRUE(db) << db.error().message;
-  sandbox::Options so;
-  so.cells = 2;
-  so.preload = {};
-  auto sb = sandbox::Sandbox::create(so);
+  auto sb = test_sandbox();
   ASSERT_TRUE(sb) << sb.error().message;
-
-  improve::ImproveOptions o;
-  o.task = "code";
-  o.out_dir = (dir / "out").string();
-  o.model = (dir / "tiny.gguf").string();
-  o.eval = {(dir / "test.jsonl").string()};
-  o.rounds = 2, o.pool = 8, o.k = 3, o.per_question = 2, o.replay = 1;
-  o.trainer = WAND_TRAIN_BINARY;
-  o.steps = 2, o.batch = 2, o.warmup = 1, o.threads = 1;
+  auto o = short_code_loop(dir);
+  o.rounds = 2, o.pool = 8;
   bool down = false;  // round 2's sampling fails the first time: the run stops there
   auto open = [&](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
     bool fail = down && path.find("round-1") != std::string::npos;
@@ -1132,9 +1204,6 @@ TEST(Improve, CodeTaskAcceptsExactlyThePassingFunctionsKeepsTestFamiliesOutAndRe
 TEST(Improve, CodeTaskDrawsItsPoolFromAFileOfFunctionTasks) {
   if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
   auto dir = scratch("improve_code_file");
-  auto w = llm::random_weights(tiny_config(), 9);
-  w.prompt_format = "func";
-  ASSERT_TRUE(llm::write_model((dir / "tiny.gguf").string(), w, llm::TensorType::F32));
   train::FunctionTaskGenerator g(5);
   std::ofstream(dir / "test.jsonl") << train::to_mbpp_json(g.next(train::TemplateSet::held_out), 100).dump() << "\n";
   std::set<std::string> file_tests;
@@ -1150,14 +1219,8 @@ TEST(Improve, CodeTaskDrawsItsPoolFromAFileOfFunctionTasks) {
   ASSERT_TRUE(db) << db.error().message;
   auto sb = test_sandbox();
   ASSERT_TRUE(sb) << sb.error().message;
-  improve::ImproveOptions o;
-  o.task = "code";
-  o.out_dir = (dir / "out").string();
-  o.model = (dir / "tiny.gguf").string();
-  o.eval = {(dir / "test.jsonl").string()};
-  o.rounds = 1, o.pool = 4, o.k = 3, o.per_question = 2, o.replay = 1;
-  o.trainer = WAND_TRAIN_BINARY;
-  o.steps = 2, o.batch = 2, o.warmup = 1, o.threads = 1;
+  auto o = short_code_loop(dir);
+  o.rounds = 1, o.pool = 4;
   o.pool_file = (dir / "tasks.jsonl").string();
   auto open = [&](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
     return std::unique_ptr<llm::Backend>(new FunctionModel(dir, path, false));
