@@ -556,6 +556,24 @@ class PoolModel : public llm::Backend {
   bool fail_;
 };
 
+// What a pot `wand improve` test runs with: a run store in dir, a sandbox and an opener of the
+// scripted PoolModel.
+struct PoolLoop {
+  explicit PoolLoop(const fs::path& dir)
+      : db(store::Store::open((dir / "runs.db").string())), sb(test_sandbox()),
+        open([dir](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
+          return std::unique_ptr<llm::Backend>(new PoolModel(dir, path, false));
+        }) {}
+  bool ready() const {
+    EXPECT_TRUE(db) << db.error().message;
+    EXPECT_TRUE(sb) << sb.error().message;
+    return db && sb;
+  }
+  Result<std::unique_ptr<store::Store>> db;
+  Result<std::unique_ptr<sandbox::Sandbox>> sb;
+  improve::ModelOpener open;
+};
+
 TEST(Improve, AcceptsExactlyTheMatchingProgramsRecordsRoundsAndResumes) {
   if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
   auto dir = scratch("improve");
@@ -699,13 +717,9 @@ TEST(Improve, ARoundAfterOneThatAcceptedNothingTrainsFromTheLastTrainedWeights) 
   auto dir = scratch("improve_empty_round");
   auto o = short_loop(dir, "pot", {{{"question", "Eval question 0?"}, {"answer", "10"}}});
   o.rounds = 1;
-  auto db = store::Store::open((dir / "runs.db").string());
-  ASSERT_TRUE(db) << db.error().message;
-  auto sb = test_sandbox();
-  ASSERT_TRUE(sb) << sb.error().message;
-  auto open = [&](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
-    return std::unique_ptr<llm::Backend>(new PoolModel(dir, path, false));
-  };
+  PoolLoop loop(dir);
+  ASSERT_TRUE(loop.ready());
+  auto& [db, sb, open] = loop;
   PoolModel::wrong_on_pool = true;
   auto first = improve::run_improve(o, **db, **sb, open);
   PoolModel::wrong_on_pool = false;
@@ -733,13 +747,9 @@ TEST(Improve, AValidationPoolIsDrawnApartFromEveryRoundAndChoosesTheRound) {
   auto dir = scratch("improve-validation");
   auto o = short_loop(dir, "pot", {{{"question", "Eval question 0?"}, {"answer", "10"}}});
   o.rounds = 1, o.validation = 6, o.eval_limit = 1;
-  auto db = store::Store::open((dir / "runs.db").string());
-  ASSERT_TRUE(db) << db.error().message;
-  auto sb = test_sandbox();
-  ASSERT_TRUE(sb) << sb.error().message;
-  auto open = [&](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
-    return std::unique_ptr<llm::Backend>(new PoolModel(dir, path, false));
-  };
+  PoolLoop loop(dir);
+  ASSERT_TRUE(loop.ready());
+  auto& [db, sb, open] = loop;
   auto both = o;
   both.select = o.eval[0];
   auto refused = improve::run_improve(both, **db, **sb, open);
@@ -793,13 +803,9 @@ TEST(Improve, APoolFileGivesEachRoundTheNextQuestionsAndDropsTestQuestions) {
     f << Json{{"question", "A TEST question: 3 apples?"}, {"answer", "#### 3"}}.dump() << "\n";  // normalised, it is the test's
   }
   o.pool_file = (dir / "pool.jsonl").string();
-  auto db = store::Store::open((dir / "runs.db").string());
-  ASSERT_TRUE(db) << db.error().message;
-  auto sb = test_sandbox();
-  ASSERT_TRUE(sb) << sb.error().message;
-  auto open = [&](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
-    return std::unique_ptr<llm::Backend>(new PoolModel(dir, path, false));
-  };
+  PoolLoop loop(dir);
+  ASSERT_TRUE(loop.ready());
+  auto& [db, sb, open] = loop;
   auto refused_with = [&](improve::ImproveOptions bad, const std::string& says) {
     auto r = improve::run_improve(bad, **db, **sb, open);
     ASSERT_FALSE(r) << says;
