@@ -51,8 +51,8 @@ Command add_improve(CLI::App& app) {
                   "{question, answer}), function tasks with tests for code (MBPP, HumanEval, stdio); only the labels and "
                   "tests are used. Shuffled by --seed; --validation takes its first N, each round the next --pool");
   cmd->add_option("--test-sets", o.test_sets,
-                  "Folder of the test sets (MultiArith, ASDiv, SVAMP, GSM8K test): --pool-file questions that are test "
-                  "questions are dropped")->capture_default_str();
+                  "Folder of the test sets (MultiArith, ASDiv, SVAMP, GSM8K test; code: HumanEval, MBPP's test split): "
+                  "--pool-file questions and tasks that are test ones are dropped")->capture_default_str();
   cmd->add_option("--k", o.k, "Programs sampled per question")->capture_default_str()->check(number({.lo = 1, .hi = 64, .integer = true}));
   cmd->add_option("--temperature", o.temperature, "Sampling temperature")->capture_default_str()->check(number({.lo = 0, .hi = 2}));
   cmd->add_option("--per-question", o.per_question, "Accepted programs per question at most")

@@ -14,7 +14,7 @@ Command add_merge(CLI::App& app) {
   auto o = std::make_shared<train::MergeOptions>();
   cmd->add_option("--model", o->models, "A GGUF model (repeat: two or more, the same architecture, tokenizer and prompt format)")
       ->required();
-  cmd->add_option("--weights", o->weights, "One weight per --model, in order, summing to 1 (default: equal)")->delimiter(',');
+  cmd->add_option("--weights", o->weights, "One weight per --model, in order, summing to 1 (default: equal; a negative one extrapolates)")->delimiter(',');
   cmd->add_option("--out", o->out, "The merged .gguf")->required()->check(writable_file());
   add_matrix_type_option(cmd, o->type);
   cmd->add_option("--name", o->name, "general.name in the file")->capture_default_str();

@@ -86,7 +86,7 @@ int list(const RunsArgs& a) {
     fmt::print("{}\n", j.dump(2));
     return kExitOk;
   }
-  constexpr std::string_view row = "{:<8}  {:<6}  {:<16}  {:<28}  {:<6}  {:<24}  {:>9}  {:>6}  {}\n";
+  constexpr std::string_view row = "{:<8}  {:<7}  {:<16}  {:<28}  {:<6}  {:<24}  {:>9}  {:>6}  {}\n";  // KIND: "improve"
   fmt::print(row, "ID", "KIND", "CREATED (UTC)", "MODEL", "METHOD", "DATASET", "PROBLEMS", "ACC", "STATUS");
   for (const auto& r : *runs)
     fmt::print(row, r.id, r.config.kind, minute(r.created_at), tail(model_of(r.config), 28), r.config.method,

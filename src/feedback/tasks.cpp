@@ -90,7 +90,9 @@ Result<Task> read_task(const Json& j, const std::string& format, const std::stri
       if (!a.is_string()) return Error{fmt::format("{}: 'test_list' holds a non-string", where)};
       t.test_list.push_back(a);
     }
-    t.prompt = str_field(j, "text"), t.reference = str_field(j, "code"), t.setup = str_field(j, "test_setup_code");
+    // The description: "text" in mbpp.jsonl, "prompt" in sanitized-mbpp.json.
+    t.prompt = str_field(j, j.contains("text") ? "text" : "prompt"), t.reference = str_field(j, "code");
+    t.setup = str_field(j, "test_setup_code");
   } else if (format == "stdio") {
     Json io = j;
     if (j.contains("input_output")) {

@@ -17,6 +17,7 @@
 #include "codegen/codegen.h"
 #include "codegen/export.h"
 #include "common/output.h"
+#include "feedback/evaluate.h"
 #include "feedback/feedback.h"
 #include "llm/gguf.h"
 #include "reason/bench.h"
@@ -87,7 +88,7 @@ Json options_json(const ImproveOptions& o) {
           {"repair", o.repair}, {"grounded", o.grounded}, {"from_start", o.from_start}, {"shuffle_names", o.shuffle_names},
           {"k", o.k},         {"temperature", o.temperature}, {"per_question", o.per_question},
           {"replay", o.replay}, {"steps", o.steps},     {"batch", o.batch}, {"warmup", o.warmup},
-          {"lr", o.lr},       {"seed", o.seed}, {"validation", o.validation}, {"pool_file", o.pool_file}};
+          {"lr", o.lr},       {"seed", o.seed}, {"validation", o.validation}};
 }
 
 // A round's pool of `n` questions (pot: {question, answer}; code: MBPP-format tasks of the pool
@@ -131,20 +132,48 @@ class PoolSource {
                                s.code_ ? "word problems" : "function tasks", first.format, o.task,
                                s.code_ ? "function tasks with tests (MBPP, HumanEval, stdio)"
                                        : "questions with answers (GSM8K, PAL, SVAMP, {question, answer})")};
-    if (s.code_) {
-      s.tasks_ = std::move(*tasks);
-    } else {  // never learn from a test question, whichever file it came in
-      auto d = train::Decontaminator::load(train::default_test_sets(o.test_sets));
-      if (!d) return Error{"--test-sets " + d.error().message};
-      for (auto& t : *tasks) {
-        if (d->contaminated(t.prompt)) {
-          ++s.dropped_;
-          continue;
-        }
-        s.tasks_.push_back(std::move(t));
+    // Never learn from a test question (code: a test task's description), whichever file it came in.
+    auto d = train::Decontaminator::load(s.code_ ? train::default_code_test_sets(o.test_sets)
+                                                 : train::default_test_sets(o.test_sets));
+    if (!d) return Error{"--test-sets " + d.error().message};
+    std::string missing;
+    bool none = true;
+    const Json sets = d->report()["sets"];
+    for (auto& [name, set] : sets.items()) {
+      if (!set.value("missing", false)) {
+        none = false;
+        continue;
       }
-      s.decontamination_ = d->report();
+      missing += fmt::format("{}{} ({})", missing.empty() ? "" : ", ", name, set["path"].get<std::string>());
     }
+    if (none)
+      return Error{fmt::format("--test-sets {}: none of the test sets is there ({}), so the pool cannot be checked against "
+                               "them: give the folder that holds them", o.test_sets, missing)};
+    s.missing_ = missing;
+    // Each question once (a repeat could be drawn into the validation set and a round's pool); a
+    // function task is a repeat when its description and tests are, whatever its solution.
+    auto key = [&](const feedback::Task& t) {
+      if (!s.code_) return train::normalize_question(t.prompt);
+      Json j = feedback::task_json(t);
+      for (const char* k : {"task_id", "code", "canonical_solution", "solution"}) j.erase(k);
+      return j.dump();
+    };
+    std::set<std::string> seen;
+    for (auto& t : *tasks) {
+      if (t.prompt.find_first_not_of(" \t\r\n") == std::string::npos)
+        return Error{fmt::format("--pool-file {}: record {}: the {} is empty", o.pool_file, t.task_id,
+                                 s.code_ ? "task's description" : "question")};
+      if (d->contaminated(t.prompt)) {
+        ++s.dropped_;
+        continue;
+      }
+      if (!seen.insert(key(t)).second) {
+        ++s.repeats_;
+        continue;
+      }
+      s.tasks_.push_back(std::move(t));
+    }
+    s.decontamination_ = d->report();
     if (s.tasks_.size() <= static_cast<std::size_t>(o.validation))
       return Error{fmt::format("--pool-file {}: {} {}{}, none left for the rounds after --validation {}", o.pool_file,
                                s.tasks_.size(), s.code_ ? "tasks" : "questions", s.dropped_text(), o.validation)};
@@ -172,17 +201,20 @@ class PoolSource {
   // For the run's first line: where the pool comes from, and the test questions dropped from it.
   std::string describe() const {
     if (file_.empty()) return "the grammar's pool productions";
-    return fmt::format("{} {} of {}{}", tasks_.size(), code_ ? "tasks" : "questions", file_, dropped_text());
+    return fmt::format("{} {} of {}{}{}{}", tasks_.size(), code_ ? "tasks" : "questions", file_, dropped_text(),
+                       repeats_ ? fmt::format(", {} repeats of an earlier one dropped", repeats_) : "",
+                       missing_.empty() ? "" : fmt::format(" (not checked against {}: not found)", missing_));
   }
 
  private:
-  // " after dropping 2 test questions (1 multiarith, 1 svamp)", or nothing.
+  // " after dropping 2 test questions (of multiarith, asdiv)" (code: test tasks), or nothing.
   std::string dropped_text() const {
     if (!dropped_) return "";
     std::string sets;
     for (auto& [name, set] : decontamination_["sets"].items())
-      if (long long n = set.value("exact_matches", 0LL); n > 0) sets += fmt::format("{}{} {}", sets.empty() ? "" : ", ", n, name);
-    return fmt::format(" after dropping {} test question{} ({})", dropped_, dropped_ == 1 ? "" : "s", sets);
+      if (set.value("exact_matches", 0LL) > 0) sets += (sets.empty() ? "" : ", ") + name;
+    return fmt::format(" after dropping {} test {}{} (of {})", dropped_, code_ ? "task" : "question", dropped_ == 1 ? "" : "s",
+                       sets);
   }
 
   bool code_ = false;
@@ -190,7 +222,8 @@ class PoolSource {
   int pool_ = 0, validation_ = 0;
   std::string file_;
   std::vector<feedback::Task> tasks_;
-  long long dropped_ = 0;
+  long long dropped_ = 0, repeats_ = 0;
+  std::string missing_;  // the test sets not found, named
   Json decontamination_;
 };
 
@@ -272,6 +305,81 @@ std::vector<std::string> literals(const std::string& text, bool commas) {
   return out;
 }
 
+// A path as a run records it: absolute and normal, so that a resume from another folder, or with
+// another spelling of the same path, finds the same files.
+std::string absolute_path(const std::string& p) {
+  if (p.empty()) return p;
+  std::error_code ec;
+  auto a = fs::absolute(p, ec);
+  return ec ? p : a.lexically_normal().string();
+}
+ImproveOptions with_absolute_paths(ImproveOptions o) {
+  o.out_dir = absolute_path(o.out_dir), o.model = absolute_path(o.model), o.select = absolute_path(o.select);
+  o.pool_file = absolute_path(o.pool_file);
+  for (auto& e : o.eval) e = absolute_path(e);
+  return o;
+}
+// Whether two recorded paths name one file: the same text, or the same file on disk (a path an
+// older run recorded relative to the folder it was started from).
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return a == b || (fs::equivalent(a, b, ec) && !ec);
+}
+
+// Whether `o` may continue recorded `run`: the same task, starting model, folder, pool (the
+// file's contents, `pool_sha`: empty for the grammar's) and options; --eval and --select may
+// name their files by other paths. Refusals name the option and the recorded value.
+VoidResult check_continues(const ImproveOptions& o, const store::Run& run, const std::string& pool_sha) {
+  const store::RunConfig& c = run.info.config;
+  const std::string& id = run.info.id;
+  if (c.method != o.task)
+    return Error{fmt::format("--task {}: {} continues run {}, a --task {} run", o.task, o.out_dir, id, c.method), kOptionConflict};
+  if (!same_file(c.model_spec, o.model))
+    return Error{fmt::format("--model {}: {} continues run {}, which started from {}", o.model, o.out_dir, id, c.model_spec),
+                 kOptionConflict};
+  // A copied folder's state names the run of the original, whose rounds' files are there.
+  if (const std::string made_in = c.extra.value("out_dir", ""); fs::path(made_in).is_absolute() && !same_file(made_in, o.out_dir))
+    return Error{fmt::format("--out {}: its state.json names run {}, whose rounds are in {} (a copy of that folder? resume "
+                             "it there, or give a new --out)", o.out_dir, id, made_in), kOptionConflict};
+  const std::string drawn_from = c.extra.value("pool_file", ""), recorded_sha = c.extra.value("pool_file_sha256", "");
+  if (recorded_sha != pool_sha) {
+    if (pool_sha.empty())
+      return Error{fmt::format("{} continues run {}, whose pools came from --pool-file {}: give it again, or a new --out",
+                               o.out_dir, id, drawn_from), kOptionConflict};
+    if (recorded_sha.empty())
+      return Error{fmt::format("--pool-file {}: {} continues run {}, whose pools came from the grammar's pool productions "
+                               "(give no --pool-file, or a new --out)", o.pool_file, o.out_dir, id), kOptionConflict};
+    return Error{fmt::format("--pool-file {}: not the contents run {} drew its pools from ({}, sha256 {}...; changed "
+                             "since, or another file): give that file, or a new --out", o.pool_file, id, drawn_from,
+                             recorded_sha.substr(0, 12)), kOptionConflict};
+  }
+  // The rest of the run's options too: a round sampled, trained or evaluated otherwise would not
+  // be the run the earlier rounds belong to (keys an older run did not record are not compared).
+  Json given = options_json(o);
+  const Json& recorded = c.options;
+  auto same_files = [&](const Json& r, const Json& g) {
+    if (r.is_string() && g.is_string()) return same_file(r, g);
+    if (!r.is_array() || !g.is_array() || r.size() != g.size()) return false;
+    for (std::size_t i = 0; i < r.size(); ++i)
+      if (!r[i].is_string() || !same_file(r[i], g[i])) return false;
+    return true;
+  };
+  for (const char* key : {"eval", "model"})
+    if (recorded.contains(key) && same_files(recorded[key], given[key])) given[key] = recorded[key];
+  if (auto conflict = first_option_conflict(recorded, given))
+    return Error{fmt::format("{} {}: {} continues run {}, which used {} {} (give its options again, or a new --out)",
+                             conflict->option, conflict->given, o.out_dir, id, conflict->option, conflict->recorded),
+                 kOptionConflict};
+  return ok_status();
+}
+
+// The accuracy entry of `r` for eval file `file` (by any path to it), or null.
+const Json* accuracy_on(const RoundReport& r, const std::string& file) {
+  for (auto& [key, value] : r.accuracy.items())
+    if (same_file(key, file)) return &value;
+  return nullptr;
+}
+
 Result<RoundReport> report_of(const store::ProblemRecord& p) {
   RoundReport r;
   try {
@@ -345,20 +453,32 @@ VoidResult validate(const ImproveOptions& o) {
     return Error{fmt::format("--trainer '{}': not an executable wand-train (build it with libtorch-dev installed)", o.trainer)};
   if (o.steps < 1 || o.batch < 1 || o.warmup < 0 || o.threads < 0 || !(o.lr > 0 && o.lr <= 10) || o.eval_limit < 0)
     return Error{"--steps, --batch must be at least 1, --warmup, --threads, --eval-limit not negative, --lr in (0, 10]"};
-  if (!o.pool_file.empty())  // read whole, and decontaminated, before any round
+  if (!o.pool_file.empty()) {  // read whole, and decontaminated, before any round
+    for (auto& e : o.eval)
+      if (same_file(e, o.pool_file))
+        return Error{fmt::format("--eval {}: the --pool-file itself (the loop trains on its questions: nothing held out "
+                                 "would be measured)", e)};
     if (auto p = PoolSource::open(o); !p) return p.error();
+  }
   return ok_status();
 }
 
-Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Store& db, sandbox::Sandbox& sb,
+Result<std::vector<RoundReport>> run_improve(const ImproveOptions& given, store::Store& db, sandbox::Sandbox& sb,
                                              const ModelOpener& open_model,
                                              const std::function<void(const std::string&)>& progress) {
-  if (auto v = validate(o); !v) return v.error();
+  if (auto v = validate(given); !v) return v.error();
+  const ImproveOptions o = with_absolute_paths(given);
   auto say = [&](const std::string& s) {
     if (progress) progress(s);
   };
   auto source = PoolSource::open(o);
   if (!source) return source.error();
+  std::string pool_sha;  // a pool file is recorded by its contents: a resume must draw from the same
+  if (!o.pool_file.empty()) {
+    auto sha = feedback::file_sha256(o.pool_file);
+    if (!sha) return Error{"--pool-file " + sha.error().message};
+    pool_sha = *sha;
+  }
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   if (ec) return Error{fmt::format("--out {}: cannot create: {}", o.out_dir, ec.message())};
@@ -377,20 +497,19 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
     run_id = (*st)["run_id"];
     auto run = db.get_run(run_id);
     if (!run) return Error{fmt::format("{}: its run {}: {}", state_path(o), run_id, run.error().message)};
-    if (run->info.config.method != o.task)
-      return Error{fmt::format("--task {}: {} continues run {}, a --task {} run", o.task, o.out_dir, run_id, run->info.config.method), kOptionConflict};
-    if (run->info.config.model_spec != o.model)
-      return Error{fmt::format("--model {}: {} continues run {}, which started from {}", o.model, o.out_dir, run_id,
-                               run->info.config.model_spec), kOptionConflict};
-    // The rest of the run's options too: a round sampled, trained or evaluated otherwise would not
-    // be the run the earlier rounds belong to (keys an older run did not record are not compared).
-    if (auto c = first_option_conflict(run->info.config.options, options_json(o)))
-      return Error{fmt::format("{} {}: {} continues run {}, which used {} {} (give its options again, or a new --out)",
-                               c->option, c->given, o.out_dir, run_id, c->option, c->recorded),
-                   kOptionConflict};
+    if (auto c = check_continues(o, *run, pool_sha); !c) return c.error();
+    // Each recorded accuracy under this call's path of its file (an older run's may be relative).
+    std::vector<std::string> files = o.eval;
+    if (o.validation > 0) files.push_back(validation_path(o));
     for (auto& p : run->problems) {
       auto r = report_of(p);
       if (!r) return r.error();
+      Json accuracy = Json::object();
+      for (auto& [key, value] : r->accuracy.items()) {
+        auto file = std::find_if(files.begin(), files.end(), [&](const std::string& f) { return same_file(key, f); });
+        accuracy[file == files.end() ? key : *file] = value;
+      }
+      r->accuracy = std::move(accuracy);
       rounds.push_back(std::move(*r));
     }
     finished = run->info.status == "finished";
@@ -414,6 +533,7 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
     rc.seed = static_cast<int64_t>(o.seed);
     rc.total_problems = o.rounds + 1;
     rc.extra = {{"out_dir", o.out_dir}};
+    if (!o.pool_file.empty()) rc.extra["pool_file"] = o.pool_file, rc.extra["pool_file_sha256"] = pool_sha;
     auto id = db.create_run(rc);
     if (!id) return id.error();
     run_id = *id;
@@ -534,7 +654,8 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     auto model = open_model(prev.model);
     if (!model) return Error{fmt::format("round {}: {}", round, model.error().message)};
     sampling.seed = code_sampling.seed = o.seed * 7919 + static_cast<uint64_t>(round);
-    say(fmt::format("round {}: sampling {} programs for each of {} {}", round, o.k, questions, code ? "function tasks" : "questions"));
+    say(fmt::format("round {}: sampling {} program{} for each of {} {}", round, o.k, o.k == 1 ? "" : "s", questions,
+                    code ? "function tasks" : "questions"));
     if (code) {
       auto sampled = code_run(**model, sb, db, pool_file, 0, code_sampling);
       if (!sampled) return Error{fmt::format("round {}: {}", round, sampled.error().message)};
@@ -580,9 +701,9 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     }
     if (auto w = write_text(dir + "/accepted.jsonl", kept); !w) return w.error();
     // `duplicates` counts every sample that repeats an earlier one of its question, right or wrong.
-    say(fmt::format("round {}: {} of {} questions solved, {} programs accepted ({} samples repeated an earlier one of their "
+    say(fmt::format("round {}: {} of {} {} solved, {} programs accepted ({} samples repeated an earlier one of their "
                     "question, {} right ones over the --per-question cap{})",
-                    round, r.solved, r.questions, r.accepted, stats->duplicates, stats->capped,
+                    round, r.solved, r.questions, code ? "function tasks" : "questions", r.accepted, stats->duplicates, stats->capped,
                     o.grounded ? fmt::format(", {} right answers with numbers not in the question refused", r.ungrounded) : ""));
 
     // 3. Fine-tune on everything accepted so far (each round's accepted.jsonl) plus replay.
@@ -667,7 +788,7 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
     fs::copy_file(rounds[best].model, to, fs::copy_options::overwrite_existing, ec);
     if (ec) return Error{fmt::format("copying round {}'s model to {}: {}", rounds[best].round, to, ec.message())};
     say(fmt::format("round {} is the best on {} ({:.1f}%): {}", rounds[best].round, o.select,
-                    100 * rounds[best].accuracy[o.select]["accuracy"].get<double>(), to));
+                    100 * (*accuracy_on(rounds[best], o.select))["accuracy"].get<double>(), to));
   }
   Json summary = Json::array();
   for (auto& r : rounds) summary.push_back(r.to_json());
@@ -710,8 +831,8 @@ int best_round(const std::vector<RoundReport>& rounds, const std::string& file) 
   int best = -1;
   double top = -1;
   for (std::size_t i = 0; i < rounds.size(); ++i)
-    if (rounds[i].accuracy.contains(file)) {
-      const double a = rounds[i].accuracy[file]["accuracy"].get<double>();
+    if (const Json* on = accuracy_on(rounds[i], file)) {
+      const double a = (*on)["accuracy"].get<double>();
       if (a > top) top = a, best = static_cast<int>(i);
     }
   return best;

@@ -63,8 +63,9 @@ struct ImproveOptions {
   // function tasks with tests for code (MBPP, HumanEval, stdio); only labels and tests are used,
   // never the file's own solutions (RFT's setting: Yuan et al., 2023, sample on GSM8K train). Its
   // records in an order of `seed`'s: the validation set is the first `validation`, each round
-  // takes the next `pool` after them, wrapping around. pot questions that are also questions of a
-  // test set under `test_sets` (train::default_test_sets: exact match after normalising) are
+  // takes the next `pool` after them, wrapping around. Questions that are also questions of a
+  // test set under `test_sets` (train::default_test_sets; code: a task described as a HumanEval
+  // or MBPP test-split task is, train::default_code_test_sets; exact match after normalising) are
   // dropped and counted.
   std::string pool_file;
   std::string test_sets = "../shared/data";

@@ -238,17 +238,24 @@ std::string normalize_question(std::string_view text);
 
 struct TestSet {
   std::string name, path;
+  // Only the records whose integer task_id is in [first_id, last_id] (a split kept in one file,
+  // as MBPP's test split, 11-510, in mbpp.jsonl); 0, 0: every record.
+  long long first_id = 0, last_id = 0;
 };
 // MultiArith, ASDiv, SVAMP and GSM8K test under `data_dir` (pal-math/mawpsmultiarith.jsonl,
 // pal-math/asdiv.jsonl, svamp/SVAMP.json, gsm8k/test.jsonl).
 std::vector<TestSet> default_test_sets(const std::string& data_dir);
+// The code test sets under `data_dir`: HumanEval (humaneval/HumanEval.jsonl, its prompts) and
+// MBPP's test split (mbpp/mbpp.jsonl, task ids 11-510, its descriptions: Austin et al., 2021).
+std::vector<TestSet> default_code_test_sets(const std::string& data_dir);
 
 // n-gram overlap between training questions and the test sets (the GPT-3 and Codex papers'
 // 13-gram check), and exact matches of the normalised question, which the corpus drops.
 class Decontaminator {
  public:
-  // Reads each set (JSON lines with "question" or "input", or a JSON array of SVAMP's
-  // {"Body", "Question"}); a missing file is reported as missing, an unreadable one is an error.
+  // Reads each set (JSON lines with "question" or "input", HumanEval's "prompt", MBPP's "text",
+  // or a JSON array of SVAMP's {"Body", "Question"}); a missing file is reported as missing, an
+  // unreadable one is an error.
   static Result<Decontaminator> load(const std::vector<TestSet>& sets, int n = 13);
   // Checks one training question (each distinct question once); true when it exactly matches a
   // test question: the caller drops it.

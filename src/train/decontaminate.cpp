@@ -31,9 +31,11 @@ void for_each_ngram(const std::vector<std::string>& w, int n, F f) {
   }
 }
 
-// A test set's questions: JSON lines with "question" or "input", or a JSON array of records
-// with "Body" and "Question" (SVAMP) or "question".
-Result<std::vector<std::string>> read_questions(const std::string& path) {
+// A test set's questions: JSON lines with "question" or "input", HumanEval's "prompt" or MBPP's
+// "text", or a JSON array of records with "Body" and "Question" (SVAMP) or "question"; with an id
+// range, only the records whose task_id is in it.
+Result<std::vector<std::string>> read_questions(const TestSet& set) {
+  const std::string& path = set.path;
   std::ifstream in(path);
   if (!in) return Error{fmt::format("{}: cannot read", path)};
   std::stringstream ss;
@@ -42,11 +44,18 @@ Result<std::vector<std::string>> read_questions(const std::string& path) {
   std::vector<std::string> out;
   auto take = [&](const Json& r, const std::string& where) -> VoidResult {
     if (!r.is_object()) return Error{fmt::format("{}: not a JSON object", where)};
+    if (set.first_id || set.last_id) {
+      const Json id = r.value("task_id", Json());
+      if (!id.is_number_integer()) return Error{fmt::format("{}: no integer task_id to take the split by", where)};
+      if (id.get<long long>() < set.first_id || id.get<long long>() > set.last_id) return ok_status();
+    }
     if (r.contains("question") && r["question"].is_string()) out.push_back(r["question"]);
+    else if (r.contains("prompt") && r["prompt"].is_string()) out.push_back(r["prompt"]);
+    else if (r.contains("text") && r["text"].is_string()) out.push_back(r["text"]);
     else if (r.contains("input") && r["input"].is_string()) out.push_back(r["input"]);
     else if (r.contains("Body") && r.contains("Question") && r["Body"].is_string() && r["Question"].is_string())
       out.push_back(r["Body"].get<std::string>() + " " + r["Question"].get<std::string>());
-    else return Error{fmt::format("{}: no question field (question, input, or Body and Question)", where)};
+    else return Error{fmt::format("{}: no question field (question, input, prompt, text, or Body and Question)", where)};
     return ok_status();
   };
   auto first = text.find_first_not_of(" \t\r\n");
@@ -95,6 +104,12 @@ std::vector<TestSet> default_test_sets(const std::string& data_dir) {
           {"gsm8k_test", at("gsm8k/test.jsonl")}};
 }
 
+std::vector<TestSet> default_code_test_sets(const std::string& data_dir) {
+  namespace fs = std::filesystem;
+  return {{"humaneval", (fs::path(data_dir) / "humaneval/HumanEval.jsonl").string()},
+          {"mbpp_test", (fs::path(data_dir) / "mbpp/mbpp.jsonl").string(), 11, 510}};
+}
+
 Result<Decontaminator> Decontaminator::load(const std::vector<TestSet>& sets, int n) {
   if (n < 1 || n > 64) return Error{fmt::format("--ngram must be from 1 to 64 words, got {}", n)};
   Decontaminator d;
@@ -107,7 +122,7 @@ Result<Decontaminator> Decontaminator::load(const std::vector<TestSet>& sets, in
       d.sets_.push_back(std::move(s));
       continue;
     }
-    auto qs = read_questions(t.path);
+    auto qs = read_questions(t);
     if (!qs) return Error{"decontamination: " + qs.error().message};
     for (const auto& q : *qs) {
       std::string norm = normalize_question(q);

@@ -195,7 +195,7 @@ VoidResult merge_models(const MergeOptions& opt) {
     if (!std::isfinite(w)) return Error{fmt::format("--weights: {} is not a finite number", w)};
     sum += w;
   }
-  if (std::abs(sum - 1) > 1e-6) return Error{fmt::format("--weights must sum to 1, not {}", sum)};
+  if (std::abs(sum - 1) > 1e-6) return Error{fmt::format("--weights must sum to 1 (within 1e-6), not {:.8g}", sum)};
   if (opt.out.empty()) return Error{"--out: no file given"};
   std::optional<llm::ModelWeights> merged;  // the first model, scaled, then each other added
   for (std::size_t i = 0; i < n; ++i) {

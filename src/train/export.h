@@ -38,8 +38,8 @@ VoidResult export_model(const ExportOptions& opt);
 // a fine-tune and its start at (α, 1 - α) is WiSE-FT (Wortsman et al., 2022, "Robust fine-tuning
 // of zero-shot models"), which keeps more of the start's behaviour off the fine-tuning data.
 // The config, tokenizer and prompt format must be the same in every model (they are the first's
-// in `out`); weights are finite, one per model, and sum to 1 (empty: equal). Errors name the
-// model and what differs.
+// in `out`); weights are finite, one per model, and sum to 1 within 1e-6 (empty: equal; a
+// negative one extrapolates, as task arithmetic does). Errors name the model and what differs.
 struct MergeOptions {
   std::vector<std::string> models;  // GGUF files, two or more
   std::vector<double> weights;

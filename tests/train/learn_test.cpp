@@ -435,7 +435,7 @@ TEST(Merge, EachTensorIsTheWeightedSumAndMismatchesAreRefused) {
   };
   refused({pa}, {}, "a merge needs two models or more, got 1");
   refused({pa, pb}, {0.5}, "--weights: 1 given for 2 models");
-  refused({pa, pb}, {0.5, 0.6}, "--weights must sum to 1, not 1.1");
+  refused({pa, pb}, {0.5, 0.6}, "--weights must sum to 1 (within 1e-6), not 1.1");
   refused({pa, pb}, {std::nan(""), 1}, "not a finite number");
   refused({pa, (dir / "cot.gguf").string()}, {}, "prompt format 'cot', but " + pa + "'s is 'pot'");
   refused({pa, (dir / "wide.gguf").string()}, {}, "not the architecture of " + pa);
@@ -780,10 +780,12 @@ TEST(Improve, AValidationPoolIsDrawnApartFromEveryRoundAndChoosesTheRound) {
   fs::remove_all(dir);
 }
 
-// --pool-file: the pool is the file's questions in the seed's order, a test question among them
-// dropped; the validation set is its first N, each round the next --pool after them (wrapping
-// around); the file's records reach the pool with their ids; a file of the other task, or one
-// with nothing left for the rounds, is refused; a resume with another file is refused.
+// --pool-file: the pool is the file's questions in the seed's order, a test question and a repeat
+// among them dropped; the validation set is its first N, each round the next --pool after them
+// (wrapping around); the file's records reach the pool with their ids. Refused: a file of the
+// other task, one with nothing left for the rounds, an empty question, no test sets to check
+// against, an --eval set that is the pool file; on a resume, a file of other contents, none, or a
+// copy of the folder. A resume may name the file and the folder by other paths.
 TEST(Improve, APoolFileGivesEachRoundTheNextQuestionsAndDropsTestQuestions) {
   if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
   auto dir = scratch("improve-pool-file");
@@ -801,6 +803,7 @@ TEST(Improve, APoolFileGivesEachRoundTheNextQuestionsAndDropsTestQuestions) {
       f << Json{{"question", q}, {"answer", fmt::format("So it is {}.\n#### {}", 2 * i, 2 * i)}}.dump() << "\n";
     }
     f << Json{{"question", "A TEST question: 3 apples?"}, {"answer", "#### 3"}}.dump() << "\n";  // normalised, it is the test's
+    f << Json{{"question", "File question 0 with 0 apples?"}, {"answer", "#### 0"}}.dump() << "\n";  // a repeat
   }
   o.pool_file = (dir / "pool.jsonl").string();
   PoolLoop loop(dir);
@@ -814,20 +817,31 @@ TEST(Improve, APoolFileGivesEachRoundTheNextQuestionsAndDropsTestQuestions) {
   auto bad = o;
   bad.validation = 9;  // 9 questions once the test question is dropped
   refused_with(bad, "--pool-file " + o.pool_file +
-                        ": 9 questions after dropping 1 test question (1 multiarith), none left for the rounds after --validation 9");
+                        ": 9 questions after dropping 1 test question (of multiarith), none left for the rounds after "
+                        "--validation 9");
   bad = o;
   std::ofstream(dir / "code.jsonl") << train::to_mbpp_json(train::FunctionTaskGenerator(1).next_pool(), 0).dump() << "\n";
   bad.pool_file = (dir / "code.jsonl").string();
   refused_with(bad, "its records are function tasks (mbpp format); --task pot draws its pool from questions with answers");
   bad.pool_file = (dir / "none.jsonl").string();
   refused_with(bad, "--pool-file " + bad.pool_file);
+  std::ofstream(dir / "blank.jsonl") << R"({"question": "  ", "answer": "5"})" << "\n";
+  bad.pool_file = (dir / "blank.jsonl").string();
+  refused_with(bad, "--pool-file " + bad.pool_file + ": record 0: the question is empty");
+  bad = o;
+  bad.test_sets = (dir / "no-such-folder").string();
+  refused_with(bad, "--test-sets " + bad.test_sets + ": none of the test sets is there (asdiv (");
+  bad = o;
+  bad.eval.push_back(dir / "." / "pool.jsonl");
+  refused_with(bad, "--eval " + bad.eval.back() + ": the --pool-file itself");
 
   std::vector<std::string> lines;
   auto rounds = improve::run_improve(o, **db, **sb, open, [&](const std::string& l) { lines.push_back(l); });
   ASSERT_TRUE(rounds) << rounds.error().message;
   ASSERT_EQ(rounds->size(), 3u);
   EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](auto& l) {
-    return l == "pool: 9 questions of " + o.pool_file + " after dropping 1 test question (1 multiarith)";
+    return l.rfind("pool: 9 questions of " + o.pool_file + " after dropping 1 test question (of multiarith), 1 "
+                   "repeats of an earlier one dropped (not checked against asdiv (", 0) == 0;
   })) << lines[1];
   auto questions = [](const fs::path& f) {
     std::vector<std::string> q;
@@ -850,12 +864,31 @@ TEST(Improve, APoolFileGivesEachRoundTheNextQuestionsAndDropsTestQuestions) {
   // The file's records keep their ids (here their lines' indices) in the pool.
   auto record = Json::parse(slurp(dir / "out/round-1/pool.jsonl").substr(0, slurp(dir / "out/round-1/pool.jsonl").find('\n')));
   EXPECT_TRUE(record.contains("task_id")) << record.dump();
-  // Another file for the same folder: refused, naming the option.
-  std::ofstream(dir / "pool2.jsonl") << slurp(dir / "pool.jsonl");
+  // Resumed: a file of other contents, or none, is refused; a copy of the folder too.
+  std::string text = slurp(dir / "pool.jsonl");
+  std::ofstream(dir / "changed.jsonl") << text << Json{{"question", "One more?"}, {"answer", "#### 2"}}.dump() << "\n";
   bad = o;
-  bad.pool_file = (dir / "pool2.jsonl").string();
   bad.rounds = 3;
-  refused_with(bad, "--pool-file " + bad.pool_file + ": " + o.out_dir + " continues run");
+  bad.pool_file = (dir / "changed.jsonl").string();
+  refused_with(bad, "--pool-file " + bad.pool_file + ": not the contents run");
+  bad.pool_file.clear();
+  refused_with(bad, "whose pools came from --pool-file " + o.pool_file + ": give it again");
+  fs::copy(dir / "out", dir / "copy", fs::copy_options::recursive);
+  bad = o;
+  bad.rounds = 3, bad.out_dir = (dir / "copy").string();
+  refused_with(bad, "--out " + bad.out_dir + ": its state.json names run");
+  // The same contents at another path, and the folder through a link: the run goes on, and the
+  // validation set, now under the link's path, still chooses the round.
+  std::ofstream(dir / "same.jsonl") << text;
+  fs::create_directory_symlink(dir / "out", dir / "link");
+  auto more = o;
+  more.rounds = 3, more.pool_file = (dir / "same.jsonl").string(), more.out_dir = (dir / "link").string();
+  lines.clear();
+  auto extended = improve::run_improve(more, **db, **sb, open, [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_TRUE(extended) << extended.error().message;
+  EXPECT_EQ(extended->size(), 4u);
+  EXPECT_EQ(improve::best_round(*extended, improve::selection_set(more)), 1);
+  EXPECT_EQ(lines.back().rfind("round 1 is the best on ", 0), 0u) << lines.back();
   fs::remove_all(dir);
 }
 
@@ -1206,21 +1239,27 @@ TEST(Improve, CodeTaskAcceptsExactlyThePassingFunctionsKeepsTestFamiliesOutAndRe
 }
 
 // --task code --pool-file: the pool is the file's function tasks (here 6 of the pool families),
-// judged by their own tests; a file of word problems is refused.
+// judged by their own tests, less those described as a task of MBPP's test split (ids 11-510; one
+// of its train split is kept); a file of word problems is refused.
 TEST(Improve, CodeTaskDrawsItsPoolFromAFileOfFunctionTasks) {
   if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
   auto dir = scratch("improve_code_file");
   train::FunctionTaskGenerator g(5);
   std::ofstream(dir / "test.jsonl") << train::to_mbpp_json(g.next(train::TemplateSet::held_out), 100).dump() << "\n";
   std::set<std::string> file_tests;
+  std::vector<Json> tasks;
   {
     std::ofstream f(dir / "tasks.jsonl");
     for (int i = 0; i < 6; ++i) {
-      auto j = train::to_mbpp_json(g.next_pool(), i);
-      file_tests.insert(j["test_list"][0]);
-      f << j.dump() << "\n";
+      tasks.push_back(train::to_mbpp_json(g.next_pool(), i));
+      f << tasks.back().dump() << "\n";
     }
   }
+  fs::create_directories(dir / "tests/mbpp");  // MBPP: task 11 (test split) is described as task 0 is
+  std::ofstream(dir / "tests/mbpp/mbpp.jsonl") << Json{{"task_id", 11}, {"text", tasks[0]["text"]}}.dump() << "\n"
+                                                << Json{{"task_id", 700}, {"text", tasks[1]["text"]}}.dump() << "\n";
+  for (auto& t : tasks)
+    if (t["text"] != tasks[0]["text"]) file_tests.insert(t["test_list"][0]);
   auto db = store::Store::open((dir / "runs.db").string());
   ASSERT_TRUE(db) << db.error().message;
   auto sb = test_sandbox();
@@ -1228,6 +1267,7 @@ TEST(Improve, CodeTaskDrawsItsPoolFromAFileOfFunctionTasks) {
   auto o = short_code_loop(dir);
   o.rounds = 1, o.pool = 4;
   o.pool_file = (dir / "tasks.jsonl").string();
+  o.test_sets = (dir / "tests").string();
   auto open = [&](const std::string& path) -> Result<std::unique_ptr<llm::Backend>> {
     return std::unique_ptr<llm::Backend>(new FunctionModel(dir, path, false));
   };
@@ -1239,9 +1279,15 @@ TEST(Improve, CodeTaskDrawsItsPoolFromAFileOfFunctionTasks) {
   EXPECT_NE(refused.error().message.find("its records are word problems (gsm8k format); --task code draws its pool from function tasks"),
             std::string::npos) << refused.error().message;
 
-  auto rounds = improve::run_improve(o, **db, **sb, open);
+  std::vector<std::string> lines;
+  auto rounds = improve::run_improve(o, **db, **sb, open, [&](const std::string& l) { lines.push_back(l); });
   ASSERT_TRUE(rounds) << rounds.error().message;
   ASSERT_EQ(rounds->size(), 2u);
+  const int dropped = static_cast<int>(6 - file_tests.size());
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](auto& l) {
+    return l.rfind(fmt::format("pool: {} tasks of {} after dropping {} test task{} (of mbpp_test)", 6 - dropped,
+                               o.pool_file, dropped, dropped == 1 ? "" : "s"), 0) == 0;
+  })) << lines[1];
   std::set<int> even;
   std::ifstream in(dir / "out/round-1/pool.jsonl");
   int n = 0;

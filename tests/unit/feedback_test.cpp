@@ -260,6 +260,7 @@ TEST(TaskJson, EveryFormatReadsBackAsTheSameTask) {
       {{"question", "How many?"}, {"answer", "So 6 + 6 = 12.\n#### 12"}},
       {{"input", "Half of 9?"}, {"target", 4.5}},
       {{"ID", "chal-3"}, {"Body", "Ann has 3 pens. "}, {"Question", "How many pens?"}, {"Answer", 3.0}},
+      {{"task_id", 2}, {"prompt", "Write g."}, {"code", "def g(): return 2"}, {"test_list", {"assert g() == 2"}}},  // sanitized MBPP
   };
   for (auto& r : records) {
     auto t = task_from_json(r);
@@ -277,6 +278,7 @@ TEST(TaskJson, EveryFormatReadsBackAsTheSameTask) {
     EXPECT_EQ(back->io, t->io);
     EXPECT_EQ(back->expected, t->expected);
     EXPECT_EQ(back->format, t->kind == TaskKind::answer ? "gsm8k" : t->format);
+    EXPECT_FALSE(back->prompt.empty()) << r.dump();  // sanitized MBPP's "prompt" is its description
   }
 }
 
