@@ -125,6 +125,8 @@ std::optional<UnusedOption> unused_option(const JudgeOptions& judge, TaskKind ki
     return UnusedOption{"answer", "answer tasks (GSM8K, PAL, SVAMP)"};
   if (judge.float_tol && kind != TaskKind::stdio) return UnusedOption{"float-tol", "stdin/stdout tasks"};
   if (judge.strict && kind != TaskKind::asserts) return UnusedOption{"strict", "assert tasks (HumanEval, MBPP)"};
+  if (judge.partial_credit && kind == TaskKind::answer)  // one answer: nothing to give part of the credit for
+    return UnusedOption{"partial-credit", "tasks with several tests (assert and stdin/stdout tasks)"};
   return std::nullopt;
 }
 

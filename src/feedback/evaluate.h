@@ -64,7 +64,7 @@ VoidResult validate(const EvalOptions& opt);
 
 // A judge option that a kind of task never reads, so that it is refused rather than silently
 // ignored: `answer` other than auto (only answer tasks read it), `float-tol` (stdin/stdout
-// tasks), `strict` (assert tasks). `name` is the option's name without dashes; `used_by` says
+// tasks), `strict` (assert tasks), `partial-credit` (not answer tasks: one answer, one check). `name` is the option's name without dashes; `used_by` says
 // which tasks read it. nullopt when every option set applies.
 struct UnusedOption {
   std::string name, used_by;

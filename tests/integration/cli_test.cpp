@@ -234,6 +234,7 @@ TEST(Cli, EvalLimitsAndStrictModeAreOptions) {
   std::ofstream(answers) << R"({"question": "What is 2 + 2?", "answer": "#### 4"})" << "\n";
   for (auto [args, says] : std::vector<std::pair<std::string, std::string>>{
            {"--dataset " + answers + " --strict", "--strict: " + answers + " holds gsm8k tasks; --strict is for assert tasks"},
+           {"--dataset " + answers + " --partial-credit", "--partial-credit: " + answers + " holds gsm8k tasks; --partial-credit is for tasks with several tests"},
            {"--dataset " + dataset + " --answer last-line", "--answer: " + dataset + " holds humaneval tasks; --answer is for answer tasks"},
            {"--dataset " + dataset + " --float-tol 0.1", "--float-tol: " + dataset + " holds humaneval tasks; --float-tol is for stdin/stdout"}}) {
     EXPECT_EQ(wand("eval --reference " + args, "", &err).rc, 2) << args;
