@@ -273,7 +273,10 @@ Json RoundReport::to_json() const {
           {"sample_run", sample_run}};
 }
 
-VoidResult validate(const ImproveOptions& o) {
+namespace {
+
+// validate's checks but reading the pool file, which run_improve reads once, for the run.
+VoidResult check_options(const ImproveOptions& o) {
   if (o.task != "pot" && o.task != "code") return Error{fmt::format("--task must be pot or code, got '{}'", o.task)};
   if (o.task == "code" && o.grounded) return Error{"--grounded: only for --task pot (a function task's tests already judge every value)"};
   if (o.task == "pot" && o.repair) return Error{"--repair: only for --task code"};
@@ -318,25 +321,30 @@ VoidResult validate(const ImproveOptions& o) {
     return Error{fmt::format("--trainer '{}': not an executable wand-train (build it with libtorch-dev installed)", o.trainer)};
   if (o.steps < 1 || o.batch < 1 || o.warmup < 0 || o.threads < 0 || !(o.lr > 0 && o.lr <= 10) || o.eval_limit < 0)
     return Error{"--steps, --batch must be at least 1, --warmup, --threads, --eval-limit not negative, --lr in (0, 10]"};
-  if (!o.pool_file.empty()) {  // read whole, and decontaminated, before any round
-    for (auto& e : o.eval)
-      if (same_file(e, o.pool_file))
-        return Error{fmt::format("--eval {}: the --pool-file itself (the loop trains on its questions: nothing held out "
-                                 "would be measured)", e)};
-    if (auto p = PoolSource::open(o); !p) return p.error();
-  }
+  for (auto& e : o.eval)
+    if (!o.pool_file.empty() && same_file(e, o.pool_file))
+      return Error{fmt::format("--eval {}: the --pool-file itself (the loop trains on its questions: nothing held out "
+                               "would be measured)", e)};
+  return ok_status();
+}
+
+}  // namespace
+
+VoidResult validate(const ImproveOptions& o) {
+  if (auto c = check_options(o); !c) return c;
+  if (auto p = PoolSource::open(o); !p) return p.error();  // read whole, and decontaminated, before any round
   return ok_status();
 }
 
 Result<std::vector<RoundReport>> run_improve(const ImproveOptions& given, store::Store& db, sandbox::Sandbox& sb,
                                              const ModelOpener& open_model,
                                              const std::function<void(const std::string&)>& progress) {
-  if (auto v = validate(given); !v) return v.error();
+  if (auto v = check_options(given); !v) return v.error();
   const ImproveOptions o = with_absolute_paths(given);
   auto say = [&](const std::string& s) {
     if (progress) progress(s);
   };
-  auto source = PoolSource::open(o);
+  auto source = PoolSource::open(o);  // the rest of validate: the pool file, read once
   if (!source) return source.error();
   std::string pool_sha;  // a pool file is recorded by its contents: a resume must draw from the same
   if (!o.pool_file.empty()) {
