@@ -17,6 +17,8 @@
 #include "codegen/codegen.h"
 #include "common/output.h"
 #include "feedback/feedback.h"
+#include "llm/gguf.h"
+#include "llm/tokenizer.h"
 #include "reason/bench.h"
 #include "reason/reason.h"
 #include "train/corpus.h"
@@ -402,25 +404,58 @@ VoidResult validate(const MixtureOptions& o) {
   return ok_status();
 }
 
-Result<Json> run_probes(llm::Backend& model, sandbox::Sandbox& sb, const ProbeOptions& o) {
-  std::vector<Question> templates;
+// The items the probes ask, fixed by kProbeSeed: the same for every point of a study.
+struct ProbeSets {
+  std::vector<Question> templates, multiarith;
+  std::vector<train::WorldQuestion> world;
+  std::vector<train::FunctionTask> functions;
+};
+Result<ProbeSets> probe_sets(const ProbeOptions& o) {
+  ProbeSets s;
   train::ProblemGenerator g(kProbeSeed);
   for (int i = 0; i < o.items; ++i) {
     auto p = g.next(train::TemplateSet::held_out);
-    templates.push_back({p.question, p.answer, p.rationale});
+    s.templates.push_back({p.question, p.answer, p.rationale});
   }
   auto ma = reason::load_bench_dataset(o.multiarith);
   if (!ma) return Error{fmt::format("--multiarith {}", ma.error().message)};
-  std::vector<Question> multiarith;
   for (std::size_t i = 0; i < ma->size() && static_cast<int>(i) < o.items; ++i)
-    multiarith.push_back({(*ma)[i].question, number_text((*ma)[i].expected), ""});
-  auto world = train::World().questions(o.distractors, kProbeSeed);
-  std::shuffle(world.begin(), world.end(), std::mt19937_64(kProbeSeed));
-  if (static_cast<int>(world.size()) > o.items) world.resize(o.items);
-  std::vector<train::FunctionTask> functions;
+    s.multiarith.push_back({(*ma)[i].question, number_text((*ma)[i].expected), ""});
+  s.world = train::World().questions(o.distractors, kProbeSeed);
+  std::shuffle(s.world.begin(), s.world.end(), std::mt19937_64(kProbeSeed));
+  if (static_cast<int>(s.world.size()) > o.items) s.world.resize(o.items);
   train::FunctionTaskGenerator fg(kProbeSeed);
-  for (int i = 0; i < o.items; ++i) functions.push_back(fg.next(train::TemplateSet::train));
+  for (int i = 0; i < o.items; ++i) s.functions.push_back(fg.next(train::TemplateSet::train));
+  return s;
+}
 
+// The longest text the probes give a model (a prompt with what it scores after it), in tokens of
+// `tok`, and which probe's it is. A model whose context is shorter skips those items.
+std::pair<std::size_t, std::string> longest_probe_text(const llm::Tokenizer& tok, const ProbeSets& s, int distractors) {
+  std::pair<std::size_t, std::string> longest{0, ""};
+  auto see = [&](const std::string& text, const char* probe) {
+    std::size_t n = tok.encode(text, tok.add_bos_default()).size();
+    if (n > longest.first) longest = {n, probe};
+  };
+  for (auto [qs, probe] : {std::pair{&s.templates, "reasoning (templates)"}, std::pair{&s.multiarith, "reasoning (MultiArith)"}})
+    for (auto& q : *qs) {
+      see(reason::cot_prompt(q.question) + q.rationale, probe);
+      for (auto& a : number_distractors(q.question, q.answer, distractors))
+        see(reason::cot_prompt(q.question) + "The answer is " + a, probe);
+      see(reason::cot_prompt(q.question) + "The answer is " + q.answer, probe);
+    }
+  for (auto& q : s.world) {
+    see(q.prompt + q.answer, "knowledge");
+    for (auto& d : q.distractors) see(q.prompt + d, "knowledge");
+  }
+  for (auto& t : s.functions) see(train::function_prompt(t, 1) + t.code, "code");
+  return longest;
+}
+
+Result<Json> run_probes(llm::Backend& model, sandbox::Sandbox& sb, const ProbeOptions& o) {
+  auto sets = probe_sets(o);
+  if (!sets) return sets.error();
+  auto& [templates, multiarith, world, functions] = *sets;
   Json out = Json::object();
   auto t = reasoning_probe(model, templates, o.distractors);
   if (!t) return t.error();
@@ -487,6 +522,19 @@ Result<Json> run_mixture(const MixtureOptions& o, sandbox::Sandbox& sb, const Mo
     c.verify = 0;
     c.test_sets = o.test_sets;
     if (auto m = train::write_corpus(c); !m) return Error{"the shared tokenizer: " + m.error().message};
+  }
+  {  // every probe item must fit the models' context, or the probes would skip it: refused before any training
+    auto f = llm::GgufFile::open(tokenizer);
+    if (!f) return Error{"the shared tokenizer: " + f.error().message};
+    auto tok = llm::Tokenizer::from_gguf(**f);
+    if (!tok) return Error{"the shared tokenizer: " + tok.error().message};
+    auto sets = probe_sets({.items = o.probe_items, .distractors = o.distractors, .multiarith = o.multiarith});
+    if (!sets) return sets.error();
+    auto [tokens, probe] = longest_probe_text(*tok, *sets, o.distractors);
+    if (tokens > static_cast<std::size_t>(o.seq))
+      return Error{fmt::format("--seq {}: the {} probe's longest item is {} tokens, longer than the models' context; "
+                               "give --seq {} or more (or fewer --probe-items)", o.seq, probe, tokens, tokens),
+                   kOptionConflict};
   }
 
   auto runs = plan(o);

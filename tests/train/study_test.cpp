@@ -260,13 +260,39 @@ TEST(Mixture, RunsEndToEndAndResumes) {
   fs::remove_all(dir);
 }
 
+// A context too short for the probes is refused once the tokenizer can measure them, before any
+// training (the probes would otherwise skip every item that does not fit and report nothing).
+TEST(Mixture, AContextShorterThanTheProbesIsRefusedBeforeTraining) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  auto dir = temp_dir("seq");
+  auto o = tiny(dir / "study");
+  o.seq = 32;
+  sandbox::Options so;
+  so.cells = 1;
+  auto sb = sandbox::Sandbox::create(so);
+  ASSERT_TRUE(sb) << sb.error().message;
+  int opened = 0;
+  auto open = [&](const std::string& gguf) {
+    ++opened;
+    return llm::open_backend("local:" + gguf, {.threads = 1});
+  };
+  auto s = study::run_mixture(o, **sb, open);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, kOptionConflict);
+  EXPECT_EQ(s.error().message.find("--seq 32: the "), 0u) << s.error().message;
+  EXPECT_NE(s.error().message.find("give --seq "), std::string::npos) << s.error().message;
+  EXPECT_EQ(opened, 0);
+  EXPECT_FALSE(fs::exists(dir / "study" / "points")) << "nothing trained";
+  fs::remove_all(dir);
+}
+
 // The face: bad input is exit 2 with the option named, before any work.
 TEST(Mixture, CliRefusesBadInputWithExitTwo) {
   auto dir = temp_dir("cli");
   struct Case {
     std::string args, says;
   };
-  const std::vector<Case> cases = {
+  std::vector<Case> cases = {
       {"--shares 0,120", "--shares"},
       {"--shares 50,50", "--shares: 50% is given twice"},
       {"--seeds 0", "--seeds"},
@@ -274,6 +300,9 @@ TEST(Mixture, CliRefusesBadInputWithExitTwo) {
       {"--trainer /nonexistent/wand-train", "--trainer '/nonexistent/wand-train'"},
       {"--multiarith /nonexistent.jsonl", "--multiarith /nonexistent.jsonl"},
   };
+  if (fs::exists(WAND_TRAIN_BINARY))  // past the option checks: the probes measured by the tokenizer
+    cases.push_back({"--seq 32 --trainer " WAND_TRAIN_BINARY " --multiarith " WAND_SHARED_DATA
+                     "/pal-math/mawpsmultiarith.jsonl", "--seq 32: the "});
   for (auto& c : cases) {
     std::string err = (dir / "err").string();
     std::string cmd = std::string(WAND_BINARY) + " study mixture --out " + (dir / "out").string() + " " + c.args + " 2> " + err;
