@@ -25,7 +25,7 @@ Command add_merge(CLI::App& app) {
     }
     std::string parts;
     for (std::size_t i = 0; i < o->models.size(); ++i)
-      parts += fmt::format("{}{} × {}", i ? " + " : "", o->weights.empty() ? 1.0 / o->models.size() : o->weights[i], o->models[i]);
+      parts += fmt::format("{}{:.6g} × {}", i ? " + " : "", o->weights.empty() ? 1.0 / o->models.size() : o->weights[i], o->models[i]);
     fmt::print(stderr, "wand merge: wrote {} ({})\n", o->out, parts);
     return kExitOk;
   };
