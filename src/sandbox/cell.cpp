@@ -110,9 +110,8 @@ std::map<std::string, std::string> default_env() {
 long cpu_rlimit(const Limits& l) {
   // The soft RLIMIT_CPU of every process of a run (the hard one is a second higher, see
   // cellserver.c): at it the kernel sends SIGXCPU, which ends the process and says which limit
-  // fired. Not the run's main process: as pid 1 of its namespace it ignores SIGXCPU and only
-  // the hard limit's SIGKILL ends it, which is why the host's Watch enforces limit_by cpu
-  // itself (to fractions of a second, on the whole run). With wall, a backstop past the deadline.
+  // fired. It counts per process, which is why the host's Watch enforces limit_by cpu itself (to
+  // fractions of a second, on the whole run). With wall, a backstop past the deadline.
   return static_cast<long>(std::ceil(l.limit_by == LimitBy::cpu ? l.timeout_s : l.timeout_s + 1));
 }
 
@@ -209,7 +208,7 @@ VoidResult Cell::send(uint32_t op, uint32_t flags, const Limits* limits, const s
   if (limits) {
     bool fallback = cgroup_host().mode == CgroupMode::none;  // rlimits stand in for cgroups
     int64_t v[7] = {cpu_rlimit(*limits), static_cast<int64_t>(limits->max_file_mb) << 20,
-                    limits->max_open_files, 0, 0, fallback ? limits->max_processes : -1,
+                    limits->max_open_files, 0, 0, fallback ? limits->max_processes + 1 : -1,  // + the run's init
                     fallback ? static_cast<int64_t>(limits->memory_mb) << 20 : -1};
     std::memcpy(h.rlimits, v, sizeof v);
   }
@@ -341,10 +340,10 @@ Baseline Cell::baseline() {
 
 Result<Baseline> Cell::limit(const Limits& l) {
   // The fork-server lives in the run cgroup: the run may grow by its limit past what is there
-  // now, and start its processes beside the fork-server's one.
+  // now, and start its processes beside the fork-server's one and the run's init (its pid 1).
   Baseline before = baseline();
   if (auto s = cgroup_->set_limits(before.memory + (static_cast<std::uint64_t>(l.memory_mb) << 20),
-                                   l.max_processes + 1);
+                                   l.max_processes + 2);
       !s)
     return s.error();
   return before;

@@ -133,8 +133,7 @@ static const char* isolate(const struct wire_request* h, const int* fds, int nfd
   for (int i = 0; i < N_RLIMITS; ++i) {
     if (h->rlimits[i] < 0) continue;
     /* CPU: the kernel sends SIGXCPU at the soft limit, which ends the process and says which
-     * limit fired; the hard limit, a second later, SIGKILLs a process that ignores it (as the
-     * run's pid 1 does). */
+     * limit fired; the hard limit, a second later, SIGKILLs a process that ignores it. */
     rlim_t hard = (rlim_t)h->rlimits[i] + (kRlimits[i] == RLIMIT_CPU);
     struct rlimit rl = {(rlim_t)h->rlimits[i], hard};
     if (setrlimit(kRlimits[i], &rl) != 0) return "setrlimit";
@@ -158,6 +157,24 @@ static const char* isolate(const struct wire_request* h, const int* fds, int nfd
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return "no_new_privs";
   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, filter, 0, 0) != 0) return "seccomp";
   return NULL;
+}
+
+/* The run's pid 1. The program must not be pid 1 of its namespace: the kernel drops the
+ * default-action signals pid 1 sends itself (raise(), kill $$, os.kill(os.getpid(), ...)), and
+ * abort() then ends in a SIGSEGV. So each run's namespace gets this init first, a thread-like
+ * clone sharing the fork-server's memory (it costs no copy of the address space), and the
+ * program is forked beside it: the fork-server's own child, so its wait status and rusage are
+ * exact. The init reaps what is orphaned to it (SIGCHLD ignored) and is killed when the
+ * program ends, which ends everything else the run started. It keeps the fork-server's
+ * privileges, so the unprivileged program can neither signal nor trace it. It touches no
+ * memory but its stack: no libc state is shared with the fork-server's thread. */
+static char init_stack[16384] __attribute__((aligned(16)));
+static int run_init(void* arg) {
+  (void)arg;
+  struct sigaction ign = {.sa_handler = SIG_IGN};
+  sigaction(SIGCHLD, &ign, NULL);
+  for (;;) syscall(SYS_ppoll, NULL, 0, NULL, NULL, 0); /* sleeps for good: no handler wakes it */
+  return 0;
 }
 
 /* Splits "a\0b\0\0c\0\0" into two NULL-terminated vectors (argv, envp). */
@@ -212,9 +229,10 @@ int wand_serve(int ctl, const void* bpf, int bpf_len, const char* const* tmpfs_s
     }
     int setup[2];
     if (pipe2(setup, O_CLOEXEC) != 0) return -1;
-    /* The child becomes pid 1 of a new pid namespace: when it dies, all it started dies. */
+    /* A new pid namespace: its pid 1 is the run's init (run_init), the program its pid 2. */
     if (setns(pidns, CLONE_NEWPID) != 0 || unshare(CLONE_NEWPID) != 0) return -1;
-    pid_t pid = fork();
+    pid_t init = clone(run_init, init_stack + sizeof init_stack, CLONE_VM | SIGCHLD, NULL);
+    pid_t pid = init < 0 ? -1 : fork();
     if (pid == 0) {
       close(setup[0]);
       const char* err = isolate(&h, fds, nfds, setup[1], &filter);
@@ -244,6 +262,7 @@ int wand_serve(int ctl, const void* bpf, int bpf_len, const char* const* tmpfs_s
     for (int i = 0; i < nfds; ++i) close(fds[i]);
     free(payload);
     if (pid < 0) {
+      if (init > 0) kill(init, SIGKILL), waitpid(init, NULL, 0);
       struct rusage none = {0};
       const char* m = "fork failed";
       reply(ctl, 127 << 8, &none, m, (int)strlen(m));
@@ -270,6 +289,8 @@ int wand_serve(int ctl, const void* bpf, int bpf_len, const char* const* tmpfs_s
     int status = 0;
     struct rusage ru;
     wait4(pid, &status, 0, &ru);
+    kill(init, SIGKILL); /* and with it whatever the program left running */
+    waitpid(init, NULL, 0);
     char err[512];
     int err_len = 0;
     fcntl(setup[0], F_SETFL, O_NONBLOCK);

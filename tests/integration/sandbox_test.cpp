@@ -157,18 +157,47 @@ TEST(Limits, TimeoutKeepsTheOutputProducedSoFar) {
 }
 
 TEST(Limits, SignalIsReported) {
-  ExecResult r = py("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)");
-  // A pid-1 cannot be sent a default-action signal by itself, so use a child.
-  ExecResult c = py("import os, signal\npid = os.fork()\nif pid == 0:\n    os.kill(os.getpid(), signal.SIGSEGV)\n"
-                    "_, st = os.waitpid(pid, 0)\nprint(os.WTERMSIG(st))");
-  EXPECT_EQ(c.stdout_data, "11\n");
   ExecRequest req;
   req.language = "c";
   req.code = "int main(void){ volatile int* p = 0; return *p; }";
   ExecResult s = shared_sandbox().run(req);
   EXPECT_EQ(s.status, Status::killed) << s.error << s.compile_output;
   EXPECT_EQ(s.signal, 11);
-  (void)r;
+}
+
+// A program is not pid 1 of its namespace (the kernel would drop the signals it sends itself, and
+// abort() would end in a SIGSEGV): it dies of its own signals as on any Linux machine.
+TEST(Limits, AProgramDiesOfTheSignalsItSendsItself) {
+  ExecResult py_self = py("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\nprint('alive')");
+  EXPECT_EQ(py_self.status, Status::killed);
+  EXPECT_EQ(py_self.signal, 15);
+  EXPECT_EQ(py_self.stdout_data, "");
+  EXPECT_NE(py("import os\nprint(os.getpid())").stdout_data, "1\n") << "the program is not the namespace's pid 1";
+  ExecRequest req;
+  req.language = "c";
+  req.code = "#include <assert.h>\nint main(void){ assert(1 == 2); return 0; }";
+  ExecResult a = shared_sandbox().run(req);
+  EXPECT_EQ(a.status, Status::killed) << a.error << a.compile_output;
+  EXPECT_EQ(a.signal, 6) << "abort() is SIGABRT";
+  req.code = "#include <signal.h>\n#include <stdio.h>\nint main(void){ raise(SIGKILL); puts(\"alive\"); return 0; }";
+  ExecResult k = shared_sandbox().run(req);
+  EXPECT_EQ(k.signal, 9);
+  EXPECT_EQ(k.stdout_data, "");
+  req.language = "bash";
+  req.code = "kill -TERM $$; echo alive";
+  ExecResult b = shared_sandbox().run(req);
+  EXPECT_EQ(b.signal, 15) << b.stdout_data << b.stderr_data;
+  EXPECT_EQ(b.stdout_data, "");
+  // What the program orphans is reaped by the run's init: no zombies are left in the cell.
+  ExecResult o = py("import os, time\nfor i in range(20):\n    if os.fork() == 0:\n        if os.fork() == 0:\n"
+                    "            time.sleep(0.01)\n        os._exit(0)\n    os.wait()\ntime.sleep(0.1)\nstates = []\n"
+                    "for p in os.listdir('/proc'):\n    if p.isdigit():\n"
+                    "        states.append(open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[0])\n"
+                    "print(states.count('Z'))");
+  EXPECT_EQ(o.stdout_data, "0\n") << o.stderr_data;
+  // Exit codes still come through as they are.
+  req.code = "exit 7";
+  EXPECT_EQ(shared_sandbox().run(req).exit_code, 7);
 }
 
 // Busy threads for as long as it lives: every core is contended, as on a machine running a
