@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -73,9 +74,20 @@ Command add_serve(CLI::App& app) {
       ->needs(exec)
       ->excludes(cmd->get_option("--model"), cmd->get_option("--name"), cmd->get_option("--threads"),
                  cmd->get_option("--kv-cache"), cmd->get_option("--max-tokens-limit"));
-  cmd->add_option("--token", a->opt.token, "Require 'Authorization: Bearer TOKEN' on every request but /health")
-      ->envname("WAND_SERVE_TOKEN");
-  return [a] {
+  auto* token = cmd->add_option("--token", a->opt.token, "Require 'Authorization: Bearer TOKEN' on every request but /health")
+                    ->envname("WAND_SERVE_TOKEN");
+  cmd->add_option("--http-threads", a->opt.http_threads,
+                  "Connections served at once (an idle client holds one for up to 5 s; more wait)")
+      ->capture_default_str()
+      ->check(number({.lo = 1, .hi = 4096, .integer = true}));
+  return [a, token] {
+    // An empty token (`--token "$TOKEN"` with TOKEN unset) would leave the server open, silently.
+    const char* env_token = std::getenv("WAND_SERVE_TOKEN");
+    if ((token->count() || env_token) && a->opt.token.empty()) {
+      fmt::print(stderr, "wand serve: {}: empty (give the token, or leave the option out to serve without one)\n",
+                 token->count() ? "--token" : "WAND_SERVE_TOKEN");
+      return kExitBadInput;
+    }
     // SIGINT/SIGTERM are taken by a thread that stops the server, so in-flight replies finish.
     sigset_t stop_signals;
     sigemptyset(&stop_signals);

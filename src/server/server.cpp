@@ -8,7 +8,9 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <mutex>
 #include <variant>
@@ -124,6 +126,9 @@ struct Server::Impl {
   }
 
   void routes() {
+    // Each connection holds a worker while it is open (an idle or slow client up to the 5-second
+    // read timeout), so a few idle sockets must not take every worker from /health and the rest.
+    http.new_task_queue = [n = opt.http_threads] { return new httplib::ThreadPool(static_cast<std::size_t>(n)); };
     http.set_payload_max_length(std::max<std::size_t>(16u << 20, opt.exec ? opt.max_exec_body_bytes : 0));
     http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"status":"ok"})", "application/json");
@@ -169,14 +174,23 @@ struct Server::Impl {
     if (!opt.token.empty())
       http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
         if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
-        std::string want = "Bearer " + opt.token;
+        // "Bearer TOKEN", the scheme's case aside (RFC 7235); the token compared in constant time.
         const std::string& got = req.get_header_value("Authorization");
-        unsigned diff = got.size() != want.size();
-        for (std::size_t i = 0; i < want.size(); ++i) diff |= static_cast<unsigned>(want[i] ^ (i < got.size() ? got[i] : 0));
-        if (diff == 0) return httplib::Server::HandlerResponse::Unhandled;
+        const std::size_t space = got.find(' ');
+        const bool bearer = space == 6 && std::equal(got.begin(), got.begin() + 6, "bearer", [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == b;
+        });
+        const std::string given = bearer ? got.substr(space + 1) : std::string();
+        unsigned diff = given.size() != opt.token.size();
+        for (std::size_t i = 0; i < opt.token.size(); ++i)
+          diff |= static_cast<unsigned>(opt.token[i] ^ (i < given.size() ? given[i] : 0));
+        if (bearer && diff == 0) return httplib::Server::HandlerResponse::Unhandled;
         res.set_header("WWW-Authenticate", "Bearer");
-        reply_error(res, {401, "a bearer token is required (Authorization: Bearer ...)", "invalid_request_error", "",
-                          "invalid_api_key"});
+        reply_error(res, {401,
+                          got.empty() ? "a bearer token is required (Authorization: Bearer ...)"
+                          : !bearer   ? "the Authorization header is not a bearer token (Authorization: Bearer ...)"
+                                      : "the bearer token is not this server's (wand serve --token)",
+                          "invalid_request_error", "", "invalid_api_key"});
         return httplib::Server::HandlerResponse::Handled;
       });
     http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {

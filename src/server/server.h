@@ -24,6 +24,8 @@ struct Options {
   std::size_t max_exec_body_bytes = 16u << 20;  // larger bodies to them get 413
   // When set, every request but GET /health needs "Authorization: Bearer <token>" (else 401).
   std::string token;
+  // Connections served at once (worker threads); more wait for a worker.
+  int http_threads = 64;
 };
 
 class Server {

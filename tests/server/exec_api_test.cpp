@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <future>
 #include <regex>
 #include <string>
+#include <thread>
 
 #include "common/base64.h"
 #include "common/json.h"
@@ -243,10 +245,22 @@ TEST_F(ExecApi, TokenRequiredExceptForHealth) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 401);
   EXPECT_EQ(res->get_header_value("WWW-Authenticate"), "Bearer");
+  EXPECT_NE(res->body.find("a bearer token is required"), std::string::npos) << res->body;
   c.set_bearer_token_auth("wrong");
   res = c.Post("/v1/exec", R"j({"code": "print(1)"})j", "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 401);
+  EXPECT_NE(res->body.find("the bearer token is not this server's"), std::string::npos) << res->body;
+  httplib::Headers basic = {{"Authorization", "Basic " + kToken}};
+  res = client(false).Post("/v1/exec", basic, R"j({"code": "print(1)"})j", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  EXPECT_NE(res->body.find("not a bearer token"), std::string::npos) << res->body;
+  // The scheme's name is case-insensitive (RFC 7235); the token is not.
+  httplib::Headers lower = {{"Authorization", "bearer " + kToken}};
+  res = client(false).Post("/v1/exec", lower, R"j({"code": "print(1)"})j", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
   auto health = client(false).Get("/health");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
@@ -305,6 +319,45 @@ TEST(ExecApiOptions, BadOrOrphanOptionsExit2) {
   auto [c3, o3] = run("--exec --max-memory-mb 0");
   EXPECT_EQ(c3, 2) << o3;
   EXPECT_NE(o3.find("--max-memory-mb"), std::string::npos) << o3;
+  // An empty token (`--token "$TOKEN"` with TOKEN unset) would serve without one, silently.
+  auto [c4, o4] = run("--exec --no-model --token ''");
+  EXPECT_EQ(c4, 2) << o4;
+  EXPECT_NE(o4.find("--token: empty"), std::string::npos) << o4;
+  setenv("WAND_SERVE_TOKEN", "", 1);
+  auto [c5, o5] = run("--exec --no-model");
+  unsetenv("WAND_SERVE_TOKEN");
+  EXPECT_EQ(c5, 2) << o5;
+  EXPECT_NE(o5.find("WAND_SERVE_TOKEN: empty"), std::string::npos) << o5;
+}
+
+// Idle clients (connections that send half a request and wait) must not take every worker:
+// /health still answers at once with more of them open than a small pool has threads.
+TEST(ExecApiIdleClients, HealthAnswersWhileConnectionsIdle) {
+  ServeProcess server({"--no-model", "--exec-cells", "1"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  std::vector<int> idle;
+  for (int i = 0; i < 24; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(server.port()));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    const char half[] = "POST /v1/exec HTTP/1.1\r\nHost: x\r\n";
+    ASSERT_EQ(write(fd, half, sizeof half - 1), static_cast<ssize_t>(sizeof half - 1));
+    idle.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  httplib::Client c("127.0.0.1", server.port());
+  c.set_connection_timeout(1);
+  c.set_read_timeout(1);
+  auto t0 = std::chrono::steady_clock::now();
+  auto health = c.Get("/health");
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(health) << "no answer within a second with 24 idle connections open";
+  EXPECT_EQ(health->status, 200);
+  EXPECT_LT(s, 1.0);
+  for (int fd : idle) close(fd);
 }
 
 // Execution workers without a model: /v1/exec answers, the OpenAI endpoints say there is no
