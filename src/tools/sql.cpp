@@ -40,8 +40,10 @@ int authorize(void* p, int action, const char* a, const char* b, const char*, co
       c->refused = "ATTACH and DETACH are refused: a query may use only the database wand was given";
       return SQLITE_DENY;
     case SQLITE_FUNCTION:
-      if (b && std::string_view(b) == "load_extension") {
-        c->refused = "load_extension is refused";
+      // fts3_tokenizer() reads out and replaces a tokenizer's C function pointer: a host
+      // address leak and a call through any address, the known SQLite code-execution pattern.
+      if (b && (std::string_view(b) == "load_extension" || std::string_view(b) == "fts3_tokenizer")) {
+        c->refused = fmt::format("{} is refused", b);
         return SQLITE_DENY;
       }
       return SQLITE_OK;
@@ -151,7 +153,11 @@ Result<std::shared_ptr<Connection>> open_connection(const std::string& path, boo
   sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
   sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
   sqlite3_db_config(c->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+  sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, nullptr);
   sqlite3_limit(c->db, SQLITE_LIMIT_ATTACHED, 0);
+  // A string or blob a query builds lives in this process (printf('%.*c', 1e9, 'x')): 16 MiB at
+  // most, past any reply the tool channel carries.
+  sqlite3_limit(c->db, SQLITE_LIMIT_LENGTH, 16 << 20);
   sqlite3_busy_timeout(c->db, 1000);
   // Opening does not read the file: check here that it is a database, so a wrong path is an
   // error at start, not at the program's first query.

@@ -254,6 +254,35 @@ TEST_F(SqlAttacks, ReadOnlyRefusesWritesAttachAndExtensions) {
                 "[{'name': 'b'}]\n");
 }
 
+// fts3_tokenizer() leaks a host pointer (one argument) and makes FTS call through any address
+// (two): refused read-only and writable, with an FTS table in the database or one made for it.
+// A query cannot make the host build a huge string either.
+TEST_F(SqlAttacks, Fts3TokenizerAndHugeStringsAreRefused) {
+  sqlite3* h;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(h, "CREATE VIRTUAL TABLE docs USING fts4(body); INSERT INTO docs VALUES ('hello');", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(h);
+  for (bool writable : {false, true}) {
+    auto reg = tools::builtin_tools({"sql"}, {.db = db, .writable = writable});
+    ASSERT_TRUE(reg) << reg.error().message;
+    ExecResult r = run(
+        "for q in (\"SELECT fts3_tokenizer('simple')\", \"SELECT fts3_tokenizer('simple', x'4141414141414141')\",\n"
+        "          \"SELECT length(randomblob(200000000))\"):\n"
+        "    try:\n        print(sql(q))\n    except ToolError as e:\n        print(e)\n"
+        "print(sql('SELECT count(*) AS n FROM t'))\n",
+        *reg);
+    ASSERT_EQ(r.status, Status::ok) << r.stderr_data;
+    EXPECT_EQ(r.stdout_data,
+              "tool 'sql': fts3_tokenizer is refused\n"
+              "tool 'sql': fts3_tokenizer is refused\n"
+              "tool 'sql': SQL error: string or blob too big\n"
+              "[{'n': 2}]\n")
+        << (writable ? "writable" : "read-only");
+  }
+}
+
 TEST_F(SqlAttacks, WritableStillRefusesAttachAndRunawayQueriesStop) {
   auto reg = tools::builtin_tools({"sql"}, {.db = db, .writable = true, .sql_max_rows = 10, .sql_timeout_s = 0.3});
   ASSERT_TRUE(reg) << reg.error().message;
