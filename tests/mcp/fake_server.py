@@ -1,11 +1,12 @@
 """A deliberately misbehaving MCP server over stdio, for the client's failure tests.
 
 Speaks the 2025-11-25 handshake (and answers server/discover with method-not-found, as legacy
-servers do). Tools: `echo` (returns its text), `crash` (exits mid-call), `hang` (never answers),
+servers do). Tools: `echo` (returns its text; with `pid: true`, the server's pid as structured content), `crash` (exits mid-call), `hang` (never answers),
 `slow` (answers after `seconds`), `fail` (an isError result), `log` (a log notification, then
 text). tools/list pages two tools at a time; with --loop-cursor the cursor never ends.
 """
 import json
+import os
 import sys
 import time
 
@@ -51,7 +52,10 @@ for line in sys.stdin:
     elif method == "tools/call":
         name, args = params["name"], params.get("arguments", {})
         if name == "echo":
-            send({"jsonrpc": "2.0", "id": mid, "result": {"content": [{"type": "text", "text": args["text"]}]}})
+            result = {"content": [{"type": "text", "text": args["text"]}]}
+            if args.get("pid"):
+                result["structuredContent"] = {"pid": os.getpid()}
+            send({"jsonrpc": "2.0", "id": mid, "result": result})
         elif name == "crash":
             sys.stderr.write("fake: crashing on purpose\n")
             sys.exit(3)

@@ -195,13 +195,23 @@ TEST(McpFake, AnOlderVersionTheServerPicksIsAccepted) {
 TEST(McpFake, ACrashMidCallNamesServerAndToolAndTheOtherToolsKeepWorking) {
   auto c = connect(kFake);
   ASSERT_TRUE(c);
-  auto crash = c->call_tool("crash", Json::object());
-  ASSERT_FALSE(crash);
-  EXPECT_EQ(crash.error().message,
-            "MCP server 'fake': tool 'crash': the server exited with status 3; its stderr ends: fake: crashing on purpose");
-  auto echo = c->call_tool("echo", {{"text", "still here"}});  // restarted
-  ASSERT_TRUE(echo) << echo.error().message;
-  EXPECT_EQ(echo->text(), "still here");
+  // The crash and the restart come from calls on a thread that then ends (as a sandboxed
+  // program's calls do): the new server outlives that thread and answers every later call.
+  Json started;
+  std::thread([&] {
+    auto crash = c->call_tool("crash", Json::object());
+    ASSERT_FALSE(crash);
+    EXPECT_EQ(crash.error().message,
+              "MCP server 'fake': tool 'crash': the server exited with status 3; its stderr ends: fake: crashing on purpose");
+    auto echo = c->call_tool("echo", {{"text", "still here"}, {"pid", true}});  // restarted
+    ASSERT_TRUE(echo) << echo.error().message;
+    EXPECT_EQ(echo->text(), "still here");
+    started = echo->structured["pid"];
+  }).join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto again = c->call_tool("echo", {{"text", "and again"}, {"pid", true}});
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->structured["pid"], started) << "the server started again was ended with the thread that started it";
 }
 
 TEST(McpFake, AHangTimesOutAndTheServerIsRestarted) {

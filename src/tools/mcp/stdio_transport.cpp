@@ -14,6 +14,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -29,6 +32,45 @@ namespace {
 
 constexpr std::size_t kStderrTail = 4096;
 constexpr std::size_t kMaxLine = 64 << 20;  // a message longer than this is a broken server
+
+// Forks on one thread that lives as long as wand. PR_SET_PDEATHSIG fires when the *thread* that
+// forked exits, not the process: a server started again from a tool call's thread was sent
+// SIGTERM as soon as that call's thread ended. Returns the child's pid, or -errno.
+pid_t fork_on_lasting_thread(const std::function<void()>& in_child) {
+  struct Spawner {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::packaged_task<pid_t()>> jobs;
+    Spawner() {
+      std::thread([this] {
+        for (;;) {
+          std::unique_lock lk(mu);
+          cv.wait(lk, [&] { return !jobs.empty(); });
+          auto job = std::move(jobs.front());
+          jobs.pop_front();
+          lk.unlock();
+          job();
+        }
+      }).detach();
+    }
+  };
+  static Spawner* spawner = new Spawner;  // never destroyed: its thread must outlive every server
+  std::packaged_task<pid_t()> job([&] {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      in_child();
+      _exit(127);
+    }
+    return pid < 0 ? -errno : pid;
+  });
+  auto pid = job.get_future();
+  {
+    std::lock_guard lk(spawner->mu);
+    spawner->jobs.push_back(std::move(job));
+  }
+  spawner->cv.notify_one();
+  return pid.get();
+}
 
 struct Pending {
   std::optional<Json> response;
@@ -58,19 +100,18 @@ class StdioTransport final : public Transport {
     for (auto& s : envs) envp.push_back(s.data());
     envp.push_back(nullptr);
     pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) return Error{fmt::format("MCP server '{}': fork: {}", command_, strerror(errno))};
-    if (pid == 0) {
-      // Its own process group, so that stop() ends what it started too (npx starts node).
+    const std::string cmd = "exec " + command_;
+    pid_t pid = fork_on_lasting_thread([&] {
+      // Its own process group, so that stop() ends what it started too (npx starts node); and
+      // SIGTERM when wand is gone, however it ended.
       setpgid(0, 0);
       prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (getppid() != parent) _exit(127);
       dup2(in[0], 0), dup2(out[1], 1), dup2(err[1], 2);
       signal(SIGPIPE, SIG_DFL);
-      std::string cmd = "exec " + command_;
       execle("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr, envp.data());
-      _exit(127);
-    }
+    });
+    if (pid < 0) return Error{fmt::format("MCP server '{}': fork: {}", command_, strerror(-pid))};
     ::close(in[0]), ::close(out[1]), ::close(err[1]);
     pid_ = pid, to_ = in[1], from_ = out[0], errfd_ = err[0];
     {
