@@ -208,7 +208,7 @@ struct AgentResult {
 
 struct RunHooks {
   std::function<void(const Step&)> on_step;   // after each step (printing as it goes)
-  const std::atomic<bool>* stop = nullptr;    // set: end after the step in progress ("interrupted")
+  const std::atomic<bool>* stop = nullptr;    // set: end after the step in progress, or the model call now ("interrupted")
   Environment* env = nullptr;                 // checked after the run (AgentResult::check)
   SkillLibrary* skills = nullptr;             // retrieval before the first step; saving after success
 };

@@ -412,6 +412,10 @@ class Loop {
     opt.temperature = cfg_.temperature;
     opt.seed = cfg_.seed + transcript_.size();
     opt.stop = std::move(stop);
+    // A model that hangs must not hold the run past its time budget or a Ctrl-C.
+    opt.cancel = hooks_.stop;
+    if (cfg_.max_wall_s > 0)
+      opt.deadline = start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg_.max_wall_s));
     auto t0 = Clock::now();
     Result<std::vector<llm::Completion>> out = Error{""};
     std::size_t bytes = 0;
@@ -432,6 +436,12 @@ class Loop {
       out = model_.chat(msgs, opt);
     }
     double secs = seconds_since(t0);
+    if (!out && out.error().code == llm::kCancelled) {
+      if (hooks_.stop && hooks_.stop->load()) end(kEndInterrupted, "stopped by a signal while the model was answering");
+      else end(kEndMaxTime, fmt::format("{:.1f} s, the time budget ({} s), while the model was answering",
+                                        seconds_since(start_), cfg_.max_wall_s));
+      return g;
+    }
     if (!out || out->empty()) {
       end(kEndModelError, out ? "the model returned no completion" : "the model failed: " + out.error().message);
       return g;

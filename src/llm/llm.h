@@ -3,6 +3,8 @@
 // OpenAI-compatible server (vLLM, SGLang, llama.cpp, Ollama, hosted APIs). The spec string is
 // recorded in every run's output. Backends are safe to call from several threads at once.
 #pragma once
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -45,7 +47,18 @@ struct GenerateOptions {
   std::shared_ptr<const Grammar> grammar;  // Grammar::load("pot"), ...; null = unconstrained
   // Streaming: called with each new piece of text of sample `index`; return false to stop it.
   std::function<bool(int index, std::string_view text)> on_text;
+  // Ends the request early, failing it with code kCancelled: once *cancel is true (a caller's
+  // signal handler set it) or at `deadline` (a caller's time budget). Checked before each token
+  // of the embedded engine and at least once a second while a remote request waits.
+  const std::atomic<bool>* cancel = nullptr;
+  std::chrono::steady_clock::time_point deadline{};  // {}: none
 };
+
+// Whether `opt`'s request is to end now (GenerateOptions::cancel or ::deadline).
+inline bool cancelled(const GenerateOptions& opt) {
+  return (opt.cancel && opt.cancel->load()) ||
+         (opt.deadline != std::chrono::steady_clock::time_point{} && std::chrono::steady_clock::now() >= opt.deadline);
+}
 
 struct TopLogprob {
   std::string token;
@@ -75,6 +88,8 @@ struct Completion {
 // Error codes of the model layer (Error::code): the request itself is wrong.
 inline constexpr std::string_view kInvalidRequest = "invalid_request";
 inline constexpr std::string_view kContextLengthExceeded = "context_length_exceeded";
+// ... or the caller ended it (GenerateOptions::cancel, ::deadline).
+inline constexpr std::string_view kCancelled = "cancelled";
 
 class Backend {
  public:

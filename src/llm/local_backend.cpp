@@ -197,6 +197,7 @@ class LocalBackend final : public Backend {
       for (int i = g0; i < g1; ++i) samples[i].logits = prompt_logits;
       auto t1 = Clock::now();
       while (true) {
+        if (cancelled(opt)) return Error{"the request was ended by its caller", std::string(kCancelled)};
         seqs.clear(), next.clear();
         for (int i = g0; i < g1; ++i) {
           auto r = step(samples[i], i, i - g0, opt, top_n);

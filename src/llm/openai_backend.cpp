@@ -93,6 +93,11 @@ struct Sink {
   SseParser* sse;  // null: collect the body
 };
 
+// libcurl's progress callback, at least once a second: non-zero aborts the transfer.
+int on_progress(void* opt, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return cancelled(*static_cast<const GenerateOptions*>(opt)) ? 1 : 0;
+}
+
 size_t on_body(char* data, size_t size, size_t n, void* user) {
   auto* s = static_cast<Sink*>(user);
   std::string_view bytes(data, size * n);
@@ -341,7 +346,11 @@ class OpenAIBackend final : public Backend {
     for (int attempt = 0;; ++attempt) {
       StreamState st(n, is_chat(path), opt);
       SseParser sse([&](std::string_view data) { return st.on_event(data); });
-      Exchange ex = send("POST", path, payload, stream ? &sse : nullptr);
+      const bool ended = cancelled(opt);  // before this attempt (a retry's wait may end it)
+      Exchange ex;
+      if (!ended) ex = send("POST", path, payload, stream ? &sse : nullptr, &opt);
+      if (ended || ex.code == CURLE_ABORTED_BY_CALLBACK)
+        return Error{fmt::format("{}: the request was ended by its caller", id()), std::string(kCancelled)};
       if (stream && ex.code == CURLE_OK && ex.status / 100 == 2 && !ex.sink_stopped) sse.finish();
       if (!st.error.empty()) return Error{fmt::format("{}: the server sent an error mid-stream: {}", id(), st.error)};
       if (st.caller_stopped) return st.finish();
@@ -367,7 +376,9 @@ class OpenAIBackend final : public Backend {
         if (ex.retry_after_s >= 0) wait = std::max(wait, ex.retry_after_s);
         wait = std::min(wait, 60.0);
         log::info("{}: {} — retrying in {:.2f} s ({}/{})", id(), describe(ex, path), wait, attempt + 1, opt_.retries);
-        std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+        for (auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(wait));
+             Clock::now() < until && !cancelled(opt);)
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
         continue;
       }
       auto e = check(ex, path);
@@ -571,7 +582,9 @@ class OpenAIBackend final : public Backend {
     return Error{msg, code};
   }
 
-  Exchange send(const char* method, const std::string& path, const std::string& payload, SseParser* sse) {
+  // `opt`: a generation request's options, whose cancel and deadline end the transfer.
+  Exchange send(const char* method, const std::string& path, const std::string& payload, SseParser* sse,
+                const GenerateOptions* opt = nullptr) {
     curl_init_once();
     slots_.acquire();
     Exchange ex;
@@ -595,6 +608,11 @@ class OpenAIBackend final : public Backend {
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &ex);
     curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "wand/0.1");
+    if (opt && (opt->cancel || opt->deadline != Clock::time_point{})) {
+      curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+      curl_easy_setopt(curl, CURLOPT_XFERINFODATA, opt);
+      curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    }
     if (std::string_view(method) == "POST") {
       curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload.c_str());
       curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload.size()));

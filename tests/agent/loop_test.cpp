@@ -114,6 +114,29 @@ TEST(AgentLoop, TimeBudgetEndsTheRun) {
   EXPECT_LE(r.actions, 2);
 }
 
+// A model call that hangs is ended by the run's time budget or a signal: the loop gives each
+// call the deadline and the stop flag, and a call they ended is max_time or interrupted.
+TEST(AgentLoop, TheBudgetAndASignalEndAModelCallInProgress) {
+  ScriptedBackend m;
+  m.errors[0] = Error{"ended", std::string(llm::kCancelled)};
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = run(m, task("Anything."), {.max_wall_s = 30});
+  EXPECT_EQ(r.end_reason, agent::kEndMaxTime);
+  ASSERT_EQ(m.calls.size(), 1u);
+  auto budget = std::chrono::duration<double>(m.calls[0].opt.deadline - t0).count();
+  EXPECT_NEAR(budget, 30.0, 1.0);
+
+  ScriptedBackend s;
+  s.errors[0] = Error{"ended", std::string(llm::kCancelled)};
+  std::atomic<bool> stop{true};
+  agent::RunHooks hooks;
+  hooks.stop = &stop;
+  auto i = run(s, task("Anything."), {}, hooks);
+  EXPECT_EQ(i.end_reason, agent::kEndInterrupted);
+  ASSERT_EQ(s.calls.size(), 1u);
+  EXPECT_EQ(s.calls[0].opt.cancel, &stop);
+}
+
 TEST(AgentLoop, ModelErrorIsAnEndReason) {
   ScriptedBackend m;
   m.add({act("x = 1")});

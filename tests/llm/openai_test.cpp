@@ -792,6 +792,46 @@ TEST(Client, RetriesOn429And5xxHonouringRetryAfter) {
   EXPECT_GE(waited, 1.0);  // Retry-After: 1 overrides the 10 ms back-off
 }
 
+// A caller's deadline or cancel flag ends a request the server never answers, within about a
+// second (libcurl's progress callback), as kCancelled, and no retry is made.
+TEST(Client, ADeadlineOrCancelEndsARequestTheServerNeverAnswers) {
+  std::atomic<bool> release{false};  // outlives the server: its handlers wait on it
+  FakeServer f;
+  f.http.Post("/v1/completions", [&](const httplib::Request&, httplib::Response& res) {
+    ++f.requests;
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    res.set_content(R"({"choices":[{"index":0,"text":"late","finish_reason":"stop"}]})", "application/json");
+  });
+  f.start();
+  auto b = must_open(f.spec(), fast_retries());
+  auto timed = [&](const GenerateOptions& o) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = b->complete("p", o);
+    return std::pair{std::move(r), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+  };
+  GenerateOptions by_deadline;
+  by_deadline.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  auto [r1, s1] = timed(by_deadline);
+  ASSERT_FALSE(r1);
+  EXPECT_EQ(r1.error().code, kCancelled) << r1.error().message;
+  EXPECT_GE(s1, 0.5);
+  EXPECT_LT(s1, 3.0);
+  std::atomic<bool> stop{false};
+  GenerateOptions by_flag;
+  by_flag.cancel = &stop;
+  std::thread signal([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    stop = true;
+  });
+  auto [r2, s2] = timed(by_flag);
+  signal.join();
+  ASSERT_FALSE(r2);
+  EXPECT_EQ(r2.error().code, kCancelled) << r2.error().message;
+  EXPECT_LT(s2, 3.0);
+  EXPECT_EQ(f.requests, 2) << "a cancelled request is not retried";
+  release = true;
+}
+
 // A server's hostile JSON (200,000 levels in an error body or an event, 1e400, fields of the
 // wrong type) is an error or ignored, never a crash.
 TEST(Client, HostileJsonFromAServerIsAnErrorNotACrash) {
