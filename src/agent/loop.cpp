@@ -239,11 +239,22 @@ class Loop {
     return {std::move(r), std::move(report)};
   }
 
+  // Whether a function of this name, loaded as a skill, would replace something the program is
+  // given: a granted tool or tool namespace (final_answer and the environment's primitives
+  // among them) or a Python built-in. Such a function is neither saved nor loaded.
+  bool shadows(const std::string& name) const {
+    if (tools::hides_python_name(name)) return true;
+    for (const tools::Tool* t : tools_.list())
+      if (t->name == name || t->name.rfind(name + ".", 0) == 0) return true;
+    return false;
+  }
+
   void retrieve_skills() {
     if (!hooks_.skills || cfg_.skills == 0) return;
     auto found = hooks_.skills->search(task_.instruction, cfg_.skills);
     if (!found) return;  // the library is an aid: a broken one does not stop the run
     for (auto& s : *found) {
+      if (shadows(s.name)) continue;  // a library saved before names were checked: not loaded here
       auto [r, report] = run_block(fmt::format("_wand_skill({}, {})", Json(s.code).dump(), Json(s.tests).dump()));
       if (report.is_object() && !report.contains("error")) {
         r_.skills_loaded.push_back(s.name);
@@ -649,6 +660,7 @@ class Loop {
       Skill s;
       s.name = f.value("name", "");
       if (loaded.count(s.name)) continue;  // a loaded skill, not the agent's own
+      if (shadows(s.name)) continue;       // would replace a tool or a built-in in later runs
       s.signature = f.value("signature", "");
       s.description = f.value("description", "");
       s.code = f.value("code", "");

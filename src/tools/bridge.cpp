@@ -139,8 +139,8 @@ std::string Bridge::prelude() const {
   return fmt::format(
       "import sys as _wand_sys; _wand_m = type(_wand_sys)('wand_tools'); "
       "exec(compile({}, 'wand_tools.py', 'exec'), _wand_m.__dict__); _wand_sys.modules['wand_tools'] = _wand_m; "
-      "_wand_m.install({}, globals()); del _wand_sys, _wand_m\n",
-      src.dump(-1, ' ', true), Json(specs.dump()).dump(-1, ' ', true));
+      "_wand_m.install({}, globals(), {}); del _wand_sys, _wand_m\n",
+      src.dump(-1, ' ', true), Json(specs.dump()).dump(-1, ' ', true), state_->budget.max_frame_bytes);
 }
 
 VoidResult Bridge::attach(sandbox::ExecRequest& req) {

@@ -28,6 +28,7 @@ _replies = {}
 _reading = False
 _broken = None
 _next_id = 0
+_max_frame = 1 << 20  # the host's cap on a request frame (Budget::max_frame_bytes), set by install()
 
 
 def _connect():
@@ -61,9 +62,17 @@ def call(name, args):
         _next_id += 1
         cid = _next_id
         try:
-            data = _json.dumps({"id": cid, "tool": name, "args": args}, allow_nan=False).encode("utf-8")
+            data = _json.dumps({"id": cid, "tool": name, "args": args}, allow_nan=False, ensure_ascii=False)
         except (TypeError, ValueError) as e:
             raise ToolError(f"tool '{name}': the arguments are not JSON: {e}") from None
+        try:
+            data = data.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate, as os.fsdecode gives for undecodable bytes
+            raise ToolError(f"tool '{name}': the arguments are not valid Unicode: {e.reason} "
+                            f"({e.object[e.start:e.end]!a})") from None
+        if len(data) > _max_frame:  # the host would close the channel on it
+            raise ToolError(f"tool '{name}': the call is {len(data)} bytes, over the tool channel's cap of "
+                            f"{_max_frame} bytes")
         try:
             _sock.sendall(_struct.pack("<I", len(data)) + data)
         except OSError as e:
@@ -130,8 +139,11 @@ class _Namespace:
         return f"<tools {self.__name__}: {', '.join(k for k in vars(self) if not k.startswith('_'))}>"
 
 
-def install(specs, namespace):
-    """Defines every tool of `specs` (a JSON list) in `namespace` (a dict, the program's globals)."""
+def install(specs, namespace, max_frame):
+    """Defines every tool of `specs` (a JSON list) in `namespace` (a dict, the program's globals);
+    `max_frame` is the host's cap on a call's frame, in bytes."""
+    global _max_frame
+    _max_frame = max_frame
     namespace["ToolError"] = ToolError
     for spec in _json.loads(specs):
         parts = spec["name"].split(".")

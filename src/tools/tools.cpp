@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <regex>
+#include <set>
 
 namespace wand::tools {
 
@@ -48,9 +49,29 @@ bool valid_name(std::string_view name) {
 }
 }  // namespace
 
+bool hides_python_name(std::string_view name) {
+  // Python 3's keywords and its built-ins of lower-case names (exceptions and constants are
+  // capitalised), and the bridge's own ToolError.
+  static const std::set<std::string_view> names = {
+      "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except",
+      "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass",
+      "raise", "return", "try", "while", "with", "yield", "False", "None", "True", "ToolError", "abs", "aiter", "all",
+      "anext", "any", "ascii", "bin", "bool", "breakpoint", "bytearray", "bytes", "callable", "chr", "classmethod",
+      "compile", "complex", "copyright", "credits", "delattr", "dict", "dir", "divmod", "enumerate", "eval", "exec",
+      "exit", "filter", "float", "format", "frozenset", "getattr", "globals", "hasattr", "hash", "help", "hex", "id",
+      "input", "int", "isinstance", "issubclass", "iter", "len", "license", "list", "locals", "map", "max",
+      "memoryview", "min", "next", "object", "oct", "open", "ord", "pow", "print", "property", "quit", "range",
+      "repr", "reversed", "round", "set", "setattr", "slice", "sorted", "staticmethod", "str", "sum", "super",
+      "tuple", "type", "vars", "zip", "__import__", "__build_class__"};
+  return names.count(name.substr(0, name.find('.'))) > 0;
+}
+
 VoidResult Registry::add(Tool tool) {
   if (!valid_name(tool.name))
     return Error{fmt::format("tool name '{}' is not a Python identifier or dotted identifiers", tool.name)};
+  if (hides_python_name(tool.name))
+    return Error{fmt::format("tool name '{}' would hide Python's '{}' in every program given it; name it otherwise",
+                             tool.name, tool.name.substr(0, tool.name.find('.')))};
   if (tools_.count(tool.name)) return Error{fmt::format("tool '{}' is registered twice", tool.name)};
   // A namespace and a function of the same name cannot both be Python attributes.
   for (const auto& [name, t] : tools_)

@@ -85,6 +85,10 @@ struct Tool {
   std::string source = "c++";  // where it comes from: "c++", "builtin", "command FILE", "mcp SERVER"
 };
 
+// Whether a top-level tool name would hide a Python keyword or built-in (print, open, len, ...)
+// in the program's globals. Registry::add refuses such names; an MCP server's get a trailing "_".
+bool hides_python_name(std::string_view name);
+
 // The tools a run may call. Copies share the tools (they are immutable once added).
 class Registry {
  public:
@@ -111,7 +115,9 @@ struct Budget {
   std::size_t max_calls = 10000;                // calls per run (or per session block)
   std::size_t max_result_bytes = 64 << 20;      // total bytes of results sent to the program
   double max_wall_s = 0;                        // total seconds spent in tools; 0: no limit but the run's own
-  std::size_t max_frame_bytes = 1 << 20;        // largest request frame the program may send
+  // Largest request frame the program may send: a call carrying a file at fs's 1 MiB cap, its
+  // text JSON-escaped (up to 6 bytes a byte), fits.
+  std::size_t max_frame_bytes = 8 << 20;
   std::size_t max_in_flight = 64;               // calls served on worker threads at once
 };
 

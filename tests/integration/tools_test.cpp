@@ -182,6 +182,24 @@ TEST(ToolsSchema, ErrorsNameTheParameter) {
   EXPECT_EQ(msg(Json::array()), "arguments must be a JSON object, got an array");
 }
 
+// Arguments the host cannot take are a ToolError at once, and the channel stays open: a lone
+// surrogate (what os.fsdecode gives for undecodable bytes) and a call over the frame cap.
+TEST(Tools, ArgumentsTheChannelCannotCarryAreAToolErrorAndTheChannelStaysOpen) {
+  tools::Budget small;
+  small.max_frame_bytes = 4096;
+  ExecResult r = run_py(
+      "for f in (lambda: add('a\\udcff'), lambda: add('x' * 5000)):\n"
+      "    try:\n        f()\n    except ToolError as e:\n        print(e)\n"
+      "print(add(2, 3))\n",
+      sample_tools(), small);
+  ASSERT_EQ(r.status, Status::ok) << r.stderr_data << r.error;
+  EXPECT_EQ(r.stdout_data,
+            "tool 'add': the arguments are not valid Unicode: surrogates not allowed ('\\udcff')\n"
+            "tool 'add': the call is 5043 bytes, over the tool channel's cap of 4096 bytes\n"
+            "5\n");
+  EXPECT_LT(r.wall_s, 5.0);
+}
+
 TEST(ToolsRegistry, NamesSelectionAndSignatures) {
   tools::Registry reg = sample_tools();
   EXPECT_EQ(reg.add({.name = "add", .handler = [](const Json&, const tools::CallContext&) -> Result<Json> { return Json(); }})
@@ -192,10 +210,20 @@ TEST(ToolsRegistry, NamesSelectionAndSignatures) {
                 .error()
                 .message,
             "tool name '1x' is not a Python identifier or dotted identifiers");
+  // A name that would hide a Python keyword or built-in in the program's globals.
+  for (const char* hiding : {"print", "open", "pass", "len.x", "ToolError"})
+    EXPECT_EQ(reg.add({.name = hiding, .handler = [](const Json&, const tools::CallContext&) -> Result<Json> { return Json(); }})
+                  .error()
+                  .message
+                  .find(fmt::format("tool name '{}' would hide Python's", hiding)),
+              0u)
+        << hiding;
+  EXPECT_TRUE(reg.add({.name = "text.print", .handler = [](const Json&, const tools::CallContext&) -> Result<Json> { return Json(); }}))
+      << "an attribute of a namespace hides nothing";
   auto sub = reg.select({"math", "add"});
   ASSERT_TRUE(sub);
   EXPECT_EQ(sub->size(), 2u);
-  EXPECT_EQ(reg.select({"nope"}).error().message, "unknown tool 'nope' (known: add, math.fail, slow)");
+  EXPECT_EQ(reg.select({"nope"}).error().message, "unknown tool 'nope' (known: add, math.fail, slow, text.print)");
   EXPECT_EQ(tools::python_signature(*reg.find("add")),
             "def add(a: int, b: int = 1) -> Any:\n"
             "    \"\"\"Adds two integers.\n"

@@ -84,11 +84,11 @@ TEST(ToolAttacks, OversizeFrameClosesTheChannel) {
   ASSERT_EQ(r.status, Status::ok) << r.stderr_data;
   EXPECT_EQ(r.stdout_data,
             "{'error': 'the tool channel is closed: a request frame of 2147483648 bytes is over the cap of "
-            "1048576 bytes', 'fatal': True, 'id': None}\n"
+            "8388608 bytes', 'fatal': True, 'id': None}\n"
             "None\n"
             "ToolError: the tool channel is closed: [Errno 32] Broken pipe\n");
   ASSERT_EQ(r.tool_calls.size(), 1u);
-  EXPECT_EQ(r.tool_calls[0]["error"], "a request frame of 2147483648 bytes is over the cap of 1048576 bytes");
+  EXPECT_EQ(r.tool_calls[0]["error"], "a request frame of 2147483648 bytes is over the cap of 8388608 bytes");
 }
 
 TEST(ToolAttacks, FloodOfCallsStopsAtTheBudget) {

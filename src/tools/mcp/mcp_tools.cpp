@@ -23,7 +23,9 @@ Result<Registry> mcp_tools(std::shared_ptr<mcp::Client> client, const std::strin
   Registry reg;
   std::map<std::string, std::string> seen;  // python name -> MCP name
   for (auto& t : *listed) {
+    // A top-level name that would hide a Python built-in (a tool "print") gets PEP 8's trailing "_".
     std::string name = (prefix.empty() ? "" : prefix + ".") + python_name(t.name);
+    if (prefix.empty() && hides_python_name(name)) name += "_";
     if (auto [it, fresh] = seen.emplace(name, t.name); !fresh)
       return Error{fmt::format("MCP server '{}': tools '{}' and '{}' both become '{}' in Python", client->name(), it->second,
                                t.name, name)};
