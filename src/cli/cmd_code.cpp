@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -95,6 +96,8 @@ Command add_code(CLI::App& app) {
     if (!desc->count() && !dataset->count()) return fail(kExitBadInput, "give a description, or --dataset FILE --out FILE");
     if (desc->count() && a->description.find_first_not_of(" \t\r\n") == std::string::npos)
       return fail(kExitBadInput, "the description is empty");
+    if (!a->entry.empty() && !std::regex_match(a->entry, std::regex("[A-Za-z_][A-Za-z0-9_]*")))
+      return fail(kExitBadInput, fmt::format("--entry '{}': not a Python function name", a->entry));
     if (!seed->count()) c.seed = llm::random_seed();
     // Greedy for one sample or chain (as Self-Debug decodes); CodeT needs varied programs.
     c.temperature = a->temperature.value_or(c.k == 1 && c.method != "codet" ? 0.f : 0.8f);
@@ -213,17 +216,23 @@ Command add_code(CLI::App& app) {
     if (auto w = finish({{"how", r->how}, {"passed", r->hidden ? Json(r->hidden->passed) : Json(nullptr)}}); !w)
       return store_error(w.error());
     bool failed = r->hidden && !r->hidden->passed;
+    // A program without the function asked for answers nothing a caller can call.
+    const std::regex defines_entry("(^|\\n)[ \\t]*(async[ \\t]+)?def[ \\t]+" + a->entry + "[ \\t]*\\(");
+    const bool no_entry = !a->entry.empty() && !std::regex_search(r->program, defines_entry);
+    failed |= no_entry;
     if (a->json) {
       Json j = codegen::to_json(*r);
       j["run_id"] = run_id().empty() ? Json(nullptr) : Json(run_id());
       j["model"] = spec;
       j["seed"] = c.seed;
+      if (!a->entry.empty()) j["defines_entry"] = !no_entry;
       fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
       return failed ? kExitFailed : kExitOk;
     }
     // Comments first, so the output stays a runnable program.
     fmt::print("# {}\n", r->how);
     if (r->hidden) fmt::print("# --tests: {}\n", r->hidden->passed ? "all passed" : r->hidden->feedback);
+    if (no_entry) fmt::print("# --entry: the program defines no {}()\n", a->entry);
     if (!run_id().empty()) fmt::print("# run {} (seed {})\n", run_id(), c.seed);
     fmt::print("{}{}", r->program, r->program.ends_with("\n") ? "" : "\n");
     return failed ? kExitFailed : kExitOk;

@@ -285,7 +285,7 @@ Command add_exec(CLI::App& app) {
       "2 bad input; 3 the sandbox is unavailable on this host (see `wand doctor`); 4 the results could not\n"
       "be written (a full disk; quietly when the reader of a pipe went away).\n"
       "With --jsonl: 0 when every line was a valid request (whatever the programs did), 2 otherwise.");
-  cmd->add_option("file", a->file, "Program to run, or - for standard input")->default_val("-");
+  auto* file = cmd->add_option("file", a->file, "Program to run, or - for standard input")->default_val("-");
   cmd->add_option("--lang", a->lang,
                   "python, c, cpp, js or bash (default: from the file's extension; python for - and for --jsonl lines)");
   cmd->add_option("--timeout", a->timeout, "Time limit in seconds")->default_val(10)->check(number(kSeconds));
@@ -296,10 +296,10 @@ Command add_exec(CLI::App& app) {
   cmd->add_option("--max-output", a->max_output, "Bytes kept per output stream before the run is stopped")
       ->default_val(1 << 20)
       ->check(number(kOutputBytes));
-  cmd->add_option("--stdin", a->stdin_file, "File to feed to the program's standard input");
+  auto* stdin_file = cmd->add_option("--stdin", a->stdin_file, "File to feed to the program's standard input");
   // One value per occurrence (allow_extra_args(false)): a vector option would otherwise also take
   // the program's file that follows it (`--arg 1 prog.py`).
-  cmd->add_option("--arg", a->args, "Argument passed to the program (repeatable)")->allow_extra_args(false);
+  auto* arg = cmd->add_option("--arg", a->args, "Argument passed to the program (repeatable)")->allow_extra_args(false);
   // One comma-separated token, split here: `--preload numpy,sympy -` keeps its `-`.
   cmd->add_option_function<std::string>(
       "--preload",
@@ -312,10 +312,12 @@ Command add_exec(CLI::App& app) {
       "Modules the Python fork-server imports once, comma-separated (default: none for one "
       "program, numpy,sympy for --jsonl)");
   cmd->add_option("--cells", a->cells, "Parallel cells for --jsonl (default: number of cores)")->check(parallel(false));
-  cmd->add_flag("--json", a->json, "Print the result as one JSON object");
+  auto* json = cmd->add_flag("--json", a->json, "Print the result as one JSON object");
   add_tool_options(cmd, a->tools);
+  // A batch's programs, inputs and arguments are its lines' own: these would be ignored.
   cmd->add_flag("--jsonl", a->jsonl,
-                "Batch: requests as JSON lines on stdin, results as JSON lines on stdout (schema in README)");
+                "Batch: requests as JSON lines on stdin, results as JSON lines on stdout (schema in README)")
+      ->excludes(file, stdin_file, arg, json);
   return [a] { return a->jsonl ? run_jsonl(*a) : run_one(*a); };
 }
 

@@ -55,4 +55,18 @@ std::string base64_decode(std::string_view in) {
   return out;
 }
 
+bool is_base64(std::string_view in) {
+  std::size_t n = 0, pad = 0;
+  for (char c : in) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    if (c == '=') {
+      ++pad, ++n;
+      continue;
+    }
+    if (pad || kTable[static_cast<unsigned char>(c)] < 0) return false;  // a character after padding, or outside
+    ++n;
+  }
+  return n % 4 == 0 && pad <= 2;
+}
+
 }  // namespace wand

@@ -272,6 +272,9 @@ Json Server::handle(const Json& msg, Connection& conn, const std::function<void(
     return nullptr;
   }
   const Json id = msg["id"];
+  // MCP: "Request IDs MUST be a string or integer" and "MUST NOT be null".
+  if (!id.is_string() && !id.is_number_integer())
+    return error(nullptr, kInvalidRequest, fmt::format("the request id must be a string or an integer, not {}", id.dump()));
   const Json meta = params.value("_meta", Json::object());
   std::string modern_version;
   if (meta.is_object() && meta.contains("io.modelcontextprotocol/protocolVersion")) {

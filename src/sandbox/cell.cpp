@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <sstream>
 #include <utility>
 #include <thread>
 
@@ -323,11 +324,16 @@ std::map<std::string, CollectedFile> Cell::collect(const std::vector<std::string
 
 double Cell::cpu_seconds() const {
   if (double cg = cgroup_->cpu_seconds(); cg >= 0) return cg;
-  // No per-cgroup CPU accounting: the run's main process, the fork-server's only child.
+  // No per-cgroup CPU accounting: the run's main process and its init, the fork-server's children.
   std::string children = slurp_small(fmt::format("/proc/{}/task/{}/children", pid_, pid_));
   if (children.empty()) return errno == ENOENT && pid_ > 0 ? -1 : 0;
-  std::string stat = slurp_small(fmt::format("/proc/{}/schedstat", std::atoi(children.c_str())));
-  return stat.empty() ? 0 : std::strtoull(stat.c_str(), nullptr, 10) / 1e9;  // nanoseconds on a CPU
+  double seconds = 0;
+  std::istringstream pids(children);
+  for (long pid; pids >> pid;) {
+    std::string stat = slurp_small(fmt::format("/proc/{}/schedstat", pid));
+    if (!stat.empty()) seconds += std::strtoull(stat.c_str(), nullptr, 10) / 1e9;  // nanoseconds on a CPU
+  }
+  return seconds;
 }
 
 Baseline Cell::baseline() {

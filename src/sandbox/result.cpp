@@ -52,7 +52,10 @@ VoidResult check_seconds(std::string_view field, double v) {
 
 VoidResult check_count(const CountLimit& c, long double v) {
   if (v >= c.range.lo && v <= c.range.hi) return ok_status();
-  return Error{fmt::format("field '{}': must be {}, got {:g}", c.field, describe(c.range), static_cast<double>(v))};
+  // A whole number as written (1073741825, not 1.07374e+09).
+  std::string got = std::fabs(v) < 1e18L && v == std::floor(v) ? fmt::format("{}", static_cast<long long>(v))
+                                                                : fmt::format("{:g}", static_cast<double>(v));
+  return Error{fmt::format("field '{}': must be {}, got {}", c.field, describe(c.range), got)};
 }
 
 const CountLimit* count_limit(std::string_view field) {
@@ -71,6 +74,17 @@ Result<std::uint64_t> json_count(const Json& v, const CountLimit& c) {
   return static_cast<std::uint64_t>(n);
 }
 }  // namespace
+
+VoidResult validate_env(const std::map<std::string, std::string>& env) {
+  for (const auto& [name, value] : env) {
+    if (name.empty() || name.find_first_of(std::string_view("=\0", 2)) != std::string::npos)
+      return Error{fmt::format("field 'env': {} is not an environment variable name (no '=', no NUL, not empty)",
+                               Json(name).dump())};
+    if (value.find('\0') != std::string::npos)
+      return Error{fmt::format("field 'env': the value of {} holds a NUL byte", name)};
+  }
+  return ok_status();
+}
 
 VoidResult validate(const Limits& l, std::string_view timeout_field) {
   for (const VoidResult& r :
@@ -138,7 +152,8 @@ namespace {
 // Text or {"base64": ...} (bytes_json's two forms) as bytes.
 std::optional<std::string> json_bytes(const Json& v) {
   if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("base64") && v["base64"].is_string()) return base64_decode(v["base64"].get<std::string>());
+  if (v.is_object() && v.contains("base64") && v["base64"].is_string() && is_base64(v["base64"].get<std::string>()))
+    return base64_decode(v["base64"].get<std::string>());
   if (v.is_object() && v.contains("text") && v["text"].is_string()) return v["text"].get<std::string>();
   return std::nullopt;
 }
@@ -252,14 +267,17 @@ Result<ExecRequest> request_from_json(const Json& j, const ExecRequest& defaults
           return bad(key, fmt::format("'{}' is not a relative path inside the working directory", name));
         if (content.is_string())
           r.files[name] = content.get<std::string>();
-        else if (content.is_object() && content.contains("base64") && content["base64"].is_string())
+        else if (content.is_object() && content.contains("base64") && content["base64"].is_string()) {
+          if (!is_base64(content["base64"].get<std::string>()))
+            return bad(key, fmt::format("'{}': its \"base64\" is not base64", name));
           r.files[name] = base64_decode(content["base64"].get<std::string>());
+        }
         else
           return bad(key, fmt::format("'{}' must be text or {{\"base64\": ...}}", name));
       }
     } else if (key == "channel") {  // the trusted harness's channel (ExecRequest::channel): text or base64
       auto data = json_bytes(v);
-      if (!data) return bad(key, "must be text or {\"base64\": ...}");
+      if (!data) return bad(key, "must be text or {\"base64\": ...} (valid base64)");
       r.channel = std::move(*data);
     } else if (key == "env") {
       if (!v.is_object()) return bad(key, "must be an object of strings");
@@ -297,6 +315,7 @@ Result<ExecRequest> request_from_json(const Json& j, const ExecRequest& defaults
   // The defaults came from the caller (CLI options, a server's settings): checked here too, so
   // every request that leaves this function is one the sandbox can honour.
   if (auto ok = validate(r.limits); !ok) return ok.error();
+  if (auto ok = validate_env(r.env); !ok) return ok.error();
   if (r.compile_limits)
     if (auto ok = validate(*r.compile_limits, "compile_timeout"); !ok) return ok.error();
   return r;

@@ -41,6 +41,7 @@ ExecResult execute(Cell& cell, const ExecRequest& req) {
   const Language* lang = *chosen;
   // Every caller's limits are checked here, not only those that came through JSON.
   if (auto ok = validate(req.limits); !ok) return failed(ok.error().message);
+  if (auto ok = validate_env(req.env); !ok) return failed(ok.error().message);
   if (req.compile_limits)
     if (auto ok = validate(*req.compile_limits, "compile_timeout"); !ok) return failed(ok.error().message);
   Step run;

@@ -70,6 +70,9 @@ inline constexpr NumberRule kMaxOutputBytesRange{.lo = 1, .hi = 1 << 30, .intege
 // counts derived from it would overflow. The error names the field as the JSON-lines schema
 // does ('timeout', 'memory_mb', ...); `timeout_field` names the timeout ('compile_timeout').
 VoidResult validate(const Limits& l, std::string_view timeout_field = "timeout");
+// Checks a program's environment (ExecRequest::env): names non-empty, without '=' or NUL, values
+// without NUL; the error names the variable as field 'env' does.
+VoidResult validate_env(const std::map<std::string, std::string>& env);
 
 struct ExecResult;
 

@@ -65,7 +65,8 @@ sandbox::Limits default_limits(const ExecLimits& limits) {
 
 Result<sandbox::ExecRequest> fusion_request(const Json& j, const ExecLimits& limits) {
   if (!j.is_object()) return Error{"the request body must be a JSON object"};
-  if (!j.contains("code") || !j["code"].is_string()) return Error{"field 'code': must be a string"};
+  if (!j.contains("code")) return Error{"field 'code' is required"};
+  if (!j["code"].is_string()) return Error{"field 'code': must be a string"};
   sandbox::ExecRequest req;
   req.code = j["code"];
   req.limits = default_limits(limits);  // SandboxFusion's run_timeout default is 10 s, as the sandbox's
@@ -79,7 +80,9 @@ Result<sandbox::ExecRequest> fusion_request(const Json& j, const ExecLimits& lim
     if (!*r) return r->error();
   if (*run_timeout) req.limits.timeout_s = **run_timeout;
   // SandboxFusion reads -1 (its default) as "no limit of its own": here, the server's maximum.
-  if (*memory && **memory < 0) req.limits.memory_mb = limits.max.memory_mb;
+  if (*memory && **memory == -1) req.limits.memory_mb = limits.max.memory_mb;
+  if (*memory && **memory < 0 && **memory != -1)
+    return Error{"field 'memory_limit_MB': must be positive, or -1 for the server's maximum"};
   if (*memory && **memory > 0) {
     if (**memory > static_cast<double>(limits.max.memory_mb))
       return Error{fmt::format("field 'memory_limit_MB': {} MiB is above this server's maximum of {} MiB", **memory,
@@ -111,7 +114,8 @@ Result<sandbox::ExecRequest> fusion_request(const Json& j, const ExecLimits& lim
       if (name.empty() || name[0] == '/' || name.find("..") != std::string::npos)
         return Error{fmt::format("field 'files': '{}' is not a relative path inside the working directory", name)};
       if (content.is_null()) continue;  // SandboxFusion's Optional[str]: no content, no file
-      if (!content.is_string()) return Error{fmt::format("field 'files': '{}' must be base64 text", name)};
+      if (!content.is_string() || !is_base64(content.get<std::string>()))
+        return Error{fmt::format("field 'files': '{}' must be base64 text", name)};
       req.files[name] = base64_decode(content.get<std::string>());
     }
   }

@@ -185,6 +185,7 @@ std::variant<Request, HttpError> parse_request(const std::string& text, bool cha
   // max_tokens 0 generates nothing: with echo, the prompt is only scored (lm-evaluation-harness).
   for (const char* key : {"max_tokens", "max_completion_tokens"})
     if (auto e = read_number(body, key, g.max_tokens, 0, opt.max_tokens_limit)) return *e;
+  g.temperature = 1.f;  // OpenAI's default: a request that names none samples
   if (auto e = read_number(body, "temperature", g.temperature, llm::kTemperatureRange.lo, llm::kTemperatureRange.hi)) return *e;
   if (auto e = read_number(body, "top_p", g.top_p, 0, 1)) return *e;
   if (auto e = read_number(body, "top_k", g.top_k, 0, 1e9)) return *e;

@@ -176,6 +176,9 @@ Result<CommandSpec> parse_spec(const Json& j, const std::filesystem::path& folde
     if (!known.count(k)) return bad(fmt::format("unknown field '{}'", k));
   if (!j.contains("name") || !j["name"].is_string()) return bad("field 'name' must be a string");
   c.name = j["name"].get<std::string>();
+  if (hides_python_name(c.name))
+    return bad(fmt::format("tool name '{}' would hide Python's '{}' in every program given it; name it otherwise", c.name,
+                           c.name.substr(0, c.name.find('.'))));
   if (!j.contains("command") || !j["command"].is_array() || j["command"].empty())
     return bad("field 'command' must be a non-empty array of strings (argv; no shell)");
   for (const auto& a : j["command"]) {

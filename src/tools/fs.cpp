@@ -56,6 +56,7 @@ Result<int> open_in(const Workspace& ws, const std::string& p, int flags, mode_t
     case ELOOP: return Error{fmt::format("path '{}' goes through a symlink; symlinks are refused in the workspace", p)};
     case EXDEV: return Error{fmt::format("path '{}' leaves the workspace", p)};
     case ENOENT: return Error{fmt::format("no such file or folder '{}' in the workspace", p)};
+    case ENXIO: return Error{fmt::format("path '{}' is not a regular file", p)};  // a FIFO without a reader, a device
     case ENOSYS: return Error{"this kernel lacks openat2 (Linux 5.6+), which fs needs to keep paths inside the workspace"};
     default: return Error{fmt::format("path '{}': {}", p, std::strerror(errno))};
   }
@@ -162,8 +163,20 @@ Result<std::vector<Tool>> fs_tools(const BuiltinOptions& opt) {
     if (!ws->writable) return Error{"the workspace is read-only (start wand with --writable to allow fs.write)"};
     if (content.size() > ws->max_bytes)
       return Error{fmt::format("parameter 'content': {} bytes, over the cap of {} bytes", content.size(), ws->max_bytes)};
-    auto fd = open_in(*ws, p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    // Non-blocking and not truncating until it is known to be a regular file: opening a FIFO
+    // for writing would wait for a reader, and a device is no file to replace.
+    auto fd = open_in(*ws, p, O_WRONLY | O_CREAT | O_NONBLOCK, 0644);
     if (!fd) return fd.error();
+    struct stat st {};
+    if (::fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(*fd);
+      return Error{fmt::format("path '{}' is not a regular file", p)};
+    }
+    if (::ftruncate(*fd, 0) != 0) {
+      int e = errno;
+      ::close(*fd);
+      return Error{fmt::format("path '{}': {}", p, std::strerror(e))};
+    }
     ssize_t n = ::write(*fd, content.data(), content.size());
     int e = errno;
     ::close(*fd);

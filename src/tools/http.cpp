@@ -139,9 +139,13 @@ Result<Json> http_get(const std::string& url, const BuiltinOptions& opt, double 
     if (!allowed(*t, opt.allow_hosts)) {
       std::string hosts;
       for (const auto& h : opt.allow_hosts) hosts += (hosts.empty() ? "" : ", ") + h;
-      return Error{hop == 0 ? fmt::format("host '{}' is not allowed (allowed: {})", t->host, hosts)
-                            : fmt::format("redirect to '{}' refused: host '{}' is not allowed (allowed: {})", current,
-                                          t->host, hosts)};
+      // An allowed host on a port not allowed: say the port, or the message reads as a contradiction.
+      bool host_listed = std::any_of(opt.allow_hosts.begin(), opt.allow_hosts.end(),
+                                     [&](const std::string& h) { return h.substr(0, h.find(':')) == t->host; });
+      std::string what = host_listed ? fmt::format("port {} of host '{}'", t->port, t->host) : fmt::format("host '{}'", t->host);
+      return Error{hop == 0 ? fmt::format("{} is not allowed (allowed: {})", what, hosts)
+                            : fmt::format("redirect to '{}' refused: {} is not allowed (allowed: {})", current, what,
+                                          hosts)};
     }
     double left = timeout_s - std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (left <= 0) return Error{fmt::format("timed out after {:g} s", timeout_s)};

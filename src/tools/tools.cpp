@@ -69,9 +69,6 @@ bool hides_python_name(std::string_view name) {
 VoidResult Registry::add(Tool tool) {
   if (!valid_name(tool.name))
     return Error{fmt::format("tool name '{}' is not a Python identifier or dotted identifiers", tool.name)};
-  if (hides_python_name(tool.name))
-    return Error{fmt::format("tool name '{}' would hide Python's '{}' in every program given it; name it otherwise",
-                             tool.name, tool.name.substr(0, tool.name.find('.')))};
   if (tools_.count(tool.name)) return Error{fmt::format("tool '{}' is registered twice", tool.name)};
   // A namespace and a function of the same name cannot both be Python attributes.
   for (const auto& [name, t] : tools_)

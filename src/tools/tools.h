@@ -86,7 +86,8 @@ struct Tool {
 };
 
 // Whether a top-level tool name would hide a Python keyword or built-in (print, open, len, ...)
-// in the program's globals. Registry::add refuses such names; an MCP server's get a trailing "_".
+// in the program's globals. A declared command tool may not take one; an MCP server's gets a
+// trailing "_". (An environment's primitives may, on purpose: the kitchen's open('fridge').)
 bool hides_python_name(std::string_view name);
 
 // The tools a run may call. Copies share the tools (they are immutable once added).

@@ -510,7 +510,12 @@ TEST(Cli, OptionsThatNeedAnotherAreRefusedAndDataDefaultsDoNotDependOnTheFolder)
   for (auto& [args, says] : std::vector<std::pair<std::string, std::string>>{
            {"generate --system hi x", "--system requires --chat"},
            {"corpus --out /tmp/wand-never --tokenizer t.gguf --vocab 300", "--vocab excludes --tokenizer"},
-           {"eval --dataset d.jsonl --reference --remote-timeout 3", "--remote-timeout requires --remote"}}) {
+           {"eval --dataset d.jsonl --reference --remote-timeout 3", "--remote-timeout requires --remote"},
+           // A batch's programs, inputs and arguments are its lines' own.
+           {"exec --jsonl prog.py", "file excludes --jsonl"},
+           {"exec --jsonl --stdin in.txt", "--stdin excludes --jsonl"},
+           {"exec --jsonl --arg x", "--arg excludes --jsonl"},
+           {"exec --jsonl --json", "--json excludes --jsonl"}}) {
     CliRun r = wand(args, "", &err);
     EXPECT_EQ(r.rc, 2) << args;
     EXPECT_NE((err + r.out).find(says), std::string::npos) << args << ": " << err << r.out;
@@ -1140,8 +1145,10 @@ TEST(Cli, CodeAgainstWandServeOverHttp) {
   CliRun codet = wand(fmt::format("code --model {} --prompt-style wand --method codet --k 3 --gen-tests 3 --entry add --seed 2 "
                                   "--no-store --json \"{}\"", spec, kAddTask),
                       "", &err);
-  ASSERT_EQ(codet.rc, 0) << err;  // no tests given: nothing judges the pick
+  // No tests given: nothing judges the pick, but a program without `add` is a failure (exit 1).
+  ASSERT_TRUE(codet.rc == 0 || codet.rc == 1) << err;
   Json j = Json::parse(codet.out);
+  EXPECT_EQ(j["defines_entry"], codet.rc == 0) << codet.out;
   EXPECT_EQ(steps_of(j, "coder"), 3);
   EXPECT_GE(steps_of(j, "tester"), 1);
   EXPECT_EQ(j["model"], spec);
@@ -1217,6 +1224,7 @@ TEST(Cli, CodeAndExportRefuseBadInputWithExitTwo) {
       {"code x --tests " + cut, "not a Python assert statement: assert add(1,"},
       {"code --dataset " + gsm + " --out /tmp/x.jsonl", "word problems, not code tasks"},
       {"code --method codet --no-store \"Print hello.\"", "needs an entry point"},
+      {"code x --entry 'a(b'", "--entry 'a(b': not a Python function name"},
       {"export", "give --checkpoint, --tokenizer and --out (a GGUF model), or --run ID"},
       {"export --run abc --checkpoint c", "excludes"},
       {"export --format sft", "requires --run"},

@@ -210,20 +210,13 @@ TEST(ToolsRegistry, NamesSelectionAndSignatures) {
                 .error()
                 .message,
             "tool name '1x' is not a Python identifier or dotted identifiers");
-  // A name that would hide a Python keyword or built-in in the program's globals.
-  for (const char* hiding : {"print", "open", "pass", "len.x", "ToolError"})
-    EXPECT_EQ(reg.add({.name = hiding, .handler = [](const Json&, const tools::CallContext&) -> Result<Json> { return Json(); }})
-                  .error()
-                  .message
-                  .find(fmt::format("tool name '{}' would hide Python's", hiding)),
-              0u)
-        << hiding;
-  EXPECT_TRUE(reg.add({.name = "text.print", .handler = [](const Json&, const tools::CallContext&) -> Result<Json> { return Json(); }}))
-      << "an attribute of a namespace hides nothing";
+  // Names that would hide a Python keyword or built-in (a declared command tool may not take one).
+  for (const char* hiding : {"print", "open", "pass", "len.x", "ToolError"}) EXPECT_TRUE(tools::hides_python_name(hiding)) << hiding;
+  for (const char* fine : {"text.print", "printer", "lookup"}) EXPECT_FALSE(tools::hides_python_name(fine)) << fine;
   auto sub = reg.select({"math", "add"});
   ASSERT_TRUE(sub);
   EXPECT_EQ(sub->size(), 2u);
-  EXPECT_EQ(reg.select({"nope"}).error().message, "unknown tool 'nope' (known: add, math.fail, slow, text.print)");
+  EXPECT_EQ(reg.select({"nope"}).error().message, "unknown tool 'nope' (known: add, math.fail, slow)");
   EXPECT_EQ(tools::python_signature(*reg.find("add")),
             "def add(a: int, b: int = 1) -> Any:\n"
             "    \"\"\"Adds two integers.\n"
@@ -406,6 +399,8 @@ TEST(CommandTools, FileErrorsNameTheToolAndField) {
   EXPECT_EQ(load(R"J({"tools": [{"name": "x", "command": ["ls"], "shell": true}]})J"), ": tools[0] ('x'): unknown field 'shell'");
   EXPECT_EQ(load(R"J({"tools": [{"name": "x y", "command": ["ls"]}]})J"),
             ": tools[0] ('x y'): tool name 'x y' is not a Python identifier or dotted identifiers");
+  EXPECT_EQ(load(R"J({"tools": [{"name": "print", "command": ["echo"]}]})J"),
+            ": tools[0] ('print'): tool name 'print' would hide Python's 'print' in every program given it; name it otherwise");
   EXPECT_EQ(load(R"J([])J"), ": expected {\"tools\": [...]}");
   fs::remove_all(dir);
 }

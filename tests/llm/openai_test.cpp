@@ -654,7 +654,7 @@ TEST_F(Live, LmEvaluationHarnessRequestsAreAnswered) {
 TEST_F(Live, LogprobsListTheTopAlternativesAndTheTokensSpellTheText) {
   auto chat = post(server_->port(), "/v1/chat/completions",
                    {{"messages", one_user_message("Ann has 5 pens and buys 7 more.")},
-                    {"max_tokens", 8}, {"logprobs", true}, {"top_logprobs", 3}});
+                    {"max_tokens", 8}, {"temperature", 0}, {"logprobs", true}, {"top_logprobs", 3}});
   ASSERT_EQ(chat.status, 200) << chat.body.dump();
   auto& content = chat.body["choices"][0]["logprobs"]["content"];
   ASSERT_GT(content.size(), 0u);
@@ -728,9 +728,10 @@ TEST_F(Live, AJsonBodyIsJsonWhateverItsContentType) {
 TEST_F(Live, ChatToAWandModelIsTheQuestionInItsPromptFormat) {
   std::string q = "Ann has 5 pens and buys 7 more. How many pens does she have?";
   auto chat = post(server_->port(), "/v1/chat/completions",
-                   {{"messages", one_user_message(q)}, {"max_tokens", 48}, {"stop", Json::array({"\n\n"})}});
+                   {{"messages", one_user_message(q)}, {"max_tokens", 48}, {"temperature", 0}, {"stop", Json::array({"\n\n"})}});
   auto done = post(server_->port(), "/v1/completions",
-                   {{"prompt", *format_question("pot", q)}, {"max_tokens", 48}, {"stop", Json::array({"\n\n"})}});
+                   {{"prompt", *format_question("pot", q)}, {"max_tokens", 48}, {"temperature", 0},
+                    {"stop", Json::array({"\n\n"})}});
   ASSERT_EQ(chat.status, 200) << chat.body.dump();
   ASSERT_EQ(done.status, 200) << done.body.dump();
   EXPECT_EQ(chat.body["choices"][0]["message"]["content"], done.body["choices"][0]["text"]);

@@ -3,7 +3,8 @@
 Speaks the 2025-11-25 handshake (and answers server/discover with method-not-found, as legacy
 servers do). Tools: `echo` (returns its text; with `pid: true`, the server's pid as structured content), `crash` (exits mid-call), `hang` (never answers),
 `slow` (answers after `seconds`), `fail` (an isError result), `log` (a log notification, then
-text). tools/list pages two tools at a time; with --loop-cursor the cursor never ends.
+text). tools/list pages two tools at a time; with --loop-cursor the cursor never ends; with
+--noisy, `hang` first prints a line that is not JSON to stdout (as a server that logs there does).
 """
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 import time
 
 LOOP = "--loop-cursor" in sys.argv
+NOISY = "--noisy" in sys.argv
 VERSION = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--version=")), None)
 TOOLS = [
     {"name": n, "description": d, "inputSchema": {"type": "object", "properties": p, "required": list(p)}}
@@ -60,6 +62,8 @@ for line in sys.stdin:
             sys.stderr.write("fake: crashing on purpose\n")
             sys.exit(3)
         elif name == "hang":
+            if NOISY:
+                print("debug: hanging now", flush=True)
             while True:
                 time.sleep(60)
         elif name == "slow":

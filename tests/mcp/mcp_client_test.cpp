@@ -230,6 +230,21 @@ TEST(McpFake, AHangTimesOutAndTheServerIsRestarted) {
   EXPECT_EQ(echo->text(), "after the hang");
 }
 
+// A server that writes other text to stdout gets a timeout that says so, quoting the line.
+TEST(McpFake, ATimeoutNamesALineThatWasNotJsonRpc) {
+  auto c = connect(kFake + " --noisy");
+  ASSERT_TRUE(c);
+  mcp::CallOptions opt;
+  opt.timeout_s = 0.5;
+  auto hang = c->call_tool("hang", Json::object(), opt);
+  ASSERT_FALSE(hang);
+  EXPECT_EQ(hang.error().code, "timeout");
+  EXPECT_NE(hang.error().message.find("no answer within 0.5 s; the server wrote a line that is not JSON-RPC to its stdout"),
+            std::string::npos)
+      << hang.error().message;
+  EXPECT_NE(hang.error().message.find("\"debug: hanging now\""), std::string::npos) << hang.error().message;
+}
+
 TEST(McpFake, ConcurrentCallsShareOneProcess) {
   auto c = connect(kFake);
   ASSERT_TRUE(c);
@@ -512,6 +527,35 @@ TEST(McpCli, WandMcpServesTheToolsItIsGiven) {
   ASSERT_TRUE(bad) << bad.error().message;
   EXPECT_TRUE(bad->is_error);
   EXPECT_NE(bad->text().find("parameter 'text'"), std::string::npos) << bad->text();
+}
+
+// MCP: request ids are strings or integers, never null: others are an Invalid Request (-32600).
+TEST(WandMcp, ARequestIdThatIsNotAStringOrIntegerIsAnInvalidRequest) {
+  std::string cmd = "printf '%s\\n' '{\"jsonrpc\":\"2.0\",\"id\":{\"a\":1},\"method\":\"ping\"}' "
+                    "'{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"ping\"}' '{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}' "
+                    "'{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}' | " +
+                    std::string(WAND_BINARY) + " mcp --cells 1 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_TRUE(p);
+  std::vector<Json> replies;
+  char buf[4096];
+  while (fgets(buf, sizeof buf, p)) replies.push_back(Json::parse(buf));
+  pclose(p);
+  ASSERT_EQ(replies.size(), 4u);  // in the order they are done, not sent
+  int refused = 0, answered = 0;
+  for (const Json& r : replies) {
+    if (r.contains("error")) {
+      EXPECT_EQ(r["error"].value("code", 0), -32600) << r.dump();
+      EXPECT_TRUE(r["id"].is_null()) << r.dump();
+      ++refused;
+    } else {
+      EXPECT_EQ(r["id"], 7) << r.dump();
+      EXPECT_TRUE(r.contains("result")) << r.dump();
+      ++answered;
+    }
+  }
+  EXPECT_EQ(refused, 3);
+  EXPECT_EQ(answered, 1);
 }
 
 // A port in use is refused (exit 2), for `wand mcp --http` and `wand serve` alike: cpp-httplib's

@@ -41,14 +41,14 @@ const prompt = "Question: Ann has 5 pens and buys 7 more. How many pens does she
 const models = await client.models.list();
 assert.deepEqual(models.data.map((m) => m.id), ["wand-pot"]);
 
-const completion = await client.completions.create({ model: "wand-pot", prompt, max_tokens: 48, stop: ["\n\n"] });
+const completion = await client.completions.create({ model: "wand-pot", prompt, max_tokens: 48, stop: ["\n\n"], temperature: 0 });
 const text = completion.choices[0].text;
 assert.match(text, /answer =/);
 assert.ok(completion.usage.completion_tokens > 0 && completion.usage.prompt_tokens > 0);
 
 // Streamed pieces add up to the same greedy text.
 let streamed = "";
-for await (const chunk of await client.completions.create({ model: "wand-pot", prompt, max_tokens: 48, stop: ["\n\n"], stream: true }))
+for await (const chunk of await client.completions.create({ model: "wand-pot", prompt, max_tokens: 48, stop: ["\n\n"], temperature: 0, stream: true }))
   streamed += chunk.choices[0]?.text ?? "";
 assert.equal(streamed, text);
 
@@ -72,6 +72,7 @@ const stream = await client.chat.completions.create({
   model: "wand-pot",
   messages: [{ role: "user", content: "Ann has 5 pens." }],
   max_tokens: 12,
+  temperature: 0,
   stream: true,
   stream_options: { include_usage: true },
 });
@@ -99,6 +100,7 @@ const withLogprobs = await client.chat.completions.create({
   model: "wand-pot",
   messages: [{ role: "user", content: "Ann has 5 pens." }],
   max_tokens: 6,
+  temperature: 0,
   logprobs: true,
   top_logprobs: 2,
 });

@@ -57,6 +57,16 @@ class SandboxTest(unittest.TestCase):
             wand.Sandbox(cells=-1)
         with self.assertRaisesRegex(ValueError, "request 1: field 'timeout'"):
             SB.run_batch([{"code": "1"}, {"code": "1", "timeout": "x"}])
+        with self.assertRaisesRegex(ValueError, "cells: must be a whole number from 0"):
+            wand.Sandbox(cells=2 ** 40)
+        with self.assertRaisesRegex(TypeError, "expected a list of requests"):
+            SB.run_batch("print(1)")  # not one program per character
+        with self.assertRaisesRegex(ValueError, "request 1: field 'code' is required"):
+            SB.run_batch([{"code": "1"}, {"nocode": 1}])
+        with self.assertRaisesRegex(ValueError, "field 'files': 'a'"):
+            SB.run("print(1)", files={"a": {"base64": "!!!"}})
+        with self.assertRaisesRegex(ValueError, "field 'env'"):
+            SB.run("print(1)", env={"A=B": "x"})
 
     def test_run_batch_keeps_order(self):
         rs = SB.run_batch([{"code": f"print({i})"} for i in range(20)] + ["raise ValueError('no')"])

@@ -3,6 +3,7 @@
 // arguments). Each attack gets its precise error.
 #include <httplib.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <fmt/core.h>
 
@@ -215,6 +216,20 @@ TEST_F(FsAttacks, WritesStayInsideAndNeedWritable) {
   EXPECT_EQ(slurp((root / "ws" / "sub" / "new.txt").string()), "data");
 }
 
+// A FIFO in the workspace would block a write until the tool's timeout (and the run's output
+// with it): refused at once, as fs.read refuses it. Writing over a file replaces its contents.
+TEST_F(FsAttacks, WritingToAFifoIsRefusedAtOnce) {
+  ASSERT_EQ(::mkfifo((root / "ws" / "fifo").c_str(), 0644), 0);
+  std::ofstream(root / "ws" / "long.txt") << "a much longer old text";
+  ExecResult r = run(
+      "try:\n    fs.write('fifo', 'x')\nexcept ToolError as e:\n    print(e)\n"
+      "print(fs.write('long.txt', 'new'), fs.read('long.txt'))\n",
+      grant(true));
+  ASSERT_EQ(r.status, Status::ok) << r.stderr_data;
+  EXPECT_EQ(r.stdout_data, "tool 'fs.write': path 'fifo' is not a regular file\n3 new\n");
+  EXPECT_LT(r.wall_s, 5.0);
+}
+
 // ------------------------------------------------------------------ sql
 
 class SqlAttacks : public ::testing::Test {
@@ -355,12 +370,14 @@ TEST_F(HttpAttacks, FromTheSandboxedProgram) {
   auto reg = tools::builtin_tools({"http_get"}, {.allow_hosts = {"127.0.0.1:" + std::to_string(port)}});
   ASSERT_TRUE(reg) << reg.error().message;
   ExecResult r = run(fmt::format("print(http_get('{}')['body'])\n"
-                                 "try:\n    http_get('{}')\nexcept ToolError as e:\n    print(e)\n",
+                                 "for u in ('{}', 'http://127.0.0.1:1/hello'):\n"
+                                 "    try:\n        http_get(u)\n    except ToolError as e:\n        print(e)\n",
                                  url("127.0.0.1", "/hello"), url("127.0.0.1", "/away")),
                      *reg);
   ASSERT_EQ(r.status, Status::ok) << r.stderr_data;
   EXPECT_EQ(r.stdout_data, fmt::format("hi there\ntool 'http_get': redirect to 'http://localhost:{0}/hello' refused: host "
-                                       "'localhost' is not allowed (allowed: 127.0.0.1:{0})\n",
+                                       "'localhost' is not allowed (allowed: 127.0.0.1:{0})\n"
+                                       "tool 'http_get': port 1 of host '127.0.0.1' is not allowed (allowed: 127.0.0.1:{0})\n",
                                        port));
 }
 

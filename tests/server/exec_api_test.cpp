@@ -173,7 +173,17 @@ TEST_F(ExecApi, RequestsAboveTheServersMaximaOrMalformedAre400s) {
   EXPECT_NE(r3.dump().find("'go'"), std::string::npos) << r3.dump();
   auto [s4, r4] = post("/run_code", Json{{"language", "python"}});
   EXPECT_EQ(s4, 400);
-  EXPECT_NE(r4.dump().find("code"), std::string::npos);
+  EXPECT_NE(r4.dump().find("field 'code' is required"), std::string::npos) << r4.dump();
+  req = verl_request("print(1)");
+  req["memory_limit_MB"] = -2;  // only -1 means the server's maximum
+  auto [s7, r7] = post("/run_code", req);
+  EXPECT_EQ(s7, 400);
+  EXPECT_NE(r7.dump().find("memory_limit_MB"), std::string::npos) << r7.dump();
+  req = verl_request("print(open('a.txt').read())");
+  req["files"] = {{"a.txt", "!!!notb64"}};
+  auto [s8, r8] = post("/run_code", req);
+  EXPECT_EQ(s8, 400);
+  EXPECT_NE(r8.dump().find("field 'files': 'a.txt' must be base64"), std::string::npos) << r8.dump();
   auto c = client();
   auto res = c.Post("/run_code", "{not json", "application/json");
   ASSERT_TRUE(res);

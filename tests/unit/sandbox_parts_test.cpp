@@ -118,6 +118,29 @@ TEST(Request, BadLimitValuesAreRefusedNamingTheField) {
   EXPECT_TRUE(validate(default_compile_limits()).ok());
 }
 
+// Bytes and environments a program could not be given as asked are refused, not passed on
+// garbled: base64 that is not base64, and environment names the kernel cannot hold.
+TEST(Request, BadBase64AndEnvironmentNamesAreRefusedNamingTheField) {
+  auto refused = [](const Json& j, const std::string& says) {
+    auto r = request_from_json(j);
+    ASSERT_FALSE(r.ok()) << j.dump();
+    EXPECT_NE(r.error().message.find(says), std::string::npos) << r.error().message;
+  };
+  refused({{"code", ""}, {"files", {{"a.txt", {{"base64", "aGVsbG8=garbage"}}}}}}, "field 'files': 'a.txt'");
+  refused({{"code", ""}, {"files", {{"a.txt", {{"base64", "!!!"}}}}}}, "field 'files': 'a.txt'");
+  refused({{"code", ""}, {"channel", {{"base64", "abc"}}}}, "field 'channel'");
+  refused({{"code", ""}, {"env", {{"A=B", "x"}}}}, "field 'env': \"A=B\" is not an environment variable name");
+  refused({{"code", ""}, {"env", {{"", "x"}}}}, "field 'env': \"\" is not");
+  refused({{"code", ""}, {"env", {{"A", std::string("x\0y", 3)}}}}, "field 'env': the value of A holds a NUL");
+  auto fine = request_from_json({{"code", ""}, {"files", {{"a.txt", {{"base64", "aGVs\nbG8="}}}}}, {"env", {{"A_1", ""}}}});
+  ASSERT_TRUE(fine.ok()) << fine.error().message;
+  EXPECT_EQ(fine->files.at("a.txt"), "hello");
+  // A value out of range is printed as written, not rounded.
+  auto big = request_from_json({{"code", ""}, {"max_output_bytes", 1073741825}});
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.error().message.find("got 1073741825"), std::string::npos) << big.error().message;
+}
+
 // The library's own check covers callers that never went through JSON, and the defaults a
 // caller passes to request_from_json.
 TEST(Request, ValidateChecksEveryLimit) {

@@ -15,6 +15,7 @@ ValueError naming the field.
 import base64
 import json
 import math
+import os
 import threading
 
 from . import _wand
@@ -65,8 +66,10 @@ class Sandbox:
     cell's fork-server, so runs that import them pay nothing for it."""
 
     def __init__(self, cells=0, preload=("numpy", "sympy"), warm_stdlib=True):
-        if isinstance(cells, bool) or not isinstance(cells, int) or cells < 0:
-            raise ValueError(f"cells: must be a whole number >= 0 (0: one per core), got {cells!r}")
+        limit = max(8, 4 * (os.cpu_count() or 1))  # as the CLI's --cells: 4 per core, at least 8
+        if isinstance(cells, bool) or not isinstance(cells, int) or cells < 0 or cells > limit:
+            raise ValueError(f"cells: must be a whole number from 0 (one per core) to {limit} "
+                             f"(4 per core on this machine, at least 8), got {cells!r}")
         if isinstance(preload, str):
             raise ValueError("preload: must be a list of module names, not one string")
         self._sb = _wand.Sandbox(int(cells), list(preload), bool(warm_stdlib))
@@ -82,10 +85,15 @@ class Sandbox:
     def run_batch(self, requests):
         """Runs requests (dicts in the JSON-lines schema, or code strings) in parallel over the
         cells; Results in request order."""
+        if isinstance(requests, (str, bytes, dict)):
+            raise TypeError("requests: expected a list of requests (dicts or code strings), not one "
+                            f"{type(requests).__name__}; run() runs one program")
         texts = []
         for i, r in enumerate(requests):
             if not isinstance(r, (str, dict)):
                 raise ValueError(f"request {i}: expected a dict in the JSON-lines schema or a code string")
+            if isinstance(r, dict) and "code" not in r:
+                raise ValueError(f"request {i}: field 'code' is required")
             texts.append(json.dumps({"code": r} if isinstance(r, str) else _request(**r)))
         return [Result(json.loads(t)) for t in self._sb.run_batch(texts)]
 

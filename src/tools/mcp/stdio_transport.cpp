@@ -119,6 +119,7 @@ class StdioTransport final : public Transport {
       closed_ = stderr_done_ = false;
       exit_note_.clear();
       stderr_tail_.clear();
+      stray_.clear();
     }
     reader_ = std::thread([this] { read_loop(); });
     err_reader_ = std::thread([this] { stderr_loop(); });
@@ -148,7 +149,12 @@ class StdioTransport final : public Transport {
     bool done = cv_.wait_until(lk, deadline, [&] { return closed_ || pending_[id].response.has_value(); });
     auto node = pending_.extract(id);
     if (node.mapped().response) return std::move(*node.mapped().response);
-    if (!done) return Error{fmt::format("no answer within {:g} s", timeout_s), "timeout"};
+    if (!done)
+      return Error{fmt::format("no answer within {:g} s{}", timeout_s,
+                               stray_.empty() ? "" : fmt::format("; the server wrote a line that is not JSON-RPC to its "
+                                                                 "stdout (where only MCP messages may go): {}",
+                                                                 Json(stray_).dump())),
+                   "timeout"};
     return Error{gone_message(), "closed"};
   }
 
@@ -192,7 +198,11 @@ class StdioTransport final : public Transport {
 
   void dispatch(const std::string& line) {
     auto j = parse_json(line, "server message");
-    if (!j || !j->is_object()) return;  // the spec forbids anything else on stdout; skip it
+    if (!j || !j->is_object()) {  // the spec forbids anything else on stdout: skipped, kept for a timeout's message
+      std::lock_guard lk(mu_);
+      stray_ = line.substr(0, 200);
+      return;
+    }
     const Json& m = *j;
     if (m.contains("method")) {
       if (m.contains("id")) {
@@ -244,8 +254,10 @@ class StdioTransport final : public Transport {
     }
     // The output closed: the process ended (or closed stdout). Say how, for the calls waiting.
     int status = 0;
-    std::string note = "the server closed its output";
-    for (int i = 0; i < 100; ++i) {  // it usually exits right after; wait up to 1 s
+    const bool over = buf.size() > kMaxLine;  // it is still running, writing: stop() ends it
+    std::string note = over ? fmt::format("the server sent a message over {} MiB (the cap)", kMaxLine >> 20)
+                            : "the server closed its output";
+    for (int i = 0; i < 100 && !over; ++i) {  // it usually exits right after; wait up to 1 s
       pid_t r = waitpid(pid_, &status, WNOHANG);
       if (r == pid_) {
         note = WIFEXITED(status) ? fmt::format("the server exited with status {}", WEXITSTATUS(status))
@@ -324,6 +336,7 @@ class StdioTransport final : public Transport {
   std::map<std::string, Pending> pending_;
   bool closed_ = true, stderr_done_ = false;
   std::string exit_note_, stderr_tail_;
+  std::string stray_;  // the last line on its stdout that was not a JSON-RPC message (the start of it)
 };
 
 }  // namespace
