@@ -1,8 +1,13 @@
 // The training pipeline: the generator's items agree with themselves when executed, the corpus
 // is deterministic, the trainer lowers the loss, export -> load -> generate round-trips, and the
 // shipped model answers held-out problems.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +15,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "common/json.h"
 #include "feedback/feedback.h"
@@ -504,6 +510,80 @@ TEST(Trainer, TokenIdsOutsideTheManifestsVocabularyAreNamed) {
   ASSERT_TRUE(msg);
   EXPECT_NE(msg->find(co.out_dir + ": token id "), std::string::npos) << *msg;
   EXPECT_NE(msg->find("is outside the vocabulary of 260 (manifest.json is not these tokens'"), std::string::npos) << *msg;
+  fs::remove_all(dir);
+}
+
+// Resuming: --sample checked before any step; a state of other sizes refused by name (it loaded
+// and failed in torch); a finished run left as it is; Ctrl-C saves the state, and the resumed run
+// logs each step once and draws its curves from the first step.
+TEST(Trainer, ResumeIsSafeAndCtrlCSavesTheState) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  auto dir = temp_dir("resume");
+  auto co = small_corpus(dir, 40000);
+  ASSERT_TRUE(train::write_corpus(co));
+  const std::string out = (dir / "run").string(), err = (dir / "err.txt").string();
+  auto train = [&](const std::string& extra) {
+    std::string cmd = std::string(WAND_TRAIN_BINARY) + " --data " + co.out_dir + " --out " + out +
+                      " --batch 4 --seq 32 --layers 1 --heads 2 --kv-heads 1 --ffn 32 --threads 1 --log-every 5 " + extra +
+                      " 2> " + err;
+    int st = std::system(cmd.c_str());
+    auto text = read_file(err);
+    return std::pair{WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), text ? *text : std::string()};
+  };
+  auto [rc1, e1] = train("--dim 16 --steps 5 --sample '1 abc'");
+  EXPECT_EQ(rc1, 2);
+  EXPECT_NE(e1.find("--sample: 'abc' is not a token id"), std::string::npos) << e1;
+  EXPECT_FALSE(fs::exists(dir / "run/checkpoint.wckpt")) << "refused before training";
+
+  auto [rc2, e2] = train("--dim 16 --steps 20 --save-every 10");
+  ASSERT_EQ(rc2, 0) << e2;
+  auto curves = read_file(dir / "run/curves.html");
+  ASSERT_TRUE(curves);
+  auto [rc3, e3] = train("--dim 16 --steps 20 --save-every 10 --resume");
+  EXPECT_EQ(rc3, 0) << e3;
+  EXPECT_NE(e3.find("is finished (20 of 20 steps); nothing to do"), std::string::npos) << e3;
+  auto after = read_file(dir / "run/curves.html");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(*after, *curves) << "a finished run's curves stay";
+  auto [rc4, e4] = train("--dim 32 --steps 40 --resume");
+  EXPECT_EQ(rc4, 2) << e4;
+  EXPECT_NE(e4.find("is a model of other sizes"), std::string::npos) << e4;
+
+  // Ctrl-C: a long run stopped by SIGINT saves its state; --resume ends it with one log line a step.
+  fs::remove_all(dir / "run");
+  std::string cmd = std::string(WAND_TRAIN_BINARY) + " --data " + co.out_dir + " --out " + out +
+                    " --batch 4 --seq 32 --dim 16 --layers 1 --heads 2 --kv-heads 1 --ffn 32 --threads 1 --log-every 5"
+                    " --save-every 100000 --steps 100000";
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_WRONLY);
+    dup2(null, 2);
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 300 && !fs::exists(dir / "run/log.jsonl"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(pid, SIGINT);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  ASSERT_TRUE(WIFEXITED(st)) << "killed by signal " << WTERMSIG(st);
+  EXPECT_EQ(WEXITSTATUS(st), 130);
+  int saved = 0;
+  std::ifstream(dir / "run/state.step") >> saved;
+  ASSERT_GT(saved, 0);
+  auto [rc5, e5] = train("--dim 16 --save-every 100000 --steps " + std::to_string(saved + 20) + " --resume");
+  ASSERT_EQ(rc5, 0) << e5;
+  EXPECT_NE(e5.find("resumed at step " + std::to_string(saved)), std::string::npos) << e5;
+  std::set<int> steps;
+  int lines = 0;
+  ASSERT_TRUE(for_each_json_line((dir / "run/log.jsonl").string(), [&](int, const Json& j) -> VoidResult {
+    steps.insert(j["step"].get<int>());
+    ++lines;
+    return ok_status();
+  }));
+  EXPECT_EQ(static_cast<int>(steps.size()), lines) << "a step logged twice";
+  EXPECT_EQ(*steps.begin(), 0) << "the log keeps the steps before the interruption";
+  EXPECT_EQ(*steps.rbegin(), saved + 19);
   fs::remove_all(dir);
 }
 

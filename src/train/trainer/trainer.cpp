@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -182,6 +183,9 @@ struct LlamaImpl : torch::nn::Module {
   }
 };
 TORCH_MODULE(Llama);
+
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void on_stop_signal(int) { g_stop = 1; }
 
 [[noreturn]] void die(const std::string& msg) {
   std::cerr << "wand-train: " << msg << "\n";
@@ -458,7 +462,12 @@ Options parse(int argc, char** argv, Config& c) {
                    "  [--kv-heads K] [--ffn F] [--cooldown-data DIR --cooldown-steps N] [--device cpu|cuda]\n"
                    "  [--dtype fp32|bf16]\n"
                    "  [--threads N] [--seed S] [--resume] [--sample \"ID ID ...\" --sample-tokens N]\n"
-                   "  [--init CHECKPOINT] [--dpo --beta B --nll-weight A]\n"
+                   "  [--log-every N] [--eval-every N] [--save-every N] [--init CHECKPOINT] [--dpo --beta B --nll-weight A]\n"
+                   "Defaults: --steps 1000 --batch 32 --seq 256 --lr 1e-3 --warmup 100 --min-lr-ratio 0.1 --wd 0.1\n"
+                   "--clip 1 --dim 256 --layers 6 --heads 8 --kv-heads 4 --ffn 704 --threads 0 (every core) --seed 1\n"
+                   "--log-every 10 (a line in log.jsonl) --eval-every 200 (the held-out loss) --save-every 500 (state.pt,\n"
+                   "optimizer.pt and checkpoint.wckpt; also at the end, and on Ctrl-C or SIGTERM). --resume continues\n"
+                   "from OUT's saved state with the same options; a finished run is left as it is.\n"
                    "--init starts from a checkpoint.wckpt's weights (fine-tuning, e.g. on `wand export --run ID\n"
                    "--format sft --corpus DIR`); its sizes replace --dim/--layers/--heads/--kv-heads/--ffn/--seq\n"
                    "and its vocabulary must be the corpus's. With --resume, a saved state wins over it.\n"
@@ -620,6 +629,19 @@ int main(int argc, char** argv) {
           std::to_string(c.vocab) + " (tokenize the data with the model's tokenizer)");
     c = from;
   }
+  // --sample's ids, checked before any training: whole integers inside the vocabulary.
+  std::vector<int64_t> sample_ids;
+  {
+    std::istringstream in(o.sample);
+    for (std::string w; in >> w;) {
+      if (w.find_first_not_of("0123456789") != std::string::npos || w.size() > 9)
+        die("--sample: '" + w + "' is not a token id (give space-separated integers)");
+      int64_t v = std::stoll(w);
+      if (v >= c.vocab) die("--sample: token id " + w + " is outside the vocabulary of " + std::to_string(c.vocab));
+      sample_ids.push_back(v);
+    }
+    if (!o.sample.empty() && sample_ids.empty()) die("--sample: no token ids");
+  }
   std::error_code ec;
   std::filesystem::create_directories(o.out, ec);
   if (ec) die(o.out + ": cannot create: " + ec.message());
@@ -648,15 +670,36 @@ int main(int argc, char** argv) {
 
   int start = 0;
   std::string state = o.out + "/state.pt";
+  const int total = o.steps + o.cooldown_steps;
   if (o.resume && std::filesystem::exists(state)) {
-    torch::serialize::InputArchive in;
-    in.load_from(state, dev);
-    model->load(in);
-    torch::serialize::InputArchive oin;
-    oin.load_from(o.out + "/optimizer.pt", dev);
-    opt.load(oin);
+    // A state saved by a model of other sizes loads without complaint and fails later in torch:
+    // its shapes are compared with this model's first.
+    std::map<std::string, std::vector<int64_t>> shapes;
+    for (auto& p : model->named_parameters()) shapes[p.key()] = p.value().sizes().vec();
+    try {
+      torch::serialize::InputArchive in;
+      in.load_from(state, dev);
+      model->load(in);
+      torch::serialize::InputArchive oin;
+      oin.load_from(o.out + "/optimizer.pt", dev);
+      opt.load(oin);
+    } catch (const c10::Error& e) {
+      die("--resume: " + state + " cannot be loaded (" + std::string(e.what_without_backtrace()) +
+          "); give the options it was trained with, or a new --out");
+    }
+    for (auto& p : model->named_parameters())
+      if (p.value().sizes().vec() != shapes[p.key()])
+        die("--resume: " + state + " is a model of other sizes (" + p.key() +
+            " differs); give the --dim/--layers/--heads/--kv-heads/--ffn/--seq it was trained with, or a new --out");
     std::ifstream(o.out + "/state.step") >> start;
+    if (start >= total) {  // its checkpoint, log and curves stay as they are
+      std::cerr << "wand-train: " << o.out << " is finished (" << start << " of " << total
+                << " steps); nothing to do (raise --steps to train further)\n";
+      return 0;
+    }
     std::cerr << "resumed at step " << start << "\n";
+  } else if (o.resume) {
+    std::cerr << "wand-train: --resume: no saved state in " << o.out << "; starting at step 0\n";
   }
 
   // The last 1% of the tokens is never trained on: the held-out loss.
@@ -670,10 +713,28 @@ int main(int argc, char** argv) {
   Batcher train{tokens, 0, split, std::mt19937_64(o.seed + start)};
   Batcher held{tokens, split, tokens.size(), std::mt19937_64(o.seed + 99)};
   Batcher cooldown{cool.empty() ? tokens : cool, 0, cool.empty() ? split : cool.size(), std::mt19937_64(o.seed + 7)};
-  std::ofstream log(o.out + "/log.jsonl", o.resume ? std::ios::app : std::ios::trunc);
-  if (!log) die(o.out + "/log.jsonl: cannot write");
+  // The log up to the saved step (lines past it were logged before an interruption and are done
+  // again), which the curves start from.
   std::vector<std::pair<int, double>> train_curve, eval_curve;
-  const int total = o.steps + o.cooldown_steps;
+  std::string kept;
+  if (start > 0) {
+    std::ifstream old_log(o.out + "/log.jsonl");
+    auto number = [](const std::string& line, const std::string& key) -> std::optional<double> {
+      auto at = line.find("\"" + key + "\": ");
+      if (at == std::string::npos) return std::nullopt;
+      return std::strtod(line.c_str() + at + key.size() + 4, nullptr);
+    };
+    for (std::string line; std::getline(old_log, line);) {
+      auto step = number(line, "step"), loss = number(line, "loss");
+      if (!step || !loss || *step >= start) continue;
+      kept += line + "\n";
+      train_curve.emplace_back(static_cast<int>(*step), *loss);
+      if (auto e = number(line, "eval_loss")) eval_curve.emplace_back(static_cast<int>(*step), *e);
+    }
+  }
+  std::ofstream log(o.out + "/log.jsonl", std::ios::trunc);
+  log << kept;
+  if (!log) die(o.out + "/log.jsonl: cannot write");
   auto lr_at = [&](int step) {
     if (step < o.warmup) return o.lr * (step + 1) / o.warmup;
     if (step >= o.steps) return o.lr * o.min_lr_ratio * (total - step) / std::max(1, o.cooldown_steps);
@@ -695,6 +756,18 @@ int main(int argc, char** argv) {
   };
   auto t0 = std::chrono::steady_clock::now();
   double loss_v = 0, first_loss = -1;
+  auto save_state = [&](int steps_done) {
+    torch::serialize::OutputArchive out, oout;
+    model->save(out);
+    out.save_to(state);
+    opt.save(oout);
+    oout.save_to(o.out + "/optimizer.pt");
+    std::ofstream(o.out + "/state.step") << steps_done;
+    save_checkpoint(o.out + "/checkpoint.wckpt", model, steps_done, loss_v, o.data);
+  };
+  // Ctrl-C and SIGTERM end the run after the step in progress, its state saved for --resume.
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
   for (int step = start; step < total; ++step) {
     double lr = lr_at(step);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
@@ -727,26 +800,19 @@ int main(int argc, char** argv) {
       if (!log) die(o.out + "/log.jsonl: write failed (disk full?)");
       std::cerr << line.str() << "\n";
     }
-    if ((o.save_every > 0 && (step + 1) % o.save_every == 0) || step == total - 1) {
-      torch::serialize::OutputArchive out, oout;
-      model->save(out);
-      out.save_to(state);
-      opt.save(oout);
-      oout.save_to(o.out + "/optimizer.pt");
-      std::ofstream(o.out + "/state.step") << step + 1;
-      save_checkpoint(o.out + "/checkpoint.wckpt", model, step + 1, loss_v, o.data);
+    if ((o.save_every > 0 && (step + 1) % o.save_every == 0) || step == total - 1 || g_stop) save_state(step + 1);
+    if (g_stop) {
+      write_curves(o.out + "/curves.html", train_curve, eval_curve);
+      std::cerr << "wand-train: stopped by a signal after step " << step + 1 << " of " << total
+                << "; its state is saved in " << o.out << ": the same command with --resume continues\n";
+      return 130;
     }
   }
   write_curves(o.out + "/curves.html", train_curve, eval_curve);
-  if (!o.sample.empty()) {  // the trainer's own greedy continuation, to check the export against
+  if (!sample_ids.empty()) {  // the trainer's own greedy continuation, to check the export against
     torch::NoGradGuard ng;
     model->eval();
-    std::vector<int64_t> ids;
-    std::istringstream in(o.sample);
-    for (int64_t v; in >> v;) {
-      if (v < 0 || v >= c.vocab) die("--sample: token id " + std::to_string(v) + " is outside the vocabulary");
-      ids.push_back(v);
-    }
+    std::vector<int64_t> ids = sample_ids;
     std::ofstream s(o.out + "/sample.txt");
     for (int i = 0; i < o.sample_tokens; ++i) {
       auto x = torch::tensor(ids, torch::kLong).unsqueeze(0).to(dev);
