@@ -93,6 +93,14 @@ Result<Task> read_task(const Json& j, const std::string& format, const std::stri
     // The description: "text" in mbpp.jsonl, "prompt" in sanitized-mbpp.json.
     t.prompt = str_field(j, j.contains("text") ? "text" : "prompt"), t.reference = str_field(j, "code");
     t.setup = str_field(j, "test_setup_code");
+    // Sanitized MBPP's imports the asserts need (`import math`): run before them, as setup is.
+    if (j.contains("test_imports") && !j["test_imports"].is_null()) {
+      if (!j["test_imports"].is_array()) return Error{fmt::format("{}: field 'test_imports' must be an array of import lines", where)};
+      for (auto& line : j["test_imports"]) {
+        if (!line.is_string()) return Error{fmt::format("{}: 'test_imports' holds a non-string", where)};
+        t.setup += (t.setup.empty() || t.setup.ends_with("\n") ? "" : "\n") + line.get<std::string>() + "\n";
+      }
+    }
   } else if (format == "stdio") {
     Json io = j;
     if (j.contains("input_output")) {

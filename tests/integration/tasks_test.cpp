@@ -449,11 +449,8 @@ TEST(Tasks, StrictModePassesPlainValuesAndTheDatasetsOwnHelpers) {
   EXPECT_TRUE(d.passed) << d.feedback;
 }
 
-TEST(Tasks, MbppReferencesPassInBothModes) {
-  std::string path = shared("mbpp/mbpp.jsonl");
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "needs ../shared/data";
-  auto tasks = load(path);
-  ASSERT_EQ(tasks.size(), 974u);
+// Every reference of `tasks` passes, by default and strict.
+void references_pass(const std::vector<feedback::Task>& tasks, const std::string& file) {
   std::vector<std::string> refs;
   for (auto& t : tasks) refs.push_back(t.reference);
   for (bool strict : {false, true}) {
@@ -461,7 +458,18 @@ TEST(Tasks, MbppReferencesPassInBothModes) {
     std::vector<std::string> failed;
     for (std::size_t i = 0; i < v.size(); ++i)
       if (!v[i].passed) failed.push_back(tasks[i].task_id);
-    EXPECT_EQ(failed, std::vector<std::string>{}) << (strict ? "strict" : "default");
+    EXPECT_EQ(failed, std::vector<std::string>{}) << file << (strict ? " strict" : " default");
+  }
+}
+
+// Both MBPP files: every reference passes (sanitized MBPP's asserts need its test_imports).
+TEST(Tasks, MbppReferencesPassInBothModes) {
+  for (auto [file, count] : {std::pair{"mbpp/mbpp.jsonl", 974u}, std::pair{"mbpp/sanitized-mbpp.json", 427u}}) {
+    std::string path = shared(file);
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << "needs ../shared/data";
+    auto tasks = load(path);
+    ASSERT_EQ(tasks.size(), count) << file;
+    references_pass(tasks, file);
   }
 }
 
