@@ -373,6 +373,11 @@ Command add_bench(CLI::App& app) {
       bc = *restored;
       run_id = *id;
       resumed = *info;
+      // The files the run was to write are written by the resume that finishes it, unless named anew.
+      if (extra.is_object() && extra.contains("outputs")) {
+        if (a->out.empty()) a->out = extra["outputs"].value("out", "");
+        if (a->html.empty()) a->html = extra["outputs"].value("html", "");
+      }
     } else if (!seed->count()) {
       bc.solve.seed = llm::random_seed();
     }
@@ -432,6 +437,11 @@ Command add_bench(CLI::App& app) {
 
     store::RunInfo info;
     info.config = reason::bench_run_config(bc, backend.id(), tpl->hash, *sha, total);
+    {
+      std::error_code ec;  // absolute: a resume may run from another folder
+      auto absolute = [&](const std::string& p) { return p.empty() ? p : std::filesystem::absolute(p, ec).string(); };
+      info.config.extra["outputs"] = {{"out", absolute(a->out)}, {"html", absolute(a->html)}};
+    }
     if (db && !resumed) {
       auto id = db->create_run(info.config);
       if (!id) return fail(fmt::format("recording the run in {}: {}", db->path(), id.error().message), kExitOutput);
@@ -455,8 +465,9 @@ Command add_bench(CLI::App& app) {
     auto how_to_resume = [&] {
       if (!db) return std::string();
       auto n = db->finished_problems(run_id);
-      return fmt::format("; {} of {} problems are recorded in run {}: finish it with `wand bench --resume {}{}`",
-                         n ? n->size() : 0, total, run_id, run_id, a->store.empty() ? "" : " --store " + a->store);
+      return fmt::format("; {} of {} problems are recorded in run {}: finish it with `wand bench --resume {}{}`{}",
+                         n ? n->size() : 0, total, run_id, run_id, a->store.empty() ? "" : " --store " + a->store,
+                         a->out.empty() && a->html.empty() ? "" : ", which writes --out and --html");
     };
     if (!run || run->stopped) {
       if (db) (void)db->interrupt_run(run_id);

@@ -12,6 +12,7 @@
 #include <random>
 #include <regex>
 #include <thread>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -505,14 +506,20 @@ Json final_numbers(const std::string& json_out) {
 
 // Starts `wand bench synthetic --set templates --limit 48` recording into `store_path` (stderr to
 // `err_path`) and returns its pid and run id once it has recorded `after` problems.
-std::pair<pid_t, std::string> start_bench(const std::string& store_path, int after, const std::string& err_path) {
+std::pair<pid_t, std::string> start_bench(const std::string& store_path, int after, const std::string& err_path,
+                                          const std::string& out = "") {
+  std::vector<std::string> args = {WAND_BINARY, "bench", "synthetic", "--set", "templates", "--limit", "48", "--seed", "7",
+                                   "--store", store_path};
+  if (!out.empty()) args.insert(args.end(), {"--out", out});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid == 0) {
     FILE* f = std::freopen("/dev/null", "w", stdout);
     f = std::freopen(err_path.c_str(), "w", stderr);
     (void)f;
-    ::execl(WAND_BINARY, WAND_BINARY, "bench", "synthetic", "--set", "templates", "--limit", "48", "--seed", "7",
-            "--store", store_path.c_str(), static_cast<char*>(nullptr));
+    ::execv(WAND_BINARY, argv.data());
     ::_exit(127);
   }
   std::string id;
@@ -580,10 +587,11 @@ TEST(BenchCli, KilledWithSigkillThenResumedGivesTheUninterruptedNumbers) {
 }
 
 // Ctrl-C: the problem in progress is dropped, the run is marked interrupted, exit 130, and the
-// message says how to finish it.
+// message says how to finish it; the resume that finishes it writes the --out it was given.
 TEST(BenchCli, CtrlCStopsAfterTheCurrentProblemAndSaysHowToResume) {
-  std::string store_path = temp_path("sigint.db"), err_path = temp_path("sigint.err");
-  auto [pid, id] = start_bench(store_path, 2, err_path);
+  std::string store_path = temp_path("sigint.db"), err_path = temp_path("sigint.err"), out = temp_path("sigint.jsonl");
+  fs::remove(out);
+  auto [pid, id] = start_bench(store_path, 2, err_path, out);
   ::kill(pid, SIGINT);
   int st = 0;
   ::waitpid(pid, &st, 0);
@@ -594,13 +602,18 @@ TEST(BenchCli, CtrlCStopsAfterTheCurrentProblemAndSaysHowToResume) {
   auto info = (*db)->get_run_info(id);
   EXPECT_EQ(info->status, "interrupted");
   EXPECT_NE(err.find(fmt::format("wand bench: interrupted; {} of 48 problems are recorded in run {}: finish it with "
-                                 "`wand bench --resume {} --store {}`",
+                                 "`wand bench --resume {} --store {}`, which writes --out and --html",
                                  info->problems_done, id, id, store_path)),
             std::string::npos)
       << err;
+  EXPECT_FALSE(fs::exists(out)) << "an unfinished run writes no --out";
   CliRun resumed = wand(fmt::format("bench --resume {} --quiet --json --store {}", id, store_path));
   ASSERT_EQ(resumed.rc, 0) << resumed.err;
   EXPECT_EQ(Json::parse(resumed.out)["problems"], 48);
+  int lines = 0;
+  std::ifstream written(out);
+  for (std::string line; std::getline(written, line);) ++lines;
+  EXPECT_EQ(lines, 48) << "the resume wrote the run's --out";
 }
 
 TEST(BenchCli, CompareAndReportAcrossMethods) {
