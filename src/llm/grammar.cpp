@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -430,6 +431,9 @@ std::vector<std::string> Grammar::builtin_names() { return {"python-block", "pot
 Result<std::shared_ptr<const Grammar>> Grammar::load(const std::string& name_or_path) {
   if (name_or_path == "pot") return parse(wand_embedded_grammar_pot, "grammars/pot.gbnf");
   if (name_or_path == "python-block") return parse(wand_embedded_grammar_python_block, "grammars/python_block.gbnf");
+  std::error_code ec;
+  if (std::filesystem::is_directory(name_or_path, ec))
+    return Error{fmt::format("grammar '{}' is a folder, not a .gbnf file", name_or_path)};
   std::ifstream in(name_or_path, std::ios::binary);
   if (!in)
     return Error{

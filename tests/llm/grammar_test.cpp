@@ -239,6 +239,9 @@ TEST(GrammarBuiltins, LoadNamesAnUnknownGrammarAndAFileInErrors) {
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().message,
             "grammar 'no-such-grammar' is neither a built-in one (python-block, pot) nor a readable file");
+  auto folder = Grammar::load(std::filesystem::temp_directory_path().string());
+  ASSERT_FALSE(folder);
+  EXPECT_NE(folder.error().message.find("is a folder, not a .gbnf file"), std::string::npos) << folder.error().message;
   auto file = std::filesystem::temp_directory_path() / "wand_bad.gbnf";
   std::ofstream(file) << "root ::= digit+\n";
   auto bad = Grammar::load(file.string());

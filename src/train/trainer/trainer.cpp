@@ -215,7 +215,8 @@ std::vector<uint16_t> load_tokens(const std::string& dir) {
     in.read(reinterpret_cast<char*>(v.data() + at), static_cast<std::streamsize>(n * 2));
     if (!in) die(path + ": unreadable");
   }
-  if (v.size() < 1000) die(dir + ": the corpus is too short (" + std::to_string(v.size()) + " tokens)");
+  if (v.size() < 1000)
+    die(dir + ": the corpus is too short (" + std::to_string(v.size()) + " tokens; wand-train needs at least 1000)");
   return v;
 }
 
