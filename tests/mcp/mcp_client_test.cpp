@@ -38,6 +38,17 @@ std::unique_ptr<mcp::Client> connect(const std::string& target, double call_time
   return c ? std::move(*c) : nullptr;
 }
 
+// The error of a call to the fake server's `hang`, given half a second.
+wand::Error hang_for_half_a_second(mcp::Client& c) {
+  mcp::CallOptions opt;
+  opt.timeout_s = 0.5;
+  auto hang = c.call_tool("hang", Json::object(), opt);
+  EXPECT_FALSE(hang);
+  if (hang) return wand::Error{"it answered"};
+  EXPECT_EQ(hang.error().code, "timeout");
+  return hang.error();
+}
+
 int free_port() {
   int s = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -217,12 +228,7 @@ TEST(McpFake, ACrashMidCallNamesServerAndToolAndTheOtherToolsKeepWorking) {
 TEST(McpFake, AHangTimesOutAndTheServerIsRestarted) {
   auto c = connect(kFake);
   ASSERT_TRUE(c);
-  mcp::CallOptions opt;
-  opt.timeout_s = 0.5;
-  auto hang = c->call_tool("hang", Json::object(), opt);
-  ASSERT_FALSE(hang);
-  EXPECT_EQ(hang.error().code, "timeout");
-  EXPECT_EQ(hang.error().message,
+  EXPECT_EQ(hang_for_half_a_second(*c).message,
             "MCP server 'fake': tool 'hang': no answer within 0.5 s; the server stopped answering: it was ended, "
             "and the next call starts it again");
   auto echo = c->call_tool("echo", {{"text", "after the hang"}});
@@ -234,15 +240,11 @@ TEST(McpFake, AHangTimesOutAndTheServerIsRestarted) {
 TEST(McpFake, ATimeoutNamesALineThatWasNotJsonRpc) {
   auto c = connect(kFake + " --noisy");
   ASSERT_TRUE(c);
-  mcp::CallOptions opt;
-  opt.timeout_s = 0.5;
-  auto hang = c->call_tool("hang", Json::object(), opt);
-  ASSERT_FALSE(hang);
-  EXPECT_EQ(hang.error().code, "timeout");
-  EXPECT_NE(hang.error().message.find("no answer within 0.5 s; the server wrote a line that is not JSON-RPC to its stdout"),
+  std::string said = hang_for_half_a_second(*c).message;
+  EXPECT_NE(said.find("no answer within 0.5 s; the server wrote a line that is not JSON-RPC to its stdout"),
             std::string::npos)
-      << hang.error().message;
-  EXPECT_NE(hang.error().message.find("\"debug: hanging now\""), std::string::npos) << hang.error().message;
+      << said;
+  EXPECT_NE(said.find("\"debug: hanging now\""), std::string::npos) << said;
 }
 
 TEST(McpFake, ConcurrentCallsShareOneProcess) {

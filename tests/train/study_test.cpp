@@ -124,6 +124,21 @@ TEST(Mixture, TokenSharesHoldInTheWrittenCorpus) {
   fs::remove_all(dir);
 }
 
+// A study's probes run in one cell.
+Result<std::unique_ptr<sandbox::Sandbox>> one_cell_sandbox() {
+  sandbox::Options so;
+  so.cells = 1;
+  return sandbox::Sandbox::create(so);
+}
+
+// Opens a point's model in the embedded engine, counting the models opened.
+study::ModelOpener counting_opener(int& opened) {
+  return [&opened](const std::string& gguf) {
+    ++opened;
+    return llm::open_backend("local:" + gguf, {.threads = 1});
+  };
+}
+
 study::MixtureOptions tiny(const fs::path& out) {
   study::MixtureOptions o;
   o.out_dir = out.string();
@@ -175,15 +190,10 @@ TEST(Mixture, RunsEndToEndAndResumes) {
   if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
   auto dir = temp_dir("e2e");
   auto o = tiny(dir / "study");
-  sandbox::Options so;
-  so.cells = 1;
-  auto sb = sandbox::Sandbox::create(so);
+  auto sb = one_cell_sandbox();
   ASSERT_TRUE(sb) << sb.error().message;
   int opened = 0;
-  auto open = [&](const std::string& gguf) {
-    ++opened;
-    return llm::open_backend("local:" + gguf, {.threads = 1});
-  };
+  auto open = counting_opener(opened);
   std::vector<std::string> lines;
   auto say = [&](const std::string& l) { lines.push_back(l); };
   auto s = study::run_mixture(o, **sb, open, say);
@@ -267,15 +277,10 @@ TEST(Mixture, AContextShorterThanTheProbesIsRefusedBeforeTraining) {
   auto dir = temp_dir("seq");
   auto o = tiny(dir / "study");
   o.seq = 32;
-  sandbox::Options so;
-  so.cells = 1;
-  auto sb = sandbox::Sandbox::create(so);
+  auto sb = one_cell_sandbox();
   ASSERT_TRUE(sb) << sb.error().message;
   int opened = 0;
-  auto open = [&](const std::string& gguf) {
-    ++opened;
-    return llm::open_backend("local:" + gguf, {.threads = 1});
-  };
+  auto open = counting_opener(opened);
   auto s = study::run_mixture(o, **sb, open);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, kOptionConflict);
