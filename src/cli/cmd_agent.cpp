@@ -105,7 +105,7 @@ int run_agents(AgentArgs& a, const char* cmd) {
   std::string run_id;
   if (!a.no_store) {
     auto s = store::Store::open(store_path);
-    if (!s) return fail("--store " + s.error().message);
+    if (!s) return fail(store_error(a.store, s.error().message));
     db = std::move(*s);
   }
   std::unique_ptr<agent::SkillLibrary> skills;

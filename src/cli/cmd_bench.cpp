@@ -66,7 +66,7 @@ VoidResult write_text(const std::string& path, const std::string& text, const ch
 Result<std::unique_ptr<store::Store>> open_store(const BenchArgs& a, bool create) {
   std::string path = a.store.empty() ? store::default_store_path() : a.store;
   auto s = store::Store::open(path, create);
-  if (!s) return Error{fmt::format("--store {}", s.error().message)};
+  if (!s) return Error{store_error(a.store, s.error().message)};
   return std::move(*s);
 }
 

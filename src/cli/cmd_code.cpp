@@ -143,7 +143,7 @@ Command add_code(CLI::App& app) {
     std::unique_ptr<store::Store> db;
     if (!a->no_store) {
       auto s = store::Store::open(a->store.empty() ? store::default_store_path() : a->store);
-      if (!s) return fail(kExitBadInput, "--store " + s.error().message);
+      if (!s) return fail(kExitBadInput, store_error(a->store, s.error().message));
       db = std::move(*s);
     }
     auto model = llm::open_backend(spec);

@@ -33,7 +33,7 @@ int export_run(const RunExport& e) {
   if (!trajectories)
     if (auto v = codegen::validate(e.opt); !v) return fail(kExitBadInput, v.error().message);
   auto s = store::Store::open(e.store.empty() ? store::default_store_path() : e.store, /*create=*/false);
-  if (!s) return fail(kExitBadInput, "--store " + s.error().message);
+  if (!s) return fail(kExitBadInput, store_error(e.store, s.error().message));
   auto id = (*s)->resolve_id(e.run);
   if (!id) return fail(kExitBadInput, "--run " + id.error().message);
   auto run = (*s)->get_run(*id);

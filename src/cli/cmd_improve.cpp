@@ -98,7 +98,7 @@ Command add_improve(CLI::App& app) {
     }
     auto db = store::Store::open(a->store.empty() ? store::default_store_path() : a->store);
     if (!db) {
-      fmt::print(stderr, "wand improve: --store {}\n", db.error().message);
+      fmt::print(stderr, "wand improve: {}\n", store_error(a->store, db.error().message));
       return kExitBadInput;
     }
     auto sb = small_sandbox(2);

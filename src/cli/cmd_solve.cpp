@@ -189,7 +189,7 @@ Command add_solve(CLI::App& app) {
       std::string path = a->store.empty() ? store::default_store_path() : a->store;
       auto s = store::Store::open(path);
       if (!s) {
-        fmt::print(stderr, "wand solve: --store {}\n", s.error().message);
+        fmt::print(stderr, "wand solve: {}\n", store_error(a->store, s.error().message));
         return kExitBadInput;
       }
       db = std::move(*s);

@@ -52,6 +52,10 @@ Command add_mcp(CLI::App& app);
 Command add_agent(CLI::App& app);   // cmd_agent.cpp
 Command add_skills(CLI::App& app);  // cmd_agent.cpp
 
+// A run store's error as a face says it: "--store ..." when the option was given (`given`), else
+// naming the default's sources, so a bad $WAND_HOME is not blamed on an option nobody gave.
+std::string store_error(const std::string& given, const std::string& message);
+
 // The model a command uses when --model is not given: $WAND_MODEL, else the shipped model.
 std::string default_model_spec();
 

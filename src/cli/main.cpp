@@ -42,6 +42,11 @@ std::string shared_data_dir() {
   auto dir = std::filesystem::weakly_canonical(WAND_SHARED_DATA_DIR, ec);
   return ec ? std::string(WAND_SHARED_DATA_DIR) : dir.string();
 }
+std::string store_error(const std::string& given, const std::string& message) {
+  if (!given.empty()) return "--store " + message;
+  return message + " (the default run store: $WAND_STORE, else $WAND_HOME/runs.db, else "
+                   "$XDG_DATA_HOME/wand/runs.db or ~/.local/share/wand/runs.db; or give --store)";
+}
 std::string default_model_spec() {
   if (const char* m = std::getenv("WAND_MODEL"); m && *m) return m;
   return "local:" + models_dir() + "/wand-pot.gguf";

@@ -527,6 +527,24 @@ TEST(Cli, OptionsThatNeedAnotherAreRefusedAndDataDefaultsDoNotDependOnTheFolder)
   EXPECT_NE(help.out.find("=" + data + "/pal-math/mawpsmultiarith.jsonl"), std::string::npos) << help.out;
 }
 
+// A run store that cannot be made is named by where its path came from: --store when given,
+// else the default's variables (a bad $WAND_HOME is not blamed on an option nobody gave).
+TEST(Cli, AStoreErrorSaysWhereThePathCameFrom) {
+  std::string err;
+  const char* home = std::getenv("WAND_HOME");
+  std::string saved = home ? home : "";
+  ::setenv("WAND_HOME", "/proc/wand-no-such", 1);
+  CliRun by_default = wand("solve \"Tom has 3 apples.\"", "", &err);
+  if (home) ::setenv("WAND_HOME", saved.c_str(), 1);
+  else ::unsetenv("WAND_HOME");
+  EXPECT_EQ(by_default.rc, 2);
+  EXPECT_EQ(err.find("wand solve: run store /proc/wand-no-such/runs.db"), 0u) << err;
+  EXPECT_NE(err.find("(the default run store: $WAND_STORE, else $WAND_HOME/runs.db"), std::string::npos) << err;
+  CliRun given = wand("solve --store /proc/wand-no-such/r.db \"Tom has 3 apples.\"", "", &err);
+  EXPECT_EQ(given.rc, 2);
+  EXPECT_EQ(err.find("wand solve: --store run store /proc/wand-no-such/r.db"), 0u) << err;
+}
+
 TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
   std::string bad = ::testing::TempDir() + "wand_bad_prompt" + std::to_string(::getpid()) + ".txt";
   std::ofstream(bad) << "@@ prompt\nQ: {{questoin}}\n";
