@@ -80,18 +80,16 @@ Result<sandbox::ExecRequest> fusion_request(const Json& j, const ExecLimits& lim
     if (!*r) return r->error();
   if (*run_timeout) req.limits.timeout_s = **run_timeout;
   // SandboxFusion reads -1 (its default) as "no limit of its own": here, the server's maximum.
-  if (*memory && **memory == -1) req.limits.memory_mb = limits.max.memory_mb;
-  if (*memory && **memory < 0 && **memory != -1)
-    return Error{"field 'memory_limit_MB': must be positive, or -1 for the server's maximum"};
-  if (*memory && **memory > 0) {
+  if (*memory && **memory == -1) {
+    req.limits.memory_mb = limits.max.memory_mb;
+  } else if (*memory) {
+    if (!(**memory > 0)) return Error{"field 'memory_limit_MB': must be positive, or -1 for the server's maximum"};
     if (**memory > static_cast<double>(limits.max.memory_mb))
       return Error{fmt::format("field 'memory_limit_MB': {} MiB is above this server's maximum of {} MiB", **memory,
                                     limits.max.memory_mb)};
     if (**memory != static_cast<double>(static_cast<std::size_t>(**memory)))
       return Error{"field 'memory_limit_MB': must be a whole number of MiB"};
     req.limits.memory_mb = static_cast<std::size_t>(**memory);
-  } else if (*memory && **memory == 0) {
-    return Error{"field 'memory_limit_MB': must be positive, or -1 for the server's maximum"};
   }
   if (auto ok = sandbox::validate(req.limits, "run_timeout"); !ok) return ok.error();
   if (auto ok = within(req.limits, limits.max, "run_timeout", "memory_limit_MB"); !ok)
