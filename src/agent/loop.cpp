@@ -24,6 +24,10 @@ constexpr const char* kReportTool = "_wand_report";
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// Compact JSON of text from outside (a model's code, a program's output, the task): bytes that
+// are not UTF-8 become U+FFFD rather than an exception that would end wand.
+std::string lossy(const Json& v) { return v.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
 // The loop's own tool: the session's step driver (session.py) reports each step's outcome
 // through it, out of the program's stdout. It only acknowledges; the report is read from the
 // call's logged arguments.
@@ -241,9 +245,10 @@ class Loop {
 
   // Whether a function of this name, loaded as a skill, would replace something the program is
   // given: a granted tool or tool namespace (final_answer and the environment's primitives
-  // among them) or a Python built-in. Such a function is neither saved nor loaded.
+  // among them), a Python built-in or a private name (the session's step driver is _wand_step).
+  // Such a function is neither saved nor loaded; session.py checks the rest of a skill's code.
   bool shadows(const std::string& name) const {
-    if (tools::hides_python_name(name)) return true;
+    if (name.starts_with("_") || tools::hides_python_name(name)) return true;  // _wand_*: the session's own
     for (const tools::Tool* t : tools_.list())
       if (t->name == name || t->name.rfind(name + ".", 0) == 0) return true;
     return false;
@@ -255,7 +260,7 @@ class Loop {
     if (!found) return;  // the library is an aid: a broken one does not stop the run
     for (auto& s : *found) {
       if (shadows(s.name)) continue;  // a library saved before names were checked: not loaded here
-      auto [r, report] = run_block(fmt::format("_wand_skill({}, {})", Json(s.code).dump(), Json(s.tests).dump()));
+      auto [r, report] = run_block(fmt::format("_wand_skill({}, {})", lossy(Json(s.code)), lossy(Json(s.tests))));
       if (report.is_object() && !report.contains("error")) {
         r_.skills_loaded.push_back(s.name);
         skills_.push_back(s);
@@ -443,7 +448,7 @@ class Loop {
         j.push_back({{"role", m.role}, {"content", m.content}});
         bytes += m.content.size() + 16;
       }
-      g.prompt_record = j.dump();
+      g.prompt_record = lossy(j);
       out = model_.chat(msgs, opt);
     }
     double secs = seconds_since(t0);
@@ -540,7 +545,7 @@ class Loop {
 
   void run_code(Step& s) {
     auto t0 = Clock::now();
-    auto [r, report] = run_block(fmt::format("_wand_step({})", Json(s.code).dump()));
+    auto [r, report] = run_block(fmt::format("_wand_step({})", lossy(Json(s.code))));
     s.exec_s = seconds_since(t0);
     s.exec = sandbox::to_json(r);
     s.tool_calls = r.tool_calls;
@@ -552,7 +557,7 @@ class Loop {
       if (report.contains("value")) {
         s.value = report["value"];
         if (!out.empty() && out.back() != '\n') out += '\n';
-        out += report["value"].is_string() ? report["value"].get<std::string>() : report["value"].dump();
+        out += report["value"].is_string() ? report["value"].get<std::string>() : lossy(report["value"]);
       }
       if (report.contains("error")) {
         // The verdict's feedback text, as every method gives errors back to a model.
@@ -583,7 +588,7 @@ class Loop {
     }
     if (!r.stderr_data.empty() && s.error.empty() && !r_.final_answer) out += (out.empty() ? "" : "\n") + std::string("stderr: ") + r.stderr_data;
     if (!s.error.empty()) out += (out.empty() || out.back() == '\n' ? "" : "\n") + std::string("Error: ") + s.error;
-    if (r_.final_answer) out += (out.empty() || out.back() == '\n' ? "" : "\n") + std::string("Final answer: ") + r_.final_answer->dump();
+    if (r_.final_answer) out += (out.empty() || out.back() == '\n' ? "" : "\n") + std::string("Final answer: ") + lossy(*r_.final_answer);
     if (out.empty()) out = "(no output)";
     s.observation = clip_middle(out, cfg_.observation_chars);
     if (s.error.empty()) successful_code_.push_back(s.code);
@@ -591,7 +596,7 @@ class Loop {
   }
 
   void reload_skills() {
-    for (auto& s : skills_) (void)run_block(fmt::format("_wand_run({}, globals())", Json(s.code).dump()));
+    for (auto& s : skills_) (void)run_block(fmt::format("_wand_run({}, globals())", lossy(Json(s.code))));
   }
 
   // Stuck detection and re-planning, after an action.
@@ -653,7 +658,7 @@ class Loop {
       if (called) (void)hooks_.skills->record_use(sk.name, ok);
     }
     if (!ok || successful_code_.empty() || !session_ || !session_->alive()) return;
-    auto report = run_block(fmt::format("_wand_functions({})", Json(successful_code_).dump())).second;
+    auto report = run_block(fmt::format("_wand_functions({})", lossy(Json(successful_code_)))).second;
     if (!report.is_object()) return;
     std::set<std::string> loaded(r_.skills_loaded.begin(), r_.skills_loaded.end());
     for (auto& f : report.value("functions", Json::array())) {

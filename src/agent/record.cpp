@@ -68,7 +68,7 @@ store::ProblemRecord to_problem(int index, const std::string& task_id, const Pro
   p.index = index;
   p.problem_id = task_id;
   p.input = head.instruction;
-  if (r.final_answer) p.answer = r.final_answer->dump();
+  if (r.final_answer) p.answer = r.final_answer->dump(-1, ' ', false, Json::error_handler_t::replace);
   if (r.check) p.correct = r.check->success;
   p.outcome = r.end_reason;
   double model_s = 0, exec_s = 0;
@@ -91,7 +91,7 @@ store::ProblemRecord to_problem(int index, const std::string& task_id, const Pro
     rec.program = s.code;
     rec.exec_result = s.exec;
     if (s.kind == "act") rec.verdict = {{"passed", s.error.empty()}, {"feedback", s.error}};
-    if (s.index == static_cast<int>(r.steps.size()) - 1 && r.final_answer) rec.answer = r.final_answer->dump();
+    if (s.index == static_cast<int>(r.steps.size()) - 1 && r.final_answer) rec.answer = r.final_answer->dump(-1, ' ', false, Json::error_handler_t::replace);
     rec.extra = to_json(s, /*texts=*/false);
     rec.extra.erase("code");  // the sample's program
     p.samples.push_back(std::move(rec));

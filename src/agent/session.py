@@ -80,9 +80,51 @@ def _wand_step(source):
     _wand_report(_wand_run(source, globals()))
 
 
+_wand_inert_nodes = (_wand_ast.Name, _wand_ast.Attribute, _wand_ast.Subscript, _wand_ast.Constant, _wand_ast.Tuple,
+                     _wand_ast.List, _wand_ast.Load, _wand_ast.BinOp, _wand_ast.BitOr, _wand_ast.UnaryOp, _wand_ast.USub)
+
+
+def _wand_skill_problem(code):
+    """Why a library's skill may not be loaded, or None. Loading may only define: its top level
+    holds function definitions (no decorators, defaults that are literals, annotations that call
+    nothing) and imports, and binds no name the session already has (a tool, a built-in, another
+    skill), so that loading runs none of its code and replaces nothing."""
+    import builtins
+    try:
+        tree = _wand_ast.parse(code)
+    except SyntaxError as e:
+        return f"syntax error: {e.msg} (line {e.lineno})"
+    bound = []
+    for node in tree.body:
+        if isinstance(node, (_wand_ast.Import, _wand_ast.ImportFrom)):
+            if any(a.name == "*" for a in node.names):
+                return f"line {node.lineno}: 'import *'"
+            bound += [(a.asname or a.name).split(".")[0] for a in node.names]
+            continue
+        if isinstance(node, _wand_ast.Expr) and isinstance(node.value, _wand_ast.Constant):
+            continue  # a docstring
+        if isinstance(node, (_wand_ast.FunctionDef, _wand_ast.AsyncFunctionDef)) and not node.decorator_list:
+            a = node.args
+            evaluated = [*a.defaults, *[d for d in a.kw_defaults if d is not None], node.returns,
+                         *[x.annotation for x in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg) if x]]
+            if all(isinstance(n, _wand_inert_nodes) for e in evaluated if e is not None for n in _wand_ast.walk(e)):
+                bound.append(node.name)
+                continue
+        return f"line {node.lineno}: only function definitions and imports may be at a skill's top level"
+    g = globals()
+    for name in bound:
+        if name.startswith("_") or name in dir(builtins) or (name in g and not isinstance(g[name], type(_wand_ast))):
+            return f"it would replace '{name}', which the session already has"
+    return None
+
+
 def _wand_skill(code, tests):
-    """Loads a skill: its tests run on a copy of the namespace first; only a skill that passes is
-    defined in the session."""
+    """Loads a skill: only definitions (_wand_skill_problem), and its tests run on a copy of the
+    namespace first; only a skill that passes is defined in the session."""
+    problem = _wand_skill_problem(code)
+    if problem:
+        _wand_report({"error": {"type": "SkillRefused", "message": problem, "line": 0}})
+        return
     trial = dict(globals())
     report = _wand_run(code + "\n" + tests, trial)
     if "error" not in report:

@@ -194,6 +194,8 @@ Result<Skill> skill_from_json(const Json& j) {
                  count("successes", s.successes), count("version", s.version)})
     if (!r) return r.error();
   if (!is_identifier(s.name)) return Error{fmt::format("field 'name': '{}' is not a Python identifier", s.name)};
+  if (s.name.starts_with("_"))
+    return Error{fmt::format("field 'name': '{}' is private (a leading '_'; wand's session helpers are _wand_*)", s.name)};
   if (s.code.find("def " + s.name) == std::string::npos)
     return Error{fmt::format("field 'code' does not define {}()", s.name)};
   if (s.signature.empty()) s.signature = s.name + "(...)";

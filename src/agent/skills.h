@@ -35,7 +35,8 @@ struct Skill {
 };
 Json to_json(const Skill& s);
 // From to_json's shape (`wand skills import`): name and code are required, the name must be an
-// identifier; errors name the field.
+// identifier that is not private (no leading '_': the session's own helpers are _wand_*); errors
+// name the field. What the code may hold is checked where it is loaded (session.py).
 Result<Skill> skill_from_json(const Json& j);
 
 // What save() did with a skill.

@@ -72,6 +72,7 @@ int run_agents(AgentArgs& a, const char* cmd) {
     return fail(fmt::format("{}: goes with --env NAME", a.task_index ? "--task" : "--limit"));
   if (a.task.find_first_not_of(" \t\r\n") == std::string::npos && !env_mode) return fail("TASK: the task is empty");
   if (auto v = agent::validate(a.config); !v) return fail(v.error().message);
+  a.config.tool_budget.max_calls = a.tools.max_calls;  // --max-tool-calls: each step's block
 
   // The tasks: one free-form, or instances of an environment's split.
   std::vector<int> indices;
@@ -237,7 +238,7 @@ static void add_agent_options(CLI::App* cmd, AgentArgs& a, CLI::Option* env) {
       ->check(CLI::IsMember({"auto", "chat", "completion"}))->capture_default_str();
   cmd->add_option("--temperature", c.temperature, "Sampling temperature")->check(number(kTemperature))->capture_default_str();
   cmd->add_option("--seed", c.seed, "Sampling seed")->check(number(kSeed))->capture_default_str();
-  auto* st = cmd->add_option("--store", a.store, "The run store, which also holds the skills (default: $WAND_HOME/runs.db)");
+  auto* st = add_store_option(cmd, a.store, "The run store, which also holds the skills");
   cmd->add_flag("--no-store", a.no_store, "Do not record the run")->excludes(st);
   cmd->add_flag("--json", a.json, "Print the result (with every step) as JSON");
   cmd->add_flag("-q,--quiet", a.quiet, "Print only the result, not each step");
@@ -272,7 +273,7 @@ Command add_skills(CLI::App& app) {
   auto* cmd = app.add_subcommand("skills", "The skill library: functions agents wrote, verified and kept for reuse");
   cmd->require_subcommand(1);
   auto store_opt = [&](CLI::App* sub) {
-    sub->add_option("--store", a->store, "The run store holding the skills (default: $WAND_HOME/runs.db)");
+    add_store_option(sub, a->store, "The run store holding the skills");
   };
   auto* ls = cmd->add_subcommand("list", "Every skill: name, version, uses, successes, signature");
   ls->add_flag("--json", a->json, "One JSON object per line");

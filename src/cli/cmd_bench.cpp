@@ -228,7 +228,7 @@ Command add_bench(CLI::App& app) {
       ->check(writable_file());
   cmd->add_flag("--json", a->json, "Print the summary (or the comparison) as JSON");
   cmd->add_flag("-q,--quiet", a->quiet, "No progress on stderr");
-  auto* store_opt = cmd->add_option("--store", a->store, "The run store (a file or a postgresql:// URI; default: $WAND_STORE, else $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
+  auto* store_opt = add_store_option(cmd, a->store);
   auto* no_store = cmd->add_flag("--no-store", a->no_store, "Do not record the run (it cannot be resumed)")->excludes(store_opt);
   auto* resume = cmd->add_option("--resume", a->resume, "Finish an interrupted run (its options; any given must match)")
                      ->excludes(no_store);
@@ -260,10 +260,11 @@ Command add_bench(CLI::App& app) {
   env->excludes("--merge")->excludes("--compare")->excludes("--report");
 
   return [=] {
-    if (auto same = same_output_file("--out", a->out, "--html", a->html); !same.empty()) {
-      fmt::print(stderr, "wand bench: {}\n", same);
-      return kExitBadInput;
-    }
+    for (auto same : {same_output_file("--out", a->out, "--html", a->html), output_is_an_input(a->out, a->html, a->merge)})
+      if (!same.empty()) {
+        fmt::print(stderr, "wand bench: {}\n", same);
+        return kExitBadInput;
+      }
     if (env->count()) {
       for (auto* o : {dataset, problems, set, method, k, top_p, max_tokens, weighted, no_repair, no_fallback, prompt, style,
                       constrain, par, out, flow_calls, flow_tokens, resume, shard, shuffle_names, kv_cache, threads})
@@ -464,10 +465,17 @@ Command add_bench(CLI::App& app) {
     double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto how_to_resume = [&] {
       if (!db) return std::string();
+      // db->path() is the URI without its password: a hint may end up in a shared log.
+      std::string store = a->store.empty() ? "" : " --store " + db->path();
+      std::string password = !a->store.empty() && db->path() != a->store ? " (with the password in place of ***)" : "";
+      std::string outputs = a->out.empty() && a->html.empty() ? "" : ", which writes --out and --html";
       auto n = db->finished_problems(run_id);
-      return fmt::format("; {} of {} problems are recorded in run {}: finish it with `wand bench --resume {}{}`{}",
-                         n ? n->size() : 0, total, run_id, run_id, a->store.empty() ? "" : " --store " + a->store,
-                         a->out.empty() && a->html.empty() ? "" : ", which writes --out and --html");
+      if (!n)  // the store itself failed (a database gone): what it holds is not known here
+        return fmt::format("; the problems finished are recorded in run {} (the store cannot be read now: {}): finish it "
+                           "with `wand bench --resume {}{}`{}{}",
+                           run_id, n.error().message, run_id, store, password, outputs);
+      return fmt::format("; {} of {} problems are recorded in run {}: finish it with `wand bench --resume {}{}`{}{}",
+                         n->size(), total, run_id, run_id, store, password, outputs);
     };
     if (!run || run->stopped) {
       if (db) (void)db->interrupt_run(run_id);

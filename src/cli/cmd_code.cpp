@@ -57,20 +57,21 @@ Command add_code(CLI::App& app) {
                       ->check(CLI::ExistingFile);
   auto* out = cmd->add_option("--out", a->out, "With --dataset: samples.jsonl in HumanEval's format (task_id, completion)")
                   ->check(writable_file());
-  cmd->add_option("--limit", a->limit, "With --dataset: only the first N tasks")->check(number({.lo = 1, .hi = 1e9, .integer = true}));
+  auto* limit = cmd->add_option("--limit", a->limit, "With --dataset: only the first N tasks")
+                    ->check(number({.lo = 1, .hi = 1e9, .integer = true}));
   cmd->add_option("--method", c.method, "sample, self-debug, codet or roles")
       ->check(CLI::IsMember({"sample", "self-debug", "codet", "roles"}))
       ->capture_default_str();
   cmd->add_option("--k", c.k, "sample: samples; self-debug, roles: independent chains; codet: programs (n)")
       ->check(number({.lo = 1, .hi = 100, .integer = true}))
       ->capture_default_str();
-  cmd->add_option("--rounds", c.rounds, "self-debug, roles: feedback rounds at most (R)")
+  auto* rounds = cmd->add_option("--rounds", c.rounds, "self-debug, roles: feedback rounds at most (R)")
       ->check(number({.lo = 0, .hi = 20, .integer = true}))
       ->capture_default_str();
-  cmd->add_option("--feedback", c.feedback, "self-debug's feedback: simple, unit or explain (Chen et al. 2023)")
+  auto* feedback = cmd->add_option("--feedback", c.feedback, "self-debug's feedback: simple, unit or explain (Chen et al. 2023)")
       ->check(CLI::IsMember({"simple", "unit", "explain"}))
       ->capture_default_str();
-  cmd->add_option("--gen-tests", c.tests, "codet, roles: model-written asserts kept (CodeT's m)")
+  auto* gen_tests = cmd->add_option("--gen-tests", c.tests, "codet, roles: model-written asserts kept (CodeT's m)")
       ->check(number({.lo = 1, .hi = 100, .integer = true}))
       ->capture_default_str();
   cmd->add_option("-m,--model", a->model, "local:PATH.gguf or openai:URL/MODEL (default: $WAND_CODE_MODEL, else the shipped code model, models/wand-code.gguf)");
@@ -84,19 +85,27 @@ Command add_code(CLI::App& app) {
   cmd->add_option("--timeout", c.timeout_s, "Seconds per sandboxed run")->check(number(kSeconds))->capture_default_str();
   cmd->add_option("--cells", a->cells, "Parallel sandbox cells (default: one per core)")->check(parallel(true));
   cmd->add_flag("--json", a->json, "Print the result, with every step, as JSON (--dataset: the summary)");
-  auto* store_opt = cmd->add_option("--store", a->store, "Record the run here (a file or a postgresql:// URI; default: $WAND_STORE, else $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
+  auto* store_opt = add_store_option(cmd, a->store, "Record the run here");
   cmd->add_flag("--no-store", a->no_store, "Do not record the run")->excludes(store_opt);
   desc->excludes(dataset);
   tests->excludes(dataset);
   entry->excludes(dataset);
   out->needs(dataset);
   dataset->needs(out);
-  return [a, seed, desc, dataset] {
+  limit->needs(dataset);
+  return [a, seed, desc, dataset, entry, rounds, feedback, gen_tests] {
     auto& c = a->config;
     if (!desc->count() && !dataset->count()) return fail(kExitBadInput, "give a description, or --dataset FILE --out FILE");
+    if (auto same = same_output_file("--dataset", a->dataset, "--out", a->out); !same.empty())
+      return fail(kExitBadInput, same);
+    // An option the chosen method never reads is refused rather than ignored.
+    for (auto [opt, methods] : {std::pair{rounds, "self-debug, roles"}, std::pair{feedback, "self-debug"},
+                                std::pair{gen_tests, "codet, roles"}})
+      if (opt->count() && std::string_view(methods).find(c.method) == std::string_view::npos)
+        return fail(kExitBadInput, fmt::format("{}: not read by --method {} (only by {})", opt->get_name(), c.method, methods));
     if (desc->count() && a->description.find_first_not_of(" \t\r\n") == std::string::npos)
       return fail(kExitBadInput, "the description is empty");
-    if (!a->entry.empty() && !std::regex_match(a->entry, std::regex("[A-Za-z_][A-Za-z0-9_]*")))
+    if (entry->count() && !std::regex_match(a->entry, std::regex("[A-Za-z_][A-Za-z0-9_]*")))
       return fail(kExitBadInput, fmt::format("--entry '{}': not a Python function name", a->entry));
     if (!seed->count()) c.seed = llm::random_seed();
     // Greedy for one sample or chain (as Self-Debug decodes); CodeT needs varied programs.
@@ -167,16 +176,22 @@ Command add_code(CLI::App& app) {
     if (dataset->count()) {
       std::ofstream samples(a->out);
       if (!samples) return fail(kExitBadInput, fmt::format("--out {}: cannot write", a->out));
+      // Ctrl-C (or SIGTERM) ends the run after the task in progress; the tasks done keep their
+      // samples in --out and their records in the store.
+      std::atomic<bool>& stop = catch_stop_signals();
       Progress progress("code", problems.size());
       std::optional<Error> recording;
-      auto summary = codegen::run_dataset(**model, **sb, problems, c, samples, [&](int i, const codegen::CodeResult& r) {
-        progress.tick();
-        if (auto w = record(i, r); !w) {
-          recording = w.error();
-          return w;
-        }
-        return ok_status();
-      });
+      auto summary = codegen::run_dataset(
+          **model, **sb, problems, c, samples,
+          [&](int i, const codegen::CodeResult& r) {
+            progress.tick();
+            if (auto w = record(i, r); !w) {
+              recording = w.error();
+              return w;
+            }
+            return ok_status();
+          },
+          &stop);
       progress.finish();
       if (recording) return store_error(*recording);
       if (!summary) {
@@ -184,6 +199,13 @@ Command add_code(CLI::App& app) {
         return fail(model_error_exit_code(summary.error()), summary.error().message);
       }
       if (auto f = flush_file(samples, a->out); !f) return fail(kExitOutput, f.error().message);
+      if (summary->value("interrupted", false)) {
+        if (recorder) recorder->interrupt();
+        return fail(kExitInterrupted,
+                    fmt::format("interrupted: {} of {} tasks done; --out {} holds their samples (run the rest with a "
+                                "dataset of the tasks left)",
+                                (*summary)["tasks_done"].get<int>(), problems.size(), a->out));
+      }
       if (auto w = finish(*summary); !w) return store_error(w.error());
       (*summary)["run_id"] = run_id().empty() ? Json(nullptr) : Json(run_id());
       (*summary)["model"] = spec;

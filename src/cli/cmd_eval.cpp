@@ -131,6 +131,10 @@ int run_eval(EvalArgs& a) {
     }
     samples = std::move(s.value());
   }
+  // Ctrl-C (or SIGTERM) stops starting runs; the samples judged so far are reported and
+  // written, and the exit is 130. A second Ctrl-C ends wand at once.
+  std::atomic<bool>& stop = catch_stop_signals();
+  a.eval.stop = &stop;
   Progress progress("eval", feedback::run_count(*tasks, samples, a.eval.shard));
   feedback::EvalReport report;
   if (!a.remote.url.empty()) {
@@ -138,7 +142,7 @@ int run_eval(EvalArgs& a) {
     // than counting its samples as failed.
     std::optional<Error> failed;
     feedback::BatchRunner remote = [&](const auto& reqs, const auto& on_done) {
-      auto r = failed ? Result<std::vector<sandbox::ExecResult>>(*failed) : feedback::run_remote(a.remote, reqs, on_done);
+      auto r = failed ? Result<std::vector<sandbox::ExecResult>>(*failed) : feedback::run_remote(a.remote, reqs, on_done, &stop);
       if (r) return std::move(*r);
       failed = r.error();
       return std::vector<sandbox::ExecResult>(reqs.size());
@@ -147,7 +151,7 @@ int run_eval(EvalArgs& a) {
     progress.finish();
     if (failed) {
       fmt::print(stderr, "wand eval: --remote: {}\n", failed->message);
-      return kExitSandbox;
+      return failed->code == kOptionConflict ? kExitBadInput : kExitSandbox;
     }
   } else {
     sandbox::Options o;
@@ -162,23 +166,32 @@ int run_eval(EvalArgs& a) {
     progress.finish();
   }
 
+  if (report.interrupted)
+    fmt::print(stderr, "wand eval: interrupted: {} samples judged, {} not run{}\n", report.samples, report.samples_not_run,
+               !a.shard.empty() ? fmt::format("; --out {} not written (a shard file holds all of its shard's samples: "
+                                              "run --shard {} again)", a.out, a.shard)
+               : !a.out.empty() ? fmt::format("; --out {} holds the judged ones", a.out)
+                                : std::string());
   if (!a.shard.empty()) {
-    feedback::EvalOrigin origin{.dataset_tasks = tasks->size(), .samples = a.reference ? "reference" : a.samples,
-                                .samples_total = samples.size()};
-    auto dsha = feedback::file_sha256(a.dataset);
-    auto ssha = a.reference ? Result<std::string>(std::string()) : feedback::file_sha256(a.samples);
-    if (!dsha || !ssha) {
-      fmt::print(stderr, "wand eval: {}\n", (!dsha ? dsha : ssha).error().message);
-      return kExitBadInput;
-    }
-    origin.dataset_sha256 = *dsha, origin.samples_sha256 = *ssha;
-    if (auto w = feedback::write_shard(a.out, report, *tasks, a.eval, origin); !w) {
-      fmt::print(stderr, "wand eval: --out {}\n", w.error().message);
-      return kExitOutput;
+    // An interrupted shard writes nothing: --merge must never take part of a shard for all of it.
+    if (!report.interrupted) {
+      feedback::EvalOrigin origin{.dataset_tasks = tasks->size(), .samples = a.reference ? "reference" : a.samples,
+                                  .samples_total = samples.size()};
+      auto dsha = feedback::file_sha256(a.dataset);
+      auto ssha = a.reference ? Result<std::string>(std::string()) : feedback::file_sha256(a.samples);
+      if (!dsha || !ssha) {
+        fmt::print(stderr, "wand eval: {}\n", (!dsha ? dsha : ssha).error().message);
+        return kExitBadInput;
+      }
+      origin.dataset_sha256 = *dsha, origin.samples_sha256 = *ssha;
+      if (auto w = feedback::write_shard(a.out, report, *tasks, a.eval, origin); !w) {
+        fmt::print(stderr, "wand eval: --out {}\n", w.error().message);
+        return kExitOutput;
+      }
     }
   } else if (!a.out.empty()) {
-    // Opened only now (--out was checked writable before any work): an evaluation stopped
-    // part-way leaves an earlier file as it was instead of empty.
+    // Opened only now (--out was checked writable before any work): a wand killed part-way
+    // leaves an earlier file as it was instead of empty; Ctrl-C writes the samples judged.
     std::ofstream out(a.out, std::ios::trunc);
     if (!out) {
       fmt::print(stderr, "wand eval: --out {}: cannot write\n", a.out);
@@ -197,7 +210,7 @@ int run_eval(EvalArgs& a) {
       return kExitOutput;
     }
   print_summary(a, report);
-  return kExitOk;
+  return report.interrupted ? kExitInterrupted : kExitOk;
 }
 
 }  // namespace
@@ -269,15 +282,19 @@ Command add_eval(CLI::App& app) {
                             ->needs("--remote"));
   cmd->add_flag("--json", a->json, "Print the summary as JSON");
   return [a, run_options] {
-    if (auto same = same_output_file("--out", a->out, "--html", a->html); !same.empty()) {
-      fmt::print(stderr, "wand eval: {}\n", same);
-      return kExitBadInput;
-    }
+    for (auto same : {same_output_file("--out", a->out, "--html", a->html), output_is_an_input(a->out, a->html, a->merge)})
+      if (!same.empty()) {
+        fmt::print(stderr, "wand eval: {}\n", same);
+        return kExitBadInput;
+      }
     if (!a->merge.empty())
       for (auto* o : run_options)
         if (o->count()) {
-          fmt::print(stderr, "wand eval: {}: not an option of --merge, which reads the shards' recorded options\n",
-                     o->get_name());
+          fmt::print(stderr, "wand eval: {}\n",
+                     o->get_name() == "--html"
+                         ? "--html: --merge writes no HTML report (the shard files hold the samples' rows, not the tasks "
+                           "a report shows); --out writes the merged rows"
+                         : o->get_name() + ": not an option of --merge, which reads the shards' recorded options");
           return kExitBadInput;
         }
     return run_eval(*a);

@@ -62,9 +62,11 @@ int export_run(const RunExport& e) {
   } else {
     auto stats = codegen::export_training_data(*run, e.opt, out);
     if (!stats) return fail(kExitOutput, stats.error().message);
-    summary = fmt::format("{} {} rows from run {} ({} tasks; {} duplicate programs dropped; {} rows over --per-task{})",
+    summary = fmt::format("{} {} rows from run {} ({} tasks; {} duplicate programs dropped; {} rows over --per-task{}{})",
                           stats->rows, e.opt.format, *id, stats->tasks, stats->duplicates, stats->capped,
-                          stats->unlabelled ? fmt::format("; {} problems without a label skipped", stats->unlabelled) : "");
+                          stats->unlabelled ? fmt::format("; {} problems without a label skipped", stats->unlabelled) : "",
+                          stats->flaky ? fmt::format("; {} programs judged both passing and failing left out", stats->flaky)
+                                       : "");
   }
   if (!e.corpus.empty()) {
     if (!e.out.empty() && !(file << rows.str() << std::flush)) return fail(kExitOutput, fmt::format("--out {}: write failed", e.out));
@@ -99,6 +101,20 @@ int export_run(const RunExport& e) {
 
 }  // namespace
 
+// Why --corpus must not write into `dir`: it holds files that are not an earlier export's (a
+// `wand corpus` output, whose held-out sets would stay beside the new tokens); "" when it is new,
+// empty, or an export's (its manifest names the run it came from).
+std::string foreign_folder(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) return "";
+  if (!std::filesystem::is_directory(dir, ec)) return dir + ": not a folder";
+  if (std::filesystem::is_empty(dir, ec)) return "";
+  std::ifstream in(std::filesystem::path(dir) / "manifest.json");
+  Json manifest = Json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (manifest.is_object() && manifest.contains("run_id")) return "";
+  return dir + ": holds files that are not an earlier export's (a `wand corpus` output?); give a new or empty folder";
+}
+
 Command add_export(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "export", "A wand-train checkpoint into a GGUF model (--checkpoint), or a recorded run into training data (--run)");
@@ -125,10 +141,11 @@ Command add_export(CLI::App& app) {
   auto* cap = cmd->add_option("--per-task", e->opt.per_task, "Rows (dpo: pairs) per task at most; 0: no cap")
                   ->check(number({.lo = 0, .hi = 1e6, .integer = true}))
                   ->capture_default_str();
-  auto* st = cmd->add_option("--store", e->store, "The run store (a file or a postgresql:// URI; default: $WAND_STORE, else $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
+  auto* st = add_store_option(cmd, e->store);
   auto* corpus = cmd->add_option("--corpus", e->corpus,
-                                 "With --run --format sft: also a token corpus for wand-train --init CHECKPOINT --data DIR "
-                                 "(needs --tokenizer: the model's GGUF)");
+                                 "With --run --format sft or dpo: also a token corpus for wand-train --init CHECKPOINT "
+                                 "--data DIR (sft) or --dpo --data DIR (needs --tokenizer: the model's GGUF); a new or "
+                                 "empty folder, or one an earlier export wrote");
   for (auto* opt : {ckpt, ty, pf, nm}) run->excludes(opt);
   for (auto* opt : {fmt_opt, shape, cap, st, corpus}) opt->needs(run);
   return [o, e, run, ckpt, tok, gguf_out, corpus] {
@@ -139,6 +156,8 @@ Command add_export(CLI::App& app) {
       if (corpus->count() && !tok->count()) return fail_export("--corpus needs --tokenizer (the model's GGUF, or its tokenizer.gguf)");
       if (corpus->count() && e->opt.format != "sft" && e->opt.format != "dpo")
         return fail_export("--corpus takes sft rows (wand-train --init) or dpo pairs (wand-train --dpo): use --format sft or dpo");
+      if (corpus->count())
+        if (auto held = foreign_folder(e->corpus); !held.empty()) return fail_export("--corpus " + held);
       e->out = o->out;
       e->tokenizer = o->tokenizer;
       return export_run(*e);

@@ -76,7 +76,7 @@ Command add_improve(CLI::App& app) {
       ->capture_default_str()->check(parallel(true));
   cmd->add_option("--seed", o.seed, "Seed of the pools, the samples and the fine-tuning")->capture_default_str()->check(number(kSeed));
   cmd->add_option("--trainer", o.trainer, "The wand-train binary (default: $WAND_TRAIN, else beside wand)");
-  cmd->add_option("--store", a->store, "Run store (default: wand's own)");
+  add_store_option(cmd, a->store);
   cmd->add_flag("--json", a->json, "Print the rounds as JSON");
   return [a, model, eval] {
     auto& o = a->o;

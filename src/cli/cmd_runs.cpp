@@ -22,8 +22,8 @@ struct RunsArgs {
   bool json = false, steps = false;
 };
 
-void add_store_option(CLI::App* cmd, RunsArgs& a) {
-  cmd->add_option("--store", a.store, "The run store (a file or a postgresql:// URI; default: $WAND_STORE, else $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
+void add_store(CLI::App* cmd, RunsArgs& a) {
+  add_store_option(cmd, a.store);
 }
 
 std::string store_path(const RunsArgs& a) { return a.store.empty() ? store::default_store_path() : a.store; }
@@ -192,7 +192,7 @@ Command add_runs(CLI::App& app) {
   cmd->require_subcommand(1);
 
   auto* ls = cmd->add_subcommand("list", "The newest runs as a table");
-  add_store_option(ls, *a);
+  add_store(ls, *a);
   ls->add_option("--kind", a->kind, "Only runs of this kind (solve, bench, code, agent, improve)")
       ->check(CLI::IsMember(store::kRunKinds));
   ls->add_option("--limit", a->limit, "At most N runs, newest first (0: all)")
@@ -201,13 +201,13 @@ Command add_runs(CLI::App& app) {
   ls->add_flag("--json", a->json, "Print the runs as a JSON array");
 
   auto* sh = cmd->add_subcommand("show", "One run: its config, summary and a line per problem");
-  add_store_option(sh, *a);
+  add_store(sh, *a);
   sh->add_option("id", a->id, "The run's id (or a unique prefix)")->required();
   sh->add_flag("--json", a->json, "Print the run, its problems and samples as JSON");
   sh->add_flag("--steps", a->steps, "Agent runs: each task's steps (thought, code, observation), as wand agent printed them");
 
   auto* ex = cmd->add_subcommand("export", "One run as JSON lines: the run, then one line per problem");
-  add_store_option(ex, *a);
+  add_store(ex, *a);
   ex->add_option("id", a->id, "The run's id (or a unique prefix)")->required();
   ex->add_option("--out", a->out, "Write to FILE instead of stdout")->check(writable_file());
 

@@ -154,8 +154,7 @@ Command add_solve(CLI::App& app) {
                   "Decode the programs inside a GBNF grammar: pot, python-block, or a .gbnf file (embedded engine only)");
   cmd->add_flag("--show-program", a->show, "Print the winning program (or rationale), its output and the vote");
   cmd->add_flag("--json", a->json, "Print the result, every sample and the vote as JSON");
-  auto* store_opt =
-      cmd->add_option("--store", a->store, "Record the run here (a file or a postgresql:// URI; default: $WAND_STORE, else $WAND_HOME/runs.db, else ~/.local/share/wand/runs.db)");
+  auto* store_opt = add_store_option(cmd, a->store, "Record the run here");
   cmd->add_flag("--no-store", a->no_store, "Do not record the run")->excludes(store_opt);
   return [a, seed, flow_calls, flow_tokens] {
     auto& c = a->config;

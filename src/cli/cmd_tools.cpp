@@ -20,7 +20,7 @@ void add_tool_options(CLI::App* cmd, ToolArgs& a) {
   cmd->add_option("--allow-host", a.builtin.allow_hosts, "http_get: a host (or host:port) it may fetch from (repeatable)")
       ->allow_extra_args(false);
   cmd->add_option("--tools-model", a.model, "llm: the model, local:PATH.gguf or openai:URL/MODEL (default: $WAND_MODEL, else the shipped model)");
-  cmd->add_option("--max-tool-calls", a.max_calls, "Tool calls one run may make")
+  cmd->add_option("--max-tool-calls", a.max_calls, "Tool calls one run may make (wand agent: one step's code)")
       ->default_val(10000)
       ->check(number({.lo = 1, .hi = 1e9, .integer = true}));
   cmd->add_option("--mcp", a.mcp,

@@ -12,6 +12,7 @@
 #include "common/output.h"
 #include "llm/kernels.h"
 #include "llm/llm.h"
+#include "store/store.h"
 
 namespace wand::cli {
 namespace {
@@ -44,8 +45,7 @@ std::string shared_data_dir() {
 }
 std::string store_error(const std::string& given, const std::string& message) {
   if (!given.empty()) return "--store " + message;
-  return message + " (the default run store: $WAND_STORE, else $WAND_HOME/runs.db, else "
-                   "$XDG_DATA_HOME/wand/runs.db or ~/.local/share/wand/runs.db; or give --store)";
+  return message + " (the default run store: " + store::kDefaultStoreSources + "; or give --store)";
 }
 std::string default_model_spec() {
   if (const char* m = std::getenv("WAND_MODEL"); m && *m) return m;

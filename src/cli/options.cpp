@@ -14,6 +14,7 @@
 
 #include "common/module.h"
 #include "common/output.h"
+#include "store/store.h"
 
 namespace wand::cli {
 
@@ -75,6 +76,24 @@ std::string same_output_file(const char* option_a, const std::string& a, const c
   auto canon = [&](const std::string& p) { return std::filesystem::weakly_canonical(p, ec); };
   if (canon(a) != canon(b)) return "";
   return fmt::format("{} {}: the same file as {} {}; give each its own", option_b, b, option_a, a);
+}
+
+CLI::Option* add_store_option(CLI::App* cmd, std::string& store, const std::string& what) {
+  return cmd
+      ->add_option("--store", store,
+                   what + " (a file or a postgresql:// URI; default: " + store::kDefaultStoreSources + ")")
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            return v.empty() ? std::string("must not be empty (leave --store out for the default)") : std::string();
+          },
+          "PATH|URI"));
+}
+
+std::string output_is_an_input(const std::string& out, const std::string& html, const std::vector<std::string>& merge) {
+  for (const auto& input : merge)
+    for (auto [option, path] : {std::pair{"--out", &out}, std::pair{"--html", &html}})
+      if (auto same = same_output_file("--merge", input, option, *path); !same.empty()) return same;
+  return "";
 }
 
 CLI::Validator integer_list(NumberRule rule) {

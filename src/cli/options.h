@@ -57,6 +57,13 @@ std::string out_dir_problem(const std::string& dir);
 // Two output options naming one file (--out and --html): the message naming both ("--html r.txt:
 // the same file as --out r.txt"), "" when they differ or either is not given.
 std::string same_output_file(const char* option_a, const std::string& a, const char* option_b, const std::string& b);
+// --store PATH|URI with its help (`what`, then the default's sources): an empty value is refused
+// rather than read as "the default" (`--store "$S"` with S unset).
+CLI::Option* add_store_option(CLI::App* cmd, std::string& store, const std::string& what = "The run store");
+
+// The same for --out and --html against a --merge command's input files, which an output would
+// overwrite ("--out s-0.jsonl: the same file as --merge s-0.jsonl; give each its own").
+std::string output_is_an_input(const std::string& out, const std::string& html, const std::vector<std::string>& merge);
 
 // wand-train (`wand improve`, `wand study`): $WAND_TRAIN, else beside this binary or two folders
 // up (the build tree's layout), else where this build put it.

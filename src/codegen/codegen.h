@@ -17,6 +17,7 @@
 // Step, recorded in the run store (record.cpp), so a run can be replayed and exported as
 // training data (export.h).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -188,9 +189,12 @@ Result<CodeResult> generate(llm::Backend& model, sandbox::Sandbox& sb, const Pro
 // error stops the run. Returns the summary: tasks, samples, too_long, pass@1 of the samples and
 // the pass rate of the chosen programs on the hidden tests, and for CodeT the mean expected pass
 // rate of a random program. Errors: the backend's (other than a long prompt), a failed write.
+// Once `*stop` is true (Ctrl-C) no task starts, the one in progress is dropped (the signal may have
+// reached its programs), and the summary covers the tasks done: `interrupted` true, `tasks_done`.
 Result<Json> run_dataset(llm::Backend& model, sandbox::Sandbox& sb, const std::vector<Problem>& problems,
                          const CodeConfig& c, std::ostream& samples,
-                         const std::function<VoidResult(int index, const CodeResult&)>& on_task = {});
+                         const std::function<VoidResult(int index, const CodeResult&)>& on_task = {},
+                         const std::atomic<bool>* stop = nullptr);
 
 Json to_json(const Step& s);
 Json to_json(const CodeResult& r);  // with its steps

@@ -11,14 +11,17 @@ namespace wand::codegen {
 
 Result<Json> run_dataset(llm::Backend& model, sandbox::Sandbox& sb, const std::vector<Problem>& problems,
                          const CodeConfig& c, std::ostream& samples,
-                         const std::function<VoidResult(int, const CodeResult&)>& on_task) {
-  int lines = 0, judged = 0, chosen_passed = 0, random_tasks = 0, too_long = 0;
+                         const std::function<VoidResult(int, const CodeResult&)>& on_task,
+                         const std::atomic<bool>* stop) {
+  int lines = 0, judged = 0, chosen_passed = 0, random_tasks = 0, too_long = 0, done = 0;
   double random_sum = 0;
   std::vector<int> n, passed;  // per task: samples written, of them passing the hidden tests
-  for (int i = 0; i < static_cast<int>(problems.size()); ++i) {
+  auto stopped = [&] { return stop && stop->load(); };
+  for (int i = 0; i < static_cast<int>(problems.size()) && !stopped(); ++i) {
     CodeConfig ci = c;
     ci.seed = llm::sample_seed(c.seed, i);  // each task its own stream, the same whatever ran before it
     auto r = generate(model, sb, problems[i], ci);
+    if (stopped()) break;
     if (!r && r.error().code == llm::kContextLengthExceeded) {
       // One long prompt does not end the run: the task's samples are empty (they fail).
       CodeResult none;
@@ -48,9 +51,11 @@ Result<Json> run_dataset(llm::Backend& model, sandbox::Sandbox& sb, const std::v
     if (r->random_pick_pass) ++random_tasks, random_sum += *r->random_pick_pass;
     if (on_task)
       if (auto w = on_task(i, *r); !w) return w.error();
+    ++done;
   }
   auto p1 = feedback::mean_pass_at_k(n, passed, 1);
   Json s = {{"method", c.method}, {"tasks", problems.size()}, {"samples", lines}, {"judged", judged}, {"too_long", too_long}};
+  if (done < static_cast<int>(problems.size())) s["interrupted"] = true, s["tasks_done"] = done;
   s["pass_at_1"] = p1.value && judged ? Json(*p1.value) : Json(nullptr);
   s["chosen_pass_rate"] = judged ? Json(static_cast<double>(chosen_passed) / judged) : Json(nullptr);
   auto ci = reason::wilson_interval(chosen_passed, judged);

@@ -144,12 +144,20 @@ Result<ExportStats> export_training_data(const store::Run& run, const ExportOpti
     Json base = {{"run_id", run.info.id},
                  {"task_id", p.problem_id.empty() ? std::to_string(p.index) : p.problem_id},
                  {"problem", p.index}};
-    // Deduplicated within the task, separately for passing and failing programs (a program is
-    // one or the other, unless the run judged it twice).
+    // Deduplicated within the task. A program judged both passing and failing (one that reads
+    // the clock or a random number) is verified by nothing: it is left out of every format, so
+    // no pair has the same program on both sides and no such sample is trained on as correct.
     std::vector<Item> items;
-    std::set<std::pair<bool, std::string>> seen;
-    for (auto& it : items_of(run.info, p, stats)) {
-      if (!seen.insert({it.passed, it.key}).second) {
+    auto all = items_of(run.info, p, stats);
+    std::map<std::string, std::set<bool>> verdicts;
+    for (const auto& it : all) verdicts[it.key].insert(it.passed);
+    std::set<std::string> seen, flaky;
+    for (auto& it : all) {
+      if (verdicts[it.key].size() > 1) {
+        stats.flaky += flaky.insert(it.key).second;
+        continue;
+      }
+      if (!seen.insert(it.key).second) {
         ++stats.duplicates;
         continue;
       }

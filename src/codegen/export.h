@@ -43,6 +43,7 @@ struct ExportStats {
   int duplicates = 0;      // samples dropped as the same program as an earlier one of the task
   int capped = 0;          // rows left out by per_task
   int unlabelled = 0;      // reasoning problems skipped for want of a label
+  int flaky = 0;           // programs of a task judged both passing and failing (nondeterministic): left out
 };
 
 // The rows of one run, in problem and sample order. Errors: a bad option, a failed write.

@@ -1,6 +1,7 @@
 #include "common/output.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -49,6 +50,12 @@ std::optional<WriteError> stdout_failed;
 
 VoidResult stdout_error(int err, WriteError* failure) {
   std::lock_guard lk(stdout_mu);
+  // A failed write seen later (std::cout's bad bit, stdio's error flag) has lost its errno: a
+  // pipe whose reader has gone still says so as POLLERR on our end.
+  if (err == 0) {
+    struct pollfd p = {STDOUT_FILENO, 0, 0};
+    if (::poll(&p, 1, 0) > 0 && (p.revents & POLLERR)) err = EPIPE;
+  }
   if (!stdout_failed) stdout_failed = WriteError{fmt::format("standard output: {}", std::strerror(err ? err : EIO)), err == EPIPE};
   if (failure) *failure = *stdout_failed;
   return Error{stdout_failed->message};

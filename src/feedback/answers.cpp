@@ -194,7 +194,21 @@ std::string boxed_content(std::string_view s) {
   replace_all("\\%", "%");
   replace_all("\\,", "");
   replace_all("\\!", "");
+  for (auto wrap : {"\\text{", "\\textbf{", "\\mathrm{", "\\mbox{"})  // words set in math mode
+    for (std::size_t p; (p = c.find(wrap)) != std::string::npos;) {
+      std::size_t open = p + std::string_view(wrap).size(), close = c.find('}', open);
+      if (close == std::string::npos) break;
+      c = c.substr(0, p) + c.substr(open, close - open) + c.substr(close + 1);
+    }
   return c;
+}
+
+// What a boxed answer's normalized content reads as: a number, or the math as text.
+std::string boxed_value(std::string_view c) {
+  c = trim(c);
+  if (c.find_first_of("\\^_{}") == std::string_view::npos) return value_after(c, true);  // "18 apples": 18
+  if (auto n = parse_number(c)) return number_text(*n);
+  return text_answer(c);
 }
 
 std::string lower(std::string_view s) {
@@ -232,7 +246,7 @@ std::optional<std::string> last_marker_value(std::string_view s) {
   std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.at > b.at; });
   for (auto& m : found) {
     // "####" is GSM8K's label for a number; followed by words it is a Markdown heading.
-    std::string v = m.what == "\\boxed{" ? value_after(boxed_content(s.substr(m.value_at)), true)
+    std::string v = m.what == "\\boxed{" ? boxed_value(boxed_content(s.substr(m.value_at)))
                                          : value_after(s.substr(m.value_at), m.what != "####");
     if (!v.empty()) return v;
   }
@@ -248,6 +262,8 @@ std::optional<double> parse_number(std::string_view s) {
   if (!n || n->end != s.size()) return std::nullopt;
   return n->value;
 }
+
+std::string boxed_answer(std::string_view content) { return boxed_value(boxed_content(std::string(content) + "}")); }
 
 std::string extract_answer(std::string_view text) {
   std::string t(text);

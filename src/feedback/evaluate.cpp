@@ -139,7 +139,7 @@ std::size_t run_count(const std::vector<Task>& tasks, const std::vector<EvalSamp
 
 EvalReport evaluate(sandbox::Sandbox& sb, const std::string& dataset, const std::vector<Task>& tasks,
                     const std::vector<EvalSample>& samples, const EvalOptions& opt, const std::function<void()>& on_run) {
-  BatchRunner local = [&sb](const auto& reqs, const auto& on_done) { return sb.run_batch(reqs, on_done); };
+  BatchRunner local = [&sb, &opt](const auto& reqs, const auto& on_done) { return sb.run_batch(reqs, on_done, opt.stop); };
   return evaluate(local, dataset, tasks, samples, opt, on_run);
 }
 
@@ -154,8 +154,13 @@ EvalReport evaluate(const BatchRunner& run_batch, const std::string& dataset, co
   std::vector<int> n(tasks.size(), 0);
   std::vector<Tally> tallies;
   std::size_t batch = opt.batch_samples ? opt.batch_samples : std::max<std::size_t>(1, picked.size());
+  auto stopped = [&] { return opt.stop && opt.stop->load(); };
   for (std::size_t lo = 0; lo < picked.size(); lo += batch) {
     std::size_t hi = std::min(picked.size(), lo + batch);
+    if (stopped()) {
+      rep.samples_not_run += picked.size() - lo;
+      break;
+    }
     // Every sample's requests (several for stdin/stdout tasks) in one batch over the cells.
     std::vector<Submission> subs;
     std::vector<sandbox::ExecRequest> reqs;
@@ -168,16 +173,25 @@ EvalReport evaluate(const BatchRunner& run_batch, const std::string& dataset, co
       first_req.push_back(reqs.size());
       for (auto& r : subs.back().requests) reqs.push_back(r);
     }
+    std::vector<char> ran(reqs.size(), 0);  // a byte per request: written by the runner's threads
     auto t0 = std::chrono::steady_clock::now();
-    auto results = run_batch(reqs, [&](std::size_t) {
+    auto results = run_batch(reqs, [&](std::size_t i) {
+      ran[i] = 1;
       if (on_run) on_run();
     });
     rep.wall_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    bool stopped_in_batch = stopped();
     for (std::size_t p = lo; p < hi; ++p) {
       const Submission& sub = subs[p - lo];
       std::span<const sandbox::ExecResult> rs(results.data() + first_req[p - lo], sub.requests.size());
       std::size_t task = samples[picked[p]].task;
       SampleResult r{.sample = picked[p], .task = task, .index_in_task = n[task]++};
+      // A sample some of whose runs a stop skipped is not judged (it would count as failed).
+      if (stopped_in_batch && !std::all_of(ran.begin() + first_req[p - lo],
+                                           ran.begin() + first_req[p - lo] + sub.requests.size(), [](char c) { return c; })) {
+        ++rep.samples_not_run;
+        continue;
+      }
       r.verdict = judge(tasks[task], sub, rs, opt.judge);
       r.status = rs.empty() ? sandbox::Status::ok : rs[0].status;
       for (auto& e : rs) r.wall_s += e.wall_s;
@@ -185,6 +199,7 @@ EvalReport evaluate(const BatchRunner& run_batch, const std::string& dataset, co
       rep.results.push_back(std::move(r));
     }
   }
+  rep.interrupted = rep.samples_not_run > 0;
   aggregate(rep, tasks.size(), tallies, opt.ks);
   return rep;
 }
@@ -211,6 +226,10 @@ Json EvalReport::summary() const {
   }
   j["pass_at_k_not_computed"] = not_computed;
   j["pass_at_k"] = passk;
+  if (interrupted) {
+    j["interrupted"] = true;
+    j["samples_not_run"] = samples_not_run;
+  }
   return j;
 }
 

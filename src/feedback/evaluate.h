@@ -2,6 +2,7 @@
 // every sample of a code benchmark prepared (feedback.h prepare), run in the sandbox in batches,
 // judged, and aggregated into pass@k and outcome counts.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <iosfwd>
@@ -57,6 +58,9 @@ struct EvalOptions {
   // execution results held at once (up to max_output_bytes per stream each) stay bounded.
   std::size_t batch_samples = 0;
   Shard shard;  // only the samples of this shard's tasks are run
+  // Ctrl-C: once *stop is true no further run starts, and evaluate returns the samples whose
+  // runs all finished (report.interrupted). Runs in progress finish. Not owned.
+  const std::atomic<bool>* stop = nullptr;
 };
 // Checks the options before any work: every k >= 1; judge.answer is auto, last-line,
 // var:NAME or call:NAME. Errors name the option ("--answer 'x': expected ...").
@@ -85,6 +89,8 @@ struct EvalReport {
   std::string dataset, format;      // as given; the tasks' format (humaneval, mbpp, ...)
   std::vector<SampleResult> results;  // one per sample run, in sample order (empty when merged)
   std::size_t samples = 0;          // samples judged
+  bool interrupted = false;         // stopped (EvalOptions::stop) before every sample was judged
+  std::size_t samples_not_run = 0;  // of the shard's samples, those an interruption left unjudged
   std::size_t tasks = 0;            // tasks with at least one sample
   std::size_t tasks_unsolved = 0;   // of those, tasks no sample passed
   std::map<std::string, int> outcomes;        // error class name ("none" = passed) -> samples
@@ -94,7 +100,8 @@ struct EvalReport {
 
   // The summary `wand eval --json` prints: dataset, format, samples, wall_time, samples_per_s,
   // sample_time_p50/p99, outcomes, tasks, tasks_unsolved, pass_at_k {"pass@K": value} and
-  // pass_at_k_not_computed {"pass@K": {reason, tasks_with_fewer_samples, fewest_samples}}.
+  // pass_at_k_not_computed {"pass@K": {reason, tasks_with_fewer_samples, fewest_samples}};
+  // after an interruption also interrupted: true and samples_not_run.
   Json summary() const;
 };
 

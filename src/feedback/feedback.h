@@ -66,7 +66,7 @@ std::optional<double> parse_number(std::string_view s);
 // The one extractor every method and `wand eval` use; rules, in order:
 //  1. A marker wins, the last one in the text: "the answer is X" (also "The final answer is"),
 //     "answer: X" as a label starting its line ("Answer:", "**Final answer:**"), "#### X"
-//     (GSM8K's label format) and "\boxed{X}" (\frac{a}{b} reads a/b). X is the number right
+//     (GSM8K's label format) and "\boxed{X}" (read by boxed_answer, below). X is the number right
 //     after the marker (spaces, ":", "=", "*" skipped), else its words up to the end of the
 //     sentence ("The answer is yes." -> "yes"; not after "####", which is then a Markdown
 //     heading); a marker with neither is passed over.
@@ -82,6 +82,11 @@ std::optional<double> parse_number(std::string_view s);
 // line only (a program's last printed line is its answer, and a text answer stays readable), and
 // numbers compare by value (18.0 = 18, 0.3333333 = 1/3).
 std::string extract_answer(std::string_view text);
+// What "\boxed{content}" answers, `content` being what the braces hold: \frac{a}{b} reads a/b,
+// \text{yes} reads yes, 1{,}000 reads 1,000; a number (alone, or followed by plain words: "18
+// apples") comes back as a number, other math as its text ("2\sqrt{3}", not 2). A math label in
+// LaTeX goes through it too (rewards.h), so "\frac{1}{2}" matches a boxed 0.5.
+std::string boxed_answer(std::string_view content);
 
 // Numerically when both are numbers (parse_number; within abs_tol, or rel_tol of the expected
 // value for huge ones: 1,450,001 is not 1,450,000), else as text (trimmed, case and runs of

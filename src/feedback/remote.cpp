@@ -56,7 +56,10 @@ Result<std::vector<sandbox::ExecResult>> post_batch(const RemoteOptions& opt, co
         said = (*j)["error"].value("message", said);
       last = fmt::format("HTTP {}: {}", reply->status, said);
       bool again = reply->status == 429 || reply->status == 502 || reply->status == 503 || reply->status == 504;
-      if (!again) return Error{fmt::format("{}: {}", url, last)};
+      // 400 and 413: the requests themselves are what the server refuses (a limit above its
+      // maximum), which the caller's options decide; kOptionConflict lets it say so (exit 2).
+      if (!again)
+        return Error{fmt::format("{}: {}", url, last), reply->status == 400 || reply->status == 413 ? kOptionConflict : ""};
       pause = std::max(pause, reply->retry_after_s);
     }
     if (attempt < opt.attempts) std::this_thread::sleep_for(std::chrono::duration<double>(pause));
@@ -68,7 +71,8 @@ Result<std::vector<sandbox::ExecResult>> post_batch(const RemoteOptions& opt, co
 }  // namespace
 
 Result<std::vector<sandbox::ExecResult>> run_remote(const RemoteOptions& opt, const std::vector<sandbox::ExecRequest>& reqs,
-                                                    const std::function<void(std::size_t)>& on_done) {
+                                                    const std::function<void(std::size_t)>& on_done,
+                                                    const std::atomic<bool>* cancel) {
   if (auto ok = validate(opt); !ok) return ok.error();
   std::string url = opt.url;
   while (url.ends_with('/')) url.pop_back();
@@ -79,7 +83,7 @@ Result<std::vector<sandbox::ExecResult>> run_remote(const RemoteOptions& opt, co
   std::optional<Error> failed;
   std::atomic<bool> stop = false;
   parallel_for(batches, std::min(opt.parallel, std::max<std::size_t>(batches, 1)), [&](std::size_t, std::size_t b) {
-    if (stop) return;
+    if (stop || (cancel && *cancel)) return;
     std::size_t lo = b * opt.batch, hi = std::min(reqs.size(), lo + opt.batch);
     Json body = Json::array();
     for (std::size_t i = lo; i < hi; ++i) body.push_back(sandbox::request_to_json(reqs[i]));

@@ -6,6 +6,7 @@
 // verdict (each run is a fresh cell with no state kept between runs), so no sample is lost when a
 // worker behind a load balancer goes away mid-batch.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <string>
@@ -30,9 +31,11 @@ VoidResult validate(const RemoteOptions& opt);
 
 // Runs `reqs` remotely; results in request order, on_done(i) as each array of them comes back.
 // An error names the URL and the last problem seen (after `attempts` tries of one array, or at
-// once for a 4xx other than 429, which retrying cannot fix).
+// once for a 4xx other than 429, which retrying cannot fix). Once `*stop` is true no further
+// array is sent; those not sent get no on_done (their results are empty).
 Result<std::vector<sandbox::ExecResult>> run_remote(const RemoteOptions& opt, const std::vector<sandbox::ExecRequest>& reqs,
-                                                    const std::function<void(std::size_t)>& on_done = {});
+                                                    const std::function<void(std::size_t)>& on_done = {},
+                                                    const std::atomic<bool>* stop = nullptr);
 
 // One POST of a JSON body (libcurl, loaded from wand_feedback_http.so by the `wand` binary):
 // the status and the body, or an error for no answer at all (refused, reset, timed out).

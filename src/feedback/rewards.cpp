@@ -72,6 +72,10 @@ Result<Task> reward_task(std::string_view data_source, const Json& ground_truth)
     if (auto mark = t.expected.rfind("####"); mark != std::string::npos) t.expected = t.expected.substr(mark + 4);
     t.expected.erase(0, t.expected.find_first_not_of(" \t\r\n"));
     t.expected.erase(t.expected.find_last_not_of(" \t\r\n") + 1);
+    // A label in LaTeX (MATH's "\frac{1}{2}", "$\sqrt{3}$") reads as the same text in \boxed{} does.
+    if (t.expected.size() > 1 && t.expected.front() == '$' && t.expected.back() == '$')
+      t.expected = t.expected.substr(1, t.expected.size() - 2);
+    if (t.expected.find('\\') != std::string::npos) t.expected = boxed_answer(t.expected);
     if (t.expected.empty()) return Error{fmt::format("{}: the ground truth answer is empty", data_source)};
     return t;
   }

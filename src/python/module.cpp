@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <memory>
 #include <stdexcept>
 
@@ -59,6 +60,8 @@ feedback::RewardOptions reward_options(const std::string& text) {
     if (j.contains("answer")) judge.answer = j["answer"].get<std::string>();
     if (j.contains("partial_credit")) judge.partial_credit = j["partial_credit"].get<bool>();
     if (j.contains("strict")) judge.strict = j["strict"].get<bool>();
+    if (j.contains("float_tol") && !j["float_tol"].is_null()) judge.float_tol = j["float_tol"].get<double>();
+    if (j.contains("max_output") && !j["max_output"].is_null()) judge.max_output_bytes = j["max_output"].get<std::size_t>();
     if (j.contains("extract_code")) o.eval.extract_code = j["extract_code"].get<bool>();
     if (j.contains("ks")) o.eval.ks = j["ks"].get<std::vector<int>>();
     if (j.contains("mapping")) o.mapping = value_or_raise(feedback::reward_mapping_from_string(j["mapping"].get<std::string>()));
@@ -68,9 +71,20 @@ feedback::RewardOptions reward_options(const std::string& text) {
   sandbox::Limits limits;
   limits.timeout_s = judge.timeout_s;
   limits.memory_mb = judge.memory_mb;
+  limits.max_output_bytes = judge.max_output_bytes;
   if (auto ok = sandbox::validate(limits); !ok) throw py::value_error(ok.error().message);
   if (auto ok = feedback::validate(o.eval); !ok) throw py::value_error(ok.error().message);
   return o;
+}
+
+// A judge option the tasks never read is refused, as `wand eval` refuses it (ValueError naming
+// the keyword): strict on a word problem, answer on a code task, ...
+void refuse_unused(const feedback::RewardOptions& o, const feedback::Task& task) {
+  if (auto u = feedback::unused_option(o.eval.judge, task.kind)) {
+    std::string name = u->name;
+    std::replace(name.begin(), name.end(), '-', '_');
+    throw py::value_error(fmt::format("{}: not read by {} tasks; it is for {}", name, task.format, u->used_by));
+  }
 }
 
 struct PySandbox {
@@ -142,6 +156,7 @@ PYBIND11_MODULE(_wand, m) {
            [](PySandbox& s, const std::string& dataset, const std::string& samples_text, const std::string& options_text) {
              auto opt = reward_options(options_text);
              auto tasks = value_or_raise(feedback::load_tasks(dataset));
+             refuse_unused(opt, tasks.front());  // one format a file
              Json samples = parse(samples_text, "the samples");
              std::map<std::string, std::size_t> by_id;
              for (std::size_t t = 0; t < tasks.size(); ++t) by_id[tasks[t].task_id] = t;
@@ -174,6 +189,7 @@ PYBIND11_MODULE(_wand, m) {
            const std::string& options_text) {
           auto task = value_or_raise(feedback::task_from_json(parse(task_text, "the task"), "task"));
           auto opt = reward_options(options_text);
+          refuse_unused(opt, task);
           std::vector<feedback::Task> tasks{task};
           feedback::EvalReport report;
           {

@@ -133,5 +133,9 @@ store::ProblemRecord problem_record(int index, const std::string& question, cons
 
 Json to_json(const Sample& s);
 Json to_json(const SolveResult& r);  // with its samples
+// A sample's verdict as recorded and printed. A question has no label in solve, so a program that
+// answered is neither right nor wrong here: its `passed` and `reward` are null (`wand bench`
+// judges the answer against the label per problem, export per sample). Null without a verdict.
+Json verdict_json(const Sample& s);
 
 }  // namespace wand::reason

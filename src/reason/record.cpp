@@ -42,7 +42,7 @@ store::ProblemRecord problem_record(int index, const std::string& question, cons
     sr.completion = s.completion;
     sr.program = s.program;
     if (s.exec) sr.exec_result = sandbox::to_json(*s.exec);
-    if (s.verdict) sr.verdict = s.verdict->to_json();
+    if (s.verdict) sr.verdict = verdict_json(s);
     sr.answer = s.answer;
     sr.logprob = s.mean_logprob;
     sr.extra = {{"stage", s.stage}, {"method", s.method}, {"outcome", s.outcome}, {"extracted_from", s.extracted_from}};

@@ -361,9 +361,16 @@ Json to_json(const Sample& s) {
             {"answer", s.answer ? Json(*s.answer) : Json(nullptr)},
             {"mean_logprob", s.mean_logprob ? Json(*s.mean_logprob) : Json(nullptr)},
             {"completion_tokens", s.completion_tokens}};
-  if (s.verdict) j["verdict"] = s.verdict->to_json();
+  if (s.verdict) j["verdict"] = verdict_json(s);
   if (!s.tool_calls.empty()) j["tool_calls"] = s.tool_calls;
   return j;
+}
+
+Json verdict_json(const Sample& s) {
+  if (!s.verdict) return nullptr;
+  Json v = s.verdict->to_json();
+  if (s.outcome == "ok") v["passed"] = nullptr, v["reward"] = nullptr;
+  return v;
 }
 
 Json to_json(const SolveResult& r) {

@@ -156,9 +156,14 @@ ExecResult Sandbox::run(const ExecRequest& req) {
 }
 
 std::vector<ExecResult> Sandbox::run_batch(const std::vector<ExecRequest>& reqs,
-                                           const std::function<void(std::size_t)>& on_done) {
+                                           const std::function<void(std::size_t)>& on_done,
+                                           const std::atomic<bool>* stop) {
   std::vector<ExecResult> results(reqs.size());
   parallel_for(reqs.size(), options_.cells, [&](std::size_t, std::size_t i) {
+    if (stop && *stop) {
+      results[i] = failed("not run: stopped");
+      return;
+    }
     results[i] = run(reqs[i]);
     if (on_done) on_done(i);
   });

@@ -10,6 +10,7 @@
 // Every execution gets its own pid namespace, cgroup limits (or rlimits where the host has no
 // cgroups), no capabilities and a seccomp filter. Results are values, never exceptions.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -200,9 +201,12 @@ class Sandbox {
 
   ExecResult run(const ExecRequest& req);
   // Runs all requests in parallel over the cells; results in request order.
-  // on_done(i) is called (from worker threads) as each request finishes.
+  // on_done(i) is called (from worker threads) as each request finishes. Once `*stop` is true
+  // (Ctrl-C), requests not yet started are not run: their results are sandbox_error "not run:
+  // stopped" and on_done is not called for them; runs in progress finish.
   std::vector<ExecResult> run_batch(const std::vector<ExecRequest>& reqs,
-                                    const std::function<void(std::size_t)>& on_done = {});
+                                    const std::function<void(std::size_t)>& on_done = {},
+                                    const std::atomic<bool>* stop = nullptr);
   // A persistent Python interpreter in a cell of its own.
   // With a `service`, the interpreter holds its socket for the session's life; it is served
   // while a block runs, and each block's result carries that block's record.

@@ -117,8 +117,17 @@ Reply ExecApi::run_code(const std::string& body) {
       err += fmt::format("\n[wand: {}{}]", sandbox::to_string(r.status), r.limit_hit.empty() ? "" : " (" + r.limit_hit + ")");
     out["run_result"] = command_result(run_status, r.wall_s, code, r.stdout_data, err);
     if (r.status != S::ok) out["status"] = "Failed";
-    for (auto& [name, f] : r.files)
-      if (f.error.empty()) out["files"][name] = base64_encode(f.data);
+    // A file that could not be brought back whole is left out and named in `message`: a client
+    // must not take its first MiB for the file.
+    std::string problems;
+    for (auto& [name, f] : r.files) {
+      std::string why = !f.error.empty() ? f.error : f.truncated ? "over the 1 MiB a fetched file may hold" : "";
+      if (why.empty())
+        out["files"][name] = base64_encode(f.data);
+      else
+        problems += fmt::format("{}'{}': {}", problems.empty() ? "fetch_files: not returned: " : "; ", name, why);
+    }
+    if (!problems.empty()) out["message"] = problems;
     return Reply{200, dump(out)};
   });
 }

@@ -17,6 +17,11 @@ VoidResult within(const sandbox::Limits& l, const sandbox::Limits& max, const ch
     return Error{fmt::format("field '{}': {}{} is above this server's maximum of {}{}", field, got, unit, most, unit)};
   };
   if (l.timeout_s > max.timeout_s) return over(timeout_field, l.timeout_s, max.timeout_s, " s");
+  // The maximum bounds how long a run holds a cell: a CPU-time limit lets it run 2x + 1 s of wall time.
+  if (l.limit_by == sandbox::LimitBy::cpu && 2 * l.timeout_s + 1 > max.timeout_s)
+    return Error{fmt::format("field '{}': {} s of CPU time lets a run take {} s of wall time (2x + 1 s), above this "
+                             "server's maximum of {} s; with limit_by cpu ask for at most {} s",
+                             timeout_field, l.timeout_s, 2 * l.timeout_s + 1, max.timeout_s, (max.timeout_s - 1) / 2)};
   if (l.memory_mb > max.memory_mb)
     return over(memory_field, static_cast<double>(l.memory_mb), static_cast<double>(max.memory_mb), " MiB");
   if (l.max_processes > max.max_processes) return over("max_processes", l.max_processes, max.max_processes, "");

@@ -40,6 +40,9 @@ bool is_database_uri(std::string_view location);
 // $WAND_STORE (a file or a postgresql:// URI), else $WAND_HOME/runs.db, else
 // $XDG_DATA_HOME/wand/runs.db, else $HOME/.local/share/wand/runs.db.
 std::string default_store_path();
+// That order in words, for help texts and messages.
+inline constexpr const char* kDefaultStoreSources =
+    "$WAND_STORE, else $WAND_HOME/runs.db, else $XDG_DATA_HOME/wand/runs.db or ~/.local/share/wand/runs.db";
 
 // The kinds of run wand records: `wand solve`, `wand bench`, `wand code`, `wand agent`, `wand improve`.
 inline const std::vector<std::string> kRunKinds = {"solve", "bench", "code", "agent", "improve"};

@@ -100,6 +100,7 @@ class Documents {
   // `question` says whether the key is a word problem's question (what decontamination checks).
   Result<std::string> next(const std::string& part, std::string& key, bool& question) {
     question = true;
+    asserts_.clear();
     if (names_ && named_part(part)) {
       const NamedProblem* p = nullptr;
       if (part == "gsm8k") {
@@ -149,10 +150,15 @@ class Documents {
     question = false;
     FunctionTask f = functions_.next(TemplateSet::train);
     key = f.tests_text();
+    asserts_ = f.tests;  // the code and text parts show all of the tests (text as worked examples)
     // The first 1 to all of the tests: MBPP's prompt (and `wand code`'s visible tests) shows one,
     // and a model that only ever saw 3-4 goes on writing tests after "Code:" when shown fewer.
-    if (part == "func") return function_prompt(f, 1 + coin_() % f.tests.size()) + f.code;
+    if (part == "func") {
+      asserts_.resize(1 + coin_() % f.tests.size());
+      return function_prompt(f, asserts_.size()) + f.code;
+    }
     if (part == "tests") {
+      asserts_ = f.more_tests;
       std::string doc = tests_prompt(f);
       for (auto& a : f.more_tests) doc += a + "\n";
       return doc;
@@ -160,6 +166,9 @@ class Documents {
     if (part == "code") return f.code + "\n\n" + f.tests_text();
     return f.text;
   }
+  // The asserts the last document showed (a function task's; none for other documents): a
+  // held-out function task may share none of them, in any order or document.
+  const std::vector<std::string>& last_asserts() const { return asserts_; }
 
  private:
   ProblemGenerator problems_;
@@ -180,6 +189,7 @@ class Documents {
   std::vector<std::size_t> order_;
   std::size_t at_ = 0;
   std::map<std::string, long long> agent_n_;  // the agent parts' next instance
+  std::vector<std::string> asserts_;
   World world_;
   std::mt19937_64 world_rng_;
 };
@@ -332,6 +342,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   std::mt19937_64 pick(opt.seed * 7 + 3);
   std::uniform_real_distribution<double> u(0, total_w);
   std::unordered_set<std::string> seen;  // training items (questions, test lists), kept out of the held-out sets
+  std::unordered_set<std::string> seen_asserts;  // every assert a training document shows
   // Files of an earlier run in this directory: its shards would be read with the new ones,
   // held-out sets of a mix this run does not write would pass for this corpus's, and its manifest
   // would describe this run's tokens if this one is interrupted (written last, when all are done).
@@ -387,6 +398,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
     if (!next) return next.error();
     std::string doc = std::move(*next);
     seen.insert(key);
+    for (const auto& a : gen.last_asserts()) seen_asserts.insert(a);
     if (question && decontaminator->contaminated(key)) {  // a test question: never trained on
       if (++dropped > 100000) return Error{"corpus: over 100,000 documents were test questions; the part is contaminated"};
       continue;
@@ -409,7 +421,8 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   if (!bin) return Error{fmt::format("{}: write failed", bin_path)};
 
   // A held-out set: `draw(n)` gives an item's key and record; items seen in training or already
-  // in the set are skipped (a template with few distinct draws ends the set early).
+  // in the set are skipped, and so is an empty key (the draw found it trained on); a template
+  // with few distinct draws ends the set early.
   auto write_heldout = [&](const std::string& name, auto draw) -> Result<long long> {
     std::string path = (fs::path(opt.out_dir) / name).string();
     std::ofstream out(path, std::ios::trunc);
@@ -418,7 +431,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
     std::unordered_set<std::string> mine;
     while (n < opt.held_out && skipped <= 100000) {
       auto [key, record] = draw(n);
-      if (seen.count(key) || !mine.insert(key).second) {
+      if (key.empty() || seen.count(key) || !mine.insert(key).second) {
         ++skipped;
         continue;
       }
@@ -434,10 +447,13 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
       return std::pair{p.question, to_json(p)};
     };
   };
-  auto function_tasks = [](TemplateSet set, uint64_t seed) {
-    return [set, g = FunctionTaskGenerator(seed)](long long n) mutable {
+  // A function task none of whose asserts any training document shows (a `tests` document lists
+  // other tasks' inputs, in any order): the held-out tests are not in the training text.
+  auto function_tasks = [&seen_asserts](TemplateSet set, uint64_t seed) {
+    return [set, g = FunctionTaskGenerator(seed), &seen_asserts](long long n) mutable {
       FunctionTask f = g.next(set);
-      return std::pair{f.tests_text(), to_mbpp_json(f, n)};
+      bool trained = std::any_of(f.tests.begin(), f.tests.end(), [&](const std::string& a) { return seen_asserts.count(a); });
+      return std::pair{trained ? std::string() : f.tests_text(), to_mbpp_json(f, n)};
     };
   };
   Json heldout = Json::object();

@@ -69,6 +69,19 @@ TEST(AgentLoop, ObservationsCarryOutputValueAndErrorsWithTheirLine) {
   EXPECT_EQ(*r.final_answer, Json(7));
 }
 
+// Bytes that are not UTF-8, in the model's code, the task or a program's output, are replaced
+// (U+FFFD), never an exception that ends wand.
+TEST(AgentLoop, BytesThatAreNotUtf8DoNotEndTheRun) {
+  ScriptedBackend m;
+  m.add({act("import sys\nsys.stdout.buffer.write(b'bad \\xff\\xfe bytes\\n')\nnote = 'caf\xe9'")});
+  m.add({act("final_answer(len(note))")});
+  auto r = run(m, task("Write bytes \xff."));
+  ASSERT_EQ(r.steps.size(), 2u);
+  EXPECT_NE(r.steps[0].observation.find("bad "), std::string::npos) << r.steps[0].observation;
+  ASSERT_TRUE(r.final_answer);
+  EXPECT_EQ(*r.final_answer, Json(4)) << "the byte became one replacement character";
+}
+
 TEST(AgentLoop, FinalAnswerCaughtByTheProgramStillEnds) {
   ScriptedBackend m;
   m.add({act("try:\n    final_answer('done')\nexcept:\n    pass\nprint('after')")});

@@ -689,6 +689,32 @@ TEST(Codegen, EveryRoundIsRecordedAndExportsInTheDocumentedShapes) {
   std::filesystem::remove(path);
 }
 
+// One program judged passing once and failing once (it reads a random number or the clock) is
+// verified by nothing: no sft row, no pair with it on both sides, no reward row; it is counted.
+TEST(Codegen, AProgramJudgedBothWaysIsLeftOutOfEveryExport) {
+  ScriptedBackend m;
+  m.add({fenced(kAddRight), fenced(kAddRight), fenced(kAddWrong)});
+  auto c = config("sample", 3);
+  c.temperature = 0.8f;
+  auto p = add_problem();
+  auto r = codegen::generate(m, shared_sandbox(), p, c);
+  ASSERT_TRUE(r) << r.error().message;
+  std::string path = temp_path("flaky.db");
+  auto run = recorded(c, p, *r, path);
+  ASSERT_EQ(run.problems[0].samples.size(), 3u);
+  auto& second = run.problems[0].samples[1].verdict;  // as a flaky program's second run would be judged
+  ASSERT_EQ(second["passed"], true);
+  second["passed"] = false, second["error_class"] = "wrong_answer";
+  codegen::ExportStats st;
+  EXPECT_TRUE(rows_of(run, {.format = "sft"}, &st).empty());
+  EXPECT_EQ(st.flaky, 1);
+  EXPECT_TRUE(rows_of(run, {.format = "dpo"}).empty()) << "the only passing program is the flaky one";
+  auto rw = rows_of(run, {.format = "rewards", .per_task = 0});
+  ASSERT_EQ(rw.size(), 1u);
+  EXPECT_EQ(rw[0]["completion"][0]["content"], fenced(kAddWrong));
+  std::filesystem::remove(path);
+}
+
 // A reasoning run, as `wand bench` records one, in a new store at `path`.
 struct ReasoningRun {
   std::unique_ptr<store::Store> db;

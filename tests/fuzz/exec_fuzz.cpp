@@ -15,7 +15,8 @@
 // The parsers never run code, but the feedback library they share with the judge refers to the
 // sandbox's batch runner: a stub the fuzzer would stop on if a parser ever called it.
 std::vector<wand::sandbox::ExecResult> wand::sandbox::Sandbox::run_batch(const std::vector<ExecRequest>&,
-                                                                         const std::function<void(std::size_t)>&) {
+                                                                         const std::function<void(std::size_t)>&,
+                                                                         const std::atomic<bool>*) {
   __builtin_trap();
 }
 

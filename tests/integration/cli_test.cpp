@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
+#include <tuple>
 
 #include <fmt/core.h>
 
@@ -286,6 +288,100 @@ TEST(Cli, EvalExtractsFencedCodeAndSaysWhichPassAtKIsNotComputed) {
   CliRun table = wand(args + " --extract-code");
   EXPECT_NE(table.out.find("pass@10        not computed: 1 of 1 tasks have fewer than 10 samples (fewest: 2)"),
             std::string::npos) << table.out;
+}
+
+// `wand ARGS` sent SIGINT after `after_s` seconds; stderr into `err_path`. The exit status is
+// wand's own (130 when it handled the signal), `seconds` the whole run's.
+struct Interrupted {
+  int rc;
+  std::string out;
+  double seconds;
+};
+Interrupted interrupted_run(const std::string& args, int after_s, const std::string& err_path) {
+  std::string cmd = fmt::format("timeout --preserve-status -s INT {} {} {} 2>{}", after_s, WAND_BINARY, args, err_path);
+  auto t0 = std::chrono::steady_clock::now();
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  for (size_t k; (k = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, k);
+  int st = ::pclose(p);
+  return {WEXITSTATUS(st), out, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+}
+
+// Ctrl-C in `wand eval`: no further run starts, and the samples judged so far are summarized,
+// written to --out and exit 130; an interrupted shard writes no shard file.
+TEST(Cli, EvalCtrlCKeepsTheJudgedSamples) {
+  namespace fs = std::filesystem;
+  std::string dir = ::testing::TempDir() + "eval_sigint" + std::to_string(::getpid());
+  fs::create_directories(dir);
+  std::ofstream data(dir + "/tasks.jsonl"), samples(dir + "/samples.jsonl");
+  const int n = 60;  // 0.25 s each on one cell: 15 s in all, interrupted after 3
+  for (int i = 0; i < n; ++i) {
+    data << Json{{"question", fmt::format("q{}", i)}, {"answer", "#### 1"}}.dump() << "\n";
+    samples << Json{{"task_id", i}, {"completion", "import time\ntime.sleep(0.25)\nanswer = 1\n"}}.dump() << "\n";
+  }
+  data.close(), samples.close();
+  std::string args = fmt::format("eval --dataset {}/tasks.jsonl --samples {}/samples.jsonl --cells 1 --json ", dir, dir);
+  auto r = interrupted_run(args + "--out " + dir + "/out.jsonl", 3, dir + "/err");
+  EXPECT_EQ(r.rc, 130) << slurp(dir + "/err");
+  EXPECT_LT(r.seconds, 8) << "the runs after Ctrl-C were not skipped";
+  auto j = Json::parse(r.out);
+  EXPECT_EQ(j["interrupted"], true) << r.out;
+  int judged = j["samples"].get<int>();
+  EXPECT_GT(j["samples_not_run"].get<int>(), 0) << r.out;
+  EXPECT_EQ(judged + j["samples_not_run"].get<int>(), n) << r.out;
+  auto rows = json_lines(slurp(dir + "/out.jsonl"));
+  EXPECT_EQ(static_cast<int>(rows.size()), judged);
+  for (const auto& row : rows) EXPECT_EQ(row["passed"], true) << row.dump() << ": a skipped run counted as judged";
+  EXPECT_NE(slurp(dir + "/err").find("interrupted: " + std::to_string(judged) + " samples judged"), std::string::npos)
+      << slurp(dir + "/err");
+
+  auto shard = interrupted_run(args + "--shard 0/1 --out " + dir + "/shard.jsonl", 3, dir + "/err");
+  EXPECT_EQ(shard.rc, 130) << slurp(dir + "/err");
+  EXPECT_FALSE(fs::exists(dir + "/shard.jsonl")) << "a partial shard was written";
+  EXPECT_NE(slurp(dir + "/err").find("not written"), std::string::npos) << slurp(dir + "/err");
+  fs::remove_all(dir);
+}
+
+// Ctrl-C in `wand code --dataset`: the tasks done keep their samples in --out (exit 130).
+TEST(Cli, CodeCtrlCKeepsTheTasksDone) {
+  std::string dir = ::testing::TempDir() + "code_sigint" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  std::string tasks = std::string(WAND_SOURCE_DIR) + "/models/heldout-functions.jsonl";
+  auto r = interrupted_run(fmt::format("code --dataset {} --out {}/s.jsonl --no-store --seed 1 --cells 1 --k 8", tasks, dir),
+                           4, dir + "/err");
+  std::string err = slurp(dir + "/err");
+  EXPECT_EQ(r.rc, 130) << err;
+  auto at = err.find("interrupted: ");
+  ASSERT_NE(at, std::string::npos) << err;
+  int done = std::atoi(err.c_str() + at + 13);
+  EXPECT_LT(done, 200) << err;
+  EXPECT_EQ(static_cast<int>(json_lines(slurp(dir + "/s.jsonl")).size()), 8 * done) << "k samples per task done";
+  std::filesystem::remove_all(dir);
+}
+
+// `wand code` refuses what it would otherwise ignore or destroy.
+TEST(Cli, CodeRefusesOptionsItsMethodNeverReads) {
+  std::string err;
+  for (auto [args, says] : std::vector<std::pair<std::string, std::string>>{
+           {"--method sample --rounds 3 'Add two numbers.'", "--rounds: not read by --method sample (only by self-debug, roles)"},
+           {"--method codet --feedback unit 'Add two numbers.'", "--feedback: not read by --method codet"},
+           {"--method self-debug --gen-tests 5 'Add two numbers.'", "--gen-tests: not read by --method self-debug"},
+           {"--entry '' 'Add two numbers.'", "--entry '': not a Python function name"},
+           {"--limit 3 'Add two numbers.'", "--limit requires --dataset"}}) {
+    CliRun r = wand("code --no-store " + args, "", &err);
+    EXPECT_EQ(r.rc, 2) << args;
+    EXPECT_NE(err.find(says), std::string::npos) << args << "\n" << err;
+  }
+  std::string data = ::testing::TempDir() + "code_same" + std::to_string(::getpid()) + ".jsonl";
+  std::filesystem::copy_file(std::string(WAND_SOURCE_DIR) + "/models/heldout-functions.jsonl", data,
+                             std::filesystem::copy_options::overwrite_existing);
+  auto before = slurp(data);
+  CliRun same = wand("code --no-store --dataset " + data + " --out " + data + " --limit 1", "", &err);
+  EXPECT_EQ(same.rc, 2) << err;
+  EXPECT_NE(err.find("the same file as --dataset"), std::string::npos) << err;
+  EXPECT_EQ(slurp(data), before) << "the dataset was overwritten";
+  std::filesystem::remove(data);
 }
 
 // The README's `wand solve` example, run exactly as written there, gives the answer the README
@@ -786,9 +882,10 @@ TEST(Cli, UnwritableOutputPathsFailBeforeAnyWork) {
   EXPECT_EQ(wand("bench synthetic --limit 1 --no-store --out " + same + " --html " + same, "", &err).rc, 2);
   EXPECT_EQ(err, "wand bench: --html " + same + ": the same file as --out " + same + "; give each its own\n");
   EXPECT_FALSE(std::filesystem::exists(same));
-  // eval stopped part-way (Ctrl-C) leaves an earlier --out file as it was: it is opened at the end
+  // eval killed part-way leaves an earlier --out file as it was: it is opened at the end (Ctrl-C
+  // writes the samples judged: EvalCtrlCKeepsTheJudgedSamples)
   std::ofstream(same) << "{\"earlier\": true}\n";
-  int st = std::system(("timeout -s INT 0.2 " + std::string(WAND_BINARY) + " eval --reference --dataset " + he +
+  int st = std::system(("timeout -s KILL 0.2 " + std::string(WAND_BINARY) + " eval --reference --dataset " + he +
                         " --timeout 5 --cells 1 --out " + same + " >/dev/null 2>&1").c_str());
   if (WEXITSTATUS(st) != 0) {  // stopped before the end (a fast machine may finish first)
     std::ifstream in(same);
@@ -1092,9 +1189,11 @@ const std::string kPotModel = std::string("local:") + WAND_SOURCE_DIR + "/models
 // The shipped arithmetic (PoT) model: its programs fail, which exercises every round.
 TEST(Cli, CodeRunsEachMethodWithThePotModelAndRecordsIt) {
   std::string store = temp_store("code_methods"), tests = add_tests_file(), err;
+  const std::map<std::string, std::string> own = {  // the options each method reads (others are refused)
+      {"sample", ""}, {"self-debug", "--rounds 1"}, {"codet", "--gen-tests 3"}, {"roles", "--rounds 1 --gen-tests 3"}};
   for (std::string method : {"sample", "self-debug", "codet", "roles"}) {
-    CliRun r = wand(fmt::format("code -m {} --method {} --k 2 --rounds 1 --gen-tests 3 --seed 1 --tests {} --store {} --json \"{}\"",
-                                kPotModel, method, tests, store, kAddTask),
+    CliRun r = wand(fmt::format("code -m {} --method {} --k 2 {} --seed 1 --tests {} --store {} --json \"{}\"",
+                                kPotModel, method, own.at(method), tests, store, kAddTask),
                     "", &err);
     ASSERT_TRUE(r.rc == 0 || r.rc == 1) << method << ": " << err;
     EXPECT_NE(err.find("not functions"), std::string::npos) << err;  // the warning: not a code model
@@ -1220,6 +1319,9 @@ TEST(Cli, CodeAndExportRefuseBadInputWithExitTwo) {
   std::ofstream(empty) << "print('no asserts')\n";
   std::string cut = ::testing::TempDir() + "wand_cli_cut_tests" + std::to_string(::getpid());
   std::ofstream(cut) << "assert add(1, 1) == 2\nassert add(1,\n";
+  std::string foreign = ::testing::TempDir() + "wand_cli_corpus" + std::to_string(::getpid());
+  std::filesystem::create_directories(foreign);
+  std::ofstream(foreign + "/manifest.json") << R"({"vocab": 512, "tokens": 1000})";
   std::string gsm = std::string(WAND_SHARED_DATA) + "/gsm8k/" + [] {
     for (auto& e : std::filesystem::directory_iterator(std::string(WAND_SHARED_DATA) + "/gsm8k"))
       if (e.path().extension() == ".jsonl") return e.path().filename().string();
@@ -1252,6 +1354,10 @@ TEST(Cli, CodeAndExportRefuseBadInputWithExitTwo) {
       {"export --run x --corpus /tmp/c", "--corpus needs --tokenizer"},
       {"export --run x --format rewards --corpus /tmp/c --tokenizer t.gguf", "--corpus takes sft rows"},
       {"export --corpus /tmp/c", "requires --run"},
+      // a folder `wand corpus` wrote (its manifest names no run): its held-out sets would stay
+      {"export --run x --corpus " + foreign + " --tokenizer t.gguf",
+       "--corpus " + foreign + ": holds files that are not an earlier export's"},
+      {"export --run x --store '' ", "--store: must not be empty"},
   };
   for (auto& c : cases) {
     CliRun r = wand(c.args, "", &err);
@@ -1259,6 +1365,7 @@ TEST(Cli, CodeAndExportRefuseBadInputWithExitTwo) {
     EXPECT_NE(err.find(c.says), std::string::npos) << c.args << "\n" << err;
   }
   for (auto& f : {tests, empty, cut}) std::filesystem::remove(f);
+  std::filesystem::remove_all(foreign);
 }
 
 }  // namespace

@@ -155,6 +155,10 @@ TEST_F(EvalShards, MergedShardsGiveTheSingleMachineNumbersAndRows) {
   expect_refused(s0 + " " + s1 + " " + s2 + " " + s1, s1 + ": shard 1/3 is also in " + s1);
   expect_refused(dir / "single.jsonl", dir / "single.jsonl" + ": not a shard file");
   expect_refused(dir / "nowhere.jsonl", "nowhere.jsonl");
+  // An output that is one of the inputs would overwrite it; --html has no report to write here.
+  expect_refused(s0 + " " + s1 + " " + s2 + " --out " + s1, "--out " + s1 + ": the same file as --merge " + s1);
+  expect_refused(s0 + " " + s1 + " " + s2 + " --html " + dir / "m.html", "--html: --merge writes no HTML report");
+  EXPECT_EQ(json_lines(s1).size(), 31u) << "the shard was overwritten";
   // A truncated shard file (a node that died while writing).
   {
     auto lines = json_lines(s2);
@@ -252,6 +256,10 @@ TEST(BenchShards, MergedShardsGiveTheSingleMachineNumbers) {
   Cmd with_method = wand("bench --merge" + files + " --method cot");
   EXPECT_EQ(with_method.rc, 2);
   EXPECT_NE(with_method.err.find("--method: not an option of --merge"), std::string::npos) << with_method.err;
+  Cmd over_input = wand("bench --merge" + files + " --html " + dir / "shard-0.jsonl");
+  EXPECT_EQ(over_input.rc, 2);
+  EXPECT_NE(over_input.err.find("--html " + dir / "shard-0.jsonl" + ": the same file as --merge"), std::string::npos)
+      << over_input.err;
 }
 
 // --- a real single-node Slurm

@@ -100,6 +100,18 @@ class JudgeTest(unittest.TestCase):
         self.assertEqual(v.error_class, "syntax_error")
         with self.assertRaisesRegex(ValueError, "unrecognised record"):
             wand.judge({"nothing": 1}, "x", sandbox=SB)
+        # An option the task never reads is refused, as `wand eval` refuses it.
+        word = {"question": "How many?", "answer": "#### 4"}
+        with self.assertRaisesRegex(ValueError, "strict: not read by gsm8k tasks"):
+            wand.judge(word, "answer = 4", sandbox=SB, strict=True)
+        with self.assertRaisesRegex(ValueError, "answer: not read by mbpp tasks"):
+            wand.judge(MBPP_TASK, "def add(a, b):\n    return a + b", sandbox=SB, answer="last-line")
+        with self.assertRaisesRegex(ValueError, "float_tol: not read by mbpp tasks"):
+            wand.judge(MBPP_TASK, "def add(a, b):\n    return a + b", sandbox=SB, float_tol=0.1)
+        self.assertTrue(wand.judge(word, "answer = 4", sandbox=SB).passed)
+        io = {"inputs": ["1\n"], "outputs": ["0.5\n"]}
+        self.assertTrue(wand.judge(io, "print(0.50001)", sandbox=SB, float_tol=1e-3).passed)
+        self.assertFalse(wand.judge(io, "print(0.50001)", sandbox=SB).passed)
 
 
 class RewardsTest(unittest.TestCase):
@@ -130,6 +142,12 @@ class RewardsTest(unittest.TestCase):
         self.assertEqual(self.score("openai/gsm8k", "So the total is $1,234.", "#### 1234"), 1.0)
         self.assertEqual(self.score("openai/gsm8k", "The answer is 17.", "18"), 0.0)
         self.assertEqual(self.score("lighteval/MATH", r"so \boxed{\frac{3}{4}}", "0.75"), 1.0)
+        # A label in LaTeX reads as the same text in \boxed{} does (MATH's ground truths).
+        self.assertEqual(self.score("lighteval/MATH", r"\boxed{\frac{1}{2}}", r"\frac{1}{2}"), 1.0)
+        self.assertEqual(self.score("lighteval/MATH", r"\boxed{\frac{1}{2}}", r"$\dfrac{1}{2}$"), 1.0)
+        self.assertEqual(self.score("lighteval/MATH", r"\boxed{2\sqrt{3}}", r"2\sqrt{3}"), 1.0)
+        self.assertEqual(self.score("lighteval/MATH", r"\boxed{2\sqrt{5}}", r"2\sqrt{3}"), 0.0)
+        self.assertEqual(self.score("lighteval/MATH", r"\boxed{\text{yes}}", "yes"), 1.0)
         prog = "```python\ndef solution():\n    return 6 * 3\n```"
         self.assertEqual(self.score("gsm8k", prog, 18), 1.0)
         self.assertEqual(self.score("gsm8k", "```python\nprint(6 * 4)\n```", "18"), 0.0)

@@ -615,6 +615,11 @@ TEST(Solve, RunIsRecordedWithEverySample) {
   EXPECT_EQ(p.samples[1].program, "answer = 1/0\n");
   EXPECT_EQ(p.samples[1].verdict["error_class"], "runtime_error");
   EXPECT_EQ(p.samples[0].verdict["error_class"], "none");
+  // No label in solve: the answering sample is neither passed nor failed, the crashing one failed.
+  EXPECT_TRUE(p.samples[0].verdict["passed"].is_null()) << p.samples[0].verdict.dump();
+  EXPECT_TRUE(p.samples[0].verdict["reward"].is_null()) << p.samples[0].verdict.dump();
+  EXPECT_EQ(p.samples[1].verdict["passed"], false);
+  EXPECT_EQ(reason::to_json(r->samples[0])["verdict"], p.samples[0].verdict) << "printed as recorded";
   EXPECT_EQ(p.samples[1].extra["outcome"], "runtime_error");
   EXPECT_EQ(p.samples[0].exec_result["status"], "ok");
   EXPECT_FALSE(p.samples[1].answer);

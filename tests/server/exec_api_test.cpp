@@ -155,6 +155,19 @@ TEST_F(ExecApi, RunCodeFilesInAndOutAsBase64) {
   ASSERT_EQ(status, 200) << r.dump();
   EXPECT_EQ(r["status"], "Success");
   EXPECT_EQ(wand::base64_decode(r["files"]["out.txt"].get<std::string>()), "01ff");
+
+  // A file over the 1 MiB cap, or one that is not there, is left out and named: never cut short.
+  req = verl_request("open('big.bin','wb').write(b'a' * (3 << 20)); open('ok.txt','w').write('k')");
+  req["fetch_files"] = {"big.bin", "missing.txt", "ok.txt"};
+  auto [s2, r2] = post("/run_code", req);
+  ASSERT_EQ(s2, 200) << r2.dump();
+  EXPECT_EQ(r2["status"], "Success");
+  EXPECT_FALSE(r2["files"].contains("big.bin")) << "a truncated file was returned as the file";
+  EXPECT_FALSE(r2["files"].contains("missing.txt"));
+  EXPECT_EQ(wand::base64_decode(r2["files"]["ok.txt"].get<std::string>()), "k");
+  std::string message = r2["message"];
+  EXPECT_NE(message.find("'big.bin': over the 1 MiB"), std::string::npos) << message;
+  EXPECT_NE(message.find("'missing.txt': No such file"), std::string::npos) << message;
 }
 
 TEST_F(ExecApi, RequestsAboveTheServersMaximaOrMalformedAre400s) {
@@ -168,6 +181,12 @@ TEST_F(ExecApi, RequestsAboveTheServersMaximaOrMalformedAre400s) {
   auto [s2, r2] = post("/run_code", req);
   EXPECT_EQ(s2, 400);
   EXPECT_NE(r2.dump().find("memory_limit_MB"), std::string::npos) << r2.dump();
+  // A CPU-time limit may hold a cell for 2x + 1 s of wall time, which must fit the wall maximum.
+  auto [sc, rc] = post("/v1/exec", Json{{"code", "print(1)"}, {"timeout", 3}, {"limit_by", "cpu"}});  // the maximum is 5 s
+  EXPECT_EQ(sc, 400) << rc.dump();
+  EXPECT_NE(rc.dump().find("with limit_by cpu ask for at most"), std::string::npos) << rc.dump();
+  auto [sc2, rc2] = post("/v1/exec", Json{{"code", "print(1)"}, {"timeout", 2}, {"limit_by", "cpu"}});
+  EXPECT_EQ(sc2, 200) << rc2.dump();
   auto [s3, r3] = post("/run_code", verl_request("x", "", "go"));
   EXPECT_EQ(s3, 400);
   EXPECT_NE(r3.dump().find("'go'"), std::string::npos) << r3.dump();
@@ -469,6 +488,10 @@ TEST(EvalRemote, SameVerdictsAsALocalRun) {
   EXPECT_TRUE(std::get<1>(local[0]));
   EXPECT_FALSE(std::get<1>(local[1]));
   EXPECT_FALSE(std::get<1>(local[3]));  // an early exit is not a pass, remotely either
+  // A limit above the server's maximum is the caller's option, refused by the server: exit 2.
+  auto [hc, ho] = run_wand(common + dir + "/x.jsonl --timeout 60 --remote http://127.0.0.1:" + std::to_string(server.port()));
+  EXPECT_EQ(hc, 2) << ho;
+  EXPECT_NE(ho.find("above this server's maximum"), std::string::npos) << ho;
 
   // A URL that is not one is a usage error; a service that does not answer fails the run (3),
   // naming it, rather than counting its samples as failed.

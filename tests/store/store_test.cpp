@@ -823,6 +823,25 @@ TEST(RunsCli, ListShowsATable) {
   EXPECT_EQ(Json::parse(env.out).size(), 2u);
 }
 
+// A reader that closes the pipe (`wand runs export ID | head`) ends the export quietly: exit 4,
+// as every command's closed pipe, and nothing said on stderr.
+TEST(RunsCli, AClosedPipeEndsTheExportQuietly) {
+  std::string path = temp_dir() + "/big.db";
+  std::string id;
+  {
+    auto s = open_ok(path);
+    id = *s->create_run(bench_config("big.jsonl"));
+    for (int i = 0; i < 400; ++i) ASSERT_TRUE(s->record_problem(id, make_problem(i, 2, 400)));  // > a pipe's 64 KiB
+    ASSERT_TRUE(s->finish_run(id, {}));
+  }
+  std::string err = temp_dir() + "/pipe.err", rc = temp_dir() + "/pipe.rc";
+  std::string cmd = fmt::format("{{ {} runs export {} --store {} 2>{}; echo $? >{}; }} | head -c 100 >/dev/null",
+                                WAND_BINARY, id, path, err, rc);
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_EQ(std::atoi(slurp(rc).c_str()), 4);
+  EXPECT_EQ(slurp(err), "") << "a closed pipe is not an error to print";
+}
+
 TEST(RunsCli, ShowAndExport) {
   CliStore c = cli_store();
   CliRun r = wand("runs show " + c.bench.substr(0, 6) + " --store " + c.path);
@@ -924,6 +943,18 @@ TEST_F(StorePostgresServer, RefusesADatabaseThatIsNotAStore) {
   ASSERT_FALSE(theirs);
   EXPECT_NE(theirs.error().message.find("is not a wand run store (it holds other tables)"), std::string::npos)
       << theirs.error().message;
+}
+
+// The hint of an interrupted `wand bench` names the store without its password, as every
+// other message does: stderr ends up in shared logs (a cluster's job output).
+TEST_F(StorePostgresServer, TheResumeHintHidesThePassword) {
+  std::string uri = PgServer::get().new_database() + "&password=s3cret";  // trust: the password is not asked for
+  CliRun bench = wand("bench synthetic --set templates --limit 400 --seed 7 -q --store '" + uri + "'",
+                      "timeout --preserve-status -s INT 8");  // after the run is created, even on a loaded machine
+  EXPECT_EQ(bench.rc, 130) << bench.err;
+  EXPECT_EQ(bench.err.find("s3cret"), std::string::npos) << bench.err;
+  EXPECT_NE(bench.err.find("password=***"), std::string::npos) << bench.err;
+  EXPECT_NE(bench.err.find("(with the password in place of ***)"), std::string::npos) << bench.err;
 }
 
 // `wand runs` and `wand bench` with --store URI and with WAND_STORE: runs recorded by the

@@ -227,6 +227,36 @@ std::vector<std::string> corpus_documents(const fs::path& dir, const Json& manif
   return docs;
 }
 
+// A held-out function task shares no assert with any training document: `tests` documents list
+// other asserts of the same functions in any order, `func` documents show 1 to all of a task's.
+TEST(Corpus, HeldOutFunctionTasksShareNoAssertWithTraining) {
+  auto dir = temp_dir("held_asserts");
+  train::CorpusOptions o;
+  o.out_dir = dir.string();
+  o.tokens = 200000;
+  o.held_out = 100;
+  o.vocab = 400;
+  o.verify = 0;
+  o.mix = {{"func", 2}, {"tests", 1}};
+  auto m = train::write_corpus(o);
+  ASSERT_TRUE(m) << m.error().message;
+  std::set<std::string> trained;
+  for (auto& d : corpus_documents(dir, *m)) {
+    std::istringstream lines(d);
+    for (std::string l; std::getline(lines, l);)
+      if (l.starts_with("assert ")) trained.insert(l);
+  }
+  ASSERT_GT(trained.size(), 1000u);
+  int tasks = 0;
+  ASSERT_TRUE(for_each_json_line((dir / "heldout-functions.jsonl").string(), [&](int, const Json& j) -> VoidResult {
+    ++tasks;
+    for (const auto& a : j["test_list"]) EXPECT_FALSE(trained.count(a.get<std::string>())) << "trained on: " << a;
+    return ok_status();
+  }));
+  EXPECT_EQ(tasks, 100) << "the set ran out of clean draws";
+  fs::remove_all(dir);
+}
+
 // A mix of plain code and plain text: documents of both kinds from both generators, the sample
 // verified in the sandbox, and held-out function sets `wand eval` reads as MBPP.
 TEST(Corpus, MixesPlainCodeAndPlainText) {

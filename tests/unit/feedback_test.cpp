@@ -118,6 +118,9 @@ TEST(ExtractAnswer, RealisticEndings) {
       {"The answer is: **18**", "18"},
       {"The final answer is \\boxed{\\frac{3}{4}}.", "0.75"},
       {"So the total is \\boxed{1{,}000}", "1000"},
+      {"So \\boxed{2\\sqrt{3}}.", "2\\sqrt{3}"},  // math that is not a number stays whole: not 2
+      {"\\boxed{\\text{yes}}", "yes"},
+      {"\\boxed{18 apples}", "18"},
       {"Answer: 42", "42"},
       {"**Final Answer:** 17 apples", "17"},
       {"#### -12", "-12"},

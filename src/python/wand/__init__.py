@@ -114,17 +114,18 @@ def default_sandbox():
 
 
 def _options(timeout=10.0, memory_mb=512, answer="auto", partial_credit=False, strict=False, extract_code=False,
-             mapping="binary", ks=(1, 10, 100)):
+             mapping="binary", ks=(1, 10, 100), float_tol=None, max_output=1 << 20):
     return json.dumps(_finite({"timeout": timeout, "memory_mb": memory_mb, "answer": answer,
                        "partial_credit": partial_credit, "strict": strict, "extract_code": extract_code,
-                       "mapping": mapping, "ks": list(ks)}))
+                       "mapping": mapping, "ks": list(ks), "float_tol": float_tol, "max_output": max_output}))
 
 
 def judge(task, completion, sandbox=None, **options):
     """Judges one completion for a task given as a dataset record (HumanEval, MBPP, stdin/stdout,
     GSM8K or PAL fields, as `wand eval` reads them). Returns the verdict (passed, error,
-    feedback, reward, tests, answer, ...). Options: timeout, memory_mb, answer, partial_credit,
-    strict, extract_code."""
+    feedback, reward, tests, answer, ...). Options, as `wand eval`'s: timeout, memory_mb,
+    max_output (bytes per stream), answer, float_tol, partial_credit, strict, extract_code; one the
+    task never reads (strict on a word problem, answer on a code task, ...) is a ValueError."""
     sb = (sandbox or default_sandbox())._sb
     return Result(json.loads(_wand.judge(sb, json.dumps(task), completion, _options(**options))))
 
@@ -132,7 +133,7 @@ def judge(task, completion, sandbox=None, **options):
 def evaluate(dataset, samples, sandbox=None, **options):
     """`wand eval` as a call: dataset is a JSON-lines file path, samples an iterable of
     {"task_id", "completion"}. Returns {"summary": ..., "samples": [...]} as `wand eval --json`
-    and `--out` write them."""
+    and `--out` write them. Options and their refusals as judge's, plus ks (the pass@k values)."""
     sb = (sandbox or default_sandbox())._sb
     out = json.loads(sb.evaluate(str(dataset), json.dumps(list(samples)), _options(**options)))
     return Result(summary=Result(out["summary"]), samples=[Result(s) for s in out["samples"]])
