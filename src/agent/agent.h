@@ -211,6 +211,7 @@ struct RunHooks {
   const std::atomic<bool>* stop = nullptr;    // set: end after the step in progress, or the model call now ("interrupted")
   Environment* env = nullptr;                 // checked after the run (AgentResult::check)
   SkillLibrary* skills = nullptr;             // retrieval before the first step; saving after success
+  bool write_skills = true;                   // false: the library is only read (wand agent --no-store)
 };
 
 // Runs the loop. Errors only for what prevents a run at all (an invalid config, an empty

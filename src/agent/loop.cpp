@@ -234,7 +234,7 @@ class Loop {
   // Runs a call of the driver in the session: its result (without the loop's own tool calls)
   // and the driver's report (null when none came).
   std::pair<sandbox::ExecResult, Json> run_block(const std::string& call) {
-    auto r = session_->run(call);
+    auto r = session_->run(call, hooks_.stop);  // Ctrl-C ends a long block too, not only the loop
     Json report = report_of(r);
     Json kept = Json::array();
     for (auto& c : r.tool_calls)
@@ -259,8 +259,12 @@ class Loop {
     auto found = hooks_.skills->search(task_.instruction, cfg_.skills);
     if (!found) return;  // the library is an aid: a broken one does not stop the run
     for (auto& s : *found) {
+      // Loading counts against the run's time budget: past it, the rest are not loaded (the
+      // loop then ends as max_time before its first step).
+      if (cfg_.max_wall_s > 0 && seconds_since(start_) >= cfg_.max_wall_s) return;
       if (shadows(s.name)) continue;  // a library saved before names were checked: not loaded here
       auto [r, report] = run_block(fmt::format("_wand_skill({}, {})", lossy(Json(s.code)), lossy(Json(s.tests))));
+      if (hooks_.stop && hooks_.stop->load()) return;  // killed by Ctrl-C, not by its tests: not demoted
       if (report.is_object() && !report.contains("error")) {
         r_.skills_loaded.push_back(s.name);
         skills_.push_back(s);
@@ -268,7 +272,7 @@ class Loop {
       }
       std::string why = report.is_object() ? report["error"].value("type", "") + ": " + report["error"].value("message", "")
                                            : "the session did not report (" + std::string(sandbox::to_string(r.status)) + ")";
-      (void)hooks_.skills->set_demoted(s.name, why);
+      if (hooks_.write_skills) (void)hooks_.skills->set_demoted(s.name, why);
       r_.skills_demoted.push_back(s.name);
       if (!session_->alive() && !open()) return;
     }
@@ -435,21 +439,29 @@ class Loop {
     auto t0 = Clock::now();
     Result<std::vector<llm::Completion>> out = Error{""};
     std::size_t bytes = 0;
-    if (compact_) {
-      std::string p = fitted([&](const Shape& s) { return compact_prompt(s); }, compact_tail, condensed) + compact_tail;
-      bytes = p.size();
-      g.prompt_record = p;
-      out = model_.complete(p, opt);
-    } else {
-      auto msgs = fitted([&](const Shape& s) { return chat_prompt(s); }, chat_request, condensed);
-      if (!chat_request.empty()) say(msgs, chat_request);
-      Json j = Json::array();
-      for (auto& m : msgs) {
-        j.push_back({{"role", m.role}, {"content", m.content}});
-        bytes += m.content.size() + 16;
+    // The prompt is fitted by an estimate of its tokens; a model that says it is still too long
+    // (the estimate ran low: a plan, code the tokenizer splits finely) gets it fitted again with
+    // the estimate raised, up to three times, before that ends the run.
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      bytes = 0;
+      if (compact_) {
+        std::string p = fitted([&](const Shape& s) { return compact_prompt(s); }, compact_tail, condensed) + compact_tail;
+        bytes = p.size();
+        g.prompt_record = p;
+        out = model_.complete(p, opt);
+      } else {
+        auto msgs = fitted([&](const Shape& s) { return chat_prompt(s); }, chat_request, condensed);
+        if (!chat_request.empty()) say(msgs, chat_request);
+        Json j = Json::array();
+        for (auto& m : msgs) {
+          j.push_back({{"role", m.role}, {"content", m.content}});
+          bytes += m.content.size() + 16;
+        }
+        g.prompt_record = lossy(j);
+        out = model_.chat(msgs, opt);
       }
-      g.prompt_record = lossy(j);
-      out = model_.chat(msgs, opt);
+      if (out || out.error().code != llm::kContextLengthExceeded) break;
+      tokens_per_byte_ *= 1.3;
     }
     double secs = seconds_since(t0);
     if (!out && out.error().code == llm::kCancelled) {
@@ -643,7 +655,7 @@ class Loop {
   Result<AgentResult> finish() {
     if (hooks_.env) r_.check = hooks_.env->check(r_.final_answer ? *r_.final_answer : Json(nullptr));
     r_.wall_s = seconds_since(start_);
-    if (hooks_.skills) keep_skills();
+    if (hooks_.skills && hooks_.write_skills) keep_skills();
     if (session_) session_->close();
     return std::move(r_);
   }

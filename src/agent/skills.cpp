@@ -55,9 +55,13 @@ std::string name_words(std::string name) {
 // skills matching more and rarer words first). Quoting keeps FTS5's operators out of user text.
 std::string fts_query(const std::string& text) {
   // Words every task has say nothing about which skill fits.
-  static const std::set<std::string> common = {"the", "and", "for", "with", "from", "into", "onto", "that", "this",
-                                               "what", "how", "is", "are", "of", "on", "in", "to", "it", "its",
-                                               "an", "be", "by", "as", "at", "or", "do", "then", "them", "there"};
+  static const std::set<std::string> common = {
+      "the",  "and",  "for",   "with",  "from",  "into",  "onto",  "that",  "this", "what",  "how",   "is",
+      "are",  "of",   "on",    "in",    "to",    "it",    "its",   "an",    "be",   "by",    "as",    "at",
+      "or",   "do",   "then",  "them",  "there", "their", "under", "over",  "than", "less",  "more",  "all",
+      "each", "every", "some", "any",   "but",   "not",   "no",    "if",    "so",   "was",   "were",  "has",
+      "have", "had",  "will",  "can",   "you",   "your",  "please", "when", "which", "who",  "where", "why",
+      "about", "after", "before", "also", "just", "only", "very",  "one",   "my",   "me",    "we",    "our"};
   std::string q, word;
   auto flush = [&] {
     if (word.size() > 1 && !common.count(word)) q += (q.empty() ? "\"" : " OR \"") + word + "\"";

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -70,6 +71,7 @@ int run_agents(AgentArgs& a, const char* cmd) {
   if (env_mode == !a.task.empty()) return fail(env_mode ? "give a TASK or --env, not both" : "give a TASK (free-form text) or --env NAME");
   if (!env_mode && (a.task_index || a.limit))
     return fail(fmt::format("{}: goes with --env NAME", a.task_index ? "--task" : "--limit"));
+  if (a.task_index && a.limit) return fail("--task and --limit: one task, or the first N; give one of them");
   if (a.task.find_first_not_of(" \t\r\n") == std::string::npos && !env_mode) return fail("TASK: the task is empty");
   if (auto v = agent::validate(a.config); !v) return fail(v.error().message);
   a.config.tool_budget.max_calls = a.tools.max_calls;  // --max-tool-calls: each step's block
@@ -99,7 +101,11 @@ int run_agents(AgentArgs& a, const char* cmd) {
   auto sb = small_sandbox(1);
   if (!sb) return fail("sandbox: " + sb.error().message, kExitSandbox);
   auto model = llm::open_backend(spec);
-  if (!model) return fail("--model " + model.error().message);
+  if (!model) {  // named by where the spec came from
+    const char* env = std::getenv("WAND_AGENT_MODEL");
+    return fail((!a.model.empty() ? "--model " : env && *env ? "$WAND_AGENT_MODEL " : "the shipped agent model ") +
+                model.error().message);
+  }
 
   std::string store_path = a.store.empty() ? store::default_store_path() : a.store;
   std::unique_ptr<store::Store> db;
@@ -110,7 +116,9 @@ int run_agents(AgentArgs& a, const char* cmd) {
     db = std::move(*s);
   }
   std::unique_ptr<agent::SkillLibrary> skills;
-  if (a.skills == "on") {
+  // --no-store writes nothing: the library is read where there is one, and not created.
+  std::error_code ec;
+  if (a.skills == "on" && !(a.no_store && !std::filesystem::exists(store_path, ec))) {
     auto lib = agent::SkillLibrary::open(store_path);
     if (!lib) return fail("--skills: " + lib.error().message);
     skills = std::move(*lib);
@@ -159,7 +167,7 @@ int run_agents(AgentArgs& a, const char* cmd) {
       task = {.instruction = a.task, .tools = *granted};
     }
     if (print_steps) fmt::print("Task: {}\n", task.instruction);
-    agent::RunHooks hooks{.stop = &stop, .env = env.get(), .skills = skills.get()};
+    agent::RunHooks hooks{.stop = &stop, .env = env.get(), .skills = skills.get(), .write_skills = !a.no_store};
     if (print_steps) hooks.on_step = [](const agent::Step& s) { fmt::print("{}", agent::format_step(s)), std::fflush(stdout); };
     auto r = agent::run_agent(**model, **sb, task, c, hooks);
     if (!r) return fail(r.error().message);
@@ -180,7 +188,18 @@ int run_agents(AgentArgs& a, const char* cmd) {
       progress.tick();
     }
     if (!one && !a.json) fmt::print("{:<24} {}\n", task_id, result_line(*r));
+    // A model that has not answered once (unreachable, a refused token, no such model) would
+    // fail every task the same way, each after its retries: the run stops at the first.
+    bool never_answered = r->end_reason == agent::kEndModelError && totals.tokens == 0;
+    std::string model_failure = never_answered ? r->end_detail : "";
     last = std::move(*r);
+    if (never_answered && !one) {
+      progress.finish();
+      if (db) (void)db->interrupt_run(run_id);
+      return fail(fmt::format("the model has not answered ({}); the other {} tasks are not run", model_failure,
+                              indices.size() - k - 1),
+                  kExitFailed);
+    }
   }
   progress.finish();
   bool interrupted = stop.load();
@@ -239,7 +258,7 @@ static void add_agent_options(CLI::App* cmd, AgentArgs& a, CLI::Option* env) {
   cmd->add_option("--temperature", c.temperature, "Sampling temperature")->check(number(kTemperature))->capture_default_str();
   cmd->add_option("--seed", c.seed, "Sampling seed")->check(number(kSeed))->capture_default_str();
   auto* st = add_store_option(cmd, a.store, "The run store, which also holds the skills");
-  cmd->add_flag("--no-store", a.no_store, "Do not record the run")->excludes(st);
+  cmd->add_flag("--no-store", a.no_store, "Do not record the run (skills are read, not saved)")->excludes(st);
   cmd->add_flag("--json", a.json, "Print the result (with every step) as JSON");
   cmd->add_flag("-q,--quiet", a.quiet, "Print only the result, not each step");
   add_tool_options(cmd, a.tools);
@@ -297,7 +316,9 @@ Command add_skills(CLI::App& app) {
     };
     bool writes = cmd->got_subcommand(imp) || cmd->got_subcommand(test) || cmd->got_subcommand(rm);
     std::string path = a->store.empty() ? store::default_store_path() : a->store;
-    if ((cmd->got_subcommand(ls) || cmd->got_subcommand(exp)) && !std::filesystem::exists(path)) {
+    // A database URI is not a file that does not exist yet: SkillLibrary::open says what to do.
+    if ((cmd->got_subcommand(ls) || cmd->got_subcommand(exp)) && !store::is_database_uri(path) &&
+        !std::filesystem::exists(path)) {
       if (cmd->got_subcommand(ls) && !a->json) fmt::print(stderr, "no skills yet ({} does not exist)\n", path);
       return kExitOk;
     }
@@ -345,21 +366,28 @@ Command add_skills(CLI::App& app) {
     if (cmd->got_subcommand(imp)) {
       std::ifstream file;
       if (a->file != "-") {
+        std::error_code ec;
+        if (std::filesystem::is_directory(a->file, ec)) return fail(fmt::format("{}: a folder, not a JSON-lines file", a->file));
         file.open(a->file);
         if (!file) return fail(fmt::format("{}: cannot read", a->file));
       }
       std::istream& in = a->file == "-" ? std::cin : file;
-      std::map<std::string, int> outcomes;
+      // Every line is read and checked before any is saved: a bad line imports nothing.
+      std::vector<std::pair<int, agent::Skill>> read;
       int n = 0;
       for (std::string line; std::getline(in, line);) {
         ++n;
         if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
         Json j = Json::parse(line, nullptr, false);
-        if (j.is_discarded()) return fail(fmt::format("{} line {}: not JSON", a->file, n));
+        if (j.is_discarded()) return fail(fmt::format("{} line {}: not JSON (nothing imported)", a->file, n));
         auto s = agent::skill_from_json(j);
-        if (!s) return fail(fmt::format("{} line {}: {}", a->file, n, s.error().message));
-        auto o = L.save(*s);
-        if (!o) return fail(fmt::format("{} line {}: {}", a->file, n, o.error().message));
+        if (!s) return fail(fmt::format("{} line {}: {} (nothing imported)", a->file, n, s.error().message));
+        read.emplace_back(n, std::move(*s));
+      }
+      std::map<std::string, int> outcomes;
+      for (auto& [line, skill] : read) {
+        auto o = L.save(skill);
+        if (!o) return fail(fmt::format("{} line {}: {}", a->file, line, o.error().message));
         ++outcomes[agent::to_string(*o)];
       }
       fmt::print(stderr, "imported: {} added, {} new versions, {} merged\n", outcomes["added"], outcomes["new_version"],

@@ -95,6 +95,11 @@ Command add_code(CLI::App& app) {
   limit->needs(dataset);
   return [a, seed, desc, dataset, entry, rounds, feedback, gen_tests] {
     auto& c = a->config;
+    // --dataset: Ctrl-C (or SIGTERM) ends the run after the task in progress; the tasks done keep
+    // their samples in --out and their records in the store. Caught from the start, so a Ctrl-C
+    // while the model loads ends the run before its first task, the same way.
+    std::atomic<bool> not_caught{false};
+    std::atomic<bool>& stop = dataset->count() ? catch_stop_signals() : not_caught;
     if (!desc->count() && !dataset->count()) return fail(kExitBadInput, "give a description, or --dataset FILE --out FILE");
     if (auto same = same_output_file("--dataset", a->dataset, "--out", a->out); !same.empty())
       return fail(kExitBadInput, same);
@@ -176,9 +181,6 @@ Command add_code(CLI::App& app) {
     if (dataset->count()) {
       std::ofstream samples(a->out);
       if (!samples) return fail(kExitBadInput, fmt::format("--out {}: cannot write", a->out));
-      // Ctrl-C (or SIGTERM) ends the run after the task in progress; the tasks done keep their
-      // samples in --out and their records in the store.
-      std::atomic<bool>& stop = catch_stop_signals();
       Progress progress("code", problems.size());
       std::optional<Error> recording;
       auto summary = codegen::run_dataset(

@@ -87,13 +87,16 @@ Command add_corpus(CLI::App& app) {
     progress.finish();
     if (!m) {
       fmt::print(stderr, "wand corpus: {}\n", m.error().message);
-      return kExitFailed;
+      return m.error().code == kOptionConflict ? kExitBadInput : kExitFailed;  // a bad --gsm8k file is bad input
     }
     if (a->json) {
       fmt::print("{}\n", m->dump(2));
     } else {
       fmt::print("wrote {} tokens ({} vocabulary, {} shard{}) to {}\n", (*m)["tokens"].get<long long>(),
                  (*m)["vocab"].get<int>(), (*m)["shards"].size(), (*m)["shards"].size() == 1 ? "" : "s", a->opt.out_dir);
+      if (const Json& asked = (*m)["vocab_requested"]; asked.is_number())
+        fmt::print("  note: --vocab {}: the tokenizer's sample text gave only {} tokens (merges stop when no pair "
+                   "repeats); the vocabulary is that\n", asked.get<long long>(), (*m)["vocab"].get<int>());
       for (auto& [part, n] : (*m)["documents"].items())
         fmt::print("  {:<11} {} documents, {} tokens\n", part, n.get<long long>(), (*m)["part_tokens"][part].get<long long>());
       const Json& h = (*m)["heldout"];

@@ -27,6 +27,32 @@ struct RunExport {
   codegen::ExportOptions opt;
 };
 
+// Which of a run's problems are test questions: "" when none, else what to say ("12 of 12
+// problems of run ID are test questions (multiarith 12)"). The test sets are the shared data's
+// (MultiArith, ASDiv, SVAMP, GSM8K test; for code runs HumanEval and MBPP's test split) and the
+// shipped held-out sets; an agent run on an environment's held-out split is one whole.
+std::string test_questions(const store::Run& run, const std::string& id) {
+  const auto& config = run.info.config;
+  if (config.kind == "agent")
+    return config.dataset.ends_with("/held-out") ? fmt::format("run {} is on the held-out split ({}), a test set", id, config.dataset)
+                                                 : "";
+  bool code = config.kind == "code";
+  auto sets = code ? train::default_code_test_sets(shared_data_dir()) : train::default_test_sets(shared_data_dir());
+  for (const char* shipped : code ? std::vector<const char*>{"heldout-functions.jsonl", "heldout-functions-templates.jsonl"}
+                                  : std::vector<const char*>{"heldout-templates.jsonl", "heldout-numbers.jsonl"})
+    sets.push_back({.name = shipped, .path = models_dir() + "/" + shipped});
+  auto d = train::Decontaminator::load(sets);
+  if (!d) return "";  // an unreadable test set: the corpus and improve say so where they need one
+  int n = 0;
+  for (const auto& p : run.problems) n += d->contaminated(p.input);
+  if (!n) return "";
+  std::string by_set;
+  const Json report = d->report();  // held: a loop over a temporary's member would dangle
+  for (auto& [name, set] : report["sets"].items())
+    if (set.value("exact_matches", 0) > 0) by_set += fmt::format("{}{} {}", by_set.empty() ? "" : ", ", name, set["exact_matches"].get<long long>());
+  return fmt::format("{} of {} problems of run {} are test questions ({})", n, run.problems.size(), id, by_set);
+}
+
 int export_run(const RunExport& e) {
   auto fail = [](int code, const std::string& m) { return fail_export(m, code); };
   bool trajectories = e.opt.format == "trajectories";
@@ -40,10 +66,17 @@ int export_run(const RunExport& e) {
   if (!run) return fail(kExitBadInput, "--run " + run.error().message);
   bool agent_run = run->info.config.kind == "agent";
   if (trajectories && !agent_run)
-    return fail(kExitBadInput, fmt::format("--format trajectories: run {} is a {} run; trajectories are an agent run's", *id,
+    return fail(kExitBadInput, fmt::format("--format trajectories: run {} is {} {} run; trajectories are an agent run's", *id,
+                                           std::string("aeiou").find(run->info.config.kind.front()) != std::string::npos ? "an" : "a",
                                            run->info.config.kind));
   if (agent_run && e.opt.format != "sft" && !trajectories)
     return fail(kExitBadInput, fmt::format("--format {}: agent run {} exports as trajectories or sft", e.opt.format, *id));
+  // Rows made from a test set's questions would train on the test set: said, and refused for
+  // --corpus (rows that go straight to wand-train).
+  if (auto held = test_questions(*run, *id); !held.empty()) {
+    if (!e.corpus.empty()) return fail(kExitBadInput, "--corpus: " + held + "; a training corpus is never made from a test set");
+    fmt::print(stderr, "wand export: warning: {}; do not train on these rows\n", held);
+  }
   std::ofstream file;
   if (!e.out.empty()) {
     file.open(e.out);

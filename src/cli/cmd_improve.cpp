@@ -9,6 +9,7 @@
 #include "cli/solver.h"
 #include "improve/improve.h"
 #include "store/store.h"
+#include "train/corpus.h"
 
 namespace wand::cli {
 
@@ -88,6 +89,19 @@ Command add_improve(CLI::App& app) {
     std::error_code ec;  // --select names an --eval set by any path to the same file
     for (auto& e : o.eval)
       if (!o.select.empty() && o.select != e && std::filesystem::equivalent(o.select, e, ec)) o.select = e;
+    // The round chosen on a test set would be chosen by the test: --select takes a validation set.
+    if (!o.select.empty()) {
+      auto tests = train::default_test_sets(o.test_sets);
+      for (auto& t : train::default_code_test_sets(o.test_sets)) tests.push_back(t);
+      for (const char* shipped : {"heldout-templates.jsonl", "heldout-functions-templates.jsonl"})
+        tests.push_back({.name = shipped, .path = models_dir() + "/" + shipped});
+      for (const auto& t : tests)
+        if (std::filesystem::equivalent(o.select, t.path, ec)) {
+          fmt::print(stderr, "wand improve: --select {}: a test set ({}); choose rounds on a validation set "
+                             "(--validation N draws one)\n", o.select, t.name);
+          return kExitBadInput;
+        }
+    }
     if (auto v = improve::validate(o); !v) {
       fmt::print(stderr, "wand improve: {}\n", v.error().message);
       return kExitBadInput;

@@ -65,16 +65,19 @@ std::string model_of(const store::RunConfig& c) {
 }
 
 int list(const RunsArgs& a) {
-  std::string path = store_path(a);
-  if (!store::is_database_uri(path) && !std::filesystem::exists(path)) {
+  auto opened = store::Store::open(store_path(a), /*create=*/false);
+  if (!opened && opened.error().code == store::kNoStore) {  // a file or a database with nothing recorded yet
     if (a.json)
       fmt::print("[]\n");
     else
-      fmt::print(stderr, "no runs recorded yet ({} does not exist)\n", path);
+      fmt::print(stderr, "no runs recorded yet ({})\n", opened.error().message);
     return kExitOk;
   }
-  auto s = open_existing(a);
-  if (!s) return kExitBadInput;
+  if (!opened) {
+    fmt::print(stderr, "wand runs: {}\n", opened.error().message);
+    return kExitBadInput;
+  }
+  auto& s = *opened;
   auto runs = s->list_runs({a.kind, a.limit});
   if (!runs) {
     fmt::print(stderr, "wand runs: {}\n", runs.error().message);
@@ -92,7 +95,7 @@ int list(const RunsArgs& a) {
     fmt::print(row, r.id, r.config.kind, minute(r.created_at), tail(model_of(r.config), 28), r.config.method,
                tail(std::filesystem::path(r.config.dataset).filename().string(), 24), progress(r), accuracy(r),
                r.status);
-  if (runs->empty()) fmt::print(stderr, "no runs{} in {}\n", a.kind.empty() ? "" : " of kind " + a.kind, path);
+  if (runs->empty()) fmt::print(stderr, "no runs{} in {}\n", a.kind.empty() ? "" : " of kind " + a.kind, s->path());
   return kExitOk;
 }
 

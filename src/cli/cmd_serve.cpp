@@ -83,8 +83,12 @@ Command add_serve(CLI::App& app) {
   return [a, token] {
     // An empty token (`--token "$TOKEN"` with TOKEN unset) would leave the server open, silently.
     const char* env_token = std::getenv("WAND_SERVE_TOKEN");
-    if ((token->count() || env_token) && a->opt.token.empty()) {
-      fmt::print(stderr, "wand serve: {}: empty (give the token, or leave the option out to serve without one)\n",
+    if (a->opt.host.empty()) {  // httplib reads "" as localhost over IPv6 only, and the URL printed would be http://:PORT
+      fmt::print(stderr, "wand serve: --host: empty (127.0.0.1 for this machine only, 0.0.0.0 for every interface)\n");
+      return kExitBadInput;
+    }
+    if ((token->count() || env_token) && a->opt.token.find_first_not_of(" \t\r\n") == std::string::npos) {
+      fmt::print(stderr, "wand serve: {}: empty or blank (give the token, or leave the option out to serve without one)\n",
                  token->count() ? "--token" : "WAND_SERVE_TOKEN");
       return kExitBadInput;
     }

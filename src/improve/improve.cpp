@@ -298,7 +298,11 @@ VoidResult check_options(const ImproveOptions& o) {
   for (auto& e : o.eval) {  // read whole before any round, so a bad line is refused, not met after a round
     if (!fs::exists(e)) return Error{fmt::format("--eval {}: no such file", e)};
     if (o.task == "code") {
-      if (auto t = feedback::load_tasks(e); !t) return Error{"--eval " + t.error().message};
+      auto t = feedback::load_tasks(e);
+      if (!t) return Error{"--eval " + t.error().message};
+      if (t->front().kind == feedback::TaskKind::answer)  // one format a file
+        return Error{fmt::format("--eval {}: its records are word problems ({} format); --task code is evaluated on "
+                                 "function tasks (MBPP, HumanEval, stdio)", e, t->front().format)};
     } else if (auto b = reason::load_bench_dataset(e); !b) {
       return Error{"--eval " + b.error().message};
     }

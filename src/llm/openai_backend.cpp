@@ -29,6 +29,9 @@ namespace wand::llm {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+// Seconds GET /models may take (the prompt format and context length it lists are optional).
+constexpr double kListingTimeoutS = 10;
+
 double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -228,8 +231,14 @@ class OpenAIBackend final : public Backend {
   }
   Listing ask_listing() const {
     Listing out;
-    // A cache filled once behind a const accessor (context_length() is const in Backend).
-    Exchange ex = const_cast<OpenAIBackend*>(this)->send("GET", "/models", "", nullptr);
+    // A cache filled once behind a const accessor (context_length() is const in Backend). Asked
+    // with a short deadline of its own: it is asked from inside a caller's time budget (the
+    // agent's first prompt), and a server that cannot list its models in that time gets the
+    // generic defaults rather than holding the caller for the whole request timeout.
+    GenerateOptions bounded;
+    bounded.deadline = Clock::now() +
+                       std::chrono::milliseconds(static_cast<long>(1000 * std::min(opt_.timeout_s, kListingTimeoutS)));
+    Exchange ex = const_cast<OpenAIBackend*>(this)->send("GET", "/models", "", nullptr, &bounded);
     if (!check(ex, "/models")) return out;
     auto j = parse_json(ex.body, ep_.base + "/models");
     if (!j || !j->is_object()) return out;

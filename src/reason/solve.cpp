@@ -30,7 +30,9 @@ Result<std::vector<Sample>> generate(llm::Backend& model, const Template& t, con
   g.n = n;
   g.stop = t.stop;
   g.logprobs = true;  // for tie-breaking and weighted votes; a server without them leaves them empty
-  if (method != "cot") g.grammar = c.grammar;  // programs only: the CoT fallback writes prose
+  // The grammar shapes what the method asks for: a pot/pal/flow run's CoT fallback writes prose
+  // outside it, and a cot run's rationale inside its own (a grammar file of the user's).
+  if (method != "cot" || c.method == "cot") g.grammar = c.grammar;
   auto out = r.messages.empty() ? model.complete(r.prompt, g) : model.chat(r.messages, g);
   if (!out) return out.error();
   if (out->empty()) return Error{"the model returned no completion"};

@@ -220,7 +220,7 @@ Result<std::unique_ptr<Session>> Sandbox::open_session(Limits per_block, std::sh
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
 
-ExecResult Session::run(const std::string& code) {
+ExecResult Session::run(const std::string& code, const std::atomic<bool>* stop) {
   Impl& s = *impl_;
   if (!s.alive) return failed("the session is closed");
   using Clock = Watch::Clock;
@@ -235,7 +235,13 @@ ExecResult Session::run(const std::string& code) {
   Capture out(s.limits.max_output_bytes), err(s.limits.max_output_bytes);
   std::string res;
   std::optional<Json> died;
+  bool stopped = false;
   for (;;) {
+    if (stop && *stop) {  // the caller was interrupted: the block is not waited for
+      died = s.cell->kill_and_wait(5);
+      stopped = true;
+      break;
+    }
     struct pollfd p[6] = {{s.pipes.out_r, POLLIN, 0},
                           {s.pipes.err_r, POLLIN, 0},
                           {s.pipes.res_r, POLLIN, 0},
@@ -245,7 +251,7 @@ ExecResult Session::run(const std::string& code) {
       p[np++] = {s.port->fd(), s.port->events(), 0};
       p[np++] = {s.port->wake_fd(), POLLIN, 0};
     }
-    int rc = ::poll(p, np, poll_ms(watch.next()));
+    int rc = ::poll(p, np, stop ? std::min(poll_ms(watch.next()), 100) : poll_ms(watch.next()));
     if (rc < 0 && errno == EINTR) continue;
     if (rc > 0) {
       if (np > 4 && p[4].revents) s.port->on_ready(p[4].revents);
@@ -291,6 +297,7 @@ ExecResult Session::run(const std::string& code) {
     done["exit_code"] = parsed && parsed->is_object() ? parsed->value("exit_code", 1) : 1;
   }
   fill_status(r, done, watch.fired, before, *s.cell);
+  if (stopped) r.status = Status::killed, r.error = "stopped: the caller was interrupted; the session is closed";
   add_python_exception(r, err_end);
   if (s.port) s.port->finish(r);
   if (died) {

@@ -227,7 +227,9 @@ class Sandbox {
 class Session {
  public:
   ~Session();
-  ExecResult run(const std::string& code);
+  // Once `*stop` is true (Ctrl-C) the block is killed within about 0.1 s and the session ends:
+  // status killed, error "stopped". Without it a block runs to its end or its limits.
+  ExecResult run(const std::string& code, const std::atomic<bool>* stop = nullptr);
   bool alive() const;
   void close();
 

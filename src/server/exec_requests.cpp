@@ -143,6 +143,10 @@ Result<std::vector<sandbox::ExecRequest>> exec_requests(const Json& j, const Exe
   std::vector<sandbox::ExecRequest> reqs;
   for (std::size_t i = 0; i < list.size(); ++i) {
     auto where = [&](const std::string& m) { return one ? m : fmt::format("request {}: {}", i, m); };
+    // The JSON-lines schema's `tools` are granted by the one who runs `wand exec --jsonl`; a
+    // request cannot grant itself tools here.
+    if (list[i].is_object() && list[i].contains("tools"))
+      return Error{where("field 'tools': this server grants no tools (wand exec --jsonl --tools ... does)")};
     auto r = sandbox::request_from_json(list[i], defaults);
     if (!r) return Error{where(r.error().message)};
     if (auto ok = within(r->limits, limits.max, "timeout", "memory_mb"); !ok) return Error{where(ok.error().message)};

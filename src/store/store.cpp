@@ -40,7 +40,8 @@ constexpr int kLatest = static_cast<int>(std::size(kMigrations));
 
 // A store we must not touch (not ours, or newer than this binary): not retried, not a DbError.
 struct Refused : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  Refused(const std::string& what, std::string code = "") : std::runtime_error(what), code(std::move(code)) {}
+  std::string code;  // Error::code: kNoStore for a database with no store in it
 };
 
 std::string now_iso() {
@@ -270,7 +271,8 @@ struct Store::Impl {
   void migrate(bool create) {
     int version = stored_version();
     if (version == kLatest) return;  // the common case takes no write lock
-    if (version == 0 && !create) throw Refused(fmt::format("no run store at {} (the database holds no wand tables)", path));
+    if (version == 0 && !create)
+      throw Refused(fmt::format("no run store at {} (the database holds no wand tables)", path), kNoStore);
     Transaction tx(db, TxKind::migrate);
     int have = stored_version();
     if (have > kLatest)
@@ -297,13 +299,13 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool create)
       retry_busy<DbError>([&] { impl->migrate(create); });
       return std::unique_ptr<Store>(new Store(std::move(impl)));
     } catch (const Refused& e) {
-      return Error{e.what()};
+      return Error{e.what(), e.code};
     } catch (const DbError& e) {
       return Error{fmt::format("run store {}: {}", shown, e.what())};
     }
   }
   std::error_code ec;
-  if (!create && !fs::exists(path, ec)) return Error{fmt::format("no run store at {}", path)};
+  if (!create && !fs::exists(path, ec)) return Error{fmt::format("no run store at {}", path), kNoStore};
   if (fs::is_directory(path, ec)) return Error{fmt::format("run store {} is a folder, not a file", path)};
   if (create) {
     fs::path parent = fs::path(path).parent_path();

@@ -40,6 +40,9 @@ bool is_database_uri(std::string_view location);
 // $WAND_STORE (a file or a postgresql:// URI), else $WAND_HOME/runs.db, else
 // $XDG_DATA_HOME/wand/runs.db, else $HOME/.local/share/wand/runs.db.
 std::string default_store_path();
+// Error::code of Store::open(path, create = false) when there is no store there yet (no file, or
+// a database without wand's tables): what reading commands show as "no runs recorded yet".
+inline constexpr const char* kNoStore = "no_store";
 // That order in words, for help texts and messages.
 inline constexpr const char* kDefaultStoreSources =
     "$WAND_STORE, else $WAND_HOME/runs.db, else $XDG_DATA_HOME/wand/runs.db or ~/.local/share/wand/runs.db";

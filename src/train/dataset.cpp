@@ -258,22 +258,35 @@ VoidResult check_corpus_options(const CorpusOptions& opt) {
 Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(long long)>& progress) {
   namespace fs = std::filesystem;
   if (auto c = check_corpus_options(opt); !c) return c.error();
-  std::error_code ec;
-  fs::create_directories(opt.out_dir, ec);
-  if (ec) return Error{fmt::format("{}: cannot create: {}", opt.out_dir, ec.message())};
   double total_w = 0;
   for (auto& [_, w] : opt.mix) total_w += w;
   bool gsm8k_part = false, grammar_part = false;
   for (auto& [part, _] : opt.mix) gsm8k_part |= uses_gsm8k(part), grammar_part |= uses_grammar(part);
+  auto decontaminator = Decontaminator::load(default_test_sets(opt.test_sets), opt.ngram);
+  if (!decontaminator) return decontaminator.error();
   // GSM8K's train problems, each program run in the sandbox; only those that give the label stay.
+  // A file's problems are refused here, naming it, when none is left: they do not reproduce
+  // their labels, or every one is a test question (GSM8K's test split given for its train split).
   std::vector<Problem> gsm8k;
   Json gsm8k_report = nullptr;
   if (gsm8k_part) {
     auto g = load_gsm8k_train(opt.gsm8k, gsm8k_report);
     if (!g) return g.error();
-    if (g->empty()) return Error{fmt::format("--gsm8k {}: no problem's program reproduced its label", opt.gsm8k)};
+    if (g->empty())
+      return Error{fmt::format("--gsm8k {}: no problem's program reproduced its label", opt.gsm8k), kOptionConflict};
+    std::size_t read = g->size();
+    std::erase_if(*g, [&](const Problem& p) { return decontaminator->contaminated(p.question); });
+    if (g->empty())
+      return Error{fmt::format("--gsm8k {}: all {} of its problems are test questions (a test split given for the "
+                               "train split?); the corpus trains on none",
+                               opt.gsm8k, read),
+                   kOptionConflict};
     gsm8k = std::move(*g);
   }
+  // The folder is made only now: a refused --gsm8k file leaves an earlier corpus there as it was.
+  std::error_code ec;
+  fs::create_directories(opt.out_dir, ec);
+  if (ec) return Error{fmt::format("{}: cannot create: {}", opt.out_dir, ec.message())};
   // ... and, with --number-names, each mapped program run again with its bindings.
   std::vector<NamedProblem> named_gsm8k;
   bool names_gsm8k = opt.number_names && std::any_of(opt.mix.begin(), opt.mix.end(), [](auto& m) { return m.first == "gsm8k"; });
@@ -284,8 +297,6 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
     named_gsm8k = std::move(*n);
     gsm8k_report["named"] = named_gsm8k.size();
   }
-  auto decontaminator = Decontaminator::load(default_test_sets(opt.test_sets), opt.ngram);
-  if (!decontaminator) return decontaminator.error();
 
   llm::Tokenizer tok;
   if (!opt.tokenizer.empty()) {
@@ -486,6 +497,9 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
                    {"part_tokens", part_tokens},
                    {"tokenizer", "tokenizer.gguf"},
                    {"vocab", tok.size()},
+                   // --vocab asked for more than the tokenizer's sample text could merge into
+                   {"vocab_requested", opt.tokenizer.empty() && static_cast<long long>(tok.size()) < opt.vocab
+                                           ? Json(opt.vocab) : Json(nullptr)},
                    {"shards", shards},
                    {"format", "uint16 little-endian token ids; each document is <|bos|> text <|eos|>; shards in order"},
                    // Real newlines: the JSON writer escapes them once ("\n" in the file).

@@ -112,7 +112,8 @@ std::optional<std::string> gsm8k_program(const std::string& question, const std:
 
 Result<std::vector<Problem>> load_gsm8k_train(const std::string& path, Json& report) {
   std::ifstream in(path);
-  if (!in) return Error{fmt::format("{}: cannot read GSM8K's train split (--gsm8k)", path)};
+  // The file's own faults are the caller's input (kOptionConflict: exit 2); a sandbox that fails is not.
+  if (!in) return Error{fmt::format("{}: cannot read GSM8K's train split (--gsm8k)", path), kOptionConflict};
   std::vector<Problem> converted;
   long long records = 0;
   std::string line;
@@ -120,9 +121,9 @@ Result<std::vector<Problem>> load_gsm8k_train(const std::string& path, Json& rep
   for (int n = 1; std::getline(in, line); ++n) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     auto j = parse_json(line, fmt::format("{} line {}", path, n));
-    if (!j) return j.error();
+    if (!j) return Error{j.error().message, kOptionConflict};
     if (!j->is_object() || !(*j)["question"].is_string() || !(*j)["answer"].is_string())
-      return Error{fmt::format("{} line {}: expected GSM8K's {{\"question\", \"answer\"}} strings", path, n)};
+      return Error{fmt::format("{} line {}: expected GSM8K's {{\"question\", \"answer\"}} strings", path, n), kOptionConflict};
     ++records;
     std::string q = (*j)["question"], solution = (*j)["answer"];
     auto mark = solution.rfind("####");
@@ -144,6 +145,7 @@ Result<std::vector<Problem>> load_gsm8k_train(const std::string& path, Json& rep
     p.steps = static_cast<int>(std::count(p.program.begin(), p.program.end(), '\n')) - 1;
     converted.push_back(std::move(p));
   }
+  if (records == 0) return Error{fmt::format("{}: holds no records (an empty file?)", path), kOptionConflict};
   auto agree = programs_agree(converted);
   if (!agree) return agree.error();
   std::vector<Problem> kept;

@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -56,6 +57,9 @@ TEST(AgentCli, BadInputIsExitTwoNamingIt) {
   auto split = wand("agent 'x' --split train");  // a task set's option without --env: refused, not ignored
   EXPECT_EQ(split.rc, 2);
   EXPECT_NE(split.out.find("--split requires --env"), std::string::npos) << split.out;
+  auto both_sets = wand("agent --env kitchen --task 3 --limit 5 --no-store");
+  EXPECT_EQ(both_sets.rc, 2);
+  EXPECT_NE(both_sets.out.find("--task and --limit"), std::string::npos) << both_sets.out;
   auto skills = wand("agent 'x' --skills maybe");
   EXPECT_EQ(skills.rc, 2);
   EXPECT_NE(skills.out.find("--skills"), std::string::npos) << skills.out;
@@ -68,9 +72,35 @@ TEST(AgentCli, BadInputIsExitTwoNamingIt) {
     EXPECT_NE(no_model.out.find("no agent model"), std::string::npos) << no_model.out;
     EXPECT_NE(no_model.out.find("--model openai:http://HOST:PORT/v1/MODEL"), std::string::npos);
   }
+  {  // a model that cannot be opened is named by where it came from
+    std::string cmd = fmt::format("WAND_AGENT_MODEL=local:/nonexistent.gguf {} agent x --no-store 2>&1", WAND_BINARY);
+    FILE* p = ::popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    int st = ::pclose(p);
+    EXPECT_EQ(WEXITSTATUS(st), 2) << out;
+    EXPECT_NE(out.find("$WAND_AGENT_MODEL "), std::string::npos) << out;
+    EXPECT_EQ(out.find("--model"), std::string::npos) << out;
+  }
+  auto pg = wand("skills list --store postgresql://127.0.0.1:1/x");  // not "no skills yet": skills need a store file
+  EXPECT_EQ(pg.rc, 2) << pg.out;
+  EXPECT_EQ(pg.out.find("no skills yet"), std::string::npos) << pg.out;
   auto bench = wand("bench --env kitchen --k 3");
   EXPECT_EQ(bench.rc, 2);
   EXPECT_NE(bench.out.find("--k: not an option of --env"), std::string::npos) << bench.out;
+}
+
+// A model that never answers (here: nothing listens on the port) stops a many-task run at its
+// first task with exit 1, rather than retrying every task and reporting 0% with exit 0.
+TEST(AgentCli, AModelThatNeverAnsweredStopsAManyTaskRun) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = wand("agent --env kitchen --limit 20 --no-store --model openai:http://127.0.0.1:1/v1/wand-agent");
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.rc, 1) << r.out;
+  EXPECT_NE(r.out.find("the model has not answered"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the other 19 tasks are not run"), std::string::npos) << r.out;
+  EXPECT_LT(s, 60) << "every task was tried";
 }
 
 TEST(AgentCli, SkillsImportListExportRemoveAcrossProcesses) {
@@ -110,6 +140,17 @@ TEST(AgentCli, SkillsImportListExportRemoveAcrossProcesses) {
   auto bad = wand(fmt::format("skills import {} --store {}", file, store));
   EXPECT_EQ(bad.rc, 2);
   EXPECT_NE(bad.out.find("line 1: field 'name': 'x y' is not a Python identifier"), std::string::npos) << bad.out;
+  {  // a good line before a bad one: nothing is imported
+    std::ofstream f(file);
+    f << R"J({"name": "ok_one", "code": "def ok_one():\n    return 1"})J" << "\nbroken\n";
+  }
+  auto half = wand(fmt::format("skills import {} --store {}", file, store));
+  EXPECT_EQ(half.rc, 2);
+  EXPECT_NE(half.out.find("line 2: not JSON (nothing imported)"), std::string::npos) << half.out;
+  EXPECT_EQ(wand(fmt::format("skills show ok_one --store {}", store)).rc, 2) << "the line before the bad one was imported";
+  auto folder = wand(fmt::format("skills import {} --store {}", ::testing::TempDir(), store));
+  EXPECT_EQ(folder.rc, 2) << folder.out;
+  EXPECT_NE(folder.out.find("a folder, not a JSON-lines file"), std::string::npos) << folder.out;
   fs::remove(file);
   fs::remove(store);
 }

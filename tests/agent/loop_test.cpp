@@ -3,8 +3,11 @@
 // long run, the compact completion format, environments, and trajectories in the store.
 #include <fmt/core.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <sstream>
+#include <thread>
 
 #include "agent/agent.h"
 #include "agent/expert.h"
@@ -148,6 +151,39 @@ TEST(AgentLoop, TheBudgetAndASignalEndAModelCallInProgress) {
   EXPECT_EQ(i.end_reason, agent::kEndInterrupted);
   ASSERT_EQ(s.calls.size(), 1u);
   EXPECT_EQ(s.calls[0].opt.cancel, &stop);
+}
+
+// A signal while a step's code runs ends the block at once (not after its timeout) and the run
+// as interrupted.
+TEST(AgentLoop, ASignalEndsARunningBlock) {
+  ScriptedBackend m;
+  m.add({act("import time\ntime.sleep(25)")});
+  std::atomic<bool> stop{false};
+  agent::RunHooks hooks;
+  hooks.stop = &stop;
+  std::thread signal([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    stop = true;
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = run(m, task("Wait."), {}, hooks);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  signal.join();
+  EXPECT_EQ(r.end_reason, agent::kEndInterrupted);
+  EXPECT_LT(s, 10) << "the block ran to its end";
+}
+
+// A model that finds the fitted prompt too long (the token estimate ran low) is asked again with
+// it fitted tighter, not given up on.
+TEST(AgentLoop, APromptTheModelFindsTooLongIsFittedAgain) {
+  ScriptedBackend m;
+  m.errors[0] = Error{"the prompt has 528 tokens; the model's context holds 512", std::string(llm::kContextLengthExceeded)};
+  m.add({act("final_answer(3)")});
+  auto r = run(m, task("Three."));
+  EXPECT_EQ(r.end_reason, agent::kEndFinalAnswer) << r.end_detail;
+  ASSERT_TRUE(r.final_answer);
+  EXPECT_EQ(*r.final_answer, Json(3));
+  EXPECT_EQ(m.calls.size(), 2u);
 }
 
 TEST(AgentLoop, ModelErrorIsAnEndReason) {

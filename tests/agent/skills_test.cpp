@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 
 #include "agent/agent.h"
@@ -83,6 +85,11 @@ TEST(Skills, RetrievalRanksByBm25OverNamesAndDescriptions) {
   auto none = lib->search("   ", 5);
   ASSERT_TRUE(none);
   EXPECT_TRUE(none->empty());
+  // Function words match nothing: "under" in a shop task is not a reason to load a helper.
+  ASSERT_TRUE(lib->save(skill("made_helper", "Helper made under no-store.", "return 9")));
+  auto shop = lib->search("Buy a blue leather jacket under 50 dollars.", 5);
+  ASSERT_TRUE(shop);
+  EXPECT_TRUE(shop->empty()) << names(*shop).front();
 }
 
 TEST(Skills, DuplicatesMergeAndSameNameIsANewVersion) {
@@ -191,21 +198,37 @@ TEST(Skills, TheLoopSavesAndReusesSkills) {
   EXPECT_NE(second.calls[0].text().find("def celsius_to_fahrenheit(c):"), std::string::npos);
   EXPECT_EQ(lib->get("celsius_to_fahrenheit")->uses, 2);
   EXPECT_EQ(lib->get("celsius_to_fahrenheit")->successes, 2);
+
+  // Only read (wand agent --no-store): loaded, but no use counted and no new function saved.
+  ScriptedBackend third;
+  third.add({act("def kelvin(c):\n    \"\"\"Celsius to Kelvin.\"\"\"\n    return c + 273.15\n\n"
+                 "final_answer(celsius_to_fahrenheit(kelvin(0) - 273.15))")});
+  auto r3 = agent::run_agent(third, shared_sandbox(), {.instruction = "What is 0 Celsius in Fahrenheit?"}, {},
+                             {.skills = lib.get(), .write_skills = false});
+  ASSERT_TRUE(r3);
+  EXPECT_EQ(r3->skills_loaded, std::vector<std::string>{"celsius_to_fahrenheit"});
+  EXPECT_TRUE(r3->skills_saved.empty());
+  EXPECT_FALSE(lib->get("kelvin"));
+  EXPECT_EQ(lib->get("celsius_to_fahrenheit")->uses, 2);
 }
 
-// A function named like a granted tool (or a Python built-in) would replace it in every later
-// run that loads it: it is not saved, and one already in a library is not loaded.
-// A granted tool, lookup(q), that answers "real": what a skill must not replace.
-tools::Registry lookup_tool() {
+// A granted tool, lookup(q), that answers "real" (counting its calls in `calls`): what a skill
+// must not replace.
+tools::Registry lookup_tool(std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0)) {
   tools::Registry granted;
   auto added = granted.add({.name = "lookup",
                             .description = "Looks a word up.",
                             .parameters = {{"type", "object"}, {"properties", {{"q", {{"type", "string"}}}}}},
-                            .handler = [](const Json&, const tools::CallContext&) -> Result<Json> { return Json("real"); }});
+                            .handler = [calls](const Json&, const tools::CallContext&) -> Result<Json> {
+                              ++*calls;
+                              return Json("real");
+                            }});
   EXPECT_TRUE(added);
   return granted;
 }
 
+// A function named like a granted tool (or a Python built-in) would replace it in every later
+// run that loads it: it is not saved, and one already in a library is not loaded.
 TEST(Skills, AFunctionNamedLikeAToolOrABuiltinIsNeitherSavedNorLoaded) {
   auto lib = open(fresh_path("skills_shadow"));
   ASSERT_TRUE(lib);
@@ -259,6 +282,27 @@ TEST(Skills, ASkillThatWouldRunCodeOrReplaceANameWhenLoadedIsNot) {
   auto refused = agent::skill_from_json({{"name", "_wand_step"}, {"code", "def _wand_step(s): pass"}});
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("is private"), std::string::npos) << refused.error().message;
+}
+
+// A skill's tests run before the first step: a tool they call would act on the world there,
+// unrecorded. Such tests are not run; the skill is loaded untested and its tool works in steps.
+TEST(Skills, TestsThatCallAToolDoNotCallItAndTheSkillIsLoaded) {
+  auto lib = open(fresh_path("skills_tool_tests"));
+  ASSERT_TRUE(lib);
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  tools::Registry granted = lookup_tool(calls);
+  ASSERT_TRUE(lib->save({.name = "meaning_of", .description = "The meaning of a word.", .signature = "meaning_of(w)",
+                         .code = "def meaning_of(w):\n    return lookup(w)",
+                         .tests = "assert meaning_of('x') == 'real'"}));
+  ScriptedBackend m;
+  m.add({act("final_answer(meaning_of('x'))")});
+  auto r = agent::run_agent(m, shared_sandbox(), {.instruction = "The meaning of a word.", .tools = granted}, {},
+                            {.skills = lib.get()});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->skills_loaded, std::vector<std::string>{"meaning_of"});
+  EXPECT_TRUE(r->skills_demoted.empty());
+  EXPECT_EQ(*r->final_answer, Json("real"));
+  EXPECT_EQ(calls->load(), 1) << "the test's call reached the tool";
 }
 
 TEST(Skills, ASkillWhoseTestsFailIsDemotedNotLoaded) {

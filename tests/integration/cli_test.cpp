@@ -290,7 +290,8 @@ TEST(Cli, EvalExtractsFencedCodeAndSaysWhichPassAtKIsNotComputed) {
             std::string::npos) << table.out;
 }
 
-// `wand ARGS` sent SIGINT after `after_s` seconds; stderr into `err_path`. The exit status is
+// `wand ARGS` sent one SIGINT after `after_s` seconds (as Ctrl-C sends one to wand; `timeout`
+// signals its process group as well, a second one); stderr into `err_path`. The exit status is
 // wand's own (130 when it handled the signal), `seconds` the whole run's.
 struct Interrupted {
   int rc;
@@ -298,14 +299,24 @@ struct Interrupted {
   double seconds;
 };
 Interrupted interrupted_run(const std::string& args, int after_s, const std::string& err_path) {
-  std::string cmd = fmt::format("timeout --preserve-status -s INT {} {} {} 2>{}", after_s, WAND_BINARY, args, err_path);
+  std::string out_path = err_path + ".out";
+  std::string cmd = fmt::format("exec {} {} >{} 2>{}", WAND_BINARY, args, out_path, err_path);
   auto t0 = std::chrono::steady_clock::now();
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  for (size_t k; (k = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, k);
-  int st = ::pclose(p);
-  return {WEXITSTATUS(st), out, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int st = 0;
+  for (int i = 0; i < after_s * 100 && ::waitpid(pid, &st, WNOHANG) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (::waitpid(pid, &st, WNOHANG) == 0) {
+    ::kill(pid, SIGINT);
+    ::waitpid(pid, &st, 0);
+  }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return {rc, slurp(out_path), seconds};
 }
 
 // Ctrl-C in `wand eval`: no further run starts, and the samples judged so far are summarized,
@@ -1038,6 +1049,23 @@ TEST(Cli, ServeOnATakenPortIsExitTwo) {
 }
 
 // An empty question is bad input, not a question the model answers anyway (it used to print 40).
+// A grammar file of the user's shapes a cot rationale (only the pot/pal fallback to cot is left
+// unconstrained): the trial's grammar was silently ignored.
+TEST(Cli, SolveCotFollowsAGrammarFileOfTheUsers) {
+  std::string g = ::testing::TempDir() + "wand_cli_cot" + std::to_string(::getpid()) + ".gbnf";
+  std::ofstream(g) << "root ::= \"The answer is 42.\"\n";
+  std::string err;
+  CliRun r = wand(fmt::format("solve --no-store --json --method cot -m local:{}/models/wand-cot.gguf --constrain {} "
+                              "\"Ann has 5 pens and buys 3 more. How many pens does she have?\"",
+                              WAND_SOURCE_DIR, g),
+                  "", &err);
+  ASSERT_EQ(r.rc, 0) << err;
+  auto j = Json::parse(r.out);
+  EXPECT_EQ(j["answer"], "42") << r.out;
+  EXPECT_EQ(j["samples"][0]["completion"], "The answer is 42.") << r.out;
+  std::filesystem::remove(g);
+}
+
 TEST(Cli, SolveRefusesAnEmptyQuestion) {
   for (std::string q : {"''", "'  \t '"}) {
     std::string err;
@@ -1278,6 +1306,28 @@ TEST(Cli, CodeAgainstWandServeOverHttp) {
   Json d = Json::parse(debug.out);
   EXPECT_EQ(steps_of(d, "coder"), d["hidden"]["passed"].get<bool>() ? steps_of(d, "coder") : 3);
   std::filesystem::remove(tests);
+}
+
+// A run on a test set's questions exports with a warning, and never into a training corpus.
+TEST(Cli, ExportOfATestSetRunWarnsAndMakesNoCorpus) {
+  std::string store = temp_store("export_test_set"), err;
+  std::string multiarith = std::string(WAND_SHARED_DATA) + "/pal-math/mawpsmultiarith.jsonl";
+  if (!std::ifstream(multiarith)) GTEST_SKIP() << multiarith << " not found";
+  CliRun b = wand(fmt::format("bench {} --limit 2 --seed 1 -q --json --store {}", multiarith, store), "", &err);
+  ASSERT_EQ(b.rc, 0) << err;
+  std::string id = Json::parse(b.out)["run_id"];
+  CliRun rows = wand(fmt::format("export --run {} --format rewards --store {}", id, store), "", &err);
+  EXPECT_EQ(rows.rc, 0) << err;
+  // (MultiArith's questions are in ASDiv too: both are named)
+  EXPECT_NE(err.find("warning: 2 of 2 problems of run " + id + " are test questions ("), std::string::npos) << err;
+  EXPECT_NE(err.find("multiarith 2"), std::string::npos) << err;
+  std::string corpus = ::testing::TempDir() + "wand_cli_test_corpus" + std::to_string(::getpid());
+  CliRun c = wand(fmt::format("export --run {} --format sft --corpus {} --tokenizer {}/models/wand-pot.gguf --store {}", id,
+                              corpus, WAND_SOURCE_DIR, store),
+                  "", &err);
+  EXPECT_EQ(c.rc, 2) << err;
+  EXPECT_NE(err.find("a training corpus is never made from a test set"), std::string::npos) << err;
+  EXPECT_FALSE(std::filesystem::exists(corpus + "/train.bin"));
 }
 
 TEST(Cli, CodeDatasetWritesSamplesThatEvalReadsAndExportsTrainingData) {

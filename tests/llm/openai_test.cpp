@@ -833,6 +833,27 @@ TEST(Client, ADeadlineOrCancelEndsARequestTheServerNeverAnswers) {
   release = true;
 }
 
+// GET /models (the prompt format and context length a wand server lists) is asked inside a
+// caller's budget: a server that never answers it gives the generic defaults after at most 10 s
+// (the request timeout when shorter), not after the whole request timeout (300 s by default).
+TEST(Client, AModelListingThatNeverComesGivesTheDefaultsSoon) {
+  std::atomic<bool> release{false};
+  FakeServer f;
+  f.http.Get("/v1/models", [&](const httplib::Request&, httplib::Response& res) {
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    res.set_content(R"({"data":[]})", "application/json");
+  });
+  f.start();
+  auto o = fast_retries();
+  o.timeout_s = 60;
+  auto b = must_open(f.spec(), o);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(b->context_length(), 0);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(s, 13.0) << "the listing waited for the request timeout";
+  release = true;
+}
+
 // A server's hostile JSON (200,000 levels in an error body or an event, 1e400, fields of the
 // wrong type) is an error or ignored, never a crash.
 TEST(Client, HostileJsonFromAServerIsAnErrorNotACrash) {

@@ -67,6 +67,12 @@ class SandboxTest(unittest.TestCase):
             SB.run("print(1)", files={"a": {"base64": "!!!"}})
         with self.assertRaisesRegex(ValueError, "field 'env'"):
             SB.run("print(1)", env={"A=B": "x"})
+        with self.assertRaisesRegex(ValueError, r"field 'code': expected a string, got bytes \(decode"):
+            SB.run(b"print(1)")
+        with self.assertRaisesRegex(ValueError, "field 'stdin': expected a string, got bytes"):
+            SB.run("print(input())", stdin=b"hi")
+        with self.assertRaisesRegex(ValueError, "field 'files': expected a dict"):
+            SB.run("print(1)", files=["a"])
 
     def test_run_batch_keeps_order(self):
         rs = SB.run_batch([{"code": f"print({i})"} for i in range(20)] + ["raise ValueError('no')"])

@@ -181,6 +181,9 @@ TEST_F(ExecApi, RequestsAboveTheServersMaximaOrMalformedAre400s) {
   auto [s2, r2] = post("/run_code", req);
   EXPECT_EQ(s2, 400);
   EXPECT_NE(r2.dump().find("memory_limit_MB"), std::string::npos) << r2.dump();
+  auto [st, rt] = post("/v1/exec", Json{{"code", "print(1)"}, {"tools", {"fs"}}});
+  EXPECT_EQ(st, 400) << rt.dump();
+  EXPECT_NE(rt.dump().find("field 'tools': this server grants no tools"), std::string::npos) << rt.dump();
   // A CPU-time limit may hold a cell for 2x + 1 s of wall time, which must fit the wall maximum.
   auto [sc, rc] = post("/v1/exec", Json{{"code", "print(1)"}, {"timeout", 3}, {"limit_by", "cpu"}});  // the maximum is 5 s
   EXPECT_EQ(sc, 400) << rc.dump();
@@ -357,6 +360,12 @@ TEST(ExecApiOptions, BadOrOrphanOptionsExit2) {
   unsetenv("WAND_SERVE_TOKEN");
   EXPECT_EQ(c5, 2) << o5;
   EXPECT_NE(o5.find("WAND_SERVE_TOKEN: empty"), std::string::npos) << o5;
+  auto [c6, o6] = run("--exec --no-model --token '  '");  // blank is as good as none
+  EXPECT_EQ(c6, 2) << o6;
+  EXPECT_NE(o6.find("--token: empty or blank"), std::string::npos) << o6;
+  auto [c7, o7] = run("--exec --no-model --host ''");
+  EXPECT_EQ(c7, 2) << o7;
+  EXPECT_NE(o7.find("--host: empty"), std::string::npos) << o7;
 }
 
 // Idle clients (connections that send half a request and wait) must not take every worker:

@@ -1405,9 +1405,18 @@ TEST(Cli, CorpusAndImproveRefuseBadInput) {
   std::ofstream(dir / "v.jsonl") << R"({"question": "What is 1 + 1?", "answer": "2"})" << "\n";
   const std::string v = (dir / "v.jsonl").string(), v_too = (dir / "." / "v.jsonl").string();
   std::ofstream(dir / "bad.jsonl") << R"({"question": "What is 1 + 1?", "answer": "2"})" << "\n{not json\n";
+  {  // GSM8K's test split given for its train split (its first 12 records)
+    std::ifstream test(std::string(WAND_SHARED_DATA) + "/gsm8k/test.jsonl");
+    std::ofstream head(dir / "test-head.jsonl");
+    std::string line;
+    for (int i = 0; i < 12 && std::getline(test, line); ++i) head << line << "\n";
+  }
+  const std::string test_head = (dir / "test-head.jsonl").string();
   for (auto [args, says] : std::vector<std::pair<std::string, std::string>>{
            {"corpus" + out + " --mix gsm8k=1 --gsm8k " + (dir / "none.jsonl").string(), "--gsm8k"},
            {"corpus" + out + " --ngram 0", "--ngram"},
+           {"corpus --out " + (dir / "g").string() + " --mix gsm8k=1 --tokens 2000 --gsm8k " + test_head,
+            "--gsm8k " + test_head + ": all "},  // "... of its problems are test questions"; no files left
            {"corpus --out /proc/wand-no/c --tokens 1000", "--out /proc/wand-no/c: cannot create"},
            {"corpus --out " + v + " --tokens 1000", "--out " + v + ": not a folder"},
            {"improve --out " + v, "--out " + v + ": not a folder"},
@@ -1419,6 +1428,7 @@ TEST(Cli, CorpusAndImproveRefuseBadInput) {
            {"improve" + out + " --k 0", "--k"},
            {"improve" + out + " --task prose", "--task"},
            {"improve" + out + " --task code --grounded", "--grounded"},
+           {"improve" + out + " --task code --eval " + v, "--eval " + v + ": its records are word problems"},
            {"improve" + out + " --repair 2", "--repair"},
            {"improve" + out + " --shuffle-names", "--shuffle-names: "},  // the default model has no number names
            {"improve" + out + " --select " + (dir / "validation.jsonl").string(), "--select"},  // not an --eval set
@@ -1426,6 +1436,8 @@ TEST(Cli, CorpusAndImproveRefuseBadInput) {
             "--trainer"},  // --select: the same file by another path, accepted
            {"improve" + out + " --eval " + v + " --select " + v + " --validation 10", "--validation already chooses"},
            {"improve" + out + " --validation -1", "--validation"},
+           {"improve" + out + " --select " + std::string(WAND_MODELS_DIR) + "/heldout-templates.jsonl",
+            "a test set (heldout-templates.jsonl); choose rounds on a validation set"},  // the default --eval's test
            {"improve" + out + " --pool-file " + (dir / "none.jsonl").string(), "--pool-file " + (dir / "none.jsonl").string()},
            {"improve" + out + " --pool-file " + v + " --validation 1", "none left for the rounds after --validation 1"},
            {"improve" + out + " --trainer /bin/nonexistent-trainer", "--trainer"}}) {

@@ -36,6 +36,12 @@ class Result(dict):
 def _request(code, language="python", stdin=None, timeout=None, memory_mb=None, files=None, args=None,
              collect=None, env=None, **limits):
     """One request in the JSON-lines schema (README); bytes in files travel as base64."""
+    for name, value in (("code", code), ("language", language), ("stdin", stdin)):
+        if value is not None and not isinstance(value, str):
+            hint = " (decode bytes first: value.decode())" if isinstance(value, (bytes, bytearray)) else ""
+            raise ValueError(f"field '{name}': expected a string, got {type(value).__name__}{hint}")
+    if files is not None and not isinstance(files, dict):
+        raise ValueError(f"field 'files': expected a dict of name -> str or bytes, got {type(files).__name__}")
     req = {"code": code, "language": language}
     if stdin is not None:
         req["stdin"] = stdin
