@@ -7,11 +7,12 @@
 #   scripts/python_path.sh [build-dir] --venv DIR   copies the package into the virtual environment
 #       DIR (its own site-packages; no network, no pip), so it keeps working without the build.
 set -euo pipefail
+caller=$PWD  # --venv DIR is where the caller means it, before the cd to the repository
 cd "$(dirname "$0")/.."
 build=build venv=
 while (($#)); do
   case $1 in
-    --venv) venv=${2:?--venv needs a directory}; shift 2 ;;
+    --venv) venv=${2:?--venv needs a directory}; [[ $venv = /* ]] || venv=$caller/$venv; shift 2 ;;
     *) build=$1; shift ;;
   esac
 done

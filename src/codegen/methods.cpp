@@ -477,8 +477,9 @@ Result<CodeResult> generate(llm::Backend& model, sandbox::Sandbox& sb, const Pro
     return Error{"the task description is empty", std::string(llm::kInvalidRequest)};
   if ((c.method == "codet" || c.method == "roles") && p.task.kind != feedback::TaskKind::stdio && p.entry.empty())
     return Error{fmt::format("{} has the model write asserts of a function: the task needs an entry point "
-                             "(--entry NAME, or tests that call it)",
-                             c.method),
+                             "({})",
+                             c.method, p.task.format != "description" ? "no test of this dataset task calls a function"
+                                                    : "--entry NAME, or tests that call it"),
                  std::string(llm::kInvalidRequest)};
   // Examples read out of prose may not be Python, or not tests (parseable_asserts); a user's
   // --tests and the datasets' own tests are taken as they are.

@@ -257,7 +257,10 @@ Problem problem_from_task(const feedback::Task& task) {
   } else if (task.format == "mbpp") {
     p.description = task.prompt;
     p.visible = {task.test_list.front()};  // MBPP's prompt shows the first test (Austin et al. 2021)
-    p.entry = first_call(task.test_list.front());
+    // The function the tests call: the first test's, else any test's (a first test such as
+    // `assert set(f(x)) == ...` calls set() first).
+    for (const auto& t : task.test_list)
+      if (p.entry = first_call(t); !p.entry.empty()) break;
   } else if (task.format == "stdio") {
     p.description = task.prompt + "\nThe program reads standard input and writes the answer to standard output.";
     p.visible_io = {task.io.front()};

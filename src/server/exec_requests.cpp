@@ -83,7 +83,13 @@ Result<sandbox::ExecRequest> fusion_request(const Json& j, const ExecLimits& lim
   auto memory = fusion_number(j, "memory_limit_MB");
   for (auto* r : {&run_timeout, &compile_timeout, &memory})
     if (!*r) return r->error();
-  if (*run_timeout) req.limits.timeout_s = **run_timeout;
+  if (*run_timeout) {
+    if (!(**run_timeout > 0))  // said with this server's bound, not the sandbox's own range
+      return Error{fmt::format("field 'run_timeout': must be a positive number of seconds, at most this server's "
+                               "maximum of {} s",
+                               limits.max.timeout_s)};
+    req.limits.timeout_s = **run_timeout;
+  }
   // SandboxFusion reads -1 (its default) as "no limit of its own": here, the server's maximum.
   if (*memory && **memory == -1) {
     req.limits.memory_mb = limits.max.memory_mb;

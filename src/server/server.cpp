@@ -125,6 +125,14 @@ struct Server::Impl {
     return m;
   }
 
+  // The method a served path takes ("" for a path not served).
+  std::string allowed_method(const std::string& path) const {
+    if (path == "/health" || path == "/v1/models" || path.starts_with("/v1/models/")) return "GET";
+    if (path == "/v1/completions" || path == "/v1/chat/completions") return "POST";
+    if (opt.exec && (path == "/run_code" || path == "/v1/exec" || path == "/get_reward")) return "POST";
+    return "";
+  }
+
   void routes() {
     // Each connection holds a worker while it is open (an idle or slow client up to the 5-second
     // read timeout), so a few idle sockets must not take every worker from /health and the rest.
@@ -198,6 +206,13 @@ struct Server::Impl {
       HttpError e{res.status, fmt::format("{} {} is not served here", req.method, req.path), "invalid_request_error",
                   "", ""};
       if (res.status == 413) e.message = "the request body is too large";
+      // A path served with another method: 405 and the method it takes (RFC 9110 15.5.6).
+      if (res.status == 404)
+        if (std::string allow = allowed_method(req.path); !allow.empty()) {
+          res.status = e.status = 405;
+          res.set_header("Allow", allow);
+          e.message = fmt::format("{} takes {}, not {}", req.path, allow, req.method);
+        }
       reply_error(res, e);
     });
     http.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {

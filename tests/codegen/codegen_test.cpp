@@ -100,6 +100,10 @@ TEST(Codegen, MbppVisibleTestIsTheFirstListed) {
   // The entry point is the first call that is neither a builtin nor an attribute.
   EXPECT_EQ(codegen::problem_from_task((*tasks)[1]).entry, "similar_elements");  // assert set(similar_elements(...)) == ...
   EXPECT_EQ(codegen::problem_from_description("x", {"assert math.isclose(area(2), 12.5, rel_tol=0.001)"}).entry, "area");
+  // A first test that calls nothing: a later test names the function.
+  feedback::Task later = (*tasks)[10];
+  later.test_list.insert(later.test_list.begin(), "assert True");
+  EXPECT_EQ(codegen::problem_from_task(later).entry, "remove_Occ");
   // Every MBPP task's entry point is a function its reference defines.
   for (auto& t : *tasks) {
     auto e = codegen::problem_from_task(t).entry;

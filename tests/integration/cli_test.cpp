@@ -1369,6 +1369,8 @@ TEST(Cli, CodeAndExportRefuseBadInputWithExitTwo) {
   std::ofstream(empty) << "print('no asserts')\n";
   std::string cut = ::testing::TempDir() + "wand_cli_cut_tests" + std::to_string(::getpid());
   std::ofstream(cut) << "assert add(1, 1) == 2\nassert add(1,\n";
+  std::string no_call = ::testing::TempDir() + "wand_cli_no_call" + std::to_string(::getpid()) + ".jsonl";
+  std::ofstream(no_call) << R"({"task_id": 1, "text": "Be true.", "code": "x = 1", "test_list": ["assert True"]})" << "\n";
   std::string foreign = ::testing::TempDir() + "wand_cli_corpus" + std::to_string(::getpid());
   std::filesystem::create_directories(foreign);
   std::ofstream(foreign + "/manifest.json") << R"({"vocab": 512, "tokens": 1000})";
@@ -1393,7 +1395,9 @@ TEST(Cli, CodeAndExportRefuseBadInputWithExitTwo) {
       {"code x --tests " + empty, "no assert statements found"},
       {"code x --tests " + cut, "not a Python assert statement: assert add(1,"},
       {"code --dataset " + gsm + " --out /tmp/x.jsonl", "word problems, not code tasks"},
-      {"code --method codet --no-store \"Print hello.\"", "needs an entry point"},
+      {"code --method codet --no-store \"Print hello.\"", "needs an entry point (--entry NAME, or tests that call it)"},
+      {"code --method codet --no-store --dataset " + no_call + " --out /tmp/x.jsonl",
+       "needs an entry point (no test of this dataset task calls a function)"},
       {"code x --entry 'a(b'", "--entry 'a(b': not a Python function name"},
       {"export", "give --checkpoint, --tokenizer and --out (a GGUF model), or --run ID"},
       {"export --run abc --checkpoint c", "excludes"},
@@ -1414,7 +1418,7 @@ TEST(Cli, CodeAndExportRefuseBadInputWithExitTwo) {
     EXPECT_EQ(r.rc, 2) << c.args << "\n" << err;
     EXPECT_NE(err.find(c.says), std::string::npos) << c.args << "\n" << err;
   }
-  for (auto& f : {tests, empty, cut}) std::filesystem::remove(f);
+  for (auto& f : {tests, empty, cut, no_call}) std::filesystem::remove(f);
   std::filesystem::remove_all(foreign);
 }
 

@@ -115,6 +115,8 @@ class JudgeTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "float_tol: not read by mbpp tasks"):
             wand.judge(MBPP_TASK, "def add(a, b):\n    return a + b", sandbox=SB, float_tol=0.1)
         self.assertTrue(wand.judge(word, "answer = 4", sandbox=SB).passed)
+        with self.assertRaisesRegex(ValueError, "completion: expected a string, got NoneType"):
+            wand.judge(word, None, sandbox=SB)
         io = {"inputs": ["1\n"], "outputs": ["0.5\n"]}
         self.assertTrue(wand.judge(io, "print(0.50001)", sandbox=SB, float_tol=1e-3).passed)
         self.assertFalse(wand.judge(io, "print(0.50001)", sandbox=SB).passed)
@@ -157,6 +159,16 @@ class RewardsTest(unittest.TestCase):
         prog = "```python\ndef solution():\n    return 6 * 3\n```"
         self.assertEqual(self.score("gsm8k", prog, 18), 1.0)
         self.assertEqual(self.score("gsm8k", "```python\nprint(6 * 4)\n```", "18"), 0.0)
+
+    def test_bad_shapes_are_value_errors_naming_them(self):
+        with self.assertRaisesRegex(ValueError, r"data_sources \(1\), solutions \(2\) and ground_truths \(1\)"):
+            wand.rewards.score_batch(["gsm8k"], ["a", "b"], ["1"], sandbox=SB)
+        with self.assertRaisesRegex(ValueError, "ground_truths\\[0\\]: must be a finite number"):
+            self.score("gsm8k", "The answer is 1.", float("nan"))
+        with self.assertRaisesRegex(ValueError, "needs a 'content' string"):
+            wand.rewards.reward_func([[{"role": "assistant"}]], ground_truth=["1"])
+        with self.assertRaisesRegex(ValueError, "ks: each k must be a whole number from 1 to 1000000"):
+            wand.evaluate("nowhere.jsonl", [], sandbox=SB, ks=[10 ** 30])
 
     def test_bad_ground_truth_is_a_value_error(self):
         with self.assertRaisesRegex(ValueError, "codecontests.*inputs"):

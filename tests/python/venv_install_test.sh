@@ -8,8 +8,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 python3 -m venv --without-pip "$tmp/venv" >/dev/null 2>&1 || { echo "python3 cannot make a venv: skipped"; exit 77; }
 unset PYTHONPATH
-"$src/scripts/python_path.sh" "$build" --venv "$tmp/venv"
 cd "$tmp"
+"$src/scripts/python_path.sh" "$build" --venv venv  # relative: to where it is run, not to the repository
 "$tmp/venv/bin/python" -c "
 import wand, wand.rewards
 assert wand.__file__.startswith('$tmp/venv'), wand.__file__

@@ -181,6 +181,11 @@ TEST_F(ExecApi, RequestsAboveTheServersMaximaOrMalformedAre400s) {
   auto [s2, r2] = post("/run_code", req);
   EXPECT_EQ(s2, 400);
   EXPECT_NE(r2.dump().find("memory_limit_MB"), std::string::npos) << r2.dump();
+  req = verl_request("print(1)");
+  req["run_timeout"] = 0;
+  auto [sz, rz] = post("/run_code", req);
+  EXPECT_EQ(sz, 400) << rz.dump();
+  EXPECT_NE(rz.dump().find("at most this server's maximum of 5 s"), std::string::npos) << rz.dump();
   auto [st, rt] = post("/v1/exec", Json{{"code", "print(1)"}, {"tools", {"fs"}}});
   EXPECT_EQ(st, 400) << rt.dump();
   EXPECT_NE(rt.dump().find("field 'tools': this server grants no tools"), std::string::npos) << rt.dump();
@@ -216,6 +221,23 @@ TEST_F(ExecApi, RequestsAboveTheServersMaximaOrMalformedAre400s) {
   auto [s6, r6] = post("/v1/exec", Json{{"code", "1"}, {"max_output_bytes", 1 << 30}});
   EXPECT_EQ(s6, 400);
   EXPECT_NE(r6.dump().find("max_output_bytes"), std::string::npos) << r6.dump();
+}
+
+// A served path asked with another method is 405 with the method it takes (RFC 9110), not 404.
+TEST_F(ExecApi, AWrongMethodIs405WithAllow) {
+  auto c = client();
+  auto get = c.Get("/run_code");
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->status, 405) << get->body;
+  EXPECT_EQ(get->get_header_value("Allow"), "POST");
+  EXPECT_NE(get->body.find("/run_code takes POST, not GET"), std::string::npos) << get->body;
+  auto health = c.Post("/health", "{}", "application/json");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 405) << health->body;
+  EXPECT_EQ(health->get_header_value("Allow"), "GET");
+  auto none = c.Get("/nowhere");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 404) << none->body;
 }
 
 TEST_F(ExecApi, ExecTakesTheJsonLinesSchema) {

@@ -121,6 +121,9 @@ def default_sandbox():
 
 def _options(timeout=10.0, memory_mb=512, answer="auto", partial_credit=False, strict=False, extract_code=False,
              mapping="binary", ks=(1, 10, 100), float_tol=None, max_output=1 << 20):
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1_000_000:
+            raise ValueError(f"ks: each k must be a whole number from 1 to 1000000, got {k!r}")
     return json.dumps(_finite({"timeout": timeout, "memory_mb": memory_mb, "answer": answer,
                        "partial_credit": partial_credit, "strict": strict, "extract_code": extract_code,
                        "mapping": mapping, "ks": list(ks), "float_tol": float_tol, "max_output": max_output}))
@@ -132,6 +135,8 @@ def judge(task, completion, sandbox=None, **options):
     feedback, reward, tests, answer, ...). Options, as `wand eval`'s: timeout, memory_mb,
     max_output (bytes per stream), answer, float_tol, partial_credit, strict, extract_code; one the
     task never reads (strict on a word problem, answer on a code task, ...) is a ValueError."""
+    if not isinstance(completion, str):
+        raise ValueError(f"completion: expected a string, got {type(completion).__name__}")
     sb = (sandbox or default_sandbox())._sb
     return Result(json.loads(_wand.judge(sb, json.dumps(task), completion, _options(**options))))
 

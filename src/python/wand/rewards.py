@@ -14,6 +14,7 @@ Scores: 1.0 / 0.0 (mapping="binary"; partial_credit=True gives the fraction of t
 or CodeRL's -1 / -0.6 / -0.3 / +1 (mapping="coderl").
 """
 import json
+import math
 
 import wand
 
@@ -21,7 +22,16 @@ import wand
 def score_batch(data_sources, solutions, ground_truths, sandbox=None, details=False, **options):
     """Scores many samples in one sandbox batch. Returns floats, or with details=True dicts
     {"score", "verdict"}. options: timeout, memory_mb, partial_credit, strict, mapping."""
-    items = [[str(d), s, g] for d, s, g in zip(data_sources, solutions, ground_truths, strict=True)]
+    data_sources, solutions, ground_truths = list(data_sources), list(solutions), list(ground_truths)
+    if not len(data_sources) == len(solutions) == len(ground_truths):
+        raise ValueError(f"data_sources ({len(data_sources)}), solutions ({len(solutions)}) and ground_truths "
+                         f"({len(ground_truths)}) must have one entry per sample")
+    for i, (s, g) in enumerate(zip(solutions, ground_truths)):
+        if not isinstance(s, str):
+            raise ValueError(f"solutions[{i}]: expected a string, got {type(s).__name__}")
+        if isinstance(g, float) and not math.isfinite(g):
+            raise ValueError(f"ground_truths[{i}]: must be a finite number, got {g}")
+    items = [[str(d), s, g] for d, s, g in zip(data_sources, solutions, ground_truths)]
     sb = (sandbox or wand.default_sandbox())._sb
     options.setdefault("extract_code", True)
     out = json.loads(sb.rewards(json.dumps(items), wand._options(**options)))
@@ -38,6 +48,8 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **op
 def _text(completion):
     # TRL passes conversational completions as lists of messages: the last one is the answer.
     if isinstance(completion, list):
+        if completion and not (isinstance(completion[-1], dict) and isinstance(completion[-1].get("content"), str)):
+            raise ValueError("completions: a conversational completion's last message needs a 'content' string")
         return completion[-1]["content"] if completion else ""
     return completion
 
