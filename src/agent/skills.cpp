@@ -9,10 +9,10 @@
 #include <cctype>
 #include <ostream>
 #include <random>
-#include <regex>
 #include <set>
 #include <thread>
 
+#include "common/text.h"
 #include "store/retry.h"
 #include "store/sqlite.h"
 #include "store/store.h"
@@ -38,11 +38,6 @@ std::string now_iso() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
-}
-
-bool is_identifier(const std::string& s) {
-  static const std::regex id("[A-Za-z_][A-Za-z0-9_]*");
-  return std::regex_match(s, id);
 }
 
 std::string name_words(std::string name) {
@@ -197,7 +192,7 @@ Result<Skill> skill_from_json(const Json& j) {
                  text("signature", s.signature, false), text("tests", s.tests, false), count("uses", s.uses),
                  count("successes", s.successes), count("version", s.version)})
     if (!r) return r.error();
-  if (!is_identifier(s.name)) return Error{fmt::format("field 'name': '{}' is not a Python identifier", s.name)};
+  if (!is_python_identifier(s.name)) return Error{fmt::format("field 'name': '{}' is not a Python identifier", s.name)};
   if (s.name.starts_with("_"))
     return Error{fmt::format("field 'name': '{}' is private (a leading '_'; wand's session helpers are _wand_*)", s.name)};
   if (s.code.find("def " + s.name) == std::string::npos)
@@ -284,7 +279,7 @@ Result<std::unique_ptr<SkillLibrary>> SkillLibrary::open(const std::string& path
 }
 
 Result<SaveOutcome> SkillLibrary::save(const Skill& in) {
-  if (!is_identifier(in.name)) return Error{fmt::format("skill name '{}' is not a Python identifier", in.name)};
+  if (!is_python_identifier(in.name)) return Error{fmt::format("skill name '{}' is not a Python identifier", in.name)};
   if (in.code.empty()) return Error{fmt::format("skill '{}' has no code", in.name)};
   return impl_->guarded([&] {
     auto& db = impl_->db;

@@ -13,6 +13,7 @@
 #include "common/json.h"
 #include "common/output.h"
 #include "common/progress.h"
+#include "common/text.h"
 #include "reason/reason.h"
 #include "store/store.h"
 
@@ -110,7 +111,7 @@ Command add_code(CLI::App& app) {
         return fail(kExitBadInput, fmt::format("{}: not read by --method {} (only by {})", opt->get_name(), c.method, methods));
     if (desc->count() && a->description.find_first_not_of(" \t\r\n") == std::string::npos)
       return fail(kExitBadInput, "the description is empty");
-    if (entry->count() && !std::regex_match(a->entry, std::regex("[A-Za-z_][A-Za-z0-9_]*")))
+    if (entry->count() && !is_python_identifier(a->entry))
       return fail(kExitBadInput, fmt::format("--entry '{}': not a Python function name", a->entry));
     if (!seed->count()) c.seed = llm::random_seed();
     // Greedy for one sample or chain (as Self-Debug decodes); CodeT needs varied programs.

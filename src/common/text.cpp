@@ -33,4 +33,12 @@ std::vector<std::string_view> split_lines(std::string_view s) {
   return lines;
 }
 
+bool is_python_identifier(std::string_view s) {
+  auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (s.empty() || !letter(s.front())) return false;
+  for (char c : s)
+    if (!letter(c) && !(c >= '0' && c <= '9')) return false;
+  return true;
+}
+
 }  // namespace wand

@@ -17,4 +17,9 @@ std::string printable(std::string_view s, std::size_t max_bytes = 200);
 // "" gives none). A '\r' before the '\n' stays in the line.
 std::vector<std::string_view> split_lines(std::string_view s);
 
+// Whether `s` is a Python identifier of ASCII letters, digits and '_' not starting with a digit
+// (the names wand gives tools, skills and entry points; Python's non-ASCII identifiers are not
+// taken). Keywords are not excluded here.
+bool is_python_identifier(std::string_view s);
+
 }  // namespace wand

@@ -6,8 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <regex>
 #include <set>
+
+#include "common/text.h"
 
 namespace wand::tools {
 
@@ -43,9 +44,15 @@ Json to_json(const ToolCall& c) {
 // ------------------------------------------------------------------ the registry
 
 namespace {
+// A Python identifier, or identifiers joined by '.' (a tool namespace: fs.read), of 128 bytes at most.
 bool valid_name(std::string_view name) {
-  static const std::regex re(R"([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)");
-  return !name.empty() && name.size() <= 128 && std::regex_match(name.begin(), name.end(), re);
+  if (name.empty() || name.size() > 128) return false;
+  for (std::size_t start = 0;;) {
+    std::size_t dot = name.find('.', start);
+    if (!is_python_identifier(name.substr(start, dot == std::string_view::npos ? dot : dot - start))) return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
 }
 }  // namespace
 

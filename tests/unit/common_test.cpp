@@ -100,6 +100,12 @@ TEST(Text, PrintableEscapesAndClips) {
   EXPECT_EQ(printable(std::string(300, 'x'), 4), "xxxx… (296 more bytes)");
 }
 
+TEST(Text, PythonIdentifiersAreAsciiNamesNotStartingWithADigit) {
+  for (const char* ok : {"a", "_", "add", "_wand_step", "Add2", "x_1"}) EXPECT_TRUE(is_python_identifier(ok)) << ok;
+  for (const char* bad : {"", "2a", "a-b", "a b", "a.b", "a(b", "caf\xc3\xa9", "a\n"})
+    EXPECT_FALSE(is_python_identifier(bad)) << bad;
+}
+
 TEST(Numbers, OneRuleOneMessageForm) {
   NumberRule seconds{.lo = 0, .hi = 86400, .lo_open = true, .unit = "seconds"};
   EXPECT_EQ(number_problem("nan", seconds), "must be a positive number of seconds up to 86400, got 'nan'");
