@@ -2,6 +2,7 @@
 // final_answer or a budget; planning, stuck detection, condensation of old steps, skills.
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -263,20 +264,59 @@ class Loop {
       // loop then ends as max_time before its first step).
       if (cfg_.max_wall_s > 0 && seconds_since(start_) >= cfg_.max_wall_s) return;
       if (shadows(s.name)) continue;  // a library saved before names were checked: not loaded here
-      auto [r, report] = run_block(fmt::format("_wand_skill({}, {})", lossy(Json(s.code)), lossy(Json(s.tests))));
+      // The tests run in a program of their own, where the granted tools are stubs: in the
+      // session they could reach the real tools (any function's __globals__) or patch its
+      // builtins before the first step. A test that calls a tool leaves the skill untested.
+      auto tested = test_skill(s);
       if (hooks_.stop && hooks_.stop->load()) return;  // killed by Ctrl-C, not by its tests: not demoted
-      if (report.is_object() && !report.contains("error")) {
-        r_.skills_loaded.push_back(s.name);
-        skills_.push_back(s);
-        continue;
+      std::string why = tested.why;
+      if (why.empty()) {  // then only definitions go into the session (session.py checks the code)
+        auto [r, report] = run_block(fmt::format("_wand_skill_load({})", lossy(Json(s.code))));
+        if (hooks_.stop && hooks_.stop->load()) return;
+        if (report.is_object() && !report.contains("error")) {
+          r_.skills_loaded.push_back(s.name);
+          skills_.push_back(s);
+          continue;
+        }
+        why = report.is_object() ? report["error"].value("type", "") + ": " + report["error"].value("message", "")
+                                 : "the session did not report (" + std::string(sandbox::to_string(r.status)) + ")";
       }
-      std::string why = report.is_object() ? report["error"].value("type", "") + ": " + report["error"].value("message", "")
-                                           : "the session did not report (" + std::string(sandbox::to_string(r.status)) + ")";
       if (hooks_.write_skills) (void)hooks_.skills->set_demoted(s.name, why);
       r_.skills_demoted.push_back(s.name);
       if (!session_->alive() && !open()) return;
     }
     skills_text_ = render_skills(skills_);
+  }
+
+  // A skill's code and tests in a fresh sandboxed program where every granted tool is a stub
+  // that raises: "" when they pass or call a tool (untested), else why they fail.
+  struct Tested {
+    std::string why;
+  };
+  Tested test_skill(const Skill& s) {
+    std::string stubs =
+        "class _WandToolInTest(BaseException):\n    pass\n"
+        "def _wand_stub(name):\n    def tool(*a, **k):\n        raise _WandToolInTest(name)\n    return tool\n"
+        "class _WandStubs:\n    def __init__(self, name):\n        self._name = name\n"
+        "    def __getattr__(self, a):\n        raise _WandToolInTest(self._name + '.' + a)\n";
+    std::set<std::string> roots;
+    for (const tools::Tool* t : tools_.list()) {
+      if (t->name == kReportTool) continue;
+      auto dot = t->name.find('.');
+      std::string root = t->name.substr(0, dot);
+      if (!roots.insert(root).second) continue;
+      stubs += dot == std::string::npos ? fmt::format("{} = _wand_stub({})\n", root, lossy(Json(root)))
+                                        : fmt::format("{} = _WandStubs({})\n", root, lossy(Json(root)));
+    }
+    sandbox::ExecRequest req;
+    req.code = stubs + s.code + "\n" + s.tests + "\n";
+    req.limits = cfg_.step_limits;
+    sandbox::ExecResult r = sb_.run(req);
+    if (r.stderr_data.find("_WandToolInTest") != std::string::npos) return {};
+    // Lines counted from the skill's own code, after the stubs.
+    int first = 1 + static_cast<int>(std::count(stubs.begin(), stubs.end(), '\n'));
+    auto v = feedback::judge_asserts(r, req.code, {}, first);
+    return {v.passed ? "" : v.feedback.empty() ? std::string(sandbox::to_string(r.status)) : v.feedback};
   }
 
   bool within_budgets() {

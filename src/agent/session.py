@@ -118,51 +118,14 @@ def _wand_skill_problem(code):
     return None
 
 
-class _WandToolInTest(BaseException):
-    """Raised by a tool a skill's test calls: tests run before the first step, where a tool call
-    would act on the world unrecorded."""
-
-
-class _WandNoTools:
-    def __init__(self, name):
-        self._name = name
-
-    def __getattr__(self, attr):
-        raise _WandToolInTest(f"{self._name}.{attr}")
-
-
-def _wand_without_tools(g):
-    """A copy of the namespace `g` in which every granted tool (the bridge's functions and
-    namespaces, _wand_report aside) raises _WandToolInTest instead of calling the host."""
-    bridge = _wand_report.__module__
-    out = dict(g)
-    for name, value in g.items():
-        if name == "_wand_report" or isinstance(value, type):
-            continue
-        if callable(value) and getattr(value, "__module__", None) == bridge:
-            def blocked(*a, _name=name, **k):
-                raise _WandToolInTest(_name)
-            out[name] = blocked
-        elif type(value).__name__ == "_Namespace" and type(value).__module__ == bridge:
-            out[name] = _WandNoTools(name)
-    return out
-
-
-def _wand_skill(code, tests):
-    """Loads a skill: only definitions (_wand_skill_problem), and its tests run first on a copy of
-    the namespace without tools; a skill that fails them is not defined in the session. Tests that
-    call a tool are not run (they would act before the first step): such a skill is loaded untested."""
+def _wand_skill_load(code):
+    """Defines a library's skill in the session: only definitions (_wand_skill_problem), so that
+    loading runs none of its code. Its tests ran before, in a program of their own (loop.cpp)."""
     problem = _wand_skill_problem(code)
     if problem:
         _wand_report({"error": {"type": "SkillRefused", "message": problem, "line": 0}})
         return
-    report = _wand_run(code + "\n" + tests, _wand_without_tools(globals()))
-    untested = report.get("error", {}).get("type") == "_WandToolInTest"
-    if "error" not in report or untested:
-        report = _wand_run(code, globals())
-        if untested and "error" not in report:
-            report["untested"] = "its tests call tools"
-    _wand_report(report)
+    _wand_report(_wand_run(code, globals()))
 
 
 def _wand_functions(sources):

@@ -16,6 +16,7 @@
 #include "store/retry.h"
 #include "store/sqlite.h"
 #include "store/store.h"
+#include "tools/tools.h"
 
 extern const std::string_view wand_embedded_agent_schema_1;
 
@@ -195,6 +196,8 @@ Result<Skill> skill_from_json(const Json& j) {
   if (!is_python_identifier(s.name)) return Error{fmt::format("field 'name': '{}' is not a Python identifier", s.name)};
   if (s.name.starts_with("_"))
     return Error{fmt::format("field 'name': '{}' is private (a leading '_'; wand's session helpers are _wand_*)", s.name)};
+  if (tools::hides_python_name(s.name))
+    return Error{fmt::format("field 'name': '{}' is a Python keyword or built-in, which the skill would hide", s.name)};
   if (s.code.find("def " + s.name) == std::string::npos)
     return Error{fmt::format("field 'code' does not define {}()", s.name)};
   if (s.signature.empty()) s.signature = s.name + "(...)";

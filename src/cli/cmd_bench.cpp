@@ -260,14 +260,15 @@ Command add_bench(CLI::App& app) {
   env->excludes("--merge")->excludes("--compare")->excludes("--report");
 
   return [=] {
-    for (auto same : {same_output_file("--out", a->out, "--html", a->html), output_is_an_input(a->out, a->html, a->merge)})
+    for (auto same : {same_output_file("--out", a->out, "--html", a->html), output_is_an_input("--merge", a->merge, a->out, a->html),
+                      output_is_an_input("the dataset", {a->dataset}, a->out, a->html)})
       if (!same.empty()) {
         fmt::print(stderr, "wand bench: {}\n", same);
         return kExitBadInput;
       }
     if (env->count()) {
       for (auto* o : {dataset, problems, set, method, k, top_p, max_tokens, weighted, no_repair, no_fallback, prompt, style,
-                      constrain, par, out, flow_calls, flow_tokens, resume, shard, shuffle_names, kv_cache, threads})
+                      constrain, par, out, flow_calls, flow_tokens, resume, shard, shuffle_names, kv_cache, threads, timeout})
         if (o->count()) {
           fmt::print(stderr, "wand bench: {}: not an option of --env (agent task sets)\n", o->get_name());
           return kExitBadInput;
@@ -466,7 +467,7 @@ Command add_bench(CLI::App& app) {
     auto how_to_resume = [&] {
       if (!db) return std::string();
       // db->path() is the URI without its password: a hint may end up in a shared log.
-      std::string store = a->store.empty() ? "" : " --store " + db->path();
+      std::string store = a->store.empty() ? "" : " --store '" + db->path() + "'";  // quoted: a URI holds & and ?
       std::string password = !a->store.empty() && db->path() != a->store ? " (with the password in place of ***)" : "";
       std::string outputs = a->out.empty() && a->html.empty() ? "" : ", which writes --out and --html";
       auto n = db->finished_problems(run_id);

@@ -282,7 +282,9 @@ Command add_eval(CLI::App& app) {
                             ->needs("--remote"));
   cmd->add_flag("--json", a->json, "Print the summary as JSON");
   return [a, run_options] {
-    for (auto same : {same_output_file("--out", a->out, "--html", a->html), output_is_an_input(a->out, a->html, a->merge)})
+    for (auto same : {same_output_file("--out", a->out, "--html", a->html), output_is_an_input("--merge", a->merge, a->out, a->html),
+                      output_is_an_input("--dataset", {a->dataset}, a->out, a->html),
+                      output_is_an_input("--samples", {a->samples}, a->out, a->html)})
       if (!same.empty()) {
         fmt::print(stderr, "wand eval: {}\n", same);
         return kExitBadInput;

@@ -136,7 +136,7 @@ int export_run(const RunExport& e) {
 
 // Why --corpus must not write into `dir`: it holds files that are not an earlier export's (a
 // `wand corpus` output, whose held-out sets would stay beside the new tokens); "" when it is new,
-// empty, or an export's (its manifest names the run it came from).
+// empty, or an export's (its manifest's source names the run it came from).
 std::string foreign_folder(const std::string& dir) {
   std::error_code ec;
   if (!std::filesystem::exists(dir, ec)) return "";
@@ -144,7 +144,9 @@ std::string foreign_folder(const std::string& dir) {
   if (std::filesystem::is_empty(dir, ec)) return "";
   std::ifstream in(std::filesystem::path(dir) / "manifest.json");
   Json manifest = Json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (manifest.is_object() && manifest.contains("run_id")) return "";
+  // An export's manifest names the run its rows came from: {"source": {"run_id": ...}}.
+  if (manifest.is_object() && manifest.value("source", Json()).is_object() && manifest["source"].contains("run_id"))
+    return "";
   return dir + ": holds files that are not an earlier export's (a `wand corpus` output?); give a new or empty folder";
 }
 

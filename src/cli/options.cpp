@@ -74,7 +74,7 @@ std::string same_output_file(const char* option_a, const std::string& a, const c
   if (a.empty() || b.empty()) return "";
   std::error_code ec;
   auto canon = [&](const std::string& p) { return std::filesystem::weakly_canonical(p, ec); };
-  if (canon(a) != canon(b)) return "";
+  if (canon(a) != canon(b) && !std::filesystem::equivalent(a, b, ec)) return "";  // equivalent: hard links too
   return fmt::format("{} {}: the same file as {} {}; give each its own", option_b, b, option_a, a);
 }
 
@@ -84,15 +84,18 @@ CLI::Option* add_store_option(CLI::App* cmd, std::string& store, const std::stri
                    what + " (a file or a postgresql:// URI; default: " + store::kDefaultStoreSources + ")")
       ->check(CLI::Validator(
           [](const std::string& v) {
-            return v.empty() ? std::string("must not be empty (leave --store out for the default)") : std::string();
+            return v.find_first_not_of(" \t\r\n") == std::string::npos
+                       ? std::string("must not be empty or blank (leave --store out for the default)")
+                       : std::string();
           },
           "PATH|URI"));
 }
 
-std::string output_is_an_input(const std::string& out, const std::string& html, const std::vector<std::string>& merge) {
-  for (const auto& input : merge)
+std::string output_is_an_input(const char* input_option, const std::vector<std::string>& inputs, const std::string& out,
+                               const std::string& html) {
+  for (const auto& input : inputs)
     for (auto [option, path] : {std::pair{"--out", &out}, std::pair{"--html", &html}})
-      if (auto same = same_output_file("--merge", input, option, *path); !same.empty()) return same;
+      if (auto same = same_output_file(input_option, input, option, *path); !same.empty()) return same;
   return "";
 }
 

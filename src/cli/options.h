@@ -61,9 +61,11 @@ std::string same_output_file(const char* option_a, const std::string& a, const c
 // rather than read as "the default" (`--store "$S"` with S unset).
 CLI::Option* add_store_option(CLI::App* cmd, std::string& store, const std::string& what = "The run store");
 
-// The same for --out and --html against a --merge command's input files, which an output would
-// overwrite ("--out s-0.jsonl: the same file as --merge s-0.jsonl; give each its own").
-std::string output_is_an_input(const std::string& out, const std::string& html, const std::vector<std::string>& merge);
+// The same for --out and --html against a command's input files (`input_option`'s: --merge,
+// --dataset, --samples), which an output would overwrite ("--out s-0.jsonl: the same file as
+// --merge s-0.jsonl; give each its own"); hard links count as the same file.
+std::string output_is_an_input(const char* input_option, const std::vector<std::string>& inputs, const std::string& out,
+                               const std::string& html);
 
 // wand-train (`wand improve`, `wand study`): $WAND_TRAIN, else beside this binary or two folders
 // up (the build tree's layout), else where this build put it.

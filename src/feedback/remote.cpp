@@ -29,7 +29,7 @@ namespace {
 Result<std::vector<sandbox::ExecResult>> post_batch(const RemoteOptions& opt, const std::string& url,
                                                     const std::string& body, std::size_t count) {
   std::string last;
-  double wait = 0.25;
+  double wait = 0.25, busy = 0;
   for (int attempt = 1; attempt <= opt.attempts; ++attempt) {
     auto reply = http_post_json(url, body, opt.token, opt.timeout_s);
     if (reply && reply->status == 200) {
@@ -61,6 +61,10 @@ Result<std::vector<sandbox::ExecResult>> post_batch(const RemoteOptions& opt, co
       if (!again)
         return Error{fmt::format("{}: {}", url, last), reply->status == 400 || reply->status == 413 ? kOptionConflict : ""};
       pause = std::max(pause, reply->retry_after_s);
+      if (reply->status == 429 && busy + pause <= opt.busy_wait_s) {  // busy: waited out, no attempt used
+        busy += pause;
+        --attempt;
+      }
     }
     if (attempt < opt.attempts) std::this_thread::sleep_for(std::chrono::duration<double>(pause));
     wait = std::min(4.0, wait * 2);

@@ -23,6 +23,9 @@ struct RemoteOptions {
   std::size_t batch = 16;     // requests per POST (a server takes at most 1,024)
   std::size_t parallel = 8;   // POSTs in flight
   int attempts = 6;           // per POST, the first included; waits 0.25 s doubling to 4 s between
+  // A server at its --max-concurrent answers 429 with Retry-After: it is busy, not failing. Such
+  // answers do not use up `attempts`; a POST waits out 429s for up to this many seconds in all.
+  double busy_wait_s = 600;
   double timeout_s = 600;     // per POST
 };
 

@@ -19,6 +19,9 @@ std::string report_html(const EvalReport& report, const std::vector<Task>& tasks
                       "white-space:pre-wrap}");
   f += fmt::format("<h1>wand eval</h1><p>{} — {} samples of {} tasks in {:.1f} s</p>\n<h2>Outcomes</h2><table>",
                    escape(report.dataset), report.results.size(), report.tasks, report.wall_s);
+  if (report.interrupted)
+    f += fmt::format("<p><b>Interrupted</b>: {} samples were not run; the numbers below cover the judged ones only.</p>\n",
+                     report.samples_not_run);
   double n = static_cast<double>(report.results.size());
   for (const auto& [k, v] : report.outcomes)
     f += fmt::format("<tr><td>{}</td><td>{}</td><td style='width:600px'><div class='bar{}' style='width:{:.1f}%'></div>"

@@ -75,7 +75,10 @@ Result<Task> reward_task(std::string_view data_source, const Json& ground_truth)
     // A label in LaTeX (MATH's "\frac{1}{2}", "$\sqrt{3}$") reads as the same text in \boxed{} does.
     if (t.expected.size() > 1 && t.expected.front() == '$' && t.expected.back() == '$')
       t.expected = t.expected.substr(1, t.expected.size() - 2);
-    if (t.expected.find('\\') != std::string::npos) t.expected = boxed_answer(t.expected);
+    if (t.expected.find("\\boxed{") != std::string::npos)
+      t.expected = extract_answer(t.expected);  // a label that is itself boxed
+    else if (t.expected.find_first_of("\\{") != std::string::npos)
+      t.expected = boxed_answer(t.expected);
     if (t.expected.empty()) return Error{fmt::format("{}: the ground truth answer is empty", data_source)};
     return t;
   }

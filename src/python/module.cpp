@@ -7,6 +7,9 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
 #include <memory>
 #include <stdexcept>
 
@@ -91,6 +94,30 @@ struct PySandbox {
   std::unique_ptr<sandbox::Sandbox> sb;
 };
 
+// Runs `work(stop)` without the GIL on a thread of its own while this thread checks Python's
+// signals every 0.1 s: a Ctrl-C sets `stop` (a batch starts no further request), waits for the
+// runs in progress, and raises KeyboardInterrupt. Without it, Ctrl-C waited for the whole batch.
+template <class Work>
+auto interruptible(Work work) {
+  std::atomic<bool> stop{false};
+  auto done = std::async(std::launch::async, [&] { return work(&stop); });
+  bool interrupted = false;
+  {
+    py::gil_scoped_release free;
+    while (done.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+      py::gil_scoped_acquire hold;
+      if (PyErr_CheckSignals() != 0) {  // the handler raised (KeyboardInterrupt): it stays set
+        stop = true;
+        interrupted = true;
+        break;
+      }
+    }
+    done.wait();
+  }
+  if (interrupted) throw py::error_already_set();
+  return done.get();
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_wand, m) {
@@ -114,11 +141,7 @@ PYBIND11_MODULE(_wand, m) {
       .def("run_batch",
            [](PySandbox& s, const std::vector<std::string>& texts) {
              auto reqs = requests(texts);
-             std::vector<sandbox::ExecResult> results;
-             {
-               py::gil_scoped_release free;
-               results = s.sb->run_batch(reqs);
-             }
+             auto results = interruptible([&](const std::atomic<bool>* stop) { return s.sb->run_batch(reqs, {}, stop); });
              std::vector<std::string> out;
              for (auto& r : results) out.push_back(dump(sandbox::to_json(r)));
              return out;

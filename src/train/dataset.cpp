@@ -277,8 +277,8 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
     std::size_t read = g->size();
     std::erase_if(*g, [&](const Problem& p) { return decontaminator->contaminated(p.question); });
     if (g->empty())
-      return Error{fmt::format("--gsm8k {}: all {} of its problems are test questions (a test split given for the "
-                               "train split?); the corpus trains on none",
+      return Error{fmt::format("--gsm8k {}: all {} of its problems that convert to verified programs are test questions "
+                               "(a test split given for the train split?); the corpus trains on none",
                                opt.gsm8k, read),
                    kOptionConflict};
     gsm8k = std::move(*g);

@@ -86,6 +86,9 @@ TEST(AgentCli, BadInputIsExitTwoNamingIt) {
   auto pg = wand("skills list --store postgresql://127.0.0.1:1/x");  // not "no skills yet": skills need a store file
   EXPECT_EQ(pg.rc, 2) << pg.out;
   EXPECT_EQ(pg.out.find("no skills yet"), std::string::npos) << pg.out;
+  auto env_timeout = wand("bench --env kitchen --limit 1 --timeout 5");  // the agent's steps have their own
+  EXPECT_EQ(env_timeout.rc, 2) << env_timeout.out;
+  EXPECT_NE(env_timeout.out.find("--timeout: not an option of --env"), std::string::npos) << env_timeout.out;
   auto bench = wand("bench --env kitchen --k 3");
   EXPECT_EQ(bench.rc, 2);
   EXPECT_NE(bench.out.find("--k: not an option of --env"), std::string::npos) << bench.out;

@@ -836,6 +836,11 @@ TEST(Codegen, ExportedProgramsFineTuneACheckpoint) {
   auto rows = slurp((dir / "sft.jsonl").string());
   EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 80);
   EXPECT_EQ(rows.find("answer = pens - bought"), std::string::npos);  // the wrong programs stay out
+  // Exported again into its own folder: replaced, not refused as a foreign corpus.
+  out = run_command(fmt::format("{} export --run {} --store {} --format sft --corpus {} --tokenizer {} 2>&1", WAND_BINARY, id,
+                                store, corpus, model),
+                    &rc);
+  EXPECT_EQ(rc, 0) << out;
 
   if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
   // A small base model on the same tokens, then a fine-tune that starts from its checkpoint:

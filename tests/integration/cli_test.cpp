@@ -333,7 +333,7 @@ TEST(Cli, EvalCtrlCKeepsTheJudgedSamples) {
   }
   data.close(), samples.close();
   std::string args = fmt::format("eval --dataset {}/tasks.jsonl --samples {}/samples.jsonl --cells 1 --json ", dir, dir);
-  auto r = interrupted_run(args + "--out " + dir + "/out.jsonl", 3, dir + "/err");
+  auto r = interrupted_run(args + "--out " + dir + "/out.jsonl --html " + dir + "/report.html", 3, dir + "/err");
   EXPECT_EQ(r.rc, 130) << slurp(dir + "/err");
   EXPECT_LT(r.seconds, 8) << "the runs after Ctrl-C were not skipped";
   auto j = Json::parse(r.out);
@@ -346,6 +346,8 @@ TEST(Cli, EvalCtrlCKeepsTheJudgedSamples) {
   for (const auto& row : rows) EXPECT_EQ(row["passed"], true) << row.dump() << ": a skipped run counted as judged";
   EXPECT_NE(slurp(dir + "/err").find("interrupted: " + std::to_string(judged) + " samples judged"), std::string::npos)
       << slurp(dir + "/err");
+  EXPECT_NE(slurp(dir + "/report.html").find("<b>Interrupted</b>: " + std::to_string(n - judged) + " samples were not run"),
+            std::string::npos);
 
   auto shard = interrupted_run(args + "--shard 0/1 --out " + dir + "/shard.jsonl", 3, dir + "/err");
   EXPECT_EQ(shard.rc, 130) << slurp(dir + "/err");
@@ -892,6 +894,19 @@ TEST(Cli, UnwritableOutputPathsFailBeforeAnyWork) {
   EXPECT_EQ(err, "wand eval: --html " + same_too + ": the same file as --out " + same + "; give each its own\n");
   EXPECT_EQ(wand("bench synthetic --limit 1 --no-store --out " + same + " --html " + same, "", &err).rc, 2);
   EXPECT_EQ(err, "wand bench: --html " + same + ": the same file as --out " + same + "; give each its own\n");
+  // an output that is an input (by a hard link too) would overwrite it
+  std::string samples = ::testing::TempDir() + "wand_same_samples_" + std::to_string(::getpid()) + ".jsonl";
+  std::string link = samples + ".link";
+  std::ofstream(samples) << "{\"task_id\": \"T/0\", \"completion\": \"\"}\n";
+  std::filesystem::remove(link);
+  std::filesystem::create_hard_link(samples, link);
+  EXPECT_EQ(wand("eval --dataset " + he + " --samples " + samples + " --out " + link, "", &err).rc, 2);
+  EXPECT_NE(err.find("--out " + link + ": the same file as --samples " + samples), std::string::npos) << err;
+  EXPECT_EQ(wand("eval --dataset " + he + " --samples " + samples + " --html " + he, "", &err).rc, 2);
+  EXPECT_NE(err.find("the same file as --dataset"), std::string::npos) << err;
+  EXPECT_EQ(slurp(samples), "{\"task_id\": \"T/0\", \"completion\": \"\"}\n");
+  std::filesystem::remove(link);
+  std::filesystem::remove(samples);
   EXPECT_FALSE(std::filesystem::exists(same));
   // eval killed part-way leaves an earlier --out file as it was: it is opened at the end (Ctrl-C
   // writes the samples judged: EvalCtrlCKeepsTheJudgedSamples)
@@ -1412,6 +1427,7 @@ TEST(Cli, CodeAndExportRefuseBadInputWithExitTwo) {
       {"export --run x --corpus " + foreign + " --tokenizer t.gguf",
        "--corpus " + foreign + ": holds files that are not an earlier export's"},
       {"export --run x --store '' ", "--store: must not be empty"},
+      {"export --run x --store ' ' ", "--store: must not be empty or blank"},
   };
   for (auto& c : cases) {
     CliRun r = wand(c.args, "", &err);

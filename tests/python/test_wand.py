@@ -5,7 +5,9 @@ Run by ctest (python_test) with PYTHONPATH at the build's python/ and WAND_BINAR
 import concurrent.futures
 import json
 import os
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -73,6 +75,20 @@ class SandboxTest(unittest.TestCase):
             SB.run("print(input())", stdin=b"hi")
         with self.assertRaisesRegex(ValueError, "field 'files': expected a dict"):
             SB.run("print(1)", files=["a"])
+
+    def test_ctrl_c_stops_a_batch(self):
+        # KeyboardInterrupt comes after the runs in progress, not after the whole batch (20 s here).
+        script = ("import wand\nsb = wand.Sandbox(cells=1, preload=())\nprint('ready', flush=True)\n"
+                  "try:\n    sb.run_batch(['import time; time.sleep(0.5)'] * 40)\n    print('finished')\n"
+                  "except KeyboardInterrupt:\n    print('interrupted')\n")
+        p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        self.assertEqual(p.stdout.readline().strip(), "ready")
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=60)
+        self.assertIn("interrupted", out)
+        self.assertLess(time.monotonic() - t0, 5)
 
     def test_run_batch_keeps_order(self):
         rs = SB.run_batch([{"code": f"print({i})"} for i in range(20)] + ["raise ValueError('no')"])
@@ -156,6 +172,8 @@ class RewardsTest(unittest.TestCase):
         self.assertEqual(self.score("lighteval/MATH", r"\boxed{2\sqrt{3}}", r"2\sqrt{3}"), 1.0)
         self.assertEqual(self.score("lighteval/MATH", r"\boxed{2\sqrt{5}}", r"2\sqrt{3}"), 0.0)
         self.assertEqual(self.score("lighteval/MATH", r"\boxed{\text{yes}}", "yes"), 1.0)
+        self.assertEqual(self.score("lighteval/MATH", r"\boxed{3}", r"\boxed{3}"), 1.0)
+        self.assertEqual(self.score("lighteval/MATH", "The answer is 1000.", r"1{,}000"), 1.0)
         prog = "```python\ndef solution():\n    return 6 * 3\n```"
         self.assertEqual(self.score("gsm8k", prog, 18), 1.0)
         self.assertEqual(self.score("gsm8k", "```python\nprint(6 * 4)\n```", "18"), 0.0)

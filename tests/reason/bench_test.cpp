@@ -602,7 +602,7 @@ TEST(BenchCli, CtrlCStopsAfterTheCurrentProblemAndSaysHowToResume) {
   auto info = (*db)->get_run_info(id);
   EXPECT_EQ(info->status, "interrupted");
   EXPECT_NE(err.find(fmt::format("wand bench: interrupted; {} of 48 problems are recorded in run {}: finish it with "
-                                 "`wand bench --resume {} --store {}`, which writes --out and --html",
+                                 "`wand bench --resume {} --store '{}'`, which writes --out and --html",
                                  info->problems_done, id, id, store_path)),
             std::string::npos)
       << err;

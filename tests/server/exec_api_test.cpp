@@ -478,6 +478,32 @@ TEST(ExecApiResponseCap, OutputPastTheCapIs413) {
   EXPECT_NE(out.find("--max-response-mb"), std::string::npos) << out;
 }
 
+// A server at its --max-concurrent answers 429 (busy): `wand eval --remote`'s eight POSTs in flight
+// wait their turn instead of failing the run after six tries each.
+TEST(EvalRemote, ABusyServerIsWaitedFor) {
+  ServeProcess server({"--no-model", "--exec-cells", "1", "--max-concurrent", "1"});
+  ASSERT_GT(server.port(), 0) << server.log();
+  std::string dir = ::testing::TempDir() + "eval_busy_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/tasks.jsonl") << Json{{"task_id", 1}, {"text", "add"}, {"code", "def add(a, b): return a + b"},
+                                             {"test_list", {"assert add(1, 2) == 3"}}}.dump() << "\n";
+  {
+    std::ofstream samples(dir + "/samples.jsonl");
+    for (int i = 0; i < 128; ++i)  // 8 POSTs of 16, 0.1 s a sample on one cell: each waits for the others
+      samples << Json{{"task_id", 1}, {"completion", "import time\ntime.sleep(0.1)\ndef add(a, b): return a + b"}}.dump()
+              << "\n";
+  }
+  auto [rc, out] = run_wand("eval --dataset " + dir + "/tasks.jsonl --samples " + dir + "/samples.jsonl --k 1 --json --remote "
+                            "http://127.0.0.1:" + std::to_string(server.port()));
+  ASSERT_EQ(rc, 0) << out;
+  auto brace = out.find("{\n");  // the summary, after anything said on stderr
+  ASSERT_NE(brace, std::string::npos) << out;
+  auto j = Json::parse(out.substr(brace));
+  EXPECT_EQ(j["samples"], 128);
+  EXPECT_DOUBLE_EQ(j["pass_at_k"]["pass@1"].get<double>(), 1.0) << out;
+  std::filesystem::remove_all(dir);
+}
+
 // `wand eval --remote`: the samples run on a `wand serve --exec` and are judged as a local run
 // judges them: asserts (through the harness's channel), answers and stdin/stdout cases alike.
 TEST(EvalRemote, SameVerdictsAsALocalRun) {

@@ -540,6 +540,24 @@ TEST(Trainer, TokenIdsOutsideTheManifestsVocabularyAreNamed) {
   ASSERT_TRUE(msg);
   EXPECT_NE(msg->find(co.out_dir + ": token id "), std::string::npos) << *msg;
   EXPECT_NE(msg->find("is outside the vocabulary of 260 (manifest.json is not these tokens'"), std::string::npos) << *msg;
+
+  // A shard the manifest lists is missing (a partial copy), or a token file is cut mid-token.
+  auto refused = [&](const std::string& says) {
+    int rc = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(rc)) << "killed by a signal: " << cmd;
+    EXPECT_NE(WEXITSTATUS(rc), 0);
+    auto text = read_file(err);
+    ASSERT_TRUE(text);
+    EXPECT_NE(text->find(says), std::string::npos) << *text;
+  };
+  j["vocab"] = 65535;
+  j["shards"] = {"train.bin", "train-00001.bin"};
+  std::ofstream(fs::path(co.out_dir) / "manifest.json") << j.dump();
+  refused("manifest.json lists train-00001.bin, which is not there");
+  j["shards"] = {"train.bin"};
+  std::ofstream(fs::path(co.out_dir) / "manifest.json") << j.dump();
+  std::ofstream(fs::path(co.out_dir) / "train.bin", std::ios::app | std::ios::binary) << 'x';
+  refused("not a whole number of 2-byte tokens");
   fs::remove_all(dir);
 }
 

@@ -192,12 +192,40 @@ extern "C" void on_stop_signal(int) { g_stop = 1; }
   std::exit(2);
 }
 
-// The corpus: DIR/train.bin, or its shards DIR/train-00000.bin, ... concatenated in order.
+// The shard files DIR/manifest.json lists ("shards": ["train-00000.bin", ...]); none when it
+// lists none (an older corpus): the folder is read as it is.
+std::vector<std::string> manifest_shards(const std::string& dir) {
+  std::ifstream in(dir + "/manifest.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  std::vector<std::string> out;
+  auto p = s.find("\"shards\":");
+  if (p == std::string::npos) return out;
+  auto open = s.find('[', p), close = s.find(']', p);
+  if (open == std::string::npos || close == std::string::npos || close < open) return out;
+  for (auto q = s.find('"', open); q != std::string::npos && q < close; q = s.find('"', q + 1)) {
+    auto end = s.find('"', q + 1);
+    if (end == std::string::npos || end > close) break;
+    out.push_back(s.substr(q + 1, end - q - 1));
+    q = end;
+  }
+  return out;
+}
+
+// The corpus: the shards its manifest lists, else DIR/train.bin or its shards DIR/train-00000.bin,
+// ... concatenated in order. A listed shard that is missing, or a file that is not a whole number
+// of 2-byte tokens (a truncated copy), is refused.
 std::vector<uint16_t> load_tokens(const std::string& dir) {
   std::vector<std::string> files;
-  if (std::filesystem::exists(dir + "/train.bin")) {
+  for (const auto& name : manifest_shards(dir)) {
+    if (!std::filesystem::exists(dir + "/" + name))
+      die(dir + "/manifest.json lists " + name + ", which is not there (copy the whole folder, or write the corpus again)");
+    files.push_back(dir + "/" + name);
+  }
+  if (files.empty() && std::filesystem::exists(dir + "/train.bin")) {  // no list: the folder as it is
     files.push_back(dir + "/train.bin");
-  } else {
+  } else if (files.empty()) {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec))
       if (auto n = e.path().filename().string(); n.rfind("train-", 0) == 0 && e.path().extension() == ".bin")
@@ -209,7 +237,9 @@ std::vector<uint16_t> load_tokens(const std::string& dir) {
   for (const auto& path : files) {
     std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) die(path + ": cannot read");
-    auto n = static_cast<std::size_t>(in.tellg()) / 2, at = v.size();
+    auto bytes = static_cast<std::size_t>(in.tellg());
+    if (bytes % 2) die(path + ": " + std::to_string(bytes) + " bytes, not a whole number of 2-byte tokens (a truncated copy?)");
+    auto n = bytes / 2, at = v.size();
     v.resize(at + n);
     in.seekg(0);
     in.read(reinterpret_cast<char*>(v.data() + at), static_cast<std::streamsize>(n * 2));
