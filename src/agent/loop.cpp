@@ -249,7 +249,7 @@ class Loop {
   // among them), a Python built-in or a private name (the session's step driver is _wand_step).
   // Such a function is neither saved nor loaded; session.py checks the rest of a skill's code.
   bool shadows(const std::string& name) const {
-    if (name.starts_with("_") || tools::hides_python_name(name)) return true;  // _wand_*: the session's own
+    if (!reserved_skill_name(name).empty()) return true;
     for (const tools::Tool* t : tools_.list())
       if (t->name == name || t->name.rfind(name + ".", 0) == 0) return true;
     return false;
@@ -267,9 +267,8 @@ class Loop {
       // The tests run in a program of their own, where the granted tools are stubs: in the
       // session they could reach the real tools (any function's __globals__) or patch its
       // builtins before the first step. A test that calls a tool leaves the skill untested.
-      auto tested = test_skill(s);
+      std::string why = skill_test_failure(s);
       if (hooks_.stop && hooks_.stop->load()) return;  // killed by Ctrl-C, not by its tests: not demoted
-      std::string why = tested.why;
       if (why.empty()) {  // then only definitions go into the session (session.py checks the code)
         auto [r, report] = run_block(fmt::format("_wand_skill_load({})", lossy(Json(s.code))));
         if (hooks_.stop && hooks_.stop->load()) return;
@@ -290,10 +289,7 @@ class Loop {
 
   // A skill's code and tests in a fresh sandboxed program where every granted tool is a stub
   // that raises: "" when they pass or call a tool (untested), else why they fail.
-  struct Tested {
-    std::string why;
-  };
-  Tested test_skill(const Skill& s) {
+  std::string skill_test_failure(const Skill& s) {
     std::string stubs =
         "class _WandToolInTest(BaseException):\n    pass\n"
         "def _wand_stub(name):\n    def tool(*a, **k):\n        raise _WandToolInTest(name)\n    return tool\n"
@@ -316,7 +312,7 @@ class Loop {
     // Lines counted from the skill's own code, after the stubs.
     int first = 1 + static_cast<int>(std::count(stubs.begin(), stubs.end(), '\n'));
     auto v = feedback::judge_asserts(r, req.code, {}, first);
-    return {v.passed ? "" : v.feedback.empty() ? std::string(sandbox::to_string(r.status)) : v.feedback};
+    return v.passed ? "" : v.feedback.empty() ? std::string(sandbox::to_string(r.status)) : v.feedback;
   }
 
   bool within_budgets() {

@@ -170,6 +170,12 @@ Json to_json(const Skill& s) {
   return j;
 }
 
+std::string reserved_skill_name(std::string_view name) {
+  if (name.starts_with("_")) return "is private (a leading '_'; wand's session helpers are _wand_*)";
+  if (tools::hides_python_name(name)) return "is a Python keyword or built-in, which the skill would hide";
+  return "";
+}
+
 Result<Skill> skill_from_json(const Json& j) {
   if (!j.is_object()) return Error{"a skill must be a JSON object"};
   Skill s;
@@ -194,10 +200,8 @@ Result<Skill> skill_from_json(const Json& j) {
                  count("successes", s.successes), count("version", s.version)})
     if (!r) return r.error();
   if (!is_python_identifier(s.name)) return Error{fmt::format("field 'name': '{}' is not a Python identifier", s.name)};
-  if (s.name.starts_with("_"))
-    return Error{fmt::format("field 'name': '{}' is private (a leading '_'; wand's session helpers are _wand_*)", s.name)};
-  if (tools::hides_python_name(s.name))
-    return Error{fmt::format("field 'name': '{}' is a Python keyword or built-in, which the skill would hide", s.name)};
+  if (auto reserved = reserved_skill_name(s.name); !reserved.empty())
+    return Error{fmt::format("field 'name': '{}' {}", s.name, reserved)};
   if (s.code.find("def " + s.name) == std::string::npos)
     return Error{fmt::format("field 'code' does not define {}()", s.name)};
   if (s.signature.empty()) s.signature = s.name + "(...)";

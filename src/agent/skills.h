@@ -13,6 +13,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/json.h"
@@ -38,6 +39,10 @@ Json to_json(const Skill& s);
 // identifier that is not private (no leading '_': the session's own helpers are _wand_*); errors
 // name the field. What the code may hold is checked where it is loaded (session.py).
 Result<Skill> skill_from_json(const Json& j);
+// Why `name` may not be a skill's, whatever tools a run grants: "is private (...)" for a leading
+// '_' (the session's own helpers are _wand_*), "is a Python keyword or built-in, ..." for one it
+// would hide; "" when it may. The import refuses such names and the loop neither saves nor loads them.
+std::string reserved_skill_name(std::string_view name);
 
 // What save() did with a skill.
 enum class SaveOutcome { added, new_version, merged };
