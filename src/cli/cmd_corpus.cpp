@@ -60,6 +60,10 @@ Command add_corpus(CLI::App& app) {
   cmd->add_flag("--shuffle-names", a->opt.shuffle_names,
                 "With --number-names: each document's names in an order of its own (n1 may come before n0), so "
                 "a model must read which name stands for what rather than count positions");
+  cmd->add_flag("--delexicalize", a->opt.delexicalize,
+                "With --number-names: also a name per mention of a number, every word outside a closed list of "
+                "function and quantity words as a placeholder (w0, w1, ...), the programs' variables as v0, v1, ... "
+                "(prompt format pot-delex: the model reads a story's structure, never a noun it has not seen)");
   cmd->add_flag("--json", a->json, "Print the manifest as JSON");
   return [a] {
     auto mix = train::parse_mix(a->mix);

@@ -39,10 +39,10 @@ uint64_t random_seed() {
 
 Result<std::string> format_question(std::string_view format, std::string_view question) {
   // pot-numbers: the question's numbers are already names (reason::map_numbers); solve maps them.
-  if (format == "pot" || format == "pot-numbers") return fmt::format("Question: {}\nProgram:\n", question);
+  if (format == "pot" || format == "pot-numbers" || format == "pot-delex") return fmt::format("Question: {}\nProgram:\n", question);
   if (format == "cot") return fmt::format("Question: {}\nAnswer: ", question);
   if (format == "func") return fmt::format("Task: {}\nTests:\n", question);
-  return Error{fmt::format("prompt format '{}': expected pot, pot-numbers, cot or func", format)};
+  return Error{fmt::format("prompt format '{}': expected pot, pot-numbers, pot-delex, cot or func", format)};
 }
 
 std::string StopMatcher::feed(std::string_view piece) {

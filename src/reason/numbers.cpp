@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <set>
 
 #include "common/random.h"
 
@@ -98,14 +99,14 @@ std::vector<int> name_order(std::size_t count, uint64_t seed) {
   return order;
 }
 
-NumberMap map_numbers(std::string_view q, uint64_t names_seed) {
+NumberMap map_numbers(std::string_view q, uint64_t names_seed, bool name_each_mention) {
   NumberMap m;
   // The text between names, and each name's value index: names are written at the end, once the
   // count (and so a shuffle's order) is known.
   std::vector<std::size_t> slots;
   std::vector<std::string> pieces(1);
   auto assign = [&](const std::string& value, bool percent) {
-    auto it = std::find(m.values.begin(), m.values.end(), value);
+    auto it = name_each_mention ? m.values.end() : std::find(m.values.begin(), m.values.end(), value);
     std::size_t i = static_cast<std::size_t>(it - m.values.begin());
     if (it == m.values.end()) m.values.push_back(value), m.percent.push_back(false);
     if (percent) m.percent[i] = true;
@@ -217,7 +218,8 @@ std::string NumberMap::name_program(std::string_view p) const {
   std::map<std::string, std::string> names;  // canonical value -> what the program writes instead
   for (std::size_t i = 0; i < values.size(); ++i)
     if (percent[i]) names.emplace(hundredth(values[i]), "(" + name(i) + " / 100)");
-  for (std::size_t i = 0; i < values.size(); ++i) names[values[i]] = name(i);  // a direct value wins
+  // A direct value wins over a percentage's; a value named twice (a name per mention) is its first name.
+  for (std::size_t i = values.size(); i-- > 0;) names[values[i]] = name(i);
   return outside_strings(p, [&](std::size_t i, std::string& out) {
     const char c = p[i];
     std::size_t j = i;
@@ -238,6 +240,208 @@ std::string NumberMap::name_program(std::string_view p) const {
     out += c;
     return i + 1;
   });
+}
+
+std::optional<Reading> reading_of(std::string_view f) {
+  if (f == kNumbersFormat) return Reading::numbers;
+  if (f == kDelexFormat) return Reading::delexicalized;
+  return std::nullopt;
+}
+
+std::string_view format_of(Reading r) { return r == Reading::numbers ? kNumbersFormat : kDelexFormat; }
+
+NumberMap map_question(std::string_view question, Reading r, uint64_t names_seed) {
+  NumberMap m = map_numbers(question, names_seed, r == Reading::delexicalized);
+  if (r == Reading::delexicalized) m.text = delexicalize(m.text);
+  return m;
+}
+
+namespace {
+
+// The words a delexicalized question keeps: what tells the operations apart, never what they
+// are about. Written from English grammar and grade-school arithmetic's vocabulary, not from any
+// test set.
+const std::set<std::string, std::less<>>& kept_words() {
+  static const std::set<std::string, std::less<>> words = [] {
+    const char* const lists[] = {
+        // articles, pronouns, determiners
+        "a an the this that these those there here it its itself they them their theirs themselves he him his "
+        "himself she her hers herself we us our ours you your yours i me my mine myself who whom whose which what "
+        "one ones someone everyone anyone nobody everybody something everything anything nothing",
+        // conjunctions, prepositions, adverbs of order and time
+        "and or but nor so if then than as because while though although whether when where why how after before "
+        "until since during of in on at to from for with without by about into onto over under above below between "
+        "among through across around along against behind beside near out off up down away back per via "
+        "first second third last next later earlier now still already yet again also too only just even ever "
+        "never always often sometimes initially originally finally meanwhile instead later altogether together "
+        "yesterday today tomorrow morning afternoon evening night",
+        // auxiliaries and verbs of having and being
+        "is are was were be been being am has have had having do does did done doing will would shall should can "
+        "could may might must need needs needed want wants wanted wanting wish hope plan plans planned "
+        "contain contains contained hold holds held include includes included fit fits consist consists",
+        // quantity, comparison, operation words
+        "all any some each every both either neither none no not other others another same such many much more "
+        "most less least few fewer fewest several enough lot lots total totals sum altogether combined whole "
+        "left remaining remain remains remained rest remainder extra additional equal equally evenly divided "
+        "split splits share shares shared sharing distribute distributes distributed separate separated "
+        "twice double doubled triple tripled half halves third thirds quarter quarters dozen dozens times "
+        "time difference average group groups part parts piece pieces pair pairs set sets row rows "
+        "per percent fraction number numbers amount amounts price prices cost costs costing worth value "
+        "bigger smaller larger greater longer shorter older younger taller heavier lighter faster slower "
+        "big small large long short old young tall heavy fast slow many",
+        // verbs of gaining and losing, in their forms
+        "give gives gave given giving get gets got gotten getting buy buys bought buying sell sells sold selling "
+        "lose loses lost losing find finds found finding eat eats ate eaten eating use uses used using spend "
+        "spends spent spending take takes took taken taking make makes made making pick picks picked picking "
+        "win wins won winning earn earns earned earning save saves saved saving collect collects collected "
+        "collecting receive receives received receiving add adds added adding put puts putting keep keeps kept "
+        "keeping throw throws threw thrown throwing break breaks broke broken breaking borrow borrows borrowed "
+        "lend lends lent pay pays paid paying charge charges charged fill fills filled filling pack packed "
+        "packing plant planted planting grow grows grew grown growing bake bakes baked baking cook cooked "
+        "donate donates donated leave leaves leaving return returns returned join joins joined come comes came "
+        "coming go goes went gone going arrive arrives arrived move moves moved remove removes removed "
+        "place placed carry carries carried bring brings brought send sends sent catch catches caught cut cuts "
+        "divide divides finish finishes finished complete completes completed start starts started begin "
+        "begins began read reads write writes wrote written drink drinks drank ride rides rode walk walks walked "
+        "run runs ran drive drives drove travel travels traveled travelled work works worked play plays played "
+        "miss misses missed drop drops dropped fall falls fell die dies died destroy destroyed waste wasted "
+        "increase increases increased decrease decreases decreased rise rose reduce reduced change changes "
+        "changed trade trades traded exchange owe owes owed sit sits sat stay stays stayed live lives lived "
+        "count counts counted score scores scored invite invited visit visits visited see sees saw seen "
+        "order orders ordered serve serves served prepare prepared fix fixed repair repaired clean cleaned "
+        "answer answered solve solved check checked store stored",
+        // question words and units of time and money
+        "long far old often day days week weeks month months year years hour hours minute minutes "
+        "dollar dollars cent cents money cash change bill bills coin coins each every",
+    };
+    std::set<std::string, std::less<>> w;
+    for (const char* list : lists) {
+      std::string s(list);
+      for (std::size_t i = 0; i < s.size();) {
+        std::size_t j = s.find(' ', i);
+        if (j == std::string::npos) j = s.size();
+        if (j > i) w.insert(s.substr(i, j - i));
+        i = j + 1;
+      }
+    }
+    return w;
+  }();
+  return words;
+}
+
+// A word's key for its placeholder (given in lower case): a plural's ending dropped, so that a
+// word and its plural share one placeholder; stems need only agree, not be words.
+std::string singular(std::string w) {
+  auto ends = [&](std::string_view e) { return w.size() > e.size() + 1 && w.ends_with(e); };
+  if (ends("ies")) return w.substr(0, w.size() - 3) + "y";  // "berries" is "berry"; "cookies" ...
+  if (ends("ie")) return w.substr(0, w.size() - 2) + "y";   // ... and "cookie" are "cooky"
+  if (ends("sses") || ends("xes") || ends("ches") || ends("shes")) return w.substr(0, w.size() - 2);
+  if (ends("s") && !ends("ss") && !ends("us")) return w.substr(0, w.size() - 1);
+  return w;
+}
+
+bool number_name(std::string_view w) {
+  return w.size() > 1 && w[0] == 'n' && std::all_of(w.begin() + 1, w.end(), digit);
+}
+
+}  // namespace
+
+std::string delexicalize(std::string_view text) {
+  std::map<std::string, std::size_t> placeholders;
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    if (!alpha(text[i])) {
+      out += text[i++];
+      continue;
+    }
+    std::size_t j = i;
+    while (j < text.size() && (word_char(text[j]) || (text[j] == '\'' && j + 1 < text.size() && alpha(text[j + 1])))) ++j;
+    std::string_view w = text.substr(i, j - i);
+    // "Ava's": the possessive follows the word's placeholder ("w0's"); a contraction ("didn't",
+    // "they'll") is a function word and stays.
+    std::size_t apostrophe = w.find('\'');
+    std::string base(w.substr(0, apostrophe)), key = lower(base);
+    bool contraction = apostrophe != std::string_view::npos && lower(w.substr(apostrophe)) != "'s";
+    if (contraction || number_name(w) || kept_words().contains(key)) {
+      out.append(w);
+    } else {
+      auto [it, _] = placeholders.emplace(singular(key), placeholders.size());
+      out += "w" + std::to_string(it->second);
+      out.append(w.substr(base.size()));  // the possessive's "'s", if any
+    }
+    i = j;
+  }
+  return out;
+}
+
+namespace {
+
+// The name a line assigns ("total = ..." -> "total"; "" for any other line) and what it assigns.
+std::pair<std::string_view, std::string_view> assignment(std::string_view line) {
+  std::size_t j = 0;
+  while (j < line.size() && word_char(line[j])) ++j;
+  std::string_view name = line.substr(0, j), rest = line.substr(j);
+  while (!rest.empty() && rest[0] == ' ') rest.remove_prefix(1);
+  if (j == 0 || digit(line[0]) || !rest.starts_with("=") || rest.starts_with("==")) return {};
+  rest.remove_prefix(1);
+  while (!rest.empty() && rest[0] == ' ') rest.remove_prefix(1);
+  return {name, rest};
+}
+
+std::vector<std::string_view> lines_of(std::string_view p) {
+  std::vector<std::string_view> lines;
+  for (std::size_t i = 0; i < p.size();) {
+    std::size_t end = std::min(p.find('\n', i), p.size());
+    lines.push_back(p.substr(i, end - i));
+    i = end + 1;
+  }
+  return lines;
+}
+
+// `p` with each whole identifier (not after '.') found in `to` replaced by its value.
+std::string substitute(std::string_view p, const std::map<std::string, std::string, std::less<>>& to) {
+  return outside_strings(p, [&](std::size_t i, std::string& out) {
+    if (!word_char(p[i])) {
+      out += p[i];
+      return i + 1;
+    }
+    std::size_t j = i;
+    while (j < p.size() && word_char(p[j])) ++j;
+    std::string_view w = p.substr(i, j - i);
+    auto it = to.find(w);
+    out += it != to.end() && !digit(p[i]) && (i == 0 || p[i - 1] != '.') ? it->second : std::string(w);
+    return j;
+  });
+}
+
+}  // namespace
+
+std::string rename_variables(std::string_view p) {
+  const auto lines = lines_of(p);
+  // A variable assigned once, a number name or a literal ("cookies = n0"), is that value.
+  std::map<std::string, int, std::less<>> assigned;
+  for (auto line : lines)
+    if (auto [name, value] = assignment(line); !name.empty()) ++assigned[std::string(name)];
+  std::map<std::string, std::string, std::less<>> inlined;
+  std::string kept;
+  for (auto line : lines) {
+    auto [name, value] = assignment(line);
+    bool single = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) { return word_char(c) || c == '.'; });
+    if (!name.empty() && name != "answer" && assigned[std::string(name)] == 1 && single &&
+        (number_name(value) || digit(value[0]))) {
+      inlined.emplace(std::string(name), std::string(value));
+      continue;
+    }
+    kept += std::string(line) + "\n";
+  }
+  if (!p.empty() && p.back() != '\n' && !kept.empty()) kept.pop_back();
+  std::string program = substitute(kept, inlined);
+  // The names still assigned, in order, become v0, v1, ...
+  std::map<std::string, std::string, std::less<>> renamed;
+  for (auto line : lines_of(program))
+    if (auto [name, _] = assignment(line); !name.empty() && name != "answer" && !number_name(name) && !renamed.contains(name))
+      renamed.emplace(std::string(name), "v" + std::to_string(renamed.size()));
+  return substitute(program, renamed);
 }
 
 }  // namespace wand::reason

@@ -17,17 +17,32 @@
 // What stays text: ordinals ("5th", "2nd"), digits inside a word ("H2O", "x3"), "one" (mostly a
 // pronoun or article: "one of them"), and words of an operation rather than a value ("twice",
 // "half", "double", "a dozen", "two-thirds"): the model learns them as it learns "more" or "each".
-// A value that appears twice keeps its first name.
+// A value that appears twice keeps its first name (under Reading::delexicalized each mention has
+// a name of its own).
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace wand::reason {
 
-// The prompt format (wand.prompt_format) of models trained on mapped questions.
+// The prompt formats (wand.prompt_format) of models trained on mapped questions.
 inline constexpr std::string_view kNumbersFormat = "pot-numbers";
+inline constexpr std::string_view kDelexFormat = "pot-delex";
+
+// How a model trained on mapped questions reads one. numbers: the numbers are names (above).
+// delexicalized: also every mention of a number has a name of its own, and every word outside a
+// closed list of function words and words of quantity and change becomes a placeholder w0, w1,
+// ... (delexicalize below), and the training programs' variables are v0, v1, ... (rename_variables):
+// the model reads the story's structure ("had n0 w1. gave away n1 ... how many ... left?") and
+// never a noun it has not seen, the entity anonymization of reading-comprehension models
+// (Hermann et al., 2015) applied to word problems.
+enum class Reading { numbers, delexicalized };
+// The reading of a prompt format: pot-numbers, pot-delex; nullopt for any other.
+std::optional<Reading> reading_of(std::string_view prompt_format);
+std::string_view format_of(Reading r);
 
 struct NumberMap {
   std::string text;                 // the question, each number replaced by its name
@@ -50,7 +65,25 @@ struct NumberMap {
 // shuffles, a model cannot tie a name to a role by its position; it has to read the words around
 // it. Sampled under several shuffles, a model's samples read different inputs, so their votes
 // are less alike (solve's shuffle_names).
-NumberMap map_numbers(std::string_view question, uint64_t names_seed = 0);
+NumberMap map_numbers(std::string_view question, uint64_t names_seed = 0, bool name_each_mention = false);
+
+// The question as a model of reading `r` reads it: map_numbers, and under delexicalized a name per
+// mention and delexicalize(text).
+NumberMap map_question(std::string_view question, Reading r, uint64_t names_seed = 0);
+
+// `text` with every word outside the closed list (pronouns, articles, prepositions, auxiliaries,
+// question words, quantity words such as "each", "more", "left", "twice", "dozen", verbs of
+// having, gaining and losing, time and money units) replaced by wK, K by first appearance in
+// lower case with a plural's final "s"/"es"/"ies" dropped ("Apples" and "apple" are one
+// placeholder). Number names nK, punctuation and spacing stay.
+std::string delexicalize(std::string_view text);
+
+// `program` over a delexicalized question's names, as its model writes it: a variable assigned once
+// with a number name or a literal ("cookies = n0") is replaced by that value, and every other
+// variable it assigns (a name at a line's start before " = ", other than `answer`) is renamed v0,
+// v1, ... in order of first assignment; string literals are copied as they are. A delexicalized
+// question shows no nouns to name variables by, and a short program has fewer tokens to get wrong.
+std::string rename_variables(std::string_view program);
 
 // The order of `count` names for a seed: a permutation of 0..count-1 (the identity for seed 0),
 // the same on every platform.

@@ -216,15 +216,16 @@ VoidResult validate(const SolveConfig& c) {
 namespace {
 // A model trained on mapped questions (numbers.h), prompted with its own built-in prompt for programs.
 bool reads_names(llm::Backend& model, const SolveConfig& c) {
-  return c.method != "cot" && c.family == "wand" && !c.prompt && model.prompt_format() == kNumbersFormat;
+  return c.method != "cot" && c.family == "wand" && !c.prompt && reading_of(model.prompt_format());
 }
 }  // namespace
 
 VoidResult fits_model(llm::Backend& model, const SolveConfig& c) {
   if (c.shuffle_names && !reads_names(model, c))
     return Error{fmt::format("--shuffle-names: the model's prompt format is '{}' (method {}, prompt family {}{}); only a {} "
-                             "model, with its built-in prompt for programs, reads number names to shuffle",
-                             model.prompt_format(), c.method, c.family, c.prompt ? ", your own prompt" : "", kNumbersFormat)};
+                             "or {} model, with its built-in prompt for programs, reads number names to shuffle",
+                             model.prompt_format(), c.method, c.family, c.prompt ? ", your own prompt" : "", kNumbersFormat,
+                             kDelexFormat)};
   return ok_status();
 }
 
@@ -259,8 +260,9 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
   // appearance): names[i] is sample i's, or names[0] everyone's (empty, binding nothing, when unmapped).
   const bool shuffled = mapped && c.shuffle_names && c.k > 1;
   std::vector<NumberMap> names(1);
-  if (mapped) names[0] = map_numbers(question);
-  for (int i = 1; shuffled && i < c.k; ++i) names.push_back(map_numbers(question, llm::sample_seed(c.seed, i) | 1));
+  if (mapped) names[0] = map_question(question, *reading_of(model.prompt_format()));
+  for (int i = 1; shuffled && i < c.k; ++i)
+    names.push_back(map_question(question, *reading_of(model.prompt_format()), llm::sample_seed(c.seed, i) | 1));
   auto shown_question = [&](std::size_t i) -> const std::string& { return mapped ? names[i].text : question; };
   Rendered r = render(t, {{"question", shown_question(0)}});
 

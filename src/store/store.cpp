@@ -290,6 +290,22 @@ Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 const std::string& Store::path() const { return impl_->path; }
 
+namespace {
+// "host=db dbname=wand user=me": libpq's keyword/value form, which would otherwise become the
+// name of a SQLite file in the working folder (its password with it). A file name rarely starts
+// with one of these keywords and '='.
+bool looks_like_libpq_keywords(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  for (std::string_view key : {"host", "hostaddr", "port", "dbname", "user", "password", "service", "sslmode",
+                               "connect_timeout", "options", "application_name"}) {
+    std::string_view rest = s.substr(0, s.find('='));
+    while (!rest.empty() && rest.back() == ' ') rest.remove_suffix(1);
+    if (rest == key && s.find('=') != std::string_view::npos) return true;
+  }
+  return false;
+}
+}  // namespace
+
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool create) {
   if (path.empty()) return Error{"run store: the path is empty"};
   if (backend::is_postgres_uri(path)) {
@@ -304,6 +320,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, bool create)
       return Error{fmt::format("run store {}: {}", shown, e.what())};
     }
   }
+  if (looks_like_libpq_keywords(path))  // not echoed: such a string may hold password=...
+    return Error{"run store: a libpq key=value connection string (host=... dbname=...) is not a store location; "
+                 "give PostgreSQL as a URI, postgresql://USER:PASSWORD@HOST:PORT/DBNAME, or a SQLite file path"};
   std::error_code ec;
   if (!create && !fs::exists(path, ec)) return Error{fmt::format("no run store at {}", path), kNoStore};
   if (fs::is_directory(path, ec)) return Error{fmt::format("run store {} is a folder, not a file", path)};

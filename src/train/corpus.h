@@ -19,6 +19,7 @@
 
 #include "common/json.h"
 #include "common/status.h"
+#include "reason/numbers.h"
 
 namespace wand::train {
 
@@ -169,6 +170,14 @@ struct CorpusOptions {
   // With number_names: each document's names in an order of its own (reason::map_numbers's
   // names_seed, drawn from the corpus's seed), so no name stands for a role by its position.
   bool shuffle_names = false;
+  // With number_names: the delexicalized reading (reason::Reading::delexicalized, prompt format
+  // pot-delex): a name per mention, content words as placeholders, the programs' variables v0, ...
+  bool delexicalize = false;
+  // The reading the named parts are written in; nullopt without number_names.
+  std::optional<reason::Reading> reading() const {
+    if (!number_names) return std::nullopt;
+    return delexicalize ? reason::Reading::delexicalized : reason::Reading::numbers;
+  }
 };
 // Parses "pot=0.5,cot=0.5" or "code=0.5,text=0.5"; errors name the bad entry.
 Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string& spec);
@@ -224,12 +233,14 @@ Result<std::vector<Problem>> load_gsm8k_train(const std::string& path, Json& rep
 struct NamedProblem {
   Problem problem;
   std::string text, program;
+  reason::Reading reading = reason::Reading::numbers;
   // "Question: {text}\nProgram:\n{program}"; names_seed != 0: the names shuffled (both sides alike).
   std::string document(uint64_t names_seed = 0) const;
 };
 // Maps each problem's numbers, runs bindings + named program in the sandbox (one batch) and
 // keeps those that give the problem's answer, in order.
-Result<std::vector<NamedProblem>> name_numbers(const std::vector<Problem>& problems);
+Result<std::vector<NamedProblem>> name_numbers(const std::vector<Problem>& problems,
+                                                reason::Reading reading = reason::Reading::numbers);
 
 // --- decontamination against the test sets
 

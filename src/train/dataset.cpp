@@ -73,7 +73,7 @@ class Documents {
   // `names`: the pot and grammar parts are written in it too, `batch` generated problems at a
   // time mapped and run in one sandbox batch.
   Documents(uint64_t seed, const std::vector<Problem>* gsm8k = nullptr, const std::vector<NamedProblem>* named = nullptr,
-            bool names = false, int batch = 2000)
+            std::optional<reason::Reading> names = std::nullopt, int batch = 2000)
       : problems_(seed), grammar_(grammar_seed(seed)), functions_(function_seed(seed)), coin_(seed * 31 + 17),
         seed_(seed), gsm8k_(gsm8k), named_gsm8k_(named), names_(names), named_batch_(batch),
         world_rng_(seed ^ 0x301d) {
@@ -111,7 +111,7 @@ class Documents {
           std::vector<Problem> batch;
           for (int i = 0; i < named_batch_; ++i)
             batch.push_back(part == "pot" ? problems_.next(TemplateSet::train) : grammar_.next(TemplateSet::train));
-          auto named = name_numbers(batch);
+          auto named = name_numbers(batch, *names_);
           if (!named) return named.error();
           names_checked_ += named_batch_, names_dropped_ += named_batch_ - static_cast<long long>(named->size());
           queue.assign(named->begin(), named->end());
@@ -178,7 +178,7 @@ class Documents {
   uint64_t seed_;
   const std::vector<Problem>* gsm8k_;
   const std::vector<NamedProblem>* named_gsm8k_;
-  bool names_;
+  std::optional<reason::Reading> names_;
   int named_batch_ = 2000;  // generated problems mapped and run per sandbox batch
   std::deque<NamedProblem> pot_named_, grammar_named_;
   NamedProblem last_;
@@ -247,6 +247,7 @@ VoidResult check_corpus_options(const CorpusOptions& opt) {
       std::none_of(opt.mix.begin(), opt.mix.end(), [](auto& m) { return named_part(m.first); }))
     return Error{"--number-names: the mix has no pot, grammar or gsm8k part (the parts written with number names)"};
   if (opt.shuffle_names && !opt.number_names) return Error{"--shuffle-names shuffles number names: it needs --number-names"};
+  if (opt.delexicalize && !opt.number_names) return Error{"--delexicalize reads number names too: it needs --number-names"};
   for (auto& [part, _] : opt.mix)
     if (uses_gsm8k(part) && !fs::exists(opt.gsm8k))
       return Error{fmt::format("--gsm8k {}: no such file (the '{}' part reads GSM8K's train split)", opt.gsm8k, part)};
@@ -291,7 +292,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   std::vector<NamedProblem> named_gsm8k;
   bool names_gsm8k = opt.number_names && std::any_of(opt.mix.begin(), opt.mix.end(), [](auto& m) { return m.first == "gsm8k"; });
   if (names_gsm8k) {
-    auto n = name_numbers(gsm8k);
+    auto n = name_numbers(gsm8k, *opt.reading());
     if (!n) return n.error();
     if (n->empty()) return Error{fmt::format("--gsm8k {}: no mapped program reproduced its label", opt.gsm8k)};
     named_gsm8k = std::move(*n);
@@ -311,7 +312,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
       if (!opt.number_names) texts.push_back(reason::pot_prompt(p.question) + p.program);  // else mapped, below
       texts.push_back(reason::cot_prompt(p.question) + p.rationale);
     }
-    Documents more(opt.seed ^ 0x5eed5eed, &gsm8k, &named_gsm8k, opt.number_names, 2000);
+    Documents more(opt.seed ^ 0x5eed5eed, &gsm8k, &named_gsm8k, opt.reading(), 2000);
     if (opt.shuffle_names) more.shuffle_names(opt.seed ^ 0x5eed);
     std::string key;
     bool question = false;
@@ -348,7 +349,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
 
   // A small corpus runs small batches (no thousands of programs for a few documents).
   int batch = static_cast<int>(std::clamp(opt.tokens / 100, 50LL, 2000LL));
-  Documents gen(opt.seed, &gsm8k, &named_gsm8k, opt.number_names, batch);
+  Documents gen(opt.seed, &gsm8k, &named_gsm8k, opt.reading(), batch);
   if (opt.shuffle_names) gen.shuffle_names(opt.seed * 0x9e3779b97f4a7c15ULL + 5);
   std::mt19937_64 pick(opt.seed * 7 + 3);
   std::uniform_real_distribution<double> u(0, total_w);
@@ -503,7 +504,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
                    {"shards", shards},
                    {"format", "uint16 little-endian token ids; each document is <|bos|> text <|eos|>; shards in order"},
                    // Real newlines: the JSON writer escapes them once ("\n" in the file).
-                   {"number_names", opt.number_names ? Json{{"prompt_format", reason::kNumbersFormat},
+                   {"number_names", opt.number_names ? Json{{"prompt_format", reason::format_of(*opt.reading())},
                                                             {"parts", "pot, grammar, gsm8k"},
                                                             {"generated_checked", gen.names_checked()},
                                                             {"generated_dropped", gen.names_dropped()},
@@ -511,6 +512,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
                                                       : Json(nullptr)},
                    {"prompt_formats", {{"pot", reason::pot_prompt("{question}")},
                                        {"pot-numbers", reason::pot_prompt("{question with n0, n1, ...}")},
+                                       {"pot-delex", reason::pot_prompt("{question with n0, n1, ... and w0, w1, ...}")},
                                        {"cot", reason::cot_prompt("{question}")},
                                        {"func", "Task: {description}\nTests:\n{tests}Code:\n"},
                                        {"tests", "Task: {description}\nTests for {name}:\n"}}},

@@ -177,7 +177,7 @@ VoidResult export_model(const ExportOptions& opt) {
                              w->config.vocab)};
   if (opt.prompt_format != "agent" && opt.prompt_format != "agent_json" &&
       !llm::format_question(opt.prompt_format, "x"))
-    return Error{fmt::format("prompt format '{}': expected pot, pot-numbers, cot, func, agent or agent_json", opt.prompt_format)};
+    return Error{fmt::format("prompt format '{}': expected pot, pot-numbers, pot-delex, cot, func, agent or agent_json", opt.prompt_format)};
   w->tokenizer = std::move(*tok);
   w->prompt_format = opt.prompt_format;
   w->name = opt.name;

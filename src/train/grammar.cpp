@@ -572,6 +572,95 @@ std::vector<Production> train_productions() {
         s.question = fmt::format("How much money did {} earn?", who);
         return s.done(2);
       },
+      // Two amounts put together, then split equally or packed so many to a container.
+      [](Draw& d) {
+        Story s{d};
+        const Thing& t = s.thing();
+        ll z = d.num(2, 9), total = z * d.num(2, 12), x = d.num(1, total - 1), y = total - x;
+        std::string they = "They";
+        if (d.num(0, 1)) {
+          auto [a, b] = s.two_people();
+          static const char* const kGot[] = {"picked", "collected", "found", "brought", "made", "bought"};
+          const char* got = kGot[d.num(0, std::size(kGot) - 1)];
+          s.fact(fmt::format("{} {} {} {}.", a, got, s.n(x), t.many), true);
+          s.fact(fmt::format("{} {} {}{}.", b, got, s.n(y), d.num(0, 1) ? "" : " " + std::string(t.many)), true);
+        } else {
+          static const char* const kKinds[][2] = {{"big", "small"}, {"red", "blue"}, {"chocolate", "vanilla"}, {"old", "new"}};
+          int k = d.num(0, std::size(kKinds) - 1);
+          they = s.person();
+          s.fact(fmt::format("{} had {} {} {} and {} {} {}.", they, s.n(x), kKinds[k][0], t.many, s.n(y),
+                             kKinds[k][1], t.many));
+        }
+        s.code = {fmt::format("first = {}", x), fmt::format("second = {}", y), "total = first + second"};
+        s.steps = {fmt::format("{} + {} = {}.", x, y, total)};
+        if (d.num(0, 1)) {
+          static const char* const kSplit[] = {"{w} shared them equally among {n} friends.",
+                                               "{w} split them evenly between {n} people.",
+                                               "The {t} were divided equally into {n} groups."};
+          s.fact(replace_all(replace_all(replace_all(kSplit[d.num(0, std::size(kSplit) - 1)], "{n}", s.n(z)), "{t}", t.many),
+                             "{w}", they));
+          s.question = d.num(0, 1) ? fmt::format("How many {} did each get?", t.many)
+                                   : fmt::format("How many {} are in each group?", t.many);
+          s.code.push_back(fmt::format("groups = {}", z));
+          s.code.push_back("answer = total // groups");
+          s.steps.push_back(fmt::format("{} / {} = {}.", total, z, total / z));
+          s.answer = total / z;
+        } else {
+          s.fact(fmt::format("{} put the {} into {} with {} in each {}.", they, t.many, t.containers, s.n(total / z), t.container));
+          s.question = fmt::format("How many {} did {} use?", t.containers, they == "They" ? "they" : they);
+          s.code.push_back(fmt::format("per_{} = {}", t.container, total / z));
+          s.code.push_back(fmt::format("answer = total // per_{}", t.container));
+          s.steps.push_back(fmt::format("{} / {} = {}.", total, total / z, z));
+          s.answer = z;
+        }
+        return s.done(2);
+      },
+      // Some gone, then the rest each worth (or holding) so many.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        const Thing& t = s.thing();
+        ll x = d.num(4, 40), y = d.num(1, x - 1), z = d.num(2, 12);
+        const Verb& v = kLosses[d.num(0, std::size(kLosses) - 1)];
+        s.fact(fmt::format("{} had {} {}.", who, s.n(x), t.containers));
+        s.fact(fmt::format("{} {}.", who, verb_text(v, s.n(y), t)));
+        s.code = {fmt::format("{} = {}", t.containers, x), fmt::format("{} = {}", v.var, y),
+                  fmt::format("rest = {} - {}", t.containers, v.var), fmt::format("per_{} = {}", t.container, z),
+                  fmt::format("answer = rest * per_{}", t.container)};
+        s.steps = {fmt::format("{} - {} = {}.", x, y, x - y), fmt::format("{} * {} = {}.", x - y, z, (x - y) * z)};
+        s.answer = (x - y) * z;
+        if (d.num(0, 1)) {
+          s.fact(fmt::format("Each {} has {} {} in it.", t.container, s.n(z), t.many), true);
+          s.question = fmt::format("How many {} does {} have now?", t.many, who);
+        } else {
+          s.if_fact = fmt::format("each {} holds {} {}", t.container, s.n(z), t.many);
+          s.if_question = fmt::format("how many {} are in the {} {} still has?", t.many, t.containers, who);
+          s.question = fmt::format("How many {} are in the {} that are left?", t.many, t.containers);
+        }
+        return s.done(2);
+      },
+      // Points (or pay) for each one, over two rounds or kinds.
+      [](Draw& d) {
+        Story s{d};
+        auto who = s.person();
+        const Thing& t = s.thing();
+        ll p = d.num(2, 15), x = d.num(1, 12), y = d.num(1, 12);
+        static const char* const kEach[] = {"In a game, each {o} {w} finds is worth {p} points.",
+                                            "{w} gets {p} points for every {o} collected.",
+                                            "A shop pays {w} ${p} for each {o}."};
+        int form = d.num(0, std::size(kEach) - 1);
+        s.fact(replace_all(replace_all(replace_all(kEach[form], "{o}", t.one), "{w}", who), "{p}", s.n(p)), true);
+        bool rounds = d.num(0, 1);
+        s.fact(rounds ? fmt::format("{} got {} {} in the first round and {} in the second round.", who, s.n(x), t.many, s.n(y))
+                      : fmt::format("{} brought {} {} on Monday and {} on Tuesday.", who, s.n(x), t.many, s.n(y)));
+        s.code = {fmt::format("per_one = {}", p), fmt::format("first = {}", x), fmt::format("second = {}", y),
+                  "answer = (first + second) * per_one"};
+        s.steps = {fmt::format("{} + {} = {}.", x, y, x + y), fmt::format("{} * {} = {}.", x + y, p, (x + y) * p)};
+        s.answer = (x + y) * p;
+        s.question = form == 2 ? fmt::format("How many dollars did {} get in all?", who)
+                               : fmt::format("How many points did {} score in all?", who);
+        return s.done(2);
+      },
   };
 }
 

@@ -59,26 +59,73 @@ Result<std::vector<feedback::Verdict>> judge_items(const std::vector<Problem>& p
 
 }  // namespace
 
+// Many programs a run: a corpus's generated programs number in the hundreds of thousands, and a
+// sandbox run each (~30 ms on 2 cores) would take hours. Each program runs in a namespace of its
+// own inside the run (so a program that rebinds a built-in could change a later one's result:
+// these are the corpus's own programs and GSM8K's converted calculator steps, not a model's); a
+// chunk whose run fails as a whole (a program that hangs, a crashed interpreter) is judged again
+// one run a program through the task layer, as `wand eval` would.
+constexpr std::size_t kProgramsPerRun = 250;
+constexpr const char* kChunkRunner = R"PY(import json, sys
+for src in json.load(sys.stdin):
+    g = {"__name__": "__main__"}
+    try:
+        exec(compile(src, "main.py", "exec"), g)
+        a = g.get("answer")
+        print(json.dumps(None if a is None else str(a)))
+    except BaseException:
+        print("null")
+)PY";
+
 Result<std::vector<bool>> programs_agree(const std::vector<Problem>& problems) {
-  auto verdicts = judge_items(problems, {});
-  if (!verdicts) return verdicts.error();
-  std::vector<bool> agree;
-  for (auto& v : *verdicts) agree.push_back(v.passed);
+  auto sb = sandbox::Sandbox::create({});
+  if (!sb) return Error{"verifying the corpus needs the sandbox: " + sb.error().message};
+  std::vector<sandbox::ExecRequest> reqs;
+  for (std::size_t at = 0; at < problems.size(); at += kProgramsPerRun) {
+    Json programs = Json::array();
+    for (std::size_t i = at; i < std::min(problems.size(), at + kProgramsPerRun); ++i) programs.push_back(problems[i].program);
+    sandbox::ExecRequest r;
+    r.code = kChunkRunner;
+    r.stdin_data = programs.dump(-1, ' ', false, Json::error_handler_t::replace);
+    r.limits.timeout_s = 60;
+    reqs.push_back(std::move(r));
+  }
+  auto results = (*sb)->run_batch(reqs);
+  std::vector<bool> agree(problems.size(), false);
+  for (std::size_t c = 0; c < reqs.size(); ++c) {
+    const std::size_t at = c * kProgramsPerRun, n = std::min(kProgramsPerRun, problems.size() - at);
+    std::vector<std::string> lines;
+    for (std::size_t p = 0, q; (q = results[c].stdout_data.find('\n', p)) != std::string::npos; p = q + 1)
+      lines.push_back(results[c].stdout_data.substr(p, q - p));
+    if (results[c].status == sandbox::Status::ok && lines.size() == n) {
+      for (std::size_t i = 0; i < n; ++i) {
+        Json got = Json::parse(lines[i], nullptr, false);
+        agree[at + i] = got.is_string() && feedback::answers_match(got.get<std::string>(), problems[at + i].answer);
+      }
+      continue;
+    }
+    std::vector<Problem> chunk(problems.begin() + at, problems.begin() + at + n);
+    auto verdicts = judge_items(chunk, {});
+    if (!verdicts) return verdicts.error();
+    for (std::size_t i = 0; i < n; ++i) agree[at + i] = (*verdicts)[i].passed;
+  }
   return agree;
 }
 
 std::string NamedProblem::document(uint64_t names_seed) const {
   if (names_seed == 0) return reason::pot_prompt(text) + program;
-  auto m = reason::map_numbers(problem.question, names_seed);
+  auto m = reason::map_question(problem.question, reading, names_seed);
   return reason::pot_prompt(m.text) + reason::rename_names(program, reason::name_order(m.values.size(), names_seed));
 }
 
-Result<std::vector<NamedProblem>> name_numbers(const std::vector<Problem>& problems) {
+Result<std::vector<NamedProblem>> name_numbers(const std::vector<Problem>& problems, reason::Reading reading) {
   std::vector<NamedProblem> named;
   std::vector<Problem> runs;  // each with bindings + the named program, as solve() will run it
   for (const auto& p : problems) {
-    auto m = reason::map_numbers(p.question);
-    NamedProblem n{p, m.text, m.name_program(p.program)};
+    auto m = reason::map_question(p.question, reading);
+    std::string program = m.name_program(p.program);
+    if (reading == reason::Reading::delexicalized) program = reason::rename_variables(program);
+    NamedProblem n{p, m.text, std::move(program), reading};
     Problem run = p;
     run.program = m.bindings() + n.program;
     runs.push_back(std::move(run));

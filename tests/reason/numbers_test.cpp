@@ -101,5 +101,40 @@ TEST(Numbers, PotNumbersIsAPromptFormat) {
   EXPECT_NE(bad.error().message.find("pot-numbers"), std::string::npos);
 }
 
+// Delexicalization (pot-delex): a name per mention, content words as placeholders by first
+// appearance (a plural shares its singular's), function and quantity words kept, possessives
+// and contractions handled, the format's reading found from its name.
+TEST(Numbers, DelexicalizedReadingKeepsTheStructureAndHidesTheNouns) {
+  auto m = reason::map_question("Faye had 34 coloring books. If she gave away 3 of them, but then bought 34 more "
+                                "books, how many books would Faye's sister have if she didn't sell any?",
+                                reason::Reading::delexicalized);
+  EXPECT_EQ(m.text, "w0 had n0 w1 w2. If she gave away n1 of them, but then bought n2 more w2, how many w2 would "
+                    "w0's w3 have if she didn't sell any?");
+  EXPECT_EQ(m.values, (std::vector<std::string>{"34", "3", "34"}));  // 34 twice: two names
+  // The training program's literal is the first mention's name; the bindings give both.
+  EXPECT_EQ(m.name_program("answer = 34 - 3 + 34\n"), "answer = n0 - n1 + n0\n");
+  EXPECT_EQ(reason::delexicalize("The boxes and a box; cookies, a cookie. Each n12 costs $n3."),
+            "The w0 and a w0; w1, a w1. Each n12 costs $n3.");
+  EXPECT_EQ(reason::reading_of("pot-delex"), reason::Reading::delexicalized);
+  EXPECT_EQ(reason::reading_of("pot-numbers"), reason::Reading::numbers);
+  EXPECT_FALSE(reason::reading_of("pot"));
+  EXPECT_EQ(*llm::format_question(reason::kDelexFormat, "w0 had n0 w1."), "Question: w0 had n0 w1.\nProgram:\n");
+  // The numbers reading is as it was: a repeated value keeps one name, the words stay.
+  auto n = reason::map_question("Faye had 34 books and 34 pens.", reason::Reading::numbers);
+  EXPECT_EQ(n.text, "Faye had n0 books and n0 pens.");
+}
+
+// The training programs' variables become v0, v1, ... by first assignment; answer, number names,
+// calls, attributes, strings and comparisons stay.
+TEST(Numbers, RenameVariablesNamesWhatTheProgramAssigns) {
+  EXPECT_EQ(reason::rename_variables("cookies = n0 * n1\nleft = cookies - n2\nanswer = round(left / 2)\n"),
+            "v0 = n0 * n1\nv1 = v0 - n2\nanswer = round(v1 / 2)\n");
+  EXPECT_EQ(reason::rename_variables("total = n0\ntotal = total + 1\nx.total = 'total'\nanswer = total == 3\n"),
+            "v0 = n0\nv0 = v0 + 1\nx.total = 'total'\nanswer = v0 == 3\n");
+  // A variable that only names a number (once) is the number.
+  EXPECT_EQ(reason::rename_variables("start = n0\ndays = 7\nsold = n1\nrest = start - sold\nanswer = rest * days\n"),
+            "v0 = n0 - n1\nanswer = v0 * 7\n");
+}
+
 }  // namespace
 }  // namespace wand::test

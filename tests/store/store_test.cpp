@@ -414,6 +414,14 @@ TEST(Store, RefusesWhatIsNotAStore) {
   ASSERT_FALSE(f);
   EXPECT_NE(f.error().message.find("no run store at " + dir + "/missing.db"), std::string::npos);
   EXPECT_FALSE(fs::exists(dir + "/missing.db"));
+  // libpq's key=value form is refused, never a SQLite file named after it, and its password is
+  // not echoed; a file whose name merely has '=' in it is still a file.
+  auto g = store::Store::open("host=localhost dbname=wand password=hunter2");
+  ASSERT_FALSE(g);
+  EXPECT_NE(g.error().message.find("postgresql://"), std::string::npos) << g.error().message;
+  EXPECT_EQ(g.error().message.find("hunter2"), std::string::npos) << g.error().message;
+  EXPECT_FALSE(fs::exists("host=localhost dbname=wand password=hunter2"));
+  EXPECT_TRUE(store::Store::open(dir + "/runs=1.db"));
 }
 
 TEST_P(StoreBackends, RoundTripsEveryField) {

@@ -415,6 +415,34 @@ TEST(Corpus, NumberNamesWriteProgramsOverTheNamesAndRunThem) {
   ASSERT_EQ(kept->size(), 1u);
   EXPECT_EQ((*kept)[0].document(), "Question: Tom has n0 bags of n1 apples.\nProgram:\nanswer = n0 * n1\n");
 
+  // --delexicalize: the nouns are placeholders, a repeated value has a name per mention, the
+  // program's variables are inlined or v0, ...; the manifest names the format pot-delex.
+  train::Problem twice{"Tom has 4 bags. Each bag has 4 apples. He eats 3 apples.",
+                       "bags = 4\napples = bags * 4\nanswer = apples - 3\n", "", "13"};
+  auto delex = train::name_numbers({twice}, reason::Reading::delexicalized);
+  ASSERT_TRUE(delex) << delex.error().message;
+  ASSERT_EQ(delex->size(), 1u);
+  EXPECT_EQ((*delex)[0].document(), "Question: w0 has n0 w1. Each w1 has n1 w2. He eats n2 w2.\nProgram:\n"
+                                    "v0 = n0 * n0\nanswer = v0 - n2\n");
+  o.number_names = true;
+  o.shuffle_names = false;
+  o.delexicalize = true;
+  o.out_dir = (dir / "d").string();
+  m = train::write_corpus(o);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ((*m)["number_names"]["prompt_format"], "pot-delex");
+  EXPECT_EQ((*m)["number_names"]["generated_dropped"], 0);
+  int placeholders = 0;
+  for (auto& d : corpus_documents(fs::path(o.out_dir), *m))
+    if (d.find("\nProgram:\n") != std::string::npos) placeholders += d.find(" w0") != std::string::npos;
+  EXPECT_GT(placeholders, 10);
+  o.number_names = false;
+  auto needs_names = train::check_corpus_options(o);
+  ASSERT_FALSE(needs_names);
+  EXPECT_NE(needs_names.error().message.find("--delexicalize"), std::string::npos) << needs_names.error().message;
+  o.delexicalize = false;
+  o.number_names = true;
+
   // --number-names with no part it applies to is refused, not ignored.
   o.mix = {{"cot", 1}};
   auto c = train::check_corpus_options(o);
