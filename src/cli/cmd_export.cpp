@@ -161,7 +161,7 @@ Command add_export(CLI::App& app) {
                        ->check(writable_file());
   auto* ty = add_matrix_type_option(cmd, o->type);
   auto* pf = cmd->add_option("--prompt-format", o->prompt_format,
-                             "pot (programs), pot-numbers (programs over the question's numbers as names n0, n1, ...: corpus --number-names), cot (rationales), func (functions: the code model), agent (CodeAct "
+                             "pot (programs), pot-numbers (programs over the question's numbers as names n0, n1, ...: corpus --number-names), pot-delex (the same, delexicalized: corpus --number-names --delexicalize), cot (rationales), func (functions: the code model), agent (CodeAct "
                              "steps) or agent_json (JSON tool calls)")->capture_default_str();
   auto* nm = cmd->add_option("--name", o->name, "general.name in the file")->capture_default_str();
   auto* run = cmd->add_option("--run", e->run, "A recorded run's id (or a unique prefix): export its training data");

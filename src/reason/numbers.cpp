@@ -71,6 +71,25 @@ std::string outside_strings(std::string_view p, Step step) {
   return out;
 }
 
+// A program rewritten name by name: each identifier outside string literals (not one after '.',
+// an attribute; not a literal's digits) becomes rename(it) where that gives a value, else stays.
+template <class Rename>
+std::string rename_each(std::string_view p, Rename rename) {
+  return outside_strings(p, [&](std::size_t i, std::string& out) {
+    if (!word_char(p[i])) {
+      out += p[i];
+      return i + 1;
+    }
+    std::size_t j = i;
+    while (j < p.size() && word_char(p[j])) ++j;
+    std::string_view w = p.substr(i, j - i);
+    std::optional<std::string> to;
+    if (!digit(p[i]) && (i == 0 || p[i - 1] != '.')) to = rename(w);
+    out += to ? *to : std::string(w);
+    return j;
+  });
+}
+
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -197,20 +216,12 @@ NumberMap map_numbers(std::string_view q, uint64_t names_seed, bool name_each_me
 }
 
 std::string rename_names(std::string_view p, const std::vector<int>& order) {
-  return outside_strings(p, [&](std::size_t i, std::string& out) {
-    if (!word_char(p[i])) {
-      out += p[i];
-      return i + 1;
-    }
-    // An identifier, keyword or literal: renamed when it is a name nI.
-    std::size_t j = i;
-    while (j < p.size() && word_char(p[j])) ++j;
-    std::string_view w = p.substr(i, j - i);
-    bool name = w.size() > 1 && w.size() < 8 && w[0] == 'n' && (i == 0 || p[i - 1] != '.') &&
-                std::all_of(w.begin() + 1, w.end(), digit) && (w.size() == 2 || w[1] != '0');
+  return rename_each(p, [&](std::string_view w) -> std::optional<std::string> {  // renamed when it is a name nI
+    bool name = w.size() > 1 && w.size() < 8 && w[0] == 'n' && std::all_of(w.begin() + 1, w.end(), digit) &&
+                (w.size() == 2 || w[1] != '0');
     std::size_t index = name ? std::stoul(std::string(w.substr(1))) : 0;
-    out += name && index < order.size() ? NumberMap::name(static_cast<std::size_t>(order[index])) : std::string(w);
-    return j;
+    if (!name || index >= order.size()) return std::nullopt;
+    return NumberMap::name(static_cast<std::size_t>(order[index]));
   });
 }
 
@@ -398,19 +409,11 @@ std::vector<std::string_view> lines_of(std::string_view p) {
   return lines;
 }
 
-// `p` with each whole identifier (not after '.') found in `to` replaced by its value.
+// `p` with each identifier found in `to` replaced by its value (rename_each's identifiers).
 std::string substitute(std::string_view p, const std::map<std::string, std::string, std::less<>>& to) {
-  return outside_strings(p, [&](std::size_t i, std::string& out) {
-    if (!word_char(p[i])) {
-      out += p[i];
-      return i + 1;
-    }
-    std::size_t j = i;
-    while (j < p.size() && word_char(p[j])) ++j;
-    std::string_view w = p.substr(i, j - i);
+  return rename_each(p, [&](std::string_view w) -> std::optional<std::string> {
     auto it = to.find(w);
-    out += it != to.end() && !digit(p[i]) && (i == 0 || p[i - 1] != '.') ? it->second : std::string(w);
-    return j;
+    return it == to.end() ? std::nullopt : std::optional<std::string>(it->second);
   });
 }
 

@@ -475,6 +475,21 @@ TEST(Cli, SolveJsonCarriesSamplesAndTheVote) {
   EXPECT_EQ(j["method"], "pot");
 }
 
+// The shipped delexicalized model (models/MODEL_CARD.md): a question in words it was never
+// trained on ("marbles") is read as placeholders and names, and its one-expression program runs
+// with the bindings. A hand-written question, from no test set.
+TEST(Cli, SolveWithTheDelexicalizedModel) {
+  CliRun r = wand(fmt::format("solve --json --no-store --model local:{}/models/wand-pot-delex.gguf \"{}\"", WAND_SOURCE_DIR,
+                              "Sam had 45 marbles. He gave away 12 marbles and then found 7 more. How many marbles "
+                              "does he have now?"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  Json j = Json::parse(r.out);
+  EXPECT_EQ(j["answer"], "40");
+  EXPECT_TRUE(j["samples"][0]["program"].get<std::string>().starts_with("n0 = 45\nn1 = 12\nn2 = 7\n"))
+      << j["samples"][0]["program"];
+  EXPECT_EQ(j["samples"][0]["completion"], "answer = n0 - n1 + n2\n");
+}
+
 TEST(Cli, SolvePalAgainstWandServeOverHttp) {
   ServeProcess server;
   ASSERT_NE(server.port(), 0) << "wand serve did not start";
