@@ -96,6 +96,12 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+// A number name as NumberMap::name writes it: "n" and a decimal index without leading zeros.
+bool number_name(std::string_view w) {
+  return w.size() > 1 && w.size() < 8 && w[0] == 'n' && std::all_of(w.begin() + 1, w.end(), digit) &&
+         (w.size() == 2 || w[1] != '0');
+}
+
 }  // namespace
 
 std::string NumberMap::name(std::size_t i) { return "n" + std::to_string(i); }
@@ -217,30 +223,47 @@ NumberMap map_numbers(std::string_view q, uint64_t names_seed, bool name_each_me
 
 std::string rename_names(std::string_view p, const std::vector<int>& order) {
   return rename_each(p, [&](std::string_view w) -> std::optional<std::string> {  // renamed when it is a name nI
-    bool name = w.size() > 1 && w.size() < 8 && w[0] == 'n' && std::all_of(w.begin() + 1, w.end(), digit) &&
-                (w.size() == 2 || w[1] != '0');
-    std::size_t index = name ? std::stoul(std::string(w.substr(1))) : 0;
-    if (!name || index >= order.size()) return std::nullopt;
+    std::size_t index = number_name(w) ? std::stoul(std::string(w.substr(1))) : order.size();
+    if (index >= order.size()) return std::nullopt;
     return NumberMap::name(static_cast<std::size_t>(order[index]));
   });
 }
 
 std::string NumberMap::name_program(std::string_view p) const {
-  std::map<std::string, std::string> names;  // canonical value -> what the program writes instead
+  // Each value's names in the order the question mentions them. A value has several under a name
+  // per mention ("2 ... 2 more"): the program's k-th literal of it is its k-th mention, and any
+  // literal after the last mention's is the last mention, as a person writing the program in
+  // story order would use them.
+  std::map<std::string, std::vector<std::string>> mentions;
+  std::vector<bool> seen(values.size());
+  auto mention = [&](std::size_t i) {
+    if (i < values.size() && !seen[i]) seen[i] = true, mentions[values[i]].push_back(name(i));
+  };
+  for (std::size_t i = 0, j; i < text.size(); i = j + (j == i)) {  // the text's words, in order
+    for (j = i; j < text.size() && word_char(text[j]);) ++j;
+    if (std::string_view w = std::string_view(text).substr(i, j - i); number_name(w)) mention(std::stoul(std::string(w.substr(1))));
+  }
+  for (std::size_t i = 0; i < values.size(); ++i) mention(i);  // a map built by hand may not show them all
+  std::map<std::string, std::size_t> used;
+  std::map<std::string, std::string> percents;  // a percentage's value / 100 -> "(nK / 100)"
   for (std::size_t i = 0; i < values.size(); ++i)
-    if (percent[i]) names.emplace(hundredth(values[i]), "(" + name(i) + " / 100)");
-  // A direct value wins over a percentage's; a value named twice (a name per mention) is its first name.
-  for (std::size_t i = values.size(); i-- > 0;) names[values[i]] = name(i);
+    if (percent[i]) percents.emplace(hundredth(values[i]), "(" + name(i) + " / 100)");
+  auto named = [&](const std::string& value) -> std::optional<std::string> {  // a direct value wins over a percentage's
+    if (auto it = mentions.find(value); it != mentions.end())
+      return it->second[std::min(used[value]++, it->second.size() - 1)];
+    if (auto it = percents.find(value); it != percents.end()) return it->second;
+    return std::nullopt;
+  };
   return outside_strings(p, [&](std::size_t i, std::string& out) {
     const char c = p[i];
     std::size_t j = i;
     bool starts = i == 0 || (!word_char(p[i - 1]) && p[i - 1] != '.');
     if (starts && (digit(c) || (c == '.' && i + 1 < p.size() && digit(p[i + 1])))) {
       while (j < p.size() && (digit(p[j]) || p[j] == '.')) ++j;
-      auto it = names.find(canonical(p.substr(i, j - i)));
       // 1e3, 2j, 1_000 and 1.2.3 are not plain decimal literals: kept as written.
       bool plain = (j >= p.size() || !word_char(p[j])) && std::count(p.begin() + i, p.begin() + j, '.') <= 1;
-      out += plain && it != names.end() ? it->second : std::string(p.substr(i, j - i));
+      auto name = plain ? named(canonical(p.substr(i, j - i))) : std::nullopt;
+      out += name ? *name : std::string(p.substr(i, j - i));
       return j;
     }
     if (word_char(c)) {  // an identifier (step3) or keyword: its digits are not literals
@@ -284,7 +307,7 @@ const std::set<std::string, std::less<>>& kept_words() {
         "until since during of in on at to from for with without by about into onto over under above below between "
         "among through across around along against behind beside near out off up down away back per via "
         "first second third last next later earlier now still already yet again also too only just even ever "
-        "never always often sometimes initially originally finally meanwhile instead later altogether together "
+        "never always often sometimes initially originally finally meanwhile instead altogether together "
         "yesterday today tomorrow morning afternoon evening night",
         // auxiliaries and verbs of having and being
         "is are was were be been being am has have had having do does did done doing will would shall should can "
@@ -292,14 +315,14 @@ const std::set<std::string, std::less<>>& kept_words() {
         "contain contains contained hold holds held include includes included fit fits consist consists",
         // quantity, comparison, operation words
         "all any some each every both either neither none no not other others another same such many much more "
-        "most less least few fewer fewest several enough lot lots total totals sum altogether combined whole "
+        "most less least few fewer fewest several enough lot lots total totals sum combined whole "
         "left remaining remain remains remained rest remainder extra additional equal equally evenly divided "
         "split splits share shares shared sharing distribute distributes distributed separate separated "
-        "twice double doubled triple tripled half halves third thirds quarter quarters dozen dozens times "
+        "twice double doubled triple tripled half halves thirds quarter quarters dozen dozens times "
         "time difference average group groups part parts piece pieces pair pairs set sets row rows "
-        "per percent fraction number numbers amount amounts price prices cost costs costing worth value "
+        "percent fraction number numbers amount amounts price prices cost costs costing worth value "
         "bigger smaller larger greater longer shorter older younger taller heavier lighter faster slower "
-        "big small large long short old young tall heavy fast slow many",
+        "big small large long short old young tall heavy fast slow",
         // verbs of gaining and losing, in their forms
         "give gives gave given giving get gets got gotten getting buy buys bought buying sell sells sold selling "
         "lose loses lost losing find finds found finding eat eats ate eaten eating use uses used using spend "
@@ -320,10 +343,13 @@ const std::set<std::string, std::less<>>& kept_words() {
         "changed trade trades traded exchange owe owes owed sit sits sat stay stays stayed live lives lived "
         "count counts counted score scores scored invite invited visit visits visited see sees saw seen "
         "order orders ordered serve serves served prepare prepared fix fixed repair repaired clean cleaned "
-        "answer answered solve solved check checked store stored",
+        "answer answered solve solved check checked store stored gain gains gained download downloaded "
+        "delete deletes deleted",
+        // what makes things count no more
+        "bad rotten spoiled damaged ruined burst popped melted wilted missing absent sick",
         // question words and units of time and money
-        "long far old often day days week weeks month months year years hour hours minute minutes "
-        "dollar dollars cent cents money cash change bill bills coin coins each every",
+        "far day days week weeks month months year years hour hours minute minutes "
+        "dollar dollars cent cents money cash bill bills coin coins",
     };
     std::set<std::string, std::less<>> w;
     for (const char* list : lists) {
@@ -349,10 +375,6 @@ std::string singular(std::string w) {
   if (ends("sses") || ends("xes") || ends("ches") || ends("shes")) return w.substr(0, w.size() - 2);
   if (ends("s") && !ends("ss") && !ends("us")) return w.substr(0, w.size() - 1);
   return w;
-}
-
-bool number_name(std::string_view w) {
-  return w.size() > 1 && w[0] == 'n' && std::all_of(w.begin() + 1, w.end(), digit);
 }
 
 }  // namespace
@@ -421,24 +443,49 @@ std::string substitute(std::string_view p, const std::map<std::string, std::stri
 
 std::string rename_variables(std::string_view p) {
   const auto lines = lines_of(p);
-  // A variable assigned once, a number name or a literal ("cookies = n0"), is that value.
   std::map<std::string, int, std::less<>> assigned;
-  for (auto line : lines)
-    if (auto [name, value] = assignment(line); !name.empty()) ++assigned[std::string(name)];
+  for (auto line : lines) {
+    auto [name, value] = assignment(line);
+    if (name.empty()) {  // "total += n1" assigns too
+      std::size_t j = 0;
+      while (j < line.size() && word_char(line[j])) ++j;
+      std::size_t op = line.find_first_not_of(' ', j);
+      if (j > 0 && op != std::string_view::npos && line.find("= ", op) < op + 4 && std::string_view("+-*/%").find(line[op]) != std::string_view::npos)
+        name = line.substr(0, j);
+    }
+    if (!name.empty()) ++assigned[std::string(name)];
+  }
+  auto once = [&](std::string_view name) { auto it = assigned.find(name); return it != assigned.end() && it->second == 1; };
+  // A variable assigned once with a number name, a literal or another such variable
+  // ("cookies = n0", "total = start") is that value.
   std::map<std::string, std::string, std::less<>> inlined;
-  std::string kept;
+  std::vector<std::string> kept;
   for (auto line : lines) {
     auto [name, value] = assignment(line);
     bool single = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) { return word_char(c) || c == '.'; });
-    if (!name.empty() && name != "answer" && assigned[std::string(name)] == 1 && single &&
-        (number_name(value) || digit(value[0]))) {
-      inlined.emplace(std::string(name), std::string(value));
+    if (!name.empty() && name != "answer" && once(name) && single &&
+        (number_name(value) || digit(value[0]) || inlined.contains(value) || once(value))) {
+      auto it = inlined.find(value);
+      inlined.emplace(std::string(name), it != inlined.end() ? it->second : std::string(value));
       continue;
     }
-    kept += std::string(line) + "\n";
+    kept.emplace_back(line);
   }
-  if (!p.empty() && p.back() != '\n' && !kept.empty()) kept.pop_back();
-  std::string program = substitute(kept, inlined);
+  for (auto& line : kept) line = substitute(line, inlined);
+  // "v = ...; answer = v" with v used nowhere else is "answer = ...".
+  if (kept.size() >= 2) {
+    auto [last, value] = assignment(kept.back());
+    std::string v(value);
+    std::size_t uses = 0;
+    for (auto& line : kept) rename_each(line, [&](std::string_view w) { uses += w == v; return std::optional<std::string>(); });
+    auto [name, expr] = assignment(kept[kept.size() - 2]);
+    if (last == "answer" && uses == 2 && name == v && once(v) && assigned["answer"] == 1) {
+      kept[kept.size() - 2] = "answer = " + std::string(expr);
+      kept.pop_back();
+    }
+  }
+  std::string program;
+  for (std::size_t i = 0; i < kept.size(); ++i) program += kept[i] + (i + 1 < kept.size() || p.ends_with('\n') ? "\n" : "");
   // The names still assigned, in order, become v0, v1, ...
   std::map<std::string, std::string, std::less<>> renamed;
   for (auto line : lines_of(program))

@@ -18,7 +18,7 @@
 // pronoun or article: "one of them"), and words of an operation rather than a value ("twice",
 // "half", "double", "a dozen", "two-thirds"): the model learns them as it learns "more" or "each".
 // A value that appears twice keeps its first name (under Reading::delexicalized each mention has
-// a name of its own).
+// a name of its own, and a training program's k-th literal of such a value is its k-th mention).
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -54,7 +54,9 @@ struct NumberMap {
   std::string bindings() const;
   // A training program over the names: every numeric literal whose value equals a mapped value
   // becomes that name (a percentage's value / 100 becomes `(nK / 100)`); literals the question
-  // does not give (100, 60, 7 days) stay. bindings() + the result computes what `program` did.
+  // does not give (100, 60, 7 days) stay. A value with a name per mention: the program's k-th
+  // literal of it is the k-th mention in `text`, and literals after the last mention's are the
+  // last. bindings() + the result computes what `program` did.
   std::string name_program(std::string_view program) const;
 };
 
@@ -79,9 +81,11 @@ NumberMap map_question(std::string_view question, Reading r, uint64_t names_seed
 std::string delexicalize(std::string_view text);
 
 // `program` over a delexicalized question's names, as its model writes it: a variable assigned once
-// with a number name or a literal ("cookies = n0") is replaced by that value, and every other
-// variable it assigns (a name at a line's start before " = ", other than `answer`) is renamed v0,
-// v1, ... in order of first assignment; string literals are copied as they are. A delexicalized
+// (counting `+=` and the like) with a number name, a literal or another such variable ("cookies =
+// n0", "total = start") is replaced by that value; a last line `answer = v`, v assigned once on the
+// line before and used nowhere else, becomes that line's `answer = ...`; every other variable it
+// assigns (a name at a line's start before " = ", other than `answer`) is renamed v0, v1, ... in
+// order of first assignment; string literals are copied as they are. A delexicalized
 // question shows no nouns to name variables by, and a short program has fewer tokens to get wrong.
 std::string rename_variables(std::string_view program);
 

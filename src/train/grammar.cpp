@@ -1,6 +1,7 @@
 // A compositional grammar of word problems (GrammarGenerator, corpus.h). A production is a
 // story shape (a sequence of gains and losses, a comparison, equal groups, sharing, shopping, a
-// rate over time, parts of a whole, several people's totals); each is filled from independent
+// rate over time, parts of a whole, several people's totals, and chains that compose a start, gains
+// and losses and a last step freely); each is filled from independent
 // choices: names, objects and their units ("a dozen eggs"), verbs of gain and loss, numbers as
 // digits or words, relations ("twice as many", "half as many", "5 fewer"), distractor sentences
 // with numbers that do not matter, the order of independent facts, and where the question goes
@@ -163,6 +164,133 @@ std::string verb_text(const Verb& v, const std::string& n, const Thing& t) {
 }
 
 using Production = std::function<Problem(Draw&)>;
+
+// A chain, the shape most grade-school problems take: a start (one amount, two kinds put
+// together, or full containers), one or two gains and losses in many wordings (a loss may be
+// "3 of them were broken" with the things as its subject), and maybe a last step that shares,
+// packs or prices what is there. The parts compose freely, so a model sees each wording in many
+// shapes rather than one.
+enum class Start { one_amount, two_kinds, containers };
+Problem chain(Draw& d, Start start) {
+  struct Change {
+    bool gain;
+    const char* text;  // {w} the person, {n} the amount, {t} the things
+    const char* var;
+  };
+  static const Change kChanges[] = {
+      {true, "{w} found {n} more", "found"},       {true, "{w} bought {n} more {t}", "bought"},
+      {true, "{w} got {n} more from a friend", "got"}, {true, "{w} received {n} more {t}", "received"},
+      {true, "{w} picked {n} more", "picked"},     {true, "{w} won {n} more {t}", "won"},
+      {true, "{w} made {n} more", "made"},         {true, "{w} downloaded {n} more {t}", "downloaded"},
+      {true, "{w} added {n} more {t}", "added"},   {true, "{w} was given {n} more {t}", "given"},
+      {false, "{w} gave away {n}", "gave_away"},   {false, "{w} lost {n} of them", "lost"},
+      {false, "{w} sold {n} {t}", "sold"},         {false, "{w} used {n} of the {t}", "used"},
+      {false, "{w} ate {n}", "ate"},               {false, "{w} deleted {n} {t}", "deleted"},
+      {false, "{w} gave {n} to a friend", "gave"}, {false, "{w} threw away {n}", "threw_away"},
+      {false, "{n} of them were broken", "broken"}, {false, "{n} of the {t} were rotten", "rotten"},
+      {false, "{n} of them did not work", "bad"},  {false, "{n} of the {t} went missing", "missing"},
+      {false, "{n} of them were bad", "bad"},      {false, "{w} donated {n} {t}", "donated"}};
+  static const char* const kThen[] = {"", "Then ", "Later, ", "After that, ", "The next day, "};
+  Story s{d};
+  auto who = s.person();
+  const Thing& t = s.thing();
+  // The last step: 0 none, 1 shared among people, 2 packed so many to a container, 3 a price each.
+  int last = d.num(0, 3);
+  if (start == Start::containers && (last == 1 || last == 2)) last = 0;  // a product then a division: too easy a cancel
+  int changes = d.num(last == 0 && start == Start::one_amount ? 1 : 0, 2);
+  ll have = 0, groups = d.num(2, 9), per = d.num(2, 12), first = 0, second = 0, k = 1;
+  std::vector<std::pair<const Change*, ll>> events;
+  for (int tries = 0;; ++tries) {  // draw until the amount divides where the last step divides
+    have = start == Start::containers ? groups * per : d.num(6, 60);
+    if (start == Start::two_kinds) first = d.num(1, have - 1), second = have - first;
+    events.clear();
+    ll x = have;
+    for (int e = 0; e < changes; ++e) {
+      const Change& c = kChanges[d.num(0, std::size(kChanges) - 1)];
+      ll n = c.gain ? d.num(2, 30) : x > 2 ? d.num(1, x - 2) : 0;
+      if (n == 0) continue;
+      x += c.gain ? n : -n;
+      events.push_back({&c, n});
+    }
+    k = last == 1 ? d.num(2, 8) : last == 2 ? d.num(2, 12) : 1;
+    if (x % k == 0 && x / k >= 1) break;
+    if (tries == 50) last = 0;  // keeps the loop finite whatever the draws
+  }
+  std::string things = t.many;
+  if (start == Start::one_amount) {
+    static const char* const kHad[] = {"{w} had {n} {t}.", "{w} has {n} {t}.", "{w} collected {n} {t}.",
+                                       "There were {n} {t} in {w}'s room."};
+    s.fact(replace_all(replace_all(replace_all(kHad[d.num(0, std::size(kHad) - 1)], "{w}", who), "{n}", s.n(have)), "{t}", things));
+    s.code = {fmt::format("start = {}", have)};
+  } else if (start == Start::two_kinds) {
+    static const char* const kKinds[][2] = {{"big", "small"}, {"red", "blue"}, {"old", "new"}, {"green", "yellow"}};
+    int k = d.num(0, std::size(kKinds) - 1);
+    s.fact(fmt::format("{} had {} {} {} and {} {} {}.", who, s.n(first), kKinds[k][0], things, s.n(second), kKinds[k][1], things));
+    s.code = {fmt::format("first = {}", first), fmt::format("second = {}", second), "start = first + second"};
+    s.steps = {fmt::format("{} + {} = {}.", first, second, have)};
+  } else {
+    s.fact(d.num(0, 1) ? fmt::format("{} bought {} {} of {}. Each {} had {} {}.", who, s.n(groups), t.containers, things,
+                                     t.container, s.n(per), things)
+                       : fmt::format("{} has {} {} with {} {} in each.", who, s.n(groups), t.containers, s.n(per), things));
+    s.code = {fmt::format("{} = {}", t.containers, groups), fmt::format("per_{} = {}", t.container, per),
+              fmt::format("start = {} * per_{}", t.containers, t.container)};
+    s.steps = {fmt::format("{} * {} = {}.", groups, per, have)};
+  }
+  std::string expr = "start";
+  ll x = have;
+  for (std::size_t e = 0; e < events.size(); ++e) {
+    auto [c, n] = events[e];
+    std::string sentence = replace_all(replace_all(replace_all(c->text, "{w}", who), "{n}", s.n(n)), "{t}", things);
+    s.fact(capitalize(std::string(e == 0 ? "" : kThen[d.num(0, std::size(kThen) - 1)]) + sentence) + ".");
+    std::string var = c->var + (e == 1 && events[0].first->var == std::string(c->var) ? std::string("_again") : "");
+    s.code.push_back(fmt::format("{} = {}", var, n));
+    expr += (c->gain ? " + " : " - ") + var;
+    s.steps.push_back(fmt::format("{} {} {} = {}.", x, c->gain ? "+" : "-", n, x + (c->gain ? n : -n)));
+    x += c->gain ? n : -n;
+  }
+  s.code.push_back((last == 0 ? "answer = " : "total = ") + expr);
+  const bool lost_last = !events.empty() && !events.back().first->gain;
+  if (last == 0) {
+    static const char* const kAsk[] = {"How many {t} does {w} have now?", "How many {t} does {w} have in all?",
+                                       "How many {t} are there now?", "How many {t} does {w} have left?"};
+    s.question = replace_all(replace_all(kAsk[d.num(0, lost_last ? 3 : 2)], "{w}", who), "{t}", things);
+    s.answer = x;
+    return s.done(std::max(1, static_cast<int>(events.size()) + (start == Start::one_amount ? 0 : 1)));
+  }
+  std::string them = events.empty() ? "them" : lost_last && d.num(0, 1) ? "the rest" : "all of them";
+  const int steps = static_cast<int>(events.size()) + (start == Start::one_amount ? 1 : 2);
+  if (last == 1) {
+    static const char* const kShare[] = {"{w} shared {r} equally among {k} friends.", "{w} split {r} evenly between {k} people.",
+                                         "{w} divided {r} equally into {k} groups."};
+    int form = d.num(0, std::size(kShare) - 1);
+    s.fact(replace_all(replace_all(replace_all(kShare[form], "{w}", who), "{r}", them), "{k}", s.n(k)));
+    s.question = form == 2 ? fmt::format("How many {} are in each group?", things) : fmt::format("How many {} did each get?", things);
+    s.code.push_back(fmt::format("people = {}", k));
+    s.code.push_back("answer = total // people");
+    s.steps.push_back(fmt::format("{} / {} = {}.", x, k, x / k));
+    s.answer = x / k;
+  } else if (last == 2) {
+    s.fact(d.num(0, 1) ? fmt::format("{} put {} into {} of {}.", who, them, t.containers, s.n(k))
+                       : fmt::format("{} packed {} into {}, {} in each {}.", who, them, t.containers, s.n(k), t.container));
+    s.question = fmt::format("How many {} did {} fill?", t.containers, who);
+    s.code.push_back(fmt::format("per_{} = {}", t.container, k));
+    s.code.push_back(fmt::format("answer = total // per_{}", t.container));
+    s.steps.push_back(fmt::format("{} / {} = {}.", x, k, x / k));
+    s.answer = x / k;
+  } else {
+    ll price = d.num(2, 15);
+    bool money = d.num(0, 1);
+    s.if_fact = money ? fmt::format("{} sells {} for ${} each", who, them, price)
+                      : fmt::format("each {} is worth {} points", t.one, s.n(price));
+    s.if_question = money ? fmt::format("how much money does {} make?", who) : fmt::format("how many points does {} have?", who);
+    s.question = money ? fmt::format("How many dollars does {} make?", who) : std::string("How many points is that in all?");
+    s.code.push_back(fmt::format("price = {}", price));
+    s.code.push_back("answer = total * price");
+    s.steps.push_back(fmt::format("{} * {} = {}.", x, price, x * price));
+    s.answer = x * price;
+  }
+  return s.done(steps);
+}
 
 std::vector<Production> train_productions() {
   return {
@@ -661,6 +789,10 @@ std::vector<Production> train_productions() {
                                : fmt::format("How many points did {} score in all?", who);
         return s.done(2);
       },
+      // Chains (above) from each kind of start.
+      [](Draw& d) { return chain(d, Start::one_amount); },
+      [](Draw& d) { return chain(d, Start::two_kinds); },
+      [](Draw& d) { return chain(d, Start::containers); },
   };
 }
 

@@ -111,8 +111,17 @@ TEST(Numbers, DelexicalizedReadingKeepsTheStructureAndHidesTheNouns) {
   EXPECT_EQ(m.text, "w0 had n0 w1 w2. If she gave away n1 of them, but then bought n2 more w2, how many w2 would "
                     "w0's w3 have if she didn't sell any?");
   EXPECT_EQ(m.values, (std::vector<std::string>{"34", "3", "34"}));  // 34 twice: two names
-  // The training program's literal is the first mention's name; the bindings give both.
-  EXPECT_EQ(m.name_program("answer = 34 - 3 + 34\n"), "answer = n0 - n1 + n0\n");
+  // The program's k-th literal of a value is its k-th mention; any after the last mention's is the last.
+  EXPECT_EQ(m.name_program("answer = 34 - 3 + 34\n"), "answer = n0 - n1 + n2\n");
+  EXPECT_EQ(m.name_program("answer = 34 + 34 + 34 - 3 - 3\n"), "answer = n0 + n2 + n2 - n1 - n1\n");
+  // Under a shuffle the mentions keep their order in the text, so the names follow the shuffle.
+  for (uint64_t seed : {3u, 7u, 11u}) {
+    auto shuffled = reason::map_question("Faye had 34 books. She gave away 3, then bought 34 more.",
+                                         reason::Reading::delexicalized, seed);
+    EXPECT_EQ(shuffled.name_program("answer = 34 - 3 + 34\n"),
+              reason::rename_names("answer = n0 - n1 + n2\n", reason::name_order(3, seed)))
+        << seed;
+  }
   EXPECT_EQ(reason::delexicalize("The boxes and a box; cookies, a cookie. Each n12 costs $n3."),
             "The w0 and a w0; w1, a w1. Each n12 costs $n3.");
   EXPECT_EQ(reason::reading_of("pot-delex"), reason::Reading::delexicalized);
@@ -134,6 +143,12 @@ TEST(Numbers, RenameVariablesNamesWhatTheProgramAssigns) {
   // A variable that only names a number (once) is the number.
   EXPECT_EQ(reason::rename_variables("start = n0\ndays = 7\nsold = n1\nrest = start - sold\nanswer = rest * days\n"),
             "v0 = n0 - n1\nanswer = v0 * 7\n");
+  // An alias of such a variable is it too; "v = ...; answer = v" is "answer = ...".
+  EXPECT_EQ(reason::rename_variables("start = n0 * n1\ntotal = start\nanswer = total + n2\n"), "v0 = n0 * n1\nanswer = v0 + n2\n");
+  EXPECT_EQ(reason::rename_variables("first = n0\nsecond = first + n1\nanswer = second"), "answer = n0 + n1");
+  // Not when the variable changes again or is used twice.
+  EXPECT_EQ(reason::rename_variables("a = n0\na += n1\nb = a\nanswer = b\n"), "v0 = n0\nv0 += n1\nanswer = v0\n");
+  EXPECT_EQ(reason::rename_variables("s = n0 + n1\nanswer = s * s\n"), "v0 = n0 + n1\nanswer = v0 * v0\n");
 }
 
 }  // namespace

@@ -415,15 +415,16 @@ TEST(Corpus, NumberNamesWriteProgramsOverTheNamesAndRunThem) {
   ASSERT_EQ(kept->size(), 1u);
   EXPECT_EQ((*kept)[0].document(), "Question: Tom has n0 bags of n1 apples.\nProgram:\nanswer = n0 * n1\n");
 
-  // --delexicalize: the nouns are placeholders, a repeated value has a name per mention, the
-  // program's variables are inlined or v0, ...; the manifest names the format pot-delex.
+  // --delexicalize: the nouns are placeholders, a repeated value has a name per mention (the
+  // program's k-th literal of it is its k-th mention), the program's variables are inlined or
+  // v0, ...; the manifest names the format pot-delex.
   train::Problem twice{"Tom has 4 bags. Each bag has 4 apples. He eats 3 apples.",
                        "bags = 4\napples = bags * 4\nanswer = apples - 3\n", "", "13"};
   auto delex = train::name_numbers({twice}, reason::Reading::delexicalized);
   ASSERT_TRUE(delex) << delex.error().message;
   ASSERT_EQ(delex->size(), 1u);
   EXPECT_EQ((*delex)[0].document(), "Question: w0 has n0 w1. Each w1 has n1 w2. He eats n2 w2.\nProgram:\n"
-                                    "v0 = n0 * n0\nanswer = v0 - n2\n");
+                                    "v0 = n0 * n1\nanswer = v0 - n2\n");
   o.number_names = true;
   o.shuffle_names = false;
   o.delexicalize = true;
