@@ -612,8 +612,14 @@ TEST(Trainer, ResumeIsSafeAndCtrlCSavesTheState) {
   EXPECT_NE(e1.find("--sample: 'abc' is not a token id"), std::string::npos) << e1;
   EXPECT_FALSE(fs::exists(dir / "run/checkpoint.wckpt")) << "refused before training";
 
-  auto [rc2, e2] = train("--dim 16 --steps 20 --save-every 10");
+  auto [rc2, e2] = train("--dim 16 --steps 20 --save-every 10 --keep-checkpoints");
   ASSERT_EQ(rc2, 0) << e2;
+  // --keep-checkpoints: each save's weights stay as checkpoint-STEP.wckpt; the last is the final one.
+  auto step10 = read_file(dir / "run/checkpoint-10.wckpt"), step20 = read_file(dir / "run/checkpoint-20.wckpt"),
+       last = read_file(dir / "run/checkpoint.wckpt");
+  ASSERT_TRUE(step10 && step20 && last);
+  EXPECT_EQ(*step20, *last);
+  EXPECT_NE(*step10, *last);
   auto curves = read_file(dir / "run/curves.html");
   ASSERT_TRUE(curves);
   auto [rc3, e3] = train("--dim 16 --steps 20 --save-every 10 --resume");

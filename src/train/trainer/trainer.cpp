@@ -48,6 +48,7 @@ struct Options {
   int sample_tokens = 48;
   bool resume = false;
   bool dpo = false;   // --dpo: preference pairs (pairs.bin), the --init model as the reference
+  bool keep_checkpoints = false;  // --keep-checkpoints: each save also as checkpoint-STEP.wckpt
   double beta = 0.1;  // DPO's β: how far the policy may move from the reference
   // --nll-weight: α of iterative RPO (Pang et al. 2024): α × the chosen completion's mean token
   // NLL is added to the DPO loss so that the chosen program stays likely, not only more likely
@@ -335,6 +336,17 @@ void save_checkpoint(const std::string& path, Llama& m, int step, double loss, c
   if (!f || std::rename(tmp.c_str(), path.c_str()) != 0) die(path + ": write failed");
 }
 
+// OUT/checkpoint.wckpt, and with --keep-checkpoints a copy that later saves leave alone
+// (checkpoint-STEP.wckpt), so a run's checkpoints can be compared on a dev set afterwards.
+void save_checkpoints(const Options& o, Llama& m, int step, double loss) {
+  save_checkpoint(o.out + "/checkpoint.wckpt", m, step, loss, o.data);
+  if (!o.keep_checkpoints) return;
+  std::error_code ec;
+  const std::string kept = o.out + "/checkpoint-" + std::to_string(step) + ".wckpt";
+  std::filesystem::copy_file(o.out + "/checkpoint.wckpt", kept, std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) die(kept + ": " + ec.message());
+}
+
 // --init: the header of a checkpoint save_checkpoint wrote, and where its data starts.
 struct CheckpointHeader {
   std::string json;
@@ -493,11 +505,13 @@ Options parse(int argc, char** argv, Config& c) {
                    "  [--kv-heads K] [--ffn F] [--cooldown-data DIR --cooldown-steps N] [--device cpu|cuda]\n"
                    "  [--dtype fp32|bf16]\n"
                    "  [--threads N] [--seed S] [--resume] [--sample \"ID ID ...\" --sample-tokens N]\n"
-                   "  [--log-every N] [--eval-every N] [--save-every N] [--init CHECKPOINT] [--dpo --beta B --nll-weight A]\n"
+                   "  [--log-every N] [--eval-every N] [--save-every N] [--keep-checkpoints] [--init CHECKPOINT]\n"
+                   "  [--dpo --beta B --nll-weight A]\n"
                    "Defaults: --steps 1000 --batch 32 --seq 256 --lr 1e-3 --warmup 100 --min-lr-ratio 0.1 --wd 0.1\n"
                    "--clip 1 --dim 256 --layers 6 --heads 8 --kv-heads 4 --ffn 704 --threads 0 (every core) --seed 1\n"
                    "--log-every 10 (a line in log.jsonl) --eval-every 200 (the held-out loss) --save-every 500 (state.pt,\n"
-                   "optimizer.pt and checkpoint.wckpt; also at the end, and on Ctrl-C or SIGTERM). --resume continues\n"
+                   "optimizer.pt and checkpoint.wckpt; also at the end, and on Ctrl-C or SIGTERM); --keep-checkpoints also\n"
+                   "keeps each save's weights as checkpoint-STEP.wckpt, to choose one on a dev set. --resume continues\n"
                    "from OUT's saved state with the same options; a finished run is left as it is.\n"
                    "--init starts from a checkpoint.wckpt's weights (fine-tuning, e.g. on `wand export --run ID\n"
                    "--format sft --corpus DIR`); its sizes replace --dim/--layers/--heads/--kv-heads/--ffn/--seq\n"
@@ -517,8 +531,8 @@ Options parse(int argc, char** argv, Config& c) {
                    "logged loss includes it).\n";
       std::exit(0);
     }
-    if (a == "--resume" || a == "--dpo") {
-      (a == "--dpo" ? o.dpo : o.resume) = true;
+    if (a == "--resume" || a == "--dpo" || a == "--keep-checkpoints") {
+      (a == "--dpo" ? o.dpo : a == "--resume" ? o.resume : o.keep_checkpoints) = true;
       continue;
     }
     auto it = set.find(a);
@@ -634,7 +648,7 @@ int train_dpo(const Options& o, const Config& c, Llama& model, torch::optim::Ada
       std::cerr << line.str() << "\n";
     }
     if ((o.save_every > 0 && (step + 1) % o.save_every == 0) || step == o.steps - 1)
-      save_checkpoint(o.out + "/checkpoint.wckpt", model, step + 1, loss_v, o.data);
+      save_checkpoints(o, model, step + 1, loss_v);
   }
   std::cerr << "done: first logged DPO loss " << first_loss << ", last " << loss_v << "; checkpoint in " << o.out << "\n";
   return 0;
@@ -794,7 +808,7 @@ int main(int argc, char** argv) {
     opt.save(oout);
     oout.save_to(o.out + "/optimizer.pt");
     std::ofstream(o.out + "/state.step") << steps_done;
-    save_checkpoint(o.out + "/checkpoint.wckpt", model, steps_done, loss_v, o.data);
+    save_checkpoints(o, model, steps_done, loss_v);
   };
   // Ctrl-C and SIGTERM end the run after the step in progress, its state saved for --resume.
   std::signal(SIGINT, on_stop_signal);
