@@ -216,7 +216,7 @@ Problem chain(Draw& d, Start start) {
     if (x % k == 0 && x / k >= 1) break;
     if (tries == 50) last = 0;  // keeps the loop finite whatever the draws
   }
-  std::string things = t.many;
+  const std::string things = t.many;
   if (start == Start::one_amount) {
     static const char* const kHad[] = {"{w} had {n} {t}.", "{w} has {n} {t}.", "{w} collected {n} {t}.",
                                        "There were {n} {t} in {w}'s room."};
@@ -224,8 +224,8 @@ Problem chain(Draw& d, Start start) {
     s.code = {fmt::format("start = {}", have)};
   } else if (start == Start::two_kinds) {
     static const char* const kKinds[][2] = {{"big", "small"}, {"red", "blue"}, {"old", "new"}, {"green", "yellow"}};
-    int k = d.num(0, std::size(kKinds) - 1);
-    s.fact(fmt::format("{} had {} {} {} and {} {} {}.", who, s.n(first), kKinds[k][0], things, s.n(second), kKinds[k][1], things));
+    int kind = d.num(0, std::size(kKinds) - 1);
+    s.fact(fmt::format("{} had {} {} {} and {} {} {}.", who, s.n(first), kKinds[kind][0], things, s.n(second), kKinds[kind][1], things));
     s.code = {fmt::format("first = {}", first), fmt::format("second = {}", second), "start = first + second"};
     s.steps = {fmt::format("{} + {} = {}.", first, second, have)};
   } else {
