@@ -421,6 +421,20 @@ std::pair<std::string_view, std::string_view> assignment(std::string_view line) 
   return {name, rest};
 }
 
+// The name a line assigns by "=" or an augmented assignment ("total += n1", "x //= 2"); "" for
+// any other line.
+std::string_view target(std::string_view line) {
+  if (auto [name, _] = assignment(line); !name.empty()) return name;
+  std::size_t j = 0;
+  while (j < line.size() && word_char(line[j])) ++j;
+  std::string_view rest = line.substr(j);
+  while (!rest.empty() && rest[0] == ' ') rest.remove_prefix(1);
+  if (j == 0 || digit(line[0])) return {};
+  for (std::string_view op : {"+=", "-=", "*=", "/=", "//=", "%=", "**="})
+    if (rest.starts_with(op)) return line.substr(0, j);
+  return {};
+}
+
 std::vector<std::string_view> lines_of(std::string_view p) {
   std::vector<std::string_view> lines;
   for (std::size_t i = 0; i < p.size();) {
@@ -444,17 +458,8 @@ std::string substitute(std::string_view p, const std::map<std::string, std::stri
 std::string rename_variables(std::string_view p) {
   const auto lines = lines_of(p);
   std::map<std::string, int, std::less<>> assigned;
-  for (auto line : lines) {
-    auto [name, value] = assignment(line);
-    if (name.empty()) {  // "total += n1" assigns too
-      std::size_t j = 0;
-      while (j < line.size() && word_char(line[j])) ++j;
-      std::size_t op = line.find_first_not_of(' ', j);
-      if (j > 0 && op != std::string_view::npos && line.find("= ", op) < op + 4 && std::string_view("+-*/%").find(line[op]) != std::string_view::npos)
-        name = line.substr(0, j);
-    }
-    if (!name.empty()) ++assigned[std::string(name)];
-  }
+  for (auto line : lines)
+    if (auto name = target(line); !name.empty()) ++assigned[std::string(name)];
   auto once = [&](std::string_view name) { auto it = assigned.find(name); return it != assigned.end() && it->second == 1; };
   // A variable assigned once with a number name, a literal or another such variable
   // ("cookies = n0", "total = start") is that value.
