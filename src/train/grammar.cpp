@@ -16,7 +16,10 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cctype>
 #include <functional>
+#include <set>
+#include <string_view>
 
 #include "train/corpus.h"
 #include "train/draw.h"
@@ -25,10 +28,6 @@ namespace wand::train {
 namespace {
 
 using ll = long long;
-
-const char* const kMoreNames[] = {"Amir", "Bella", "Carlos", "Diana", "Elif", "Farah", "Gus",  "Hana", "Igor",
-                                  "Jonas", "Keiko", "Lena", "Mateo", "Nia",  "Omar", "Priya", "Ravi", "Sofia",
-                                  "Theo", "Yara",  "Ines", "Kofi",  "Lucia", "Mei"};
 
 struct Thing {
   const char* one;
@@ -93,6 +92,49 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
   return s;
 }
 
+// The pronouns of a name: subject, object, possessive.
+struct Pronouns {
+  const char *subject, *object, *possessive;
+};
+Pronouns pronouns_of(std::string_view name) {
+  static const std::set<std::string_view> kHe = {"Ben",   "Dan",    "Finn", "Hugo",  "Jack",  "Leo",  "Noah",
+                                                 "Paul",  "Sam",    "Vik",  "Amir",  "Carlos", "Gus", "Igor",
+                                                 "Jonas", "Mateo",  "Omar", "Ravi",  "Theo",  "Kofi"};
+  return kHe.contains(name) ? Pronouns{"he", "him", "his"} : Pronouns{"she", "her", "her"};
+}
+
+// `text` with every mention of `name` after its first one a pronoun, in the case its place asks
+// for: "Ava's" -> "her", after a preposition or a verb of giving -> "her", else "she" ("She" at
+// a sentence's start). Words that only look like the name ("Avalon") are left as they are.
+std::string pronominalize(const std::string& text, const std::string& name) {
+  static const std::set<std::string_view> kObjectAfter = {"to", "for", "with", "from", "than", "by", "of",
+                                                          "gave", "gives", "give", "paid", "pays", "told", "asked"};
+  const Pronouns p = pronouns_of(name);
+  auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  std::string out;
+  bool seen = false;
+  std::size_t from = 0;
+  for (std::size_t at; (at = text.find(name, from)) != std::string::npos; from = at + name.size()) {
+    const std::size_t end = at + name.size();
+    const bool whole = (at == 0 || !word_char(text[at - 1])) && (end == text.size() || !word_char(text[end]));
+    out += text.substr(from, at - from);
+    if (!whole || !seen) {
+      seen = seen || whole;
+      out += name;
+      continue;
+    }
+    std::string_view before = out;  // the word before this mention ("" at the text's start)
+    before = before.substr(0, before.find_last_not_of(' ') + 1);
+    before = before.substr(before.find_last_of(' ') + 1);
+    const bool starts = before.empty() || before.back() == '.' || before.back() == '?' || before.back() == '!';
+    const bool possessive = text.compare(end, 2, "'s") == 0;
+    if (possessive) at += 2;  // "Ava's" -> "her"
+    std::string pronoun = possessive ? p.possessive : kObjectAfter.contains(before) ? p.object : p.subject;
+    out += starts ? capitalize(pronoun) : pronoun;
+  }
+  return out + text.substr(from);
+}
+
 // One story being built: its facts (sentences), the question, and the program and steps that
 // answer it.
 struct Story {
@@ -109,7 +151,11 @@ struct Story {
     if (v >= 0 && v <= 20 && d.num(0, 3) == 0) return kNumberWords[v];
     return std::to_string(v);
   }
-  std::string person() { return d.num(0, 1) ? d.name() : kMoreNames[d.num(0, std::size(kMoreNames) - 1)]; }
+  std::vector<std::string> people;  // everyone person() drew, in order
+  std::string person() {
+    people.push_back(d.num(0, 1) ? d.name() : kMoreNames[d.num(0, std::size(kMoreNames) - 1)]);
+    return people.back();
+  }
   std::pair<std::string, std::string> two_people() {  // two different people
     std::string a = person(), b;
     do b = person(); while (b == a);
@@ -131,6 +177,9 @@ struct Story {
   }
 
   Problem done(int steps_n) {
+    // People write a name once and a pronoun after it; a story of one person does so 2 times in 3.
+    const bool pronouns = people.size() == 1 && d.num(0, 2) != 0;
+    const std::string hero = people.empty() ? "" : people.front();
     if (d.num(0, 2) == 0) distractor(person());
     // Movable facts may swap with their neighbours that are movable too.
     for (std::size_t i = 0; i + 1 < facts.size(); ++i)
@@ -149,7 +198,7 @@ struct Story {
       text = place == 5 ? question + " " + body() : body() + " " + question;
     }
     Problem p;
-    p.question = text;
+    p.question = pronouns ? pronominalize(text, hero) : text;
     for (auto& c : code) p.program += c + "\n";
     for (auto& s : steps) p.rationale += s + " ";
     p.rationale += fmt::format("The answer is {}.", answer);
@@ -241,7 +290,14 @@ Problem chain(Draw& d, Start start) {
   for (std::size_t e = 0; e < events.size(); ++e) {
     auto [c, n] = events[e];
     std::string sentence = replace_all(replace_all(replace_all(c->text, "{w}", who), "{n}", s.n(n)), "{t}", things);
-    s.fact(capitalize(std::string(e == 0 ? "" : kThen[d.num(0, std::size(kThen) - 1)]) + sentence) + ".");
+    const bool same_subject = e == 1 && std::string_view(c->text).starts_with("{w} ") &&
+                              std::string_view(events[0].first->text).starts_with("{w} ");
+    if (same_subject && d.num(0, 1) == 0) {  // "Ava sold 5 and then bought 12 more."
+      s.facts.back().pop_back();
+      s.facts.back() += (d.num(0, 1) ? " and then " : " and ") + sentence.substr(who.size() + 1) + ".";
+    } else {
+      s.fact(capitalize(std::string(e == 0 ? "" : kThen[d.num(0, std::size(kThen) - 1)]) + sentence) + ".");
+    }
     std::string var = c->var + (e == 1 && events[0].first->var == std::string(c->var) ? std::string("_again") : "");
     s.code.push_back(fmt::format("{} = {}", var, n));
     expr += (c->gain ? " + " : " - ") + var;

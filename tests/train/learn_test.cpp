@@ -28,6 +28,7 @@
 #include "sandbox/sandbox.h"
 #include "store/store.h"
 #include "train/corpus.h"
+#include "train/draw.h"
 #include "train/export.h"
 
 using namespace wand;
@@ -103,6 +104,40 @@ TEST(Grammar, IsDeterministicVariedAndSplitByProduction) {
   for (int id : held_ids) EXPECT_GE(id, train::kGrammarTemplateBase + 100);
   EXPECT_GT(questions.size(), 2900u);  // hardly a question twice
   for (int n : {words, dozen, twice, half, question_first, if_form, distractor}) EXPECT_GT(n, 30);
+}
+
+// People name a person once and write a pronoun after ("Ava had 12 apples. She gave 3 to her
+// brother."); the grammar's stories of one person do so most of the time, never before the name,
+// and join two things one person did into one sentence ("sold 5 and then bought 12 more").
+TEST(Grammar, WritesPronounsAfterTheNameAndJoinsWhatOnePersonDid) {
+  train::GrammarGenerator g(7);
+  std::set<std::string> names(std::begin(train::kNames), std::end(train::kNames));
+  names.insert(std::begin(train::kMoreNames), std::end(train::kMoreNames));
+  int with_pronoun = 0, joined = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string q = g.next(train::TemplateSet::train).question;
+    std::size_t pronoun = std::string::npos, name = std::string::npos;
+    std::string word;
+    for (std::size_t at = 0; at <= q.size(); ++at) {
+      if (at < q.size() && std::isalpha(static_cast<unsigned char>(q[at]))) {
+        word += q[at];
+        continue;
+      }
+      std::string low = word;
+      for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const std::size_t start = at - word.size();
+      if (pronoun == std::string::npos && (low == "she" || low == "he" || low == "her" || low == "him" || low == "his"))
+        pronoun = start;
+      if (name == std::string::npos && names.contains(word)) name = start;
+      word.clear();
+    }
+    if (pronoun == std::string::npos) continue;
+    ++with_pronoun;
+    EXPECT_LT(name, pronoun) << q;  // a pronoun follows a name
+    joined += q.find(" and then ") != std::string::npos;
+  }
+  EXPECT_GT(with_pronoun, 600);
+  EXPECT_GT(joined, 15);
 }
 
 // The everyday shapes of grade-school problems each have a production of their own: a start
