@@ -26,6 +26,19 @@ def _wand_jsonable(v):
         return repr(v)
 
 
+def _wand_unicode(v):
+    """`v` with every string valid Unicode: a lone surrogate (os.fsdecode's stand-in for an
+    undecodable byte, or "\\ud800" in the model's code) becomes its escape as text, so that the
+    report can cross the tool bridge, which takes only valid Unicode."""
+    if isinstance(v, str):
+        return v.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(v, dict):
+        return {_wand_unicode(k): _wand_unicode(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_wand_unicode(x) for x in v]
+    return v
+
+
 def _wand_short(text):
     if len(text) <= _wand_clip:
         return text
@@ -77,7 +90,7 @@ def _wand_run(source, g):
 
 
 def _wand_step(source):
-    _wand_report(_wand_run(source, globals()))
+    _wand_report(_wand_unicode(_wand_run(source, globals())))
 
 
 _wand_inert_nodes = (_wand_ast.Name, _wand_ast.Attribute, _wand_ast.Subscript, _wand_ast.Constant, _wand_ast.Tuple,
@@ -125,7 +138,7 @@ def _wand_skill_load(code):
     if problem:
         _wand_report({"error": {"type": "SkillRefused", "message": problem, "line": 0}})
         return
-    _wand_report(_wand_run(code, globals()))
+    _wand_report(_wand_unicode(_wand_run(code, globals())))
 
 
 def _wand_functions(sources):

@@ -69,7 +69,7 @@ struct Bridge::State {
       if (result) {
         frame = Json{{"id", p.id}, {"result", std::move(result.value())}}.dump(-1, ' ', false, Json::error_handler_t::replace);
         if (result_bytes + frame.size() > budget.max_result_bytes) {
-          p.record.error = fmt::format("budget: the results of this run's tool calls would exceed {} bytes",
+          p.record.error = fmt::format("budget: the results of this program's tool calls would exceed {} bytes",
                                        budget.max_result_bytes);
         } else {
           result_bytes += frame.size();
@@ -192,10 +192,10 @@ void Bridge::on_frame(std::string body, Reply reply) {
   {
     std::lock_guard lk(s.mu);
     if (s.n_calls >= s.budget.max_calls) {
-      over = fmt::format("budget: this run may make at most {} tool calls", s.budget.max_calls);
+      over = fmt::format("budget: this program may make at most {} tool calls", s.budget.max_calls);
       flood = s.n_calls > s.budget.max_calls;
     } else if (s.budget.max_wall_s > 0 && s.tool_seconds >= s.budget.max_wall_s) {
-      over = fmt::format("budget: this run's tool calls used their {:g} seconds", s.budget.max_wall_s);
+      over = fmt::format("budget: this program's tool calls used their {:g} seconds", s.budget.max_wall_s);
     }
     ++s.n_calls;
   }

@@ -63,10 +63,10 @@ Result<Tool> llm_tool(const BuiltinOptions& opt) {
   int max_calls = opt.llm_max_calls, max_tokens = opt.llm_max_tokens;
   t.handler = [model, max_calls, max_tokens](const Json& a, const CallContext& ctx) -> Result<Json> {
     if (!ctx.usage->charge("llm.calls", 1, max_calls))
-      return Error{fmt::format("budget: this run may call llm at most {} times", max_calls)};
+      return Error{fmt::format("budget: this program may call llm at most {} times", max_calls)};
     // The request asks for no more than the run has left, and is charged what it used.
     int left = max_tokens - static_cast<int>(ctx.usage->get("llm.tokens"));
-    if (left <= 0) return Error{fmt::format("budget: this run's llm calls used their {} tokens", max_tokens)};
+    if (left <= 0) return Error{fmt::format("budget: this program's llm calls used their {} tokens", max_tokens)};
     llm::GenerateOptions g;
     g.max_tokens = std::min(a.value("max_tokens", 256), left);
     g.temperature = a.value("temperature", 0.0f);

@@ -85,6 +85,22 @@ TEST(AgentLoop, BytesThatAreNotUtf8DoNotEndTheRun) {
   EXPECT_EQ(*r.final_answer, Json(4)) << "the byte became one replacement character";
 }
 
+// A lone surrogate ("\ud800" in Python, what os.fsdecode makes of an undecodable byte) is not
+// valid Unicode, so the bridge refuses it; the session writes it as its escape in the step's error
+// and in the final answer instead of failing the step with an error of its own.
+TEST(AgentLoop, ALoneSurrogateIsWrittenAsItsEscape) {
+  ScriptedBackend m;
+  m.add({act("raise ValueError('bad \\ud800 name')")});
+  m.add({act("final_answer('x\\udcff')")});
+  auto r = run(m, task("Answer."));
+  ASSERT_EQ(r.steps.size(), 2u);
+  EXPECT_NE(r.steps[0].observation.find("ValueError raised at line 1"), std::string::npos) << r.steps[0].observation;
+  EXPECT_NE(r.steps[0].observation.find(": bad \\ud800 name."), std::string::npos) << r.steps[0].observation;
+  EXPECT_EQ(r.end_reason, agent::kEndFinalAnswer) << r.end_detail;
+  ASSERT_TRUE(r.final_answer);
+  EXPECT_EQ(*r.final_answer, Json("x\\udcff"));
+}
+
 TEST(AgentLoop, FinalAnswerCaughtByTheProgramStillEnds) {
   ScriptedBackend m;
   m.add({act("try:\n    final_answer('done')\nexcept:\n    pass\nprint('after')")});

@@ -329,7 +329,7 @@ TEST(Builtins, LlmIsCallableWithABudgetPerRun) {
       "    try:\n        print(llm(q, max_tokens=40))\n    except ToolError as e:\n        print(e)\n";
   const std::string expected =
       "answer to 'a' in 40 tokens\nanswer to 'b' in 40 tokens\nanswer to 'c' in 20 tokens\n"
-      "tool 'llm': budget: this run may call llm at most 3 times\n";
+      "tool 'llm': budget: this program may call llm at most 3 times\n";
   ExecResult r = run_py(program, *reg);
   ASSERT_EQ(r.status, Status::ok) << r.stderr_data;
   EXPECT_EQ(r.stdout_data, expected);

@@ -101,10 +101,10 @@ TEST(ToolAttacks, FloodOfCallsStopsAtTheBudget) {
       "print(ok, errors, msg)\n",
       adder(), {.max_calls = 100});
   ASSERT_EQ(r.status, Status::ok) << r.stderr_data;
-  EXPECT_EQ(r.stdout_data, "100 1900 budget: this run may make at most 100 tool calls\n");
+  EXPECT_EQ(r.stdout_data, "100 1900 budget: this program may make at most 100 tool calls\n");
   // The log keeps the calls and the first refusal, not the whole flood.
   ASSERT_EQ(r.tool_calls.size(), 101u);
-  EXPECT_EQ(r.tool_calls[100]["error"], "budget: this run may make at most 100 tool calls");
+  EXPECT_EQ(r.tool_calls[100]["error"], "budget: this program may make at most 100 tool calls");
 }
 
 TEST(ToolAttacks, WritingWithoutReadingBlocksOnlyTheProgram) {
@@ -143,7 +143,7 @@ TEST(ToolAttacks, ResultBytesBudget) {
   ExecResult r = run("for i in range(3):\n    try:\n        print(add(1, 2))\n    except ToolError as e:\n        print(e)\n",
                      adder(), {.max_result_bytes = 50});
   ASSERT_EQ(r.status, Status::ok) << r.stderr_data;
-  EXPECT_EQ(r.stdout_data, "3\n3\nbudget: the results of this run's tool calls would exceed 50 bytes\n");
+  EXPECT_EQ(r.stdout_data, "3\n3\nbudget: the results of this program's tool calls would exceed 50 bytes\n");
 }
 
 TEST(ToolAttacks, UngrantedToolsAreRefused) {
