@@ -12,7 +12,8 @@ namespace wand::train {
 inline const char* const kNames[] = {"Ava",  "Ben",  "Chloe", "Dan",   "Ella", "Finn", "Grace", "Hugo",
                                      "Ivy",  "Jack", "Kira",  "Leo",   "Maya", "Noah", "Olive", "Paul",
                                      "Quinn", "Rosa", "Sam",  "Tara",  "Uma",  "Vik",  "Wendy", "Zoe"};
-// More names, for the grammar's people (half of them are drawn from each list).
+// More names, for the grammar's people (half of them are drawn from each list; grammar.cpp's
+// pronouns_of lists the names of both lists that take "he").
 inline const char* const kMoreNames[] = {"Amir", "Bella", "Carlos", "Diana", "Elif", "Farah", "Gus",  "Hana", "Igor",
                                          "Jonas", "Keiko", "Lena", "Mateo", "Nia",  "Omar", "Priya", "Ravi", "Sofia",
                                          "Theo", "Yara",  "Ines", "Kofi",  "Lucia", "Mei"};
