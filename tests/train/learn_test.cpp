@@ -929,8 +929,8 @@ TEST(Improve, APoolFileGivesEachRoundTheNextQuestionsAndDropsTestQuestions) {
 
 // A pot-numbers model (number mapping): it reads the mapped question and writes programs over
 // n0, n1, ...: for each pool question a right program over the names where one of one or two
-// operations exists, a wrong one, and the right answer as a literal (invented: a coincidence
-// that --grounded must refuse).
+// operations exists, a wrong one, and the right answer from literals the question does not give
+// (invented: a coincidence that --grounded must refuse).
 class NumbersModel : public llm::Backend {
  public:
   explicit NumbersModel(fs::path dir) : dir_(std::move(dir)) {}
@@ -946,7 +946,8 @@ class NumbersModel : public llm::Backend {
     }
     if (!mapped.count(q)) return Error{"not a mapped pool question: " + q};
     auto& [m, a] = mapped[q];
-    std::vector<std::string> texts = {fmt::format("answer = {}\n", a), "answer = n0 + 1000\n"};
+    // The right answer from invented literals (a bare `answer = 2` would pass: 0, 1, 2 and 100 count as given).
+    std::vector<std::string> texts = {fmt::format("answer = {} - 1000\n", a + 1000), "answer = n0 + 1000\n"};
     if (auto e = expression(m, a)) texts.push_back("answer = " + *e + "\n");
     return cycled(texts, opt.n);
   }
