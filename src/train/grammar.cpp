@@ -179,7 +179,6 @@ struct Story {
   Problem done(int steps_n) {
     // People write a name once and a pronoun after it; a story of one person does so 2 times in 3.
     const bool pronouns = people.size() == 1 && d.num(0, 2) != 0;
-    const std::string hero = people.empty() ? "" : people.front();
     if (d.num(0, 2) == 0) distractor(person());
     // Movable facts may swap with their neighbours that are movable too.
     for (std::size_t i = 0; i + 1 < facts.size(); ++i)
@@ -198,7 +197,7 @@ struct Story {
       text = place == 5 ? question + " " + body() : body() + " " + question;
     }
     Problem p;
-    p.question = pronouns ? pronominalize(text, hero) : text;
+    p.question = pronouns ? pronominalize(text, people.front()) : text;  // the distractor's person comes after
     for (auto& c : code) p.program += c + "\n";
     for (auto& s : steps) p.rationale += s + " ";
     p.rationale += fmt::format("The answer is {}.", answer);
