@@ -25,9 +25,6 @@ constexpr const char* kReportTool = "_wand_report";
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// Compact JSON of text from outside (a model's code, a program's output, the task): bytes that
-// are not UTF-8 become U+FFFD rather than an exception that would end wand.
-std::string lossy(const Json& v) { return v.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 // The loop's own tool: the session's step driver (session.py) reports each step's outcome
 // through it, out of the program's stdout. It only acknowledges; the report is read from the
@@ -270,7 +267,7 @@ class Loop {
       std::string why = skill_test_failure(s);
       if (hooks_.stop && hooks_.stop->load()) return;  // killed by Ctrl-C, not by its tests: not demoted
       if (why.empty()) {  // then only definitions go into the session (session.py checks the code)
-        auto [r, report] = run_block(fmt::format("_wand_skill_load({})", lossy(Json(s.code))));
+        auto [r, report] = run_block(fmt::format("_wand_skill_load({})", dump_text(Json(s.code))));
         if (hooks_.stop && hooks_.stop->load()) return;
         if (report.is_object() && !report.contains("error")) {
           r_.skills_loaded.push_back(s.name);
@@ -301,8 +298,8 @@ class Loop {
       auto dot = t->name.find('.');
       std::string root = t->name.substr(0, dot);
       if (!roots.insert(root).second) continue;
-      stubs += dot == std::string::npos ? fmt::format("{} = _wand_stub({})\n", root, lossy(Json(root)))
-                                        : fmt::format("{} = _WandStubs({})\n", root, lossy(Json(root)));
+      stubs += dot == std::string::npos ? fmt::format("{} = _wand_stub({})\n", root, dump_text(Json(root)))
+                                        : fmt::format("{} = _WandStubs({})\n", root, dump_text(Json(root)));
     }
     sandbox::ExecRequest req;
     req.code = stubs + s.code + "\n" + s.tests + "\n";
@@ -493,7 +490,7 @@ class Loop {
           j.push_back({{"role", m.role}, {"content", m.content}});
           bytes += m.content.size() + 16;
         }
-        g.prompt_record = lossy(j);
+        g.prompt_record = dump_text(j);
         out = model_.chat(msgs, opt);
       }
       if (out || out.error().code != llm::kContextLengthExceeded) break;
@@ -593,7 +590,7 @@ class Loop {
 
   void run_code(Step& s) {
     auto t0 = Clock::now();
-    auto [r, report] = run_block(fmt::format("_wand_step({})", lossy(Json(s.code))));
+    auto [r, report] = run_block(fmt::format("_wand_step({})", dump_text(Json(s.code))));
     s.exec_s = seconds_since(t0);
     s.exec = sandbox::to_json(r);
     s.tool_calls = r.tool_calls;
@@ -605,7 +602,7 @@ class Loop {
       if (report.contains("value")) {
         s.value = report["value"];
         if (!out.empty() && out.back() != '\n') out += '\n';
-        out += report["value"].is_string() ? report["value"].get<std::string>() : lossy(report["value"]);
+        out += report["value"].is_string() ? report["value"].get<std::string>() : dump_text(report["value"]);
       }
       if (report.contains("error")) {
         // The verdict's feedback text, as every method gives errors back to a model.
@@ -636,7 +633,7 @@ class Loop {
     }
     if (!r.stderr_data.empty() && s.error.empty() && !r_.final_answer) out += (out.empty() ? "" : "\n") + std::string("stderr: ") + r.stderr_data;
     if (!s.error.empty()) out += (out.empty() || out.back() == '\n' ? "" : "\n") + std::string("Error: ") + s.error;
-    if (r_.final_answer) out += (out.empty() || out.back() == '\n' ? "" : "\n") + std::string("Final answer: ") + lossy(*r_.final_answer);
+    if (r_.final_answer) out += (out.empty() || out.back() == '\n' ? "" : "\n") + std::string("Final answer: ") + dump_text(*r_.final_answer);
     if (out.empty()) out = "(no output)";
     s.observation = clip_middle(out, cfg_.observation_chars);
     if (s.error.empty()) successful_code_.push_back(s.code);
@@ -644,7 +641,7 @@ class Loop {
   }
 
   void reload_skills() {
-    for (auto& s : skills_) (void)run_block(fmt::format("_wand_run({}, globals())", lossy(Json(s.code))));
+    for (auto& s : skills_) (void)run_block(fmt::format("_wand_run({}, globals())", dump_text(Json(s.code))));
   }
 
   // Stuck detection and re-planning, after an action.
@@ -706,7 +703,7 @@ class Loop {
       if (called) (void)hooks_.skills->record_use(sk.name, ok);
     }
     if (!ok || successful_code_.empty() || !session_ || !session_->alive()) return;
-    auto report = run_block(fmt::format("_wand_functions({})", lossy(Json(successful_code_)))).second;
+    auto report = run_block(fmt::format("_wand_functions({})", dump_text(Json(successful_code_)))).second;
     if (!report.is_object()) return;
     std::set<std::string> loaded(r_.skills_loaded.begin(), r_.skills_loaded.end());
     for (auto& f : report.value("functions", Json::array())) {

@@ -68,7 +68,7 @@ store::ProblemRecord to_problem(int index, const std::string& task_id, const Pro
   p.index = index;
   p.problem_id = task_id;
   p.input = head.instruction;
-  if (r.final_answer) p.answer = r.final_answer->dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (r.final_answer) p.answer = dump_text(*r.final_answer);
   if (r.check) p.correct = r.check->success;
   p.outcome = r.end_reason;
   double model_s = 0, exec_s = 0;
@@ -91,7 +91,7 @@ store::ProblemRecord to_problem(int index, const std::string& task_id, const Pro
     rec.program = s.code;
     rec.exec_result = s.exec;
     if (s.kind == "act") rec.verdict = {{"passed", s.error.empty()}, {"feedback", s.error}};
-    if (s.index == static_cast<int>(r.steps.size()) - 1 && r.final_answer) rec.answer = r.final_answer->dump(-1, ' ', false, Json::error_handler_t::replace);
+    if (s.index == static_cast<int>(r.steps.size()) - 1 && r.final_answer) rec.answer = dump_text(*r.final_answer);
     rec.extra = to_json(s, /*texts=*/false);
     rec.extra.erase("code");  // the sample's program
     p.samples.push_back(std::move(rec));
@@ -170,7 +170,7 @@ Result<TrajectoryExport> export_trajectories(const store::Run& run, const std::s
     return Error{fmt::format("--format {}: agent runs export as trajectories or sft", format)};
   TrajectoryExport stats;
   auto line = [&](const Json& j) {
-    out << j.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+    out << dump_text(j) << '\n';
     ++stats.rows;
   };
   for (const auto& p : run.problems) {

@@ -422,7 +422,7 @@ VoidResult SkillLibrary::set_demoted(const std::string& name, const std::string&
 VoidResult SkillLibrary::export_jsonl(std::ostream& out) const {
   auto all = list();
   if (!all) return all.error();
-  for (const auto& s : *all) out << to_json(s).dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+  for (const auto& s : *all) out << dump_text(to_json(s)) << '\n';
   if (!out) return Error{"writing the skills failed"};
   return ok_status();
 }

@@ -25,8 +25,6 @@
 namespace wand::cli {
 namespace {
 
-std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
-
 struct Totals {
   int tasks = 0, successes = 0, actions = 0, tool_calls = 0;
   long tokens = 0;
@@ -212,9 +210,9 @@ int run_agents(AgentArgs& a, const char* cmd) {
     Json out = one ? per_task.at(0) : Json{{"summary", totals.to_json()}, {"tasks", per_task}};
     out["run_id"] = run_id.empty() ? Json(nullptr) : Json(run_id);
     out["model"] = spec;
-    fmt::print("{}\n", out.dump(2, ' ', false, Json::error_handler_t::replace));
+    fmt::print("{}\n", dump_text(out, 2));
   } else if (one) {
-    if (last.final_answer) fmt::print("Answer: {}\n", dump(*last.final_answer));
+    if (last.final_answer) fmt::print("Answer: {}\n", dump_text(*last.final_answer));
     if (last.check) fmt::print("Goal: {}\n", last.check->success ? "reached" : "not reached: " + last.check->reason);
     fmt::print("{}{}\n", result_line(last), run_id.empty() ? "" : " · run " + run_id);
     if (!last.skills_saved.empty()) fmt::print("Skills saved: {}\n", fmt::join(last.skills_saved, ", "));
@@ -329,7 +327,7 @@ Command add_skills(CLI::App& app) {
       auto all = L.list();
       if (!all) return fail(all.error().message);
       for (auto& s : *all) {
-        if (a->json) fmt::print("{}\n", dump(agent::to_json(s)));
+        if (a->json) fmt::print("{}\n", dump_text(agent::to_json(s)));
         else
           fmt::print("{:<28} v{:<3} {:>4} uses {:>4} ok{}  {}\n", s.name, s.version, s.uses, s.successes,
                      s.demoted ? "  DEMOTED" : "", s.signature);

@@ -38,7 +38,7 @@ struct BenchArgs {
 
 std::string pct(double v) { return fmt::format("{:.1f}%", 100 * v); }
 
-std::string print_json(const Json& j) { return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n"; }
+std::string print_json(const Json& j) { return dump_text(j, 2) + "\n"; }
 
 std::string summary_text(const store::RunInfo& info, const reason::BenchSummary& s) {
   std::string by;
@@ -147,7 +147,7 @@ int merge_bench(const BenchArgs& a) {
   auto summary = reason::summarize(m->run.problems);
   if (!a.out.empty()) {
     std::string lines;
-    for (auto& l : m->lines) lines += l.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    for (auto& l : m->lines) lines += dump_text(l) + "\n";
     if (auto w = write_text(a.out, lines, "--out"); !w) return fail(w.error().message, kExitOutput);
   }
   if (!a.html.empty())
@@ -494,7 +494,7 @@ Command add_bench(CLI::App& app) {
         return fail("--out " + w.error().message, kExitOutput);
     } else if (!a->out.empty()) {
       std::string lines;
-      for (auto& p : run->problems) lines += reason::problem_line(p).dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+      for (auto& p : run->problems) lines += dump_text(reason::problem_line(p)) + "\n";
       if (auto w = write_text(a->out, lines, "--out"); !w) return fail(w.error().message, kExitOutput);
     }
     if (!a->html.empty()) {

@@ -251,7 +251,7 @@ Command add_code(CLI::App& app) {
       j["model"] = spec;
       j["seed"] = c.seed;
       if (!a->entry.empty()) j["defines_entry"] = !no_entry;
-      fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
+      fmt::print("{}\n", dump_text(j, 2));
       return failed ? kExitFailed : kExitOk;
     }
     // Comments first, so the output stays a runnable program.

@@ -63,7 +63,7 @@ int merge_eval(const EvalArgs& a) {
   }
   if (!a.out.empty()) {
     std::string lines;
-    for (const auto& row : m->rows) lines += row.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    for (const auto& row : m->rows) lines += dump_text(row) + "\n";
     if (auto w = write_text("--out", a.out, lines); !w) {
       fmt::print(stderr, "wand eval: {}\n", w.error().message);
       return kExitOutput;
@@ -198,7 +198,7 @@ int run_eval(EvalArgs& a) {
       return kExitOutput;
     }
     for (const auto& r : report.results)
-      out << feedback::sample_json(r, *tasks).dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
+      out << dump_text(feedback::sample_json(r, *tasks)) << "\n";
     if (auto w = flush_file(out, a.out); !w) {
       fmt::print(stderr, "wand eval: --out {}\n", w.error().message);
       return kExitOutput;

@@ -53,7 +53,7 @@ void print_tool_calls(const Json& calls) {
       break;
     }
     const Json& c = calls[i];
-    std::string args = c["arguments"].dump(-1, ' ', false, Json::error_handler_t::replace);
+    std::string args = dump_text(c["arguments"]);
     if (args.size() > 80) args = args.substr(0, 77) + "...";
     std::string name = c["name"].get<std::string>();
     fmt::print("{}({}) {:.2f} ms: {}\n", name.empty() ? "(frame)" : name, args, c["duration_s"].get<double>() * 1000,
@@ -168,7 +168,7 @@ int run_one(ExecArgs& a) {
   }
   sandbox::ExecResult r = tools::run(**sb, std::move(req), *granted, {.max_calls = a.tools.max_calls});
   if (a.json)
-    fmt::print("{}\n", to_json(r).dump(-1, ' ', false, Json::error_handler_t::replace));
+    fmt::print("{}\n", dump_text(to_json(r)));
   else
     print_report(r);
   if (r.status == sandbox::Status::sandbox_error) return kExitSandbox;
@@ -247,7 +247,7 @@ int run_jsonl(ExecArgs& a) {
     std::lock_guard lk(mu);
     out[i] = std::move(j);
     for (; next < out.size() && out[next] && !output_failed; ++next) {
-      if (!write_stdout(out[next]->dump(-1, ' ', false, Json::error_handler_t::replace) + "\n")) output_failed = true;
+      if (!write_stdout(dump_text(*out[next]) + "\n")) output_failed = true;
       out[next].reset();
     }
   };

@@ -97,7 +97,7 @@ Command add_generate(CLI::App& app) {
                                 {"generate_ms", c.generate_ms},
                                 {"tokens_per_s", tps}});
       }
-      fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
+      fmt::print("{}\n", dump_text(j, 2));
     } else {
       if (a->gen.n > 1)
         for (std::size_t i = 0; i < out->size(); ++i)

@@ -123,7 +123,7 @@ int show(const RunsArgs& a) {
     Json j = store::to_json(r);
     j["problems"] = Json::array();
     for (const auto& p : run->problems) j["problems"].push_back(store::to_json(p));
-    fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
+    fmt::print("{}\n", dump_text(j, 2));
     return kExitOk;
   }
   const store::RunConfig& c = r.config;

@@ -240,7 +240,7 @@ Command add_solve(CLI::App& app) {
       j["prompt_family"] = c.family;
       j["seed"] = c.seed;
       j["run_id"] = run_id.empty() ? Json(nullptr) : Json(run_id);
-      fmt::print("{}\n", j.dump(2, ' ', false, Json::error_handler_t::replace));
+      fmt::print("{}\n", dump_text(j, 2));
     } else {
       print_solution(*a, *r, model->id());
     }

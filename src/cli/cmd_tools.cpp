@@ -121,7 +121,7 @@ int call_tool(ToolArgs& a, const std::string& name, const std::string& args_text
     fmt::print(stderr, "wand tools call: {}\n", r.error().message);
     return kExitFailed;
   }
-  fmt::print("{}\n", r->dump(2, ' ', false, Json::error_handler_t::replace));
+  fmt::print("{}\n", dump_text(*r, 2));
   return kExitOk;
 }
 

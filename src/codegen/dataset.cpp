@@ -40,7 +40,7 @@ Result<Json> run_dataset(llm::Backend& model, sandbox::Sandbox& sb, const std::v
     if (!r->error.empty()) completions.assign(c.method == "codet" ? 1 : c.k, "");
     for (auto& completion : completions) {
       Json line = {{"task_id", problems[i].task.task_id}, {"completion", completion}};
-      samples << line.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+      samples << dump_text(line) << '\n';
       ++lines;
     }
     if (!samples) return Error{"writing the samples failed"};

@@ -137,7 +137,7 @@ Result<ExportStats> export_training_data(const store::Run& run, const ExportOpti
   if (auto v = validate(o); !v) return v.error();
   ExportStats stats;
   auto write = [&](Json row) {
-    out << row.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+    out << dump_text(row) << '\n';
     ++stats.rows;
   };
   for (auto& p : run.problems) {

@@ -300,7 +300,7 @@ class Runner {
         "            except Exception:\n"
         "                pass\n"
         "print(json.dumps(bad))\n";
-    req.stdin_data = Json{{"generated", generated}, {"visible", p_.visible}}.dump(-1, ' ', false, Json::error_handler_t::replace);
+    req.stdin_data = dump_text(Json{{"generated", generated}, {"visible", p_.visible}});
     req.limits.timeout_s = c_.timeout_s;
     auto run = sb_.run(req);
     auto bad = parse_json(run.stdout_data, "the contradiction check");

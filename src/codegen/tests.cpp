@@ -194,7 +194,7 @@ std::vector<std::string> parseable_asserts(sandbox::Sandbox& sb, const std::vect
       "    except Exception:\n"
       "        ok.append(False)\n"
       "print(json.dumps(ok))\n";
-  r.stdin_data = Json{{"asserts", asserts}, {"entry", entry}}.dump(-1, ' ', false, Json::error_handler_t::replace);
+  r.stdin_data = dump_text(Json{{"asserts", asserts}, {"entry", entry}});
   r.limits.timeout_s = timeout_s;
   auto res = sb.run(r);
   auto flags = parse_json(res.stdout_data, "the assert check");

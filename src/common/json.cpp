@@ -36,6 +36,10 @@ Result<Json> parse_json(std::string_view text, std::string_view what) {
   }
 }
 
+std::string dump_text(const Json& value, int indent) {
+  return value.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
 VoidResult for_each_json_line(const std::string& path, const std::function<VoidResult(int, const Json&)>& fn) {
   std::ifstream in(path);
   if (!in) return Error{fmt::format("{}: cannot open: {}", path, std::strerror(errno))};

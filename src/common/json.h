@@ -29,6 +29,11 @@ Result<Json> parse_json(std::string_view text, std::string_view what);
 // or the first error fn returns.
 VoidResult for_each_json_line(const std::string& path, const std::function<VoidResult(int, const Json&)>& fn);
 
+// `value` as JSON text on one line (indent -1) or indented: bytes that are not UTF-8 (a model's
+// output, a program's, a file's) become U+FFFD instead of the exception nlohmann::json::dump
+// throws. Every writer of JSON that may hold such bytes uses it.
+std::string dump_text(const Json& value, int indent = -1);
+
 // Reads a whole file; errors name the path and the reason.
 Result<std::string> read_file(const std::string& path);
 

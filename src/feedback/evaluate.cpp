@@ -281,7 +281,7 @@ VoidResult write_shard(const std::string& path, const EvalReport& rep, const std
                  {"options", options_json(opt)},
                  {"wall_time", rep.wall_s}};
   out << Json{{kShardKey, header}}.dump() << "\n";
-  for (const auto& r : rep.results) out << sample_json(r, tasks).dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
+  for (const auto& r : rep.results) out << dump_text(sample_json(r, tasks)) << "\n";
   return flush_file(out, path);
 }
 

@@ -91,7 +91,7 @@ Result<std::vector<sandbox::ExecResult>> run_remote(const RemoteOptions& opt, co
     std::size_t lo = b * opt.batch, hi = std::min(reqs.size(), lo + opt.batch);
     Json body = Json::array();
     for (std::size_t i = lo; i < hi; ++i) body.push_back(sandbox::request_to_json(reqs[i]));
-    auto results = post_batch(opt, url, body.dump(-1, ' ', false, Json::error_handler_t::replace), hi - lo);
+    auto results = post_batch(opt, url, dump_text(body), hi - lo);
     if (!results) {
       std::lock_guard lk(mu);
       if (!failed) failed = results.error();

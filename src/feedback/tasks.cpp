@@ -531,7 +531,7 @@ Submission prepare(const Task& task, const std::string& completion, const JudgeO
     s.program = s.requests[0].code;
     s.first_line = static_cast<int>(std::count(harness.begin(), harness.end(), '\n')) + 2 + prefix_lines + 1;
   }
-  s.requests[0].channel = job.dump(-1, ' ', false, Json::error_handler_t::replace);
+  s.requests[0].channel = dump_text(job);
   return s;
 }
 

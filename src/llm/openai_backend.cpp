@@ -349,7 +349,7 @@ class OpenAIBackend final : public Backend {
       body["stream"] = true;
       body["stream_options"] = {{"include_usage", true}};
     }
-    std::string payload = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+    std::string payload = dump_text(body);
 
     std::mt19937_64 jitter(std::random_device{}());
     for (int attempt = 0;; ++attempt) {

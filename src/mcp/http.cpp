@@ -12,7 +12,7 @@ namespace {
 constexpr int kHeaderMismatch = -32020;
 
 HttpAnswer json_answer(int status, const Json& body) {
-  return {status, "application/json", body.dump(-1, ' ', false, Json::error_handler_t::replace), {}};
+  return {status, "application/json", dump_text(body), {}};
 }
 HttpAnswer error_answer(int status, const Json& id, int code, const std::string& message) {
   return json_answer(status, {{"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", code}, {"message", message}}}});
@@ -110,7 +110,7 @@ HttpAnswer answer_post(Server& server, const HttpPost& post, Connection& shared)
   if (wants_notices && header(post, "accept").find("text/event-stream") != std::string::npos) {
     HttpAnswer a{200, "text/event-stream", "", {}};
     a.stream = [run](const std::function<bool(const std::string&)>& write) {
-      auto event = [&](const Json& j) { return write("event: message\ndata: " + j.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n\n"); };
+      auto event = [&](const Json& j) { return write("event: message\ndata: " + dump_text(j) + "\n\n"); };
       Json r = run(event);
       if (!r.is_null()) event(r);
     };

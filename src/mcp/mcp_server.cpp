@@ -36,7 +36,7 @@ Json schema(Json properties, std::vector<std::string> required) {
 }
 
 Json text_result(const Json& value, bool is_error) {
-  std::string text = value.is_string() ? value.get<std::string>() : value.dump(2, ' ', false, Json::error_handler_t::replace);
+  std::string text = value.is_string() ? value.get<std::string>() : dump_text(value, 2);
   Json block = {{"type", "text"}, {"text", text}};
   Json r = {{"content", Json::array({block})}, {"isError", is_error}};
   if (!is_error && value.is_object()) r["structuredContent"] = value;

@@ -16,7 +16,7 @@ void serve_stdio(Server& server, int in_fd, int out_fd) {
   Connection conn;
   std::mutex out_mu;
   auto write_message = [&](const Json& m) {
-    std::string line = m.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    std::string line = dump_text(m) + "\n";
     std::lock_guard lk(out_mu);
     for (std::size_t off = 0; off < line.size();) {
       ssize_t n = ::write(out_fd, line.data() + off, line.size() - off);

@@ -31,8 +31,6 @@ Json parse(const std::string& text, const char* what) {
   return std::move(*j);
 }
 
-std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
-
 template <class T>
 T value_or_raise(Result<T> r) {
   if (!r) throw py::value_error(r.error().message);
@@ -143,7 +141,7 @@ PYBIND11_MODULE(_wand, m) {
              auto reqs = requests(texts);
              auto results = interruptible([&](const std::atomic<bool>* stop) { return s.sb->run_batch(reqs, {}, stop); });
              std::vector<std::string> out;
-             for (auto& r : results) out.push_back(dump(sandbox::to_json(r)));
+             for (auto& r : results) out.push_back(dump_text(sandbox::to_json(r)));
              return out;
            })
       .def("rewards",
@@ -171,7 +169,7 @@ PYBIND11_MODULE(_wand, m) {
              }
              Json out = Json::array();
              for (auto& v : verdicts) out.push_back({{"score", feedback::reward_value(v, opt)}, {"verdict", v.to_json()}});
-             return dump(out);
+             return dump_text(out);
            })
       .def("evaluate",
            // dataset: a JSON-lines file `wand eval` reads; samples: JSON text of [{task_id,
@@ -201,7 +199,7 @@ PYBIND11_MODULE(_wand, m) {
              }
              Json rows = Json::array();
              for (auto& r : report.results) rows.push_back(feedback::sample_json(r, tasks));
-             return dump({{"summary", report.summary()}, {"samples", rows}});
+             return dump_text({{"summary", report.summary()}, {"samples", rows}});
            });
   m.def("task_check", [](const std::string& task_text) {
     // A task record (a dataset line) checked as `wand eval` reads one; returns nothing or raises.
@@ -221,6 +219,6 @@ PYBIND11_MODULE(_wand, m) {
           }
           Json v = report.results.at(0).verdict.to_json();
           v["reward_value"] = feedback::reward_value(report.results[0].verdict, opt);
-          return dump(v);
+          return dump_text(v);
         });
 }

@@ -246,7 +246,7 @@ VoidResult write_bench_shard(const std::string& path, const BenchConfig& c, cons
                  {"run_id", run.id.empty() ? Json(nullptr) : Json(run.id)},
                  {"wall_s", wall_s}};
   out << Json{{kBenchShardKey, header}}.dump() << "\n";
-  for (auto& p : problems) out << problem_line(p).dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
+  for (auto& p : problems) out << dump_text(problem_line(p)) << "\n";
   return flush_file(out, path);
 }
 

@@ -194,7 +194,7 @@ std::string prompt_text(const Rendered& r) {
   if (r.messages.empty()) return r.prompt;
   Json j = Json::array();
   for (auto& m : r.messages) j.push_back({{"role", m.role}, {"content", m.content}});
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return dump_text(j);
 }
 
 Rendered render(const Template& t, const std::map<std::string, std::string>& values) {

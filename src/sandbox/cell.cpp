@@ -401,7 +401,7 @@ ExecResult Cell::execute(const Step& step) {
   if (python && !python_exec) {
     Json req = {{"code", step.code}, {"args", step.args}};
     if (!step.env.empty() || port) req["env"] = env;  // the fork-server already has the default one
-    payload = req.dump(-1, ' ', false, Json::error_handler_t::replace);
+    payload = dump_text(req);
   } else {
     std::vector<std::string> argv =
         python_exec ? std::vector<std::string>{"/usr/bin/python3", "-E", "-s", "-B", "main.py"} : step.argv;

@@ -227,7 +227,7 @@ ExecResult Session::run(const std::string& code, const std::atomic<bool>* stop) 
   Baseline before = s.cell->baseline();
   auto t0 = Clock::now();
   Watch watch(*s.cell, s.limits, before);
-  std::string line = Json{{"code", code}}.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  std::string line = dump_text(Json{{"code", code}}) + "\n";
   if (::write(s.pipes.cmd_w, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
     s.end();
     return failed("the session's interpreter is gone");

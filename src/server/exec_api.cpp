@@ -8,11 +8,9 @@
 namespace wand::server {
 namespace {
 
-std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
-
 // Errors in the shape of the server's other endpoints (OpenAI's), so one client reads them all.
 Reply error(int status, const std::string& message, const std::string& param = "") {
-  return {status, dump({{"error", {{"message", message}, {"type", "invalid_request_error"},
+  return {status, dump_text({{"error", {{"message", message}, {"type", "invalid_request_error"},
                                    {"param", param.empty() ? Json(nullptr) : Json(param)}, {"code", nullptr}}}})};
 }
 
@@ -91,7 +89,7 @@ Reply ExecApi::run_code(const std::string& body) {
     if (r.status == S::sandbox_error) {
       out["status"] = "SandboxError";
       out["message"] = r.error;
-      return Reply{200, dump(out)};
+      return Reply{200, dump_text(out)};
     }
     bool compiled = !sandbox::find_language(req.language)->compile_argv.empty();
     if (compiled) {
@@ -102,7 +100,7 @@ Reply ExecApi::run_code(const std::string& body) {
                                              r.compile_output);
       if (failed) {
         out["status"] = "Failed";
-        return Reply{200, dump(out)};
+        return Reply{200, dump_text(out)};
       }
     }
     bool timed_out = r.status == S::timeout;
@@ -128,7 +126,7 @@ Reply ExecApi::run_code(const std::string& body) {
         problems += fmt::format("{}'{}': {}", problems.empty() ? "fetch_files: not returned: " : "; ", name, why);
     }
     if (!problems.empty()) out["message"] = problems;
-    return Reply{200, dump(out)};
+    return Reply{200, dump_text(out)};
   });
 }
 
@@ -149,7 +147,7 @@ Reply ExecApi::exec(const std::string& body) {
       if (asked.contains("id")) r["id"] = asked["id"];
       out.push_back(std::move(r));
     }
-    return Reply{200, dump(one ? out[0] : out)};
+    return Reply{200, dump_text(one ? out[0] : out)};
   });
 }
 
@@ -167,7 +165,7 @@ Reply ExecApi::reward(const std::string& body) {
       rewards.push_back(feedback::reward_value(v, limits_.rewards));
       passed.push_back(v.passed);
     }
-    return Reply{200, dump({{"rewards", rewards}, {"scores", rewards}, {"extra_logs", {{"passed", passed}}}})};
+    return Reply{200, dump_text({{"rewards", rewards}, {"scores", rewards}, {"extra_logs", {{"passed", passed}}}})};
   });
 }
 

@@ -25,8 +25,6 @@
 namespace wand::server {
 namespace {
 
-std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
-
 Json token_bytes(const std::string& token) {
   Json bytes = Json::array();
   for (unsigned char b : token) bytes.push_back(b);
@@ -109,7 +107,7 @@ struct Server::Impl {
 
   void reply_error(httplib::Response& res, const HttpError& e) {
     res.status = e.status;
-    res.set_content(dump(error_body(e)), "application/json");
+    res.set_content(dump_text(error_body(e)), "application/json");
   }
 
   // OpenAI's model object, plus (an extra field, which its clients ignore) what a wand model is:
@@ -143,13 +141,13 @@ struct Server::Impl {
     });
     http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
       Json data = backend ? Json::array({model_json()}) : Json::array();
-      res.set_content(dump({{"object", "list"}, {"data", data}}), "application/json");
+      res.set_content(dump_text({{"object", "list"}, {"data", data}}), "application/json");
     });
     http.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
       if (!backend || req.matches[1] != opt.model_name)
         return reply_error(res, {404, fmt::format("The model '{}' does not exist", req.matches[1].str()),
                                  "invalid_request_error", "model", "model_not_found"});
-      res.set_content(dump(model_json()), "application/json");
+      res.set_content(dump_text(model_json()), "application/json");
     });
     // The body is read here rather than by httplib, which would take a body sent with a form's
     // content type (what `curl -d` sends) as a form and refuse it past 8 KB: it is JSON whatever
@@ -296,14 +294,14 @@ struct Server::Impl {
       }
       Json body = {{"id", id},           {"object", object},   {"created", created},
                    {"model", opt.model_name}, {"choices", choices}, {"usage", usage_json(*out, r->gen.n)}};
-      return res.set_content(dump(body), "application/json");
+      return res.set_content(dump_text(body), "application/json");
     }
     std::string chunk_object = chat ? "chat.completion.chunk" : "text_completion";
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream", [this, r, id, chunk_object, created, chat](size_t, httplib::DataSink& sink) {
           auto event = [&](const Json& j) {
-            std::string s = "data: " + dump(j) + "\n\n";
+            std::string s = "data: " + dump_text(j) + "\n\n";
             return sink.write(s.data(), s.size());
           };
           auto chunk = [&](Json choices) {

@@ -74,7 +74,7 @@ std::string pg_text(std::string_view v) {
   bool clean = true;
   for (unsigned char ch : v) clean &= ch != 0 && ch < 0x80;
   if (clean) return std::string(v);
-  s = Json::parse(Json(std::string(v)).dump(-1, ' ', false, Json::error_handler_t::replace)).get<std::string>();
+  s = Json::parse(dump_text(Json(std::string(v)))).get<std::string>();
   std::string out;
   for (char ch : s) out += ch == '\0' ? std::string("\xEF\xBF\xBD") : std::string(1, ch);
   return out;

@@ -85,7 +85,7 @@ Json or_null(const std::optional<T>& v) {
 
 std::optional<std::string> json_or_null(const Json& j) {
   if (j.is_null()) return std::nullopt;
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return dump_text(j);
 }
 Json json_column(const Stmt& st, int col) {
   if (st.is_null(col)) return nullptr;
@@ -625,11 +625,11 @@ VoidResult Store::export_run(const std::string& run_id, std::ostream& out) {
   if (!run) return run.error();
   Json head = to_json(run->info);
   head["type"] = "run";
-  out << head.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+  out << dump_text(head) << '\n';
   for (const auto& p : run->problems) {
     Json line = to_json(p);
     line["type"] = "problem";
-    out << line.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+    out << dump_text(line) << '\n';
   }
   out.flush();
   if (!out) return Error{fmt::format("exporting run {}: the output could not be written", run_id)};

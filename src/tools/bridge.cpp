@@ -32,7 +32,7 @@ struct Pending {
 std::string error_frame(const Json& id, const std::string& message, bool fatal = false) {
   Json j = {{"id", id}, {"error", message}};
   if (fatal) j["fatal"] = true;
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return dump_text(j);
 }
 }  // namespace
 
@@ -67,7 +67,7 @@ struct Bridge::State {
       std::lock_guard lk(mu);
       tool_seconds += p.record.duration_s;
       if (result) {
-        frame = Json{{"id", p.id}, {"result", std::move(result.value())}}.dump(-1, ' ', false, Json::error_handler_t::replace);
+        frame = dump_text(Json{{"id", p.id}, {"result", std::move(result.value())}});
         if (result_bytes + frame.size() > budget.max_result_bytes) {
           p.record.error = fmt::format("budget: the results of this program's tool calls would exceed {} bytes",
                                        budget.max_result_bytes);

@@ -86,7 +86,7 @@ Result<std::vector<bool>> programs_agree(const std::vector<Problem>& problems) {
     for (std::size_t i = at; i < std::min(problems.size(), at + kProgramsPerRun); ++i) programs.push_back(problems[i].program);
     sandbox::ExecRequest r;
     r.code = kChunkRunner;
-    r.stdin_data = programs.dump(-1, ' ', false, Json::error_handler_t::replace);
+    r.stdin_data = dump_text(programs);
     r.limits.timeout_s = 60;
     reqs.push_back(std::move(r));
   }

@@ -20,7 +20,7 @@ class HttpTransport final : public Transport {
 
   Result<Json> round_trip(const Json& request, double timeout_s,
                           const std::function<void(const Notice&)>& on_notice) override {
-    HttpRequest req{url_, headers_for(request), request.dump(-1, ' ', false, Json::error_handler_t::replace), timeout_s};
+    HttpRequest req{url_, headers_for(request), dump_text(request), timeout_s};
     std::optional<Json> response;
     std::string stream_error;
     auto on_message = [&](std::string_view payload) {

@@ -137,7 +137,7 @@ class StdioTransport final : public Transport {
         request["params"]["_meta"].contains("progressToken"))
       p.token = request["params"]["_meta"]["progressToken"];
     lk.unlock();
-    if (auto w = write_line(request.dump(-1, ' ', false, Json::error_handler_t::replace)); !w) {
+    if (auto w = write_line(dump_text(request)); !w) {
       lk.lock();
       pending_.erase(id);
       // A server that already exited: say how (its status), once the reader has seen it.
@@ -158,7 +158,7 @@ class StdioTransport final : public Transport {
     return Error{gone_message(), "closed"};
   }
 
-  VoidResult notify(const Json& n) override { return write_line(n.dump(-1, ' ', false, Json::error_handler_t::replace)); }
+  VoidResult notify(const Json& n) override { return write_line(dump_text(n)); }
   void set_protocol_version(const std::string&) override {}
 
   bool alive() const override {
