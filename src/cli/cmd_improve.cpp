@@ -63,7 +63,7 @@ Command add_improve(CLI::App& app) {
   cmd->add_option("--repair", o.repair, "Code: self-debug rounds after a failing sample; passing repairs are accepted too")
       ->capture_default_str()->check(number({.lo = 0, .hi = 20, .integer = true}));
   cmd->add_flag("--grounded", o.grounded,
-                "Accept a right program only when every number it uses is in its question (refuses coincidences)");
+                "Accept a right program only when it uses its question's numbers and no others (refuses coincidences)");
   cmd->add_flag("--from-start", o.from_start,
                 "Fine-tune every round from round 0's weights on everything accepted so far (STaR), not from the previous round's");
   cmd->add_flag("--shuffle-names", o.shuffle_names,

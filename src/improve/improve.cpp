@@ -566,7 +566,8 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
         int index = (*j)["problem"];
         std::string program = (*j)["completion"].is_string() ? (*j)["completion"].get<std::string>() : "";
         const std::string& question = pool.at(index).question;
-        if (!ungrounded_numbers(program, mapped ? reason::map_numbers(question).text : question).empty()) {
+        const std::string read = mapped ? reason::map_numbers(question).text : question;
+        if (!ungrounded_numbers(program, read).empty() || !uses_question(program, read)) {
           ++r.ungrounded;
           continue;
         }
@@ -678,7 +679,10 @@ Result<std::vector<RoundReport>> run_rounds(const ImproveOptions& o, store::Stor
 
 std::string selection_set(const ImproveOptions& o) { return o.validation > 0 ? validation_path(o) : o.select; }
 
-std::vector<std::string> ungrounded_numbers(const std::string& program, const std::string& question) {
+namespace {
+
+// The numbers a question gives: its digits ("1,200" is 1200) and its number words.
+std::set<std::string> given_numbers(const std::string& question) {
   static const std::map<std::string, std::string> kWords = {
       {"zero", "0"},     {"one", "1"},       {"two", "2"},        {"three", "3"},     {"four", "4"},
       {"five", "5"},     {"six", "6"},       {"seven", "7"},      {"eight", "8"},     {"nine", "9"},
@@ -686,7 +690,7 @@ std::vector<std::string> ungrounded_numbers(const std::string& program, const st
       {"fifteen", "15"}, {"sixteen", "16"},  {"seventeen", "17"}, {"eighteen", "18"}, {"nineteen", "19"},
       {"twenty", "20"},  {"dozen", "12"},    {"half", "2"},       {"twice", "2"},     {"double", "2"},
       {"triple", "3"},   {"thrice", "3"}};
-  std::set<std::string> given = {"0", "1", "2", "100"};
+  std::set<std::string> given;
   for (auto& n : literals(question, true)) given.insert(n);
   std::string word;
   for (std::size_t i = 0; i <= question.size(); ++i) {
@@ -698,10 +702,44 @@ std::vector<std::string> ungrounded_numbers(const std::string& program, const st
     if (auto it = kWords.find(word); it != kWords.end()) given.insert(it->second);
     word.clear();
   }
+  return given;
+}
+
+// The number names (n0, n1, ...) of a text, as whole identifiers.
+std::set<std::string> number_names(const std::string& text) {
+  std::set<std::string> out;
+  for (std::size_t i = 0; i < text.size();) {
+    if (!(std::isalpha(static_cast<unsigned char>(text[i])) || text[i] == '_')) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < text.size() && (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '_')) ++j;
+    if (j - i > 1 && text[i] == 'n' && std::all_of(text.begin() + i + 1, text.begin() + j, [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      out.insert(text.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> ungrounded_numbers(const std::string& program, const std::string& question) {
+  std::set<std::string> given = given_numbers(question);
+  given.insert({"0", "1", "2", "100"});
   std::vector<std::string> out;
   for (auto& n : literals(program, false))
     if (!given.count(n)) out.push_back(n);
   return out;
+}
+
+bool uses_question(const std::string& program, const std::string& question) {
+  const std::set<std::string> given = given_numbers(question), names = number_names(question);
+  for (auto& n : literals(program, false))
+    if (given.count(n)) return true;
+  for (auto& n : number_names(program))
+    if (names.count(n)) return true;
+  return false;
 }
 
 int best_round(const std::vector<RoundReport>& rounds, const std::string& file) {

@@ -76,7 +76,8 @@ struct ImproveOptions {
   // Also require every number of an accepted program to be in its question (ungrounded_numbers):
   // an answer-only filter accepts programs that reach the label by coincidence. For a pot-numbers
   // model the question is the mapped one: every literal other than 0, 1, 2, 100 and the number
-  // words left in its text is one the model invented.
+  // words left in its text is one the model invented. A program must also use one of the
+  // question's numbers (uses_question): a bare `answer = 2` is refused.
   bool grounded = false;
   // Fine-tune every round from round 0's weights (on everything accepted so far), as STaR does,
   // instead of from the previous round's: the model cannot drift further from the start each round.
@@ -122,6 +123,11 @@ Result<std::vector<RoundReport>> run_improve(const ImproveOptions& o, store::Sto
 // the question as digits ("1,200" is 1200) or as words (zero to twenty, "a dozen" 12, "half" and
 // "twice" 2, "triple" 3), other than 0, 1, 2 and 100. Empty for a grounded program.
 std::vector<std::string> ungrounded_numbers(const std::string& program, const std::string& question);
+
+// Whether `program` uses at least one number its question gives: a literal of the question's
+// digits or number words (ungrounded_numbers' reading, without the free 0, 1, 2 and 100), or a
+// number name nK of a mapped question. A right `answer = 2` uses none, so --grounded refuses it.
+bool uses_question(const std::string& program, const std::string& question);
 
 // The set the best round is chosen by: out_dir/validation.jsonl with `validation`, else `select`
 // (empty: none).

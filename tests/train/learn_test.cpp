@@ -946,7 +946,7 @@ class NumbersModel : public llm::Backend {
     }
     if (!mapped.count(q)) return Error{"not a mapped pool question: " + q};
     auto& [m, a] = mapped[q];
-    // The right answer from invented literals (a bare `answer = 2` would pass: 0, 1, 2 and 100 count as given).
+    // The right answer from invented literals (uses_question refuses a bare `answer = 2` as well).
     std::vector<std::string> texts = {fmt::format("answer = {} - 1000\n", a + 1000), "answer = n0 + 1000\n"};
     if (auto e = expression(m, a)) texts.push_back("answer = " + *e + "\n");
     return cycled(texts, opt.n);
@@ -1427,6 +1427,21 @@ TEST(Improve, UngroundedNumbersAreThoseTheQuestionDoesNotGive) {
   auto mapped = reason::map_numbers("Ava buys a dozen eggs and 3 more boxes of 4.").text;
   EXPECT_TRUE(improve::ungrounded_numbers("answer = 12 + n0 * n1\n", mapped).empty());
   EXPECT_EQ(improve::ungrounded_numbers("answer = 12 + 3 * 4\n", mapped), (std::vector<std::string>{"3", "4"}));
+}
+
+// A grounded program uses one of its question's numbers: a bare constant that happens to be the
+// answer (0, 1, 2 and 100 are free for ungrounded_numbers) uses none.
+TEST(Improve, AProgramOfFreeConstantsOnlyDoesNotUseItsQuestion) {
+  std::string q = "Nia had 50 cupcakes and gave away three. How many are left?";
+  EXPECT_TRUE(improve::ungrounded_numbers("answer = 2\n", q).empty());
+  EXPECT_FALSE(improve::uses_question("answer = 2\n", q));
+  EXPECT_FALSE(improve::uses_question("step1 = 100 - 1\nanswer = step1 // 2\n", q));
+  EXPECT_TRUE(improve::uses_question("answer = 50 - 3\n", q));
+  EXPECT_TRUE(improve::uses_question("answer = 2 + 2\n", "Ava has 2 apples and finds 2 more."));
+  auto mapped = reason::map_numbers("Ava has 5 apples and eats 3.").text;  // "... n0 apples ... n1."
+  EXPECT_TRUE(improve::uses_question("answer = n0 - n1\n", mapped));
+  EXPECT_FALSE(improve::uses_question("answer = 2\n", mapped));
+  EXPECT_FALSE(improve::uses_question("answer = n7\nn0x = 1\n", mapped));  // n7 and n0x are not its names
 }
 
 // The faces refuse bad input with exit status 2 and a message naming the option.
