@@ -76,8 +76,13 @@ const char* const kNumberWords[] = {"zero",  "one",     "two",     "three",    "
                                     "seven", "eight",   "nine",    "ten",      "eleven",   "twelve",  "thirteen",
                                     "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"};
 
+// A number in a story's text until the story is done: kNumber digits kEnd, or kNumberCapital
+// digits kEnd at a sentence's start (Story::n, resolve).
+constexpr char kNumber = '\x01', kNumberCapital = '\x03', kEnd = '\x02';
+
 std::string capitalize(std::string s) {
   if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  if (!s.empty() && s[0] == kNumber) s[0] = kNumberCapital;
   return s;
 }
 std::string lower_first(std::string s) {
@@ -87,9 +92,14 @@ std::string lower_first(std::string s) {
     if (s.rfind(std::string(w) + " ", 0) == 0) return static_cast<char>(s[0] - 'A' + 'a') + s.substr(1);
   return s;
 }
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+std::string replace_all(std::string s, std::string_view from, std::string_view to) {
   for (std::size_t p = 0; (p = s.find(from, p)) != std::string::npos; p += to.size()) s.replace(p, from.size(), to);
   return s;
+}
+// `form` with each {key} replaced by its value: fill("{w} had {n}.", {{"{w}", who}, {"{n}", n}}).
+std::string fill(std::string form, std::initializer_list<std::pair<std::string_view, std::string_view>> values) {
+  for (auto& [key, value] : values) form = replace_all(std::move(form), key, value);
+  return form;
 }
 
 // The pronouns of a name: subject, object, possessive.
@@ -146,10 +156,28 @@ struct Story {
   std::vector<std::string> code, steps;
   ll answer = 0;
 
-  // A number as the text shows it: words for small ones some of the time, digits otherwise.
-  std::string n(ll v) {
-    if (v >= 0 && v <= 20 && d.num(0, 3) == 0) return kNumberWords[v];
-    return std::to_string(v);
+  // A number in the text: words for small ones some of the time, digits otherwise. n() marks the
+  // number and resolve() draws how it is written when the story is done, in text order: two n()
+  // in one expression (whose order C++ leaves to the compiler) would otherwise make the corpus
+  // depend on the compiler.
+  static std::string n(ll v) { return kNumber + std::to_string(v) + kEnd; }
+  void resolve(std::string& text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (text[i] != kNumber && text[i] != kNumberCapital) {
+        out += text[i];
+        continue;
+      }
+      const std::size_t end = text.find(kEnd, i);
+      const std::string digits = text.substr(i + 1, end - i - 1);
+      const ll v = std::stoll(digits);
+      if (v >= 0 && v <= 20 && d.num(0, 3) == 0)
+        out += text[i] == kNumberCapital ? capitalize(kNumberWords[v]) : std::string(kNumberWords[v]);
+      else
+        out += digits;
+      i = end;
+    }
+    text = std::move(out);
   }
   std::vector<std::string> people;  // everyone person() drew, in order
   std::string person() {
@@ -173,10 +201,12 @@ struct Story {
                                          "There are {n} students in {w}'s class.",
                                          "{w}'s favorite number is {n}."};
     std::string s = kForms[d.num(0, std::size(kForms) - 1)];
-    fact(replace_all(replace_all(s, "{w}", who), "{n}", std::to_string(d.num(3, 40))), true);
+    fact(fill(s, {{"{w}", who}, {"{n}", std::to_string(d.num(3, 40))}}), true);
   }
 
   Problem done(int steps_n) {
+    for (auto& f : facts) resolve(f);
+    for (auto* t : {&if_fact, &question, &if_question}) resolve(*t);
     // People write a name once and a pronoun after it; a story of one person does so 2 times in 3.
     const bool pronouns = people.size() == 1 && d.num(0, 2) != 0;
     if (d.num(0, 2) == 0) distractor(person());
@@ -208,7 +238,7 @@ struct Story {
 };
 
 std::string verb_text(const Verb& v, const std::string& n, const Thing& t) {
-  return replace_all(replace_all(v.text, "{n}", n), "{t}", t.many);
+  return fill(v.text, {{"{n}", n}, {"{t}", t.many}});
 }
 
 using Production = std::function<Problem(Draw&)>;
@@ -268,7 +298,7 @@ Problem chain(Draw& d, Start start) {
   if (start == Start::one_amount) {
     static const char* const kHad[] = {"{w} had {n} {t}.", "{w} has {n} {t}.", "{w} collected {n} {t}.",
                                        "There were {n} {t} in {w}'s room."};
-    s.fact(replace_all(replace_all(replace_all(kHad[d.num(0, std::size(kHad) - 1)], "{w}", who), "{n}", s.n(have)), "{t}", things));
+    s.fact(fill(kHad[d.num(0, std::size(kHad) - 1)], {{"{w}", who}, {"{n}", s.n(have)}, {"{t}", things}}));
     s.code = {fmt::format("start = {}", have)};
   } else if (start == Start::two_kinds) {
     static const char* const kKinds[][2] = {{"big", "small"}, {"red", "blue"}, {"old", "new"}, {"green", "yellow"}};
@@ -288,7 +318,7 @@ Problem chain(Draw& d, Start start) {
   ll x = have;
   for (std::size_t e = 0; e < events.size(); ++e) {
     auto [c, n] = events[e];
-    std::string sentence = replace_all(replace_all(replace_all(c->text, "{w}", who), "{n}", s.n(n)), "{t}", things);
+    std::string sentence = fill(c->text, {{"{w}", who}, {"{n}", s.n(n)}, {"{t}", things}});
     const bool same_subject = e == 1 && std::string_view(c->text).starts_with("{w} ") &&
                               std::string_view(events[0].first->text).starts_with("{w} ");
     if (same_subject && d.num(0, 1) == 0) {  // "Ava sold 5 and then bought 12 more."
@@ -308,7 +338,7 @@ Problem chain(Draw& d, Start start) {
   if (last == 0) {
     static const char* const kAsk[] = {"How many {t} does {w} have now?", "How many {t} does {w} have in all?",
                                        "How many {t} are there now?", "How many {t} does {w} have left?"};
-    s.question = replace_all(replace_all(kAsk[d.num(0, lost_last ? 3 : 2)], "{w}", who), "{t}", things);
+    s.question = fill(kAsk[d.num(0, lost_last ? 3 : 2)], {{"{w}", who}, {"{t}", things}});
     s.answer = x;
     return s.done(std::max(1, static_cast<int>(events.size()) + (start == Start::one_amount ? 0 : 1)));
   }
@@ -318,7 +348,7 @@ Problem chain(Draw& d, Start start) {
     static const char* const kShare[] = {"{w} shared {r} equally among {k} friends.", "{w} split {r} evenly between {k} people.",
                                          "{w} divided {r} equally into {k} groups."};
     int form = d.num(0, std::size(kShare) - 1);
-    s.fact(replace_all(replace_all(replace_all(kShare[form], "{w}", who), "{r}", them), "{k}", s.n(k)));
+    s.fact(fill(kShare[form], {{"{w}", who}, {"{r}", them}, {"{k}", s.n(k)}}));
     s.question = form == 2 ? fmt::format("How many {} are in each group?", things) : fmt::format("How many {} did each get?", things);
     s.code.push_back(fmt::format("people = {}", k));
     s.code.push_back("answer = total // people");
@@ -678,7 +708,7 @@ std::vector<Production> train_productions() {
         if (d.num(0, 1)) {  // the rest sell
           static const char* const kGone[] = {"{n} of them broke", "{w} kept {n} for a friend", "{w} ate {n} of them",
                                               "{n} were lost on the way"};
-          s.fact(capitalize(replace_all(replace_all(kGone[d.num(0, std::size(kGone) - 1)], "{n}", s.n(k)), "{w}", who)) + ".");
+          s.fact(capitalize(fill(kGone[d.num(0, std::size(kGone) - 1)], {{"{n}", s.n(k)}, {"{w}", who}})) + ".");
           s.fact(fmt::format("{} sold the rest for ${} each.", who, p));
           s.code.insert(s.code.begin() + 1, fmt::format("not_sold = {}", k));
           s.code.push_back("answer = (total - not_sold) * price");
@@ -780,8 +810,7 @@ std::vector<Production> train_productions() {
           static const char* const kSplit[] = {"{w} shared them equally among {n} friends.",
                                                "{w} split them evenly between {n} people.",
                                                "The {t} were divided equally into {n} groups."};
-          s.fact(replace_all(replace_all(replace_all(kSplit[d.num(0, std::size(kSplit) - 1)], "{n}", s.n(z)), "{t}", t.many),
-                             "{w}", they));
+          s.fact(fill(kSplit[d.num(0, std::size(kSplit) - 1)], {{"{n}", s.n(z)}, {"{t}", t.many}, {"{w}", they}}));
           s.question = d.num(0, 1) ? fmt::format("How many {} did each get?", t.many)
                                    : fmt::format("How many {} are in each group?", t.many);
           s.code.push_back(fmt::format("groups = {}", z));
@@ -832,7 +861,7 @@ std::vector<Production> train_productions() {
                                             "{w} gets {p} points for every {o} collected.",
                                             "A shop pays {w} ${p} for each {o}."};
         int form = d.num(0, std::size(kEach) - 1);
-        s.fact(replace_all(replace_all(replace_all(kEach[form], "{o}", t.one), "{w}", who), "{p}", s.n(p)), true);
+        s.fact(fill(kEach[form], {{"{o}", t.one}, {"{w}", who}, {"{p}", s.n(p)}}), true);
         bool rounds = d.num(0, 1);
         s.fact(rounds ? fmt::format("{} got {} {} in the first round and {} in the second round.", who, s.n(x), t.many, s.n(y))
                       : fmt::format("{} brought {} {} on Monday and {} on Tuesday.", who, s.n(x), t.many, s.n(y)));

@@ -34,14 +34,23 @@ World::World(uint64_t seed, int towns, int people) {
   };
   for (int i = 0; i < towns; ++i) {
     Town t;
-    t.name = fresh([&] { return capital(std::string(d.pick(kOnsets)) + d.pick(kVowels) + d.pick(kTownEnds)); });
+    t.name = fresh([&] {  // one draw a statement: the order of a + b's operands is the compiler's
+      std::string n = d.pick(kOnsets);
+      n += d.pick(kVowels);
+      n += d.pick(kTownEnds);
+      return capital(n);
+    });
     for (auto& r : kCountRange) t.counts.push_back(d.num(r[0], r[1]));
     towns_.push_back(std::move(t));
   }
   for (int i = 0; i < people; ++i) {
     Person p;
     p.name = fresh([&] {
-      return capital(std::string(d.pick(kOnsets)) + d.pick(kVowels) + d.pick(kOnsets) + d.pick(kVowels));
+      std::string n = d.pick(kOnsets);
+      n += d.pick(kVowels);
+      n += d.pick(kOnsets);
+      n += d.pick(kVowels);
+      return capital(n);
     });
     p.town = d.num(0, towns - 1);
     people_.push_back(std::move(p));
