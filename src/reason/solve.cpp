@@ -342,9 +342,11 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
     if (res.answer) return res;
   }
   // Chain-of-thought, the last resort: the model's own arithmetic. Not for wand's own program
-  // models (a pot model, or one trained on mapped questions): they have never written prose, and
-  // asked for it write a program whose last line would be taken for the answer.
-  const bool writes_prose = !mapped && !(c.family == "wand" && model.prompt_format() == "pot");
+  // models (pot, or trained on mapped questions: pot-numbers, pot-delex), whatever prompt they
+  // were given: they have never written prose, and asked for it write a program whose last line
+  // would be taken for the answer.
+  const bool program_model = model.prompt_format() == "pot" || reading_of(model.prompt_format());
+  const bool writes_prose = !mapped && !(c.family == "wand" && program_model);
   if (c.fallback && writes_prose) {
     auto ct = builtin_template("cot", c.family);
     if (!ct) return ct.error();

@@ -21,7 +21,7 @@ def main():
         for f in ["wand", "wand_openai.so", "wand_server.so", "wand_feedback_http.so", "wand_store_postgres.so"]:
             assert os.path.exists(os.path.join(prefix, "bin", f)), f"{f} not installed"
         models = os.path.join(prefix, "share", "wand", "models")
-        for f in ["wand-pot.gguf", "wand-code.gguf", "wand-agent.gguf", "heldout-templates.jsonl", "MODEL_CARD.md"]:
+        for f in ["wand-pot.gguf", "wand-pot-delex.gguf", "wand-code.gguf", "wand-agent.gguf", "heldout-templates.jsonl", "MODEL_CARD.md"]:
             assert os.path.exists(os.path.join(models, f)), f"{f} not installed"
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("WAND_")}
@@ -29,7 +29,7 @@ def main():
         r = run("solve", "Ann has 3 pens and buys 4 more. How many pens does she have?", "--json", "--store", os.path.join(prefix, "runs.db"))
         assert r.returncode in (0, 1), r.stderr
         model = json.loads(r.stdout)["model"]
-        assert model == "local:" + os.path.realpath(os.path.join(models, "wand-pot.gguf")), model
+        assert model == "local:" + os.path.realpath(os.path.join(models, "wand-pot-delex.gguf")), model
 
         # wand eval --remote loads wand_feedback_http.so from beside the installed binary; a port
         # nobody listens on then fails the run for not answering (3), not for a missing module.

@@ -450,6 +450,7 @@ TEST(Cli, SolvePalWithEightSamplesVotesAndRecordsTheRun) {
   Json run = recorded_run(store);
   EXPECT_EQ(run["kind"], "solve");
   EXPECT_EQ(run["method"], "pal");
+  EXPECT_TRUE(run["model_spec"].get<std::string>().ends_with("/models/wand-pot.gguf")) << run["model_spec"];  // pal's default
   EXPECT_EQ(run["options"]["k"], 8);
   EXPECT_EQ(run["options"]["prompt_family"], "wand");
   EXPECT_EQ(run["seed"], 3);
@@ -473,6 +474,8 @@ TEST(Cli, SolveJsonCarriesSamplesAndTheVote) {
   EXPECT_EQ(j["vote"]["answer"], "31");
   EXPECT_TRUE(j["run_id"].is_null());
   EXPECT_EQ(j["method"], "pot");
+  // pot's default is the model that reads hand-written questions (models/MODEL_CARD.md)
+  EXPECT_TRUE(j["model"].get<std::string>().ends_with("/models/wand-pot-delex.gguf")) << j["model"];
 }
 
 // The shipped delexicalized model (models/MODEL_CARD.md): a question in words it was never
@@ -553,10 +556,12 @@ TEST(Cli, SolveConstrainedGivesParseablePrograms) {
 
 TEST(Cli, SolveWithOwnPromptTemplateRecordsItsHash) {
   std::string tpl = ::testing::TempDir() + "wand_own_prompt" + std::to_string(::getpid()) + ".txt";
-  std::ofstream(tpl) << "# the shipped model's own format, as a user's file\n@@ prompt\nQuestion: {{question}}\nProgram:\n"
+  std::ofstream(tpl) << "# wand-pot's own format, as a user's file\n@@ prompt\nQuestion: {{question}}\nProgram:\n"
                         "@@ stop\n\\nQuestion:\n";
   std::string store = temp_store("solve_prompt"), err;
-  CliRun r = wand(fmt::format("solve --prompt {} --store {} \"{}\"", tpl, store, kSolveQuestion), "", &err);
+  CliRun r = wand(fmt::format("solve --prompt {} -m local:{}/models/wand-pot.gguf --store {} \"{}\"", tpl, WAND_SOURCE_DIR,
+                              store, kSolveQuestion),
+                  "", &err);
   ASSERT_EQ(r.rc, 0) << err;
   EXPECT_EQ(r.out, "31\n");
   Json run = recorded_run(store);
@@ -708,8 +713,10 @@ TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
            {"--method flow --flow-tokens 5000", "--flow-tokens"},
            {"--flow-calls 3", "wand solve: --flow-calls: an option of --method flow (this run's method is pot)"},
            {"--method flow", "wand solve: method flow needs a model that writes programs calling llm()"},
-           // number names to shuffle: the default model reads the question as written
-           {"--shuffle-names --k 2", "wand solve: --shuffle-names: the model's prompt format is 'pot'"},
+           // number names to shuffle: wand-pot (pal's default) reads the question as written
+           {"--method pal --shuffle-names --k 2", "wand solve: --shuffle-names: the model's prompt format is 'pot'"},
+           {fmt::format("--shuffle-names --k 2 -m local:{}/models/wand-pot.gguf", WAND_SOURCE_DIR),
+            "wand solve: --shuffle-names: the model's prompt format is 'pot'"},
        }) {
     std::string err;
     CliRun r = wand("solve --no-store " + c.args + " \"What is 2 + 2?\"", "", &err);
@@ -942,8 +949,8 @@ TEST(Cli, UnwritableOutputPathsFailBeforeAnyWork) {
   EXPECT_EQ(err, "wand bench: --flow-calls: an option of --method flow (this run's method is pot)\n");
   EXPECT_EQ(wand("bench synthetic --limit 1 --no-store --method flow", "", &err).rc, 2);
   EXPECT_NE(err.find("wand bench: method flow needs a model that writes programs calling llm()"), std::string::npos) << err;
-  // names to shuffle only for a pot-numbers model (the default is a plain pot model)
-  EXPECT_EQ(wand("bench synthetic --limit 1 --no-store --k 2 --shuffle-names", "", &err).rc, 2);
+  // names to shuffle only for a model of number names (wand-pot, pal's default, reads the digits)
+  EXPECT_EQ(wand("bench synthetic --limit 1 --no-store --k 2 --method pal --shuffle-names", "", &err).rc, 2);
   EXPECT_NE(err.find("wand bench: --shuffle-names: the model's prompt format is 'pot'"), std::string::npos) << err;
   EXPECT_EQ(wand("export --checkpoint c --tokenizer t --out /nonexistent-dir/m.gguf", "", &err).rc, 2);
   EXPECT_NE(err.find("--out: /nonexistent-dir/m.gguf: cannot write"), std::string::npos) << err;

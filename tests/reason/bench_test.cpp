@@ -647,10 +647,12 @@ TEST(BenchCli, CompareAndReportAcrossMethods) {
 // Through `wand serve` at temperature 0: the completion endpoint (--prompt-style wand) and the
 // chat endpoint (a user's one-turn chat template: wand serve refuses chat with more turns to
 // wand's models, which are not chat models) give the local backend's answers, problem by problem.
+// The same model both ways: wand serve's default, wand-pot (bench's default for pot is another).
 TEST(BenchCli, ThroughWandServeTheAnswersEqualTheLocalBackends) {
   ServeProcess server;
   ASSERT_NE(server.port(), 0) << "wand serve did not start";
   std::string remote = fmt::format("openai:http://127.0.0.1:{}/v1", server.port());
+  const std::string local_model = fmt::format("--model local:{}/wand-pot.gguf", WAND_MODELS_DIR);
   auto answers = [](const std::string& out_path) {
     std::vector<Json> a;
     std::ifstream in(out_path);
@@ -662,7 +664,7 @@ TEST(BenchCli, ThroughWandServeTheAnswersEqualTheLocalBackends) {
   };
   std::string set = "synthetic --set templates --limit 12 --quiet --no-store";
   std::string local_out = temp_path("local.jsonl"), http_out = temp_path("http.jsonl");
-  CliRun local = wand(fmt::format("bench {} --out {}", set, local_out));
+  CliRun local = wand(fmt::format("bench {} {} --out {}", set, local_model, local_out));
   ASSERT_EQ(local.rc, 0) << local.err;
   CliRun http = wand(fmt::format("bench {} --model {} --prompt-style wand --parallel 4 --out {}", set, remote, http_out));
   ASSERT_EQ(http.rc, 0) << http.err;
@@ -675,7 +677,7 @@ TEST(BenchCli, ThroughWandServeTheAnswersEqualTheLocalBackends) {
   std::string chat = write_file("one_turn.txt", "@@ user\n{{question}}\n@@ stop\n\\nQuestion:\n");
   set += " --no-repair --no-fallback";
   std::string chat_local = temp_path("chat_local.jsonl"), chat_http = temp_path("chat_http.jsonl");
-  CliRun cl = wand(fmt::format("bench {} --prompt {} --out {}", set, chat, chat_local));
+  CliRun cl = wand(fmt::format("bench {} {} --prompt {} --out {}", set, local_model, chat, chat_local));
   ASSERT_EQ(cl.rc, 0) << cl.err;
   CliRun ch = wand(fmt::format("bench {} --model {} --prompt {} --out {}", set, remote, chat, chat_http));
   ASSERT_EQ(ch.rc, 0) << ch.err;

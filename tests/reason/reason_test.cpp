@@ -309,6 +309,23 @@ TEST(Solve, WandsOwnPotModelGetsNoProseFallback) {
   EXPECT_EQ(model.calls.size(), 2u);  // the sample and the repair
   EXPECT_FALSE(r->answer);
   EXPECT_EQ(r->answered_by, "");
+  // Nor do the models of number names, also under a user's own prompt (which reads the question
+  // unmapped): the delexicalized one, asked for prose, once had its program's last line printed.
+  auto own = reason::parse_template("@@ prompt\nQuestion: {{question}}\nProgram:\n", "mine.txt");
+  ASSERT_TRUE(own);
+  for (std::string format : {"pot-numbers", "pot-delex"}) {
+    ScriptedBackend names;
+    names.format = format;
+    names.add({"answer = ("});
+    names.add({"answer = (("});
+    names.add({"answer = v3-n1"});
+    auto cfg = config("pot", 1, "wand");
+    cfg.prompt = *own;
+    auto n = reason::solve(names, &shared_sandbox(), "q", cfg);
+    ASSERT_TRUE(n) << n.error().message;
+    EXPECT_EQ(names.calls.size(), 2u) << format;
+    EXPECT_FALSE(n->answer) << format;
+  }
 }
 
 TEST(Solve, FallsBackToCotWhenRepairFailsToo) {
