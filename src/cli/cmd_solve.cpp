@@ -116,8 +116,8 @@ Command add_solve(CLI::App& app) {
   auto& c = a->config;
   cmd->add_option("question", a->question, "The question")->required();
   cmd->add_option("-m,--model", a->model,
-                  "local:PATH.gguf or openai:URL/MODEL (default: the shipped wand-pot-delex for pot, wand-cot for cot, "
-                  "$WAND_MODEL or wand-pot for pal and flow; $WAND_MODEL for pot too when set)");
+                  "local:PATH.gguf or openai:URL/MODEL (default: the shipped wand-cot for cot; else $WAND_MODEL, else the "
+                  "shipped wand-pot-delex for pot and wand-pot for pal and flow)");
   cmd->add_option("--method", a->method,
                   "pot (a program assigning `answer`), pal (a `def solution():`), flow (a program asking the model "
                   "sub-questions through llm()), all executed; cot (prose)")
