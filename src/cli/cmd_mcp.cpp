@@ -2,6 +2,7 @@
 #include <fmt/core.h>
 
 #include "cli/commands.h"
+#include "cli/solver.h"
 #include "cli/options.h"
 #include "cli/tool_options.h"
 #include "mcp/mcp_server.h"
@@ -22,12 +23,13 @@ Command add_mcp(CLI::App& app) {
       "--http PORT serves http://127.0.0.1:PORT/mcp (Streamable HTTP; Origin and Host must be local).");
   cmd->add_option("--http", a->http, "Serve Streamable HTTP on 127.0.0.1:PORT instead of stdio (0: any free port)")
       ->check(number({.lo = 0, .hi = 65535, .integer = true}));
-  cmd->add_option("--model", a->model, "The model the solve tool uses (default: $WAND_MODEL, else the shipped model)");
+  cmd->add_option("--model", a->model,
+                  "The model the solve tool uses (default: $WAND_MODEL, else the shipped wand-pot-delex, as wand solve's pot)");
   cmd->add_option("--cells", a->cells, "Parallel sandbox cells (default: number of cores)")->check(parallel(true));
   // Tools served besides the built-in three: --tools (built-ins, command-tool files), --mcp (other MCP servers' tools).
   add_tool_options(cmd, a->tools);
   return [a] {
-    mcp::Server server({.model_spec = a->model.empty() ? default_model_spec() : a->model, .cells = a->cells});
+    mcp::Server server({.model_spec = model_for("pot", a->model), .cells = a->cells});  // solve's default method
     auto extra = open_tools(a->tools, a->tools.specs);
     if (!extra) {
       fmt::print(stderr, "wand mcp: {}\n", extra.error().message);

@@ -335,6 +335,12 @@ TEST(WandMcp, TheClientSpeaksTheStatelessRevisionWithWandMcpOverStdio) {
   ASSERT_TRUE(bad) << bad.error().message;
   EXPECT_TRUE(bad->is_error);
   EXPECT_NE(bad->text().find("execute_code: field 'language'"), std::string::npos) << bad->text();
+  // solve's default model is `wand solve`'s for pot, the one that reads hand-written questions.
+  auto solved = c->call_tool("solve", {{"question", "There were 27 birds on a tree. 9 more birds came, and then 14 flew "
+                                                    "away. How many birds are on the tree now?"}});
+  ASSERT_TRUE(solved) << solved.error().message;
+  EXPECT_EQ(solved->structured["answer"], "22") << solved->text();
+  EXPECT_TRUE(solved->structured["model"].get<std::string>().ends_with("/models/wand-pot-delex.gguf")) << solved->text();
   // solve offers flow; wand's own (default) model cannot write flow programs, and says so.
   auto flow = c->call_tool("solve", {{"question", "What is 2 + 3?"}, {"method", "flow"}});
   ASSERT_TRUE(flow) << flow.error().message;
