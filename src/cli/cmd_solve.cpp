@@ -1,5 +1,4 @@
 // `wand solve`: one question.
-#include <cstdlib>
 #include <optional>
 
 #include <fmt/core.h>
@@ -21,8 +20,7 @@ std::string model_for(const std::string& method, const std::string& given) {
   // pot reads hand-written questions with the delexicalized model: on the dev sets it was chosen
   // on (models/MODEL_CARD.md), 15 of 40 hand-written questions and 13 of 118 GSM8K train ones,
   // against wand-pot's 5 and 2; both answer all of wand-pot's held-out numbers set.
-  const char* env = std::getenv("WAND_MODEL");
-  if (method == "pot" && !(env && *env)) return "local:" + models_dir() + "/wand-pot-delex.gguf";
+  if (method == "pot") return default_model_spec("wand-pot-delex.gguf");
   return default_model_spec();
 }
 

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
@@ -56,8 +57,9 @@ Command add_skills(CLI::App& app);  // cmd_agent.cpp
 // naming the default's sources, so a bad $WAND_HOME is not blamed on an option nobody gave.
 std::string store_error(const std::string& given, const std::string& message);
 
-// The model a command uses when --model is not given: $WAND_MODEL, else the shipped model.
-std::string default_model_spec();
+// The model a command uses when --model is not given: $WAND_MODEL, else the shipped model
+// `shipped` (a file of models/).
+std::string default_model_spec(std::string_view shipped = "wand-pot.gguf");
 
 // The exit code for an error from a model: kExitBadInput when the request itself was refused
 // (an empty question, a prompt longer than the context), else kExitFailed.

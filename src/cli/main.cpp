@@ -47,9 +47,9 @@ std::string store_error(const std::string& given, const std::string& message) {
   if (!given.empty()) return "--store " + message;
   return message + " (the default run store: " + store::kDefaultStoreSources + "; or give --store)";
 }
-std::string default_model_spec() {
+std::string default_model_spec(std::string_view shipped) {
   if (const char* m = std::getenv("WAND_MODEL"); m && *m) return m;
-  return "local:" + models_dir() + "/wand-pot.gguf";
+  return "local:" + models_dir() + "/" + std::string(shipped);
 }
 
 int model_error_exit_code(const Error& e) {

@@ -346,7 +346,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
   // were given: they have never written prose, and asked for it write a program whose last line
   // would be taken for the answer.
   const bool program_model = model.prompt_format() == "pot" || reading_of(model.prompt_format());
-  const bool writes_prose = !mapped && !(c.family == "wand" && program_model);
+  const bool writes_prose = !(c.family == "wand" && program_model);  // a mapped model is one of them
   if (c.fallback && writes_prose) {
     auto ct = builtin_template("cot", c.family);
     if (!ct) return ct.error();
