@@ -178,8 +178,8 @@ Command add_bench(CLI::App& app) {
   auto* set = cmd->add_option("--set", a->set, "synthetic: numbers (training templates, new numbers) or templates (unseen)")
                   ->check(CLI::IsMember({"numbers", "templates"}))
                   ->capture_default_str();
-  auto* model = cmd->add_option("-m,--model", a->model, "local:PATH.gguf or openai:URL/MODEL (default: as wand solve's: the shipped wand-cot for cot; else "
-                                 "$WAND_MODEL, else wand-pot-delex for pot and wand-pot for pal and flow)");
+  auto* model = cmd->add_option("-m,--model", a->model, "local:PATH.gguf or openai:URL/MODEL (default: as wand solve's: $WAND_MODEL, else the shipped "
+                                 "wand-pot-delex for pot, wand-cot for cot and wand-pot for pal and flow)");
   auto* method = cmd->add_option("--method", a->method, "pot, pal, flow (programs, executed) or cot (prose)")
                      ->check(CLI::IsMember({"pot", "pal", "flow", "cot"}))
                      ->capture_default_str();

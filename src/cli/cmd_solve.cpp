@@ -16,7 +16,7 @@ namespace wand::cli {
 
 std::string model_for(const std::string& method, const std::string& given) {
   if (!given.empty()) return given;
-  if (method == "cot") return "local:" + models_dir() + "/wand-cot.gguf";
+  if (method == "cot") return default_model_spec("wand-cot.gguf");
   // pot reads hand-written questions with the delexicalized model: on the dev sets it was chosen
   // on (models/MODEL_CARD.md), 15 of 40 hand-written questions and 13 of 118 GSM8K train ones,
   // against wand-pot's 5 and 2; both answer all of wand-pot's held-out numbers set.
@@ -114,8 +114,8 @@ Command add_solve(CLI::App& app) {
   auto& c = a->config;
   cmd->add_option("question", a->question, "The question")->required();
   cmd->add_option("-m,--model", a->model,
-                  "local:PATH.gguf or openai:URL/MODEL (default: the shipped wand-cot for cot; else $WAND_MODEL, else the "
-                  "shipped wand-pot-delex for pot and wand-pot for pal and flow)");
+                  "local:PATH.gguf or openai:URL/MODEL (default: $WAND_MODEL, else the shipped wand-pot-delex for pot, "
+                  "wand-cot for cot and wand-pot for pal and flow)");
   cmd->add_option("--method", a->method,
                   "pot (a program assigning `answer`), pal (a `def solution():`), flow (a program asking the model "
                   "sub-questions through llm()), all executed; cot (prose)")

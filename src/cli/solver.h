@@ -18,8 +18,8 @@ namespace wand::cli {
 // ("--flow-calls: an option of --method flow (this run's method is pot)"); "" when none is.
 std::string flow_option_misplaced(const std::string& method, std::initializer_list<const CLI::Option*> flow_options);
 
-// The model spec for a method: `given`, else the shipped model for it: wand-cot.gguf for cot,
-// wand-pot-delex.gguf for pot (unless $WAND_MODEL names one), default_model_spec() for pal and flow.
+// The model spec for a method: `given`, else $WAND_MODEL, else the shipped model for it:
+// wand-pot-delex.gguf for pot, wand-cot.gguf for cot, wand-pot.gguf for pal and flow.
 std::string model_for(const std::string& method, const std::string& given);
 
 // A sandbox of `cells` cells without preloaded modules: the programs are plain arithmetic.

@@ -216,7 +216,8 @@ Server::Server(Options opt) : impl_(std::make_unique<Impl>()) {
        "voting over the executed answers of k samples. Returns the answer, the program that gave it and the vote.",
        schema({{"question", {{"type", "string"}}},
                {"method", {{"type", "string"}, {"enum", {"pot", "pal", "cot", "flow"}}, {"default", "pot"},
-                           {"description", "flow: a program whose sub-questions call the model (chat/completion models only)"}}},
+                           {"description", "flow: a program whose sub-questions call the model (chat/completion models only); cot: "
+                                           "prose, from a model that writes it (wand's own pot models write programs only)"}}},
                {"k", {{"type", "integer"}, {"minimum", 1}, {"maximum", 64}, {"default", 1}, {"description", "samples that vote"}}},
                {"temperature", {{"type", "number"}, {"minimum", 0}, {"maximum", 2}}},
                {"seed", {{"type", "integer"}, {"minimum", 0}}}},

@@ -218,9 +218,25 @@ namespace {
 bool reads_names(llm::Backend& model, const SolveConfig& c) {
   return c.method != "cot" && c.family == "wand" && !c.prompt && reading_of(model.prompt_format());
 }
+// wand's models that write programs (wand.prompt_format pot, pot-numbers, pot-delex), never prose.
+bool writes_programs(std::string_view format) { return format == "pot" || reading_of(format); }
 }  // namespace
 
 VoidResult fits_model(llm::Backend& model, const SolveConfig& c) {
+  // A wand model writes the one format it was trained on. Asked through its built-in prompt for
+  // another, its text was misread, exit 0: a program model's `answer = v1+v2` printed as cot's
+  // answer, the code model's `return result` as pot's (after the fallback).
+  if (const std::string format = model.prompt_format(); c.family == "wand" && !c.prompt && !format.empty()) {
+    const bool program_method = c.method != "cot";
+    if (program_method ? !writes_programs(format) : format != "cot")
+      return Error{fmt::format("method {}: {} is a wand model of prompt format '{}', which {}; method {} needs one of "
+                               "format {}",
+                               c.method, model.id(), format,
+                               format == "cot"                 ? "writes prose (use method cot)"
+                               : writes_programs(format)       ? "writes programs (use method pot or pal)"
+                                                               : "is not a word-problem model",
+                               c.method, program_method ? "pot, pot-numbers or pot-delex" : "cot")};
+  }
   if (c.shuffle_names && !reads_names(model, c))
     return Error{fmt::format("--shuffle-names: the model's prompt format is '{}' (method {}, prompt family {}{}); only a {} "
                              "or {} model, with its built-in prompt for programs, reads number names to shuffle",
@@ -254,7 +270,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
   res.prompt_hash = t.hash;
   // A model trained on mapped questions (numbers.h) reads names for the numbers; its programs run
   // with the names bound. Only its own built-in prompt is mapped: a user's template is theirs.
-  if (auto f = fits_model(model, c); !f) return f.error();
+  if (auto f = fits_model(model, c); !f) return Error{f.error().message, std::string(llm::kInvalidRequest)};
   bool mapped = reads_names(model, c);
   // With shuffle_names each sample reads its own naming of the numbers (sample 0 the order of
   // appearance): names[i] is sample i's, or names[0] everyone's (empty, binding nothing, when unmapped).
@@ -345,8 +361,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
   // models (pot, or trained on mapped questions: pot-numbers, pot-delex), whatever prompt they
   // were given: they have never written prose, and asked for it write a program whose last line
   // would be taken for the answer.
-  const bool program_model = model.prompt_format() == "pot" || reading_of(model.prompt_format());
-  const bool writes_prose = !(c.family == "wand" && program_model);  // a mapped model is one of them
+  const bool writes_prose = !(c.family == "wand" && writes_programs(model.prompt_format()));  // a mapped model is one of them
   if (c.fallback && writes_prose) {
     auto ct = builtin_template("cot", c.family);
     if (!ct) return ct.error();

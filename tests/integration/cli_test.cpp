@@ -717,6 +717,13 @@ TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
            {"--method pal --shuffle-names --k 2", "wand solve: --shuffle-names: the model's prompt format is 'pot'"},
            {fmt::format("--shuffle-names --k 2 -m local:{}/models/wand-pot.gguf", WAND_SOURCE_DIR),
             "wand solve: --shuffle-names: the model's prompt format is 'pot'"},
+           // a wand model asked for a format it does not write (its text was once read as the answer)
+           {fmt::format("--method cot -m local:{}/models/wand-pot-delex.gguf", WAND_SOURCE_DIR),
+            "wand-pot-delex.gguf is a wand model of prompt format 'pot-delex', which writes programs (use method pot or pal)"},
+           {fmt::format("-m local:{}/models/wand-cot.gguf", WAND_SOURCE_DIR),
+            "method pot: local:" WAND_SOURCE_DIR "/models/wand-cot.gguf is a wand model of prompt format 'cot', which writes prose"},
+           {fmt::format("--method pal -m local:{}/models/wand-code.gguf", WAND_SOURCE_DIR),
+            "prompt format 'func', which is not a word-problem model; method pal needs one of format pot, pot-numbers or pot-delex"},
        }) {
     std::string err;
     CliRun r = wand("solve --no-store " + c.args + " \"What is 2 + 2?\"", "", &err);
@@ -1102,6 +1109,21 @@ TEST(Cli, SolveCotFollowsAGrammarFileOfTheUsers) {
   EXPECT_EQ(j["answer"], "42") << r.out;
   EXPECT_EQ(j["samples"][0]["completion"], "The answer is 42.") << r.out;
   std::filesystem::remove(g);
+}
+
+// $WAND_MODEL is every method's default, cot's too (it once took the shipped wand-cot whatever the
+// variable said): a program model named there is refused for cot, and a CoT model answers.
+TEST(Cli, SolveCotTakesWandModelFromTheEnvironment) {
+  ::setenv("WAND_MODEL", (std::string("local:") + WAND_SOURCE_DIR + "/models/wand-pot.gguf").c_str(), 1);
+  std::string err;
+  CliRun r = wand("solve --no-store --method cot \"What is 2 + 2?\"", "", &err);
+  ::setenv("WAND_MODEL", (std::string("local:") + WAND_SOURCE_DIR + "/models/wand-cot.gguf").c_str(), 1);
+  CliRun cot = wand("solve --no-store --json --method cot \"What is 2 + 2?\"");
+  ::unsetenv("WAND_MODEL");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(err.find("wand-pot.gguf is a wand model of prompt format 'pot'"), std::string::npos) << err;
+  ASSERT_EQ(cot.rc, 0) << cot.out;
+  EXPECT_TRUE(Json::parse(cot.out)["model"].get<std::string>().ends_with("/models/wand-cot.gguf"));
 }
 
 TEST(Cli, SolveRefusesAnEmptyQuestion) {

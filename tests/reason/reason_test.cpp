@@ -328,6 +328,47 @@ TEST(Solve, WandsOwnPotModelGetsNoProseFallback) {
   }
 }
 
+// A wand model through its built-in prompt is asked only for the format it writes (its
+// wand.prompt_format): a program model for pot or pal, the CoT model for cot. Anything else is a
+// bad request before the model is called; the user's own template, another prompt family or a
+// model that says nothing of itself are the user's to match.
+TEST(Solve, AWandModelIsAskedOnlyForTheFormatItWrites) {
+  struct Case {
+    std::string format, method, family;
+    bool own_prompt, fits;
+  };
+  auto own = reason::parse_template("@@ prompt\nQuestion: {{question}}\nProgram:\n", "mine.txt");
+  ASSERT_TRUE(own);
+  for (const Case& c : std::vector<Case>{{"pot-delex", "cot", "wand", false, false},
+                                         {"pot", "cot", "wand", false, false},
+                                         {"cot", "pot", "wand", false, false},
+                                         {"cot", "pal", "wand", false, false},
+                                         {"func", "pot", "wand", false, false},
+                                         {"agent", "cot", "wand", false, false},
+                                         {"pot-numbers", "pal", "wand", false, true},
+                                         {"cot", "cot", "wand", false, true},
+                                         {"", "cot", "wand", false, true},
+                                         {"cot", "pot", "wand", true, true},
+                                         {"pot", "cot", "chat", false, true}}) {
+    ScriptedBackend model;
+    model.format = c.format;
+    model.add({"answer = 4\nThe answer is 4."});
+    auto cfg = config(c.method, 1, c.family);
+    if (c.own_prompt) cfg.prompt = *own;
+    const std::string what = c.format + " " + c.method + " " + c.family + (c.own_prompt ? " own" : "");
+    EXPECT_EQ(static_cast<bool>(reason::fits_model(model, cfg)), c.fits) << what;
+    auto r = reason::solve(model, &shared_sandbox(), "What is 2 + 2?", cfg);
+    if (c.fits) {
+      EXPECT_TRUE(r) << what << ": " << r.error().message;
+      continue;
+    }
+    ASSERT_FALSE(r) << what;
+    EXPECT_EQ(r.error().code, llm::kInvalidRequest) << what;
+    EXPECT_NE(r.error().message.find("prompt format '" + c.format + "'"), std::string::npos) << r.error().message;
+    EXPECT_TRUE(model.calls.empty()) << what;
+  }
+}
+
 TEST(Solve, FallsBackToCotWhenRepairFailsToo) {
   ScriptedBackend model;
   model.add({"```python\nanswer = (\n```"});
