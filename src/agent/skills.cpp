@@ -4,6 +4,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <cctype>
@@ -253,8 +254,7 @@ std::string render_skills(const std::vector<Skill>& skills) {
     out += "def " + s.signature + ":\n";
     if (!s.description.empty()) {
       std::string doc = s.description;
-      std::size_t nl;
-      while ((nl = doc.find('\n')) != std::string::npos) doc.replace(nl, 1, " ");
+      std::replace(doc.begin(), doc.end(), '\n', ' ');
       out += "    \"\"\"" + doc + "\"\"\"\n";
     }
   }
