@@ -152,12 +152,22 @@ std::string foreign_folder(const std::string& dir) {
 
 Command add_export(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "export", "A wand-train checkpoint into a GGUF model (--checkpoint), or a recorded run into training data (--run)");
+      "export",
+      "A wand-train checkpoint into a GGUF model (--checkpoint), a GGUF model into a checkpoint (--model), or a "
+      "recorded run into training data (--run)");
   auto o = std::make_shared<train::ExportOptions>();
   auto e = std::make_shared<RunExport>();
   auto* ckpt = cmd->add_option("--checkpoint", o->checkpoint, "checkpoint.wckpt from wand-train");
+  auto model = std::make_shared<std::string>();
+  auto* from_model = cmd->add_option("--model", *model,
+                                     "A GGUF model (wand's own, or any of its architecture) into a wand-train checkpoint "
+                                     "(--out X.wckpt; quantized matrices dequantized), to continue training it: "
+                                     "wand-train --init X.wckpt with a corpus made with --tokenizer of the model")
+                         ->check(CLI::ExistingFile);
   auto* tok = cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.gguf of the corpus it was trained on");
-  auto* gguf_out = cmd->add_option("--out", o->out, "Output: the .gguf; with --run, the JSONL (default: standard output)")
+  auto* gguf_out = cmd->add_option("--out", o->out,
+                                   "Output: the .gguf; with --model, the checkpoint; with --run, the JSONL (default: "
+                                   "standard output)")
                        ->check(writable_file());
   auto* ty = add_matrix_type_option(cmd, o->type);
   auto* pf = cmd->add_option("--prompt-format", o->prompt_format,
@@ -182,8 +192,17 @@ Command add_export(CLI::App& app) {
                                  "--data DIR (sft) or --dpo --data DIR (needs --tokenizer: the model's GGUF); a new or "
                                  "empty folder, or one an earlier export wrote");
   for (auto* opt : {ckpt, ty, pf, nm}) run->excludes(opt);
+  for (auto* opt : {ckpt, tok, ty, pf, nm, run}) from_model->excludes(opt);
   for (auto* opt : {fmt_opt, shape, cap, st, corpus}) opt->needs(run);
-  return [o, e, run, ckpt, tok, gguf_out, corpus] {
+  return [o, e, run, ckpt, tok, gguf_out, corpus, from_model, model] {
+    if (from_model->count()) {
+      if (!gguf_out->count()) return fail_export("--model needs --out (the checkpoint to write)");
+      auto w = train::weights_from_gguf(*model);
+      if (!w) return fail_export("--model " + w.error().message);
+      if (auto c = train::write_checkpoint(o->out, *w, *model); !c) return fail_export(c.error().message);
+      fmt::print("wrote {}\n", o->out);
+      return kExitOk;
+    }
     if (run->count()) {
       // --tokenizer belongs to both modes: with --run it is the tokenizer of --corpus.
       if (tok->count() && !corpus->count())
@@ -198,7 +217,7 @@ Command add_export(CLI::App& app) {
       return export_run(*e);
     }
     if (!ckpt->count() || !tok->count() || !gguf_out->count())
-      return fail_export("give --checkpoint, --tokenizer and --out (a GGUF model), or --run ID (training data)");
+      return fail_export("give --checkpoint, --tokenizer and --out (a GGUF model), --model and --out (a checkpoint), or --run ID (training data)");
     if (auto r = train::export_model(*o); !r) {
       fmt::print(stderr, "wand export: {}\n", r.error().message);
       return kExitBadInput;

@@ -859,6 +859,31 @@ TEST(Codegen, ExportedProgramsFineTuneACheckpoint) {
   EXPECT_LT(b1, b0 * 0.7) << base;
   EXPECT_LT(t0, b0 * 0.7) << tuned;  // the checkpoint's weights, not a fresh model's
   EXPECT_TRUE(fs::exists(dir / "tuned" / "checkpoint.wckpt"));
+  // The shipped model itself, made a checkpoint by `wand export --model`, continues from where it
+  // is on a corpus of its own kind written with its tokenizer, and the checkpoint exported back
+  // answers as the model does.
+  std::string shipped = (dir / "shipped.wckpt").string(), back = (dir / "back.gguf").string(), own = (dir / "own").string();
+  out = run_command(fmt::format("{} export --model {} --out {} 2>&1", WAND_BINARY, model, shipped), &rc);
+  ASSERT_EQ(rc, 0) << out;
+  out = run_command(fmt::format("{} corpus --out {} --mix pot=1 --tokens 5000 --verify 0 --seed 3 --tokenizer {} 2>&1",
+                                WAND_BINARY, own, model), &rc);
+  ASSERT_EQ(rc, 0) << out;
+  auto from_shipped = run_command(fmt::format("{} --init {} --data {} --out {} --steps 2 --warmup 1 --lr 0.0001 --threads 1 "
+                                              "--batch 4 --seq 64 --log-every 1 2>&1",
+                                              WAND_TRAIN_BINARY, shipped, own, (dir / "from_shipped").string()),
+                                  &rc);
+  ASSERT_EQ(rc, 0) << from_shipped;
+  EXPECT_LT(losses(from_shipped).first, 1.0) << from_shipped;  // a fresh model starts near ln 512 = 6.2
+  out = run_command(fmt::format("{} export --checkpoint {} --tokenizer {} --out {} --prompt-format pot 2>&1", WAND_BINARY,
+                                shipped, model, back),
+                    &rc);
+  ASSERT_EQ(rc, 0) << out;
+  auto completion = [&](const std::string& m) {
+    auto r = run_command(fmt::format("{} solve --no-store --json --method pal -m local:{} \"Ann has 5 pens and buys 7 more. "
+                                     "How many pens does she have?\"", WAND_BINARY, m), &rc);
+    return rc == 0 ? Json::parse(r)["samples"][0]["completion"].get<std::string>() : "exit " + std::to_string(rc);
+  };
+  EXPECT_EQ(completion(back), completion(model));
   // A checkpoint for another vocabulary is refused, naming both sizes.
   auto bad = run_command(fmt::format("{} --init {} --data {} --out {} 2>&1", WAND_TRAIN_BINARY, (dir / "sft.jsonl").string(), corpus,
                                      (dir / "bad").string()), &rc);

@@ -1459,7 +1459,7 @@ TEST(Cli, CodeAndExportRefuseBadInputWithExitTwo) {
       {"code --method codet --no-store --dataset " + no_call + " --out /tmp/x.jsonl",
        "needs an entry point (no test of this dataset task calls a function)"},
       {"code x --entry 'a(b'", "--entry 'a(b': not a Python function name"},
-      {"export", "give --checkpoint, --tokenizer and --out (a GGUF model), or --run ID"},
+      {"export", "give --checkpoint, --tokenizer and --out (a GGUF model), --model and --out (a checkpoint), or --run ID"},
       {"export --run abc --checkpoint c", "excludes"},
       {"export --format sft", "requires --run"},
       {"export --run nosuch --store " + temp_store("export_none"), "--store"},
@@ -1468,6 +1468,12 @@ TEST(Cli, CodeAndExportRefuseBadInputWithExitTwo) {
       {"export --run x --corpus /tmp/c", "--corpus needs --tokenizer"},
       {"export --run x --format rewards --corpus /tmp/c --tokenizer t.gguf", "--corpus takes sft rows"},
       {"export --corpus /tmp/c", "requires --run"},
+      // a GGUF model into a checkpoint (--model): it needs --out, a GGUF, and none of the other modes' options
+      {"export --model " + std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf", "--model needs --out"},
+      {"export --model " + std::string(WAND_SOURCE_DIR) + "/README.md --out /tmp/x.wckpt", "README.md: not a GGUF file"},
+      {"export --model /nonexistent/m.gguf --out /tmp/x.wckpt", "/nonexistent/m.gguf"},
+      {"export --model " + std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf --run x", "excludes"},
+      {"export --model " + std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf --out /proc/x.wckpt", "/proc/x.wckpt"},
       // a folder `wand corpus` wrote (its manifest names no run): its held-out sets would stay
       {"export --run x --corpus " + foreign + " --tokenizer t.gguf",
        "--corpus " + foreign + ": holds files that are not an earlier export's"},
