@@ -183,8 +183,11 @@ struct CorpusOptions {
 Result<std::vector<std::pair<std::string, double>>> parse_mix(const std::string& spec);
 // Checks the options before any work: a non-empty mix of known parts with finite positive
 // weights, tokens >= 1, vocab in [kMinVocab, kMaxVocab], non-negative counts, and a --tokenizer
-// that reads as a tokenizer with <|bos|>, <|eos|> and at most kMaxVocab tokens. Errors name the
-// option and the value. write_corpus calls it first.
+// that reads as a tokenizer with <|bos|>, <|eos|> and at most kMaxVocab tokens, and an --out folder
+// whose files of the names a run replaces (train*.bin, heldout-*.jsonl, tokenizer.gguf,
+// manifest.json) an earlier corpus run wrote (its .wand-corpus mark, or a corpus manifest): files of
+// those names from anywhere else are refused, never removed. Errors name the option and the value.
+// write_corpus calls it first.
 VoidResult check_corpus_options(const CorpusOptions& opt);
 // Writes DIR/tokenizer.gguf, DIR/train.bin or its shards (uint16 ids; <|bos|> doc <|eos|>), DIR/heldout-numbers.jsonl,
 // DIR/heldout-templates.jsonl, when the mix has a part made from function tasks also

@@ -226,9 +226,42 @@ std::string function_prompt(const FunctionTask& t, std::size_t shown) {
 // asserts of some other function (AgentCoder's test designer sees the signature too).
 std::string tests_prompt(const FunctionTask& t) { return "Task: " + t.description + "\nTests for " + t.name + ":\n"; }
 
+namespace {
+// Marks a folder as a corpus's from the start of a run (the manifest comes last), so that a run
+// stopped midway may be run again into it.
+constexpr std::string_view kCorpusMark = ".wand-corpus";
+
+// The files of a corpus folder that a run replaces: its shards, held-out sets, tokenizer, manifest.
+bool replaced_by_a_run(const std::filesystem::path& p) {
+  const std::string name = p.filename().string();
+  return (name.starts_with("train") && p.extension() == ".bin") || (name.starts_with("heldout-") && p.extension() == ".jsonl") ||
+         name == "manifest.json" || name == "tokenizer.gguf";
+}
+
+// Why a run must not write into `dir`: it holds files a run replaces that no wand corpus run (nor
+// `wand export --corpus`, whose manifest has the same token format) wrote; "" when it may.
+std::string foreign_files(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec) || fs::exists(fs::path(dir) / kCorpusMark, ec)) return "";
+  std::ifstream in(fs::path(dir) / "manifest.json");
+  Json manifest = Json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (manifest.is_object() && manifest.value("format", "").starts_with("uint16 little-endian token ids")) return "";
+  std::vector<std::string> foreign;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (replaced_by_a_run(e.path())) foreign.push_back(e.path().filename().string());
+  if (foreign.empty()) return "";
+  std::sort(foreign.begin(), foreign.end());
+  return fmt::format("--out {}: holds {}{}, which no earlier wand corpus run wrote and this run would replace; give a new "
+                     "or empty folder", dir, foreign.front(),
+                     foreign.size() > 1 ? fmt::format(" and {} more such file{}", foreign.size() - 1, foreign.size() > 2 ? "s" : "") : "");
+}
+}  // namespace
+
 VoidResult check_corpus_options(const CorpusOptions& opt) {
   namespace fs = std::filesystem;
   if (opt.out_dir.empty()) return Error{"--out: no directory given"};
+  if (auto foreign = foreign_files(opt.out_dir); !foreign.empty()) return Error{foreign};
   if (opt.mix.empty()) return Error{"--mix: no parts given"};
   for (auto& [part, w] : opt.mix) {
     if (std::find(kCorpusParts.begin(), kCorpusParts.end(), part) == kCorpusParts.end())
@@ -288,6 +321,8 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   std::error_code ec;
   fs::create_directories(opt.out_dir, ec);
   if (ec) return Error{fmt::format("{}: cannot create: {}", opt.out_dir, ec.message())};
+  std::ofstream(fs::path(opt.out_dir) / kCorpusMark) << "written by wand corpus: a run into this folder replaces its "
+                                                        "shards, held-out sets, tokenizer and manifest\n";
   // ... and, with --number-names, each mapped program run again with its bindings.
   std::vector<NamedProblem> named_gsm8k;
   bool names_gsm8k = opt.number_names && std::any_of(opt.mix.begin(), opt.mix.end(), [](auto& m) { return m.first == "gsm8k"; });
@@ -359,12 +394,8 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
   // held-out sets of a mix this run does not write would pass for this corpus's, and its manifest
   // would describe this run's tokens if this one is interrupted (written last, when all are done).
   std::vector<fs::path> stale;
-  for (const auto& e : fs::directory_iterator(opt.out_dir, ec)) {
-    std::string name = e.path().filename().string();
-    if ((name.starts_with("train") && e.path().extension() == ".bin") || name == "manifest.json" ||
-        (name.starts_with("heldout-") && e.path().extension() == ".jsonl"))
-      stale.push_back(e.path());
-  }
+  for (const auto& e : fs::directory_iterator(opt.out_dir, ec))
+    if (replaced_by_a_run(e.path()) && e.path().filename() != "tokenizer.gguf") stale.push_back(e.path());
   for (const auto& p : stale) fs::remove(p, ec);
   std::vector<std::string> shards;
   std::ofstream bin;

@@ -490,8 +490,39 @@ TEST(Corpus, ManifestFormatsAreThePromptsAndRewritesLeaveNoStaleFiles) {
   EXPECT_FALSE((*second)["heldout"].contains("functions"));
   std::set<std::string> files;
   for (auto& e : fs::directory_iterator(co.out_dir)) files.insert(e.path().filename().string());
-  EXPECT_EQ(files, (std::set<std::string>{"heldout-numbers.jsonl", "heldout-templates.jsonl", "manifest.json",
+  EXPECT_EQ(files, (std::set<std::string>{".wand-corpus", "heldout-numbers.jsonl", "heldout-templates.jsonl", "manifest.json",
                                           "tokenizer.gguf", "train.bin"}));
+  fs::remove_all(dir);
+}
+
+// A run replaces an earlier corpus's shards, held-out sets, tokenizer and manifest. Files of those
+// names that no corpus run wrote are refused, before any work, never removed (they once were:
+// `heldout-mydata.jsonl` and `train-abc.bin` of a folder without a manifest). Other files stay.
+TEST(Corpus, AFolderOfSomeoneElsesFilesIsRefusedNotEmptied) {
+  auto dir = temp_dir("foreign");
+  auto co = small_corpus(dir, 2000);
+  fs::create_directories(co.out_dir);
+  for (std::string name : {"heldout-mydata.jsonl", "train-abc.bin", "notes.txt"})
+    std::ofstream(fs::path(co.out_dir) / name) << "mine\n";
+  auto r = train::write_corpus(co);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "--out " + co.out_dir + ": holds heldout-mydata.jsonl and 1 more such file, which no earlier "
+                               "wand corpus run wrote and this run would replace; give a new or empty folder");
+  EXPECT_FALSE(train::check_corpus_options(co));
+  for (std::string name : {"heldout-mydata.jsonl", "train-abc.bin", "notes.txt"})
+    EXPECT_TRUE(fs::exists(fs::path(co.out_dir) / name)) << name;
+  EXPECT_FALSE(fs::exists(fs::path(co.out_dir) / "tokenizer.gguf"));
+  // Without them the run writes beside notes.txt, and a run stopped before its manifest (its mark
+  // written, a shard left) may be run again into the folder.
+  fs::remove(fs::path(co.out_dir) / "heldout-mydata.jsonl");
+  fs::remove(fs::path(co.out_dir) / "train-abc.bin");
+  ASSERT_TRUE(train::write_corpus(co));
+  EXPECT_TRUE(fs::exists(fs::path(co.out_dir) / "notes.txt"));
+  fs::remove(fs::path(co.out_dir) / "manifest.json");
+  std::ofstream(fs::path(co.out_dir) / "train-0001.bin") << "half";
+  auto again = train::write_corpus(co);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_FALSE(fs::exists(fs::path(co.out_dir) / "train-0001.bin"));
   fs::remove_all(dir);
 }
 
