@@ -48,9 +48,11 @@ Command add_corpus(CLI::App& app) {
   a->opt.test_sets = shared_data_dir();
   cmd->add_option("--gsm8k", a->opt.gsm8k, "GSM8K's train split (original format) for the gsm8k parts")
       ->capture_default_str();
+  // A folder named here must be one: a typo would turn decontamination off with only a warning.
   cmd->add_option("--test-sets", a->opt.test_sets,
                   "Folder of the test sets the questions are checked against (MultiArith, ASDiv, SVAMP, GSM8K test)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--ngram", a->opt.ngram, "Decontamination n-gram length in words")
       ->capture_default_str()
       ->check(number({.lo = 1, .hi = 64, .integer = true}));

@@ -1,5 +1,6 @@
 // `wand exec`: one program with a readable report (or --json), or a batch as JSON lines.
 #include <fmt/core.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -37,6 +38,13 @@ struct ExecArgs {
 
 std::string read_stream(std::istream& in) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Standard input redirected from a folder (`wand exec - < dir`) reads as empty, which would run an
+// empty program or batch: refused as a bad input instead.
+bool stdin_is_folder() {
+  struct stat st{};
+  return ::fstat(STDIN_FILENO, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 std::string human_size(std::size_t kb) {
@@ -120,6 +128,10 @@ Result<std::unique_ptr<sandbox::Sandbox>> make_sandbox(const ExecArgs& a, std::s
 int run_one(ExecArgs& a) {
   std::string code;
   if (a.file == "-") {
+    if (stdin_is_folder()) {
+      fmt::print(stderr, "wand exec: standard input is a folder, not a program\n");
+      return kExitBadInput;
+    }
     // Without a file the program comes from standard input: say so on a terminal, or it looks hung.
     if (isatty(STDIN_FILENO)) fmt::print(stderr, "wand exec: reading the program from standard input (Ctrl-D ends it)\n");
     code = read_stream(std::cin);
@@ -184,6 +196,10 @@ int run_jsonl(ExecArgs& a) {
     std::string error;
     tools::Registry tools;  // what the line is granted: its "tools", else all of --tools
   };
+  if (stdin_is_folder()) {
+    fmt::print(stderr, "wand exec: --jsonl: standard input is a folder, not JSON lines\n");
+    return kExitBadInput;
+  }
   auto loaded = open_tools(a.tools, a.tools.specs);
   if (!loaded) {
     fmt::print(stderr, "wand exec: {}\n", loaded.error().message);
@@ -265,13 +281,27 @@ int run_jsonl(ExecArgs& a) {
       progress.tick();
     }
   }
+  // Ctrl-C: no further run starts, the runs in progress finish, and every line still gets its
+  // result line in order (one not run says so), so nothing finished is lost behind one that was not.
+  std::atomic<bool>& stop = catch_stop_signals();
+  std::atomic<std::size_t> not_run = 0;
   parallel_for(reqs.size(), (*sb)->cells(), [&](std::size_t, std::size_t k) {
     if (output_failed) return;
+    if (stop) {
+      ++not_run;
+      emit(where[k], Json{{"status", "not_run"}, {"error", "interrupted before it ran"}});
+      return;
+    }
     emit(where[k], to_json(tools::run(**sb, reqs[k], lines[where[k]].tools, {.max_calls = a.tools.max_calls})));
     progress.tick();
   });
   progress.finish();
   if (output_failed) return kExitOutput;
+  if (stop) {
+    fmt::print(stderr, "wand exec: interrupted: {} of {} requests ran, {} not run (status not_run)\n",
+               reqs.size() - not_run, reqs.size(), not_run.load());
+    return kExitInterrupted;
+  }
   return invalid ? kExitBadInput : kExitOk;
 }
 

@@ -43,7 +43,8 @@ Command add_generate(CLI::App& app) {
                                "of --samples draws from a seed derived from it and i")
                    ->check(number(kSeed));
   cmd->add_option("--samples", a->gen.n, "Independent samples")->check(number({.lo = 1, .hi = 1000, .integer = true}));
-  cmd->add_option("--stop", a->stop, "Stop sequence (repeatable)");
+  // One value per occurrence: a vector option would also take the prompt after it (`--stop X "Question"`).
+  cmd->add_option("--stop", a->stop, "Stop sequence (repeatable)")->allow_extra_args(false);
   add_threads_option(cmd, a->engine.threads);
   add_kv_cache_option(cmd, a->engine.kv_cache);
   cmd->add_flag("--chat", a->chat, "Treat the prompt as a user message in the model's chat format");

@@ -29,7 +29,13 @@ Command add_mcp(CLI::App& app) {
   // Tools served besides the built-in three: --tools (built-ins, command-tool files), --mcp (other MCP servers' tools).
   add_tool_options(cmd, a->tools);
   return [a] {
-    mcp::Server server({.model_spec = model_for("pot", a->model), .cells = a->cells});  // solve's default method
+    const std::string spec = model_for("pot", a->model);  // solve's default method
+    // The solve tool opens its model on a client's first call: one that cannot open is said now.
+    if (auto m = llm::open_backend(spec); !m) {
+      fmt::print(stderr, "wand mcp: {}{}\n", a->model.empty() ? "the solve tool's model: " : "--model: ", m.error().message);
+      return kExitBadInput;
+    }
+    mcp::Server server({.model_spec = spec, .cells = a->cells});
     auto extra = open_tools(a->tools, a->tools.specs);
     if (!extra) {
       fmt::print(stderr, "wand mcp: {}\n", extra.error().message);

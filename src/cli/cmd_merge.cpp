@@ -12,8 +12,12 @@ Command add_merge(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "merge", "Average models of one architecture into one GGUF (a model soup; a fine-tune with its start: WiSE-FT)");
   auto o = std::make_shared<train::MergeOptions>();
-  cmd->add_option("--model", o->models, "A GGUF model (repeat: two or more, the same architecture, tokenizer and prompt format)")
-      ->required();
+  cmd->add_option("--model", o->models,
+                  "A GGUF model, PATH.gguf or local:PATH.gguf as other commands take it (repeat: two or more, the same "
+                  "architecture, tokenizer and prompt format)")
+      ->required()
+      ->allow_extra_args(false)
+      ->transform([](std::string m) { return m.starts_with("local:") ? m.substr(6) : m; });
   cmd->add_option("--weights", o->weights, "One weight per --model, in order, summing to 1 (default: equal; a negative one extrapolates)")->delimiter(',');
   cmd->add_option("--out", o->out, "The merged .gguf")->required()->check(writable_file());
   add_matrix_type_option(cmd, o->type);

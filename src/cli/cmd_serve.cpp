@@ -92,6 +92,12 @@ Command add_serve(CLI::App& app) {
                  token->count() ? "--token" : "WAND_SERVE_TOKEN");
       return kExitBadInput;
     }
+    // Code execution for anyone who can reach the address: said, not refused (a private network may be
+    // the point), since the sandbox is what stands between them and the host.
+    const bool loopback = a->opt.host == "127.0.0.1" || a->opt.host == "localhost" || a->opt.host == "::1";
+    if (a->exec && !loopback && a->opt.token.empty())
+      fmt::print(stderr, "wand serve: warning: --exec on {} without --token: anyone who reaches it runs code in the "
+                         "sandbox; give --token (or $WAND_SERVE_TOKEN)\n", a->opt.host);
     // SIGINT/SIGTERM are taken by a thread that stops the server, so in-flight replies finish.
     sigset_t stop_signals;
     sigemptyset(&stop_signals);

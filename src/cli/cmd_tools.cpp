@@ -1,6 +1,8 @@
 // `wand tools list|call`: what tools a program may be granted, and one call from the shell.
 #include <fmt/core.h>
 
+#include <algorithm>
+
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/tool_options.h"
@@ -30,8 +32,10 @@ void add_tool_options(CLI::App* cmd, ToolArgs& a) {
   cmd->add_option("--mcp-timeout", a.mcp_timeout, "Seconds an MCP tool call may take")->default_val(60)->check(number(kSeconds));
 }
 
-Result<tools::Registry> open_tools(ToolArgs& a, const std::vector<std::string>& specs) {
-  // The model is opened only if llm is granted.
+namespace {
+
+// The model is opened only when llm is granted (or listed).
+void open_llm_on_demand(ToolArgs& a) {
   a.builtin.open_llm = [&a]() -> Result<llm::Backend*> {
     if (!a.backend) {
       auto b = llm::open_backend(a.model.empty() ? default_model_spec() : a.model);
@@ -40,6 +44,34 @@ Result<tools::Registry> open_tools(ToolArgs& a, const std::vector<std::string>& 
     }
     return a.backend.get();
   };
+}
+
+// An option of built-ins that none of the granted tools is (`--db` without sql): "" when none.
+std::string unread_tool_option(const ToolArgs& a, const tools::Registry& reg) {
+  struct Use {
+    const char* option;
+    bool given;
+    std::vector<const char*> tools;
+  };
+  for (const Use& u : {Use{"--db", !a.builtin.db.empty(), {"sql"}},
+                       Use{"--writable", a.builtin.writable, {"sql", "fs.write"}},
+                       Use{"--workspace", !a.builtin.workspace.empty(), {"fs.read", "fs.list", "fs.write"}},
+                       Use{"--docs", !a.builtin.docs.empty(), {"search"}},
+                       Use{"--allow-host", !a.builtin.allow_hosts.empty(), {"http_get"}},
+                       Use{"--tools-model", !a.model.empty(), {"llm"}}}) {
+    if (!u.given || std::any_of(u.tools.begin(), u.tools.end(), [&](const char* t) { return reg.find(t) != nullptr; }))
+      continue;
+    std::string names;
+    for (const char* t : u.tools) names += std::string(names.empty() ? "" : " or ") + t;
+    return fmt::format("{}: an option of {}, which no --tools grants", u.option, names);
+  }
+  return "";
+}
+
+}  // namespace
+
+Result<tools::Registry> open_tools(ToolArgs& a, const std::vector<std::string>& specs) {
+  open_llm_on_demand(a);
   auto reg = tools::load_tools(specs, a.builtin);
   if (!reg) return Error{fmt::format("--tools: {}", reg.error().message)};
   if (!a.mcp.empty()) {
@@ -47,6 +79,7 @@ Result<tools::Registry> open_tools(ToolArgs& a, const std::vector<std::string>& 
     if (!served) return Error{fmt::format("--mcp: {}", served.error().message)};
     if (auto m = reg->merge(*served); !m) return Error{fmt::format("--mcp: {}", m.error().message)};
   }
+  if (auto unread = unread_tool_option(a, *reg); !unread.empty()) return Error{unread};
   return reg;
 }
 
@@ -64,6 +97,7 @@ int list_tools(ToolArgs& a, bool json, bool python, const std::string& relevant,
     reg = std::move(*r);
   } else {
     // Every built-in the options make available, and why the others are not.
+    open_llm_on_demand(a);
     for (const auto& name : tools::builtin_names()) {
       auto r = tools::builtin_tools({name}, a.builtin);
       if (r) (void)reg.merge(*r);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <system_error>
 
 #include "cli/commands.h"
@@ -52,6 +53,46 @@ std::string default_model_spec(std::string_view shipped) {
   return "local:" + models_dir() + "/" + std::string(shipped);
 }
 
+namespace {
+// "wand CMD: --OPTION: empty ..." for the first option given an empty or blank value (`-m "$MODEL"`
+// with MODEL unset once ran the default model), "" when none was. Options whose empty value means
+// something (--preload '') or that refuse it in words of their own are left to themselves.
+std::string blank_option(const CLI::App& app, const std::string& path = "wand") {
+  // Options whose empty value means something (--preload '': none), or that say more themselves.
+  static const std::set<std::string> own_rule = {"--preload", "--token", "--host", "--mcp", "--entry", "--store"};
+  for (const CLI::App* sub : app.get_subcommands()) {
+    const std::string name = path + " " + sub->get_name();  // "wand tools list"
+    for (const CLI::Option* o : sub->get_options()) {
+      if (!o->nonpositional() || o->get_expected_min() == 0 || own_rule.contains(o->get_name())) continue;
+      for (const std::string& v : o->results())
+        if (v.find_first_not_of(" \t\r\n") == std::string::npos)
+          return fmt::format("{}: {}: empty (leave it out for the default)", name, o->get_name());
+    }
+    if (auto nested = blank_option(*sub, name); !nested.empty()) return nested;
+  }
+  return "";
+}
+
+// "wand runs: unknown command 'delete' (commands: ...)" for a word where a command goes that names
+// none (CLI11 says only that a subcommand is required), "" when the words name commands.
+std::string unknown_command(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* level = &app;
+  std::string path = "wand";
+  for (int i = 1; i < argc && argv[i][0] != '-' && !level->get_subcommands({}).empty(); ++i) {
+    const CLI::App* next = nullptr;
+    std::string names;
+    for (const CLI::App* sub : level->get_subcommands({})) {
+      if (sub->get_name() == argv[i]) next = sub;
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!next) return fmt::format("{}: unknown command '{}' (commands: {}; {} --help)", path, argv[i], names, path);
+    path += " " + next->get_name();
+    level = next;
+  }
+  return "";
+}
+}  // namespace
+
 int model_error_exit_code(const Error& e) {
   return e.code == llm::kInvalidRequest || e.code == llm::kContextLengthExceeded ? kExitBadInput : kExitFailed;
 }
@@ -81,11 +122,19 @@ int main(int argc, char** argv) {
       {"agent", wand::cli::add_agent(app)},
       {"skills", wand::cli::add_skills(app)},
   };
+  if (auto unknown = wand::cli::unknown_command(app, argc, argv); !unknown.empty()) {
+    fmt::print(stderr, "{}\n", unknown);
+    return wand::cli::kExitBadInput;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : wand::cli::kExitBadInput;
+  }
+  if (auto blank = wand::cli::blank_option(app); !blank.empty()) {
+    fmt::print(stderr, "{}\n", blank);
+    return wand::cli::kExitBadInput;
   }
   // A bad WAND_CPU (the engine's kernel path) is bad input, said before any work is done.
   if (auto path = wand::llm::kernel_path_from_env(); !path) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -55,6 +56,8 @@ VoidResult for_each_json_line(const std::string& path, const std::function<VoidR
 }
 
 Result<std::string> read_file(const std::string& path) {
+  // A folder opens and reads as empty: it would pass for an empty file.
+  if (std::error_code ec; std::filesystem::is_directory(path, ec)) return Error{fmt::format("{}: a folder, not a file", path)};
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error{fmt::format("{}: cannot open: {}", path, std::strerror(errno))};
   std::ostringstream ss;

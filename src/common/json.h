@@ -34,7 +34,7 @@ VoidResult for_each_json_line(const std::string& path, const std::function<VoidR
 // throws. Every writer of JSON that may hold such bytes uses it.
 std::string dump_text(const Json& value, int indent = -1);
 
-// Reads a whole file; errors name the path and the reason.
+// Reads a whole file; errors name the path and the reason (a folder is one).
 Result<std::string> read_file(const std::string& path);
 
 // A recorded option's value as a user types it: a string as it is, a number recorded from a float

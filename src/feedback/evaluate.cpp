@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/output.h"
+#include "common/text.h"
 
 namespace wand::feedback {
 
@@ -115,6 +116,9 @@ VoidResult validate(const EvalOptions& opt) {
   if (!(ans == "auto" || ans == "last-line" || (ans.starts_with("var:") && ans.size() > 4) ||
         (ans.starts_with("call:") && ans.size() > 5)))
     return Error{fmt::format("--answer '{}': expected auto, last-line, var:NAME or call:NAME", ans)};
+  // NAME goes into the harness's Python as it is: `var:1bad` once made every sample a runtime error.
+  if (const std::string name = ans.substr(ans.find(':') + 1); ans.find(':') != std::string::npos && !is_python_identifier(name))
+    return Error{fmt::format("--answer '{}': '{}' is not a Python name", ans, name)};
   for (int k : opt.ks)
     if (k <= 0) return Error{fmt::format("--k: '{}' is not a positive integer", k)};
   return ok_status();

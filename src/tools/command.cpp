@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 
+#include "common/text.h"
 #include "tools/builtins.h"
 
 extern char** environ;
@@ -186,6 +187,21 @@ Result<CommandSpec> parse_spec(const Json& j, const std::filesystem::path& folde
     c.argv.push_back(a.get<std::string>());
   }
   c.parameters = j.value("parameters", Json{{"type", "object"}, {"properties", Json::object()}});
+  // A "{name}" that names no parameter would reach the command as written (a typo'd placeholder
+  // ran `echo {typo}`): refused. Braces around anything but a name ("{print $1}") stay literal.
+  Json props = c.parameters.is_object() ? c.parameters.value("properties", Json::object()) : Json::object();
+  if (!props.is_object()) props = Json::object();
+  std::string declared;
+  for (auto& [k, _] : props.items()) declared += (declared.empty() ? "" : ", ") + k;
+  for (const std::string& e : c.argv)
+    for (std::size_t open = e.find('{'); open != std::string::npos; open = e.find('{', open + 1)) {
+      const std::size_t close = e.find('}', open);
+      if (close == std::string::npos) break;
+      const std::string key = e.substr(open + 1, close - open - 1);
+      if (is_python_identifier(key) && !props.contains(key))
+        return bad(fmt::format("field 'command': placeholder '{{{}}}' names no parameter (declared: {})", key,
+                               declared.empty() ? "none" : declared));
+    }
   c.cwd = j.contains("cwd") ? j["cwd"].is_string() ? (folder / j["cwd"].get<std::string>()).string() : "" : folder.string();
   if (j.contains("cwd") && !j["cwd"].is_string()) return bad("field 'cwd' must be a string");
   std::error_code ec;

@@ -79,6 +79,22 @@ TEST(Cli, MissingFileIsBadInput) {
   EXPECT_NE(err.find("/nonexistent/prog.py"), std::string::npos) << err;
 }
 
+// A folder opens and reads as empty: as the program, its stdin or the batch it once ran as an
+// empty program (exit 0). Each is refused naming it.
+TEST(Cli, AFolderIsNotAProgramNorItsInput) {
+  std::string dir = ::testing::TempDir(), err;
+  CliRun program = wand("exec --lang python " + dir, "", &err);
+  EXPECT_EQ(program.rc, 2);
+  EXPECT_NE(err.find(dir + ": a folder, not a file"), std::string::npos) << err;
+  CliRun input = wand("exec --stdin " + dir + " -", "print(input())", &err);
+  EXPECT_EQ(input.rc, 2);
+  EXPECT_NE(err.find("--stdin " + dir + ": a folder, not a file"), std::string::npos) << err;
+  for (std::string mode : {"-", "--jsonl"}) {
+    std::string cmd = fmt::format("{} exec {} < {} > /dev/null 2>&1", WAND_BINARY, mode, dir);
+    EXPECT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 2) << cmd;
+  }
+}
+
 TEST(Cli, JsonlKeepsOrderAndReportsBadLines) {
   std::string input =
       "{\"id\": 1, \"code\": \"print(1)\"}\n"
@@ -317,6 +333,36 @@ Interrupted interrupted_run(const std::string& args, int after_s, const std::str
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   return {rc, slurp(out_path), seconds};
+}
+
+// Ctrl-C in `wand exec --jsonl`: no further run starts, and every line still gets its result in
+// order, those not run saying so (the batch once died with the finished results behind an
+// unfinished one unwritten, and no word).
+TEST(Cli, ExecJsonlCtrlCGivesEveryLineItsResult) {
+  std::string dir = ::testing::TempDir() + "exec_sigint" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const int n = 40;  // 0.25 s each on one cell: 10 s in all, interrupted after 3
+  {
+    std::ofstream in(dir + "/in.jsonl");
+    for (int i = 0; i < n; ++i) in << Json{{"id", i}, {"code", "import time\ntime.sleep(0.25)\nprint(1)"}}.dump() << "\n";
+  }
+  auto r = interrupted_run(fmt::format("exec --jsonl --cells 1 < {}/in.jsonl", dir), 3, dir + "/err");
+  std::string err = slurp(dir + "/err");
+  EXPECT_EQ(r.rc, 130) << err;
+  EXPECT_LT(r.seconds, 8) << "the runs after Ctrl-C were not skipped";
+  auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(n)) << r.out;
+  int ran = 0;  // one cell runs them in order: the lines that ran, then those that did not
+  while (ran < n && lines[ran]["status"] == "ok") ++ran;
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(lines[i]["id"], i);
+    EXPECT_EQ(lines[i]["status"], i < ran ? "ok" : "not_run") << i;
+  }
+  EXPECT_GT(ran, 0);
+  EXPECT_LT(ran, n);
+  EXPECT_NE(err.find(fmt::format("wand exec: interrupted: {} of {} requests ran, {} not run", ran, n, n - ran)), std::string::npos)
+      << err;
+  std::filesystem::remove_all(dir);
 }
 
 // Ctrl-C in `wand eval`: no further run starts, and the samples judged so far are summarized,
@@ -640,6 +686,8 @@ TEST(Cli, OptionsThatNeedAnotherAreRefusedAndDataDefaultsDoNotDependOnTheFolder)
   for (auto& [args, says] : std::vector<std::pair<std::string, std::string>>{
            {"generate --system hi x", "--system requires --chat"},
            {"corpus --out /tmp/wand-never --tokenizer t.gguf --vocab 300", "--vocab excludes --tokenizer"},
+           // a test-set folder that is not there would turn decontamination off
+           {"corpus --out /tmp/wand-never --test-sets /nonexistent/sets", "--test-sets: Directory does not exist: /nonexistent/sets"},
            {"eval --dataset d.jsonl --reference --remote-timeout 3", "--remote-timeout requires --remote"},
            // A batch's programs, inputs and arguments are its lines' own.
            {"exec --jsonl prog.py", "file excludes --jsonl"},
@@ -1218,6 +1266,46 @@ TEST(Cli, KvCacheF16GivesTheSameGreedyTextAndABadTypeIsExitTwo) {
   served = wand("generate -m openai:http://127.0.0.1:9/v1/m --threads 2 hi", "", &err);
   EXPECT_EQ(served.rc, 2);
   EXPECT_NE(err.find("engine threads (2) are the embedded engine's setting"), std::string::npos) << err;
+}
+
+// An option given an empty or blank value is refused, naming the command and the option
+// (`-m "$MODEL"` with MODEL unset once ran the shipped model); --preload '' still means none.
+TEST(Cli, AnEmptyOptionIsRefusedNotTakenForTheDefault) {
+  struct Case {
+    std::string args, says;
+  };
+  for (const Case& c : std::vector<Case>{{"solve -m '' q", "wand solve: --model: empty (leave it out for the default)"},
+                                         {"bench synthetic --model ' '", "wand bench: --model: empty"},
+                                         {"generate --constrain '' x", "wand generate: --constrain: empty"},
+                                         {"exec --lang '' -", "wand exec: --lang: empty"},
+                                         {"tools list --relevant ' '", "wand tools list: --relevant: empty"}}) {
+    std::string err;
+    CliRun r = wand(c.args, "print(1)", &err);
+    EXPECT_EQ(r.rc, 2) << c.args;
+    EXPECT_NE(err.find(c.says), std::string::npos) << c.args << "\n" << err;
+  }
+  CliRun none = wand("exec --json --preload '' -", "print(1)");
+  ASSERT_EQ(none.rc, 0);
+  EXPECT_EQ(Json::parse(none.out)["stdout"], "1\n");
+}
+
+// A word where a command goes that names none is said by name (CLI11 said "A subcommand is required").
+TEST(Cli, AnUnknownCommandIsNamed) {
+  std::string err;
+  CliRun top = wand("foo", "", &err);
+  EXPECT_EQ(top.rc, 2);
+  EXPECT_EQ(err.rfind("wand: unknown command 'foo' (commands: ", 0), 0u) << err;
+  CliRun nested = wand("runs delete x", "", &err);
+  EXPECT_EQ(nested.rc, 2);
+  EXPECT_EQ(err.rfind("wand runs: unknown command 'delete' (commands: ", 0), 0u) << err;
+  EXPECT_EQ(wand("runs list --json --store " + temp_store("unknown_cmd")).rc, 0);  // a real one still runs
+}
+
+// --stop takes one value an occurrence: the prompt after it stays the prompt.
+TEST(Cli, GenerateStopBeforeThePrompt) {
+  std::string err;
+  CliRun r = wand("generate --stop zzz --max-tokens 4 --stop yyy 'Question: What is 2 + 2?'", "", &err);
+  EXPECT_EQ(r.rc, 0) << err;  // was 2: "prompt is required"
 }
 
 TEST(Cli, GenerateConstrainKeepsTheShippedModelInsideTheGrammar) {

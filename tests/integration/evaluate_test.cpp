@@ -1,6 +1,8 @@
 // feedback::evaluate, the pipeline behind `wand eval`, as a library call in the real sandbox:
 // pass@k over samples split across sandbox batches, per-sample results in order, stdin/stdout
 // cases counted as runs, the summary's fields, and the options it refuses.
+#include <fmt/core.h>
+
 #include <atomic>
 
 #include "feedback/evaluate.h"
@@ -109,7 +111,13 @@ TEST(Evaluate, ReferenceSamplesAndBadOptions) {
   EXPECT_TRUE(feedback::validate(opt));
   opt.judge.answer = "var:";
   EXPECT_EQ(feedback::validate(opt).error().message, "--answer 'var:': expected auto, last-line, var:NAME or call:NAME");
+  for (std::string bad : {"var:1bad", "call:f()", "var:a b"}) {
+    opt.judge.answer = bad;
+    EXPECT_EQ(feedback::validate(opt).error().message,
+              fmt::format("--answer '{}': '{}' is not a Python name", bad, bad.substr(bad.find(':') + 1)));
+  }
   opt.judge.answer = "call:solution";
+  EXPECT_TRUE(feedback::validate(opt));
   opt.ks = {1, 0};
   EXPECT_EQ(feedback::validate(opt).error().message, "--k: '0' is not a positive integer");
 }

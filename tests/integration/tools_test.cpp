@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include <fmt/core.h>
@@ -402,6 +403,13 @@ TEST(CommandTools, FileErrorsNameTheToolAndField) {
   EXPECT_EQ(load(R"J({"tools": [{"name": "print", "command": ["echo"]}]})J"),
             ": tools[0] ('print'): tool name 'print' would hide Python's 'print' in every program given it; name it otherwise");
   EXPECT_EQ(load(R"J([])J"), ": expected {\"tools\": [...]}");
+  // a placeholder of no parameter once reached the command as written ("hi {typo}")
+  EXPECT_EQ(load(R"J({"tools": [{"name": "x", "command": ["echo", "{a}", "{typo}"],
+                                 "parameters": {"type": "object", "properties": {"a": {"type": "string"}}}}]})J"),
+            ": tools[0] ('x'): field 'command': placeholder '{typo}' names no parameter (declared: a)");
+  EXPECT_EQ(load(R"J({"tools": [{"name": "x", "command": ["echo", "--to={who}"]}]})J"),
+            ": tools[0] ('x'): field 'command': placeholder '{who}' names no parameter (declared: none)");
+  EXPECT_EQ(load(R"J({"tools": [{"name": "x", "command": ["awk", "{print $1}", "{ }"]}]})J"), "ok");  // not names: literal
   fs::remove_all(dir);
 }
 
@@ -444,6 +452,13 @@ TEST(ToolsCli, ExecWithToolsListAndCall) {
   CliRun bash = wand("exec --lang bash --tools fs" + ws + " -", "echo hi");
   EXPECT_EQ(bash.rc, 2);
   EXPECT_EQ(bash.err, "wand exec: --tools: tools are offered to Python programs; this one is bash\n");
+  // an option of a built-in that no --tools grants is refused, not left unread
+  CliRun unread = wand("exec --tools fs" + ws + " --tools-model bogus -", "print(1)");
+  EXPECT_EQ(unread.rc, 2);
+  EXPECT_EQ(unread.err, "wand exec: --tools-model: an option of llm, which no --tools grants\n");
+  CliRun no_tools = wand("exec" + ws + " -", "print(1)");
+  EXPECT_EQ(no_tools.rc, 2);
+  EXPECT_EQ(no_tools.err, "wand exec: --workspace: an option of fs.read or fs.list or fs.write, which no --tools grants\n");
 
   CliRun call = wand("tools call fs.list '{}'" + ws);
   ASSERT_EQ(call.rc, 0) << call.err;
@@ -462,8 +477,12 @@ TEST(ToolsCli, ExecWithToolsListAndCall) {
   EXPECT_EQ(list.out.rfind("def fs.read(path: str) -> str:\n", 0), 0u) << list.out;
   CliRun listj = wand("tools list --json");
   ASSERT_EQ(listj.rc, 0);
-  EXPECT_EQ(Json::parse(listj.out)[0]["name"], "fs");  // unavailable without --workspace: said so
-  EXPECT_EQ(Json::parse(listj.out)[0]["unavailable"], "tools 'fs.*' need a workspace folder: give --workspace DIR");
+  std::map<std::string, Json> listed;
+  for (const Json& t : Json::parse(listj.out)) listed[t["name"]] = t;
+  ASSERT_TRUE(listed.contains("fs") && listed.contains("llm")) << listj.out;
+  // fs is unavailable without --workspace, and says so; llm has a default model (it once said not)
+  EXPECT_EQ(listed["fs"]["unavailable"], "tools 'fs.*' need a workspace folder: give --workspace DIR");
+  EXPECT_FALSE(listed["llm"].contains("unavailable")) << listed["llm"];
   fs::remove_all(dir);
 }
 

@@ -520,6 +520,11 @@ TEST(McpCli, ExecAndToolsTakeMcpServers) {
   auto bad_port = run_wand("mcp --http 70000");
   EXPECT_EQ(bad_port.rc, 2);
   EXPECT_NE(bad_port.out.find("--http"), std::string::npos) << bad_port.out;
+  // the solve tool's model, opened on a client's first call, is checked before serving
+  auto bad_model = run_wand("mcp --model local:/nonexistent/m.gguf");
+  EXPECT_EQ(bad_model.rc, 2);
+  EXPECT_NE(bad_model.out.find("wand mcp: --model: "), std::string::npos) << bad_model.out;
+  EXPECT_NE(bad_model.out.find("/nonexistent/m.gguf"), std::string::npos) << bad_model.out;
 }
 
 TEST(McpCli, WandMcpServesTheToolsItIsGiven) {

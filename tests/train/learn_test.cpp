@@ -493,6 +493,10 @@ TEST(Merge, EachTensorIsTheWeightedSumAndMismatchesAreRefused) {
   auto [rc, text] = cli("--model " + pa + " --model " + pb + " --weights 0.2,0.8 --type f32 --out " + out);
   EXPECT_EQ(rc, 0) << text;
   EXPECT_NE(text.find("wrote " + out + " (0.2 × " + pa + " + 0.8 × " + pb + ")"), std::string::npos) << text;
+  // local:PATH, as every other command takes a model, names the same file
+  std::tie(rc, text) = cli("--model local:" + pa + " --model " + pb + " --weights 0.2,0.8 --type f32 --out " + out);
+  EXPECT_EQ(rc, 0) << text;
+  EXPECT_NE(text.find("(0.2 × " + pa + " + 0.8 × " + pb + ")"), std::string::npos) << text;
   std::tie(rc, text) = cli("--model " + pa + " --model " + pb + " --weights 0.2 --out " + out);
   EXPECT_EQ(rc, 2) << text;
   EXPECT_NE(text.find("--weights: 1 given for 2 models"), std::string::npos) << text;
