@@ -18,7 +18,7 @@ std::string model_for(const std::string& method, const std::string& given) {
   if (!given.empty()) return given;
   if (method == "cot") return default_model_spec("wand-cot.gguf");
   // pot reads hand-written questions with the delexicalized model: on the dev sets it was chosen
-  // on (models/MODEL_CARD.md), 15 of 40 hand-written questions and 13 of 118 GSM8K train ones,
+  // on (models/MODEL_CARD.md: its fourth try), 15 of 40 hand-written questions and 13 of 118 GSM8K train ones,
   // against wand-pot's 5 and 2; both answer all of wand-pot's held-out numbers set.
   if (method == "pot") return default_model_spec("wand-pot-delex.gguf");
   return default_model_spec();
