@@ -58,7 +58,6 @@ namespace {
 // with MODEL unset once ran the default model), "" when none was. Options whose empty value means
 // something (--preload '') or that refuse it in words of their own are left to themselves.
 std::string blank_option(const CLI::App& app, const std::string& path = "wand") {
-  // Options whose empty value means something (--preload '': none), or that say more themselves.
   static const std::set<std::string> own_rule = {"--preload", "--token", "--host", "--mcp", "--entry", "--store"};
   for (const CLI::App* sub : app.get_subcommands()) {
     const std::string name = path + " " + sub->get_name();  // "wand tools list"

@@ -227,6 +227,10 @@ std::string function_prompt(const FunctionTask& t, std::size_t shown) {
 std::string tests_prompt(const FunctionTask& t) { return "Task: " + t.description + "\nTests for " + t.name + ":\n"; }
 
 namespace {
+// The manifest's "format" of a token corpus, `wand corpus`'s and `wand export --corpus`'s alike.
+constexpr std::string_view kTokenFormat =
+    "uint16 little-endian token ids; each document is <|bos|> text <|eos|>; shards in order";
+
 // Marks a folder as a corpus's from the start of a run (the manifest comes last), so that a run
 // stopped midway may be run again into it.
 constexpr std::string_view kCorpusMark = ".wand-corpus";
@@ -246,7 +250,7 @@ std::string foreign_files(const std::string& dir) {
   if (!fs::is_directory(dir, ec) || fs::exists(fs::path(dir) / kCorpusMark, ec)) return "";
   std::ifstream in(fs::path(dir) / "manifest.json");
   Json manifest = Json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (manifest.is_object() && manifest.value("format", "").starts_with("uint16 little-endian token ids")) return "";
+  if (manifest.is_object() && manifest.value("format", "") == kTokenFormat) return "";
   std::vector<std::string> foreign;
   for (const auto& e : fs::directory_iterator(dir, ec))
     if (replaced_by_a_run(e.path())) foreign.push_back(e.path().filename().string());
@@ -533,7 +537,7 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
                    {"vocab_requested", opt.tokenizer.empty() && static_cast<long long>(tok.size()) < opt.vocab
                                            ? Json(opt.vocab) : Json(nullptr)},
                    {"shards", shards},
-                   {"format", "uint16 little-endian token ids; each document is <|bos|> text <|eos|>; shards in order"},
+                   {"format", kTokenFormat},
                    // Real newlines: the JSON writer escapes them once ("\n" in the file).
                    {"number_names", opt.number_names ? Json{{"prompt_format", reason::format_of(*opt.reading())},
                                                             {"parts", "pot, grammar, gsm8k"},
@@ -611,7 +615,7 @@ Result<Json> write_document_corpus(const std::vector<std::string>& documents, co
   return finish_corpus(out_dir, *tok, {{"tokens", written},
                                         {"documents", documents.size()},
                                         {"shards", {"train.bin"}},
-                                        {"format", "uint16 little-endian token ids; each document is <|bos|> text <|eos|>; shards in order"},
+                                        {"format", kTokenFormat},
                                         {"source", source}});
 }
 
