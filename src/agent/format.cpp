@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "agent/agent.h"
+#include "common/text.h"
 #include "feedback/feedback.h"
 
 namespace wand::agent {
@@ -22,13 +23,6 @@ void section(std::string& out, const char* title, const std::string& body) {
 std::string with_newline(std::string s) {
   if (!s.empty() && s.back() != '\n') s += '\n';
   return s;
-}
-
-std::string trim(std::string_view s) {
-  auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return "";
-  auto e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
 }
 
 }  // namespace

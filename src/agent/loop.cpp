@@ -9,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "agent/skills.h"
+#include "common/text.h"
 #include "feedback/feedback.h"
 #include "reason/prompt.h"
 
@@ -150,7 +151,7 @@ class Loop {
   Result<AgentResult> run() {
     start_ = Clock::now();
     if (auto v = validate(cfg_); !v) return v.error();
-    if (task_.instruction.find_first_not_of(" \t\r\n") == std::string::npos) return Error{"the task is empty"};
+    if (is_blank(task_.instruction)) return Error{"the task is empty"};
     compact_ = cfg_.format == "completion" || (cfg_.format == "auto" && !model_.prompt_format().empty());
     r_.prompt_format = compact_ ? "completion" : "chat";
     lean_ = compact_ && lean_prompt(model_.prompt_format());

@@ -19,6 +19,7 @@
 #include "cli/options.h"
 #include "cli/solver.h"
 #include "common/progress.h"
+#include "common/text.h"
 #include "feedback/feedback.h"
 #include "store/store.h"
 
@@ -70,7 +71,7 @@ int run_agents(AgentArgs& a, const char* cmd) {
   if (!env_mode && (a.task_index || a.limit))
     return fail(fmt::format("{}: goes with --env NAME", a.task_index ? "--task" : "--limit"));
   if (a.task_index && a.limit) return fail("--task and --limit: one task, or the first N; give one of them");
-  if (a.task.find_first_not_of(" \t\r\n") == std::string::npos && !env_mode) return fail("TASK: the task is empty");
+  if (is_blank(a.task) && !env_mode) return fail("TASK: the task is empty");
   if (auto v = agent::validate(a.config); !v) return fail(v.error().message);
   a.config.tool_budget.max_calls = a.tools.max_calls;  // --max-tool-calls: each step's block
 

@@ -342,6 +342,8 @@ Command add_bench(CLI::App& app) {
     bc.solve.method = a->method;
     bc.solve.temperature = a->temperature.value_or(bc.solve.k > 1 ? 0.7f : 0.f);
     bc.solve.repair = !a->no_repair, bc.solve.fallback = !a->no_fallback;
+    if (a->resume.empty())  // a resumed run takes its recorded options
+      for (const auto& idle : reason::idle_options(bc.solve)) fmt::print(stderr, "wand bench: warning: {}\n", idle);
     std::unique_ptr<store::Store> db;
     if (!a->no_store) {
       auto s = open_store(*a, a->resume.empty());

@@ -109,7 +109,7 @@ Command add_code(CLI::App& app) {
                                 std::pair{gen_tests, "codet, roles"}})
       if (opt->count() && std::string_view(methods).find(c.method) == std::string_view::npos)
         return fail(kExitBadInput, fmt::format("{}: not read by --method {} (only by {})", opt->get_name(), c.method, methods));
-    if (desc->count() && a->description.find_first_not_of(" \t\r\n") == std::string::npos)
+    if (desc->count() && is_blank(a->description))
       return fail(kExitBadInput, "the description is empty");
     if (entry->count() && !is_python_identifier(a->entry))
       return fail(kExitBadInput, fmt::format("--entry '{}': not a Python function name", a->entry));

@@ -2,6 +2,7 @@
 // every sample isolated in the sandbox, and reports pass@k.
 #include <fmt/core.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -289,6 +290,13 @@ Command add_eval(CLI::App& app) {
         fmt::print(stderr, "wand eval: {}\n", same);
         return kExitBadInput;
       }
+    // --remote-token without --remote: refused when typed, not when it comes from the exported
+    // WAND_REMOTE_TOKEN (which local runs inherit and need not unset).
+    const char* env_token = std::getenv("WAND_REMOTE_TOKEN");
+    if (a->remote.url.empty() && !a->remote.token.empty() && (!env_token || a->remote.token != env_token)) {
+      fmt::print(stderr, "wand eval: --remote-token: needs --remote (the token is sent to that server)\n");
+      return kExitBadInput;
+    }
     if (!a->merge.empty())
       for (auto* o : run_options)
         if (o->count()) {

@@ -30,12 +30,13 @@ Command add_mcp(CLI::App& app) {
   add_tool_options(cmd, a->tools);
   return [a] {
     const std::string spec = model_for("pot", a->model);  // solve's default method
-    // The solve tool opens its model on a client's first call: one that cannot open is said now.
-    if (auto m = llm::open_backend(spec); !m) {
+    // Opened now, so that a model that cannot open is said before serving rather than on a client's first solve.
+    auto m = llm::open_backend(spec);
+    if (!m) {
       fmt::print(stderr, "wand mcp: {}{}\n", a->model.empty() ? "the solve tool's model: " : "--model: ", m.error().message);
       return kExitBadInput;
     }
-    mcp::Server server({.model_spec = spec, .cells = a->cells});
+    mcp::Server server({.model_spec = spec, .model = std::move(*m), .cells = a->cells});
     auto extra = open_tools(a->tools, a->tools.specs);
     if (!extra) {
       fmt::print(stderr, "wand mcp: {}\n", extra.error().message);

@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "common/text.h"
 #include "llm/llm.h"
 #include "sandbox/sandbox.h"
 #include "server/exec_api.h"
@@ -87,7 +88,7 @@ Command add_serve(CLI::App& app) {
       fmt::print(stderr, "wand serve: --host: empty (127.0.0.1 for this machine only, 0.0.0.0 for every interface)\n");
       return kExitBadInput;
     }
-    if ((token->count() || env_token) && a->opt.token.find_first_not_of(" \t\r\n") == std::string::npos) {
+    if ((token->count() || env_token) && is_blank(a->opt.token)) {
       fmt::print(stderr, "wand serve: {}: empty or blank (give the token, or leave the option out to serve without one)\n",
                  token->count() ? "--token" : "WAND_SERVE_TOKEN");
       return kExitBadInput;

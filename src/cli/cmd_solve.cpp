@@ -172,6 +172,7 @@ Command add_solve(CLI::App& app) {
     if (!seed->count()) c.seed = llm::random_seed();
     c.temperature = a->temperature.value_or(c.k > 1 ? 0.7f : 0.f);
     c.repair = !a->no_repair, c.fallback = !a->no_fallback;
+    for (const auto& idle : reason::idle_options(c)) fmt::print(stderr, "wand solve: warning: {}\n", idle);
     std::string spec = model_for(a->method, a->model);
     if (!a->constrain.empty()) {  // checked before the model loads
       auto g = llm::Grammar::load(a->constrain);

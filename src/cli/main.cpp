@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "common/module.h"
 #include "common/output.h"
+#include "common/text.h"
 #include "llm/kernels.h"
 #include "llm/llm.h"
 #include "store/store.h"
@@ -64,7 +65,7 @@ std::string blank_option(const CLI::App& app, const std::string& path = "wand") 
     for (const CLI::Option* o : sub->get_options()) {
       if (!o->nonpositional() || o->get_expected_min() == 0 || own_rule.contains(o->get_name())) continue;
       for (const std::string& v : o->results())
-        if (v.find_first_not_of(" \t\r\n") == std::string::npos)
+        if (is_blank(v))
           return fmt::format("{}: {}: empty (leave it out for the default)", name, o->get_name());
     }
     if (auto nested = blank_option(*sub, name); !nested.empty()) return nested;

@@ -14,6 +14,7 @@
 
 #include "common/module.h"
 #include "common/output.h"
+#include "common/text.h"
 #include "store/store.h"
 
 namespace wand::cli {
@@ -84,7 +85,7 @@ CLI::Option* add_store_option(CLI::App* cmd, std::string& store, const std::stri
                    what + " (a file or a postgresql:// URI; default: " + store::kDefaultStoreSources + ")")
       ->check(CLI::Validator(
           [](const std::string& v) {
-            return v.find_first_not_of(" \t\r\n") == std::string::npos
+            return is_blank(v)
                        ? std::string("must not be empty or blank (leave --store out for the default)")
                        : std::string();
           },

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "codegen/codegen.h"
+#include "common/text.h"
 #include "feedback/clip.h"
 #include "reason/prompt.h"
 
@@ -473,7 +474,7 @@ VoidResult validate(const CodeConfig& c) {
 
 Result<CodeResult> generate(llm::Backend& model, sandbox::Sandbox& sb, const Problem& p, const CodeConfig& c) {
   if (auto v = validate(c); !v) return v.error();
-  if (p.description.find_first_not_of(" \t\r\n") == std::string::npos)
+  if (is_blank(p.description))
     return Error{"the task description is empty", std::string(llm::kInvalidRequest)};
   if ((c.method == "codet" || c.method == "roles") && p.task.kind != feedback::TaskKind::stdio && p.entry.empty())
     return Error{fmt::format("{} has the model write asserts of a function: the task needs an entry point "

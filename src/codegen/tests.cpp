@@ -12,11 +12,6 @@
 namespace wand::codegen {
 namespace {
 
-std::string trim(std::string_view s) {
-  std::size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
-  return b == std::string_view::npos ? std::string() : std::string(s.substr(b, e - b + 1));
-}
-
 // Whitespace folded, for comparing asserts.
 std::string folded(std::string_view s) {
   std::string out;

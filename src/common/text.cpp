@@ -33,6 +33,18 @@ std::vector<std::string_view> split_lines(std::string_view s) {
   return lines;
 }
 
+namespace {
+constexpr std::string_view kBlanks = " \t\r\n";
+}
+
+bool is_blank(std::string_view s) { return s.find_first_not_of(kBlanks) == std::string_view::npos; }
+
+std::string trim(std::string_view s) {
+  std::size_t b = s.find_first_not_of(kBlanks);
+  if (b == std::string_view::npos) return "";
+  return std::string(s.substr(b, s.find_last_not_of(kBlanks) - b + 1));
+}
+
 bool is_python_identifier(std::string_view s) {
   auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
   if (s.empty() || !letter(s.front())) return false;

@@ -17,6 +17,13 @@ std::string printable(std::string_view s, std::size_t max_bytes = 200);
 // "" gives none). A '\r' before the '\n' stays in the line.
 std::vector<std::string_view> split_lines(std::string_view s);
 
+// Blanks are the four bytes " \t\r\n" (not isspace's locale-dependent set).
+// Whether `s` holds nothing but blanks ("" is blank): an empty question, task or option value.
+bool is_blank(std::string_view s);
+
+// `s` without its leading and trailing blanks (a copy; "" when `s` is blank).
+std::string trim(std::string_view s);
+
 // Whether `s` is a Python identifier of ASCII letters, digits and '_' not starting with a digit
 // (the names wand gives tools, skills and entry points; Python's non-ASCII identifiers are not
 // taken). Keywords are not excluded here.

@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include "common/text.h"
+
 namespace wand::feedback {
 namespace {
 
@@ -70,8 +72,7 @@ Result<Task> reward_task(std::string_view data_source, const Json& ground_truth)
     t.task_id = std::string(data_source);
     t.expected = gt.is_string() ? gt.get<std::string>() : gt.dump();
     if (auto mark = t.expected.rfind("####"); mark != std::string::npos) t.expected = t.expected.substr(mark + 4);
-    t.expected.erase(0, t.expected.find_first_not_of(" \t\r\n"));
-    t.expected.erase(t.expected.find_last_not_of(" \t\r\n") + 1);
+    t.expected = trim(t.expected);
     // A label in LaTeX (MATH's "\frac{1}{2}", "$\sqrt{3}$") reads as the same text in \boxed{} does.
     if (t.expected.size() > 1 && t.expected.front() == '$' && t.expected.back() == '$')
       t.expected = t.expected.substr(1, t.expected.size() - 2);

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <random>
 
+#include "common/text.h"
 #include "feedback/feedback.h"
 #include "feedback/clip.h"
 
@@ -164,7 +165,7 @@ Result<Task> read_task(const Json& j, const std::string& format, const std::stri
     if (!j["target"].is_string() && !j["target"].is_number())
       return Error{fmt::format("{}: field 'target' must be a string or a number", where)};
     t.expected = number_text(j["target"]);
-    if (t.expected.find_first_not_of(" \t\r\n") == std::string::npos)
+    if (is_blank(t.expected))
       return Error{fmt::format("{}: field 'target' is empty", where)};
     t.prompt = j["input"];
     t.reference = str_field(j, "code");

@@ -6,6 +6,7 @@
 
 #include <fmt/core.h>
 
+#include "common/text.h"
 #include "train/corpus.h"
 
 namespace wand::improve {
@@ -76,7 +77,7 @@ Result<PoolSource> PoolSource::open(const ImproveOptions& o) {
   };
   std::set<std::string> seen;
   for (auto& t : *tasks) {
-    if (t.prompt.find_first_not_of(" \t\r\n") == std::string::npos)
+    if (is_blank(t.prompt))
       return Error{fmt::format("--pool-file {}: record {}: the {} is empty", o.pool_file, t.task_id,
                                s.code_ ? "task's description" : "question")};
     if (d->contaminated(t.prompt)) {

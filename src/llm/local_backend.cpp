@@ -8,6 +8,7 @@
 
 #include <fmt/core.h>
 
+#include "common/text.h"
 #include "llm/backends.h"
 #include "llm/grammar.h"
 #include "llm/model.h"
@@ -98,7 +99,7 @@ class LocalBackend final : public Backend {
                                  format, describe_roles(messages)),
                      std::string(kInvalidRequest)};
       // A blank question would still be answered (with a training template's program).
-      if (messages[0].content.find_first_not_of(" \t\r\n") == std::string::npos)
+      if (is_blank(messages[0].content))
         return Error{"messages[0].content is empty: the model answers a question", std::string(kInvalidRequest)};
       auto prompt = format_question(format, messages[0].content);
       if (!prompt) return Error{prompt.error().message, std::string(kInvalidRequest)};

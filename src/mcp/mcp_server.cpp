@@ -178,6 +178,7 @@ struct Server::Impl {
 };
 
 Server::Server(Options opt) : impl_(std::make_unique<Impl>()) {
+  impl_->model = std::move(opt.model);
   impl_->opt = std::move(opt);
   auto* self = impl_.get();
   auto limits = Json{{"timeout", {{"type", "number"}, {"description", "seconds, 0 < t <= 86400 (default 10)"}}},

@@ -35,6 +35,7 @@
 
 #include "common/json.h"
 #include "common/status.h"
+#include "llm/llm.h"
 #include "tools/tools.h"
 
 namespace wand::mcp {
@@ -43,6 +44,7 @@ inline const std::vector<std::string> kServedVersions = {"2026-07-28", "2025-11-
 
 struct Options {
   std::string model_spec;  // the model `solve` uses (llm::open_backend's spec); opened on first use
+  std::unique_ptr<llm::Backend> model;  // that model already opened (wand mcp checks it at startup): used, not reopened
   std::size_t cells = 0;   // sandbox cells (0: one per core); created on first use
 };
 

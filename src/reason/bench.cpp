@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/output.h"
+#include "common/text.h"
 #include "feedback/feedback.h"
 
 namespace wand::reason {
@@ -26,7 +27,7 @@ Result<std::vector<BenchProblem>> load_bench_dataset(const std::string& path) {
                                "(question, answer with '#### N'), PAL (input, target), or {{question, answer}}",
                                path, t.format)};
     int index = static_cast<int>(out.size());
-    if (t.prompt.find_first_not_of(" \t\r\n") == std::string::npos)
+    if (is_blank(t.prompt))
       return Error{fmt::format("{}: problem {} ({}): the question is empty", path, index + 1, t.task_id)};
     out.push_back({index, t.task_id, t.prompt, t.expected});
   }

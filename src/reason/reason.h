@@ -74,6 +74,14 @@ struct SolveConfig {
 // neither. A grammar file, or the user's own template, is the user's to match. The error names
 // the field.
 VoidResult validate(const SolveConfig& c);
+
+// What in a valid config cannot change what solve() does, one line per option, naming it and
+// why, for a face to warn about (a sweep over --k keeps its other options, so these are not
+// errors): weighted or shuffle_names with k = 1 (no vote, and sample 0 reads the names in
+// order), top_p < 1 at temperature 0 (greedy decoding), repair off for cot (which has no
+// repair round).
+std::vector<std::string> idle_options(const SolveConfig& c);
+
 // What `c` asks of the model it will run on (solve() checks it first; the CLI before any work,
 // as bad input): shuffle_names needs a pot-numbers model read through wand's built-in prompt of
 // a program method. The error names the option and the model's prompt format.

@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include "common/text.h"
 #include "feedback/feedback.h"
 #include "reason/extract.h"
 #include "reason/flow.h"
@@ -180,6 +181,15 @@ VoidResult grammar_fits(const SolveConfig& c) {
 
 }  // namespace
 
+std::vector<std::string> idle_options(const SolveConfig& c) {
+  std::vector<std::string> idle;
+  if (c.weighted && c.k == 1) idle.push_back("--weighted: one sample (--k 1) has no vote to weigh");
+  if (c.shuffle_names && c.k == 1) idle.push_back("--shuffle-names: with --k 1 the one sample reads the names in order");
+  if (c.top_p < 1 && c.temperature == 0) idle.push_back("--top-p: decoding is greedy (temperature 0)");
+  if (!c.repair && c.method == "cot") idle.push_back("--no-repair: cot has no self-debug round");
+  return idle;
+}
+
 Result<std::string> prompt_family(llm::Backend& model, const std::string& style) {
   if (style == "wand" || style == "chat" || style == "completion") return style;
   if (style != "auto") return Error{fmt::format("prompt style '{}': expected auto, wand, chat or completion", style)};
@@ -254,7 +264,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
   // A config out of range is a bad request, as the backend's own refusals are.
   if (auto v = validate(c); !v) return Error{v.error().message, std::string(llm::kInvalidRequest)};
   // A blank question is refused: the model would answer it anyway (with a training template's number).
-  if (question.find_first_not_of(" \t\r\n") == std::string::npos)
+  if (is_blank(question))
     return Error{"the question is empty", std::string(llm::kInvalidRequest)};
   bool programs = c.method != "cot";
   if (programs && !sb) return Error{fmt::format("method {} runs programs and needs a sandbox", c.method)};
@@ -344,7 +354,11 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
     std::string shown = subject->program.empty() ? subject->completion : subject->program;
     Rendered rr = render(*rt, {{"question", shown_question(naming)}, {"program", shown}, {"feedback", feedback}});
     if (family == "completion") rr.prompt = r.prompt + subject->completion + rr.prompt;
-    if (family == "chat") {
+    if (family == "chat" && !model.prompt_format().empty()) {
+      // A model that answers one question in its format (a wand model) takes one user turn
+      // and reads no feedback: the round asks the method's prompt again, as repair.wand does.
+      rr.messages = r.messages;
+    } else if (family == "chat") {
       std::vector<llm::Message> turns = r.messages;
       turns.push_back({"assistant", subject->completion});
       turns.insert(turns.end(), rr.messages.begin(), rr.messages.end());

@@ -19,6 +19,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "server/exec_api.h"
 #include "server/openai_requests.h"
 
@@ -176,29 +177,38 @@ struct Server::Impl {
     http.Post("/v1/completions", post(false));
     http.Post("/v1/chat/completions", post(true));
     if (opt.exec) exec_routes();
-    // The bearer token, compared in constant time; /health stays open for load balancers' probes.
-    if (!opt.token.empty())
-      http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-        if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
-        // "Bearer TOKEN", the scheme's case aside (RFC 7235); the token compared in constant time.
-        const std::string& got = req.get_header_value("Authorization");
-        const std::size_t space = got.find(' ');
-        const bool bearer = space == 6 && std::equal(got.begin(), got.begin() + 6, "bearer", [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) == b;
-        });
-        const std::string given = bearer ? got.substr(space + 1) : std::string();
-        unsigned diff = given.size() != opt.token.size();
-        for (std::size_t i = 0; i < opt.token.size(); ++i)
-          diff |= static_cast<unsigned>(opt.token[i] ^ (i < given.size() ? given[i] : 0));
-        if (bearer && diff == 0) return httplib::Server::HandlerResponse::Unhandled;
-        res.set_header("WWW-Authenticate", "Bearer");
-        reply_error(res, {401,
-                          got.empty() ? "a bearer token is required (Authorization: Bearer ...)"
-                          : !bearer   ? "the Authorization header is not a bearer token (Authorization: Bearer ...)"
-                                      : "the bearer token is not this server's (wand serve --token)",
-                          "invalid_request_error", "", "invalid_api_key"});
-        return httplib::Server::HandlerResponse::Handled;
+    // Before any body is read: a Content-Length that is not a count of bytes, then the bearer
+    // token, compared in constant time; /health stays open for load balancers' probes.
+    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      // RFC 9110 8.6: 1*DIGIT. httplib reads "-5" as a count past any cap and answers 413.
+      if (req.has_header("Content-Length")) {
+        const std::string& length = req.get_header_value("Content-Length");
+        if (length.empty() || length.find_first_not_of("0123456789") != std::string::npos) {
+          reply_error(res, {400, fmt::format("Content-Length '{}' is not a count of bytes", printable(length, 40)),
+                            "invalid_request_error", "", ""});
+          return httplib::Server::HandlerResponse::Handled;
+        }
+      }
+      if (opt.token.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+      // "Bearer TOKEN", the scheme's case aside (RFC 7235); the token compared in constant time.
+      const std::string& got = req.get_header_value("Authorization");
+      const std::size_t space = got.find(' ');
+      const bool bearer = space == 6 && std::equal(got.begin(), got.begin() + 6, "bearer", [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == b;
       });
+      const std::string given = bearer ? got.substr(space + 1) : std::string();
+      unsigned diff = given.size() != opt.token.size();
+      for (std::size_t i = 0; i < opt.token.size(); ++i)
+        diff |= static_cast<unsigned>(opt.token[i] ^ (i < given.size() ? given[i] : 0));
+      if (bearer && diff == 0) return httplib::Server::HandlerResponse::Unhandled;
+      res.set_header("WWW-Authenticate", "Bearer");
+      reply_error(res, {401,
+                        got.empty() ? "a bearer token is required (Authorization: Bearer ...)"
+                        : !bearer   ? "the Authorization header is not a bearer token (Authorization: Bearer ...)"
+                                    : "the bearer token is not this server's (wand serve --token)",
+                        "invalid_request_error", "", "invalid_api_key"});
+      return httplib::Server::HandlerResponse::Handled;
+    });
     http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;  // a handler already wrote the error
       HttpError e{res.status, fmt::format("{} {} is not served here", req.method, req.path), "invalid_request_error",

@@ -35,6 +35,18 @@ struct CommandSpec {
 // The text of an argument as it goes into argv: strings as they are, other JSON as JSON.
 std::string arg_text(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
+// The "{...}" groups of an argv element, left to right: each '{' with the first '}' after it
+// ({open, close} offsets); the next group starts after that '}'.
+std::vector<std::pair<std::size_t, std::size_t>> brace_groups(std::string_view e) {
+  std::vector<std::pair<std::size_t, std::size_t>> groups;
+  for (std::size_t open = e.find('{'); open != std::string_view::npos; open = e.find('{', groups.back().second + 1)) {
+    const std::size_t close = e.find('}', open);
+    if (close == std::string_view::npos) break;
+    groups.emplace_back(open, close);
+  }
+  return groups;
+}
+
 // The argv of one call. A placeholder is "{name}" with name a parameter.
 Result<std::vector<std::string>> expand(const CommandSpec& c, const Json& args) {
   const Json props = c.parameters.value("properties", Json::object());
@@ -64,13 +76,7 @@ Result<std::vector<std::string>> expand(const CommandSpec& c, const Json& args) 
       }
       continue;
     }
-    while (pos < e.size()) {
-      auto open = e.find('{', pos);
-      auto close = open == std::string::npos ? std::string::npos : e.find('}', open);
-      if (close == std::string::npos) {
-        text += e.substr(pos);
-        break;
-      }
+    for (auto [open, close] : brace_groups(e)) {
       std::string key = e.substr(open + 1, close - open - 1);
       text += e.substr(pos, open - pos);
       if (props.contains(key)) {
@@ -81,6 +87,7 @@ Result<std::vector<std::string>> expand(const CommandSpec& c, const Json& args) 
       }
       pos = close + 1;
     }
+    text += e.substr(pos);
     if (!drop) out.push_back(std::move(text));
   }
   return out;
@@ -194,9 +201,7 @@ Result<CommandSpec> parse_spec(const Json& j, const std::filesystem::path& folde
   std::string declared;
   for (auto& [k, _] : props.items()) declared += (declared.empty() ? "" : ", ") + k;
   for (const std::string& e : c.argv)
-    for (std::size_t open = e.find('{'); open != std::string::npos; open = e.find('{', open + 1)) {
-      const std::size_t close = e.find('}', open);
-      if (close == std::string::npos) break;
+    for (auto [open, close] : brace_groups(e)) {  // read as expand() reads them
       const std::string key = e.substr(open + 1, close - open - 1);
       if (is_python_identifier(key) && !props.contains(key))
         return bad(fmt::format("field 'command': placeholder '{{{}}}' names no parameter (declared: {})", key,

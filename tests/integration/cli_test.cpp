@@ -782,6 +782,36 @@ TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
   std::filesystem::remove(bad);
 }
 
+// Options that change nothing in this run are named on stderr (the run goes on: a sweep over
+// --k keeps its other options); --remote-token typed without --remote is refused, but the same
+// token exported as WAND_REMOTE_TOKEN is not.
+TEST(Cli, OptionsWithoutEffectAreNamed) {
+  struct Case {
+    std::string args, says;
+  };
+  for (auto& c : std::vector<Case>{{"--weighted", "wand solve: warning: --weighted: one sample (--k 1) has no vote"},
+                                   {"--top-p 0.5", "wand solve: warning: --top-p: decoding is greedy"},
+                                   {"--method cot --no-repair", "wand solve: warning: --no-repair: cot has no self-debug"}}) {
+    std::string err;
+    CliRun r = wand("solve --no-store " + c.args + " \"Tom has 3 apples and buys 4 more. How many apples does he have?\"",
+                    "", &err);
+    EXPECT_EQ(r.rc, 0) << c.args << "\n" << err;
+    EXPECT_NE(err.find(c.says), std::string::npos) << c.args << "\n" << err;
+  }
+  std::string err;
+  CliRun quiet = wand("solve --no-store --k 2 --weighted --top-p 0.9 \"What is 2 + 2?\"", "", &err);
+  EXPECT_EQ(err.find("warning"), std::string::npos) << err;
+  CliRun typed = wand("eval --dataset /nonexistent.jsonl --reference --remote-token t0ken", "", &err);
+  EXPECT_EQ(typed.rc, 2);
+  EXPECT_NE(err.find("wand eval: --remote-token: needs --remote"), std::string::npos) << err;
+  ::setenv("WAND_REMOTE_TOKEN", "t0ken", 1);
+  CliRun exported = wand("eval --dataset /nonexistent.jsonl --reference", "", &err);
+  ::unsetenv("WAND_REMOTE_TOKEN");
+  EXPECT_EQ(exported.rc, 2);
+  EXPECT_EQ(err.find("--remote-token"), std::string::npos) << err;
+  EXPECT_NE(err.find("/nonexistent.jsonl"), std::string::npos) << err;
+}
+
 // Every numeric option of every command: NaN, infinities, negatives, zero where it is not a
 // value, absurd and out-of-double-range values get exit 2 and the one message form, before any work.
 TEST(Cli, BadNumbersAreRefusedWithOneMessageForm) {

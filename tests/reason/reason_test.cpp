@@ -392,6 +392,28 @@ TEST(Solve, FallsBackToCotWhenRepairFailsToo) {
   EXPECT_TRUE(model.calls[2].prompt.ends_with("Answer:\n"));  // the CoT template
 }
 
+// A user's chat template on a model that answers one question (a wand model: the local engine
+// refuses any chat but one user turn): the repair round asks that turn again rather than
+// building a conversation the model cannot take, which failed the whole solve.
+TEST(Solve, RepairAsksAOneQuestionModelAgainInOneTurn) {
+  ScriptedBackend model;
+  model.format = "pot";
+  model.add({"answer = (\n"});
+  model.add({"answer = 3 + 4\n"});
+  auto own = reason::parse_template("@@ user\nSolve with a program: {{question}}\n", "one-turn.txt");
+  ASSERT_TRUE(own);
+  auto cfg = config("pot", 1, "wand");
+  cfg.prompt = *own;
+  auto r = reason::solve(model, &shared_sandbox(), "What is 3 + 4?", cfg);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(model.calls.size(), 2u);  // no CoT fallback: a program model never wrote prose
+  ASSERT_EQ(model.calls[1].messages.size(), 1u);
+  EXPECT_EQ(model.calls[1].messages[0].role, "user");
+  EXPECT_EQ(model.calls[1].text(), model.calls[0].text());
+  EXPECT_EQ(r->samples[1].stage, "repair");
+  EXPECT_EQ(*r->answer, "7");
+}
+
 // A pot-numbers model (reason/numbers.h) reads the question with names for its numbers; its
 // programs, the repair's too, run with the bindings first, the records keep the mapped prompt and
 // the executed program, and there is no CoT fallback (it never wrote prose).

@@ -293,6 +293,42 @@ TEST_F(ExecApi, BodyOverTheCapIs413) {
   EXPECT_NE(res->body.find("too large"), std::string::npos);
 }
 
+// What the server answers to bytes written on a raw connection (requests httplib's client
+// will not send): its status line, or "" when it closed without one.
+std::string raw_status_line(int port, const std::string& request) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string got;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+    timeval tv{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[512];
+    for (ssize_t n; got.find("\r\n") == std::string::npos && (n = read(fd, buf, sizeof buf)) > 0;) got.append(buf, n);
+  }
+  close(fd);
+  return got.substr(0, got.find("\r\n"));
+}
+
+// A Content-Length that is not a count of bytes is a malformed request (400), not one too large
+// (httplib alone reads "-5" as a huge count and answers 413).
+TEST_F(ExecApi, AContentLengthThatIsNotACountIs400) {
+  for (std::string length : {"-5", "12abc", "0x10", " "}) {
+    std::string request = "POST /run_code HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + kToken +
+                          "\r\nContent-Type: application/json\r\nContent-Length: " + length + "\r\n\r\n{}";
+    EXPECT_EQ(raw_status_line(server_->port(), request), "HTTP/1.1 400 Bad Request") << "Content-Length: " << length;
+  }
+  const std::string body = R"J({"code": "print(1)", "language": "python"})J";
+  std::string fine = "POST /run_code HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + kToken +
+                     "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                     "\r\n\r\n" + body;
+  EXPECT_EQ(raw_status_line(server_->port(), fine), "HTTP/1.1 200 OK");
+  EXPECT_EQ(raw_status_line(server_->port(), "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"), "HTTP/1.1 200 OK");
+}
+
 TEST_F(ExecApi, TokenRequiredExceptForHealth) {
   auto c = client(false);
   auto res = c.Post("/v1/exec", R"j({"code": "print(1)"})j", "application/json");
