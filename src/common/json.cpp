@@ -41,7 +41,16 @@ std::string dump_text(const Json& value, int indent) {
   return value.dump(indent, ' ', false, Json::error_handler_t::replace);
 }
 
+namespace {
+// A folder opens and reads as empty: it would pass for an empty file.
+VoidResult not_a_folder(const std::string& path) {
+  if (std::error_code ec; std::filesystem::is_directory(path, ec)) return Error{fmt::format("{}: a folder, not a file", path)};
+  return ok_status();
+}
+}  // namespace
+
 VoidResult for_each_json_line(const std::string& path, const std::function<VoidResult(int, const Json&)>& fn) {
+  if (auto file = not_a_folder(path); !file) return file;
   std::ifstream in(path);
   if (!in) return Error{fmt::format("{}: cannot open: {}", path, std::strerror(errno))};
   int n = 0;
@@ -56,8 +65,7 @@ VoidResult for_each_json_line(const std::string& path, const std::function<VoidR
 }
 
 Result<std::string> read_file(const std::string& path) {
-  // A folder opens and reads as empty: it would pass for an empty file.
-  if (std::error_code ec; std::filesystem::is_directory(path, ec)) return Error{fmt::format("{}: a folder, not a file", path)};
+  if (auto file = not_a_folder(path); !file) return file.error();
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error{fmt::format("{}: cannot open: {}", path, std::strerror(errno))};
   std::ostringstream ss;

@@ -26,7 +26,7 @@ Result<Json> parse_json(std::string_view text, std::string_view what);
 
 // Calls fn(line_number, value) for each non-blank line of a JSON-lines file, each parsed with
 // parse_json. Stops at the first unreadable or invalid line (the error names the file and line)
-// or the first error fn returns.
+// or the first error fn returns. A folder is an error, not an empty file.
 VoidResult for_each_json_line(const std::string& path, const std::function<VoidResult(int, const Json&)>& fn);
 
 // `value` as JSON text on one line (indent -1) or indented: bytes that are not UTF-8 (a model's

@@ -117,8 +117,8 @@ VoidResult validate(const EvalOptions& opt) {
         (ans.starts_with("call:") && ans.size() > 5)))
     return Error{fmt::format("--answer '{}': expected auto, last-line, var:NAME or call:NAME", ans)};
   // NAME goes into the harness's Python as it is: `var:1bad` once made every sample a runtime error.
-  if (const std::string name = ans.substr(ans.find(':') + 1); ans.find(':') != std::string::npos && !is_python_identifier(name))
-    return Error{fmt::format("--answer '{}': '{}' is not a Python name", ans, name)};
+  if (const auto colon = ans.find(':'); colon != std::string::npos && !is_python_identifier(ans.substr(colon + 1)))
+    return Error{fmt::format("--answer '{}': '{}' is not a Python name", ans, ans.substr(colon + 1))};
   for (int k : opt.ks)
     if (k <= 0) return Error{fmt::format("--k: '{}' is not a positive integer", k)};
   return ok_status();

@@ -224,6 +224,9 @@ TEST(Cli, EvalRejectsBadInputClearly) {
   EXPECT_EQ(wand("eval --dataset " + dataset + " --samples " + samples, "", &err).rc, 2);
   EXPECT_NE(err.find("T/9"), std::string::npos) << err;
   EXPECT_EQ(wand("eval --dataset /nonexistent.jsonl --reference", "", &err).rc, 2);
+  // a folder of samples was read as an empty file ("no samples")
+  EXPECT_EQ(wand("eval --dataset " + dataset + " --samples " + ::testing::TempDir(), "", &err).rc, 2);
+  EXPECT_NE(err.find("a folder, not a file"), std::string::npos) << err;
   CliRun ok = wand("eval --json --k 1 --dataset " + dataset + " --reference");
   EXPECT_EQ(ok.rc, 0);
   EXPECT_DOUBLE_EQ(Json::parse(ok.out)["pass_at_k"]["pass@1"].get<double>(), 1.0) << ok.out;
