@@ -205,6 +205,12 @@ Command add_bench(CLI::App& app) {
                           ->check(number({.lo = 1, .hi = 4096, .integer = true}))
                           ->capture_default_str();
   auto* weighted = cmd->add_flag("--weighted", c.weighted, "Weigh each vote by the sample's mean token probability");
+  auto* select = cmd->add_option("--select", c.select,
+                                 "How the answer is chosen among the --k samples: vote or logprob (as wand solve)")
+                     ->check(CLI::IsMember({"vote", "logprob"}))
+                     ->capture_default_str();
+  auto* plausible = cmd->add_flag("--plausible", c.plausible,
+                                  "Set aside answers a word problem cannot have before the choice (as wand solve)");
   auto* shuffle_names = cmd->add_flag("--shuffle-names", c.shuffle_names,
                                       "A pot-numbers model with --k > 1: each sample reads the question's number names in an "
                                       "order of its own (as wand solve)");
@@ -245,7 +251,7 @@ Command add_bench(CLI::App& app) {
   // The options of a run, which --compare and --report (reading stored runs) do not take.
   std::vector<CLI::Option*> run_options = {dataset, problems, set, model, method, k, temperature, top_p, seed,
                                            max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, constrain, limit, par, out,
-                                           flow_calls, flow_tokens, shard, shuffle_names, kv_cache, threads};
+                                           flow_calls, flow_tokens, shard, shuffle_names, kv_cache, threads, select, plausible};
   // --env: an agent environment's task set instead of a dataset (cli/agent_runs.h, as wand agent --env).
   auto agent = std::make_shared<AgentArgs>();
   auto* env = cmd->add_option("--env", agent->env, "An agent environment's task set (kitchen, data, shop): success rate, "
@@ -269,7 +275,8 @@ Command add_bench(CLI::App& app) {
       }
     if (env->count()) {
       for (auto* o : {dataset, problems, set, method, k, top_p, max_tokens, weighted, no_repair, no_fallback, prompt, style,
-                      constrain, par, out, flow_calls, flow_tokens, resume, shard, shuffle_names, kv_cache, threads, timeout})
+                      constrain, par, out, flow_calls, flow_tokens, resume, shard, shuffle_names, kv_cache, threads, timeout,
+                      select, plausible})
         if (o->count()) {
           fmt::print(stderr, "wand bench: {}: not an option of --env (agent task sets)\n", o->get_name());
           return kExitBadInput;
@@ -364,7 +371,8 @@ Command add_bench(CLI::App& app) {
           {"seed", seed}, {"max-tokens", max_tokens}, {"timeout", timeout}, {"weighted", weighted},
           {"no-repair", no_repair}, {"no-fallback", no_fallback}, {"prompt", prompt}, {"prompt-style", style},
           {"constrain", constrain}, {"limit", limit}, {"flow-calls", flow_calls}, {"flow-tokens", flow_tokens},
-          {"shard", shard}, {"shuffle-names", shuffle_names}, {"kv-cache", kv_cache}};
+          {"shard", shard}, {"shuffle-names", shuffle_names}, {"kv-cache", kv_cache}, {"select", select},
+          {"plausible", plausible}};
       if (!path.empty()) explicit_options["dataset"] = given["dataset"];
       for (auto& [key, opt] : flags)
         if (opt->count()) explicit_options[key] = given[key];

@@ -90,8 +90,12 @@ void print_solution(const SolveArgs& a, const reason::SolveResult& r, const std:
     for (const auto& e : r.vote.distribution)
       fmt::print("{:>12}  {} of {} samples{}\n", e.answer, e.votes, a.config.k,
                  a.config.weighted ? fmt::format(", weight {:.3f}", e.weight) : "");
-    int failed = 0;
-    for (const auto& s : r.samples) failed += s.stage == "sample" && !s.answer;
+    int failed = 0, implausible = 0;
+    for (const auto& s : r.samples) {
+      if (s.stage != "sample" || s.answer) continue;
+      ++(s.outcome == "implausible" ? implausible : failed);
+    }
+    if (implausible) fmt::print("{:>12}  {} of {} samples\n", "(implausible)", implausible, a.config.k);
     if (failed) fmt::print("{:>12}  {} of {} samples\n", "(no answer)", failed, a.config.k);
     if (!r.vote.tie_broken_by.empty()) fmt::print("tie broken by {}\n", r.vote.tie_broken_by);
     if (r.answered_by != "sample" && !r.answered_by.empty()) fmt::print("answered by the {} step\n", r.answered_by);
@@ -144,6 +148,14 @@ Command add_solve(CLI::App& app) {
       ->check(number({.lo = 1, .hi = 4096, .integer = true}))
       ->capture_default_str();
   cmd->add_flag("--weighted", c.weighted, "Weigh each vote by the sample's mean token probability");
+  cmd->add_option("--select", c.select,
+                  "How the answer is chosen among the --k samples: vote (self-consistency, the most frequent answer) or "
+                  "logprob (the answer of the sample with the highest mean token log-probability)")
+      ->check(CLI::IsMember({"vote", "logprob"}))
+      ->capture_default_str();
+  cmd->add_flag("--plausible", c.plausible,
+                "Set aside answers a word problem cannot have (negative, or a fraction when every number in the question "
+                "is whole) before the choice; the repair round sees why");
   cmd->add_flag("--shuffle-names", c.shuffle_names,
                 "A pot-numbers model with --k > 1: sample i reads the question's number names (n0, n1, ...) in an order "
                 "of its own (sample 0 in the order of appearance), so the samples vote from different inputs");

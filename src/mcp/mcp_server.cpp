@@ -134,7 +134,7 @@ struct Server::Impl {
   }
 
   Result<Json> solve(const Json& args, const std::function<void(double)>& progress) {
-    if (auto k = only(args, {"question", "method", "k", "temperature", "seed"}); !k) return k.error();
+    if (auto k = only(args, {"question", "method", "k", "temperature", "seed", "select", "plausible"}); !k) return k.error();
     auto question = arg<std::string>(args, "question", "string", "", true);
     if (!question) return question.error();
     reason::SolveConfig c;
@@ -146,7 +146,12 @@ struct Server::Impl {
     if (!temperature) return temperature.error();
     auto seed = arg<uint64_t>(args, "seed", "integer", 0);
     if (!seed) return seed.error();
+    auto select = arg<std::string>(args, "select", "string", "vote");
+    if (!select) return select.error();
+    auto plausible = arg<bool>(args, "plausible", "boolean", false);
+    if (!plausible) return plausible.error();
     c.method = *method, c.k = *k, c.temperature = static_cast<float>(*temperature);
+    c.select = *select, c.plausible = *plausible;
     c.seed = args.contains("seed") ? *seed : llm::random_seed();
     std::lock_guard lk(model_mu);  // one model, one caller at a time
     if (!model) {
@@ -221,7 +226,11 @@ Server::Server(Options opt) : impl_(std::make_unique<Impl>()) {
                                            "prose, from a model that writes it (wand's own pot models write programs only)"}}},
                {"k", {{"type", "integer"}, {"minimum", 1}, {"maximum", 64}, {"default", 1}, {"description", "samples that vote"}}},
                {"temperature", {{"type", "number"}, {"minimum", 0}, {"maximum", 2}}},
-               {"seed", {{"type", "integer"}, {"minimum", 0}}}},
+               {"seed", {{"type", "integer"}, {"minimum", 0}}},
+               {"select", {{"type", "string"}, {"enum", {"vote", "logprob"}}, {"default", "vote"},
+                           {"description", "vote: the most frequent executed answer; logprob: the answer of the most likely sample"}}},
+               {"plausible", {{"type", "boolean"}, {"default", false},
+                              {"description", "set aside negative answers, and fractions from a question of whole numbers"}}}},
               {"question"}),
        [self](const Json& a, const auto& p) { return self->solve(a, p); }});
 }

@@ -49,6 +49,14 @@ struct SolveConfig {
   uint64_t seed = 0;            // sample i draws from llm::sample_seed(seed, i); repair i = k, fallback k + 1
   int max_tokens = 256;
   bool weighted = false;        // vote weighted by mean token log-probability (vote.h)
+  // How the answer is chosen among the samples' answers: "vote" (self-consistency, the largest
+  // group) or "logprob" (the one most likely sample: vote.h's top_logprob).
+  std::string select = "vote";
+  // Answers a word problem cannot have (plausible_answer, vote.h: negative, or a fraction from a
+  // question of whole numbers) are set aside before the choice: such a sample's outcome is
+  // "implausible", its verdict a wrong_answer saying why, and when no sample is left the repair
+  // round shows the model that verdict.
+  bool plausible = false;
   // A pot-numbers model (numbers.h) with k > 1: sample i reads the question with its names in an
   // order of its own (map_numbers's names_seed; sample 0 in the order of appearance) and its
   // program runs with those bindings, so the samples vote from different inputs. One prompt per
@@ -66,7 +74,7 @@ struct SolveConfig {
   int flow_calls = 8;
   int flow_tokens = 256;
 };
-// Checks the ranges (method and family known, 1 <= k <= 64, temperature in [0, 2], top_p in
+// Checks the ranges (method, family and select known, 1 <= k <= 64, temperature in [0, 2], top_p in
 // (0, 1], max_tokens >= 1, timeout_s > 0, flow: 1 <= flow_calls <= 64, 1 <= flow_tokens <= 4096
 // and a family other than wand, whose models know only their bare pot and cot formats) and that a built-in grammar describes what the
 // built-in prompt asks for: `pot` the bare programs of pot's wand and completion prompts and of
@@ -77,8 +85,8 @@ VoidResult validate(const SolveConfig& c);
 
 // What in a valid config cannot change what solve() does, one line per option, naming it and
 // why, for a face to warn about (a sweep over --k keeps its other options, so these are not
-// errors): weighted or shuffle_names with k = 1 (no vote, and sample 0 reads the names in
-// order), top_p < 1 at temperature 0 (greedy decoding), repair off for cot (which has no
+// errors): weighted, shuffle_names or select logprob with k = 1 (no vote, sample 0 reads the
+// names in order, nothing to choose from), weighted with select logprob (one sample wins), top_p < 1 at temperature 0 (greedy decoding), repair off for cot (which has no
 // repair round).
 std::vector<std::string> idle_options(const SolveConfig& c);
 
@@ -98,7 +106,7 @@ struct Sample {
   std::string program;    // extracted (pot, pal, flow); "" when none
   std::string extracted_from;  // extract.h: fence, code_tag, bare
   // ok, no_program, syntax_error, runtime_error, timeout, memory_limit, output_limit,
-  // sandbox_error, no_answer
+  // sandbox_error, no_answer, implausible (SolveConfig::plausible)
   std::string outcome;
   std::optional<std::string> answer;  // the executed (pot, pal) or extracted (cot) answer
   std::optional<double> mean_logprob;

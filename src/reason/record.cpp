@@ -19,6 +19,8 @@ store::RunConfig run_config(const SolveConfig& c, const std::string& model_spec,
   if (!c.constrain.empty()) rc.options["constrain"] = c.constrain;  // absent: unconstrained, as before
   if (c.method == "flow") rc.options["flow_calls"] = c.flow_calls, rc.options["flow_tokens"] = c.flow_tokens;
   if (c.shuffle_names) rc.options["shuffle_names"] = true;  // absent: one naming, as before
+  if (c.select != "vote") rc.options["select"] = c.select;  // absent: the vote, as before
+  if (c.plausible) rc.options["plausible"] = true;         // absent: every answer votes, as before
   return rc;
 }
 

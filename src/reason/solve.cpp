@@ -134,6 +134,22 @@ void execute(sandbox::Sandbox& sb, llm::Backend& model, const std::string& quest
     if (subs[i].first->method == "flow") subs[i].first->tool_calls = recorders[r++]->calls();
 }
 
+// SolveConfig::plausible: an answer the question cannot have is no answer; the verdict says why,
+// for the repair round to show.
+void set_aside_implausible(Sample& s, std::span<const std::string> given) {
+  if (!s.answer || plausible_answer(*s.answer, given)) return;
+  auto v = feedback::parse_number(normalize_answer(*s.answer));
+  std::string why = !v ? "it is not a number"
+                    : *v < 0 ? "a word problem's answer is not negative"
+                             : "the question's numbers are whole, and so is its answer";
+  if (s.verdict) {
+    s.verdict->error = feedback::ErrorClass::wrong_answer;
+    s.verdict->feedback = fmt::format("The program's answer is {}, and {}.", *s.answer, why);
+  }
+  s.outcome = "implausible";
+  s.answer.reset();
+}
+
 void read_rationale(Sample& s) {
   std::string a = feedback::extract_answer(s.completion);  // the extractor `wand eval` uses
   s.outcome = a.empty() ? "no_answer" : "ok";
@@ -185,6 +201,8 @@ std::vector<std::string> idle_options(const SolveConfig& c) {
   std::vector<std::string> idle;
   if (c.weighted && c.k == 1) idle.push_back("--weighted: one sample (--k 1) has no vote to weigh");
   if (c.shuffle_names && c.k == 1) idle.push_back("--shuffle-names: with --k 1 the one sample reads the names in order");
+  if (c.select == "logprob" && c.k == 1) idle.push_back("--select logprob: one sample (--k 1) has nothing to choose from");
+  if (c.weighted && c.select == "logprob") idle.push_back("--weighted: --select logprob takes one sample's answer, not a weighed vote");
   if (c.top_p < 1 && c.temperature == 0) idle.push_back("--top-p: decoding is greedy (temperature 0)");
   if (!c.repair && c.method == "cot") idle.push_back("--no-repair: cot has no self-debug round");
   return idle;
@@ -201,6 +219,8 @@ VoidResult validate(const SolveConfig& c) {
     return Error{fmt::format("method '{}': expected cot, pot, pal or flow", c.method)};
   if (c.family != "wand" && c.family != "chat" && c.family != "completion")
     return Error{fmt::format("prompt family '{}': expected wand, chat or completion", c.family)};
+  if (c.select != "vote" && c.select != "logprob")
+    return Error{fmt::format("select '{}': expected vote or logprob", c.select)};
   if (c.k < 1 || c.k > 64) return Error{fmt::format("k {}: expected 1 to 64 samples", c.k)};
   if (!(c.temperature >= llm::kTemperatureRange.lo && c.temperature <= llm::kTemperatureRange.hi))
     return Error{fmt::format("temperature {}: expected {} to {}", c.temperature, llm::kTemperatureRange.lo,
@@ -317,10 +337,14 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
     for (auto& s : res.samples) read_rationale(s);
   }
   res.execute_ms += ms_since(t1);
+  // The numbers the question gives, for the plausibility check (the question as written).
+  const std::vector<std::string> given = c.plausible ? map_numbers(question).values : std::vector<std::string>{};
+  if (c.plausible)
+    for (auto& s : res.samples) set_aside_implausible(s, given);
 
   std::vector<Ballot> ballots;
   for (auto& s : res.samples) ballots.push_back({s.answer, s.mean_logprob});
-  res.vote = vote(ballots, {.weighted = c.weighted});
+  res.vote = vote(ballots, {.weighted = c.weighted, .top_logprob = c.select == "logprob"});
   if (res.vote.answer) {
     res.answer = res.vote.answer, res.answered_by = "sample", res.winner = res.vote.winner;
     return res;
@@ -336,6 +360,7 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
     auto t2 = Clock::now();
     if (run) execute(*sb, model, question, {&step}, c, {names[naming]});
     else read_rationale(step);
+    if (c.plausible) set_aside_implausible(step, given);
     res.execute_ms += ms_since(t2);
     if (step.answer) {
       res.answer = normalize_answer(*step.answer);

@@ -29,13 +29,27 @@ Json VoteResult::to_json() const {
           {"weighting", weighting}};
 }
 
+namespace {
+// The result with group `win` (sample `winner` of it) chosen: the winner first, then by weight;
+// equal weights keep the order of their first samples.
+VoteResult finish(VoteResult& r, std::size_t win, int winner) {
+  r.answer = r.distribution[win].answer;
+  r.winner = winner;
+  std::rotate(r.distribution.begin(), r.distribution.begin() + static_cast<long>(win), r.distribution.begin() + static_cast<long>(win) + 1);
+  std::stable_sort(r.distribution.begin() + 1, r.distribution.end(),
+                   [](const VoteEntry& a, const VoteEntry& b) { return a.weight > b.weight; });
+  return std::move(r);
+}
+}  // namespace
+
 VoteResult vote(std::span<const Ballot> ballots, const VoteOptions& opt) {
   VoteResult r;
   bool all_logprobs = true;
   for (auto& b : ballots)
     if (b.answer && !b.mean_logprob) all_logprobs = false;
-  bool weighted = opt.weighted && all_logprobs;
-  r.weighting = !opt.weighted ? "count" : weighted ? "logprob" : "count (no log-probabilities)";
+  bool weighted = opt.weighted && all_logprobs && !opt.top_logprob,
+       top = opt.top_logprob && all_logprobs;
+  r.weighting = top ? "top logprob" : weighted ? "logprob" : opt.weighted || opt.top_logprob ? "count (no log-probabilities)" : "count";
   std::vector<std::vector<double>> logprobs;  // per group
   for (std::size_t i = 0; i < ballots.size(); ++i) {
     const auto& b = ballots[i];
@@ -56,6 +70,17 @@ VoteResult vote(std::span<const Ballot> ballots, const VoteOptions& opt) {
     if (b.mean_logprob) logprobs[gi].push_back(*b.mean_logprob);
   }
   if (r.distribution.empty()) return r;
+  if (top) {  // the group of the most likely sample; of equals, the earliest
+    int best = -1;
+    for (std::size_t i = 0; i < ballots.size(); ++i)
+      if (ballots[i].answer && !normalize_answer(*ballots[i].answer).empty() &&
+          (best < 0 || *ballots[i].mean_logprob > *ballots[best].mean_logprob))
+        best = static_cast<int>(i);
+    auto g = std::find_if(r.distribution.begin(), r.distribution.end(), [&](const VoteEntry& e) {
+      return std::find(e.samples.begin(), e.samples.end(), best) != e.samples.end();
+    });
+    return finish(r, static_cast<std::size_t>(g - r.distribution.begin()), best);
+  }
   auto mean_lp = [&](std::size_t g) -> std::optional<double> {
     if (logprobs[g].size() != r.distribution[g].samples.size()) return std::nullopt;
     double s = 0;
@@ -63,11 +88,11 @@ VoteResult vote(std::span<const Ballot> ballots, const VoteOptions& opt) {
     return s / logprobs[g].size();
   };
   // The heaviest groups (weights within a relative 1e-9: sums of exp() differ in the last bits).
-  double top = 0;
-  for (auto& e : r.distribution) top = std::max(top, e.weight);
+  double heaviest = 0;
+  for (auto& e : r.distribution) heaviest = std::max(heaviest, e.weight);
   std::vector<std::size_t> tied;
   for (std::size_t g = 0; g < r.distribution.size(); ++g)
-    if (r.distribution[g].weight >= top * (1 - 1e-9)) tied.push_back(g);
+    if (r.distribution[g].weight >= heaviest * (1 - 1e-9)) tied.push_back(g);
   std::size_t win = tied.front();  // groups are in order of their first sample: the earliest
   if (tied.size() > 1) {
     bool by_lp = std::all_of(tied.begin(), tied.end(), [&](std::size_t g) { return mean_lp(g).has_value(); });
@@ -79,13 +104,18 @@ VoteResult vote(std::span<const Ballot> ballots, const VoteOptions& opt) {
       r.tie_broken_by = "earliest";
     }
   }
-  r.answer = r.distribution[win].answer;
-  r.winner = r.distribution[win].samples.front();
-  // The winner first, then by weight; equal weights keep the order of their first samples.
-  std::rotate(r.distribution.begin(), r.distribution.begin() + static_cast<long>(win), r.distribution.begin() + static_cast<long>(win) + 1);
-  std::stable_sort(r.distribution.begin() + 1, r.distribution.end(),
-                   [](const VoteEntry& a, const VoteEntry& b) { return a.weight > b.weight; });
-  return r;
+  return finish(r, win, r.distribution[win].samples.front());
+}
+
+bool plausible_answer(std::string_view answer, std::span<const std::string> given) {
+  auto v = feedback::parse_number(normalize_answer(answer));
+  if (!v || !std::isfinite(*v) || *v < 0) return false;
+  auto whole = [](double x) { return std::abs(x - std::round(x)) < 1e-9; };
+  bool all_whole = !given.empty() && std::all_of(given.begin(), given.end(), [&](const std::string& g) {
+    auto n = feedback::parse_number(g);
+    return n && whole(*n);
+  });
+  return !all_whole || whole(*v);
 }
 
 }  // namespace wand::reason

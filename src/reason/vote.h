@@ -20,6 +20,13 @@ struct VoteOptions {
   // probability: longer samples are not penalised). Needs every voting sample's log-probability;
   // without them the vote counts, and VoteResult::weighting says so.
   bool weighted = false;
+  // The answer of the one sample with the highest mean token log-probability wins, whatever the
+  // groups' sizes: the ranking of single samples Chen et al. (2021, "Evaluating Large Language
+  // Models Trained on Code", section 3.3) found best without tests. For a small model whose
+  // samples at a high temperature are wrong more often than not, the most likely one beats the
+  // most frequent. Needs every answering sample's log-probability; without them the vote counts,
+  // and VoteResult::weighting says so.
+  bool top_logprob = false;
 };
 
 struct VoteEntry {
@@ -32,9 +39,11 @@ struct VoteEntry {
 struct VoteResult {
   std::optional<std::string> answer;  // none when no ballot voted
   std::vector<VoteEntry> distribution;  // by weight, then by first sample
-  int winner = -1;               // the ballot whose answer won: the earliest of the winning group
+  int winner = -1;               // the ballot whose answer won: the earliest of the winning group (top_logprob: the most likely)
   std::string tie_broken_by;     // "" (no tie), "logprob" (highest mean log-probability) or "earliest"
-  std::string weighting;         // "count", "logprob", or "count (no log-probabilities)" when asked to weigh
+  // "count", "logprob" (weighted), "top logprob", or "count (no log-probabilities)" when asked for
+  // either of the last two without them
+  std::string weighting;
   Json to_json() const;
 };
 
@@ -43,6 +52,14 @@ struct VoteResult {
 // order: the higher mean of the groups' samples' mean log-probabilities when every tied sample
 // has one; else the group whose first sample came earliest. Deterministic for equal inputs.
 VoteResult vote(std::span<const Ballot> ballots, const VoteOptions& opt = {});
+
+// Whether a grade-school word problem can have `answer`: a number (after normalize_answer) that is
+// not negative, and whole when the question gives numbers (`given`, as NumberMap::values holds
+// them) that are all whole: a count, an amount or a measure computed from whole numbers by a right
+// program is rarely a fraction, and one that is usually comes from a division the wrong way round.
+// Text that is not a number is not plausible. A prior from the domain, not a test: a question
+// whose true answer is a fraction of whole numbers loses it.
+bool plausible_answer(std::string_view answer, std::span<const std::string> given);
 
 // An answer as the vote shows it: a number in its shortest form ("1,234.0" -> "1234"), else the
 // text trimmed.

@@ -794,7 +794,9 @@ TEST(Cli, OptionsWithoutEffectAreNamed) {
   };
   for (auto& c : std::vector<Case>{{"--weighted", "wand solve: warning: --weighted: one sample (--k 1) has no vote"},
                                    {"--top-p 0.5", "wand solve: warning: --top-p: decoding is greedy"},
-                                   {"--method cot --no-repair", "wand solve: warning: --no-repair: cot has no self-debug"}}) {
+                                   {"--method cot --no-repair", "wand solve: warning: --no-repair: cot has no self-debug"},
+                                   {"--select logprob", "wand solve: warning: --select logprob: one sample (--k 1) has nothing"},
+                                   {"--k 2 --select logprob --weighted", "wand solve: warning: --weighted: --select logprob takes"}}) {
     std::string err;
     CliRun r = wand("solve --no-store " + c.args + " \"Tom has 3 apples and buys 4 more. How many apples does he have?\"",
                     "", &err);
@@ -813,6 +815,26 @@ TEST(Cli, OptionsWithoutEffectAreNamed) {
   EXPECT_EQ(exported.rc, 2);
   EXPECT_EQ(err.find("--remote-token"), std::string::npos) << err;
   EXPECT_NE(err.find("/nonexistent.jsonl"), std::string::npos) << err;
+}
+
+// --select logprob --plausible through the CLI with the shipped model: the choice is named in the
+// vote's header, the run records both options, and a select it does not know is refused.
+TEST(Cli, SelectByLogprobWithPlausibleAnswers) {
+  const std::string q = "\"Lily had 15 pencils. She bought 8 more at the store. How many pencils does she have now?\"";
+  std::string err;
+  CliRun r = wand("solve --no-store --seed 1 --k 4 --temperature 1 --select logprob --plausible --show-program " + q, "", &err);
+  ASSERT_EQ(r.rc, 0) << err;
+  EXPECT_NE(r.out.find("--- vote (top logprob) ---"), std::string::npos) << r.out;
+  CliRun j = wand("solve --no-store --seed 1 --k 4 --temperature 1 --select logprob --plausible --json " + q, "", &err);
+  ASSERT_EQ(j.rc, 0) << err;
+  Json out = Json::parse(j.out);
+  EXPECT_EQ(out["vote"]["weighting"], "top logprob");
+  for (auto& s : out["samples"])  // an implausible answer never stands as a sample's answer
+    if (s["outcome"] == "implausible") EXPECT_TRUE(s["answer"].is_null()) << s.dump();
+  CliRun bad = wand("solve --no-store --select best " + q, "", &err);
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_NE(err.find("--select"), std::string::npos) << err;
+  EXPECT_NE(err.find("best"), std::string::npos) << err;
 }
 
 // Every numeric option of every command: NaN, infinities, negatives, zero where it is not a

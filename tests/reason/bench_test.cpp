@@ -215,6 +215,18 @@ TEST(BenchOptions, RoundTripAndResumeNamesTheDifferingOption) {
   auto q8 = reason::resume_options(old, {{"kv-cache", "q8"}}, "abcd1234");
   ASSERT_FALSE(q8);
   EXPECT_EQ(q8.error().message, "--kv-cache: run abcd1234 used f32, not q8; resume it with its own options");
+  // --select and --plausible round-trip; a run recorded before them voted over every answer
+  c.solve.select = "logprob", c.solve.plausible = true;
+  auto chosen = reason::bench_config_from(Json::parse(reason::bench_options(c).dump()));
+  ASSERT_TRUE(chosen) << chosen.error().message;
+  EXPECT_EQ(chosen->solve.select, "logprob");
+  EXPECT_TRUE(chosen->solve.plausible);
+  old.erase("select"), old.erase("plausible");
+  EXPECT_EQ(reason::bench_config_from(old)->solve.select, "vote");
+  EXPECT_FALSE(reason::bench_config_from(old)->solve.plausible);
+  auto by_logprob = reason::resume_options(old, {{"select", "logprob"}}, "abcd1234");
+  ASSERT_FALSE(by_logprob);
+  EXPECT_EQ(by_logprob.error().message, "--select: run abcd1234 used vote, not logprob; resume it with its own options");
 }
 
 TEST(BenchOptions, ResumeRefusesAChangedDatasetOrPrompt) {

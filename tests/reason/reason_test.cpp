@@ -237,6 +237,45 @@ TEST(Vote, WeightedVoteCanOverruleTheCount) {
   EXPECT_EQ(missing.weighting, "count (no log-probabilities)");
 }
 
+// The most likely sample's answer wins, whatever the groups' sizes (Chen et al., 2021).
+TEST(Vote, TopLogprobTakesTheMostLikelySample) {
+  std::vector<Ballot> b = {{"10", -0.9}, {"10", -0.8}, {std::nullopt, -0.01}, {"12", -0.3}, {"10", -0.7}};
+  EXPECT_EQ(*reason::vote(b).answer, "10");
+  auto top = reason::vote(b, {.top_logprob = true});
+  EXPECT_EQ(*top.answer, "12");
+  EXPECT_EQ(top.winner, 3);  // a failed sample's log-probability is no ballot
+  EXPECT_EQ(top.weighting, "top logprob");
+  ASSERT_EQ(top.distribution.size(), 2u);
+  EXPECT_EQ(top.distribution[0].answer, "12");
+  EXPECT_EQ(top.distribution[1].votes, 3);
+  // The winner is the sample itself, not the earliest of its group.
+  auto later = reason::vote(std::vector<Ballot>{{"5", -0.9}, {"5", -0.1}, {"6", -0.5}}, {.top_logprob = true});
+  EXPECT_EQ(*later.answer, "5");
+  EXPECT_EQ(later.winner, 1);
+  // Equal log-probabilities: the earliest.
+  EXPECT_EQ(reason::vote(std::vector<Ballot>{{"6", -0.5}, {"5", -0.5}}, {.top_logprob = true}).winner, 0);
+  // Without every answering sample's log-probability it counts, and says so.
+  auto missing = reason::vote(std::vector<Ballot>{{"10", -3.0}, {"10"}, {"12", -0.01}}, {.top_logprob = true});
+  EXPECT_EQ(*missing.answer, "10");
+  EXPECT_EQ(missing.weighting, "count (no log-probabilities)");
+}
+
+TEST(Vote, PlausibleAnswersAreNotNegativeAndWholeFromWholeNumbers) {
+  std::vector<std::string> whole = {"12", "3", "1200"}, money = {"2.5", "4"};
+  EXPECT_TRUE(reason::plausible_answer("4", whole));
+  EXPECT_TRUE(reason::plausible_answer("4.0", whole));
+  EXPECT_TRUE(reason::plausible_answer("1,234", whole));
+  EXPECT_TRUE(reason::plausible_answer("0", whole));
+  EXPECT_FALSE(reason::plausible_answer("-4", whole));
+  EXPECT_FALSE(reason::plausible_answer("0.25", whole));  // 3 / 12: a division the wrong way round
+  EXPECT_FALSE(reason::plausible_answer("inf", whole));
+  EXPECT_FALSE(reason::plausible_answer("nan", whole));
+  EXPECT_FALSE(reason::plausible_answer("four", whole));
+  EXPECT_TRUE(reason::plausible_answer("0.25", money));  // a question with a fraction may have one
+  EXPECT_FALSE(reason::plausible_answer("-0.25", money));
+  EXPECT_TRUE(reason::plausible_answer("2.5", {}));  // no numbers given: nothing says whole
+}
+
 // --- the pipeline, scripted
 
 TEST(Solve, VotesOnExecutedAnswersNotOnWhatTheTextClaims) {
@@ -294,6 +333,66 @@ TEST(Solve, RepairShowsTheProgramAndItsErrorThenAnswers) {
   EXPECT_EQ(model.calls[1].opt.n, 1);
   EXPECT_FLOAT_EQ(model.calls[1].opt.temperature, 0.f);
   EXPECT_EQ(model.calls[1].opt.seed, llm::sample_seed(0, 2));  // the seed's sample k
+}
+
+// --select logprob --plausible: implausible answers are set aside, then the most likely sample
+// wins; when none is left the repair round shows the model why.
+TEST(Solve, ImplausibleAnswersAreSetAsideBeforeTheMostLikelyWins) {
+  ScriptedBackend model;
+  model.add({"```python\nanswer = 3 - 12\n```", "```python\nanswer = 12 / 5\n```", "```python\nanswer = 12 - 3\n```",
+             "```python\nanswer = 12 + 3\n```", "```python\nanswer = 12 + 3\n```"},
+            {-0.05, -0.1, -0.4, -0.9, -0.8});
+  auto cfg = config("pot", 5);
+  cfg.select = "logprob";
+  cfg.plausible = true;
+  auto r = reason::solve(model, &shared_sandbox(), "Ann had 12 pens and lost 3. How many are left?", cfg);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(*r->answer, "9");  // the vote would say 15; the likelier -9 and 2.4 cannot be
+  EXPECT_EQ(r->winner, 2);
+  EXPECT_EQ(r->samples[0].outcome, "implausible");
+  EXPECT_FALSE(r->samples[0].answer);
+  ASSERT_TRUE(r->samples[0].verdict);
+  EXPECT_EQ(r->samples[0].verdict->feedback, "The program's answer is -9, and a word problem's answer is not negative.");
+  EXPECT_EQ(r->samples[1].outcome, "implausible");
+  EXPECT_EQ(r->vote.weighting, "top logprob");
+  // Without --plausible the most likely is -9; without either, the vote's 15.
+  cfg.plausible = false;
+  model.add({"```python\nanswer = 3 - 12\n```", "```python\nanswer = 12 + 3\n```", "```python\nanswer = 12 + 3\n```"},
+            {-0.05, -0.9, -0.8});
+  cfg.k = 3;
+  EXPECT_EQ(*reason::solve(model, &shared_sandbox(), "Ann had 12 pens and lost 3?", cfg)->answer, "-9");
+  cfg.select = "vote";
+  model.add({"```python\nanswer = 3 - 12\n```", "```python\nanswer = 12 + 3\n```", "```python\nanswer = 12 + 3\n```"},
+            {-0.05, -0.9, -0.8});
+  EXPECT_EQ(*reason::solve(model, &shared_sandbox(), "Ann had 12 pens and lost 3?", cfg)->answer, "15");
+
+  // Nothing plausible: the repair round sees the reason, and its answer is checked too.
+  ScriptedBackend repaired;
+  repaired.add({"```python\nanswer = 3 / 12\n```"});
+  repaired.add({"```python\nanswer = 12 / 3\n```"});
+  auto one = config("pot", 1);
+  one.plausible = true;
+  r = reason::solve(repaired, &shared_sandbox(), "12 pens shared by 3 friends?", one);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(*r->answer, "4");
+  EXPECT_EQ(r->answered_by, "repair");
+  ASSERT_EQ(repaired.calls.size(), 2u);
+  const std::string& ask = repaired.calls[1].messages.back().content;
+  EXPECT_NE(ask.find("wrong_answer: The program's answer is 0.25, and the question's numbers are whole, and so is its answer."),
+            std::string::npos) << ask;
+  ScriptedBackend stubborn;
+  stubborn.add({"```python\nanswer = 3 / 12\n```"});
+  stubborn.add({"```python\nanswer = 3 - 12\n```"});
+  one.fallback = false;
+  r = reason::solve(stubborn, &shared_sandbox(), "12 pens shared by 3 friends?", one);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_FALSE(r->answer);
+  EXPECT_EQ(r->samples.back().outcome, "implausible");
+  // A select the pipeline does not know is refused by name.
+  one.select = "best";
+  auto bad = reason::solve(stubborn, &shared_sandbox(), "q?", one);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "select 'best': expected vote or logprob");
 }
 
 // wand's own pot model has never written prose: asked for a rationale it writes a program, whose

@@ -293,23 +293,30 @@ TEST_F(ExecApi, BodyOverTheCapIs413) {
   EXPECT_NE(res->body.find("too large"), std::string::npos);
 }
 
-// What the server answers to bytes written on a raw connection (requests httplib's client
-// will not send): its status line, or "" when it closed without one.
-std::string raw_status_line(int port, const std::string& request) {
+// A raw TCP connection to 127.0.0.1:port, for what httplib's client will not send; -1 if refused.
+int connect_loopback(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
+  close(fd);
+  return -1;
+}
+
+// What the server answers to bytes written on a raw connection: its status line, or "" when it
+// closed without one.
+std::string raw_status_line(int port, const std::string& request) {
+  int fd = connect_loopback(port);
   std::string got;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+  if (fd >= 0 && write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
     timeval tv{10, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     char buf[512];
     for (ssize_t n; got.find("\r\n") == std::string::npos && (n = read(fd, buf, sizeof buf)) > 0;) got.append(buf, n);
   }
-  close(fd);
+  if (fd >= 0) close(fd);
   return got.substr(0, got.find("\r\n"));
 }
 
@@ -433,12 +440,8 @@ TEST(ExecApiIdleClients, HealthAnswersWhileConnectionsIdle) {
   ASSERT_GT(server.port(), 0) << server.log();
   std::vector<int> idle;
   for (int i = 0; i < 24; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(server.port()));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    int fd = connect_loopback(server.port());
+    ASSERT_GE(fd, 0);
     const char half[] = "POST /v1/exec HTTP/1.1\r\nHost: x\r\n";
     ASSERT_EQ(write(fd, half, sizeof half - 1), static_cast<ssize_t>(sizeof half - 1));
     idle.push_back(fd);
