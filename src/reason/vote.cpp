@@ -51,6 +51,8 @@ VoteResult vote(std::span<const Ballot> ballots, const VoteOptions& opt) {
        top = opt.top_logprob && all_logprobs;
   r.weighting = top ? "top logprob" : weighted ? "logprob" : opt.weighted || opt.top_logprob ? "count (no log-probabilities)" : "count";
   std::vector<std::vector<double>> logprobs;  // per group
+  int best = -1;                             // top: the most likely sample (of equals, the earliest)
+  std::size_t best_group = 0;                // and its group
   for (std::size_t i = 0; i < ballots.size(); ++i) {
     const auto& b = ballots[i];
     if (!b.answer) continue;
@@ -68,19 +70,10 @@ VoteResult vote(std::span<const Ballot> ballots, const VoteOptions& opt) {
     g->weight += weighted ? std::exp(*b.mean_logprob) : 1.0;
     g->samples.push_back(static_cast<int>(i));
     if (b.mean_logprob) logprobs[gi].push_back(*b.mean_logprob);
+    if (top && (best < 0 || *b.mean_logprob > *ballots[best].mean_logprob)) best = static_cast<int>(i), best_group = gi;
   }
   if (r.distribution.empty()) return r;
-  if (top) {  // the group of the most likely sample; of equals, the earliest
-    int best = -1;
-    for (std::size_t i = 0; i < ballots.size(); ++i)
-      if (ballots[i].answer && !normalize_answer(*ballots[i].answer).empty() &&
-          (best < 0 || *ballots[i].mean_logprob > *ballots[best].mean_logprob))
-        best = static_cast<int>(i);
-    auto g = std::find_if(r.distribution.begin(), r.distribution.end(), [&](const VoteEntry& e) {
-      return std::find(e.samples.begin(), e.samples.end(), best) != e.samples.end();
-    });
-    return finish(r, static_cast<std::size_t>(g - r.distribution.begin()), best);
-  }
+  if (top) return finish(r, best_group, best);
   auto mean_lp = [&](std::size_t g) -> std::optional<double> {
     if (logprobs[g].size() != r.distribution[g].samples.size()) return std::nullopt;
     double s = 0;
