@@ -88,15 +88,15 @@ void print_solution(const SolveArgs& a, const reason::SolveResult& r, const std:
     }
     fmt::print("--- vote ({}) ---\n", r.vote.weighting);
     for (const auto& e : r.vote.distribution)
-      fmt::print("{:>12}  {} of {} samples{}\n", e.answer, e.votes, a.config.k,
+      fmt::print("{:>13}  {} of {} samples{}\n", e.answer, e.votes, a.config.k,
                  a.config.weighted ? fmt::format(", weight {:.3f}", e.weight) : "");
     int failed = 0, implausible = 0;
     for (const auto& s : r.samples) {
       if (s.stage != "sample" || s.answer) continue;
       ++(s.outcome == "implausible" ? implausible : failed);
     }
-    if (implausible) fmt::print("{:>12}  {} of {} samples\n", "(implausible)", implausible, a.config.k);
-    if (failed) fmt::print("{:>12}  {} of {} samples\n", "(no answer)", failed, a.config.k);
+    if (implausible) fmt::print("{:>13}  {} of {} samples\n", "(implausible)", implausible, a.config.k);
+    if (failed) fmt::print("{:>13}  {} of {} samples\n", "(no answer)", failed, a.config.k);
     if (!r.vote.tie_broken_by.empty()) fmt::print("tie broken by {}\n", r.vote.tie_broken_by);
     if (r.answered_by != "sample" && !r.answered_by.empty()) fmt::print("answered by the {} step\n", r.answered_by);
     fmt::print("--- answer ---\n");
