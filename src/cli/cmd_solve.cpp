@@ -235,8 +235,9 @@ Command add_solve(CLI::App& app) {
       return model_error_exit_code(r.error());
     }
     if (c.temperature > 0 && !a->json) fmt::print(stderr, "[seed {}]\n", c.seed);
-    if (c.weighted && r->vote.weighting != "logprob")
-      fmt::print(stderr, "wand solve: --weighted: the model gave no log-probabilities; the vote counted samples\n");
+    if (r->vote.weighting == "count (no log-probabilities)")  // asked to weigh or rank by them
+      fmt::print(stderr, "wand solve: {}: the model gave no log-probabilities; the vote counted samples\n",
+                 c.select == "logprob" ? "--select logprob" : "--weighted");
     std::string run_id;
     if (db) {
       // Recorded after the fact: one question is one problem, written whole or not at all.

@@ -781,6 +781,8 @@ TEST(Cli, SolveBadInputIsRefusedWithExitTwo) {
     if (c.args.starts_with("--store")) r = wand("solve " + c.args + " \"What is 2 + 2?\"", "", &err);
     EXPECT_EQ(r.rc, 2) << c.args << "\n" << err;
     EXPECT_NE(err.find(c.says), std::string::npos) << c.args << "\n" << err;
+    // The local engine gives log-probabilities: no claim that it did not.
+    EXPECT_EQ(err.find("gave no log-probabilities"), std::string::npos) << c.args << "\n" << err;
   }
   std::filesystem::remove(bad);
 }
