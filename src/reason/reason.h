@@ -52,7 +52,7 @@ struct SolveConfig {
   // How the answer is chosen among the samples' answers: "vote" (self-consistency, the largest
   // group) or "logprob" (the one most likely sample: vote.h's top_logprob).
   std::string select = "vote";
-  // Answers a word problem cannot have (plausible_answer, vote.h: negative, or a fraction from a
+  // Answers a word problem cannot have (implausible_because, vote.h: negative, or a fraction from a
   // question of whole numbers) are set aside before the choice: such a sample's outcome is
   // "implausible", its verdict a wrong_answer saying why, and when no sample is left the repair
   // round shows the model that verdict.
@@ -86,8 +86,8 @@ VoidResult validate(const SolveConfig& c);
 // What in a valid config cannot change what solve() does, one line per option, naming it and
 // why, for a face to warn about (a sweep over --k keeps its other options, so these are not
 // errors): weighted, shuffle_names or select logprob with k = 1 (no vote, sample 0 reads the
-// names in order, nothing to choose from), weighted with select logprob (one sample wins), top_p < 1 at temperature 0 (greedy decoding), repair off for cot (which has no
-// repair round).
+// names in order, nothing to choose from), weighted with select logprob (one sample wins), top_p
+// < 1 at temperature 0 (greedy decoding), repair off for cot (which has no repair round).
 std::vector<std::string> idle_options(const SolveConfig& c);
 
 // What `c` asks of the model it will run on (solve() checks it first; the CLI before any work,

@@ -137,11 +137,9 @@ void execute(sandbox::Sandbox& sb, llm::Backend& model, const std::string& quest
 // SolveConfig::plausible: an answer the question cannot have is no answer; the verdict says why,
 // for the repair round to show.
 void set_aside_implausible(Sample& s, std::span<const std::string> given) {
-  if (!s.answer || plausible_answer(*s.answer, given)) return;
-  auto v = feedback::parse_number(normalize_answer(*s.answer));
-  std::string why = !v ? "it is not a number"
-                    : *v < 0 ? "a word problem's answer is not negative"
-                             : "the question's numbers are whole, and so is its answer";
+  if (!s.answer) return;
+  const std::string why = implausible_because(*s.answer, given);
+  if (why.empty()) return;
   if (s.verdict) {
     s.verdict->error = feedback::ErrorClass::wrong_answer;
     s.verdict->feedback = fmt::format("The program's answer is {}, and {}.", *s.answer, why);

@@ -30,15 +30,14 @@ Json VoteResult::to_json() const {
 }
 
 namespace {
-// The result with group `win` (sample `winner` of it) chosen: the winner first, then by weight;
-// equal weights keep the order of their first samples.
-VoteResult finish(VoteResult& r, std::size_t win, int winner) {
+// Chooses group `win` (sample `winner` of it): the answer, then the distribution with the winner
+// first and the rest by weight; equal weights keep the order of their first samples.
+void choose(VoteResult& r, std::size_t win, int winner) {
   r.answer = r.distribution[win].answer;
   r.winner = winner;
   std::rotate(r.distribution.begin(), r.distribution.begin() + static_cast<long>(win), r.distribution.begin() + static_cast<long>(win) + 1);
   std::stable_sort(r.distribution.begin() + 1, r.distribution.end(),
                    [](const VoteEntry& a, const VoteEntry& b) { return a.weight > b.weight; });
-  return std::move(r);
 }
 }  // namespace
 
@@ -73,7 +72,10 @@ VoteResult vote(std::span<const Ballot> ballots, const VoteOptions& opt) {
     if (top && (best < 0 || *b.mean_logprob > *ballots[best].mean_logprob)) best = static_cast<int>(i), best_group = gi;
   }
   if (r.distribution.empty()) return r;
-  if (top) return finish(r, best_group, best);
+  if (top) {
+    choose(r, best_group, best);
+    return r;
+  }
   auto mean_lp = [&](std::size_t g) -> std::optional<double> {
     if (logprobs[g].size() != r.distribution[g].samples.size()) return std::nullopt;
     double s = 0;
@@ -97,18 +99,20 @@ VoteResult vote(std::span<const Ballot> ballots, const VoteOptions& opt) {
       r.tie_broken_by = "earliest";
     }
   }
-  return finish(r, win, r.distribution[win].samples.front());
+  choose(r, win, r.distribution[win].samples.front());
+  return r;
 }
 
-bool plausible_answer(std::string_view answer, std::span<const std::string> given) {
+std::string implausible_because(std::string_view answer, std::span<const std::string> given) {
   auto v = feedback::parse_number(normalize_answer(answer));
-  if (!v || !std::isfinite(*v) || *v < 0) return false;
+  if (!v || !std::isfinite(*v)) return "it is not a finite number";
+  if (*v < 0) return "a word problem's answer is not negative";
   auto whole = [](double x) { return std::abs(x - std::round(x)) < 1e-9; };
   bool all_whole = !given.empty() && std::all_of(given.begin(), given.end(), [&](const std::string& g) {
     auto n = feedback::parse_number(g);
     return n && whole(*n);
   });
-  return !all_whole || whole(*v);
+  return all_whole && !whole(*v) ? "the question's numbers are whole, and so is its answer" : "";
 }
 
 }  // namespace wand::reason

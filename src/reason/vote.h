@@ -53,13 +53,16 @@ struct VoteResult {
 // has one; else the group whose first sample came earliest. Deterministic for equal inputs.
 VoteResult vote(std::span<const Ballot> ballots, const VoteOptions& opt = {});
 
-// Whether a grade-school word problem can have `answer`: a number (after normalize_answer) that is
-// not negative, and whole when the question gives numbers (`given`, as NumberMap::values holds
-// them) that are all whole: a count, an amount or a measure computed from whole numbers by a right
-// program is rarely a fraction, and one that is usually comes from a division the wrong way round.
-// Text that is not a number is not plausible. A prior from the domain, not a test: a question
-// whose true answer is a fraction of whole numbers loses it.
-bool plausible_answer(std::string_view answer, std::span<const std::string> given);
+// Why a grade-school word problem cannot have `answer`, or "" when it can. It can have a finite
+// number (after normalize_answer) that is not negative, and whole when the question gives numbers
+// (`given`, as NumberMap::values holds them) that are all whole: a count, an amount or a measure
+// computed from whole numbers by a right program is rarely a fraction, and one that is usually
+// comes from a division the wrong way round. Text that is not a number is not plausible. A prior
+// from the domain, not a test: a question whose true answer is a fraction of whole numbers loses it.
+std::string implausible_because(std::string_view answer, std::span<const std::string> given);
+inline bool plausible_answer(std::string_view answer, std::span<const std::string> given) {
+  return implausible_because(answer, given).empty();
+}
 
 // An answer as the vote shows it: a number in its shortest form ("1,234.0" -> "1234"), else the
 // text trimmed.

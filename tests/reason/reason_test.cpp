@@ -274,6 +274,12 @@ TEST(Vote, PlausibleAnswersAreNotNegativeAndWholeFromWholeNumbers) {
   EXPECT_TRUE(reason::plausible_answer("0.25", money));  // a question with a fraction may have one
   EXPECT_FALSE(reason::plausible_answer("-0.25", money));
   EXPECT_TRUE(reason::plausible_answer("2.5", {}));  // no numbers given: nothing says whole
+  // and each refusal says why, for the repair round
+  EXPECT_EQ(reason::implausible_because("4", whole), "");
+  EXPECT_EQ(reason::implausible_because("inf", whole), "it is not a finite number");
+  EXPECT_EQ(reason::implausible_because("four", whole), "it is not a finite number");
+  EXPECT_EQ(reason::implausible_because("-4", whole), "a word problem's answer is not negative");
+  EXPECT_EQ(reason::implausible_because("0.25", whole), "the question's numbers are whole, and so is its answer");
 }
 
 // --- the pipeline, scripted
