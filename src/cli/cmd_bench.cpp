@@ -206,9 +206,11 @@ Command add_bench(CLI::App& app) {
                           ->capture_default_str();
   auto* weighted = cmd->add_flag("--weighted", c.weighted, "Weigh each vote by the sample's mean token probability");
   auto* select = cmd->add_option("--select", c.select,
-                                 "How the answer is chosen among the --k samples: vote or logprob (as wand solve)")
-                     ->check(CLI::IsMember({"vote", "logprob"}))
+                                 "How the answer is chosen among the --k samples: vote, logprob or verifier (as wand solve)")
+                     ->check(CLI::IsMember({"vote", "logprob", "verifier"}))
                      ->capture_default_str();
+  auto* verifier = cmd->add_option("--verifier", c.verifier_spec,
+                                   "With --select verifier: the outcome verifier (default: the shipped wand-verify; as wand solve)");
   auto* plausible = cmd->add_flag("--plausible", c.plausible,
                                   "Set aside answers a word problem cannot have before the choice (as wand solve)");
   auto* shuffle_names = cmd->add_flag("--shuffle-names", c.shuffle_names,
@@ -251,7 +253,7 @@ Command add_bench(CLI::App& app) {
   // The options of a run, which --compare and --report (reading stored runs) do not take.
   std::vector<CLI::Option*> run_options = {dataset, problems, set, model, method, k, temperature, top_p, seed,
                                            max_tokens, timeout, weighted, no_repair, no_fallback, prompt, style, constrain, limit, par, out,
-                                           flow_calls, flow_tokens, shard, shuffle_names, kv_cache, threads, select, plausible};
+                                           flow_calls, flow_tokens, shard, shuffle_names, kv_cache, threads, select, plausible, verifier};
   // --env: an agent environment's task set instead of a dataset (cli/agent_runs.h, as wand agent --env).
   auto agent = std::make_shared<AgentArgs>();
   auto* env = cmd->add_option("--env", agent->env, "An agent environment's task set (kitchen, data, shop): success rate, "
@@ -276,7 +278,7 @@ Command add_bench(CLI::App& app) {
     if (env->count()) {
       for (auto* o : {dataset, problems, set, method, k, top_p, max_tokens, weighted, no_repair, no_fallback, prompt, style,
                       constrain, par, out, flow_calls, flow_tokens, resume, shard, shuffle_names, kv_cache, threads, timeout,
-                      select, plausible})
+                      select, plausible, verifier})
         if (o->count()) {
           fmt::print(stderr, "wand bench: {}: not an option of --env (agent task sets)\n", o->get_name());
           return kExitBadInput;
@@ -372,7 +374,7 @@ Command add_bench(CLI::App& app) {
           {"no-repair", no_repair}, {"no-fallback", no_fallback}, {"prompt", prompt}, {"prompt-style", style},
           {"constrain", constrain}, {"limit", limit}, {"flow-calls", flow_calls}, {"flow-tokens", flow_tokens},
           {"shard", shard}, {"shuffle-names", shuffle_names}, {"kv-cache", kv_cache}, {"select", select},
-          {"plausible", plausible}};
+          {"plausible", plausible}, {"verifier", verifier}};
       if (!path.empty()) explicit_options["dataset"] = given["dataset"];
       for (auto& [key, opt] : flags)
         if (opt->count()) explicit_options[key] = given[key];
@@ -429,6 +431,7 @@ Command add_bench(CLI::App& app) {
       fmt::print(stderr, "{}\n", solver.error().message);
       return rc;
     }
+    if (auto v = open_verifier(bc.solve, engine); !v) return fail(v.error().message);
     auto& backend = *solver->model;
     auto family = reason::prompt_family(backend, bc.prompt_style);  // a remote wand serve says what it is
     if (!family) return fail("--prompt-style: " + family.error().message);

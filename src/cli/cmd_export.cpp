@@ -121,9 +121,12 @@ int export_run(const RunExport& e) {
     std::vector<std::string> documents;
     for (std::string line; std::getline(rows, line);) documents.push_back(codegen::document_of(Json::parse(line)));
     if (documents.empty())
-      return fail(kExitFailed, fmt::format("run {} has no {} to train on", *id, agent_run ? "successful tasks" : "verified samples"));
+      return fail(kExitFailed, fmt::format("run {} has no {} to train on", *id,
+                                           agent_run                     ? "successful tasks"
+                                           : e.opt.format == "verifier" ? "answered samples with a label"
+                                                                        : "verified samples"));
     auto m = train::write_document_corpus(documents, e.tokenizer, e.corpus,
-                                          {{"run_id", *id}, {"format", agent_run ? "agent-sft" : "sft"}});
+                                          {{"run_id", *id}, {"format", agent_run ? "agent-sft" : e.opt.format}});
     if (!m) return fail(kExitBadInput, "--corpus " + m.error().message);
     fmt::print(stderr, "wrote {} documents ({} tokens) to {} for wand-train --data {}\n", documents.size(),
                (*m)["tokens"].get<long long>(), e.corpus, e.corpus);
@@ -172,13 +175,13 @@ Command add_export(CLI::App& app) {
   auto* ty = add_matrix_type_option(cmd, o->type);
   auto* pf = cmd->add_option("--prompt-format", o->prompt_format,
                              "pot (programs), pot-numbers (programs over the question's numbers as names n0, n1, ...: corpus --number-names), pot-delex (the same, delexicalized: corpus --number-names --delexicalize), cot (rationales), func (functions: the code model), agent (CodeAct "
-                             "steps) or agent_json (JSON tool calls)")->capture_default_str();
+                             "steps), agent_json (JSON tool calls) or verifier (an outcome verifier: src/reason/verifier.h)")->capture_default_str();
   auto* nm = cmd->add_option("--name", o->name, "general.name in the file")->capture_default_str();
   auto* run = cmd->add_option("--run", e->run, "A recorded run's id (or a unique prefix): export its training data");
   auto* fmt_opt = cmd->add_option("--format", e->opt.format,
-                                  "With --run: sft, dpo or rewards; agent runs: trajectories (one JSON line per task) or sft "
+                                  "With --run: sft, dpo, rewards or verifier (every answered sample's program and answer, labelled 1 or 0: an outcome verifier's data); agent runs: trajectories (one JSON line per task) or sft "
                                   "(the compact CodeAct format, one row per step)")
-                      ->check(CLI::IsMember({"sft", "dpo", "rewards", "trajectories"}))
+                      ->check(CLI::IsMember({"sft", "dpo", "rewards", "verifier", "trajectories"}))
                       ->capture_default_str();
   auto* shape = cmd->add_option("--shape", e->opt.shape, "sft rows: prompt-completion (TRL) or messages (OpenAI chat)")
                     ->check(CLI::IsMember({"prompt-completion", "messages"}))
@@ -188,8 +191,8 @@ Command add_export(CLI::App& app) {
                   ->capture_default_str();
   auto* st = add_store_option(cmd, e->store);
   auto* corpus = cmd->add_option("--corpus", e->corpus,
-                                 "With --run --format sft or dpo: also a token corpus for wand-train --init CHECKPOINT "
-                                 "--data DIR (sft) or --dpo --data DIR (needs --tokenizer: the model's GGUF); a new or "
+                                 "With --run --format sft, verifier or dpo: also a token corpus for wand-train --init CHECKPOINT "
+                                 "--data DIR (sft; verifier: with --objective final) or --dpo --data DIR (needs --tokenizer: the model's GGUF); a new or "
                                  "empty folder, or one an earlier export wrote");
   for (auto* opt : {ckpt, ty, pf, nm}) run->excludes(opt);
   for (auto* opt : {ckpt, tok, ty, pf, nm, run}) from_model->excludes(opt);
@@ -208,8 +211,9 @@ Command add_export(CLI::App& app) {
       if (tok->count() && !corpus->count())
         return fail_export("--tokenizer with --run goes with --corpus DIR (the tokens for wand-train)");
       if (corpus->count() && !tok->count()) return fail_export("--corpus needs --tokenizer (the model's GGUF, or its tokenizer.gguf)");
-      if (corpus->count() && e->opt.format != "sft" && e->opt.format != "dpo")
-        return fail_export("--corpus takes sft rows (wand-train --init) or dpo pairs (wand-train --dpo): use --format sft or dpo");
+      if (corpus->count() && e->opt.format != "sft" && e->opt.format != "dpo" && e->opt.format != "verifier")
+        return fail_export("--corpus takes sft or verifier rows (wand-train --init) or dpo pairs (wand-train --dpo): use "
+                           "--format sft, verifier or dpo");
       if (corpus->count())
         if (auto held = foreign_folder(e->corpus); !held.empty()) return fail_export("--corpus " + held);
       e->out = o->out;

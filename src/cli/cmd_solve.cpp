@@ -58,6 +58,19 @@ Result<Solver> open_solver(const std::string& method, const std::string& model_s
   return s;
 }
 
+VoidResult open_verifier(reason::SolveConfig& c, const llm::BackendOptions& backend) {
+  if (c.select != "verifier") {
+    if (!c.verifier_spec.empty())
+      return Error{fmt::format("--verifier {}: only --select verifier reads a verifier (this run selects by {})", c.verifier_spec, c.select)};
+    return ok_status();
+  }
+  if (c.verifier_spec.empty()) c.verifier_spec = default_model_spec("wand-verify.gguf");
+  auto v = llm::open_backend(c.verifier_spec, backend);
+  if (!v) return Error{"--verifier " + v.error().message};
+  c.verifier = std::move(*v);
+  return ok_status();
+}
+
 namespace {
 
 // `wand solve`: options in, reason::solve, the answer out (and the run into the store).
@@ -87,9 +100,14 @@ void print_solution(const SolveArgs& a, const reason::SolveResult& r, const std:
       if (s.exec && !s.exec->stdout_data.empty()) fmt::print("--- output ---\n{}", ended(s.exec->stdout_data));
     }
     fmt::print("--- vote ({}) ---\n", r.vote.weighting);
-    for (const auto& e : r.vote.distribution)
-      fmt::print("{:>13}  {} of {} samples{}\n", e.answer, e.votes, a.config.k,
-                 a.config.weighted ? fmt::format(", weight {:.3f}", e.weight) : "");
+    for (const auto& e : r.vote.distribution) {
+      std::optional<double> verified;  // select verifier: the group's best score
+      for (int i : e.samples)
+        if (r.samples[i].verified) verified = std::max(verified.value_or(0), *r.samples[i].verified);
+      fmt::print("{:>13}  {} of {} samples{}{}\n", e.answer, e.votes, a.config.k,
+                 a.config.weighted ? fmt::format(", weight {:.3f}", e.weight) : "",
+                 verified ? fmt::format(", verified {:.3f}", *verified) : "");
+    }
     int failed = 0, implausible = 0;
     for (const auto& s : r.samples) {
       if (s.stage != "sample" || s.answer) continue;
@@ -149,10 +167,14 @@ Command add_solve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--weighted", c.weighted, "Weigh each vote by the sample's mean token probability");
   cmd->add_option("--select", c.select,
-                  "How the answer is chosen among the --k samples: vote (self-consistency, the most frequent answer) or "
-                  "logprob (the answer of the sample with the highest mean token log-probability)")
-      ->check(CLI::IsMember({"vote", "logprob"}))
+                  "How the answer is chosen among the --k samples: vote (self-consistency, the most frequent answer), "
+                  "logprob (the answer of the sample with the highest mean token log-probability) or verifier (the "
+                  "answer of the sample --verifier rates most likely right)")
+      ->check(CLI::IsMember({"vote", "logprob", "verifier"}))
       ->capture_default_str();
+  cmd->add_option("--verifier", c.verifier_spec,
+                  "With --select verifier: an outcome verifier, local:PATH.gguf or openai:URL/MODEL (default: the shipped "
+                  "wand-verify; src/reason/verifier.h)");
   cmd->add_flag("--plausible", c.plausible,
                 "Set aside answers a word problem cannot have (negative, or a fraction when every number in the question "
                 "is whole) before the choice; the repair round sees why");
@@ -217,6 +239,10 @@ Command add_solve(CLI::App& app) {
     if (!solver) {
       fmt::print(stderr, "{}\n", solver.error().message);
       return rc;
+    }
+    if (auto v = open_verifier(c, a->backend); !v) {
+      fmt::print(stderr, "wand solve: {}\n", v.error().message);
+      return kExitBadInput;
     }
     auto& model = solver->model;
     auto family = reason::prompt_family(*model, a->prompt_style);  // a remote wand serve says what it is

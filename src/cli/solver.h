@@ -6,6 +6,7 @@
 
 #include "common/status.h"
 #include "llm/llm.h"
+#include "reason/reason.h"
 #include "sandbox/sandbox.h"
 
 namespace CLI {
@@ -33,5 +34,10 @@ struct Solver {
 // for stderr ("wand CMD: ..."); exit_code is set to the exit status it calls for.
 Result<Solver> open_solver(const std::string& method, const std::string& model_spec, int& exit_code, const char* cmd,
                            int cells = 1, const llm::BackendOptions& backend = {});
+
+// --select verifier: opens c.verifier_spec (empty: the shipped wand-verify.gguf, its spec then
+// recorded) into c.verifier. A --verifier without --select verifier is an error naming it; any
+// other select opens nothing.
+VoidResult open_verifier(reason::SolveConfig& c, const llm::BackendOptions& backend = {});
 
 }  // namespace wand::cli

@@ -10,6 +10,7 @@
 
 #include "common/text.h"
 #include "feedback/feedback.h"
+#include "reason/verifier.h"
 
 namespace wand::codegen {
 namespace {
@@ -19,6 +20,8 @@ struct Item {
   int sample = 0;
   Json prompt;             // a string, or chat messages
   std::string completion;  // what the model wrote
+  std::string recorded_prompt, program;       // as recorded: the verifier reads them
+  std::optional<std::string> answer;          // reasoning: the executed answer
   std::string key;         // the normalised program (dedupe)
   bool passed = false;
   std::string error_class, verified_by;
@@ -62,6 +65,7 @@ std::vector<Item> items_of(const store::RunInfo& run, const store::ProblemRecord
     it.sample = s.index;
     it.prompt = prompt_of(s.prompt);
     it.completion = s.completion;
+    it.recorded_prompt = s.prompt, it.program = s.program, it.answer = s.answer;
     it.key = normalize_program(s.program);
     it.error_class = str_of(s.verdict, "error_class");
     if (code) {
@@ -124,8 +128,8 @@ std::string normalize_program(std::string_view program) {
 }
 
 VoidResult validate(const ExportOptions& o) {
-  if (o.format != "sft" && o.format != "dpo" && o.format != "rewards")
-    return Error{fmt::format("--format '{}': expected sft, dpo or rewards", o.format)};
+  if (o.format != "sft" && o.format != "dpo" && o.format != "rewards" && o.format != "verifier")
+    return Error{fmt::format("--format '{}': expected sft, dpo, rewards or verifier", o.format)};
   if (o.shape != "prompt-completion" && o.shape != "messages")
     return Error{fmt::format("--shape '{}': expected prompt-completion or messages", o.shape)};
   if (o.shape == "messages" && o.format != "sft") return Error{"--shape messages is a shape of sft rows only"};
@@ -135,6 +139,10 @@ VoidResult validate(const ExportOptions& o) {
 
 Result<ExportStats> export_training_data(const store::Run& run, const ExportOptions& o, std::ostream& out) {
   if (auto v = validate(o); !v) return v.error();
+  if (o.format == "verifier" && run.info.config.kind == "code")
+    return Error{fmt::format("--format verifier: run {} is a code run; a verifier reads word problems' programs and "
+                             "answers (a solve or bench run)",
+                             run.info.id)};
   ExportStats stats;
   auto write = [&](Json row) {
     out << dump_text(row) << '\n';
@@ -212,6 +220,19 @@ Result<ExportStats> export_training_data(const store::Run& run, const ExportOpti
           row["verdict"] = {{"chosen", c.verdict()}, {"rejected", r.verdict()}};
           write(std::move(row));
         }
+      }
+    } else if (o.format == "verifier") {
+      // Every program that answered, its answer labelled (an outcome verifier's training data).
+      for (auto& it : items) {
+        bool answered = it.answer && (it.error_class == "none" || it.error_class == "wrong_answer");
+        if (!answered || !room()) continue;
+        Json row = base;
+        row["prompt"] = reason::verifier_prompt(it.recorded_prompt, it.program, *it.answer);
+        row["completion"] = it.passed ? "1" : "0";
+        row["answer"] = *it.answer;
+        row["sample"] = it.sample;
+        row["verdict"] = it.verdict();
+        write(std::move(row));
       }
     } else {
       for (auto& it : items) {

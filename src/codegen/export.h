@@ -8,6 +8,10 @@
 //            sample of the same task *and the same prompt*.
 //   rewards  {"prompt", "completion", "reward", "error_class", "tests_passed", "tests_total"}:
 //            every sample with a verdict (CodeRL's reward mapping, feedback.h).
+//   verifier {"prompt", "completion", "answer"}: every reasoning sample whose program answered, the
+//            prompt an outcome verifier reads (reason/verifier.h: the sample's prompt, the program
+//            as it ran, the executed answer) and the completion "1" (the answer matches the label)
+//            or "0" (Cobbe et al., 2021). Solve and bench runs only.
 //
 // Every row also has "run_id", "task_id", "problem" (its index in the run), "sample" (dpo:
 // "chosen_sample", "rejected_sample") and "verdict" ({"passed", "error_class", "verified_by"};
@@ -30,7 +34,7 @@
 namespace wand::codegen {
 
 struct ExportOptions {
-  std::string format = "sft";                 // sft, dpo, rewards
+  std::string format = "sft";                 // sft, dpo, rewards, verifier
   std::string shape = "prompt-completion";    // sft: prompt-completion or messages
   int per_task = 4;                           // rows (dpo: pairs) per task at most; 0: no cap
 };

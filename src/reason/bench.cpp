@@ -45,7 +45,7 @@ Json bench_options(const BenchConfig& c) {
           {"prompt-style", c.prompt_style}, {"prompt", c.prompt_file},  {"constrain", s.constrain},
           {"limit", c.limit},             {"flow-calls", s.flow_calls},  {"flow-tokens", s.flow_tokens},
           {"shard", c.shard.str()},       {"shuffle-names", s.shuffle_names}, {"kv-cache", c.kv_cache},
-          {"select", s.select},           {"plausible", s.plausible}};
+          {"select", s.select},           {"plausible", s.plausible},    {"verifier", s.verifier_spec}};
 }
 
 Result<BenchConfig> bench_config_from(const Json& o) {
@@ -63,6 +63,7 @@ Result<BenchConfig> bench_config_from(const Json& o) {
     s.shuffle_names = o.value("shuffle-names", false);  // absent in runs recorded before it existed
     c.kv_cache = o.value("kv-cache", c.kv_cache);         // likewise
     s.select = o.value("select", s.select), s.plausible = o.value("plausible", false);  // likewise
+    s.verifier_spec = o.value("verifier", "");                                        // likewise
     // Runs recorded before --shard existed ran every problem.
     auto shard = feedback::parse_shard(o.value("shard", "0/1"));
     if (!shard) return Error{"the run's recorded options: " + shard.error().message};

@@ -50,8 +50,13 @@ struct SolveConfig {
   int max_tokens = 256;
   bool weighted = false;        // vote weighted by mean token log-probability (vote.h)
   // How the answer is chosen among the samples' answers: "vote" (self-consistency, the largest
-  // group) or "logprob" (the one most likely sample: vote.h's top_logprob).
+  // group), "logprob" (the one most likely sample: vote.h's top_logprob) or "verifier" (the sample
+  // `verifier` rates most likely right: vote.h's top_verified; each answering sample is scored,
+  // Sample::verified).
   std::string select = "vote";
+  // select "verifier": a model of prompt format "verifier" (verifier.h), and its spec as recorded.
+  std::shared_ptr<llm::Backend> verifier;
+  std::string verifier_spec;
   // Answers a word problem cannot have (implausible_because, vote.h: negative, or a fraction from a
   // question of whole numbers) are set aside before the choice: such a sample's outcome is
   // "implausible", its verdict a wrong_answer saying why, and when no sample is left the repair
@@ -74,7 +79,8 @@ struct SolveConfig {
   int flow_calls = 8;
   int flow_tokens = 256;
 };
-// Checks the ranges (method, family and select known, 1 <= k <= 64, temperature in [0, 2], top_p in
+// Checks the ranges (method, family and select known, a verifier for select verifier and none
+// without it, 1 <= k <= 64, temperature in [0, 2], top_p in
 // (0, 1], max_tokens >= 1, timeout_s > 0, flow: 1 <= flow_calls <= 64, 1 <= flow_tokens <= 4096
 // and a family other than wand, whose models know only their bare pot and cot formats) and that a built-in grammar describes what the
 // built-in prompt asks for: `pot` the bare programs of pot's wand and completion prompts and of
@@ -110,6 +116,7 @@ struct Sample {
   std::string outcome;
   std::optional<std::string> answer;  // the executed (pot, pal) or extracted (cot) answer
   std::optional<double> mean_logprob;
+  std::optional<double> verified;  // select verifier: P(right) by the verifier (verifier.h)
   std::optional<sandbox::ExecResult> exec;
   std::optional<feedback::Verdict> verdict;
   int prompt_tokens = 0, completion_tokens = 0;
@@ -127,15 +134,17 @@ struct SolveResult {
   VoteResult vote;           // over the k samples
   std::vector<Sample> samples;  // the k samples, then the repair and fallback steps taken
   std::string prompt_hash;   // the method template's hash
-  double generate_ms = 0, execute_ms = 0;
+  double generate_ms = 0, execute_ms = 0, verify_ms = 0;  // verify: select verifier's scoring
 };
 
-// Solves one question. `sb` may be null for cot. A model whose prompt format is pot-numbers
+// Solves one question. `sb` may be null for cot. With select verifier, the verifier scores every
+// answering sample (a plausible one, with `plausible`) before the choice. A model whose prompt format is pot-numbers
 // (numbers.h), prompted with its own built-in template (family wand, no --prompt), reads the
 // question with its numbers mapped to names (Sample::prompt is that mapped prompt), every program
 // it writes (samples and repair) runs with the names' bindings first (Sample::program is bindings
 // + program), and there is no CoT fallback. Errors: a config validate() refuses, a grammar
-// the backend cannot take, a blank question (these with code llm::kInvalidRequest), the backend's (unreachable server, prompt too long) or a missing sandbox;
+// the backend cannot take, a blank question (these with code llm::kInvalidRequest), the backend's
+// or the verifier's (unreachable server, prompt too long, not a verifier) or a missing sandbox;
 // everything that goes wrong with a sample is its outcome.
 Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::string& question,
                           const SolveConfig& config);

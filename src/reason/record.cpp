@@ -21,6 +21,7 @@ store::RunConfig run_config(const SolveConfig& c, const std::string& model_spec,
   if (c.shuffle_names) rc.options["shuffle_names"] = true;  // absent: one naming, as before
   if (c.select != "vote") rc.options["select"] = c.select;  // absent: the vote, as before
   if (c.plausible) rc.options["plausible"] = true;         // absent: every answer votes, as before
+  if (c.verifier) rc.options["verifier"] = c.verifier_spec;
   return rc;
 }
 
@@ -34,6 +35,7 @@ store::ProblemRecord problem_record(int index, const std::string& question, cons
   p.vote["final_winner"] = r.winner;
   p.outcome = r.answer ? "ok" : "no_answer";
   p.timings = {{"generate_s", r.generate_ms / 1000}, {"execute_s", r.execute_ms / 1000}};
+  if (r.verify_ms > 0) p.timings["verify_s"] = r.verify_ms / 1000;
   for (auto& s : r.samples) {
     p.prompt_tokens += s.prompt_tokens;
     p.completion_tokens += s.completion_tokens;
@@ -48,7 +50,8 @@ store::ProblemRecord problem_record(int index, const std::string& question, cons
     sr.answer = s.answer;
     sr.logprob = s.mean_logprob;
     sr.extra = {{"stage", s.stage}, {"method", s.method}, {"outcome", s.outcome}, {"extracted_from", s.extracted_from}};
-    if (!s.tool_calls.empty()) sr.extra["tool_calls"] = s.tool_calls;  // flow: the model calls the program made
+    if (!s.tool_calls.empty()) sr.extra["tool_calls"] = s.tool_calls;
+    if (s.verified) sr.extra["verified"] = *s.verified;  // select verifier: the verifier's P(right)  // flow: the model calls the program made
     p.samples.push_back(std::move(sr));
   }
   return p;

@@ -1,6 +1,7 @@
 // reason::solve: sample k completions, extract and run their programs in one sandbox batch, vote
 // over the executed answers; when none answers, one self-debug round, then CoT.
 #include <chrono>
+#include <map>
 #include <mutex>
 
 #include <fmt/core.h>
@@ -11,6 +12,7 @@
 #include "reason/flow.h"
 #include "reason/numbers.h"
 #include "reason/reason.h"
+#include "reason/verifier.h"
 
 namespace wand::reason {
 namespace {
@@ -199,8 +201,9 @@ std::vector<std::string> idle_options(const SolveConfig& c) {
   std::vector<std::string> idle;
   if (c.weighted && c.k == 1) idle.push_back("--weighted: one sample (--k 1) has no vote to weigh");
   if (c.shuffle_names && c.k == 1) idle.push_back("--shuffle-names: with --k 1 the one sample reads the names in order");
-  if (c.select == "logprob" && c.k == 1) idle.push_back("--select logprob: one sample (--k 1) has nothing to choose from");
-  if (c.weighted && c.select == "logprob") idle.push_back("--weighted: --select logprob takes one sample's answer, not a weighed vote");
+  if (c.select != "vote" && c.k == 1) idle.push_back(fmt::format("--select {}: one sample (--k 1) has nothing to choose from", c.select));
+  if (c.weighted && c.select != "vote")
+    idle.push_back(fmt::format("--weighted: --select {} takes one sample's answer, not a weighed vote", c.select));
   if (c.top_p < 1 && c.temperature == 0) idle.push_back("--top-p: decoding is greedy (temperature 0)");
   if (!c.repair && c.method == "cot") idle.push_back("--no-repair: cot has no self-debug round");
   return idle;
@@ -217,8 +220,11 @@ VoidResult validate(const SolveConfig& c) {
     return Error{fmt::format("method '{}': expected cot, pot, pal or flow", c.method)};
   if (c.family != "wand" && c.family != "chat" && c.family != "completion")
     return Error{fmt::format("prompt family '{}': expected wand, chat or completion", c.family)};
-  if (c.select != "vote" && c.select != "logprob")
-    return Error{fmt::format("select '{}': expected vote or logprob", c.select)};
+  if (c.select != "vote" && c.select != "logprob" && c.select != "verifier")
+    return Error{fmt::format("select '{}': expected vote, logprob or verifier", c.select)};
+  if ((c.select == "verifier") != static_cast<bool>(c.verifier))
+    return Error{c.verifier ? fmt::format("verifier {}: only select verifier reads a verifier (select is '{}')", c.verifier_spec, c.select)
+                            : "select 'verifier' needs a verifier model"};
   if (c.k < 1 || c.k > 64) return Error{fmt::format("k {}: expected 1 to 64 samples", c.k)};
   if (!(c.temperature >= llm::kTemperatureRange.lo && c.temperature <= llm::kTemperatureRange.hi))
     return Error{fmt::format("temperature {}: expected {} to {}", c.temperature, llm::kTemperatureRange.lo,
@@ -265,6 +271,10 @@ VoidResult fits_model(llm::Backend& model, const SolveConfig& c) {
                                                                : "is not a word-problem model",
                                c.method, program_method ? "pot, pot-numbers or pot-delex" : "cot")};
   }
+  if (c.verifier && !c.verifier->prompt_format().empty() && c.verifier->prompt_format() != kVerifierFormat)
+    return Error{fmt::format("verifier {}: a wand model of prompt format '{}', not a verifier (format '{}': `wand export "
+                             "--format verifier` and wand-train make one; the shipped one is models/wand-verify.gguf)",
+                             c.verifier->id(), c.verifier->prompt_format(), kVerifierFormat)};
   if (c.shuffle_names && !reads_names(model, c))
     return Error{fmt::format("--shuffle-names: the model's prompt format is '{}' (method {}, prompt family {}{}); only a {} "
                              "or {} model, with its built-in prompt for programs, reads number names to shuffle",
@@ -340,9 +350,25 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
   if (c.plausible)
     for (auto& s : res.samples) set_aside_implausible(s, given);
 
+  if (c.select == "verifier") {
+    auto t2 = Clock::now();
+    std::map<std::string, double> scored;  // samples that wrote the same program are scored once
+    for (auto& s : res.samples) {
+      if (!s.answer) continue;
+      std::string asked = verifier_prompt(s.prompt, s.program, *s.answer);
+      if (auto seen = scored.find(asked); seen != scored.end()) {
+        s.verified = seen->second;
+        continue;
+      }
+      auto score = verifier_score(*c.verifier, asked);
+      if (!score) return score.error();
+      s.verified = scored[asked] = *score;
+    }
+    res.verify_ms += ms_since(t2);
+  }
   std::vector<Ballot> ballots;
-  for (auto& s : res.samples) ballots.push_back({s.answer, s.mean_logprob});
-  res.vote = vote(ballots, {.weighted = c.weighted, .top_logprob = c.select == "logprob"});
+  for (auto& s : res.samples) ballots.push_back({s.answer, s.mean_logprob, s.verified});
+  res.vote = vote(ballots, {.weighted = c.weighted, .top_logprob = c.select == "logprob", .top_verified = c.select == "verifier"});
   if (res.vote.answer) {
     res.answer = res.vote.answer, res.answered_by = "sample", res.winner = res.vote.winner;
     return res;
@@ -418,6 +444,7 @@ Json to_json(const Sample& s) {
             {"extracted_from", s.extracted_from}, {"outcome", s.outcome},
             {"answer", s.answer ? Json(*s.answer) : Json(nullptr)},
             {"mean_logprob", s.mean_logprob ? Json(*s.mean_logprob) : Json(nullptr)},
+            {"verified", s.verified ? Json(*s.verified) : Json(nullptr)},
             {"completion_tokens", s.completion_tokens}};
   if (s.verdict) j["verdict"] = verdict_json(s);
   if (!s.tool_calls.empty()) j["tool_calls"] = s.tool_calls;
@@ -441,6 +468,7 @@ Json to_json(const SolveResult& r) {
           {"prompt_hash", r.prompt_hash},
           {"generate_ms", r.generate_ms},
           {"execute_ms", r.execute_ms},
+          {"verify_ms", r.verify_ms},
           {"samples", samples}};
 }
 

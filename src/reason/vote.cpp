@@ -43,14 +43,24 @@ void choose(VoteResult& r, std::size_t win, int winner) {
 
 VoteResult vote(std::span<const Ballot> ballots, const VoteOptions& opt) {
   VoteResult r;
-  bool all_logprobs = true;
-  for (auto& b : ballots)
+  bool all_logprobs = true, all_verified = true;
+  for (auto& b : ballots) {
     if (b.answer && !b.mean_logprob) all_logprobs = false;
-  bool weighted = opt.weighted && all_logprobs && !opt.top_logprob,
-       top = opt.top_logprob && all_logprobs;
-  r.weighting = top ? "top logprob" : weighted ? "logprob" : opt.weighted || opt.top_logprob ? "count (no log-probabilities)" : "count";
+    if (b.answer && !b.verified) all_verified = false;
+  }
+  // A ranking of single samples (top_verified first, then top_logprob) takes its one key.
+  const bool by_verifier = opt.top_verified;
+  const bool top = by_verifier ? all_verified : opt.top_logprob && all_logprobs;
+  const bool ranked = opt.top_verified || opt.top_logprob;
+  bool weighted = opt.weighted && all_logprobs && !ranked;
+  auto key = [&](const Ballot& b) { return by_verifier ? *b.verified : *b.mean_logprob; };
+  r.weighting = top                 ? (by_verifier ? "top verified" : "top logprob")
+                : weighted          ? "logprob"
+                : by_verifier       ? "count (no verifier scores)"
+                : opt.weighted || ranked ? "count (no log-probabilities)"
+                                    : "count";
   std::vector<std::vector<double>> logprobs;  // per group
-  int best = -1;                             // top: the most likely sample (of equals, the earliest)
+  int best = -1;                             // top: the top-ranked sample (of equals, the earliest)
   std::size_t best_group = 0;                // and its group
   for (std::size_t i = 0; i < ballots.size(); ++i) {
     const auto& b = ballots[i];
@@ -69,7 +79,7 @@ VoteResult vote(std::span<const Ballot> ballots, const VoteOptions& opt) {
     g->weight += weighted ? std::exp(*b.mean_logprob) : 1.0;
     g->samples.push_back(static_cast<int>(i));
     if (b.mean_logprob) logprobs[gi].push_back(*b.mean_logprob);
-    if (top && (best < 0 || *b.mean_logprob > *ballots[best].mean_logprob)) best = static_cast<int>(i), best_group = gi;
+    if (top && (best < 0 || key(b) > key(ballots[best]))) best = static_cast<int>(i), best_group = gi;
   }
   if (r.distribution.empty()) return r;
   if (top) {

@@ -13,6 +13,7 @@ namespace wand::reason {
 struct Ballot {
   std::optional<std::string> answer;  // none: the sample failed (no program, error, no answer): no vote
   std::optional<double> mean_logprob; // mean token log-probability of the sample, when the backend gave it
+  std::optional<double> verified;     // P(right) from an outcome verifier (verifier.h), when one scored it
 };
 
 struct VoteOptions {
@@ -27,6 +28,10 @@ struct VoteOptions {
   // most frequent. Needs every answering sample's log-probability; without them the vote counts,
   // and VoteResult::weighting says so.
   bool top_logprob = false;
+  // The answer of the one sample an outcome verifier (verifier.h) rates most likely right wins
+  // (Cobbe et al., 2021: the verifier's top-ranked sample). Needs every answering sample's score;
+  // without them the vote counts, and VoteResult::weighting says so.
+  bool top_verified = false;
 };
 
 struct VoteEntry {
@@ -39,10 +44,10 @@ struct VoteEntry {
 struct VoteResult {
   std::optional<std::string> answer;  // none when no ballot voted
   std::vector<VoteEntry> distribution;  // by weight, then by first sample
-  int winner = -1;               // the ballot whose answer won: the earliest of the winning group (top_logprob: the most likely)
+  int winner = -1;               // the ballot whose answer won: the earliest of the winning group (top_logprob, top_verified: the top-ranked)
   std::string tie_broken_by;     // "" (no tie), "logprob" (highest mean log-probability) or "earliest"
-  // "count", "logprob" (weighted), "top logprob", or "count (no log-probabilities)" when asked for
-  // either of the last two without them
+  // "count", "logprob" (weighted), "top logprob", "top verified", or "count (no log-probabilities)"
+  // / "count (no verifier scores)" when asked for a ranking without its numbers
   std::string weighting;
   Json to_json() const;
 };

@@ -579,6 +579,7 @@ Result<Json> finish_corpus(const std::string& out_dir, const llm::Tokenizer& tok
   if (auto w = write_tokenizer((fs::path(out_dir) / "tokenizer.gguf").string(), tok); !w) return w.error();
   manifest["tokenizer"] = "tokenizer.gguf";
   manifest["vocab"] = tok.size();
+  manifest["bos"] = tok.bos(), manifest["eos"] = tok.eos();  // wand-train --objective final finds documents' ends by eos
   std::string manifest_path = (fs::path(out_dir) / "manifest.json").string();
   std::ofstream mf(manifest_path, std::ios::trunc);
   mf << manifest.dump(2) << "\n";

@@ -175,9 +175,10 @@ VoidResult export_model(const ExportOptions& opt) {
   if (static_cast<int>(tok->size()) != w->config.vocab)
     return Error{fmt::format("{} has {} tokens but the checkpoint was trained on {}", opt.tokenizer, tok->size(),
                              w->config.vocab)};
-  if (opt.prompt_format != "agent" && opt.prompt_format != "agent_json" &&
+  if (opt.prompt_format != "agent" && opt.prompt_format != "agent_json" && opt.prompt_format != "verifier" &&
       !llm::format_question(opt.prompt_format, "x"))
-    return Error{fmt::format("prompt format '{}': expected pot, pot-numbers, pot-delex, cot, func, agent or agent_json", opt.prompt_format)};
+    return Error{fmt::format("prompt format '{}': expected pot, pot-numbers, pot-delex, cot, func, agent, agent_json or verifier",
+                             opt.prompt_format)};
   w->tokenizer = std::move(*tok);
   w->prompt_format = opt.prompt_format;
   w->name = opt.name;

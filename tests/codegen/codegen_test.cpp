@@ -781,6 +781,16 @@ TEST(Codegen, ReasoningRunsExportProgramsWhoseAnswerMatchedTheLabel) {
   EXPECT_EQ(dpo[0]["chosen"], "answer = 2 + 3\n");
   EXPECT_EQ(dpo[0]["rejected"], "answer = 2 * 3\n");
   EXPECT_EQ(dpo[1]["chosen"], "answer = 5.0\n");  // the passing ones in turn
+  // An outcome verifier's rows: every program that answered, labelled by its answer.
+  auto ver = rows_of(*run, {.format = "verifier", .per_task = 0});
+  ASSERT_EQ(ver.size(), 3u);  // the syntax error answered nothing
+  EXPECT_EQ(ver[0]["prompt"], "Question: 2 + 3?\nProgram:\nanswer = 2 + 3\nAnswer: 5\nRight: ");
+  EXPECT_EQ(ver[0]["completion"], "1");
+  EXPECT_EQ(ver[1]["prompt"], "Question: 2 + 3?\nProgram:\nanswer = 2 * 3\nAnswer: 6\nRight: ");
+  EXPECT_EQ(ver[1]["completion"], "0");
+  EXPECT_EQ(ver[2]["completion"], "1");
+  EXPECT_EQ(ver[2]["answer"], "5.0");
+  EXPECT_EQ(codegen::document_of(ver[1]), "Question: 2 + 3?\nProgram:\nanswer = 2 * 3\nAnswer: 6\nRight: 0");
   std::filesystem::remove(path);
 }
 

@@ -839,6 +839,40 @@ TEST(Cli, SelectByLogprobWithPlausibleAnswers) {
   EXPECT_NE(err.find("best"), std::string::npos) << err;
 }
 
+// --select verifier: the shipped outcome verifier scores every answering sample and the best wins;
+// a model that is not a verifier, and --verifier without --select verifier, are refused by name.
+TEST(Cli, SelectByVerifier) {
+  const std::string q = "\"Lily had 15 pencils. She bought 8 more at the store. How many pencils does she have now?\"";
+  std::string err;
+  CliRun r = wand("solve --no-store --seed 1 --k 4 --temperature 1 --select verifier --show-program " + q, "", &err);
+  ASSERT_EQ(r.rc, 0) << err;
+  EXPECT_NE(r.out.find("--- vote (top verified) ---"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(", verified 0."), std::string::npos) << r.out;
+  CliRun j = wand("solve --no-store --seed 1 --k 4 --temperature 1 --select verifier --json " + q, "", &err);
+  ASSERT_EQ(j.rc, 0) << err;
+  Json out = Json::parse(j.out);
+  EXPECT_EQ(out["vote"]["weighting"], "top verified");
+  double best = -1;
+  for (auto& s : out["samples"]) {
+    if (s["answer"].is_null()) continue;
+    ASSERT_TRUE(s["verified"].is_number()) << s.dump();
+    EXPECT_GE(s["verified"].get<double>(), 0.0);
+    EXPECT_LE(s["verified"].get<double>(), 1.0);
+    best = std::max(best, s["verified"].get<double>());
+  }
+  EXPECT_EQ(out["samples"][out["winner"].get<int>()]["verified"].get<double>(), best);
+  CliRun wrong = wand("solve --no-store --k 2 --temperature 1 --select verifier --verifier " + std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf " + q, "", &err);
+  EXPECT_EQ(wrong.rc, 2);
+  EXPECT_NE(err.find("a wand model of prompt format 'pot', not a verifier"), std::string::npos) << err;
+  CliRun alone = wand("solve --no-store --k 2 --temperature 1 --verifier " + std::string(WAND_SOURCE_DIR) + "/models/wand-verify.gguf " + q, "", &err);
+  EXPECT_EQ(alone.rc, 2);
+  EXPECT_NE(err.find("only --select verifier reads a verifier (this run selects by vote)"), std::string::npos) << err;
+  CliRun missing = wand("solve --no-store --k 2 --temperature 1 --select verifier --verifier /nonexistent.gguf " + q, "", &err);
+  EXPECT_EQ(missing.rc, 2);
+  EXPECT_NE(err.find("--verifier"), std::string::npos) << err;
+  EXPECT_NE(err.find("/nonexistent.gguf"), std::string::npos) << err;
+}
+
 // Every numeric option of every command: NaN, infinities, negatives, zero where it is not a
 // value, absurd and out-of-double-range values get exit 2 and the one message form, before any work.
 TEST(Cli, BadNumbersAreRefusedWithOneMessageForm) {

@@ -227,6 +227,14 @@ TEST(BenchOptions, RoundTripAndResumeNamesTheDifferingOption) {
   auto by_logprob = reason::resume_options(old, {{"select", "logprob"}}, "abcd1234");
   ASSERT_FALSE(by_logprob);
   EXPECT_EQ(by_logprob.error().message, "--select: run abcd1234 used vote, not logprob; resume it with its own options");
+  // --verifier round-trips too (the model is opened again on resume); older runs had none
+  c.solve.select = "verifier", c.solve.verifier_spec = "local:/m/wand-verify.gguf";
+  auto verified = reason::bench_config_from(Json::parse(reason::bench_options(c).dump()));
+  ASSERT_TRUE(verified) << verified.error().message;
+  EXPECT_EQ(verified->solve.verifier_spec, "local:/m/wand-verify.gguf");
+  EXPECT_FALSE(verified->solve.verifier);
+  old.erase("verifier");
+  EXPECT_EQ(reason::bench_config_from(old)->solve.verifier_spec, "");
 }
 
 TEST(BenchOptions, ResumeRefusesAChangedDatasetOrPrompt) {

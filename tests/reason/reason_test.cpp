@@ -3,6 +3,8 @@
 // shipped model for the whole path).
 #include <array>
 #include <atomic>
+#include <cmath>
+#include <functional>
 #include <deque>
 #include <filesystem>
 #include <mutex>
@@ -12,6 +14,7 @@
 #include "reason/extract.h"
 #include "reason/prompt.h"
 #include "reason/reason.h"
+#include "reason/verifier.h"
 #include "reason/vote.h"
 #include "store/store.h"
 #include "scripted_backend.h"
@@ -260,6 +263,95 @@ TEST(Vote, TopLogprobTakesTheMostLikelySample) {
   EXPECT_EQ(missing.weighting, "count (no log-probabilities)");
 }
 
+TEST(Vote, TopVerifiedTakesTheSampleTheVerifierRatesHighest) {
+  std::vector<Ballot> b = {{"10", -0.1, 0.2}, {"10", -0.2, 0.3}, {std::nullopt, -0.01, 0.99}, {"12", -0.9, 0.7}};
+  auto top = reason::vote(b, {.top_verified = true});
+  EXPECT_EQ(*top.answer, "12");  // the vote and the most likely sample both say 10
+  EXPECT_EQ(top.winner, 3);      // a failed sample's score is no ballot
+  EXPECT_EQ(top.weighting, "top verified");
+  // It wins over --select logprob when both are asked (one ranking, the verifier's).
+  EXPECT_EQ(*reason::vote(b, {.top_logprob = true, .top_verified = true}).answer, "12");
+  // Without every answering sample's score it counts, and says why.
+  auto missing = reason::vote(std::vector<Ballot>{{"10", -3.0, 0.1}, {"10", -3.0}, {"12", -0.01, 0.9}}, {.top_verified = true});
+  EXPECT_EQ(*missing.answer, "10");
+  EXPECT_EQ(missing.weighting, "count (no verifier scores)");
+}
+
+TEST(Verifier, PromptIsTheSampleThenTheProgramAsRunAndItsAnswer) {
+  EXPECT_EQ(reason::verifier_prompt("Question: w0 has n0 w1.\nProgram:\n", "n0 = 3\nanswer = n0 + 1\n\n", "4.0"),
+            "Question: w0 has n0 w1.\nProgram:\nn0 = 3\nanswer = n0 + 1\nAnswer: 4\nRight: ");
+}
+
+// A verifier backend: its next token after a verifier prompt is "1" with probability `right(prompt)`.
+class ScriptedVerifier : public ScriptedBackend {
+ public:
+  std::function<double(const std::string&)> right;
+  std::vector<std::string> asked;
+  Result<std::vector<llm::Completion>> complete(const std::string& prompt, const llm::GenerateOptions& opt) override {
+    asked.push_back(prompt);
+    EXPECT_EQ(opt.max_tokens, 1);
+    EXPECT_TRUE(opt.logprobs);
+    llm::Completion c;
+    double p = right(prompt);
+    c.text = p >= 0.5 ? "1" : "0";
+    c.logprobs = {{c.text, 0.f, {{"1", float(std::log(p))}, {"0", float(std::log(1 - p))}, {"x", -9.f}}}};
+    return std::vector<llm::Completion>{c};
+  }
+};
+
+TEST(Solve, TheVerifierChoosesAmongTheAnswersAndScoresEachProgramOnce) {
+  ScriptedBackend model;
+  model.add({"```python\nanswer = 12 + 3\n```", "```python\nanswer = 12 - 3\n```", "```python\nanswer = 12 + 3\n```",
+             "no program here", "```python\nanswer = 12 - 3 - 0\n```"},
+            {-0.1, -0.9, -0.2, -0.05, -0.8});
+  auto verifier = std::make_shared<ScriptedVerifier>();
+  verifier->format = "verifier";
+  verifier->right = [](const std::string& p) { return p.find("Answer: 9\n") != std::string::npos ? 0.8 : 0.1; };
+  auto cfg = config("pot", 5);
+  cfg.select = "verifier";
+  cfg.verifier = verifier;
+  cfg.verifier_spec = "scripted";
+  auto r = reason::solve(model, &shared_sandbox(), "Ann had 12 pens and lost 3. How many are left?", cfg);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(*r->answer, "9");  // the vote, and the most likely sample, say 15
+  EXPECT_EQ(r->winner, 1);
+  EXPECT_EQ(r->vote.weighting, "top verified");
+  ASSERT_EQ(verifier->asked.size(), 3u);  // three distinct programs; the sample without one is not asked
+  // The sample's recorded prompt (here chat turns), its program as it ran, the executed answer.
+  EXPECT_TRUE(verifier->asked[0].starts_with(r->samples[0].prompt)) << verifier->asked[0];
+  EXPECT_TRUE(verifier->asked[0].ends_with("]answer = 12 + 3\nAnswer: 15\nRight: ")) << verifier->asked[0];
+  EXPECT_NEAR(*r->samples[1].verified, 0.8, 1e-6);
+  EXPECT_NEAR(*r->samples[2].verified, 0.1, 1e-6);
+  EXPECT_FALSE(r->samples[3].verified);
+  auto rec = reason::problem_record(0, "q", *r);
+  EXPECT_NEAR(rec.samples[1].extra["verified"].get<double>(), 0.8, 1e-6);
+  EXPECT_EQ(reason::to_json(*r)["samples"][1]["verified"].get<double>(), r->samples[1].verified);
+  EXPECT_EQ(reason::run_config(cfg, "m", "m", "h").options["verifier"], "scripted");
+
+  // A select verifier without a verifier, and a verifier without select verifier, are refused.
+  cfg.verifier = nullptr;
+  EXPECT_EQ(reason::validate(cfg).error().message, "select 'verifier' needs a verifier model");
+  cfg.verifier = verifier, cfg.select = "vote";
+  EXPECT_EQ(reason::validate(cfg).error().message, "verifier scripted: only select verifier reads a verifier (select is 'vote')");
+  // A wand model of another format is no verifier; a backend that says nothing of its format is trusted.
+  cfg.select = "verifier";
+  verifier->format = "pot";
+  auto wrong = reason::fits_model(model, cfg);
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().message.find("a wand model of prompt format 'pot', not a verifier"), std::string::npos)
+      << wrong.error().message;
+  // A model whose likely next tokens hold neither label is no verifier: said, not guessed.
+  verifier->format = "";
+  auto other = std::make_shared<ScriptedBackend>();
+  other->add({"banana"}, {-0.1});
+  cfg.verifier = other;
+  model.add({"```python\nanswer = 12 - 3\n```"}, {-0.1});
+  auto refused = reason::solve(model, &shared_sandbox(), "Ann had 12 pens and lost 3?", cfg);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("neither 1 nor 0 is among its likely next tokens"), std::string::npos)
+      << refused.error().message;
+}
+
 TEST(Vote, PlausibleAnswersAreNotNegativeAndWholeFromWholeNumbers) {
   std::vector<std::string> whole = {"12", "3", "1200"}, money = {"2.5", "4"};
   EXPECT_TRUE(reason::plausible_answer("4", whole));
@@ -398,7 +490,7 @@ TEST(Solve, ImplausibleAnswersAreSetAsideBeforeTheMostLikelyWins) {
   one.select = "best";
   auto bad = reason::solve(stubborn, &shared_sandbox(), "q?", one);
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().message, "select 'best': expected vote or logprob");
+  EXPECT_EQ(bad.error().message, "select 'best': expected vote, logprob or verifier");
 }
 
 // wand's own pot model has never written prose: asked for a rationale it writes a program, whose

@@ -577,6 +577,59 @@ TEST(Trainer, BadNumbersAreRefused) {
   }
 }
 
+// --objective final (an outcome verifier's training: wand export --format verifier --corpus): the
+// loss is the documents' last tokens' alone, the held-out loss too. Documents whose last token is
+// fixed by their first word are learnt to a low loss; a manifest without an eos id, an unknown
+// objective and --dpo with it are refused by name.
+TEST(Trainer, FinalObjectiveTrainsTheDocumentsLastTokenOnly) {
+  if (!fs::exists(WAND_TRAIN_BINARY)) GTEST_SKIP() << "wand-train was not built (libtorch-dev missing)";
+  auto dir = temp_dir("final_objective");
+  auto co = small_corpus(dir, 3000);
+  ASSERT_TRUE(train::write_corpus(co));
+  std::vector<std::string> docs;
+  std::mt19937 rng(1);
+  for (int i = 0; i < 3000; ++i) {
+    bool cat = rng() % 2;
+    docs.push_back(std::string(cat ? "cat" : "dog") + " ran " + std::to_string(rng() % 1000) + " miles. Right: " + (cat ? "1" : "0"));
+  }
+  const std::string data = (dir / "v").string();
+  auto m = train::write_document_corpus(docs, co.out_dir + "/tokenizer.gguf", data, {{"format", "verifier"}});
+  ASSERT_TRUE(m) << m.error().message;
+  ASSERT_TRUE(m->contains("eos"));
+  const std::string base = std::string(WAND_TRAIN_BINARY) + " --data " + data + " --out " + (dir / "run").string();
+  std::string cmd = base + " --objective final --steps 120 --batch 8 --seq 64 --dim 32 --layers 1 --heads 2 --kv-heads 1"
+                           " --ffn 64 --warmup 5 --lr 5e-3 --log-every 10 --eval-every 40 --threads 2 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::vector<double> losses, held;
+  ASSERT_TRUE(for_each_json_line((dir / "run/log.jsonl").string(), [&](int, const Json& j) -> VoidResult {
+    losses.push_back(j["loss"].get<double>());
+    if (j.contains("eval_loss")) held.push_back(j["eval_loss"].get<double>());
+    return ok_status();
+  }));
+  ASSERT_GE(held.size(), 2u);
+  // A label is 1 of 300 tokens at first (ln 300 = 5.7), then a coin the first word decides; a
+  // window that starts after its document's first word leaves a coin toss (ln 2) at most.
+  EXPECT_GT(losses.front(), 3.0);
+  EXPECT_LT(held.back(), 0.4) << "first " << held.front() << " last " << held.back();
+
+  auto refused = [&](const std::string& options, const std::string& says) {
+    std::string err = (dir / "err.txt").string();
+    int st = std::system((base + " " + options + " 2> " + err).c_str());
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 2) << options;
+    auto msg = read_file(err);
+    ASSERT_TRUE(msg);
+    EXPECT_NE(msg->find(says), std::string::npos) << *msg;
+  };
+  refused("--objective last", "wand-train: --objective: 'last' (expected lm or final)");
+  refused("--objective final --dpo --init x.wckpt", "--objective final is for language-model training, not --dpo");
+  auto j = Json::parse(*read_file(fs::path(data) / "manifest.json"));
+  j.erase("eos");
+  std::ofstream(fs::path(data) / "manifest.json") << j.dump();
+  refused("--objective final --out " + (dir / "run2").string(), "no \"eos\" entry, which --objective final needs");
+  fs::remove_all(dir);
+}
+
 // A corpus folder whose manifest is not its tokens' (a `wand corpus` interrupted over an older
 // one wrote new tokens under the old vocabulary) is refused naming the id, not an abort in torch;
 // and a rewrite removes the old manifest before it writes tokens, so an interruption leaves none.

@@ -54,6 +54,9 @@ struct Options {
   // NLL is added to the DPO loss so that the chosen program stays likely, not only more likely
   // than the rejected one. 0 is plain DPO.
   double nll_weight = 0;
+  // --objective: "lm" (every next token) or "final" (each document's last token only, the one
+  // before <|eos|>: an outcome verifier's label, `wand export --format verifier --corpus DIR`).
+  std::string objective = "lm";
 };
 
 // --dtype bf16: autocast while it lives. Matmuls run in bfloat16; the weights, the optimizer's
@@ -251,15 +254,21 @@ std::vector<uint16_t> load_tokens(const std::string& dir) {
   return v;
 }
 
-int manifest_vocab(const std::string& dir) {
+// A whole-number entry of DIR/manifest.json; -1 when it has none.
+long manifest_number(const std::string& dir, const std::string& key) {
   std::ifstream in(dir + "/manifest.json");
   if (!in) die(dir + "/manifest.json: cannot read (is " + dir + " a corpus? `wand corpus --out " + dir + "` writes one)");
   std::stringstream ss;
   ss << in.rdbuf();
   auto s = ss.str();
-  auto p = s.find("\"vocab\":");
-  if (p == std::string::npos) die(dir + "/manifest.json: no \"vocab\" entry");
-  long v = std::strtol(s.c_str() + p + 8, nullptr, 10);
+  auto p = s.find("\"" + key + "\":");
+  if (p == std::string::npos) return -1;
+  return std::strtol(s.c_str() + p + key.size() + 3, nullptr, 10);
+}
+
+int manifest_vocab(const std::string& dir) {
+  long v = manifest_number(dir, "vocab");
+  if (v == -1) die(dir + "/manifest.json: no \"vocab\" entry");
   if (v < 2 || v > 65535) die(dir + "/manifest.json: \"vocab\" is not a vocabulary size from 2 to 65535");
   return static_cast<int>(v);
 }
@@ -439,14 +448,23 @@ struct Batcher {
   const std::vector<uint16_t>& tok;
   std::size_t lo, hi;  // sample windows from [lo, hi)
   std::mt19937_64 rng;
-  std::pair<torch::Tensor, torch::Tensor> next(int B, int T, torch::Device dev) {
+  // x: the windows, y: their next tokens; with `final_of` >= 0 (the eos id, --objective final),
+  // also `final`: 1 where y is a document's last token (followed by eos), else 0.
+  std::pair<torch::Tensor, torch::Tensor> next(int B, int T, torch::Device dev, int final_of = -1,
+                                               torch::Tensor* final = nullptr) {
     std::uniform_int_distribution<std::size_t> pick(lo, hi - T - 2);
     auto x = torch::empty({B, T}, torch::kLong), y = torch::empty({B, T}, torch::kLong);
+    auto m = torch::zeros({B, T}, torch::kFloat);
     auto xa = x.accessor<int64_t, 2>(), ya = y.accessor<int64_t, 2>();
+    auto ma = m.accessor<float, 2>();
     for (int b = 0; b < B; ++b) {
       std::size_t o = pick(rng);
-      for (int t = 0; t < T; ++t) xa[b][t] = tok[o + t], ya[b][t] = tok[o + t + 1];
+      for (int t = 0; t < T; ++t) {
+        xa[b][t] = tok[o + t], ya[b][t] = tok[o + t + 1];
+        if (final_of >= 0) ma[b][t] = tok[o + t + 2] == final_of && tok[o + t + 1] != final_of;
+      }
     }
+    if (final) *final = m.to(dev);
     return {x.to(dev), y.to(dev)};
   }
 };
@@ -488,6 +506,7 @@ Options parse(int argc, char** argv, Config& c) {
          o.seed = std::stoull(v);
        }},
       {"--device", text(o.device)}, {"--dtype", text(o.dtype)}, {"--sample", text(o.sample)},
+      {"--objective", text(o.objective)},
       {"--sample-tokens", integer(o.sample_tokens, 1, 1 << 20)},
       {"--dim", integer(c.dim, 2, 65536)}, {"--layers", integer(c.layers, 1, 1024)},
       {"--heads", integer(c.heads, 1, 4096)}, {"--kv-heads", integer(c.kv_heads, 1, 4096)},
@@ -506,7 +525,7 @@ Options parse(int argc, char** argv, Config& c) {
                    "  [--dtype fp32|bf16]\n"
                    "  [--threads N] [--seed S] [--resume] [--sample \"ID ID ...\" --sample-tokens N]\n"
                    "  [--log-every N] [--eval-every N] [--save-every N] [--keep-checkpoints] [--init CHECKPOINT]\n"
-                   "  [--dpo --beta B --nll-weight A]\n"
+                   "  [--dpo --beta B --nll-weight A] [--objective lm|final]\n"
                    "Defaults: --steps 1000 --batch 32 --seq 256 --lr 1e-3 --warmup 100 --min-lr-ratio 0.1 --wd 0.1\n"
                    "--clip 1 --dim 256 --layers 6 --heads 8 --kv-heads 4 --ffn 704 --threads 0 (every core) --seed 1\n"
                    "--log-every 10 (a line in log.jsonl) --eval-every 200 (the held-out loss) --save-every 500 (state.pt,\n"
@@ -528,7 +547,10 @@ Options parse(int argc, char** argv, Config& c) {
                    "--eval-every does not apply). --nll-weight A (default 0, plain DPO) adds A times the chosen\n"
                    "completion's mean per-token negative log-likelihood, as iterative RPO (Pang et al. 2024) does,\n"
                    "so the chosen program stays likely rather than only more likely than the rejected one (the\n"
-                   "logged loss includes it).\n";
+                   "logged loss includes it).\n"
+                   "--objective final trains on each document's last token only (the one before <|eos|>; the\n"
+                   "held-out loss too): an outcome verifier's label after `wand export --run ID --format verifier\n"
+                   "--corpus DIR`, whose manifest gives the eos id. The default, lm, trains on every token.\n";
       std::exit(0);
     }
     if (a == "--resume" || a == "--dpo" || a == "--keep-checkpoints") {
@@ -544,6 +566,8 @@ Options parse(int argc, char** argv, Config& c) {
   if (!dpo_option.empty() && !o.dpo) die(dpo_option + " applies to --dpo training only");
   if (o.data.empty() || o.out.empty()) die("--data and --out are required (see --help)");
   if (o.dtype != "fp32" && o.dtype != "bf16") die("--dtype: '" + o.dtype + "' (expected fp32 or bf16)");
+  if (o.objective != "lm" && o.objective != "final") die("--objective: '" + o.objective + "' (expected lm or final)");
+  if (o.dpo && o.objective != "lm") die("--objective final is for language-model training, not --dpo");
   if (o.device != "cpu" && o.device != "cuda") die("--device: '" + o.device + "' (expected cpu or cuda)");
   if (c.dim % c.heads || c.heads % c.kv_heads || c.head_dim() % 2) die("heads must divide dim, kv-heads divide heads");
   if (o.dpo && o.init.empty()) die("--dpo needs --init CHECKPOINT (the starting policy and the frozen reference)");
@@ -665,6 +689,10 @@ int main(int argc, char** argv) {
   if (dev.is_cuda() && !torch::cuda::is_available()) die("--device cuda, but no CUDA device is available");
   if (dev.is_cuda()) at::globalContext().setAllowTF32CuBLAS(true);
   c.vocab = manifest_vocab(o.data);
+  // --objective final: documents end where eos comes (the corpus's manifest names it).
+  const int final_of = o.objective == "final" ? static_cast<int>(manifest_number(o.data, "eos")) : -1;
+  if (o.objective == "final" && final_of < 0)
+    die(o.data + "/manifest.json: no \"eos\" entry, which --objective final needs (write the corpus again with this wand)");
   std::optional<CheckpointHeader> init;
   if (!o.init.empty()) {
     init = read_checkpoint_header(o.init);
@@ -787,15 +815,23 @@ int main(int argc, char** argv) {
     return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + std::cos(M_PI * p)));
   };
   const bool bf16 = o.dtype == "bf16";
+  // The mean next-token loss of a batch: over every token, or (--objective final) over the
+  // documents' last tokens only (none in the batch: zero).
+  auto batch_loss = [&](Batcher& from) {
+    torch::Tensor final;
+    auto [x, y] = from.next(o.batch, c.seq, dev, final_of, &final);
+    Autocast ac(dev, bf16);
+    auto logits = model->forward(x).view({-1, c.vocab});
+    if (final_of < 0) return torch::cross_entropy_loss(logits, y.view({-1}));
+    auto nll = torch::cross_entropy_loss(logits, y.view({-1}), {}, at::Reduction::None);
+    auto m = final.view({-1});
+    return (nll * m).sum() / m.sum().clamp_min(1);
+  };
   auto eval_loss = [&] {
     torch::NoGradGuard ng;
     model->eval();
     double s = 0;
-    for (int i = 0; i < 4; ++i) {
-      auto [x, y] = held.next(o.batch, c.seq, dev);
-      Autocast ac(dev, bf16);
-      s += torch::cross_entropy_loss(model->forward(x).view({-1, c.vocab}), y.view({-1})).item<double>();
-    }
+    for (int i = 0; i < 4; ++i) s += batch_loss(held).item<double>();
     model->train();
     return s / 4;
   };
@@ -816,12 +852,7 @@ int main(int argc, char** argv) {
   for (int step = start; step < total; ++step) {
     double lr = lr_at(step);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    auto [x, y] = (step >= o.steps ? cooldown : train).next(o.batch, c.seq, dev);
-    torch::Tensor loss;
-    {
-      Autocast ac(dev, bf16);
-      loss = torch::cross_entropy_loss(model->forward(x).view({-1, c.vocab}), y.view({-1}));
-    }
+    torch::Tensor loss = batch_loss(step >= o.steps ? cooldown : train);
     opt.zero_grad();
     loss.backward();
     torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
