@@ -2,19 +2,25 @@
 """How label-free choices among a bench run's samples would have scored (models/MODEL_CARD.md,
 the eighth try): greedy is not here (it is its own run); for each stored `wand bench --k K` run,
 the vote, the vote over plausible answers, the most likely sample, the most likely plausible
-sample, and whether any sample was right. Reads the run store (SQLite) and nothing else.
+sample, and whether any sample was right; with --verifier URL also the sample an outcome verifier
+(the ninth try; src/reason/verifier.h) rates most likely right, among all and among plausible
+answers. Reads the run store (SQLite); the verifier is asked over HTTP (`wand serve -m
+models/wand-verify.gguf` and its URL: /v1/completions, one token, top log-probabilities).
 
-Usage: scripts/selection_rules.py STORE RUN_ID [RUN_ID ...]
+Usage: scripts/selection_rules.py [--verifier URL] STORE RUN_ID [RUN_ID ...]
 
 Plausible as reason::implausible_because: a finite number, not negative, and whole when every
 number bound in the program (the question's, `nK = V` lines) is whole. Answers match numerically
 (relative 1e-6). The repair round is not replayed: each rule picks among the K samples only.
 """
 import collections
+import json
 import math
 import re
 import sqlite3
 import sys
+import urllib.error
+import urllib.request
 
 
 def number(text):
@@ -48,7 +54,60 @@ def most_likely(samples):
     return best and best["answer"]
 
 
-def main(store, run_ids):
+def shortest(answer):
+    """reason::normalize_answer for a number: its shortest form ("48.0" -> "48")."""
+    v = number(answer)
+    if v is None:
+        return str(answer).strip()
+    v = 0.0 if v == 0 else v
+    return str(int(v)) if v.is_integer() and abs(v) < 1e16 else repr(v)
+
+
+def verifier_prompt(prompt, program, answer):
+    """reason::verifier_prompt (prompts/verify.wand.txt)."""
+    return f"{prompt}{program.rstrip(chr(10) + chr(13))}\nAnswer: {shortest(answer)}\nRight: "
+
+
+def verifier_score(url, prompt, cache={}):
+    """P(right): p(1) / (p(1) + p(0)) among the verifier's 5 most likely next tokens."""
+    if prompt not in cache:
+        body = json.dumps({"prompt": prompt, "max_tokens": 1, "temperature": 0, "logprobs": 5}).encode()
+        req = urllib.request.Request(url.rstrip("/") + "/v1/completions", body, {"Content-Type": "application/json"})
+        try:
+            top = json.load(urllib.request.urlopen(req))["choices"][0]["logprobs"]["top_logprobs"][0]
+        except urllib.error.HTTPError as e:  # longer than the verifier's context: unscored, ranked last
+            if "context" not in e.read().decode("utf-8", "replace"):
+                raise
+            cache[prompt] = -1.0
+            return cache[prompt]
+        p = {t.strip(): math.exp(lp) for t, lp in top.items()}
+        right, wrong = p.get("1", 0.0), p.get("0", 0.0)
+        cache[prompt] = right / (right + wrong) if right + wrong > 0 else 0.0
+    return cache[prompt]
+
+
+def most_verified(samples):
+    best = max(samples, key=lambda s: s["verified"], default=None)
+    return best and best["answer"]
+
+
+def verified_and_likely(samples):
+    """LEVER's reranking score for one sample: P(right) times the sample's probability (here its
+    per-token geometric mean, as --weighted uses)."""
+    best = max(samples, key=lambda s: math.log(max(s["verified"], 1e-9)) + s["logprob"], default=None)
+    return best and best["answer"]
+
+
+def verified_vote(samples):
+    """The answer whose samples' verifier scores sum highest (LEVER's aggregation over samples
+    with one execution result)."""
+    mass = collections.Counter()
+    for s in samples:
+        mass[round(number(s["answer"]), 6)] += s["verified"]
+    return mass.most_common(1)[0][0] if mass else None
+
+
+def main(store, run_ids, verifier=None):
     db = sqlite3.connect(store)
     db.text_factory = lambda b: b.decode("utf-8", "replace")  # a model may write bytes that are not UTF-8
     for run in run_ids:
@@ -57,12 +116,15 @@ def main(store, run_ids):
         if not expected or not k:
             sys.exit(f"selection_rules.py: run {run}: not in {store}, or no problems recorded")
         samples = collections.defaultdict(list)
-        rows = db.execute("SELECT problem_idx, program, answer, logprob FROM samples "
+        rows = db.execute("SELECT problem_idx, prompt, program, answer, logprob FROM samples "
                           "WHERE run_id = ? AND idx < ? AND answer IS NOT NULL AND logprob IS NOT NULL",
                           (run, k[0]))
-        for i, program, answer, logprob in rows:
+        for i, prompt, program, answer, logprob in rows:
             if number(answer) is not None:
-                samples[i].append({"program": program or "", "answer": answer, "logprob": logprob})
+                s = {"program": program or "", "answer": answer, "logprob": logprob}
+                if verifier:
+                    s["verified"] = verifier_score(verifier, verifier_prompt(prompt or "", s["program"], answer))
+                samples[i].append(s)
         score = collections.Counter()
         for i, label in expected.items():
             ss = samples[i]
@@ -71,11 +133,22 @@ def main(store, run_ids):
             score["vote, plausible"] += same(vote(ok), label)
             score["most likely"] += same(most_likely(ss), label)
             score["most likely plausible"] += same(most_likely(ok), label)
+            if verifier:
+                score["verifier"] += same(most_verified(ss), label)
+                score["verifier plausible"] += same(most_verified(ok), label)
+                score["verifier vote plausible"] += same(verified_vote(ok), label)
+                score["verifier x likely plausible"] += same(verified_and_likely(ok), label)
             score["any sample right"] += any(same(s["answer"], label) for s in ss)
         print(f"{run} (k = {k[0]}, {len(expected)} problems): " + ", ".join(f"{n} {v}" for n, v in score.items()))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
-        sys.exit("usage: scripts/selection_rules.py STORE RUN_ID [RUN_ID ...]")
-    main(sys.argv[1], sys.argv[2:])
+    args = sys.argv[1:]
+    url = None
+    if args[:1] == ["--verifier"]:
+        if len(args) < 2:
+            sys.exit("selection_rules.py: --verifier needs the URL of a server of the verifier (wand serve)")
+        url, args = args[1], args[2:]
+    if len(args) < 2:
+        sys.exit("usage: scripts/selection_rules.py [--verifier URL] STORE RUN_ID [RUN_ID ...]")
+    main(args[0], args[1:], url)

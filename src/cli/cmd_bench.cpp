@@ -48,11 +48,11 @@ std::string summary_text(const store::RunInfo& info, const reason::BenchSummary&
       "  accuracy   {}  ({} of {}; 95% CI {:.1f}-{:.1f}%)\n"
       "  coverage   {}  ({} answered{})\n"
       "  tokens     {} prompt, {} completion\n"
-      "  time       model {:.1f} s, sandbox {:.1f} s\n",
+      "  time       model {:.1f} s, sandbox {:.1f} s{}\n",
       info.config.method, info.config.options.value("k", Json(1)).dump(), info.config.dataset, s.problems,
       info.config.model_id, info.id.empty() ? "not stored" : info.id, pct(s.accuracy), s.correct, s.problems,
       100 * s.ci.lo, 100 * s.ci.hi, pct(s.coverage), s.answered, by, s.prompt_tokens, s.completion_tokens,
-      s.generate_s, s.execute_s);
+      s.generate_s, s.execute_s, s.verify_s > 0 ? fmt::format(", verifier {:.1f} s", s.verify_s) : "");
 }
 
 VoidResult write_text(const std::string& path, const std::string& text, const char* option) {

@@ -36,7 +36,8 @@ Command add_mcp(CLI::App& app) {
       fmt::print(stderr, "wand mcp: {}{}\n", a->model.empty() ? "the solve tool's model: " : "--model: ", m.error().message);
       return kExitBadInput;
     }
-    mcp::Server server({.model_spec = spec, .model = std::move(*m), .cells = a->cells});
+    mcp::Server server({.model_spec = spec, .model = std::move(*m), .cells = a->cells,
+                        .verifier_spec = default_model_spec("wand-verify.gguf")});
     auto extra = open_tools(a->tools, a->tools.specs);
     if (!extra) {
       fmt::print(stderr, "wand mcp: {}\n", extra.error().message);

@@ -264,6 +264,8 @@ Command add_solve(CLI::App& app) {
     if (r->vote.weighting == "count (no log-probabilities)")  // asked to weigh or rank by them
       fmt::print(stderr, "wand solve: {}: the model gave no log-probabilities; the vote counted samples\n",
                  c.select == "logprob" ? "--select logprob" : "--weighted");
+    if (r->vote.weighting == "count (no verifier scores)")  // every answering sample too long for the verifier
+      fmt::print(stderr, "wand solve: --select verifier: the verifier could read no sample; the vote counted samples\n");
     std::string run_id;
     if (db) {
       // Recorded after the fact: one question is one problem, written whole or not at all.

@@ -78,6 +78,7 @@ struct Server::Impl {
   std::mutex open_mu, model_mu;
   std::unique_ptr<sandbox::Sandbox> sb;
   std::unique_ptr<llm::Backend> model;
+  std::shared_ptr<llm::Backend> verifier;  // select verifier; opened on first use, under model_mu
 
   Result<sandbox::Sandbox*> sandbox() {
     std::lock_guard lk(open_mu);
@@ -152,12 +153,24 @@ struct Server::Impl {
     if (!plausible) return plausible.error();
     c.method = *method, c.k = *k, c.temperature = static_cast<float>(*temperature);
     c.select = *select, c.plausible = *plausible;
+    if (c.select == "verifier") {
+      if (opt.verifier_spec.empty()) return Error{"argument select: 'verifier' needs a verifier model, and this server has none"};
+      c.verifier_spec = opt.verifier_spec;
+    }
     c.seed = args.contains("seed") ? *seed : llm::random_seed();
     std::lock_guard lk(model_mu);  // one model, one caller at a time
     if (!model) {
       auto m = llm::open_backend(opt.model_spec);
       if (!m) return m.error();
       model = std::move(*m);
+    }
+    if (c.select == "verifier") {
+      if (!verifier) {
+        auto v = llm::open_backend(opt.verifier_spec);
+        if (!v) return Error{"the verifier: " + v.error().message};
+        verifier = std::move(*v);
+      }
+      c.verifier = verifier;
     }
     auto family = reason::prompt_family(*model);  // a remote wand serve says what it is
     if (!family) return family.error();
@@ -227,8 +240,9 @@ Server::Server(Options opt) : impl_(std::make_unique<Impl>()) {
                {"k", {{"type", "integer"}, {"minimum", 1}, {"maximum", 64}, {"default", 1}, {"description", "samples that vote"}}},
                {"temperature", {{"type", "number"}, {"minimum", 0}, {"maximum", 2}}},
                {"seed", {{"type", "integer"}, {"minimum", 0}}},
-               {"select", {{"type", "string"}, {"enum", {"vote", "logprob"}}, {"default", "vote"},
-                           {"description", "vote: the most frequent executed answer; logprob: the answer of the most likely sample"}}},
+               {"select", {{"type", "string"}, {"enum", {"vote", "logprob", "verifier"}}, {"default", "vote"},
+                           {"description", "vote: the most frequent executed answer; logprob: the answer of the most likely "
+                                           "sample; verifier: the answer of the sample the outcome verifier rates most likely right"}}},
                {"plausible", {{"type", "boolean"}, {"default", false},
                               {"description", "set aside negative answers, and fractions from a question of whole numbers"}}}},
               {"question"}),

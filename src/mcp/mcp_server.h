@@ -46,6 +46,9 @@ struct Options {
   std::string model_spec;  // the model `solve` uses (llm::open_backend's spec); opened on first use
   std::unique_ptr<llm::Backend> model;  // that model already opened (wand mcp checks it at startup): used, not reopened
   std::size_t cells = 0;   // sandbox cells (0: one per core); created on first use
+  // The outcome verifier `solve` reads with select "verifier" (reason/verifier.h); opened on first
+  // such call. Empty: select verifier is refused, naming the missing option.
+  std::string verifier_spec;
 };
 
 // A tool as the server offers it. The handler gets the arguments (an object) and a function that

@@ -159,7 +159,8 @@ BenchSummary summarize(std::span<const store::ProblemRecord> problems) {
     s.answered += p.answer.has_value();
     s.prompt_tokens += p.prompt_tokens, s.completion_tokens += p.completion_tokens;
     if (p.timings.is_object())
-      s.generate_s += p.timings.value("generate_s", 0.0), s.execute_s += p.timings.value("execute_s", 0.0);
+      s.generate_s += p.timings.value("generate_s", 0.0), s.execute_s += p.timings.value("execute_s", 0.0),
+      s.verify_s += p.timings.value("verify_s", 0.0);
     if (p.answer && p.vote.is_object()) ++s.answered_by[p.vote.value("answered_by", "sample")];
   }
   if (s.problems) s.accuracy = double(s.correct) / s.problems, s.coverage = double(s.answered) / s.problems;
@@ -178,7 +179,8 @@ Json BenchSummary::to_json() const {
           {"prompt_tokens", prompt_tokens},
           {"completion_tokens", completion_tokens},
           {"generate_s", generate_s},
-          {"execute_s", execute_s}};
+          {"execute_s", execute_s},
+          {"verify_s", verify_s}};
 }
 
 Json problem_line(const store::ProblemRecord& p) {

@@ -99,6 +99,7 @@ struct BenchSummary {
   Interval ci;        // Wilson 95% interval of the accuracy
   int64_t prompt_tokens = 0, completion_tokens = 0;
   double generate_s = 0, execute_s = 0;  // model vs sandbox time, summed over problems
+  double verify_s = 0;                    // select verifier: the verifier's time, summed likewise
   std::map<std::string, int> answered_by;  // sample, repair, fallback
   Json to_json() const;
 };

@@ -361,6 +361,8 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
         continue;
       }
       auto score = verifier_score(*c.verifier, asked);
+      // A sample longer than the verifier's context goes unscored and ranks below the scored ones.
+      if (!score && score.error().code == llm::kContextLengthExceeded) continue;
       if (!score) return score.error();
       s.verified = scored[asked] = *score;
     }

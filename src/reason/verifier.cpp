@@ -36,7 +36,7 @@ Result<double> verifier_score(llm::Backend& verifier, const std::string& prompt)
   llm::GenerateOptions g;
   g.max_tokens = 1;
   g.logprobs = true;
-  g.top_logprobs = 20;
+  g.top_logprobs = 5;  // the most the OpenAI completions API (and wand serve) gives
   auto out = verifier.complete(prompt, g);
   if (!out) return out.error();
   if (out->empty() || out->front().logprobs.empty())

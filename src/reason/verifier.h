@@ -25,9 +25,10 @@ inline constexpr std::string_view kVerifierFormat = "verifier";
 std::string verifier_prompt(std::string_view prompt, std::string_view program, std::string_view answer);
 
 // P(right) in [0, 1] from the verifier's next-token distribution after `verifier_prompt`:
-// p(1) / (p(1) + p(0)) over its 20 most likely tokens (a label outside them counts as 0).
-// Errors: the backend's, a reply without log-probabilities, or neither label among the most
-// likely tokens (not a verifier: the error names the model).
+// p(1) / (p(1) + p(0)) over its 5 most likely tokens (a label outside them counts as 0).
+// Errors: the backend's (a prompt longer than the verifier's context: code
+// llm::kContextLengthExceeded), a reply without log-probabilities, or neither label among the
+// most likely tokens (not a verifier: the error names the model).
 Result<double> verifier_score(llm::Backend& verifier, const std::string& verifier_prompt);
 
 }  // namespace wand::reason

@@ -43,17 +43,18 @@ void choose(VoteResult& r, std::size_t win, int winner) {
 
 VoteResult vote(std::span<const Ballot> ballots, const VoteOptions& opt) {
   VoteResult r;
-  bool all_logprobs = true, all_verified = true;
+  bool all_logprobs = true, any_verified = false;
   for (auto& b : ballots) {
     if (b.answer && !b.mean_logprob) all_logprobs = false;
-    if (b.answer && !b.verified) all_verified = false;
+    if (b.answer && b.verified) any_verified = true;
   }
-  // A ranking of single samples (top_verified first, then top_logprob) takes its one key.
+  // A ranking of single samples (top_verified first, then top_logprob) takes its one key; an
+  // unscored sample ranks below the verifier's scored ones.
   const bool by_verifier = opt.top_verified;
-  const bool top = by_verifier ? all_verified : opt.top_logprob && all_logprobs;
+  const bool top = by_verifier ? any_verified : opt.top_logprob && all_logprobs;
   const bool ranked = opt.top_verified || opt.top_logprob;
   bool weighted = opt.weighted && all_logprobs && !ranked;
-  auto key = [&](const Ballot& b) { return by_verifier ? *b.verified : *b.mean_logprob; };
+  auto key = [&](const Ballot& b) { return by_verifier ? b.verified.value_or(-1.0) : *b.mean_logprob; };
   r.weighting = top                 ? (by_verifier ? "top verified" : "top logprob")
                 : weighted          ? "logprob"
                 : by_verifier       ? "count (no verifier scores)"

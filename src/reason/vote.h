@@ -29,8 +29,9 @@ struct VoteOptions {
   // and VoteResult::weighting says so.
   bool top_logprob = false;
   // The answer of the one sample an outcome verifier (verifier.h) rates most likely right wins
-  // (Cobbe et al., 2021: the verifier's top-ranked sample). Needs every answering sample's score;
-  // without them the vote counts, and VoteResult::weighting says so.
+  // (Cobbe et al., 2021: the verifier's top-ranked sample); a sample without a score (one the
+  // verifier could not read) ranks below every scored one. Without any score the vote counts,
+  // and VoteResult::weighting says so.
   bool top_verified = false;
 };
 

@@ -348,10 +348,17 @@ TEST(WandMcp, TheClientSpeaksTheStatelessRevisionWithWandMcpOverStdio) {
   ASSERT_TRUE(ranked) << ranked.error().message;
   EXPECT_FALSE(ranked->is_error) << ranked->text();
   EXPECT_EQ(ranked->structured["vote"]["weighting"], "top logprob") << ranked->text();
+  // The sample the shipped outcome verifier rates most likely right, as `wand solve --select verifier`.
+  auto verified = c->call_tool("solve", {{"question", "There were 27 birds on a tree. 9 more birds came, and then 14 flew "
+                                                      "away. How many birds are on the tree now?"},
+                                         {"k", 4}, {"temperature", 1.0}, {"seed", 1}, {"select", "verifier"}});
+  ASSERT_TRUE(verified) << verified.error().message;
+  EXPECT_FALSE(verified->is_error) << verified->text();
+  EXPECT_EQ(verified->structured["vote"]["weighting"], "top verified") << verified->text();
   auto unknown_select = c->call_tool("solve", {{"question", "What is 2 + 3?"}, {"select", "best"}});
   ASSERT_TRUE(unknown_select) << unknown_select.error().message;
   EXPECT_TRUE(unknown_select->is_error);
-  EXPECT_NE(unknown_select->text().find("select 'best': expected vote or logprob"), std::string::npos) << unknown_select->text();
+  EXPECT_NE(unknown_select->text().find("select 'best': expected vote, logprob or verifier"), std::string::npos) << unknown_select->text();
   // solve offers flow; wand's own (default) model cannot write flow programs, and says so.
   auto flow = c->call_tool("solve", {{"question", "What is 2 + 3?"}, {"method", "flow"}});
   ASSERT_TRUE(flow) << flow.error().message;

@@ -271,8 +271,12 @@ TEST(Vote, TopVerifiedTakesTheSampleTheVerifierRatesHighest) {
   EXPECT_EQ(top.weighting, "top verified");
   // It wins over --select logprob when both are asked (one ranking, the verifier's).
   EXPECT_EQ(*reason::vote(b, {.top_logprob = true, .top_verified = true}).answer, "12");
-  // Without every answering sample's score it counts, and says why.
-  auto missing = reason::vote(std::vector<Ballot>{{"10", -3.0, 0.1}, {"10", -3.0}, {"12", -0.01, 0.9}}, {.top_verified = true});
+  // A sample without a score (longer than the verifier's context) ranks below the scored ones.
+  auto unscored = reason::vote(std::vector<Ballot>{{"10", -3.0}, {"12", -0.01, 0.0}}, {.top_verified = true});
+  EXPECT_EQ(*unscored.answer, "12");
+  EXPECT_EQ(unscored.weighting, "top verified");
+  // Without any score it counts, and says why.
+  auto missing = reason::vote(std::vector<Ballot>{{"10", -3.0}, {"10", -3.0}, {"12", -0.01}}, {.top_verified = true});
   EXPECT_EQ(*missing.answer, "10");
   EXPECT_EQ(missing.weighting, "count (no verifier scores)");
 }
@@ -289,6 +293,7 @@ class ScriptedVerifier : public ScriptedBackend {
   std::vector<std::string> asked;
   Result<std::vector<llm::Completion>> complete(const std::string& prompt, const llm::GenerateOptions& opt) override {
     asked.push_back(prompt);
+    if (auto e = errors.find(asked.size() - 1); e != errors.end()) return e->second;
     EXPECT_EQ(opt.max_tokens, 1);
     EXPECT_TRUE(opt.logprobs);
     llm::Completion c;
@@ -340,6 +345,18 @@ TEST(Solve, TheVerifierChoosesAmongTheAnswersAndScoresEachProgramOnce) {
   ASSERT_FALSE(wrong);
   EXPECT_NE(wrong.error().message.find("a wand model of prompt format 'pot', not a verifier"), std::string::npos)
       << wrong.error().message;
+  // A verifier that cannot read a sample (longer than its context) leaves it unscored.
+  auto short_context = std::make_shared<ScriptedVerifier>();
+  short_context->right = [](const std::string& p) { return p.find("Answer: 9\n") != std::string::npos ? 0.8 : 0.1; };
+  short_context->errors[0] = Error{"the prompt is longer than the context", std::string(llm::kContextLengthExceeded)};
+  cfg.verifier = short_context;
+  model.add({"```python\nanswer = 12 - 3\n```", "```python\nanswer = 12 + 3\n```"}, {-0.1, -0.2});
+  cfg.k = 2;
+  auto unread = reason::solve(model, &shared_sandbox(), "Ann had 12 pens and lost 3?", cfg);
+  ASSERT_TRUE(unread) << unread.error().message;
+  EXPECT_FALSE(unread->samples[0].verified);
+  EXPECT_EQ(*unread->answer, "15");
+  cfg.k = 5;
   // A model whose likely next tokens hold neither label is no verifier: said, not guessed.
   verifier->format = "";
   auto other = std::make_shared<ScriptedBackend>();
