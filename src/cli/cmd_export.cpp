@@ -189,6 +189,8 @@ Command add_export(CLI::App& app) {
   auto* cap = cmd->add_option("--per-task", e->opt.per_task, "Rows (dpo: pairs) per task at most; 0: no cap")
                   ->check(number({.lo = 0, .hi = 1e6, .integer = true}))
                   ->capture_default_str();
+  auto* balanced = cmd->add_flag("--balanced", e->opt.balanced,
+                                 "--format verifier: only tasks with right and wrong answers, as many wrong rows as right");
   auto* st = add_store_option(cmd, e->store);
   auto* corpus = cmd->add_option("--corpus", e->corpus,
                                  "With --run --format sft, verifier or dpo: also a token corpus for wand-train --init CHECKPOINT "
@@ -196,7 +198,7 @@ Command add_export(CLI::App& app) {
                                  "empty folder, or one an earlier export wrote");
   for (auto* opt : {ckpt, ty, pf, nm}) run->excludes(opt);
   for (auto* opt : {ckpt, tok, ty, pf, nm, run}) from_model->excludes(opt);
-  for (auto* opt : {fmt_opt, shape, cap, st, corpus}) opt->needs(run);
+  for (auto* opt : {fmt_opt, shape, cap, balanced, st, corpus}) opt->needs(run);
   return [o, e, run, ckpt, tok, gguf_out, corpus, from_model, model] {
     if (from_model->count()) {
       if (!gguf_out->count()) return fail_export("--model needs --out (the checkpoint to write)");

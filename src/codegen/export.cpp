@@ -134,6 +134,7 @@ VoidResult validate(const ExportOptions& o) {
     return Error{fmt::format("--shape '{}': expected prompt-completion or messages", o.shape)};
   if (o.shape == "messages" && o.format != "sft") return Error{"--shape messages is a shape of sft rows only"};
   if (o.per_task < 0 || o.per_task > 1000000) return Error{fmt::format("--per-task {}: expected 0 to 1000000", o.per_task)};
+  if (o.balanced && o.format != "verifier") return Error{"--balanced is an option of --format verifier"};
   return ok_status();
 }
 
@@ -222,10 +223,16 @@ Result<ExportStats> export_training_data(const store::Run& run, const ExportOpti
         }
       }
     } else if (o.format == "verifier") {
-      // Every program that answered, its answer labelled (an outcome verifier's training data).
+      // Every program that answered, its answer labelled (an outcome verifier's training data);
+      // balanced: a task with both labels only, as many wrong as right (the first in sample order).
+      auto answered = [](const Item& it) { return it.answer && (it.error_class == "none" || it.error_class == "wrong_answer"); };
+      int right = 0, wrong = 0;
+      for (auto& it : items)
+        if (answered(it)) ++(it.passed ? right : wrong);
+      int wrong_left = o.balanced ? std::min(right, wrong) : wrong;
+      if (o.balanced && (!right || !wrong)) continue;
       for (auto& it : items) {
-        bool answered = it.answer && (it.error_class == "none" || it.error_class == "wrong_answer");
-        if (!answered || !room()) continue;
+        if (!answered(it) || (!it.passed && wrong_left-- <= 0) || !room()) continue;
         Json row = base;
         row["prompt"] = reason::verifier_prompt(it.recorded_prompt, it.program, *it.answer);
         row["completion"] = it.passed ? "1" : "0";

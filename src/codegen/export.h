@@ -11,7 +11,8 @@
 //   verifier {"prompt", "completion", "answer"}: every reasoning sample whose program answered, the
 //            prompt an outcome verifier reads (reason/verifier.h: the sample's prompt, the program
 //            as it ran, the executed answer) and the completion "1" (the answer matches the label)
-//            or "0" (Cobbe et al., 2021). Solve and bench runs only.
+//            or "0" (Cobbe et al., 2021). Solve and bench runs only; `balanced` keeps tasks with
+//            both labels, as many wrong rows as right.
 //
 // Every row also has "run_id", "task_id", "problem" (its index in the run), "sample" (dpo:
 // "chosen_sample", "rejected_sample") and "verdict" ({"passed", "error_class", "verified_by"};
@@ -37,6 +38,10 @@ struct ExportOptions {
   std::string format = "sft";                 // sft, dpo, rewards, verifier
   std::string shape = "prompt-completion";    // sft: prompt-completion or messages
   int per_task = 4;                           // rows (dpo: pairs) per task at most; 0: no cap
+  // verifier: only tasks with right and wrong answers, and as many wrong rows as right ones (the
+  // first in sample order), so that a verifier learns what tells one question's programs apart
+  // rather than which questions are easy.
+  bool balanced = false;
 };
 // Checks the names and the cap (0 to 1,000,000); the error names the field.
 VoidResult validate(const ExportOptions& o);

@@ -791,6 +791,17 @@ TEST(Codegen, ReasoningRunsExportProgramsWhoseAnswerMatchedTheLabel) {
   EXPECT_EQ(ver[2]["completion"], "1");
   EXPECT_EQ(ver[2]["answer"], "5.0");
   EXPECT_EQ(codegen::document_of(ver[1]), "Question: 2 + 3?\nProgram:\nanswer = 2 * 3\nAnswer: 6\nRight: 0");
+  // Balanced: as many wrong rows as right (here one wrong, both right), tasks without both labels left out.
+  auto bal = rows_of(*run, {.format = "verifier", .per_task = 0, .balanced = true});
+  ASSERT_EQ(bal.size(), 3u);
+  EXPECT_EQ(bal[1]["completion"], "0");
+  store::ProblemRecord all_right = labelled;
+  all_right.index = 2;
+  all_right.samples = {sample(0, "answer = 2 + 3\n", "5", "none")};
+  ASSERT_TRUE(db->record_problem(id, all_right));
+  EXPECT_EQ(rows_of(*db->get_run(id), {.format = "verifier", .per_task = 0, .balanced = true}).size(), 3u);
+  EXPECT_EQ(rows_of(*db->get_run(id), {.format = "verifier", .per_task = 0}).size(), 4u);
+  EXPECT_EQ(codegen::validate({.format = "sft", .balanced = true}).error().message, "--balanced is an option of --format verifier");
   std::filesystem::remove(path);
 }
 

@@ -1645,7 +1645,7 @@ TEST(Cli, CodeAndExportRefuseBadInputWithExitTwo) {
       {"export --run x --format dpo --shape messages --store " + temp_store("export_none"), "--shape messages is a shape of sft rows only"},
       {"export --run x --tokenizer t.gguf", "--tokenizer with --run goes with --corpus DIR"},
       {"export --run x --corpus /tmp/c", "--corpus needs --tokenizer"},
-      {"export --run x --format rewards --corpus /tmp/c --tokenizer t.gguf", "--corpus takes sft rows"},
+      {"export --run x --format rewards --corpus /tmp/c --tokenizer t.gguf", "--corpus takes sft or verifier rows"},
       {"export --corpus /tmp/c", "requires --run"},
       // a GGUF model into a checkpoint (--model): it needs --out, a GGUF, and none of the other modes' options
       {"export --model " + std::string(WAND_SOURCE_DIR) + "/models/wand-pot.gguf", "--model needs --out"},
