@@ -50,8 +50,8 @@ store::ProblemRecord problem_record(int index, const std::string& question, cons
     sr.answer = s.answer;
     sr.logprob = s.mean_logprob;
     sr.extra = {{"stage", s.stage}, {"method", s.method}, {"outcome", s.outcome}, {"extracted_from", s.extracted_from}};
-    if (!s.tool_calls.empty()) sr.extra["tool_calls"] = s.tool_calls;
-    if (s.verified) sr.extra["verified"] = *s.verified;  // select verifier: the verifier's P(right)  // flow: the model calls the program made
+    if (!s.tool_calls.empty()) sr.extra["tool_calls"] = s.tool_calls;  // flow: the model calls the program made
+    if (s.verified) sr.extra["verified"] = *s.verified;                // select verifier: the verifier's P(right)
     p.samples.push_back(std::move(sr));
   }
   return p;

@@ -352,7 +352,9 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
 
   if (c.select == "verifier") {
     auto t2 = Clock::now();
-    std::map<std::string, double> scored;  // samples that wrote the same program are scored once
+    // Samples that wrote the same program are asked once; one longer than the verifier's context
+    // goes unscored (nullopt) and ranks below the scored ones.
+    std::map<std::string, std::optional<double>> scored;
     for (auto& s : res.samples) {
       if (!s.answer) continue;
       std::string asked = verifier_prompt(s.prompt, s.program, *s.answer);
@@ -361,10 +363,8 @@ Result<SolveResult> solve(llm::Backend& model, sandbox::Sandbox* sb, const std::
         continue;
       }
       auto score = verifier_score(*c.verifier, asked);
-      // A sample longer than the verifier's context goes unscored and ranks below the scored ones.
-      if (!score && score.error().code == llm::kContextLengthExceeded) continue;
-      if (!score) return score.error();
-      s.verified = scored[asked] = *score;
+      if (!score && score.error().code != llm::kContextLengthExceeded) return score.error();
+      s.verified = scored[asked] = score ? std::optional<double>(*score) : std::nullopt;
     }
     res.verify_ms += ms_since(t2);
   }

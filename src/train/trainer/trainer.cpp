@@ -453,18 +453,18 @@ struct Batcher {
   std::pair<torch::Tensor, torch::Tensor> next(int B, int T, torch::Device dev, int final_of = -1,
                                                torch::Tensor* final = nullptr) {
     std::uniform_int_distribution<std::size_t> pick(lo, hi - T - 2);
+    const bool marked = final_of >= 0 && final;
     auto x = torch::empty({B, T}, torch::kLong), y = torch::empty({B, T}, torch::kLong);
-    auto m = torch::zeros({B, T}, torch::kFloat);
+    auto m = marked ? torch::zeros({B, T}, torch::kFloat) : torch::Tensor();
     auto xa = x.accessor<int64_t, 2>(), ya = y.accessor<int64_t, 2>();
-    auto ma = m.accessor<float, 2>();
     for (int b = 0; b < B; ++b) {
       std::size_t o = pick(rng);
-      for (int t = 0; t < T; ++t) {
-        xa[b][t] = tok[o + t], ya[b][t] = tok[o + t + 1];
-        if (final_of >= 0) ma[b][t] = tok[o + t + 2] == final_of && tok[o + t + 1] != final_of;
-      }
+      for (int t = 0; t < T; ++t) xa[b][t] = tok[o + t], ya[b][t] = tok[o + t + 1];
+      if (!marked) continue;
+      auto ma = m.accessor<float, 2>();
+      for (int t = 0; t < T; ++t) ma[b][t] = tok[o + t + 2] == final_of && tok[o + t + 1] != final_of;
     }
-    if (final) *final = m.to(dev);
+    if (marked) *final = m.to(dev);
     return {x.to(dev), y.to(dev)};
   }
 };
