@@ -4,10 +4,14 @@ the eighth try): greedy is not here (it is its own run); for each stored `wand b
 the vote, the vote over plausible answers, the most likely sample, the most likely plausible
 sample, and whether any sample was right; with --verifier URL also the sample an outcome verifier
 (the ninth try; src/reason/verifier.h) rates most likely right, among all and among plausible
-answers. Reads the run store (SQLite); the verifier is asked over HTTP (`wand serve -m
-models/wand-verify.gguf` and its URL: /v1/completions, one token, top log-probabilities).
+answers; with --reviewer URL also Coder-Reviewer reranking (Zhang et al., 2022; the tenth try): a
+reviewer model (`wand corpus --review`) gives log p(question | program), and the sample with the
+highest mean log-probability of its program plus its question's mean log-probability under the
+reviewer wins (and the reviewer's alone). Reads the run store (SQLite); the models are asked over
+HTTP (`wand serve -m MODEL` and its URL: /v1/completions; the verifier for one token's top
+log-probabilities, the reviewer for the echoed prompt's).
 
-Usage: scripts/selection_rules.py [--verifier URL] STORE RUN_ID [RUN_ID ...]
+Usage: scripts/selection_rules.py [--verifier URL] [--reviewer URL] STORE RUN_ID [RUN_ID ...]
 
 Plausible as reason::implausible_because: a finite number, not negative, and whole when every
 number bound in the program (the question's, `nK = V` lines) is whole. Answers match numerically
@@ -86,6 +90,30 @@ def verifier_score(url, prompt, cache={}):
     return cache[prompt]
 
 
+def review_score(url, prompt, completion, cache={}):
+    """The reviewer's mean log-probability of the question's tokens after reason::review_prompt."""
+    question = prompt[len("Question: "):-len("\nProgram:\n")]
+    head = "Program:\n" + completion.rstrip("\r\n") + "\nQuestion: "
+    if (head, question) not in cache:
+        body = json.dumps({"prompt": head + question, "max_tokens": 0, "echo": True, "logprobs": 0}).encode()
+        req = urllib.request.Request(url.rstrip("/") + "/v1/completions", body, {"Content-Type": "application/json"})
+        try:
+            lp = json.load(urllib.request.urlopen(req))["choices"][0]["logprobs"]
+        except urllib.error.HTTPError as e:  # longer than the reviewer's context: ranked last
+            if "context" not in e.read().decode("utf-8", "replace"):
+                raise
+            cache[head, question] = -1e9
+            return cache[head, question]
+        values = [v for v, at in zip(lp["token_logprobs"], lp["text_offset"]) if at >= len(head) and v is not None]
+        cache[head, question] = sum(values) / max(len(values), 1)
+    return cache[head, question]
+
+
+def best_by(samples, key):
+    best = max(samples, key=key, default=None)
+    return best and best["answer"]
+
+
 def most_verified(samples):
     best = max(samples, key=lambda s: s["verified"], default=None)
     return best and best["answer"]
@@ -107,7 +135,7 @@ def verified_vote(samples):
     return mass.most_common(1)[0][0] if mass else None
 
 
-def main(store, run_ids, verifier=None):
+def main(store, run_ids, verifier=None, reviewer=None):
     db = sqlite3.connect(store)
     db.text_factory = lambda b: b.decode("utf-8", "replace")  # a model may write bytes that are not UTF-8
     for run in run_ids:
@@ -116,14 +144,16 @@ def main(store, run_ids, verifier=None):
         if not expected or not k:
             sys.exit(f"selection_rules.py: run {run}: not in {store}, or no problems recorded")
         samples = collections.defaultdict(list)
-        rows = db.execute("SELECT problem_idx, prompt, program, answer, logprob FROM samples "
+        rows = db.execute("SELECT problem_idx, prompt, completion, program, answer, logprob FROM samples "
                           "WHERE run_id = ? AND idx < ? AND answer IS NOT NULL AND logprob IS NOT NULL",
                           (run, k[0]))
-        for i, prompt, program, answer, logprob in rows:
+        for i, prompt, completion, program, answer, logprob in rows:
             if number(answer) is not None:
                 s = {"program": program or "", "answer": answer, "logprob": logprob}
                 if verifier:
                     s["verified"] = verifier_score(verifier, verifier_prompt(prompt or "", s["program"], answer))
+                if reviewer:
+                    s["reviewed"] = review_score(reviewer, prompt or "", completion or "")
                 samples[i].append(s)
         score = collections.Counter()
         for i, label in expected.items():
@@ -138,17 +168,20 @@ def main(store, run_ids, verifier=None):
                 score["verifier plausible"] += same(most_verified(ok), label)
                 score["verifier vote plausible"] += same(verified_vote(ok), label)
                 score["verifier x likely plausible"] += same(verified_and_likely(ok), label)
+            if reviewer:
+                score["reviewer plausible"] += same(best_by(ok, lambda s: s["reviewed"]), label)
+                score["coder-reviewer plausible"] += same(best_by(ok, lambda s: s["logprob"] + s["reviewed"]), label)
             score["any sample right"] += any(same(s["answer"], label) for s in ss)
         print(f"{run} (k = {k[0]}, {len(expected)} problems): " + ", ".join(f"{n} {v}" for n, v in score.items()))
 
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    url = None
-    if args[:1] == ["--verifier"]:
+    urls = {}
+    while args[:1] in (["--verifier"], ["--reviewer"]):
         if len(args) < 2:
-            sys.exit("selection_rules.py: --verifier needs the URL of a server of the verifier (wand serve)")
-        url, args = args[1], args[2:]
+            sys.exit(f"selection_rules.py: {args[0]} needs the URL of a server of the model (wand serve)")
+        urls[args[0][2:]], args = args[1], args[2:]
     if len(args) < 2:
-        sys.exit("usage: scripts/selection_rules.py [--verifier URL] STORE RUN_ID [RUN_ID ...]")
-    main(args[0], args[1:], url)
+        sys.exit("usage: scripts/selection_rules.py [--verifier URL] [--reviewer URL] STORE RUN_ID [RUN_ID ...]")
+    main(args[0], args[1:], urls.get("verifier"), urls.get("reviewer"))

@@ -66,6 +66,10 @@ Command add_corpus(CLI::App& app) {
                 "With --number-names: also a name per mention of a number, every word outside a closed list of "
                 "function and quantity words as a placeholder (w0, w1, ...), the programs' variables as v0, v1, ... "
                 "(prompt format pot-delex: the model reads a story's structure, never a noun it has not seen)");
+  cmd->add_flag("--review", a->opt.review,
+                "Write each question-and-program document the other way round, the program first and then the "
+                "question: a reviewer model's corpus, p(question | program), for Coder-Reviewer reranking (Zhang "
+                "et al. 2022; scripts/selection_rules.py --reviewer)");
   cmd->add_flag("--json", a->json, "Print the manifest as JSON");
   return [a] {
     auto mix = train::parse_mix(a->mix);

@@ -5,4 +5,18 @@ namespace wand::reason {
 std::string pot_prompt(const std::string& question) { return *llm::format_question("pot", question); }
 std::string cot_prompt(const std::string& question) { return *llm::format_question("cot", question); }
 
+std::string review_prompt(const std::string& program) {
+  std::string p = program;
+  while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();  // one newline before the question
+  return "Program:\n" + p + "\nQuestion: ";
+}
+
+std::optional<std::string> review_document(const std::string& pot_document) {
+  static const std::string head = "Question: ", mid = "\nProgram:\n";
+  if (!pot_document.starts_with(head)) return std::nullopt;
+  auto at = pot_document.find(mid);
+  if (at == std::string::npos) return std::nullopt;
+  return review_prompt(pot_document.substr(at + mid.size())) + pot_document.substr(head.size(), at - head.size());
+}
+
 }  // namespace wand::reason

@@ -28,6 +28,14 @@ namespace wand::reason {
 // The prompt formats wand's own models are trained on (train/corpus.h writes the documents).
 std::string pot_prompt(const std::string& question);
 std::string cot_prompt(const std::string& question);
+// Coder-Reviewer reranking (Zhang et al., 2022): a reviewer model reads a program first and then
+// the question, so that log p(question | program) says how well the program explains the
+// question. review_prompt is what precedes the question ("Program:\n{program}\nQuestion: ", the
+// program's trailing newlines dropped);
+// review_document turns a pot document ("Question: Q\nProgram:\nP") around into
+// review_prompt(P) + Q, and gives nullopt for a document of any other kind.
+std::string review_prompt(const std::string& program);
+std::optional<std::string> review_document(const std::string& pot_document);
 
 // --- solve(): PoT / PAL / CoT with self-consistency, repair and fallback
 

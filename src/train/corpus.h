@@ -173,6 +173,10 @@ struct CorpusOptions {
   // With number_names: the delexicalized reading (reason::Reading::delexicalized, prompt format
   // pot-delex): a name per mention, content words as placeholders, the programs' variables v0, ...
   bool delexicalize = false;
+  // Every pot-style document (question then program) written the other way round, program then
+  // question (reason::review_document): a reviewer model's corpus, p(question | program), for
+  // Coder-Reviewer reranking. Documents of other kinds (cot, func, text, ...) are written as they are.
+  bool review = false;
   // The reading the named parts are written in; nullopt without number_names.
   std::optional<reason::Reading> reading() const {
     if (!number_names) return std::nullopt;

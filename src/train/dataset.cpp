@@ -283,6 +283,8 @@ VoidResult check_corpus_options(const CorpusOptions& opt) {
   if (opt.number_names &&
       std::none_of(opt.mix.begin(), opt.mix.end(), [](auto& m) { return named_part(m.first); }))
     return Error{"--number-names: the mix has no pot, grammar or gsm8k part (the parts written with number names)"};
+  if (opt.review && std::none_of(opt.mix.begin(), opt.mix.end(), [](auto& m) { return named_part(m.first); }))
+    return Error{"--review: the mix has no pot, grammar or gsm8k part (the question-and-program documents it turns around)"};
   if (opt.shuffle_names && !opt.number_names) return Error{"--shuffle-names shuffles number names: it needs --number-names"};
   if (opt.delexicalize && !opt.number_names) return Error{"--delexicalize reads number names too: it needs --number-names"};
   for (auto& [part, _] : opt.mix)
@@ -444,6 +446,8 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
     auto next = gen.next(part, key, question);
     if (!next) return next.error();
     std::string doc = std::move(*next);
+    if (opt.review)
+      if (auto r = reason::review_document(doc)) doc = std::move(*r);
     seen.insert(key);
     for (const auto& a : gen.last_asserts()) seen_asserts.insert(a);
     if (question && decontaminator->contaminated(key)) {  // a test question: never trained on
@@ -549,8 +553,10 @@ Result<Json> write_corpus(const CorpusOptions& opt, const std::function<void(lon
                                        {"pot-numbers", reason::pot_prompt("{question with n0, n1, ...}")},
                                        {"pot-delex", reason::pot_prompt("{question with n0, n1, ... and w0, w1, ...}")},
                                        {"cot", reason::cot_prompt("{question}")},
+                                       {"review", reason::review_prompt("{program}") + "{question}"},
                                        {"func", "Task: {description}\nTests:\n{tests}Code:\n"},
                                        {"tests", "Task: {description}\nTests for {name}:\n"}}},
+                   {"review", opt.review},  // pot documents written program first (CorpusOptions::review)
                    {"heldout", heldout},
                    {"verified", verified},
                    {"gsm8k", gsm8k_report},

@@ -55,6 +55,16 @@ TEST(Prompt, WandFamilyIsTheTrainedFormat) {
   EXPECT_EQ(pot->stop, std::vector<std::string>{"\nQuestion:"});
 }
 
+// A reviewer's document (Coder-Reviewer) is a pot document turned around: one newline between the
+// program and the question however the program ends; other documents are not pot documents.
+TEST(Prompt, ReviewDocumentPutsTheProgramFirst) {
+  EXPECT_EQ(reason::review_document(reason::pot_prompt("w0 had n0 w1.") + "answer = n0\n"),
+            "Program:\nanswer = n0\nQuestion: w0 had n0 w1.");
+  EXPECT_EQ(reason::review_prompt("v0 = n0 * n1\nanswer = v0 - n2"), "Program:\nv0 = n0 * n1\nanswer = v0 - n2\nQuestion: ");
+  EXPECT_FALSE(reason::review_document(reason::cot_prompt("w0 had n0 w1.") + "The answer is 3."));
+  EXPECT_FALSE(reason::review_document("Task: add two numbers\nTests:\n"));
+}
+
 TEST(Prompt, FewShotTemplatesHoldEightExemplars) {
   for (std::string method : {"cot", "pot", "pal"}) {
     auto chat = reason::builtin_template(method, "chat");

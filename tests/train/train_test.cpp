@@ -444,11 +444,37 @@ TEST(Corpus, NumberNamesWriteProgramsOverTheNamesAndRunThem) {
   o.delexicalize = false;
   o.number_names = true;
 
+  // --review writes the same documents program first (a Coder-Reviewer reviewer's corpus).
+  o.review = true;
+  o.out_dir = (dir / "r").string();
+  m = train::write_corpus(o);
+  ASSERT_TRUE(m) << m.error().message;
+  EXPECT_EQ((*m)["review"], true);
+  int reviewed = 0, asked = 0;
+  for (auto& d : corpus_documents(fs::path(o.out_dir), *m)) {
+    asked += d.starts_with("Question: ");
+    if (d.starts_with("Program:\n")) {
+      auto q = d.find("\nQuestion: ");
+      ASSERT_NE(q, std::string::npos) << d;
+      EXPECT_NE(d.find("answer = ", 0), std::string::npos) << d;
+      EXPECT_LT(d.find("answer = "), q) << d;  // the program comes before the question
+      ++reviewed;
+    }
+  }
+  EXPECT_GT(reviewed, 10);
+  EXPECT_EQ(asked, 0);  // every pot document was turned around
+  o.review = false;
+
   // --number-names with no part it applies to is refused, not ignored.
   o.mix = {{"cot", 1}};
   auto c = train::check_corpus_options(o);
   ASSERT_FALSE(c);
   EXPECT_NE(c.error().message.find("--number-names"), std::string::npos) << c.error().message;
+  o.number_names = false;
+  o.review = true;  // and so is --review
+  c = train::check_corpus_options(o);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("--review"), std::string::npos) << c.error().message;
   fs::remove_all(dir);
 }
 
