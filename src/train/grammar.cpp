@@ -66,26 +66,11 @@ struct Verb {
 const Verb kGains[] = {{"found {n} more", "found"},         {"bought {n} more", "bought"},
                        {"was given {n} more", "received"},  {"picked {n} more", "picked"},
                        {"won {n} {t} in a game", "won"},    {"got {n} {t} from a friend", "received"},
-                       {"collected {n} more {t}", "collected"}, {"made {n} more {t}", "made"},
-                       // More of the kept verbs (reason/numbers.cpp's list) that add to what one has:
-                       // a delexicalized question keeps them, so the model must have read each one.
-                       {"caught {n} more", "caught"},       {"baked {n} more {t}", "baked"},
-                       {"brought {n} more {t}", "brought"}, {"earned {n} more {t}", "earned"},
-                       {"saved {n} more {t}", "saved"},     {"borrowed {n} {t} from a friend", "borrowed"},
-                       {"got {n} {t} back", "got_back"},    {"grew {n} more {t}", "grew"},
-                       {"received {n} {t} in the mail", "received"}, {"gained {n} more {t}", "gained"},
-                       {"bought another {n} {t}", "bought"}, {"got {n} more {t} as a gift", "got"}};
+                       {"collected {n} more {t}", "collected"}, {"made {n} more {t}", "made"}};
 const Verb kLosses[] = {{"gave away {n}", "given_away"},  {"lost {n} of them", "lost"},
                         {"sold {n}", "sold"},             {"used {n}", "used"},
                         {"gave {n} to a neighbor", "given"}, {"shared {n} with a classmate", "shared"},
-                        {"threw away {n} broken ones", "thrown_away"}, {"traded {n} away", "traded"},
-                        // More of the kept verbs that take away from what one has.
-                        {"ate {n} of them", "ate"},          {"dropped {n}", "dropped"},
-                        {"broke {n} of them", "broke"},      {"lent {n} to a friend", "lent"},
-                        {"removed {n}", "removed"},          {"donated {n} {t}", "donated"},
-                        {"returned {n} {t} to the store", "returned"}, {"spent {n} of them", "spent"},
-                        {"used up {n}", "used_up"},          {"gave {n} back", "gave_back"},
-                        {"lost another {n}", "lost"},        {"sent {n} to a cousin", "sent"}};
+                        {"threw away {n} broken ones", "thrown_away"}, {"traded {n} away", "traded"}};
 
 const char* const kNumberWords[] = {"zero",  "one",     "two",     "three",    "four",     "five",    "six",
                                     "seven", "eight",   "nine",    "ten",      "eleven",   "twelve",  "thirteen",
@@ -282,20 +267,7 @@ Problem chain(Draw& d, Start start) {
       {false, "{w} gave {n} to a friend", "gave"}, {false, "{w} threw away {n}", "threw_away"},
       {false, "{n} of them were broken", "broken"}, {false, "{n} of the {t} were rotten", "rotten"},
       {false, "{n} of them did not work", "bad"},  {false, "{n} of the {t} went missing", "missing"},
-      {false, "{n} of them were bad", "bad"},      {false, "{w} donated {n} {t}", "donated"},
-      // Another person ({o}) adds or takes ("a friend borrowed 5 of them and returned 3"), and the
-      // things themselves come and go ("12 got off and 5 more got on"): the direction is the
-      // verb's and its subject's, which a delexicalized question keeps.
-      {true, "{o} gave {w} {n} more", "given"},    {true, "{o} brought {n} more {t}", "brought"},
-      {true, "{o} returned {n} of them", "returned"}, {false, "{o} borrowed {n} of them", "borrowed"},
-      {false, "{o} took {n} of them", "taken"},    {false, "{w} lent {n} to {o}", "lent"},
-      {false, "{n} of the {t} left", "left"},      {true, "{n} more {t} came", "came"},
-      {true, "{n} more {t} arrived", "arrived"},   {true, "{n} more joined", "joined"},
-      {false, "{n} of them got off", "got_off"},   {true, "{n} more got on", "got_on"},
-      {true, "{w} caught {n} more", "caught"},     {true, "{w} baked {n} more", "baked"},
-      {false, "{w} dropped {n}", "dropped"},       {false, "{w} broke {n} of them", "broke"},
-      {false, "{w} returned {n} to the store", "returned"}, {true, "{w} got {n} back", "got_back"},
-      {false, "{w} spent {n} of them", "spent"}};
+      {false, "{n} of them were bad", "bad"},      {false, "{w} donated {n} {t}", "donated"}};
   static const char* const kThen[] = {"", "Then ", "Later, ", "After that, ", "The next day, "};
   Story s{d};
   auto who = s.person();
@@ -342,19 +314,11 @@ Problem chain(Draw& d, Start start) {
               fmt::format("start = {} * per_{}", t.containers, t.container)};
     s.steps = {fmt::format("{} * {} = {}.", groups, per, have)};
   }
-  // Another person, drawn only for a story whose changes name one (so other stories draw as before).
-  std::string other_person;
-  auto other = [&]() -> const std::string& {
-    bool named = std::any_of(events.begin(), events.end(), [](auto& e) { return std::string_view(e.first->text).find("{o}") != std::string_view::npos; });
-    if (named && other_person.empty())
-      do other_person = s.person(); while (other_person == who);
-    return other_person;
-  };
   std::string expr = "start";
   ll x = have;
   for (std::size_t e = 0; e < events.size(); ++e) {
     auto [c, n] = events[e];
-    std::string sentence = fill(c->text, {{"{w}", who}, {"{o}", other()}, {"{n}", s.n(n)}, {"{t}", things}});
+    std::string sentence = fill(c->text, {{"{w}", who}, {"{n}", s.n(n)}, {"{t}", things}});
     const bool same_subject = e == 1 && std::string_view(c->text).starts_with("{w} ") &&
                               std::string_view(events[0].first->text).starts_with("{w} ");
     if (same_subject && d.num(0, 1) == 0) {  // "Ava sold 5 and then bought 12 more."
@@ -732,40 +696,6 @@ std::vector<Production> train_productions() {
         s.answer = gain ? now - x : now + x;
         s.question = fmt::format("How many {} did {} have at first?", t.many, who);
         return s.done(1);
-      },
-      // So many given, put away or bought for each of so many, taken from a start: "gave 3 to each
-      // of her 4 friends", "bought 5 pens that cost $2 each" (the loss is a product).
-      [](Draw& d) {
-        Story s{d};
-        auto who = s.person();
-        const Thing& t = s.thing();
-        ll each = d.num(2, 9), count = d.num(2, 8), start = each * count + d.num(0, 40);
-        switch (d.num(0, 2)) {
-          case 0:
-            s.fact(fmt::format("{} had {} {}.", who, s.n(start), t.many));
-            s.fact(fmt::format("{} gave {} {} to each of {} friends.", who, s.n(each), t.many, s.n(count)));
-            s.code = {fmt::format("start = {}", start), fmt::format("each = {}", each), fmt::format("friends = {}", count),
-                      "answer = start - each * friends"};
-            s.question = fmt::format("How many {} does {} have left?", t.many, who);
-            break;
-          case 1:
-            s.fact(fmt::format("{} had {} {}.", who, s.n(start), t.many));
-            s.fact(fmt::format("{} put {} {} in each of {} {}.", who, s.n(each), t.many, s.n(count), t.containers));
-            s.code = {fmt::format("start = {}", start), fmt::format("each = {}", each), fmt::format("{} = {}", t.containers, count),
-                      fmt::format("answer = start - each * {}", t.containers)};
-            s.question = fmt::format("How many {} are left?", t.many);
-            break;
-          default:
-            s.fact(fmt::format("{} had ${}.", who, start));
-            s.fact(fmt::format("{} bought {} {} that cost ${} each.", who, s.n(count), t.many, each));
-            s.code = {fmt::format("money = {}", start), fmt::format("bought = {}", count), fmt::format("price = {}", each),
-                      "answer = money - bought * price"};
-            s.question = fmt::format("How much money does {} have left?", who);
-        }
-        s.steps = {fmt::format("{} * {} = {}.", each, count, each * count),
-                   fmt::format("{} - {} = {}.", start, each * count, start - each * count)};
-        s.answer = start - each * count;
-        return s.done(2);
       },
       // Selling: some (or the rest) sold at a price each; the money made.
       [](Draw& d) {
