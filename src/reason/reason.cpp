@@ -12,7 +12,9 @@ std::string review_prompt(const std::string& program) {
 }
 
 std::optional<std::string> review_document(const std::string& pot_document) {
-  static const std::string head = "Question: ", mid = "\nProgram:\n";
+  // The pot format's text before and after the question, from pot_prompt itself.
+  static const std::string marked = pot_prompt("\x01"), head = marked.substr(0, marked.find('\x01')),
+                           mid = marked.substr(marked.find('\x01') + 1);
   if (!pot_document.starts_with(head)) return std::nullopt;
   auto at = pot_document.find(mid);
   if (at == std::string::npos) return std::nullopt;

@@ -31,9 +31,8 @@ std::string cot_prompt(const std::string& question);
 // Coder-Reviewer reranking (Zhang et al., 2022): a reviewer model reads a program first and then
 // the question, so that log p(question | program) says how well the program explains the
 // question. review_prompt is what precedes the question ("Program:\n{program}\nQuestion: ", the
-// program's trailing newlines dropped);
-// review_document turns a pot document ("Question: Q\nProgram:\nP") around into
-// review_prompt(P) + Q, and gives nullopt for a document of any other kind.
+// program's trailing newlines dropped); review_document turns a pot document ("Question:
+// Q\nProgram:\nP") around into review_prompt(P) + Q, and gives nullopt for any other document.
 std::string review_prompt(const std::string& program);
 std::optional<std::string> review_document(const std::string& pot_document);
 

@@ -280,10 +280,10 @@ VoidResult check_corpus_options(const CorpusOptions& opt) {
   if (opt.held_out < 0 || opt.verify < 0 || opt.shard_tokens < 0)
     return Error{"--heldout, --verify and --shard-tokens must not be negative"};
   if (opt.ngram < 1 || opt.ngram > 64) return Error{fmt::format("--ngram must be from 1 to 64 words, got {}", opt.ngram)};
-  if (opt.number_names &&
-      std::none_of(opt.mix.begin(), opt.mix.end(), [](auto& m) { return named_part(m.first); }))
+  const bool program_part = std::any_of(opt.mix.begin(), opt.mix.end(), [](auto& m) { return named_part(m.first); });
+  if (opt.number_names && !program_part)
     return Error{"--number-names: the mix has no pot, grammar or gsm8k part (the parts written with number names)"};
-  if (opt.review && std::none_of(opt.mix.begin(), opt.mix.end(), [](auto& m) { return named_part(m.first); }))
+  if (opt.review && !program_part)
     return Error{"--review: the mix has no pot, grammar or gsm8k part (the question-and-program documents it turns around)"};
   if (opt.shuffle_names && !opt.number_names) return Error{"--shuffle-names shuffles number names: it needs --number-names"};
   if (opt.delexicalize && !opt.number_names) return Error{"--delexicalize reads number names too: it needs --number-names"};
