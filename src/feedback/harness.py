@@ -61,9 +61,14 @@ def __wand_harness():
         setup = compile_(ast.Module(module, []), "<test>", "exec")
         return setup, param, steps, sum(s[2] for s in steps)
 
+    class SampleGone(Exception):
+        """Strict mode: the sample's process ended (os._exit) or broke its pipe during a test."""
+
     def run_tests(emit, plan, ns, candidate):
         try:
             run_steps(emit, plan, ns, candidate)
+        except SampleGone:
+            raise
         except BaseException_ as e:  # in the tests' own set-up: the verdict is that error
             emit({"done": True, "error": {"type": type(e).__name__, "message": str(e)[:300]}})
 
@@ -90,6 +95,8 @@ def __wand_harness():
             try:
                 exec_(code, ns)
                 rec["passed"] = True
+            except SampleGone:
+                raise  # no record and no "done": judged as default mode judges a process that ends
             except AssertionError_:
                 rec["passed"] = False
                 t = stmt.test if isinstance(stmt, ast.Assert) else None
@@ -269,9 +276,6 @@ def __wand_harness():
             reply(out)
         os._exit(0)
 
-    class SampleGone(Exception):
-        pass
-
     def remote(send, recv):
         """Calls into the sample's process; its replies are data, decoded here, never run."""
         class Remote:
@@ -316,7 +320,7 @@ def __wand_harness():
                 else:
                     return dec(rep["value"], Remote)
             except (ValueError, TypeError, KeyError, RecursionError) as e:
-                raise SampleGone("the sample's process sent a malformed reply: %s" % e) from None
+                raise ValueError("the sample's process sent a malformed reply: %s" % e) from None
             raise exc
 
         def proxy(name):
@@ -325,6 +329,19 @@ def __wand_harness():
             call.__name__ = name
             return call
         return proxy
+
+    def end_as(child):
+        """The sample's process ended (or closed its pipes): end this one with its exit status, so
+        that strict mode's verdict is the one default mode gives when the program exits there."""
+        import signal, time
+        for _ in range(200):  # its pipes close just before it becomes a zombie
+            pid, status = os.waitpid(child, os.WNOHANG)
+            if pid:
+                code = os.waitstatus_to_exitcode(status)
+                os._exit(code if code >= 0 else 128 - code)
+            time.sleep(0.001)
+        os.kill(child, signal.SIGKILL)  # alive but not serving (closed or garbled its pipes)
+        os._exit(0)  # no verdict: "exited before its tests ran/finished"
 
     def strict():
         import ctypes, importlib, sys
@@ -335,7 +352,8 @@ def __wand_harness():
         ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
         calls_r, calls_w = os.pipe()
         results_r, results_w = os.pipe()
-        if os.fork() == 0:
+        child = os.fork()
+        if child == 0:
             os.close(CHAN)
             os.close(calls_w)
             os.close(results_r)
@@ -361,7 +379,7 @@ def __wand_harness():
         except ValueError:
             loaded = None
         if not isinstance(loaded, dict) or not isinstance(loaded.get("functions", loaded.get("error")), (list, dict)):
-            return  # it ended (or garbled its pipe) while loading: no verdict, as in default mode
+            end_as(child)  # it ended (or garbled its pipe) while loading: no verdict, as in default mode
         if "error" in loaded:  # the sample's process wrote this: pass on plain fields only
             e = loaded["error"] if isinstance(loaded["error"], dict) else {}
             return emit({"done": True, "error": {k: e[k] for k, t in (("type", str), ("message", str), ("line", int))
@@ -391,7 +409,10 @@ def __wand_harness():
                     ns[alias] = importlib.import_module(module)
                 except ImportError:
                     pass
-        run_tests(emit, plan, ns, ns.get(arg))
+        try:
+            run_tests(emit, plan, ns, ns.get(arg))
+        except SampleGone:
+            end_as(child)
 
     return arm, strict
 

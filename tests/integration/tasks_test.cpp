@@ -423,6 +423,31 @@ TEST(Tasks, LinesCountWithinTheCompletionAndAMissingEntryPointIsNamed) {
   EXPECT_EQ(deep.exception_type, "ZeroDivisionError");
 }
 
+TEST(Tasks, ASampleThatEndsItsProcessDuringATestIsJudgedAlikeInBothModes) {
+  // The second test's call ends the process: the first test's record stays, no later one runs.
+  std::string exits0 = "    import os\n    if (x, y) == (2, 3):\n        os._exit(0)\n    return x + y\n";
+  std::string exits3 = "    import os\n    if (x, y) == (2, 3):\n        os._exit(3)\n    return x + y\n";
+  std::string at_load = "    return x + y\nimport os\nos._exit(3)\n";
+  std::vector<feedback::Verdict> by_mode[2];
+  for (bool strict : {false, true}) {
+    SCOPED_TRACE(strict ? "strict" : "default");
+    auto v = judge_all({add_pair_task(), add_pair_task(), add_pair_task()}, {exits0, exits3, at_load}, mode(strict, true));
+    EXPECT_FALSE(v[0].passed);
+    EXPECT_EQ(v[0].feedback, "The program exited before its tests finished.");
+    ASSERT_EQ(v[0].tests.size(), 1u);
+    EXPECT_TRUE(v[0].tests[0].passed);
+    for (auto& x : v) EXPECT_FALSE(x.passed) << x.feedback;
+    by_mode[strict] = std::move(v);
+  }
+  for (std::size_t i = 0; i < by_mode[0].size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(by_mode[1][i].feedback, by_mode[0][i].feedback);
+    EXPECT_EQ(by_mode[1][i].error, by_mode[0][i].error);
+    EXPECT_DOUBLE_EQ(by_mode[1][i].reward, by_mode[0][i].reward);
+    EXPECT_EQ(by_mode[1][i].tests.size(), by_mode[0][i].tests.size());
+  }
+}
+
 TEST(Tasks, StrictModePassesPlainValuesAndTheDatasetsOwnHelpers) {
   // A helper from the prompt (as HumanEval/32's poly) runs on the trusted side; values of
   // every plain type cross the channel; an object that only claims equality does not.
