@@ -14,12 +14,14 @@
 #include <thread>
 
 #include "common/text.h"
+#include "sandbox/sandbox.h"
 #include "store/retry.h"
 #include "store/sqlite.h"
 #include "store/store.h"
 #include "tools/tools.h"
 
 extern const std::string_view wand_embedded_agent_schema_1;
+extern const std::string_view wand_embedded_agent_session;
 
 namespace wand::agent {
 namespace {
@@ -208,6 +210,24 @@ Result<Skill> skill_from_json(const Json& j) {
   if (s.signature.empty()) s.signature = s.name + "(...)";
   if (s.version < 1) s.version = 1;
   return s;
+}
+
+Result<std::vector<std::string>> skill_load_problems(sandbox::Sandbox& sb, const std::vector<std::string>& codes) {
+  if (codes.empty()) return std::vector<std::string>{};
+  sandbox::ExecRequest req;
+  req.code = fmt::format(
+      "{}\nprint(_wand_json.dumps([_wand_skill_problem(c) or '' for c in _wand_json.load(_wand_sys.stdin)]))\n",
+      wand_embedded_agent_session);
+  req.stdin_data = dump_text(Json(codes));
+  req.limits.timeout_s = 30;
+  auto r = sb.run(req);
+  Json out = Json::parse(r.stdout_data, nullptr, false);
+  if (r.status != sandbox::Status::ok || !out.is_array() || out.size() != codes.size())
+    return Error{fmt::format("checking the skills' code: {} {}", sandbox::to_string(r.status),
+                             r.error.empty() ? r.stderr_data.substr(0, 500) : r.error)};
+  std::vector<std::string> problems;
+  for (const auto& p : out) problems.push_back(p.is_string() ? p.get<std::string>() : "unreadable check");
+  return problems;
 }
 
 std::string normalise_code(const std::string& code) {

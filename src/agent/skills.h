@@ -19,6 +19,10 @@
 #include "common/json.h"
 #include "common/status.h"
 
+namespace wand::sandbox {
+class Sandbox;
+}
+
 namespace wand::agent {
 
 struct Skill {
@@ -37,8 +41,14 @@ struct Skill {
 Json to_json(const Skill& s);
 // From to_json's shape (`wand skills import`): name and code are required, the name must be an
 // identifier that is not private (no leading '_': the session's own helpers are _wand_*); errors
-// name the field. What the code may hold is checked where it is loaded (session.py).
+// name the field. What the code may hold is checked by skill_load_problems.
 Result<Skill> skill_from_json(const Json& j);
+// Why each code could not be loaded into an agent's session, in order: "" where it may, else
+// session.py's reason (only function definitions and imports at the top level, replacing
+// nothing the session has: "line 3: only function definitions and imports may be at a skill's
+// top level"). The code is parsed (Python's ast) in a program of `sb`'s, never run. What the
+// loop checks when it loads, `wand skills import` checks before it saves. Errors: the sandbox's.
+Result<std::vector<std::string>> skill_load_problems(sandbox::Sandbox& sb, const std::vector<std::string>& codes);
 // Why `name` may not be a skill's, whatever tools a run grants: "is private (...)" for a leading
 // '_' (the session's own helpers are _wand_*), "is a Python keyword or built-in, ..." for one it
 // would hide; "" when it may. The import refuses such names and the loop neither saves nor loads them.

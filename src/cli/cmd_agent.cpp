@@ -383,6 +383,18 @@ Command add_skills(CLI::App& app) {
         if (!s) return fail(fmt::format("{} line {}: {} (nothing imported)", a->file, n, s.error().message));
         read.emplace_back(n, std::move(*s));
       }
+      // What the loop would refuse to load (code at the top level that would run) is refused
+      // here, not saved to be demoted at its first retrieval.
+      std::vector<std::string> codes;
+      for (auto& [line, skill] : read) codes.push_back(skill.code);
+      auto sb = small_sandbox(1);
+      if (!sb) return fail("sandbox: " + sb.error().message, kExitSandbox);
+      auto problems = agent::skill_load_problems(**sb, codes);
+      if (!problems) return fail(problems.error().message, kExitSandbox);
+      for (std::size_t i = 0; i < read.size(); ++i)
+        if (!(*problems)[i].empty())
+          return fail(fmt::format("{} line {}: field 'code' of '{}' could not be loaded into a session: {} (nothing imported)",
+                                  a->file, read[i].first, read[i].second.name, (*problems)[i]));
       std::map<std::string, int> outcomes;
       for (auto& [line, skill] : read) {
         auto o = L.save(skill);
