@@ -313,6 +313,8 @@ Command add_skills(CLI::App& app) {
       fmt::print(stderr, "wand skills: {}\n", m);
       return rc;
     };
+    if (cmd->got_subcommand(exp))
+      if (auto same = output_is_the_store(a->store, a->file); !same.empty()) return fail(same);
     bool writes = cmd->got_subcommand(imp) || cmd->got_subcommand(test) || cmd->got_subcommand(rm);
     std::string path = a->store.empty() ? store::default_store_path() : a->store;
     // A database URI is not a file that does not exist yet: SkillLibrary::open says what to do.

@@ -270,7 +270,8 @@ Command add_bench(CLI::App& app) {
 
   return [=] {
     for (auto same : {same_output_file("--out", a->out, "--html", a->html), output_is_an_input("--merge", a->merge, a->out, a->html),
-                      output_is_an_input("the dataset", {a->dataset}, a->out, a->html)})
+                      output_is_an_input("the dataset", {a->dataset}, a->out, a->html),
+                      output_is_the_store(a->store, a->out, a->html)})
       if (!same.empty()) {
         fmt::print(stderr, "wand bench: {}\n", same);
         return kExitBadInput;

@@ -102,8 +102,8 @@ Command add_code(CLI::App& app) {
     std::atomic<bool> not_caught{false};
     std::atomic<bool>& stop = dataset->count() ? catch_stop_signals() : not_caught;
     if (!desc->count() && !dataset->count()) return fail(kExitBadInput, "give a description, or --dataset FILE --out FILE");
-    if (auto same = same_output_file("--dataset", a->dataset, "--out", a->out); !same.empty())
-      return fail(kExitBadInput, same);
+    for (auto same : {same_output_file("--dataset", a->dataset, "--out", a->out), output_is_the_store(a->store, a->out)})
+      if (!same.empty()) return fail(kExitBadInput, same);
     // An option the chosen method never reads is refused rather than ignored.
     for (auto [opt, methods] : {std::pair{rounds, "self-debug, roles"}, std::pair{feedback, "self-debug"},
                                 std::pair{gen_tests, "codet, roles"}})

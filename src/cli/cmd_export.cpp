@@ -200,6 +200,12 @@ Command add_export(CLI::App& app) {
   for (auto* opt : {ckpt, tok, ty, pf, nm, run}) from_model->excludes(opt);
   for (auto* opt : {fmt_opt, shape, cap, balanced, st, corpus}) opt->needs(run);
   return [o, e, run, ckpt, tok, gguf_out, corpus, from_model, model] {
+    // --out written over an input (the model, the checkpoint, its tokenizer, the run store)
+    // would destroy it before it is read whole.
+    for (auto same : {output_is_an_input("--model", {*model}, o->out, ""), output_is_an_input("--checkpoint", {o->checkpoint}, o->out, ""),
+                      output_is_an_input("--tokenizer", {o->tokenizer}, o->out, ""),
+                      run->count() ? output_is_the_store(e->store, o->out) : std::string()})
+      if (!same.empty()) return fail_export(same);
     if (from_model->count()) {
       if (!gguf_out->count()) return fail_export("--model needs --out (the checkpoint to write)");
       auto w = train::weights_from_gguf(*model);

@@ -156,6 +156,10 @@ int show(const RunsArgs& a) {
 }
 
 int export_jsonl(const RunsArgs& a) {
+  if (auto same = output_is_the_store(a.store, a.out); !same.empty()) {
+    fmt::print(stderr, "wand runs export: {}\n", same);
+    return kExitBadInput;
+  }
   auto s = open_existing(a);
   if (!s) return kExitBadInput;
   auto id = s->resolve_id(a.id);

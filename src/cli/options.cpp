@@ -100,6 +100,11 @@ std::string output_is_an_input(const char* input_option, const std::vector<std::
   return "";
 }
 
+std::string output_is_the_store(const std::string& store, const std::string& out, const std::string& html) {
+  std::string path = store.empty() ? store::default_store_path() : store;
+  return store::is_database_uri(path) ? "" : output_is_an_input("--store", {path}, out, html);
+}
+
 CLI::Validator integer_list(NumberRule rule) {
   return CLI::Validator(
       [rule](const std::string& text) -> std::string {

@@ -66,6 +66,9 @@ CLI::Option* add_store_option(CLI::App* cmd, std::string& store, const std::stri
 // --merge s-0.jsonl; give each its own"); hard links count as the same file.
 std::string output_is_an_input(const char* input_option, const std::vector<std::string>& inputs, const std::string& out,
                                const std::string& html);
+// The same against the run store's file (`store`, or the default store when empty), which an
+// output written over it would destroy with every run and skill in it.
+std::string output_is_the_store(const std::string& store, const std::string& out, const std::string& html = "");
 
 // wand-train (`wand improve`, `wand study`): $WAND_TRAIN, else beside this binary or two folders
 // up (the build tree's layout), else where this build put it.

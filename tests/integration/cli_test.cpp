@@ -1042,6 +1042,36 @@ TEST(Cli, ClosedPipeEndsTheBatchQuietly) {
   EXPECT_LT(s, 5.0) << "the rest of the batch (40 x 0.5 s over 2 cells) is not run";
 }
 
+// An output written over the run store, a model or a checkpoint would destroy it (with every
+// run and skill in the store): refused before anything is opened, the file left as it was.
+TEST(Cli, AnOutputOverTheStoreOrAnInputModelIsRefused) {
+  std::string dir = ::testing::TempDir() + "wand_over_" + std::to_string(::getpid()) + "/";
+  std::filesystem::create_directories(dir);
+  std::string store = dir + "runs.db", model = dir + "m.gguf", ckpt = dir + "c.wckpt";
+  for (const auto& f : {store, model, ckpt}) std::ofstream(f) << "keep";
+  std::string over_store = "the same file as --store " + store;
+  struct Case {
+    std::string command, message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"bench synthetic --limit 1 --store " + store + " --out " + store, "--out " + store + ": " + over_store},
+           {"bench synthetic --limit 1 --store " + store + " --html " + dir + "./runs.db", "--html " + dir + "./runs.db: " + over_store},
+           {"runs export abc --store " + store + " --out " + store, "--out " + store + ": " + over_store},
+           {"skills export --store " + store + " --out " + store, "--out " + store + ": " + over_store},
+           {"export --run abc --store " + store + " --out " + store, "--out " + store + ": " + over_store},
+           {"export --model " + model + " --out " + model, "--out " + model + ": the same file as --model " + model},
+           {"export --checkpoint " + ckpt + " --tokenizer " + model + " --out " + ckpt,
+            "--out " + ckpt + ": the same file as --checkpoint " + ckpt},
+           {"export --checkpoint " + ckpt + " --tokenizer " + model + " --out " + model,
+            "--out " + model + ": the same file as --tokenizer " + model}}) {
+    std::string err;
+    EXPECT_EQ(wand(c.command, "", &err).rc, 2) << c.command << "\n" << err;
+    EXPECT_NE(err.find(c.message + "; give each its own"), std::string::npos) << c.command << "\n" << err;
+    for (const auto& f : {store, model, ckpt}) EXPECT_EQ(slurp(f), "keep") << c.command << " wrote over " << f;
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Cli, UnwritableOutputPathsFailBeforeAnyWork) {
   std::string he = std::string(WAND_SHARED_DATA) + "/humaneval/HumanEval.jsonl";
   if (!std::filesystem::exists(he)) GTEST_SKIP() << he << " not found";
