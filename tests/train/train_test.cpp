@@ -603,6 +603,14 @@ TEST(Trainer, BadNumbersAreRefused) {
     EXPECT_NE(msg->find(", got '" + c.value + "'"), std::string::npos) << *msg;
     fs::remove(err);
   }
+  // A cool-down corpus with no cool-down steps would be read by nothing: refused, not ignored.
+  std::string err = (fs::temp_directory_path() / ("wand_train_err_" + std::to_string(getpid()))).string();
+  int st = std::system((std::string(WAND_TRAIN_BINARY) + " --data /nonexistent --out /nonexistent --cooldown-data /c 2> " + err).c_str());
+  EXPECT_EQ(WEXITSTATUS(st), 2);
+  auto msg = read_file(err);
+  ASSERT_TRUE(msg);
+  EXPECT_NE(msg->find("wand-train: --cooldown-data /c needs --cooldown-steps N"), std::string::npos) << *msg;
+  fs::remove(err);
 }
 
 // --objective final (an outcome verifier's training: wand export --format verifier --corpus): the

@@ -570,6 +570,8 @@ Options parse(int argc, char** argv, Config& c) {
   if (o.dpo && o.objective != "lm") die("--objective final is for language-model training, not --dpo");
   if (o.device != "cpu" && o.device != "cuda") die("--device: '" + o.device + "' (expected cpu or cuda)");
   if (c.dim % c.heads || c.heads % c.kv_heads || c.head_dim() % 2) die("heads must divide dim, kv-heads divide heads");
+  if (!o.cooldown_data.empty() && o.cooldown_steps == 0)
+    die("--cooldown-data " + o.cooldown_data + " needs --cooldown-steps N (the steps trained on it)");
   if (o.dpo && o.init.empty()) die("--dpo needs --init CHECKPOINT (the starting policy and the frozen reference)");
   if (o.dpo && (o.resume || !o.cooldown_data.empty() || !o.sample.empty()))
     die("--dpo: --resume, --cooldown-data and --sample are for language-model training only");
