@@ -751,6 +751,18 @@ TEST(Trainer, ResumeIsSafeAndCtrlCSavesTheState) {
   auto [rc4, e4] = train("--dim 32 --steps 40 --resume");
   EXPECT_EQ(rc4, 2) << e4;
   EXPECT_NE(e4.find("is a model of other sizes"), std::string::npos) << e4;
+  // A damaged state is named, not read as step 0 (or as the end) nor blamed on the wrong file.
+  for (std::string bad : {"garbage", "-5", "12 34"}) {
+    std::ofstream(dir / "run/state.step") << bad;
+    auto [rc, e] = train("--dim 16 --steps 40 --resume");
+    EXPECT_EQ(rc, 2) << bad << "\n" << e;
+    EXPECT_NE(e.find("run/state.step: not a step number"), std::string::npos) << bad << "\n" << e;
+  }
+  std::ofstream(dir / "run/state.step") << 20;
+  fs::resize_file(dir / "run/optimizer.pt", 100);
+  auto [rc6, e6] = train("--dim 16 --steps 40 --resume");
+  EXPECT_EQ(rc6, 2) << e6;
+  EXPECT_NE(e6.find("run/optimizer.pt cannot be loaded"), std::string::npos) << e6;
 
   // Ctrl-C: a long run stopped by SIGINT saves its state; --resume ends it with one log line a step.
   fs::remove_all(dir / "run");

@@ -751,22 +751,28 @@ int main(int argc, char** argv) {
     // its shapes are compared with this model's first.
     std::map<std::string, std::vector<int64_t>> shapes;
     for (auto& p : model->named_parameters()) shapes[p.key()] = p.value().sizes().vec();
+    std::string loading = state;  // the file named when loading fails
     try {
       torch::serialize::InputArchive in;
       in.load_from(state, dev);
       model->load(in);
+      loading = o.out + "/optimizer.pt";
       torch::serialize::InputArchive oin;
-      oin.load_from(o.out + "/optimizer.pt", dev);
+      oin.load_from(loading, dev);
       opt.load(oin);
     } catch (const c10::Error& e) {
-      die("--resume: " + state + " cannot be loaded (" + std::string(e.what_without_backtrace()) +
+      die("--resume: " + loading + " cannot be loaded (" + std::string(e.what_without_backtrace()) +
           "); give the options it was trained with, or a new --out");
     }
     for (auto& p : model->named_parameters())
       if (p.value().sizes().vec() != shapes[p.key()])
         die("--resume: " + state + " is a model of other sizes (" + p.key() +
             " differs); give the --dim/--layers/--heads/--kv-heads/--ffn/--seq it was trained with, or a new --out");
-    std::ifstream(o.out + "/state.step") >> start;
+    // A step that is not a count (a damaged file) would silently restart or end the run.
+    std::ifstream step_file(o.out + "/state.step");
+    std::string rest;
+    if (!(step_file >> start) || start < 0 || (step_file >> rest))
+      die("--resume: " + o.out + "/state.step: not a step number (a damaged state); give a new --out");
     if (start >= total) {  // its checkpoint, log and curves stay as they are
       std::cerr << "wand-train: " << o.out << " is finished (" << start << " of " << total
                 << " steps); nothing to do (raise --steps to train further)\n";
