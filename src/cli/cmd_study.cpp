@@ -33,11 +33,14 @@ Command add_study(CLI::App& app) {
   cmd->add_option("--tokens", o.tokens, "Corpus tokens per point")->capture_default_str()->check(number({.lo = 1000, .hi = 1e10, .integer = true}));
   cmd->add_option("--vocab", o.vocab, "Vocabulary of the shared tokenizer")->capture_default_str()->check(number({.lo = 259, .hi = 65535, .integer = true}));
   cmd->add_option("--dim", o.dim, "Model width")->capture_default_str()->check(number({.lo = 2, .hi = 65536, .integer = true}));
-  cmd->add_option("--layers", o.layers, "Model layers")->capture_default_str()->check(number(count));
-  cmd->add_option("--heads", o.heads, "Attention heads")->capture_default_str()->check(number(count));
-  cmd->add_option("--kv-heads", o.kv_heads, "Key/value heads")->capture_default_str()->check(number(count));
-  cmd->add_option("--ffn", o.ffn, "Feed-forward width")->capture_default_str()->check(number(count));
-  cmd->add_option("--seq", o.seq, "Training window (tokens; also the models' context)")->capture_default_str()->check(number(count));
+  // The model's sizes take wand-train's ranges (trainer.cpp), so that a size it would refuse is
+  // refused here, before the tokenizer and the corpora are made.
+  cmd->add_option("--layers", o.layers, "Model layers")->capture_default_str()->check(number({.lo = 1, .hi = 1024, .integer = true}));
+  cmd->add_option("--heads", o.heads, "Attention heads")->capture_default_str()->check(number({.lo = 1, .hi = 4096, .integer = true}));
+  cmd->add_option("--kv-heads", o.kv_heads, "Key/value heads")->capture_default_str()->check(number({.lo = 1, .hi = 4096, .integer = true}));
+  cmd->add_option("--ffn", o.ffn, "Feed-forward width")->capture_default_str()->check(number({.lo = 1, .hi = 1 << 20, .integer = true}));
+  cmd->add_option("--seq", o.seq, "Training window (tokens; also the models' context)")
+      ->capture_default_str()->check(number({.lo = 1, .hi = 1 << 20, .integer = true}));
   cmd->add_option("--steps", o.steps, "Training steps per point")->capture_default_str()->check(number(count));
   cmd->add_option("--batch", o.batch, "Sequences per step")->capture_default_str()->check(number({.lo = 1, .hi = 65536, .integer = true}));
   cmd->add_option("--warmup", o.warmup, "Warm-up steps")->capture_default_str()->check(number({.lo = 0, .hi = 1e7, .integer = true}));

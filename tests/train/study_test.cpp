@@ -304,6 +304,10 @@ TEST(Mixture, CliRefusesBadInputWithExitTwo) {
       {"--dtype fp8", "--dtype"},
       {"--trainer /nonexistent/wand-train", "--trainer '/nonexistent/wand-train'"},
       {"--multiarith /nonexistent.jsonl", "--multiarith /nonexistent.jsonl"},
+      // sizes wand-train refuses, refused before the tokenizer and corpora are made
+      {"--layers 5000", "--layers: must be an integer from 1 to 1024"},
+      {"--ffn 10000000", "--ffn: must be an integer from 1 to 1048576"},
+      {"--seq 2000000", "--seq: must be an integer from 1 to 1048576"},
   };
   if (fs::exists(WAND_TRAIN_BINARY))  // past the option checks: the probes measured by the tokenizer
     cases.push_back({"--seq 32 --trainer " WAND_TRAIN_BINARY " --multiarith " WAND_SHARED_DATA
