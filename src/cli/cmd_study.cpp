@@ -8,6 +8,7 @@
 #include "cli/options.h"
 #include "cli/solver.h"
 #include "study/mixture.h"
+#include "train/sizes.h"
 
 namespace wand::cli {
 
@@ -32,15 +33,15 @@ Command add_study(CLI::App& app) {
   cmd->add_option("--seeds", o.seeds, "Seeds per point (1..N)")->capture_default_str()->check(number({.lo = 1, .hi = 100, .integer = true}));
   cmd->add_option("--tokens", o.tokens, "Corpus tokens per point")->capture_default_str()->check(number({.lo = 1000, .hi = 1e10, .integer = true}));
   cmd->add_option("--vocab", o.vocab, "Vocabulary of the shared tokenizer")->capture_default_str()->check(number({.lo = 259, .hi = 65535, .integer = true}));
-  cmd->add_option("--dim", o.dim, "Model width")->capture_default_str()->check(number({.lo = 2, .hi = 65536, .integer = true}));
-  // The model's sizes take wand-train's ranges (trainer.cpp), so that a size it would refuse is
+  // The model's sizes take wand-train's ranges (train/sizes.h), so that a size it would refuse is
   // refused here, before the tokenizer and the corpora are made.
-  cmd->add_option("--layers", o.layers, "Model layers")->capture_default_str()->check(number({.lo = 1, .hi = 1024, .integer = true}));
-  cmd->add_option("--heads", o.heads, "Attention heads")->capture_default_str()->check(number({.lo = 1, .hi = 4096, .integer = true}));
-  cmd->add_option("--kv-heads", o.kv_heads, "Key/value heads")->capture_default_str()->check(number({.lo = 1, .hi = 4096, .integer = true}));
-  cmd->add_option("--ffn", o.ffn, "Feed-forward width")->capture_default_str()->check(number({.lo = 1, .hi = 1 << 20, .integer = true}));
-  cmd->add_option("--seq", o.seq, "Training window (tokens; also the models' context)")
-      ->capture_default_str()->check(number({.lo = 1, .hi = 1 << 20, .integer = true}));
+  auto size = [](int lo, int hi) { return number({.lo = static_cast<double>(lo), .hi = static_cast<double>(hi), .integer = true}); };
+  cmd->add_option("--dim", o.dim, "Model width")->capture_default_str()->check(size(2, train::kMaxDim));
+  cmd->add_option("--layers", o.layers, "Model layers")->capture_default_str()->check(size(1, train::kMaxLayers));
+  cmd->add_option("--heads", o.heads, "Attention heads")->capture_default_str()->check(size(1, train::kMaxHeads));
+  cmd->add_option("--kv-heads", o.kv_heads, "Key/value heads")->capture_default_str()->check(size(1, train::kMaxHeads));
+  cmd->add_option("--ffn", o.ffn, "Feed-forward width")->capture_default_str()->check(size(1, train::kMaxFfn));
+  cmd->add_option("--seq", o.seq, "Training window (tokens; also the models' context)")->capture_default_str()->check(size(1, train::kMaxSeq));
   cmd->add_option("--steps", o.steps, "Training steps per point")->capture_default_str()->check(number(count));
   cmd->add_option("--batch", o.batch, "Sequences per step")->capture_default_str()->check(number({.lo = 1, .hi = 65536, .integer = true}));
   cmd->add_option("--warmup", o.warmup, "Warm-up steps")->capture_default_str()->check(number({.lo = 0, .hi = 1e7, .integer = true}));

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common/numbers.h"
+#include "train/sizes.h"
 
 namespace {
 
@@ -508,9 +509,9 @@ Options parse(int argc, char** argv, Config& c) {
       {"--device", text(o.device)}, {"--dtype", text(o.dtype)}, {"--sample", text(o.sample)},
       {"--objective", text(o.objective)},
       {"--sample-tokens", integer(o.sample_tokens, 1, 1 << 20)},
-      {"--dim", integer(c.dim, 2, 65536)}, {"--layers", integer(c.layers, 1, 1024)},
-      {"--heads", integer(c.heads, 1, 4096)}, {"--kv-heads", integer(c.kv_heads, 1, 4096)},
-      {"--ffn", integer(c.ffn, 1, 1 << 20)}, {"--seq", integer(c.seq, 1, 1 << 20)},
+      {"--dim", integer(c.dim, 2, wand::train::kMaxDim)}, {"--layers", integer(c.layers, 1, wand::train::kMaxLayers)},
+      {"--heads", integer(c.heads, 1, wand::train::kMaxHeads)}, {"--kv-heads", integer(c.kv_heads, 1, wand::train::kMaxHeads)},
+      {"--ffn", integer(c.ffn, 1, wand::train::kMaxFfn)}, {"--seq", integer(c.seq, 1, wand::train::kMaxSeq)},
       {"--beta", real(o.beta, 0, 1000, true)}, {"--nll-weight", real(o.nll_weight, 0, 1000, false)},
   };
   // Options that only mean something with --dpo: given without it they would be silently ignored.
